@@ -1,0 +1,73 @@
+# miglab: two set-up commands for a new user on a fresh Debian 12 machine, as root:
+#   make demo   installs what is needed, builds the guest and runs the homework on the embedded lab
+#   make test   installs what is needed and runs lint, type check, unit and integration tests
+# Every step is quick when its inputs have not changed (stamp files, the image cache).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# System packages: QEMU (+ the nfs:// block driver), the userspace NFS server, the guest's parts,
+# and the host-side measurement tools. One list, used by deps and printed by `miglab doctor`.
+APT_PACKAGES := qemu-system-x86 qemu-utils qemu-block-extra \
+	nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils \
+	busybox-static iperf3 cpio gcc libc6-dev \
+	iproute2 iputils-ping linux-perf procps fonts-dejavu-core
+
+NODE_BIN := node_modules/.bin
+MIGLAB := node bin/miglab.js
+export NODE_OPTIONS_JEST := --experimental-vm-modules
+
+.PHONY: help deps apt npm build image demo test lint typecheck unit integration bench clean check-root
+
+help:
+	@echo "make demo   install what is needed, build the guest, run the homework on the embedded lab"
+	@echo "make test   install what is needed and run every test (lint, types, unit, integration)"
+	@echo "make bench  run the benchmarks; figures go to results/bench/"
+
+check-root:
+	@if [ "$$(id -u)" != 0 ]; then echo "miglab: root is needed (network namespaces, bridges, taps, apt-get); run: sudo make $(MAKECMDGOALS)" >&2; exit 1; fi
+
+# Install only the packages that are missing, so a second run costs one dpkg-query.
+apt: check-root
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing system packages:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+npm: node_modules/.package-lock.json
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+deps: apt npm
+
+build: npm
+	@$(NODE_BIN)/tsc -p tsconfig.build.json
+
+image: deps build
+	@$(MIGLAB) image build
+
+demo: image
+	$(MIGLAB) homework
+
+lint: npm
+	$(NODE_BIN)/eslint .
+
+typecheck: npm
+	$(NODE_BIN)/tsc --noEmit
+
+unit: npm
+	NODE_OPTIONS=$(NODE_OPTIONS_JEST) $(NODE_BIN)/jest --selectProjects unit
+
+integration: image
+	NODE_OPTIONS=$(NODE_OPTIONS_JEST) $(NODE_BIN)/jest --selectProjects integration --runInBand
+
+test: deps lint typecheck unit integration
+
+bench: image
+	$(MIGLAB) bench --out results/bench
+
+clean:
+	rm -rf dist coverage

@@ -1,0 +1,95 @@
+// The programmatic API: what the CLI calls and what the tests call. Each function validates its
+// input before starting anything, owns everything it starts, and stops it on success, failure
+// and Ctrl-C.
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { UsageError } from './errors.js';
+import { LocalHost } from './host/local.js';
+import { findImage, type ImageInfo } from './image/build.js';
+import { attachLab, checkLabDependencies, checkRoot, labDown, labUp, parseLabSpec, parseShaping, type Lab, type LabSpecInput, type ShapingInput } from './lab/index.js';
+import { runMigration, type Progress } from './migrate/engine.js';
+import type { RunReport } from './migrate/report.js';
+import { parseScenario, scenarioName, type Scenario, type ScenarioInput } from './migrate/scenario.js';
+import { checkPortFree, checkQemu } from './preflight.js';
+import { writeRunFiles } from './report/run-files.js';
+import { withTeardown, type Teardown } from './util/teardown.js';
+
+export const REPO_ROOT = resolve(new URL('..', import.meta.url).pathname);
+export const IMAGE_CACHE_DIR = join(REPO_ROOT, 'vm-images', 'cache');
+
+export interface MigrateRequest {
+  readonly scenario: ScenarioInput;
+  /** Shaping of the migration uplinks for this run. */
+  readonly shaping?: ShapingInput;
+  /** Lab to use: an existing one with this prefix, or an ephemeral one brought up for the run. */
+  readonly lab?: LabSpecInput;
+  readonly resultsRoot?: string;
+  readonly progress?: Progress;
+  /** An outer abort (tests); Ctrl-C is always handled. */
+  readonly signal?: AbortSignal;
+}
+
+export interface MigrateResult {
+  readonly report: RunReport;
+  readonly dir: string;
+}
+
+const LAB_TIMEOUT_MS = 60000;
+
+export function newRunId(name: string, now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `${stamp}-${name}-${process.pid.toString(36)}`;
+}
+
+/** The built guest image, or a one-line error saying how to build it. */
+export async function requireImage(): Promise<ImageInfo> {
+  const image = await findImage({ cacheDir: IMAGE_CACHE_DIR });
+  if (!image) throw new UsageError('the guest image is not built', 'build it with: miglab image build (or make image)');
+  return image;
+}
+
+/** Checks that need nothing started: root, programs, the image. */
+export async function preflight(): Promise<ImageInfo> {
+  checkRoot();
+  const local = new LocalHost();
+  await checkQemu(local);
+  await checkLabDependencies(local);
+  return requireImage();
+}
+
+/**
+ * Use the lab that is up with this prefix, or bring one up for the duration of `td` and take it
+ * down when `td` runs. A lab the user brought up is left as it was found (shaping restored).
+ */
+export async function useLab(td: Teardown, spec: LabSpecInput | undefined, shaping: ShapingInput | undefined, signal: AbortSignal): Promise<Lab> {
+  const parsed = parseLabSpec(spec ?? {});
+  const existing = await attachLab(parsed.prefix, { stateRoot: parsed.stateRoot });
+  if (existing) {
+    if (shaping) {
+      const before = existing.shaping;
+      await existing.shapeLinks(parseShaping(shaping));
+      td.defer('restore link shaping', () => (before ? existing.shapeLinks(before) : existing.clearShaping()));
+    }
+    return existing;
+  }
+  const lab = await labUp({ ...parsed, shaping: shaping ? parseShaping(shaping) : parsed.shaping }, { timeoutMs: LAB_TIMEOUT_MS, signal });
+  td.defer(`take lab ${parsed.prefix} down`, () => labDown(parsed.prefix, { stateRoot: parsed.stateRoot, timeoutMs: LAB_TIMEOUT_MS }).then(() => undefined));
+  return lab;
+}
+
+export async function migrate(req: MigrateRequest): Promise<MigrateResult> {
+  const scenario: Scenario = parseScenario(req.scenario);
+  if (req.shaping) parseShaping(req.shaping);
+  const image = await preflight();
+  return withTeardown(async (td, ctrlC) => {
+    const signal = req.signal ? AbortSignal.any([req.signal, ctrlC]) : ctrlC;
+    const lab = await useLab(td, req.lab, req.shaping, signal);
+    await checkPortFree(lab.hosts.dst.host, scenario.port, 'migration');
+    if (scenario.hmpTelnetPort) await checkPortFree(lab.hosts.src.host, scenario.hmpTelnetPort, 'hmp');
+    const runId = newRunId(scenarioName(scenario));
+    const dir = resolve(req.resultsRoot ?? join(REPO_ROOT, 'results'), runId);
+    await mkdir(dir, { recursive: true });
+    const report = await runMigration({ lab, image, runDir: dir, runId, cacheDir: IMAGE_CACHE_DIR, signal, progress: req.progress }, scenario);
+    return { report: await writeRunFiles(report, dir), dir };
+  });
+}

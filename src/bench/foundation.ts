@@ -1,0 +1,77 @@
+// `miglab bench`: the foundation benchmark. It times what a user waits for (from `migrate`
+// starting to the source's first heartbeat, and the whole idle 256 MiB migration command) next
+// to the figures QEMU reports, and the harness's own resident memory, over a few repetitions.
+// Figures go to a file; nothing here asserts a speed (machines are shared and noisy).
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { migrate, type MigrateResult } from '../api.js';
+
+export interface FoundationBenchOptions {
+  readonly outDir: string;
+  readonly repetitions?: number;
+  readonly progress?: (phase: string, detail?: string) => void;
+}
+
+export interface FoundationBenchRow {
+  readonly repetition: number;
+  readonly commandWallMs: number;
+  readonly migrateStartToHeartbeatMs: number;
+  readonly pairBootMs: number;
+  readonly qemuTotalTimeMs?: number;
+  readonly qemuDowntimeMs?: number;
+  readonly qemuSetupTimeMs?: number;
+  readonly transferredMiB?: number;
+  readonly ok: boolean;
+  readonly runDir: string;
+}
+
+export async function runFoundationBench(opts: FoundationBenchOptions) {
+  await mkdir(opts.outDir, { recursive: true });
+  const rows: FoundationBenchRow[] = [];
+  let peakRssBytes = 0;
+  const rssTimer = setInterval(() => (peakRssBytes = Math.max(peakRssBytes, process.memoryUsage().rss)), 50);
+  try {
+    for (let i = 1; i <= (opts.repetitions ?? 3); i++) {
+      const t0 = Date.now();
+      let heartbeatAt = 0;
+      const progress = (phase: string, detail?: string) => {
+        if (phase === 'boot' && detail?.startsWith('guest up') && !heartbeatAt) heartbeatAt = Date.now();
+        opts.progress?.(phase, detail);
+      };
+      const res: MigrateResult = await migrate({ scenario: { guest: { memoryMiB: 256 }, timeoutMs: 60000 }, resultsRoot: join(opts.outDir, 'runs'), progress });
+      const o = res.report.outputs;
+      rows.push({
+        repetition: i,
+        commandWallMs: Date.now() - t0,
+        migrateStartToHeartbeatMs: heartbeatAt - t0,
+        pairBootMs: res.report.phases.bootToHeartbeatMs ?? NaN,
+        qemuTotalTimeMs: o.totalTimeMs,
+        qemuDowntimeMs: o.downtimeMs,
+        qemuSetupTimeMs: o.setupTimeMs,
+        transferredMiB: o.transferredBytes === undefined ? undefined : o.transferredBytes / 1024 / 1024,
+        ok: res.report.ok,
+        runDir: res.dir,
+      });
+    }
+  } finally {
+    clearInterval(rssTimer);
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+  const result = {
+    benchmark: 'foundation: idle 256 MiB guest, embedded lab, TCG unless KVM is usable',
+    measuredAt: new Date().toISOString(),
+    aims: { pairBootMs: 5000, commandWallMs: 15000, harnessPeakRssMiB: 150 },
+    medians: {
+      commandWallMs: median(rows.map((r) => r.commandWallMs)),
+      migrateStartToHeartbeatMs: median(rows.map((r) => r.migrateStartToHeartbeatMs)),
+      pairBootMs: median(rows.map((r) => r.pairBootMs)),
+      qemuTotalTimeMs: median(rows.map((r) => r.qemuTotalTimeMs ?? NaN)),
+      qemuDowntimeMs: median(rows.map((r) => r.qemuDowntimeMs ?? NaN)),
+    },
+    harnessPeakRssMiB: peakRssBytes / 1024 / 1024,
+    rows,
+  };
+  const file = join(opts.outDir, 'foundation.json');
+  await writeFile(file, JSON.stringify(result, null, 2) + '\n');
+  return { file, result };
+}

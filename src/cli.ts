@@ -1,0 +1,95 @@
+// The miglab command line. It only parses and calls the API (src/api.ts); every error becomes
+// one line on stderr and an exit code derived from the error's code.
+import chalk from 'chalk';
+import yargs from 'yargs';
+import * as api from './api.js';
+import { describeError, MiglabError, type ErrorCode } from './errors.js';
+import { buildImage, describeImage } from './image/build.js';
+import { formatLabStatus, labDown, labStatus, labUp, parseLabSpec, parseShaping, checkRoot, checkLabDependencies } from './lab/index.js';
+import { LocalHost } from './host/local.js';
+import { formatSummary } from './report/summary.js';
+import { MIGRATE_OPTIONS, SHAPING_OPTIONS, scenarioFromArgs, shapingFromArgs } from './cli/options.js';
+import { withTeardown } from './util/teardown.js';
+import { runFoundationBench } from './bench/foundation.js';
+
+const EXIT: Partial<Record<ErrorCode, number>> = { BAD_INPUT: 2, MISSING_DEPENDENCY: 3, NOT_ROOT: 4, LAB_STATE: 5, ABORTED: 130 };
+
+const progress = (phase: string, detail?: string) => process.stderr.write(`${chalk.dim(new Date().toISOString().slice(11, 23))} ${chalk.cyan(phase.padEnd(8))} ${detail ?? ''}\n`);
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let code = 0;
+  const parser = yargs([...argv])
+    .scriptName('miglab')
+    .usage('$0 <command> [options]\n\nQEMU live migration on a two-host lab: real QEMU, real networks, real numbers.')
+    .command('image <action>', 'build the guest image, or print what went into it', (y) =>
+      y.positional('action', { choices: ['build', 'info'] as const, demandOption: true }).option('force', { type: 'boolean', default: false, describe: 'rebuild even if cached' }),
+    )
+    .command('lab <action>', 'bring the two-host lab up or down, or show its state', (y) =>
+      y
+        .positional('action', { choices: ['up', 'down', 'status'] as const, demandOption: true })
+        .option('prefix', { type: 'string', default: 'mlab', describe: 'name prefix of the lab namespaces' })
+        .options(SHAPING_OPTIONS),
+    )
+    .command('migrate', 'boot a guest on src, migrate it to dst, and record what happened', (y) => y.options(MIGRATE_OPTIONS).option('prefix', { type: 'string', default: 'mlab' }))
+    .command('bench', 'run the foundation benchmark; figures go to a file', (y) =>
+      y.option('out', { type: 'string', default: 'results/bench', describe: 'where the figures go' }).option('repetitions', { type: 'number', default: 3 }),
+    )
+    .demandCommand(1, 'name a command: image, lab, migrate or bench')
+    .strict()
+    .help()
+    .version(false)
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .fail((msg, err) => {
+      throw err ?? new MiglabError('BAD_INPUT', `${msg}; see miglab --help`);
+    });
+
+  try {
+    const a = (await parser.parseAsync()) as Record<string, unknown> & { _: (string | number)[] };
+    const cmd = String(a._[0]);
+    if (a.help) return 0;
+    if (cmd === 'image') {
+      if (a.action === 'build') {
+        const info = await buildImage({ cacheDir: api.IMAGE_CACHE_DIR, force: Boolean(a.force), log: (m: string) => progress('image', m) });
+        process.stdout.write(describeImage(info) + '\n');
+      } else {
+        process.stdout.write(describeImage(await api.requireImage()) + '\n');
+      }
+    } else if (cmd === 'lab') {
+      const prefix = String(a.prefix);
+      if (a.action === 'up') {
+        const spec = parseLabSpec({ prefix, shaping: (() => { const s = shapingFromArgs(a); return s ? parseShaping(s) : undefined; })() });
+        checkRoot();
+        await checkLabDependencies(new LocalHost());
+        await withTeardown(async (_td, signal) => {
+          await labUp(spec, { timeoutMs: 60000, signal });
+        });
+        process.stdout.write(formatLabStatus(await labStatus(prefix)) + '\n');
+      } else if (a.action === 'down') {
+        checkRoot();
+        const r = await labDown(prefix, { timeoutMs: 60000 });
+        process.stdout.write(`${r.message}\n`);
+      } else {
+        process.stdout.write(formatLabStatus(await labStatus(prefix)) + '\n');
+      }
+    } else if (cmd === 'migrate') {
+      const { report, dir } = await api.migrate({
+        scenario: scenarioFromArgs(a),
+        shaping: shapingFromArgs(a),
+        lab: { prefix: String(a.prefix) },
+        resultsRoot: String(a.results),
+        progress,
+      });
+      process.stdout.write(formatSummary(report, dir) + '\n');
+      code = report.ok ? 0 : report.verdict === 'did-not-converge' ? 6 : 1;
+    } else if (cmd === 'bench') {
+      const { file, result } = await runFoundationBench({ outDir: String(a.out), repetitions: Number(a.repetitions), progress });
+      process.stdout.write(`${JSON.stringify(result.medians, null, 2)}\nharness peak RSS ${result.harnessPeakRssMiB.toFixed(0)} MiB\nfigures: ${file}\n`);
+    }
+  } catch (err) {
+    const c = err instanceof MiglabError ? err.code : 'INTERNAL';
+    process.stderr.write(`${chalk.red('miglab:')} ${describeError(err)}\n`);
+    if (process.env.MIGLAB_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    return EXIT[c] ?? 1;
+  }
+  return code;
+}

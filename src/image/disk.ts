@@ -1,0 +1,27 @@
+// The guest's second drive: an empty qcow2 data disk, created on whichever host will run QEMU.
+import { MissingDependencyError, UsageError } from '../errors.js';
+import type { Host } from '../host/host.js';
+
+export interface DataDiskOptions {
+  readonly overwrite?: boolean;
+  readonly signal?: AbortSignal;
+  readonly timeoutMs?: number;
+}
+
+/** `qemu-img create -f qcow2 PATH <sizeMiB>M` on `host`. Refuses to replace a file unless told. */
+export async function createDataDisk(host: Host, path: string, sizeMiB: number, opts: DataDiskOptions = {}): Promise<string> {
+  if (!Number.isInteger(sizeMiB) || sizeMiB < 1) {
+    throw new UsageError(`invalid data disk size ${sizeMiB} MiB`, 'give a whole number of MiB, at least 1');
+  }
+  if (!path.startsWith('/')) throw new UsageError(`data disk path "${path}" is not absolute`);
+  if (!(await host.which('qemu-img'))) throw new MissingDependencyError(`qemu-img on ${host.name}`, 'apt-get install -y qemu-utils');
+  if (!opts.overwrite) {
+    const exists = await host.run(['test', '-e', path], { reject: false, signal: opts.signal });
+    if (exists.exitCode === 0) throw new UsageError(`data disk ${path} exists already on ${host.name}`, 'remove it or pass overwrite');
+  }
+  await host.run(['qemu-img', 'create', '-q', '-f', 'qcow2', path, `${sizeMiB}M`], {
+    signal: opts.signal,
+    timeoutMs: opts.timeoutMs ?? 30_000,
+  });
+  return path;
+}

@@ -1,0 +1,270 @@
+// What goes into the guest image, with versions, and the hash that names it in the cache. The
+// recipe (module list, compiler flags, RECIPE_VERSION) lives here too, so that every change to
+// what the builder does changes the hash. Part of src/image; build.ts consumes it.
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, stat, writeFile, mkdir } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MiglabError, MissingDependencyError } from '../errors.js';
+import type { Host } from '../host/host.js';
+import { LocalHost } from '../host/local.js';
+
+/** Bump when the builder changes what it produces in a way the other inputs do not capture. */
+export const RECIPE_VERSION = 2;
+
+/** The Debian meta package whose dependency names the kernel package. */
+export const KERNEL_META_PACKAGE = 'linux-image-amd64';
+
+/**
+ * The kernel modules the guest loads (their dependencies are added): virtio, e1000 and rtl8139
+ * NICs, virtio-blk and IDE/SATA (ata_piix + sd_mod) disks, as QEMU's -device options give them.
+ */
+export const GUEST_MODULES = [
+  'virtio_ring',
+  'virtio',
+  'virtio_pci_modern_dev',
+  'virtio_pci_legacy_dev',
+  'virtio_pci',
+  'failover',
+  'net_failover',
+  'virtio_net',
+  'virtio_blk',
+  'e1000',
+  'mii',
+  '8139too',
+  '8139cp',
+  'scsi_common',
+  'scsi_mod',
+  'libata',
+  'ata_piix',
+  'sd_mod',
+] as const;
+
+export const AGENT_CFLAGS = ['-static', '-O2', '-Wall', '-Wextra', '-Werror', '-pthread'] as const;
+
+/** Repository files that go into the image (paths relative to the repository). */
+export const SOURCE_FILES = { agent: 'vm-images/agent/miglab-agent.c', init: 'vm-images/init' } as const;
+
+/**
+ * Debian packages the image builder and createDataDisk need on the build host (apt, dpkg and
+ * libc-bin's ldd are part of every Debian system). No cpio: cpio.ts writes the archive itself.
+ * xz-utils unpacks the kernel for PVH boot (pvh.ts).
+ */
+export const REQUIRED_PACKAGES = ['busybox-static', 'iperf3', 'gcc', 'libc6-dev', 'xz-utils', 'qemu-utils'] as const;
+
+/** Packages whose versions are recorded as inputs (the ones whose files the image contains). */
+const VERSIONED_PACKAGES = ['busybox-static', 'iperf3', 'gcc', 'libc6-dev'] as const;
+
+export const BUSYBOX_PATHS = ['/bin/busybox', '/usr/bin/busybox'] as const;
+export const IPERF3_PATH = '/usr/bin/iperf3';
+
+export interface KernelPackage {
+  readonly metaPackage: string;
+  readonly package: string;
+  readonly version: string;
+}
+
+export interface ImageInputs {
+  readonly recipeVersion: number;
+  readonly kernel: KernelPackage;
+  /** Debian package -> version, as dpkg-query reports it. */
+  readonly packages: Readonly<Record<string, string>>;
+  /** Repository file -> sha256. */
+  readonly sources: Readonly<Record<string, string>>;
+  /** Host file copied into the image (busybox, iperf3 and the libraries ldd lists) -> sha256. */
+  readonly hostFiles: Readonly<Record<string, string>>;
+  readonly modules: readonly string[];
+  readonly agentCflags: readonly string[];
+}
+
+export interface InputsOptions {
+  /** Default: <repo>/vm-images/cache. The kernel package resolution is remembered in it. */
+  readonly cacheDir?: string;
+  /** Default: the repository this module belongs to. */
+  readonly repoDir?: string;
+  readonly signal?: AbortSignal;
+  readonly host?: Host;
+}
+
+/** The repository root: the nearest ancestor of this module with package.json and vm-images/. */
+export function findRepoDir(from = dirname(fileURLToPath(import.meta.url))): string {
+  for (let dir = resolve(from); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'vm-images'))) return dir;
+    if (dirname(dir) === dir) throw new MiglabError('INTERNAL', `cannot find the miglab repository above ${from}`);
+  }
+}
+
+export function defaultCacheDir(repoDir = findRepoDir()): string {
+  return join(repoDir, 'vm-images', 'cache');
+}
+
+export function sha256(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** JSON with object keys sorted at every level, so equal inputs give equal text. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
+/** The cache key of an image: sha256 of the canonical inputs, 16 hex digits. */
+export function imageHash(inputs: ImageInputs): string {
+  return sha256(canonicalJson(inputs)).slice(0, 16);
+}
+
+/** sha256 of the repository files that go into the image. */
+export async function hashSourceFiles(repoDir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const rel of Object.values(SOURCE_FILES)) {
+    const path = join(repoDir, rel);
+    if (!existsSync(path)) throw new MiglabError('IMAGE_BUILD', `image source ${path} is missing`);
+    out[rel] = sha256(await readFile(path));
+  }
+  return out;
+}
+
+/** The shared libraries (and the dynamic loader) `ldd` lists for a program. */
+export function parseLdd(output: string): string[] {
+  const libs: string[] = [];
+  for (const line of output.split('\n')) {
+    const arrow = /=>\s*(\/\S+)/.exec(line);
+    const bare = /^\s*(\/\S+)\s+\(0x/.exec(line);
+    const path = arrow?.[1] ?? bare?.[1];
+    if (path && !libs.includes(path)) libs.push(path);
+  }
+  return libs;
+}
+
+/** Parse `dpkg-query -W -f '${Package}\t${Version}\t${db:Status-Status}\n'` into installed versions. */
+export function parseDpkgQuery(output: string): Map<string, string> {
+  const installed = new Map<string, string>();
+  for (const line of output.split('\n')) {
+    const [pkg, version, status] = line.split('\t');
+    if (pkg && version && status === 'installed') installed.set(pkg.replace(/:.*$/, ''), version);
+  }
+  return installed;
+}
+
+/** Versions of installed packages; a missing one is a MissingDependencyError naming apt-get. */
+export async function packageVersions(host: Host, packages: readonly string[], signal?: AbortSignal): Promise<Map<string, string>> {
+  if (!(await host.which('dpkg-query'))) throw new MissingDependencyError('dpkg-query', 'a Debian-based host (apt/dpkg)');
+  const r = await host.run(['dpkg-query', '-W', '-f', '${Package}\t${Version}\t${db:Status-Status}\n', ...packages], {
+    reject: false,
+    signal,
+  });
+  const installed = parseDpkgQuery(r.stdout);
+  const missing = packages.filter((p) => !installed.has(p));
+  if (missing.length > 0) throw new MissingDependencyError(missing.join(', '), `apt-get install -y ${missing.join(' ')}`);
+  return installed;
+}
+
+/** Where busybox-static put its binary. */
+export function busyboxPath(): string {
+  const found = BUSYBOX_PATHS.find((p) => existsSync(p));
+  if (!found) throw new MissingDependencyError('busybox-static', 'apt-get install -y busybox-static');
+  return found;
+}
+
+/** Host files copied into the image: busybox, iperf3 and iperf3's libraries. */
+export async function hostFilesToCopy(host: Host, signal?: AbortSignal): Promise<string[]> {
+  if (!existsSync(IPERF3_PATH)) throw new MissingDependencyError('iperf3', 'apt-get install -y iperf3');
+  if (!(await host.which('ldd'))) throw new MissingDependencyError('ldd', 'apt-get install -y libc-bin');
+  const ldd = await host.run(['ldd', IPERF3_PATH], { signal });
+  const libs = parseLdd(ldd.stdout);
+  if (!libs.some((l) => l.includes('ld-linux'))) throw new MiglabError('IMAGE_BUILD', `ldd ${IPERF3_PATH} lists no dynamic loader`);
+  return [busyboxPath(), IPERF3_PATH, ...libs];
+}
+
+// ---- the kernel package -------------------------------------------------------------------
+
+/** Parse `apt-cache depends linux-image-amd64` for the versioned kernel package. */
+export function parseAptDepends(output: string): string | undefined {
+  return /^\s*\|?Depends:\s*(linux-image-\d\S*)/m.exec(output)?.[1];
+}
+
+/** Parse `apt-cache policy PKG` for the candidate version. */
+export function parseAptCandidate(output: string): string | undefined {
+  const v = /^\s*Candidate:\s*(\S+)/m.exec(output)?.[1];
+  return v && v !== '(none)' ? v : undefined;
+}
+
+const APT_LISTS = '/var/lib/apt/lists';
+
+/** Changes exactly when `apt-get update` changes the package lists. */
+async function aptListsStamp(): Promise<string> {
+  const names = existsSync(APT_LISTS) ? (await readdir(APT_LISTS)).sort() : [];
+  const parts: string[] = [];
+  for (const name of names) {
+    const st = await stat(join(APT_LISTS, name));
+    if (st.isFile() && name !== 'lock') parts.push(`${name}:${st.size}:${st.mtimeMs}`);
+  }
+  return sha256(parts.join('\n'));
+}
+
+/**
+ * The kernel package apt would install today and its version. apt-cache takes about a second, so
+ * the answer is remembered in the cache next to the downloads, keyed by the state of apt's lists.
+ */
+export async function resolveKernelPackage(host: Host, cacheDir: string, signal?: AbortSignal): Promise<KernelPackage> {
+  const memoPath = join(cacheDir, 'downloads', 'kernel-resolution.json');
+  const stamp = await aptListsStamp();
+  let memo: (KernelPackage & { aptListsStamp: string }) | undefined;
+  if (existsSync(memoPath)) {
+    try {
+      memo = JSON.parse(await readFile(memoPath, 'utf8')) as KernelPackage & { aptListsStamp: string };
+    } catch {
+      memo = undefined; // a damaged memo only costs one apt-cache lookup
+    }
+    if (memo?.aptListsStamp === stamp && memo.package && memo.version) {
+      return { metaPackage: memo.metaPackage, package: memo.package, version: memo.version };
+    }
+  }
+  try {
+    if (!(await host.which('apt-cache'))) throw new MissingDependencyError('apt-cache', 'a Debian-based host (apt)');
+    const deps = await host.run(['apt-cache', 'depends', KERNEL_META_PACKAGE], { signal });
+    const pkg = parseAptDepends(deps.stdout);
+    if (!pkg) throw new MiglabError('IMAGE_BUILD', `apt-cache depends ${KERNEL_META_PACKAGE} names no kernel package`);
+    const policy = await host.run(['apt-cache', 'policy', pkg], { signal });
+    const version = parseAptCandidate(policy.stdout);
+    if (!version) throw new MiglabError('IMAGE_BUILD', `apt has no candidate version of ${pkg}; run apt-get update`);
+    const kernel: KernelPackage = { metaPackage: KERNEL_META_PACKAGE, package: pkg, version };
+    await mkdir(dirname(memoPath), { recursive: true });
+    await writeFile(memoPath, `${JSON.stringify({ ...kernel, aptListsStamp: stamp }, null, 2)}\n`);
+    return kernel;
+  } catch (err) {
+    // apt's lists were emptied (as container images do) but we resolved before: keep that answer.
+    if (memo?.package && memo.version && !(signal?.aborted ?? false)) {
+      return { metaPackage: memo.metaPackage, package: memo.package, version: memo.version };
+    }
+    throw err;
+  }
+}
+
+/** Everything the image is made from, with versions and content hashes. */
+export async function imageInputs(opts: InputsOptions = {}): Promise<ImageInputs> {
+  const host = opts.host ?? new LocalHost();
+  const repoDir = opts.repoDir ?? findRepoDir();
+  const cacheDir = opts.cacheDir ?? defaultCacheDir(repoDir);
+  const [kernel, versions, sources, files] = await Promise.all([
+    resolveKernelPackage(host, cacheDir, opts.signal),
+    packageVersions(host, VERSIONED_PACKAGES, opts.signal),
+    hashSourceFiles(repoDir),
+    hostFilesToCopy(host, opts.signal),
+  ]);
+  const hostFiles: Record<string, string> = {};
+  for (const f of files) hostFiles[f] = sha256(await readFile(f));
+  return {
+    recipeVersion: RECIPE_VERSION,
+    kernel,
+    packages: Object.fromEntries(VERSIONED_PACKAGES.map((p) => [p, versions.get(p)!])),
+    sources,
+    hostFiles,
+    modules: [...GUEST_MODULES],
+    agentCflags: [...AGENT_CFLAGS],
+  };
+}

@@ -1,0 +1,66 @@
+#!/bin/sh
+# The lab's NFS server: rpcbind + nfs-ganesha, run by miglab inside the src namespace as
+#   ip netns exec NS nfs-server.sh SERVER_IP GANESHA_CONF GANESHA_LOG LAB_DIR EXPORT_DIR
+# `ip netns exec` gives this process its own mount namespace (slave propagation). A private
+# tmpfs on /run hides the machine's /run, so the rpcbind started here cannot meet (or remove)
+# the socket and lock file of an rpcbind the user may run. The lab and export directories are
+# carried over into the new /run through open descriptors when they live under /run.
+# Stopping this script (TERM/INT) stops both servers; miglab records this script's pid.
+set -eu
+
+if [ "$#" -ne 5 ]; then
+  echo "usage: $0 SERVER_IP GANESHA_CONF GANESHA_LOG LAB_DIR EXPORT_DIR" >&2
+  exit 2
+fi
+server_ip=$1
+conf=$2
+log=$3
+lab_dir=$4
+export_dir=$5
+
+exec 3<"$lab_dir"
+exec 4<"$export_dir"
+mount -t tmpfs -o mode=0755,size=16m miglab-nfs-run /run
+mkdir -p /run/ganesha /run/rpcbind
+# --no-canonicalize: resolving /proc/self/fd/N to its path would find the new, empty /run.
+case "$lab_dir" in /run/*) mkdir -p "$lab_dir" && mount --no-canonicalize --bind /proc/self/fd/3 "$lab_dir" ;; esac
+case "$export_dir" in
+  "$lab_dir"/*) ;;
+  /run/*) mkdir -p "$export_dir" && mount --no-canonicalize --bind /proc/self/fd/4 "$export_dir" ;;
+esac
+exec 3<&- 4<&-
+
+rpcbind_pid=
+ganesha_pid=
+stop() {
+  trap - TERM INT
+  if [ -n "$ganesha_pid" ]; then kill -TERM "$ganesha_pid" 2>/dev/null || true; fi
+  if [ -n "$rpcbind_pid" ]; then kill -TERM "$rpcbind_pid" 2>/dev/null || true; fi
+  wait || true
+  exit "$1"
+}
+trap 'stop 0' TERM INT
+
+rpcbind -f -h "$server_ip" &
+rpcbind_pid=$!
+# ganesha registers with rpcbind at start: wait for rpcbind's socket.
+tries=0
+while [ ! -S /run/rpcbind.sock ]; do
+  tries=$((tries + 1))
+  if [ "$tries" -gt 100 ]; then
+    echo "rpcbind did not create /run/rpcbind.sock" >&2
+    stop 1
+  fi
+  sleep 0.05
+done
+
+ganesha.nfsd -F -L "$log" -p /run/ganesha/ganesha.pid -f "$conf" &
+ganesha_pid=$!
+
+# Whichever server dies first takes the other down, so a dead half never looks alive.
+while kill -0 "$rpcbind_pid" 2>/dev/null && kill -0 "$ganesha_pid" 2>/dev/null; do
+  sleep 0.5 &
+  wait $! || true
+done
+echo "an NFS server process exited; stopping the other" >&2
+stop 1

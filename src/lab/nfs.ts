@@ -1,0 +1,122 @@
+// The lab's NFS server (nfs-ganesha + rpcbind inside the src namespace): write its config, start
+// nfs-server.sh detached so the server outlives the miglab process that ran `lab up`, record it
+// by pid + start time, and wait until the export answers from the dst namespace.
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MiglabError } from '../errors.js';
+import type { NetnsHost } from '../host/local.js';
+import { pollUntil, type WaitOptions } from '../util/deadline.js';
+import { ganeshaConfig, nfsUrl } from './ganesha.js';
+import { isOwnedAlive, procStartTime, type OwnedProcess } from './proc.js';
+
+const SCRIPT_NAME = 'nfs-server.sh';
+
+/** nfs-server.sh next to this module (src/lab), or in src/lab when running from dist/. */
+export function nfsServerScript(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [join(here, SCRIPT_NAME), join(here, '..', '..', 'src', 'lab', SCRIPT_NAME)];
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) throw new MiglabError('INTERNAL', `${SCRIPT_NAME} is missing (looked in ${candidates.join(', ')})`);
+  return found;
+}
+
+export interface NfsServerParams {
+  readonly serverIp: string;
+  readonly subnet: string;
+  readonly labDir: string;
+  readonly nfsDir: string;
+  readonly exportDir: string;
+}
+
+export interface NfsServerFiles {
+  readonly configFile: string;
+  readonly logFile: string;
+  readonly ganeshaLogFile: string;
+}
+
+export function nfsServerFiles(nfsDir: string): NfsServerFiles {
+  return { configFile: join(nfsDir, 'ganesha.conf'), logFile: join(nfsDir, 'server.log'), ganeshaLogFile: join(nfsDir, 'ganesha.log') };
+}
+
+/** Write the config and start the server in `srcHost`'s namespace. Returns at once. */
+export async function startNfsServer(srcHost: NetnsHost, p: NfsServerParams): Promise<OwnedProcess & NfsServerFiles> {
+  const files = nfsServerFiles(p.nfsDir);
+  const recoveryRoot = join(p.nfsDir, 'recov');
+  mkdirSync(recoveryRoot, { recursive: true });
+  writeFileSync(files.configFile, ganeshaConfig({ serverIp: p.serverIp, clients: p.subnet, exportDir: p.exportDir, recoveryRoot }));
+  const argv = srcHost.wrap(['sh', nfsServerScript(), p.serverIp, files.configFile, files.ganeshaLogFile, p.labDir, p.exportDir]);
+  const log = openSync(files.logFile, 'a');
+  try {
+    // Detached: its own session and process group (so stopping the group stops rpcbind and
+    // ganesha too), and not killed when this miglab process exits: `lab down` stops it.
+    const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', log, log] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', reject);
+      });
+    } catch (err) {
+      throw new MiglabError('COMMAND_FAILED', `could not start the NFS server (\`${argv.join(' ')}\`)`, { cause: err });
+    }
+    // Later errors (a failed kill) are handled where the server is stopped, by pid.
+    child.on('error', () => undefined);
+    child.unref();
+    if (child.pid === undefined) throw new MiglabError('INTERNAL', 'the NFS server started without a pid');
+    const startTime = procStartTime(child.pid);
+    if (startTime === undefined) {
+      throw new MiglabError('COMMAND_FAILED', `the NFS server exited at once: ${logTail(files)}`, { context: { argv } });
+    }
+    return { pid: child.pid, startTime, ...files };
+  } finally {
+    closeSync(log);
+  }
+}
+
+/** The last lines of the server's logs, for error messages (ganesha's harmless noise left out). */
+export function logTail(files: Pick<NfsServerFiles, 'logFile' | 'ganeshaLogFile'>, lines = 6): string {
+  const read = (f: string) => {
+    try {
+      return readFileSync(f, 'utf8').split('\n');
+    } catch {
+      // Not written yet: nothing to show from it.
+      return [];
+    }
+  };
+  const noise = /dbus|krb|kerberos|gssapi|GSS/i;
+  const all = [...read(files.logFile), ...read(files.ganeshaLogFile).filter((l) => /CRIT|FATAL|MAJ|EVENT.*(Cannot|fail)/i.test(l))]
+    .filter((l) => l.trim() && !noise.test(l));
+  return all.slice(-lines).join(' | ') || '(no log output)';
+}
+
+/** Wait until `nfs-ls` of the export works from `clientHost`; fail at once if the server dies. */
+export async function waitNfsReady(
+  clientHost: NetnsHost,
+  server: OwnedProcess & NfsServerFiles,
+  serverIp: string,
+  exportDir: string,
+  opts: WaitOptions,
+): Promise<void> {
+  const url = nfsUrl(serverIp, exportDir);
+  let last = '';
+  try {
+    await pollUntil(
+      `the NFS export ${url} to answer`,
+      async () => {
+        if (!isOwnedAlive(server)) {
+          throw new MiglabError('COMMAND_FAILED', `the NFS server stopped while starting: ${logTail(server)}`, { context: { url } });
+        }
+        const r = await clientHost.run(['nfs-ls', url], { reject: false, timeoutMs: Math.min(3000, opts.timeoutMs), signal: opts.signal });
+        last = (r.stderr || r.stdout).trim();
+        return r.exitCode === 0 ? true : undefined;
+      },
+      { ...opts, intervalMs: 100 },
+    );
+  } catch (err) {
+    if (err instanceof MiglabError && err.code === 'TIMEOUT') {
+      throw new MiglabError('TIMEOUT', `${err.message}; last nfs-ls said: ${last || '(nothing)'}; server log: ${logTail(server)}`, { cause: err });
+    }
+    throw err;
+  }
+}

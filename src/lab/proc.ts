@@ -1,0 +1,97 @@
+// Ownership of the lab's long-lived processes across miglab invocations: a process is named by
+// its pid plus its start time (/proc/PID/stat), so `lab down` run later, from another process,
+// only ever signals that exact process and never a newer one that reused the pid.
+import { readFileSync } from 'node:fs';
+import { TimeoutError } from '../errors.js';
+import { pollUntil, type WaitOptions } from '../util/deadline.js';
+
+export interface OwnedProcess {
+  readonly pid: number;
+  /** Field 22 of /proc/PID/stat: clock ticks after boot. */
+  readonly startTime: number;
+}
+
+interface ProcStat {
+  readonly state: string;
+  readonly startTime: number;
+}
+
+/** Parse /proc/PID/stat text. The command name (field 2) may hold spaces and parentheses. */
+export function parseProcStat(text: string): ProcStat | undefined {
+  const close = text.lastIndexOf(')');
+  if (close < 0) return undefined;
+  // After ")": field 3 (state) is index 0, so field 22 (starttime) is index 19.
+  const rest = text.slice(close + 2).trim().split(/\s+/);
+  const startTime = Number(rest[19]);
+  if (!rest[0] || !Number.isFinite(startTime)) return undefined;
+  return { state: rest[0], startTime };
+}
+
+function readStat(pid: number): ProcStat | undefined {
+  try {
+    return parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    // No such process (or it vanished while reading): the caller treats it as gone.
+    return undefined;
+  }
+}
+
+export function procStartTime(pid: number): number | undefined {
+  return readStat(pid)?.startTime;
+}
+
+/** The recorded process is still running (the same one, not a zombie, not a reused pid). */
+export function isOwnedAlive(p: OwnedProcess): boolean {
+  const st = readStat(p.pid);
+  return st !== undefined && st.startTime === p.startTime && st.state !== 'Z' && st.state !== 'X';
+}
+
+function groupHasMembers(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    // ESRCH: nobody is left in the group. EPERM cannot happen as root; say so if it does.
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+}
+
+/**
+ * Stop a recorded process that leads its own process group (it was started detached) together
+ * with everything it started: SIGTERM to the group, wait up to `graceMs`, then SIGKILL, and wait
+ * until the group is empty. The group is only signalled while it is provably ours: its leader is
+ * the recorded process, or the leader is gone but members remain (Linux does not hand out a pid
+ * that is still in use as a process group id). Returns false if nothing of it was left.
+ */
+export async function stopOwnedGroup(p: OwnedProcess, opts: WaitOptions & { graceMs?: number }): Promise<boolean> {
+  const ours = () => {
+    const st = readStat(p.pid);
+    // A zombie leader with our start time is still ours (its parent has not reaped it yet).
+    return st ? st.startTime === p.startTime : groupHasMembers(p.pid);
+  };
+  if (!ours() || !groupHasMembers(p.pid)) return false;
+  const signalGroup = (sig: NodeJS.Signals) => {
+    if (!ours()) return;
+    try {
+      process.kill(-p.pid, sig);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      // ESRCH: the group emptied between the check and the signal, which is what we want.
+    }
+  };
+  const emptied = (timeoutMs: number) =>
+    pollUntil(`stopping process group ${p.pid}`, () => (groupHasMembers(p.pid) ? undefined : true), { ...opts, timeoutMs, intervalMs: 25 });
+  const grace = Math.min(opts.graceMs ?? 3000, opts.timeoutMs);
+  signalGroup('SIGTERM');
+  try {
+    await emptied(grace);
+    return true;
+  } catch (err) {
+    if (!(err instanceof TimeoutError)) throw err;
+    // It ignored SIGTERM for the whole grace period: kill it.
+  }
+  signalGroup('SIGKILL');
+  await emptied(Math.max(1000, opts.timeoutMs - grace));
+  return true;
+}

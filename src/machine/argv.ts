@@ -1,0 +1,98 @@
+// A machine spec turned into QEMU's command line by a pure function. Each group of arguments
+// carries the reason it is there, so the report can explain the exact command that ran.
+import type { MachineMedia, MachineSpec } from './spec.js';
+
+export interface ArgGroup {
+  readonly args: readonly string[];
+  readonly why: string;
+}
+
+/** An argv together with the purpose of each of its parts. */
+export interface ExplainedCommand {
+  readonly argv: readonly string[];
+  readonly explained: readonly ArgGroup[];
+}
+
+export type ResolvedAccel = 'kvm' | 'tcg';
+
+export interface LaunchPlan {
+  readonly role: 'source' | 'destination' | 'probe' | 'single';
+  readonly accel: ResolvedAccel;
+  readonly qmpSocket: string;
+  /** HMP monitor on a unix socket (miglab's own automation). */
+  readonly hmpSocket?: string;
+  /** HMP monitor also on telnet 127.0.0.1:PORT, inside the host's namespace, as in the homework. */
+  readonly hmpTelnetPort?: number;
+  /** Tap device (already on the host's bridge) that backs the NIC; none = no NIC. */
+  readonly tap?: string;
+  /** e.g. tcp:10.77.0.2:4444 for the destination. */
+  readonly incomingUri?: string;
+  readonly media: MachineMedia;
+  readonly qemuBinary?: string;
+}
+
+export function kernelAppend(spec: MachineSpec): string {
+  const parts = ['console=ttyS0', 'quiet', 'panic=-1', `miglab.ip=${spec.ip}`, `miglab.hb_ms=${spec.heartbeatMs}`];
+  if (spec.iperfServer) parts.push('miglab.iperf=1');
+  return parts.join(' ');
+}
+
+const DISK_DEVICE: Record<MachineSpec['diskInterface'], (drive: string) => string> = {
+  virtio: (drive) => `virtio-blk-pci,drive=${drive}`,
+  // The pc machine's built-in PIIX IDE controller: bus ide.0 is the first channel.
+  ide: (drive) => `ide-hd,drive=${drive},bus=ide.0`,
+};
+
+export function buildQemuCommand(spec: MachineSpec, plan: LaunchPlan): ExplainedCommand {
+  const g: ArgGroup[] = [];
+  const add = (why: string, ...args: string[]) => g.push({ args, why });
+
+  add('the QEMU system emulator for x86-64 guests', plan.qemuBinary ?? 'qemu-system-x86_64');
+  add('names the guest in logs and ps, and names QEMU threads after their role (vCPU, migration)', '-name', `guest=${spec.name}-${plan.role},debug-threads=on`);
+  add('no default devices and no user config files: the guest has exactly the devices listed here, identically on both sides of a migration', '-nodefaults', '-no-user-config');
+  add('the i440fx PC machine type (it has the PIIX IDE controller that the ide disk interface needs)', '-machine', 'pc');
+  add(
+    plan.accel === 'kvm'
+      ? 'hardware virtualisation through /dev/kvm: guest code runs natively on the host CPU'
+      : 'TCG, QEMU\'s dynamic binary translator: guest code is translated in software (no KVM)',
+    '-accel',
+    plan.accel,
+  );
+  add('the CPU model the guest sees; source and destination must match for a migration', '-cpu', spec.cpuModel);
+  add('guest RAM in MiB: the amount pre-copy has to transfer', '-m', String(spec.memoryMiB));
+  add('number of virtual CPUs', '-smp', String(spec.vcpus));
+  add('no graphical display: the guest talks on its serial port', '-display', 'none', '-vga', 'none');
+  add('the Debian kernel booted directly, without a bootloader', '-kernel', plan.media.kernelPath);
+  add('the initramfs holding busybox, iperf3, the NIC/disk modules and the miglab guest agent', '-initrd', plan.media.initrdPath);
+  add('kernel command line: serial console, no reboot on panic, and the guest\'s network settings for the agent', '-append', kernelAppend(spec));
+  add('the guest\'s serial console goes to QEMU\'s stdout, where miglab reads the agent\'s heartbeat', '-serial', 'stdio');
+  add('exit instead of rebooting, so a guest crash ends the run visibly', '-no-reboot');
+  if (plan.media.diskUrl) {
+    add(
+      'the qcow2 data disk, opened by both QEMUs from shared storage (NFS), so only RAM and device state migrate',
+      '-drive',
+      `file=${plan.media.diskUrl},format=qcow2,if=none,id=disk0`,
+    );
+    add(`the disk's guest-visible controller (${spec.diskInterface})`, '-device', DISK_DEVICE[spec.diskInterface]('disk0'));
+  }
+  if (plan.tap) {
+    add(
+      'the NIC\'s host side: a tap device already on this host\'s bridge; no helper scripts are run',
+      '-netdev',
+      `tap,id=net0,ifname=${plan.tap},script=no,downscript=no`,
+    );
+    add(`the guest NIC (${spec.nicModel}) with a fixed MAC, the same on both sides so the guest keeps its identity`, '-device', `${spec.nicModel},netdev=net0,mac=${spec.mac}`);
+  }
+  add('QMP, the JSON machine protocol, on a unix socket only this host\'s root can open', '-qmp', `unix:${plan.qmpSocket},server=on,wait=off`);
+  if (plan.hmpSocket) add('the human monitor (HMP) on a unix socket, for scripted `info migrate` and `migrate -d`', '-monitor', `unix:${plan.hmpSocket},server=on,wait=off`);
+  if (plan.hmpTelnetPort) {
+    add(
+      'the human monitor on telnet, bound to 127.0.0.1 inside this host\'s network namespace only (never a wildcard address)',
+      '-monitor',
+      `telnet:127.0.0.1:${plan.hmpTelnetPort},server=on,wait=off`,
+    );
+  }
+  if (plan.incomingUri) add('start paused, waiting for the migration stream on this address (the destination side)', '-incoming', plan.incomingUri);
+
+  return { argv: g.flatMap((x) => x.args), explained: g };
+}

@@ -1,0 +1,103 @@
+// A running QEMU that this object owns (after QEMU's machine.py): launch reports the exit code,
+// command line and log tail when QEMU dies early; shutdown asks politely with `quit`, waits with
+// a deadline, then kills; it may be called twice. The monitor sockets are removed afterwards.
+import { rm } from 'node:fs/promises';
+import { MiglabError } from '../errors.js';
+import type { ExitInfo, Host, HostProcess } from '../host/host.js';
+import { QmpClient } from '../qmp/client.js';
+import { Transcript } from '../qmp/transcript.js';
+import { withDeadline, type WaitOptions } from '../util/deadline.js';
+import type { Teardown } from '../util/teardown.js';
+import { buildQemuCommand, type ExplainedCommand, type LaunchPlan } from './argv.js';
+import { HeartbeatLog } from './heartbeat.js';
+import type { MachineSpec } from './spec.js';
+
+export class VmLaunchError extends MiglabError {
+  constructor(what: string, argv: readonly string[], exit: ExitInfo | undefined, logTail: string, cause?: unknown) {
+    const how = exit ? (exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`) : 'did not start';
+    const lastLine = logTail.trim().split('\n').filter(Boolean).slice(-1)[0];
+    super('VM_LAUNCH', `QEMU for ${what} ${how}${lastLine ? `: ${lastLine}` : ''}`, {
+      cause,
+      context: { argv, exit, logTail },
+    });
+    this.name = 'VmLaunchError';
+  }
+}
+
+export interface VmLaunchOptions extends WaitOptions {
+  readonly host: Host;
+  readonly spec: MachineSpec;
+  readonly plan: LaunchPlan;
+  /** Files of this VM go here: `<label>.serial.log`, `<label>.qmp.jsonl`. */
+  readonly runDir: string;
+  /** A short label for files and messages, e.g. "src" or "dst". */
+  readonly label: string;
+  readonly teardown: Teardown;
+}
+
+export class Vm {
+  readonly label: string;
+  readonly spec: MachineSpec;
+  readonly command: ExplainedCommand;
+  readonly process: HostProcess;
+  readonly console: HeartbeatLog;
+  readonly plan: LaunchPlan;
+  private qmpClient: QmpClient | undefined;
+  private stopping: Promise<ExitInfo> | undefined;
+
+  private constructor(label: string, spec: MachineSpec, plan: LaunchPlan, command: ExplainedCommand, proc: HostProcess) {
+    this.label = label;
+    this.spec = spec;
+    this.plan = plan;
+    this.command = command;
+    this.process = proc;
+    this.console = new HeartbeatLog(proc.stdout);
+  }
+
+  get qmp(): QmpClient {
+    if (!this.qmpClient) throw new MiglabError('INTERNAL', `QMP of ${this.label} is not connected`);
+    return this.qmpClient;
+  }
+
+  static async launch(opts: VmLaunchOptions): Promise<Vm> {
+    const command = buildQemuCommand(opts.spec, opts.plan);
+    const proc = opts.host.spawn(command.argv, { logFile: `${opts.runDir}/${opts.label}.serial.log` });
+    const vm = new Vm(opts.label, opts.spec, opts.plan, command, proc);
+    opts.teardown.defer(`stop QEMU ${opts.label} (pid ${proc.pid})`, () => vm.shutdown().then(() => undefined));
+    const what = `${opts.spec.name} (${opts.label})`;
+    const died = proc.exited.then((exit) => {
+      throw new VmLaunchError(what, command.argv, exit, proc.tail());
+    });
+    try {
+      const transcript = new Transcript(`${opts.runDir}/${opts.label}.qmp.jsonl`);
+      vm.qmpClient = await Promise.race([
+        QmpClient.connect(opts.plan.qmpSocket, { timeoutMs: opts.timeoutMs, signal: opts.signal, transcript }),
+        died,
+      ]);
+    } catch (err) {
+      if (err instanceof VmLaunchError) throw err;
+      // Give QEMU a moment to print why it could not open its monitor before we kill it.
+      const exit = await withDeadline('QEMU exit', proc.exited, { timeoutMs: 300 }).catch(() => undefined);
+      throw new VmLaunchError(what, command.argv, exit, proc.tail(), err);
+    } finally {
+      died.catch(() => undefined); // the race is over; the rejection is handled above
+    }
+    return vm;
+  }
+
+  /** Ask QEMU to quit, wait up to `timeoutMs`, then kill it. Safe to call more than once. */
+  shutdown(opts: { timeoutMs?: number } = {}): Promise<ExitInfo> {
+    this.stopping ??= (async () => {
+      const timeoutMs = opts.timeoutMs ?? 5000;
+      if (!this.process.hasExited && this.qmpClient) {
+        await this.qmpClient.quit({ timeoutMs: Math.min(2000, timeoutMs) }).catch(() => undefined);
+      }
+      let exit = await withDeadline(`QEMU ${this.label} exit`, this.process.exited, { timeoutMs }).catch(() => undefined);
+      exit ??= await this.process.stop(1000);
+      await this.qmpClient?.close();
+      for (const sock of [this.plan.qmpSocket, this.plan.hmpSocket]) if (sock) await rm(sock, { force: true });
+      return exit;
+    })();
+    return this.stopping;
+  }
+}

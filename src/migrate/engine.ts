@@ -1,0 +1,306 @@
+// The migration engine: runs one scenario on a lab and returns its report. It boots the source
+// in the `src` host and the destination (`-incoming`) in `dst`, waits for the guest's heartbeat,
+// sets parameters and capabilities, starts the migration through the chosen monitor, samples it
+// until it ends (or cancels it at the deadline: the source keeps running), then checks that the
+// guest carries on at the destination with no reset. Everything it starts it also stops.
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { cpus, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { describeError, MiglabError } from '../errors.js';
+import { HmpClient } from '../hmp/client.js';
+import { createDataDisk, type ImageInfo } from '../image/build.js';
+import type { Lab } from '../lab/lab.js';
+import { decideAccel, type AccelDecision } from '../machine/accel.js';
+import { heartbeatContinuity } from '../machine/heartbeat.js';
+import { parseMachineSpec, type MachineSpec } from '../machine/spec.js';
+import { Vm } from '../machine/vm.js';
+import { isFinalMigrationStatus, type MigrationInfo } from '../migration/info.js';
+import { sleep, withDeadline } from '../util/deadline.js';
+import { Teardown } from '../util/teardown.js';
+import { HmpMigrationDriver, QmpMigrationDriver, type MigrationDriver } from './monitor.js';
+import { derivePasses, RUN_SCHEMA, sampleOf, type EventRecord, type HostFacts, type RunReport, type Sample, type Verdict } from './report.js';
+import { scenarioName, type Scenario } from './scenario.js';
+
+export type Progress = (phase: string, detail?: string) => void;
+
+export interface EngineContext {
+  readonly lab: Lab;
+  readonly image: ImageInfo;
+  /** Run files go to `<runDir>` (created). */
+  readonly runDir: string;
+  readonly runId: string;
+  /** Where the KVM probe verdict is cached. */
+  readonly cacheDir: string;
+  readonly signal?: AbortSignal;
+  readonly progress?: Progress;
+  /** Which guest slot of the lab (IP/MAC/tap); lets several runs share a lab. */
+  readonly guestIndex?: number;
+}
+
+const BOOT_TIMEOUT_MS = 60000;
+const CALL = { timeoutMs: 10000 };
+
+export async function hostFacts(): Promise<HostFacts> {
+  const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
+  return {
+    kernel: release(),
+    cpuModel: /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1]?.trim() ?? cpus()[0]?.model ?? 'unknown',
+    cpus: cpus().length,
+    memTotalMiB: Math.round(totalmem() / 1024 / 1024),
+    nodeVersion: process.version,
+  };
+}
+
+export async function runMigration(ctx: EngineContext, scenario: Scenario): Promise<RunReport> {
+  const started = Date.now();
+  const progress = ctx.progress ?? (() => undefined);
+  const signal = ctx.signal;
+  const { lab } = ctx;
+  const idx = ctx.guestIndex ?? 0;
+  const td = new Teardown();
+  const phases: Record<string, number> = {};
+  const mark = (name: string, since: number) => (phases[name] = Date.now() - since);
+  const timeline: Sample[] = [];
+  const events: EventRecord[] = [];
+  let migrateSentAt = 0;
+  let failure: string | undefined;
+  let verdict: Verdict = 'failed';
+  let final: MigrationInfo | undefined;
+  const outputs: Record<string, unknown> = {};
+
+  await mkdir(ctx.runDir, { recursive: true });
+  const name = `g${idx}`;
+  const machine: MachineSpec = parseMachineSpec({
+    name,
+    accel: scenario.guest.accel,
+    cpuModel: scenario.guest.cpuModel,
+    memoryMiB: scenario.guest.memoryMiB,
+    vcpus: scenario.guest.vcpus,
+    nicModel: scenario.guest.nicModel,
+    diskInterface: scenario.guest.diskInterface,
+    mac: lab.guestMac(idx),
+    ip: `${lab.guestIp(idx)}/${lab.prefixLength}`,
+  });
+  const media = { kernelPath: ctx.image.kernelPath, initrdPath: ctx.image.initrdPath };
+
+  let accel: AccelDecision | undefined;
+  let src: Vm | undefined;
+  let dst: Vm | undefined;
+  let migrateCommand = '';
+  const uri = `tcp:${lab.hosts.dst.ip}:${scenario.port}`;
+  let qemuVersion = { version: 'unknown', package: undefined as string | undefined };
+  let parametersInForce: Record<string, unknown> = {};
+  let capabilitiesInForce: Record<string, boolean> = {};
+
+  try {
+    progress('accel', `requested ${scenario.guest.accel}`);
+    let t = Date.now();
+    accel = await decideAccel(scenario.guest.accel, { host: lab.hosts.src.host, media, imageHash: ctx.image.hash, cacheDir: ctx.cacheDir, signal });
+    mark('accelDecisionMs', t);
+    progress('accel', `${accel.used}: ${accel.reason}`);
+
+    // The data disk lives in the NFS export; both QEMUs open it by nfs:// URL.
+    const diskFile = `${ctx.runId}-${name}.qcow2`;
+    await createDataDisk(lab.hosts.src.host, lab.nfs.localPath(diskFile), scenario.guest.diskSizeMiB);
+    td.defer(`remove data disk ${diskFile}`, () => rm(lab.nfs.localPath(diskFile), { force: true }));
+    const diskUrl = lab.nfs.url(diskFile);
+
+    const tap = `tap-${name}`;
+    for (const side of ['src', 'dst'] as const) {
+      await lab.addTap(side, tap);
+      td.defer(`remove tap ${tap} on ${side}`, () => lab.removeTap(side, tap));
+    }
+
+    progress('boot', `source and destination QEMU (${machine.memoryMiB} MiB, ${machine.nicModel}, ${machine.diskInterface}, ${accel.used})`);
+    t = Date.now();
+    const sockDir = join(ctx.runDir, 'sock');
+    await mkdir(sockDir, { recursive: true });
+    td.defer('remove socket directory', () => rm(sockDir, { recursive: true, force: true }));
+    const launch = (role: 'source' | 'destination') => {
+      const label = role === 'source' ? 'src' : 'dst';
+      return Vm.launch({
+        host: lab.hosts[label].host,
+        spec: machine,
+        plan: {
+          role,
+          accel: accel!.used,
+          qmpSocket: join(sockDir, `${label}.qmp`),
+          hmpSocket: join(sockDir, `${label}.hmp`),
+          hmpTelnetPort: role === 'source' ? scenario.hmpTelnetPort : undefined,
+          tap,
+          incomingUri: role === 'destination' ? `tcp:${lab.hosts.dst.ip}:${scenario.port}` : undefined,
+          media: { ...media, diskUrl },
+        },
+        runDir: ctx.runDir,
+        label,
+        teardown: td,
+        timeoutMs: BOOT_TIMEOUT_MS,
+        signal,
+      });
+    };
+    [src, dst] = await Promise.all([launch('source'), launch('destination')]);
+    mark('qemuStartMs', t);
+    const ready = await src.console.waitReady({ timeoutMs: BOOT_TIMEOUT_MS, signal });
+    await src.console.waitBeat((hb) => hb.bootId === ready.bootId, { timeoutMs: BOOT_TIMEOUT_MS, signal });
+    mark('bootToHeartbeatMs', t);
+    progress('boot', `guest up at ${ready.ip} after ${phases.bootToHeartbeatMs} ms`);
+
+    const v = (await src.qmp.execute('query-version', undefined, CALL)) as { qemu: { major: number; minor: number; micro: number }; package?: string };
+    qemuVersion = { version: `${v.qemu.major}.${v.qemu.minor}.${v.qemu.micro}`, package: v.package?.trim() || undefined };
+
+    // Record events on both sides, timed from the migrate command.
+    for (const [side, vm] of [['source', src], ['destination', dst]] as const) {
+      vm.qmp.onEvent((e) => events.push({ tMs: migrateSentAt ? Date.now() - migrateSentAt : 0, side, event: e.event, data: e.data }));
+    }
+
+    const driver: MigrationDriver =
+      scenario.monitor === 'qmp' ? new QmpMigrationDriver(src.qmp) : new HmpMigrationDriver(await connectHmp(src, td, signal));
+    const dstDriver = new QmpMigrationDriver(dst.qmp);
+    // `events` makes QEMU send MIGRATION and MIGRATION_PASS; capabilities such as multifd and
+    // postcopy-ram must be set on both sides.
+    const caps = { events: true, ...scenario.capabilities };
+    await driver.setCapabilities(caps);
+    await dstDriver.setCapabilities(caps);
+    await driver.setParameters(scenario.parameters);
+    if (scenario.parameters.multifdChannels !== undefined) await dstDriver.setParameters({ multifdChannels: scenario.parameters.multifdChannels });
+    parametersInForce = (await src.qmp.execute('query-migrate-parameters', undefined, CALL)) as Record<string, unknown>;
+    const capList = (await src.qmp.execute('query-migrate-capabilities', undefined, CALL)) as { capability: string; state: boolean }[];
+    capabilitiesInForce = Object.fromEntries(capList.map((c) => [c.capability, c.state]));
+
+    progress('migrate', `${scenario.monitor.toUpperCase()}: migrating to ${uri}`);
+    t = Date.now();
+    migrateSentAt = Date.now();
+    migrateCommand = await driver.start(uri);
+    let postcopyStarted = false;
+    for (;;) {
+      const info = await driver.info();
+      const tMs = Date.now() - migrateSentAt;
+      timeline.push(sampleOf(tMs, info));
+      if (isFinalMigrationStatus(info.status)) {
+        final = info;
+        break;
+      }
+      if (scenario.postcopyAfterMs !== undefined && !postcopyStarted && tMs >= scenario.postcopyAfterMs && info.status === 'active') {
+        await driver.startPostcopy();
+        postcopyStarted = true;
+        progress('migrate', `switched to post-copy after ${tMs} ms`);
+      }
+      if (tMs > scenario.timeoutMs) {
+        progress('migrate', `no convergence within ${scenario.timeoutMs} ms: cancelling, the source keeps running`);
+        await driver.cancel();
+        final = await waitFinal(driver, timeline, migrateSentAt, signal);
+        break;
+      }
+      await sleep(scenario.sampleIntervalMs, signal);
+    }
+    mark('migrationMs', t);
+    // QEMU's figures are final on the source once it reports completed.
+    if (final.status === 'completed' && scenario.monitor === 'hmp') final = await new QmpMigrationDriver(src.qmp).info();
+
+    if (final.status === 'completed') {
+      t = Date.now();
+      const dstStatus = (await dst.qmp.execute('query-status', undefined, CALL)) as { status: string };
+      outputs.destinationStatus = dstStatus.status;
+      const srcStatus = (await src.qmp.execute('query-status', undefined, CALL)) as { status: string };
+      outputs.sourceStatusAfter = srcStatus.status;
+      const lastSrc = src.console.last;
+      await dst.console.waitBeat((hb) => !lastSrc || hb.seq > lastSrc.seq, { timeoutMs: 15000, signal });
+      // A few more beats so continuity is judged on a run of them, not on one line.
+      await sleep(3 * machine.heartbeatMs, signal);
+      const hb = heartbeatContinuity(src.console.beats, dst.console.beats);
+      outputs.heartbeat = hb;
+      mark('verifyMs', t);
+      if (dstStatus.status !== 'running') failure = `the destination is ${dstStatus.status}, not running, after the migration completed`;
+      else if (!hb.continuous) failure = `the guest's heartbeat did not continue on the destination (source last seq ${hb.sourceLastSeq}, destination first seq ${hb.destinationFirstSeq}, same boot: ${hb.sameBoot})`;
+      verdict = failure ? 'failed' : 'completed';
+    } else if (final.status === 'cancelled') {
+      const srcStatus = (await src.qmp.execute('query-status', undefined, CALL)) as { status: string };
+      outputs.sourceStatusAfter = srcStatus.status;
+      verdict = 'did-not-converge';
+      failure = `did not converge within ${scenario.timeoutMs} ms (remaining ${final.ram?.remainingBytes ?? '?'} bytes, dirty rate ${final.ram?.dirtyPagesRate ?? '?'} pages/s); the source kept running (${srcStatus.status})`;
+    } else {
+      failure = `QEMU reports the migration ${final.status}${final.errorDesc ? `: ${final.errorDesc}` : ''}`;
+    }
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    failure = describeError(err);
+  } finally {
+    const t = Date.now();
+    progress('cleanup', 'stopping QEMU, removing taps and the data disk');
+    await td.run();
+    mark('cleanupMs', t);
+  }
+
+  if (!accel) throw new MiglabError('MIGRATION_FAILED', failure ?? 'the accelerator could not be decided');
+  const ram = final?.ram;
+  const report: RunReport = {
+    schema: RUN_SCHEMA,
+    runId: ctx.runId,
+    name: scenarioName(scenario),
+    startedAt: new Date(started).toISOString(),
+    finishedAt: new Date().toISOString(),
+    wallMs: Date.now() - started,
+    ok: verdict === 'completed' && !failure,
+    verdict,
+    failure,
+    inputs: {
+      scenario,
+      machine,
+      lab: lab.spec,
+      image: { hash: ctx.image.hash, kernelVersion: ctx.image.kernelVersion, inputs: ctx.image.inputs },
+      qemu: qemuVersion,
+      host: await hostFacts(),
+      accel,
+      parametersInForce,
+      capabilitiesInForce,
+      commands: { source: src?.command ?? { argv: [], explained: [] }, destination: dst?.command ?? { argv: [], explained: [] } },
+      migrateCommand,
+      migrationUri: uri,
+    },
+    outputs: {
+      ...outputs,
+      final,
+      status: final?.status,
+      totalTimeMs: final?.totalTimeMs,
+      downtimeMs: final?.downtimeMs,
+      setupTimeMs: final?.setupTimeMs,
+      transferredBytes: ram?.transferredBytes,
+      totalBytes: ram?.totalBytes,
+      remainingBytes: ram?.remainingBytes,
+      throughputMbps: ram?.mbps,
+      averageThroughputMiBps:
+        ram?.transferredBytes !== undefined && final?.totalTimeMs ? ram.transferredBytes / 1024 / 1024 / (final.totalTimeMs / 1000) : undefined,
+      dirtySyncCount: ram?.dirtySyncCount,
+      duplicatePages: ram?.duplicatePages,
+      normalPages: ram?.normalPages,
+    },
+    phases,
+    timeline,
+    passes: derivePasses(timeline, events),
+    events,
+    files: {},
+  };
+  return report;
+}
+
+async function connectHmp(vm: Vm, td: Teardown, signal?: AbortSignal): Promise<HmpClient> {
+  const hmp = await HmpClient.connectUnix(vm.plan.hmpSocket!, { timeoutMs: 10000, signal });
+  td.defer(`close HMP of ${vm.label}`, () => hmp.close());
+  return hmp;
+}
+
+/** After a cancel: sample until QEMU reports a final state. */
+async function waitFinal(driver: MigrationDriver, timeline: Sample[], since: number, signal?: AbortSignal): Promise<MigrationInfo> {
+  return withDeadline(
+    'waiting for the cancelled migration to stop',
+    (async () => {
+      for (;;) {
+        const info = await driver.info();
+        timeline.push(sampleOf(Date.now() - since, info));
+        if (isFinalMigrationStatus(info.status)) return info;
+        await sleep(50, signal);
+      }
+    })(),
+    { timeoutMs: 30000, signal },
+  );
+}

@@ -1,0 +1,157 @@
+// The record of one migration run. It holds every input and every sample; the summary, CSV,
+// tables and plots read only this. Units are in the names.
+import type { AccelDecision } from '../machine/accel.js';
+import type { ExplainedCommand } from '../machine/argv.js';
+import type { HeartbeatContinuity } from '../machine/heartbeat.js';
+import type { MachineSpec } from '../machine/spec.js';
+import type { MigrationInfo, MigrationStatus } from '../migration/info.js';
+import type { Scenario } from './scenario.js';
+
+export const RUN_SCHEMA = 'miglab.run/1';
+
+/** One `query-migrate` (or `info migrate`) sample. */
+export interface Sample {
+  /** Since the migrate command was sent. */
+  readonly tMs: number;
+  readonly status: MigrationStatus;
+  readonly transferredBytes?: number;
+  readonly remainingBytes?: number;
+  readonly totalBytes?: number;
+  readonly mbps?: number;
+  readonly dirtyPagesRate?: number;
+  readonly dirtySyncCount?: number;
+  readonly expectedDowntimeMs?: number;
+  readonly cpuThrottlePercent?: number;
+}
+
+/** One pre-copy pass: from a MIGRATION_PASS event, or a change of dirty-sync-count. */
+export interface PassRecord {
+  readonly pass: number;
+  readonly tMs: number;
+  readonly source: 'event' | 'dirty-sync-count';
+  readonly transferredBytes?: number;
+  readonly remainingBytes?: number;
+  readonly dirtyPagesRate?: number;
+  readonly mbps?: number;
+  readonly expectedDowntimeMs?: number;
+}
+
+export interface EventRecord {
+  readonly tMs: number;
+  readonly side: 'source' | 'destination';
+  readonly event: string;
+  readonly data?: unknown;
+}
+
+export type Verdict = 'completed' | 'did-not-converge' | 'failed';
+
+export interface HostFacts {
+  readonly kernel: string;
+  readonly cpuModel: string;
+  readonly cpus: number;
+  readonly memTotalMiB: number;
+  readonly nodeVersion: string;
+}
+
+export interface RunReport {
+  readonly schema: typeof RUN_SCHEMA;
+  readonly runId: string;
+  readonly name: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly wallMs: number;
+  /** True when QEMU completed the migration and every check after it passed. */
+  readonly ok: boolean;
+  readonly verdict: Verdict;
+  readonly failure?: string;
+  readonly inputs: {
+    readonly scenario: Scenario;
+    readonly machine: MachineSpec;
+    readonly lab: unknown;
+    readonly image: { readonly hash: string; readonly kernelVersion: string; readonly inputs: unknown };
+    readonly qemu: { readonly version: string; readonly package?: string };
+    readonly host: HostFacts;
+    readonly accel: AccelDecision;
+    readonly parametersInForce: Record<string, unknown>;
+    readonly capabilitiesInForce: Record<string, boolean>;
+    readonly commands: { readonly source: ExplainedCommand; readonly destination: ExplainedCommand };
+    /** The literal command that started the migration (HMP line or QMP JSON). */
+    readonly migrateCommand: string;
+    readonly migrationUri: string;
+  };
+  readonly outputs: {
+    readonly final?: MigrationInfo;
+    readonly status?: MigrationStatus;
+    readonly totalTimeMs?: number;
+    readonly downtimeMs?: number;
+    readonly setupTimeMs?: number;
+    readonly transferredBytes?: number;
+    readonly totalBytes?: number;
+    readonly remainingBytes?: number;
+    /** QEMU's last throughput figure. */
+    readonly throughputMbps?: number;
+    /** Transferred bytes over total time, as the run saw it. */
+    readonly averageThroughputMiBps?: number;
+    readonly dirtySyncCount?: number;
+    readonly duplicatePages?: number;
+    readonly normalPages?: number;
+    readonly destinationStatus?: string;
+    readonly sourceStatusAfter?: string;
+    readonly heartbeat?: HeartbeatContinuity;
+  };
+  readonly phases: Record<string, number>;
+  readonly timeline: readonly Sample[];
+  readonly passes: readonly PassRecord[];
+  readonly events: readonly EventRecord[];
+  readonly files: Record<string, string>;
+}
+
+export function sampleOf(tMs: number, info: MigrationInfo): Sample {
+  return {
+    tMs,
+    status: info.status,
+    transferredBytes: info.ram?.transferredBytes,
+    remainingBytes: info.ram?.remainingBytes,
+    totalBytes: info.ram?.totalBytes,
+    mbps: info.ram?.mbps,
+    dirtyPagesRate: info.ram?.dirtyPagesRate,
+    dirtySyncCount: info.ram?.dirtySyncCount,
+    expectedDowntimeMs: info.expectedDowntimeMs,
+    cpuThrottlePercent: info.cpuThrottlePercent,
+  };
+}
+
+/**
+ * Passes from MIGRATION_PASS events when QEMU sent them, else from the samples where
+ * dirty-sync-count changed. Each pass takes the values of the nearest sample at or after it.
+ */
+export function derivePasses(timeline: readonly Sample[], events: readonly EventRecord[]): PassRecord[] {
+  const at = (tMs: number) => timeline.find((s) => s.tMs >= tMs) ?? timeline[timeline.length - 1];
+  const fromEvents = events.filter((e) => e.event === 'MIGRATION_PASS' && e.side === 'source');
+  if (fromEvents.length > 0) {
+    return fromEvents.map((e) => {
+      const s = at(e.tMs);
+      const pass = Number((e.data as { pass?: number } | undefined)?.pass ?? 0);
+      return { pass, tMs: e.tMs, source: 'event', ...passValues(s) };
+    });
+  }
+  const out: PassRecord[] = [];
+  let last: number | undefined;
+  for (const s of timeline) {
+    if (s.dirtySyncCount !== undefined && s.dirtySyncCount !== last) {
+      out.push({ pass: s.dirtySyncCount, tMs: s.tMs, source: 'dirty-sync-count', ...passValues(s) });
+      last = s.dirtySyncCount;
+    }
+  }
+  return out;
+}
+
+function passValues(s: Sample | undefined) {
+  return {
+    transferredBytes: s?.transferredBytes,
+    remainingBytes: s?.remainingBytes,
+    dirtyPagesRate: s?.dirtyPagesRate,
+    mbps: s?.mbps,
+    expectedDowntimeMs: s?.expectedDowntimeMs,
+  };
+}

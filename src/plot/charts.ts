@@ -1,0 +1,306 @@
+// Chart builders: pure functions from plain rows to vega-lite specs, so every miglab figure looks the
+// same (640 px wide, white, DejaVu Sans, axis titles that carry their unit). They read rows a
+// report already holds; render.ts turns the spec into SVG and PNG.
+import { MiglabError } from '../errors.js';
+import type { VegaLiteSpec } from './render.js';
+import { CHART_FONT } from './render.js';
+
+/** The string keys of a row type: a field a chart can plot. */
+export type FieldOf<T> = Extract<keyof T, string>;
+
+/** A quantitative axis. The unit is required so no figure leaves the reader guessing ('' if none). */
+export interface QuantAxis<T> {
+  readonly field: FieldOf<T>;
+  readonly title: string;
+  readonly unit: string;
+}
+
+/** A categorical channel (bar categories, groups, series). */
+export interface CategoryChannel<T> {
+  readonly field: FieldOf<T>;
+  readonly title: string;
+}
+
+/** A vertical rule across the plot with a label at the top: a pass boundary, the switchover. */
+export interface Marker {
+  readonly x: number;
+  readonly label: string;
+  /** Drawn solid red instead of dashed grey: for the one event that matters (switchover). */
+  readonly emphasis?: boolean;
+}
+
+export interface ChartSize {
+  readonly width?: number;
+  readonly height?: number;
+}
+
+export const CHART_WIDTH_PX = 640;
+export const CHART_HEIGHT_PX = 300;
+const LEFT_COLOR = '#1f77b4';
+const RIGHT_COLOR = '#e6550d';
+const MARKER_COLOR = '#6b6b6b';
+const EMPHASIS_COLOR = '#d62728';
+
+type Rows<T> = readonly T[];
+// vega-lite's own types for layers and encodings are deep unions that do not survive being built up
+// piece by piece; the finished spec is checked where it matters: compiled in the tests.
+type Layer = Record<string, unknown>;
+
+export function axisTitle(a: { readonly title: string; readonly unit: string }): string {
+  return a.unit ? `${a.title} (${a.unit})` : a.title;
+}
+
+function frame(title: string, size: ChartSize | undefined): Record<string, unknown> {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: title, anchor: 'start', fontSize: 15, offset: 12 },
+    width: size?.width ?? CHART_WIDTH_PX,
+    height: size?.height ?? CHART_HEIGHT_PX,
+    background: 'white',
+    padding: 10,
+    config: {
+      font: CHART_FONT,
+      axis: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal', titlePadding: 8, gridColor: '#e6e6e6' },
+      legend: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal', orient: 'bottom', direction: 'horizontal' },
+      view: { stroke: '#cccccc' },
+      // Rows often hold only some fields (samples from different sources interleaved): drop the
+      // missing points instead of breaking the line at each one.
+      mark: { invalid: 'filter' },
+    },
+  };
+}
+
+function finish(spec: Record<string, unknown>): VegaLiteSpec {
+  return spec as unknown as VegaLiteSpec;
+}
+
+function values<T>(rows: Rows<T>): object[] {
+  return rows.map((r) => ({ ...(r as object) }));
+}
+
+function quant<T>(a: QuantAxis<T>, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { field: a.field, type: 'quantitative', title: axisTitle(a), ...extra };
+}
+
+/**
+ * Rules and labels for markers. The labels sit above the plot, clear of the data, in three
+ * staggered rows so that pass boundaries close together do not print over each other.
+ */
+function markerLayers<T>(markers: readonly Marker[] | undefined, rows: Rows<T>, xAxis: QuantAxis<T>): Layer[] {
+  if (!markers || markers.length === 0) return [];
+  // Labels in the right-most fifth of the plot go left of their rule, so they stay on the chart.
+  const xs = [...rows.map((r) => (r as Record<string, unknown>)[xAxis.field]), ...markers.map((m) => m.x)].filter(
+    (v): v is number => typeof v === 'number' && Number.isFinite(v),
+  );
+  const lo = Math.min(...xs);
+  const hi = Math.max(...xs);
+  const flipAt = lo + 0.8 * (hi - lo);
+  const marks = markers.map((m, i) => ({
+    [xAxis.field]: m.x,
+    label: m.label,
+    labelY: -4 - (2 - (i % 3)) * 13,
+    emphasis: m.emphasis === true,
+    flip: hi > lo && m.x > flipAt,
+  }));
+  const x = { field: xAxis.field, type: 'quantitative', title: axisTitle(xAxis) };
+  const layers: Layer[] = [];
+  for (const emphasis of [false, true]) {
+    const color = emphasis ? EMPHASIS_COLOR : MARKER_COLOR;
+    const subset = marks.filter((r) => r.emphasis === emphasis);
+    if (subset.length === 0) continue;
+    layers.push({
+      data: { values: subset },
+      mark: { type: 'rule', color, strokeWidth: emphasis ? 1.5 : 1, strokeDash: emphasis ? [] : [4, 3] },
+      // From the label row down to the x axis, so each label visibly belongs to its rule.
+      encoding: { x, y: { field: 'labelY', type: 'quantitative', scale: null }, y2: { value: { expr: 'height' } } },
+    });
+    for (const flip of [false, true]) {
+      const labels = subset.filter((r) => r.flip === flip);
+      if (labels.length === 0) continue;
+      layers.push({
+        data: { values: labels },
+        mark: {
+          type: 'text',
+          color,
+          align: flip ? 'right' : 'left',
+          dx: flip ? -3 : 3,
+          baseline: 'bottom',
+          fontSize: 10,
+          fontWeight: emphasis ? 'bold' : 'normal',
+        },
+        encoding: { x, y: { field: 'labelY', type: 'quantitative', scale: null }, text: { field: 'label' } },
+      });
+    }
+  }
+  return layers;
+}
+
+function seriesColor<T>(series: CategoryChannel<T> | undefined): Record<string, unknown> {
+  return series ? { color: { field: series.field, type: 'nominal', title: series.title } } : {};
+}
+
+export interface LineChartOptions<T> {
+  readonly title: string;
+  readonly data: Rows<T>;
+  readonly x: QuantAxis<T>;
+  readonly y: QuantAxis<T>;
+  /** One line per distinct value of this field. */
+  readonly series?: CategoryChannel<T>;
+  readonly markers?: readonly Marker[];
+  /** Draw a dot at each sample (default: when there are at most 60 rows). */
+  readonly points?: boolean;
+  readonly size?: ChartSize;
+}
+
+/** Lines over a quantitative x (usually time), with optional vertical markers. */
+export function lineChart<T>(o: LineChartOptions<T>): VegaLiteSpec {
+  const points = o.points ?? o.data.length <= 60;
+  return finish({
+    ...frame(o.title, o.size),
+    data: { values: values(o.data) },
+    layer: [
+      {
+        mark: { type: 'line', strokeWidth: 2, point: points ? { size: 25 } : false },
+        encoding: { x: quant(o.x), y: quant(o.y), ...seriesColor(o.series) },
+      },
+      ...markerLayers(o.markers, o.data, o.x),
+    ],
+  });
+}
+
+export interface DualAxisTimeChartOptions<T> {
+  readonly title: string;
+  readonly data: Rows<T>;
+  readonly x: QuantAxis<T>;
+  /** Plotted in blue against the left axis. */
+  readonly left: QuantAxis<T>;
+  /** Plotted in orange against the right axis. */
+  readonly right: QuantAxis<T>;
+  readonly markers?: readonly Marker[];
+  readonly size?: ChartSize;
+}
+
+/**
+ * Two series on one time axis with independent y scales (e.g. guest throughput and QEMU CPU%
+ * during a migration). Each axis title is coloured like its line, so no legend is needed.
+ */
+export function dualAxisTimeChart<T>(o: DualAxisTimeChartOptions<T>): VegaLiteSpec {
+  const x = quant(o.x);
+  const side = (a: QuantAxis<T>, color: string, orient: 'left' | 'right'): Layer => ({
+    mark: { type: 'line', color, strokeWidth: 2, interpolate: 'linear' },
+    encoding: { x, y: quant(a, { axis: { orient, titleColor: color, labelColor: color, grid: orient === 'left' } }) },
+  });
+  return finish({
+    ...frame(o.title, o.size),
+    data: { values: values(o.data) },
+    layer: [side(o.left, LEFT_COLOR, 'left'), side(o.right, RIGHT_COLOR, 'right'), ...markerLayers(o.markers, o.data, o.x)],
+    resolve: { scale: { y: 'independent' } },
+  });
+}
+
+export interface BarChartOptions<T> {
+  readonly title: string;
+  readonly data: Rows<T>;
+  /** One cluster of bars per category (x axis). */
+  readonly category: CategoryChannel<T>;
+  readonly value: QuantAxis<T>;
+  /** One bar per group inside each cluster, coloured, with a legend. */
+  readonly group?: CategoryChannel<T>;
+  /** Error bar ends (e.g. min and max over repetitions); both or neither. */
+  readonly errorLow?: FieldOf<T>;
+  readonly errorHigh?: FieldOf<T>;
+  readonly size?: ChartSize;
+}
+
+/** Grouped bars with optional error bars (spread across repetitions). */
+export function barChart<T>(o: BarChartOptions<T>): VegaLiteSpec {
+  const x = { field: o.category.field, type: 'nominal', title: o.category.title, axis: { labelAngle: 0 }, sort: null };
+  const grouping = o.group
+    ? {
+        xOffset: { field: o.group.field, type: 'nominal', sort: null },
+        color: { field: o.group.field, type: 'nominal', title: o.group.title, sort: null },
+      }
+    : {};
+  const layers: Layer[] = [{ mark: { type: 'bar', color: LEFT_COLOR }, encoding: { x, y: quant(o.value), ...grouping } }];
+  if ((o.errorLow === undefined) !== (o.errorHigh === undefined)) {
+    throw new MiglabError('INTERNAL', 'barChart: give both errorLow and errorHigh, or neither');
+  }
+  if (o.errorLow !== undefined && o.errorHigh !== undefined) {
+    layers.push({
+      mark: { type: 'errorbar', ticks: { size: 8 }, color: '#222222', thickness: 1.2 },
+      encoding: {
+        x,
+        y: quant({ ...o.value, field: o.errorLow }),
+        y2: { field: o.errorHigh },
+        ...(o.group ? { xOffset: grouping.xOffset } : {}),
+      },
+    });
+  }
+  return finish({ ...frame(o.title, o.size), data: { values: values(o.data) }, layer: layers });
+}
+
+export interface ScatterWithSpreadOptions<T> {
+  readonly title: string;
+  readonly data: Rows<T>;
+  readonly x: QuantAxis<T>;
+  /** The central value (mean or median). */
+  readonly y: QuantAxis<T>;
+  readonly series: CategoryChannel<T>;
+  /** Whisker ends (e.g. min and max); both or neither. */
+  readonly yLow?: FieldOf<T>;
+  readonly yHigh?: FieldOf<T>;
+  /** Join the points of a series with a thin line (default true). */
+  readonly connect?: boolean;
+  readonly size?: ChartSize;
+}
+
+/** Points with whiskers per series: downtime vs memory size or dirty rate, QEMU vs client-seen. */
+export function scatterWithSpread<T>(o: ScatterWithSpreadOptions<T>): VegaLiteSpec {
+  if ((o.yLow === undefined) !== (o.yHigh === undefined)) {
+    throw new MiglabError('INTERNAL', 'scatterWithSpread: give both yLow and yHigh, or neither');
+  }
+  const x = quant(o.x);
+  const color = { field: o.series.field, type: 'nominal', title: o.series.title };
+  const layers: Layer[] = [];
+  if (o.yLow !== undefined && o.yHigh !== undefined) {
+    layers.push({
+      mark: { type: 'errorbar', ticks: { size: 8 }, thickness: 1.2 },
+      encoding: { x, y: quant({ ...o.y, field: o.yLow }), y2: { field: o.yHigh }, color },
+    });
+  }
+  if (o.connect ?? true) {
+    layers.push({ mark: { type: 'line', strokeWidth: 1, opacity: 0.6 }, encoding: { x, y: quant(o.y), color } });
+  }
+  layers.push({
+    mark: { type: 'point', filled: true, size: 60, opacity: 1 },
+    encoding: { x, y: quant(o.y), color, shape: { field: o.series.field, type: 'nominal', title: o.series.title } },
+  });
+  return finish({ ...frame(o.title, o.size), data: { values: values(o.data) }, layer: layers });
+}
+
+export interface StepAreaChartOptions<T> {
+  readonly title: string;
+  readonly data: Rows<T>;
+  readonly x: QuantAxis<T>;
+  readonly y: QuantAxis<T>;
+  /** One coloured area per value (e.g. the migration pass). */
+  readonly series?: CategoryChannel<T>;
+  readonly markers?: readonly Marker[];
+  readonly size?: ChartSize;
+}
+
+/** A stepped area over time (remaining RAM per pass): the value holds until the next sample. */
+export function stepAreaChart<T>(o: StepAreaChartOptions<T>): VegaLiteSpec {
+  const color = o.series ? { color: { field: o.series.field, type: 'ordinal', title: o.series.title, scale: { scheme: 'viridis' } } } : {};
+  return finish({
+    ...frame(o.title, o.size),
+    data: { values: values(o.data) },
+    layer: [
+      {
+        mark: { type: 'area', interpolate: 'step-after', opacity: 0.55, line: { strokeWidth: 1.5 }, ...(o.series ? {} : { color: LEFT_COLOR }) },
+        encoding: { x: quant(o.x), y: quant(o.y, { stack: null }), ...color },
+      },
+      ...markerLayers(o.markers, o.data, o.x),
+    ],
+  });
+}

@@ -1,0 +1,49 @@
+// A run's report as files a person can keep: run.json (everything), timeline.csv (one row per
+// sample), passes.csv (one row per pre-copy pass). Serial logs and QMP transcripts are written
+// into the same directory by the VMs while they run.
+import { stringify } from 'csv-stringify/sync';
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RunReport } from '../migrate/report.js';
+
+export function toCsv<T extends object>(rows: readonly T[], columns: readonly (keyof T & string)[]): string {
+  return stringify(
+    rows.map((r) => columns.map((c) => r[c] ?? '')),
+    { header: true, columns: [...columns] },
+  );
+}
+
+export const TIMELINE_COLUMNS = [
+  'tMs',
+  'status',
+  'transferredBytes',
+  'remainingBytes',
+  'totalBytes',
+  'mbps',
+  'dirtyPagesRate',
+  'dirtySyncCount',
+  'expectedDowntimeMs',
+  'cpuThrottlePercent',
+] as const;
+
+export const PASS_COLUMNS = ['pass', 'tMs', 'source', 'transferredBytes', 'remainingBytes', 'dirtyPagesRate', 'mbps', 'expectedDowntimeMs'] as const;
+
+/** Write run.json, timeline.csv and passes.csv; returns the report with its file list filled in. */
+export async function writeRunFiles(report: RunReport, dir: string): Promise<RunReport> {
+  await writeFile(join(dir, 'timeline.csv'), toCsv(report.timeline, TIMELINE_COLUMNS));
+  await writeFile(join(dir, 'passes.csv'), toCsv(report.passes, PASS_COLUMNS));
+  const files: Record<string, string> = {};
+  for (const f of [...(await readdir(dir)), 'run.json'].sort()) files[f] = describeFile(f);
+  const withFiles: RunReport = { ...report, files };
+  await writeFile(join(dir, 'run.json'), JSON.stringify(withFiles, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n');
+  return withFiles;
+}
+
+function describeFile(f: string): string {
+  if (f === 'run.json') return 'every input and output of the run';
+  if (f === 'timeline.csv') return 'query-migrate samples over time';
+  if (f === 'passes.csv') return 'one row per pre-copy pass';
+  if (f.endsWith('.serial.log')) return 'the guest serial console (agent heartbeat) and QEMU messages';
+  if (f.endsWith('.qmp.jsonl')) return 'QMP transcript, both directions, timestamped';
+  return '';
+}

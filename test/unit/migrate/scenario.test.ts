@@ -1,0 +1,56 @@
+import { scenarioFromArgs, shapingFromArgs } from '../../../src/cli/options.js';
+import { hmpParameterCommands, qmpParameters } from '../../../src/migrate/monitor.js';
+import { derivePasses, type Sample } from '../../../src/migrate/report.js';
+import { parseScenario, scenarioName } from '../../../src/migrate/scenario.js';
+
+const args = {
+  memory: '512M', vcpus: 1, accel: 'tcg', cpu: 'qemu64', nic: 'e1000', disk: 'ide', 'disk-size': '64M', monitor: 'hmp', port: '4444',
+  'max-bandwidth': '1G/s', 'downtime-limit': '50ms', capability: ['xbzrle'], 'sample-interval': '100ms', timeout: '30s',
+};
+
+describe('scenario', () => {
+  it('turns CLI options into a validated scenario whose name derives from its values', () => {
+    const s = parseScenario(scenarioFromArgs(args));
+    expect(s.guest).toMatchObject({ memoryMiB: 512, nicModel: 'e1000', diskInterface: 'ide', diskSizeMiB: 64 });
+    expect(s.parameters).toEqual({ maxBandwidthMiBps: 1024, downtimeLimitMs: 50 });
+    expect(scenarioName(s)).toBe('512m-e1000-ide-hmp-bw1024-dl50-xbzrle');
+  });
+
+  it('rejects contradictions before anything starts', () => {
+    expect(() => parseScenario({ postcopyAfterMs: 1000 })).toThrow(/postcopy-ram/);
+    expect(() => parseScenario({ port: 4444, hmpTelnetPort: 4444 })).toThrow(/both 4444/);
+    expect(() => parseScenario({ port: 80 })).toThrow(/port/);
+    expect(() => scenarioFromArgs({ ...args, port: 'x' })).toThrow('invalid --port "x"; use a number from 1 to 65535');
+  });
+
+  it('maps parameters to QEMU names and units on both monitors', () => {
+    expect(qmpParameters({ maxBandwidthMiBps: 1024, downtimeLimitMs: 50, xbzrleCacheMiB: 64 })).toEqual({
+      'max-bandwidth': 1073741824, 'downtime-limit': 50, 'xbzrle-cache-size': 67108864,
+    });
+    expect(hmpParameterCommands({ maxBandwidthMiBps: 1024, downtimeLimitMs: 50 })).toEqual([
+      'migrate_set_parameter max-bandwidth 1048576K', 'migrate_set_parameter downtime-limit 50',
+    ]);
+  });
+
+  it('parses link shaping options', () => {
+    expect(shapingFromArgs({ bandwidth: '100mbit', delay: '5ms' })).toEqual({ bandwidthMbit: 100, delayMs: 5, lossPct: undefined });
+    expect(shapingFromArgs({})).toBeUndefined();
+    expect(() => shapingFromArgs({ loss: 101 })).toThrow(/--loss/);
+  });
+});
+
+describe('derivePasses', () => {
+  const timeline: Sample[] = [
+    { tMs: 0, status: 'active', dirtySyncCount: 1, remainingBytes: 100 },
+    { tMs: 100, status: 'active', dirtySyncCount: 1, remainingBytes: 50 },
+    { tMs: 200, status: 'active', dirtySyncCount: 2, remainingBytes: 20 },
+    { tMs: 300, status: 'completed', dirtySyncCount: 3, remainingBytes: 0 },
+  ];
+  it('uses dirty-sync-count changes when there are no pass events', () => {
+    expect(derivePasses(timeline, []).map((p) => [p.pass, p.tMs, p.remainingBytes])).toEqual([[1, 0, 100], [2, 200, 20], [3, 300, 0]]);
+  });
+  it('prefers MIGRATION_PASS events', () => {
+    const passes = derivePasses(timeline, [{ tMs: 150, side: 'source', event: 'MIGRATION_PASS', data: { pass: 2 } }]);
+    expect(passes).toEqual([expect.objectContaining({ pass: 2, tMs: 150, source: 'event', remainingBytes: 20 })]);
+  });
+});

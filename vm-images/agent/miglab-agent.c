@@ -1,0 +1,637 @@
+/*
+ * miglab-agent: the guest side of miglab. PID 1's child in the miglab guest (see ../init).
+ *
+ * - A heartbeat on the console every miglab.hb_ms ms:
+ *     MIGLAB-HB seq=<n> mono_ns=<CLOCK_MONOTONIC ns> boot=<boot id>
+ *   The boot id is random per boot, so "same boot id, seq strictly increasing" proves the guest
+ *   was never reset (a migration that silently rebooted the guest shows a new boot id).
+ * - MIGLAB-READY ip=<addr> boot=<id> once the UDP service is up and the address is configured.
+ * - A UDP text service (port 7777, one datagram per request, reply to the sender): ping, info,
+ *   bench cpu|mem, dirty start|status|stop|verify. See ../README.md for the protocol.
+ *
+ * Threads: the main thread only answers datagrams, so `ping` (the client's downtime probe) is
+ * never queued behind a workload. The heartbeat, the dirty-page writer and slow requests (bench,
+ * dirty start/stop/verify) each run in their own thread. Memory for workloads comes from mmap
+ * and is returned with munmap; nothing else allocates after start-up.
+ *
+ * Build: gcc -static -O2 -Wall -Wextra -pthread -o miglab-agent miglab-agent.c
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <inttypes.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_PORT 7777
+#define DEFAULT_HB_MS 100
+#define PAGE_SIZE_BYTES 4096u
+#define MIB (1024u * 1024u)
+#define PATTERN_MAGIC 0x5A5A5A5Au /* so an all-zero page never passes as page 0 */
+#define DIRTY_SLICE_NS 10000000ull /* pacing granularity of the dirty writer: 10 ms */
+#define MAX_BENCH_MS 600000u
+#define MAX_BENCH_MIB 8192u
+
+static struct {
+	unsigned hb_ms;
+	unsigned port;
+	char iface[IF_NAMESIZE + 1];
+	char want_ip[64]; /* miglab.ip as given, e.g. 10.77.0.100/24; empty: no network */
+} cfg;
+
+static char boot_id[17];
+static _Atomic uint64_t hb_seq;
+static int udp_fd = -1;
+static char ip_text[INET_ADDRSTRLEN] = "none";
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Time since the guest booted (CLOCK_BOOTTIME also counts suspend; none happens here). */
+static uint64_t uptime_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000ull + (uint64_t)ts.tv_nsec / 1000000ull;
+}
+
+static void write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return; /* the console is gone: nothing better to do than carry on */
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+/* One console line in one write(), so lines from different threads never interleave. */
+__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof line - 2)
+		n = (int)(sizeof line - 2);
+	line[n++] = '\n';
+	write_all(STDOUT_FILENO, line, (size_t)n);
+}
+
+static ssize_t read_file(const char *path, char *buf, size_t cap)
+{
+	int fd;
+	do
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		return -1;
+	size_t got = 0;
+	while (got < cap - 1) {
+		ssize_t n = read(fd, buf + got, cap - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	buf[got] = '\0';
+	return (ssize_t)got;
+}
+
+static int parse_uint(const char *s, unsigned max, unsigned *out)
+{
+	if (s == NULL || *s == '\0')
+		return -1;
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v > max)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static void read_cmdline(void)
+{
+	char buf[4096];
+	cfg.hb_ms = DEFAULT_HB_MS;
+	cfg.port = DEFAULT_PORT;
+	if (read_file("/proc/cmdline", buf, sizeof buf) < 0)
+		return;
+	char *save = NULL;
+	for (char *tok = strtok_r(buf, " \t\n", &save); tok; tok = strtok_r(NULL, " \t\n", &save)) {
+		if (strncmp(tok, "miglab.", 7) != 0)
+			continue;
+		char *key = tok + 7, *val = strchr(key, '=');
+		if (!val)
+			continue;
+		*val++ = '\0';
+		unsigned u;
+		if (strcmp(key, "hb_ms") == 0 && parse_uint(val, 3600000, &u) == 0 && u > 0)
+			cfg.hb_ms = u;
+		else if (strcmp(key, "port") == 0 && parse_uint(val, 65535, &u) == 0 && u > 0)
+			cfg.port = u;
+		else if (strcmp(key, "iface") == 0)
+			snprintf(cfg.iface, sizeof cfg.iface, "%s", val);
+		else if (strcmp(key, "ip") == 0)
+			snprintf(cfg.want_ip, sizeof cfg.want_ip, "%s", val);
+	}
+}
+
+static void make_boot_id(void)
+{
+	uint64_t r = 0;
+	ssize_t n;
+	do
+		n = getrandom(&r, sizeof r, GRND_NONBLOCK);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof r) {
+		/* The entropy pool may not be ready this early; a clock/pid mix is unique enough to tell
+		 * one boot from the next. */
+		r = mono_ns() * 0x9E3779B97F4A7C15ull ^ ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
+	}
+	snprintf(boot_id, sizeof boot_id, "%016" PRIx64, r);
+}
+
+static unsigned long long mem_total_kib(void)
+{
+	char buf[4096];
+	if (read_file("/proc/meminfo", buf, sizeof buf) < 0)
+		return 0;
+	char *p = strstr(buf, "MemTotal:");
+	return p ? strtoull(p + 9, NULL, 10) : 0;
+}
+
+/* The IPv4 address on cfg.iface, or on the first non-loopback interface. */
+static int read_back_ip(char *out, size_t cap)
+{
+	struct ifaddrs *list, *it;
+	int found = 0;
+	if (getifaddrs(&list) != 0)
+		return 0;
+	for (it = list; it && !found; it = it->ifa_next) {
+		if (!it->ifa_addr || it->ifa_addr->sa_family != AF_INET)
+			continue;
+		if (cfg.iface[0] ? strcmp(it->ifa_name, cfg.iface) != 0 : (it->ifa_flags & IFF_LOOPBACK) != 0)
+			continue;
+		found = inet_ntop(AF_INET, &((struct sockaddr_in *)it->ifa_addr)->sin_addr, out, (socklen_t)cap) != NULL;
+	}
+	freeifaddrs(list);
+	return found;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull) };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static void *map_bytes(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void reply(const struct sockaddr_in *peer, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reply(const struct sockaddr_in *peer, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof buf)
+		n = (int)sizeof buf - 1;
+	while (sendto(udp_fd, buf, (size_t)n, 0, (const struct sockaddr *)peer, sizeof *peer) < 0 && errno == EINTR)
+		;
+}
+
+static void start_detached(void *(*fn)(void *), void *arg)
+{
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	int rc = pthread_create(&t, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		say("MIGLAB-AGENT-ERROR pthread_create: %s", strerror(rc));
+		exit(1);
+	}
+}
+
+/* ---- heartbeat ---------------------------------------------------------------------------- */
+
+static void *heartbeat(void *arg)
+{
+	(void)arg;
+	const uint64_t period = (uint64_t)cfg.hb_ms * 1000000ull;
+	uint64_t next = mono_ns();
+	for (uint64_t seq = 1;; seq++) {
+		uint64_t now = mono_ns();
+		say("MIGLAB-HB seq=%" PRIu64 " mono_ns=%" PRIu64 " boot=%s", seq, now, boot_id);
+		atomic_store(&hb_seq, seq);
+		next += period;
+		now = mono_ns();
+		/* After a stall (a paused VM, a migration's downtime) print once at once, then resume
+		 * the cadence from now rather than bursting out the missed beats. */
+		if (next < now)
+			next = now;
+		struct timespec ts = { .tv_sec = (time_t)(next / 1000000000ull), .tv_nsec = (long)(next % 1000000000ull) };
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+			;
+	}
+	return NULL;
+}
+
+/* ---- bench -------------------------------------------------------------------------------- */
+
+static atomic_int bench_busy;
+static struct {
+	int mem; /* 0: cpu, 1: mem */
+	unsigned mib, ms;
+	struct sockaddr_in peer;
+} bench_job;
+static volatile uint64_t bench_sink;
+
+static void *bench_run(void *arg)
+{
+	(void)arg;
+	const uint64_t t0 = mono_ns(), limit = (uint64_t)bench_job.ms * 1000000ull;
+	uint64_t now = t0;
+	if (!bench_job.mem) {
+		/* xorshift64* steps: integer only, deterministic, no memory traffic. */
+		uint64_t x = 0x9E3779B97F4A7C15ull, ops = 0;
+		do {
+			for (int i = 0; i < 65536; i++) {
+				x ^= x << 13;
+				x ^= x >> 7;
+				x ^= x << 17;
+				x *= 0x2545F4914F6CDD1Dull;
+			}
+			ops += 65536;
+			now = mono_ns();
+		} while (now - t0 < limit);
+		bench_sink = x;
+		double s = (double)(now - t0) / 1e9;
+		reply(&bench_job.peer, "bench cpu ops=%" PRIu64 " ms=%.1f ops_per_s=%.0f", ops, s * 1e3, (double)ops / s);
+	} else {
+		size_t len = (size_t)bench_job.mib * MIB;
+		char *src = map_bytes(len), *dst = map_bytes(len);
+		if (!src || !dst) {
+			reply(&bench_job.peer, "error nomem %u MiB", bench_job.mib);
+		} else {
+			uint64_t bytes = 0;
+			unsigned char fill = 1;
+			do {
+				memset(src, fill++, len);
+				memcpy(dst, src, len);
+				bytes += 2 * (uint64_t)len; /* bytes written: the memset and the copy */
+				now = mono_ns();
+			} while (now - t0 < limit);
+			bench_sink = (uint64_t)dst[len - 1];
+			double s = (double)(now - t0) / 1e9;
+			reply(&bench_job.peer, "bench mem bytes=%" PRIu64 " ms=%.1f MiBps=%.1f", bytes, s * 1e3,
+			      (double)bytes / MIB / s);
+		}
+		if (src)
+			munmap(src, len);
+		if (dst)
+			munmap(dst, len);
+	}
+	atomic_store(&bench_busy, 0);
+	return NULL;
+}
+
+/* ---- dirty-page workload ------------------------------------------------------------------ */
+
+/*
+ * Each page's first word is ((uint64)generation << 32) | (page index ^ PATTERN_MAGIC), and
+ * gen_of[page] holds the generation last written there. `verify` compares the two for every page:
+ * a page that lost a write (or got another page's content) during migration shows up as bad.
+ */
+static struct {
+	pthread_mutex_t lock; /* held by the writer for one slice, and by verify for the whole check */
+	volatile uint64_t *mem;
+	uint32_t *gen_of;
+	size_t pages, mem_len, gen_len;
+	uint32_t gen;
+	unsigned wss_mib, rate_mibps;
+	int random;
+	pthread_t writer;
+	int have_writer;
+	atomic_int running, stop;
+	_Atomic uint64_t pages_written;
+	_Atomic uint64_t t_start, t_stop;
+} dirty = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static atomic_int dirty_busy; /* a start/stop/verify in progress */
+static struct {
+	enum { D_START, D_STOP, D_VERIFY } op;
+	unsigned wss_mib, rate_mibps;
+	int random;
+	struct sockaddr_in peer;
+} dirty_job;
+
+static inline void write_page(size_t idx, uint32_t gen)
+{
+	dirty.mem[idx * (PAGE_SIZE_BYTES / sizeof(uint64_t))] = ((uint64_t)gen << 32) | (uint32_t)(idx ^ PATTERN_MAGIC);
+	dirty.gen_of[idx] = gen;
+}
+
+static void *dirty_writer(void *arg)
+{
+	(void)arg;
+	const double pages_per_ns = (double)dirty.rate_mibps * (MIB / PAGE_SIZE_BYTES) / 1e9;
+	const uint64_t max_batch = dirty.rate_mibps ? (uint64_t)(pages_per_ns * 2 * DIRTY_SLICE_NS) + 1 : 4096;
+	uint64_t credit_t0 = mono_ns(), credit_done = 0, cursor = 0, rng = 0x853C49E6748FEA9Bull ^ mono_ns();
+	while (!atomic_load(&dirty.stop)) {
+		uint64_t batch = max_batch;
+		if (dirty.rate_mibps) {
+			uint64_t due = (uint64_t)((double)(mono_ns() - credit_t0) * pages_per_ns);
+			batch = due > credit_done ? due - credit_done : 0;
+			if (batch > max_batch) {
+				/* Behind by more than two slices (the VM was paused): drop the backlog
+				 * instead of bursting above the target rate. */
+				credit_t0 = mono_ns();
+				credit_done = 0;
+				batch = max_batch / 2;
+			}
+			credit_done += batch;
+		}
+		if (batch > 0) {
+			pthread_mutex_lock(&dirty.lock);
+			uint32_t gen = ++dirty.gen;
+			for (uint64_t i = 0; i < batch; i++) {
+				size_t idx;
+				if (dirty.random) {
+					rng ^= rng << 13;
+					rng ^= rng >> 7;
+					rng ^= rng << 17;
+					idx = (size_t)(rng % dirty.pages);
+				} else {
+					idx = (size_t)cursor;
+					cursor = cursor + 1 == dirty.pages ? 0 : cursor + 1;
+				}
+				write_page(idx, gen);
+			}
+			pthread_mutex_unlock(&dirty.lock);
+			atomic_fetch_add(&dirty.pages_written, batch);
+		}
+		if (dirty.rate_mibps)
+			sleep_ns(DIRTY_SLICE_NS);
+	}
+	return NULL;
+}
+
+static void dirty_stop_writer(void)
+{
+	if (!dirty.have_writer)
+		return;
+	atomic_store(&dirty.stop, 1);
+	pthread_join(dirty.writer, NULL);
+	dirty.have_writer = 0;
+	atomic_store(&dirty.t_stop, mono_ns());
+	atomic_store(&dirty.running, 0);
+}
+
+static void *dirty_control(void *arg)
+{
+	(void)arg;
+	const struct sockaddr_in *peer = &dirty_job.peer;
+	if (dirty_job.op == D_STOP) {
+		dirty_stop_writer();
+		reply(peer, "ok");
+	} else if (dirty_job.op == D_VERIFY) {
+		uint64_t bad = 0;
+		long long first_bad = -1;
+		pthread_mutex_lock(&dirty.lock);
+		for (size_t i = 0; i < dirty.pages; i++) {
+			uint64_t want = ((uint64_t)dirty.gen_of[i] << 32) | (uint32_t)(i ^ PATTERN_MAGIC);
+			if (dirty.mem[i * (PAGE_SIZE_BYTES / sizeof(uint64_t))] != want) {
+				if (first_bad < 0)
+					first_bad = (long long)i;
+				bad++;
+			}
+		}
+		size_t pages = dirty.pages;
+		pthread_mutex_unlock(&dirty.lock);
+		reply(peer, "verify pages=%zu bad=%" PRIu64 " first_bad=%lld", pages, bad, first_bad);
+	} else {
+		dirty_stop_writer();
+		if (dirty.mem)
+			munmap((void *)dirty.mem, dirty.mem_len);
+		if (dirty.gen_of)
+			munmap(dirty.gen_of, dirty.gen_len);
+		dirty.mem = NULL;
+		dirty.gen_of = NULL;
+		dirty.pages = 0;
+		dirty.wss_mib = 0;
+		size_t pages = (size_t)dirty_job.wss_mib * (MIB / PAGE_SIZE_BYTES);
+		size_t mem_len = pages * PAGE_SIZE_BYTES, gen_len = pages * sizeof(uint32_t);
+		void *mem = map_bytes(mem_len), *gen_of = map_bytes(gen_len);
+		if (!mem || !gen_of) {
+			if (mem)
+				munmap(mem, mem_len);
+			if (gen_of)
+				munmap(gen_of, gen_len);
+			reply(peer, "error nomem %u MiB", dirty_job.wss_mib);
+		} else {
+			dirty.mem = mem;
+			dirty.gen_of = gen_of;
+			dirty.pages = pages;
+			dirty.mem_len = mem_len;
+			dirty.gen_len = gen_len;
+			dirty.gen = 1;
+			for (size_t i = 0; i < pages; i++)
+				write_page(i, 1);
+			dirty.wss_mib = dirty_job.wss_mib;
+			dirty.rate_mibps = dirty_job.rate_mibps;
+			dirty.random = dirty_job.random;
+			atomic_store(&dirty.pages_written, 0);
+			atomic_store(&dirty.stop, 0);
+			atomic_store(&dirty.t_start, mono_ns());
+			atomic_store(&dirty.t_stop, 0);
+			int rc = pthread_create(&dirty.writer, NULL, dirty_writer, NULL);
+			if (rc != 0) {
+				reply(peer, "error pthread_create %s", strerror(rc));
+			} else {
+				dirty.have_writer = 1;
+				atomic_store(&dirty.running, 1);
+				reply(peer, "ok");
+			}
+		}
+	}
+	atomic_store(&dirty_busy, 0);
+	return NULL;
+}
+
+static void dirty_status(const struct sockaddr_in *peer)
+{
+	uint64_t t0 = atomic_load(&dirty.t_start), t1 = atomic_load(&dirty.t_stop);
+	int running = atomic_load(&dirty.running);
+	uint64_t written = atomic_load(&dirty.pages_written);
+	if (t1 == 0)
+		t1 = mono_ns();
+	double s = t0 && t1 > t0 ? (double)(t1 - t0) / 1e9 : 0;
+	double achieved = s > 0 ? (double)written * PAGE_SIZE_BYTES / MIB / s : 0;
+	reply(peer, "dirty wss_mib=%u target_mibps=%u achieved_mibps=%.1f pages_written=%" PRIu64 " running=%d",
+	      dirty.wss_mib, dirty.rate_mibps, achieved, written, running);
+}
+
+/* ---- request dispatch --------------------------------------------------------------------- */
+
+static void handle(char *req, const struct sockaddr_in *peer)
+{
+	char *argv[8];
+	int argc = 0;
+	char *save = NULL;
+	for (char *tok = strtok_r(req, " \t\r\n", &save); tok && argc < 8; tok = strtok_r(NULL, " \t\r\n", &save))
+		argv[argc++] = tok;
+	if (argc == 0)
+		return;
+	unsigned a, b;
+	if (strcmp(argv[0], "ping") == 0) {
+		reply(peer, "pong %s %" PRIu64 " %" PRIu64, argc > 1 ? argv[1] : "-", mono_ns(), atomic_load(&hb_seq));
+	} else if (strcmp(argv[0], "info") == 0) {
+		reply(peer, "info boot=%s seq=%" PRIu64 " ip=%s uptime_ms=%" PRIu64 " mem_total_kib=%llu", boot_id,
+		      atomic_load(&hb_seq), ip_text, uptime_ms(), mem_total_kib());
+	} else if (strcmp(argv[0], "bench") == 0 && argc >= 2) {
+		int mem = strcmp(argv[1], "mem") == 0;
+		if (!mem && strcmp(argv[1], "cpu") != 0) {
+			reply(peer, "error usage: bench cpu <ms> | bench mem <MiB> <ms>");
+			return;
+		}
+		if (mem ? argc != 4 || parse_uint(argv[2], MAX_BENCH_MIB, &a) || a == 0 || parse_uint(argv[3], MAX_BENCH_MS, &b) || b == 0
+			: argc != 3 || parse_uint(argv[2], MAX_BENCH_MS, &b) || b == 0) {
+			reply(peer, "error usage: bench cpu <ms> | bench mem <MiB> <ms> (ms 1..%u, MiB 1..%u)", MAX_BENCH_MS, MAX_BENCH_MIB);
+			return;
+		}
+		int idle = 0;
+		if (!atomic_compare_exchange_strong(&bench_busy, &idle, 1)) {
+			reply(peer, "error busy");
+			return;
+		}
+		bench_job.mem = mem;
+		bench_job.mib = mem ? a : 0;
+		bench_job.ms = b;
+		bench_job.peer = *peer;
+		start_detached(bench_run, NULL);
+	} else if (strcmp(argv[0], "dirty") == 0 && argc >= 2) {
+		if (strcmp(argv[1], "status") == 0) {
+			dirty_status(peer);
+			return;
+		}
+		int op;
+		if (strcmp(argv[1], "start") == 0) {
+			if (argc != 5 || parse_uint(argv[2], 1u << 20, &a) || a == 0 || parse_uint(argv[3], 1u << 20, &b) ||
+			    (strcmp(argv[4], "seq") != 0 && strcmp(argv[4], "random") != 0)) {
+				reply(peer, "error usage: dirty start <wssMiB> <rateMiBps> <seq|random>");
+				return;
+			}
+			op = D_START;
+		} else if (strcmp(argv[1], "stop") == 0) {
+			op = D_STOP;
+		} else if (strcmp(argv[1], "verify") == 0) {
+			op = D_VERIFY;
+		} else {
+			reply(peer, "error usage: dirty start|status|stop|verify");
+			return;
+		}
+		int idle = 0;
+		if (!atomic_compare_exchange_strong(&dirty_busy, &idle, 1)) {
+			reply(peer, "error busy");
+			return;
+		}
+		dirty_job.op = op;
+		if (op == D_START) {
+			dirty_job.wss_mib = a;
+			dirty_job.rate_mibps = b;
+			dirty_job.random = strcmp(argv[4], "random") == 0;
+		}
+		dirty_job.peer = *peer;
+		start_detached(dirty_control, NULL);
+	} else {
+		reply(peer, "error unknown request: %.64s", argv[0]);
+	}
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	read_cmdline();
+	make_boot_id();
+
+	udp_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (udp_fd < 0) {
+		say("MIGLAB-AGENT-ERROR socket: %s", strerror(errno));
+		return 1;
+	}
+	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t)cfg.port), .sin_addr.s_addr = htonl(INADDR_ANY) };
+	if (bind(udp_fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+		say("MIGLAB-AGENT-ERROR bind udp/%u: %s", cfg.port, strerror(errno));
+		return 1;
+	}
+
+	start_detached(heartbeat, NULL);
+
+	if (cfg.want_ip[0]) {
+		/* init configured the address before starting us; wait briefly in case it is still
+		 * settling, and report what is really there. */
+		for (int i = 0; i < 50 && !read_back_ip(ip_text, sizeof ip_text); i++)
+			sleep_ns(100000000ull);
+		if (!read_back_ip(ip_text, sizeof ip_text))
+			snprintf(ip_text, sizeof ip_text, "none");
+	}
+	say("MIGLAB-READY ip=%s boot=%s", ip_text, boot_id);
+
+	char buf[1024];
+	for (;;) {
+		struct sockaddr_in peer;
+		socklen_t plen = sizeof peer;
+		ssize_t n = recvfrom(udp_fd, buf, sizeof buf - 1, 0, (struct sockaddr *)&peer, &plen);
+		if (n < 0) {
+			if (errno != EINTR)
+				sleep_ns(10000000ull); /* e.g. ENOMEM: do not spin */
+			continue;
+		}
+		if (plen != sizeof peer || peer.sin_family != AF_INET)
+			continue;
+		buf[n] = '\0';
+		handle(buf, &peer);
+	}
+}
