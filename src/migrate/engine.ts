@@ -5,7 +5,6 @@
 // guest carries on at the destination with no reset. Everything it starts it also stops.
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { cpus, release, totalmem } from 'node:os';
-import { join } from 'node:path';
 import { describeError, MiglabError } from '../errors.js';
 import { HmpClient } from '../hmp/client.js';
 import { createDataDisk, type ImageInfo } from '../image/build.js';
@@ -13,7 +12,8 @@ import type { Lab } from '../lab/lab.js';
 import { decideAccel, type AccelDecision } from '../machine/accel.js';
 import { heartbeatContinuity } from '../machine/heartbeat.js';
 import { parseMachineSpec, type MachineSpec } from '../machine/spec.js';
-import { Vm } from '../machine/vm.js';
+import { startLabGuest } from '../machine/lab-guest.js';
+import type { Vm } from '../machine/vm.js';
 import { isFinalMigrationStatus, type MigrationInfo } from '../migration/info.js';
 import { sleep, withDeadline } from '../util/deadline.js';
 import { Teardown } from '../util/teardown.js';
@@ -105,39 +105,23 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
     td.defer(`remove data disk ${diskFile}`, () => rm(lab.nfs.localPath(diskFile), { force: true }));
     const diskUrl = lab.nfs.url(diskFile);
 
-    const tap = `tap-${name}`;
-    for (const side of ['src', 'dst'] as const) {
-      await lab.addTap(side, tap);
-      td.defer(`remove tap ${tap} on ${side}`, () => lab.removeTap(side, tap));
-    }
-
     progress('boot', `source and destination QEMU (${machine.memoryMiB} MiB, ${machine.nicModel}, ${machine.diskInterface}, ${accel.used})`);
     t = Date.now();
-    const sockDir = join(ctx.runDir, 'sock');
-    await mkdir(sockDir, { recursive: true });
-    td.defer('remove socket directory', () => rm(sockDir, { recursive: true, force: true }));
-    const launch = (role: 'source' | 'destination') => {
-      const label = role === 'source' ? 'src' : 'dst';
-      return Vm.launch({
-        host: lab.hosts[label].host,
+    const launch = (role: 'source' | 'destination') =>
+      startLabGuest({
+        lab,
+        side: role === 'source' ? 'src' : 'dst',
         spec: machine,
-        plan: {
-          role,
-          accel: accel!.used,
-          qmpSocket: join(sockDir, `${label}.qmp`),
-          hmpSocket: join(sockDir, `${label}.hmp`),
-          hmpTelnetPort: role === 'source' ? scenario.hmpTelnetPort : undefined,
-          tap,
-          incomingUri: role === 'destination' ? `tcp:${lab.hosts.dst.ip}:${scenario.port}` : undefined,
-          media: { ...media, diskUrl },
-        },
+        accel: accel!.used,
+        media: { ...media, diskUrl },
         runDir: ctx.runDir,
-        label,
         teardown: td,
+        role,
+        incomingUri: role === 'destination' ? uri : undefined,
+        hmpTelnetPort: role === 'source' ? scenario.hmpTelnetPort : undefined,
         timeoutMs: BOOT_TIMEOUT_MS,
         signal,
       });
-    };
     [src, dst] = await Promise.all([launch('source'), launch('destination')]);
     mark('qemuStartMs', t);
     const ready = await src.console.waitReady({ timeoutMs: BOOT_TIMEOUT_MS, signal });

@@ -1,0 +1,55 @@
+// A guest started on one host of the lab: its tap on that host's bridge, and QEMU with its
+// monitors in the run directory. The engine starts two of these per migration (the destination
+// with -incoming); benchmarks start one. Whatever is created is registered on the teardown.
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { GuestHostRole, Lab } from '../lab/index.js';
+import type { WaitOptions } from '../util/deadline.js';
+import type { Teardown } from '../util/teardown.js';
+import type { LaunchPlan, ResolvedAccel } from './argv.js';
+import type { MachineMedia, MachineSpec } from './spec.js';
+import { Vm } from './vm.js';
+
+export interface LabGuestOptions extends WaitOptions {
+  readonly lab: Lab;
+  readonly side: GuestHostRole;
+  readonly spec: MachineSpec;
+  readonly accel: ResolvedAccel;
+  readonly media: MachineMedia;
+  readonly runDir: string;
+  readonly teardown: Teardown;
+  readonly role: LaunchPlan['role'];
+  readonly incomingUri?: string;
+  readonly hmpTelnetPort?: number;
+}
+
+export async function startLabGuest(o: LabGuestOptions): Promise<Vm> {
+  const tap = `tap-${o.spec.name}`;
+  await o.lab.addTap(o.side, tap);
+  o.teardown.defer(`remove tap ${tap} on ${o.side}`, () => o.lab.removeTap(o.side, tap));
+  const sockDir = join(o.runDir, 'sock');
+  await mkdir(sockDir, { recursive: true });
+  o.teardown.defer(`remove sockets of ${o.side}`, async () => {
+    for (const f of [`${o.side}.qmp`, `${o.side}.hmp`]) await rm(join(sockDir, f), { force: true });
+    await rm(sockDir, { recursive: false }).catch(() => undefined); // only once empty; the other side may still use it
+  });
+  return Vm.launch({
+    host: o.lab.hosts[o.side].host,
+    spec: o.spec,
+    plan: {
+      role: o.role,
+      accel: o.accel,
+      qmpSocket: join(sockDir, `${o.side}.qmp`),
+      hmpSocket: join(sockDir, `${o.side}.hmp`),
+      hmpTelnetPort: o.hmpTelnetPort,
+      tap,
+      incomingUri: o.incomingUri,
+      media: o.media,
+    },
+    runDir: o.runDir,
+    label: o.side,
+    teardown: o.teardown,
+    timeoutMs: o.timeoutMs,
+    signal: o.signal,
+  });
+}
