@@ -11,6 +11,8 @@ import { formatSummary } from './report/summary.js';
 import { MIGRATE_OPTIONS, SHAPING_OPTIONS, scenarioFromArgs, shapingFromArgs } from './cli/options.js';
 import { withTeardown } from './util/teardown.js';
 import { runFoundationBench } from './bench/foundation.js';
+import { runHomework } from './homework/run.js';
+import { QUICK_HOMEWORK } from './homework/spec.js';
 
 const EXIT: Partial<Record<ErrorCode, number>> = { BAD_INPUT: 2, MISSING_DEPENDENCY: 3, NOT_ROOT: 4, LAB_STATE: 5, ABORTED: 130 };
 
@@ -31,10 +33,16 @@ export async function main(argv: readonly string[]): Promise<number> {
         .options(SHAPING_OPTIONS),
     )
     .command('migrate', 'boot a guest on src, migrate it to dst, and record what happened', (y) => y.options(MIGRATE_OPTIONS).option('prefix', { type: 'string', default: 'mlab' }))
+    .command('homework', 'the live-migration homework in one run: perf with/without KVM, iperf with/without virtio, both during a migration, the commands explained; writes results/<run-id>/report.md', (y) =>
+      y
+        .option('quick', { type: 'boolean', default: false, describe: 'short durations (a smoke run of every section)' })
+        .option('results', { type: 'string', default: 'results', describe: 'directory for results/<run-id>/' })
+        .option('prefix', { type: 'string', default: 'mlab' }),
+    )
     .command('bench', 'run the foundation benchmark; figures go to a file', (y) =>
       y.option('out', { type: 'string', default: 'results/bench', describe: 'where the figures go' }).option('repetitions', { type: 'number', default: 3 }),
     )
-    .demandCommand(1, 'name a command: image, lab, migrate or bench')
+    .demandCommand(1, 'name a command: image, lab, migrate, homework or bench')
     .strict()
     .help()
     .version(false)
@@ -81,6 +89,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       });
       process.stdout.write(formatSummary(report, dir) + '\n');
       code = report.ok ? 0 : report.verdict === 'did-not-converge' ? 6 : 1;
+    } else if (cmd === 'homework') {
+      const out = await runHomework({ spec: a.quick ? QUICK_HOMEWORK : {}, lab: { prefix: String(a.prefix) }, resultsRoot: String(a.results), progress });
+      process.stdout.write(`${chalk.green.bold('homework done')} in ${(out.results.wallMs / 1000).toFixed(0)} s\n  report  ${out.markdownPath}\n  html    ${out.htmlPath}\n`);
     } else if (cmd === 'bench') {
       const { file, result } = await runFoundationBench({ outDir: String(a.out), repetitions: Number(a.repetitions), progress });
       process.stdout.write(`${JSON.stringify(result.medians, null, 2)}\nharness peak RSS ${result.harnessPeakRssMiB.toFixed(0)} MiB\nfigures: ${file}\n`);

@@ -1,11 +1,24 @@
 // The guest's second drive: an empty qcow2 data disk, created on whichever host will run QEMU.
 import { MissingDependencyError, UsageError } from '../errors.js';
 import type { Host } from '../host/host.js';
+import type { ExplainedCommand } from '../machine/argv.js';
 
 export interface DataDiskOptions {
   readonly overwrite?: boolean;
   readonly signal?: AbortSignal;
   readonly timeoutMs?: number;
+}
+
+/** The command that creates the data disk, with the purpose of each argument (for reports). */
+export function qemuImgCreateCommand(path: string, sizeMiB: number): ExplainedCommand {
+  const explained = [
+    { args: ['qemu-img', 'create'], why: "QEMU's image tool: create a new disk image" },
+    { args: ['-q'], why: 'quiet: no progress output' },
+    { args: ['-f', 'qcow2'], why: 'qcow2 format: sparse (only written clusters use space), so the shared disk is small on NFS' },
+    { args: [path], why: 'the file, inside the directory the source host exports over NFS' },
+    { args: [`${sizeMiB}M`], why: 'the virtual size the guest sees' },
+  ];
+  return { argv: explained.flatMap((g) => g.args), explained };
 }
 
 /** `qemu-img create -f qcow2 PATH <sizeMiB>M` on `host`. Refuses to replace a file unless told. */
@@ -19,7 +32,7 @@ export async function createDataDisk(host: Host, path: string, sizeMiB: number, 
     const exists = await host.run(['test', '-e', path], { reject: false, signal: opts.signal });
     if (exists.exitCode === 0) throw new UsageError(`data disk ${path} exists already on ${host.name}`, 'remove it or pass overwrite');
   }
-  await host.run(['qemu-img', 'create', '-q', '-f', 'qcow2', path, `${sizeMiB}M`], {
+  await host.run(qemuImgCreateCommand(path, sizeMiB).argv, {
     signal: opts.signal,
     timeoutMs: opts.timeoutMs ?? 30_000,
   });

@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MiglabError } from '../errors.js';
 import type { NetnsHost } from '../host/local.js';
+import type { ExplainedCommand } from '../machine/argv.js';
 import { pollUntil, type WaitOptions } from '../util/deadline.js';
 import { ganeshaConfig, nfsUrl } from './ganesha.js';
 import { isOwnedAlive, procStartTime, type OwnedProcess } from './proc.js';
@@ -40,13 +41,28 @@ export function nfsServerFiles(nfsDir: string): NfsServerFiles {
   return { configFile: join(nfsDir, 'ganesha.conf'), logFile: join(nfsDir, 'server.log'), ganeshaLogFile: join(nfsDir, 'ganesha.log') };
 }
 
+/** The command that starts the NFS server, with the purpose of each argument (for reports). */
+export function nfsServerCommand(srcHost: NetnsHost, p: NfsServerParams): ExplainedCommand {
+  const files = nfsServerFiles(p.nfsDir);
+  const explained = [
+    { args: ['ip', 'netns', 'exec', srcHost.netns], why: `run inside the source host's network namespace (${srcHost.netns}), so the server listens on the lab network only` },
+    { args: ['sh', nfsServerScript()], why: "miglab's NFS wrapper: mounts a private /run (so rpcbind never meets the machine's own), starts rpcbind -f -h SERVER_IP, then ganesha.nfsd -F -f CONF, and stops both on TERM" },
+    { args: [p.serverIp], why: 'the address rpcbind and ganesha bind to: the source host on the lab bridge' },
+    { args: [files.configFile], why: "ganesha's config: NFSv3+v4 over TCP, fixed ports (2049, mountd 20048), one export with the VFS backend, read-write for the lab subnet only" },
+    { args: [files.ganeshaLogFile], why: "ganesha's log file" },
+    { args: [p.labDir], why: "the lab's state directory, kept visible under the private /run" },
+    { args: [p.exportDir], why: 'the exported directory holding the guests\' qcow2 disks; QEMU opens them as nfs://SERVER_IP/EXPORT/FILE' },
+  ];
+  return { argv: explained.flatMap((g) => g.args), explained };
+}
+
 /** Write the config and start the server in `srcHost`'s namespace. Returns at once. */
 export async function startNfsServer(srcHost: NetnsHost, p: NfsServerParams): Promise<OwnedProcess & NfsServerFiles> {
   const files = nfsServerFiles(p.nfsDir);
   const recoveryRoot = join(p.nfsDir, 'recov');
   mkdirSync(recoveryRoot, { recursive: true });
   writeFileSync(files.configFile, ganeshaConfig({ serverIp: p.serverIp, clients: p.subnet, exportDir: p.exportDir, recoveryRoot }));
-  const argv = srcHost.wrap(['sh', nfsServerScript(), p.serverIp, files.configFile, files.ganeshaLogFile, p.labDir, p.exportDir]);
+  const argv = nfsServerCommand(srcHost, p).argv;
   const log = openSync(files.logFile, 'a');
   try {
     // Detached: its own session and process group (so stopping the group stops rpcbind and

@@ -76,7 +76,7 @@ export async function probeKvm(opts: ProbeOptions): Promise<KvmProbe> {
   } catch (err) {
     if (opts.signal?.aborted) throw err;
     // A launch error's own message already says how QEMU died; its causes add only noise.
-    const msg = err instanceof VmLaunchError ? err.message : describeError(err);
+    const msg = (err instanceof VmLaunchError ? err.message : describeError(err)).replace(/^QEMU for kvmprobe \(probe\) /, 'QEMU ').replace(/qemu-system-x86_64: \S+:\d+: /, '');
     const reason = /did not finish within/.test(msg)
       ? `/dev/kvm exists but a guest booted with -accel kvm -cpu host printed no heartbeat within ${timeoutMs} ms (it hangs)`
       : `/dev/kvm exists but booting a guest with -accel kvm -cpu host failed: ${msg}`;

@@ -23,6 +23,17 @@ import { scenarioName, type Scenario } from './scenario.js';
 
 export type Progress = (phase: string, detail?: string) => void;
 
+/**
+ * Points where a caller can run its own measurements around a migration (iperf through the
+ * guest's NIC, perf on the source QEMU...). A hook that throws fails the run like any step.
+ */
+export interface MigrationHooks {
+  /** Both QEMUs are up and the guest's agent is ready on the source. */
+  afterBoot?(p: { src: Vm; dst: Vm; machine: MachineSpec; lab: Lab }): Promise<void>;
+  /** The migration has ended (any final status), before the destination is checked. */
+  afterMigrate?(final: MigrationInfo): Promise<void>;
+}
+
 export interface EngineContext {
   readonly lab: Lab;
   readonly image: ImageInfo;
@@ -35,6 +46,7 @@ export interface EngineContext {
   readonly progress?: Progress;
   /** Which guest slot of the lab (IP/MAC/tap); lets several runs share a lab. */
   readonly guestIndex?: number;
+  readonly hooks?: MigrationHooks;
 }
 
 const BOOT_TIMEOUT_MS = 60000;
@@ -80,6 +92,7 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
     diskInterface: scenario.guest.diskInterface,
     mac: lab.guestMac(idx),
     ip: `${lab.guestIp(idx)}/${lab.prefixLength}`,
+    iperfServer: scenario.guest.iperfServer,
   });
   const media = { kernelPath: ctx.image.kernelPath, initrdPath: ctx.image.initrdPath };
 
@@ -87,6 +100,7 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
   let src: Vm | undefined;
   let dst: Vm | undefined;
   let migrateCommand = '';
+  let monitorCommands: string[] = [];
   const uri = `tcp:${lab.hosts.dst.ip}:${scenario.port}`;
   let qemuVersion = { version: 'unknown', package: undefined as string | undefined };
   let parametersInForce: Record<string, unknown> = {};
@@ -147,14 +161,17 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
     await dstDriver.setCapabilities(caps);
     await driver.setParameters(scenario.parameters);
     if (scenario.parameters.multifdChannels !== undefined) await dstDriver.setParameters({ multifdChannels: scenario.parameters.multifdChannels });
+    monitorCommands = driver.sent;
     parametersInForce = (await src.qmp.execute('query-migrate-parameters', undefined, CALL)) as Record<string, unknown>;
     const capList = (await src.qmp.execute('query-migrate-capabilities', undefined, CALL)) as { capability: string; state: boolean }[];
     capabilitiesInForce = Object.fromEntries(capList.map((c) => [c.capability, c.state]));
 
+    await ctx.hooks?.afterBoot?.({ src, dst, machine, lab });
     progress('migrate', `${scenario.monitor.toUpperCase()}: migrating to ${uri}`);
     t = Date.now();
     migrateSentAt = Date.now();
     migrateCommand = await driver.start(uri);
+    monitorCommands = driver.sent;
     let postcopyStarted = false;
     for (;;) {
       const info = await driver.info();
@@ -178,6 +195,7 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
       await sleep(scenario.sampleIntervalMs, signal);
     }
     mark('migrationMs', t);
+    await ctx.hooks?.afterMigrate?.(final);
     // QEMU's figures are final on the source once it reports completed.
     if (final.status === 'completed' && scenario.monitor === 'hmp') final = await new QmpMigrationDriver(src.qmp).info();
 
@@ -239,6 +257,7 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
       capabilitiesInForce,
       commands: { source: src?.command ?? { argv: [], explained: [] }, destination: dst?.command ?? { argv: [], explained: [] } },
       migrateCommand,
+      monitorCommands,
       migrationUri: uri,
     },
     outputs: {
@@ -256,6 +275,7 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
         ram?.transferredBytes !== undefined && final?.totalTimeMs ? ram.transferredBytes / 1024 / 1024 / (final.totalTimeMs / 1000) : undefined,
       dirtySyncCount: ram?.dirtySyncCount,
       duplicatePages: ram?.duplicatePages,
+      migrateSentAtMs: migrateSentAt || undefined,
       normalPages: ram?.normalPages,
     },
     phases,

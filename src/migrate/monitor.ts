@@ -11,6 +11,8 @@ const CALL = { timeoutMs: 10000 };
 
 export interface MigrationDriver {
   readonly kind: MonitorKind;
+  /** Every command sent, literally, in order (for the report's explanation of the commands). */
+  readonly sent: string[];
   setParameters(p: MigrationParameters): Promise<void>;
   setCapabilities(caps: Partial<Record<CapabilityName | 'events', boolean>>): Promise<void>;
   /** Start the migration; returns the literal command sent. */
@@ -32,7 +34,17 @@ export function qmpParameters(p: MigrationParameters): Record<string, number> {
 
 export class QmpMigrationDriver implements MigrationDriver {
   readonly kind = 'qmp' as const;
-  constructor(private readonly qmp: QmpClient) {}
+  readonly sent: string[] = [];
+  constructor(private readonly qmpClient: QmpClient) {}
+
+  private get qmp() {
+    return {
+      execute: (command: string, args: Record<string, unknown> | undefined, opts: typeof CALL) => {
+        if (command !== 'query-migrate') this.sent.push(JSON.stringify(args ? { execute: command, arguments: args } : { execute: command }));
+        return this.qmpClient.execute(command, args, opts);
+      },
+    };
+  }
 
   async setParameters(p: MigrationParameters): Promise<void> {
     const args = qmpParameters(p);
@@ -44,7 +56,7 @@ export class QmpMigrationDriver implements MigrationDriver {
   }
   async start(uri: string): Promise<string> {
     await this.qmp.execute('migrate', { uri }, CALL);
-    return JSON.stringify({ execute: 'migrate', arguments: { uri } });
+    return this.sent[this.sent.length - 1]!;
   }
   async info(): Promise<MigrationInfo> {
     return fromQueryMigrate(await this.qmp.execute('query-migrate', undefined, CALL));
@@ -69,7 +81,17 @@ export function hmpParameterCommands(p: MigrationParameters): string[] {
 
 export class HmpMigrationDriver implements MigrationDriver {
   readonly kind = 'hmp' as const;
-  constructor(private readonly hmp: HmpClient) {}
+  readonly sent: string[] = [];
+  constructor(private readonly hmpClient: HmpClient) {}
+
+  private get hmp() {
+    return {
+      command: (line: string, opts: typeof CALL) => {
+        this.sent.push(line);
+        return this.hmpClient.run(line, opts);
+      },
+    };
+  }
 
   async setParameters(p: MigrationParameters): Promise<void> {
     for (const cmd of hmpParameterCommands(p)) await this.hmp.command(cmd, CALL);
@@ -83,7 +105,7 @@ export class HmpMigrationDriver implements MigrationDriver {
     return line;
   }
   info(): Promise<MigrationInfo> {
-    return this.hmp.infoMigrate(CALL);
+    return this.hmpClient.infoMigrate(CALL);
   }
   async cancel(): Promise<void> {
     await this.hmp.command('migrate_cancel', CALL);

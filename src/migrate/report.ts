@@ -77,6 +77,8 @@ export interface RunReport {
     readonly commands: { readonly source: ExplainedCommand; readonly destination: ExplainedCommand };
     /** The literal command that started the migration (HMP line or QMP JSON). */
     readonly migrateCommand: string;
+    /** Every command sent to the source's monitor to set up and start the migration, in order. */
+    readonly monitorCommands: readonly string[];
     readonly migrationUri: string;
   };
   readonly outputs: {
@@ -94,6 +96,8 @@ export interface RunReport {
     readonly averageThroughputMiBps?: number;
     readonly dirtySyncCount?: number;
     readonly duplicatePages?: number;
+    /** Wall-clock time (epoch ms) the migrate command was sent: t=0 of timeline, passes and events. */
+    readonly migrateSentAtMs?: number;
     readonly normalPages?: number;
     readonly destinationStatus?: string;
     readonly sourceStatusAfter?: string;

@@ -32,6 +32,8 @@ export const GuestShapeSchema = z
     nicModel: z.enum(NIC_MODELS).default('virtio-net-pci'),
     diskInterface: z.enum(DISK_INTERFACES).default('virtio'),
     diskSizeMiB: z.number().int().min(1).max(1048576).default(256),
+    /** Start an iperf3 server in the guest (for traffic through its NIC during the run). */
+    iperfServer: z.boolean().default(false),
   })
   .strict()
   .readonly();

@@ -7,7 +7,7 @@
  *   was never reset (a migration that silently rebooted the guest shows a new boot id).
  * - MIGLAB-READY ip=<addr> boot=<id> once the UDP service is up and the address is configured.
  * - A UDP text service (port 7777, one datagram per request, reply to the sender): ping, info,
- *   bench cpu|mem, dirty start|status|stop|verify. See ../README.md for the protocol.
+ *   bench cpu|mem|disk, dirty start|status|stop|verify. See ../README.md for the protocol.
  *
  * Threads: the main thread only answers datagrams, so `ping` (the client's downtime probe) is
  * never queued behind a workload. The heartbeat, the dirty-page writer and slow requests (bench,
@@ -35,6 +35,8 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -224,6 +226,23 @@ static void *map_bytes(size_t len)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+/*
+ * A worker thread (bench, dirty control) holds its reply until it has marked itself idle, then
+ * sends it (finish_job): a client that sends its next request the moment it has the answer must
+ * not be told "busy" by a worker that is still releasing its buffers.
+ */
+static _Thread_local struct {
+	int on, len;
+	struct sockaddr_in peer;
+	char text[512];
+} deferred;
+
+static void send_text(const struct sockaddr_in *peer, const char *buf, size_t n)
+{
+	while (sendto(udp_fd, buf, n, 0, (const struct sockaddr *)peer, sizeof *peer) < 0 && errno == EINTR)
+		;
+}
+
 static void reply(const struct sockaddr_in *peer, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void reply(const struct sockaddr_in *peer, const char *fmt, ...)
 {
@@ -236,8 +255,24 @@ static void reply(const struct sockaddr_in *peer, const char *fmt, ...)
 		return;
 	if ((size_t)n >= sizeof buf)
 		n = (int)sizeof buf - 1;
-	while (sendto(udp_fd, buf, (size_t)n, 0, (const struct sockaddr *)peer, sizeof *peer) < 0 && errno == EINTR)
-		;
+	if (deferred.on) {
+		memcpy(deferred.text, buf, (size_t)n);
+		deferred.len = n;
+		deferred.peer = *peer;
+		return;
+	}
+	send_text(peer, buf, (size_t)n);
+}
+
+/* End of a worker's job: mark it idle, then send the reply it held. */
+static void finish_job(atomic_int *busy)
+{
+	int len = deferred.len;
+	deferred.on = 0;
+	deferred.len = 0;
+	atomic_store(busy, 0);
+	if (len > 0)
+		send_text(&deferred.peer, deferred.text, (size_t)len);
 }
 
 static void start_detached(void *(*fn)(void *), void *arg)
@@ -282,18 +317,131 @@ static void *heartbeat(void *arg)
 
 static atomic_int bench_busy;
 static struct {
-	int mem; /* 0: cpu, 1: mem */
+	enum { B_CPU, B_MEM, B_DISK } kind;
 	unsigned mib, ms;
 	struct sockaddr_in peer;
 } bench_job;
 static volatile uint64_t bench_sink;
 
+#define DISK_BLOCK_BYTES MIB /* one O_DIRECT request per MiB */
+#define DISK_SECTOR_BYTES 512u
+
+/* The word at the start of each 512-byte sector of the disk bench: block, sector and a run nonce,
+ * so a read that returns stale or misplaced data is counted as bad. */
+static inline uint64_t disk_word(uint64_t nonce, uint64_t block, uint64_t sector)
+{
+	return nonce ^ (block << 20) ^ sector ^ 0xD15CB0A7D15CB0A7ull;
+}
+
+/*
+ * The guest's data disk: the first of vda (virtio-blk) and sda (IDE/SCSI) that the kernel knows.
+ * devtmpfs normally has the node; if not, make it from /sys/block/<dev>/dev. The device's size in
+ * bytes goes to *size_bytes.
+ */
+static int open_data_disk(char *name, size_t cap, uint64_t *size_bytes, char *why, size_t why_cap)
+{
+	static const char *const cands[] = { "vda", "sda" };
+	for (size_t i = 0; i < sizeof cands / sizeof cands[0]; i++) {
+		char path[96], buf[64];
+		snprintf(path, sizeof path, "/sys/block/%s/dev", cands[i]);
+		if (read_file(path, buf, sizeof buf) <= 0)
+			continue;
+		unsigned maj, min;
+		if (sscanf(buf, "%u:%u", &maj, &min) != 2) {
+			snprintf(why, why_cap, "bad %s", path);
+			return -1;
+		}
+		snprintf(path, sizeof path, "/sys/block/%s/size", cands[i]);
+		*size_bytes = read_file(path, buf, sizeof buf) > 0 ? strtoull(buf, NULL, 10) * 512ull : 0;
+		snprintf(name, cap, "%s", cands[i]);
+		char node[64];
+		snprintf(node, sizeof node, "/dev/%s", cands[i]);
+		struct stat st;
+		if (stat(node, &st) != 0 && mknod(node, S_IFBLK | 0600, makedev(maj, min)) != 0 && errno != EEXIST) {
+			snprintf(why, why_cap, "mknod %s: %s", node, strerror(errno));
+			return -1;
+		}
+		int fd = open(node, O_RDWR | O_DIRECT | O_CLOEXEC);
+		if (fd < 0)
+			snprintf(why, why_cap, "open %s: %s", node, strerror(errno));
+		return fd;
+	}
+	snprintf(why, why_cap, "no data disk (neither /sys/block/vda nor /sys/block/sda)");
+	return -1;
+}
+
+/* Sequential O_DIRECT write of bench_job.mib MiB (then fsync), then a read back; both timed. */
+static void bench_disk(void)
+{
+	char dev[16], why[160];
+	uint64_t size_bytes = 0;
+	int fd = open_data_disk(dev, sizeof dev, &size_bytes, why, sizeof why);
+	if (fd < 0) {
+		reply(&bench_job.peer, "error disk %s", why);
+		return;
+	}
+	const uint64_t blocks = bench_job.mib, bytes = blocks * DISK_BLOCK_BYTES;
+	char *buf = bytes > size_bytes ? NULL : map_bytes(DISK_BLOCK_BYTES); /* page-aligned, as O_DIRECT needs */
+	if (bytes > size_bytes) {
+		reply(&bench_job.peer, "error disk %s holds %" PRIu64 " MiB, asked for %u MiB", dev, size_bytes / MIB, bench_job.mib);
+	} else if (!buf) {
+		reply(&bench_job.peer, "error nomem 1 MiB");
+	} else {
+		const uint64_t nonce = mono_ns();
+		const size_t words = DISK_SECTOR_BYTES / sizeof(uint64_t);
+		uint64_t *w = (uint64_t *)(void *)buf;
+		const char *fail = NULL;
+		int err = 0;
+		uint64_t bad = 0;
+		const uint64_t t0 = mono_ns();
+		for (uint64_t b = 0; b < blocks && !fail; b++) {
+			for (uint64_t s = 0; s < DISK_BLOCK_BYTES / DISK_SECTOR_BYTES; s++)
+				for (size_t k = 0; k < words; k++)
+					w[s * words + k] = disk_word(nonce, b, s) + k;
+			ssize_t n = pwrite(fd, buf, DISK_BLOCK_BYTES, (off_t)(b * DISK_BLOCK_BYTES));
+			if (n != (ssize_t)DISK_BLOCK_BYTES) {
+				fail = "write";
+				err = n < 0 ? errno : EIO;
+			}
+		}
+		if (!fail && fsync(fd) != 0) {
+			fail = "fsync";
+			err = errno;
+		}
+		const uint64_t t1 = mono_ns();
+		for (uint64_t b = 0; b < blocks && !fail; b++) {
+			ssize_t n = pread(fd, buf, DISK_BLOCK_BYTES, (off_t)(b * DISK_BLOCK_BYTES));
+			if (n != (ssize_t)DISK_BLOCK_BYTES) {
+				fail = "read";
+				err = n < 0 ? errno : EIO;
+			}
+			for (uint64_t s = 0; !fail && s < DISK_BLOCK_BYTES / DISK_SECTOR_BYTES; s++)
+				bad += w[s * words] != disk_word(nonce, b, s);
+		}
+		const uint64_t t2 = mono_ns();
+		if (fail) {
+			reply(&bench_job.peer, "error disk %s %s: %s", dev, fail, strerror(err));
+		} else {
+			/* Filling the pattern is counted in the write time: it is a small part of a MiB's I/O. */
+			double ws = (double)(t1 - t0) / 1e9, rs = (double)(t2 - t1) / 1e9;
+			reply(&bench_job.peer, "bench disk dev=%s write_MiBps=%.1f read_MiBps=%.1f bytes=%" PRIu64 " write_ms=%.1f read_ms=%.1f bad_sectors=%" PRIu64,
+			      dev, (double)blocks / ws, (double)blocks / rs, bytes, ws * 1e3, rs * 1e3, bad);
+		}
+	}
+	if (buf)
+		munmap(buf, DISK_BLOCK_BYTES);
+	close(fd);
+}
+
 static void *bench_run(void *arg)
 {
 	(void)arg;
+	deferred.on = 1;
 	const uint64_t t0 = mono_ns(), limit = (uint64_t)bench_job.ms * 1000000ull;
 	uint64_t now = t0;
-	if (!bench_job.mem) {
+	if (bench_job.kind == B_DISK) {
+		bench_disk();
+	} else if (bench_job.kind == B_CPU) {
 		/* xorshift64* steps: integer only, deterministic, no memory traffic. */
 		uint64_t x = 0x9E3779B97F4A7C15ull, ops = 0;
 		do {
@@ -333,7 +481,7 @@ static void *bench_run(void *arg)
 		if (dst)
 			munmap(dst, len);
 	}
-	atomic_store(&bench_busy, 0);
+	finish_job(&bench_busy);
 	return NULL;
 }
 
@@ -432,6 +580,7 @@ static void dirty_stop_writer(void)
 static void *dirty_control(void *arg)
 {
 	(void)arg;
+	deferred.on = 1;
 	const struct sockaddr_in *peer = &dirty_job.peer;
 	if (dirty_job.op == D_STOP) {
 		dirty_stop_writer();
@@ -496,7 +645,7 @@ static void *dirty_control(void *arg)
 			}
 		}
 	}
-	atomic_store(&dirty_busy, 0);
+	finish_job(&dirty_busy);
 	return NULL;
 }
 
@@ -531,14 +680,16 @@ static void handle(char *req, const struct sockaddr_in *peer)
 		reply(peer, "info boot=%s seq=%" PRIu64 " ip=%s uptime_ms=%" PRIu64 " mem_total_kib=%llu", boot_id,
 		      atomic_load(&hb_seq), ip_text, uptime_ms(), mem_total_kib());
 	} else if (strcmp(argv[0], "bench") == 0 && argc >= 2) {
-		int mem = strcmp(argv[1], "mem") == 0;
-		if (!mem && strcmp(argv[1], "cpu") != 0) {
-			reply(peer, "error usage: bench cpu <ms> | bench mem <MiB> <ms>");
+		int mem = strcmp(argv[1], "mem") == 0, disk = strcmp(argv[1], "disk") == 0;
+		if (!mem && !disk && strcmp(argv[1], "cpu") != 0) {
+			reply(peer, "error usage: bench cpu <ms> | bench mem <MiB> <ms> | bench disk <MiB>");
 			return;
 		}
 		if (mem ? argc != 4 || parse_uint(argv[2], MAX_BENCH_MIB, &a) || a == 0 || parse_uint(argv[3], MAX_BENCH_MS, &b) || b == 0
-			: argc != 3 || parse_uint(argv[2], MAX_BENCH_MS, &b) || b == 0) {
-			reply(peer, "error usage: bench cpu <ms> | bench mem <MiB> <ms> (ms 1..%u, MiB 1..%u)", MAX_BENCH_MS, MAX_BENCH_MIB);
+		    : disk ? argc != 3 || parse_uint(argv[2], MAX_BENCH_MIB, &a) || a == 0
+			   : argc != 3 || parse_uint(argv[2], MAX_BENCH_MS, &b) || b == 0) {
+			reply(peer, "error usage: bench cpu <ms> | bench mem <MiB> <ms> | bench disk <MiB> (ms 1..%u, MiB 1..%u)", MAX_BENCH_MS,
+			      MAX_BENCH_MIB);
 			return;
 		}
 		int idle = 0;
@@ -546,9 +697,9 @@ static void handle(char *req, const struct sockaddr_in *peer)
 			reply(peer, "error busy");
 			return;
 		}
-		bench_job.mem = mem;
-		bench_job.mib = mem ? a : 0;
-		bench_job.ms = b;
+		bench_job.kind = mem ? B_MEM : disk ? B_DISK : B_CPU;
+		bench_job.mib = mem || disk ? a : 0;
+		bench_job.ms = disk ? 0 : b;
 		bench_job.peer = *peer;
 		start_detached(bench_run, NULL);
 	} else if (strcmp(argv[0], "dirty") == 0 && argc >= 2) {

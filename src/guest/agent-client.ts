@@ -1,0 +1,180 @@
+// The host's client of the guest agent (vm-images/agent). Guests are reachable only from inside
+// the lab's namespaces, so every request runs `miglab-probe cmd ...` on a host there (normally
+// the lab's `client` host) and reads its one reply. One request, one datagram, no retries: bench
+// and dirty requests are slow and not idempotent, so only waitReachable() repeats (pings).
+import { AbortedError, MiglabError, TimeoutError } from '../errors.js';
+import type { Host } from '../host/host.js';
+import { CommandError } from '../host/local.js';
+import type { WaitOptions } from '../util/deadline.js';
+import { sleep } from '../util/deadline.js';
+import {
+  agentErrorReason,
+  parseCpuBench,
+  parseDirtyStatus,
+  parseDirtyVerify,
+  parseDiskBench,
+  parseInfo,
+  parseMemBench,
+  parseOk,
+  parsePong,
+  type AgentInfo,
+  type CpuBench,
+  type DirtyPattern,
+  type DirtyStatus,
+  type DirtyVerify,
+  type DiskBench,
+  type MemBench,
+  type Pong,
+} from './replies.js';
+
+export const AGENT_PORT = 7777;
+
+/** The agent answered `error ...`. */
+export class AgentError extends MiglabError {
+  readonly request: string;
+  readonly reason: string;
+  constructor(request: string, reason: string, context: Record<string, unknown>) {
+    super('COMMAND_FAILED', `the guest agent refused "${request}": ${reason}`, { context: { ...context, request, reason } });
+    this.name = 'AgentError';
+    this.request = request;
+    this.reason = reason;
+  }
+}
+
+export interface AgentClientOptions {
+  /** A host inside the lab that reaches the guest (the lab's `client` namespace). */
+  readonly host: Host;
+  readonly guestIp: string;
+  readonly port?: number;
+  /** The built miglab-probe (ensureProbeTool()). */
+  readonly toolPath: string;
+}
+
+/** Optional deadline of a request whose default follows from its size. */
+export type CallOptions = Partial<WaitOptions>;
+
+export interface DirtyStartOptions {
+  readonly wssMiB: number;
+  /** 0: as fast as the guest can. */
+  readonly rateMiBps: number;
+  readonly pattern: DirtyPattern;
+}
+
+// Starting `ip netns exec` and the tool costs a few ms; under load, more. Added to every deadline
+// given to the tool, so the tool's own (exit 2) timeout is the one that fires.
+const PROCESS_SLACK_MS = 5000;
+// TCG guests run slowly and a busy host slows them more: generous fixed parts per request.
+const QUICK_MS = 5000;
+
+export class AgentClient {
+  readonly host: Host;
+  readonly guestIp: string;
+  readonly port: number;
+  readonly toolPath: string;
+  private pingToken = 0;
+
+  constructor(opts: AgentClientOptions) {
+    this.host = opts.host;
+    this.guestIp = opts.guestIp;
+    this.port = opts.port ?? AGENT_PORT;
+    this.toolPath = opts.toolPath;
+  }
+
+  private get where(): string {
+    return `${this.guestIp}:${this.port} (from ${this.host.name})`;
+  }
+
+  /** Send `text`, return the reply; `error ...` replies become an AgentError. */
+  async request(text: string, opts: WaitOptions): Promise<string> {
+    const words = text.trim().split(/\s+/).filter(Boolean);
+    if (words.length === 0) throw new MiglabError('BAD_INPUT', 'an agent request needs at least one word');
+    const req = words.join(' ');
+    const operation = `agent request "${req}" to ${this.where}`;
+    if (opts.signal?.aborted) throw new AbortedError(operation, opts.signal.reason);
+    const timeoutMs = Math.max(1, Math.ceil(opts.timeoutMs));
+    const argv = [this.toolPath, 'cmd', this.guestIp, String(this.port), String(timeoutMs), ...words];
+    const r = await this.host.run(argv, { reject: false, timeoutMs: timeoutMs + PROCESS_SLACK_MS, signal: opts.signal });
+    if (opts.signal?.aborted) throw new AbortedError(operation, opts.signal.reason);
+    if (r.exitCode === 2) throw new TimeoutError(operation, timeoutMs, { host: this.host.name, guestIp: this.guestIp, port: this.port });
+    if (r.exitCode !== 0) throw new CommandError(this.host.name, r);
+    const reply = r.stdout.trim();
+    const reason = agentErrorReason(reply);
+    if (reason !== undefined) throw new AgentError(req, reason, { host: this.host.name, guestIp: this.guestIp, port: this.port });
+    return reply;
+  }
+
+  async ping(opts: WaitOptions): Promise<Pong> {
+    const token = `c${++this.pingToken}`;
+    const pong = parsePong(await this.request(`ping ${token}`, opts));
+    if (pong.token !== token) throw new MiglabError('COMMAND_FAILED', `ping ${token} to ${this.where} was answered with token ${pong.token}`);
+    return pong;
+  }
+
+  /** Ping until the agent answers, each try with a short deadline, up to `timeoutMs` in all. */
+  async waitReachable(opts: WaitOptions): Promise<Pong> {
+    const operation = `waiting for the guest agent at ${this.where} to answer`;
+    const deadline = Date.now() + opts.timeoutMs;
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new TimeoutError(operation, opts.timeoutMs, { host: this.host.name, guestIp: this.guestIp });
+      try {
+        return await this.ping({ timeoutMs: Math.min(500, left), signal: opts.signal });
+      } catch (err) {
+        if (!(err instanceof TimeoutError)) throw err;
+      }
+      await sleep(Math.min(50, Math.max(0, deadline - Date.now())), opts.signal);
+    }
+  }
+
+  async info(opts: CallOptions = {}): Promise<AgentInfo> {
+    return parseInfo(await this.request('info', { timeoutMs: opts.timeoutMs ?? QUICK_MS, signal: opts.signal }));
+  }
+
+  /** Integer work for `ms` of guest time. */
+  async benchCpu(ms: number, opts: CallOptions = {}): Promise<CpuBench> {
+    checkInt('bench cpu duration (ms)', ms, 1, 600_000);
+    return parseCpuBench(await this.request(`bench cpu ${ms}`, { timeoutMs: opts.timeoutMs ?? 2 * ms + QUICK_MS, signal: opts.signal }));
+  }
+
+  /** memset + memcpy over `mib` MiB for `ms` of guest time. */
+  async benchMem(mib: number, ms: number, opts: CallOptions = {}): Promise<MemBench> {
+    checkInt('bench mem size (MiB)', mib, 1, 8192);
+    checkInt('bench mem duration (ms)', ms, 1, 600_000);
+    // Populating the two buffers comes before the timed part: about 50 ms per MiB under TCG, at worst.
+    const timeoutMs = opts.timeoutMs ?? 2 * ms + 50 * mib + QUICK_MS;
+    return parseMemBench(await this.request(`bench mem ${mib} ${ms}`, { timeoutMs, signal: opts.signal }));
+  }
+
+  /** Sequential O_DIRECT write (+fsync) then read of `mib` MiB on the guest's data disk. */
+  async benchDisk(mib: number, opts: CallOptions = {}): Promise<DiskBench> {
+    checkInt('bench disk size (MiB)', mib, 1, 8192);
+    // A slow shared disk (NFS over a shaped link) may do a few MiB/s: allow 1 s per MiB.
+    const timeoutMs = opts.timeoutMs ?? 1000 * mib + 10_000;
+    return parseDiskBench(await this.request(`bench disk ${mib}`, { timeoutMs, signal: opts.signal }));
+  }
+
+  async dirtyStart(o: DirtyStartOptions, opts: CallOptions = {}): Promise<void> {
+    checkInt('dirty working set (MiB)', o.wssMiB, 1, 1 << 20);
+    checkInt('dirty rate (MiB/s)', o.rateMiBps, 0, 1 << 20);
+    // The working set is allocated and written once before `ok`.
+    const timeoutMs = opts.timeoutMs ?? 20 * o.wssMiB + QUICK_MS;
+    parseOk(await this.request(`dirty start ${o.wssMiB} ${o.rateMiBps} ${o.pattern}`, { timeoutMs, signal: opts.signal }), 'dirty start');
+  }
+
+  async dirtyStatus(opts: CallOptions = {}): Promise<DirtyStatus> {
+    return parseDirtyStatus(await this.request('dirty status', { timeoutMs: opts.timeoutMs ?? QUICK_MS, signal: opts.signal }));
+  }
+
+  async dirtyStop(opts: CallOptions = {}): Promise<void> {
+    parseOk(await this.request('dirty stop', { timeoutMs: opts.timeoutMs ?? QUICK_MS, signal: opts.signal }), 'dirty stop');
+  }
+
+  /** Check every page of the working set against the generation last written to it. */
+  async dirtyVerify(opts: CallOptions = {}): Promise<DirtyVerify> {
+    return parseDirtyVerify(await this.request('dirty verify', { timeoutMs: opts.timeoutMs ?? 30_000, signal: opts.signal }));
+  }
+}
+
+function checkInt(what: string, v: number, min: number, max: number): void {
+  if (!Number.isInteger(v) || v < min || v > max) throw new MiglabError('BAD_INPUT', `${what} must be a whole number from ${min} to ${max}, not ${v}`);
+}

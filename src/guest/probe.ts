@@ -1,0 +1,280 @@
+// The client-side downtime probe: `miglab-probe ping` pings the guest agent every millisecond
+// (by default) from a host inside the lab and, when stopped, prints one CSV row per probe. This
+// module starts and stops it, parses its output and reduces it to what a migration report needs:
+// the longest silence seen by a client (the downtime as a user of the guest notices it), the
+// probes lost in it, round-trip times, and the guest's own view of the stall.
+import { MiglabError } from '../errors.js';
+import type { Host, HostProcess } from '../host/host.js';
+import { withDeadline, type WaitOptions } from '../util/deadline.js';
+import { AGENT_PORT } from './agent-client.js';
+
+/** One probe as the tool recorded it. Times are epoch ns (CLOCK_REALTIME-based). */
+export interface ProbeRow {
+  readonly seq: number;
+  readonly sentNs: bigint;
+  /** Undefined: no reply (lost). */
+  readonly recvNs: bigint | undefined;
+  /** The guest's CLOCK_MONOTONIC in the reply. */
+  readonly guestMonoNs: bigint | undefined;
+}
+
+/** The `# miglab-probe ping k=v ...` line: the tool's settings and counters. */
+export type ProbeMeta = Readonly<Record<string, string>>;
+
+export interface ProbeCsv {
+  readonly meta: ProbeMeta;
+  readonly rows: readonly ProbeRow[];
+}
+
+export interface ProbeResult {
+  readonly sent: number;
+  readonly received: number;
+  readonly lost: number;
+  /** The nominal probe interval. */
+  readonly intervalMs: number;
+  /** A silence shorter than one interval cannot be seen: the resolution is the interval. */
+  readonly resolutionMs: number;
+  /** Largest gap between consecutive reply receive times (null with fewer than two replies). */
+  readonly longestGapMs: number | null;
+  /** Epoch ms of the reply before and after that gap. */
+  readonly longestGapStartMs: number | null;
+  readonly longestGapEndMs: number | null;
+  /** Probes sent within the gap that got no reply. */
+  readonly lostAroundGap: number;
+  readonly rttP50Ms: number | null;
+  readonly rttP99Ms: number | null;
+  readonly rttMaxMs: number | null;
+  /** Largest gap in the guest's monotonic clock between consecutive replies (its view of the stall). */
+  readonly guestGapMs: number | null;
+  /** Epoch ms of the first and last probe sent. */
+  readonly firstSentMs: number | null;
+  readonly lastSentMs: number | null;
+}
+
+export interface AnalyzeOptions {
+  /** Pick the gap that contains this epoch ms (e.g. the switchover) rather than the longest one. */
+  readonly around?: number;
+  /** The nominal interval; default the median spacing of the send times. */
+  readonly intervalUs?: number;
+}
+
+const HEADER = 'seq,sent_ns,recv_ns,guest_mono_ns';
+
+/** Parse the tool's output: `#` lines (the first one with k=v settings), the header, the rows. */
+export function parseProbeCsv(text: string): ProbeCsv {
+  const meta: Record<string, string> = {};
+  const rows: ProbeRow[] = [];
+  let lineNo = 0;
+  for (const raw of text.split('\n')) {
+    lineNo++;
+    const line = raw.trim();
+    if (line === '' || line === HEADER) continue;
+    if (line.startsWith('#')) {
+      for (const w of line.slice(1).trim().split(/\s+/)) {
+        const eq = w.indexOf('=');
+        if (eq > 0) meta[w.slice(0, eq)] = w.slice(eq + 1);
+      }
+      continue;
+    }
+    const f = line.split(',');
+    if (f.length !== 4 || !/^\d+$/.test(f[0]!) || !/^\d+$/.test(f[1]!) || !/^\d*$/.test(f[2]!) || !/^\d*$/.test(f[3]!)) {
+      throw new MiglabError('COMMAND_FAILED', `miglab-probe output line ${lineNo} is not "${HEADER}": "${line.slice(0, 120)}"`);
+    }
+    rows.push({
+      seq: Number(f[0]),
+      sentNs: BigInt(f[1]!),
+      recvNs: f[2] ? BigInt(f[2]) : undefined,
+      guestMonoNs: f[3] ? BigInt(f[3]) : undefined,
+    });
+  }
+  return { meta, rows };
+}
+
+/** Epoch ns to epoch ms, to the microsecond (a double holds that exactly enough). */
+function nsToMs(ns: bigint): number {
+  return Number(ns / 1000n) / 1000;
+}
+
+/** Nearest-rank percentile of sorted values. */
+function percentile(sorted: readonly number[], p: number): number | null {
+  if (sorted.length === 0) return null;
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[Math.min(rank, sorted.length) - 1]!;
+}
+
+function median(values: number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)]!;
+}
+
+/** Reduce probe rows to the figures of a ProbeResult. Pure. */
+export function analyzeProbe(rows: readonly ProbeRow[], opts: AnalyzeOptions = {}): ProbeResult {
+  const bySent = [...rows].sort((a, b) => (a.sentNs < b.sentNs ? -1 : a.sentNs > b.sentNs ? 1 : 0));
+  const replies = rows.filter((r): r is ProbeRow & { recvNs: bigint } => r.recvNs !== undefined);
+  replies.sort((a, b) => (a.recvNs < b.recvNs ? -1 : a.recvNs > b.recvNs ? 1 : 0));
+
+  let intervalMs: number;
+  if (opts.intervalUs !== undefined) {
+    intervalMs = opts.intervalUs / 1000;
+  } else {
+    const spacings: number[] = [];
+    for (let i = 1; i < bySent.length; i++) spacings.push(Number(bySent[i]!.sentNs - bySent[i - 1]!.sentNs) / 1e6);
+    intervalMs = median(spacings) ?? 0;
+  }
+
+  // The gap between consecutive replies: the longest one, or the one that holds `around`.
+  let gapIdx = -1;
+  let gapNs = -1n;
+  if (replies.length >= 2) {
+    if (opts.around !== undefined) {
+      const aroundNs = BigInt(Math.round(opts.around * 1e6));
+      gapIdx = replies.length - 1;
+      for (let i = 1; i < replies.length; i++) {
+        if (replies[i]!.recvNs >= aroundNs) {
+          gapIdx = i;
+          break;
+        }
+      }
+      gapNs = replies[gapIdx]!.recvNs - replies[gapIdx - 1]!.recvNs;
+    } else {
+      for (let i = 1; i < replies.length; i++) {
+        const g = replies[i]!.recvNs - replies[i - 1]!.recvNs;
+        if (g > gapNs) {
+          gapNs = g;
+          gapIdx = i;
+        }
+      }
+    }
+  }
+  const gapStart = gapIdx > 0 ? replies[gapIdx - 1]!.recvNs : undefined;
+  const gapEnd = gapIdx > 0 ? replies[gapIdx]!.recvNs : undefined;
+  let lostAroundGap = 0;
+  if (gapStart !== undefined && gapEnd !== undefined) {
+    for (const r of rows) if (r.recvNs === undefined && r.sentNs >= gapStart && r.sentNs <= gapEnd) lostAroundGap++;
+  }
+
+  const rtts = replies.map((r) => Number(r.recvNs - r.sentNs) / 1e6).sort((a, b) => a - b);
+
+  const guest = rows
+    .map((r) => r.guestMonoNs)
+    .filter((g): g is bigint => g !== undefined && r0(g))
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  let guestGapNs: bigint | undefined;
+  for (let i = 1; i < guest.length; i++) {
+    const g = guest[i]! - guest[i - 1]!;
+    if (guestGapNs === undefined || g > guestGapNs) guestGapNs = g;
+  }
+
+  return {
+    sent: rows.length,
+    received: replies.length,
+    lost: rows.length - replies.length,
+    intervalMs,
+    resolutionMs: intervalMs,
+    longestGapMs: gapIdx > 0 ? Number(gapNs) / 1e6 : null,
+    longestGapStartMs: gapStart === undefined ? null : nsToMs(gapStart),
+    longestGapEndMs: gapEnd === undefined ? null : nsToMs(gapEnd),
+    lostAroundGap,
+    rttP50Ms: percentile(rtts, 50),
+    rttP99Ms: percentile(rtts, 99),
+    rttMaxMs: rtts.length ? rtts[rtts.length - 1]! : null,
+    guestGapMs: guestGapNs === undefined ? null : Number(guestGapNs) / 1e6,
+    firstSentMs: bySent.length ? nsToMs(bySent[0]!.sentNs) : null,
+    lastSentMs: bySent.length ? nsToMs(bySent[bySent.length - 1]!.sentNs) : null,
+  };
+}
+
+// A reply without a guest clock (an agent that sent none) reads as 0: not a time.
+function r0(g: bigint): boolean {
+  return g > 0n;
+}
+
+export interface StartProbeOptions {
+  /** A host inside the lab that reaches the guest (the lab's `client` namespace). */
+  readonly host: Host;
+  readonly guestIp: string;
+  readonly port?: number;
+  /** Default 1000 (1 kHz). */
+  readonly intervalUs?: number;
+  /** The probe ends by itself after this long if nobody stops it. */
+  readonly maxDurationMs: number;
+  /** The built miglab-probe (ensureProbeTool()). */
+  readonly toolPath: string;
+  /** Append the tool's raw output (the CSV) to this file. */
+  readonly logFile?: string;
+}
+
+/** What stop() returns: the figures plus every row and the tool's own counters. */
+export interface ProbeRun extends ProbeResult {
+  readonly rows: readonly ProbeRow[];
+  readonly meta: ProbeMeta;
+}
+
+export interface ProbeHandle {
+  readonly pid: number;
+  readonly process: HostProcess;
+  /** Epoch ms when the probe was started. */
+  readonly startedAtMs: number;
+  /** SIGINT the probe (through its host), wait for its CSV and analyze it. Safe to call twice. */
+  stop(opts?: Partial<WaitOptions> & Pick<AnalyzeOptions, 'around'>): Promise<ProbeRun>;
+}
+
+export class ProbeError extends MiglabError {
+  constructor(message: string, context: Record<string, unknown>, cause?: unknown) {
+    super('COMMAND_FAILED', message, { context, cause });
+    this.name = 'ProbeError';
+  }
+}
+
+/** Start `miglab-probe ping` on `host`. Whoever starts it must stop() it (register on a Teardown). */
+export function startProbe(o: StartProbeOptions): ProbeHandle {
+  const intervalUs = o.intervalUs ?? 1000;
+  if (!Number.isInteger(intervalUs) || intervalUs < 1 || intervalUs > 60_000_000) {
+    throw new MiglabError('BAD_INPUT', `probe interval must be 1..60000000 us, not ${intervalUs}`);
+  }
+  if (!Number.isInteger(o.maxDurationMs) || o.maxDurationMs < 1) throw new MiglabError('BAD_INPUT', `probe duration must be a positive whole number of ms, not ${o.maxDurationMs}`);
+  const port = o.port ?? AGENT_PORT;
+  const argv = [o.toolPath, 'ping', o.guestIp, String(port), String(intervalUs), String(o.maxDurationMs)];
+  const proc = o.host.spawn(argv, o.logFile ? { logFile: o.logFile } : {});
+  const startedAtMs = Date.now();
+  const chunks: Buffer[] = [];
+  proc.stdout.on('data', (c: Buffer) => chunks.push(c));
+  const errChunks: Buffer[] = [];
+  proc.stderr.on('data', (c: Buffer) => errChunks.push(c));
+  let stopping: Promise<ProbeRun> | undefined;
+  const context = { host: o.host.name, argv, pid: proc.pid };
+
+  const stop = (opts: Partial<WaitOptions> & Pick<AnalyzeOptions, 'around'> = {}): Promise<ProbeRun> => {
+    stopping ??= (async () => {
+      if (!proc.hasExited) {
+        // Through the host, as for any process there; SIGINT makes the tool print what it has.
+        const r = await o.host.run(['kill', '-INT', String(proc.pid)], { reject: false, timeoutMs: 5000 });
+        if (r.exitCode !== 0 && !proc.hasExited) throw new ProbeError(`could not signal the probe (pid ${proc.pid}): ${r.stderr.trim()}`, context);
+      }
+      // The tool drains replies for 100 ms, then writes up to a few MB of CSV.
+      const timeoutMs = opts.timeoutMs ?? 10_000;
+      const exit = await withDeadline(`waiting for the probe (pid ${proc.pid}) to write its results`, proc.exited, { timeoutMs, signal: opts.signal }).catch(
+        async (err: unknown) => {
+          await proc.stop(500);
+          throw err;
+        },
+      );
+      // 'end' of stdout may come after 'exit': wait for the stream to close.
+      if (!proc.stdout.readableEnded) await new Promise<void>((res) => (proc.stdout.readableEnded ? res() : proc.stdout.once('close', () => res())));
+      const stderr = Buffer.concat(errChunks).toString('utf8').trim();
+      if (exit.exitCode !== 0) {
+        throw new ProbeError(`the probe exited ${exit.signal ?? `with code ${exit.exitCode}`}${stderr ? `: ${stderr.split('\n').slice(-2).join(' | ')}` : ''}`, {
+          ...context,
+          exit,
+        });
+      }
+      const { meta, rows } = parseProbeCsv(Buffer.concat(chunks).toString('utf8'));
+      const interval = Number(meta.interval_us);
+      const analyzed = analyzeProbe(rows, { around: opts.around, intervalUs: Number.isFinite(interval) && interval > 0 ? interval : intervalUs });
+      return { ...analyzed, rows, meta };
+    })();
+    return stopping;
+  };
+  return { pid: proc.pid, process: proc, startedAtMs, stop };
+}

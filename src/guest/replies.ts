@@ -1,0 +1,190 @@
+// Pure parsers of the guest agent's UDP replies (protocol in vm-images/README.md). Each reply is
+// one line of space-separated words, most of them `key=value`; a parser checks the leading words,
+// reads the keys it needs and keeps numbers as numbers. Unknown extra keys are ignored, so the
+// agent may add fields without breaking older hosts.
+import { MiglabError } from '../errors.js';
+
+export interface Pong {
+  readonly token: string;
+  /** The guest's CLOCK_MONOTONIC when it answered. */
+  readonly guestMonoNs: bigint;
+  /** The agent's heartbeat sequence number at that moment. */
+  readonly hbSeq: number;
+}
+
+export interface AgentInfo {
+  readonly bootId: string;
+  readonly hbSeq: number;
+  /** The address the guest really has ('none' without network). */
+  readonly ip: string;
+  readonly uptimeMs: number;
+  readonly memTotalKiB: number;
+}
+
+export interface CpuBench {
+  readonly ops: number;
+  readonly elapsedMs: number;
+  readonly opsPerS: number;
+}
+
+export interface MemBench {
+  /** Bytes written (the memset and the copy). */
+  readonly bytes: number;
+  readonly elapsedMs: number;
+  readonly bandwidthMiBps: number;
+}
+
+export interface DiskBench {
+  /** The guest's block device: vda (virtio-blk) or sda (IDE). */
+  readonly device: string;
+  readonly writeMiBps: number;
+  readonly readMiBps: number;
+  readonly bytes: number;
+  readonly writeMs?: number;
+  readonly readMs?: number;
+  /** 512-byte sectors that read back different from what was written (0 unless the disk is broken). */
+  readonly badSectors?: number;
+}
+
+export type DirtyPattern = 'seq' | 'random';
+
+export interface DirtyStatus {
+  readonly wssMiB: number;
+  readonly targetMiBps: number;
+  readonly achievedMiBps: number;
+  readonly pagesWritten: number;
+  readonly running: boolean;
+}
+
+export interface DirtyVerify {
+  readonly pages: number;
+  readonly bad: number;
+  /** Index of the first bad page, or undefined when none is bad. */
+  readonly firstBad: number | undefined;
+}
+
+/** A reply that does not have the shape its request promises. */
+export class AgentReplyError extends MiglabError {
+  readonly reply: string;
+  constructor(what: string, reply: string, why: string) {
+    super('COMMAND_FAILED', `unexpected reply to ${what}: ${why}: "${reply.slice(0, 200)}"`, { context: { reply } });
+    this.name = 'AgentReplyError';
+    this.reply = reply;
+  }
+}
+
+/** `key=value` words after the `lead` words. Throws unless the reply starts with `lead`. */
+export function parseFields(reply: string, lead: readonly string[]): Map<string, string> {
+  const words = reply.trim().split(/\s+/);
+  const what = lead.join(' ');
+  for (let i = 0; i < lead.length; i++) {
+    if (words[i] !== lead[i]) throw new AgentReplyError(what, reply, `expected it to start with "${what}"`);
+  }
+  const fields = new Map<string, string>();
+  for (const w of words.slice(lead.length)) {
+    const eq = w.indexOf('=');
+    if (eq > 0) fields.set(w.slice(0, eq), w.slice(eq + 1));
+  }
+  return fields;
+}
+
+function num(fields: Map<string, string>, key: string, what: string, reply: string): number {
+  const raw = fields.get(key);
+  const v = raw === undefined || raw === '' ? NaN : Number(raw);
+  if (!Number.isFinite(v)) throw new AgentReplyError(what, reply, raw === undefined ? `no ${key}=` : `${key}=${raw} is not a number`);
+  return v;
+}
+
+function optNum(fields: Map<string, string>, key: string, what: string, reply: string): number | undefined {
+  return fields.has(key) ? num(fields, key, what, reply) : undefined;
+}
+
+function str(fields: Map<string, string>, key: string, what: string, reply: string): string {
+  const v = fields.get(key);
+  if (!v) throw new AgentReplyError(what, reply, `no ${key}=`);
+  return v;
+}
+
+/** The agent's error replies start with `error`; the rest is its reason. */
+export function agentErrorReason(reply: string): string | undefined {
+  const t = reply.trim();
+  if (t === 'error') return '';
+  return t.startsWith('error ') ? t.slice(6) : undefined;
+}
+
+export function parsePong(reply: string): Pong {
+  const w = reply.trim().split(/\s+/);
+  if (w.length < 4 || w[0] !== 'pong' || !/^\d+$/.test(w[2]!) || !/^\d+$/.test(w[3]!)) {
+    throw new AgentReplyError('ping', reply, 'expected "pong <token> <mono_ns> <hb_seq>"');
+  }
+  return { token: w[1]!, guestMonoNs: BigInt(w[2]!), hbSeq: Number(w[3]!) };
+}
+
+export function parseInfo(reply: string): AgentInfo {
+  const what = 'info';
+  const f = parseFields(reply, ['info']);
+  return {
+    bootId: str(f, 'boot', what, reply),
+    hbSeq: num(f, 'seq', what, reply),
+    ip: str(f, 'ip', what, reply),
+    uptimeMs: num(f, 'uptime_ms', what, reply),
+    memTotalKiB: num(f, 'mem_total_kib', what, reply),
+  };
+}
+
+export function parseCpuBench(reply: string): CpuBench {
+  const what = 'bench cpu';
+  const f = parseFields(reply, ['bench', 'cpu']);
+  return { ops: num(f, 'ops', what, reply), elapsedMs: num(f, 'ms', what, reply), opsPerS: num(f, 'ops_per_s', what, reply) };
+}
+
+export function parseMemBench(reply: string): MemBench {
+  const what = 'bench mem';
+  const f = parseFields(reply, ['bench', 'mem']);
+  return { bytes: num(f, 'bytes', what, reply), elapsedMs: num(f, 'ms', what, reply), bandwidthMiBps: num(f, 'MiBps', what, reply) };
+}
+
+export function parseDiskBench(reply: string): DiskBench {
+  const what = 'bench disk';
+  const f = parseFields(reply, ['bench', 'disk']);
+  const r: DiskBench = {
+    device: str(f, 'dev', what, reply),
+    writeMiBps: num(f, 'write_MiBps', what, reply),
+    readMiBps: num(f, 'read_MiBps', what, reply),
+    bytes: num(f, 'bytes', what, reply),
+  };
+  const writeMs = optNum(f, 'write_ms', what, reply);
+  const readMs = optNum(f, 'read_ms', what, reply);
+  const badSectors = optNum(f, 'bad_sectors', what, reply);
+  return {
+    ...r,
+    ...(writeMs === undefined ? {} : { writeMs }),
+    ...(readMs === undefined ? {} : { readMs }),
+    ...(badSectors === undefined ? {} : { badSectors }),
+  };
+}
+
+export function parseDirtyStatus(reply: string): DirtyStatus {
+  const what = 'dirty status';
+  const f = parseFields(reply, ['dirty']);
+  const running = f.get('running');
+  if (running !== '0' && running !== '1') throw new AgentReplyError(what, reply, 'running= is not 0 or 1');
+  return {
+    wssMiB: num(f, 'wss_mib', what, reply),
+    targetMiBps: num(f, 'target_mibps', what, reply),
+    achievedMiBps: num(f, 'achieved_mibps', what, reply),
+    pagesWritten: num(f, 'pages_written', what, reply),
+    running: running === '1',
+  };
+}
+
+export function parseDirtyVerify(reply: string): DirtyVerify {
+  const what = 'dirty verify';
+  const f = parseFields(reply, ['verify']);
+  const firstBad = num(f, 'first_bad', what, reply);
+  return { pages: num(f, 'pages', what, reply), bad: num(f, 'bad', what, reply), firstBad: firstBad < 0 ? undefined : firstBad };
+}
+
+export function parseOk(reply: string, what: string): void {
+  if (reply.trim() !== 'ok') throw new AgentReplyError(what, reply, 'expected "ok"');
+}

@@ -1,0 +1,79 @@
+// Section: every command the run really used, argument by argument. The QEMU, qemu-img and NFS
+// explanations come from the same builders that produced the argv that ran; monitor commands
+// are explained from the literal lines sent.
+import { readFile } from 'node:fs/promises';
+import { qemuImgCreateCommand } from '../image/disk.js';
+import type { Lab } from '../lab/index.js';
+import { nfsServerCommand } from '../lab/nfs.js';
+import type { ExplainedCommand } from '../machine/argv.js';
+import type { RunReport } from '../migrate/report.js';
+
+export interface CommandExplanation {
+  readonly title: string;
+  /** Where it runs: which host (namespace) or monitor. */
+  readonly where: string;
+  readonly command: ExplainedCommand;
+}
+
+const HMP_EXPLAIN: ReadonlyArray<[RegExp, (m: RegExpExecArray) => string]> = [
+  [/^migrate_set_capability (\S+) (on|off)$/, (m) => `turn the ${m[1]} migration capability ${m[2]}${m[1] === 'events' ? ': QEMU then reports MIGRATION and MIGRATION_PASS events, which time each pre-copy pass' : ''}`],
+  [/^migrate_set_parameter max-bandwidth (\S+)$/, (m) => `cap the migration stream at ${m[1]} per second (QEMU's default is 128 MiB/s); a lower cap makes pre-copy last longer`],
+  [/^migrate_set_parameter downtime-limit (\S+)$/, (m) => `the longest pause (${m[1]} ms) QEMU may take for the final stop-and-copy; pre-copy continues until the rest fits in it`],
+  [/^migrate_set_parameter (\S+) (\S+)$/, (m) => `set the migration parameter ${m[1]} to ${m[2]}`],
+  [/^migrate -d (tcp:([^:]+):(\d+))$/, (m) => `start the live migration to the destination QEMU listening on ${m[2]} port ${m[3]} (its -incoming ${m[1]}); -d detaches, so the monitor returns at once while pre-copy runs`],
+  [/^info migrate$/, () => 'show the migration status and statistics: total time, downtime, transferred and remaining RAM, throughput, dirty pages rate'],
+  [/^migrate_cancel$/, () => 'stop the migration; the source keeps running'],
+];
+
+const QMP_EXPLAIN: Record<string, string> = {
+  'migrate-set-capabilities': 'turn migration capabilities on or off (events: report MIGRATION and MIGRATION_PASS)',
+  'migrate-set-parameters': 'set migration parameters (max-bandwidth in bytes/s, downtime-limit in ms, ...)',
+  migrate: 'start the live migration to the destination URI',
+  'query-migrate': 'status and statistics of the migration',
+};
+
+export function explainMonitorLine(line: string): string {
+  if (line.startsWith('{')) {
+    const cmd = (JSON.parse(line) as { execute: string }).execute;
+    return QMP_EXPLAIN[cmd] ?? `QMP command ${cmd}`;
+  }
+  for (const [re, explain] of HMP_EXPLAIN) {
+    const m = re.exec(line);
+    if (m) return explain(m);
+  }
+  return 'a human monitor command';
+}
+
+export async function explainCommands(report: RunReport, lab: Lab): Promise<{ commands: CommandExplanation[]; ganeshaConfig: string }> {
+  const i = report.inputs;
+  const diskPath = lab.nfs.localPath(`${report.runId}-${i.machine.name}.qcow2`);
+  const nfsParams = { serverIp: lab.nfs.serverIp, subnet: lab.spec.subnet, labDir: lab.paths.labDir, nfsDir: lab.paths.nfsDir, exportDir: lab.nfs.exportDir };
+  const monitor: ExplainedCommand = {
+    argv: [...i.monitorCommands, 'info migrate'],
+    explained: [...i.monitorCommands, 'info migrate'].map((l) => ({ args: [l], why: explainMonitorLine(l) })),
+  };
+  const telnetPort = i.scenario.hmpTelnetPort;
+  const commands: CommandExplanation[] = [
+    { title: 'The NFS server (shared storage for the guest disk)', where: `${lab.hosts.src.netns} (source host)`, command: nfsServerCommand(lab.hosts.src.host, nfsParams) },
+    { title: 'The qcow2 data disk', where: 'the NFS export directory', command: qemuImgCreateCommand(diskPath, i.scenario.guest.diskSizeMiB) },
+    { title: 'Source QEMU', where: `${lab.hosts.src.netns} (source host)`, command: i.commands.source },
+    { title: 'Destination QEMU (waits for the migration)', where: `${lab.hosts.dst.netns} (destination host)`, command: i.commands.destination },
+  ];
+  if (telnetPort) {
+    const argv = ['ip', 'netns', 'exec', lab.hosts.src.netns, 'telnet', '127.0.0.1', String(telnetPort)];
+    commands.push({
+      title: "Reaching the source's monitor by hand",
+      where: 'a root shell on this machine',
+      command: {
+        argv,
+        explained: [
+          { args: argv.slice(0, 4), why: 'enter the source host, where the monitor listens' },
+          { args: argv.slice(4), why: `telnet to the human monitor on 127.0.0.1:${telnetPort} (bound to loopback inside the namespace, never a wildcard)` },
+        ],
+      },
+    });
+  }
+  commands.push({ title: 'Monitor commands that ran the migration', where: `the source's human monitor (HMP)`, command: monitor });
+  const ganeshaConfig = await readFile(`${lab.paths.nfsDir}/ganesha.conf`, 'utf8').catch(() => '(the NFS config was not readable)');
+  return { commands, ganeshaConfig };
+}

@@ -1,0 +1,96 @@
+// What every homework section shares: the lab, the image, the accelerator verdict, the output
+// directory, and a way to boot one benchmark guest on the source host and talk to its agent
+// from the client host. Each guest is stopped and removed when its section is done with it.
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AgentClient } from '../guest/agent-client.js';
+import { createDataDisk, type ImageInfo } from '../image/build.js';
+import type { Lab } from '../lab/index.js';
+import type { AccelDecision } from '../machine/accel.js';
+import type { ResolvedAccel } from '../machine/argv.js';
+import { startLabGuest } from '../machine/lab-guest.js';
+import { parseMachineSpec, type DiskInterface, type NicModel } from '../machine/spec.js';
+import type { Vm } from '../machine/vm.js';
+import { Teardown } from '../util/teardown.js';
+import type { Progress } from '../migrate/engine.js';
+import type { HomeworkSpec } from './spec.js';
+
+export interface HomeworkContext {
+  readonly lab: Lab;
+  readonly image: ImageInfo;
+  readonly accel: AccelDecision;
+  readonly spec: HomeworkSpec;
+  readonly dir: string;
+  readonly runId: string;
+  readonly cacheDir: string;
+  readonly probeTool: string;
+  readonly signal: AbortSignal;
+  readonly progress: Progress;
+}
+
+export interface GuestOptions {
+  readonly accel: ResolvedAccel;
+  readonly nicModel?: NicModel;
+  readonly diskInterface?: DiskInterface;
+  readonly iperfServer?: boolean;
+  readonly memoryMiB?: number;
+  /** Distinguishes this guest's files in the output directory. */
+  readonly label: string;
+}
+
+export interface BenchGuest {
+  readonly vm: Vm;
+  readonly agent: AgentClient;
+  readonly ip: string;
+}
+
+const BOOT_TIMEOUT_MS = 90000;
+
+/** Boot one guest on the source host, run `body`, and always stop and remove it. */
+export async function withGuest<T>(ctx: HomeworkContext, o: GuestOptions, body: (g: BenchGuest) => Promise<T>): Promise<T> {
+  const td = new Teardown();
+  try {
+    const spec = parseMachineSpec({
+      name: 'hw0',
+      accel: o.accel,
+      cpuModel: o.accel === 'kvm' ? 'host' : 'qemu64',
+      memoryMiB: o.memoryMiB ?? ctx.spec.memoryMiB,
+      nicModel: o.nicModel ?? 'virtio-net-pci',
+      diskInterface: o.diskInterface ?? 'virtio',
+      mac: ctx.lab.guestMac(0),
+      ip: `${ctx.lab.guestIp(0)}/${ctx.lab.prefixLength}`,
+      iperfServer: o.iperfServer ?? false,
+    });
+    const guestDir = join(ctx.dir, 'guests', o.label);
+    await mkdir(guestDir, { recursive: true });
+    const diskFile = `${ctx.runId}-${o.label}.qcow2`;
+    await createDataDisk(ctx.lab.hosts.src.host, ctx.lab.nfs.localPath(diskFile), Math.max(64, ctx.spec.diskBenchMiB * 2));
+    td.defer(`remove ${diskFile}`, () => rm(ctx.lab.nfs.localPath(diskFile), { force: true }));
+    const vm = await startLabGuest({
+      lab: ctx.lab,
+      side: 'src',
+      spec,
+      accel: o.accel,
+      media: { kernelPath: ctx.image.kernelPath, initrdPath: ctx.image.initrdPath, diskUrl: ctx.lab.nfs.url(diskFile) },
+      runDir: guestDir,
+      teardown: td,
+      role: 'single',
+      timeoutMs: BOOT_TIMEOUT_MS,
+      signal: ctx.signal,
+    });
+    await vm.console.waitReady({ timeoutMs: BOOT_TIMEOUT_MS, signal: ctx.signal });
+    const ip = ctx.lab.guestIp(0);
+    const agent = new AgentClient({ host: ctx.lab.hosts.client.host, guestIp: ip, toolPath: ctx.probeTool });
+    await agent.waitReachable({ timeoutMs: 30000, signal: ctx.signal });
+    return await body({ vm, agent, ip });
+  } finally {
+    await td.run();
+  }
+}
+
+/** Time a section: returns its result and its wall time. */
+export async function timed<T>(fn: () => Promise<T>): Promise<{ result: T; wallMs: number }> {
+  const t = Date.now();
+  const result = await fn();
+  return { result, wallMs: Date.now() - t };
+}

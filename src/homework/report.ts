@@ -1,0 +1,233 @@
+// The homework report: report.md and report.html with the tables, the plots (PNG and SVG), the
+// observations, the environment and the CSV behind every table. It reads only the results.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { barChart, dualAxisTimeChart, lineChart, type Marker } from '../plot/charts.js';
+import { renderChart } from '../plot/render.js';
+import { writeReport } from '../report/html.js';
+import { fmtMbps, fmtMs, fmtPct, markdown, writeTableCsv, type Column } from '../report/markdown.js';
+import type { AccelRow } from './accel-compare.js';
+import type { CommandExplanation } from './commands.js';
+import type { NicRow } from './device-compare.js';
+import type { DuringMigration, DuringRow } from './during-migration.js';
+import { accelObservations, deviceObservations, duringObservations } from './observe.js';
+
+export interface HomeworkResults {
+  readonly runId: string;
+  readonly startedAt: string;
+  readonly wallMs: number;
+  readonly sectionsMs: Record<string, number>;
+  readonly environment: {
+    readonly qemuVersion: string;
+    readonly kernel: string;
+    readonly cpuModel: string;
+    readonly cpus: number;
+    readonly memTotalMiB: number;
+    readonly imageHash: string;
+    readonly guestKernel: string;
+    readonly accelUsed: string;
+    readonly kvmUsable: boolean | undefined;
+    readonly accelReason: string;
+  };
+  readonly accel: readonly AccelRow[];
+  readonly devices: readonly NicRow[];
+  readonly during: DuringMigration;
+  readonly commands: readonly CommandExplanation[];
+  readonly ganeshaConfig: string;
+}
+
+const n = (digits = 0) => (v: number | undefined | null) => (v === undefined || v === null || !Number.isFinite(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: digits }));
+
+interface AccelTableRow {
+  accel: string;
+  status: string;
+  cpuOpsPerS?: number;
+  memMiBps?: number;
+  qemuCpuPct?: number;
+  contextSwitchesPerS?: number;
+  pageFaults?: number;
+  cycles: string;
+  instructions: string;
+}
+
+function counter(c: { value: number | null; supported: boolean } | undefined): string {
+  if (!c) return 'not measured';
+  if (!c.supported) return 'not supported';
+  return c.value === null ? 'not counted' : c.value.toLocaleString('en-US');
+}
+
+export function accelTable(rows: readonly AccelRow[]): AccelTableRow[] {
+  return rows.map((r) => ({
+    accel: r.accel.toUpperCase(),
+    status: r.available ? 'measured' : `not usable: ${r.reason}`,
+    cpuOpsPerS: r.cpuOpsPerS,
+    memMiBps: r.memMiBps,
+    qemuCpuPct: r.perf?.cpusUtilized == null ? undefined : r.perf.cpusUtilized * 100,
+    contextSwitchesPerS: r.perf?.contextSwitchesPerS ?? undefined,
+    pageFaults: r.perf?.pageFaults ?? undefined,
+    cycles: r.available ? counter(r.perf?.cycles) : '–',
+    instructions: r.available ? counter(r.perf?.instructions) : '–',
+  }));
+}
+
+const ACCEL_COLUMNS: Column<AccelTableRow>[] = [
+  { key: 'accel', title: 'accelerator' },
+  { key: 'status', title: 'status' },
+  { key: 'cpuOpsPerS', title: 'guest CPU (ops/s)', format: n() },
+  { key: 'memMiBps', title: 'guest memcpy (MiB/s)', format: n() },
+  { key: 'qemuCpuPct', title: 'QEMU CPU (% of a core, perf)', format: n(0) },
+  { key: 'contextSwitchesPerS', title: 'context switches/s', format: n() },
+  { key: 'pageFaults', title: 'page faults', format: n() },
+  { key: 'cycles', title: 'cycles' },
+  { key: 'instructions', title: 'instructions' },
+];
+
+const NIC_COLUMNS: Column<NicRow>[] = [
+  { key: 'nic', title: 'NIC' },
+  { key: 'tcpToGuestMbps', title: 'TCP client→guest', format: fmtMbps },
+  { key: 'tcpFromGuestMbps', title: 'TCP guest→client', format: fmtMbps },
+  { key: 'tcpRetransmits', title: 'retransmits', format: n() },
+  { key: 'udpReceivedMbps', title: 'UDP received', format: fmtMbps },
+  { key: 'udpJitterMs', title: 'UDP jitter', format: fmtMs },
+  { key: 'udpLostPct', title: 'UDP loss', format: (v) => fmtPct(v) },
+];
+
+const DISK_COLUMNS: Column<NicRow>[] = [
+  { key: 'disk', title: 'disk interface' },
+  { key: 'diskDevice', title: 'guest device' },
+  { key: 'diskWriteMiBps', title: 'write (MiB/s)', format: n(1) },
+  { key: 'diskReadMiBps', title: 'read (MiB/s)', format: n(1) },
+];
+
+const DURING_COLUMNS: Column<DuringRow>[] = [
+  { key: 'tS', title: 't (s)', format: n(2) },
+  { key: 'series', title: 'series' },
+  { key: 'throughputMbps', title: 'iperf3 (Mbit/s)', format: n(0) },
+  { key: 'srcCpuPct', title: 'source QEMU CPU (%)', format: n(0) },
+  { key: 'dstCpuPct', title: 'destination QEMU CPU (%)', format: n(0) },
+];
+
+export async function writeHomeworkReport(dir: string, r: HomeworkResults): Promise<{ markdownPath: string; htmlPath: string }> {
+  const plots = join(dir, 'plots');
+  const accelRows = accelTable(r.accel);
+  await writeTableCsv(join(dir, 'accel.csv'), ACCEL_COLUMNS, accelRows);
+  await writeTableCsv(join(dir, 'devices.csv'), [...NIC_COLUMNS, ...DISK_COLUMNS.slice(0)], r.devices);
+  await writeTableCsv(join(dir, 'during-migration.csv'), DURING_COLUMNS, r.during.rows);
+  await writeFile(join(dir, 'homework.json'), JSON.stringify(r, null, 2) + '\n');
+
+  const measured = r.accel.filter((a) => a.available);
+  await renderChart(
+    barChart({ title: 'Guest CPU benchmark by accelerator', data: measured.map((a) => ({ accel: a.accel.toUpperCase(), ops: a.cpuOpsPerS ?? 0 })), category: { field: 'accel', title: 'accelerator' }, value: { field: 'ops', title: 'guest CPU benchmark', unit: 'ops/s' } }),
+    join(plots, 'accel'),
+  );
+  const nicBars = r.devices.flatMap((d) => [
+    { nic: d.nic, direction: 'client→guest', mbps: d.tcpToGuestMbps },
+    { nic: d.nic, direction: 'guest→client', mbps: d.tcpFromGuestMbps },
+  ]);
+  await renderChart(
+    barChart({ title: 'iperf3 TCP throughput by NIC model', data: nicBars, category: { field: 'nic', title: 'NIC' }, group: { field: 'direction', title: 'direction' }, value: { field: 'mbps', title: 'throughput', unit: 'Mbit/s' } }),
+    join(plots, 'nic-throughput'),
+  );
+  const diskBars = r.devices.flatMap((d) => [
+    { disk: d.disk, op: 'write', mibps: d.diskWriteMiBps },
+    { disk: d.disk, op: 'read', mibps: d.diskReadMiBps },
+  ]);
+  await renderChart(
+    barChart({ title: 'Guest disk throughput by interface', data: diskBars, category: { field: 'disk', title: 'disk interface' }, group: { field: 'op', title: 'operation' }, value: { field: 'mibps', title: 'throughput', unit: 'MiB/s' } }),
+    join(plots, 'disk'),
+  );
+  const markers: Marker[] = r.during.marks.map((m) => ({ x: m.tS, label: m.label, emphasis: m.kind !== 'pass' }));
+  await renderChart(
+    dualAxisTimeChart({
+      title: 'iperf3 through the guest and source QEMU CPU during the migration',
+      data: r.during.rows.filter((x) => x.series !== 'perf-dst'),
+      x: { field: 'tS', title: 'time since migrate', unit: 's' },
+      left: { field: 'throughputMbps', title: 'iperf3 throughput', unit: 'Mbit/s' },
+      right: { field: 'srcCpuPct', title: 'source QEMU CPU', unit: '%' },
+      markers,
+    }),
+    join(plots, 'during-migration'),
+  );
+  const cpuRows = r.during.rows.flatMap((x) =>
+    x.srcCpuPct !== undefined ? [{ tS: x.tS, qemu: 'source', cpuPct: x.srcCpuPct }] : x.dstCpuPct !== undefined ? [{ tS: x.tS, qemu: 'destination', cpuPct: x.dstCpuPct }] : [],
+  );
+  await renderChart(
+    lineChart({ title: 'QEMU CPU on both hosts (perf task-clock)', data: cpuRows, x: { field: 'tS', title: 'time since migrate', unit: 's' }, y: { field: 'cpuPct', title: 'CPU', unit: '% of a core' }, series: { field: 'qemu', title: 'QEMU' }, markers }),
+    join(plots, 'cpu-during-migration'),
+  );
+
+  const e = r.environment;
+  const md = markdown()
+    .heading(1, 'Live migration homework')
+    .paragraph(`Run \`${r.runId}\`, started ${r.startedAt}, finished in ${(r.wallMs / 1000).toFixed(1)} s. Every figure below was measured in this run; the CSV behind each table sits next to this report.`)
+    .heading(2, 'Environment')
+    .table<{ what: string; value: string }>(
+      [
+        { key: 'what', title: '' },
+        { key: 'value', title: '' },
+      ],
+      [
+        { what: 'QEMU', value: e.qemuVersion },
+        { what: 'host kernel', value: e.kernel },
+        { what: 'host CPU', value: `${e.cpuModel} (${e.cpus} CPUs, ${e.memTotalMiB} MiB RAM)` },
+        { what: 'guest', value: `Debian kernel ${e.guestKernel}, image ${e.imageHash}` },
+        { what: 'KVM usable', value: e.kvmUsable === true ? 'yes' : e.kvmUsable === false ? 'no' : 'not probed' },
+        { what: 'accelerator used', value: `${e.accelUsed}: ${e.accelReason}` },
+      ],
+    )
+    .heading(2, '1. Performance with and without KVM (perf)')
+    .paragraph('The guest agent runs a fixed integer compute loop and a memory copy and reports its own throughput; `perf stat` watches the QEMU process on the host during both (task-clock, context switches, page faults, and cycles/instructions where the host exposes them).')
+    .table(ACCEL_COLUMNS, accelRows)
+    .image('guest CPU benchmark by accelerator', 'plots/accel.png')
+    .list(accelObservations(r.accel))
+    .paragraph('CSV: [accel.csv](accel.csv)')
+    .heading(2, '2. Network and disk with and without virtio (iperf)')
+    .paragraph(`iperf3 between the client host and the guest across the lab bridge, ${r.devices.length ? 'both directions' : ''}; TCP throughput, then UDP jitter and loss. The guest's disk benchmark writes then reads its data disk with O_DIRECT.`)
+    .table(NIC_COLUMNS, r.devices)
+    .image('iperf3 throughput by NIC model', 'plots/nic-throughput.png')
+    .table(DISK_COLUMNS, r.devices)
+    .image('disk throughput by interface', 'plots/disk.png')
+    .list(deviceObservations(r.devices))
+    .paragraph('CSV: [devices.csv](devices.csv)')
+    .heading(2, '3. perf and iperf during a live migration')
+    .paragraph('iperf3 runs through the guest\'s NIC from the client host while `perf stat -I` samples both QEMU processes; the migration starts a few seconds in. Dashed lines mark the pre-copy passes, red lines the switchover and the resume on the destination.')
+    .image('iperf3 and source QEMU CPU during the migration', 'plots/during-migration.png')
+    .image('QEMU CPU on both hosts during the migration', 'plots/cpu-during-migration.png')
+    .list(duringObservations(r.during))
+    .table<{ what: string; value: string }>(
+      [
+        { key: 'what', title: 'QEMU reports' },
+        { key: 'value', title: '' },
+      ],
+      [
+        { what: 'status', value: String(r.during.report.outputs.status) },
+        { what: 'total time', value: fmtMs(r.during.report.outputs.totalTimeMs) },
+        { what: 'downtime', value: fmtMs(r.during.report.outputs.downtimeMs) },
+        { what: 'setup time', value: fmtMs(r.during.report.outputs.setupTimeMs) },
+        { what: 'transferred', value: `${((r.during.report.outputs.transferredBytes ?? 0) / 1048576).toFixed(1)} MiB` },
+        { what: 'throughput (last)', value: fmtMbps(r.during.report.outputs.throughputMbps) },
+        { what: 'dirty syncs', value: String(r.during.report.outputs.dirtySyncCount ?? '–') },
+      ],
+    )
+    .paragraph('CSV: [during-migration.csv](during-migration.csv); the migration run itself (timeline, passes, serial logs, QMP transcript): [migration/](migration/run.json)')
+    .heading(2, '4. The commands, argument by argument');
+  for (const c of r.commands) {
+    md.heading(3, c.title).paragraph(`Runs in: ${c.where}`).code(c.command.argv.map((a) => (/[\s"'{}]/.test(a) ? `'${a}'` : a)).join(' '), 'sh');
+    md.table<{ args: string; why: string }>(
+      [
+        { key: 'args', title: 'argument' },
+        { key: 'why', title: 'purpose' },
+      ],
+      c.command.explained.map((g) => ({ args: `\`${g.args.join(' ')}\``, why: g.why })),
+    );
+  }
+  md.heading(3, "The NFS server's configuration").code(r.ganeshaConfig, 'text');
+  md.heading(2, 'Wall time per section').table<{ section: string; seconds: number }>(
+    [
+      { key: 'section', title: 'section' },
+      { key: 'seconds', title: 'seconds', format: n(1) },
+    ],
+    Object.entries(r.sectionsMs).map(([section, ms]) => ({ section, seconds: ms / 1000 })),
+  );
+  return writeReport(dir, md.render(), 'Live migration homework');
+}

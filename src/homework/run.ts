@@ -1,0 +1,101 @@
+// `miglab homework`: the live-migration homework in one command. It validates its input, brings
+// up (or reuses) the lab, decides the accelerator, then runs the sections in turn (KVM vs TCG,
+// virtio vs emulated, perf and iperf during a migration, the commands explained) and writes the
+// report. Everything it starts is stopped on success, failure and Ctrl-C.
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { IMAGE_CACHE_DIR, newRunId, preflight, REPO_ROOT, useLab } from '../api.js';
+import { ensureProbeTool } from '../guest/probe-tool.js';
+import type { LabSpecInput } from '../lab/index.js';
+import { decideAccel } from '../machine/accel.js';
+import { hostFacts, type Progress } from '../migrate/engine.js';
+import { withTeardown } from '../util/teardown.js';
+import { compareAccelerators } from './accel-compare.js';
+import { explainCommands } from './commands.js';
+import { timed, type HomeworkContext } from './context.js';
+import { compareDevices } from './device-compare.js';
+import { measureDuringMigration } from './during-migration.js';
+import { writeHomeworkReport, type HomeworkResults } from './report.js';
+import { parseHomeworkSpec, type HomeworkSpecInput } from './spec.js';
+
+export interface HomeworkRequest {
+  readonly spec?: HomeworkSpecInput;
+  readonly lab?: LabSpecInput;
+  readonly resultsRoot?: string;
+  readonly progress?: Progress;
+  readonly signal?: AbortSignal;
+}
+
+export interface HomeworkOutcome {
+  readonly dir: string;
+  readonly results: HomeworkResults;
+  readonly markdownPath: string;
+  readonly htmlPath: string;
+}
+
+export async function runHomework(req: HomeworkRequest = {}): Promise<HomeworkOutcome> {
+  const spec = parseHomeworkSpec(req.spec ?? {});
+  const image = await preflight();
+  const progress = req.progress ?? (() => undefined);
+  return withTeardown(async (td, ctrlC) => {
+    const started = Date.now();
+    const signal = req.signal ? AbortSignal.any([req.signal, ctrlC]) : ctrlC;
+    const runId = newRunId('homework');
+    const dir = resolve(req.resultsRoot ?? join(REPO_ROOT, 'results'), runId);
+    await mkdir(dir, { recursive: true });
+    const sectionsMs: Record<string, number> = {};
+
+    progress('lab', 'bringing up the two-host lab (or using the one that is up)');
+    const setup = await timed(async () => {
+      const lab = await useLab(td, req.lab, undefined, signal);
+      const probeTool = await ensureProbeTool({ cacheDir: IMAGE_CACHE_DIR, signal });
+      const media = { kernelPath: image.kernelPath, initrdPath: image.initrdPath };
+      const accel = await decideAccel('auto', { host: lab.hosts.src.host, media, imageHash: image.hash, cacheDir: IMAGE_CACHE_DIR, signal });
+      return { lab, probeTool, accel };
+    });
+    sectionsMs['set-up (lab, KVM probe)'] = setup.wallMs;
+    const { lab, probeTool, accel } = setup.result;
+    progress('accel', `${accel.used}: ${accel.reason}`);
+    const ctx: HomeworkContext = { lab, image, accel, spec, dir, runId, cacheDir: IMAGE_CACHE_DIR, probeTool, signal, progress };
+
+    const a = await timed(() => compareAccelerators(ctx));
+    sectionsMs['1. KVM vs TCG'] = a.wallMs;
+    const d = await timed(() => compareDevices(ctx));
+    sectionsMs['2. virtio vs emulated'] = d.wallMs;
+    const m = await timed(() => measureDuringMigration(ctx));
+    sectionsMs['3. during migration'] = m.wallMs;
+    const c = await timed(() => explainCommands(m.result.report, lab));
+    const host = await hostFacts();
+    const results: HomeworkResults = {
+      runId,
+      startedAt: new Date(started).toISOString(),
+      wallMs: 0,
+      sectionsMs,
+      environment: {
+        qemuVersion: m.result.report.inputs.qemu.version,
+        kernel: host.kernel,
+        cpuModel: host.cpuModel,
+        cpus: host.cpus,
+        memTotalMiB: host.memTotalMiB,
+        imageHash: image.hash,
+        guestKernel: image.kernelVersion,
+        accelUsed: accel.used,
+        kvmUsable: accel.kvmUsable,
+        accelReason: accel.reason,
+      },
+      accel: a.result,
+      devices: d.result,
+      during: m.result,
+      commands: c.result.commands,
+      ganeshaConfig: c.result.ganeshaConfig,
+    };
+    progress('report', 'writing tables, plots and report');
+    const r = await timed(async () => {
+      sectionsMs['4. commands + report'] = c.wallMs;
+      const final = { ...results, wallMs: Date.now() - started };
+      return { final, written: await writeHomeworkReport(dir, final) };
+    });
+    sectionsMs['4. commands + report'] = c.wallMs + r.wallMs;
+    return { dir, results: r.result.final, ...r.result.written };
+  });
+}

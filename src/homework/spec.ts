@@ -1,0 +1,62 @@
+// What the homework run measures and for how long: plain validated data. `quick` is the reduced
+// homework the integration suite runs (same sections, short durations).
+import { z } from 'zod';
+import { UsageError } from '../errors.js';
+import { NIC_MODELS } from '../machine/spec.js';
+
+export const HomeworkSpecSchema = z
+  .object({
+    /** Guest RAM for the benchmark guests. */
+    memoryMiB: z.number().int().min(64).max(8192).default(256),
+    /** Length of each guest CPU and memory benchmark. */
+    benchMs: z.number().int().min(100).max(60000).default(3000),
+    memBenchMiB: z.number().int().min(1).max(1024).default(64),
+    diskBenchMiB: z.number().int().min(1).max(1024).default(64),
+    /** Length of each iperf3 run in the device comparison. */
+    iperfSeconds: z.number().int().min(1).max(120).default(5),
+    /** UDP target rate for jitter and loss. */
+    udpBitrate: z.string().regex(/^\d+[KMG]?$/).default('200M'),
+    nics: z.array(z.enum(NIC_MODELS)).min(1).default([...NIC_MODELS]),
+    migration: z
+      .object({
+        memoryMiB: z.number().int().min(64).max(8192).default(512),
+        /** iperf3 runs this long in all; the migration starts `leadInS` into it. */
+        iperfSeconds: z.number().int().min(3).max(300).default(20),
+        leadInS: z.number().min(0.5).max(60).default(3),
+        /** Slower than the link so pre-copy lasts long enough to watch. */
+        maxBandwidthMiBps: z.number().positive().default(48),
+        perfIntervalMs: z.number().int().min(100).max(5000).default(200),
+        /** The guest keeps dirtying this much memory at this rate while it migrates (0: idle). */
+        dirtyWssMiB: z.number().int().min(0).max(8192).default(128),
+        dirtyRateMiBps: z.number().min(0).max(10000).default(16),
+      })
+      .strict()
+      .default({ memoryMiB: 512, iperfSeconds: 20, leadInS: 3, maxBandwidthMiBps: 48, perfIntervalMs: 200, dirtyWssMiB: 128, dirtyRateMiBps: 16 }),
+  })
+  .strict()
+  .readonly();
+
+export type HomeworkSpec = z.infer<typeof HomeworkSpecSchema>;
+export type HomeworkSpecInput = z.input<typeof HomeworkSpecSchema>;
+
+export const QUICK_HOMEWORK: HomeworkSpecInput = {
+  benchMs: 500,
+  memBenchMiB: 16,
+  diskBenchMiB: 16,
+  iperfSeconds: 1,
+  udpBitrate: '50M',
+  nics: ['virtio-net-pci', 'e1000'],
+  migration: { memoryMiB: 256, iperfSeconds: 8, leadInS: 1.5, maxBandwidthMiBps: 48, perfIntervalMs: 200, dirtyWssMiB: 64, dirtyRateMiBps: 8 },
+};
+
+export function parseHomeworkSpec(input: HomeworkSpecInput): HomeworkSpec {
+  const r = HomeworkSpecSchema.safeParse(input);
+  if (!r.success) {
+    const first = r.error.issues[0]!;
+    throw new UsageError(`invalid homework spec: ${first.path.join('.') || 'spec'}: ${first.message}`);
+  }
+  if (r.data.migration.leadInS >= r.data.migration.iperfSeconds) {
+    throw new UsageError('migration.leadInS must be shorter than migration.iperfSeconds', 'iperf3 must still run when the migration starts');
+  }
+  return r.data;
+}
