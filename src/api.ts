@@ -86,10 +86,31 @@ export async function migrate(req: MigrateRequest): Promise<MigrateResult> {
     const lab = await useLab(td, req.lab, req.shaping, signal);
     await checkPortFree(lab.hosts.dst.host, scenario.port, 'migration');
     if (scenario.hmpTelnetPort) await checkPortFree(lab.hosts.src.host, scenario.hmpTelnetPort, 'hmp');
-    const runId = newRunId(scenarioName(scenario));
-    const dir = resolve(req.resultsRoot ?? join(REPO_ROOT, 'results'), runId);
-    await mkdir(dir, { recursive: true });
-    const report = await runMigration({ lab, image, runDir: dir, runId, cacheDir: IMAGE_CACHE_DIR, signal, progress: req.progress }, scenario);
-    return { report: await writeRunFiles(report, dir), dir };
+    return migrateOnLab({ lab, image, scenario, dir: resolve(req.resultsRoot ?? join(REPO_ROOT, 'results')), signal, progress: req.progress });
   });
+}
+
+export interface MigrateOnLabRequest {
+  readonly lab: Lab;
+  readonly image: ImageInfo;
+  readonly scenario: Scenario;
+  /** The run goes to `<dir>/<runDir ?? run id>/`. */
+  readonly dir: string;
+  readonly runDirName?: string;
+  readonly signal?: AbortSignal;
+  readonly progress?: Progress;
+  /** Guest slot in the lab (IP, MAC, tap); lets several migrations share one lab. */
+  readonly guestIndex?: number;
+}
+
+/** One migration on a lab that is already up (sweeps and batches call this many times). */
+export async function migrateOnLab(r: MigrateOnLabRequest): Promise<MigrateResult> {
+  const runId = newRunId(scenarioName(r.scenario));
+  const dir = join(r.dir, r.runDirName ?? runId);
+  await mkdir(dir, { recursive: true });
+  const report = await runMigration(
+    { lab: r.lab, image: r.image, runDir: dir, runId, cacheDir: IMAGE_CACHE_DIR, signal: r.signal, progress: r.progress, guestIndex: r.guestIndex },
+    r.scenario,
+  );
+  return { report: await writeRunFiles(report, dir), dir };
 }
