@@ -36,9 +36,12 @@ export interface MigrateResult {
 
 const LAB_TIMEOUT_MS = 60000;
 
+let runCounter = 0;
+
+/** Unique per process and run: several runs may start in the same second (batches). */
 export function newRunId(name: string, now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-  return `${stamp}-${name}-${process.pid.toString(36)}`;
+  return `${stamp}-${name}-${process.pid.toString(36)}${(runCounter++).toString(36)}`;
 }
 
 /** The built guest image, or a one-line error saying how to build it. */
