@@ -16,6 +16,10 @@ import { startLabGuest } from '../machine/lab-guest.js';
 import type { Vm } from '../machine/vm.js';
 import { isFinalMigrationStatus, type MigrationInfo } from '../migration/info.js';
 import { sleep, withDeadline } from '../util/deadline.js';
+import { AgentClient } from '../guest/agent-client.js';
+import { startProbe, type ProbeHandle } from '../guest/probe.js';
+import { ensureProbeTool } from '../guest/probe-tool.js';
+import { join } from 'node:path';
 import { Teardown } from '../util/teardown.js';
 import { HmpMigrationDriver, QmpMigrationDriver, type MigrationDriver } from './monitor.js';
 import { derivePasses, RUN_SCHEMA, sampleOf, type EventRecord, type HostFacts, type RunReport, type Sample, type Verdict } from './report.js';
@@ -75,6 +79,7 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
   const timeline: Sample[] = [];
   const events: EventRecord[] = [];
   let migrateSentAt = 0;
+  let probe: ProbeHandle | undefined;
   let failure: string | undefined;
   let verdict: Verdict = 'failed';
   let final: MigrationInfo | undefined;
@@ -167,6 +172,22 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
     capabilitiesInForce = Object.fromEntries(capList.map((c) => [c.capability, c.state]));
 
     await ctx.hooks?.afterBoot?.({ src, dst, machine, lab });
+    if (scenario.clientProbe) {
+      const toolPath = await ensureProbeTool({ cacheDir: ctx.cacheDir, signal });
+      // The agent must answer before the probe starts, or its first silence is not the migration's.
+      await new AgentClient({ host: lab.hosts.client.host, guestIp: lab.guestIp(idx), toolPath }).waitReachable({ timeoutMs: 30000, signal });
+      const handle = startProbe({
+        host: lab.hosts.client.host,
+        guestIp: lab.guestIp(idx),
+        intervalUs: scenario.probeIntervalUs,
+        maxDurationMs: scenario.timeoutMs + 120000,
+        toolPath,
+        logFile: join(ctx.runDir, 'probe.csv'),
+      });
+      probe = handle;
+      td.defer(`stop the downtime probe (pid ${handle.pid})`, () => handle.stop().then(() => undefined));
+      progress('probe', `UDP probe every ${scenario.probeIntervalUs / 1000} ms from ${lab.hosts.client.netns}`);
+    }
     progress('migrate', `${scenario.monitor.toUpperCase()}: migrating to ${uri}`);
     t = Date.now();
     migrateSentAt = Date.now();
@@ -211,6 +232,14 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
       await sleep(3 * machine.heartbeatMs, signal);
       const hb = heartbeatContinuity(src.console.beats, dst.console.beats);
       outputs.heartbeat = hb;
+      if (probe) {
+        // Judge the silence around the switchover (the source's STOP), not any other hiccup.
+        const stop = events.find((e) => e.side === 'source' && e.event === 'STOP');
+        const run = await probe.stop({ around: stop ? migrateSentAt + stop.tMs : undefined, timeoutMs: 15000 });
+        const { rows: _rows, meta: _meta, ...figures } = run;
+        outputs.clientProbe = figures;
+        outputs.clientDowntimeMs = figures.longestGapMs ?? undefined;
+      }
       mark('verifyMs', t);
       if (dstStatus.status !== 'running') failure = `the destination is ${dstStatus.status}, not running, after the migration completed`;
       else if (!hb.continuous) failure = `the guest's heartbeat did not continue on the destination (source last seq ${hb.sourceLastSeq}, destination first seq ${hb.destinationFirstSeq}, same boot: ${hb.sameBoot})`;

@@ -5,6 +5,7 @@ import type { ExplainedCommand } from '../machine/argv.js';
 import type { HeartbeatContinuity } from '../machine/heartbeat.js';
 import type { MachineSpec } from '../machine/spec.js';
 import type { MigrationInfo, MigrationStatus } from '../migration/info.js';
+import type { ProbeResult } from '../guest/probe.js';
 import type { Scenario } from './scenario.js';
 
 export const RUN_SCHEMA = 'miglab.run/1';
@@ -102,6 +103,9 @@ export interface RunReport {
     readonly destinationStatus?: string;
     readonly sourceStatusAfter?: string;
     readonly heartbeat?: HeartbeatContinuity;
+    /** Downtime as a client of the guest feels it: the longest silence of the 1 ms UDP probe around the switchover. */
+    readonly clientDowntimeMs?: number;
+    readonly clientProbe?: ProbeResult;
   };
   readonly phases: Record<string, number>;
   readonly timeline: readonly Sample[];

@@ -52,6 +52,9 @@ export const ScenarioSchema = z
     /** With postcopy-ram: switch to post-copy after this long in pre-copy. */
     postcopyAfterMs: z.number().int().min(0).optional(),
     sampleIntervalMs: z.number().int().min(10).max(60000).default(100),
+    /** The client-side downtime probe: UDP echo to the guest agent from the lab's client host. */
+    clientProbe: z.boolean().default(true),
+    probeIntervalUs: z.number().int().min(100).max(1000000).default(1000),
     timeoutMs: z.number().int().min(1000).default(120000),
   })
   .strict()

@@ -45,5 +45,6 @@ function describeFile(f: string): string {
   if (f === 'passes.csv') return 'one row per pre-copy pass';
   if (f.endsWith('.serial.log')) return 'the guest serial console (agent heartbeat) and QEMU messages';
   if (f.endsWith('.qmp.jsonl')) return 'QMP transcript, both directions, timestamped';
+  if (f === 'probe.csv') return 'the client-side UDP probe: one row per probe (seq, sent, received, guest clock)';
   return '';
 }

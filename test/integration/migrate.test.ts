@@ -42,6 +42,14 @@ describe.each(['qmp', 'hmp'] as const)('migrate over %s', (monitor) => {
     expect(o.heartbeat).toMatchObject({ continuous: true, sameBoot: true });
     expect(o.heartbeat!.destinationFirstSeq!).toBeGreaterThan(o.heartbeat!.sourceLastSeq!);
 
+    // The client's view: the 1 ms UDP probe saw a silence around the switchover at least as long
+    // as the pause QEMU reports (less one probe interval), and answers before and after it.
+    const probe = o.clientProbe!;
+    expect(probe.resolutionMs).toBeLessThanOrEqual(2);
+    expect(probe.received).toBeGreaterThan(10);
+    expect(o.clientDowntimeMs).toBeGreaterThanOrEqual(o.downtimeMs! - probe.resolutionMs);
+    expect(existsSync(join(dir, 'probe.csv'))).toBe(true);
+
     // Inputs recorded, and the command that started the migration is the monitor's own.
     expect(report.inputs.qemu.version).toMatch(/^\d+\.\d+\.\d+$/);
     expect(report.inputs.accel.used).toBe('tcg');
@@ -49,7 +57,7 @@ describe.each(['qmp', 'hmp'] as const)('migrate over %s', (monitor) => {
     expect(report.inputs.parametersInForce).toHaveProperty('max-bandwidth');
     expect(report.inputs.migrateCommand).toBe(monitor === 'hmp' ? 'migrate -d tcp:10.77.0.2:4444' : '{"execute":"migrate","arguments":{"uri":"tcp:10.77.0.2:4444"}}');
 
-    for (const f of ['run.json', 'timeline.csv', 'passes.csv', 'src.serial.log', 'dst.serial.log', 'src.qmp.jsonl', 'dst.qmp.jsonl']) {
+    for (const f of ['run.json', 'timeline.csv', 'passes.csv', 'probe.csv', 'src.serial.log', 'dst.serial.log', 'src.qmp.jsonl', 'dst.qmp.jsonl']) {
       expect(existsSync(join(dir, f))).toBe(true);
     }
     const saved = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8'));
