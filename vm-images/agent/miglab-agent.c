@@ -58,6 +58,7 @@ static struct {
 } cfg;
 
 static char boot_id[17];
+static uint64_t boot_id_raw; /* the same id as a number, stamped into disk records */
 static _Atomic uint64_t hb_seq;
 static int udp_fd = -1;
 static char ip_text[INET_ADDRSTRLEN] = "none";
@@ -183,6 +184,7 @@ static void make_boot_id(void)
 		 * one boot from the next. */
 		r = mono_ns() * 0x9E3779B97F4A7C15ull ^ ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
 	}
+	boot_id_raw = r;
 	snprintf(boot_id, sizeof boot_id, "%016" PRIx64, r);
 }
 
@@ -509,8 +511,8 @@ static struct {
 
 static atomic_int dirty_busy; /* a start/stop/verify in progress */
 static struct {
-	enum { D_START, D_STOP, D_VERIFY } op;
-	unsigned wss_mib, rate_mibps;
+	enum { D_START, D_STOP, D_VERIFY, D_CORRUPT } op;
+	unsigned wss_mib, rate_mibps, page;
 	int random;
 	struct sockaddr_in peer;
 } dirty_job;
@@ -585,6 +587,18 @@ static void *dirty_control(void *arg)
 	if (dirty_job.op == D_STOP) {
 		dirty_stop_writer();
 		reply(peer, "ok");
+	} else if (dirty_job.op == D_CORRUPT) {
+		/* For tests of the checks themselves: change one page's tag without its generation, as a
+		 * lost or misplaced page would. A running writer may repair it by rewriting that page. */
+		pthread_mutex_lock(&dirty.lock);
+		size_t pages = dirty.pages;
+		if (dirty_job.page < pages)
+			dirty.mem[(size_t)dirty_job.page * (PAGE_SIZE_BYTES / sizeof(uint64_t))] ^= 0xFFFFFFFFull;
+		pthread_mutex_unlock(&dirty.lock);
+		if (dirty_job.page < pages)
+			reply(peer, "ok");
+		else
+			reply(peer, "error page %u is outside the working set of %zu pages", dirty_job.page, pages);
 	} else if (dirty_job.op == D_VERIFY) {
 		uint64_t bad = 0;
 		long long first_bad = -1;
@@ -719,8 +733,14 @@ static void handle(char *req, const struct sockaddr_in *peer)
 			op = D_STOP;
 		} else if (strcmp(argv[1], "verify") == 0) {
 			op = D_VERIFY;
+		} else if (strcmp(argv[1], "corrupt") == 0) {
+			if (argc != 3 || parse_uint(argv[2], UINT32_MAX - 1, &a)) {
+				reply(peer, "error usage: dirty corrupt <pageIndex>");
+				return;
+			}
+			op = D_CORRUPT;
 		} else {
-			reply(peer, "error usage: dirty start|status|stop|verify");
+			reply(peer, "error usage: dirty start|status|stop|verify|corrupt");
 			return;
 		}
 		int idle = 0;
@@ -734,6 +754,8 @@ static void handle(char *req, const struct sockaddr_in *peer)
 			dirty_job.rate_mibps = b;
 			dirty_job.random = strcmp(argv[4], "random") == 0;
 		}
+		if (op == D_CORRUPT)
+			dirty_job.page = a;
 		dirty_job.peer = *peer;
 		start_detached(dirty_control, NULL);
 	} else {
