@@ -10,7 +10,7 @@ SHELL := /bin/bash
 # and the host-side measurement tools. One list, used by deps and printed by `miglab doctor`.
 APT_PACKAGES := qemu-system-x86 qemu-utils qemu-block-extra \
 	nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils \
-	busybox-static iperf3 cpio gcc libc6-dev \
+	busybox-static iperf3 gcc libc6-dev \
 	iproute2 iputils-ping linux-perf procps fonts-dejavu-core xz-utils \
 	openssh-client openssh-server
 
