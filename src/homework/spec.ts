@@ -2,6 +2,7 @@
 // homework the integration suite runs (same sections, short durations).
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
+import { parseInput } from '../util/validate.js';
 import { NIC_MODELS } from '../machine/spec.js';
 
 export const HomeworkSpecSchema = z
@@ -50,13 +51,9 @@ export const QUICK_HOMEWORK: HomeworkSpecInput = {
 };
 
 export function parseHomeworkSpec(input: HomeworkSpecInput): HomeworkSpec {
-  const r = HomeworkSpecSchema.safeParse(input);
-  if (!r.success) {
-    const first = r.error.issues[0]!;
-    throw new UsageError(`invalid homework spec: ${first.path.join('.') || 'spec'}: ${first.message}`);
-  }
-  if (r.data.migration.leadInS >= r.data.migration.iperfSeconds) {
+  const spec = parseInput(HomeworkSpecSchema, input, 'homework spec');
+  if (spec.migration.leadInS >= spec.migration.iperfSeconds) {
     throw new UsageError('migration.leadInS must be shorter than migration.iperfSeconds', 'iperf3 must still run when the migration starts');
   }
-  return r.data;
+  return spec;
 }

@@ -5,6 +5,7 @@
 import { isAbsolute, join, normalize } from 'node:path';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
+import { parseInput } from '../util/validate.js';
 
 export const DEFAULT_PREFIX = 'mlab';
 export const DEFAULT_SUBNET = '10.77.0.0/24';
@@ -77,22 +78,13 @@ export const LabSpecSchema = z
 export type LabSpec = z.infer<typeof LabSpecSchema>;
 export type LabSpecInput = z.input<typeof LabSpecSchema>;
 
-function firstIssue(what: string, error: z.ZodError): UsageError {
-  const issue = error.issues[0]!;
-  return new UsageError(`invalid ${what}: ${issue.path.join('.') || what}: ${issue.message}`);
-}
-
 /** Validate a lab spec; bad input becomes one UsageError line naming the field. */
 export function parseLabSpec(input: LabSpecInput = {}): LabSpec {
-  const r = LabSpecSchema.safeParse(input);
-  if (!r.success) throw firstIssue('lab spec', r.error);
-  return r.data;
+  return parseInput(LabSpecSchema, input, 'lab spec');
 }
 
 export function parseShaping(input: ShapingInput): Shaping {
-  const r = ShapingSchema.safeParse(input);
-  if (!r.success) throw firstIssue('shaping', r.error);
-  return r.data;
+  return parseInput(ShapingSchema, input, 'shaping');
 }
 
 export function isEmptyShaping(s: Shaping | undefined): boolean {

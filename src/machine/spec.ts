@@ -1,7 +1,7 @@
 // The machine spec: plain, readonly, validated data describing one guest. Nothing here starts
 // anything; src/machine/argv.ts turns a spec into QEMU's command line and src/machine/vm.ts runs it.
 import { z } from 'zod';
-import { UsageError } from '../errors.js';
+import { parseInput } from '../util/validate.js';
 
 export const ACCELS = ['kvm', 'tcg', 'auto'] as const;
 export const NIC_MODELS = ['virtio-net-pci', 'e1000', 'rtl8139'] as const;
@@ -38,12 +38,7 @@ export type MachineSpecInput = z.input<typeof MachineSpecSchema>;
 
 /** Validate a machine spec; bad input becomes one UsageError line naming the field. */
 export function parseMachineSpec(input: MachineSpecInput): MachineSpec {
-  const r = MachineSpecSchema.safeParse(input);
-  if (!r.success) {
-    const first = r.error.issues[0]!;
-    throw new UsageError(`invalid machine spec: ${first.path.join('.') || 'spec'}: ${first.message}`);
-  }
-  return r.data;
+  return parseInput(MachineSpecSchema, input, 'machine spec');
 }
 
 /** Where the guest's boot files and data disk come from (resolved by the image and lab). */

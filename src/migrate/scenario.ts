@@ -3,6 +3,7 @@
 // records it verbatim. Names of runs derive from these values, never typed by hand.
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
+import { parseInput } from '../util/validate.js';
 import { ACCELS, DISK_INTERFACES, NIC_MODELS } from '../machine/spec.js';
 
 export const MONITORS = ['qmp', 'hmp'] as const;
@@ -64,12 +65,7 @@ export type Scenario = z.infer<typeof ScenarioSchema>;
 export type ScenarioInput = z.input<typeof ScenarioSchema>;
 
 export function parseScenario(input: ScenarioInput): Scenario {
-  const r = ScenarioSchema.safeParse(input);
-  if (!r.success) {
-    const first = r.error.issues[0]!;
-    throw new UsageError(`invalid migration scenario: ${first.path.join('.') || 'scenario'}: ${first.message}`);
-  }
-  const s = r.data;
+  const s = parseInput(ScenarioSchema, input, 'migration scenario');
   if (s.postcopyAfterMs !== undefined && !s.capabilities['postcopy-ram']) {
     throw new UsageError('postcopyAfterMs needs the postcopy-ram capability', 'add --capability postcopy-ram');
   }
