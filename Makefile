@@ -70,5 +70,8 @@ test: deps lint typecheck unit integration
 bench: image
 	$(MIGLAB) bench --out results/bench
 
+bench-batch: image
+	$(MIGLAB) bench --which batch --out results/bench
+
 clean:
 	rm -rf dist coverage

@@ -7,7 +7,7 @@ import { UsageError } from './errors.js';
 import { LocalHost } from './host/local.js';
 import { findImage, type ImageInfo } from './image/build.js';
 import { attachLab, checkLabDependencies, checkRoot, labDown, labUp, parseLabSpec, parseShaping, type Lab, type LabSpecInput, type ShapingInput } from './lab/index.js';
-import { runMigration, type Progress } from './migrate/engine.js';
+import { runMigration, type MigrationHooks, type Progress } from './migrate/engine.js';
 import type { RunReport } from './migrate/report.js';
 import { parseScenario, scenarioName, type Scenario, type ScenarioInput } from './migrate/scenario.js';
 import { checkPortFree, checkQemu } from './preflight.js';
@@ -104,6 +104,7 @@ export interface MigrateOnLabRequest {
   readonly progress?: Progress;
   /** Guest slot in the lab (IP, MAC, tap); lets several migrations share one lab. */
   readonly guestIndex?: number;
+  readonly hooks?: MigrationHooks;
 }
 
 /** One migration on a lab that is already up (sweeps and batches call this many times). */
@@ -112,7 +113,7 @@ export async function migrateOnLab(r: MigrateOnLabRequest): Promise<MigrateResul
   const dir = join(r.dir, r.runDirName ?? runId);
   await mkdir(dir, { recursive: true });
   const report = await runMigration(
-    { lab: r.lab, image: r.image, runDir: dir, runId, cacheDir: IMAGE_CACHE_DIR, signal: r.signal, progress: r.progress, guestIndex: r.guestIndex },
+    { lab: r.lab, image: r.image, runDir: dir, runId, cacheDir: IMAGE_CACHE_DIR, signal: r.signal, progress: r.progress, guestIndex: r.guestIndex, hooks: r.hooks },
     r.scenario,
   );
   return { report: await writeRunFiles(report, dir), dir };

@@ -12,10 +12,15 @@ import { MIGRATE_OPTIONS, SHAPING_OPTIONS, scenarioFromArgs, shapingFromArgs } f
 import { withTeardown } from './util/teardown.js';
 import { runFoundationBench } from './bench/foundation.js';
 import { runHomework } from './homework/run.js';
+import { BATCH_OPTIONS, batchCommand } from './batch/cli.js';
+import { runBatchBench } from './batch/bench.js';
+import { runDowntimeBench } from './bench/downtime.js';
 import { QUICK_HOMEWORK } from './homework/spec.js';
+import { PLOT_COMMAND, PLOT_OPTIONS, PLOT_POSITIONALS, SWEEP_COMMAND, SWEEP_OPTIONS, SWEEP_POSITIONALS, plotCommand, sweepCommand } from './sweep/cli.js';
 
 const EXIT: Partial<Record<ErrorCode, number>> = { BAD_INPUT: 2, MISSING_DEPENDENCY: 3, NOT_ROOT: 4, LAB_STATE: 5, ABORTED: 130 };
 
+const out = (line: string) => process.stdout.write(`${line}\n`);
 const progress = (phase: string, detail?: string) => process.stderr.write(`${chalk.dim(new Date().toISOString().slice(11, 23))} ${chalk.cyan(phase.padEnd(8))} ${detail ?? ''}\n`);
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -39,10 +44,16 @@ export async function main(argv: readonly string[]): Promise<number> {
         .option('results', { type: 'string', default: 'results', describe: 'directory for results/<run-id>/' })
         .option('prefix', { type: 'string', default: 'mlab' }),
     )
+    .command(SWEEP_COMMAND.command, SWEEP_COMMAND.describe, (y) => y.positional('spec', SWEEP_POSITIONALS.spec).options(SWEEP_OPTIONS))
+    .command(PLOT_COMMAND.command, PLOT_COMMAND.describe, (y) => y.positional('dir', PLOT_POSITIONALS.dir).options(PLOT_OPTIONS))
+    .command('batch', 'migrate many guests (sequential, parallel, waves, or the scheduler) stepping N up until the host stalls; explains why', (y) => y.options(BATCH_OPTIONS))
     .command('bench', 'run the foundation benchmark; figures go to a file', (y) =>
-      y.option('out', { type: 'string', default: 'results/bench', describe: 'where the figures go' }).option('repetitions', { type: 'number', default: 3 }),
+      y
+        .option('out', { type: 'string', default: 'results/bench', describe: 'where the figures go' })
+        .option('repetitions', { type: 'number', default: 3 })
+        .option('which', { choices: ['all', 'foundation', 'downtime', 'batch'] as const, default: 'all', describe: 'which benchmark (batch is long and runs only when named)' }),
     )
-    .demandCommand(1, 'name a command: image, lab, migrate, homework or bench')
+    .demandCommand(1, 'name a command: image, lab, migrate, homework, sweep, plot, batch or bench')
     .strict()
     .help()
     .version(false)
@@ -92,9 +103,27 @@ export async function main(argv: readonly string[]): Promise<number> {
     } else if (cmd === 'homework') {
       const out = await runHomework({ spec: a.quick ? QUICK_HOMEWORK : {}, lab: { prefix: String(a.prefix) }, resultsRoot: String(a.results), progress });
       process.stdout.write(`${chalk.green.bold('homework done')} in ${(out.results.wallMs / 1000).toFixed(0)} s\n  report  ${out.markdownPath}\n  html    ${out.htmlPath}\n`);
+    } else if (cmd === 'sweep') {
+      code = (await sweepCommand(a, { out, progress })).code;
+    } else if (cmd === 'plot') {
+      code = (await plotCommand(a, { out, progress })).code;
+    } else if (cmd === 'batch') {
+      code = await batchCommand(a, { progress, out: (t) => process.stdout.write(t) });
     } else if (cmd === 'bench') {
-      const { file, result } = await runFoundationBench({ outDir: String(a.out), repetitions: Number(a.repetitions), progress });
-      process.stdout.write(`${JSON.stringify(result.medians, null, 2)}\nharness peak RSS ${result.harnessPeakRssMiB.toFixed(0)} MiB\nfigures: ${file}\n`);
+      const outDir = String(a.out);
+      const which = String(a.which);
+      if (which === 'all' || which === 'foundation') {
+        const { file, result } = await runFoundationBench({ outDir, repetitions: Number(a.repetitions), progress });
+        out(`foundation: ${JSON.stringify(result.medians)}; harness peak RSS ${result.harnessPeakRssMiB.toFixed(0)} MiB -> ${file}`);
+      }
+      if (which === 'all' || which === 'downtime') {
+        const { file } = await runDowntimeBench({ outDir, repetitions: Math.max(5, Number(a.repetitions)), progress });
+        out(`downtime: -> ${file}`);
+      }
+      if (which === 'batch') {
+        const { file } = await runBatchBench(outDir, { progress });
+        out(`batch: -> ${file}`);
+      }
     }
   } catch (err) {
     const c = err instanceof MiglabError ? err.code : 'INTERNAL';

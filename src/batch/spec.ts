@@ -4,7 +4,8 @@
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { LabSpecSchema, ShapingSchema } from '../lab/index.js';
-import { ScenarioSchema, type ScenarioInput } from '../migrate/scenario.js';
+import { parseInput } from '../util/validate.js';
+import { MigrationParametersSchema, ScenarioSchema, type ScenarioInput } from '../migrate/scenario.js';
 
 /** Host memory one QEMU needs beyond the guest's RAM (code, TCG translation cache, buffers). */
 export const QEMU_OVERHEAD_MIB = 150;
@@ -81,7 +82,7 @@ export const BatchSpecSchema = z
     memoryReserveMiB: z.number().int().min(0).default(1024),
     sampleIntervalMs: z.number().int().min(100).max(10000).default(500),
     /** Extra migration parameters for every guest (the scheduler may override max-bandwidth). */
-    parameters: ScenarioSchema.shape.parameters.optional(),
+    parameters: MigrationParametersSchema.optional(),
     lab: LabSpecSchema.optional(),
     shaping: ShapingSchema.optional(),
   })
@@ -93,13 +94,9 @@ export type BatchSpecInput = z.input<typeof BatchSpecSchema>;
 export type BatchMode = BatchSpec['mode'];
 
 export function parseBatchSpec(input: BatchSpecInput): BatchSpec {
-  const r = BatchSpecSchema.safeParse(input);
-  if (!r.success) {
-    const first = r.error.issues[0]!;
-    throw new UsageError(`invalid batch: ${first.path.join('.') || 'batch'}: ${first.message}`);
-  }
-  if (r.data.compare && r.data.mode !== 'scheduled') throw new UsageError('compare needs mode scheduled', 'it runs naive parallel next to the scheduler');
-  return r.data;
+  const spec = parseInput(BatchSpecSchema, input, 'batch');
+  if (spec.compare && spec.mode !== 'scheduled') throw new UsageError('compare needs mode scheduled', 'it runs naive parallel next to the scheduler');
+  return spec;
 }
 
 /** The values of N a batch goes through, in order. */
@@ -128,7 +125,7 @@ export function peakPairs(mode: BatchMode, n: number, scheduledLimit?: number): 
 
 /** True when this build's Scenario has a `workload` field to pass the guests' workload into. */
 export function scenarioHasWorkload(): boolean {
-  return 'workload' in ScenarioSchema.shape;
+  return 'workload' in ScenarioSchema.unwrap().shape;
 }
 
 /** The shape of guest `index` (guests cycle through the spec's list). */

@@ -5,6 +5,7 @@ import { UsageError } from '../errors.js';
 import type { Accel, DiskInterface, NicModel } from '../machine/spec.js';
 import { ACCELS, DISK_INTERFACES, NIC_MODELS } from '../machine/spec.js';
 import { CAPABILITIES, MONITORS, type MonitorKind, type ScenarioInput } from '../migrate/scenario.js';
+import { parseWorkload } from '../workload/spec.js';
 import { parseBitRateMbps, parseDurationMs, parsePort, parseRateMiBps, parseSizeMiB } from '../util/units.js';
 
 export const SHAPING_OPTIONS = {
@@ -25,6 +26,7 @@ export const GUEST_OPTIONS = {
 
 export const MIGRATE_OPTIONS = {
   ...GUEST_OPTIONS,
+  workload: { type: 'string', default: 'idle', describe: 'what the guest does meanwhile: idle, cpu, dirty:512M@200M/s,random, disk:1M/s, net' },
   monitor: { choices: MONITORS, default: 'qmp', describe: 'drive the migration through QMP (migrate/query-migrate) or HMP (migrate -d/info migrate)' },
   port: { type: 'string', default: '4444', describe: 'TCP port the destination listens on (-incoming tcp:DST:PORT)' },
   'hmp-port': { type: 'string', describe: "also open the source's HMP on telnet 127.0.0.1:PORT inside the src namespace" },
@@ -62,6 +64,7 @@ export function scenarioFromArgs(a: Raw): ScenarioInput {
       diskInterface: a.disk as DiskInterface,
       diskSizeMiB: parseSizeMiB(String(a['disk-size']), '--disk-size'),
     },
+    workload: parseWorkload(String(a.workload ?? 'idle')),
     monitor: a.monitor as MonitorKind,
     port: parsePort(String(a.port), '--port'),
     hmpTelnetPort: hmpPort === undefined ? undefined : parsePort(hmpPort, '--hmp-port'),

@@ -10,6 +10,9 @@ import { sleep } from '../util/deadline.js';
 import {
   agentErrorReason,
   parseCpuBench,
+  parseCpuStatus,
+  parseDiskStatus,
+  parseDiskVerify,
   parseDirtyStatus,
   parseDirtyVerify,
   parseDiskBench,
@@ -19,6 +22,9 @@ import {
   parsePong,
   type AgentInfo,
   type CpuBench,
+  type CpuStatus,
+  type DiskStatus,
+  type DiskVerify,
   type DirtyPattern,
   type DirtyStatus,
   type DirtyVerify,
@@ -58,6 +64,13 @@ export interface DirtyStartOptions {
   /** 0: as fast as the guest can. */
   readonly rateMiBps: number;
   readonly pattern: DirtyPattern;
+}
+
+export interface DiskStartOptions {
+  /** 0: as fast as the disk takes it. */
+  readonly rateKiBps: number;
+  /** Bytes per record, a multiple of 512 (default 4096). */
+  readonly recordBytes?: number;
 }
 
 // Starting `ip netns exec` and the tool costs a few ms; under load, more. Added to every deadline
@@ -172,6 +185,56 @@ export class AgentClient {
   /** Check every page of the working set against the generation last written to it. */
   async dirtyVerify(opts: CallOptions = {}): Promise<DirtyVerify> {
     return parseDirtyVerify(await this.request('dirty verify', { timeoutMs: opts.timeoutMs ?? 30_000, signal: opts.signal }));
+  }
+
+  /** For tests of the checks: change one page's tag behind the workload's back (verify must see it). */
+  async dirtyCorrupt(pageIndex: number, opts: CallOptions = {}): Promise<void> {
+    checkInt('dirty page index', pageIndex, 0, 2 ** 32 - 2);
+    parseOk(await this.request(`dirty corrupt ${pageIndex}`, { timeoutMs: opts.timeoutMs ?? QUICK_MS, signal: opts.signal }), 'dirty corrupt');
+  }
+
+  /** A continuous integer loop in its own guest thread; `start` while running restarts the count. */
+  async cpuStart(opts: CallOptions = {}): Promise<void> {
+    parseOk(await this.request('cpu start', { timeoutMs: opts.timeoutMs ?? QUICK_MS, signal: opts.signal }), 'cpu start');
+  }
+
+  async cpuStatus(opts: CallOptions = {}): Promise<CpuStatus> {
+    return parseCpuStatus(await this.request('cpu status', { timeoutMs: opts.timeoutMs ?? QUICK_MS, signal: opts.signal }));
+  }
+
+  async cpuStop(opts: CallOptions = {}): Promise<void> {
+    parseOk(await this.request('cpu stop', { timeoutMs: opts.timeoutMs ?? QUICK_MS, signal: opts.signal }), 'cpu stop');
+  }
+
+  /** Append checksummed, sequence-numbered records to the data disk from offset 0 (replaces an earlier run). */
+  async diskStart(o: DiskStartOptions, opts: CallOptions = {}): Promise<void> {
+    checkInt('disk rate (KiB/s)', o.rateKiBps, 0, 1 << 22);
+    const recordBytes = o.recordBytes ?? 4096;
+    checkInt('disk record size (bytes)', recordBytes, 512, 1 << 20);
+    if (recordBytes % 512 !== 0) throw new MiglabError('BAD_INPUT', `disk record size must be a multiple of 512 bytes, not ${recordBytes}`);
+    const req = `disk start ${o.rateKiBps}${o.recordBytes === undefined ? '' : ` ${recordBytes}`}`;
+    parseOk(await this.request(req, { timeoutMs: opts.timeoutMs ?? QUICK_MS, signal: opts.signal }), 'disk start');
+  }
+
+  async diskStatus(opts: CallOptions = {}): Promise<DiskStatus> {
+    return parseDiskStatus(await this.request('disk status', { timeoutMs: opts.timeoutMs ?? QUICK_MS, signal: opts.signal }));
+  }
+
+  /** Stops the writer; waits for its batch in flight (one write + fdatasync). */
+  async diskStop(opts: CallOptions = {}): Promise<void> {
+    parseOk(await this.request('disk stop', { timeoutMs: opts.timeoutMs ?? 15_000, signal: opts.signal }), 'disk stop');
+  }
+
+  /** Read back every record written (O_DIRECT) and check header, checksum and place. */
+  async diskVerify(opts: CallOptions = {}): Promise<DiskVerify> {
+    // Reads only what was written; a run that filled a large disk on slow storage needs a longer timeoutMs.
+    return parseDiskVerify(await this.request('disk verify', { timeoutMs: opts.timeoutMs ?? 60_000, signal: opts.signal }));
+  }
+
+  /** For tests of the checks: flip the payload of record `seq` on the disk (verify must see it). */
+  async diskCorrupt(seq: number, opts: CallOptions = {}): Promise<void> {
+    checkInt('disk record seq', seq, 0, Number.MAX_SAFE_INTEGER);
+    parseOk(await this.request(`disk corrupt ${seq}`, { timeoutMs: opts.timeoutMs ?? 15_000, signal: opts.signal }), 'disk corrupt');
   }
 }
 

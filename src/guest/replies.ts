@@ -188,3 +188,104 @@ export function parseDirtyVerify(reply: string): DirtyVerify {
 export function parseOk(reply: string, what: string): void {
   if (reply.trim() !== 'ok') throw new AgentReplyError(what, reply, 'expected "ok"');
 }
+
+export interface CpuStatus {
+  /** xorshift64* steps since `cpu start`. */
+  readonly ops: number;
+  /** Guest time since start (to stop, once stopped). */
+  readonly elapsedMs: number;
+  /** ops over elapsedMs: the average since start. */
+  readonly opsPerS: number;
+  readonly running: boolean;
+}
+
+export interface DiskStatus {
+  /** Seq of the last record on the disk (fdatasync'd), -1 before the first. */
+  readonly seq: number;
+  readonly records: number;
+  readonly bytes: number;
+  readonly running: boolean;
+  /** The writer reached the end of the disk and stopped. */
+  readonly full: boolean;
+  /** The writer stopped on an I/O error (named in `error`). */
+  readonly failed?: boolean;
+  readonly error?: string;
+  readonly device?: string;
+  readonly recordBytes?: number;
+  readonly targetKiBps?: number;
+  /** Bytes on the disk over the guest time since start: the rate really achieved. */
+  readonly achievedKiBps?: number;
+  readonly elapsedMs?: number;
+  readonly diskBytes?: number;
+}
+
+export interface DiskVerify {
+  readonly records: number;
+  /** Records whose header or checksum is wrong. */
+  readonly bad: number;
+  /** Seq (slot) of the first bad record, or undefined when none is bad. */
+  readonly firstBad: number | undefined;
+  /** Well-formed records in the wrong slot (the sequence is broken). */
+  readonly gaps: number;
+  /** Highest seq among good records, -1 when there is none. */
+  readonly lastSeq: number;
+  /** Good records stamped with an earlier guest time than the one before. */
+  readonly backwards?: number;
+}
+
+function flag(fields: Map<string, string>, key: string, what: string, reply: string): boolean {
+  const v = fields.get(key);
+  if (v !== '0' && v !== '1') throw new AgentReplyError(what, reply, `${key}= is not 0 or 1`);
+  return v === '1';
+}
+
+export function parseCpuStatus(reply: string): CpuStatus {
+  const what = 'cpu status';
+  const f = parseFields(reply, ['cpu']);
+  return {
+    ops: num(f, 'ops', what, reply),
+    elapsedMs: num(f, 'ms', what, reply),
+    opsPerS: num(f, 'ops_per_s', what, reply),
+    running: flag(f, 'running', what, reply),
+  };
+}
+
+export function parseDiskStatus(reply: string): DiskStatus {
+  const what = 'disk status';
+  const f = parseFields(reply, ['disk']);
+  const base: DiskStatus = {
+    seq: num(f, 'seq', what, reply),
+    records: num(f, 'records', what, reply),
+    bytes: num(f, 'bytes', what, reply),
+    running: flag(f, 'running', what, reply),
+    full: flag(f, 'full', what, reply),
+  };
+  const dev = f.get('dev');
+  const error = f.get('error');
+  const extra = {
+    failed: f.has('failed') ? flag(f, 'failed', what, reply) : undefined,
+    error: error === undefined || error === 'none' ? undefined : error,
+    device: dev === undefined || dev === 'none' ? undefined : dev,
+    recordBytes: optNum(f, 'record_bytes', what, reply),
+    targetKiBps: optNum(f, 'target_kibps', what, reply),
+    achievedKiBps: optNum(f, 'achieved_kibps', what, reply),
+    elapsedMs: optNum(f, 'ms', what, reply),
+    diskBytes: optNum(f, 'disk_bytes', what, reply),
+  };
+  return { ...base, ...Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined)) };
+}
+
+export function parseDiskVerify(reply: string): DiskVerify {
+  const what = 'disk verify';
+  const f = parseFields(reply, ['disk', 'verify']);
+  const firstBad = num(f, 'first_bad', what, reply);
+  const backwards = optNum(f, 'backwards', what, reply);
+  return {
+    records: num(f, 'records', what, reply),
+    bad: num(f, 'bad', what, reply),
+    firstBad: firstBad < 0 ? undefined : firstBad,
+    gaps: num(f, 'gaps', what, reply),
+    lastSeq: num(f, 'last_seq', what, reply),
+    ...(backwards === undefined ? {} : { backwards }),
+  };
+}

@@ -15,6 +15,10 @@ export function qemuImgCreateCommand(path: string, sizeMiB: number): ExplainedCo
     { args: ['qemu-img', 'create'], why: "QEMU's image tool: create a new disk image" },
     { args: ['-q'], why: 'quiet: no progress output' },
     { args: ['-f', 'qcow2'], why: 'qcow2 format: sparse (only written clusters use space), so the shared disk is small on NFS' },
+    {
+      args: ['-o', 'preallocation=metadata'],
+      why: "all qcow2 metadata written now, so the image never grows while the guest runs: measured here, a qcow2 that allocates clusters during a migration over QEMU's nfs:// driver comes out corrupted on the destination (records the source wrote read back bad, leaked clusters)",
+    },
     { args: [path], why: 'the file, inside the directory the source host exports over NFS' },
     { args: [`${sizeMiB}M`], why: 'the virtual size the guest sees' },
   ];

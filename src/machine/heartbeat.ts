@@ -3,6 +3,7 @@
 // boot id, or a sequence that goes backwards) and so is a stall (a gap in guest or host time).
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
+import { MiglabError } from '../errors.js';
 import { pollUntil, type WaitOptions } from '../util/deadline.js';
 
 export interface Heartbeat {
@@ -15,6 +16,8 @@ export interface Heartbeat {
 
 const HB_RE = /MIGLAB-HB seq=(\d+) mono_ns=(\d+) boot=([0-9a-zA-Z]+)/;
 const READY_RE = /MIGLAB-READY ip=(\S+) boot=([0-9a-zA-Z]+)/;
+/** The guest kernel reporting its own death (printed on the console before QEMU exits). */
+const CRASH_RE = /Kernel panic|general protection fault|BUG: unable to handle|Oops: /;
 
 export function parseHeartbeat(line: string, hostMs: number): Heartbeat | undefined {
   const m = HB_RE.exec(line);
@@ -26,6 +29,8 @@ export function parseHeartbeat(line: string, hostMs: number): Heartbeat | undefi
 export class HeartbeatLog {
   readonly beats: Heartbeat[] = [];
   ready: { ip: string; bootId: string; hostMs: number } | undefined;
+  /** The first line where the guest kernel reported a crash, if it did. */
+  crash: string | undefined;
 
   constructor(stream: Readable) {
     const rl = createInterface({ input: stream, crlfDelay: Infinity });
@@ -40,6 +45,7 @@ export class HeartbeatLog {
     }
     const r = READY_RE.exec(line);
     if (r) this.ready = { ip: r[1]!, bootId: r[2]!, hostMs };
+    if (!this.crash && CRASH_RE.test(line)) this.crash = line.trim();
   }
 
   get last(): Heartbeat | undefined {
@@ -50,9 +56,16 @@ export class HeartbeatLog {
     return pollUntil('waiting for the guest agent to report ready', () => this.ready, { ...opts, intervalMs: 20 });
   }
 
-  /** Wait for a heartbeat that satisfies `pred` (default: any). */
+  /** Wait for a heartbeat that satisfies `pred` (default: any); a guest crash ends the wait. */
   waitBeat(pred: (hb: Heartbeat) => boolean = () => true, opts: WaitOptions): Promise<Heartbeat> {
-    return pollUntil('waiting for a guest heartbeat', () => this.beats.find(pred), { ...opts, intervalMs: 20 });
+    return pollUntil(
+      'waiting for a guest heartbeat',
+      () => {
+        if (this.crash) throw new MiglabError('MIGRATION_FAILED', `the guest kernel crashed: ${this.crash.replace(/^\[\s*[\d.]+\]\s*/, '')}`);
+        return this.beats.find(pred);
+      },
+      { ...opts, intervalMs: 20 },
+    );
   }
 }
 

@@ -13,13 +13,16 @@ import { decideAccel, type AccelDecision } from '../machine/accel.js';
 import { heartbeatContinuity } from '../machine/heartbeat.js';
 import { parseMachineSpec, type MachineSpec } from '../machine/spec.js';
 import { startLabGuest } from '../machine/lab-guest.js';
+import { eventTimeMs } from '../qmp/types.js';
 import type { Vm } from '../machine/vm.js';
 import { isFinalMigrationStatus, type MigrationInfo } from '../migration/info.js';
-import { sleep, withDeadline } from '../util/deadline.js';
+import { pollUntil, sleep, withDeadline } from '../util/deadline.js';
 import { AgentClient } from '../guest/agent-client.js';
 import { startProbe, type ProbeHandle } from '../guest/probe.js';
 import { ensureProbeTool } from '../guest/probe-tool.js';
 import { join } from 'node:path';
+import { formatWorkload } from '../workload/spec.js';
+import { qemuImgCheck, startWorkload, stopWorkload, verifyIntegrity, workloadStatus } from '../workload/run.js';
 import { Teardown } from '../util/teardown.js';
 import { HmpMigrationDriver, QmpMigrationDriver, type MigrationDriver } from './monitor.js';
 import { derivePasses, RUN_SCHEMA, sampleOf, type EventRecord, type HostFacts, type RunReport, type Sample, type Verdict } from './report.js';
@@ -97,7 +100,8 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
     diskInterface: scenario.guest.diskInterface,
     mac: lab.guestMac(idx),
     ip: `${lab.guestIp(idx)}/${lab.prefixLength}`,
-    iperfServer: scenario.guest.iperfServer,
+    // The net workload needs the guest's iperf3 server.
+    iperfServer: scenario.guest.iperfServer || scenario.workload.kind === 'net',
   });
   const media = { kernelPath: ctx.image.kernelPath, initrdPath: ctx.image.initrdPath };
 
@@ -123,6 +127,12 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
     await createDataDisk(lab.hosts.src.host, lab.nfs.localPath(diskFile), scenario.guest.diskSizeMiB);
     td.defer(`remove data disk ${diskFile}`, () => rm(lab.nfs.localPath(diskFile), { force: true }));
     const diskUrl = lab.nfs.url(diskFile);
+    // Runs after both QEMUs are stopped (teardown is last-in, first-out): the shared qcow2 must
+    // be consistent once nobody has it open.
+    td.defer(`qemu-img check ${diskFile}`, async () => {
+      const check = await qemuImgCheck(lab.hosts.src.host, lab.nfs.localPath(diskFile));
+      outputs.qemuImgCheck = { ok: check.ok, exitCode: check.exitCode, meaning: check.meaning };
+    });
 
     progress('boot', `source and destination QEMU (${machine.memoryMiB} MiB, ${machine.nicModel}, ${machine.diskInterface}, ${accel.used})`);
     t = Date.now();
@@ -153,7 +163,8 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
 
     // Record events on both sides, timed from the migrate command.
     for (const [side, vm] of [['source', src], ['destination', dst]] as const) {
-      vm.qmp.onEvent((e) => events.push({ tMs: migrateSentAt ? Date.now() - migrateSentAt : 0, side, event: e.event, data: e.data }));
+      // QEMU stamps each event when it happens; Node may read a burst of them later.
+      vm.qmp.onEvent((e) => events.push({ tMs: migrateSentAt ? eventTimeMs(e) - migrateSentAt : 0, side, event: e.event, data: e.data }));
     }
 
     const driver: MigrationDriver =
@@ -172,10 +183,21 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
     capabilitiesInForce = Object.fromEntries(capList.map((c) => [c.capability, c.state]));
 
     await ctx.hooks?.afterBoot?.({ src, dst, machine, lab });
-    if (scenario.clientProbe) {
-      const toolPath = await ensureProbeTool({ cacheDir: ctx.cacheDir, signal });
+    const toolPath = await ensureProbeTool({ cacheDir: ctx.cacheDir, signal });
+    const agent = new AgentClient({ host: lab.hosts.client.host, guestIp: lab.guestIp(idx), toolPath });
+    if (scenario.clientProbe || scenario.workload.kind !== 'idle') {
       // The agent must answer before the probe starts, or its first silence is not the migration's.
-      await new AgentClient({ host: lab.hosts.client.host, guestIp: lab.guestIp(idx), toolPath }).waitReachable({ timeoutMs: 30000, signal });
+      await agent.waitReachable({ timeoutMs: 30000, signal });
+    }
+    if (scenario.workload.kind !== 'idle') {
+      progress('workload', `starting ${formatWorkload(scenario.workload)} in the guest`);
+      await startWorkload(agent, scenario.workload, { signal, logFile: join(ctx.runDir, 'workload.log') });
+      td.defer('stop the guest workload', () => stopWorkload(agent, scenario.workload).then(() => undefined));
+      // Let it reach its rate before the migration measures it.
+      await sleep(1000, signal);
+      outputs.workloadBefore = await workloadStatus(agent, scenario.workload, { signal });
+    }
+    if (scenario.clientProbe) {
       const handle = startProbe({
         host: lab.hosts.client.host,
         guestIp: lab.guestIp(idx),
@@ -222,16 +244,31 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
 
     if (final.status === 'completed') {
       t = Date.now();
-      const dstStatus = (await dst.qmp.execute('query-status', undefined, CALL)) as { status: string };
+      // The source reports completed once it has sent everything; the destination may still be
+      // loading device state (status inmigrate). Wait for it to run, under a deadline.
+      const dstQmp = dst.qmp;
+      const dstStatus = await pollUntil(
+        'waiting for the destination to resume the guest',
+        async () => {
+          const s = (await dstQmp.execute('query-status', undefined, CALL)) as { status: string };
+          return s.status === 'inmigrate' ? undefined : s;
+        },
+        { timeoutMs: 30000, signal, intervalMs: 20 },
+      );
       outputs.destinationStatus = dstStatus.status;
       const srcStatus = (await src.qmp.execute('query-status', undefined, CALL)) as { status: string };
       outputs.sourceStatusAfter = srcStatus.status;
       const lastSrc = src.console.last;
-      await dst.console.waitBeat((hb) => !lastSrc || hb.seq > lastSrc.seq, { timeoutMs: 15000, signal });
+      try {
+        await dst.console.waitBeat((hb) => !lastSrc || hb.seq > lastSrc.seq, { timeoutMs: 15000, signal });
+      } catch (err) {
+        throw new MiglabError('MIGRATION_FAILED', `after the switchover the guest did not carry on at the destination: ${describeError(err)}`, { cause: err });
+      }
       // A few more beats so continuity is judged on a run of them, not on one line.
       await sleep(3 * machine.heartbeatMs, signal);
       const hb = heartbeatContinuity(src.console.beats, dst.console.beats);
       outputs.heartbeat = hb;
+      outputs.eventDowntimeMs = switchoverMs(events);
       if (probe) {
         // Judge the silence around the switchover (the source's STOP), not any other hiccup.
         const stop = events.find((e) => e.side === 'source' && e.event === 'STOP');
@@ -240,9 +277,17 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
         outputs.clientProbe = figures;
         outputs.clientDowntimeMs = figures.longestGapMs ?? undefined;
       }
+      if (scenario.workload.kind !== 'idle') {
+        // The workload ran on across the switchover: its state moved with the guest's memory.
+        outputs.workloadAfter = await stopWorkload(agent, scenario.workload, { signal });
+        const integrity = await verifyIntegrity(agent, scenario.workload, { signal });
+        outputs.integrity = integrity;
+        if (!integrity.ok) failure = `integrity check failed on the destination: ${integrity.detail}`;
+      }
       mark('verifyMs', t);
-      if (dstStatus.status !== 'running') failure = `the destination is ${dstStatus.status}, not running, after the migration completed`;
-      else if (!hb.continuous) failure = `the guest's heartbeat did not continue on the destination (source last seq ${hb.sourceLastSeq}, destination first seq ${hb.destinationFirstSeq}, same boot: ${hb.sameBoot})`;
+      // The first problem found is the reason given (an integrity failure is set above).
+      if (!failure && dstStatus.status !== 'running') failure = `the destination is ${dstStatus.status}, not running, after the migration completed`;
+      if (!failure && !hb.continuous) failure = `the guest's heartbeat did not continue on the destination (source last seq ${hb.sourceLastSeq}, destination first seq ${hb.destinationFirstSeq}, same boot: ${hb.sameBoot})`;
       verdict = failure ? 'failed' : 'completed';
     } else if (final.status === 'cancelled') {
       const srcStatus = (await src.qmp.execute('query-status', undefined, CALL)) as { status: string };
@@ -263,6 +308,11 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
   }
 
   if (!accel) throw new MiglabError('MIGRATION_FAILED', failure ?? 'the accelerator could not be decided');
+  const imgCheck = outputs.qemuImgCheck as { ok: boolean; meaning: string } | undefined;
+  if (imgCheck && !imgCheck.ok && !failure) {
+    failure = `qemu-img check found the shared disk inconsistent after the run: ${imgCheck.meaning}`;
+    verdict = 'failed';
+  }
   const ram = final?.ram;
   const report: RunReport = {
     schema: RUN_SCHEMA,
@@ -278,6 +328,7 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
       scenario,
       machine,
       lab: lab.spec,
+      shaping: lab.shaping,
       image: { hash: ctx.image.hash, kernelVersion: ctx.image.kernelVersion, inputs: ctx.image.inputs },
       qemu: qemuVersion,
       host: await hostFacts(),
@@ -314,6 +365,16 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
     files: {},
   };
   return report;
+}
+
+/**
+ * The guest's pause as QEMU's own events show it: from the source's STOP to the destination's
+ * RESUME (both stamped by QEMU on this host's clock). A cross-check of QEMU's `downtime` figure.
+ */
+export function switchoverMs(events: readonly EventRecord[]): number | undefined {
+  const stop = events.find((e) => e.side === 'source' && e.event === 'STOP');
+  const resume = events.find((e) => e.side === 'destination' && e.event === 'RESUME');
+  return stop && resume ? resume.tMs - stop.tMs : undefined;
 }
 
 async function connectHmp(vm: Vm, td: Teardown, signal?: AbortSignal): Promise<HmpClient> {

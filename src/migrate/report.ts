@@ -6,6 +6,7 @@ import type { HeartbeatContinuity } from '../machine/heartbeat.js';
 import type { MachineSpec } from '../machine/spec.js';
 import type { MigrationInfo, MigrationStatus } from '../migration/info.js';
 import type { ProbeResult } from '../guest/probe.js';
+import type { IntegrityResult, WorkloadStatus } from '../workload/run.js';
 import type { Scenario } from './scenario.js';
 
 export const RUN_SCHEMA = 'miglab.run/1';
@@ -69,6 +70,8 @@ export interface RunReport {
     readonly scenario: Scenario;
     readonly machine: MachineSpec;
     readonly lab: unknown;
+    /** Shaping of the migration uplinks in force during the run (none: unshaped). */
+    readonly shaping?: unknown;
     readonly image: { readonly hash: string; readonly kernelVersion: string; readonly inputs: unknown };
     readonly qemu: { readonly version: string; readonly package?: string };
     readonly host: HostFacts;
@@ -103,9 +106,18 @@ export interface RunReport {
     readonly destinationStatus?: string;
     readonly sourceStatusAfter?: string;
     readonly heartbeat?: HeartbeatContinuity;
+    /** From the source's STOP event to the destination's RESUME event (QEMU's timestamps). */
+    readonly eventDowntimeMs?: number;
     /** Downtime as a client of the guest feels it: the longest silence of the 1 ms UDP probe around the switchover. */
     readonly clientDowntimeMs?: number;
     readonly clientProbe?: ProbeResult;
+    /** The guest workload's own figures just before the migration and at its end. */
+    readonly workloadBefore?: WorkloadStatus;
+    readonly workloadAfter?: WorkloadStatus;
+    /** Memory or disk integrity, checked in the guest on the destination. */
+    readonly integrity?: IntegrityResult;
+    /** `qemu-img check` of the shared qcow2 after both QEMUs exited. */
+    readonly qemuImgCheck?: { readonly ok: boolean; readonly exitCode: number; readonly meaning: string };
   };
   readonly phases: Record<string, number>;
   readonly timeline: readonly Sample[];

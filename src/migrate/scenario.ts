@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { parseInput } from '../util/validate.js';
 import { ACCELS, DISK_INTERFACES, NIC_MODELS } from '../machine/spec.js';
+import { WorkloadSpecSchema, workloadName } from '../workload/spec.js';
 
 export const MONITORS = ['qmp', 'hmp'] as const;
 export type MonitorKind = (typeof MONITORS)[number];
@@ -43,6 +44,8 @@ export type GuestShape = z.infer<typeof GuestShapeSchema>;
 export const ScenarioSchema = z
   .object({
     guest: GuestShapeSchema.default(GuestShapeSchema.parse({})),
+    /** What the guest does while it migrates (compact form or object): idle, dirty, cpu, disk, net. */
+    workload: WorkloadSpecSchema.default({ kind: 'idle' }),
     monitor: z.enum(MONITORS).default('qmp'),
     /** TCP port the destination listens on for the migration stream. */
     port: z.number().int().min(1024).max(65535).default(4444),
@@ -77,7 +80,7 @@ export function parseScenario(input: ScenarioInput): Scenario {
 
 /** A run's name, derived from the values that distinguish it. */
 export function scenarioName(s: Scenario): string {
-  const parts = [`${s.guest.memoryMiB}m`, s.guest.nicModel.replace('-net-pci', ''), s.guest.diskInterface, s.monitor];
+  const parts = [`${s.guest.memoryMiB}m`, workloadName(s.workload), s.guest.nicModel.replace('-net-pci', ''), s.guest.diskInterface, s.monitor];
   if (s.parameters.maxBandwidthMiBps !== undefined) parts.push(`bw${s.parameters.maxBandwidthMiBps}`);
   if (s.parameters.downtimeLimitMs !== undefined) parts.push(`dl${s.parameters.downtimeLimitMs}`);
   for (const [cap, on] of Object.entries(s.capabilities)) if (on) parts.push(cap);

@@ -19,6 +19,7 @@ export function formatSummary(r: RunReport, dir: string): string {
     `  QEMU            ${r.inputs.qemu.version}, monitor ${r.inputs.scenario.monitor}: ${chalk.cyan(r.inputs.migrateCommand)}`,
     `  total time      ${fmt(o.totalTimeMs, 'ms')}   setup ${fmt(o.setupTimeMs, 'ms')}`,
     `  downtime        ${chalk.bold(fmt(o.downtimeMs, 'ms'))} (QEMU)` +
+      (o.eventDowntimeMs !== undefined ? `   ${fmt(o.eventDowntimeMs, 'ms', 1)} STOP->RESUME events` : '') +
       (o.clientProbe ? `   ${chalk.bold(fmt(o.clientDowntimeMs, 'ms', 1))} as a client saw it (UDP probe every ${o.clientProbe.resolutionMs} ms, ${o.clientProbe.lostAroundGap} lost)` : ''),
     `  transferred     ${fmtMiB(o.transferredBytes)} of ${fmtMiB(o.totalBytes)} RAM, ${fmt(o.averageThroughputMiBps, 'MiB/s', 1)} average, ${fmt(o.throughputMbps, 'Mbit/s', 0)} last`,
     `  passes          ${o.dirtySyncCount ?? '?'} dirty syncs, ${r.timeline.length} samples`,

@@ -7,12 +7,14 @@
  *   was never reset (a migration that silently rebooted the guest shows a new boot id).
  * - MIGLAB-READY ip=<addr> boot=<id> once the UDP service is up and the address is configured.
  * - A UDP text service (port 7777, one datagram per request, reply to the sender): ping, info,
- *   bench cpu|mem|disk, dirty start|status|stop|verify. See ../README.md for the protocol.
+ *   bench cpu|mem|disk, dirty start|status|stop|verify|corrupt, cpu start|status|stop,
+ *   disk start|status|stop|verify|corrupt. See ../README.md for the protocol.
  *
  * Threads: the main thread only answers datagrams, so `ping` (the client's downtime probe) is
- * never queued behind a workload. The heartbeat, the dirty-page writer and slow requests (bench,
- * dirty start/stop/verify) each run in their own thread. Memory for workloads comes from mmap
- * and is returned with munmap; nothing else allocates after start-up.
+ * never queued behind a workload. The heartbeat, the workloads (dirty pages, cpu loop, disk
+ * records) and slow requests (bench; start/stop/verify/corrupt of a workload) each run in their
+ * own thread. Memory for workloads comes from mmap and is returned with munmap; nothing else
+ * allocates after start-up.
  *
  * Build: gcc -static -O2 -Wall -Wextra -pthread -o miglab-agent miglab-agent.c
  */
@@ -676,6 +678,366 @@ static void dirty_status(const struct sockaddr_in *peer)
 	      dirty.wss_mib, dirty.rate_mibps, achieved, written, running);
 }
 
+/* ---- continuous cpu workload -------------------------------------------------------------- */
+
+/*
+ * The bench's xorshift64* loop, run until `cpu stop`, publishing its count after every chunk so
+ * `cpu status` shows the throughput the guest gets (it drops while a migration throttles or
+ * pauses the vCPU). Start/stop join the thread in a control thread, never in the main one.
+ */
+static struct {
+	pthread_t thread;
+	int have_thread;
+	atomic_int running, stop;
+	_Atomic uint64_t ops, t_start, t_stop;
+} cpu = { 0 };
+static atomic_int cpu_busy;
+static struct {
+	int start;
+	struct sockaddr_in peer;
+} cpu_job;
+
+static void *cpu_worker(void *arg)
+{
+	(void)arg;
+	uint64_t x = 0x9E3779B97F4A7C15ull ^ mono_ns();
+	while (!atomic_load(&cpu.stop)) {
+		for (int i = 0; i < 65536; i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			x *= 0x2545F4914F6CDD1Dull;
+		}
+		atomic_fetch_add(&cpu.ops, 65536);
+	}
+	bench_sink = x;
+	return NULL;
+}
+
+static void cpu_stop_worker(void)
+{
+	if (!cpu.have_thread)
+		return;
+	atomic_store(&cpu.stop, 1);
+	pthread_join(cpu.thread, NULL);
+	cpu.have_thread = 0;
+	atomic_store(&cpu.t_stop, mono_ns());
+	atomic_store(&cpu.running, 0);
+}
+
+static void *cpu_control(void *arg)
+{
+	(void)arg;
+	deferred.on = 1;
+	cpu_stop_worker();
+	if (cpu_job.start) {
+		atomic_store(&cpu.ops, 0);
+		atomic_store(&cpu.stop, 0);
+		atomic_store(&cpu.t_start, mono_ns());
+		atomic_store(&cpu.t_stop, 0);
+		int rc = pthread_create(&cpu.thread, NULL, cpu_worker, NULL);
+		if (rc != 0) {
+			reply(&cpu_job.peer, "error pthread_create %s", strerror(rc));
+		} else {
+			cpu.have_thread = 1;
+			atomic_store(&cpu.running, 1);
+			reply(&cpu_job.peer, "ok");
+		}
+	} else {
+		reply(&cpu_job.peer, "ok");
+	}
+	finish_job(&cpu_busy);
+	return NULL;
+}
+
+static void cpu_status(const struct sockaddr_in *peer)
+{
+	uint64_t t0 = atomic_load(&cpu.t_start), t1 = atomic_load(&cpu.t_stop), ops = atomic_load(&cpu.ops);
+	int running = atomic_load(&cpu.running);
+	if (t1 == 0)
+		t1 = mono_ns();
+	double s = t0 && t1 > t0 ? (double)(t1 - t0) / 1e9 : 0;
+	reply(peer, "cpu ops=%" PRIu64 " ms=%.1f ops_per_s=%.0f running=%d", ops, s * 1e3, s > 0 ? (double)ops / s : 0, running);
+}
+
+/* ---- disk record workload ----------------------------------------------------------------- */
+
+/*
+ * Sequence-numbered, checksummed records appended to the data disk from offset 0, record i
+ * holding seq i, paced to a rate in KiB/s. A batch is one O_DIRECT pwrite followed by fdatasync,
+ * and a record counts as written only after its fdatasync, so what `status` reports is on the
+ * disk image. The writer's position lives in guest memory, which migrates: records written on
+ * the destination continue the source's sequence, and `verify` reads them all back.
+ *
+ * Record layout (64-bit little-endian words): magic, boot id, run id (set by `start`), seq,
+ * guest CLOCK_MONOTONIC ns, record size, checksum, then a payload derived from (run, seq, word).
+ * The checksum is FNV-1a over the record's 64-bit words with the checksum word as zero.
+ */
+#define DREC_MAGIC 0x3152434552444C4Dull /* "MLDRECR1" */
+#define DREC_HDR_WORDS 7u
+#define DREC_BUF_BYTES MIB
+#define DISK_SLICE_NS 10000000ull
+
+static struct {
+	pthread_mutex_t lock; /* the writer holds it per batch; corrupt holds it too */
+	int fd;
+	char dev[16];
+	uint64_t size_bytes, run_id;
+	unsigned rate_kibps, rec_bytes;
+	pthread_t writer;
+	int have_writer;
+	char *buf;
+	atomic_int running, stop, full, failed;
+	int err;
+	_Atomic uint64_t records, t_start, t_stop;
+} disk = { .lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1 };
+static atomic_int disk_busy;
+static struct {
+	enum { K_START, K_STOP, K_VERIFY, K_CORRUPT } op;
+	unsigned rate_kibps, rec_bytes;
+	uint64_t seq;
+	struct sockaddr_in peer;
+} disk_job;
+
+static uint64_t drec_checksum(const uint64_t *w, size_t words)
+{
+	uint64_t h = 0xCBF29CE484222325ull;
+	for (size_t i = 0; i < words; i++) {
+		h ^= i == 6 ? 0 : w[i];
+		h *= 0x100000001B3ull;
+	}
+	return h;
+}
+
+static inline uint64_t drec_payload(uint64_t run, uint64_t seq, uint64_t k)
+{
+	return run ^ (seq * 0x9E3779B97F4A7C15ull) ^ (k * 0xC2B2AE3D27D4EB4Full);
+}
+
+static void drec_fill(uint64_t *w, uint64_t seq)
+{
+	const size_t words = disk.rec_bytes / sizeof(uint64_t);
+	w[0] = DREC_MAGIC;
+	w[1] = boot_id_raw;
+	w[2] = disk.run_id;
+	w[3] = seq;
+	w[4] = mono_ns();
+	w[5] = disk.rec_bytes;
+	for (size_t k = DREC_HDR_WORDS; k < words; k++)
+		w[k] = drec_payload(disk.run_id, seq, k);
+	w[6] = drec_checksum(w, words);
+}
+
+static void *disk_writer(void *arg)
+{
+	(void)arg;
+	const uint64_t rec = disk.rec_bytes, cap_recs = DREC_BUF_BYTES / rec, disk_recs = disk.size_bytes / rec;
+	const double recs_per_ns = (double)disk.rate_kibps * 1024.0 / (double)rec / 1e9;
+	/* Up to 50 ms of records per batch, so a slow fdatasync is caught up without a burst. */
+	uint64_t max_batch = disk.rate_kibps ? (uint64_t)(recs_per_ns * 5 * DISK_SLICE_NS) + 1 : cap_recs;
+	if (max_batch > cap_recs)
+		max_batch = cap_recs;
+	uint64_t credit_t0 = mono_ns(), credit_done = 0;
+	while (!atomic_load(&disk.stop)) {
+		uint64_t batch = max_batch;
+		if (disk.rate_kibps) {
+			uint64_t due = (uint64_t)((double)(mono_ns() - credit_t0) * recs_per_ns);
+			batch = due > credit_done ? due - credit_done : 0;
+			if (batch > 20 * max_batch) {
+				/* Far behind (the VM was paused): drop the backlog rather than burst. */
+				credit_t0 = mono_ns();
+				credit_done = 0;
+				batch = 1;
+			} else if (batch > max_batch) {
+				batch = max_batch;
+			}
+		}
+		uint64_t done = atomic_load(&disk.records);
+		if (done + batch > disk_recs)
+			batch = disk_recs - done;
+		if (done >= disk_recs) {
+			atomic_store(&disk.full, 1);
+			break;
+		}
+		if (batch > 0) {
+			pthread_mutex_lock(&disk.lock);
+			for (uint64_t i = 0; i < batch; i++)
+				drec_fill((uint64_t *)(void *)(disk.buf + i * rec), done + i);
+			ssize_t n = pwrite(disk.fd, disk.buf, batch * rec, (off_t)(done * rec));
+			int bad = n != (ssize_t)(batch * rec) ? (n < 0 ? errno : EIO) : fdatasync(disk.fd) != 0 ? errno : 0;
+			pthread_mutex_unlock(&disk.lock);
+			if (bad) {
+				disk.err = bad;
+				atomic_store(&disk.failed, 1);
+				break;
+			}
+			credit_done += batch;
+			atomic_store(&disk.records, done + batch);
+		}
+		if (disk.rate_kibps)
+			sleep_ns(DISK_SLICE_NS);
+	}
+	atomic_store(&disk.t_stop, mono_ns());
+	atomic_store(&disk.running, 0);
+	return NULL;
+}
+
+static void disk_stop_writer(void)
+{
+	if (!disk.have_writer)
+		return;
+	atomic_store(&disk.stop, 1);
+	pthread_join(disk.writer, NULL);
+	disk.have_writer = 0;
+}
+
+/* Read back records 0..records-1 (in 1 MiB O_DIRECT reads) and classify each. */
+static void disk_verify(const struct sockaddr_in *peer)
+{
+	const uint64_t total = atomic_load(&disk.records), rec = disk.rec_bytes;
+	if (disk.fd < 0 || total == 0) {
+		reply(peer, "disk verify records=0 bad=0 first_bad=-1 gaps=0 last_seq=-1 backwards=0");
+		return;
+	}
+	char *buf = map_bytes(DREC_BUF_BYTES);
+	if (!buf) {
+		reply(peer, "error nomem 1 MiB");
+		return;
+	}
+	const size_t words = rec / sizeof(uint64_t);
+	const uint64_t per_read = DREC_BUF_BYTES / rec;
+	uint64_t bad = 0, gaps = 0, backwards = 0, prev_ns = 0;
+	long long first_bad = -1, last_seq = -1;
+	int err = 0;
+	for (uint64_t at = 0; at < total && !err; at += per_read) {
+		uint64_t n = total - at < per_read ? total - at : per_read;
+		ssize_t got = pread(disk.fd, buf, n * rec, (off_t)(at * rec));
+		if (got != (ssize_t)(n * rec)) {
+			err = got < 0 ? errno : EIO;
+			break;
+		}
+		for (uint64_t i = 0; i < n; i++) {
+			const uint64_t *w = (const uint64_t *)(const void *)(buf + i * rec), slot = at + i;
+			if (w[0] != DREC_MAGIC || w[1] != boot_id_raw || w[2] != disk.run_id || w[5] != rec || w[6] != drec_checksum(w, words)) {
+				if (first_bad < 0)
+					first_bad = (long long)slot;
+				bad++;
+				continue;
+			}
+			/* A well-formed record in the wrong place: the sequence is broken there. */
+			if (w[3] != slot)
+				gaps++;
+			if (w[4] < prev_ns)
+				backwards++;
+			prev_ns = w[4];
+			if ((long long)w[3] > last_seq)
+				last_seq = (long long)w[3];
+		}
+	}
+	munmap(buf, DREC_BUF_BYTES);
+	if (err)
+		reply(peer, "error disk %s read: %s", disk.dev, strerror(err));
+	else
+		reply(peer, "disk verify records=%" PRIu64 " bad=%" PRIu64 " first_bad=%lld gaps=%" PRIu64 " last_seq=%lld backwards=%" PRIu64, total, bad,
+		      first_bad, gaps, last_seq, backwards);
+}
+
+static void *disk_control(void *arg)
+{
+	(void)arg;
+	deferred.on = 1;
+	const struct sockaddr_in *peer = &disk_job.peer;
+	if (disk_job.op == K_STOP) {
+		disk_stop_writer();
+		reply(peer, "ok");
+	} else if (disk_job.op == K_VERIFY) {
+		disk_verify(peer);
+	} else if (disk_job.op == K_CORRUPT) {
+		/* For tests of the checks themselves: flip one record's payload on the disk. */
+		const uint64_t rec = disk.rec_bytes;
+		if (disk.fd < 0 || disk_job.seq >= atomic_load(&disk.records)) {
+			reply(peer, "error record %" PRIu64 " has not been written (records=%" PRIu64 ")", disk_job.seq, atomic_load(&disk.records));
+		} else {
+			char *buf = map_bytes(rec);
+			int err = 0;
+			if (!buf) {
+				err = ENOMEM;
+			} else {
+				pthread_mutex_lock(&disk.lock);
+				errno = 0;
+				if (pread(disk.fd, buf, rec, (off_t)(disk_job.seq * rec)) != (ssize_t)rec)
+					err = errno ? errno : EIO;
+				((uint64_t *)(void *)buf)[DREC_HDR_WORDS] ^= 0xFFFFFFFFFFFFFFFFull;
+				if (!err && (pwrite(disk.fd, buf, rec, (off_t)(disk_job.seq * rec)) != (ssize_t)rec || fdatasync(disk.fd) != 0))
+					err = errno ? errno : EIO;
+				pthread_mutex_unlock(&disk.lock);
+				munmap(buf, rec);
+			}
+			if (err)
+				reply(peer, "error disk %s corrupt: %s", disk.dev, strerror(err));
+			else
+				reply(peer, "ok");
+		}
+	} else {
+		disk_stop_writer();
+		if (disk.fd >= 0)
+			close(disk.fd);
+		disk.fd = -1;
+		if (!disk.buf)
+			disk.buf = map_bytes(DREC_BUF_BYTES);
+		char why[160];
+		uint64_t size_bytes = 0;
+		int fd = disk.buf ? open_data_disk(disk.dev, sizeof disk.dev, &size_bytes, why, sizeof why) : -1;
+		if (!disk.buf) {
+			reply(peer, "error nomem 1 MiB");
+		} else if (fd < 0) {
+			reply(peer, "error disk %s", why);
+		} else if (size_bytes < disk_job.rec_bytes) {
+			close(fd);
+			reply(peer, "error disk %s holds %" PRIu64 " bytes, less than one record", disk.dev, size_bytes);
+		} else {
+			disk.fd = fd;
+			disk.size_bytes = size_bytes;
+			disk.rate_kibps = disk_job.rate_kibps;
+			disk.rec_bytes = disk_job.rec_bytes;
+			disk.run_id = mono_ns() * 0x9E3779B97F4A7C15ull ^ boot_id_raw;
+			disk.err = 0;
+			atomic_store(&disk.records, 0);
+			atomic_store(&disk.full, 0);
+			atomic_store(&disk.failed, 0);
+			atomic_store(&disk.stop, 0);
+			atomic_store(&disk.t_start, mono_ns());
+			atomic_store(&disk.t_stop, 0);
+			atomic_store(&disk.running, 1);
+			int rc = pthread_create(&disk.writer, NULL, disk_writer, NULL);
+			if (rc != 0) {
+				atomic_store(&disk.running, 0);
+				reply(peer, "error pthread_create %s", strerror(rc));
+			} else {
+				disk.have_writer = 1;
+				reply(peer, "ok");
+			}
+		}
+	}
+	finish_job(&disk_busy);
+	return NULL;
+}
+
+static void disk_status(const struct sockaddr_in *peer)
+{
+	uint64_t t0 = atomic_load(&disk.t_start), t1 = atomic_load(&disk.t_stop), n = atomic_load(&disk.records);
+	if (t1 == 0)
+		t1 = mono_ns();
+	double s = t0 && t1 > t0 ? (double)(t1 - t0) / 1e9 : 0;
+	uint64_t bytes = n * disk.rec_bytes;
+	reply(peer,
+	      "disk seq=%lld records=%" PRIu64 " bytes=%" PRIu64 " running=%d full=%d failed=%d error=%s dev=%s record_bytes=%u target_kibps=%u "
+	      "achieved_kibps=%.1f ms=%.1f disk_bytes=%" PRIu64,
+	      n ? (long long)n - 1 : -1LL, n, bytes, atomic_load(&disk.running), atomic_load(&disk.full), atomic_load(&disk.failed),
+	      disk.err ? strerrorname_np(disk.err) : "none", disk.dev[0] ? disk.dev : "none", disk.rec_bytes, disk.rate_kibps,
+	      s > 0 ? (double)bytes / 1024.0 / s : 0, s * 1e3, disk.size_bytes);
+}
+
 /* ---- request dispatch --------------------------------------------------------------------- */
 
 static void handle(char *req, const struct sockaddr_in *peer)
@@ -687,7 +1049,7 @@ static void handle(char *req, const struct sockaddr_in *peer)
 		argv[argc++] = tok;
 	if (argc == 0)
 		return;
-	unsigned a, b;
+	unsigned a = 0, b = 0;
 	if (strcmp(argv[0], "ping") == 0) {
 		reply(peer, "pong %s %" PRIu64 " %" PRIu64, argc > 1 ? argv[1] : "-", mono_ns(), atomic_load(&hb_seq));
 	} else if (strcmp(argv[0], "info") == 0) {
@@ -758,6 +1120,58 @@ static void handle(char *req, const struct sockaddr_in *peer)
 			dirty_job.page = a;
 		dirty_job.peer = *peer;
 		start_detached(dirty_control, NULL);
+	} else if (strcmp(argv[0], "cpu") == 0 && argc == 2 && strcmp(argv[1], "status") == 0) {
+		cpu_status(peer);
+	} else if (strcmp(argv[0], "cpu") == 0) {
+		if (argc != 2 || (strcmp(argv[1], "start") != 0 && strcmp(argv[1], "stop") != 0)) {
+			reply(peer, "error usage: cpu start|status|stop");
+			return;
+		}
+		int idle = 0;
+		if (!atomic_compare_exchange_strong(&cpu_busy, &idle, 1)) {
+			reply(peer, "error busy");
+			return;
+		}
+		cpu_job.start = strcmp(argv[1], "start") == 0;
+		cpu_job.peer = *peer;
+		start_detached(cpu_control, NULL);
+	} else if (strcmp(argv[0], "disk") == 0 && argc == 2 && strcmp(argv[1], "status") == 0) {
+		disk_status(peer);
+	} else if (strcmp(argv[0], "disk") == 0) {
+		int op = -1;
+		unsigned rec = 4096;
+		unsigned long long seq = 0;
+		if (argc >= 2 && strcmp(argv[1], "start") == 0) {
+			if ((argc == 3 || argc == 4) && parse_uint(argv[2], 1u << 22, &a) == 0 &&
+			    (argc == 3 || (parse_uint(argv[3], DREC_BUF_BYTES, &rec) == 0 && rec >= 512 && rec % 512 == 0)))
+				op = K_START;
+		} else if (argc == 2 && strcmp(argv[1], "stop") == 0) {
+			op = K_STOP;
+		} else if (argc == 2 && strcmp(argv[1], "verify") == 0) {
+			op = K_VERIFY;
+		} else if (argc == 3 && strcmp(argv[1], "corrupt") == 0) {
+			char *end;
+			errno = 0;
+			seq = strtoull(argv[2], &end, 10);
+			if (errno == 0 && *end == '\0' && argv[2][0] >= '0' && argv[2][0] <= '9')
+				op = K_CORRUPT;
+		}
+		if (op < 0) {
+			reply(peer, "error usage: disk start <rateKiBps> [recordBytes] | disk status|stop|verify | disk corrupt <seq> "
+				    "(rate 0 = as fast as possible, recordBytes a multiple of 512 up to 1 MiB)");
+			return;
+		}
+		int idle = 0;
+		if (!atomic_compare_exchange_strong(&disk_busy, &idle, 1)) {
+			reply(peer, "error busy");
+			return;
+		}
+		disk_job.op = op;
+		disk_job.rate_kibps = a;
+		disk_job.rec_bytes = rec;
+		disk_job.seq = seq;
+		disk_job.peer = *peer;
+		start_detached(disk_control, NULL);
 	} else {
 		reply(peer, "error unknown request: %.64s", argv[0]);
 	}

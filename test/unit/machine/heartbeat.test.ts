@@ -30,3 +30,12 @@ describe('heartbeat', () => {
     await expect(log.waitBeat((b) => b.seq > 1, { timeoutMs: 100 })).rejects.toThrow(/within 100 ms/);
   });
 });
+
+describe('guest crash on the console', () => {
+  it('ends a wait for a heartbeat with the kernel line', async () => {
+    const log = new HeartbeatLog(new PassThrough());
+    log.feed('[    9.218924] general protection fault, probably for non-canonical address 0xbe32158c0c0e9918: 0000 [#1] PREEMPT SMP NOPTI', 1);
+    log.feed('[    9.389576] Kernel panic - not syncing: Fatal exception in interrupt', 2);
+    await expect(log.waitBeat(undefined, { timeoutMs: 1000 })).rejects.toThrow('the guest kernel crashed: general protection fault, probably for non-canonical address');
+  });
+});

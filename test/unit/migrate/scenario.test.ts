@@ -13,7 +13,8 @@ describe('scenario', () => {
     const s = parseScenario(scenarioFromArgs(args));
     expect(s.guest).toMatchObject({ memoryMiB: 512, nicModel: 'e1000', diskInterface: 'ide', diskSizeMiB: 64 });
     expect(s.parameters).toEqual({ maxBandwidthMiBps: 1024, downtimeLimitMs: 50 });
-    expect(scenarioName(s)).toBe('512m-e1000-ide-hmp-bw1024-dl50-xbzrle');
+    expect(scenarioName(s)).toBe('512m-idle-e1000-ide-hmp-bw1024-dl50-xbzrle');
+    expect(scenarioName(parseScenario(scenarioFromArgs({ ...args, workload: 'dirty:256M@64M/s,random' })))).toMatch(/^512m-dirty256m-64mbps-random-e1000/);
   });
 
   it('rejects contradictions before anything starts', () => {

@@ -1,0 +1,189 @@
+// What happened at each N of a batch, and why it stopped: counts, times and downtimes of the
+// migrations, failures by kind, and at the stall which resource was saturated, with the sample
+// values that show it. Pure: reads only a batch record's steps and samples.
+import { mbitToMiBps } from './scheduler.js';
+import type { BatchSample, StepRecord } from './record.js';
+import { meanCpuBusyPct, memAvailableMiB, type Stall } from './stall.js';
+
+export type Resource = 'cpu' | 'network' | 'memory' | 'none';
+
+/** Thresholds for calling a resource saturated (not for stopping: that is stall.ts). */
+export const SATURATION = { cpuBusyPct: 90, psiCpuSomeAvg10: 20, linkShare: 0.85, psiMemorySomeAvg10: 10, memReserveFactor: 1.5 } as const;
+/** How far before a stall the evidence window reaches. */
+export const EVIDENCE_WINDOW_MS = 5000;
+
+export interface Distribution {
+  readonly min: number;
+  readonly median: number;
+  readonly max: number;
+  readonly count: number;
+}
+
+export function distribution(xs: readonly (number | undefined)[]): Distribution | undefined {
+  const v = xs.filter((x): x is number => x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return undefined;
+  const mid = Math.floor(v.length / 2);
+  const median = v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+  return { min: v[0]!, median, max: v[v.length - 1]!, count: v.length };
+}
+
+export interface Saturation {
+  readonly resource: Resource;
+  /** Every resource that crossed its line in the window, the primary first. */
+  readonly saturated: readonly Resource[];
+  /** The sample values, quoted. */
+  readonly evidence: string;
+  readonly peak: {
+    readonly cpuBusyPct?: number;
+    readonly psiCpuSomeAvg10?: number;
+    readonly psiMemorySomeAvg10?: number;
+    readonly minMemAvailableMiB?: number;
+    readonly linkMbps?: number;
+    readonly load1?: number;
+  };
+}
+
+export interface SaturationContext {
+  readonly cpus: number;
+  readonly linkBandwidthMbit?: number;
+  readonly memoryReserveMiB: number;
+}
+
+function maxOf<T>(xs: readonly T[], f: (x: T) => number | undefined): { value: number; at: T } | undefined {
+  let best: { value: number; at: T } | undefined;
+  for (const x of xs) {
+    const v = f(x);
+    if (v !== undefined && Number.isFinite(v) && (!best || v > best.value)) best = { value: v, at: x };
+  }
+  return best;
+}
+
+/** Throughput of the migration path in a sample: the larger of src up0 tx and dst up0 rx, Mbit/s. */
+export function migrationLinkMbps(s: BatchSample): number | undefined {
+  const vals = s.links.flatMap((l) => [l.netns?.endsWith('-src') ? l.txBitsPerSecond : undefined, l.netns?.endsWith('-dst') ? l.rxBitsPerSecond : undefined]);
+  const v = vals.filter((x): x is number => x !== undefined);
+  return v.length === 0 ? undefined : Math.max(...v) / 1e6;
+}
+
+/** Which resource was saturated in `samples`, with the evidence. */
+export function saturation(samples: readonly BatchSample[], ctx: SaturationContext, t0Ms: number): Saturation {
+  const at = (s: BatchSample) => `${((s.atMs - t0Ms) / 1000).toFixed(1)} s`;
+  const cpu = maxOf(samples, meanCpuBusyPct);
+  const psiCpu = maxOf(samples, (s) => s.pressure.cpu?.some.avg10);
+  const psiMem = maxOf(samples, (s) => s.pressure.memory?.some.avg10);
+  const minMem = maxOf(samples, (s) => -memAvailableMiB(s));
+  const link = maxOf(samples, migrationLinkMbps);
+  const load = maxOf(samples, (s) => s.loadavg.load1);
+  const sat: Resource[] = [];
+  const ev: string[] = [];
+  const memLow = minMem !== undefined && -minMem.value < ctx.memoryReserveMiB * SATURATION.memReserveFactor;
+  const memPsi = psiMem !== undefined && psiMem.value >= SATURATION.psiMemorySomeAvg10;
+  if (memLow || memPsi) {
+    sat.push('memory');
+    if (minMem) ev.push(`MemAvailable fell to ${Math.round(-minMem.value)} MiB at ${at(minMem.at)} (reserve ${ctx.memoryReserveMiB} MiB)`);
+    if (psiMem) ev.push(`PSI memory some avg10 ${psiMem.value} at ${at(psiMem.at)}`);
+  }
+  if (link && ctx.linkBandwidthMbit !== undefined && link.value >= SATURATION.linkShare * ctx.linkBandwidthMbit) {
+    sat.push('network');
+    ev.push(`migration link at ${link.value.toFixed(1)} Mbit/s at ${at(link.at)}, ${Math.round((100 * link.value) / ctx.linkBandwidthMbit)} % of the shaped ${ctx.linkBandwidthMbit} Mbit/s (${mbitToMiBps(ctx.linkBandwidthMbit).toFixed(1)} MiB/s)`);
+  }
+  if (cpu && psiCpu && cpu.value >= SATURATION.cpuBusyPct && psiCpu.value >= SATURATION.psiCpuSomeAvg10) {
+    sat.push('cpu');
+    ev.push(`CPU busy ${cpu.value.toFixed(1)} % (mean of ${ctx.cpus} CPUs) at ${at(cpu.at)}, PSI cpu some avg10 ${psiCpu.value} at ${at(psiCpu.at)}${load ? `, load1 ${load.value}` : ''}`);
+  }
+  if (sat.length === 0) {
+    ev.push(
+      `no resource saturated: peak CPU busy ${cpu ? cpu.value.toFixed(1) : '?'} %, PSI cpu ${psiCpu?.value ?? '?'}, min MemAvailable ${minMem ? Math.round(-minMem.value) : '?'} MiB, peak link ${link ? link.value.toFixed(1) : '?'} Mbit/s`,
+    );
+  }
+  return {
+    resource: sat[0] ?? 'none',
+    saturated: sat,
+    evidence: ev.join('; '),
+    peak: {
+      cpuBusyPct: cpu?.value,
+      psiCpuSomeAvg10: psiCpu?.value,
+      psiMemorySomeAvg10: psiMem?.value,
+      minMemAvailableMiB: minMem ? -minMem.value : undefined,
+      linkMbps: link?.value,
+      load1: load?.value,
+    },
+  };
+}
+
+export interface StepDiagnosis {
+  readonly n: number;
+  readonly mode: string;
+  readonly variant: StepRecord['variant'];
+  readonly wallMs: number;
+  readonly attempted: number;
+  readonly migrated: number;
+  /** Migrated on the scheduler's retry. */
+  readonly migratedOnRetry: number;
+  readonly failuresByKind: Readonly<Record<string, number>>;
+  readonly totalTimeMs?: Distribution;
+  readonly downtimeMs?: Distribution;
+  readonly bootToHeartbeatMs?: Distribution;
+  readonly stall?: Stall;
+  readonly saturation: Saturation;
+  readonly concurrency?: number;
+}
+
+export function diagnoseStep(step: StepRecord, samples: readonly BatchSample[], ctx: SaturationContext, batchT0Ms: number): StepDiagnosis {
+  const inStep = samples.filter((s) => s.atMs >= step.startedAtMs && s.atMs <= step.endedAtMs);
+  const window = step.stall ? inStep.filter((s) => s.atMs >= step.stall!.atMs - EVIDENCE_WINDOW_MS && s.atMs <= step.stall!.confirmedAtMs + 1000) : inStep;
+  const ok = step.attempts.filter((a) => a.outcome === 'completed');
+  const failuresByKind: Record<string, number> = {};
+  // A guest that failed once and then migrated on retry counts as migrated, and its first failure still shows.
+  for (const a of step.attempts) if (a.outcome !== 'completed') failuresByKind[a.outcome] = (failuresByKind[a.outcome] ?? 0) + 1;
+  return {
+    n: step.n,
+    mode: step.mode,
+    variant: step.variant,
+    wallMs: step.endedAtMs - step.startedAtMs,
+    attempted: new Set(step.attempts.map((a) => a.guestIndex)).size,
+    migrated: new Set(ok.map((a) => a.guestIndex)).size,
+    migratedOnRetry: ok.filter((a) => a.attempt > 1).length,
+    failuresByKind,
+    totalTimeMs: distribution(ok.map((a) => a.totalTimeMs)),
+    downtimeMs: distribution(ok.map((a) => a.downtimeMs)),
+    bootToHeartbeatMs: distribution(step.attempts.map((a) => a.bootToHeartbeatMs)),
+    stall: step.stall,
+    saturation: saturation(window.length > 0 ? window : inStep, ctx, batchT0Ms),
+    concurrency: step.plan?.concurrency,
+  };
+}
+
+export interface ComparisonRow {
+  readonly n: number;
+  readonly variant: string;
+  readonly migrated: number;
+  readonly wallMs: number;
+  readonly worstDowntimeMs?: number;
+  readonly failures: number;
+  readonly stalled: string;
+  readonly concurrency: string;
+}
+
+/** Naive parallel against the scheduler at each N where both ran. */
+export function compareSteps(diagnoses: readonly StepDiagnosis[]): ComparisonRow[] {
+  const byN = new Map<number, StepDiagnosis[]>();
+  for (const d of diagnoses) byN.set(d.n, [...(byN.get(d.n) ?? []), d]);
+  const rows: ComparisonRow[] = [];
+  for (const [n, ds] of [...byN].sort((a, b) => a[0] - b[0])) {
+    if (ds.length < 2) continue;
+    for (const d of ds) {
+      rows.push({
+        n,
+        variant: d.variant === 'naive-parallel' ? 'naive parallel' : d.mode,
+        migrated: d.migrated,
+        wallMs: d.wallMs,
+        worstDowntimeMs: d.downtimeMs?.max,
+        failures: Object.values(d.failuresByKind).reduce((a, b) => a + b, 0),
+        stalled: d.stall ? `${d.stall.symptom}` : 'no',
+        concurrency: d.concurrency !== undefined ? String(d.concurrency) : d.variant === 'naive-parallel' ? String(n) : '–',
+      });
+    }
+  }
+  return rows;
+}

@@ -1,0 +1,12 @@
+// Batch migration until the host stalls: the spec, the runner, stall detection and the memory
+// guard, the diagnosis, the scheduler, the report, the CLI's option data and the benchmark.
+export * from './spec.js';
+export * from './stall.js';
+export * from './record.js';
+export * from './diagnose.js';
+export * from './scheduler.js';
+export { runBatch, checkBatch, type BatchOptions, type BatchResult } from './run.js';
+export { writeBatchReport, sampleRows, stepRows, batchMarkers } from './report.js';
+export { startBatchSampler, findGuestQemus, qemuGuestLabel } from './sampler.js';
+export { BATCH_OPTIONS, batchCommand, batchSpecFromArgs, formatBatchSummary, parseModeArg, parseStepsArg } from './cli.js';
+export { runBatchBench, BENCH_MAX_N } from './bench.js';

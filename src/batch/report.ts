@@ -1,0 +1,299 @@
+// The batch report: results/batch-<id>/report.md and report.html with a table per N, the
+// comparison of naive parallel against the scheduler, why the batch stopped (first symptom, the
+// saturated resource and the sample values), plots of the host over time with the migrations
+// marked, and a CSV behind every table plus the samples. Reads only the batch record.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { lineChart, type Marker } from '../plot/charts.js';
+import { renderChart } from '../plot/render.js';
+import { writeReport } from '../report/html.js';
+import { fmtMs, markdown, writeTableCsv, type Column } from '../report/markdown.js';
+import { compareSteps, migrationLinkMbps, type ComparisonRow, type StepDiagnosis } from './diagnose.js';
+import type { BatchEvent, BatchRecord, BatchSample, MigrationAttempt } from './record.js';
+import { meanCpuBusyPct, memAvailableMiB, swapUsedMiB } from './stall.js';
+
+const n = (digits = 0) => (v: number | undefined | null) => (v === undefined || v === null || !Number.isFinite(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: digits }));
+
+export interface StepRow {
+  n: number;
+  mode: string;
+  migrated: number;
+  attempted: number;
+  wallMs: number;
+  concurrency?: number;
+  totalTimeMedianMs?: number;
+  totalTimeMaxMs?: number;
+  downtimeMinMs?: number;
+  downtimeMedianMs?: number;
+  downtimeMaxMs?: number;
+  bootMedianMs?: number;
+  failures: string;
+  stall: string;
+  saturated: string;
+}
+
+export function stepRows(ds: readonly StepDiagnosis[]): StepRow[] {
+  return ds.map((d) => ({
+    n: d.n,
+    mode: d.variant === 'naive-parallel' ? 'naive parallel' : d.mode,
+    migrated: d.migrated,
+    attempted: d.attempted,
+    wallMs: d.wallMs,
+    concurrency: d.concurrency ?? (d.mode === 'parallel' ? d.n : d.mode === 'sequential' ? 1 : undefined),
+    totalTimeMedianMs: d.totalTimeMs?.median,
+    totalTimeMaxMs: d.totalTimeMs?.max,
+    downtimeMinMs: d.downtimeMs?.min,
+    downtimeMedianMs: d.downtimeMs?.median,
+    downtimeMaxMs: d.downtimeMs?.max,
+    bootMedianMs: d.bootToHeartbeatMs?.median,
+    failures: Object.entries(d.failuresByKind).map(([k, v]) => `${k}: ${v}`).join(', ') || 'none',
+    stall: d.stall ? d.stall.symptom : 'no',
+    saturated: d.saturation.saturated.join(', ') || 'none',
+  }));
+}
+
+const STEP_COLUMNS: Column<StepRow>[] = [
+  { key: 'n', title: 'N' },
+  { key: 'mode', title: 'mode' },
+  { key: 'concurrency', title: 'at once', format: n() },
+  { key: 'migrated', title: 'migrated' },
+  { key: 'attempted', title: 'attempted' },
+  { key: 'wallMs', title: 'step wall time', format: fmtMs },
+  { key: 'bootMedianMs', title: 'boot to heartbeat (median)', format: fmtMs },
+  { key: 'totalTimeMedianMs', title: 'migration total (median)', format: fmtMs },
+  { key: 'totalTimeMaxMs', title: 'migration total (max)', format: fmtMs },
+  { key: 'downtimeMinMs', title: 'downtime min', format: fmtMs },
+  { key: 'downtimeMedianMs', title: 'downtime median', format: fmtMs },
+  { key: 'downtimeMaxMs', title: 'downtime max', format: fmtMs },
+  { key: 'failures', title: 'failures by kind' },
+  { key: 'stall', title: 'stall' },
+  { key: 'saturated', title: 'saturated' },
+];
+
+export interface MigrationRow {
+  n: number;
+  mode: string;
+  guest: string;
+  attempt: number;
+  outcome: string;
+  bootToHeartbeatMs?: number;
+  migrationMs?: number;
+  totalTimeMs?: number;
+  downtimeMs?: number;
+  transferredMiB?: number;
+  maxBandwidthMiBps?: number;
+  startS: number;
+  failure: string;
+}
+
+const MIGRATION_COLUMNS: Column<MigrationRow>[] = [
+  { key: 'n', title: 'N' },
+  { key: 'mode', title: 'mode' },
+  { key: 'guest', title: 'guest' },
+  { key: 'attempt', title: 'try' },
+  { key: 'outcome', title: 'outcome' },
+  { key: 'startS', title: 'started at (s)', format: n(1) },
+  { key: 'bootToHeartbeatMs', title: 'boot to heartbeat', format: fmtMs },
+  { key: 'migrationMs', title: 'migration (engine)', format: fmtMs },
+  { key: 'totalTimeMs', title: 'total (QEMU)', format: fmtMs },
+  { key: 'downtimeMs', title: 'downtime (QEMU)', format: fmtMs },
+  { key: 'transferredMiB', title: 'transferred (MiB)', format: n(1) },
+  { key: 'maxBandwidthMiBps', title: 'max-bandwidth (MiB/s)', format: n() },
+  { key: 'failure', title: 'failure' },
+];
+
+const COMPARISON_COLUMNS: Column<ComparisonRow>[] = [
+  { key: 'n', title: 'N' },
+  { key: 'variant', title: 'how' },
+  { key: 'concurrency', title: 'at once' },
+  { key: 'migrated', title: 'guests migrated' },
+  { key: 'wallMs', title: 'total time', format: fmtMs },
+  { key: 'worstDowntimeMs', title: 'worst downtime', format: fmtMs },
+  { key: 'failures', title: 'failures' },
+  { key: 'stalled', title: 'stalled' },
+];
+
+export interface SampleRow {
+  tS: number;
+  cpuBusyPct?: number;
+  psiCpuSomeAvg10?: number;
+  psiMemorySomeAvg10?: number;
+  psiIoSomeAvg10?: number;
+  load1: number;
+  memAvailableMiB: number;
+  swapUsedMiB: number;
+  migrationLinkMbps?: number;
+  srcUplinkTxMbps?: number;
+  dstUplinkRxMbps?: number;
+  qemuProcesses: number;
+  qemuCpuPct: number;
+  qemuRssMiB: number;
+}
+
+export function sampleRows(samples: readonly BatchSample[], t0Ms: number): SampleRow[] {
+  return samples.map((s) => {
+    const qemu = s.processes.filter((p) => p.alive && s.qemuLabels[String(p.pid)] !== undefined);
+    const link = (suffix: string, dir: 'tx' | 'rx') => {
+      const l = s.links.find((x) => x.netns?.endsWith(suffix));
+      const v = dir === 'tx' ? l?.txBitsPerSecond : l?.rxBitsPerSecond;
+      return v === undefined ? undefined : v / 1e6;
+    };
+    return {
+      tS: (s.atMs - t0Ms) / 1000,
+      cpuBusyPct: meanCpuBusyPct(s),
+      psiCpuSomeAvg10: s.pressure.cpu?.some.avg10,
+      psiMemorySomeAvg10: s.pressure.memory?.some.avg10,
+      psiIoSomeAvg10: s.pressure.io?.some.avg10,
+      load1: s.loadavg.load1,
+      memAvailableMiB: memAvailableMiB(s),
+      swapUsedMiB: swapUsedMiB(s),
+      migrationLinkMbps: migrationLinkMbps(s),
+      srcUplinkTxMbps: link('-src', 'tx'),
+      dstUplinkRxMbps: link('-dst', 'rx'),
+      qemuProcesses: qemu.length,
+      qemuCpuPct: qemu.reduce((a, p) => a + (p.cpuPct ?? 0), 0),
+      qemuRssMiB: qemu.reduce((a, p) => a + (p.vmRssKiB ?? 0), 0) / 1024,
+    };
+  });
+}
+
+const SAMPLE_KEYS = [
+  'tS',
+  'cpuBusyPct',
+  'psiCpuSomeAvg10',
+  'psiMemorySomeAvg10',
+  'psiIoSomeAvg10',
+  'load1',
+  'memAvailableMiB',
+  'swapUsedMiB',
+  'migrationLinkMbps',
+  'srcUplinkTxMbps',
+  'dstUplinkRxMbps',
+  'qemuProcesses',
+  'qemuCpuPct',
+  'qemuRssMiB',
+] as const satisfies readonly (keyof SampleRow)[];
+
+function migrationRows(r: BatchRecord): MigrationRow[] {
+  const t0 = Date.parse(r.startedAt);
+  return r.steps.flatMap((s) =>
+    s.attempts.map((a: MigrationAttempt) => ({
+      n: s.n,
+      mode: s.variant === 'naive-parallel' ? 'naive parallel' : s.mode,
+      guest: `g${a.guestIndex}`,
+      attempt: a.attempt,
+      outcome: a.outcome,
+      bootToHeartbeatMs: a.bootToHeartbeatMs,
+      migrationMs: a.migrationMs,
+      totalTimeMs: a.totalTimeMs,
+      downtimeMs: a.downtimeMs,
+      transferredMiB: a.transferredMiB,
+      maxBandwidthMiBps: a.maxBandwidthMiBps,
+      startS: (a.startedAtMs - t0) / 1000,
+      failure: a.failure ?? '',
+    })),
+  );
+}
+
+/** Step starts, the stall (emphasised) and, when there are few, each migration's end. */
+export function batchMarkers(r: BatchRecord): Marker[] {
+  const t0 = Date.parse(r.startedAt);
+  const s = (ms: number) => (ms - t0) / 1000;
+  const markers: Marker[] = r.steps.map((st) => ({ x: s(st.startedAtMs), label: `N=${st.n} ${st.variant === 'naive-parallel' ? 'naive' : st.mode}` }));
+  const ends = r.steps.flatMap((st) => st.attempts.flatMap((a) => a.events.filter((e: BatchEvent) => e.event === 'migration-end')));
+  if (ends.length <= 8) for (const e of ends) markers.push({ x: s(e.atMs), label: `g${e.guestIndex} ${e.detail ?? 'end'}` });
+  if (r.stop.kind === 'stall') markers.push({ x: s(r.stop.stall.atMs), label: `stall: ${r.stop.stall.symptom}`, emphasis: true });
+  return markers;
+}
+
+export async function writeBatchReport(dir: string, r: BatchRecord, ds: readonly StepDiagnosis[]): Promise<{ markdownPath: string; htmlPath: string }> {
+  const t0 = Date.parse(r.startedAt);
+  const steps = stepRows(ds);
+  const migrations = migrationRows(r);
+  const comparison = compareSteps(ds);
+  const samples = sampleRows(r.samples, t0);
+  const events = r.steps.flatMap((st) => st.attempts.flatMap((a) => a.events.map((e) => ({ n: st.n, mode: st.variant === 'naive-parallel' ? 'naive parallel' : st.mode, tS: (e.atMs - t0) / 1000, guest: `g${e.guestIndex}`, event: e.event, detail: e.detail ?? '' }))));
+  await writeTableCsv(join(dir, 'steps.csv'), STEP_COLUMNS, steps);
+  await writeTableCsv(join(dir, 'migrations.csv'), MIGRATION_COLUMNS, migrations);
+  if (comparison.length > 0) await writeTableCsv(join(dir, 'comparison.csv'), COMPARISON_COLUMNS, comparison);
+  await writeTableCsv(join(dir, 'samples.csv'), SAMPLE_KEYS.map((key) => ({ key, title: key })) as Column<SampleRow>[], samples);
+  await writeTableCsv(
+    join(dir, 'events.csv'),
+    (['n', 'mode', 'tS', 'guest', 'event', 'detail'] as const).map((key) => ({ key, title: key })),
+    events,
+  );
+  await writeFile(join(dir, 'batch.json'), JSON.stringify({ ...r, diagnoses: ds }, null, 2) + '\n');
+
+  const markers = batchMarkers(r);
+  const long = <K extends keyof SampleRow>(keys: readonly [K, string][]) =>
+    samples.flatMap((row) => keys.filter(([k]) => typeof row[k] === 'number').map(([k, label]) => ({ tS: row.tS, value: row[k] as number, series: label })));
+  const x = { field: 'tS' as const, title: 'time since the batch began', unit: 's' };
+  const charts: [string, string][] = [];
+  if (samples.length > 0) {
+    const plots = join(dir, 'plots');
+    await renderChart(
+      lineChart({ title: 'CPU busy (mean of CPUs) and pressure (PSI some avg10)', data: long([['cpuBusyPct', 'CPU busy'], ['psiCpuSomeAvg10', 'PSI cpu'], ['psiMemorySomeAvg10', 'PSI memory'], ['psiIoSomeAvg10', 'PSI io']]), x, y: { field: 'value', title: 'share of time', unit: '%' }, series: { field: 'series', title: '' }, markers }),
+      join(plots, 'cpu'),
+    );
+    charts.push(['CPU busy and PSI over time', 'plots/cpu.png']);
+    await renderChart(
+      lineChart({ title: 'Memory', data: long([['memAvailableMiB', 'MemAvailable'], ['qemuRssMiB', 'QEMU RSS (sum)'], ['swapUsedMiB', 'swap used']]), x, y: { field: 'value', title: 'memory', unit: 'MiB' }, series: { field: 'series', title: '' }, markers }),
+      join(plots, 'memory'),
+    );
+    charts.push(['MemAvailable over time', 'plots/memory.png']);
+    await renderChart(
+      lineChart({ title: 'Migration link throughput', data: long([['srcUplinkTxMbps', 'src up0 tx'], ['dstUplinkRxMbps', 'dst up0 rx']]), x, y: { field: 'value', title: 'throughput', unit: 'Mbit/s' }, series: { field: 'series', title: '' }, markers }),
+      join(plots, 'link'),
+    );
+    charts.push(['Link throughput over time', 'plots/link.png']);
+  }
+
+  const doc = markdown().heading(1, `Batch ${r.batchId}`);
+  const g = r.spec.guests;
+  const guests = (Array.isArray(g) ? g : [g]).map((x) => `${x.memoryMiB} MiB${x.workload ? ` ${JSON.stringify(x.workload)}` : ' idle'}`).join(', ');
+  doc.paragraph(
+    `Mode **${ds[ds.length - 1]?.mode ?? '?'}**${r.spec.compare ? ' (with naive parallel at each N for comparison)' : ''}, guests ${guests}, per-migration deadline ${fmtMs(r.spec.timeoutMs)}, batch deadline ${fmtMs(r.spec.deadlineMs)}, memory reserve ${r.spec.memoryReserveMiB} MiB. ` +
+      `Host: ${r.host.cpus} CPUs, ${r.host.memTotalMiB} MiB, kernel ${r.host.kernel}; migration link ${r.host.linkBandwidthMbit !== undefined ? `shaped to ${r.host.linkBandwidthMbit} Mbit/s` : 'not shaped'}. Wall time ${fmtMs(r.wallMs)}.`,
+  );
+  doc.heading(2, 'Why the batch stopped');
+  doc.paragraph(`**${r.stop.kind}**: ${r.stop.detail}`);
+  const stalled = ds.filter((d) => d.stall);
+  for (const d of stalled) {
+    const s = d.stall!;
+    doc.list([
+      `N=${d.n} (${d.variant === 'naive-parallel' ? 'naive parallel' : d.mode}): first symptom **${s.symptom}** at ${((s.atMs - t0) / 1000).toFixed(1)} s (confirmed at ${((s.confirmedAtMs - t0) / 1000).toFixed(1)} s): ${s.detail}`,
+      `evidence: ${Object.entries(s.evidence).map(([k, v]) => `${k}=${v}`).join(', ') || '–'}`,
+      `saturated resource: **${d.saturation.resource}**: ${d.saturation.evidence}`,
+    ]);
+  }
+  if (stalled.length === 0) doc.paragraph(`Peak figures of the last step: ${ds[ds.length - 1]?.saturation.evidence ?? 'no step ran'}.`);
+
+  doc.heading(2, 'Per N');
+  doc.table(STEP_COLUMNS, steps);
+  doc.paragraph('Downtime and migration times are QEMU\'s figures for the migrations that completed. Boot to heartbeat is measured separately: under `parallel` the boots of all N guests overlap each other and the first migrations.');
+  if (comparison.length > 0) {
+    doc.heading(2, 'Naive parallel against the scheduler');
+    doc.table(COMPARISON_COLUMNS, comparison);
+  }
+  const plans = r.steps.filter((s) => s.plan);
+  if (plans.length > 0) {
+    doc.heading(2, 'Scheduler decisions');
+    for (const s of plans) doc.paragraph(`N=${s.n}: **${s.plan!.concurrency} at once**, limited by ${s.plan!.limitedBy}.`).list([...s.plan!.reasons]);
+  }
+  doc.heading(2, 'Host over time');
+  doc.paragraph('Dashed lines: each step\'s start and, when there are few, each migration\'s end; the red line is the first stall symptom.');
+  for (const [alt, p] of charts) doc.image(alt, p);
+  doc.heading(2, 'Every migration');
+  doc.table(MIGRATION_COLUMNS, migrations);
+  doc.heading(2, 'Files');
+  doc.list([
+    '`batch.json`: the whole record (spec, every attempt, every host sample, the diagnosis)',
+    '`steps.csv`, `migrations.csv`, `comparison.csv`: the tables above, raw values',
+    '`samples.csv`: one row per host sample; `events.csv`: migration events on the same time axis',
+    '`n<N>-<mode>/g<i>/`: each migration\'s own run files (run.json, timeline, serial logs, QMP transcripts)',
+  ]);
+  const written = await writeReport(dir, doc.render(), `miglab batch ${r.batchId}`);
+  return { markdownPath: written.markdownPath, htmlPath: written.htmlPath };
+}
+
+

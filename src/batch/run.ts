@@ -1,0 +1,288 @@
+// runBatch: migrate 1, 2, 4... guests at once until the host stalls. For each N it boots N guest
+// pairs (each through migrateOnLab, with its own guest slot and migration port), migrates them
+// per the mode, samples the host all along, and stops at the first stall, aborting whatever
+// runs. A memory guard refuses a step that would not fit, before any of its QEMUs start. The
+// record it returns (and writes as results/batch-<id>/) is all the diagnosis and report read.
+import { readFile } from 'node:fs/promises';
+import { cpus as osCpus, release, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { migrateOnLab, newRunId, preflight, REPO_ROOT, useLab } from '../api.js';
+import { describeError, UsageError } from '../errors.js';
+import type { ImageInfo } from '../image/build.js';
+import type { Lab } from '../lab/index.js';
+import { parseMeminfo } from '../measure/host-sampler.js';
+import type { Progress } from '../migrate/engine.js';
+import { parseScenario } from '../migrate/scenario.js';
+import { sleep } from '../util/deadline.js';
+import { withTeardown } from '../util/teardown.js';
+import { diagnoseStep, type StepDiagnosis } from './diagnose.js';
+import { attemptFromReport, BATCH_SCHEMA, type BatchRecord, type BatchSample, type MigrationAttempt, type StepRecord, type StepVariant, type StopReason } from './record.js';
+import { writeBatchReport } from './report.js';
+import { startBatchSampler } from './sampler.js';
+import { estimateResourceUse, planRetries, planSchedule, RETRIED, type SchedulePlan } from './scheduler.js';
+import {
+  assumedDirtyRateMiBps,
+  expandSteps,
+  guestScenario,
+  guestShape,
+  maxGuestMemoryMiB,
+  modeName,
+  parseBatchSpec,
+  peakPairs,
+  type BatchMode,
+  type BatchSpec,
+  type BatchSpecInput,
+  type ScenarioOverrides,
+} from './spec.js';
+import { detectHostStall, memoryGuard, runStall, type MemoryGuardVerdict, type Stall } from './stall.js';
+
+export interface BatchOptions {
+  /** The batch goes to `<resultsRoot>/batch-<id>/` (default: results/ in the repository). */
+  readonly resultsRoot?: string;
+  readonly progress?: Progress;
+  /** An outer abort (tests, the CLI); Ctrl-C is always handled. */
+  readonly signal?: AbortSignal;
+  /** MemAvailable now, MiB; tests stand a fake in. Default: /proc/meminfo. */
+  readonly memAvailableMiB?: () => Promise<number>;
+}
+
+export interface BatchResult {
+  readonly record: BatchRecord;
+  readonly diagnoses: readonly StepDiagnosis[];
+  readonly dir: string;
+  readonly markdownPath: string;
+  readonly htmlPath: string;
+}
+
+async function readMeminfo() {
+  return parseMeminfo(await readFile('/proc/meminfo', 'utf8'));
+}
+
+async function procMemAvailableMiB(): Promise<number> {
+  return (await readMeminfo()).memAvailableKiB / 1024;
+}
+
+/** Guest pairs the memory guard must plan for in a step of N. */
+function guardPairs(spec: BatchSpec, n: number): number {
+  // The scheduler keeps its own concurrency within memory; the naive comparison run does not.
+  if (spec.mode === 'scheduled') return spec.compare ? n : 1;
+  return peakPairs(spec.mode, n);
+}
+
+function checkGuard(spec: BatchSpec, n: number, memAvailableMiB: number): MemoryGuardVerdict {
+  return memoryGuard({ pairs: guardPairs(spec, n), memoryMiB: maxGuestMemoryMiB(spec), memAvailableMiB, reserveMiB: spec.memoryReserveMiB });
+}
+
+/**
+ * Validate the batch and refuse its first step if it cannot fit in memory: nothing is started
+ * (no lab, no QEMU) when this throws.
+ */
+export async function checkBatch(input: BatchSpecInput, memAvailableMiB: () => Promise<number> = procMemAvailableMiB): Promise<BatchSpec> {
+  const spec = parseBatchSpec(input);
+  const ns = expandSteps(spec.steps);
+  // Each guest's scenario is valid (ports, workload support) before anything starts.
+  for (let i = 0; i < Math.max(...ns); i++) parseScenario(guestScenario(spec, i));
+  const g = checkGuard(spec, ns[0]!, await memAvailableMiB());
+  if (!g.ok) throw new UsageError(`batch step N=${ns[0]}: ${g.message}`, 'use smaller guests, fewer at once, or a smaller memory reserve');
+  return spec;
+}
+
+export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): Promise<BatchResult> {
+  const memNow = opts.memAvailableMiB ?? procMemAvailableMiB;
+  const spec = await checkBatch(input, memNow);
+  const image = await preflight();
+  const progress = opts.progress ?? (() => undefined);
+  const batchId = newRunId(modeName(spec.mode));
+  const dir = join(resolve(opts.resultsRoot ?? join(REPO_ROOT, 'results')), `batch-${batchId}`);
+  return withTeardown(async (td, ctrlC) => {
+    const signal = opts.signal ? AbortSignal.any([opts.signal, ctrlC]) : ctrlC;
+    const started = Date.now();
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new Error(`the batch deadline of ${spec.deadlineMs} ms passed`)), spec.deadlineMs);
+    td.defer('clear the batch deadline', () => clearTimeout(timer));
+
+    const lab = await useLab(td, spec.lab, spec.shaping, signal);
+    const linkBandwidthMbit = (spec.shaping ?? lab.shaping)?.bandwidthMbit;
+    const mem0 = await readMeminfo();
+    const hostCtx = {
+      cpus: osCpus().length,
+      memoryReserveMiB: spec.memoryReserveMiB,
+      swapUsedAtStartMiB: (mem0.swapTotalKiB - mem0.swapFreeKiB) / 1024,
+    };
+
+    // The host stall check runs on every sample, against the samples of the step in progress.
+    let watch: { startMs: number; onStall: (s: Stall) => void } | undefined;
+    const sampler = startBatchSampler({
+      intervalMs: spec.sampleIntervalMs,
+      links: [lab.hosts.src.netns, lab.hosts.dst.netns].map((netns) => ({ netns, dev: lab.names.uplink })),
+      sinceMs: started,
+      netns: [lab.hosts.src.netns, lab.hosts.dst.netns],
+      onSample: () => {
+        if (!watch) return;
+        const w = watch;
+        const stall = detectHostStall(sampler.samples.filter((s) => s.atMs >= w.startMs), spec.stall, hostCtx);
+        if (stall) w.onStall(stall);
+      },
+    });
+    td.defer('stop the batch sampler', () => sampler.stop().then(() => undefined));
+    // An idle baseline for the scheduler and the plots: two samples before the first guest.
+    while (sampler.samples.length < 2 && !signal.aborted) await sleep(100, signal).catch(() => undefined);
+
+    const ctx: StepContext = { spec, lab, image, dir, signal, deadline: deadline.signal, progress, linkBandwidthMbit, sampler, setWatch: (w) => (watch = w), hostCtx };
+    const steps: StepRecord[] = [];
+    let stop: StopReason | undefined;
+    for (const n of expandSteps(spec.steps)) {
+      const g = checkGuard(spec, n, await memNow());
+      if (!g.ok) {
+        progress('batch', `N=${n}: ${g.message}`);
+        stop = { kind: 'refused', n, detail: `N=${n}: ${g.message}` };
+        break;
+      }
+      const variants: [StepVariant, BatchMode][] = spec.mode === 'scheduled' && spec.compare ? [['naive-parallel', 'parallel'], ['as-specified', 'scheduled']] : [['as-specified', spec.mode]];
+      let last: StepRecord | undefined;
+      for (const [variant, mode] of variants) {
+        if (signal.aborted || deadline.signal.aborted) break;
+        const previous = steps[steps.length - 1];
+        const hint = previous?.stall ? diagnoseStep(previous, sampler.samples, { cpus: hostCtx.cpus, linkBandwidthMbit, memoryReserveMiB: spec.memoryReserveMiB }, started) : undefined;
+        last = await runStep(ctx, n, variant, mode, g, hint && previous ? { resource: hint.saturation.resource, concurrency: previous.plan?.concurrency ?? previous.n } : undefined);
+        steps.push(last);
+      }
+      if (signal.aborted) stop = { kind: 'aborted', n, detail: `stopped from outside during N=${n}: ${describeError(signal.reason)}` };
+      else if (deadline.signal.aborted) stop = { kind: 'deadline', n, detail: `N=${n}: ${describeError(deadline.signal.reason)}` };
+      else if (last?.stall) stop = { kind: 'stall', n, stall: last.stall, detail: `N=${n}: ${last.stall.symptom}: ${last.stall.detail}` };
+      if (stop) break;
+    }
+    stop ??= { kind: 'finished', detail: 'every step ran without a stall' };
+    progress('batch', `stopped: ${stop.kind}: ${stop.detail}`);
+    const samples = await sampler.stop();
+    const record: BatchRecord = {
+      schema: BATCH_SCHEMA,
+      batchId,
+      startedAt: new Date(started).toISOString(),
+      wallMs: Date.now() - started,
+      spec,
+      host: { cpus: hostCtx.cpus, memTotalMiB: Math.round(totalmem() / 1024 / 1024), linkBandwidthMbit, kernel: release() },
+      steps,
+      stop,
+      samples,
+    };
+    const satCtx = { cpus: hostCtx.cpus, linkBandwidthMbit, memoryReserveMiB: spec.memoryReserveMiB };
+    const diagnoses = steps.map((s) => diagnoseStep(s, samples, satCtx, started));
+    const written = await writeBatchReport(dir, record, diagnoses);
+    return { record, diagnoses, dir, ...written };
+  });
+}
+
+interface StepContext {
+  readonly spec: BatchSpec;
+  readonly lab: Lab;
+  readonly image: ImageInfo;
+  readonly dir: string;
+  readonly signal: AbortSignal;
+  readonly deadline: AbortSignal;
+  readonly progress: Progress;
+  readonly linkBandwidthMbit?: number;
+  readonly sampler: { readonly samples: readonly BatchSample[] };
+  readonly setWatch: (w: { startMs: number; onStall: (s: Stall) => void } | undefined) => void;
+  readonly hostCtx: { readonly cpus: number };
+}
+
+async function runStep(
+  c: StepContext,
+  n: number,
+  variant: StepVariant,
+  mode: BatchMode,
+  guard: MemoryGuardVerdict,
+  saturated: { resource: StepDiagnosis['saturation']['resource']; concurrency: number } | undefined,
+): Promise<StepRecord> {
+  const { spec } = c;
+  const startedAtMs = Date.now();
+  const stepAc = new AbortController();
+  const signal = AbortSignal.any([c.signal, c.deadline, stepAc.signal]);
+  const name = modeName(mode);
+  const stepDir = join(c.dir, `n${n}-${variant === 'naive-parallel' ? 'naive-parallel' : name}`);
+  let stall: Stall | undefined;
+  const onStall = (s: Stall) => {
+    if (stall) return;
+    stall = s;
+    c.progress('stall', `N=${n} ${name}: ${s.symptom}: ${s.detail}; aborting what runs`);
+    stepAc.abort(new Error(`stall: ${s.symptom}`));
+  };
+  c.setWatch({ startMs: startedAtMs, onStall });
+  c.progress('batch', `N=${n} ${name}: ${guard.message}`);
+
+  const attempts: MigrationAttempt[] = [];
+  const scheduled = mode === 'scheduled';
+  const launch = async (i: number, attempt: number, o: ScenarioOverrides): Promise<void> => {
+    if (signal.aborted) return;
+    const scenario = parseScenario(guestScenario(spec, i, o));
+    const base = {
+      guestIndex: i,
+      attempt,
+      startedAtMs: Date.now(),
+      memoryMiB: scenario.guest.memoryMiB,
+      maxBandwidthMiBps: scenario.parameters.maxBandwidthMiBps,
+      autoConverge: o.autoConverge,
+      timeoutMs: scenario.timeoutMs,
+    };
+    try {
+      const res = await migrateOnLab({
+        lab: c.lab,
+        image: c.image,
+        scenario,
+        dir: stepDir,
+        runDirName: attempt > 1 ? `g${i}-retry${attempt - 1}` : `g${i}`,
+        signal,
+        progress: (p, d) => c.progress(`g${i} ${p}`, d),
+        guestIndex: i,
+      });
+      const a = attemptFromReport(res.report, base, res.dir, Date.now());
+      attempts.push(a);
+      c.progress('batch', `N=${n} g${i}: ${a.outcome}${a.totalTimeMs !== undefined ? ` in ${a.totalTimeMs} ms, downtime ${a.downtimeMs} ms` : ''}`);
+      const s = runStall(res.report, i);
+      // Under the scheduler a first non-convergence is retried, not a stall.
+      if (s && !(scheduled && attempt === 1 && RETRIED.has(s.symptom))) onStall(s);
+    } catch (err) {
+      const aborted = signal.aborted;
+      attempts.push({ ...base, endedAtMs: Date.now(), outcome: aborted ? 'aborted' : 'error', failure: describeError(err), events: [] });
+      if (!aborted) onStall({ symptom: 'migration-failed', atMs: Date.now(), confirmedAtMs: Date.now(), guestIndex: i, detail: `g${i}: ${describeError(err)}`, evidence: {} });
+    }
+  };
+
+  const all = Array.from({ length: n }, (_, i) => i);
+  let plan: SchedulePlan | undefined;
+  try {
+    if (mode === 'sequential') {
+      for (const i of all) await launch(i, 1, {});
+    } else if (mode === 'parallel') {
+      await Promise.allSettled(all.map((i) => launch(i, 1, {})));
+    } else if (typeof mode === 'object') {
+      for (let k = 0; k < n; k += mode.waves) await Promise.allSettled(all.slice(k, k + mode.waves).map((i) => launch(i, 1, {})));
+    } else {
+      plan = planSchedule({
+        guests: all.map((i) => ({ guestIndex: i, memoryMiB: guestShape(spec, i).memoryMiB, dirtyRateMiBps: assumedDirtyRateMiBps(guestShape(spec, i)) })),
+        use: estimateResourceUse(c.sampler.samples, c.hostCtx.cpus),
+        linkBandwidthMbit: c.linkBandwidthMbit,
+        memAvailableMiB: guard.usableMiB + spec.memoryReserveMiB,
+        memoryReserveMiB: spec.memoryReserveMiB,
+        saturated,
+        timeoutMs: spec.timeoutMs,
+      });
+      c.progress('schedule', `N=${n}: ${plan.concurrency} at once (limited by ${plan.limitedBy}); ${plan.reasons.join('; ')}`);
+      const queue = [...plan.order];
+      const p = plan;
+      await Promise.allSettled(
+        Array.from({ length: plan.concurrency }, async () => {
+          for (let i = queue.shift(); i !== undefined && !signal.aborted; i = queue.shift()) await launch(i, 1, { maxBandwidthMiBps: p.maxBandwidthMiBps });
+        }),
+      );
+      for (const r of planRetries(attempts, plan, c.linkBandwidthMbit)) {
+        c.progress('schedule', r.reason);
+        await launch(r.guestIndex, 2, r);
+      }
+    }
+  } finally {
+    c.setWatch(undefined);
+  }
+  return { n, mode: name, variant, startedAtMs, endedAtMs: Date.now(), attempts, guard: { needMiB: guard.needMiB, usableMiB: guard.usableMiB, message: guard.message }, stall, plan };
+}

@@ -1,0 +1,82 @@
+// The `miglab sweep` and `miglab plot` commands: options declared as data, and functions that
+// turn parsed arguments into calls of the programmatic API (runSweep, plotResults) and print a
+// few lines. src/cli.ts registers the commands with these definitions and calls these functions.
+import type { Options, PositionalOptions } from 'yargs';
+import { UsageError } from '../errors.js';
+import type { Progress } from '../migrate/engine.js';
+import { plotResults, type PlotResult } from './plots.js';
+import { runSweep, type SweepResult } from './run.js';
+
+export const SWEEP_COMMAND = {
+  command: 'sweep <spec>',
+  describe: 'run a sweep (a YAML grid of scenarios x repetitions) on one lab; a rerun resumes; writes results/sweep-NAME/',
+} as const;
+
+export const SWEEP_POSITIONALS = {
+  spec: { type: 'string', describe: 'the sweep file (see examples/sweeps/)', demandOption: true },
+} as const satisfies Record<string, PositionalOptions>;
+
+export const SWEEP_OPTIONS = {
+  results: { type: 'string', default: 'results', describe: 'directory for results/sweep-NAME/' },
+  prefix: { type: 'string', default: 'mlab', describe: 'lab to use (or bring up for the sweep and take down after)' },
+  repetitions: { type: 'number', describe: "override the spec's repetitions (runs already complete are kept)" },
+  plot: { type: 'boolean', default: true, describe: 'draw the figures and report.md when the sweep is done (--no-plot to skip)' },
+} as const satisfies Record<string, Options>;
+
+export const PLOT_COMMAND = {
+  command: 'plot <dir>',
+  describe: 'draw figures, summary.csv and report.md from saved results (a sweep folder or one run folder)',
+} as const;
+
+export const PLOT_POSITIONALS = {
+  dir: { type: 'string', describe: 'a results folder: results/sweep-NAME/ or results/RUN-ID/', demandOption: true },
+} as const satisfies Record<string, PositionalOptions>;
+
+export const PLOT_OPTIONS = {} as const satisfies Record<string, Options>;
+
+export interface CommandIo {
+  /** Lines for the user (stdout). */
+  readonly out: (line: string) => void;
+  readonly progress?: Progress;
+  readonly signal?: AbortSignal;
+}
+
+function stringArg(a: Record<string, unknown>, key: string): string {
+  const v = a[key];
+  if (typeof v !== 'string' || v === '') throw new UsageError(`missing ${key}`, 'see miglab --help');
+  return v;
+}
+
+/** `miglab sweep SPEC`: returns the exit status (0 also when some runs failed: they are results). */
+export async function sweepCommand(a: Record<string, unknown>, io: CommandIo): Promise<{ code: number; sweep: SweepResult; plots?: PlotResult }> {
+  const repetitions = a.repetitions === undefined ? undefined : Number(a.repetitions);
+  const sweep = await runSweep({
+    specPath: stringArg(a, 'spec'),
+    resultsRoot: typeof a.results === 'string' ? a.results : undefined,
+    lab: { prefix: typeof a.prefix === 'string' ? a.prefix : 'mlab' },
+    repetitions,
+    progress: io.progress,
+    signal: io.signal,
+  });
+  io.out(`sweep ${sweep.spec.name}: ${sweep.runs.length} runs (${sweep.ran} ran, ${sweep.skipped} already complete, ${sweep.errors} errors)`);
+  for (const p of sweep.summary) {
+    const d = p.metrics.downtimeMs;
+    io.out(`  ${p.point.padEnd(32)} ${p.converged}/${p.runs} converged  downtime ${d.mean === undefined ? '-' : `${d.mean.toFixed(0)} ms mean`}`);
+  }
+  io.out(`  summary         ${sweep.files.summaryCsv}`);
+  let plots: PlotResult | undefined;
+  if (a.plot !== false && sweep.summary.some((p) => p.runs > 0)) {
+    plots = await plotResults(sweep.dir);
+    io.out(`  report          ${plots.report.markdownPath}`);
+  }
+  return { code: sweep.errors > 0 ? 1 : 0, sweep, plots };
+}
+
+/** `miglab plot DIR`. */
+export async function plotCommand(a: Record<string, unknown>, io: CommandIo): Promise<{ code: number; plots: PlotResult }> {
+  const plots = await plotResults(stringArg(a, 'dir'));
+  io.out(`${plots.charts.length} figure${plots.charts.length === 1 ? '' : 's'} in ${plots.dir}/plots/`);
+  for (const c of plots.charts) io.out(`  ${c.pngPath}`);
+  io.out(`  report          ${plots.report.markdownPath}`);
+  return { code: 0, plots };
+}

@@ -1,0 +1,260 @@
+// Figures and a short report drawn from saved results alone: every run.json under a sweep folder
+// (or one run folder). `planCharts` decides which figures apply and builds their specs (pure);
+// `plotResults` renders them to <dir>/plots/ and writes report.md and report.html next to them.
+// `miglab plot RESULTS_DIR` calls plotResults.
+import { join } from 'node:path';
+import { UsageError } from '../errors.js';
+import { barChart, lineChart, renderChart, scatterWithSpread, type Marker, type VegaLiteSpec } from '../plot/index.js';
+import { writeReport, type WrittenReport } from '../report/html.js';
+import { fmtMs, markdown, type Column } from '../report/markdown.js';
+import { MiB } from '../util/units.js';
+import { loadResults, type LoadedResults, type RunEntry } from './results.js';
+import { workloadKind } from './spec.js';
+import { PARAMETER_COLUMNS, summarizePoints, workloadOf, writeSummaryCsv, type MetricKey, type ParameterColumn, type PointSummary } from './summary.js';
+
+export interface PlannedChart {
+  /** File name without extension, under plots/. */
+  readonly name: string;
+  readonly title: string;
+  readonly spec: VegaLiteSpec;
+  /** One sentence for the report: what the figure shows and how to read it. */
+  readonly caption: string;
+}
+
+export interface PlotResult {
+  readonly dir: string;
+  readonly charts: readonly { readonly name: string; readonly title: string; readonly svgPath: string; readonly pngPath: string }[];
+  readonly summary: readonly PointSummary[];
+  readonly report: WrittenReport;
+  readonly summaryCsv: string;
+}
+
+const NOT_CONVERGED_COLOR = '#d62728';
+
+/** The parameters (other than `except`) that tell points apart, as a short label. */
+function otherLabel(p: PointSummary, except: ParameterColumn): string {
+  return PARAMETER_COLUMNS.filter((c) => c !== except && p.parameters[c] !== undefined)
+    .map((c) => `${c} ${p.parameters[c]}`)
+    .join(', ');
+}
+
+function distinct<T>(xs: readonly T[]): number {
+  return new Set(xs.map((x) => JSON.stringify(x))).size;
+}
+
+interface SpreadRow {
+  readonly x: number;
+  readonly series: string;
+  readonly mean: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+/** QEMU's downtime and the client-seen downtime of each point, as two series against `x`. */
+function downtimeRows(points: readonly { p: PointSummary; x: number }[], except: ParameterColumn): SpreadRow[] {
+  const rows: SpreadRow[] = [];
+  const series: [MetricKey, string][] = [
+    ['downtimeMs', 'downtime (QEMU)'],
+    ['clientDowntimeMs', 'downtime (client probe)'],
+  ];
+  for (const { p, x } of points) {
+    const other = otherLabel(p, except);
+    for (const [key, label] of series) {
+      const s = p.metrics[key];
+      if (s.mean === undefined) continue;
+      rows.push({ x, series: other ? `${label}, ${other}` : label, mean: s.mean, min: s.min!, max: s.max! });
+    }
+  }
+  return rows;
+}
+
+/** Dashed red rules with a label at the top, for the x values where pre-copy did not converge. */
+function withNotConverged(spec: VegaLiteSpec, markers: readonly Marker[]): VegaLiteSpec {
+  if (markers.length === 0) return spec;
+  const s = spec as unknown as { layer: Record<string, unknown>[] };
+  const values = markers.map((m) => ({ x: m.x, label: m.label }));
+  const x = { field: 'x', type: 'quantitative' };
+  s.layer.push(
+    { data: { values }, mark: { type: 'rule', color: NOT_CONVERGED_COLOR, strokeDash: [4, 3] }, encoding: { x } },
+    {
+      data: { values },
+      mark: { type: 'text', color: NOT_CONVERGED_COLOR, angle: 270, align: 'right', baseline: 'bottom', dx: -4, dy: -3, y: 0, fontSize: 10 },
+      encoding: { x, text: { field: 'label' } },
+    },
+  );
+  return spec;
+}
+
+function notConvergedMarkers(points: readonly { p: PointSummary; x: number }[]): Marker[] {
+  return points.filter(({ p }) => p.converged < p.runs).map(({ p, x }) => ({ x, label: p.converged === 0 ? 'did not converge' : `${p.converged}/${p.runs} converged` }));
+}
+
+/** The dirty rate of a point's workload, when it is the `dirty` workload with a rateMiBps. */
+export function dirtyRateMiBps(e: RunEntry | undefined): number | undefined {
+  const w = e ? workloadOf(e) : undefined;
+  if (workloadKind(w) !== 'dirty' || typeof w !== 'object') return undefined;
+  const rate = (w as Record<string, unknown>).rateMiBps;
+  return typeof rate === 'number' ? rate : undefined;
+}
+
+/** The figures that apply to these results, built from the reports (and their summary) alone. */
+export function planCharts(results: LoadedResults, summary: readonly PointSummary[]): PlannedChart[] {
+  const charts: PlannedChart[] = [];
+  const spread = { x: { field: 'x', title: '', unit: '' }, y: { field: 'mean', title: 'Downtime, mean', unit: 'ms' }, series: { field: 'series', title: '' }, yLow: 'min', yHigh: 'max' } as const;
+
+  const byMemory = summary.filter((p) => typeof p.parameters.memoryMiB === 'number').map((p) => ({ p, x: p.parameters.memoryMiB as number }));
+  if (distinct(byMemory.map((m) => m.x)) > 1) {
+    const title = 'Downtime vs guest memory';
+    charts.push({
+      name: 'downtime-vs-memory',
+      title,
+      caption: 'Mean downtime per memory size over the repetitions; whiskers span min to max. QEMU reports its own downtime; the client figure is the longest silence of a 1 ms UDP probe to the guest.',
+      spec: withNotConverged(
+        scatterWithSpread({ ...spread, title, data: downtimeRows(byMemory, 'memoryMiB'), x: { field: 'x', title: 'Guest memory', unit: 'MiB' } }),
+        notConvergedMarkers(byMemory),
+      ),
+    });
+  }
+
+  const byRate = summary.map((p) => ({ p, x: dirtyRateMiBps(p.entries[0]) })).filter((r): r is { p: PointSummary; x: number } => r.x !== undefined);
+  if (distinct(byRate.map((r) => r.x)) > 1) {
+    const title = 'Downtime vs guest dirty rate';
+    charts.push({
+      name: 'downtime-vs-dirty-rate',
+      title,
+      caption: 'Mean downtime per dirty rate (whiskers: min to max). Red dashed lines mark rates where pre-copy did not converge before the deadline in some or all repetitions.',
+      spec: withNotConverged(
+        scatterWithSpread({ ...spread, title, data: downtimeRows(byRate, 'workload'), x: { field: 'x', title: 'Dirty rate', unit: 'MiB/s' } }),
+        notConvergedMarkers(byRate),
+      ),
+    });
+  }
+
+  const byLink = summary.filter((p) => p.parameters.linkBandwidthMbit !== undefined);
+  if (distinct(byLink.map((p) => p.parameters.linkBandwidthMbit)) > 1) {
+    const rows = byLink
+      .filter((p) => p.metrics.totalTimeMs.mean !== undefined)
+      .map((p) => {
+        const link = p.parameters.linkBandwidthMbit!;
+        return {
+          link: typeof link === 'number' ? `${link} Mbit/s` : link,
+          group: otherLabel(p, 'linkBandwidthMbit') || 'all',
+          mean: p.metrics.totalTimeMs.mean!,
+          min: p.metrics.totalTimeMs.min!,
+          max: p.metrics.totalTimeMs.max!,
+        };
+      });
+    const grouped = distinct(rows.map((r) => r.group)) > 1;
+    const title = 'Total migration time vs link bandwidth';
+    charts.push({
+      name: 'total-time-vs-link-bandwidth',
+      title,
+      caption: 'Mean total migration time per rate limit of the migration uplinks (tc); error bars span min to max.',
+      spec: barChart({
+        title,
+        data: rows,
+        category: { field: 'link', title: 'Migration link bandwidth' },
+        value: { field: 'mean', title: 'Total time, mean', unit: 'ms' },
+        ...(grouped ? { group: { field: 'group', title: '' } } : {}),
+        errorLow: 'min',
+        errorHigh: 'max',
+      }),
+    });
+  }
+
+  const byCaps = summary.filter((p) => p.parameters.capabilities !== undefined);
+  if (distinct(byCaps.map((p) => p.parameters.capabilities)) > 1) {
+    for (const [key, what, file] of [
+      ['downtimeMs', 'Downtime', 'downtime-by-capabilities'],
+      ['totalTimeMs', 'Total time', 'total-time-by-capabilities'],
+    ] as const) {
+      const rows = byCaps
+        .filter((p) => p.metrics[key].mean !== undefined)
+        .map((p) => ({ caps: String(p.parameters.capabilities), mean: p.metrics[key].mean!, min: p.metrics[key].min!, max: p.metrics[key].max! }));
+      const title = `${what} by migration capabilities`;
+      charts.push({
+        name: file,
+        title,
+        caption: `Mean ${what.toLowerCase()} with each set of capabilities; error bars span min to max. Points that never converged have no bar.`,
+        spec: barChart({ title, data: rows, category: { field: 'caps', title: 'Capabilities' }, value: { field: 'mean', title: `${what}, mean`, unit: 'ms' }, errorLow: 'min', errorHigh: 'max' }),
+      });
+    }
+  }
+
+  if (results.kind === 'run' && results.entries[0]) charts.push(remainingRamChart(results.entries[0]));
+  return charts;
+}
+
+/** Remaining RAM over the run, a dashed rule at each pass and a red one where the guest stopped. */
+export function remainingRamChart(e: RunEntry): PlannedChart {
+  const r = e.report;
+  const rows = r.timeline.filter((s) => s.remainingBytes !== undefined).map((s) => ({ tMs: s.tMs, remainingMiB: s.remainingBytes! / MiB }));
+  const markers: Marker[] = r.passes.map((p) => ({ x: p.tMs, label: `pass ${p.pass}` }));
+  const stop = r.events.find((ev) => ev.side === 'source' && ev.event === 'STOP');
+  if (stop) markers.push({ x: stop.tMs, label: 'guest stopped', emphasis: true });
+  const title = `Remaining RAM during ${r.name}`;
+  return {
+    name: 'remaining-ram',
+    title,
+    caption: 'RAM still to send, from query-migrate samples; dashed lines mark the start of each pass, the red line the stop of the guest for the final copy.',
+    spec: lineChart({ title, data: rows, x: { field: 'tMs', title: 'Time since migrate', unit: 'ms' }, y: { field: 'remainingMiB', title: 'Remaining RAM', unit: 'MiB' }, markers }),
+  };
+}
+
+type TableRow = Record<string, string | number | undefined>;
+
+function reportMarkdown(results: LoadedResults, summary: readonly PointSummary[], charts: readonly PlannedChart[]): string {
+  const title = results.sweep ? `Sweep ${results.sweep.name}` : results.kind === 'run' ? `Run ${results.entries[0]!.report.name}` : 'Migration runs';
+  const doc = markdown().heading(1, title);
+  const runs = results.entries.length;
+  const converged = summary.reduce((a, p) => a + p.converged, 0);
+  doc.paragraph(
+    `${summary.length} point${summary.length === 1 ? '' : 's'}, ${runs} complete run${runs === 1 ? '' : 's'}, ${converged} converged. ` +
+      'Figures are over the runs whose migration completed; `summary.csv` has every statistic (count, mean, median, stdev, min, max).',
+  );
+  const params = PARAMETER_COLUMNS.filter((c) => summary.some((p) => p.parameters[c] !== undefined));
+  const rows: TableRow[] = summary.map((p) => ({
+    point: p.point,
+    ...p.parameters,
+    runs: p.runs,
+    converged: p.converged,
+    downtimeMs: p.metrics.downtimeMs.mean,
+    downtimeStdevMs: p.metrics.downtimeMs.stdev,
+    clientDowntimeMs: p.metrics.clientDowntimeMs.mean,
+    totalTimeMs: p.metrics.totalTimeMs.mean,
+    transferredMiB: p.metrics.transferredMiB.mean,
+  }));
+  const ms = (v: unknown) => fmtMs(v as number | undefined);
+  const columns: Column<TableRow>[] = [
+    { key: 'point', title: 'point' },
+    ...params.map((c) => ({ key: c, title: c })),
+    { key: 'runs', title: 'runs' },
+    { key: 'converged', title: 'converged' },
+    { key: 'downtimeMs', title: 'downtime (QEMU), mean', format: ms, align: 'right' },
+    { key: 'downtimeStdevMs', title: 'stdev', format: ms, align: 'right' },
+    { key: 'clientDowntimeMs', title: 'downtime (client), mean', format: ms, align: 'right' },
+    { key: 'totalTimeMs', title: 'total time, mean', format: ms, align: 'right' },
+    { key: 'transferredMiB', title: 'transferred, mean', format: (v) => (typeof v === 'number' ? `${v.toFixed(1)} MiB` : '–'), align: 'right' },
+  ];
+  doc.heading(2, 'Summary').table(columns, rows);
+  if (charts.length > 0) doc.heading(2, 'Figures');
+  for (const c of charts) doc.heading(3, c.title).image(c.title, `plots/${c.name}.png`).paragraph(`${c.caption} ([SVG](plots/${c.name}.svg))`);
+  return doc.render();
+}
+
+/** Read every run under `dir`, draw the figures that apply, write summary.csv and the report. */
+export async function plotResults(dir: string): Promise<PlotResult> {
+  const results = await loadResults(dir);
+  if (results.entries.length === 0) throw new UsageError(`no complete run (run.json) under ${dir}`);
+  const summary = summarizePoints(results.entries, { order: results.sweep?.points.map((p) => p.name) });
+  const planned = planCharts(results, summary);
+  const charts = [];
+  for (const c of planned) {
+    const out = await renderChart(c.spec, join(dir, 'plots', c.name));
+    charts.push({ name: c.name, title: c.title, svgPath: out.svgPath, pngPath: out.pngPath });
+  }
+  const summaryCsv = join(dir, 'summary.csv');
+  await writeSummaryCsv(summaryCsv, summary);
+  const report = await writeReport(dir, reportMarkdown(results, summary, planned), results.sweep ? `miglab sweep ${results.sweep.name}` : 'miglab results');
+  return { dir, charts, summary, report, summaryCsv };
+}

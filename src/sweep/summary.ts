@@ -1,0 +1,137 @@
+// The per-point table of a sweep: the parameters that vary, then count/mean/median/stdev/min/max
+// of each metric over the repetitions, plus how many runs converged and how many failed. It reads
+// only saved reports (RunEntry), so `miglab plot` can rebuild it from a results folder.
+import { writeTableCsv, type Column } from '../report/markdown.js';
+import { SUMMARY_FIELDS, summarize, type Summary } from '../stats/index.js';
+import { MiB } from '../util/units.js';
+import type { RunEntry } from './results.js';
+import { labelWorkloads, type WorkloadValue } from './spec.js';
+
+export interface Metric {
+  readonly key: string;
+  readonly of: (e: RunEntry) => number | undefined;
+}
+
+/** Metrics over the runs whose migration completed (a cancelled run has no downtime to count). */
+export const SUMMARY_METRICS = [
+  { key: 'downtimeMs', of: (e) => e.report.outputs.downtimeMs },
+  { key: 'clientDowntimeMs', of: (e) => (e.report.outputs as { clientDowntimeMs?: number }).clientDowntimeMs },
+  { key: 'totalTimeMs', of: (e) => e.report.outputs.totalTimeMs },
+  { key: 'setupTimeMs', of: (e) => e.report.outputs.setupTimeMs },
+  { key: 'transferredMiB', of: (e) => (e.report.outputs.transferredBytes === undefined ? undefined : e.report.outputs.transferredBytes / MiB) },
+  { key: 'averageThroughputMiBps', of: (e) => e.report.outputs.averageThroughputMiBps },
+  { key: 'dirtySyncCount', of: (e) => e.report.outputs.dirtySyncCount },
+] as const satisfies readonly Metric[];
+export type MetricKey = (typeof SUMMARY_METRICS)[number]['key'];
+
+/** Parameters a point can differ in, as they appear in tables (values derived from the reports). */
+export const PARAMETER_COLUMNS = ['memoryMiB', 'workload', 'maxBandwidthMiBps', 'downtimeLimitMs', 'linkBandwidthMbit', 'capabilities', 'monitor'] as const;
+export type ParameterColumn = (typeof PARAMETER_COLUMNS)[number];
+export type ParameterValues = Partial<Record<ParameterColumn, string | number>>;
+
+export interface PointSummary {
+  readonly point: string;
+  readonly parameters: ParameterValues;
+  readonly runs: number;
+  /** Runs QEMU reported as completed (outputs.status). */
+  readonly converged: number;
+  /** Runs with verdict failed, plus runs that left no report. */
+  readonly failures: number;
+  readonly metrics: Readonly<Record<MetricKey, Summary>>;
+  readonly entries: readonly RunEntry[];
+}
+
+export function migrationCompleted(e: RunEntry): boolean {
+  return e.report.outputs.status === 'completed';
+}
+
+/** The workload of a run's scenario (the scenario holds it once the engine knows workloads). */
+export function workloadOf(e: RunEntry): WorkloadValue | undefined {
+  return (e.report.inputs.scenario as { workload?: WorkloadValue }).workload;
+}
+
+function rawParameters(e: RunEntry): Record<ParameterColumn, unknown> {
+  const s = e.report.inputs.scenario;
+  const caps = Object.entries(s.capabilities ?? {})
+    .filter(([, on]) => on)
+    .map(([c]) => c);
+  return {
+    memoryMiB: s.guest?.memoryMiB,
+    workload: workloadOf(e),
+    maxBandwidthMiBps: s.parameters?.maxBandwidthMiBps,
+    downtimeLimitMs: s.parameters?.downtimeLimitMs,
+    linkBandwidthMbit: e.shaping === undefined ? undefined : e.shaping === null ? 'unshaped' : e.shaping.bandwidthMbit,
+    capabilities: caps.length === 0 ? 'none' : caps.join('+'),
+    monitor: s.monitor,
+  };
+}
+
+export interface SummarizeOptions {
+  /** Runs per point that produced no report (they count as failures). */
+  readonly missing?: Readonly<Record<string, number>>;
+  /** Point order (a sweep's grid order); otherwise the order points first appear in. */
+  readonly order?: readonly string[];
+}
+
+/** One summary per point. */
+export function summarizePoints(entries: readonly RunEntry[], opts: SummarizeOptions = {}): PointSummary[] {
+  const missing = opts.missing ?? {};
+  const groups = new Map<string, RunEntry[]>((opts.order ?? []).map((p) => [p, []]));
+  for (const e of entries) groups.set(e.point, [...(groups.get(e.point) ?? []), e]);
+  for (const p of Object.keys(missing)) if (!groups.has(p)) groups.set(p, []);
+  for (const [p, es] of groups) if (es.length === 0 && !missing[p]) groups.delete(p);
+
+  // Parameter columns: only those whose value differs between points.
+  const raw = [...groups.values()].map((es) => (es[0] ? rawParameters(es[0]) : undefined));
+  const workloads = [...new Map(raw.filter((r) => r?.workload !== undefined).map((r) => [JSON.stringify(r!.workload), r!.workload as WorkloadValue])).values()];
+  const workloadLabel = new Map(labelWorkloads(workloads).map((l, i) => [JSON.stringify(workloads[i]), l]));
+  const varying = PARAMETER_COLUMNS.filter((c) => new Set(raw.map((r) => JSON.stringify(r?.[c]))).size > 1);
+
+  return [...groups.entries()].map(([point, es], i) => {
+    const parameters: ParameterValues = {};
+    const r = raw[i];
+    for (const c of varying) {
+      const v = r?.[c];
+      if (v === undefined) continue;
+      parameters[c] = c === 'workload' ? workloadLabel.get(JSON.stringify(v))! : (v as string | number);
+    }
+    const done = es.filter(migrationCompleted);
+    const metrics = Object.fromEntries(SUMMARY_METRICS.map((m) => [m.key, summarize(done.map(m.of))])) as Record<MetricKey, Summary>;
+    return {
+      point,
+      parameters,
+      runs: es.length + (missing[point] ?? 0),
+      converged: done.length,
+      failures: es.filter((e) => e.report.verdict === 'failed').length + (missing[point] ?? 0),
+      metrics,
+      entries: es,
+    };
+  });
+}
+
+export type SummaryRow = Record<string, string | number | undefined>;
+
+/** Flat rows and columns for summary.csv: point, parameters, runs/converged/failures, metric stats. */
+export function summaryTable(points: readonly PointSummary[]): { columns: Column<SummaryRow>[]; rows: SummaryRow[] } {
+  const params = PARAMETER_COLUMNS.filter((c) => points.some((p) => p.parameters[c] !== undefined));
+  const keys = ['point', ...params, 'runs', 'converged', 'failures', ...SUMMARY_METRICS.flatMap((m) => SUMMARY_FIELDS.map((f) => `${m.key}_${f}`))];
+  const rows = points.map((p) => {
+    const row: SummaryRow = { point: p.point, ...p.parameters, runs: p.runs, converged: p.converged, failures: p.failures };
+    for (const m of SUMMARY_METRICS) {
+      const s = p.metrics[m.key];
+      for (const f of SUMMARY_FIELDS) row[`${m.key}_${f}`] = f === 'count' ? s.count : round(s[f]);
+    }
+    return row;
+  });
+  return { columns: keys.map((k) => ({ key: k, title: k })), rows };
+}
+
+/** Figures in the CSV keep 3 decimals: the measurements are not more precise than that. */
+function round(v: number | undefined): number | undefined {
+  return v === undefined ? undefined : Math.round(v * 1000) / 1000;
+}
+
+export async function writeSummaryCsv(file: string, points: readonly PointSummary[]): Promise<void> {
+  const { columns, rows } = summaryTable(points);
+  await writeTableCsv(file, columns, rows);
+}

@@ -1,0 +1,52 @@
+// `miglab sweep` end to end on a tiny grid: one lab for the whole sweep, two real migrations
+// (128 and 256 MiB, idle), summary.csv with their downtimes; then the same sweep again, which must
+// resume: both runs are complete, so nothing is started (no lab, no QEMU) and it returns at once.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { attachLab } from '../../src/lab/index.js';
+import { plotResults } from '../../src/sweep/plots.js';
+import { runSweep } from '../../src/sweep/run.js';
+import type { SweepSpecInput } from '../../src/sweep/spec.js';
+
+const results = mkdtempSync(join(tmpdir(), 'miglab-it-sweep-'));
+afterAll(() => rmSync(results, { recursive: true, force: true }));
+
+const LAB = { prefix: 'mlsw' };
+const SPEC: SweepSpecInput = {
+  name: 'tiny',
+  repetitions: 1,
+  base: { guest: { accel: 'tcg', diskSizeMiB: 64 } },
+  grid: { memoryMiB: [128, 256] },
+  timeoutMs: 30000,
+};
+
+describe('a tiny real sweep', () => {
+  it('runs every point on one lab, writes the summary, and resumes without starting anything', async () => {
+    const first = await runSweep({ spec: SPEC, resultsRoot: results, lab: LAB });
+    expect(first).toMatchObject({ ran: 2, skipped: 0, errors: 0 });
+    expect(first.runs.map((r) => [r.dir, r.verdict])).toEqual([
+      ['mem128/rep1', 'completed'],
+      ['mem256/rep1', 'completed'],
+    ]);
+
+    const [head, ...rows] = readFileSync(first.files.summaryCsv, 'utf8').trim().split('\n');
+    const cols = head!.split(',');
+    expect(rows).toHaveLength(2);
+    const downtime = rows.map((r) => Number(r.split(',')[cols.indexOf('downtimeMs_mean')]));
+    for (const d of downtime) expect(d).toBeGreaterThanOrEqual(0);
+    expect(rows.map((r) => r.split(',')[cols.indexOf('memoryMiB')])).toEqual(['128', '256']);
+    expect(rows.map((r) => r.split(',')[cols.indexOf('converged')])).toEqual(['1', '1']);
+    // The lab was brought up for the sweep and taken down after it.
+    expect(await attachLab(LAB.prefix)).toBeUndefined();
+
+    const started = Date.now();
+    const second = await runSweep({ spec: SPEC, resultsRoot: results, lab: LAB });
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(second).toMatchObject({ ran: 0, skipped: 2, errors: 0 });
+    expect(second.summary.map((p) => p.metrics.downtimeMs.mean)).toEqual(downtime);
+
+    const plots = await plotResults(first.dir);
+    expect(plots.charts.map((c) => c.name)).toEqual(['downtime-vs-memory']);
+  }, 120000);
+});
