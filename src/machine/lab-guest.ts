@@ -1,7 +1,8 @@
 // A guest started on one host of the lab: its tap on that host's bridge, and QEMU with its
 // monitors in the run directory. The engine starts two of these per migration (the destination
 // with -incoming); benchmarks start one. Whatever is created is registered on the teardown.
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { GuestHostRole, Lab } from '../lab/index.js';
 import type { WaitOptions } from '../util/deadline.js';
@@ -27,12 +28,10 @@ export async function startLabGuest(o: LabGuestOptions): Promise<Vm> {
   const tap = `tap-${o.spec.name}`;
   await o.lab.addTap(o.side, tap);
   o.teardown.defer(`remove tap ${tap} on ${o.side}`, () => o.lab.removeTap(o.side, tap));
-  const sockDir = join(o.runDir, 'sock');
-  await mkdir(sockDir, { recursive: true });
-  o.teardown.defer(`remove sockets of ${o.side}`, async () => {
-    for (const f of [`${o.side}.qmp`, `${o.side}.hmp`]) await rm(join(sockDir, f), { force: true });
-    await rm(sockDir, { recursive: false }).catch(() => undefined); // only once empty; the other side may still use it
-  });
+  // Unix socket paths are limited to 107 bytes, and run directories can be deep: the monitors
+  // live in a short private directory of their own (mode 0700, root only).
+  const sockDir = await mkdtemp(join(tmpdir(), `miglab-${o.side}-`));
+  o.teardown.defer(`remove the monitor sockets of ${o.side}`, () => rm(sockDir, { recursive: true, force: true }));
   return Vm.launch({
     host: o.lab.hosts[o.side].host,
     spec: o.spec,
