@@ -5,7 +5,7 @@
 // machine are not ours) and that started after the batch began.
 import { readFile, readdir, readlink, stat } from 'node:fs/promises';
 import { sampleHost, type HostSnapshot, type LinkRef } from '../measure/host-sampler.js';
-import { describeError } from '../errors.js';
+import { startPeriodic } from '../util/periodic.js';
 import type { BatchSample } from './record.js';
 
 const USER_HZ = 100;
@@ -78,53 +78,21 @@ export interface BatchSamplerOptions {
 }
 
 export function startBatchSampler(opts: BatchSamplerOptions): BatchSampler {
-  const samples: BatchSample[] = [];
-  const ac = new AbortController();
-  let failure: unknown;
-  let timer: NodeJS.Timeout | undefined;
-  let wake: (() => void) | undefined;
-  const loop = (async () => {
-    try {
+  return startPeriodic<BatchSample>({
+    what: 'batch sampler',
+    intervalMs: opts.intervalMs,
+    onSample: opts.onSample,
+    start: async () => {
       const boot = await bootTimeMs();
       const inNetns = await netnsInodes(opts.netns);
       let previous: HostSnapshot | undefined;
-      while (!ac.signal.aborted) {
+      return async (signal) => {
+        // The guests change as they boot and stop: look for their QEMUs at every tick.
         const qemus = await findGuestQemus(opts.sinceMs, { bootMs: boot, inNetns });
-        const r = await sampleHost({ pids: [...qemus.keys()], links: opts.links, previous, windowMs: opts.intervalMs, signal: ac.signal });
+        const r = await sampleHost({ pids: [...qemus.keys()], links: opts.links, previous, windowMs: opts.intervalMs, signal });
         previous = r.snapshot;
-        if (ac.signal.aborted) break;
-        const s: BatchSample = { ...r.sample, qemuLabels: Object.fromEntries([...qemus].map(([pid, l]) => [String(pid), l])) };
-        samples.push(s);
-        try {
-          opts.onSample?.(s);
-        } catch (err) {
-          failure = new Error(`batch sample handler failed: ${describeError(err)}`, { cause: err });
-          break;
-        }
-        // The next read one interval after this one, so every rate covers about one interval.
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          timer = setTimeout(resolve, opts.intervalMs);
-        });
-      }
-    } catch (err) {
-      // A read cut short by stop() is not a failure; anything else is.
-      if (!ac.signal.aborted) failure = err;
-    }
-  })();
-  let stopping: Promise<BatchSample[]> | undefined;
-  return {
-    samples,
-    stop() {
-      stopping ??= (async () => {
-        ac.abort(new Error('batch sampler stopped'));
-        clearTimeout(timer);
-        wake?.();
-        await loop;
-        if (failure !== undefined) throw failure;
-        return samples;
-      })();
-      return stopping;
+        return { ...r.sample, qemuLabels: Object.fromEntries([...qemus].map(([pid, l]) => [String(pid), l])) };
+      };
     },
-  };
+  });
 }

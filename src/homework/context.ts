@@ -1,14 +1,14 @@
 // What every homework section shares: the lab, the image, the accelerator verdict, the output
 // directory, and a way to boot one benchmark guest on the source host and talk to its agent
 // from the client host. Each guest is stopped and removed when its section is done with it.
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AgentClient } from '../guest/agent-client.js';
-import { createDataDisk, type ImageInfo } from '../image/build.js';
+import type { ImageInfo } from '../image/build.js';
 import type { Lab } from '../lab/index.js';
 import type { AccelDecision } from '../machine/accel.js';
 import type { ResolvedAccel } from '../machine/argv.js';
-import { startLabGuest } from '../machine/lab-guest.js';
+import { startSingleGuest } from '../machine/lab-guest.js';
 import { parseMachineSpec, type DiskInterface, type NicModel } from '../machine/spec.js';
 import type { Vm } from '../machine/vm.js';
 import { Teardown } from '../util/teardown.js';
@@ -63,22 +63,18 @@ export async function withGuest<T>(ctx: HomeworkContext, o: GuestOptions, body: 
     });
     const guestDir = join(ctx.dir, 'guests', o.label);
     await mkdir(guestDir, { recursive: true });
-    const diskFile = `${ctx.runId}-${o.label}.qcow2`;
-    await createDataDisk(ctx.lab.hosts.src.host, ctx.lab.nfs.localPath(diskFile), Math.max(64, ctx.spec.diskBenchMiB * 2));
-    td.defer(`remove ${diskFile}`, () => rm(ctx.lab.nfs.localPath(diskFile), { force: true }));
-    const vm = await startLabGuest({
+    const vm = await startSingleGuest({
       lab: ctx.lab,
-      side: 'src',
+      media: ctx.image,
       spec,
       accel: o.accel,
-      media: { kernelPath: ctx.image.kernelPath, initrdPath: ctx.image.initrdPath, diskUrl: ctx.lab.nfs.url(diskFile) },
       runDir: guestDir,
       teardown: td,
-      role: 'single',
+      diskFile: `${ctx.runId}-${o.label}.qcow2`,
+      diskSizeMiB: Math.max(64, ctx.spec.diskBenchMiB * 2),
       timeoutMs: BOOT_TIMEOUT_MS,
       signal: ctx.signal,
     });
-    await vm.console.waitReady({ timeoutMs: BOOT_TIMEOUT_MS, signal: ctx.signal });
     const ip = ctx.lab.guestIp(0);
     const agent = new AgentClient({ host: ctx.lab.hosts.client.host, guestIp: ip, toolPath: ctx.probeTool });
     await agent.waitReachable({ timeoutMs: 30000, signal: ctx.signal });

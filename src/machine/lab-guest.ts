@@ -4,6 +4,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createDataDisk } from '../image/disk.js';
 import type { GuestHostRole, Lab } from '../lab/index.js';
 import type { WaitOptions } from '../util/deadline.js';
 import type { Teardown } from '../util/teardown.js';
@@ -51,4 +52,40 @@ export async function startLabGuest(o: LabGuestOptions): Promise<Vm> {
     timeoutMs: o.timeoutMs,
     signal: o.signal,
   });
+}
+
+export interface SingleGuestOptions extends WaitOptions {
+  readonly lab: Lab;
+  readonly media: Pick<MachineMedia, 'kernelPath' | 'initrdPath'>;
+  readonly spec: MachineSpec;
+  readonly accel: ResolvedAccel;
+  readonly runDir: string;
+  readonly teardown: Teardown;
+  /** The data disk's file name in the NFS export (created, and removed at teardown). */
+  readonly diskFile: string;
+  readonly diskSizeMiB: number;
+}
+
+/**
+ * One guest on the source host that is not going anywhere (benchmarks, workload checks): its
+ * data disk on the NFS export, QEMU, and a wait until its agent reports ready.
+ */
+export async function startSingleGuest(o: SingleGuestOptions): Promise<Vm> {
+  const path = o.lab.nfs.localPath(o.diskFile);
+  await createDataDisk(o.lab.hosts.src.host, path, o.diskSizeMiB, { overwrite: true, signal: o.signal });
+  o.teardown.defer(`remove data disk ${o.diskFile}`, () => rm(path, { force: true }));
+  const vm = await startLabGuest({
+    lab: o.lab,
+    side: 'src',
+    spec: o.spec,
+    accel: o.accel,
+    media: { ...o.media, diskUrl: o.lab.nfs.url(o.diskFile) },
+    runDir: o.runDir,
+    teardown: o.teardown,
+    role: 'single',
+    timeoutMs: o.timeoutMs,
+    signal: o.signal,
+  });
+  await vm.console.waitReady({ timeoutMs: o.timeoutMs, signal: o.signal });
+  return vm;
 }

@@ -6,6 +6,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
+import { startPeriodic } from '../util/periodic.js';
 import { UsageError } from '../errors.js';
 import type { Host } from '../host/host.js';
 import { LocalHost } from '../host/local.js';
@@ -474,49 +475,18 @@ export function startHostSampler(opts: HostSamplerOptions): HostSampler {
   if (!Number.isInteger(opts.intervalMs) || opts.intervalMs < 50) {
     throw new UsageError(`invalid host sampling interval ${opts.intervalMs} ms`, 'use a whole number of at least 50 ms');
   }
-  const samples: HostSample[] = [];
-  const ac = new AbortController();
-  const base = { pids: opts.pids, links: opts.links, reader: opts.reader, host: opts.host ?? new LocalHost(), signal: ac.signal };
-  let failure: unknown;
-  let timer: NodeJS.Timeout | undefined;
-  let wake: (() => void) | undefined;
-
-  const loop = (async () => {
-    try {
-      let { snap: previous } = await snapshot(base, base.reader ?? localProcReader, base.host);
-      const started = performance.now();
-      for (let i = 1; !ac.signal.aborted; i++) {
-        // Aim at fixed ticks so a slow read does not drift the series.
-        const delay = Math.max(0, started + i * opts.intervalMs - performance.now());
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          timer = setTimeout(resolve, delay);
-        });
-        if (ac.signal.aborted) break;
-        const { sample, snapshot: snap } = await sampleHost({ ...base, previous });
+  const base = { pids: opts.pids, links: opts.links, reader: opts.reader, host: opts.host ?? new LocalHost() };
+  return startPeriodic<HostSample>({
+    what: 'host sampler',
+    intervalMs: opts.intervalMs,
+    onSample: opts.onSample,
+    start: async (signal) => {
+      let { snap: previous } = await snapshot({ ...base, signal }, base.reader ?? localProcReader, base.host);
+      return async (tickSignal) => {
+        const { sample, snapshot: snap } = await sampleHost({ ...base, previous, signal: tickSignal });
         previous = snap;
-        samples.push(sample);
-        opts.onSample?.(sample);
-      }
-    } catch (err) {
-      // A read cut short by stop() (its `ip` cancelled) is not a failure; anything else is.
-      if (!ac.signal.aborted) failure = err;
-    }
-  })();
-
-  let stopping: Promise<HostSample[]> | undefined;
-  return {
-    samples,
-    stop() {
-      stopping ??= (async () => {
-        ac.abort(new Error('host sampler stopped'));
-        clearTimeout(timer);
-        wake?.();
-        await loop;
-        if (failure !== undefined) throw failure;
-        return samples;
-      })();
-      return stopping;
+        return sample;
+      };
     },
-  };
+  });
 }

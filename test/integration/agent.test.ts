@@ -2,16 +2,11 @@
 // guest on `src` with its data disk on the NFS export. What a user would notice if it broke: the
 // agent's answers and benchmark figures are there and plausible, the disk bench finds the disk on
 // either controller, and the 1 kHz probe sees a 300 ms pause of the guest as a ~300 ms silence.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentClient } from '../../src/guest/agent-client.js';
 import { startProbe } from '../../src/guest/probe.js';
-import { ensureProbeTool } from '../../src/guest/probe-tool.js';
-import { createDataDisk, findImage, type ImageInfo } from '../../src/image/build.js';
-import { labDown, labUp, type Lab } from '../../src/lab/index.js';
-import { startLabGuest } from '../../src/machine/lab-guest.js';
+import { useTestLab } from '../support/lab-fixture.js';
+import { startSingleGuest } from '../../src/machine/lab-guest.js';
 import { parseMachineSpec, type DiskInterface } from '../../src/machine/spec.js';
 import type { Vm } from '../../src/machine/vm.js';
 import { sleep } from '../../src/util/deadline.js';
@@ -19,46 +14,15 @@ import { Teardown } from '../../src/util/teardown.js';
 
 const PREFIX = 'mlag';
 const BOOT_MS = 60_000;
-const runDir = mkdtempSync(join(tmpdir(), 'miglab-it-agent-'));
-let lab: Lab | undefined;
-let image: ImageInfo;
-let toolPath: string;
-
-beforeAll(async () => {
-  const found = await findImage();
-  if (!found) throw new Error('the guest image is not built: run `miglab image build` (or make image) first');
-  image = found;
-  toolPath = await ensureProbeTool({ timeoutMs: 60_000 });
-  await labDown(PREFIX, { timeoutMs: 20_000 }); // a lab left by an interrupted run
-  lab = await labUp({ prefix: PREFIX }, { timeoutMs: 30_000 });
-}, 90_000);
-
-afterAll(async () => {
-  await labDown(PREFIX, { timeoutMs: 20_000 });
-  rmSync(runDir, { recursive: true, force: true });
-}, 30_000);
+const fx = useTestLab(PREFIX);
 
 async function bootGuest(td: Teardown, index: number, diskInterface: DiskInterface): Promise<{ vm: Vm; agent: AgentClient; ip: string }> {
-  const l = lab!;
+  const l = fx.lab;
   const name = `ag${index}`;
-  const disk = `${PREFIX}-${name}.qcow2`;
-  await createDataDisk(l.hosts.src.host, l.nfs.localPath(disk), 64, { overwrite: true });
-  td.defer(`remove data disk ${disk}`, () => rm(l.nfs.localPath(disk), { force: true }));
   const ip = l.guestIp(index);
   const spec = parseMachineSpec({ name, accel: 'tcg', memoryMiB: 256, nicModel: 'virtio-net-pci', diskInterface, mac: l.guestMac(index), ip: `${ip}/${l.prefixLength}` });
-  const vm = await startLabGuest({
-    lab: l,
-    side: 'src',
-    spec,
-    accel: 'tcg',
-    media: { kernelPath: image.kernelPath, initrdPath: image.initrdPath, diskUrl: l.nfs.url(disk) },
-    runDir,
-    teardown: td,
-    role: 'single',
-    timeoutMs: BOOT_MS,
-  });
-  await vm.console.waitReady({ timeoutMs: BOOT_MS });
-  const agent = new AgentClient({ host: l.hosts.client.host, guestIp: ip, toolPath });
+  const vm = await startSingleGuest({ lab: l, media: fx.image, spec, accel: 'tcg', runDir: fx.runDir, teardown: td, diskFile: `${PREFIX}-${name}.qcow2`, diskSizeMiB: 64, timeoutMs: BOOT_MS });
+  const agent = new AgentClient({ host: l.hosts.client.host, guestIp: ip, toolPath: fx.toolPath });
   await agent.waitReachable({ timeoutMs: 20_000 });
   return { vm, agent, ip };
 }
@@ -90,7 +54,7 @@ describe('the guest agent, from the client namespace', () => {
       await expect(agent.request('bench disk 0', { timeoutMs: 5000 })).rejects.toThrow(/refused "bench disk 0": usage/);
       console.log(`agent figures (TCG): cpu ${Math.round(cpu.opsPerS)} ops/s, mem ${mem.bandwidthMiBps} MiB/s, disk virtio write ${disk.writeMiBps} read ${disk.readMiBps} MiB/s`);
 
-      const probe = startProbe({ host: lab!.hosts.client.host, guestIp: ip, maxDurationMs: 10_000, toolPath, logFile: join(runDir, 'probe.csv') });
+      const probe = startProbe({ host: fx.lab.hosts.client.host, guestIp: ip, maxDurationMs: 10_000, toolPath: fx.toolPath, logFile: join(fx.runDir, 'probe.csv') });
       td.defer('stop the probe', () => probe.stop().then(() => undefined));
       await sleep(500);
       const pausedAt = Date.now();

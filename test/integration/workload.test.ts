@@ -2,15 +2,10 @@
 // in a real lab (data disk on the NFS export). What a user would notice if it broke: a workload
 // that does not reach the rate asked for, a verify that passes a corrupted page or disk record
 // (or fails a clean one), and a data disk image that QEMU left inconsistent.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentClient } from '../../src/guest/agent-client.js';
-import { ensureProbeTool } from '../../src/guest/probe-tool.js';
-import { createDataDisk, findImage, type ImageInfo } from '../../src/image/build.js';
-import { labDown, labUp, type Lab } from '../../src/lab/index.js';
-import { startLabGuest } from '../../src/machine/lab-guest.js';
+import { useTestLab } from '../support/lab-fixture.js';
+import { startSingleGuest } from '../../src/machine/lab-guest.js';
 import { parseMachineSpec } from '../../src/machine/spec.js';
 import { sleep } from '../../src/util/deadline.js';
 import { Teardown } from '../../src/util/teardown.js';
@@ -19,34 +14,15 @@ import { parseWorkload } from '../../src/workload/spec.js';
 
 const PREFIX = 'mlwl';
 const BOOT_MS = 60_000;
-const runDir = mkdtempSync(join(tmpdir(), 'miglab-it-workload-'));
-let lab: Lab | undefined;
-let image: ImageInfo;
-let toolPath: string;
-
-beforeAll(async () => {
-  const found = await findImage();
-  if (!found) throw new Error('the guest image is not built: run `miglab image build` (or make image) first');
-  image = found;
-  toolPath = await ensureProbeTool({ timeoutMs: 60_000 });
-  await labDown(PREFIX, { timeoutMs: 20_000 }); // a lab left by an interrupted run
-  lab = await labUp({ prefix: PREFIX }, { timeoutMs: 30_000 });
-}, 90_000);
-
-afterAll(async () => {
-  await labDown(PREFIX, { timeoutMs: 20_000 });
-  rmSync(runDir, { recursive: true, force: true });
-}, 30_000);
+const fx = useTestLab(PREFIX);
 
 describe('guest workloads', () => {
   it('reach their rates, verify clean, catch deliberate corruption, and leave a clean qcow2', async () => {
     const td = new Teardown();
-    const l = lab!;
+    const l = fx.lab;
     const figures: string[] = [];
     try {
       const disk = `${PREFIX}-wl0.qcow2`;
-      await createDataDisk(l.hosts.src.host, l.nfs.localPath(disk), 64, { overwrite: true });
-      td.defer(`remove data disk ${disk}`, () => rm(l.nfs.localPath(disk), { force: true }));
       const ip = l.guestIp(0);
       const spec = parseMachineSpec({
         name: 'wl0',
@@ -58,19 +34,8 @@ describe('guest workloads', () => {
         ip: `${ip}/${l.prefixLength}`,
         iperfServer: true,
       });
-      const vm = await startLabGuest({
-        lab: l,
-        side: 'src',
-        spec,
-        accel: 'tcg',
-        media: { kernelPath: image.kernelPath, initrdPath: image.initrdPath, diskUrl: l.nfs.url(disk) },
-        runDir,
-        teardown: td,
-        role: 'single',
-        timeoutMs: BOOT_MS,
-      });
-      await vm.console.waitReady({ timeoutMs: BOOT_MS });
-      const agent = new AgentClient({ host: l.hosts.client.host, guestIp: ip, toolPath });
+      const vm = await startSingleGuest({ lab: l, media: fx.image, spec, accel: 'tcg', runDir: fx.runDir, teardown: td, diskFile: disk, diskSizeMiB: 64, timeoutMs: BOOT_MS });
+      const agent = new AgentClient({ host: l.hosts.client.host, guestIp: ip, toolPath: fx.toolPath });
       await agent.waitReachable({ timeoutMs: 20_000 });
 
       // Dirty pages at a modest rate: the rate reached is the one asked for, give or take.
@@ -128,7 +93,7 @@ describe('guest workloads', () => {
 
       // iperf3 from the client namespace to the guest's server, stopped early.
       const net = parseWorkload('net');
-      await startWorkload(agent, net, { durationS: 30, logFile: join(runDir, 'iperf3.json') });
+      await startWorkload(agent, net, { durationS: 30, logFile: join(fx.runDir, 'iperf3.json') });
       expect((await workloadStatus(agent, net)).running).toBe(true);
       await sleep(1500);
       const ns = await stopWorkload(agent, net);

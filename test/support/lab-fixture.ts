@@ -1,0 +1,50 @@
+// A lab for one integration test file: brought up before its tests (after taking down one an
+// interrupted run may have left with the same prefix) and down after them, with the guest image,
+// the probe tool and a scratch directory. Each file uses its own prefix.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureProbeTool } from '../../src/guest/probe-tool.js';
+import { findImage, type ImageInfo } from '../../src/image/build.js';
+import { labDown, labUp, type Lab } from '../../src/lab/index.js';
+
+export interface LabFixture {
+  readonly lab: Lab;
+  readonly image: ImageInfo;
+  readonly toolPath: string;
+  readonly runDir: string;
+}
+
+export function useTestLab(prefix: string): LabFixture {
+  const state: { -readonly [K in keyof LabFixture]?: LabFixture[K] } = { runDir: mkdtempSync(join(tmpdir(), `miglab-it-${prefix}-`)) };
+  beforeAll(async () => {
+    const image = await findImage();
+    if (!image) throw new Error('the guest image is not built: run `miglab image build` (or make image) first');
+    state.image = image;
+    state.toolPath = await ensureProbeTool({ timeoutMs: 60_000 });
+    await labDown(prefix, { timeoutMs: 20_000 });
+    state.lab = await labUp({ prefix }, { timeoutMs: 30_000 });
+  }, 90_000);
+  afterAll(async () => {
+    await labDown(prefix, { timeoutMs: 20_000 });
+    rmSync(state.runDir!, { recursive: true, force: true });
+  }, 30_000);
+  const get = <K extends keyof LabFixture>(k: K): LabFixture[K] => {
+    if (state[k] === undefined) throw new Error(`the test lab ${prefix} is not up (${k})`);
+    return state[k] as LabFixture[K];
+  };
+  return {
+    get lab() {
+      return get('lab');
+    },
+    get image() {
+      return get('image');
+    },
+    get toolPath() {
+      return get('toolPath');
+    },
+    get runDir() {
+      return get('runDir');
+    },
+  };
+}
