@@ -52,8 +52,12 @@ export interface ProbeResult {
 }
 
 export interface AnalyzeOptions {
-  /** Pick the gap that contains this epoch ms (e.g. the switchover) rather than the longest one. */
-  readonly around?: number;
+  /**
+   * Only gaps that overlap this window (epoch ms) count, e.g. from the switchover to a little
+   * after the resume: a reply still in flight when the guest stopped does not hide the silence
+   * after it, and an unrelated hiccup elsewhere is not taken for the migration's.
+   */
+  readonly within?: { readonly fromMs: number; readonly toMs: number };
   /** The nominal interval; default the median spacing of the send times. */
   readonly intervalUs?: number;
 }
@@ -123,28 +127,18 @@ export function analyzeProbe(rows: readonly ProbeRow[], opts: AnalyzeOptions = {
     intervalMs = median(spacings) ?? 0;
   }
 
-  // The gap between consecutive replies: the longest one, or the one that holds `around`.
+  // The longest gap between consecutive replies (overlapping `within`, when given).
   let gapIdx = -1;
   let gapNs = -1n;
-  if (replies.length >= 2) {
-    if (opts.around !== undefined) {
-      const aroundNs = BigInt(Math.round(opts.around * 1e6));
-      gapIdx = replies.length - 1;
-      for (let i = 1; i < replies.length; i++) {
-        if (replies[i]!.recvNs >= aroundNs) {
-          gapIdx = i;
-          break;
-        }
-      }
-      gapNs = replies[gapIdx]!.recvNs - replies[gapIdx - 1]!.recvNs;
-    } else {
-      for (let i = 1; i < replies.length; i++) {
-        const g = replies[i]!.recvNs - replies[i - 1]!.recvNs;
-        if (g > gapNs) {
-          gapNs = g;
-          gapIdx = i;
-        }
-      }
+  const fromNs = opts.within ? BigInt(Math.round(opts.within.fromMs * 1e6)) : undefined;
+  const toNs = opts.within ? BigInt(Math.round(opts.within.toMs * 1e6)) : undefined;
+  for (let i = 1; i < replies.length; i++) {
+    const start = replies[i - 1]!.recvNs;
+    const end = replies[i]!.recvNs;
+    if (fromNs !== undefined && toNs !== undefined && (end < fromNs || start > toNs)) continue;
+    if (end - start > gapNs) {
+      gapNs = end - start;
+      gapIdx = i;
     }
   }
   const gapStart = gapIdx > 0 ? replies[gapIdx - 1]!.recvNs : undefined;
@@ -217,7 +211,7 @@ export interface ProbeHandle {
   /** Epoch ms when the probe was started. */
   readonly startedAtMs: number;
   /** SIGINT the probe (through its host), wait for its CSV and analyze it. Safe to call twice. */
-  stop(opts?: Partial<WaitOptions> & Pick<AnalyzeOptions, 'around'>): Promise<ProbeRun>;
+  stop(opts?: Partial<WaitOptions> & Pick<AnalyzeOptions, 'within'>): Promise<ProbeRun>;
 }
 
 export class ProbeError extends MiglabError {
@@ -245,7 +239,7 @@ export function startProbe(o: StartProbeOptions): ProbeHandle {
   let stopping: Promise<ProbeRun> | undefined;
   const context = { host: o.host.name, argv, pid: proc.pid };
 
-  const stop = (opts: Partial<WaitOptions> & Pick<AnalyzeOptions, 'around'> = {}): Promise<ProbeRun> => {
+  const stop = (opts: Partial<WaitOptions> & Pick<AnalyzeOptions, 'within'> = {}): Promise<ProbeRun> => {
     stopping ??= (async () => {
       if (!proc.hasExited) {
         // Through the host, as for any process there; SIGINT makes the tool print what it has.
@@ -271,7 +265,7 @@ export function startProbe(o: StartProbeOptions): ProbeHandle {
       }
       const { meta, rows } = parseProbeCsv(Buffer.concat(chunks).toString('utf8'));
       const interval = Number(meta.interval_us);
-      const analyzed = analyzeProbe(rows, { around: opts.around, intervalUs: Number.isFinite(interval) && interval > 0 ? interval : intervalUs });
+      const analyzed = analyzeProbe(rows, { within: opts.within, intervalUs: Number.isFinite(interval) && interval > 0 ? interval : intervalUs });
       return { ...analyzed, rows, meta };
     })();
     return stopping;

@@ -270,9 +270,13 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
       outputs.heartbeat = hb;
       outputs.eventDowntimeMs = switchoverMs(events);
       if (probe) {
-        // Judge the silence around the switchover (the source's STOP), not any other hiccup.
+        // Judge the silence of the switchover: from the source's STOP until a while after the
+        // destination's RESUME (the switch must relearn where the guest's MAC is), not any other
+        // hiccup of a busy host.
         const stop = events.find((e) => e.side === 'source' && e.event === 'STOP');
-        const run = await probe.stop({ around: stop ? migrateSentAt + stop.tMs : undefined, timeoutMs: 15000 });
+        const resume = events.find((e) => e.side === 'destination' && e.event === 'RESUME');
+        const within = stop && resume ? { fromMs: migrateSentAt + stop.tMs - 50, toMs: migrateSentAt + resume.tMs + 2000 } : undefined;
+        const run = await probe.stop({ within, timeoutMs: 15000 });
         const { rows: _rows, meta: _meta, ...figures } = run;
         outputs.clientProbe = figures;
         outputs.clientDowntimeMs = figures.longestGapMs ?? undefined;

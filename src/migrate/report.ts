@@ -108,7 +108,7 @@ export interface RunReport {
     readonly heartbeat?: HeartbeatContinuity;
     /** From the source's STOP event to the destination's RESUME event (QEMU's timestamps). */
     readonly eventDowntimeMs?: number;
-    /** Downtime as a client of the guest feels it: the longest silence of the 1 ms UDP probe around the switchover. */
+    /** Downtime as a client of the guest feels it: the longest silence of the 1 ms UDP probe from the source's STOP to 2 s after the destination's RESUME. */
     readonly clientDowntimeMs?: number;
     readonly clientProbe?: ProbeResult;
     /** The guest workload's own figures just before the migration and at its end. */

@@ -46,13 +46,17 @@ describe('analyzeProbe', () => {
     expect(r.rttP99Ms).toBeCloseTo(48.3, 9);
   });
 
-  it('takes the gap around a given time instead of the longest', () => {
+  it('takes the longest gap within a window instead of the longest overall', () => {
     const r = analyzeProbe(rows(1000, (s) => (s >= 100 && s < 400) || (s >= 700 && s < 720)), {
       intervalUs: 1000,
-      around: 1_718_000_000_000 + 710,
+      within: { fromMs: 1_718_000_000_000 + 690, toMs: 1_718_000_000_000 + 750 },
     });
     expect(r.longestGapMs).toBeCloseTo(21, 9);
     expect(r.lostAroundGap).toBe(20);
+    // A reply in flight when the guest stopped (a 1 ms gap right at the window's start) does not
+    // hide the silence that follows it.
+    const late = analyzeProbe(rows(1000, (s) => s >= 701 && s < 720), { intervalUs: 1000, within: { fromMs: 1_718_000_000_000 + 700.5, toMs: 1_718_000_000_000 + 900 } });
+    expect(late.longestGapMs).toBeCloseTo(20, 9);
     expect(analyzeProbe(rows(1000, (s) => (s >= 100 && s < 400) || (s >= 700 && s < 720))).longestGapMs).toBeCloseTo(301, 9);
   });
 
