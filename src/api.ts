@@ -75,7 +75,7 @@ export async function useLab(td: Teardown, spec: LabSpecInput | undefined, shapi
     }
     return existing;
   }
-  const lab = await labUp({ ...parsed, shaping: shaping ? parseShaping(shaping) : parsed.shaping }, { timeoutMs: LAB_TIMEOUT_MS, signal });
+  const lab = await labUp({ ...parsed, shaping: shaping ? parseShaping(shaping) : parsed.shaping }, { timeoutMs: LAB_TIMEOUT_MS, signal, ephemeral: true });
   td.defer(`take lab ${parsed.prefix} down`, () => labDown(parsed.prefix, { stateRoot: parsed.stateRoot, timeoutMs: LAB_TIMEOUT_MS }).then(() => undefined));
   return lab;
 }

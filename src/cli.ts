@@ -35,6 +35,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       y
         .positional('action', { choices: ['up', 'down', 'status'] as const, demandOption: true })
         .option('prefix', { type: 'string', default: 'mlab', describe: 'name prefix of the lab namespaces' })
+        .option('force', { type: 'boolean', default: false, describe: 'with down: also take down a lab that a running miglab brought up for its own run' })
         .options(SHAPING_OPTIONS),
     )
     .command('migrate', 'boot a guest on src, migrate it to dst, and record what happened', (y) => y.options(MIGRATE_OPTIONS).option('prefix', { type: 'string', default: 'mlab' }))
@@ -85,7 +86,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         process.stdout.write(formatLabStatus(await labStatus(prefix)) + '\n');
       } else if (a.action === 'down') {
         checkRoot();
-        const r = await labDown(prefix, { timeoutMs: 60000 });
+        const r = await labDown(prefix, { timeoutMs: 60000, force: Boolean(a.force) });
         process.stdout.write(`${r.message}\n`);
       } else {
         process.stdout.write(formatLabStatus(await labStatus(prefix)) + '\n');

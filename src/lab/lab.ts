@@ -13,7 +13,7 @@ import { Teardown } from '../util/teardown.js';
 import { checkLabDependencies, checkRoot } from './deps.js';
 import { nfsUrl } from './ganesha.js';
 import { startNfsServer, waitNfsReady } from './nfs.js';
-import { stopOwnedGroup } from './proc.js';
+import { isOwnedAlive, procStartTime, stopOwnedGroup } from './proc.js';
 import {
   checkExportFileName,
   checkPrefix,
@@ -234,7 +234,13 @@ class LabImpl implements Lab {
 
 // ---- up --------------------------------------------------------------------------------------
 
-export type LabUpOptions = WaitOptions;
+export interface LabUpOptions extends WaitOptions {
+  /**
+   * Brought up for one run of this process (which takes it down itself): `lab down` from
+   * elsewhere refuses while this process lives, so it cannot pull the lab from under the run.
+   */
+  readonly ephemeral?: boolean;
+}
 
 async function refuseIfUp(spec: LabSpec): Promise<void> {
   const paths = labPaths(spec);
@@ -306,6 +312,8 @@ export async function labUp(specInput: LabSpecInput, opts: LabUpOptions): Promis
       spec,
       createdAt: new Date().toISOString(),
       ownerPid: process.pid,
+      ownerStartTime: procStartTime(process.pid),
+      ephemeral: opts.ephemeral ?? false,
       labDir: paths.labDir,
       stateRootCreated,
       // Listed before they exist so a `lab up` killed half-way can still be taken down.
@@ -442,13 +450,19 @@ export interface LabDownReport {
  * fine. If something cannot be removed, the state file is kept (so `down` can be retried) and
  * the error lists what is left.
  */
-export async function labDown(prefix: string = DEFAULT_PREFIX, opts: WaitOptions & LabLocation = { timeoutMs: 30_000 }): Promise<LabDownReport> {
+export async function labDown(prefix: string = DEFAULT_PREFIX, opts: WaitOptions & LabLocation & { force?: boolean } = { timeoutMs: 30_000 }): Promise<LabDownReport> {
   const file = stateFileOf(prefix, opts);
   const state = readLabState(file);
   if (!state) {
     const stray = labNamespaces(prefix).filter((ns) => existsSync(join('/run/netns', ns)));
     const note = stray.length > 0 ? ` (namespaces ${stray.join(', ')} exist but no state file records them, so miglab leaves them alone)` : '';
     return { prefix, wasUp: false, removed: [], message: `no lab "${prefix}" is up${note}` };
+  }
+  if (state.ephemeral && state.ownerPid !== process.pid && !opts.force && isOwnedAlive({ pid: state.ownerPid, startTime: state.ownerStartTime ?? 0 })) {
+    throw new MiglabError(
+      'LAB_STATE',
+      `lab "${prefix}" was brought up by a running miglab (pid ${state.ownerPid}) for its own run, which takes it down when it ends; wait for it, or use --force`,
+    );
   }
   checkRoot();
   const removed: string[] = [];

@@ -19,6 +19,10 @@ export const LabStateSchema = z.object({
   createdAt: z.string(),
   /** The miglab process that brought the lab up (for messages only). */
   ownerPid: z.number().int(),
+  /** Start time of the owner (from /proc/PID/stat), so a reused pid is not taken for it. */
+  ownerStartTime: z.number().int().nonnegative().optional(),
+  /** Brought up for one run of the owner, which takes it down itself. */
+  ephemeral: z.boolean().default(false),
   labDir: z.string(),
   /** STATE_ROOT did not exist and `lab up` made it (so `down` may remove it if empty). */
   stateRootCreated: z.boolean(),

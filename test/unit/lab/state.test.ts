@@ -18,6 +18,7 @@ const state: LabState = {
   spec: parseLabSpec({ prefix: 'mlt', shaping: { bandwidthMbit: 50 } }),
   createdAt: '2026-01-01T00:00:00.000Z',
   ownerPid: 1234,
+  ephemeral: false,
   labDir: '/run/miglab/mlt',
   stateRootCreated: true,
   netns: ['mlt-sw', 'mlt-src', 'mlt-dst', 'mlt-cli'],
@@ -87,5 +88,22 @@ describe('parseIpAddrJson', () => {
       { name: 'up0', state: 'UP', master: 'br0', addresses: [] },
       { name: 'br0', state: 'UP', addresses: ['10.77.0.1/24'] },
     ]);
+  });
+});
+
+describe('lab down and a lab another miglab is using', () => {
+  it('refuses to take down a lab a running miglab brought up for its own run, unless forced', async () => {
+    const { labDown } = await import('../../../src/lab/lab.js');
+    const { spawn } = await import('node:child_process');
+    const owner = spawn('sleep', ['30']);
+    try {
+      const root = mkdtempSync(join(tmpdir(), 'miglab-owned-'));
+      const startTime = procStartTime(owner.pid!)!;
+      writeLabState(join(root, 'mlo', 'lab.json'), { ...state, spec: parseLabSpec({ prefix: 'mlo', stateRoot: root }), ownerPid: owner.pid!, ownerStartTime: startTime, ephemeral: true, netns: [] });
+      await expect(labDown('mlo', { stateRoot: root, timeoutMs: 1000 })).rejects.toThrow(/brought up by a running miglab \(pid \d+\) for its own run.*--force/);
+      rmSync(root, { recursive: true, force: true });
+    } finally {
+      owner.kill();
+    }
   });
 });
