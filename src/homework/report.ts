@@ -94,6 +94,7 @@ const NIC_COLUMNS: Column<NicRow>[] = [
 
 const DISK_COLUMNS: Column<NicRow>[] = [
   { key: 'disk', title: 'disk interface' },
+  { key: 'nic', title: 'guest (NIC)' },
   { key: 'diskDevice', title: 'guest device' },
   { key: 'diskWriteMiBps', title: 'write (MiB/s)', format: n(1) },
   { key: 'diskReadMiBps', title: 'read (MiB/s)', format: n(1) },
