@@ -3,6 +3,7 @@
 // per the mode, samples the host all along, and stops at the first stall, aborting whatever
 // runs. A memory guard refuses a step that would not fit, before any of its QEMUs start. The
 // record it returns (and writes as results/batch-<id>/) is all the diagnosis and report read.
+import { setMaxListeners } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { cpus as osCpus, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -199,6 +200,8 @@ async function runStep(
   const startedAtMs = Date.now();
   const stepAc = new AbortController();
   const signal = AbortSignal.any([c.signal, c.deadline, stepAc.signal]);
+  // Every guest of the step (and each of their waits) listens on this one signal.
+  setMaxListeners(0, signal);
   const name = modeName(mode);
   const stepDir = join(c.dir, `n${n}-${variant === 'naive-parallel' ? 'naive-parallel' : name}`);
   let stall: Stall | undefined;

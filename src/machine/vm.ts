@@ -1,7 +1,7 @@
 // A running QEMU that this object owns (after QEMU's machine.py): launch reports the exit code,
 // command line and log tail when QEMU dies early; shutdown asks politely with `quit`, waits with
 // a deadline, then kills; it may be called twice. The monitor sockets are removed afterwards.
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { MiglabError } from '../errors.js';
 import type { ExitInfo, Host, HostProcess } from '../host/host.js';
 import { QmpClient } from '../qmp/client.js';
@@ -22,6 +22,14 @@ export class VmLaunchError extends MiglabError {
     });
     this.name = 'VmLaunchError';
   }
+}
+
+/** `comm`, state and kernel wait channel of a live process, from /proc (empty if unreadable). */
+async function whereStuck(pid: number): Promise<string> {
+  const read = (f: string) => readFile(`/proc/${pid}/${f}`, 'utf8').then((t) => t.trim(), () => '?');
+  const [comm, wchan, stat] = await Promise.all([read('comm'), read('wchan'), read('stat')]);
+  const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? '?';
+  return `pid ${pid} is still running as "${comm}" (state ${state}, waiting in ${wchan || 'user space'})`;
 }
 
 export interface VmLaunchOptions extends WaitOptions {
@@ -78,7 +86,10 @@ export class Vm {
       if (err instanceof VmLaunchError) throw err;
       // Give QEMU a moment to print why it could not open its monitor before we kill it.
       const exit = await withDeadline('QEMU exit', proc.exited, { timeoutMs: 300 }).catch(() => undefined);
-      throw new VmLaunchError(what, command.argv, exit, proc.tail(), err);
+      // Still running without a monitor: say where it is stuck (which program, which kernel wait),
+      // the one clue to a launch that hangs.
+      const where = exit ? '' : await whereStuck(proc.pid);
+      throw new VmLaunchError(what, command.argv, exit, where || proc.tail(), err);
     } finally {
       died.catch(() => undefined); // the race is over; the rejection is handled above
     }
