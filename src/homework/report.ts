@@ -130,8 +130,8 @@ export async function writeHomeworkReport(dir: string, r: HomeworkResults): Prom
     join(plots, 'nic-throughput'),
   );
   const diskBars = r.devices.flatMap((d) => [
-    { disk: d.disk, op: 'write', mibps: d.diskWriteMiBps },
-    { disk: d.disk, op: 'read', mibps: d.diskReadMiBps },
+    { disk: `${d.disk} (${d.nic})`, op: 'write', mibps: d.diskWriteMiBps },
+    { disk: `${d.disk} (${d.nic})`, op: 'read', mibps: d.diskReadMiBps },
   ]);
   await renderChart(
     barChart({ title: 'Guest disk throughput by interface', data: diskBars, category: { field: 'disk', title: 'disk interface' }, group: { field: 'op', title: 'operation' }, value: { field: 'mibps', title: 'throughput', unit: 'MiB/s' } }),
