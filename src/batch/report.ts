@@ -270,7 +270,7 @@ export async function writeBatchReport(dir: string, r: BatchRecord, ds: readonly
 
   doc.heading(2, 'Per N');
   doc.table(STEP_COLUMNS, steps);
-  doc.paragraph('Downtime and migration times are QEMU\'s figures for the migrations that completed. Boot to heartbeat is measured separately: under `parallel` the boots of all N guests overlap each other and the first migrations.');
+  doc.paragraph('Downtime and migration times are QEMU\'s figures for the migrations that completed. Boot to heartbeat is measured separately: under `parallel` (and in each wave) all guests boot first and wait at a barrier, then migrate together.');
   if (comparison.length > 0) {
     doc.heading(2, 'Naive parallel against the scheduler');
     doc.table(COMPARISON_COLUMNS, comparison);

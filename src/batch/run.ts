@@ -14,7 +14,8 @@ import type { Lab } from '../lab/index.js';
 import { parseMeminfo } from '../measure/host-sampler.js';
 import type { Progress } from '../migrate/engine.js';
 import { parseScenario } from '../migrate/scenario.js';
-import { sleep } from '../util/deadline.js';
+import { sleep, withDeadline } from '../util/deadline.js';
+import { BootBarrier } from './barrier.js';
 import { withTeardown } from '../util/teardown.js';
 import { diagnoseStep, type StepDiagnosis } from './diagnose.js';
 import { attemptFromReport, BATCH_SCHEMA, type BatchRecord, type BatchSample, type MigrationAttempt, type StepRecord, type StepVariant, type StopReason } from './record.js';
@@ -216,8 +217,22 @@ async function runStep(
 
   const attempts: MigrationAttempt[] = [];
   const scheduled = mode === 'scheduled';
-  const launch = async (i: number, attempt: number, o: ScenarioOverrides): Promise<void> => {
-    if (signal.aborted) return;
+  const launch = async (i: number, attempt: number, o: ScenarioOverrides, barrier?: BootBarrier): Promise<void> => {
+    if (signal.aborted) {
+      barrier?.leave();
+      return;
+    }
+    let arrived = false;
+    // With a barrier, the guest waits after booting until the whole group has booted, so the
+    // migrations start together instead of overlapping the other guests' boots.
+    const hooks = barrier
+      ? {
+          afterBoot: async () => {
+            arrived = true;
+            await withDeadline(`g${i} waiting for the other guests of N=${n} to boot`, barrier.arrive(), { timeoutMs: spec.deadlineMs, signal });
+          },
+        }
+      : undefined;
     const scenario = parseScenario(guestScenario(spec, i, o));
     const base = {
       guestIndex: i,
@@ -238,6 +253,7 @@ async function runStep(
         signal,
         progress: (p, d) => c.progress(`g${i} ${p}`, d),
         guestIndex: i,
+        hooks,
       });
       const a = attemptFromReport(res.report, base, res.dir, Date.now());
       attempts.push(a);
@@ -249,6 +265,9 @@ async function runStep(
       const aborted = signal.aborted;
       attempts.push({ ...base, endedAtMs: Date.now(), outcome: aborted ? 'aborted' : 'error', failure: describeError(err), events: [] });
       if (!aborted) onStall({ symptom: 'migration-failed', atMs: Date.now(), confirmedAtMs: Date.now(), guestIndex: i, detail: `g${i}: ${describeError(err)}`, evidence: {} });
+    } finally {
+      // A guest that never booted must not hold the others at the barrier.
+      if (!arrived) barrier?.leave();
     }
   };
 
@@ -258,9 +277,14 @@ async function runStep(
     if (mode === 'sequential') {
       for (const i of all) await launch(i, 1, {});
     } else if (mode === 'parallel') {
-      await Promise.allSettled(all.map((i) => launch(i, 1, {})));
+      const barrier = new BootBarrier(n);
+      await Promise.allSettled(all.map((i) => launch(i, 1, {}, barrier)));
     } else if (typeof mode === 'object') {
-      for (let k = 0; k < n; k += mode.waves) await Promise.allSettled(all.slice(k, k + mode.waves).map((i) => launch(i, 1, {})));
+      for (let k = 0; k < n; k += mode.waves) {
+        const wave = all.slice(k, k + mode.waves);
+        const barrier = new BootBarrier(wave.length);
+        await Promise.allSettled(wave.map((i) => launch(i, 1, {}, barrier)));
+      }
     } else {
       plan = planSchedule({
         guests: all.map((i) => ({ guestIndex: i, memoryMiB: guestShape(spec, i).memoryMiB, dirtyRateMiBps: assumedDirtyRateMiBps(guestShape(spec, i)) })),
