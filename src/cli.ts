@@ -38,12 +38,12 @@ export async function main(argv: readonly string[]): Promise<number> {
         .option('force', { type: 'boolean', default: false, describe: 'with down: also take down a lab that a running miglab brought up for its own run' })
         .options(SHAPING_OPTIONS),
     )
-    .command('migrate', 'boot a guest on src, migrate it to dst, and record what happened', (y) => y.options(MIGRATE_OPTIONS).option('prefix', { type: 'string', default: 'mlab' }))
+    .command('migrate', 'boot a guest on src, migrate it to dst, and record what happened', (y) => y.options(MIGRATE_OPTIONS).option('prefix', { type: 'string', default: 'mlab', describe: 'lab to use: the one up with this prefix, or one brought up for the run' }))
     .command('homework', 'the live-migration homework in one run: perf with/without KVM, iperf with/without virtio, both during a migration, the commands explained; writes results/<run-id>/report.md', (y) =>
       y
         .option('quick', { type: 'boolean', default: false, describe: 'short durations (a smoke run of every section)' })
         .option('results', { type: 'string', default: 'results', describe: 'directory for results/<run-id>/' })
-        .option('prefix', { type: 'string', default: 'mlab' }),
+        .option('prefix', { type: 'string', default: 'mlab', describe: 'lab to use: the one up with this prefix, or one brought up for the run' }),
     )
     .command(SWEEP_COMMAND.command, SWEEP_COMMAND.describe, (y) => y.positional('spec', SWEEP_POSITIONALS.spec).options(SWEEP_OPTIONS))
     .command(PLOT_COMMAND.command, PLOT_COMMAND.describe, (y) => y.positional('dir', PLOT_POSITIONALS.dir).options(PLOT_OPTIONS))
@@ -51,7 +51,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .command('bench', 'run the foundation benchmark; figures go to a file', (y) =>
       y
         .option('out', { type: 'string', default: 'results/bench', describe: 'where the figures go' })
-        .option('repetitions', { type: 'number', default: 3 })
+        .option('repetitions', { type: 'number', default: 3, describe: 'repetitions of each case (downtime uses at least 5)' })
         .option('which', { choices: ['all', 'foundation', 'downtime', 'batch'] as const, default: 'all', describe: 'which benchmark (batch is long and runs only when named)' }),
     )
     .demandCommand(1, 'name a command: image, lab, migrate, homework, sweep, plot, batch or bench')

@@ -4,6 +4,7 @@
 // says `guest=g<i>-<role>`, that run in the lab's src or dst namespace (other labs on the same
 // machine are not ours) and that started after the batch began.
 import { readFile, readdir, readlink, stat } from 'node:fs/promises';
+import { parseProcStat } from '../lab/proc.js';
 import { sampleHost, type HostSnapshot, type LinkRef } from '../measure/host-sampler.js';
 import { startPeriodic } from '../util/periodic.js';
 import type { BatchSample } from './record.js';
@@ -52,8 +53,8 @@ export async function findGuestQemus(sinceMs: number, opts: { bootMs?: number; i
           if (!opts.inNetns.has(Number(/\[(\d+)\]/.exec(ns)?.[1]))) return;
         }
         const stat = await readFile(`/proc/${e}/stat`, 'utf8').catch(() => '');
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        const startMs = boot + (Number(fields[19]) / USER_HZ) * 1000;
+        const startTicks = parseProcStat(stat)?.startTime ?? NaN;
+        const startMs = boot + (startTicks / USER_HZ) * 1000;
         // One second of slack: btime is whole seconds.
         if (Number.isFinite(startMs) && startMs >= sinceMs - 1000) out.set(Number(e), label);
       }),

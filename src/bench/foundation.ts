@@ -5,6 +5,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { migrate, type MigrateResult } from '../api.js';
+import { median } from '../stats/index.js';
 
 export interface FoundationBenchOptions {
   readonly outDir: string;
@@ -56,7 +57,6 @@ export async function runFoundationBench(opts: FoundationBenchOptions) {
   } finally {
     clearInterval(rssTimer);
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
   const result = {
     benchmark: 'foundation: idle 256 MiB guest, embedded lab, TCG unless KVM is usable',
     measuredAt: new Date().toISOString(),

@@ -9,9 +9,9 @@ import { parseWorkload } from '../workload/spec.js';
 import { parseBitRateMbps, parseDurationMs, parsePort, parseRateMiBps, parseSizeMiB } from '../util/units.js';
 
 export const SHAPING_OPTIONS = {
-  bandwidth: { type: 'string', describe: 'limit each migration uplink, e.g. 100mbit or 1gbit (tc netem)' },
-  delay: { type: 'string', describe: 'one-way delay added on each uplink, e.g. 5ms' },
-  loss: { type: 'number', describe: 'random packet loss on each uplink, in percent' },
+  bandwidth: { type: 'string', describe: 'limit each migration uplink, e.g. 100mbit or 1gbit (tc tbf)' },
+  delay: { type: 'string', describe: 'one-way delay added on each uplink, e.g. 5ms (tc netem: needs the sch_netem kernel module)' },
+  loss: { type: 'number', describe: 'random packet loss on each uplink, in percent (tc netem: needs sch_netem)' },
 } as const satisfies Record<string, Options>;
 
 export const GUEST_OPTIONS = {

@@ -11,6 +11,7 @@ import { runMigration } from '../migrate/engine.js';
 import type { RunReport } from '../migrate/report.js';
 import { parseScenario } from '../migrate/scenario.js';
 import { writeRunFiles } from '../report/run-files.js';
+import { mean } from '../stats/index.js';
 import { sleep } from '../util/deadline.js';
 import type { HomeworkContext } from './context.js';
 
@@ -97,7 +98,6 @@ export async function measureDuringMigration(ctx: HomeworkContext): Promise<Duri
   return analyse(report, runDir, t0, iperfStartedAt, result, series.src, series.dst);
 }
 
-const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined);
 
 /** Put iperf intervals, perf intervals and migration events on one axis and summarise them. Pure. */
 export function analyse(report: RunReport, runDir: string, t0: number, iperfStartedAt: number, iperf: IperfResult, src?: PerfSeries, dst?: PerfSeries): DuringMigration {

@@ -1,6 +1,7 @@
 // Ownership of the lab's long-lived processes across miglab invocations: a process is named by
 // its pid plus its start time (/proc/PID/stat), so `lab down` run later, from another process,
 // only ever signals that exact process and never a newer one that reused the pid.
+import { parsePidStat } from '../measure/host-sampler.js';
 import { readFileSync } from 'node:fs';
 import { TimeoutError } from '../errors.js';
 import { pollUntil, type WaitOptions } from '../util/deadline.js';
@@ -18,13 +19,13 @@ interface ProcStat {
 
 /** Parse /proc/PID/stat text. The command name (field 2) may hold spaces and parentheses. */
 export function parseProcStat(text: string): ProcStat | undefined {
-  const close = text.lastIndexOf(')');
-  if (close < 0) return undefined;
-  // After ")": field 3 (state) is index 0, so field 22 (starttime) is index 19.
-  const rest = text.slice(close + 2).trim().split(/\s+/);
-  const startTime = Number(rest[19]);
-  if (!rest[0] || !Number.isFinite(startTime)) return undefined;
-  return { state: rest[0], startTime };
+  try {
+    const st = parsePidStat(text);
+    return { state: st.state, startTime: st.startTicks };
+  } catch {
+    // Not a stat line (a process that vanished mid-read): the caller treats it as gone.
+    return undefined;
+  }
 }
 
 function readStat(pid: number): ProcStat | undefined {

@@ -86,10 +86,20 @@ export async function probeKvm(opts: ProbeOptions): Promise<KvmProbe> {
   }
 }
 
+// The boot id and QEMU's version do not change while miglab runs: read them once per process,
+// not once per migration (a batch runs many).
+let hostKey: Promise<string> | undefined;
+
 async function cacheKey(host: Host, imageHash: string): Promise<string> {
-  const bootId = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
-  const qemu = (await host.run(['qemu-system-x86_64', '--version'])).stdout.split('\n')[0] ?? '';
-  return `${bootId}|${qemu}|${imageHash}`;
+  hostKey ??= (async () => {
+    const bootId = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
+    const qemu = (await host.run(['qemu-system-x86_64', '--version'])).stdout.split('\n')[0] ?? '';
+    return `${bootId}|${qemu}`;
+  })().catch((err: unknown) => {
+    hostKey = undefined; // try again next time rather than remember a failure
+    throw err;
+  });
+  return `${await hostKey}|${imageHash}`;
 }
 
 /** Resolve the requested accelerator, probing KVM (cached) when needed. */

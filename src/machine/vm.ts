@@ -3,6 +3,7 @@
 // a deadline, then kills; it may be called twice. The monitor sockets are removed afterwards.
 import { readFile, rm } from 'node:fs/promises';
 import { MiglabError } from '../errors.js';
+import { parseProcStat } from '../lab/proc.js';
 import type { ExitInfo, Host, HostProcess } from '../host/host.js';
 import { QmpClient } from '../qmp/client.js';
 import { Transcript } from '../qmp/transcript.js';
@@ -28,7 +29,7 @@ export class VmLaunchError extends MiglabError {
 async function whereStuck(pid: number): Promise<string> {
   const read = (f: string) => readFile(`/proc/${pid}/${f}`, 'utf8').then((t) => t.trim(), () => '?');
   const [comm, wchan, stat] = await Promise.all([read('comm'), read('wchan'), read('stat')]);
-  const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? '?';
+  const state = parseProcStat(stat)?.state ?? '?';
   return `pid ${pid} is still running as "${comm}" (state ${state}, waiting in ${wchan || 'user space'})`;
 }
 

@@ -158,8 +158,8 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
     mark('bootToHeartbeatMs', t);
     progress('boot', `guest up at ${ready.ip} after ${phases.bootToHeartbeatMs} ms`);
 
-    const v = (await src.qmp.execute('query-version', undefined, CALL)) as { qemu: { major: number; minor: number; micro: number }; package?: string };
-    qemuVersion = { version: `${v.qemu.major}.${v.qemu.minor}.${v.qemu.micro}`, package: v.package?.trim() || undefined };
+    const v = await src.qmp.queryVersion(CALL);
+    qemuVersion = { version: `${v.major}.${v.minor}.${v.micro}`, package: v.package || undefined };
 
     // Record events on both sides, timed from the migrate command.
     for (const [side, vm] of [['source', src], ['destination', dst]] as const) {
@@ -178,9 +178,8 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
     await driver.setParameters(scenario.parameters);
     if (scenario.parameters.multifdChannels !== undefined) await dstDriver.setParameters({ multifdChannels: scenario.parameters.multifdChannels });
     monitorCommands = driver.sent;
-    parametersInForce = (await src.qmp.execute('query-migrate-parameters', undefined, CALL)) as Record<string, unknown>;
-    const capList = (await src.qmp.execute('query-migrate-capabilities', undefined, CALL)) as { capability: string; state: boolean }[];
-    capabilitiesInForce = Object.fromEntries(capList.map((c) => [c.capability, c.state]));
+    parametersInForce = await src.qmp.queryMigrateParameters(CALL);
+    capabilitiesInForce = await src.qmp.queryMigrateCapabilities(CALL);
 
     await ctx.hooks?.afterBoot?.({ src, dst, machine, lab });
     const toolPath = await ensureProbeTool({ cacheDir: ctx.cacheDir, signal });
@@ -250,13 +249,13 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
       const dstStatus = await pollUntil(
         'waiting for the destination to resume the guest',
         async () => {
-          const s = (await dstQmp.execute('query-status', undefined, CALL)) as { status: string };
+          const s = await dstQmp.queryStatus(CALL);
           return s.status === 'inmigrate' ? undefined : s;
         },
         { timeoutMs: 30000, signal, intervalMs: 20 },
       );
       outputs.destinationStatus = dstStatus.status;
-      const srcStatus = (await src.qmp.execute('query-status', undefined, CALL)) as { status: string };
+      const srcStatus = await src.qmp.queryStatus(CALL);
       outputs.sourceStatusAfter = srcStatus.status;
       const lastSrc = src.console.last;
       try {
@@ -294,7 +293,7 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
       if (!failure && !hb.continuous) failure = `the guest's heartbeat did not continue on the destination (source last seq ${hb.sourceLastSeq}, destination first seq ${hb.destinationFirstSeq}, same boot: ${hb.sameBoot})`;
       verdict = failure ? 'failed' : 'completed';
     } else if (final.status === 'cancelled') {
-      const srcStatus = (await src.qmp.execute('query-status', undefined, CALL)) as { status: string };
+      const srcStatus = await src.qmp.queryStatus(CALL);
       outputs.sourceStatusAfter = srcStatus.status;
       verdict = 'did-not-converge';
       failure = `did not converge within ${scenario.timeoutMs} ms (remaining ${final.ram?.remainingBytes ?? '?'} bytes, dirty rate ${final.ram?.dirtyPagesRate ?? '?'} pages/s); the source kept running (${srcStatus.status})`;

@@ -2,7 +2,7 @@
 // user asked for QMP (`migrate`, `query-migrate`) or the homework's HMP (`migrate -d`,
 // `info migrate`). Both return the same MigrationInfo record.
 import type { HmpClient } from '../hmp/client.js';
-import { fromQueryMigrate, type MigrationInfo } from '../migration/info.js';
+import type { MigrationInfo } from '../migration/info.js';
 import type { QmpClient } from '../qmp/client.js';
 import { MiB } from '../util/units.js';
 import type { CapabilityName, MigrationParameters, MonitorKind } from './scenario.js';
@@ -37,35 +37,32 @@ export class QmpMigrationDriver implements MigrationDriver {
   readonly sent: string[] = [];
   constructor(private readonly qmpClient: QmpClient) {}
 
-  private get qmp() {
-    return {
-      execute: (command: string, args: Record<string, unknown> | undefined, opts: typeof CALL) => {
-        if (command !== 'query-migrate') this.sent.push(JSON.stringify(args ? { execute: command, arguments: args } : { execute: command }));
-        return this.qmpClient.execute(command, args, opts);
-      },
-    };
+  /** Send a command and keep it, literally, for the report. */
+  private send(command: string, args?: Record<string, unknown>): Promise<unknown> {
+    this.sent.push(JSON.stringify(args ? { execute: command, arguments: args } : { execute: command }));
+    return this.qmpClient.execute(command, args, CALL);
   }
 
   async setParameters(p: MigrationParameters): Promise<void> {
     const args = qmpParameters(p);
-    if (Object.keys(args).length > 0) await this.qmp.execute('migrate-set-parameters', args, CALL);
+    if (Object.keys(args).length > 0) await this.send('migrate-set-parameters', args);
   }
   async setCapabilities(caps: Partial<Record<string, boolean>>): Promise<void> {
     const list = Object.entries(caps).map(([capability, state]) => ({ capability, state: !!state }));
-    if (list.length > 0) await this.qmp.execute('migrate-set-capabilities', { capabilities: list }, CALL);
+    if (list.length > 0) await this.send('migrate-set-capabilities', { capabilities: list });
   }
   async start(uri: string): Promise<string> {
-    await this.qmp.execute('migrate', { uri }, CALL);
+    await this.send('migrate', { uri });
     return this.sent[this.sent.length - 1]!;
   }
   async info(): Promise<MigrationInfo> {
-    return fromQueryMigrate(await this.qmp.execute('query-migrate', undefined, CALL));
+    return this.qmpClient.migrationInfo(CALL);
   }
   async cancel(): Promise<void> {
-    await this.qmp.execute('migrate_cancel', undefined, CALL);
+    await this.send('migrate_cancel');
   }
   async startPostcopy(): Promise<void> {
-    await this.qmp.execute('migrate-start-postcopy', undefined, CALL);
+    await this.send('migrate-start-postcopy');
   }
 }
 
@@ -84,33 +81,30 @@ export class HmpMigrationDriver implements MigrationDriver {
   readonly sent: string[] = [];
   constructor(private readonly hmpClient: HmpClient) {}
 
-  private get hmp() {
-    return {
-      command: (line: string, opts: typeof CALL) => {
-        this.sent.push(line);
-        return this.hmpClient.run(line, opts);
-      },
-    };
+  /** Send a line (an error from QEMU throws) and keep it for the report. */
+  private send(line: string): Promise<string> {
+    this.sent.push(line);
+    return this.hmpClient.run(line, CALL);
   }
 
   async setParameters(p: MigrationParameters): Promise<void> {
-    for (const cmd of hmpParameterCommands(p)) await this.hmp.command(cmd, CALL);
+    for (const cmd of hmpParameterCommands(p)) await this.send(cmd);
   }
   async setCapabilities(caps: Partial<Record<string, boolean>>): Promise<void> {
-    for (const [name, on] of Object.entries(caps)) await this.hmp.command(`migrate_set_capability ${name} ${on ? 'on' : 'off'}`, CALL);
+    for (const [name, on] of Object.entries(caps)) await this.send(`migrate_set_capability ${name} ${on ? 'on' : 'off'}`);
   }
   async start(uri: string): Promise<string> {
     const line = `migrate -d ${uri}`;
-    await this.hmp.command(line, CALL);
+    await this.send(line);
     return line;
   }
   info(): Promise<MigrationInfo> {
     return this.hmpClient.infoMigrate(CALL);
   }
   async cancel(): Promise<void> {
-    await this.hmp.command('migrate_cancel', CALL);
+    await this.send('migrate_cancel');
   }
   async startPostcopy(): Promise<void> {
-    await this.hmp.command('migrate_start_postcopy', CALL);
+    await this.send('migrate_start_postcopy');
   }
 }
