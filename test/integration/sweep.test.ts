@@ -25,6 +25,8 @@ describe('a tiny real sweep', () => {
   it('runs every point on one lab, writes the summary, and resumes without starting anything', async () => {
     const first = await runSweep({ spec: SPEC, resultsRoot: results, lab: LAB });
     expect(first).toMatchObject({ ran: 2, skipped: 0, errors: 0 });
+    // Say why a run failed before comparing verdicts: a bare 'failed' explains nothing.
+    for (const r of first.runs) if (r.verdict !== 'completed') console.log(`${r.dir}: ${JSON.stringify(r)}`);
     expect(first.runs.map((r) => [r.dir, r.verdict])).toEqual([
       ['mem128/rep1', 'completed'],
       ['mem256/rep1', 'completed'],
