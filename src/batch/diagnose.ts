@@ -2,7 +2,7 @@
 // migrations, failures by kind, and at the stall which resource was saturated, with the sample
 // values that show it. Pure: reads only a batch record's steps and samples.
 import { mbitToMiBps } from './scheduler.js';
-import type { BatchSample, StepRecord } from './record.js';
+import type { BatchSample, MigrationAttempt, StepRecord } from './record.js';
 import { meanCpuBusyPct, memAvailableMiB, type Stall } from './stall.js';
 
 export type Resource = 'cpu' | 'network' | 'memory' | 'none';
@@ -127,6 +127,29 @@ export interface StepDiagnosis {
   readonly stall?: Stall;
   readonly saturation: Saturation;
   readonly concurrency?: number;
+  /** From the first `migrate` sent to the last migration's end, over all attempts of the step. */
+  readonly migratingMs?: number;
+  /** RAM QEMU sent over the step's attempts (retries included), MiB. */
+  readonly transferredMiB?: number;
+  /**
+   * The least time the step's migrations could take on the shaped link: every byte sent, at the
+   * link's rate, with nothing else in the way. Undefined when the link is not shaped.
+   */
+  readonly lowerBoundMs?: number;
+  /** migratingMs over lowerBoundMs: 1 would be a perfectly used link. */
+  readonly vsLowerBound?: number;
+}
+
+/** Time on the migration link and its lower bound (bytes at the shaped rate), for one step. */
+export function linkUse(attempts: readonly MigrationAttempt[], linkBandwidthMbit: number | undefined): Pick<StepDiagnosis, 'migratingMs' | 'transferredMiB' | 'lowerBoundMs' | 'vsLowerBound'> {
+  const sent = attempts.map((a) => a.migrateSentAtMs).filter((t): t is number => t !== undefined);
+  const ends = attempts.flatMap((a) => a.events.filter((e) => e.event === 'migration-end').map((e) => e.atMs));
+  const migratingMs = sent.length > 0 && ends.length > 0 ? Math.max(...ends) - Math.min(...sent) : undefined;
+  const bytes = attempts.map((a) => a.transferredMiB).filter((m): m is number => m !== undefined);
+  const transferredMiB = bytes.length > 0 ? bytes.reduce((x, y) => x + y, 0) : undefined;
+  if (transferredMiB === undefined || linkBandwidthMbit === undefined) return { migratingMs, transferredMiB };
+  const lowerBoundMs = ((transferredMiB * 1024 * 1024 * 8) / (linkBandwidthMbit * 1e6)) * 1000;
+  return { migratingMs, transferredMiB, lowerBoundMs, vsLowerBound: migratingMs === undefined || lowerBoundMs <= 0 ? undefined : migratingMs / lowerBoundMs };
 }
 
 export function diagnoseStep(step: StepRecord, samples: readonly BatchSample[], ctx: SaturationContext, batchT0Ms: number): StepDiagnosis {
@@ -151,6 +174,7 @@ export function diagnoseStep(step: StepRecord, samples: readonly BatchSample[], 
     stall: step.stall,
     saturation: saturation(window.length > 0 ? window : inStep, ctx, batchT0Ms),
     concurrency: step.plan?.concurrency,
+    ...linkUse(step.attempts, ctx.linkBandwidthMbit),
   };
 }
 
@@ -159,6 +183,9 @@ export interface ComparisonRow {
   readonly variant: string;
   readonly migrated: number;
   readonly wallMs: number;
+  readonly migratingMs?: number;
+  readonly lowerBoundMs?: number;
+  readonly vsLowerBound?: number;
   readonly worstDowntimeMs?: number;
   readonly failures: number;
   readonly stalled: string;
@@ -178,6 +205,9 @@ export function compareSteps(diagnoses: readonly StepDiagnosis[]): ComparisonRow
         variant: d.variant === 'naive-parallel' ? 'naive parallel' : d.mode,
         migrated: d.migrated,
         wallMs: d.wallMs,
+        migratingMs: d.migratingMs,
+        lowerBoundMs: d.lowerBoundMs,
+        vsLowerBound: d.vsLowerBound,
         worstDowntimeMs: d.downtimeMs?.max,
         failures: Object.values(d.failuresByKind).reduce((a, b) => a + b, 0),
         stalled: d.stall ? `${d.stall.symptom}` : 'no',

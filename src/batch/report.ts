@@ -20,6 +20,10 @@ export interface StepRow {
   migrated: number;
   attempted: number;
   wallMs: number;
+  migratingMs?: number;
+  transferredMiB?: number;
+  lowerBoundMs?: number;
+  vsLowerBound?: number;
   concurrency?: number;
   totalTimeMedianMs?: number;
   totalTimeMaxMs?: number;
@@ -39,6 +43,10 @@ export function stepRows(ds: readonly StepDiagnosis[]): StepRow[] {
     migrated: d.migrated,
     attempted: d.attempted,
     wallMs: d.wallMs,
+    migratingMs: d.migratingMs,
+    transferredMiB: d.transferredMiB,
+    lowerBoundMs: d.lowerBoundMs,
+    vsLowerBound: d.vsLowerBound,
     concurrency: d.concurrency ?? (d.mode === 'parallel' ? d.n : d.mode === 'sequential' ? 1 : undefined),
     totalTimeMedianMs: d.totalTimeMs?.median,
     totalTimeMaxMs: d.totalTimeMs?.max,
@@ -59,6 +67,10 @@ const STEP_COLUMNS: Column<StepRow>[] = [
   { key: 'migrated', title: 'migrated' },
   { key: 'attempted', title: 'attempted' },
   { key: 'wallMs', title: 'step wall time', format: fmtMs },
+  { key: 'migratingMs', title: 'migrating (first migrate to last end)', format: fmtMs },
+  { key: 'transferredMiB', title: 'RAM sent (MiB)', format: n(1) },
+  { key: 'lowerBoundMs', title: 'lower bound (bytes / link)', format: fmtMs },
+  { key: 'vsLowerBound', title: 'x lower bound', format: n(2) },
   { key: 'bootMedianMs', title: 'boot to heartbeat (median)', format: fmtMs },
   { key: 'totalTimeMedianMs', title: 'migration total (median)', format: fmtMs },
   { key: 'totalTimeMaxMs', title: 'migration total (max)', format: fmtMs },
@@ -108,6 +120,8 @@ const COMPARISON_COLUMNS: Column<ComparisonRow>[] = [
   { key: 'concurrency', title: 'at once' },
   { key: 'migrated', title: 'guests migrated' },
   { key: 'wallMs', title: 'total time', format: fmtMs },
+  { key: 'migratingMs', title: 'migrating', format: fmtMs },
+  { key: 'vsLowerBound', title: 'x lower bound', format: n(2) },
   { key: 'worstDowntimeMs', title: 'worst downtime', format: fmtMs },
   { key: 'failures', title: 'failures' },
   { key: 'stalled', title: 'stalled' },

@@ -12,6 +12,7 @@
 //  - a resource seen saturated at concurrency c caps the limit at c - 1.
 import type { Resource } from './diagnose.js';
 import type { BatchSample, MigrationAttempt } from './record.js';
+import { mean, median } from '../stats/index.js';
 import { maxPairsInMemory } from './stall.js';
 
 /** Share of the CPUs the scheduler plans to use, leaving room for the harness and the kernel. */
@@ -34,13 +35,6 @@ export interface ResourceUse {
   readonly pairSamples: number;
 }
 
-const mean = (xs: readonly number[]) => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
-const median = (xs: readonly number[]) => {
-  const v = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(v.length / 2);
-  return v.length === 0 ? NaN : v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
-};
-
 /** CPU use of the host and of a guest pair, from recorded samples. */
 export function estimateResourceUse(samples: readonly BatchSample[], cpus: number): ResourceUse {
   const baseline: number[] = [];
@@ -62,8 +56,8 @@ export function estimateResourceUse(samples: readonly BatchSample[], cpus: numbe
   const p = mean(perPair);
   return {
     cpus,
-    baselineBusyCores: Number.isFinite(b) ? b : 0,
-    pairCores: Number.isFinite(p) && p > 0.05 ? p : DEFAULT_PAIR_CORES,
+    baselineBusyCores: b ?? 0,
+    pairCores: p !== undefined && p > 0.05 ? p : DEFAULT_PAIR_CORES,
     baselineSamples: baseline.length,
     pairSamples: perPair.length,
   };

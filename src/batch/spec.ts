@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { LabSpecSchema, ShapingSchema } from '../lab/index.js';
 import { parseInput } from '../util/validate.js';
-import { MigrationParametersSchema, ScenarioSchema, type ScenarioInput } from '../migrate/scenario.js';
+import { MigrationParametersSchema, type ScenarioInput } from '../migrate/scenario.js';
 
 /** Host memory one QEMU needs beyond the guest's RAM (code, TCG translation cache, buffers). */
 export const QEMU_OVERHEAD_MIB = 150;
@@ -123,11 +123,6 @@ export function peakPairs(mode: BatchMode, n: number, scheduledLimit?: number): 
   return n;
 }
 
-/** True when this build's Scenario has a `workload` field to pass the guests' workload into. */
-export function scenarioHasWorkload(): boolean {
-  return 'workload' in ScenarioSchema.unwrap().shape;
-}
-
 /** The shape of guest `index` (guests cycle through the spec's list). */
 export function guestShape(spec: BatchSpec, index: number): BatchGuest {
   const list = Array.isArray(spec.guests) ? spec.guests : [spec.guests as BatchGuest];
@@ -159,17 +154,8 @@ export function guestScenario(spec: BatchSpec, index: number, overrides: Scenari
     capabilities: overrides.autoConverge ? { 'auto-converge': true } : {},
     timeoutMs: overrides.timeoutMs ?? spec.timeoutMs,
   };
-  if (g.workload !== undefined) {
-    if (scenarioHasWorkload()) scenario.workload = g.workload;
-    else if (!isIdle(g.workload)) {
-      throw new UsageError('this build cannot run a guest workload yet (the migration Scenario has no workload field)', 'use idle guests');
-    }
-  }
+  if (g.workload !== undefined) scenario.workload = g.workload;
   return scenario as ScenarioInput;
-}
-
-function isIdle(w: unknown): boolean {
-  return typeof w === 'object' && w !== null && (w as { kind?: unknown }).kind === 'idle';
 }
 
 /** The dirty rate the scheduler assumes for a guest: its own figure, else its workload's rate, else 0. */

@@ -10,7 +10,7 @@ import type { WaitOptions } from '../util/deadline.js';
 import type { Teardown } from '../util/teardown.js';
 import type { LaunchPlan, ResolvedAccel } from './argv.js';
 import type { MachineMedia, MachineSpec } from './spec.js';
-import { Vm } from './vm.js';
+import { Vm, VmLaunchError } from './vm.js';
 
 export interface LabGuestOptions extends WaitOptions {
   readonly lab: Lab;
@@ -23,12 +23,34 @@ export interface LabGuestOptions extends WaitOptions {
   readonly role: LaunchPlan['role'];
   readonly incomingUri?: string;
   readonly hmpTelnetPort?: number;
+  /** Told when QEMU hung while starting and is launched once more (the message says where it hung). */
+  readonly onRelaunch?: (why: string) => void;
 }
+
+/**
+ * How long a QEMU may take to greet on its monitor before it counts as hung. It greets within a
+ * second or two even on a loaded 2-core machine; a hang seen here (QEMU 7.2, libnfs) is its main
+ * thread blocked for good in the synchronous NFS mount of the shared disk.
+ */
+export const LAUNCH_HANG_MS = 20000;
 
 export async function startLabGuest(o: LabGuestOptions): Promise<Vm> {
   const tap = `tap-${o.spec.name}`;
   await o.lab.addTap(o.side, tap);
   o.teardown.defer(`remove tap ${tap} on ${o.side}`, () => o.lab.removeTap(o.side, tap));
+  const first = o.timeoutMs === undefined ? LAUNCH_HANG_MS : Math.min(o.timeoutMs, LAUNCH_HANG_MS);
+  try {
+    return await launchOnTap(o, tap, first);
+  } catch (err) {
+    // One relaunch for a QEMU that hung while starting (it has been stopped); the hang and where
+    // it was stuck are reported to the caller, which records them with the run.
+    if (!(err instanceof VmLaunchError) || !err.hung || o.signal?.aborted) throw err;
+    o.onRelaunch?.(err.message);
+    return launchOnTap(o, tap, o.timeoutMs ?? LAUNCH_HANG_MS);
+  }
+}
+
+async function launchOnTap(o: LabGuestOptions, tap: string, timeoutMs: number): Promise<Vm> {
   // Unix socket paths are limited to 107 bytes, and run directories can be deep: the monitors
   // live in a short private directory of their own (mode 0700, root only).
   const sockDir = await mkdtemp(join(tmpdir(), `miglab-${o.side}-`));
@@ -49,7 +71,7 @@ export async function startLabGuest(o: LabGuestOptions): Promise<Vm> {
     runDir: o.runDir,
     label: o.side,
     teardown: o.teardown,
-    timeoutMs: o.timeoutMs,
+    timeoutMs,
     signal: o.signal,
   });
 }

@@ -1,7 +1,8 @@
 // A running QEMU that this object owns (after QEMU's machine.py): launch reports the exit code,
 // command line and log tail when QEMU dies early; shutdown asks politely with `quit`, waits with
 // a deadline, then kills; it may be called twice. The monitor sockets are removed afterwards.
-import { readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, readlink, rm, stat as statPath } from 'node:fs/promises';
+import { execa } from 'execa';
 import { MiglabError } from '../errors.js';
 import { parseProcStat } from '../lab/proc.js';
 import type { ExitInfo, Host, HostProcess } from '../host/host.js';
@@ -14,6 +15,8 @@ import { HeartbeatLog } from './heartbeat.js';
 import type { MachineSpec } from './spec.js';
 
 export class VmLaunchError extends MiglabError {
+  /** QEMU was still running without answering on its monitor (stopped since), not dead. */
+  readonly hung: boolean;
   constructor(what: string, argv: readonly string[], exit: ExitInfo | undefined, logTail: string, cause?: unknown) {
     const how = exit ? (exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`) : 'did not start';
     const lastLine = logTail.trim().split('\n').filter(Boolean).slice(-1)[0];
@@ -22,15 +25,47 @@ export class VmLaunchError extends MiglabError {
       context: { argv, exit, logTail },
     });
     this.name = 'VmLaunchError';
+    this.hung = exit === undefined;
   }
 }
 
-/** `comm`, state and kernel wait channel of a live process, from /proc (empty if unreadable). */
-async function whereStuck(pid: number): Promise<string> {
+/**
+ * `comm`, state and kernel wait channel of a live process, its threads and what its file
+ * descriptors point at, from /proc (each part "?" if unreadable). The open files show how far
+ * QEMU got (tap, NFS connection, monitor sockets) when a launch hangs.
+ */
+async function whereStuck(pid: number, qmpSocket: string): Promise<string> {
   const read = (f: string) => readFile(`/proc/${pid}/${f}`, 'utf8').then((t) => t.trim(), () => '?');
   const [comm, wchan, stat] = await Promise.all([read('comm'), read('wchan'), read('stat')]);
   const state = parseProcStat(stat)?.state ?? '?';
-  return `pid ${pid} is still running as "${comm}" (state ${state}, waiting in ${wchan || 'user space'})`;
+  const threads = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
+  const threadInfo = await Promise.all(
+    threads.map(async (tid) => `${await read(`task/${tid}/comm`)}:${(await read(`task/${tid}/wchan`)) || 'running'}`),
+  );
+  const fds = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
+  const fdInfo = await Promise.all(fds.map(async (fd) => `${fd}->${await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '?')}`));
+  // Whether QEMU sees its monitor socket (through its own root) and has it listening.
+  const seen = await statPath(`/proc/${pid}/root${qmpSocket}`).then(() => 'exists', (e: NodeJS.ErrnoException) => e.code ?? 'unreadable');
+  const listening = (await read('net/unix')).split('\n').some((l) => l.endsWith(` ${qmpSocket}`));
+  const stacks = await userStacks(pid);
+  return `pid ${pid} is still running as "${comm}" (state ${state}, waiting in ${wchan || 'user space'}); QMP socket as QEMU sees it: ${seen}, ${listening ? 'listening' : 'not listening'}; threads ${threadInfo.join(' ')}; fds ${fdInfo.join(' ')}${stacks ? `; stacks ${stacks}` : ''}`;
+}
+
+/**
+ * Each thread's user-space call chain, innermost first, from gdb when the machine has it (a
+ * diagnostic only: empty when gdb is missing or does not answer within its deadline).
+ */
+async function userStacks(pid: number): Promise<string> {
+  const r = await execa('gdb', ['-p', String(pid), '-batch', '-nx', '-ex', 'thread apply all bt 12'], { reject: false, timeout: 20000 });
+  if (r.failed && !r.stdout) return '';
+  const threads: string[] = [];
+  for (const line of r.stdout.split('\n')) {
+    const t = /^Thread \d+ .*"([^"]*)"/.exec(line);
+    if (t) threads.push(`[${t[1]}]`);
+    const f = /^#\d+\s+(?:0x[0-9a-f]+ in )?(\S+)/.exec(line);
+    if (f && threads.length > 0) threads[threads.length - 1] += ` ${f[1]}`;
+  }
+  return threads.join(' ');
 }
 
 export interface VmLaunchOptions extends WaitOptions {
@@ -89,7 +124,9 @@ export class Vm {
       const exit = await withDeadline('QEMU exit', proc.exited, { timeoutMs: 300 }).catch(() => undefined);
       // Still running without a monitor: say where it is stuck (which program, which kernel wait),
       // the one clue to a launch that hangs.
-      const where = exit ? '' : await whereStuck(proc.pid);
+      const where = exit ? '' : await whereStuck(proc.pid, opts.plan.qmpSocket);
+      // A QEMU that never answered is of no use: stop it now, so a relaunch can take its tap.
+      if (!exit) await vm.shutdown({ timeoutMs: 1000 });
       throw new VmLaunchError(what, command.argv, exit, where || proc.tail(), err);
     } finally {
       died.catch(() => undefined); // the race is over; the rejection is handled above

@@ -150,7 +150,13 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
         hmpTelnetPort: role === 'source' ? scenario.hmpTelnetPort : undefined,
         timeoutMs: BOOT_TIMEOUT_MS,
         signal,
+        onRelaunch: (why) => {
+          progress('boot', `${role} QEMU hung while starting and is launched again: ${why}`);
+          relaunched.push(`${role}: ${why}`);
+          outputs.relaunched = relaunched;
+        },
       });
+    const relaunched: string[] = [];
     [src, dst] = await Promise.all([launch('source'), launch('destination')]);
     mark('qemuStartMs', t);
     const ready = await src.console.waitReady({ timeoutMs: BOOT_TIMEOUT_MS, signal });

@@ -118,6 +118,8 @@ export interface RunReport {
     readonly integrity?: IntegrityResult;
     /** `qemu-img check` of the shared qcow2 after both QEMUs exited. */
     readonly qemuImgCheck?: { readonly ok: boolean; readonly exitCode: number; readonly meaning: string };
+    /** QEMUs that hung while starting (where, from /proc and gdb) and were launched once more. */
+    readonly relaunched?: readonly string[];
   };
   readonly phases: Record<string, number>;
   readonly timeline: readonly Sample[];

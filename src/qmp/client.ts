@@ -118,11 +118,16 @@ export class QmpClient {
       this.greetingValue = greeting;
       this.stateValue = 'running';
     } catch (err) {
+      const connected = this.socket !== undefined;
       this.teardown(err);
       if (err instanceof AbortedError) throw err;
+      // Once connected, an earlier ENOENT says nothing: QEMU made its socket and then never
+      // greeted (its main loop is busy elsewhere, e.g. blocked opening a drive).
       const reason =
         err instanceof TimeoutError
-          ? `no answer within ${opts.timeoutMs} ms${lastError ? ` (last error: ${describeError(lastError)})` : ''}`
+          ? connected
+            ? `connected, but QEMU sent no greeting within ${opts.timeoutMs} ms (its main loop is blocked)`
+            : `no answer within ${opts.timeoutMs} ms${lastError ? ` (last error: ${describeError(lastError)})` : ''}`
           : describeError(err);
       throw new QmpConnectError(this.path, reason, lastError ?? err);
     }

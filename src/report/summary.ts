@@ -25,6 +25,7 @@ export function formatSummary(r: RunReport, dir: string): string {
     `  passes          ${o.dirtySyncCount ?? '?'} dirty syncs, ${r.timeline.length} samples`,
   ];
   if (o.heartbeat) lines.push(`  guest           ${o.heartbeat.continuous ? chalk.green('heartbeat continued on the destination, same boot') : chalk.red('heartbeat broken')} (seq ${o.heartbeat.sourceLastSeq} -> ${o.heartbeat.destinationFirstSeq})`);
+  for (const why of o.relaunched ?? []) lines.push(chalk.yellow(`  relaunched      ${why.split(':')[0]} QEMU hung while starting and was launched again (see run.json)`));
   if (r.failure) lines.push(chalk.red(`  ${r.failure}`));
   lines.push(chalk.dim(`  results         ${dir}`));
   return lines.join('\n');

@@ -24,6 +24,8 @@ export interface RunStatus {
   readonly ok?: boolean;
   readonly downtimeMs?: number;
   readonly totalTimeMs?: number;
+  /** Why a run that produced a report failed (its report's failure). */
+  readonly failure?: string;
   /** Why a run could not produce a report (it is run again on the next invocation). */
   readonly error?: string;
 }

@@ -200,7 +200,7 @@ async function runPending(pending: readonly Planned[], plan: readonly Planned[],
 }
 
 function statusOf(point: string, rep: number, dir: string, outcome: 'skipped' | 'ran', r: RunReport): RunStatus {
-  return { point, rep, dir, outcome, verdict: r.verdict, ok: r.ok, downtimeMs: r.outputs.downtimeMs, totalTimeMs: r.outputs.totalTimeMs };
+  return { point, rep, dir, outcome, verdict: r.verdict, ok: r.ok, downtimeMs: r.outputs.downtimeMs, totalTimeMs: r.outputs.totalTimeMs, ...(r.failure ? { failure: r.failure } : {}) };
 }
 
 async function writeSweepFile(dir: string, spec: SweepSpec, points: readonly ValidatedPoint[], plan: readonly Planned[]): Promise<void> {

@@ -1,4 +1,4 @@
-import { compareSteps, diagnoseStep, distribution, saturation } from '../../../src/batch/index.js';
+import { compareSteps, diagnoseStep, distribution, linkUse, saturation } from '../../../src/batch/index.js';
 import { attempt, sample, step } from './helpers.js';
 
 const CTX = { cpus: 2, memoryReserveMiB: 1024 };
@@ -71,8 +71,27 @@ describe('compareSteps', () => {
     const sched = diagnoseStep(step({ n: 3, mode: 'scheduled', endedAtMs: 25000, attempts: [0, 1, 2].map((i) => attempt({ guestIndex: i, downtimeMs: 50 + i })), plan: { concurrency: 1, limitedBy: 'cpu', limits: { cpu: 1, network: 3, memory: 9, saturation: 3 }, order: [0, 1, 2], timeoutMs: 60000, reasons: [] } }), [], CTX, 0);
     const only = diagnoseStep(step({ n: 1, attempts: [attempt({ guestIndex: 0 })] }), [], CTX, 0);
     expect(compareSteps([only, naive, sched])).toEqual([
-      { n: 3, variant: 'naive parallel', migrated: 1, wallMs: 40000, worstDowntimeMs: 300, failures: 2, stalled: 'operation-timeout', concurrency: '3' },
-      { n: 3, variant: 'scheduled', migrated: 3, wallMs: 25000, worstDowntimeMs: 52, failures: 0, stalled: 'no', concurrency: '1' },
+      { n: 3, variant: 'naive parallel', migrated: 1, wallMs: 40000, migratingMs: undefined, lowerBoundMs: undefined, vsLowerBound: undefined, worstDowntimeMs: 300, failures: 2, stalled: 'operation-timeout', concurrency: '3' },
+      { n: 3, variant: 'scheduled', migrated: 3, wallMs: 25000, migratingMs: undefined, lowerBoundMs: undefined, vsLowerBound: undefined, worstDowntimeMs: 52, failures: 0, stalled: 'no', concurrency: '1' },
     ]);
+  });
+});
+
+describe('linkUse', () => {
+  const sent = (guestIndex: number, at: number, end: number, mib: number) =>
+    attempt({ guestIndex, migrateSentAtMs: at, transferredMiB: mib, events: [{ atMs: at, guestIndex, event: 'migrate-sent' }, { atMs: end, guestIndex, event: 'migration-end' }] });
+
+  it('spans the first migrate to the last end and sets bytes at the shaped rate as the bound', () => {
+    // 2 x 50 MiB = 838.9 Mbit; at 100 Mbit/s the link needs 8389 ms at least; they took 10000 ms.
+    const u = linkUse([sent(0, 1000, 6000, 50), sent(1, 2000, 11000, 50)], 100);
+    expect(u.migratingMs).toBe(10000);
+    expect(u.transferredMiB).toBe(100);
+    expect(u.lowerBoundMs).toBeCloseTo(8388.6, 1);
+    expect(u.vsLowerBound).toBeCloseTo(10000 / 8388.608, 3);
+  });
+
+  it('has no bound on an unshaped link, and no span without a migration', () => {
+    expect(linkUse([sent(0, 0, 500, 10)], undefined)).toEqual({ migratingMs: 500, transferredMiB: 10 });
+    expect(linkUse([attempt({ guestIndex: 0, outcome: 'error' })], 100)).toEqual({ migratingMs: undefined, transferredMiB: undefined });
   });
 });

@@ -1,5 +1,5 @@
 import { UsageError } from '../../../src/errors.js';
-import { batchSpecFromArgs, checkBatch, expandSteps, guestScenario, parseBatchSpec, parseModeArg, parseStepsArg, peakPairs, scenarioHasWorkload } from '../../../src/batch/index.js';
+import { batchSpecFromArgs, checkBatch, expandSteps, guestScenario, parseBatchSpec, parseModeArg, parseStepsArg, peakPairs } from '../../../src/batch/index.js';
 
 const fakeMem = (mib: number) => async () => mib;
 
@@ -24,11 +24,10 @@ describe('batch spec', () => {
     expect(guestScenario(spec, 1, { maxBandwidthMiBps: 40, autoConverge: true, timeoutMs: 90000 })).toMatchObject({ parameters: { maxBandwidthMiBps: 40 }, capabilities: { 'auto-converge': true }, timeoutMs: 90000 });
   });
 
-  it('passes a busy workload only where the Scenario can take it', () => {
-    const spec = parseBatchSpec({ guests: { memoryMiB: 128, workload: { kind: 'dirty', wssMiB: 64, rateMiBps: 50, pattern: 'random' } } });
-    if (scenarioHasWorkload()) expect(guestScenario(spec, 0)).toHaveProperty('workload');
-    else expect(() => guestScenario(spec, 0)).toThrow(/cannot run a guest workload yet/);
-    expect(guestScenario(parseBatchSpec({ guests: { memoryMiB: 128, workload: { kind: 'idle' } } }), 0)).toBeDefined();
+  it('passes each guest its workload', () => {
+    const dirty = { kind: 'dirty', wssMiB: 64, rateMiBps: 50, pattern: 'random' };
+    expect(guestScenario(parseBatchSpec({ guests: { memoryMiB: 128, workload: dirty } }), 0)).toMatchObject({ workload: dirty });
+    expect(guestScenario(parseBatchSpec({ guests: { memoryMiB: 128 } }), 0)).not.toHaveProperty('workload');
   });
 
   it('counts the pairs alive at once per mode', () => {

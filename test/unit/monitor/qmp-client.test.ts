@@ -2,6 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { TimeoutError } from '../../../src/errors.js';
 import {
@@ -63,6 +64,21 @@ describe('session', () => {
     expect((err as QmpConnectError).code).toBe('QMP_CONNECT');
     expect((err as Error).message).toContain('300 ms');
     expect(Date.now() - start).toBeLessThan(2000);
+  });
+
+  it('says QEMU never greeted (not the early ENOENT) when the socket appears but stays silent', async () => {
+    // QEMU creates its monitor socket early, then can block in its main thread (a drive that
+    // will not open): the connection is queued in the backlog and no greeting ever comes.
+    const silent = createServer(() => undefined);
+    setTimeout(() => silent.listen(sock), 100);
+    try {
+      const err = await QmpClient.connect(sock, { timeoutMs: 600, retryIntervalMs: 20 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(QmpConnectError);
+      expect((err as Error).message).toMatch(/connected, but QEMU sent no greeting within 600 ms/);
+      expect((err as Error).message).not.toContain('ENOENT');
+    } finally {
+      await new Promise((r) => silent.close(r));
+    }
   });
 
   it('fails to connect when QEMU never answers qmp_capabilities', async () => {
