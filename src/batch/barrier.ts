@@ -1,5 +1,17 @@
-// Holds the guests of one group after they boot until every guest of the group has booted (or
-// given up), so that `parallel` means "boot all, then migrate all at once".
+// Gates that hold a booted guest before its migration starts. Each guest of a step takes its own
+// `GuestGate`: `booted` waits until it may migrate, `migrated` says its migration has ended, and
+// `done` (always called, last) gives back whatever it still holds, so a guest that failed or was
+// aborted never holds up the others.
+//  - BootBarrier: `parallel` and waves mean "boot all, then migrate all at once".
+//  - MigrationSlots: the scheduler's pipeline: at most K migrations on the link, while the next
+//    guests boot and wait their turn, so the link never idles during a boot.
+
+export interface GuestGate {
+  booted(): Promise<void>;
+  migrated(): void;
+  done(): void;
+}
+
 export class BootBarrier {
   private remaining: number;
   private release: () => void = () => undefined;
@@ -13,17 +25,75 @@ export class BootBarrier {
 
   /** This guest has booted: wait for the rest. */
   arrive(): Promise<void> {
-    this.done();
+    this.count();
     return this.opened;
   }
 
   /** This guest will not boot (failed or aborted): stop waiting for it. */
   leave(): void {
-    this.done();
+    this.count();
   }
 
-  private done(): void {
+  gate(): GuestGate {
+    let arrived = false;
+    return {
+      booted: () => {
+        arrived = true;
+        return this.arrive();
+      },
+      migrated: () => undefined,
+      done: () => {
+        if (!arrived) this.leave();
+      },
+    };
+  }
+
+  private count(): void {
     this.remaining -= 1;
     if (this.remaining <= 0) this.release();
+  }
+}
+
+/** A counting semaphore over migrations in flight, first come first served. */
+export class MigrationSlots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(readonly size: number) {
+    this.free = size;
+  }
+
+  get inUse(): number {
+    return this.size - this.free;
+  }
+
+  acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free -= 1;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free += 1;
+  }
+
+  gate(): GuestGate {
+    let held = false;
+    const give = () => {
+      if (held) this.release();
+      held = false;
+    };
+    return {
+      booted: async () => {
+        await this.acquire();
+        held = true;
+      },
+      migrated: give,
+      done: give,
+    };
   }
 }

@@ -58,6 +58,8 @@ export interface StepRecord {
   readonly guard: { readonly needMiB: number; readonly usableMiB: number; readonly message: string };
   readonly stall?: Stall;
   readonly plan?: SchedulePlan;
+  /** How long the batch waited for host pressure to fall before this step started. */
+  readonly settleMs?: number;
 }
 
 export type StopReason =

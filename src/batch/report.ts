@@ -292,7 +292,7 @@ export async function writeBatchReport(dir: string, r: BatchRecord, ds: readonly
   const plans = r.steps.filter((s) => s.plan);
   if (plans.length > 0) {
     doc.heading(2, 'Scheduler decisions');
-    for (const s of plans) doc.paragraph(`N=${s.n}: **${s.plan!.concurrency} at once**, limited by ${s.plan!.limitedBy}.`).list([...s.plan!.reasons]);
+    for (const s of plans) doc.paragraph(`N=${s.n}: **${s.plan!.concurrency} migrating at once**, ${s.plan!.inFlight ?? s.plan!.concurrency} in flight, limited by ${s.plan!.limitedBy}.`).list([...s.plan!.reasons]);
   }
   doc.heading(2, 'Host over time');
   doc.paragraph('Dashed lines: each step\'s start and, when there are few, each migration\'s end; the red line is the first stall symptom.');

@@ -15,7 +15,7 @@ import { parseMeminfo } from '../measure/host-sampler.js';
 import type { Progress } from '../migrate/engine.js';
 import { parseScenario } from '../migrate/scenario.js';
 import { sleep, withDeadline } from '../util/deadline.js';
-import { BootBarrier } from './barrier.js';
+import { BootBarrier, MigrationSlots, type GuestGate } from './barrier.js';
 import { withTeardown } from '../util/teardown.js';
 import { diagnoseStep, type StepDiagnosis } from './diagnose.js';
 import { attemptFromReport, BATCH_SCHEMA, type BatchRecord, type BatchSample, type MigrationAttempt, type StepRecord, type StepVariant, type StopReason } from './record.js';
@@ -36,7 +36,7 @@ import {
   type BatchSpecInput,
   type ScenarioOverrides,
 } from './spec.js';
-import { detectHostStall, memoryGuard, runStall, type MemoryGuardVerdict, type Stall } from './stall.js';
+import { detectHostStall, hostSymptoms, memoryGuard, runStall, type MemoryGuardVerdict, type Stall } from './stall.js';
 
 export interface BatchOptions {
   /** The batch goes to `<resultsRoot>/batch-<id>/` (default: results/ in the repository). */
@@ -144,10 +144,11 @@ export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): 
       let last: StepRecord | undefined;
       for (const [variant, mode] of variants) {
         if (signal.aborted || deadline.signal.aborted) break;
+        const settleMs = await settle(sampler, spec, hostCtx, signal, progress);
         const previous = steps[steps.length - 1];
         const hint = previous?.stall ? diagnoseStep(previous, sampler.samples, { cpus: hostCtx.cpus, linkBandwidthMbit, memoryReserveMiB: spec.memoryReserveMiB }, started) : undefined;
         last = await runStep(ctx, n, variant, mode, g, hint && previous ? { resource: hint.saturation.resource, concurrency: previous.plan?.concurrency ?? previous.n } : undefined);
-        steps.push(last);
+        steps.push({ ...last, settleMs });
       }
       if (signal.aborted) stop = { kind: 'aborted', n, detail: `stopped from outside during N=${n}: ${describeError(signal.reason)}` };
       else if (deadline.signal.aborted) stop = { kind: 'deadline', n, detail: `N=${n}: ${describeError(deadline.signal.reason)}` };
@@ -189,6 +190,37 @@ interface StepContext {
   readonly hostCtx: { readonly cpus: number };
 }
 
+/** Longest wait for the host to calm down before a step. */
+export const SETTLE_MAX_MS = 60000;
+
+/**
+ * Wait until the newest host sample shows no stall symptom, so a step does not inherit the
+ * pressure of the one before (PSI avg10 decays over about 10 s, and a step that starts right
+ * after a stalled one would be called stalled by the previous step's load). Returns the wait.
+ */
+async function settle(
+  sampler: { readonly samples: readonly BatchSample[] },
+  spec: BatchSpec,
+  hostCtx: Parameters<typeof hostSymptoms>[2],
+  signal: AbortSignal,
+  progress: Progress,
+): Promise<number> {
+  const t0 = Date.now();
+  const busy = () => {
+    const last = sampler.samples[sampler.samples.length - 1];
+    return last ? hostSymptoms(last, spec.stall, hostCtx) : [];
+  };
+  let said = false;
+  while (busy().length > 0 && Date.now() - t0 < SETTLE_MAX_MS && !signal.aborted) {
+    if (!said) progress('batch', `waiting for the host to settle before the next step: ${busy().map((x) => x.symptom).join(', ')}`);
+    said = true;
+    await sleep(spec.sampleIntervalMs, signal).catch(() => undefined);
+  }
+  const waited = Date.now() - t0;
+  if (said) progress('batch', busy().length > 0 ? `host still busy after ${waited} ms; starting anyway` : `host settled after ${waited} ms`);
+  return waited;
+}
+
 async function runStep(
   c: StepContext,
   n: number,
@@ -217,20 +249,17 @@ async function runStep(
 
   const attempts: MigrationAttempt[] = [];
   const scheduled = mode === 'scheduled';
-  const launch = async (i: number, attempt: number, o: ScenarioOverrides, barrier?: BootBarrier): Promise<void> => {
+  const launch = async (i: number, attempt: number, o: ScenarioOverrides, gate?: GuestGate): Promise<void> => {
     if (signal.aborted) {
-      barrier?.leave();
+      gate?.done();
       return;
     }
-    let arrived = false;
-    // With a barrier, the guest waits after booting until the whole group has booted, so the
-    // migrations start together instead of overlapping the other guests' boots.
-    const hooks = barrier
+    // With a gate, the booted guest waits for its turn to migrate (the whole group booted, or a
+    // free migration slot) and says when its migration has ended.
+    const hooks = gate
       ? {
-          afterBoot: async () => {
-            arrived = true;
-            await withDeadline(`g${i} waiting for the other guests of N=${n} to boot`, barrier.arrive(), { timeoutMs: spec.deadlineMs, signal });
-          },
+          afterBoot: () => withDeadline(`g${i} waiting for its turn to migrate in N=${n}`, gate.booted(), { timeoutMs: spec.deadlineMs, signal }),
+          afterMigrate: async () => gate.migrated(),
         }
       : undefined;
     const scenario = parseScenario(guestScenario(spec, i, o));
@@ -266,8 +295,8 @@ async function runStep(
       attempts.push({ ...base, endedAtMs: Date.now(), outcome: aborted ? 'aborted' : 'error', failure: describeError(err), events: [] });
       if (!aborted) onStall({ symptom: 'migration-failed', atMs: Date.now(), confirmedAtMs: Date.now(), guestIndex: i, detail: `g${i}: ${describeError(err)}`, evidence: {} });
     } finally {
-      // A guest that never booted must not hold the others at the barrier.
-      if (!arrived) barrier?.leave();
+      // A guest that never booted, or failed, must not hold the others up.
+      gate?.done();
     }
   };
 
@@ -278,12 +307,12 @@ async function runStep(
       for (const i of all) await launch(i, 1, {});
     } else if (mode === 'parallel') {
       const barrier = new BootBarrier(n);
-      await Promise.allSettled(all.map((i) => launch(i, 1, {}, barrier)));
+      await Promise.allSettled(all.map((i) => launch(i, 1, {}, barrier.gate())));
     } else if (typeof mode === 'object') {
       for (let k = 0; k < n; k += mode.waves) {
         const wave = all.slice(k, k + mode.waves);
         const barrier = new BootBarrier(wave.length);
-        await Promise.allSettled(wave.map((i) => launch(i, 1, {}, barrier)));
+        await Promise.allSettled(wave.map((i) => launch(i, 1, {}, barrier.gate())));
       }
     } else {
       plan = planSchedule({
@@ -298,9 +327,11 @@ async function runStep(
       c.progress('schedule', `N=${n}: ${plan.concurrency} at once (limited by ${plan.limitedBy}); ${plan.reasons.join('; ')}`);
       const queue = [...plan.order];
       const p = plan;
+      // inFlight guests are booting or migrating at once; of those, at most `concurrency` migrate.
+      const slots = new MigrationSlots(plan.concurrency);
       await Promise.allSettled(
-        Array.from({ length: plan.concurrency }, async () => {
-          for (let i = queue.shift(); i !== undefined && !signal.aborted; i = queue.shift()) await launch(i, 1, { maxBandwidthMiBps: p.maxBandwidthMiBps });
+        Array.from({ length: plan.inFlight }, async () => {
+          for (let i = queue.shift(); i !== undefined && !signal.aborted; i = queue.shift()) await launch(i, 1, { maxBandwidthMiBps: p.maxBandwidthMiBps }, slots.gate());
         }),
       );
       for (const r of planRetries(attempts, plan, c.linkBandwidthMbit)) {

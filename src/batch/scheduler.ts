@@ -21,6 +21,8 @@ export const CPU_TARGET = 0.9;
 export const CONVERGENCE_MARGIN = 2;
 /** Floor of each migration's bandwidth, MiB/s: even an idle guest has RAM to send. */
 export const MIN_MIGRATION_MiBps = 16;
+/** Guests booted ahead of their migration, so the next migration starts as one ends. */
+export const BOOT_AHEAD = 1;
 /** Assumed cost of one guest pair in flight, in cores, when the samples show none (one TCG thread). */
 export const DEFAULT_PAIR_CORES = 1;
 
@@ -82,7 +84,13 @@ export interface ScheduleInput {
 }
 
 export interface SchedulePlan {
+  /** Migrations on the link at once. */
   readonly concurrency: number;
+  /**
+   * Guests booting or migrating at once: the migrating ones plus BOOT_AHEAD booting (or booted
+   * and waiting), so a boot never leaves the link idle. Capped by memory and by N.
+   */
+  readonly inFlight: number;
   readonly limitedBy: 'cpu' | 'network' | 'memory' | 'saturation' | 'guests';
   readonly limits: { readonly cpu: number; readonly network: number; readonly memory: number; readonly saturation: number };
   /** Guest indices in the order they start. */
@@ -134,7 +142,9 @@ export function planSchedule(i: ScheduleInput): SchedulePlan {
   const order = [...i.guests].sort((a, b) => a.dirtyRateMiBps - b.dirtyRateMiBps || a.memoryMiB - b.memoryMiB || a.guestIndex - b.guestIndex).map((g) => g.guestIndex);
   const maxBandwidthMiBps = linkMiBps === undefined ? undefined : Math.max(1, Math.floor(linkMiBps / concurrency));
   if (maxBandwidthMiBps !== undefined) reasons.push(`max-bandwidth ${maxBandwidthMiBps} MiB/s each (the link shared by ${concurrency})`);
-  return { concurrency, limitedBy, limits, order, maxBandwidthMiBps, timeoutMs: i.timeoutMs, reasons };
+  const inFlight = Math.min(n, limits.memory, concurrency + BOOT_AHEAD);
+  if (inFlight > concurrency) reasons.push(`pipeline: ${inFlight} guests in flight, the next ${inFlight - concurrency} booting while ${concurrency} migrate${concurrency === 1 ? 's' : ''}, so the link does not wait for boots`);
+  return { concurrency, inFlight, limitedBy, limits, order, maxBandwidthMiBps, timeoutMs: i.timeoutMs, reasons };
 }
 
 /** First-attempt outcomes the scheduler retries instead of calling a stall. */

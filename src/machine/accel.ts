@@ -11,6 +11,7 @@ import type { Host } from '../host/host.js';
 import { Teardown } from '../util/teardown.js';
 import type { ResolvedAccel } from './argv.js';
 import { parseMachineSpec, type Accel, type MachineMedia } from './spec.js';
+import { qemuRelease } from './quirks.js';
 import { Vm, VmLaunchError } from './vm.js';
 
 export interface AccelDecision {
@@ -93,8 +94,7 @@ let hostKey: Promise<string> | undefined;
 async function cacheKey(host: Host, imageHash: string): Promise<string> {
   hostKey ??= (async () => {
     const bootId = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
-    const qemu = (await host.run(['qemu-system-x86_64', '--version'])).stdout.split('\n')[0] ?? '';
-    return `${bootId}|${qemu}`;
+    return `${bootId}|${(await qemuRelease(host)).line}`;
   })().catch((err: unknown) => {
     hostKey = undefined; // try again next time rather than remember a failure
     throw err;

@@ -29,6 +29,8 @@ export interface LaunchPlan {
   readonly incomingUri?: string;
   readonly media: MachineMedia;
   readonly qemuBinary?: string;
+  /** KiB added to the guest's RAM to steer QEMU < 9.0 off its buggy TCG dirty-sync path (quirks.ts). */
+  readonly ramPadKiB?: number;
 }
 
 export function kernelAppend(spec: MachineSpec): string {
@@ -59,7 +61,15 @@ export function buildQemuCommand(spec: MachineSpec, plan: LaunchPlan): Explained
     plan.accel,
   );
   add('the CPU model the guest sees; source and destination must match for a migration', '-cpu', spec.cpuModel);
-  add('guest RAM in MiB: the amount pre-copy has to transfer', '-m', String(spec.memoryMiB));
+  if (plan.ramPadKiB) {
+    add(
+      `guest RAM: ${spec.memoryMiB} MiB plus ${plan.ramPadKiB} KiB, so the RAM block is not a multiple of 256 KiB; QEMU before 9.0 under TCG otherwise loses guest writes during pre-copy (its fast dirty-bitmap sync does not re-arm TCG's TLB) and the destination gets stale pages`,
+      '-m',
+      `${spec.memoryMiB * 1024 + plan.ramPadKiB}k`,
+    );
+  } else {
+    add('guest RAM in MiB: the amount pre-copy has to transfer', '-m', String(spec.memoryMiB));
+  }
   add('number of virtual CPUs', '-smp', String(spec.vcpus));
   add('no graphical display: the guest talks on its serial port', '-display', 'none', '-vga', 'none');
   add('the Debian kernel booted directly, without a bootloader', '-kernel', plan.media.kernelPath);

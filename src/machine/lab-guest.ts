@@ -10,6 +10,7 @@ import type { WaitOptions } from '../util/deadline.js';
 import type { Teardown } from '../util/teardown.js';
 import type { LaunchPlan, ResolvedAccel } from './argv.js';
 import type { MachineMedia, MachineSpec } from './spec.js';
+import { qemuRelease, TCG_RAM_PAD_KIB, tcgLosesPrecopyWrites } from './quirks.js';
 import { Vm, VmLaunchError } from './vm.js';
 
 export interface LabGuestOptions extends WaitOptions {
@@ -55,8 +56,11 @@ async function launchOnTap(o: LabGuestOptions, tap: string, timeoutMs: number): 
   // live in a short private directory of their own (mode 0700, root only).
   const sockDir = await mkdtemp(join(tmpdir(), `miglab-${o.side}-`));
   o.teardown.defer(`remove the monitor sockets of ${o.side}`, () => rm(sockDir, { recursive: true, force: true }));
+  const host = o.lab.hosts[o.side].host;
+  // Both sides of a migration decide this the same way, so their RAM sizes match.
+  const ramPadKiB = o.accel === 'tcg' && tcgLosesPrecopyWrites(await qemuRelease(host)) ? TCG_RAM_PAD_KIB : undefined;
   return Vm.launch({
-    host: o.lab.hosts[o.side].host,
+    host,
     spec: o.spec,
     plan: {
       role: o.role,
@@ -67,6 +71,7 @@ async function launchOnTap(o: LabGuestOptions, tap: string, timeoutMs: number): 
       tap,
       incomingUri: o.incomingUri,
       media: o.media,
+      ramPadKiB,
     },
     runDir: o.runDir,
     label: o.side,

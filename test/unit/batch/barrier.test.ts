@@ -1,4 +1,4 @@
-import { BootBarrier } from '../../../src/batch/barrier.js';
+import { BootBarrier, MigrationSlots } from '../../../src/batch/barrier.js';
 
 describe('BootBarrier', () => {
   it('opens when every guest has booted or left, not before', async () => {
@@ -17,5 +17,52 @@ describe('BootBarrier', () => {
 
   it('is open at once for an empty group', async () => {
     await expect(new BootBarrier(0).opened).resolves.toBeUndefined();
+  });
+});
+
+describe('BootBarrier.gate', () => {
+  it('counts a guest that is done without booting as gone, and one that booted only once', async () => {
+    const b = new BootBarrier(2);
+    const g0 = b.gate();
+    const g1 = b.gate();
+    const waiting = g0.booted();
+    g0.done(); // booted already: done must not count it twice
+    let opened = false;
+    void b.opened.then(() => (opened = true));
+    await Promise.resolve();
+    expect(opened).toBe(false);
+    g1.done(); // failed before booting
+    await waiting;
+    expect(opened).toBe(true);
+  });
+});
+
+describe('MigrationSlots', () => {
+  it('lets K guests migrate at once; the next starts when one ends, in arrival order', async () => {
+    const slots = new MigrationSlots(1);
+    const order: string[] = [];
+    const [a, b, c] = [slots.gate(), slots.gate(), slots.gate()];
+    await a.booted();
+    const bTurn = b.booted().then(() => order.push('b'));
+    const cTurn = c.booted().then(() => order.push('c'));
+    await Promise.resolve();
+    expect(order).toEqual([]);
+    expect(slots.inUse).toBe(1);
+    a.migrated();
+    await bTurn;
+    expect(order).toEqual(['b']);
+    b.done(); // failed after booting: its slot goes to c
+    await cTurn;
+    c.migrated();
+    c.done(); // already given back: no double release
+    expect(slots.inUse).toBe(0);
+  });
+
+  it('a guest that never booted gives nothing back', async () => {
+    const slots = new MigrationSlots(2);
+    slots.gate().done();
+    expect(slots.inUse).toBe(0);
+    await slots.gate().booted();
+    expect(slots.inUse).toBe(1);
   });
 });

@@ -68,7 +68,7 @@ describe('diagnoseStep', () => {
 describe('compareSteps', () => {
   it('puts naive parallel and the scheduler side by side where both ran at the same N', () => {
     const naive = diagnoseStep(step({ n: 3, variant: 'naive-parallel', endedAtMs: 40000, attempts: [attempt({ guestIndex: 0, downtimeMs: 300 }), attempt({ guestIndex: 1, outcome: 'operation-timeout' }), attempt({ guestIndex: 2, outcome: 'aborted' })], stall: { symptom: 'operation-timeout', atMs: 1, confirmedAtMs: 2, detail: '', evidence: {} } }), [], CTX, 0);
-    const sched = diagnoseStep(step({ n: 3, mode: 'scheduled', endedAtMs: 25000, attempts: [0, 1, 2].map((i) => attempt({ guestIndex: i, downtimeMs: 50 + i })), plan: { concurrency: 1, limitedBy: 'cpu', limits: { cpu: 1, network: 3, memory: 9, saturation: 3 }, order: [0, 1, 2], timeoutMs: 60000, reasons: [] } }), [], CTX, 0);
+    const sched = diagnoseStep(step({ n: 3, mode: 'scheduled', endedAtMs: 25000, attempts: [0, 1, 2].map((i) => attempt({ guestIndex: i, downtimeMs: 50 + i })), plan: { concurrency: 1, inFlight: 2, limitedBy: 'cpu', limits: { cpu: 1, network: 3, memory: 9, saturation: 3 }, order: [0, 1, 2], timeoutMs: 60000, reasons: [] } }), [], CTX, 0);
     const only = diagnoseStep(step({ n: 1, attempts: [attempt({ guestIndex: 0 })] }), [], CTX, 0);
     expect(compareSteps([only, naive, sched])).toEqual([
       { n: 3, variant: 'naive parallel', migrated: 1, wallMs: 40000, migratingMs: undefined, lowerBoundMs: undefined, vsLowerBound: undefined, worstDowntimeMs: 300, failures: 2, stalled: 'operation-timeout', concurrency: '3' },

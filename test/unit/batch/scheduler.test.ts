@@ -39,14 +39,17 @@ describe('planSchedule', () => {
     // 200 Mbit/s = 23.8 MiB/s; a guest dirtying 5 MiB/s needs 16 MiB/s (the floor) -> 1 at once
     const p = planSchedule({ ...base, guests: guests(4, 5), linkBandwidthMbit: 200, use: { ...USE, pairCores: 0.1 } });
     expect(p).toMatchObject({ concurrency: 1, limitedBy: 'network', maxBandwidthMiBps: Math.floor(mbitToMiBps(200)) });
+    // One migrates while the next boots: the link does not wait for a boot.
+    expect(p.inFlight).toBe(2);
+    expect(p.reasons.join(' ')).toMatch(/pipeline: 2 guests in flight/);
     const fast = planSchedule({ ...base, guests: guests(8, 10), linkBandwidthMbit: 1000, use: { ...USE, pairCores: 0.1 } });
     // 119.2 MiB/s over 20 MiB/s each
     expect(fast).toMatchObject({ concurrency: 5, limitedBy: 'network', maxBandwidthMiBps: 23 });
   });
 
   it('never plans more pairs than memory holds, nor more than the guests there are', () => {
-    expect(planSchedule({ ...base, guests: guests(4, 0, 4096), memAvailableMiB: 12000, use: { ...USE, pairCores: 0.1 } })).toMatchObject({ concurrency: 1, limitedBy: 'memory' });
-    expect(planSchedule({ ...base, guests: guests(2), use: { ...USE, pairCores: 0.1 } })).toMatchObject({ concurrency: 2, limitedBy: 'guests' });
+    expect(planSchedule({ ...base, guests: guests(4, 0, 4096), memAvailableMiB: 12000, use: { ...USE, pairCores: 0.1 } })).toMatchObject({ concurrency: 1, inFlight: 1, limitedBy: 'memory' });
+    expect(planSchedule({ ...base, guests: guests(2), use: { ...USE, pairCores: 0.1 } })).toMatchObject({ concurrency: 2, inFlight: 2, limitedBy: 'guests' });
   });
 
   it('backs off below the concurrency at which a resource was seen saturated', () => {

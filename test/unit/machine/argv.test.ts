@@ -25,6 +25,14 @@ describe('buildQemuCommand', () => {
     expect(valueOf(argv, '-accel')).toEqual(['tcg']);
   });
 
+  it('pads the RAM by the given KiB, and says why, when the QEMU quirk asks for it', () => {
+    const { argv, explained } = buildQemuCommand(spec, { ...plan, ramPadKiB: 8 });
+    // 256 MiB + 8 KiB: not a multiple of 256 KiB, so QEMU < 9.0 takes its correct dirty-sync path.
+    expect(valueOf(argv, '-m')).toEqual(['262152k']);
+    expect((262152 * 1024) % (256 * 1024)).not.toBe(0);
+    expect(explained.find((g) => g.args[0] === '-m')!.why).toMatch(/before 9\.0 under TCG/);
+  });
+
   it('puts monitors on unix sockets, and telnet only on 127.0.0.1', () => {
     const { argv } = buildQemuCommand(spec, { ...plan, hmpTelnetPort: 4445 });
     expect(valueOf(argv, '-qmp')).toEqual(['unix:/run/x/dst.qmp,server=on,wait=off']);
