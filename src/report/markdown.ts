@@ -162,17 +162,24 @@ export function fmtPct(percent: Num, digits = 1): string {
  * Write a table as CSV: the header is the column keys (which carry their units, e.g. downtimeMs)
  * and the values are raw, not formatted, so the file can be re-analysed.
  */
-export async function writeTableCsv<R>(filePath: string, columns: readonly Column<R>[], rows: readonly R[]): Promise<void> {
+/**
+ * CSV text of `rows` under the given keys, header first: the one CSV writer of the project.
+ * Missing and non-finite values are empty cells; objects are JSON.
+ */
+export function csvText<R>(rows: readonly R[], keys: readonly Extract<keyof R, string>[]): string {
   const records = rows.map((row) =>
     Object.fromEntries(
-      columns.map((c) => {
-        const v: unknown = row[c.key];
-        if (v === undefined || v === null || (typeof v === 'number' && !Number.isFinite(v))) return [c.key, ''];
-        return [c.key, typeof v === 'object' ? JSON.stringify(v) : v];
+      keys.map((k) => {
+        const v: unknown = row[k];
+        if (v === undefined || v === null || (typeof v === 'number' && !Number.isFinite(v))) return [k, ''];
+        return [k, typeof v === 'object' ? JSON.stringify(v) : v];
       }),
     ),
   );
-  const text = stringify(records, { header: true, columns: columns.map((c) => c.key) });
+  return stringify(records, { header: true, columns: [...keys] });
+}
+
+export async function writeTableCsv<R>(filePath: string, columns: readonly Column<R>[], rows: readonly R[]): Promise<void> {
   await mkdir(path.dirname(filePath), { recursive: true });
-  await writeFile(filePath, text);
+  await writeFile(filePath, csvText(rows, columns.map((c) => c.key)));
 }

@@ -1,17 +1,11 @@
 // A run's report as files a person can keep: run.json (everything), timeline.csv (one row per
 // sample), passes.csv (one row per pre-copy pass). Serial logs and QMP transcripts are written
 // into the same directory by the VMs while they run.
-import { stringify } from 'csv-stringify/sync';
+import { csvText } from './markdown.js';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunReport } from '../migrate/report.js';
 
-export function toCsv<T extends object>(rows: readonly T[], columns: readonly (keyof T & string)[]): string {
-  return stringify(
-    rows.map((r) => columns.map((c) => r[c] ?? '')),
-    { header: true, columns: [...columns] },
-  );
-}
 
 export const TIMELINE_COLUMNS = [
   'tMs',
@@ -30,8 +24,8 @@ export const PASS_COLUMNS = ['pass', 'tMs', 'source', 'transferredBytes', 'remai
 
 /** Write run.json, timeline.csv and passes.csv; returns the report with its file list filled in. */
 export async function writeRunFiles(report: RunReport, dir: string): Promise<RunReport> {
-  await writeFile(join(dir, 'timeline.csv'), toCsv(report.timeline, TIMELINE_COLUMNS));
-  await writeFile(join(dir, 'passes.csv'), toCsv(report.passes, PASS_COLUMNS));
+  await writeFile(join(dir, 'timeline.csv'), csvText(report.timeline, TIMELINE_COLUMNS));
+  await writeFile(join(dir, 'passes.csv'), csvText(report.passes, PASS_COLUMNS));
   const files: Record<string, string> = {};
   for (const f of [...(await readdir(dir)), 'run.json'].sort()) files[f] = describeFile(f);
   const withFiles: RunReport = { ...report, files };
