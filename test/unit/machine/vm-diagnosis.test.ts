@@ -1,0 +1,16 @@
+import { tcpByInode } from '../../../src/machine/vm.js';
+
+describe('tcpByInode', () => {
+  it("names a hung QEMU's TCP sockets by address and state, from /proc/PID/net/tcp", () => {
+    // Two lines as Linux prints them: a listener on 10.77.0.2:4444 and a SYN to 10.77.0.1:2049.
+    const table = [
+      '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
+      '   0: 02004D0A:115C 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1336066 1 0000000000000000 100 0 0 10 0',
+      '   1: 02004D0A:0259 01004D0A:0801 02 00000001:00000000 01:00000190 00000002     0        0 1336070 2 0000000000000000 200 0 0 1 7',
+    ].join('\n');
+    const m = tcpByInode(table);
+    expect(m.get('1336066')).toBe('tcp 10.77.0.2:4444->0.0.0.0:0 LISTEN');
+    expect(m.get('1336070')).toBe('tcp 10.77.0.2:601->10.77.0.1:2049 SYN_SENT');
+    expect(tcpByInode('header only\n').size).toBe(0);
+  });
+});
