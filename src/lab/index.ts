@@ -1,6 +1,6 @@
 // The lab's public API: a two-host lab (src, dst, client in network namespaces on one machine,
 // joined by a switch namespace) with an NFS export of the guests' disks. See docs/lab.md.
-export { attachLab, labDown, labUp, listNetns, withLab } from './lab.js';
+export { attachLab, bridgeMac, labDown, labUp, listNetns, withLab } from './lab.js';
 export type { Lab, LabDownReport, LabHost, LabLocation, LabNfs, LabUpOptions, StepOptions } from './lab.js';
 export { formatLabStatus, labStatus } from './status.js';
 export type { LabStatus, LinkStatus, NamespaceStatus, PingStatus } from './status.js';

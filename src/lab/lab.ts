@@ -46,6 +46,11 @@ import { clearArgv, isNoQdiscError, isUnknownQdiscError, shapingArgv } from './t
 /** Time allowed to each undo step and to small lab commands when the caller gives none. */
 const STEP_TIMEOUT_MS = 10_000;
 
+/** A locally administered, fixed MAC for the lab's bridge number `n` (0 = the switch). */
+export function bridgeMac(n: number): string {
+  return `02:6d:6c:62:00:${n.toString(16).padStart(2, '0')}`;
+}
+
 export interface LabHost {
   readonly role: HostRole;
   readonly netns: string;
@@ -330,8 +335,14 @@ export async function labUp(specInput: LabSpecInput, opts: LabUpOptions): Promis
       await run(local, ['ip', '-n', ns, 'link', 'set', 'dev', 'lo', 'up']);
     }
     const sw = new NetnsHost('switch', names.switchNs);
-    const bridge = (host: NetnsHost, name: string) => run(host, ['ip', 'link', 'add', 'name', name, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
-    await bridge(sw, names.switchBridge);
+    // Each bridge gets a fixed address. A bridge left to itself takes the lowest address of its
+    // ports and changes it whenever a QEMU's tap (random address) joins or leaves: the host's IP
+    // then moves to a new MAC, the other hosts' ARP caches point at the old one, and their packets
+    // to it are dropped until ARP re-resolves, tens of seconds later. Seen as QEMUs hanging in the
+    // NFS mount with a SYN to the server's rpcbind unanswered (docs/batch.md).
+    const bridge = (host: NetnsHost, name: string, mac: string) =>
+      run(host, ['ip', 'link', 'add', 'name', name, 'address', mac, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
+    await bridge(sw, names.switchBridge, bridgeMac(0));
     await run(sw, ['ip', 'link', 'set', 'dev', names.switchBridge, 'up']);
 
     const lab = new LabImpl(spec, paths.exportDir);
@@ -346,7 +357,7 @@ export async function labUp(specInput: LabSpecInput, opts: LabUpOptions): Promis
         await run(h.host, ['ip', 'addr', 'add', cidr, 'dev', names.uplink]);
         await run(h.host, ['ip', 'link', 'set', 'dev', names.uplink, 'up']);
       } else {
-        await bridge(h.host, names.hostBridge);
+        await bridge(h.host, names.hostBridge, bridgeMac(HOST_ROLES.indexOf(role) + 1));
         await run(h.host, ['ip', 'link', 'set', 'dev', names.uplink, 'master', names.hostBridge, 'up']);
         await run(h.host, ['ip', 'addr', 'add', cidr, 'dev', names.hostBridge]);
         await run(h.host, ['ip', 'link', 'set', 'dev', names.hostBridge, 'up']);

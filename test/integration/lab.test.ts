@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import { z } from 'zod';
 import { MiglabError } from '../../src/errors.js';
 import { LocalHost } from '../../src/host/local.js';
-import { attachLab, labDown, labStatus, labUp, listNetns, withLab, type Lab } from '../../src/lab/index.js';
+import { attachLab, bridgeMac, labDown, labStatus, labUp, listNetns, withLab, type Lab } from '../../src/lab/index.js';
 import { labPaths } from '../../src/lab/spec.js';
 import { readLabState } from '../../src/lab/state.js';
 import { pollUntil } from '../../src/util/deadline.js';
@@ -113,7 +113,13 @@ describe('lab', () => {
 
   test('taps of the same name on src and dst, on br0, and QEMU opens one', async () => {
     if (!lab) throw new Error('the lab is not up');
+    const brMac = async () => (await lab!.hosts.src.host.run(['cat', '/sys/class/net/br0/address'])).stdout.trim();
+    expect(await brMac()).toBe(bridgeMac(1));
     await lab.addTap('src', 'tap0');
+    // A tap with the lowest possible address joins: the server's bridge must keep its own, or
+    // the other hosts' ARP caches go stale and their packets to 10.77.0.1 are dropped.
+    await lab.hosts.src.host.run(['ip', 'link', 'set', 'dev', 'tap0', 'address', '02:00:00:00:00:01']);
+    expect(await brMac()).toBe(bridgeMac(1));
     await lab.addTap('dst', 'tap0');
     await expect(lab.addTap('src', 'tap0')).rejects.toMatchObject({ code: 'LAB_STATE' });
     const status = await labStatus(PREFIX, { stateRoot: STATE_ROOT });
