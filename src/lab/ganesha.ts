@@ -31,10 +31,6 @@ NFS_CORE_PARAM {
   Rquota_Port = 875;
   Enable_RQUOTA = false;
   Enable_NLM = false;
-  # No duplicate request cache: the lab's clients are QEMUs that never retransmit over a
-  # reconnected TCP connection, and a per-connection DRC recycled for a new client from the
-  # same address is a suspect in requests that were never answered (see docs/batch.md).
-  DRC_Disabled = true;
 }
 
 NFSv4 {

@@ -30,8 +30,9 @@ export interface LabGuestOptions extends WaitOptions {
 
 /**
  * How long a QEMU may take to greet on its monitor before it counts as hung. It greets within a
- * second or two even on a loaded 2-core machine; a hang seen here (QEMU 7.2, libnfs) is its main
- * thread blocked for good in the synchronous NFS mount of the shared disk.
+ * second or two even on a loaded 2-core machine. The hang seen here was its main thread blocked
+ * in libnfs's synchronous mount while the server's MAC had moved (fixed in the lab: bridges have
+ * fixed MACs); the guard stays for whatever else can block a QEMU before it greets.
  */
 export const LAUNCH_HANG_MS = 20000;
 
