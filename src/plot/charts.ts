@@ -278,16 +278,8 @@ export function scatterWithSpread<T>(o: ScatterWithSpreadOptions<T>): VegaLiteSp
   return finish({ ...frame(o.title, o.size), data: { values: values(o.data) }, layer: layers });
 }
 
-export interface StepAreaChartOptions<T> {
-  readonly title: string;
-  readonly data: Rows<T>;
-  readonly x: QuantAxis<T>;
-  readonly y: QuantAxis<T>;
-  /** One coloured area per value (e.g. the migration pass). */
-  readonly series?: CategoryChannel<T>;
-  readonly markers?: readonly Marker[];
-  readonly size?: ChartSize;
-}
+/** A line chart's options without dots; `series` gives one coloured area per value (e.g. the pass). */
+export type StepAreaChartOptions<T> = Omit<LineChartOptions<T>, 'points'>;
 
 /** A stepped area over time (remaining RAM per pass): the value holds until the next sample. */
 export function stepAreaChart<T>(o: StepAreaChartOptions<T>): VegaLiteSpec {
