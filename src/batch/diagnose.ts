@@ -148,7 +148,7 @@ export function linkUse(attempts: readonly MigrationAttempt[], linkBandwidthMbit
   const bytes = attempts.map((a) => a.transferredMiB).filter((m): m is number => m !== undefined);
   const transferredMiB = bytes.length > 0 ? bytes.reduce((x, y) => x + y, 0) : undefined;
   if (transferredMiB === undefined || linkBandwidthMbit === undefined) return { migratingMs, transferredMiB };
-  const lowerBoundMs = ((transferredMiB * 1024 * 1024 * 8) / (linkBandwidthMbit * 1e6)) * 1000;
+  const lowerBoundMs = (transferredMiB / mbitToMiBps(linkBandwidthMbit)) * 1000;
   return { migratingMs, transferredMiB, lowerBoundMs, vsLowerBound: migratingMs === undefined || lowerBoundMs <= 0 ? undefined : migratingMs / lowerBoundMs };
 }
 

@@ -206,18 +206,19 @@ async function settle(
   progress: Progress,
 ): Promise<number> {
   const t0 = Date.now();
-  const busy = () => {
+  const symptoms = () => {
     const last = sampler.samples[sampler.samples.length - 1];
-    return last ? hostSymptoms(last, spec.stall, hostCtx) : [];
+    return last ? hostSymptoms(last, spec.stall, hostCtx).map((x) => x.symptom) : [];
   };
-  let said = false;
-  while (busy().length > 0 && Date.now() - t0 < SETTLE_MAX_MS && !signal.aborted) {
-    if (!said) progress('batch', `waiting for the host to settle before the next step: ${busy().map((x) => x.symptom).join(', ')}`);
-    said = true;
+  let now = symptoms();
+  if (now.length === 0) return 0;
+  progress('batch', `waiting for the host to settle before the next step: ${now.join(', ')}`);
+  while (now.length > 0 && Date.now() - t0 < SETTLE_MAX_MS && !signal.aborted) {
     await sleep(spec.sampleIntervalMs, signal).catch(() => undefined);
+    now = symptoms();
   }
   const waited = Date.now() - t0;
-  if (said) progress('batch', busy().length > 0 ? `host still busy after ${waited} ms; starting anyway` : `host settled after ${waited} ms`);
+  progress('batch', now.length > 0 ? `host still busy after ${waited} ms (${now.join(', ')}); starting anyway` : `host settled after ${waited} ms`);
   return waited;
 }
 

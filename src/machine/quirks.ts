@@ -16,17 +16,21 @@ export function parseQemuVersion(output: string): QemuRelease | undefined {
   return m ? { major: Number(m[1]), minor: Number(m[2]), micro: Number(m[3] ?? 0), line } : undefined;
 }
 
-let cached: Promise<QemuRelease> | undefined;
+const cached = new Map<string, Promise<QemuRelease>>();
 
-/** The QEMU release on this machine (one `--version` per process; a failure is not remembered). */
+/** The QEMU release on `host` (one `--version` per host and process; a failure is not remembered). */
 export function qemuRelease(host: Host): Promise<QemuRelease> {
-  cached ??= host.run(['qemu-system-x86_64', '--version']).then((r) => {
-    const v = parseQemuVersion(r.stdout);
-    if (!v) throw new Error(`cannot read QEMU's version from "${r.stdout.split('\n')[0]}"`);
-    return v;
-  });
-  cached.catch(() => (cached = undefined));
-  return cached;
+  let v = cached.get(host.name);
+  if (!v) {
+    v = host.run(['qemu-system-x86_64', '--version']).then((r) => {
+      const parsed = parseQemuVersion(r.stdout);
+      if (!parsed) throw new Error(`cannot read QEMU's version from "${r.stdout.split('\n')[0]}"`);
+      return parsed;
+    });
+    cached.set(host.name, v);
+    v.catch(() => cached.delete(host.name));
+  }
+  return v;
 }
 
 /**

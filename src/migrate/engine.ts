@@ -136,6 +136,7 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
 
     progress('boot', `source and destination QEMU (${machine.memoryMiB} MiB, ${machine.nicModel}, ${machine.diskInterface}, ${accel.used})`);
     t = Date.now();
+    const relaunched: string[] = [];
     const launch = (role: 'source' | 'destination') =>
       startLabGuest({
         lab,
@@ -156,7 +157,6 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
           outputs.relaunched = relaunched;
         },
       });
-    const relaunched: string[] = [];
     [src, dst] = await Promise.all([launch('source'), launch('destination')]);
     mark('qemuStartMs', t);
     const ready = await src.console.waitReady({ timeoutMs: BOOT_TIMEOUT_MS, signal });

@@ -1,4 +1,4 @@
-import { tcpByInode } from '../../../src/machine/vm.js';
+import { tcpByInode } from '../../../src/machine/stuck.js';
 
 describe('tcpByInode', () => {
   it("names a hung QEMU's TCP sockets by address and state, from /proc/PID/net/tcp", () => {
