@@ -1,16 +1,16 @@
 // The programmatic API: what the CLI calls and what the tests call. Each function validates its
 // input before starting anything, owns everything it starts, and stops it on success, failure
 // and Ctrl-C.
-import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { UsageError } from './errors.js';
+import { describeError, MiglabError, UsageError } from './errors.js';
 import { LocalHost } from './host/local.js';
-import { findImage, type ImageInfo } from './image/build.js';
+import { assertImageIntact, findImage, type ImageInfo } from './image/build.js';
 import { attachLab, checkLabDependencies, checkRoot, labDown, labUp, parseLabSpec, parseShaping, type Lab, type LabSpecInput, type ShapingInput } from './lab/index.js';
 import { runMigration, type MigrationHooks, type Progress } from './migrate/engine.js';
 import type { RunReport } from './migrate/report.js';
 import { parseScenario, scenarioName, type Scenario, type ScenarioInput } from './migrate/scenario.js';
-import { checkPortFree, checkQemu } from './preflight.js';
+import { checkQemu } from './preflight.js';
+import { checkResultsDir, makePrivateDir } from './report/results-dir.js';
 import { writeRunFiles } from './report/run-files.js';
 import { withTeardown, type Teardown } from './util/teardown.js';
 
@@ -44,11 +44,14 @@ export function newRunId(name: string, now = new Date()): string {
   return `${stamp}-${name}-${process.pid.toString(36)}${(runCounter++).toString(36)}`;
 }
 
-/** The built guest image, or a one-line error saying how to build it. */
+/**
+ * The built guest image, checked against the sizes and hashes recorded when it was built (a
+ * truncated initrd boots into a kernel panic), or a one-line error saying how to build it.
+ */
 export async function requireImage(): Promise<ImageInfo> {
   const image = await findImage({ cacheDir: IMAGE_CACHE_DIR });
   if (!image) throw new UsageError('the guest image is not built', 'build it with: miglab image build (or make image)');
-  return image;
+  return assertImageIntact(image);
 }
 
 /** Checks that need nothing started: root, programs, the image. */
@@ -83,13 +86,12 @@ export async function useLab(td: Teardown, spec: LabSpecInput | undefined, shapi
 export async function migrate(req: MigrateRequest): Promise<MigrateResult> {
   const scenario: Scenario = parseScenario(req.scenario);
   if (req.shaping) parseShaping(req.shaping);
+  const dir = await checkResultsDir(req.resultsRoot ?? join(REPO_ROOT, 'results'));
   const image = await preflight();
   return withTeardown(async (td, ctrlC) => {
     const signal = req.signal ? AbortSignal.any([req.signal, ctrlC]) : ctrlC;
     const lab = await useLab(td, req.lab, req.shaping, signal);
-    await checkPortFree(lab.hosts.dst.host, scenario.port, 'migration');
-    if (scenario.hmpTelnetPort) await checkPortFree(lab.hosts.src.host, scenario.hmpTelnetPort, 'hmp');
-    return migrateOnLab({ lab, image, scenario, dir: resolve(req.resultsRoot ?? join(REPO_ROOT, 'results')), signal, progress: req.progress });
+    return migrateOnLab({ lab, image, scenario, dir, signal, progress: req.progress });
   });
 }
 
@@ -107,14 +109,27 @@ export interface MigrateOnLabRequest {
   readonly hooks?: MigrationHooks;
 }
 
-/** One migration on a lab that is already up (sweeps and batches call this many times). */
+/**
+ * One migration on a lab that is already up (sweeps and batches call this many times). The run's
+ * folder is checked (writable, room) before anything starts; a run whose files cannot be written
+ * at the end fails with that reason, its QEMUs already stopped.
+ */
 export async function migrateOnLab(r: MigrateOnLabRequest): Promise<MigrateResult> {
   const runId = newRunId(scenarioName(r.scenario));
   const dir = join(r.dir, r.runDirName ?? runId);
-  await mkdir(dir, { recursive: true });
+  await checkResultsDir(r.dir);
+  await makePrivateDir(dir);
   const report = await runMigration(
     { lab: r.lab, image: r.image, runDir: dir, runId, cacheDir: IMAGE_CACHE_DIR, signal: r.signal, progress: r.progress, guestIndex: r.guestIndex, hooks: r.hooks },
     r.scenario,
   );
-  return { report: await writeRunFiles(report, dir), dir };
+  try {
+    return { report: await writeRunFiles(report, dir), dir };
+  } catch (err) {
+    const why = report.failure ? ` (${report.failure})` : '';
+    throw new MiglabError('RESULTS', `run ${runId} ended ${report.verdict}${why}, but its results could not be written to ${dir}: ${describeError(err)}; free space, or choose another folder with --results DIR`, {
+      cause: err,
+      context: { report },
+    });
+  }
 }

@@ -4,10 +4,11 @@ import chalk from 'chalk';
 import yargs from 'yargs';
 import * as api from './api.js';
 import { describeError, MiglabError, type ErrorCode } from './errors.js';
-import { buildImage, describeImage } from './image/build.js';
+import { buildImage, describeImage, formatImageReport, imageInfo } from './image/build.js';
 import { formatLabStatus, labDown, labStatus, labUp, parseLabSpec, parseShaping, checkRoot, checkLabDependencies } from './lab/index.js';
 import { LocalHost } from './host/local.js';
 import { formatSummary } from './report/summary.js';
+import type { RunReport } from './migrate/report.js';
 import { MIGRATE_OPTIONS, SHAPING_OPTIONS, scenarioFromArgs, shapingFromArgs } from './cli/options.js';
 import { withTeardown } from './util/teardown.js';
 import { runFoundationBench } from './bench/foundation.js';
@@ -18,14 +19,39 @@ import { runDowntimeBench } from './bench/downtime.js';
 import { QUICK_HOMEWORK } from './homework/spec.js';
 import { PLOT_COMMAND, PLOT_OPTIONS, PLOT_POSITIONALS, SWEEP_COMMAND, SWEEP_OPTIONS, SWEEP_POSITIONALS, plotCommand, sweepCommand } from './sweep/cli.js';
 
-const EXIT: Partial<Record<ErrorCode, number>> = { BAD_INPUT: 2, MISSING_DEPENDENCY: 3, NOT_ROOT: 4, LAB_STATE: 5, ABORTED: 130 };
+/** Exit statuses (README, "Exit statuses"): one per kind of error, and per verdict of a run. */
+const EXIT: Partial<Record<ErrorCode, number>> = { BAD_INPUT: 2, MISSING_DEPENDENCY: 3, NOT_ROOT: 4, LAB_STATE: 5, RESULTS: 7, ABORTED: 130 };
+const VERDICT_EXIT: Record<RunReport['verdict'], number> = { completed: 0, failed: 1, 'did-not-converge': 6, stalled: 8, interrupted: 130 };
+
+/** 128 + the signal's number, as shells report a process ended by it. */
+function signalExit(signal: string | undefined): number {
+  return signal === 'SIGTERM' ? 143 : 130;
+}
+
+/**
+ * yargs reads `--memory -5G` as the option without a value followed by flags -5 and -G. A value
+ * that starts with a minus and a digit is glued to its option (`--memory=-5G`), so the option's
+ * own check says what is wrong with it.
+ */
+export function glueNegativeValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    if (/^--[a-z][a-z-]*$/.test(a) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const progress = (phase: string, detail?: string) => process.stderr.write(`${chalk.dim(new Date().toISOString().slice(11, 23))} ${chalk.cyan(phase.padEnd(8))} ${detail ?? ''}\n`);
 
 export async function main(argv: readonly string[]): Promise<number> {
   let code = 0;
-  const parser = yargs([...argv])
+  const parser = yargs(glueNegativeValues(argv))
     .scriptName('miglab')
     .usage('$0 <command> [options]\n\nQEMU live migration on a two-host lab: real QEMU, real networks, real numbers.')
     .command('image <action>', 'build the guest image, or print what went into it', (y) =>
@@ -72,7 +98,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         const info = await buildImage({ cacheDir: api.IMAGE_CACHE_DIR, force: Boolean(a.force), log: (m: string) => progress('image', m) });
         process.stdout.write(describeImage(info) + '\n');
       } else {
-        process.stdout.write(describeImage(await api.requireImage()) + '\n');
+        const report = await imageInfo({ cacheDir: api.IMAGE_CACHE_DIR });
+        process.stdout.write(formatImageReport(report) + '\n');
+        // Not built or damaged: a run would refuse it, so the check fails too.
+        if (!report.image || report.damage) code = 1;
       }
     } else if (cmd === 'lab') {
       const prefix = String(a.prefix);
@@ -89,7 +118,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         const r = await labDown(prefix, { timeoutMs: 60000, force: Boolean(a.force) });
         process.stdout.write(`${r.message}\n`);
       } else {
-        process.stdout.write(formatLabStatus(await labStatus(prefix)) + '\n');
+        const status = await labStatus(prefix);
+        process.stdout.write(formatLabStatus(status) + '\n');
+        // Scripts can tell a usable lab from a broken or absent one.
+        if (!status.up || status.problems.length > 0) code = EXIT.LAB_STATE!;
       }
     } else if (cmd === 'migrate') {
       const { report, dir } = await api.migrate({
@@ -100,7 +132,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         progress,
       });
       process.stdout.write(formatSummary(report, dir) + '\n');
-      code = report.ok ? 0 : report.verdict === 'did-not-converge' ? 6 : 1;
+      code = report.verdict === 'interrupted' ? signalExit(report.outputs.interruptedBy) : report.ok ? 0 : VERDICT_EXIT[report.verdict] || 1;
     } else if (cmd === 'homework') {
       const out = await runHomework({ spec: a.quick ? QUICK_HOMEWORK : {}, lab: { prefix: String(a.prefix) }, resultsRoot: String(a.results), progress });
       process.stdout.write(`${chalk.green.bold('homework done')} in ${(out.results.wallMs / 1000).toFixed(0)} s\n  report  ${out.markdownPath}\n  html    ${out.htmlPath}\n`);
@@ -128,8 +160,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
   } catch (err) {
     const c = err instanceof MiglabError ? err.code : 'INTERNAL';
-    process.stderr.write(`${chalk.red('miglab:')} ${describeError(err)}\n`);
+    const text = describeError(err);
+    process.stderr.write(`${chalk.red('miglab:')} ${text}\n`);
     if (process.env.MIGLAB_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    if (c === 'ABORTED') return signalExit(/\bSIGTERM\b/.test(text) ? 'SIGTERM' : 'SIGINT');
     return EXIT[c] ?? 1;
   }
   return code;

@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'LAB_STATE' // the lab is up when it should be down or the other way round
   | 'MIGRATION_FAILED'
   | 'IMAGE_BUILD'
+  | 'RESULTS' // the run's results could not be written (disk full, read-only)
   | 'INTERNAL';
 
 export class MiglabError extends Error {

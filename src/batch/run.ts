@@ -6,7 +6,7 @@
 import { setMaxListeners } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { cpus as osCpus, release, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { migrateOnLab, newRunId, preflight, REPO_ROOT, useLab } from '../api.js';
 import { describeError, UsageError } from '../errors.js';
 import type { ImageInfo } from '../image/build.js';
@@ -20,6 +20,7 @@ import { withTeardown } from '../util/teardown.js';
 import { diagnoseStep, type StepDiagnosis } from './diagnose.js';
 import { attemptFromReport, BATCH_SCHEMA, type BatchRecord, type BatchSample, type MigrationAttempt, type StepRecord, type StepVariant, type StopReason } from './record.js';
 import { writeBatchReport } from './report.js';
+import { checkResultsDir } from '../report/results-dir.js';
 import { startBatchSampler } from './sampler.js';
 import { estimateResourceUse, planRetries, planSchedule, RETRIED, type SchedulePlan } from './scheduler.js';
 import {
@@ -92,10 +93,11 @@ export async function checkBatch(input: BatchSpecInput, memAvailableMiB: () => P
 export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): Promise<BatchResult> {
   const memNow = opts.memAvailableMiB ?? procMemAvailableMiB;
   const spec = await checkBatch(input, memNow);
+  const root = await checkResultsDir(opts.resultsRoot ?? join(REPO_ROOT, 'results'));
   const image = await preflight();
   const progress = opts.progress ?? (() => undefined);
   const batchId = newRunId(modeName(spec.mode));
-  const dir = join(resolve(opts.resultsRoot ?? join(REPO_ROOT, 'results')), `batch-${batchId}`);
+  const dir = join(root, `batch-${batchId}`);
   return withTeardown(async (td, ctrlC) => {
     const signal = opts.signal ? AbortSignal.any([opts.signal, ctrlC]) : ctrlC;
     const started = Date.now();

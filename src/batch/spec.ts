@@ -41,6 +41,11 @@ export const BatchGuestSchema = z
     dirtyRateMiBps: z.number().min(0).optional(),
     accel: z.enum(['auto', 'kvm', 'tcg']).default('tcg'),
     diskSizeMiB: z.number().int().min(1).default(64),
+    /**
+     * Faults to inject into this guest's migration (`kill-dst@2s`...; the scenario validates them):
+     * with a list of guests, only the guests whose entry names them.
+     */
+    faults: z.array(z.string()).optional(),
   })
   .strict()
   .readonly();
@@ -155,6 +160,7 @@ export function guestScenario(spec: BatchSpec, index: number, overrides: Scenari
     timeoutMs: overrides.timeoutMs ?? spec.timeoutMs,
   };
   if (g.workload !== undefined) scenario.workload = g.workload;
+  if (g.faults !== undefined) scenario.faults = g.faults;
   return scenario as ScenarioInput;
 }
 

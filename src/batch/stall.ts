@@ -8,7 +8,7 @@ import type { RunReport } from '../migrate/report.js';
 import { QEMU_OVERHEAD_MIB, type StallThresholds } from './spec.js';
 
 export const HOST_SYMPTOMS = ['psi-cpu', 'psi-memory', 'memory-available', 'swap-growing', 'run-queue'] as const;
-export const RUN_SYMPTOMS = ['did-not-converge', 'destination-not-resumed', 'qemu-did-not-start', 'heartbeat-broken', 'monitor-unresponsive', 'operation-timeout', 'migration-failed'] as const;
+export const RUN_SYMPTOMS = ['did-not-converge', 'migration-stalled', 'destination-not-resumed', 'qemu-did-not-start', 'heartbeat-broken', 'monitor-unresponsive', 'operation-timeout', 'migration-failed'] as const;
 export type HostSymptom = (typeof HOST_SYMPTOMS)[number];
 export type RunSymptom = (typeof RUN_SYMPTOMS)[number];
 export type StallSymptom = HostSymptom | RunSymptom | 'batch-deadline';
@@ -125,6 +125,8 @@ export type RunOutcome = Pick<RunReport, 'verdict' | 'failure' | 'finishedAt'> &
 export function runSymptom(r: RunOutcome): RunSymptom | undefined {
   if (r.verdict === 'completed' && !r.failure) return undefined;
   if (r.verdict === 'did-not-converge') return 'did-not-converge';
+  // No byte moved for the stall limit: the link or the destination, not the dirty rate.
+  if (r.verdict === 'stalled') return 'migration-stalled';
   if (r.outputs.heartbeat && !r.outputs.heartbeat.continuous) return 'heartbeat-broken';
   const f = r.failure ?? '';
   // QEMU finished sending but the destination had not resumed when checked: a starved destination.

@@ -6,6 +6,7 @@ import type { Accel, DiskInterface, NicModel } from '../machine/spec.js';
 import { ACCELS, DISK_INTERFACES, NIC_MODELS } from '../machine/spec.js';
 import { CAPABILITIES, MONITORS, type MonitorKind, type ScenarioInput } from '../migrate/scenario.js';
 import { parseWorkload } from '../workload/spec.js';
+import { parseFault } from '../fault/spec.js';
 import { parseBitRateMbps, parseDurationMs, parsePort, parseRateMiBps, parseSizeMiB } from '../util/units.js';
 
 export const SHAPING_OPTIONS = {
@@ -34,9 +35,18 @@ export const MIGRATE_OPTIONS = {
   'downtime-limit': { type: 'string', describe: 'migration downtime-limit, e.g. 300ms (QEMU default 300)' },
   'multifd-channels': { type: 'number', describe: 'parallel channels with the multifd capability' },
   capability: { type: 'array', string: true, choices: CAPABILITIES, default: [] as string[], describe: 'enable a migration capability (repeatable)' },
+  tls: { type: 'boolean', default: false, describe: "encrypt the migration stream with TLS (QEMU's tls-creds-x509, certificates made per lab, both sides verified)" },
   'postcopy-after': { type: 'string', describe: 'with postcopy-ram: switch to post-copy after this long, e.g. 2s' },
   'sample-interval': { type: 'string', default: '100ms', describe: 'how often to sample query-migrate' },
   timeout: { type: 'string', default: '120s', describe: 'cancel the migration if it has not converged by then (the source keeps running)' },
+  'stall-after': { type: 'string', default: '15s', describe: 'cancel and report the migration as stalled when no byte has moved for this long' },
+  fault: {
+    type: 'array',
+    string: true,
+    default: [] as string[],
+    describe:
+      'inject a fault, KIND[:ARGS]@WHEN (repeatable): kill-dst, kill-src, freeze-dst[:5s], freeze-src[:5s], link-down[:5s], link-loss:PCT[:5s], nfs-down, nfs-freeze[:5s], guest-oom; WHEN: 2s after migrate, pass:2, 50% of RAM sent, or a status such as postcopy-active',
+  },
   results: { type: 'string', default: 'results', describe: 'directory for results/<run-id>/' },
   ...SHAPING_OPTIONS,
 } as const satisfies Record<string, Options>;
@@ -70,9 +80,12 @@ export function scenarioFromArgs(a: Raw): ScenarioInput {
     hmpTelnetPort: hmpPort === undefined ? undefined : parsePort(hmpPort, '--hmp-port'),
     parameters,
     capabilities: Object.fromEntries(caps.map((c) => [c, true])),
+    tls: a.tls === true,
     postcopyAfterMs: postcopyAfter === undefined ? undefined : parseDurationMs(postcopyAfter, '--postcopy-after'),
     sampleIntervalMs: parseDurationMs(String(a['sample-interval']), '--sample-interval'),
     timeoutMs: parseDurationMs(String(a.timeout), '--timeout'),
+    stallAfterMs: parseDurationMs(String(a['stall-after'] ?? '15s'), '--stall-after'),
+    faults: ((a.fault as string[] | undefined) ?? []).map((f) => parseFault(f)),
   };
 }
 

@@ -9,6 +9,7 @@ import type { WaitOptions } from '../util/deadline.js';
 import { sleep } from '../util/deadline.js';
 import {
   agentErrorReason,
+  parseConnect,
   parseCpuBench,
   parseCpuStatus,
   parseDiskStatus,
@@ -19,6 +20,7 @@ import {
   parseInfo,
   parseMemBench,
   parseOk,
+  parseOomAck,
   parsePong,
   type AgentInfo,
   type CpuBench,
@@ -31,7 +33,9 @@ import {
   type DiskBench,
   type MemBench,
   type Pong,
+  type TcpConnect,
 } from './replies.js';
+import { checkConnectTarget } from './tcp-connect.js';
 
 export const AGENT_PORT = 7777;
 
@@ -229,6 +233,27 @@ export class AgentClient {
   async diskVerify(opts: CallOptions = {}): Promise<DiskVerify> {
     // Reads only what was written; a run that filled a large disk on slow storage needs a longer timeoutMs.
     return parseDiskVerify(await this.request('disk verify', { timeoutMs: opts.timeoutMs ?? 60_000, signal: opts.signal }));
+  }
+
+  /**
+   * One TCP connect from inside the guest to ip:port, given up after `timeoutMs` (guest time). A
+   * refused, timed-out or unreachable target is a result, not an error: this is how a run proves
+   * what the guest cannot reach. An `open` result has made (and closed) a real connection: aimed at
+   * a QEMU waiting with -incoming, that is an incoming migration that fails at once.
+   */
+  async tcpConnect(ip: string, port: number, opts: WaitOptions): Promise<TcpConnect> {
+    checkConnectTarget(ip, port, opts.timeoutMs);
+    const timeoutMs = Math.ceil(opts.timeoutMs);
+    return parseConnect(await this.request(`connect ${ip} ${port} ${timeoutMs}`, { timeoutMs: timeoutMs + QUICK_MS, signal: opts.signal }));
+  }
+
+  /**
+   * The guest-oom fault: the agent answers, then eats memory until the guest kernel's OOM killer
+   * kills it. After this the agent is gone for good; the console shows the kernel's
+   * "Out of memory: Killed process N (miglab-agent)" line and then MIGLAB-AGENT-EXIT status=137.
+   */
+  async startOom(opts: CallOptions = {}): Promise<void> {
+    parseOomAck(await this.request('oom', { timeoutMs: opts.timeoutMs ?? QUICK_MS, signal: opts.signal }));
   }
 
   /** For tests of the checks: flip the payload of record `seq` on the disk (verify must see it). */

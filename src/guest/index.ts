@@ -17,3 +17,4 @@ export {
 } from './probe.js';
 export { ensureProbeTool, PROBE_TOOL_CFLAGS, PROBE_TOOL_NAME, probeToolKey, probeToolPath, probeToolSourcePath, type ProbeToolOptions } from './probe-tool.js';
 export * from './replies.js';
+export { checkConnectTarget, MAX_CONNECT_TIMEOUT_MS, tcpConnectFrom } from './tcp-connect.js';

@@ -197,6 +197,8 @@ export interface StartProbeOptions {
   readonly toolPath: string;
   /** Append the tool's raw output (the CSV) to this file. */
   readonly logFile?: string;
+  /** That file cannot be written (disk full): the caller decides what it means for its run. */
+  readonly onLogError?: (err: Error) => void;
 }
 
 /** What stop() returns: the figures plus every row and the tool's own counters. */
@@ -230,7 +232,7 @@ export function startProbe(o: StartProbeOptions): ProbeHandle {
   if (!Number.isInteger(o.maxDurationMs) || o.maxDurationMs < 1) throw new MiglabError('BAD_INPUT', `probe duration must be a positive whole number of ms, not ${o.maxDurationMs}`);
   const port = o.port ?? AGENT_PORT;
   const argv = [o.toolPath, 'ping', o.guestIp, String(port), String(intervalUs), String(o.maxDurationMs)];
-  const proc = o.host.spawn(argv, o.logFile ? { logFile: o.logFile } : {});
+  const proc = o.host.spawn(argv, o.logFile ? { logFile: o.logFile, onLogError: o.onLogError } : {});
   const startedAtMs = Date.now();
   const chunks: Buffer[] = [];
   proc.stdout.on('data', (c: Buffer) => chunks.push(c));

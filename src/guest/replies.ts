@@ -19,6 +19,24 @@ export interface AgentInfo {
   readonly ip: string;
   readonly uptimeMs: number;
   readonly memTotalKiB: number;
+  /** The kernel's MemAvailable: what a workload could still get without the OOM killer (newer agents). */
+  readonly memAvailableKiB?: number;
+  /** The address the agent's UDP socket is bound to: the lab address, or 0.0.0.0 without one (newer agents). */
+  readonly udpBind?: string;
+}
+
+/** What a TCP connect attempt found, in the words the agent and miglab-probe print. */
+export const TCP_CONNECT_RESULTS = ['open', 'refused', 'timeout', 'unreachable'] as const;
+export type TcpConnectResult = (typeof TCP_CONNECT_RESULTS)[number];
+
+export interface TcpConnect {
+  /**
+   * open: the handshake completed; refused: a RST came back (nothing listens); timeout: no answer
+   * within the limit; unreachable: no route, or ARP/ICMP said the host cannot be reached.
+   */
+  readonly result: TcpConnectResult;
+  /** How long the attempt took, by the clock of whoever made it (the guest's for the agent). */
+  readonly elapsedMs: number;
 }
 
 export interface CpuBench {
@@ -123,13 +141,42 @@ export function parsePong(reply: string): Pong {
 export function parseInfo(reply: string): AgentInfo {
   const what = 'info';
   const f = parseFields(reply, ['info']);
+  const memAvailableKiB = optNum(f, 'mem_available_kib', what, reply);
+  const udpBind = f.get('udp_bind');
   return {
     bootId: str(f, 'boot', what, reply),
     hbSeq: num(f, 'seq', what, reply),
     ip: str(f, 'ip', what, reply),
     uptimeMs: num(f, 'uptime_ms', what, reply),
     memTotalKiB: num(f, 'mem_total_kib', what, reply),
+    ...(memAvailableKiB === undefined ? {} : { memAvailableKiB }),
+    ...(udpBind ? { udpBind } : {}),
   };
+}
+
+function connectWords(what: string, reply: string, words: readonly string[]): TcpConnect {
+  const [result, ms] = words;
+  if (words.length !== 2 || !(TCP_CONNECT_RESULTS as readonly string[]).includes(result ?? '') || !/^\d+(\.\d+)?$/.test(ms ?? '')) {
+    throw new AgentReplyError(what, reply, `expected "${TCP_CONNECT_RESULTS.join('|')} <ms>"`);
+  }
+  return { result: result as TcpConnectResult, elapsedMs: Number(ms) };
+}
+
+/** The agent's answer to `connect IP PORT [TIMEOUT_MS]`: `ok connect <result> <ms>`. */
+export function parseConnect(reply: string): TcpConnect {
+  const w = reply.trim().split(/\s+/);
+  if (w[0] !== 'ok' || w[1] !== 'connect') throw new AgentReplyError('connect', reply, 'expected it to start with "ok connect"');
+  return connectWords('connect', reply, w.slice(2));
+}
+
+/** The line `miglab-probe connect IP PORT TIMEOUT_MS` prints: `<result> <ms>`. */
+export function parseProbeConnect(line: string): TcpConnect {
+  return connectWords('miglab-probe connect', line, line.trim().split(/\s+/));
+}
+
+/** The agent's answer to `oom`, sent before it starts eating memory. */
+export function parseOomAck(reply: string): void {
+  if (reply.trim() !== 'ok oom') throw new AgentReplyError('oom', reply, 'expected "ok oom"');
 }
 
 export function parseCpuBench(reply: string): CpuBench {

@@ -2,13 +2,13 @@
 // up (or reuses) the lab, decides the accelerator, then runs the sections in turn (KVM vs TCG,
 // virtio vs emulated, perf and iperf during a migration, the commands explained) and writes the
 // report. Everything it starts is stopped on success, failure and Ctrl-C.
-import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { IMAGE_CACHE_DIR, newRunId, preflight, REPO_ROOT, useLab } from '../api.js';
 import { ensureProbeTool } from '../guest/probe-tool.js';
 import type { LabSpecInput } from '../lab/index.js';
 import { decideAccel } from '../machine/accel.js';
 import { hostFacts, type Progress } from '../migrate/engine.js';
+import { checkResultsDir, makePrivateDir } from '../report/results-dir.js';
 import { withTeardown } from '../util/teardown.js';
 import { compareAccelerators } from './accel-compare.js';
 import { explainCommands } from './commands.js';
@@ -35,14 +35,15 @@ export interface HomeworkOutcome {
 
 export async function runHomework(req: HomeworkRequest = {}): Promise<HomeworkOutcome> {
   const spec = parseHomeworkSpec(req.spec ?? {});
+  const root = await checkResultsDir(req.resultsRoot ?? join(REPO_ROOT, 'results'));
   const image = await preflight();
   const progress = req.progress ?? (() => undefined);
   return withTeardown(async (td, ctrlC) => {
     const started = Date.now();
     const signal = req.signal ? AbortSignal.any([req.signal, ctrlC]) : ctrlC;
     const runId = newRunId('homework');
-    const dir = resolve(req.resultsRoot ?? join(REPO_ROOT, 'results'), runId);
-    await mkdir(dir, { recursive: true });
+    const dir = join(root, runId);
+    await makePrivateDir(dir);
     const sectionsMs: Record<string, number> = {};
 
     progress('lab', 'bringing up the two-host lab (or using the one that is up)');

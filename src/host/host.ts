@@ -29,6 +29,11 @@ export interface SpawnOptions {
   /** Append stdout and stderr to this file (on the host that runs the process). */
   readonly logFile?: string;
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Told when the log file cannot be written (disk full, read-only): logging stops, the process
+   * goes on, and the caller decides whether its run can (a result it cannot keep is no result).
+   */
+  readonly onLogError?: (err: Error) => void;
 }
 
 /** A long-lived process on a host. `stop` may be called more than once. */
@@ -42,6 +47,8 @@ export interface HostProcess {
   readonly hasExited: boolean;
   /** SIGTERM, wait up to `graceMs`, then SIGKILL; resolves once reaped. */
   stop(graceMs?: number): Promise<ExitInfo>;
+  /** Send one signal (SIGSTOP, SIGCONT, SIGKILL for faults) to this process, by its pid; nothing once it has exited. */
+  sendSignal(signal: NodeJS.Signals): Promise<void>;
   /** The last lines it printed (stdout and stderr interleaved), for error messages. */
   tail(lines?: number): string;
 }

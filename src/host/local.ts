@@ -97,7 +97,14 @@ class LocalProcess implements HostProcess {
     });
     if (this.child.pid === undefined) throw new MiglabError('COMMAND_FAILED', `could not start \`${argv.join(' ')}\``);
     this.pid = this.child.pid;
-    const log = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : undefined;
+    // Logs may hold what a guest printed: readable by their owner only.
+    let log = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a', mode: 0o600 }) : undefined;
+    // A full or read-only disk must not crash miglab (an unhandled stream error would, leaving
+    // every QEMU running): stop logging and tell the owner, who fails its run cleanly.
+    log?.on('error', (err) => {
+      log = undefined;
+      opts.onLogError?.(err);
+    });
     const keep = (chunk: Buffer) => {
       log?.write(chunk);
       for (const l of chunk.toString('utf8').split('\n')) if (l.trim()) this.lines.push(l);
@@ -130,6 +137,10 @@ class LocalProcess implements HostProcess {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  async sendSignal(signal: NodeJS.Signals): Promise<void> {
+    if (!this.hasExited) this.child.kill(signal);
   }
 
   tail(n = 20): string {

@@ -179,6 +179,12 @@ class SshProcess implements HostProcess {
     }
   }
 
+  async sendSignal(signal: NodeJS.Signals): Promise<void> {
+    if (this.hasExited) return;
+    const pid = await withDeadline('remote pid', this.pidKnown, { timeoutMs: 5000 });
+    await this.host.run(['kill', `-${signal.replace(/^SIG/, '')}`, String(pid)], { reject: false });
+  }
+
   tail(n = 20): string {
     return this.lines.slice(-n).join('\n');
   }

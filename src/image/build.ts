@@ -1,10 +1,13 @@
 // Builds the miglab guest (Debian kernel + a busybox initramfs with our agent) into a cache keyed
-// by the hash of its inputs (inputs.ts). A cached image is returned at once; a build happens in a
-// temporary directory next to the cache and is renamed into place, so an interrupted build never
-// leaves half an image. The downloaded kernel .deb is kept in <cache>/downloads.
+// by the hash of its inputs (inputs.ts). A cached image is returned once its files are checked
+// against the sizes and sha256 image.json recorded (verifyImage; a damaged one is rebuilt); a
+// build happens in a temporary directory next to the cache and is renamed into place, so an
+// interrupted build never leaves half an image. The downloaded kernel .deb is kept in
+// <cache>/downloads.
 import { execa } from 'execa';
-import { existsSync, readFileSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, type Stats } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
@@ -59,6 +62,16 @@ export interface ImageInfo {
   readonly initrdBytes: number;
   /** kernel + initrd. */
   readonly sizeBytes: number;
+  /**
+   * Size and sha256 of each file of the image (vmlinux, vmlinuz, initrd.img, miglab-agent), by
+   * name in `dir`, as the build wrote them. Absent in images built before recipe 3.
+   */
+  readonly files?: Readonly<Record<string, ImageFile>>;
+}
+
+export interface ImageFile {
+  readonly bytes: number;
+  readonly sha256: string;
 }
 
 export interface BuildImageOptions {
@@ -100,6 +113,7 @@ const StoredImage = z.object({
   kernelBytes: z.number().int().positive(),
   initrdBytes: z.number().int().positive(),
   sizeBytes: z.number().int().positive(),
+  files: z.record(z.string(), z.object({ bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) })).optional(),
 });
 type StoredImage = z.infer<typeof StoredImage>;
 
@@ -124,6 +138,122 @@ export async function readImage(dir: string): Promise<ImageInfo | undefined> {
     agentPath: join(dir, AGENT_FILE),
   };
   return existsSync(info.kernelPath) && existsSync(info.bzImagePath) && existsSync(info.initrdPath) ? info : undefined;
+}
+
+// ---- integrity --------------------------------------------------------------------------------
+
+/** What fixes a damaged image: a forced rebuild of the image for today's inputs. */
+export const IMAGE_FIX_COMMAND = 'miglab image build --force';
+
+export interface ImageDamage {
+  readonly hash: string;
+  readonly dir: string;
+  /** The file that differs (image.json itself when it records no sizes and hashes). */
+  readonly path: string;
+  readonly problem: 'missing' | 'size' | 'sha256' | 'unrecorded';
+  readonly expectedBytes?: number;
+  readonly actualBytes?: number;
+  readonly expectedSha256?: string;
+  readonly actualSha256?: string;
+  /** What differs, e.g. "initrd.img is 2866955 bytes, built as 5733911 (truncated)". */
+  readonly what: string;
+  /** One line: the image, the file and what differs, ending with the command that fixes it. */
+  readonly message: string;
+}
+
+/** A damaged cached image was asked for (assertImageIntact): what a CLI exits non-zero with. */
+export class ImageDamagedError extends MiglabError {
+  readonly damage: ImageDamage;
+  constructor(damage: ImageDamage) {
+    super('IMAGE_BUILD', damage.message, { context: { hash: damage.hash, path: damage.path, problem: damage.problem } });
+    this.name = 'ImageDamagedError';
+    this.damage = damage;
+  }
+}
+
+// sha256 of files already read in this process, by path, size and mtime (and inode): a batch of
+// runs checks the image before each one, and rehashing ~80 MB each time would cost seconds. A
+// change that keeps all four (a write that restores the mtime) goes unseen until the next process.
+const hashMemo = new Map<string, string>();
+
+async function fileSha256(path: string, st: Stats): Promise<string> {
+  const key = `${path}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
+  const known = hashMemo.get(key);
+  if (known) return known;
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  const digest = h.digest('hex');
+  hashMemo.set(key, digest);
+  return digest;
+}
+
+function damaged(info: ImageInfo, d: Omit<ImageDamage, 'hash' | 'dir' | 'message'>): ImageDamage {
+  return { hash: info.hash, dir: info.dir, ...d, message: `guest image ${info.hash} in ${info.dir} is damaged: ${d.what}; rebuild it with: ${IMAGE_FIX_COMMAND}` };
+}
+
+/**
+ * Whether the image's files are the ones its build wrote: every recorded file present with its
+ * recorded size (all sizes first: cheap, and what a truncated copy or a full disk changes), then
+ * its sha256. Undefined when intact. Hashes are memoised per process (path, size, mtime).
+ */
+export async function verifyImage(info: ImageInfo): Promise<ImageDamage | undefined> {
+  const files = info.files ?? {};
+  const needed = [basename(info.kernelPath), BZIMAGE_FILE, INITRD_FILE, AGENT_FILE];
+  const unrecorded = needed.find((name) => !(name in files));
+  if (unrecorded !== undefined) {
+    return damaged(info, {
+      path: join(info.dir, IMAGE_JSON),
+      problem: 'unrecorded',
+      what: `${IMAGE_JSON} records no size and sha256 for ${unrecorded} (built by an older miglab), so the image cannot be checked`,
+    });
+  }
+  const checked: { name: string; path: string; st: Stats; want: ImageFile }[] = [];
+  for (const [name, want] of Object.entries(files)) {
+    const path = join(info.dir, name);
+    let st: Stats;
+    try {
+      st = await stat(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      return damaged(info, { path, problem: 'missing', expectedBytes: want.bytes, what: `${name} is missing` });
+    }
+    if (st.size !== want.bytes) {
+      return damaged(info, {
+        path,
+        problem: 'size',
+        expectedBytes: want.bytes,
+        actualBytes: st.size,
+        what: `${name} is ${st.size} bytes, built as ${want.bytes}${st.size < want.bytes ? ' (truncated)' : ''}`,
+      });
+    }
+    checked.push({ name, path, st, want });
+  }
+  for (const { name, path, st, want } of checked) {
+    const got = await fileSha256(path, st);
+    if (got !== want.sha256) {
+      return damaged(info, {
+        path,
+        problem: 'sha256',
+        expectedSha256: want.sha256,
+        actualSha256: got,
+        what: `${name} has sha256 ${got.slice(0, 16)}..., built as ${want.sha256.slice(0, 16)}... (same size, other content)`,
+      });
+    }
+  }
+  return undefined;
+}
+
+/** The image itself when it is intact; ImageDamagedError (naming the file and the fix) when not. */
+export async function assertImageIntact(info: ImageInfo): Promise<ImageInfo> {
+  const damage = await verifyImage(info);
+  if (damage) throw new ImageDamagedError(damage);
+  return info;
+}
+
+/** Size and sha256 of a file the build just wrote. */
+async function recordFile(path: string): Promise<ImageFile> {
+  const st = await stat(path);
+  return { bytes: st.size, sha256: await fileSha256(path, st) };
 }
 
 /** The image for today's inputs, if the cache has it. */
@@ -164,6 +294,8 @@ export interface ImageReport {
   readonly inputs: ImageInputs;
   /** The image for today's inputs, if built. */
   readonly image: ImageInfo | undefined;
+  /** What is wrong with `image`'s files, if anything (verifyImage); a CLI exits non-zero on it. */
+  readonly damage: ImageDamage | undefined;
   /** Every image in the cache. */
   readonly cached: readonly ImageInfo[];
 }
@@ -174,17 +306,19 @@ export async function imageInfo(opts: Omit<BuildImageOptions, 'force' | 'log'> =
   const cacheDir = opts.cacheDir ?? defaultCacheDir(repoDir);
   const inputs = await imageInputs({ cacheDir, repoDir, signal: opts.signal, host: opts.host });
   const hash = imageHash(inputs);
-  return { hash, inputs, image: await readImage(join(cacheDir, hash)), cached: await listImages(cacheDir) };
+  const image = await readImage(join(cacheDir, hash));
+  return { hash, inputs, image, damage: image ? await verifyImage(image) : undefined, cached: await listImages(cacheDir) };
 }
 
 function mib(bytes: number): string {
   return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
 }
 
-/** One built image as text lines: what went in, sizes, modules. */
-export function describeImage(info: ImageInfo): string {
+/** One built image as text lines: what went in, sizes, modules; first of all, damage (verifyImage). */
+export function describeImage(info: ImageInfo, damage?: ImageDamage): string {
   const { inputs } = info;
   const lines = [
+    ...(damage ? [`DAMAGED: ${damage.message}`] : []),
     `image ${info.hash} built ${info.builtAt} (${(info.buildMs / 1000).toFixed(1)} s) in ${info.dir}`,
     `  kernel      ${info.kernelPath} (${info.kernelBoot === 'pvh' ? 'PVH ELF' : 'bzImage'})`,
     `  initrd      ${info.initrdPath}`,
@@ -203,7 +337,7 @@ export function describeImage(info: ImageInfo): string {
 export function formatImageReport(report: ImageReport): string {
   const { inputs, image } = report;
   const lines = image
-    ? [describeImage(image)]
+    ? [describeImage(image, report.damage)]
     : [
         `image ${report.hash} (not built; run \`miglab image build\`)`,
         `  kernel pkg  ${inputs.kernel.package} ${inputs.kernel.version}`,
@@ -322,7 +456,11 @@ export async function buildImage(opts: BuildImageOptions = {}): Promise<ImageInf
   const finalDir = join(cacheDir, hash);
   if (!opts.force) {
     const cached = await readImage(finalDir);
-    if (cached) return cached;
+    const damage = cached ? await verifyImage(cached) : undefined;
+    if (cached && !damage) return cached;
+    // Say why a build happens where the cache had something: a damaged image is never returned.
+    if (damage) log(`rebuilding image ${hash}: ${damage.what}`);
+    else if (existsSync(join(finalDir, IMAGE_JSON))) log(`rebuilding image ${hash}: its ${IMAGE_JSON} is unreadable or a boot file is missing`);
   }
 
   for (const [tool, install] of TOOLS) {
@@ -399,6 +537,9 @@ export async function buildImage(opts: BuildImageOptions = {}): Promise<ImageInf
     else log(`booting the bzImage: ${pvh.reason}`);
     const kernelBoot = 'elf' in pvh ? 'pvh' : 'bzimage';
     const kernelBytes = (await stat(join(outDir, kernelBoot === 'pvh' ? PVH_FILE : BZIMAGE_FILE))).size;
+    // What verifyImage checks the cached image against later.
+    const files: Record<string, ImageFile> = {};
+    for (const name of (await readdir(outDir)).sort()) files[name] = await recordFile(join(outDir, name));
     const stored: StoredImage = {
       hash,
       kernelVersion: kernel.release,
@@ -412,6 +553,7 @@ export async function buildImage(opts: BuildImageOptions = {}): Promise<ImageInf
       kernelBytes,
       initrdBytes: initrd.length,
       sizeBytes: kernelBytes + initrd.length,
+      files,
     };
     await writeFile(join(outDir, IMAGE_JSON), `${JSON.stringify(stored, null, 2)}\n`);
     throwIfAborted(signal, 'image build');

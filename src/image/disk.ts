@@ -40,5 +40,8 @@ export async function createDataDisk(host: Host, path: string, sizeMiB: number, 
     signal: opts.signal,
     timeoutMs: opts.timeoutMs ?? 30_000,
   });
+  // The guest's disk may hold anything the guest wrote: readable by its owner only (QEMU and the
+  // NFS server run as root; libnfs connects as uid 0 and the export does not squash root).
+  await host.run(['chmod', '600', path], { signal: opts.signal, timeoutMs: 10_000 });
   return path;
 }

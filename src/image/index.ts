@@ -13,6 +13,9 @@ export {
   type KernelPackage,
 } from './inputs.js';
 export {
+  IMAGE_FIX_COMMAND,
+  ImageDamagedError,
+  assertImageIntact,
   buildImage,
   findImage,
   describeImage,
@@ -21,7 +24,10 @@ export {
   listImages,
   pruneImages,
   readImage,
+  verifyImage,
   type BuildImageOptions,
+  type ImageDamage,
+  type ImageFile,
   type ImageInfo,
   type ImageReport,
 } from './build.js';

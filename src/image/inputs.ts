@@ -10,8 +10,11 @@ import { MiglabError, MissingDependencyError } from '../errors.js';
 import type { Host } from '../host/host.js';
 import { LocalHost } from '../host/local.js';
 
-/** Bump when the builder changes what it produces in a way the other inputs do not capture. */
-export const RECIPE_VERSION = 2;
+/**
+ * Bump when the builder changes what it produces in a way the other inputs do not capture.
+ * 3: image.json records each file's size and sha256 (build.ts verifyImage).
+ */
+export const RECIPE_VERSION = 3;
 
 /** The Debian meta package whose dependency names the kernel package. */
 export const KERNEL_META_PACKAGE = 'linux-image-amd64';

@@ -13,6 +13,7 @@ export const REQUIRED_PACKAGES = [
   'rpcbind', // NFSv3 needs it
   'libnfs-utils', // nfs-ls: readiness probe of the export
   'iperf3', // throughput probes between lab hosts
+  'nftables', // nft: the lab's firewall in src and dst (firewall.ts)
 ] as const;
 
 /** Programs the lab runs, and the package each comes from. */
@@ -24,6 +25,13 @@ export const REQUIRED_PROGRAMS: ReadonlyArray<readonly [program: string, pkg: st
   ['rpcbind', 'rpcbind'],
   ['nfs-ls', 'libnfs-utils'],
   ['mount', 'mount'],
+  ['nft', 'nftables'],
+  ['ss', 'iproute2'], // lists each namespace's listening sockets (status)
+  // Essential in Debian, listed so a trimmed machine says what is missing: `unshare` gives nft an
+  // empty namespace to print the expected firewall in (status); perl runs socket-activate.pl,
+  // which hands rpcbind its TCP sockets (nfs-server.sh).
+  ['unshare', 'util-linux'],
+  ['perl', 'perl-base'],
 ];
 
 /** Where Debian (multiarch) and others put ganesha's VFS backend. */

@@ -6,6 +6,8 @@
 # the socket and lock file of an rpcbind the user may run. The lab and export directories are
 # carried over into the new /run through open descriptors when they live under /run.
 # Stopping this script (TERM/INT) stops both servers; miglab records this script's pid.
+# Nothing listens on a wildcard address: rpcbind's TCP sockets come from socket-activate.pl
+# (next to this script), its UDP ones from -h; ganesha binds SERVER_IP (Bind_Addr).
 set -eu
 
 if [ "$#" -ne 5 ]; then
@@ -17,6 +19,7 @@ conf=$2
 log=$3
 lab_dir=$4
 export_dir=$5
+case $0 in */*) here=${0%/*} ;; *) here=. ;; esac
 
 exec 3<"$lab_dir"
 exec 4<"$export_dir"
@@ -41,14 +44,23 @@ stop() {
 }
 trap 'stop 0' TERM INT
 
-rpcbind -f -h "$server_ip" &
+# rpcbind binds UDP to the -h addresses (and loopback) but TCP always to 0.0.0.0:111 and
+# [::]:111, unless it is handed TCP sockets by socket activation: it uses those and makes only
+# the transports it did not get. So the activator binds tcp to the server's address and tcp6 to
+# ::1 (nothing on the lab network speaks IPv6 to it), then execs rpcbind in the same process, so
+# $rpcbind_pid is rpcbind's own pid.
+perl "$here/socket-activate.pl" "tcp:$server_ip:111" "tcp6:[::1]:111" -- rpcbind -f -h "$server_ip" &
 rpcbind_pid=$!
-# ganesha registers with rpcbind at start: wait for rpcbind's socket.
+# ganesha registers with rpcbind at start: wait for rpcbind's socket (5 s at most).
 tries=0
 while [ ! -S /run/rpcbind.sock ]; do
+  if ! kill -0 "$rpcbind_pid" 2>/dev/null; then
+    echo "rpcbind exited while starting (its message is above)" >&2
+    stop 1
+  fi
   tries=$((tries + 1))
   if [ "$tries" -gt 100 ]; then
-    echo "rpcbind did not create /run/rpcbind.sock" >&2
+    echo "rpcbind did not create /run/rpcbind.sock within 5 s" >&2
     stop 1
   fi
   sleep 0.05

@@ -46,8 +46,11 @@ export function nfsServerCommand(srcHost: NetnsHost, p: NfsServerParams): Explai
   const files = nfsServerFiles(p.nfsDir);
   const explained = [
     { args: ['ip', 'netns', 'exec', srcHost.netns], why: `run inside the source host's network namespace (${srcHost.netns}), so the server listens on the lab network only` },
-    { args: ['sh', nfsServerScript()], why: "miglab's NFS wrapper: mounts a private /run (so rpcbind never meets the machine's own), starts rpcbind -f -h SERVER_IP, then ganesha.nfsd -F -f CONF, and stops both on TERM" },
-    { args: [p.serverIp], why: 'the address rpcbind and ganesha bind to: the source host on the lab bridge' },
+    {
+      args: ['sh', nfsServerScript()],
+      why: "miglab's NFS wrapper: mounts a private /run (so rpcbind never meets the machine's own), starts rpcbind -f -h SERVER_IP with its TCP sockets bound by socket-activate.pl (rpcbind alone would listen on 0.0.0.0:111 and [::]:111), then ganesha.nfsd -F -f CONF, and stops both on TERM",
+    },
+    { args: [p.serverIp], why: 'the address rpcbind and ganesha bind to: the source host on the lab bridge (nothing listens on a wildcard address)' },
     { args: [files.configFile], why: "ganesha's config: NFSv3+v4 over TCP, fixed ports (2049, mountd 20048), one export with the VFS backend, read-write for the lab subnet only" },
     { args: [files.ganeshaLogFile], why: "ganesha's log file" },
     { args: [p.labDir], why: "the lab's state directory, kept visible under the private /run" },

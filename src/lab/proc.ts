@@ -37,6 +37,28 @@ function readStat(pid: number): ProcStat | undefined {
   }
 }
 
+/** How a recorded process is now: running, stopped by a signal (SIGSTOP: state T), or gone. */
+export function ownedState(p: OwnedProcess): 'running' | 'stopped' | 'gone' {
+  const st = readStat(p.pid);
+  if (!st || st.startTime !== p.startTime || st.state === 'Z' || st.state === 'X') return 'gone';
+  return st.state === 'T' || st.state === 't' ? 'stopped' : 'running';
+}
+
+/**
+ * Send `signal` to a recorded process's whole group (it leads one: it was started detached),
+ * only while the leader is provably that process. Returns false when it is gone.
+ */
+export function signalOwnedGroup(p: OwnedProcess, signal: NodeJS.Signals): boolean {
+  if (!isOwnedAlive(p)) return false;
+  try {
+    process.kill(-p.pid, signal);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+}
+
 export function procStartTime(pid: number): number | undefined {
   return readStat(pid)?.startTime;
 }

@@ -1,7 +1,7 @@
 // The lab spec: plain, readonly, validated data describing the two-host lab (namespace prefix,
 // subnet, where state and the NFS export live, link shaping), and the pure derivations from it:
 // namespace and link names, host and guest addresses, guest MACs. Nothing here runs anything;
-// src/lab/lab.ts builds the lab from a spec.
+// src/lab/up.ts builds the lab from a spec.
 import { isAbsolute, join, normalize } from 'node:path';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
@@ -146,9 +146,13 @@ export function roleIp(spec: LabSpec, role: HostRole): string {
   return hostAddress(parseSubnet(spec.subnet), HOST_NUMBER[role]);
 }
 
+/** The highest guest slot the lab's subnet has room for. */
+export function maxGuestIndex(spec: Pick<LabSpec, 'subnet'>): number {
+  return Math.min(MAX_GUEST_INDEX, parseSubnet(spec.subnet).hostCount - GUEST_BASE);
+}
+
 function checkGuestIndex(spec: LabSpec, index: number): void {
-  const subnet = parseSubnet(spec.subnet);
-  const max = Math.min(MAX_GUEST_INDEX, subnet.hostCount - GUEST_BASE);
+  const max = maxGuestIndex(spec);
   if (!Number.isInteger(index) || index < 0 || index > max) throw new UsageError(`guest index ${index} is out of range`, `use 0 to ${max}`);
 }
 
@@ -202,11 +206,25 @@ export interface LabPaths {
   readonly stateFile: string;
   readonly exportDir: string;
   readonly nfsDir: string;
+  /** One file per process miglab started in the lab (procs.ts). */
+  readonly procsDir: string;
+  /** One file per guest slot in use (slots.ts). */
+  readonly slotsDir: string;
+  /** The lab's TLS certificates for the migration stream, made on first use. */
+  readonly tlsDir: string;
 }
 
 export function labPaths(spec: Pick<LabSpec, 'prefix' | 'stateRoot' | 'exportDir'>): LabPaths {
   const labDir = join(spec.stateRoot, spec.prefix);
-  return { labDir, stateFile: join(labDir, 'lab.json'), exportDir: spec.exportDir ?? join(labDir, 'export'), nfsDir: join(labDir, 'nfs') };
+  return {
+    labDir,
+    stateFile: join(labDir, 'lab.json'),
+    exportDir: spec.exportDir ?? join(labDir, 'export'),
+    nfsDir: join(labDir, 'nfs'),
+    procsDir: join(labDir, 'procs'),
+    slotsDir: join(labDir, 'slots'),
+    tlsDir: join(labDir, 'tls'),
+  };
 }
 
 const IFNAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;

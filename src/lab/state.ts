@@ -13,8 +13,8 @@ const OwnedProcessSchema = z.object({ pid: z.number().int().positive(), startTim
 
 export const LabStateSchema = z.object({
   version: z.literal(STATE_VERSION),
-  /** `creating` while `lab up` runs (or if it was killed half-way); `up` once it finished. */
-  phase: z.enum(['creating', 'up']),
+  /** `creating` while `lab up` runs (or if it was killed half-way); `up` once it finished; `going-down` once `lab down` began. */
+  phase: z.enum(['creating', 'up', 'going-down']),
   spec: LabSpecSchema,
   createdAt: z.string(),
   /** The miglab process that brought the lab up (for messages only). */
@@ -50,7 +50,7 @@ export function writeLabState(file: string, state: LabState): void {
   const checked = LabStateSchema.parse(state);
   mkdirSync(dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(checked, null, 2)}\n`, { mode: 0o644 });
+  writeFileSync(tmp, `${JSON.stringify(checked, null, 2)}\n`, { mode: 0o600 });
   renameSync(tmp, file);
 }
 

@@ -1,13 +1,20 @@
 // `lab status`: what of a lab is up, read from its state file and checked live — namespaces,
 // links and addresses, the NFS server process and export, shaping, guests' taps, and
-// connectivity between the lab hosts (ping, only ever to the lab's own addresses).
+// connectivity between the lab hosts (ping, only ever to the lab's own addresses), the firewall
+// of src and dst (firewall.ts) and any socket listening on a wildcard address (listeners.ts).
 import { z } from 'zod';
+import { describeError } from '../errors.js';
 import { NetnsHost } from '../host/local.js';
+import { FIREWALLED_ROLES, checkFirewall, describeFirewalls, firewallProblem, type FirewallStatus } from './firewall.js';
 import { nfsUrl } from './ganesha.js';
-import { listNetns } from './lab.js';
+import { describeListener, listListeners, type Listener } from './listeners.js';
+import { listNetns } from './handle.js';
 import { isOwnedAlive } from './proc.js';
-import { DEFAULT_PREFIX, DEFAULT_STATE_ROOT, checkPrefix, labNames, labPaths, roleIp, type HostRole, type LabSpec } from './spec.js';
+import { DEFAULT_PREFIX, DEFAULT_STATE_ROOT, checkPrefix, labNames, labPaths, maxGuestIndex, roleIp, type HostRole, type LabSpec } from './spec.js';
 import { readLabState } from './state.js';
+import { runsInProgress } from './down.js';
+import { ProcessRegistry, describeRecorded } from './procs.js';
+import { SlotTable } from './slots.js';
 import { showArgv } from './tc.js';
 
 const PROBE_TIMEOUT_MS = 3000;
@@ -26,6 +33,12 @@ export interface NamespaceStatus {
   readonly links: readonly LinkStatus[];
 }
 
+export interface NamespaceListeners {
+  readonly netns: string;
+  readonly listeners: readonly Listener[];
+  readonly error?: string;
+}
+
 export interface PingStatus {
   readonly from: HostRole;
   readonly to: HostRole;
@@ -38,7 +51,7 @@ export interface LabStatus {
   readonly stateFile: string;
   /** A state file exists and records the lab as fully up. */
   readonly up: boolean;
-  readonly phase?: 'creating' | 'up';
+  readonly phase?: 'creating' | 'up' | 'going-down';
   readonly spec?: LabSpec;
   readonly createdAt?: string;
   readonly namespaces: readonly NamespaceStatus[];
@@ -48,6 +61,14 @@ export interface LabStatus {
   /** Taps on br0 of src and dst. */
   readonly taps: Readonly<Partial<Record<'src' | 'dst', readonly string[]>>>;
   readonly connectivity: readonly PingStatus[];
+  /** The firewall of src and dst: in force, missing, altered (firewall.ts). */
+  readonly firewall: readonly FirewallStatus[];
+  /** The sockets listening in each lab namespace; `error` when `ss` could not be run there. */
+  readonly listeners: readonly NamespaceListeners[];
+  /** Runs in progress on the lab (their slots and processes). */
+  readonly runs: readonly string[];
+  /** Processes a miglab that is gone left running in the lab (`lab down` stops them). */
+  readonly orphans: readonly string[];
   /** Everything found wrong, one line each; empty when the lab is healthy. */
   readonly problems: readonly string[];
 }
@@ -81,7 +102,7 @@ export async function labStatus(prefix: string = DEFAULT_PREFIX, where: { stateR
     const existing = new Set(await listNetns());
     const stray = [`${prefix}-sw`, `${prefix}-src`, `${prefix}-dst`, `${prefix}-cli`].filter((ns) => existing.has(ns));
     if (stray.length > 0) problems.push(`namespaces ${stray.join(', ')} exist but no miglab state records them`);
-    return { prefix, stateFile, up: false, namespaces: [], shaping: {}, taps: {}, connectivity: [], problems };
+    return { prefix, stateFile, up: false, namespaces: [], shaping: {}, taps: {}, connectivity: [], firewall: [], listeners: [], runs: [], orphans: [], problems };
   }
   const names = labNames(prefix);
   const existing = new Set(await listNetns());
@@ -143,7 +164,39 @@ export async function labStatus(prefix: string = DEFAULT_PREFIX, where: { stateR
       }),
   );
   for (const p of connectivity) if (!p.ok) problems.push(`${p.from} cannot ping ${p.to} (${p.ip})`);
-  if (state.phase !== 'up') problems.push('`lab up` has not finished (interrupted or still running)');
+
+  const firewall = await Promise.all(FIREWALLED_ROLES.filter(alive).map((role) => checkFirewall(hostOf(role), state.spec, role, { timeoutMs: PROBE_TIMEOUT_MS })));
+  for (const f of firewall) {
+    const p = firewallProblem(f, nsOf(f.role), prefix);
+    if (p) problems.push(p);
+  }
+  const listeners = await Promise.all(
+    state.netns
+      .filter((ns) => existing.has(ns))
+      .map(async (ns): Promise<NamespaceListeners> => {
+        try {
+          return { netns: ns, listeners: await listListeners(new NetnsHost(ns, ns), { timeoutMs: PROBE_TIMEOUT_MS }) };
+        } catch (err) {
+          return { netns: ns, listeners: [], error: describeError(err) };
+        }
+      }),
+  );
+  for (const n of listeners) {
+    if (n.error) problems.push(`could not list the listening sockets of ${n.netns}: ${n.error}`);
+    for (const l of n.listeners.filter((x) => x.wildcard)) {
+      problems.push(`${n.netns} has a socket on a wildcard address, reachable from the whole lab network: ${describeListener(l)}; bind it to the host's lab address or to loopback`);
+    }
+  }
+  if (state.phase === 'creating') problems.push('`lab up` has not finished (interrupted or still running)');
+  if (state.phase === 'going-down') problems.push('`lab down` has begun (interrupted or still running): run `miglab lab down` to finish it');
+
+  const paths = labPaths(state.spec);
+  const orphans = new ProcessRegistry(paths.procsDir).orphans().map(describeRecorded);
+  if (orphans.length > 0) problems.push(`left running by a miglab that is gone: ${orphans.join('; ')}; \`miglab lab down\` stops them`);
+  for (const s of new SlotTable(paths.slotsDir, maxGuestIndex(state.spec)).held().filter((x) => !x.alive)) {
+    problems.push(`guest slot g${s.index} is still held by run ${s.holder.runId}, whose miglab (pid ${s.holder.pid}) is gone; the next run in that slot reclaims it`);
+  }
+  const runs = runsInProgress(state);
 
   return {
     prefix,
@@ -157,8 +210,19 @@ export async function labStatus(prefix: string = DEFAULT_PREFIX, where: { stateR
     shaping,
     taps,
     connectivity,
+    firewall,
+    listeners,
+    runs,
+    orphans,
     problems,
   };
+}
+
+/** One line: how many sockets listen in each namespace, and any on a wildcard address. */
+function describeListeners(all: readonly NamespaceListeners[]): string {
+  const counts = all.map((n) => `${n.netns} ${n.error ? '?' : n.listeners.length}`).join(', ');
+  const wild = all.flatMap((n) => n.listeners.filter((l) => l.wildcard).map((l) => `${describeListener(l)} in ${n.netns}`));
+  return `listeners (tcp+udp): ${counts}; ${wild.length > 0 ? `ON A WILDCARD ADDRESS: ${wild.join(', ')}` : 'none on a wildcard address'}`;
 }
 
 function isTap(l: LinkStatus, bridge: string): boolean {
@@ -195,6 +259,9 @@ export function formatLabStatus(s: LabStatus): string {
   const taps = (['src', 'dst'] as const).map((r) => `${r}: ${s.taps[r]?.join(', ') || 'none'}`);
   lines.push(`  taps: ${taps.join('; ')}`);
   if (s.connectivity.length > 0) lines.push(`  ping: ${s.connectivity.map((p) => `${p.from}->${p.to} ${p.ok ? 'ok' : 'FAILED'}`).join(', ')}`);
+  if (s.firewall.length > 0) lines.push(`  ${describeFirewalls(s.firewall)}`);
+  if (s.listeners.length > 0) lines.push(`  ${describeListeners(s.listeners)}`);
+  lines.push(`  runs: ${s.runs.length > 0 ? s.runs.join('; ') : 'none in progress'}`);
   lines.push(...(s.problems.length ? s.problems.map((p) => `  problem: ${p}`) : ['  healthy']));
   return lines.join('\n');
 }

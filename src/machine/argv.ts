@@ -15,6 +15,16 @@ export interface ExplainedCommand {
 
 export type ResolvedAccel = 'kvm' | 'tcg';
 
+/** The id of the tls-creds-x509 object; the migration parameter `tls-creds` names it. */
+export const TLS_CREDS_ID = 'miglab-tls';
+
+/** TLS credentials for the migration stream: the destination is the server, the source the client. */
+export interface TlsPlan {
+  /** A directory in tls-creds-x509's layout (ca-cert.pem, server-cert.pem, ...; see src/lab/tls.ts). */
+  readonly dir: string;
+  readonly endpoint: 'server' | 'client';
+}
+
 export interface LaunchPlan {
   readonly role: 'source' | 'destination' | 'probe' | 'single';
   readonly accel: ResolvedAccel;
@@ -31,6 +41,13 @@ export interface LaunchPlan {
   readonly qemuBinary?: string;
   /** KiB added to the guest's RAM to steer QEMU < 9.0 off its buggy TCG dirty-sync path (quirks.ts). */
   readonly ramPadKiB?: number;
+  /** Load TLS credentials, so the migration stream can be encrypted (migration parameter tls-creds). */
+  readonly tls?: TlsPlan;
+}
+
+/** A value inside a QEMU option list: a comma would end it, and QEMU reads ",," as one comma. */
+export function qemuOptValue(value: string): string {
+  return value.replaceAll(',', ',,');
 }
 
 export function kernelAppend(spec: MachineSpec): string {
@@ -100,6 +117,16 @@ export function buildQemuCommand(spec: MachineSpec, plan: LaunchPlan): Explained
       'the human monitor on telnet, bound to 127.0.0.1 inside this host\'s network namespace only (never a wildcard address)',
       '-monitor',
       `telnet:127.0.0.1:${plan.hmpTelnetPort},server=on,wait=off`,
+    );
+  }
+  if (plan.tls) {
+    add(
+      `x509 TLS credentials for the migration stream, read from ${plan.tls.dir} (the lab's CA, and this side's certificate and key); ` +
+        `endpoint=${plan.tls.endpoint}: the ${plan.tls.endpoint === 'server' ? 'destination accepts' : 'source opens'} the TLS session; ` +
+        'verify-peer=on: each side checks the other\'s certificate against the CA, so only the lab\'s two QEMUs can take part. ' +
+        `Used once the migration parameter tls-creds names ${TLS_CREDS_ID}`,
+      '-object',
+      `tls-creds-x509,id=${TLS_CREDS_ID},dir=${qemuOptValue(plan.tls.dir)},endpoint=${plan.tls.endpoint},verify-peer=on`,
     );
   }
   if (plan.incomingUri) add('start paused, waiting for the migration stream on this address (the destination side)', '-incoming', plan.incomingUri);

@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { MiglabError } from '../errors.js';
 import { pollUntil, type WaitOptions } from '../util/deadline.js';
+import { consoleTrouble, type ConsoleTrouble } from './console-trouble.js';
 
 export interface Heartbeat {
   readonly seq: number;
@@ -16,8 +17,24 @@ export interface Heartbeat {
 
 const HB_RE = /MIGLAB-HB seq=(\d+) mono_ns=(\d+) boot=([0-9a-zA-Z]+)/;
 const READY_RE = /MIGLAB-READY ip=(\S+) boot=([0-9a-zA-Z]+)/;
-/** The guest kernel reporting its own death (printed on the console before QEMU exits). */
-const CRASH_RE = /Kernel panic|general protection fault|BUG: unable to handle|Oops: /;
+/** Console lines kept to quote around trouble. */
+const CONTEXT_LINES = 8;
+
+/** Trouble as the run reports it: what was found, in a few words. */
+export function troubleSummary(t: ConsoleTrouble): string {
+  switch (t.kind) {
+    case 'oom':
+      return `its OOM killer killing ${t.process} (pid ${t.pid})`;
+    case 'panic':
+      return 'a kernel panic';
+    case 'crash':
+      return 'a kernel crash';
+    case 'agent-exit':
+      return `its agent (miglab-agent) exiting with status ${t.status}`;
+    case 'initramfs':
+      return 'a broken initramfs (check the image: miglab image info)';
+  }
+}
 
 export function parseHeartbeat(line: string, hostMs: number): Heartbeat | undefined {
   const m = HB_RE.exec(line);
@@ -25,16 +42,37 @@ export function parseHeartbeat(line: string, hostMs: number): Heartbeat | undefi
   return { seq: Number(m[1]), monoNs: BigInt(m[2]!), bootId: m[3]!, hostMs };
 }
 
-/** Collects heartbeats and the ready line from a serial console stream. */
+export type TroubleListener = (trouble: ConsoleTrouble & { readonly summary: string }, context: readonly string[]) => void;
+
+/**
+ * Collects heartbeats and the ready line from a serial console stream, and spots the guest in
+ * trouble (OOM kill, kernel panic or crash, its agent exiting): the first trouble is kept, with
+ * the console lines before it, and told to listeners at once.
+ */
 export class HeartbeatLog {
   readonly beats: Heartbeat[] = [];
   ready: { ip: string; bootId: string; hostMs: number } | undefined;
-  /** The first line where the guest kernel reported a crash, if it did. */
-  crash: string | undefined;
+  /** The first trouble the console reported, with the lines before it. */
+  trouble: { readonly found: ConsoleTrouble & { readonly summary: string }; readonly context: readonly string[] } | undefined;
+  private readonly recent: string[] = [];
+  private readonly listeners = new Set<TroubleListener>();
 
   constructor(stream: Readable) {
     const rl = createInterface({ input: stream, crlfDelay: Infinity });
     rl.on('line', (line) => this.feed(line, Date.now()));
+  }
+
+  /** The first crash line (kernel panic or crash), if the guest kernel reported one. */
+  get crash(): string | undefined {
+    const t = this.trouble?.found;
+    return t && (t.kind === 'panic' || t.kind === 'crash') ? t.line : undefined;
+  }
+
+  /** Call `listener` for the first trouble (at once if it was seen already). */
+  onTrouble(listener: TroubleListener): () => void {
+    if (this.trouble) listener(this.trouble.found, this.trouble.context);
+    else this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
   }
 
   feed(line: string, hostMs: number): void {
@@ -45,15 +83,35 @@ export class HeartbeatLog {
     }
     const r = READY_RE.exec(line);
     if (r) this.ready = { ip: r[1]!, bootId: r[2]!, hostMs };
-    if (!this.crash && CRASH_RE.test(line)) this.crash = line.trim();
+    const t = this.trouble ? undefined : consoleTrouble(line);
+    if (t) {
+      this.trouble = { found: { ...t, summary: troubleSummary(t) }, context: [...this.recent] };
+      for (const l of [...this.listeners]) l(this.trouble.found, this.trouble.context);
+      this.listeners.clear();
+    }
+    if (line.trim()) this.recent.push(line.trim());
+    if (this.recent.length > CONTEXT_LINES) this.recent.shift();
   }
 
   get last(): Heartbeat | undefined {
     return this.beats[this.beats.length - 1];
   }
 
+  /** Wait for the agent's ready line; a guest in trouble while booting (a panic) ends the wait. */
   waitReady(opts: WaitOptions): Promise<{ ip: string; bootId: string; hostMs: number }> {
-    return pollUntil('waiting for the guest agent to report ready', () => this.ready, { ...opts, intervalMs: 20 });
+    return pollUntil(
+      'waiting for the guest agent to report ready',
+      () => {
+        this.throwIfTroubled();
+        return this.ready;
+      },
+      { ...opts, intervalMs: 20 },
+    );
+  }
+
+  private throwIfTroubled(): void {
+    const t = this.trouble?.found;
+    if (t) throw new MiglabError('MIGRATION_FAILED', `the guest reported ${t.summary}: ${t.line.replace(/^\[\s*[\d.]+\]\s*/, '')}`);
   }
 
   /** Wait for a heartbeat that satisfies `pred` (default: any); a guest crash ends the wait. */
@@ -61,7 +119,7 @@ export class HeartbeatLog {
     return pollUntil(
       'waiting for a guest heartbeat',
       () => {
-        if (this.crash) throw new MiglabError('MIGRATION_FAILED', `the guest kernel crashed: ${this.crash.replace(/^\[\s*[\d.]+\]\s*/, '')}`);
+        this.throwIfTroubled();
         return this.beats.find(pred);
       },
       { ...opts, intervalMs: 20 },

@@ -24,8 +24,12 @@ export interface LabGuestOptions extends WaitOptions {
   readonly role: LaunchPlan['role'];
   readonly incomingUri?: string;
   readonly hmpTelnetPort?: number;
+  /** TLS credentials for the migration stream (server on the destination, client on the source). */
+  readonly tls?: LaunchPlan['tls'];
   /** Told when QEMU hung while starting and is launched once more (the message says where it hung). */
   readonly onRelaunch?: (why: string) => void;
+  /** A file of this guest (serial log, QMP transcript) cannot be written. */
+  readonly onLogError?: (file: string, err: Error) => void;
 }
 
 /**
@@ -72,11 +76,13 @@ async function launchOnTap(o: LabGuestOptions, tap: string, timeoutMs: number): 
       hmpTelnetPort: o.hmpTelnetPort,
       tap,
       incomingUri: o.incomingUri,
+      tls: o.tls,
       media: o.media,
       ramPadKiB,
     },
     runDir: o.runDir,
     label: o.side,
+    onLogError: o.onLogError,
     teardown: o.teardown,
     timeoutMs,
     signal: o.signal,

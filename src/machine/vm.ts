@@ -37,6 +37,8 @@ export interface VmLaunchOptions extends WaitOptions {
   /** A short label for files and messages, e.g. "src" or "dst". */
   readonly label: string;
   readonly teardown: Teardown;
+  /** A file of this VM (serial log, QMP transcript) cannot be written: the caller fails its run. */
+  readonly onLogError?: (file: string, err: Error) => void;
 }
 
 export class Vm {
@@ -65,7 +67,8 @@ export class Vm {
 
   static async launch(opts: VmLaunchOptions): Promise<Vm> {
     const command = buildQemuCommand(opts.spec, opts.plan);
-    const proc = opts.host.spawn(command.argv, { logFile: `${opts.runDir}/${opts.label}.serial.log` });
+    const serialLog = `${opts.runDir}/${opts.label}.serial.log`;
+    const proc = opts.host.spawn(command.argv, { logFile: serialLog, onLogError: (err) => opts.onLogError?.(serialLog, err) });
     const vm = new Vm(opts.label, opts.spec, opts.plan, command, proc);
     opts.teardown.defer(`stop QEMU ${opts.label} (pid ${proc.pid})`, () => vm.shutdown().then(() => undefined));
     const what = `${opts.spec.name} (${opts.label})`;
@@ -73,7 +76,8 @@ export class Vm {
       throw new VmLaunchError(what, command.argv, exit, proc.tail());
     });
     try {
-      const transcript = new Transcript(`${opts.runDir}/${opts.label}.qmp.jsonl`);
+      const transcriptFile = `${opts.runDir}/${opts.label}.qmp.jsonl`;
+      const transcript = new Transcript(transcriptFile, (err) => opts.onLogError?.(transcriptFile, err));
       vm.qmpClient = await Promise.race([
         QmpClient.connect(opts.plan.qmpSocket, { timeoutMs: opts.timeoutMs, signal: opts.signal, transcript }),
         died,
@@ -94,10 +98,18 @@ export class Vm {
     return vm;
   }
 
+  /** miglab has begun to stop this QEMU: an exit from now on is expected. */
+  get stopRequested(): boolean {
+    return this.stopping !== undefined;
+  }
+
   /** Ask QEMU to quit, wait up to `timeoutMs`, then kill it. Safe to call more than once. */
   shutdown(opts: { timeoutMs?: number } = {}): Promise<ExitInfo> {
     this.stopping ??= (async () => {
       const timeoutMs = opts.timeoutMs ?? 5000;
+      // A QEMU frozen with SIGSTOP (a fault, or a user) answers nothing and holds SIGTERM pending:
+      // let it run again so that it can quit.
+      await this.process.sendSignal('SIGCONT');
       if (!this.process.hasExited && this.qmpClient) {
         await this.qmpClient.quit({ timeoutMs: Math.min(2000, timeoutMs) }).catch(() => undefined);
       }

@@ -3,6 +3,7 @@
 // `info migrate`). Both return the same MigrationInfo record.
 import type { HmpClient } from '../hmp/client.js';
 import type { MigrationInfo } from '../migration/info.js';
+import { TLS_CREDS_ID } from '../machine/argv.js';
 import type { QmpClient } from '../qmp/client.js';
 import { MiB } from '../util/units.js';
 import type { CapabilityName, MigrationParameters, MonitorKind } from './scenario.js';
@@ -15,6 +16,8 @@ export interface MigrationDriver {
   readonly sent: string[];
   setParameters(p: MigrationParameters): Promise<void>;
   setCapabilities(caps: Partial<Record<CapabilityName | 'events', boolean>>): Promise<void>;
+  /** Encrypt the migration stream with the TLS credentials QEMU was started with (LaunchPlan.tls). */
+  setTls(p: TlsParameters): Promise<void>;
   /** Start the migration; returns the literal command sent. */
   start(uri: string): Promise<string>;
   info(): Promise<MigrationInfo>;
@@ -32,6 +35,32 @@ export function qmpParameters(p: MigrationParameters): Record<string, number> {
   return out;
 }
 
+/**
+ * The TLS side of the migration parameters. Both sides name their tls-creds-x509 object; only the
+ * source names the host it expects on the destination's certificate. Without `tls-creds` on a
+ * side, that side speaks plain TCP and a TLS peer refuses the stream.
+ */
+export interface TlsParameters {
+  /** The id of the tls-creds-x509 object (QEMU: tls-creds). */
+  readonly tlsCreds: string;
+  /** Source only: the name the destination's certificate must carry (QEMU: tls-hostname). */
+  readonly tlsHostname?: string;
+}
+
+/**
+ * What each side needs for a TLS migration to `dstAddress` (the address in the migration URI,
+ * which the lab's server certificate carries as its subject alternative name). QEMU would take
+ * the host from the URI by itself; it is set anyway, so the report shows what was checked.
+ */
+export function tlsParameters(role: 'source' | 'destination', dstAddress: string): TlsParameters {
+  return role === 'source' ? { tlsCreds: TLS_CREDS_ID, tlsHostname: dstAddress } : { tlsCreds: TLS_CREDS_ID };
+}
+
+/** QEMU's names for the TLS parameters (QMP migrate-set-parameters). */
+export function qmpTlsParameters(p: TlsParameters): Record<string, string> {
+  return p.tlsHostname === undefined ? { 'tls-creds': p.tlsCreds } : { 'tls-creds': p.tlsCreds, 'tls-hostname': p.tlsHostname };
+}
+
 export class QmpMigrationDriver implements MigrationDriver {
   readonly kind = 'qmp' as const;
   readonly sent: string[] = [];
@@ -46,6 +75,9 @@ export class QmpMigrationDriver implements MigrationDriver {
   async setParameters(p: MigrationParameters): Promise<void> {
     const args = qmpParameters(p);
     if (Object.keys(args).length > 0) await this.send('migrate-set-parameters', args);
+  }
+  async setTls(p: TlsParameters): Promise<void> {
+    await this.send('migrate-set-parameters', qmpTlsParameters(p));
   }
   async setCapabilities(caps: Partial<Record<string, boolean>>): Promise<void> {
     const list = Object.entries(caps).map(([capability, state]) => ({ capability, state: !!state }));
@@ -76,6 +108,11 @@ export function hmpParameterCommands(p: MigrationParameters): string[] {
   return cmds;
 }
 
+/** The same as HMP lines: `migrate_set_parameter` takes string parameters as they are. */
+export function hmpTlsParameterCommands(p: TlsParameters): string[] {
+  return Object.entries(qmpTlsParameters(p)).map(([name, value]) => `migrate_set_parameter ${name} ${value}`);
+}
+
 export class HmpMigrationDriver implements MigrationDriver {
   readonly kind = 'hmp' as const;
   readonly sent: string[] = [];
@@ -89,6 +126,9 @@ export class HmpMigrationDriver implements MigrationDriver {
 
   async setParameters(p: MigrationParameters): Promise<void> {
     for (const cmd of hmpParameterCommands(p)) await this.send(cmd);
+  }
+  async setTls(p: TlsParameters): Promise<void> {
+    for (const cmd of hmpTlsParameterCommands(p)) await this.send(cmd);
   }
   async setCapabilities(caps: Partial<Record<string, boolean>>): Promise<void> {
     for (const [name, on] of Object.entries(caps)) await this.send(`migrate_set_capability ${name} ${on ? 'on' : 'off'}`);

@@ -1,5 +1,6 @@
 // The record of one migration run. It holds every input and every sample; the summary, CSV,
 // tables and plots read only this. Units are in the names.
+import type { FaultRecord } from '../fault/runner.js';
 import type { AccelDecision } from '../machine/accel.js';
 import type { ExplainedCommand } from '../machine/argv.js';
 import type { HeartbeatContinuity } from '../machine/heartbeat.js';
@@ -7,9 +8,12 @@ import type { MachineSpec } from '../machine/spec.js';
 import type { MigrationInfo, MigrationStatus } from '../migration/info.js';
 import type { ProbeResult } from '../guest/probe.js';
 import type { IntegrityResult, WorkloadStatus } from '../workload/run.js';
+import type { FigureSource, StallEvidence } from './figures.js';
+import type { Incident } from './guard.js';
 import type { Scenario } from './scenario.js';
 
-export const RUN_SCHEMA = 'miglab.run/1';
+/** Version 2: verdicts stalled and interrupted; figures QEMU did not give are absent, never 0. */
+export const RUN_SCHEMA = 'miglab.run/2';
 
 /** One `query-migrate` (or `info migrate`) sample. */
 export interface Sample {
@@ -45,7 +49,41 @@ export interface EventRecord {
   readonly data?: unknown;
 }
 
-export type Verdict = 'completed' | 'did-not-converge' | 'failed';
+/**
+ * completed: QEMU completed and every check after it passed. did-not-converge: bytes moved but
+ * pre-copy had not converged by the deadline (cancelled; the source kept running). stalled: no
+ * byte moved for the stall limit (cancelled). failed: QEMU failed the migration, or a check or a
+ * watcher failed the run. interrupted: the user stopped it (Ctrl-C, SIGTERM).
+ */
+export const VERDICTS = ['completed', 'did-not-converge', 'stalled', 'failed', 'interrupted'] as const;
+export type Verdict = (typeof VERDICTS)[number];
+
+/** A QEMU that hung while starting and was launched once more, and where it hung. */
+export interface Relaunch {
+  readonly side: 'source' | 'destination';
+  readonly where: string;
+}
+
+/** One side after the run, before miglab stopped anything. */
+export interface SideAfter {
+  /** running: the QEMU process was alive (status is QEMU's run state); exited: it was gone. */
+  readonly process: 'running' | 'exited' | 'not-started';
+  /** QEMU's run state (query-status): running, postmigrate, inmigrate, paused... */
+  readonly status?: string;
+  readonly exit?: { readonly exitCode: number | null; readonly signal: string | null };
+  /** Source only, when the run ended before QEMU reached a final status: query-migrate's status then. */
+  readonly migrationStatus?: string;
+  /** Whether the guest's heartbeat went on on this side after the migration ended. */
+  readonly heartbeat?: 'continuing' | 'silent' | 'not-expected';
+}
+
+/** The guest in trouble, as its serial console said it. */
+export interface GuestTrouble {
+  readonly side: 'source' | 'destination';
+  readonly kind: string;
+  /** The line that said so, and the lines before it. */
+  readonly lines: readonly string[];
+}
 
 export interface HostFacts {
   readonly kernel: string;
@@ -85,47 +123,75 @@ export interface RunReport {
     readonly monitorCommands: readonly string[];
     readonly migrationUri: string;
   };
-  readonly outputs: {
-    readonly final?: MigrationInfo;
-    readonly status?: MigrationStatus;
-    readonly totalTimeMs?: number;
-    readonly downtimeMs?: number;
-    readonly setupTimeMs?: number;
-    readonly transferredBytes?: number;
-    readonly totalBytes?: number;
-    readonly remainingBytes?: number;
-    /** QEMU's last throughput figure. */
-    readonly throughputMbps?: number;
-    /** Transferred bytes over total time, as the run saw it. */
-    readonly averageThroughputMiBps?: number;
-    readonly dirtySyncCount?: number;
-    readonly duplicatePages?: number;
-    /** Wall-clock time (epoch ms) the migrate command was sent: t=0 of timeline, passes and events. */
-    readonly migrateSentAtMs?: number;
-    readonly normalPages?: number;
-    readonly destinationStatus?: string;
-    readonly sourceStatusAfter?: string;
-    readonly heartbeat?: HeartbeatContinuity;
-    /** From the source's STOP event to the destination's RESUME event (QEMU's timestamps). */
-    readonly eventDowntimeMs?: number;
-    /** Downtime as a client of the guest feels it: the longest silence of the 1 ms UDP probe from the source's STOP to 2 s after the destination's RESUME. */
-    readonly clientDowntimeMs?: number;
-    readonly clientProbe?: ProbeResult;
-    /** The guest workload's own figures just before the migration and at its end. */
-    readonly workloadBefore?: WorkloadStatus;
-    readonly workloadAfter?: WorkloadStatus;
-    /** Memory or disk integrity, checked in the guest on the destination. */
-    readonly integrity?: IntegrityResult;
-    /** `qemu-img check` of the shared qcow2 after both QEMUs exited. */
-    readonly qemuImgCheck?: { readonly ok: boolean; readonly exitCode: number; readonly meaning: string };
-    /** QEMUs that hung while starting (where, from /proc and gdb) and were launched once more. */
-    readonly relaunched?: readonly string[];
-  };
+  readonly outputs: RunOutputs;
   readonly phases: Record<string, number>;
   readonly timeline: readonly Sample[];
   readonly passes: readonly PassRecord[];
   readonly events: readonly EventRecord[];
   readonly files: Record<string, string>;
+}
+
+export interface RunOutputs {
+  readonly final?: MigrationInfo;
+  readonly status?: MigrationStatus;
+  readonly totalTimeMs?: number;
+  readonly downtimeMs?: number;
+  readonly setupTimeMs?: number;
+  readonly transferredBytes?: number;
+  readonly totalBytes?: number;
+  readonly remainingBytes?: number;
+  /** QEMU's last throughput figure. */
+  readonly throughputMbps?: number;
+  /** Transferred bytes over total time, as the run saw it. */
+  readonly averageThroughputMiBps?: number;
+  readonly dirtySyncCount?: number;
+  readonly duplicatePages?: number;
+  /** Wall-clock time (epoch ms) the migrate command was sent: t=0 of timeline, passes and events. */
+  readonly migrateSentAtMs?: number;
+  readonly normalPages?: number;
+  readonly destinationStatus?: string;
+  readonly sourceStatusAfter?: string;
+  readonly heartbeat?: HeartbeatContinuity;
+  /** From the source's STOP event to the destination's RESUME event (QEMU's timestamps). */
+  readonly eventDowntimeMs?: number;
+  /** Downtime as a client of the guest feels it: the longest silence of the 1 ms UDP probe from the source's STOP to 2 s after the destination's RESUME. */
+  readonly clientDowntimeMs?: number;
+  readonly clientProbe?: ProbeResult;
+  /** The guest workload's own figures just before the migration and at its end. */
+  readonly workloadBefore?: WorkloadStatus;
+  readonly workloadAfter?: WorkloadStatus;
+  /** Memory or disk integrity, checked in the guest on the destination. */
+  readonly integrity?: IntegrityResult;
+  /** `qemu-img check` of the shared qcow2 after both QEMUs exited. */
+  readonly qemuImgCheck?: { readonly ok: boolean; readonly exitCode: number; readonly meaning: string };
+  /** QEMUs that hung while starting (where, from /proc and gdb) and were launched once more. */
+  readonly relaunched?: readonly Relaunch[];
+  /** Where totalTimeMs and downtimeMs came from (a figure QEMU did not give is absent, never 0). */
+  readonly figureSources?: { readonly totalTimeMs: FigureSource; readonly downtimeMs: FigureSource };
+  /** Extra query-migrate calls before QEMU had filled in a completed migration's figures. */
+  readonly figureRequeries?: number;
+  /** The last sample while the migration still ran: what a cancelled run had left, and at what dirty rate. */
+  readonly lastActive?: Sample;
+  /** No byte moved for the stall limit: the evidence. */
+  readonly stall?: StallEvidence;
+  /** The faults the run injected, when each fired and what was done. */
+  readonly faults?: readonly FaultRecord[];
+  /** Each side just after the migration ended, before miglab stopped anything. */
+  readonly after?: { readonly source: SideAfter; readonly destination: SideAfter };
+  /** Where the guest's integrity was checked: the destination after a switchover, else the source. */
+  readonly integrityCheckedOn?: 'source' | 'destination';
+  /** The guest's console reported an OOM kill, a kernel panic or crash, or its agent exiting. */
+  readonly guestTrouble?: GuestTrouble;
+  /** What the run's watchers saw, in order (QEMU exits, console trouble, NFS, stall, faults). */
+  readonly incidents?: readonly Incident[];
+  /** Undo steps that failed while the run cleaned up. */
+  readonly teardownProblems?: readonly string[];
+  /** What the run started and found still there after cleaning up (the aim is none). */
+  readonly leftovers?: readonly string[];
+  /** The signal that interrupted the run. */
+  readonly interruptedBy?: string;
+  /** The lab's guest slot the run used (its tap, IP, MAC and port offset). */
+  readonly slot?: number;
 }
 
 export function sampleOf(tMs: number, info: MigrationInfo): Sample {

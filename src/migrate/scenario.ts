@@ -5,7 +5,8 @@ import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { parseInput } from '../util/validate.js';
 import { ACCELS, DISK_INTERFACES, NIC_MODELS } from '../machine/spec.js';
-import { WorkloadSpecSchema, workloadName } from '../workload/spec.js';
+import { maxDirtyWssMiB, memoryForDirtyWssMiB, WorkloadSpecSchema, workloadName } from '../workload/spec.js';
+import { FaultSpecSchema, faultName, formatFault } from '../fault/spec.js';
 
 export const MONITORS = ['qmp', 'hmp'] as const;
 export type MonitorKind = (typeof MONITORS)[number];
@@ -47,7 +48,11 @@ export const ScenarioSchema = z
     /** What the guest does while it migrates (compact form or object): idle, dirty, cpu, disk, net. */
     workload: WorkloadSpecSchema.default({ kind: 'idle' }),
     monitor: z.enum(MONITORS).default('qmp'),
-    /** TCP port the destination listens on for the migration stream. */
+    /**
+     * TCP port the destination listens on for the migration stream, in the run's preferred guest
+     * slot. A run moved to another slot (its own was taken by another run on the lab) shifts the
+     * port by as many slots, so concurrent runs never share one.
+     */
     port: z.number().int().min(1024).max(65535).default(4444),
     /** Expose the source's HMP on telnet 127.0.0.1:PORT inside the src namespace (homework style). */
     hmpTelnetPort: z.number().int().min(1024).max(65535).optional(),
@@ -55,11 +60,17 @@ export const ScenarioSchema = z
     capabilities: z.partialRecord(z.enum(CAPABILITIES), z.boolean()).default({}),
     /** With postcopy-ram: switch to post-copy after this long in pre-copy. */
     postcopyAfterMs: z.number().int().min(0).optional(),
+    /** Encrypt the migration stream with TLS (tls-creds-x509, the lab's certificates, both sides verified). */
+    tls: z.boolean().default(false),
     sampleIntervalMs: z.number().int().min(10).max(60000).default(100),
     /** The client-side downtime probe: UDP echo to the guest agent from the lab's client host. */
     clientProbe: z.boolean().default(true),
     probeIntervalUs: z.number().int().min(100).max(1000000).default(1000),
     timeoutMs: z.number().int().min(1000).default(120000),
+    /** No byte moved for this long: the migration is stalled (cancelled, reported apart from did-not-converge). */
+    stallAfterMs: z.number().int().min(1000).default(15000),
+    /** Faults to inject during the migration (`kill-dst@2s`, `link-down:5s@pass:2`...). */
+    faults: z.array(FaultSpecSchema).default([]),
   })
   .strict()
   .readonly();
@@ -75,6 +86,21 @@ export function parseScenario(input: ScenarioInput): Scenario {
   if (s.hmpTelnetPort !== undefined && s.hmpTelnetPort === s.port) {
     throw new UsageError(`the HMP telnet port and the migration port are both ${s.port}`, 'choose two different ports');
   }
+  if (s.workload.kind === 'dirty' && s.workload.wssMiB > maxDirtyWssMiB(s.guest.memoryMiB)) {
+    throw new UsageError(
+      `a dirty working set of ${s.workload.wssMiB} MiB does not fit in a ${s.guest.memoryMiB} MiB guest (at most ${maxDirtyWssMiB(s.guest.memoryMiB)} MiB does: its kernel and initramfs take about 100 MiB)`,
+      `give the guest --memory ${memoryForDirtyWssMiB(s.workload.wssMiB)}M or more, or dirty a smaller working set`,
+    );
+  }
+  for (const f of s.faults) {
+    const text = formatFault(f);
+    if (f.when.kind === 'status' && f.when.status.startsWith('postcopy') && !s.capabilities['postcopy-ram']) {
+      throw new UsageError(`fault ${text} waits for post-copy, which this run never enters`, 'add --capability postcopy-ram and --postcopy-after');
+    }
+    if (f.when.kind === 'time' && f.when.afterMs >= s.timeoutMs) {
+      throw new UsageError(`fault ${text} would fire after the migration's deadline (${s.timeoutMs} ms)`, 'fire it earlier or raise --timeout');
+    }
+  }
   return s;
 }
 
@@ -84,5 +110,7 @@ export function scenarioName(s: Scenario): string {
   if (s.parameters.maxBandwidthMiBps !== undefined) parts.push(`bw${s.parameters.maxBandwidthMiBps}`);
   if (s.parameters.downtimeLimitMs !== undefined) parts.push(`dl${s.parameters.downtimeLimitMs}`);
   for (const [cap, on] of Object.entries(s.capabilities)) if (on) parts.push(cap);
+  if (s.tls) parts.push('tls');
+  for (const f of s.faults) parts.push(faultName(f));
   return parts.join('-');
 }

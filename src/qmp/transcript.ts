@@ -34,8 +34,21 @@ export class MemoryTranscript implements QmpTranscript {
  * with nothing to flush or close.
  */
 export class Transcript implements QmpTranscript {
-  constructor(readonly path: string) {}
+  private failed = false;
+  /** `onError`: the file cannot be written (disk full, read-only); recording stops, QMP goes on. */
+  constructor(
+    readonly path: string,
+    private readonly onError?: (err: Error) => void,
+  ) {}
   record(entry: TranscriptEntry): void {
-    appendFileSync(this.path, `${JSON.stringify(entry)}\n`);
+    if (this.failed) return;
+    try {
+      // Readable by its owner only: QMP traffic names the guest's devices and files.
+      appendFileSync(this.path, `${JSON.stringify(entry)}\n`, { mode: 0o600 });
+    } catch (err) {
+      // Thrown inside the QMP socket's data handler, it would crash miglab and strand its QEMUs.
+      this.failed = true;
+      this.onError?.(err as Error);
+    }
   }
 }

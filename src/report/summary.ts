@@ -1,32 +1,78 @@
-// The short coloured summary `miglab migrate` prints. It reads only the report.
+// The short coloured summary `miglab migrate` prints. It reads only the report. A figure the
+// report does not have is printed as `?` (never 0), with where each headline figure came from
+// when it was not QEMU's own query-migrate.
 import chalk from 'chalk';
-import type { RunReport } from '../migrate/report.js';
+import type { RunReport, SideAfter } from '../migrate/report.js';
 
 const fmtMiB = (b: number | undefined) => (b === undefined ? '?' : `${(b / 1024 / 1024).toFixed(1)} MiB`);
 const fmt = (v: number | undefined, unit: string, digits = 0) => (v === undefined ? '?' : `${v.toFixed(digits)} ${unit}`);
 
+const HEADS: Record<RunReport['verdict'], (t: string) => string> = {
+  completed: (t) => chalk.green.bold(t),
+  'did-not-converge': (t) => chalk.yellow.bold(t),
+  stalled: (t) => chalk.yellow.bold(t),
+  failed: (t) => chalk.red.bold(t),
+  interrupted: (t) => chalk.yellow.bold(t),
+};
+
+const TITLES: Record<RunReport['verdict'], string> = {
+  completed: 'migration completed',
+  'did-not-converge': 'migration did not converge',
+  stalled: 'migration stalled',
+  failed: 'migration failed',
+  interrupted: 'migration interrupted',
+};
+
+function source(s: string | undefined): string {
+  if (s === 'missing') return chalk.dim(' (QEMU gave none)');
+  return s === undefined || s === 'qemu' ? '' : chalk.dim(` (from QEMU's ${s})`);
+}
+
+function side(a: SideAfter): string {
+  if (a.process === 'not-started') return 'not started';
+  if (a.process === 'exited') return `QEMU ${a.exit?.signal ? `killed by ${a.exit.signal}` : `exited (code ${a.exit?.exitCode})`}`;
+  const hb = a.heartbeat === 'continuing' ? ', heartbeat going on' : a.heartbeat === 'silent' ? ', heartbeat SILENT' : '';
+  return `${a.status ?? 'running'}${a.migrationStatus ? ` (migration ${a.migrationStatus})` : ''}${hb}`;
+}
+
 export function formatSummary(r: RunReport, dir: string): string {
   const o = r.outputs;
-  const head =
-    r.verdict === 'completed' && r.ok
-      ? chalk.green.bold('migration completed')
-      : r.verdict === 'did-not-converge'
-        ? chalk.yellow.bold('migration did not converge')
-        : chalk.red.bold('migration failed');
+  const title = r.verdict === 'completed' && !r.ok ? 'migration failed' : TITLES[r.verdict];
+  const head = HEADS[r.verdict === 'completed' && !r.ok ? 'failed' : r.verdict](title);
   const lines = [
     `${head}  ${chalk.dim(r.name)}`,
     `  accelerator     ${r.inputs.accel.used}${r.inputs.accel.used !== r.inputs.accel.requested ? chalk.dim(` (${r.inputs.accel.reason})`) : ''}`,
-    `  QEMU            ${r.inputs.qemu.version}, monitor ${r.inputs.scenario.monitor}: ${chalk.cyan(r.inputs.migrateCommand)}`,
-    `  total time      ${fmt(o.totalTimeMs, 'ms')}   setup ${fmt(o.setupTimeMs, 'ms')}`,
-    `  downtime        ${chalk.bold(fmt(o.downtimeMs, 'ms'))} (QEMU)` +
-      (o.eventDowntimeMs !== undefined ? `   ${fmt(o.eventDowntimeMs, 'ms', 1)} STOP->RESUME events` : '') +
-      (o.clientProbe ? `   ${chalk.bold(fmt(o.clientDowntimeMs, 'ms', 1))} as a client saw it (UDP probe every ${o.clientProbe.resolutionMs} ms, ${o.clientProbe.lostAroundGap} lost)` : ''),
+    `  QEMU            ${r.inputs.qemu.version}, monitor ${r.inputs.scenario.monitor}: ${chalk.cyan(r.inputs.migrateCommand || '(not sent)')}`,
+    `  total time      ${fmt(o.totalTimeMs, 'ms')}${source(o.figureSources?.totalTimeMs)}   setup ${fmt(o.setupTimeMs, 'ms')}`,
+  ];
+  if (o.status === 'completed') {
+    lines.push(
+      `  downtime        ${chalk.bold(fmt(o.downtimeMs, 'ms'))} (QEMU)${source(o.figureSources?.downtimeMs)}` +
+        (o.eventDowntimeMs !== undefined ? `   ${fmt(o.eventDowntimeMs, 'ms', 1)} STOP->RESUME events` : '') +
+        (o.clientProbe ? `   ${chalk.bold(fmt(o.clientDowntimeMs, 'ms', 1))} as a client saw it (UDP probe every ${o.clientProbe.resolutionMs} ms, ${o.clientProbe.lostAroundGap} lost)` : ''),
+    );
+  }
+  lines.push(
     `  transferred     ${fmtMiB(o.transferredBytes)} of ${fmtMiB(o.totalBytes)} RAM, ${fmt(o.averageThroughputMiBps, 'MiB/s', 1)} average, ${fmt(o.throughputMbps, 'Mbit/s', 0)} last`,
     `  passes          ${o.dirtySyncCount ?? '?'} dirty syncs, ${r.timeline.length} samples`,
-  ];
+  );
+  if (o.lastActive && o.status !== 'completed') {
+    lines.push(
+      `  last active     at ${o.lastActive.tMs} ms: ${fmtMiB(o.lastActive.transferredBytes)} sent, ${fmtMiB(o.lastActive.remainingBytes)} remaining, dirty rate ${o.lastActive.dirtyPagesRate ?? '?'} pages/s`,
+    );
+  }
   if (o.heartbeat) lines.push(`  guest           ${o.heartbeat.continuous ? chalk.green('heartbeat continued on the destination, same boot') : chalk.red('heartbeat broken')} (seq ${o.heartbeat.sourceLastSeq} -> ${o.heartbeat.destinationFirstSeq})`);
-  for (const why of o.relaunched ?? []) lines.push(chalk.yellow(`  relaunched      ${why.split(':')[0]} QEMU hung while starting and was launched again (see run.json)`));
-  if (r.failure) lines.push(chalk.red(`  ${r.failure}`));
+  if (o.integrity) lines.push(`  integrity       ${o.integrity.ok ? chalk.green(o.integrity.detail) : chalk.red(o.integrity.detail)} (checked on the ${o.integrityCheckedOn ?? 'destination'})`);
+  for (const f of o.faults ?? []) {
+    const when = f.fired ? `fired ${f.trigger ?? ''}: ${f.detail ?? ''}${f.undo ? `; undone at ${f.undoneAtMs} ms (${f.undo})` : ''}` : `never fired: ${f.notFired ?? '?'}`;
+    lines.push(chalk.magenta(`  fault           ${f.fault} ${when}${f.error ? `; ${f.error}` : ''}`));
+  }
+  if (o.after) lines.push(`  after           source ${side(o.after.source)}; destination ${side(o.after.destination)}`);
+  for (const x of o.relaunched ?? []) lines.push(chalk.yellow(`  relaunched      ${x.side} QEMU hung while starting and was launched again (see run.json)`));
+  if (o.guestTrouble) lines.push(chalk.red(`  guest console   ${o.guestTrouble.lines.slice(-3).join(' | ')}`));
+  if (r.failure) lines.push((r.ok ? chalk.dim : r.verdict === 'failed' ? chalk.red : chalk.yellow)(`  ${r.failure}`));
+  if (o.teardownProblems?.length) lines.push(chalk.red(`  cleanup         ${o.teardownProblems.join('; ')}`));
+  if (o.leftovers?.length) lines.push(chalk.red(`  left behind     ${o.leftovers.join('; ')}`));
   lines.push(chalk.dim(`  results         ${dir}`));
   return lines.join('\n');
 }

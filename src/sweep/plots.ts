@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { barChart, lineChart, renderChart, scatterWithSpread, type Marker, type VegaLiteSpec } from '../plot/index.js';
 import { writeReport, type WrittenReport } from '../report/html.js';
-import { fmtMs, markdown, type Column } from '../report/markdown.js';
+import { fmtMs, markdown, writeTableCsv, type Column } from '../report/markdown.js';
+import { FAULT_COLUMNS, faultRows } from '../fault/table.js';
 import { MiB } from '../util/units.js';
 import { loadResults, type LoadedResults, type RunEntry } from './results.js';
 import { workloadKind } from './spec.js';
@@ -237,6 +238,16 @@ function reportMarkdown(results: LoadedResults, summary: readonly PointSummary[]
     { key: 'transferredMiB', title: 'transferred, mean', format: (v) => (typeof v === 'number' ? `${v.toFixed(1)} MiB` : '–'), align: 'right' },
   ];
   doc.heading(2, 'Summary').table(columns, rows);
+  const faults = faultRows(results.entries);
+  if (faults.length > 0) {
+    const met = faults.filter((f) => f.asExpected === 'yes').length;
+    doc
+      .heading(2, 'Faults and outcomes')
+      .paragraph(
+        `${met} of ${faults.length} injected faults ended as they must (src/fault/outcome.ts). "Noticed after" is the time from the fault to the run's first reaction (a QEMU exit, the guest's console, the NFS watcher, a stall, QEMU's final status). \`faults.csv\` has these rows.`,
+      )
+      .table(FAULT_COLUMNS, faults);
+  }
   if (charts.length > 0) doc.heading(2, 'Figures');
   for (const c of charts) doc.heading(3, c.title).image(c.title, `plots/${c.name}.png`).paragraph(`${c.caption} ([SVG](plots/${c.name}.svg))`);
   return doc.render();
@@ -255,6 +266,8 @@ export async function plotResults(dir: string): Promise<PlotResult> {
   }
   const summaryCsv = join(dir, 'summary.csv');
   await writeSummaryCsv(summaryCsv, summary);
+  const faults = faultRows(results.entries);
+  if (faults.length > 0) await writeTableCsv(join(dir, 'faults.csv'), FAULT_COLUMNS, faults);
   const report = await writeReport(dir, reportMarkdown(results, summary, planned), results.sweep ? `miglab sweep ${results.sweep.name}` : 'miglab results');
   return { dir, charts, summary, report, summaryCsv };
 }

@@ -66,7 +66,10 @@ function runName(r: RunReport): string {
   return w === undefined ? r.name : `${r.name}-${workloadLabel(w)}`;
 }
 
-/** A run.json is complete when it parses and carries the run schema, a verdict and outputs. */
+/**
+ * A run.json is complete when it parses and carries the run schema, a verdict and outputs, and
+ * the run was not interrupted (an interrupted repetition runs again when the sweep resumes).
+ */
 export function isCompleteReport(x: unknown): x is RunReport {
   if (x === null || typeof x !== 'object') return false;
   const r = x as Partial<RunReport>;
@@ -74,6 +77,7 @@ export function isCompleteReport(x: unknown): x is RunReport {
     r.schema === RUN_SCHEMA &&
     typeof r.ok === 'boolean' &&
     typeof r.verdict === 'string' &&
+    r.verdict !== 'interrupted' &&
     typeof r.outputs === 'object' &&
     r.outputs !== null &&
     typeof r.inputs === 'object' &&

@@ -5,7 +5,7 @@
 // on; an interrupt (Ctrl-C, the caller's signal) stops it. sweep.json and summary.csv are
 // rewritten after every run, from the saved reports.
 import { existsSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { migrateOnLab, preflight, REPO_ROOT, useLab } from '../api.js';
 import { describeError, UsageError } from '../errors.js';
@@ -14,6 +14,7 @@ import type { Progress } from '../migrate/engine.js';
 import type { RunReport } from '../migrate/report.js';
 import type { Scenario } from '../migrate/scenario.js';
 import { checkPortFree } from '../preflight.js';
+import { checkResultsDir, makePrivateDir } from '../report/results-dir.js';
 import { writeRunFiles } from '../report/run-files.js';
 import { withTeardown } from '../util/teardown.js';
 import { readRunReport, readSweepFile, SWEEP_SCHEMA, type RunEntry, type RunStatus, type SweepFile } from './results.js';
@@ -82,7 +83,8 @@ export async function runSweep(opts: RunSweepOptions): Promise<SweepResult> {
   const points = validateSweep(spec);
   const progress = opts.progress ?? (() => undefined);
 
-  const dir = sweepDir(opts.resultsRoot ?? join(REPO_ROOT, 'results'), spec.name);
+  // Where results go is checked before anything starts (a full or read-only disk is one line).
+  const dir = sweepDir(opts.runner ? (opts.resultsRoot ?? join(REPO_ROOT, 'results')) : await checkResultsDir(opts.resultsRoot ?? join(REPO_ROOT, 'results')), spec.name);
   const previous = await readSweepFile(dir);
   if (previous && !sameSweep(previous.spec, spec)) {
     throw new UsageError(`${dir} holds a sweep made from a different spec`, 'rename the sweep or move that folder away');
@@ -105,7 +107,7 @@ export async function runSweep(opts: RunSweepOptions): Promise<SweepResult> {
   }
   const pending = plan.filter((p) => !p.report);
   progress('sweep', `${spec.name}: ${points.length} points x ${spec.repetitions} = ${plan.length} runs, ${plan.length - pending.length} already complete`);
-  await mkdir(dir, { recursive: true });
+  await makePrivateDir(dir);
   await writeSweepFile(dir, spec, points, plan);
 
   if (pending.length > 0) {
@@ -179,7 +181,7 @@ async function runPending(pending: readonly Planned[], plan: readonly Planned[],
         c.progress('sweep', `run ${n}/${pending.length}: ${rel}`);
         // A repetition without a complete run.json was interrupted: start it afresh.
         if (existsSync(item.dir)) await rm(item.dir, { recursive: true, force: true });
-        await mkdir(item.dir, { recursive: true });
+        await makePrivateDir(item.dir);
         try {
           let report = await c.runner(point.parsed, item.dir, point, item.rep, c.signal);
           if (!(await readRunReport(item.dir))) report = await writeRunFiles(report, item.dir);

@@ -7,6 +7,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { parseShaping, type Shaping } from '../lab/index.js';
+import { faultName, parseFault } from '../fault/spec.js';
 import { CAPABILITIES, MONITORS, parseScenario, type CapabilityName, type MonitorKind, type Scenario, type ScenarioInput } from '../migrate/scenario.js';
 
 const nonEmpty = <T extends z.ZodType>(item: T) => z.array(item).min(1, 'give at least one value').optional();
@@ -25,13 +26,18 @@ export const SweepGridSchema = z
     /** Each entry is the whole set of capabilities enabled at that point ([] = none). */
     capabilities: nonEmpty(z.array(z.enum(CAPABILITIES))),
     monitor: nonEmpty(z.enum(MONITORS)),
+    /**
+     * Faults injected at each point: `none`, one fault (`kill-dst@2s`) or a list of faults that
+     * fire in the same run. The scenario validates them.
+     */
+    faults: nonEmpty(z.union([z.string().min(1), z.array(z.string().min(1))])),
   })
   .strict()
   .readonly();
 export type SweepGrid = z.infer<typeof SweepGridSchema>;
 
 /** The grid's dimensions in the order they nest (the first varies slowest) and appear in names. */
-export const GRID_DIMENSIONS = ['memoryMiB', 'workload', 'maxBandwidthMiBps', 'downtimeLimitMs', 'linkBandwidthMbit', 'capabilities', 'monitor'] as const;
+export const GRID_DIMENSIONS = ['memoryMiB', 'workload', 'maxBandwidthMiBps', 'downtimeLimitMs', 'linkBandwidthMbit', 'capabilities', 'monitor', 'faults'] as const;
 export type GridDimension = (typeof GRID_DIMENSIONS)[number];
 
 // The base is checked only for shape here; every point is validated whole by parseScenario.
@@ -72,6 +78,13 @@ export interface PointValues {
   readonly linkBandwidthMbit?: number | null;
   readonly capabilities?: readonly CapabilityName[];
   readonly monitor?: MonitorKind;
+  readonly faults?: string | readonly string[];
+}
+
+/** A point's faults as a list (`none` is no fault). */
+export function pointFaults(v: PointValues['faults']): string[] {
+  if (v === undefined || v === 'none') return [];
+  return typeof v === 'string' ? [v] : [...v];
 }
 
 export interface SweepPoint {
@@ -204,6 +217,19 @@ function dimensionToken(d: Exclude<GridDimension, 'workload'>, v: PointValues): 
       return v.capabilities!.length === 0 ? 'caps-none' : `caps-${v.capabilities!.join('-')}`;
     case 'monitor':
       return v.monitor!;
+    case 'faults': {
+      const fs = pointFaults(v.faults);
+      return fs.length === 0 ? 'no-fault' : fs.map(faultToken).join('+');
+    }
+  }
+}
+
+/** kill-dst@2s -> kill-dst-2s (the run name's form); text that is no fault is left for validateSweep to report. */
+function faultToken(text: string): string {
+  try {
+    return faultName(parseFault(text));
+  } catch {
+    return safe(text);
   }
 }
 
@@ -223,6 +249,7 @@ function buildScenario(spec: SweepSpec, v: PointValues): PointScenarioInput {
     if (!v.capabilities.includes('postcopy-ram')) delete s.postcopyAfterMs;
   }
   if (v.monitor !== undefined) s.monitor = v.monitor;
+  if (v.faults !== undefined) s.faults = pointFaults(v.faults);
   if (spec.timeoutMs !== undefined) s.timeoutMs = spec.timeoutMs;
   return s as PointScenarioInput;
 }

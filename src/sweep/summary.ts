@@ -4,6 +4,7 @@
 import { writeTableCsv, type Column } from '../report/markdown.js';
 import { SUMMARY_FIELDS, summarize, type Summary } from '../stats/index.js';
 import { MiB } from '../util/units.js';
+import { formatFault } from '../fault/spec.js';
 import type { RunEntry } from './results.js';
 import { labelWorkloads, type WorkloadValue } from './spec.js';
 
@@ -25,7 +26,7 @@ export const SUMMARY_METRICS = [
 export type MetricKey = (typeof SUMMARY_METRICS)[number]['key'];
 
 /** Parameters a point can differ in, as they appear in tables (values derived from the reports). */
-export const PARAMETER_COLUMNS = ['memoryMiB', 'workload', 'maxBandwidthMiBps', 'downtimeLimitMs', 'linkBandwidthMbit', 'capabilities', 'monitor'] as const;
+export const PARAMETER_COLUMNS = ['memoryMiB', 'workload', 'maxBandwidthMiBps', 'downtimeLimitMs', 'linkBandwidthMbit', 'capabilities', 'monitor', 'faults'] as const;
 export type ParameterColumn = (typeof PARAMETER_COLUMNS)[number];
 export type ParameterValues = Partial<Record<ParameterColumn, string | number>>;
 
@@ -35,7 +36,7 @@ export interface PointSummary {
   readonly runs: number;
   /** Runs QEMU reported as completed (outputs.status). */
   readonly converged: number;
-  /** Runs with verdict failed, plus runs that left no report. */
+  /** Runs with verdict failed or stalled, plus runs that left no report. */
   readonly failures: number;
   readonly metrics: Readonly<Record<MetricKey, Summary>>;
   readonly entries: readonly RunEntry[];
@@ -63,6 +64,7 @@ function rawParameters(e: RunEntry): Record<ParameterColumn, unknown> {
     linkBandwidthMbit: e.shaping === undefined ? undefined : e.shaping === null ? 'unshaped' : e.shaping.bandwidthMbit,
     capabilities: caps.length === 0 ? 'none' : caps.join('+'),
     monitor: s.monitor,
+    faults: (s.faults ?? []).length === 0 ? 'none' : s.faults.map(formatFault).join(' + '),
   };
 }
 
@@ -102,7 +104,7 @@ export function summarizePoints(entries: readonly RunEntry[], opts: SummarizeOpt
       parameters,
       runs: es.length + (missing[point] ?? 0),
       converged: done.length,
-      failures: es.filter((e) => e.report.verdict === 'failed').length + (missing[point] ?? 0),
+      failures: es.filter((e) => e.report.verdict === 'failed' || e.report.verdict === 'stalled').length + (missing[point] ?? 0),
       metrics,
       entries: es,
     };

@@ -27,6 +27,7 @@ export function parseSizeMiB(text: string | number, what = 'memory size'): numbe
 export function parseRateMiBps(text: string, what = 'rate'): number {
   const t = text.trim().replace(/\/s$/i, '').replace(/ps$/i, '');
   if (/^\d+(\.\d+)?$/.test(t)) return Number(t);
+  if (!SIZE_RE.test(t)) throw new UsageError(`invalid ${what} "${text}"`, 'use a rate in bytes per second, e.g. 128M/s or 1G/s');
   return parseSizeBytes(t, what) / 1024 ** 2;
 }
 

@@ -18,6 +18,8 @@ export interface WorkloadOptions extends CallOptions {
   readonly iperfPort?: number;
   /** net: append iperf3's output here. */
   readonly logFile?: string;
+  /** net: that file cannot be written. */
+  readonly onLogError?: (err: Error) => void;
 }
 
 /** What a workload is doing now, from the guest's own counters (or iperf3's, for net). */
@@ -106,7 +108,7 @@ async function startNet(agent: AgentClient, spec: Extract<WorkloadSpec, { kind: 
     reverse: spec.reverse,
     bitrate: spec.bitrate,
   });
-  const proc = agent.host.spawn(argv, { logFile: opts.logFile });
+  const proc = agent.host.spawn(argv, { logFile: opts.logFile, onLogError: opts.onLogError });
   const run: NetRun = { proc, argv, chunks: [] };
   proc.stdout.on('data', (c: Buffer) => run.chunks.push(c));
   netRuns.set(agent, run);

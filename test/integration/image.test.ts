@@ -143,7 +143,8 @@ describe('guest image', () => {
     const pong = await ask(port, 'ping t1');
     expect(pong).toMatch(/^pong t1 \d+ \d+$/);
     const info = await ask(port, 'info');
-    expect(info).toMatch(new RegExp(`^info boot=${first.boot} seq=\\d+ ip=10\\.0\\.2\\.15 uptime_ms=\\d+ mem_total_kib=\\d+$`));
+    // The agent's socket is bound to the configured address, not to a wildcard.
+    expect(info).toMatch(new RegExp(`^info boot=${first.boot} seq=\\d+ ip=10\\.0\\.2\\.15 uptime_ms=\\d+ mem_total_kib=\\d+ mem_available_kib=\\d+ udp_bind=10\\.0\\.2\\.15$`));
     expect(await ask(port, 'bench cpu 100')).toMatch(/^bench cpu ops=\d+ ms=\d+\.\d ops_per_s=\d+$/);
     expect(await ask(port, 'dirty start 8 20 random')).toBe('ok');
     await new Promise((r) => setTimeout(r, 500));
@@ -152,7 +153,7 @@ describe('guest image', () => {
     expect(await ask(port, 'dirty stop')).toBe('ok');
 
     // iperf3 in the guest runs with the libraries the builder copied next to it.
-    expect(readFileSync(serial, 'utf8')).toContain(`MIGLAB-IPERF started port=${IPERF3_PORT}`);
+    expect(readFileSync(serial, 'utf8')).toContain(`MIGLAB-IPERF started port=${IPERF3_PORT} bind=10.0.2.15`);
     const iperf = await local.run(['iperf3', '-c', '127.0.0.1', '-p', String(iperfPort), '-t', '1', '-J'], { timeoutMs: 20_000 });
     const bitsPerSecond = (JSON.parse(iperf.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second;
     expect(bitsPerSecond).toBeGreaterThan(0);

@@ -9,7 +9,9 @@ import { execa } from 'execa';
 import { z } from 'zod';
 import { MiglabError } from '../../src/errors.js';
 import { LocalHost } from '../../src/host/local.js';
-import { attachLab, bridgeMac, labDown, labStatus, labUp, listNetns, withLab, type Lab } from '../../src/lab/index.js';
+import { useLab } from '../../src/api.js';
+import { attachLab, bridgeMac, labDown, labStatus, labUp, listNetns, type Lab } from '../../src/lab/index.js';
+import { Teardown } from '../../src/util/teardown.js';
 import { labPaths } from '../../src/lab/spec.js';
 import { readLabState } from '../../src/lab/state.js';
 import { pollUntil } from '../../src/util/deadline.js';
@@ -182,9 +184,11 @@ describe('lab', () => {
     expect(status.problems).toEqual([]);
   });
 
-  test('withLab uses the lab that is up and leaves it up', async () => {
-    const seen = await withLab({ prefix: PREFIX, stateRoot: STATE_ROOT }, { timeoutMs: 30_000 }, async (l) => l.hosts.src.netns);
-    expect(seen).toBe('mlt-src');
+  test('useLab uses the lab that is up and leaves it up', async () => {
+    const td = new Teardown();
+    const l = await useLab(td, { prefix: PREFIX, stateRoot: STATE_ROOT }, undefined, new AbortController().signal);
+    expect(l.hosts.src.netns).toBe('mlt-src');
+    expect(await td.run()).toEqual([]);
     expect((await labStatus(PREFIX, { stateRoot: STATE_ROOT })).up).toBe(true);
   });
 
@@ -209,13 +213,12 @@ describe('lab', () => {
     expect(await attachLab(PREFIX, { stateRoot: STATE_ROOT })).toBeUndefined();
   });
 
-  test('withLab with no lab up brings an ephemeral one up and always takes it down', async () => {
-    const err = await withLab({ prefix: PREFIX, stateRoot: STATE_ROOT }, { timeoutMs: 30_000 }, async (l) => {
-      const r = await l.hosts.client.host.run(['ping', '-c1', '-W1', l.hosts.dst.ip], { reject: false, timeoutMs: 5000 });
-      expect(r.exitCode).toBe(0);
-      throw new Error('the body failed');
-    }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ message: 'the body failed' });
+  test('useLab with no lab up brings an ephemeral one up and takes it down with its teardown', async () => {
+    const td = new Teardown();
+    const l = await useLab(td, { prefix: PREFIX, stateRoot: STATE_ROOT }, undefined, new AbortController().signal);
+    const r = await l.hosts.client.host.run(['ping', '-c1', '-W1', l.hosts.dst.ip], { reject: false, timeoutMs: 5000 });
+    expect(r.exitCode).toBe(0);
+    expect(await td.run()).toEqual([]);
     expect(await labNamespacesLeft()).toEqual([]);
     expect(existsSync(join(STATE_ROOT, PREFIX))).toBe(false);
   });

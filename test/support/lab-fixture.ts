@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureProbeTool } from '../../src/guest/probe-tool.js';
-import { findImage, type ImageInfo } from '../../src/image/build.js';
+import { assertImageIntact, findImage, type ImageInfo } from '../../src/image/build.js';
 import { labDown, labUp, type Lab } from '../../src/lab/index.js';
 
 export interface LabFixture {
@@ -20,7 +20,7 @@ export function useTestLab(prefix: string): LabFixture {
   beforeAll(async () => {
     const image = await findImage();
     if (!image) throw new Error('the guest image is not built: run `miglab image build` (or make image) first');
-    state.image = image;
+    state.image = await assertImageIntact(image);
     state.toolPath = await ensureProbeTool({ timeoutMs: 60_000 });
     await labDown(prefix, { timeoutMs: 20_000 });
     state.lab = await labUp({ prefix }, { timeoutMs: 30_000 });

@@ -8,13 +8,16 @@
  * - MIGLAB-READY ip=<addr> boot=<id> once the UDP service is up and the address is configured.
  * - A UDP text service (port 7777, one datagram per request, reply to the sender): ping, info,
  *   bench cpu|mem|disk, dirty start|status|stop|verify|corrupt, cpu start|status|stop,
- *   disk start|status|stop|verify|corrupt. See ../README.md for the protocol.
+ *   disk start|status|stop|verify|corrupt, connect (a TCP reachability check from the guest) and
+ *   oom (the guest-oom fault: the agent eats memory until the guest's OOM killer kills it).
+ *   See ../README.md for the protocol. The socket is bound to the configured address
+ *   (miglab.ip), not to a wildcard, so the guest listens only where the lab means it to.
  *
  * Threads: the main thread only answers datagrams, so `ping` (the client's downtime probe) is
  * never queued behind a workload. The heartbeat, the workloads (dirty pages, cpu loop, disk
  * records) and slow requests (bench; start/stop/verify/corrupt of a workload) each run in their
- * own thread. Memory for workloads comes from mmap and is returned with munmap; nothing else
- * allocates after start-up.
+ * own thread. Memory for workloads comes from mmap and is returned with munmap (except the oom
+ * fault's, which is the point of it); nothing else allocates after start-up.
  *
  * Build: gcc -static -O2 -Wall -Wextra -pthread -o miglab-agent miglab-agent.c
  */
@@ -26,6 +29,7 @@
 #include <inttypes.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -64,6 +68,7 @@ static uint64_t boot_id_raw; /* the same id as a number, stamped into disk recor
 static _Atomic uint64_t hb_seq;
 static int udp_fd = -1;
 static char ip_text[INET_ADDRSTRLEN] = "none";
+static char bind_text[INET_ADDRSTRLEN] = "0.0.0.0"; /* the address the UDP socket is bound to */
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
@@ -190,13 +195,14 @@ static void make_boot_id(void)
 	snprintf(boot_id, sizeof boot_id, "%016" PRIx64, r);
 }
 
-static unsigned long long mem_total_kib(void)
+/* One field of /proc/meminfo in KiB ("MemTotal:", "MemAvailable:"), 0 if absent. */
+static unsigned long long meminfo_kib(const char *key)
 {
 	char buf[4096];
 	if (read_file("/proc/meminfo", buf, sizeof buf) < 0)
 		return 0;
-	char *p = strstr(buf, "MemTotal:");
-	return p ? strtoull(p + 9, NULL, 10) : 0;
+	char *p = strstr(buf, key);
+	return p ? strtoull(p + strlen(key), NULL, 10) : 0;
 }
 
 /* The IPv4 address on cfg.iface, or on the first non-loopback interface. */
@@ -1038,6 +1044,143 @@ static void disk_status(const struct sockaddr_in *peer)
 	      s > 0 ? (double)bytes / 1024.0 / s : 0, s * 1e3, disk.size_bytes);
 }
 
+/* ---- connect: TCP reachability from inside the guest ------------------------------------- */
+
+/*
+ * One non-blocking TCP connect with a deadline, for proving what the guest can and cannot reach
+ * (e.g. that it cannot open the destination host's migration port). The answer is one word:
+ *   open         the handshake completed (the connection is closed again at once)
+ *   refused      a RST came back (ECONNREFUSED): the host is there, nothing listens
+ *   timeout      no answer before the deadline (or the kernel gave up: ETIMEDOUT), e.g. dropped
+ *   unreachable  no route, or ARP/ICMP said the host cannot be reached (ENETUNREACH, EHOSTUNREACH,
+ *                EHOSTDOWN); a firewall's icmp-*-prohibited rejects land here too
+ * Anything else is an error reply naming the errno. Runs in its own thread (it may take up to
+ * the timeout), one at a time.
+ */
+#define DEFAULT_CONNECT_MS 3000u
+#define MAX_CONNECT_MS 600000u
+
+static atomic_int connect_busy;
+static struct {
+	struct sockaddr_in to;
+	unsigned timeout_ms;
+	struct sockaddr_in peer;
+} connect_job;
+
+static const char *connect_word(int err)
+{
+	switch (err) {
+	case 0:
+		return "open";
+	case ECONNREFUSED:
+		return "refused";
+	case ETIMEDOUT:
+		return "timeout";
+	case ENETUNREACH:
+	case EHOSTUNREACH:
+	case EHOSTDOWN:
+		return "unreachable";
+	default:
+		return NULL;
+	}
+}
+
+/* The connect's outcome as an errno (0: connected); ETIMEDOUT also when the deadline passed. */
+static int tcp_connect_errno(const struct sockaddr_in *to, unsigned timeout_ms)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno;
+	int err = 0;
+	if (connect(fd, (const struct sockaddr *)to, sizeof *to) != 0)
+		err = errno;
+	if (err == EINPROGRESS) {
+		const uint64_t deadline = mono_ns() + (uint64_t)timeout_ms * 1000000ull;
+		for (;;) {
+			uint64_t now = mono_ns();
+			if (now >= deadline) {
+				err = ETIMEDOUT;
+				break;
+			}
+			struct pollfd p = { .fd = fd, .events = POLLOUT };
+			int r = poll(&p, 1, (int)((deadline - now + 999999ull) / 1000000ull));
+			if (r < 0 && errno != EINTR) {
+				err = errno;
+				break;
+			}
+			if (r <= 0)
+				continue; /* EINTR or poll's own timeout: the deadline check decides */
+			socklen_t len = sizeof err;
+			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+				err = errno;
+			break;
+		}
+	}
+	close(fd);
+	return err;
+}
+
+static void *connect_run(void *arg)
+{
+	(void)arg;
+	deferred.on = 1;
+	const uint64_t t0 = mono_ns();
+	int err = tcp_connect_errno(&connect_job.to, connect_job.timeout_ms);
+	double ms = (double)(mono_ns() - t0) / 1e6;
+	const char *word = connect_word(err);
+	if (word)
+		reply(&connect_job.peer, "ok connect %s %.1f", word, ms);
+	else
+		reply(&connect_job.peer, "error connect %s: %s", strerrorname_np(err) ? strerrorname_np(err) : "?", strerror(err));
+	finish_job(&connect_busy);
+	return NULL;
+}
+
+/* ---- oom: the guest-oom fault --------------------------------------------------------------- */
+
+/*
+ * The agent makes itself the OOM killer's first choice (oom_score_adj 1000, so neither iperf3 nor
+ * a shell is picked; PID 1 never is), then maps and touches memory in steps until the kernel kills
+ * it. Touching every page is what commits it: MAP_NORESERVE keeps the overcommit heuristic from
+ * refusing a mapping first, which would leave the agent alive and the guest merely busy. The
+ * console then shows the kernel's "Out of memory: Killed process N (miglab-agent)" line (pr_err,
+ * so it passes `quiet`), and init prints MIGLAB-AGENT-EXIT status=137 (SIGKILL). If the kernel has
+ * not killed the agent after OOM_GIVE_UP_S, the agent says so on the console and exits with
+ * status 3: the fault did not happen, and the host must not be told it did.
+ */
+#define OOM_STEP_BYTES (8u * MIB)
+#define OOM_GIVE_UP_S 120u
+
+static atomic_int oom_started;
+
+static void *oom_eater(void *arg)
+{
+	(void)arg;
+	int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "1000", 4) != 4)
+		say("MIGLAB-OOM error=oom_score_adj:%s", strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	say("MIGLAB-OOM eating step_mib=%u mem_available_kib=%llu", OOM_STEP_BYTES / MIB, meminfo_kib("MemAvailable:"));
+	const uint64_t t0 = mono_ns();
+	uint64_t eaten = 0;
+	for (;;) {
+		volatile char *p = mmap(NULL, OOM_STEP_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p == MAP_FAILED) {
+			sleep_ns(10000000ull); /* address space or map count exhausted: the touching so far must do */
+		} else {
+			for (size_t off = 0; off < OOM_STEP_BYTES; off += PAGE_SIZE_BYTES)
+				p[off] = (char)(off >> 12 | 1);
+			eaten += OOM_STEP_BYTES;
+		}
+		if (mono_ns() - t0 > (uint64_t)OOM_GIVE_UP_S * 1000000000ull) {
+			say("MIGLAB-OOM error=not-killed eaten_mib=%" PRIu64 " after_s=%u", eaten / MIB, OOM_GIVE_UP_S);
+			_exit(3);
+		}
+	}
+	return NULL;
+}
+
 /* ---- request dispatch --------------------------------------------------------------------- */
 
 static void handle(char *req, const struct sockaddr_in *peer)
@@ -1053,8 +1196,10 @@ static void handle(char *req, const struct sockaddr_in *peer)
 	if (strcmp(argv[0], "ping") == 0) {
 		reply(peer, "pong %s %" PRIu64 " %" PRIu64, argc > 1 ? argv[1] : "-", mono_ns(), atomic_load(&hb_seq));
 	} else if (strcmp(argv[0], "info") == 0) {
-		reply(peer, "info boot=%s seq=%" PRIu64 " ip=%s uptime_ms=%" PRIu64 " mem_total_kib=%llu", boot_id,
-		      atomic_load(&hb_seq), ip_text, uptime_ms(), mem_total_kib());
+		/* mem_available_kib: what the guest could still give a workload without swapping or
+		 * killing (the kernel's estimate), so a host can refuse a working set that cannot fit. */
+		reply(peer, "info boot=%s seq=%" PRIu64 " ip=%s uptime_ms=%" PRIu64 " mem_total_kib=%llu mem_available_kib=%llu udp_bind=%s", boot_id,
+		      atomic_load(&hb_seq), ip_text, uptime_ms(), meminfo_kib("MemTotal:"), meminfo_kib("MemAvailable:"), bind_text);
 	} else if (strcmp(argv[0], "bench") == 0 && argc >= 2) {
 		int mem = strcmp(argv[1], "mem") == 0, disk = strcmp(argv[1], "disk") == 0;
 		if (!mem && !disk && strcmp(argv[1], "cpu") != 0) {
@@ -1172,6 +1317,36 @@ static void handle(char *req, const struct sockaddr_in *peer)
 		disk_job.seq = seq;
 		disk_job.peer = *peer;
 		start_detached(disk_control, NULL);
+	} else if (strcmp(argv[0], "connect") == 0) {
+		struct sockaddr_in to = { .sin_family = AF_INET };
+		a = DEFAULT_CONNECT_MS;
+		if ((argc != 3 && argc != 4) || inet_pton(AF_INET, argv[1], &to.sin_addr) != 1 || parse_uint(argv[2], 65535, &b) || b == 0 ||
+		    (argc == 4 && (parse_uint(argv[3], MAX_CONNECT_MS, &a) || a == 0))) {
+			reply(peer, "error usage: connect <IPv4> <port> [timeoutMs] (port 1..65535, timeout 1..%u ms, default %u)", MAX_CONNECT_MS,
+			      DEFAULT_CONNECT_MS);
+			return;
+		}
+		int idle = 0;
+		if (!atomic_compare_exchange_strong(&connect_busy, &idle, 1)) {
+			reply(peer, "error busy");
+			return;
+		}
+		to.sin_port = htons((uint16_t)b);
+		connect_job.to = to;
+		connect_job.timeout_ms = a;
+		connect_job.peer = *peer;
+		start_detached(connect_run, NULL);
+	} else if (strcmp(argv[0], "oom") == 0) {
+		if (argc != 1) {
+			reply(peer, "error usage: oom");
+			return;
+		}
+		/* Answer first: once the eater runs, the agent may be gone before a reply could leave. A
+		 * second `oom` while it runs is answered the same and starts nothing more. */
+		reply(peer, "ok oom");
+		int idle = 0;
+		if (atomic_compare_exchange_strong(&oom_started, &idle, 1))
+			start_detached(oom_eater, NULL);
 	} else {
 		reply(peer, "error unknown request: %.64s", argv[0]);
 	}
@@ -1189,8 +1364,27 @@ int main(void)
 		return 1;
 	}
 	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t)cfg.port), .sin_addr.s_addr = htonl(INADDR_ANY) };
+	if (cfg.want_ip[0]) {
+		/* Listen on the lab address only, never on a wildcard. Without miglab.ip there is no
+		 * network but lo, and the wildcard is all there is to bind. */
+		char want[sizeof cfg.want_ip];
+		snprintf(want, sizeof want, "%s", cfg.want_ip);
+		char *slash = strchr(want, '/');
+		if (slash)
+			*slash = '\0';
+		if (inet_pton(AF_INET, want, &addr.sin_addr) != 1) {
+			say("MIGLAB-AGENT-ERROR miglab.ip=%s is not an IPv4 address", cfg.want_ip);
+			return 1;
+		}
+		/* init adds the address before it starts us, but the bind must not depend on that (a NIC
+		 * that came up late): IP_FREEBIND takes the address before any interface has it. */
+		int one = 1;
+		if (setsockopt(udp_fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof one) != 0)
+			say("MIGLAB-AGENT-ERROR setsockopt IP_FREEBIND: %s", strerror(errno));
+	}
+	inet_ntop(AF_INET, &addr.sin_addr, bind_text, sizeof bind_text);
 	if (bind(udp_fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
-		say("MIGLAB-AGENT-ERROR bind udp/%u: %s", cfg.port, strerror(errno));
+		say("MIGLAB-AGENT-ERROR bind udp %s:%u: %s", bind_text, cfg.port, strerror(errno));
 		return 1;
 	}
 

@@ -25,6 +25,19 @@
  *       timelines. guest_mono_ns is the guest's CLOCK_MONOTONIC when it answered (its own view of
  *       a stall). A duplicate reply is ignored (the first one counts).
  *
+ *   miglab-probe connect IP PORT TIMEOUT_MS
+ *       One TCP connect from this host (namespace) to IP:PORT, and one line on stdout:
+ *         RESULT MS
+ *       RESULT is open (handshake done; closed again at once), refused (RST: nothing listens),
+ *       timeout (no answer within TIMEOUT_MS, or the kernel's ETIMEDOUT) or unreachable (no route,
+ *       ARP or ICMP said unreachable: ENETUNREACH, EHOSTUNREACH, EHOSTDOWN); MS is the time the
+ *       attempt took. The same words as the guest agent's `connect` request. Any other error:
+ *       a message on stderr, exit 1.
+ *
+ * The UDP socket of cmd and ping is bound to the source address the route to IP gives, not left
+ * to the kernel's autobind (which takes the wildcard 0.0.0.0): nothing of miglab's listens on a
+ * wildcard address, even for the few ms a request takes.
+ *
  * Exit status: 0 done, 1 bad usage or a socket error, 2 timeout (cmd).
  *
  * Build: gcc -O2 -Wall -Wextra -Werror -pthread -o miglab-probe miglab-probe.c
@@ -88,8 +101,33 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 static int usage(void)
 {
 	fprintf(stderr, "usage: miglab-probe cmd IP PORT TIMEOUT_MS TEXT...\n"
-			"       miglab-probe ping IP PORT INTERVAL_US DURATION_MS\n");
+			"       miglab-probe ping IP PORT INTERVAL_US DURATION_MS\n"
+			"       miglab-probe connect IP PORT TIMEOUT_MS\n");
 	return 1;
+}
+
+/*
+ * Bind `fd` to the source address the kernel's route to `peer` gives (port 0: any free one).
+ * A connect()ed UDP socket would get that address too, but it would also report an ICMP "port
+ * unreachable" (the agent not up yet) as an error on the next send, which drops that probe; so a
+ * throwaway socket is connected to learn the address, and this one stays unconnected.
+ */
+static int bind_route_source(int fd, const struct sockaddr_in *peer)
+{
+	int t = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (t < 0)
+		return -1;
+	struct sockaddr_in src;
+	socklen_t slen = sizeof src;
+	int rc = connect(t, (const struct sockaddr *)peer, sizeof *peer) == 0 && getsockname(t, (struct sockaddr *)&src, &slen) == 0 ? 0 : -1;
+	int saved = errno;
+	close(t);
+	if (rc != 0) {
+		errno = saved;
+		return -1;
+	}
+	src.sin_port = 0;
+	return bind(fd, (const struct sockaddr *)&src, sizeof src);
 }
 
 static int open_socket(const char *ip, const char *port_s, struct sockaddr_in *peer)
@@ -109,6 +147,11 @@ static int open_socket(const char *ip, const char *port_s, struct sockaddr_in *p
 	}
 	int rcvbuf = RCVBUF_BYTES;
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf); /* best effort */
+	if (bind_route_source(fd, peer) != 0) {
+		fprintf(stderr, "miglab-probe: no source address for %s:%s: %s\n", ip, port_s, strerror(errno));
+		close(fd);
+		return -1;
+	}
 	return fd;
 }
 
@@ -358,6 +401,79 @@ static int run_ping(int argc, char **argv)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* ---- connect ------------------------------------------------------------------------------ */
+
+static const char *connect_word(int err)
+{
+	switch (err) {
+	case 0:
+		return "open";
+	case ECONNREFUSED:
+		return "refused";
+	case ETIMEDOUT:
+		return "timeout";
+	case ENETUNREACH:
+	case EHOSTUNREACH:
+	case EHOSTDOWN:
+		return "unreachable";
+	default:
+		return NULL;
+	}
+}
+
+static int run_connect(int argc, char **argv)
+{
+	if (argc != 5)
+		return usage();
+	struct sockaddr_in to;
+	uint64_t port, timeout_ms;
+	memset(&to, 0, sizeof to);
+	to.sin_family = AF_INET;
+	if (inet_pton(AF_INET, argv[2], &to.sin_addr) != 1 || parse_u64(argv[3], 65535, &port) != 0 || port == 0) {
+		fprintf(stderr, "miglab-probe: bad address %s:%s\n", argv[2], argv[3]);
+		return 1;
+	}
+	if (parse_u64(argv[4], 600000ull, &timeout_ms) != 0 || timeout_ms == 0) {
+		fprintf(stderr, "miglab-probe: bad TIMEOUT_MS %s (1..600000)\n", argv[4]);
+		return 1;
+	}
+	to.sin_port = htons((uint16_t)port);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		fprintf(stderr, "miglab-probe: socket: %s\n", strerror(errno));
+		return 1;
+	}
+	const uint64_t t0 = mono_ns(), deadline = t0 + timeout_ms * 1000000ull;
+	int err = connect(fd, (struct sockaddr *)&to, sizeof to) == 0 ? 0 : errno;
+	while (err == EINPROGRESS) {
+		uint64_t now = mono_ns();
+		if (now >= deadline) {
+			err = ETIMEDOUT;
+			break;
+		}
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		int r = poll(&p, 1, (int)((deadline - now + 999999ull) / 1000000ull));
+		if (r < 0 && errno != EINTR) {
+			err = errno;
+			break;
+		}
+		if (r <= 0)
+			continue; /* EINTR or poll's own timeout: the deadline check decides */
+		socklen_t len = sizeof err;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+			err = errno;
+	}
+	const double ms = (double)(mono_ns() - t0) / 1e6;
+	close(fd);
+	const char *word = connect_word(err);
+	if (!word) {
+		fprintf(stderr, "miglab-probe: connect to %s:%s: %s\n", argv[2], argv[3], strerror(err));
+		return 1;
+	}
+	printf("%s %.1f\n", word, ms);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -365,5 +481,7 @@ int main(int argc, char **argv)
 		return run_cmd(argc, argv);
 	if (argc >= 2 && strcmp(argv[1], "ping") == 0)
 		return run_ping(argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "connect") == 0)
+		return run_connect(argc, argv);
 	return usage();
 }

@@ -1,4 +1,18 @@
-import { AgentReplyError, agentErrorReason, parseCpuBench, parseDirtyStatus, parseDirtyVerify, parseDiskBench, parseInfo, parseMemBench, parseOk, parsePong } from '../../../src/guest/replies.js';
+import {
+  AgentReplyError,
+  agentErrorReason,
+  parseConnect,
+  parseCpuBench,
+  parseDirtyStatus,
+  parseDirtyVerify,
+  parseDiskBench,
+  parseInfo,
+  parseMemBench,
+  parseOk,
+  parseOomAck,
+  parsePong,
+  parseProbeConnect,
+} from '../../../src/guest/replies.js';
 
 describe('agent reply parsers', () => {
   it('reads a pong, keeping the guest clock exact', () => {
@@ -14,6 +28,39 @@ describe('agent reply parsers', () => {
       uptimeMs: 5312,
       memTotalKiB: 232676,
     });
+  });
+
+  it('reads what newer agents add to info: available memory and the bound address', () => {
+    // Captured from a 128 MiB guest right after boot.
+    expect(parseInfo('info boot=b4c4bc806f299392 seq=2 ip=10.77.0.100 uptime_ms=3702 mem_total_kib=81916 mem_available_kib=45180 udp_bind=10.77.0.100')).toEqual({
+      bootId: 'b4c4bc806f299392',
+      hbSeq: 2,
+      ip: '10.77.0.100',
+      uptimeMs: 3702,
+      memTotalKiB: 81916,
+      memAvailableKiB: 45180,
+      udpBind: '10.77.0.100',
+    });
+    expect(() => parseInfo('info boot=ab seq=1 ip=1.2.3.4 uptime_ms=1 mem_total_kib=1 mem_available_kib=lots')).toThrow(/mem_available_kib=lots/);
+  });
+
+  it('reads TCP connect results from the agent and from miglab-probe', () => {
+    // Replies seen from a guest in the lab: a closed port on src, the NFS port, a silent address, a foreign subnet.
+    expect(parseConnect('ok connect refused 62.1')).toEqual({ result: 'refused', elapsedMs: 62.1 });
+    expect(parseConnect('ok connect open 23.6')).toEqual({ result: 'open', elapsedMs: 23.6 });
+    expect(parseConnect('ok connect timeout 3011.1')).toEqual({ result: 'timeout', elapsedMs: 3011.1 });
+    expect(parseConnect('ok connect unreachable 0.4')).toEqual({ result: 'unreachable', elapsedMs: 0.4 });
+    expect(parseProbeConnect('refused 2.5\n')).toEqual({ result: 'refused', elapsedMs: 2.5 });
+    expect(parseProbeConnect('open 0')).toEqual({ result: 'open', elapsedMs: 0 });
+    expect(() => parseConnect('ok')).toThrow(/connect.*"ok connect"/);
+    expect(() => parseConnect('ok connect filtered 1.0')).toThrow(AgentReplyError);
+    expect(() => parseConnect('ok connect open')).toThrow(/open\|refused\|timeout\|unreachable <ms>/);
+    expect(() => parseProbeConnect('refused 2.5 extra')).toThrow(/miglab-probe connect/);
+  });
+
+  it('reads the oom acknowledgement', () => {
+    expect(() => parseOomAck('ok oom')).not.toThrow();
+    expect(() => parseOomAck('ok')).toThrow(/oom.*"ok oom"/);
   });
 
   it('reads the benches', () => {

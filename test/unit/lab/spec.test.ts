@@ -90,9 +90,12 @@ describe('addresses and names', () => {
     expect(labNames('mlt').switchPort).toEqual({ src: 'sw-src', dst: 'sw-dst', client: 'sw-cli' });
     expect(labPaths(spec)).toEqual({
       labDir: '/run/miglab/mlab',
-      stateFile: '/run/miglab/mlab/lab.json',
+      stateFile: '/run/miglab/mlab/up.json',
       exportDir: '/run/miglab/mlab/export',
       nfsDir: '/run/miglab/mlab/nfs',
+      procsDir: '/run/miglab/mlab/procs',
+      slotsDir: '/run/miglab/mlab/slots',
+      tlsDir: '/run/miglab/mlab/tls',
     });
     expect(labPaths(parseLabSpec({ exportDir: '/srv/disks' })).exportDir).toBe('/srv/disks');
   });

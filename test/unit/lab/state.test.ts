@@ -93,7 +93,7 @@ describe('parseIpAddrJson', () => {
 
 describe('lab down and a lab another miglab is using', () => {
   it('refuses to take down a lab a running miglab brought up for its own run, unless forced', async () => {
-    const { labDown } = await import('../../../src/lab/lab.js');
+    const { labDown } = await import('../../../src/lab/down.js');
     const { spawn } = await import('node:child_process');
     const owner = spawn('sleep', ['30']);
     try {

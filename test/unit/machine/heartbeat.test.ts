@@ -36,6 +36,6 @@ describe('guest crash on the console', () => {
     const log = new HeartbeatLog(new PassThrough());
     log.feed('[    9.218924] general protection fault, probably for non-canonical address 0xbe32158c0c0e9918: 0000 [#1] PREEMPT SMP NOPTI', 1);
     log.feed('[    9.389576] Kernel panic - not syncing: Fatal exception in interrupt', 2);
-    await expect(log.waitBeat(undefined, { timeoutMs: 1000 })).rejects.toThrow('the guest kernel crashed: general protection fault, probably for non-canonical address');
+    await expect(log.waitBeat(undefined, { timeoutMs: 1000 })).rejects.toThrow('the guest reported a kernel crash: general protection fault, probably for non-canonical address');
   });
 });

@@ -55,3 +55,14 @@ describe('derivePasses', () => {
     expect(passes).toEqual([expect.objectContaining({ pass: 2, tMs: 150, source: 'event', remainingBytes: 20 })]);
   });
 });
+
+describe('workloads that cannot fit', () => {
+  it('refuses a dirty working set larger than the guest can hold, before anything boots, with the memory that would do', () => {
+    expect(() => parseScenario({ guest: { memoryMiB: 128 }, workload: 'dirty:64M@8M/s' })).toThrow(
+      'a dirty working set of 64 MiB does not fit in a 128 MiB guest (at most 24 MiB does: its kernel and initramfs take about 100 MiB); give the guest --memory 192M or more, or dirty a smaller working set',
+    );
+    expect(() => parseScenario({ guest: { memoryMiB: 256 }, workload: 'dirty:5G@8M/s' })).toThrow(/--memory 5440M/);
+    expect(parseScenario({ guest: { memoryMiB: 192 }, workload: 'dirty:64M@8M/s' }).workload).toMatchObject({ wssMiB: 64 });
+    expect(parseScenario({ guest: { memoryMiB: 512 }, workload: 'dirty:256M@8M/s' }).workload).toMatchObject({ wssMiB: 256 });
+  });
+});

@@ -54,7 +54,7 @@ describe('runSweep with a fake runner', () => {
     expect(calls).toEqual(['mem128/rep2', 'mem256/rep1', 'mem256/rep2']);
     expect(first).toMatchObject({ ran: 3, skipped: 1, errors: 0 });
     expect(existsSync(join(dir, 'mem128', 'rep2', 'src.serial.log'))).toBe(false);
-    for (const d of ['mem128/rep2', 'mem256/rep1', 'mem256/rep2']) expect(JSON.parse(readFileSync(join(dir, d, 'run.json'), 'utf8')).schema).toBe('miglab.run/1');
+    for (const d of ['mem128/rep2', 'mem256/rep1', 'mem256/rep2']) expect(JSON.parse(readFileSync(join(dir, d, 'run.json'), 'utf8')).schema).toBe('miglab.run/2');
 
     const sweepJson = JSON.parse(readFileSync(first.files.sweepJson, 'utf8'));
     expect(sweepJson).toMatchObject({ schema: 'miglab.sweep/1', name: 't', counts: { total: 4, ran: 3, skipped: 1, errors: 0, pending: 0 } });

@@ -17,6 +17,8 @@ describe('units', () => {
     expect(parseRateMiBps('200M/s')).toBe(200);
     expect(parseRateMiBps('1G/s')).toBe(1024);
     expect(parseRateMiBps('300')).toBe(300);
+    // A link speed is not a migration rate: the hint says which unit is meant.
+    expect(() => parseRateMiBps('100mbit', '--max-bandwidth')).toThrow('invalid --max-bandwidth "100mbit"; use a rate in bytes per second, e.g. 128M/s or 1G/s');
     expect(parseBitRateMbps('100mbit')).toBe(100);
     expect(parseBitRateMbps('1gbit')).toBe(1000);
     expect(parseDurationMs('2s')).toBe(2000);

@@ -1,0 +1,119 @@
+// The outcome each fault must have, and whether a run had it. One table of expectations serves
+// the integration tests, the fault sweep's fault x outcome table and `bench --which faults`, so
+// what "miglab survives this fault" means is written down once:
+// - the destination killed, frozen or cut off for longer than the run waits: the migration fails
+//   or is cancelled, the source keeps running with its heartbeat, its workload intact there;
+// - the source killed: failed, and the destination stops (QEMU ends an incoming migration whose
+//   stream broke);
+// - a short freeze or outage: the migration completes, the guest intact on the destination;
+// - the NFS server gone, the guest out of memory: failed, the failure naming the cause.
+// Pure: reads a fault, the scenario's limits and a run report.
+import type { RunReport, Verdict } from '../migrate/report.js';
+import type { Scenario } from '../migrate/scenario.js';
+import { formatFault, type FaultSpec } from './spec.js';
+
+/** A monitor call unanswered this long fails the run (src/migrate/drive.ts CALL_MS, less a margin). */
+const MONITOR_PATIENCE_MS = 10_000;
+
+export interface FaultExpectation {
+  readonly fault: string;
+  /** Verdicts that are right for this fault. */
+  readonly verdicts: readonly Verdict[];
+  /** The source QEMU runs the guest afterwards, its heartbeat going on (no switchover happened). */
+  readonly sourceRunsOn: boolean;
+  /** The destination QEMU has stopped by itself. */
+  readonly destinationStops: boolean;
+  /** A word the run's failure must contain: it names the cause. */
+  readonly names?: string;
+  /** In words, for tables. */
+  readonly text: string;
+}
+
+type Limits = Pick<Scenario, 'stallAfterMs'>;
+
+function outcome(f: FaultSpec, verdicts: Verdict[], more: Partial<Omit<FaultExpectation, 'fault' | 'verdicts' | 'text'>> = {}): FaultExpectation {
+  const sourceRunsOn = more.sourceRunsOn ?? !verdicts.includes('completed');
+  const parts = [verdicts.join(' or ')];
+  if (sourceRunsOn) parts.push('the source runs on');
+  if (more.destinationStops) parts.push('the destination stops');
+  if (verdicts.length === 1 && verdicts[0] === 'completed') parts.push('the guest intact on the destination');
+  if (more.names) parts.push(`the failure names ${more.names}`);
+  return { fault: formatFault(f), verdicts, sourceRunsOn, destinationStops: more.destinationStops ?? false, ...(more.names ? { names: more.names } : {}), text: parts.join('; ') };
+}
+
+/** What a run with this fault must end as. */
+export function expectedOutcome(f: FaultSpec, limits: Limits): FaultExpectation {
+  const d = f.durationMs;
+  switch (f.kind) {
+    case 'kill-dst':
+      return outcome(f, ['failed']);
+    case 'kill-src':
+      return outcome(f, ['failed'], { sourceRunsOn: false, destinationStops: true });
+    case 'freeze-dst':
+      // Frozen, the destination stops reading: the source's socket fills and no byte moves.
+      if (d !== undefined && d < limits.stallAfterMs / 2) return outcome(f, ['completed']);
+      if (d === undefined || d >= limits.stallAfterMs) return outcome(f, ['stalled', 'did-not-converge']);
+      return outcome(f, ['completed', 'stalled'], { sourceRunsOn: false });
+    case 'freeze-src':
+      // The source's monitor does not answer while it is frozen.
+      if (d !== undefined && d < MONITOR_PATIENCE_MS) return outcome(f, ['completed']);
+      return outcome(f, ['failed'], { sourceRunsOn: false, names: 'source' });
+    case 'link-down':
+      // TCP retransmits with a doubling timeout: after an outage of d the bytes move again within
+      // about 2d. Shorter than that against the stall limit, the migration completes.
+      if (d !== undefined && 2 * d + 1000 < limits.stallAfterMs) return outcome(f, ['completed']);
+      if (d === undefined || d >= limits.stallAfterMs) return outcome(f, ['stalled', 'did-not-converge']);
+      return outcome(f, ['completed', 'stalled'], { sourceRunsOn: false });
+    case 'link-loss':
+      if ((f.lossPercent ?? 100) <= 50) return outcome(f, ['completed']);
+      return outcome(f, ['completed', 'stalled', 'did-not-converge'], { sourceRunsOn: false });
+    case 'nfs-down':
+      return outcome(f, ['failed'], { sourceRunsOn: false, names: 'NFS' });
+    case 'nfs-freeze':
+      if (d !== undefined && d < MONITOR_PATIENCE_MS) return outcome(f, ['completed']);
+      return outcome(f, ['completed', 'failed', 'stalled'], { sourceRunsOn: false });
+    case 'guest-oom':
+      return outcome(f, ['failed'], { sourceRunsOn: false, names: 'OOM' });
+  }
+}
+
+export interface FaultJudgement {
+  readonly fault: string;
+  readonly expected: string;
+  /** The run ended as expected in every respect. */
+  readonly met: boolean;
+  /** What differed, one line each. */
+  readonly misses: readonly string[];
+  /** From the fault's firing to the run's first reaction (an incident after it), ms. */
+  readonly detectMs?: number;
+  readonly detectedAs?: string;
+}
+
+/** Whether `report` ended as its faults require, fault by fault. */
+export function judgeFaults(report: RunReport): FaultJudgement[] {
+  const o = report.outputs;
+  return (o.faults ?? []).map((rec) => {
+    const e = expectedOutcome(rec.spec, report.inputs.scenario);
+    const misses: string[] = [];
+    if (!rec.fired) misses.push(`it never fired (${rec.notFired ?? 'unknown'})`);
+    if (rec.error) misses.push(rec.error);
+    if (!e.verdicts.includes(report.verdict)) misses.push(`verdict ${report.verdict}, expected ${e.verdicts.join(' or ')}`);
+    const src = o.after?.source;
+    if (e.sourceRunsOn && !(src?.process === 'running' && src.status === 'running' && src.heartbeat === 'continuing')) {
+      misses.push(`the source did not run on (${src ? `${src.process}${src.status ? ` ${src.status}` : ''}, heartbeat ${src.heartbeat ?? '?'}` : 'not observed'})`);
+    }
+    if (e.sourceRunsOn && o.integrity && !o.integrity.ok) misses.push(`integrity on the ${o.integrityCheckedOn ?? '?'}: ${o.integrity.detail}`);
+    if (e.destinationStops && o.after?.destination.process !== 'exited') misses.push(`the destination did not stop (${o.after?.destination.process ?? 'not observed'})`);
+    if (e.names && !(report.failure ?? '').includes(e.names)) misses.push(`the failure does not name ${e.names}: ${report.failure ?? '(none)'}`);
+    if (o.leftovers && o.leftovers.length > 0) misses.push(`left behind: ${o.leftovers.join('; ')}`);
+    const firedAt = rec.firedAtMs;
+    const reaction = firedAt === undefined ? undefined : o.incidents?.find((i) => i.tMs > firedAt && i.source !== 'fault');
+    return {
+      fault: rec.fault,
+      expected: e.text,
+      met: misses.length === 0,
+      misses,
+      ...(reaction && firedAt !== undefined ? { detectMs: reaction.tMs - firedAt, detectedAs: `${reaction.source}: ${reaction.what}` } : {}),
+    };
+  });
+}

@@ -1,0 +1,72 @@
+// The fault x outcome table: one row per run with faults, saying when each fault fired, how soon
+// the run noticed, how the run ended (verdict, QEMU's status, each side afterwards, integrity,
+// leftovers) and whether that is the outcome the fault must have (outcome.ts). The sweep report
+// and `bench --which faults` print it; faults.csv holds the same rows.
+import type { RunReport, SideAfter } from '../migrate/report.js';
+import type { Column } from '../report/markdown.js';
+import { judgeFaults } from './outcome.js';
+
+export interface FaultRow {
+  readonly point: string;
+  readonly rep?: number;
+  readonly fault: string;
+  readonly firedAtMs?: number;
+  readonly detectMs?: number;
+  readonly verdict: string;
+  readonly migrationStatus?: string;
+  readonly source: string;
+  readonly destination: string;
+  readonly integrity: string;
+  readonly leftovers: number;
+  readonly expected: string;
+  /** yes, or no with what differed. */
+  readonly asExpected: string;
+}
+
+function sideText(a: SideAfter | undefined): string {
+  if (!a) return 'not observed';
+  if (a.process === 'not-started') return 'not started';
+  if (a.process === 'exited') return a.exit?.signal ? `killed (${a.exit.signal})` : `exited (${a.exit?.exitCode})`;
+  return `${a.status ?? 'running'}${a.heartbeat === 'continuing' ? ', beating' : a.heartbeat === 'silent' ? ', silent' : ''}`;
+}
+
+/** Rows for every fault of every run given (runs without faults give none). */
+export function faultRows(runs: readonly { readonly point: string; readonly rep?: number; readonly report: RunReport }[]): FaultRow[] {
+  return runs.flatMap(({ point, rep, report }) => {
+    const o = report.outputs;
+    const records = o.faults ?? [];
+    return judgeFaults(report).map((j, i) => ({
+      point,
+      ...(rep !== undefined ? { rep } : {}),
+      fault: j.fault,
+      firedAtMs: records[i]?.firedAtMs,
+      detectMs: j.detectMs,
+      verdict: report.verdict,
+      migrationStatus: o.status ?? o.after?.source.migrationStatus,
+      source: sideText(o.after?.source),
+      destination: sideText(o.after?.destination),
+      integrity: o.integrity ? `${o.integrity.ok ? 'ok' : 'BAD'} (${o.integrityCheckedOn})` : '–',
+      leftovers: o.leftovers?.length ?? 0,
+      expected: j.expected,
+      asExpected: j.met ? 'yes' : `no: ${j.misses.join('; ')}`,
+    }));
+  });
+}
+
+const ms = (v: number | undefined) => (v === undefined ? '–' : `${Math.round(v)} ms`);
+
+export const FAULT_COLUMNS: readonly Column<FaultRow>[] = [
+  { key: 'point', title: 'point' },
+  { key: 'rep', title: 'rep' },
+  { key: 'fault', title: 'fault' },
+  { key: 'firedAtMs', title: 'fired at', format: ms, align: 'right' },
+  { key: 'detectMs', title: 'noticed after', format: ms, align: 'right' },
+  { key: 'verdict', title: 'verdict' },
+  { key: 'migrationStatus', title: 'QEMU status' },
+  { key: 'source', title: 'source after' },
+  { key: 'destination', title: 'destination after' },
+  { key: 'integrity', title: 'integrity' },
+  { key: 'leftovers', title: 'left behind', align: 'right' },
+  { key: 'expected', title: 'expected' },
+  { key: 'asExpected', title: 'as expected' },
+];

@@ -1,0 +1,192 @@
+// Finding a lab that is up (attachLab) and taking it down (labDown). Both read the lab's state
+// file, so they work from any later miglab process and only ever touch what it lists. `lab down`
+// refuses while a run is in progress on the lab unless forced; forced, it first stops that run's
+// processes (its QEMUs quit on SIGTERM), so the run sees its guests go and says why. Processes a
+// killed miglab left behind are stopped by pid and start time before the namespaces that hold
+// them are deleted; anything else found inside the lab's namespaces is named, never touched.
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { MiglabError, describeError } from '../errors.js';
+import { CommandError, LocalHost } from '../host/local.js';
+import type { WaitOptions } from '../util/deadline.js';
+import { checkRoot } from './deps.js';
+import { LabImpl, listNetns, type Lab } from './handle.js';
+import { isInside, removeDirIfEmpty } from './up.js';
+import { isOwnedAlive, procStartTime, stopOwnedGroup } from './proc.js';
+import { ProcessRegistry, describeRecorded, type RecordedProcess } from './procs.js';
+import { SlotTable } from './slots.js';
+import { DEFAULT_PREFIX, DEFAULT_STATE_ROOT, checkPrefix, labNamespaces, labPaths, maxGuestIndex } from './spec.js';
+import { readLabState, updateLabState, type LabState } from './state.js';
+
+const local = new LocalHost('local');
+
+export interface LabLocation {
+  /** Root of miglab's state (default /run/miglab); the lab's files are in STATE_ROOT/PREFIX. */
+  readonly stateRoot?: string;
+}
+
+function stateFileOf(prefix: string, where: LabLocation): string {
+  return labPaths({ prefix: checkPrefix(prefix), stateRoot: where.stateRoot ?? DEFAULT_STATE_ROOT }).stateFile;
+}
+
+const me = { pid: process.pid, startTime: procStartTime(process.pid) ?? 0 };
+const isMe = (p: { pid: number; startTime?: number }) => p.pid === me.pid && (p.startTime === undefined || p.startTime === me.startTime);
+
+/**
+ * The lab with `prefix` if it is up (from its state file, its namespaces checked), else undefined.
+ * A lab another miglab brought up for its own run only is refused: it goes down when that run ends.
+ */
+export async function attachLab(prefix: string = DEFAULT_PREFIX, where: LabLocation = {}): Promise<Lab | undefined> {
+  const file = stateFileOf(prefix, where);
+  const state = readLabState(file);
+  if (!state) return undefined;
+  if (state.phase !== 'up') {
+    const what = state.phase === 'going-down' ? 'is being taken down' : 'is not fully up (its `lab up` was interrupted or is still running)';
+    throw new MiglabError('LAB_STATE', `the lab "${prefix}" ${what}; run \`miglab lab down --prefix ${prefix}\` and bring it up again`);
+  }
+  const existing = new Set(await listNetns());
+  const missing = state.netns.filter((ns) => !existing.has(ns));
+  if (missing.length > 0) {
+    throw new MiglabError('LAB_STATE', `the lab "${prefix}" is broken: namespace(s) ${missing.join(', ')} are gone; run \`miglab lab down --prefix ${prefix}\` and bring it up again`);
+  }
+  if (state.ephemeral && !isMe({ pid: state.ownerPid, startTime: state.ownerStartTime }) && isOwnedAlive({ pid: state.ownerPid, startTime: state.ownerStartTime ?? 0 })) {
+    throw new MiglabError(
+      'LAB_STATE',
+      `the lab "${prefix}" was brought up by another miglab (pid ${state.ownerPid}) for its own run and goes down when that run ends; to share a lab between runs, bring one up with \`miglab lab up --prefix NAME\` and pass --prefix NAME to each run`,
+    );
+  }
+  return new LabImpl(state.spec, state.exportDir);
+}
+
+export interface LabDownReport {
+  readonly prefix: string;
+  /** False when no lab was up (a second `down`): nothing was done. */
+  readonly wasUp: boolean;
+  /** What was removed or stopped, in order. */
+  readonly removed: readonly string[];
+  /** Processes inside the lab's namespaces that miglab did not start: named, left alone. */
+  readonly foreign: readonly string[];
+  /** One line for the user. */
+  readonly message: string;
+}
+
+/** What of another run is on the lab: its live processes and the guest slots it holds. */
+export function runsInProgress(state: LabState): string[] {
+  const paths = labPaths(state.spec);
+  const procs = new ProcessRegistry(paths.procsDir).inUse().filter((p) => !isMe(p.owner));
+  const slots = new SlotTable(paths.slotsDir, maxGuestIndex(state.spec))
+    .held()
+    .filter((s) => s.alive && !isMe(s.holder))
+    .map((s) => `slot g${s.index} held by run ${s.holder.runId} (miglab pid ${s.holder.pid})`);
+  return [...slots, ...procs.map(describeRecorded)];
+}
+
+/** Processes inside a namespace (`ip netns pids`), with their command names. */
+async function pidsIn(netns: string, waits: WaitOptions): Promise<{ pid: number; comm: string }[]> {
+  const r = await local.run(['ip', 'netns', 'pids', netns], { ...waits, reject: false });
+  if (r.exitCode !== 0) return [];
+  return r.stdout
+    .split('\n')
+    .map((l) => Number(l.trim()))
+    .filter((pid) => Number.isInteger(pid) && pid > 0 && pid !== process.pid)
+    .map((pid) => {
+      let comm = '?';
+      try {
+        comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      } catch {
+        // It ended while we looked: it is named by pid only.
+      }
+      return { pid, comm };
+    });
+}
+
+/**
+ * Take the lab down: stop the processes miglab recorded in it (a run's, if forced; those a killed
+ * miglab left, always), its NFS server, delete its namespaces (which removes their veths,
+ * bridges and taps), remove its state directory. Things already gone are fine. If something
+ * cannot be removed, the state file is kept (so `down` can be retried) and the error lists what
+ * is left.
+ */
+export async function labDown(prefix: string = DEFAULT_PREFIX, opts: WaitOptions & LabLocation & { force?: boolean } = { timeoutMs: 30_000 }): Promise<LabDownReport> {
+  const file = stateFileOf(prefix, opts);
+  const state = readLabState(file);
+  if (!state) {
+    const stray = labNamespaces(prefix).filter((ns) => existsSync(join('/run/netns', ns)));
+    const note = stray.length > 0 ? ` (namespaces ${stray.join(', ')} exist but no state file records them, so miglab leaves them alone)` : '';
+    return { prefix, wasUp: false, removed: [], foreign: [], message: `no lab "${prefix}" is up${note}` };
+  }
+  if (state.ephemeral && !isMe({ pid: state.ownerPid, startTime: state.ownerStartTime }) && !opts.force && isOwnedAlive({ pid: state.ownerPid, startTime: state.ownerStartTime ?? 0 })) {
+    throw new MiglabError(
+      'LAB_STATE',
+      `lab "${prefix}" was brought up by a running miglab (pid ${state.ownerPid}) for its own run, which takes it down when it ends; wait for it, or use --force`,
+    );
+  }
+  const busy = runsInProgress(state);
+  if (busy.length > 0 && !opts.force) {
+    throw new MiglabError('LAB_STATE', `lab "${prefix}" has a run in progress (${busy.join('; ')}); wait for it to end, or use --force, which stops that run's QEMUs first`);
+  }
+  checkRoot();
+  // Runs on the lab watch its state: from here on they know it is going and say so.
+  if (state.phase !== 'going-down') updateLabState(file, (st) => ({ ...st, phase: 'going-down' }));
+  const removed: string[] = [];
+  const problems: string[] = [];
+  const attempt = async (what: string, fn: () => Promise<boolean>) => {
+    try {
+      if (await fn()) removed.push(what);
+    } catch (err) {
+      problems.push(`${what}: ${describeError(err)}`);
+    }
+  };
+  const waits = { timeoutMs: Math.max(1000, opts.timeoutMs), signal: opts.signal };
+  const paths = labPaths(state.spec);
+
+  // Guests first: a QEMU quits on SIGTERM; then the probes and tools of the runs.
+  const recorded: RecordedProcess[] = new ProcessRegistry(paths.procsDir).live();
+  const order = [...recorded.filter((p) => p.what.startsWith('qemu')), ...recorded.filter((p) => !p.what.startsWith('qemu'))];
+  for (const p of order) await attempt(`${p.what} (pid ${p.pid}${isOwnedAlive(p.owner) ? `, run of miglab pid ${p.owner.pid}` : ', left by a miglab that is gone'})`, () => stopOwnedGroup(p, { ...waits, graceMs: 3000 }));
+
+  const nfs = state.nfs;
+  if (nfs) await attempt(`NFS server (pid ${nfs.server.pid})`, () => stopOwnedGroup(nfs.server, waits));
+  const existing = new Set(await listNetns());
+  const foreign: string[] = [];
+  for (const ns of [...state.netns].reverse()) {
+    if (!existing.has(ns)) continue;
+    for (const p of await pidsIn(ns, waits)) foreign.push(`${p.comm} (pid ${p.pid}) in ${ns}`);
+    await attempt(`namespace ${ns}`, async () => {
+      const r = await local.run(['ip', 'netns', 'del', ns], { ...waits, reject: false });
+      if (r.exitCode !== 0 && (await listNetns()).includes(ns)) throw new CommandError(local.name, r);
+      return true;
+    });
+  }
+  if (problems.length > 0) {
+    throw new MiglabError('LAB_STATE', `lab "${prefix}" is only partly down (state kept in ${file}; retry \`miglab lab down\`): ${problems.join('; ')}`, {
+      context: { prefix, removed, problems },
+    });
+  }
+  if (state.exportDirCreated && !isInside(state.labDir, state.exportDir)) {
+    await attempt(`export directory ${state.exportDir}`, async () => {
+      removeDirIfEmpty(state.exportDir);
+      return !existsSync(state.exportDir);
+    });
+  }
+  await attempt(`state directory ${state.labDir}`, async () => {
+    rmSync(state.labDir, { recursive: true, force: true });
+    return true;
+  });
+  if (state.stateRootCreated) {
+    await attempt(`state root ${state.spec.stateRoot}`, async () => {
+      removeDirIfEmpty(state.spec.stateRoot);
+      return !existsSync(state.spec.stateRoot);
+    });
+  }
+  if (problems.length > 0) throw new MiglabError('LAB_STATE', `lab "${prefix}" is down but some files remain: ${problems.join('; ')}`, { context: { prefix, removed, problems } });
+  const stopped = removed.filter((r) => / \(pid \d+/.test(r) && !r.startsWith('NFS server')).length;
+  const note = foreign.length > 0 ? `; left alone, not started by miglab: ${foreign.join(', ')}` : '';
+  return {
+    prefix,
+    wasUp: true,
+    removed,
+    foreign,
+    message: `lab "${prefix}" is down (${removed.length} things removed${stopped > 0 ? `, ${stopped} of them processes of runs` : ''})${note}`,
+  };
+}

@@ -1,0 +1,158 @@
+// Every long-lived process miglab starts in a lab (QEMUs, the downtime probe, iperf3, perf) is
+// recorded here, one file per process under STATE_ROOT/PREFIX/procs, with its pid and start time,
+// the miglab process that started it, and that run's id and guest slot. A miglab killed with
+// SIGKILL cannot stop its children; with this record `lab status` names them as orphans and
+// `lab down` stops exactly them (by pid and start time, never a process that reused the pid)
+// before it deletes the namespaces they would otherwise keep alive. One file per process, written
+// atomically, so concurrent runs on one lab never rewrite each other's records.
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { NetnsHost } from '../host/local.js';
+import type { HostProcess, SpawnOptions } from '../host/host.js';
+import { MiglabError, describeError } from '../errors.js';
+import { isOwnedAlive, procStartTime, type OwnedProcess } from './proc.js';
+
+const Owned = z.object({ pid: z.number().int().positive(), startTime: z.number().int().nonnegative() });
+
+export const RecordedProcessSchema = Owned.extend({
+  /** In words: "qemu-system-x86_64 in mlab-src". */
+  what: z.string(),
+  /** The command line (long arguments cut), for the user's eyes. */
+  argv: z.array(z.string()),
+  netns: z.string(),
+  /** The miglab process that started it. */
+  owner: Owned,
+  runId: z.string().optional(),
+  slot: z.number().int().nonnegative().optional(),
+  startedAt: z.string(),
+});
+export type RecordedProcess = z.infer<typeof RecordedProcessSchema>;
+
+/** Who a lab host's spawns belong to (a run's id and guest slot), beyond the miglab process. */
+export interface SpawnOwner {
+  readonly runId?: string;
+  readonly slot?: number;
+}
+
+const self: OwnedProcess = { pid: process.pid, startTime: procStartTime(process.pid) ?? 0 };
+
+export class ProcessRegistry {
+  constructor(readonly dir: string) {}
+
+  private file(p: OwnedProcess): string {
+    return join(this.dir, `${p.pid}-${p.startTime}.json`);
+  }
+
+  record(p: RecordedProcess): void {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const file = this.file(p);
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify(p)}\n`, { mode: 0o600 });
+    renameSync(tmp, file);
+  }
+
+  forget(p: OwnedProcess): void {
+    rmSync(this.file(p), { force: true });
+  }
+
+  /** Every record (unreadable ones are skipped: a record torn by a crash names nothing for sure). */
+  list(): RecordedProcess[] {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const out: RecordedProcess[] = [];
+    for (const name of names.filter((n) => n.endsWith('.json'))) {
+      try {
+        const r = RecordedProcessSchema.safeParse(JSON.parse(readFileSync(join(this.dir, name), 'utf8')));
+        if (r.success) out.push(r.data);
+      } catch {
+        // A torn or half-written record: skip it; its process, if any, still shows in the lab's namespaces.
+      }
+    }
+    return out.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+  }
+
+  /** Recorded processes still running; records of ended ones are dropped on the way. */
+  live(filter: { runId?: string; slot?: number } = {}): RecordedProcess[] {
+    const out: RecordedProcess[] = [];
+    for (const p of this.list()) {
+      if (!isOwnedAlive(p)) {
+        this.forget(p);
+        continue;
+      }
+      if (filter.runId !== undefined && p.runId !== filter.runId) continue;
+      if (filter.slot !== undefined && p.slot !== filter.slot) continue;
+      out.push(p);
+    }
+    return out;
+  }
+
+  /** Live processes whose miglab is gone: nobody will stop them but `lab down` (or a run reclaiming the slot). */
+  orphans(): RecordedProcess[] {
+    return this.live().filter((p) => !isOwnedAlive(p.owner));
+  }
+
+  /** Live processes of miglab runs that are still running: a run is in progress on the lab. */
+  inUse(): RecordedProcess[] {
+    return this.live().filter((p) => isOwnedAlive(p.owner));
+  }
+}
+
+/** One line for messages: "qemu-system-x86_64 in mlab-src (pid 123, run X, slot g0, miglab pid 99)". */
+export function describeRecorded(p: RecordedProcess): string {
+  const parts = [`pid ${p.pid}`];
+  if (p.runId) parts.push(`run ${p.runId}`);
+  if (p.slot !== undefined) parts.push(`slot g${p.slot}`);
+  parts.push(`miglab pid ${p.owner.pid}${isOwnedAlive(p.owner) ? '' : ', gone'}`);
+  return `${p.what} (${parts.join(', ')})`;
+}
+
+/**
+ * A namespace of the lab whose long-lived processes are recorded in the registry as they start
+ * and forgotten when they end. A process that cannot be recorded is not left running unrecorded.
+ */
+export class RecordingNetnsHost extends NetnsHost {
+  constructor(
+    name: string,
+    netns: string,
+    private readonly registry: ProcessRegistry,
+    private readonly owner: SpawnOwner = {},
+  ) {
+    super(name, netns);
+  }
+
+  /** The same namespace, recording its spawns as `owner`'s. */
+  ownedBy(owner: SpawnOwner): RecordingNetnsHost {
+    return new RecordingNetnsHost(this.name, this.netns, this.registry, owner);
+  }
+
+  override spawn(argv: readonly string[], opts: SpawnOptions = {}): HostProcess {
+    const proc = super.spawn(argv, opts);
+    const startTime = procStartTime(proc.pid);
+    // Gone already (it failed at once): nothing to record; its exit tells the caller why.
+    if (startTime === undefined) return proc;
+    const owned = { pid: proc.pid, startTime };
+    try {
+      this.registry.record({
+        ...owned,
+        what: `${argv[0]!.split('/').pop()} in ${this.netns}`,
+        argv: argv.map((a) => (a.length > 120 ? `${a.slice(0, 117)}...` : a)),
+        netns: this.netns,
+        owner: self,
+        ...(this.owner.runId !== undefined ? { runId: this.owner.runId } : {}),
+        ...(this.owner.slot !== undefined ? { slot: this.owner.slot } : {}),
+        startedAt: new Date().toISOString(),
+      });
+    } catch (err) {
+      void proc.stop(0);
+      throw new MiglabError('LAB_STATE', `cannot record ${argv[0]} (pid ${proc.pid}) in the lab's state under ${this.registry.dir}: ${describeError(err)}; it was stopped`, { cause: err });
+    }
+    void proc.exited.then(() => this.registry.forget(owned));
+    return proc;
+  }
+}

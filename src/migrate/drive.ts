@@ -1,0 +1,106 @@
+// The migration phase of a run: sample the migration through the chosen monitor until it ends,
+// feed every sample to the run's faults, switch to post-copy when asked, and end it when it will
+// not: no byte moving for the stall limit (stalled) or not converged by the deadline
+// (did-not-converge). Either way miglab cancels it and the source keeps running. Every wait uses
+// the run's guard, so a watcher's alarm ends this loop at once.
+import type { FaultRunner } from '../fault/runner.js';
+import { isFinalMigrationStatus, type MigrationInfo } from '../migration/info.js';
+import { sleep, withDeadline } from '../util/deadline.js';
+import type { Progress } from './engine.js';
+import { detectStall, type StallEvidence } from './figures.js';
+import type { RunGuard } from './guard.js';
+import type { MigrationDriver } from './monitor.js';
+import { sampleOf, type Sample } from './report.js';
+import type { Scenario } from './scenario.js';
+
+/** A monitor call that hangs this long names the hang (QEMU's main loop is blocked). */
+const CALL_MS = 12000;
+/** How long QEMU may take to reach `cancelled` after migrate_cancel. */
+const CANCEL_MS = 30000;
+/** Progress lines while a migration runs, so a long one is not silent. */
+const PROGRESS_EVERY_MS = 5000;
+
+export type DriveEnd = 'final' | 'deadline' | 'stall';
+
+export interface DriveResult {
+  /** QEMU's last record: completed, failed or cancelled. */
+  readonly final: MigrationInfo;
+  /** Why the loop ended: QEMU reached a final status by itself, or miglab cancelled it. */
+  readonly end: DriveEnd;
+  readonly stall?: StallEvidence;
+  readonly postcopyAtMs?: number;
+}
+
+export interface DriveOptions {
+  readonly driver: MigrationDriver;
+  readonly scenario: Scenario;
+  readonly guard: RunGuard;
+  readonly faults: FaultRunner;
+  /** Samples are appended here as they come, so a run that ends early keeps them. */
+  readonly timeline: Sample[];
+  readonly progress: Progress;
+  /** Epoch ms when the migrate command was sent: t = 0 of every sample. */
+  readonly sentAt: number;
+}
+
+function query(o: DriveOptions, what = 'query-migrate'): Promise<MigrationInfo> {
+  return withDeadline(`${what} on the source's ${o.driver.kind.toUpperCase()} monitor`, o.driver.info(), { timeoutMs: CALL_MS, signal: o.guard.signal });
+}
+
+function mib(bytes: number | undefined): string {
+  return bytes === undefined ? '?' : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+export async function driveMigration(o: DriveOptions): Promise<DriveResult> {
+  const { scenario, guard } = o;
+  let postcopyAtMs: number | undefined;
+  let nextProgress = PROGRESS_EVERY_MS;
+  for (;;) {
+    const info = await query(o);
+    const tMs = Date.now() - o.sentAt;
+    const sample = sampleOf(tMs, info);
+    o.timeline.push(sample);
+    o.faults.observe({ tMs, status: info.status, pass: info.ram?.dirtySyncCount, totalBytes: info.ram?.totalBytes, remainingBytes: info.ram?.remainingBytes });
+    if (isFinalMigrationStatus(info.status)) return { final: info, end: 'final', postcopyAtMs };
+
+    if (scenario.postcopyAfterMs !== undefined && postcopyAtMs === undefined && tMs >= scenario.postcopyAfterMs && info.status === 'active') {
+      await withDeadline('migrate-start-postcopy', o.driver.startPostcopy(), { timeoutMs: CALL_MS, signal: guard.signal });
+      postcopyAtMs = tMs;
+      o.progress('migrate', `switched to post-copy after ${tMs} ms`);
+    }
+    const stall = detectStall(o.timeline, scenario.stallAfterMs);
+    if (stall) {
+      const why = `no byte moved for ${stall.forMs} ms (transferred stuck at ${mib(stall.transferredBytes)}, status ${stall.status})`;
+      guard.note('stall', why);
+      o.progress('migrate', `stalled: ${why}; cancelling, the source keeps running`);
+      return { final: await cancel(o), end: 'stall', stall, postcopyAtMs };
+    }
+    if (tMs > scenario.timeoutMs) {
+      guard.note('migration', `not converged within ${scenario.timeoutMs} ms`);
+      o.progress('migrate', `no convergence within ${scenario.timeoutMs} ms: cancelling, the source keeps running`);
+      return { final: await cancel(o), end: 'deadline', postcopyAtMs };
+    }
+    if (tMs >= nextProgress) {
+      nextProgress = tMs + PROGRESS_EVERY_MS;
+      o.progress('migrate', `${info.status} ${(tMs / 1000).toFixed(0)} s: ${mib(info.ram?.transferredBytes)} sent, ${mib(info.ram?.remainingBytes)} remaining, pass ${info.ram?.dirtySyncCount ?? '?'}`);
+    }
+    await sleep(scenario.sampleIntervalMs, guard.signal);
+  }
+}
+
+/** Cancel, then sample until QEMU reports a final state (the samples go on the timeline). */
+async function cancel(o: DriveOptions): Promise<MigrationInfo> {
+  await withDeadline('migrate_cancel', o.driver.cancel(), { timeoutMs: CALL_MS, signal: o.guard.signal });
+  return withDeadline(
+    'waiting for the cancelled migration to stop',
+    (async () => {
+      for (;;) {
+        const info = await query(o);
+        o.timeline.push(sampleOf(Date.now() - o.sentAt, info));
+        if (isFinalMigrationStatus(info.status)) return info;
+        await sleep(50, o.guard.signal);
+      }
+    })(),
+    { timeoutMs: CANCEL_MS, signal: o.guard.signal },
+  );
+}

@@ -1,0 +1,60 @@
+// Where results go, checked before anything starts: a results folder that cannot be written (a
+// read-only mount) or has no room (a full disk) is one clear line naming the folder and the fix,
+// instead of an ENOSPC crash with QEMUs left running. Results are private to their owner: a
+// guest's memory, disk and console can hold secrets, so folders are 0700 and files 0600.
+import { constants } from 'node:fs';
+import { access, mkdir, rm, statfs, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { UsageError } from '../errors.js';
+
+/**
+ * Room a run needs. Measured: a 120 s run at the default 1 ms probe writes about 7 MiB of
+ * probe.csv and 1-2 MiB of QMP transcripts and serial logs; a sweep or batch checks before each
+ * run, so this is per run with a margin for the report and plots.
+ */
+export const MIN_FREE_MIB = 64;
+
+const FIX = 'choose another folder with --results DIR';
+
+function reason(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return e.code ? `${e.code}: ${e.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '')}` : String(err);
+}
+
+/** A folder for results, made if needed with mode 0700 (existing ones are left as they are). */
+export async function makePrivateDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+}
+
+/**
+ * Check (and make) the results folder: it must be writable and have at least `minFreeMiB`
+ * free. Returns its absolute path. Throws a UsageError before anything has started.
+ */
+export async function checkResultsDir(dir: string, minFreeMiB = MIN_FREE_MIB): Promise<string> {
+  const abs = resolve(dir);
+  try {
+    await makePrivateDir(abs);
+  } catch (err) {
+    // A recursive mkdir reports ENOENT for a parent it could not make; the last step says why.
+    const last = await mkdir(abs, { mode: 0o700 }).then(
+      () => err,
+      (e: unknown) => e,
+    );
+    throw new UsageError(`the results folder ${abs} cannot be made (${reason(last)})`, FIX);
+  }
+  try {
+    await access(abs, constants.W_OK);
+    // access() says yes on a read-only mount for root: only a real write tells.
+    const probe = join(abs, `.miglab-write-check-${process.pid}`);
+    await writeFile(probe, 'miglab\n', { mode: 0o600 });
+    await rm(probe, { force: true });
+  } catch (err) {
+    throw new UsageError(`the results folder ${abs} is not writable (${reason(err)})`, FIX);
+  }
+  const fs = await statfs(abs);
+  const freeMiB = (fs.bavail * fs.bsize) / 1024 / 1024;
+  if (freeMiB < minFreeMiB) {
+    throw new UsageError(`the results folder ${abs} has ${freeMiB.toFixed(1)} MiB free; a run needs at least ${minFreeMiB} MiB`, `free some space or ${FIX}`);
+  }
+  return abs;
+}
