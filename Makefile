@@ -18,7 +18,7 @@ NODE_BIN := node_modules/.bin
 MIGLAB := node bin/miglab.js
 export NODE_OPTIONS_JEST := --experimental-vm-modules
 
-.PHONY: help deps apt npm build image demo test lint typecheck unit integration bench clean check-root
+.PHONY: help deps apt npm build image demo test lint typecheck unit integration bench bench-batch bench-faults clean check-root
 
 help:
 	@echo "make demo   install what is needed, build the guest, run the homework on the embedded lab"
@@ -72,6 +72,9 @@ bench: image
 
 bench-batch: image
 	$(MIGLAB) bench --which batch --out results/bench
+
+bench-faults: image
+	$(MIGLAB) bench --which faults --out results/bench
 
 clean:
 	rm -rf dist coverage

@@ -16,6 +16,7 @@ import { runHomework } from './homework/run.js';
 import { BATCH_OPTIONS, batchCommand } from './batch/cli.js';
 import { runBatchBench } from './batch/bench.js';
 import { runDowntimeBench } from './bench/downtime.js';
+import { runFaultsBench } from './bench/faults.js';
 import { QUICK_HOMEWORK } from './homework/spec.js';
 import { PLOT_COMMAND, PLOT_OPTIONS, PLOT_POSITIONALS, SWEEP_COMMAND, SWEEP_OPTIONS, SWEEP_POSITIONALS, plotCommand, sweepCommand } from './sweep/cli.js';
 
@@ -78,7 +79,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       y
         .option('out', { type: 'string', default: 'results/bench', describe: 'where the figures go' })
         .option('repetitions', { type: 'number', default: 3, describe: 'repetitions of each case (downtime uses at least 5)' })
-        .option('which', { choices: ['all', 'foundation', 'downtime', 'batch'] as const, default: 'all', describe: 'which benchmark (batch is long and runs only when named)' }),
+        .option('which', { choices: ['all', 'foundation', 'downtime', 'batch', 'faults'] as const, default: 'all', describe: 'which benchmark (batch and faults are long and run only when named)' }),
     )
     .demandCommand(1, 'name a command: image, lab, migrate, homework, sweep, plot, batch or bench')
     .strict()
@@ -156,6 +157,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (which === 'batch') {
         const { file } = await runBatchBench(outDir, { progress });
         out(`batch: -> ${file}`);
+      }
+      if (which === 'faults') {
+        const { file, result } = await runFaultsBench({ outDir, progress, repetitions: Number(a.repetitions) });
+        out(`faults: ${result.faults.asExpected}/${result.faults.runs} ended as they must, ${result.faults.leftovers} left behind -> ${file}`);
       }
     }
   } catch (err) {

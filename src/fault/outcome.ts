@@ -107,7 +107,8 @@ export function judgeFaults(report: RunReport): FaultJudgement[] {
     if (e.names && !(report.failure ?? '').includes(e.names)) misses.push(`the failure does not name ${e.names}: ${report.failure ?? '(none)'}`);
     if (o.leftovers && o.leftovers.length > 0) misses.push(`left behind: ${o.leftovers.join('; ')}`);
     const firedAt = rec.firedAtMs;
-    const reaction = firedAt === undefined ? undefined : o.incidents?.find((i) => i.tMs > firedAt && i.source !== 'fault');
+    // The first thing the run noticed after the fault; a migration that simply completed noticed nothing.
+    const reaction = firedAt === undefined ? undefined : o.incidents?.find((i) => i.tMs > firedAt && i.source !== 'fault' && !(i.source === 'migration' && /completed/.test(i.what)));
     return {
       fault: rec.fault,
       expected: e.text,

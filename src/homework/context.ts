@@ -50,21 +50,26 @@ const BOOT_TIMEOUT_MS = 90000;
 export async function withGuest<T>(ctx: HomeworkContext, o: GuestOptions, body: (g: BenchGuest) => Promise<T>): Promise<T> {
   const td = new Teardown();
   try {
+    // A guest slot of its own, as every run on a lab takes: another run on the lab never shares
+    // its address, MAC or tap.
+    const slot = await ctx.lab.acquireSlot({ preferred: 0, runId: `${ctx.runId}-${o.label}`, signal: ctx.signal });
+    td.defer(`release guest slot g${slot.index}`, () => slot.release());
+    const lab = slot.lab;
     const spec = parseMachineSpec({
-      name: 'hw0',
+      name: `hw${slot.index}`,
       accel: o.accel,
       cpuModel: o.accel === 'kvm' ? 'host' : 'qemu64',
       memoryMiB: o.memoryMiB ?? ctx.spec.memoryMiB,
       nicModel: o.nicModel ?? 'virtio-net-pci',
       diskInterface: o.diskInterface ?? 'virtio',
-      mac: ctx.lab.guestMac(0),
-      ip: `${ctx.lab.guestIp(0)}/${ctx.lab.prefixLength}`,
+      mac: lab.guestMac(slot.index),
+      ip: `${lab.guestIp(slot.index)}/${lab.prefixLength}`,
       iperfServer: o.iperfServer ?? false,
     });
     const guestDir = join(ctx.dir, 'guests', o.label);
     await mkdir(guestDir, { recursive: true });
     const vm = await startSingleGuest({
-      lab: ctx.lab,
+      lab,
       media: ctx.image,
       spec,
       accel: o.accel,
@@ -75,8 +80,8 @@ export async function withGuest<T>(ctx: HomeworkContext, o: GuestOptions, body: 
       timeoutMs: BOOT_TIMEOUT_MS,
       signal: ctx.signal,
     });
-    const ip = ctx.lab.guestIp(0);
-    const agent = new AgentClient({ host: ctx.lab.hosts.client.host, guestIp: ip, toolPath: ctx.probeTool });
+    const ip = lab.guestIp(slot.index);
+    const agent = new AgentClient({ host: lab.hosts.client.host, guestIp: ip, toolPath: ctx.probeTool });
     await agent.waitReachable({ timeoutMs: 30000, signal: ctx.signal });
     return await body({ vm, agent, ip });
   } finally {

@@ -64,8 +64,7 @@ export async function measureDuringMigration(ctx: HomeworkContext): Promise<Duri
       signal: ctx.signal,
       progress: ctx.progress,
       hooks: {
-        afterBoot: async ({ src, dst, lab }) => {
-          const ip = lab.guestIp(0);
+        afterBoot: async ({ src, dst, lab, guestIp: ip }) => {
           const agent = new AgentClient({ host: lab.hosts.client.host, guestIp: ip, toolPath: ctx.probeTool });
           await agent.waitReachable({ timeoutMs: 30000, signal: ctx.signal });
           // A guest that writes to its memory, as real ones do, so pre-copy has dirty pages to resend.

@@ -337,6 +337,16 @@ export interface SampleHostOptions {
 
 /** Clock ticks per second for /proc times (USER_HZ): 100 on every Linux ABI miglab runs on. */
 const USER_HZ = 100;
+
+/** CPU time (user + system) a process has used so far, in ms; undefined once it is gone. */
+export async function processCpuMs(pid: number): Promise<number | undefined> {
+  try {
+    const st = parsePidStat(await readFile(`/proc/${pid}/stat`, 'utf8'));
+    return ((st.utimeTicks + st.stimeTicks) * 1000) / USER_HZ;
+  } catch {
+    return undefined; // it exited: no figure, rather than a made-up one
+  }
+}
 const linkKey = (l: LinkRef) => `${l.netns ?? ''}/${l.dev}`;
 
 async function readLinks(host: Host, links: readonly LinkRef[], signal?: AbortSignal): Promise<Map<string, LinkCounters | Error>> {

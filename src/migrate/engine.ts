@@ -21,6 +21,7 @@ import type { Lab, SlotLease } from '../lab/index.js';
 import { decideAccel, type AccelDecision } from '../machine/accel.js';
 import type { ExplainedCommand } from '../machine/argv.js';
 import { heartbeatContinuity } from '../machine/heartbeat.js';
+import { processCpuMs } from '../measure/host-sampler.js';
 import { startLabGuest } from '../machine/lab-guest.js';
 import { parseMachineSpec, type MachineSpec } from '../machine/spec.js';
 import type { Vm } from '../machine/vm.js';
@@ -46,8 +47,8 @@ export type Progress = (phase: string, detail?: string) => void;
  * guest's NIC, perf on the source QEMU...). A hook that throws fails the run like any step.
  */
 export interface MigrationHooks {
-  /** Both QEMUs are up and the guest's agent is ready on the source. */
-  afterBoot?(p: { src: Vm; dst: Vm; machine: MachineSpec; lab: Lab }): Promise<void>;
+  /** Both QEMUs are up and the guest's agent is ready on the source (at `guestIp`, its slot's address). */
+  afterBoot?(p: { src: Vm; dst: Vm; machine: MachineSpec; lab: Lab; guestIp: string }): Promise<void>;
   /** The migration has ended (any final status), before the destination is checked. */
   afterMigrate?(final: MigrationInfo): Promise<void>;
 }
@@ -195,7 +196,7 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
     await conclude(run, drive);
     mark(run, 'verifyMs', t);
   } catch (err) {
-    fail(run, err);
+    await fail(run, err);
   } finally {
     run.faults.finish(run.verdict === 'completed' ? 'the migration completed first' : `the run ended first (${run.phase})`);
     await run.faults.settle().catch(() => undefined);
@@ -213,8 +214,15 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
 }
 
 /** A run that threw: say why in the run's own words (interrupted, a watcher's alarm, the error). */
-function fail(run: Run, err: unknown): void {
+async function fail(run: Run, err: unknown): Promise<void> {
   const { guard } = run;
+  // A monitor connection that broke is how a dying QEMU is often noticed first; its exit (and the
+  // watcher that names it) follows within moments, and is the reason to give.
+  if (!guard.tripped && err instanceof MiglabError && err.code === 'QMP_DISCONNECTED') {
+    const exits = [run.src, run.dst].filter((vm): vm is Vm => vm !== undefined).map((vm) => vm.process.exited);
+    await withDeadline('a QEMU to exit', Promise.race(exits), { timeoutMs: 2000 }).catch(() => undefined);
+    await sleep(10);
+  }
   if (guard.interrupted) {
     run.verdict = 'interrupted';
     run.out.interruptedBy = guard.interruptedBy;
@@ -373,7 +381,7 @@ async function prepare(run: Run): Promise<void> {
   run.parametersInForce = await src.qmp.queryMigrateParameters({ ...CALL, signal: guard.signal });
   run.capabilitiesInForce = await src.qmp.queryMigrateCapabilities({ ...CALL, signal: guard.signal });
 
-  await ctx.hooks?.afterBoot?.({ src, dst, machine: run.machine!, lab });
+  await ctx.hooks?.afterBoot?.({ src, dst, machine: run.machine!, lab, guestIp: lab.guestIp(run.slot!.index) });
   const toolPath = await ensureProbeTool({ cacheDir: ctx.cacheDir, signal: guard.signal });
   const idx = run.slot!.index;
   const agent = new AgentClient({ host: lab.hosts.client.host, guestIp: lab.guestIp(idx), toolPath });
@@ -419,12 +427,17 @@ async function migrate(run: Run): Promise<DriveResult> {
   const { scenario, guard } = run;
   const driver = run.driver!;
   run.progress('migrate', `${scenario.monitor.toUpperCase()}: migrating to ${run.uri}`);
+  const cpuBefore = await Promise.all([run.src!, run.dst!].map((vm) => processCpuMs(vm.process.pid)));
   guard.migrateSentAt = Date.now();
   run.migrateCommand = await withDeadline('the migrate command', driver.start(run.uri), { timeoutMs: CALL.timeoutMs, signal: guard.signal });
   run.monitorCommands = driver.sent;
   run.faults.arm(guard.migrateSentAt);
   const drive = await driveMigration({ driver, scenario, guard, faults: run.faults, timeline: run.timeline, progress: run.progress, sentAt: guard.migrateSentAt });
   run.final = drive.final;
+  // What the migration cost each QEMU in CPU (TLS, compression and multifd show here).
+  const cpuAfter = await Promise.all([run.src!, run.dst!].map((vm) => processCpuMs(vm.process.pid)));
+  const used = (i: number) => (cpuBefore[i] !== undefined && cpuAfter[i] !== undefined ? cpuAfter[i]! - cpuBefore[i]! : undefined);
+  run.out.qemuCpuMs = { source: used(0), destination: used(1) };
   guard.note('migration', `QEMU reports ${drive.final.status}${drive.final.errorDesc ? `: ${drive.final.errorDesc}` : ''}`);
   await run.ctx.hooks?.afterMigrate?.(drive.final);
   return drive;

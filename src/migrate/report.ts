@@ -190,6 +190,8 @@ export interface RunOutputs {
   readonly leftovers?: readonly string[];
   /** The signal that interrupted the run. */
   readonly interruptedBy?: string;
+  /** CPU time (user + system) each QEMU used from the migrate command to the migration's end. */
+  readonly qemuCpuMs?: { readonly source?: number; readonly destination?: number };
   /** The lab's guest slot the run used (its tap, IP, MAC and port offset). */
   readonly slot?: number;
 }

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { parseShaping, type Shaping } from '../lab/index.js';
 import { faultName, parseFault } from '../fault/spec.js';
+import { parseWorkload, workloadName } from '../workload/spec.js';
 import { CAPABILITIES, MONITORS, parseScenario, type CapabilityName, type MonitorKind, type Scenario, type ScenarioInput } from '../migrate/scenario.js';
 
 const nonEmpty = <T extends z.ZodType>(item: T) => z.array(item).min(1, 'give at least one value').optional();
@@ -31,13 +32,15 @@ export const SweepGridSchema = z
      * fire in the same run. The scenario validates them.
      */
     faults: nonEmpty(z.union([z.string().min(1), z.array(z.string().min(1))])),
+    /** The migration stream over TLS or plain TCP (its cost, side by side). */
+    tls: nonEmpty(z.boolean()),
   })
   .strict()
   .readonly();
 export type SweepGrid = z.infer<typeof SweepGridSchema>;
 
 /** The grid's dimensions in the order they nest (the first varies slowest) and appear in names. */
-export const GRID_DIMENSIONS = ['memoryMiB', 'workload', 'maxBandwidthMiBps', 'downtimeLimitMs', 'linkBandwidthMbit', 'capabilities', 'monitor', 'faults'] as const;
+export const GRID_DIMENSIONS = ['memoryMiB', 'workload', 'maxBandwidthMiBps', 'downtimeLimitMs', 'linkBandwidthMbit', 'capabilities', 'monitor', 'faults', 'tls'] as const;
 export type GridDimension = (typeof GRID_DIMENSIONS)[number];
 
 // The base is checked only for shape here; every point is validated whole by parseScenario.
@@ -79,6 +82,7 @@ export interface PointValues {
   readonly capabilities?: readonly CapabilityName[];
   readonly monitor?: MonitorKind;
   readonly faults?: string | readonly string[];
+  readonly tls?: boolean;
 }
 
 /** A point's faults as a list (`none` is no fault). */
@@ -221,6 +225,8 @@ function dimensionToken(d: Exclude<GridDimension, 'workload'>, v: PointValues): 
       const fs = pointFaults(v.faults);
       return fs.length === 0 ? 'no-fault' : fs.map(faultToken).join('+');
     }
+    case 'tls':
+      return v.tls ? 'tls' : 'plain';
   }
 }
 
@@ -250,6 +256,7 @@ function buildScenario(spec: SweepSpec, v: PointValues): PointScenarioInput {
   }
   if (v.monitor !== undefined) s.monitor = v.monitor;
   if (v.faults !== undefined) s.faults = pointFaults(v.faults);
+  if (v.tls !== undefined) s.tls = v.tls;
   if (spec.timeoutMs !== undefined) s.timeoutMs = spec.timeoutMs;
   return s as PointScenarioInput;
 }
@@ -262,9 +269,24 @@ function safe(text: string): string {
   return text.replace(/[^A-Za-z0-9._-]+/g, '_');
 }
 
+/** A workload in its compact form, named as run names name it (dirty:32M@8M/s,random -> dirty32m-8mbps-random). */
+function compactLabel(text: string): string {
+  try {
+    return workloadName(parseWorkload(text));
+  } catch {
+    return safe(text); // not a workload: validateSweep says why
+  }
+}
+
 /** The kind of a workload: its name, or the `kind` (or `type`) field of its object. */
 export function workloadKind(w: unknown): string | undefined {
-  if (typeof w === 'string') return w;
+  if (typeof w === 'string') {
+    try {
+      return parseWorkload(w).kind;
+    } catch {
+      return w;
+    }
+  }
   const o = asRecord(w);
   const k = o.kind ?? o.type;
   return typeof k === 'string' ? k : undefined;
@@ -290,7 +312,7 @@ export function labelWorkloads(workloads: readonly WorkloadValue[]): string[] {
     return keys.filter((k) => new Set(same.map((o) => JSON.stringify(o[k]))).size > 1);
   };
   return workloads.map((w, i) => {
-    if (typeof w === 'string') return safe(w);
+    if (typeof w === 'string') return compactLabel(w);
     const o = objects[i]!;
     const kind = workloadKind(o);
     const parts = [kind ?? 'workload', ...differing(kind).filter((k) => o[k] !== undefined).map((k) => fieldToken(k, o[k]))];
@@ -300,7 +322,7 @@ export function labelWorkloads(workloads: readonly WorkloadValue[]): string[] {
 
 /** A workload's full label: its kind and every field (`dirty-size256-rate64-random`). */
 export function workloadLabel(w: WorkloadValue): string {
-  if (typeof w === 'string') return safe(w);
+  if (typeof w === 'string') return compactLabel(w);
   const o = asRecord(w);
   const fields = Object.keys(o).filter((k) => k !== 'kind' && k !== 'type');
   return safe([workloadKind(o) ?? 'workload', ...fields.map((k) => fieldToken(k, o[k]))].join('-'));

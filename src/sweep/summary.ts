@@ -22,11 +22,13 @@ export const SUMMARY_METRICS = [
   { key: 'transferredMiB', of: (e) => (e.report.outputs.transferredBytes === undefined ? undefined : e.report.outputs.transferredBytes / MiB) },
   { key: 'averageThroughputMiBps', of: (e) => e.report.outputs.averageThroughputMiBps },
   { key: 'dirtySyncCount', of: (e) => e.report.outputs.dirtySyncCount },
+  { key: 'sourceCpuMs', of: (e) => e.report.outputs.qemuCpuMs?.source },
+  { key: 'destinationCpuMs', of: (e) => e.report.outputs.qemuCpuMs?.destination },
 ] as const satisfies readonly Metric[];
 export type MetricKey = (typeof SUMMARY_METRICS)[number]['key'];
 
 /** Parameters a point can differ in, as they appear in tables (values derived from the reports). */
-export const PARAMETER_COLUMNS = ['memoryMiB', 'workload', 'maxBandwidthMiBps', 'downtimeLimitMs', 'linkBandwidthMbit', 'capabilities', 'monitor', 'faults'] as const;
+export const PARAMETER_COLUMNS = ['memoryMiB', 'workload', 'maxBandwidthMiBps', 'downtimeLimitMs', 'linkBandwidthMbit', 'capabilities', 'monitor', 'faults', 'tls'] as const;
 export type ParameterColumn = (typeof PARAMETER_COLUMNS)[number];
 export type ParameterValues = Partial<Record<ParameterColumn, string | number>>;
 
@@ -65,6 +67,7 @@ function rawParameters(e: RunEntry): Record<ParameterColumn, unknown> {
     capabilities: caps.length === 0 ? 'none' : caps.join('+'),
     monitor: s.monitor,
     faults: (s.faults ?? []).length === 0 ? 'none' : s.faults.map(formatFault).join(' + '),
+    tls: s.tls ? 'tls' : 'plain',
   };
 }
 

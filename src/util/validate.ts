@@ -3,11 +3,30 @@
 import type { z } from 'zod';
 import { UsageError } from '../errors.js';
 
+type Issue = z.core.$ZodIssue;
+
+/**
+ * The issue a person should read. A union (a workload or fault given as text or as an object)
+ * fails as "Invalid input" with one list of issues per alternative: the alternative that got past
+ * the type check (its issues are not about the value's type) says what is really wrong.
+ */
+export function explainIssue(issue: Issue): { path: PropertyKey[]; message: string } {
+  if (issue.code === 'invalid_union' && 'errors' in issue && Array.isArray(issue.errors)) {
+    const branches = issue.errors as Issue[][];
+    const telling = branches.find((b) => b.length > 0 && b.every((i) => i.code !== 'invalid_type'));
+    if (telling) {
+      const inner = explainIssue(telling[0]!);
+      return { path: [...issue.path, ...inner.path], message: inner.message };
+    }
+  }
+  return { path: [...issue.path], message: issue.message };
+}
+
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.infer<S> {
   const r = schema.safeParse(input);
   if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new UsageError(`invalid ${what}: ${issue.path.join('.') || what}: ${issue.message}`);
+    const { path, message } = explainIssue(r.error.issues[0]!);
+    throw new UsageError(`invalid ${what}: ${path.map(String).join('.') || what}: ${message}`);
   }
   return r.data;
 }

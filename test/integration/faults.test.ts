@@ -148,9 +148,9 @@ describe("the destination's migration port", () => {
   it('refuses a guest and the client host, while nothing in the lab listens on a wildcard address', async () => {
     const seen: Record<string, string> = {};
     const r = await run({ parameters: {} }, fx.runDir, {
-      afterBoot: async ({ lab }) => {
+      afterBoot: async ({ lab, guestIp }) => {
         const port = 4444;
-        const agent = new AgentClient({ host: lab.hosts.client.host, guestIp: lab.guestIp(0), toolPath: fx.toolPath });
+        const agent = new AgentClient({ host: lab.hosts.client.host, guestIp, toolPath: fx.toolPath });
         seen.guest = (await agent.tcpConnect(lab.hosts.dst.ip, port, { timeoutMs: 3000 })).result;
         seen.client = (await tcpConnectFrom(lab.hosts.client.host, fx.toolPath, lab.hosts.dst.ip, port, { timeoutMs: 3000 })).result;
         for (const h of Object.values(lab.hosts)) {

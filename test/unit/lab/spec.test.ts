@@ -90,7 +90,7 @@ describe('addresses and names', () => {
     expect(labNames('mlt').switchPort).toEqual({ src: 'sw-src', dst: 'sw-dst', client: 'sw-cli' });
     expect(labPaths(spec)).toEqual({
       labDir: '/run/miglab/mlab',
-      stateFile: '/run/miglab/mlab/up.json',
+      stateFile: '/run/miglab/mlab/lab.json',
       exportDir: '/run/miglab/mlab/export',
       nfsDir: '/run/miglab/mlab/nfs',
       procsDir: '/run/miglab/mlab/procs',

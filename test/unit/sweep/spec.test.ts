@@ -32,6 +32,25 @@ describe('expandGrid', () => {
     expect(spec.base.guest).toEqual({ memoryMiB: 256, accel: 'tcg' });
   });
 
+  it('varies faults (none, one, several in one run) and TLS, named by their values', () => {
+    const spec = parseSweepSpec({ name: 'f', grid: { faults: ['none', 'kill-dst@2s', ['freeze-dst:2s@pass:2', 'link-loss:20:3s@50%']], tls: [false, true] } });
+    const points = validateSweep(spec);
+    expect(points.map((p) => p.name)).toEqual([
+      'no-fault-plain',
+      'no-fault-tls',
+      'kill-dst-2s-plain',
+      'kill-dst-2s-tls',
+      'freeze-dst-2s-pass2+link-loss-20pct-3s-50pct-plain',
+      'freeze-dst-2s-pass2+link-loss-20pct-3s-50pct-tls',
+    ]);
+    expect(points[0]!.parsed.faults).toEqual([]);
+    expect(points[3]!.parsed).toMatchObject({ tls: true, faults: [{ kind: 'kill-dst', when: { kind: 'time', afterMs: 2000 } }] });
+    expect(points[4]!.parsed.faults).toHaveLength(2);
+    // Workloads in their compact form are named as run names name them.
+    expect(expandGrid(parseSweepSpec({ name: 'w', grid: { workload: ['idle', 'dirty:32M@8M/s,random'] } })).map((p) => p.name)).toEqual(['idle', 'dirty32m-8mbps-random']);
+    expect(() => validateSweep(parseSweepSpec({ name: 'g', grid: { faults: ['explode@2s'] } }))).toThrow(/^sweep g, point base: invalid migration scenario: faults.0: invalid fault "explode@2s": "explode" is not a fault kind; write KIND/);
+  });
+
   it('names link shaping, monitors, downtime limits and workloads', () => {
     const points = expandGrid(
       parseSweepSpec({
@@ -106,7 +125,7 @@ describe('example sweeps', () => {
   const scenarioKnowsWorkloads = 'workload' in ScenarioSchema.unwrap().shape;
 
   it('are all there', () => {
-    expect(files.sort()).toEqual(['bandwidth-vs-total-time.yaml', 'capabilities-compared.yaml', 'dirty-rate-vs-downtime.yaml', 'memory-vs-downtime.yaml']);
+    expect(files.sort()).toEqual(['bandwidth-vs-total-time.yaml', 'capabilities-compared.yaml', 'dirty-rate-vs-downtime.yaml', 'faults.yaml', 'memory-vs-downtime.yaml']);
   });
 
   it.each(files)('%s parses and expands into valid points', async (f) => {
