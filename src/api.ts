@@ -10,7 +10,8 @@ import { runMigration, type MigrationHooks, type Progress } from './migrate/engi
 import type { RunReport } from './migrate/report.js';
 import { parseScenario, scenarioName, type Scenario, type ScenarioInput } from './migrate/scenario.js';
 import { checkQemu } from './preflight.js';
-import { checkResultsDir, makePrivateDir } from './report/results-dir.js';
+import { checkResultsDir } from './report/results-dir.js';
+import { makePrivateDir } from './util/private.js';
 import { writeRunFiles } from './report/run-files.js';
 import { withTeardown, type Teardown } from './util/teardown.js';
 

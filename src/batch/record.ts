@@ -97,17 +97,16 @@ export function attemptFromReport(
     const endT = r.outputs.totalTimeMs || last?.tMs;
     if (endT !== undefined) events.push({ atMs: sent + endT, guestIndex: base.guestIndex, event: 'migration-end', detail: r.outputs.status });
   }
-  // QEMU 7.2 sometimes reports total-time 0 (and downtime 0) for a completed migration: no figure, not a fast one.
-  const qemuFigures = r.outputs.totalTimeMs !== undefined && r.outputs.totalTimeMs > 0;
   return {
     ...base,
     endedAtMs,
-    outcome: runSymptom(r) ?? 'completed',
+    outcome: r.verdict === 'interrupted' ? 'aborted' : (runSymptom(r) ?? 'completed'),
     failure: r.failure,
     bootToHeartbeatMs: r.phases.bootToHeartbeatMs,
     migrationMs: r.phases.migrationMs,
-    totalTimeMs: qemuFigures ? r.outputs.totalTimeMs : undefined,
-    downtimeMs: qemuFigures ? r.outputs.downtimeMs : undefined,
+    // The report never holds a figure QEMU did not give (src/migrate/figures.ts).
+    totalTimeMs: r.outputs.totalTimeMs,
+    downtimeMs: r.outputs.downtimeMs,
     transferredMiB: r.outputs.transferredBytes === undefined ? undefined : r.outputs.transferredBytes / 1024 / 1024,
     migrateSentAtMs: sent,
     dir,

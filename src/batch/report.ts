@@ -11,6 +11,7 @@ import { fmtMs, markdown, writeTableCsv, type Column } from '../report/markdown.
 import { compareSteps, migrationLinkMbps, type ComparisonRow, type StepDiagnosis } from './diagnose.js';
 import type { BatchEvent, BatchRecord, BatchSample, MigrationAttempt } from './record.js';
 import { meanCpuBusyPct, memAvailableMiB, swapUsedMiB } from './stall.js';
+import { PRIVATE } from '../util/private.js';
 
 const n = (digits = 0) => (v: number | undefined | null) => (v === undefined || v === null || !Number.isFinite(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: digits }));
 
@@ -236,7 +237,7 @@ export async function writeBatchReport(dir: string, r: BatchRecord, ds: readonly
     (['n', 'mode', 'tS', 'guest', 'event', 'detail'] as const).map((key) => ({ key, title: key })),
     events,
   );
-  await writeFile(join(dir, 'batch.json'), JSON.stringify({ ...r, diagnoses: ds }, null, 2) + '\n');
+  await writeFile(join(dir, 'batch.json'), JSON.stringify({ ...r, diagnoses: ds }, null, 2) + '\n', PRIVATE);
 
   const markers = batchMarkers(r);
   const long = <K extends keyof SampleRow>(keys: readonly [K, string][]) =>

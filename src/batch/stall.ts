@@ -124,6 +124,8 @@ export type RunOutcome = Pick<RunReport, 'verdict' | 'failure' | 'finishedAt'> &
 /** The kind of a run's failure, from its verdict and failure text; undefined for a good run. */
 export function runSymptom(r: RunOutcome): RunSymptom | undefined {
   if (r.verdict === 'completed' && !r.failure) return undefined;
+  // Stopped from outside (the batch's own abort, Ctrl-C): not a symptom of the host or the run.
+  if (r.verdict === 'interrupted') return undefined;
   if (r.verdict === 'did-not-converge') return 'did-not-converge';
   // No byte moved for the stall limit: the link or the destination, not the dirty rate.
   if (r.verdict === 'stalled') return 'migration-stalled';

@@ -12,7 +12,7 @@ import { plotResults } from '../sweep/plots.js';
 import { loadResults } from '../sweep/results.js';
 import { runSweep, sweepDir } from '../sweep/run.js';
 import type { SweepSpecInput } from '../sweep/spec.js';
-import { makePrivateDir } from '../report/results-dir.js';
+import { makePrivateDir } from '../util/private.js';
 import { MiB } from '../util/units.js';
 
 export interface FaultsBenchOptions {

@@ -11,6 +11,7 @@ import type { CommandExplanation } from './commands.js';
 import type { NicRow } from './device-compare.js';
 import type { DuringMigration, DuringRow } from './during-migration.js';
 import { accelObservations, deviceObservations, duringObservations } from './observe.js';
+import { PRIVATE } from '../util/private.js';
 
 export interface HomeworkResults {
   readonly runId: string;
@@ -114,7 +115,7 @@ export async function writeHomeworkReport(dir: string, r: HomeworkResults): Prom
   await writeTableCsv(join(dir, 'accel.csv'), ACCEL_COLUMNS, accelRows);
   await writeTableCsv(join(dir, 'devices.csv'), [...NIC_COLUMNS, ...DISK_COLUMNS.slice(0)], r.devices);
   await writeTableCsv(join(dir, 'during-migration.csv'), DURING_COLUMNS, r.during.rows);
-  await writeFile(join(dir, 'homework.json'), JSON.stringify(r, null, 2) + '\n');
+  await writeFile(join(dir, 'homework.json'), JSON.stringify(r, null, 2) + '\n', PRIVATE);
 
   const measured = r.accel.filter((a) => a.available);
   await renderChart(

@@ -27,6 +27,7 @@ import { parseMachineSpec, type MachineSpec } from '../machine/spec.js';
 import type { Vm } from '../machine/vm.js';
 import type { MigrationInfo } from '../migration/info.js';
 import { checkPortFree } from '../preflight.js';
+import { makePrivateDir } from '../util/private.js';
 import { eventTimeMs } from '../qmp/types.js';
 import { pollUntil, sleep, withDeadline } from '../util/deadline.js';
 import { Teardown } from '../util/teardown.js';
@@ -132,6 +133,7 @@ function mark(run: Run, name: string, since: number): void {
 }
 
 export async function runMigration(ctx: EngineContext, scenario: Scenario): Promise<RunReport> {
+  await makePrivateDir(ctx.runDir);
   const guard = new RunGuard(ctx.signal);
   const td = new Teardown();
   const run: Run = {

@@ -8,6 +8,7 @@ import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { MiglabError, MissingDependencyError } from '../errors.js';
+import { PRIVATE } from '../util/private.js';
 
 export type VegaLiteSpec = TopLevelSpec;
 
@@ -90,10 +91,10 @@ export async function renderChart(spec: VegaLiteSpec, outBase: string, opts: Png
   const base = outBase.replace(/\.(svg|png)$/i, '');
   const svg = await renderSvg(spec);
   const { png, widthPx, heightPx } = svgToPng(svg, opts);
-  await mkdir(path.dirname(base), { recursive: true });
+  await mkdir(path.dirname(base), { recursive: true, mode: 0o700 });
   const svgPath = `${base}.svg`;
   const pngPath = `${base}.png`;
-  await Promise.all([writeFile(svgPath, svg), writeFile(pngPath, png)]);
+  await Promise.all([writeFile(svgPath, svg, PRIVATE), writeFile(pngPath, png, PRIVATE)]);
   return { svgPath, pngPath, widthPx, heightPx };
 }
 

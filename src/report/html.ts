@@ -3,6 +3,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Marked } from 'marked';
+import { PRIVATE } from '../util/private.js';
 
 const STYLE = `
 :root { color-scheme: light; }
@@ -58,10 +59,10 @@ export interface WrittenReport {
 
 /** Write `report.md` and `report.html` into `dir` (created if needed). */
 export async function writeReport(dir: string, markdown: string, title: string): Promise<WrittenReport> {
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   const markdownPath = path.join(dir, 'report.md');
   const htmlPath = path.join(dir, 'report.html');
-  await Promise.all([writeFile(markdownPath, markdown), writeFile(htmlPath, renderHtml(markdown, { title }))]);
+  await Promise.all([writeFile(markdownPath, markdown, PRIVATE), writeFile(htmlPath, renderHtml(markdown, { title }), PRIVATE)]);
   return { markdownPath, htmlPath };
 }
 

@@ -6,6 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { MiglabError } from '../errors.js';
+import { PRIVATE } from '../util/private.js';
 
 /**
  * A table column: `key` picks the value from each row, `format` turns it into text (and is typed
@@ -180,6 +181,6 @@ export function csvText<R>(rows: readonly R[], keys: readonly Extract<keyof R, s
 }
 
 export async function writeTableCsv<R>(filePath: string, columns: readonly Column<R>[], rows: readonly R[]): Promise<void> {
-  await mkdir(path.dirname(filePath), { recursive: true });
-  await writeFile(filePath, csvText(rows, columns.map((c) => c.key)));
+  await mkdir(path.dirname(filePath), { recursive: true, mode: 0o700 });
+  await writeFile(filePath, csvText(rows, columns.map((c) => c.key)), PRIVATE);
 }

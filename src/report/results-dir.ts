@@ -6,6 +6,8 @@ import { constants } from 'node:fs';
 import { access, mkdir, rm, statfs, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
+import { makePrivateDir } from '../util/private.js';
+
 
 /**
  * Room a run needs. Measured: a 120 s run at the default 1 ms probe writes about 7 MiB of
@@ -16,14 +18,10 @@ export const MIN_FREE_MIB = 64;
 
 const FIX = 'choose another folder with --results DIR';
 
+
 function reason(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   return e.code ? `${e.code}: ${e.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '')}` : String(err);
-}
-
-/** A folder for results, made if needed with mode 0700 (existing ones are left as they are). */
-export async function makePrivateDir(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
 }
 
 /**

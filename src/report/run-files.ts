@@ -5,6 +5,7 @@ import { csvText } from './markdown.js';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunReport } from '../migrate/report.js';
+import { PRIVATE } from '../util/private.js';
 
 
 export const TIMELINE_COLUMNS = [
@@ -24,12 +25,12 @@ export const PASS_COLUMNS = ['pass', 'tMs', 'source', 'transferredBytes', 'remai
 
 /** Write run.json, timeline.csv and passes.csv; returns the report with its file list filled in. */
 export async function writeRunFiles(report: RunReport, dir: string): Promise<RunReport> {
-  await writeFile(join(dir, 'timeline.csv'), csvText(report.timeline, TIMELINE_COLUMNS));
-  await writeFile(join(dir, 'passes.csv'), csvText(report.passes, PASS_COLUMNS));
+  await writeFile(join(dir, 'timeline.csv'), csvText(report.timeline, TIMELINE_COLUMNS), PRIVATE);
+  await writeFile(join(dir, 'passes.csv'), csvText(report.passes, PASS_COLUMNS), PRIVATE);
   const files: Record<string, string> = {};
   for (const f of [...(await readdir(dir)), 'run.json'].sort()) files[f] = describeFile(f);
   const withFiles: RunReport = { ...report, files };
-  await writeFile(join(dir, 'run.json'), JSON.stringify(withFiles, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n');
+  await writeFile(join(dir, 'run.json'), JSON.stringify(withFiles, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n', PRIVATE);
   return withFiles;
 }
 

@@ -14,12 +14,14 @@ import type { Progress } from '../migrate/engine.js';
 import type { RunReport } from '../migrate/report.js';
 import type { Scenario } from '../migrate/scenario.js';
 import { checkPortFree } from '../preflight.js';
-import { checkResultsDir, makePrivateDir } from '../report/results-dir.js';
+import { checkResultsDir } from '../report/results-dir.js';
+import { makePrivateDir } from '../util/private.js';
 import { writeRunFiles } from '../report/run-files.js';
 import { withTeardown } from '../util/teardown.js';
 import { readRunReport, readSweepFile, SWEEP_SCHEMA, type RunEntry, type RunStatus, type SweepFile } from './results.js';
 import { loadSweepSpec, parseSweepSpec, validateSweep, type SweepSpec, type SweepSpecInput, type ValidatedPoint } from './spec.js';
 import { summarizePoints, writeSummaryCsv, type PointSummary } from './summary.js';
+import { PRIVATE } from '../util/private.js';
 
 /**
  * Runs one migration and writes its files into `dir` (at least run.json; if it does not, the
@@ -218,7 +220,7 @@ async function writeSweepFile(dir: string, spec: SweepSpec, points: readonly Val
     updatedAt: new Date().toISOString(),
     counts: { total: runs.length, ran: count('ran'), skipped: count('skipped'), errors: count('error'), pending: count('pending') },
   };
-  await writeFile(join(dir, 'sweep.json'), JSON.stringify(file, null, 2) + '\n');
+  await writeFile(join(dir, 'sweep.json'), JSON.stringify(file, null, 2) + '\n', PRIVATE);
 }
 
 async function finish(dir: string, spec: SweepSpec, points: readonly ValidatedPoint[], plan: readonly Planned[]): Promise<PointSummary[]> {

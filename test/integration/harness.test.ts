@@ -110,6 +110,24 @@ describe('a miglab killed with SIGKILL', () => {
   }, 120000);
 });
 
+describe('lab down after a miglab was killed with SIGKILL', () => {
+  it('stops what it left, by pid and start time, before deleting the namespaces', async () => {
+    const results = fresh('sigkill-down');
+    const child = startMigrate(results);
+    await waitFor(child, /migrate\s+QMP: migrating/);
+    child.kill('SIGKILL');
+    await child;
+    const orphans = fx.lab.liveProcesses();
+    expect(orphans.length).toBe(3);
+    const down = await execa('node', [MIGLAB, 'lab', 'down', '--prefix', PREFIX], { reject: false });
+    expect(down.exitCode).toBe(0);
+    expect(down.stdout).toMatch(/is down \(\d+ things removed, 3 of them processes of runs\)/);
+    for (const p of orphans) expect(isOwnedAlive(p)).toBe(false);
+    expect((await listNetns()).filter((n) => n.startsWith(`${PREFIX}-`))).toEqual([]);
+    await labUp({ prefix: PREFIX }, { timeoutMs: 30000 });
+  }, 90000);
+});
+
 describe('bad input and unusable results folders', () => {
   it('are refused in one line before anything starts', async () => {
     for (const [args, said] of [
@@ -123,7 +141,7 @@ describe('bad input and unusable results folders', () => {
     }
     const big = await execa('node', [MIGLAB, 'migrate', '--prefix', 'mlbad', '--memory', '128M', '--workload', 'dirty:512M@8M/s'], { reject: false });
     expect(big.exitCode).toBe(2);
-    expect(big.stderr).toMatch(/a dirty working set of 512 MiB does not fit in a 128 MiB guest.*give the guest --memory 704M or more/);
+    expect(big.stderr).toMatch(/a dirty working set of 512 MiB does not fit in a 128 MiB guest.*give the guest --memory 640M or more/);
 
     const ro = fresh('ro');
     await execa('mount', ['-t', 'tmpfs', '-o', 'size=100m,ro', 'miglab-test', ro]);

@@ -2,7 +2,7 @@
 // a 256 MiB guest migrated over QMP and over HMP. What a user would notice if it broke: the
 // migration completes, QEMU's figures are there and plausible, the guest carries on at the
 // destination with the same boot, and the result files are written.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { migrate } from '../../src/api.js';
@@ -67,6 +67,24 @@ describe.each(['qmp', 'hmp'] as const)('migrate over %s', (monitor) => {
     // The ephemeral lab is gone again.
     expect(await attachLab(LAB.prefix)).toBeUndefined();
   }, 180000);
+});
+
+describe('over TLS', () => {
+  it("migrates with the lab's certificates, both sides verified, and keeps its results private", async () => {
+    const { report, dir } = await migrate({ scenario: { guest: { memoryMiB: 128, accel: 'tcg', diskSizeMiB: 16 }, tls: true, timeoutMs: 60000 }, lab: LAB, resultsRoot: results });
+    expect(report.failure).toBeUndefined();
+    expect(report.name).toMatch(/-tls$/);
+    expect(report.inputs.parametersInForce['tls-creds']).toBe('miglab-tls');
+    expect(report.inputs.monitorCommands.join('\n')).toContain('"tls-hostname":"10.77.0.2"');
+    expect(report.inputs.commands.source.argv.join(' ')).toMatch(/tls-creds-x509,id=miglab-tls,dir=.*,endpoint=client,verify-peer=on/);
+    expect(report.inputs.commands.destination.argv.join(' ')).toMatch(/endpoint=server/);
+    // The CPU each QEMU spent on the migration is measured (TLS costs some).
+    expect(report.outputs.qemuCpuMs?.source).toBeGreaterThan(0);
+    expect(report.outputs.qemuCpuMs?.destination).toBeGreaterThan(0);
+    // A guest's memory, disk and console can hold secrets: the run's files are its owner's only.
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    for (const f of readdirSync(dir)) expect({ f, mode: statSync(join(dir, f)).mode & 0o777 }).toEqual({ f, mode: 0o600 });
+  }, 120000);
 });
 
 describe('migrate refuses bad input before starting anything', () => {

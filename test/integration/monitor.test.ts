@@ -93,7 +93,13 @@ describe('real QEMU monitors', () => {
     expect(info.status).toBe('completed');
     expect(info.ram?.transferredBytes).toBeGreaterThan(0);
     expect(info.totalTimeMs).toBeGreaterThanOrEqual(0); // an idle 64 MiB machine can take under 1 ms
-    expect((await dq.queryStatus()).running).toBe(true);
+    // The source reports completed once it has sent everything; the destination may still be
+    // loading device state for a moment (inmigrate).
+    const dstStatus = await pollUntil('the destination to run', async () => {
+      const st = await dq.queryStatus();
+      return st.status === 'inmigrate' ? undefined : st;
+    }, { timeoutMs: 10000, intervalMs: 20 });
+    expect(dstStatus.running).toBe(true);
     expect((await sq.queryStatus()).status).toBe('postmigrate');
     expect(transcript.entries.some((e) => e.dir === 'in' && (e.message as { event?: string }).event === 'MIGRATION')).toBe(true);
 

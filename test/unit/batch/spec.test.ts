@@ -24,6 +24,14 @@ describe('batch spec', () => {
     expect(guestScenario(spec, 1, { maxBandwidthMiBps: 40, autoConverge: true, timeoutMs: 90000 })).toMatchObject({ parameters: { maxBandwidthMiBps: 40 }, capabilities: { 'auto-converge': true }, timeoutMs: 90000 });
   });
 
+  it('injects faults into the guests whose entry names them, validated as any scenario', async () => {
+    const spec = parseBatchSpec({ guests: [{ memoryMiB: 128, faults: ['kill-dst@pass:2'] }, { memoryMiB: 128 }] });
+    expect(guestScenario(spec, 0)).toMatchObject({ faults: ['kill-dst@pass:2'] });
+    expect(guestScenario(spec, 1)).not.toHaveProperty('faults');
+    expect(guestScenario(spec, 2)).toMatchObject({ faults: ['kill-dst@pass:2'] });
+    await expect(checkBatch({ guests: { memoryMiB: 128, faults: ['kill-dst@never'] } }, async () => 100000)).rejects.toThrow(/invalid fault "kill-dst@never"/);
+  });
+
   it('passes each guest its workload', () => {
     const dirty = { kind: 'dirty', wssMiB: 64, rateMiBps: 50, pattern: 'random' };
     expect(guestScenario(parseBatchSpec({ guests: { memoryMiB: 128, workload: dirty } }), 0)).toMatchObject({ workload: dirty });
