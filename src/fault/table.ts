@@ -27,7 +27,7 @@ function sideText(a: SideAfter | undefined): string {
   if (!a) return 'not observed';
   if (a.process === 'not-started') return 'not started';
   if (a.process === 'exited') return a.exit?.signal ? `killed (${a.exit.signal})` : `exited (${a.exit?.exitCode})`;
-  return `${a.status ?? 'running'}${a.heartbeat === 'continuing' ? ', beating' : a.heartbeat === 'silent' ? ', silent' : ''}`;
+  return `${a.status ?? (a.unanswered ? 'not answering' : 'running')}${a.heartbeat === 'continuing' ? ', beating' : a.heartbeat === 'silent' ? ', silent' : ''}`;
 }
 
 /** Rows for every fault of every run given (runs without faults give none). */
@@ -55,6 +55,7 @@ export function faultRows(runs: readonly { readonly point: string; readonly rep?
 
 const ms = (v: number | undefined) => (v === undefined ? '–' : `${Math.round(v)} ms`);
 
+/** Every column: faults.csv. */
 export const FAULT_COLUMNS: readonly Column<FaultRow>[] = [
   { key: 'point', title: 'point' },
   { key: 'rep', title: 'rep' },
@@ -70,3 +71,6 @@ export const FAULT_COLUMNS: readonly Column<FaultRow>[] = [
   { key: 'expected', title: 'expected' },
   { key: 'asExpected', title: 'as expected' },
 ];
+
+/** The report's table: what a reader compares at a glance (the expectation's words are in faults.csv). */
+export const FAULT_REPORT_COLUMNS: readonly Column<FaultRow>[] = FAULT_COLUMNS.filter((c) => c.key !== 'expected' && c.key !== 'rep');

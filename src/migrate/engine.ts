@@ -584,22 +584,22 @@ async function observeAfter(run: Run): Promise<{ source: SideAfter; destination:
     }
     // Interrupted: the user wants out; what the processes are is enough.
     if (run.guard.interrupted) return { process: 'running' };
-    const status = await vm.qmp.queryStatus({ timeoutMs: AFTER_CALL_MS, signal: run.ctx.signal }).then(
-      (s) => s.status,
-      (err: unknown) => `not answering (${describeError(err)})`,
+    const asked = await vm.qmp.queryStatus({ timeoutMs: AFTER_CALL_MS, signal: run.ctx.signal }).then(
+      (s) => ({ status: s.status }),
+      (err: unknown) => ({ unanswered: describeError(err) }),
     );
-    if (!expectBeats) return { process: 'running', status, heartbeat: 'not-expected' };
+    if (!expectBeats) return { process: 'running', ...asked, heartbeat: 'not-expected' };
     const last = vm.console.last;
     const fresh = last !== undefined && last.hostMs >= endedAt - 2 * (run.machine?.heartbeatMs ?? 100) - 1000;
-    return { process: 'running', status, heartbeat: fresh ? 'continuing' : 'silent' };
+    return { process: 'running', ...asked, heartbeat: fresh ? 'continuing' : 'silent' };
   };
   const source = await side(run.src, !completed);
   if (!run.final && run.src && !run.src.process.hasExited && run.guard.migrateSentAt && !run.guard.interrupted) {
     const m = await run.src.qmp.migrationInfo({ timeoutMs: AFTER_CALL_MS, signal: run.ctx.signal }).then(
       (i) => i.status,
-      (err: unknown) => `not answering (${describeError(err)})`,
+      () => undefined, // not answering: already said by `unanswered`
     );
-    return { source: { ...source, migrationStatus: m }, destination: await side(run.dst, completed) };
+    return { source: m ? { ...source, migrationStatus: m } : source, destination: await side(run.dst, completed) };
   }
   return { source, destination: await side(run.dst, completed) };
 }

@@ -70,6 +70,8 @@ export interface SideAfter {
   readonly process: 'running' | 'exited' | 'not-started';
   /** QEMU's run state (query-status): running, postmigrate, inmigrate, paused... */
   readonly status?: string;
+  /** The process ran but its monitor did not answer (frozen, or its main loop blocked): why. */
+  readonly unanswered?: string;
   readonly exit?: { readonly exitCode: number | null; readonly signal: string | null };
   /** Source only, when the run ended before QEMU reached a final status: query-migrate's status then. */
   readonly migrationStatus?: string;

@@ -32,7 +32,7 @@ function side(a: SideAfter): string {
   if (a.process === 'not-started') return 'not started';
   if (a.process === 'exited') return `QEMU ${a.exit?.signal ? `killed by ${a.exit.signal}` : `exited (code ${a.exit?.exitCode})`}`;
   const hb = a.heartbeat === 'continuing' ? ', heartbeat going on' : a.heartbeat === 'silent' ? ', heartbeat SILENT' : '';
-  return `${a.status ?? 'running'}${a.migrationStatus ? ` (migration ${a.migrationStatus})` : ''}${hb}`;
+  return `${a.status ?? (a.unanswered ? `not answering (${a.unanswered})` : 'running')}${a.migrationStatus ? ` (migration ${a.migrationStatus})` : ''}${hb}`;
 }
 
 export function formatSummary(r: RunReport, dir: string): string {
@@ -43,7 +43,7 @@ export function formatSummary(r: RunReport, dir: string): string {
     `${head}  ${chalk.dim(r.name)}`,
     `  accelerator     ${r.inputs.accel.used}${r.inputs.accel.used !== r.inputs.accel.requested ? chalk.dim(` (${r.inputs.accel.reason})`) : ''}`,
     `  QEMU            ${r.inputs.qemu.version}, monitor ${r.inputs.scenario.monitor}: ${chalk.cyan(r.inputs.migrateCommand || '(not sent)')}`,
-    `  total time      ${fmt(o.totalTimeMs, 'ms')}${source(o.figureSources?.totalTimeMs)}   setup ${fmt(o.setupTimeMs, 'ms')}`,
+    `  total time      ${fmt(o.totalTimeMs, 'ms')}${source(o.figureSources?.totalTimeMs)}${o.setupTimeMs !== undefined ? `   setup ${fmt(o.setupTimeMs, 'ms')}` : ''}`,
   ];
   if (o.status === 'completed') {
     lines.push(
@@ -52,10 +52,12 @@ export function formatSummary(r: RunReport, dir: string): string {
         (o.clientProbe ? `   ${chalk.bold(fmt(o.clientDowntimeMs, 'ms', 1))} as a client saw it (UDP probe every ${o.clientProbe.resolutionMs} ms, ${o.clientProbe.lostAroundGap} lost)` : ''),
     );
   }
-  lines.push(
-    `  transferred     ${fmtMiB(o.transferredBytes)} of ${fmtMiB(o.totalBytes)} RAM, ${fmt(o.averageThroughputMiBps, 'MiB/s', 1)} average, ${fmt(o.throughputMbps, 'Mbit/s', 0)} last`,
-    `  passes          ${o.dirtySyncCount ?? '?'} dirty syncs, ${r.timeline.length} samples`,
-  );
+  // QEMU's last record of a migration that failed or was cancelled has no RAM figures: the last
+  // active sample below says what there was.
+  if (o.transferredBytes !== undefined) {
+    lines.push(`  transferred     ${fmtMiB(o.transferredBytes)} of ${fmtMiB(o.totalBytes)} RAM, ${fmt(o.averageThroughputMiBps, 'MiB/s', 1)} average, ${fmt(o.throughputMbps, 'Mbit/s', 0)} last`);
+  }
+  lines.push(`  passes          ${o.dirtySyncCount ?? o.lastActive?.dirtySyncCount ?? '?'} dirty syncs, ${r.timeline.length} samples`);
   if (o.lastActive && o.status !== 'completed') {
     lines.push(
       `  last active     at ${o.lastActive.tMs} ms: ${fmtMiB(o.lastActive.transferredBytes)} sent, ${fmtMiB(o.lastActive.remainingBytes)} remaining, dirty rate ${o.lastActive.dirtyPagesRate ?? '?'} pages/s`,

@@ -7,7 +7,7 @@ import { UsageError } from '../errors.js';
 import { barChart, lineChart, renderChart, scatterWithSpread, type Marker, type VegaLiteSpec } from '../plot/index.js';
 import { writeReport, type WrittenReport } from '../report/html.js';
 import { fmtMs, markdown, writeTableCsv, type Column } from '../report/markdown.js';
-import { FAULT_COLUMNS, faultRows } from '../fault/table.js';
+import { FAULT_COLUMNS, FAULT_REPORT_COLUMNS, faultRows } from '../fault/table.js';
 import { MiB } from '../util/units.js';
 import { loadResults, type LoadedResults, type RunEntry } from './results.js';
 import { workloadKind } from './spec.js';
@@ -244,9 +244,9 @@ function reportMarkdown(results: LoadedResults, summary: readonly PointSummary[]
     doc
       .heading(2, 'Faults and outcomes')
       .paragraph(
-        `${met} of ${faults.length} injected faults ended as they must (src/fault/outcome.ts). "Noticed after" is the time from the fault to the run's first reaction (a QEMU exit, the guest's console, the NFS watcher, a stall, QEMU's final status). \`faults.csv\` has these rows.`,
+        `${met} of ${faults.length} injected faults ended as they must (src/fault/outcome.ts). "Noticed after" is the time from the fault to the run's first reaction (a QEMU exit, the guest's console, the NFS watcher, a stall, QEMU's final status). \`faults.csv\` has these rows with what each fault must end as.`,
       )
-      .table(FAULT_COLUMNS, faults);
+      .table(FAULT_REPORT_COLUMNS, faults);
   }
   if (charts.length > 0) doc.heading(2, 'Figures');
   for (const c of charts) doc.heading(3, c.title).image(c.title, `plots/${c.name}.png`).paragraph(`${c.caption} ([SVG](plots/${c.name}.svg))`);
