@@ -1,0 +1,64 @@
+// The state of one run as the engine's phases fill it in (engine.ts orchestrates; boot.ts,
+// drive.ts and conclude.ts are the phases): the inputs, the handles of what was started, and the
+// outputs and samples the report is built from. Shared by the phases, owned by runMigration.
+import type { FaultRunner } from '../fault/runner.js';
+import type { AgentClient } from '../guest/agent-client.js';
+import type { ProbeHandle } from '../guest/probe.js';
+import type { Lab, SlotLease } from '../lab/index.js';
+import type { AccelDecision } from '../machine/accel.js';
+import type { MachineSpec } from '../machine/spec.js';
+import type { Vm } from '../machine/vm.js';
+import type { MigrationInfo } from '../migration/info.js';
+import type { Teardown } from '../util/teardown.js';
+import type { EngineContext, Progress } from './engine.js';
+import type { RunGuard } from './guard.js';
+import type { MigrationDriver } from './monitor.js';
+import type { EventRecord, RunOutputs, Sample, Verdict } from './report.js';
+import type { Scenario } from './scenario.js';
+
+/** Monitor calls outside the migration loop. */
+export const CALL = { timeoutMs: 10000 };
+
+export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** Everything a run accumulates; the phases fill it in and buildReport reads it. */
+export interface Run {
+  readonly ctx: EngineContext;
+  readonly scenario: Scenario;
+  readonly guard: RunGuard;
+  readonly td: Teardown;
+  readonly progress: Progress;
+  readonly started: number;
+  readonly out: Mutable<RunOutputs>;
+  readonly phases: Record<string, number>;
+  readonly timeline: Sample[];
+  readonly events: EventRecord[];
+  readonly faults: FaultRunner;
+  /** The lab as this run sees it: processes it starts are recorded with its run id and slot. */
+  lab: Lab;
+  phase: string;
+  slot?: SlotLease;
+  port: number;
+  hmpTelnetPort?: number;
+  uri: string;
+  machine?: MachineSpec;
+  accel?: AccelDecision;
+  diskFile?: string;
+  src?: Vm;
+  dst?: Vm;
+  agent?: AgentClient;
+  driver?: MigrationDriver;
+  probe?: ProbeHandle;
+  qemu: { version: string; package?: string };
+  parametersInForce: Record<string, unknown>;
+  capabilitiesInForce: Record<string, boolean>;
+  migrateCommand: string;
+  monitorCommands: string[];
+  final?: MigrationInfo;
+  verdict: Verdict;
+  failure?: string;
+}
+
+export function mark(run: Run, name: string, since: number): void {
+  run.phases[name] = Date.now() - since;
+}
