@@ -9,7 +9,7 @@ import { formatLabStatus, labDown, labStatus, labUp, parseLabSpec, parseShaping,
 import { LocalHost } from './host/local.js';
 import { formatSummary } from './report/summary.js';
 import type { RunReport } from './migrate/report.js';
-import { MIGRATE_OPTIONS, SHAPING_OPTIONS, scenarioFromArgs, shapingFromArgs } from './cli/options.js';
+import { MIGRATE_OPTIONS, SHAPING_OPTIONS, scenarioFromArgsChecked, shapingFromArgs } from './cli/options.js';
 import { withTeardown } from './util/teardown.js';
 import { runFoundationBench } from './bench/foundation.js';
 import { runHomework } from './homework/run.js';
@@ -62,7 +62,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       y
         .positional('action', { choices: ['up', 'down', 'status'] as const, demandOption: true })
         .option('prefix', { type: 'string', default: 'mlab', describe: 'name prefix of the lab namespaces' })
-        .option('force', { type: 'boolean', default: false, describe: 'with down: also take down a lab that a running miglab brought up for its own run' })
+        .option('force', { type: 'boolean', default: false, describe: "with down: take the lab down even while runs are in progress on it (their QEMUs are stopped first), or while a running miglab holds it for its own run" })
         .options(SHAPING_OPTIONS),
     )
     .command('migrate', 'boot a guest on src, migrate it to dst, and record what happened', (y) => y.options(MIGRATE_OPTIONS).option('prefix', { type: 'string', default: 'mlab', describe: 'lab to use: the one up with this prefix, or one brought up for the run' }))
@@ -126,7 +126,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
     } else if (cmd === 'migrate') {
       const { report, dir } = await api.migrate({
-        scenario: scenarioFromArgs(a),
+        scenario: scenarioFromArgsChecked(a),
         shaping: shapingFromArgs(a),
         lab: { prefix: String(a.prefix) },
         resultsRoot: String(a.results),

@@ -4,7 +4,8 @@ import type { Options } from 'yargs';
 import { UsageError } from '../errors.js';
 import type { Accel, DiskInterface, NicModel } from '../machine/spec.js';
 import { ACCELS, DISK_INTERFACES, NIC_MODELS } from '../machine/spec.js';
-import { CAPABILITIES, MONITORS, type MonitorKind, type ScenarioInput } from '../migrate/scenario.js';
+import { CAPABILITIES, MONITORS, parseScenario, ScenarioSchema, type MonitorKind, type Scenario, type ScenarioInput } from '../migrate/scenario.js';
+import { explainIssue } from '../util/validate.js';
 import { parseWorkload } from '../workload/spec.js';
 import { parseFault } from '../fault/spec.js';
 import { parseBitRateMbps, parseDurationMs, parsePort, parseRateMiBps, parseSizeMiB } from '../util/units.js';
@@ -45,7 +46,7 @@ export const MIGRATE_OPTIONS = {
     string: true,
     default: [] as string[],
     describe:
-      'inject a fault, KIND[:ARGS]@WHEN (repeatable): kill-dst, kill-src, freeze-dst[:5s], freeze-src[:5s], link-down[:5s], link-loss:PCT[:5s], nfs-down, nfs-freeze[:5s], guest-oom; WHEN: 2s after migrate, pass:2, 50% of RAM sent, or a status such as postcopy-active',
+      'inject a fault, KIND[:ARGS]@WHEN (repeatable): kill-dst, kill-src, freeze-dst[:5s], freeze-src[:5s], link-down[:5s], link-loss:PCT[:5s], nfs-down, nfs-freeze[:5s], guest-oom; WHEN: 2s after migrate, pass:2, 50% of RAM sent, or a status (setup, active, device, postcopy-active, completed); e.g. --fault freeze-dst:5s@pass:2',
   },
   results: { type: 'string', default: 'results', describe: 'directory for results/<run-id>/' },
   ...SHAPING_OPTIONS,
@@ -106,4 +107,34 @@ export function shapingFromArgs(a: Raw): ShapingArgs | undefined {
     delayMs: delay === undefined ? undefined : parseDurationMs(delay, '--delay'),
     lossPct: loss,
   };
+}
+
+/** The option behind each scenario field, and the range it takes, for errors in the user's terms. */
+const FLAG_OF: Readonly<Record<string, { readonly flag: string; readonly hint: string }>> = {
+  'guest.memoryMiB': { flag: 'memory', hint: 'give 64M to 64G' },
+  'guest.vcpus': { flag: 'vcpus', hint: 'give 1 to 64' },
+  'guest.diskSizeMiB': { flag: 'disk-size', hint: 'give 1M to 1T' },
+  'parameters.maxBandwidthMiBps': { flag: 'max-bandwidth', hint: 'give a rate above 0, e.g. 128M/s' },
+  'parameters.downtimeLimitMs': { flag: 'downtime-limit', hint: 'give 1ms or more, e.g. 300ms' },
+  'parameters.multifdChannels': { flag: 'multifd-channels', hint: 'give 1 to 255' },
+  port: { flag: 'port', hint: 'give 1024 to 65535' },
+  hmpTelnetPort: { flag: 'hmp-port', hint: 'give 1024 to 65535' },
+  sampleIntervalMs: { flag: 'sample-interval', hint: 'give 10ms to 60s' },
+  timeoutMs: { flag: 'timeout', hint: 'give 1s or more, e.g. 120s' },
+  stallAfterMs: { flag: 'stall-after', hint: 'give 1s or more, e.g. 15s' },
+};
+
+/**
+ * The scenario the command line asks for, validated; a value out of range is reported against the
+ * option and the value as typed (`invalid --timeout "5": give 1s or more`), not the field inside.
+ */
+export function scenarioFromArgsChecked(a: Raw): Scenario {
+  const input = scenarioFromArgs(a);
+  const r = ScenarioSchema.safeParse(input);
+  if (!r.success) {
+    const { path } = explainIssue(r.error.issues[0]!);
+    const f = FLAG_OF[path.map(String).join('.')];
+    if (f) throw new UsageError(`invalid --${f.flag} "${String(a[f.flag])}"`, f.hint);
+  }
+  return parseScenario(input);
 }

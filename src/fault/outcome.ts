@@ -46,8 +46,12 @@ export function expectedOutcome(f: FaultSpec, limits: Limits): FaultExpectation 
   const d = f.durationMs;
   switch (f.kind) {
     case 'kill-dst':
+      // After the switchover the destination holds the guest: killing it loses the guest.
+      if (f.when.kind === 'status' && f.when.status === 'completed') return outcome(f, ['failed'], { sourceRunsOn: false });
       return outcome(f, ['failed']);
     case 'kill-src':
+      // After the switchover the guest is the destination's: losing the source is harmless.
+      if (f.when.kind === 'status' && f.when.status === 'completed') return outcome(f, ['completed']);
       return outcome(f, ['failed'], { sourceRunsOn: false, destinationStops: true });
     case 'freeze-dst':
       // Frozen, the destination stops reading: the source's socket fills and no byte moves.

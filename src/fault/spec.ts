@@ -4,7 +4,6 @@
 // them (src/fault/trigger.ts) and src/fault/inject.ts carries them out. Names derive from values.
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
-import { MIGRATION_STATUSES } from '../migration/info.js';
 import { parseDurationMs } from '../util/units.js';
 
 /**
@@ -18,6 +17,9 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
 /** Kinds that last a while (an optional duration; without one, until the run ends). */
 const TIMED: ReadonlySet<FaultKind> = new Set(['freeze-dst', 'freeze-src', 'link-down', 'link-loss', 'nfs-freeze']);
 
+/** The migration statuses a fault can wait for (the ones a run passes through). */
+export const WHEN_STATUSES = ['setup', 'active', 'pre-switchover', 'device', 'postcopy-active', 'postcopy-paused', 'completed'] as const;
+
 const WhenSchema = z.discriminatedUnion('kind', [
   /** This long after the migrate command was sent. */
   z.object({ kind: z.literal('time'), afterMs: z.number().int().min(0) }).strict(),
@@ -26,7 +28,7 @@ const WhenSchema = z.discriminatedUnion('kind', [
   /** When this share of the guest's RAM has been through the migration once ((total - remaining) / total). */
   z.object({ kind: z.literal('progress'), percent: z.number().gt(0).max(100) }).strict(),
   /** When the migration enters this status (e.g. postcopy-active, device). */
-  z.object({ kind: z.literal('status'), status: z.enum(MIGRATION_STATUSES) }).strict(),
+  z.object({ kind: z.literal('status'), status: z.enum(WHEN_STATUSES) }).strict(),
 ]);
 export type FaultWhen = z.infer<typeof WhenSchema>;
 
@@ -60,11 +62,12 @@ export const FaultSpecSchema = z.union([
   }),
 ]);
 
+/** The accepted forms, for --help. */
 export const FAULT_FORMS =
   'KIND[:ARGS]@WHEN with KIND one of kill-dst, kill-src, freeze-dst[:DURATION], freeze-src[:DURATION], link-down[:DURATION], link-loss:PERCENT[:DURATION], nfs-down, nfs-freeze[:DURATION], guest-oom and WHEN a time after migrate (2s), a pass (pass:2), a share of RAM sent (50%) or a migration status (postcopy-active); e.g. freeze-dst:5s@pass:2';
 
-function bad(text: string, problem: string): UsageError {
-  return new UsageError(`invalid fault "${text}": ${problem}`, `write ${FAULT_FORMS}`);
+function bad(text: string, problem: string, hint = 'write KIND[:ARGS]@WHEN, e.g. kill-dst@2s or freeze-dst:5s@pass:2 (every form: miglab migrate --help)'): UsageError {
+  return new UsageError(`invalid fault "${text}": ${problem}`, hint);
 }
 
 export function parseWhen(text: string, whole = text): FaultWhen {
@@ -76,7 +79,7 @@ export function parseWhen(text: string, whole = text): FaultWhen {
   }
   if (/^\d+(\.\d+)?%$/.test(t)) {
     const percent = Number(t.slice(0, -1));
-    if (!(percent > 0 && percent <= 100)) throw bad(whole, `${t} is not a share from above 0 % to 100 %`);
+    if (!(percent > 0 && percent <= 100)) throw bad(whole, `a share of RAM sent is above 0 % and at most 100 %, not ${t}`);
     return { kind: 'progress', percent };
   }
   if (/^\d/.test(t)) {
@@ -86,9 +89,9 @@ export function parseWhen(text: string, whole = text): FaultWhen {
       throw bad(whole, `"${t}" is not a time such as 2s or 500ms`);
     }
   }
-  const status = MIGRATION_STATUSES.find((x) => x === t);
+  const status = WHEN_STATUSES.find((x) => x === t);
   if (status) return { kind: 'status', status };
-  throw bad(whole, `"${t}" is not a time, pass:N, a percentage or a migration status (${MIGRATION_STATUSES.join(', ')})`);
+  throw bad(whole, `"${t}" is not a time, pass:N, a percentage or a migration status (${WHEN_STATUSES.join(', ')})`);
 }
 
 /** Parse the compact form; every problem is one UsageError line with the accepted forms. */
@@ -96,8 +99,9 @@ export function parseFault(text: string): FaultSpec {
   const at = text.lastIndexOf('@');
   if (at < 0) throw bad(text, 'say when it happens after "@"');
   const [kindText, ...args] = text.slice(0, at).trim().split(':');
+  if (text.includes(',')) throw bad(text, 'one fault at a time', 'repeat --fault for each fault (or list them in a sweep or batch spec)');
   const kind = FAULT_KINDS.find((k) => k === kindText);
-  if (!kind) throw bad(text, `"${kindText}" is not a fault kind`);
+  if (!kind) throw bad(text, `"${kindText}" is not a fault kind (${FAULT_KINDS.join(', ')})`);
   const when = parseWhen(text.slice(at + 1), text);
   const duration = (s: string) => {
     try {

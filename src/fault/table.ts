@@ -16,7 +16,8 @@ export interface FaultRow {
   readonly migrationStatus?: string;
   readonly source: string;
   readonly destination: string;
-  readonly integrity: string;
+  /** Absent when no integrity check ran (an idle guest, or no guest left to ask). */
+  readonly integrity?: string;
   readonly leftovers: number;
   readonly expected: string;
   /** yes, or no with what differed. */
@@ -45,7 +46,7 @@ export function faultRows(runs: readonly { readonly point: string; readonly rep?
       migrationStatus: o.status ?? o.after?.source.migrationStatus,
       source: sideText(o.after?.source),
       destination: sideText(o.after?.destination),
-      integrity: o.integrity ? `${o.integrity.ok ? 'ok' : 'BAD'} (${o.integrityCheckedOn})` : '–',
+      integrity: o.integrity ? `${o.integrity.ok ? 'ok' : 'BAD'} (${o.integrityCheckedOn})` : undefined,
       leftovers: o.leftovers?.length ?? 0,
       expected: j.expected,
       asExpected: j.met ? 'yes' : `no: ${j.misses.join('; ')}`,
@@ -63,13 +64,13 @@ export const FAULT_COLUMNS: readonly Column<FaultRow>[] = [
   { key: 'firedAtMs', title: 'fired at', format: ms, align: 'right' },
   { key: 'detectMs', title: 'noticed after', format: ms, align: 'right' },
   { key: 'verdict', title: 'verdict' },
+  { key: 'asExpected', title: 'as expected' },
   { key: 'migrationStatus', title: 'QEMU status' },
   { key: 'source', title: 'source after' },
   { key: 'destination', title: 'destination after' },
   { key: 'integrity', title: 'integrity' },
   { key: 'leftovers', title: 'left behind', align: 'right' },
   { key: 'expected', title: 'expected' },
-  { key: 'asExpected', title: 'as expected' },
 ];
 
 /** The report's table: what a reader compares at a glance (the expectation's words are in faults.csv). */

@@ -36,15 +36,15 @@ export function isDue(when: FaultWhen, o: Observation): boolean {
 
 /** What was seen when it fired, in words for the record: "pass 2 began at 1834 ms". */
 export function describeTrigger(when: FaultWhen, o: Observation): string {
-  const at = `at ${Math.round(o.tMs)} ms`;
+  const at = `(${Math.round(o.tMs)} ms after migrate)`;
   switch (when.kind) {
     case 'time':
       return `${Math.round(o.tMs)} ms after migrate`;
     case 'pass':
-      return `pass ${o.pass} began ${at}`;
+      return `when pass ${o.pass} began ${at}`;
     case 'progress':
-      return `${(progressPercent(o) ?? 0).toFixed(1)} % of RAM sent ${at}`;
+      return `when ${(progressPercent(o) ?? 0).toFixed(1)} % of RAM was sent ${at}`;
     case 'status':
-      return `status ${o.status} ${at}`;
+      return `when the migration became ${o.status} ${at}`;
   }
 }

@@ -13,7 +13,7 @@ import { checkRoot } from './deps.js';
 import { LabImpl, listNetns, type Lab } from './handle.js';
 import { isInside, removeDirIfEmpty } from './up.js';
 import { isOwnedAlive, procStartTime, stopOwnedGroup } from './proc.js';
-import { ProcessRegistry, describeRecorded, type RecordedProcess } from './procs.js';
+import { ProcessRegistry, type RecordedProcess } from './procs.js';
 import { SlotTable } from './slots.js';
 import { DEFAULT_PREFIX, DEFAULT_STATE_ROOT, checkPrefix, labNamespaces, labPaths, maxGuestIndex } from './spec.js';
 import { readLabState, updateLabState, type LabState } from './state.js';
@@ -74,11 +74,30 @@ export interface LabDownReport {
 export function runsInProgress(state: LabState): string[] {
   const paths = labPaths(state.spec);
   const procs = new ProcessRegistry(paths.procsDir).inUse().filter((p) => !isMe(p.owner));
-  const slots = new SlotTable(paths.slotsDir, maxGuestIndex(state.spec))
-    .held()
-    .filter((s) => s.alive && !isMe(s.holder))
-    .map((s) => `slot g${s.index} held by run ${s.holder.runId} (miglab pid ${s.holder.pid})`);
-  return [...slots, ...procs.map(describeRecorded)];
+  const runs = new Map<string, { pid: number; slots: string[]; processes: number }>();
+  for (const s of new SlotTable(paths.slotsDir, maxGuestIndex(state.spec)).held().filter((x) => x.alive && !isMe(x.holder))) {
+    const r = runs.get(s.holder.runId) ?? { pid: s.holder.pid, slots: [], processes: 0 };
+    r.slots.push(`g${s.index}`);
+    runs.set(s.holder.runId, r);
+  }
+  for (const p of procs) {
+    const key = p.runId ?? `miglab pid ${p.owner.pid}`;
+    const r = runs.get(key) ?? { pid: p.owner.pid, slots: [], processes: 0 };
+    r.processes++;
+    runs.set(key, r);
+  }
+  // One line per run: which miglab, which slots, how many processes.
+  return [...runs.entries()].map(([run, r]) => `run ${run} (miglab pid ${r.pid}${r.slots.length ? `, slot ${r.slots.join(', ')}` : ''}${r.processes ? `, ${r.processes} processes` : ''})`);
+}
+
+/** The parent pid of a process (field 4 of /proc/PID/stat), if it still runs. */
+function parentPid(pid: number): number | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined; // gone
+  }
 }
 
 /** Processes inside a namespace (`ip netns pids`), with their command names. */
@@ -123,7 +142,7 @@ export async function labDown(prefix: string = DEFAULT_PREFIX, opts: WaitOptions
   }
   const busy = runsInProgress(state);
   if (busy.length > 0 && !opts.force) {
-    throw new MiglabError('LAB_STATE', `lab "${prefix}" has a run in progress (${busy.join('; ')}); wait for it to end, or use --force, which stops that run's QEMUs first`);
+    throw new MiglabError('LAB_STATE', `lab "${prefix}" has ${busy.length === 1 ? 'a run' : `${busy.length} runs`} in progress (${busy.join('; ')}); wait for it to end, or use --force, which stops its QEMUs first`);
   }
   checkRoot();
   // Runs on the lab watch its state: from here on they know it is going and say so.
@@ -149,9 +168,20 @@ export async function labDown(prefix: string = DEFAULT_PREFIX, opts: WaitOptions
   if (nfs) await attempt(`NFS server (pid ${nfs.server.pid})`, () => stopOwnedGroup(nfs.server, waits));
   const existing = new Set(await listNetns());
   const foreign: string[] = [];
+  // miglab's own short commands in the lab (an agent request, `ip`, `tc`) are children of a miglab
+  // process that runs on the lab: those are ended with it; anything else is named and left alone.
+  const miglabs = new Set([process.pid, ...recorded.map((p) => p.owner.pid), ...new SlotTable(paths.slotsDir, maxGuestIndex(state.spec)).held().map((x) => x.holder.pid)]);
   for (const ns of [...state.netns].reverse()) {
     if (!existing.has(ns)) continue;
-    for (const p of await pidsIn(ns, waits)) foreign.push(`${p.comm} (pid ${p.pid}) in ${ns}`);
+    for (const p of await pidsIn(ns, waits)) {
+      const ppid = parentPid(p.pid);
+      if (ppid !== undefined && miglabs.has(ppid)) {
+        await attempt(`${p.comm} (pid ${p.pid}, a command of miglab pid ${ppid}) in ${ns}`, async () => {
+          process.kill(p.pid, 'SIGTERM');
+          return true;
+        });
+      } else foreign.push(`${p.comm} (pid ${p.pid}) in ${ns}`);
+    }
     await attempt(`namespace ${ns}`, async () => {
       const r = await local.run(['ip', 'netns', 'del', ns], { ...waits, reject: false });
       if (r.exitCode !== 0 && (await listNetns()).includes(ns)) throw new CommandError(local.name, r);

@@ -2,7 +2,7 @@
 // recorded, procs.ts), its NFS export, taps for guests, link shaping, guest slots (slots.ts), and
 // the handles faults need (a host's cable to the switch, the NFS server). Built by labUp (up.ts)
 // or attachLab (down.ts) from the lab's state file, which stays the one truth about the lab.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MiglabError } from '../errors.js';
@@ -73,6 +73,8 @@ export interface NfsServerState {
 /** A guest slot held by a run, and the lab as that run sees it. */
 export interface SlotLease {
   readonly index: number;
+  /** What a dead run had left in the slot, cleaned before this run took it (empty: it was free). */
+  readonly reclaimed: readonly string[];
   /** The lab whose hosts record every process they start as this run's, in this slot. */
   readonly lab: Lab;
   /** Give the slot back (idempotent). */
@@ -263,16 +265,34 @@ export class LabImpl implements Lab {
   async acquireSlot(req: SlotRequest): Promise<SlotLease> {
     const held = await this.slots.acquire(req, (index, holder) => this.reclaimSlot(index, holder));
     const lab = new LabImpl(this.spec, this.nfs.exportDir, { runId: req.runId, slot: held.index });
-    return { index: held.index, lab, release: async () => held.release() };
+    return { index: held.index, reclaimed: held.reclaimed, lab, release: async () => held.release() };
   }
 
-  /** A slot whose run died: stop what it left running, remove its taps and its data disk. */
-  private async reclaimSlot(index: number, holder: SlotHolder | undefined): Promise<void> {
+  /** A slot whose run died: stop what it left running, remove its taps, monitor sockets and data disk. */
+  private async reclaimSlot(index: number, holder: SlotHolder | undefined): Promise<string[]> {
+    const done: string[] = [];
     const waits = { timeoutMs: STEP_TIMEOUT_MS };
-    for (const p of this.registry.live({ slot: index })) await stopOwnedGroup(p, waits);
-    const tap = `tap-g${index}`;
-    for (const role of ['src', 'dst'] as const) if (await this.tapExists(role, tap)) await this.removeTap(role, tap);
-    if (holder) await rm(this.nfs.localPath(`${holder.runId}-g${index}.qcow2`), { force: true });
+    for (const p of this.registry.live({ slot: index })) if (await stopOwnedGroup(p, waits)) done.push(`stopped ${p.what} (pid ${p.pid})`);
+    for (const tap of [`tap-g${index}`, `tap-hw${index}`]) {
+      for (const role of ['src', 'dst'] as const) {
+        if (!(await this.tapExists(role, tap))) continue;
+        await this.removeTap(role, tap);
+        done.push(`removed ${tap} on ${role}`);
+      }
+    }
+    const sockets = join(this.paths.labDir, 'sock');
+    const mine = new RegExp(`^[a-z]+${index}-(src|dst)-`);
+    for (const d of existsSync(sockets) ? readdirSync(sockets).filter((n) => mine.test(n)) : []) {
+      await rm(join(sockets, d), { recursive: true, force: true });
+      done.push(`removed monitor sockets ${d}`);
+    }
+    if (holder) {
+      for (const f of existsSync(this.nfs.exportDir) ? readdirSync(this.nfs.exportDir).filter((n) => n.startsWith(holder.runId)) : []) {
+        await rm(join(this.nfs.exportDir, f), { force: true });
+        done.push(`removed data disk ${f}`);
+      }
+    }
+    return done;
   }
 
   liveProcesses(filter: { runId?: string; slot?: number } = {}): RecordedProcess[] {

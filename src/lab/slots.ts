@@ -28,6 +28,8 @@ export interface SlotRequest {
 
 export interface HeldSlot {
   readonly index: number;
+  /** What a dead run had left in the slot and was cleaned before it was taken over. */
+  readonly reclaimed: readonly string[];
   /** Give the slot back (idempotent). */
   release(): void;
 }
@@ -86,35 +88,35 @@ export class SlotTable {
    * Take the preferred slot or the next free one. A slot held by a dead run is reclaimed after
    * `reclaim(index, holder)` has cleaned what that run left there.
    */
-  async acquire(req: SlotRequest, reclaim: (index: number, holder: SlotHolder | undefined) => Promise<void>): Promise<HeldSlot> {
+  async acquire(req: SlotRequest, reclaim: (index: number, holder: SlotHolder | undefined) => Promise<string[]>): Promise<HeldSlot> {
     if (!Number.isInteger(req.preferred) || req.preferred < 0 || req.preferred > this.maxIndex) {
       throw new MiglabError('BAD_INPUT', `guest slot ${req.preferred} is out of range (0 to ${this.maxIndex})`);
     }
     const order = [...Array(this.maxIndex + 1).keys()].map((k) => (req.preferred + k) % (this.maxIndex + 1));
     for (const index of order) {
       if (req.signal?.aborted) throw new AbortedError('taking a guest slot', req.signal.reason);
-      if (this.tryTake(index, req.runId)) return this.lease(index);
+      if (this.tryTake(index, req.runId)) return this.lease(index, req.runId, []);
       const h = this.holder(index);
       if (h && isOwnedAlive(h)) continue;
       // Its holder is gone (or the record is torn): clean what it left, then take it over.
-      await reclaim(index, h);
+      const cleaned = await reclaim(index, h);
       rmSync(this.file(index), { force: true });
-      if (this.tryTake(index, req.runId)) return this.lease(index);
+      if (this.tryTake(index, req.runId)) return this.lease(index, req.runId, [`slot g${index} of run ${h?.runId ?? '(unknown)'}, whose miglab (pid ${h?.pid ?? '?'}) is gone`, ...cleaned]);
     }
     throw new MiglabError('LAB_STATE', `all ${this.maxIndex + 1} guest slots of the lab are held by running miglab runs; wait for one to end`);
   }
 
-  private lease(index: number): HeldSlot {
+  private lease(index: number, runId: string, reclaimed: string[]): HeldSlot {
     let released = false;
     const file = this.file(index);
-    const me = process.pid;
     return {
       index,
+      reclaimed,
       release: () => {
         if (released) return;
         released = true;
         // Only our own record: a slot reclaimed by someone else after a crash is theirs now.
-        if (this.holder(index)?.pid === me) rmSync(file, { force: true });
+        if (this.holder(index)?.runId === runId) rmSync(file, { force: true });
       },
     };
   }

@@ -261,7 +261,8 @@ export function formatLabStatus(s: LabStatus): string {
   if (s.connectivity.length > 0) lines.push(`  ping: ${s.connectivity.map((p) => `${p.from}->${p.to} ${p.ok ? 'ok' : 'FAILED'}`).join(', ')}`);
   if (s.firewall.length > 0) lines.push(`  ${describeFirewalls(s.firewall)}`);
   if (s.listeners.length > 0) lines.push(`  ${describeListeners(s.listeners)}`);
-  lines.push(`  runs: ${s.runs.length > 0 ? s.runs.join('; ') : 'none in progress'}`);
+  if (s.runs.length === 0) lines.push('  runs: none in progress');
+  for (const r of s.runs) lines.push(`  run in progress: ${r}`);
   lines.push(...(s.problems.length ? s.problems.map((p) => `  problem: ${p}`) : ['  healthy']));
   return lines.join('\n');
 }

@@ -1,7 +1,7 @@
 // A guest started on one host of the lab: its tap on that host's bridge, and QEMU with its
 // monitors in the run directory. The engine starts two of these per migration (the destination
 // with -incoming); benchmarks start one. Whatever is created is registered on the teardown.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDataDisk } from '../image/disk.js';
@@ -41,6 +41,23 @@ export interface LabGuestOptions extends WaitOptions {
  */
 export const LAUNCH_HANG_MS = 20000;
 
+/** Unix socket paths are limited to 107 bytes; the longest name put in a monitor directory. */
+const SOCKET_PATH_MAX = 107 - 'src.qmp'.length - 1;
+
+/**
+ * A private directory for a guest's monitor sockets (mode 0700): inside the lab's state, so that
+ * `lab down` (or the next run in the slot) removes what a killed miglab left; in /tmp when the
+ * lab's state lives too deep for a socket path.
+ */
+async function monitorDir(lab: Lab, prefix: string): Promise<string> {
+  const base = join(lab.paths.labDir, 'sock');
+  if (join(base, `${prefix}XXXXXX`).length <= SOCKET_PATH_MAX) {
+    await mkdir(base, { recursive: true, mode: 0o700 });
+    return mkdtemp(join(base, prefix));
+  }
+  return mkdtemp(join(tmpdir(), `miglab-${prefix}`));
+}
+
 export async function startLabGuest(o: LabGuestOptions): Promise<Vm> {
   const tap = `tap-${o.spec.name}`;
   await o.lab.addTap(o.side, tap);
@@ -60,7 +77,7 @@ export async function startLabGuest(o: LabGuestOptions): Promise<Vm> {
 async function launchOnTap(o: LabGuestOptions, tap: string, timeoutMs: number): Promise<Vm> {
   // Unix socket paths are limited to 107 bytes, and run directories can be deep: the monitors
   // live in a short private directory of their own (mode 0700, root only).
-  const sockDir = await mkdtemp(join(tmpdir(), `miglab-${o.side}-`));
+  const sockDir = await monitorDir(o.lab, `${o.spec.name}-${o.side}-`);
   o.teardown.defer(`remove the monitor sockets of ${o.side}`, () => rm(sockDir, { recursive: true, force: true }));
   const host = o.lab.hosts[o.side].host;
   // Both sides of a migration decide this the same way, so their RAM sizes match.

@@ -7,7 +7,7 @@ import { startLabGuest } from '../machine/lab-guest.js';
 import { parseMachineSpec } from '../machine/spec.js';
 import { checkPortFree } from '../preflight.js';
 import { qemuImgCheck } from '../workload/run.js';
-import { mark, type Run } from './run-state.js';
+import { mark, switchedOver, type Run } from './run-state.js';
 import { resultsWriteError, watchConsole, watchLab, watchQemuExit, type Side } from './watch.js';
 
 const BOOT_TIMEOUT_MS = 60000;
@@ -20,6 +20,10 @@ export async function claimSlot(run: Run): Promise<void> {
   run.td.defer(`release guest slot g${lease.index}`, () => lease.release());
   run.lab = lease.lab;
   run.out.slot = lease.index;
+  if (lease.reclaimed.length > 0) {
+    run.out.reclaimed = lease.reclaimed;
+    run.progress('slot', `reclaimed ${lease.reclaimed.join('; ')}`);
+  }
   const shift = lease.index - preferred;
   run.port = run.scenario.port + shift;
   run.hmpTelnetPort = run.scenario.hmpTelnetPort === undefined ? undefined : run.scenario.hmpTelnetPort + shift;
@@ -99,7 +103,7 @@ export async function boot(run: Run): Promise<void> {
       // Only the side that holds the guest matters: the source until a switchover, the
       // destination after it. A destination that dies mid-migration is QEMU's to report (the
       // migration fails, and the guest is checked on the source).
-      fatal: () => (side === 'source' ? run.final?.status !== 'completed' : run.phase !== 'migrate' && (run.final === undefined || run.final.status === 'completed')),
+      fatal: () => (side === 'source' ? !switchedOver(run) : run.phase !== 'migrate' && (run.final === undefined || run.final.status === 'completed')),
       cause: () => faultCause(run, side) ?? run.lab.stillUp(),
     });
   }

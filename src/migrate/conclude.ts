@@ -9,10 +9,10 @@ import type { Vm } from '../machine/vm.js';
 import { pollUntil, sleep, withDeadline } from '../util/deadline.js';
 import { stopWorkload, verifyIntegrity } from '../workload/run.js';
 import type { DriveResult } from './drive.js';
-import { lastActiveSample, settleCompleted, switchoverMs } from './figures.js';
+import { dirtyRateText, lastActiveSample, settleCompleted, switchoverMs } from './figures.js';
 import { QmpMigrationDriver } from './monitor.js';
 import type { SideAfter } from './report.js';
-import { CALL, type Run } from './run-state.js';
+import { CALL, switchedOver, type Run } from './run-state.js';
 
 /** How long a completed record may lack its figures before miglab falls back to events. */
 const FIGURES_SETTLE_MS = 2000;
@@ -26,12 +26,18 @@ export async function conclude(run: Run, drive: DriveResult): Promise<void> {
   if (final.status === 'completed') {
     // The figures are read over QMP whatever the monitor (HMP prints them truncated).
     const qmp = new QmpMigrationDriver(run.src!.qmp);
-    const settled = await settleCompleted(final, () => withDeadline('query-migrate', qmp.info(), { ...CALL, signal: guard.signal }), {
-      timeoutMs: FIGURES_SETTLE_MS,
-      signal: guard.signal,
-    });
-    final = settled.info;
-    run.out.figureRequeries = settled.requeries;
+    // A source that died after completing has no figures left to ask for: the events stand in.
+    if (!run.src!.process.hasExited) {
+      const settled = await settleCompleted(final, () => withDeadline('query-migrate', qmp.info(), { ...CALL, signal: guard.signal }), {
+        timeoutMs: FIGURES_SETTLE_MS,
+        signal: guard.signal,
+      }).catch((err: unknown) => {
+        if (guard.signal.aborted || !run.src!.process.hasExited) throw err;
+        return { info: final, requeries: 0 };
+      });
+      final = settled.info;
+      run.out.figureRequeries = settled.requeries;
+    }
     run.final = final;
     await verifyDestination(run);
     run.verdict = run.failure ? 'failed' : 'completed';
@@ -45,7 +51,7 @@ export async function conclude(run: Run, drive: DriveResult): Promise<void> {
   } else if (drive.end === 'deadline') {
     run.verdict = 'did-not-converge';
     const a = run.out.lastActive;
-    run.failure = `did not converge within ${scenario.timeoutMs} ms (last active sample at ${a?.tMs ?? '?'} ms: remaining ${a?.remainingBytes ?? '?'} bytes, dirty rate ${a?.dirtyPagesRate ?? '?'} pages/s); cancelled`;
+    run.failure = `did not converge within ${scenario.timeoutMs} ms (last active sample at ${a?.tMs ?? '?'} ms: remaining ${a?.remainingBytes ?? '?'} bytes, ${dirtyRateText(a?.dirtyPagesRate)}); cancelled`;
   } else {
     run.verdict = 'failed';
     const exits = guard.incidents.filter((i) => i.source === 'qemu-exit').map((i) => i.what);
@@ -70,7 +76,7 @@ async function verifyDestination(run: Run): Promise<void> {
     { timeoutMs: 30000, signal: guard.signal, intervalMs: 20 },
   );
   run.out.destinationStatus = dstStatus.status;
-  run.out.sourceStatusAfter = (await src.qmp.queryStatus({ ...CALL, signal: guard.signal })).status;
+  if (!src.process.hasExited) run.out.sourceStatusAfter = (await src.qmp.queryStatus({ ...CALL, signal: guard.signal })).status;
   const lastSrc = src.console.last;
   try {
     await dst.console.waitBeat((hb) => !lastSrc || hb.seq > lastSrc.seq, { timeoutMs: 15000, signal: guard.signal });
@@ -144,13 +150,13 @@ async function verifySource(run: Run): Promise<void> {
 
 /** Each side as the run left it, before anything is stopped. */
 export async function observeAfter(run: Run): Promise<{ source: SideAfter; destination: SideAfter }> {
-  const completed = run.final?.status === 'completed';
+  const completed = switchedOver(run);
   // A destination whose source died mid-migration ends by itself a moment later: give it the moment.
   if (run.src?.process.hasExited && run.dst && !completed && !run.guard.interrupted) {
     await withDeadline('the destination to stop', run.dst.process.exited, { timeoutMs: 5000, signal: run.ctx.signal }).catch(() => undefined);
   }
-  const endedAt = Date.now();
-  const side = async (vm: Vm | undefined, expectBeats: boolean): Promise<SideAfter> => {
+  const hbMs = run.machine?.heartbeatMs ?? 100;
+  const side = async (vm: Vm | undefined, role: 'source' | 'destination', expectBeats: boolean): Promise<SideAfter> => {
     if (!vm) return { process: 'not-started' };
     if (vm.process.hasExited) {
       const exit = await vm.process.exited;
@@ -158,24 +164,32 @@ export async function observeAfter(run: Run): Promise<{ source: SideAfter; desti
     }
     // Interrupted: the user wants out; what the processes are is enough.
     if (run.guard.interrupted) return { process: 'running' };
-    const asked = await vm.qmp.queryStatus({ timeoutMs: AFTER_CALL_MS, signal: run.ctx.signal }).then(
-      (s) => ({ status: s.status }),
-      (err: unknown) => ({ unanswered: describeError(err) }),
-    );
+    // A QEMU a fault froze cannot answer until the fault is undone (at teardown): say so, not a timeout.
+    const frozen = run.faults.records.find((r) => r.fired && r.spec.kind === (role === 'source' ? 'freeze-src' : 'freeze-dst') && r.undoneAtMs === undefined);
+    const asked = frozen
+      ? { unanswered: `frozen by the ${frozen.fault} fault (SIGSTOP)` }
+      : await vm.qmp.queryStatus({ timeoutMs: AFTER_CALL_MS, signal: run.ctx.signal }).then(
+          (st) => ({ status: st.status }),
+          (err: unknown) => ({ unanswered: describeError(err) }),
+        );
     if (!expectBeats) return { process: 'running', ...asked, heartbeat: 'not-expected' };
-    const last = vm.console.last;
-    const fresh = last !== undefined && last.hostMs >= endedAt - 2 * (run.machine?.heartbeatMs ?? 100) - 1000;
-    return { process: 'running', ...asked, heartbeat: fresh ? 'continuing' : 'silent' };
+    // Going on means a new beat from now on (a recent one could be the last of an agent the OOM killer just ended).
+    const seq = vm.console.last?.seq ?? -1;
+    const beat = await vm.console.waitBeat((hb) => hb.seq > seq, { timeoutMs: 3 * hbMs + 500, signal: run.ctx.signal }).then(
+      () => true,
+      () => false,
+    );
+    return { process: 'running', ...asked, heartbeat: beat ? 'continuing' : 'silent' };
   };
-  const source = await side(run.src, !completed);
-  if (!run.final && run.src && !run.src.process.hasExited && run.guard.migrateSentAt && !run.guard.interrupted) {
+  const [source, destination] = await Promise.all([side(run.src, 'source', !completed), side(run.dst, 'destination', completed)]);
+  if (!run.final && run.src && !run.src.process.hasExited && run.guard.migrateSentAt && !run.guard.interrupted && source.unanswered === undefined) {
     const m = await run.src.qmp.migrationInfo({ timeoutMs: AFTER_CALL_MS, signal: run.ctx.signal }).then(
       (i) => i.status,
-      () => undefined, // not answering: already said by `unanswered`
+      () => undefined, // not answering now: nothing to add
     );
-    return { source: m ? { ...source, migrationStatus: m } : source, destination: await side(run.dst, completed) };
+    if (m) return { source: { ...source, migrationStatus: m }, destination };
   }
-  return { source, destination: await side(run.dst, completed) };
+  return { source, destination };
 }
 
 /** What this run started that is still there after cleaning up (the aim is nothing). */

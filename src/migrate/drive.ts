@@ -3,6 +3,7 @@
 // not: no byte moving for the stall limit (stalled) or not converged by the deadline
 // (did-not-converge). Either way miglab cancels it and the source keeps running. Every wait uses
 // the run's guard, so a watcher's alarm ends this loop at once.
+import { MiglabError } from '../errors.js';
 import type { FaultRunner } from '../fault/runner.js';
 import { isFinalMigrationStatus, type MigrationInfo } from '../migration/info.js';
 import { sleep, withDeadline } from '../util/deadline.js';
@@ -41,6 +42,8 @@ export interface DriveOptions {
   readonly progress: Progress;
   /** Epoch ms when the migrate command was sent: t = 0 of every sample. */
   readonly sentAt: number;
+  /** The source's MIGRATION event already said completed (its monitor may be gone since). */
+  readonly completedByEvent: () => boolean;
 }
 
 function query(o: DriveOptions, what = 'query-migrate'): Promise<MigrationInfo> {
@@ -56,7 +59,15 @@ export async function driveMigration(o: DriveOptions): Promise<DriveResult> {
   let postcopyAtMs: number | undefined;
   let nextProgress = PROGRESS_EVERY_MS;
   for (;;) {
-    const info = await query(o);
+    let info: MigrationInfo;
+    try {
+      info = await query(o);
+    } catch (err) {
+      // The source QEMU went away after telling, by its own event, that it had completed: the
+      // guest runs on the destination. QEMU's figures are gone with it; the events remain.
+      if (o.completedByEvent() && err instanceof MiglabError && err.code === 'QMP_DISCONNECTED') return { final: { status: 'completed' }, end: 'final', postcopyAtMs };
+      throw err;
+    }
     const tMs = Date.now() - o.sentAt;
     const sample = sampleOf(tMs, info);
     o.timeline.push(sample);

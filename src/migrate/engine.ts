@@ -33,11 +33,11 @@ import { startWorkload, stopWorkload, workloadStatus } from '../workload/run.js'
 import { boot, claimSlot } from './boot.js';
 import { conclude, leftovers, observeAfter } from './conclude.js';
 import { driveMigration, type DriveResult } from './drive.js';
-import { headlineFigures } from './figures.js';
+import { headlineFigures, lastActiveSample } from './figures.js';
 import { RunGuard } from './guard.js';
 import { HmpMigrationDriver, QmpMigrationDriver, tlsParameters, type MigrationDriver } from './monitor.js';
 import { derivePasses, RUN_SCHEMA, type HostFacts, type RunOutputs, type RunReport } from './report.js';
-import { CALL, mark, type Run } from './run-state.js';
+import { CALL, mark, switchedOver, type Run } from './run-state.js';
 import { scenarioName, type Scenario } from './scenario.js';
 import { resultsWriteError } from './watch.js';
 
@@ -149,6 +149,11 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
   } catch (err) {
     await fail(run, err);
   } finally {
+    if (guard.migrateSentAt) {
+      // A run a watcher (or the user) ended mid-migration keeps what its samples said.
+      run.phases.migrationMs ??= Date.now() - guard.migrateSentAt;
+      if (!switchedOver(run)) run.out.lastActive ??= lastActiveSample(run.timeline);
+    }
     run.faults.finish(run.verdict === 'completed' ? 'the migration completed first' : `the run ended first (${run.phase})`);
     await run.faults.settle().catch(() => undefined);
     run.faults.dispose();
@@ -205,7 +210,11 @@ async function prepare(run: Run): Promise<void> {
       const tMs = guard.migrateSentAt ? eventTimeMs(e) - guard.migrateSentAt : 0;
       run.events.push({ tMs, side, event: e.event, data: e.data });
       if (side !== 'source') return;
-      if (e.event === 'MIGRATION') run.faults.observe({ tMs, status: String((e.data as { status?: unknown }).status) });
+      if (e.event === 'MIGRATION') {
+        const status = String((e.data as { status?: unknown }).status);
+        if (status === 'completed') run.sourceCompletedAtMs ??= tMs;
+        run.faults.observe({ tMs, status });
+      }
       if (e.event === 'MIGRATION_PASS') run.faults.observe({ tMs, pass: Number((e.data as { pass?: unknown }).pass) });
     });
   }
@@ -241,7 +250,11 @@ async function prepare(run: Run): Promise<void> {
     run.progress('workload', `starting ${formatWorkload(scenario.workload)} in the guest`);
     const logFile = join(ctx.runDir, 'workload.log');
     await startWorkload(agent, scenario.workload, { signal: guard.signal, logFile, onLogError: (err) => onLogError(logFile, err) });
-    td.defer('stop the guest workload', () => stopWorkload(agent, scenario.workload).then(() => undefined));
+    td.defer('stop the guest workload', async () => {
+      // Nobody left to ask (the guest's QEMU or agent is gone, or the lab): asking would only time out.
+      if (guestAgentGone(run)) return;
+      await stopWorkload(agent, scenario.workload);
+    });
     // Let it reach its rate before the migration measures it.
     await sleep(1000, guard.signal);
     run.out.workloadBefore = await workloadStatus(agent, scenario.workload, { signal: guard.signal });
@@ -263,6 +276,12 @@ async function prepare(run: Run): Promise<void> {
   }
 }
 
+/** The guest's agent cannot answer any more: its QEMU, its kernel, itself or the lab is gone. */
+function guestAgentGone(run: Run): boolean {
+  const holder = switchedOver(run) ? run.dst : run.src;
+  return !holder || holder.process.hasExited || run.out.guestTrouble !== undefined || run.lab.stillUp() !== undefined;
+}
+
 async function connectHmp(vm: Vm, td: Teardown, signal?: AbortSignal): Promise<HmpClient> {
   const hmp = await HmpClient.connectUnix(vm.plan.hmpSocket!, { timeoutMs: 10000, signal });
   td.defer(`close HMP of ${vm.label}`, () => hmp.close());
@@ -279,7 +298,16 @@ async function migrate(run: Run): Promise<DriveResult> {
   run.migrateCommand = await withDeadline('the migrate command', driver.start(run.uri), { timeoutMs: CALL.timeoutMs, signal: guard.signal });
   run.monitorCommands = driver.sent;
   run.faults.arm(guard.migrateSentAt);
-  const drive = await driveMigration({ driver, scenario, guard, faults: run.faults, timeline: run.timeline, progress: run.progress, sentAt: guard.migrateSentAt });
+  const drive = await driveMigration({
+    driver,
+    scenario,
+    guard,
+    faults: run.faults,
+    timeline: run.timeline,
+    progress: run.progress,
+    sentAt: guard.migrateSentAt,
+    completedByEvent: () => run.sourceCompletedAtMs !== undefined,
+  });
   run.final = drive.final;
   // What the migration cost each QEMU in CPU (TLS, compression and multifd show here).
   const cpuAfter = await Promise.all([run.src!, run.dst!].map((vm) => processCpuMs(vm.process.pid)));

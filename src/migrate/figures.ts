@@ -155,3 +155,8 @@ export function detectStall(timeline: readonly Sample[], stallAfterMs: number): 
   const forMs = last.tMs - (bytes === 0 && n === timeline.length ? 0 : since);
   return forMs >= stallAfterMs ? { sinceMs: bytes === 0 && n === timeline.length ? 0 : since, forMs, transferredBytes: bytes, status: last.status, samples: n } : undefined;
 }
+
+/** A dirty rate QEMU has measured, or says that it had not yet (see measuredDirtyRate). */
+export function dirtyRateText(pagesPerS: number | undefined): string {
+  return pagesPerS === undefined ? 'dirty rate not measured yet' : `dirty rate ${pagesPerS} pages/s`;
+}

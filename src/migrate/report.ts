@@ -194,8 +194,18 @@ export interface RunOutputs {
   readonly interruptedBy?: string;
   /** CPU time (user + system) each QEMU used from the migrate command to the migration's end. */
   readonly qemuCpuMs?: { readonly source?: number; readonly destination?: number };
+  /** What a killed miglab had left in the run's guest slot, cleaned before this run took it. */
+  readonly reclaimed?: readonly string[];
   /** The lab's guest slot the run used (its tap, IP, MAC and port offset). */
   readonly slot?: number;
+}
+
+/**
+ * QEMU computes the dirty rate at a bitmap sync after the first (and then at most once a second);
+ * until then it reports 0, which is "not measured yet", not a guest that dirties nothing.
+ */
+export function measuredDirtyRate(info: MigrationInfo): number | undefined {
+  return (info.ram?.dirtySyncCount ?? 0) >= 2 ? info.ram?.dirtyPagesRate : undefined;
 }
 
 export function sampleOf(tMs: number, info: MigrationInfo): Sample {
@@ -206,7 +216,7 @@ export function sampleOf(tMs: number, info: MigrationInfo): Sample {
     remainingBytes: info.ram?.remainingBytes,
     totalBytes: info.ram?.totalBytes,
     mbps: info.ram?.mbps,
-    dirtyPagesRate: info.ram?.dirtyPagesRate,
+    dirtyPagesRate: measuredDirtyRate(info),
     dirtySyncCount: info.ram?.dirtySyncCount,
     expectedDowntimeMs: info.expectedDowntimeMs,
     cpuThrottlePercent: info.cpuThrottlePercent,

@@ -55,10 +55,17 @@ export interface Run {
   migrateCommand: string;
   monitorCommands: string[];
   final?: MigrationInfo;
+  /** The source's MIGRATION event said `completed` (ms since migrate): the guest is the destination's now, even if the source dies before it is asked. */
+  sourceCompletedAtMs?: number;
   verdict: Verdict;
   failure?: string;
 }
 
 export function mark(run: Run, name: string, since: number): void {
   run.phases[name] = Date.now() - since;
+}
+
+/** Whether the migration has completed, by QEMU's final record or by the source's own event. */
+export function switchedOver(run: Run): boolean {
+  return run.final?.status === 'completed' || (run.final === undefined && run.sourceCompletedAtMs !== undefined);
 }

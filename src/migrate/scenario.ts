@@ -89,7 +89,7 @@ export function parseScenario(input: ScenarioInput): Scenario {
   if (s.workload.kind === 'dirty' && s.workload.wssMiB > maxDirtyWssMiB(s.guest.memoryMiB)) {
     throw new UsageError(
       `a dirty working set of ${s.workload.wssMiB} MiB does not fit in a ${s.guest.memoryMiB} MiB guest (at most ${maxDirtyWssMiB(s.guest.memoryMiB)} MiB does: its kernel and initramfs take about 100 MiB)`,
-      `give the guest --memory ${memoryForDirtyWssMiB(s.workload.wssMiB)}M or more, or dirty a smaller working set`,
+      `give the guest at least ${memoryForDirtyWssMiB(s.workload.wssMiB)} MiB (--memory ${memoryForDirtyWssMiB(s.workload.wssMiB)}M; guest.memoryMiB in a spec), or dirty a smaller working set`,
     );
   }
   for (const f of s.faults) {

@@ -64,6 +64,11 @@ export interface LabWatch {
 export function watchLab(lab: Lab, guard: RunGuard, intervalMs = 500): LabWatch {
   let nfsWas = lab.nfsServerState();
   const timer = setInterval(() => {
+    // Once the run is stopping, there is nothing more to tell it.
+    if (guard.signal.aborted) {
+      clearInterval(timer);
+      return;
+    }
     try {
       const gone = lab.stillUp();
       if (gone) {

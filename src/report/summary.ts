@@ -2,6 +2,7 @@
 // report does not have is printed as `?` (never 0), with where each headline figure came from
 // when it was not QEMU's own query-migrate.
 import chalk from 'chalk';
+import { dirtyRateText } from '../migrate/figures.js';
 import type { RunReport, SideAfter } from '../migrate/report.js';
 
 const fmtMiB = (b: number | undefined) => (b === undefined ? '?' : `${(b / 1024 / 1024).toFixed(1)} MiB`);
@@ -37,14 +38,19 @@ function side(a: SideAfter): string {
 
 export function formatSummary(r: RunReport, dir: string): string {
   const o = r.outputs;
-  const title = r.verdict === 'completed' && !r.ok ? 'migration failed' : TITLES[r.verdict];
+  // "migration failed" is QEMU's word; a run miglab ended (a watcher, a check) while QEMU had not
+  // failed the migration is a failed run.
+  const title = r.verdict === 'failed' && o.status !== 'failed' ? 'run failed' : r.verdict === 'completed' && !r.ok ? 'migration failed' : TITLES[r.verdict];
   const head = HEADS[r.verdict === 'completed' && !r.ok ? 'failed' : r.verdict](title);
   const lines = [
     `${head}  ${chalk.dim(r.name)}`,
     `  accelerator     ${r.inputs.accel.used}${r.inputs.accel.used !== r.inputs.accel.requested ? chalk.dim(` (${r.inputs.accel.reason})`) : ''}`,
     `  QEMU            ${r.inputs.qemu.version}, monitor ${r.inputs.scenario.monitor}: ${chalk.cyan(r.inputs.migrateCommand || '(not sent)')}`,
-    `  total time      ${fmt(o.totalTimeMs, 'ms')}${source(o.figureSources?.totalTimeMs)}${o.setupTimeMs !== undefined ? `   setup ${fmt(o.setupTimeMs, 'ms')}` : ''}`,
+    o.final
+      ? `  total time      ${fmt(o.totalTimeMs, 'ms')}${source(o.figureSources?.totalTimeMs)}${o.setupTimeMs !== undefined ? `   setup ${fmt(o.setupTimeMs, 'ms')}` : ''}`
+      : `  total time      ${chalk.dim('none: the run ended before the migration did')}`,
   ];
+  if (r.inputs.scenario.tls) lines.push(`  stream          TLS (tls-creds-x509, certificates of the lab, both sides verified)`);
   if (o.status === 'completed') {
     lines.push(
       `  downtime        ${chalk.bold(fmt(o.downtimeMs, 'ms'))} (QEMU)${source(o.figureSources?.downtimeMs)}` +
@@ -57,16 +63,17 @@ export function formatSummary(r: RunReport, dir: string): string {
   if (o.transferredBytes !== undefined) {
     lines.push(`  transferred     ${fmtMiB(o.transferredBytes)} of ${fmtMiB(o.totalBytes)} RAM, ${fmt(o.averageThroughputMiBps, 'MiB/s', 1)} average, ${fmt(o.throughputMbps, 'Mbit/s', 0)} last`);
   }
-  lines.push(`  passes          ${o.dirtySyncCount ?? o.lastActive?.dirtySyncCount ?? '?'} dirty syncs, ${r.timeline.length} samples`);
+  const syncs = o.dirtySyncCount ?? o.lastActive?.dirtySyncCount;
+  lines.push(`  passes          ${syncs ?? '?'} dirty sync${syncs === 1 ? '' : 's'}, ${r.timeline.length} sample${r.timeline.length === 1 ? '' : 's'}`);
   if (o.lastActive && o.status !== 'completed') {
     lines.push(
-      `  last active     at ${o.lastActive.tMs} ms: ${fmtMiB(o.lastActive.transferredBytes)} sent, ${fmtMiB(o.lastActive.remainingBytes)} remaining, dirty rate ${o.lastActive.dirtyPagesRate ?? '?'} pages/s`,
+      `  last active     at ${o.lastActive.tMs} ms: ${fmtMiB(o.lastActive.transferredBytes)} sent, ${fmtMiB(o.lastActive.remainingBytes)} remaining, ${dirtyRateText(o.lastActive.dirtyPagesRate)}`,
     );
   }
   if (o.heartbeat) lines.push(`  guest           ${o.heartbeat.continuous ? chalk.green('heartbeat continued on the destination, same boot') : chalk.red('heartbeat broken')} (seq ${o.heartbeat.sourceLastSeq} -> ${o.heartbeat.destinationFirstSeq})`);
   if (o.integrity) lines.push(`  integrity       ${o.integrity.ok ? chalk.green(o.integrity.detail) : chalk.red(o.integrity.detail)} (checked on the ${o.integrityCheckedOn ?? 'destination'})`);
   for (const f of o.faults ?? []) {
-    const when = f.fired ? `fired ${f.trigger ?? ''}: ${f.detail ?? ''}${f.undo ? `; undone at ${f.undoneAtMs} ms (${f.undo})` : ''}` : `never fired: ${f.notFired ?? '?'}`;
+    const when = f.fired ? `fired ${f.trigger ?? ''}: ${f.detail ?? ''}${f.undo ? `; undone at ${f.undoneAtMs} ms: ${f.undo}` : ''}` : `never fired: ${f.notFired ?? '?'}`;
     lines.push(chalk.magenta(`  fault           ${f.fault} ${when}${f.error ? `; ${f.error}` : ''}`));
   }
   if (o.after) lines.push(`  after           source ${side(o.after.source)}; destination ${side(o.after.destination)}`);

@@ -3,6 +3,7 @@
 // few lines. src/cli.ts registers the commands with these definitions and calls these functions.
 import type { Options, PositionalOptions } from 'yargs';
 import { UsageError } from '../errors.js';
+import { faultRows } from '../fault/table.js';
 import type { Progress } from '../migrate/engine.js';
 import { plotResults, type PlotResult } from './plots.js';
 import { runSweep, type SweepResult } from './run.js';
@@ -61,7 +62,10 @@ export async function sweepCommand(a: Record<string, unknown>, io: CommandIo): P
   io.out(`sweep ${sweep.spec.name}: ${sweep.runs.length} runs (${sweep.ran} ran, ${sweep.skipped} already complete, ${sweep.errors} errors)`);
   for (const p of sweep.summary) {
     const d = p.metrics.downtimeMs;
-    io.out(`  ${p.point.padEnd(32)} ${p.converged}/${p.runs} converged  downtime ${d.mean === undefined ? '-' : `${d.mean.toFixed(0)} ms mean`}`);
+    // A point with faults: whether its runs ended as the faults require is what matters.
+    const faults = faultRows(p.entries);
+    const judged = faults.length > 0 ? `  faults: ${faults.filter((f) => f.asExpected === 'yes').length}/${faults.length} as they must` : '';
+    io.out(`  ${p.point.padEnd(32)} ${p.converged}/${p.runs} converged  downtime ${d.mean === undefined ? '-' : `${d.mean.toFixed(0)} ms mean`}${judged}`);
   }
   io.out(`  summary         ${sweep.files.summaryCsv}`);
   let plots: PlotResult | undefined;

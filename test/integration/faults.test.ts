@@ -87,6 +87,19 @@ describe('the source lost', () => {
   }, 90000);
 });
 
+describe('the source lost after the switchover', () => {
+  it('is harmless: completed, the guest runs on at the destination, figures from what QEMU said before it died', async () => {
+    const r = await run({ faults: ['kill-src@completed'] });
+    await expectAsRequired(r);
+    expect(r.verdict).toBe('completed');
+    expect(r.outputs.heartbeat).toMatchObject({ continuous: true });
+    expect(r.outputs.after?.destination).toMatchObject({ process: 'running', status: 'running', heartbeat: 'continuing' });
+    // QEMU's own figures died with the source unless it had given them already; nothing is made up.
+    expect(['qemu', 'events']).toContain(r.outputs.figureSources?.totalTimeMs);
+    expect(r.outputs.totalTimeMs).toBeGreaterThan(0);
+  }, 90000);
+});
+
 describe('short outages', () => {
   it('a link down for 2 s: the migration completes, the dirtied memory intact on the destination', async () => {
     const r = await run({ workload: 'dirty:16M@4M/s,random', faults: ['link-down:2s@1s'] });
@@ -114,6 +127,8 @@ describe('the lab and the guest in trouble', () => {
     await expectAsRequired(r);
     expect(r.outputs.guestTrouble).toMatchObject({ side: 'source', kind: 'oom' });
     expect(r.outputs.guestTrouble!.lines.at(-1)).toMatch(/Out of memory: Killed process \d+ \(miglab-agent\)/);
+    // The agent that beats is dead: the heartbeat is not said to go on.
+    expect(r.outputs.after?.source.heartbeat).toBe('silent');
     expect(judgeFaults(r)[0]!.detectMs).toBeLessThan(10000);
   }, 90000);
 });

@@ -105,6 +105,9 @@ describe('a miglab killed with SIGKILL', () => {
     const { report } = await migrateOnLab({ lab: fx.lab, image: fx.image, scenario: parseScenario({ guest: { memoryMiB: 128, accel: 'tcg', diskSizeMiB: 16 } }), dir: fx.runDir });
     expect(report.outputs.slot).toBe(0);
     expect(report.verdict).toBe('completed');
+    // It said what it cleaned up.
+    expect(report.outputs.reclaimed?.[0]).toMatch(/^slot g0 of run .*, whose miglab \(pid \d+\) is gone$/);
+    expect(report.outputs.reclaimed).toEqual(expect.arrayContaining([expect.stringMatching(/^stopped qemu-system-x86_64 in mlhn-src/), expect.stringMatching(/^removed tap-g0 on src$/)]));
     for (const p of orphans) expect(isOwnedAlive(p)).toBe(false);
     expect((await labStatus(PREFIX)).problems).toEqual([]);
   }, 120000);
@@ -141,7 +144,7 @@ describe('bad input and unusable results folders', () => {
     }
     const big = await execa('node', [MIGLAB, 'migrate', '--prefix', 'mlbad', '--memory', '128M', '--workload', 'dirty:512M@8M/s'], { reject: false });
     expect(big.exitCode).toBe(2);
-    expect(big.stderr).toMatch(/a dirty working set of 512 MiB does not fit in a 128 MiB guest.*give the guest --memory 640M or more/);
+    expect(big.stderr).toMatch(/a dirty working set of 512 MiB does not fit in a 128 MiB guest.*give the guest at least 640 MiB \(--memory 640M/);
 
     const ro = fresh('ro');
     await execa('mount', ['-t', 'tmpfs', '-o', 'size=100m,ro', 'miglab-test', ro]);
@@ -171,7 +174,7 @@ describe('lab down under a run', () => {
     await waitFor(child, /migrate\s+QMP: migrating/);
     const refused = await execa('node', [MIGLAB, 'lab', 'down', '--prefix', PREFIX], { reject: false });
     expect(refused.exitCode).toBe(5);
-    expect(refused.stderr).toMatch(/has a run in progress \(slot g0 held by run .*\); wait for it to end, or use --force/);
+    expect(refused.stderr).toMatch(/has a run in progress \(run \S+ \(miglab pid \d+, slot g0, \d+ processes\)\); wait for it to end, or use --force/);
     const forced = await execa('node', [MIGLAB, 'lab', 'down', '--prefix', PREFIX, '--force'], { reject: false });
     expect(forced.exitCode).toBe(0);
     expect(forced.stdout).toMatch(/is down \(\d+ things removed, \d+ of them processes of runs\)/);

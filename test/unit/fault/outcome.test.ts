@@ -12,6 +12,9 @@ describe('the outcome each fault must have', () => {
   it('is written down once, per kind and duration', () => {
     expect(exp('kill-dst@2s')).toMatchObject({ verdicts: ['failed'], sourceRunsOn: true, destinationStops: false });
     expect(exp('kill-src@2s')).toMatchObject({ verdicts: ['failed'], sourceRunsOn: false, destinationStops: true });
+    // After the switchover the guest is the destination's.
+    expect(exp('kill-src@completed')).toMatchObject({ verdicts: ['completed'], sourceRunsOn: false });
+    expect(exp('kill-dst@completed')).toMatchObject({ verdicts: ['failed'], sourceRunsOn: false });
     expect(exp('freeze-dst:3s@2s')).toMatchObject({ verdicts: ['completed'] });
     expect(exp('freeze-dst@2s')).toMatchObject({ verdicts: ['stalled', 'did-not-converge'], sourceRunsOn: true });
     expect(exp('link-down:5s@2s')).toMatchObject({ verdicts: ['completed'] });

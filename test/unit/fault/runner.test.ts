@@ -38,7 +38,7 @@ describe('FaultRunner', () => {
     await r.settle();
     expect(log).toEqual(['do kill-dst', 'do freeze-dst', 'undo freeze-dst']);
     const [kill, freeze] = r.records;
-    expect(kill).toMatchObject({ fault: 'kill-dst@pass:2', fired: true, trigger: expect.stringMatching(/^pass 2 began at \d+ ms$/), detail: 'did kill-dst' });
+    expect(kill).toMatchObject({ fault: 'kill-dst@pass:2', fired: true, trigger: expect.stringMatching(/^when pass 2 began \(\d+ ms after migrate\)$/), detail: 'did kill-dst' });
     expect(freeze).toMatchObject({ fault: 'freeze-dst:50ms@30ms', fired: true, undo: 'undid freeze-dst' });
     expect(freeze!.firedAtMs).toBeGreaterThanOrEqual(30);
     expect(freeze!.undoneAtMs! - freeze!.firedAtMs!).toBeGreaterThanOrEqual(50);

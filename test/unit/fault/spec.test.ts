@@ -42,8 +42,10 @@ describe('fault compact form', () => {
       ['link-loss@2s', /link-loss needs a loss percentage/],
       ['link-loss:150@2s', /link-loss needs a loss percentage above 0 and at most 100/],
       ['kill-dst@pass:0', /passes count from 1/],
-      ['kill-dst@0%', /not a share/],
-      ['kill-dst@101%', /not a share/],
+      ['kill-dst@0%', /a share of RAM sent is above 0 % and at most 100 %, not 0%/],
+      ['kill-dst@101%', /at most 100 %, not 101%/],
+      ['kill-dst@2s,kill-src@3s', /one fault at a time; repeat --fault for each fault/],
+      ['kill-dst@colo', /is not a time, pass:N, a percentage or a migration status \(setup, active/],
       ['kill-dst@whenever', /is not a time, pass:N, a percentage or a migration status/],
     ];
     for (const [text, re] of bad) {
@@ -86,8 +88,8 @@ describe('fault triggers', () => {
   });
 
   it('describe what the run saw when they fired', () => {
-    expect(describeTrigger({ kind: 'pass', pass: 2 }, { tMs: 1834.4, pass: 2 })).toBe('pass 2 began at 1834 ms');
-    expect(describeTrigger({ kind: 'progress', percent: 50 }, { tMs: 900, totalBytes: 200, remainingBytes: 99 })).toBe('50.5 % of RAM sent at 900 ms');
+    expect(describeTrigger({ kind: 'pass', pass: 2 }, { tMs: 1834.4, pass: 2 })).toBe('when pass 2 began (1834 ms after migrate)');
+    expect(describeTrigger({ kind: 'progress', percent: 50 }, { tMs: 900, totalBytes: 200, remainingBytes: 99 })).toBe('when 50.5 % of RAM was sent (900 ms after migrate)');
     expect(describeTrigger({ kind: 'time', afterMs: 2000 }, { tMs: 2003 })).toBe('2003 ms after migrate');
   });
 });

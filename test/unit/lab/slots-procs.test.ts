@@ -22,9 +22,9 @@ async function deadProcess(): Promise<{ pid: number; startTime: number }> {
 describe('guest slots', () => {
   it('gives each run its own slot, the preferred one when free', async () => {
     const t = new SlotTable(join(root, 'a'), 3);
-    const a = await t.acquire({ preferred: 0, runId: 'run-a' }, async () => undefined);
-    const b = await t.acquire({ preferred: 0, runId: 'run-b' }, async () => undefined);
-    const c = await t.acquire({ preferred: 3, runId: 'run-c' }, async () => undefined);
+    const a = await t.acquire({ preferred: 0, runId: 'run-a' }, async () => []);
+    const b = await t.acquire({ preferred: 0, runId: 'run-b' }, async () => []);
+    const c = await t.acquire({ preferred: 3, runId: 'run-c' }, async () => []);
     expect([a.index, b.index, c.index]).toEqual([0, 1, 3]);
     expect(t.held().map((h) => [h.index, h.holder.runId, h.alive])).toEqual([
       [0, 'run-a', true],
@@ -33,24 +33,28 @@ describe('guest slots', () => {
     ]);
     a.release();
     a.release();
-    expect((await t.acquire({ preferred: 0, runId: 'run-d' }, async () => undefined)).index).toBe(0);
+    expect((await t.acquire({ preferred: 0, runId: 'run-d' }, async () => [])).index).toBe(0);
     // Slots wrap around from the preferred one.
-    expect((await t.acquire({ preferred: 3, runId: 'run-e' }, async () => undefined)).index).toBe(2);
-    await expect(t.acquire({ preferred: 0, runId: 'run-f' }, async () => undefined)).rejects.toThrow(/all 4 guest slots of the lab are held by running miglab runs/);
-    await expect(t.acquire({ preferred: 9, runId: 'run-g' }, async () => undefined)).rejects.toThrow(/out of range/);
+    expect((await t.acquire({ preferred: 3, runId: 'run-e' }, async () => [])).index).toBe(2);
+    await expect(t.acquire({ preferred: 0, runId: 'run-f' }, async () => [])).rejects.toThrow(/all 4 guest slots of the lab are held by running miglab runs/);
+    await expect(t.acquire({ preferred: 9, runId: 'run-g' }, async () => [])).rejects.toThrow(/out of range/);
   });
 
   it('reclaims a slot whose run is gone, after cleaning what it left', async () => {
     const dir = join(root, 'b');
     const t = new SlotTable(dir, 1);
     const dead = await deadProcess();
-    await t.acquire({ preferred: 0, runId: 'mine' }, async () => undefined);
+    await t.acquire({ preferred: 0, runId: 'mine' }, async () => []);
     writeFileSync(join(dir, 'g0.json'), JSON.stringify({ ...dead, runId: 'killed-run', since: '2026-12-02T00:00:00Z' }));
     expect(t.held()[0]).toMatchObject({ index: 0, alive: false });
     const cleaned: string[] = [];
-    const lease = await t.acquire({ preferred: 0, runId: 'next' }, async (index, holder) => void cleaned.push(`g${index} of ${holder?.runId}`));
+    const lease = await t.acquire({ preferred: 0, runId: 'next' }, async (index, holder) => {
+      cleaned.push(`g${index} of ${holder?.runId}`);
+      return ['stopped a QEMU'];
+    });
     expect(lease.index).toBe(0);
     expect(cleaned).toEqual(['g0 of killed-run']);
+    expect(lease.reclaimed).toEqual([`slot g0 of run killed-run, whose miglab (pid ${dead.pid}) is gone`, 'stopped a QEMU']);
     expect(JSON.parse(readFileSync(join(dir, 'g0.json'), 'utf8')).runId).toBe('next');
   });
 });

@@ -1,4 +1,4 @@
-import { scenarioFromArgs, shapingFromArgs } from '../../../src/cli/options.js';
+import { scenarioFromArgs, scenarioFromArgsChecked, shapingFromArgs } from '../../../src/cli/options.js';
 import { hmpParameterCommands, qmpParameters } from '../../../src/migrate/monitor.js';
 import { derivePasses, type Sample } from '../../../src/migrate/report.js';
 import { parseScenario, scenarioName } from '../../../src/migrate/scenario.js';
@@ -59,10 +59,21 @@ describe('derivePasses', () => {
 describe('workloads that cannot fit', () => {
   it('refuses a dirty working set larger than the guest can hold, before anything boots, with the memory that would do', () => {
     expect(() => parseScenario({ guest: { memoryMiB: 128 }, workload: 'dirty:64M@8M/s' })).toThrow(
-      'a dirty working set of 64 MiB does not fit in a 128 MiB guest (at most 24 MiB does: its kernel and initramfs take about 100 MiB); give the guest --memory 192M or more, or dirty a smaller working set',
+      'a dirty working set of 64 MiB does not fit in a 128 MiB guest (at most 24 MiB does: its kernel and initramfs take about 100 MiB); give the guest at least 192 MiB (--memory 192M; guest.memoryMiB in a spec), or dirty a smaller working set',
     );
-    expect(() => parseScenario({ guest: { memoryMiB: 256 }, workload: 'dirty:5G@8M/s' })).toThrow(/--memory 5440M/);
+    expect(() => parseScenario({ guest: { memoryMiB: 256 }, workload: 'dirty:5G@8M/s' })).toThrow(/at least 5440 MiB \(--memory 5440M/);
     expect(parseScenario({ guest: { memoryMiB: 192 }, workload: 'dirty:64M@8M/s' }).workload).toMatchObject({ wssMiB: 64 });
     expect(parseScenario({ guest: { memoryMiB: 512 }, workload: 'dirty:256M@8M/s' }).workload).toMatchObject({ wssMiB: 256 });
+  });
+});
+
+describe('command-line values out of range', () => {
+  it('are reported against the option and the value as typed', () => {
+    const base = { memory: '256M', vcpus: 1, accel: 'tcg', cpu: 'qemu64', nic: 'virtio-net-pci', disk: 'virtio', 'disk-size': '64M', monitor: 'qmp', port: '4444', capability: [], 'sample-interval': '100ms', timeout: '30s' };
+    expect(() => scenarioFromArgsChecked({ ...base, memory: '5T' })).toThrow('invalid --memory "5T"; give 64M to 64G');
+    expect(() => scenarioFromArgsChecked({ ...base, timeout: '5' })).toThrow('invalid --timeout "5"; give 1s or more, e.g. 120s');
+    expect(() => scenarioFromArgsChecked({ ...base, 'stall-after': '500ms' })).toThrow('invalid --stall-after "500ms"; give 1s or more, e.g. 15s');
+    expect(() => scenarioFromArgsChecked({ ...base, 'max-bandwidth': '0' })).toThrow('invalid --max-bandwidth "0"; give a rate above 0, e.g. 128M/s');
+    expect(scenarioFromArgsChecked(base).timeoutMs).toBe(30000);
   });
 });

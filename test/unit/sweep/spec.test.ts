@@ -48,7 +48,7 @@ describe('expandGrid', () => {
     expect(points[4]!.parsed.faults).toHaveLength(2);
     // Workloads in their compact form are named as run names name them.
     expect(expandGrid(parseSweepSpec({ name: 'w', grid: { workload: ['idle', 'dirty:32M@8M/s,random'] } })).map((p) => p.name)).toEqual(['idle', 'dirty32m-8mbps-random']);
-    expect(() => validateSweep(parseSweepSpec({ name: 'g', grid: { faults: ['explode@2s'] } }))).toThrow(/^sweep g, point base: invalid migration scenario: faults.0: invalid fault "explode@2s": "explode" is not a fault kind; write KIND/);
+    expect(() => validateSweep(parseSweepSpec({ name: 'g', grid: { faults: ['explode@2s'] } }))).toThrow(/^sweep g, point base: invalid migration scenario: faults.0: invalid fault "explode@2s": "explode" is not a fault kind \(kill-dst, .*\); write KIND/);
   });
 
   it('names link shaping, monitors, downtime limits and workloads', () => {
