@@ -48,6 +48,15 @@ function onlyRun(results: string): RunReport {
   return JSON.parse(readFileSync(join(results, dir!, 'run.json'), 'utf8')) as RunReport;
 }
 
+/** A `miglab migrate` killed with SIGKILL once it is migrating: what it left running in the lab. */
+async function killedMidMigration(name: string) {
+  const child = startMigrate(fresh(name));
+  await waitFor(child, /migrate\s+QMP: migrating/);
+  child.kill('SIGKILL');
+  await child;
+  return fx.lab.liveProcesses();
+}
+
 function fresh(name: string): string {
   const d = join(fx.runDir, name);
   mkdirSync(d, { recursive: true });
@@ -90,12 +99,7 @@ describe('two runs on one lab', () => {
 
 describe('a miglab killed with SIGKILL', () => {
   it('leaves processes that lab status names (exit 5) and the next run in that slot stops', async () => {
-    const results = fresh('sigkill');
-    const child = startMigrate(results);
-    await waitFor(child, /migrate\s+QMP: migrating/);
-    child.kill('SIGKILL');
-    await child;
-    const orphans = fx.lab.liveProcesses();
+    const orphans = await killedMidMigration('sigkill');
     expect(orphans.map((p) => p.what).sort()).toEqual([`miglab-probe-${fx.toolPath.split('-').pop()} in ${PREFIX}-cli`, `qemu-system-x86_64 in ${PREFIX}-dst`, `qemu-system-x86_64 in ${PREFIX}-src`].sort());
     const status = await execa('node', [MIGLAB, 'lab', 'status', '--prefix', PREFIX], { reject: false });
     expect(status.exitCode).toBe(5);
@@ -115,12 +119,7 @@ describe('a miglab killed with SIGKILL', () => {
 
 describe('lab down after a miglab was killed with SIGKILL', () => {
   it('stops what it left, by pid and start time, before deleting the namespaces', async () => {
-    const results = fresh('sigkill-down');
-    const child = startMigrate(results);
-    await waitFor(child, /migrate\s+QMP: migrating/);
-    child.kill('SIGKILL');
-    await child;
-    const orphans = fx.lab.liveProcesses();
+    const orphans = await killedMidMigration('sigkill-down');
     expect(orphans.length).toBe(3);
     const down = await execa('node', [MIGLAB, 'lab', 'down', '--prefix', PREFIX], { reject: false });
     expect(down.exitCode).toBe(0);
