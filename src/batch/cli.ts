@@ -23,6 +23,7 @@ export const BATCH_OPTIONS = {
   'sample-interval': { type: 'string', default: '500ms', describe: 'how often to sample the host' },
   'max-bandwidth': { type: 'string', describe: 'migration max-bandwidth of every guest, e.g. 64M/s (the scheduler sets its own)' },
   bandwidth: { type: 'string', describe: 'shape each migration uplink, e.g. 100mbit' },
+  fault: { type: 'array', string: true, default: [] as string[], describe: "inject a fault into every guest's migration, KIND[:ARGS]@WHEN (repeatable; the forms: miglab migrate --help)" },
   results: { type: 'string', default: 'results', describe: 'directory for results/batch-<id>/' },
   prefix: { type: 'string', default: 'mlab', describe: 'lab prefix: the lab that is up with it, or one brought up for the batch' },
 } as const satisfies Record<string, Options>;
@@ -50,8 +51,9 @@ export function parseModeArg(text: string): BatchSpecInput['mode'] {
 export function batchSpecFromArgs(a: Raw): BatchSpecInput {
   const dirty = a['dirty-rate'] === undefined ? undefined : parseRateMiBps(String(a['dirty-rate']), '--dirty-rate');
   const maxBw = a['max-bandwidth'] === undefined ? undefined : parseRateMiBps(String(a['max-bandwidth']), '--max-bandwidth');
+  const faults = (a.fault as string[] | undefined) ?? [];
   return {
-    guests: { memoryMiB: parseSizeMiB(String(a.memory ?? '256M'), '--memory'), ...(dirty !== undefined ? { dirtyRateMiBps: dirty } : {}) },
+    guests: { memoryMiB: parseSizeMiB(String(a.memory ?? '256M'), '--memory'), ...(dirty !== undefined ? { dirtyRateMiBps: dirty } : {}), ...(faults.length > 0 ? { faults } : {}) },
     mode: parseModeArg(String(a.mode ?? 'parallel')),
     compare: Boolean(a.compare),
     steps: parseStepsArg(String(a.steps ?? '1,2,4')),

@@ -7,7 +7,7 @@ import { ACCELS, DISK_INTERFACES, NIC_MODELS } from '../machine/spec.js';
 import { CAPABILITIES, MONITORS, parseScenario, ScenarioSchema, type MonitorKind, type Scenario, type ScenarioInput } from '../migrate/scenario.js';
 import { explainIssue } from '../util/validate.js';
 import { parseWorkload } from '../workload/spec.js';
-import { parseFault } from '../fault/spec.js';
+import { FAULT_FORMS, parseFault } from '../fault/spec.js';
 import { parseBitRateMbps, parseDurationMs, parsePort, parseRateMiBps, parseSizeMiB } from '../util/units.js';
 
 export const SHAPING_OPTIONS = {
@@ -45,8 +45,7 @@ export const MIGRATE_OPTIONS = {
     type: 'array',
     string: true,
     default: [] as string[],
-    describe:
-      'inject a fault, KIND[:ARGS]@WHEN (repeatable): kill-dst, kill-src, freeze-dst[:5s], freeze-src[:5s], link-down[:5s], link-loss:PCT[:5s], nfs-down, nfs-freeze[:5s], guest-oom; WHEN: 2s after migrate, pass:2, 50% of RAM sent, or a status (setup, active, device, postcopy-active, completed); e.g. --fault freeze-dst:5s@pass:2',
+    describe: `inject a fault, ${FAULT_FORMS}`,
   },
   results: { type: 'string', default: 'results', describe: 'directory for results/<run-id>/' },
   ...SHAPING_OPTIONS,

@@ -4,6 +4,7 @@
 // our own in the destination's nftables, the lab's NFS server, the guest's agent.
 import type { AgentClient } from '../guest/agent-client.js';
 import type { Lab } from '../lab/index.js';
+import { deleteNftTable, loadNftRuleset } from '../lab/firewall.js';
 import type { Vm } from '../machine/vm.js';
 import type { FaultSpec } from './spec.js';
 
@@ -71,17 +72,10 @@ export async function injectFault(f: FaultSpec, t: FaultTargets): Promise<Inject
     }
     case 'link-loss': {
       const host = t.lab.hosts.dst.host;
-      await host.run(['nft', '-f', '-'], { ...STEP, input: lossRuleset(f.lossPercent!) });
+      await loadNftRuleset(host, lossRuleset(f.lossPercent!), `the link-loss fault's table (inet ${LOSS_TABLE})`, STEP);
       return {
         detail: `${f.lossPercent} % of the destination host's packets dropped (nftables table inet ${LOSS_TABLE} in ${t.lab.hosts.dst.netns})`,
-        undo: {
-          what: `nftables table inet ${LOSS_TABLE} removed`,
-          run: async () => {
-            const r = await host.run(['nft', 'delete', 'table', 'inet', LOSS_TABLE], { ...STEP, reject: false });
-            // Already gone (the namespace went with the lab, or a second undo): nothing to take back.
-            if (r.exitCode !== 0 && !/No such file or directory|does not exist/i.test(r.stderr)) throw new Error(r.stderr.trim());
-          },
-        },
+        undo: { what: `nftables table inet ${LOSS_TABLE} removed`, run: () => deleteNftTable(host, LOSS_TABLE, STEP) },
       };
     }
     case 'nfs-down': {

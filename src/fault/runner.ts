@@ -5,6 +5,7 @@
 // it never fired. The engine turns an injection that fails into a failed run.
 import { describeError } from '../errors.js';
 import type { Teardown } from '../util/teardown.js';
+import type { Mutable } from '../util/types.js';
 import type { Injected } from './inject.js';
 import { formatFault, type FaultSpec } from './spec.js';
 import { describeTrigger, isDue, type Observation } from './trigger.js';
@@ -28,7 +29,6 @@ export interface FaultRecord {
   readonly notFired?: string;
 }
 
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 export interface FaultRunnerOptions {
   readonly inject: (f: FaultSpec) => Promise<Injected>;

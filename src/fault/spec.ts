@@ -62,9 +62,8 @@ export const FaultSpecSchema = z.union([
   }),
 ]);
 
-/** The accepted forms, for --help. */
-export const FAULT_FORMS =
-  'KIND[:ARGS]@WHEN with KIND one of kill-dst, kill-src, freeze-dst[:DURATION], freeze-src[:DURATION], link-down[:DURATION], link-loss:PERCENT[:DURATION], nfs-down, nfs-freeze[:DURATION], guest-oom and WHEN a time after migrate (2s), a pass (pass:2), a share of RAM sent (50%) or a migration status (postcopy-active); e.g. freeze-dst:5s@pass:2';
+/** The accepted forms, in words (`miglab migrate --help`). */
+export const FAULT_FORMS = `KIND[:ARGS]@WHEN (repeatable): kill-dst, kill-src, freeze-dst[:5s], freeze-src[:5s], link-down[:5s], link-loss:PCT[:5s], nfs-down, nfs-freeze[:5s], guest-oom; WHEN: 2s after migrate, pass:2, 50% of RAM sent, or a status (${WHEN_STATUSES.join(', ')}); e.g. --fault freeze-dst:5s@pass:2`;
 
 function bad(text: string, problem: string, hint = 'write KIND[:ARGS]@WHEN, e.g. kill-dst@2s or freeze-dst:5s@pass:2 (every form: miglab migrate --help)'): UsageError {
   return new UsageError(`invalid fault "${text}": ${problem}`, hint);

@@ -2,8 +2,8 @@
 // the run noticed, how the run ended (verdict, QEMU's status, each side afterwards, integrity,
 // leftovers) and whether that is the outcome the fault must have (outcome.ts). The sweep report
 // and `bench --which faults` print it; faults.csv holds the same rows.
-import type { RunReport, SideAfter } from '../migrate/report.js';
-import type { Column } from '../report/markdown.js';
+import { describeSide, type RunReport } from '../migrate/report.js';
+import { fmtMs, type Column } from '../report/markdown.js';
 import { judgeFaults } from './outcome.js';
 
 export interface FaultRow {
@@ -24,13 +24,6 @@ export interface FaultRow {
   readonly asExpected: string;
 }
 
-function sideText(a: SideAfter | undefined): string {
-  if (!a) return 'not observed';
-  if (a.process === 'not-started') return 'not started';
-  if (a.process === 'exited') return a.exit?.signal ? `killed (${a.exit.signal})` : `exited (${a.exit?.exitCode})`;
-  return `${a.status ?? (a.unanswered ? 'not answering' : 'running')}${a.heartbeat === 'continuing' ? ', beating' : a.heartbeat === 'silent' ? ', silent' : ''}`;
-}
-
 /** Rows for every fault of every run given (runs without faults give none). */
 export function faultRows(runs: readonly { readonly point: string; readonly rep?: number; readonly report: RunReport }[]): FaultRow[] {
   return runs.flatMap(({ point, rep, report }) => {
@@ -44,8 +37,8 @@ export function faultRows(runs: readonly { readonly point: string; readonly rep?
       detectMs: j.detectMs,
       verdict: report.verdict,
       migrationStatus: o.status ?? o.after?.source.migrationStatus,
-      source: sideText(o.after?.source),
-      destination: sideText(o.after?.destination),
+      source: describeSide(o.after?.source, true),
+      destination: describeSide(o.after?.destination, true),
       integrity: o.integrity ? `${o.integrity.ok ? 'ok' : 'BAD'} (${o.integrityCheckedOn})` : undefined,
       leftovers: o.leftovers?.length ?? 0,
       expected: j.expected,
@@ -54,15 +47,14 @@ export function faultRows(runs: readonly { readonly point: string; readonly rep?
   });
 }
 
-const ms = (v: number | undefined) => (v === undefined ? '–' : `${Math.round(v)} ms`);
 
 /** Every column: faults.csv. */
 export const FAULT_COLUMNS: readonly Column<FaultRow>[] = [
   { key: 'point', title: 'point' },
   { key: 'rep', title: 'rep' },
   { key: 'fault', title: 'fault' },
-  { key: 'firedAtMs', title: 'fired at', format: ms, align: 'right' },
-  { key: 'detectMs', title: 'noticed after', format: ms, align: 'right' },
+  { key: 'firedAtMs', title: 'fired at', format: fmtMs, align: 'right' },
+  { key: 'detectMs', title: 'noticed after', format: fmtMs, align: 'right' },
   { key: 'verdict', title: 'verdict' },
   { key: 'asExpected', title: 'as expected' },
   { key: 'migrationStatus', title: 'QEMU status' },

@@ -12,7 +12,7 @@ import type { WaitOptions } from '../util/deadline.js';
 import { checkRoot } from './deps.js';
 import { LabImpl, listNetns, type Lab } from './handle.js';
 import { isInside, removeDirIfEmpty } from './up.js';
-import { isOwnedAlive, procStartTime, stopOwnedGroup } from './proc.js';
+import { isOwnedAlive, procParentPid, procStartTime, stopOwnedGroup } from './proc.js';
 import { ProcessRegistry, type RecordedProcess } from './procs.js';
 import { SlotTable } from './slots.js';
 import { DEFAULT_PREFIX, DEFAULT_STATE_ROOT, checkPrefix, labNamespaces, labPaths, maxGuestIndex } from './spec.js';
@@ -90,16 +90,6 @@ export function runsInProgress(state: LabState): string[] {
   return [...runs.entries()].map(([run, r]) => `run ${run} (miglab pid ${r.pid}${r.slots.length ? `, slot ${r.slots.join(', ')}` : ''}${r.processes ? `, ${r.processes} processes` : ''})`);
 }
 
-/** The parent pid of a process (field 4 of /proc/PID/stat), if it still runs. */
-function parentPid(pid: number): number | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined; // gone
-  }
-}
-
 /** Processes inside a namespace (`ip netns pids`), with their command names. */
 async function pidsIn(netns: string, waits: WaitOptions): Promise<{ pid: number; comm: string }[]> {
   const r = await local.run(['ip', 'netns', 'pids', netns], { ...waits, reject: false });
@@ -174,7 +164,7 @@ export async function labDown(prefix: string = DEFAULT_PREFIX, opts: WaitOptions
   for (const ns of [...state.netns].reverse()) {
     if (!existing.has(ns)) continue;
     for (const p of await pidsIn(ns, waits)) {
-      const ppid = parentPid(p.pid);
+      const ppid = procParentPid(p.pid);
       if (ppid !== undefined && miglabs.has(ppid)) {
         await attempt(`${p.comm} (pid ${p.pid}, a command of miglab pid ${ppid}) in ${ns}`, async () => {
           process.kill(p.pid, 'SIGTERM');

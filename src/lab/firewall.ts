@@ -175,16 +175,32 @@ export function isNoSuchTableError(stderr: string): boolean {
 
 // ---- applying and checking ----------------------------------------------------------------------
 
-/** Load `ruleset` in `host`'s namespace (replacing the lab's table if it is there already). */
-export async function applyFirewall(host: Host, ruleset: string, opts: WaitOptions): Promise<void> {
+/**
+ * Load a ruleset of ours (one table, `what` in messages) in `host`'s namespace with `nft -f -`.
+ * The lab's firewall and the link-loss fault's table both go through here.
+ */
+export async function loadNftRuleset(host: Host, ruleset: string, what: string, opts: WaitOptions): Promise<void> {
   const r = await host.run(NFT_APPLY_ARGV, { input: ruleset, timeoutMs: opts.timeoutMs, signal: opts.signal, reject: false });
   if (r.exitCode === 0) return;
   const said = (r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ');
   throw new MiglabError(
     'COMMAND_FAILED',
-    `could not load the lab's firewall (nft table ${FIREWALL_FAMILY} ${FIREWALL_TABLE}) on ${host.name}: ${said || `nft exited ${r.exitCode}`}; the kernel needs nftables (modprobe nf_tables) and the nftables package its nft`,
+    `could not load ${what} on ${host.name}: ${said || `nft exited ${r.exitCode}`}; the kernel needs nftables (modprobe nf_tables) and the nftables package its nft`,
     { context: { host: host.name, argv: r.argv, exitCode: r.exitCode } },
   );
+}
+
+/** Remove a table of ours from `host`'s namespace; one that is gone already is fine. */
+export async function deleteNftTable(host: Host, table: string, opts: WaitOptions): Promise<void> {
+  const r = await host.run(['nft', 'delete', 'table', FIREWALL_FAMILY, table], { timeoutMs: opts.timeoutMs, signal: opts.signal, reject: false });
+  if (r.exitCode !== 0 && !isNoSuchTableError(r.stderr)) {
+    throw new MiglabError('COMMAND_FAILED', `could not remove nft table ${FIREWALL_FAMILY} ${table} on ${host.name}: ${r.stderr.trim()}`, { context: { host: host.name } });
+  }
+}
+
+/** Load `ruleset` in `host`'s namespace (replacing the lab's table if it is there already). */
+export async function applyFirewall(host: Host, ruleset: string, opts: WaitOptions): Promise<void> {
+  await loadNftRuleset(host, ruleset, `the lab's firewall (nft table ${FIREWALL_FAMILY} ${FIREWALL_TABLE})`, opts);
 }
 
 /** The hosts a firewall goes on; a Lab has them. */

@@ -10,7 +10,7 @@ import { CommandError, LocalHost, NetnsHost } from '../host/local.js';
 import { nfsUrl } from './ganesha.js';
 import { startNfsServer, waitNfsReady } from './nfs.js';
 import { ownedState, signalOwnedGroup, stopOwnedGroup } from './proc.js';
-import { ProcessRegistry, RecordingNetnsHost, describeRecorded, type RecordedProcess, type SpawnOwner } from './procs.js';
+import { ProcessRegistry, RecordingNetnsHost, type RecordedProcess, type SpawnOwner } from './procs.js';
 import { SlotTable, type SlotHolder, type SlotRequest } from './slots.js';
 import {
   checkExportFileName,
@@ -348,9 +348,4 @@ export class LabImpl implements Lab {
     const set = await ensureTlsCredentials(this.paths.tlsDir, { serverAddress: this.hosts.dst.ip, label: this.spec.prefix, ...opts });
     return set.dir;
   }
-}
-
-/** One line per recorded process, for messages. */
-export function describeProcesses(ps: readonly RecordedProcess[]): string {
-  return ps.map(describeRecorded).join('; ');
 }

@@ -15,13 +15,14 @@ export interface OwnedProcess {
 interface ProcStat {
   readonly state: string;
   readonly startTime: number;
+  readonly ppid: number;
 }
 
 /** Parse /proc/PID/stat text. The command name (field 2) may hold spaces and parentheses. */
 export function parseProcStat(text: string): ProcStat | undefined {
   try {
     const st = parsePidStat(text);
-    return { state: st.state, startTime: st.startTicks };
+    return { state: st.state, startTime: st.startTicks, ppid: st.ppid };
   } catch {
     // Not a stat line (a process that vanished mid-read): the caller treats it as gone.
     return undefined;
@@ -57,6 +58,11 @@ export function signalOwnedGroup(p: OwnedProcess, signal: NodeJS.Signals): boole
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
     throw err;
   }
+}
+
+/** The parent's pid of a running process, or undefined once it is gone. */
+export function procParentPid(pid: number): number | undefined {
+  return readStat(pid)?.ppid;
 }
 
 export function procStartTime(pid: number): number | undefined {

@@ -128,6 +128,8 @@ export interface PidStat {
   readonly pid: number;
   readonly comm: string;
   readonly state: string;
+  /** The parent's pid (field 4). */
+  readonly ppid: number;
   readonly utimeTicks: number;
   readonly stimeTicks: number;
   readonly threads: number;
@@ -144,7 +146,7 @@ export function parsePidStat(text: string): PidStat {
   // Fields after the name, numbered from 3 (state) as in proc(5).
   const f = text.slice(close + 1).trim().split(/\s+/);
   const field = (n: number) => Number(f[n - 3]);
-  const r = { pid, comm: text.slice(open + 1, close), state: f[0] ?? '?', utimeTicks: field(14), stimeTicks: field(15), threads: field(20), startTicks: field(22) };
+  const r = { pid, comm: text.slice(open + 1, close), state: f[0] ?? '?', ppid: field(4), utimeTicks: field(14), stimeTicks: field(15), threads: field(20), startTicks: field(22) };
   if (![r.pid, r.utimeTicks, r.stimeTicks, r.threads, r.startTicks].every(Number.isFinite)) {
     throw new MeasureError('proc', `cannot read /proc/PID/stat "${excerpt(text)}"`);
   }

@@ -25,11 +25,11 @@ export async function claimSlot(run: Run): Promise<void> {
     run.progress('slot', `reclaimed ${lease.reclaimed.join('; ')}`);
   }
   const shift = lease.index - preferred;
-  run.port = run.scenario.port + shift;
+  const port = run.scenario.port + shift;
   run.hmpTelnetPort = run.scenario.hmpTelnetPort === undefined ? undefined : run.scenario.hmpTelnetPort + shift;
-  if (shift !== 0) run.progress('slot', `guest slot g${preferred} is taken by another run on this lab: using g${lease.index} (port ${run.port})`);
-  run.uri = `tcp:${run.lab.hosts.dst.ip}:${run.port}`;
-  await checkPortFree(run.lab.hosts.dst.host, run.port, 'migration');
+  if (shift !== 0) run.progress('slot', `guest slot g${preferred} is taken by another run on this lab: using g${lease.index} (port ${port})`);
+  run.uri = `tcp:${run.lab.hosts.dst.ip}:${port}`;
+  await checkPortFree(run.lab.hosts.dst.host, port, 'migration');
   if (run.hmpTelnetPort !== undefined) await checkPortFree(run.lab.hosts.src.host, run.hmpTelnetPort, 'hmp');
   const { scenario, lab } = run;
   const idx = lease.index;
@@ -100,10 +100,10 @@ export async function boot(run: Run): Promise<void> {
   for (const [side, vm] of [['source', src], ['destination', dst]] as const) {
     watchConsole(vm, side, guard, (t) => (run.out.guestTrouble = t));
     watchQemuExit(vm, side, guard, {
-      // Only the side that holds the guest matters: the source until a switchover, the
-      // destination after it. A destination that dies mid-migration is QEMU's to report (the
-      // migration fails, and the guest is checked on the source).
-      fatal: () => (side === 'source' ? !switchedOver(run) : run.phase !== 'migrate' && (run.final === undefined || run.final.status === 'completed')),
+      // The side that holds the guest matters: the source until a switchover, the destination
+      // after it (and before the migration starts, since the run needs it). A destination that
+      // dies mid-migration is QEMU's to report: the migration fails and the source is checked.
+      fatal: () => (side === 'source' ? !switchedOver(run) : !guard.migrateSentAt || switchedOver(run)),
       cause: () => faultCause(run, side) ?? run.lab.stillUp(),
     });
   }

@@ -15,7 +15,7 @@ import { sampleOf, type Sample } from './report.js';
 import type { Scenario } from './scenario.js';
 
 /** A monitor call that hangs this long names the hang (QEMU's main loop is blocked). */
-const CALL_MS = 12000;
+export const CALL_MS = 12000;
 /** How long QEMU may take to reach `cancelled` after migrate_cancel. */
 const CANCEL_MS = 30000;
 /** Progress lines while a migration runs, so a long one is not silent. */

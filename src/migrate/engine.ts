@@ -107,7 +107,6 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
     }),
     lab: ctx.lab,
     phase: 'setup',
-    port: scenario.port,
     uri: '',
     qemu: { version: 'unknown' },
     parametersInForce: {},
@@ -173,11 +172,11 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
 async function fail(run: Run, err: unknown): Promise<void> {
   const { guard } = run;
   // A monitor connection that broke is how a dying QEMU is often noticed first; its exit (and the
-  // watcher that names it) follows within moments, and is the reason to give.
+  // watcher that names it, registered on the same promise earlier, so run before this wait ends)
+  // follows within moments, and is the reason to give.
   if (!guard.tripped && err instanceof MiglabError && err.code === 'QMP_DISCONNECTED') {
     const exits = [run.src, run.dst].filter((vm): vm is Vm => vm !== undefined).map((vm) => vm.process.exited);
     await withDeadline('a QEMU to exit', Promise.race(exits), { timeoutMs: 2000 }).catch(() => undefined);
-    await sleep(10);
   }
   if (guard.interrupted) {
     run.verdict = 'interrupted';

@@ -62,11 +62,6 @@ export class RunGuard {
     this.first = { source, error, atMs: Date.now() };
     this.ac.abort(error);
   }
-
-  /** The first incident from `source` at or after `sinceMs` (epoch), e.g. a fault's detection. */
-  firstIncidentAfter(sinceMs: number): Incident | undefined {
-    return this.incidents.find((i) => i.atMs >= sinceMs);
-  }
 }
 
 /** A run stopped by a watcher: the run's reason (what the user reads) with its source. */

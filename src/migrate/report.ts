@@ -79,6 +79,23 @@ export interface SideAfter {
   readonly heartbeat?: 'continuing' | 'silent' | 'not-expected';
 }
 
+/**
+ * One side after the run in words: `short` for tables (`running, beating`), else with the detail
+ * a reader needs (why a monitor did not answer, the migration status if it never ended).
+ */
+export function describeSide(a: SideAfter | undefined, short = false): string {
+  if (!a) return 'not observed';
+  if (a.process === 'not-started') return 'not started';
+  if (a.process === 'exited') {
+    if (short) return a.exit?.signal ? `killed (${a.exit.signal})` : `exited (${a.exit?.exitCode})`;
+    return `QEMU ${a.exit?.signal ? `killed by ${a.exit.signal}` : `exited (code ${a.exit?.exitCode})`}`;
+  }
+  const state = a.status ?? (a.unanswered ? (short ? 'not answering' : `not answering (${a.unanswered})`) : 'running');
+  const migration = !short && a.migrationStatus ? ` (migration ${a.migrationStatus})` : '';
+  const beats = { continuing: short ? ', beating' : ', heartbeat going on', silent: short ? ', silent' : ', heartbeat SILENT', 'not-expected': '' };
+  return `${state}${migration}${a.heartbeat ? beats[a.heartbeat] : ''}`;
+}
+
 /** The guest in trouble, as its serial console said it. */
 export interface GuestTrouble {
   readonly side: 'source' | 'destination';

@@ -10,6 +10,7 @@ import type { MachineSpec } from '../machine/spec.js';
 import type { Vm } from '../machine/vm.js';
 import type { MigrationInfo } from '../migration/info.js';
 import type { Teardown } from '../util/teardown.js';
+import type { Mutable } from '../util/types.js';
 import type { EngineContext, Progress } from './engine.js';
 import type { RunGuard } from './guard.js';
 import type { MigrationDriver } from './monitor.js';
@@ -18,8 +19,6 @@ import type { Scenario } from './scenario.js';
 
 /** Monitor calls outside the migration loop. */
 export const CALL = { timeoutMs: 10000 };
-
-export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** Everything a run accumulates; the phases fill it in and buildReport reads it. */
 export interface Run {
@@ -38,8 +37,8 @@ export interface Run {
   lab: Lab;
   phase: string;
   slot?: SlotLease;
-  port: number;
   hmpTelnetPort?: number;
+  /** tcp:DST:PORT, the port shifted with the slot. */
   uri: string;
   machine?: MachineSpec;
   accel?: AccelDecision;

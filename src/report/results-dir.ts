@@ -10,9 +10,10 @@ import { makePrivateDir } from '../util/private.js';
 
 
 /**
- * Room a run needs. Measured: a 120 s run at the default 1 ms probe writes about 7 MiB of
- * probe.csv and 1-2 MiB of QMP transcripts and serial logs; a sweep or batch checks before each
- * run, so this is per run with a margin for the report and plots.
+ * Room a run needs. Measured over the 22 runs of the fault benchmark (256 MiB guests, 1 ms
+ * probe): about 37 KB of probe.csv and 5-8 KB of QMP transcripts per second of run, so 0.16-1.2
+ * MB for 8-25 s runs and about 6 MB for a run that waits out the default 120 s deadline. A sweep
+ * or batch checks before each run; the rest is margin for reports and plots.
  */
 export const MIN_FREE_MIB = 64;
 

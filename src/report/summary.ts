@@ -3,7 +3,7 @@
 // when it was not QEMU's own query-migrate.
 import chalk from 'chalk';
 import { dirtyRateText } from '../migrate/figures.js';
-import type { RunReport, SideAfter } from '../migrate/report.js';
+import { describeSide, type RunReport } from '../migrate/report.js';
 
 const fmtMiB = (b: number | undefined) => (b === undefined ? '?' : `${(b / 1024 / 1024).toFixed(1)} MiB`);
 const fmt = (v: number | undefined, unit: string, digits = 0) => (v === undefined ? '?' : `${v.toFixed(digits)} ${unit}`);
@@ -27,13 +27,6 @@ const TITLES: Record<RunReport['verdict'], string> = {
 function source(s: string | undefined): string {
   if (s === 'missing') return chalk.dim(' (QEMU gave none)');
   return s === undefined || s === 'qemu' ? '' : chalk.dim(` (from QEMU's ${s})`);
-}
-
-function side(a: SideAfter): string {
-  if (a.process === 'not-started') return 'not started';
-  if (a.process === 'exited') return `QEMU ${a.exit?.signal ? `killed by ${a.exit.signal}` : `exited (code ${a.exit?.exitCode})`}`;
-  const hb = a.heartbeat === 'continuing' ? ', heartbeat going on' : a.heartbeat === 'silent' ? ', heartbeat SILENT' : '';
-  return `${a.status ?? (a.unanswered ? `not answering (${a.unanswered})` : 'running')}${a.migrationStatus ? ` (migration ${a.migrationStatus})` : ''}${hb}`;
 }
 
 export function formatSummary(r: RunReport, dir: string): string {
@@ -76,7 +69,7 @@ export function formatSummary(r: RunReport, dir: string): string {
     const when = f.fired ? `fired ${f.trigger ?? ''}: ${f.detail ?? ''}${f.undo ? `; undone at ${f.undoneAtMs} ms: ${f.undo}` : ''}` : `never fired: ${f.notFired ?? '?'}`;
     lines.push(chalk.magenta(`  fault           ${f.fault} ${when}${f.error ? `; ${f.error}` : ''}`));
   }
-  if (o.after) lines.push(`  after           source ${side(o.after.source)}; destination ${side(o.after.destination)}`);
+  if (o.after) lines.push(`  after           source ${describeSide(o.after.source)}; destination ${describeSide(o.after.destination)}`);
   for (const x of o.relaunched ?? []) lines.push(chalk.yellow(`  relaunched      ${x.side} QEMU hung while starting and was launched again (see run.json)`));
   if (o.guestTrouble) lines.push(chalk.red(`  guest console   ${o.guestTrouble.lines.slice(-3).join(' | ')}`));
   if (r.failure) lines.push((r.ok ? chalk.dim : r.verdict === 'failed' ? chalk.red : chalk.yellow)(`  ${r.failure}`));

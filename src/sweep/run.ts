@@ -86,7 +86,7 @@ export async function runSweep(opts: RunSweepOptions): Promise<SweepResult> {
   const progress = opts.progress ?? (() => undefined);
 
   // Where results go is checked before anything starts (a full or read-only disk is one line).
-  const dir = sweepDir(opts.runner ? (opts.resultsRoot ?? join(REPO_ROOT, 'results')) : await checkResultsDir(opts.resultsRoot ?? join(REPO_ROOT, 'results')), spec.name);
+  const dir = sweepDir(await checkResultsDir(opts.resultsRoot ?? join(REPO_ROOT, 'results')), spec.name);
   const previous = await readSweepFile(dir);
   if (previous && !sameSweep(previous.spec, spec)) {
     throw new UsageError(`${dir} holds a sweep made from a different spec`, 'rename the sweep or move that folder away');

@@ -29,6 +29,9 @@ describe('batch spec', () => {
     expect(guestScenario(spec, 0)).toMatchObject({ faults: ['kill-dst@pass:2'] });
     expect(guestScenario(spec, 1)).not.toHaveProperty('faults');
     expect(guestScenario(spec, 2)).toMatchObject({ faults: ['kill-dst@pass:2'] });
+    // From the command line: every guest.
+    expect(batchSpecFromArgs({ fault: ['freeze-dst:2s@pass:2'] }).guests).toMatchObject({ faults: ['freeze-dst:2s@pass:2'] });
+    expect(batchSpecFromArgs({}).guests).not.toHaveProperty('faults');
     await expect(checkBatch({ guests: { memoryMiB: 128, faults: ['kill-dst@never'] } }, async () => 100000)).rejects.toThrow(/invalid fault "kill-dst@never"/);
   });
 

@@ -64,7 +64,7 @@ describe('lab state file', () => {
 describe('process identity', () => {
   it('parses /proc/PID/stat even when the name holds spaces and parentheses', () => {
     const text = '4321 (nfs (server).sh) S 1 4321 4321 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654 2437120 200 18446744073709551615';
-    expect(parseProcStat(text)).toEqual({ state: 'S', startTime: 987654 });
+    expect(parseProcStat(text)).toEqual({ state: 'S', startTime: 987654, ppid: 1 });
     expect(parseProcStat('garbage')).toBeUndefined();
   });
 

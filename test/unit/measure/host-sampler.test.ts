@@ -56,10 +56,10 @@ describe('/proc parsers on text from this machine', () => {
 
   it('reads /proc/PID/stat and status, also with a name holding spaces and parentheses', () => {
     expect(parsePidStat(fixture('proc-pid-stat.txt'))).toEqual({
-      pid: 11449, comm: 'sleep', state: 'S', utimeTicks: 0, stimeTicks: 0, threads: 1, startTicks: 110653,
+      pid: 11449, comm: 'sleep', state: 'S', ppid: 11438, utimeTicks: 0, stimeTicks: 0, threads: 1, startTicks: 110653,
     });
     const odd = '42 (qemu (x) s) R 1 42 42 0 -1 4194304 1 0 0 0 250 75 0 0 20 0 5 0 999 1000 10 18446744073709551615';
-    expect(parsePidStat(odd)).toMatchObject({ pid: 42, comm: 'qemu (x) s', state: 'R', utimeTicks: 250, stimeTicks: 75, threads: 5, startTicks: 999 });
+    expect(parsePidStat(odd)).toMatchObject({ pid: 42, comm: 'qemu (x) s', state: 'R', ppid: 1, utimeTicks: 250, stimeTicks: 75, threads: 5, startTicks: 999 });
     const st = parsePidStatus(fixture('proc-pid-status.txt'));
     expect(st.name).toBe('sleep');
     expect(st.vmRssKiB).toBeGreaterThan(0);
