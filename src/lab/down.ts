@@ -12,7 +12,7 @@ import type { WaitOptions } from '../util/deadline.js';
 import { checkRoot } from './deps.js';
 import { LabImpl, listNetns, type Lab } from './handle.js';
 import { isInside, removeDirIfEmpty } from './up.js';
-import { isOwnedAlive, procParentPid, procStartTime, stopOwnedGroup } from './proc.js';
+import { isOwnedAlive, isSelf, procParentPid, stopOwnedGroup } from './proc.js';
 import { ProcessRegistry, type RecordedProcess } from './procs.js';
 import { SlotTable } from './slots.js';
 import { DEFAULT_PREFIX, DEFAULT_STATE_ROOT, checkPrefix, labNamespaces, labPaths, maxGuestIndex } from './spec.js';
@@ -29,8 +29,6 @@ function stateFileOf(prefix: string, where: LabLocation): string {
   return labPaths({ prefix: checkPrefix(prefix), stateRoot: where.stateRoot ?? DEFAULT_STATE_ROOT }).stateFile;
 }
 
-const me = { pid: process.pid, startTime: procStartTime(process.pid) ?? 0 };
-const isMe = (p: { pid: number; startTime?: number }) => p.pid === me.pid && (p.startTime === undefined || p.startTime === me.startTime);
 
 /**
  * The lab with `prefix` if it is up (from its state file, its namespaces checked), else undefined.
@@ -49,7 +47,7 @@ export async function attachLab(prefix: string = DEFAULT_PREFIX, where: LabLocat
   if (missing.length > 0) {
     throw new MiglabError('LAB_STATE', `the lab "${prefix}" is broken: namespace(s) ${missing.join(', ')} are gone; run \`miglab lab down --prefix ${prefix}\` and bring it up again`);
   }
-  if (state.ephemeral && !isMe({ pid: state.ownerPid, startTime: state.ownerStartTime }) && isOwnedAlive({ pid: state.ownerPid, startTime: state.ownerStartTime ?? 0 })) {
+  if (state.ephemeral && !isSelf({ pid: state.ownerPid, startTime: state.ownerStartTime }) && isOwnedAlive({ pid: state.ownerPid, startTime: state.ownerStartTime ?? 0 })) {
     throw new MiglabError(
       'LAB_STATE',
       `the lab "${prefix}" was brought up by another miglab (pid ${state.ownerPid}) for its own run and goes down when that run ends; to share a lab between runs, bring one up with \`miglab lab up --prefix NAME\` and pass --prefix NAME to each run`,
@@ -73,9 +71,9 @@ export interface LabDownReport {
 /** What of another run is on the lab: its live processes and the guest slots it holds. */
 export function runsInProgress(state: LabState): string[] {
   const paths = labPaths(state.spec);
-  const procs = new ProcessRegistry(paths.procsDir).inUse().filter((p) => !isMe(p.owner));
+  const procs = new ProcessRegistry(paths.procsDir).inUse().filter((p) => !isSelf(p.owner));
   const runs = new Map<string, { pid: number; slots: string[]; processes: number }>();
-  for (const s of new SlotTable(paths.slotsDir, maxGuestIndex(state.spec)).held().filter((x) => x.alive && !isMe(x.holder))) {
+  for (const s of new SlotTable(paths.slotsDir, maxGuestIndex(state.spec)).held().filter((x) => x.alive && !isSelf(x.holder))) {
     const r = runs.get(s.holder.runId) ?? { pid: s.holder.pid, slots: [], processes: 0 };
     r.slots.push(`g${s.index}`);
     runs.set(s.holder.runId, r);
@@ -124,7 +122,7 @@ export async function labDown(prefix: string = DEFAULT_PREFIX, opts: WaitOptions
     const note = stray.length > 0 ? ` (namespaces ${stray.join(', ')} exist but no state file records them, so miglab leaves them alone)` : '';
     return { prefix, wasUp: false, removed: [], foreign: [], message: `no lab "${prefix}" is up${note}` };
   }
-  if (state.ephemeral && !isMe({ pid: state.ownerPid, startTime: state.ownerStartTime }) && !opts.force && isOwnedAlive({ pid: state.ownerPid, startTime: state.ownerStartTime ?? 0 })) {
+  if (state.ephemeral && !isSelf({ pid: state.ownerPid, startTime: state.ownerStartTime }) && !opts.force && isOwnedAlive({ pid: state.ownerPid, startTime: state.ownerStartTime ?? 0 })) {
     throw new MiglabError(
       'LAB_STATE',
       `lab "${prefix}" was brought up by a running miglab (pid ${state.ownerPid}) for its own run, which takes it down when it ends; wait for it, or use --force`,

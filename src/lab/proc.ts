@@ -38,6 +38,20 @@ function readStat(pid: number): ProcStat | undefined {
   }
 }
 
+let self: OwnedProcess | undefined;
+
+/** This miglab process, named as recorded processes are (read once, when first asked). */
+export function selfProcess(): OwnedProcess {
+  self ??= { pid: process.pid, startTime: procStartTime(process.pid) ?? 0 };
+  return self;
+}
+
+/** Whether a recorded pid (with its start time, when known) is this miglab process. */
+export function isSelf(p: { readonly pid: number; readonly startTime?: number }): boolean {
+  const me = selfProcess();
+  return p.pid === me.pid && (p.startTime === undefined || p.startTime === me.startTime);
+}
+
 /** How a recorded process is now: running, stopped by a signal (SIGSTOP: state T), or gone. */
 export function ownedState(p: OwnedProcess): 'running' | 'stopped' | 'gone' {
   const st = readStat(p.pid);

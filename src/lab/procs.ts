@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { NetnsHost } from '../host/local.js';
 import type { HostProcess, SpawnOptions } from '../host/host.js';
 import { MiglabError, describeError } from '../errors.js';
-import { isOwnedAlive, procStartTime, type OwnedProcess } from './proc.js';
+import { isOwnedAlive, procStartTime, selfProcess, type OwnedProcess } from './proc.js';
 
 const Owned = z.object({ pid: z.number().int().positive(), startTime: z.number().int().nonnegative() });
 
@@ -35,7 +35,6 @@ export interface SpawnOwner {
   readonly slot?: number;
 }
 
-const self: OwnedProcess = { pid: process.pid, startTime: procStartTime(process.pid) ?? 0 };
 
 export class ProcessRegistry {
   constructor(readonly dir: string) {}
@@ -143,7 +142,7 @@ export class RecordingNetnsHost extends NetnsHost {
         what: `${argv[0]!.split('/').pop()} in ${this.netns}`,
         argv: argv.map((a) => (a.length > 120 ? `${a.slice(0, 117)}...` : a)),
         netns: this.netns,
-        owner: self,
+        owner: selfProcess(),
         ...(this.owner.runId !== undefined ? { runId: this.owner.runId } : {}),
         ...(this.owner.slot !== undefined ? { slot: this.owner.slot } : {}),
         startedAt: new Date().toISOString(),

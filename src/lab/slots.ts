@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { MiglabError } from '../errors.js';
 import { AbortedError } from '../errors.js';
-import { isOwnedAlive, procStartTime } from './proc.js';
+import { isOwnedAlive, selfProcess } from './proc.js';
 
 const HolderSchema = z.object({
   pid: z.number().int().positive(),
@@ -76,7 +76,7 @@ export class SlotTable {
       throw err;
     }
     try {
-      const holder: SlotHolder = { pid: process.pid, startTime: procStartTime(process.pid) ?? 0, runId, since: new Date().toISOString() };
+      const holder: SlotHolder = { ...selfProcess(), runId, since: new Date().toISOString() };
       writeSync(fd, `${JSON.stringify(holder)}\n`);
     } finally {
       closeSync(fd);

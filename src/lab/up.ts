@@ -14,7 +14,7 @@ import { checkLabDependencies, checkRoot } from './deps.js';
 import { LabImpl, listNetns, STEP_TIMEOUT_MS, type Lab } from './handle.js';
 import { applyLabFirewall } from './firewall.js';
 import { startNfsServer, waitNfsReady } from './nfs.js';
-import { procStartTime, stopOwnedGroup } from './proc.js';
+import { selfProcess, stopOwnedGroup } from './proc.js';
 import { HOST_ROLES, isEmptyShaping, labNames, labNamespaces, labPaths, parseLabSpec, type LabSpec, type LabSpecInput } from './spec.js';
 import { writeLabState, type LabState } from './state.js';
 
@@ -103,7 +103,7 @@ export async function labUp(specInput: LabSpecInput, opts: LabUpOptions): Promis
       spec,
       createdAt: new Date().toISOString(),
       ownerPid: process.pid,
-      ownerStartTime: procStartTime(process.pid),
+      ownerStartTime: selfProcess().startTime,
       ephemeral: opts.ephemeral ?? false,
       labDir: paths.labDir,
       stateRootCreated,
