@@ -4,6 +4,7 @@
 // them (src/fault/trigger.ts) and src/fault/inject.ts carries them out. Names derive from values.
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
+import { objectOrCompact } from '../util/validate.js';
 import { parseDurationMs } from '../util/units.js';
 
 /**
@@ -50,17 +51,7 @@ export const FaultObjectSchema = z
 export type FaultSpec = Readonly<z.infer<typeof FaultObjectSchema>>;
 
 /** A fault as an object or in the compact form. */
-export const FaultSpecSchema = z.union([
-  FaultObjectSchema,
-  z.string().transform((text, ctx): FaultSpec => {
-    try {
-      return parseFault(text);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) });
-      return z.NEVER;
-    }
-  }),
-]);
+export const FaultSpecSchema = objectOrCompact(FaultObjectSchema, (text) => parseFault(text));
 
 /** The accepted forms, in words (`miglab migrate --help`). */
 export const FAULT_FORMS = `KIND[:ARGS]@WHEN (repeatable): kill-dst, kill-src, freeze-dst[:5s], freeze-src[:5s], link-down[:5s], link-loss:PCT[:5s], nfs-down, nfs-freeze[:5s], guest-oom; WHEN: 2s after migrate, pass:2, 50% of RAM sent, or a status (${WHEN_STATUSES.join(', ')}); e.g. --fault freeze-dst:5s@pass:2`;

@@ -1,6 +1,6 @@
 // One way to validate input against a zod schema: the first problem becomes one UsageError line
 // that names the field, so bad input is reported the same way everywhere, before anything starts.
-import type { z } from 'zod';
+import { z } from 'zod';
 import { UsageError } from '../errors.js';
 
 type Issue = z.core.$ZodIssue;
@@ -20,6 +20,25 @@ export function explainIssue(issue: Issue): { path: PropertyKey[]; message: stri
     }
   }
   return { path: [...issue.path], message: issue.message };
+}
+
+/**
+ * Data given either as an object or in its compact text form (`dirty:512M@200M/s`,
+ * `kill-dst@2s`), as specs and YAML take workloads and faults: the text goes through `parse`, whose
+ * one-line error becomes the issue's message.
+ */
+export function objectOrCompact<S extends z.ZodType, T>(object: S, parse: (text: string) => T) {
+  return z.union([
+    object,
+    z.string().transform((text, ctx): T => {
+      try {
+        return parse(text);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) });
+        return z.NEVER;
+      }
+    }),
+  ]);
 }
 
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.infer<S> {

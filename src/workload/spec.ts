@@ -4,6 +4,7 @@
 // and sweep specs embed WorkloadSpecSchema, which also takes the compact string inside YAML.
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
+import { objectOrCompact } from '../util/validate.js';
 import { parseRateMiBps, parseSizeBytes } from '../util/units.js';
 
 export const DIRTY_PATTERNS = ['sequential', 'random'] as const;
@@ -58,17 +59,7 @@ const NetSchema = z
 export const WorkloadObjectSchema = z.discriminatedUnion('kind', [IdleSchema, DirtySchema, CpuSchema, DiskSchema, NetSchema]);
 
 /** A workload as an object or in the compact CLI form (`dirty:512M@200M/s,random`). */
-export const WorkloadSpecSchema = z.union([
-  WorkloadObjectSchema,
-  z.string().transform((text, ctx): WorkloadSpec => {
-    try {
-      return parseWorkload(text);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) });
-      return z.NEVER;
-    }
-  }),
-]);
+export const WorkloadSpecSchema = objectOrCompact(WorkloadObjectSchema, (text) => parseWorkload(text));
 
 export type WorkloadSpec = Readonly<z.infer<typeof WorkloadObjectSchema>>;
 export type WorkloadKind = WorkloadSpec['kind'];
