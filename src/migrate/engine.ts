@@ -34,7 +34,7 @@ import { boot, claimSlot } from './boot.js';
 import { conclude, leftovers, observeAfter } from './conclude.js';
 import { driveMigration, type DriveResult } from './drive.js';
 import { headlineFigures, lastActiveSample } from './figures.js';
-import { RunGuard } from './guard.js';
+import { RunGuard, trippedError } from './guard.js';
 import { HmpMigrationDriver, QmpMigrationDriver, tlsParameters, type MigrationDriver } from './monitor.js';
 import { derivePasses, RUN_SCHEMA, type HostFacts, type RunOutputs, type RunReport } from './report.js';
 import { CALL, mark, switchedOver, type Run } from './run-state.js';
@@ -178,6 +178,12 @@ async function fail(run: Run, err: unknown): Promise<void> {
     const exits = [run.src, run.dst].filter((vm): vm is Vm => vm !== undefined).map((vm) => vm.process.exited);
     await withDeadline('a QEMU to exit', Promise.race(exits), { timeoutMs: 2000 }).catch(() => undefined);
   }
+  // `lab down --force` marks the lab going down before it stops the run's QEMUs; the lab watcher
+  // polls, so the broken monitor may surface first. The lab going is then the reason to give.
+  if (!guard.tripped && !guard.interrupted) {
+    const gone = labGone(run);
+    if (gone) guard.trip('lab', trippedError('lab', `${gone} during the run`));
+  }
   if (guard.interrupted) {
     run.verdict = 'interrupted';
     run.out.interruptedBy = guard.interruptedBy;
@@ -191,6 +197,14 @@ async function fail(run: Run, err: unknown): Promise<void> {
     // Name what the lab looked like when a step hung: a frozen NFS server explains a silent QEMU.
     const nfs = run.lab.nfsServerState();
     if (nfs.state !== 'running' && nfs.state !== 'none') run.failure += `; the lab's NFS server (pid ${nfs.pid}) is ${nfs.state === 'stopped' ? 'stopped (SIGSTOP)' : 'gone'}`;
+  }
+}
+
+function labGone(run: Run): string | undefined {
+  try {
+    return run.lab.stillUp();
+  } catch {
+    return undefined;
   }
 }
 
