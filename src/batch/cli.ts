@@ -2,7 +2,7 @@
 // body for the CLI to call after parsing (it only calls runBatch and prints a summary).
 import type { Options } from 'yargs';
 import { UsageError } from '../errors.js';
-import type { Progress } from '../migrate/engine.js';
+import type { CommandIo } from '../cli/io.js';
 import { parseBitRateMbps, parseDurationMs, parseRateMiBps, parseSizeMiB } from '../util/units.js';
 import { runBatch, type BatchResult } from './run.js';
 import type { BatchSpecInput } from './spec.js';
@@ -88,9 +88,9 @@ export function formatBatchSummary(r: BatchResult): string {
  * The body of `miglab batch`. Exit code: 0 when the batch ran (stopping at a stall is a result,
  * not an error), 2 when a step was refused by the memory guard, 130 when interrupted.
  */
-export async function batchCommand(args: Raw, io: { progress?: Progress; out?: (text: string) => void; signal?: AbortSignal } = {}): Promise<number> {
+export async function batchCommand(args: Raw, io: CommandIo): Promise<number> {
   const result = await runBatch(batchSpecFromArgs(args), { resultsRoot: String(args.results ?? 'results'), progress: io.progress, signal: io.signal });
-  (io.out ?? ((t: string) => process.stdout.write(t)))(formatBatchSummary(result) + '\n');
+  io.out(formatBatchSummary(result));
   const kind = result.record.stop.kind;
   return kind === 'refused' ? 2 : kind === 'aborted' ? 130 : 0;
 }

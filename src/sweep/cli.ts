@@ -1,10 +1,10 @@
 // The `miglab sweep` and `miglab plot` commands: options declared as data, and functions that
 // turn parsed arguments into calls of the programmatic API (runSweep, plotResults) and print a
-// few lines. src/cli.ts registers the commands with these definitions and calls these functions.
+// few lines. src/cli/commands.ts lists the commands with these definitions and calls these functions.
 import type { Options, PositionalOptions } from 'yargs';
 import { UsageError } from '../errors.js';
 import { faultRows } from '../fault/table.js';
-import type { Progress } from '../migrate/engine.js';
+import type { CommandIo } from '../cli/io.js';
 import { plotResults, type PlotResult } from './plots.js';
 import { runSweep, type SweepResult } from './run.js';
 
@@ -34,13 +34,6 @@ export const PLOT_POSITIONALS = {
 } as const satisfies Record<string, PositionalOptions>;
 
 export const PLOT_OPTIONS = {} as const satisfies Record<string, Options>;
-
-export interface CommandIo {
-  /** Lines for the user (stdout). */
-  readonly out: (line: string) => void;
-  readonly progress?: Progress;
-  readonly signal?: AbortSignal;
-}
 
 function stringArg(a: Record<string, unknown>, key: string): string {
   const v = a[key];
