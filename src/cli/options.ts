@@ -79,6 +79,13 @@ export function asOption<T>(flag: string, value: string, parse: () => T): T {
   }
 }
 
+/** A whole-number option (`--repetitions 3`) within a range, or one line about it. */
+export function wholeNumberFromArgs(a: Raw, flag: string, min: number, max: number): number {
+  const n = Number(a[flag]);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${subject(`--${flag}`, String(a[flag]))}: ${Number.isInteger(n) ? (n < min ? 'too small' : 'too large') : 'not a whole number'}`, `give a whole number from ${min} to ${max}`);
+  return n;
+}
+
 /** The lab prefix option, checked before anything starts (it names namespaces and /run/miglab/PREFIX). */
 export function prefixFromArgs(a: Raw): string {
   const prefix = String(a.prefix ?? 'mlab');
