@@ -122,7 +122,11 @@ export const COMMANDS: readonly MiglabCommand[] = [
     command: SWEEP_COMMAND.command,
     describe: SWEEP_COMMAND.describe,
     builder: (y) => y.positional('spec', SWEEP_POSITIONALS.spec).options(SWEEP_OPTIONS),
-    run: async (a, io) => (await sweepCommand(a, io)).code,
+    run: async (a, io) => {
+      // Checked here against the option, before the spec's own check would name its field.
+      if (a.repetitions !== undefined) wholeNumberFromArgs(a, 'repetitions', 1, 1000);
+      return (await sweepCommand(a, io)).code;
+    },
   },
   {
     command: PLOT_COMMAND.command,

@@ -97,11 +97,6 @@ export function explainParseFailure(msg: string, argv: readonly string[]): Usage
   return new UsageError(msg.replace(/\s*\n\s*/g, ' ').trim(), `see ${help}`);
 }
 
-/**
- * Checks yargs does not make: an option that takes a value given none (`--memory` at the end,
- * `--memory=`, `--fault` followed by another option), or a number option given something else
- * (yargs turns `--vcpus x` into NaN and `--vcpus` alone into nothing at all).
- */
 /** yargs' own record of a command's options (yargs 18 has it; @types/yargs 17 does not declare it). */
 interface DeclaredOptions {
   readonly string: string[];
@@ -109,6 +104,12 @@ interface DeclaredOptions {
   readonly array: string[];
   readonly boolean: string[];
 }
+
+/**
+ * Checks yargs does not make: an option that takes a value given none (`--memory` at the end,
+ * `--memory=`, `--fault` followed by another option), or a number option given something else
+ * (yargs turns `--vcpus x` into NaN and `--vcpus` alone into nothing at all).
+ */
 
 function valuesGiven(y: Argv, argv: readonly string[]): Argv {
   const o = (y as unknown as { getOptions(): DeclaredOptions }).getOptions();
