@@ -98,7 +98,9 @@ export async function checkGuestImage(p: DoctorProbes): Promise<CheckResult> {
   } catch (err) {
     return fail('guest image', `the guest image is damaged: ${err instanceof Error ? err.message : String(err)}`, 'miglab image build --force');
   }
-  return image ? ok('guest image', image) : fail('guest image', 'the guest image is not built', 'miglab image build (or make image)');
+  if (image) return ok('guest image', image);
+  // The cache is its owner's only (0700): another user cannot tell "not built" from "not mine".
+  return fail('guest image', p.isRoot ? 'the guest image is not built' : 'no guest image this user can read', p.isRoot ? 'miglab image build (or make image)' : 'run miglab as root (sudo)');
 }
 
 /** The KVM probe's finding in plain words: what an errno on /dev/kvm means for this machine. */
