@@ -43,6 +43,8 @@ export interface DoctorProbes {
   readonly prefix: string;
   /** The migration port (on dst) and the HMP port of the homework by hand (on src). */
   readonly ports: { readonly migration: number; readonly hmp: number };
+  /** The repository's Makefile, whose APT_PACKAGES is the one list of Debian packages `make deps` installs. */
+  readonly makefile: string;
 }
 
 /** A default run: two QEMUs (source and destination) of a 256 MiB guest, plus the NFS server and miglab. */
@@ -89,6 +91,23 @@ export async function checkLabPrograms(p: DoctorProbes): Promise<CheckResult> {
   if (missing.length === 0) return ok('lab tools', `${REQUIRED_PROGRAMS.length} programs and nfs-ganesha's VFS backend found`);
   const pkgs = [...new Set(missing.map(([, pkg]) => pkg))];
   return fail('lab tools', `missing: ${missing.map(([what]) => what).join(', ')}`, `apt-get install -y ${pkgs.join(' ')}`);
+}
+
+/** APT_PACKAGES of the Makefile (a make variable continued over lines with backslashes). */
+export function makefileAptPackages(text: string): string[] {
+  const m = /^APT_PACKAGES\s*:=((?:.*\\\n)*.*)$/m.exec(text);
+  return m ? m[1]!.replace(/\\\n/g, ' ').trim().split(/\s+/) : [];
+}
+
+/** Every package `make deps` installs, asked of dpkg in one call (the checks above name what each missing one breaks). */
+export async function checkPackages(p: DoctorProbes): Promise<CheckResult> {
+  const wanted = makefileAptPackages((await readText(p.host, p.makefile)) ?? '');
+  if (wanted.length === 0) return warn('packages', `no APT_PACKAGES list in ${p.makefile}`, 'run miglab from its repository');
+  const r = await p.host.run(['dpkg-query', '-W', '-f=${Package} ${db:Status-Abbrev}\n', ...wanted], { reject: false, timeoutMs: 10000 });
+  const installed = new Set(r.stdout.split('\n').filter((l) => /^\S+ ii/.test(l)).map((l) => l.split(' ')[0]!.replace(/:.*$/, '')));
+  const missing = wanted.filter((w) => !installed.has(w));
+  if (missing.length === 0) return ok('packages', `the ${wanted.length} Debian packages make deps installs are installed`);
+  return warn('packages', `${missing.length} of the ${wanted.length} Debian packages make deps installs are missing: ${missing.join(' ')}`, `make deps (or apt-get install -y ${missing.join(' ')})`);
 }
 
 export async function checkGuestImage(p: DoctorProbes): Promise<CheckResult> {
@@ -197,6 +216,7 @@ export const CHECKS: ReadonlyArray<(p: DoctorProbes) => CheckResult | Promise<Ch
   checkQemu,
   checkNfsDriver,
   checkLabPrograms,
+  checkPackages,
   checkGuestImage,
   checkKvm,
   checkNetem,

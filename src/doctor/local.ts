@@ -3,7 +3,8 @@
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { IMAGE_CACHE_DIR } from '../api.js';
+import { join } from 'node:path';
+import { IMAGE_CACHE_DIR, REPO_ROOT } from '../api.js';
 import { describeError } from '../errors.js';
 import { LocalHost } from '../host/local.js';
 import { assertImageIntact, findImage } from '../image/build.js';
@@ -26,6 +27,7 @@ export function localProbes(opts: LocalProbeOptions = {}): DoctorProbes {
     stateRoot: DEFAULT_STATE_ROOT,
     prefix: opts.prefix ?? DEFAULT_PREFIX,
     ports: opts.ports ?? { migration: 4444, hmp: 4445 },
+    makefile: join(REPO_ROOT, 'Makefile'),
     guestImage: async () => {
       const image = await findImage({ cacheDir: IMAGE_CACHE_DIR });
       if (!image) return undefined;

@@ -2,7 +2,8 @@
 // programs on its PATH. Each check must say what it found and, when it is not ok, how to fix it;
 // a run can go unless something it needs is missing.
 import { describe, expect, it } from '@jest/globals';
-import { CHECKS, formatDoctor, runDoctor, type DoctorProbes, type KvmVerdict } from '../../../src/doctor/checks.js';
+import { readFileSync } from 'node:fs';
+import { CHECKS, formatDoctor, makefileAptPackages, runDoctor, type DoctorProbes, type KvmVerdict } from '../../../src/doctor/checks.js';
 import type { Host, RunResult } from '../../../src/host/host.js';
 import { REQUIRED_PROGRAMS } from '../../../src/lab/deps.js';
 
@@ -40,6 +41,9 @@ class FakeHost implements Host {
   }
 }
 
+const MAKEFILE = readFileSync(new URL('../../../Makefile', import.meta.url), 'utf8');
+const PACKAGES = makefileAptPackages(MAKEFILE);
+
 const MEMINFO = (availKiB: number) => `MemTotal:       24000000 kB\nMemFree:        1000 kB\nMemAvailable:   ${availKiB} kB\n`;
 
 /** A machine with everything a run needs, quiet, no lab up; each test takes something away. */
@@ -52,10 +56,12 @@ function healthy(): FakeMachine {
       ['/proc/meminfo', MEMINFO(8 * 1024 * 1024)],
       ['/proc/pressure/cpu', 'some avg10=1.50 avg60=2.00 avg300=1.00 total=1\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n'],
       ['/proc/loadavg', '0.40 0.30 0.20 1/200 999\n'],
+      ['/repo/Makefile', MAKEFILE],
     ]),
     commands: new Map([
       ['qemu-system-x86_64 --version', { exitCode: 0, stdout: 'QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\nCopyright (c) 2003-2022' }],
       ['unshare --net tc qdisc add dev lo root netem delay 1ms', { exitCode: 0 }],
+      [['dpkg-query', '-W', '-f=${Package} ${db:Status-Abbrev}\n', ...PACKAGES].join(' '), { exitCode: 0, stdout: PACKAGES.map((p) => `${p} ii `).join('\n') }],
     ]),
   };
 }
@@ -68,6 +74,7 @@ function probes(m: FakeMachine, over: Partial<DoctorProbes> = {}, kvm: KvmVerdic
     stateRoot: '/run/miglab',
     prefix: 'mlab',
     ports: { migration: 4444, hmp: 4445 },
+    makefile: '/repo/Makefile',
     kvm: async () => kvm,
     guestImage: async () => 'built 2026-12-02: Linux 6.1.0-57-amd64',
     ...over,
@@ -128,6 +135,16 @@ describe('miglab doctor on a fake host', () => {
     const c = await byName(probes(m));
     expect(c.sch_netem!.status).toBe('warn');
     expect(c.sch_netem!.found).toMatch(/no netem qdisc \(tc: Error: Specified qdisc kind is unknown\.\), so --delay and --loss cannot work; miglab shapes bandwidth with tbf and drops packets for link-loss faults with nftables/);
+  });
+
+  it("names the packages of the Makefile's one list that are missing, and how to install them", async () => {
+    expect(PACKAGES).toEqual(expect.arrayContaining(['qemu-block-extra', 'nfs-ganesha']));
+    const m = healthy();
+    const key = ['dpkg-query', '-W', '-f=${Package} ${db:Status-Abbrev}\n', ...PACKAGES].join(' ');
+    m.commands.set(key, { exitCode: 1, stdout: PACKAGES.filter((p) => p !== 'linux-perf' && p !== 'iperf3').map((p) => `${p} ii `).join('\n'), stderr: 'dpkg-query: no packages found matching linux-perf' });
+    const c = await byName(probes(m));
+    expect(c.packages).toMatchObject({ status: 'warn', fix: expect.stringMatching(/^make deps \(or apt-get install -y (iperf3 linux-perf|linux-perf iperf3)\)$/) });
+    expect(c.packages!.found).toMatch(new RegExp(`^2 of the ${PACKAGES.length} Debian packages make deps installs are missing`));
   });
 
   it('warns about telnet and socat, needed only by hand', async () => {
