@@ -15,7 +15,7 @@ import { parseBitRateMbps, parseDurationMs, parsePort, parseRateMiBps, parseSize
 
 export const SHAPING_OPTIONS = {
   bandwidth: { type: 'string', describe: 'limit each migration uplink: a link rate in bits per second, e.g. 100mbit or 1gbit (tc tbf)' },
-  delay: { type: 'string', describe: 'one-way delay added on each uplink, e.g. 5ms (tc netem: needs the sch_netem kernel module)' },
+  delay: { type: 'string', describe: 'one-way delay added on each uplink: a duration, e.g. 5ms (tc netem: needs the sch_netem kernel module; miglab doctor says)' },
   loss: { type: 'number', describe: 'random packet loss on each uplink, in percent (tc netem: needs sch_netem)' },
 } as const satisfies Record<string, Options>;
 
@@ -40,10 +40,10 @@ export const MIGRATE_OPTIONS = {
   'multifd-channels': { type: 'number', describe: 'parallel channels with the multifd capability' },
   capability: { type: 'array', string: true, choices: CAPABILITIES, default: [] as string[], describe: 'enable a migration capability (repeatable)' },
   tls: { type: 'boolean', default: false, describe: "encrypt the migration stream with TLS (QEMU's tls-creds-x509, certificates made per lab, both sides verified)" },
-  'postcopy-after': { type: 'string', describe: 'with postcopy-ram: switch to post-copy after this long, e.g. 2s' },
+  'postcopy-after': { type: 'string', describe: 'with postcopy-ram: switch to post-copy after this long, a duration like 2s' },
   'sample-interval': { type: 'string', default: '100ms', describe: 'how often to sample query-migrate: a duration, e.g. 100ms' },
   timeout: { type: 'string', default: '120s', describe: 'cancel the migration if it has not converged by then, a duration like 90s or 2m (the source keeps running)' },
-  'stall-after': { type: 'string', default: '15s', describe: 'cancel and report the migration as stalled when no byte has moved for this long' },
+  'stall-after': { type: 'string', default: '15s', describe: 'cancel and report the migration as stalled when no byte has moved for this long, a duration like 15s' },
   fault: {
     type: 'array',
     string: true,
