@@ -1,53 +1,30 @@
-// The miglab command line. It only parses and calls the API (src/api.ts); every error becomes
-// one line on stderr and an exit code derived from the error's code.
+// The miglab command line. It only parses (src/cli/parser.ts) and calls the API (src/api.ts);
+// every error becomes one line on stderr and an exit code derived from the error's code.
 import chalk from 'chalk';
-import yargs from 'yargs';
 import { describeError, MiglabError } from './errors.js';
-import { COMMANDS, commandNames } from './cli/commands.js';
+import { COMMANDS } from './cli/commands.js';
 import { ERROR_EXIT, signalExit } from './cli/exit.js';
+import { allCommandNames, buildParser } from './cli/parser.js';
+import { versionText } from './cli/version.js';
+import { LocalHost } from './host/local.js';
 
-/**
- * yargs reads `--memory -5G` as the option without a value followed by flags -5 and -G. A value
- * that starts with a minus and a digit is glued to its option (`--memory=-5G`), so the option's
- * own check says what is wrong with it.
- */
-export function glueNegativeValues(argv: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const next = argv[i + 1];
-    if (/^--[a-z][a-z-]*$/.test(a) && next !== undefined && /^-\d/.test(next)) {
-      out.push(`${a}=${next}`);
-      i++;
-    } else out.push(a);
-  }
-  return out;
-}
+export { glueNegativeValues } from './cli/parser.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const progress = (phase: string, detail?: string) => process.stderr.write(`${chalk.dim(new Date().toISOString().slice(11, 23))} ${chalk.cyan(phase.padEnd(8))} ${detail ?? ''}\n`);
 
 export async function main(argv: readonly string[]): Promise<number> {
-  let parser = yargs(glueNegativeValues(argv))
-    .scriptName('miglab')
-    .usage('$0 <command> [options]\n\nQEMU live migration on a two-host lab: real QEMU, real networks, real numbers.');
-  for (const c of COMMANDS) parser = parser.command(c.command, c.describe, c.builder);
-  parser = parser
-    .demandCommand(1, `name a command: ${commandNames().join(', ')}`)
-    .strict()
-    .help()
-    .version(false)
-    .wrap(Math.min(110, process.stdout.columns || 100))
-    .fail((msg, err) => {
-      throw err ?? new MiglabError('BAD_INPUT', `${msg}; see miglab --help`);
-    });
-
   try {
-    const a = (await parser.parseAsync()) as Record<string, unknown> & { _: (string | number)[] };
+    // Before the parser, which wants a command: `--version` is a question about miglab, not a run.
+    if (argv.includes('--version')) {
+      out(await versionText(new LocalHost()));
+      return 0;
+    }
+    const a = (await buildParser(argv).parseAsync()) as Record<string, unknown> & { _: (string | number)[] };
     if (a.help) return 0;
     const name = String(a._[0]);
     const command = COMMANDS.find((c) => c.command.split(' ')[0] === name);
-    if (!command) throw new MiglabError('BAD_INPUT', `unknown command "${name}"; the commands are ${commandNames().join(', ')} (miglab --help)`);
+    if (!command) throw new MiglabError('BAD_INPUT', `unknown command "${name}"; the commands are ${allCommandNames().join(', ')} (miglab --help)`);
     return await command.run(a, { out, progress });
   } catch (err) {
     const c = err instanceof MiglabError ? err.code : 'INTERNAL';

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { MissingDependencyError, UsageError } from './errors.js';
 import type { Host } from './host/host.js';
 
-const NFS_BLOCK_DRIVER_PATHS = ['/usr/lib/x86_64-linux-gnu/qemu/block-nfs.so', '/usr/lib64/qemu/block-nfs.so', '/usr/lib/qemu/block-nfs.so'];
+export const NFS_BLOCK_DRIVER_PATHS = ['/usr/lib/x86_64-linux-gnu/qemu/block-nfs.so', '/usr/lib64/qemu/block-nfs.so', '/usr/lib/qemu/block-nfs.so'];
 
 export async function checkQemu(host: Host): Promise<void> {
   if (!(await host.which('qemu-system-x86_64'))) throw new MissingDependencyError('QEMU (qemu-system-x86_64)', 'apt-get install -y qemu-system-x86');

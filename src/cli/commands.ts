@@ -12,14 +12,16 @@ import { runFoundationBench } from '../bench/foundation.js';
 import { runHomework } from '../homework/run.js';
 import { QUICK_HOMEWORK } from '../homework/spec.js';
 import { LocalHost } from '../host/local.js';
+import { runDoctor, formatDoctor } from '../doctor/checks.js';
+import { localProbes } from '../doctor/local.js';
 import { buildImage, describeImage, formatImageReport, imageInfo } from '../image/build.js';
 import { checkLabDependencies, checkRoot, formatLabStatus, labDown, labStatus, labUp, parseLabSpec, parseShaping } from '../lab/index.js';
 import { formatSummary } from '../report/summary.js';
 import { PLOT_COMMAND, PLOT_OPTIONS, PLOT_POSITIONALS, SWEEP_COMMAND, SWEEP_OPTIONS, SWEEP_POSITIONALS, plotCommand, sweepCommand } from '../sweep/cli.js';
 import { withTeardown } from '../util/teardown.js';
-import { ERROR_EXIT, runExit } from './exit.js';
+import { ERROR_EXIT, EXIT, runExit } from './exit.js';
 import type { CommandIo } from './io.js';
-import { MIGRATE_OPTIONS, SHAPING_OPTIONS, scenarioFromArgsChecked, shapingFromArgs } from './options.js';
+import { MIGRATE_OPTIONS, SHAPING_OPTIONS, scenarioFromArgsChecked, shapingFromArgs, wholeNumberFromArgs } from './options.js';
 
 export type Args = Record<string, unknown>;
 
@@ -120,7 +122,11 @@ export const COMMANDS: readonly MiglabCommand[] = [
     command: SWEEP_COMMAND.command,
     describe: SWEEP_COMMAND.describe,
     builder: (y) => y.positional('spec', SWEEP_POSITIONALS.spec).options(SWEEP_OPTIONS),
-    run: async (a, io) => (await sweepCommand(a, io)).code,
+    run: async (a, io) => {
+      // Checked here against the option, before the spec's own check would name its field.
+      if (a.repetitions !== undefined) wholeNumberFromArgs(a, 'repetitions', 1, 1000);
+      return (await sweepCommand(a, io)).code;
+    },
   },
   {
     command: PLOT_COMMAND.command,
@@ -145,13 +151,14 @@ export const COMMANDS: readonly MiglabCommand[] = [
     run: async (a, io) => {
       const outDir = String(a.out);
       const which = String(a.which);
+      const repetitions = wholeNumberFromArgs(a, 'repetitions', 1, 100);
       const progress = io.progress;
       if (which === 'all' || which === 'foundation') {
-        const { file, result } = await runFoundationBench({ outDir, repetitions: Number(a.repetitions), progress });
+        const { file, result } = await runFoundationBench({ outDir, repetitions, progress });
         io.out(`foundation: ${JSON.stringify(result.medians)}; harness peak RSS ${result.harnessPeakRssMiB.toFixed(0)} MiB -> ${file}`);
       }
       if (which === 'all' || which === 'downtime') {
-        const { file } = await runDowntimeBench({ outDir, repetitions: Math.max(5, Number(a.repetitions)), progress });
+        const { file } = await runDowntimeBench({ outDir, repetitions: Math.max(5, repetitions), progress });
         io.out(`downtime: -> ${file}`);
       }
       if (which === 'batch') {
@@ -159,10 +166,20 @@ export const COMMANDS: readonly MiglabCommand[] = [
         io.out(`batch: -> ${file}`);
       }
       if (which === 'faults') {
-        const { file, result } = await runFaultsBench({ outDir, progress, repetitions: Number(a.repetitions) });
+        const { file, result } = await runFaultsBench({ outDir, progress, repetitions });
         io.out(`faults: ${result.faults.asExpected}/${result.faults.runs} ended as they must, ${result.faults.leftovers} left behind -> ${file}`);
       }
       return 0;
+    },
+  },
+  {
+    command: 'doctor',
+    describe: 'check what a run needs on this machine (QEMU and its nfs driver, KVM, sch_netem, the lab tools, telnet/socat, ports, memory, other labs, CPU load) and say how to fix each',
+    builder: (y) => y.option('prefix', { type: 'string', default: 'mlab', describe: 'the lab whose ports are checked (the one runs use by default)' }),
+    run: async (a, io) => {
+      const report = await runDoctor(localProbes({ prefix: String(a.prefix) }));
+      io.out(formatDoctor(report, { ok: chalk.green, warn: chalk.yellow, fail: chalk.red }));
+      return report.canRun ? EXIT.done : EXIT.missing;
     },
   },
 ];

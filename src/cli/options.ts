@@ -1,29 +1,32 @@
 // Command-line options declared as data, and their translation into the API's validated specs.
-// Parsing errors become UsageErrors (one line, with the fix) before anything is started.
+// Parsing errors become UsageErrors (one line, with the fix) before anything is started, and name
+// the option and the value as typed (`--timeout 5: too short; ...`), never a field inside a spec.
 import type { Options } from 'yargs';
-import { UsageError } from '../errors.js';
+import type { z } from 'zod';
+import { MiglabError, UsageError } from '../errors.js';
 import type { Accel, DiskInterface, NicModel } from '../machine/spec.js';
 import { ACCELS, DISK_INTERFACES, NIC_MODELS } from '../machine/spec.js';
 import { CAPABILITIES, MONITORS, parseScenario, ScenarioSchema, type MonitorKind, type Scenario, type ScenarioInput } from '../migrate/scenario.js';
 import { explainIssue } from '../util/validate.js';
 import { parseWorkload } from '../workload/spec.js';
 import { FAULT_FORMS, parseFault } from '../fault/spec.js';
-import { parseBitRateMbps, parseDurationMs, parsePort, parseRateMiBps, parseSizeMiB } from '../util/units.js';
+import { checkPrefix } from '../lab/spec.js';
+import { parseBitRateMbps, parseDurationMs, parsePort, parseRateMiBps, parseSizeMiB, subject, UNIT_HINT, type UnitKind } from '../util/units.js';
 
 export const SHAPING_OPTIONS = {
-  bandwidth: { type: 'string', describe: 'limit each migration uplink, e.g. 100mbit or 1gbit (tc tbf)' },
-  delay: { type: 'string', describe: 'one-way delay added on each uplink, e.g. 5ms (tc netem: needs the sch_netem kernel module)' },
+  bandwidth: { type: 'string', describe: 'limit each migration uplink: a link rate in bits per second, e.g. 100mbit or 1gbit (tc tbf)' },
+  delay: { type: 'string', describe: 'one-way delay added on each uplink: a duration, e.g. 5ms (tc netem: needs the sch_netem kernel module; miglab doctor says)' },
   loss: { type: 'number', describe: 'random packet loss on each uplink, in percent (tc netem: needs sch_netem)' },
 } as const satisfies Record<string, Options>;
 
 export const GUEST_OPTIONS = {
-  memory: { type: 'string', default: '256M', describe: 'guest RAM, e.g. 256M or 1G' },
+  memory: { type: 'string', default: '256M', describe: 'guest RAM: a size, e.g. 256M or 1G' },
   vcpus: { type: 'number', default: 1, describe: 'virtual CPUs' },
   accel: { choices: ACCELS, default: 'auto', describe: 'accelerator; auto probes KVM with a real boot and falls back to TCG' },
   cpu: { type: 'string', default: 'qemu64', describe: 'QEMU CPU model (the same on both sides)' },
   nic: { choices: NIC_MODELS, default: 'virtio-net-pci', describe: 'guest NIC model' },
   disk: { choices: DISK_INTERFACES, default: 'virtio', describe: 'guest disk interface' },
-  'disk-size': { type: 'string', default: '256M', describe: 'size of the qcow2 data disk on NFS' },
+  'disk-size': { type: 'string', default: '256M', describe: 'size of the qcow2 data disk on NFS: a size, e.g. 256M' },
 } as const satisfies Record<string, Options>;
 
 export const MIGRATE_OPTIONS = {
@@ -32,15 +35,15 @@ export const MIGRATE_OPTIONS = {
   monitor: { choices: MONITORS, default: 'qmp', describe: 'drive the migration through QMP (migrate/query-migrate) or HMP (migrate -d/info migrate)' },
   port: { type: 'string', default: '4444', describe: 'TCP port the destination listens on (-incoming tcp:DST:PORT)' },
   'hmp-port': { type: 'string', describe: "also open the source's HMP on telnet 127.0.0.1:PORT inside the src namespace" },
-  'max-bandwidth': { type: 'string', describe: 'migration max-bandwidth, e.g. 1G/s (QEMU default 128M/s)' },
-  'downtime-limit': { type: 'string', describe: 'migration downtime-limit, e.g. 300ms (QEMU default 300)' },
+  'max-bandwidth': { type: 'string', describe: 'migration max-bandwidth: a rate in bytes per second, e.g. 1G/s (QEMU default 128M/s; a link rate like 100mbit is --bandwidth)' },
+  'downtime-limit': { type: 'string', describe: 'migration downtime-limit: a duration, e.g. 300ms (QEMU default 300ms)' },
   'multifd-channels': { type: 'number', describe: 'parallel channels with the multifd capability' },
   capability: { type: 'array', string: true, choices: CAPABILITIES, default: [] as string[], describe: 'enable a migration capability (repeatable)' },
   tls: { type: 'boolean', default: false, describe: "encrypt the migration stream with TLS (QEMU's tls-creds-x509, certificates made per lab, both sides verified)" },
-  'postcopy-after': { type: 'string', describe: 'with postcopy-ram: switch to post-copy after this long, e.g. 2s' },
-  'sample-interval': { type: 'string', default: '100ms', describe: 'how often to sample query-migrate' },
-  timeout: { type: 'string', default: '120s', describe: 'cancel the migration if it has not converged by then (the source keeps running)' },
-  'stall-after': { type: 'string', default: '15s', describe: 'cancel and report the migration as stalled when no byte has moved for this long' },
+  'postcopy-after': { type: 'string', describe: 'with postcopy-ram: switch to post-copy after this long, a duration like 2s' },
+  'sample-interval': { type: 'string', default: '100ms', describe: 'how often to sample query-migrate: a duration, e.g. 100ms' },
+  timeout: { type: 'string', default: '120s', describe: 'cancel the migration if it has not converged by then, a duration like 90s or 2m (the source keeps running)' },
+  'stall-after': { type: 'string', default: '15s', describe: 'cancel and report the migration as stalled when no byte has moved for this long, a duration like 15s' },
   fault: {
     type: 'array',
     string: true,
@@ -54,6 +57,41 @@ export const MIGRATE_OPTIONS = {
 type Raw = Record<string, unknown>;
 const str = (v: unknown) => (v === undefined || v === null ? undefined : String(v));
 
+/**
+ * Run a parser of one option's value; its error is reported against the option and the value as
+ * typed: `fault "bar": say when...` becomes `--fault bar: say when...`, `invalid lab prefix "BAD";
+ * use...` becomes `--prefix BAD: not a valid lab prefix; use...`.
+ */
+export function asOption<T>(flag: string, value: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (!(err instanceof MiglabError) || err.code !== 'BAD_INPUT' || err.message.startsWith(`${flag} `) || err.message.startsWith(`${flag}:`)) throw err;
+    const head = subject(flag, value);
+    const quoted = `"${value}"`;
+    const at = err.message.indexOf(quoted);
+    if (at < 0) throw new UsageError(`${head}: ${err.message}`);
+    const before = err.message.slice(0, at).trim();
+    const after = err.message.slice(at + quoted.length);
+    // `fault "bar": the problem` names the value only to say what follows is about it.
+    if (after.startsWith(':')) throw new UsageError(`${head}${after}`);
+    throw new UsageError(`${head}: ${before.replace(/^invalid /, 'not a valid ')}${after}`);
+  }
+}
+
+/** A whole-number option (`--repetitions 3`) within a range, or one line about it. */
+export function wholeNumberFromArgs(a: Raw, flag: string, min: number, max: number): number {
+  const n = Number(a[flag]);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${subject(`--${flag}`, String(a[flag]))}: ${Number.isInteger(n) ? (n < min ? 'too small' : 'too large') : 'not a whole number'}`, `give a whole number from ${min} to ${max}`);
+  return n;
+}
+
+/** The lab prefix option, checked before anything starts (it names namespaces and /run/miglab/PREFIX). */
+export function prefixFromArgs(a: Raw): string {
+  const prefix = String(a.prefix ?? 'mlab');
+  return asOption('--prefix', prefix, () => checkPrefix(prefix));
+}
+
 export function scenarioFromArgs(a: Raw): ScenarioInput {
   const parameters: Record<string, number> = {};
   const maxBw = str(a['max-bandwidth']);
@@ -64,6 +102,7 @@ export function scenarioFromArgs(a: Raw): ScenarioInput {
   const caps = (a.capability as string[] | undefined) ?? [];
   const hmpPort = str(a['hmp-port']);
   const postcopyAfter = str(a['postcopy-after']);
+  const workload = String(a.workload ?? 'idle');
   return {
     guest: {
       accel: a.accel as Accel,
@@ -74,7 +113,7 @@ export function scenarioFromArgs(a: Raw): ScenarioInput {
       diskInterface: a.disk as DiskInterface,
       diskSizeMiB: parseSizeMiB(String(a['disk-size']), '--disk-size'),
     },
-    workload: parseWorkload(String(a.workload ?? 'idle')),
+    workload: asOption('--workload', workload, () => parseWorkload(workload)),
     monitor: a.monitor as MonitorKind,
     port: parsePort(String(a.port), '--port'),
     hmpTelnetPort: hmpPort === undefined ? undefined : parsePort(hmpPort, '--hmp-port'),
@@ -85,7 +124,7 @@ export function scenarioFromArgs(a: Raw): ScenarioInput {
     sampleIntervalMs: parseDurationMs(String(a['sample-interval']), '--sample-interval'),
     timeoutMs: parseDurationMs(String(a.timeout), '--timeout'),
     stallAfterMs: parseDurationMs(String(a['stall-after'] ?? '15s'), '--stall-after'),
-    faults: ((a.fault as string[] | undefined) ?? []).map((f) => parseFault(f)),
+    faults: ((a.fault as string[] | undefined) ?? []).map((f) => asOption('--fault', f, () => parseFault(f))),
   };
 }
 
@@ -100,40 +139,75 @@ export function shapingFromArgs(a: Raw): ShapingArgs | undefined {
   const delay = str(a.delay);
   const loss = a.loss as number | undefined;
   if (bw === undefined && delay === undefined && loss === undefined) return undefined;
-  if (loss !== undefined && (!Number.isFinite(loss) || loss < 0 || loss > 100)) throw new UsageError(`invalid --loss "${loss}"`, 'use a percentage from 0 to 100');
-  return {
-    bandwidthMbit: bw === undefined ? undefined : parseBitRateMbps(bw, '--bandwidth'),
-    delayMs: delay === undefined ? undefined : parseDurationMs(delay, '--delay'),
-    lossPct: loss,
-  };
+  if (loss !== undefined && (!Number.isFinite(loss) || loss < 0 || loss > 100)) throw new UsageError(`${subject('--loss', String(loss))}: not a percentage`, 'give a number from 0 to 100');
+  const bandwidthMbit = bw === undefined ? undefined : parseBitRateMbps(bw, '--bandwidth');
+  if (bandwidthMbit !== undefined && !(bandwidthMbit > 0 && bandwidthMbit <= 1_000_000)) throw new UsageError(`${subject('--bandwidth', bw!)}: out of range`, `give more than 0 and at most 1000gbit (${UNIT_HINT.bitrate})`);
+  const delayMs = delay === undefined ? undefined : parseDurationMs(delay, '--delay');
+  if (delayMs !== undefined && delayMs > 60_000) throw new UsageError(`${subject('--delay', delay!)}: too long`, `give at most 60s (${UNIT_HINT.duration})`);
+  return { bandwidthMbit, delayMs, lossPct: loss };
+}
+
+/** What an option takes, for a message about a value out of range: the kind of value and its range. */
+export interface OptionRange {
+  readonly flag: string;
+  readonly kind?: UnitKind;
+  /** The range in the user's terms: "from 64M to 64G", "at least 1s". */
+  readonly range: string;
+}
+
+/**
+ * The first issue of validating a spec built from options, as one line about the option and the
+ * value as typed (`--timeout 5: too short (a bare number is milliseconds); give at least 1s (a
+ * duration like 500ms, 90s or 2m)`). `table` maps each spec field an option fills to that option;
+ * the path may have a numeric tail (`steps.0`: one value of a list option). Undefined when the
+ * issue is about no option in the table (then the spec's own message says what is wrong).
+ */
+export function optionIssue(issues: readonly z.core.$ZodIssue[], table: Readonly<Record<string, OptionRange>>, a: Raw): UsageError | undefined {
+  const { path, message } = explainIssue(issues[0]!);
+  const key = path.map(String).join('.');
+  const field = table[key] ? key : path.filter((p) => typeof p !== 'number').map(String).join('.');
+  const r = table[field];
+  if (!r) return undefined;
+  const raw = a[r.flag];
+  const value = Array.isArray(raw) ? raw.join(',') : String(raw);
+  const issue = issues[0]!;
+  const long = r.kind === 'duration';
+  let problem = issue.code === 'too_small' ? (long ? 'too short' : 'too small') : issue.code === 'too_big' ? (long ? 'too long' : 'too large') : message.replace(/^Invalid input: /, '').toLowerCase();
+  if (issue.code === 'invalid_type') problem = /\bint\b/.test(message) ? 'not a whole number' : 'not a number';
+  if (long && /^\s*\d+(\.\d+)?\s*$/.test(value)) problem += ' (a bare number is milliseconds)';
+  return new UsageError(`${subject(`--${r.flag}`, value)}: ${problem}`, `give ${r.range}${r.kind ? ` (${UNIT_HINT[r.kind]})` : ''}`);
 }
 
 /** The option behind each scenario field, and the range it takes, for errors in the user's terms. */
-const FLAG_OF: Readonly<Record<string, { readonly flag: string; readonly hint: string }>> = {
-  'guest.memoryMiB': { flag: 'memory', hint: 'give 64M to 64G' },
-  'guest.vcpus': { flag: 'vcpus', hint: 'give 1 to 64' },
-  'guest.diskSizeMiB': { flag: 'disk-size', hint: 'give 1M to 1T' },
-  'parameters.maxBandwidthMiBps': { flag: 'max-bandwidth', hint: 'give a rate above 0, e.g. 128M/s' },
-  'parameters.downtimeLimitMs': { flag: 'downtime-limit', hint: 'give 1ms or more, e.g. 300ms' },
-  'parameters.multifdChannels': { flag: 'multifd-channels', hint: 'give 1 to 255' },
-  port: { flag: 'port', hint: 'give 1024 to 65535' },
-  hmpTelnetPort: { flag: 'hmp-port', hint: 'give 1024 to 65535' },
-  sampleIntervalMs: { flag: 'sample-interval', hint: 'give 10ms to 60s' },
-  timeoutMs: { flag: 'timeout', hint: 'give 1s or more, e.g. 120s' },
-  stallAfterMs: { flag: 'stall-after', hint: 'give 1s or more, e.g. 15s' },
+export const SCENARIO_OPTION_OF: Readonly<Record<string, OptionRange>> = {
+  'guest.memoryMiB': { flag: 'memory', kind: 'size', range: 'from 64M to 64G' },
+  'guest.vcpus': { flag: 'vcpus', range: 'a whole number from 1 to 64' },
+  'guest.diskSizeMiB': { flag: 'disk-size', kind: 'size', range: 'from 1M to 1T' },
+  'parameters.maxBandwidthMiBps': { flag: 'max-bandwidth', kind: 'rate', range: 'more than 0' },
+  'parameters.downtimeLimitMs': { flag: 'downtime-limit', kind: 'duration', range: 'from 1ms to 2000s' },
+  'parameters.multifdChannels': { flag: 'multifd-channels', range: 'a whole number from 1 to 255' },
+  port: { flag: 'port', range: 'a port from 1024 to 65535' },
+  hmpTelnetPort: { flag: 'hmp-port', range: 'a port from 1024 to 65535' },
+  postcopyAfterMs: { flag: 'postcopy-after', kind: 'duration', range: '0s or more' },
+  sampleIntervalMs: { flag: 'sample-interval', kind: 'duration', range: 'from 10ms to 60s' },
+  timeoutMs: { flag: 'timeout', kind: 'duration', range: 'at least 1s' },
+  stallAfterMs: { flag: 'stall-after', kind: 'duration', range: 'at least 1s' },
 };
 
 /**
  * The scenario the command line asks for, validated; a value out of range is reported against the
- * option and the value as typed (`invalid --timeout "5": give 1s or more`), not the field inside.
+ * option and the value as typed (`--timeout 5: too short ...`), not the field inside. Options that
+ * only make sense together are checked here too, in option names.
  */
 export function scenarioFromArgsChecked(a: Raw): Scenario {
   const input = scenarioFromArgs(a);
   const r = ScenarioSchema.safeParse(input);
   if (!r.success) {
-    const { path } = explainIssue(r.error.issues[0]!);
-    const f = FLAG_OF[path.map(String).join('.')];
-    if (f) throw new UsageError(`invalid --${f.flag} "${String(a[f.flag])}"`, f.hint);
+    const e = optionIssue(r.error.issues, SCENARIO_OPTION_OF, a);
+    if (e) throw e;
   }
+  const caps = (a.capability as string[] | undefined) ?? [];
+  if (a['postcopy-after'] !== undefined && !caps.includes('postcopy-ram')) throw new UsageError(`${subject('--postcopy-after', String(a['postcopy-after']))}: post-copy is not enabled`, 'add --capability postcopy-ram');
+  if (a['hmp-port'] !== undefined && input.hmpTelnetPort === input.port) throw new UsageError(`--hmp-port ${input.hmpTelnetPort}: the same port as --port`, 'choose two different ports');
   return parseScenario(input);
 }

@@ -35,7 +35,7 @@ export const REQUIRED_PROGRAMS: ReadonlyArray<readonly [program: string, pkg: st
 ];
 
 /** Where Debian (multiarch) and others put ganesha's VFS backend. */
-const FSAL_VFS_PATHS = [
+export const FSAL_VFS_PATHS = [
   '/usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so',
   '/usr/lib/aarch64-linux-gnu/ganesha/libfsalvfs.so',
   '/usr/lib64/ganesha/libfsalvfs.so',

@@ -73,9 +73,9 @@ describe('batch command-line options', () => {
     expect(parseStepsArg('1,2,4')).toEqual([1, 2, 4]);
     expect(parseStepsArg('1..8*2')).toEqual({ start: 1, max: 8, factor: 2 });
     expect(parseStepsArg('1..6+1')).toEqual({ start: 1, max: 6, add: 1 });
-    expect(() => parseStepsArg('1-4')).toThrow(/invalid --steps/);
+    expect(() => parseStepsArg('1-4')).toThrow('--steps 1-4: not a list of N or a growth rule; give a list like 1,2,4 or a rule like 1..8*2 or 1..6+1');
     expect(parseModeArg('waves:2')).toEqual({ waves: 2 });
-    expect(() => parseModeArg('fast')).toThrow(/invalid --mode/);
+    expect(() => parseModeArg('fast')).toThrow('--mode fast: not a mode; give sequential, parallel, waves:K or scheduled');
     const spec = parseBatchSpec(batchSpecFromArgs({ steps: '1,2', mode: 'scheduled', compare: true, memory: '128M', timeout: '30s', deadline: '5m', reserve: '2G', bandwidth: '100mbit', prefix: 'mlbt' }));
     expect(spec).toMatchObject({ mode: 'scheduled', compare: true, steps: [1, 2], timeoutMs: 30000, deadlineMs: 300000, memoryReserveMiB: 2048, guests: { memoryMiB: 128 }, shaping: { bandwidthMbit: 100 }, lab: { prefix: 'mlbt' } });
   });

@@ -21,7 +21,7 @@ describe('scenario', () => {
     expect(() => parseScenario({ postcopyAfterMs: 1000 })).toThrow(/postcopy-ram/);
     expect(() => parseScenario({ port: 4444, hmpTelnetPort: 4444 })).toThrow(/both 4444/);
     expect(() => parseScenario({ port: 80 })).toThrow(/port/);
-    expect(() => scenarioFromArgs({ ...args, port: 'x' })).toThrow('invalid --port "x"; use a number from 1 to 65535');
+    expect(() => scenarioFromArgs({ ...args, port: 'x' })).toThrow('--port x: not a port; give a number from 1 to 65535');
   });
 
   it('maps parameters to QEMU names and units on both monitors', () => {
@@ -70,10 +70,10 @@ describe('workloads that cannot fit', () => {
 describe('command-line values out of range', () => {
   it('are reported against the option and the value as typed', () => {
     const base = { memory: '256M', vcpus: 1, accel: 'tcg', cpu: 'qemu64', nic: 'virtio-net-pci', disk: 'virtio', 'disk-size': '64M', monitor: 'qmp', port: '4444', capability: [], 'sample-interval': '100ms', timeout: '30s' };
-    expect(() => scenarioFromArgsChecked({ ...base, memory: '5T' })).toThrow('invalid --memory "5T"; give 64M to 64G');
-    expect(() => scenarioFromArgsChecked({ ...base, timeout: '5' })).toThrow('invalid --timeout "5"; give 1s or more, e.g. 120s');
-    expect(() => scenarioFromArgsChecked({ ...base, 'stall-after': '500ms' })).toThrow('invalid --stall-after "500ms"; give 1s or more, e.g. 15s');
-    expect(() => scenarioFromArgsChecked({ ...base, 'max-bandwidth': '0' })).toThrow('invalid --max-bandwidth "0"; give a rate above 0, e.g. 128M/s');
+    expect(() => scenarioFromArgsChecked({ ...base, memory: '5T' })).toThrow('--memory 5T: too large; give from 64M to 64G (a size like 256M or 1G)');
+    expect(() => scenarioFromArgsChecked({ ...base, timeout: '5' })).toThrow('--timeout 5: too short (a bare number is milliseconds); give at least 1s (a duration like 500ms, 90s or 2m)');
+    expect(() => scenarioFromArgsChecked({ ...base, 'stall-after': '500ms' })).toThrow('--stall-after 500ms: too short; give at least 1s (a duration like 500ms, 90s or 2m)');
+    expect(() => scenarioFromArgsChecked({ ...base, 'max-bandwidth': '0' })).toThrow('--max-bandwidth 0: too small; give more than 0 (a rate in bytes per second like 128M/s or 1G/s)');
     expect(scenarioFromArgsChecked(base).timeoutMs).toBe(30000);
   });
 });

@@ -1,0 +1,152 @@
+// What a person sees when the command line is wrong: every option of `migrate` and `batch` given a
+// bad value is refused by the real parser and the command's own checks, before anything starts,
+// with a message that begins with the option as typed; yargs' complaints come out in the same terms.
+import { describe, expect, it } from '@jest/globals';
+import { BATCH_OPTIONS, batchSpecFromArgsChecked } from '../../../src/batch/cli.js';
+import { MIGRATE_OPTIONS, scenarioFromArgsChecked, shapingFromArgs } from '../../../src/cli/options.js';
+import { buildParser, closestCommand, explainParseFailure } from '../../../src/cli/parser.js';
+import { MiglabError } from '../../../src/errors.js';
+
+type Args = Record<string, unknown>;
+
+/** Parse with the real parser, then run the checks the command runs before it starts anything. */
+async function refusal(argv: string[], check: (a: Args) => unknown): Promise<MiglabError> {
+  try {
+    check((await buildParser(argv).parseAsync()) as Args);
+  } catch (err) {
+    if (err instanceof MiglabError) return err;
+    throw err;
+  }
+  throw new Error(`miglab ${argv.join(' ')} was accepted`);
+}
+
+/** Options that take any text: checked where they are used, with their own message. */
+const FREE_TEXT: Record<string, string> = {
+  cpu: "QEMU's CPU model: QEMU itself names a model it does not know",
+  results: 'a folder: the results guard checks it is writable and has room before anything starts',
+};
+
+const BAD_MIGRATE: Record<string, string> = {
+  memory: '-5G',
+  vcpus: '0',
+  accel: 'kvm2',
+  nic: 'virtio',
+  disk: 'scsi',
+  'disk-size': '1G/s',
+  workload: 'spin',
+  monitor: 'telnet',
+  port: '80',
+  'hmp-port': 'x',
+  'max-bandwidth': '100mbit',
+  'downtime-limit': '-1ms',
+  'multifd-channels': '0',
+  capability: 'fast',
+  'postcopy-after': 'soon',
+  'sample-interval': '5ms',
+  timeout: '5',
+  'stall-after': '500ms',
+  fault: 'kill-dst',
+  bandwidth: '100M/s',
+  delay: '2h',
+  loss: '101',
+  prefix: 'BAD',
+};
+
+const BAD_BATCH: Record<string, string> = {
+  steps: '0',
+  mode: 'fast',
+  memory: '32M',
+  'dirty-rate': '50mbit',
+  timeout: '5',
+  deadline: 'soon',
+  reserve: '-1G',
+  'psi-cpu': '150',
+  'psi-memory': '-1',
+  'load-per-cpu': '0',
+  sustain: '0',
+  'sample-interval': '20s',
+  'max-bandwidth': '100mbit',
+  bandwidth: '100M/s',
+  fault: 'kill-dst@soon',
+  prefix: 'BAD',
+};
+
+const valued = (options: Record<string, object>) => Object.keys(options).filter((k) => (options[k] as { type?: string }).type !== 'boolean' && !(k in FREE_TEXT));
+
+describe('every option given a bad value', () => {
+  it('has a bad value in this test (a new option must add one)', () => {
+    expect(valued({ ...MIGRATE_OPTIONS, prefix: { type: 'string' } }).sort()).toEqual(Object.keys(BAD_MIGRATE).sort());
+    expect(valued(BATCH_OPTIONS).sort()).toEqual(Object.keys(BAD_BATCH).sort());
+  });
+
+  it.each(Object.entries(BAD_MIGRATE))('migrate --%s %s: one line naming the option, with the fix', async (flag, value) => {
+    const err = await refusal(['migrate', `--${flag}`, value], (a) => [scenarioFromArgsChecked(a), shapingFromArgs(a)]);
+    expect(err.code).toBe('BAD_INPUT');
+    expect(err.message).toMatch(new RegExp(`^--${flag}[ :]`));
+    expect(err.message).toMatch(/; (give|add|use|write|choose)/);
+    expect(err.message).not.toMatch(/\n|[a-z][A-Z]\w*(Ms|MiB|Mbps)\b|Too small|Too big|Invalid input/);
+  });
+
+  it.each(Object.entries(BAD_BATCH))('batch --%s %s: one line naming the option, with the fix', async (flag, value) => {
+    const err = await refusal(['batch', `--${flag}`, value], (a) => batchSpecFromArgsChecked(a));
+    expect(err.code).toBe('BAD_INPUT');
+    expect(err.message).toMatch(new RegExp(`^--${flag}[ :]`));
+    expect(err.message).not.toMatch(/\n|[a-z][A-Z]\w*(Ms|MiB|Mbps|Avg10|Samples)\b|steps\.0|Too small|Too big/);
+  });
+});
+
+describe('the messages the issue quoted', () => {
+  it('say what is wrong in the terms typed', async () => {
+    expect((await refusal(['migrate', '--timeout', '5'], scenarioFromArgsChecked)).message).toBe(
+      '--timeout 5: too short (a bare number is milliseconds); give at least 1s (a duration like 500ms, 90s or 2m)',
+    );
+    expect((await refusal(['batch', '--steps', '0'], batchSpecFromArgsChecked)).message).toBe(
+      '--steps 0: too small; give values of N from 1 to 64, as a list like 1,2,4 or a rule like 1..8*2 (START <= MAX, factor above 1)',
+    );
+    expect((await refusal(['migrate', '--max-bandwidth', '100mbit'], scenarioFromArgsChecked)).message).toBe(
+      '--max-bandwidth 100mbit: that is a link rate in bits per second; give a rate in bytes per second like 128M/s or 1G/s (100mbit is 11.9M/s)',
+    );
+  });
+
+  it('read a negative value as the option\'s value, not as flags', async () => {
+    expect((await refusal(['migrate', '--memory', '-5G'], scenarioFromArgsChecked)).message).toMatch(/^--memory -5G: cannot be negative/);
+    expect((await refusal(['migrate', '--vcpus', '-2'], scenarioFromArgsChecked)).message).toMatch(/^--vcpus -2: too small/);
+  });
+
+  it('refuse an option left without its value instead of running with the default', async () => {
+    expect((await refusal(['migrate', '--memory'], scenarioFromArgsChecked)).message).toMatch(/^--memory needs a value; /);
+    expect((await refusal(['migrate', '--memory=', '--tls'], scenarioFromArgsChecked)).message).toMatch(/^--memory needs a value; /);
+    expect((await refusal(['migrate', '--fault', '--tls'], scenarioFromArgsChecked)).message).toMatch(/^--fault needs a value; /);
+    expect((await refusal(['bench', '--repetitions', 'abc'], () => undefined)).message).toBe('--repetitions abc: not a number; give a number, e.g. 2');
+  });
+
+  it('accept what is well written', async () => {
+    const a = (await buildParser(['migrate', '--memory', '512M', '--timeout', '90s', '--max-bandwidth', '1G/s', '--bandwidth', '200mbit']).parseAsync()) as Args;
+    expect(scenarioFromArgsChecked(a)).toMatchObject({ guest: { memoryMiB: 512 }, timeoutMs: 90000, parameters: { maxBandwidthMiBps: 1024 } });
+    expect(shapingFromArgs(a)).toMatchObject({ bandwidthMbit: 200 });
+  });
+});
+
+describe("yargs' complaints", () => {
+  const failure = async (argv: string[]) => refusal(argv, () => undefined);
+
+  it('name an unknown command as one, with the closest', async () => {
+    expect((await failure(['foo'])).message).toMatch(/^unknown command "foo"; the commands are image, lab, migrate, .*doctor.*completion \(miglab --help\)$/);
+    expect((await failure(['migrat'])).message).toMatch(/^unknown command "migrat"; did you mean migrate\? /);
+    expect(closestCommand('doctr')).toBe('doctor');
+    expect(closestCommand('zzzzzz')).toBeUndefined();
+  });
+
+  it('name an unknown option, an extra argument, a missing positional and a bad choice', async () => {
+    expect((await failure(['migrate', '--foo-bar'])).message).toBe('unknown option --foo-bar for miglab migrate; miglab migrate --help lists its options');
+    expect((await failure(['migrate', 'extra'])).message).toBe('unexpected argument "extra" after miglab migrate; it takes no more; miglab migrate --help shows its form');
+    expect((await failure(['lab'])).message).toBe('miglab lab needs <action>; miglab lab --help shows what to give');
+    expect((await failure(['lab', 'upp'])).message).toBe('miglab lab upp: not a known action; give one of up, down, status');
+    expect((await failure(['migrate', '--nic', 'foo'])).message).toBe('--nic foo: not a choice; give one of virtio-net-pci, e1000, rtl8139');
+    expect((await failure([])).message).toMatch(/^name a command: image, lab, /);
+  });
+
+  it('fall back to the message itself, on one line, with where to look', () => {
+    expect(explainParseFailure('Something new\n  happened', ['migrate']).message).toBe('Something new happened; see miglab migrate --help');
+  });
+});
