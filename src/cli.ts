@@ -5,6 +5,7 @@ import yargs from 'yargs';
 import { describeError, MiglabError } from './errors.js';
 import { COMMANDS, commandNames } from './cli/commands.js';
 import { ERROR_EXIT, signalExit } from './cli/exit.js';
+import { cliOutput, type CliOutput } from './cli/output.js';
 
 /**
  * yargs reads `--memory -5G` as the option without a value followed by flags -5 and -G. A value
@@ -24,8 +25,11 @@ export function glueNegativeValues(argv: readonly string[]): string[] {
   return out;
 }
 
-const out = (line: string) => process.stdout.write(`${line}\n`);
-const progress = (phase: string, detail?: string) => process.stderr.write(`${chalk.dim(new Date().toISOString().slice(11, 23))} ${chalk.cyan(phase.padEnd(8))} ${detail ?? ''}\n`);
+/** Options every command takes: how much it says, and in what form (src/cli/output.ts). */
+const OUTPUT_OPTIONS = {
+  quiet: { alias: 'q', type: 'boolean', default: false, global: true, describe: 'no progress on stderr: only the result lines and errors' },
+  json: { type: 'boolean', default: false, global: true, describe: "the command's summary as JSON on stdout, nothing else there (result lines go to stderr)" },
+} as const;
 
 export async function main(argv: readonly string[]): Promise<number> {
   let parser = yargs(glueNegativeValues(argv))
@@ -33,6 +37,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .usage('$0 <command> [options]\n\nQEMU live migration on a two-host lab: real QEMU, real networks, real numbers.');
   for (const c of COMMANDS) parser = parser.command(c.command, c.describe, c.builder);
   parser = parser
+    .options(OUTPUT_OPTIONS)
     .demandCommand(1, `name a command: ${commandNames().join(', ')}`)
     .strict()
     .help()
@@ -42,19 +47,26 @@ export async function main(argv: readonly string[]): Promise<number> {
       throw err ?? new MiglabError('BAD_INPUT', `${msg}; see miglab --help`);
     });
 
+  let output: CliOutput | undefined;
   try {
     const a = (await parser.parseAsync()) as Record<string, unknown> & { _: (string | number)[] };
     if (a.help) return 0;
     const name = String(a._[0]);
     const command = COMMANDS.find((c) => c.command.split(' ')[0] === name);
     if (!command) throw new MiglabError('BAD_INPUT', `unknown command "${name}"; the commands are ${commandNames().join(', ')} (miglab --help)`);
-    return await command.run(a, { out, progress });
+    if (a.json === true && !command.json) throw new MiglabError('BAD_INPUT', `miglab ${name} has no JSON summary; drop --json (it is for ${COMMANDS.filter((c) => c.json).map((c) => c.command.split(' ')[0]).join(', ')})`);
+    output = cliOutput({ quiet: a.quiet === true, json: a.json === true });
+    return await command.run(a, output.io);
   } catch (err) {
+    // The live progress line goes before the error line does.
+    output?.stop();
     const c = err instanceof MiglabError ? err.code : 'INTERNAL';
     const text = describeError(err);
     process.stderr.write(`${chalk.red('miglab:')} ${text}\n`);
     if (process.env.MIGLAB_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
     if (c === 'ABORTED') return signalExit(/\bSIGTERM\b/.test(text) ? 'SIGTERM' : 'SIGINT');
     return ERROR_EXIT[c] ?? 1;
+  } finally {
+    output?.stop();
   }
 }

@@ -91,6 +91,7 @@ export function formatBatchSummary(r: BatchResult): string {
 export async function batchCommand(args: Raw, io: CommandIo): Promise<number> {
   const result = await runBatch(batchSpecFromArgs(args), { resultsRoot: String(args.results ?? 'results'), progress: io.progress, signal: io.signal });
   io.out(formatBatchSummary(result));
+  io.json?.(result);
   const kind = result.record.stop.kind;
   return kind === 'refused' ? 2 : kind === 'aborted' ? 130 : 0;
 }
