@@ -130,6 +130,7 @@ async function bootGuest(run: Run): Promise<void> {
   stage(run, "the guest's first heartbeat");
   await src.console.waitBeat((hb) => hb.bootId === ready.bootId, { timeoutMs: BOOT_TIMEOUT_MS, signal: guard.signal });
   mark(run, 'bootToHeartbeatMs', t);
+  run.progress.live?.({ topic: 'run' });
   run.progress('boot', `guest up at ${ready.ip} after ${run.phases.bootToHeartbeatMs} ms`);
 }
 

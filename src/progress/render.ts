@@ -88,8 +88,16 @@ export class ProgressRenderer {
     const key = `${u.scope ?? ''}\u0000${u.topic}`;
     if (!u.status) {
       this.entries.delete(key);
-      if (this.entries.size === 0) this.stopTicker();
-      if (this.o.inPlace) this.drawSoon();
+      if (this.entries.size > 0) {
+        if (this.o.inPlace) this.drawSoon();
+        return;
+      }
+      // Nothing going on any more: the line goes at once, not at the next draw.
+      this.stopTicker();
+      clearTimeout(this.drawTimer);
+      this.drawTimer = undefined;
+      this.clear();
+      this.unhook();
       return;
     }
     const entry = this.entries.get(key);
@@ -153,7 +161,7 @@ export class ProgressRenderer {
     if (!this.o.inPlace || this.ended) return;
     this.lastDrawAt = this.now();
     // One column is left free: a line that fills the last column makes some terminals wrap.
-    const text = this.entries.size === 0 ? '' : fitWidth(this.liveText(), (this.o.stream.columns ?? 80) - 1);
+    const text = this.entries.size === 0 ? '' : fitWidth(this.liveText(), (this.o.stream.columns || 80) - 1);
     if (text === this.shown) return;
     this.o.stream.write(`${CLEAR_LINE}${text}`);
     this.shown = text;

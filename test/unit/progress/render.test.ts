@@ -74,6 +74,19 @@ describe('on a terminal: one line rewritten in place', () => {
     expect(s.text()).toBe(CLEAR);
   });
 
+  it('removes the line at once when the last figure ends', () => {
+    const s = stream(120);
+    const r = new ProgressRenderer({ stream: s, inPlace: true, now: () => T0 });
+    r.update({ topic: 'run', status: migration() });
+    s.chunks.length = 0;
+    // Right after a draw (no 100 ms wait): the line is gone before whatever comes next.
+    r.update({ topic: 'run' });
+    expect(s.text()).toBe(CLEAR);
+    r.note('cleanup', 'stopping QEMU');
+    expect(s.text()).toBe(`${CLEAR}09:00:00.000 cleanup  stopping QEMU\n`);
+    r.stop();
+  });
+
   it('lets result lines on another stream past without tearing the line', () => {
     const s = stream(200);
     const r = new ProgressRenderer({ stream: s, inPlace: true, now: () => T0 });
