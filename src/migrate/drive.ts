@@ -1,7 +1,7 @@
 // The migration phase of a run: sample the migration through the chosen monitor until it ends,
-// show each sample as the run's live figure, feed every sample to the run's faults, switch to post-copy when asked, and end it when it will
-// not: no byte moving for the stall limit (stalled) or not converged by the deadline
-// (did-not-converge). Either way miglab cancels it and the source keeps running. Every wait uses
+// show each sample as the run's live figure, feed every sample to the run's faults, switch to
+// post-copy when asked, and end it when it will not: no byte moving for the stall limit
+// (stalled) or not converged by the deadline (did-not-converge). Either way miglab cancels it and the source keeps running. Every wait uses
 // the run's guard, so a watcher's alarm ends this loop at once.
 import { MiglabError } from '../errors.js';
 import type { FaultRunner } from '../fault/runner.js';
@@ -63,11 +63,13 @@ export function migrationLive(timeline: readonly Sample[], info: MigrationInfo, 
   const last = timeline[timeline.length - 1];
   let sentBytesPerS: number | undefined;
   if (last?.transferredBytes !== undefined) {
-    // The newest sample at least a window older, else the oldest there is.
+    // The newest sample at least a window older, else the oldest there is (walking back only that far).
     let from: Sample | undefined;
-    for (const s of timeline) {
+    for (let i = timeline.length - 2; i >= 0; i--) {
+      const s = timeline[i]!;
       if (s.transferredBytes === undefined) continue;
-      if (!from || s.tMs <= last.tMs - RATE_WINDOW_MS) from = s;
+      from = s;
+      if (s.tMs <= last.tMs - RATE_WINDOW_MS) break;
     }
     if (from?.transferredBytes !== undefined && from.tMs < last.tMs) sentBytesPerS = ((last.transferredBytes - from.transferredBytes) * 1000) / (last.tMs - from.tMs);
   }
