@@ -2,7 +2,7 @@
 // one line on stderr and an exit code derived from the error's code.
 import chalk from 'chalk';
 import yargs from 'yargs';
-import { describeError, MiglabError } from './errors.js';
+import { describeError, MiglabError, UsageError } from './errors.js';
 import { COMMANDS, commandNames } from './cli/commands.js';
 import { ERROR_EXIT, signalExit } from './cli/exit.js';
 import { cliOutput, type CliOutput } from './cli/output.js';
@@ -54,7 +54,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     const name = String(a._[0]);
     const command = COMMANDS.find((c) => c.command.split(' ')[0] === name);
     if (!command) throw new MiglabError('BAD_INPUT', `unknown command "${name}"; the commands are ${commandNames().join(', ')} (miglab --help)`);
-    if (a.json === true && !command.json) throw new MiglabError('BAD_INPUT', `miglab ${name} has no JSON summary; drop --json (it is for ${COMMANDS.filter((c) => c.json).map((c) => c.command.split(' ')[0]).join(', ')})`);
+    if (a.json === true && !command.json) throw new UsageError(`miglab ${name} has no JSON summary`, `drop --json (it is for ${COMMANDS.filter((c) => c.json).map((c) => c.command.split(' ')[0]).join(', ')})`);
     output = cliOutput({ quiet: a.quiet === true, json: a.json === true });
     return await command.run(a, output.io);
   } catch (err) {

@@ -59,3 +59,12 @@ describe('miglab migrate with stderr not a terminal', () => {
     expect(r.stderr).toBe('');
   }, 150_000);
 });
+
+describe('--json on a command without a JSON summary', () => {
+  it('is refused in one line before anything starts', async () => {
+    const r = await execa('node', [MIGLAB, 'plot', fx.runDir, '--json'], { reject: false, env: { FORCE_COLOR: '0' } });
+    expect(r.exitCode).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe('miglab: miglab plot has no JSON summary; drop --json (it is for image, lab, migrate, homework, sweep, batch, bench)');
+  });
+});
