@@ -1,6 +1,6 @@
 // The miglab command line. It only parses and calls the API (src/api.ts); every error becomes
 // one line on stderr and an exit code derived from the error's code.
-import chalk from 'chalk';
+import { chalkStderr } from 'chalk';
 import yargs from 'yargs';
 import { describeError, MiglabError, UsageError } from './errors.js';
 import { COMMANDS, commandNames } from './cli/commands.js';
@@ -62,7 +62,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     output?.stop();
     const c = err instanceof MiglabError ? err.code : 'INTERNAL';
     const text = describeError(err);
-    process.stderr.write(`${chalk.red('miglab:')} ${text}\n`);
+    process.stderr.write(`${chalkStderr.red('miglab:')} ${text}\n`);
     if (process.env.MIGLAB_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
     if (c === 'ABORTED') return signalExit(/\bSIGTERM\b/.test(text) ? 'SIGTERM' : 'SIGINT');
     return ERROR_EXIT[c] ?? 1;

@@ -2,7 +2,7 @@
 // --json, which puts the command's summary alone on stdout as JSON), and progress on stderr: a
 // live line rewritten in place on a terminal, plain timestamped lines elsewhere, none under
 // --quiet. Every line written goes past the live line without tearing it (src/progress/render.ts).
-import chalk from 'chalk';
+import { chalkStderr } from 'chalk';
 import { ProgressRenderer } from '../progress/render.js';
 import type { CommandIo } from './io.js';
 
@@ -43,7 +43,8 @@ export function cliOutput(o: OutputOptions, streams: { stdout: OutputStream; std
     : new ProgressRenderer({
         stream: stderr,
         inPlace: drawsInPlace(stderr),
-        style: { stamp: (s) => chalk.dim(s), phase: (s) => chalk.cyan(s) },
+        // Coloured as stderr allows (a terminal), whatever stdout is: `2> log` gets no escape codes.
+        style: { stamp: (s) => chalkStderr.dim(s), phase: (s) => chalkStderr.cyan(s) },
         watchSignals,
       });
   const write = (stream: OutputStream, text: string) => (renderer ? renderer.around(() => stream.write(text)) : stream.write(text));
