@@ -6,7 +6,7 @@
 // deadline. Figures go to a JSON file; nothing asserts a speed (the machine is shared and noisy).
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Progress } from '../migrate/engine.js';
+import type { Progress } from '../progress/progress.js';
 import type { StepDiagnosis } from './diagnose.js';
 import { runBatch } from './run.js';
 import type { BatchSpecInput } from './spec.js';

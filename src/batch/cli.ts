@@ -144,5 +144,6 @@ export function formatBatchSummary(r: BatchResult): string {
 export async function batchCommand(args: Raw, io: CommandIo): Promise<number> {
   const result = await runBatch(batchSpecFromArgsChecked(args), { resultsRoot: String(args.results ?? 'results'), progress: io.progress, signal: io.signal });
   io.out(formatBatchSummary(result));
+  io.json?.(result);
   return BATCH_STOP_EXIT[result.record.stop.kind];
 }

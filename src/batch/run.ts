@@ -12,7 +12,7 @@ import { describeError, UsageError } from '../errors.js';
 import type { ImageInfo } from '../image/build.js';
 import type { Lab } from '../lab/index.js';
 import { parseMeminfo } from '../measure/host-sampler.js';
-import type { Progress } from '../migrate/engine.js';
+import { scoped, type Progress } from '../progress/progress.js';
 import { parseScenario } from '../migrate/scenario.js';
 import { sleep, withDeadline } from '../util/deadline.js';
 import { BootBarrier, MigrationSlots, type GuestGate } from './barrier.js';
@@ -215,9 +215,14 @@ async function settle(
   let now = symptoms();
   if (now.length === 0) return 0;
   progress('batch', `waiting for the host to settle before the next step: ${now.join(', ')}`);
-  while (now.length > 0 && Date.now() - t0 < SETTLE_MAX_MS && !signal.aborted) {
-    await sleep(spec.sampleIntervalMs, signal).catch(() => undefined);
-    now = symptoms();
+  try {
+    while (now.length > 0 && Date.now() - t0 < SETTLE_MAX_MS && !signal.aborted) {
+      progress.live?.({ topic: 'settle', status: { kind: 'settle', waitingFor: now, startedAt: t0, deadlineAt: t0 + SETTLE_MAX_MS } });
+      await sleep(spec.sampleIntervalMs, signal).catch(() => undefined);
+      now = symptoms();
+    }
+  } finally {
+    progress.live?.({ topic: 'settle' });
   }
   const waited = Date.now() - t0;
   progress('batch', now.length > 0 ? `host still busy after ${waited} ms (${now.join(', ')}); starting anyway` : `host settled after ${waited} ms`);
@@ -283,7 +288,7 @@ async function runStep(
         dir: stepDir,
         runDirName: attempt > 1 ? `g${i}-retry${attempt - 1}` : `g${i}`,
         signal,
-        progress: (p, d) => c.progress(`g${i} ${p}`, d),
+        progress: scoped(c.progress, `g${i}`),
         guestIndex: i,
         hooks,
       });

@@ -4,7 +4,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { migrate } from '../api.js';
-import type { Progress } from '../migrate/engine.js';
+import type { Progress } from '../progress/progress.js';
 import type { ScenarioInput } from '../migrate/scenario.js';
 import { coefficientOfVariation, summarize } from '../stats/index.js';
 

@@ -6,7 +6,7 @@
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { faultRows, type FaultRow } from '../fault/table.js';
-import type { Progress } from '../migrate/engine.js';
+import type { Progress } from '../progress/progress.js';
 import { summarize, type Summary } from '../stats/index.js';
 import { plotResults } from '../sweep/plots.js';
 import { loadResults } from '../sweep/results.js';

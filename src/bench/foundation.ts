@@ -5,12 +5,13 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { migrate, type MigrateResult } from '../api.js';
+import type { Progress } from '../progress/progress.js';
 import { median } from '../stats/index.js';
 
 export interface FoundationBenchOptions {
   readonly outDir: string;
   readonly repetitions?: number;
-  readonly progress?: (phase: string, detail?: string) => void;
+  readonly progress?: Progress;
 }
 
 export interface FoundationBenchRow {
@@ -35,10 +36,12 @@ export async function runFoundationBench(opts: FoundationBenchOptions) {
     for (let i = 1; i <= (opts.repetitions ?? 3); i++) {
       const t0 = Date.now();
       let heartbeatAt = 0;
-      const progress = (phase: string, detail?: string) => {
+      const note = (phase: string, detail?: string) => {
         if (phase === 'boot' && detail?.startsWith('guest up') && !heartbeatAt) heartbeatAt = Date.now();
         opts.progress?.(phase, detail);
       };
+      // Live figures pass through as they are.
+      const progress: Progress = Object.assign(note, { live: opts.progress?.live });
       const res: MigrateResult = await migrate({ scenario: { guest: { memoryMiB: 256 }, timeoutMs: 60000 }, resultsRoot: join(opts.outDir, 'runs'), progress });
       const o = res.report.outputs;
       rows.push({

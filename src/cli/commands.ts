@@ -34,6 +34,8 @@ export interface MiglabCommand {
   readonly builder: (y: Argv) => Argv<any>;
   /** Runs the command; resolves to the exit status. */
   readonly run: (a: Args, io: CommandIo) => Promise<number>;
+  /** What its summary holds under --json; a command without one refuses --json. */
+  readonly json?: string;
 }
 
 const PREFIX_OPTION = { type: 'string', default: 'mlab', describe: 'lab to use: the one up with this prefix, or one brought up for the run' } as const;
@@ -47,13 +49,16 @@ export const COMMANDS: readonly MiglabCommand[] = [
       if (a.action === 'build') {
         const info = await buildImage({ cacheDir: api.IMAGE_CACHE_DIR, force: Boolean(a.force), log: (m: string) => io.progress?.('image', m) });
         io.out(describeImage(info));
+        io.json?.(info);
         return 0;
       }
       const report = await imageInfo({ cacheDir: api.IMAGE_CACHE_DIR });
       io.out(formatImageReport(report));
+      io.json?.(report);
       // Not built or damaged: a run would refuse it, so the check fails too.
       return !report.image || report.damage ? 1 : 0;
     },
+    json: 'the image (build) or what went into it (info)',
   },
   {
     command: 'lab <action>',
@@ -74,19 +79,25 @@ export const COMMANDS: readonly MiglabCommand[] = [
         await withTeardown(async (_td, signal) => {
           await labUp(spec, { timeoutMs: 60000, signal });
         });
-        io.out(formatLabStatus(await labStatus(prefix)));
+        const up = await labStatus(prefix);
+        io.out(formatLabStatus(up));
+        io.json?.(up);
         return 0;
       }
       if (a.action === 'down') {
         checkRoot();
-        io.out((await labDown(prefix, { timeoutMs: 60000, force: Boolean(a.force) })).message);
+        const down = await labDown(prefix, { timeoutMs: 60000, force: Boolean(a.force) });
+        io.out(down.message);
+        io.json?.(down);
         return 0;
       }
       const status = await labStatus(prefix);
       io.out(formatLabStatus(status));
+      io.json?.(status);
       // Scripts can tell a usable lab from a broken or absent one.
       return !status.up || status.problems.length > 0 ? ERROR_EXIT.LAB_STATE! : 0;
     },
+    json: "the lab's status (up, status) or what was removed (down)",
   },
   {
     command: 'migrate',
@@ -101,8 +112,10 @@ export const COMMANDS: readonly MiglabCommand[] = [
         progress: io.progress,
       });
       io.out(formatSummary(report, dir));
+      io.json?.(report);
       return runExit(report);
     },
+    json: 'the run report, as in run.json (its folder is RESULTS/<runId>)',
   },
   {
     command: 'homework',
@@ -115,8 +128,10 @@ export const COMMANDS: readonly MiglabCommand[] = [
     run: async (a, io) => {
       const out = await runHomework({ spec: a.quick ? QUICK_HOMEWORK : {}, lab: { prefix: String(a.prefix) }, resultsRoot: String(a.results), progress: io.progress });
       io.out(`${chalk.green.bold('homework done')} in ${(out.results.wallMs / 1000).toFixed(0)} s\n  report  ${out.markdownPath}\n  html    ${out.htmlPath}`);
+      io.json?.(out);
       return 0;
     },
+    json: 'the homework results (as in homework.json) with the report paths',
   },
   {
     command: SWEEP_COMMAND.command,
@@ -127,6 +142,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
       if (a.repetitions !== undefined) wholeNumberFromArgs(a, 'repetitions', 1, 1000);
       return (await sweepCommand(a, io)).code;
     },
+    json: 'the sweep: every run, the summary per point, the files',
   },
   {
     command: PLOT_COMMAND.command,
@@ -139,6 +155,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
     describe: 'migrate many guests (sequential, parallel, waves, or the scheduler) stepping N up until the host stalls; explains why',
     builder: (y) => y.options(BATCH_OPTIONS),
     run: (a, io) => batchCommand(a, io),
+    json: 'the batch record, its diagnosis per step and the report paths',
   },
   {
     command: 'bench',
@@ -153,24 +170,31 @@ export const COMMANDS: readonly MiglabCommand[] = [
       const which = String(a.which);
       const repetitions = wholeNumberFromArgs(a, 'repetitions', 1, 100);
       const progress = io.progress;
+      const summary: Record<string, unknown> = {};
       if (which === 'all' || which === 'foundation') {
         const { file, result } = await runFoundationBench({ outDir, repetitions, progress });
         io.out(`foundation: ${JSON.stringify(result.medians)}; harness peak RSS ${result.harnessPeakRssMiB.toFixed(0)} MiB -> ${file}`);
+        summary.foundation = { file, result };
       }
       if (which === 'all' || which === 'downtime') {
-        const { file } = await runDowntimeBench({ outDir, repetitions: Math.max(5, repetitions), progress });
-        io.out(`downtime: -> ${file}`);
+        const downtime = await runDowntimeBench({ outDir, repetitions: Math.max(5, repetitions), progress });
+        io.out(`downtime: -> ${downtime.file}`);
+        summary.downtime = downtime;
       }
       if (which === 'batch') {
-        const { file } = await runBatchBench(outDir, { progress });
-        io.out(`batch: -> ${file}`);
+        const batch = await runBatchBench(outDir, { progress });
+        io.out(`batch: -> ${batch.file}`);
+        summary.batch = batch;
       }
       if (which === 'faults') {
         const { file, result } = await runFaultsBench({ outDir, progress, repetitions });
         io.out(`faults: ${result.faults.asExpected}/${result.faults.runs} ended as they must, ${result.faults.leftovers} left behind -> ${file}`);
+        summary.faults = { file, result };
       }
+      io.json?.(summary);
       return 0;
     },
+    json: 'each benchmark run: its figures and the file they went to',
   },
   {
     command: 'doctor',

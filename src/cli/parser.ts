@@ -128,6 +128,12 @@ function valuesGiven(y: Argv, argv: readonly string[]): Argv {
   });
 }
 
+/** Options every command takes: how much it says, and in what form (src/cli/output.ts). */
+const OUTPUT_OPTIONS = {
+  quiet: { alias: 'q', type: 'boolean', default: false, global: true, describe: 'no progress on stderr: only the result lines and errors' },
+  json: { type: 'boolean', default: false, global: true, describe: "the command's summary as JSON on stdout, nothing else there (result lines go to stderr)" },
+} as const;
+
 /** The whole parser for `argv` (already split into words by the shell). */
 export function buildParser(argv: readonly string[]): Argv {
   const words = glueNegativeValues(argv);
@@ -141,6 +147,7 @@ export function buildParser(argv: readonly string[]): Argv {
     // yargs' own --version knows only a fixed string; main() answers it with QEMU's version too.
     .version(false)
     .option('version', { type: 'boolean', describe: "show miglab's version and the QEMU it finds" })
+    .options(OUTPUT_OPTIONS)
     // Every command that takes a lab names it by prefix: checked here, once, before anything starts.
     .middleware((a: Record<string, unknown>) => {
       if (a.prefix !== undefined) prefixFromArgs(a);

@@ -12,7 +12,7 @@ import { startSingleGuest } from '../machine/lab-guest.js';
 import { parseMachineSpec, type DiskInterface, type NicModel } from '../machine/spec.js';
 import type { Vm } from '../machine/vm.js';
 import { Teardown } from '../util/teardown.js';
-import type { Progress } from '../migrate/engine.js';
+import type { Progress } from '../progress/progress.js';
 import type { HomeworkSpec } from './spec.js';
 
 export interface HomeworkContext {

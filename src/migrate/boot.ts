@@ -50,6 +50,21 @@ export async function claimSlot(run: Run): Promise<void> {
 
 /** The data disk on NFS, both QEMUs with their watchers, and the guest's first heartbeat. */
 export async function boot(run: Run): Promise<void> {
+  try {
+    await bootGuest(run);
+  } finally {
+    // The boot's live figure goes when it ends, however it ended.
+    run.progress.live?.({ topic: 'run' });
+  }
+}
+
+/** Show a boot stage live: how long it has taken against its own deadline. */
+function stage(run: Run, what: string): void {
+  const startedAt = Date.now();
+  run.progress.live?.({ topic: 'run', status: { kind: 'boot', stage: what, startedAt, deadlineAt: startedAt + BOOT_TIMEOUT_MS } });
+}
+
+async function bootGuest(run: Run): Promise<void> {
   const { ctx, scenario, guard, td, lab } = run;
   const machine = run.machine!;
   const idx = run.slot!.index;
@@ -71,6 +86,7 @@ export async function boot(run: Run): Promise<void> {
 
   run.progress('boot', `source and destination QEMU (${machine.memoryMiB} MiB, ${machine.nicModel}, ${machine.diskInterface}, ${run.accel!.used}, slot g${idx})`);
   const t = Date.now();
+  stage(run, 'starting both QEMUs');
   const tlsDir = scenario.tls ? await lab.tlsCredentials({ signal: guard.signal }) : undefined;
   const onLogError = resultsWriteError(guard);
   const launch = (side: Side) =>
@@ -91,6 +107,7 @@ export async function boot(run: Run): Promise<void> {
       onLogError,
       onRelaunch: (where) => {
         run.progress('boot', `${side} QEMU hung while starting and is launched again: ${where}`);
+        stage(run, `starting the ${side} QEMU again`);
         run.out.relaunched = [...(run.out.relaunched ?? []), { side, where }];
       },
     });
@@ -108,9 +125,12 @@ export async function boot(run: Run): Promise<void> {
     });
   }
   mark(run, 'qemuStartMs', t);
+  stage(run, "the guest's kernel and agent");
   const ready = await src.console.waitReady({ timeoutMs: BOOT_TIMEOUT_MS, signal: guard.signal });
+  stage(run, "the guest's first heartbeat");
   await src.console.waitBeat((hb) => hb.bootId === ready.bootId, { timeoutMs: BOOT_TIMEOUT_MS, signal: guard.signal });
   mark(run, 'bootToHeartbeatMs', t);
+  run.progress.live?.({ topic: 'run' });
   run.progress('boot', `guest up at ${ready.ip} after ${run.phases.bootToHeartbeatMs} ms`);
 }
 

@@ -1,13 +1,13 @@
 // The migration phase of a run: sample the migration through the chosen monitor until it ends,
-// feed every sample to the run's faults, switch to post-copy when asked, and end it when it will
-// not: no byte moving for the stall limit (stalled) or not converged by the deadline
-// (did-not-converge). Either way miglab cancels it and the source keeps running. Every wait uses
+// show each sample as the run's live figure, feed every sample to the run's faults, switch to
+// post-copy when asked, and end it when it will not: no byte moving for the stall limit
+// (stalled) or not converged by the deadline (did-not-converge). Either way miglab cancels it and the source keeps running. Every wait uses
 // the run's guard, so a watcher's alarm ends this loop at once.
 import { MiglabError } from '../errors.js';
 import type { FaultRunner } from '../fault/runner.js';
 import { isFinalMigrationStatus, type MigrationInfo } from '../migration/info.js';
+import type { MigrationLive, Progress } from '../progress/progress.js';
 import { sleep, withDeadline } from '../util/deadline.js';
-import type { Progress } from './engine.js';
 import { detectStall, type StallEvidence } from './figures.js';
 import type { RunGuard } from './guard.js';
 import type { MigrationDriver } from './monitor.js';
@@ -18,8 +18,8 @@ import type { Scenario } from './scenario.js';
 export const CALL_MS = 12000;
 /** How long QEMU may take to reach `cancelled` after migrate_cancel. */
 const CANCEL_MS = 30000;
-/** Progress lines while a migration runs, so a long one is not silent. */
-const PROGRESS_EVERY_MS = 5000;
+/** The send rate shown live is taken over about this much of the newest samples. */
+const RATE_WINDOW_MS = 1000;
 
 export type DriveEnd = 'final' | 'deadline' | 'stall';
 
@@ -54,10 +54,50 @@ function mib(bytes: number | undefined): string {
   return bytes === undefined ? '?' : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
+/**
+ * The live figure of a migration, from the samples the loop keeps anyway (no extra monitor
+ * call): status, pass, what is left, the send rate over the last second of samples, and the
+ * dirty rate once QEMU has measured it (the sample leaves it out before).
+ */
+export function migrationLive(timeline: readonly Sample[], info: MigrationInfo, deadlineAt: number): MigrationLive {
+  const last = timeline[timeline.length - 1];
+  let sentBytesPerS: number | undefined;
+  if (last?.transferredBytes !== undefined) {
+    // The newest sample at least a window older, else the oldest there is (walking back only that far).
+    let from: Sample | undefined;
+    for (let i = timeline.length - 2; i >= 0; i--) {
+      const s = timeline[i]!;
+      if (s.transferredBytes === undefined) continue;
+      from = s;
+      if (s.tMs <= last.tMs - RATE_WINDOW_MS) break;
+    }
+    if (from?.transferredBytes !== undefined && from.tMs < last.tMs) sentBytesPerS = ((last.transferredBytes - from.transferredBytes) * 1000) / (last.tMs - from.tMs);
+  }
+  return {
+    kind: 'migration',
+    status: info.status,
+    pass: last?.dirtySyncCount,
+    remainingBytes: last?.remainingBytes,
+    sentBytesPerS,
+    dirtyPagesPerS: last?.dirtyPagesRate,
+    pageSizeBytes: info.ram?.pageSizeBytes,
+    deadlineAt,
+  };
+}
+
 export async function driveMigration(o: DriveOptions): Promise<DriveResult> {
+  try {
+    return await drive(o);
+  } finally {
+    // The migration's live figure goes with it, however the loop ended.
+    o.progress.live?.({ topic: 'run' });
+  }
+}
+
+async function drive(o: DriveOptions): Promise<DriveResult> {
   const { scenario, guard } = o;
   let postcopyAtMs: number | undefined;
-  let nextProgress = PROGRESS_EVERY_MS;
+  const deadlineAt = o.sentAt + scenario.timeoutMs;
   for (;;) {
     let info: MigrationInfo;
     try {
@@ -71,6 +111,7 @@ export async function driveMigration(o: DriveOptions): Promise<DriveResult> {
     const tMs = Date.now() - o.sentAt;
     const sample = sampleOf(tMs, info);
     o.timeline.push(sample);
+    o.progress.live?.({ topic: 'run', status: migrationLive(o.timeline, info, deadlineAt) });
     o.faults.observe({ tMs, status: info.status, pass: info.ram?.dirtySyncCount, totalBytes: info.ram?.totalBytes, remainingBytes: info.ram?.remainingBytes });
     if (isFinalMigrationStatus(info.status)) return { final: info, end: 'final', postcopyAtMs };
 
@@ -91,10 +132,6 @@ export async function driveMigration(o: DriveOptions): Promise<DriveResult> {
       o.progress('migrate', `no convergence within ${scenario.timeoutMs} ms: cancelling, the source keeps running`);
       return { final: await cancel(o), end: 'deadline', postcopyAtMs };
     }
-    if (tMs >= nextProgress) {
-      nextProgress = tMs + PROGRESS_EVERY_MS;
-      o.progress('migrate', `${info.status} ${(tMs / 1000).toFixed(0)} s: ${mib(info.ram?.transferredBytes)} sent, ${mib(info.ram?.remainingBytes)} remaining, pass ${info.ram?.dirtySyncCount ?? '?'}`);
-    }
     await sleep(scenario.sampleIntervalMs, guard.signal);
   }
 }
@@ -108,6 +145,7 @@ async function cancel(o: DriveOptions): Promise<MigrationInfo> {
       for (;;) {
         const info = await query(o);
         o.timeline.push(sampleOf(Date.now() - o.sentAt, info));
+        o.progress.live?.({ topic: 'run', status: migrationLive(o.timeline, info, o.sentAt + o.scenario.timeoutMs) });
         if (isFinalMigrationStatus(info.status)) return info;
         await sleep(50, o.guard.signal);
       }

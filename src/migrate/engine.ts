@@ -28,6 +28,7 @@ import { eventTimeMs } from '../qmp/types.js';
 import { sleep, withDeadline } from '../util/deadline.js';
 import { makePrivateDir } from '../util/private.js';
 import { Teardown } from '../util/teardown.js';
+import type { Progress } from '../progress/progress.js';
 import { formatWorkload } from '../workload/spec.js';
 import { startWorkload, stopWorkload, workloadStatus } from '../workload/run.js';
 import { boot, claimSlot } from './boot.js';
@@ -40,8 +41,6 @@ import { derivePasses, RUN_SCHEMA, type HostFacts, type RunOutputs, type RunRepo
 import { CALL, mark, switchedOver, type Run } from './run-state.js';
 import { scenarioName, type Scenario } from './scenario.js';
 import { resultsWriteError } from './watch.js';
-
-export type Progress = (phase: string, detail?: string) => void;
 
 /**
  * Points where a caller can run its own measurements around a migration (iperf through the

@@ -66,6 +66,7 @@ export async function sweepCommand(a: Record<string, unknown>, io: CommandIo): P
     plots = await plotResults(sweep.dir);
     io.out(`  report          ${plots.report.markdownPath}`);
   }
+  io.json?.({ ...sweep, report: plots?.report.markdownPath });
   return { code: sweep.errors > 0 ? 1 : 0, sweep, plots };
 }
 

@@ -10,7 +10,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { migrateOnLab, preflight, REPO_ROOT, useLab } from '../api.js';
 import { describeError, UsageError } from '../errors.js';
 import type { LabSpecInput } from '../lab/index.js';
-import type { Progress } from '../migrate/engine.js';
+import type { Progress } from '../progress/progress.js';
 import type { RunReport } from '../migrate/report.js';
 import type { Scenario } from '../migrate/scenario.js';
 import { checkPortFree } from '../preflight.js';
@@ -170,7 +170,17 @@ interface LoopContext {
 }
 
 async function runPending(pending: readonly Planned[], plan: readonly Planned[], c: LoopContext): Promise<void> {
+  try {
+    await runEach(pending, plan, c);
+  } finally {
+    c.progress.live?.({ topic: 'sweep' });
+  }
+}
+
+async function runEach(pending: readonly Planned[], plan: readonly Planned[], c: LoopContext): Promise<void> {
   let n = 0;
+  // Wall time of the runs done in this invocation: the estimate of what is left.
+  let doneMs = 0;
   for (const point of c.points) {
     const mine = pending.filter((p) => p.point === point);
     if (mine.length === 0) continue;
@@ -180,7 +190,8 @@ async function runPending(pending: readonly Planned[], plan: readonly Planned[],
         c.signal.throwIfAborted();
         n++;
         const rel = relative(c.dir, item.dir);
-        c.progress('sweep', `run ${n}/${pending.length}: ${rel}`);
+        const runStartedAt = Date.now();
+        c.progress.live?.({ topic: 'sweep', status: { kind: 'sweep', run: n, of: pending.length, name: rel, runStartedAt, meanRunMs: n > 1 ? doneMs / (n - 1) : undefined } });
         // A repetition without a complete run.json was interrupted: start it afresh.
         if (existsSync(item.dir)) await rm(item.dir, { recursive: true, force: true });
         await makePrivateDir(item.dir);
@@ -195,6 +206,7 @@ async function runPending(pending: readonly Planned[], plan: readonly Planned[],
           item.status = { point: point.name, rep: item.rep, dir: rel, outcome: 'error', error: describeError(err) };
           c.progress('sweep', `${rel}: error: ${item.status.error}`);
         }
+        doneMs += Date.now() - runStartedAt;
         await writeSweepFile(c.dir, c.spec, c.points, plan);
       }
     } finally {
