@@ -3,7 +3,7 @@
 // (capability `events`, which the engine sets) carries QEMU's own time of the start. A
 // `query-migrate` right after subscribing covers a migration begun before the subscription.
 import { MiglabError } from '../errors.js';
-import type { Vm } from '../machine/vm.js';
+import type { QmpClient } from '../qmp/client.js';
 import type { QmpEvent } from '../qmp/types.js';
 import { eventTimeMs } from '../qmp/types.js';
 import { withDeadline } from '../util/deadline.js';
@@ -19,11 +19,11 @@ export interface AwaitStartOptions {
 }
 
 /** The status QEMU reported when the migration was first seen (setup, active, or already final). */
-export async function awaitMigrationStart(src: Vm, o: AwaitStartOptions): Promise<string> {
+export async function awaitMigrationStart(qmp: QmpClient, o: AwaitStartOptions): Promise<string> {
   let settle: (status: string) => void = () => undefined;
   const seen = new Promise<string>((resolve) => (settle = resolve));
   // Runs inside the QMP client's dispatch, so the engine's next event is already timed from it.
-  const off = src.qmp.onEvent((e: QmpEvent) => {
+  const off = qmp.onEvent((e: QmpEvent) => {
     if (e.event !== 'MIGRATION') return;
     const status = String((e.data as { status?: unknown }).status);
     if (status === 'none') return;
@@ -31,7 +31,7 @@ export async function awaitMigrationStart(src: Vm, o: AwaitStartOptions): Promis
     settle(status);
   });
   try {
-    const now = await src.qmp.migrationInfo({ timeoutMs: 10000, signal: o.signal });
+    const now = await qmp.migrationInfo({ timeoutMs: 10000, signal: o.signal });
     if (!NOT_STARTED.has(now.status)) {
       o.began(Date.now());
       settle(now.status);

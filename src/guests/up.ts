@@ -89,7 +89,7 @@ export async function guestsUp(req: GuestsUpRequest): Promise<GuestsUpResult> {
         waitMs: holdMs,
         awaitMigrate: async ({ src, uri, signal, began }) => {
           req.out(formatByHand({ srcNetns: lab.hosts.src.netns, hmpPort: src.plan.hmpTelnetPort!, uri, personQmpSocket: src.plan.personQmpSocket, prefix: lab.spec.prefix }, holdMs));
-          const status = await awaitMigrationStart(src, { timeoutMs: holdMs, signal, began });
+          const status = await awaitMigrationStart(src.qmp, { timeoutMs: holdMs, signal, began });
           req.progress?.('migrate', `a migration was started by hand (QEMU: ${status}); miglab samples it over its own QMP`);
           return `by hand at the source's monitor (the instructions said: migrate -d ${uri})`;
         },
