@@ -91,7 +91,8 @@ export async function guestsUp(req: GuestsUpRequest): Promise<GuestsUpResult> {
           req.out(formatByHand({ srcNetns: lab.hosts.src.netns, hmpPort: src.plan.hmpTelnetPort!, uri, personQmpSocket: src.plan.personQmpSocket, prefix: lab.spec.prefix }, holdMs));
           const status = await awaitMigrationStart(src.qmp, { timeoutMs: holdMs, signal, began });
           req.progress?.('migrate', `a migration was started by hand (QEMU: ${status}); miglab samples it over its own QMP`);
-          return `by hand at the source's monitor (the instructions said: migrate -d ${uri})`;
+          // miglab cannot see what was typed (HMP or QMP), only that a migration to the waiting destination began.
+          return `by hand at the source's monitor (a migration to ${uri})`;
         },
       },
       afterConclude: async ({ report, runDir, signal }) => {
