@@ -10,7 +10,8 @@ import { runDowntimeBench } from '../bench/downtime.js';
 import { runFaultsBench } from '../bench/faults.js';
 import { runFoundationBench } from '../bench/foundation.js';
 import { guestsDown } from '../guests/down.js';
-import { DEFAULT_HMP_PORT, guestsUp } from '../guests/up.js';
+import { DEFAULT_HMP_PORT, guestsUp, MIN_HOLD_MS } from '../guests/up.js';
+import { UsageError } from '../errors.js';
 import { runHomework } from '../homework/run.js';
 import { QUICK_HOMEWORK } from '../homework/spec.js';
 import { LocalHost } from '../host/local.js';
@@ -126,6 +127,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
         return r.killed > 0 ? 1 : 0;
       }
       const holdMs = parseDurationMs(String(a.hold), '--hold');
+      if (holdMs < MIN_HOLD_MS) throw new UsageError(`invalid --hold "${String(a.hold)}"`, 'give 10s or more, e.g. 10m');
       const r = await guestsUp({
         scenario: scenarioFromArgsChecked({ ...a, monitor: 'qmp', fault: [] }),
         shaping: shapingFromArgs(a),

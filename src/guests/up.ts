@@ -24,6 +24,8 @@ import { join } from 'node:path';
 
 export const DEFAULT_HMP_PORT = 4445;
 export const DEFAULT_HOLD_MS = 10 * 60_000;
+/** Less leaves no time to read the instructions and type. */
+export const MIN_HOLD_MS = 10_000;
 
 export interface GuestsUpRequest {
   /** The guests and the migration's settings; the monitor is miglab's QMP, the HMP port defaults to 4445. */
@@ -61,7 +63,7 @@ export async function guestsUp(req: GuestsUpRequest): Promise<GuestsUpResult> {
     throw new UsageError('guests up does not inject faults nor switch to post-copy: you drive the migration', 'type migrate_start_postcopy at the monitor yourself, or use miglab migrate');
   }
   const holdMs = req.holdMs ?? DEFAULT_HOLD_MS;
-  if (!Number.isInteger(holdMs) || holdMs < 10_000) throw new UsageError(`invalid --hold "${holdMs} ms"`, 'give 10s or more, e.g. 10m');
+  if (!Number.isInteger(holdMs) || holdMs < MIN_HOLD_MS) throw new UsageError(`invalid hold time ${holdMs} ms`, 'give 10 s or more');
   const dir = await checkResultsDir(req.resultsRoot ?? join(REPO_ROOT, 'results'));
   const image = await preflight();
   await checkHandTools();

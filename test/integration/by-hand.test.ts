@@ -145,4 +145,32 @@ describe('the homework by hand (README)', () => {
     const again = await execa('node', [MIGLAB, 'guests', 'down', '--prefix', PREFIX], { reject: false });
     expect(again.stdout).toMatch(/nothing to end/);
   }, 300_000);
+
+  it('on a lab that is up, Ctrl-C before any migration stops what guests up started and leaves the lab up', async () => {
+    const labUp = await execa('node', [MIGLAB, 'lab', 'up', '--prefix', PREFIX], { reject: false });
+    expect(labUp.exitCode).toBe(0);
+    out = '';
+    up = execa('node', [MIGLAB, 'guests', 'up', '--prefix', PREFIX, '--memory', '128M', '--accel', 'tcg', '--disk-size', '16M', '--results', results, '--hold', '3m'], {
+      reject: false,
+      all: true,
+      buffer: true,
+    });
+    up.stdout!.on('data', (c: Buffer) => (out += c.toString('utf8')));
+    await waitOutput(/^miglab guests down --prefix mlbh$/m, 150_000);
+    process.kill(up.pid!, 'SIGINT');
+    const done = await up;
+    expect(done.exitCode).toBe(130);
+    expect(done.all).toMatch(/migration interrupted/);
+    const dir = /^ {2}results\s+(\S+)$/m.exec(out)![1]!;
+    const r = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as RunReport;
+    expect(r.verdict).toBe('interrupted');
+    expect(r.outputs.interruptedBy).toBe('SIGINT');
+    expect(r.outputs.leftovers).toEqual([]);
+    // Its QEMUs and probe are gone; the lab it found is still up, with nothing of the run in it.
+    const status = await execa('node', [MIGLAB, 'lab', 'status', '--prefix', PREFIX], { reject: false });
+    expect(status.exitCode).toBe(0);
+    const ps = (await execa('ps', ['-eo', 'args='])).stdout.split('\n');
+    expect(ps.filter((l) => l.startsWith('qemu-system') && l.includes('/run/miglab/mlbh/'))).toEqual([]);
+    expect((await execa('node', [MIGLAB, 'guests', 'down', '--prefix', PREFIX], { reject: false })).stdout).toMatch(/nothing to end/);
+  }, 240_000);
 });
