@@ -122,6 +122,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
         .option('prefix', PREFIX_OPTION),
     run: async (a, io) => {
       if (a.action === 'down') {
+        checkRoot();
         const r = await guestsDown({ prefix: String(a.prefix) });
         for (const line of r.lines) io.out(line);
         return r.killed > 0 ? 1 : 0;

@@ -7,7 +7,7 @@ import { rmSync } from 'node:fs';
 import { TimeoutError } from '../errors.js';
 import { isOwnedAlive, stopOwnedGroup } from '../lab/proc.js';
 import { ProcessRegistry } from '../lab/procs.js';
-import { checkRoot, labPaths, parseLabSpec } from '../lab/index.js';
+import { labPaths, parseLabSpec } from '../lab/index.js';
 import { pollUntil } from '../util/deadline.js';
 import { readHolders } from './record.js';
 
@@ -26,7 +26,6 @@ export interface GuestsDownReport {
 }
 
 export async function guestsDown(o: GuestsDownOptions): Promise<GuestsDownReport> {
-  checkRoot();
   const spec = parseLabSpec({ prefix: o.prefix, ...(o.stateRoot ? { stateRoot: o.stateRoot } : {}) });
   const paths = labPaths(spec);
   const { holders, unreadable } = readHolders(paths.labDir);
