@@ -55,8 +55,9 @@ describe('guests down', () => {
     root = mkdtempSync(join(tmpdir(), 'miglab-guests-'));
     const h = await holder(true);
     const file = record(h);
-    // Something it started in the lab (a QEMU, say): leads its own group, recorded with its owner.
-    const child = await holder(true, { detached: true });
+    // Something it started in the lab (a QEMU, say, which quits on SIGTERM): leads its own group,
+    // recorded with its owner.
+    const child = await holder(false, { detached: true });
     new ProcessRegistry(join(root, 'mltest', 'procs')).record({ ...child, what: 'stand-in QEMU', argv: ['node'], netns: 'mltest-src', owner: h, startedAt: new Date().toISOString() });
     const bystander = await holder(true);
     const r = await guestsDown({ prefix: 'mltest', stateRoot: root, timeoutMs: 500 });
@@ -66,7 +67,7 @@ describe('guests down', () => {
     expect(isOwnedAlive(child)).toBe(false);
     expect(isOwnedAlive(bystander)).toBe(true);
     expect(existsSync(file)).toBe(false);
-  });
+  }, 20_000);
 
   it('removes the record of a holder that is gone, and says when there is nothing to end', async () => {
     root = mkdtempSync(join(tmpdir(), 'miglab-guests-'));
