@@ -140,6 +140,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
       });
       // A held run printed its summary when the migration ended; say how it ended and what cleaning up found.
       io.out(r.held ? formatEnd(r.report, r.dir, r.endedBy) : formatSummary(r.report, r.dir));
+      if (r.report.outputs.migrateSentAtMs === undefined) io.out('  no migration was started by hand: nothing migrated (the record keeps the QEMU command lines and serial logs)');
       return runExit(r.report);
     },
   },
