@@ -104,6 +104,8 @@ export interface MigrateOnLabRequest {
   /** The run goes to `<dir>/<runDir ?? run id>/`. */
   readonly dir: string;
   readonly runDirName?: string;
+  /** The name in the run's id (default the scenario's name). */
+  readonly runName?: string;
   readonly signal?: AbortSignal;
   readonly progress?: Progress;
   /** Guest slot in the lab (IP, MAC, tap); lets several migrations share one lab. */
@@ -117,7 +119,7 @@ export interface MigrateOnLabRequest {
  * at the end fails with that reason, its QEMUs already stopped.
  */
 export async function migrateOnLab(r: MigrateOnLabRequest): Promise<MigrateResult> {
-  const runId = newRunId(scenarioName(r.scenario));
+  const runId = newRunId(r.runName ?? scenarioName(r.scenario));
   const dir = join(r.dir, r.runDirName ?? runId);
   await checkResultsDir(r.dir);
   await makePrivateDir(dir);

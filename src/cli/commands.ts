@@ -9,6 +9,9 @@ import { BATCH_OPTIONS, batchCommand } from '../batch/cli.js';
 import { runDowntimeBench } from '../bench/downtime.js';
 import { runFaultsBench } from '../bench/faults.js';
 import { runFoundationBench } from '../bench/foundation.js';
+import { guestsDown } from '../guests/down.js';
+import { DEFAULT_HMP_PORT, guestsUp, MIN_HOLD_MS } from '../guests/up.js';
+import { UsageError } from '../errors.js';
 import { runHomework } from '../homework/run.js';
 import { QUICK_HOMEWORK } from '../homework/spec.js';
 import { LocalHost } from '../host/local.js';
@@ -17,11 +20,16 @@ import { localProbes } from '../doctor/local.js';
 import { buildImage, describeImage, formatImageReport, imageInfo } from '../image/build.js';
 import { checkLabDependencies, checkRoot, formatLabStatus, labDown, labStatus, labUp, parseLabSpec, parseShaping } from '../lab/index.js';
 import { formatSummary } from '../report/summary.js';
+import { parseDurationMs } from '../util/units.js';
 import { PLOT_COMMAND, PLOT_OPTIONS, PLOT_POSITIONALS, SWEEP_COMMAND, SWEEP_OPTIONS, SWEEP_POSITIONALS, plotCommand, sweepCommand } from '../sweep/cli.js';
 import { withTeardown } from '../util/teardown.js';
+import { describeSide } from '../migrate/report.js';
 import { ERROR_EXIT, EXIT, runExit } from './exit.js';
 import type { CommandIo } from './io.js';
 import { MIGRATE_OPTIONS, SHAPING_OPTIONS, scenarioFromArgsChecked, shapingFromArgs, wholeNumberFromArgs } from './options.js';
+
+/** migrate's options that mean something when a person sends the migrate command. */
+const { monitor: _monitor, fault: _fault, 'postcopy-after': _postcopyAfter, ...GUESTS_UP_OPTIONS } = MIGRATE_OPTIONS;
 
 export type Args = Record<string, unknown>;
 
@@ -118,6 +126,40 @@ export const COMMANDS: readonly MiglabCommand[] = [
     json: 'the run report, as in run.json (its folder is RESULTS/<runId>)',
   },
   {
+    command: 'guests <action>',
+    describe: 'the homework by hand: `up` boots the source and a waiting destination, prints what to type to migrate it yourself, and records the run; `down` ends it',
+    builder: (y) =>
+      y
+        .positional('action', { choices: ['up', 'down'] as const, demandOption: true })
+        .options(GUESTS_UP_OPTIONS)
+        .option('hmp-port', { type: 'string', default: String(DEFAULT_HMP_PORT), describe: "the source's HMP on telnet 127.0.0.1:PORT inside the src namespace" })
+        .option('hold', { type: 'string', default: '10m', describe: 'with up: how long to wait for your migrate command, and to keep the guests after the migration ended' })
+        .option('prefix', PREFIX_OPTION),
+    run: async (a, io) => {
+      if (a.action === 'down') {
+        checkRoot();
+        const r = await guestsDown({ prefix: String(a.prefix) });
+        for (const line of r.lines) io.out(line);
+        return r.killed > 0 ? 1 : 0;
+      }
+      const holdMs = parseDurationMs(String(a.hold), '--hold');
+      if (holdMs < MIN_HOLD_MS) throw new UsageError(`invalid --hold "${String(a.hold)}"`, 'give 10s or more, e.g. 10m');
+      const r = await guestsUp({
+        scenario: scenarioFromArgsChecked({ ...a, monitor: 'qmp', fault: [] }),
+        shaping: shapingFromArgs(a),
+        lab: { prefix: String(a.prefix) },
+        resultsRoot: String(a.results),
+        holdMs,
+        out: io.out,
+        progress: io.progress,
+      });
+      // A held run printed its summary when the migration ended; say how it ended and what cleaning up found.
+      io.out(r.held ? formatEnd(r.report, r.dir, r.endedBy) : formatSummary(r.report, r.dir));
+      if (r.report.outputs.migrateSentAtMs === undefined) io.out('  no migration was started by hand: nothing migrated (the record keeps the QEMU command lines and serial logs)');
+      return runExit(r.report);
+    },
+  },
+  {
     command: 'homework',
     describe: 'the live-migration homework in one run: perf with/without KVM, iperf with/without virtio, both during a migration, the commands explained; writes results/<run-id>/report.md',
     builder: (y) =>
@@ -207,6 +249,18 @@ export const COMMANDS: readonly MiglabCommand[] = [
     },
   },
 ];
+
+/** The last lines of a held `guests up`: what ended it, each side afterwards, what cleaning up found. */
+function formatEnd(r: Awaited<ReturnType<typeof guestsUp>>['report'], dir: string, endedBy: string | undefined): string {
+  const o = r.outputs;
+  const lines = [`guests ended (${endedBy ?? 'the run ended'}): both QEMUs stopped`];
+  if (o.after) lines.push(`  after           source ${describeSide(o.after.source)}; destination ${describeSide(o.after.destination)}`);
+  if (o.qemuImgCheck) lines.push(`  shared disk     qemu-img check ${o.qemuImgCheck.ok ? 'clean' : `found problems: ${o.qemuImgCheck.meaning}`}`);
+  if (o.teardownProblems?.length) lines.push(chalk.red(`  cleanup         ${o.teardownProblems.join('; ')}`));
+  lines.push(o.leftovers?.length ? chalk.red(`  left behind     ${o.leftovers.join('; ')}`) : '  left behind     nothing');
+  lines.push(chalk.dim(`  results         ${dir} (run.json completed)`));
+  return lines.join('\n');
+}
 
 /** The command names, for the message when none is given. */
 export function commandNames(): string[] {

@@ -7,12 +7,20 @@ import type { Lab } from '../lab/index.js';
 import { nfsServerCommand } from '../lab/nfs.js';
 import type { ExplainedCommand } from '../machine/argv.js';
 import type { RunReport } from '../migrate/report.js';
+import { byHandSteps } from '../guests/instructions.js';
 
 export interface CommandExplanation {
   readonly title: string;
   /** Where it runs: which host (namespace) or monitor. */
   readonly where: string;
   readonly command: ExplainedCommand;
+  /**
+   * Monitor commands: the argv holds one command per element, shown one per line (each is typed
+   * or pasted on its own). Absent: the argv is one shell command.
+   */
+  readonly perLine?: boolean;
+  /** A paragraph before the command (what to do first). */
+  readonly note?: string;
 }
 
 const HMP_EXPLAIN: ReadonlyArray<[RegExp, (m: RegExpExecArray) => string]> = [
@@ -60,10 +68,16 @@ export async function explainCommands(report: RunReport, lab: Lab): Promise<{ co
     { title: 'Destination QEMU (waits for the migration)', where: `${lab.hosts.dst.netns} (destination host)`, command: i.commands.destination },
   ];
   if (telnetPort) {
-    const argv = ['ip', 'netns', 'exec', lab.hosts.src.netns, 'telnet', '127.0.0.1', String(telnetPort)];
+    // This run's QEMUs are gone; `miglab guests up` holds a new pair that a person migrates.
+    const steps = byHandSteps({ srcNetns: lab.hosts.src.netns, hmpPort: telnetPort, uri: i.migrationUri, prefix: lab.spec.prefix });
+    const argv = steps.hmp.open;
     commands.push({
       title: "Reaching the source's monitor by hand",
-      where: 'a root shell on this machine',
+      where: 'a root shell on this machine, while `miglab guests up` holds a guest pair',
+      note:
+        `The QEMUs of this run stopped when it ended. To type the homework's commands yourself, first run \`miglab guests up --hmp-port ${telnetPort} --prefix ${lab.spec.prefix}\` ` +
+        'in one terminal: it boots the source and the waiting destination, prints the exact lines for its pair (with the defaults, the ones below), ' +
+        'records the migration you drive like any run, and `miglab guests down` ends it. Then, in another terminal:',
       command: {
         argv,
         explained: [
@@ -72,8 +86,14 @@ export async function explainCommands(report: RunReport, lab: Lab): Promise<{ co
         ],
       },
     });
+    commands.push({
+      title: 'At the (qemu) prompt, one line at a time',
+      where: "the source's human monitor (HMP), reached as above",
+      perLine: true,
+      command: { argv: steps.hmp.type, explained: steps.hmp.type.map((l) => ({ args: [l], why: explainMonitorLine(l) })) },
+    });
   }
-  commands.push({ title: 'Monitor commands that ran the migration', where: `the source's human monitor (HMP)`, command: monitor });
+  commands.push({ title: 'Monitor commands that ran the migration', where: `the source's human monitor (HMP)`, perLine: true, command: monitor });
   const ganeshaConfig = await readFile(`${lab.paths.nfsDir}/ganesha.conf`, 'utf8').catch(() => '(the NFS config was not readable)');
   return { commands, ganeshaConfig };
 }

@@ -8,6 +8,7 @@ import { writeReport } from '../report/html.js';
 import { fmtMbps, fmtMs, fmtPct, markdown, writeTableCsv, type Column } from '../report/markdown.js';
 import type { AccelRow } from './accel-compare.js';
 import type { CommandExplanation } from './commands.js';
+import { shellCommand } from '../host/ssh.js';
 import type { NicRow } from './device-compare.js';
 import type { DuringMigration, DuringRow } from './during-migration.js';
 import { accelObservations, deviceObservations, duringObservations } from './observe.js';
@@ -214,7 +215,10 @@ export async function writeHomeworkReport(dir: string, r: HomeworkResults): Prom
     .paragraph('CSV: [during-migration.csv](during-migration.csv); the migration run itself (timeline, passes, serial logs, QMP transcript): [migration/](migration/run.json)')
     .heading(2, '4. The commands, argument by argument');
   for (const c of r.commands) {
-    md.heading(3, c.title).paragraph(`Runs in: ${c.where}`).code(c.command.argv.map((a) => (/[\s"'{}]/.test(a) ? `'${a}'` : a)).join(' '), 'sh');
+    md.heading(3, c.title);
+    if (c.note) md.paragraph(c.note);
+    // Monitor commands one per line, as typed; a shell command as one line a shell can take.
+    md.paragraph(`Runs in: ${c.where}`).code(c.perLine ? c.command.argv.join('\n') : shellCommand(c.command.argv), c.perLine ? 'text' : 'sh');
     md.table<{ args: string; why: string }>(
       [
         { key: 'args', title: 'argument' },

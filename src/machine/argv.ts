@@ -33,6 +33,8 @@ export interface LaunchPlan {
   readonly hmpSocket?: string;
   /** HMP monitor also on telnet 127.0.0.1:PORT, inside the host's namespace, as in the homework. */
   readonly hmpTelnetPort?: number;
+  /** A second QMP monitor for a person (socat), on a unix socket: one QMP socket serves one client, and miglab holds qmpSocket. */
+  readonly personQmpSocket?: string;
   /** Tap device (already on the host's bridge) that backs the NIC; none = no NIC. */
   readonly tap?: string;
   /** e.g. tcp:10.77.0.2:4444 for the destination. */
@@ -111,6 +113,13 @@ export function buildQemuCommand(spec: MachineSpec, plan: LaunchPlan): Explained
     add(`the guest NIC (${spec.nicModel}) with a fixed MAC, the same on both sides so the guest keeps its identity`, '-device', `${spec.nicModel},netdev=net0,mac=${spec.mac}`);
   }
   add('QMP, the JSON machine protocol, on a unix socket only this host\'s root can open', '-qmp', `unix:${plan.qmpSocket},server=on,wait=off`);
+  if (plan.personQmpSocket) {
+    add(
+      'a second QMP monitor, for a person with socat (a QMP socket serves one client at a time, and miglab holds the first); a unix socket only root can open',
+      '-qmp',
+      `unix:${plan.personQmpSocket},server=on,wait=off`,
+    );
+  }
   if (plan.hmpSocket) add('the human monitor (HMP) on a unix socket, for scripted `info migrate` and `migrate -d`', '-monitor', `unix:${plan.hmpSocket},server=on,wait=off`);
   if (plan.hmpTelnetPort) {
     add(

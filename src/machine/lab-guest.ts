@@ -24,6 +24,8 @@ export interface LabGuestOptions extends WaitOptions {
   readonly role: LaunchPlan['role'];
   readonly incomingUri?: string;
   readonly hmpTelnetPort?: number;
+  /** Also open a QMP socket for a person (LaunchPlan.personQmpSocket). */
+  readonly personQmp?: boolean;
   /** TLS credentials for the migration stream (server on the destination, client on the source). */
   readonly tls?: LaunchPlan['tls'];
   /** Told when QEMU hung while starting and is launched once more (the message says where it hung). */
@@ -41,8 +43,10 @@ export interface LabGuestOptions extends WaitOptions {
  */
 export const LAUNCH_HANG_MS = 20000;
 
+/** The person's QMP socket in a monitor directory (the longest name there). */
+const PERSON_QMP = 'hand.qmp';
 /** Unix socket paths are limited to 107 bytes; the longest name put in a monitor directory. */
-const SOCKET_PATH_MAX = 107 - 'src.qmp'.length - 1;
+const SOCKET_PATH_MAX = 107 - PERSON_QMP.length - 1;
 
 /**
  * A private directory for a guest's monitor sockets (mode 0700): inside the lab's state, so that
@@ -91,6 +95,7 @@ async function launchOnTap(o: LabGuestOptions, tap: string, timeoutMs: number): 
       qmpSocket: join(sockDir, `${o.side}.qmp`),
       hmpSocket: join(sockDir, `${o.side}.hmp`),
       hmpTelnetPort: o.hmpTelnetPort,
+      personQmpSocket: o.personQmp ? join(sockDir, PERSON_QMP) : undefined,
       tap,
       incomingUri: o.incomingUri,
       tls: o.tls,

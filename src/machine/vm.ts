@@ -116,7 +116,7 @@ export class Vm {
       let exit = await withDeadline(`QEMU ${this.label} exit`, this.process.exited, { timeoutMs }).catch(() => undefined);
       exit ??= await this.process.stop(1000);
       await this.qmpClient?.close();
-      for (const sock of [this.plan.qmpSocket, this.plan.hmpSocket]) if (sock) await rm(sock, { force: true });
+      for (const sock of [this.plan.qmpSocket, this.plan.hmpSocket, this.plan.personQmpSocket]) if (sock) await rm(sock, { force: true });
       return exit;
     })();
     return this.stopping;

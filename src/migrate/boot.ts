@@ -101,6 +101,8 @@ async function bootGuest(run: Run): Promise<void> {
       role: side,
       incomingUri: side === 'destination' ? run.uri : undefined,
       hmpTelnetPort: side === 'source' ? run.hmpTelnetPort : undefined,
+      // A person who migrates by hand may prefer QMP: a socket of their own (miglab holds the first).
+      personQmp: side === 'source' && ctx.hooks?.byHand !== undefined,
       tls: tlsDir ? { dir: tlsDir, endpoint: side === 'source' ? 'client' : 'server' } : undefined,
       timeoutMs: BOOT_TIMEOUT_MS,
       signal: guard.signal,
@@ -125,6 +127,8 @@ async function bootGuest(run: Run): Promise<void> {
     });
   }
   mark(run, 'qemuStartMs', t);
+  // The homework's monitor: say where it is, so a person can follow the run with `info migrate`.
+  if (run.hmpTelnetPort !== undefined) run.progress('monitor', `source's HMP: ip netns exec ${lab.hosts.src.netns} telnet 127.0.0.1 ${run.hmpTelnetPort}   (then: info migrate)`);
   stage(run, "the guest's kernel and agent");
   const ready = await src.console.waitReady({ timeoutMs: BOOT_TIMEOUT_MS, signal: guard.signal });
   stage(run, "the guest's first heartbeat");

@@ -51,6 +51,29 @@ export interface MigrationHooks {
   afterBoot?(p: { src: Vm; dst: Vm; machine: MachineSpec; lab: Lab; guestIp: string }): Promise<void>;
   /** The migration has ended (any final status), before the destination is checked. */
   afterMigrate?(final: MigrationInfo): Promise<void>;
+  /** A person sends the migrate command, not miglab (`miglab guests up`). */
+  byHand?: ByHand;
+  /**
+   * The run has concluded (any verdict) and nothing is stopped yet. `report()` is the record so
+   * far (without what cleaning up finds: each side afterwards, qemu-img check, leftovers); a hook
+   * may write it and hold the guests. The run then cleans up and returns its final report.
+   */
+  afterConclude?(p: { report: () => Promise<RunReport>; runDir: string; signal: AbortSignal }): Promise<void>;
+}
+
+/**
+ * The migration is started by a person at the source's monitor; the engine does everything else
+ * as for any run (boot, capabilities, probe, sampling, deadlines, checks, record).
+ */
+export interface ByHand {
+  /** The longest the person may take to start the migration (the client probe must outlast it). */
+  readonly waitMs: number;
+  /**
+   * Everything is ready: tell the person, and resolve once their migration has begun, with what
+   * the report should say was sent. `began` takes QEMU's time of the start (epoch ms) as soon as
+   * it is known, so that the events after it are timed from it.
+   */
+  awaitMigrate(p: { src: Vm; dst: Vm; uri: string; signal: AbortSignal; began: (atMs: number) => void }): Promise<string>;
 }
 
 export interface EngineContext {
@@ -144,6 +167,8 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
     t = Date.now();
     await conclude(run, drive);
     mark(run, 'verifyMs', t);
+    const hook = ctx.hooks?.afterConclude;
+    if (hook) await hook({ report: async () => buildReport(run, await hostFacts()), runDir: ctx.runDir, signal: guard.signal });
   } catch (err) {
     await fail(run, err);
   } finally {
@@ -277,7 +302,8 @@ async function prepare(run: Run): Promise<void> {
       host: lab.hosts.client.host,
       guestIp: lab.guestIp(idx),
       intervalUs: scenario.probeIntervalUs,
-      maxDurationMs: scenario.timeoutMs + 120000,
+      // A person may take a while to type the migrate command.
+      maxDurationMs: scenario.timeoutMs + 120000 + (ctx.hooks?.byHand?.waitMs ?? 0),
       toolPath,
       logFile,
       onLogError: (err) => onLogError(logFile, err),
@@ -304,10 +330,23 @@ async function connectHmp(vm: Vm, td: Teardown, signal?: AbortSignal): Promise<H
 async function migrate(run: Run): Promise<DriveResult> {
   const { scenario, guard } = run;
   const driver = run.driver!;
-  run.progress('migrate', `${scenario.monitor.toUpperCase()}: migrating to ${run.uri}`);
-  const cpuBefore = await Promise.all([run.src!, run.dst!].map((vm) => processCpuMs(vm.process.pid)));
-  guard.migrateSentAt = Date.now();
-  run.migrateCommand = await withDeadline('the migrate command', driver.start(run.uri), { timeoutMs: CALL.timeoutMs, signal: guard.signal });
+  run.progress('migrate', run.ctx.hooks?.byHand ? `waiting for a migration to ${run.uri} started by hand` : `${scenario.monitor.toUpperCase()}: migrating to ${run.uri}`);
+  const cpuNow = () => Promise.all([run.src!, run.dst!].map((vm) => processCpuMs(vm.process.pid)));
+  let cpuBefore = await cpuNow();
+  const byHand = run.ctx.hooks?.byHand;
+  if (byHand) {
+    const began = (atMs: number) => (guard.migrateSentAt ||= atMs);
+    run.migrateCommand = await byHand.awaitMigrate({ src: run.src!, dst: run.dst!, uri: run.uri, signal: guard.signal, began });
+    began(Date.now());
+    // Read as the migration begins, not while the guests waited for the person.
+    cpuBefore = await cpuNow();
+    // The person may have changed parameters or capabilities at the monitor before migrating.
+    run.parametersInForce = await run.src!.qmp.queryMigrateParameters({ ...CALL, signal: guard.signal });
+    run.capabilitiesInForce = await run.src!.qmp.queryMigrateCapabilities({ ...CALL, signal: guard.signal });
+  } else {
+    guard.migrateSentAt = Date.now();
+    run.migrateCommand = await withDeadline('the migrate command', driver.start(run.uri), { timeoutMs: CALL.timeoutMs, signal: guard.signal });
+  }
   run.monitorCommands = driver.sent;
   run.faults.arm(guard.migrateSentAt);
   const drive = await driveMigration({
@@ -322,7 +361,7 @@ async function migrate(run: Run): Promise<DriveResult> {
   });
   run.final = drive.final;
   // What the migration cost each QEMU in CPU (TLS, compression and multifd show here).
-  const cpuAfter = await Promise.all([run.src!, run.dst!].map((vm) => processCpuMs(vm.process.pid)));
+  const cpuAfter = await cpuNow();
   const used = (i: number) => (cpuBefore[i] !== undefined && cpuAfter[i] !== undefined ? cpuAfter[i]! - cpuBefore[i]! : undefined);
   run.out.qemuCpuMs = { source: used(0), destination: used(1) };
   guard.note('migration', `QEMU reports ${drive.final.status}${drive.final.errorDesc ? `: ${drive.final.errorDesc}` : ''}`);

@@ -1,0 +1,47 @@
+// The homework report's "by hand" part gives what works: `miglab guests up` first (the run's own
+// QEMUs are gone), then the telnet line and the monitor commands one per line, the very lines
+// `guests up` prints; the commands that ran are listed one per line too, never as one shell line.
+import { describe, expect, it } from '@jest/globals';
+import { byHandSteps } from '../../../src/guests/instructions.js';
+import { explainCommands } from '../../../src/homework/commands.js';
+import type { Lab } from '../../../src/lab/index.js';
+import type { RunReport } from '../../../src/migrate/report.js';
+
+const lab = {
+  spec: { prefix: 'mlab', subnet: '10.77.0.0/24' },
+  hosts: { src: { netns: 'mlab-src', host: { netns: 'mlab-src', name: 'src' } }, dst: { netns: 'mlab-dst' } },
+  nfs: { serverIp: '10.77.0.1', exportDir: '/run/miglab/mlab/export', localPath: (f: string) => `/run/miglab/mlab/export/${f}` },
+  paths: { labDir: '/run/miglab/mlab', nfsDir: '/nonexistent/miglab-test-nfs' },
+} as unknown as Lab;
+
+const report = {
+  runId: 'r1',
+  inputs: {
+    machine: { name: 'g0' },
+    scenario: { hmpTelnetPort: 4445, guest: { diskSizeMiB: 256 } },
+    migrationUri: 'tcp:10.77.0.2:4444',
+    monitorCommands: ['migrate_set_capability events on', 'migrate_set_parameter max-bandwidth 49152K', 'migrate -d tcp:10.77.0.2:4444'],
+    commands: { source: { argv: ['qemu-system-x86_64'], explained: [] }, destination: { argv: ['qemu-system-x86_64'], explained: [] } },
+  },
+} as unknown as RunReport;
+
+describe("the homework report's commands by hand", () => {
+  it('point at guests up and give its telnet line, then the HMP lines one per line', async () => {
+    const { commands } = await explainCommands(report, lab);
+    const reach = commands.find((c) => c.title === "Reaching the source's monitor by hand")!;
+    expect(reach.note).toMatch(/miglab guests up --hmp-port 4445 --prefix mlab/);
+    const steps = byHandSteps({ srcNetns: 'mlab-src', hmpPort: 4445, uri: 'tcp:10.77.0.2:4444', prefix: 'mlab' });
+    expect(reach.command.argv).toEqual(steps.hmp.open);
+    expect(reach.perLine).toBeFalsy();
+    const prompt = commands.find((c) => c.title.startsWith('At the (qemu) prompt'))!;
+    expect(prompt.perLine).toBe(true);
+    expect(prompt.command.argv).toEqual(['migrate -d tcp:10.77.0.2:4444', 'info migrate']);
+  });
+
+  it('list the monitor commands that ran one per line, as typed', async () => {
+    const { commands } = await explainCommands(report, lab);
+    const ran = commands.find((c) => c.title === 'Monitor commands that ran the migration')!;
+    expect(ran.perLine).toBe(true);
+    expect(ran.command.argv).toEqual([...report.inputs.monitorCommands, 'info migrate']);
+  });
+});
