@@ -256,7 +256,9 @@ export function wrapText(text: string, maxChars: number): string {
 
 /** Grouped bars with optional error bars (spread across repetitions). */
 export function barChart<T>(o: BarChartOptions<T>): VegaLiteSpec {
-  const x = { field: o.category.field, type: 'nominal', title: o.category.title, axis: { labelAngle: 0 }, sort: null };
+  // Categories in the order of the data, those without a bar (only a note) included.
+  const categories = [...new Set(o.data.map((r) => String((r as Record<string, unknown>)[o.category.field])))];
+  const x = { field: o.category.field, type: 'nominal', title: o.category.title, axis: { labelAngle: 0 }, sort: null, scale: { domain: categories } };
   const grouping = o.group
     ? {
         xOffset: { field: o.group.field, type: 'nominal', sort: null },
@@ -268,8 +270,8 @@ export function barChart<T>(o: BarChartOptions<T>): VegaLiteSpec {
   if (o.note !== undefined) {
     layers.push({
       transform: [{ filter: `isValid(datum[${JSON.stringify(o.note)}]) && datum[${JSON.stringify(o.note)}] !== ''` }],
-      mark: { type: 'text', color: '#444444', fontSize: 11, align: 'center', baseline: 'bottom', dy: -8, lineBreak: '\n' },
-      encoding: { x, y: { datum: 0, type: 'quantitative' }, text: { field: o.note } },
+      mark: { type: 'text', color: '#444444', fontSize: 11, align: 'center', baseline: 'middle', lineBreak: '\n' },
+      encoding: { x, y: { value: { expr: 'height / 2' } }, text: { field: o.note } },
     });
   }
   if ((o.errorLow === undefined) !== (o.errorHigh === undefined)) {
