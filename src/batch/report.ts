@@ -219,6 +219,14 @@ function migrationRows(r: BatchRecord): MigrationRow[] {
   );
 }
 
+/** The link's samples plus, when it is shaped, its rate as a flat line across them: the ceiling to read them against. */
+export function linkChartRows(rows: readonly { tS: number; value: number; series: string }[], shapedMbit: number | undefined): { tS: number; value: number; series: string }[] {
+  if (shapedMbit === undefined || rows.length === 0) return [...rows];
+  const ts = rows.map((x) => x.tS);
+  const series = `shaped rate (${shapedMbit} Mbit/s)`;
+  return [...rows, { tS: Math.min(...ts), value: shapedMbit, series }, { tS: Math.max(...ts), value: shapedMbit, series }];
+}
+
 /** Step starts, the stall (emphasised) and, when there are few, each migration's end. */
 export function batchMarkers(r: BatchRecord): Marker[] {
   const t0 = Date.parse(r.startedAt);
@@ -278,7 +286,7 @@ export async function renderBatchReport(dir: string, r: BatchRecord, ds: readonl
     );
     charts.push(['MemAvailable over time', 'plots/memory.png']);
     await renderChart(
-      lineChart({ title: 'Migration link throughput', data: long([['srcUplinkTxMbps', 'src up0 tx'], ['dstUplinkRxMbps', 'dst up0 rx']]), x, y: { field: 'value', title: 'throughput', unit: 'Mbit/s' }, series: { field: 'series', title: '' }, markers }),
+      lineChart({ title: 'Migration link throughput (read on the lab switch)', data: linkChartRows(long([['srcUplinkTxMbps', 'sent by src'], ['dstUplinkRxMbps', 'received by dst']]), r.host.linkBandwidthMbit), x, y: { field: 'value', title: 'throughput', unit: 'Mbit/s' }, series: { field: 'series', title: '' }, markers }),
       join(plots, 'link'),
     );
     charts.push(['Link throughput over time', 'plots/link.png']);

@@ -50,7 +50,8 @@ describe('a step that began on a busy host (recorded: another lab kept PSI cpu a
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+    // Rendering three figures takes seconds, more on a machine busy with other work.
+  }, 30000);
 });
 
 const counters = (dev: string, rxBytes: number, txBytes: number): LinkCounters => ({ dev, operstate: 'UP', rxBytes, txBytes, rxPackets: 0, txPackets: 0, rxDropped: 0, txDropped: 0, rxErrors: 0, txErrors: 0 });

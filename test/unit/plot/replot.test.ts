@@ -1,6 +1,9 @@
 // `miglab plot DIR` draws a folder's own report again, from results recorded by real runs (a quick
 // homework, a batch): never a different kind of report over it, and anything else is refused in
 // one line before a file is written.
+
+// Rendering a report's figures takes a few seconds, more on a machine busy with other work.
+const RENDER_MS = 30000;
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,7 +64,7 @@ describe('replot', () => {
     expect(readFileSync(join(dir, 'plots', 'accel.svg'), 'utf8')).toContain('KVM is not usable on this machine');
     const again = await replot(dir);
     expect(readFileSync(again.markdownPath, 'utf8')).toBe(md);
-  });
+  }, RENDER_MS);
 
   it('draws a batch folder again as the batch report', async () => {
     const dir = join(root, 'batch');
@@ -73,7 +76,7 @@ describe('replot', () => {
     expect(md).toMatch(/^# Batch 20261202-075436-parallel-2uf0/);
     expect(md).toContain('## Why the batch stopped');
     expect(out.figures.map((f) => f.slice(dir.length + 1))).toEqual(['plots/cpu.png', 'plots/memory.png', 'plots/link.png']);
-  });
+  }, RENDER_MS);
 
   it('draws a run folder as a run, and refuses a batch record of another schema', async () => {
     const run = join(root, 'run');
@@ -88,5 +91,5 @@ describe('replot', () => {
     writeFileSync(join(old, 'batch.json'), JSON.stringify({ schema: 'miglab.batch/0' }));
     await expect(replot(old)).rejects.toThrow(/batch record of schema miglab\.batch\/0, not miglab\.batch\/1/);
     expect(readdirSync(old)).toEqual(['batch.json']);
-  });
+  }, RENDER_MS);
 });
