@@ -31,7 +31,7 @@ export const PLOT_COMMAND = {
 } as const;
 
 export const PLOT_POSITIONALS = {
-  dir: { type: 'string', describe: 'a results folder: results/RUN-ID/, results/sweep-NAME/, results/RUN-ID-homework-*/ or results/batch-ID/', demandOption: true },
+  dir: { type: 'string', describe: "a results folder: a run's (results/RUN-ID/), a sweep's (results/sweep-NAME/), the homework's or a batch's (results/batch-ID/)", demandOption: true },
 } as const satisfies Record<string, PositionalOptions>;
 
 export const PLOT_OPTIONS = {} as const satisfies Record<string, Options>;
