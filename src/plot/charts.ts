@@ -308,6 +308,8 @@ export interface ScatterWithSpreadOptions<T> {
    * steps apart, and no empty stretch down to 0.
    */
   readonly xLog2?: boolean;
+  /** x values the axis must reach though no point sits there (e.g. a rate where nothing converged, marked by a rule). */
+  readonly xInclude?: readonly number[];
   readonly size?: ChartSize;
 }
 
@@ -317,7 +319,7 @@ function fieldValues<T>(rows: Rows<T>, field: string | undefined): number[] {
 
 /** An x scale that fits the points with a margin either side (linear or log2), never reaching to 0 for nothing. */
 function spreadXScale<T>(o: ScatterWithSpreadOptions<T>): { scale: Record<string, unknown>; axis: Record<string, unknown> } {
-  const xs = [...new Set(fieldValues(o.data, o.x.field))].sort((a, b) => a - b);
+  const xs = [...new Set([...fieldValues(o.data, o.x.field), ...(o.xInclude ?? [])])].sort((a, b) => a - b);
   const lo = xs[0] ?? 0;
   const hi = xs[xs.length - 1] ?? 1;
   if (o.xLog2 && lo > 0) {

@@ -79,7 +79,8 @@ function withNotConverged(spec: VegaLiteSpec, markers: readonly Marker[]): VegaL
     { data: { values }, mark: { type: 'rule', color: NOT_CONVERGED_COLOR, strokeDash: [4, 3] }, encoding: { x } },
     {
       data: { values },
-      mark: { type: 'text', color: NOT_CONVERGED_COLOR, angle: 270, align: 'right', baseline: 'bottom', dx: -4, dy: -3, y: 0, fontSize: 10 },
+      // Up from the bottom of the plot, where the points (downtime, time and bytes grow with the rate) seldom are.
+      mark: { type: 'text', color: NOT_CONVERGED_COLOR, angle: 270, align: 'left', baseline: 'bottom', dx: 4, dy: -3, y: { expr: 'height' }, fontSize: 10 },
       encoding: { x, text: { field: 'label' } },
     },
   );
@@ -123,7 +124,8 @@ function figuresAgainst(
     name,
     title,
     caption: `${caption} ${what.why}`,
-    spec: withNotConverged(scatterWithSpread({ ...spread, title, data: rows, y: { field: 'mean', ...y } }), markers),
+    // Every point has a place on the axis, also one where no run converged (it has only its marker).
+    spec: withNotConverged(scatterWithSpread({ ...spread, title, data: rows, y: { field: 'mean', ...y }, xInclude: points.map((p) => p.x) }), markers),
   });
   return [
     chart(

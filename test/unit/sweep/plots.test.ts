@@ -83,6 +83,12 @@ describe('plotResults', () => {
     expect(compileChart(spec).warnings).toEqual([]);
     expect(allText(spec)).toContain('did not converge');
     expect(allText(spec)).toContain('1/2 converged');
+    // The rate where nothing converged has only its marker, and the axis still reaches it.
+    for (const c of charts) {
+      const domain = (c.spec as unknown as { layer: { encoding: { x: { scale: { domain: number[] } } } }[] }).layer[0]!.encoding.x.scale.domain;
+      expect(domain[0]).toBeLessThan(0);
+      expect(domain[1]).toBeGreaterThan(256);
+    }
     const out = await plotResults(dir);
     expect(existsSync(out.charts[0]!.pngPath)).toBe(true);
   });
