@@ -11,7 +11,7 @@ import { writeReport } from '../report/html.js';
 import { fmtMs, markdown, writeTableCsv, type Column } from '../report/markdown.js';
 import { compareSteps, linkRatesMbps, migrationLinkMbps, type ComparisonRow, type StepDiagnosis } from './diagnose.js';
 import type { BatchEvent, BatchRecord, BatchSample, MigrationAttempt } from './record.js';
-import { meanCpuBusyPct, memAvailableMiB, swapUsedMiB } from './stall.js';
+import { meanCpuBusyPct, memAvailableMiB, stallStopDetail, swapUsedMiB } from './stall.js';
 import { PRIVATE } from '../util/private.js';
 
 const n = (digits = 0) => (v: number | undefined | null) => (v === undefined || v === null || !Number.isFinite(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: digits }));
@@ -300,7 +300,10 @@ export async function renderBatchReport(dir: string, r: BatchRecord, ds: readonl
       `Host: ${r.host.cpus} CPUs, ${r.host.memTotalMiB} MiB, kernel ${r.host.kernel}; migration link ${r.host.linkBandwidthMbit !== undefined ? `shaped to ${r.host.linkBandwidthMbit} Mbit/s` : 'not shaped'}. Wall time ${fmtMs(r.wallMs)}.`,
   );
   doc.heading(2, 'Why the batch stopped');
-  doc.paragraph(`**${r.stop.kind}**: ${r.stop.detail}`);
+  // A stall is told again from the diagnosis, so a record written before the host's state was
+  // kept with each step still says when the host was busy before the step.
+  const stopped = r.stop.kind === 'stall' ? ds.find((d) => d.stall && d.n === (r.stop as { n: number }).n) : undefined;
+  doc.paragraph(`**${r.stop.kind}**: ${r.stop.kind === 'stall' ? stallStopDetail(r.stop.n, r.stop.stall, stopped?.before) : r.stop.detail}`);
   const stalled = ds.filter((d) => d.stall);
   for (const d of stalled) {
     const s = d.stall!;

@@ -47,6 +47,8 @@ describe('a step that began on a busy host (recorded: another lab kept PSI cpu a
       expect(files).not.toContain('comparison.csv');
       for (const f of files) expect(existsSync(join(dir, f))).toBe(true);
       expect(md).toContain('**the host was already busy before N=1 started**');
+      // The recorded stop reason predates `before`; the report tells it from the diagnosis.
+      expect(md).toMatch(/\*\*stall\*\*: N=1: psi-cpu: .*; but the host already showed psi-cpu before N=1 started/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
