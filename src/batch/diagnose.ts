@@ -2,8 +2,8 @@
 // migrations, failures by kind, and at the stall which resource was saturated, with the sample
 // values that show it. Pure: reads only a batch record's steps and samples.
 import { mbitToMiBps } from './scheduler.js';
-import type { BatchSample, MigrationAttempt, StepRecord } from './record.js';
-import { meanCpuBusyPct, memAvailableMiB, type Stall } from './stall.js';
+import type { BatchRecord, BatchSample, MigrationAttempt, StepRecord } from './record.js';
+import { hostBefore, meanCpuBusyPct, memAvailableMiB, stallPredatesStep, swapUsedMiB, type HostBefore, type Stall } from './stall.js';
 
 export type Resource = 'cpu' | 'network' | 'memory' | 'none';
 
@@ -58,11 +58,35 @@ function maxOf<T>(xs: readonly T[], f: (x: T) => number | undefined): { value: n
   return best;
 }
 
-/** Throughput of the migration path in a sample: the larger of src up0 tx and dst up0 rx, Mbit/s. */
+/** The switch ports' names (src/lab/spec.ts labNames): the peers of src's and dst's uplinks. */
+const SRC_PORT = 'sw-src';
+const DST_PORT = 'sw-dst';
+
+/**
+ * What src sent and dst received over the migration link in a sample, Mbit/s. Read on the
+ * switch (sampler.ts): src's port receives what src sends, dst's port sends what dst receives,
+ * both from one read. Records from before that read src's and dst's uplinks in two commands, at
+ * two moments; for them the smaller of the two is taken, since the larger may count bytes of a
+ * longer interval than the one it is divided by.
+ */
+export function linkRatesMbps(s: BatchSample): { srcTxMbps?: number; dstRxMbps?: number } {
+  const mbps = (v: number | undefined) => (v === undefined ? undefined : v / 1e6);
+  const srcPort = s.links.find((l) => l.dev === SRC_PORT);
+  const dstPort = s.links.find((l) => l.dev === DST_PORT);
+  if (srcPort || dstPort) return { srcTxMbps: mbps(srcPort?.rxBitsPerSecond), dstRxMbps: mbps(dstPort?.txBitsPerSecond) };
+  return {
+    srcTxMbps: mbps(s.links.find((l) => l.netns?.endsWith('-src'))?.txBitsPerSecond),
+    dstRxMbps: mbps(s.links.find((l) => l.netns?.endsWith('-dst'))?.rxBitsPerSecond),
+  };
+}
+
+/** Throughput of the migration path in a sample, Mbit/s (see linkRatesMbps). */
 export function migrationLinkMbps(s: BatchSample): number | undefined {
-  const vals = s.links.flatMap((l) => [l.netns?.endsWith('-src') ? l.txBitsPerSecond : undefined, l.netns?.endsWith('-dst') ? l.rxBitsPerSecond : undefined]);
-  const v = vals.filter((x): x is number => x !== undefined);
-  return v.length === 0 ? undefined : Math.max(...v) / 1e6;
+  const { srcTxMbps, dstRxMbps } = linkRatesMbps(s);
+  const v = [srcTxMbps, dstRxMbps].filter((x): x is number => x !== undefined);
+  if (v.length === 0) return undefined;
+  const onSwitch = s.links.some((l) => l.dev === SRC_PORT || l.dev === DST_PORT);
+  return onSwitch ? Math.max(...v) : Math.min(...v);
 }
 
 /** Which resource was saturated in `samples`, with the evidence. */
@@ -138,6 +162,10 @@ export interface StepDiagnosis {
   readonly lowerBoundMs?: number;
   /** migratingMs over lowerBoundMs: 1 would be a perfectly used link. */
   readonly vsLowerBound?: number;
+  /** The host just before the step (its pressure, the symptoms it already showed). */
+  readonly before?: HostBefore;
+  /** The step's stall was a symptom the host already showed before the step began. */
+  readonly stallPredatesStep: boolean;
 }
 
 /** Time on the migration link and its lower bound (bytes at the shaped rate), for one step. */
@@ -175,7 +203,18 @@ export function diagnoseStep(step: StepRecord, samples: readonly BatchSample[], 
     saturation: saturation(window.length > 0 ? window : inStep, ctx, batchT0Ms),
     concurrency: step.plan?.concurrency,
     ...linkUse(step.attempts, ctx.linkBandwidthMbit),
+    before: step.before,
+    stallPredatesStep: stallPredatesStep(step.stall, step.before),
   };
+}
+
+/** Every step of a batch record diagnosed: what the report, the CLI and `miglab plot` read. */
+export function diagnoseBatch(r: Pick<BatchRecord, 'steps' | 'samples' | 'startedAt' | 'host' | 'spec'>): StepDiagnosis[] {
+  const ctx = { cpus: r.host.cpus, linkBandwidthMbit: r.host.linkBandwidthMbit, memoryReserveMiB: r.spec.memoryReserveMiB };
+  const first = r.samples[0];
+  const hostCtx = { ...ctx, swapUsedAtStartMiB: first ? swapUsedMiB(first) : 0 };
+  // Records written before steps carried `before` still hold the samples it is read from.
+  return r.steps.map((s) => diagnoseStep(s.before ? s : { ...s, before: hostBefore(r.samples, s.startedAtMs, r.spec.stall, hostCtx) }, r.samples, ctx, Date.parse(r.startedAt)));
 }
 
 export interface ComparisonRow {

@@ -5,7 +5,7 @@ import type { HostSample } from '../measure/host-sampler.js';
 import type { RunReport } from '../migrate/report.js';
 import type { SchedulePlan } from './scheduler.js';
 import type { BatchSpec } from './spec.js';
-import { runSymptom, type RunSymptom, type Stall } from './stall.js';
+import { runSymptom, type HostBefore, type RunSymptom, type Stall } from './stall.js';
 
 export const BATCH_SCHEMA = 'miglab.batch/1';
 
@@ -60,6 +60,11 @@ export interface StepRecord {
   readonly plan?: SchedulePlan;
   /** How long the batch waited for host pressure to fall before this step started. */
   readonly settleMs?: number;
+  /**
+   * The host as the last sample before the step showed it: a step that began on a host already
+   * under pressure (another lab, a build) must not have that pressure blamed on its N.
+   */
+  readonly before?: HostBefore;
 }
 
 export type StopReason =

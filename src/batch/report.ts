@@ -2,15 +2,16 @@
 // comparison of naive parallel against the scheduler, why the batch stopped (first symptom, the
 // saturated resource and the sample values), plots of the host over time with the migrations
 // marked, and a CSV behind every table plus the samples. Reads only the batch record.
-import { writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lineChart, type Marker } from '../plot/charts.js';
 import { renderChart } from '../plot/render.js';
 import { writeReport } from '../report/html.js';
 import { fmtMs, markdown, writeTableCsv, type Column } from '../report/markdown.js';
-import { compareSteps, migrationLinkMbps, type ComparisonRow, type StepDiagnosis } from './diagnose.js';
+import { compareSteps, linkRatesMbps, migrationLinkMbps, type ComparisonRow, type StepDiagnosis } from './diagnose.js';
 import type { BatchEvent, BatchRecord, BatchSample, MigrationAttempt } from './record.js';
-import { meanCpuBusyPct, memAvailableMiB, swapUsedMiB } from './stall.js';
+import { meanCpuBusyPct, memAvailableMiB, stallStopDetail, swapUsedMiB } from './stall.js';
 import { PRIVATE } from '../util/private.js';
 
 const n = (digits = 0) => (v: number | undefined | null) => (v === undefined || v === null || !Number.isFinite(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: digits }));
@@ -35,6 +36,16 @@ export interface StepRow {
   failures: string;
   stall: string;
   saturated: string;
+  /** The host just before the step: PSI cpu some avg10 and CPU busy, and symptoms already shown. */
+  hostBefore: string;
+}
+
+/** The host before a step, in a table cell: pressure, and any stall symptom it already showed. */
+export function hostBeforeText(b: StepDiagnosis['before']): string {
+  if (!b) return 'not sampled';
+  const psi = b.psiCpuSomeAvg10 === undefined ? 'PSI cpu –' : `PSI cpu ${b.psiCpuSomeAvg10} %`;
+  const busy = b.cpuBusyPct === undefined ? '' : `, CPU busy ${b.cpuBusyPct} %`;
+  return `${psi}${busy}, load1 ${b.load1}${b.symptoms.length > 0 ? ` (already: ${b.symptoms.join(', ')})` : ''}`;
 }
 
 export function stepRows(ds: readonly StepDiagnosis[]): StepRow[] {
@@ -56,14 +67,16 @@ export function stepRows(ds: readonly StepDiagnosis[]): StepRow[] {
     downtimeMaxMs: d.downtimeMs?.max,
     bootMedianMs: d.bootToHeartbeatMs?.median,
     failures: Object.entries(d.failuresByKind).map(([k, v]) => `${k}: ${v}`).join(', ') || 'none',
-    stall: d.stall ? d.stall.symptom : 'no',
+    stall: d.stall ? `${d.stall.symptom}${d.stallPredatesStep ? ' (host busy before the step)' : ''}` : 'no',
     saturated: d.saturation.saturated.join(', ') || 'none',
+    hostBefore: hostBeforeText(d.before),
   }));
 }
 
 const STEP_COLUMNS: Column<StepRow>[] = [
   { key: 'n', title: 'N' },
   { key: 'mode', title: 'mode' },
+  { key: 'hostBefore', title: 'host before the step' },
   { key: 'concurrency', title: 'at once', format: n() },
   { key: 'migrated', title: 'migrated' },
   { key: 'attempted', title: 'attempted' },
@@ -148,11 +161,7 @@ export interface SampleRow {
 export function sampleRows(samples: readonly BatchSample[], t0Ms: number): SampleRow[] {
   return samples.map((s) => {
     const qemu = s.processes.filter((p) => p.alive && s.qemuLabels[String(p.pid)] !== undefined);
-    const link = (suffix: string, dir: 'tx' | 'rx') => {
-      const l = s.links.find((x) => x.netns?.endsWith(suffix));
-      const v = dir === 'tx' ? l?.txBitsPerSecond : l?.rxBitsPerSecond;
-      return v === undefined ? undefined : v / 1e6;
-    };
+    const link = linkRatesMbps(s);
     return {
       tS: (s.atMs - t0Ms) / 1000,
       cpuBusyPct: meanCpuBusyPct(s),
@@ -163,8 +172,8 @@ export function sampleRows(samples: readonly BatchSample[], t0Ms: number): Sampl
       memAvailableMiB: memAvailableMiB(s),
       swapUsedMiB: swapUsedMiB(s),
       migrationLinkMbps: migrationLinkMbps(s),
-      srcUplinkTxMbps: link('-src', 'tx'),
-      dstUplinkRxMbps: link('-dst', 'rx'),
+      srcUplinkTxMbps: link.srcTxMbps,
+      dstUplinkRxMbps: link.dstRxMbps,
       qemuProcesses: qemu.length,
       qemuCpuPct: qemu.reduce((a, p) => a + (p.cpuPct ?? 0), 0),
       qemuRssMiB: qemu.reduce((a, p) => a + (p.vmRssKiB ?? 0), 0) / 1024,
@@ -210,6 +219,14 @@ function migrationRows(r: BatchRecord): MigrationRow[] {
   );
 }
 
+/** The link's samples plus, when it is shaped, its rate as a flat line across them: the ceiling to read them against. */
+export function linkChartRows(rows: readonly { tS: number; value: number; series: string }[], shapedMbit: number | undefined): { tS: number; value: number; series: string }[] {
+  if (shapedMbit === undefined || rows.length === 0) return [...rows];
+  const ts = rows.map((x) => x.tS);
+  const series = `shaped rate (${shapedMbit} Mbit/s)`;
+  return [...rows, { tS: Math.min(...ts), value: shapedMbit, series }, { tS: Math.max(...ts), value: shapedMbit, series }];
+}
+
 /** Step starts, the stall (emphasised) and, when there are few, each migration's end. */
 export function batchMarkers(r: BatchRecord): Marker[] {
   const t0 = Date.parse(r.startedAt);
@@ -221,7 +238,18 @@ export function batchMarkers(r: BatchRecord): Marker[] {
   return markers;
 }
 
+/** batch.json (the record and its diagnosis), then the report. */
 export async function writeBatchReport(dir: string, r: BatchRecord, ds: readonly StepDiagnosis[]): Promise<{ markdownPath: string; htmlPath: string }> {
+  await writeFile(join(dir, 'batch.json'), JSON.stringify({ ...r, diagnoses: ds }, null, 2) + '\n', PRIVATE);
+  return renderBatchReport(dir, r, ds);
+}
+
+/**
+ * Tables, CSV, figures and report.md/report.html from the record alone: `miglab plot` on a batch
+ * folder calls this, so a re-rendered report is the same report. The report's list of files names
+ * only those written here or present in the folder.
+ */
+export async function renderBatchReport(dir: string, r: BatchRecord, ds: readonly StepDiagnosis[]): Promise<{ markdownPath: string; htmlPath: string }> {
   const t0 = Date.parse(r.startedAt);
   const steps = stepRows(ds);
   const migrations = migrationRows(r);
@@ -230,14 +258,15 @@ export async function writeBatchReport(dir: string, r: BatchRecord, ds: readonly
   const events = r.steps.flatMap((st) => st.attempts.flatMap((a) => a.events.map((e) => ({ n: st.n, mode: st.variant === 'naive-parallel' ? 'naive parallel' : st.mode, tS: (e.atMs - t0) / 1000, guest: `g${e.guestIndex}`, event: e.event, detail: e.detail ?? '' }))));
   await writeTableCsv(join(dir, 'steps.csv'), STEP_COLUMNS, steps);
   await writeTableCsv(join(dir, 'migrations.csv'), MIGRATION_COLUMNS, migrations);
+  // A comparison from an earlier rendering must not stay behind to be listed.
   if (comparison.length > 0) await writeTableCsv(join(dir, 'comparison.csv'), COMPARISON_COLUMNS, comparison);
+  else await rm(join(dir, 'comparison.csv'), { force: true });
   await writeTableCsv(join(dir, 'samples.csv'), SAMPLE_KEYS.map((key) => ({ key, title: key })) as Column<SampleRow>[], samples);
   await writeTableCsv(
     join(dir, 'events.csv'),
     (['n', 'mode', 'tS', 'guest', 'event', 'detail'] as const).map((key) => ({ key, title: key })),
     events,
   );
-  await writeFile(join(dir, 'batch.json'), JSON.stringify({ ...r, diagnoses: ds }, null, 2) + '\n', PRIVATE);
 
   const markers = batchMarkers(r);
   const long = <K extends keyof SampleRow>(keys: readonly [K, string][]) =>
@@ -257,7 +286,7 @@ export async function writeBatchReport(dir: string, r: BatchRecord, ds: readonly
     );
     charts.push(['MemAvailable over time', 'plots/memory.png']);
     await renderChart(
-      lineChart({ title: 'Migration link throughput', data: long([['srcUplinkTxMbps', 'src up0 tx'], ['dstUplinkRxMbps', 'dst up0 rx']]), x, y: { field: 'value', title: 'throughput', unit: 'Mbit/s' }, series: { field: 'series', title: '' }, markers }),
+      lineChart({ title: 'Migration link throughput (read on the lab switch)', data: linkChartRows(long([['srcUplinkTxMbps', 'sent by src'], ['dstUplinkRxMbps', 'received by dst']]), r.host.linkBandwidthMbit), x, y: { field: 'value', title: 'throughput', unit: 'Mbit/s' }, series: { field: 'series', title: '' }, markers }),
       join(plots, 'link'),
     );
     charts.push(['Link throughput over time', 'plots/link.png']);
@@ -271,7 +300,10 @@ export async function writeBatchReport(dir: string, r: BatchRecord, ds: readonly
       `Host: ${r.host.cpus} CPUs, ${r.host.memTotalMiB} MiB, kernel ${r.host.kernel}; migration link ${r.host.linkBandwidthMbit !== undefined ? `shaped to ${r.host.linkBandwidthMbit} Mbit/s` : 'not shaped'}. Wall time ${fmtMs(r.wallMs)}.`,
   );
   doc.heading(2, 'Why the batch stopped');
-  doc.paragraph(`**${r.stop.kind}**: ${r.stop.detail}`);
+  // A stall is told again from the diagnosis, so a record written before the host's state was
+  // kept with each step still says when the host was busy before the step.
+  const stopped = r.stop.kind === 'stall' ? ds.find((d) => d.stall && d.n === (r.stop as { n: number }).n) : undefined;
+  doc.paragraph(`**${r.stop.kind}**: ${r.stop.kind === 'stall' ? stallStopDetail(r.stop.n, r.stop.stall, stopped?.before) : r.stop.detail}`);
   const stalled = ds.filter((d) => d.stall);
   for (const d of stalled) {
     const s = d.stall!;
@@ -279,12 +311,18 @@ export async function writeBatchReport(dir: string, r: BatchRecord, ds: readonly
       `N=${d.n} (${d.variant === 'naive-parallel' ? 'naive parallel' : d.mode}): first symptom **${s.symptom}** at ${((s.atMs - t0) / 1000).toFixed(1)} s (confirmed at ${((s.confirmedAtMs - t0) / 1000).toFixed(1)} s): ${s.detail}`,
       `evidence: ${Object.entries(s.evidence).map(([k, v]) => `${k}=${v}`).join(', ') || '–'}`,
       `saturated resource: **${d.saturation.resource}**: ${d.saturation.evidence}`,
+      ...(d.stallPredatesStep
+        ? [
+            `**the host was already busy before N=${d.n} started**: ${hostBeforeText(d.before)}; ${d.before!.detail}; ${d.before!.batchQemus === 0 ? "none of this batch's guests were running" : `${d.before!.batchQemus} of this batch's QEMUs were running`}. The pressure came before this step, so this stall does not show that N=${d.n} is too many.`,
+          ]
+        : []),
     ]);
   }
   if (stalled.length === 0) doc.paragraph(`Peak figures of the last step: ${ds[ds.length - 1]?.saturation.evidence ?? 'no step ran'}.`);
 
   doc.heading(2, 'Per N');
   doc.table(STEP_COLUMNS, steps);
+  doc.paragraph('"Host before the step" is the last host sample before the step\'s first guest started (PSI cpu some avg10, CPU busy, load1), with any stall symptom it already showed: pressure that was there before a step is not caused by its N.');
   doc.paragraph('Downtime and migration times are QEMU\'s figures for the migrations that completed. Boot to heartbeat is measured separately: under `parallel` (and in each wave) all guests boot first and wait at a barrier, then migrate together.');
   if (comparison.length > 0) {
     doc.heading(2, 'Naive parallel against the scheduler');
@@ -301,14 +339,28 @@ export async function writeBatchReport(dir: string, r: BatchRecord, ds: readonly
   doc.heading(2, 'Every migration');
   doc.table(MIGRATION_COLUMNS, migrations);
   doc.heading(2, 'Files');
-  doc.list([
-    '`batch.json`: the whole record (spec, every attempt, every host sample, the diagnosis)',
-    '`steps.csv`, `migrations.csv`, `comparison.csv`: the tables above, raw values',
-    '`samples.csv`: one row per host sample; `events.csv`: migration events on the same time axis',
-    '`n<N>-<mode>/g<i>/`: each migration\'s own run files (run.json, timeline, serial logs, QMP transcripts)',
-  ]);
+  doc.list(await batchFiles(dir));
   const written = await writeReport(dir, doc.render(), `miglab batch ${r.batchId}`);
   return { markdownPath: written.markdownPath, htmlPath: written.htmlPath };
 }
 
+/** What each file of a batch folder holds; the report lists those present. */
+const BATCH_FILES: readonly (readonly [string, string])[] = [
+  ['batch.json', 'the whole record (spec, every attempt, every host sample, the host before each step, the diagnosis)'],
+  ['steps.csv', 'the "Per N" table, raw values'],
+  ['comparison.csv', 'naive parallel against the scheduler, raw values'],
+  ['migrations.csv', 'the "Every migration" table, raw values'],
+  ['samples.csv', 'one row per host sample (the link rates read on the lab switch, both ports at once)'],
+  ['events.csv', 'migration events on the same time axis'],
+  ['plots/cpu.png', 'CPU busy and PSI over time (and .svg)'],
+  ['plots/memory.png', 'memory over time (and .svg)'],
+  ['plots/link.png', 'migration link throughput over time (and .svg)'],
+];
 
+/** The files of the batch folder that exist, with what each holds. */
+async function batchFiles(dir: string): Promise<string[]> {
+  const out = BATCH_FILES.filter(([f]) => existsSync(join(dir, f))).map(([f, what]) => `\`${f}\`: ${what}`);
+  const stepDirs = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory() && /^n\d+-/.test(e.name)).map((e) => e.name);
+  if (stepDirs.length > 0) out.push(`${stepDirs.map((d) => `\`${d}/\``).join(', ')}: one folder per step, with each migration's own run files in \`g<i>/\` (run.json, timeline, serial logs, QMP transcripts)`);
+  return out;
+}

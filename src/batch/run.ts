@@ -17,7 +17,7 @@ import { parseScenario } from '../migrate/scenario.js';
 import { sleep, withDeadline } from '../util/deadline.js';
 import { BootBarrier, MigrationSlots, type GuestGate } from './barrier.js';
 import { withTeardown } from '../util/teardown.js';
-import { diagnoseStep, type StepDiagnosis } from './diagnose.js';
+import { diagnoseBatch, diagnoseStep, type StepDiagnosis } from './diagnose.js';
 import { attemptFromReport, BATCH_SCHEMA, type BatchRecord, type BatchSample, type MigrationAttempt, type StepRecord, type StepVariant, type StopReason } from './record.js';
 import { writeBatchReport } from './report.js';
 import { checkResultsDir } from '../report/results-dir.js';
@@ -37,7 +37,7 @@ import {
   type BatchSpecInput,
   type ScenarioOverrides,
 } from './spec.js';
-import { detectHostStall, hostSymptoms, memoryGuard, runStall, type MemoryGuardVerdict, type Stall } from './stall.js';
+import { detectHostStall, hostBefore, hostSymptoms, memoryGuard, runStall, stallStopDetail, type MemoryGuardVerdict, type Stall } from './stall.js';
 
 export interface BatchOptions {
   /** The batch goes to `<resultsRoot>/batch-<id>/` (default: results/ in the repository). */
@@ -118,7 +118,7 @@ export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): 
     let watch: { startMs: number; onStall: (s: Stall) => void } | undefined;
     const sampler = startBatchSampler({
       intervalMs: spec.sampleIntervalMs,
-      links: [lab.hosts.src.netns, lab.hosts.dst.netns].map((netns) => ({ netns, dev: lab.names.uplink })),
+      ports: { netns: lab.names.switchNs, srcPort: lab.names.switchPort.src, dstPort: lab.names.switchPort.dst },
       sinceMs: started,
       netns: [lab.hosts.src.netns, lab.hosts.dst.netns],
       onSample: () => {
@@ -149,12 +149,13 @@ export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): 
         const settleMs = await settle(sampler, spec, hostCtx, signal, progress);
         const previous = steps[steps.length - 1];
         const hint = previous?.stall ? diagnoseStep(previous, sampler.samples, { cpus: hostCtx.cpus, linkBandwidthMbit, memoryReserveMiB: spec.memoryReserveMiB }, started) : undefined;
-        last = await runStep(ctx, n, variant, mode, g, hint && previous ? { resource: hint.saturation.resource, concurrency: previous.plan?.concurrency ?? previous.n } : undefined);
-        steps.push({ ...last, settleMs });
+        const before = hostBefore(sampler.samples, Date.now(), spec.stall, hostCtx);
+        last = { ...(await runStep(ctx, n, variant, mode, g, hint && previous ? { resource: hint.saturation.resource, concurrency: previous.plan?.concurrency ?? previous.n } : undefined)), settleMs, before };
+        steps.push(last);
       }
       if (signal.aborted) stop = { kind: 'aborted', n, detail: `stopped from outside during N=${n}: ${describeError(signal.reason)}` };
       else if (deadline.signal.aborted) stop = { kind: 'deadline', n, detail: `N=${n}: ${describeError(deadline.signal.reason)}` };
-      else if (last?.stall) stop = { kind: 'stall', n, stall: last.stall, detail: `N=${n}: ${last.stall.symptom}: ${last.stall.detail}` };
+      else if (last?.stall) stop = { kind: 'stall', n, stall: last.stall, detail: stallStopDetail(n, last.stall, last.before) };
       if (stop) break;
     }
     stop ??= { kind: 'finished', detail: 'every step ran without a stall' };
@@ -171,8 +172,7 @@ export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): 
       stop,
       samples,
     };
-    const satCtx = { cpus: hostCtx.cpus, linkBandwidthMbit, memoryReserveMiB: spec.memoryReserveMiB };
-    const diagnoses = steps.map((s) => diagnoseStep(s, samples, satCtx, started));
+    const diagnoses = diagnoseBatch(record);
     const written = await writeBatchReport(dir, record, diagnoses);
     return { record, diagnoses, dir, ...written };
   });

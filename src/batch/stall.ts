@@ -83,6 +83,67 @@ export function hostSymptoms(s: HostSample, t: StallThresholds, ctx: HostContext
   return out;
 }
 
+/** The host just before a step began: its pressure and which stall symptoms it already showed. */
+export interface HostBefore {
+  /** Epoch ms of the sample. */
+  readonly atMs: number;
+  readonly psiCpuSomeAvg10?: number;
+  readonly psiMemorySomeAvg10?: number;
+  readonly psiIoSomeAvg10?: number;
+  readonly cpuBusyPct?: number;
+  readonly load1: number;
+  readonly memAvailableMiB: number;
+  /** This batch's QEMUs alive at that moment: 0 means the pressure came from elsewhere. */
+  readonly batchQemus: number;
+  readonly symptoms: readonly HostSymptom[];
+  /** The symptoms in words, with their values. */
+  readonly detail: string;
+}
+
+/** The last sample at or before `atMs` (epoch), read as the host's state before a step. Pure. */
+export function hostBefore(
+  samples: readonly (HostSample & { readonly qemuLabels?: Readonly<Record<string, string>> })[],
+  atMs: number,
+  t: StallThresholds,
+  ctx: HostContext,
+): HostBefore | undefined {
+  let s: (typeof samples)[number] | undefined;
+  for (const x of samples) if (x.atMs <= atMs) s = x;
+  if (!s) return undefined;
+  const found = hostSymptoms(s, t, ctx);
+  const labels = s.qemuLabels ?? {};
+  const batchQemus = s.processes.filter((p) => p.alive && labels[String(p.pid)] !== undefined).length;
+  const busy = meanCpuBusyPct(s);
+  return {
+    atMs: s.atMs,
+    psiCpuSomeAvg10: s.pressure.cpu?.some.avg10,
+    psiMemorySomeAvg10: s.pressure.memory?.some.avg10,
+    psiIoSomeAvg10: s.pressure.io?.some.avg10,
+    cpuBusyPct: busy === undefined ? undefined : round1(busy),
+    load1: s.loadavg.load1,
+    memAvailableMiB: Math.round(memAvailableMiB(s)),
+    batchQemus,
+    symptoms: found.map((x) => x.symptom),
+    detail: found.length > 0 ? found.map((x) => x.detail).join('; ') : 'no stall symptom',
+  };
+}
+
+/**
+ * Whether a step's stall is one the host already showed before the step began: then the stall
+ * says more about the host than about N.
+ */
+export function stallPredatesStep(stall: Stall | undefined, before: HostBefore | undefined): boolean {
+  return stall !== undefined && before !== undefined && (before.symptoms as readonly string[]).includes(stall.symptom);
+}
+
+/** The one line that says why a step stopped the batch, and whether the host was busy before it. */
+export function stallStopDetail(n: number, stall: Stall, before: HostBefore | undefined): string {
+  const base = `N=${n}: ${stall.symptom}: ${stall.detail}`;
+  if (!stallPredatesStep(stall, before)) return base;
+  const ours = before!.batchQemus === 0 ? 'with none of this batch\'s guests running' : `with ${before!.batchQemus} of this batch's QEMUs still running`;
+  return `${base}; but the host already showed ${stall.symptom} before N=${n} started (${before!.detail}, ${ours}): the pressure was there before this step, so it does not show that N=${n} is too many`;
+}
+
 /** Memory and swap are emergencies: no waiting for a second sample before stopping. */
 const IMMEDIATE: ReadonlySet<HostSymptom> = new Set(['memory-available', 'swap-growing']);
 

@@ -2,7 +2,7 @@
 // observations, the environment and the CSV behind every table. It reads only the results.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { barChart, dualAxisTimeChart, lineChart, type Marker } from '../plot/charts.js';
+import { barChart, dualAxisTimeChart, lineChart, wrapText, type Marker } from '../plot/charts.js';
 import { renderChart } from '../plot/render.js';
 import { writeReport } from '../report/html.js';
 import { fmtMbps, fmtMs, fmtPct, markdown, writeTableCsv, type Column } from '../report/markdown.js';
@@ -110,17 +110,41 @@ const DURING_COLUMNS: Column<DuringRow>[] = [
   { key: 'dstCpuPct', title: 'destination QEMU CPU (%)', format: n(0) },
 ];
 
+/** The homework's results as homework.json, then its report (tables, CSV, figures). */
 export async function writeHomeworkReport(dir: string, r: HomeworkResults): Promise<{ markdownPath: string; htmlPath: string }> {
+  await writeFile(join(dir, 'homework.json'), JSON.stringify(r, null, 2) + '\n', PRIVATE);
+  return renderHomeworkReport(dir, r);
+}
+
+/** One bar per accelerator; one that could not be used keeps its place, with the reason written in it. */
+export function accelBars(rows: readonly AccelRow[]): { accel: string; ops?: number; note?: string }[] {
+  return rows.map((a) =>
+    a.available
+      ? { accel: a.accel.toUpperCase(), ops: a.cpuOpsPerS }
+      : { accel: a.accel.toUpperCase(), note: `not measured: ${a.accel.toUpperCase()} is not usable on this machine\n${wrapText(a.reason, 44)}` },
+  );
+}
+
+/**
+ * Tables, CSV, figures and report.md/report.html from the results alone (homework.json as saved):
+ * `miglab plot` on a homework folder calls this, so a re-rendered report is the same report.
+ */
+export async function renderHomeworkReport(dir: string, r: HomeworkResults): Promise<{ markdownPath: string; htmlPath: string }> {
   const plots = join(dir, 'plots');
   const accelRows = accelTable(r.accel);
   await writeTableCsv(join(dir, 'accel.csv'), ACCEL_COLUMNS, accelRows);
   await writeTableCsv(join(dir, 'devices.csv'), [...NIC_COLUMNS, ...DISK_COLUMNS.slice(0)], r.devices);
   await writeTableCsv(join(dir, 'during-migration.csv'), DURING_COLUMNS, r.during.rows);
-  await writeFile(join(dir, 'homework.json'), JSON.stringify(r, null, 2) + '\n', PRIVATE);
 
-  const measured = r.accel.filter((a) => a.available);
   await renderChart(
-    barChart({ title: 'Guest CPU benchmark by accelerator', data: measured.map((a) => ({ accel: a.accel.toUpperCase(), ops: a.cpuOpsPerS ?? 0 })), category: { field: 'accel', title: 'accelerator' }, value: { field: 'ops', title: 'guest CPU benchmark', unit: 'ops/s' } }),
+    barChart({
+      title: 'Guest CPU benchmark by accelerator',
+      data: accelBars(r.accel),
+      category: { field: 'accel', title: 'accelerator' },
+      value: { field: 'ops', title: 'guest CPU benchmark', unit: 'ops/s' },
+      note: 'note',
+      valueFormat: '~s',
+    }),
     join(plots, 'accel'),
   );
   const nicBars = r.devices.flatMap((d) => [

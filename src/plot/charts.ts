@@ -2,6 +2,7 @@
 // same (640 px wide, white, DejaVu Sans, axis titles that carry their unit). They read rows a
 // report already holds; render.ts turns the spec into SVG and PNG.
 import { MiglabError } from '../errors.js';
+import { LABEL_DX_PX, LABEL_ROW_PX, placeLabels } from './labels.js';
 import type { VegaLiteSpec } from './render.js';
 import { CHART_FONT } from './render.js';
 
@@ -60,8 +61,11 @@ function frame(title: string, size: ChartSize | undefined): Record<string, unkno
     padding: 10,
     config: {
       font: CHART_FONT,
-      axis: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal', titlePadding: 8, gridColor: '#e6e6e6' },
-      legend: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal', orient: 'bottom', direction: 'horizontal' },
+      // No label is ever cut short with an ellipsis ("virtio (virtio-net-..."): vega's default
+      // limits (180 px for axis labels, 160 for legend entries) are lifted, and the legend wraps
+      // into two columns instead of running off the side.
+      axis: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal', titlePadding: 8, gridColor: '#e6e6e6', labelLimit: 1000 },
+      legend: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal', orient: 'bottom', direction: 'horizontal', columns: 2, labelLimit: 1000, columnPadding: 24 },
       view: { stroke: '#cccccc' },
       // Rows often hold only some fields (samples from different sources interleaved): drop the
       // missing points instead of breaking the line at each one.
@@ -82,27 +86,42 @@ function quant<T>(a: QuantAxis<T>, extra: Record<string, unknown> = {}): Record<
   return { field: a.field, type: 'quantitative', title: axisTitle(a), ...extra };
 }
 
+/** Every finite value of `field` in `rows`, and the markers' positions. */
+function xValues<T>(rows: Rows<T>, field: string, markers: readonly Marker[] = []): number[] {
+  return [...rows.map((r) => (r as Record<string, unknown>)[field]), ...markers.map((m) => m.x)].filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+}
+
 /**
- * Rules and labels for markers. The labels sit above the plot, clear of the data, in three
- * staggered rows so that pass boundaries close together do not print over each other.
+ * The x scale of a time chart: exactly the span of the data and the markers (no rounding out to
+ * "nice" numbers), so the plot fits the data and marker labels can be placed in pixels.
  */
-function markerLayers<T>(markers: readonly Marker[] | undefined, rows: Rows<T>, xAxis: QuantAxis<T>): Layer[] {
-  if (!markers || markers.length === 0) return [];
-  // Labels in the right-most fifth of the plot go left of their rule, so they stay on the chart.
-  const xs = [...rows.map((r) => (r as Record<string, unknown>)[xAxis.field]), ...markers.map((m) => m.x)].filter(
-    (v): v is number => typeof v === 'number' && Number.isFinite(v),
-  );
+function timeScale<T>(rows: Rows<T>, field: string, markers?: readonly Marker[]): { domain: [number, number]; nice: false; zero: false } | undefined {
+  const xs = xValues(rows, field, markers);
+  if (xs.length === 0) return undefined;
   const lo = Math.min(...xs);
   const hi = Math.max(...xs);
-  const flipAt = lo + 0.8 * (hi - lo);
-  const marks = markers.map((m, i) => ({
-    [xAxis.field]: m.x,
-    label: m.label,
-    labelY: -4 - (2 - (i % 3)) * 13,
-    emphasis: m.emphasis === true,
-    flip: hi > lo && m.x > flipAt,
-  }));
-  const x = { field: xAxis.field, type: 'quantitative', title: axisTitle(xAxis) };
+  return { domain: hi > lo ? [lo, hi] : [lo - 1, hi + 1], nice: false, zero: false };
+}
+
+const MARKER_FONT_PX = 10;
+
+/**
+ * Rules and labels for markers. The labels sit above the plot, clear of the data, in rows chosen
+ * by placeLabels (labels.ts) so that none overlaps another or is crossed by another's rule.
+ */
+function markerLayers<T>(markers: readonly Marker[] | undefined, xAxis: QuantAxis<T>, scale: ReturnType<typeof timeScale>, widthPx: number): Layer[] {
+  if (!markers || markers.length === 0 || !scale) return [];
+  const [lo, hi] = scale.domain;
+  const placed = placeLabels(
+    markers.map((m) => ({ x: m.x, label: m.label, bold: m.emphasis === true })),
+    { lo, hi, widthPx, fontPx: MARKER_FONT_PX },
+  );
+  const marks = markers.map((m, i) => {
+    const labelY = -4 - placed[i]!.row * LABEL_ROW_PX;
+    // The rule reaches up beside its own label's text, and no higher.
+    return { [xAxis.field]: m.x, label: m.label, labelY, ruleTop: labelY - 9, emphasis: m.emphasis === true, flip: placed[i]!.align === 'right' };
+  });
+  const x = { field: xAxis.field, type: 'quantitative', title: axisTitle(xAxis), scale };
   const layers: Layer[] = [];
   for (const emphasis of [false, true]) {
     const color = emphasis ? EMPHASIS_COLOR : MARKER_COLOR;
@@ -112,7 +131,7 @@ function markerLayers<T>(markers: readonly Marker[] | undefined, rows: Rows<T>, 
       data: { values: subset },
       mark: { type: 'rule', color, strokeWidth: emphasis ? 1.5 : 1, strokeDash: emphasis ? [] : [4, 3] },
       // From the label row down to the x axis, so each label visibly belongs to its rule.
-      encoding: { x, y: { field: 'labelY', type: 'quantitative', scale: null }, y2: { value: { expr: 'height' } } },
+      encoding: { x, y: { field: 'ruleTop', type: 'quantitative', scale: null }, y2: { value: { expr: 'height' } } },
     });
     for (const flip of [false, true]) {
       const labels = subset.filter((r) => r.flip === flip);
@@ -123,9 +142,9 @@ function markerLayers<T>(markers: readonly Marker[] | undefined, rows: Rows<T>, 
           type: 'text',
           color,
           align: flip ? 'right' : 'left',
-          dx: flip ? -3 : 3,
+          dx: flip ? -LABEL_DX_PX : LABEL_DX_PX,
           baseline: 'bottom',
-          fontSize: 10,
+          fontSize: MARKER_FONT_PX,
           fontWeight: emphasis ? 'bold' : 'normal',
         },
         encoding: { x, y: { field: 'labelY', type: 'quantitative', scale: null }, text: { field: 'label' } },
@@ -155,15 +174,16 @@ export interface LineChartOptions<T> {
 /** Lines over a quantitative x (usually time), with optional vertical markers. */
 export function lineChart<T>(o: LineChartOptions<T>): VegaLiteSpec {
   const points = o.points ?? o.data.length <= 60;
+  const scale = timeScale(o.data, o.x.field, o.markers);
   return finish({
     ...frame(o.title, o.size),
     data: { values: values(o.data) },
     layer: [
       {
         mark: { type: 'line', strokeWidth: 2, point: points ? { size: 25 } : false },
-        encoding: { x: quant(o.x), y: quant(o.y), ...seriesColor(o.series) },
+        encoding: { x: quant(o.x, scale ? { scale } : {}), y: quant(o.y), ...seriesColor(o.series) },
       },
-      ...markerLayers(o.markers, o.data, o.x),
+      ...markerLayers(o.markers, o.x, scale, o.size?.width ?? CHART_WIDTH_PX),
     ],
   });
 }
@@ -185,7 +205,8 @@ export interface DualAxisTimeChartOptions<T> {
  * during a migration). Each axis title is coloured like its line, so no legend is needed.
  */
 export function dualAxisTimeChart<T>(o: DualAxisTimeChartOptions<T>): VegaLiteSpec {
-  const x = quant(o.x);
+  const scale = timeScale(o.data, o.x.field, o.markers);
+  const x = quant(o.x, scale ? { scale } : {});
   const side = (a: QuantAxis<T>, color: string, orient: 'left' | 'right'): Layer => ({
     mark: { type: 'line', color, strokeWidth: 2, interpolate: 'linear' },
     encoding: { x, y: quant(a, { axis: { orient, titleColor: color, labelColor: color, grid: orient === 'left' } }) },
@@ -193,7 +214,7 @@ export function dualAxisTimeChart<T>(o: DualAxisTimeChartOptions<T>): VegaLiteSp
   return finish({
     ...frame(o.title, o.size),
     data: { values: values(o.data) },
-    layer: [side(o.left, LEFT_COLOR, 'left'), side(o.right, RIGHT_COLOR, 'right'), ...markerLayers(o.markers, o.data, o.x)],
+    layer: [side(o.left, LEFT_COLOR, 'left'), side(o.right, RIGHT_COLOR, 'right'), ...markerLayers(o.markers, o.x, scale, o.size?.width ?? CHART_WIDTH_PX)],
     resolve: { scale: { y: 'independent' } },
   });
 }
@@ -209,19 +230,50 @@ export interface BarChartOptions<T> {
   /** Error bar ends (e.g. min and max over repetitions); both or neither. */
   readonly errorLow?: FieldOf<T>;
   readonly errorHigh?: FieldOf<T>;
+  /**
+   * A text field shown in place of a category's bar when it has no value: why it was not measured
+   * (lines split by "\n"), so an absent bar is explained on the figure itself.
+   */
+  readonly note?: FieldOf<T>;
+  /** d3 format of the value axis, e.g. "~s" for 300M instead of 300,000,000. */
+  readonly valueFormat?: string;
   readonly size?: ChartSize;
+}
+
+/** Split `text` into lines of at most `maxChars` at spaces, for labels drawn on a figure. */
+export function wrapText(text: string, maxChars: number): string {
+  const lines: string[] = [];
+  let cur = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (cur && cur.length + 1 + word.length > maxChars) {
+      lines.push(cur);
+      cur = word;
+    } else cur = cur ? `${cur} ${word}` : word;
+  }
+  if (cur) lines.push(cur);
+  return lines.join('\n');
 }
 
 /** Grouped bars with optional error bars (spread across repetitions). */
 export function barChart<T>(o: BarChartOptions<T>): VegaLiteSpec {
-  const x = { field: o.category.field, type: 'nominal', title: o.category.title, axis: { labelAngle: 0 }, sort: null };
+  // Categories in the order of the data, those without a bar (only a note) included.
+  const categories = [...new Set(o.data.map((r) => String((r as Record<string, unknown>)[o.category.field])))];
+  const x = { field: o.category.field, type: 'nominal', title: o.category.title, axis: { labelAngle: 0 }, sort: null, scale: { domain: categories } };
   const grouping = o.group
     ? {
         xOffset: { field: o.group.field, type: 'nominal', sort: null },
         color: { field: o.group.field, type: 'nominal', title: o.group.title, sort: null },
       }
     : {};
-  const layers: Layer[] = [{ mark: { type: 'bar', color: LEFT_COLOR }, encoding: { x, y: quant(o.value), ...grouping } }];
+  const valueAxis = o.valueFormat ? { axis: { format: o.valueFormat } } : {};
+  const layers: Layer[] = [{ mark: { type: 'bar', color: LEFT_COLOR }, encoding: { x, y: quant(o.value, valueAxis), ...grouping } }];
+  if (o.note !== undefined) {
+    layers.push({
+      transform: [{ filter: `isValid(datum[${JSON.stringify(o.note)}]) && datum[${JSON.stringify(o.note)}] !== ''` }],
+      mark: { type: 'text', color: '#444444', fontSize: 11, align: 'center', baseline: 'middle', lineBreak: '\n' },
+      encoding: { x, y: { value: { expr: 'height / 2' } }, text: { field: o.note } },
+    });
+  }
   if ((o.errorLow === undefined) !== (o.errorHigh === undefined)) {
     throw new MiglabError('INTERNAL', 'barChart: give both errorLow and errorHigh, or neither');
   }
@@ -251,7 +303,40 @@ export interface ScatterWithSpreadOptions<T> {
   readonly yHigh?: FieldOf<T>;
   /** Join the points of a series with a thin line (default true). */
   readonly connect?: boolean;
+  /**
+   * A log2 x axis with a tick at each value, for sizes that double (256, 512, 1024 MiB): equal
+   * steps apart, and no empty stretch down to 0.
+   */
+  readonly xLog2?: boolean;
+  /** x values the axis must reach though no point sits there (e.g. a rate where nothing converged, marked by a rule). */
+  readonly xInclude?: readonly number[];
   readonly size?: ChartSize;
+}
+
+function fieldValues<T>(rows: Rows<T>, field: string | undefined): number[] {
+  return field === undefined ? [] : xValues(rows, field);
+}
+
+/** An x scale that fits the points with a margin either side (linear or log2), never reaching to 0 for nothing. */
+function spreadXScale<T>(o: ScatterWithSpreadOptions<T>): { scale: Record<string, unknown>; axis: Record<string, unknown> } {
+  const xs = [...new Set([...fieldValues(o.data, o.x.field), ...(o.xInclude ?? [])])].sort((a, b) => a - b);
+  const lo = xs[0] ?? 0;
+  const hi = xs[xs.length - 1] ?? 1;
+  if (o.xLog2 && lo > 0) {
+    const pad = hi > lo ? Math.pow(hi / lo, 0.08) : 1.5;
+    return { scale: { type: 'log', base: 2, domain: [lo / pad, hi * pad], nice: false }, axis: { values: xs, format: '~g' } };
+  }
+  const pad = hi > lo ? (hi - lo) * 0.06 : Math.max(1, Math.abs(lo) * 0.1);
+  return { scale: { zero: false, domain: [lo - pad, hi + pad], nice: false }, axis: {} };
+}
+
+/** A y scale from 0 (or the lowest whisker, if below) to above the highest whisker, so none is clipped. */
+function spreadYScale<T>(o: ScatterWithSpreadOptions<T>): Record<string, unknown> {
+  const ys = [...fieldValues(o.data, o.y.field), ...fieldValues(o.data, o.yLow), ...fieldValues(o.data, o.yHigh)];
+  if (ys.length === 0) return {};
+  const lo = Math.min(0, ...ys);
+  const hi = Math.max(...ys);
+  return { domain: [lo, hi > lo ? hi + (hi - lo) * 0.08 : lo + 1], nice: true };
 }
 
 /** Points with whiskers per series: downtime vs memory size or dirty rate, QEMU vs client-seen. */
@@ -259,21 +344,24 @@ export function scatterWithSpread<T>(o: ScatterWithSpreadOptions<T>): VegaLiteSp
   if ((o.yLow === undefined) !== (o.yHigh === undefined)) {
     throw new MiglabError('INTERNAL', 'scatterWithSpread: give both yLow and yHigh, or neither');
   }
-  const x = quant(o.x);
+  const xs = spreadXScale(o);
+  const x = quant(o.x, { scale: xs.scale, axis: xs.axis });
+  const yScale = spreadYScale(o);
+  const y = (a: QuantAxis<T>) => quant(a, { scale: yScale });
   const color = { field: o.series.field, type: 'nominal', title: o.series.title };
   const layers: Layer[] = [];
   if (o.yLow !== undefined && o.yHigh !== undefined) {
     layers.push({
       mark: { type: 'errorbar', ticks: { size: 8 }, thickness: 1.2 },
-      encoding: { x, y: quant({ ...o.y, field: o.yLow }), y2: { field: o.yHigh }, color },
+      encoding: { x, y: y({ ...o.y, field: o.yLow }), y2: { field: o.yHigh }, color },
     });
   }
   if (o.connect ?? true) {
-    layers.push({ mark: { type: 'line', strokeWidth: 1, opacity: 0.6 }, encoding: { x, y: quant(o.y), color } });
+    layers.push({ mark: { type: 'line', strokeWidth: 1, opacity: 0.6 }, encoding: { x, y: y(o.y), color } });
   }
   layers.push({
     mark: { type: 'point', filled: true, size: 60, opacity: 1 },
-    encoding: { x, y: quant(o.y), color, shape: { field: o.series.field, type: 'nominal', title: o.series.title } },
+    encoding: { x, y: y(o.y), color, shape: { field: o.series.field, type: 'nominal', title: o.series.title } },
   });
   return finish({ ...frame(o.title, o.size), data: { values: values(o.data) }, layer: layers });
 }
@@ -284,15 +372,16 @@ export type StepAreaChartOptions<T> = Omit<LineChartOptions<T>, 'points'>;
 /** A stepped area over time (remaining RAM per pass): the value holds until the next sample. */
 export function stepAreaChart<T>(o: StepAreaChartOptions<T>): VegaLiteSpec {
   const color = o.series ? { color: { field: o.series.field, type: 'ordinal', title: o.series.title, scale: { scheme: 'viridis' } } } : {};
+  const scale = timeScale(o.data, o.x.field, o.markers);
   return finish({
     ...frame(o.title, o.size),
     data: { values: values(o.data) },
     layer: [
       {
         mark: { type: 'area', interpolate: 'step-after', opacity: 0.55, line: { strokeWidth: 1.5 }, ...(o.series ? {} : { color: LEFT_COLOR }) },
-        encoding: { x: quant(o.x), y: quant(o.y, { stack: null }), ...color },
+        encoding: { x: quant(o.x, scale ? { scale } : {}), y: quant(o.y, { stack: null }), ...color },
       },
-      ...markerLayers(o.markers, o.data, o.x),
+      ...markerLayers(o.markers, o.x, scale, o.size?.width ?? CHART_WIDTH_PX),
     ],
   });
 }

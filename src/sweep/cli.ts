@@ -6,6 +6,7 @@ import { UsageError } from '../errors.js';
 import { faultRows } from '../fault/table.js';
 import type { CommandIo } from '../cli/io.js';
 import { plotResults, type PlotResult } from './plots.js';
+import { replot, type ReplotResult } from '../replot.js';
 import { runSweep, type SweepResult } from './run.js';
 
 export const SWEEP_COMMAND = {
@@ -26,11 +27,11 @@ export const SWEEP_OPTIONS = {
 
 export const PLOT_COMMAND = {
   command: 'plot <dir>',
-  describe: 'draw figures, summary.csv and report.md from saved results (a sweep folder or one run folder)',
+  describe: "draw a results folder's figures and report again from its saved results (a run, sweep, homework or batch folder; anything else is refused)",
 } as const;
 
 export const PLOT_POSITIONALS = {
-  dir: { type: 'string', describe: 'a results folder: results/sweep-NAME/ or results/RUN-ID/', demandOption: true },
+  dir: { type: 'string', describe: "a results folder: a run's (results/RUN-ID/), a sweep's (results/sweep-NAME/), the homework's or a batch's (results/batch-ID/)", demandOption: true },
 } as const satisfies Record<string, PositionalOptions>;
 
 export const PLOT_OPTIONS = {} as const satisfies Record<string, Options>;
@@ -70,11 +71,12 @@ export async function sweepCommand(a: Record<string, unknown>, io: CommandIo): P
   return { code: sweep.errors > 0 ? 1 : 0, sweep, plots };
 }
 
-/** `miglab plot DIR`. */
-export async function plotCommand(a: Record<string, unknown>, io: CommandIo): Promise<{ code: number; plots: PlotResult }> {
-  const plots = await plotResults(stringArg(a, 'dir'));
-  io.out(`${plots.charts.length} figure${plots.charts.length === 1 ? '' : 's'} in ${plots.dir}/plots/`);
-  for (const c of plots.charts) io.out(`  ${c.pngPath}`);
-  io.out(`  report          ${plots.report.markdownPath}`);
+/** `miglab plot DIR`: the folder's own report drawn again (replot.ts). */
+export async function plotCommand(a: Record<string, unknown>, io: CommandIo): Promise<{ code: number; plots: ReplotResult }> {
+  const plots = await replot(stringArg(a, 'dir'));
+  io.out(`${plots.kind} report drawn again: ${plots.figures.length} figure${plots.figures.length === 1 ? '' : 's'}`);
+  for (const f of plots.figures) io.out(`  ${f}`);
+  io.out(`  report          ${plots.markdownPath}`);
+  io.out(`  html            ${plots.htmlPath}`);
   return { code: 0, plots };
 }

@@ -79,7 +79,8 @@ function withNotConverged(spec: VegaLiteSpec, markers: readonly Marker[]): VegaL
     { data: { values }, mark: { type: 'rule', color: NOT_CONVERGED_COLOR, strokeDash: [4, 3] }, encoding: { x } },
     {
       data: { values },
-      mark: { type: 'text', color: NOT_CONVERGED_COLOR, angle: 270, align: 'right', baseline: 'bottom', dx: -4, dy: -3, y: 0, fontSize: 10 },
+      // Up from the bottom of the plot, where the points (downtime, time and bytes grow with the rate) seldom are.
+      mark: { type: 'text', color: NOT_CONVERGED_COLOR, angle: 270, align: 'left', baseline: 'bottom', dx: 4, dy: -3, y: { expr: 'height' }, fontSize: 10 },
       encoding: { x, text: { field: 'label' } },
     },
   );
@@ -98,37 +99,75 @@ export function dirtyRateMiBps(e: RunEntry | undefined): number | undefined {
   return typeof rate === 'number' ? rate : undefined;
 }
 
+/** One metric of each point (mean, min, max) against `x`, one series per other parameter set. */
+function metricRows(points: readonly { p: PointSummary; x: number }[], except: ParameterColumn, key: MetricKey, label: string): SpreadRow[] {
+  return points.flatMap(({ p, x }) => {
+    const s = p.metrics[key];
+    if (s.mean === undefined) return [];
+    const other = otherLabel(p, except);
+    return [{ x, series: other ? `${label}, ${other}` : label, mean: s.mean, min: s.min!, max: s.max! }];
+  });
+}
+
+/**
+ * Downtime, total time and RAM sent against one varied parameter (memory size, dirty rate): what
+ * the guest paused for, what the whole migration took and what it cost the link, side by side.
+ */
+function figuresAgainst(
+  points: readonly { p: PointSummary; x: number }[],
+  except: ParameterColumn,
+  what: { readonly slug: string; readonly noun: string; readonly axis: { field: 'x'; title: string; unit: string }; readonly log2: boolean; readonly why: string },
+): PlannedChart[] {
+  const markers = notConvergedMarkers(points);
+  const spread = { y: { field: 'mean', title: '', unit: '' }, series: { field: 'series', title: '' }, yLow: 'min', yHigh: 'max', x: what.axis, xLog2: what.log2 } as const;
+  const chart = (name: string, title: string, rows: SpreadRow[], y: { title: string; unit: string }, caption: string): PlannedChart => ({
+    name,
+    title,
+    caption: `${caption} ${what.why}`,
+    // Every point has a place on the axis, also one where no run converged (it has only its marker).
+    spec: withNotConverged(scatterWithSpread({ ...spread, title, data: rows, y: { field: 'mean', ...y }, xInclude: points.map((p) => p.x) }), markers),
+  });
+  return [
+    chart(
+      `downtime-vs-${what.slug}`,
+      `Downtime vs ${what.noun}`,
+      downtimeRows(points, except),
+      { title: 'Downtime, mean', unit: 'ms' },
+      `Mean downtime per ${what.noun} over the repetitions; whiskers span min to max. QEMU reports its own downtime; the client figure is the longest silence of a 1 ms UDP probe to the guest.`,
+    ),
+    chart(`total-time-vs-${what.slug}`, `Total migration time vs ${what.noun}`, metricRows(points, except, 'totalTimeMs', 'total time'), { title: 'Total time, mean', unit: 'ms' }, `Mean total migration time (QEMU's, from the migrate command to completion) per ${what.noun}; whiskers span min to max.`),
+    chart(`sent-vs-${what.slug}`, `RAM sent vs ${what.noun}`, metricRows(points, except, 'transferredMiB', 'RAM sent'), { title: 'RAM sent, mean', unit: 'MiB' }, `Mean bytes QEMU sent over the migration link per ${what.noun} (every pass, resent dirty pages included); whiskers span min to max.`),
+  ];
+}
+
 /** The figures that apply to these results, built from the reports (and their summary) alone. */
 export function planCharts(results: LoadedResults, summary: readonly PointSummary[]): PlannedChart[] {
   const charts: PlannedChart[] = [];
-  const spread = { x: { field: 'x', title: '', unit: '' }, y: { field: 'mean', title: 'Downtime, mean', unit: 'ms' }, series: { field: 'series', title: '' }, yLow: 'min', yHigh: 'max' } as const;
 
   const byMemory = summary.filter((p) => typeof p.parameters.memoryMiB === 'number').map((p) => ({ p, x: p.parameters.memoryMiB as number }));
   if (distinct(byMemory.map((m) => m.x)) > 1) {
-    const title = 'Downtime vs guest memory';
-    charts.push({
-      name: 'downtime-vs-memory',
-      title,
-      caption: 'Mean downtime per memory size over the repetitions; whiskers span min to max. QEMU reports its own downtime; the client figure is the longest silence of a 1 ms UDP probe to the guest.',
-      spec: withNotConverged(
-        scatterWithSpread({ ...spread, title, data: downtimeRows(byMemory, 'memoryMiB'), x: { field: 'x', title: 'Guest memory', unit: 'MiB' } }),
-        notConvergedMarkers(byMemory),
-      ),
-    });
+    charts.push(
+      ...figuresAgainst(byMemory, 'memoryMiB', {
+        slug: 'memory',
+        noun: 'guest memory',
+        axis: { field: 'x', title: 'Guest memory', unit: 'MiB, log2 scale' },
+        log2: true,
+        why: 'Memory sizes double, so the axis is log2: each size is one step from the next.',
+      }),
+    );
   }
 
   const byRate = summary.map((p) => ({ p, x: dirtyRateMiBps(p.entries[0]) })).filter((r): r is { p: PointSummary; x: number } => r.x !== undefined);
   if (distinct(byRate.map((r) => r.x)) > 1) {
-    const title = 'Downtime vs guest dirty rate';
-    charts.push({
-      name: 'downtime-vs-dirty-rate',
-      title,
-      caption: 'Mean downtime per dirty rate (whiskers: min to max). Red dashed lines mark rates where pre-copy did not converge before the deadline in some or all repetitions.',
-      spec: withNotConverged(
-        scatterWithSpread({ ...spread, title, data: downtimeRows(byRate, 'workload'), x: { field: 'x', title: 'Dirty rate', unit: 'MiB/s' } }),
-        notConvergedMarkers(byRate),
-      ),
-    });
+    charts.push(
+      ...figuresAgainst(byRate, 'workload', {
+        slug: 'dirty-rate',
+        noun: 'dirty rate',
+        axis: { field: 'x', title: 'Dirty rate', unit: 'MiB/s' },
+        log2: false,
+        why: 'Red dashed lines mark rates where pre-copy did not converge before the deadline in some or all repetitions.',
+      }),
+    );
   }
 
   const byLink = summary.filter((p) => p.parameters.linkBandwidthMbit !== undefined);

@@ -63,6 +63,11 @@ describe('runBatch', () => {
     expect(r.record.samples.length).toBeGreaterThan(5);
     expect(r.record.samples.some((s) => Object.keys(s.qemuLabels).length >= 2)).toBe(true);
     expect(r.record.samples.some((s) => s.links.some((l) => (l.txBitsPerSecond ?? 0) > 0))).toBe(true);
+    // The migration link is read on the switch, both ends in one read.
+    for (const s of r.record.samples) expect(s.links.map((l) => l.dev)).toEqual(['sw-src', 'sw-dst']);
+    // The host was measured just before each step began (its pressure is in the report).
+    for (const st of r.record.steps) expect(st.before?.atMs).toBeLessThanOrEqual(st.startedAtMs);
+    expect(readFileSync(r.markdownPath, 'utf8')).toContain('host before the step');
 
     for (const f of ['report.md', 'report.html', 'batch.json', 'steps.csv', 'migrations.csv', 'samples.csv', 'events.csv', 'plots/cpu.png', 'plots/memory.png', 'plots/link.png']) {
       expect(existsSync(join(r.dir, f))).toBe(true);

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { attachLab } from '../../src/lab/index.js';
+import { replot } from '../../src/replot.js';
 import { plotResults } from '../../src/sweep/plots.js';
 import { runSweep } from '../../src/sweep/run.js';
 import type { SweepSpecInput } from '../../src/sweep/spec.js';
@@ -49,6 +50,10 @@ describe('a tiny real sweep', () => {
     expect(second.summary.map((p) => p.metrics.downtimeMs.mean)).toEqual(downtime);
 
     const plots = await plotResults(first.dir);
-    expect(plots.charts.map((c) => c.name)).toEqual(['downtime-vs-memory']);
+    expect(plots.charts.map((c) => c.name)).toEqual(['downtime-vs-memory', 'total-time-vs-memory', 'sent-vs-memory']);
+    // `miglab plot` on the sweep folder draws the same sweep report again.
+    const again = await replot(first.dir);
+    expect(again.kind).toBe('sweep');
+    expect(readFileSync(again.markdownPath, 'utf8')).toMatch(/^# Sweep /);
   }, 120000);
 });

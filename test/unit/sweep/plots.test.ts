@@ -33,8 +33,18 @@ describe('plotResults', () => {
       runner: async (scenario, _dir, _p, rep) => fakeReport({ scenario, downtimeMs: scenario.guest.memoryMiB / 8 + rep, clientDowntimeMs: scenario.guest.memoryMiB / 6 + rep }),
     });
     const out = await plotResults(r.dir);
-    expect(out.charts.map((c) => c.name)).toEqual(['downtime-vs-memory']);
-    for (const f of ['plots/downtime-vs-memory.png', 'plots/downtime-vs-memory.svg', 'report.md', 'report.html', 'summary.csv']) expect(existsSync(join(r.dir, f))).toBe(true);
+    // Downtime, with total time and the bytes sent beside it.
+    expect(out.charts.map((c) => c.name)).toEqual(['downtime-vs-memory', 'total-time-vs-memory', 'sent-vs-memory']);
+    for (const f of ['plots/downtime-vs-memory.png', 'plots/downtime-vs-memory.svg', 'plots/sent-vs-memory.png', 'report.md', 'report.html', 'summary.csv']) expect(existsSync(join(r.dir, f))).toBe(true);
+    // Sizes that double on a log2 axis with a tick at each size, and no empty stretch down to 0.
+    const planned = planCharts(await loadResults(r.dir), out.summary);
+    const x = JSON.stringify(planned[0]!.spec);
+    expect(x).toContain('"type":"log","base":2');
+    expect(x).toContain('"values":[128,256,512]');
+    // The y axis reaches above the highest whisker (client 512/6 + 2 = 87.3 ms), so none is clipped.
+    const yDomain = (planned[0]!.spec as unknown as { layer: { encoding: { y: { scale: { domain: number[] } } } }[] }).layer[0]!.encoding.y.scale.domain;
+    expect(yDomain[0]).toBe(0);
+    expect(yDomain[1]).toBeGreaterThan(512 / 6 + 2);
     const svg = readFileSync(join(r.dir, 'plots/downtime-vs-memory.svg'), 'utf8');
     expect(svg).toContain('downtime (QEMU)');
     expect(svg).toContain('downtime (client probe)');
@@ -68,11 +78,17 @@ describe('plotResults', () => {
       ['dirty-rate256', 0],
     ]);
     const charts = planCharts(results, summary);
-    expect(charts.map((c) => c.name)).toEqual(['downtime-vs-dirty-rate']);
+    expect(charts.map((c) => c.name)).toEqual(['downtime-vs-dirty-rate', 'total-time-vs-dirty-rate', 'sent-vs-dirty-rate']);
     const spec = charts[0]!.spec;
     expect(compileChart(spec).warnings).toEqual([]);
     expect(allText(spec)).toContain('did not converge');
     expect(allText(spec)).toContain('1/2 converged');
+    // The rate where nothing converged has only its marker, and the axis still reaches it.
+    for (const c of charts) {
+      const domain = (c.spec as unknown as { layer: { encoding: { x: { scale: { domain: number[] } } } }[] }).layer[0]!.encoding.x.scale.domain;
+      expect(domain[0]).toBeLessThan(0);
+      expect(domain[1]).toBeGreaterThan(256);
+    }
     const out = await plotResults(dir);
     expect(existsSync(out.charts[0]!.pngPath)).toBe(true);
   });
