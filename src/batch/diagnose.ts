@@ -1,7 +1,7 @@
 // What happened at each N of a batch, and why it stopped: counts, times and downtimes of the
 // migrations, failures by kind, and at the stall which resource was saturated, with the sample
 // values that show it. Pure: reads only a batch record's steps and samples.
-import { mbitToMiBps } from './scheduler.js';
+import { mbitToMiBps } from '../util/units.js';
 import type { BatchRecord, BatchSample, MigrationAttempt, StepRecord } from './record.js';
 import { hostBefore, meanCpuBusyPct, memAvailableMiB, stallPredatesStep, swapUsedMiB, type HostBefore, type Stall } from './stall.js';
 

@@ -14,6 +14,7 @@ import type { Resource } from './diagnose.js';
 import type { BatchSample, MigrationAttempt } from './record.js';
 import { mean, median } from '../stats/index.js';
 import { maxPairsInMemory } from './stall.js';
+import { mbitToMiBps } from '../util/units.js';
 
 /** Share of the CPUs the scheduler plans to use, leaving room for the harness and the kernel. */
 export const CPU_TARGET = 0.9;
@@ -99,11 +100,6 @@ export interface SchedulePlan {
   readonly maxBandwidthMiBps?: number;
   readonly timeoutMs: number;
   readonly reasons: readonly string[];
-}
-
-/** Shaped Mbit/s (10^6 bit) as MiB/s. */
-export function mbitToMiBps(mbit: number): number {
-  return (mbit * 1e6) / 8 / 1024 / 1024;
 }
 
 export function planSchedule(i: ScheduleInput): SchedulePlan {

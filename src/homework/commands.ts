@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { qemuImgCreateCommand } from '../image/disk.js';
 import type { Lab } from '../lab/index.js';
 import { nfsServerCommand } from '../lab/nfs.js';
-import type { ExplainedCommand } from '../machine/argv.js';
+import type { ExplainedCommand } from '../util/explained-command.js';
 import type { RunReport } from '../migrate/report.js';
 import { byHandSteps } from '../guests/instructions.js';
 

@@ -1,7 +1,7 @@
 // The guest's second drive: an empty qcow2 data disk, created on whichever host will run QEMU.
 import { MissingDependencyError, UsageError } from '../errors.js';
 import type { Host } from '../host/host.js';
-import type { ExplainedCommand } from '../machine/argv.js';
+import type { ExplainedCommand } from '../util/explained-command.js';
 
 export interface DataDiskOptions {
   readonly overwrite?: boolean;

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MiglabError } from '../errors.js';
 import type { NetnsHost } from '../host/local.js';
-import type { ExplainedCommand } from '../machine/argv.js';
+import type { ExplainedCommand } from '../util/explained-command.js';
 import { pollUntil, type WaitOptions } from '../util/deadline.js';
 import { ganeshaConfig, nfsUrl } from './ganesha.js';
 import { isOwnedAlive, procStartTime, type OwnedProcess } from './proc.js';

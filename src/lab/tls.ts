@@ -10,7 +10,7 @@ import { basename, dirname, join } from 'node:path';
 import { isIP } from 'node:net';
 import { describeError, MiglabError, MissingDependencyError, UsageError } from '../errors.js';
 import { LocalHost } from '../host/local.js';
-import type { ArgGroup, ExplainedCommand } from '../machine/argv.js';
+import type { ArgGroup, ExplainedCommand } from '../util/explained-command.js';
 
 /** The file names QEMU's tls-creds-x509 looks for in its `dir` (docs/system/tls.rst). */
 export const TLS_FILES = {

@@ -1,17 +1,7 @@
 // A machine spec turned into QEMU's command line by a pure function. Each group of arguments
 // carries the reason it is there, so the report can explain the exact command that ran.
+import type { ArgGroup, ExplainedCommand } from '../util/explained-command.js';
 import type { MachineMedia, MachineSpec } from './spec.js';
-
-export interface ArgGroup {
-  readonly args: readonly string[];
-  readonly why: string;
-}
-
-/** An argv together with the purpose of each of its parts. */
-export interface ExplainedCommand {
-  readonly argv: readonly string[];
-  readonly explained: readonly ArgGroup[];
-}
 
 export type ResolvedAccel = 'kvm' | 'tcg';
 

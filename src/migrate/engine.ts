@@ -19,7 +19,7 @@ import { HmpClient } from '../hmp/client.js';
 import type { ImageInfo } from '../image/build.js';
 import type { Lab } from '../lab/index.js';
 import { decideAccel } from '../machine/accel.js';
-import type { ExplainedCommand } from '../machine/argv.js';
+import type { ExplainedCommand } from '../util/explained-command.js';
 import { processCpuMs } from '../measure/host-sampler.js';
 import type { MachineSpec } from '../machine/spec.js';
 import type { Vm } from '../machine/vm.js';

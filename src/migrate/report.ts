@@ -2,7 +2,7 @@
 // tables and plots read only this. Units are in the names.
 import type { FaultRecord } from '../fault/runner.js';
 import type { AccelDecision } from '../machine/accel.js';
-import type { ExplainedCommand } from '../machine/argv.js';
+import type { ExplainedCommand } from '../util/explained-command.js';
 import type { HeartbeatContinuity } from '../machine/heartbeat.js';
 import type { MachineSpec } from '../machine/spec.js';
 import type { MigrationInfo, MigrationStatus } from '../migration/info.js';

@@ -66,7 +66,7 @@ function notA(want: UnitKind, text: string, what: string, fix = `give ${UNIT_HIN
   if (got && got !== want) {
     let conversion = '';
     const m = BITRATE_RE.exec(t);
-    if (got === 'bitrate' && want === 'rate' && m) conversion = ` (${t} is ${formatRate((Number(m[1]) * DECIMAL[(m[2] ?? '').toLowerCase()]! * 1e6) / 8 / 1024 ** 2)})`;
+    if (got === 'bitrate' && want === 'rate' && m) conversion = ` (${t} is ${formatRate(mbitToMiBps(Number(m[1]) * DECIMAL[(m[2] ?? '').toLowerCase()]!))})`;
     if (got === 'rate' && want === 'bitrate') conversion = ` (${t} is ${formatBitRate(parseRateMiBps(t) * 1024 ** 2 * 8 * 1e-6)})`;
     // The conversion says more than the bare-number note, which it replaces.
     return unitError(what, text, `that is ${KIND_NAME[got]}`, conversion ? `give ${UNIT_HINT[want]}${conversion}` : fix);
@@ -76,6 +76,11 @@ function notA(want: UnitKind, text: string, what: string, fix = `give ${UNIT_HIN
 
 const round3 = (x: number) => Number(x.toPrecision(3));
 /** A byte rate the way a user would type it back. */
+/** Mbit/s (10^6 bit, as links are shaped) as MiB/s (as QEMU's max-bandwidth and figures count). */
+export function mbitToMiBps(mbit: number): number {
+  return (mbit * 1e6) / 8 / 1024 ** 2;
+}
+
 export function formatRate(mibps: number): string {
   return mibps >= 1024 ? `${round3(mibps / 1024)}G/s` : `${round3(mibps)}M/s`;
 }

@@ -1,4 +1,5 @@
-import { DEFAULT_PAIR_CORES, estimateResourceUse, mbitToMiBps, planRetries, planSchedule, type ResourceUse } from '../../../src/batch/index.js';
+import { DEFAULT_PAIR_CORES, estimateResourceUse, planRetries, planSchedule, type ResourceUse } from '../../../src/batch/index.js';
+import { mbitToMiBps } from '../../../src/util/units.js';
 import { attempt, sample } from './helpers.js';
 
 const guests = (n: number, dirty = 0, memoryMiB = 128) => Array.from({ length: n }, (_, i) => ({ guestIndex: i, memoryMiB, dirtyRateMiBps: dirty }));
