@@ -9,7 +9,8 @@ import type { Vm } from '../machine/vm.js';
 import { pollUntil, sleep, withDeadline } from '../util/deadline.js';
 import { stopWorkload, verifyIntegrity } from '../workload/run.js';
 import type { DriveResult } from './drive.js';
-import { dirtyRateText, lastActiveSample, settleCompleted, switchoverMs } from './figures.js';
+import { clientDowntimeWindow, switchoverMs } from './downtimes.js';
+import { dirtyRateText, lastActiveSample, settleCompleted } from './figures.js';
 import { QmpMigrationDriver } from './monitor.js';
 import type { SideAfter } from './report.js';
 import { CALL, switchedOver, type Run } from './run-state.js';
@@ -90,12 +91,8 @@ async function verifyDestination(run: Run): Promise<void> {
   run.out.heartbeat = hb;
   run.out.eventDowntimeMs = switchoverMs(run.events);
   if (run.probe) {
-    // Judge the silence of the switchover: from the source's STOP until a while after the
-    // destination's RESUME (the switch must relearn where the guest's MAC is), not any other
-    // hiccup of a busy host.
-    const stop = run.events.find((e) => e.side === 'source' && e.event === 'STOP');
-    const resume = run.events.find((e) => e.side === 'destination' && e.event === 'RESUME');
-    const within = stop && resume ? { fromMs: guard.migrateSentAt + stop.tMs - 50, toMs: guard.migrateSentAt + resume.tMs + 2000 } : undefined;
+    // The silence of the switchover, not any other hiccup of a busy host (downtimes.ts).
+    const within = clientDowntimeWindow(run.events, guard.migrateSentAt);
     const probeRun = await run.probe.stop({ within, timeoutMs: 15000, signal: guard.signal });
     const { rows: _rows, meta: _meta, ...figures } = probeRun;
     run.out.clientProbe = figures;

@@ -6,6 +6,7 @@
 // and says which source each headline figure came from. Pure except `settleCompleted`.
 import type { MigrationInfo } from '../migration/info.js';
 import { sleep } from '../util/deadline.js';
+import { downtimeFromEvents } from './downtimes.js';
 import type { EventRecord, Sample } from './report.js';
 
 /** Where a headline figure came from. */
@@ -75,15 +76,16 @@ export function headlineFigures(final: MigrationInfo | undefined, events: readon
   if (!figuresPending(final)) {
     return {
       totalTimeMs: final.totalTimeMs,
-      downtimeMs: final.downtimeMs,
+      // QEMU gave the total but no downtime (a record without it): its events stand in, and say so.
+      downtimeMs: final.downtimeMs ?? downtimeFromEvents(events),
       setupTimeMs: final.setupTimeMs,
-      sources: { totalTimeMs: 'qemu', downtimeMs: final.downtimeMs !== undefined ? 'qemu' : fallbackDowntime(events) === undefined ? 'missing' : 'events' },
+      sources: { totalTimeMs: 'qemu', downtimeMs: final.downtimeMs !== undefined ? 'qemu' : downtimeFromEvents(events) === undefined ? 'missing' : 'events' },
       requeries,
     };
   }
   const completedAt = events.find((e) => e.side === 'source' && e.event === 'MIGRATION' && (e.data as { status?: string } | undefined)?.status === 'completed');
   const total = completedAt && completedAt.tMs > 0 ? completedAt.tMs : undefined;
-  const downtime = fallbackDowntime(events);
+  const downtime = downtimeFromEvents(events);
   return {
     totalTimeMs: total,
     downtimeMs: downtime,
@@ -91,21 +93,6 @@ export function headlineFigures(final: MigrationInfo | undefined, events: readon
     sources: { totalTimeMs: total !== undefined ? 'events' : 'missing', downtimeMs: downtime !== undefined ? 'events' : 'missing' },
     requeries,
   };
-}
-
-/**
- * The guest's pause as QEMU's own events show it: from the source's STOP to the destination's
- * RESUME (both stamped by QEMU on this host's clock). A cross-check of QEMU's `downtime` figure.
- */
-export function switchoverMs(events: readonly EventRecord[]): number | undefined {
-  const stop = events.find((e) => e.side === 'source' && e.event === 'STOP');
-  const resume = events.find((e) => e.side === 'destination' && e.event === 'RESUME');
-  return stop && resume && resume.tMs >= stop.tMs ? resume.tMs - stop.tMs : undefined;
-}
-
-function fallbackDowntime(events: readonly EventRecord[]): number | undefined {
-  const ms = switchoverMs(events);
-  return ms === undefined ? undefined : Math.round(ms);
 }
 
 /**

@@ -2,7 +2,8 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { detectStall, figuresPending, headlineFigures, lastActiveSample, settleCompleted, switchoverMs } from '../../../src/migrate/figures.js';
+import { clientDowntimeWindow, switchoverMs } from '../../../src/migrate/downtimes.js';
+import { detectStall, figuresPending, headlineFigures, lastActiveSample, settleCompleted } from '../../../src/migrate/figures.js';
 import { QmpMigrationDriver } from '../../../src/migrate/monitor.js';
 import type { EventRecord, Sample } from '../../../src/migrate/report.js';
 import { QmpClient } from '../../../src/qmp/client.js';
@@ -54,6 +55,19 @@ describe('honest headline figures', () => {
   it('measures STOP to RESUME only in that order', () => {
     expect(switchoverMs(events)).toBeCloseTo(31.5);
     expect(switchoverMs([{ tMs: 10, side: 'destination', event: 'RESUME' }, { tMs: 20, side: 'source', event: 'STOP' }])).toBeUndefined();
+  });
+
+  it("takes QEMU's total with the events' downtime when the completed record has no downtime, and says so", () => {
+    const h = headlineFigures({ status: 'completed', totalTimeMs: 612, setupTimeMs: 3 }, events);
+    expect(h.totalTimeMs).toBe(612);
+    expect(h.downtimeMs).toBe(Math.round(switchoverMs(events)!));
+    expect(h.sources).toEqual({ totalTimeMs: 'qemu', downtimeMs: 'events' });
+  });
+
+  it("judges the client's silence from just before STOP to 2 s after RESUME, on the migrate command's clock", () => {
+    const w = clientDowntimeWindow([{ tMs: 500, side: 'source', event: 'STOP' }, { tMs: 530, side: 'destination', event: 'RESUME' }], 1_000_000);
+    expect(w).toEqual({ fromMs: 1_000_450, toMs: 1_002_530 });
+    expect(clientDowntimeWindow([{ tMs: 500, side: 'source', event: 'STOP' }], 0)).toBeUndefined();
   });
 
   it('asks QEMU again (over a real socket) until the completed record has its figures', async () => {
