@@ -133,8 +133,8 @@ describe('lab down after a miglab was killed with SIGKILL', () => {
 describe('bad input and unusable results folders', () => {
   it('are refused in one line before anything starts', async () => {
     for (const [args, said] of [
-      [['--memory', '-5G'], /invalid --memory "-5G"/],
-      [['--downtime-limit', '-1ms'], /invalid --downtime-limit "-1ms"/],
+      [['--memory', '-5G'], /--memory -5G: cannot be negative; give a size like 256M/],
+      [['--downtime-limit', '-1ms'], /--downtime-limit -1ms: cannot be negative/],
     ] as const) {
       const neg = await execa('node', [MIGLAB, 'migrate', '--prefix', 'mlbad', ...args], { reject: false });
       expect(neg.exitCode).toBe(2);
