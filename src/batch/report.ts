@@ -2,16 +2,16 @@
 // comparison of naive parallel against the scheduler, why the batch stopped (first symptom, the
 // saturated resource and the sample values), plots of the host over time with the migrations
 // marked, and a CSV behind every table plus the samples. Reads only the batch record.
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lineChart, type Marker } from '../plot/charts.js';
 import { renderChart } from '../plot/render.js';
 import { writeReport } from '../report/html.js';
 import { fmtMs, markdown, writeTableCsv, type Column } from '../report/markdown.js';
 import { compareSteps, migrationLinkMbps, type ComparisonRow, type StepDiagnosis } from './diagnose.js';
-import type { BatchEvent, BatchRecord, BatchSample, MigrationAttempt } from './record.js';
+import type { BatchEvent, BatchFile, BatchRecord, BatchSample, MigrationAttempt } from './record.js';
+import { BATCH_CONTRACT } from '../results/batch.js';
+import { writeResult } from '../results/contract.js';
 import { meanCpuBusyPct, memAvailableMiB, swapUsedMiB } from './stall.js';
-import { PRIVATE } from '../util/private.js';
 
 const n = (digits = 0) => (v: number | undefined | null) => (v === undefined || v === null || !Number.isFinite(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: digits }));
 
@@ -237,7 +237,8 @@ export async function writeBatchReport(dir: string, r: BatchRecord, ds: readonly
     (['n', 'mode', 'tS', 'guest', 'event', 'detail'] as const).map((key) => ({ key, title: key })),
     events,
   );
-  await writeFile(join(dir, 'batch.json'), JSON.stringify({ ...r, diagnoses: ds }, null, 2) + '\n', PRIVATE);
+  const file: BatchFile = { ...r, diagnoses: ds };
+  await writeResult(BATCH_CONTRACT, join(dir, 'batch.json'), file);
 
   const markers = batchMarkers(r);
   const long = <K extends keyof SampleRow>(keys: readonly [K, string][]) =>

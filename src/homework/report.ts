@@ -1,41 +1,18 @@
 // The homework report: report.md and report.html with the tables, the plots (PNG and SVG), the
 // observations, the environment and the CSV behind every table. It reads only the results.
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { barChart, dualAxisTimeChart, lineChart, type Marker } from '../plot/charts.js';
 import { renderChart } from '../plot/render.js';
 import { writeReport } from '../report/html.js';
 import { fmtMbps, fmtMs, fmtPct, markdown, writeTableCsv, type Column } from '../report/markdown.js';
 import type { AccelRow } from './accel-compare.js';
-import type { CommandExplanation } from './commands.js';
 import type { NicRow } from './device-compare.js';
-import type { DuringMigration, DuringRow } from './during-migration.js';
+import type { DuringRow } from './during-migration.js';
 import { accelObservations, deviceObservations, duringObservations } from './observe.js';
-import { PRIVATE } from '../util/private.js';
+import { HOMEWORK_CONTRACT, type HomeworkResults } from '../results/homework.js';
+import { writeResult } from '../results/contract.js';
 
-export interface HomeworkResults {
-  readonly runId: string;
-  readonly startedAt: string;
-  readonly wallMs: number;
-  readonly sectionsMs: Record<string, number>;
-  readonly environment: {
-    readonly qemuVersion: string;
-    readonly kernel: string;
-    readonly cpuModel: string;
-    readonly cpus: number;
-    readonly memTotalMiB: number;
-    readonly imageHash: string;
-    readonly guestKernel: string;
-    readonly accelUsed: string;
-    readonly kvmUsable: boolean | undefined;
-    readonly accelReason: string;
-  };
-  readonly accel: readonly AccelRow[];
-  readonly devices: readonly NicRow[];
-  readonly during: DuringMigration;
-  readonly commands: readonly CommandExplanation[];
-  readonly ganeshaConfig: string;
-}
+export type { HomeworkResults } from '../results/homework.js';
 
 const n = (digits = 0) => (v: number | undefined | null) => (v === undefined || v === null || !Number.isFinite(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: digits }));
 
@@ -115,7 +92,7 @@ export async function writeHomeworkReport(dir: string, r: HomeworkResults): Prom
   await writeTableCsv(join(dir, 'accel.csv'), ACCEL_COLUMNS, accelRows);
   await writeTableCsv(join(dir, 'devices.csv'), [...NIC_COLUMNS, ...DISK_COLUMNS.slice(0)], r.devices);
   await writeTableCsv(join(dir, 'during-migration.csv'), DURING_COLUMNS, r.during.rows);
-  await writeFile(join(dir, 'homework.json'), JSON.stringify(r, null, 2) + '\n', PRIVATE);
+  await writeResult(HOMEWORK_CONTRACT, join(dir, 'homework.json'), r);
 
   const measured = r.accel.filter((a) => a.available);
   await renderChart(

@@ -6,6 +6,8 @@ import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunReport } from '../migrate/report.js';
 import { PRIVATE } from '../util/private.js';
+import { writeResult } from '../results/contract.js';
+import { RUN_CONTRACT } from '../results/run.js';
 
 
 export const TIMELINE_COLUMNS = [
@@ -30,7 +32,7 @@ export async function writeRunFiles(report: RunReport, dir: string): Promise<Run
   const files: Record<string, string> = {};
   for (const f of [...(await readdir(dir)), 'run.json'].sort()) files[f] = describeFile(f);
   const withFiles: RunReport = { ...report, files };
-  await writeFile(join(dir, 'run.json'), JSON.stringify(withFiles, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n', PRIVATE);
+  await writeResult(RUN_CONTRACT, join(dir, 'run.json'), withFiles);
   return withFiles;
 }
 
