@@ -16,7 +16,7 @@ export type { HomeworkResults } from '../results/homework.js';
 
 const n = (digits = 0) => (v: number | undefined | null) => (v === undefined || v === null || !Number.isFinite(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: digits }));
 
-interface AccelTableRow {
+export interface AccelTableRow {
   accel: string;
   status: string;
   cpuOpsPerS?: number;
@@ -48,7 +48,7 @@ export function accelTable(rows: readonly AccelRow[]): AccelTableRow[] {
   }));
 }
 
-const ACCEL_COLUMNS: Column<AccelTableRow>[] = [
+export const ACCEL_COLUMNS: Column<AccelTableRow>[] = [
   { key: 'accel', title: 'accelerator' },
   { key: 'status', title: 'status' },
   { key: 'cpuOpsPerS', title: 'guest CPU (ops/s)', format: n() },
@@ -60,7 +60,7 @@ const ACCEL_COLUMNS: Column<AccelTableRow>[] = [
   { key: 'instructions', title: 'instructions' },
 ];
 
-const NIC_COLUMNS: Column<NicRow>[] = [
+export const NIC_COLUMNS: Column<NicRow>[] = [
   { key: 'nic', title: 'NIC' },
   { key: 'tcpToGuestMbps', title: 'TCP client→guest', format: fmtMbps },
   { key: 'tcpFromGuestMbps', title: 'TCP guest→client', format: fmtMbps },
@@ -70,7 +70,7 @@ const NIC_COLUMNS: Column<NicRow>[] = [
   { key: 'udpLostPct', title: 'UDP loss', format: (v) => fmtPct(v) },
 ];
 
-const DISK_COLUMNS: Column<NicRow>[] = [
+export const DISK_COLUMNS: Column<NicRow>[] = [
   { key: 'disk', title: 'disk interface' },
   { key: 'nic', title: 'guest (NIC)' },
   { key: 'diskDevice', title: 'guest device' },
@@ -78,7 +78,10 @@ const DISK_COLUMNS: Column<NicRow>[] = [
   { key: 'diskReadMiBps', title: 'read (MiB/s)', format: n(1) },
 ];
 
-const DURING_COLUMNS: Column<DuringRow>[] = [
+/** devices.csv: both tables of section 2 in one row per NIC model. */
+export const DEVICES_CSV_COLUMNS: Column<NicRow>[] = [...NIC_COLUMNS, ...DISK_COLUMNS.filter((c) => c.key !== 'nic')];
+
+export const DURING_COLUMNS: Column<DuringRow>[] = [
   { key: 'tS', title: 't (s)', format: n(2) },
   { key: 'series', title: 'series' },
   { key: 'throughputMbps', title: 'iperf3 (Mbit/s)', format: n(0) },
@@ -90,7 +93,7 @@ export async function writeHomeworkReport(dir: string, r: HomeworkResults): Prom
   const plots = join(dir, 'plots');
   const accelRows = accelTable(r.accel);
   await writeTableCsv(join(dir, 'accel.csv'), ACCEL_COLUMNS, accelRows);
-  await writeTableCsv(join(dir, 'devices.csv'), [...NIC_COLUMNS, ...DISK_COLUMNS.slice(0)], r.devices);
+  await writeTableCsv(join(dir, 'devices.csv'), DEVICES_CSV_COLUMNS, r.devices);
   await writeTableCsv(join(dir, 'during-migration.csv'), DURING_COLUMNS, r.during.rows);
   await writeResult(HOMEWORK_CONTRACT, join(dir, 'homework.json'), r);
 

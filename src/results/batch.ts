@@ -92,11 +92,11 @@ export const StepSchema = z.object({
 const n = (d: string) => count(d);
 const StopSchema = z
   .discriminatedUnion('kind', [
-    z.object({ kind: z.literal('finished'), detail: text('In words') }),
-    z.object({ kind: z.literal('stall'), n: n('At N'), stall: StallSchema, detail: text('In words') }),
-    z.object({ kind: z.literal('refused'), n: n('At N'), detail: text('Why the memory guard refused the step') }),
-    z.object({ kind: z.literal('deadline'), n: n('At N'), detail: text('In words') }),
-    z.object({ kind: z.literal('aborted'), n: n('At N'), detail: text('In words') }),
+    z.object({ kind: z.literal('finished').describe('Why it stopped'), detail: text('In words') }),
+    z.object({ kind: z.literal('stall').describe('Why it stopped'), n: n('At N'), stall: StallSchema, detail: text('In words') }),
+    z.object({ kind: z.literal('refused').describe('Why it stopped'), n: n('At N'), detail: text('Why the memory guard refused the step') }),
+    z.object({ kind: z.literal('deadline').describe('Why it stopped'), n: n('At N'), detail: text('In words') }),
+    z.object({ kind: z.literal('aborted').describe('Why it stopped'), n: n('At N'), detail: text('In words') }),
   ])
   .describe('Why the batch stopped: finished, stall, refused (memory guard), deadline, aborted');
 
@@ -129,7 +129,7 @@ export const BatchSampleSchema = z
       }),
     ).describe('/proc/stat utilisation per CPU'),
     loadavg: z.object({ load1: count('1 min load'), load5: count('5 min load'), load15: count('15 min load'), runnable: count('Runnable tasks'), threads: count('Threads') }).describe('/proc/loadavg'),
-    pressure: z.object({ cpu: PressureSchema.optional(), memory: PressureSchema.optional(), io: PressureSchema.optional() }).describe('PSI (absent where the kernel has none)'),
+    pressure: z.object({ cpu: PressureSchema.optional().describe('/proc/pressure/cpu'), memory: PressureSchema.optional().describe('/proc/pressure/memory'), io: PressureSchema.optional().describe('/proc/pressure/io') }).describe('PSI (absent where the kernel has none)'),
     memory: z.object({ memTotalKiB: kib('MemTotal'), memAvailableKiB: kib('MemAvailable'), swapTotalKiB: kib('SwapTotal'), swapFreeKiB: kib('SwapFree') }).describe('/proc/meminfo'),
     processes: arr(
       z.object({
@@ -148,7 +148,7 @@ export const BatchSampleSchema = z
       z.object({
         netns: text('Namespace (absent: the host\'s)').optional(),
         dev: text('Device'),
-        counters: LinkCountersSchema.optional(),
+        counters: LinkCountersSchema.optional().describe('The raw counters read'),
         rxBitsPerSecond: bitsPerS('Receive rate').optional(),
         txBitsPerSecond: bitsPerS('Send rate').optional(),
         error: text('Why the counters could not be read').optional(),
@@ -201,7 +201,7 @@ export const StepDiagnosisSchema = z.object({
 export const BatchRecordSchema = z
   .object({
     schema: z.literal(BATCH_SCHEMA).describe("Version of this file's format"),
-    batchId: text('batch-<UTC date>-<time>-<suffix>: the folder\'s name'),
+    batchId: text('`<UTC date>-<time>-<mode>-<suffix>`: the folder is batch-BATCHID'),
     startedAt: text('ISO 8601, UTC'),
     wallMs: ms('The whole batch'),
     spec: BatchSpecSchema.describe('The batch spec as validated (guests, mode, steps, deadlines, stall thresholds, memory reserve)'),

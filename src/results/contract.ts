@@ -6,7 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { PRIVATE } from '../util/private.js';
-import { denoise } from './units.js';
+import { roundByName } from './units.js';
 
 /** One kind of result file and how each of its versions is read. */
 export interface ResultContract<S extends z.ZodType> {
@@ -84,11 +84,11 @@ export async function readResult<S extends z.ZodType>(c: ResultContract<S>, path
 }
 
 /**
- * JSON text of a result: bigints as strings, non-integer numbers without float noise (12
- * significant digits keep every digit an instrument here gives), two-space indent.
+ * JSON text of a result: bigints as strings, each number rounded to the precision of the unit its
+ * key names (src/results/units.ts; float noise dropped where the key names none), two-space indent.
  */
 export function resultJson(value: unknown): string {
-  return `${JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : typeof v === 'number' ? denoise(v) : v), 2)}\n`;
+  return `${JSON.stringify(value, (k, v: unknown) => (typeof v === 'bigint' ? v.toString() : typeof v === 'number' && Number.isFinite(v) ? roundByName(k, v) : v), 2)}\n`;
 }
 
 /** Write a result object, typed by its schema, as its file (owner-only). */

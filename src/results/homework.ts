@@ -99,7 +99,7 @@ export const DuringMigrationSchema = z
 export const HomeworkResultsSchema = z
   .object({
     schema: z.literal(HOMEWORK_SCHEMA).describe("Version of this file's format"),
-    runId: text('homework-<UTC date>-<time>-<suffix>: the folder\'s name'),
+    runId: text('`<UTC date>-<time>-homework-<suffix>`: the folder\'s name'),
     startedAt: text('ISO 8601, UTC'),
     wallMs: ms('The whole homework, up to writing the report'),
     sectionsMs: z.record(z.string(), ms('Duration')).describe('How long each section took'),

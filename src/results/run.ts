@@ -292,7 +292,7 @@ export const RunOutputsSchema = z
       .object({ ok: z.boolean().describe('Clean'), exitCode: z.number().describe("qemu-img's exit code"), meaning: text('What that exit code means') })
       .optional()
       .describe('qemu-img check of the shared qcow2 after both QEMUs exited'),
-    relaunched: arr(z.object({ side, where: text('Where it hung (from /proc and gdb)') }))
+    relaunched: arr(z.object({ side: side.describe('Which QEMU'), where: text('Where it hung (from /proc and gdb)') }))
       .optional()
       .describe('QEMUs that hung while starting and were launched once more'),
     figureSources: z.object({ totalTimeMs: FigureSourceSchema, downtimeMs: FigureSourceSchema }).optional().describe('Where totalTimeMs and downtimeMs came from'),
@@ -303,7 +303,7 @@ export const RunOutputsSchema = z
     after: z.object({ source: SideAfterSchema, destination: SideAfterSchema }).optional().describe('Each side just after the migration ended'),
     integrityCheckedOn: side.optional().describe('Where integrity was checked: the destination after a switchover, else the source'),
     guestTrouble: z
-      .object({ side, kind: text('oom, panic, crash, initramfs, agent-exit...'), lines: arr(z.string()).describe('The line that said so, and the lines before it') })
+      .object({ side: side.describe('Which console said it'), kind: text('oom, panic, crash, initramfs, agent-exit...'), lines: arr(z.string()).describe('The line that said so, and the lines before it') })
       .optional()
       .describe("The guest's console reported an OOM kill, a kernel panic or crash, or its agent exiting"),
     incidents: arr(IncidentSchema).optional().describe("What the run's watchers saw, in order"),
@@ -347,7 +347,7 @@ const AccelDecisionSchema = z
 
 const ImageInputsSchema = z
   .object({
-    recipeVersion: count('Version of the image recipe'),
+    recipeVersion: z.number().describe('Version of the image recipe'),
     kernel: z
       .object({ metaPackage: text('The Debian meta package it was resolved from (linux-image-amd64)'), package: text('Debian kernel package'), version: text('Its version') })
       .describe('The guest kernel package'),
@@ -383,7 +383,7 @@ export const RunInputsSchema = z
 export const RunReportSchema = z
   .object({
     schema: z.literal(RUN_SCHEMA).describe('Version of this file\'s format'),
-    runId: text('<UTC date>-<time>-<name>-<suffix>: the run folder\'s name'),
+    runId: text('`<UTC date>-<time>-<name>-<suffix>`: the run folder\'s name'),
     name: text('Derived from the scenario (memory, workload, devices, monitor, parameters, faults)'),
     startedAt: text('ISO 8601, UTC'),
     finishedAt: text('ISO 8601, UTC'),

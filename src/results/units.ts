@@ -34,31 +34,39 @@ const step = (s: number) => (v: number) => roundTo(v, s);
 
 /**
  * Suffix of a field name -> its unit. Longest suffix first (`MiBps` before `MiB`, `Ms` last among
- * time units so `bootMs`... and not `StartMs`). Precision is what the figure was measured with:
- * times from Date.now() or QEMU's ms counters are whole ms, from QEMU's µs event stamps and the
- * 1 ms probe 0.1 ms is kept; sizes in MiB to 0.1 (100 KiB); rates to 0.1; shares in % to 0.1;
- * seconds on a time axis to ms.
+ * time units). Precision is what the figure was measured with: times come from Date.now(),
+ * QEMU's ms counters, QEMU's µs event stamps and the 1 ms probe, so 0.1 ms is kept (µs below
+ * 1 ms); sizes in MiB to 0.1 (100 KiB); rates to 0.1; shares in % to 0.1; seconds to ms; dirty
+ * rates (QEMU's estimate) to 4 significant digits.
  */
 const SUFFIX_UNITS: readonly (readonly [RegExp, Unit])[] = [
   [/MiBps$/, { symbol: 'MiB/s', round: step(0.1) }],
   [/KiBps$/, { symbol: 'KiB/s', round: step(0.1) }],
-  [/Mbps$/, { symbol: 'Mbit/s', round: step(0.1) }],
+  [/Mbps$|^mbps$/, { symbol: 'Mbit/s', round: step(0.1) }],
   [/Mbit$/, { symbol: 'Mbit/s', round: step(0.1) }],
   [/MiB$/, { symbol: 'MiB', round: step(0.1) }],
   [/KiB$/, { symbol: 'KiB', round: step(0.1) }],
   [/Bytes$|^bytes$/, { symbol: 'bytes', round: Math.round }],
   [/Us$/, { symbol: 'µs', round: Math.round }],
   [/PerS$|Rate$/, { symbol: '/s', round: (v) => significant(v, 4) }],
-  [/Ms$|^ms$/, { symbol: 'ms', round: step(0.1) }],
+  // Sub-millisecond figures (round trips, short waits) keep µs; longer ones 0.1 ms.
+  [/Ms$|^ms$/, { symbol: 'ms', round: (v) => roundTo(v, Math.abs(v) < 1 ? 0.001 : 0.1) }],
   [/(?:^t|[a-z])S$|^s$/, { symbol: 's', round: step(0.001) }],
   [/Pct$|Percent$|Avg10$|Avg60$/, { symbol: '%', round: step(0.1) }],
   [/Pages$|^pages$/, { symbol: 'pages', round: Math.round }],
+  // Ratios (x lower bound, CPUs utilised): 3 significant digits.
+  [/^vs[A-Z]|Utilized$/, { symbol: 'x', round: (v) => significant(v, 3) }],
 ];
 
 /** The unit a field name says it is in, if it says one. */
 export function unitOfName(name: string): Unit | undefined {
-  return SUFFIX_UNITS.find(([re]) => re.test(name))?.[1];
+  // A statistic of a figure (summary.csv's `downtimeMs_median`) has the figure's unit.
+  const figure = name.replace(/_(mean|median|stdev|min|max|p\d+)$/, '');
+  return SUFFIX_UNITS.find(([re]) => re.test(figure))?.[1];
 }
+
+/** A ratio: 3 significant digits. */
+export const ratio = (v: number): number => significant(v, 3);
 
 /** A figure rounded to the precision its name's unit has (noise dropped when there is no unit). */
 export function roundByName(name: string, v: number): number {
