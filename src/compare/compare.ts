@@ -29,9 +29,20 @@ export interface CompareSet {
   /** The run's or the sweep's name. */
   readonly name: string;
   /** Per point (a run is one point, named ''): each figure and how many runs it rests on. */
-  readonly points: ReadonlyMap<string, { readonly runs: number; readonly completed: number; readonly figures: Readonly<Partial<Record<MetricKey, number>>> }>;
+  readonly points: ReadonlyMap<string, PointFigures>;
   /** A run's verdict; for a sweep, completed/total. */
   readonly outcome: string;
+}
+
+type Figures = Readonly<Partial<Record<MetricKey, number>>>;
+
+/** A point's figures: a run's own, or a sweep point's medians with their min and max. */
+export interface PointFigures {
+  readonly runs: number;
+  readonly completed: number;
+  readonly figures: Figures;
+  readonly min?: Figures;
+  readonly max?: Figures;
 }
 
 /** One cell of the comparison: a figure of one set at one point, against the first set. */
@@ -93,9 +104,9 @@ export async function loadSet(dir: string, index: number): Promise<CompareSet> {
   if (existsSync(join(dir, 'sweep.json'))) {
     const loaded = await loadResults(dir);
     const summary = summarizePoints(loaded.entries, { order: loaded.sweep?.points.map((p) => p.name) });
-    const points = new Map(
-      summary.map((p) => [p.point, { runs: p.runs, completed: p.converged, figures: Object.fromEntries(SUMMARY_METRICS.map((m) => [m.key, p.metrics[m.key].median]).filter(([, v]) => v !== undefined)) }]),
-    );
+    const stat = (p: (typeof summary)[number], f: 'median' | 'min' | 'max'): Figures =>
+      Object.fromEntries(SUMMARY_METRICS.map((m) => [m.key, p.metrics[m.key][f]]).filter(([, v]) => v !== undefined));
+    const points = new Map<string, PointFigures>(summary.map((p) => [p.point, { runs: p.runs, completed: p.converged, figures: stat(p, 'median'), min: stat(p, 'min'), max: stat(p, 'max') }]));
     const total = summary.reduce((a, p) => a + p.runs, 0);
     const completed = summary.reduce((a, p) => a + p.converged, 0);
     return { label, dir, kind: 'sweep', name: loaded.sweep?.name ?? basename(dir), outcome: `${completed}/${total} completed`, points };
@@ -238,11 +249,20 @@ export async function compareResults(dirs: readonly string[], resultsRoot: strin
       .paragraph(`${SUMMARY_METRICS.map((m) => `${SHORT[m.key]}: ${m.about}`).join('; ')}. A figure ${sets[0]!.label} lacks is not drawn.`);
   } else {
     for (const key of ['downtimeMs', 'totalTimeMs', 'transferredMiB'] as const) {
-      const data = rows.filter((r) => r.figure === key && r.value !== undefined).map((r) => ({ point: r.point, set: r.set, value: r.value! }));
+      const spread = (r: CompareRow, f: 'min' | 'max') => sets.find((s) => s.label === r.set)!.points.get(r.point)?.[f]?.[key] ?? r.value!;
+      const data = rows.filter((r) => r.figure === key && r.value !== undefined).map((r) => ({ point: r.point, set: r.set, value: r.value!, low: spread(r, 'min'), high: spread(r, 'max') }));
       if (data.length === 0) continue;
       const title = SUMMARY_METRICS.find((m) => m.key === key)!.about;
       const out = await renderChart(
-        barChart({ title: `${title} by point (median)`, data, category: { field: 'point', title: 'point' }, group: { field: 'set', title: 'sweep' }, value: { field: 'value', title: title.toLowerCase(), unit: unitOfName(key)?.symbol ?? '' } }),
+        barChart({
+          title: `${title} by point (median; whiskers from min to max)`,
+          data,
+          category: { field: 'point', title: 'point' },
+          group: { field: 'set', title: 'sweep' },
+          value: { field: 'value', title: SHORT[key], unit: unitOfName(key)?.symbol ?? '' },
+          errorLow: 'low',
+          errorHigh: 'high',
+        }),
         join(plots, key),
       );
       pngPaths.push(out.pngPath);
