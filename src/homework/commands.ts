@@ -7,13 +7,10 @@ import type { Lab } from '../lab/index.js';
 import { nfsServerCommand } from '../lab/nfs.js';
 import type { ExplainedCommand } from '../machine/argv.js';
 import type { RunReport } from '../migrate/report.js';
+import type { CommandExplanation } from '../results/homework.js';
 
-export interface CommandExplanation {
-  readonly title: string;
-  /** Where it runs: which host (namespace) or monitor. */
-  readonly where: string;
-  readonly command: ExplainedCommand;
-}
+// The shapes homework.json records (src/results/homework.ts).
+export type { CommandExplanation };
 
 const HMP_EXPLAIN: ReadonlyArray<[RegExp, (m: RegExpExecArray) => string]> = [
   [/^migrate_set_capability (\S+) (on|off)$/, (m) => `turn the ${m[1]} migration capability ${m[2]}${m[1] === 'events' ? ': QEMU then reports MIGRATION and MIGRATION_PASS events, which time each pre-copy pass' : ''}`],

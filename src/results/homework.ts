@@ -128,6 +128,13 @@ export const HomeworkResultsSchema = z
   .describe('homework.json: the homework\'s figures');
 
 export type HomeworkResults = z.output<typeof HomeworkResultsSchema>;
+export type AccelRow = z.output<typeof AccelRowSchema>;
+export type PerfFigures = z.output<typeof PerfFiguresSchema>;
+export type NicRow = z.output<typeof NicRowSchema>;
+export type DuringMigration = z.output<typeof DuringMigrationSchema>;
+export type DuringRow = DuringMigration['rows'][number];
+export type Mark = DuringMigration['marks'][number];
+export type CommandExplanation = HomeworkResults['commands'][number];
 
 export const HOMEWORK_CONTRACT: ResultContract<typeof HomeworkResultsSchema> = {
   file: 'homework.json',
