@@ -1,8 +1,8 @@
 // results/README.md, generated: every results folder, file, JSON field and CSV column with its
 // meaning and unit, read from the schemas (src/results/*.ts) and from the column lists the CSV
 // writers use. It sits on top of the writers (it imports their column lists) and nothing imports
-// it but the CLI's `results-readme` script and the drift test. Edit the schemas or the columns,
-// then run `make results-readme`; never edit results/README.md by hand.
+// it but `make results-readme` and the drift test (test/unit/results/readme.test.ts). Edit the
+// schemas or the columns, then run `make results-readme`; never edit results/README.md by hand.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -229,7 +229,7 @@ export function renderResultsReadme(): string {
       '| `run.json` | every input and output of the run; schema `miglab.run/2` (below) |',
       '| `timeline.csv` | one row per `query-migrate` / `info migrate` sample |',
       '| `passes.csv` | one row per pre-copy pass |',
-      '| `probe.csv` | the client-side UDP probe: one row per probe (with `--no-probe`, absent) |',
+      '| `probe.csv` | the client-side UDP probe: one row per probe (absent when the scenario turns the probe off: `clientProbe: false`) |',
       "| `src.serial.log`, `dst.serial.log` | the guest's serial console on each side (agent heartbeat, kernel messages) and QEMU's own messages |",
       '| `src.qmp.jsonl`, `dst.qmp.jsonl` | the QMP conversation with each QEMU, both directions, timestamped, one JSON message a line |',
       "| `workload.log` | the net workload's iperf3 output, when there is one |",

@@ -295,7 +295,12 @@ export const RunOutputsSchema = z
     relaunched: arr(z.object({ side: side.describe('Which QEMU'), where: text('Where it hung (from /proc and gdb)') }))
       .optional()
       .describe('QEMUs that hung while starting and were launched once more'),
-    figureSources: z.object({ totalTimeMs: FigureSourceSchema, downtimeMs: FigureSourceSchema }).optional().describe('Where totalTimeMs and downtimeMs came from'),
+    figureSources: z
+      .object({ totalTimeMs: FigureSourceSchema, downtimeMs: FigureSourceSchema })
+      .optional()
+      .describe(
+        "Where totalTimeMs and downtimeMs came from: qemu, events (QEMU's own MIGRATION and STOP/RESUME event stamps, used when its completed record still lacked them after figureRequeries extra queries: QEMU flips to completed a moment before it computes them) or missing",
+      ),
     figureRequeries: count('Extra query-migrate calls before QEMU had filled in a completed migration\'s figures').optional(),
     lastActive: SampleSchema.optional().describe('The last sample while the migration still ran: what a cancelled run had left, at what dirty rate'),
     stall: StallSchema.optional(),
