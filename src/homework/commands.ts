@@ -1,6 +1,7 @@
 // Section: every command the run really used, argument by argument. The QEMU, qemu-img and NFS
 // explanations come from the same builders that produced the argv that ran; monitor commands
 // are explained from the literal lines sent.
+import { MiglabError } from '../errors.js';
 import { readFile } from 'node:fs/promises';
 import { qemuImgCreateCommand } from '../image/disk.js';
 import type { Lab } from '../lab/index.js';
@@ -43,6 +44,8 @@ export function explainMonitorLine(line: string): string {
 
 export async function explainCommands(report: RunReport, lab: Lab): Promise<{ commands: CommandExplanation[]; ganeshaConfig: string }> {
   const i = report.inputs;
+  // The machine is absent only from a run that failed before booting: there is nothing to explain.
+  if (!i.machine) throw new MiglabError('MIGRATION_FAILED', `the homework's migration (${report.runId}) failed before its guest was made: ${report.failure ?? report.verdict}`);
   const diskPath = lab.nfs.localPath(`${report.runId}-${i.machine.name}.qcow2`);
   const nfsParams = { serverIp: lab.nfs.serverIp, subnet: lab.spec.subnet, labDir: lab.paths.labDir, nfsDir: lab.paths.nfsDir, exportDir: lab.nfs.exportDir };
   const monitor: ExplainedCommand = {

@@ -52,7 +52,7 @@ export function duringObservations(d: DuringMigration): string[] {
   const o = d.report.outputs;
   const out: string[] = [];
   out.push(
-    `The migration of the ${d.report.inputs.machine.memoryMiB} MiB guest took ${fmtMs(o.totalTimeMs)} in all with ${o.dirtySyncCount ?? '–'} dirty-memory syncs, and QEMU reports ${fmtMs(o.downtimeMs)} of downtime; the guest's heartbeat resumed on the destination ${fmtMs(o.heartbeat?.hostGapMs)} after its last beat on the source.`,
+    `The migration of the ${d.report.inputs.scenario.guest.memoryMiB} MiB guest took ${fmtMs(o.totalTimeMs)} in all with ${o.dirtySyncCount ?? '–'} dirty-memory syncs, and QEMU reports ${fmtMs(o.downtimeMs)} of downtime; the guest's heartbeat resumed on the destination ${fmtMs(o.heartbeat?.hostGapMs)} after its last beat on the source.`,
   );
   const i = d.iperf;
   if (i.meanBeforeMbps !== undefined && i.meanDuringMbps !== undefined && i.minDuringMbps !== undefined) {

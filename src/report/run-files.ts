@@ -25,15 +25,14 @@ export const TIMELINE_COLUMNS = [
 
 export const PASS_COLUMNS = ['pass', 'tMs', 'source', 'transferredBytes', 'remainingBytes', 'dirtyPagesRate', 'mbps', 'expectedDowntimeMs'] as const;
 
-/** Write run.json, timeline.csv and passes.csv; returns the report with its file list filled in. */
+/** Write run.json, timeline.csv and passes.csv; returns the report as saved, its file list filled in. */
 export async function writeRunFiles(report: RunReport, dir: string): Promise<RunReport> {
   await writeFile(join(dir, 'timeline.csv'), csvText(report.timeline, TIMELINE_COLUMNS), PRIVATE);
   await writeFile(join(dir, 'passes.csv'), csvText(report.passes, PASS_COLUMNS), PRIVATE);
   const files: Record<string, string> = {};
   for (const f of [...(await readdir(dir)), 'run.json'].sort()) files[f] = describeFile(f);
-  const withFiles: RunReport = { ...report, files };
-  await writeResult(RUN_CONTRACT, join(dir, 'run.json'), withFiles);
-  return withFiles;
+  // The report as saved (figures rounded to their precision), so what is printed is what is kept.
+  return writeResult(RUN_CONTRACT, join(dir, 'run.json'), { ...report, files });
 }
 
 function describeFile(f: string): string {

@@ -4,7 +4,7 @@
 // Writers go through `resultJson`, which drops float noise so a file holds what was measured.
 import { readFile, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { UsageError } from '../errors.js';
+import { MiglabError, UsageError } from '../errors.js';
 import { PRIVATE } from '../util/private.js';
 import { roundByName } from './units.js';
 
@@ -85,13 +85,30 @@ export async function readResult<S extends z.ZodType>(c: ResultContract<S>, path
 
 /**
  * JSON text of a result: bigints as strings, each number rounded to the precision of the unit its
- * key names (src/results/units.ts; float noise dropped where the key names none), two-space indent.
+ * key names (src/results/units.ts; float noise dropped where the key names none), a number that
+ * is not finite left out (a figure not measured is absent, never 0 or null), two-space indent.
  */
 export function resultJson(value: unknown): string {
-  return `${JSON.stringify(value, (k, v: unknown) => (typeof v === 'bigint' ? v.toString() : typeof v === 'number' && Number.isFinite(v) ? roundByName(k, v) : v), 2)}\n`;
+  const replacer = (k: string, v: unknown) => {
+    if (typeof v === 'bigint') return v.toString();
+    if (typeof v !== 'number') return v;
+    return Number.isFinite(v) ? roundByName(k, v) : undefined;
+  };
+  return `${JSON.stringify(value, replacer, 2)}\n`;
 }
 
-/** Write a result object, typed by its schema, as its file (owner-only). */
-export async function writeResult<S extends z.ZodType>(_c: ResultContract<S>, path: string, value: z.output<S>): Promise<void> {
-  await writeFile(path, resultJson(value), PRIVATE);
+/**
+ * Write a result object, typed by its schema, as its file (owner-only), and return it as saved:
+ * read back through the schema, so what the caller goes on with (the summary it prints) is what
+ * the file holds. A result that does not match its own schema is written all the same (nothing
+ * measured is lost) and then reported as the bug it is.
+ */
+export async function writeResult<S extends z.ZodType>(c: ResultContract<S>, path: string, value: z.output<S>): Promise<z.output<S>> {
+  const text = resultJson(value);
+  await writeFile(path, text, PRIVATE);
+  try {
+    return parseResult(c, JSON.parse(text), path);
+  } catch (err) {
+    throw new MiglabError('INTERNAL', `miglab wrote a ${c.file} it cannot read back (${(err as Error).message}); this is a bug in miglab`, { cause: err });
+  }
 }

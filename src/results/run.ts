@@ -367,7 +367,7 @@ const ImageInputsSchema = z
 export const RunInputsSchema = z
   .object({
     scenario: ScenarioSchema.describe('The migration scenario as validated: guest shape, workload, monitor, parameters, capabilities, tls, faults, stallAfterMs, deadline (the migrate options)'),
-    machine: MachineSpecSchema.describe("The guest machine spec (memory, vCPUs, CPU model, NIC, disk, accel)"),
+    machine: MachineSpecSchema.optional().describe('The guest machine spec (memory, vCPUs, CPU model, NIC, disk, accel); absent when the run failed before it was made (e.g. its port was taken)'),
     lab: LabSpecSchema.describe('The lab spec (prefix, subnet, state root, export dir, shaping)'),
     shaping: ShapingSchema.optional().describe('Shaping of the migration uplinks in force during the run (absent: unshaped)'),
     image: z
