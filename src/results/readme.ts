@@ -101,7 +101,7 @@ export function fieldDocs(schema: Any, prefix = ''): FieldDoc[] {
     const path = `${prefix}${key}`;
     const p = peel(field);
     const spec = SPECS.get(p.inner._zod.def);
-    const sentence = (t: string) => (/[.)]$/.test(t) ? t : `${t}.`);
+    const sentence = (t: string) => (/\.$/.test(t) ? t : `${t}.`);
     const meaning = [p.description ? sentence(p.description) : '', spec ? `Its fields are ${spec}.` : '', p.optional ? '(optional)' : ''].filter(Boolean).join(' ');
     out.push({ path, type: typeName(field), unit: p.unit ?? '', meaning });
     if (spec) continue;
@@ -156,7 +156,8 @@ function fromColumns<R>(columns: readonly Column<R>[]): CsvDoc[] {
 }
 
 function fromSchema(schema: Any): CsvDoc[] {
-  return fieldDocs(schema).map((f) => ({ key: f.path, unit: f.unit, meaning: f.meaning }));
+  // A CSV cell of a figure that was not measured is empty.
+  return fieldDocs(schema).map((f) => ({ key: f.path, unit: f.unit, meaning: f.meaning.replace(/\(optional\)$/, '(empty when absent)') }));
 }
 
 const esc = (t: string) => t.replace(/\|/g, '\\|').replace(/\n/g, ' ');
