@@ -11,7 +11,7 @@ import { barChart } from '../plot/charts.js';
 import { renderChart } from '../plot/render.js';
 import { writeReport } from '../report/html.js';
 import { markdown, writeTableCsv, type Column } from '../report/markdown.js';
-import { readResult } from '../results/contract.js';
+import { readResultIn } from '../results/contract.js';
 import { RUN_CONTRACT } from '../results/run.js';
 import { unitOfName } from '../results/units.js';
 import { loadResults, type RunEntry } from '../sweep/results.js';
@@ -96,7 +96,7 @@ export async function loadSet(dir: string, index: number): Promise<CompareSet> {
   const label = LABELS[index] ?? `S${index + 1}`;
   if (!existsSync(dir)) throw new UsageError(`no folder at ${dir}`, 'give run folders (results/<run-id>/) or sweep folders (results/sweep-NAME/)');
   if (existsSync(join(dir, 'run.json'))) {
-    const report = await readResult(RUN_CONTRACT, join(dir, 'run.json'));
+    const report = await readResultIn(RUN_CONTRACT, dir);
     const entry: RunEntry = { report, dir, point: report.name };
     const completed = report.outputs.status === 'completed' ? 1 : 0;
     return { label, dir, kind: 'run', name: report.name, outcome: report.verdict, points: new Map([['', { runs: 1, completed, figures: figuresOf([entry]) }]]) };

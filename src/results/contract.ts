@@ -3,6 +3,7 @@
 // read, and refuses anything else with one line naming the file, its version and what to do.
 // Writers go through `resultJson`, which drops float noise so a file holds what was measured.
 import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { MiglabError, UsageError } from '../errors.js';
 import { PRIVATE } from '../util/private.js';
@@ -81,6 +82,14 @@ export async function readResult<S extends z.ZodType>(c: ResultContract<S>, path
     throw new ResultsFormatError(path, `is not complete JSON (${(err as Error).message})`, 'it was cut short while being written; run it again');
   }
   return parseResult(c, raw, path);
+}
+
+/**
+ * The result file of `dir` (its run.json, sweep.json, batch.json or homework.json), read through
+ * its schema: how every reader (sweep resume, plot, compare, re-rendering a report) gets one.
+ */
+export function readResultIn<S extends z.ZodType>(c: ResultContract<S>, dir: string): Promise<z.output<S>> {
+  return readResult(c, join(dir, c.file));
 }
 
 /**

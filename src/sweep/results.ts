@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { UsageError } from '../errors.js';
-import { parseResult, readResult } from '../results/contract.js';
+import { parseResult, readResultIn } from '../results/contract.js';
 import { RUN_CONTRACT } from '../results/run.js';
 import { SWEEP_CONTRACT, type SweepFile } from '../results/sweep.js';
 import type { Shaping } from '../lab/index.js';
@@ -63,7 +63,7 @@ export async function readRunReport(dir: string): Promise<RunReport | undefined>
 export async function readSweepFile(dir: string): Promise<SweepFile | undefined> {
   const file = join(dir, 'sweep.json');
   if (!existsSync(file)) return undefined;
-  return readResult(SWEEP_CONTRACT, file);
+  return readResultIn(SWEEP_CONTRACT, dir);
 }
 
 const REP_DIR = /^rep(\d+)$/;

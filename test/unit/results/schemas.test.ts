@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BATCH_CONTRACT } from '../../../src/results/batch.js';
-import { parseResult, readResult, resultJson, ResultsFormatError } from '../../../src/results/contract.js';
+import { parseResult, readResult, readResultIn, resultJson, ResultsFormatError } from '../../../src/results/contract.js';
 import { HOMEWORK_CONTRACT, HOMEWORK_SCHEMA } from '../../../src/results/homework.js';
 import { RUN_CONTRACT } from '../../../src/results/run.js';
 import { SWEEP_CONTRACT } from '../../../src/results/sweep.js';
@@ -110,6 +110,16 @@ describe('versions', () => {
     expect(read.schema).toBe(HOMEWORK_SCHEMA);
     expect(read.during.report.verdict).toBe('completed');
     expect(read.accel.find((r) => r.accel === 'kvm')?.available).toBe(false);
+  });
+
+  it('a batch folder and a homework folder are read through their schemas (for re-rendering their reports)', async () => {
+    const dir = join(tmp, 'batch-x');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'batch.json'), JSON.stringify(raw('batch.json')));
+    const batch = await readResultIn(BATCH_CONTRACT, dir);
+    expect(batch.stop.kind).toBe('stall');
+    expect(batch.diagnoses[0]?.saturation.resource).toBe('cpu');
+    await expect(readResultIn(HOMEWORK_CONTRACT, dir)).rejects.toThrow(/homework\.json/);
   });
 
   it('sweep resume and plot read run.json and sweep.json through the schemas', async () => {
