@@ -71,7 +71,9 @@ export const ratio = (v: number): number => significant(v, 3);
 /** A figure rounded to the precision its name's unit has (noise dropped when there is no unit). */
 export function roundByName(name: string, v: number): number {
   const unit = unitOfName(name);
-  return unit ? unit.round(v) : denoise(v);
+  if (unit) return unit.round(v);
+  // A statistic of a count (passes per run: mean 3.5, stdev 0.707): 3 significant digits.
+  return /_(mean|median|stdev)$/.test(name) ? significant(v, 3) : denoise(v);
 }
 
 // ---- units on schema fields, for the generated documentation ----

@@ -50,6 +50,7 @@ describe('rounding', () => {
     expect(roundByName('tS', -1.4471234)).toBe(-1.447);
     expect(roundByName('transferredBytes', 86717024)).toBe(86717024);
     expect(roundByName('load1', 1.2300000000000002)).toBe(1.23);
+    expect(roundByName('dirtySyncCount_stdev', 0.7071067811865476)).toBe(0.707);
   });
 
   it('CSV cells are rounded by their column, and a column may say otherwise', () => {
