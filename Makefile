@@ -18,7 +18,7 @@ NODE_BIN := node_modules/.bin
 MIGLAB := node bin/miglab.js
 export NODE_OPTIONS_JEST := --experimental-vm-modules
 
-.PHONY: help deps apt npm build image demo test lint typecheck unit integration bench bench-batch bench-faults clean check-root
+.PHONY: help deps apt npm build image demo test lint typecheck unit integration bench bench-batch bench-faults clean check-root results-readme
 
 help:
 	@echo "make demo   install what is needed, build the guest, run the homework on the embedded lab"
@@ -58,6 +58,11 @@ lint: npm
 
 typecheck: npm
 	$(NODE_BIN)/tsc --noEmit
+
+# results/README.md is generated from the result schemas and CSV columns (src/results/readme.ts);
+# a unit test fails when the committed file differs from what this writes.
+results-readme: build
+	node --input-type=module -e "const m = await import('./dist/results/readme.js'); console.log(await m.writeResultsReadme(process.cwd()))"
 
 unit: npm
 	NODE_OPTIONS=$(NODE_OPTIONS_JEST) $(NODE_BIN)/jest --selectProjects unit

@@ -3,16 +3,17 @@
 // saturated resource and the sample values), plots of the host over time with the migrations
 // marked, and a CSV behind every table plus the samples. Reads only the batch record.
 import { existsSync } from 'node:fs';
-import { readdir, rm, writeFile } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lineChart, type Marker } from '../plot/charts.js';
 import { renderChart } from '../plot/render.js';
 import { writeReport } from '../report/html.js';
 import { fmtMs, markdown, writeTableCsv, type Column } from '../report/markdown.js';
 import { compareSteps, linkRatesMbps, migrationLinkMbps, type ComparisonRow, type StepDiagnosis } from './diagnose.js';
-import type { BatchEvent, BatchRecord, BatchSample, MigrationAttempt } from './record.js';
+import type { BatchEvent, BatchFile, BatchRecord, BatchSample, MigrationAttempt } from './record.js';
+import { BATCH_CONTRACT } from '../results/batch.js';
+import { writeResult } from '../results/contract.js';
 import { meanCpuBusyPct, memAvailableMiB, stallStopDetail, swapUsedMiB } from './stall.js';
-import { PRIVATE } from '../util/private.js';
 
 const n = (digits = 0) => (v: number | undefined | null) => (v === undefined || v === null || !Number.isFinite(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: digits }));
 
@@ -73,27 +74,27 @@ export function stepRows(ds: readonly StepDiagnosis[]): StepRow[] {
   }));
 }
 
-const STEP_COLUMNS: Column<StepRow>[] = [
-  { key: 'n', title: 'N' },
-  { key: 'mode', title: 'mode' },
-  { key: 'hostBefore', title: 'host before the step' },
-  { key: 'concurrency', title: 'at once', format: n() },
-  { key: 'migrated', title: 'migrated' },
-  { key: 'attempted', title: 'attempted' },
-  { key: 'wallMs', title: 'step wall time', format: fmtMs },
-  { key: 'migratingMs', title: 'migrating (first migrate to last end)', format: fmtMs },
-  { key: 'transferredMiB', title: 'RAM sent (MiB)', format: n(1) },
-  { key: 'lowerBoundMs', title: 'lower bound (bytes / link)', format: fmtMs },
-  { key: 'vsLowerBound', title: 'x lower bound', format: n(2) },
-  { key: 'bootMedianMs', title: 'boot to heartbeat (median)', format: fmtMs },
-  { key: 'totalTimeMedianMs', title: 'migration total (median)', format: fmtMs },
-  { key: 'totalTimeMaxMs', title: 'migration total (max)', format: fmtMs },
-  { key: 'downtimeMinMs', title: 'downtime min', format: fmtMs },
-  { key: 'downtimeMedianMs', title: 'downtime median', format: fmtMs },
-  { key: 'downtimeMaxMs', title: 'downtime max', format: fmtMs },
-  { key: 'failures', title: 'failures by kind' },
-  { key: 'stall', title: 'stall' },
-  { key: 'saturated', title: 'saturated' },
+export const STEP_COLUMNS: Column<StepRow>[] = [
+  { key: 'n', title: 'N', about: 'Guests in the step (N)' },
+  { key: 'mode', title: 'mode', about: 'sequential, parallel, waves-K, scheduled, or naive parallel (the comparison run)' },
+  { key: 'hostBefore', title: 'host before the step', about: 'The host just before the step: its pressure and any stall symptom it already showed (a busy host is not blamed on N)' },
+  { key: 'concurrency', title: 'at once', format: n(), about: 'Migrations at once' },
+  { key: 'migrated', title: 'migrated', about: 'Guests migrated' },
+  { key: 'attempted', title: 'attempted', about: 'Guests attempted' },
+  { key: 'wallMs', title: 'step wall time', format: fmtMs, about: 'The step, first boot to last cleanup' },
+  { key: 'migratingMs', title: 'migrating (first migrate to last end)', format: fmtMs, about: 'From the first migrate command to the last migration\'s end' },
+  { key: 'transferredMiB', title: 'RAM sent (MiB)', format: n(1), about: 'RAM QEMU sent over the step\'s attempts (retries included)' },
+  { key: 'lowerBoundMs', title: 'lower bound (bytes / link)', format: fmtMs, about: 'Every byte sent at the shaped link\'s rate, nothing else in the way (empty: unshaped link)' },
+  { key: 'vsLowerBound', title: 'x lower bound', format: n(2), about: 'migrating time over the lower bound (1: a perfectly used link)' },
+  { key: 'bootMedianMs', title: 'boot to heartbeat (median)', format: fmtMs, about: 'Boot to the guest agent\'s heartbeat, median' },
+  { key: 'totalTimeMedianMs', title: 'migration total (median)', format: fmtMs, about: 'QEMU\'s total time, median of the completed migrations' },
+  { key: 'totalTimeMaxMs', title: 'migration total (max)', format: fmtMs, about: 'QEMU\'s total time, longest' },
+  { key: 'downtimeMinMs', title: 'downtime min', format: fmtMs, about: 'QEMU\'s downtime, shortest' },
+  { key: 'downtimeMedianMs', title: 'downtime median', format: fmtMs, about: 'QEMU\'s downtime, median' },
+  { key: 'downtimeMaxMs', title: 'downtime max', format: fmtMs, about: 'QEMU\'s downtime, longest' },
+  { key: 'failures', title: 'failures by kind', about: 'Failed attempts by outcome (none: every guest migrated)' },
+  { key: 'stall', title: 'stall', about: 'The stall symptom that ended the step, or no' },
+  { key: 'saturated', title: 'saturated', about: 'Resources over their line during the step (cpu, network, memory) or none' },
 ];
 
 export interface MigrationRow {
@@ -112,33 +113,33 @@ export interface MigrationRow {
   failure: string;
 }
 
-const MIGRATION_COLUMNS: Column<MigrationRow>[] = [
-  { key: 'n', title: 'N' },
-  { key: 'mode', title: 'mode' },
-  { key: 'guest', title: 'guest' },
-  { key: 'attempt', title: 'try' },
-  { key: 'outcome', title: 'outcome' },
-  { key: 'startS', title: 'started at (s)', format: n(1) },
-  { key: 'bootToHeartbeatMs', title: 'boot to heartbeat', format: fmtMs },
-  { key: 'migrationMs', title: 'migration (engine)', format: fmtMs },
-  { key: 'totalTimeMs', title: 'total (QEMU)', format: fmtMs },
-  { key: 'downtimeMs', title: 'downtime (QEMU)', format: fmtMs },
-  { key: 'transferredMiB', title: 'transferred (MiB)', format: n(1) },
-  { key: 'maxBandwidthMiBps', title: 'max-bandwidth (MiB/s)', format: n() },
-  { key: 'failure', title: 'failure' },
+export const MIGRATION_COLUMNS: Column<MigrationRow>[] = [
+  { key: 'n', title: 'N', about: 'The step (N)' },
+  { key: 'mode', title: 'mode', about: 'The step\'s mode' },
+  { key: 'guest', title: 'guest', about: 'g0, g1...' },
+  { key: 'attempt', title: 'try', about: '1 for the first try, 2 for the scheduler\'s retry' },
+  { key: 'outcome', title: 'outcome', about: 'completed, the run symptom it showed, aborted or error' },
+  { key: 'startS', title: 'started at (s)', format: n(1), about: 'When the attempt began, since the batch began' },
+  { key: 'bootToHeartbeatMs', title: 'boot to heartbeat', format: fmtMs, about: 'Boot to the guest agent\'s heartbeat' },
+  { key: 'migrationMs', title: 'migration (engine)', format: fmtMs, about: 'The engine\'s migration phase' },
+  { key: 'totalTimeMs', title: 'total (QEMU)', format: fmtMs, about: 'QEMU\'s total time' },
+  { key: 'downtimeMs', title: 'downtime (QEMU)', format: fmtMs, about: 'QEMU\'s downtime' },
+  { key: 'transferredMiB', title: 'transferred (MiB)', format: n(1), about: 'RAM QEMU sent' },
+  { key: 'maxBandwidthMiBps', title: 'max-bandwidth (MiB/s)', format: n(), about: 'QEMU\'s max-bandwidth for this migration' },
+  { key: 'failure', title: 'failure', about: 'Why it failed' },
 ];
 
-const COMPARISON_COLUMNS: Column<ComparisonRow>[] = [
-  { key: 'n', title: 'N' },
-  { key: 'variant', title: 'how' },
-  { key: 'concurrency', title: 'at once' },
-  { key: 'migrated', title: 'guests migrated' },
-  { key: 'wallMs', title: 'total time', format: fmtMs },
-  { key: 'migratingMs', title: 'migrating', format: fmtMs },
-  { key: 'vsLowerBound', title: 'x lower bound', format: n(2) },
-  { key: 'worstDowntimeMs', title: 'worst downtime', format: fmtMs },
-  { key: 'failures', title: 'failures' },
-  { key: 'stalled', title: 'stalled' },
+export const COMPARISON_COLUMNS: Column<ComparisonRow>[] = [
+  { key: 'n', title: 'N', about: 'The step (N)' },
+  { key: 'variant', title: 'how', about: 'naive parallel or the scheduler' },
+  { key: 'concurrency', title: 'at once', about: 'Migrations at once' },
+  { key: 'migrated', title: 'guests migrated', about: 'Guests migrated' },
+  { key: 'wallMs', title: 'total time', format: fmtMs, about: 'The step, first boot to last cleanup' },
+  { key: 'migratingMs', title: 'migrating', format: fmtMs, about: 'From the first migrate command to the last migration\'s end' },
+  { key: 'vsLowerBound', title: 'x lower bound', format: n(2), about: 'migrating time over the lower bound (1: a perfectly used link)' },
+  { key: 'worstDowntimeMs', title: 'worst downtime', format: fmtMs, about: 'QEMU\'s longest downtime in the step' },
+  { key: 'failures', title: 'failures', about: 'Failed attempts' },
+  { key: 'stalled', title: 'stalled', about: 'The stall symptom, or no' },
 ];
 
 export interface SampleRow {
@@ -181,22 +182,42 @@ export function sampleRows(samples: readonly BatchSample[], t0Ms: number): Sampl
   });
 }
 
-const SAMPLE_KEYS = [
-  'tS',
-  'cpuBusyPct',
-  'psiCpuSomeAvg10',
-  'psiMemorySomeAvg10',
-  'psiIoSomeAvg10',
-  'load1',
-  'memAvailableMiB',
-  'swapUsedMiB',
-  'migrationLinkMbps',
-  'srcUplinkTxMbps',
-  'dstUplinkRxMbps',
-  'qemuProcesses',
-  'qemuCpuPct',
-  'qemuRssMiB',
-] as const satisfies readonly (keyof SampleRow)[];
+/** samples.csv: one row per host sample. */
+export const SAMPLE_COLUMNS: Column<SampleRow>[] = [
+  { key: 'tS', title: 'tS', about: 'Since the batch began' },
+  { key: 'cpuBusyPct', title: 'cpuBusyPct', about: 'Host CPU busy, mean of the CPUs' },
+  { key: 'psiCpuSomeAvg10', title: 'psiCpuSomeAvg10', about: 'PSI cpu some avg10: share of time some task waited for a CPU' },
+  { key: 'psiMemorySomeAvg10', title: 'psiMemorySomeAvg10', about: 'PSI memory some avg10' },
+  { key: 'psiIoSomeAvg10', title: 'psiIoSomeAvg10', about: 'PSI io some avg10' },
+  { key: 'load1', title: 'load1', about: '1 min load average' },
+  { key: 'memAvailableMiB', title: 'memAvailableMiB', about: 'MemAvailable' },
+  { key: 'swapUsedMiB', title: 'swapUsedMiB', about: 'Swap in use' },
+  { key: 'migrationLinkMbps', title: 'migrationLinkMbps', about: 'Migration link throughput' },
+  { key: 'srcUplinkTxMbps', title: 'srcUplinkTxMbps', about: "Source host's uplink, sent" },
+  { key: 'dstUplinkRxMbps', title: 'dstUplinkRxMbps', about: "Destination host's uplink, received" },
+  { key: 'qemuProcesses', title: 'qemuProcesses', about: 'QEMU processes alive' },
+  { key: 'qemuCpuPct', title: 'qemuCpuPct', about: 'CPU of all QEMUs (100 = one CPU)' },
+  { key: 'qemuRssMiB', title: 'qemuRssMiB', about: 'Resident memory of all QEMUs' },
+];
+
+interface EventRow {
+  n: number;
+  mode: string;
+  tS: number;
+  guest: string;
+  event: string;
+  detail: string;
+}
+
+/** events.csv: every migration event on the batch's time axis. */
+export const EVENT_COLUMNS: Column<EventRow>[] = [
+  { key: 'n', title: 'N', about: 'The step' },
+  { key: 'mode', title: 'mode', about: 'The step\'s mode' },
+  { key: 'tS', title: 'tS', about: 'Since the batch began' },
+  { key: 'guest', title: 'guest', about: 'g0, g1...' },
+  { key: 'event', title: 'event', about: 'migrate-sent, pass, migration-end, guest-up' },
+  { key: 'detail', title: 'detail', about: 'Pass number or final status' },
+];
 
 function migrationRows(r: BatchRecord): MigrationRow[] {
   const t0 = Date.parse(r.startedAt);
@@ -240,7 +261,8 @@ export function batchMarkers(r: BatchRecord): Marker[] {
 
 /** batch.json (the record and its diagnosis), then the report. */
 export async function writeBatchReport(dir: string, r: BatchRecord, ds: readonly StepDiagnosis[]): Promise<{ markdownPath: string; htmlPath: string }> {
-  await writeFile(join(dir, 'batch.json'), JSON.stringify({ ...r, diagnoses: ds }, null, 2) + '\n', PRIVATE);
+  const file: BatchFile = { ...r, diagnoses: ds };
+  await writeResult(BATCH_CONTRACT, join(dir, 'batch.json'), file);
   return renderBatchReport(dir, r, ds);
 }
 
@@ -255,18 +277,14 @@ export async function renderBatchReport(dir: string, r: BatchRecord, ds: readonl
   const migrations = migrationRows(r);
   const comparison = compareSteps(ds);
   const samples = sampleRows(r.samples, t0);
-  const events = r.steps.flatMap((st) => st.attempts.flatMap((a) => a.events.map((e) => ({ n: st.n, mode: st.variant === 'naive-parallel' ? 'naive parallel' : st.mode, tS: (e.atMs - t0) / 1000, guest: `g${e.guestIndex}`, event: e.event, detail: e.detail ?? '' }))));
+  const events: EventRow[] = r.steps.flatMap((st) => st.attempts.flatMap((a) => a.events.map((e) => ({ n: st.n, mode: st.variant === 'naive-parallel' ? 'naive parallel' : st.mode, tS: (e.atMs - t0) / 1000, guest: `g${e.guestIndex}`, event: e.event, detail: e.detail ?? '' }))));
   await writeTableCsv(join(dir, 'steps.csv'), STEP_COLUMNS, steps);
   await writeTableCsv(join(dir, 'migrations.csv'), MIGRATION_COLUMNS, migrations);
   // A comparison from an earlier rendering must not stay behind to be listed.
   if (comparison.length > 0) await writeTableCsv(join(dir, 'comparison.csv'), COMPARISON_COLUMNS, comparison);
   else await rm(join(dir, 'comparison.csv'), { force: true });
-  await writeTableCsv(join(dir, 'samples.csv'), SAMPLE_KEYS.map((key) => ({ key, title: key })) as Column<SampleRow>[], samples);
-  await writeTableCsv(
-    join(dir, 'events.csv'),
-    (['n', 'mode', 'tS', 'guest', 'event', 'detail'] as const).map((key) => ({ key, title: key })),
-    events,
-  );
+  await writeTableCsv(join(dir, 'samples.csv'), SAMPLE_COLUMNS, samples);
+  await writeTableCsv(join(dir, 'events.csv'), EVENT_COLUMNS, events);
 
   const markers = batchMarkers(r);
   const long = <K extends keyof SampleRow>(keys: readonly [K, string][]) =>

@@ -12,6 +12,7 @@ import { runFoundationBench } from '../bench/foundation.js';
 import { guestsDown } from '../guests/down.js';
 import { DEFAULT_HMP_PORT, guestsUp, MIN_HOLD_MS } from '../guests/up.js';
 import { UsageError } from '../errors.js';
+import { compareResults, formatHeadlines } from '../compare/compare.js';
 import { runHomework } from '../homework/run.js';
 import { QUICK_HOMEWORK } from '../homework/spec.js';
 import { LocalHost } from '../host/local.js';
@@ -191,6 +192,23 @@ export const COMMANDS: readonly MiglabCommand[] = [
     describe: PLOT_COMMAND.describe,
     builder: (y) => y.positional('dir', PLOT_POSITIONALS.dir).options(PLOT_OPTIONS),
     run: async (a, io) => (await plotCommand(a, io)).code,
+  },
+  {
+    command: 'compare <dirs..>',
+    describe: 'set saved runs (run folders) or sweeps (sweep folders) side by side: headline figures with deltas against the first, as a table (Markdown, CSV) and a figure',
+    builder: (y) =>
+      y
+        .positional('dirs', { type: 'string', array: true, demandOption: true, describe: 'two or more run folders (results/<run-id>/) or sweep folders (results/sweep-NAME/); the first is the baseline' })
+        .option('results', { type: 'string', default: 'results', describe: 'directory for results/compare-ID/' }),
+    run: async (a, io) => {
+      const r = await compareResults((a.dirs as unknown[]).map(String), String(a.results));
+      io.out(`compared ${r.sets.length} ${r.sets[0]!.kind}s (deltas against ${r.sets[0]!.label})`);
+      for (const s of r.sets) io.out(`  ${s.label}  ${s.name}  ${s.outcome}  ${s.dir}`);
+      io.out(formatHeadlines(r));
+      io.out(`  report  ${r.markdownPath}\n  html    ${r.htmlPath}\n  csv     ${r.csvPath}`);
+      for (const p of r.pngPaths) io.out(`  figure  ${p}`);
+      return 0;
+    },
   },
   {
     command: 'batch',

@@ -50,19 +50,19 @@ export function faultRows(runs: readonly { readonly point: string; readonly rep?
 
 /** Every column: faults.csv. */
 export const FAULT_COLUMNS: readonly Column<FaultRow>[] = [
-  { key: 'point', title: 'point' },
-  { key: 'rep', title: 'rep' },
-  { key: 'fault', title: 'fault' },
-  { key: 'firedAtMs', title: 'fired at', format: fmtMs, align: 'right' },
-  { key: 'detectMs', title: 'noticed after', format: fmtMs, align: 'right' },
-  { key: 'verdict', title: 'verdict' },
-  { key: 'asExpected', title: 'as expected' },
-  { key: 'migrationStatus', title: 'QEMU status' },
-  { key: 'source', title: 'source after' },
-  { key: 'destination', title: 'destination after' },
-  { key: 'integrity', title: 'integrity' },
-  { key: 'leftovers', title: 'left behind', align: 'right' },
-  { key: 'expected', title: 'expected' },
+  { key: 'point', title: 'point', about: 'The sweep point' },
+  { key: 'rep', title: 'rep', about: 'Repetition' },
+  { key: 'fault', title: 'fault', about: 'The fault, compact form' },
+  { key: 'firedAtMs', title: 'fired at', format: fmtMs, align: 'right', about: 'When it fired, since the migrate command' },
+  { key: 'detectMs', title: 'noticed after', format: fmtMs, align: 'right', about: 'How long after it fired the run noticed (QEMU exit, NFS, stall...)' },
+  { key: 'verdict', title: 'verdict', about: 'The run\'s verdict' },
+  { key: 'asExpected', title: 'as expected', about: 'yes, or what differed from the outcome the fault must have (src/fault/outcome.ts)' },
+  { key: 'migrationStatus', title: 'QEMU status', about: 'QEMU\'s final migration status' },
+  { key: 'source', title: 'source after', about: 'The source after the run' },
+  { key: 'destination', title: 'destination after', about: 'The destination after the run' },
+  { key: 'integrity', title: 'integrity', about: 'ok or BAD, and where it was checked' },
+  { key: 'leftovers', title: 'left behind', align: 'right', about: 'What the run left behind (count; the aim is 0)' },
+  { key: 'expected', title: 'expected', about: 'The outcome the fault must have' },
 ];
 
 /** The report's table: what a reader compares at a glance (the expectation's words are in faults.csv). */

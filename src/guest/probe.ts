@@ -62,7 +62,15 @@ export interface AnalyzeOptions {
   readonly intervalUs?: number;
 }
 
-const HEADER = 'seq,sent_ns,recv_ns,guest_mono_ns';
+/** probe.csv's columns as the probe tool (vm-images/tools/miglab-probe.c) writes them. */
+export const PROBE_CSV_COLUMNS = [
+  { key: 'seq', unit: 'count', about: 'Probe number, from 0' },
+  { key: 'sent_ns', unit: 'epoch ns', about: 'When it was sent (CLOCK_MONOTONIC plus one offset to real time measured at start)' },
+  { key: 'recv_ns', unit: 'epoch ns', about: 'When its reply arrived; empty: lost (no reply)' },
+  { key: 'guest_mono_ns', unit: 'ns', about: "The guest's CLOCK_MONOTONIC when it answered (its own view of a stall)" },
+] as const;
+
+const HEADER = PROBE_CSV_COLUMNS.map((c) => c.key).join(',');
 
 /** Parse the tool's output: `#` lines (the first one with k=v settings), the header, the rows. */
 export function parseProbeCsv(text: string): ProbeCsv {

@@ -2,28 +2,11 @@
 // and memory throughput; `perf stat` on the QEMU process measures what it cost the host. Where
 // KVM cannot be used, the row says so with the measured reason: it is never faked.
 import { runPerfStat, type PerfStatRow } from '../measure/perf.js';
-import type { ResolvedAccel } from '../machine/argv.js';
 import { withGuest, type HomeworkContext } from './context.js';
+import type { AccelRow, PerfFigures } from '../results/homework.js';
 
-export interface PerfFigures {
-  readonly taskClockMs: number | null;
-  readonly cpusUtilized: number | null;
-  readonly contextSwitchesPerS: number | null;
-  readonly pageFaults: number | null;
-  /** null with `supported: false` where the host has no such counter. */
-  readonly cycles: { readonly value: number | null; readonly supported: boolean };
-  readonly instructions: { readonly value: number | null; readonly supported: boolean };
-}
-
-export interface AccelRow {
-  readonly accel: ResolvedAccel;
-  readonly available: boolean;
-  readonly reason: string;
-  readonly cpuOpsPerS?: number;
-  readonly memMiBps?: number;
-  readonly perf?: PerfFigures;
-  readonly bootMs?: number;
-}
+// The shapes homework.json records (src/results/homework.ts).
+export type { AccelRow, PerfFigures };
 
 function eventValue(rows: readonly PerfStatRow[], event: string) {
   const r = rows.find((x) => x.event === event);

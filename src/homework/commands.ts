@@ -1,6 +1,7 @@
 // Section: every command the run really used, argument by argument. The QEMU, qemu-img and NFS
 // explanations come from the same builders that produced the argv that ran; monitor commands
 // are explained from the literal lines sent.
+import { MiglabError } from '../errors.js';
 import { readFile } from 'node:fs/promises';
 import { qemuImgCreateCommand } from '../image/disk.js';
 import type { Lab } from '../lab/index.js';
@@ -8,20 +9,10 @@ import { nfsServerCommand } from '../lab/nfs.js';
 import type { ExplainedCommand } from '../util/explained-command.js';
 import type { RunReport } from '../migrate/report.js';
 import { byHandSteps } from '../guests/instructions.js';
+import type { CommandExplanation } from '../results/homework.js';
 
-export interface CommandExplanation {
-  readonly title: string;
-  /** Where it runs: which host (namespace) or monitor. */
-  readonly where: string;
-  readonly command: ExplainedCommand;
-  /**
-   * Monitor commands: the argv holds one command per element, shown one per line (each is typed
-   * or pasted on its own). Absent: the argv is one shell command.
-   */
-  readonly perLine?: boolean;
-  /** A paragraph before the command (what to do first). */
-  readonly note?: string;
-}
+// The shapes homework.json records (src/results/homework.ts).
+export type { CommandExplanation };
 
 const HMP_EXPLAIN: ReadonlyArray<[RegExp, (m: RegExpExecArray) => string]> = [
   [/^migrate_set_capability (\S+) (on|off)$/, (m) => `turn the ${m[1]} migration capability ${m[2]}${m[1] === 'events' ? ': QEMU then reports MIGRATION and MIGRATION_PASS events, which time each pre-copy pass' : ''}`],
@@ -54,6 +45,8 @@ export function explainMonitorLine(line: string): string {
 
 export async function explainCommands(report: RunReport, lab: Lab): Promise<{ commands: CommandExplanation[]; ganeshaConfig: string }> {
   const i = report.inputs;
+  // The machine is absent only from a run that failed before booting: there is nothing to explain.
+  if (!i.machine) throw new MiglabError('MIGRATION_FAILED', `the homework's migration (${report.runId}) failed before its guest was made: ${report.failure ?? report.verdict}`);
   const diskPath = lab.nfs.localPath(`${report.runId}-${i.machine.name}.qcow2`);
   const nfsParams = { serverIp: lab.nfs.serverIp, subnet: lab.spec.subnet, labDir: lab.paths.labDir, nfsDir: lab.paths.nfsDir, exportDir: lab.nfs.exportDir };
   const monitor: ExplainedCommand = {

@@ -4,23 +4,10 @@
 import { runIperf } from '../measure/iperf.js';
 import type { DiskInterface, NicModel } from '../machine/spec.js';
 import { withGuest, type HomeworkContext } from './context.js';
+import type { NicRow } from '../results/homework.js';
 
-export interface NicRow {
-  readonly nic: NicModel;
-  readonly disk: DiskInterface;
-  /** Client -> guest: the guest's NIC receives. */
-  readonly tcpToGuestMbps: number;
-  /** Guest -> client (iperf3 -R). */
-  readonly tcpFromGuestMbps: number;
-  readonly tcpRetransmits?: number;
-  readonly udpTargetMbps: number;
-  readonly udpReceivedMbps: number;
-  readonly udpJitterMs?: number;
-  readonly udpLostPct?: number;
-  readonly diskWriteMiBps: number;
-  readonly diskReadMiBps: number;
-  readonly diskDevice: string;
-}
+// The shapes homework.json records (src/results/homework.ts).
+export type { NicRow };
 
 const mbps = (bps: number) => bps / 1e6;
 

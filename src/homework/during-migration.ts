@@ -14,31 +14,11 @@ import { writeRunFiles } from '../report/run-files.js';
 import { mean } from '../stats/index.js';
 import { sleep } from '../util/deadline.js';
 import type { HomeworkContext } from './context.js';
+import type { DuringMigration, DuringRow, Mark } from '../results/homework.js';
 
 /** One point of the shared timeline; each row carries one of the series. */
-export interface DuringRow {
-  readonly tS: number;
-  readonly series: 'iperf' | 'perf-src' | 'perf-dst';
-  readonly throughputMbps?: number;
-  readonly srcCpuPct?: number;
-  readonly dstCpuPct?: number;
-}
-
-export interface Mark {
-  readonly tS: number;
-  readonly label: string;
-  readonly kind: 'pass' | 'switchover' | 'resume';
-}
-
-export interface DuringMigration {
-  readonly report: RunReport;
-  readonly runDir: string;
-  readonly rows: readonly DuringRow[];
-  readonly marks: readonly Mark[];
-  readonly iperf: { readonly meanBeforeMbps?: number; readonly meanDuringMbps?: number; readonly meanAfterMbps?: number; readonly minDuringMbps?: number; readonly summaryMbps: number };
-  readonly cpu: { readonly srcMeanBeforePct?: number; readonly srcMeanDuringPct?: number; readonly dstMeanAfterPct?: number };
-  readonly unsupportedPerfEvents: readonly string[];
-}
+// The shapes homework.json records (src/results/homework.ts).
+export type { DuringMigration, DuringRow, Mark };
 
 export async function measureDuringMigration(ctx: HomeworkContext): Promise<DuringMigration> {
   const m = ctx.spec.migration;

@@ -1,6 +1,6 @@
 // Short observations computed from the measured numbers (never typed by hand): ratios between
 // accelerators and devices, and what the migration did to throughput and CPU. Pure.
-import { fmtMs, fmtPct, fmtRatio } from '../report/markdown.js';
+import { fmtMbps, fmtMs, fmtPct, fmtRatio } from '../report/markdown.js';
 import type { AccelRow } from './accel-compare.js';
 import type { NicRow } from './device-compare.js';
 import type { DuringMigration } from './during-migration.js';
@@ -52,7 +52,7 @@ export function duringObservations(d: DuringMigration): string[] {
   const o = d.report.outputs;
   const out: string[] = [];
   out.push(
-    `The migration of the ${d.report.inputs.machine.memoryMiB} MiB guest took ${fmtMs(o.totalTimeMs)} in all with ${o.dirtySyncCount ?? '–'} dirty-memory syncs, and QEMU reports ${fmtMs(o.downtimeMs)} of downtime; the guest's heartbeat resumed on the destination ${fmtMs(o.heartbeat?.hostGapMs)} after its last beat on the source.`,
+    `The migration of the ${d.report.inputs.scenario.guest.memoryMiB} MiB guest took ${fmtMs(o.totalTimeMs)} in all with ${o.dirtySyncCount ?? '–'} dirty-memory syncs, and QEMU reports ${fmtMs(o.downtimeMs)} of downtime; the guest's heartbeat resumed on the destination ${fmtMs(o.heartbeat?.hostGapMs)} after its last beat on the source.`,
   );
   const i = d.iperf;
   if (i.meanBeforeMbps !== undefined && i.meanDuringMbps !== undefined && i.minDuringMbps !== undefined) {
@@ -62,7 +62,7 @@ export function duringObservations(d: DuringMigration): string[] {
         ? `its lowest interval during the migration fell to ${fmtPct(dip * 100, 0)} of the rate before: the switchover pause stalls the TCP stream and the migration thread competes with the vCPU that runs the guest's network stack`
         : `no interval during the migration fell below 80% of the rate before, so at this sampling (0.5 s) the switchover pause (${fmtMs(d.report.outputs.downtimeMs)}) is too short to show`;
     out.push(
-      `iperf3 through the guest's NIC averaged ${fmtNum(i.meanBeforeMbps)} Mbit/s before the migration, ${fmtNum(i.meanDuringMbps)} Mbit/s while it ran (lowest interval ${fmtNum(i.minDuringMbps)}) and ${fmtNum(i.meanAfterMbps)} Mbit/s after; ${effect}.`,
+      `iperf3 through the guest's NIC averaged ${fmtNum(i.meanBeforeMbps)} Mbit/s before the migration, ${fmtNum(i.meanDuringMbps)} Mbit/s while it ran (its lowest 0.5 s interval ${fmtMbps(i.minDuringMbps)}) and ${fmtNum(i.meanAfterMbps)} Mbit/s after; ${effect}.`,
     );
   }
   const c = d.cpu;

@@ -1,46 +1,23 @@
 // The homework report: report.md and report.html with the tables, the plots (PNG and SVG), the
 // observations, the environment and the CSV behind every table. It reads only the results.
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { barChart, dualAxisTimeChart, lineChart, wrapText, type Marker } from '../plot/charts.js';
 import { renderChart } from '../plot/render.js';
 import { writeReport } from '../report/html.js';
 import { fmtMbps, fmtMs, fmtPct, markdown, writeTableCsv, type Column } from '../report/markdown.js';
 import type { AccelRow } from './accel-compare.js';
-import type { CommandExplanation } from './commands.js';
 import { shellCommand } from '../host/ssh.js';
 import type { NicRow } from './device-compare.js';
-import type { DuringMigration, DuringRow } from './during-migration.js';
+import type { DuringRow } from './during-migration.js';
 import { accelObservations, deviceObservations, duringObservations } from './observe.js';
-import { PRIVATE } from '../util/private.js';
+import { HOMEWORK_CONTRACT, type HomeworkResults } from '../results/homework.js';
+import { writeResult } from '../results/contract.js';
 
-export interface HomeworkResults {
-  readonly runId: string;
-  readonly startedAt: string;
-  readonly wallMs: number;
-  readonly sectionsMs: Record<string, number>;
-  readonly environment: {
-    readonly qemuVersion: string;
-    readonly kernel: string;
-    readonly cpuModel: string;
-    readonly cpus: number;
-    readonly memTotalMiB: number;
-    readonly imageHash: string;
-    readonly guestKernel: string;
-    readonly accelUsed: string;
-    readonly kvmUsable: boolean | undefined;
-    readonly accelReason: string;
-  };
-  readonly accel: readonly AccelRow[];
-  readonly devices: readonly NicRow[];
-  readonly during: DuringMigration;
-  readonly commands: readonly CommandExplanation[];
-  readonly ganeshaConfig: string;
-}
+export type { HomeworkResults } from '../results/homework.js';
 
 const n = (digits = 0) => (v: number | undefined | null) => (v === undefined || v === null || !Number.isFinite(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: digits }));
 
-interface AccelTableRow {
+export interface AccelTableRow {
   accel: string;
   status: string;
   cpuOpsPerS?: number;
@@ -72,48 +49,51 @@ export function accelTable(rows: readonly AccelRow[]): AccelTableRow[] {
   }));
 }
 
-const ACCEL_COLUMNS: Column<AccelTableRow>[] = [
-  { key: 'accel', title: 'accelerator' },
-  { key: 'status', title: 'status' },
-  { key: 'cpuOpsPerS', title: 'guest CPU (ops/s)', format: n() },
-  { key: 'memMiBps', title: 'guest memcpy (MiB/s)', format: n() },
-  { key: 'qemuCpuPct', title: 'QEMU CPU (% of a core, perf)', format: n(0) },
-  { key: 'contextSwitchesPerS', title: 'context switches/s', format: n() },
-  { key: 'pageFaults', title: 'page faults', format: n() },
-  { key: 'cycles', title: 'cycles' },
-  { key: 'instructions', title: 'instructions' },
+export const ACCEL_COLUMNS: Column<AccelTableRow>[] = [
+  { key: 'accel', title: 'accelerator', about: 'KVM or TCG' },
+  { key: 'status', title: 'status', about: 'measured, or why the accelerator could not be used' },
+  { key: 'cpuOpsPerS', title: 'guest CPU (ops/s)', format: n(), about: 'The guest\'s CPU benchmark (xorshift64* steps per second)' },
+  { key: 'memMiBps', title: 'guest memcpy (MiB/s)', format: n(), about: 'The guest\'s memory-copy benchmark' },
+  { key: 'qemuCpuPct', title: 'QEMU CPU (% of a core, perf)', format: n(0), about: 'CPU the QEMU process used (perf task-clock; 100 = one core)' },
+  { key: 'contextSwitchesPerS', title: 'context switches/s', format: n(), about: 'Context switches of the QEMU process per second' },
+  { key: 'pageFaults', title: 'page faults', format: n(), about: 'Page faults of the QEMU process' },
+  { key: 'cycles', title: 'cycles', about: 'CPU cycles (not supported: the host exposes no hardware counters)' },
+  { key: 'instructions', title: 'instructions', about: 'Instructions (not supported: as cycles)' },
 ];
 
-const NIC_COLUMNS: Column<NicRow>[] = [
-  { key: 'nic', title: 'NIC' },
-  { key: 'tcpToGuestMbps', title: 'TCP client→guest', format: fmtMbps },
-  { key: 'tcpFromGuestMbps', title: 'TCP guest→client', format: fmtMbps },
-  { key: 'tcpRetransmits', title: 'retransmits', format: n() },
-  { key: 'udpReceivedMbps', title: 'UDP received', format: fmtMbps },
-  { key: 'udpJitterMs', title: 'UDP jitter', format: fmtMs },
-  { key: 'udpLostPct', title: 'UDP loss', format: (v) => fmtPct(v) },
+export const NIC_COLUMNS: Column<NicRow>[] = [
+  { key: 'nic', title: 'NIC', about: 'Guest NIC model' },
+  { key: 'tcpToGuestMbps', title: 'TCP client→guest', format: fmtMbps, about: 'iperf3 TCP from the client host into the guest' },
+  { key: 'tcpFromGuestMbps', title: 'TCP guest→client', format: fmtMbps, about: 'iperf3 TCP out of the guest (-R)' },
+  { key: 'tcpRetransmits', title: 'retransmits', format: n(), about: 'TCP retransmits' },
+  { key: 'udpReceivedMbps', title: 'UDP received', format: fmtMbps, about: 'iperf3 UDP rate that arrived' },
+  { key: 'udpJitterMs', title: 'UDP jitter', format: fmtMs, about: 'UDP jitter' },
+  { key: 'udpLostPct', title: 'UDP loss', format: (v) => fmtPct(v), about: 'UDP loss' },
 ];
 
-const DISK_COLUMNS: Column<NicRow>[] = [
-  { key: 'disk', title: 'disk interface' },
+export const DISK_COLUMNS: Column<NicRow>[] = [
+  { key: 'disk', title: 'disk interface', about: 'Guest disk interface' },
   { key: 'nic', title: 'guest (NIC)' },
-  { key: 'diskDevice', title: 'guest device' },
-  { key: 'diskWriteMiBps', title: 'write (MiB/s)', format: n(1) },
-  { key: 'diskReadMiBps', title: 'read (MiB/s)', format: n(1) },
+  { key: 'diskDevice', title: 'guest device', about: 'The guest block device benchmarked' },
+  { key: 'diskWriteMiBps', title: 'write (MiB/s)', format: n(1), about: 'The guest\'s sequential write' },
+  { key: 'diskReadMiBps', title: 'read (MiB/s)', format: n(1), about: 'The guest\'s sequential read' },
 ];
 
-const DURING_COLUMNS: Column<DuringRow>[] = [
-  { key: 'tS', title: 't (s)', format: n(2) },
-  { key: 'series', title: 'series' },
-  { key: 'throughputMbps', title: 'iperf3 (Mbit/s)', format: n(0) },
-  { key: 'srcCpuPct', title: 'source QEMU CPU (%)', format: n(0) },
-  { key: 'dstCpuPct', title: 'destination QEMU CPU (%)', format: n(0) },
+/** devices.csv: both tables of section 2 in one row per NIC model. */
+export const DEVICES_CSV_COLUMNS: Column<NicRow>[] = [...NIC_COLUMNS, ...DISK_COLUMNS.filter((c) => c.key !== 'nic')];
+
+export const DURING_COLUMNS: Column<DuringRow>[] = [
+  { key: 'tS', title: 't (s)', format: n(2), about: 'Since the migrate command' },
+  { key: 'series', title: 'series', about: 'iperf, perf-src or perf-dst: which figure the row carries' },
+  { key: 'throughputMbps', title: 'iperf3 (Mbit/s)', format: n(0), about: 'iperf3 to the guest in the interval' },
+  { key: 'srcCpuPct', title: 'source QEMU CPU (%)', format: n(0), about: 'Source QEMU CPU (100 = one core)' },
+  { key: 'dstCpuPct', title: 'destination QEMU CPU (%)', format: n(0), about: 'Destination QEMU CPU (100 = one core)' },
 ];
 
 /** The homework's results as homework.json, then its report (tables, CSV, figures). */
 export async function writeHomeworkReport(dir: string, r: HomeworkResults): Promise<{ markdownPath: string; htmlPath: string }> {
-  await writeFile(join(dir, 'homework.json'), JSON.stringify(r, null, 2) + '\n', PRIVATE);
-  return renderHomeworkReport(dir, r);
+  const saved = await writeResult(HOMEWORK_CONTRACT, join(dir, 'homework.json'), r);
+  return renderHomeworkReport(dir, saved);
 }
 
 /** One bar per accelerator; one that could not be used keeps its place, with the reason written in it. */
@@ -133,7 +113,7 @@ export async function renderHomeworkReport(dir: string, r: HomeworkResults): Pro
   const plots = join(dir, 'plots');
   const accelRows = accelTable(r.accel);
   await writeTableCsv(join(dir, 'accel.csv'), ACCEL_COLUMNS, accelRows);
-  await writeTableCsv(join(dir, 'devices.csv'), [...NIC_COLUMNS, ...DISK_COLUMNS.slice(0)], r.devices);
+  await writeTableCsv(join(dir, 'devices.csv'), DEVICES_CSV_COLUMNS, r.devices);
   await writeTableCsv(join(dir, 'during-migration.csv'), DURING_COLUMNS, r.during.rows);
 
   await renderChart(

@@ -18,6 +18,7 @@ import { timed, type HomeworkContext } from './context.js';
 import { compareDevices } from './device-compare.js';
 import { measureDuringMigration } from './during-migration.js';
 import { writeHomeworkReport, type HomeworkResults } from './report.js';
+import { HOMEWORK_SCHEMA } from '../results/homework.js';
 import { parseHomeworkSpec, type HomeworkSpecInput } from './spec.js';
 
 export interface HomeworkRequest {
@@ -70,6 +71,7 @@ export async function runHomework(req: HomeworkRequest = {}): Promise<HomeworkOu
     const c = await timed(() => explainCommands(m.result.report, lab));
     const host = await hostFacts();
     const results: HomeworkResults = {
+      schema: HOMEWORK_SCHEMA,
       runId,
       startedAt: new Date(started).toISOString(),
       wallMs: 0,

@@ -3,6 +3,7 @@
 // perf's CSV mode (`-x,`) is parsed and validated here; counters perf could not read stay null
 // with `supported:false` / `counted:false`, never zero, so a report cannot mistake "unknown" for
 // "nothing happened". On the project's machine cycles/instructions are "<not supported>".
+import { writeFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
@@ -241,6 +242,21 @@ export async function runPerfStat(host: Host, opts: RunPerfStatOptions, wait: Wa
   };
 }
 
+/**
+ * The columns of `perf stat -x, -I` output, in perf's order: the header miglab writes at the top
+ * of a kept perf log (perf itself writes none), and what results/README.md documents.
+ */
+export const PERF_CSV_COLUMNS = [
+  { key: 'time_s', unit: 's', about: 'End of the interval, since perf started' },
+  { key: 'value', unit: 'per event', about: 'The count in the interval (task-clock in ms; `<not supported>` where the host has no such counter, never 0)' },
+  { key: 'unit', unit: '', about: "perf's unit of the value (msec for task-clock, else empty)" },
+  { key: 'event', unit: '', about: 'The perf event (task-clock, context-switches, cpu-migrations, page-faults, cycles, instructions)' },
+  { key: 'runtime_ns', unit: 'ns', about: 'How long the counter ran in the interval' },
+  { key: 'run_pct', unit: '%', about: 'Share of the interval the counter was really counting (below 100 when multiplexed)' },
+  { key: 'metric_value', unit: 'per metric', about: "perf's derived figure (e.g. CPUs utilized), when it printed one" },
+  { key: 'metric_unit', unit: '', about: 'Its unit' },
+] as const;
+
 export interface PerfSamplerOptions {
   readonly pid: number;
   readonly intervalMs: number;
@@ -302,6 +318,9 @@ export function startPerfSampler(host: Host, opts: PerfSamplerOptions): PerfSamp
   const events = opts.events ?? DEFAULT_PERF_EVENTS;
   const argv = perfStatArgv({ pid: opts.pid, events, intervalMs: opts.intervalMs });
   const startedAtMs = Date.now();
+  // perf prints no header; the kept log gets one so it reads as a CSV (the spawn appends after it;
+  // the parser reads perf's stdout, not this file).
+  if (opts.logFile) writeFileSync(opts.logFile, `${PERF_CSV_COLUMNS.map((c) => c.key).join(',')}\n`, { mode: 0o600 });
   const proc: HostProcess = host.spawn(argv, { logFile: opts.logFile });
   const rows: PerfStatRow[] = [];
   let parseError: unknown;

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { MiglabError } from '../errors.js';
 import { PRIVATE } from '../util/private.js';
+import { roundByName } from '../results/units.js';
 
 /**
  * A table column: `key` picks the value from each row, `format` turns it into text (and is typed
@@ -19,6 +20,13 @@ export type Column<R> = {
     readonly format?: (value: R[K], row: R) => string;
     /** Default: right if every present value of the column is a number, else left. */
     readonly align?: 'left' | 'right';
+    /** What the column means, for results/README.md, when the title does not say it all. */
+    readonly about?: string;
+    /**
+     * How a CSV cell of this column is rounded; default: to the precision of the unit its key
+     * names (src/results/units.ts: `downtimeMs` to 0.1 ms, `memoryMiB` to 0.1 MiB...).
+     */
+    readonly round?: (v: number) => number;
   };
 }[Extract<keyof R, string>];
 
@@ -160,19 +168,19 @@ export function fmtPct(percent: Num, digits = 1): string {
 }
 
 /**
- * Write a table as CSV: the header is the column keys (which carry their units, e.g. downtimeMs)
- * and the values are raw, not formatted, so the file can be re-analysed.
- */
-/**
- * CSV text of `rows` under the given keys, header first: the one CSV writer of the project.
+ * CSV text of `rows` under the given keys, header first: the one CSV writer of the project. The
+ * header is the keys, which carry their units (downtimeMs); values are raw, not formatted, so the
+ * file can be re-analysed, but rounded to the precision they were measured with (`round`, else
+ * the unit of the key: src/results/units.ts), so no float noise (1074.0348000000001) is written.
  * Missing and non-finite values are empty cells; objects are JSON.
  */
-export function csvText<R>(rows: readonly R[], keys: readonly Extract<keyof R, string>[]): string {
+export function csvText<R>(rows: readonly R[], keys: readonly Extract<keyof R, string>[], round: Readonly<Partial<Record<string, (v: number) => number>>> = {}): string {
   const records = rows.map((row) =>
     Object.fromEntries(
       keys.map((k) => {
         const v: unknown = row[k];
         if (v === undefined || v === null || (typeof v === 'number' && !Number.isFinite(v))) return [k, ''];
+        if (typeof v === 'number') return [k, (round[k] ?? ((x: number) => roundByName(k, x)))(v)];
         return [k, typeof v === 'object' ? JSON.stringify(v) : v];
       }),
     ),
@@ -182,5 +190,6 @@ export function csvText<R>(rows: readonly R[], keys: readonly Extract<keyof R, s
 
 export async function writeTableCsv<R>(filePath: string, columns: readonly Column<R>[], rows: readonly R[]): Promise<void> {
   await mkdir(path.dirname(filePath), { recursive: true, mode: 0o700 });
-  await writeFile(filePath, csvText(rows, columns.map((c) => c.key)), PRIVATE);
+  const round = Object.fromEntries(columns.flatMap((c) => (c.round ? [[c.key, c.round]] : [])));
+  await writeFile(filePath, csvText(rows, columns.map((c) => c.key), round), PRIVATE);
 }

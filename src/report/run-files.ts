@@ -6,6 +6,8 @@ import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunReport } from '../migrate/report.js';
 import { PRIVATE } from '../util/private.js';
+import { writeResult } from '../results/contract.js';
+import { RUN_CONTRACT } from '../results/run.js';
 
 
 export const TIMELINE_COLUMNS = [
@@ -23,15 +25,14 @@ export const TIMELINE_COLUMNS = [
 
 export const PASS_COLUMNS = ['pass', 'tMs', 'source', 'transferredBytes', 'remainingBytes', 'dirtyPagesRate', 'mbps', 'expectedDowntimeMs'] as const;
 
-/** Write run.json, timeline.csv and passes.csv; returns the report with its file list filled in. */
+/** Write run.json, timeline.csv and passes.csv; returns the report as saved, its file list filled in. */
 export async function writeRunFiles(report: RunReport, dir: string): Promise<RunReport> {
   await writeFile(join(dir, 'timeline.csv'), csvText(report.timeline, TIMELINE_COLUMNS), PRIVATE);
   await writeFile(join(dir, 'passes.csv'), csvText(report.passes, PASS_COLUMNS), PRIVATE);
   const files: Record<string, string> = {};
   for (const f of [...(await readdir(dir)), 'run.json'].sort()) files[f] = describeFile(f);
-  const withFiles: RunReport = { ...report, files };
-  await writeFile(join(dir, 'run.json'), JSON.stringify(withFiles, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n', PRIVATE);
-  return withFiles;
+  // The report as saved (figures rounded to their precision), so what is printed is what is kept.
+  return writeResult(RUN_CONTRACT, join(dir, 'run.json'), { ...report, files });
 }
 
 function describeFile(f: string): string {

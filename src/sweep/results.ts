@@ -5,41 +5,15 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { UsageError } from '../errors.js';
+import { parseResult, readResultIn } from '../results/contract.js';
+import { RUN_CONTRACT } from '../results/run.js';
+import { SWEEP_CONTRACT, type SweepFile } from '../results/sweep.js';
 import type { Shaping } from '../lab/index.js';
-import { RUN_SCHEMA, type RunReport } from '../migrate/report.js';
-import { workloadLabel, type SweepPoint, type SweepSpec, type WorkloadValue } from './spec.js';
+import type { RunReport } from '../migrate/report.js';
+import { workloadLabel, type WorkloadValue } from './spec.js';
 
-export const SWEEP_SCHEMA = 'miglab.sweep/1';
-
-export type RunOutcome = 'skipped' | 'ran' | 'error' | 'pending';
-
-/** What happened to one repetition of one point, as sweep.json records it. */
-export interface RunStatus {
-  readonly point: string;
-  readonly rep: number;
-  /** Relative to the sweep directory. */
-  readonly dir: string;
-  readonly outcome: RunOutcome;
-  readonly verdict?: RunReport['verdict'];
-  readonly ok?: boolean;
-  readonly downtimeMs?: number;
-  readonly totalTimeMs?: number;
-  /** Why a run that produced a report failed (its report's failure). */
-  readonly failure?: string;
-  /** Why a run could not produce a report (it is run again on the next invocation). */
-  readonly error?: string;
-}
-
-/** sweep.json: the spec, the expanded points and what happened to every run. */
-export interface SweepFile {
-  readonly schema: typeof SWEEP_SCHEMA;
-  readonly name: string;
-  readonly spec: SweepSpec;
-  readonly points: readonly SweepPoint[];
-  readonly runs: readonly RunStatus[];
-  readonly updatedAt: string;
-  readonly counts: { readonly total: number; readonly ran: number; readonly skipped: number; readonly errors: number; readonly pending: number };
-}
+export { SWEEP_SCHEMA } from '../results/sweep.js';
+export type { RunOutcome, RunStatus, SweepFile } from '../results/sweep.js';
 
 /** One saved run and where it sits. */
 export interface RunEntry {
@@ -67,50 +41,29 @@ function runName(r: RunReport): string {
 }
 
 /**
- * A run.json is complete when it parses and carries the run schema, a verdict and outputs, and
- * the run was not interrupted (an interrupted repetition runs again when the sweep resumes).
+ * The report in `<dir>/run.json`, read through its schema; undefined when there is none, when it
+ * was cut short (a run killed while writing it) or when the run was interrupted (an interrupted
+ * repetition runs again when the sweep resumes). A file of another version is migrated or refused
+ * (ResultsFormatError, one line naming the file).
  */
-export function isCompleteReport(x: unknown): x is RunReport {
-  if (x === null || typeof x !== 'object') return false;
-  const r = x as Partial<RunReport>;
-  return (
-    r.schema === RUN_SCHEMA &&
-    typeof r.ok === 'boolean' &&
-    typeof r.verdict === 'string' &&
-    r.verdict !== 'interrupted' &&
-    typeof r.outputs === 'object' &&
-    r.outputs !== null &&
-    typeof r.inputs === 'object' &&
-    r.inputs !== null &&
-    typeof r.inputs.scenario === 'object'
-  );
-}
-
-/** The report in `<dir>/run.json`, or undefined when there is none or it is incomplete. */
 export async function readRunReport(dir: string): Promise<RunReport | undefined> {
-  let text: string;
+  const file = join(dir, 'run.json');
+  if (!existsSync(file)) return undefined;
+  let raw: unknown;
   try {
-    text = await readFile(join(dir, 'run.json'), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
+    raw = JSON.parse(await readFile(file, 'utf8'));
   } catch {
-    // A run killed while writing run.json leaves a truncated file: that run is incomplete.
     return undefined;
   }
-  return isCompleteReport(parsed) ? parsed : undefined;
+  const report = parseResult(RUN_CONTRACT, raw, file);
+  return report.verdict === 'interrupted' ? undefined : report;
 }
 
+/** sweep.json in `dir`, read through its schema, or undefined when there is none. */
 export async function readSweepFile(dir: string): Promise<SweepFile | undefined> {
   const file = join(dir, 'sweep.json');
   if (!existsSync(file)) return undefined;
-  const parsed = JSON.parse(await readFile(file, 'utf8')) as Partial<SweepFile>;
-  if (parsed.schema !== SWEEP_SCHEMA) throw new UsageError(`${file} is not a miglab sweep file (schema ${String(parsed.schema)})`);
-  return parsed as SweepFile;
+  return readResultIn(SWEEP_CONTRACT, dir);
 }
 
 const REP_DIR = /^rep(\d+)$/;

@@ -5,7 +5,7 @@
 // on; an interrupt (Ctrl-C, the caller's signal) stops it. sweep.json and summary.csv are
 // rewritten after every run, from the saved reports.
 import { existsSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { migrateOnLab, preflight, REPO_ROOT, useLab } from '../api.js';
 import { describeError, UsageError } from '../errors.js';
@@ -18,10 +18,11 @@ import { checkResultsDir } from '../report/results-dir.js';
 import { makePrivateDir } from '../util/private.js';
 import { writeRunFiles } from '../report/run-files.js';
 import { withTeardown } from '../util/teardown.js';
+import { writeResult } from '../results/contract.js';
+import { SWEEP_CONTRACT } from '../results/sweep.js';
 import { readRunReport, readSweepFile, SWEEP_SCHEMA, type RunEntry, type RunStatus, type SweepFile } from './results.js';
 import { loadSweepSpec, parseSweepSpec, validateSweep, type SweepSpec, type SweepSpecInput, type ValidatedPoint } from './spec.js';
 import { summarizePoints, writeSummaryCsv, type PointSummary } from './summary.js';
-import { PRIVATE } from '../util/private.js';
 
 /**
  * Runs one migration and writes its files into `dir` (at least run.json; if it does not, the
@@ -232,7 +233,7 @@ async function writeSweepFile(dir: string, spec: SweepSpec, points: readonly Val
     updatedAt: new Date().toISOString(),
     counts: { total: runs.length, ran: count('ran'), skipped: count('skipped'), errors: count('error'), pending: count('pending') },
   };
-  await writeFile(join(dir, 'sweep.json'), JSON.stringify(file, null, 2) + '\n', PRIVATE);
+  await writeResult(SWEEP_CONTRACT, join(dir, 'sweep.json'), file);
 }
 
 async function finish(dir: string, spec: SweepSpec, points: readonly ValidatedPoint[], plan: readonly Planned[]): Promise<PointSummary[]> {

@@ -3,6 +3,8 @@
 // only saved reports (RunEntry), so `miglab plot` can rebuild it from a results folder.
 import { writeTableCsv, type Column } from '../report/markdown.js';
 import { SUMMARY_FIELDS, summarize, type Summary } from '../stats/index.js';
+
+export { SUMMARY_FIELDS };
 import { MiB } from '../util/units.js';
 import { formatFault } from '../fault/spec.js';
 import type { RunEntry } from './results.js';
@@ -10,20 +12,22 @@ import { labelWorkloads, type WorkloadValue } from './spec.js';
 
 export interface Metric {
   readonly key: string;
+  /** What the figure is, for tables and results/README.md (its unit is in the key). */
+  readonly about: string;
   readonly of: (e: RunEntry) => number | undefined;
 }
 
 /** Metrics over the runs whose migration completed (a cancelled run has no downtime to count). */
 export const SUMMARY_METRICS = [
-  { key: 'downtimeMs', of: (e) => e.report.outputs.downtimeMs },
-  { key: 'clientDowntimeMs', of: (e) => (e.report.outputs as { clientDowntimeMs?: number }).clientDowntimeMs },
-  { key: 'totalTimeMs', of: (e) => e.report.outputs.totalTimeMs },
-  { key: 'setupTimeMs', of: (e) => e.report.outputs.setupTimeMs },
-  { key: 'transferredMiB', of: (e) => (e.report.outputs.transferredBytes === undefined ? undefined : e.report.outputs.transferredBytes / MiB) },
-  { key: 'averageThroughputMiBps', of: (e) => e.report.outputs.averageThroughputMiBps },
-  { key: 'dirtySyncCount', of: (e) => e.report.outputs.dirtySyncCount },
-  { key: 'sourceCpuMs', of: (e) => e.report.outputs.qemuCpuMs?.source },
-  { key: 'destinationCpuMs', of: (e) => e.report.outputs.qemuCpuMs?.destination },
+  { key: 'downtimeMs', about: "QEMU's downtime", of: (e) => e.report.outputs.downtimeMs },
+  { key: 'clientDowntimeMs', about: 'Downtime a client of the guest saw (UDP probe)', of: (e) => e.report.outputs.clientDowntimeMs },
+  { key: 'totalTimeMs', about: 'Total migration time', of: (e) => e.report.outputs.totalTimeMs },
+  { key: 'setupTimeMs', about: 'Setup time', of: (e) => e.report.outputs.setupTimeMs },
+  { key: 'transferredMiB', about: 'RAM sent', of: (e) => (e.report.outputs.transferredBytes === undefined ? undefined : e.report.outputs.transferredBytes / MiB) },
+  { key: 'averageThroughputMiBps', about: 'RAM sent over total time', of: (e) => e.report.outputs.averageThroughputMiBps },
+  { key: 'dirtySyncCount', about: 'Pre-copy passes (dirty syncs)', of: (e) => e.report.outputs.dirtySyncCount },
+  { key: 'sourceCpuMs', about: 'CPU time the source QEMU spent on the migration', of: (e) => e.report.outputs.qemuCpuMs?.source },
+  { key: 'destinationCpuMs', about: 'CPU time the destination QEMU spent on the migration', of: (e) => e.report.outputs.qemuCpuMs?.destination },
 ] as const satisfies readonly Metric[];
 export type MetricKey = (typeof SUMMARY_METRICS)[number]['key'];
 
@@ -124,16 +128,12 @@ export function summaryTable(points: readonly PointSummary[]): { columns: Column
     const row: SummaryRow = { point: p.point, ...p.parameters, runs: p.runs, converged: p.converged, failures: p.failures };
     for (const m of SUMMARY_METRICS) {
       const s = p.metrics[m.key];
-      for (const f of SUMMARY_FIELDS) row[`${m.key}_${f}`] = f === 'count' ? s.count : round(s[f]);
+      // csvText rounds each figure to the precision of its unit (src/results/units.ts).
+      for (const f of SUMMARY_FIELDS) row[`${m.key}_${f}`] = s[f];
     }
     return row;
   });
   return { columns: keys.map((k) => ({ key: k, title: k })), rows };
-}
-
-/** Figures in the CSV keep 3 decimals: the measurements are not more precise than that. */
-function round(v: number | undefined): number | undefined {
-  return v === undefined ? undefined : Math.round(v * 1000) / 1000;
 }
 
 export async function writeSummaryCsv(file: string, points: readonly PointSummary[]): Promise<void> {

@@ -83,11 +83,12 @@ describe('CSV tables', () => {
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
   });
-  it('writes raw values under the column keys, quoting where needed', async () => {
+  it('writes unformatted values under the column keys, rounded to their unit, quoting where needed', async () => {
     const file = path.join(dir, 'tables', 'runs.csv');
     await writeTableCsv(file, columns, rows);
+    // downtimeMs: 0.1 ms is the precision a downtime has (src/results/units.ts).
     expect(await readFile(file, 'utf8')).toBe(
-      'scenario,downtimeMs,transferredBytes,note\nidle,12.34,268435456,\nbusy | 300M/s,,1610612736,"did not\nconverge"\n',
+      'scenario,downtimeMs,transferredBytes,note\nidle,12.3,268435456,\nbusy | 300M/s,,1610612736,"did not\nconverge"\n',
     );
   });
 });

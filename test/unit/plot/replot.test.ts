@@ -7,6 +7,8 @@ const RENDER_MS = 30000;
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { diagnoseBatch } from '../../../src/batch/diagnose.js';
+import type { BatchRecord } from '../../../src/batch/record.js';
 import { MiglabError } from '../../../src/errors.js';
 import { folderKind } from '../../../src/plot/folder.js';
 import { replot } from '../../../src/replot.js';
@@ -50,7 +52,7 @@ describe('replot', () => {
   it('draws a homework folder again as the homework report, the same report each time', async () => {
     const dir = join(root, 'homework');
     mkdirSync(dir);
-    copyFileSync(fixture('./fixtures/homework-quick.json'), join(dir, 'homework.json'));
+    copyFileSync(fixture('../../fixtures/results/homework.json'), join(dir, 'homework.json'));
     // The homework's own migration run sits below it: it must not turn the folder into a run summary.
     mkdirSync(join(dir, 'migration'));
     const out = await replot(dir);
@@ -69,7 +71,9 @@ describe('replot', () => {
   it('draws a batch folder again as the batch report', async () => {
     const dir = join(root, 'batch');
     mkdirSync(dir);
-    copyFileSync(fixture('../batch/fixtures/busy-host-n1.json'), join(dir, 'batch.json'));
+    // batch.json is the record as recorded plus its diagnosis, as the batch writes it.
+    const record = JSON.parse(readFileSync(fixture('../batch/fixtures/busy-host-n1.json'), 'utf8')) as BatchRecord;
+    writeFileSync(join(dir, 'batch.json'), JSON.stringify({ ...record, diagnoses: diagnoseBatch(record) }));
     const out = await replot(dir);
     expect(out.kind).toBe('batch');
     const md = readFileSync(out.markdownPath, 'utf8');
@@ -89,7 +93,7 @@ describe('replot', () => {
     const old = join(root, 'old-batch');
     mkdirSync(old);
     writeFileSync(join(old, 'batch.json'), JSON.stringify({ schema: 'miglab.batch/0' }));
-    await expect(replot(old)).rejects.toThrow(/batch record of schema miglab\.batch\/0, not miglab\.batch\/1/);
+    await expect(replot(old)).rejects.toThrow(/schema miglab\.batch\/0 is not one this miglab reads \(it reads miglab\.batch\/1\)/);
     expect(readdirSync(old)).toEqual(['batch.json']);
   }, RENDER_MS);
 });

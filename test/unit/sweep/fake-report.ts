@@ -1,6 +1,10 @@
-// Synthetic run reports for sweep tests: just the fields tables and plots read, shaped like the
-// engine's, so no QEMU is needed.
+// Synthetic run reports for sweep tests: the figures tables and plots read, on top of the inputs
+// of a real run (test/fixtures/results/run-idle.json), so every report passes run.json's schema
+// and no QEMU is needed.
+import { readFileSync } from 'node:fs';
 import { RUN_SCHEMA, type RunReport, type Sample, type Verdict } from '../../../src/migrate/report.js';
+import { parseResult } from '../../../src/results/contract.js';
+import { RUN_CONTRACT } from '../../../src/results/run.js';
 import { parseScenario, scenarioName, type Scenario } from '../../../src/migrate/scenario.js';
 
 export interface FakeRun {
@@ -13,6 +17,8 @@ export interface FakeRun {
 }
 
 const MiB = 1024 * 1024;
+
+const REAL = parseResult(RUN_CONTRACT, JSON.parse(readFileSync(new URL('../../fixtures/results/run-idle.json', import.meta.url), 'utf8')), 'run-idle.json');
 
 export function fakeReport(f: FakeRun): RunReport {
   const parsed = parseScenario(f.scenario as Parameters<typeof parseScenario>[0]);
@@ -37,7 +43,7 @@ export function fakeReport(f: FakeRun): RunReport {
     ok: completed,
     verdict,
     failure: completed ? undefined : verdict === 'did-not-converge' ? 'did not converge within the deadline' : 'boom',
-    inputs: { scenario } as unknown as RunReport['inputs'],
+    inputs: { ...REAL.inputs, scenario },
     outputs: {
       status: completed ? 'completed' : 'cancelled',
       totalTimeMs: total,

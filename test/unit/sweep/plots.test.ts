@@ -62,7 +62,7 @@ describe('plotResults', () => {
         const notConverged = rate >= 256 || (rate === 128 && rep === 2);
         writeRun(join(dir, `dirty-rate${rate}`, `rep${rep}`), {
           scenario: { guest: { memoryMiB: 512 } },
-          workload: { kind: 'dirty', sizeMiB: 256, rateMiBps: rate, pattern: 'random' },
+          workload: { kind: 'dirty', wssMiB: 256, rateMiBps: rate, pattern: 'random' },
           verdict: notConverged ? 'did-not-converge' : 'completed',
           downtimeMs: 20 + 10 * i + rep,
         });

@@ -81,9 +81,9 @@ describe('runSweep with a fake runner', () => {
     for (const m of ['downtimeMs', 'clientDowntimeMs', 'totalTimeMs', 'setupTimeMs', 'transferredMiB', 'averageThroughputMiBps', 'dirtySyncCount']) {
       for (const f of ['count', 'mean', 'median', 'stdev', 'min', 'max']) expect(header).toContain(`${m}_${f}`);
     }
-    // mem128: downtimes 22.8 and 32.8 -> mean 27.8, stdev sqrt(50) = 7.071.
+    // mem128: downtimes 22.8 and 32.8 -> mean 27.8, stdev sqrt(50) = 7.071, written to 0.1 ms.
     expect(rows[0]).toMatchObject({ point: 'mem128', memoryMiB: '128', runs: '2', converged: '2', failures: '0' });
-    expect(rows[0]).toMatchObject({ downtimeMs_count: '2', downtimeMs_mean: '27.8', downtimeMs_median: '27.8', downtimeMs_stdev: '7.071', downtimeMs_min: '22.8', downtimeMs_max: '32.8' });
+    expect(rows[0]).toMatchObject({ downtimeMs_count: '2', downtimeMs_mean: '27.8', downtimeMs_median: '27.8', downtimeMs_stdev: '7.1', downtimeMs_min: '22.8', downtimeMs_max: '32.8' });
     expect(rows[1]).toMatchObject({ point: 'mem256', downtimeMs_mean: '40.6', totalTimeMs_mean: '1500', transferredMiB_mean: '120' });
     // No client probe in these runs: the cells are empty, not zero.
     expect(rows[0]).toMatchObject({ clientDowntimeMs_count: '0', clientDowntimeMs_mean: '', clientDowntimeMs_stdev: '' });

@@ -1,0 +1,154 @@
+// homework.json, schema miglab.homework/1: every figure of `miglab homework` (KVM vs TCG, virtio
+// vs emulated devices, perf and iperf during a migration, the commands explained). The report,
+// its tables and plots read only this. Files from before the format had a version (no `schema`
+// field) are read as miglab.homework/0, which has the same shape.
+import { z } from 'zod';
+import { DISK_INTERFACES, NIC_MODELS } from '../machine/spec.js';
+import type { ResultContract } from './contract.js';
+import { ExplainedCommandSchema, RunReportSchema } from './run.js';
+import { count, measured, mbps, mib, mibps, ms, pct } from './units.js';
+
+export const HOMEWORK_SCHEMA = 'miglab.homework/1';
+
+const arr = <T extends z.ZodType>(t: T) => z.array(t).readonly();
+const text = (d: string) => z.string().describe(d);
+const perS = (d: string) => measured(d, '/s');
+const seconds = (d: string) => measured(d, 's');
+
+const Counter = (d: string) =>
+  z
+    .object({ value: count('The count').nullable(), supported: z.boolean().describe('false where the host has no such counter (then value is null, never 0)') })
+    .describe(d);
+
+const PerfFiguresSchema = z
+  .object({
+    taskClockMs: ms('CPU time of the QEMU process (perf task-clock)').nullable(),
+    cpusUtilized: count('task-clock over wall time: 1.0 is one CPU busy all the time').nullable(),
+    contextSwitchesPerS: perS('Context switches per second').nullable(),
+    pageFaults: count('Page faults').nullable(),
+    cycles: Counter('CPU cycles (hardware counter)'),
+    instructions: Counter('Instructions (hardware counter)'),
+  })
+  .describe('perf stat on the QEMU process during the benchmark');
+
+export const AccelRowSchema = z.object({
+  accel: z.enum(['kvm', 'tcg']).describe('Accelerator'),
+  available: z.boolean().describe('Usable on this host (KVM: decided by a real boot probe)'),
+  reason: text('Why (the probe\'s finding when KVM cannot be used)'),
+  cpuOpsPerS: perS("The guest's CPU benchmark: xorshift64* steps per second").optional(),
+  memMiBps: mibps("The guest's memory benchmark").optional(),
+  perf: PerfFiguresSchema.optional(),
+  bootMs: ms('Boot to the guest agent\'s heartbeat').optional(),
+});
+
+export const NicRowSchema = z.object({
+  nic: z.enum(NIC_MODELS).describe('Guest NIC model'),
+  disk: z.enum(DISK_INTERFACES).describe('Guest disk interface'),
+  tcpToGuestMbps: mbps('iperf3 TCP, client -> guest (the guest NIC receives)'),
+  tcpFromGuestMbps: mbps('iperf3 TCP, guest -> client (-R)'),
+  tcpRetransmits: count('TCP retransmits').optional(),
+  udpTargetMbps: mbps('iperf3 UDP rate asked for'),
+  udpReceivedMbps: mbps('iperf3 UDP rate that arrived'),
+  udpJitterMs: ms('UDP jitter').optional(),
+  udpLostPct: pct('UDP loss').optional(),
+  diskWriteMiBps: mibps("The guest's sequential disk write"),
+  diskReadMiBps: mibps("The guest's sequential disk read"),
+  diskDevice: text('The guest block device benchmarked'),
+});
+
+const DuringRowSchema = z.object({
+  tS: seconds('Since the migrate command'),
+  series: z.enum(['iperf', 'perf-src', 'perf-dst']).describe('Which series the row belongs to'),
+  throughputMbps: mbps('iperf3 throughput to the guest').optional(),
+  srcCpuPct: pct('Source QEMU CPU (100 = one CPU)').optional(),
+  dstCpuPct: pct('Destination QEMU CPU (100 = one CPU)').optional(),
+});
+
+const MarkSchema = z.object({
+  tS: seconds('Since the migrate command'),
+  label: text('As drawn on the plots'),
+  kind: z.enum(['pass', 'switchover', 'resume']).describe('A pre-copy pass, the switchover (STOP) or the resume on the destination'),
+});
+
+export const DuringMigrationSchema = z
+  .object({
+    report: RunReportSchema.describe("The migration's own run report (as in its run.json)"),
+    runDir: text("The migration's run folder"),
+    rows: arr(DuringRowSchema).describe('The shared timeline of iperf3 and perf samples'),
+    marks: arr(MarkSchema).describe('Passes, switchover and resume on that timeline'),
+    iperf: z
+      .object({
+        meanBeforeMbps: mbps('Mean before the migrate command').optional(),
+        meanDuringMbps: mbps('Mean while migrating').optional(),
+        meanAfterMbps: mbps('Mean after the switchover').optional(),
+        minDuringMbps: mbps('Lowest interval while migrating').optional(),
+        summaryMbps: mbps("iperf3's own total"),
+      })
+      .describe('iperf3 to the guest, around the migration'),
+    cpu: z
+      .object({
+        srcMeanBeforePct: pct('Source QEMU CPU before the migration').optional(),
+        srcMeanDuringPct: pct('Source QEMU CPU while migrating').optional(),
+        dstMeanAfterPct: pct('Destination QEMU CPU after the switchover').optional(),
+      })
+      .describe('QEMU CPU (perf task-clock), 100 = one CPU'),
+    unsupportedPerfEvents: arr(z.string()).describe('perf events this host cannot count (reported as such, never as 0)'),
+  })
+  .describe('Section 3: a migration with iperf3 and perf running');
+
+export const HomeworkResultsSchema = z
+  .object({
+    schema: z.literal(HOMEWORK_SCHEMA).describe("Version of this file's format"),
+    runId: text('`<UTC date>-<time>-homework-<suffix>`: the folder\'s name'),
+    startedAt: text('ISO 8601, UTC'),
+    wallMs: ms('The whole homework, up to writing the report'),
+    sectionsMs: z.record(z.string(), ms('Duration')).describe('How long each section took'),
+    environment: z
+      .object({
+        qemuVersion: text("QEMU's version"),
+        kernel: text('Host kernel'),
+        cpuModel: text('Host CPU'),
+        cpus: count('Host CPUs'),
+        memTotalMiB: mib('Host RAM'),
+        imageHash: text("The guest image's hash"),
+        guestKernel: text('Guest kernel version'),
+        accelUsed: text('Accelerator used'),
+        kvmUsable: z.boolean().optional().describe('KVM found usable by a real boot probe'),
+        accelReason: text('Why that accelerator'),
+      })
+      .describe('Where it ran'),
+    accel: arr(AccelRowSchema).describe('Section 1: KVM vs TCG, one row per accelerator'),
+    devices: arr(NicRowSchema).describe('Section 2: virtio vs emulated devices, one row per NIC model'),
+    during: DuringMigrationSchema,
+    commands: arr(
+      z.object({
+        title: text('What the command does'),
+        where: text('Where it runs: which host (namespace) or monitor'),
+        command: ExplainedCommandSchema,
+        perLine: z.boolean().optional().describe('Monitor commands: argv holds one command per element, each typed or pasted on its own line (absent: argv is one shell command)'),
+        note: text('A paragraph shown before the command (what to do first)').optional(),
+      }),
+    ).describe(
+      'Section 4: every command the run used, argument by argument',
+    ),
+    ganeshaConfig: text("The NFS server's configuration file as used"),
+  })
+  .describe('homework.json: the homework\'s figures');
+
+export type HomeworkResults = z.output<typeof HomeworkResultsSchema>;
+export type AccelRow = z.output<typeof AccelRowSchema>;
+export type PerfFigures = z.output<typeof PerfFiguresSchema>;
+export type NicRow = z.output<typeof NicRowSchema>;
+export type DuringMigration = z.output<typeof DuringMigrationSchema>;
+export type DuringRow = DuringMigration['rows'][number];
+export type Mark = DuringMigration['marks'][number];
+export type CommandExplanation = HomeworkResults['commands'][number];
+
+export const HOMEWORK_CONTRACT: ResultContract<typeof HomeworkResultsSchema> = {
+  file: 'homework.json',
+  current: HOMEWORK_SCHEMA,
+  schema: HomeworkResultsSchema,
+  unversioned: 'miglab.homework/0',
+  // Version 0 is version 1 without the version field.
+  migrate: { 'miglab.homework/0': (raw) => ({ ...raw, schema: HOMEWORK_SCHEMA }) },
+};

@@ -1,0 +1,344 @@
+// results/README.md, generated: every results folder, file, JSON field and CSV column with its
+// meaning and unit, read from the schemas (src/results/*.ts) and from the column lists the CSV
+// writers use. It sits on top of the writers (it imports their column lists) and nothing imports
+// it but `make results-readme` and the drift test (test/unit/results/readme.test.ts). Edit the
+// schemas or the columns, then run `make results-readme`; never edit results/README.md by hand.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { COMPARISON_COLUMNS, EVENT_COLUMNS, MIGRATION_COLUMNS, SAMPLE_COLUMNS, STEP_COLUMNS } from '../batch/report.js';
+import { BatchSpecSchema } from '../batch/spec.js';
+import { FAULT_COLUMNS } from '../fault/table.js';
+import { FaultObjectSchema } from '../fault/spec.js';
+import { PROBE_CSV_COLUMNS } from '../guest/probe.js';
+import { ACCEL_COLUMNS, DEVICES_CSV_COLUMNS, DURING_COLUMNS } from '../homework/report.js';
+import { LabSpecSchema, ShapingSchema } from '../lab/spec.js';
+import { MachineSpecSchema } from '../machine/spec.js';
+import { PERF_CSV_COLUMNS } from '../measure/perf.js';
+import { ScenarioSchema } from '../migrate/scenario.js';
+import type { Column } from '../report/markdown.js';
+import { PARAMETER_COLUMNS, SUMMARY_FIELDS, SUMMARY_METRICS } from '../sweep/summary.js';
+import { SweepSpecSchema } from '../sweep/spec.js';
+import { BatchFileSchema } from './batch.js';
+import { COMPARE_CSV_COLUMNS, COMPARE_RUN_FIGURES } from '../compare/compare.js';
+import { HomeworkResultsSchema } from './homework.js';
+import { PassSchema, RunReportSchema, SampleSchema } from './run.js';
+import { SweepFileSchema } from './sweep.js';
+import { unitOfName, unitRegistry } from './units.js';
+
+/** Input specs and nested results: documented by what they come from, not field by field here. */
+const SPECS = new Map<unknown, string>();
+const docElsewhere = (schema: Any, where: string) => SPECS.set(peel(schema).inner._zod.def, where);
+
+export interface FieldDoc {
+  readonly path: string;
+  readonly type: string;
+  readonly unit: string;
+  readonly meaning: string;
+}
+
+type Any = z.core.$ZodType;
+const defOf = (s: Any) => s._zod.def as z.core.$ZodTypeDef & Record<string, unknown>;
+const describedBy = (s: Any) => z.globalRegistry.get(s)?.description;
+
+/** Peel optional/nullable/readonly/default wrappers, keeping the first description and unit met. */
+function peel(s: Any): { inner: Any; optional: boolean; nullable: boolean; description?: string; unit?: string } {
+  let inner = s;
+  let optional = false;
+  let nullable = false;
+  let description = describedBy(s);
+  let unit = unitRegistry.get(s)?.unit;
+  for (;;) {
+    const d = defOf(inner);
+    if (d.type === 'optional' || d.type === 'default' || d.type === 'prefault') optional = true;
+    else if (d.type === 'nullable') nullable = true;
+    else if (d.type !== 'readonly') break;
+    inner = d.innerType as Any;
+    description ??= describedBy(inner);
+    unit ??= unitRegistry.get(inner)?.unit;
+  }
+  return { inner, optional, nullable, description, unit };
+}
+
+function typeName(s: Any): string {
+  const p = peel(s);
+  const d = defOf(p.inner);
+  let t: string;
+  switch (d.type) {
+    case 'enum':
+      t = Object.values(d.entries as Record<string, string>).join(' \\| ');
+      break;
+    case 'literal':
+      t = (d.values as unknown[]).map((v) => JSON.stringify(v)).join(' \\| ');
+      break;
+    case 'array':
+      t = `list of ${typeName(d.element as Any)}`;
+      break;
+    case 'record':
+      t = `map of ${typeName(d.valueType as Any)}`;
+      break;
+    case 'union':
+      t = (d.options as Any[]).map(typeName).join(' or ');
+      break;
+    case 'custom':
+      t = 'object';
+      break;
+    default:
+      t = String(d.type);
+  }
+  return p.nullable ? `${t} or null` : t;
+}
+
+/**
+ * Every field of an object schema, depth first, with dotted paths (`[]` for list items). Stops
+ * at input specs (their own docs are named) and at maps.
+ */
+export function fieldDocs(schema: Any, prefix = ''): FieldDoc[] {
+  registerSpecs();
+  const out: FieldDoc[] = [];
+  const shape = defOf(peel(schema).inner).shape as Record<string, Any> | undefined;
+  for (const [key, field] of Object.entries(shape ?? {})) {
+    const path = `${prefix}${key}`;
+    const p = peel(field);
+    const spec = SPECS.get(p.inner._zod.def);
+    const sentence = (t: string) => (/\.$/.test(t) ? t : `${t}.`);
+    const meaning = [p.description ? sentence(p.description) : '', spec ? `Its fields are ${spec}.` : '', p.optional ? '(optional)' : ''].filter(Boolean).join(' ');
+    out.push({ path, type: typeName(field), unit: p.unit ?? '', meaning });
+    if (spec) continue;
+    out.push(...nested(p.inner, path));
+  }
+  return out;
+}
+
+function nested(inner: Any, path: string): FieldDoc[] {
+  const d = defOf(inner);
+  if (d.type === 'object') return fieldDocs(inner, `${path}.`);
+  if (d.type === 'array') {
+    const el = peel(d.element as Any).inner;
+    if (SPECS.has(el._zod.def)) return [];
+    return nested(el, `${path}[]`);
+  }
+  if (d.type === 'union') {
+    // A tagged union (batch.json's stop): the fields of every variant, once each.
+    const seen = new Set<string>();
+    return (d.options as Any[]).flatMap((o) => nested(peel(o).inner, path)).filter((f) => !seen.has(f.path) && seen.add(f.path) !== undefined);
+  }
+  return [];
+}
+
+function registerSpecs(): void {
+  if (SPECS.size > 0) return;
+  docElsewhere(ScenarioSchema, 'the `miglab migrate` options (`miglab migrate --help`)');
+  docElsewhere(MachineSpecSchema, 'the guest options of `miglab migrate`');
+  docElsewhere(LabSpecSchema, 'the lab options (`miglab lab up --help`)');
+  docElsewhere(ShapingSchema, '`--bandwidth`, `--delay`, `--loss`: bandwidthMbit, delayMs, jitterMs, lossPct');
+  docElsewhere(SweepSpecSchema, 'the sweep file (examples/sweeps/)');
+  docElsewhere(BatchSpecSchema, 'the `miglab batch` options (docs/batch.md)');
+  docElsewhere(FaultObjectSchema, '`--fault` (README, Faults)');
+  docElsewhere(RunReportSchema, "run.json's (above)");
+}
+
+/** Fields without a description (the drift test wants none). */
+export function undocumentedFields(schema: Any): string[] {
+  return fieldDocs(schema)
+    .filter((f) => f.meaning === '' || f.meaning === '(optional)')
+    .map((f) => f.path);
+}
+
+interface CsvDoc {
+  readonly key: string;
+  readonly unit: string;
+  readonly meaning: string;
+}
+
+function fromColumns<R>(columns: readonly Column<R>[]): CsvDoc[] {
+  return columns.map((c) => ({ key: c.key, unit: unitOfName(c.key)?.symbol ?? '', meaning: c.about ?? c.title }));
+}
+
+function fromSchema(schema: Any): CsvDoc[] {
+  // A CSV cell of a figure that was not measured is empty.
+  return fieldDocs(schema).map((f) => ({ key: f.path, unit: f.unit, meaning: f.meaning.replace(/\(optional\)$/, '(empty when absent)') }));
+}
+
+const esc = (t: string) => t.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+function fieldTable(fields: readonly FieldDoc[]): string {
+  return ['| field | type | unit | meaning |', '|---|---|---|---|', ...fields.map((f) => `| \`${f.path}\` | ${f.type} | ${esc(f.unit) || '–'} | ${esc(f.meaning)} |`)].join('\n');
+}
+
+function csvTable(cols: readonly CsvDoc[]): string {
+  return ['| column | unit | meaning |', '|---|---|---|', ...cols.map((c) => `| \`${c.key}\` | ${esc(c.unit) || '–'} | ${esc(c.meaning)} |`)].join('\n');
+}
+
+function summaryColumns(): CsvDoc[] {
+  const params: CsvDoc[] = PARAMETER_COLUMNS.map((p) => ({ key: p, unit: unitOfName(p)?.symbol ?? '', meaning: 'The point\'s value of this grid dimension (a column only when the sweep varies or sets it)' }));
+  const metrics: CsvDoc[] = SUMMARY_METRICS.map((m) => ({
+    key: `${m.key}_{${SUMMARY_FIELDS.join(',')}}`,
+    unit: unitOfName(m.key)?.symbol ?? '',
+    meaning: `${m.about}: ${SUMMARY_FIELDS.join(', ')} over the point's completed runs (count is a number of runs)`,
+  }));
+  return [
+    { key: 'point', unit: '', meaning: "The point's name (its folder)" },
+    ...params,
+    { key: 'runs', unit: '', meaning: 'Repetitions, including runs that left no report' },
+    { key: 'converged', unit: '', meaning: 'Runs QEMU completed' },
+    { key: 'failures', unit: '', meaning: 'Runs failed or stalled, plus runs that left no report' },
+    ...metrics,
+  ];
+}
+
+const PROBE_DOCS: CsvDoc[] = PROBE_CSV_COLUMNS.map((c) => ({ key: c.key, unit: c.unit, meaning: c.about }));
+const PERF_DOCS: CsvDoc[] = PERF_CSV_COLUMNS.map((c) => ({ key: c.key, unit: c.unit, meaning: c.about }));
+
+const INTRO = `# results/
+
+<!-- Generated by src/results/readme.ts from the result schemas and the CSV column lists: do
+not edit by hand; run \`make results-readme\` (a unit test fails when this file is out of date). -->
+
+Every miglab command that measures something writes one folder here and nothing else. Generated
+content is git-ignored; keep, copy or archive the folders you care about. Folders are made 0700
+and files 0600: a guest's memory, disk and console can hold secrets. Before a run starts miglab
+checks that the folder can be written and has at least 64 MiB free; a disk that fills during a
+run stops the run cleanly (QEMUs stopped, the reason named, exit status 7).
+
+Each JSON file carries a \`schema\` version. miglab reads its results back only through these
+schemas (sweep resume, \`miglab plot\`, \`miglab compare\`): a file of an older version is
+migrated when it can be (a homework.json without a version is read as \`miglab.homework/0\`) or
+refused with one line naming the file, its version and what to do.
+
+Units: every figure's unit is in its name (\`downtimeMs\`, \`memoryMiB\`, \`throughputMbps\`) and
+in the unit column below. Sizes are binary (MiB = 2^20 bytes, as QEMU counts); link rates are
+decimal (Mbit/s = 10^6 bit/s, as tc counts). Numbers are rounded to the precision they were
+measured with: ms to 0.1 (µs below 1 ms), MiB, MiB/s, Mbit/s and % to 0.1, seconds to 0.001,
+bytes and pages whole, ratios to 3 significant digits. A figure that was not measured is absent
+(an empty CSV cell), never 0.`;
+
+/** The whole of results/README.md. */
+export function renderResultsReadme(): string {
+  const parts: string[] = [INTRO];
+  const h = (level: number, text: string) => parts.push(`${'#'.repeat(level)} ${text}`);
+  const p = (text: string) => parts.push(text);
+
+  h(2, 'A run: `results/<run-id>/`');
+  p(
+    'Written by `miglab migrate` (and by every run of a sweep, a batch and the homework). The run id is `<UTC date>-<time>-<name derived from the scenario>-<suffix>`.',
+  );
+  p(
+    [
+      '| file | what |',
+      '|---|---|',
+      '| `run.json` | every input and output of the run; schema `miglab.run/2` (below) |',
+      '| `timeline.csv` | one row per `query-migrate` / `info migrate` sample |',
+      '| `passes.csv` | one row per pre-copy pass |',
+      '| `probe.csv` | the client-side UDP probe: one row per probe (absent when the scenario turns the probe off: `clientProbe: false`) |',
+      "| `src.serial.log`, `dst.serial.log` | the guest's serial console on each side (agent heartbeat, kernel messages) and QEMU's own messages |",
+      '| `src.qmp.jsonl`, `dst.qmp.jsonl` | the QMP conversation with each QEMU, both directions, timestamped, one JSON message a line |',
+      "| `workload.log` | the net workload's iperf3 output, when there is one |",
+    ].join('\n'),
+  );
+  h(3, 'run.json');
+  p(fieldTable(fieldDocs(RunReportSchema)));
+  h(3, 'timeline.csv');
+  p(csvTable(fromSchema(SampleSchema)));
+  h(3, 'passes.csv');
+  p(csvTable(fromSchema(PassSchema)));
+  h(3, 'probe.csv');
+  p(
+    'Written by the probe tool (vm-images/tools/miglab-probe.c). A first `#` line holds its settings and totals (`target`, `interval_us`, `realtime_minus_monotonic_ns`, `sent`, `received`, ...); then the header and one row per probe.',
+  );
+  p(csvTable(PROBE_DOCS));
+
+  h(2, 'A sweep: `results/sweep-NAME/`');
+  p(
+    [
+      '| file | what |',
+      '|---|---|',
+      '| `sweep.json` | the spec, the expanded points and what happened to every run; schema `miglab.sweep/1` (below) |',
+      '| `POINT/repK/` | one run folder each (above) |',
+      '| `summary.csv` | count, mean, median, stdev, min and max of each figure per point |',
+      '| `faults.csv` | the fault x outcome table, when points inject faults |',
+      '| `report.md`, `report.html` | tables and figures (`miglab plot` draws them again from the saved runs) |',
+      '| `plots/` | the figures, PNG and SVG |',
+    ].join('\n'),
+  );
+  h(3, 'sweep.json');
+  p(fieldTable(fieldDocs(SweepFileSchema)));
+  h(3, 'summary.csv');
+  p(csvTable(summaryColumns()));
+  h(3, 'faults.csv');
+  p(csvTable(fromColumns(FAULT_COLUMNS)));
+
+  h(2, 'A batch: `results/batch-ID/`');
+  p(
+    [
+      '| file | what |',
+      '|---|---|',
+      '| `batch.json` | the whole record: spec, every attempt, every host sample, the diagnosis; schema `miglab.batch/1` (below) |',
+      '| `nN-MODE/gK/` | the run folder of each guest\'s migration (above) |',
+      '| `steps.csv` | one row per step |',
+      '| `migrations.csv` | one row per migration attempt |',
+      '| `comparison.csv` | naive parallel against the scheduler at each N (only with `--compare`) |',
+      '| `samples.csv` | one row per host sample |',
+      '| `events.csv` | every migration event on the batch\'s time axis |',
+      '| `report.md`, `report.html`, `plots/` | the report (see docs/batch.md) |',
+    ].join('\n'),
+  );
+  h(3, 'batch.json');
+  p(fieldTable(fieldDocs(BatchFileSchema)));
+  for (const [file, cols] of [
+    ['steps.csv', STEP_COLUMNS],
+    ['migrations.csv', MIGRATION_COLUMNS],
+    ['comparison.csv', COMPARISON_COLUMNS],
+    ['samples.csv', SAMPLE_COLUMNS],
+    ['events.csv', EVENT_COLUMNS],
+  ] as const) {
+    h(3, file);
+    p(csvTable(fromColumns(cols as readonly Column<never>[])));
+  }
+
+  h(2, 'The homework: `results/homework-ID/`');
+  p(
+    [
+      '| file | what |',
+      '|---|---|',
+      "| `homework.json` | every figure of the homework; schema `miglab.homework/1` (below) |",
+      '| `accel.csv`, `devices.csv`, `during-migration.csv` | the CSV behind each table (below) |',
+      '| `migration/` | the run folder of section 3\'s migration (above), plus `perf-src.csv` and `perf-dst.csv` (below) |',
+      '| `report.md`, `report.html`, `plots/` | the report |',
+    ].join('\n'),
+  );
+  h(3, 'homework.json');
+  p(fieldTable(fieldDocs(HomeworkResultsSchema)));
+  for (const [file, cols] of [
+    ['accel.csv', ACCEL_COLUMNS],
+    ['devices.csv', DEVICES_CSV_COLUMNS],
+    ['during-migration.csv', DURING_COLUMNS],
+  ] as const) {
+    h(3, file);
+    p(csvTable(fromColumns(cols as readonly Column<never>[])));
+  }
+  h(3, 'perf-src.csv, perf-dst.csv');
+  p("`perf stat -x, -I` on each QEMU process during the migration, as perf printed it (its warnings included), under a header miglab adds.");
+  p(csvTable(PERF_DOCS));
+
+  h(2, 'A comparison: `results/compare-ID/`');
+  p(
+    'Written by `miglab compare A B ...` (runs or sweeps side by side; the first, A, is the baseline). `report.md` and `report.html` hold the tables (each figure of each set, with its delta against A) and the figures (`plots/`: for runs, each figure as a share of A\'s; for sweeps, downtime, total time and RAM sent by point), `compare.csv` the same figures in long form.',
+  );
+  p(`Figures compared: ${COMPARE_RUN_FIGURES.map((f) => `\`${f.key}\` (${f.title})`).join(', ')}.`);
+  h(3, 'compare.csv');
+  p(csvTable(COMPARE_CSV_COLUMNS.map((c) => ({ key: c.key, unit: c.unit, meaning: c.about }))));
+
+  h(2, 'Benchmarks: `results/bench/`');
+  p(
+    'The benchmark figures (`foundation.json`, `downtime.json`, `batch-bench.json`, `faults.json` with the fault sweep `sweep-faults-bench/` and the TLS sweep `sweep-tls-bench/`); see README, Tests and benchmarks.',
+  );
+  return `${parts.join('\n\n')}\n`;
+}
+
+/** Write results/README.md under `repoRoot`. */
+export async function writeResultsReadme(repoRoot: string): Promise<string> {
+  const file = join(repoRoot, 'results', 'README.md');
+  await writeFile(file, renderResultsReadme());
+  return file;
+}
