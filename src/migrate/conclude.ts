@@ -13,7 +13,7 @@ import { clientDowntimeWindow, switchoverMs } from './downtimes.js';
 import { dirtyRateText, lastActiveSample, settleCompleted } from './figures.js';
 import { QmpMigrationDriver } from './monitor.js';
 import type { SideAfter } from './report.js';
-import { CALL, switchedOver, type Run } from './run-state.js';
+import { CALL, failRun, switchedOver, type Run } from './run-state.js';
 
 /** How long a completed record may lack its figures before miglab falls back to events. */
 const FIGURES_SETTLE_MS = 2000;
@@ -48,15 +48,15 @@ export async function conclude(run: Run, drive: DriveResult): Promise<void> {
   if (drive.end === 'stall') {
     run.verdict = 'stalled';
     run.out.stall = drive.stall;
-    run.failure = `stalled: no byte moved for ${drive.stall!.forMs} ms (since ${drive.stall!.sinceMs} ms after migrate, transferred stuck at ${drive.stall!.transferredBytes} bytes, status ${drive.stall!.status}); cancelled`;
+    failRun(run, 'STALLED', `stalled: no byte moved for ${drive.stall!.forMs} ms (since ${drive.stall!.sinceMs} ms after migrate, transferred stuck at ${drive.stall!.transferredBytes} bytes, status ${drive.stall!.status}); cancelled`);
   } else if (drive.end === 'deadline') {
     run.verdict = 'did-not-converge';
     const a = run.out.lastActive;
-    run.failure = `did not converge within ${scenario.timeoutMs} ms (last active sample at ${a?.tMs ?? '?'} ms: remaining ${a?.remainingBytes ?? '?'} bytes, ${dirtyRateText(a?.dirtyPagesRate)}); cancelled`;
+    failRun(run, 'NOT_CONVERGED', `did not converge within ${scenario.timeoutMs} ms (last active sample at ${a?.tMs ?? '?'} ms: remaining ${a?.remainingBytes ?? '?'} bytes, ${dirtyRateText(a?.dirtyPagesRate)}); cancelled`);
   } else {
     run.verdict = 'failed';
     const exits = guard.incidents.filter((i) => i.source === 'qemu-exit').map((i) => i.what);
-    run.failure = `QEMU reports the migration ${final.status}${final.errorDesc ? `: ${final.errorDesc}` : ''}${exits.length ? `; ${exits.join('; ')}` : ''}`;
+    failRun(run, 'QEMU_FAILED', `QEMU reports the migration ${final.status}${final.errorDesc ? `: ${final.errorDesc}` : ''}${exits.length ? `; ${exits.join('; ')}` : ''}`);
   }
   await verifySource(run);
 }
@@ -104,12 +104,12 @@ async function verifyDestination(run: Run): Promise<void> {
     const integrity = await verifyIntegrity(run.agent!, scenario.workload, { signal: guard.signal });
     run.out.integrity = integrity;
     run.out.integrityCheckedOn = 'destination';
-    if (!integrity.ok) run.failure = `integrity check failed on the destination: ${integrity.detail}`;
+    if (!integrity.ok) failRun(run, 'INTEGRITY', `integrity check failed on the destination: ${integrity.detail}`);
   }
   // The first problem found is the reason given (an integrity failure is set above).
-  if (!run.failure && dstStatus.status !== 'running') run.failure = `the destination is ${dstStatus.status}, not running, after the migration completed`;
+  if (!run.failure && dstStatus.status !== 'running') failRun(run, 'DESTINATION_NOT_RUNNING', `the destination is ${dstStatus.status}, not running, after the migration completed`);
   if (!run.failure && !hb.continuous) {
-    run.failure = `the guest's heartbeat did not continue on the destination (source last seq ${hb.sourceLastSeq}, destination first seq ${hb.destinationFirstSeq}, same boot: ${hb.sameBoot})`;
+    failRun(run, 'HEARTBEAT', `the guest's heartbeat did not continue on the destination (source last seq ${hb.sourceLastSeq}, destination first seq ${hb.destinationFirstSeq}, same boot: ${hb.sameBoot})`);
   }
 }
 
@@ -139,7 +139,7 @@ async function verifySource(run: Run): Promise<void> {
   }
   if (problems.length > 0) {
     run.verdict = 'failed';
-    run.failure = `${run.failure ?? 'the migration did not complete'}; ${problems.join('; ')}`;
+    failRun(run, 'SOURCE_CHECK', `${run.failure ?? 'the migration did not complete'}; ${problems.join('; ')}`);
   } else {
     run.failure = `${run.failure ?? 'the migration did not complete'}; the source kept running (${status}) with its heartbeat going on`;
   }

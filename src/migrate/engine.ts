@@ -38,7 +38,7 @@ import { headlineFigures, lastActiveSample } from './figures.js';
 import { RunGuard, trippedError } from './guard.js';
 import { HmpMigrationDriver, QmpMigrationDriver, tlsParameters, type MigrationDriver } from './monitor.js';
 import { derivePasses, RUN_SCHEMA, type HostFacts, type RunOutputs, type RunReport } from './report.js';
-import { CALL, mark, switchedOver, type Run } from './run-state.js';
+import { CALL, failRun, mark, switchedOver, type Run } from './run-state.js';
 import { scenarioName, type Scenario } from './scenario.js';
 import { resultsWriteError } from './watch.js';
 
@@ -211,12 +211,13 @@ async function fail(run: Run, err: unknown): Promise<void> {
   if (guard.interrupted) {
     run.verdict = 'interrupted';
     run.out.interruptedBy = guard.interruptedBy;
-    run.failure = `interrupted by ${guard.interruptedBy} during ${run.phase}`;
+    failRun(run, 'ABORTED', `interrupted by ${guard.interruptedBy} during ${run.phase}`);
     return;
   }
   run.verdict = 'failed';
   // A watcher's alarm is the cause; the error that surfaced is only how the run noticed.
-  run.failure = guard.tripped ? guard.tripped.error.message : describeError(err);
+  if (guard.tripped) failRun(run, guard.tripped.error.code, guard.tripped.error.message, guard.tripped.source);
+  else failRun(run, err instanceof MiglabError ? err.code : 'INTERNAL', describeError(err));
   if (!guard.tripped) {
     // Name what the lab looked like when a step hung: a frozen NFS server explains a silent QEMU.
     const nfs = run.lab.nfsServerState();
@@ -371,10 +372,11 @@ async function migrate(run: Run): Promise<DriveResult> {
 
 function buildReport(run: Run, host: HostFacts): RunReport {
   const { ctx, scenario, out } = run;
-  let { verdict, failure } = run;
+  let { verdict, failure, failedIn } = run;
   const imgCheck = out.qemuImgCheck;
   if (imgCheck && !imgCheck.ok && !failure) {
     failure = `qemu-img check found the shared disk inconsistent after the run: ${imgCheck.meaning}`;
+    failedIn = { phase: 'cleanup', code: 'DISK_CHECK' };
     verdict = verdict === 'interrupted' ? verdict : 'failed';
   }
   const final = run.final;
@@ -411,6 +413,7 @@ function buildReport(run: Run, host: HostFacts): RunReport {
     ok: verdict === 'completed' && !failure,
     verdict,
     failure,
+    failedIn: failure ? failedIn : undefined,
     inputs: {
       scenario,
       machine: run.machine!,

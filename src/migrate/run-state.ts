@@ -59,6 +59,26 @@ export interface Run {
   sourceCompletedAtMs?: number;
   verdict: Verdict;
   failure?: string;
+  /** Where the run failed and how, for scripts (run.json's failedIn); the first failure wins. */
+  failedIn?: FailedIn;
+}
+
+/**
+ * What ended a run that did not complete, as data: the engine's phase and a code. The code is a
+ * MiglabError code for a thrown error (TIMEOUT, QMP_DISCONNECTED...), or one of the run's own
+ * verdict reasons (STALLED, NOT_CONVERGED, QEMU_FAILED, INTEGRITY, DESTINATION_NOT_RUNNING,
+ * HEARTBEAT, SOURCE_CHECK); `watcher` names the watcher whose alarm stopped the run.
+ */
+export interface FailedIn {
+  readonly phase: string;
+  readonly code: string;
+  readonly watcher?: string;
+}
+
+/** Record a run's failure: the text for people, and (the first time) its phase and code. */
+export function failRun(run: Run, code: string, text: string, watcher?: string): void {
+  run.failure = text;
+  run.failedIn ??= watcher ? { phase: run.phase, code, watcher } : { phase: run.phase, code };
 }
 
 export function mark(run: Run, name: string, since: number): void {

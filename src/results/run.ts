@@ -396,6 +396,16 @@ export const RunReportSchema = z
     ok: z.boolean().describe('QEMU completed the migration and every check after it passed'),
     verdict: VerdictSchema,
     failure: text('Why the run failed (a check, a watcher, QEMU)').optional(),
+    failedIn: z
+      .object({
+        phase: text("The engine's phase when it failed: boot, prepare, migrate, conclude, cleanup"),
+        code: text(
+          'How: a miglab error code for an error (TIMEOUT, QMP_DISCONNECTED, MIGRATION_FAILED...), ABORTED (interrupted), or the check that failed: STALLED, NOT_CONVERGED, QEMU_FAILED, INTEGRITY, DESTINATION_NOT_RUNNING, HEARTBEAT, SOURCE_CHECK, DISK_CHECK',
+        ),
+        watcher: text("The watcher whose alarm stopped the run (qemu-exit, console, nfs, lab, results), when one did").optional(),
+      })
+      .optional()
+      .describe('Where and how the run failed, as data for scripts (with failure)'),
     inputs: RunInputsSchema,
     outputs: RunOutputsSchema,
     phases: z.record(z.string(), ms('Duration')).describe('How long each phase took (accelerator decision, QEMU start, boot to heartbeat, migration, verification, cleanup)'),

@@ -50,6 +50,7 @@ describe('the destination lost', () => {
     await expectAsRequired(r);
     expect(r.verdict).toBe('failed');
     expect(r.failure).toMatch(/QEMU reports the migration failed.*the destination QEMU .* was killed by SIGKILL \(the kill-dst@pass:2 fault\)/);
+    expect(r.failedIn).toEqual({ phase: 'conclude', code: 'QEMU_FAILED' });
     expect(r.outputs.integrity).toMatchObject({ ok: true, checked: 'memory' });
     expect(r.outputs.integrityCheckedOn).toBe('source');
     expect(r.outputs.after?.source).toMatchObject({ process: 'running', status: 'running', heartbeat: 'continuing' });
@@ -67,6 +68,7 @@ describe('the destination lost', () => {
     // What the cancelled migration had left, from its last active sample.
     expect(r.outputs.lastActive?.remainingBytes).toBeGreaterThan(0);
     expect(r.failure).toMatch(/^stalled: no byte moved for \d+ ms .*; cancelled; the source kept running \(running\)/);
+    expect(r.failedIn).toEqual({ phase: 'conclude', code: 'STALLED' });
   }, 90000);
 
   it('cut off for good: stalled, the source runs on', async () => {
@@ -83,6 +85,7 @@ describe('the source lost', () => {
     const r = await run({ faults: ['kill-src@1s'] });
     await expectAsRequired(r);
     expect(r.failure).toMatch(/^the source QEMU \(src, pid \d+\) was killed by SIGKILL \(the kill-src@1s fault\)$/);
+    expect(r.failedIn).toMatchObject({ code: 'MIGRATION_FAILED', watcher: 'qemu-exit' });
     expect(r.outputs.after?.destination.process).toBe('exited');
   }, 90000);
 });
@@ -105,6 +108,7 @@ describe('short outages', () => {
     const r = await run({ workload: 'dirty:16M@4M/s,random', faults: ['link-down:2s@1s'] });
     await expectAsRequired(r);
     expect(r.ok).toBe(true);
+    expect(r.failedIn).toBeUndefined();
     expect(r.outputs.integrity).toMatchObject({ ok: true });
     expect(r.outputs.integrityCheckedOn).toBe('destination');
     expect(r.outputs.faults![0]!.undoneAtMs! - r.outputs.faults![0]!.firedAtMs!).toBeGreaterThanOrEqual(2000);
@@ -120,6 +124,7 @@ describe('the lab and the guest in trouble', () => {
     expect(j!.detectMs).toBeLessThan(15000);
     expect(j!.detectedAs).toMatch(/^nfs: the lab's NFS server \(pid \d+\) is gone/);
     expect(r.failure).toMatch(/the lab's NFS server \(pid \d+\) is gone/);
+    expect(r.failedIn).toMatchObject({ code: 'MIGRATION_FAILED', watcher: 'nfs' });
   }, 90000);
 
   it("the guest's OOM killer ends its agent: failed at once, quoting the console", async () => {
