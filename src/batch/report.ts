@@ -9,7 +9,7 @@ import { lineChart, type Marker } from '../plot/charts.js';
 import { renderChart } from '../plot/render.js';
 import { writeReport } from '../report/html.js';
 import { fmtMs, markdown, writeTableCsv, type Column } from '../report/markdown.js';
-import { compareSteps, linkRatesMbps, migrationLinkMbps, type ComparisonRow, type StepDiagnosis } from './diagnose.js';
+import { compareSteps, diagnoseBatch, linkRatesMbps, migrationLinkMbps, type ComparisonRow, type StepDiagnosis } from './diagnose.js';
 import type { BatchEvent, BatchFile, BatchRecord, BatchSample, MigrationAttempt } from './record.js';
 import { BATCH_CONTRACT } from '../results/batch.js';
 import { writeResult } from '../results/contract.js';
@@ -262,8 +262,10 @@ export function batchMarkers(r: BatchRecord): Marker[] {
 /** batch.json (the record and its diagnosis), then the report. */
 export async function writeBatchReport(dir: string, r: BatchRecord, ds: readonly StepDiagnosis[]): Promise<{ markdownPath: string; htmlPath: string }> {
   const file: BatchFile = { ...r, diagnoses: ds };
-  await writeResult(BATCH_CONTRACT, join(dir, 'batch.json'), file);
-  return renderBatchReport(dir, r, ds);
+  // The report is drawn from what was saved (rounded to each figure's precision), as `miglab
+  // plot` draws it later: the same folder gives the same report either way.
+  const { diagnoses: _saved, ...saved } = await writeResult(BATCH_CONTRACT, join(dir, 'batch.json'), file);
+  return renderBatchReport(dir, saved, diagnoseBatch(saved));
 }
 
 /**

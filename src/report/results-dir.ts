@@ -4,7 +4,7 @@
 // guest's memory, disk and console can hold secrets, so folders are 0700 and files 0600.
 import { constants } from 'node:fs';
 import { access, mkdir, rm, statfs, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { makePrivateDir } from '../util/private.js';
 
@@ -20,6 +20,18 @@ export const MIN_FREE_MIB = 64;
 const FIX = 'choose another folder with --results DIR';
 
 
+/** statfs magic numbers of the kernel's own file systems (linux/magic.h). */
+const KERNEL_FS: Readonly<Record<number, string>> = { 0x9fa0: '/proc (procfs)', 0x62656572: '/sys (sysfs)', 0x64626720: 'debugfs', 0x74726163: 'tracefs', 0x1cd1: 'devpts' };
+
+/** The kernel file system the nearest existing folder of `abs` is on, if it is one. */
+async function kernelFileSystem(abs: string): Promise<string | undefined> {
+  for (let d = abs; ; d = dirname(d)) {
+    const fs = await statfs(d).catch(() => undefined);
+    if (fs) return KERNEL_FS[Number(fs.type)];
+    if (dirname(d) === d) return undefined;
+  }
+}
+
 function reason(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   return e.code ? `${e.code}: ${e.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '')}` : String(err);
@@ -31,6 +43,10 @@ function reason(err: unknown): string {
  */
 export async function checkResultsDir(dir: string, minFreeMiB = MIN_FREE_MIB): Promise<string> {
   const abs = resolve(dir);
+  // Node's recursive mkdir never returns under /proc (seen: `mkdirSync('/proc/x', {recursive})`
+  // hangs), and neither /proc nor /sys can hold files: refused by the file system they are on.
+  const kernelFs = await kernelFileSystem(abs);
+  if (kernelFs) throw new UsageError(`the results folder ${abs} is on ${kernelFs}, which holds no files`, FIX);
   try {
     await makePrivateDir(abs);
   } catch (err) {

@@ -48,6 +48,8 @@ const SUFFIX_UNITS: readonly (readonly [RegExp, Unit])[] = [
   [/KiB$/, { symbol: 'KiB', round: step(0.1) }],
   [/Bytes$|^bytes$/, { symbol: 'bytes', round: Math.round }],
   [/Us$/, { symbol: 'µs', round: Math.round }],
+  // Link rates from byte counters over a sampling interval: whole bits per second.
+  [/BitsPerSecond$/, { symbol: 'bit/s', round: Math.round }],
   [/PerS$|Rate$/, { symbol: '/s', round: (v) => significant(v, 4) }],
   // Sub-millisecond figures (round trips, short waits) keep µs; longer ones 0.1 ms.
   [/Ms$|^ms$/, { symbol: 'ms', round: (v) => roundTo(v, Math.abs(v) < 1 ? 0.001 : 0.1) }],

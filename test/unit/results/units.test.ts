@@ -20,6 +20,7 @@ describe('units from names', () => {
     ['cpuThrottlePercent', '%'],
     ['psiCpuSomeAvg10', '%'],
     ['opsPerS', '/s'],
+    ['rxBitsPerSecond', 'bit/s'],
     ['dirtyPagesRate', '/s'],
     ['duplicatePages', 'pages'],
     ['vsLowerBound', 'x'],

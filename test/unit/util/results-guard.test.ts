@@ -18,6 +18,8 @@ describe('the results folder, checked before anything starts', () => {
     const file = join(root, 'file');
     writeFileSync(file, 'x');
     await expect(checkResultsDir(join(file, 'sub'))).rejects.toThrow(/cannot be made \(ENOTDIR/);
+    // Node's recursive mkdir would hang under /proc: refused by the file system, at once.
+    await expect(checkResultsDir('/proc/miglab-nonexistent/x')).rejects.toThrow(/^the results folder \/proc\/miglab-nonexistent\/x is on \/proc \(procfs\), which holds no files/);
   });
 });
 
