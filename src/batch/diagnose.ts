@@ -1,6 +1,7 @@
 // What happened at each N of a batch, and why it stopped: counts, times and downtimes of the
 // migrations, failures by kind, and at the stall which resource was saturated, with the sample
 // values that show it. Pure: reads only a batch record's steps and samples.
+import { SWITCH_PORTS } from '../lab/spec.js';
 import { mbitToMiBps } from '../util/units.js';
 import type { BatchRecord, BatchSample, MigrationAttempt, StepRecord } from './record.js';
 import { hostBefore, meanCpuBusyPct, memAvailableMiB, stallPredatesStep, swapUsedMiB, type HostBefore, type Stall } from './stall.js';
@@ -58,9 +59,9 @@ function maxOf<T>(xs: readonly T[], f: (x: T) => number | undefined): { value: n
   return best;
 }
 
-/** The switch ports' names (src/lab/spec.ts labNames): the peers of src's and dst's uplinks. */
-const SRC_PORT = 'sw-src';
-const DST_PORT = 'sw-dst';
+/** The peers of src's and dst's uplinks on the lab's switch. */
+const SRC_PORT = SWITCH_PORTS.src;
+const DST_PORT = SWITCH_PORTS.dst;
 
 /**
  * What src sent and dst received over the migration link in a sample, Mbit/s. Read on the

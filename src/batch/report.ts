@@ -10,7 +10,7 @@ import { renderChart } from '../plot/render.js';
 import { writeReport } from '../report/html.js';
 import { fmtMs, markdown, writeTableCsv, type Column } from '../report/markdown.js';
 import { compareSteps, diagnoseBatch, linkRatesMbps, migrationLinkMbps, type ComparisonRow, type StepDiagnosis } from './diagnose.js';
-import type { BatchEvent, BatchFile, BatchRecord, BatchSample, MigrationAttempt } from './record.js';
+import type { BatchEvent, BatchRecord, BatchSample, MigrationAttempt } from './record.js';
 import { BATCH_CONTRACT } from '../results/batch.js';
 import { writeResult } from '../results/contract.js';
 import { meanCpuBusyPct, memAvailableMiB, stallStopDetail, swapUsedMiB } from './stall.js';
@@ -259,13 +259,16 @@ export function batchMarkers(r: BatchRecord): Marker[] {
   return markers;
 }
 
-/** batch.json (the record and its diagnosis), then the report. */
-export async function writeBatchReport(dir: string, r: BatchRecord, ds: readonly StepDiagnosis[]): Promise<{ markdownPath: string; htmlPath: string }> {
-  const file: BatchFile = { ...r, diagnoses: ds };
-  // The report is drawn from what was saved (rounded to each figure's precision), as `miglab
-  // plot` draws it later: the same folder gives the same report either way.
-  const { diagnoses: _saved, ...saved } = await writeResult(BATCH_CONTRACT, join(dir, 'batch.json'), file);
-  return renderBatchReport(dir, saved, diagnoseBatch(saved));
+/**
+ * batch.json (the record and its diagnosis), then the report. The diagnosis and the report are
+ * made from what was saved (each figure rounded to its precision), as `miglab plot` makes them
+ * later: the same folder gives the same report, and the summary printed matches the file.
+ */
+export async function writeBatchReport(dir: string, r: BatchRecord): Promise<{ record: BatchRecord; diagnoses: StepDiagnosis[]; markdownPath: string; htmlPath: string }> {
+  const rounded = await writeResult(BATCH_CONTRACT, join(dir, 'batch.json'), { ...r, diagnoses: diagnoseBatch(r) });
+  const { diagnoses: _unrounded, ...record } = rounded;
+  const diagnoses = diagnoseBatch(record);
+  return { record, diagnoses, ...(await renderBatchReport(dir, record, diagnoses)) };
 }
 
 /**

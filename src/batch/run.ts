@@ -17,7 +17,7 @@ import { parseScenario } from '../migrate/scenario.js';
 import { sleep, withDeadline } from '../util/deadline.js';
 import { BootBarrier, MigrationSlots, type GuestGate } from './barrier.js';
 import { withTeardown } from '../util/teardown.js';
-import { diagnoseBatch, diagnoseStep, type StepDiagnosis } from './diagnose.js';
+import { diagnoseStep, type StepDiagnosis } from './diagnose.js';
 import { attemptFromReport, BATCH_SCHEMA, type BatchRecord, type BatchSample, type MigrationAttempt, type StepRecord, type StepVariant, type StopReason } from './record.js';
 import { writeBatchReport } from './report.js';
 import { checkResultsDir } from '../report/results-dir.js';
@@ -172,9 +172,7 @@ export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): 
       stop,
       samples,
     };
-    const diagnoses = diagnoseBatch(record);
-    const written = await writeBatchReport(dir, record, diagnoses);
-    return { record, diagnoses, dir, ...written };
+    return { dir, ...(await writeBatchReport(dir, record)) };
   });
 }
 

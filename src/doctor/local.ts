@@ -20,6 +20,10 @@ export interface LocalProbeOptions {
 
 export function localProbes(opts: LocalProbeOptions = {}): DoctorProbes {
   const host = new LocalHost();
+  // The image check and the KVM check both need the image; finding it hashes its inputs (dpkg,
+  // files), so it is done once.
+  let image: ReturnType<typeof findImage> | undefined;
+  const findImageOnce = () => (image ??= findImage({ cacheDir: IMAGE_CACHE_DIR }));
   return {
     host,
     isRoot: process.getuid?.() === 0,
@@ -29,13 +33,13 @@ export function localProbes(opts: LocalProbeOptions = {}): DoctorProbes {
     ports: opts.ports ?? { migration: 4444, hmp: 4445 },
     makefile: join(REPO_ROOT, 'Makefile'),
     guestImage: async () => {
-      const image = await findImage({ cacheDir: IMAGE_CACHE_DIR });
+      const image = await findImageOnce();
       if (!image) return undefined;
       await assertImageIntact(image);
       return `built ${image.builtAt.slice(0, 10)}: Linux ${image.kernelVersion}, ${image.modules.length} modules (${IMAGE_CACHE_DIR})`;
     },
     kvm: async (): Promise<KvmVerdict> => {
-      const image = await findImage({ cacheDir: IMAGE_CACHE_DIR }).catch(() => undefined);
+      const image = await findImageOnce().catch(() => undefined);
       if (!image) {
         // Without the guest there is nothing to boot: a missing /dev/kvm still decides it.
         try {

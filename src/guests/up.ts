@@ -11,6 +11,7 @@ import { LocalHost } from '../host/local.js';
 import { migrateOnLab, preflight, REPO_ROOT, useLab, type MigrateResult } from '../api.js';
 import type { LabSpecInput, ShapingInput } from '../lab/index.js';
 import type { MigrationHooks } from '../migrate/engine.js';
+import { formatDuration } from '../progress/format.js';
 import type { Progress } from '../progress/progress.js';
 import { parseScenario, scenarioName, type ScenarioInput } from '../migrate/scenario.js';
 import { checkResultsDir } from '../report/results-dir.js';
@@ -104,7 +105,7 @@ export async function guestsUp(req: GuestsUpRequest): Promise<GuestsUpResult> {
         held = true;
         holding = true;
         req.out(
-          `\nThe guests are kept so that \`info migrate\` shows QEMU's final figures. End with \`miglab guests down --prefix ${lab.spec.prefix}\` or Ctrl-C (at most ${Math.round(holdMs / 60000)} min).`,
+          `\nThe guests are kept so that \`info migrate\` shows QEMU's final figures. End with \`miglab guests down --prefix ${lab.spec.prefix}\` or Ctrl-C (at most ${formatDuration(holdMs)}).`,
         );
         endedBy = await holdUntilEnded(holdMs, [holdAc.signal, signal]);
         holding = false;

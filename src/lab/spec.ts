@@ -184,6 +184,9 @@ export interface LabNames {
   readonly switchPort: Readonly<Record<HostRole, string>>;
 }
 
+/** The switch's ports, per role: the same in every lab (the switch has a namespace of its own). */
+export const SWITCH_PORTS: Readonly<Record<HostRole, string>> = { src: 'sw-src', dst: 'sw-dst', client: 'sw-cli' };
+
 export function labNames(prefix: string): LabNames {
   return {
     switchNs: `${prefix}-sw`,
@@ -191,7 +194,7 @@ export function labNames(prefix: string): LabNames {
     switchBridge: 'br-sw',
     hostBridge: 'br0',
     uplink: 'up0',
-    switchPort: { src: 'sw-src', dst: 'sw-dst', client: 'sw-cli' },
+    switchPort: SWITCH_PORTS,
   };
 }
 

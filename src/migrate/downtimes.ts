@@ -36,8 +36,7 @@ export function downtimeFromEvents(events: readonly EventRecord[]): number | und
  * before the source's STOP to a while after the destination's RESUME. Undefined without both events.
  */
 export function clientDowntimeWindow(events: readonly EventRecord[], migrateSentAtMs: number): { fromMs: number; toMs: number } | undefined {
-  const stop = events.find((e) => e.side === 'source' && e.event === 'STOP');
-  const resume = events.find((e) => e.side === 'destination' && e.event === 'RESUME');
-  if (!stop || !resume) return undefined;
-  return { fromMs: migrateSentAtMs + stop.tMs - WINDOW_BEFORE_STOP_MS, toMs: migrateSentAtMs + resume.tMs + WINDOW_AFTER_RESUME_MS };
+  const sr = stopAndResume(events);
+  if (!sr) return undefined;
+  return { fromMs: migrateSentAtMs + sr.stop.tMs - WINDOW_BEFORE_STOP_MS, toMs: migrateSentAtMs + sr.resume.tMs + WINDOW_AFTER_RESUME_MS };
 }

@@ -64,6 +64,7 @@ export interface HeadlineFigures {
  */
 export function headlineFigures(final: MigrationInfo | undefined, events: readonly EventRecord[], requeries = 0): HeadlineFigures {
   if (!final) return { sources: { totalTimeMs: 'missing', downtimeMs: 'missing' }, requeries };
+  const fromEvents = downtimeFromEvents(events);
   const qemuTotal = final.totalTimeMs !== undefined && final.totalTimeMs > 0 ? final.totalTimeMs : undefined;
   if (final.status !== 'completed') {
     return {
@@ -77,20 +78,19 @@ export function headlineFigures(final: MigrationInfo | undefined, events: readon
     return {
       totalTimeMs: final.totalTimeMs,
       // QEMU gave the total but no downtime (a record without it): its events stand in, and say so.
-      downtimeMs: final.downtimeMs ?? downtimeFromEvents(events),
+      downtimeMs: final.downtimeMs ?? fromEvents,
       setupTimeMs: final.setupTimeMs,
-      sources: { totalTimeMs: 'qemu', downtimeMs: final.downtimeMs !== undefined ? 'qemu' : downtimeFromEvents(events) === undefined ? 'missing' : 'events' },
+      sources: { totalTimeMs: 'qemu', downtimeMs: final.downtimeMs !== undefined ? 'qemu' : fromEvents === undefined ? 'missing' : 'events' },
       requeries,
     };
   }
   const completedAt = events.find((e) => e.side === 'source' && e.event === 'MIGRATION' && (e.data as { status?: string } | undefined)?.status === 'completed');
   const total = completedAt && completedAt.tMs > 0 ? completedAt.tMs : undefined;
-  const downtime = downtimeFromEvents(events);
   return {
     totalTimeMs: total,
-    downtimeMs: downtime,
+    downtimeMs: fromEvents,
     setupTimeMs: final.setupTimeMs && final.setupTimeMs > 0 ? final.setupTimeMs : undefined,
-    sources: { totalTimeMs: total !== undefined ? 'events' : 'missing', downtimeMs: downtime !== undefined ? 'events' : 'missing' },
+    sources: { totalTimeMs: total !== undefined ? 'events' : 'missing', downtimeMs: fromEvents !== undefined ? 'events' : 'missing' },
     requeries,
   };
 }

@@ -82,9 +82,6 @@ export interface Progress {
   readonly live?: (update: LiveUpdate) => void;
 }
 
-/** Progress that goes nowhere. */
-export const NO_PROGRESS: Progress = () => undefined;
-
 /**
  * The same progress for one of several things running at once: its notes' phases and its live
  * figures are labelled with `scope` ("g1 boot ...").
