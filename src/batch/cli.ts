@@ -7,7 +7,7 @@ import type { CommandIo } from '../cli/io.js';
 import { asOption, optionIssue, prefixFromArgs, type OptionRange } from '../cli/options.js';
 import { parseFault } from '../fault/spec.js';
 import { parseBitRateMbps, parseDurationMs, parseRateMiBps, parseSizeMiB, subject } from '../util/units.js';
-import { runBatch, type BatchResult } from './run.js';
+import type { BatchResult } from './run.js';
 import type { StopReason } from './record.js';
 import { BatchSpecSchema, type BatchSpecInput } from './spec.js';
 
@@ -142,6 +142,8 @@ export function formatBatchSummary(r: BatchResult): string {
 
 /** The body of `miglab batch`; its exit status says how the batch ended (BATCH_STOP_EXIT). */
 export async function batchCommand(args: Raw, io: CommandIo): Promise<number> {
+  // Loaded here, not at the top: it draws the report, and the plotting stack is slow to load for every other command.
+  const { runBatch } = await import('./run.js');
   const result = await runBatch(batchSpecFromArgsChecked(args), { resultsRoot: String(args.results ?? 'results'), progress: io.progress, signal: io.signal });
   io.out(formatBatchSummary(result));
   io.json?.(result);

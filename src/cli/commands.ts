@@ -1,19 +1,18 @@
 // The CLI's commands, one table: each entry is a yargs command (name, one-line description, its
 // options) and the function that runs it and returns the exit status. src/cli.ts registers every
 // entry and dispatches on the command's name; a new command is a new entry here.
+// A command that draws figures imports what draws them when it runs (`await import`): the plotting
+// stack (vega, vega-lite, resvg) takes about 0.4 s to load, which `--help`, `doctor` and every
+// other command would otherwise pay. test/unit/cli/startup.test.ts holds the line.
 import chalk from 'chalk';
 import type { Argv } from 'yargs';
 import * as api from '../api.js';
-import { runBatchBench } from '../batch/bench.js';
 import { BATCH_OPTIONS, batchCommand } from '../batch/cli.js';
 import { runDowntimeBench } from '../bench/downtime.js';
-import { runFaultsBench } from '../bench/faults.js';
 import { runFoundationBench } from '../bench/foundation.js';
 import { guestsDown } from '../guests/down.js';
 import { DEFAULT_HMP_PORT, guestsUp, MIN_HOLD_MS } from '../guests/up.js';
 import { UsageError } from '../errors.js';
-import { compareResults, formatHeadlines } from '../compare/compare.js';
-import { runHomework } from '../homework/run.js';
 import { QUICK_HOMEWORK } from '../homework/spec.js';
 import { LocalHost } from '../host/local.js';
 import { runDoctor, formatDoctor } from '../doctor/checks.js';
@@ -169,6 +168,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
         .option('results', { type: 'string', default: 'results', describe: 'directory for results/<run-id>/' })
         .option('prefix', PREFIX_OPTION),
     run: async (a, io) => {
+      const { runHomework } = await import('../homework/run.js');
       const out = await runHomework({ spec: a.quick ? QUICK_HOMEWORK : {}, lab: { prefix: String(a.prefix) }, resultsRoot: String(a.results), progress: io.progress });
       io.out(`${chalk.green.bold('homework done')} in ${(out.results.wallMs / 1000).toFixed(0)} s\n  report  ${out.markdownPath}\n  html    ${out.htmlPath}`);
       io.json?.(out);
@@ -201,6 +201,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
         .positional('dirs', { type: 'string', array: true, demandOption: true, describe: 'two or more run folders (results/<run-id>/) or sweep folders (results/sweep-NAME/); the first is the baseline' })
         .option('results', { type: 'string', default: 'results', describe: 'directory for results/compare-ID/' }),
     run: async (a, io) => {
+      const { compareResults, formatHeadlines } = await import('../compare/compare.js');
       const r = await compareResults((a.dirs as unknown[]).map(String), String(a.results));
       io.out(`compared ${r.sets.length} ${r.sets[0]!.kind}s (deltas against ${r.sets[0]!.label})`);
       for (const s of r.sets) io.out(`  ${s.label}  ${s.name}  ${s.outcome}  ${s.dir}`);
@@ -242,11 +243,13 @@ export const COMMANDS: readonly MiglabCommand[] = [
         summary.downtime = downtime;
       }
       if (which === 'batch') {
+        const { runBatchBench } = await import('../batch/bench.js');
         const batch = await runBatchBench(outDir, { progress });
         io.out(`batch: -> ${batch.file}`);
         summary.batch = batch;
       }
       if (which === 'faults') {
+        const { runFaultsBench } = await import('../bench/faults.js');
         const { file, result } = await runFaultsBench({ outDir, progress, repetitions });
         io.out(`faults: ${result.faults.asExpected}/${result.faults.runs} ended as they must, ${result.faults.leftovers} left behind -> ${file}`);
         summary.faults = { file, result };

@@ -5,9 +5,10 @@ import type { Options, PositionalOptions } from 'yargs';
 import { UsageError } from '../errors.js';
 import { faultRows } from '../fault/table.js';
 import type { CommandIo } from '../cli/io.js';
-import { plotResults, type PlotResult } from './plots.js';
-import { replot, type ReplotResult } from '../replot.js';
-import { runSweep, type SweepResult } from './run.js';
+// The modules that run and draw are loaded by the command that needs them (src/cli/commands.ts says why).
+import type { PlotResult } from './plots.js';
+import type { ReplotResult } from '../replot.js';
+import type { SweepResult } from './run.js';
 
 export const SWEEP_COMMAND = {
   command: 'sweep <spec>',
@@ -45,6 +46,7 @@ function stringArg(a: Record<string, unknown>, key: string): string {
 /** `miglab sweep SPEC`: returns the exit status (0 also when some runs failed: they are results). */
 export async function sweepCommand(a: Record<string, unknown>, io: CommandIo): Promise<{ code: number; sweep: SweepResult; plots?: PlotResult }> {
   const repetitions = a.repetitions === undefined ? undefined : Number(a.repetitions);
+  const { runSweep } = await import('./run.js');
   const sweep = await runSweep({
     specPath: stringArg(a, 'spec'),
     resultsRoot: typeof a.results === 'string' ? a.results : undefined,
@@ -64,6 +66,7 @@ export async function sweepCommand(a: Record<string, unknown>, io: CommandIo): P
   io.out(`  summary         ${sweep.files.summaryCsv}`);
   let plots: PlotResult | undefined;
   if (a.plot !== false && sweep.summary.some((p) => p.runs > 0)) {
+    const { plotResults } = await import('./plots.js');
     plots = await plotResults(sweep.dir);
     io.out(`  report          ${plots.report.markdownPath}`);
   }
@@ -73,6 +76,7 @@ export async function sweepCommand(a: Record<string, unknown>, io: CommandIo): P
 
 /** `miglab plot DIR`: the folder's own report drawn again (replot.ts). */
 export async function plotCommand(a: Record<string, unknown>, io: CommandIo): Promise<{ code: number; plots: ReplotResult }> {
+  const { replot } = await import('../replot.js');
   const plots = await replot(stringArg(a, 'dir'));
   io.out(`${plots.kind} report drawn again: ${plots.figures.length} figure${plots.figures.length === 1 ? '' : 's'}`);
   for (const f of plots.figures) io.out(`  ${f}`);
