@@ -5,12 +5,10 @@ import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { LabSpecSchema, ShapingSchema } from '../lab/index.js';
 import { parseInput } from '../util/validate.js';
-import { MigrationParametersSchema, type ScenarioInput } from '../migrate/scenario.js';
+import { DEFAULT_MIGRATION_PORT, MigrationParametersSchema, type ScenarioInput } from '../migrate/scenario.js';
 
 /** Host memory one QEMU needs beyond the guest's RAM (code, TCG translation cache, buffers). */
 export const QEMU_OVERHEAD_MIB = 150;
-/** First migration port; guest i's destination listens on MIGRATION_PORT_BASE + i. */
-export const MIGRATION_PORT_BASE = 4444;
 
 export const StallThresholdsSchema = z
   .object({
@@ -154,7 +152,8 @@ export function guestScenario(spec: BatchSpec, index: number, overrides: Scenari
   const scenario: Record<string, unknown> = {
     guest: { memoryMiB: g.memoryMiB, accel: g.accel, diskSizeMiB: g.diskSizeMiB },
     monitor: 'qmp',
-    port: MIGRATION_PORT_BASE + index,
+    // Guest i's destination listens on its own port.
+    port: DEFAULT_MIGRATION_PORT + index,
     parameters,
     capabilities: overrides.autoConverge ? { 'auto-converge': true } : {},
     timeoutMs: overrides.timeoutMs ?? spec.timeoutMs,

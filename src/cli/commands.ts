@@ -11,8 +11,7 @@ import { BATCH_OPTIONS, batchCommand } from '../batch/cli.js';
 import { runDowntimeBench } from '../bench/downtime.js';
 import { runFoundationBench } from '../bench/foundation.js';
 import { guestsDown } from '../guests/down.js';
-import { DEFAULT_HMP_PORT, guestsUp, MIN_HOLD_MS } from '../guests/up.js';
-import { UsageError } from '../errors.js';
+import { DEFAULT_HOLD_MS, guestsUp } from '../guests/up.js';
 import { QUICK_HOMEWORK } from '../homework/spec.js';
 import { LocalHost } from '../host/local.js';
 import { runDoctor, formatDoctor } from '../doctor/checks.js';
@@ -24,7 +23,8 @@ import { parseDurationMs } from '../util/units.js';
 import { PLOT_COMMAND, PLOT_OPTIONS, PLOT_POSITIONALS, SWEEP_COMMAND, SWEEP_OPTIONS, SWEEP_POSITIONALS, plotCommand, sweepCommand } from '../sweep/cli.js';
 import { withTeardown } from '../util/teardown.js';
 import { describeSide } from '../migrate/report.js';
-import { ERROR_EXIT, EXIT, runExit } from './exit.js';
+import { DEFAULT_HMP_PORT } from '../migrate/scenario.js';
+import { doctorExit, ERROR_EXIT, runExit } from './exit.js';
 import type { CommandIo } from './io.js';
 import { MIGRATE_OPTIONS, SHAPING_OPTIONS, scenarioFromArgsChecked, shapingFromArgs, wholeNumberFromArgs } from './options.js';
 
@@ -133,7 +133,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
         .positional('action', { choices: ['up', 'down'] as const, demandOption: true })
         .options(GUESTS_UP_OPTIONS)
         .option('hmp-port', { type: 'string', default: String(DEFAULT_HMP_PORT), describe: "the source's HMP on telnet 127.0.0.1:PORT inside the src namespace" })
-        .option('hold', { type: 'string', default: '10m', describe: 'with up: how long to wait for your migrate command, and to keep the guests after the migration ended' })
+        .option('hold', { type: 'string', default: `${DEFAULT_HOLD_MS / 60_000}m`, describe: 'with up: how long to wait for your migrate command, and to keep the guests after the migration ended' })
         .option('prefix', PREFIX_OPTION),
     run: async (a, io) => {
       if (a.action === 'down') {
@@ -142,8 +142,8 @@ export const COMMANDS: readonly MiglabCommand[] = [
         for (const line of r.lines) io.out(line);
         return r.killed > 0 ? 1 : 0;
       }
+      // guestsUp holds it to its minimum.
       const holdMs = parseDurationMs(String(a.hold), '--hold');
-      if (holdMs < MIN_HOLD_MS) throw new UsageError(`invalid --hold "${String(a.hold)}"`, 'give 10s or more, e.g. 10m');
       const r = await guestsUp({
         scenario: scenarioFromArgsChecked({ ...a, monitor: 'qmp', fault: [] }),
         shaping: shapingFromArgs(a),
@@ -266,7 +266,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
     run: async (a, io) => {
       const report = await runDoctor(localProbes({ prefix: String(a.prefix) }));
       io.out(formatDoctor(report, { ok: chalk.green, warn: chalk.yellow, fail: chalk.red }));
-      return report.canRun ? EXIT.done : EXIT.missing;
+      return doctorExit(report);
     },
   },
 ];

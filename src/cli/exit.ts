@@ -1,6 +1,7 @@
 // Exit statuses: one per kind of error, and one per verdict of a run or a batch, so scripts can
 // tell what happened without parsing text. EXIT_STATUSES is the one list: `miglab --help` prints
 // it and a unit test holds README's "Exit statuses" table to it, so neither can drift.
+import type { DoctorReport } from '../doctor/checks.js';
 import type { ErrorCode } from '../errors.js';
 import type { RunReport } from '../migrate/report.js';
 
@@ -23,8 +24,8 @@ export const EXIT_STATUSES: ReadonlyArray<{ readonly status: string; readonly me
   { status: `${EXIT.done}`, meaning: 'done (`migrate`: completed; `lab status`: up and healthy; `doctor`: a run can go; `batch`: every step ran)' },
   { status: `${EXIT.failed}`, meaning: 'a run failed, or an unexpected error; `image info`: not built or damaged' },
   { status: `${EXIT.badInput}`, meaning: 'bad input, refused before anything started; `batch`: a step refused by the memory guard' },
-  { status: `${EXIT.missing}`, meaning: 'a program or package is missing (`doctor`: something a run needs is missing)' },
-  { status: `${EXIT.notRoot}`, meaning: 'not root' },
+  { status: `${EXIT.missing}`, meaning: 'a program or package is missing (`doctor`: something a run needs is missing: a program, the guest image, memory)' },
+  { status: `${EXIT.notRoot}`, meaning: 'not root (`doctor` too, whatever else it found)' },
   { status: `${EXIT.labInTheWay}`, meaning: 'the lab is in the way: not up, unhealthy (`lab status`), busy (`lab down` under a run)' },
   { status: `${EXIT.notConverged}`, meaning: '`migrate`: did not converge by the deadline; `batch`: its `--deadline` passed' },
   {
@@ -60,6 +61,11 @@ export function signalExit(signal: string | undefined): number {
 export function runExit(report: RunReport): number {
   if (report.verdict === 'interrupted') return signalExit(report.outputs.interruptedBy);
   return report.ok ? EXIT.done : VERDICT_EXIT[report.verdict] || EXIT.failed;
+}
+
+/** The exit status of `miglab doctor`: its first failed check's, as the same failure in a run would exit. */
+export function doctorExit(report: DoctorReport): number {
+  return report.failure === undefined ? EXIT.done : (ERROR_EXIT[report.failure] ?? EXIT.failed);
 }
 
 /**

@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import { MiglabError, UsageError } from '../errors.js';
 import type { Accel, DiskInterface, NicModel } from '../machine/spec.js';
 import { ACCELS, DISK_INTERFACES, NIC_MODELS } from '../machine/spec.js';
-import { CAPABILITIES, MONITORS, parseScenario, ScenarioSchema, type MonitorKind, type Scenario, type ScenarioInput } from '../migrate/scenario.js';
+import { CAPABILITIES, DEFAULT_MIGRATION_PORT, MONITORS, parseScenario, ScenarioSchema, type MonitorKind, type Scenario, type ScenarioInput } from '../migrate/scenario.js';
 import { explainIssue } from '../util/validate.js';
 import { parseWorkload } from '../workload/spec.js';
 import { FAULT_FORMS, parseFault } from '../fault/spec.js';
@@ -33,7 +33,7 @@ export const MIGRATE_OPTIONS = {
   ...GUEST_OPTIONS,
   workload: { type: 'string', default: 'idle', describe: 'what the guest does meanwhile: idle, cpu, dirty:512M@200M/s,random, disk:1M/s, net' },
   monitor: { choices: MONITORS, default: 'qmp', describe: 'drive the migration through QMP (migrate/query-migrate) or HMP (migrate -d/info migrate)' },
-  port: { type: 'string', default: '4444', describe: 'TCP port the destination listens on (-incoming tcp:DST:PORT)' },
+  port: { type: 'string', default: String(DEFAULT_MIGRATION_PORT), describe: 'TCP port the destination listens on (-incoming tcp:DST:PORT)' },
   'hmp-port': { type: 'string', describe: "also open the source's HMP on telnet 127.0.0.1:PORT inside the src namespace" },
   'max-bandwidth': { type: 'string', describe: 'migration max-bandwidth: a rate in bytes per second, e.g. 1G/s (QEMU default 128M/s; a link rate like 100mbit is --bandwidth)' },
   'downtime-limit': { type: 'string', describe: 'migration downtime-limit: a duration, e.g. 300ms (QEMU default 300ms)' },

@@ -5,8 +5,10 @@
 // thing started is what the project's KVM decision starts (a probe guest, when /dev/kvm exists and
 // no verdict is cached).
 import { QEMU_OVERHEAD_MIB } from '../batch/spec.js';
+import { describeError, type ErrorCode } from '../errors.js';
 import type { Host } from '../host/host.js';
-import { FSAL_VFS_PATHS, REQUIRED_PROGRAMS } from '../lab/deps.js';
+import { firstExisting, HAND_PROGRAMS, installLine, missingLabDependencies, missingPrograms, REQUIRED_PROGRAMS } from '../lab/deps.js';
+import { qemuRelease } from '../machine/quirks.js';
 import { NFS_BLOCK_DRIVER_PATHS } from '../preflight.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
@@ -20,6 +22,8 @@ export interface CheckResult {
   readonly found: string;
   /** How to fix it (absent when ok). */
   readonly fix?: string;
+  /** A failed check's kind, as an error of a run would have it (the CLI's exit status follows it). */
+  readonly code?: ErrorCode;
 }
 
 export interface KvmVerdict {
@@ -48,49 +52,50 @@ export interface DoctorProbes {
 }
 
 /** A default run: two QEMUs (source and destination) of a 256 MiB guest, plus the NFS server and miglab. */
-export const RUN_MEMORY_MIB = 2 * (256 + QEMU_OVERHEAD_MIB) + 200;
+const RUN_MEMORY_MIB = 2 * (256 + QEMU_OVERHEAD_MIB) + 200;
 /** PSI cpu "some" avg10 (%) above which measurements are visibly slowed by other work. */
-export const BUSY_PSI_CPU = 20;
+const BUSY_PSI_CPU = 20;
 
 const ok = (name: string, found: string): CheckResult => ({ name, status: 'ok', found });
 const warn = (name: string, found: string, fix: string): CheckResult => ({ name, status: 'warn', found, fix });
-const fail = (name: string, found: string, fix: string): CheckResult => ({ name, status: 'fail', found, fix });
+/** Most failures are something missing (a program, the image, memory); `code` says otherwise. */
+const fail = (name: string, found: string, fix: string, code: ErrorCode = 'MISSING_DEPENDENCY'): CheckResult => ({ name, status: 'fail', found, fix, code });
 
 async function readText(host: Host, path: string): Promise<string | undefined> {
   const r = await host.run(['cat', path], { reject: false, timeoutMs: 5000 });
   return r.exitCode === 0 ? r.stdout : undefined;
 }
 
-async function anyExists(host: Host, paths: readonly string[]): Promise<string | undefined> {
-  for (const p of paths) if ((await host.run(['test', '-e', p], { reject: false, timeoutMs: 5000 })).exitCode === 0) return p;
-  return undefined;
-}
-
 export function checkRootUser(p: DoctorProbes): CheckResult {
-  return p.isRoot ? ok('root', 'running as root') : fail('root', 'not root: the lab needs network namespaces, bridges, taps and an NFS server', 'run miglab with sudo');
+  return p.isRoot ? ok('root', 'running as root') : fail('root', 'not root: the lab needs network namespaces, bridges, taps and an NFS server', 'run miglab with sudo', 'NOT_ROOT');
 }
 
 export async function checkQemu(p: DoctorProbes): Promise<CheckResult> {
-  const r = await p.host.run(['qemu-system-x86_64', '--version'], { reject: false, timeoutMs: 10000 });
-  if (r.exitCode !== 0) return fail('qemu', 'qemu-system-x86_64 is not installed', 'apt-get install -y qemu-system-x86');
-  if (!(await p.host.which('qemu-img'))) return fail('qemu', 'qemu-img is not installed', 'apt-get install -y qemu-utils');
-  return ok('qemu', r.stdout.split('\n')[0]!.trim());
+  const missing = await missingPrograms(p.host, [
+    ['qemu-system-x86_64', 'qemu-system-x86'],
+    ['qemu-img', 'qemu-utils'],
+  ]);
+  if (missing.length > 0) return fail('qemu', `${missing.map(([what]) => what).join(' and ')} not installed`, installLine(missing));
+  try {
+    // The same reading of the version the runs make (and remember) to decide QEMU's known bugs.
+    return ok('qemu', (await qemuRelease(p.host)).line);
+  } catch (err) {
+    return fail('qemu', `qemu-system-x86_64 --version did not answer with a version: ${describeError(err)}`, 'apt-get install --reinstall -y qemu-system-x86');
+  }
 }
 
 export async function checkNfsDriver(p: DoctorProbes): Promise<CheckResult> {
-  const found = await anyExists(p.host, NFS_BLOCK_DRIVER_PATHS);
+  const found = await firstExisting(p.host, NFS_BLOCK_DRIVER_PATHS);
   return found
     ? ok('qemu nfs', `QEMU's nfs:// block driver: ${found}`)
     : fail('qemu nfs', "QEMU's nfs:// block driver (block-nfs.so) is missing: the guest's shared disk cannot be opened", 'apt-get install -y qemu-block-extra');
 }
 
+/** What `lab up` and every run check first (checkLabDependencies), reported instead of thrown. */
 export async function checkLabPrograms(p: DoctorProbes): Promise<CheckResult> {
-  const missing: Array<readonly [string, string]> = [];
-  for (const [program, pkg] of REQUIRED_PROGRAMS) if ((await p.host.which(program)) === undefined) missing.push([program, pkg]);
-  if (!(await anyExists(p.host, FSAL_VFS_PATHS))) missing.push(["nfs-ganesha's VFS backend", 'nfs-ganesha-vfs']);
+  const missing = await missingLabDependencies(p.host);
   if (missing.length === 0) return ok('lab tools', `${REQUIRED_PROGRAMS.length} programs and nfs-ganesha's VFS backend found`);
-  const pkgs = [...new Set(missing.map(([, pkg]) => pkg))];
-  return fail('lab tools', `missing: ${missing.map(([what]) => what).join(', ')}`, `apt-get install -y ${pkgs.join(' ')}`);
+  return fail('lab tools', `missing: ${missing.map(([what]) => what).join(', ')}`, installLine(missing));
 }
 
 /** APT_PACKAGES of the Makefile (a make variable continued over lines with backslashes). */
@@ -115,15 +120,18 @@ export async function checkGuestImage(p: DoctorProbes): Promise<CheckResult> {
   try {
     image = await p.guestImage();
   } catch (err) {
+    // The cache is root's only (0700): another user cannot read it, which says nothing of its state.
+    if (!p.isRoot) return fail('guest image', `no guest image this user can read (${describeError(err)})`, 'run miglab as root (sudo)', 'NOT_ROOT');
     return fail('guest image', `the guest image is damaged: ${err instanceof Error ? err.message : String(err)}`, 'miglab image build --force');
   }
   if (image) return ok('guest image', image);
   // The cache is its owner's only (0700): another user cannot tell "not built" from "not mine".
-  return fail('guest image', p.isRoot ? 'the guest image is not built' : 'no guest image this user can read', p.isRoot ? 'miglab image build (or make image)' : 'run miglab as root (sudo)');
+  if (!p.isRoot) return fail('guest image', 'no guest image this user can read', 'run miglab as root (sudo)', 'NOT_ROOT');
+  return fail('guest image', 'the guest image is not built', 'miglab image build (or make image)');
 }
 
 /** The KVM probe's finding in plain words: what an errno on /dev/kvm means for this machine. */
-export function plainKvmReason(reason: string): string {
+function plainKvmReason(reason: string): string {
   if (/\/dev\/kvm is not available .*ENOENT/.test(reason)) return '/dev/kvm does not exist: this machine (or the VM it is) offers no KVM';
   if (/\/dev\/kvm is not available .*EACCES/.test(reason)) return '/dev/kvm exists but this user may not open it (run as root, or join the kvm group)';
   return reason;
@@ -148,16 +156,19 @@ export async function checkNetem(p: DoctorProbes): Promise<CheckResult> {
   return warn('sch_netem', `this kernel has no netem qdisc (tc: ${why || `exit ${r.exitCode}`}), so --delay and --loss cannot work; ${instead}`, 'nothing needed for a run; for --delay/--loss use a kernel with sch_netem (modprobe sch_netem)');
 }
 
+/** What `guests up` checks first (checkHandTools), reported instead of thrown: only the homework by hand needs them. */
 export async function checkHandTools(p: DoctorProbes): Promise<CheckResult> {
-  const missing: string[] = [];
-  for (const t of ['telnet', 'socat']) if ((await p.host.which(t)) === undefined) missing.push(t);
-  if (missing.length === 0) return ok('telnet, socat', 'found (the homework by hand: HMP over telnet, QMP over socat)');
-  return warn('telnet, socat', `${missing.join(' and ')} not installed: needed only to type the homework's monitor commands by hand`, `apt-get install -y ${missing.join(' ')}`);
+  const name = HAND_PROGRAMS.map(([program]) => program).join(', ');
+  const missing = await missingPrograms(p.host, HAND_PROGRAMS);
+  if (missing.length === 0) return ok(name, 'found (the homework by hand: HMP over telnet, QMP over socat)');
+  return warn(name, `${missing.map(([program]) => program).join(' and ')} not installed: needed only to type the homework's monitor commands by hand`, installLine(missing));
 }
 
 /** Whether the default lab is up, and if so, whether the ports a run listens on are free in it. */
 export async function checkPorts(p: DoctorProbes): Promise<CheckResult> {
   const name = 'lab ports';
+  // Labs' state and namespaces are root's: another user would find no lab at all.
+  if (!p.isRoot) return warn(name, 'not checked (needs root)', 'run miglab doctor as root');
   if ((await readText(p.host, `${p.stateRoot}/${p.prefix}/lab.json`)) === undefined) return ok(name, `lab ${p.prefix} is not up: a run brings it up, its ports ${p.ports.migration} (dst) and ${p.ports.hmp} (src) free`);
   const taken: string[] = [];
   for (const [role, port] of [['dst', p.ports.migration], ['src', p.ports.hmp]] as const) {
@@ -181,6 +192,7 @@ export async function checkMemory(p: DoctorProbes): Promise<CheckResult> {
 }
 
 export async function checkOtherLabs(p: DoctorProbes): Promise<CheckResult> {
+  if (!p.isRoot) return warn('other labs', 'not checked (needs root)', 'run miglab doctor as root');
   const r = await p.host.run(['ls', '-1', p.stateRoot], { reject: false, timeoutMs: 5000 });
   const labs: string[] = [];
   for (const entry of r.exitCode === 0 ? r.stdout.split('\n').filter(Boolean) : []) {
@@ -231,6 +243,8 @@ export interface DoctorReport {
   readonly checks: readonly CheckResult[];
   /** No check failed: a run can go (warnings say what will be slower or unavailable). */
   readonly canRun: boolean;
+  /** The first failed check's kind (checks run in the order a person fixes them): not root before anything missing. */
+  readonly failure?: ErrorCode;
 }
 
 /** Run every check; one that throws is reported as failed with what it threw, and the rest go on. */
@@ -240,10 +254,10 @@ export async function runDoctor(p: DoctorProbes): Promise<DoctorReport> {
     try {
       checks.push(await check(p));
     } catch (err) {
-      checks.push(fail(check.name.replace(/^check/, '').toLowerCase() || `check ${i + 1}`, `the check itself failed: ${err instanceof Error ? err.message : String(err)}`, 'run it with MIGLAB_DEBUG=1 and report it'));
+      checks.push(fail(check.name.replace(/^check/, '').toLowerCase() || `check ${i + 1}`, `the check itself failed: ${err instanceof Error ? err.message : String(err)}`, 'run it with MIGLAB_DEBUG=1 and report it', 'INTERNAL'));
     }
   }
-  return { checks, canRun: checks.every((c) => c.status !== 'fail') };
+  return { checks, canRun: checks.every((c) => c.status !== 'fail'), failure: checks.find((c) => c.status === 'fail')?.code };
 }
 
 /** One line per check: status, what, what was found, and the fix. */

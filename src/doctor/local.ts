@@ -10,6 +10,7 @@ import { LocalHost } from '../host/local.js';
 import { assertImageIntact, findImage } from '../image/build.js';
 import { DEFAULT_PREFIX, DEFAULT_STATE_ROOT } from '../lab/spec.js';
 import { decideAccel } from '../machine/accel.js';
+import { DEFAULT_HMP_PORT, DEFAULT_MIGRATION_PORT } from '../migrate/scenario.js';
 import type { DoctorProbes, KvmVerdict } from './checks.js';
 
 export interface LocalProbeOptions {
@@ -30,7 +31,7 @@ export function localProbes(opts: LocalProbeOptions = {}): DoctorProbes {
     cpus: availableParallelism(),
     stateRoot: DEFAULT_STATE_ROOT,
     prefix: opts.prefix ?? DEFAULT_PREFIX,
-    ports: opts.ports ?? { migration: 4444, hmp: 4445 },
+    ports: opts.ports ?? { migration: DEFAULT_MIGRATION_PORT, hmp: DEFAULT_HMP_PORT },
     makefile: join(REPO_ROOT, 'Makefile'),
     guestImage: async () => {
       const image = await findImageOnce();

@@ -6,14 +6,14 @@
 // the migration has ended, the record is written and summarised, and the guests are kept
 // (hook `afterConclude`) so `info migrate` shows QEMU's final figures, until `guests down`,
 // Ctrl-C or the hold limit; then everything is stopped and the record completed.
-import { MissingDependencyError, UsageError } from '../errors.js';
-import { LocalHost } from '../host/local.js';
+import { UsageError } from '../errors.js';
+import { checkHandTools } from '../lab/deps.js';
 import { migrateOnLab, preflight, REPO_ROOT, useLab, type MigrateResult } from '../api.js';
 import type { LabSpecInput, ShapingInput } from '../lab/index.js';
 import type { MigrationHooks } from '../migrate/engine.js';
 import { formatDuration } from '../progress/format.js';
 import type { Progress } from '../progress/progress.js';
-import { parseScenario, scenarioName, type ScenarioInput } from '../migrate/scenario.js';
+import { DEFAULT_HMP_PORT, parseScenario, scenarioName, type ScenarioInput } from '../migrate/scenario.js';
 import { checkResultsDir } from '../report/results-dir.js';
 import { writeRunFiles } from '../report/run-files.js';
 import { formatSummary } from '../report/summary.js';
@@ -24,7 +24,6 @@ import { formatByHand } from './instructions.js';
 import { recordHolder } from './record.js';
 import { join } from 'node:path';
 
-export const DEFAULT_HMP_PORT = 4445;
 export const DEFAULT_HOLD_MS = 10 * 60_000;
 /** Less leaves no time to read the instructions and type. */
 export const MIN_HOLD_MS = 10_000;
@@ -49,14 +48,6 @@ export interface GuestsUpResult extends MigrateResult {
   readonly held: boolean;
   /** What ended the hold: guests down or Ctrl-C (a signal), the hold limit, or the run's own alarm. */
   readonly endedBy?: string;
-}
-
-/** The programs the printed instructions use: missing, they would fail in the person's terminal. */
-async function checkHandTools(): Promise<void> {
-  const local = new LocalHost();
-  const missing = [];
-  for (const p of ['telnet', 'socat']) if ((await local.which(p)) === undefined) missing.push(p);
-  if (missing.length > 0) throw new MissingDependencyError(`${missing.join(' and ')} (used to reach the monitors by hand)`, `apt-get install -y ${missing.join(' ')} (make deps installs them)`);
 }
 
 export async function guestsUp(req: GuestsUpRequest): Promise<GuestsUpResult> {

@@ -9,7 +9,7 @@ import { runIperf, type IperfResult } from '../measure/iperf.js';
 import { startPerfSampler, type PerfSampler, type PerfSeries } from '../measure/perf.js';
 import { runMigration } from '../migrate/engine.js';
 import type { RunReport } from '../migrate/report.js';
-import { parseScenario } from '../migrate/scenario.js';
+import { DEFAULT_HMP_PORT, parseScenario } from '../migrate/scenario.js';
 import { writeRunFiles } from '../report/run-files.js';
 import { mean } from '../stats/index.js';
 import { sleep } from '../util/deadline.js';
@@ -26,7 +26,7 @@ export async function measureDuringMigration(ctx: HomeworkContext): Promise<Duri
   const scenario = parseScenario({
     guest: { accel: ctx.accel.used, memoryMiB: m.memoryMiB, iperfServer: true, diskSizeMiB: 64 },
     monitor: 'hmp',
-    hmpTelnetPort: 4445,
+    hmpTelnetPort: DEFAULT_HMP_PORT,
     parameters: { maxBandwidthMiBps: m.maxBandwidthMiBps },
     timeoutMs: Math.max(30000, m.iperfSeconds * 3000),
   });

@@ -1,8 +1,9 @@
 // What the lab needs on the machine: root, a few programs and their Debian packages. Checked
 // before anything is created, so a missing piece is one clear error with the apt-get line.
-import { existsSync } from 'node:fs';
+// `miglab doctor` reports the same findings instead of throwing them (missingLabDependencies).
 import { MiglabError, MissingDependencyError } from '../errors.js';
 import type { Host } from '../host/host.js';
+import { LocalHost } from '../host/local.js';
 
 /** Debian packages the lab needs (the Makefile's `deps` installs them). */
 export const REQUIRED_PACKAGES = [
@@ -48,14 +49,48 @@ export function checkRoot(): void {
   }
 }
 
+/** Something missing, and the Debian package that brings it. */
+export type Missing = readonly [what: string, pkg: string];
+
+/** The programs the homework by hand types into: HMP over telnet, QMP over socat. */
+export const HAND_PROGRAMS: readonly Missing[] = [
+  ['telnet', 'telnet'],
+  ['socat', 'socat'],
+];
+
+/** The first of `paths` that exists on `host` (asked with `test -e`, so any Host can answer). */
+export async function firstExisting(host: Host, paths: readonly string[]): Promise<string | undefined> {
+  for (const p of paths) if ((await host.run(['test', '-e', p], { reject: false, timeoutMs: 5000 })).exitCode === 0) return p;
+  return undefined;
+}
+
+/** The `programs` that are not on `host`'s PATH. */
+export async function missingPrograms(host: Host, programs: readonly Missing[]): Promise<Missing[]> {
+  const missing: Missing[] = [];
+  for (const entry of programs) if ((await host.which(entry[0])) === undefined) missing.push(entry);
+  return missing;
+}
+
+/** What the lab needs and `host` lacks: its programs, and nfs-ganesha's VFS backend. */
+export async function missingLabDependencies(host: Host): Promise<Missing[]> {
+  const missing = await missingPrograms(host, REQUIRED_PROGRAMS);
+  if ((await firstExisting(host, FSAL_VFS_PATHS)) === undefined) missing.push(["nfs-ganesha's VFS backend (libfsalvfs.so)", 'nfs-ganesha-vfs']);
+  return missing;
+}
+
+/** The apt-get line that installs what is missing (each package once). */
+export function installLine(missing: readonly Missing[]): string {
+  return `apt-get install -y ${[...new Set(missing.map(([, pkg]) => pkg))].join(' ')}`;
+}
+
 /** Throw one MissingDependencyError naming every missing program and the packages to install. */
 export async function checkLabDependencies(host: Host): Promise<void> {
-  const missing: Array<readonly [string, string]> = [];
-  for (const [program, pkg] of REQUIRED_PROGRAMS) {
-    if ((await host.which(program)) === undefined) missing.push([program, pkg]);
-  }
-  if (!FSAL_VFS_PATHS.some((p) => existsSync(p))) missing.push(['the VFS backend of nfs-ganesha (libfsalvfs.so)', 'nfs-ganesha-vfs']);
-  if (missing.length === 0) return;
-  const pkgs = [...new Set(missing.map(([, p]) => p))];
-  throw new MissingDependencyError(missing.map(([what, p]) => `${what} (${p})`).join(', '), `apt-get install -y ${pkgs.join(' ')}`);
+  const missing = await missingLabDependencies(host);
+  if (missing.length > 0) throw new MissingDependencyError(missing.map(([what, pkg]) => `${what} (${pkg})`).join(', '), installLine(missing));
+}
+
+/** The homework by hand's programs: missing, the printed instructions would fail in the person's terminal. */
+export async function checkHandTools(host: Host = new LocalHost()): Promise<void> {
+  const missing = await missingPrograms(host, HAND_PROGRAMS);
+  if (missing.length > 0) throw new MissingDependencyError(`${missing.map(([what]) => what).join(' and ')} (used to reach the monitors by hand)`, `${installLine(missing)} (make deps installs them)`);
 }

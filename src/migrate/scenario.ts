@@ -42,6 +42,11 @@ export const GuestShapeSchema = z
   .readonly();
 export type GuestShape = z.infer<typeof GuestShapeSchema>;
 
+/** The port the destination listens on for the migration stream when none is given (guest slot i: this + i). */
+export const DEFAULT_MIGRATION_PORT = 4444;
+/** The source's HMP telnet port of the homework by hand (`guests up`), on the source host. */
+export const DEFAULT_HMP_PORT = 4445;
+
 export const ScenarioSchema = z
   .object({
     guest: GuestShapeSchema.default(GuestShapeSchema.parse({})),
@@ -53,7 +58,7 @@ export const ScenarioSchema = z
      * slot. A run moved to another slot (its own was taken by another run on the lab) shifts the
      * port by as many slots, so concurrent runs never share one.
      */
-    port: z.number().int().min(1024).max(65535).default(4444),
+    port: z.number().int().min(1024).max(65535).default(DEFAULT_MIGRATION_PORT),
     /** Expose the source's HMP on telnet 127.0.0.1:PORT inside the src namespace (homework style). */
     hmpTelnetPort: z.number().int().min(1024).max(65535).optional(),
     parameters: MigrationParametersSchema.default({}),

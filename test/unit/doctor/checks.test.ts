@@ -3,6 +3,7 @@
 // a run can go unless something it needs is missing.
 import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
+import { doctorExit, EXIT } from '../../../src/cli/exit.js';
 import { CHECKS, formatDoctor, makefileAptPackages, runDoctor, type DoctorProbes, type KvmVerdict } from '../../../src/doctor/checks.js';
 import type { Host, RunResult } from '../../../src/host/host.js';
 import { REQUIRED_PROGRAMS } from '../../../src/lab/deps.js';
@@ -14,8 +15,11 @@ interface FakeMachine {
   commands: Map<string, { exitCode: number; stdout?: string; stderr?: string }>;
 }
 
+let hosts = 0;
+
 class FakeHost implements Host {
-  readonly name = 'fake';
+  // Its own name: QEMU's version is read once per host name and process.
+  readonly name = `fake-${++hosts}`;
   readonly ran: string[][] = [];
   constructor(private readonly m: FakeMachine) {}
   async run(argv: readonly string[]): Promise<RunResult> {
@@ -93,6 +97,7 @@ describe('miglab doctor on a fake host', () => {
     expect(text.split('\n')).toHaveLength(CHECKS.length + 1);
     expect(text).toMatch(/^ok {4}qemu +QEMU emulator version 7\.2\.22/m);
     expect(text.split('\n').at(-1)).toBe('a run can go');
+    expect(doctorExit(r)).toBe(EXIT.done);
   });
 
   it('fails what a run cannot do without, each with the package that fixes it', async () => {
@@ -110,6 +115,17 @@ describe('miglab doctor on a fake host', () => {
     const r = await runDoctor(probes(m));
     expect(r.canRun).toBe(false);
     expect(formatDoctor(r).split('\n').at(-1)).toBe('a run cannot go: 3 checks failed (the fix is on each line)');
+    expect(doctorExit(r)).toBe(EXIT.missing);
+  });
+
+  it("reads QEMU's version as the runs do, and names qemu-img's package when only it is missing", async () => {
+    const m = healthy();
+    m.programs.delete('qemu-img');
+    expect((await byName(probes(m))).qemu).toMatchObject({ status: 'fail', found: 'qemu-img not installed', fix: 'apt-get install -y qemu-utils' });
+    const broken = healthy();
+    broken.commands.set('qemu-system-x86_64 --version', { exitCode: 0, stdout: 'something else\n' });
+    const c = await byName(probes(broken));
+    expect(c.qemu).toMatchObject({ status: 'fail', found: expect.stringMatching(/^qemu-system-x86_64 --version did not answer with a version: .*something else/) });
   });
 
   it('fails when not root, and does not try netem without it', async () => {
@@ -118,6 +134,15 @@ describe('miglab doctor on a fake host', () => {
     expect(c.root).toMatchObject({ status: 'fail', fix: 'run miglab with sudo' });
     expect(c.sch_netem).toMatchObject({ status: 'warn', found: 'not checked (needs root)' });
     expect(p.host.ran.some((a) => a.includes('netem'))).toBe(false);
+    // Labs' state is root's: not seen is not "no lab up".
+    expect(c['other labs']).toMatchObject({ status: 'warn', found: 'not checked (needs root)' });
+    expect(c['lab ports']).toMatchObject({ status: 'warn', found: 'not checked (needs root)' });
+    const unreadable = await byName(probes(healthy(), { isRoot: false, guestImage: async () => { throw new Error("EACCES: permission denied, mkdir '/repo/vm-images/cache/downloads'"); } }));
+    expect(unreadable['guest image']).toMatchObject({ status: 'fail', fix: 'run miglab as root (sudo)' });
+    // The exit status README gives "not root", also when something else is missing too.
+    const m = healthy();
+    m.programs.delete('nft');
+    expect(doctorExit(await runDoctor(probes(m, { isRoot: false, guestImage: async () => undefined })))).toBe(EXIT.notRoot);
   });
 
   it('explains plainly why KVM is not usable and that runs go on under TCG', async () => {
