@@ -2,7 +2,7 @@
 // every error becomes one line on stderr and an exit code derived from the error's code.
 import { chalkStderr } from 'chalk';
 import { describeError, MiglabError, UsageError } from './errors.js';
-import { COMMANDS } from './cli/commands.js';
+import { COMMANDS, commandName } from './cli/commands.js';
 import { ERROR_EXIT, signalExit } from './cli/exit.js';
 import { cliOutput, type CliOutput } from './cli/output.js';
 import { allCommandNames, buildParser } from './cli/parser.js';
@@ -22,9 +22,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     const a = (await buildParser(argv).parseAsync()) as Record<string, unknown> & { _: (string | number)[] };
     if (a.help) return 0;
     const name = String(a._[0]);
-    const command = COMMANDS.find((c) => c.command.split(' ')[0] === name);
+    const command = COMMANDS.find((c) => commandName(c) === name);
     if (!command) throw new MiglabError('BAD_INPUT', `unknown command "${name}"; the commands are ${allCommandNames().join(', ')} (miglab --help)`);
-    if (a.json === true && !command.json) throw new UsageError(`miglab ${name} has no JSON summary`, `drop --json (it is for ${COMMANDS.filter((c) => c.json).map((c) => c.command.split(' ')[0]).join(', ')})`);
+    if (a.json === true && !command.json) throw new UsageError(`miglab ${name} has no JSON summary`, `drop --json (it is for ${COMMANDS.filter((c) => c.json).map(commandName).join(', ')})`);
     output = cliOutput({ quiet: a.quiet === true, json: a.json === true });
     return await command.run(a, output.io);
   } catch (err) {

@@ -8,6 +8,7 @@ import chalk from 'chalk';
 import type { Argv } from 'yargs';
 import * as api from '../api.js';
 import { BATCH_OPTIONS, batchCommand } from '../batch/cli.js';
+import { BATCH_MODES } from '../batch/spec.js';
 import { runDowntimeBench } from '../bench/downtime.js';
 import { runFoundationBench } from '../bench/foundation.js';
 import { guestsDown } from '../guests/down.js';
@@ -44,6 +45,8 @@ export interface MiglabCommand {
   readonly run: (a: Args, io: CommandIo) => Promise<number>;
   /** What its summary holds under --json; a command without one refuses --json. */
   readonly json?: string;
+  /** Values shell completion offers after an option whose values yargs cannot check (a mode with a parameter). */
+  readonly values?: Readonly<Record<string, readonly string[]>>;
 }
 
 const PREFIX_OPTION = { type: 'string', default: 'mlab', describe: 'lab to use: the one up with this prefix, or one brought up for the run' } as const;
@@ -217,6 +220,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
     builder: (y) => y.options(BATCH_OPTIONS),
     run: (a, io) => batchCommand(a, io),
     json: 'the batch record, its diagnosis per step and the report paths',
+    values: { mode: [...BATCH_MODES, 'waves:2'] },
   },
   {
     command: 'bench',
@@ -283,7 +287,12 @@ function formatEnd(r: Awaited<ReturnType<typeof guestsUp>>['report'], dir: strin
   return lines.join('\n');
 }
 
+/** A command's name, as typed: its yargs command string less the positionals. */
+export function commandName(c: MiglabCommand): string {
+  return c.command.split(' ')[0]!;
+}
+
 /** The command names, for the message when none is given. */
 export function commandNames(): string[] {
-  return COMMANDS.map((c) => c.command.split(' ')[0]!);
+  return COMMANDS.map(commandName);
 }

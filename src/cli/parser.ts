@@ -2,10 +2,10 @@
 // completion, the exit statuses as the help's epilogue, and every complaint of the parser turned
 // into one line in the user's terms (the command or option as typed, and what to do), so nothing
 // starts on input the parser did not understand.
-import yargs, { type Argv } from 'yargs';
+import yargs, { type Argv, type FallbackCompletionFunction } from 'yargs';
 import { MiglabError, UsageError } from '../errors.js';
 import { subject } from '../util/units.js';
-import { COMMANDS, commandNames } from './commands.js';
+import { COMMANDS, commandName, commandNames } from './commands.js';
 import { exitEpilogue } from './exit.js';
 import { prefixFromArgs } from './options.js';
 
@@ -28,11 +28,35 @@ export function glueNegativeValues(argv: readonly string[]): string[] {
 }
 
 /** The name of the completion command (yargs answers it itself). */
-export const COMPLETION_COMMAND = 'completion';
+const COMPLETION_COMMAND = 'completion';
+/** The option the completion script calls miglab with, followed by the words typed so far. */
+const COMPLETIONS_KEY = '--get-yargs-completions';
 
 /** Every command a user can type, the table's and yargs' own. */
 export function allCommandNames(): string[] {
   return [...commandNames(), COMPLETION_COMMAND];
+}
+
+/**
+ * What shell completion offers for the words typed so far (`typed`: the script passes the whole
+ * line, `miglab` first; the last word is the one being completed), given yargs' own offer: after an option whose values yargs cannot list (a command's `values`),
+ * those values; and never `--q`, which yargs makes of a one-letter alias (`-q`) when the word
+ * being completed starts with two dashes.
+ */
+export function completions(typed: readonly string[], offered: readonly string[]): string[] {
+  const current = typed.at(-1) ?? '';
+  const option = /^--([a-z][a-z0-9-]*)$/.exec(typed.at(-2) ?? '')?.[1];
+  const command = COMMANDS.find((c) => typed.slice(0, -1).includes(commandName(c)));
+  const values = option === undefined ? undefined : command?.values?.[option];
+  // yargs escapes a colon the same way in the values it lists (`choices`).
+  if (values) return values.filter((v) => v.startsWith(current)).map((v) => v.replace(/:/g, '\\:'));
+  return offered.filter((o) => !/^--[^-]$/.test(o));
+}
+
+/** yargs' completion hook: its own offer for the words after COMPLETIONS_KEY, mended by `completions`. */
+function offerCompletions(words: readonly string[]): FallbackCompletionFunction {
+  const typed = words.slice(words.indexOf(COMPLETIONS_KEY) + 1);
+  return (_current, _argv, offer, done) => offer((err, offered) => done(err ? [] : completions(typed, offered ?? [])));
 }
 
 /** The command word as typed: the first argument that is not an option. */
@@ -89,7 +113,7 @@ export function explainParseFailure(msg: string, argv: readonly string[]): Usage
     return positional ? new UsageError(`${where} ${value}: not a known ${key}`, `give one of ${list}`) : new UsageError(`${subject(`--${key}`, value)}: not a choice`, `give one of ${list}`);
   }
   if (/^Not enough non-option arguments/.test(msg)) {
-    const positional = COMMANDS.find((c) => c.command.split(' ')[0] === word)?.command.split(' ').slice(1).join(' ');
+    const positional = COMMANDS.find((c) => commandName(c) === word)?.command.split(' ').slice(1).join(' ');
     return new UsageError(`${where} needs ${positional || 'more arguments'}`, `${help} shows what to give`);
   }
   const missing = /^Missing required arguments?: (.*)$/s.exec(msg);
@@ -143,7 +167,7 @@ export function buildParser(argv: readonly string[]): Argv {
     .usage('$0 <command> [options]\n\nQEMU live migration on a two-host lab: real QEMU, real networks, real numbers.');
   for (const c of COMMANDS) parser = parser.command(c.command, c.describe, (y) => valuesGiven(c.builder(y), words));
   return parser
-    .completion(COMPLETION_COMMAND, 'print a bash completion script (miglab completion >> ~/.bashrc)')
+    .completion(COMPLETION_COMMAND, 'print a bash completion script (miglab completion >> ~/.bashrc)', offerCompletions(words))
     // yargs' own --version knows only a fixed string; main() answers it with QEMU's version too.
     .version(false)
     .option('version', { type: 'boolean', describe: "show miglab's version and the QEMU it finds" })
