@@ -24,31 +24,65 @@ function dirtyRate(pagesPerS: number | undefined, pageSizeBytes: number | undefi
   return pageSizeBytes === undefined ? `${pagesPerS} pages/s` : `${mib(pagesPerS * pageSizeBytes)} MiB/s`;
 }
 
-/** One live figure as a label (what is going on) and its detail, at time `nowMs` (epoch ms). */
-export function liveParts(s: LiveStatus, nowMs: number): { label: string; detail: string } {
+/**
+ * One piece of a live figure. `drop` ranks what a line too narrow for everything leaves out: the
+ * fields ranked 1 go first, then 2...; a field without one (a deadline, a migration's status)
+ * always stays.
+ */
+export interface LiveField {
+  readonly text: string;
+  readonly drop?: number;
+}
+
+/** One live figure as a label (what is going on) and its fields, at time `nowMs` (epoch ms). */
+export function liveParts(s: LiveStatus, nowMs: number): { label: string; fields: LiveField[] } {
   switch (s.kind) {
     case 'migration':
       return {
         label: 'migrate',
-        detail: [
-          s.status,
-          `pass ${s.pass ?? '-'}`,
-          `${s.remainingBytes === undefined ? '-' : mib(s.remainingBytes)} MiB left`,
-          `${s.sentBytesPerS === undefined ? '-' : mib(s.sentBytesPerS)} MiB/s`,
-          `dirty ${dirtyRate(s.dirtyPagesPerS, s.pageSizeBytes)}`,
-          `${formatDuration(s.deadlineAt - nowMs)} to the deadline`,
-        ].join(' · '),
+        fields: [
+          { text: s.status },
+          { text: `pass ${s.pass ?? '-'}`, drop: 2 },
+          { text: `${s.remainingBytes === undefined ? '-' : mib(s.remainingBytes)} MiB left`, drop: 4 },
+          { text: `${s.sentBytesPerS === undefined ? '-' : mib(s.sentBytesPerS)} MiB/s`, drop: 3 },
+          { text: `dirty ${dirtyRate(s.dirtyPagesPerS, s.pageSizeBytes)}`, drop: 1 },
+          { text: `${formatDuration(s.deadlineAt - nowMs)} to the deadline` },
+        ],
       };
     case 'boot':
-      return { label: 'boot', detail: `${s.stage} ${formatDuration(nowMs - s.startedAt)} of ${formatDuration(s.deadlineAt - s.startedAt)}` };
+      // Each stage has a deadline of its own: said so, or "0 s of 1m00s" reads as the whole boot's.
+      return { label: 'boot', fields: [{ text: `${s.stage}: ${formatDuration(nowMs - s.startedAt)} (deadline ${formatDuration(s.deadlineAt - s.startedAt)} for this stage)` }] };
     case 'settle':
-      return { label: 'settle', detail: `waiting for ${s.waitingFor.join(', ') || 'the host'} ${formatDuration(nowMs - s.startedAt)} of ${formatDuration(s.deadlineAt - s.startedAt)}` };
+      return { label: 'settle', fields: [{ text: `waiting for ${s.waitingFor.join(', ') || 'the host'}: ${formatDuration(nowMs - s.startedAt)} (at most ${formatDuration(s.deadlineAt - s.startedAt)})` }] };
     case 'sweep': {
       // The run in progress counts as part done: what is left of it is the mean minus its time so far.
       const eta = s.meanRunMs === undefined ? undefined : Math.max(0, s.meanRunMs * (s.of - s.run + 1) - (nowMs - s.runStartedAt));
-      return { label: 'sweep', detail: `run ${s.run}/${s.of} ${s.name} · eta ${eta === undefined ? '-' : formatDuration(eta)}` };
+      return { label: 'sweep', fields: [{ text: `run ${s.run}/${s.of}` }, { text: s.name, drop: 1 }, { text: `eta ${eta === undefined ? '-' : formatDuration(eta)}` }] };
     }
   }
+}
+
+/** A figure's fields as text, without those ranked `dropped` or lower. */
+export function fieldsText(fields: readonly LiveField[], dropped = 0): string {
+  return fields
+    .filter((f) => f.drop === undefined || f.drop > dropped)
+    .map((f) => f.text)
+    .join(' · ');
+}
+
+/**
+ * Figures side by side on one line of at most `width` columns: while it is too wide, every
+ * figure leaves out its least important fields (rank 1 in all of them, then rank 2...), never
+ * one without a rank; only what is still too wide then is cut.
+ */
+export function fitFigures(figures: ReadonlyArray<{ readonly title: string; readonly fields: readonly LiveField[] }>, width: number): string {
+  const ranks = [0, ...new Set(figures.flatMap((f) => f.fields.flatMap((x) => (x.drop === undefined ? [] : [x.drop]))))].sort((a, b) => a - b);
+  let text = '';
+  for (const dropped of ranks) {
+    text = figures.map((f) => `${f.title} ${fieldsText(f.fields, dropped)}`).join(' | ');
+    if ([...text].length <= width) return text;
+  }
+  return fitWidth(text, width);
 }
 
 /** A line cut to `width` columns (an ellipsis marks the cut), so a terminal never wraps it. */

@@ -1,11 +1,12 @@
 // Shows progress (src/progress/progress.ts) on a stream, the CLI's stderr. On a terminal the live
-// figures share one line, rewritten in place (cut to the terminal's width so it never wraps), and
+// figures share one line, rewritten in place (fitted to the terminal's width so it never wraps:
+// the least useful fields are left out first, a deadline never), and
 // every other output (a note, a result line on stdout) first clears it and then draws it again;
 // Ctrl-C, SIGTERM and the end clear it. Elsewhere (a log file, a pipe) each live figure becomes a
 // plain timestamped line when it changes notably (a new pass, a new status, the next run) and
 // otherwise every few seconds, so a log stays readable. Small enough to hold here rather than
 // pull in a terminal library; the few escape codes it writes are ECMA-48's CR and EL.
-import { fitWidth, liveParts } from './format.js';
+import { fieldsText, fitFigures, liveParts } from './format.js';
 import type { LiveStatus, LiveTopic, LiveUpdate, Progress } from './progress.js';
 
 /** The stream progress goes to: stderr, or a fake in tests. */
@@ -137,14 +138,16 @@ export class ProgressRenderer {
     return [...this.entries.values()].sort((a, b) => rank(a) - rank(b) || (a.scope ?? '').localeCompare(b.scope ?? '', 'en', { numeric: true }));
   }
 
-  private liveText(): string {
+  /** The live line, at most `width` columns: the least important fields are left out first. */
+  private liveText(width: number): string {
     const now = this.now();
-    return this.sorted()
-      .map((e) => {
+    return fitFigures(
+      this.sorted().map((e) => {
         const p = liveParts(e.status, now);
-        return `${e.scope ? `${e.scope} ` : ''}${p.label} ${p.detail}`;
-      })
-      .join(' | ');
+        return { title: `${e.scope ? `${e.scope} ` : ''}${p.label}`, fields: p.fields };
+      }),
+      width,
+    );
   }
 
   private drawSoon(): void {
@@ -161,7 +164,7 @@ export class ProgressRenderer {
     if (!this.o.inPlace || this.ended) return;
     this.lastDrawAt = this.now();
     // One column is left free: a line that fills the last column makes some terminals wrap.
-    const text = this.entries.size === 0 ? '' : fitWidth(this.liveText(), (this.o.stream.columns || 80) - 1);
+    const text = this.entries.size === 0 ? '' : this.liveText((this.o.stream.columns || 80) - 1);
     if (text === this.shown) return;
     this.o.stream.write(`${CLEAR_LINE}${text}`);
     this.shown = text;
@@ -176,7 +179,7 @@ export class ProgressRenderer {
       const due = now - e.printedAt >= this.plainEveryMs;
       if (!(notable(e.printed, e.status) || (timed && due))) continue;
       const p = liveParts(e.status, now);
-      this.o.stream.write(`${this.noteLine(`${e.scope ? `${e.scope} ` : ''}${p.label}`, p.detail)}\n`);
+      this.o.stream.write(`${this.noteLine(`${e.scope ? `${e.scope} ` : ''}${p.label}`, fieldsText(p.fields))}\n`);
       e.printed = e.status;
       e.printedAt = now;
     }

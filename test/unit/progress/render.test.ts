@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { cliOutput, drawsInPlace } from '../../../src/cli/output.js';
-import { fitWidth, formatDuration, liveParts } from '../../../src/progress/format.js';
+import { fieldsText, fitWidth, formatDuration, liveParts } from '../../../src/progress/format.js';
 import { scoped, type LiveStatus, type LiveUpdate } from '../../../src/progress/progress.js';
 import { ProgressRenderer } from '../../../src/progress/render.js';
 
@@ -19,22 +19,28 @@ function migration(over: Partial<Extract<LiveStatus, { kind: 'migration' }>> = {
   return { kind: 'migration', status: 'active', pass: 1, remainingBytes: 200 * MiB, sentBytesPerS: 95.5 * MiB, pageSizeBytes: 4096, deadlineAt: T0 + 104_000, ...over };
 }
 
+/** A figure's label and all its fields, as a plain line shows them. */
+function plain(s: LiveStatus, now: number): { label: string; detail: string } {
+  const p = liveParts(s, now);
+  return { label: p.label, detail: fieldsText(p.fields) };
+}
+
 describe('live figures as text', () => {
   it('shows a migration with units, and "-" for a dirty rate QEMU has not measured (never 0)', () => {
-    expect(liveParts(migration(), T0)).toEqual({ label: 'migrate', detail: 'active · pass 1 · 200 MiB left · 95.5 MiB/s · dirty - · 1m44s to the deadline' });
-    expect(liveParts(migration({ pass: 3, dirtyPagesPerS: 2560, remainingBytes: 12.34 * MiB }), T0 + 100_000).detail).toBe('active · pass 3 · 12.3 MiB left · 95.5 MiB/s · dirty 10.0 MiB/s · 4 s to the deadline');
+    expect(plain(migration(), T0)).toEqual({ label: 'migrate', detail: 'active · pass 1 · 200 MiB left · 95.5 MiB/s · dirty - · 1m44s to the deadline' });
+    expect(plain(migration({ pass: 3, dirtyPagesPerS: 2560, remainingBytes: 12.34 * MiB }), T0 + 100_000).detail).toBe('active · pass 3 · 12.3 MiB left · 95.5 MiB/s · dirty 10.0 MiB/s · 4 s to the deadline');
     // A dirty rate without the page size stays in QEMU's unit.
-    expect(liveParts(migration({ dirtyPagesPerS: 300, pageSizeBytes: undefined }), T0).detail).toContain('dirty 300 pages/s');
+    expect(plain(migration({ dirtyPagesPerS: 300, pageSizeBytes: undefined }), T0).detail).toContain('dirty 300 pages/s');
     // Nothing measured yet: dashes, not zeros.
-    expect(liveParts({ kind: 'migration', status: 'setup', deadlineAt: T0 + 5000 }, T0).detail).toBe('setup · pass - · - MiB left · - MiB/s · dirty - · 5 s to the deadline');
+    expect(plain({ kind: 'migration', status: 'setup', deadlineAt: T0 + 5000 }, T0).detail).toBe('setup · pass - · - MiB left · - MiB/s · dirty - · 5 s to the deadline');
   });
 
   it('shows boots and settle waits against their deadline, and a sweep with an estimate once a run is done', () => {
-    expect(liveParts({ kind: 'boot', stage: 'starting both QEMUs', startedAt: T0, deadlineAt: T0 + 60_000 }, T0 + 7_400)).toEqual({ label: 'boot', detail: 'starting both QEMUs 7 s of 1m00s' });
-    expect(liveParts({ kind: 'settle', waitingFor: ['psi-cpu'], startedAt: T0, deadlineAt: T0 + 60_000 }, T0 + 12_000).detail).toBe('waiting for psi-cpu 12 s of 1m00s');
-    expect(liveParts({ kind: 'sweep', run: 1, of: 4, name: 'a/rep1', runStartedAt: T0 }, T0).detail).toBe('run 1/4 a/rep1 · eta -');
+    expect(plain({ kind: 'boot', stage: 'starting both QEMUs', startedAt: T0, deadlineAt: T0 + 60_000 }, T0 + 7_400)).toEqual({ label: 'boot', detail: 'starting both QEMUs: 7 s (deadline 1m00s for this stage)' });
+    expect(plain({ kind: 'settle', waitingFor: ['psi-cpu'], startedAt: T0, deadlineAt: T0 + 60_000 }, T0 + 12_000).detail).toBe('waiting for psi-cpu: 12 s (at most 1m00s)');
+    expect(plain({ kind: 'sweep', run: 1, of: 4, name: 'a/rep1', runStartedAt: T0 }, T0).detail).toBe('run 1/4 · a/rep1 · eta -');
     // Runs of 60 s on average, the third 20 s in: 40 s of it and 60 s for the fourth are left.
-    expect(liveParts({ kind: 'sweep', run: 3, of: 4, name: 'b/rep1', runStartedAt: T0, meanRunMs: 60_000 }, T0 + 20_000).detail).toBe('run 3/4 b/rep1 · eta 1m40s');
+    expect(plain({ kind: 'sweep', run: 3, of: 4, name: 'b/rep1', runStartedAt: T0, meanRunMs: 60_000 }, T0 + 20_000).detail).toBe('run 3/4 · b/rep1 · eta 1m40s');
   });
 
   it('formats durations and cuts lines to a width', () => {
@@ -45,18 +51,54 @@ describe('live figures as text', () => {
   });
 });
 
+/** The live line a terminal of `columns` shows for `updates`. */
+function drawnAt(columns: number, ...updates: LiveUpdate[]): string {
+  const s = stream(columns);
+  let now = T0;
+  const r = new ProgressRenderer({ stream: s, inPlace: true, now: () => now });
+  for (const u of updates) {
+    r.update(u);
+    // Past the least time between two draws, so each update is drawn at once.
+    now += 150;
+  }
+  const line = s.text().split(CLEAR).at(-1)!;
+  r.stop();
+  return line;
+}
+
 describe('on a terminal: one line rewritten in place', () => {
-  it('draws the live line, cut to the width, and clears it for a note and at the end', () => {
-    const s = stream(40);
+  it('leaves out the least useful fields when the terminal is narrow, never the time to the deadline', () => {
+    const busy = { topic: 'run', status: migration({ pass: 3, dirtyPagesPerS: 2560, remainingBytes: 12.34 * MiB }) } as const;
+    expect(drawnAt(120, busy)).toBe('migrate active · pass 3 · 12.3 MiB left · 95.5 MiB/s · dirty 10.0 MiB/s · 1m44s to the deadline');
+    // 80 columns: the dirty rate goes first.
+    expect(drawnAt(80, busy)).toBe('migrate active · pass 3 · 12.3 MiB left · 95.5 MiB/s · 1m44s to the deadline');
+    // 60: then the pass and the rate; what is left and the deadline stay.
+    expect(drawnAt(60, busy)).toBe('migrate active · 12.3 MiB left · 1m44s to the deadline');
+    // 40: only what is never left out.
+    expect(drawnAt(40, busy)).toBe('migrate active · 1m44s to the deadline');
+    // Guests migrating side by side each keep their deadline.
+    const g = (scope: string) => ({ ...busy, scope });
+    const two = drawnAt(120, g('g0'), g('g1'));
+    expect(two).toBe('g0 migrate active · 12.3 MiB left · 1m44s to the deadline | g1 migrate active · 12.3 MiB left · 1m44s to the deadline');
+    for (const width of [60, 80, 120]) {
+      const line = drawnAt(width, busy);
+      // One column is left free so the terminal never wraps.
+      expect([...line].length).toBeLessThanOrEqual(width - 1);
+      expect(line).toMatch(/1m44s to the deadline$/);
+    }
+  });
+
+  it('cuts what still does not fit, and clears the line for a note and at the end', () => {
+    const s = stream(30);
     let now = T0;
     const r = new ProgressRenderer({ stream: s, inPlace: true, now: () => now });
     r.update({ topic: 'run', status: migration() });
     const drawn = s.text();
     expect(drawn.startsWith(CLEAR)).toBe(true);
     const line = drawn.slice(CLEAR.length);
-    // 39 columns: one is left free so the terminal never wraps.
-    expect([...line]).toHaveLength(39);
-    expect(line).toBe(fitWidth('migrate active · pass 1 · 200 MiB left · 95.5 MiB/s', 39));
+    // 29 columns: one is left free so the terminal never wraps.
+    expect([...line]).toHaveLength(29);
+    expect(line).toBe(fitWidth('migrate active · 1m44s to the deadline', 29));
     expect(line.endsWith('…')).toBe(true);
     expect(line).not.toContain('\n');
 
@@ -94,7 +136,8 @@ describe('on a terminal: one line rewritten in place', () => {
     const other: string[] = [];
     r.around(() => other.push('result\n'));
     expect(other).toEqual(['result\n']);
-    expect(s.text()).toBe(`${CLEAR}boot starting both QEMUs 0 s of 1m00s${CLEAR}${CLEAR}boot starting both QEMUs 0 s of 1m00s`);
+    const boot = 'boot starting both QEMUs: 0 s (deadline 1m00s for this stage)';
+    expect(s.text()).toBe(`${CLEAR}${boot}${CLEAR}${CLEAR}${boot}`);
     r.stop();
   });
 
@@ -109,10 +152,10 @@ describe('on a terminal: one line rewritten in place', () => {
     now += 150;
     p.live!({ topic: 'sweep', status: { kind: 'sweep', run: 2, of: 3, name: 'p/rep2', runStartedAt: T0 } });
     const last = () => s.text().split(CLEAR).pop();
-    expect(last()).toBe('sweep run 2/3 p/rep2 · eta - | g0 boot y 0 s of 1 s | g1 boot x 0 s of 1 s');
+    expect(last()).toBe('sweep run 2/3 · p/rep2 · eta - | g0 boot y: 0 s (deadline 1 s for this stage) | g1 boot x: 0 s (deadline 1 s for this stage)');
     now += 150;
     scoped(p, 'g1').live!({ topic: 'run' });
-    expect(last()).toBe('sweep run 2/3 p/rep2 · eta - | g0 boot y 0 s of 1 s');
+    expect(last()).toBe('sweep run 2/3 · p/rep2 · eta - | g0 boot y: 0 s (deadline 1 s for this stage)');
     // Scoped notes name their guest.
     scoped(p, 'g0')('boot', 'guest up');
     expect(s.text()).toContain('g0 boot  guest up\n');
