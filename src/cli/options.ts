@@ -179,7 +179,7 @@ export function optionIssue(issues: readonly z.core.$ZodIssue[], table: Readonly
 }
 
 /** The option behind each scenario field, and the range it takes, for errors in the user's terms. */
-export const SCENARIO_OPTION_OF: Readonly<Record<string, OptionRange>> = {
+const SCENARIO_OPTION_OF: Readonly<Record<string, OptionRange>> = {
   'guest.memoryMiB': { flag: 'memory', kind: 'size', range: 'from 64M to 64G' },
   'guest.vcpus': { flag: 'vcpus', range: 'a whole number from 1 to 64' },
   'guest.diskSizeMiB': { flag: 'disk-size', kind: 'size', range: 'from 1M to 1T' },

@@ -27,7 +27,7 @@ export interface CliOutput {
 }
 
 /** JSON as run.json is written: bigints (QEMU counters) as strings. */
-export function jsonText(value: unknown): string {
+function jsonText(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2);
 }
 

@@ -17,7 +17,7 @@ export type { HomeworkResults } from '../results/homework.js';
 
 const n = (digits = 0) => (v: number | undefined | null) => (v === undefined || v === null || !Number.isFinite(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: digits }));
 
-export interface AccelTableRow {
+interface AccelTableRow {
   accel: string;
   status: string;
   cpuOpsPerS?: number;
