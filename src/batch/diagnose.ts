@@ -83,7 +83,11 @@ export function linkRatesMbps(s: BatchSample): { srcTxMbps?: number; dstRxMbps?:
 
 /** Throughput of the migration path in a sample, Mbit/s (see linkRatesMbps). */
 export function migrationLinkMbps(s: BatchSample): number | undefined {
-  const { srcTxMbps, dstRxMbps } = linkRatesMbps(s);
+  return migrationMbpsOf(s, linkRatesMbps(s));
+}
+
+/** migrationLinkMbps from the sample's linkRatesMbps, for a caller that has them already. */
+export function migrationMbpsOf(s: BatchSample, { srcTxMbps, dstRxMbps }: ReturnType<typeof linkRatesMbps>): number | undefined {
   const v = [srcTxMbps, dstRxMbps].filter((x): x is number => x !== undefined);
   if (v.length === 0) return undefined;
   const onSwitch = s.links.some((l) => l.dev === SRC_PORT || l.dev === DST_PORT);

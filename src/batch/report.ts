@@ -9,7 +9,7 @@ import { lineChart, type Marker } from '../plot/charts.js';
 import { renderChart } from '../plot/render.js';
 import { writeReport } from '../report/html.js';
 import { fmtMs, markdown, writeTableCsv, type Column } from '../report/markdown.js';
-import { compareSteps, diagnoseBatch, linkRatesMbps, migrationLinkMbps, type ComparisonRow, type StepDiagnosis } from './diagnose.js';
+import { compareSteps, diagnoseBatch, linkRatesMbps, migrationMbpsOf, type ComparisonRow, type StepDiagnosis } from './diagnose.js';
 import type { BatchEvent, BatchRecord, BatchSample, MigrationAttempt } from './record.js';
 import { BATCH_CONTRACT } from '../results/batch.js';
 import { writeResult } from '../results/contract.js';
@@ -172,7 +172,7 @@ export function sampleRows(samples: readonly BatchSample[], t0Ms: number): Sampl
       load1: s.loadavg.load1,
       memAvailableMiB: memAvailableMiB(s),
       swapUsedMiB: swapUsedMiB(s),
-      migrationLinkMbps: migrationLinkMbps(s),
+      migrationLinkMbps: migrationMbpsOf(s, link),
       srcUplinkTxMbps: link.srcTxMbps,
       dstUplinkRxMbps: link.dstRxMbps,
       qemuProcesses: qemu.length,

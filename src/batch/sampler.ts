@@ -13,8 +13,7 @@ import { readFile, readdir, readlink, stat } from 'node:fs/promises';
 import type { Host } from '../host/host.js';
 import { LocalHost } from '../host/local.js';
 import { parseProcStat } from '../lab/proc.js';
-import { parseIpLinkStatsJson, sampleHost, type HostSnapshot, type LinkCounters, type LinkSample } from '../measure/host-sampler.js';
-import { MeasureError, excerpt } from '../measure/errors.js';
+import { ipLinkStatsArgv, parseIpLinkStats, sampleHost, type HostSnapshot, type LinkCounters, type LinkSample } from '../measure/host-sampler.js';
 import { startPeriodic } from '../util/periodic.js';
 import type { BatchSample } from './record.js';
 
@@ -93,19 +92,6 @@ export interface PortsRead {
   readonly counters: ReadonlyMap<string, LinkCounters>;
 }
 
-/** `ip -s -j link show` output of a whole namespace: every link's counters, as read together. */
-export function parseIpLinkStatsAll(text: string): Map<string, LinkCounters> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new MeasureError('ip', `link statistics are not JSON: "${excerpt(text)}"`, { cause: err });
-  }
-  if (!Array.isArray(raw)) throw new MeasureError('ip', `link statistics are not a list: "${excerpt(text)}"`);
-  // Each element through the one validated parser of `ip -s -j` output.
-  return new Map(raw.map((link) => parseIpLinkStatsJson(JSON.stringify([link]))).map((c) => [c.dev, c]));
-}
-
 /**
  * Bits per second of the two ports between two reads. The counters were read at some moment
  * inside each read's [start, end]: dividing by the longest the interval can have been (end of the
@@ -126,8 +112,8 @@ export function portRates(prev: PortsRead, now: PortsRead, ports: SwitchPorts): 
 
 async function readPorts(host: Host, ports: SwitchPorts, signal?: AbortSignal): Promise<PortsRead> {
   const startMono = performance.now();
-  const r = await host.run(['ip', '-n', ports.netns, '-s', '-j', 'link', 'show'], { timeoutMs: 5000, signal });
-  return { startMono, endMono: performance.now(), counters: parseIpLinkStatsAll(r.stdout) };
+  const r = await host.run(ipLinkStatsArgv(ports.netns), { timeoutMs: 5000, signal });
+  return { startMono, endMono: performance.now(), counters: parseIpLinkStats(r.stdout) };
 }
 
 export interface BatchSamplerOptions {

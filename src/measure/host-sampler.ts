@@ -208,8 +208,11 @@ const IpLinkSchema = z
   )
   .min(1);
 
-/** `ip -s -j link show dev DEV` (JSON). */
-export function parseIpLinkStatsJson(text: string): LinkCounters {
+/**
+ * `ip -s -j link show` (JSON): the counters of every link it lists, by name. One read of a
+ * namespace serves all its links: parsed once, then looked up.
+ */
+export function parseIpLinkStats(text: string): Map<string, LinkCounters> {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -218,26 +221,30 @@ export function parseIpLinkStatsJson(text: string): LinkCounters {
   }
   const parsed = IpLinkSchema.safeParse(raw);
   if (!parsed.success) throw new MeasureError('ip', `unexpected link statistics: ${z.prettifyError(parsed.error)}`);
-  const link = parsed.data[0]!;
-  const s = link.stats64 ?? link.stats;
-  if (!s) throw new MeasureError('ip', `no statistics for ${link.ifname} (was -s given?)`);
-  return {
-    dev: link.ifname,
-    operstate: link.operstate,
-    rxBytes: s.rx.bytes,
-    txBytes: s.tx.bytes,
-    rxPackets: s.rx.packets,
-    txPackets: s.tx.packets,
-    rxDropped: s.rx.dropped,
-    txDropped: s.tx.dropped,
-    rxErrors: s.rx.errors,
-    txErrors: s.tx.errors,
-  };
+  const out = new Map<string, LinkCounters>();
+  for (const link of parsed.data) {
+    const s = link.stats64 ?? link.stats;
+    if (!s) throw new MeasureError('ip', `no statistics for ${link.ifname} (was -s given?)`);
+    out.set(link.ifname, {
+      dev: link.ifname,
+      operstate: link.operstate,
+      rxBytes: s.rx.bytes,
+      txBytes: s.tx.bytes,
+      rxPackets: s.rx.packets,
+      txPackets: s.tx.packets,
+      rxDropped: s.rx.dropped,
+      txDropped: s.tx.dropped,
+      rxErrors: s.rx.errors,
+      txErrors: s.tx.errors,
+    });
+  }
+  return out;
 }
 
-export function ipLinkStatsArgv(link: LinkRef): string[] {
-  if (!/^[\w.@-]{1,15}$/.test(link.dev)) throw new UsageError(`invalid link name "${link.dev}"`);
-  return ['ip', ...(link.netns ? ['-n', link.netns] : []), '-s', '-j', 'link', 'show', 'dev', link.dev];
+/** Every link's counters in `netns` (the host's own namespace when absent), in one `ip` call. */
+export function ipLinkStatsArgv(netns?: string): string[] {
+  if (netns !== undefined && !/^[\w.-]{1,64}$/.test(netns)) throw new UsageError(`invalid network namespace name "${netns}"`);
+  return ['ip', ...(netns ? ['-n', netns] : []), '-s', '-j', 'link', 'show'];
 }
 
 // ---------------------------------------------------------------- sampling
@@ -351,16 +358,20 @@ export async function processCpuMs(pid: number): Promise<number | undefined> {
 }
 const linkKey = (l: LinkRef) => `${l.netns ?? ''}/${l.dev}`;
 
+/** The links' counters: one `ip` call and one parse per namespace, each link looked up in it. */
 async function readLinks(host: Host, links: readonly LinkRef[], signal?: AbortSignal): Promise<Map<string, LinkCounters | Error>> {
   const out = new Map<string, LinkCounters | Error>();
+  const namespaces = [...new Set(links.map((l) => l.netns))];
   await Promise.all(
-    links.map(async (l) => {
-      const r = await host.run(ipLinkStatsArgv(l), { reject: false, timeoutMs: 5000, signal });
-      if (r.exitCode !== 0) {
-        out.set(linkKey(l), new MeasureError('ip', `${l.netns ? `${l.netns}/` : ''}${l.dev}: ${excerpt(r.stderr) || `exit ${r.exitCode}`}`));
-        return;
+    namespaces.map(async (netns) => {
+      const r = await host.run(ipLinkStatsArgv(netns), { reject: false, timeoutMs: 5000, signal });
+      const counters = r.exitCode === 0 ? parseIpLinkStats(r.stdout) : undefined;
+      for (const l of links.filter((x) => x.netns === netns)) {
+        const where = `${netns ? `${netns}/` : ''}${l.dev}`;
+        const c = counters?.get(l.dev);
+        if (c) out.set(linkKey(l), c);
+        else out.set(linkKey(l), new MeasureError('ip', counters ? `${where}: no such link` : `${where}: ${excerpt(r.stderr) || `exit ${r.exitCode}`}`));
       }
-      out.set(linkKey(l), parseIpLinkStatsJson(r.stdout));
     }),
   );
   return out;

@@ -1,9 +1,10 @@
+import { jest } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { MiglabError, UsageError } from '../../../src/errors.js';
 import {
   cpuUtilization,
   ipLinkStatsArgv,
-  parseIpLinkStatsJson,
+  parseIpLinkStats,
   parseLoadavg,
   parseMeminfo,
   parsePidStat,
@@ -67,18 +68,18 @@ describe('/proc parsers on text from this machine', () => {
   });
 
   it('reads `ip -s -j link show` counters', () => {
-    expect(parseIpLinkStatsJson(fixture('ip-link-lo.json'))).toEqual({
+    expect(parseIpLinkStats(fixture('ip-link-lo.json')).get('lo')).toEqual({
       dev: 'lo', operstate: 'UNKNOWN', rxBytes: 1900585910, txBytes: 1900585910, rxPackets: 38597, txPackets: 38597,
       rxDropped: 0, txDropped: 0, rxErrors: 0, txErrors: 0,
     });
-    expect(() => parseIpLinkStatsJson('[]')).toThrow(MiglabError);
-    expect(() => parseIpLinkStatsJson('Device "x" does not exist.')).toThrow(/not JSON/);
+    expect(() => parseIpLinkStats('[]')).toThrow(MiglabError);
+    expect(() => parseIpLinkStats('Device "x" does not exist.')).toThrow(/not JSON/);
   });
 
   it('builds the ip argv with and without a namespace', () => {
-    expect(ipLinkStatsArgv({ netns: 'mlab-src', dev: 'veth0' })).toEqual(['ip', '-n', 'mlab-src', '-s', '-j', 'link', 'show', 'dev', 'veth0']);
-    expect(ipLinkStatsArgv({ dev: 'lo' })).toEqual(['ip', '-s', '-j', 'link', 'show', 'dev', 'lo']);
-    expect(() => ipLinkStatsArgv({ dev: 'a b' })).toThrow(UsageError);
+    expect(ipLinkStatsArgv('mlab-src')).toEqual(['ip', '-n', 'mlab-src', '-s', '-j', 'link', 'show']);
+    expect(ipLinkStatsArgv()).toEqual(['ip', '-s', '-j', 'link', 'show']);
+    expect(() => ipLinkStatsArgv('a b')).toThrow(UsageError);
   });
 });
 
@@ -107,14 +108,16 @@ describe('sampleHost with a fake /proc', () => {
       },
     };
   }
-  function fakeHost(): Host {
+  /** `ip -s -j link show` of namespace ns1 (veth0 and veth1), 1 MB more each way at every read after the first; `ran` keeps the argvs. */
+  function fakeHost(ran: string[][] = []): Host {
     let n = 0;
     return {
       name: 'fake',
       async run(argv) {
+        ran.push([...argv]);
         const bytes = n++ === 0 ? 1000 : 1001000;
-        const stdout = JSON.stringify([{ ifname: 'veth0', operstate: 'UP', stats64: { rx: { bytes, packets: 1, errors: 0, dropped: 0 }, tx: { bytes, packets: 1, errors: 0, dropped: 0 } } }]);
-        return { argv, exitCode: 0, stdout, stderr: '', durationMs: 1 };
+        const link = (ifname: string) => ({ ifname, operstate: 'UP', stats64: { rx: { bytes, packets: 1, errors: 0, dropped: 0 }, tx: { bytes, packets: 1, errors: 0, dropped: 0 } } });
+        return { argv, exitCode: 0, stdout: JSON.stringify([link('veth0'), link('veth1')]), stderr: '', durationMs: 1 };
       },
       spawn() {
         throw new Error('not used');
@@ -142,5 +145,22 @@ describe('sampleHost with a fake /proc', () => {
     const link = sample.links[0]!;
     expect(link).toMatchObject({ netns: 'ns1', dev: 'veth0', counters: { rxBytes: 1001000 } });
     expect(link.rxBitsPerSecond! * (sample.intervalMs / 1000)).toBeCloseTo(8e6, 0);
+  });
+
+  it("reads a namespace's links with one ip call and one parse, and says which link is not there", async () => {
+    const ran: string[][] = [];
+    const parse = jest.spyOn(JSON, 'parse');
+    const links = [{ netns: 'ns1', dev: 'veth0' }, { netns: 'ns1', dev: 'veth1' }, { netns: 'ns1', dev: 'gone0' }];
+    const { sample } = await sampleHost({ links, reader: fakeProc(), host: fakeHost(ran), windowMs: 10 });
+    const parses = parse.mock.calls.length;
+    parse.mockRestore();
+    // Two reads (the one rates are relative to, and the sample's), each one call and one parse for all three links.
+    expect(ran).toEqual([ipLinkStatsArgv('ns1'), ipLinkStatsArgv('ns1')]);
+    expect(parses).toBe(2);
+    expect(sample.links.map((l) => [l.dev, l.counters?.rxBytes, l.error])).toEqual([
+      ['veth0', 1001000, undefined],
+      ['veth1', 1001000, undefined],
+      ['gone0', undefined, 'ip: ns1/gone0: no such link'],
+    ]);
   });
 });
