@@ -364,6 +364,12 @@ const ImageInputsSchema = z
   })
   .describe('What the guest image was built from (its hash covers all of it)');
 
+export const StartedBySchema = z
+  .enum(['miglab', 'hand'])
+  .describe(
+    "Who started the migration: miglab, over scenario.monitor; or a person at one of the source's monitors (`miglab guests up`: HMP over telnet or their own QMP socket, which miglab cannot tell apart; scenario.monitor is then only the monitor miglab set up and sampled the migration over). Absent from records made before it was kept: miglab",
+  );
+
 export const RunInputsSchema = z
   .object({
     scenario: ScenarioSchema.describe('The migration scenario as validated: guest shape, workload, monitor, parameters, capabilities, tls, faults, stallAfterMs, deadline (the migrate options)'),
@@ -379,7 +385,8 @@ export const RunInputsSchema = z
     parametersInForce: z.record(z.string(), z.unknown()).describe('query-migrate-parameters on the source after set-up, as QEMU spelled it'),
     capabilitiesInForce: z.record(z.string(), z.boolean()).describe('query-migrate-capabilities on the source after set-up'),
     commands: z.object({ source: ExplainedCommandSchema, destination: ExplainedCommandSchema }).describe('The exact QEMU command lines'),
-    migrateCommand: text('The literal command that started the migration (HMP line or QMP JSON)'),
+    migrateCommand: text('The literal command that started the migration (HMP line or QMP JSON); by hand, what miglab saw of it'),
+    startedBy: StartedBySchema.optional(),
     monitorCommands: arr(z.string()).describe("Every command sent to the source's monitor to set up and start the migration, in order"),
     migrationUri: text('Where the source sent the migration stream (tcp:ADDRESS:PORT)'),
   })
@@ -418,6 +425,7 @@ export const RunReportSchema = z
 
 export type RunReport = z.output<typeof RunReportSchema>;
 export type RunOutputs = z.output<typeof RunOutputsSchema>;
+export type StartedBy = z.output<typeof StartedBySchema>;
 export type Sample = z.output<typeof SampleSchema>;
 export type PassRecord = z.output<typeof PassSchema>;
 export type EventRecord = z.output<typeof EventRecordSchema>;

@@ -1,39 +1,70 @@
-// The run's first phases: a guest slot of the lab (address, MAC, tap, port) and, once the
-// accelerator is decided, the boot: the data disk on NFS, both QEMUs with the watchers that end
+// The run's first phases: a guest slot of the lab (address, MAC, tap, port), the accelerator and,
+// once both are decided, the boot: the data disk on NFS, both QEMUs with the watchers that end
 // the run when one of them, its guest or the lab goes wrong, and the guest's first heartbeat.
 import { rm } from 'node:fs/promises';
-import { createDataDisk } from '../image/build.js';
-import { startLabGuest } from '../machine/lab-guest.js';
-import { parseMachineSpec } from '../machine/spec.js';
-import { checkPortFree } from '../preflight.js';
-import { qemuImgCheck } from '../workload/run.js';
-import { mark, switchedOver, type Run } from './run-state.js';
-import { resultsWriteError, watchConsole, watchLab, watchQemuExit, type Side } from './watch.js';
+import { createDataDisk } from '../../image/build.js';
+import { decideAccel, type AccelDecision } from '../../machine/accel.js';
+import { startLabGuest, type LabGuestOptions } from '../../machine/lab-guest.js';
+import { parseMachineSpec, type MachineSpec } from '../../machine/spec.js';
+import type { Vm } from '../../machine/vm.js';
+import { checkPortFree } from '../../preflight.js';
+import { qemuImgCheck } from '../../workload/run.js';
+import { mark, switchedOver, type Run } from '../run-state.js';
+import { resultsWriteError, watchConsole, watchLab, watchQemuExit, type Side } from '../watch.js';
 
 const BOOT_TIMEOUT_MS = 60000;
 
+/** The guest slot a run holds and what follows from it. */
+export interface Slot {
+  readonly index: number;
+  /** The guest's address (its slot's), as the lab's client host reaches it. */
+  readonly guestIp: string;
+  /** The destination's address, where the migration goes (and its TLS certificate's name). */
+  readonly dstAddress: string;
+  /** tcp:DST:PORT, the port shifted with the slot. */
+  readonly uri: string;
+  readonly hmpTelnetPort?: number;
+  readonly machine: MachineSpec;
+}
+
+/** Both QEMUs are up, watched, and the guest beats on the source. */
+export interface Booted {
+  readonly slot: Slot;
+  readonly accel: AccelDecision;
+  readonly src: Vm;
+  readonly dst: Vm;
+  /** The data disk's file name in the lab's NFS export. */
+  readonly diskFile: string;
+}
+
+/** Starts one side's QEMU (the lab's by default; a test passes its own). */
+export type GuestLauncher = (o: LabGuestOptions) => Promise<Vm>;
+
 /** Take a guest slot of the lab (IP, MAC, tap, port offset) so concurrent runs never collide. */
-export async function claimSlot(run: Run): Promise<void> {
+export async function claimSlot(run: Run): Promise<Slot> {
   const preferred = run.ctx.guestIndex ?? 0;
   const lease = await run.ctx.lab.acquireSlot({ preferred, runId: run.ctx.runId, signal: run.guard.signal });
-  run.slot = lease;
+  run.held.slot = lease;
   run.td.defer(`release guest slot g${lease.index}`, () => lease.release());
-  run.lab = lease.lab;
+  const lab = lease.lab;
+  run.lab = lab;
   run.out.slot = lease.index;
   if (lease.reclaimed.length > 0) {
     run.out.reclaimed = lease.reclaimed;
     run.progress('slot', `reclaimed ${lease.reclaimed.join('; ')}`);
   }
+  const { scenario } = run;
   const shift = lease.index - preferred;
-  const port = run.scenario.port + shift;
-  run.hmpTelnetPort = run.scenario.hmpTelnetPort === undefined ? undefined : run.scenario.hmpTelnetPort + shift;
+  const port = scenario.port + shift;
+  const hmpTelnetPort = scenario.hmpTelnetPort === undefined ? undefined : scenario.hmpTelnetPort + shift;
   if (shift !== 0) run.progress('slot', `guest slot g${preferred} is taken by another run on this lab: using g${lease.index} (port ${port})`);
-  run.uri = `tcp:${run.lab.hosts.dst.ip}:${port}`;
-  await checkPortFree(run.lab.hosts.dst.host, port, 'migration');
-  if (run.hmpTelnetPort !== undefined) await checkPortFree(run.lab.hosts.src.host, run.hmpTelnetPort, 'hmp');
-  const { scenario, lab } = run;
+  const dstAddress = lab.hosts.dst.ip;
+  const uri = `tcp:${dstAddress}:${port}`;
+  run.record.uri = uri;
+  await checkPortFree(lab.hosts.dst.host, port, 'migration');
+  if (hmpTelnetPort !== undefined) await checkPortFree(lab.hosts.src.host, hmpTelnetPort, 'hmp');
   const idx = lease.index;
-  run.machine = parseMachineSpec({
+  const machine = parseMachineSpec({
     name: `g${idx}`,
     accel: scenario.guest.accel,
     cpuModel: scenario.guest.cpuModel,
@@ -46,12 +77,27 @@ export async function claimSlot(run: Run): Promise<void> {
     // The net workload needs the guest's iperf3 server.
     iperfServer: scenario.guest.iperfServer || scenario.workload.kind === 'net',
   });
+  run.record.machine = machine;
+  return { index: idx, guestIp: lab.guestIp(idx), dstAddress, uri, hmpTelnetPort, machine };
+}
+
+/** The accelerator the scenario asked for, or what this host can do instead (and why). */
+export async function chooseAccel(run: Run): Promise<AccelDecision> {
+  const { ctx, scenario, guard } = run;
+  const t = Date.now();
+  run.progress('accel', `requested ${scenario.guest.accel}`);
+  const media = { kernelPath: ctx.image.kernelPath, initrdPath: ctx.image.initrdPath };
+  const accel = await decideAccel(scenario.guest.accel, { host: run.lab.hosts.src.host, media, imageHash: ctx.image.hash, cacheDir: ctx.cacheDir, signal: guard.signal });
+  run.record.accel = accel;
+  mark(run, 'accelDecisionMs', t);
+  run.progress('accel', `${accel.used}: ${accel.reason}`);
+  return accel;
 }
 
 /** The data disk on NFS, both QEMUs with their watchers, and the guest's first heartbeat. */
-export async function boot(run: Run): Promise<void> {
+export async function boot(run: Run, slot: Slot, accel: AccelDecision, launch: GuestLauncher = startLabGuest): Promise<Booted> {
   try {
-    await bootGuest(run);
+    return await bootGuest(run, slot, accel, launch);
   } finally {
     // The boot's live figure goes when it ends, however it ended.
     run.progress.live?.({ topic: 'run' });
@@ -64,15 +110,13 @@ function stage(run: Run, what: string): void {
   run.progress.live?.({ topic: 'run', status: { kind: 'boot', stage: what, startedAt, deadlineAt: startedAt + BOOT_TIMEOUT_MS } });
 }
 
-async function bootGuest(run: Run): Promise<void> {
+async function bootGuest(run: Run, slot: Slot, accel: AccelDecision, launch: GuestLauncher): Promise<Booted> {
   const { ctx, scenario, guard, td, lab } = run;
-  const machine = run.machine!;
-  const idx = run.slot!.index;
-  const name = machine.name;
+  const { machine } = slot;
 
   // The data disk lives in the NFS export; both QEMUs open it by nfs:// URL.
-  const diskFile = `${ctx.runId}-${name}.qcow2`;
-  run.diskFile = diskFile;
+  const diskFile = `${ctx.runId}-${machine.name}.qcow2`;
+  run.held.diskFile = diskFile;
   await createDataDisk(lab.hosts.src.host, lab.nfs.localPath(diskFile), scenario.guest.diskSizeMiB, { signal: guard.signal });
   td.defer(`remove data disk ${diskFile}`, () => rm(lab.nfs.localPath(diskFile), { force: true }));
   // Runs after both QEMUs are stopped (teardown is last-in, first-out): the shared qcow2 must
@@ -84,23 +128,23 @@ async function bootGuest(run: Run): Promise<void> {
   const watch = watchLab(lab, guard);
   td.defer('stop watching the lab', () => watch.stop());
 
-  run.progress('boot', `source and destination QEMU (${machine.memoryMiB} MiB, ${machine.nicModel}, ${machine.diskInterface}, ${run.accel!.used}, slot g${idx})`);
+  run.progress('boot', `source and destination QEMU (${machine.memoryMiB} MiB, ${machine.nicModel}, ${machine.diskInterface}, ${accel.used}, slot g${slot.index})`);
   const t = Date.now();
   stage(run, 'starting both QEMUs');
   const tlsDir = scenario.tls ? await lab.tlsCredentials({ signal: guard.signal }) : undefined;
   const onLogError = resultsWriteError(guard);
-  const launch = (side: Side) =>
-    startLabGuest({
+  const start = (side: Side) =>
+    launch({
       lab,
       side: side === 'source' ? 'src' : 'dst',
       spec: machine,
-      accel: run.accel!.used,
+      accel: accel.used,
       media: { kernelPath: ctx.image.kernelPath, initrdPath: ctx.image.initrdPath, diskUrl: lab.nfs.url(diskFile) },
       runDir: ctx.runDir,
       teardown: td,
       role: side,
-      incomingUri: side === 'destination' ? run.uri : undefined,
-      hmpTelnetPort: side === 'source' ? run.hmpTelnetPort : undefined,
+      incomingUri: side === 'destination' ? slot.uri : undefined,
+      hmpTelnetPort: side === 'source' ? slot.hmpTelnetPort : undefined,
       // A person who migrates by hand may prefer QMP: a socket of their own (miglab holds the first).
       personQmp: side === 'source' && ctx.hooks?.byHand !== undefined,
       tls: tlsDir ? { dir: tlsDir, endpoint: side === 'source' ? 'client' : 'server' } : undefined,
@@ -113,9 +157,9 @@ async function bootGuest(run: Run): Promise<void> {
         run.out.relaunched = [...(run.out.relaunched ?? []), { side, where }];
       },
     });
-  const [src, dst] = await Promise.all([launch('source'), launch('destination')]);
-  run.src = src;
-  run.dst = dst;
+  const [src, dst] = await Promise.all([start('source'), start('destination')]);
+  run.held.src = src;
+  run.held.dst = dst;
   for (const [side, vm] of [['source', src], ['destination', dst]] as const) {
     watchConsole(vm, side, guard, (t) => (run.out.guestTrouble = t));
     watchQemuExit(vm, side, guard, {
@@ -128,7 +172,7 @@ async function bootGuest(run: Run): Promise<void> {
   }
   mark(run, 'qemuStartMs', t);
   // The homework's monitor: say where it is, so a person can follow the run with `info migrate`.
-  if (run.hmpTelnetPort !== undefined) run.progress('monitor', `source's HMP: ip netns exec ${lab.hosts.src.netns} telnet 127.0.0.1 ${run.hmpTelnetPort}   (then: info migrate)`);
+  if (slot.hmpTelnetPort !== undefined) run.progress('monitor', `source's HMP: ip netns exec ${lab.hosts.src.netns} telnet 127.0.0.1 ${slot.hmpTelnetPort}   (then: info migrate)`);
   stage(run, "the guest's kernel and agent");
   const ready = await src.console.waitReady({ timeoutMs: BOOT_TIMEOUT_MS, signal: guard.signal });
   stage(run, "the guest's first heartbeat");
@@ -136,6 +180,7 @@ async function bootGuest(run: Run): Promise<void> {
   mark(run, 'bootToHeartbeatMs', t);
   run.progress.live?.({ topic: 'run' });
   run.progress('boot', `guest up at ${ready.ip} after ${run.phases.bootToHeartbeatMs} ms`);
+  return { slot, accel, src, dst, diskFile };
 }
 
 /** The fault that explains a side's QEMU going away, if one fired against it. */
