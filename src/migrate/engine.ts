@@ -24,7 +24,7 @@ import type { Progress } from '../progress/progress.js';
 import { leftovers, observeAfter } from './aftermath.js';
 import { lastActiveSample } from './figures.js';
 import { RunGuard, trippedError } from './guard.js';
-import { boot, chooseAccel, claimSlot, type Slot } from './phases/boot.js';
+import { boot, chooseAccel, claimSlot, labGuests, type Slot } from './phases/boot.js';
 import { configure } from './phases/configure.js';
 import { instrument } from './phases/instrument.js';
 import { migrate } from './phases/migrate.js';
@@ -110,7 +110,7 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
   try {
     run.phase = 'boot';
     let t: number;
-    const booted = await boot(run, slot, accel);
+    const booted = await boot(run, slot, accel, labGuests(run.lab));
     // Configure and instrument are recorded as one phase, `prepare` (run.json's failedIn.phase).
     run.phase = 'prepare';
     const configured = await configure(run, booted);

@@ -79,6 +79,11 @@ export interface Run {
 /** How a run's faults reach what they act on (the guests exist only once booted). */
 export type FaultInjector = (f: FaultSpec) => Promise<Injected>;
 
+/** Who starts the migration: a person when the run is by hand, else miglab. */
+export function startedByOf(hooks: EngineContext['hooks']): StartedBy {
+  return hooks?.byHand ? 'hand' : 'miglab';
+}
+
 /** A run's shared state before anything is started. */
 export function newRun(ctx: EngineContext, scenario: Scenario, guard: RunGuard, td: Teardown, inject: FaultInjector): Run {
   const progress = ctx.progress ?? (() => undefined);
@@ -110,7 +115,7 @@ export function newRun(ctx: EngineContext, scenario: Scenario, guard: RunGuard, 
       capabilitiesInForce: {},
       migrateCommand: '',
       monitorCommands: [],
-      startedBy: ctx.hooks?.byHand ? 'hand' : 'miglab',
+      startedBy: startedByOf(ctx.hooks),
     },
     lab: ctx.lab,
     phase: 'setup',

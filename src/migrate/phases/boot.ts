@@ -2,13 +2,17 @@
 // once both are decided, the boot: the data disk on NFS, both QEMUs with the watchers that end
 // the run when one of them, its guest or the lab goes wrong, and the guest's first heartbeat.
 import { rm } from 'node:fs/promises';
-import { createDataDisk } from '../../image/build.js';
+import type { FaultRunner } from '../../fault/runner.js';
+import type { Host } from '../../host/host.js';
+import { createDataDisk, type ImageInfo } from '../../image/build.js';
+import type { Lab } from '../../lab/index.js';
 import { decideAccel, type AccelDecision } from '../../machine/accel.js';
 import { startLabGuest, type LabGuestOptions } from '../../machine/lab-guest.js';
 import { parseMachineSpec, type MachineSpec } from '../../machine/spec.js';
 import type { Vm } from '../../machine/vm.js';
 import { checkPortFree } from '../../preflight.js';
 import { qemuImgCheck } from '../../workload/run.js';
+import type { EngineContext } from '../engine.js';
 import { mark, switchedOver, type Run } from '../run-state.js';
 import { resultsWriteError, watchConsole, watchLab, watchQemuExit, type Side } from '../watch.js';
 
@@ -37,8 +41,25 @@ export interface Booted {
   readonly diskFile: string;
 }
 
-/** Starts one side's QEMU (the lab's by default; a test passes its own). */
-export type GuestLauncher = (o: LabGuestOptions) => Promise<Vm>;
+/** Starts one side's QEMU: the lab's (labGuests), or a test's own. */
+export type GuestLauncher = (o: Omit<LabGuestOptions, 'lab'>) => Promise<Vm>;
+
+/** Guests started on the lab's hosts, each on a tap of its own. */
+export function labGuests(lab: Lab): GuestLauncher {
+  return (o) => startLabGuest({ ...o, lab });
+}
+
+/** What the boot uses of the lab: the NFS export, its source host, its TLS certificates, whether it is still up. */
+export interface BootLab extends Pick<Lab, 'nfs' | 'stillUp' | 'nfsServerState' | 'tlsCredentials'> {
+  readonly hosts: { readonly src: { readonly netns: string; readonly host: Host } };
+}
+
+/** What the boot uses of the run. */
+export type BootRun = Pick<Run, 'scenario' | 'guard' | 'td' | 'progress' | 'out' | 'phases' | 'held' | 'final' | 'sourceCompletedAtMs'> & {
+  readonly ctx: Pick<EngineContext, 'runId' | 'runDir' | 'hooks'> & { readonly image: Pick<ImageInfo, 'kernelPath' | 'initrdPath'> };
+  readonly lab: BootLab;
+  readonly faults: Pick<FaultRunner, 'records'>;
+};
 
 /** Take a guest slot of the lab (IP, MAC, tap, port offset) so concurrent runs never collide. */
 export async function claimSlot(run: Run): Promise<Slot> {
@@ -95,7 +116,7 @@ export async function chooseAccel(run: Run): Promise<AccelDecision> {
 }
 
 /** The data disk on NFS, both QEMUs with their watchers, and the guest's first heartbeat. */
-export async function boot(run: Run, slot: Slot, accel: AccelDecision, launch: GuestLauncher = startLabGuest): Promise<Booted> {
+export async function boot(run: BootRun, slot: Slot, accel: AccelDecision, launch: GuestLauncher): Promise<Booted> {
   try {
     return await bootGuest(run, slot, accel, launch);
   } finally {
@@ -105,12 +126,12 @@ export async function boot(run: Run, slot: Slot, accel: AccelDecision, launch: G
 }
 
 /** Show a boot stage live: how long it has taken against its own deadline. */
-function stage(run: Run, what: string): void {
+function stage(run: BootRun, what: string): void {
   const startedAt = Date.now();
   run.progress.live?.({ topic: 'run', status: { kind: 'boot', stage: what, startedAt, deadlineAt: startedAt + BOOT_TIMEOUT_MS } });
 }
 
-async function bootGuest(run: Run, slot: Slot, accel: AccelDecision, launch: GuestLauncher): Promise<Booted> {
+async function bootGuest(run: BootRun, slot: Slot, accel: AccelDecision, launch: GuestLauncher): Promise<Booted> {
   const { ctx, scenario, guard, td, lab } = run;
   const { machine } = slot;
 
@@ -135,7 +156,6 @@ async function bootGuest(run: Run, slot: Slot, accel: AccelDecision, launch: Gue
   const onLogError = resultsWriteError(guard);
   const start = (side: Side) =>
     launch({
-      lab,
       side: side === 'source' ? 'src' : 'dst',
       spec: machine,
       accel: accel.used,
@@ -184,7 +204,7 @@ async function bootGuest(run: Run, slot: Slot, accel: AccelDecision, launch: Gue
 }
 
 /** The fault that explains a side's QEMU going away, if one fired against it. */
-function faultCause(run: Run, side: Side): string | undefined {
+function faultCause(run: BootRun, side: Side): string | undefined {
   const hit = run.faults.records.find((r) => r.fired && r.spec.kind === (side === 'source' ? 'kill-src' : 'kill-dst'));
   return hit ? `the ${hit.fault} fault` : undefined;
 }

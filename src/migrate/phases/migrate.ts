@@ -3,6 +3,7 @@
 // what it cost each QEMU in CPU.
 import { processCpuMs } from '../../measure/host-sampler.js';
 import { withDeadline } from '../../util/deadline.js';
+import type { EngineContext } from '../engine.js';
 import { driveMigration, type DriveResult } from '../drive.js';
 import { CALL, type Run } from '../run-state.js';
 import type { Booted } from './boot.js';
@@ -19,7 +20,9 @@ export interface Migrated {
   readonly inForce?: Pick<Configured, 'parametersInForce' | 'capabilitiesInForce'>;
 }
 
-export type MigrateRun = Pick<Run, 'ctx' | 'scenario' | 'guard' | 'faults' | 'timeline' | 'progress' | 'record' | 'out' | 'final' | 'sourceCompletedAtMs'>;
+export type MigrateRun = Pick<Run, 'scenario' | 'guard' | 'faults' | 'timeline' | 'progress' | 'record' | 'out' | 'final' | 'sourceCompletedAtMs'> & {
+  readonly ctx: Pick<EngineContext, 'hooks'>;
+};
 
 /** Send the migrate command (or wait for the person's), arm the faults, and drive the migration to its end. */
 export async function migrate(run: MigrateRun, booted: Booted, configured: Configured): Promise<Migrated> {

@@ -4,6 +4,7 @@
 // had not failed otherwise.
 import { readFile } from 'node:fs/promises';
 import { cpus, release, totalmem } from 'node:os';
+import type { ImageInfo } from '../../image/build.js';
 import type { AccelDecision } from '../../machine/accel.js';
 import type { ExplainedCommand } from '../../util/explained-command.js';
 import { headlineFigures } from '../figures.js';
@@ -25,7 +26,7 @@ export async function hostFacts(): Promise<HostFacts> {
 
 /** What the report reads of a run (narrow, so that a report can be built from plain data). */
 export type RecordRun = Pick<Run, 'scenario' | 'started' | 'out' | 'phases' | 'timeline' | 'events' | 'record' | 'final' | 'verdict' | 'failure' | 'failedIn'> & {
-  readonly ctx: Pick<Run['ctx'], 'runId' | 'image'>;
+  readonly ctx: Pick<Run['ctx'], 'runId'> & { readonly image: Pick<ImageInfo, 'hash' | 'kernelVersion' | 'inputs'> };
   readonly lab: Pick<Run['lab'], 'spec' | 'shaping'>;
   readonly held: Pick<Run['held'], 'src' | 'dst'>;
   readonly faults: Pick<Run['faults'], 'any' | 'records'>;
