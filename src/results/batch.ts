@@ -6,16 +6,9 @@ import { z } from 'zod';
 import { HOST_SYMPTOMS, RUN_SYMPTOMS } from '../batch/stall.js';
 import { BatchSpecSchema } from '../batch/spec.js';
 import type { ResultContract } from './contract.js';
-import { count, epochMs, measured, mbps, mib, mibps, ms, pct } from './units.js';
+import { arr, bitsPerS, bytes, count, epochMs, kib, mbps, measured, mib, mibps, ms, pct, ratio, seconds, text, us } from './fields.js';
 
 export const BATCH_SCHEMA = 'miglab.batch/1';
-
-const arr = <T extends z.ZodType>(t: T) => z.array(t).readonly();
-const text = (d: string) => z.string().describe(d);
-const kib = (d: string) => measured(d, 'KiB');
-const seconds = (d: string) => measured(d, 's');
-const bitsPerS = (d: string) => measured(d, 'bit/s');
-const us = (d: string) => measured(d, 'µs');
 
 export const STALL_SYMPTOMS = [...HOST_SYMPTOMS, ...RUN_SYMPTOMS, 'batch-deadline'] as const;
 export const ATTEMPT_OUTCOMES = ['completed', ...RUN_SYMPTOMS, 'aborted', 'error'] as const;
@@ -106,14 +99,13 @@ export const StepSchema = z.object({
   before: HostBeforeSchema.optional(),
 });
 
-const n = (d: string) => count(d);
 const StopSchema = z
   .discriminatedUnion('kind', [
     z.object({ kind: z.literal('finished').describe('Why it stopped'), detail: text('In words') }),
-    z.object({ kind: z.literal('stall').describe('Why it stopped'), n: n('At N'), stall: StallSchema, detail: text('In words') }),
-    z.object({ kind: z.literal('refused').describe('Why it stopped'), n: n('At N'), detail: text('Why the memory guard refused the step') }),
-    z.object({ kind: z.literal('deadline').describe('Why it stopped'), n: n('At N'), detail: text('In words') }),
-    z.object({ kind: z.literal('aborted').describe('Why it stopped'), n: n('At N'), detail: text('In words') }),
+    z.object({ kind: z.literal('stall').describe('Why it stopped'), n: count('At N'), stall: StallSchema, detail: text('In words') }),
+    z.object({ kind: z.literal('refused').describe('Why it stopped'), n: count('At N'), detail: text('Why the memory guard refused the step') }),
+    z.object({ kind: z.literal('deadline').describe('Why it stopped'), n: count('At N'), detail: text('In words') }),
+    z.object({ kind: z.literal('aborted').describe('Why it stopped'), n: count('At N'), detail: text('In words') }),
   ])
   .describe('Why the batch stopped: finished, stall, refused (memory guard), deadline, aborted');
 
@@ -123,8 +115,8 @@ const PressureSchema = z.object({ some: PressureLineSchema.describe('Some task w
 const LinkCountersSchema = z.object({
   dev: text('Device'),
   operstate: text('up, down...'),
-  rxBytes: measured('Received', 'bytes'),
-  txBytes: measured('Sent', 'bytes'),
+  rxBytes: bytes('Received'),
+  txBytes: bytes('Sent'),
   rxPackets: count('Packets received'),
   txPackets: count('Packets sent'),
   rxDropped: count('Dropped on receive'),
@@ -212,7 +204,7 @@ export const StepDiagnosisSchema = z.object({
   migratingMs: ms('From the first migrate sent to the last migration\'s end').optional(),
   transferredMiB: mib("RAM QEMU sent over the step's attempts").optional(),
   lowerBoundMs: ms("Every byte sent at the shaped link's rate, nothing else in the way (absent: unshaped)").optional(),
-  vsLowerBound: count('migratingMs over lowerBoundMs (1: a perfectly used link)').optional(),
+  vsLowerBound: ratio('migratingMs over lowerBoundMs (1: a perfectly used link)').optional(),
   before: HostBeforeSchema.optional(),
   stallPredatesStep: z.boolean().optional().describe("The step's stall is a symptom the host already showed before the step began (absent in batches recorded before miglab measured it)"),
 });

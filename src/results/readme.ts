@@ -24,7 +24,8 @@ import { COMPARE_CSV_COLUMNS, COMPARE_RUN_FIGURES } from '../compare/compare.js'
 import { HomeworkResultsSchema } from './homework.js';
 import { PassSchema, RunReportSchema, SampleSchema } from './run.js';
 import { SweepFileSchema } from './sweep.js';
-import { unitOfName, unitRegistry } from './units.js';
+import { unitRegistry } from './fields.js';
+import { unitOfName } from './units.js';
 
 /** Input specs and nested results: documented by what they come from, not field by field here. */
 const SPECS = new Map<unknown, string>();
