@@ -11,6 +11,9 @@ import { arr, bitsPerS, bytes, count, epochMs, kib, mbps, measured, mib, mibps, 
 export const BATCH_SCHEMA = 'miglab.batch/1';
 
 export const STALL_SYMPTOMS = [...HOST_SYMPTOMS, ...RUN_SYMPTOMS, 'batch-deadline'] as const;
+/** naive-parallel: the comparison run made next to a scheduled one at the same N. */
+export const STEP_VARIANTS = ['naive-parallel', 'as-specified'] as const;
+export const RESOURCES = ['cpu', 'network', 'memory', 'none'] as const;
 export const ATTEMPT_OUTCOMES = ['completed', ...RUN_SYMPTOMS, 'aborted', 'error'] as const;
 
 export const StallSchema = z
@@ -52,8 +55,6 @@ export const AttemptSchema = z.object({
   events: arr(EventSchema).describe('Its migration events on the batch\'s time axis'),
 });
 
-const RESOURCES = ['cpu', 'network', 'memory', 'none'] as const;
-
 const PlanSchema = z
   .object({
     concurrency: count('Migrations on the link at once'),
@@ -88,7 +89,7 @@ const HostBeforeSchema = z
 export const StepSchema = z.object({
   n: count('Guests in the step (N)'),
   mode: text('sequential | parallel | waves-K | scheduled'),
-  variant: z.enum(['naive-parallel', 'as-specified']).describe('naive-parallel: the comparison run made next to a scheduled one at the same N'),
+  variant: z.enum(STEP_VARIANTS).describe('naive-parallel: the comparison run made next to a scheduled one at the same N'),
   startedAtMs: epochMs('Step start'),
   endedAtMs: epochMs('Step end'),
   attempts: arr(AttemptSchema).describe('Every migration attempt of the step'),
@@ -173,7 +174,7 @@ const DistributionSchema = (unit: string) =>
 export const StepDiagnosisSchema = z.object({
   n: count('N'),
   mode: text('Mode'),
-  variant: z.enum(['naive-parallel', 'as-specified']).describe('As in the step'),
+  variant: z.enum(STEP_VARIANTS).describe('As in the step'),
   wallMs: ms('Step wall time'),
   attempted: count('Guests attempted'),
   migrated: count('Guests migrated'),
@@ -237,5 +238,15 @@ export type StepRecord = z.output<typeof StepSchema>;
 export type StopReason = z.output<typeof StopSchema>;
 export type BatchSample = z.output<typeof BatchSampleSchema>;
 export type BatchEvent = MigrationAttempt['events'][number];
+export type StepVariant = StepRecord['variant'];
+// The batch's own types are these schemas' outputs (src/batch/* uses them), so what it computes
+// is what batch.json holds and reads back: no interface beside a schema to drift from it.
+export type Stall = z.output<typeof StallSchema>;
+export type HostBefore = z.output<typeof HostBeforeSchema>;
+export type SchedulePlan = z.output<typeof PlanSchema>;
+export type StepDiagnosis = z.output<typeof StepDiagnosisSchema>;
+export type Distribution = z.output<ReturnType<typeof DistributionSchema>>;
+export type Saturation = StepDiagnosis['saturation'];
+export type Resource = (typeof RESOURCES)[number];
 
 export const BATCH_CONTRACT: ResultContract<typeof BatchFileSchema> = { file: 'batch.json', current: BATCH_SCHEMA, schema: BatchFileSchema };
