@@ -17,17 +17,20 @@ export interface PerfCsvRow {
   metricUnit?: string;
 }
 
-export const PERF_COLUMNS: Column<PerfCsvRow>[] = [
-  { key: 'intervalEndS', title: 'intervalEndS', about: 'End of the interval, since perf started' },
-  { key: 'event', title: 'event', about: 'The perf event (task-clock, context-switches, cpu-migrations, page-faults, cycles, instructions)' },
-  { key: 'value', title: 'value', about: 'The count in the interval, in `unit` (empty when not counted)' },
-  { key: 'unit', title: 'unit', about: "perf's unit of the value (msec for task-clock, else empty)" },
-  { key: 'status', title: 'status', about: 'counted, not counted, or not supported (the host has no such counter: never 0)' },
-  { key: 'runtimeNs', title: 'runtimeNs', about: 'How long the counter ran in the interval, ns' },
-  { key: 'runPct', title: 'runPct', about: 'Share of the interval the counter was really counting (below 100 when multiplexed)' },
-  { key: 'metricValue', title: 'metricValue', about: "perf's derived figure (e.g. CPUs utilized), when it printed one" },
-  { key: 'metricUnit', title: 'metricUnit', about: 'Its unit' },
-];
+/** CSV only (no report table shows it): each column is titled by its key. */
+const PERF_COLUMN_ABOUT: Readonly<Record<keyof PerfCsvRow, string>> = {
+  intervalEndS: 'End of the interval, since perf started',
+  event: 'The perf event (task-clock, context-switches, cpu-migrations, page-faults, cycles, instructions)',
+  value: 'The count in the interval, in `unit` (empty when not counted)',
+  unit: "perf's unit of the value (msec for task-clock, else empty)",
+  status: 'counted, not counted, or not supported (the host has no such counter: never 0)',
+  runtimeNs: 'How long the counter ran in the interval, ns',
+  runPct: 'Share of the interval the counter was really counting (below 100 when multiplexed)',
+  metricValue: "perf's derived figure (e.g. CPUs utilized), when it printed one",
+  metricUnit: 'Its unit',
+};
+
+export const PERF_COLUMNS = Object.entries(PERF_COLUMN_ABOUT).map(([key, about]) => ({ key, title: key, about })) as Column<PerfCsvRow>[];
 
 /** The rows of perf-*.csv from a sampler's series. Pure. */
 export function perfCsvRows(series: PerfSeries | undefined): PerfCsvRow[] {
