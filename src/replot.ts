@@ -4,8 +4,7 @@
 // folder has; a folder that is none of these is refused before anything is written. Sits at the
 // top beside api.ts because it reaches the report writers of every kind.
 import { join } from 'node:path';
-import { diagnoseBatch } from './batch/diagnose.js';
-import { renderBatchReport } from './batch/report.js';
+import { batchFile, renderBatchReport } from './batch/report.js';
 import { renderHomeworkReport } from './homework/report.js';
 import { BATCH_CONTRACT } from './results/batch.js';
 import { readResultIn } from './results/contract.js';
@@ -38,9 +37,10 @@ export async function replot(dir: string): Promise<ReplotResult> {
     const written = await renderHomeworkReport(dir, await readResultIn(HOMEWORK_CONTRACT, dir));
     return { kind, dir, figures: HOMEWORK_FIGURES.map((f) => join(dir, 'plots', `${f}.png`)), ...written };
   }
-  // batch.json also holds the diagnosis it was written with; the report is drawn from a fresh one.
+  // batch.json also holds the diagnosis it was written with; the report is drawn from a fresh one,
+  // made as the batch made it (batchFile).
   const { diagnoses: _saved, ...record } = await readResultIn(BATCH_CONTRACT, dir);
-  const written = await renderBatchReport(dir, record, diagnoseBatch(record));
+  const written = await renderBatchReport(dir, batchFile(record));
   const figures = record.samples.length > 0 ? BATCH_FIGURES.map((f) => join(dir, 'plots', `${f}.png`)) : [];
   return { kind, dir, figures, ...written };
 }

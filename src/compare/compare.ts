@@ -13,7 +13,7 @@ import { writeReport } from '../report/html.js';
 import { markdown, writeTableCsv, type Column } from '../report/markdown.js';
 import { readResultIn } from '../results/contract.js';
 import { RUN_CONTRACT } from '../results/run.js';
-import { unitOfName } from '../results/units.js';
+import { roundByName, unitOfName } from '../results/units.js';
 import { loadResults, type RunEntry } from '../sweep/results.js';
 import { SUMMARY_METRICS, summarizePoints, type MetricKey } from '../sweep/summary.js';
 import { makePrivateDir } from '../util/private.js';
@@ -154,7 +154,7 @@ export function compareRows(sets: readonly CompareSet[]): CompareRow[] {
 export function formatFigure(key: string, v: number | undefined, signed = false): string {
   if (v === undefined || !Number.isFinite(v)) return '–';
   const unit = unitOfName(key);
-  const r = unit ? unit.round(v) : Math.round(v * 1000) / 1000;
+  const r = roundByName(key, v);
   const text = `${signed && r > 0 ? '+' : ''}${r.toLocaleString('en-US', { maximumFractionDigits: 3 })}`;
   return unit ? `${text} ${unit.symbol}` : text;
 }
@@ -206,7 +206,7 @@ export async function compareResults(dirs: readonly string[], resultsRoot: strin
     csvPath,
     COMPARE_CSV_COLUMNS.map((c) => ({ key: c.key, title: c.key, about: c.about })),
     // value and delta are rounded by their own figure's unit (the column's name says none).
-    rows.map((r) => ({ ...r, value: roundFigure(r.figure, r.value), delta: roundFigure(r.figure, r.delta) })),
+    rows.map((r) => ({ ...r, value: r.value === undefined ? undefined : roundByName(r.figure, r.value), delta: r.delta === undefined ? undefined : roundByName(r.figure, r.delta) })),
   );
 
   const doc = markdown().heading(1, `Comparison of ${sets.length} ${sets[0]!.kind}s`);
@@ -272,10 +272,6 @@ export async function compareResults(dirs: readonly string[], resultsRoot: strin
   doc.paragraph('`compare.csv` has every figure of every set and point, with its delta, in long form (one row each).');
   const written = await writeReport(dir, doc.render(), `miglab compare: ${sets.map((s) => s.label).join(' vs ')}`);
   return { dir, sets, rows, csvPath, pngPaths, ...written };
-}
-
-function roundFigure(key: string, v: number | undefined): number | undefined {
-  return v === undefined ? undefined : (unitOfName(key)?.round(v) ?? v);
 }
 
 /** The terminal's summary: downtime and total time of each set (per point for sweeps), with deltas. */

@@ -107,6 +107,16 @@ export function resultJson(value: unknown): string {
 }
 
 /**
+ * `value` as a result file holds it: each number rounded as resultJson writes it, read back
+ * through `schema`. Undefined when it does not match the schema (a bug in miglab: writeResult
+ * saves such a value all the same and reports it).
+ */
+export function asSaved<S extends z.ZodType>(schema: S, value: z.output<S>): z.output<S> | undefined {
+  const parsed = schema.safeParse(JSON.parse(resultJson(value)));
+  return parsed.success ? parsed.data : undefined;
+}
+
+/**
  * Write a result object, typed by its schema, as its file (owner-only), and return it as saved:
  * read back through the schema, so what the caller goes on with (the summary it prints) is what
  * the file holds. A result that does not match its own schema is written all the same (nothing

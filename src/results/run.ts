@@ -8,20 +8,12 @@ import { LabSpecSchema, ShapingSchema } from '../lab/spec.js';
 import { ACCELS, MachineSpecSchema } from '../machine/spec.js';
 import { ScenarioSchema } from '../migrate/scenario.js';
 import type { ResultContract } from './contract.js';
-import { bytes, count, epochMs, mbps, measured, mib, mibps, ms, pct } from './units.js';
-
-const seconds = (d: string) => measured(d, 's');
-const bitsPerS = (d: string) => measured(d, 'bit/s');
-const kibps = (d: string) => measured(d, 'KiB/s');
-const pagesPerS = (d: string) => measured(d, 'pages/s');
+import { arr, bitsPerS, bytes, count, epochMs, kibps, mbps, mib, mibps, ms, pages, pagesPerS, pct, seconds, text } from './fields.js';
 
 /** Version 2: verdicts stalled and interrupted; figures QEMU did not give are absent, never 0. */
 export const RUN_SCHEMA = 'miglab.run/2';
 
 const side = z.enum(['source', 'destination']);
-const arr = <T extends z.ZodType>(t: T) => z.array(t).readonly();
-const text = (d: string) => z.string().describe(d);
-const pages = (d: string) => count(`${d} (4 KiB pages)`);
 
 export const SampleSchema = z
   .object({
