@@ -7,7 +7,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lineChart, type Marker } from '../plot/charts.js';
 import { renderChart } from '../plot/render.js';
-import { writeReport } from '../report/html.js';
+import { writeReport, type RenderedReport } from '../report/html.js';
 import { fmtMs, markdown, writeTableCsv, type Column } from '../report/markdown.js';
 import { compareSteps, diagnoseBatch, linkRatesMbps, migrationLinkMbps, type ComparisonRow, type StepDiagnosis } from './diagnose.js';
 import type { BatchEvent, BatchRecord, BatchSample, MigrationAttempt } from './record.js';
@@ -264,7 +264,7 @@ export function batchMarkers(r: BatchRecord): Marker[] {
  * made from what was saved (each figure rounded to its precision), as `miglab plot` makes them
  * later: the same folder gives the same report, and the summary printed matches the file.
  */
-export async function writeBatchReport(dir: string, r: BatchRecord): Promise<{ record: BatchRecord; diagnoses: StepDiagnosis[]; markdownPath: string; htmlPath: string }> {
+export async function writeBatchReport(dir: string, r: BatchRecord): Promise<{ record: BatchRecord; diagnoses: StepDiagnosis[] } & RenderedReport> {
   const rounded = await writeResult(BATCH_CONTRACT, join(dir, 'batch.json'), { ...r, diagnoses: diagnoseBatch(r) });
   const { diagnoses: _unrounded, ...record } = rounded;
   const diagnoses = diagnoseBatch(record);
@@ -276,7 +276,7 @@ export async function writeBatchReport(dir: string, r: BatchRecord): Promise<{ r
  * folder calls this, so a re-rendered report is the same report. The report's list of files names
  * only those written here or present in the folder.
  */
-export async function renderBatchReport(dir: string, r: BatchRecord, ds: readonly StepDiagnosis[]): Promise<{ markdownPath: string; htmlPath: string }> {
+export async function renderBatchReport(dir: string, r: BatchRecord, ds: readonly StepDiagnosis[]): Promise<RenderedReport> {
   const t0 = Date.parse(r.startedAt);
   const steps = stepRows(ds);
   const migrations = migrationRows(r);
@@ -364,7 +364,7 @@ export async function renderBatchReport(dir: string, r: BatchRecord, ds: readonl
   doc.heading(2, 'Files');
   doc.list(await batchFiles(dir));
   const written = await writeReport(dir, doc.render(), `miglab batch ${r.batchId}`);
-  return { markdownPath: written.markdownPath, htmlPath: written.htmlPath };
+  return { markdownPath: written.markdownPath, htmlPath: written.htmlPath, figures: charts.map(([, p]) => join(dir, p)) };
 }
 
 /** What each file of a batch folder holds; the report lists those present. */

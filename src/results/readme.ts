@@ -22,7 +22,7 @@ import { SweepSpecSchema } from '../sweep/spec.js';
 import { BatchFileSchema } from './batch.js';
 import { COMPARE_CSV_COLUMNS, COMPARE_RUN_FIGURES } from '../compare/compare.js';
 import { HomeworkResultsSchema } from './homework.js';
-import { PassSchema, RunReportSchema, SampleSchema } from './run.js';
+import { PassSchema, RUN_FOLDER_FILES, RunReportSchema, SampleSchema } from './run.js';
 import { SweepFileSchema } from './sweep.js';
 import { unitOfName, unitRegistry } from './units.js';
 
@@ -223,19 +223,7 @@ export function renderResultsReadme(): string {
   p(
     'Written by `miglab migrate` (and by every run of a sweep, a batch and the homework). The run id is `<UTC date>-<time>-<name derived from the scenario>-<suffix>`.',
   );
-  p(
-    [
-      '| file | what |',
-      '|---|---|',
-      '| `run.json` | every input and output of the run; schema `miglab.run/2` (below) |',
-      '| `timeline.csv` | one row per `query-migrate` / `info migrate` sample |',
-      '| `passes.csv` | one row per pre-copy pass |',
-      '| `probe.csv` | the client-side UDP probe: one row per probe (absent when the scenario turns the probe off: `clientProbe: false`) |',
-      "| `src.serial.log`, `dst.serial.log` | the guest's serial console on each side (agent heartbeat, kernel messages) and QEMU's own messages |",
-      '| `src.qmp.jsonl`, `dst.qmp.jsonl` | the QMP conversation with each QEMU, both directions, timestamped, one JSON message a line |',
-      "| `workload.log` | the net workload's iperf3 output, when there is one |",
-    ].join('\n'),
-  );
+  p(['| file | what |', '|---|---|', ...RUN_FOLDER_FILES.map((f) => `| ${f.names.map((n) => `\`${n}\``).join(', ')} | ${esc(f.what)} |`)].join('\n'));
   h(3, 'run.json');
   p(fieldTable(fieldDocs(RunReportSchema)));
   h(3, 'timeline.csv');
