@@ -277,15 +277,18 @@ export function wrapText(text: string, maxChars: number): string {
 export function barChart<T>(o: BarChartOptions<T>): VegaLiteSpec {
   // Categories in the order of the data, those without a bar (only a note) included.
   const categories = [...new Set(o.data.map((r) => String((r as Record<string, unknown>)[o.category.field])))];
-  const x = { field: o.category.field, type: 'nominal', title: o.category.title, axis: { labelAngle: 0 }, sort: null, scale: { domain: categories } };
+  // Room between clusters and between the bars of a cluster, so no bar runs into another.
+  const x = { field: o.category.field, type: 'nominal', title: o.category.title, axis: { labelAngle: 0 }, sort: null, scale: { domain: categories, paddingInner: 0.3, paddingOuter: 0.15 } };
   const grouping = o.group
     ? {
-        xOffset: { field: o.group.field, type: 'nominal', sort: null },
+        xOffset: { field: o.group.field, type: 'nominal', sort: null, scale: { paddingInner: 0.08 } },
         color: { field: o.group.field, type: 'nominal', title: o.group.title, sort: null },
       }
     : {};
   const valueAxis = o.valueFormat ? { axis: { format: o.valueFormat } } : {};
   const layers: Layer[] = [{ mark: { type: 'bar', color: LEFT_COLOR }, encoding: { x, y: quant(o.value, valueAxis), ...grouping } }];
+  // Bars below zero hang from a visible zero line, not from the bottom of the plot.
+  if (o.data.some((r) => Number((r as Record<string, unknown>)[o.value.field]) < 0)) layers.push({ mark: { type: 'rule', color: '#444444', strokeWidth: 1 }, encoding: { y: { datum: 0 } } });
   if (o.note !== undefined) {
     layers.push({
       transform: [{ filter: `isValid(datum[${JSON.stringify(o.note)}]) && datum[${JSON.stringify(o.note)}] !== ''` }],

@@ -311,7 +311,7 @@ export function renderResultsReadme(): string {
 
   h(2, 'A comparison: `results/compare-ID/`');
   p(
-    'Written by `miglab compare A B ...` (runs or sweeps side by side; the first, A, is the baseline). `report.md` and `report.html` hold the tables (each figure of each set, with its delta against A) and the figures (`plots/`: for runs, each figure as a share of A\'s; for sweeps, downtime, total time and RAM sent by point), `compare.csv` the same figures in long form.',
+    'Written by `miglab compare A B ...` (runs or sweeps side by side; the first, A, is the baseline). `report.md` and `report.html` hold the tables (each figure of each set, with its delta against A) and the figures (`plots/`: for runs, each figure\'s change against A\'s in %, 0 being "as A"; for sweeps, downtime, total time and RAM sent by point), `compare.csv` the same figures in long form.',
   );
   p(`Figures compared: ${COMPARE_RUN_FIGURES.map((f) => `\`${f.key}\` (${f.title})`).join(', ')}.`);
   h(3, 'compare.csv');

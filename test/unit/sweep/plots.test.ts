@@ -122,15 +122,11 @@ describe('plotResults', () => {
     expect(out.charts.map((c) => c.name)).toEqual(['downtime-by-capabilities', 'total-time-by-capabilities']);
   });
 
-  it('draws remaining RAM with pass boundaries for a single run', async () => {
+  it("refuses one run's folder: a run has a report of its own", async () => {
     const dir = join(root, 'one-run');
     writeRun(dir, { scenario: { guest: { memoryMiB: 256 } }, downtimeMs: 40, totalTimeMs: 900 });
-    const out = await plotResults(dir);
-    expect(out.charts.map((c) => c.name)).toEqual(['remaining-ram']);
-    const svg = readFileSync(out.charts[0]!.svgPath, 'utf8');
-    expect(svg).toContain('pass 2');
-    expect(svg).toContain('guest stopped');
-    expect(readFileSync(out.report.markdownPath, 'utf8')).toMatch(/^# Run 256m-idle-virtio-virtio-qmp/);
+    await expect(plotResults(dir)).rejects.toThrow(/one-run is one run's folder, not a sweep; draw its own report with: miglab plot RUN_DIR/);
+    expect(existsSync(join(dir, 'plots'))).toBe(false);
   });
 
   it('says so when there is nothing to plot', async () => {
