@@ -97,7 +97,12 @@ describe('over TLS', () => {
     expect(report.outputs.qemuCpuMs?.destination).toBeGreaterThan(0);
     // A guest's memory, disk and console can hold secrets: the run's files are its owner's only.
     expect(statSync(dir).mode & 0o777).toBe(0o700);
-    for (const f of readdirSync(dir)) expect({ f, mode: statSync(join(dir, f)).mode & 0o777 }).toEqual({ f, mode: 0o600 });
+    // Files 0600, folders (the report's plots/) 0700.
+    for (const f of readdirSync(dir, { recursive: true }) as string[]) {
+      const st = statSync(join(dir, f));
+      expect({ f, mode: st.mode & 0o777 }).toEqual({ f, mode: st.isDirectory() ? 0o700 : 0o600 });
+    }
+    expect(statSync(join(dir, 'plots')).isDirectory()).toBe(true);
   }, 120000);
 });
 
