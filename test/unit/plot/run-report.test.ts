@@ -2,7 +2,7 @@
 // reader of a run would notice: the three downtimes with their sources, the passes, the figures
 // with the passes and the switchover marked, a run that did not converge told as such with what
 // was measured, and `miglab plot` drawing the very same report again.
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseResult } from '../../../src/results/contract.js';
@@ -11,11 +11,11 @@ import { markersOf, migrationMarks } from '../../../src/report/migration-marks.j
 import { writeRunFiles } from '../../../src/report/run-files.js';
 import { planRunFigures, renderRunReport } from '../../../src/report/run-report.js';
 import { replot } from '../../../src/replot.js';
+import { fixtureRunDir, RESULT_FIXTURES } from '../../support/result-fixtures.js';
 
 // Rendering a report's figures takes a second or two, more on a machine busy with other work.
 const RENDER_MS = 30000;
-const FIX = join(process.cwd(), 'test/fixtures/results');
-const fixture = (name: string): RunReport => parseResult(RUN_CONTRACT, JSON.parse(readFileSync(join(FIX, name), 'utf8')), name);
+const fixture = (name: string): RunReport => parseResult(RUN_CONTRACT, JSON.parse(readFileSync(join(RESULT_FIXTURES, name), 'utf8')), name);
 
 let root: string;
 beforeEach(() => {
@@ -23,20 +23,17 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
-/** A run folder holding one fixture's run.json. */
-function runDir(name: string): string {
-  const dir = join(root, name.replace('.json', ''));
-  mkdirSync(dir);
-  cpSync(join(FIX, name), join(dir, 'run.json'));
-  return dir;
+/** The fixture `name` in a run folder of its own, and its report drawn there. */
+async function rendered(name: string, figures: boolean) {
+  const dir = fixtureRunDir(root, name);
+  const r = fixture(name);
+  const out = await renderRunReport(dir, r, { figures });
+  return { dir, r, out, md: readFileSync(out.markdownPath, 'utf8') };
 }
 
 describe('the report of a completed run', () => {
   it('gives the three downtimes with their sources, the passes and two marked figures; plot draws the same report again', async () => {
-    const dir = runDir('run-dirty.json');
-    const r = fixture('run-dirty.json');
-    const out = await renderRunReport(dir, r, { figures: true });
-    const md = readFileSync(out.markdownPath, 'utf8');
+    const { dir, r, out, md } = await rendered('run-dirty.json', true);
     expect(md).toMatch(/^# Run 20261202-075005-256m-dirty32m/);
     expect(md).toContain('**Verdict: completed**');
     // The run's own figures: QEMU 25 ms, STOP->RESUME 46.6 ms, the client's longest gap 221 ms.
@@ -69,10 +66,7 @@ describe('the report of a completed run', () => {
 
 describe('the report of a run that did not converge', () => {
   it('says how it ended and where, why there is no downtime, and what the last active sample had sent', async () => {
-    const dir = runDir('run-not-converged.json');
-    const r = fixture('run-not-converged.json');
-    const out = await renderRunReport(dir, r, { figures: false });
-    const md = readFileSync(out.markdownPath, 'utf8');
+    const { dir, r, out, md } = await rendered('run-not-converged.json', false);
     expect(md).toContain('**Verdict: did not converge** (QEMU\'s migration status: cancelled)');
     expect(md).toContain('Failed in the conclude phase, code `NOT_CONVERGED`.');
     expect(md).toContain("| QEMU's downtime | – | none: the guest never stopped for a switchover |");

@@ -4,19 +4,15 @@
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fixtureRunDir, RESULT_FIXTURES } from '../../support/result-fixtures.js';
 import { compareResults, compareRows, formatFigure, loadSets } from '../../../src/compare/compare.js';
 
-const FIX = join(process.cwd(), 'test/fixtures/results');
+const FIX = RESULT_FIXTURES;
 const tmp = mkdtempSync(join(tmpdir(), 'miglab-compare-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** A run folder holding one fixture run.json. */
-function runDir(name: string): string {
-  const dir = join(tmp, name.replace('.json', ''));
-  mkdirSync(dir, { recursive: true });
-  cpSync(join(FIX, name), join(dir, 'run.json'));
-  return dir;
-}
+const runDir = (name: string) => fixtureRunDir(tmp, name);
 
 describe('compare runs', () => {
   it('sets two runs side by side with deltas against the first, as Markdown, CSV and a figure', async () => {
