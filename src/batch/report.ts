@@ -7,7 +7,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lineChart, type Marker } from '../plot/charts.js';
 import { renderChart } from '../plot/render.js';
-import { writeReport } from '../report/html.js';
+import { writeReport, type RenderedReport } from '../report/html.js';
 import { fmtMs, markdown, writeTableCsv, type Column } from '../report/markdown.js';
 import { compareSteps, diagnoseBatch, linkRatesMbps, migrationLinkMbps, type ComparisonRow, type StepDiagnosis } from './diagnose.js';
 import type { BatchEvent, BatchFile, BatchRecord, BatchSample, MigrationAttempt } from './record.js';
@@ -273,7 +273,7 @@ export function batchFile(r: BatchRecord): BatchFile {
 }
 
 /** batch.json, then the report drawn from it; returns the record and diagnosis as saved. */
-export async function writeBatchReport(dir: string, r: BatchRecord): Promise<{ record: BatchRecord; diagnoses: readonly StepDiagnosis[]; markdownPath: string; htmlPath: string }> {
+export async function writeBatchReport(dir: string, r: BatchRecord): Promise<{ record: BatchRecord; diagnoses: readonly StepDiagnosis[] } & RenderedReport> {
   const file = await writeResult(BATCH_CONTRACT, join(dir, 'batch.json'), batchFile(r));
   const { diagnoses, ...record } = file;
   return { record, diagnoses, ...(await renderBatchReport(dir, file)) };
@@ -284,7 +284,7 @@ export async function writeBatchReport(dir: string, r: BatchRecord): Promise<{ r
  * plot` on a batch folder calls this, so a re-rendered report is the same report. The report's
  * list of files names only those written here or present in the folder.
  */
-export async function renderBatchReport(dir: string, file: BatchFile): Promise<{ markdownPath: string; htmlPath: string }> {
+export async function renderBatchReport(dir: string, file: BatchFile): Promise<RenderedReport> {
   const { diagnoses: ds, ...r } = file;
   const t0 = Date.parse(r.startedAt);
   const steps = stepRows(ds);
@@ -368,7 +368,7 @@ export async function renderBatchReport(dir: string, file: BatchFile): Promise<{
   doc.heading(2, 'Files');
   doc.list(await batchFiles(dir));
   const written = await writeReport(dir, doc.render(), `miglab batch ${r.batchId}`);
-  return { markdownPath: written.markdownPath, htmlPath: written.htmlPath };
+  return { markdownPath: written.markdownPath, htmlPath: written.htmlPath, figures: charts.map(([, p]) => join(dir, p)) };
 }
 
 /** What each file of a batch folder holds; the report lists those present. */

@@ -11,6 +11,7 @@ import { runMigration } from '../migrate/engine.js';
 import type { RunReport } from '../migrate/report.js';
 import { parseScenario } from '../migrate/scenario.js';
 import { writeTableCsv } from '../report/markdown.js';
+import { migrationMarks } from '../report/migration-marks.js';
 import { writeRunFiles } from '../report/run-files.js';
 import { mean } from '../stats/index.js';
 import { sleep } from '../util/deadline.js';
@@ -96,12 +97,9 @@ export function analyse(report: RunReport, runDir: string, t0: number, iperfStar
   cpuRows(dst, 'dstCpuPct', 'perf-dst');
   rows.sort((a, b) => a.tS - b.tS);
 
-  const marks: Mark[] = report.passes.map((p) => ({ tS: p.tMs / 1000, label: `pass ${p.pass}`, kind: 'pass' as const }));
-  const stop = report.events.find((e) => e.side === 'source' && e.event === 'STOP');
-  const resume = report.events.find((e) => e.side === 'destination' && e.event === 'RESUME');
-  if (stop) marks.push({ tS: stop.tMs / 1000, label: 'switchover (source stops)', kind: 'switchover' });
-  if (resume) marks.push({ tS: resume.tMs / 1000, label: 'resumed on destination', kind: 'resume' });
   // Every pass is kept, those at the switchover too: the figures label crowded ones together.
+  const marks: Mark[] = migrationMarks(report).map(({ tMs, ...m }) => ({ ...m, tS: tMs / 1000 }));
+  const resume = report.events.find((e) => e.side === 'destination' && e.event === 'RESUME');
 
   const endS = (resume?.tMs ?? report.outputs.totalTimeMs ?? 0) / 1000;
   const iperfRows = rows.filter((r) => r.series === 'iperf');

@@ -1,14 +1,14 @@
 // The homework report: report.md and report.html with the tables, the plots (PNG and SVG), the
 // observations, the environment and the CSV behind every table. It reads only the results.
 import { join } from 'node:path';
-import { barChart, CHART_WIDTH_PX, dualAxisTimeChart, lineChart, wrapText, type Marker } from '../plot/charts.js';
-import { renderChart } from '../plot/render.js';
-import { writeReport } from '../report/html.js';
+import { barChart, dualAxisTimeChart, lineChart, wrapText } from '../plot/charts.js';
+import { markersOf } from '../report/migration-marks.js';
+import { renderChart, type VegaLiteSpec } from '../plot/render.js';
+import { writeReport, type RenderedReport } from '../report/html.js';
 import { fmtMbps, fmtMs, fmtPct, markdown, writeTableCsv, type Column } from '../report/markdown.js';
 import type { AccelRow } from './accel-compare.js';
-import { shellCommand } from '../host/ssh.js';
 import type { NicRow } from './device-compare.js';
-import type { DuringRow, Mark } from './during-migration.js';
+import type { DuringRow } from './during-migration.js';
 import { accelObservations, deviceObservations, duringObservations } from './observe.js';
 import { HOMEWORK_CONTRACT, type HomeworkResults } from '../results/homework.js';
 import { writeResult } from '../results/contract.js';
@@ -116,34 +116,8 @@ export const DURING_COLUMNS: Column<DuringRow>[] = [
   { key: 'dstCpuPct', title: 'destination QEMU CPU (%)', format: n(0), about: 'Destination QEMU CPU (100 = one core)' },
 ];
 
-/** Rules closer than this on a figure look like one: their passes share a label. */
-const ONE_RULE_PX = 4;
-
-/**
- * Chart markers for the migration's marks on a time axis that spans `xs` (the figure's data):
- * every pass keeps its rule; passes whose rules fall on the same spot (the last passes, at the
- * switchover) share one label at the first of them ("passes 4,5"), the others get their own, and
- * the chart stacks labels so none prints over another. The switchover and the resume stand out.
- */
-export function duringMarkers(marks: readonly Mark[], xs: readonly number[]): Marker[] {
-  const all = [...xs, ...marks.map((m) => m.tS)];
-  const near = ((Math.max(...all) - Math.min(...all)) * ONE_RULE_PX) / CHART_WIDTH_PX;
-  const passes = marks.filter((m) => m.kind === 'pass').sort((a, b) => a.tS - b.tS);
-  const groups: Mark[][] = [];
-  for (const p of passes) {
-    const g = groups.at(-1);
-    if (g && p.tS - g.at(-1)!.tS < near) g.push(p);
-    else groups.push([p]);
-  }
-  const numbers = (g: readonly Mark[]) => g.map((m) => m.label.replace(/^pass /, ''));
-  const passMarkers = groups.flatMap((g) =>
-    g.map((m, i) => ({ x: m.tS, label: i > 0 ? '' : g.length === 1 ? m.label : `passes ${g.length > 3 ? `${numbers(g)[0]}–${numbers(g).at(-1)}` : numbers(g).join(',')}` })),
-  );
-  return [...passMarkers, ...marks.filter((m) => m.kind !== 'pass').map((m) => ({ x: m.tS, label: m.label, emphasis: true }))];
-}
-
 /** The homework's results as homework.json, then its report (tables, CSV, figures). */
-export async function writeHomeworkReport(dir: string, r: HomeworkResults): Promise<{ markdownPath: string; htmlPath: string }> {
+export async function writeHomeworkReport(dir: string, r: HomeworkResults): Promise<RenderedReport> {
   const saved = await writeResult(HOMEWORK_CONTRACT, join(dir, 'homework.json'), r);
   return renderHomeworkReport(dir, saved);
 }
@@ -165,14 +139,16 @@ export function accelBars(rows: readonly AccelRow[]): { accel: string; mops?: nu
  * Tables, CSV, figures and report.md/report.html from the results alone (homework.json as saved):
  * `miglab plot` on a homework folder calls this, so a re-rendered report is the same report.
  */
-export async function renderHomeworkReport(dir: string, r: HomeworkResults): Promise<{ markdownPath: string; htmlPath: string }> {
+export async function renderHomeworkReport(dir: string, r: HomeworkResults): Promise<RenderedReport> {
   const plots = join(dir, 'plots');
+  const figures: string[] = [];
+  const draw = async (spec: VegaLiteSpec, base: string) => figures.push((await renderChart(spec, base)).pngPath);
   const accelRows = accelTable(r.accel);
   await writeTableCsv(join(dir, 'accel.csv'), ACCEL_CSV_COLUMNS, accelRows);
   await writeTableCsv(join(dir, 'devices.csv'), DEVICES_CSV_COLUMNS, r.devices);
   await writeTableCsv(join(dir, 'during-migration.csv'), DURING_COLUMNS, r.during.rows);
 
-  await renderChart(
+  await draw(
     barChart({
       title: 'Guest CPU benchmark by accelerator',
       data: accelBars(r.accel),
@@ -186,7 +162,7 @@ export async function renderHomeworkReport(dir: string, r: HomeworkResults): Pro
     { nic: d.nic, direction: 'client→guest', mbps: d.tcpToGuestMbps },
     { nic: d.nic, direction: 'guest→client', mbps: d.tcpFromGuestMbps },
   ]);
-  await renderChart(
+  await draw(
     barChart({ title: 'iperf3 TCP throughput by NIC model', data: nicBars, category: { field: 'nic', title: 'NIC' }, group: { field: 'direction', title: 'direction' }, value: { field: 'mbps', title: 'throughput', unit: 'Mbit/s' } }),
     join(plots, 'nic-throughput'),
   );
@@ -194,27 +170,28 @@ export async function renderHomeworkReport(dir: string, r: HomeworkResults): Pro
     { disk: `${d.disk} (${d.nic})`, op: 'write', mibps: d.diskWriteMiBps },
     { disk: `${d.disk} (${d.nic})`, op: 'read', mibps: d.diskReadMiBps },
   ]);
-  await renderChart(
+  await draw(
     barChart({ title: 'Guest disk throughput by interface', data: diskBars, category: { field: 'disk', title: 'disk interface' }, group: { field: 'op', title: 'operation' }, value: { field: 'mibps', title: 'throughput', unit: 'MiB/s' } }),
     join(plots, 'disk'),
   );
   const duringData = r.during.rows.filter((x) => x.series !== 'perf-dst');
-  await renderChart(
+  const markers = (xs: readonly number[]) => markersOf(r.during.marks.map((m) => ({ ...m, x: m.tS })), xs);
+  await draw(
     dualAxisTimeChart({
       title: 'iperf3 through the guest and source QEMU CPU during the migration',
       data: duringData,
       x: { field: 'tS', title: 'time since migrate', unit: 's' },
       left: { field: 'throughputMbps', title: 'iperf3 throughput', unit: 'Mbit/s' },
       right: { field: 'srcCpuPct', title: 'source QEMU CPU', unit: '%' },
-      markers: duringMarkers(r.during.marks, duringData.map((x) => x.tS)),
+      markers: markers(duringData.map((x) => x.tS)),
     }),
     join(plots, 'during-migration'),
   );
   const cpuRows = r.during.rows.flatMap((x) =>
     x.srcCpuPct !== undefined ? [{ tS: x.tS, qemu: 'source', cpuPct: x.srcCpuPct }] : x.dstCpuPct !== undefined ? [{ tS: x.tS, qemu: 'destination', cpuPct: x.dstCpuPct }] : [],
   );
-  await renderChart(
-    lineChart({ title: 'QEMU CPU on both hosts (perf task-clock)', data: cpuRows, x: { field: 'tS', title: 'time since migrate', unit: 's' }, y: { field: 'cpuPct', title: 'CPU', unit: '% of a core' }, series: { field: 'qemu', title: 'QEMU' }, markers: duringMarkers(r.during.marks, cpuRows.map((x) => x.tS)) }),
+  await draw(
+    lineChart({ title: 'QEMU CPU on both hosts (perf task-clock)', data: cpuRows, x: { field: 'tS', title: 'time since migrate', unit: 's' }, y: { field: 'cpuPct', title: 'CPU', unit: '% of a core' }, series: { field: 'qemu', title: 'QEMU' }, markers: markers(cpuRows.map((x) => x.tS)) }),
     join(plots, 'cpu-during-migration'),
   );
 
@@ -278,14 +255,7 @@ export async function renderHomeworkReport(dir: string, r: HomeworkResults): Pro
     md.heading(3, c.title);
     if (c.note) md.paragraph(c.note);
     // Monitor commands one per line, as typed; a shell command as one line a shell can take.
-    md.paragraph(`Runs in: ${c.where}`).code(c.perLine ? c.command.argv.join('\n') : shellCommand(c.command.argv), c.perLine ? 'text' : 'sh');
-    md.table<{ args: string; why: string }>(
-      [
-        { key: 'args', title: 'argument' },
-        { key: 'why', title: 'purpose' },
-      ],
-      c.command.explained.map((g) => ({ args: `\`${g.args.join(' ')}\``, why: g.why })),
-    );
+    md.paragraph(`Runs in: ${c.where}`).explainedCommand(c.command, { perLine: c.perLine });
   }
   md.heading(3, "The NFS server's configuration").code(r.ganeshaConfig, 'text');
   md.heading(2, 'Wall time per section').table<{ section: string; seconds: number }>(
@@ -295,5 +265,5 @@ export async function renderHomeworkReport(dir: string, r: HomeworkResults): Pro
     ],
     Object.entries(r.sectionsMs).map(([section, ms]) => ({ section, seconds: ms / 1000 })),
   );
-  return writeReport(dir, md.render(), 'Live migration homework');
+  return { ...(await writeReport(dir, md.render(), 'Live migration homework')), figures };
 }

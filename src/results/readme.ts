@@ -22,7 +22,7 @@ import { SweepSpecSchema } from '../sweep/spec.js';
 import { BatchFileSchema } from './batch.js';
 import { COMPARE_CSV_COLUMNS, COMPARE_RUN_FIGURES } from '../compare/compare.js';
 import { HomeworkResultsSchema } from './homework.js';
-import { PassSchema, RunReportSchema, SampleSchema } from './run.js';
+import { PassSchema, RUN_FOLDER_FILES, RunReportSchema, SampleSchema } from './run.js';
 import { SweepFileSchema } from './sweep.js';
 import { unitRegistry } from './fields.js';
 import { unitOfName } from './units.js';
@@ -223,19 +223,7 @@ export function renderResultsReadme(): string {
   p(
     'Written by `miglab migrate` (and by every run of a sweep, a batch and the homework). The run id is `<UTC date>-<time>-<name derived from the scenario>-<suffix>`.',
   );
-  p(
-    [
-      '| file | what |',
-      '|---|---|',
-      '| `run.json` | every input and output of the run; schema `miglab.run/2` (below) |',
-      '| `timeline.csv` | one row per `query-migrate` / `info migrate` sample |',
-      '| `passes.csv` | one row per pre-copy pass |',
-      '| `probe.csv` | the client-side UDP probe: one row per probe (absent when the scenario turns the probe off: `clientProbe: false`) |',
-      "| `src.serial.log`, `dst.serial.log` | the guest's serial console on each side (agent heartbeat, kernel messages) and QEMU's own messages |",
-      '| `src.qmp.jsonl`, `dst.qmp.jsonl` | the QMP conversation with each QEMU, both directions, timestamped, one JSON message a line |',
-      "| `workload.log` | the net workload's iperf3 output, when there is one |",
-    ].join('\n'),
-  );
+  p(['| file | what |', '|---|---|', ...RUN_FOLDER_FILES.map((f) => `| ${f.names.map((n) => `\`${n}\``).join(', ')} | ${esc(f.what)} |`)].join('\n'));
   h(3, 'run.json');
   p(fieldTable(fieldDocs(RunReportSchema)));
   h(3, 'timeline.csv');
@@ -323,7 +311,7 @@ export function renderResultsReadme(): string {
 
   h(2, 'A comparison: `results/compare-ID/`');
   p(
-    'Written by `miglab compare A B ...` (runs or sweeps side by side; the first, A, is the baseline). `report.md` and `report.html` hold the tables (each figure of each set, with its delta against A) and the figures (`plots/`: for runs, each figure as a share of A\'s; for sweeps, downtime, total time and RAM sent by point), `compare.csv` the same figures in long form.',
+    'Written by `miglab compare A B ...` (runs or sweeps side by side; the first, A, is the baseline). `report.md` and `report.html` hold the tables (each figure of each set, with its delta against A) and the figures (`plots/`: for runs, each figure\'s change against A\'s in %, 0 being "as A"; for sweeps, downtime, total time and RAM sent by point), `compare.csv` the same figures in long form.',
   );
   p(`Figures compared: ${COMPARE_RUN_FIGURES.map((f) => `\`${f.key}\` (${f.title})`).join(', ')}.`);
   h(3, 'compare.csv');

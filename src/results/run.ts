@@ -427,6 +427,32 @@ export type GuestTrouble = NonNullable<RunOutputs['guestTrouble']>;
 export type HostFacts = z.output<typeof HostFactsSchema>;
 export type Relaunch = NonNullable<RunOutputs['relaunched']>[number];
 
+/**
+ * The files of a run folder and what each holds: run.json's `files` describes the folder by this
+ * list, and results/README.md's run file table is generated from it. A name with `*` stands for
+ * several (`*.serial.log`: one per guest side).
+ */
+export const RUN_FOLDER_FILES: readonly { readonly names: readonly string[]; readonly what: string }[] = [
+  { names: ['run.json'], what: `every input and output of the run; schema \`${RUN_SCHEMA}\` (below)` },
+  { names: ['report.md', 'report.html'], what: "the run's report: verdict and failure, the three downtimes with their sources, times, RAM, throughput, the passes, what was in force, the commands (`miglab plot RUN_DIR` draws it again)" },
+  {
+    names: ['plots/'],
+    what: "the report's figures, `remaining-ram` and `throughput` (against the guest's dirty rate) over time with the passes and the switchover marked, each as PNG and SVG. `miglab migrate` draws them; a run of a sweep, a batch or the homework leaves them to `miglab plot RUN_DIR`",
+  },
+  { names: ['timeline.csv'], what: 'one row per `query-migrate` / `info migrate` sample' },
+  { names: ['passes.csv'], what: 'one row per pre-copy pass' },
+  { names: ['probe.csv'], what: 'the client-side UDP probe: one row per probe (absent when the scenario turns the probe off: `clientProbe: false`)' },
+  { names: ['*.serial.log'], what: "the guest's serial console on each side (`src`, `dst`: agent heartbeat, kernel messages) and QEMU's own messages" },
+  { names: ['*.qmp.jsonl'], what: 'the QMP conversation with each QEMU (`src`, `dst`), both directions, timestamped, one JSON message a line' },
+  { names: ['workload.log'], what: "the net workload's iperf3 output, when there is one" },
+];
+
+/** What the run folder's file `name` holds ('' for a file not in RUN_FOLDER_FILES). */
+export function describeRunFile(name: string): string {
+  const matches = (pattern: string) => (pattern.startsWith('*') ? name.endsWith(pattern.slice(1)) : name === pattern);
+  return RUN_FOLDER_FILES.find((f) => f.names.some(matches))?.what ?? '';
+}
+
 export const RUN_CONTRACT: ResultContract<typeof RunReportSchema> = {
   file: 'run.json',
   current: RUN_SCHEMA,

@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { perfCsvRows, PERF_COLUMNS } from '../../../src/homework/perf-csv.js';
-import { duringMarkers, renderHomeworkReport, shortReason, type HomeworkResults } from '../../../src/homework/report.js';
+import { markersOf } from '../../../src/report/migration-marks.js';
+import { renderHomeworkReport, shortReason, type HomeworkResults } from '../../../src/homework/report.js';
 import { groupPerfIntervals, parsePerfStatCsv, type PerfSeries } from '../../../src/measure/perf.js';
 import { csvText } from '../../../src/report/markdown.js';
 import { readResult } from '../../../src/results/contract.js';
@@ -35,7 +36,7 @@ describe('the during-migration figures', () => {
   it('mark every pass; passes that fall on one spot share a label', () => {
     const passes = r.during.report.passes.map((p) => p.pass);
     const xs = r.during.rows.map((x) => x.tS);
-    const markers = duringMarkers(r.during.marks, xs);
+    const markers = markersOf(r.during.marks.map((m) => ({ ...m, x: m.tS })), xs);
     // One rule per pass, plus the switchover and the resume.
     expect(markers.filter((m) => m.emphasis !== true)).toHaveLength(passes.length);
     const labelled = markers.filter((m) => m.emphasis !== true && m.label !== '').flatMap((m) => m.label.replace(/^pass(es)? /, '').split(','));
