@@ -3,22 +3,17 @@
 // values that show it. Pure: reads only a batch record's steps and samples.
 import { SWITCH_PORTS } from '../lab/spec.js';
 import { mbitToMiBps } from '../util/units.js';
+import type { Distribution, Resource, Saturation, StepDiagnosis } from '../results/batch.js';
 import type { BatchRecord, BatchSample, MigrationAttempt, StepRecord } from './record.js';
-import { hostBefore, meanCpuBusyPct, memAvailableMiB, stallPredatesStep, swapUsedMiB, type HostBefore, type Stall } from './stall.js';
+import { hostBefore, meanCpuBusyPct, memAvailableMiB, stallPredatesStep, swapUsedMiB } from './stall.js';
 
-export type Resource = 'cpu' | 'network' | 'memory' | 'none';
+// What a diagnosis holds: the shapes of batch.json's `diagnoses` (src/results/batch.ts).
+export type { Distribution, Resource, Saturation, StepDiagnosis };
 
 /** Thresholds for calling a resource saturated (not for stopping: that is stall.ts). */
 export const SATURATION = { cpuBusyPct: 90, psiCpuSomeAvg10: 20, linkShare: 0.85, psiMemorySomeAvg10: 10, memReserveFactor: 1.5 } as const;
 /** How far before a stall the evidence window reaches. */
 export const EVIDENCE_WINDOW_MS = 5000;
-
-export interface Distribution {
-  readonly min: number;
-  readonly median: number;
-  readonly max: number;
-  readonly count: number;
-}
 
 export function distribution(xs: readonly (number | undefined)[]): Distribution | undefined {
   const v = xs.filter((x): x is number => x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
@@ -26,22 +21,6 @@ export function distribution(xs: readonly (number | undefined)[]): Distribution 
   const mid = Math.floor(v.length / 2);
   const median = v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
   return { min: v[0]!, median, max: v[v.length - 1]!, count: v.length };
-}
-
-export interface Saturation {
-  readonly resource: Resource;
-  /** Every resource that crossed its line in the window, the primary first. */
-  readonly saturated: readonly Resource[];
-  /** The sample values, quoted. */
-  readonly evidence: string;
-  readonly peak: {
-    readonly cpuBusyPct?: number;
-    readonly psiCpuSomeAvg10?: number;
-    readonly psiMemorySomeAvg10?: number;
-    readonly minMemAvailableMiB?: number;
-    readonly linkMbps?: number;
-    readonly load1?: number;
-  };
 }
 
 export interface SaturationContext {
@@ -138,39 +117,6 @@ export function saturation(samples: readonly BatchSample[], ctx: SaturationConte
       load1: load?.value,
     },
   };
-}
-
-export interface StepDiagnosis {
-  readonly n: number;
-  readonly mode: string;
-  readonly variant: StepRecord['variant'];
-  readonly wallMs: number;
-  readonly attempted: number;
-  readonly migrated: number;
-  /** Migrated on the scheduler's retry. */
-  readonly migratedOnRetry: number;
-  readonly failuresByKind: Readonly<Record<string, number>>;
-  readonly totalTimeMs?: Distribution;
-  readonly downtimeMs?: Distribution;
-  readonly bootToHeartbeatMs?: Distribution;
-  readonly stall?: Stall;
-  readonly saturation: Saturation;
-  readonly concurrency?: number;
-  /** From the first `migrate` sent to the last migration's end, over all attempts of the step. */
-  readonly migratingMs?: number;
-  /** RAM QEMU sent over the step's attempts (retries included), MiB. */
-  readonly transferredMiB?: number;
-  /**
-   * The least time the step's migrations could take on the shaped link: every byte sent, at the
-   * link's rate, with nothing else in the way. Undefined when the link is not shaped.
-   */
-  readonly lowerBoundMs?: number;
-  /** migratingMs over lowerBoundMs: 1 would be a perfectly used link. */
-  readonly vsLowerBound?: number;
-  /** The host just before the step (its pressure, the symptoms it already showed). */
-  readonly before?: HostBefore;
-  /** The step's stall was a symptom the host already showed before the step began. */
-  readonly stallPredatesStep: boolean;
 }
 
 /** Time on the migration link and its lower bound (bytes at the shaped rate), for one step. */

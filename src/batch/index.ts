@@ -6,7 +6,7 @@ export * from './record.js';
 export * from './diagnose.js';
 export * from './scheduler.js';
 export { runBatch, checkBatch, type BatchOptions, type BatchResult } from './run.js';
-export { writeBatchReport, renderBatchReport, sampleRows, stepRows, batchMarkers } from './report.js';
+export { batchFile, writeBatchReport, renderBatchReport, sampleRows, stepRows, batchMarkers } from './report.js';
 export { startBatchSampler, findGuestQemus, qemuGuestLabel, portRates, type PortsRead, type SwitchPorts } from './sampler.js';
 export { BATCH_OPTIONS, batchCommand, batchSpecFromArgs, formatBatchSummary, parseModeArg, parseStepsArg } from './cli.js';
 export { runBatchBench, BENCH_MAX_N } from './bench.js';

@@ -7,9 +7,8 @@ import { runSymptom } from './stall.js';
 
 // The shapes are batch.json's schema (src/results/batch.ts), so what is written is what is read back.
 export { BATCH_SCHEMA } from '../results/batch.js';
-export type { BatchEvent, BatchFile, BatchRecord, BatchSample, MigrationAttempt, StepRecord, StopReason } from '../results/batch.js';
+export type { BatchEvent, BatchFile, BatchRecord, BatchSample, MigrationAttempt, StepRecord, StepVariant, StopReason } from '../results/batch.js';
 export type AttemptOutcome = MigrationAttempt['outcome'];
-export type StepVariant = 'naive-parallel' | 'as-specified';
 
 /** The attempt's record from its run report (absolute times from `migrateSentAtMs`). */
 export function attemptFromReport(

@@ -7,12 +7,12 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lineChart, type Marker } from '../plot/charts.js';
 import { renderChart } from '../plot/render.js';
-import { writeReport } from '../report/html.js';
+import { writeReport, type RenderedReport } from '../report/html.js';
 import { fmtMs, markdown, writeTableCsv, type Column } from '../report/markdown.js';
 import { compareSteps, diagnoseBatch, linkRatesMbps, migrationMbpsOf, type ComparisonRow, type StepDiagnosis } from './diagnose.js';
-import type { BatchEvent, BatchRecord, BatchSample, MigrationAttempt } from './record.js';
-import { BATCH_CONTRACT } from '../results/batch.js';
-import { writeResult } from '../results/contract.js';
+import type { BatchEvent, BatchFile, BatchRecord, BatchSample, MigrationAttempt } from './record.js';
+import { BATCH_CONTRACT, BatchFileSchema, BatchRecordSchema } from '../results/batch.js';
+import { asSaved, writeResult } from '../results/contract.js';
 import { meanCpuBusyPct, memAvailableMiB, stallStopDetail, swapUsedMiB } from './stall.js';
 
 const n = (digits = 0) => (v: number | undefined | null) => (v === undefined || v === null || !Number.isFinite(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: digits }));
@@ -260,23 +260,32 @@ export function batchMarkers(r: BatchRecord): Marker[] {
 }
 
 /**
- * batch.json (the record and its diagnosis), then the report. The diagnosis and the report are
- * made from what was saved (each figure rounded to its precision), as `miglab plot` makes them
- * later: the same folder gives the same report, and the summary printed matches the file.
+ * What batch.json holds for a record: the record as saved (each figure rounded to its precision)
+ * and the diagnosis of that saved record, rounded the same way. The batch writes this and its
+ * report is drawn from it; `miglab plot` diagnoses a saved record again the same way, so the file,
+ * the report and a redrawn report say the same.
  */
-export async function writeBatchReport(dir: string, r: BatchRecord): Promise<{ record: BatchRecord; diagnoses: StepDiagnosis[]; markdownPath: string; htmlPath: string }> {
-  const rounded = await writeResult(BATCH_CONTRACT, join(dir, 'batch.json'), { ...r, diagnoses: diagnoseBatch(r) });
-  const { diagnoses: _unrounded, ...record } = rounded;
-  const diagnoses = diagnoseBatch(record);
-  return { record, diagnoses, ...(await renderBatchReport(dir, record, diagnoses)) };
+export function batchFile(r: BatchRecord): BatchFile {
+  // A record that does not match its schema is a bug: writeResult saves it all the same and says so.
+  const record = asSaved(BatchRecordSchema, r) ?? r;
+  const file: BatchFile = { ...record, diagnoses: diagnoseBatch(record) };
+  return asSaved(BatchFileSchema, file) ?? file;
+}
+
+/** batch.json, then the report drawn from it; returns the record and diagnosis as saved. */
+export async function writeBatchReport(dir: string, r: BatchRecord): Promise<{ record: BatchRecord; diagnoses: readonly StepDiagnosis[] } & RenderedReport> {
+  const file = await writeResult(BATCH_CONTRACT, join(dir, 'batch.json'), batchFile(r));
+  const { diagnoses, ...record } = file;
+  return { record, diagnoses, ...(await renderBatchReport(dir, file)) };
 }
 
 /**
- * Tables, CSV, figures and report.md/report.html from the record alone: `miglab plot` on a batch
- * folder calls this, so a re-rendered report is the same report. The report's list of files names
- * only those written here or present in the folder.
+ * Tables, CSV, figures and report.md/report.html from a batch file (batchFile) alone: `miglab
+ * plot` on a batch folder calls this, so a re-rendered report is the same report. The report's
+ * list of files names only those written here or present in the folder.
  */
-export async function renderBatchReport(dir: string, r: BatchRecord, ds: readonly StepDiagnosis[]): Promise<{ markdownPath: string; htmlPath: string }> {
+export async function renderBatchReport(dir: string, file: BatchFile): Promise<RenderedReport> {
+  const { diagnoses: ds, ...r } = file;
   const t0 = Date.parse(r.startedAt);
   const steps = stepRows(ds);
   const migrations = migrationRows(r);
@@ -334,11 +343,6 @@ export async function renderBatchReport(dir: string, r: BatchRecord, ds: readonl
       `N=${d.n} (${d.variant === 'naive-parallel' ? 'naive parallel' : d.mode}): first symptom **${s.symptom}** at ${((s.atMs - t0) / 1000).toFixed(1)} s (confirmed at ${((s.confirmedAtMs - t0) / 1000).toFixed(1)} s): ${s.detail}`,
       `evidence: ${Object.entries(s.evidence).map(([k, v]) => `${k}=${v}`).join(', ') || '–'}`,
       `saturated resource: **${d.saturation.resource}**: ${d.saturation.evidence}`,
-      ...(d.stallPredatesStep
-        ? [
-            `**the host was already busy before N=${d.n} started**: ${hostBeforeText(d.before)}; ${d.before!.detail}; ${d.before!.batchQemus === 0 ? "none of this batch's guests were running" : `${d.before!.batchQemus} of this batch's QEMUs were running`}. The pressure came before this step, so this stall does not show that N=${d.n} is too many.`,
-          ]
-        : []),
     ]);
   }
   if (stalled.length === 0) doc.paragraph(`Peak figures of the last step: ${ds[ds.length - 1]?.saturation.evidence ?? 'no step ran'}.`);
@@ -364,7 +368,7 @@ export async function renderBatchReport(dir: string, r: BatchRecord, ds: readonl
   doc.heading(2, 'Files');
   doc.list(await batchFiles(dir));
   const written = await writeReport(dir, doc.render(), `miglab batch ${r.batchId}`);
-  return { markdownPath: written.markdownPath, htmlPath: written.htmlPath };
+  return { markdownPath: written.markdownPath, htmlPath: written.htmlPath, figures: charts.map(([, p]) => join(dir, p)) };
 }
 
 /** What each file of a batch folder holds; the report lists those present. */

@@ -10,7 +10,7 @@
 //    margin; limit = link / that need, and each migration's max-bandwidth is its share of the link.
 //  - memory: the same worst-case sizing as the guard.
 //  - a resource seen saturated at concurrency c caps the limit at c - 1.
-import type { Resource } from './diagnose.js';
+import type { Resource, SchedulePlan } from '../results/batch.js';
 import type { BatchSample, MigrationAttempt } from './record.js';
 import { mean, median } from '../stats/index.js';
 import { maxPairsInMemory } from './stall.js';
@@ -84,23 +84,8 @@ export interface ScheduleInput {
   readonly timeoutMs: number;
 }
 
-export interface SchedulePlan {
-  /** Migrations on the link at once. */
-  readonly concurrency: number;
-  /**
-   * Guests booting or migrating at once: the migrating ones plus BOOT_AHEAD booting (or booted
-   * and waiting), so a boot never leaves the link idle. Capped by memory and by N.
-   */
-  readonly inFlight: number;
-  readonly limitedBy: 'cpu' | 'network' | 'memory' | 'saturation' | 'guests';
-  readonly limits: { readonly cpu: number; readonly network: number; readonly memory: number; readonly saturation: number };
-  /** Guest indices in the order they start. */
-  readonly order: readonly number[];
-  /** Per-migration max-bandwidth, MiB/s (undefined: QEMU's default on an unshaped link). */
-  readonly maxBandwidthMiBps?: number;
-  readonly timeoutMs: number;
-  readonly reasons: readonly string[];
-}
+// The plan is recorded with its step (batch.json's `plan`): its shape is that schema's.
+export type { SchedulePlan };
 
 export function planSchedule(i: ScheduleInput): SchedulePlan {
   const n = i.guests.length;

@@ -5,25 +5,16 @@
 // the memory guard here decides whether a step may start at all.
 import type { HostSample } from '../measure/host-sampler.js';
 import type { RunReport } from '../migrate/report.js';
+import type { HostBefore, Stall } from '../results/batch.js';
 import { QEMU_OVERHEAD_MIB, type StallThresholds } from './spec.js';
 
 export const HOST_SYMPTOMS = ['psi-cpu', 'psi-memory', 'memory-available', 'swap-growing', 'run-queue'] as const;
 export const RUN_SYMPTOMS = ['did-not-converge', 'migration-stalled', 'destination-not-resumed', 'qemu-did-not-start', 'heartbeat-broken', 'monitor-unresponsive', 'operation-timeout', 'migration-failed'] as const;
 export type HostSymptom = (typeof HOST_SYMPTOMS)[number];
 export type RunSymptom = (typeof RUN_SYMPTOMS)[number];
-export type StallSymptom = HostSymptom | RunSymptom | 'batch-deadline';
-
-export interface Stall {
-  readonly symptom: StallSymptom;
-  /** Epoch ms the symptom began (first sample of the run of samples that showed it). */
-  readonly atMs: number;
-  /** Epoch ms it was confirmed (held for `sustainSamples`, or the run ended). */
-  readonly confirmedAtMs: number;
-  readonly detail: string;
-  /** The values behind the verdict, quoted in the report. */
-  readonly evidence: Readonly<Record<string, number | string>>;
-  readonly guestIndex?: number;
-}
+export type StallSymptom = Stall['symptom'];
+// Why a step counts as stalled, and the host just before it: the shapes batch.json records.
+export type { HostBefore, Stall };
 
 export interface HostContext {
   readonly cpus: number;
@@ -81,23 +72,6 @@ export function hostSymptoms(s: HostSample, t: StallThresholds, ctx: HostContext
     out.push({ symptom: 'run-queue', detail: `load1 ${s.loadavg.load1} on ${ctx.cpus} CPUs = ${round1(perCpu)} per CPU > ${t.loadPerCpu}`, evidence: { load1: s.loadavg.load1, loadPerCpu: round1(perCpu), runnable: s.loadavg.runnable } });
   }
   return out;
-}
-
-/** The host just before a step began: its pressure and which stall symptoms it already showed. */
-export interface HostBefore {
-  /** Epoch ms of the sample. */
-  readonly atMs: number;
-  readonly psiCpuSomeAvg10?: number;
-  readonly psiMemorySomeAvg10?: number;
-  readonly psiIoSomeAvg10?: number;
-  readonly cpuBusyPct?: number;
-  readonly load1: number;
-  readonly memAvailableMiB: number;
-  /** This batch's QEMUs alive at that moment: 0 means the pressure came from elsewhere. */
-  readonly batchQemus: number;
-  readonly symptoms: readonly HostSymptom[];
-  /** The symptoms in words, with their values. */
-  readonly detail: string;
 }
 
 /** The last sample at or before `atMs` (epoch), read as the host's state before a step. Pure. */

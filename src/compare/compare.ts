@@ -3,17 +3,18 @@
 // against the first set, as a Markdown table, a CSV and a figure, written to a folder of their
 // own. Everything is read back through the result schemas, so an old or damaged folder is
 // refused with one line before anything is written.
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { newRunId } from '../api.js';
 import { UsageError } from '../errors.js';
 import { barChart } from '../plot/charts.js';
+import { folderKind } from '../plot/folder.js';
 import { renderChart } from '../plot/render.js';
 import { writeReport } from '../report/html.js';
 import { markdown, writeTableCsv, type Column } from '../report/markdown.js';
 import { readResultIn } from '../results/contract.js';
 import { RUN_CONTRACT } from '../results/run.js';
-import { unitOfName } from '../results/units.js';
+import { roundByName, unitOfName } from '../results/units.js';
 import { loadResults, type RunEntry } from '../sweep/results.js';
 import { SUMMARY_METRICS, summarizePoints, type MetricKey } from '../sweep/summary.js';
 import { makePrivateDir } from '../util/private.js';
@@ -74,7 +75,8 @@ export const COMPARE_CSV_COLUMNS = [
 
 const SHORT: Record<MetricKey, string> = {
   downtimeMs: 'downtime',
-  clientDowntimeMs: 'client dt',
+  eventDowntimeMs: 'STOP→RESUME',
+  clientDowntimeMs: 'client gap',
   totalTimeMs: 'total time',
   setupTimeMs: 'setup',
   transferredMiB: 'RAM sent',
@@ -91,17 +93,19 @@ function figuresOf(entries: readonly RunEntry[]): Partial<Record<MetricKey, numb
   return e ? Object.fromEntries(SUMMARY_METRICS.map((m) => [m.key, m.of(e)]).filter(([, v]) => v !== undefined)) : {};
 }
 
+const KINDS_HINT = 'give run folders (results/<run-id>/) or sweep folders (results/sweep-NAME/)';
+
 /** Read one folder: a run folder (run.json) or a sweep folder (sweep.json); anything else is refused. */
 export async function loadSet(dir: string, index: number): Promise<CompareSet> {
   const label = LABELS[index] ?? `S${index + 1}`;
-  if (!existsSync(dir)) throw new UsageError(`no folder at ${dir}`, 'give run folders (results/<run-id>/) or sweep folders (results/sweep-NAME/)');
-  if (existsSync(join(dir, 'run.json'))) {
+  const kind = folderKind(dir);
+  if (kind === 'run') {
     const report = await readResultIn(RUN_CONTRACT, dir);
     const entry: RunEntry = { report, dir, point: report.name };
     const completed = report.outputs.status === 'completed' ? 1 : 0;
     return { label, dir, kind: 'run', name: report.name, outcome: report.verdict, points: new Map([['', { runs: 1, completed, figures: figuresOf([entry]) }]]) };
   }
-  if (existsSync(join(dir, 'sweep.json'))) {
+  if (kind === 'sweep') {
     const loaded = await loadResults(dir);
     const summary = summarizePoints(loaded.entries, { order: loaded.sweep?.points.map((p) => p.name) });
     const stat = (p: (typeof summary)[number], f: 'median' | 'min' | 'max'): Figures =>
@@ -111,13 +115,27 @@ export async function loadSet(dir: string, index: number): Promise<CompareSet> {
     const completed = summary.reduce((a, p) => a + p.converged, 0);
     return { label, dir, kind: 'sweep', name: loaded.sweep?.name ?? basename(dir), outcome: `${completed}/${total} completed`, points };
   }
-  throw new UsageError(`${dir} is neither a run folder (no run.json) nor a sweep folder (no sweep.json)`, 'give run folders (results/<run-id>/) or sweep folders (results/sweep-NAME/)');
+  throw new UsageError(`${dir} is a ${kind} folder: compare sets runs or sweeps side by side`, KINDS_HINT);
 }
 
-/** Check the folders before reading any: at least two, and all of one kind. */
+/** The same folder given twice (also spelled differently: a trailing slash, .., a symlink) is refused. */
+function refuseRepeats(dirs: readonly string[]): void {
+  const seen = new Map<string, number>();
+  for (const [i, d] of dirs.entries()) {
+    const real = existsSync(d) ? realpathSync(d) : resolve(d);
+    const first = seen.get(real);
+    if (first !== undefined) {
+      throw new UsageError(`${LABELS[first] ?? `S${first + 1}`} and ${LABELS[i] ?? `S${i + 1}`} are the same folder (${real}): a folder compared with itself shows nothing`, 'give each folder once');
+    }
+    seen.set(real, i);
+  }
+}
+
+/** Check the folders before reading any: at least two, each once, and all of one kind. */
 export async function loadSets(dirs: readonly string[]): Promise<CompareSet[]> {
   if (dirs.length < 2) throw new UsageError(`compare needs at least two folders (got ${dirs.length})`, 'e.g. miglab compare results/RUN-A results/RUN-B');
   if (dirs.length > LABELS.length) throw new UsageError(`compare takes at most ${LABELS.length} folders (got ${dirs.length})`, 'compare fewer at a time');
+  refuseRepeats(dirs);
   const sets: CompareSet[] = [];
   for (const [i, d] of dirs.entries()) sets.push(await loadSet(resolve(d), i));
   const first = sets[0]!;
@@ -154,7 +172,7 @@ export function compareRows(sets: readonly CompareSet[]): CompareRow[] {
 export function formatFigure(key: string, v: number | undefined, signed = false): string {
   if (v === undefined || !Number.isFinite(v)) return '–';
   const unit = unitOfName(key);
-  const r = unit ? unit.round(v) : Math.round(v * 1000) / 1000;
+  const r = roundByName(key, v);
   const text = `${signed && r > 0 ? '+' : ''}${r.toLocaleString('en-US', { maximumFractionDigits: 3 })}`;
   return unit ? `${text} ${unit.symbol}` : text;
 }
@@ -199,14 +217,15 @@ function pointTable(sets: readonly CompareSet[], rows: readonly CompareRow[], po
 export async function compareResults(dirs: readonly string[], resultsRoot: string): Promise<CompareResult> {
   const sets = await loadSets(dirs);
   const rows = compareRows(sets);
-  const dir = join(resolve(resultsRoot), newRunId(`compare-${sets[0]!.kind}s`));
+  // results/compare-ID/, as README and results/README.md name it (a sweep's is sweep-NAME/).
+  const dir = join(resolve(resultsRoot), `compare-${newRunId(`${sets[0]!.kind}s`)}`);
   await makePrivateDir(dir);
   const csvPath = join(dir, 'compare.csv');
   await writeTableCsv(
     csvPath,
     COMPARE_CSV_COLUMNS.map((c) => ({ key: c.key, title: c.key, about: c.about })),
     // value and delta are rounded by their own figure's unit (the column's name says none).
-    rows.map((r) => ({ ...r, value: roundFigure(r.figure, r.value), delta: roundFigure(r.figure, r.delta) })),
+    rows.map((r) => ({ ...r, value: r.value === undefined ? undefined : roundByName(r.figure, r.value), delta: r.delta === undefined ? undefined : roundByName(r.figure, r.delta) })),
   );
 
   const doc = markdown().heading(1, `Comparison of ${sets.length} ${sets[0]!.kind}s`);
@@ -234,19 +253,22 @@ export async function compareResults(dirs: readonly string[], resultsRoot: strin
   const pngPaths: string[] = [];
   const plots = join(dir, 'plots');
   if (sets[0]!.kind === 'run') {
-    // Figures have different units: drawn as a share of the baseline's, so they sit on one axis.
-    const data = rows
-      .filter((r) => r.value !== undefined && sets[0]!.points.get('')?.figures[r.figure])
-      .map((r) => ({ figure: SHORT[r.figure], set: r.set, pct: (100 * r.value!) / sets[0]!.points.get('')!.figures[r.figure]! }));
+    // Figures have different units: each is drawn as its change against the baseline's, in %,
+    // so they share one axis whose zero is "as A" (the baseline has no bar of its own).
+    const base = sets[0]!.label;
+    const data = rows.filter((r) => r.deltaPct !== undefined).map((r) => ({ figure: SHORT[r.figure], set: r.set, pct: r.deltaPct! }));
+    const title = `Each figure against ${base}'s: change in %`;
     const out = await renderChart(
-      barChart({ title: `Each figure as a share of ${sets[0]!.label}'s`, data, category: { field: 'figure', title: 'figure' }, group: { field: 'set', title: 'set' }, value: { field: 'pct', title: `share of ${sets[0]!.label}`, unit: '%' }, size: { width: 90 * SUMMARY_METRICS.length } }),
+      barChart({ title, data, category: { field: 'figure', title: 'figure' }, group: { field: 'set', title: 'set' }, value: { field: 'pct', title: `change against ${base}`, unit: '%' }, size: { width: 90 * SUMMARY_METRICS.length } }),
       join(plots, 'compare'),
     );
     pngPaths.push(out.pngPath);
     doc
       .heading(2, 'Figure')
-      .image(`each figure as a share of ${sets[0]!.label}'s`, 'plots/compare.png')
-      .paragraph(`${SUMMARY_METRICS.map((m) => `${SHORT[m.key]}: ${m.about}`).join('; ')}. A figure ${sets[0]!.label} lacks is not drawn.`);
+      .image(`each figure against ${base}'s, change in %`, 'plots/compare.png')
+      .paragraph(
+        `0 is "as ${base}"; a bar above it is more than ${base}'s figure, below it less. ${SUMMARY_METRICS.map((m) => `${SHORT[m.key]}: ${m.about}`).join('; ')}. A figure ${base} or a set lacks has no bar.`,
+      );
   } else {
     for (const key of ['downtimeMs', 'totalTimeMs', 'transferredMiB'] as const) {
       const spread = (r: CompareRow, f: 'min' | 'max') => sets.find((s) => s.label === r.set)!.points.get(r.point)?.[f]?.[key] ?? r.value!;
@@ -272,10 +294,6 @@ export async function compareResults(dirs: readonly string[], resultsRoot: strin
   doc.paragraph('`compare.csv` has every figure of every set and point, with its delta, in long form (one row each).');
   const written = await writeReport(dir, doc.render(), `miglab compare: ${sets.map((s) => s.label).join(' vs ')}`);
   return { dir, sets, rows, csvPath, pngPaths, ...written };
-}
-
-function roundFigure(key: string, v: number | undefined): number | undefined {
-  return v === undefined ? undefined : (unitOfName(key)?.round(v) ?? v);
 }
 
 /** The terminal's summary: downtime and total time of each set (per point for sweeps), with deltas. */

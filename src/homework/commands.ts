@@ -86,7 +86,10 @@ export async function explainCommands(report: RunReport, lab: Lab): Promise<{ co
       command: { argv: steps.hmp.type, explained: steps.hmp.type.map((l) => ({ args: [l], why: explainMonitorLine(l) })) },
     });
   }
-  commands.push({ title: 'Monitor commands that ran the migration', where: `the source's human monitor (HMP)`, perLine: true, command: monitor });
+  // The migration is miglab's to start except by hand, where these only set it up (the person's own lines are not seen).
+  const ran = i.startedBy === 'hand' ? 'Monitor commands miglab sent (the migration itself was started by hand)' : 'Monitor commands that ran the migration';
+  const where = i.scenario.monitor === 'hmp' ? "the source's human monitor (HMP)" : "the source's QMP monitor";
+  commands.push({ title: ran, where, perLine: true, command: monitor });
   const ganeshaConfig = await readFile(`${lab.paths.nfsDir}/ganesha.conf`, 'utf8').catch(() => '(the NFS config was not readable)');
   return { commands, ganeshaConfig };
 }

@@ -10,10 +10,13 @@ import { startPerfSampler, type PerfSampler, type PerfSeries } from '../measure/
 import { runMigration } from '../migrate/engine.js';
 import type { RunReport } from '../migrate/report.js';
 import { DEFAULT_HMP_PORT, parseScenario } from '../migrate/scenario.js';
+import { writeTableCsv } from '../report/markdown.js';
+import { migrationMarks } from '../report/migration-marks.js';
 import { writeRunFiles } from '../report/run-files.js';
 import { mean } from '../stats/index.js';
 import { sleep } from '../util/deadline.js';
 import type { HomeworkContext } from './context.js';
+import { PERF_COLUMNS, perfCsvRows } from './perf-csv.js';
 import type { DuringMigration, DuringRow, Mark } from '../results/homework.js';
 
 /** One point of the shared timeline; each row carries one of the series. */
@@ -49,8 +52,8 @@ export async function measureDuringMigration(ctx: HomeworkContext): Promise<Duri
           await agent.waitReachable({ timeoutMs: 30000, signal: ctx.signal });
           // A guest that writes to its memory, as real ones do, so pre-copy has dirty pages to resend.
           if (m.dirtyWssMiB > 0) await agent.dirtyStart({ wssMiB: m.dirtyWssMiB, rateMiBps: m.dirtyRateMiBps, pattern: 'random' });
-          samplers.src = startPerfSampler(lab.hosts.src.host, { pid: src.process.pid, intervalMs: m.perfIntervalMs, logFile: join(runDir, 'perf-src.csv') });
-          samplers.dst = startPerfSampler(lab.hosts.dst.host, { pid: dst.process.pid, intervalMs: m.perfIntervalMs, logFile: join(runDir, 'perf-dst.csv') });
+          samplers.src = startPerfSampler(lab.hosts.src.host, { pid: src.process.pid, intervalMs: m.perfIntervalMs, logFile: join(runDir, 'perf-src.log') });
+          samplers.dst = startPerfSampler(lab.hosts.dst.host, { pid: dst.process.pid, intervalMs: m.perfIntervalMs, logFile: join(runDir, 'perf-dst.log') });
           iperfStartedAt = Date.now();
           iperf = runIperf(lab.hosts.client.host, { server: ip, durationS: m.iperfSeconds, intervalS: 0.5 }, { timeoutMs: m.iperfSeconds * 1000 + 60000, signal: ctx.signal });
           iperf.catch(() => undefined); // awaited in afterMigrate
@@ -71,6 +74,8 @@ export async function measureDuringMigration(ctx: HomeworkContext): Promise<Duri
   series.src ??= await samplers.src?.stop();
   series.dst ??= await samplers.dst?.stop();
   await writeRunFiles(report, runDir);
+  await writeTableCsv(join(runDir, 'perf-src.csv'), PERF_COLUMNS, perfCsvRows(series.src));
+  await writeTableCsv(join(runDir, 'perf-dst.csv'), PERF_COLUMNS, perfCsvRows(series.dst));
   if (!report.ok) throw new Error(`the migration under load did not complete: ${report.failure}`);
   const t0 = report.outputs.migrateSentAtMs!;
   const result = await iperf!;
@@ -92,13 +97,9 @@ export function analyse(report: RunReport, runDir: string, t0: number, iperfStar
   cpuRows(dst, 'dstCpuPct', 'perf-dst');
   rows.sort((a, b) => a.tS - b.tS);
 
-  const marks: Mark[] = report.passes.map((p) => ({ tS: p.tMs / 1000, label: `pass ${p.pass}`, kind: 'pass' as const }));
-  const stop = report.events.find((e) => e.side === 'source' && e.event === 'STOP');
+  // Every pass is kept, those at the switchover too: the figures label crowded ones together.
+  const marks: Mark[] = migrationMarks(report).map(({ tMs, ...m }) => ({ ...m, tS: tMs / 1000 }));
   const resume = report.events.find((e) => e.side === 'destination' && e.event === 'RESUME');
-  if (stop) marks.push({ tS: stop.tMs / 1000, label: 'switchover (source stops)', kind: 'switchover' });
-  if (resume) marks.push({ tS: resume.tMs / 1000, label: 'resumed on destination', kind: 'resume' });
-  // Passes at the same instant as the switchover only clutter the plot.
-  const shown = marks.filter((mk, i) => mk.kind !== 'pass' || !marks.some((o, j) => j !== i && o.kind !== 'pass' && Math.abs(o.tS - mk.tS) < 0.05));
 
   const endS = (resume?.tMs ?? report.outputs.totalTimeMs ?? 0) / 1000;
   const iperfRows = rows.filter((r) => r.series === 'iperf');
@@ -109,7 +110,7 @@ export function analyse(report: RunReport, runDir: string, t0: number, iperfStar
     report,
     runDir,
     rows,
-    marks: shown,
+    marks,
     iperf: {
       meanBeforeMbps: mean(thr((t) => t <= 0)),
       meanDuringMbps: mean(during),

@@ -1,12 +1,12 @@
 // The homework report: report.md and report.html with the tables, the plots (PNG and SVG), the
 // observations, the environment and the CSV behind every table. It reads only the results.
 import { join } from 'node:path';
-import { barChart, dualAxisTimeChart, lineChart, wrapText, type Marker } from '../plot/charts.js';
-import { renderChart } from '../plot/render.js';
-import { writeReport } from '../report/html.js';
+import { barChart, dualAxisTimeChart, lineChart, wrapText } from '../plot/charts.js';
+import { markersOf } from '../report/migration-marks.js';
+import { renderChart, type VegaLiteSpec } from '../plot/render.js';
+import { writeReport, type RenderedReport } from '../report/html.js';
 import { fmtMbps, fmtMs, fmtPct, markdown, writeTableCsv, type Column } from '../report/markdown.js';
 import type { AccelRow } from './accel-compare.js';
-import { shellCommand } from '../host/ssh.js';
 import type { NicRow } from './device-compare.js';
 import type { DuringRow } from './during-migration.js';
 import { accelObservations, deviceObservations, duringObservations } from './observe.js';
@@ -16,17 +16,21 @@ import { writeResult } from '../results/contract.js';
 export type { HomeworkResults } from '../results/homework.js';
 
 const n = (digits = 0) => (v: number | undefined | null) => (v === undefined || v === null || !Number.isFinite(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: digits }));
+/** One decimal always: a figure given to 0.1 shows it (616.0, not 616). */
+const tenths = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '–' : v.toLocaleString('en-US', { minimumFractionDigits: 1, maximumFractionDigits: 1 }));
 
 interface AccelTableRow {
   accel: string;
-  status: string;
+  status: 'measured' | 'not usable';
+  /** Why, in full (the report's table shows its gist; the note below the table, all of it). */
+  reason: string;
   cpuOpsPerS?: number;
   memMiBps?: number;
   qemuCpuPct?: number;
   contextSwitchesPerS?: number;
   pageFaults?: number;
-  cycles: string;
-  instructions: string;
+  cycles?: string;
+  instructions?: string;
 }
 
 function counter(c: { value: number | null; supported: boolean } | undefined): string {
@@ -35,23 +39,41 @@ function counter(c: { value: number | null; supported: boolean } | undefined): s
   return c.value === null ? 'not counted' : c.value.toLocaleString('en-US');
 }
 
+/** Longest reason a table cell holds; the whole reason is in the note below the table. */
+const SHORT_REASON_CHARS = 40;
+
+/** The gist of a reason, for a table cell: its first clause, cut at a word if still long. */
+export function shortReason(reason: string): string {
+  const clause = reason.split(/ \(|: /)[0]!.trim();
+  if (clause.length <= SHORT_REASON_CHARS) return clause;
+  return `${clause.slice(0, SHORT_REASON_CHARS + 1).replace(/\s+\S*$/, '')}…`;
+}
+
 export function accelTable(rows: readonly AccelRow[]): AccelTableRow[] {
   return rows.map((r) => ({
     accel: r.accel.toUpperCase(),
-    status: r.available ? 'measured' : `not usable: ${r.reason}`,
+    status: r.available ? 'measured' : 'not usable',
+    reason: r.reason,
     cpuOpsPerS: r.cpuOpsPerS,
     memMiBps: r.memMiBps,
     qemuCpuPct: r.perf?.cpusUtilized == null ? undefined : r.perf.cpusUtilized * 100,
     contextSwitchesPerS: r.perf?.contextSwitchesPerS ?? undefined,
     pageFaults: r.perf?.pageFaults ?? undefined,
-    cycles: r.available ? counter(r.perf?.cycles) : '–',
-    instructions: r.available ? counter(r.perf?.instructions) : '–',
+    // Not measured at all: an empty CSV cell, as every missing figure.
+    cycles: r.available ? counter(r.perf?.cycles) : undefined,
+    instructions: r.available ? counter(r.perf?.instructions) : undefined,
   }));
 }
 
 export const ACCEL_COLUMNS: Column<AccelTableRow>[] = [
   { key: 'accel', title: 'accelerator', about: 'KVM or TCG' },
-  { key: 'status', title: 'status', about: 'measured, or why the accelerator could not be used' },
+  {
+    key: 'status',
+    title: 'status',
+    about: 'measured, or not usable',
+    // The gist of why not; the whole reason is in the note below the table (and in accel.csv).
+    format: (v, row) => (v === 'measured' ? v : `${v}: ${shortReason(row.reason)} (see below)`),
+  },
   { key: 'cpuOpsPerS', title: 'guest CPU (ops/s)', format: n(), about: 'The guest\'s CPU benchmark (xorshift64* steps per second)' },
   { key: 'memMiBps', title: 'guest memcpy (MiB/s)', format: n(), about: 'The guest\'s memory-copy benchmark' },
   { key: 'qemuCpuPct', title: 'QEMU CPU (% of a core, perf)', format: n(0), about: 'CPU the QEMU process used (perf task-clock; 100 = one core)' },
@@ -75,9 +97,13 @@ export const DISK_COLUMNS: Column<NicRow>[] = [
   { key: 'disk', title: 'disk interface', about: 'Guest disk interface' },
   { key: 'nic', title: 'guest (NIC)' },
   { key: 'diskDevice', title: 'guest device', about: 'The guest block device benchmarked' },
-  { key: 'diskWriteMiBps', title: 'write (MiB/s)', format: n(1), about: 'The guest\'s sequential write' },
-  { key: 'diskReadMiBps', title: 'read (MiB/s)', format: n(1), about: 'The guest\'s sequential read' },
+  // The guest agent reports these to 0.1 MiB/s: every cell shows that digit (616.0, not 616).
+  { key: 'diskWriteMiBps', title: 'write (MiB/s)', format: tenths, about: 'The guest\'s sequential write' },
+  { key: 'diskReadMiBps', title: 'read (MiB/s)', format: tenths, about: 'The guest\'s sequential read' },
 ];
+
+/** accel.csv: the table, with each accelerator's reason in full. */
+export const ACCEL_CSV_COLUMNS: Column<AccelTableRow>[] = [...ACCEL_COLUMNS, { key: 'reason', title: 'reason', about: 'Why the accelerator was or was not usable, in full' }];
 
 /** devices.csv: both tables of section 2 in one row per NIC model. */
 export const DEVICES_CSV_COLUMNS: Column<NicRow>[] = [...NIC_COLUMNS, ...DISK_COLUMNS.filter((c) => c.key !== 'nic')];
@@ -91,16 +117,20 @@ export const DURING_COLUMNS: Column<DuringRow>[] = [
 ];
 
 /** The homework's results as homework.json, then its report (tables, CSV, figures). */
-export async function writeHomeworkReport(dir: string, r: HomeworkResults): Promise<{ markdownPath: string; htmlPath: string }> {
+export async function writeHomeworkReport(dir: string, r: HomeworkResults): Promise<RenderedReport> {
   const saved = await writeResult(HOMEWORK_CONTRACT, join(dir, 'homework.json'), r);
   return renderHomeworkReport(dir, saved);
 }
 
-/** One bar per accelerator; one that could not be used keeps its place, with the reason written in it. */
-export function accelBars(rows: readonly AccelRow[]): { accel: string; ops?: number; note?: string }[] {
+/**
+ * One bar per accelerator, in millions of operations per second (an axis of 0, 100, 200 rather than
+ * SI-prefixed ticks, which print zero as "0M"); one that could not be used keeps its place, with
+ * the reason written in it.
+ */
+export function accelBars(rows: readonly AccelRow[]): { accel: string; mops?: number; note?: string }[] {
   return rows.map((a) =>
     a.available
-      ? { accel: a.accel.toUpperCase(), ops: a.cpuOpsPerS }
+      ? { accel: a.accel.toUpperCase(), mops: a.cpuOpsPerS === undefined ? undefined : a.cpuOpsPerS / 1e6 }
       : { accel: a.accel.toUpperCase(), note: `not measured: ${a.accel.toUpperCase()} is not usable on this machine\n${wrapText(a.reason, 44)}` },
   );
 }
@@ -109,21 +139,22 @@ export function accelBars(rows: readonly AccelRow[]): { accel: string; ops?: num
  * Tables, CSV, figures and report.md/report.html from the results alone (homework.json as saved):
  * `miglab plot` on a homework folder calls this, so a re-rendered report is the same report.
  */
-export async function renderHomeworkReport(dir: string, r: HomeworkResults): Promise<{ markdownPath: string; htmlPath: string }> {
+export async function renderHomeworkReport(dir: string, r: HomeworkResults): Promise<RenderedReport> {
   const plots = join(dir, 'plots');
+  const figures: string[] = [];
+  const draw = async (spec: VegaLiteSpec, base: string) => figures.push((await renderChart(spec, base)).pngPath);
   const accelRows = accelTable(r.accel);
-  await writeTableCsv(join(dir, 'accel.csv'), ACCEL_COLUMNS, accelRows);
+  await writeTableCsv(join(dir, 'accel.csv'), ACCEL_CSV_COLUMNS, accelRows);
   await writeTableCsv(join(dir, 'devices.csv'), DEVICES_CSV_COLUMNS, r.devices);
   await writeTableCsv(join(dir, 'during-migration.csv'), DURING_COLUMNS, r.during.rows);
 
-  await renderChart(
+  await draw(
     barChart({
       title: 'Guest CPU benchmark by accelerator',
       data: accelBars(r.accel),
       category: { field: 'accel', title: 'accelerator' },
-      value: { field: 'ops', title: 'guest CPU benchmark', unit: 'ops/s' },
+      value: { field: 'mops', title: 'guest CPU benchmark', unit: 'million ops/s' },
       note: 'note',
-      valueFormat: '~s',
     }),
     join(plots, 'accel'),
   );
@@ -131,7 +162,7 @@ export async function renderHomeworkReport(dir: string, r: HomeworkResults): Pro
     { nic: d.nic, direction: 'client→guest', mbps: d.tcpToGuestMbps },
     { nic: d.nic, direction: 'guest→client', mbps: d.tcpFromGuestMbps },
   ]);
-  await renderChart(
+  await draw(
     barChart({ title: 'iperf3 TCP throughput by NIC model', data: nicBars, category: { field: 'nic', title: 'NIC' }, group: { field: 'direction', title: 'direction' }, value: { field: 'mbps', title: 'throughput', unit: 'Mbit/s' } }),
     join(plots, 'nic-throughput'),
   );
@@ -139,27 +170,28 @@ export async function renderHomeworkReport(dir: string, r: HomeworkResults): Pro
     { disk: `${d.disk} (${d.nic})`, op: 'write', mibps: d.diskWriteMiBps },
     { disk: `${d.disk} (${d.nic})`, op: 'read', mibps: d.diskReadMiBps },
   ]);
-  await renderChart(
+  await draw(
     barChart({ title: 'Guest disk throughput by interface', data: diskBars, category: { field: 'disk', title: 'disk interface' }, group: { field: 'op', title: 'operation' }, value: { field: 'mibps', title: 'throughput', unit: 'MiB/s' } }),
     join(plots, 'disk'),
   );
-  const markers: Marker[] = r.during.marks.map((m) => ({ x: m.tS, label: m.label, emphasis: m.kind !== 'pass' }));
-  await renderChart(
+  const duringData = r.during.rows.filter((x) => x.series !== 'perf-dst');
+  const markers = (xs: readonly number[]) => markersOf(r.during.marks.map((m) => ({ ...m, x: m.tS })), xs);
+  await draw(
     dualAxisTimeChart({
       title: 'iperf3 through the guest and source QEMU CPU during the migration',
-      data: r.during.rows.filter((x) => x.series !== 'perf-dst'),
+      data: duringData,
       x: { field: 'tS', title: 'time since migrate', unit: 's' },
       left: { field: 'throughputMbps', title: 'iperf3 throughput', unit: 'Mbit/s' },
       right: { field: 'srcCpuPct', title: 'source QEMU CPU', unit: '%' },
-      markers,
+      markers: markers(duringData.map((x) => x.tS)),
     }),
     join(plots, 'during-migration'),
   );
   const cpuRows = r.during.rows.flatMap((x) =>
     x.srcCpuPct !== undefined ? [{ tS: x.tS, qemu: 'source', cpuPct: x.srcCpuPct }] : x.dstCpuPct !== undefined ? [{ tS: x.tS, qemu: 'destination', cpuPct: x.dstCpuPct }] : [],
   );
-  await renderChart(
-    lineChart({ title: 'QEMU CPU on both hosts (perf task-clock)', data: cpuRows, x: { field: 'tS', title: 'time since migrate', unit: 's' }, y: { field: 'cpuPct', title: 'CPU', unit: '% of a core' }, series: { field: 'qemu', title: 'QEMU' }, markers }),
+  await draw(
+    lineChart({ title: 'QEMU CPU on both hosts (perf task-clock)', data: cpuRows, x: { field: 'tS', title: 'time since migrate', unit: 's' }, y: { field: 'cpuPct', title: 'CPU', unit: '% of a core' }, series: { field: 'qemu', title: 'QEMU' }, markers: markers(cpuRows.map((x) => x.tS)) }),
     join(plots, 'cpu-during-migration'),
   );
 
@@ -170,8 +202,8 @@ export async function renderHomeworkReport(dir: string, r: HomeworkResults): Pro
     .heading(2, 'Environment')
     .table<{ what: string; value: string }>(
       [
-        { key: 'what', title: '' },
-        { key: 'value', title: '' },
+        { key: 'what', title: 'component' },
+        { key: 'value', title: 'in this run' },
       ],
       [
         { what: 'QEMU', value: e.qemuVersion },
@@ -179,7 +211,8 @@ export async function renderHomeworkReport(dir: string, r: HomeworkResults): Pro
         { what: 'host CPU', value: `${e.cpuModel} (${e.cpus} CPUs, ${e.memTotalMiB} MiB RAM)` },
         { what: 'guest', value: `Debian kernel ${e.guestKernel}, image ${e.imageHash}` },
         { what: 'KVM usable', value: e.kvmUsable === true ? 'yes' : e.kvmUsable === false ? 'no' : 'not probed' },
-        { what: 'accelerator used', value: `${e.accelUsed}: ${e.accelReason}` },
+        // The gist: the whole reason is in section 1's note.
+        { what: 'accelerator used', value: `${e.accelUsed}: ${shortReason(e.accelReason)}` },
       ],
     )
     .heading(2, '1. Performance with and without KVM (perf)')
@@ -204,7 +237,7 @@ export async function renderHomeworkReport(dir: string, r: HomeworkResults): Pro
     .table<{ what: string; value: string }>(
       [
         { key: 'what', title: 'QEMU reports' },
-        { key: 'value', title: '' },
+        { key: 'value', title: 'value' },
       ],
       [
         { what: 'status', value: String(r.during.report.outputs.status) },
@@ -222,14 +255,7 @@ export async function renderHomeworkReport(dir: string, r: HomeworkResults): Pro
     md.heading(3, c.title);
     if (c.note) md.paragraph(c.note);
     // Monitor commands one per line, as typed; a shell command as one line a shell can take.
-    md.paragraph(`Runs in: ${c.where}`).code(c.perLine ? c.command.argv.join('\n') : shellCommand(c.command.argv), c.perLine ? 'text' : 'sh');
-    md.table<{ args: string; why: string }>(
-      [
-        { key: 'args', title: 'argument' },
-        { key: 'why', title: 'purpose' },
-      ],
-      c.command.explained.map((g) => ({ args: `\`${g.args.join(' ')}\``, why: g.why })),
-    );
+    md.paragraph(`Runs in: ${c.where}`).explainedCommand(c.command, { perLine: c.perLine });
   }
   md.heading(3, "The NFS server's configuration").code(r.ganeshaConfig, 'text');
   md.heading(2, 'Wall time per section').table<{ section: string; seconds: number }>(
@@ -239,5 +265,5 @@ export async function renderHomeworkReport(dir: string, r: HomeworkResults): Pro
     ],
     Object.entries(r.sectionsMs).map(([section, ms]) => ({ section, seconds: ms / 1000 })),
   );
-  return writeReport(dir, md.render(), 'Live migration homework');
+  return { ...(await writeReport(dir, md.render(), 'Live migration homework')), figures };
 }

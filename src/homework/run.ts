@@ -7,7 +7,7 @@ import { IMAGE_CACHE_DIR, newRunId, preflight, REPO_ROOT, useLab } from '../api.
 import { ensureProbeTool } from '../guest/probe-tool.js';
 import type { LabSpecInput } from '../lab/index.js';
 import { decideAccel } from '../machine/accel.js';
-import { hostFacts } from '../migrate/engine.js';
+import { hostFacts } from '../migrate/phases/record.js';
 import type { Progress } from '../progress/progress.js';
 import { checkResultsDir } from '../report/results-dir.js';
 import { makePrivateDir } from '../util/private.js';

@@ -5,7 +5,7 @@ import type { MigrationInfo } from '../migration/info.js';
 import type { EventRecord, PassRecord, Sample, SideAfter } from '../results/run.js';
 
 export { RUN_SCHEMA, VERDICTS } from '../results/run.js';
-export type { EventRecord, GuestTrouble, HostFacts, PassRecord, Relaunch, RunOutputs, RunReport, Sample, SideAfter, Verdict } from '../results/run.js';
+export type { EventRecord, GuestTrouble, HostFacts, PassRecord, Relaunch, RunOutputs, RunReport, Sample, SideAfter, StartedBy, Verdict } from '../results/run.js';
 
 /**
  * One side after the run in words: `short` for tables (`running, beating`), else with the detail

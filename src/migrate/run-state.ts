@@ -1,27 +1,53 @@
-// The state of one run as the engine's phases fill it in (engine.ts orchestrates; boot.ts,
-// drive.ts and conclude.ts are the phases): the inputs, the handles of what was started, and the
-// outputs and samples the report is built from. Shared by the phases, owned by runMigration.
-import type { FaultRunner } from '../fault/runner.js';
-import type { AgentClient } from '../guest/agent-client.js';
+// What the phases of one run share (engine.ts orchestrates; phases/*.ts are the phases): the
+// inputs, the alarm and the undo list, the samples and events as they come, what the run has
+// started so far (for the watchers, a run that ends half-way, cleaning up), and the record of
+// what the report will say, filled in as each phase learns it, so that a run that fails half-way
+// keeps what was measured. What one phase hands the next is its typed result, not this.
 import type { ProbeHandle } from '../guest/probe.js';
+import { FaultRunner } from '../fault/runner.js';
+import type { Injected } from '../fault/inject.js';
+import type { FaultSpec } from '../fault/spec.js';
 import type { Lab, SlotLease } from '../lab/index.js';
 import type { AccelDecision } from '../machine/accel.js';
 import type { MachineSpec } from '../machine/spec.js';
 import type { Vm } from '../machine/vm.js';
 import type { MigrationInfo } from '../migration/info.js';
+import { describeError, MiglabError } from '../errors.js';
 import type { Teardown } from '../util/teardown.js';
 import type { Mutable } from '../util/types.js';
 import type { Progress } from '../progress/progress.js';
 import type { EngineContext } from './engine.js';
 import type { RunGuard } from './guard.js';
-import type { MigrationDriver } from './monitor.js';
-import type { EventRecord, RunOutputs, Sample, Verdict } from './report.js';
+import type { EventRecord, RunOutputs, Sample, StartedBy, Verdict } from './report.js';
 import type { Scenario } from './scenario.js';
 
 /** Monitor calls outside the migration loop. */
 export const CALL = { timeoutMs: 10000 };
 
-/** Everything a run accumulates; the phases fill it in and buildReport reads it. */
+/** What the run has started so far: its watchers, the end of a failed run and cleaning up look at it. */
+export interface Held {
+  slot?: SlotLease;
+  diskFile?: string;
+  src?: Vm;
+  dst?: Vm;
+  probe?: ProbeHandle;
+}
+
+/** The report's inputs as the phases learn them (a run that fails half-way keeps what was learnt). */
+export interface RunRecord {
+  machine?: MachineSpec;
+  accel?: AccelDecision;
+  /** tcp:DST:PORT, the port shifted with the slot. */
+  uri: string;
+  qemu: { version: string; package?: string };
+  parametersInForce: Record<string, unknown>;
+  capabilitiesInForce: Record<string, boolean>;
+  migrateCommand: string;
+  monitorCommands: string[];
+  startedBy: StartedBy;
+}
+
+/** Everything the phases of a run share; owned by runMigration. */
 export interface Run {
   readonly ctx: EngineContext;
   readonly scenario: Scenario;
@@ -34,26 +60,13 @@ export interface Run {
   readonly timeline: Sample[];
   readonly events: EventRecord[];
   readonly faults: FaultRunner;
+  readonly held: Held;
+  readonly record: RunRecord;
   /** The lab as this run sees it: processes it starts are recorded with its run id and slot. */
   lab: Lab;
+  /** The phase a failure is recorded in (run.json's failedIn.phase): setup, boot, prepare, migrate, conclude, cleanup. */
   phase: string;
-  slot?: SlotLease;
-  hmpTelnetPort?: number;
-  /** tcp:DST:PORT, the port shifted with the slot. */
-  uri: string;
-  machine?: MachineSpec;
-  accel?: AccelDecision;
-  diskFile?: string;
-  src?: Vm;
-  dst?: Vm;
-  agent?: AgentClient;
-  driver?: MigrationDriver;
-  probe?: ProbeHandle;
-  qemu: { version: string; package?: string };
-  parametersInForce: Record<string, unknown>;
-  capabilitiesInForce: Record<string, boolean>;
-  migrateCommand: string;
-  monitorCommands: string[];
+  /** QEMU's last record of the migration, once it ended. */
   final?: MigrationInfo;
   /** The source's MIGRATION event said `completed` (ms since migrate): the guest is the destination's now, even if the source dies before it is asked. */
   sourceCompletedAtMs?: number;
@@ -61,6 +74,53 @@ export interface Run {
   failure?: string;
   /** Where the run failed and how, for scripts (run.json's failedIn); the first failure wins. */
   failedIn?: FailedIn;
+}
+
+/** How a run's faults reach what they act on (the guests exist only once booted). */
+export type FaultInjector = (f: FaultSpec) => Promise<Injected>;
+
+/** Who starts the migration: a person when the run is by hand, else miglab. */
+export function startedByOf(hooks: EngineContext['hooks']): StartedBy {
+  return hooks?.byHand ? 'hand' : 'miglab';
+}
+
+/** A run's shared state before anything is started. */
+export function newRun(ctx: EngineContext, scenario: Scenario, guard: RunGuard, td: Teardown, inject: FaultInjector): Run {
+  const progress = ctx.progress ?? (() => undefined);
+  return {
+    ctx,
+    scenario,
+    guard,
+    td,
+    progress,
+    started: Date.now(),
+    out: {},
+    phases: {},
+    timeline: [],
+    events: [],
+    faults: new FaultRunner(scenario.faults, {
+      inject,
+      teardown: td,
+      onFired: (r) => {
+        guard.note('fault', `${r.fault}: ${r.detail ?? ''} (${r.trigger ?? ''})`);
+        progress('fault', `${r.fault} fired ${r.trigger ?? ''}: ${r.detail ?? ''}`);
+      },
+      onError: (r, err) => guard.trip('fault', new MiglabError('MIGRATION_FAILED', r.error ?? `fault ${r.fault}: ${describeError(err)}`, { cause: err })),
+    }),
+    held: {},
+    record: {
+      uri: '',
+      qemu: { version: 'unknown' },
+      parametersInForce: {},
+      capabilitiesInForce: {},
+      migrateCommand: '',
+      monitorCommands: [],
+      startedBy: startedByOf(ctx.hooks),
+    },
+    lab: ctx.lab,
+    phase: 'setup',
+    verdict: 'failed',
+  };
 }
 
 /**
@@ -76,16 +136,16 @@ export interface FailedIn {
 }
 
 /** Record a run's failure: the text for people, and (the first time) its phase and code. */
-export function failRun(run: Run, code: string, text: string, watcher?: string): void {
+export function failRun(run: Pick<Run, 'phase' | 'failure' | 'failedIn'>, code: string, text: string, watcher?: string): void {
   run.failure = text;
   run.failedIn ??= watcher ? { phase: run.phase, code, watcher } : { phase: run.phase, code };
 }
 
-export function mark(run: Run, name: string, since: number): void {
+export function mark(run: Pick<Run, 'phases'>, name: string, since: number): void {
   run.phases[name] = Date.now() - since;
 }
 
 /** Whether the migration has completed, by QEMU's final record or by the source's own event. */
-export function switchedOver(run: Run): boolean {
+export function switchedOver(run: Pick<Run, 'final' | 'sourceCompletedAtMs'>): boolean {
   return run.final?.status === 'completed' || (run.final === undefined && run.sourceCompletedAtMs !== undefined);
 }

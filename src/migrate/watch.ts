@@ -61,7 +61,7 @@ export interface LabWatch {
  * The lab under the run, every `intervalMs`: its NFS server (the guests' disks) must be alive, and
  * the lab must still be up. A frozen (stopped) server is noted, not fatal: it may come back.
  */
-export function watchLab(lab: Lab, guard: RunGuard, intervalMs = 500): LabWatch {
+export function watchLab(lab: Pick<Lab, 'stillUp' | 'nfsServerState' | 'nfs'>, guard: RunGuard, intervalMs = 500): LabWatch {
   let nfsWas = lab.nfsServerState();
   const timer = setInterval(() => {
     // Once the run is stopping, there is nothing more to tell it.

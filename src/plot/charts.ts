@@ -4,7 +4,12 @@
 import { MiglabError } from '../errors.js';
 import { LABEL_DX_PX, LABEL_ROW_PX, placeLabels } from './labels.js';
 import type { VegaLiteSpec } from './render.js';
-import { CHART_FONT } from './render.js';
+
+/**
+ * Font every chart names; resvg needs the file itself (render.ts), or text silently vanishes from
+ * the PNG. Here, not in render.ts, so building a spec never loads vega and resvg.
+ */
+export const CHART_FONT = 'DejaVu Sans';
 
 /** The string keys of a row type: a field a chart can plot. */
 export type FieldOf<T> = Extract<keyof T, string>;
@@ -28,6 +33,16 @@ export interface Marker {
   readonly label: string;
   /** Drawn solid red instead of dashed grey: for the one event that matters (switchover). */
   readonly emphasis?: boolean;
+}
+
+/** A figure a report will draw: its spec, and what the report says about it. */
+export interface PlannedChart {
+  /** File name without extension, under plots/. */
+  readonly name: string;
+  readonly title: string;
+  readonly spec: VegaLiteSpec;
+  /** One sentence for the report: what the figure shows and how to read it. */
+  readonly caption: string;
 }
 
 export interface ChartSize {
@@ -112,14 +127,18 @@ const MARKER_FONT_PX = 10;
 function markerLayers<T>(markers: readonly Marker[] | undefined, xAxis: QuantAxis<T>, scale: ReturnType<typeof timeScale>, widthPx: number): Layer[] {
   if (!markers || markers.length === 0 || !scale) return [];
   const [lo, hi] = scale.domain;
+  // A marker without a label (one of many passes) is a rule inside the plot only: it crosses no
+  // label above the plot, so it takes no part in placing them.
+  const labelled = markers.filter((m) => m.label !== '');
   const placed = placeLabels(
-    markers.map((m) => ({ x: m.x, label: m.label, bold: m.emphasis === true })),
+    labelled.map((m) => ({ x: m.x, label: m.label, bold: m.emphasis === true })),
     { lo, hi, widthPx, fontPx: MARKER_FONT_PX },
   );
-  const marks = markers.map((m, i) => {
-    const labelY = -4 - placed[i]!.row * LABEL_ROW_PX;
+  const marks = markers.map((m) => {
+    const p = placed[labelled.indexOf(m)];
+    const labelY = p ? -4 - p.row * LABEL_ROW_PX : 0;
     // The rule reaches up beside its own label's text, and no higher.
-    return { [xAxis.field]: m.x, label: m.label, labelY, ruleTop: labelY - 9, emphasis: m.emphasis === true, flip: placed[i]!.align === 'right' };
+    return { [xAxis.field]: m.x, label: m.label, labelY, ruleTop: p ? labelY - 9 : 0, emphasis: m.emphasis === true, flip: p?.align === 'right' };
   });
   const x = { field: xAxis.field, type: 'quantitative', title: axisTitle(xAxis), scale };
   const layers: Layer[] = [];
@@ -127,14 +146,19 @@ function markerLayers<T>(markers: readonly Marker[] | undefined, xAxis: QuantAxi
     const color = emphasis ? EMPHASIS_COLOR : MARKER_COLOR;
     const subset = marks.filter((r) => r.emphasis === emphasis);
     if (subset.length === 0) continue;
-    layers.push({
-      data: { values: subset },
-      mark: { type: 'rule', color, strokeWidth: emphasis ? 1.5 : 1, strokeDash: emphasis ? [] : [4, 3] },
-      // From the label row down to the x axis, so each label visibly belongs to its rule.
-      encoding: { x, y: { field: 'ruleTop', type: 'quantitative', scale: null }, y2: { value: { expr: 'height' } } },
-    });
+    // An unlabelled rule is fainter: many of them (passes by the dozen) must not hide the data.
+    for (const faint of [false, true]) {
+      const rules = subset.filter((r) => (r.label === '') === faint);
+      if (rules.length === 0) continue;
+      layers.push({
+        data: { values: rules },
+        mark: { type: 'rule', color, strokeWidth: emphasis ? 1.5 : 1, strokeDash: emphasis ? [] : [4, 3], opacity: faint ? 0.35 : 1 },
+        // From the label row down to the x axis, so each label visibly belongs to its rule.
+        encoding: { x, y: { field: 'ruleTop', type: 'quantitative', scale: null }, y2: { value: { expr: 'height' } } },
+      });
+    }
     for (const flip of [false, true]) {
-      const labels = subset.filter((r) => r.flip === flip);
+      const labels = subset.filter((r) => r.flip === flip && r.label !== '');
       if (labels.length === 0) continue;
       layers.push({
         data: { values: labels },
@@ -258,15 +282,18 @@ export function wrapText(text: string, maxChars: number): string {
 export function barChart<T>(o: BarChartOptions<T>): VegaLiteSpec {
   // Categories in the order of the data, those without a bar (only a note) included.
   const categories = [...new Set(o.data.map((r) => String((r as Record<string, unknown>)[o.category.field])))];
-  const x = { field: o.category.field, type: 'nominal', title: o.category.title, axis: { labelAngle: 0 }, sort: null, scale: { domain: categories } };
+  // Room between clusters and between the bars of a cluster, so no bar runs into another.
+  const x = { field: o.category.field, type: 'nominal', title: o.category.title, axis: { labelAngle: 0 }, sort: null, scale: { domain: categories, paddingInner: 0.3, paddingOuter: 0.15 } };
   const grouping = o.group
     ? {
-        xOffset: { field: o.group.field, type: 'nominal', sort: null },
+        xOffset: { field: o.group.field, type: 'nominal', sort: null, scale: { paddingInner: 0.08 } },
         color: { field: o.group.field, type: 'nominal', title: o.group.title, sort: null },
       }
     : {};
   const valueAxis = o.valueFormat ? { axis: { format: o.valueFormat } } : {};
   const layers: Layer[] = [{ mark: { type: 'bar', color: LEFT_COLOR }, encoding: { x, y: quant(o.value, valueAxis), ...grouping } }];
+  // Bars below zero hang from a visible zero line, not from the bottom of the plot.
+  if (o.data.some((r) => Number((r as Record<string, unknown>)[o.value.field]) < 0)) layers.push({ mark: { type: 'rule', color: '#444444', strokeWidth: 1 }, encoding: { y: { datum: 0 } } });
   if (o.note !== undefined) {
     layers.push({
       transform: [{ filter: `isValid(datum[${JSON.stringify(o.note)}]) && datum[${JSON.stringify(o.note)}] !== ''` }],

@@ -8,12 +8,11 @@ import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { MiglabError, MissingDependencyError } from '../errors.js';
+import { CHART_FONT } from './charts.js';
 import { PRIVATE } from '../util/private.js';
 
 export type VegaLiteSpec = TopLevelSpec;
 
-/** Font every chart names; resvg needs the file itself, or text silently vanishes from the PNG. */
-export const CHART_FONT = 'DejaVu Sans';
 const FONT_FILES = [
   '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf',
   '/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf',

@@ -16,6 +16,7 @@ table { border-collapse: collapse; margin: 1rem 0; font-size: .92rem; display: b
 th, td { border: 1px solid #d0d7de; padding: .35rem .7rem; }
 th { background: #f3f5f7; }
 td { font-variant-numeric: tabular-nums; }
+td[align="right"] { white-space: nowrap; }
 tr:nth-child(even) td { background: #fafbfc; }
 img { max-width: 100%; height: auto; }
 code { font-family: "DejaVu Sans Mono", ui-monospace, monospace; font-size: .9em; background: #f3f5f7; padding: .1em .3em; border-radius: 3px; }
@@ -55,6 +56,11 @@ export function renderHtml(markdown: string, opts: HtmlOptions): string {
 export interface WrittenReport {
   readonly markdownPath: string;
   readonly htmlPath: string;
+}
+
+/** A report and the figures its renderer drew for it (PNG paths; an SVG sits beside each). */
+export interface RenderedReport extends WrittenReport {
+  readonly figures: readonly string[];
 }
 
 /** Write `report.md` and `report.html` into `dir` (created if needed). */

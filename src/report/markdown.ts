@@ -8,6 +8,8 @@ import { stringify } from 'csv-stringify/sync';
 import { MiglabError } from '../errors.js';
 import { PRIVATE } from '../util/private.js';
 import { roundByName } from '../results/units.js';
+import { shellCommand } from '../host/ssh.js';
+import type { ExplainedCommand } from '../util/explained-command.js';
 
 /**
  * A table column: `key` picks the value from each row, `format` turns it into text (and is typed
@@ -74,6 +76,21 @@ export class MarkdownDoc {
     if (items.length === 0) return this;
     this.blocks.push(items.map((it, i) => `${opts.ordered ? `${i + 1}.` : '-'} ${it.replace(/\n/g, '\n   ')}`).join('\n'));
     return this;
+  }
+
+  /**
+   * A command a reader can retype, then each group of its arguments with why it is there. `perLine`
+   * prints one argument a line as typed (monitor commands), else one line a shell takes.
+   */
+  explainedCommand(cmd: ExplainedCommand, opts: { perLine?: boolean } = {}): this {
+    this.code(opts.perLine ? cmd.argv.join('\n') : shellCommand(cmd.argv), opts.perLine ? 'text' : 'sh');
+    return this.table<{ args: string; why: string }>(
+      [
+        { key: 'args', title: 'argument' },
+        { key: 'why', title: 'purpose' },
+      ],
+      cmd.explained.map((g) => ({ args: `\`${g.args.join(' ')}\``, why: g.why })),
+    );
   }
 
   /** Markdown written elsewhere, added as one block. */

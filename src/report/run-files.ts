@@ -1,13 +1,15 @@
-// A run's report as files a person can keep: run.json (everything), timeline.csv (one row per
-// sample), passes.csv (one row per pre-copy pass). Serial logs and QMP transcripts are written
-// into the same directory by the VMs while they run.
+// A run's results as files a person can keep: run.json (everything), timeline.csv (one row per
+// sample), passes.csv (one row per pre-copy pass) and the run's report (run-report.ts). Serial
+// logs and QMP transcripts are written into the same directory by the VMs while they run.
+import { describeError } from '../errors.js';
 import { csvText } from './markdown.js';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunReport } from '../migrate/report.js';
 import { PRIVATE } from '../util/private.js';
 import { writeResult } from '../results/contract.js';
-import { RUN_CONTRACT } from '../results/run.js';
+import { describeRunFile, RUN_CONTRACT } from '../results/run.js';
+import { renderRunReport } from './run-report.js';
 
 
 export const TIMELINE_COLUMNS = [
@@ -25,22 +27,31 @@ export const TIMELINE_COLUMNS = [
 
 export const PASS_COLUMNS = ['pass', 'tMs', 'source', 'transferredBytes', 'remainingBytes', 'dirtyPagesRate', 'mbps', 'expectedDowntimeMs'] as const;
 
-/** Write run.json, timeline.csv and passes.csv; returns the report as saved, its file list filled in. */
-export async function writeRunFiles(report: RunReport, dir: string): Promise<RunReport> {
-  await writeFile(join(dir, 'timeline.csv'), csvText(report.timeline, TIMELINE_COLUMNS), PRIVATE);
-  await writeFile(join(dir, 'passes.csv'), csvText(report.passes, PASS_COLUMNS), PRIVATE);
-  const files: Record<string, string> = {};
-  for (const f of [...(await readdir(dir)), 'run.json'].sort()) files[f] = describeFile(f);
-  // The report as saved (figures rounded to their precision), so what is printed is what is kept.
-  return writeResult(RUN_CONTRACT, join(dir, 'run.json'), { ...report, files });
+export interface RunFilesOptions {
+  /** Draw the report's figures too (see RunReportOptions); default false. */
+  readonly figures?: boolean;
 }
 
-function describeFile(f: string): string {
-  if (f === 'run.json') return 'every input and output of the run';
-  if (f === 'timeline.csv') return 'query-migrate samples over time';
-  if (f === 'passes.csv') return 'one row per pre-copy pass';
-  if (f.endsWith('.serial.log')) return 'the guest serial console (agent heartbeat) and QEMU messages';
-  if (f.endsWith('.qmp.jsonl')) return 'QMP transcript, both directions, timestamped';
-  if (f === 'probe.csv') return 'the client-side UDP probe: one row per probe (seq, sent, received, guest clock)';
-  return '';
+/**
+ * Write timeline.csv, passes.csv, run.json and the run's report (report.md, report.html and, with
+ * `figures`, plots/); returns the report as saved, its file list filled in. The report is drawn
+ * from run.json as saved, as `miglab plot` draws it again.
+ */
+export async function writeRunFiles(report: RunReport, dir: string, opts: RunFilesOptions = {}): Promise<RunReport> {
+  await writeFile(join(dir, 'timeline.csv'), csvText(report.timeline, TIMELINE_COLUMNS), PRIVATE);
+  await writeFile(join(dir, 'passes.csv'), csvText(report.passes, PASS_COLUMNS), PRIVATE);
+  const names = new Set([...(await readdir(dir)), 'run.json', 'report.md', 'report.html', ...(opts.figures ? ['plots/'] : [])]);
+  names.delete('plots');
+  const files = Object.fromEntries([...names].sort().map((f) => [f, describeRunFile(f)]));
+  // The report as saved (figures rounded to their precision), so what is printed is what is kept.
+  const saved = await writeResult(RUN_CONTRACT, join(dir, 'run.json'), { ...report, files });
+  try {
+    await renderRunReport(dir, saved, { figures: opts.figures === true });
+  } catch (err) {
+    // A figure that cannot be drawn (a missing font) must not fail a run whose results are
+    // written: the report says why its figures are missing instead.
+    if (!opts.figures) throw err;
+    await renderRunReport(dir, saved, { figures: false, figureProblem: describeError(err) });
+  }
+  return saved;
 }

@@ -29,6 +29,12 @@ function source(s: string | undefined): string {
   return s === undefined || s === 'qemu' ? '' : chalk.dim(` (from QEMU's ${s})`);
 }
 
+/** Who started the migration: miglab over its monitor, or a person (miglab only sampled it). */
+function startedHow(r: RunReport): string {
+  const monitor = r.inputs.scenario.monitor.toUpperCase();
+  return r.inputs.startedBy === 'hand' ? `started by hand (miglab sampled it over ${monitor})` : `monitor ${r.inputs.scenario.monitor}`;
+}
+
 export function formatSummary(r: RunReport, dir: string): string {
   const o = r.outputs;
   // "migration failed" is QEMU's word; a run miglab ended (a watcher, a check) while QEMU had not
@@ -38,7 +44,7 @@ export function formatSummary(r: RunReport, dir: string): string {
   const lines = [
     `${head}  ${chalk.dim(r.name)}`,
     `  accelerator     ${r.inputs.accel.used}${r.inputs.accel.used !== r.inputs.accel.requested ? chalk.dim(` (${r.inputs.accel.reason})`) : ''}`,
-    `  QEMU            ${r.inputs.qemu.version}, monitor ${r.inputs.scenario.monitor}: ${chalk.cyan(r.inputs.migrateCommand || '(not sent)')}`,
+    `  QEMU            ${r.inputs.qemu.version}, ${startedHow(r)}: ${chalk.cyan(r.inputs.migrateCommand || '(not sent)')}`,
     o.final
       ? `  total time      ${fmt(o.totalTimeMs, 'ms')}${source(o.figureSources?.totalTimeMs)}${o.setupTimeMs !== undefined ? `   setup ${fmt(o.setupTimeMs, 'ms')}` : ''}`
       : `  total time      ${chalk.dim('none: the run ended before the migration did')}`,

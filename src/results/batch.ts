@@ -6,18 +6,14 @@ import { z } from 'zod';
 import { HOST_SYMPTOMS, RUN_SYMPTOMS } from '../batch/stall.js';
 import { BatchSpecSchema } from '../batch/spec.js';
 import type { ResultContract } from './contract.js';
-import { count, epochMs, measured, mbps, mib, mibps, ms, pct } from './units.js';
+import { arr, bitsPerS, bytes, count, epochMs, kib, mbps, measured, mib, mibps, ms, pct, ratio, seconds, text, us } from './fields.js';
 
 export const BATCH_SCHEMA = 'miglab.batch/1';
 
-const arr = <T extends z.ZodType>(t: T) => z.array(t).readonly();
-const text = (d: string) => z.string().describe(d);
-const kib = (d: string) => measured(d, 'KiB');
-const seconds = (d: string) => measured(d, 's');
-const bitsPerS = (d: string) => measured(d, 'bit/s');
-const us = (d: string) => measured(d, 'µs');
-
 export const STALL_SYMPTOMS = [...HOST_SYMPTOMS, ...RUN_SYMPTOMS, 'batch-deadline'] as const;
+/** naive-parallel: the comparison run made next to a scheduled one at the same N. */
+export const STEP_VARIANTS = ['naive-parallel', 'as-specified'] as const;
+export const RESOURCES = ['cpu', 'network', 'memory', 'none'] as const;
 export const ATTEMPT_OUTCOMES = ['completed', ...RUN_SYMPTOMS, 'aborted', 'error'] as const;
 
 export const StallSchema = z
@@ -59,8 +55,6 @@ export const AttemptSchema = z.object({
   events: arr(EventSchema).describe('Its migration events on the batch\'s time axis'),
 });
 
-const RESOURCES = ['cpu', 'network', 'memory', 'none'] as const;
-
 const PlanSchema = z
   .object({
     concurrency: count('Migrations on the link at once'),
@@ -95,7 +89,7 @@ const HostBeforeSchema = z
 export const StepSchema = z.object({
   n: count('Guests in the step (N)'),
   mode: text('sequential | parallel | waves-K | scheduled'),
-  variant: z.enum(['naive-parallel', 'as-specified']).describe('naive-parallel: the comparison run made next to a scheduled one at the same N'),
+  variant: z.enum(STEP_VARIANTS).describe('naive-parallel: the comparison run made next to a scheduled one at the same N'),
   startedAtMs: epochMs('Step start'),
   endedAtMs: epochMs('Step end'),
   attempts: arr(AttemptSchema).describe('Every migration attempt of the step'),
@@ -106,14 +100,13 @@ export const StepSchema = z.object({
   before: HostBeforeSchema.optional(),
 });
 
-const n = (d: string) => count(d);
 const StopSchema = z
   .discriminatedUnion('kind', [
     z.object({ kind: z.literal('finished').describe('Why it stopped'), detail: text('In words') }),
-    z.object({ kind: z.literal('stall').describe('Why it stopped'), n: n('At N'), stall: StallSchema, detail: text('In words') }),
-    z.object({ kind: z.literal('refused').describe('Why it stopped'), n: n('At N'), detail: text('Why the memory guard refused the step') }),
-    z.object({ kind: z.literal('deadline').describe('Why it stopped'), n: n('At N'), detail: text('In words') }),
-    z.object({ kind: z.literal('aborted').describe('Why it stopped'), n: n('At N'), detail: text('In words') }),
+    z.object({ kind: z.literal('stall').describe('Why it stopped'), n: count('At N'), stall: StallSchema, detail: text('In words') }),
+    z.object({ kind: z.literal('refused').describe('Why it stopped'), n: count('At N'), detail: text('Why the memory guard refused the step') }),
+    z.object({ kind: z.literal('deadline').describe('Why it stopped'), n: count('At N'), detail: text('In words') }),
+    z.object({ kind: z.literal('aborted').describe('Why it stopped'), n: count('At N'), detail: text('In words') }),
   ])
   .describe('Why the batch stopped: finished, stall, refused (memory guard), deadline, aborted');
 
@@ -123,8 +116,8 @@ const PressureSchema = z.object({ some: PressureLineSchema.describe('Some task w
 const LinkCountersSchema = z.object({
   dev: text('Device'),
   operstate: text('up, down...'),
-  rxBytes: measured('Received', 'bytes'),
-  txBytes: measured('Sent', 'bytes'),
+  rxBytes: bytes('Received'),
+  txBytes: bytes('Sent'),
   rxPackets: count('Packets received'),
   txPackets: count('Packets sent'),
   rxDropped: count('Dropped on receive'),
@@ -181,7 +174,7 @@ const DistributionSchema = (unit: string) =>
 export const StepDiagnosisSchema = z.object({
   n: count('N'),
   mode: text('Mode'),
-  variant: z.enum(['naive-parallel', 'as-specified']).describe('As in the step'),
+  variant: z.enum(STEP_VARIANTS).describe('As in the step'),
   wallMs: ms('Step wall time'),
   attempted: count('Guests attempted'),
   migrated: count('Guests migrated'),
@@ -212,7 +205,7 @@ export const StepDiagnosisSchema = z.object({
   migratingMs: ms('From the first migrate sent to the last migration\'s end').optional(),
   transferredMiB: mib("RAM QEMU sent over the step's attempts").optional(),
   lowerBoundMs: ms("Every byte sent at the shaped link's rate, nothing else in the way (absent: unshaped)").optional(),
-  vsLowerBound: count('migratingMs over lowerBoundMs (1: a perfectly used link)').optional(),
+  vsLowerBound: ratio('migratingMs over lowerBoundMs (1: a perfectly used link)').optional(),
   before: HostBeforeSchema.optional(),
   stallPredatesStep: z.boolean().optional().describe("The step's stall is a symptom the host already showed before the step began (absent in batches recorded before miglab measured it)"),
 });
@@ -245,5 +238,15 @@ export type StepRecord = z.output<typeof StepSchema>;
 export type StopReason = z.output<typeof StopSchema>;
 export type BatchSample = z.output<typeof BatchSampleSchema>;
 export type BatchEvent = MigrationAttempt['events'][number];
+export type StepVariant = StepRecord['variant'];
+// The batch's own types are these schemas' outputs (src/batch/* uses them), so what it computes
+// is what batch.json holds and reads back: no interface beside a schema to drift from it.
+export type Stall = z.output<typeof StallSchema>;
+export type HostBefore = z.output<typeof HostBeforeSchema>;
+export type SchedulePlan = z.output<typeof PlanSchema>;
+export type StepDiagnosis = z.output<typeof StepDiagnosisSchema>;
+export type Distribution = z.output<ReturnType<typeof DistributionSchema>>;
+export type Saturation = StepDiagnosis['saturation'];
+export type Resource = (typeof RESOURCES)[number];
 
 export const BATCH_CONTRACT: ResultContract<typeof BatchFileSchema> = { file: 'batch.json', current: BATCH_SCHEMA, schema: BatchFileSchema };

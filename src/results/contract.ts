@@ -35,6 +35,14 @@ export class ResultsFormatError extends UsageError {
   }
 }
 
+/** A results file that is not complete JSON: its writer was killed while writing it. */
+export class ResultCutShortError extends ResultsFormatError {
+  constructor(path: string, why: string) {
+    super(path, `is not complete JSON (${why})`, 'it was cut short while being written; run it again');
+    this.name = 'ResultCutShortError';
+  }
+}
+
 /** The version a raw result object says it is, or the contract's name for unversioned files. */
 export function versionOf(raw: unknown, c: ResultContract<z.ZodType>): string | undefined {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return undefined;
@@ -79,7 +87,7 @@ export async function readResult<S extends z.ZodType>(c: ResultContract<S>, path
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new ResultsFormatError(path, `is not complete JSON (${(err as Error).message})`, 'it was cut short while being written; run it again');
+    throw new ResultCutShortError(path, (err as Error).message);
   }
   return parseResult(c, raw, path);
 }
@@ -104,6 +112,16 @@ export function resultJson(value: unknown): string {
     return Number.isFinite(v) ? roundByName(k, v) : undefined;
   };
   return `${JSON.stringify(value, replacer, 2)}\n`;
+}
+
+/**
+ * `value` as a result file holds it: each number rounded as resultJson writes it, read back
+ * through `schema`. Undefined when it does not match the schema (a bug in miglab: writeResult
+ * saves such a value all the same and reports it).
+ */
+export function asSaved<S extends z.ZodType>(schema: S, value: z.output<S>): z.output<S> | undefined {
+  const parsed = schema.safeParse(JSON.parse(resultJson(value)));
+  return parsed.success ? parsed.data : undefined;
 }
 
 /**

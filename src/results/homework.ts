@@ -6,14 +6,9 @@ import { z } from 'zod';
 import { DISK_INTERFACES, NIC_MODELS } from '../machine/spec.js';
 import type { ResultContract } from './contract.js';
 import { ExplainedCommandSchema, RunReportSchema } from './run.js';
-import { count, measured, mbps, mib, mibps, ms, pct } from './units.js';
+import { arr, count, mbps, mib, mibps, ms, pct, perS, ratio, seconds, text } from './fields.js';
 
 export const HOMEWORK_SCHEMA = 'miglab.homework/1';
-
-const arr = <T extends z.ZodType>(t: T) => z.array(t).readonly();
-const text = (d: string) => z.string().describe(d);
-const perS = (d: string) => measured(d, '/s');
-const seconds = (d: string) => measured(d, 's');
 
 const Counter = (d: string) =>
   z
@@ -23,7 +18,7 @@ const Counter = (d: string) =>
 const PerfFiguresSchema = z
   .object({
     taskClockMs: ms('CPU time of the QEMU process (perf task-clock)').nullable(),
-    cpusUtilized: count('task-clock over wall time: 1.0 is one CPU busy all the time').nullable(),
+    cpusUtilized: ratio('task-clock over wall time: 1.0 is one CPU busy all the time').nullable(),
     contextSwitchesPerS: perS('Context switches per second').nullable(),
     pageFaults: count('Page faults').nullable(),
     cycles: Counter('CPU cycles (hardware counter)'),

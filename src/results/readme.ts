@@ -11,10 +11,10 @@ import { BatchSpecSchema } from '../batch/spec.js';
 import { FAULT_COLUMNS } from '../fault/table.js';
 import { FaultObjectSchema } from '../fault/spec.js';
 import { PROBE_CSV_COLUMNS } from '../guest/probe.js';
-import { ACCEL_COLUMNS, DEVICES_CSV_COLUMNS, DURING_COLUMNS } from '../homework/report.js';
+import { ACCEL_CSV_COLUMNS, DEVICES_CSV_COLUMNS, DURING_COLUMNS } from '../homework/report.js';
+import { PERF_COLUMNS } from '../homework/perf-csv.js';
 import { LabSpecSchema, ShapingSchema } from '../lab/spec.js';
 import { MachineSpecSchema } from '../machine/spec.js';
-import { PERF_CSV_COLUMNS } from '../measure/perf.js';
 import { ScenarioSchema } from '../migrate/scenario.js';
 import type { Column } from '../report/markdown.js';
 import { PARAMETER_COLUMNS, SUMMARY_FIELDS, SUMMARY_METRICS } from '../sweep/summary.js';
@@ -22,9 +22,10 @@ import { SweepSpecSchema } from '../sweep/spec.js';
 import { BatchFileSchema } from './batch.js';
 import { COMPARE_CSV_COLUMNS, COMPARE_RUN_FIGURES } from '../compare/compare.js';
 import { HomeworkResultsSchema } from './homework.js';
-import { PassSchema, RunReportSchema, SampleSchema } from './run.js';
+import { PassSchema, RUN_FOLDER_FILES, RunReportSchema, SampleSchema } from './run.js';
 import { SweepFileSchema } from './sweep.js';
-import { unitOfName, unitRegistry } from './units.js';
+import { unitRegistry } from './fields.js';
+import { unitOfName } from './units.js';
 
 /** Input specs and nested results: documented by what they come from, not field by field here. */
 const SPECS = new Map<unknown, string>();
@@ -188,7 +189,6 @@ function summaryColumns(): CsvDoc[] {
 }
 
 const PROBE_DOCS: CsvDoc[] = PROBE_CSV_COLUMNS.map((c) => ({ key: c.key, unit: c.unit, meaning: c.about }));
-const PERF_DOCS: CsvDoc[] = PERF_CSV_COLUMNS.map((c) => ({ key: c.key, unit: c.unit, meaning: c.about }));
 
 const INTRO = `# results/
 
@@ -223,19 +223,7 @@ export function renderResultsReadme(): string {
   p(
     'Written by `miglab migrate` (and by every run of a sweep, a batch and the homework). The run id is `<UTC date>-<time>-<name derived from the scenario>-<suffix>`.',
   );
-  p(
-    [
-      '| file | what |',
-      '|---|---|',
-      '| `run.json` | every input and output of the run; schema `miglab.run/2` (below) |',
-      '| `timeline.csv` | one row per `query-migrate` / `info migrate` sample |',
-      '| `passes.csv` | one row per pre-copy pass |',
-      '| `probe.csv` | the client-side UDP probe: one row per probe (absent when the scenario turns the probe off: `clientProbe: false`) |',
-      "| `src.serial.log`, `dst.serial.log` | the guest's serial console on each side (agent heartbeat, kernel messages) and QEMU's own messages |",
-      '| `src.qmp.jsonl`, `dst.qmp.jsonl` | the QMP conversation with each QEMU, both directions, timestamped, one JSON message a line |',
-      "| `workload.log` | the net workload's iperf3 output, when there is one |",
-    ].join('\n'),
-  );
+  p(['| file | what |', '|---|---|', ...RUN_FOLDER_FILES.map((f) => `| ${f.names.map((n) => `\`${n}\``).join(', ')} | ${esc(f.what)} |`)].join('\n'));
   h(3, 'run.json');
   p(fieldTable(fieldDocs(RunReportSchema)));
   h(3, 'timeline.csv');
@@ -303,14 +291,14 @@ export function renderResultsReadme(): string {
       '|---|---|',
       "| `homework.json` | every figure of the homework; schema `miglab.homework/1` (below) |",
       '| `accel.csv`, `devices.csv`, `during-migration.csv` | the CSV behind each table (below) |',
-      '| `migration/` | the run folder of section 3\'s migration (above), plus `perf-src.csv` and `perf-dst.csv` (below) |',
+      '| `migration/` | the run folder of section 3\'s migration (above), plus `perf-src.csv` and `perf-dst.csv` (below) and `perf-src.log`, `perf-dst.log` (perf\'s output as it printed it, its warnings included) |',
       '| `report.md`, `report.html`, `plots/` | the report |',
     ].join('\n'),
   );
   h(3, 'homework.json');
   p(fieldTable(fieldDocs(HomeworkResultsSchema)));
   for (const [file, cols] of [
-    ['accel.csv', ACCEL_COLUMNS],
+    ['accel.csv', ACCEL_CSV_COLUMNS],
     ['devices.csv', DEVICES_CSV_COLUMNS],
     ['during-migration.csv', DURING_COLUMNS],
   ] as const) {
@@ -318,12 +306,12 @@ export function renderResultsReadme(): string {
     p(csvTable(fromColumns(cols as readonly Column<never>[])));
   }
   h(3, 'perf-src.csv, perf-dst.csv');
-  p("`perf stat -x, -I` on each QEMU process during the migration, as perf printed it (its warnings included), under a header miglab adds.");
-  p(csvTable(PERF_DOCS));
+  p('`perf stat -x, -I` on each QEMU process during the migration, parsed from its output: one row per event and interval.');
+  p(csvTable(fromColumns(PERF_COLUMNS as readonly Column<never>[])));
 
   h(2, 'A comparison: `results/compare-ID/`');
   p(
-    'Written by `miglab compare A B ...` (runs or sweeps side by side; the first, A, is the baseline). `report.md` and `report.html` hold the tables (each figure of each set, with its delta against A) and the figures (`plots/`: for runs, each figure as a share of A\'s; for sweeps, downtime, total time and RAM sent by point), `compare.csv` the same figures in long form.',
+    'Written by `miglab compare A B ...` (runs or sweeps side by side; the first, A, is the baseline). `report.md` and `report.html` hold the tables (each figure of each set, with its delta against A) and the figures (`plots/`: for runs, each figure\'s change against A\'s in %, 0 being "as A"; for sweeps, downtime, total time and RAM sent by point), `compare.csv` the same figures in long form.',
   );
   p(`Figures compared: ${COMPARE_RUN_FIGURES.map((f) => `\`${f.key}\` (${f.title})`).join(', ')}.`);
   h(3, 'compare.csv');

@@ -8,20 +8,12 @@ import { LabSpecSchema, ShapingSchema } from '../lab/spec.js';
 import { ACCELS, MachineSpecSchema } from '../machine/spec.js';
 import { ScenarioSchema } from '../migrate/scenario.js';
 import type { ResultContract } from './contract.js';
-import { bytes, count, epochMs, mbps, measured, mib, mibps, ms, pct } from './units.js';
-
-const seconds = (d: string) => measured(d, 's');
-const bitsPerS = (d: string) => measured(d, 'bit/s');
-const kibps = (d: string) => measured(d, 'KiB/s');
-const pagesPerS = (d: string) => measured(d, 'pages/s');
+import { arr, bitsPerS, bytes, count, epochMs, kibps, mbps, mib, mibps, ms, pages, pagesPerS, pct, seconds, text } from './fields.js';
 
 /** Version 2: verdicts stalled and interrupted; figures QEMU did not give are absent, never 0. */
 export const RUN_SCHEMA = 'miglab.run/2';
 
 const side = z.enum(['source', 'destination']);
-const arr = <T extends z.ZodType>(t: T) => z.array(t).readonly();
-const text = (d: string) => z.string().describe(d);
-const pages = (d: string) => count(`${d} (4 KiB pages)`);
 
 export const SampleSchema = z
   .object({
@@ -364,6 +356,12 @@ const ImageInputsSchema = z
   })
   .describe('What the guest image was built from (its hash covers all of it)');
 
+export const StartedBySchema = z
+  .enum(['miglab', 'hand'])
+  .describe(
+    "Who started the migration: miglab, over scenario.monitor; or a person at one of the source's monitors (`miglab guests up`: HMP over telnet or their own QMP socket, which miglab cannot tell apart; scenario.monitor is then only the monitor miglab set up and sampled the migration over). Absent from records made before it was kept: miglab",
+  );
+
 export const RunInputsSchema = z
   .object({
     scenario: ScenarioSchema.describe('The migration scenario as validated: guest shape, workload, monitor, parameters, capabilities, tls, faults, stallAfterMs, deadline (the migrate options)'),
@@ -379,7 +377,8 @@ export const RunInputsSchema = z
     parametersInForce: z.record(z.string(), z.unknown()).describe('query-migrate-parameters on the source after set-up, as QEMU spelled it'),
     capabilitiesInForce: z.record(z.string(), z.boolean()).describe('query-migrate-capabilities on the source after set-up'),
     commands: z.object({ source: ExplainedCommandSchema, destination: ExplainedCommandSchema }).describe('The exact QEMU command lines'),
-    migrateCommand: text('The literal command that started the migration (HMP line or QMP JSON)'),
+    migrateCommand: text('The literal command that started the migration (HMP line or QMP JSON); by hand, what miglab saw of it'),
+    startedBy: StartedBySchema.optional(),
     monitorCommands: arr(z.string()).describe("Every command sent to the source's monitor to set up and start the migration, in order"),
     migrationUri: text('Where the source sent the migration stream (tcp:ADDRESS:PORT)'),
   })
@@ -418,6 +417,7 @@ export const RunReportSchema = z
 
 export type RunReport = z.output<typeof RunReportSchema>;
 export type RunOutputs = z.output<typeof RunOutputsSchema>;
+export type StartedBy = z.output<typeof StartedBySchema>;
 export type Sample = z.output<typeof SampleSchema>;
 export type PassRecord = z.output<typeof PassSchema>;
 export type EventRecord = z.output<typeof EventRecordSchema>;
@@ -426,6 +426,32 @@ export type SideAfter = z.output<typeof SideAfterSchema>;
 export type GuestTrouble = NonNullable<RunOutputs['guestTrouble']>;
 export type HostFacts = z.output<typeof HostFactsSchema>;
 export type Relaunch = NonNullable<RunOutputs['relaunched']>[number];
+
+/**
+ * The files of a run folder and what each holds: run.json's `files` describes the folder by this
+ * list, and results/README.md's run file table is generated from it. A name with `*` stands for
+ * several (`*.serial.log`: one per guest side).
+ */
+export const RUN_FOLDER_FILES: readonly { readonly names: readonly string[]; readonly what: string }[] = [
+  { names: ['run.json'], what: `every input and output of the run; schema \`${RUN_SCHEMA}\` (below)` },
+  { names: ['report.md', 'report.html'], what: "the run's report: verdict and failure, the three downtimes with their sources, times, RAM, throughput, the passes, what was in force, the commands (`miglab plot RUN_DIR` draws it again)" },
+  {
+    names: ['plots/'],
+    what: "the report's figures, `remaining-ram` and `throughput` (against the guest's dirty rate) over time with the passes and the switchover marked, each as PNG and SVG. `miglab migrate` draws them; a run of a sweep, a batch or the homework leaves them to `miglab plot RUN_DIR`",
+  },
+  { names: ['timeline.csv'], what: 'one row per `query-migrate` / `info migrate` sample' },
+  { names: ['passes.csv'], what: 'one row per pre-copy pass' },
+  { names: ['probe.csv'], what: 'the client-side UDP probe: one row per probe (absent when the scenario turns the probe off: `clientProbe: false`)' },
+  { names: ['*.serial.log'], what: "the guest's serial console on each side (`src`, `dst`: agent heartbeat, kernel messages) and QEMU's own messages" },
+  { names: ['*.qmp.jsonl'], what: 'the QMP conversation with each QEMU (`src`, `dst`), both directions, timestamped, one JSON message a line' },
+  { names: ['workload.log'], what: "the net workload's iperf3 output, when there is one" },
+];
+
+/** What the run folder's file `name` holds ('' for a file not in RUN_FOLDER_FILES). */
+export function describeRunFile(name: string): string {
+  const matches = (pattern: string) => (pattern.startsWith('*') ? name.endsWith(pattern.slice(1)) : name === pattern);
+  return RUN_FOLDER_FILES.find((f) => f.names.some(matches))?.what ?? '';
+}
 
 export const RUN_CONTRACT: ResultContract<typeof RunReportSchema> = {
   file: 'run.json',

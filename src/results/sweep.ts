@@ -6,12 +6,11 @@ import { ShapingSchema } from '../lab/spec.js';
 import { CAPABILITIES, MONITORS } from '../migrate/scenario.js';
 import { GRID_DIMENSIONS, SweepSpecSchema, type PointScenarioInput } from '../sweep/spec.js';
 import type { ResultContract } from './contract.js';
-import { count, mbps, mibps, ms, mib } from './units.js';
+import { arr, count, mbps, mib, mibps, ms } from './fields.js';
 import { VerdictSchema } from './run.js';
 
 export const SWEEP_SCHEMA = 'miglab.sweep/1';
 
-const arr = <T extends z.ZodType>(t: T) => z.array(t).readonly();
 
 export const PointValuesSchema = z
   .object({

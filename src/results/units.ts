@@ -1,8 +1,8 @@
 // Units of saved figures, in one place: what each unit suffix of a field name means (`downtimeMs`,
 // `memoryMiB`, `throughputMbps`) and the precision a figure in that unit has, so CSV cells, the
 // results/README.md generator and the schemas all agree. STYLE: units live in names; this table
-// is where a name's unit is read back. Sits below every writer and reader of results.
-import { z } from 'zod';
+// is where a name's unit is read back (the schemas' field builders are in fields.ts). Sits below
+// every writer and reader of results.
 
 export interface Unit {
   /** As a person writes it next to a number: `ms`, `MiB`, `Mbit/s`. */
@@ -56,7 +56,7 @@ const SUFFIX_UNITS: readonly (readonly [RegExp, Unit])[] = [
   [/(?:^t|[a-z])S$|^s$/, { symbol: 's', round: step(0.001) }],
   [/Pct$|Percent$|Avg10$|Avg60$/, { symbol: '%', round: step(0.1) }],
   [/Pages$|^pages$/, { symbol: 'pages', round: Math.round }],
-  // Ratios (x lower bound, CPUs utilised): 3 significant digits.
+  // Ratios (x lower bound, CPUs utilised: the schemas' `ratio` fields): 3 significant digits.
   [/^vs[A-Z]|Utilized$/, { symbol: 'x', round: (v) => significant(v, 3) }],
 ];
 
@@ -67,9 +67,6 @@ export function unitOfName(name: string): Unit | undefined {
   return SUFFIX_UNITS.find(([re]) => re.test(figure))?.[1];
 }
 
-/** A ratio: 3 significant digits. */
-export const ratio = (v: number): number => significant(v, 3);
-
 /** A figure rounded to the precision its name's unit has (noise dropped when there is no unit). */
 export function roundByName(name: string, v: number): number {
   const unit = unitOfName(name);
@@ -77,25 +74,3 @@ export function roundByName(name: string, v: number): number {
   // A statistic of a count (passes per run: mean 3.5, stdev 0.707): 3 significant digits.
   return /_(mean|median|stdev)$/.test(name) ? significant(v, 3) : denoise(v);
 }
-
-// ---- units on schema fields, for the generated documentation ----
-
-/** The unit of a schema field (fields whose name carries no unit, or that override it). */
-export const unitRegistry = z.registry<{ unit: string }>();
-
-/** A number field with its meaning and unit (both go into results/README.md). */
-export function measured(description: string, unit: string): z.ZodNumber {
-  const s = z.number().describe(description);
-  unitRegistry.add(s, { unit });
-  return s;
-}
-
-export const ms = (d: string) => measured(d, 'ms');
-export const bytes = (d: string) => measured(d, 'bytes');
-export const mib = (d: string) => measured(d, 'MiB');
-export const mibps = (d: string) => measured(d, 'MiB/s');
-export const mbps = (d: string) => measured(d, 'Mbit/s');
-export const pct = (d: string) => measured(d, '%');
-export const count = (d: string) => measured(d, 'count');
-/** Milliseconds since 1970-01-01 UTC (a wall-clock instant). */
-export const epochMs = (d: string) => measured(d, 'epoch ms');

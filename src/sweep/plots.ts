@@ -1,26 +1,17 @@
 // Figures and a short report drawn from saved results alone: every run.json under a sweep folder
-// (or one run folder). `planCharts` decides which figures apply and builds their specs (pure);
+// (or any folder of runs). `planCharts` decides which figures apply and builds their specs (pure);
 // `plotResults` renders them to <dir>/plots/ and writes report.md and report.html next to them.
-// `miglab plot RESULTS_DIR` calls plotResults.
+// `miglab plot SWEEP_DIR` calls plotResults (through replot.ts); a single run's folder has its own
+// report (report/run-report.ts).
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
-import { barChart, lineChart, renderChart, scatterWithSpread, type Marker, type VegaLiteSpec } from '../plot/index.js';
+import { barChart, renderChart, scatterWithSpread, type Marker, type PlannedChart, type VegaLiteSpec } from '../plot/index.js';
 import { writeReport, type WrittenReport } from '../report/html.js';
 import { fmtMs, markdown, writeTableCsv, type Column } from '../report/markdown.js';
 import { FAULT_COLUMNS, FAULT_REPORT_COLUMNS, faultRows } from '../fault/table.js';
-import { MiB } from '../util/units.js';
 import { loadResults, type LoadedResults, type RunEntry } from './results.js';
 import { workloadKind } from './spec.js';
 import { PARAMETER_COLUMNS, summarizePoints, workloadOf, writeSummaryCsv, type MetricKey, type ParameterColumn, type PointSummary } from './summary.js';
-
-export interface PlannedChart {
-  /** File name without extension, under plots/. */
-  readonly name: string;
-  readonly title: string;
-  readonly spec: VegaLiteSpec;
-  /** One sentence for the report: what the figure shows and how to read it. */
-  readonly caption: string;
-}
 
 export interface PlotResult {
   readonly dir: string;
@@ -221,30 +212,13 @@ export function planCharts(results: LoadedResults, summary: readonly PointSummar
     }
   }
 
-  if (results.kind === 'run' && results.entries[0]) charts.push(remainingRamChart(results.entries[0]));
   return charts;
-}
-
-/** Remaining RAM over the run, a dashed rule at each pass and a red one where the guest stopped. */
-export function remainingRamChart(e: RunEntry): PlannedChart {
-  const r = e.report;
-  const rows = r.timeline.filter((s) => s.remainingBytes !== undefined).map((s) => ({ tMs: s.tMs, remainingMiB: s.remainingBytes! / MiB }));
-  const markers: Marker[] = r.passes.map((p) => ({ x: p.tMs, label: `pass ${p.pass}` }));
-  const stop = r.events.find((ev) => ev.side === 'source' && ev.event === 'STOP');
-  if (stop) markers.push({ x: stop.tMs, label: 'guest stopped', emphasis: true });
-  const title = `Remaining RAM during ${r.name}`;
-  return {
-    name: 'remaining-ram',
-    title,
-    caption: 'RAM still to send, from query-migrate samples; dashed lines mark the start of each pass, the red line the stop of the guest for the final copy.',
-    spec: lineChart({ title, data: rows, x: { field: 'tMs', title: 'Time since migrate', unit: 'ms' }, y: { field: 'remainingMiB', title: 'Remaining RAM', unit: 'MiB' }, markers }),
-  };
 }
 
 type TableRow = Record<string, string | number | undefined>;
 
 function reportMarkdown(results: LoadedResults, summary: readonly PointSummary[], charts: readonly PlannedChart[]): string {
-  const title = results.sweep ? `Sweep ${results.sweep.name}` : results.kind === 'run' ? `Run ${results.entries[0]!.report.name}` : 'Migration runs';
+  const title = results.sweep ? `Sweep ${results.sweep.name}` : 'Migration runs';
   const doc = markdown().heading(1, title);
   const runs = results.entries.length;
   const converged = summary.reduce((a, p) => a + p.converged, 0);
@@ -295,6 +269,8 @@ function reportMarkdown(results: LoadedResults, summary: readonly PointSummary[]
 /** Read every run under `dir`, draw the figures that apply, write summary.csv and the report. */
 export async function plotResults(dir: string): Promise<PlotResult> {
   const results = await loadResults(dir);
+  // One run has a report of its own (report/run-report.ts), not a sweep's summary of one point.
+  if (results.kind === 'run') throw new UsageError(`${dir} is one run's folder, not a sweep`, 'draw its own report with: miglab plot RUN_DIR');
   if (results.entries.length === 0) throw new UsageError(`no complete run (run.json) under ${dir}`);
   const summary = summarizePoints(results.entries, { order: results.sweep?.points.map((p) => p.name) });
   const planned = planCharts(results, summary);

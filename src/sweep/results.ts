@@ -2,10 +2,10 @@
 // (grouped by point through sweep.json when it is there). Tables and plots start from here, so
 // they need nothing but the files a sweep or a run left behind.
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { UsageError } from '../errors.js';
-import { parseResult, readResultIn } from '../results/contract.js';
+import { readResultIn, ResultCutShortError } from '../results/contract.js';
 import { RUN_CONTRACT } from '../results/run.js';
 import { SWEEP_CONTRACT, type SweepFile } from '../results/sweep.js';
 import type { Shaping } from '../lab/index.js';
@@ -41,22 +41,21 @@ function runName(r: RunReport): string {
 }
 
 /**
- * The report in `<dir>/run.json`, read through its schema; undefined when there is none, when it
- * was cut short (a run killed while writing it) or when the run was interrupted (an interrupted
- * repetition runs again when the sweep resumes). A file of another version is migrated or refused
- * (ResultsFormatError, one line naming the file).
+ * The run in `<dir>` a sweep counts as done: its run.json read as every reader reads one
+ * (readResultIn), or undefined when there is none, when it was cut short (a run killed while
+ * writing it) or when the run was interrupted (an interrupted repetition runs again when the
+ * sweep resumes). A file of another version is migrated or refused (ResultsFormatError, one line
+ * naming the file).
  */
 export async function readRunReport(dir: string): Promise<RunReport | undefined> {
-  const file = join(dir, 'run.json');
-  if (!existsSync(file)) return undefined;
-  let raw: unknown;
+  if (!existsSync(join(dir, RUN_CONTRACT.file))) return undefined;
   try {
-    raw = JSON.parse(await readFile(file, 'utf8'));
-  } catch {
-    return undefined;
+    const report = await readResultIn(RUN_CONTRACT, dir);
+    return report.verdict === 'interrupted' ? undefined : report;
+  } catch (err) {
+    if (err instanceof ResultCutShortError) return undefined;
+    throw err;
   }
-  const report = parseResult(RUN_CONTRACT, raw, file);
-  return report.verdict === 'interrupted' ? undefined : report;
 }
 
 /** sweep.json in `dir`, read through its schema, or undefined when there is none. */

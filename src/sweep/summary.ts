@@ -20,6 +20,7 @@ export interface Metric {
 /** Metrics over the runs whose migration completed (a cancelled run has no downtime to count). */
 export const SUMMARY_METRICS = [
   { key: 'downtimeMs', about: "QEMU's downtime", of: (e) => e.report.outputs.downtimeMs },
+  { key: 'eventDowntimeMs', about: "Downtime from the source's STOP to the destination's RESUME event (QEMU's timestamps)", of: (e) => e.report.outputs.eventDowntimeMs },
   { key: 'clientDowntimeMs', about: 'Downtime a client of the guest saw (UDP probe)', of: (e) => e.report.outputs.clientDowntimeMs },
   { key: 'totalTimeMs', about: 'Total migration time', of: (e) => e.report.outputs.totalTimeMs },
   { key: 'setupTimeMs', about: 'Setup time', of: (e) => e.report.outputs.setupTimeMs },

@@ -108,6 +108,9 @@ describe('the homework by hand (README)', () => {
     const first = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as RunReport;
     expect(first.verdict).toBe('completed');
     expect(first.runId).toContain('byhand');
+    // miglab cannot tell which of the person's monitors started it: the record says by hand, not "qmp".
+    expect(first.inputs.startedBy).toBe('hand');
+    expect(out).toMatch(/started by hand \(miglab sampled it over QMP\)/);
 
     // From another terminal: guests down ends it.
     const down = await execa('node', [MIGLAB, 'guests', 'down', '--prefix', PREFIX], { reject: false });

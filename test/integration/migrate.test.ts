@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { migrate } from '../../src/api.js';
 import { attachLab } from '../../src/lab/index.js';
+import { replot } from '../../src/replot.js';
+import { fmtMs } from '../../src/report/markdown.js';
 
 const results = mkdtempSync(join(tmpdir(), 'miglab-it-migrate-'));
 afterAll(() => rmSync(results, { recursive: true, force: true }));
@@ -64,6 +66,18 @@ describe.each(['qmp', 'hmp'] as const)('migrate over %s', (monitor) => {
     expect(saved.outputs.downtimeMs).toBe(o.downtimeMs);
     expect(readFileSync(join(dir, 'timeline.csv'), 'utf8').split('\n')[0]).toContain('transferredBytes');
 
+    // The run's own report, figures included, written at the end of the run and listed in run.json;
+    // `miglab plot` on the folder draws the very same report again.
+    for (const f of ['report.md', 'report.html', 'plots/remaining-ram.png', 'plots/throughput.png']) expect(existsSync(join(dir, f))).toBe(true);
+    expect(Object.keys(saved.files)).toEqual(expect.arrayContaining(['report.md', 'report.html', 'plots/']));
+    const md = readFileSync(join(dir, 'report.md'), 'utf8');
+    expect(md).toContain(`| QEMU's downtime | ${fmtMs(o.downtimeMs)} |`);
+    expect(md).toContain(`| client probe's longest gap | ${fmtMs(o.clientDowntimeMs)} |`);
+    expect(readFileSync(join(dir, 'plots', 'remaining-ram.svg'), 'utf8')).toContain('switchover (source stops)');
+    const again = await replot(dir);
+    expect(again.kind).toBe('run');
+    expect(readFileSync(again.markdownPath, 'utf8')).toBe(md);
+
     // The ephemeral lab is gone again.
     expect(await attachLab(LAB.prefix)).toBeUndefined();
   }, 180000);
@@ -83,7 +97,29 @@ describe('over TLS', () => {
     expect(report.outputs.qemuCpuMs?.destination).toBeGreaterThan(0);
     // A guest's memory, disk and console can hold secrets: the run's files are its owner's only.
     expect(statSync(dir).mode & 0o777).toBe(0o700);
-    for (const f of readdirSync(dir)) expect({ f, mode: statSync(join(dir, f)).mode & 0o777 }).toEqual({ f, mode: 0o600 });
+    // Files 0600, folders (the report's plots/) 0700.
+    for (const f of readdirSync(dir, { recursive: true }) as string[]) {
+      const st = statSync(join(dir, f));
+      expect({ f, mode: st.mode & 0o777 }).toEqual({ f, mode: st.isDirectory() ? 0o700 : 0o600 });
+    }
+    expect(statSync(join(dir, 'plots')).isDirectory()).toBe(true);
+  }, 120000);
+});
+
+describe('a run that does not converge', () => {
+  it('gets a report too: how it ended, where, and what was measured', async () => {
+    const { report, dir } = await migrate({
+      scenario: { guest: { memoryMiB: 128, accel: 'tcg', diskSizeMiB: 16 }, parameters: { maxBandwidthMiBps: 2 }, timeoutMs: 3000 },
+      lab: LAB,
+      resultsRoot: results,
+    });
+    expect(report.verdict).toBe('did-not-converge');
+    const md = readFileSync(join(dir, 'report.md'), 'utf8');
+    expect(md).toContain('**Verdict: did not converge**');
+    expect(md).toContain(`code \`${report.failedIn!.code}\``);
+    expect(md).toContain("| QEMU's downtime | – | none: the guest never stopped for a switchover |");
+    expect(md).toMatch(/\| RAM transferred \/ guest RAM \| [\d.]+ MiB \/ [\d.]+ MiB \| the last active sample/);
+    expect(existsSync(join(dir, 'plots', 'remaining-ram.png'))).toBe(true);
   }, 120000);
 });
 

@@ -4,9 +4,11 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { diagnoseBatch, linkRatesMbps, migrationLinkMbps, portRates, renderBatchReport, stallStopDetail, stepRows, type BatchRecord, type BatchSample, type PortsRead } from '../../../src/batch/index.js';
+import { batchFile, diagnoseBatch, linkRatesMbps, migrationLinkMbps, portRates, renderBatchReport, stallStopDetail, stepRows, writeBatchReport, type BatchFile, type BatchRecord, type BatchSample, type PortsRead } from '../../../src/batch/index.js';
 import type { LinkCounters } from '../../../src/measure/host-sampler.js';
 
+/** The cells of one CSV line (a quoted cell may hold commas). */
+const csvCells = (line: string) => [...line.matchAll(/(?:^|,)("(?:[^"]|"")*"|[^,]*)/g)].map((m) => m[1]!);
 const load = (name: string) => JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8')) as BatchRecord;
 
 describe('a step that began on a busy host (recorded: another lab kept PSI cpu above 90 %)', () => {
@@ -40,19 +42,41 @@ describe('a step that began on a busy host (recorded: another lab kept PSI cpu a
   it('writes a report whose list of files names only files that exist (no comparison.csv without a comparison)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'miglab-batch-report-'));
     try {
-      const { markdownPath } = await renderBatchReport(dir, rec, diagnoseBatch(rec));
+      const { markdownPath } = await renderBatchReport(dir, batchFile(rec));
       const md = readFileSync(markdownPath, 'utf8');
       const files = md.slice(md.indexOf('## Files')).match(/^- `([^`]+)`/gm)!.map((l) => l.slice(3, -1));
       expect(files).toEqual(expect.arrayContaining(['steps.csv', 'migrations.csv', 'samples.csv', 'events.csv', 'plots/cpu.png']));
       expect(files).not.toContain('comparison.csv');
       for (const f of files) expect(existsSync(join(dir, f))).toBe(true);
-      expect(md).toContain('**the host was already busy before N=1 started**');
-      // The recorded stop reason predates `before`; the report tells it from the diagnosis.
+      // The recorded stop reason predates `before`; the report tells it from the diagnosis, once.
       expect(md).toMatch(/\*\*stall\*\*: N=1: psi-cpu: .*; but the host already showed psi-cpu before N=1 started/);
+      expect(md.match(/before N=1 started/g)).toHaveLength(1);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
     // Rendering three figures takes seconds, more on a machine busy with other work.
+  }, 30000);
+
+  it('saves batch.json and draws its report from the same figures: those of the record as saved', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'miglab-batch-saved-'));
+    try {
+      // Three attempts that each sent 0.04 MiB: saved to their 0.1 MiB precision each is 0, while
+      // the sum of the unrounded figures (0.12) would be saved as 0.1.
+      const step = rec.steps[0]!;
+      const attempts = [0, 1, 2].map((guestIndex) => ({ ...step.attempts[0]!, guestIndex, transferredMiB: 0.04 }));
+      const written = await writeBatchReport(dir, { ...rec, steps: [{ ...step, attempts }] });
+      const saved = JSON.parse(readFileSync(join(dir, 'batch.json'), 'utf8')) as BatchFile;
+      const sent = saved.steps[0]!.attempts.reduce((a, x) => a + x.transferredMiB!, 0);
+      expect(saved.diagnoses[0]!.transferredMiB).toBe(sent);
+      // What the caller is handed, and what \`miglab plot\` diagnoses again, is what the file holds.
+      expect(written.diagnoses).toEqual(saved.diagnoses);
+      const { diagnoses: _saved, ...record } = saved;
+      expect(batchFile(record)).toEqual(saved);
+      const [header, row] = readFileSync(join(dir, 'steps.csv'), 'utf8').trim().split('\n').map(csvCells);
+      expect(row![header!.indexOf('transferredMiB')]).toBe(String(sent));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 30000);
 });
 

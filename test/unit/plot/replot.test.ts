@@ -88,7 +88,10 @@ describe('replot', () => {
     writeFileSync(join(run, 'run.json'), JSON.stringify(fakeReport({ scenario: { guest: { memoryMiB: 256 } }, downtimeMs: 20 })));
     const out = await replot(run);
     expect(out.kind).toBe('run');
-    expect(readFileSync(out.markdownPath, 'utf8')).toMatch(/^# Run /);
+    // The run's own report (report/run-report.ts), with the figures it drew.
+    expect(readFileSync(out.markdownPath, 'utf8')).toMatch(/^# Run [^\n]+\n[\s\S]*## Downtime, three ways/);
+    // The synthetic run has remaining RAM in its samples but no throughput: only what it has is drawn.
+    expect(out.figures.map((f) => f.slice(run.length + 1))).toEqual(['plots/remaining-ram.png']);
 
     const old = join(root, 'old-batch');
     mkdirSync(old);

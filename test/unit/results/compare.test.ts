@@ -1,22 +1,18 @@
 // `miglab compare` on real saved results (test/fixtures/results): two runs, two sweeps. What a
 // user would notice: the deltas are the differences of the figures the runs recorded, the files
 // and figures are written, and mixed or unknown folders are refused before anything is written.
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fixtureRunDir, RESULT_FIXTURES } from '../../support/result-fixtures.js';
 import { compareResults, compareRows, formatFigure, loadSets } from '../../../src/compare/compare.js';
 
-const FIX = join(process.cwd(), 'test/fixtures/results');
+const FIX = RESULT_FIXTURES;
 const tmp = mkdtempSync(join(tmpdir(), 'miglab-compare-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** A run folder holding one fixture run.json. */
-function runDir(name: string): string {
-  const dir = join(tmp, name.replace('.json', ''));
-  mkdirSync(dir, { recursive: true });
-  cpSync(join(FIX, name), join(dir, 'run.json'));
-  return dir;
-}
+const runDir = (name: string) => fixtureRunDir(tmp, name);
 
 describe('compare runs', () => {
   it('sets two runs side by side with deltas against the first, as Markdown, CSV and a figure', async () => {
@@ -37,7 +33,9 @@ describe('compare runs', () => {
 
     const md = readFileSync(r.markdownPath, 'utf8');
     expect(md).toContain("| QEMU's downtime | 17 ms | 25 ms | +8 ms (+47.1 %) |");
-    expect(md).toContain('![each figure as a share of A');
+    // The three downtimes side by side: QEMU's, STOP->RESUME (its event stamps), the client's.
+    expect(md).toContain("| Downtime from the source's STOP to the destination's RESUME event (QEMU's timestamps) | 41.8 ms | 46.6 ms | +4.7 ms (+11.3 %) |");
+    expect(md).toContain('![each figure against A');
     const csv = readFileSync(r.csvPath, 'utf8').split('\n');
     expect(csv[0]).toBe('set,folder,point,figure,unit,value,delta,deltaPct');
     expect(csv).toContain(`B,${b},,transferredMiB,MiB,110.9,28.2,34.1`);
@@ -45,7 +43,8 @@ describe('compare runs', () => {
     expect(csv.join('\n')).not.toMatch(/\d\.\d{5,}/);
     expect(r.pngPaths).toHaveLength(1);
     expect(statSync(r.pngPaths[0]!).size).toBeGreaterThan(5000);
-    expect(r.dir.startsWith(out)).toBe(true);
+    // results/compare-ID/, as README and results/README.md say.
+    expect(r.dir).toMatch(new RegExp(`^${out}/compare-\\d{8}-\\d{6}-runs-`));
   });
 });
 
@@ -77,10 +76,34 @@ describe('compare refuses', () => {
   });
 
   it('a folder that is neither, a missing one, and fewer than two, writing nothing', async () => {
-    await expect(compareResults([FIX, runDir('run-idle.json')], join(tmp, 'refused'))).rejects.toThrow(/is neither a run folder \(no run\.json\) nor a sweep folder \(no sweep\.json\)/);
-    await expect(compareResults([join(tmp, 'nope'), runDir('run-idle.json')], join(tmp, 'refused'))).rejects.toThrow(/no folder at .*nope/);
+    // Told apart by their marker files as `miglab plot` tells them (plot/folder.ts).
+    const neither = join(tmp, 'neither');
+    mkdirSync(neither, { recursive: true });
+    await expect(compareResults([neither, runDir('run-idle.json')], join(tmp, 'refused'))).rejects.toThrow(/is not a miglab results folder: it holds no run\.json, sweep\.json, homework\.json or batch\.json/);
+    await expect(compareResults([join(tmp, 'nope'), runDir('run-idle.json')], join(tmp, 'refused'))).rejects.toThrow(/no results folder at .*nope/);
     await expect(compareResults([runDir('run-idle.json')], join(tmp, 'refused'))).rejects.toThrow(/at least two folders \(got 1\)/);
     expect(before()).toBe(0);
+  });
+});
+
+describe('compare refuses the same folder twice', () => {
+  it('however it is spelled, in one line, before anything is written', async () => {
+    const a = runDir('run-idle.json');
+    mkdirSync(join(tmp, 'links'), { recursive: true });
+    const link = join(tmp, 'links', 'idle-link');
+    if (!existsSync(link)) symlinkSync(a, link);
+    for (const again of [a, `${a}/`, join(a, '..', 'run-idle'), link]) {
+      const err = await loadSets([a, again]).catch((e: Error) => e);
+      expect((err as Error).message).toBe(`A and B are the same folder (${a}): a folder compared with itself shows nothing; give each folder once`);
+    }
+    await expect(loadSets([a, runDir('run-dirty.json'), `${a}/.`])).rejects.toThrow(/^A and C are the same folder/);
+  });
+
+  it('a homework or batch folder, naming its kind', async () => {
+    const hw = join(tmp, 'hw');
+    mkdirSync(hw, { recursive: true });
+    cpSync(join(FIX, 'homework.json'), join(hw, 'homework.json'));
+    await expect(loadSets([runDir('run-idle.json'), hw])).rejects.toThrow(/hw is a homework folder: compare sets runs or sweeps side by side; give run folders/);
   });
 });
 
@@ -91,7 +114,7 @@ describe('points a sweep lacks', () => {
     points.delete('mem256');
     const rows = compareRows([a!, { ...b!, points }]);
     const missing = rows.filter((x) => x.set === 'B' && x.point === 'mem256');
-    expect(missing).toHaveLength(9);
+    expect(missing).toHaveLength(10);
     for (const m of missing) expect([m.value, m.delta, m.deltaPct]).toEqual([undefined, undefined, undefined]);
   });
 });

@@ -1,0 +1,210 @@
+// The run's first phases: a guest slot of the lab (address, MAC, tap, port), the accelerator and,
+// once both are decided, the boot: the data disk on NFS, both QEMUs with the watchers that end
+// the run when one of them, its guest or the lab goes wrong, and the guest's first heartbeat.
+import { rm } from 'node:fs/promises';
+import type { FaultRunner } from '../../fault/runner.js';
+import type { Host } from '../../host/host.js';
+import { createDataDisk, type ImageInfo } from '../../image/build.js';
+import type { Lab } from '../../lab/index.js';
+import { decideAccel, type AccelDecision } from '../../machine/accel.js';
+import { startLabGuest, type LabGuestOptions } from '../../machine/lab-guest.js';
+import { parseMachineSpec, type MachineSpec } from '../../machine/spec.js';
+import type { Vm } from '../../machine/vm.js';
+import { checkPortFree } from '../../preflight.js';
+import { qemuImgCheck } from '../../workload/run.js';
+import type { EngineContext } from '../engine.js';
+import { mark, switchedOver, type Run } from '../run-state.js';
+import { resultsWriteError, watchConsole, watchLab, watchQemuExit, type Side } from '../watch.js';
+
+const BOOT_TIMEOUT_MS = 60000;
+
+/** The guest slot a run holds and what follows from it. */
+export interface Slot {
+  readonly index: number;
+  /** The guest's address (its slot's), as the lab's client host reaches it. */
+  readonly guestIp: string;
+  /** The destination's address, where the migration goes (and its TLS certificate's name). */
+  readonly dstAddress: string;
+  /** tcp:DST:PORT, the port shifted with the slot. */
+  readonly uri: string;
+  readonly hmpTelnetPort?: number;
+  readonly machine: MachineSpec;
+}
+
+/** Both QEMUs are up, watched, and the guest beats on the source. */
+export interface Booted {
+  readonly slot: Slot;
+  readonly accel: AccelDecision;
+  readonly src: Vm;
+  readonly dst: Vm;
+  /** The data disk's file name in the lab's NFS export. */
+  readonly diskFile: string;
+}
+
+/** Starts one side's QEMU: the lab's (labGuests), or a test's own. */
+export type GuestLauncher = (o: Omit<LabGuestOptions, 'lab'>) => Promise<Vm>;
+
+/** Guests started on the lab's hosts, each on a tap of its own. */
+export function labGuests(lab: Lab): GuestLauncher {
+  return (o) => startLabGuest({ ...o, lab });
+}
+
+/** What the boot uses of the lab: the NFS export, its source host, its TLS certificates, whether it is still up. */
+export interface BootLab extends Pick<Lab, 'nfs' | 'stillUp' | 'nfsServerState' | 'tlsCredentials'> {
+  readonly hosts: { readonly src: { readonly netns: string; readonly host: Host } };
+}
+
+/** What the boot uses of the run. */
+export type BootRun = Pick<Run, 'scenario' | 'guard' | 'td' | 'progress' | 'out' | 'phases' | 'held' | 'final' | 'sourceCompletedAtMs'> & {
+  readonly ctx: Pick<EngineContext, 'runId' | 'runDir' | 'hooks'> & { readonly image: Pick<ImageInfo, 'kernelPath' | 'initrdPath'> };
+  readonly lab: BootLab;
+  readonly faults: Pick<FaultRunner, 'records'>;
+};
+
+/** Take a guest slot of the lab (IP, MAC, tap, port offset) so concurrent runs never collide. */
+export async function claimSlot(run: Run): Promise<Slot> {
+  const preferred = run.ctx.guestIndex ?? 0;
+  const lease = await run.ctx.lab.acquireSlot({ preferred, runId: run.ctx.runId, signal: run.guard.signal });
+  run.held.slot = lease;
+  run.td.defer(`release guest slot g${lease.index}`, () => lease.release());
+  const lab = lease.lab;
+  run.lab = lab;
+  run.out.slot = lease.index;
+  if (lease.reclaimed.length > 0) {
+    run.out.reclaimed = lease.reclaimed;
+    run.progress('slot', `reclaimed ${lease.reclaimed.join('; ')}`);
+  }
+  const { scenario } = run;
+  const shift = lease.index - preferred;
+  const port = scenario.port + shift;
+  const hmpTelnetPort = scenario.hmpTelnetPort === undefined ? undefined : scenario.hmpTelnetPort + shift;
+  if (shift !== 0) run.progress('slot', `guest slot g${preferred} is taken by another run on this lab: using g${lease.index} (port ${port})`);
+  const dstAddress = lab.hosts.dst.ip;
+  const uri = `tcp:${dstAddress}:${port}`;
+  run.record.uri = uri;
+  await checkPortFree(lab.hosts.dst.host, port, 'migration');
+  if (hmpTelnetPort !== undefined) await checkPortFree(lab.hosts.src.host, hmpTelnetPort, 'hmp');
+  const idx = lease.index;
+  const machine = parseMachineSpec({
+    name: `g${idx}`,
+    accel: scenario.guest.accel,
+    cpuModel: scenario.guest.cpuModel,
+    memoryMiB: scenario.guest.memoryMiB,
+    vcpus: scenario.guest.vcpus,
+    nicModel: scenario.guest.nicModel,
+    diskInterface: scenario.guest.diskInterface,
+    mac: lab.guestMac(idx),
+    ip: `${lab.guestIp(idx)}/${lab.prefixLength}`,
+    // The net workload needs the guest's iperf3 server.
+    iperfServer: scenario.guest.iperfServer || scenario.workload.kind === 'net',
+  });
+  run.record.machine = machine;
+  return { index: idx, guestIp: lab.guestIp(idx), dstAddress, uri, hmpTelnetPort, machine };
+}
+
+/** The accelerator the scenario asked for, or what this host can do instead (and why). */
+export async function chooseAccel(run: Run): Promise<AccelDecision> {
+  const { ctx, scenario, guard } = run;
+  const t = Date.now();
+  run.progress('accel', `requested ${scenario.guest.accel}`);
+  const media = { kernelPath: ctx.image.kernelPath, initrdPath: ctx.image.initrdPath };
+  const accel = await decideAccel(scenario.guest.accel, { host: run.lab.hosts.src.host, media, imageHash: ctx.image.hash, cacheDir: ctx.cacheDir, signal: guard.signal });
+  run.record.accel = accel;
+  mark(run, 'accelDecisionMs', t);
+  run.progress('accel', `${accel.used}: ${accel.reason}`);
+  return accel;
+}
+
+/** The data disk on NFS, both QEMUs with their watchers, and the guest's first heartbeat. */
+export async function boot(run: BootRun, slot: Slot, accel: AccelDecision, launch: GuestLauncher): Promise<Booted> {
+  try {
+    return await bootGuest(run, slot, accel, launch);
+  } finally {
+    // The boot's live figure goes when it ends, however it ended.
+    run.progress.live?.({ topic: 'run' });
+  }
+}
+
+/** Show a boot stage live: how long it has taken against its own deadline. */
+function stage(run: BootRun, what: string): void {
+  const startedAt = Date.now();
+  run.progress.live?.({ topic: 'run', status: { kind: 'boot', stage: what, startedAt, deadlineAt: startedAt + BOOT_TIMEOUT_MS } });
+}
+
+async function bootGuest(run: BootRun, slot: Slot, accel: AccelDecision, launch: GuestLauncher): Promise<Booted> {
+  const { ctx, scenario, guard, td, lab } = run;
+  const { machine } = slot;
+
+  // The data disk lives in the NFS export; both QEMUs open it by nfs:// URL.
+  const diskFile = `${ctx.runId}-${machine.name}.qcow2`;
+  run.held.diskFile = diskFile;
+  await createDataDisk(lab.hosts.src.host, lab.nfs.localPath(diskFile), scenario.guest.diskSizeMiB, { signal: guard.signal });
+  td.defer(`remove data disk ${diskFile}`, () => rm(lab.nfs.localPath(diskFile), { force: true }));
+  // Runs after both QEMUs are stopped (teardown is last-in, first-out): the shared qcow2 must
+  // be consistent once nobody has it open.
+  td.defer(`qemu-img check ${diskFile}`, async () => {
+    const check = await qemuImgCheck(lab.hosts.src.host, lab.nfs.localPath(diskFile));
+    run.out.qemuImgCheck = { ok: check.ok, exitCode: check.exitCode, meaning: check.meaning };
+  });
+  const watch = watchLab(lab, guard);
+  td.defer('stop watching the lab', () => watch.stop());
+
+  run.progress('boot', `source and destination QEMU (${machine.memoryMiB} MiB, ${machine.nicModel}, ${machine.diskInterface}, ${accel.used}, slot g${slot.index})`);
+  const t = Date.now();
+  stage(run, 'starting both QEMUs');
+  const tlsDir = scenario.tls ? await lab.tlsCredentials({ signal: guard.signal }) : undefined;
+  const onLogError = resultsWriteError(guard);
+  const start = (side: Side) =>
+    launch({
+      side: side === 'source' ? 'src' : 'dst',
+      spec: machine,
+      accel: accel.used,
+      media: { kernelPath: ctx.image.kernelPath, initrdPath: ctx.image.initrdPath, diskUrl: lab.nfs.url(diskFile) },
+      runDir: ctx.runDir,
+      teardown: td,
+      role: side,
+      incomingUri: side === 'destination' ? slot.uri : undefined,
+      hmpTelnetPort: side === 'source' ? slot.hmpTelnetPort : undefined,
+      // A person who migrates by hand may prefer QMP: a socket of their own (miglab holds the first).
+      personQmp: side === 'source' && ctx.hooks?.byHand !== undefined,
+      tls: tlsDir ? { dir: tlsDir, endpoint: side === 'source' ? 'client' : 'server' } : undefined,
+      timeoutMs: BOOT_TIMEOUT_MS,
+      signal: guard.signal,
+      onLogError,
+      onRelaunch: (where) => {
+        run.progress('boot', `${side} QEMU hung while starting and is launched again: ${where}`);
+        stage(run, `starting the ${side} QEMU again`);
+        run.out.relaunched = [...(run.out.relaunched ?? []), { side, where }];
+      },
+    });
+  const [src, dst] = await Promise.all([start('source'), start('destination')]);
+  run.held.src = src;
+  run.held.dst = dst;
+  for (const [side, vm] of [['source', src], ['destination', dst]] as const) {
+    watchConsole(vm, side, guard, (t) => (run.out.guestTrouble = t));
+    watchQemuExit(vm, side, guard, {
+      // The side that holds the guest matters: the source until a switchover, the destination
+      // after it (and before the migration starts, since the run needs it). A destination that
+      // dies mid-migration is QEMU's to report: the migration fails and the source is checked.
+      fatal: () => (side === 'source' ? !switchedOver(run) : !guard.migrateSentAt || switchedOver(run)),
+      cause: () => faultCause(run, side) ?? run.lab.stillUp(),
+    });
+  }
+  mark(run, 'qemuStartMs', t);
+  // The homework's monitor: say where it is, so a person can follow the run with `info migrate`.
+  if (slot.hmpTelnetPort !== undefined) run.progress('monitor', `source's HMP: ip netns exec ${lab.hosts.src.netns} telnet 127.0.0.1 ${slot.hmpTelnetPort}   (then: info migrate)`);
+  stage(run, "the guest's kernel and agent");
+  const ready = await src.console.waitReady({ timeoutMs: BOOT_TIMEOUT_MS, signal: guard.signal });
+  stage(run, "the guest's first heartbeat");
+  await src.console.waitBeat((hb) => hb.bootId === ready.bootId, { timeoutMs: BOOT_TIMEOUT_MS, signal: guard.signal });
+  mark(run, 'bootToHeartbeatMs', t);
+  run.progress.live?.({ topic: 'run' });
+  run.progress('boot', `guest up at ${ready.ip} after ${run.phases.bootToHeartbeatMs} ms`);
+  return { slot, accel, src, dst, diskFile };
+}
+
+/** The fault that explains a side's QEMU going away, if one fired against it. */
+function faultCause(run: BootRun, side: Side): string | undefined {
+  const hit = run.faults.records.find((r) => r.fired && r.spec.kind === (side === 'source' ? 'kill-src' : 'kill-dst'));
+  return hit ? `the ${hit.fault} fault` : undefined;
+}

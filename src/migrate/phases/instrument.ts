@@ -1,0 +1,67 @@
+// Instrument (recorded as part of the `prepare` phase): the caller's afterBoot hook, the guest's
+// agent (answering before anything depends on it), the workload at its rate, and the client's
+// downtime probe, each stopped at teardown.
+import { join } from 'node:path';
+import { AgentClient } from '../../guest/agent-client.js';
+import { startProbe, type ProbeHandle } from '../../guest/probe.js';
+import { ensureProbeTool } from '../../guest/probe-tool.js';
+import { sleep } from '../../util/deadline.js';
+import { formatWorkload } from '../../workload/spec.js';
+import { startWorkload, stopWorkload, workloadStatus } from '../../workload/run.js';
+import { switchedOver, type Run } from '../run-state.js';
+import { resultsWriteError } from '../watch.js';
+import type { Booted } from './boot.js';
+
+/** The guest is measured: its agent reached, its workload running, the probe listening. */
+export interface Instrumented {
+  readonly agent: AgentClient;
+  /** The client's UDP probe, when the scenario asked for it. */
+  readonly probe?: ProbeHandle;
+}
+
+export async function instrument(run: Run, booted: Booted): Promise<Instrumented> {
+  const { ctx, scenario, guard, td, lab } = run;
+  const { src, dst, slot } = booted;
+  await ctx.hooks?.afterBoot?.({ src, dst, machine: slot.machine, lab, guestIp: slot.guestIp });
+  const toolPath = await ensureProbeTool({ cacheDir: ctx.cacheDir, signal: guard.signal });
+  const agent = new AgentClient({ host: lab.hosts.client.host, guestIp: slot.guestIp, toolPath });
+  const needsAgent = scenario.clientProbe || scenario.workload.kind !== 'idle' || scenario.faults.some((f) => f.kind === 'guest-oom');
+  // The agent must answer before the probe starts, or its first silence is not the migration's.
+  if (needsAgent) await agent.waitReachable({ timeoutMs: 30000, signal: guard.signal });
+  const onLogError = resultsWriteError(guard);
+  if (scenario.workload.kind !== 'idle') {
+    run.progress('workload', `starting ${formatWorkload(scenario.workload)} in the guest`);
+    const logFile = join(ctx.runDir, 'workload.log');
+    await startWorkload(agent, scenario.workload, { signal: guard.signal, logFile, onLogError: (err) => onLogError(logFile, err) });
+    td.defer('stop the guest workload', async () => {
+      // Nobody left to ask (the guest's QEMU or agent is gone, or the lab): asking would only time out.
+      if (guestAgentGone(run, booted)) return;
+      await stopWorkload(agent, scenario.workload);
+    });
+    // Let it reach its rate before the migration measures it.
+    await sleep(1000, guard.signal);
+    run.out.workloadBefore = await workloadStatus(agent, scenario.workload, { signal: guard.signal });
+  }
+  if (!scenario.clientProbe) return { agent };
+  const logFile = join(ctx.runDir, 'probe.csv');
+  const probe = startProbe({
+    host: lab.hosts.client.host,
+    guestIp: slot.guestIp,
+    intervalUs: scenario.probeIntervalUs,
+    // A person may take a while to type the migrate command.
+    maxDurationMs: scenario.timeoutMs + 120000 + (ctx.hooks?.byHand?.waitMs ?? 0),
+    toolPath,
+    logFile,
+    onLogError: (err) => onLogError(logFile, err),
+  });
+  run.held.probe = probe;
+  td.defer(`stop the downtime probe (pid ${probe.pid})`, () => probe.stop().then(() => undefined));
+  run.progress('probe', `UDP probe every ${scenario.probeIntervalUs / 1000} ms from ${lab.hosts.client.netns}`);
+  return { agent, probe };
+}
+
+/** The guest's agent cannot answer any more: its QEMU, its kernel, itself or the lab is gone. */
+function guestAgentGone(run: Run, { src, dst }: Booted): boolean {
+  const holder = switchedOver(run) ? dst : src;
+  return holder.process.hasExited || run.out.guestTrouble !== undefined || run.lab.stillUp() !== undefined;
+}

@@ -1,0 +1,161 @@
+// Verify (recorded as the `conclude` phase): QEMU's final figures, then the guest where it must be:
+// on the destination after a switchover (running, its heartbeat continuing, its workload intact),
+// else on the source, the same. The verdict and, for a run that did not complete, why and where.
+import { describeError, MiglabError } from '../../errors.js';
+import { heartbeatContinuity } from '../../machine/heartbeat.js';
+import type { MigrationInfo } from '../../migration/info.js';
+import { pollUntil, sleep, withDeadline } from '../../util/deadline.js';
+import { stopWorkload, verifyIntegrity } from '../../workload/run.js';
+import { clientDowntimeWindow, switchoverMs } from '../downtimes.js';
+import { dirtyRateText, lastActiveSample, settleCompleted } from '../figures.js';
+import { QmpMigrationDriver } from '../monitor.js';
+import type { Verdict } from '../report.js';
+import { CALL, failRun, type FailedIn, type Run } from '../run-state.js';
+import type { Booted } from './boot.js';
+import type { Instrumented } from './instrument.js';
+import type { Migrated } from './migrate.js';
+
+/** How long a completed record may lack its figures before miglab falls back to events. */
+const FIGURES_SETTLE_MS = 2000;
+
+/** What the checks after the migration found. */
+export interface Verified {
+  readonly verdict: Verdict;
+  readonly failure?: string;
+  readonly failedIn?: FailedIn;
+  /** QEMU's final record, its figures settled. */
+  readonly final: MigrationInfo;
+  /** Where the guest was checked: the destination after a switchover, else the source. */
+  readonly checkedOn: 'destination' | 'source';
+}
+
+export type VerifyRun = Pick<Run, 'scenario' | 'guard' | 'out' | 'timeline' | 'events' | 'phase' | 'verdict' | 'failure' | 'failedIn' | 'final'>;
+
+/** QEMU's final figures, then the guest: on the destination after a switchover, else on the source. */
+export async function verify(run: VerifyRun, booted: Booted, instrumented: Instrumented, migrated: Migrated): Promise<Verified> {
+  await conclude(run, booted, instrumented, migrated);
+  return { verdict: run.verdict, failure: run.failure, failedIn: run.failedIn, final: run.final ?? migrated.drive.final, checkedOn: migrated.drive.final.status === 'completed' ? 'destination' : 'source' };
+}
+
+async function conclude(run: VerifyRun, booted: Booted, instrumented: Instrumented, { drive }: Migrated): Promise<void> {
+  const { scenario, guard } = run;
+  const { src } = booted;
+  let final = drive.final;
+  if (final.status === 'completed') {
+    // The figures are read over QMP whatever the monitor (HMP prints them truncated).
+    const qmp = new QmpMigrationDriver(src.qmp);
+    // A source that died after completing has no figures left to ask for: the events stand in.
+    if (!src.process.hasExited) {
+      const settled = await settleCompleted(final, () => withDeadline('query-migrate', qmp.info(), { ...CALL, signal: guard.signal }), {
+        timeoutMs: FIGURES_SETTLE_MS,
+        signal: guard.signal,
+      }).catch((err: unknown) => {
+        if (guard.signal.aborted || !src.process.hasExited) throw err;
+        return { info: final, requeries: 0 };
+      });
+      final = settled.info;
+      run.out.figureRequeries = settled.requeries;
+    }
+    run.final = final;
+    await verifyDestination(run, booted, instrumented);
+    run.verdict = run.failure ? 'failed' : 'completed';
+    return;
+  }
+  run.out.lastActive = lastActiveSample(run.timeline);
+  if (drive.end === 'stall') {
+    run.verdict = 'stalled';
+    run.out.stall = drive.stall;
+    const stall = drive.stall;
+    failRun(run, 'STALLED', `stalled: no byte moved for ${stall?.forMs} ms (since ${stall?.sinceMs} ms after migrate, transferred stuck at ${stall?.transferredBytes} bytes, status ${stall?.status}); cancelled`);
+  } else if (drive.end === 'deadline') {
+    run.verdict = 'did-not-converge';
+    const a = run.out.lastActive;
+    failRun(run, 'NOT_CONVERGED', `did not converge within ${scenario.timeoutMs} ms (last active sample at ${a?.tMs ?? '?'} ms: remaining ${a?.remainingBytes ?? '?'} bytes, ${dirtyRateText(a?.dirtyPagesRate)}); cancelled`);
+  } else {
+    run.verdict = 'failed';
+    const exits = guard.incidents.filter((i) => i.source === 'qemu-exit').map((i) => i.what);
+    failRun(run, 'QEMU_FAILED', `QEMU reports the migration ${final.status}${final.errorDesc ? `: ${final.errorDesc}` : ''}${exits.length ? `; ${exits.join('; ')}` : ''}`);
+  }
+  await verifySource(run, booted, instrumented);
+}
+
+/** After a switchover: the destination runs, the guest's heartbeat goes on, its workload is intact. */
+async function verifyDestination(run: VerifyRun, { src, dst, slot }: Booted, { agent, probe }: Instrumented): Promise<void> {
+  const { scenario, guard } = run;
+  // The source reports completed once it has sent everything; the destination may still be
+  // loading device state (status inmigrate). Wait for it to run, under a deadline.
+  const dstStatus = await pollUntil(
+    'waiting for the destination to resume the guest',
+    async () => {
+      const s = await dst.qmp.queryStatus({ ...CALL, signal: guard.signal });
+      return s.status === 'inmigrate' ? undefined : s;
+    },
+    { timeoutMs: 30000, signal: guard.signal, intervalMs: 20 },
+  );
+  run.out.destinationStatus = dstStatus.status;
+  if (!src.process.hasExited) run.out.sourceStatusAfter = (await src.qmp.queryStatus({ ...CALL, signal: guard.signal })).status;
+  const lastSrc = src.console.last;
+  try {
+    await dst.console.waitBeat((hb) => !lastSrc || hb.seq > lastSrc.seq, { timeoutMs: 15000, signal: guard.signal });
+  } catch (err) {
+    if (guard.signal.aborted) throw err;
+    throw new MiglabError('MIGRATION_FAILED', `after the switchover the guest did not carry on at the destination: ${describeError(err)}`, { cause: err });
+  }
+  // A few more beats so continuity is judged on a run of them, not on one line.
+  await sleep(3 * slot.machine.heartbeatMs, guard.signal);
+  const hb = heartbeatContinuity(src.console.beats, dst.console.beats);
+  run.out.heartbeat = hb;
+  run.out.eventDowntimeMs = switchoverMs(run.events);
+  if (probe) {
+    // The silence of the switchover, not any other hiccup of a busy host (downtimes.ts).
+    const within = clientDowntimeWindow(run.events, guard.migrateSentAt);
+    const probeRun = await probe.stop({ within, timeoutMs: 15000, signal: guard.signal });
+    const { rows: _rows, meta: _meta, ...figures } = probeRun;
+    run.out.clientProbe = figures;
+    run.out.clientDowntimeMs = figures.longestGapMs ?? undefined;
+  }
+  if (scenario.workload.kind !== 'idle') {
+    // The workload ran on across the switchover: its state moved with the guest's memory.
+    run.out.workloadAfter = await stopWorkload(agent, scenario.workload, { signal: guard.signal });
+    const integrity = await verifyIntegrity(agent, scenario.workload, { signal: guard.signal });
+    run.out.integrity = integrity;
+    run.out.integrityCheckedOn = 'destination';
+    if (!integrity.ok) failRun(run, 'INTEGRITY', `integrity check failed on the destination: ${integrity.detail}`);
+  }
+  // The first problem found is the reason given (an integrity failure is set above).
+  if (!run.failure && dstStatus.status !== 'running') failRun(run, 'DESTINATION_NOT_RUNNING', `the destination is ${dstStatus.status}, not running, after the migration completed`);
+  if (!run.failure && !hb.continuous) {
+    failRun(run, 'HEARTBEAT', `the guest's heartbeat did not continue on the destination (source last seq ${hb.sourceLastSeq}, destination first seq ${hb.destinationFirstSeq}, same boot: ${hb.sameBoot})`);
+  }
+}
+
+/**
+ * No switchover happened (failed, cancelled, stalled): the guest must still be the source's,
+ * running, with its heartbeat going on and its workload intact there.
+ */
+async function verifySource(run: VerifyRun, { src }: Booted, { agent }: Instrumented): Promise<void> {
+  const { scenario, guard } = run;
+  const status = (await src.qmp.queryStatus({ ...CALL, signal: guard.signal })).status;
+  run.out.sourceStatusAfter = status;
+  const lastSeq = src.console.last?.seq ?? -1;
+  const beat = await src.console.waitBeat((hb) => hb.seq > lastSeq, { timeoutMs: 10000, signal: guard.signal }).catch((err: unknown) => {
+    if (guard.signal.aborted) throw err;
+    return undefined;
+  });
+  const problems: string[] = [];
+  if (status !== 'running') problems.push(`the source is ${status}, not running`);
+  if (!beat) problems.push("the guest's heartbeat did not go on on the source");
+  if (scenario.workload.kind !== 'idle' && beat) {
+    run.out.workloadAfter = await stopWorkload(agent, scenario.workload, { signal: guard.signal });
+    const integrity = await verifyIntegrity(agent, scenario.workload, { signal: guard.signal });
+    run.out.integrity = integrity;
+    run.out.integrityCheckedOn = 'source';
+    if (!integrity.ok) problems.push(`integrity check failed on the source: ${integrity.detail}`);
+  }
+  if (problems.length > 0) {
+    run.verdict = 'failed';
+    failRun(run, 'SOURCE_CHECK', `${run.failure ?? 'the migration did not complete'}; ${problems.join('; ')}`);
+  } else {
+    run.failure = `${run.failure ?? 'the migration did not complete'}; the source kept running (${status}) with its heartbeat going on`;
+  }
+}

@@ -1,0 +1,298 @@
+// A run folder's own report: report.md and report.html beside run.json, read from the run report
+// alone (as saved), so `miglab plot RUN_DIR` draws the same report again. It says how the run
+// ended (and where it failed), the three downtimes each with its source, the times, the RAM and
+// the throughput, the pre-copy passes, what was in force and the commands; its figures show
+// remaining RAM and throughput over time with the passes and the switchover marked. A failed or
+// interrupted run gets one too: what was measured, and what was not and why.
+import { join } from 'node:path';
+import { lineChart, type PlannedChart } from '../plot/charts.js';
+import { describeSide, type RunReport } from '../migrate/report.js';
+import { dirtyRateText } from '../migrate/figures.js';
+import { MiB } from '../util/units.js';
+import { writeReport, type WrittenReport } from './html.js';
+import { fmtMbps, fmtMiB, fmtMs, markdown, type Column, type MarkdownDoc } from './markdown.js';
+import { markersOf, migrationMarks } from './migration-marks.js';
+
+export interface RunReportWritten extends WrittenReport {
+  /** PNG files of the figures drawn (each has an SVG beside it); none when figures were left for `miglab plot`. */
+  readonly figures: readonly string[];
+}
+
+export interface RunReportOptions {
+  /**
+   * Draw the figures (plots/). Off for the runs of a sweep or a batch: drawing takes the Node
+   * process's CPU for about a second per run, in the middle of other runs' sampling; the report
+   * then says that `miglab plot` draws them.
+   */
+  readonly figures: boolean;
+  /** Why the figures could not be drawn, said in the report in their place. */
+  readonly figureProblem?: string;
+}
+
+const TITLES: Record<RunReport['verdict'], string> = {
+  completed: 'completed',
+  'did-not-converge': 'did not converge',
+  stalled: 'stalled',
+  failed: 'failed',
+  interrupted: 'interrupted',
+};
+
+/** A page of 4 KiB unless QEMU said otherwise: dirty rates are counted in pages. */
+function pageBytes(r: RunReport): number {
+  return r.outputs.final?.ram?.pageSizeBytes ?? 4096;
+}
+
+const toS = (ms: number) => ms / 1000;
+const AXIS_T = { field: 'tS', title: 'Time since the migrate command', unit: 's' } as const;
+
+/** The run's figures, built from the report alone (pure): remaining RAM, and throughput against the dirty rate. */
+export function planRunFigures(r: RunReport): PlannedChart[] {
+  const markers = markersOf(migrationMarks(r).map((m) => ({ ...m, x: toS(m.tMs) })));
+  const charts: PlannedChart[] = [];
+  const remaining = r.timeline.filter((s) => s.remainingBytes !== undefined).map((s) => ({ tS: toS(s.tMs), remainingMiB: s.remainingBytes! / MiB }));
+  const marked = 'Dashed lines mark the start of each pre-copy pass, red lines the switchover (the source stops the guest) and the resume on the destination.';
+  if (remaining.length > 0) {
+    const title = 'RAM still to send';
+    charts.push({
+      name: 'remaining-ram',
+      title,
+      caption: `QEMU's remaining RAM in each query-migrate sample: each pass sends what the guest dirtied during the one before, so a run that converges steps down to the switchover. ${marked}`,
+      spec: lineChart({ title, data: remaining, x: AXIS_T, y: { field: 'remainingMiB', title: 'Remaining RAM', unit: 'MiB' }, markers }),
+    });
+  }
+  const page = pageBytes(r);
+  // Named so that the throughput sorts first and keeps the first colour, with or without a dirty rate.
+  const throughput = r.timeline.flatMap((s) => (s.mbps !== undefined ? [{ tS: toS(s.tMs), series: "QEMU's migration throughput", mbps: s.mbps }] : []));
+  const dirty = r.timeline.flatMap((s) => (s.dirtyPagesRate !== undefined ? [{ tS: toS(s.tMs), series: "guest dirty rate (QEMU's estimate)", mbps: (s.dirtyPagesRate * page * 8) / 1e6 }] : []));
+  if (throughput.length > 0) {
+    const title = dirty.length > 0 ? 'Migration throughput and the guest dirty rate' : 'Migration throughput';
+    const rate =
+      dirty.length > 0
+        ? `and its estimate of the rate the guest dirties memory (pages/s × ${page} B, from its second dirty sync on): pre-copy converges only while the first stays above the second.`
+        : '(QEMU had not yet measured the guest dirty rate: it does from its second dirty sync on).';
+    charts.push({
+      name: 'throughput',
+      title,
+      caption: `QEMU's migration throughput in each query-migrate sample ${rate} ${marked}`,
+      spec: lineChart({ title, data: [...throughput, ...dirty], x: AXIS_T, y: { field: 'mbps', title: 'Rate', unit: 'Mbit/s' }, series: { field: 'series', title: '' }, markers }),
+    });
+  }
+  return charts;
+}
+
+interface Row {
+  readonly what: string;
+  readonly value: string;
+  readonly source?: string;
+}
+
+const ROW_COLUMNS: Column<Row>[] = [
+  { key: 'what', title: '' },
+  { key: 'value', title: '', align: 'right' },
+  { key: 'source', title: 'from', format: (v) => v ?? '' },
+];
+
+const pagesPerS = (v: number | undefined) => (v === undefined ? '–' : `${v.toLocaleString('en-US')} pages/s`);
+
+type PassRow = RunReport['passes'][number];
+const PASS_REPORT_COLUMNS: Column<PassRow>[] = [
+  { key: 'pass', title: 'pass' },
+  { key: 'tMs', title: 'began at', format: fmtMs },
+  { key: 'transferredBytes', title: 'sent by then', format: (v) => fmtMiB(v) },
+  { key: 'remainingBytes', title: 'remaining', format: (v) => fmtMiB(v) },
+  { key: 'dirtyPagesRate', title: 'dirty rate', format: pagesPerS, align: 'right' },
+  { key: 'mbps', title: 'throughput', format: fmtMbps },
+  { key: 'expectedDowntimeMs', title: 'expected downtime', format: fmtMs },
+  { key: 'source', title: 'seen as' },
+];
+
+function qemuSource(s: string | undefined, what: string): string {
+  if (s === 'events') return `QEMU's event stamps (its query-migrate had no ${what})`;
+  if (s === 'missing') return 'QEMU gave none';
+  return `QEMU's query-migrate (${what})`;
+}
+
+/** The three downtimes, each with where it came from; one that was not measured says why. */
+function downtimeRows(r: RunReport): Row[] {
+  const o = r.outputs;
+  const switched = r.events.some((e) => e.side === 'source' && e.event === 'STOP');
+  const notSwitched = switched ? undefined : 'none: the guest never stopped for a switchover';
+  const probe = o.clientProbe;
+  return [
+    { what: "QEMU's downtime", value: fmtMs(o.downtimeMs), source: o.downtimeMs === undefined ? (notSwitched ?? qemuSource(o.figureSources?.downtimeMs, 'downtime')) : qemuSource(o.figureSources?.downtimeMs, 'downtime') },
+    {
+      what: 'STOP→RESUME',
+      value: fmtMs(o.eventDowntimeMs),
+      source: o.eventDowntimeMs === undefined && notSwitched ? notSwitched : "the source's STOP event to the destination's RESUME event (QEMU's timestamps)",
+    },
+    {
+      what: "client probe's longest gap",
+      value: fmtMs(o.clientDowntimeMs),
+      source: probe
+        ? `UDP probe from the client host every ${fmtMs(probe.intervalMs)} (resolution ${fmtMs(probe.resolutionMs)}), ${probe.lostAroundGap} lost around the gap, from the STOP to 2 s after the RESUME`
+        : r.inputs.scenario.clientProbe === false
+          ? 'none: the probe was off (clientProbe: false)'
+          : (notSwitched ?? 'none: the probe gave no figure'),
+    },
+  ];
+}
+
+/** Why QEMU's final record lacks a figure: the run ended first, or QEMU gave none. */
+function missingWhy(r: RunReport): string {
+  const o = r.outputs;
+  if (!o.final) return 'none: the run ended before the migration did';
+  return o.status === 'completed' ? 'none: QEMU gave none' : `none: QEMU's record of a ${o.status} migration keeps none`;
+}
+
+function figureRows(r: RunReport): Row[] {
+  const o = r.outputs;
+  const from = (v: number | undefined, source: string) => (v === undefined ? missingWhy(r) : source);
+  // A migration that did not complete keeps no RAM figures in QEMU's last record: its last
+  // active sample says what had been sent by then.
+  const last = o.transferredBytes === undefined ? o.lastActive : undefined;
+  const ram = last
+    ? { transferred: last.transferredBytes, total: last.totalBytes, mbps: last.mbps, passes: last.dirtySyncCount, source: `the last active sample, at ${fmtMs(last.tMs)} (${missingWhy(r).replace(/^none: /, '')})` }
+    : { transferred: o.transferredBytes, total: o.totalBytes, mbps: o.throughputMbps, passes: o.dirtySyncCount, source: undefined };
+  const rows: Row[] = [
+    { what: 'total time', value: fmtMs(o.totalTimeMs), source: from(o.totalTimeMs, qemuSource(o.figureSources?.totalTimeMs, 'total-time')) },
+    { what: 'setup time', value: fmtMs(o.setupTimeMs), source: from(o.setupTimeMs, "QEMU's query-migrate (setup-time)") },
+    { what: 'RAM transferred / guest RAM', value: `${fmtMiB(ram.transferred)} / ${fmtMiB(ram.total)}`, source: ram.source ?? from(ram.transferred, "QEMU's query-migrate (ram.transferred, ram.total)") },
+    {
+      what: 'average throughput',
+      value: o.averageThroughputMiBps === undefined ? '–' : `${o.averageThroughputMiBps.toFixed(1)} MiB/s`,
+      source: from(o.averageThroughputMiBps, 'RAM transferred over total time'),
+    },
+    { what: 'last throughput', value: fmtMbps(ram.mbps), source: ram.source ?? from(ram.mbps, "QEMU's query-migrate (ram.mbps)") },
+    { what: 'pre-copy passes', value: ram.passes === undefined ? '–' : String(ram.passes), source: ram.source ?? from(ram.passes, "QEMU's dirty-sync-count") },
+    { what: 'run, boot to cleanup', value: fmtMs(r.wallMs), source: 'miglab' },
+  ];
+  if (o.qemuCpuMs) rows.push({ what: 'QEMU CPU, source / destination', value: `${fmtMs(o.qemuCpuMs.source)} / ${fmtMs(o.qemuCpuMs.destination)}`, source: '/proc, from the migrate command to the end' });
+  return rows;
+}
+
+/** How the run ended, in sentences: the verdict, where and how it failed, what the watchers saw. */
+function outcome(doc: MarkdownDoc, r: RunReport): void {
+  const o = r.outputs;
+  const lines = [`**Verdict: ${TITLES[r.verdict]}**${o.status ? ` (QEMU's migration status: ${o.status})` : ''}.`];
+  if (r.failure) lines.push(`Why: ${r.failure.replace(/[^.!?]$/, '$&.')}`);
+  if (r.failedIn) lines.push(`Failed in the ${r.failedIn.phase} phase, code \`${r.failedIn.code}\`${r.failedIn.watcher ? `, stopped by the ${r.failedIn.watcher} watcher` : ''}.`);
+  if (o.interruptedBy) lines.push(`Interrupted by ${o.interruptedBy}: what had been measured by then is below.`);
+  doc.paragraph(lines.join(' '));
+  const facts: string[] = [];
+  if (o.lastActive && o.status !== 'completed') {
+    facts.push(`Last active sample at ${fmtMs(o.lastActive.tMs)}: ${fmtMiB(o.lastActive.transferredBytes)} sent, ${fmtMiB(o.lastActive.remainingBytes)} remaining, ${dirtyRateText(o.lastActive.dirtyPagesRate)}.`);
+  }
+  if (o.stall) facts.push(`No byte moved for ${fmtMs(o.stall.forMs)} from ${fmtMs(o.stall.sinceMs)} on (${fmtMiB(o.stall.transferredBytes)} sent, status ${o.stall.status}).`);
+  if (o.heartbeat) facts.push(`Guest heartbeat: ${o.heartbeat.continuous ? 'continued on the destination' : 'broken'}${o.heartbeat.sameBoot ? ', same boot' : ', NOT the same boot'} (seq ${o.heartbeat.sourceLastSeq ?? '?'} → ${o.heartbeat.destinationFirstSeq ?? '?'}).`);
+  if (o.integrity) facts.push(`Integrity (${o.integrity.checked}, on the ${o.integrityCheckedOn ?? 'destination'}): ${o.integrity.ok ? 'intact' : 'DAMAGED'}, ${o.integrity.detail}.`);
+  if (o.qemuImgCheck) facts.push(`qemu-img check of the shared disk: ${o.qemuImgCheck.ok ? 'clean' : `not clean (${o.qemuImgCheck.meaning})`}.`);
+  if (o.after) facts.push(`Afterwards: source ${describeSide(o.after.source)}; destination ${describeSide(o.after.destination)}.`);
+  if (o.guestTrouble) facts.push(`The guest's console on the ${o.guestTrouble.side} reported ${o.guestTrouble.kind}: \`${o.guestTrouble.lines.at(-1) ?? ''}\`.`);
+  for (const f of o.faults ?? []) facts.push(`Fault \`${f.fault}\`: ${f.fired ? `fired at ${fmtMs(f.firedAtMs)} (${f.detail ?? ''})` : `never fired (${f.notFired ?? '?'})`}${f.error ? `; ${f.error}` : ''}.`);
+  for (const i of o.incidents ?? []) facts.push(`At ${fmtMs(i.tMs)} the ${i.source} watcher saw: ${i.what}.`);
+  for (const p of o.teardownProblems ?? []) facts.push(`Cleanup problem: ${p}.`);
+  for (const l of o.leftovers ?? []) facts.push(`Left behind: ${l}.`);
+  doc.list(facts);
+}
+
+function inForce(doc: MarkdownDoc, r: RunReport): void {
+  const caps = Object.entries(r.inputs.capabilitiesInForce);
+  const on = caps.filter(([, v]) => v).map(([k]) => `\`${k}\``);
+  const params = Object.entries(r.inputs.parametersInForce).sort(([a], [b]) => a.localeCompare(b));
+  doc
+    .heading(2, 'Parameters and capabilities in force')
+    .paragraph(
+      caps.length === 0
+        ? 'The run ended before the source was set up: nothing was in force yet.'
+        : `Read back from the source after set-up (query-migrate-capabilities, query-migrate-parameters). Capabilities on: ${on.join(', ') || 'none'}; off: ${caps.length - on.length} others (run.json has each).`,
+    );
+  if (params.length > 0) {
+    doc.table<{ name: string; value: string }>(
+      [
+        { key: 'name', title: 'parameter' },
+        { key: 'value', title: 'value', align: 'right' },
+      ],
+      params.map(([name, v]) => ({ name, value: v === '' ? '(empty)' : typeof v === 'object' ? JSON.stringify(v) : String(v) })),
+    );
+  }
+  doc.paragraph('The scenario as validated (the `migrate` options):').code(JSON.stringify(r.inputs.scenario, null, 2), 'json');
+}
+
+function commands(doc: MarkdownDoc, r: RunReport): void {
+  const i = r.inputs;
+  doc.heading(2, 'The commands');
+  doc.heading(3, 'Migration').paragraph(`Sent to the source's ${i.scenario.monitor.toUpperCase()} monitor, in order (the last one started the migration to \`${i.migrationUri}\`):`);
+  doc.code(i.monitorCommands.length > 0 ? i.monitorCommands.join('\n') : '(none: the run ended before the migration was set up)', 'text');
+  for (const [side, cmd] of [
+    ['Source QEMU', i.commands.source],
+    ['Destination QEMU', i.commands.destination],
+  ] as const) {
+    doc.heading(3, side).explainedCommand(cmd);
+  }
+}
+
+function environment(doc: MarkdownDoc, r: RunReport): void {
+  const i = r.inputs;
+  doc.heading(2, 'Environment').table<Row>(
+    [
+      { key: 'what', title: '' },
+      { key: 'value', title: '' },
+    ],
+    [
+    { what: 'QEMU', value: `${i.qemu.version}${i.qemu.package ? ` (${i.qemu.package})` : ''}` },
+    { what: 'accelerator', value: `${i.accel.used}: ${i.accel.reason}` },
+    { what: 'host', value: `${i.host.cpuModel}, ${i.host.cpus} CPUs, ${i.host.memTotalMiB} MiB, kernel ${i.host.kernel}` },
+    { what: 'guest image', value: `${i.image.hash}, kernel ${i.image.kernelVersion}` },
+    { what: 'migration links', value: i.shaping ? JSON.stringify(i.shaping) : 'unshaped' },
+    ],
+  );
+}
+
+/** report.md for run `r`; `figures` are those drawn, or undefined when they were left for `miglab plot`. */
+export function runReportMarkdown(r: RunReport, figures: readonly PlannedChart[] | undefined, figureProblem?: string): string {
+  const doc = markdown().heading(1, `Run ${r.runId}`);
+  doc.paragraph(`\`${r.name}\`: started ${r.startedAt}, finished ${r.finishedAt}. Every figure below is read from \`run.json\` beside this report; \`miglab plot\` on this folder draws the report again.`);
+  outcome(doc, r);
+  doc
+    .heading(2, 'Downtime, three ways')
+    .paragraph("QEMU's own figure, the span between its STOP and RESUME events, and the longest silence a client of the guest saw: the last is what a user feels.")
+    .table(ROW_COLUMNS, downtimeRows(r))
+    .heading(2, 'Time, RAM and throughput')
+    .table(ROW_COLUMNS, figureRows(r))
+    .heading(2, 'Pre-copy passes');
+  if (r.passes.length === 0) doc.paragraph('No pass was seen: the run ended before the migration sent its first.');
+  else doc.paragraph('One row per pass (also `passes.csv`); times since the migrate command, figures from the nearest sample at or after the pass began.').table(PASS_REPORT_COLUMNS, r.passes);
+  doc.heading(2, 'Figures');
+  if (figureProblem !== undefined) {
+    doc.paragraph(`Not drawn: ${figureProblem}. \`miglab plot\` on this folder draws them once that is mended.`);
+  } else if (figures === undefined) {
+    doc.paragraph('Not drawn when the run was written (a run of a sweep or a batch leaves them out, so drawing does not hold up the others): `miglab plot` on this folder draws them into `plots/`.');
+  } else if (figures.length === 0) {
+    doc.paragraph('None: the run has no query-migrate sample with RAM figures to draw (it ended before the migration ran).');
+  }
+  for (const f of figures ?? []) doc.heading(3, f.title).image(f.title, `plots/${f.name}.png`).paragraph(`${f.caption} ([SVG](plots/${f.name}.svg))`);
+  inForce(doc, r);
+  commands(doc, r);
+  environment(doc, r);
+  doc.heading(2, 'Files').table<{ file: string; what: string }>(
+    [
+      { key: 'file', title: 'file' },
+      { key: 'what', title: 'what' },
+    ],
+    Object.entries(r.files).map(([file, what]) => ({ file: `\`${file}\``, what })),
+  );
+  return doc.render();
+}
+
+/** report.md, report.html and (with `figures`) plots/ for the run `r` (as saved in run.json) in `dir`. */
+export async function renderRunReport(dir: string, r: RunReport, opts: RunReportOptions): Promise<RunReportWritten> {
+  const planned = opts.figures ? planRunFigures(r) : undefined;
+  const figures: string[] = [];
+  if (planned && planned.length > 0) {
+    // vega and resvg take ~0.4 s to load: only a run that draws its figures loads them.
+    const { renderChart } = await import('../plot/render.js');
+    for (const c of planned) figures.push((await renderChart(c.spec, join(dir, 'plots', c.name))).pngPath);
+  }
+  const written = await writeReport(dir, runReportMarkdown(r, planned, opts.figureProblem), `miglab run ${r.runId}`);
+  return { ...written, figures };
+}

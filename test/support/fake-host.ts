@@ -1,0 +1,85 @@
+// A scripted host for unit tests of what runs commands (host/host.ts `Host`): it records every argv
+// it is given, answers run() as the test scripts it (exit 0 and no output otherwise), and spawns
+// fake processes whose console the test writes and whose exit it decides.
+import { PassThrough } from 'node:stream';
+import type { ExitInfo, Host, HostProcess, RunOptions, RunResult } from '../../src/host/host.js';
+import { CommandError } from '../../src/host/local.js';
+
+/** A long-lived process that is only what the test makes it: it prints what it is told and exits when told. */
+export class FakeProcess implements HostProcess {
+  readonly stdout = new PassThrough();
+  readonly stderr = new PassThrough();
+  readonly exited: Promise<ExitInfo>;
+  /** Signals sent to it, in order. */
+  readonly signals: NodeJS.Signals[] = [];
+  hasExited = false;
+  private end!: (e: ExitInfo) => void;
+
+  constructor(
+    readonly pid: number,
+    readonly argv: readonly string[],
+  ) {
+    this.exited = new Promise((resolve) => (this.end = resolve));
+  }
+
+  /** A line on its console (the guest's serial port). */
+  print(line: string): void {
+    if (!this.hasExited) this.stdout.write(`${line}\n`);
+  }
+
+  exit(info: ExitInfo = { exitCode: 0, signal: null }): void {
+    if (this.hasExited) return;
+    this.hasExited = true;
+    this.stdout.end();
+    this.stderr.end();
+    this.end(info);
+  }
+
+  stop(): Promise<ExitInfo> {
+    this.exit({ exitCode: null, signal: 'SIGTERM' });
+    return this.exited;
+  }
+
+  async sendSignal(signal: NodeJS.Signals): Promise<void> {
+    if (this.hasExited) return;
+    this.signals.push(signal);
+    if (signal === 'SIGKILL') this.exit({ exitCode: null, signal });
+  }
+
+  tail(): string {
+    return '';
+  }
+}
+
+/** What a scripted run() answers (anything left out: exit 0, no output). */
+export type RunAnswer = Partial<Pick<RunResult, 'exitCode' | 'stdout' | 'stderr'>>;
+
+export class FakeHost implements Host {
+  /** Every argv run() was given, in order. */
+  readonly ran: (readonly string[])[] = [];
+  readonly spawned: FakeProcess[] = [];
+  /** Fake pids start here; the test's own pid would let /proc answer for them. */
+  private nextPid = 4_000_000;
+
+  constructor(
+    readonly name: string,
+    private readonly script: { run?: (argv: readonly string[]) => RunAnswer | undefined; pid?: () => number } = {},
+  ) {}
+
+  async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+    this.ran.push(argv);
+    const r: RunResult = { argv, exitCode: 0, stdout: '', stderr: '', durationMs: 0, ...this.script.run?.(argv) };
+    if (r.exitCode !== 0 && opts.reject !== false) throw new CommandError(this.name, r);
+    return r;
+  }
+
+  spawn(argv: readonly string[]): FakeProcess {
+    const p = new FakeProcess(this.script.pid?.() ?? this.nextPid++, argv);
+    this.spawned.push(p);
+    return p;
+  }
+
+  async which(program: string): Promise<string | undefined> {
+    return `/usr/bin/${program}`;
+  }
+}
