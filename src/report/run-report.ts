@@ -87,8 +87,8 @@ interface Row {
 }
 
 const ROW_COLUMNS: Column<Row>[] = [
-  { key: 'what', title: '' },
-  { key: 'value', title: '', align: 'right' },
+  { key: 'what', title: 'figure' },
+  { key: 'value', title: 'value', align: 'right' },
   { key: 'source', title: 'from', format: (v) => v ?? '' },
 ];
 
@@ -235,8 +235,8 @@ function environment(doc: MarkdownDoc, r: RunReport): void {
   const i = r.inputs;
   doc.heading(2, 'Environment').table<Row>(
     [
-      { key: 'what', title: '' },
-      { key: 'value', title: '' },
+      { key: 'what', title: 'component' },
+      { key: 'value', title: 'in this run' },
     ],
     [
     { what: 'QEMU', value: `${i.qemu.version}${i.qemu.package ? ` (${i.qemu.package})` : ''}` },

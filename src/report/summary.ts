@@ -81,6 +81,7 @@ export function formatSummary(r: RunReport, dir: string): string {
   if (r.failure) lines.push((r.ok ? chalk.dim : r.verdict === 'failed' ? chalk.red : chalk.yellow)(`  ${r.failure}`));
   if (o.teardownProblems?.length) lines.push(chalk.red(`  cleanup         ${o.teardownProblems.join('; ')}`));
   if (o.leftovers?.length) lines.push(chalk.red(`  left behind     ${o.leftovers.join('; ')}`));
-  lines.push(chalk.dim(`  results         ${dir}`));
+  // The report is what a person opens next; say it is there (a run in a sweep or batch has one too).
+  lines.push(chalk.dim(`  results         ${dir}${r.files['report.md'] ? ' (report.md, report.html)' : ''}`));
   return lines.join('\n');
 }
