@@ -1,6 +1,7 @@
 // The short coloured summary `miglab migrate` prints. It reads only the report. A figure the
 // report does not have is printed as `?` (never 0), with where each headline figure came from
 // when it was not QEMU's own query-migrate.
+import { join } from 'node:path';
 import chalk from 'chalk';
 import { dirtyRateText } from '../migrate/figures.js';
 import { describeSide, type RunReport } from '../migrate/report.js';
@@ -81,7 +82,8 @@ export function formatSummary(r: RunReport, dir: string): string {
   if (r.failure) lines.push((r.ok ? chalk.dim : r.verdict === 'failed' ? chalk.red : chalk.yellow)(`  ${r.failure}`));
   if (o.teardownProblems?.length) lines.push(chalk.red(`  cleanup         ${o.teardownProblems.join('; ')}`));
   if (o.leftovers?.length) lines.push(chalk.red(`  left behind     ${o.leftovers.join('; ')}`));
-  // The report is what a person opens next; say it is there (a run in a sweep or batch has one too).
-  lines.push(chalk.dim(`  results         ${dir}${r.files['report.md'] ? ' (report.md, report.html)' : ''}`));
+  lines.push(chalk.dim(`  results         ${dir}`));
+  // The report is what a person opens next: say where it is (scripts read the results line above).
+  if (r.files['report.html']) lines.push(chalk.dim(`  report          ${join(dir, 'report.html')}`));
   return lines.join('\n');
 }
