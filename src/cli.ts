@@ -10,6 +10,7 @@ import { versionText } from './cli/version.js';
 import { LocalHost } from './host/local.js';
 
 export { glueNegativeValues } from './cli/parser.js';
+export { dropWritesOnClosedPipe } from './cli/closed-pipe.js';
 
 export async function main(argv: readonly string[]): Promise<number> {
   let output: CliOutput | undefined;
