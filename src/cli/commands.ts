@@ -12,7 +12,7 @@ import { BATCH_MODES } from '../batch/spec.js';
 import { runDowntimeBench } from '../bench/downtime.js';
 import { runFoundationBench } from '../bench/foundation.js';
 import { guestsDown } from '../guests/down.js';
-import { DEFAULT_HOLD_MS, guestsUp } from '../guests/up.js';
+import { DEFAULT_HOLD_MS, guestsUp, MIN_HOLD_MS } from '../guests/up.js';
 import { QUICK_HOMEWORK } from '../homework/spec.js';
 import { LocalHost } from '../host/local.js';
 import { runDoctor, formatDoctor } from '../doctor/checks.js';
@@ -20,7 +20,8 @@ import { localProbes } from '../doctor/local.js';
 import { buildImage, describeImage, formatImageReport, imageInfo } from '../image/build.js';
 import { checkLabDependencies, checkRoot, formatLabStatus, labDown, labStatus, labUp, parseLabSpec, parseShaping } from '../lab/index.js';
 import { formatSummary } from '../report/summary.js';
-import { parseDurationMs } from '../util/units.js';
+import { parseDurationMs, subject } from '../util/units.js';
+import { UsageError } from '../errors.js';
 import { PLOT_COMMAND, PLOT_OPTIONS, PLOT_POSITIONALS, SWEEP_COMMAND, SWEEP_OPTIONS, SWEEP_POSITIONALS, plotCommand, sweepCommand } from '../sweep/cli.js';
 import { withTeardown } from '../util/teardown.js';
 import { describeSide } from '../migrate/report.js';
@@ -145,8 +146,9 @@ export const COMMANDS: readonly MiglabCommand[] = [
         for (const line of r.lines) io.out(line);
         return r.killed > 0 ? 1 : 0;
       }
-      // guestsUp holds it to its minimum.
+      // Its minimum checked here too, so that the message names the option as typed.
       const holdMs = parseDurationMs(String(a.hold), '--hold');
+      if (holdMs < MIN_HOLD_MS) throw new UsageError(`${subject('--hold', String(a.hold))}: shorter than ${MIN_HOLD_MS / 1000} s`, `give ${MIN_HOLD_MS / 1000}s or more, e.g. 2m (a bare number is milliseconds)`);
       const r = await guestsUp({
         scenario: scenarioFromArgsChecked({ ...a, monitor: 'qmp', fault: [] }),
         shaping: shapingFromArgs(a),

@@ -30,6 +30,7 @@ const RATE_RE = new RegExp(`^${NUM}\\s*([kmgt]?)(?:i?b)?(?:/s|ps)$`, 'i');
 // A link rate in bits: "100mbit", "100mbit/s", "100mbps", "1gbit" (decimal, as tc and iperf3 count).
 const BITRATE_RE = new RegExp(`^${NUM}\\s*([kmgt]?)(?:bit(?:/s)?|bps)$`, 'i');
 const DURATION_RE = new RegExp(`^${NUM}\\s*(ms|s|sec|m|min|h)?$`, 'i');
+const VALUE_RE: Readonly<Record<UnitKind, RegExp>> = { size: SIZE_RE, rate: RATE_RE, bitrate: BITRATE_RE, duration: DURATION_RE };
 const FACTOR: Readonly<Record<string, number>> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 const DECIMAL: Readonly<Record<string, number>> = { '': 1e-6, k: 1e-3, m: 1, g: 1e3, t: 1e6 };
 const DURATION_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, sec: 1000, m: 60000, min: 60000, h: 3600000 };
@@ -62,7 +63,8 @@ export function kindOf(text: string): UnitKind | undefined {
 function notA(want: UnitKind, text: string, what: string, fix = `give ${UNIT_HINT[want]}`): UsageError {
   const t = text.trim();
   const got = kindOf(t);
-  if (t.startsWith('-') && (got === want || /^-\d+(\.\d+)?$/.test(t))) return unitError(what, text, 'cannot be negative', fix);
+  // "-1m" reads as a size once its sign is off; as the duration it was meant to be, it is negative.
+  if (t.startsWith('-') && (VALUE_RE[want].test(t.slice(1).trim()) || /^-\d+(\.\d+)?$/.test(t))) return unitError(what, text, 'cannot be negative', fix);
   if (got && got !== want) {
     let conversion = '';
     const m = BITRATE_RE.exec(t);

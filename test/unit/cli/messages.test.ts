@@ -2,6 +2,7 @@
 // bad value is refused by the real parser and the command's own checks, before anything starts,
 // with a message that begins with the option as typed; yargs' complaints come out in the same terms.
 import { describe, expect, it } from '@jest/globals';
+import { COMMANDS, commandName } from '../../../src/cli/commands.js';
 import { BATCH_OPTIONS, batchSpecFromArgsChecked } from '../../../src/batch/cli.js';
 import { MIGRATE_OPTIONS, scenarioFromArgsChecked, shapingFromArgs } from '../../../src/cli/options.js';
 import { buildParser, closestCommand, explainParseFailure } from '../../../src/cli/parser.js';
@@ -9,10 +10,13 @@ import { MiglabError } from '../../../src/errors.js';
 
 type Args = Record<string, unknown>;
 
+/** `guests up` as the CLI runs it: its option checks throw before it boots anything. */
+const guestsCheck = (a: Args) => COMMANDS.find((c) => commandName(c) === 'guests')!.run(a, { out: () => undefined });
+
 /** Parse with the real parser, then run the checks the command runs before it starts anything. */
 async function refusal(argv: string[], check: (a: Args) => unknown): Promise<MiglabError> {
   try {
-    check((await buildParser(argv).parseAsync()) as Args);
+    await check((await buildParser(argv).parseAsync()) as Args);
   } catch (err) {
     if (err instanceof MiglabError) return err;
     throw err;
@@ -111,6 +115,12 @@ describe('the messages the issue quoted', () => {
   it('read a negative value as the option\'s value, not as flags', async () => {
     expect((await refusal(['migrate', '--memory', '-5G'], scenarioFromArgsChecked)).message).toMatch(/^--memory -5G: cannot be negative/);
     expect((await refusal(['migrate', '--vcpus', '-2'], scenarioFromArgsChecked)).message).toMatch(/^--vcpus -2: too small/);
+    expect((await refusal(['migrate', '--timeout', '-1m'], scenarioFromArgsChecked)).message).toMatch(/^--timeout -1m: cannot be negative/);
+    expect((await refusal(['guests', 'up', '--hold', '-1m'], guestsCheck)).message).toMatch(/^--hold -1m: cannot be negative/);
+  });
+
+  it('name --hold when it is below its minimum, before anything starts', async () => {
+    expect((await refusal(['guests', 'up', '--hold', '5'], guestsCheck)).message).toBe('--hold 5: shorter than 10 s; give 10s or more, e.g. 2m (a bare number is milliseconds)');
   });
 
   it('refuse an option left without its value instead of running with the default', async () => {

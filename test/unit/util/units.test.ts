@@ -32,6 +32,9 @@ describe('units', () => {
     expect(parseDurationMs('250')).toBe(250);
     expect(() => parseDurationMs('soon')).toThrow('duration "soon": not a duration; give a duration like 500ms, 90s or 2m (a bare number is milliseconds)');
     expect(() => parseDurationMs('-5s', '--timeout')).toThrow(/^--timeout -5s: cannot be negative/);
+    // Without its sign "1m" reads as a size; it is a negative duration all the same, whatever the unit.
+    for (const t of ['-1m', '-1min', '-500ms', '-2h', '-250']) expect(() => parseDurationMs(t, '--timeout')).toThrow(`--timeout ${t}: cannot be negative`);
+    expect(() => parseSizeMiB('-1m', '--memory')).toThrow('--memory -1m: cannot be negative');
   });
   it('names a value of the wrong kind as such, with the conversion where there is one', () => {
     // A link speed is not a migration rate: 100 Mbit/s is 11.9 MiB/s, and the message says so.
