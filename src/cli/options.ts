@@ -20,7 +20,7 @@ export const SHAPING_OPTIONS = {
 } as const satisfies Record<string, Options>;
 
 export const GUEST_OPTIONS = {
-  memory: { type: 'string', default: '256M', describe: 'guest RAM: a size, e.g. 256M or 1G' },
+  memory: { type: 'string', default: '256M', describe: 'guest RAM: a size, e.g. 256M or 1G (binary: M, MB and MiB are all MiB)' },
   vcpus: { type: 'number', default: 1, describe: 'virtual CPUs' },
   accel: { choices: ACCELS, default: 'auto', describe: 'accelerator; auto probes KVM with a real boot and falls back to TCG' },
   cpu: { type: 'string', default: 'qemu64', describe: 'QEMU CPU model (the same on both sides)' },
@@ -35,7 +35,7 @@ export const MIGRATE_OPTIONS = {
   monitor: { choices: MONITORS, default: 'qmp', describe: 'drive the migration through QMP (migrate/query-migrate) or HMP (migrate -d/info migrate)' },
   port: { type: 'string', default: String(DEFAULT_MIGRATION_PORT), describe: 'TCP port the destination listens on (-incoming tcp:DST:PORT)' },
   'hmp-port': { type: 'string', describe: "also open the source's HMP on telnet 127.0.0.1:PORT inside the src namespace" },
-  'max-bandwidth': { type: 'string', describe: 'migration max-bandwidth: a rate in bytes per second, e.g. 1G/s (QEMU default 128M/s; a link rate like 100mbit is --bandwidth)' },
+  'max-bandwidth': { type: 'string', describe: 'migration max-bandwidth: a rate in bytes per second, e.g. 1G/s (binary: M/s, MB/s and MiB/s are all MiB/s; QEMU default 128M/s; a link rate like 100mbit is --bandwidth)' },
   'downtime-limit': { type: 'string', describe: 'migration downtime-limit: a duration, e.g. 300ms (QEMU default 300ms)' },
   'multifd-channels': { type: 'number', describe: 'parallel channels with the multifd capability' },
   capability: { type: 'array', string: true, choices: CAPABILITIES, default: [] as string[], describe: 'enable a migration capability (repeatable)' },
@@ -208,6 +208,12 @@ export function scenarioFromArgsChecked(a: Raw): Scenario {
   }
   const caps = (a.capability as string[] | undefined) ?? [];
   if (a['postcopy-after'] !== undefined && !caps.includes('postcopy-ram')) throw new UsageError(`${subject('--postcopy-after', String(a['postcopy-after']))}: post-copy is not enabled`, 'add --capability postcopy-ram');
+  if (a['multifd-channels'] !== undefined && !caps.includes('multifd')) throw new UsageError(`${subject('--multifd-channels', String(a['multifd-channels']))}: multifd is not enabled`, 'add --capability multifd');
+  // A stall window as long as the deadline never fires: the deadline cancels first, and a stalled
+  // migration would be reported as one that did not converge in time.
+  if ((input.stallAfterMs ?? 0) >= (input.timeoutMs ?? Infinity)) {
+    throw new UsageError(`${subject('--stall-after', String(a['stall-after'] ?? '15s'))}: not shorter than ${subject('--timeout', String(a.timeout))}, so a stall could never be caught`, 'give a --stall-after shorter than --timeout, or a longer --timeout');
+  }
   if (a['hmp-port'] !== undefined && input.hmpTelnetPort === input.port) throw new UsageError(`--hmp-port ${input.hmpTelnetPort}: the same port as --port`, 'choose two different ports');
   return parseScenario(input);
 }

@@ -1,6 +1,7 @@
 // Sizes, rates, link rates, durations and ports as the user types them ("256M", "1GiB", "200M/s",
 // "100mbit", "90s", "4444"), parsed into numbers whose unit is in the name. Binary prefixes for
-// sizes and byte rates, as QEMU uses them; decimal for link rates in bits, as tc and iperf3 do.
+// sizes and byte rates, as QEMU uses them (so "256M", "256MB" and "256MiB" are all 256 MiB, and
+// "100MB/s" is 100 MiB/s); decimal for link rates in bits, as tc and iperf3 do.
 // Each kind has its own hint, and a value of the wrong kind (a link rate given where a byte rate
 // is wanted) is named as such, with the conversion, instead of a generic "use e.g. 256M".
 import { UsageError } from '../errors.js';

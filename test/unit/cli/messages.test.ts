@@ -119,6 +119,21 @@ describe('the messages the issue quoted', () => {
     expect((await refusal(['guests', 'up', '--hold', '-1m'], guestsCheck)).message).toMatch(/^--hold -1m: cannot be negative/);
   });
 
+  it('refuse options that cannot work together, naming both and the fix', async () => {
+    expect((await refusal(['migrate', '--postcopy-after', '2s'], scenarioFromArgsChecked)).message).toBe('--postcopy-after 2s: post-copy is not enabled; add --capability postcopy-ram');
+    expect((await refusal(['migrate', '--multifd-channels', '4'], scenarioFromArgsChecked)).message).toBe('--multifd-channels 4: multifd is not enabled; add --capability multifd');
+    expect((await refusal(['migrate', '--timeout', '2s', '--stall-after', '15s'], scenarioFromArgsChecked)).message).toBe(
+      '--stall-after 15s: not shorter than --timeout 2s, so a stall could never be caught; give a --stall-after shorter than --timeout, or a longer --timeout',
+    );
+    const ok = (await buildParser(['migrate', '--capability', 'multifd', '--multifd-channels', '4', '--timeout', '20s', '--stall-after', '5s']).parseAsync()) as Args;
+    expect(scenarioFromArgsChecked(ok)).toMatchObject({ parameters: { multifdChannels: 4 }, timeoutMs: 20000, stallAfterMs: 5000 });
+  });
+
+  it('read MB as MiB, the binary prefix every size and byte rate uses', async () => {
+    const a = (await buildParser(['migrate', '--memory', '256MB', '--max-bandwidth', '100MB/s']).parseAsync()) as Args;
+    expect(scenarioFromArgsChecked(a)).toMatchObject({ guest: { memoryMiB: 256 }, parameters: { maxBandwidthMiBps: 100 } });
+  });
+
   it('name --hold when it is below its minimum, before anything starts', async () => {
     expect((await refusal(['guests', 'up', '--hold', '5'], guestsCheck)).message).toBe('--hold 5: shorter than 10 s; give 10s or more, e.g. 2m (a bare number is milliseconds)');
   });
