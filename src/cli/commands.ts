@@ -226,7 +226,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
   },
   {
     command: 'bench',
-    describe: 'run the foundation benchmark; figures go to a file',
+    describe: 'run the benchmarks (--which: all by default, or one of them); figures go to a file',
     builder: (y) =>
       y
         .option('out', { type: 'string', default: 'results/bench', describe: 'where the figures go' })

@@ -124,7 +124,7 @@ export async function loadSweepSpec(file: string): Promise<SweepSpec> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new UsageError(`cannot read sweep file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new UsageError(`cannot read sweep file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, 'give the path of a sweep YAML (examples in examples/sweeps/)');
   }
   return parseSweepYaml(text, file);
 }

@@ -115,7 +115,7 @@ describe('sweep spec errors: one line with the path', () => {
   });
 
   it('says when the file cannot be read', async () => {
-    await expect(loadSweepSpec('/nonexistent/sweep.yaml')).rejects.toThrow(/cannot read sweep file \/nonexistent\/sweep\.yaml: ENOENT/);
+    await expect(loadSweepSpec('/nonexistent/sweep.yaml')).rejects.toThrow('cannot read sweep file /nonexistent/sweep.yaml: ENOENT; give the path of a sweep YAML (examples in examples/sweeps/)');
   });
 });
 
