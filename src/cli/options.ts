@@ -43,7 +43,8 @@ export const MIGRATE_OPTIONS = {
   'postcopy-after': { type: 'string', describe: 'with postcopy-ram: switch to post-copy after this long, a duration like 2s' },
   'sample-interval': { type: 'string', default: '100ms', describe: 'how often to sample query-migrate: a duration, e.g. 100ms' },
   timeout: { type: 'string', default: '120s', describe: 'cancel the migration if it has not converged by then, a duration like 90s or 2m (the source keeps running)' },
-  'stall-after': { type: 'string', default: '15s', describe: 'cancel and report the migration as stalled when no byte has moved for this long, a duration like 15s' },
+  // No yargs default: the check below must tell a --stall-after the user gave from the default.
+  'stall-after': { type: 'string', describe: 'cancel and report the migration as stalled when no byte has moved for this long, a duration like 15s (default 15s)' },
   fault: {
     type: 'array',
     string: true,
@@ -210,8 +211,9 @@ export function scenarioFromArgsChecked(a: Raw): Scenario {
   if (a['postcopy-after'] !== undefined && !caps.includes('postcopy-ram')) throw new UsageError(`${subject('--postcopy-after', String(a['postcopy-after']))}: post-copy is not enabled`, 'add --capability postcopy-ram');
   if (a['multifd-channels'] !== undefined && !caps.includes('multifd')) throw new UsageError(`${subject('--multifd-channels', String(a['multifd-channels']))}: multifd is not enabled`, 'add --capability multifd');
   // A stall window as long as the deadline never fires: the deadline cancels first, and a stalled
-  // migration would be reported as one that did not converge in time.
-  if ((input.stallAfterMs ?? 0) >= (input.timeoutMs ?? Infinity)) {
+  // migration would be reported as one that did not converge in time. Only a window the user gave
+  // is refused: with the default, a short --timeout alone is a fine request.
+  if (a['stall-after'] !== undefined && (input.stallAfterMs ?? 0) >= (input.timeoutMs ?? Infinity)) {
     throw new UsageError(`${subject('--stall-after', String(a['stall-after'] ?? '15s'))}: not shorter than ${subject('--timeout', String(a.timeout))}, so a stall could never be caught`, 'give a --stall-after shorter than --timeout, or a longer --timeout');
   }
   if (a['hmp-port'] !== undefined && input.hmpTelnetPort === input.port) throw new UsageError(`--hmp-port ${input.hmpTelnetPort}: the same port as --port`, 'choose two different ports');

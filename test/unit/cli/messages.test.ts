@@ -127,6 +127,9 @@ describe('the messages the issue quoted', () => {
     );
     const ok = (await buildParser(['migrate', '--capability', 'multifd', '--multifd-channels', '4', '--timeout', '20s', '--stall-after', '5s']).parseAsync()) as Args;
     expect(scenarioFromArgsChecked(ok)).toMatchObject({ parameters: { multifdChannels: 4 }, timeoutMs: 20000, stallAfterMs: 5000 });
+    // The default stall window (15s) does not make a short --timeout alone a contradiction.
+    const short = (await buildParser(['migrate', '--timeout', '10s']).parseAsync()) as Args;
+    expect(scenarioFromArgsChecked(short)).toMatchObject({ timeoutMs: 10000, stallAfterMs: 15000 });
   });
 
   it('read MB as MiB, the binary prefix every size and byte rate uses', async () => {
