@@ -26,6 +26,7 @@ import { PLOT_COMMAND, PLOT_OPTIONS, PLOT_POSITIONALS, SWEEP_COMMAND, SWEEP_OPTI
 import { withTeardown } from '../util/teardown.js';
 import { describeSide } from '../migrate/report.js';
 import { DEFAULT_HMP_PORT } from '../migrate/scenario.js';
+import { FAULT_KINDS } from '../fault/spec.js';
 import { doctorExit, ERROR_EXIT, runExit } from './exit.js';
 import type { CommandIo } from './io.js';
 import { MIGRATE_OPTIONS, SHAPING_OPTIONS, scenarioFromArgsChecked, shapingFromArgs, wholeNumberFromArgs } from './options.js';
@@ -48,6 +49,8 @@ export interface MiglabCommand {
   readonly json?: string;
   /** Values shell completion offers after an option whose values yargs cannot check (a mode with a parameter). */
   readonly values?: Readonly<Record<string, readonly string[]>>;
+  /** Its positional words are files or folders: completion offers nothing there, so the shell completes paths. */
+  readonly paths?: true;
 }
 
 const PREFIX_OPTION = { type: 'string', default: 'mlab', describe: 'lab to use: the one up with this prefix, or one brought up for the run' } as const;
@@ -114,6 +117,8 @@ export const COMMANDS: readonly MiglabCommand[] = [
   {
     command: 'migrate',
     describe: 'boot a guest on src, migrate it to dst, and record what happened',
+    // --fault is KIND[:ARGS]@WHEN: the kinds are what a person cannot guess.
+    values: { fault: FAULT_KINDS },
     builder: (y) => y.options(MIGRATE_OPTIONS).option('prefix', PREFIX_OPTION),
     run: async (a, io) => {
       const { report, dir } = await api.migrate({
@@ -182,8 +187,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
     json: 'the homework results (as in homework.json) with the report paths',
   },
   {
-    command: SWEEP_COMMAND.command,
-    describe: SWEEP_COMMAND.describe,
+    ...SWEEP_COMMAND,
     builder: (y) => y.positional('spec', SWEEP_POSITIONALS.spec).options(SWEEP_OPTIONS),
     run: async (a, io) => {
       // Checked here against the option, before the spec's own check would name its field.
@@ -193,13 +197,13 @@ export const COMMANDS: readonly MiglabCommand[] = [
     json: 'the sweep: every run, the summary per point, the files',
   },
   {
-    command: PLOT_COMMAND.command,
-    describe: PLOT_COMMAND.describe,
+    ...PLOT_COMMAND,
     builder: (y) => y.positional('dir', PLOT_POSITIONALS.dir).options(PLOT_OPTIONS),
     run: async (a, io) => (await plotCommand(a, io)).code,
   },
   {
     command: 'compare <dirs..>',
+    paths: true,
     describe: 'set saved runs (run folders) or sweeps (sweep folders) side by side: headline figures with deltas against the first, as a table (Markdown, CSV) and a figure',
     builder: (y) =>
       y

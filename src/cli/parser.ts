@@ -50,6 +50,8 @@ export function completions(typed: readonly string[], offered: readonly string[]
   const values = option === undefined ? undefined : command?.values?.[option];
   // yargs escapes a colon the same way in the values it lists (`choices`).
   if (values) return values.filter((v) => v.startsWith(current)).map((v) => v.replace(/:/g, '\\:'));
+  // A folder or file argument: offer nothing, and bash's `-o default` completes paths instead.
+  if (command?.paths && !current.startsWith('-') && option === undefined) return [];
   return offered.filter((o) => !/^--[^-]$/.test(o));
 }
 

@@ -12,6 +12,7 @@ import type { SweepResult } from './run.js';
 
 export const SWEEP_COMMAND = {
   command: 'sweep <spec>',
+  paths: true,
   describe: 'run a sweep (a YAML grid of scenarios x repetitions) on one lab; a rerun resumes; writes results/sweep-NAME/',
 } as const;
 
@@ -28,6 +29,7 @@ export const SWEEP_OPTIONS = {
 
 export const PLOT_COMMAND = {
   command: 'plot <dir>',
+  paths: true,
   describe: "draw a results folder's figures and report again from its saved results (a run, sweep, homework or batch folder; anything else is refused)",
 } as const;
 

@@ -1,6 +1,7 @@
 // Shell completion (`miglab completion` prints the script; the script asks miglab with the words
 // typed so far): what it offers is what a user can type next.
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
+import { FAULT_KINDS } from '../../../src/fault/spec.js';
 import { BATCH_MODES } from '../../../src/batch/spec.js';
 import { parseModeArg } from '../../../src/batch/cli.js';
 import { buildParser } from '../../../src/cli/parser.js';
@@ -38,5 +39,17 @@ describe('shell completion', () => {
     expect(modes).toEqual(expect.arrayContaining([...BATCH_MODES]));
     for (const m of modes) expect(() => parseModeArg(m.replace(/\\:/g, ':'))).not.toThrow();
     expect(await offered('batch', '--mode', 's')).toEqual(['sequential', 'scheduled']);
+  });
+
+  it('offers the fault kinds after --fault', async () => {
+    expect(await offered('migrate', '--fault', '')).toEqual([...FAULT_KINDS]);
+    expect(await offered('migrate', '--fault', 'kill')).toEqual(['kill-dst', 'kill-src']);
+  });
+
+  it('leaves folders and files to the shell (plot, compare, sweep), options still offered after a dash', async () => {
+    expect(await offered('plot', '')).toEqual([]);
+    expect(await offered('compare', 'results/a', '')).toEqual([]);
+    expect(await offered('sweep', 'exa')).toEqual([]);
+    expect(await offered('plot', '--')).toContain('--help');
   });
 });
