@@ -188,7 +188,8 @@ function outcome(doc: MarkdownDoc, r: RunReport): void {
   if (o.heartbeat) facts.push(`Guest heartbeat: ${o.heartbeat.continuous ? 'continued on the destination' : 'broken'}${o.heartbeat.sameBoot ? ', same boot' : ', NOT the same boot'} (seq ${o.heartbeat.sourceLastSeq ?? '?'} → ${o.heartbeat.destinationFirstSeq ?? '?'}).`);
   if (o.integrity) facts.push(`Integrity (${o.integrity.checked}, on the ${o.integrityCheckedOn ?? 'destination'}): ${o.integrity.ok ? 'intact' : 'DAMAGED'}, ${o.integrity.detail}.`);
   if (o.qemuImgCheck) facts.push(`qemu-img check of the shared disk: ${o.qemuImgCheck.ok ? 'clean' : `not clean (${o.qemuImgCheck.meaning})`}.`);
-  if (o.after) facts.push(`Afterwards: source ${describeSide(o.after.source)}; destination ${describeSide(o.after.destination)}.`);
+  // Looked at before cleanup stopped anything (observeAfter): say so, or 'running' reads as still running.
+  if (o.after) facts.push(`When the run ended (before cleanup): source ${describeSide(o.after.source)}; destination ${describeSide(o.after.destination)}.`);
   if (o.guestTrouble) facts.push(`The guest's console on the ${o.guestTrouble.side} reported ${o.guestTrouble.kind}: \`${o.guestTrouble.lines.at(-1) ?? ''}\`.`);
   for (const f of o.faults ?? []) facts.push(`Fault \`${f.fault}\`: ${f.fired ? `fired at ${fmtMs(f.firedAtMs)} (${f.detail ?? ''})` : `never fired (${f.notFired ?? '?'})`}${f.error ? `; ${f.error}` : ''}.`);
   for (const i of o.incidents ?? []) facts.push(`At ${fmtMs(i.tMs)} the ${i.source} watcher saw: ${i.what}.`);
