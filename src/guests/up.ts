@@ -91,7 +91,8 @@ export async function guestsUp(req: GuestsUpRequest): Promise<GuestsUpResult> {
         },
       },
       afterConclude: async ({ report, runDir, signal }) => {
-        const r = await writeRunFiles(await report(), runDir);
+        // Drawn as `migrate` draws them: a by-hand run is one run, nothing else waits on its CPU.
+        const r = await writeRunFiles(await report(), runDir, { figures: true });
         req.out(formatSummary(r, runDir));
         held = true;
         holding = true;

@@ -17,14 +17,17 @@ import { whereStuck } from './stuck.js';
 export class VmLaunchError extends MiglabError {
   /** QEMU was still running without answering on its monitor (stopped since), not dead. */
   readonly hung: boolean;
-  constructor(what: string, argv: readonly string[], exit: ExitInfo | undefined, logTail: string, cause?: unknown) {
+  /** The command line that failed: the run's report keeps it (run.json's inputs.commands). */
+  readonly command: ExplainedCommand;
+  constructor(what: string, command: ExplainedCommand, exit: ExitInfo | undefined, logTail: string, cause?: unknown) {
     const how = exit ? (exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`) : 'did not start';
     const lastLine = logTail.trim().split('\n').filter(Boolean).slice(-1)[0];
     super('VM_LAUNCH', `QEMU for ${what} ${how}${lastLine ? `: ${lastLine}` : ''}`, {
       cause,
-      context: { argv, exit, logTail },
+      context: { argv: command.argv, exit, logTail },
     });
     this.name = 'VmLaunchError';
+    this.command = command;
     this.hung = exit === undefined;
   }
 }
@@ -74,7 +77,7 @@ export class Vm {
     opts.teardown.defer(`stop QEMU ${opts.label} (pid ${proc.pid})`, () => vm.shutdown().then(() => undefined));
     const what = `${opts.spec.name} (${opts.label})`;
     const died = proc.exited.then((exit) => {
-      throw new VmLaunchError(what, command.argv, exit, proc.tail());
+      throw new VmLaunchError(what, command, exit, proc.tail());
     });
     try {
       const transcriptFile = `${opts.runDir}/${opts.label}.qmp.jsonl`;
@@ -92,7 +95,7 @@ export class Vm {
       const where = exit ? '' : await whereStuck(proc.pid, opts.plan.qmpSocket);
       // A QEMU that never answered is of no use: stop it now, so a relaunch can take its tap.
       if (!exit) await vm.shutdown({ timeoutMs: 1000 });
-      throw new VmLaunchError(what, command.argv, exit, where || proc.tail(), err);
+      throw new VmLaunchError(what, command, exit, where || proc.tail(), err);
     } finally {
       died.catch(() => undefined); // the race is over; the rejection is handled above
     }

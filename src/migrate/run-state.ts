@@ -11,6 +11,7 @@ import type { Lab, SlotLease } from '../lab/index.js';
 import type { AccelDecision } from '../machine/accel.js';
 import type { MachineSpec } from '../machine/spec.js';
 import type { Vm } from '../machine/vm.js';
+import type { ExplainedCommand } from '../util/explained-command.js';
 import type { MigrationInfo } from '../migration/info.js';
 import { describeError, MiglabError } from '../errors.js';
 import type { Teardown } from '../util/teardown.js';
@@ -45,6 +46,8 @@ export interface RunRecord {
   migrateCommand: string;
   monitorCommands: string[];
   startedBy: StartedBy;
+  /** The command line of a QEMU that failed to start (a started one is its Vm's): the report keeps it. */
+  failedLaunch: { source?: ExplainedCommand; destination?: ExplainedCommand };
 }
 
 /** Everything the phases of a run share; owned by runMigration. */
@@ -116,6 +119,7 @@ export function newRun(ctx: EngineContext, scenario: Scenario, guard: RunGuard, 
       migrateCommand: '',
       monitorCommands: [],
       startedBy: startedByOf(ctx.hooks),
+      failedLaunch: {},
     },
     lab: ctx.lab,
     phase: 'setup',

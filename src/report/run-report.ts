@@ -43,7 +43,9 @@ function pageBytes(r: RunReport): number {
 }
 
 const toS = (ms: number) => ms / 1000;
-const AXIS_T = { field: 'tS', title: 'Time since the migrate command', unit: 's' } as const;
+/** Time 0 is when miglab sent migrate, or (by hand) when miglab saw the person's migration begin. */
+const timeZero = (r: RunReport) => (r.inputs.startedBy === 'hand' ? 'the migration began' : 'the migrate command');
+const axisT = (r: RunReport) => ({ field: 'tS', title: `Time since ${timeZero(r)}`, unit: 's' }) as const;
 
 /** The run's figures, built from the report alone (pure): remaining RAM, and throughput against the dirty rate. */
 export function planRunFigures(r: RunReport): PlannedChart[] {
@@ -57,7 +59,7 @@ export function planRunFigures(r: RunReport): PlannedChart[] {
       name: 'remaining-ram',
       title,
       caption: `QEMU's remaining RAM in each query-migrate sample: each pass sends what the guest dirtied during the one before, so a run that converges steps down to the switchover. ${marked}`,
-      spec: lineChart({ title, data: remaining, x: AXIS_T, y: { field: 'remainingMiB', title: 'Remaining RAM', unit: 'MiB' }, markers }),
+      spec: lineChart({ title, data: remaining, x: axisT(r), y: { field: 'remainingMiB', title: 'Remaining RAM', unit: 'MiB' }, markers }),
     });
   }
   const page = pageBytes(r);
@@ -74,7 +76,7 @@ export function planRunFigures(r: RunReport): PlannedChart[] {
       name: 'throughput',
       title,
       caption: `QEMU's migration throughput in each query-migrate sample ${rate} ${marked}`,
-      spec: lineChart({ title, data: [...throughput, ...dirty], x: AXIS_T, y: { field: 'mbps', title: 'Rate', unit: 'Mbit/s' }, series: { field: 'series', title: '' }, markers }),
+      spec: lineChart({ title, data: [...throughput, ...dirty], x: axisT(r), y: { field: 'mbps', title: 'Rate', unit: 'Mbit/s' }, series: { field: 'series', title: '' }, markers }),
     });
   }
   return charts;
@@ -186,7 +188,8 @@ function outcome(doc: MarkdownDoc, r: RunReport): void {
   if (o.heartbeat) facts.push(`Guest heartbeat: ${o.heartbeat.continuous ? 'continued on the destination' : 'broken'}${o.heartbeat.sameBoot ? ', same boot' : ', NOT the same boot'} (seq ${o.heartbeat.sourceLastSeq ?? '?'} → ${o.heartbeat.destinationFirstSeq ?? '?'}).`);
   if (o.integrity) facts.push(`Integrity (${o.integrity.checked}, on the ${o.integrityCheckedOn ?? 'destination'}): ${o.integrity.ok ? 'intact' : 'DAMAGED'}, ${o.integrity.detail}.`);
   if (o.qemuImgCheck) facts.push(`qemu-img check of the shared disk: ${o.qemuImgCheck.ok ? 'clean' : `not clean (${o.qemuImgCheck.meaning})`}.`);
-  if (o.after) facts.push(`Afterwards: source ${describeSide(o.after.source)}; destination ${describeSide(o.after.destination)}.`);
+  // Looked at before cleanup stopped anything (observeAfter): say so, or 'running' reads as still running.
+  if (o.after) facts.push(`When the run ended (before cleanup): source ${describeSide(o.after.source)}; destination ${describeSide(o.after.destination)}.`);
   if (o.guestTrouble) facts.push(`The guest's console on the ${o.guestTrouble.side} reported ${o.guestTrouble.kind}: \`${o.guestTrouble.lines.at(-1) ?? ''}\`.`);
   for (const f of o.faults ?? []) facts.push(`Fault \`${f.fault}\`: ${f.fired ? `fired at ${fmtMs(f.firedAtMs)} (${f.detail ?? ''})` : `never fired (${f.notFired ?? '?'})`}${f.error ? `; ${f.error}` : ''}.`);
   for (const i of o.incidents ?? []) facts.push(`At ${fmtMs(i.tMs)} the ${i.source} watcher saw: ${i.what}.`);
@@ -220,14 +223,28 @@ function inForce(doc: MarkdownDoc, r: RunReport): void {
 
 function commands(doc: MarkdownDoc, r: RunReport): void {
   const i = r.inputs;
+  const monitor = i.scenario.monitor.toUpperCase();
+  const sent = i.monitorCommands.length > 0 ? i.monitorCommands.join('\n') : '(none: the run ended before the migration was set up)';
   doc.heading(2, 'The commands');
-  doc.heading(3, 'Migration').paragraph(`Sent to the source's ${i.scenario.monitor.toUpperCase()} monitor, in order (the last one started the migration to \`${i.migrationUri}\`):`);
-  doc.code(i.monitorCommands.length > 0 ? i.monitorCommands.join('\n') : '(none: the run ended before the migration was set up)', 'text');
+  if (i.startedBy === 'hand') {
+    // miglab only set the migration up: the person started it at a monitor of their own.
+    doc.heading(3, 'Migration').paragraph(`Sent by miglab to the source's ${monitor} monitor to set the migration up, in order:`).code(sent, 'text');
+    doc.paragraph(
+      i.migrateCommand
+        ? `Then the person started the migration to \`${i.migrationUri}\` at the source's monitor; miglab cannot see what was typed there, and recorded it as \`${i.migrateCommand}\`.`
+        : 'Nobody started the migration at the monitor before the run ended.',
+    );
+  } else {
+    doc.heading(3, 'Migration').paragraph(`Sent to the source's ${monitor} monitor, in order (the last one started the migration to \`${i.migrationUri}\`):`).code(sent, 'text');
+  }
   for (const [side, cmd] of [
     ['Source QEMU', i.commands.source],
     ['Destination QEMU', i.commands.destination],
   ] as const) {
-    doc.heading(3, side).explainedCommand(cmd);
+    doc.heading(3, side);
+    // A QEMU that was never launched has no command line (a run that failed before the boot).
+    if (cmd.argv.length === 0) doc.paragraph('QEMU was not started: the run ended before it was launched.');
+    else doc.explainedCommand(cmd);
   }
 }
 
@@ -261,7 +278,7 @@ export function runReportMarkdown(r: RunReport, figures: readonly PlannedChart[]
     .table(ROW_COLUMNS, figureRows(r))
     .heading(2, 'Pre-copy passes');
   if (r.passes.length === 0) doc.paragraph('No pass was seen: the run ended before the migration sent its first.');
-  else doc.paragraph('One row per pass (also `passes.csv`); times since the migrate command, figures from the nearest sample at or after the pass began.').table(PASS_REPORT_COLUMNS, r.passes);
+  else doc.paragraph(`One row per pass (also \`passes.csv\`); times since ${timeZero(r)}, figures from the nearest sample at or after the pass began.`).table(PASS_REPORT_COLUMNS, r.passes);
   doc.heading(2, 'Figures');
   if (figureProblem !== undefined) {
     doc.paragraph(`Not drawn: ${figureProblem}. \`miglab plot\` on this folder draws them once that is mended.`);

@@ -30,10 +30,11 @@ function source(s: string | undefined): string {
   return s === undefined || s === 'qemu' ? '' : chalk.dim(` (from QEMU's ${s})`);
 }
 
-/** Who started the migration: miglab over its monitor, or a person (miglab only sampled it). */
+/** Who started the migration and how: miglab over its monitor, or a person (the recorded command says "by hand"; miglab only sampled it). */
 function startedHow(r: RunReport): string {
-  const monitor = r.inputs.scenario.monitor.toUpperCase();
-  return r.inputs.startedBy === 'hand' ? `started by hand (miglab sampled it over ${monitor})` : `monitor ${r.inputs.scenario.monitor}`;
+  const command = chalk.cyan(r.inputs.migrateCommand || '(not sent)');
+  if (r.inputs.startedBy === 'hand') return `${r.inputs.migrateCommand ? command : chalk.cyan('not started by hand')}, sampled by miglab over ${r.inputs.scenario.monitor.toUpperCase()}`;
+  return `monitor ${r.inputs.scenario.monitor}: ${command}`;
 }
 
 export function formatSummary(r: RunReport, dir: string): string {
@@ -45,7 +46,7 @@ export function formatSummary(r: RunReport, dir: string): string {
   const lines = [
     `${head}  ${chalk.dim(r.name)}`,
     `  accelerator     ${r.inputs.accel.used}${r.inputs.accel.used !== r.inputs.accel.requested ? chalk.dim(` (${r.inputs.accel.reason})`) : ''}`,
-    `  QEMU            ${r.inputs.qemu.version}, ${startedHow(r)}: ${chalk.cyan(r.inputs.migrateCommand || '(not sent)')}`,
+    `  QEMU            ${r.inputs.qemu.version}, ${startedHow(r)}`,
     o.final
       ? `  total time      ${fmt(o.totalTimeMs, 'ms')}${source(o.figureSources?.totalTimeMs)}${o.setupTimeMs !== undefined ? `   setup ${fmt(o.setupTimeMs, 'ms')}` : ''}`
       : `  total time      ${chalk.dim('none: the run ended before the migration did')}`,
@@ -76,7 +77,8 @@ export function formatSummary(r: RunReport, dir: string): string {
     const when = f.fired ? `fired ${f.trigger ?? ''}: ${f.detail ?? ''}${f.undo ? `; undone at ${f.undoneAtMs} ms: ${f.undo}` : ''}` : `never fired: ${f.notFired ?? '?'}`;
     lines.push(chalk.magenta(`  fault           ${f.fault} ${when}${f.error ? `; ${f.error}` : ''}`));
   }
-  if (o.after) lines.push(`  after           source ${describeSide(o.after.source)}; destination ${describeSide(o.after.destination)}`);
+  // Looked at before cleanup stopped anything (observeAfter).
+  if (o.after) lines.push(`  at the end      source ${describeSide(o.after.source)}; destination ${describeSide(o.after.destination)} (before cleanup)`);
   for (const x of o.relaunched ?? []) lines.push(chalk.yellow(`  relaunched      ${x.side} QEMU hung while starting and was launched again (see run.json)`));
   if (o.guestTrouble) lines.push(chalk.red(`  guest console   ${o.guestTrouble.lines.slice(-3).join(' | ')}`));
   if (r.failure) lines.push((r.ok ? chalk.dim : r.verdict === 'failed' ? chalk.red : chalk.yellow)(`  ${r.failure}`));

@@ -284,7 +284,7 @@ export function renderResultsReadme(): string {
     p(csvTable(fromColumns(cols as readonly Column<never>[])));
   }
 
-  h(2, 'The homework: `results/homework-ID/`');
+  h(2, 'The homework: `results/<UTC date>-<time>-homework-<suffix>/`');
   p(
     [
       '| file | what |',

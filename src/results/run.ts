@@ -433,7 +433,7 @@ export type Relaunch = NonNullable<RunOutputs['relaunched']>[number];
  * several (`*.serial.log`: one per guest side).
  */
 export const RUN_FOLDER_FILES: readonly { readonly names: readonly string[]; readonly what: string }[] = [
-  { names: ['run.json'], what: `every input and output of the run; schema \`${RUN_SCHEMA}\` (below)` },
+  { names: ['run.json'], what: `every input and output of the run; schema \`${RUN_SCHEMA}\` (each field described in results/README.md)` },
   { names: ['report.md', 'report.html'], what: "the run's report: verdict and failure, the three downtimes with their sources, times, RAM, throughput, the passes, what was in force, the commands (`miglab plot RUN_DIR` draws it again)" },
   {
     names: ['plots/'],

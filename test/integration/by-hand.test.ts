@@ -110,7 +110,7 @@ describe('the homework by hand (README)', () => {
     expect(first.runId).toContain('byhand');
     // miglab cannot tell which of the person's monitors started it: the record says by hand, not "qmp".
     expect(first.inputs.startedBy).toBe('hand');
-    expect(out).toMatch(/started by hand \(miglab sampled it over QMP\)/);
+    expect(out).toMatch(/by hand at the source.s monitor \(a migration to tcp:[^)]+\), sampled by miglab over QMP/);
 
     // From another terminal: guests down ends it.
     const down = await execa('node', [MIGLAB, 'guests', 'down', '--prefix', PREFIX], { reject: false });

@@ -9,7 +9,7 @@ import type { Lab } from '../../lab/index.js';
 import { decideAccel, type AccelDecision } from '../../machine/accel.js';
 import { startLabGuest, type LabGuestOptions } from '../../machine/lab-guest.js';
 import { parseMachineSpec, type MachineSpec } from '../../machine/spec.js';
-import type { Vm } from '../../machine/vm.js';
+import { VmLaunchError, type Vm } from '../../machine/vm.js';
 import { checkPortFree } from '../../preflight.js';
 import { qemuImgCheck } from '../../workload/run.js';
 import type { EngineContext } from '../engine.js';
@@ -59,6 +59,7 @@ export type BootRun = Pick<Run, 'scenario' | 'guard' | 'td' | 'progress' | 'out'
   readonly ctx: Pick<EngineContext, 'runId' | 'runDir' | 'hooks'> & { readonly image: Pick<ImageInfo, 'kernelPath' | 'initrdPath'> };
   readonly lab: BootLab;
   readonly faults: Pick<FaultRunner, 'records'>;
+  readonly record: Pick<Run['record'], 'failedLaunch'>;
 };
 
 /** Take a guest slot of the lab (IP, MAC, tap, port offset) so concurrent runs never collide. */
@@ -177,7 +178,13 @@ async function bootGuest(run: BootRun, slot: Slot, accel: AccelDecision, launch:
         run.out.relaunched = [...(run.out.relaunched ?? []), { side, where }];
       },
     });
-  const [src, dst] = await Promise.all([start('source'), start('destination')]);
+  // A QEMU that could not start keeps its command line in the report: it is what to look at first.
+  const started = (side: Side) =>
+    start(side).catch((err: unknown) => {
+      if (err instanceof VmLaunchError) run.record.failedLaunch[side] = err.command;
+      throw err;
+    });
+  const [src, dst] = await Promise.all([started('source'), started('destination')]);
   run.held.src = src;
   run.held.dst = dst;
   for (const [side, vm] of [['source', src], ['destination', dst]] as const) {

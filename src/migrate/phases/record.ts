@@ -95,7 +95,7 @@ export function buildReport(run: RecordRun, { accel, host, finishedAtMs }: Recor
       accel,
       parametersInForce: record.parametersInForce,
       capabilitiesInForce: record.capabilitiesInForce,
-      commands: { source: run.held.src?.command ?? empty, destination: run.held.dst?.command ?? empty },
+      commands: { source: run.held.src?.command ?? record.failedLaunch.source ?? empty, destination: run.held.dst?.command ?? record.failedLaunch.destination ?? empty },
       migrateCommand: record.migrateCommand,
       startedBy: record.startedBy,
       monitorCommands: record.monitorCommands,

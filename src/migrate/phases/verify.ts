@@ -1,6 +1,7 @@
 // Verify (recorded as the `conclude` phase): QEMU's final figures, then the guest where it must be:
 // on the destination after a switchover (running, its heartbeat continuing, its workload intact),
 // else on the source, the same. The verdict and, for a run that did not complete, why and where.
+import { MiB } from '../../util/units.js';
 import { describeError, MiglabError } from '../../errors.js';
 import { heartbeatContinuity } from '../../machine/heartbeat.js';
 import type { MigrationInfo } from '../../migration/info.js';
@@ -70,7 +71,7 @@ async function conclude(run: VerifyRun, booted: Booted, instrumented: Instrument
   } else if (drive.end === 'deadline') {
     run.verdict = 'did-not-converge';
     const a = run.out.lastActive;
-    failRun(run, 'NOT_CONVERGED', `did not converge within ${scenario.timeoutMs} ms (last active sample at ${a?.tMs ?? '?'} ms: remaining ${a?.remainingBytes ?? '?'} bytes, ${dirtyRateText(a?.dirtyPagesRate)}); cancelled`);
+    failRun(run, 'NOT_CONVERGED', `did not converge within ${scenario.timeoutMs} ms (last active sample at ${a?.tMs ?? '?'} ms: remaining ${a?.remainingBytes === undefined ? '?' : (a.remainingBytes / MiB).toFixed(1)} MiB, ${dirtyRateText(a?.dirtyPagesRate)}); cancelled`);
   } else {
     run.verdict = 'failed';
     const exits = guard.incidents.filter((i) => i.source === 'qemu-exit').map((i) => i.what);

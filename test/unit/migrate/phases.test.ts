@@ -12,6 +12,7 @@ import type { ImageInputs } from '../../../src/image/inputs.js';
 import { parseLabSpec } from '../../../src/lab/index.js';
 import type { AccelDecision } from '../../../src/machine/accel.js';
 import { parseMachineSpec } from '../../../src/machine/spec.js';
+import { VmLaunchError } from '../../../src/machine/vm.js';
 import type { MigrationInfo } from '../../../src/migration/info.js';
 import type { MigrationHooks } from '../../../src/migrate/engine.js';
 import { RunGuard } from '../../../src/migrate/guard.js';
@@ -87,7 +88,7 @@ function fakeRun(input: ScenarioInput = {}, hooks?: MigrationHooks): PhaseRun {
     events: [],
     faults: new FaultRunner([], { inject: () => Promise.reject(new Error('no faults in these tests')), teardown: td, onError: () => undefined }),
     held: {},
-    record: { uri: SLOT.uri, machine: SLOT.machine, accel: ACCEL, qemu: { version: 'unknown' }, parametersInForce: {}, capabilitiesInForce: {}, migrateCommand: '', monitorCommands: [], startedBy: startedByOf(hooks) },
+    record: { uri: SLOT.uri, machine: SLOT.machine, accel: ACCEL, qemu: { version: 'unknown' }, parametersInForce: {}, capabilitiesInForce: {}, migrateCommand: '', monitorCommands: [], startedBy: startedByOf(hooks), failedLaunch: {} },
     phase: 'boot',
     verdict: 'failed',
   };
@@ -139,6 +140,15 @@ describe('boot', () => {
     expect(b.dst.command.argv).toContain('-incoming');
     expect(run.phases.bootToHeartbeatMs).toBeGreaterThanOrEqual(run.phases.qemuStartMs!);
     expect(run.guard.tripped).toBeUndefined();
+  });
+
+  it('keeps the command line of a QEMU that failed to start, for the report', async () => {
+    const run = fakeRun();
+    const command = { argv: ['qemu-system-x86_64', '-cpu', 'bogus'], explained: [{ args: ['-cpu', 'bogus'], why: 'the CPU model' }] };
+    const refused = new VmLaunchError('unit (dst)', command, { exitCode: 1, signal: null }, "qemu-system-x86_64: unable to find CPU model 'bogus'");
+    // Both refuse (an unknown CPU model is unknown to both): neither is left running for the teardown.
+    await expect(booted(run, () => Promise.reject(refused))).rejects.toBe(refused);
+    expect(run.record.failedLaunch).toEqual({ source: command, destination: command });
   });
 
   it('watches each QEMU: the destination dying before the migration ends the run, naming it', async () => {

@@ -86,6 +86,42 @@ describe('the report of a run that did not converge', () => {
   });
 });
 
+describe('the report of a run whose QEMU never started', () => {
+  it('renders, and says QEMU was not started where a command line would be', async () => {
+    const dir = join(root, 'no-qemu');
+    mkdirSync(dir);
+    const r = fixture('run-not-converged.json');
+    const empty = { argv: [], explained: [] };
+    // As run.json records a run that failed before the boot (an unknown --cpu, a lab that would not come up).
+    const saved = await writeRunFiles({ ...r, inputs: { ...r.inputs, commands: { source: empty, destination: empty } } }, dir);
+    expect(saved.inputs.commands.source.argv).toEqual([]);
+    const md = readFileSync(join(dir, 'report.md'), 'utf8');
+    const qemus = md.split('### Source QEMU')[1]!;
+    expect(qemus.match(/QEMU was not started/g)).toHaveLength(2);
+    expect(qemus).not.toContain('```sh');
+  });
+});
+
+describe('the report of a run started by hand', () => {
+  it('says what miglab sent (the set-up) apart from the migration the person started, and times it from the migration', async () => {
+    const dir = join(root, 'by-hand');
+    mkdirSync(dir);
+    const r = fixture('run-idle.json');
+    const migrateCommand = `by hand at the source's monitor (a migration to ${r.inputs.migrationUri})`;
+    const byHand: RunReport = { ...r, inputs: { ...r.inputs, startedBy: 'hand', migrateCommand, monitorCommands: r.inputs.monitorCommands.slice(0, -1) } };
+    await writeRunFiles(byHand, dir);
+    const md = readFileSync(join(dir, 'report.md'), 'utf8');
+    expect(md).not.toContain('the last one started the migration');
+    expect(md).toContain("Sent by miglab to the source's QMP monitor to set the migration up");
+    expect(md).toContain(`Then the person started the migration to \`${r.inputs.migrationUri}\` at the source's monitor`);
+    expect(md).toContain('times since the migration began');
+    for (const c of planRunFigures(byHand)) {
+      expect(JSON.stringify(c.spec)).toContain('"Time since the migration began (s)"');
+      expect(JSON.stringify(c.spec)).not.toContain('migrate command');
+    }
+  });
+});
+
 describe('writeRunFiles', () => {
   it('lists the report and its figures in run.json and writes them, as migrate does', async () => {
     const dir = join(root, 'run');

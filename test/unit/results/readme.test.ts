@@ -34,6 +34,6 @@ describe('results/README.md', () => {
     for (const heading of ['### probe.csv', '### perf-src.csv, perf-dst.csv', '### summary.csv', '### faults.csv', '### steps.csv', '### samples.csv', '### homework.json', '### accel.csv', '### compare.csv']) {
       expect(doc).toContain(heading);
     }
-    for (const folder of ['results/sweep-NAME/', 'results/batch-ID/', 'results/homework-ID/', 'results/compare-ID/']) expect(doc).toContain(folder);
+    for (const folder of ['results/sweep-NAME/', 'results/batch-ID/', 'results/<UTC date>-<time>-homework-<suffix>/', 'results/compare-ID/']) expect(doc).toContain(folder);
   });
 });
