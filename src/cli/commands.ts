@@ -285,7 +285,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
 function formatEnd(r: Awaited<ReturnType<typeof guestsUp>>['report'], dir: string, endedBy: string | undefined): string {
   const o = r.outputs;
   const lines = [`guests ended (${endedBy ?? 'the run ended'}): both QEMUs stopped`];
-  if (o.after) lines.push(`  after           source ${describeSide(o.after.source)}; destination ${describeSide(o.after.destination)}`);
+  if (o.after) lines.push(`  before that     source ${describeSide(o.after.source)}; destination ${describeSide(o.after.destination)}`);
   if (o.qemuImgCheck) lines.push(`  shared disk     qemu-img check ${o.qemuImgCheck.ok ? 'clean' : `found problems: ${o.qemuImgCheck.meaning}`}`);
   if (o.teardownProblems?.length) lines.push(chalk.red(`  cleanup         ${o.teardownProblems.join('; ')}`));
   lines.push(o.leftovers?.length ? chalk.red(`  left behind     ${o.leftovers.join('; ')}`) : '  left behind     nothing');
