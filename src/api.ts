@@ -3,6 +3,7 @@
 // and Ctrl-C.
 import { join, resolve } from 'node:path';
 import { describeError, MiglabError, UsageError } from './errors.js';
+import { checkCpuModels } from './machine/cpu-models.js';
 import { LocalHost } from './host/local.js';
 import { assertImageIntact, findImage, type ImageInfo } from './image/build.js';
 import { attachLab, checkLabDependencies, checkRoot, labDown, labUp, parseLabSpec, parseShaping, type Lab, type LabSpecInput, type ShapingInput } from './lab/index.js';
@@ -56,12 +57,13 @@ export async function requireImage(): Promise<ImageInfo> {
   return assertImageIntact(image);
 }
 
-/** Checks that need nothing started: root, programs, the image. */
-export async function preflight(): Promise<ImageInfo> {
+/** Checks that need nothing started: root, programs, the guests' CPU models, the image. */
+export async function preflight(cpuModels: Iterable<string> = []): Promise<ImageInfo> {
   checkRoot();
   const local = new LocalHost();
   await checkQemu(local);
   await checkLabDependencies(local);
+  await checkCpuModels(local, cpuModels);
   return requireImage();
 }
 
@@ -89,7 +91,7 @@ export async function migrate(req: MigrateRequest): Promise<MigrateResult> {
   const scenario: Scenario = parseScenario(req.scenario);
   if (req.shaping) parseShaping(req.shaping);
   const dir = await checkResultsDir(req.resultsRoot ?? join(REPO_ROOT, 'results'));
-  const image = await preflight();
+  const image = await preflight([scenario.guest.cpuModel]);
   return withTeardown(async (td, ctrlC) => {
     const signal = req.signal ? AbortSignal.any([req.signal, ctrlC]) : ctrlC;
     const lab = await useLab(td, req.lab, req.shaping, signal);

@@ -58,7 +58,7 @@ export async function guestsUp(req: GuestsUpRequest): Promise<GuestsUpResult> {
   const holdMs = req.holdMs ?? DEFAULT_HOLD_MS;
   if (!Number.isInteger(holdMs) || holdMs < MIN_HOLD_MS) throw new UsageError(`invalid hold time ${holdMs} ms`, 'give 10 s or more');
   const dir = await checkResultsDir(req.resultsRoot ?? join(REPO_ROOT, 'results'));
-  const image = await preflight();
+  const image = await preflight([scenario.guest.cpuModel]);
   await checkHandTools();
 
   // Ctrl-C and SIGTERM (which `guests down` sends) interrupt the run while the person has not
