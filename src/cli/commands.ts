@@ -24,7 +24,7 @@ import { parseDurationMs, subject } from '../util/units.js';
 import { UsageError } from '../errors.js';
 import { PLOT_COMMAND, PLOT_OPTIONS, PLOT_POSITIONALS, SWEEP_COMMAND, SWEEP_OPTIONS, SWEEP_POSITIONALS, plotCommand, sweepCommand } from '../sweep/cli.js';
 import { withTeardown } from '../util/teardown.js';
-import { describeSide } from '../migrate/report.js';
+import { describeSides } from '../migrate/report.js';
 import { DEFAULT_HMP_PORT } from '../migrate/scenario.js';
 import { FAULT_KINDS } from '../fault/spec.js';
 import { doctorExit, ERROR_EXIT, runExit } from './exit.js';
@@ -285,7 +285,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
 function formatEnd(r: Awaited<ReturnType<typeof guestsUp>>['report'], dir: string, endedBy: string | undefined): string {
   const o = r.outputs;
   const lines = [`guests ended (${endedBy ?? 'the run ended'}): both QEMUs stopped`];
-  if (o.after) lines.push(`  before that     source ${describeSide(o.after.source)}; destination ${describeSide(o.after.destination)}`);
+  if (o.after) lines.push(`  before that     ${describeSides(o.after)}`);
   if (o.qemuImgCheck) lines.push(`  shared disk     qemu-img check ${o.qemuImgCheck.ok ? 'clean' : `found problems: ${o.qemuImgCheck.meaning}`}`);
   if (o.teardownProblems?.length) lines.push(chalk.red(`  cleanup         ${o.teardownProblems.join('; ')}`));
   lines.push(o.leftovers?.length ? chalk.red(`  left behind     ${o.leftovers.join('; ')}`) : '  left behind     nothing');

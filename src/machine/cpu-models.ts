@@ -2,24 +2,15 @@
 // is refused before a lab is brought up, not some 20 s later when QEMU refuses to start.
 import { UsageError } from '../errors.js';
 import type { Host } from '../host/host.js';
+import { oncePerHost } from '../host/once-per-host.js';
 
 /** The model names in `-cpu help` output: lines `x86 NAME   description`. */
 export function parseCpuModels(help: string): Set<string> {
   return new Set([...help.matchAll(/^x86\s+(\S+)/gm)].map((m) => m[1]!));
 }
 
-const cached = new Map<string, Promise<Set<string>>>();
-
 /** The models QEMU on `host` knows (one `-cpu help` per host and process). */
-function cpuModels(host: Host): Promise<Set<string>> {
-  let models = cached.get(host.name);
-  if (!models) {
-    models = host.run(['qemu-system-x86_64', '-cpu', 'help']).then((r) => parseCpuModels(r.stdout));
-    cached.set(host.name, models);
-    models.catch(() => cached.delete(host.name));
-  }
-  return models;
-}
+const cpuModels = oncePerHost(async (host) => parseCpuModels((await host.run(['qemu-system-x86_64', '-cpu', 'help'])).stdout));
 
 /** Refuse a CPU model this QEMU does not know, naming a few it does (those sharing a prefix first). */
 export async function checkCpuModels(host: Host, wanted: Iterable<string>, option = '--cpu'): Promise<void> {

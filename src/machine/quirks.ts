@@ -1,6 +1,6 @@
 // Known bugs of the QEMU that runs here, each with the release that fixed it and what miglab
 // does about it. Decided from `qemu-system-x86_64 --version`, read once per process.
-import type { Host } from '../host/host.js';
+import { oncePerHost } from '../host/once-per-host.js';
 
 export interface QemuRelease {
   readonly major: number;
@@ -16,22 +16,13 @@ export function parseQemuVersion(output: string): QemuRelease | undefined {
   return m ? { major: Number(m[1]), minor: Number(m[2]), micro: Number(m[3] ?? 0), line } : undefined;
 }
 
-const cached = new Map<string, Promise<QemuRelease>>();
-
-/** The QEMU release on `host` (one `--version` per host and process; a failure is not remembered). */
-export function qemuRelease(host: Host): Promise<QemuRelease> {
-  let v = cached.get(host.name);
-  if (!v) {
-    v = host.run(['qemu-system-x86_64', '--version']).then((r) => {
-      const parsed = parseQemuVersion(r.stdout);
-      if (!parsed) throw new Error(`cannot read QEMU's version from "${r.stdout.split('\n')[0]}"`);
-      return parsed;
-    });
-    cached.set(host.name, v);
-    v.catch(() => cached.delete(host.name));
-  }
-  return v;
-}
+/** The QEMU release on `host` (one `--version` per host and process). */
+export const qemuRelease = oncePerHost(async (host): Promise<QemuRelease> => {
+  const r = await host.run(['qemu-system-x86_64', '--version']);
+  const parsed = parseQemuVersion(r.stdout);
+  if (!parsed) throw new Error(`cannot read QEMU's version from "${r.stdout.split('\n')[0]}"`);
+  return parsed;
+});
 
 /**
  * QEMU before 9.0 loses guest writes during pre-copy under TCG. The fast path of the dirty-bitmap

@@ -24,6 +24,11 @@ export function describeSide(a: SideAfter | undefined, short = false): string {
   return `${state}${migration}${a.heartbeat ? beats[a.heartbeat] : ''}`;
 }
 
+/** Both sides as the run left them (observed before cleanup stopped them): "source ...; destination ...". */
+export function describeSides(after: { readonly source?: SideAfter; readonly destination?: SideAfter }): string {
+  return `source ${describeSide(after.source)}; destination ${describeSide(after.destination)}`;
+}
+
 /**
  * QEMU computes the dirty rate at a bitmap sync after the first (and then at most once a second);
  * until then it reports 0, which is "not measured yet", not a guest that dirties nothing.

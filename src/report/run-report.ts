@@ -6,7 +6,7 @@
 // interrupted run gets one too: what was measured, and what was not and why.
 import { join } from 'node:path';
 import { lineChart, type PlannedChart } from '../plot/charts.js';
-import { describeSide, type RunReport } from '../migrate/report.js';
+import { describeSides, type RunReport } from '../migrate/report.js';
 import { dirtyRateText } from '../migrate/figures.js';
 import { MiB } from '../util/units.js';
 import { writeReport, type WrittenReport } from './html.js';
@@ -189,7 +189,7 @@ function outcome(doc: MarkdownDoc, r: RunReport): void {
   if (o.integrity) facts.push(`Integrity (${o.integrity.checked}, on the ${o.integrityCheckedOn ?? 'destination'}): ${o.integrity.ok ? 'intact' : 'DAMAGED'}, ${o.integrity.detail}.`);
   if (o.qemuImgCheck) facts.push(`qemu-img check of the shared disk: ${o.qemuImgCheck.ok ? 'clean' : `not clean (${o.qemuImgCheck.meaning})`}.`);
   // Looked at before cleanup stopped anything (observeAfter): say so, or 'running' reads as still running.
-  if (o.after) facts.push(`When the run ended (before cleanup): source ${describeSide(o.after.source)}; destination ${describeSide(o.after.destination)}.`);
+  if (o.after) facts.push(`When the run ended (before cleanup): ${describeSides(o.after)}.`);
   if (o.guestTrouble) facts.push(`The guest's console on the ${o.guestTrouble.side} reported ${o.guestTrouble.kind}: \`${o.guestTrouble.lines.at(-1) ?? ''}\`.`);
   for (const f of o.faults ?? []) facts.push(`Fault \`${f.fault}\`: ${f.fired ? `fired at ${fmtMs(f.firedAtMs)} (${f.detail ?? ''})` : `never fired (${f.notFired ?? '?'})`}${f.error ? `; ${f.error}` : ''}.`);
   for (const i of o.incidents ?? []) facts.push(`At ${fmtMs(i.tMs)} the ${i.source} watcher saw: ${i.what}.`);

@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import chalk from 'chalk';
 import { dirtyRateText } from '../migrate/figures.js';
-import { describeSide, type RunReport } from '../migrate/report.js';
+import { describeSides, type RunReport } from '../migrate/report.js';
 
 const fmtMiB = (b: number | undefined) => (b === undefined ? '?' : `${(b / 1024 / 1024).toFixed(1)} MiB`);
 const fmt = (v: number | undefined, unit: string, digits = 0) => (v === undefined ? '?' : `${v.toFixed(digits)} ${unit}`);
@@ -78,7 +78,7 @@ export function formatSummary(r: RunReport, dir: string): string {
     lines.push(chalk.magenta(`  fault           ${f.fault} ${when}${f.error ? `; ${f.error}` : ''}`));
   }
   // Looked at before cleanup stopped anything (observeAfter).
-  if (o.after) lines.push(`  at the end      source ${describeSide(o.after.source)}; destination ${describeSide(o.after.destination)} (before cleanup)`);
+  if (o.after) lines.push(`  at the end      ${describeSides(o.after)} (before cleanup)`);
   for (const x of o.relaunched ?? []) lines.push(chalk.yellow(`  relaunched      ${x.side} QEMU hung while starting and was launched again (see run.json)`));
   if (o.guestTrouble) lines.push(chalk.red(`  guest console   ${o.guestTrouble.lines.slice(-3).join(' | ')}`));
   if (r.failure) lines.push((r.ok ? chalk.dim : r.verdict === 'failed' ? chalk.red : chalk.yellow)(`  ${r.failure}`));
