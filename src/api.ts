@@ -7,6 +7,7 @@ import { checkCpuModels } from './machine/cpu-models.js';
 import { LocalHost } from './host/local.js';
 import { assertImageIntact, findImage, type ImageInfo } from './image/build.js';
 import { attachLab, checkLabDependencies, checkRoot, labDown, labUp, parseLabSpec, parseShaping, type Lab, type LabSpecInput, type ShapingInput } from './lab/index.js';
+import { checkRunOnHosts, useHostsLab } from './hosts/use.js';
 import { runMigration, type MigrationHooks } from './migrate/engine.js';
 import type { Progress } from './progress/progress.js';
 import type { RunReport } from './migrate/report.js';
@@ -26,6 +27,8 @@ export interface MigrateRequest {
   readonly shaping?: ShapingInput;
   /** Lab to use: an existing one with this prefix, or an ephemeral one brought up for the run. */
   readonly lab?: LabSpecInput;
+  /** A hosts file: run on the machines it names, over SSH, instead of the embedded lab. */
+  readonly hosts?: string;
   readonly resultsRoot?: string;
   readonly progress?: Progress;
   /** An outer abort (tests); Ctrl-C is always handled. */
@@ -90,11 +93,14 @@ export async function useLab(td: Teardown, spec: LabSpecInput | undefined, shapi
 export async function migrate(req: MigrateRequest): Promise<MigrateResult> {
   const scenario: Scenario = parseScenario(req.scenario);
   if (req.shaping) parseShaping(req.shaping);
+  if (req.hosts !== undefined) checkRunOnHosts({ shaping: req.shaping, faults: scenario.faults });
   const dir = await checkResultsDir(req.resultsRoot ?? join(REPO_ROOT, 'results'));
-  const image = await preflight([scenario.guest.cpuModel]);
+  // On hosts from a hosts file QEMU runs there: it is checked there once connected.
+  const image = req.hosts === undefined ? await preflight([scenario.guest.cpuModel]) : await requireImage();
   return withTeardown(async (td, ctrlC) => {
     const signal = req.signal ? AbortSignal.any([req.signal, ctrlC]) : ctrlC;
-    const lab = await useLab(td, req.lab, req.shaping, signal);
+    const lab =
+      req.hosts === undefined ? await useLab(td, req.lab, req.shaping, signal) : await useHostsLab(td, req.hosts, { signal, cpuModels: [scenario.guest.cpuModel] });
     // One run alone: its figures cost well under a second (measured 0.3-0.6 s), so they are drawn now.
     return migrateOnLab({ lab, image, scenario, dir, signal, progress: req.progress, figures: true });
   });

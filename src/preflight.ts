@@ -1,17 +1,18 @@
 // Checks made before anything is started: root, QEMU and its NFS block driver, free ports.
 // Each failure is one line naming the problem and the command that fixes it.
-import { existsSync } from 'node:fs';
 import { MissingDependencyError, UsageError } from './errors.js';
 import type { Host } from './host/host.js';
 
 export const NFS_BLOCK_DRIVER_PATHS = ['/usr/lib/x86_64-linux-gnu/qemu/block-nfs.so', '/usr/lib64/qemu/block-nfs.so', '/usr/lib/qemu/block-nfs.so'];
 
+/** QEMU, qemu-img and QEMU's nfs:// block driver on `host` (the local machine, a namespace, or a host over SSH). */
 export async function checkQemu(host: Host): Promise<void> {
-  if (!(await host.which('qemu-system-x86_64'))) throw new MissingDependencyError('QEMU (qemu-system-x86_64)', 'apt-get install -y qemu-system-x86');
-  if (!(await host.which('qemu-img'))) throw new MissingDependencyError('qemu-img', 'apt-get install -y qemu-utils');
-  if (!NFS_BLOCK_DRIVER_PATHS.some((p) => existsSync(p))) {
-    throw new MissingDependencyError("QEMU's nfs:// block driver (block-nfs.so)", 'apt-get install -y qemu-block-extra');
-  }
+  // Named only when it is not this machine: "QEMU (qemu-system-x86_64) on root@10.0.0.1".
+  const on = host.name === 'local' ? '' : ` on ${host.name}`;
+  if (!(await host.which('qemu-system-x86_64'))) throw new MissingDependencyError(`QEMU (qemu-system-x86_64)${on}`, 'apt-get install -y qemu-system-x86');
+  if (!(await host.which('qemu-img'))) throw new MissingDependencyError(`qemu-img${on}`, 'apt-get install -y qemu-utils');
+  const driver = await host.run(['sh', '-c', 'for p; do [ -e "$p" ] && exit 0; done; exit 1', 'sh', ...NFS_BLOCK_DRIVER_PATHS], { reject: false, timeoutMs: 10_000 });
+  if (driver.exitCode !== 0) throw new MissingDependencyError(`QEMU's nfs:// block driver (block-nfs.so)${on}`, 'apt-get install -y qemu-block-extra');
 }
 
 /** TCP ports something already listens on, as seen from `host` (e.g. inside a namespace). */

@@ -54,6 +54,7 @@ export interface MiglabCommand {
 }
 
 const PREFIX_OPTION = { type: 'string', default: 'mlab', describe: 'lab to use: the one up with this prefix, or one brought up for the run' } as const;
+const HOSTS_OPTION = { type: 'string', describe: 'run on your own machines over SSH, as this hosts file names them (examples/hosts/), instead of the embedded lab' } as const;
 
 export const COMMANDS: readonly MiglabCommand[] = [
   {
@@ -119,12 +120,13 @@ export const COMMANDS: readonly MiglabCommand[] = [
     describe: 'boot a guest on src, migrate it to dst, and record what happened',
     // --fault is KIND[:ARGS]@WHEN: the kinds are what a person cannot guess.
     values: { fault: FAULT_KINDS },
-    builder: (y) => y.options(MIGRATE_OPTIONS).option('prefix', PREFIX_OPTION),
+    builder: (y) => y.options(MIGRATE_OPTIONS).option('prefix', PREFIX_OPTION).option('hosts', HOSTS_OPTION),
     run: async (a, io) => {
       const { report, dir } = await api.migrate({
         scenario: scenarioFromArgsChecked(a),
         shaping: shapingFromArgs(a),
         lab: { prefix: String(a.prefix) },
+        hosts: a.hosts === undefined ? undefined : String(a.hosts),
         resultsRoot: String(a.results),
         progress: io.progress,
       });

@@ -2,7 +2,7 @@
 // lookup, the default lab's name and ports. `miglab doctor` runs the checks (checks.ts) on it.
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IMAGE_CACHE_DIR, REPO_ROOT } from '../api.js';
 import { describeError } from '../errors.js';
@@ -50,7 +50,7 @@ export function localProbes(opts: LocalProbeOptions = {}): DoctorProbes {
         }
         return { usable: undefined, reason: '/dev/kvm exists, but only booting the guest under it tells whether it works, and the guest image is not built' };
       }
-      const d = await decideAccel('auto', { host, media: { kernelPath: image.kernelPath, initrdPath: image.initrdPath }, imageHash: image.hash, cacheDir: IMAGE_CACHE_DIR });
+      const d = await decideAccel('auto', { host, media: { kernelPath: image.kernelPath, initrdPath: image.initrdPath }, socketParent: tmpdir(), imageHash: image.hash, cacheDir: IMAGE_CACHE_DIR });
       return { usable: d.kvmUsable, reason: d.reason.replace(/^fell back to TCG: /, '') };
     },
   };

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { IMAGE_CACHE_DIR, newRunId, preflight, REPO_ROOT, useLab } from '../api.js';
 import { ensureProbeTool } from '../guest/probe-tool.js';
 import type { LabSpecInput } from '../lab/index.js';
-import { decideAccel } from '../machine/accel.js';
+import { decideLabAccel } from '../machine/lab-accel.js';
 import { hostFacts } from '../migrate/phases/record.js';
 import type { Progress } from '../progress/progress.js';
 import { checkResultsDir } from '../report/results-dir.js';
@@ -52,9 +52,9 @@ export async function runHomework(req: HomeworkRequest = {}): Promise<HomeworkOu
     progress('lab', 'bringing up the two-host lab (or using the one that is up)');
     const setup = await timed(async () => {
       const lab = await useLab(td, req.lab, undefined, signal);
-      const probeTool = await ensureProbeTool({ cacheDir: IMAGE_CACHE_DIR, signal });
-      const media = { kernelPath: image.kernelPath, initrdPath: image.initrdPath };
-      const accel = await decideAccel('auto', { host: lab.hosts.src.host, media, imageHash: image.hash, cacheDir: IMAGE_CACHE_DIR, signal });
+      // The probe tool runs on the lab's client host: put there (a no-op on the embedded lab).
+      const probeTool = await lab.placeFile('client', await ensureProbeTool({ cacheDir: IMAGE_CACHE_DIR, signal }));
+      const accel = await decideLabAccel(lab, 'auto', { image, cacheDir: IMAGE_CACHE_DIR, signal });
       return { lab, probeTool, accel };
     });
     sectionsMs['set-up (lab, KVM probe)'] = setup.wallMs;

@@ -2,15 +2,15 @@
 // /dev/kvm exists but a standard guest kernel aborts or hangs under it. So `auto` boots the real
 // guest under KVM with a deadline and falls back to TCG, keeping the measured reason. The verdict
 // is cached per host boot, QEMU binary and guest image, so the probe costs its time once.
-import { constants } from 'node:fs';
-import { access, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { describeError, MiglabError } from '../errors.js';
 import type { Host } from '../host/host.js';
 import { Teardown } from '../util/teardown.js';
 import type { ResolvedAccel } from './argv.js';
 import { parseMachineSpec, type Accel, type MachineMedia } from './spec.js';
+import { oncePerHost } from '../host/once-per-host.js';
 import { qemuRelease } from './quirks.js';
 import { Vm, VmLaunchError } from './vm.js';
 
@@ -33,8 +33,12 @@ export interface KvmProbe {
 }
 
 export interface ProbeOptions {
+  /** The host whose KVM is probed (the guest boots there). */
   readonly host: Host;
+  /** Kernel and initrd as paths on that host. */
   readonly media: MachineMedia;
+  /** A directory on that host for the probe's monitor socket (a private one is made inside). */
+  readonly socketParent: string;
   /** Key for the cache: the guest image hash. */
   readonly imageHash: string;
   readonly cacheDir: string;
@@ -47,21 +51,21 @@ export async function probeKvm(opts: ProbeOptions): Promise<KvmProbe> {
   const started = Date.now();
   const probedAt = new Date(started).toISOString();
   const done = (usable: boolean, reason: string): KvmProbe => ({ usable, reason, probedAt, probeMs: Date.now() - started });
-  try {
-    await access('/dev/kvm', constants.R_OK | constants.W_OK);
-  } catch (err) {
-    return done(false, `/dev/kvm is not available (${describeError(err)})`);
-  }
+  const kvm = await opts.host.run(['test', '-r', '/dev/kvm', '-a', '-w', '/dev/kvm'], { reject: false, timeoutMs: 10_000, signal: opts.signal });
+  if (kvm.exitCode !== 0) return done(false, `/dev/kvm is not available on ${opts.host.name} (absent, or not readable and writable)`);
   const timeoutMs = opts.timeoutMs ?? 20000;
-  const dir = await mkdtemp(join(tmpdir(), 'miglab-kvm-probe-'));
   const td = new Teardown();
+  // The serial log stays with miglab; the monitor socket is made where QEMU runs.
+  const dir = await mkdtemp(join(tmpdir(), 'miglab-kvm-probe-'));
   td.defer('remove probe directory', () => rm(dir, { recursive: true, force: true }));
+  const sockDir = await opts.host.makeTempDir(opts.socketParent, 'kvm-probe-');
+  td.defer('remove probe socket directory', () => opts.host.remove(sockDir));
   try {
     const spec = parseMachineSpec({ name: 'kvmprobe', accel: 'kvm', cpuModel: 'host', memoryMiB: 128, mac: '52:54:00:77:ff:ff', ip: '10.77.0.254/24' });
     const vm = await Vm.launch({
       host: opts.host,
       spec,
-      plan: { role: 'probe', accel: 'kvm', qmpSocket: join(dir, 'qmp.sock'), media: { kernelPath: opts.media.kernelPath, initrdPath: opts.media.initrdPath } },
+      plan: { role: 'probe', accel: 'kvm', qmpSocket: posix.join(sockDir, 'qmp.sock'), media: { kernelPath: opts.media.kernelPath, initrdPath: opts.media.initrdPath } },
       runDir: dir,
       label: 'probe',
       teardown: td,
@@ -87,19 +91,16 @@ export async function probeKvm(opts: ProbeOptions): Promise<KvmProbe> {
   }
 }
 
-// The boot id and QEMU's version do not change while miglab runs: read them once per process,
-// not once per migration (a batch runs many).
-let hostKey: Promise<string> | undefined;
+// A host's boot id and QEMU's version do not change while miglab runs: read them once per host
+// and process, not once per migration (a batch runs many).
+const hostKey = oncePerHost(async (host) => {
+  const bootId = (await host.readText('/proc/sys/kernel/random/boot_id'))?.trim();
+  if (!bootId) throw new MiglabError('COMMAND_FAILED', `cannot read the boot id of ${host.name} (/proc/sys/kernel/random/boot_id)`);
+  return `${bootId}|${(await qemuRelease(host)).line}`;
+});
 
 async function cacheKey(host: Host, imageHash: string): Promise<string> {
-  hostKey ??= (async () => {
-    const bootId = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
-    return `${bootId}|${(await qemuRelease(host)).line}`;
-  })().catch((err: unknown) => {
-    hostKey = undefined; // try again next time rather than remember a failure
-    throw err;
-  });
-  return `${await hostKey}|${imageHash}`;
+  return `${await hostKey(host)}|${imageHash}`;
 }
 
 /** Resolve the requested accelerator, probing KVM (cached) when needed. */
@@ -107,19 +108,21 @@ export async function decideAccel(requested: Accel, opts: ProbeOptions): Promise
   if (requested === 'tcg') return { requested, used: 'tcg', kvmUsable: undefined, reason: 'TCG was requested' };
   const key = await cacheKey(opts.host, opts.imageHash);
   const cacheFile = join(opts.cacheDir, 'kvm-probe.json');
-  let probe: KvmProbe | undefined;
+  // One verdict per host boot, QEMU and image: hosts reached over SSH each have their own entry.
+  let entries: Record<string, KvmProbe> = {};
   try {
-    const cached = JSON.parse(await readFile(cacheFile, 'utf8')) as { key: string; probe: KvmProbe };
-    if (cached.key === key) probe = cached.probe;
+    const cached = JSON.parse(await readFile(cacheFile, 'utf8')) as { entries?: Record<string, KvmProbe> };
+    entries = cached.entries ?? {};
   } catch {
     // No cached verdict yet (or an unreadable one): probe afresh below.
   }
+  let probe = entries[key];
   if (!probe) {
     probe = await probeKvm(opts);
     await mkdir(opts.cacheDir, { recursive: true });
-    await writeFile(cacheFile, JSON.stringify({ key, probe }, null, 2));
+    await writeFile(cacheFile, JSON.stringify({ entries: { ...entries, [key]: probe } }, null, 2));
   }
   if (probe.usable) return { requested, used: 'kvm', kvmUsable: true, reason: probe.reason, probedAt: probe.probedAt, probeMs: probe.probeMs };
-  if (requested === 'kvm') throw new MiglabError('BAD_INPUT', `KVM was requested but is not usable here: ${probe.reason}; use --accel tcg or --accel auto`);
+  if (requested === 'kvm') throw new MiglabError('BAD_INPUT', `KVM was requested but is not usable on ${opts.host.name}: ${probe.reason}; use --accel tcg or --accel auto`);
   return { requested, used: 'tcg', kvmUsable: false, reason: `fell back to TCG: ${probe.reason}`, probedAt: probe.probedAt, probeMs: probe.probeMs };
 }

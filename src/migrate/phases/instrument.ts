@@ -23,7 +23,8 @@ export async function instrument(run: Run, booted: Booted): Promise<Instrumented
   const { ctx, scenario, guard, td, lab } = run;
   const { src, dst, slot } = booted;
   await ctx.hooks?.afterBoot?.({ src, dst, machine: slot.machine, lab, guestIp: slot.guestIp });
-  const toolPath = await ensureProbeTool({ cacheDir: ctx.cacheDir, signal: guard.signal });
+  // The probe tool runs on the lab's client host: put there (a no-op on the embedded lab).
+  const toolPath = await lab.placeFile('client', await ensureProbeTool({ cacheDir: ctx.cacheDir, signal: guard.signal }));
   const agent = new AgentClient({ host: lab.hosts.client.host, guestIp: slot.guestIp, toolPath });
   const needsAgent = scenario.clientProbe || scenario.workload.kind !== 'idle' || scenario.faults.some((f) => f.kind === 'guest-oom');
   // The agent must answer before the probe starts, or its first silence is not the migration's.

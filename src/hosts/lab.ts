@@ -1,0 +1,205 @@
+// A lab made of machines the user already has, reached over SSH (the hosts file): the same `Lab`
+// the engine runs on, so a migration between two real hosts takes the path the embedded lab's
+// does. What the hosts file does not hand over to miglab stays the user's: guests join the
+// user's bridge, disks go to the user's NFS export, and nothing of the hosts' own network is
+// changed (no shaping, no link cuts: on a real host those could cut miglab's own SSH connection).
+// miglab's own state for this lab (slots, TLS certificates) lives on the controller, under the
+// same state root as embedded labs, named by the hosts file; what QEMU needs on a host (kernel,
+// initrd, probe tool, certificates, monitor sockets) is put under the hosts file's `runDir` there.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { basename, join, posix } from 'node:path';
+import { MiglabError } from '../errors.js';
+import type { Host } from '../host/host.js';
+import type { Lab, LabHost, LabNfs, NfsServerState, SlotLease, StepOptions } from '../lab/handle.js';
+import { SlotTable, type SlotHolder, type SlotRequest } from '../lab/slots.js';
+import { DEFAULT_STATE_ROOT, isEmptyShaping, labNames, labPaths, parseShaping, type GuestHostRole, type HostRole, type LabSpec, type ShapingInput } from '../lab/spec.js';
+import { addTapOn, removeTapOn, tapExistsOn } from '../lab/taps.js';
+import { ensureTlsCredentials, TLS_FILES } from '../lab/tls.js';
+import type { RecordedProcess } from '../lab/procs.js';
+import type { HostsSpec } from './file.js';
+
+/** A short, stable name for the lab of one hosts file: `h` + 7 hex digits of its path's hash. */
+export function hostsLabPrefix(hostsFile: string): string {
+  return `h${createHash('sha256').update(hostsFile).digest('hex').slice(0, 7)}`;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Why a fault or setting that needs the embedded lab cannot run here, in one line. */
+function notOnHosts(what: string, why: string): MiglabError {
+  return new MiglabError('BAD_INPUT', `${what} is not available on hosts from a hosts file: ${why}; run it on the embedded lab (without --hosts)`);
+}
+
+export interface HostsLabParts {
+  /** The hosts file's absolute path (names the lab's state on the controller). */
+  readonly file: string;
+  readonly spec: HostsSpec;
+  /** Connected hosts per role (a role without its own host is given the source's). */
+  readonly hosts: Readonly<Record<HostRole, Host>>;
+  /** Where miglab keeps its state on the controller; default /run/miglab. */
+  readonly stateRoot?: string;
+  /** A problem when a host's SSH connection is lost; else undefined. */
+  readonly connectionLost?: () => string | undefined;
+}
+
+export class HostsLab implements Lab {
+  readonly spec: LabSpec;
+  readonly names;
+  readonly paths;
+  readonly prefixLength: number;
+  readonly hosts: Lab['hosts'];
+  readonly nfs: LabNfs;
+  readonly shaping = undefined;
+  private readonly slots: SlotTable;
+  private readonly placed = new Map<string, Promise<string>>();
+
+  constructor(private readonly parts: HostsLabParts) {
+    const { spec } = parts;
+    const prefix = hostsLabPrefix(parts.file);
+    this.spec = { prefix, subnet: spec.guests.subnet, stateRoot: parts.stateRoot ?? DEFAULT_STATE_ROOT, exportDir: spec.storage.dir };
+    this.names = labNames(prefix);
+    this.paths = labPaths(this.spec);
+    this.prefixLength = spec.guests.prefixLength;
+    this.slots = new SlotTable(this.paths.slotsDir, spec.guests.addresses.length - 1);
+    const mk = (role: HostRole): LabHost => {
+      const t = spec.hosts[role];
+      const host = parts.hosts[role];
+      // The destination's address is where the migration stream goes (it may be another network's).
+      const ip = role === 'dst' ? spec.migration.address : t.address;
+      return { role, ip, where: host.name, runDir: posix.join(spec.runDir, prefix), host };
+    };
+    this.hosts = { src: mk('src'), dst: mk('dst'), client: mk('client') };
+    const server = this.hosts[spec.storage.server];
+    const url = new URL(spec.storage.nfs);
+    this.nfs = {
+      serverIp: url.hostname,
+      exportDir: spec.storage.dir,
+      host: server.host,
+      url: (fileName) => `${spec.storage.nfs.replace(/\/+$/, '')}/${fileName}`,
+      path: (fileName) => posix.join(spec.storage.dir, fileName),
+    };
+  }
+
+  guestIp(index: number): string {
+    const ip = this.parts.spec.guests.addresses[index];
+    if (ip === undefined) throw new MiglabError('BAD_INPUT', `guest slot ${index} has no address in the hosts file (it lists ${this.parts.spec.guests.addresses.length})`);
+    return ip;
+  }
+
+  guestMac(index: number): string {
+    this.guestIp(index);
+    return `52:54:00:77:00:${index.toString(16).padStart(2, '0')}`;
+  }
+
+  addTap(role: GuestHostRole, name: string, opts?: StepOptions): Promise<void> {
+    return addTapOn(this.hosts[role], this.parts.spec.bridge, name, opts);
+  }
+
+  removeTap(role: GuestHostRole, name: string, opts?: StepOptions): Promise<void> {
+    return removeTapOn(this.hosts[role], name, opts);
+  }
+
+  tapExists(role: GuestHostRole, name: string, opts?: StepOptions): Promise<boolean> {
+    return tapExistsOn(this.hosts[role], name, opts);
+  }
+
+  async shapeLinks(input: ShapingInput): Promise<void> {
+    if (isEmptyShaping(parseShaping(input))) return;
+    throw notOnHosts('link shaping', "miglab shapes only links it owns, and the hosts' interfaces are yours");
+  }
+
+  async clearShaping(): Promise<void> {
+    // Nothing was shaped on these hosts.
+  }
+
+  async acquireSlot(req: SlotRequest): Promise<SlotLease> {
+    const held = await this.slots.acquire(req, (index, holder) => this.reclaimSlot(index, holder));
+    return { index: held.index, reclaimed: held.reclaimed, lab: this, release: async () => held.release() };
+  }
+
+  /**
+   * A slot whose run died on the controller: its remote processes ended with their SSH sessions;
+   * what may remain are its taps and its data disk.
+   */
+  private async reclaimSlot(index: number, holder: SlotHolder | undefined): Promise<string[]> {
+    const done: string[] = [];
+    for (const tap of [`tap-g${index}`, `tap-hw${index}`]) {
+      for (const role of ['src', 'dst'] as const) {
+        if (!(await this.tapExists(role, tap))) continue;
+        await this.removeTap(role, tap);
+        done.push(`removed ${tap} on ${role}`);
+      }
+    }
+    if (holder) {
+      const r = await this.nfs.host.run(['find', this.nfs.exportDir, '-maxdepth', '1', '-type', 'f', '-name', `${holder.runId}*`], { reject: false, timeoutMs: 10_000 });
+      for (const path of r.stdout.split('\n').filter(Boolean)) {
+        await this.nfs.host.remove(path);
+        done.push(`removed data disk ${basename(path)}`);
+      }
+    }
+    return done;
+  }
+
+  /** Remote processes end with the SSH session that started them, so none outlives its run. */
+  liveProcesses(): RecordedProcess[] {
+    return [];
+  }
+
+  stillUp(): string | undefined {
+    return this.parts.connectionLost?.();
+  }
+
+  async setUplink(): Promise<void> {
+    throw notOnHosts('cutting a host\'s link', "on a real host it could cut miglab's own SSH connection");
+  }
+
+  nfsServerState(): NfsServerState {
+    return { state: 'none' };
+  }
+
+  async signalNfsServer(): Promise<number> {
+    throw notOnHosts('a fault of the NFS server', 'the NFS server is yours, not started by miglab');
+  }
+
+  async restartNfsServer(): Promise<void> {
+    throw notOnHosts('restarting the NFS server', 'the NFS server is yours, not started by miglab');
+  }
+
+  /** The certificates are made on the controller and put on both guest hosts at the same path. */
+  async tlsCredentials(opts?: StepOptions): Promise<string> {
+    const set = await ensureTlsCredentials(this.paths.tlsDir, { serverAddress: this.parts.spec.migration.address, label: this.spec.prefix, ...opts });
+    const remoteDir = posix.join(this.hosts.src.runDir, 'tls');
+    for (const role of ['src', 'dst'] as const) {
+      for (const name of Object.values(TLS_FILES)) await this.hosts[role].host.putFile(join(set.dir, name), posix.join(remoteDir, name));
+    }
+    return remoteDir;
+  }
+
+  /** A controller file on a host, put there once per content (under runDir/files/HASH/). */
+  placeFile(role: HostRole, localPath: string): Promise<string> {
+    const key = `${role}:${localPath}`;
+    let placed = this.placed.get(key);
+    if (!placed) {
+      placed = (async () => {
+        const hash = await sha256File(localPath);
+        const path = posix.join(this.parts.spec.runDir, 'files', hash.slice(0, 16), basename(localPath));
+        await this.hosts[role].host.putFile(localPath, path);
+        return path;
+      })();
+      this.placed.set(key, placed);
+      placed.catch(() => this.placed.delete(key));
+    }
+    return placed;
+  }
+
+  /** Forget the controller's state of this lab (slots, certificates); the hosts keep nothing of it. */
+  async forgetState(): Promise<void> {
+    await rm(this.paths.labDir, { recursive: true, force: true });
+  }
+}

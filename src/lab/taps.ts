@@ -1,0 +1,48 @@
+// Guest taps on a host's bridge: one way to make, check and remove them, for the embedded lab's
+// namespaces and for hosts reached over SSH alike. QEMU opens a tap by name on the host it runs on.
+import { MiglabError } from '../errors.js';
+import type { Host } from '../host/host.js';
+import { CommandError } from '../host/local.js';
+import { checkTapName } from './spec.js';
+
+/** Time allowed to one tap command when the caller gives none. */
+const TAP_STEP_MS = 10_000;
+
+export interface TapStep {
+  readonly timeoutMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+/** The host a tap goes on: its runner and how messages name it. */
+export interface TapHost {
+  readonly role: string;
+  readonly where: string;
+  readonly host: Host;
+}
+
+const waits = (opts: TapStep = {}) => ({ timeoutMs: opts.timeoutMs ?? TAP_STEP_MS, signal: opts.signal });
+
+export async function tapExistsOn(on: TapHost, name: string, opts?: TapStep): Promise<boolean> {
+  const r = await on.host.run(['ip', 'link', 'show', 'dev', checkTapName(name)], { ...waits(opts), reject: false });
+  return r.exitCode === 0;
+}
+
+/** Create a persistent tap `name` on `bridge`, up; a link of that name already there is an error (never taken over). */
+export async function addTapOn(on: TapHost, bridge: string, name: string, opts?: TapStep): Promise<void> {
+  if (await tapExistsOn(on, name, opts)) {
+    throw new MiglabError('LAB_STATE', `a link named ${name} already exists on ${on.role} (${on.where})`, { context: { host: on.role, tap: name } });
+  }
+  await on.host.run(['ip', 'tuntap', 'add', 'dev', name, 'mode', 'tap'], waits(opts));
+  try {
+    await on.host.run(['ip', 'link', 'set', 'dev', name, 'master', bridge, 'up'], waits(opts));
+  } catch (err) {
+    await on.host.run(['ip', 'link', 'del', 'dev', name], { timeoutMs: TAP_STEP_MS, reject: false });
+    throw err;
+  }
+}
+
+/** Remove the tap; nothing to do if it is gone already. */
+export async function removeTapOn(on: TapHost, name: string, opts?: TapStep): Promise<void> {
+  const r = await on.host.run(['ip', 'link', 'del', 'dev', checkTapName(name)], { ...waits(opts), reject: false });
+  if (r.exitCode !== 0 && (await tapExistsOn(on, name, opts))) throw new CommandError(on.host.name, r);
+}
