@@ -45,7 +45,7 @@ export const PassSchema = z
   .describe('One pre-copy pass.');
 
 export const EventRecordSchema = z.object({
-  tMs: ms('Since the migrate command (QEMU\'s own event timestamp)'),
+  tMs: ms("Since the migrate command (QEMU's own event timestamp, on miglab's clock: the host's measured offset removed)"),
   side: side.describe('Which QEMU sent it'),
   event: text('QMP event name (MIGRATION, MIGRATION_PASS, STOP, RESUME...)'),
   data: z.record(z.string(), z.unknown()).optional().describe("The event's data, as QEMU sent it (QEMU's own shape per event)"),
@@ -255,6 +255,24 @@ const IncidentSchema = z.object({
   what: text('What it saw'),
 });
 
+const ClockOffsetsSchema = z
+  .object({
+    sourceOffsetMs: ms("The source host's clock minus miglab's"),
+    destinationOffsetMs: ms("The destination host's clock minus miglab's"),
+    uncertaintyMs: ms('The larger of the two measurements\' uncertainty (half the best SSH round trip)'),
+  })
+  .describe('Clock offsets of the guest hosts, measured at one moment');
+
+const ClocksSchema = z
+  .object({
+    method: z
+      .enum(['one-clock', 'ssh-round-trip'])
+      .describe("one-clock: the lab's hosts are namespaces of this machine, so QEMU's timestamps share miglab's clock; ssh-round-trip: each host's offset measured over SSH (Cristian's method, best of 5 round trips)"),
+    before: ClockOffsetsSchema.describe('Measured before the migration; QEMU event times are corrected with these'),
+    after: ClockOffsetsSchema.optional().describe('Measured after the migration: how far the clocks drifted meanwhile'),
+  })
+  .describe("The hosts' clocks against miglab's, which the events' times and STOP->RESUME depend on");
+
 export const RunOutputsSchema = z
   .object({
     final: MigrationInfoSchema.optional().describe("QEMU's last migration record"),
@@ -274,7 +292,9 @@ export const RunOutputsSchema = z
     destinationStatus: text("The destination's run state after the migration").optional(),
     sourceStatusAfter: text("The source's run state after the migration").optional(),
     heartbeat: HeartbeatSchema.optional(),
-    eventDowntimeMs: ms("From the source's STOP event to the destination's RESUME event (QEMU's timestamps)").optional(),
+    eventDowntimeMs: ms("From the source's STOP event to the destination's RESUME event (QEMU's timestamps, the hosts' clock offsets removed: clocks)").optional(),
+    eventDowntimeUncorrectedMs: ms('STOP->RESUME as the two hosts\' own clocks stamped it, before the offset correction (only where the hosts have clocks of their own)').optional(),
+    clocks: ClocksSchema.optional(),
     clientDowntimeMs: ms("Downtime as a client of the guest feels it: the longest silence of the UDP probe from the source's STOP to 2 s after the destination's RESUME").optional(),
     clientProbe: ProbeSchema.optional(),
     workloadBefore: WorkloadStatusSchema.optional().describe("The workload's figures just before the migration"),
