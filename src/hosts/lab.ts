@@ -12,13 +12,17 @@ import { rm } from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
 import { MiglabError } from '../errors.js';
 import type { Host } from '../host/host.js';
-import type { Lab, LabHost, LabNfs, NfsServerState, SlotLease, StepOptions } from '../lab/handle.js';
+import type { ClockOffset, Lab, LabHost, LabNfs, NfsServerState, SlotLease, StepOptions } from '../lab/handle.js';
 import { SlotTable, type SlotHolder, type SlotRequest } from '../lab/slots.js';
 import { DEFAULT_STATE_ROOT, isEmptyShaping, labNames, labPaths, parseShaping, type GuestHostRole, type HostRole, type LabSpec, type ShapingInput } from '../lab/spec.js';
 import { addTapOn, removeTapOn, tapExistsOn } from '../lab/taps.js';
 import { ensureTlsCredentials, TLS_FILES } from '../lab/tls.js';
 import type { RecordedProcess } from '../lab/procs.js';
+import { measureClockOffset } from './clock.js';
 import type { HostsSpec } from './file.js';
+
+/** Round trips per clock measurement: the best of them (the shortest) bounds the offset tightest. */
+const CLOCK_ROUND_TRIPS = 5;
 
 /** A short, stable name for the lab of one hosts file: `h` + 7 hex digits of its path's hash. */
 export function hostsLabPrefix(hostsFile: string): string {
@@ -179,6 +183,12 @@ export class HostsLab implements Lab {
       for (const name of Object.values(TLS_FILES)) await this.hosts[role].host.putFile(join(set.dir, name), posix.join(remoteDir, name));
     }
     return remoteDir;
+  }
+
+  /** Each host has a clock of its own: its offset from miglab's, measured over SSH now. */
+  async clockOffset(role: HostRole, opts: StepOptions = {}): Promise<ClockOffset> {
+    const m = await measureClockOffset(this.hosts[role].host, CLOCK_ROUND_TRIPS, opts);
+    return { ...m, method: 'ssh-round-trip' };
   }
 
   /** A controller file on a host, put there once per content (under runDir/files/HASH/). */

@@ -8,12 +8,17 @@ import type { RunOutputs } from './report.js';
 type Clocks = NonNullable<RunOutputs['clocks']>;
 type Offsets = Clocks['before'];
 
-/** Offsets of the source and destination hosts now, as the lab measures them. */
+/** Offsets of the lab's three hosts now, as the lab measures them. */
 export async function measureOffsets(lab: Pick<Lab, 'clockOffset'>, signal?: AbortSignal): Promise<{ method: Clocks['method']; offsets: Offsets }> {
-  const [src, dst] = await Promise.all([lab.clockOffset('src', { signal }), lab.clockOffset('dst', { signal })]);
+  const [src, dst, client] = await Promise.all((['src', 'dst', 'client'] as const).map((role) => lab.clockOffset(role, { signal })));
   return {
-    method: src.method === 'one-clock' && dst.method === 'one-clock' ? 'one-clock' : 'ssh-round-trip',
-    offsets: { sourceOffsetMs: src.offsetMs, destinationOffsetMs: dst.offsetMs, uncertaintyMs: Math.max(src.uncertaintyMs, dst.uncertaintyMs) },
+    method: [src, dst, client].every((c) => c!.method === 'one-clock') ? 'one-clock' : 'ssh-round-trip',
+    offsets: {
+      sourceOffsetMs: src!.offsetMs,
+      destinationOffsetMs: dst!.offsetMs,
+      clientOffsetMs: client!.offsetMs,
+      uncertaintyMs: Math.max(src!.uncertaintyMs, dst!.uncertaintyMs, client!.uncertaintyMs),
+    },
   };
 }
 

@@ -259,9 +259,10 @@ const ClockOffsetsSchema = z
   .object({
     sourceOffsetMs: ms("The source host's clock minus miglab's"),
     destinationOffsetMs: ms("The destination host's clock minus miglab's"),
-    uncertaintyMs: ms('The larger of the two measurements\' uncertainty (half the best SSH round trip)'),
+    clientOffsetMs: ms("The client host's clock minus miglab's (the probe's times are on it)"),
+    uncertaintyMs: ms('The largest of the measurements\' uncertainties (half the best SSH round trip)'),
   })
-  .describe('Clock offsets of the guest hosts, measured at one moment');
+  .describe("Clock offsets of the lab's hosts, measured at one moment");
 
 const ClocksSchema = z
   .object({

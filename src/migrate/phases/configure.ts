@@ -6,6 +6,7 @@ import { HmpClient } from '../../hmp/client.js';
 import type { Vm } from '../../machine/vm.js';
 import { eventTimeMs } from '../../qmp/types.js';
 import type { Teardown } from '../../util/teardown.js';
+import { measureOffsets, sideOffsetMs } from '../clocks.js';
 import { HmpMigrationDriver, QmpMigrationDriver, tlsParameters, type MigrationDriver } from '../monitor.js';
 import { CALL, type Run } from '../run-state.js';
 import type { Booted } from './boot.js';
@@ -21,7 +22,7 @@ export interface Configured {
   readonly capabilitiesInForce: Record<string, boolean>;
 }
 
-export type ConfigureRun = Pick<Run, 'scenario' | 'guard' | 'td' | 'events' | 'faults' | 'record' | 'sourceCompletedAtMs'>;
+export type ConfigureRun = Pick<Run, 'scenario' | 'guard' | 'td' | 'events' | 'faults' | 'record' | 'sourceCompletedAtMs' | 'out'> & { readonly lab: Pick<Run['lab'], 'clockOffset'> };
 
 export async function configure(run: ConfigureRun, booted: Booted): Promise<Configured> {
   const { scenario, guard, td } = run;
@@ -29,6 +30,9 @@ export async function configure(run: ConfigureRun, booted: Booted): Promise<Conf
   const v = await src.qmp.queryVersion({ ...CALL, signal: guard.signal });
   const qemu = { version: `${v.major}.${v.minor}.${v.micro}`, package: v.package || undefined };
   run.record.qemu = qemu;
+  // Before any event: their times are corrected with the hosts' clock offsets.
+  const clocks = await measureOffsets(run.lab, guard.signal);
+  run.out.clocks = { method: clocks.method, before: clocks.offsets };
   recordEvents(run, booted);
 
   const driver: MigrationDriver = scenario.monitor === 'qmp' ? new QmpMigrationDriver(src.qmp) : new HmpMigrationDriver(await connectHmp(src, td, guard.signal));
@@ -66,7 +70,7 @@ function recordEvents(run: ConfigureRun, { src, dst }: Booted): void {
   const { guard } = run;
   for (const [side, vm] of [['source', src], ['destination', dst]] as const) {
     vm.qmp.onEvent((e) => {
-      const tMs = guard.migrateSentAt ? eventTimeMs(e) - guard.migrateSentAt : 0;
+      const tMs = guard.migrateSentAt ? eventTimeMs(e) - sideOffsetMs(run.out.clocks?.before, side) - guard.migrateSentAt : 0;
       run.events.push({ tMs, side, event: e.event, data: e.data });
       if (side !== 'source') return;
       if (e.event === 'MIGRATION') {

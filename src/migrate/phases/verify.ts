@@ -7,6 +7,7 @@ import { heartbeatContinuity } from '../../machine/heartbeat.js';
 import type { MigrationInfo } from '../../migration/info.js';
 import { pollUntil, sleep, withDeadline } from '../../util/deadline.js';
 import { stopWorkload, verifyIntegrity } from '../../workload/run.js';
+import { measureOffsets, uncorrectedSwitchoverMs } from '../clocks.js';
 import { clientDowntimeWindow, switchoverMs } from '../downtimes.js';
 import { dirtyRateText, lastActiveSample, settleCompleted } from '../figures.js';
 import { QmpMigrationDriver } from '../monitor.js';
@@ -30,7 +31,7 @@ export interface Verified {
   readonly checkedOn: 'destination' | 'source';
 }
 
-export type VerifyRun = Pick<Run, 'scenario' | 'guard' | 'out' | 'timeline' | 'events' | 'phase' | 'verdict' | 'failure' | 'failedIn' | 'final'>;
+export type VerifyRun = Pick<Run, 'scenario' | 'guard' | 'out' | 'timeline' | 'events' | 'phase' | 'verdict' | 'failure' | 'failedIn' | 'final'> & { readonly lab: Pick<Run['lab'], 'clockOffset'> };
 
 /** QEMU's final figures, then the guest: on the destination after a switchover, else on the source. */
 export async function verify(run: VerifyRun, booted: Booted, instrumented: Instrumented, migrated: Migrated): Promise<Verified> {
@@ -107,9 +108,15 @@ async function verifyDestination(run: VerifyRun, { src, dst, slot }: Booted, { a
   const hb = heartbeatContinuity(src.console.beats, dst.console.beats);
   run.out.heartbeat = hb;
   run.out.eventDowntimeMs = switchoverMs(run.events);
+  const clocks = run.out.clocks;
+  if (clocks && clocks.method !== 'one-clock') {
+    clocks.after = (await measureOffsets(run.lab, guard.signal)).offsets;
+    if (run.out.eventDowntimeMs !== undefined) run.out.eventDowntimeUncorrectedMs = uncorrectedSwitchoverMs(run.out.eventDowntimeMs, clocks.before);
+  }
   if (probe) {
-    // The silence of the switchover, not any other hiccup of a busy host (downtimes.ts).
-    const within = clientDowntimeWindow(run.events, guard.migrateSentAt);
+    // The silence of the switchover, not any other hiccup of a busy host (downtimes.ts); the
+    // probe's times are the client host's clock.
+    const within = clientDowntimeWindow(run.events, guard.migrateSentAt + (clocks?.before.clientOffsetMs ?? 0));
     const probeRun = await probe.stop({ within, timeoutMs: 15000, signal: guard.signal });
     const { rows: _rows, meta: _meta, ...figures } = probeRun;
     run.out.clientProbe = figures;
