@@ -7,7 +7,6 @@ import { checkCpuModels } from './machine/cpu-models.js';
 import { LocalHost } from './host/local.js';
 import { assertImageIntact, findImage, type ImageInfo } from './image/build.js';
 import { attachLab, checkLabDependencies, checkRoot, labDown, labUp, parseLabSpec, parseShaping, type Lab, type LabSpecInput, type ShapingInput } from './lab/index.js';
-import { checkRunOnHosts, useHostsLab } from './hosts/use.js';
 import { runMigration, type MigrationHooks } from './migrate/engine.js';
 import type { Progress } from './progress/progress.js';
 import type { RunReport } from './migrate/report.js';
@@ -93,14 +92,15 @@ export async function useLab(td: Teardown, spec: LabSpecInput | undefined, shapi
 export async function migrate(req: MigrateRequest): Promise<MigrateResult> {
   const scenario: Scenario = parseScenario(req.scenario);
   if (req.shaping) parseShaping(req.shaping);
-  if (req.hosts !== undefined) checkRunOnHosts({ shaping: req.shaping, faults: scenario.faults });
+  // ssh2 takes ~70 ms to load: only runs on hosts from a hosts file load it.
+  const onHosts = req.hosts === undefined ? undefined : await import('./hosts/use.js');
+  onHosts?.checkRunOnHosts({ shaping: req.shaping, faults: scenario.faults });
   const dir = await checkResultsDir(req.resultsRoot ?? join(REPO_ROOT, 'results'));
   // On hosts from a hosts file QEMU runs there: it is checked there once connected.
-  const image = req.hosts === undefined ? await preflight([scenario.guest.cpuModel]) : await requireImage();
+  const image = onHosts ? await requireImage() : await preflight([scenario.guest.cpuModel]);
   return withTeardown(async (td, ctrlC) => {
     const signal = req.signal ? AbortSignal.any([req.signal, ctrlC]) : ctrlC;
-    const lab =
-      req.hosts === undefined ? await useLab(td, req.lab, req.shaping, signal) : await useHostsLab(td, req.hosts, { signal, cpuModels: [scenario.guest.cpuModel] });
+    const lab = onHosts ? await onHosts.useHostsLab(td, req.hosts!, { signal, cpuModels: [scenario.guest.cpuModel] }) : await useLab(td, req.lab, req.shaping, signal);
     // One run alone: its figures cost well under a second (measured 0.3-0.6 s), so they are drawn now.
     return migrateOnLab({ lab, image, scenario, dir, signal, progress: req.progress, figures: true });
   });

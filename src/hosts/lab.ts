@@ -191,14 +191,14 @@ export class HostsLab implements Lab {
     return { ...m, method: 'ssh-round-trip' };
   }
 
-  /** A controller file on a host, put there once per content (under runDir/files/HASH/). */
+  /** A controller file on a host, put there once per content (under the lab's runDir/files/HASH/, kept until `lab down`). */
   placeFile(role: HostRole, localPath: string): Promise<string> {
     const key = `${role}:${localPath}`;
     let placed = this.placed.get(key);
     if (!placed) {
       placed = (async () => {
         const hash = await sha256File(localPath);
-        const path = posix.join(this.parts.spec.runDir, 'files', hash.slice(0, 16), basename(localPath));
+        const path = posix.join(this.hosts[role].runDir, 'files', hash.slice(0, 16), basename(localPath));
         await this.hosts[role].host.putFile(localPath, path);
         return path;
       })();
@@ -208,8 +208,73 @@ export class HostsLab implements Lab {
     return placed;
   }
 
-  /** Forget the controller's state of this lab (slots, certificates); the hosts keep nothing of it. */
-  async forgetState(): Promise<void> {
-    await rm(this.paths.labDir, { recursive: true, force: true });
+  /** Slots held now, with whether the run holding each is alive. */
+  heldSlots(): ReturnType<SlotTable['held']> {
+    return this.slots.held();
   }
+
+  /**
+   * What miglab runs on a host now: every process it starts there names the lab's runDir in its
+   * command line (QEMU's monitor sockets, the probe tool's path), so that finds exactly them.
+   */
+  async processesOn(role: HostRole): Promise<{ pid: number; command: string }[]> {
+    const { host, runDir } = this.hosts[role];
+    const r = await host.run(['pgrep', '-a', '-f', '--', escapeRegex(`${runDir}/`)], { reject: false, timeoutMs: 10_000 });
+    return r.stdout
+      .split('\n')
+      .map((l) => /^(\d+) (.*)$/.exec(l.trim()))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ pid: Number(m[1]), command: m[2]! }))
+      .filter((p) => !p.command.startsWith('pgrep '));
+  }
+
+  /**
+   * Take what miglab left on the hosts away: its processes there (found by processesOn, stopped
+   * by pid), its taps on the bridge, the data disks of runs that are gone, its runDir on each
+   * host, and its state on the controller. Runs still in progress are refused unless `force`.
+   */
+  async takeDown(force: boolean): Promise<string[]> {
+    const held = this.slots.held();
+    const live = held.filter((h) => h.alive);
+    if (live.length > 0 && !force) {
+      throw new MiglabError('LAB_STATE', `runs are in progress on these hosts (${live.map((h) => `slot g${h.index}: run ${h.holder.runId}`).join('; ')}); wait for them, or use --force`);
+    }
+    const done: string[] = [];
+    for (const role of uniqueRoles(this.hosts)) {
+      const { host, runDir } = this.hosts[role];
+      for (const p of await this.processesOn(role)) {
+        await host.run(['kill', '-TERM', String(p.pid)], { reject: false, timeoutMs: 10_000 });
+        done.push(`stopped pid ${p.pid} on ${host.name} (${p.command.slice(0, 60)})`);
+      }
+      await host.remove(runDir);
+      done.push(`removed ${runDir} on ${host.name}`);
+    }
+    for (const h of held) done.push(...(await this.reclaimSlot(h.index, h.holder)));
+    for (const index of [...Array(this.parts.spec.guests.addresses.length).keys()]) {
+      for (const role of ['src', 'dst'] as const) {
+        for (const tap of [`tap-g${index}`, `tap-hw${index}`]) {
+          if (!(await this.tapExists(role, tap))) continue;
+          await this.removeTap(role, tap);
+          done.push(`removed ${tap} on ${role}`);
+        }
+      }
+    }
+    await rm(this.paths.labDir, { recursive: true, force: true });
+    return done;
+  }
+}
+
+/** Roles in order, each host once (the client is often the source host). */
+function uniqueRoles(hosts: Lab['hosts']): HostRole[] {
+  const seen = new Set<string>();
+  return (['src', 'dst', 'client'] as const).filter((r) => {
+    const name = hosts[r].host.name;
+    if (seen.has(name)) return false;
+    seen.add(name);
+    return true;
+  });
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
