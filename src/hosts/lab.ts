@@ -14,7 +14,7 @@ import { MiglabError } from '../errors.js';
 import type { Host } from '../host/host.js';
 import type { ClockOffset, Lab, LabHost, LabNfs, NfsServerState, SlotLease, StepOptions } from '../lab/handle.js';
 import { SlotTable, type SlotHolder, type SlotRequest } from '../lab/slots.js';
-import { DEFAULT_STATE_ROOT, isEmptyShaping, labNames, labPaths, parseShaping, type GuestHostRole, type HostRole, type LabSpec, type ShapingInput } from '../lab/spec.js';
+import { DEFAULT_STATE_ROOT, ipToNumber, isEmptyShaping, labNames, labPaths, numberToIp, parseShaping, type GuestHostRole, type HostRole, type LabSpec, type ShapingInput } from '../lab/spec.js';
 import { addTapOn, removeTapOn, tapExistsOn } from '../lab/taps.js';
 import { ensureTlsCredentials, TLS_FILES } from '../lab/tls.js';
 import type { RecordedProcess } from '../lab/procs.js';
@@ -23,6 +23,13 @@ import type { HostsSpec } from './file.js';
 
 /** Round trips per clock measurement: the best of them (the shortest) bounds the offset tightest. */
 const CLOCK_ROUND_TRIPS = 5;
+
+/** The guests' network as a subnet (`a.b.c.d/len`), from their first address and prefix length. */
+function guestSubnet(spec: HostsSpec): string {
+  const len = spec.guests.prefixLength;
+  const mask = len === 0 ? 0 : (~0 << (32 - len)) >>> 0;
+  return `${numberToIp((ipToNumber(spec.guests.first) & mask) >>> 0)}/${len}`;
+}
 
 /** A short, stable name for the lab of one hosts file: `h` + 7 hex digits of its path's hash. */
 export function hostsLabPrefix(hostsFile: string): string {
@@ -66,11 +73,11 @@ export class HostsLab implements Lab {
   constructor(private readonly parts: HostsLabParts) {
     const { spec } = parts;
     const prefix = hostsLabPrefix(parts.file);
-    this.spec = { prefix, subnet: spec.guests.subnet, stateRoot: parts.stateRoot ?? DEFAULT_STATE_ROOT, exportDir: spec.storage.dir };
+    this.spec = { prefix, subnet: guestSubnet(spec), stateRoot: parts.stateRoot ?? DEFAULT_STATE_ROOT, exportDir: spec.storage.dir };
     this.names = labNames(prefix);
     this.paths = labPaths(this.spec);
     this.prefixLength = spec.guests.prefixLength;
-    this.slots = new SlotTable(this.paths.slotsDir, spec.guests.addresses.length - 1);
+    this.slots = new SlotTable(this.paths.slotsDir, spec.guests.count - 1);
     const mk = (role: HostRole): LabHost => {
       const t = spec.hosts[role];
       const host = parts.hosts[role];
@@ -91,14 +98,18 @@ export class HostsLab implements Lab {
   }
 
   guestIp(index: number): string {
-    const ip = this.parts.spec.guests.addresses[index];
-    if (ip === undefined) throw new MiglabError('BAD_INPUT', `guest slot ${index} has no address in the hosts file (it lists ${this.parts.spec.guests.addresses.length})`);
-    return ip;
+    const { guests } = this.parts.spec;
+    if (!Number.isInteger(index) || index < 0 || index >= guests.count) {
+      throw new MiglabError('BAD_INPUT', `guest slot ${index} has no address in ${this.parts.spec.source} (guests.addresses gives ${guests.count}: ${guests.first}-${guests.last})`);
+    }
+    return numberToIp(ipToNumber(guests.first) + index);
   }
 
+  /** 52:54:00:78:XX:YY from the guest's address (its last two bytes): on a shared bridge it is as unique as the address. */
   guestMac(index: number): string {
-    this.guestIp(index);
-    return `52:54:00:77:00:${index.toString(16).padStart(2, '0')}`;
+    const n = ipToNumber(this.guestIp(index));
+    const hex = (b: number) => b.toString(16).padStart(2, '0');
+    return `52:54:00:78:${hex((n >>> 8) & 255)}:${hex(n & 255)}`;
   }
 
   addTap(role: GuestHostRole, name: string, opts?: StepOptions): Promise<void> {
@@ -186,8 +197,8 @@ export class HostsLab implements Lab {
   }
 
   /** Each host has a clock of its own: its offset from miglab's, measured over SSH now. */
-  async clockOffset(role: HostRole, opts: StepOptions = {}): Promise<ClockOffset> {
-    const m = await measureClockOffset(this.hosts[role].host, CLOCK_ROUND_TRIPS, opts);
+  async clockOffset(role: HostRole): Promise<ClockOffset> {
+    const m = await measureClockOffset(this.hosts[role].host, CLOCK_ROUND_TRIPS);
     return { ...m, method: 'ssh-round-trip' };
   }
 
@@ -250,7 +261,7 @@ export class HostsLab implements Lab {
       done.push(`removed ${runDir} on ${host.name}`);
     }
     for (const h of held) done.push(...(await this.reclaimSlot(h.index, h.holder)));
-    for (const index of [...Array(this.parts.spec.guests.addresses.length).keys()]) {
+    for (const index of [...Array(this.parts.spec.guests.count).keys()]) {
       for (const role of ['src', 'dst'] as const) {
         for (const tap of [`tap-g${index}`, `tap-hw${index}`]) {
           if (!(await this.tapExists(role, tap))) continue;

@@ -8,6 +8,8 @@ import { dirname, join, resolve } from 'node:path';
 
 const SRC = resolve('src');
 const PLOTTING = ['vega', 'vega-lite', '@resvg/resvg-js'];
+/** The SSH client and the hosts file's parser (~0.15 s to load), needed only with --hosts. */
+const HOSTS = ['ssh2', 'yaml'];
 
 /** The packages reached from `entry`: through static imports only, or through `await import()` too. */
 function packagesReached(entry: string, withDynamic: boolean): Set<string> {
@@ -40,6 +42,11 @@ describe('startup', () => {
     const atStartup = packagesReached(entry, false);
     expect(atStartup.has('yargs')).toBe(true);
     expect(PLOTTING.filter((p) => atStartup.has(p))).toEqual([]);
+  });
+  it('loads no SSH client or YAML parser before a command on hosts runs', () => {
+    const atStartup = packagesReached(entry, false);
+    expect(HOSTS.filter((p) => atStartup.has(p))).toEqual([]);
+    expect(HOSTS.filter((p) => packagesReached(entry, true).has(p))).toEqual(HOSTS);
   });
   it('still reaches the plotting packages from the commands that draw', () => {
     const eventually = packagesReached(entry, true);
