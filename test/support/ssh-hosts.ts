@@ -180,7 +180,7 @@ export async function connectThroughProxy(host: Pick<SshTestHost, 'role' | 'prox
     client.once('error', (err) => reject(new Error(`SSH to the ${host.role} host through \`${host.proxy.join(' ')}\` failed: ${err.message} ${stderr.trim()}`.trim())));
   });
   client.connect({
-    sock: sock as unknown as ssh2.ConnectConfig['sock'],
+    sock,
     username: host.user,
     privateKey: readFileSync(host.keyPath),
     hostHash: 'sha256',
