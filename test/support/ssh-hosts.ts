@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
@@ -53,7 +53,8 @@ const HOST_SCRIPT = [
  * the miglab checkout (its image, probe tool and caches are the controller's: a host gets copies).
  */
 export function hiddenFromHosts(): string[] {
-  return [homedir(), findRepoDir()];
+  // The account's home as the password database has it (what sshd uses), not $HOME.
+  return [userInfo().homedir, findRepoDir()].filter((dir) => dir !== '/');
 }
 
 export interface SshTestHost {
