@@ -4,7 +4,7 @@
 import { execa } from 'execa';
 import { existsSync, readdirSync } from 'node:fs';
 
-const PROGRAMS = ['qemu-system-x86_64', 'ganesha.nfsd', 'rpcbind', 'iperf3', 'perf', 'miglab-probe', 'sshd'];
+const PROGRAMS = ['qemu-system-x86_64', 'ganesha.nfsd', 'rpcbind', 'iperf3', 'perf', 'miglab-probe', 'sshd', 'socat'];
 const STATE_ROOT = '/run/miglab';
 
 /** @returns {Promise<{netns: string[], links: string[], processes: string[], stateFiles: string[]}>} */

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureProbeTool } from '../../src/guest/probe-tool.js';
 import { assertImageIntact, findImage, type ImageInfo } from '../../src/image/build.js';
-import { labDown, labUp, type Lab } from '../../src/lab/index.js';
+import { labDown, labUp, type Lab, type LabSpecInput } from '../../src/lab/index.js';
 
 export interface LabFixture {
   readonly lab: Lab;
@@ -15,7 +15,8 @@ export interface LabFixture {
   readonly runDir: string;
 }
 
-export function useTestLab(prefix: string): LabFixture {
+/** `spec` is the rest of the lab's spec (an export directory elsewhere, a subnet, shaping). */
+export function useTestLab(prefix: string, spec: Omit<LabSpecInput, 'prefix'> = {}): LabFixture {
   const state: { -readonly [K in keyof LabFixture]?: LabFixture[K] } = { runDir: mkdtempSync(join(tmpdir(), `miglab-it-${prefix}-`)) };
   beforeAll(async () => {
     const image = await findImage();
@@ -23,7 +24,7 @@ export function useTestLab(prefix: string): LabFixture {
     state.image = await assertImageIntact(image);
     state.toolPath = await ensureProbeTool({ timeoutMs: 60_000 });
     await labDown(prefix, { timeoutMs: 20_000 });
-    state.lab = await labUp({ prefix }, { timeoutMs: 30_000 });
+    state.lab = await labUp({ ...spec, prefix }, { timeoutMs: 30_000 });
   }, 90_000);
   afterAll(async () => {
     await labDown(prefix, { timeoutMs: 20_000 });
