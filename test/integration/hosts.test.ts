@@ -1,0 +1,112 @@
+// miglab on hosts from a hosts file, for real: three SSH servers inside an embedded lab's
+// namespaces (test/support/ssh-hosts.ts), each with a /tmp and /run of its own, reached only
+// through their proxies. The same migration as on the embedded lab runs there: QEMU started over
+// SSH, its monitors forwarded, the image and probe tool put on the hosts, the hosts' clocks
+// measured; a dropped SSH connection mid-migration fails the run and leaves nothing running; and
+// `lab down --hosts` leaves nothing on the hosts.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { execa } from 'execa';
+import { migrate } from '../../src/api.js';
+import { isOwnedAlive } from '../../src/lab/proc.js';
+import { RunReportSchema } from '../../src/results/run.js';
+import { pollUntil } from '../../src/util/deadline.js';
+import { hostProcesses, useSshHosts } from '../support/ssh-hosts.js';
+
+const MIGLAB = resolve('bin/miglab.js');
+const fx = useSshHosts('mlhost');
+const results = mkdtempSync(join(tmpdir(), 'miglab-it-hosts-'));
+afterAll(() => rmSync(results, { recursive: true, force: true }));
+
+/** What runs on a host besides its sshd and the sessions of the test's own checks. */
+function qemusOn(role: 'src' | 'dst'): number[] {
+  const host = fx.ssh.hosts[role];
+  return hostProcesses(host)
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p.pid}/comm`, 'utf8').trim().startsWith('qemu-system');
+      } catch {
+        return false;
+      }
+    })
+    .map((p) => p.pid);
+}
+
+async function cli(...args: string[]) {
+  return execa('node', [MIGLAB, ...args], { reject: false, all: true, env: { ...process.env, NO_COLOR: '1' } });
+}
+
+describe('migrate --hosts', () => {
+  it('migrates a guest between two SSH hosts and records the hosts\' clocks', async () => {
+    const { report, dir } = await migrate({ scenario: { guest: { memoryMiB: 128, accel: 'tcg', diskSizeMiB: 16 }, timeoutMs: 60000 }, hosts: fx.ssh.hostsFile, resultsRoot: results });
+    expect(report.verdict).toBe('completed');
+    // run.json is what a person keeps: it parses, and says the events' clocks were measured over SSH.
+    const saved = RunReportSchema.parse(JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')));
+    const clocks = saved.outputs.clocks!;
+    expect(clocks.method).toBe('ssh-round-trip');
+    // The hosts share this machine's clock: the offsets measured over SSH are within their own bounds.
+    expect(Math.abs(clocks.before.sourceOffsetMs)).toBeLessThanOrEqual(clocks.before.uncertaintyMs + 1);
+    expect(clocks.after).toBeDefined();
+    expect(saved.outputs.eventDowntimeMs).toBeGreaterThan(0);
+    expect(saved.outputs.eventDowntimeUncorrectedMs).toBeGreaterThan(0);
+    expect(saved.outputs.clientDowntimeMs).toBeGreaterThan(0);
+    // The serial logs came back over SSH into the run folder on this machine.
+    expect(readFileSync(join(dir, 'src.serial.log'), 'utf8')).toMatch(/miglab-hb|heartbeat|Linux/);
+    // Nothing of the run is left running on the hosts.
+    expect(qemusOn('src')).toEqual([]);
+    expect(qemusOn('dst')).toEqual([]);
+  }, 180_000);
+
+  it('refuses what needs the embedded lab, in one line, before connecting', async () => {
+    const r = await cli('migrate', '--hosts', fx.ssh.hostsFile, '--bandwidth', '100mbit', '--results', results);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.all).toMatch(/link shaping .* works on the embedded lab only/);
+    const f = await cli('migrate', '--hosts', fx.ssh.hostsFile, '--fault', 'link-down@pass:2', '--results', results);
+    expect(f.exitCode).not.toBe(0);
+    expect(f.all).toMatch(/link-down acts on the embedded lab/);
+  }, 60_000);
+
+  it('fails the run when the SSH connection to the source drops mid-migration, and leaves no QEMU behind', async () => {
+    // The connection's proxy (socat in the src namespace) carries the SSH session: killing it is the link to the host going away.
+    const proxyPids = async () => {
+      const r = await execa('pgrep', ['-f', '--', `^socat STDIO TCP:127.0.0.1:22$`], { reject: false });
+      return r.stdout.split('\n').filter(Boolean).map(Number);
+    };
+    const before = new Set(await proxyPids());
+    const run = migrate({
+      // Slow enough to be cut in the middle: 128 MiB at 2 MiB/s takes over a minute.
+      scenario: { guest: { memoryMiB: 128, accel: 'tcg', diskSizeMiB: 16 }, parameters: { maxBandwidthMiBps: 2 }, timeoutMs: 90000 },
+      hosts: fx.ssh.hostsFile,
+      resultsRoot: results,
+    });
+    // Wait until the migration runs (a src QEMU and a dst QEMU exist), then cut src's connection.
+    await pollUntil('both QEMUs running', async () => qemusOn('src').length > 0 && qemusOn('dst').length > 0, { timeoutMs: 60_000, intervalMs: 200 });
+    await new Promise((r) => setTimeout(r, 3000));
+    const mine = (await proxyPids()).filter((p) => !before.has(p));
+    expect(mine.length).toBeGreaterThan(0);
+    for (const pid of mine) process.kill(pid, 'SIGKILL');
+    const outcome = await run.then(
+      (r) => r.report,
+      (err: unknown) => err,
+    );
+    // The run ends (failed, or an error naming the lost connection), and the hosts are left clean.
+    const text = outcome instanceof Error ? outcome.message : `${outcome.verdict}: ${outcome.failure}`;
+    expect(text).toMatch(/SSH|connection|failed/i);
+    await pollUntil('the QEMUs of the cut run ended', async () => qemusOn('src').length === 0 && qemusOn('dst').length === 0, { timeoutMs: 20_000, intervalMs: 200 });
+    for (const pid of mine) expect(isOwnedAlive({ pid, startTime: 0 })).toBe(false);
+  }, 240_000);
+
+  it('lab status and lab down --hosts: what miglab has on the hosts, then nothing', async () => {
+    const status = await cli('lab', 'status', '--hosts', fx.ssh.hostsFile);
+    expect(status.exitCode).toBe(0);
+    expect(status.all).toMatch(/src \(root@10\.\d+\.\d+\.\d+\): no miglab process/);
+    const down = await cli('lab', 'down', '--hosts', fx.ssh.hostsFile);
+    expect(down.exitCode).toBe(0);
+    expect(down.all).toMatch(/removed \/run\/miglab-remote\/h[0-9a-f]{7} on root@/);
+    // The hosts' runDir is gone (looked at through the host's own mount namespace, where it lives).
+    const ls = await execa('nsenter', ['--mount', `--target=${fx.ssh.hosts.src.sshd.pid}`, 'ls', '/run/miglab-remote'], { reject: false });
+    expect(ls.stdout.trim()).toBe('');
+    expect(existsSync(join(results, 'nothing'))).toBe(false);
+  }, 60_000);
+});
