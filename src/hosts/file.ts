@@ -267,9 +267,17 @@ export function sshTarget(h: HostSpec): SshTarget {
   return { host: h.address, port: h.port, username: h.user, privateKeyPath: h.key, agent: h.agent, hostKeySha256: h.hostKeySha256, proxy: h.proxy };
 }
 
-/** One machine's identity: roles that name the same login on the same machine share a connection. */
-function connectionKey(h: HostSpec): string {
-  return `${h.user}@${h.address}:${h.port}`;
+/** The machines of the spec, each with the roles it plays: roles that name the same login on the same machine share one. */
+export function distinctHosts(spec: HostsSpec): Array<{ readonly host: HostSpec; readonly roles: readonly HostRole[] }> {
+  const byLogin = new Map<string, { host: HostSpec; roles: HostRole[] }>();
+  for (const role of HOST_ROLES) {
+    const h = spec.hosts[role];
+    const key = `${h.user}@${h.address}:${h.port}`;
+    const entry = byLogin.get(key);
+    if (entry) entry.roles.push(role);
+    else byLogin.set(key, { host: h, roles: [role] });
+  }
+  return [...byLogin.values()];
 }
 
 export interface ConnectedHosts {
@@ -282,19 +290,17 @@ export interface ConnectedHosts {
 
 /** Connect to every host of the spec at once; a failure closes those already made and is thrown. */
 export async function connectHosts(spec: HostsSpec, opts: WaitOptions): Promise<ConnectedHosts> {
-  const distinct = new Map<string, HostSpec>();
-  for (const role of HOST_ROLES) distinct.set(connectionKey(spec.hosts[role]), spec.hosts[role]);
-  const attempts = [...distinct].map(async ([key, h]) => [key, await SshHost.connect(sshTarget(h), opts)] as const);
-  const settled = await Promise.allSettled(attempts);
-  const made = new Map(settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : [])));
+  const machines = distinctHosts(spec);
+  const settled = await Promise.allSettled(machines.map((m) => SshHost.connect(sshTarget(m.host), opts)));
+  const made = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const close = () => {
-    for (const host of made.values()) host.close();
+    for (const host of made) host.close();
   };
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) {
     close();
     throw failed.reason;
   }
-  const of = (role: HostRole) => made.get(connectionKey(spec.hosts[role]))!;
+  const of = (role: HostRole) => (settled[machines.findIndex((m) => m.roles.includes(role))] as PromiseFulfilledResult<SshHost>).value;
   return { src: of('src'), dst: of('dst'), client: of('client'), close };
 }
