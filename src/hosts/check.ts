@@ -95,13 +95,30 @@ async function checkRoot(role: HostRole, host: Host, signal?: AbortSignal): Prom
   return fail(name, `logged in as ${user} (uid ${uid}): not root and without CAP_NET_ADMIN, so no tap can join the bridge and QEMU cannot open one`, fix, 'NOT_ROOT');
 }
 
-/** /dev/kvm opened read-write, as QEMU opens it. */
-async function checkKvmDevice(role: HostRole, host: Host, signal?: AbortSignal): Promise<{ usable: boolean; result: CheckResult }> {
+/** QEMU started under KVM with no machine at all: it opens /dev/kvm and makes a VM, then quits when asked over QMP. */
+const KVM_INIT_ARGV = ['qemu-system-x86_64', '-accel', 'kvm', '-machine', 'none', '-nodefaults', '-display', 'none', '-S', '-qmp', 'stdio'];
+const KVM_INIT_QMP = '{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n';
+
+/**
+ * /dev/kvm opened read-write, then QEMU started under KVM: a /dev/kvm that opens is not yet a KVM
+ * QEMU can use (on some machines its ioctls fail). Whether a guest kernel then boots under it is
+ * decided by the run's own probe (src/machine/accel.ts).
+ */
+async function checkKvm(role: HostRole, host: Host, signal?: AbortSignal): Promise<{ usable: boolean; result: CheckResult }> {
   const name = `${role} kvm`;
+  const tcg = (why: string) => ({
+    usable: false,
+    result: warn(name, `${why}: guests run under TCG here (slower; migration works the same)`, 'nothing needed for a run; for KVM, enable (nested) virtualisation on this machine, or log in as root'),
+  });
   const r = await host.run(['sh', '-c', 'exec 3<>/dev/kvm'], runOpts(signal));
-  if (r.exitCode === 0) return { usable: true, result: ok(name, '/dev/kvm opens: guests run under KVM') };
-  const why = /No such file/i.test(r.stderr) ? 'there is no /dev/kvm (no KVM on this machine, or a VM without nested virtualisation)' : /Permission denied/i.test(r.stderr) ? '/dev/kvm exists but this login may not open it' : `/dev/kvm does not open (${firstLine(r.stderr) || `exit ${r.exitCode}`})`;
-  return { usable: false, result: warn(name, `${why}: guests run under TCG here (slower; migration works the same)`, 'nothing needed for a run; for KVM enable nested virtualisation on the machine under this one, or log in as root') };
+  if (r.exitCode !== 0) {
+    if (/No such file/i.test(r.stderr)) return tcg('there is no /dev/kvm (no KVM on this machine, or a VM without nested virtualisation)');
+    if (/Permission denied/i.test(r.stderr)) return tcg('/dev/kvm exists but this login may not open it');
+    return tcg(`/dev/kvm does not open (${firstLine(r.stderr) || `exit ${r.exitCode}`})`);
+  }
+  const q = await host.run(KVM_INIT_ARGV, { ...runOpts(signal), input: KVM_INIT_QMP });
+  if (q.exitCode !== 0) return tcg(`/dev/kvm opens, but QEMU cannot use it (${q.stderr.trim().split('\n').at(-1)?.replace(/^qemu-system-x86_64: /, '') || `exit ${q.exitCode}`})`);
+  return { usable: true, result: ok(name, '/dev/kvm opens and QEMU starts under KVM: guests run under KVM (the run still boots its probe guest to be sure)') };
 }
 
 async function checkBridge(role: HostRole, host: Host, bridge: string, signal?: AbortSignal): Promise<CheckResult> {
@@ -285,7 +302,7 @@ export function hostChecks(spec: HostsSpec, hosts: Partial<Record<HostRole, Host
       {
         name: `${role} kvm`,
         run: async () => {
-          const k = await checkKvmDevice(role, host, signal);
+          const k = await checkKvm(role, host, signal);
           kvm[role] = k.usable;
           return k.result;
         },

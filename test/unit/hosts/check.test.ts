@@ -18,6 +18,8 @@ interface Machine {
   qemu: string;
   pcIs: string;
   kvm: boolean;
+  /** Whether QEMU can use the /dev/kvm that opens. */
+  kvmWorks: boolean;
   cpuFlags: string;
   bridges: Array<{ ifname: string; flags: string[] }>;
   /** Ports something else listens on. */
@@ -35,6 +37,7 @@ const good = (over: Partial<Machine> = {}): Machine => ({
   qemu: '7.2.22',
   pcIs: 'pc-i440fx-7.2',
   kvm: false,
+  kvmWorks: true,
   cpuFlags: 'fpu vme sse sse2',
   bridges: [{ ifname: 'br0', flags: ['BROADCAST', 'UP'] }],
   listening: [22],
@@ -59,6 +62,7 @@ function fakeMachine(m: Machine) {
       if (cmd === 'qemu-system-x86_64 --version') return { stdout: `QEMU emulator version ${m.qemu} (Debian)\nCopyright` };
       if (cmd === 'qemu-system-x86_64 -machine help') return { stdout: `Supported machines are:\npc                   Standard PC (alias of ${m.pcIs})\n${m.pcIs}        Standard PC (default)\nisapc                ISA-only PC\nnone                 empty machine` };
       if (cmd === 'sh -c exec 3<>/dev/kvm') return m.kvm ? {} : { exitCode: 2, stderr: 'sh: 1: cannot open /dev/kvm: No such file' };
+      if (argv[0] === 'qemu-system-x86_64' && argv[2] === 'kvm') return m.kvmWorks ? {} : { exitCode: 1, stderr: 'kvm version too old\nqemu-system-x86_64: -accel kvm: failed to initialize kvm: Inappropriate ioctl for device' };
       if (cmd === 'cat /proc/cpuinfo') return { stdout: `processor\t: 0\nflags\t\t: ${m.cpuFlags}\n` };
       if (cmd === 'ip -j link show type bridge') return { stdout: JSON.stringify(m.bridges) };
       if (argv[0] === 'ip' && argv[1] === 'tuntap') taps.add(argv[4]!);
@@ -161,6 +165,13 @@ describe('hosts check', () => {
     const { line } = await check(good({ kvm: true, cpuFlags: 'fpu sse avx2 avx512f' }), good({ kvm: true, cpuFlags: 'fpu sse avx2 sha_ni' }));
     expect(line('src kvm')!.status).toBe('ok');
     expect(line('cpu flags')).toMatchObject({ status: 'warn', found: 'the CPUs differ: only src has avx512f; only dst has sha_ni; a guest given -cpu host may use what dst lacks', fix: expect.stringContaining('--cpu MODEL') });
+  });
+
+  it('tells a /dev/kvm QEMU cannot use from a KVM it can', async () => {
+    const { line } = await check(good({ kvm: true, kvmWorks: false }), good({ kvm: true }));
+    expect(line('src kvm')).toMatchObject({ status: 'warn', found: '/dev/kvm opens, but QEMU cannot use it (-accel kvm: failed to initialize kvm: Inappropriate ioctl for device): guests run under TCG here (slower; migration works the same)' });
+    expect(line('dst kvm')!.status).toBe('ok');
+    expect(line('cpu flags')!.found).toMatch(/^not compared: with KVM on dst only/);
   });
 
   it('tells a dropped connection from a refused one', async () => {
