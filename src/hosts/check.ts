@@ -63,7 +63,10 @@ async function connectEach(spec: HostsSpec, opts: HostsCheckOptions): Promise<{ 
       for (const role of roles) hosts[role] = host;
       for (const role of roles.slice(1)) checks.push(ok(`${role} ssh`, `the same login on the same machine as ${roles[0]}: one connection`));
     } catch (err) {
-      for (const role of roles) checks.push(fail(`${role} ssh`, `cannot log in to ${login}: ${describeError(err)}`, sshFix(h, describeError(err), spec.source), 'COMMAND_FAILED'));
+      // The error names the login already when SshHost made it; the roles sharing it are one problem, one line.
+      const why = describeError(err);
+      const also = roles.length > 1 ? ` (the ${roles.slice(1).join(' and ')} host too)` : '';
+      checks.push(fail(`${roles[0]} ssh`, `${why.includes(h.address) ? why : `cannot log in to ${login}: ${why}`}${also}`, sshFix(h, why, spec.source), 'COMMAND_FAILED'));
     }
   }
   return { hosts, checks, close: () => made.forEach((h) => h.close()) };

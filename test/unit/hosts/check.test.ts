@@ -187,14 +187,22 @@ describe('hosts check', () => {
   });
 
   it('reports a host that does not answer and checks the rest', async () => {
-    const { report, line, closed } = await check(good(), new Error('connect ECONNREFUSED 10.0.0.2:22'));
-    expect(line('dst ssh')).toMatchObject({ status: 'fail', found: 'cannot log in to root@10.0.0.2:22: connect ECONNREFUSED 10.0.0.2:22', fix: 'check the address and that sshd runs there and lets you in: ssh -p 22 root@10.0.0.2 true' });
+    const { report, line, closed } = await check(good(), new Error('connect ECONNREFUSED'));
+    expect(line('dst ssh')).toMatchObject({ status: 'fail', found: 'cannot log in to root@10.0.0.2:22: connect ECONNREFUSED', fix: 'check the address and that sshd runs there and lets you in: ssh -p 22 root@10.0.0.2 true' });
     expect(doctorExit(report)).toBe(EXIT.failed);
     expect(report.checks.filter((c) => c.name.startsWith('dst ') && c.name !== 'dst ssh')).toEqual([]);
     expect(line('src bridge')!.status).toBe('ok');
     expect(line('src storage')!.status).toBe('ok');
     expect(line('clock')).toBeUndefined();
     expect(closed).toEqual(['10.0.0.1']);
+  });
+
+  it('says once that a machine playing two roles does not answer', async () => {
+    const { report } = await check(good(), good(), { connect: async () => Promise.reject(new Error('cannot connect to root@10.0.0.1:22 over SSH: All configured authentication methods failed')) });
+    expect(report.checks).toEqual([
+      { name: 'src ssh', status: 'fail', found: 'cannot connect to root@10.0.0.1:22 over SSH: All configured authentication methods failed (the client host too)', fix: expect.stringContaining('add your key to the agent (ssh-add)'), code: 'COMMAND_FAILED' },
+      expect.objectContaining({ name: 'dst ssh', status: 'fail' }),
+    ]);
   });
 });
 
