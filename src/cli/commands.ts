@@ -20,12 +20,12 @@ import { localProbes } from '../doctor/local.js';
 import { buildImage, describeImage, formatImageReport, imageInfo } from '../image/build.js';
 import { checkLabDependencies, checkRoot, formatLabStatus, labDown, labStatus, labUp, parseLabSpec, parseShaping } from '../lab/index.js';
 import { formatSummary } from '../report/summary.js';
-import { parseDurationMs, subject } from '../util/units.js';
+import { parseDurationMs, parsePort, subject } from '../util/units.js';
 import { UsageError } from '../errors.js';
 import { PLOT_COMMAND, PLOT_OPTIONS, PLOT_POSITIONALS, SWEEP_COMMAND, SWEEP_OPTIONS, SWEEP_POSITIONALS, plotCommand, sweepCommand } from '../sweep/cli.js';
 import { withTeardown } from '../util/teardown.js';
 import { describeSides } from '../migrate/report.js';
-import { DEFAULT_HMP_PORT } from '../migrate/scenario.js';
+import { DEFAULT_HMP_PORT, DEFAULT_MIGRATION_PORT } from '../migrate/scenario.js';
 import { FAULT_KINDS } from '../fault/spec.js';
 import { doctorExit, ERROR_EXIT, runExit } from './exit.js';
 import type { CommandIo } from './io.js';
@@ -287,6 +287,26 @@ export const COMMANDS: readonly MiglabCommand[] = [
     builder: (y) => y.option('prefix', { type: 'string', default: 'mlab', describe: 'the lab whose ports are checked (the one runs use by default)' }),
     run: async (a, io) => {
       const report = await runDoctor(localProbes({ prefix: String(a.prefix) }));
+      io.out(formatDoctor(report, { ok: chalk.green, warn: chalk.yellow, fail: chalk.red }));
+      return doctorExit(report);
+    },
+  },
+  {
+    command: 'hosts <action>',
+    describe: "check the machines of a hosts file before a run on them, over SSH: login and root, QEMU (the same on both sides), KVM and CPU flags, the bridge and a tap, the shared disk's NFS export from both sides, the migration port, the clocks; and say how to fix each",
+    builder: (y) =>
+      y
+        .positional('action', { choices: ['check'] as const, demandOption: true })
+        .option('hosts', { type: 'string', demandOption: true, describe: 'the hosts file (YAML; an example: examples/hosts/two-vms.yaml)' })
+        .option('port', { type: 'string', default: String(DEFAULT_MIGRATION_PORT), describe: 'the migration port: free on dst and reachable from src' })
+        .option('timeout', { type: 'string', default: '15s', describe: 'how long each SSH login may take' }),
+    run: async (a, io) => {
+      const port = parsePort(String(a.port), '--port');
+      const timeoutMs = parseDurationMs(String(a.timeout), '--timeout');
+      const { parseHostsFile } = await import('../hosts/file.js');
+      const { checkHosts } = await import('../hosts/check.js');
+      const spec = await parseHostsFile(String(a.hosts));
+      const report = await withTeardown((_td, signal) => checkHosts(spec, { port, timeoutMs, signal }));
       io.out(formatDoctor(report, { ok: chalk.green, warn: chalk.yellow, fail: chalk.red }));
       return doctorExit(report);
     },

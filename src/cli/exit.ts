@@ -21,12 +21,12 @@ export const EXIT = {
 
 /** Every status and what it means (Markdown: README's table; backticks dropped for `--help`). */
 export const EXIT_STATUSES: ReadonlyArray<{ readonly status: string; readonly meaning: string }> = [
-  { status: `${EXIT.done}`, meaning: 'done (`migrate`: completed; `lab status`: up and healthy; `doctor`: a run can go; `batch`: every step ran)' },
+  { status: `${EXIT.done}`, meaning: 'done (`migrate`: completed; `lab status`: up and healthy; `doctor`, `hosts check`: a run can go; `batch`: every step ran)' },
   { status: `${EXIT.failed}`, meaning: 'a run failed, or an unexpected error; `image info`: not built or damaged' },
   { status: `${EXIT.badInput}`, meaning: 'bad input, refused before anything started; `batch`: a step refused by the memory guard' },
   { status: `${EXIT.missing}`, meaning: 'a program or package is missing (`doctor`: something a run needs is missing: a program, the guest image, memory)' },
-  { status: `${EXIT.notRoot}`, meaning: 'not root (`doctor` too, whatever else it found)' },
-  { status: `${EXIT.labInTheWay}`, meaning: 'the lab is in the way: not up, unhealthy (`lab status`), busy (`lab down` under a run)' },
+  { status: `${EXIT.notRoot}`, meaning: 'not root (`doctor` and `hosts check` too, whatever else they found)' },
+  { status: `${EXIT.labInTheWay}`, meaning: 'the lab is in the way: not up, unhealthy (`lab status`), busy (`lab down` under a run); `hosts check`: a bridge, the NFS export or the migration port of a host is not ready' },
   { status: `${EXIT.notConverged}`, meaning: '`migrate`: did not converge by the deadline; `batch`: its `--deadline` passed' },
   {
     status: `${EXIT.resultsLost}`,

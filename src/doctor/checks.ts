@@ -56,10 +56,10 @@ const RUN_MEMORY_MIB = 2 * (256 + QEMU_OVERHEAD_MIB) + 200;
 /** PSI cpu "some" avg10 (%) above which measurements are visibly slowed by other work. */
 const BUSY_PSI_CPU = 20;
 
-const ok = (name: string, found: string): CheckResult => ({ name, status: 'ok', found });
-const warn = (name: string, found: string, fix: string): CheckResult => ({ name, status: 'warn', found, fix });
+export const ok = (name: string, found: string): CheckResult => ({ name, status: 'ok', found });
+export const warn = (name: string, found: string, fix: string): CheckResult => ({ name, status: 'warn', found, fix });
 /** Most failures are something missing (a program, the image, memory); `code` says otherwise. */
-const fail = (name: string, found: string, fix: string, code: ErrorCode = 'MISSING_DEPENDENCY'): CheckResult => ({ name, status: 'fail', found, fix, code });
+export const fail = (name: string, found: string, fix: string, code: ErrorCode = 'MISSING_DEPENDENCY'): CheckResult => ({ name, status: 'fail', found, fix, code });
 
 async function readText(host: Host, path: string): Promise<string | undefined> {
   const r = await host.run(['cat', path], { reject: false, timeoutMs: 5000 });
@@ -70,7 +70,7 @@ export function checkRootUser(p: DoctorProbes): CheckResult {
   return p.isRoot ? ok('root', 'running as root') : fail('root', 'not root: the lab needs network namespaces, bridges, taps and an NFS server', 'run miglab with sudo', 'NOT_ROOT');
 }
 
-export async function checkQemu(p: DoctorProbes): Promise<CheckResult> {
+export async function checkQemu(p: Pick<DoctorProbes, 'host'>): Promise<CheckResult> {
   const missing = await missingPrograms(p.host, [
     ['qemu-system-x86_64', 'qemu-system-x86'],
     ['qemu-img', 'qemu-utils'],
@@ -84,7 +84,7 @@ export async function checkQemu(p: DoctorProbes): Promise<CheckResult> {
   }
 }
 
-export async function checkNfsDriver(p: DoctorProbes): Promise<CheckResult> {
+export async function checkNfsDriver(p: Pick<DoctorProbes, 'host'>): Promise<CheckResult> {
   const found = await firstExisting(p.host, NFS_BLOCK_DRIVER_PATHS);
   return found
     ? ok('qemu nfs', `QEMU's nfs:// block driver: ${found}`)
@@ -247,17 +247,29 @@ export interface DoctorReport {
   readonly failure?: ErrorCode;
 }
 
-/** Run every check; one that throws is reported as failed with what it threw, and the rest go on. */
-export async function runDoctor(p: DoctorProbes): Promise<DoctorReport> {
+/** A check to run, under the name its line takes if the check itself throws. */
+export interface NamedCheck {
+  readonly name: string;
+  /** One finding, or several (a check of a thing on each host). */
+  run(): CheckResult | readonly CheckResult[] | Promise<CheckResult | readonly CheckResult[]>;
+}
+
+/** Run each check in order; one that throws is reported as failed with what it threw, and the rest go on. */
+export async function runChecks(list: readonly NamedCheck[]): Promise<DoctorReport> {
   const checks: CheckResult[] = [];
-  for (const [i, check] of CHECKS.entries()) {
+  for (const check of list) {
     try {
-      checks.push(await check(p));
+      checks.push(...[await check.run()].flat());
     } catch (err) {
-      checks.push(fail(check.name.replace(/^check/, '').toLowerCase() || `check ${i + 1}`, `the check itself failed: ${err instanceof Error ? err.message : String(err)}`, 'run it with MIGLAB_DEBUG=1 and report it', 'INTERNAL'));
+      checks.push(fail(check.name, `the check itself failed: ${err instanceof Error ? err.message : String(err)}`, 'run it with MIGLAB_DEBUG=1 and report it', 'INTERNAL'));
     }
   }
   return { checks, canRun: checks.every((c) => c.status !== 'fail'), failure: checks.find((c) => c.status === 'fail')?.code };
+}
+
+/** Every check of this machine. */
+export function runDoctor(p: DoctorProbes): Promise<DoctorReport> {
+  return runChecks(CHECKS.map((check, i) => ({ name: check.name.replace(/^check/, '').toLowerCase() || `check ${i + 1}`, run: () => check(p) })));
 }
 
 /** One line per check: status, what, what was found, and the fix. */

@@ -31,6 +31,8 @@ export interface SshTarget {
   readonly agent?: string;
   /** Expected host key (as ssh2's hostHash sha256 hex); unset accepts any (lab use only). */
   readonly hostKeySha256?: string;
+  /** An argv started on the controller whose stdin/stdout carry the SSH connection (as OpenSSH's ProxyCommand). */
+  readonly proxy?: readonly string[];
 }
 
 export class SshHost implements Host {

@@ -2,10 +2,10 @@
 // data read from YAML. `expandGrid` turns it into points (the cartesian product, in a stable
 // order), each with its scenario input, its link shaping, and a name derived from the values that
 // vary, never typed by hand. src/sweep/run.ts executes the points.
-import { readFile } from 'node:fs/promises';
-import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
+import { describeIssue } from '../util/validate.js';
+import { parseYaml, readInputFile } from '../util/yaml.js';
 import { parseShaping, type Shaping } from '../lab/index.js';
 import { faultName, parseFault } from '../fault/spec.js';
 import { parseWorkload, workloadName } from '../workload/spec.js';
@@ -120,37 +120,11 @@ export function parseSweepSpec(input: unknown, where = 'sweep spec'): SweepSpec 
 
 /** Read and validate a YAML (or JSON) sweep file. */
 export async function loadSweepSpec(file: string): Promise<SweepSpec> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new UsageError(`cannot read sweep file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, 'give the path of a sweep YAML (examples in examples/sweeps/)');
-  }
-  return parseSweepYaml(text, file);
+  return parseSweepYaml(await readInputFile(file, 'sweep file', 'give the path of a sweep YAML (examples in examples/sweeps/)'), file);
 }
 
 export function parseSweepYaml(text: string, where = 'sweep spec'): SweepSpec {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  const err = doc.errors[0];
-  if (err) {
-    const pos = err.linePos?.[0];
-    const firstLine = err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-    throw new UsageError(`${where}${pos ? `:${pos.line}:${pos.col}` : ''}: invalid YAML: ${firstLine}`);
-  }
-  return parseSweepSpec(doc.toJS(), where);
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string {
-  const path = formatPath(issue.path);
-  if (issue.code === 'unrecognized_keys') {
-    const keys = issue.keys.map((k) => formatPath([...issue.path, k]));
-    return `unknown key${keys.length > 1 ? 's' : ''} ${keys.join(', ')}`;
-  }
-  return `${path || '(top level)'}: ${issue.message}`;
-}
-
-function formatPath(path: readonly PropertyKey[]): string {
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i > 0 ? '.' : ''}${String(p)}`)).join('');
+  return parseSweepSpec(parseYaml(text, where), where);
 }
 
 // ---- expansion ----------------------------------------------------------------------------------

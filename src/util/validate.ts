@@ -49,3 +49,17 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what:
   }
   return r.data;
 }
+
+/** A field's path as a person writes it: `grid.workload[1]`, `hosts.src.address`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i > 0 ? '.' : ''}${String(p)}`)).join('');
+}
+
+/** An issue of a file's schema on one line: the field, then what is wrong with it. */
+export function describeIssue(issue: Issue): string {
+  if (issue.code === 'unrecognized_keys') {
+    const keys = issue.keys.map((k) => formatPath([...issue.path, k]));
+    return `unknown key${keys.length > 1 ? 's' : ''} ${keys.join(', ')}`;
+  }
+  return `${formatPath(issue.path) || '(top level)'}: ${issue.message}`;
+}

@@ -1,0 +1,56 @@
+// How far a host's clock is from the controller's, by Cristian's method: ask the host for its time
+// (`date +%s%N` over its Host), and take the answer as read at the midpoint of sending and
+// receiving. The truth lies within half the round trip of that, so the round trip with the
+// smallest time bounds the offset best. `hosts check` reports it; runs measure it before and after
+// to set STOP on one host against RESUME on another.
+import type { Host } from '../host/host.js';
+import { MiglabError } from '../errors.js';
+
+export interface ClockOffset {
+  /** The host's clock minus the controller's, in ms (positive: the host is ahead). */
+  readonly offsetMs: number;
+  /** The offset is within ± this of the truth. */
+  readonly uncertaintyMs: number;
+}
+
+/** The controller's clocks: wall time to compare with, a monotonic one to time the round trip. */
+export interface ControllerClock {
+  wallMs(): number;
+  monotonicMs(): number;
+}
+
+export const SYSTEM_CLOCK: ControllerClock = { wallMs: () => Date.now(), monotonicMs: () => performance.now() };
+
+/** Date.now() counts whole ms: the true wall time is up to 1 ms after what it says. */
+const WALL_STEP_MS = 1;
+
+/** The host's wall clock as `date` prints it (ns since the epoch), in ms. */
+function parseDateNs(stdout: string, host: Host): number {
+  const text = stdout.trim();
+  if (!/^\d{10,}$/.test(text)) throw new MiglabError('COMMAND_FAILED', `cannot read the clock of ${host.name}: date +%s%N printed "${text.slice(0, 40)}" (GNU date prints nanoseconds)`);
+  // Split before converting: ns since the epoch do not fit a double exactly.
+  return Number(text.slice(0, -6)) + Number(text.slice(-6)) / 1e6;
+}
+
+/** The best of `n` readings of `host`'s clock against the controller's. */
+export async function measureClockOffset(host: Host, n = 5, clock: ControllerClock = SYSTEM_CLOCK): Promise<ClockOffset> {
+  if (!Number.isInteger(n) || n < 1) throw new MiglabError('INTERNAL', `measureClockOffset needs at least one reading (got ${n})`);
+  let best: ClockOffset | undefined;
+  for (let i = 0; i < n; i++) {
+    const sentWallMs = clock.wallMs();
+    const sent = clock.monotonicMs();
+    const r = await host.run(['date', '+%s%N'], { timeoutMs: 10_000 });
+    const roundTripMs = clock.monotonicMs() - sent;
+    const hostMs = parseDateNs(r.stdout, host);
+    // The send time is known to a whole ms: take the middle of that ms and widen the bound by half of it.
+    const midpointMs = sentWallMs + WALL_STEP_MS / 2 + roundTripMs / 2;
+    const reading = { offsetMs: hostMs - midpointMs, uncertaintyMs: roundTripMs / 2 + WALL_STEP_MS / 2 };
+    if (!best || reading.uncertaintyMs < best.uncertaintyMs) best = reading;
+  }
+  return best!;
+}
+
+/** `b`'s clock minus `a`'s, from each one's offset to the controller; the uncertainties add. */
+export function offsetBetween(a: ClockOffset, b: ClockOffset): ClockOffset {
+  return { offsetMs: b.offsetMs - a.offsetMs, uncertaintyMs: a.uncertaintyMs + b.uncertaintyMs };
+}

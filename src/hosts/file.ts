@@ -1,0 +1,306 @@
+// The hosts file: the machines a user already has (two VMs, two hypervisor hosts) as the lab's
+// roles, reached over SSH. Plain YAML validated here, once, into a typed HostsSpec with every
+// default filled and every path absolute; each bad input is one line naming the field and the fix.
+// `connectHosts` turns a spec into SshHosts, one connection per distinct machine. What runs on
+// the hosts (the check, the lab over SSH) reads only the spec.
+import { accessSync, constants, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { isAbsolute, join, normalize } from 'node:path';
+import { z } from 'zod';
+import { UsageError } from '../errors.js';
+import { SshHost, type SshTarget } from '../host/ssh.js';
+import { HOST_ROLES, ipToNumber, numberToIp, type HostRole } from '../lab/spec.js';
+import type { WaitOptions } from '../util/deadline.js';
+import { describeIssue } from '../util/validate.js';
+import { parseYaml, readInputFile } from '../util/yaml.js';
+
+/** Where miglab keeps its transient files (sockets, tools) on each host unless the file says. */
+export const DEFAULT_RUN_DIR = '/run/miglab-remote';
+export const DEFAULT_BRIDGE = 'br0';
+export const DEFAULT_SSH_PORT = 22;
+export const DEFAULT_GUEST_PREFIX_LENGTH = 24;
+/** The keys OpenSSH tries when none is given, in its order. */
+const DEFAULT_KEYS = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
+
+/** One machine as the file gives it, resolved: a key file that exists, or an agent's socket. */
+export interface HostSpec {
+  readonly address: string;
+  readonly port: number;
+  readonly user: string;
+  /** Absolute path of the private key (`~` expanded); unset when the agent is used. */
+  readonly key?: string;
+  /** The agent's socket (SSH_AUTH_SOCK), when `agent: true` (or no key was given and an agent runs). */
+  readonly agent?: string;
+  /** The host key's SHA-256 as ssh2's hostHash gives it (hex); unset accepts any key. */
+  readonly hostKeySha256?: string;
+  /** An argv run on the controller whose stdin/stdout carry the SSH connection. */
+  readonly proxy?: readonly string[];
+}
+
+export interface GuestAddresses {
+  readonly first: string;
+  readonly last: string;
+  readonly count: number;
+  readonly prefixLength: number;
+}
+
+export interface StorageSpec {
+  /** What QEMU opens (libnfs): nfs://SERVER/PATH. */
+  readonly nfs: string;
+  /** The URL's server part. */
+  readonly serverAddress: string;
+  /** The role on which the export is a directory (disks are made there with qemu-img). */
+  readonly server: HostRole;
+  /** The export's path on that host (default: the URL's path). */
+  readonly dir: string;
+}
+
+export interface HostsSpec {
+  /** The file it was read from, for messages. */
+  readonly source: string;
+  /** Every role; the client is the source host when the file names none. */
+  readonly hosts: Readonly<Record<HostRole, HostSpec>>;
+  /** Whether the file named a client host of its own. */
+  readonly clientGiven: boolean;
+  /** The existing bridge on src and dst that guests' taps join. */
+  readonly bridge: string;
+  readonly guests: GuestAddresses;
+  /** Where the destination listens for the migration stream (default: dst's address). */
+  readonly migration: { readonly address: string };
+  readonly storage: StorageSpec;
+  /** Where miglab keeps sockets and tools on each host. */
+  readonly runDir: string;
+}
+
+/** What the file is read against: the environment (SSH_AUTH_SOCK) and the home directory `~` means. */
+export interface HostsContext {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly homeDir: string;
+}
+
+const here = (): HostsContext => ({ env: process.env, homeDir: homedir() });
+
+// ---- fields ----------------------------------------------------------------------------------
+
+const missing = (fix: string) => (iss: { input: unknown }) => (iss.input === undefined ? `missing; ${fix}` : `not valid; ${fix}`);
+
+/** An absolute path on some machine; `~/` means the controller's home (keys) only when `home` is given. */
+function absolutePath(fix: string, home?: string) {
+  return z
+    .string({ error: missing(fix) })
+    .min(1, `empty; ${fix}`)
+    .transform((p, ctx) => {
+      const expanded = home !== undefined && (p === '~' || p.startsWith('~/')) ? join(home, p.slice(1)) : p;
+      if (!isAbsolute(expanded)) {
+        ctx.addIssue({ code: 'custom', message: `"${p}" is a relative path; ${fix} as an absolute path${home !== undefined ? ' (or ~/...)' : ''}` });
+        return z.NEVER;
+      }
+      return normalize(expanded).replace(/(.)\/+$/, '$1');
+    });
+}
+
+/** A key file must exist and be readable now, not at the first connection minutes later. */
+function keyProblem(path: string): string | undefined {
+  try {
+    if (!statSync(path).isFile()) return `${path} is not a file`;
+    accessSync(path, constants.R_OK);
+    return undefined;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? `${path} does not exist` : `${path} cannot be read (${code ?? String(err)})`;
+  }
+}
+
+/** `ssh-keygen -lf` prints SHA256:<base64>; ssh2's hostHash is the same digest in hex. Both are taken. */
+function hostKeyHex(text: string): string | undefined {
+  if (/^[0-9a-fA-F]{64}$/.test(text)) return text.toLowerCase();
+  const m = /^SHA256:([A-Za-z0-9+/]{43})=?$/.exec(text);
+  return m ? Buffer.from(m[1]!, 'base64').toString('hex') : undefined;
+}
+
+function hostSchema(role: HostRole, c: HostsContext) {
+  const keyFix = 'give the private key ssh uses for this host (ssh -i PATH)';
+  return z
+    .object({
+      address: z.string({ error: missing(`give the address (or name) miglab reaches the ${role} host at over SSH, e.g. 192.168.122.11`) }).min(1, 'empty; give an address or host name'),
+      user: z.string().min(1, 'empty; give the login, e.g. root').default('root'),
+      port: z.number({ error: 'not a port number; give the SSH port, e.g. 22' }).int('not a whole number; give the SSH port, e.g. 22').min(1, 'give a port 1-65535').max(65535, 'give a port 1-65535').default(DEFAULT_SSH_PORT),
+      key: absolutePath(keyFix, c.homeDir).optional(),
+      agent: z.boolean({ error: 'give true (use the agent at SSH_AUTH_SOCK) or leave it out' }).optional(),
+      hostKey: z.string().optional(),
+      proxy: z.array(z.string().min(1, 'empty argument; give the command as a list, e.g. [ssh, -W, "10.0.0.1:22", jumphost]'), { error: 'give the command as a list, e.g. [ssh, -W, "10.0.0.1:22", jumphost]' }).min(1, 'empty; give the command as a list, e.g. [ssh, -W, "10.0.0.1:22", jumphost]').optional(),
+    }, { error: missing(`give the ${role} host as { address: ADDRESS, user: root, key: ~/.ssh/id_ed25519 } (or agent: true instead of key)`) })
+    .strict()
+    .transform((h, ctx): HostSpec => {
+      const fail = (field: string, message: string) => {
+        ctx.addIssue({ code: 'custom', path: [field], message });
+        return z.NEVER;
+      };
+      if (h.key !== undefined && h.agent === true) return fail('agent', 'given with key; give one of them: key (a private key file) or agent: true (the agent at SSH_AUTH_SOCK)');
+      const sock = c.env.SSH_AUTH_SOCK || undefined;
+      if (h.agent === true && !sock) return fail('agent', 'true, but SSH_AUTH_SOCK is not set; start an agent and add your key (eval "$(ssh-agent)"; ssh-add), keep it with sudo -E, or give key: PATH');
+      let key = h.key;
+      if (key !== undefined) {
+        const problem = keyProblem(key);
+        if (problem) return fail('key', `${problem}; ${keyFix}`);
+      } else if (h.agent !== true && !sock) {
+        // As OpenSSH does with neither: the usual key files of the user miglab runs as.
+        key = DEFAULT_KEYS.map((k) => join(c.homeDir, '.ssh', k)).find((k) => keyProblem(k) === undefined);
+        if (!key) return fail('key', `missing, no SSH_AUTH_SOCK and no ~/.ssh/{${DEFAULT_KEYS.join(',')}} (in ${c.homeDir}); ${keyFix}, or agent: true with an agent running`);
+      }
+      let hostKeySha256: string | undefined;
+      if (h.hostKey !== undefined) {
+        hostKeySha256 = hostKeyHex(h.hostKey);
+        if (!hostKeySha256) return fail('hostKey', `"${h.hostKey}" is not a SHA-256 fingerprint; give what ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub prints on the host (SHA256:...), or leave it out`);
+      }
+      return { address: h.address, port: h.port, user: h.user, key, agent: key === undefined ? sock : undefined, hostKeySha256, proxy: h.proxy };
+    });
+}
+
+/** "A-B" (or one address) on one network of /prefixLength, neither its network nor broadcast address. */
+function guestRange(text: string, prefixLength: number): GuestAddresses | string {
+  const fix = `give FIRST-LAST on the bridge's network, e.g. 192.168.122.200-192.168.122.215`;
+  const parts = text.split('-').map((s) => s.trim());
+  if (parts.length > 2 || parts.some((p) => !/^\d{1,3}(\.\d{1,3}){3}$/.test(p))) return `"${text}" is not an address range; ${fix}`;
+  let first: number, last: number;
+  try {
+    [first, last] = [ipToNumber(parts[0]!), ipToNumber(parts.at(-1)!)];
+  } catch {
+    return `"${text}" has an address part above 255; ${fix}`;
+  }
+  if (last < first) return `"${text}" is reversed; give the lower address first (${parts[1]}-${parts[0]})`;
+  const hostBits = 32 - prefixLength;
+  const network = (n: number) => (hostBits === 32 ? 0 : (n >>> hostBits) << hostBits) >>> 0;
+  const net = network(first);
+  const broadcast = (net + 2 ** hostBits - 1) >>> 0;
+  if (network(last) !== net) return `"${text}" spans more than one /${prefixLength} network (${numberToIp(net)}/${prefixLength} and ${numberToIp(network(last))}/${prefixLength}); ${fix}, or a shorter prefixLength`;
+  if (first === net || last === broadcast) return `"${text}" includes the network's ${first === net ? 'own address' : 'broadcast address'} (${numberToIp(first === net ? net : broadcast)}) of ${numberToIp(net)}/${prefixLength}; ${fix}`;
+  return { first: numberToIp(first), last: numberToIp(last), count: last - first + 1, prefixLength };
+}
+
+const NFS_URL = /^nfs:\/\/([^/?#\s]+)(\/[^?#\s]*[^/?#\s][^?#\s]*)$/;
+
+function hostsFileSchema(c: HostsContext) {
+  const roles = HOST_ROLES.join(', ');
+  return z
+    .object({
+      hosts: z
+        .object(
+          {
+            src: hostSchema('src', c),
+            dst: hostSchema('dst', c),
+            client: hostSchema('client', c).optional(),
+          },
+          { error: missing('give hosts: with src: and dst: (each { address, user, key or agent })') },
+        )
+        .strict(),
+      bridge: z
+        .string({ error: missing('give the bridge on src and dst that guests join, e.g. br0') })
+        .regex(/^[^\s/:]{1,15}$/, 'not a Linux interface name (1-15 characters, no spaces, / or :); give the bridge on src and dst that guests join, e.g. br0')
+        .default(DEFAULT_BRIDGE),
+      guests: z
+        .object(
+          {
+            addresses: z.string({ error: missing('give the addresses guests take on the bridge\'s network, e.g. 192.168.122.200-192.168.122.215') }),
+            prefixLength: z.number({ error: 'not a number; give the bridge network\'s prefix length, e.g. 24' }).int('not a whole number; give e.g. 24').min(8, 'give 8-30').max(30, 'give 8-30').default(DEFAULT_GUEST_PREFIX_LENGTH),
+          },
+          { error: missing('give guests: { addresses: FIRST-LAST, prefixLength: 24 } (addresses free on the bridge\'s network)') },
+        )
+        .strict()
+        .transform((g, ctx) => {
+          const r = guestRange(g.addresses, g.prefixLength);
+          if (typeof r === 'string') {
+            ctx.addIssue({ code: 'custom', path: ['addresses'], message: r });
+            return z.NEVER;
+          }
+          return r;
+        }),
+      migration: z.object({ address: z.string().min(1, 'empty; give the address dst listens on for the migration stream, or leave it out (dst\'s address)').optional() }).strict().default({}),
+      storage: z
+        .object(
+          {
+            nfs: z.string({ error: missing('give the export QEMU opens, e.g. nfs://192.168.122.11/srv/miglab') }).regex(NFS_URL, 'not an NFS URL; give nfs://HOST/PATH, e.g. nfs://192.168.122.11/srv/miglab'),
+            server: z.enum(HOST_ROLES, { error: (iss) => (iss.input === undefined ? `missing; give the role (${roles}) on which the export is a directory` : `"${String(iss.input)}" is not a role of hosts; give ${roles} (the host on which the export is a directory)`) }),
+            dir: absolutePath("give the export's directory on the server host").optional(),
+          },
+          { error: missing('give storage: { nfs: nfs://HOST/PATH, server: src } (the shared disk\'s NFS export)') },
+        )
+        .strict(),
+      runDir: absolutePath('give where miglab keeps sockets and tools on each host, e.g. /run/miglab-remote').default(DEFAULT_RUN_DIR),
+    })
+    .strict();
+}
+
+function describeHostsIssue(issue: z.core.$ZodIssue): string {
+  // An unknown key under `hosts` is a role nobody plays: say what the roles are.
+  if (issue.code === 'unrecognized_keys' && issue.path.length === 1 && issue.path[0] === 'hosts') {
+    return `unknown role${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `hosts.${k}`).join(', ')}; the roles are ${HOST_ROLES.join(', ')} (client is optional)`;
+  }
+  return describeIssue(issue);
+}
+
+/** Validate a hosts file's text; `source` names it in errors. */
+export function parseHostsText(text: string, source: string, context: HostsContext = here()): HostsSpec {
+  const r = hostsFileSchema(context).safeParse(parseYaml(text, source) ?? {});
+  if (!r.success) throw new UsageError(`${source}: ${describeHostsIssue(r.error.issues[0]!)}`);
+  const f = r.data;
+  const url = NFS_URL.exec(f.storage.nfs)!;
+  return {
+    source,
+    hosts: { src: f.hosts.src, dst: f.hosts.dst, client: f.hosts.client ?? f.hosts.src },
+    clientGiven: f.hosts.client !== undefined,
+    bridge: f.bridge,
+    guests: f.guests,
+    migration: { address: f.migration.address ?? f.hosts.dst.address },
+    storage: { nfs: f.storage.nfs, serverAddress: url[1]!, server: f.storage.server, dir: f.storage.dir ?? normalize(decodeURIComponent(url[2]!)) },
+    runDir: f.runDir,
+  };
+}
+
+/** Read and validate a hosts file. */
+export async function parseHostsFile(path: string, context: HostsContext = here()): Promise<HostsSpec> {
+  return parseHostsText(await readInputFile(path, 'hosts file', 'give the path of a hosts YAML (an example: examples/hosts/two-vms.yaml)'), path, context);
+}
+
+/** How SshHost reaches one host of the file. */
+export function sshTarget(h: HostSpec): SshTarget {
+  return { host: h.address, port: h.port, username: h.user, privateKeyPath: h.key, agent: h.agent, hostKeySha256: h.hostKeySha256, proxy: h.proxy };
+}
+
+/** The machines of the spec, each with the roles it plays: roles that name the same login on the same machine share one. */
+export function distinctHosts(spec: HostsSpec): Array<{ readonly host: HostSpec; readonly roles: readonly HostRole[] }> {
+  const byLogin = new Map<string, { host: HostSpec; roles: HostRole[] }>();
+  for (const role of HOST_ROLES) {
+    const h = spec.hosts[role];
+    const key = `${h.user}@${h.address}:${h.port}`;
+    const entry = byLogin.get(key);
+    if (entry) entry.roles.push(role);
+    else byLogin.set(key, { host: h, roles: [role] });
+  }
+  return [...byLogin.values()];
+}
+
+export interface ConnectedHosts {
+  readonly src: SshHost;
+  readonly dst: SshHost;
+  readonly client: SshHost;
+  /** End every connection (each once; harmless twice). */
+  close(): void;
+}
+
+/** Connect to every host of the spec at once; a failure closes those already made and is thrown. */
+export async function connectHosts(spec: HostsSpec, opts: WaitOptions): Promise<ConnectedHosts> {
+  const machines = distinctHosts(spec);
+  const settled = await Promise.allSettled(machines.map((m) => SshHost.connect(sshTarget(m.host), opts)));
+  const made = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const close = () => {
+    for (const host of made) host.close();
+  };
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    close();
+    throw failed.reason;
+  }
+  const of = (role: HostRole) => (settled[machines.findIndex((m) => m.roles.includes(role))] as PromiseFulfilledResult<SshHost>).value;
+  return { src: of('src'), dst: of('dst'), client: of('client'), close };
+}
