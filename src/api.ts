@@ -7,6 +7,7 @@ import { checkCpuModels } from './machine/cpu-models.js';
 import { LocalHost } from './host/local.js';
 import { assertImageIntact, findImage, type ImageInfo } from './image/build.js';
 import { attachLab, checkLabDependencies, checkRoot, labDown, labUp, parseLabSpec, parseShaping, type Lab, type LabSpecInput, type ShapingInput } from './lab/index.js';
+import type { FaultKind } from './fault/spec.js';
 import { runMigration, type MigrationHooks } from './migrate/engine.js';
 import type { Progress } from './progress/progress.js';
 import type { RunReport } from './migrate/report.js';
@@ -20,14 +21,8 @@ import { withTeardown, type Teardown } from './util/teardown.js';
 export const REPO_ROOT = resolve(new URL('..', import.meta.url).pathname);
 export const IMAGE_CACHE_DIR = join(REPO_ROOT, 'vm-images', 'cache');
 
-export interface MigrateRequest {
+export interface MigrateRequest extends Omit<LabChoice, 'cpuModels'> {
   readonly scenario: ScenarioInput;
-  /** Shaping of the migration uplinks for this run. */
-  readonly shaping?: ShapingInput;
-  /** Lab to use: an existing one with this prefix, or an ephemeral one brought up for the run. */
-  readonly lab?: LabSpecInput;
-  /** A hosts file: run on the machines it names, over SSH, instead of the embedded lab. */
-  readonly hosts?: string;
   readonly resultsRoot?: string;
   readonly progress?: Progress;
   /** An outer abort (tests); Ctrl-C is always handled. */
@@ -69,12 +64,43 @@ export async function preflight(cpuModels: Iterable<string> = []): Promise<Image
   return requireImage();
 }
 
+/** Where a command runs: the embedded lab (by prefix), or hosts from a hosts file over SSH. */
+export interface LabChoice {
+  /** The embedded lab: the one up with this prefix, or one brought up for the command. */
+  readonly lab?: LabSpecInput;
+  /** A hosts file: the machines it names, over SSH, instead of the embedded lab. */
+  readonly hosts?: string;
+  /** Shaping of the migration uplinks for the command (the embedded lab only). */
+  readonly shaping?: ShapingInput;
+  /** CPU models the command's guests use, checked against QEMU where they run. */
+  readonly cpuModels?: Iterable<string>;
+}
+
 /**
- * Use the lab that is up with this prefix, or bring one up for the duration of `td` and take it
- * down when `td` runs. A lab the user brought up is left as it was found (shaping restored).
+ * The checks that need nothing started, where the command runs: on this machine for the
+ * embedded lab; for hosts from a hosts file only the image here (QEMU is checked on the hosts
+ * once connected, by useLab), after refusing what those hosts cannot give.
  */
-export async function useLab(td: Teardown, spec: LabSpecInput | undefined, shaping: ShapingInput | undefined, signal: AbortSignal): Promise<Lab> {
-  const parsed = parseLabSpec(spec ?? {});
+export async function preflightFor(where: LabChoice, faults: readonly { readonly kind: FaultKind }[] = []): Promise<ImageInfo> {
+  if (where.hosts === undefined) return preflight(where.cpuModels);
+  (await import('./hosts/use.js')).checkRunOnHosts({ shaping: where.shaping, faults });
+  return requireImage();
+}
+
+/**
+ * Use the lab the command runs on (preflightFor has refused what it cannot give). The embedded lab: the one up with this prefix, or one brought
+ * up for the duration of `td` and taken down when `td` runs (a lab the user brought up is left as
+ * it was found, shaping restored). Hosts from a hosts file: connected over SSH for the duration
+ * of `td`, QEMU and the CPU models checked there.
+ */
+export async function useLab(td: Teardown, where: LabChoice, signal: AbortSignal): Promise<Lab> {
+  if (where.hosts !== undefined) {
+    // ssh2 and yaml take ~0.15 s to load (measured 94-118 + 58-68 ms): only commands on hosts load them.
+    const { useHostsLab } = await import('./hosts/use.js');
+    return useHostsLab(td, where.hosts, { signal, cpuModels: where.cpuModels });
+  }
+  const { shaping } = where;
+  const parsed = parseLabSpec(where.lab ?? {});
   const existing = await attachLab(parsed.prefix, { stateRoot: parsed.stateRoot });
   if (existing) {
     if (shaping) {
@@ -92,15 +118,12 @@ export async function useLab(td: Teardown, spec: LabSpecInput | undefined, shapi
 export async function migrate(req: MigrateRequest): Promise<MigrateResult> {
   const scenario: Scenario = parseScenario(req.scenario);
   if (req.shaping) parseShaping(req.shaping);
-  // ssh2 and yaml take ~0.15 s to load (measured 94-118 + 58-68 ms): only runs on hosts from a hosts file load them.
-  const onHosts = req.hosts === undefined ? undefined : await import('./hosts/use.js');
-  onHosts?.checkRunOnHosts({ shaping: req.shaping, faults: scenario.faults });
+  const where: LabChoice = { lab: req.lab, hosts: req.hosts, shaping: req.shaping, cpuModels: [scenario.guest.cpuModel] };
   const dir = await checkResultsDir(req.resultsRoot ?? join(REPO_ROOT, 'results'));
-  // On hosts from a hosts file QEMU runs there: it is checked there once connected.
-  const image = onHosts ? await requireImage() : await preflight([scenario.guest.cpuModel]);
+  const image = await preflightFor(where, scenario.faults);
   return withTeardown(async (td, ctrlC) => {
     const signal = req.signal ? AbortSignal.any([req.signal, ctrlC]) : ctrlC;
-    const lab = onHosts ? await onHosts.useHostsLab(td, req.hosts!, { signal, cpuModels: [scenario.guest.cpuModel] }) : await useLab(td, req.lab, req.shaping, signal);
+    const lab = await useLab(td, where, signal);
     // One run alone: its figures cost well under a second (measured 0.3-0.6 s), so they are drawn now.
     return migrateOnLab({ lab, image, scenario, dir, signal, progress: req.progress, figures: true });
   });

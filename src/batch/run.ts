@@ -105,7 +105,7 @@ export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): 
     const timer = setTimeout(() => deadline.abort(new Error(`the batch deadline of ${spec.deadlineMs} ms passed`)), spec.deadlineMs);
     td.defer('clear the batch deadline', () => clearTimeout(timer));
 
-    const lab = await useLab(td, spec.lab, spec.shaping, signal);
+    const lab = await useLab(td, { lab: spec.lab, shaping: spec.shaping }, signal);
     const linkBandwidthMbit = (spec.shaping ?? lab.shaping)?.bandwidthMbit;
     const mem0 = await readMeminfo();
     const hostCtx = {

@@ -29,7 +29,7 @@ import { DEFAULT_HMP_PORT, DEFAULT_MIGRATION_PORT } from '../migrate/scenario.js
 import { FAULT_KINDS } from '../fault/spec.js';
 import { doctorExit, ERROR_EXIT, runExit } from './exit.js';
 import type { CommandIo } from './io.js';
-import { MIGRATE_OPTIONS, SHAPING_OPTIONS, scenarioFromArgsChecked, shapingFromArgs, wholeNumberFromArgs } from './options.js';
+import { HOSTS_OPTION, MIGRATE_OPTIONS, SHAPING_OPTIONS, scenarioFromArgsChecked, shapingFromArgs, wholeNumberFromArgs } from './options.js';
 
 /** migrate's options that mean something when a person sends the migrate command. */
 const { monitor: _monitor, fault: _fault, 'postcopy-after': _postcopyAfter, ...GUESTS_UP_OPTIONS } = MIGRATE_OPTIONS;
@@ -54,7 +54,6 @@ export interface MiglabCommand {
 }
 
 const PREFIX_OPTION = { type: 'string', default: 'mlab', describe: 'lab to use: the one up with this prefix, or one brought up for the run' } as const;
-const HOSTS_OPTION = { type: 'string', describe: 'run on your own machines over SSH, as this hosts file names them (examples/hosts/), instead of the embedded lab' } as const;
 
 export const COMMANDS: readonly MiglabCommand[] = [
   {
@@ -188,10 +187,17 @@ export const COMMANDS: readonly MiglabCommand[] = [
       y
         .option('quick', { type: 'boolean', default: false, describe: 'short durations (a smoke run of every section)' })
         .option('results', { type: 'string', default: 'results', describe: 'directory for results/<run-id>/' })
-        .option('prefix', PREFIX_OPTION),
+        .option('prefix', PREFIX_OPTION)
+        .option('hosts', HOSTS_OPTION),
     run: async (a, io) => {
       const { runHomework } = await import('../homework/run.js');
-      const out = await runHomework({ spec: a.quick ? QUICK_HOMEWORK : {}, lab: { prefix: String(a.prefix) }, resultsRoot: String(a.results), progress: io.progress });
+      const out = await runHomework({
+        spec: a.quick ? QUICK_HOMEWORK : {},
+        lab: { prefix: String(a.prefix) },
+        hosts: a.hosts === undefined ? undefined : String(a.hosts),
+        resultsRoot: String(a.results),
+        progress: io.progress,
+      });
       io.out(`${chalk.green.bold('homework done')} in ${(out.results.wallMs / 1000).toFixed(0)} s\n  report  ${out.markdownPath}\n  html    ${out.htmlPath}`);
       io.json?.(out);
       return 0;

@@ -29,6 +29,9 @@ export const GUEST_OPTIONS = {
   'disk-size': { type: 'string', default: '256M', describe: 'size of the qcow2 data disk on NFS: a size, e.g. 256M' },
 } as const satisfies Record<string, Options>;
 
+/** --hosts on every command that runs guests: the user's own machines instead of the embedded lab. */
+export const HOSTS_OPTION = { type: 'string', describe: 'run on your own machines over SSH, as this hosts file names them (examples/hosts/), instead of the embedded lab' } as const;
+
 export const MIGRATE_OPTIONS = {
   ...GUEST_OPTIONS,
   workload: { type: 'string', default: 'idle', describe: 'what the guest does meanwhile: idle, cpu, dirty:512M@200M/s,random, disk:1M/s, net' },

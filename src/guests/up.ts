@@ -74,7 +74,7 @@ export async function guestsUp(req: GuestsUpRequest): Promise<GuestsUpResult> {
   req.signal?.addEventListener('abort', onOuter, { once: true });
   const td = new Teardown();
   try {
-    const lab = await useLab(td, req.lab, req.shaping, runAc.signal);
+    const lab = await useLab(td, { lab: req.lab, shaping: req.shaping }, runAc.signal);
     const holder = recordHolder(lab.paths.labDir, lab.spec.prefix);
     td.defer('forget the guests up record', () => holder.remove());
     let held = false;

@@ -3,7 +3,7 @@
 // virtio vs emulated, perf and iperf during a migration, the commands explained) and writes the
 // report. Everything it starts is stopped on success, failure and Ctrl-C.
 import { join } from 'node:path';
-import { IMAGE_CACHE_DIR, newRunId, preflight, REPO_ROOT, useLab } from '../api.js';
+import { IMAGE_CACHE_DIR, newRunId, preflightFor, REPO_ROOT, useLab } from '../api.js';
 import { ensureProbeTool } from '../guest/probe-tool.js';
 import type { LabSpecInput } from '../lab/index.js';
 import { decideLabAccel } from '../machine/lab-accel.js';
@@ -24,6 +24,8 @@ import { parseHomeworkSpec, type HomeworkSpecInput } from './spec.js';
 export interface HomeworkRequest {
   readonly spec?: HomeworkSpecInput;
   readonly lab?: LabSpecInput;
+  /** A hosts file: run on the machines it names, over SSH, instead of the embedded lab. */
+  readonly hosts?: string;
   readonly resultsRoot?: string;
   readonly progress?: Progress;
   readonly signal?: AbortSignal;
@@ -39,7 +41,8 @@ export interface HomeworkOutcome {
 export async function runHomework(req: HomeworkRequest = {}): Promise<HomeworkOutcome> {
   const spec = parseHomeworkSpec(req.spec ?? {});
   const root = await checkResultsDir(req.resultsRoot ?? join(REPO_ROOT, 'results'));
-  const image = await preflight();
+  const where = { lab: req.lab, hosts: req.hosts };
+  const image = await preflightFor(where);
   const progress = req.progress ?? (() => undefined);
   return withTeardown(async (td, ctrlC) => {
     const started = Date.now();
@@ -51,7 +54,7 @@ export async function runHomework(req: HomeworkRequest = {}): Promise<HomeworkOu
 
     progress('lab', 'bringing up the two-host lab (or using the one that is up)');
     const setup = await timed(async () => {
-      const lab = await useLab(td, req.lab, undefined, signal);
+      const lab = await useLab(td, where, signal);
       // The probe tool runs on the lab's client host: put there (a no-op on the embedded lab).
       const probeTool = await lab.placeFile('client', await ensureProbeTool({ cacheDir: IMAGE_CACHE_DIR, signal }));
       const accel = await decideLabAccel(lab, 'auto', { image, cacheDir: IMAGE_CACHE_DIR, signal });

@@ -5,6 +5,7 @@ import type { Options, PositionalOptions } from 'yargs';
 import { UsageError } from '../errors.js';
 import { faultRows } from '../fault/table.js';
 import type { CommandIo } from '../cli/io.js';
+import { HOSTS_OPTION } from '../cli/options.js';
 // The modules that run and draw are loaded by the command that needs them (src/cli/commands.ts says why).
 import type { PlotResult } from './plots.js';
 import type { ReplotResult } from '../replot.js';
@@ -23,6 +24,7 @@ export const SWEEP_POSITIONALS = {
 export const SWEEP_OPTIONS = {
   results: { type: 'string', default: 'results', describe: 'directory for results/sweep-NAME/' },
   prefix: { type: 'string', default: 'mlab', describe: 'lab to use (or bring up for the sweep and take down after)' },
+  hosts: HOSTS_OPTION,
   repetitions: { type: 'number', describe: "override the spec's repetitions (runs already complete are kept)" },
   plot: { type: 'boolean', default: true, describe: 'draw the figures and report.md when the sweep is done (--no-plot to skip)' },
 } as const satisfies Record<string, Options>;
@@ -53,6 +55,7 @@ export async function sweepCommand(a: Record<string, unknown>, io: CommandIo): P
     specPath: stringArg(a, 'spec'),
     resultsRoot: typeof a.results === 'string' ? a.results : undefined,
     lab: { prefix: typeof a.prefix === 'string' ? a.prefix : 'mlab' },
+    hosts: typeof a.hosts === 'string' ? a.hosts : undefined,
     repetitions,
     progress: io.progress,
     signal: io.signal,

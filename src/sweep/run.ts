@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { migrateOnLab, preflight, REPO_ROOT, useLab } from '../api.js';
+import { migrateOnLab, preflightFor, REPO_ROOT, useLab } from '../api.js';
 import { describeError, UsageError } from '../errors.js';
 import type { LabSpecInput } from '../lab/index.js';
 import type { Progress } from '../progress/progress.js';
@@ -38,6 +38,8 @@ export interface RunSweepOptions {
   readonly resultsRoot?: string;
   /** Use the lab that is up with this prefix, or bring one up for the sweep. */
   readonly lab?: LabSpecInput;
+  /** A hosts file: run on the machines it names, over SSH, instead of the embedded lab. */
+  readonly hosts?: string;
   /** Override the spec's repetitions (more adds runs; already complete ones are kept). */
   readonly repetitions?: number;
   readonly progress?: Progress;
@@ -85,6 +87,9 @@ export async function runSweep(opts: RunSweepOptions): Promise<SweepResult> {
   if (opts.repetitions !== undefined) spec = parseSweepSpec({ ...spec, repetitions: opts.repetitions }, 'repetitions');
   const points = validateSweep(spec);
   const progress = opts.progress ?? (() => undefined);
+  if (opts.hosts !== undefined && points.some((p) => p.shaping !== undefined)) {
+    throw new UsageError('a sweep over link shaping runs on the embedded lab only', "drop --hosts, or the shaping axis: miglab does not change your hosts' links");
+  }
 
   // Where results go is checked before anything starts (a full or read-only disk is one line).
   const dir = sweepDir(await checkResultsDir(opts.resultsRoot ?? join(REPO_ROOT, 'results')), spec.name);
@@ -120,10 +125,11 @@ export async function runSweep(opts: RunSweepOptions): Promise<SweepResult> {
       const signal = opts.signal ?? new AbortController().signal;
       await loop(opts.runner, signal, async () => async () => undefined);
     } else {
-      const image = await preflight();
+      const where = { lab: opts.lab, hosts: opts.hosts, cpuModels: points.map((p) => p.parsed.guest.cpuModel) };
+      const image = await preflightFor(where, points.flatMap((p) => p.parsed.faults));
       await withTeardown(async (td, ctrlC) => {
         const signal = opts.signal ? AbortSignal.any([opts.signal, ctrlC]) : ctrlC;
-        const lab = await useLab(td, opts.lab, undefined, signal);
+        const lab = await useLab(td, where, signal);
         if (points.some((p) => p.shaping !== undefined)) {
           const before = lab.shaping;
           td.defer('restore link shaping', () => (before ? lab.shapeLinks(before) : lab.clearShaping()));
