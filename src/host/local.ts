@@ -3,12 +3,12 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
-import { connect as netConnect } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
 import { MiglabError } from '../errors.js';
 import type { ExitInfo, Host, HostProcess, RunOptions, RunResult, SpawnOptions } from './host.js';
+import { connectUnixSocket } from '../util/unix-socket.js';
 import { ProcessOutput } from './output.js';
 
 export class CommandError extends MiglabError {
@@ -73,18 +73,7 @@ export class LocalHost implements Host {
   // file operations below are the same for the machine and each of its namespaces.
 
   connectUnix(path: string): Promise<Duplex> {
-    return new Promise((resolve, reject) => {
-      const s = netConnect(path);
-      const onError = (err: Error) => {
-        s.destroy();
-        reject(err);
-      };
-      s.once('error', onError);
-      s.once('connect', () => {
-        s.off('error', onError);
-        resolve(s);
-      });
-    });
+    return connectUnixSocket(path);
   }
 
   async makeTempDir(parent: string, prefix: string): Promise<string> {
