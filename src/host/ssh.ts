@@ -45,16 +45,16 @@ export interface SshTarget {
 }
 
 /**
- * Runs `"$@"` (stdin /dev/null, fd 3 closed) in the background, prints its pid on stderr first,
- * and waits for it. A watcher reads the channel's stdin: EOF there means the SSH session ended
+ * Runs `"$@"` (stdin /dev/null, fd 3 closed) in the background, and waits for it. The background
+ * child prints its own pid on stderr and then execs the program (which keeps the pid), so the pid
+ * line comes before anything the program prints. A watcher reads the channel's stdin: EOF there means the SSH session ended
  * (miglab closed it, was killed, or the connection dropped), and the program gets SIGTERM (with
  * SIGCONT, in case it is frozen) and, 5 s later, SIGKILL. A program killed by a signal makes the
  * wrapper die of the same signal, so the channel reports the signal, not 128+N.
  */
 const SESSION_BOUND_SCRIPT = [
   'exec 3<&0',
-  '"$@" </dev/null 3<&- & p=$!',
-  'echo "miglab-pid $p" >&2',
+  `sh -c 'echo "miglab-pid $$" >&2; exec "$@"' miglab "$@" </dev/null 3<&- & p=$!`,
   '(cat <&3; kill -TERM "$p"; kill -CONT "$p"; sleep 5; kill -KILL "$p") >/dev/null 2>&1 & w=$!',
   'exec 3<&-',
   'wait "$p"; c=$?',
@@ -107,7 +107,10 @@ export class SshHost implements Host {
     const where = `${target.username}@${target.host}:${config.port}${proxy ? ` through \`${target.proxy!.join(' ')}\`` : ''}`;
     const ready = new Promise<void>((resolve, reject) => {
       client.once('ready', () => resolve());
-      client.once('error', (err) => {
+      // Kept for the connection's life: ssh2 may report more than one error (a proxy that ends
+      // before the handshake, then the lost connection), and one with no listener would crash
+      // miglab. Once connected, a dropped connection shows as failed commands and ended processes.
+      client.on('error', (err) => {
         const said = proxy?.stderr().trim().split('\n').slice(-1)[0];
         reject(new MiglabError('COMMAND_FAILED', `cannot connect to ${where} over SSH: ${err.message}${said ? ` (the proxy said: ${said})` : ''}`, { cause: err }));
       });
@@ -215,7 +218,11 @@ export class SshHost implements Host {
     const mode = (await stat(localPath)).mode & 0o7777;
     // Sent under a temporary name and renamed into place: a reader never sees half a file.
     const tmp = `${path}.miglab-${randomBytes(4).toString('hex')}.tmp`;
-    const sftp = await new Promise<SFTPWrapper>((resolve, reject) => this.client.sftp((err, s) => (err ? reject(err) : resolve(s))));
+    const sftp = await new Promise<SFTPWrapper>((resolve, reject) =>
+      this.client.sftp((err, s) =>
+        err ? reject(new MiglabError('COMMAND_FAILED', `cannot copy ${localPath} to ${this.name}: ${err.message} (its sshd needs \`Subsystem sftp internal-sftp\` or an sftp-server)`, { cause: err })) : resolve(s),
+      ),
+    );
     const step = (what: string, op: (cb: (err?: Error | null) => void) => void) =>
       new Promise<void>((resolve, reject) =>
         op((err) => (err ? reject(new MiglabError('COMMAND_FAILED', `cannot ${what} on ${this.name}: ${err.message}`, { cause: err })) : resolve())),

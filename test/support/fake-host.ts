@@ -3,7 +3,8 @@
 // fake processes whose console the test writes and whose exit it decides.
 import { PassThrough, type Duplex } from 'node:stream';
 import type { ExitInfo, Host, HostProcess, RunOptions, RunResult } from '../../src/host/host.js';
-import { CommandError } from '../../src/host/local.js';
+import { CommandError, LocalHost } from '../../src/host/local.js';
+import { connectUnixSocket } from '../../src/util/unix-socket.js';
 
 /** A long-lived process that is only what the test makes it: it prints what it is told and exits when told. */
 export class FakeProcess implements HostProcess {
@@ -87,11 +88,12 @@ export class FakeHost implements Host {
 
   /** Paths remove() was given, in order. */
   readonly removed: string[] = [];
-  /** Files readText() answers from (others do not exist). */
+  /** Files readText() answers from; any other is read from this machine (/proc of the test's own process). */
   readonly files = new Map<string, string>();
 
+  /** Sockets are this machine's: the fake QEMUs' QMP servers listen on real unix sockets. */
   connectUnix(path: string): Promise<Duplex> {
-    return Promise.reject(Object.assign(new Error(`no such file: ${path} (a fake host has no sockets)`), { code: 'ENOENT' }));
+    return connectUnixSocket(path);
   }
 
   async makeTempDir(parent: string, prefix: string): Promise<string> {
@@ -103,7 +105,7 @@ export class FakeHost implements Host {
   }
 
   async readText(path: string): Promise<string | undefined> {
-    return this.files.get(path);
+    return this.files.get(path) ?? new LocalHost().readText(path);
   }
 
   async putFile(): Promise<boolean> {
