@@ -14,24 +14,27 @@ const alive = (pid: number) => {
   }
 };
 
+/** Run `argv` under the wrapper with its stdin left open, as a live SSH session's is. */
+function wrapped(argv: string[]) {
+  const w = sessionBoundArgv(argv);
+  return execa(w[0]!, w.slice(1), { reject: false, stdin: 'pipe' });
+}
+
 describe('the session-bound wrapper', () => {
   it('reports the program pid first, passes argv intact and keeps the exit code', async () => {
-    const argv = sessionBoundArgv(['sh', '-c', 'printf "%s|" "$@"; exit 7', 'x', "it's", 'a b', '$HOME']);
-    const r = await execa(argv[0]!, argv.slice(1), { reject: false, input: '' });
+    const r = await wrapped(['sh', '-c', 'printf "%s|" "$@"; exit 7', 'x', "it's", 'a b', '$HOME']);
     expect(r.stderr).toMatch(/^miglab-pid \d+$/m);
     expect(r.stdout).toBe("it's|a b|$HOME|");
     expect(r.exitCode).toBe(7);
   });
 
   it('dies of the signal that killed the program, so the channel reports a signal', async () => {
-    const argv = sessionBoundArgv(['sh', '-c', 'kill -KILL $$']);
-    const r = await execa(argv[0]!, argv.slice(1), { reject: false, input: '' });
+    const r = await wrapped(['sh', '-c', 'kill -KILL $$']);
     expect(r.signal).toBe('SIGKILL');
   });
 
   it('ends the program when its stdin (the session) reaches EOF', async () => {
-    const argv = sessionBoundArgv(['sleep', '1000']);
-    const child = execa(argv[0]!, argv.slice(1), { reject: false, stdin: 'pipe' });
+    const child = wrapped(['sleep', '1000']);
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const pid = await pollUntil('the wrapper to report a pid', async () => Number(/miglab-pid (\d+)/.exec(stderr)?.[1]) || undefined, { timeoutMs: 5000, intervalMs: 20 });
