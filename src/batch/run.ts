@@ -120,7 +120,8 @@ export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): 
       intervalMs: spec.sampleIntervalMs,
       ports: { netns: lab.names.switchNs, srcPort: lab.names.switchPort.src, dstPort: lab.names.switchPort.dst },
       sinceMs: started,
-      netns: [lab.hosts.src.netns, lab.hosts.dst.netns],
+      // The link sampler reads the embedded lab's namespaces (and its switch): namespace-only.
+      netns: [lab.names.ns.src, lab.names.ns.dst],
       onSample: () => {
         if (!watch) return;
         const w = watch;

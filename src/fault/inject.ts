@@ -74,7 +74,7 @@ export async function injectFault(f: FaultSpec, t: FaultTargets): Promise<Inject
       const host = t.lab.hosts.dst.host;
       await loadNftRuleset(host, lossRuleset(f.lossPercent!), `the link-loss fault's table (inet ${LOSS_TABLE})`, STEP);
       return {
-        detail: `${f.lossPercent} % of the destination host's packets dropped (nftables table inet ${LOSS_TABLE} in ${t.lab.hosts.dst.netns})`,
+        detail: `${f.lossPercent} % of the destination host's packets dropped (nftables table inet ${LOSS_TABLE} in ${t.lab.hosts.dst.netns ?? t.lab.hosts.dst.where})`,
         undo: { what: `nftables table inet ${LOSS_TABLE} removed`, run: () => deleteNftTable(host, LOSS_TABLE, STEP) },
       };
     }

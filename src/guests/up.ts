@@ -83,7 +83,7 @@ export async function guestsUp(req: GuestsUpRequest): Promise<GuestsUpResult> {
       byHand: {
         waitMs: holdMs,
         awaitMigrate: async ({ src, uri, signal, began }) => {
-          req.out(formatByHand({ srcNetns: lab.hosts.src.netns, hmpPort: src.plan.hmpTelnetPort!, uri, personQmpSocket: src.plan.personQmpSocket, prefix: lab.spec.prefix }, holdMs));
+          req.out(formatByHand({ srcNetns: lab.names.ns.src, hmpPort: src.plan.hmpTelnetPort!, uri, personQmpSocket: src.plan.personQmpSocket, prefix: lab.spec.prefix }, holdMs));
           const status = await awaitMigrationStart(src.qmp, { timeoutMs: holdMs, signal, began });
           req.progress?.('migrate', `a migration was started by hand (QEMU: ${status}); miglab samples it over its own QMP`);
           // miglab cannot see what was typed (HMP or QMP), only that a migration to the waiting destination began.

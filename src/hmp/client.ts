@@ -8,13 +8,11 @@ import type { MigrationInfo } from '../migration/info.js';
 import { cleanOutput, looksLikeHmpError } from './clean.js';
 import { HmpCommandError } from './errors.js';
 import { parseInfoMigrate } from './info-migrate.js';
-import { PromptStreamTransport, TelnetTransport, type HmpTransport } from './transport.js';
+import { PromptStreamTransport, TelnetTransport, type HmpTransport, type UnixOpenOptions } from './transport.js';
 
-export interface HmpClientOptions {
+export interface HmpClientOptions extends UnixOpenOptions {
   /** Deadline for commands called without their own; default 30 s. */
   readonly commandTimeoutMs?: number;
-  /** How often to retry while a unix socket does not exist yet; default 50 ms. */
-  readonly retryIntervalMs?: number;
 }
 
 type CallOptions = Partial<WaitOptions>;
@@ -35,7 +33,7 @@ export class HmpClient {
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 30_000;
   }
 
-  /** `-monitor unix:PATH,server=on,wait=off`; retries until QEMU has created the socket. */
+  /** `-monitor unix:PATH,server=on,wait=off`; retries until QEMU has created the socket (reached through `open` when given). */
   static async connectUnix(path: string, opts: WaitOptions & HmpClientOptions): Promise<HmpClient> {
     return new HmpClient(await PromptStreamTransport.connectUnix(path, opts), opts);
   }

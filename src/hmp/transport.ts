@@ -7,11 +7,12 @@
 //  - TelnetTransport: telnet-client to `-monitor telnet:HOST:PORT,server=on,wait=off`, as a
 //    human would connect; it can also take an already connected socket.
 // Commands are serialised: HMP answers strictly in order and has no ids.
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Telnet } from 'telnet-client';
 import { AbortedError, TimeoutError, describeError } from '../errors.js';
 import { pollUntil, withDeadline, type WaitOptions } from '../util/deadline.js';
+import { connectUnixSocket } from '../util/unix-socket.js';
 import { HMP_PROMPT, stripTerminalCodes } from './clean.js';
 import { HmpError } from './errors.js';
 
@@ -23,6 +24,13 @@ export interface HmpTransport {
   /** Send one command line; resolves with the raw text QEMU wrote before the next prompt. */
   exec(line: string, opts: WaitOptions): Promise<string>;
   close(): Promise<void>;
+}
+
+export interface UnixOpenOptions {
+  /** How often to retry while the socket does not exist yet; default 50 ms. */
+  readonly retryIntervalMs?: number;
+  /** Opens a stream to the socket; fails with `code` ENOENT or ECONNREFUSED until QEMU made it. */
+  readonly open?: () => Promise<Duplex>;
 }
 
 /** Run `task`s one at a time, in call order. */
@@ -85,16 +93,20 @@ export class PromptStreamTransport implements HmpTransport {
     return t;
   }
 
-  /** Connect to `-monitor unix:PATH,server=on,wait=off`, retrying until QEMU has created it. */
-  static async connectUnix(path: string, opts: WaitOptions & { retryIntervalMs?: number }): Promise<PromptStreamTransport> {
+  /**
+   * Connect to `-monitor unix:PATH,server=on,wait=off`, retrying until QEMU has created it. `open`
+   * reaches the socket (default: the path on this machine), e.g. a host's connectUnix.
+   */
+  static async connectUnix(path: string, opts: WaitOptions & UnixOpenOptions): Promise<PromptStreamTransport> {
     const start = Date.now();
+    const open = opts.open ?? (() => connectUnixSocket(path));
     let lastError: unknown;
-    let socket: Socket;
+    let socket: Duplex;
     try {
       socket = await pollUntil(
         `connecting to HMP socket ${path}`,
         () =>
-          dialUnix(path).catch((err: NodeJS.ErrnoException) => {
+          open().catch((err: NodeJS.ErrnoException) => {
             lastError = err;
             if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') return undefined;
             throw err;
@@ -157,20 +169,6 @@ export class PromptStreamTransport implements HmpTransport {
       setTimeout(() => this.stream.destroy(), 500).unref();
     });
   }
-}
-
-function dialUnix(path: string): Promise<Socket> {
-  return new Promise<Socket>((resolve, reject) => {
-    const s = netConnect(path);
-    s.once('error', (err) => {
-      s.destroy();
-      reject(err);
-    });
-    s.once('connect', () => {
-      s.removeAllListeners('error');
-      resolve(s);
-    });
-  });
 }
 
 export interface TelnetConnectOptions extends WaitOptions {

@@ -47,7 +47,7 @@ export async function explainCommands(report: RunReport, lab: Lab): Promise<{ co
   const i = report.inputs;
   // The machine is absent only from a run that failed before booting: there is nothing to explain.
   if (!i.machine) throw new MiglabError('MIGRATION_FAILED', `the homework's migration (${report.runId}) failed before its guest was made: ${report.failure ?? report.verdict}`);
-  const diskPath = lab.nfs.localPath(`${report.runId}-${i.machine.name}.qcow2`);
+  const diskPath = lab.nfs.path(`${report.runId}-${i.machine.name}.qcow2`);
   const nfsParams = { serverIp: lab.nfs.serverIp, subnet: lab.spec.subnet, labDir: lab.paths.labDir, nfsDir: lab.paths.nfsDir, exportDir: lab.nfs.exportDir };
   const monitor: ExplainedCommand = {
     argv: [...i.monitorCommands, 'info migrate'],
@@ -55,14 +55,14 @@ export async function explainCommands(report: RunReport, lab: Lab): Promise<{ co
   };
   const telnetPort = i.scenario.hmpTelnetPort;
   const commands: CommandExplanation[] = [
-    { title: 'The NFS server (shared storage for the guest disk)', where: `${lab.hosts.src.netns} (source host)`, command: nfsServerCommand(lab.hosts.src.host, nfsParams) },
+    { title: 'The NFS server (shared storage for the guest disk)', where: `${lab.names.ns.src} (source host)`, command: nfsServerCommand(lab.names.ns.src, nfsParams) },
     { title: 'The qcow2 data disk', where: 'the NFS export directory', command: qemuImgCreateCommand(diskPath, i.scenario.guest.diskSizeMiB) },
-    { title: 'Source QEMU', where: `${lab.hosts.src.netns} (source host)`, command: i.commands.source },
-    { title: 'Destination QEMU (waits for the migration)', where: `${lab.hosts.dst.netns} (destination host)`, command: i.commands.destination },
+    { title: 'Source QEMU', where: `${lab.names.ns.src} (source host)`, command: i.commands.source },
+    { title: 'Destination QEMU (waits for the migration)', where: `${lab.names.ns.dst} (destination host)`, command: i.commands.destination },
   ];
   if (telnetPort) {
     // This run's QEMUs are gone; `miglab guests up` holds a new pair that a person migrates.
-    const steps = byHandSteps({ srcNetns: lab.hosts.src.netns, hmpPort: telnetPort, uri: i.migrationUri, prefix: lab.spec.prefix });
+    const steps = byHandSteps({ srcNetns: lab.names.ns.src, hmpPort: telnetPort, uri: i.migrationUri, prefix: lab.spec.prefix });
     const argv = steps.hmp.open;
     commands.push({
       title: "Reaching the source's monitor by hand",

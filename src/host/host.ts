@@ -1,7 +1,8 @@
 // Hosts sit behind this one small interface: run a command to completion, start a long-lived
-// process, read and write files. Implemented for the local machine, a network namespace on it,
-// and a remote machine over SSH. Commands are argv arrays, never shell strings.
-import type { Readable } from 'node:stream';
+// process, reach a unix socket, read and write files. Implemented for the local machine, a network
+// namespace on it, and a remote machine over SSH; every action miglab takes on a host goes through
+// it, so no caller asks whether a host is local. Commands are argv arrays, never shell strings.
+import type { Duplex, Readable } from 'node:stream';
 
 export interface RunOptions {
   readonly timeoutMs?: number;
@@ -26,7 +27,7 @@ export interface ExitInfo {
 }
 
 export interface SpawnOptions {
-  /** Append stdout and stderr to this file (on the host that runs the process). */
+  /** Append stdout and stderr to this file, on the machine miglab runs on (the controller). */
   readonly logFile?: string;
   readonly env?: Readonly<Record<string, string>>;
   /**
@@ -38,7 +39,10 @@ export interface SpawnOptions {
 
 /** A long-lived process on a host. `stop` may be called more than once. */
 export interface HostProcess {
+  /** The process's pid on its host; 0 until known (a remote process reports it first: see `running`). */
   readonly pid: number;
+  /** Resolves with the pid once the process runs (at once for a local one); rejects if it never started. */
+  readonly running: Promise<number>;
   readonly argv: readonly string[];
   readonly stdout: Readable;
   readonly stderr: Readable;
@@ -60,4 +64,20 @@ export interface Host {
   spawn(argv: readonly string[], opts?: SpawnOptions): HostProcess;
   /** Whether `program` is on this host's PATH. */
   which(program: string): Promise<string | undefined>;
+  /**
+   * A byte stream to a unix socket on this host (QMP, HMP). Rejects with an Error whose `code` is
+   * 'ENOENT' or 'ECONNREFUSED' while the socket is not there yet, so connect loops can retry.
+   */
+  connectUnix(path: string): Promise<Duplex>;
+  /** Create a private (0700) directory `parent/prefixXXXXXX` on this host (parent made if missing). */
+  makeTempDir(parent: string, prefix: string): Promise<string>;
+  /** Remove a file or directory tree on this host; nothing if it is absent. */
+  remove(path: string): Promise<void>;
+  /** A text file of this host, or undefined when it does not exist. */
+  readText(path: string): Promise<string | undefined>;
+  /**
+   * Put a local (controller) file on this host at `path` (parents made, mode kept), skipped when
+   * a file with the same sha256 is there already. Returns whether it copied.
+   */
+  putFile(localPath: string, path: string): Promise<boolean>;
 }

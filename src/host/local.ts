@@ -1,9 +1,15 @@
 // The local machine, and a network namespace on it (the same machine with every argv prefixed
 // by `ip netns exec NS`, which execs the program so the pid we hold is the program's own).
-import { createWriteStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
 import { MiglabError } from '../errors.js';
 import type { ExitInfo, Host, HostProcess, RunOptions, RunResult, SpawnOptions } from './host.js';
+import { connectUnixSocket } from '../util/unix-socket.js';
+import { ProcessOutput } from './output.js';
 
 export class CommandError extends MiglabError {
   readonly result: RunResult;
@@ -62,6 +68,60 @@ export class LocalHost implements Host {
     const r = await execa('sh', ['-c', 'command -v "$1"', 'which', program], { reject: false });
     return r.exitCode === 0 ? String(r.stdout).trim() : undefined;
   }
+
+  // A namespace shares this machine's filesystem, and a unix socket is a filesystem object: the
+  // file operations below are the same for the machine and each of its namespaces.
+
+  connectUnix(path: string): Promise<Duplex> {
+    return connectUnixSocket(path);
+  }
+
+  async makeTempDir(parent: string, prefix: string): Promise<string> {
+    await mkdir(parent, { recursive: true, mode: 0o700 });
+    return mkdtemp(join(parent, prefix));
+  }
+
+  remove(path: string): Promise<void> {
+    return rm(path, { recursive: true, force: true });
+  }
+
+  async readText(path: string): Promise<string | undefined> {
+    try {
+      return await readFile(path, 'utf8');
+    } catch (err) {
+      // ESRCH: a /proc/PID file of a process that ended while it was read.
+      if (['ENOENT', 'ESRCH'].includes((err as NodeJS.ErrnoException).code ?? '')) return undefined;
+      throw err;
+    }
+  }
+
+  async putFile(localPath: string, path: string): Promise<boolean> {
+    const [want, have] = await Promise.all([sha256File(localPath), sha256File(path).catch(() => undefined)]);
+    if (want === have) return false;
+    await mkdir(dirname(path), { recursive: true });
+    // A copy under a temporary name renamed into place: a reader never sees half a file.
+    const tmp = `${path}.miglab-${process.pid}.tmp`;
+    try {
+      await copyFile(localPath, tmp);
+      await chmod(tmp, (await stat(localPath)).mode & 0o7777);
+      await rename(tmp, path);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    return true;
+  }
+}
+
+/** The sha256 of a file on this machine, in hex (as `sha256sum` prints it). */
+export function sha256File(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(path)
+      .on('error', reject)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('end', () => resolve(hash.digest('hex')));
+  });
 }
 
 /** A host that is a network namespace on this machine. */
@@ -73,15 +133,14 @@ export class NetnsHost extends LocalHost {
   }
 }
 
-const TAIL_KEEP = 200;
-
 class LocalProcess implements HostProcess {
   readonly argv: readonly string[];
   readonly pid: number;
+  readonly running: Promise<number>;
   readonly exited: Promise<ExitInfo>;
   hasExited = false;
   private readonly child: ResultPromise;
-  private readonly lines: string[] = [];
+  private readonly output: ProcessOutput;
 
   constructor(argv: readonly string[], opts: SpawnOptions) {
     this.argv = argv;
@@ -97,24 +156,14 @@ class LocalProcess implements HostProcess {
     });
     if (this.child.pid === undefined) throw new MiglabError('COMMAND_FAILED', `could not start \`${argv.join(' ')}\``);
     this.pid = this.child.pid;
-    // Logs may hold what a guest printed: readable by their owner only.
-    let log = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a', mode: 0o600 }) : undefined;
-    // A full or read-only disk must not crash miglab (an unhandled stream error would, leaving
-    // every QEMU running): stop logging and tell the owner, who fails its run cleanly.
-    log?.on('error', (err) => {
-      log = undefined;
-      opts.onLogError?.(err);
-    });
-    const keep = (chunk: Buffer) => {
-      log?.write(chunk);
-      for (const l of chunk.toString('utf8').split('\n')) if (l.trim()) this.lines.push(l);
-      if (this.lines.length > TAIL_KEEP) this.lines.splice(0, this.lines.length - TAIL_KEEP);
-    };
+    this.running = Promise.resolve(this.pid);
+    this.output = new ProcessOutput(opts);
+    const keep = (chunk: Buffer) => this.output.keep(chunk);
     this.child.stdout!.on('data', keep);
     this.child.stderr!.on('data', keep);
     this.exited = this.child.then((r) => {
       this.hasExited = true;
-      log?.end();
+      this.output.end();
       return { exitCode: r.exitCode ?? null, signal: r.signal ?? null };
     });
   }
@@ -144,6 +193,6 @@ class LocalProcess implements HostProcess {
   }
 
   tail(n = 20): string {
-    return this.lines.slice(-n).join('\n');
+    return this.output.tail(n);
   }
 }

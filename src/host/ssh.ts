@@ -1,15 +1,21 @@
 // A remote machine over SSH (ssh2), behind the same Host interface as the local machine and its
 // namespaces. SSH runs a command line through the remote shell, so each argv element is quoted
-// here, in one place, and nowhere else; long-lived processes report their remote pid first so
-// they can be stopped by pid like local ones.
+// here, in one place, and nowhere else. Long-lived processes run under a fixed wrapper that
+// reports their remote pid (so they are stopped by pid like local ones) and ends them when their
+// SSH session ends: nothing miglab starts outlives a dropped connection or a killed miglab.
+import { spawn as spawnLocal, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { PassThrough, type Readable } from 'node:stream';
+import { stat } from 'node:fs/promises';
+import { posix } from 'node:path';
+import { Duplex, PassThrough, type Readable } from 'node:stream';
 import ssh2 from 'ssh2';
-import type { ClientChannel, ConnectConfig } from 'ssh2';
+import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
 import { MiglabError } from '../errors.js';
 import { withDeadline, type WaitOptions } from '../util/deadline.js';
 import type { ExitInfo, Host, HostProcess, RunOptions, RunResult, SpawnOptions } from './host.js';
-import { CommandError } from './local.js';
+import { CommandError, sha256File } from './local.js';
+import { ProcessOutput } from './output.js';
 
 /** POSIX shell quoting of one argument: safe for any byte string. */
 export function shellQuote(arg: string): string {
@@ -31,9 +37,49 @@ export interface SshTarget {
   readonly agent?: string;
   /** Expected host key (as ssh2's hostHash sha256 hex); unset accepts any (lab use only). */
   readonly hostKeySha256?: string;
-  /** An argv started on the controller whose stdin/stdout carry the SSH connection (as OpenSSH's ProxyCommand). */
+  /**
+   * A program started on the controller whose stdin/stdout carry the SSH connection (as OpenSSH's
+   * ProxyCommand): a jump host, or `ip netns exec NS nc ADDR 22`. Stopped when the connection closes.
+   */
   readonly proxy?: readonly string[];
 }
+
+/**
+ * Runs `"$@"` (stdin /dev/null, fd 3 closed) in the background, and waits for it. The background
+ * child prints its own pid on stderr and then execs the program (which keeps the pid), so the pid
+ * line comes before anything the program prints. A watcher reads the channel's stdin: EOF there means the SSH session ended
+ * (miglab closed it, was killed, or the connection dropped), and the program gets SIGTERM (with
+ * SIGCONT, in case it is frozen) and, 5 s later, SIGKILL. A program killed by a signal makes the
+ * wrapper die of the same signal, so the channel reports the signal, not 128+N.
+ */
+const SESSION_BOUND_SCRIPT = [
+  'exec 3<&0',
+  `sh -c 'echo "miglab-pid $$" >&2; exec "$@"' miglab "$@" </dev/null 3<&- & p=$!`,
+  '(cat <&3; kill -TERM "$p"; kill -CONT "$p"; sleep 5; kill -KILL "$p") >/dev/null 2>&1 & w=$!',
+  'exec 3<&-',
+  'wait "$p"; c=$?',
+  'kill "$w" 2>/dev/null',
+  'if [ "$c" -gt 128 ]; then s=$(kill -l "$c"); trap - "$s"; kill -s "$s" $$; fi',
+  'exit "$c"',
+].join('\n');
+
+/** The argv a long-lived remote process really runs: `argv` under the session-bound wrapper. */
+export function sessionBoundArgv(argv: readonly string[]): string[] {
+  if (argv.length === 0) throw new MiglabError('INTERNAL', 'empty command');
+  return ['sh', '-c', SESSION_BOUND_SCRIPT, 'miglab', ...argv];
+}
+
+const PID_LINE = /^miglab-pid (\d+)\n/;
+
+/** `[ -e ]` says whether a path is there; `cat` then reads it (exit 3: it is not). */
+const READ_SCRIPT = '[ -e "$1" ] || exit 3; exec cat -- "$1"';
+const NOT_THERE = 3;
+
+/** `mkdir -p` the parent (0700 when made), then `mktemp -d` inside it. */
+const TEMP_DIR_SCRIPT = 'mkdir -p -m 0700 -- "$1" && mktemp -d "$1/$2XXXXXX"';
+
+/** OpenSSH's SSH2_OPEN_CONNECT_FAILED: the server could not connect where the channel was to go. */
+const OPEN_CONNECT_FAILED = 2;
 
 export class SshHost implements Host {
   readonly name: string;
@@ -46,6 +92,7 @@ export class SshHost implements Host {
 
   static async connect(target: SshTarget, opts: WaitOptions): Promise<SshHost> {
     const client = new ssh2.Client();
+    const proxy = target.proxy ? startProxy(target.proxy) : undefined;
     const config: ConnectConfig = {
       host: target.host,
       port: target.port ?? 22,
@@ -55,16 +102,27 @@ export class SshHost implements Host {
       readyTimeout: opts.timeoutMs,
       hostHash: 'sha256',
       hostVerifier: target.hostKeySha256 ? (hash: string) => hash === target.hostKeySha256 : undefined,
+      sock: proxy?.stream,
     };
+    const where = `${target.username}@${target.host}:${config.port}${proxy ? ` through \`${target.proxy!.join(' ')}\`` : ''}`;
     const ready = new Promise<void>((resolve, reject) => {
       client.once('ready', () => resolve());
-      client.once('error', (err) => reject(new MiglabError('COMMAND_FAILED', `cannot connect to ${target.username}@${target.host}:${config.port} over SSH: ${err.message}`, { cause: err })));
+      // Kept for the connection's life: ssh2 may report more than one error (a proxy that ends
+      // before the handshake, then the lost connection), and one with no listener would crash
+      // miglab. Once connected, a dropped connection shows as failed commands and ended processes.
+      client.on('error', (err) => {
+        const said = proxy?.stderr().trim().split('\n').slice(-1)[0];
+        reject(new MiglabError('COMMAND_FAILED', `cannot connect to ${where} over SSH: ${err.message}${said ? ` (the proxy said: ${said})` : ''}`, { cause: err }));
+      });
     });
+    // The proxy lives exactly as long as the connection.
+    if (proxy) client.once('close', () => proxy.child.kill('SIGTERM'));
     client.connect(config);
     try {
-      await withDeadline(`SSH connection to ${target.host}`, ready, opts);
+      await withDeadline(`SSH connection to ${where}`, ready, opts);
     } catch (err) {
       client.end();
+      proxy?.child.kill('SIGTERM');
       throw err;
     }
     return new SshHost(client, target);
@@ -78,7 +136,8 @@ export class SshHost implements Host {
     return new Promise((resolve, reject) => this.client.exec(command, (err, ch) => (err ? reject(err) : resolve(ch))));
   }
 
-  async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  /** Run `argv` to completion; stdout and stderr exactly as printed. */
+  private async execute(argv: readonly string[], opts: RunOptions): Promise<RunResult> {
     const started = Date.now();
     const ch = await this.exec(shellCommand(argv));
     let stdout = '';
@@ -97,80 +156,179 @@ export class SshHost implements Host {
       ch.close();
       throw err;
     }
-    const result: RunResult = { argv, exitCode, stdout: stdout.replace(/\n$/, ''), stderr: stderr.replace(/\n$/, ''), durationMs: Date.now() - started };
+    const result: RunResult = { argv, exitCode, stdout, stderr, durationMs: Date.now() - started };
     if (exitCode !== 0 && opts.reject !== false) throw new CommandError(this.name, result);
     return result;
   }
 
+  async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+    const r = await this.execute(argv, { ...opts, reject: false });
+    const result: RunResult = { ...r, stdout: r.stdout.replace(/\n$/, ''), stderr: r.stderr.replace(/\n$/, '') };
+    if (result.exitCode !== 0 && opts.reject !== false) throw new CommandError(this.name, result);
+    return result;
+  }
+
   spawn(argv: readonly string[], opts: SpawnOptions = {}): HostProcess {
-    if (opts.logFile) throw new MiglabError('INTERNAL', 'SshHost.spawn does not write remote log files; read the streams instead');
-    return new SshProcess(this, argv, this.exec.bind(this));
+    return new SshProcess(this, argv, this.exec(shellCommand(sessionBoundArgv(argv))), opts);
   }
 
   async which(program: string): Promise<string | undefined> {
     const r = await this.run(['sh', '-c', 'command -v "$1"', 'which', program], { reject: false });
     return r.exitCode === 0 ? r.stdout.trim() : undefined;
   }
+
+  async connectUnix(path: string): Promise<Duplex> {
+    try {
+      return await new Promise<ClientChannel>((resolve, reject) => this.client.openssh_forwardOutStreamLocal(path, (err, ch) => (err ? reject(err) : resolve(ch))));
+    } catch (err) {
+      // sshd says only that it could not connect; whether the socket is there yet tells ENOENT
+      // (QEMU has not made it) from ECONNREFUSED (nobody listens), as a local connect would.
+      if ((err as { reason?: unknown }).reason !== OPEN_CONNECT_FAILED) {
+        throw new MiglabError('COMMAND_FAILED', `cannot reach unix socket ${path} on ${this.name}: ${(err as Error).message} (sshd needs AllowStreamLocalForwarding yes)`, { cause: err });
+      }
+      const there = (await this.run(['test', '-e', path], { reject: false })).exitCode === 0;
+      throw Object.assign(new Error(`${there ? 'connection refused' : 'no such file'}: unix socket ${path} on ${this.name}`, { cause: err }), {
+        code: there ? 'ECONNREFUSED' : 'ENOENT',
+      });
+    }
+  }
+
+  async makeTempDir(parent: string, prefix: string): Promise<string> {
+    return (await this.run(['sh', '-c', TEMP_DIR_SCRIPT, 'mktemp', parent, prefix])).stdout.trim();
+  }
+
+  async remove(path: string): Promise<void> {
+    await this.run(['rm', '-rf', '--', path]);
+  }
+
+  async readText(path: string): Promise<string | undefined> {
+    const r = await this.execute(['sh', '-c', READ_SCRIPT, 'read', path], { reject: false });
+    if (r.exitCode === NOT_THERE) return undefined;
+    if (r.exitCode !== 0) throw new CommandError(this.name, r);
+    return r.stdout;
+  }
+
+  async putFile(localPath: string, path: string): Promise<boolean> {
+    const [want, have] = await Promise.all([
+      sha256File(localPath),
+      this.run(['sha256sum', '--', path], { reject: false }).then((r) => (r.exitCode === 0 ? r.stdout.split(/\s/)[0] : undefined)),
+    ]);
+    if (want === have) return false;
+    await this.run(['mkdir', '-p', '--', posix.dirname(path)]);
+    const mode = (await stat(localPath)).mode & 0o7777;
+    // Sent under a temporary name and renamed into place: a reader never sees half a file.
+    const tmp = `${path}.miglab-${randomBytes(4).toString('hex')}.tmp`;
+    const sftp = await new Promise<SFTPWrapper>((resolve, reject) =>
+      this.client.sftp((err, s) =>
+        err ? reject(new MiglabError('COMMAND_FAILED', `cannot copy ${localPath} to ${this.name}: ${err.message} (its sshd needs \`Subsystem sftp internal-sftp\` or an sftp-server)`, { cause: err })) : resolve(s),
+      ),
+    );
+    const step = (what: string, op: (cb: (err?: Error | null) => void) => void) =>
+      new Promise<void>((resolve, reject) =>
+        op((err) => (err ? reject(new MiglabError('COMMAND_FAILED', `cannot ${what} on ${this.name}: ${err.message}`, { cause: err })) : resolve())),
+      );
+    try {
+      await step(`copy ${localPath} to ${tmp}`, (cb) => sftp.fastPut(localPath, tmp, { mode }, cb));
+      await step(`set the mode of ${tmp}`, (cb) => sftp.chmod(tmp, mode, cb));
+      await step(`rename ${tmp} to ${path}`, (cb) => sftp.ext_openssh_rename(tmp, path, cb));
+    } catch (err) {
+      await this.run(['rm', '-f', '--', tmp], { reject: false });
+      throw err;
+    } finally {
+      sftp.end();
+    }
+    return true;
+  }
 }
 
-/** The remote shell prints its pid, then execs the program: the pid is the program's own. */
-const PID_WRAPPER = ['sh', '-c', 'echo "miglab-pid $$" >&2; exec "$@"', 'miglab'];
+/** The proxy program, and its stdin/stdout as the one stream ssh2 talks over. */
+function startProxy(argv: readonly string[]): { child: ChildProcess; stream: Duplex; stderr: () => string } {
+  if (argv.length === 0) throw new MiglabError('BAD_INPUT', 'an SSH proxy command is empty; give its argv, e.g. [nc, 10.0.0.1, "22"]');
+  const child = spawnLocal(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+  const said = new ProcessOutput({});
+  child.stderr!.on('data', (d: Buffer) => said.keep(d));
+  // A proxy that cannot start reports on the stream: ssh2 then fails the connection with it.
+  const stream = Duplex.from({ readable: child.stdout!, writable: child.stdin! });
+  child.once('error', (err) => stream.destroy(err));
+  return { child, stream, stderr: () => said.tail(3) };
+}
 
 class SshProcess implements HostProcess {
   readonly stdout: Readable = new PassThrough();
   readonly stderr: Readable = new PassThrough();
   readonly exited: Promise<ExitInfo>;
+  readonly running: Promise<number>;
   pid = 0;
   hasExited = false;
-  private readonly lines: string[] = [];
-  private readonly pidKnown: Promise<number>;
+  private readonly output: ProcessOutput;
 
   constructor(
     private readonly host: SshHost,
     readonly argv: readonly string[],
-    exec: (command: string) => Promise<ClientChannel>,
+    channel: Promise<ClientChannel>,
+    opts: SpawnOptions,
   ) {
-    let setPid: (p: number) => void = () => undefined;
-    this.pidKnown = new Promise((resolve) => (setPid = resolve));
-    this.exited = exec(shellCommand([...PID_WRAPPER, ...argv])).then(
+    this.output = new ProcessOutput(opts);
+    let started: (pid: number) => void = () => undefined;
+    let failed: (err: unknown) => void = () => undefined;
+    this.running = new Promise((resolve, reject) => {
+      started = resolve;
+      failed = reject;
+    });
+    this.running.catch(() => undefined); // a caller that never asks is told by `exited`
+    const out = this.stdout as PassThrough;
+    const err = this.stderr as PassThrough;
+    const done = (info: ExitInfo) => {
+      if (this.hasExited) return info;
+      this.hasExited = true;
+      out.end();
+      err.end();
+      this.output.end();
+      if (!this.pid) failed(new MiglabError('COMMAND_FAILED', `\`${argv.join(' ')}\` did not start on ${host.name}: ${this.output.tail(3) || 'no output'}`));
+      return info;
+    };
+    this.exited = channel.then(
       (ch) =>
         new Promise<ExitInfo>((resolve) => {
-          ch.end();
+          // The channel's stdin stays open: its EOF is what tells the wrapper the session ended.
+          let head = '';
           ch.on('data', (d: Buffer) => {
-            (this.stdout as PassThrough).write(d);
-            this.keep(d);
+            out.write(d);
+            this.output.keep(d);
           });
           ch.stderr.on('data', (d: Buffer) => {
-            const text = d.toString('utf8');
-            const m = /miglab-pid (\d+)/.exec(text);
-            if (m && !this.pid) {
+            if (!this.pid) {
+              // The wrapper's first line is the pid; it may arrive in pieces.
+              head += d.toString('utf8');
+              const m = PID_LINE.exec(head);
+              if (!m) return;
               this.pid = Number(m[1]);
-              setPid(this.pid);
+              started(this.pid);
+              d = Buffer.from(head.slice(m[0].length));
+              if (d.length === 0) return;
             }
-            const rest = text.replace(/miglab-pid \d+\n?/, '');
-            if (rest) {
-              (this.stderr as PassThrough).write(rest);
-              this.keep(Buffer.from(rest));
-            }
+            err.write(d);
+            this.output.keep(d);
           });
+          let exit: ExitInfo | undefined;
           ch.on('exit', (code: number | null, signal?: string) => {
-            this.hasExited = true;
-            (this.stdout as PassThrough).end();
-            (this.stderr as PassThrough).end();
-            resolve({ exitCode: code, signal: signal ?? null });
+            exit = { exitCode: code ?? null, signal: signal ?? null };
+            ch.end(); // the wrapper's watcher is left reading stdin: let it go
           });
+          // Exit status and output both arrive before the channel closes; without an exit status
+          // the connection dropped (and the wrapper ended the program).
+          ch.on('close', () => resolve(done(exit ?? { exitCode: null, signal: null })));
         }),
+      (e: unknown) => {
+        this.output.keep(Buffer.from(`cannot start on ${host.name}: ${(e as Error).message}\n`));
+        return done({ exitCode: null, signal: null });
+      },
     );
-  }
-
-  private keep(d: Buffer) {
-    for (const l of d.toString('utf8').split('\n')) if (l.trim()) this.lines.push(l);
-    if (this.lines.length > 200) this.lines.splice(0, this.lines.length - 200);
   }
 
   async stop(graceMs = 3000): Promise<ExitInfo> {
     if (this.hasExited) return this.exited;
-    const pid = await withDeadline('remote pid', this.pidKnown, { timeoutMs: 5000 });
+    const pid = await withDeadline('remote pid', this.running, { timeoutMs: 5000 });
     await this.host.run(['kill', '-TERM', String(pid)], { reject: false });
     try {
       return await withDeadline(`remote process ${pid} exit`, this.exited, { timeoutMs: graceMs });
@@ -183,11 +341,11 @@ class SshProcess implements HostProcess {
 
   async sendSignal(signal: NodeJS.Signals): Promise<void> {
     if (this.hasExited) return;
-    const pid = await withDeadline('remote pid', this.pidKnown, { timeoutMs: 5000 });
+    const pid = await withDeadline('remote pid', this.running, { timeoutMs: 5000 });
     await this.host.run(['kill', `-${signal.replace(/^SIG/, '')}`, String(pid)], { reject: false });
   }
 
   tail(n = 20): string {
-    return this.lines.slice(-n).join('\n');
+    return this.output.tail(n);
   }
 }

@@ -1,16 +1,18 @@
-// A lab that is up, as runs use it: its hosts (network namespaces whose long-lived processes are
-// recorded, procs.ts), its NFS export, taps for guests, link shaping, guest slots (slots.ts), and
-// the handles faults need (a host's cable to the switch, the NFS server). Built by labUp (up.ts)
-// or attachLab (down.ts) from the lab's state file, which stays the one truth about the lab.
+// A lab that is up, as runs use it: its hosts (Hosts whose long-lived processes are recorded,
+// procs.ts), its NFS export, taps for guests, link shaping, guest slots (slots.ts), and the
+// handles faults need (a host's cable to the switch, the NFS server). `Lab` is what runs use,
+// whatever the hosts are; LabImpl is the embedded lab (network namespaces on this machine), built
+// by labUp (up.ts) or attachLab (down.ts) from the lab's state file, the one truth about the lab.
 import { existsSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MiglabError } from '../errors.js';
+import type { Host } from '../host/host.js';
 import { CommandError, LocalHost, NetnsHost } from '../host/local.js';
 import { nfsUrl } from './ganesha.js';
 import { startNfsServer, waitNfsReady } from './nfs.js';
 import { ownedState, signalOwnedGroup, stopOwnedGroup } from './proc.js';
-import { ProcessRegistry, RecordingNetnsHost, type RecordedProcess, type SpawnOwner } from './procs.js';
+import { ProcessRegistry, RecordingHost, type RecordedProcess, type SpawnOwner } from './procs.js';
 import { SlotTable, type SlotHolder, type SlotRequest } from './slots.js';
 import {
   checkExportFileName,
@@ -41,21 +43,28 @@ export const STEP_TIMEOUT_MS = 10_000;
 
 export interface LabHost {
   readonly role: HostRole;
-  readonly netns: string;
+  /** The host's network namespace on this machine: the embedded lab only. */
+  readonly netns?: string;
+  /** Where the host is, for messages: "namespace mlab-src", "root@10.0.0.1". */
+  readonly where: string;
   /** The host's own lab address (no prefix length). */
   readonly ip: string;
-  /** Runs commands inside the namespace; its long-lived processes are recorded in the lab's state. */
-  readonly host: RecordingNetnsHost;
+  /** Runs commands on the host; its long-lived processes are recorded in the lab's state. */
+  readonly host: Host;
+  /** A directory on that host for miglab's transient files (monitor sockets, inside it via makeTempDir). */
+  readonly runDir: string;
 }
 
 export interface LabNfs {
   readonly serverIp: string;
-  /** The exported directory on this machine (guest disks are created here). */
+  /** The exported directory, on `host` (guest disks are created there). */
   readonly exportDir: string;
   /** `nfs://SERVER/EXPORT_DIR/fileName`, as QEMU (libnfs) opens it from src or dst. */
   url(fileName: string): string;
-  /** The same file as a local path (for qemu-img create, or cleaning up). */
-  localPath(fileName: string): string;
+  /** The host on which the export is a directory (qemu-img create runs there; disks are removed there). */
+  readonly host: Host;
+  /** The same file as a path on `host`. */
+  path(fileName: string): string;
 }
 
 export interface StepOptions {
@@ -135,7 +144,7 @@ export async function listNetns(): Promise<string[]> {
     .filter(Boolean);
 }
 
-async function linkExists(host: NetnsHost, name: string, opts: StepOptions): Promise<boolean> {
+async function linkExists(host: Host, name: string, opts: StepOptions): Promise<boolean> {
   const r = await host.run(['ip', 'link', 'show', 'dev', name], { ...stepOpts(opts), reject: false });
   return r.exitCode === 0;
 }
@@ -159,9 +168,11 @@ export class LabImpl implements Lab {
     this.prefixLength = parseSubnet(spec.subnet).prefixLength;
     this.registry = new ProcessRegistry(this.paths.procsDir);
     this.slots = new SlotTable(this.paths.slotsDir, maxGuestIndex(spec));
+    const runDir = join(this.paths.labDir, 'sock');
     const mk = (role: HostRole): LabHost => {
       const netns = this.names.ns[role];
-      return { role, netns, ip: roleIp(spec, role), host: new RecordingNetnsHost(role, netns, this.registry, owner) };
+      const host = new RecordingHost(new NetnsHost(role, netns), netns, this.registry, owner);
+      return { role, netns, where: `namespace ${netns}`, ip: roleIp(spec, role), host, runDir };
     };
     this.hosts = { src: mk('src'), dst: mk('dst'), client: mk('client') };
     const serverIp = this.hosts.src.ip;
@@ -169,7 +180,9 @@ export class LabImpl implements Lab {
       serverIp,
       exportDir,
       url: (fileName) => nfsUrl(serverIp, exportDir, checkExportFileName(fileName)),
-      localPath: (fileName) => join(exportDir, checkExportFileName(fileName)),
+      // The export is a directory of this machine, shared by all its namespaces.
+      host: new LocalHost('local'),
+      path: (fileName) => join(exportDir, checkExportFileName(fileName)),
     };
   }
 
@@ -187,9 +200,9 @@ export class LabImpl implements Lab {
 
   async addTap(role: GuestHostRole, name: string, opts?: StepOptions): Promise<void> {
     checkTapName(name);
-    const { host, netns } = this.guestHost(role);
+    const { host, where } = this.guestHost(role);
     if (await linkExists(host, name, opts ?? {})) {
-      throw new MiglabError('LAB_STATE', `a link named ${name} already exists on ${role} (namespace ${netns})`, { context: { host: role, tap: name } });
+      throw new MiglabError('LAB_STATE', `a link named ${name} already exists on ${role} (${where})`, { context: { host: role, tap: name } });
     }
     await host.run(['ip', 'tuntap', 'add', 'dev', name, 'mode', 'tap'], stepOpts(opts));
     try {
@@ -333,7 +346,7 @@ export class LabImpl implements Lab {
     // A frozen server holds its ports: let it run so it can stop, then stop what is left of it.
     signalOwnedGroup(state.nfs.server, 'SIGCONT');
     await stopOwnedGroup(state.nfs.server, waits);
-    const server = await startNfsServer(this.hosts.src.host, {
+    const server = await startNfsServer(this.names.ns.src, {
       serverIp: state.nfs.serverIp,
       subnet: this.spec.subnet,
       labDir: this.paths.labDir,

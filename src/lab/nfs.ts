@@ -6,7 +6,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MiglabError } from '../errors.js';
-import type { NetnsHost } from '../host/local.js';
+import type { Host } from '../host/host.js';
 import type { ExplainedCommand } from '../util/explained-command.js';
 import { pollUntil, type WaitOptions } from '../util/deadline.js';
 import { ganeshaConfig, nfsUrl } from './ganesha.js';
@@ -42,10 +42,10 @@ export function nfsServerFiles(nfsDir: string): NfsServerFiles {
 }
 
 /** The command that starts the NFS server, with the purpose of each argument (for reports). */
-export function nfsServerCommand(srcHost: NetnsHost, p: NfsServerParams): ExplainedCommand {
+export function nfsServerCommand(srcNetns: string, p: NfsServerParams): ExplainedCommand {
   const files = nfsServerFiles(p.nfsDir);
   const explained = [
-    { args: ['ip', 'netns', 'exec', srcHost.netns], why: `run inside the source host's network namespace (${srcHost.netns}), so the server listens on the lab network only` },
+    { args: ['ip', 'netns', 'exec', srcNetns], why: `run inside the source host's network namespace (${srcNetns}), so the server listens on the lab network only` },
     {
       args: ['sh', nfsServerScript()],
       why: "miglab's NFS wrapper: mounts a private /run (so rpcbind never meets the machine's own), starts rpcbind -f -h SERVER_IP with its TCP sockets bound by socket-activate.pl (rpcbind alone would listen on 0.0.0.0:111 and [::]:111), then ganesha.nfsd -F -f CONF, and stops both on TERM",
@@ -59,13 +59,13 @@ export function nfsServerCommand(srcHost: NetnsHost, p: NfsServerParams): Explai
   return { argv: explained.flatMap((g) => g.args), explained };
 }
 
-/** Write the config and start the server in `srcHost`'s namespace. Returns at once. */
-export async function startNfsServer(srcHost: NetnsHost, p: NfsServerParams): Promise<OwnedProcess & NfsServerFiles> {
+/** Write the config and start the server in the namespace `srcNetns` (the embedded lab's source host). Returns at once. */
+export async function startNfsServer(srcNetns: string, p: NfsServerParams): Promise<OwnedProcess & NfsServerFiles> {
   const files = nfsServerFiles(p.nfsDir);
   const recoveryRoot = join(p.nfsDir, 'recov');
   mkdirSync(recoveryRoot, { recursive: true });
   writeFileSync(files.configFile, ganeshaConfig({ serverIp: p.serverIp, clients: p.subnet, exportDir: p.exportDir, recoveryRoot }));
-  const argv = nfsServerCommand(srcHost, p).argv;
+  const argv = nfsServerCommand(srcNetns, p).argv;
   const log = openSync(files.logFile, 'a');
   try {
     // Detached: its own session and process group (so stopping the group stops rpcbind and
@@ -111,7 +111,7 @@ export function logTail(files: Pick<NfsServerFiles, 'logFile' | 'ganeshaLogFile'
 
 /** Wait until `nfs-ls` of the export works from `clientHost`; fail at once if the server dies. */
 export async function waitNfsReady(
-  clientHost: NetnsHost,
+  clientHost: Host,
   server: OwnedProcess & NfsServerFiles,
   serverIp: string,
   exportDir: string,

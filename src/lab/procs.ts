@@ -8,8 +8,8 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { NetnsHost } from '../host/local.js';
-import type { HostProcess, SpawnOptions } from '../host/host.js';
+import type { Duplex } from 'node:stream';
+import type { Host, HostProcess, RunOptions, RunResult, SpawnOptions } from '../host/host.js';
 import { MiglabError, describeError } from '../errors.js';
 import { isOwnedAlive, procStartTime, selfProcess, type OwnedProcess } from './proc.js';
 
@@ -20,6 +20,7 @@ export const RecordedProcessSchema = Owned.extend({
   what: z.string(),
   /** The command line (long arguments cut), for the user's eyes. */
   argv: z.array(z.string()),
+  /** Where it runs: the lab's namespace (RecordingHost's label). */
   netns: z.string(),
   /** The miglab process that started it. */
   owner: Owned,
@@ -36,8 +37,30 @@ export interface SpawnOwner {
 }
 
 
-export class ProcessRegistry {
+/** The records of processes on this machine (and its namespaces), named by pid and start time. */
+export class ProcessRegistry implements ProcessRecorder {
   constructor(readonly dir: string) {}
+
+  get description(): string {
+    return `the lab's state under ${this.dir}`;
+  }
+
+  recordSpawn(proc: HostProcess, argv: readonly string[], label: string, owner: SpawnOwner): (() => void) | undefined {
+    const startTime = procStartTime(proc.pid);
+    if (startTime === undefined) return undefined;
+    const owned = { pid: proc.pid, startTime };
+    this.record({
+      ...owned,
+      what: `${argv[0]!.split('/').pop()} in ${label}`,
+      argv: argv.map((a) => (a.length > 120 ? `${a.slice(0, 117)}...` : a)),
+      netns: label,
+      owner: selfProcess(),
+      ...(owner.runId !== undefined ? { runId: owner.runId } : {}),
+      ...(owner.slot !== undefined ? { slot: owner.slot } : {}),
+      startedAt: new Date().toISOString(),
+    });
+    return () => this.forget(owned);
+  }
 
   private file(p: OwnedProcess): string {
     return join(this.dir, `${p.pid}-${p.startTime}.json`);
@@ -111,47 +134,73 @@ export function describeRecorded(p: RecordedProcess): string {
   return `${p.what} (${parts.join(', ')})`;
 }
 
+/** Keeps a lab host's long-lived processes on record while they run (ProcessRegistry for this machine's). */
+export interface ProcessRecorder {
+  /** Where records are kept, for messages: "the lab's state under /var/lib/miglab/mlab/procs". */
+  readonly description: string;
+  /**
+   * Record `proc`, started from `argv` on `label` (a namespace, or user@address), as `owner`'s.
+   * Returns how to forget it once it ends, or undefined when it is gone already (it failed at
+   * once: its exit tells the caller why). Throws when it cannot be recorded.
+   */
+  recordSpawn(proc: HostProcess, argv: readonly string[], label: string, owner: SpawnOwner): (() => void) | undefined;
+}
+
 /**
- * A namespace of the lab whose long-lived processes are recorded in the registry as they start
- * and forgotten when they end. A process that cannot be recorded is not left running unrecorded.
+ * A host of the lab whose long-lived processes are recorded as they start and forgotten when they
+ * end; everything else goes to the host it wraps. A process that cannot be recorded is not left
+ * running unrecorded.
  */
-export class RecordingNetnsHost extends NetnsHost {
+export class RecordingHost implements Host {
   constructor(
-    name: string,
-    netns: string,
-    private readonly registry: ProcessRegistry,
+    private readonly inner: Host,
+    /** Where its processes run, in records: the namespace ("mlab-src"), or user@address. */
+    readonly label: string,
+    private readonly recorder: ProcessRecorder,
     private readonly owner: SpawnOwner = {},
-  ) {
-    super(name, netns);
+  ) {}
+
+  get name(): string {
+    return this.inner.name;
   }
 
-  /** The same namespace, recording its spawns as `owner`'s. */
-  ownedBy(owner: SpawnOwner): RecordingNetnsHost {
-    return new RecordingNetnsHost(this.name, this.netns, this.registry, owner);
+  /** The same host, recording its spawns as `owner`'s. */
+  ownedBy(owner: SpawnOwner): RecordingHost {
+    return new RecordingHost(this.inner, this.label, this.recorder, owner);
   }
 
-  override spawn(argv: readonly string[], opts: SpawnOptions = {}): HostProcess {
-    const proc = super.spawn(argv, opts);
-    const startTime = procStartTime(proc.pid);
-    // Gone already (it failed at once): nothing to record; its exit tells the caller why.
-    if (startTime === undefined) return proc;
-    const owned = { pid: proc.pid, startTime };
+  spawn(argv: readonly string[], opts: SpawnOptions = {}): HostProcess {
+    const proc = this.inner.spawn(argv, opts);
+    let forget: (() => void) | undefined;
     try {
-      this.registry.record({
-        ...owned,
-        what: `${argv[0]!.split('/').pop()} in ${this.netns}`,
-        argv: argv.map((a) => (a.length > 120 ? `${a.slice(0, 117)}...` : a)),
-        netns: this.netns,
-        owner: selfProcess(),
-        ...(this.owner.runId !== undefined ? { runId: this.owner.runId } : {}),
-        ...(this.owner.slot !== undefined ? { slot: this.owner.slot } : {}),
-        startedAt: new Date().toISOString(),
-      });
+      forget = this.recorder.recordSpawn(proc, argv, this.label, this.owner);
     } catch (err) {
       void proc.stop(0);
-      throw new MiglabError('LAB_STATE', `cannot record ${argv[0]} (pid ${proc.pid}) in the lab's state under ${this.registry.dir}: ${describeError(err)}; it was stopped`, { cause: err });
+      throw new MiglabError('LAB_STATE', `cannot record ${argv[0]} (pid ${proc.pid}) in ${this.recorder.description}: ${describeError(err)}; it was stopped`, { cause: err });
     }
-    void proc.exited.then(() => this.registry.forget(owned));
+    if (forget) void proc.exited.then(forget);
     return proc;
+  }
+
+  run(argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
+    return this.inner.run(argv, opts);
+  }
+  which(program: string): Promise<string | undefined> {
+    return this.inner.which(program);
+  }
+  connectUnix(path: string): Promise<Duplex> {
+    return this.inner.connectUnix(path);
+  }
+  makeTempDir(parent: string, prefix: string): Promise<string> {
+    return this.inner.makeTempDir(parent, prefix);
+  }
+  remove(path: string): Promise<void> {
+    return this.inner.remove(path);
+  }
+  readText(path: string): Promise<string | undefined> {
+    return this.inner.readText(path);
+  }
+  putFile(localPath: string, path: string): Promise<boolean> {
+    return this.inner.putFile(localPath, path);
   }
 }

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync, rmSync } from 'node:fs';
 import { relative } from 'node:path';
 import { AbortedError, MiglabError, TimeoutError, describeError } from '../errors.js';
-import type { RunResult } from '../host/host.js';
+import type { Host, RunResult } from '../host/host.js';
 import { LocalHost, NetnsHost } from '../host/local.js';
 import type { WaitOptions } from '../util/deadline.js';
 import { Teardown } from '../util/teardown.js';
@@ -79,7 +79,7 @@ export async function labUp(specInput: LabSpecInput, opts: LabUpOptions): Promis
   const paths = labPaths(spec);
   const td = new Teardown();
   const undoOpts = { timeoutMs: STEP_TIMEOUT_MS };
-  const run = (host: LocalHost, argv: string[]): Promise<RunResult> => host.run(argv, { timeoutMs: left(), signal: opts.signal });
+  const run = (host: Host, argv: string[]): Promise<RunResult> => host.run(argv, { timeoutMs: left(), signal: opts.signal });
 
   try {
     // The lab directory is made without `recursive`: a concurrent `lab up` with the same prefix
@@ -126,7 +126,7 @@ export async function labUp(specInput: LabSpecInput, opts: LabUpOptions): Promis
     // then moves to a new MAC, the other hosts' ARP caches point at the old one, and their packets
     // to it are dropped until ARP re-resolves, tens of seconds later. Seen as QEMUs hanging in the
     // NFS mount with a SYN to the server's rpcbind unanswered (docs/batch.md).
-    const bridge = (host: NetnsHost, name: string, mac: string) =>
+    const bridge = (host: Host, name: string, mac: string) =>
       run(host, ['ip', 'link', 'add', 'name', name, 'address', mac, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
     await bridge(sw, names.switchBridge, bridgeMac(0));
     await run(sw, ['ip', 'link', 'set', 'dev', names.switchBridge, 'up']);
@@ -136,7 +136,7 @@ export async function labUp(specInput: LabSpecInput, opts: LabUpOptions): Promis
       const h = lab.hosts[role];
       const port = names.switchPort[role];
       // Both ends are created inside their namespaces, so nothing appears in the root namespace.
-      await run(local, ['ip', 'link', 'add', 'name', names.uplink, 'netns', h.netns, 'type', 'veth', 'peer', 'name', port, 'netns', names.switchNs]);
+      await run(local, ['ip', 'link', 'add', 'name', names.uplink, 'netns', names.ns[role], 'type', 'veth', 'peer', 'name', port, 'netns', names.switchNs]);
       await run(sw, ['ip', 'link', 'set', 'dev', port, 'master', names.switchBridge, 'up']);
       const cidr = `${h.ip}/${lab.prefixLength}`;
       if (role === 'client') {
@@ -165,7 +165,7 @@ export async function labUp(specInput: LabSpecInput, opts: LabUpOptions): Promis
       if (!isInside(paths.labDir, paths.exportDir)) td.defer(`remove ${paths.exportDir}`, () => removeDirIfEmpty(paths.exportDir));
     }
     mkdirSync(paths.nfsDir, { recursive: true });
-    const server = await startNfsServer(lab.hosts.src.host, {
+    const server = await startNfsServer(names.ns.src, {
       serverIp: lab.nfs.serverIp,
       subnet: spec.subnet,
       labDir: paths.labDir,

@@ -1,8 +1,6 @@
 // A guest started on one host of the lab: its tap on that host's bridge, and QEMU with its
 // monitors in the run directory. The engine starts two of these per migration (the destination
 // with -incoming); benchmarks start one. Whatever is created is registered on the teardown.
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDataDisk } from '../image/disk.js';
 import type { GuestHostRole, Lab } from '../lab/index.js';
@@ -49,17 +47,14 @@ const PERSON_QMP = 'hand.qmp';
 const SOCKET_PATH_MAX = 107 - PERSON_QMP.length - 1;
 
 /**
- * A private directory for a guest's monitor sockets (mode 0700): inside the lab's state, so that
- * `lab down` (or the next run in the slot) removes what a killed miglab left; in /tmp when the
- * lab's state lives too deep for a socket path.
+ * A private directory for a guest's monitor sockets (mode 0700) on the host that runs it: inside
+ * the host's run directory, so that `lab down` (or the next run in the slot) removes what a
+ * killed miglab left; in /tmp when the run directory lies too deep for a socket path.
  */
-async function monitorDir(lab: Lab, prefix: string): Promise<string> {
-  const base = join(lab.paths.labDir, 'sock');
-  if (join(base, `${prefix}XXXXXX`).length <= SOCKET_PATH_MAX) {
-    await mkdir(base, { recursive: true, mode: 0o700 });
-    return mkdtemp(join(base, prefix));
-  }
-  return mkdtemp(join(tmpdir(), `miglab-${prefix}`));
+function monitorDir(lab: Lab, side: GuestHostRole, prefix: string): Promise<string> {
+  const { host, runDir } = lab.hosts[side];
+  if (join(runDir, `${prefix}XXXXXX`).length <= SOCKET_PATH_MAX) return host.makeTempDir(runDir, prefix);
+  return host.makeTempDir('/tmp', `miglab-${prefix}`);
 }
 
 export async function startLabGuest(o: LabGuestOptions): Promise<Vm> {
@@ -81,9 +76,9 @@ export async function startLabGuest(o: LabGuestOptions): Promise<Vm> {
 async function launchOnTap(o: LabGuestOptions, tap: string, timeoutMs: number): Promise<Vm> {
   // Unix socket paths are limited to 107 bytes, and run directories can be deep: the monitors
   // live in a short private directory of their own (mode 0700, root only).
-  const sockDir = await monitorDir(o.lab, `${o.spec.name}-${o.side}-`);
-  o.teardown.defer(`remove the monitor sockets of ${o.side}`, () => rm(sockDir, { recursive: true, force: true }));
   const host = o.lab.hosts[o.side].host;
+  const sockDir = await monitorDir(o.lab, o.side, `${o.spec.name}-${o.side}-`);
+  o.teardown.defer(`remove the monitor sockets of ${o.side}`, () => host.remove(sockDir));
   // Both sides of a migration decide this the same way, so their RAM sizes match.
   const ramPadKiB = o.accel === 'tcg' && tcgLosesPrecopyWrites(await qemuRelease(host)) ? TCG_RAM_PAD_KIB : undefined;
   return Vm.launch({
@@ -128,9 +123,10 @@ export interface SingleGuestOptions extends WaitOptions {
  * data disk on the NFS export, QEMU, and a wait until its agent reports ready.
  */
 export async function startSingleGuest(o: SingleGuestOptions): Promise<Vm> {
-  const path = o.lab.nfs.localPath(o.diskFile);
-  await createDataDisk(o.lab.hosts.src.host, path, o.diskSizeMiB, { overwrite: true, signal: o.signal });
-  o.teardown.defer(`remove data disk ${o.diskFile}`, () => rm(path, { force: true }));
+  const { nfs } = o.lab;
+  const path = nfs.path(o.diskFile);
+  await createDataDisk(nfs.host, path, o.diskSizeMiB, { overwrite: true, signal: o.signal });
+  o.teardown.defer(`remove data disk ${o.diskFile}`, () => nfs.host.remove(path));
   const vm = await startLabGuest({
     lab: o.lab,
     side: 'src',

@@ -1,36 +1,60 @@
-// Where a QEMU that does not answer is stuck, from /proc and (when installed) gdb: the one clue
-// to a launch that hangs. Reads only; the caller decides what to do with the process.
-import { readdir, readFile, readlink, stat as statPath } from 'node:fs/promises';
-import { execa } from 'execa';
+// Where a QEMU that does not answer is stuck, from /proc and (when installed) gdb on the host that
+// runs it: the one clue to a launch that hangs. Reads only; the caller decides what to do with
+// the process.
+import type { Host } from '../host/host.js';
 import { parseProcStat } from '../lab/proc.js';
+
+/**
+ * Prints each /proc file whereStuck needs after a `@@miglab NAME` line ("?" if unreadable), in one
+ * run: one round trip to a remote host. $1 is the pid, $2 the QMP socket's path.
+ */
+const PROC_SCRIPT = `p=/proc/$1
+r() { cat "$1" 2>/dev/null || printf '?'; }
+for f in comm wchan stat net/tcp net/unix; do echo "@@miglab $f"; r "$p/$f"; echo; done
+echo "@@miglab threads"
+for t in "$p"/task/*; do [ -d "$t" ] && echo "$(r "$t/comm"):$(r "$t/wchan")"; done
+echo "@@miglab fds"
+for f in "$p"/fd/*; do [ -e "$f" ] || [ -L "$f" ] && echo "\${f##*/} $(readlink "$f" || echo '?')"; done
+echo "@@miglab seen"
+if [ -e "$p/root$2" ]; then echo exists; elif [ -x "$p/root/" ]; then echo ENOENT; else echo unreadable; fi`;
+
+/** The script's output as section name -> text (trimmed). */
+function sections(out: string): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const part of out.split(/^@@miglab /m).slice(1)) {
+    const nl = part.indexOf('\n');
+    map.set(nl < 0 ? part.trim() : part.slice(0, nl), nl < 0 ? '' : part.slice(nl + 1).trim());
+  }
+  return map;
+}
 
 /**
  * `comm`, state and kernel wait channel of a live process, its threads and what its file
  * descriptors point at, from /proc (each part "?" if unreadable). The open files show how far
  * QEMU got (tap, NFS connection, monitor sockets) when a launch hangs.
  */
-export async function whereStuck(pid: number, qmpSocket: string): Promise<string> {
-  const read = (f: string) => readFile(`/proc/${pid}/${f}`, 'utf8').then((t) => t.trim(), () => '?');
-  const [comm, wchan, stat] = await Promise.all([read('comm'), read('wchan'), read('stat')]);
+export async function whereStuck(host: Host, pid: number, qmpSocket: string): Promise<string> {
+  const out = await host.run(['sh', '-c', PROC_SCRIPT, 'stuck', String(pid), qmpSocket], { timeoutMs: 10000, reject: false }).then(
+    (r) => r.stdout,
+    () => '',
+  );
+  const s = sections(out);
+  const read = (name: string) => s.get(name) ?? '?';
+  const [comm, wchan, stat] = [read('comm'), read('wchan'), read('stat')];
   const state = parseProcStat(stat)?.state ?? '?';
-  const threads = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
-  const threadInfo = await Promise.all(
-    threads.map(async (tid) => `${await read(`task/${tid}/comm`)}:${(await read(`task/${tid}/wchan`)) || 'running'}`),
-  );
-  const fds = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
+  const lines = (name: string) => (s.get(name) ?? '').split('\n').filter(Boolean);
+  const threadInfo = lines('threads').map((t) => (t.endsWith(':') ? `${t}running` : t));
   // A TCP socket is shown with its addresses and state (the NFS mount it waits on, say).
-  const tcp = tcpByInode(await read('net/tcp'));
-  const fdInfo = await Promise.all(
-    fds.map(async (fd) => {
-      const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '?');
-      const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
-      return `${fd}->${(inode && tcp.get(inode)) || target}`;
-    }),
-  );
+  const tcp = tcpByInode(read('net/tcp'));
+  const fdInfo = lines('fds').map((l) => {
+    const [fd, target = '?'] = l.split(' ', 2) as [string, string?];
+    const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+    return `${fd}->${(inode && tcp.get(inode)) || target}`;
+  });
   // Whether QEMU sees its monitor socket (through its own root) and has it listening.
-  const seen = await statPath(`/proc/${pid}/root${qmpSocket}`).then(() => 'exists', (e: NodeJS.ErrnoException) => e.code ?? 'unreadable');
-  const listening = (await read('net/unix')).split('\n').some((l) => l.endsWith(` ${qmpSocket}`));
-  const stacks = await userStacks(pid);
+  const seen = read('seen');
+  const listening = read('net/unix').split('\n').some((l) => l.endsWith(` ${qmpSocket}`));
+  const stacks = await userStacks(host, pid);
   return `pid ${pid} is still running as "${comm}" (state ${state}, waiting in ${wchan || 'user space'}); QMP socket as QEMU sees it: ${seen}, ${listening ? 'listening' : 'not listening'}; threads ${threadInfo.join(' ')}; fds ${fdInfo.join(' ')}${stacks ? `; stacks ${stacks}` : ''}`;
 }
 
@@ -56,9 +80,9 @@ export function tcpByInode(table: string): Map<string, string> {
  * Each thread's user-space call chain, innermost first, from gdb when the machine has it (a
  * diagnostic only: empty when gdb is missing or does not answer within its deadline).
  */
-async function userStacks(pid: number): Promise<string> {
-  const r = await execa('gdb', ['-p', String(pid), '-batch', '-nx', '-ex', 'thread apply all bt 12'], { reject: false, timeout: 20000 });
-  if (r.failed && !r.stdout) return '';
+async function userStacks(host: Host, pid: number): Promise<string> {
+  const r = await host.run(['gdb', '-p', String(pid), '-batch', '-nx', '-ex', 'thread apply all bt 12'], { reject: false, timeoutMs: 20000 }).catch(() => undefined);
+  if (!r || (r.exitCode !== 0 && !r.stdout)) return '';
   const threads: string[] = [];
   for (const line of r.stdout.split('\n')) {
     const t = /^Thread \d+ .*"([^"]*)"/.exec(line);

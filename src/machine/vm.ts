@@ -1,7 +1,8 @@
 // A running QEMU that this object owns (after QEMU's machine.py): launch reports the exit code,
 // command line and log tail when QEMU dies early; shutdown asks politely with `quit`, waits with
 // a deadline, then kills; it may be called twice. The monitor sockets are removed afterwards.
-import { rm } from 'node:fs/promises';
+// QEMU runs on a Host (this machine, one of its namespaces, or a machine over SSH); its monitors
+// are reached through that host, and its serial log and QMP transcript are written here.
 import { MiglabError } from '../errors.js';
 import type { ExitInfo, Host, HostProcess } from '../host/host.js';
 import { QmpClient } from '../qmp/client.js';
@@ -52,10 +53,13 @@ export class Vm {
   readonly process: HostProcess;
   readonly console: HeartbeatLog;
   readonly plan: LaunchPlan;
+  /** The host QEMU runs on (its monitor sockets are there). */
+  readonly host: Host;
   private qmpClient: QmpClient | undefined;
   private stopping: Promise<ExitInfo> | undefined;
 
-  private constructor(label: string, spec: MachineSpec, plan: LaunchPlan, command: ExplainedCommand, proc: HostProcess) {
+  private constructor(host: Host, label: string, spec: MachineSpec, plan: LaunchPlan, command: ExplainedCommand, proc: HostProcess) {
+    this.host = host;
     this.label = label;
     this.spec = spec;
     this.plan = plan;
@@ -73,7 +77,7 @@ export class Vm {
     const command = buildQemuCommand(opts.spec, opts.plan);
     const serialLog = `${opts.runDir}/${opts.label}.serial.log`;
     const proc = opts.host.spawn(command.argv, { logFile: serialLog, onLogError: (err) => opts.onLogError?.(serialLog, err) });
-    const vm = new Vm(opts.label, opts.spec, opts.plan, command, proc);
+    const vm = new Vm(opts.host, opts.label, opts.spec, opts.plan, command, proc);
     opts.teardown.defer(`stop QEMU ${opts.label} (pid ${proc.pid})`, () => vm.shutdown().then(() => undefined));
     const what = `${opts.spec.name} (${opts.label})`;
     const died = proc.exited.then((exit) => {
@@ -83,7 +87,7 @@ export class Vm {
       const transcriptFile = `${opts.runDir}/${opts.label}.qmp.jsonl`;
       const transcript = new Transcript(transcriptFile, (err) => opts.onLogError?.(transcriptFile, err));
       vm.qmpClient = await Promise.race([
-        QmpClient.connect(opts.plan.qmpSocket, { timeoutMs: opts.timeoutMs, signal: opts.signal, transcript }),
+        QmpClient.connect(opts.plan.qmpSocket, { timeoutMs: opts.timeoutMs, signal: opts.signal, transcript, open: () => opts.host.connectUnix(opts.plan.qmpSocket) }),
         died,
       ]);
     } catch (err) {
@@ -92,7 +96,7 @@ export class Vm {
       const exit = await withDeadline('QEMU exit', proc.exited, { timeoutMs: 300 }).catch(() => undefined);
       // Still running without a monitor: say where it is stuck (which program, which kernel wait),
       // the one clue to a launch that hangs.
-      const where = exit ? '' : await whereStuck(proc.pid, opts.plan.qmpSocket);
+      const where = exit ? '' : await whereStuck(opts.host, proc.pid, opts.plan.qmpSocket);
       // A QEMU that never answered is of no use: stop it now, so a relaunch can take its tap.
       if (!exit) await vm.shutdown({ timeoutMs: 1000 });
       throw new VmLaunchError(what, command, exit, where || proc.tail(), err);
@@ -120,7 +124,7 @@ export class Vm {
       let exit = await withDeadline(`QEMU ${this.label} exit`, this.process.exited, { timeoutMs }).catch(() => undefined);
       exit ??= await this.process.stop(1000);
       await this.qmpClient?.close();
-      for (const sock of [this.plan.qmpSocket, this.plan.hmpSocket, this.plan.personQmpSocket]) if (sock) await rm(sock, { force: true });
+      for (const sock of [this.plan.qmpSocket, this.plan.hmpSocket, this.plan.personQmpSocket]) if (sock) await this.host.remove(sock);
       return exit;
     })();
     return this.stopping;

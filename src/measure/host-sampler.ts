@@ -347,13 +347,15 @@ export interface SampleHostOptions {
 /** Clock ticks per second for /proc times (USER_HZ): 100 on every Linux ABI miglab runs on. */
 const USER_HZ = 100;
 
-/** CPU time (user + system) a process has used so far, in ms; undefined once it is gone. */
-export async function processCpuMs(pid: number): Promise<number | undefined> {
+/** CPU time (user + system) a process of `host` has used so far, in ms; undefined once it is gone. */
+export async function processCpuMs(host: Host, pid: number): Promise<number | undefined> {
   try {
-    const st = parsePidStat(await readFile(`/proc/${pid}/stat`, 'utf8'));
+    const text = await host.readText(`/proc/${pid}/stat`);
+    if (text === undefined) return undefined;
+    const st = parsePidStat(text);
     return ((st.utimeTicks + st.stimeTicks) * 1000) / USER_HZ;
   } catch {
-    return undefined; // it exited: no figure, rather than a made-up one
+    return undefined; // it exited (mid-read): no figure, rather than a made-up one
   }
 }
 const linkKey = (l: LinkRef) => `${l.netns ?? ''}/${l.dev}`;

@@ -1,7 +1,6 @@
 // After a run: each side as the run left it (before anything is stopped), and what the run
 // started that is still there after cleaning up (the aim is nothing). Both read what the run
 // holds, whichever phase it reached.
-import { stat } from 'node:fs/promises';
 import { describeError } from '../errors.js';
 import type { Vm } from '../machine/vm.js';
 import { withDeadline } from '../util/deadline.js';
@@ -65,8 +64,8 @@ export async function leftovers(run: Run): Promise<string[]> {
     for (const role of ['src', 'dst'] as const) if (await run.lab.tapExists(role, `tap-g${run.held.slot.index}`)) found.push(`tap-g${run.held.slot.index} still on ${role}`);
   }
   if (run.held.diskFile) {
-    const path = run.lab.nfs.localPath(run.held.diskFile);
-    if (await stat(path).then(() => true, () => false)) found.push(`data disk ${path} still there`);
+    const path = run.lab.nfs.path(run.held.diskFile);
+    if ((await run.lab.nfs.host.run(['test', '-e', path], { reject: false, timeoutMs: 10_000 })).exitCode === 0) found.push(`data disk ${path} still there`);
   }
   return [...new Set(found)];
 }

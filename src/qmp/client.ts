@@ -1,9 +1,11 @@
 // The QMP client: a session over a unix socket (connect with retry, greeting, capabilities
 // negotiation, states), request/response matching by id, event listeners, and an optional
 // transcript. Modelled on QEMU's python/qemu/qmp. Typed helpers for what miglab uses sit on top.
-import { connect as netConnect, type Socket } from 'node:net';
+// The socket is reached through an opener, so it may be on this machine or on a host over SSH.
+import type { Duplex } from 'node:stream';
 import { AbortedError, TimeoutError, describeError } from '../errors.js';
 import { pollUntil, withDeadline, type WaitOptions } from '../util/deadline.js';
+import { connectUnixSocket } from '../util/unix-socket.js';
 import { fromQueryMigrate, type MigrationInfo } from '../migration/info.js';
 import { QmpCommandError, QmpConnectError, QmpDisconnectedError, QmpProtocolError } from './errors.js';
 import { QmpEventListener, type EventFilter } from './events.js';
@@ -19,6 +21,11 @@ export interface QmpConnectOptions extends WaitOptions {
   readonly commandTimeoutMs?: number;
   /** How often to retry while the socket does not exist yet; default 50 ms. */
   readonly retryIntervalMs?: number;
+  /**
+   * Opens a stream to the socket (default: the path on this machine), e.g. a host's connectUnix.
+   * Fails with `code` ENOENT or ECONNREFUSED while QEMU has not made the socket yet.
+   */
+  readonly open?: () => Promise<Duplex>;
 }
 
 type Pending = {
@@ -36,7 +43,7 @@ const RETRYABLE = new Set(['ENOENT', 'ECONNREFUSED', 'EAGAIN']);
 export class QmpClient {
   readonly path: string;
   readonly name: string;
-  private socket: Socket | undefined;
+  private socket: Duplex | undefined;
   private readonly decoder = new LineDecoder();
   private readonly pending = new Map<string, Pending>();
   /** Ids whose caller gave up (timeout/abort): their late replies are dropped quietly. */
@@ -95,7 +102,7 @@ export class QmpClient {
         `connecting to QMP socket ${this.path}`,
         async () => {
           try {
-            return await this.dial();
+            return await (opts.open ?? (() => connectUnixSocket(this.path)))();
           } catch (err) {
             lastError = err;
             if (RETRYABLE.has((err as NodeJS.ErrnoException).code ?? '')) return undefined;
@@ -133,22 +140,7 @@ export class QmpClient {
     }
   }
 
-  private dial(): Promise<Socket> {
-    return new Promise<Socket>((resolve, reject) => {
-      const s = netConnect(this.path);
-      const onError = (err: Error) => {
-        s.destroy();
-        reject(err);
-      };
-      s.once('error', onError);
-      s.once('connect', () => {
-        s.off('error', onError);
-        resolve(s);
-      });
-    });
-  }
-
-  private attach(s: Socket): void {
+  private attach(s: Duplex): void {
     s.on('data', (chunk: Buffer) => {
       for (const frame of this.decoder.push(chunk)) {
         if (!frame.ok) {

@@ -175,7 +175,7 @@ describe("the destination's migration port", () => {
         seen.client = (await tcpConnectFrom(lab.hosts.client.host, fx.toolPath, lab.hosts.dst.ip, port, { timeoutMs: 3000 })).result;
         for (const h of Object.values(lab.hosts)) {
           const wild = (await listListeners(h.host, { timeoutMs: 5000 })).filter((l) => l.wildcard);
-          if (wild.length > 0) seen[h.netns] = wild.map(describeListener).join(', ');
+          if (wild.length > 0) seen[h.where] = wild.map(describeListener).join(', ');
         }
       },
     });

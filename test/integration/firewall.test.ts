@@ -6,7 +6,7 @@
 // `mfw-g` plugged into dst's br0 with a veth (as QEMU's tap would be), removed afterwards.
 import { jest } from '@jest/globals';
 import { z } from 'zod';
-import type { HostProcess } from '../../src/host/host.js';
+import type { Host, HostProcess } from '../../src/host/host.js';
 import { LocalHost, NetnsHost } from '../../src/host/local.js';
 import { applyLabFirewall } from '../../src/lab/firewall.js';
 import { labDown, labStatus, labUp, listNetns, type Lab, type LabStatus } from '../../src/lab/index.js';
@@ -28,11 +28,11 @@ let lab: Lab;
 const servers: HostProcess[] = [];
 
 /** Start a server on `host` and wait (5 s at most) until something listens on `port` there. */
-async function listen(host: NetnsHost, argv: string[], port: number): Promise<HostProcess> {
+async function listen(host: Host, argv: string[], port: number): Promise<HostProcess> {
   const server = host.spawn(argv);
   servers.push(server);
   await pollUntil(
-    `${argv[0]} to listen on port ${port} in ${host.netns}`,
+    `${argv[0]} to listen on port ${port} on ${host.name}`,
     async () => ((await host.run(['ss', '-Hltn', 'sport', '=', `:${port}`])).stdout.includes(`:${port}`) ? true : undefined),
     { timeoutMs: 5000, intervalMs: 20 },
   );
@@ -51,7 +51,7 @@ beforeAll(async () => {
   lab = await labUp({ prefix: PREFIX, stateRoot: STATE_ROOT }, { timeoutMs: 30_000 });
   // A stand-in guest on dst: its own namespace, bridged on br0 like a QEMU tap, the guest's address.
   await local.run(['ip', 'netns', 'add', GUEST_NS]);
-  await local.run(['ip', 'link', 'add', 'name', 'g0', 'netns', GUEST_NS, 'type', 'veth', 'peer', 'name', 'gtap', 'netns', lab.hosts.dst.netns]);
+  await local.run(['ip', 'link', 'add', 'name', 'g0', 'netns', GUEST_NS, 'type', 'veth', 'peer', 'name', 'gtap', 'netns', lab.names.ns.dst]);
   await lab.hosts.dst.host.run(['ip', 'link', 'set', 'dev', 'gtap', 'master', lab.names.hostBridge, 'up']);
   await guest.run(['ip', 'addr', 'add', `${lab.guestIp(0)}/${lab.prefixLength}`, 'dev', 'g0']);
   await guest.run(['ip', 'link', 'set', 'dev', 'g0', 'up']);

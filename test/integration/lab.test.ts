@@ -104,7 +104,7 @@ describe('lab', () => {
 
   test('a qcow2 made in the export directory opens over nfs:// from dst', async () => {
     if (!lab) throw new Error('the lab is not up');
-    const file = lab.nfs.localPath('t.qcow2');
+    const file = lab.nfs.path('t.qcow2');
     await local.run(['qemu-img', 'create', '-f', 'qcow2', file, '64M']);
     const ls = await lab.hosts.dst.host.run(['nfs-ls', `nfs://${lab.nfs.serverIp}${lab.nfs.exportDir}`]);
     expect(ls.stdout).toContain('t.qcow2');

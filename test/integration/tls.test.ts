@@ -5,7 +5,6 @@
 // TLS; a source that does not speak TLS is refused while the destination keeps waiting for a
 // proper one; a source checks the name on the destination's certificate.
 import { mkdirSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createDataDisk } from '../../src/image/disk.js';
 import { ensureTlsCredentials, type TlsCredentialSet } from '../../src/lab/tls.js';
@@ -43,8 +42,8 @@ async function bootPair(td: Teardown, index: number, port: number): Promise<Pair
   mkdirSync(runDir, { recursive: true });
   const spec = parseMachineSpec({ name, accel: 'tcg', memoryMiB: 256, mac: lab.guestMac(index), ip: `${lab.guestIp(index)}/${lab.prefixLength}` });
   const diskFile = `${PREFIX}-${name}.qcow2`;
-  await createDataDisk(lab.hosts.src.host, lab.nfs.localPath(diskFile), 16, { overwrite: true });
-  td.defer(`remove data disk ${diskFile}`, () => rm(lab.nfs.localPath(diskFile), { force: true }));
+  await createDataDisk(lab.nfs.host, lab.nfs.path(diskFile), 16, { overwrite: true });
+  td.defer(`remove data disk ${diskFile}`, () => lab.nfs.host.remove(lab.nfs.path(diskFile)));
   const uri = `tcp:${lab.hosts.dst.ip}:${port}`;
   const common = { lab, spec, accel: 'tcg' as const, media: { ...fx.image, diskUrl: lab.nfs.url(diskFile) }, runDir, teardown: td, timeoutMs: BOOT_MS };
   const [src, dst] = await Promise.all([

@@ -106,7 +106,7 @@ describe('guest workloads', () => {
       expect(pong.hbSeq).toBeGreaterThan(0);
 
       await vm.shutdown();
-      const check = await qemuImgCheck(l.hosts.src.host, l.nfs.localPath(disk));
+      const check = await qemuImgCheck(l.nfs.host, l.nfs.path(disk));
       expect(check).toMatchObject({ ok: true, exitCode: 0, meaning: 'clean' });
       expect(check.output).toMatch(/No errors were found/);
       console.log(`workload figures (TCG): ${figures.join('; ')}`);

@@ -1,15 +1,17 @@
 // A scripted host for unit tests of what runs commands (host/host.ts `Host`): it records every argv
 // it is given, answers run() as the test scripts it (exit 0 and no output otherwise), and spawns
 // fake processes whose console the test writes and whose exit it decides.
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Duplex } from 'node:stream';
 import type { ExitInfo, Host, HostProcess, RunOptions, RunResult } from '../../src/host/host.js';
-import { CommandError } from '../../src/host/local.js';
+import { CommandError, LocalHost } from '../../src/host/local.js';
+import { connectUnixSocket } from '../../src/util/unix-socket.js';
 
 /** A long-lived process that is only what the test makes it: it prints what it is told and exits when told. */
 export class FakeProcess implements HostProcess {
   readonly stdout = new PassThrough();
   readonly stderr = new PassThrough();
   readonly exited: Promise<ExitInfo>;
+  readonly running: Promise<number>;
   /** Signals sent to it, in order. */
   readonly signals: NodeJS.Signals[] = [];
   hasExited = false;
@@ -20,6 +22,7 @@ export class FakeProcess implements HostProcess {
     readonly argv: readonly string[],
   ) {
     this.exited = new Promise((resolve) => (this.end = resolve));
+    this.running = Promise.resolve(pid);
   }
 
   /** A line on its console (the guest's serial port). */
@@ -82,4 +85,51 @@ export class FakeHost implements Host {
   async which(program: string): Promise<string | undefined> {
     return `/usr/bin/${program}`;
   }
+
+  /** Paths remove() was given, in order. */
+  readonly removed: string[] = [];
+  /** Files readText() answers from; any other is read from this machine (/proc of the test's own process). */
+  readonly files = new Map<string, string>();
+
+  /** Sockets are this machine's: the fake QEMUs' QMP servers listen on real unix sockets. */
+  connectUnix(path: string): Promise<Duplex> {
+    return connectUnixSocket(path);
+  }
+
+  async makeTempDir(parent: string, prefix: string): Promise<string> {
+    return `${parent}/${prefix}${String(this.nextPid++).slice(-6)}`;
+  }
+
+  async remove(path: string): Promise<void> {
+    this.removed.push(path);
+  }
+
+  async readText(path: string): Promise<string | undefined> {
+    return this.files.get(path) ?? new LocalHost().readText(path);
+  }
+
+  async putFile(): Promise<boolean> {
+    return false;
+  }
+}
+
+/**
+ * A host that only runs commands (as `run` answers) and finds programs (as `which` does); anything
+ * else it is asked is a test's mistake and throws.
+ */
+export function runOnlyHost(name: string, run: Host['run'], which: Host['which'] = async () => undefined): Host {
+  const unused = (what: string) => () => {
+    throw new Error(`${name}: ${what} is not used by this test`);
+  };
+  return {
+    name,
+    run,
+    which,
+    spawn: unused('spawn'),
+    connectUnix: unused('connectUnix'),
+    makeTempDir: unused('makeTempDir'),
+    remove: unused('remove'),
+    readText: unused('readText'),
+    putFile: unused('putFile'),
+  };
 }

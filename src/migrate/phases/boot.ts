@@ -1,11 +1,9 @@
 // The run's first phases: a guest slot of the lab (address, MAC, tap, port), the accelerator and,
 // once both are decided, the boot: the data disk on NFS, both QEMUs with the watchers that end
 // the run when one of them, its guest or the lab goes wrong, and the guest's first heartbeat.
-import { rm } from 'node:fs/promises';
 import type { FaultRunner } from '../../fault/runner.js';
-import type { Host } from '../../host/host.js';
 import { createDataDisk, type ImageInfo } from '../../image/build.js';
-import type { Lab } from '../../lab/index.js';
+import type { Lab, LabHost } from '../../lab/index.js';
 import type { AccelDecision } from '../../machine/accel.js';
 import { decideLabAccel } from '../../machine/lab-accel.js';
 import { startLabGuest, type LabGuestOptions } from '../../machine/lab-guest.js';
@@ -52,7 +50,7 @@ export function labGuests(lab: Lab): GuestLauncher {
 
 /** What the boot uses of the lab: the NFS export, its source host, its TLS certificates, whether it is still up. */
 export interface BootLab extends Pick<Lab, 'nfs' | 'stillUp' | 'nfsServerState' | 'tlsCredentials'> {
-  readonly hosts: { readonly src: { readonly netns: string; readonly host: Host } };
+  readonly hosts: { readonly src: Pick<LabHost, 'netns' | 'where' | 'host'> };
 }
 
 /** What the boot uses of the run. */
@@ -139,12 +137,12 @@ async function bootGuest(run: BootRun, slot: Slot, accel: AccelDecision, launch:
   // The data disk lives in the NFS export; both QEMUs open it by nfs:// URL.
   const diskFile = `${ctx.runId}-${machine.name}.qcow2`;
   run.held.diskFile = diskFile;
-  await createDataDisk(lab.hosts.src.host, lab.nfs.localPath(diskFile), scenario.guest.diskSizeMiB, { signal: guard.signal });
-  td.defer(`remove data disk ${diskFile}`, () => rm(lab.nfs.localPath(diskFile), { force: true }));
+  await createDataDisk(lab.nfs.host, lab.nfs.path(diskFile), scenario.guest.diskSizeMiB, { signal: guard.signal });
+  td.defer(`remove data disk ${diskFile}`, () => lab.nfs.host.remove(lab.nfs.path(diskFile)));
   // Runs after both QEMUs are stopped (teardown is last-in, first-out): the shared qcow2 must
   // be consistent once nobody has it open.
   td.defer(`qemu-img check ${diskFile}`, async () => {
-    const check = await qemuImgCheck(lab.hosts.src.host, lab.nfs.localPath(diskFile));
+    const check = await qemuImgCheck(lab.nfs.host, lab.nfs.path(diskFile));
     run.out.qemuImgCheck = { ok: check.ok, exitCode: check.exitCode, meaning: check.meaning };
   });
   const watch = watchLab(lab, guard);
@@ -199,7 +197,12 @@ async function bootGuest(run: BootRun, slot: Slot, accel: AccelDecision, launch:
   }
   mark(run, 'qemuStartMs', t);
   // The homework's monitor: say where it is, so a person can follow the run with `info migrate`.
-  if (slot.hmpTelnetPort !== undefined) run.progress('monitor', `source's HMP: ip netns exec ${lab.hosts.src.netns} telnet 127.0.0.1 ${slot.hmpTelnetPort}   (then: info migrate)`);
+  if (slot.hmpTelnetPort !== undefined) {
+    // The telnet port listens on the source host's loopback: reached inside its namespace, or on that host.
+    const { netns, where } = lab.hosts.src;
+    const telnet = `telnet 127.0.0.1 ${slot.hmpTelnetPort}`;
+    run.progress('monitor', `source's HMP: ${netns ? `ip netns exec ${netns} ${telnet}` : `${telnet} on ${where}`}   (then: info migrate)`);
+  }
   stage(run, "the guest's kernel and agent");
   const ready = await src.console.waitReady({ timeoutMs: BOOT_TIMEOUT_MS, signal: guard.signal });
   stage(run, "the guest's first heartbeat");

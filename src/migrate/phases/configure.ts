@@ -84,7 +84,8 @@ function recordEvents(run: ConfigureRun, { src, dst }: Booted): void {
 }
 
 async function connectHmp(vm: Vm, td: Teardown, signal?: AbortSignal): Promise<HmpClient> {
-  const hmp = await HmpClient.connectUnix(vm.plan.hmpSocket!, { timeoutMs: 10000, signal });
+  const path = vm.plan.hmpSocket!;
+  const hmp = await HmpClient.connectUnix(path, { timeoutMs: 10000, signal, open: () => vm.host.connectUnix(path) });
   td.defer(`close HMP of ${vm.label}`, () => hmp.close());
   return hmp;
 }

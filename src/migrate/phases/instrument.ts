@@ -57,7 +57,7 @@ export async function instrument(run: Run, booted: Booted): Promise<Instrumented
   });
   run.held.probe = probe;
   td.defer(`stop the downtime probe (pid ${probe.pid})`, () => probe.stop().then(() => undefined));
-  run.progress('probe', `UDP probe every ${scenario.probeIntervalUs / 1000} ms from ${lab.hosts.client.netns}`);
+  run.progress('probe', `UDP probe every ${scenario.probeIntervalUs / 1000} ms from ${lab.hosts.client.netns ?? lab.hosts.client.where}`);
   return { agent, probe };
 }
 

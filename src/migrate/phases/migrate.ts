@@ -31,7 +31,7 @@ export async function migrate(run: MigrateRun, booted: Booted, configured: Confi
   const { driver } = configured;
   const byHand = run.ctx.hooks?.byHand;
   run.progress('migrate', byHand ? `waiting for a migration to ${slot.uri} started by hand` : `${scenario.monitor.toUpperCase()}: migrating to ${slot.uri}`);
-  const cpuNow = () => Promise.all([src, dst].map((vm) => processCpuMs(vm.process.pid)));
+  const cpuNow = () => Promise.all([src, dst].map((vm) => processCpuMs(vm.host, vm.process.pid)));
   let cpuBefore = await cpuNow();
   let inForce: Migrated['inForce'];
   if (byHand) {

@@ -2,15 +2,10 @@
 import { describe, expect, it } from '@jest/globals';
 import { versionText } from '../../../src/cli/version.js';
 import type { Host, RunResult } from '../../../src/host/host.js';
+import { runOnlyHost } from '../../support/fake-host.js';
 
-const hostAnswering = (name: string, exitCode: number, stdout: string): Host => ({
-  name,
-  run: async (argv): Promise<RunResult> => ({ argv, exitCode, stdout, stderr: exitCode ? 'not found' : '', durationMs: 1 }),
-  spawn: () => {
-    throw new Error('nothing is started');
-  },
-  which: async () => undefined,
-});
+const hostAnswering = (name: string, exitCode: number, stdout: string): Host =>
+  runOnlyHost(name, async (argv): Promise<RunResult> => ({ argv, exitCode, stdout, stderr: exitCode ? 'not found' : '', durationMs: 1 }));
 
 describe('miglab --version', () => {
   it("prints miglab's version from package.json and QEMU's first line", async () => {

@@ -7,6 +7,7 @@ import { doctorExit, EXIT } from '../../../src/cli/exit.js';
 import { CHECKS, formatDoctor, makefileAptPackages, runDoctor, type DoctorProbes, type KvmVerdict } from '../../../src/doctor/checks.js';
 import type { Host, RunResult } from '../../../src/host/host.js';
 import { REQUIRED_PROGRAMS } from '../../../src/lab/deps.js';
+import { runOnlyHost } from '../../support/fake-host.js';
 
 interface FakeMachine {
   programs: Set<string>;
@@ -17,32 +18,27 @@ interface FakeMachine {
 
 let hosts = 0;
 
-class FakeHost implements Host {
-  // Its own name: QEMU's version is read once per host name and process.
-  readonly name = `fake-${++hosts}`;
-  readonly ran: string[][] = [];
-  constructor(private readonly m: FakeMachine) {}
-  async run(argv: readonly string[]): Promise<RunResult> {
-    this.ran.push([...argv]);
+/** A host answering from `m`; `ran` keeps every argv it was given. */
+function fakeMachineHost(m: FakeMachine): Host & { ran: string[][] } {
+  const ran: string[][] = [];
+  const run = async (argv: readonly string[]): Promise<RunResult> => {
+    ran.push([...argv]);
     const done = (exitCode: number, stdout = '', stderr = ''): RunResult => ({ argv, exitCode, stdout, stderr, durationMs: 1 });
-    if (argv[0] === 'cat') return this.m.files.has(argv[1]!) ? done(0, this.m.files.get(argv[1]!)) : done(1, '', `cat: ${argv[1]}: No such file or directory`);
-    if (argv[0] === 'test' && argv[1] === '-e') return done(this.m.files.has(argv[2]!) ? 0 : 1);
+    if (argv[0] === 'cat') return m.files.has(argv[1]!) ? done(0, m.files.get(argv[1]!)) : done(1, '', `cat: ${argv[1]}: No such file or directory`);
+    if (argv[0] === 'test' && argv[1] === '-e') return done(m.files.has(argv[2]!) ? 0 : 1);
     if (argv[0] === 'ls') {
       const dir = `${argv[2]}/`;
-      const entries = [...new Set([...this.m.files.keys()].filter((f) => f.startsWith(dir)).map((f) => f.slice(dir.length).split('/')[0]))];
+      const entries = [...new Set([...m.files.keys()].filter((f) => f.startsWith(dir)).map((f) => f.slice(dir.length).split('/')[0]))];
       return entries.length ? done(0, entries.join('\n')) : done(2, '', 'No such file or directory');
     }
-    const answer = this.m.commands.get(argv.join(' '));
+    const answer = m.commands.get(argv.join(' '));
     if (answer) return done(answer.exitCode, answer.stdout, answer.stderr);
-    if (this.m.programs.has(argv[0]!)) return done(0);
+    if (m.programs.has(argv[0]!)) return done(0);
     return done(127, '', `${argv[0]}: not found`);
-  }
-  spawn(): never {
-    throw new Error('the doctor starts nothing');
-  }
-  async which(program: string): Promise<string | undefined> {
-    return this.m.programs.has(program) ? `/usr/bin/${program}` : undefined;
-  }
+  };
+  // Its own name: QEMU's version is read once per host name and process.
+  const host = runOnlyHost(`fake-${++hosts}`, run, async (program) => (m.programs.has(program) ? `/usr/bin/${program}` : undefined));
+  return Object.assign(host, { ran });
 }
 
 const MAKEFILE = readFileSync(new URL('../../../Makefile', import.meta.url), 'utf8');
@@ -70,9 +66,9 @@ function healthy(): FakeMachine {
   };
 }
 
-function probes(m: FakeMachine, over: Partial<DoctorProbes> = {}, kvm: KvmVerdict = { usable: true, reason: 'a guest booted under KVM and its agent answered' }): DoctorProbes & { host: FakeHost } {
+function probes(m: FakeMachine, over: Partial<DoctorProbes> = {}, kvm: KvmVerdict = { usable: true, reason: 'a guest booted under KVM and its agent answered' }): DoctorProbes & { host: ReturnType<typeof fakeMachineHost> } {
   return {
-    host: new FakeHost(m),
+    host: fakeMachineHost(m),
     isRoot: true,
     cpus: 2,
     stateRoot: '/run/miglab',
@@ -82,7 +78,7 @@ function probes(m: FakeMachine, over: Partial<DoctorProbes> = {}, kvm: KvmVerdic
     kvm: async () => kvm,
     guestImage: async () => 'built 2026-12-02: Linux 6.1.0-57-amd64',
     ...over,
-  } as DoctorProbes & { host: FakeHost };
+  } as DoctorProbes & { host: ReturnType<typeof fakeMachineHost> };
 }
 
 const byName = async (p: DoctorProbes) => Object.fromEntries((await runDoctor(p)).checks.map((c) => [c.name, c]));

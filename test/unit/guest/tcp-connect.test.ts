@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Host, RunOptions, RunResult } from '../../../src/host/host.js';
 import { LocalHost } from '../../../src/host/local.js';
+import { runOnlyHost } from '../../support/fake-host.js';
 import { ensureProbeTool } from '../../../src/guest/probe-tool.js';
 import { tcpConnectFrom } from '../../../src/guest/tcp-connect.js';
 
@@ -38,17 +39,10 @@ afterAll(async () => {
 
 /** A host that records the argv it was given and answers like the tool would. */
 function fakeHost(answer: Partial<RunResult>): Host & { argv?: readonly string[] } {
-  const h: Host & { argv?: readonly string[] } = {
-    name: 'fake',
-    async run(argv: readonly string[], _opts?: RunOptions): Promise<RunResult> {
-      h.argv = argv;
-      return { argv, exitCode: 0, stdout: '', stderr: '', durationMs: 1, ...answer };
-    },
-    spawn: () => {
-      throw new Error('not used');
-    },
-    which: async () => undefined,
-  };
+  const h: Host & { argv?: readonly string[] } = runOnlyHost('fake', async (argv: readonly string[], _opts?: RunOptions): Promise<RunResult> => {
+    h.argv = argv;
+    return { argv, exitCode: 0, stdout: '', stderr: '', durationMs: 1, ...answer };
+  });
   return h;
 }
 

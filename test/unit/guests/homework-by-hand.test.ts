@@ -9,8 +9,8 @@ import type { RunReport } from '../../../src/migrate/report.js';
 
 const lab = {
   spec: { prefix: 'mlab', subnet: '10.77.0.0/24' },
-  hosts: { src: { netns: 'mlab-src', host: { netns: 'mlab-src', name: 'src' } }, dst: { netns: 'mlab-dst' } },
-  nfs: { serverIp: '10.77.0.1', exportDir: '/run/miglab/mlab/export', localPath: (f: string) => `/run/miglab/mlab/export/${f}` },
+  names: { ns: { src: 'mlab-src', dst: 'mlab-dst', client: 'mlab-client' } },
+  nfs: { serverIp: '10.77.0.1', exportDir: '/run/miglab/mlab/export', path: (f: string) => `/run/miglab/mlab/export/${f}` },
   paths: { labDir: '/run/miglab/mlab', nfsDir: '/nonexistent/miglab-test-nfs' },
 } as unknown as Lab;
 

@@ -1,18 +1,16 @@
 // Missing programs become one error naming each program and the apt-get line that installs them.
 import { describe, expect, it } from '@jest/globals';
 import type { Host } from '../../../src/host/host.js';
+import { runOnlyHost } from '../../support/fake-host.js';
 import { FSAL_VFS_PATHS, REQUIRED_PACKAGES, checkHandTools, checkLabDependencies } from '../../../src/lab/deps.js';
 
 /** A host whose PATH lacks `missing`; files (asked with test -e) exist unless named in `missing` too. */
 function hostWithout(...missing: string[]): Host {
-  return {
-    name: 'fake',
-    run: (argv) => Promise.resolve({ argv, exitCode: argv[0] === 'test' && !missing.includes(argv[2]!) ? 0 : 1, stdout: '', stderr: '', durationMs: 1 }),
-    spawn: () => {
-      throw new Error('not used');
-    },
-    which: (p: string) => Promise.resolve(missing.includes(p) ? undefined : `/usr/bin/${p}`),
-  };
+  return runOnlyHost(
+    'fake',
+    (argv) => Promise.resolve({ argv, exitCode: argv[0] === 'test' && !missing.includes(argv[2]!) ? 0 : 1, stdout: '', stderr: '', durationMs: 1 }),
+    (p: string) => Promise.resolve(missing.includes(p) ? undefined : `/usr/bin/${p}`),
+  );
 }
 
 describe('checkLabDependencies', () => {

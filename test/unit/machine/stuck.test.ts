@@ -1,4 +1,5 @@
-import { tcpByInode } from '../../../src/machine/stuck.js';
+import { LocalHost } from '../../../src/host/local.js';
+import { tcpByInode, whereStuck } from '../../../src/machine/stuck.js';
 
 describe('tcpByInode', () => {
   it("names a hung QEMU's TCP sockets by address and state, from /proc/PID/net/tcp", () => {
@@ -13,4 +14,21 @@ describe('tcpByInode', () => {
     expect(m.get('1336070')).toBe('tcp 10.77.0.2:601->10.77.0.1:2049 SYN_SENT');
     expect(tcpByInode('header only\n').size).toBe(0);
   });
+});
+
+describe('whereStuck', () => {
+  it('reads a live process through its host: name, state, threads, open files, whether the QMP socket is there', async () => {
+    const host = new LocalHost();
+    const proc = host.spawn(['sleep', '30']);
+    try {
+      const where = await whereStuck(host, proc.pid, '/nonexistent/miglab-qmp.sock');
+      expect(where).toContain(`pid ${proc.pid} is still running as "sleep"`);
+      expect(where).toMatch(/state S\b/);
+      expect(where).toContain('QMP socket as QEMU sees it: ENOENT, not listening');
+      expect(where).toMatch(/threads sleep:\S+/);
+      expect(where).toMatch(/fds 0->\S+/);
+    } finally {
+      await proc.stop(1000);
+    }
+  }, 30000);
 });

@@ -15,6 +15,7 @@ import {
   type ProcReader,
 } from '../../../src/measure/host-sampler.js';
 import type { Host } from '../../../src/host/host.js';
+import { runOnlyHost } from '../../support/fake-host.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../../fixtures/measure/${name}`, import.meta.url), 'utf8');
 
@@ -111,21 +112,12 @@ describe('sampleHost with a fake /proc', () => {
   /** `ip -s -j link show` of namespace ns1 (veth0 and veth1), 1 MB more each way at every read after the first; `ran` keeps the argvs. */
   function fakeHost(ran: string[][] = []): Host {
     let n = 0;
-    return {
-      name: 'fake',
-      async run(argv) {
-        ran.push([...argv]);
-        const bytes = n++ === 0 ? 1000 : 1001000;
-        const link = (ifname: string) => ({ ifname, operstate: 'UP', stats64: { rx: { bytes, packets: 1, errors: 0, dropped: 0 }, tx: { bytes, packets: 1, errors: 0, dropped: 0 } } });
-        return { argv, exitCode: 0, stdout: JSON.stringify([link('veth0'), link('veth1')]), stderr: '', durationMs: 1 };
-      },
-      spawn() {
-        throw new Error('not used');
-      },
-      async which() {
-        return undefined;
-      },
-    };
+    return runOnlyHost('fake', async (argv) => {
+      ran.push([...argv]);
+      const bytes = n++ === 0 ? 1000 : 1001000;
+      const link = (ifname: string) => ({ ifname, operstate: 'UP', stats64: { rx: { bytes, packets: 1, errors: 0, dropped: 0 }, tx: { bytes, packets: 1, errors: 0, dropped: 0 } } });
+      return { argv, exitCode: 0, stdout: JSON.stringify([link('veth0'), link('veth1')]), stderr: '', durationMs: 1 };
+    });
   }
 
   it('reports CPU, memory, pressure, processes and link rates; a gone pid is alive:false', async () => {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TimeoutError } from '../../../src/errors.js';
 import { cleanOutput, HmpClient, HmpCommandError, HmpError } from '../../../src/hmp/index.js';
+import { LocalHost } from '../../../src/host/local.js';
 import { FakeHmpServer, readlineEcho } from '../../support/fake-hmp.js';
 
 const FIX = join(process.cwd(), 'test/fixtures/monitor/qemu-7.2');
@@ -94,6 +95,16 @@ describe('HMP over a unix socket', () => {
     fake = await FakeHmpServer.start(sock, () => ({ output: '' }));
     hmp = await pending;
     await expect(HmpClient.connectUnix(join(dir, 'absent.sock'), { timeoutMs: 150 })).rejects.toBeInstanceOf(HmpError);
+  });
+
+  it("reaches the socket through the opener it is given (a host's connectUnix), retrying until it is there", async () => {
+    let tries = 0;
+    const pending = HmpClient.connectUnix(sock, { timeoutMs: 3000, retryIntervalMs: 20, open: () => (tries++, new LocalHost().connectUnix(sock)) });
+    await new Promise((r) => setTimeout(r, 200));
+    fake = await FakeHmpServer.start(sock, () => ({ output: '' }));
+    hmp = await pending;
+    expect(tries).toBeGreaterThan(1);
+    expect(hmp.description).toBe(`unix:${sock}`);
   });
 });
 

@@ -14,6 +14,7 @@ import {
   Transcript,
   type QmpEvent,
 } from '../../../src/qmp/index.js';
+import { LocalHost } from '../../../src/host/local.js';
 import { FakeQmpServer } from '../../support/fake-qmp.js';
 
 let dir: string;
@@ -54,6 +55,23 @@ describe('session', () => {
     fake = await FakeQmpServer.start(sock);
     const qmp = await pending;
     expect(qmp.state).toBe('running');
+  });
+
+  it("reaches the socket through the opener it is given (a host's connectUnix), retrying its ENOENT", async () => {
+    const host = new LocalHost();
+    const opened: string[] = [];
+    const pending = connect({ timeoutMs: 3000, retryIntervalMs: 20, open: () => (opened.push(sock), host.connectUnix(sock)) });
+    await new Promise((r) => setTimeout(r, 200));
+    fake = await FakeQmpServer.start(sock);
+    expect((await pending).state).toBe('running');
+    expect(opened.length).toBeGreaterThan(1);
+    const refused = await QmpClient.connect('/over/there/qmp.sock', {
+      timeoutMs: 200,
+      retryIntervalMs: 20,
+      open: () => Promise.reject(Object.assign(new Error('connection refused: unix socket /over/there/qmp.sock on root@h'), { code: 'ECONNREFUSED' })),
+    }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(QmpConnectError);
+    expect((refused as Error).message).toContain('/over/there/qmp.sock');
   });
 
   it('gives up with QmpConnectError naming the path when nothing appears in time', async () => {

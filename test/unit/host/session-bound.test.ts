@@ -1,0 +1,47 @@
+// The wrapper every remote long-lived process runs under (SshHost.spawn), run here with the local
+// sh the same way sshd runs it: stdin is the SSH channel, whose EOF means the session ended.
+import { describe, expect, it } from '@jest/globals';
+import { execa } from 'execa';
+import { sessionBoundArgv } from '../../../src/host/ssh.js';
+import { pollUntil } from '../../../src/util/deadline.js';
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Run `argv` under the wrapper with its stdin left open, as a live SSH session's is. */
+function wrapped(argv: string[]) {
+  const w = sessionBoundArgv(argv);
+  return execa(w[0]!, w.slice(1), { reject: false, stdin: 'pipe' });
+}
+
+describe('the session-bound wrapper', () => {
+  it('reports the program pid first, passes argv intact and keeps the exit code', async () => {
+    const r = await wrapped(['sh', '-c', 'printf "%s|" "$@"; exit 7', 'x', "it's", 'a b', '$HOME']);
+    expect(r.stderr).toMatch(/^miglab-pid \d+$/m);
+    expect(r.stdout).toBe("it's|a b|$HOME|");
+    expect(r.exitCode).toBe(7);
+  });
+
+  it('dies of the signal that killed the program, so the channel reports a signal', async () => {
+    const r = await wrapped(['sh', '-c', 'kill -KILL $$']);
+    expect(r.signal).toBe('SIGKILL');
+  });
+
+  it('ends the program when its stdin (the session) reaches EOF', async () => {
+    const child = wrapped(['sleep', '1000']);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const pid = await pollUntil('the wrapper to report a pid', async () => Number(/miglab-pid (\d+)/.exec(stderr)?.[1]) || undefined, { timeoutMs: 5000, intervalMs: 20 });
+    expect(alive(pid)).toBe(true);
+    child.stdin!.end();
+    const r = await child;
+    expect(r.signal).toBe('SIGTERM');
+    expect(alive(pid)).toBe(false);
+  });
+});
