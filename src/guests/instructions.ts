@@ -3,7 +3,7 @@
 // is. Pure: built from where the guests are (the source's namespace, its monitors, the
 // destination's URI), so the text printed, the README and the homework report cannot drift from
 // what works. The shell lines are rendered from argv arrays; they are shown, never run by miglab.
-import { shellCommand } from '../host/ssh.js';
+import { shellCommand } from '../host/shell-quote.js';
 
 /** Where a held pair is: enough to reach the source's monitors and name the destination. */
 export interface ByHandPlace {

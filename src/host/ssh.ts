@@ -10,6 +10,7 @@ import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Duplex, PassThrough, type Readable } from 'node:stream';
 import ssh2 from 'ssh2';
+import { shellCommand } from './shell-quote.js';
 import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
 import { MiglabError } from '../errors.js';
 import { withDeadline, type WaitOptions } from '../util/deadline.js';
@@ -17,16 +18,6 @@ import type { ExitInfo, Host, HostProcess, RunOptions, RunResult, SpawnOptions }
 import { CommandError, sha256File } from './local.js';
 import { ProcessOutput } from './output.js';
 
-/** POSIX shell quoting of one argument: safe for any byte string. */
-export function shellQuote(arg: string): string {
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(arg)) return arg;
-  return `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-
-export function shellCommand(argv: readonly string[]): string {
-  if (argv.length === 0) throw new MiglabError('INTERNAL', 'empty command');
-  return argv.map(shellQuote).join(' ');
-}
 
 export interface SshTarget {
   readonly host: string;

@@ -55,6 +55,14 @@ export interface LabHost {
   readonly runDir: string;
 }
 
+/** A host's clock minus miglab's, within ± uncertaintyMs, and how that is known. */
+export interface ClockOffset {
+  readonly offsetMs: number;
+  readonly uncertaintyMs: number;
+  /** one-clock: the host is this machine (a namespace), so there is no offset; ssh-round-trip: measured. */
+  readonly method: 'one-clock' | 'ssh-round-trip';
+}
+
 export interface LabNfs {
   readonly serverIp: string;
   /** The exported directory, on `host` (guest disks are created there). */
@@ -127,6 +135,14 @@ export interface Lab {
   restartNfsServer(opts?: StepOptions): Promise<void>;
   /** The lab's TLS certificates for the migration stream (made on first use); returns their directory. */
   tlsCredentials(opts?: StepOptions): Promise<string>;
+  /**
+   * Where a file of this machine (the guest's kernel and initrd, the probe tool) is on a host of
+   * the lab: the same path where the host shares this machine's files (the embedded lab), else
+   * put there once per content.
+   */
+  placeFile(role: HostRole, localPath: string): Promise<string>;
+  /** The host's clock against miglab's: STOP and RESUME are stamped by the src and dst hosts' clocks. */
+  clockOffset(role: HostRole, opts?: StepOptions): Promise<ClockOffset>;
 }
 
 const local = new LocalHost('local');
@@ -360,5 +376,15 @@ export class LabImpl implements Lab {
   async tlsCredentials(opts?: StepOptions): Promise<string> {
     const set = await ensureTlsCredentials(this.paths.tlsDir, { serverAddress: this.hosts.dst.ip, label: this.spec.prefix, ...opts });
     return set.dir;
+  }
+
+  /** The lab's hosts are namespaces of this machine: they see its files where they are. */
+  async placeFile(_role: HostRole, localPath: string): Promise<string> {
+    return localPath;
+  }
+
+  /** The lab's hosts are namespaces of this machine: one kernel, one clock. */
+  async clockOffset(): Promise<ClockOffset> {
+    return { offsetMs: 0, uncertaintyMs: 0, method: 'one-clock' };
   }
 }

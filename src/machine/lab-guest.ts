@@ -79,6 +79,8 @@ async function launchOnTap(o: LabGuestOptions, tap: string, timeoutMs: number): 
   const host = o.lab.hosts[o.side].host;
   const sockDir = await monitorDir(o.lab, o.side, `${o.spec.name}-${o.side}-`);
   o.teardown.defer(`remove the monitor sockets of ${o.side}`, () => host.remove(sockDir));
+  // The kernel and initrd as that host sees them (put there first when it is another machine).
+  const media = { ...o.media, kernelPath: await o.lab.placeFile(o.side, o.media.kernelPath), initrdPath: await o.lab.placeFile(o.side, o.media.initrdPath) };
   // Both sides of a migration decide this the same way, so their RAM sizes match.
   const ramPadKiB = o.accel === 'tcg' && tcgLosesPrecopyWrites(await qemuRelease(host)) ? TCG_RAM_PAD_KIB : undefined;
   return Vm.launch({
@@ -94,7 +96,7 @@ async function launchOnTap(o: LabGuestOptions, tap: string, timeoutMs: number): 
       tap,
       incomingUri: o.incomingUri,
       tls: o.tls,
-      media: o.media,
+      media,
       ramPadKiB,
     },
     runDir: o.runDir,

@@ -8,7 +8,7 @@ import { stringify } from 'csv-stringify/sync';
 import { MiglabError } from '../errors.js';
 import { PRIVATE } from '../util/private.js';
 import { roundByName } from '../results/units.js';
-import { shellCommand } from '../host/ssh.js';
+import { shellCommand } from '../host/shell-quote.js';
 import type { ExplainedCommand } from '../util/explained-command.js';
 
 /**

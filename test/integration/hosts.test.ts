@@ -4,11 +4,13 @@
 // SSH, its monitors forwarded, the image and probe tool put on the hosts, the hosts' clocks
 // measured; a dropped SSH connection mid-migration fails the run and leaves nothing running; and
 // `lab down --hosts` leaves nothing on the hosts.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { migrate } from '../../src/api.js';
+import { checkHosts } from '../../src/hosts/check.js';
+import { parseHostsText } from '../../src/hosts/file.js';
 import { isOwnedAlive } from '../../src/lab/proc.js';
 import { RunReportSchema } from '../../src/results/run.js';
 import { pollUntil } from '../../src/util/deadline.js';
@@ -36,6 +38,65 @@ function qemusOn(role: 'src' | 'dst'): number[] {
 async function cli(...args: string[]) {
   return execa('node', [MIGLAB, ...args], { reject: false, all: true, env: { ...process.env, NO_COLOR: '1' } });
 }
+
+const PORT = 4444;
+const inNs = (ns: string, argv: string[]) => execa('ip', ['netns', 'exec', ns, ...argv], { reject: false });
+
+/** What a check could leave: trial taps, probe disks, a listener on the port. */
+async function checkLeftovers(): Promise<string[]> {
+  const found: string[] = [];
+  for (const role of ['src', 'dst'] as const) {
+    const ns = fx.ssh.hosts[role].netns;
+    const links = JSON.parse((await inNs(ns, ['ip', '-j', 'link', 'show'])).stdout) as Array<{ ifname: string }>;
+    found.push(...links.filter((l) => l.ifname.startsWith('mlchk')).map((l) => `tap ${l.ifname} in ${ns}`));
+    if ((await inNs(ns, ['ss', '-Htln', `sport = :${PORT}`])).stdout.trim()) found.push(`a listener on ${PORT} in ${ns}`);
+  }
+  found.push(...readdirSync(fx.lab.nfs.exportDir).filter((f) => f.startsWith('miglab-check-')));
+  return found;
+}
+
+describe('hosts check over SSH', () => {
+  const hostsText = () => readFileSync(fx.ssh.hostsFile, 'utf8');
+
+  it('finds the hosts ready for a run, says TCG plainly, and leaves nothing behind', async () => {
+    const report = await checkHosts(parseHostsText(hostsText(), 'hosts.yaml'), { port: PORT, timeoutMs: 15_000 });
+    const line = (name: string) => report.checks.find((c) => c.name === name);
+    expect(report.checks.filter((c) => c.status === 'fail')).toEqual([]);
+    expect(report.canRun).toBe(true);
+    expect(line('src ssh')!.found).toMatch(new RegExp(`^root@${fx.ssh.hosts.src.address.replace(/\./g, '\\.')}:22 \\(through ip netns exec .*\\) answered in \\d+ ms$`));
+    for (const role of ['src', 'dst']) {
+      expect(line(`${role} root`)!.status).toBe('ok');
+      expect(line(`${role} bridge`)).toMatchObject({ status: 'ok', found: 'br0 is up; a tap joined it and was removed' });
+      expect(line(`${role} storage`)!.status).toBe('ok');
+      // KVM is unusable on this machine: the check says so, as a warning with TCG named.
+      expect(line(`${role} kvm`)!.status === 'ok' || /TCG/.test(line(`${role} kvm`)!.found)).toBe(true);
+    }
+    expect(line('qemu src/dst')!.status).toBe('ok');
+    expect(line('src->dst port')).toMatchObject({ status: 'ok' });
+    // One clock seen through two namespaces: the offset found is zero within its own bound.
+    const clock = /dst's clock is ([\d.]+) ms .* \(± ([\d.]+) ms/.exec(line('clock')!.found)!;
+    expect(Number(clock[1])).toBeLessThanOrEqual(Number(clock[2]) + 0.1);
+    expect(await checkLeftovers()).toEqual([]);
+  }, 120_000);
+
+  it('names a bridge that is not there and a migration port already taken', async () => {
+    const dstNs = fx.ssh.hosts.dst.netns;
+    const holder = execa('ip', ['netns', 'exec', dstNs, 'socat', `TCP-LISTEN:${PORT},bind=127.0.0.1,reuseaddr`, 'OPEN:/dev/null'], { reject: false });
+    try {
+      await pollUntil('the port holder', async () => ((await inNs(dstNs, ['ss', '-Htln', `sport = :${PORT}`])).stdout.trim() ? true : undefined), { timeoutMs: 10_000, intervalMs: 100 });
+      const report = await checkHosts(parseHostsText(hostsText().replace(/^bridge: .*$/m, 'bridge: br9'), 'hosts.yaml'), { port: PORT, timeoutMs: 15_000 });
+      const line = (name: string) => report.checks.find((c) => c.name === name);
+      expect(report.canRun).toBe(false);
+      expect(line('src bridge')).toMatchObject({ status: 'fail', found: 'no bridge br9 (bridges here: br0)' });
+      expect(line('dst port')).toMatchObject({ status: 'fail', found: `something listens on port ${PORT} on dst already` });
+      expect(line('dst port')!.fix).toContain(`ss -tlnp 'sport = :${PORT}'`);
+    } finally {
+      holder.kill('SIGTERM');
+      await holder;
+    }
+    expect(await checkLeftovers()).toEqual([]);
+  }, 120_000);
+});
 
 describe('migrate --hosts', () => {
   it('migrates a guest between two SSH hosts and records the hosts\' clocks', async () => {
@@ -86,9 +147,9 @@ describe('migrate --hosts', () => {
     const mine = (await proxyPids()).filter((p) => !before.has(p));
     expect(mine.length).toBeGreaterThan(0);
     for (const pid of mine) process.kill(pid, 'SIGKILL');
-    const outcome = await run.then(
+    const outcome: { verdict: string; failure?: string } | Error = await run.then(
       (r) => r.report,
-      (err: unknown) => err,
+      (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
     );
     // The run ends (failed, or an error naming the lost connection), and the hosts are left clean.
     const text = outcome instanceof Error ? outcome.message : `${outcome.verdict}: ${outcome.failure}`;

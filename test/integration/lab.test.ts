@@ -186,7 +186,7 @@ describe('lab', () => {
 
   test('useLab uses the lab that is up and leaves it up', async () => {
     const td = new Teardown();
-    const l = await useLab(td, { prefix: PREFIX, stateRoot: STATE_ROOT }, undefined, new AbortController().signal);
+    const l = await useLab(td, { lab: { prefix: PREFIX, stateRoot: STATE_ROOT } }, new AbortController().signal);
     expect(l.hosts.src.netns).toBe('mlt-src');
     expect(await td.run()).toEqual([]);
     expect((await labStatus(PREFIX, { stateRoot: STATE_ROOT })).up).toBe(true);
@@ -215,7 +215,7 @@ describe('lab', () => {
 
   test('useLab with no lab up brings an ephemeral one up and takes it down with its teardown', async () => {
     const td = new Teardown();
-    const l = await useLab(td, { prefix: PREFIX, stateRoot: STATE_ROOT }, undefined, new AbortController().signal);
+    const l = await useLab(td, { lab: { prefix: PREFIX, stateRoot: STATE_ROOT } }, new AbortController().signal);
     const r = await l.hosts.client.host.run(['ping', '-c1', '-W1', l.hosts.dst.ip], { reject: false, timeoutMs: 5000 });
     expect(r.exitCode).toBe(0);
     expect(await td.run()).toEqual([]);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { ClientChannel } from 'ssh2';
 import { parse } from 'yaml';
-import { shellCommand } from '../../src/host/ssh.js';
+import { shellCommand } from '../../src/host/shell-quote.js';
 import { isOwnedAlive, procStartTime } from '../../src/lab/proc.js';
 import { HOST_ROLES, type HostRole } from '../../src/lab/spec.js';
 import { pollUntil, withDeadline } from '../../src/util/deadline.js';

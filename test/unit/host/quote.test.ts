@@ -1,4 +1,4 @@
-import { shellCommand, shellQuote } from '../../../src/host/ssh.js';
+import { shellCommand, shellQuote } from '../../../src/host/shell-quote.js';
 
 describe('shell quoting for SSH', () => {
   it('leaves plain words alone and quotes the rest', () => {

@@ -73,6 +73,7 @@ function fakeRun(input: ScenarioInput = {}, hooks?: MigrationHooks): PhaseRun {
       stillUp: () => undefined,
       nfsServerState: () => ({ state: 'running', pid: 4242 }),
       tlsCredentials: async () => join(dir, 'tls'),
+      clockOffset: async () => ({ offsetMs: 0, uncertaintyMs: 0, method: 'one-clock' }),
       spec: parseLabSpec({ prefix: 'mlut' }),
       shaping: undefined,
     },
