@@ -309,7 +309,8 @@ export class LabImpl implements Lab {
         done.push(`removed ${tap} on ${role}`);
       }
     }
-    const sockets = join(this.paths.labDir, 'sock');
+    // The embedded lab's hosts share one run directory on this machine.
+    const sockets = this.hosts.src.runDir;
     const mine = new RegExp(`^[a-z]+${index}-(src|dst)-`);
     for (const d of existsSync(sockets) ? readdirSync(sockets).filter((n) => mine.test(n)) : []) {
       await rm(join(sockets, d), { recursive: true, force: true });
