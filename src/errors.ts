@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'TIMEOUT'
   | 'ABORTED'
   | 'COMMAND_FAILED' // a host command exited non-zero
+  | 'HOST_LOST' // the SSH connection to a host (from a hosts file) was lost
   | 'QMP_CONNECT'
   | 'QMP_COMMAND' // QEMU refused a command
   | 'QMP_DISCONNECTED'

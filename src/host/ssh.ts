@@ -74,11 +74,29 @@ const OPEN_CONNECT_FAILED = 2;
 
 export class SshHost implements Host {
   readonly name: string;
+  private closedByUs = false;
+  private lostAt: Date | undefined;
   private constructor(
     private readonly client: ssh2.Client,
     target: SshTarget,
   ) {
     this.name = `${target.username}@${target.host}`;
+    // A connection that ends without close() was lost: the host is out of reach from now on,
+    // which a run's watcher and every later command say in those words.
+    client.once('close', () => {
+      if (!this.closedByUs) this.lostAt = new Date();
+    });
+  }
+
+  /** Why this host cannot be reached any more (its connection was lost), or undefined. */
+  connectionLost(): string | undefined {
+    return this.lostAt ? `the SSH connection to ${this.name} was lost at ${this.lostAt.toISOString().slice(11, 23)}` : undefined;
+  }
+
+  /** Refuse to use a lost connection, in words that say so (ssh2 says only "Not connected"). */
+  private checkConnected(what: string): void {
+    const lost = this.connectionLost();
+    if (lost) throw new MiglabError('HOST_LOST', `${lost}: cannot ${what}`, { context: { host: this.name } });
   }
 
   static async connect(target: SshTarget, opts: WaitOptions): Promise<SshHost> {
@@ -120,11 +138,15 @@ export class SshHost implements Host {
   }
 
   close(): void {
+    this.closedByUs = true;
     this.client.end();
   }
 
   private exec(command: string): Promise<ClientChannel> {
-    return new Promise((resolve, reject) => this.client.exec(command, (err, ch) => (err ? reject(err) : resolve(ch))));
+    this.checkConnected(`run \`${command.slice(0, 80)}\``);
+    return new Promise((resolve, reject) =>
+      this.client.exec(command, (err, ch) => (err ? reject(this.connectionLost() ? new MiglabError('HOST_LOST', `${this.connectionLost()}: cannot run \`${command.slice(0, 80)}\``, { cause: err }) : err) : resolve(ch))),
+    );
   }
 
   /** Run `argv` to completion; stdout and stderr exactly as printed. */
@@ -169,6 +191,7 @@ export class SshHost implements Host {
   }
 
   async connectUnix(path: string): Promise<Duplex> {
+    this.checkConnected(`reach unix socket ${path}`);
     try {
       return await new Promise<ClientChannel>((resolve, reject) => this.client.openssh_forwardOutStreamLocal(path, (err, ch) => (err ? reject(err) : resolve(ch))));
     } catch (err) {

@@ -8,7 +8,7 @@
 // initrd, probe tool, certificates, monitor sockets) is put under the hosts file's `runDir` there.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { rm, rmdir } from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
 import { MiglabError } from '../errors.js';
 import type { Host } from '../host/host.js';
@@ -219,6 +219,25 @@ export class HostsLab implements Lab {
     return placed;
   }
 
+  /**
+   * Remove this lab's state directory on the controller when nothing is in it any more (no slot
+   * held, no certificates made): a run on hosts leaves nothing here. rmdir refuses a directory
+   * that is not empty, so a concurrent run's slot is never touched.
+   */
+  async tidyState(): Promise<void> {
+    for (const dir of [this.paths.slotsDir, this.paths.labDir]) {
+      await rmdir(dir).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT' && err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+      });
+    }
+  }
+
+  /** miglab's guest taps (tap-gN, tap-hwN) on the bridge of a host, listed in one command. */
+  private async guestTapsOn(role: GuestHostRole): Promise<string[]> {
+    const r = await this.hosts[role].host.run(['ip', '-o', 'link', 'show', 'master', this.parts.spec.bridge], { reject: false, timeoutMs: 10_000 });
+    return [...r.stdout.matchAll(/^\d+: (tap-(?:g|hw)\d+)[:@]/gm)].map((m) => m[1]!);
+  }
+
   /** Slots held now, with whether the run holding each is alive. */
   heldSlots(): ReturnType<SlotTable['held']> {
     return this.slots.held();
@@ -261,13 +280,10 @@ export class HostsLab implements Lab {
       done.push(`removed ${runDir} on ${host.name}`);
     }
     for (const h of held) done.push(...(await this.reclaimSlot(h.index, h.holder)));
-    for (const index of [...Array(this.parts.spec.guests.count).keys()]) {
-      for (const role of ['src', 'dst'] as const) {
-        for (const tap of [`tap-g${index}`, `tap-hw${index}`]) {
-          if (!(await this.tapExists(role, tap))) continue;
-          await this.removeTap(role, tap);
-          done.push(`removed ${tap} on ${role}`);
-        }
+    for (const role of ['src', 'dst'] as const) {
+      for (const tap of await this.guestTapsOn(role)) {
+        await this.removeTap(role, tap);
+        done.push(`removed ${tap} on ${role}`);
       }
     }
     await rm(this.paths.labDir, { recursive: true, force: true });

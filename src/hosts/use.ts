@@ -44,5 +44,16 @@ export async function useHostsLab(td: Teardown, hostsFile: string, o: UseHostsLa
     await checkQemu(host);
     await checkCpuModels(host, models);
   }
-  return new HostsLab({ file, spec, hosts: { src: hosts.src, dst: hosts.dst, client: hosts.client } });
+  const byRole = { src: hosts.src, dst: hosts.dst, client: hosts.client };
+  // The first connection lost ends the lab's runs (their watcher asks this every half second).
+  const connectionLost = () => {
+    for (const role of ['src', 'dst', 'client'] as const) {
+      const lost = byRole[role].connectionLost();
+      if (lost) return `${lost} (the ${role} host)`;
+    }
+    return undefined;
+  };
+  const lab = new HostsLab({ file, spec, hosts: byRole, connectionLost });
+  td.defer("remove the hosts lab's empty state on this machine", () => lab.tidyState());
+  return lab;
 }

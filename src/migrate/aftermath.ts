@@ -60,12 +60,22 @@ export async function leftovers(run: Run): Promise<string[]> {
   for (const vm of [run.held.src, run.held.dst]) if (vm && !vm.process.hasExited) found.push(`QEMU ${vm.label} (pid ${vm.process.pid}) still running`);
   if (run.held.probe && !run.held.probe.process.hasExited) found.push(`probe (pid ${run.held.probe.pid}) still running`);
   for (const p of run.lab.liveProcesses({ runId: run.ctx.runId })) found.push(`${p.what} (pid ${p.pid}) still running`);
-  if (run.held.slot) {
-    for (const role of ['src', 'dst'] as const) if (await run.lab.tapExists(role, `tap-g${run.held.slot.index}`)) found.push(`tap-g${run.held.slot.index} still on ${role}`);
+  // A host that cannot be asked (its SSH connection was lost) is said to be unchecked, never clean.
+  const look = async (what: string, left: string, there: () => Promise<boolean>) => {
+    try {
+      if (await there()) found.push(left);
+    } catch (err) {
+      found.push(`${what}: could not be checked (${describeError(err)})`);
+    }
+  };
+  const slot = run.held.slot;
+  if (slot) {
+    const tap = `tap-g${slot.index}`;
+    for (const role of ['src', 'dst'] as const) await look(`${tap} on ${role}`, `${tap} still on ${role}`, () => run.lab.tapExists(role, tap));
   }
   if (run.held.diskFile) {
     const path = run.lab.nfs.path(run.held.diskFile);
-    if ((await run.lab.nfs.host.run(['test', '-e', path], { reject: false, timeoutMs: 10_000 })).exitCode === 0) found.push(`data disk ${path} still there`);
+    await look(`data disk ${path}`, `data disk ${path} still there`, async () => (await run.lab.nfs.host.run(['test', '-e', path], { reject: false, timeoutMs: 10_000 })).exitCode === 0);
   }
   return [...new Set(found)];
 }
