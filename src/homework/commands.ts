@@ -43,7 +43,7 @@ export function explainMonitorLine(line: string): string {
   return 'a human monitor command';
 }
 
-export async function explainCommands(report: RunReport, lab: Lab): Promise<{ commands: CommandExplanation[]; ganeshaConfig: string }> {
+export async function explainCommands(report: RunReport, lab: Lab): Promise<{ commands: CommandExplanation[]; ganeshaConfig?: string }> {
   const i = report.inputs;
   // The machine is absent only from a run that failed before booting: there is nothing to explain.
   if (!i.machine) throw new MiglabError('MIGRATION_FAILED', `the homework's migration (${report.runId}) failed before its guest was made: ${report.failure ?? report.verdict}`);
@@ -54,13 +54,17 @@ export async function explainCommands(report: RunReport, lab: Lab): Promise<{ co
     explained: [...i.monitorCommands, 'info migrate'].map((l) => ({ args: [l], why: explainMonitorLine(l) })),
   };
   const telnetPort = i.scenario.hmpTelnetPort;
+  // The NFS server is miglab's on the embedded lab (it started it, and says how); on hosts from a
+  // hosts file it is the user's own.
+  const servesNfs = lab.nfsServerState().state !== 'none';
   const commands: CommandExplanation[] = [
-    { title: 'The NFS server (shared storage for the guest disk)', where: `${lab.names.ns.src} (source host)`, command: nfsServerCommand(lab.names.ns.src, nfsParams) },
-    { title: 'The qcow2 data disk', where: 'the NFS export directory', command: qemuImgCreateCommand(diskPath, i.scenario.guest.diskSizeMiB) },
-    { title: 'Source QEMU', where: `${lab.names.ns.src} (source host)`, command: i.commands.source },
-    { title: 'Destination QEMU (waits for the migration)', where: `${lab.names.ns.dst} (destination host)`, command: i.commands.destination },
+    ...(servesNfs ? [{ title: 'The NFS server (shared storage for the guest disk)', where: `${lab.hosts.src.where} (source host)`, command: nfsServerCommand(lab.names.ns.src, nfsParams) }] : []),
+    { title: 'The qcow2 data disk', where: `the NFS export directory (${lab.nfs.exportDir} on ${lab.nfs.host.name})`, command: qemuImgCreateCommand(diskPath, i.scenario.guest.diskSizeMiB) },
+    { title: 'Source QEMU', where: `${lab.hosts.src.where} (source host)`, command: i.commands.source },
+    { title: 'Destination QEMU (waits for the migration)', where: `${lab.hosts.dst.where} (destination host)`, command: i.commands.destination },
   ];
-  if (telnetPort) {
+  // By hand is `miglab guests up`, offered on the embedded lab (a person enters its namespace).
+  if (telnetPort && lab.hosts.src.netns !== undefined) {
     // This run's QEMUs are gone; `miglab guests up` holds a new pair that a person migrates.
     const steps = byHandSteps({ srcNetns: lab.names.ns.src, hmpPort: telnetPort, uri: i.migrationUri, prefix: lab.spec.prefix });
     const argv = steps.hmp.open;
@@ -90,6 +94,7 @@ export async function explainCommands(report: RunReport, lab: Lab): Promise<{ co
   const ran = i.startedBy === 'hand' ? 'Monitor commands miglab sent (the migration itself was started by hand)' : 'Monitor commands that ran the migration';
   const where = i.scenario.monitor === 'hmp' ? "the source's human monitor (HMP)" : "the source's QMP monitor";
   commands.push({ title: ran, where, perLine: true, command: monitor });
+  if (!servesNfs) return { commands };
   const ganeshaConfig = await readFile(`${lab.paths.nfsDir}/ganesha.conf`, 'utf8').catch(() => '(the NFS config was not readable)');
   return { commands, ganeshaConfig };
 }

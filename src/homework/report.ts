@@ -257,7 +257,7 @@ export async function renderHomeworkReport(dir: string, r: HomeworkResults): Pro
     // Monitor commands one per line, as typed; a shell command as one line a shell can take.
     md.paragraph(`Runs in: ${c.where}`).explainedCommand(c.command, { perLine: c.perLine });
   }
-  md.heading(3, "The NFS server's configuration").code(r.ganeshaConfig, 'text');
+  if (r.ganeshaConfig !== undefined) md.heading(3, "The NFS server's configuration").code(r.ganeshaConfig, 'text');
   md.heading(2, 'Wall time per section').table<{ section: string; seconds: number }>(
     [
       { key: 'section', title: 'section' },

@@ -126,7 +126,7 @@ export const HomeworkResultsSchema = z
     ).describe(
       'Section 4: every command the run used, argument by argument',
     ),
-    ganeshaConfig: text("The NFS server's configuration file as used"),
+    ganeshaConfig: text("The NFS server's configuration file as used (absent on hosts from a hosts file: their NFS server is the user's, not miglab's)").optional(),
   })
   .describe('homework.json: the homework\'s figures');
 
