@@ -3,6 +3,7 @@
 // namespace on it, and a remote machine over SSH; every action miglab takes on a host goes through
 // it, so no caller asks whether a host is local. Commands are argv arrays, never shell strings.
 import type { Duplex, Readable } from 'node:stream';
+import type { LineSession } from './line-session.js';
 
 export interface RunOptions {
   readonly timeoutMs?: number;
@@ -80,4 +81,9 @@ export interface Host {
    * a file with the same sha256 is there already. Returns whether it copied.
    */
   putFile(localPath: string, path: string): Promise<boolean>;
+  /**
+   * Start `argv` for a conversation (a line in, a line out), ended by close(). It ends with its
+   * input, so it never outlives the session that started it.
+   */
+  converse(argv: readonly string[]): Promise<LineSession>;
 }

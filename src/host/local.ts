@@ -9,6 +9,7 @@ import { execa, type ResultPromise } from 'execa';
 import { MiglabError } from '../errors.js';
 import type { ExitInfo, Host, HostProcess, RunOptions, RunResult, SpawnOptions } from './host.js';
 import { connectUnixSocket } from '../util/unix-socket.js';
+import { lineSession, type LineSession } from './line-session.js';
 import { ProcessOutput } from './output.js';
 
 export class CommandError extends MiglabError {
@@ -110,6 +111,12 @@ export class LocalHost implements Host {
       throw err;
     }
     return true;
+  }
+
+  async converse(argv: readonly string[]): Promise<LineSession> {
+    const full = this.wrap(argv);
+    const child = execa(full[0]!, full.slice(1), { stdin: 'pipe', stdout: 'pipe', stderr: 'ignore', buffer: false, reject: false });
+    return lineSession(`\`${argv.join(' ')}\` on ${this.name}`, child.stdin!, child.stdout!, child);
   }
 }
 

@@ -10,6 +10,7 @@ import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Duplex, PassThrough, type Readable } from 'node:stream';
 import ssh2 from 'ssh2';
+import { lineSession, type LineSession } from './line-session.js';
 import { shellCommand } from './shell-quote.js';
 import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
 import { MiglabError } from '../errors.js';
@@ -205,6 +206,13 @@ export class SshHost implements Host {
         code: there ? 'ECONNREFUSED' : 'ENOENT',
       });
     }
+  }
+
+  /** Over an exec channel of its own: the program ends with the channel's input, or with the connection. */
+  async converse(argv: readonly string[]): Promise<LineSession> {
+    const ch = await this.exec(shellCommand(argv));
+    const ended = new Promise<void>((resolve) => ch.on('close', () => resolve()));
+    return lineSession(`\`${argv.join(' ')}\` on ${this.name}`, ch, ch, ended);
   }
 
   async makeTempDir(parent: string, prefix: string): Promise<string> {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { Duplex } from 'node:stream';
 import type { Host, HostProcess, RunOptions, RunResult, SpawnOptions } from '../host/host.js';
+import type { LineSession } from '../host/line-session.js';
 import { MiglabError, describeError } from '../errors.js';
 import { isOwnedAlive, procStartTime, selfProcess, type OwnedProcess } from './proc.js';
 
@@ -187,6 +188,9 @@ export class RecordingHost implements Host {
   }
   which(program: string): Promise<string | undefined> {
     return this.inner.which(program);
+  }
+  converse(argv: readonly string[]): Promise<LineSession> {
+    return this.inner.converse(argv);
   }
   connectUnix(path: string): Promise<Duplex> {
     return this.inner.connectUnix(path);

@@ -2,6 +2,7 @@
 // it is given, answers run() as the test scripts it (exit 0 and no output otherwise), and spawns
 // fake processes whose console the test writes and whose exit it decides.
 import { PassThrough, type Duplex } from 'node:stream';
+import type { LineSession } from '../../src/host/line-session.js';
 import type { ExitInfo, Host, HostProcess, RunOptions, RunResult } from '../../src/host/host.js';
 import { CommandError, LocalHost } from '../../src/host/local.js';
 import { connectUnixSocket } from '../../src/util/unix-socket.js';
@@ -66,8 +67,33 @@ export class FakeHost implements Host {
 
   constructor(
     readonly name: string,
-    private readonly script: { run?: (argv: readonly string[]) => RunAnswer | undefined; pid?: () => number } = {},
+    private readonly script: {
+      run?: (argv: readonly string[]) => RunAnswer | undefined;
+      pid?: () => number;
+      /** How a conversation started with converse(argv) answers each line. */
+      converse?: (argv: readonly string[]) => (line: string) => string;
+    } = {},
   ) {}
+
+  /** Every argv converse() was given, in order, and the lines each was asked. */
+  readonly conversations: { argv: readonly string[]; asked: string[]; closed: boolean }[] = [];
+
+  async converse(argv: readonly string[]): Promise<LineSession> {
+    const answer = this.script.converse?.(argv);
+    if (!answer) throw new Error(`${this.name}: no conversation scripted for \`${argv.join(' ')}\``);
+    const c = { argv, asked: [] as string[], closed: false };
+    this.conversations.push(c);
+    return {
+      ask: async (line) => {
+        if (c.closed) throw new Error(`${this.name}: asked after close`);
+        c.asked.push(line);
+        return answer(line);
+      },
+      close: async () => {
+        c.closed = true;
+      },
+    };
+  }
 
   async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     this.ran.push(argv);
@@ -131,5 +157,6 @@ export function runOnlyHost(name: string, run: Host['run'], which: Host['which']
     remove: unused('remove'),
     readText: unused('readText'),
     putFile: unused('putFile'),
+    converse: unused('converse'),
   };
 }

@@ -80,3 +80,19 @@ describe('LocalHost.connectUnix', () => {
     await expect(host.connectUnix(stale)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
 });
+
+describe('LocalHost.converse', () => {
+  it('answers each line with one line, in order, and the program ends with close()', async () => {
+    const s = await new LocalHost().converse(['sh', '-c', 'n=0; while read -r l; do n=$((n+1)); echo "$n:$l"; done']);
+    expect(await s.ask('a')).toBe('1:a');
+    expect(await s.ask('b c')).toBe('2:b c');
+    await s.close();
+    await expect(s.ask('d')).rejects.toThrow(/has ended/);
+  });
+
+  it('says so when the program ends without answering', async () => {
+    const s = await new LocalHost().converse(['true']);
+    await expect(s.ask('x')).rejects.toThrow(/ended without answering|has ended/);
+    await s.close();
+  });
+});

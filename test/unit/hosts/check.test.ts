@@ -75,9 +75,9 @@ function fakeMachine(m: Machine) {
         return { stdout: [...m.listening, ...(listener ? [PORT] : [])].map((p) => `LISTEN 0 1 0.0.0.0:${p} 0.0.0.0:*`).join('\n') };
       }
       if (argv[0] === 'timeout') return m.connect === 'ok' ? {} : m.connect === 'dropped' ? { exitCode: 124 } : { exitCode: 1, stderr: `bash: connect: Connection refused` };
-      if (cmd === 'date +%s%N') return { stdout: String(BigInt(Date.now() + m.clockAheadMs) * 1_000_000n) };
       return undefined;
     },
+    converse: () => () => String(BigInt(Date.now() + m.clockAheadMs) * 1_000_000n),
   });
   return { host, taps, files };
 }

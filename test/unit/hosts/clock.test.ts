@@ -2,7 +2,7 @@
 // is the true one to within the uncertainty it reports, the reading with the shortest round trip
 // wins, and a host that does not print nanoseconds is named.
 import { describe, expect, it } from '@jest/globals';
-import { measureClockOffset, offsetBetween, type ControllerClock } from '../../../src/hosts/clock.js';
+import { CLOCK_READER, measureClockOffset, offsetBetween, type ControllerClock } from '../../../src/hosts/clock.js';
 import { FakeHost } from '../../support/fake-host.js';
 
 /**
@@ -13,14 +13,19 @@ function network(hostAheadMs: number, delays: ReadonlyArray<readonly [out: numbe
   let now = 1_700_000_000_000;
   let i = 0;
   const clock: ControllerClock = { wallMs: () => Math.floor(now), monotonicMs: () => now };
+  let warmedUp = false;
   const host = new FakeHost('clocked', {
-    run: (argv) => {
-      expect(argv).toEqual(['date', '+%s%N']);
-      const [out, back] = delays[i++]!;
-      now += out;
-      const hostNs = BigInt(Math.round((now + hostAheadMs) * 1e6));
-      now += back;
-      return { stdout: `${hostNs}\n` };
+    converse: (argv) => {
+      expect(argv).toEqual(CLOCK_READER);
+      return () => {
+        // The first answer only warms the reader up: it takes no part in the figures.
+        const [out, back] = warmedUp ? delays[i++]! : [50, 50];
+        warmedUp = true;
+        now += out;
+        const hostNs = BigInt(Math.round((now + hostAheadMs) * 1e6));
+        now += back;
+        return `${hostNs}`;
+      };
     },
   });
   return { clock, host };
@@ -43,7 +48,9 @@ describe('measureClockOffset', () => {
       [9, 9],
     ]);
     const r = await measureClockOffset(host, 3, clock);
-    expect(host.ran).toHaveLength(3);
+    expect(host.conversations).toHaveLength(1);
+    expect(host.conversations[0]!.asked).toHaveLength(4);
+    expect(host.conversations[0]!.closed).toBe(true);
     expect(r.uncertaintyMs).toBe(1 + 0.5);
     expect(Math.abs(r.offsetMs - 40)).toBeLessThanOrEqual(r.uncertaintyMs);
   });
@@ -57,7 +64,7 @@ describe('measureClockOffset', () => {
   });
 
   it('names a host whose date does not print nanoseconds', async () => {
-    const host = new FakeHost('busybox-box', { run: () => ({ stdout: '1700000000%N' }) });
+    const host = new FakeHost('busybox-box', { converse: () => () => '1700000000%N' });
     await expect(measureClockOffset(host, 1)).rejects.toThrow('cannot read the clock of busybox-box: date +%s%N printed "1700000000%N" (GNU date prints nanoseconds)');
   });
 });
