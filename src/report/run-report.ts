@@ -125,7 +125,12 @@ function downtimeRows(r: RunReport): Row[] {
     {
       what: 'STOP→RESUME',
       value: fmtMs(o.eventDowntimeMs),
-      source: o.eventDowntimeMs === undefined && notSwitched ? notSwitched : "the source's STOP event to the destination's RESUME event (QEMU's timestamps)",
+      source:
+        o.eventDowntimeMs === undefined && notSwitched
+          ? notSwitched
+          : o.clocks && o.clocks.method !== 'one-clock'
+            ? `the source's STOP event to the destination's RESUME event (QEMU's timestamps on two hosts' clocks, each host's offset measured over SSH removed: ± ${fmtMs(2 * o.clocks.before.uncertaintyMs)}; ${fmtMs(o.eventDowntimeUncorrectedMs)} as the clocks stamped it)`
+            : "the source's STOP event to the destination's RESUME event (QEMU's timestamps)",
     },
     {
       what: "client probe's longest gap",

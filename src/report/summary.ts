@@ -37,6 +37,14 @@ function startedHow(r: RunReport): string {
   return `monitor ${r.inputs.scenario.monitor}: ${command}`;
 }
 
+/** On hosts with clocks of their own: the STOP->RESUME figure's bound and its uncorrected value. */
+function clockNote(o: RunReport['outputs']): string {
+  const c = o.clocks;
+  if (!c || c.method === 'one-clock') return '';
+  const raw = o.eventDowntimeUncorrectedMs === undefined ? '' : `, ${fmt(o.eventDowntimeUncorrectedMs, 'ms', 1)} on the hosts' own clocks`;
+  return ` (± ${fmt(2 * c.before.uncertaintyMs, 'ms', 1)}: two clocks over SSH${raw})`;
+}
+
 export function formatSummary(r: RunReport, dir: string): string {
   const o = r.outputs;
   // "migration failed" is QEMU's word; a run miglab ended (a watcher, a check) while QEMU had not
@@ -55,7 +63,7 @@ export function formatSummary(r: RunReport, dir: string): string {
   if (o.status === 'completed') {
     lines.push(
       `  downtime        ${chalk.bold(fmt(o.downtimeMs, 'ms'))} (QEMU)${source(o.figureSources?.downtimeMs)}` +
-        (o.eventDowntimeMs !== undefined ? `   ${fmt(o.eventDowntimeMs, 'ms', 1)} STOP->RESUME events` : '') +
+        (o.eventDowntimeMs !== undefined ? `   ${fmt(o.eventDowntimeMs, 'ms', 1)} STOP->RESUME events${clockNote(o)}` : '') +
         (o.clientProbe ? `   ${chalk.bold(fmt(o.clientDowntimeMs, 'ms', 1))} as a client saw it (UDP probe every ${o.clientProbe.resolutionMs} ms, ${o.clientProbe.lostAroundGap} lost)` : ''),
     );
   }

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { migrate } from '../../src/api.js';
+import { runSweep } from '../../src/sweep/run.js';
 import { checkHosts } from '../../src/hosts/check.js';
 import { parseHostsText } from '../../src/hosts/file.js';
 import { isOwnedAlive } from '../../src/lab/proc.js';
@@ -36,7 +37,7 @@ function qemusOn(role: 'src' | 'dst'): number[] {
 }
 
 async function cli(...args: string[]) {
-  return execa('node', [MIGLAB, ...args], { reject: false, all: true, env: { ...process.env, NO_COLOR: '1' } });
+  return execa('node', [MIGLAB, ...args], { reject: false, all: true, timeout: 150_000, env: { ...process.env, NO_COLOR: '1' } });
 }
 
 const PORT = 4444;
@@ -100,8 +101,11 @@ describe('hosts check over SSH', () => {
 
 describe('migrate --hosts', () => {
   it('migrates a guest between two SSH hosts and records the hosts\' clocks', async () => {
-    const { report, dir } = await migrate({ scenario: { guest: { memoryMiB: 128, accel: 'tcg', diskSizeMiB: 16 }, timeoutMs: 60000 }, hosts: fx.ssh.hostsFile, resultsRoot: results });
-    expect(report.verdict).toBe('completed');
+    // Through the command, as a user runs it: it must also end once done (nothing of SSH left holding it).
+    const r = await cli('migrate', '--hosts', fx.ssh.hostsFile, '--memory', '128M', '--accel', 'tcg', '--disk-size', '16M', '--timeout', '60s', '--results', results);
+    expect(r.exitCode).toBe(0);
+    expect(r.all).toMatch(/^migration completed/m);
+    const dir = /^ {2}results {9}(.+)$/m.exec(r.all ?? '')![1]!;
     // run.json is what a person keeps: it parses, and says the events' clocks were measured over SSH.
     const saved = RunReportSchema.parse(JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')));
     const clocks = saved.outputs.clocks!;
@@ -160,6 +164,26 @@ describe('migrate --hosts', () => {
     await pollUntil('the QEMUs of the cut run ended', async () => (qemusOn('src').length === 0 && qemusOn('dst').length === 0) || undefined, { timeoutMs: 20_000, intervalMs: 200 });
     for (const pid of mine) expect(isOwnedAlive({ pid, startTime: 0 })).toBe(false);
   }, 240_000);
+
+  it('runs the homework (--quick) on the hosts, its commands saying where each ran', async () => {
+    const r = await cli('homework', '--quick', '--hosts', fx.ssh.hostsFile, '--results', results);
+    expect(r.exitCode).toBe(0);
+    const report = /^ {2}report {2}(.+)$/m.exec(r.all ?? '')![1]!;
+    const md = readFileSync(report, 'utf8');
+    expect(md).toMatch(new RegExp(`Runs in: root@${fx.ssh.hosts.src.address.replace(/\./g, '\\.')} \\(source host\\)`));
+    // The NFS server is the user's on hosts: the report neither shows miglab's server nor its config.
+    expect(md).not.toMatch(/The NFS server's configuration/);
+  }, 240_000);
+
+  it('runs a sweep on the hosts', async () => {
+    const sweep = await runSweep({
+      spec: { name: 'hosts-memory', repetitions: 1, base: { guest: { accel: 'tcg', diskSizeMiB: 16 } }, grid: { memoryMiB: [128, 192] }, timeoutMs: 60000 },
+      hosts: fx.ssh.hostsFile,
+      resultsRoot: results,
+    });
+    expect(sweep.errors).toBe(0);
+    expect(sweep.summary.map((p) => p.converged)).toEqual([1, 1]);
+  }, 180_000);
 
   it('lab status and lab down --hosts: what miglab has on the hosts, then nothing', async () => {
     const status = await cli('lab', 'status', '--hosts', fx.ssh.hostsFile);
