@@ -4,6 +4,7 @@
 // build happens in a temporary directory next to the cache and is renamed into place, so an
 // interrupted build never leaves half an image. The downloaded kernel .deb is kept in
 // <cache>/downloads.
+import { pidRuns } from '../lab/proc.js';
 import { execa } from 'execa';
 import { createReadStream, existsSync, readFileSync, type Stats } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -359,14 +360,7 @@ async function removeStaleBuilds(cacheDir: string): Promise<void> {
   for (const name of await readdir(cacheDir)) {
     const m = /^\.(?:build|old)-[0-9a-f]+-(\d+)-/.exec(name);
     if (!m) continue;
-    const pid = Number(m[1]);
-    let alive = true;
-    try {
-      process.kill(pid, 0);
-    } catch (err) {
-      alive = (err as NodeJS.ErrnoException).code === 'EPERM';
-    }
-    if (!alive) await rm(join(cacheDir, name), { recursive: true, force: true });
+    if (!pidRuns(Number(m[1]))) await rm(join(cacheDir, name), { recursive: true, force: true });
   }
 }
 

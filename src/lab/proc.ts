@@ -38,6 +38,16 @@ function readStat(pid: number): ProcStat | undefined {
   }
 }
 
+/** Whether a process with this pid exists now (one the caller may not signal counts: EPERM). */
+export function pidRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 let self: OwnedProcess | undefined;
 
 /** This miglab process, named as recorded processes are (read once, when first asked). */

@@ -4,6 +4,7 @@
 // session, unix sockets are reached over the connection, files are put by hash, and a proxy argv
 // carries the connection. The "remote" machine is this one, so its files and pids can be checked
 // directly.
+import { pidRuns } from '../../src/lab/proc.js';
 import { execa } from 'execa';
 import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync, readFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -85,14 +86,7 @@ describe('SshHost', () => {
   });
 });
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+const alive = pidRuns;
 
 describe('SshHost sessions', () => {
   it('ends a remote process when its SSH connection closes', async () => {

@@ -10,8 +10,18 @@ import type { RunReport } from '../../../src/migrate/report.js';
 const lab = {
   spec: { prefix: 'mlab', subnet: '10.77.0.0/24' },
   names: { ns: { src: 'mlab-src', dst: 'mlab-dst', client: 'mlab-client' } },
-  nfs: { serverIp: '10.77.0.1', exportDir: '/run/miglab/mlab/export', path: (f: string) => `/run/miglab/mlab/export/${f}` },
+  hosts: { src: { netns: 'mlab-src', where: 'namespace mlab-src' }, dst: { netns: 'mlab-dst', where: 'namespace mlab-dst' } },
+  nfs: { serverIp: '10.77.0.1', exportDir: '/run/miglab/mlab/export', path: (f: string) => `/run/miglab/mlab/export/${f}`, host: { name: 'local' } },
   paths: { labDir: '/run/miglab/mlab', nfsDir: '/nonexistent/miglab-test-nfs' },
+  nfsServerState: () => ({ state: 'running', pid: 1 }),
+} as unknown as Lab;
+
+/** The same lab's shape for hosts from a hosts file: no namespaces, the user's own NFS server. */
+const hostsLab = {
+  ...lab,
+  hosts: { src: { where: 'root@192.168.122.11' }, dst: { where: 'root@192.168.122.12' } },
+  nfs: { ...lab.nfs, exportDir: '/srv/miglab', path: (f: string) => `/srv/miglab/${f}`, host: { name: 'root@192.168.122.11' } },
+  nfsServerState: () => ({ state: 'none' }),
 } as unknown as Lab;
 
 const report = {
@@ -43,5 +53,16 @@ describe("the homework report's commands by hand", () => {
     const ran = commands.find((c) => c.title === 'Monitor commands that ran the migration')!;
     expect(ran.perLine).toBe(true);
     expect(ran.command.argv).toEqual([...report.inputs.monitorCommands, 'info migrate']);
+  });
+
+  it('on hosts from a hosts file: each command where it ran, no NFS server of miglab, no guests up', async () => {
+    const { commands, ganeshaConfig } = await explainCommands(report, hostsLab);
+    expect(commands.map((c) => c.where).slice(0, 3)).toEqual([
+      'the NFS export directory (/srv/miglab on root@192.168.122.11)',
+      'root@192.168.122.11 (source host)',
+      'root@192.168.122.12 (destination host)',
+    ]);
+    expect(commands.some((c) => /NFS server/.test(c.title) || /by hand/.test(c.title))).toBe(false);
+    expect(ganeshaConfig).toBeUndefined();
   });
 });

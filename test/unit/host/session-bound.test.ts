@@ -1,18 +1,12 @@
 // The wrapper every remote long-lived process runs under (SshHost.spawn), run here with the local
 // sh the same way sshd runs it: stdin is the SSH channel, whose EOF means the session ended.
+import { pidRuns } from '../../../src/lab/proc.js';
 import { describe, expect, it } from '@jest/globals';
 import { execa } from 'execa';
 import { sessionBoundArgv } from '../../../src/host/ssh.js';
 import { pollUntil } from '../../../src/util/deadline.js';
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+const alive = pidRuns;
 
 /** Run `argv` under the wrapper with its stdin left open, as a live SSH session's is. */
 function wrapped(argv: string[]) {
