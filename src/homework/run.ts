@@ -72,7 +72,7 @@ export async function runHomework(req: HomeworkRequest = {}): Promise<HomeworkOu
     const m = await timed(() => measureDuringMigration(ctx));
     sectionsMs['3. during migration'] = m.wallMs;
     const c = await timed(() => explainCommands(m.result.report, lab));
-    const host = await hostFacts();
+    const host = await hostFacts(lab.hosts.src.host);
     const results: HomeworkResults = {
       schema: HOMEWORK_SCHEMA,
       runId,

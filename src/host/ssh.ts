@@ -5,14 +5,15 @@
 // SSH session ends: nothing miglab starts outlives a dropped connection or a killed miglab.
 import { spawn as spawnLocal, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Duplex, PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import ssh2 from 'ssh2';
 import { lineSession, type LineSession } from './line-session.js';
 import { shellCommand } from './shell-quote.js';
-import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
+import type { ClientChannel, ConnectConfig } from 'ssh2';
 import { MiglabError } from '../errors.js';
 import { withDeadline, type WaitOptions } from '../util/deadline.js';
 import type { ExitInfo, Host, HostProcess, RunOptions, RunResult, SpawnOptions } from './host.js';
@@ -69,6 +70,15 @@ const NOT_THERE = 3;
 
 /** `mkdir -p` the parent (0700 when made), then `mktemp -d` inside it. */
 const TEMP_DIR_SCRIPT = 'mkdir -p -m 0700 -- "$1" && mktemp -d "$1/$2XXXXXX"';
+
+/** How long the server may take to open a channel (it answers in milliseconds when it is alive). */
+const CHANNEL_OPEN_MS = 15_000;
+/** Writes stdin to $1 (parents made), sets mode $2, renames it to $3. */
+const PUT_SCRIPT = 'mkdir -p -- "$(dirname -- "$3")" && cat > "$1" && chmod "$2" "$1" && mv -f -- "$1" "$3"';
+/** How long copying one file may take (the guest's initrd, tens of MiB, takes about a second on a LAN). */
+const FILE_STEP_MS = 300_000;
+/** How long a channel may take to close once its command has exited. */
+const CHANNEL_CLOSE_MS = 5_000;
 
 /** OpenSSH's SSH2_OPEN_CONNECT_FAILED: the server could not connect where the channel was to go. */
 const OPEN_CONNECT_FAILED = 2;
@@ -144,10 +154,14 @@ export class SshHost implements Host {
   }
 
   private exec(command: string): Promise<ClientChannel> {
-    this.checkConnected(`run \`${command.slice(0, 80)}\``);
-    return new Promise((resolve, reject) =>
-      this.client.exec(command, (err, ch) => (err ? reject(this.connectionLost() ? new MiglabError('HOST_LOST', `${this.connectionLost()}: cannot run \`${command.slice(0, 80)}\``, { cause: err }) : err) : resolve(ch))),
+    const what = `\`${command.slice(0, 80)}\``;
+    this.checkConnected(`run ${what}`);
+    const opened = new Promise<ClientChannel>((resolve, reject) =>
+      this.client.exec(command, (err, ch) => (err ? reject(this.connectionLost() ? new MiglabError('HOST_LOST', `${this.connectionLost()}: cannot run ${what}`, { cause: err }) : err) : resolve(ch))),
     );
+    // A connection that went quiet without closing (a proxy stalled) answers no channel request:
+    // never wait for one without a bound.
+    return withDeadline(`opening an SSH channel on ${this.name} for ${what}`, opened, { timeoutMs: CHANNEL_OPEN_MS });
   }
 
   /** Run `argv` to completion; stdout and stderr exactly as printed. */
@@ -165,7 +179,8 @@ export class SshHost implements Host {
     let exitCode: number;
     try {
       exitCode = await withDeadline(`\`${argv.join(' ')}\` on ${this.name}`, exit, { timeoutMs: opts.timeoutMs ?? 600000, signal: opts.signal });
-      await closed;
+      // Output may still be on its way after the exit status: wait for the close, within a bound.
+      await withDeadline(`the channel of \`${argv.join(' ')}\` on ${this.name} to close`, closed, { timeoutMs: CHANNEL_CLOSE_MS });
     } catch (err) {
       ch.close();
       throw err;
@@ -230,36 +245,38 @@ export class SshHost implements Host {
     return r.stdout;
   }
 
+  /**
+   * Streamed into `cat` over an exec channel (no sftp subsystem needed; ssh2's sftp fastPut was
+   * seen to hang mid-file here), under a temporary name renamed into place once whole, so a
+   * reader never sees half a file; then checked by its sha256.
+   */
   async putFile(localPath: string, path: string): Promise<boolean> {
-    const [want, have] = await Promise.all([
-      sha256File(localPath),
-      this.run(['sha256sum', '--', path], { reject: false }).then((r) => (r.exitCode === 0 ? r.stdout.split(/\s/)[0] : undefined)),
-    ]);
+    const [want, have] = await Promise.all([sha256File(localPath), this.sha256(path)]);
     if (want === have) return false;
-    await this.run(['mkdir', '-p', '--', posix.dirname(path)]);
-    const mode = (await stat(localPath)).mode & 0o7777;
-    // Sent under a temporary name and renamed into place: a reader never sees half a file.
+    const mode = ((await stat(localPath)).mode & 0o7777).toString(8);
     const tmp = `${path}.miglab-${randomBytes(4).toString('hex')}.tmp`;
-    const sftp = await new Promise<SFTPWrapper>((resolve, reject) =>
-      this.client.sftp((err, s) =>
-        err ? reject(new MiglabError('COMMAND_FAILED', `cannot copy ${localPath} to ${this.name}: ${err.message} (its sshd needs \`Subsystem sftp internal-sftp\` or an sftp-server)`, { cause: err })) : resolve(s),
-      ),
-    );
-    const step = (what: string, op: (cb: (err?: Error | null) => void) => void) =>
-      new Promise<void>((resolve, reject) =>
-        op((err) => (err ? reject(new MiglabError('COMMAND_FAILED', `cannot ${what} on ${this.name}: ${err.message}`, { cause: err })) : resolve())),
-      );
+    const what = `copying ${localPath} to ${path} on ${this.name}`;
+    const ch = await this.exec(shellCommand(['sh', '-c', PUT_SCRIPT, 'put', tmp, mode, path]));
+    let stderr = '';
+    ch.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    ch.resume(); // cat prints nothing; its (empty) output must still be read for the channel to end
+    const exit = new Promise<number>((resolve) => ch.on('exit', (code: number | null) => resolve(code ?? 128)));
     try {
-      await step(`copy ${localPath} to ${tmp}`, (cb) => sftp.fastPut(localPath, tmp, { mode }, cb));
-      await step(`set the mode of ${tmp}`, (cb) => sftp.chmod(tmp, mode, cb));
-      await step(`rename ${tmp} to ${path}`, (cb) => sftp.ext_openssh_rename(tmp, path, cb));
+      const [, code] = await withDeadline(what, Promise.all([pipeline(createReadStream(localPath), ch), exit]), { timeoutMs: FILE_STEP_MS });
+      if (code !== 0) throw new MiglabError('COMMAND_FAILED', `${what} failed (exit ${code}): ${stderr.trim().split('\n').slice(-1)[0] ?? ''}`);
     } catch (err) {
+      ch.close();
       await this.run(['rm', '-f', '--', tmp], { reject: false });
       throw err;
-    } finally {
-      sftp.end();
     }
+    const got = await this.sha256(path);
+    if (got !== want) throw new MiglabError('COMMAND_FAILED', `${what}: the copy's sha256 is ${got ?? 'unreadable'}, not ${want}`);
     return true;
+  }
+
+  private async sha256(path: string): Promise<string | undefined> {
+    const r = await this.run(['sha256sum', '--', path], { reject: false });
+    return r.exitCode === 0 ? r.stdout.split(/\s/)[0] : undefined;
   }
 }
 

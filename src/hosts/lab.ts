@@ -135,7 +135,22 @@ export class HostsLab implements Lab {
 
   async acquireSlot(req: SlotRequest): Promise<SlotLease> {
     const held = await this.slots.acquire(req, (index, holder) => this.reclaimSlot(index, holder));
-    return { index: held.index, reclaimed: held.reclaimed, lab: this, release: async () => held.release() };
+    // A run whose connection to a host was lost could not remove its taps there; the slot is free
+    // on this machine, so taps of its name on the hosts are that run's: taken away first.
+    const stale: string[] = [];
+    try {
+      for (const role of ['src', 'dst'] as const) {
+        for (const tap of [`tap-g${held.index}`, `tap-hw${held.index}`]) {
+          if (!(await this.tapExists(role, tap))) continue;
+          await this.removeTap(role, tap);
+          stale.push(`removed ${tap} on ${role}, left by a run that lost its connection to the host`);
+        }
+      }
+    } catch (err) {
+      held.release();
+      throw err;
+    }
+    return { index: held.index, reclaimed: [...held.reclaimed, ...stale], lab: this, release: async () => held.release() };
   }
 
   /**
@@ -280,6 +295,12 @@ export class HostsLab implements Lab {
       done.push(`removed ${runDir} on ${host.name}`);
     }
     for (const h of held) done.push(...(await this.reclaimSlot(h.index, h.holder)));
+    // Data disks of runs that lost their connection to the storage's host (named RUNID-gN.qcow2).
+    const disks = await this.nfs.host.run(['find', this.nfs.exportDir, '-maxdepth', '1', '-type', 'f', '-regextype', 'posix-extended', '-regex', '.*/[0-9]{8}-[0-9]{6}-.*-g[0-9]+\\.qcow2'], { reject: false, timeoutMs: 10_000 });
+    for (const path of disks.stdout.split('\n').filter(Boolean)) {
+      await this.nfs.host.remove(path);
+      done.push(`removed data disk ${basename(path)}`);
+    }
     for (const role of ['src', 'dst'] as const) {
       for (const tap of await this.guestTapsOn(role)) {
         await this.removeTap(role, tap);

@@ -30,7 +30,7 @@ import { instrument } from './phases/instrument.js';
 import { migrate } from './phases/migrate.js';
 import { buildReport, hostFacts } from './phases/record.js';
 import { verify } from './phases/verify.js';
-import type { RunReport } from './report.js';
+import type { HostFacts, RunReport } from './report.js';
 import { failRun, mark, newRun, switchedOver, type Run } from './run-state.js';
 import type { Scenario } from './scenario.js';
 
@@ -99,8 +99,11 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
   // here is the user's to fix and is thrown, as bad input is, once the slot is given back.
   let slot: Slot;
   let accel: AccelDecision;
+  // Read at the start: at the end the source host may be out of reach (a lost connection).
+  let facts: Promise<HostFacts> | undefined;
   try {
     slot = await claimSlot(run);
+    facts = hostFacts(run.lab.hosts.src.host);
     accel = await chooseAccel(run);
   } catch (err) {
     await td.run();
@@ -126,7 +129,7 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
     await verify(run, booted, instrumented, migrated);
     mark(run, 'verifyMs', t);
     const hook = ctx.hooks?.afterConclude;
-    if (hook) await hook({ report: async () => buildReport(run, { accel, host: await hostFacts(), finishedAtMs: Date.now() }), runDir: ctx.runDir, signal: guard.signal });
+    if (hook) await hook({ report: async () => buildReport(run, { accel, host: await facts!, finishedAtMs: Date.now() }), runDir: ctx.runDir, signal: guard.signal });
   } catch (err) {
     await fail(run, err);
   } finally {
@@ -147,7 +150,7 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
     run.out.leftovers = await leftovers(run);
     mark(run, 'cleanupMs', t);
   }
-  return buildReport(run, { accel, host: await hostFacts(), finishedAtMs: Date.now() });
+  return buildReport(run, { accel, host: await facts!, finishedAtMs: Date.now() });
 }
 
 /** A run that threw: say why in the run's own words (interrupted, a watcher's alarm, the error). */

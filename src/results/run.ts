@@ -348,9 +348,10 @@ const HostFactsSchema = z
     cpuModel: text('Host CPU model'),
     cpus: count('Host CPUs'),
     memTotalMiB: mib('Host RAM'),
-    nodeVersion: text('Node.js version'),
+    nodeVersion: text("Node.js version (miglab's own machine)"),
+    machine: text("Which host these facts are of: the lab's source host (\"src\" on the embedded lab, user@address on hosts from a hosts file)").optional(),
   })
-  .describe('The host the run ran on');
+  .describe("The host the run ran on (the lab's source host)");
 
 const AccelDecisionSchema = z
   .object({

@@ -2,8 +2,7 @@
 // every sample; run.json's shape is src/results/run.ts). Pure: the host's facts and the time it
 // finished are passed in. A shared disk that qemu-img check found inconsistent fails a run that
 // had not failed otherwise.
-import { readFile } from 'node:fs/promises';
-import { cpus, release, totalmem } from 'node:os';
+import type { Host } from '../../host/host.js';
 import type { ImageInfo } from '../../image/build.js';
 import type { AccelDecision } from '../../machine/accel.js';
 import type { ExplainedCommand } from '../../util/explained-command.js';
@@ -12,15 +11,25 @@ import { derivePasses, RUN_SCHEMA, type HostFacts, type RunOutputs, type RunRepo
 import type { Run } from '../run-state.js';
 import { scenarioName } from '../scenario.js';
 
-/** The machine the run ran on, as the report records it. */
-export async function hostFacts(): Promise<HostFacts> {
-  const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
+/** Read in one command on the host: kernel release, CPU count, MemTotal (kB), the first CPU model. */
+const FACTS_SCRIPT = 'uname -r; nproc; grep -m1 MemTotal /proc/meminfo; grep -m1 "model name" /proc/cpuinfo || true';
+
+/**
+ * The machine the guests ran on (the lab's source host), as the report records it: read there,
+ * since on hosts from a hosts file it is not miglab's own machine. A host that cannot be asked
+ * (its connection lost) gives "unknown" rather than another machine's figures.
+ */
+export async function hostFacts(host: Host): Promise<HostFacts> {
+  const r = await host.run(['sh', '-c', FACTS_SCRIPT], { reject: false, timeoutMs: 10_000 }).catch(() => undefined);
+  const [kernel, nproc, mem, model] = (r?.exitCode === 0 ? r.stdout : '').split('\n');
+  const kib = Number(/MemTotal:\s*(\d+)/.exec(mem ?? '')?.[1]);
   return {
-    kernel: release(),
-    cpuModel: /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1]?.trim() ?? cpus()[0]?.model ?? 'unknown',
-    cpus: cpus().length,
-    memTotalMiB: Math.round(totalmem() / 1024 / 1024),
+    kernel: kernel?.trim() || 'unknown',
+    cpuModel: /model name\s*:\s*(.+)/.exec(model ?? '')?.[1]?.trim() ?? 'unknown',
+    cpus: Number(nproc) || 0,
+    memTotalMiB: Number.isFinite(kib) ? Math.round(kib / 1024) : 0,
     nodeVersion: process.version,
+    machine: host.name,
   };
 }
 

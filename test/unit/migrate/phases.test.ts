@@ -3,6 +3,8 @@
 // that is only what the boot uses: the boot and its watchers, what configure sends each side and
 // records, the migrate command by miglab and by hand, the verdict of each way a migration ends,
 // and the record a failing qemu-img check turns into a failed run.
+import { FakeHost } from '../../support/fake-host.js';
+import { LocalHost } from '../../../src/host/local.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -311,7 +313,7 @@ describe('record', () => {
     // Cleaning up stops both QEMUs, then checks the disk nobody has open any more.
     expect(await td.run()).toEqual([]);
     const finishedAtMs = Date.now();
-    const r = buildReport(run, { accel: ACCEL, host: await hostFacts(), finishedAtMs });
+    const r = buildReport(run, { accel: ACCEL, host: await hostFacts(new LocalHost()), finishedAtMs });
     expect(r.outputs.qemuImgCheck?.exitCode).toBe(exit);
     if (exit === 0) {
       expect(r).toMatchObject({ ok: true, verdict: 'completed', failure: undefined, failedIn: undefined });
@@ -323,5 +325,16 @@ describe('record', () => {
     expect(r.inputs).toMatchObject({ migrationUri: SLOT.uri, startedBy: 'miglab', migrateCommand: m.migrateCommand, qemu: c.qemu });
     expect(r.inputs.commands.source.argv).toEqual(b.src.command.argv);
     expect(r.wallMs).toBe(finishedAtMs - run.started);
+  });
+});
+
+describe('hostFacts', () => {
+  it("reads the source host's facts on that host, and says unknown for a host that cannot be asked", async () => {
+    const host = new FakeHost('root@10.0.0.1', {
+      run: () => ({ stdout: '6.1.0-28-amd64\n8\nMemTotal:       16318480 kB\nmodel name\t: Intel(R) Xeon(R) CPU E5-2680 v4 @ 2.40GHz' }),
+    });
+    expect(await hostFacts(host)).toMatchObject({ kernel: '6.1.0-28-amd64', cpus: 8, memTotalMiB: 15936, cpuModel: 'Intel(R) Xeon(R) CPU E5-2680 v4 @ 2.40GHz', machine: 'root@10.0.0.1' });
+    const lost = new FakeHost('root@10.0.0.2', { run: () => ({ exitCode: 255, stderr: 'connection lost' }) });
+    expect(await hostFacts(lost)).toMatchObject({ kernel: 'unknown', cpus: 0, machine: 'root@10.0.0.2' });
   });
 });
