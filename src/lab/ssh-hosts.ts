@@ -350,8 +350,14 @@ async function startHost(lab: Lab, role: HostRole, dir: string, client: { keyPat
   return host;
 }
 
-/** The hosts file for `hosts` (the `--hosts` format of src/hosts/file.ts). */
-export function hostsFileText(lab: Lab, hosts: Readonly<Record<HostRole, LabSshHost>>): string {
+/** The lab's guest slots (first and last index) whose addresses the hosts file gives its guests. */
+export interface GuestSlotRange {
+  readonly first: number;
+  readonly last: number;
+}
+
+/** The hosts file for `hosts` (the `--hosts` format of src/hosts/file.ts); its guests take `slots`' addresses. */
+export function hostsFileText(lab: Lab, hosts: Readonly<Record<HostRole, LabSshHost>>, slots: GuestSlotRange = { first: 0, last: maxGuestIndex(lab.spec) }): string {
   const exportDir = lab.nfs.exportDir;
   const doc = {
     hosts: Object.fromEntries(
@@ -361,7 +367,7 @@ export function hostsFileText(lab: Lab, hosts: Readonly<Record<HostRole, LabSshH
       }),
     ),
     bridge: lab.names.hostBridge,
-    guests: { addresses: `${lab.guestIp(0)}-${lab.guestIp(maxGuestIndex(lab.spec))}`, prefixLength: lab.prefixLength },
+    guests: { addresses: `${lab.guestIp(slots.first)}-${lab.guestIp(slots.last)}`, prefixLength: lab.prefixLength },
     storage: { nfs: `nfs://${lab.nfs.serverIp}${exportDir}`, server: 'src', dir: exportDir },
   };
   const yaml = new Document(doc);
@@ -370,11 +376,21 @@ export function hostsFileText(lab: Lab, hosts: Readonly<Record<HostRole, LabSshH
   return `# SSH hosts in the embedded lab "${lab.spec.prefix}" (src/lab/ssh-hosts.ts)\n${yaml.toString()}`;
 }
 
+export interface StartSshHostsOptions extends WaitOptions {
+  /**
+   * The lab's guest slots the hosts file gives to guests on the hosts (default: all of them).
+   * Runs on the embedded lab beside runs on the hosts need slots of their own: a guest of the
+   * other lab with the same address has another MAC, which the namespaces' neighbour caches keep
+   * for up to a minute (the client then cannot reach the new guest).
+   */
+  readonly guestSlots?: GuestSlotRange;
+}
+
 /**
  * Start the three hosts in `lab`'s namespaces, with fresh keys in `dir` (a private directory
  * outside /tmp and /run), and write their hosts file there. On failure, whatever started is stopped.
  */
-export async function startSshHosts(lab: Lab, dir: string, opts: WaitOptions): Promise<LabSshHosts> {
+export async function startSshHosts(lab: Lab, dir: string, opts: StartSshHostsOptions): Promise<LabSshHosts> {
   const hiding = hiddenFromHosts().find((hidden) => isInside(hidden, dir));
   if (hiding) throw new Error(`the SSH hosts' directory ${dir} is inside ${hiding}, which the hosts do not see: use one under ${SSH_HOSTS_PARENT}`);
   const keyPath = join(dir, 'client_key');
@@ -394,6 +410,6 @@ export async function startSshHosts(lab: Lab, dir: string, opts: WaitOptions): P
   }
   const all = hosts as Record<HostRole, LabSshHost>;
   const hostsFile = join(dir, 'hosts.yaml');
-  writeFileSync(hostsFile, hostsFileText(lab, all), { mode: 0o600 });
+  writeFileSync(hostsFile, hostsFileText(lab, all, opts.guestSlots), { mode: 0o600 });
   return new LabSshHosts(dir, hostsFile, all, started);
 }
