@@ -204,7 +204,7 @@ export interface HostsBenchResult {
   /** Once per bench, not per run: the lab up, the SSH hosts started, the hosts connected and checked. */
   readonly setupMs: Readonly<Record<string, number>>;
   readonly control: Readonly<Record<ControlAction, ControlCost>>;
-  /** One untimed run a side first: the hosts' first run puts the image and tools there. */
+  /** One run a side first, not averaged: the hosts' first run puts the probe tool there. */
   readonly warmup: readonly HostsBenchRun[];
   readonly cases: Readonly<Record<string, HostsBenchCase>>;
   readonly runs: readonly HostsBenchRun[];
@@ -274,7 +274,7 @@ export function hostsBenchMarkdown(r: HostsBenchResult): string {
     }),
   );
   doc.paragraph(`Once per session, not per run: ${Object.entries(r.setupMs).map(([k, v]) => `${k} ${fmtMs(v)}`).join(', ')}.`);
-  if (r.warmup.length) doc.paragraph(`Warm-up runs (not averaged; the hosts' first run puts the image and the probe tool on them): ${r.warmup.map((w) => `${w.mode} ${fmtMs(w.wallMs)} wall, overhead ${fmtMs(w.overheadMs)}`).join('; ')}.`);
+  if (r.warmup.length) doc.paragraph(`Warm-up runs (not averaged; the hosts' first run puts the probe tool on them): ${r.warmup.map((w) => `${w.mode} ${fmtMs(w.wallMs)} wall, overhead ${fmtMs(w.overheadMs)}`).join('; ')}.`);
   doc.paragraph(`How it is judged: ${r.judgedBy}.`);
   return doc.render();
 }
