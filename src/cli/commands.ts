@@ -253,7 +253,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
       y
         .option('out', { type: 'string', default: 'results/bench', describe: 'where the figures go' })
         .option('repetitions', { type: 'number', default: 3, describe: 'repetitions of each case (downtime uses at least 5)' })
-        .option('which', { choices: ['all', 'foundation', 'downtime', 'batch', 'faults'] as const, default: 'all', describe: 'which benchmark (batch and faults are long and run only when named)' }),
+        .option('which', { choices: ['all', 'foundation', 'downtime', 'batch', 'faults', 'hosts'] as const, default: 'all', describe: 'which benchmark (batch, faults and hosts are long and run only when named)' }),
     run: async (a, io) => {
       const outDir = String(a.out);
       const which = String(a.which);
@@ -281,6 +281,14 @@ export const COMMANDS: readonly MiglabCommand[] = [
         const { file, result } = await runFaultsBench({ outDir, progress, repetitions });
         io.out(`faults: ${result.faults.asExpected}/${result.faults.runs} ended as they must, ${result.faults.leftovers} left behind -> ${file}`);
         summary.faults = { file, result };
+      }
+      if (which === 'hosts') {
+        // Loads ssh2 and yaml (the SSH hosts), which no other command pays for at startup.
+        const { runHostsBench } = await import('../bench/hosts.js');
+        const { files, result } = await runHostsBench({ outDir, repetitions, progress });
+        const cases = Object.entries(result.cases).map(([name, c]) => `${name}: SSH adds ${c.sshCostMs.differenceMs?.toFixed(0) ?? '?'} ms a run (aim ${c.sshCostVerdict}), ${c.qemuFiguresMoved.length ? `QEMU figures beyond spread: ${c.qemuFiguresMoved.join(', ')}` : 'no QEMU figure beyond spread'}`);
+        io.out(`hosts: ${cases.join('; ')} -> ${files.markdown}`);
+        summary.hosts = { files, result };
       }
       io.json?.(summary);
       return 0;

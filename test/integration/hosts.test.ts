@@ -1,5 +1,5 @@
 // miglab on hosts from a hosts file, for real: three SSH servers inside an embedded lab's
-// namespaces (test/support/ssh-hosts.ts), each with a /tmp and /run of its own, reached only
+// namespaces (src/lab/ssh-hosts.ts), each with a /tmp and /run of its own, reached only
 // through their proxies. The same migration as on the embedded lab runs there: QEMU started over
 // SSH, its monitors forwarded, the image and probe tool put on the hosts, the hosts' clocks
 // measured; a dropped SSH connection mid-migration fails the run and leaves nothing running; and
@@ -15,7 +15,8 @@ import { parseHostsText } from '../../src/hosts/file.js';
 import { isOwnedAlive } from '../../src/lab/proc.js';
 import { RunReportSchema } from '../../src/results/run.js';
 import { pollUntil } from '../../src/util/deadline.js';
-import { hostProcesses, useSshHosts } from '../support/ssh-hosts.js';
+import { hostProcesses } from '../../src/lab/ssh-hosts.js';
+import { useSshHosts } from '../support/ssh-hosts.js';
 
 const MIGLAB = resolve('bin/miglab.js');
 const fx = useSshHosts('mlhost');

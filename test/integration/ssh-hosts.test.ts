@@ -1,4 +1,4 @@
-// The SSH test hosts (test/support/ssh-hosts.ts) are what `--hosts` tests take for real machines:
+// The SSH test hosts (src/lab/ssh-hosts.ts) are what `--hosts` tests take for real machines:
 // reached only through their proxy, each is root in its own lab namespace with a /tmp and /run of
 // its own (the controller's lab state invisible), has the lab's bridge, forwards a unix socket
 // over the connection, and stopping them leaves none of their processes behind.
@@ -11,7 +11,8 @@ import { shellCommand } from '../../src/host/shell-quote.js';
 import { isOwnedAlive, procStartTime } from '../../src/lab/proc.js';
 import { HOST_ROLES, type HostRole } from '../../src/lab/spec.js';
 import { pollUntil, withDeadline } from '../../src/util/deadline.js';
-import { connectThroughProxy, hiddenFromHosts, hostProcesses, useSshHosts, type ProxiedSsh } from '../support/ssh-hosts.js';
+import { connectThroughProxy, hiddenFromHosts, hostProcesses, type ProxiedSsh } from '../../src/lab/ssh-hosts.js';
+import { useSshHosts } from '../support/ssh-hosts.js';
 
 const PREFIX = 'mlssh';
 const fx = useSshHosts(PREFIX);
