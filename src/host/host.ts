@@ -8,7 +8,7 @@ import type { LineSession } from './line-session.js';
 export interface RunOptions {
   readonly timeoutMs?: number;
   readonly signal?: AbortSignal;
-  readonly input?: string;
+  readonly input?: string | Buffer;
   /** Do not throw on a non-zero exit; return the result instead. */
   readonly reject?: boolean;
   readonly env?: Readonly<Record<string, string>>;

@@ -5,10 +5,9 @@
 // SSH session ends: nothing miglab starts outlives a dropped connection or a killed miglab.
 import { spawn as spawnLocal, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, readFileSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { Duplex, PassThrough, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import ssh2 from 'ssh2';
 import { lineSession, type LineSession } from './line-session.js';
 import { shellCommand } from './shell-quote.js';
@@ -245,8 +244,8 @@ export class SshHost implements Host {
   }
 
   /**
-   * Streamed into `cat` over an exec channel (no sftp subsystem needed; ssh2's sftp fastPut was
-   * seen to hang mid-file here), under a temporary name renamed into place once whole, so a
+   * Written by `cat` from an exec channel's input (no sftp subsystem needed; ssh2's sftp fastPut
+   * was seen to hang mid-file here), under a temporary name renamed into place once whole, so a
    * reader never sees half a file; then checked by its sha256.
    */
   async putFile(localPath: string, path: string): Promise<boolean> {
@@ -255,18 +254,12 @@ export class SshHost implements Host {
     const mode = ((await stat(localPath)).mode & 0o7777).toString(8);
     const tmp = `${path}.miglab-${randomBytes(4).toString('hex')}.tmp`;
     const what = `copying ${localPath} to ${path} on ${this.name}`;
-    const ch = await this.exec(shellCommand(['sh', '-c', PUT_SCRIPT, 'put', tmp, mode, path]));
-    let stderr = '';
-    ch.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    ch.resume(); // cat prints nothing; its (empty) output must still be read for the channel to end
-    const exit = new Promise<number>((resolve) => ch.on('exit', (code: number | null) => resolve(code ?? 128)));
-    try {
-      const [, code] = await withDeadline(what, Promise.all([pipeline(createReadStream(localPath), ch), exit]), { timeoutMs: FILE_STEP_MS });
-      if (code !== 0) throw new MiglabError('COMMAND_FAILED', `${what} failed (exit ${code}): ${stderr.trim().split('\n').slice(-1)[0] ?? ''}`);
-    } catch (err) {
-      ch.close();
+    // Sent whole as the command's input (the image's files are tens of MiB), then its exit waited
+    // for as any command's.
+    const r = await this.execute(['sh', '-c', PUT_SCRIPT, 'put', tmp, mode, path], { input: await readFile(localPath), timeoutMs: FILE_STEP_MS, reject: false });
+    if (r.exitCode !== 0) {
       await this.run(['rm', '-f', '--', tmp], { reject: false });
-      throw err;
+      throw new MiglabError('COMMAND_FAILED', `${what} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n').slice(-1)[0] ?? ''}`);
     }
     const got = await this.sha256(path);
     if (got !== want) throw new MiglabError('COMMAND_FAILED', `${what}: the copy's sha256 is ${got ?? 'unreadable'}, not ${want}`);

@@ -13,6 +13,11 @@ import { createServer, type Server } from 'node:net';
 import { SshHost, type SshTarget } from '../../src/host/ssh.js';
 import { CommandError } from '../../src/host/local.js';
 import { pollUntil, withDeadline } from '../../src/util/deadline.js';
+import { jest } from '@jest/globals';
+
+// Every SSH command here starts root's login shell (0.1-1 s on a loaded machine): tests of a few
+// commands need more than jest's default 5 s.
+jest.setTimeout(30_000);
 
 const dir = mkdtempSync(join(tmpdir(), 'miglab-ssh-'));
 let sshd: ReturnType<typeof execa> | undefined;
@@ -169,7 +174,7 @@ describe('SshHost sockets and files', () => {
     await expect(host!.remove(d)).resolves.toBeUndefined();
   });
 
-  it('puts a file with its mode over sftp, and skips it when the same bytes are there', async () => {
+  it('puts a file with its mode, and skips it when the same bytes are there', async () => {
     const src = join(dir, 'tool');
     writeFileSync(src, '#!/bin/sh\necho hi\n');
     chmodSync(src, 0o750);
