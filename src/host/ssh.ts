@@ -278,8 +278,28 @@ function startProxy(argv: readonly string[]): { child: ChildProcess; stream: Dup
   const child = spawnLocal(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
   const said = new ProcessOutput({});
   child.stderr!.on('data', (d: Buffer) => said.keep(d));
+  // One stream over the proxy's stdin and stdout, with backpressure both ways made explicit:
+  // a write completes when the proxy's stdin took it, and its stdout pauses while ssh2 is full.
+  // (Duplex.from over the two pipes stalled the whole connection while a large file was sent.)
+  const input = child.stdin!;
+  const output = child.stdout!;
+  const stream = new Duplex({
+    write(chunk: Buffer, _enc, done) {
+      input.write(chunk, done);
+    },
+    final(done) {
+      input.end(done);
+    },
+    read() {
+      output.resume();
+    },
+  });
+  output.on('data', (d: Buffer) => {
+    if (!stream.push(d)) output.pause();
+  });
+  output.on('end', () => stream.push(null));
+  input.on('error', (err) => stream.destroy(err));
   // A proxy that cannot start reports on the stream: ssh2 then fails the connection with it.
-  const stream = Duplex.from({ readable: child.stdout!, writable: child.stdin! });
   child.once('error', (err) => stream.destroy(err));
   return { child, stream, stderr: () => said.tail(3) };
 }
