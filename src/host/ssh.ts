@@ -297,8 +297,13 @@ function startProxy(argv: readonly string[]): { child: ChildProcess; stream: Dup
   output.on('data', (d: Buffer) => {
     if (!stream.push(d)) output.pause();
   });
-  output.on('end', () => stream.push(null));
+  // The proxy's end is the connection's: ssh2 learns it from the stream's close.
+  output.on('end', () => {
+    stream.push(null);
+    stream.destroy();
+  });
   input.on('error', (err) => stream.destroy(err));
+  child.once('exit', () => stream.destroy());
   // A proxy that cannot start reports on the stream: ssh2 then fails the connection with it.
   child.once('error', (err) => stream.destroy(err));
   return { child, stream, stderr: () => said.tail(3) };
