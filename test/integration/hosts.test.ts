@@ -4,12 +4,10 @@
 // SSH, its monitors forwarded, the image and probe tool put on the hosts, the hosts' clocks
 // measured; a dropped SSH connection mid-migration fails the run and leaves nothing running; and
 // `lab down --hosts` leaves nothing on the hosts.
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
-import { migrate } from '../../src/api.js';
-import { runSweep } from '../../src/sweep/run.js';
 import { checkHosts } from '../../src/hosts/check.js';
 import { parseHostsText } from '../../src/hosts/file.js';
 import { isOwnedAlive } from '../../src/lab/proc.js';
@@ -140,28 +138,30 @@ describe('migrate --hosts', () => {
       return r.stdout.split('\n').filter(Boolean).map(Number);
     };
     const before = new Set(await proxyPids());
-    let migrating: number | undefined;
-    const run = migrate({
-      // Slow enough to be cut in the middle: 128 MiB at 2 MiB/s takes over a minute.
-      scenario: { guest: { memoryMiB: 128, accel: 'tcg', diskSizeMiB: 16 }, parameters: { maxBandwidthMiBps: 2 }, timeoutMs: 90000 },
-      hosts: fx.ssh.hostsFile,
-      resultsRoot: results,
-      progress: (phase: string) => {
-        if (phase === 'migrate') migrating = Date.now();
-      },
-    });
-    // Wait until the migration runs, give it a second of pre-copy, then cut src's connection.
-    await pollUntil('the migration to start', async () => (migrating !== undefined && Date.now() - migrating > 1000) || undefined, { timeoutMs: 90_000, intervalMs: 100 });
-    const mine = (await proxyPids()).filter((p) => !before.has(p));
-    expect(mine.length).toBeGreaterThan(0);
-    for (const pid of mine) process.kill(pid, 'SIGKILL');
-    const outcome: { verdict: string; failure?: string } | Error = await run.then(
-      (r) => r.report,
-      (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+    // Through the command, as a user runs it. Slow enough to be cut in the middle: 128 MiB at 2 MiB/s takes over a minute.
+    const run = execa(
+      'node',
+      [MIGLAB, 'migrate', '--hosts', fx.ssh.hostsFile, '--memory', '128M', '--accel', 'tcg', '--disk-size', '16M', '--max-bandwidth', '2M/s', '--timeout', '90s', '--results', results],
+      { reject: false, all: true, timeout: 200_000, env: { ...process.env, NO_COLOR: '1' } },
     );
-    // The run ends (failed, or an error naming the lost connection), and the hosts are left clean.
-    const text = outcome instanceof Error ? outcome.message : `${outcome.verdict}: ${outcome.failure}`;
-    expect(text).toMatch(/^failed: .*the SSH connection to root@[\d.]+ was lost/);
+    let out = '';
+    run.all!.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    // Wait until the migration runs (its progress line), give it a second of pre-copy, then cut src's connection.
+    await pollUntil('the migration to start', async () => (/ migrate +(active|setup)/.test(out) || run.exitCode !== null ? true : undefined), { timeoutMs: 120_000, intervalMs: 100 });
+    expect(out).toMatch(/ migrate +(active|setup)/);
+    await new Promise((r) => setTimeout(r, 1000));
+    // This run's proxy to the source host: new since the test began, and in src's namespace.
+    const inSrc = async (pid: number) => (await execa('ip', ['netns', 'identify', String(pid)], { reject: false })).stdout.trim() === fx.ssh.hosts.src.netns;
+    const fresh = (await proxyPids()).filter((p) => !before.has(p));
+    const mine = (await Promise.all(fresh.map(async (p) => ((await inSrc(p)) ? p : undefined)))).filter((p): p is number => p !== undefined);
+    expect(mine).toHaveLength(1);
+    for (const pid of mine) process.kill(pid, 'SIGKILL');
+    const r = await run;
+    const text = `exit ${r.exitCode}: ${r.all}`;
+    // The run ends failed, naming the lost connection, and the hosts are left clean.
+    expect(text).toMatch(/^(run|migration) failed/m);
+    expect(text).toMatch(/the SSH connection to root@[\d.]+ was lost/);
+    expect(r.exitCode).not.toBe(0);
     await pollUntil('the QEMUs of the cut run ended', async () => (qemusOn('src').length === 0 && qemusOn('dst').length === 0) || undefined, { timeoutMs: 20_000, intervalMs: 200 });
     for (const pid of mine) expect(isOwnedAlive({ pid, startTime: 0 })).toBe(false);
   }, 240_000);
@@ -179,14 +179,13 @@ describe('migrate --hosts', () => {
   }, 240_000);
 
   it('runs a sweep on the hosts', async () => {
-    const sweep = await runSweep({
-      spec: { name: 'hosts-memory', repetitions: 1, base: { guest: { accel: 'tcg', diskSizeMiB: 16 } }, grid: { memoryMiB: [128, 192] }, timeoutMs: 60000 },
-      hosts: fx.ssh.hostsFile,
-      resultsRoot: results,
-      progress: (phase: string, detail?: string) => appendFileSync('/tmp/sweep-progress.log', `${new Date().toISOString().slice(11, 23)} ${phase} ${detail ?? ''}\n`),
-    });
-    expect(sweep.errors).toBe(0);
-    expect(sweep.runs.map((r) => `${r.point}: ${r.verdict ?? r.error}${r.failure ? ` (${r.failure})` : ''}`)).toEqual(['mem128: completed', 'mem192: completed']);
+    const spec = join(results, 'hosts-memory.yaml');
+    writeFileSync(spec, 'name: hosts-memory\nrepetitions: 1\nbase:\n  guest: { accel: tcg, diskSizeMiB: 16 }\ngrid:\n  memoryMiB: [128, 192]\ntimeoutMs: 60000\n');
+    const r = await cli('sweep', spec, '--hosts', fx.ssh.hostsFile, '--no-plot', '--results', results);
+    expect(r.all).toMatch(/sweep hosts-memory: 2 runs \(2 ran, 0 already complete, 0 errors\)/);
+    expect(r.all).toMatch(/mem128 +1\/1 converged/);
+    expect(r.all).toMatch(/mem192 +1\/1 converged/);
+    expect(r.exitCode).toBe(0);
   }, 180_000);
 
   it('lab status and lab down --hosts: what miglab has on the hosts, then nothing', async () => {
