@@ -44,7 +44,8 @@ const HOST_SCRIPT = [
   'mount -t tmpfs -o mode=1777 tmpfs /tmp',
   'mount -t tmpfs -o mode=0755 tmpfs /run',
   'mkdir -m 0755 /run/sshd',
-  'for dir in "$@"; do mount -t tmpfs -o mode=0700 tmpfs "$dir"; done',
+  // A directory under /tmp or /run (a checkout there) is hidden already: it is gone with them.
+  'for dir in "$@"; do if [ -d "$dir" ]; then mount -t tmpfs -o mode=0700 tmpfs "$dir"; fi; done',
   'exec /usr/sbin/sshd -D -e -f "$config"',
 ].join('\n');
 
