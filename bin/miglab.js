@@ -9,3 +9,7 @@ process.umask(0o077);
 dropWritesOnClosedPipe(process.stdout);
 dropWritesOnClosedPipe(process.stderr);
 process.exitCode = await main(process.argv.slice(2));
+// Everything a command starts is stopped and awaited inside main(). A handle still open once it
+// has returned (seen: after `homework --hosts`, an SSH channel not yet found) must not keep a
+// finished command running: a second's grace for output to drain, then exit.
+setTimeout(() => process.exit(), 1000).unref();
