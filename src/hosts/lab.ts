@@ -7,11 +7,11 @@
 // same state root as embedded labs, named by the hosts file; what QEMU needs on a host (kernel,
 // initrd, probe tool, certificates, monitor sockets) is put under the hosts file's `runDir` there.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { rm, rmdir } from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
 import { MiglabError } from '../errors.js';
 import type { Host } from '../host/host.js';
+import { sha256File } from '../host/local.js';
 import type { ClockOffset, Lab, LabHost, LabNfs, NfsServerState, SlotLease, StepOptions } from '../lab/handle.js';
 import { SlotTable, type SlotHolder, type SlotRequest } from '../lab/slots.js';
 import { DEFAULT_STATE_ROOT, ipToNumber, isEmptyShaping, labNames, labPaths, numberToIp, parseShaping, type GuestHostRole, type HostRole, type LabSpec, type ShapingInput } from '../lab/spec.js';
@@ -36,11 +36,6 @@ export function hostsLabPrefix(hostsFile: string): string {
   return `h${createHash('sha256').update(hostsFile).digest('hex').slice(0, 7)}`;
 }
 
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
 
 /** Why a fault or setting that needs the embedded lab cannot run here, in one line. */
 function notOnHosts(what: string, why: string): MiglabError {
