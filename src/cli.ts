@@ -11,6 +11,7 @@ import { LocalHost } from './host/local.js';
 
 export { glueNegativeValues } from './cli/parser.js';
 export { dropWritesOnClosedPipe } from './cli/closed-pipe.js';
+export { exitDespiteOpenHandles } from './cli/open-handles.js';
 
 export async function main(argv: readonly string[]): Promise<number> {
   let output: CliOutput | undefined;

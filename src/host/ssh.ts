@@ -7,12 +7,14 @@ import { spawn as spawnLocal, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
 import { Duplex, PassThrough, type Readable } from 'node:stream';
+import { debuglog } from 'node:util';
 import ssh2 from 'ssh2';
 import { lineSession, type LineSession } from './line-session.js';
 import { shellCommand } from './shell-quote.js';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
-import { MiglabError } from '../errors.js';
+import { MiglabError, TimeoutError } from '../errors.js';
 import { withDeadline, type WaitOptions } from '../util/deadline.js';
 import type { ExitInfo, Host, HostProcess, RunOptions, RunResult, SpawnOptions } from './host.js';
 import { CommandError, sha256File } from './local.js';
@@ -36,17 +38,21 @@ export interface SshTarget {
 }
 
 /**
- * Runs `"$@"` (stdin /dev/null, fd 3 closed) in the background, and waits for it. The background
- * child prints its own pid on stderr and then execs the program (which keeps the pid), so the pid
- * line comes before anything the program prints. A watcher reads the channel's stdin: EOF there means the SSH session ended
- * (miglab closed it, was killed, or the connection dropped), and the program gets SIGTERM (with
- * SIGCONT, in case it is frozen) and, 5 s later, SIGKILL. A program killed by a signal makes the
- * wrapper die of the same signal, so the channel reports the signal, not 128+N.
+ * Runs `"$@"` (stdin /dev/null, fd 3 closed) in the background, in a session (and process group)
+ * of its own, and waits for it. The background child prints its own pid (which is also its group's
+ * id) on stderr and then execs the program (which keeps the pid), so the pid line comes before
+ * anything the program prints. A watcher reads the channel's stdin: EOF there means the SSH
+ * session ended (miglab closed it, was killed, or the connection dropped), and the program's
+ * group gets SIGTERM (with SIGCONT, in case it is frozen) and, 5 s later, SIGKILL. The group, not
+ * the pid alone: a child the program started (a shell's command) would otherwise live on and hold
+ * the channel's output open. A program killed by a signal makes the wrapper die of the same
+ * signal, so the channel reports the signal, not 128+N. (A background child of a shell without
+ * job control is no group leader, so setsid makes the new session in place, without a fork.)
  */
 const SESSION_BOUND_SCRIPT = [
   'exec 3<&0',
-  `sh -c 'echo "miglab-pid $$" >&2; exec "$@"' miglab "$@" </dev/null 3<&- & p=$!`,
-  '(cat <&3; kill -TERM "$p"; kill -CONT "$p"; sleep 5; kill -KILL "$p") >/dev/null 2>&1 & w=$!',
+  `setsid -w sh -c 'echo "miglab-pid $$" >&2; exec "$@"' miglab "$@" </dev/null 3<&- & p=$!`,
+  '(cat <&3; kill -s TERM -- "-$p"; kill -s CONT -- "-$p"; sleep 5; kill -s KILL -- "-$p") >/dev/null 2>&1 & w=$!',
   'exec 3<&-',
   'wait "$p"; c=$?',
   'kill "$w" 2>/dev/null',
@@ -77,6 +83,10 @@ const PUT_SCRIPT = 'mkdir -p -- "$(dirname -- "$3")" && cat > "$1" && chmod "$2"
 const FILE_STEP_MS = 300_000;
 /** How long a channel may take to close once its command has exited. */
 const CHANNEL_CLOSE_MS = 5_000;
+
+/** `NODE_DEBUG=miglab-ssh` traces each channel: opened, exit status, EOF, close (finds a stalled command). */
+const trace = debuglog('miglab-ssh');
+let channelCount = 0;
 
 /** OpenSSH's SSH2_OPEN_CONNECT_FAILED: the server could not connect where the channel was to go. */
 const OPEN_CONNECT_FAILED = 2;
@@ -154,24 +164,83 @@ export class SshHost implements Host {
   private exec(command: string): Promise<ClientChannel> {
     const what = `\`${command.slice(0, 80)}\``;
     this.checkConnected(`run ${what}`);
+    const asked = Date.now();
     const opened = new Promise<ClientChannel>((resolve, reject) =>
-      this.client.exec(command, (err, ch) => (err ? reject(this.connectionLost() ? new MiglabError('HOST_LOST', `${this.connectionLost()}: cannot run ${what}`, { cause: err }) : err) : resolve(ch))),
+      this.client.exec(command, (err, ch) => {
+        if (err) {
+          trace('%s open failed after %d ms: %s: %s', this.name, Date.now() - asked, what, err.message);
+          reject(this.connectionLost() ? new MiglabError('HOST_LOST', `${this.connectionLost()}: cannot run ${what}`, { cause: err }) : err);
+          return;
+        }
+        const id = `${this.name}#${++channelCount}`;
+        trace('%s opened in %d ms: %s', id, Date.now() - asked, what);
+        ch.on('exit', (code: unknown, signal: unknown) => trace('%s exit %s %s after %d ms', id, code, signal ?? '', Date.now() - asked));
+        ch.on('end', () => trace('%s eof after %d ms', id, Date.now() - asked));
+        ch.on('close', () => trace('%s closed after %d ms', id, Date.now() - asked));
+        resolve(ch);
+      }),
     );
     // A connection that went quiet without closing (a proxy stalled) answers no channel request:
     // never wait for one without a bound.
     return withDeadline(`opening an SSH channel on ${this.name} for ${what}`, opened, { timeoutMs: CHANNEL_OPEN_MS });
   }
 
-  /** Run `argv` to completion; stdout and stderr exactly as printed. */
+  /**
+   * Run `argv` to completion; stdout and stderr exactly as printed. A command without input runs
+   * under the session-bound wrapper, as spawned processes do: its remote pid is known, so a
+   * command that outlives its deadline is said to be still running (the program hung) or gone
+   * (its exit status was lost on the way), and is ended, never left behind on the host.
+   */
   private async execute(argv: readonly string[], opts: RunOptions): Promise<RunResult> {
+    if (opts.input !== undefined) return this.executeWithInput(argv, opts.input, opts);
+    const started = Date.now();
+    const proc = new SshProcess(this, argv, this.exec(shellCommand(sessionBoundArgv(argv))), {});
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+    proc.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    const what = `\`${argv.join(' ')}\` on ${this.name}`;
+    let exit: ExitInfo;
+    try {
+      exit = await withDeadline(what, proc.exited, { timeoutMs: opts.timeoutMs ?? 600000, signal: opts.signal });
+    } catch (err) {
+      if (!(err instanceof TimeoutError)) {
+        await proc.stop(1000).catch(() => undefined);
+        throw err;
+      }
+      const state = await this.stateOf(proc.pid);
+      await proc.stop(1000).catch(() => undefined);
+      throw new TimeoutError(`${what} (${state})`, err.limitMs, { host: this.name, argv });
+    }
+    if (!proc.pid) throw new MiglabError('COMMAND_FAILED', `${what} did not start: ${proc.tail(3) || 'no output'}`);
+    // As a shell reports a program killed by a signal; no exit status at all is the connection lost.
+    const exitCode = exit.exitCode ?? (exit.signal ? 128 + (osConstants.signals[exit.signal as NodeJS.Signals] ?? 0) : 255);
+    if (exit.exitCode === null && exit.signal === null) this.checkConnected(`finish ${what}`);
+    const result: RunResult = { argv, exitCode, stdout, stderr, durationMs: Date.now() - started };
+    if (exitCode !== 0 && opts.reject !== false) throw new CommandError(this.name, result);
+    return result;
+  }
+
+  /** What became of a command whose exit status did not come: its remote process, asked by pid. */
+  private async stateOf(pid: number): Promise<string> {
+    if (!pid) return 'it never reported its pid: the SSH channel stalled before it started';
+    try {
+      const alive = (await this.executeWithInput(['kill', '-0', String(pid)], '', { timeoutMs: 5000 })).exitCode === 0;
+      return alive ? `still running there as pid ${pid}: the program hung; stopped now` : `its process ${pid} is gone there, but SSH brought no exit status`;
+    } catch (err) {
+      return `pid ${pid}, its state unknown: ${(err as Error).message}`;
+    }
+  }
+
+  /** A command fed `input` on its stdin, over a plain exec channel (the wrapper needs stdin). */
+  private async executeWithInput(argv: readonly string[], input: string | Buffer, opts: RunOptions): Promise<RunResult> {
     const started = Date.now();
     const ch = await this.exec(shellCommand(argv));
     let stdout = '';
     let stderr = '';
     ch.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
     ch.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    if (opts.input !== undefined) ch.end(opts.input);
-    else ch.end();
+    ch.end(input);
     const exit = new Promise<number>((resolve) => ch.on('exit', (code: number | null) => resolve(code ?? 128)));
     const closed = new Promise<void>((resolve) => ch.on('close', () => resolve()));
     let exitCode: number;
@@ -385,12 +454,13 @@ class SshProcess implements HostProcess {
   async stop(graceMs = 3000): Promise<ExitInfo> {
     if (this.hasExited) return this.exited;
     const pid = await withDeadline('remote pid', this.running, { timeoutMs: 5000 });
-    await this.host.run(['kill', '-TERM', String(pid)], { reject: false });
+    // The program's whole process group (the wrapper made it): what it started goes with it.
+    await this.host.run(['kill', '-s', 'TERM', '--', `-${pid}`], { reject: false });
     try {
       return await withDeadline(`remote process ${pid} exit`, this.exited, { timeoutMs: graceMs });
     } catch {
-      // It ignored TERM within the grace period: KILL it, by the same pid.
-      await this.host.run(['kill', '-KILL', String(pid)], { reject: false });
+      // It ignored TERM within the grace period: KILL its group, by the same id.
+      await this.host.run(['kill', '-s', 'KILL', '--', `-${pid}`], { reject: false });
       return this.exited;
     }
   }

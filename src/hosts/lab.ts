@@ -259,13 +259,12 @@ export class HostsLab implements Lab {
    */
   async processesOn(role: HostRole): Promise<{ pid: number; command: string }[]> {
     const { host, runDir } = this.hosts[role];
-    const r = await host.run(['pgrep', '-a', '-f', '--', escapeRegex(`${runDir}/`)], { reject: false, timeoutMs: 10_000 });
+    const r = await host.run(['pgrep', '-a', '-f', '--', selfExcludingPattern(`${runDir}/`)], { reject: false, timeoutMs: 10_000 });
     return r.stdout
       .split('\n')
       .map((l) => /^(\d+) (.*)$/.exec(l.trim()))
       .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => ({ pid: Number(m[1]), command: m[2]! }))
-      .filter((p) => !p.command.startsWith('pgrep '));
+      .map((m) => ({ pid: Number(m[1]), command: m[2]! }));
   }
 
   /**
@@ -320,4 +319,13 @@ function uniqueRoles(hosts: Lab['hosts']): HostRole[] {
 
 function escapeRegex(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * A pgrep pattern for `text` that its own command line does not match: the first character in
+ * brackets. pgrep leaves itself out, but not the shells that run it (SSH's wrapper names the
+ * pattern in its argv too).
+ */
+export function selfExcludingPattern(text: string): string {
+  return `[${escapeRegex(text[0]!)}]${escapeRegex(text.slice(1))}`;
 }

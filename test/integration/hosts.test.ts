@@ -35,8 +35,11 @@ function qemusOn(role: 'src' | 'dst'): number[] {
     .map((p) => p.pid);
 }
 
+/** A miglab command, as a user runs it; one that leaks a handle (bin/miglab.js names it) fails. */
 async function cli(...args: string[]) {
-  return execa('node', [MIGLAB, ...args], { reject: false, all: true, timeout: 150_000, env: { ...process.env, NO_COLOR: '1' } });
+  const r = await execa('node', [MIGLAB, ...args], { reject: false, all: true, timeout: 150_000, env: { ...process.env, NO_COLOR: '1' } });
+  expect(r.all).not.toMatch(/still open after the command ended/);
+  return r;
 }
 
 const PORT = 4444;
@@ -164,6 +167,18 @@ describe('migrate --hosts', () => {
     expect(r.exitCode).not.toBe(0);
     await pollUntil('the QEMUs of the cut run ended', async () => (qemusOn('src').length === 0 && qemusOn('dst').length === 0) || undefined, { timeoutMs: 20_000, intervalMs: 200 });
     for (const pid of mine) expect(isOwnedAlive({ pid, startTime: 0 })).toBe(false);
+  }, 240_000);
+
+  it('runs the homework (--quick) on the hosts, its commands saying where each ran', async () => {
+    const r = await cli('homework', '--quick', '--hosts', fx.ssh.hostsFile, '--results', results);
+    // The output first: a failure (or a timeout) shows where it was.
+    expect(r.all).toMatch(/^homework done in/m);
+    expect(r.exitCode).toBe(0);
+    const report = /^ {2}report {2}(.+)$/m.exec(r.all ?? '')![1]!;
+    const md = readFileSync(report, 'utf8');
+    expect(md).toMatch(new RegExp(`Runs in: root@${fx.ssh.hosts.src.address.replace(/\\./g, '\\\\.')} \\(source host\\)`));
+    // The NFS server is the user's on hosts: the report neither shows miglab's server nor its config.
+    expect(md).not.toMatch(/The NFS server's configuration/);
   }, 240_000);
 
   it('runs a sweep on the hosts', async () => {

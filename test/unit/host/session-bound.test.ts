@@ -38,4 +38,17 @@ describe('the session-bound wrapper', () => {
     expect(r.signal).toBe('SIGTERM');
     expect(alive(pid)).toBe(false);
   });
+
+  it('ends what the program started too (its process group), so nothing holds the channel open', async () => {
+    // A shell that waits on a child: before the wrapper made a group, the child outlived the shell.
+    const child = wrapped(['sh', '-c', 'sleep 1000 & echo "child $!" >&2; wait']);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const grandchild = await pollUntil('the program to report its child', async () => Number(/child (\d+)/.exec(stderr)?.[1]) || undefined, { timeoutMs: 5000, intervalMs: 20 });
+    expect(alive(grandchild)).toBe(true);
+    child.stdin!.end();
+    await child;
+    await pollUntil('the child to end', async () => (alive(grandchild) ? undefined : true), { timeoutMs: 5000, intervalMs: 20 });
+    expect(alive(grandchild)).toBe(false);
+  });
 });
