@@ -1,6 +1,7 @@
 // A lab for one integration test file: brought up before its tests (after taking down one an
 // interrupted run may have left with the same prefix) and down after them, with the guest image,
-// the probe tool and a scratch directory. Each file uses its own prefix.
+// the probe tool and a scratch directory. Each file uses its own prefix. Only files that need a
+// lab of their own use it (each says why); the others share the suite's lab (shared-lab.ts).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
