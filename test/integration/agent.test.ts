@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { AgentClient } from '../../src/guest/agent-client.js';
 import { startProbe } from '../../src/guest/probe.js';
-import { useSharedLab } from '../support/shared-lab.js';
+import { takeSlot, useSharedLab } from '../support/shared-lab.js';
 import { startSingleGuest } from '../../src/machine/lab-guest.js';
 import { parseMachineSpec, type DiskInterface } from '../../src/machine/spec.js';
 import type { Vm } from '../../src/machine/vm.js';
@@ -16,7 +16,7 @@ const BOOT_MS = 60_000;
 const fx = useSharedLab('agent');
 
 async function bootGuest(td: Teardown, diskInterface: DiskInterface): Promise<{ vm: Vm; agent: AgentClient; ip: string }> {
-  const { index, lab: l } = await fx.slot(td, diskInterface);
+  const { index, lab: l } = await takeSlot(fx.lab, td, diskInterface);
   const name = `ag${index}`;
   const ip = l.guestIp(index);
   const spec = parseMachineSpec({ name, accel: 'tcg', memoryMiB: 256, nicModel: 'virtio-net-pci', diskInterface, mac: l.guestMac(index), ip: `${ip}/${l.prefixLength}` });

@@ -13,7 +13,7 @@ import { startSingleGuest } from '../../src/machine/lab-guest.js';
 import { parseMachineSpec } from '../../src/machine/spec.js';
 import { pollUntil } from '../../src/util/deadline.js';
 import { Teardown } from '../../src/util/teardown.js';
-import { useSharedLab } from '../support/shared-lab.js';
+import { takeSlot, useSharedLab } from '../support/shared-lab.js';
 
 const fx = useSharedLab('guest-faults');
 /** A port nothing in the lab listens on (discard): a connect to a live host is refused. */
@@ -30,7 +30,7 @@ describe('guest faults', () => {
   it('binds to the lab address, tells refused from open, and dies by the OOM killer on `oom`', async () => {
     const td = new Teardown();
     try {
-      const { index, lab: l } = await fx.slot(td, 'gf');
+      const { index, lab: l } = await takeSlot(fx.lab, td, 'gf');
       const ip = l.guestIp(index);
       const spec = parseMachineSpec({ name: `gf${index}`, accel: 'tcg', memoryMiB: 128, mac: l.guestMac(index), ip: `${ip}/${l.prefixLength}`, iperfServer: true });
       const vm = await startSingleGuest({ lab: l, media: fx.image, spec, accel: 'tcg', runDir: fx.runDir, teardown: td, diskFile: `guest-faults-gf${index}.qcow2`, diskSizeMiB: 16, timeoutMs: 60_000 });

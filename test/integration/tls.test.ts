@@ -15,7 +15,7 @@ import { fromQueryMigrate, isFinalMigrationStatus, type MigrationInfo } from '..
 import { QmpMigrationDriver, tlsParameters } from '../../src/migrate/monitor.js';
 import { pollUntil } from '../../src/util/deadline.js';
 import { Teardown } from '../../src/util/teardown.js';
-import { useSharedLab } from '../support/shared-lab.js';
+import { takeSlot, useSharedLab } from '../support/shared-lab.js';
 
 const BOOT_MS = 60_000;
 const MIGRATE_MS = 30_000;
@@ -35,7 +35,7 @@ interface Pair {
 
 /** A 256 MiB guest on `src` and its destination on `dst`, both with the lab's TLS credentials. */
 async function bootPair(td: Teardown, port: number): Promise<Pair> {
-  const { index, lab } = await fx.slot(td, `tls${port}`);
+  const { index, lab } = await takeSlot(fx.lab, td, `tls${port}`);
   const name = `tls${index}`;
   const runDir = join(fx.runDir, name);
   mkdirSync(runDir, { recursive: true });

@@ -4,7 +4,7 @@
 // (or fails a clean one), and a data disk image that QEMU left inconsistent.
 import { join } from 'node:path';
 import { AgentClient } from '../../src/guest/agent-client.js';
-import { useSharedLab } from '../support/shared-lab.js';
+import { takeSlot, useSharedLab } from '../support/shared-lab.js';
 import { startSingleGuest } from '../../src/machine/lab-guest.js';
 import { parseMachineSpec } from '../../src/machine/spec.js';
 import { sleep } from '../../src/util/deadline.js';
@@ -20,7 +20,7 @@ describe('guest workloads', () => {
     const td = new Teardown();
     const figures: string[] = [];
     try {
-      const { index, lab: l } = await fx.slot(td, 'wl');
+      const { index, lab: l } = await takeSlot(fx.lab, td, 'wl');
       const disk = `workload-wl${index}.qcow2`;
       const ip = l.guestIp(index);
       const spec = parseMachineSpec({
