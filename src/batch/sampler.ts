@@ -11,7 +11,7 @@
 import { performance } from 'node:perf_hooks';
 import { readFile, readdir, readlink, stat } from 'node:fs/promises';
 import type { Host } from '../host/host.js';
-import { LocalHost } from '../host/local.js';
+import { THIS_MACHINE } from '../lab/machine.js';
 import { parseProcStat } from '../lab/proc.js';
 import { ipLinkStatsArgv, parseIpLinkStats, sampleHost, type HostSnapshot, type LinkCounters, type LinkSample } from '../measure/host-sampler.js';
 import { startPeriodic } from '../util/periodic.js';
@@ -123,6 +123,8 @@ export interface BatchSamplerOptions {
   readonly sinceMs: number;
   /** Namespaces the guests' QEMUs run in. */
   readonly netns: readonly string[];
+  /** The machine the lab is on: the switch's ports are read there (default this one, as the embedded lab's). */
+  readonly host?: Host;
   readonly onSample?: (s: BatchSample) => void;
 }
 
@@ -134,7 +136,7 @@ export function startBatchSampler(opts: BatchSamplerOptions): BatchSampler {
     start: async () => {
       const boot = await bootTimeMs();
       const inNetns = await netnsInodes(opts.netns);
-      const host = new LocalHost();
+      const host = opts.host ?? THIS_MACHINE.host;
       let previous: HostSnapshot | undefined;
       let previousPorts = await readPorts(host, opts.ports);
       return async (signal) => {

@@ -7,10 +7,12 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { MiglabError, describeError } from '../errors.js';
-import { CommandError, LocalHost } from '../host/local.js';
+import { CommandError } from '../host/local.js';
+import type { Host } from '../host/host.js';
 import type { WaitOptions } from '../util/deadline.js';
 import { checkRoot } from './deps.js';
 import { LabImpl, listNetns, type Lab } from './handle.js';
+import { THIS_MACHINE, type LabMachine } from './machine.js';
 import { isInside, removeDirIfEmpty } from './up.js';
 import { isOwnedAlive, isSelf, procParentPid, stopOwnedGroup } from './proc.js';
 import { ProcessRegistry, type RecordedProcess } from './procs.js';
@@ -18,11 +20,11 @@ import { SlotTable } from './slots.js';
 import { DEFAULT_PREFIX, DEFAULT_STATE_ROOT, checkPrefix, labNamespaces, labPaths, maxGuestIndex } from './spec.js';
 import { readLabState, updateLabState, type LabState } from './state.js';
 
-const local = new LocalHost('local');
-
 export interface LabLocation {
   /** Root of miglab's state (default /run/miglab); the lab's files are in STATE_ROOT/PREFIX. */
   readonly stateRoot?: string;
+  /** The machine the lab is on (default this one). */
+  readonly machine?: LabMachine;
 }
 
 function stateFileOf(prefix: string, where: LabLocation): string {
@@ -42,7 +44,8 @@ export async function attachLab(prefix: string = DEFAULT_PREFIX, where: LabLocat
     const what = state.phase === 'going-down' ? 'is being taken down' : 'is not fully up (its `lab up` was interrupted or is still running)';
     throw new MiglabError('LAB_STATE', `the lab "${prefix}" ${what}; run \`miglab lab down --prefix ${prefix}\` and bring it up again`);
   }
-  const existing = new Set(await listNetns());
+  const machine = where.machine ?? THIS_MACHINE;
+  const existing = new Set(await listNetns(machine.host));
   const missing = state.netns.filter((ns) => !existing.has(ns));
   if (missing.length > 0) {
     throw new MiglabError('LAB_STATE', `the lab "${prefix}" is broken: namespace(s) ${missing.join(', ')} are gone; run \`miglab lab down --prefix ${prefix}\` and bring it up again`);
@@ -53,7 +56,7 @@ export async function attachLab(prefix: string = DEFAULT_PREFIX, where: LabLocat
       `the lab "${prefix}" was brought up by another miglab (pid ${state.ownerPid}) for its own run and goes down when that run ends; to share a lab between runs, bring one up with \`miglab lab up --prefix NAME\` and pass --prefix NAME to each run`,
     );
   }
-  return new LabImpl(state.spec, state.exportDir);
+  return new LabImpl(state.spec, state.exportDir, machine);
 }
 
 export interface LabDownReport {
@@ -89,8 +92,8 @@ export function runsInProgress(state: LabState): string[] {
 }
 
 /** Processes inside a namespace (`ip netns pids`), with their command names. */
-async function pidsIn(netns: string, waits: WaitOptions): Promise<{ pid: number; comm: string }[]> {
-  const r = await local.run(['ip', 'netns', 'pids', netns], { ...waits, reject: false });
+async function pidsIn(rootNs: Host, netns: string, waits: WaitOptions): Promise<{ pid: number; comm: string }[]> {
+  const r = await rootNs.run(['ip', 'netns', 'pids', netns], { ...waits, reject: false });
   if (r.exitCode !== 0) return [];
   return r.stdout
     .split('\n')
@@ -146,6 +149,7 @@ export async function labDown(prefix: string = DEFAULT_PREFIX, opts: WaitOptions
   };
   const waits = { timeoutMs: Math.max(1000, opts.timeoutMs), signal: opts.signal };
   const paths = labPaths(state.spec);
+  const rootNs = (opts.machine ?? THIS_MACHINE).host;
 
   // Guests first: a QEMU quits on SIGTERM; then the probes and tools of the runs.
   const recorded: RecordedProcess[] = new ProcessRegistry(paths.procsDir).live();
@@ -154,14 +158,14 @@ export async function labDown(prefix: string = DEFAULT_PREFIX, opts: WaitOptions
 
   const nfs = state.nfs;
   if (nfs) await attempt(`NFS server (pid ${nfs.server.pid})`, () => stopOwnedGroup(nfs.server, waits));
-  const existing = new Set(await listNetns());
+  const existing = new Set(await listNetns(rootNs));
   const foreign: string[] = [];
   // miglab's own short commands in the lab (an agent request, `ip`, `tc`) are children of a miglab
   // process that runs on the lab: those are ended with it; anything else is named and left alone.
   const miglabs = new Set([process.pid, ...recorded.map((p) => p.owner.pid), ...new SlotTable(paths.slotsDir, maxGuestIndex(state.spec)).held().map((x) => x.holder.pid)]);
   for (const ns of [...state.netns].reverse()) {
     if (!existing.has(ns)) continue;
-    for (const p of await pidsIn(ns, waits)) {
+    for (const p of await pidsIn(rootNs, ns, waits)) {
       const ppid = procParentPid(p.pid);
       if (ppid !== undefined && miglabs.has(ppid)) {
         await attempt(`${p.comm} (pid ${p.pid}, a command of miglab pid ${ppid}) in ${ns}`, async () => {
@@ -171,8 +175,8 @@ export async function labDown(prefix: string = DEFAULT_PREFIX, opts: WaitOptions
       } else foreign.push(`${p.comm} (pid ${p.pid}) in ${ns}`);
     }
     await attempt(`namespace ${ns}`, async () => {
-      const r = await local.run(['ip', 'netns', 'del', ns], { ...waits, reject: false });
-      if (r.exitCode !== 0 && (await listNetns()).includes(ns)) throw new CommandError(local.name, r);
+      const r = await rootNs.run(['ip', 'netns', 'del', ns], { ...waits, reject: false });
+      if (r.exitCode !== 0 && (await listNetns(rootNs)).includes(ns)) throw new CommandError(rootNs.name, r);
       return true;
     });
   }

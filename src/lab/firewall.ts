@@ -13,7 +13,6 @@
 import { z } from 'zod';
 import { MiglabError, describeError } from '../errors.js';
 import type { Host } from '../host/host.js';
-import { LocalHost } from '../host/local.js';
 import type { WaitOptions } from '../util/deadline.js';
 import { roleIp, type LabSpec } from './spec.js';
 
@@ -224,11 +223,9 @@ export interface FirewallStatus {
   readonly detail?: string;
 }
 
-const local = new LocalHost('local');
-
-/** The expected table for `role`, in the form this machine's nft prints it. */
-export async function canonicalFirewall(spec: LabSpec, role: FirewalledRole, opts: WaitOptions): Promise<NftTableView> {
-  const r = await local.run(nftCanonicalArgv(firewallRuleset(spec, role)), { timeoutMs: opts.timeoutMs, signal: opts.signal });
+/** The expected table for `role`, in the form `host`'s nft prints it (in a namespace of its own, gone with the command). */
+export async function canonicalFirewall(host: Host, spec: LabSpec, role: FirewalledRole, opts: WaitOptions): Promise<NftTableView> {
+  const r = await host.run(nftCanonicalArgv(firewallRuleset(spec, role)), { timeoutMs: opts.timeoutMs, signal: opts.signal });
   return parseNftTable(r.stdout);
 }
 
@@ -241,7 +238,7 @@ export async function checkFirewall(host: Host, spec: LabSpec, role: FirewalledR
       return { role, state: 'unknown', detail: `\`${r.argv.join(' ')}\` exited ${r.exitCode}: ${r.stderr.trim().split('\n').pop() ?? ''}` };
     }
     const live = parseNftTable(r.stdout);
-    const expected = await canonicalFirewall(spec, role, opts);
+    const expected = await canonicalFirewall(host, spec, role, opts);
     return { role, state: sameFirewall(expected, live) ? 'in-force' : 'altered', refusedPackets: live.refusedPackets };
   } catch (err) {
     return { role, state: 'unknown', detail: describeError(err) };

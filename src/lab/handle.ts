@@ -8,8 +8,9 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MiglabError } from '../errors.js';
 import type { Host } from '../host/host.js';
-import { CommandError, LocalHost, NetnsHost } from '../host/local.js';
+import { CommandError } from '../host/local.js';
 import { nfsUrl } from './ganesha.js';
+import { THIS_MACHINE, type LabMachine } from './machine.js';
 import { startNfsServer, waitNfsReady } from './nfs.js';
 import { ownedState, signalOwnedGroup, stopOwnedGroup } from './proc.js';
 import { ProcessRegistry, RecordingHost, type RecordedProcess, type SpawnOwner } from './procs.js';
@@ -145,15 +146,13 @@ export interface Lab {
   clockOffset(role: HostRole, opts?: StepOptions): Promise<ClockOffset>;
 }
 
-const local = new LocalHost('local');
-
 function stepOpts(opts: StepOptions = {}): { timeoutMs: number; signal?: AbortSignal } {
   return { timeoutMs: opts.timeoutMs ?? STEP_TIMEOUT_MS, signal: opts.signal };
 }
 
-/** Names of the network namespaces that exist on this machine. */
-export async function listNetns(): Promise<string[]> {
-  const r = await local.run(['ip', 'netns', 'list'], { timeoutMs: STEP_TIMEOUT_MS });
+/** Names of the network namespaces that exist on `machine` (its root namespace's host). */
+export async function listNetns(machine: Host = THIS_MACHINE.host): Promise<string[]> {
+  const r = await machine.run(['ip', 'netns', 'list'], { timeoutMs: STEP_TIMEOUT_MS });
   return r.stdout
     .split('\n')
     .map((l) => l.trim().split(/\s+/)[0] ?? '')
@@ -177,6 +176,8 @@ export class LabImpl implements Lab {
   constructor(
     readonly spec: LabSpec,
     exportDir: string,
+    /** The machine whose namespaces are the lab's hosts (machine.ts). */
+    private readonly machine: LabMachine,
     owner: SpawnOwner = {},
   ) {
     this.names = labNames(spec.prefix);
@@ -187,7 +188,7 @@ export class LabImpl implements Lab {
     const runDir = join(this.paths.labDir, 'sock');
     const mk = (role: HostRole): LabHost => {
       const netns = this.names.ns[role];
-      const host = new RecordingHost(new NetnsHost(role, netns), netns, this.registry, owner);
+      const host = new RecordingHost(machine.netns(role, netns), netns, this.registry, owner);
       return { role, netns, where: `namespace ${netns}`, ip: roleIp(spec, role), host, runDir };
     };
     this.hosts = { src: mk('src'), dst: mk('dst'), client: mk('client') };
@@ -196,8 +197,8 @@ export class LabImpl implements Lab {
       serverIp,
       exportDir,
       url: (fileName) => nfsUrl(serverIp, exportDir, checkExportFileName(fileName)),
-      // The export is a directory of this machine, shared by all its namespaces.
-      host: new LocalHost('local'),
+      // The export is a directory of the machine, shared by all its namespaces.
+      host: machine.host,
       path: (fileName) => join(exportDir, checkExportFileName(fileName)),
     };
   }
@@ -293,7 +294,7 @@ export class LabImpl implements Lab {
 
   async acquireSlot(req: SlotRequest): Promise<SlotLease> {
     const held = await this.slots.acquire(req, (index, holder) => this.reclaimSlot(index, holder));
-    const lab = new LabImpl(this.spec, this.nfs.exportDir, { runId: req.runId, slot: held.index });
+    const lab = new LabImpl(this.spec, this.nfs.exportDir, this.machine, { runId: req.runId, slot: held.index });
     return { index: held.index, reclaimed: held.reclaimed, lab, release: async () => held.release() };
   }
 
@@ -338,7 +339,7 @@ export class LabImpl implements Lab {
   }
 
   async setUplink(role: HostRole, up: boolean, opts?: StepOptions): Promise<void> {
-    const sw = new NetnsHost('switch', this.names.switchNs);
+    const sw = this.machine.netns('switch', this.names.switchNs);
     await sw.run(['ip', 'link', 'set', 'dev', this.names.switchPort[role], up ? 'up' : 'down'], stepOpts(opts));
   }
 
@@ -375,7 +376,7 @@ export class LabImpl implements Lab {
   }
 
   async tlsCredentials(opts?: StepOptions): Promise<string> {
-    const set = await ensureTlsCredentials(this.paths.tlsDir, { serverAddress: this.hosts.dst.ip, label: this.spec.prefix, ...opts });
+    const set = await ensureTlsCredentials(this.paths.tlsDir, { serverAddress: this.hosts.dst.ip, label: this.spec.prefix, host: this.machine.host, ...opts });
     return set.dir;
   }
 

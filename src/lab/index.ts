@@ -5,6 +5,8 @@ export type { LabUpOptions } from './up.js';
 export { attachLab, labDown, runsInProgress } from './down.js';
 export type { LabDownReport, LabLocation } from './down.js';
 export { listNetns } from './handle.js';
+export { THIS_MACHINE } from './machine.js';
+export type { LabMachine } from './machine.js';
 export type { ClockOffset, Lab, LabHost, LabNfs, NfsServerState, SlotLease, StepOptions } from './handle.js';
 export type { RecordedProcess } from './procs.js';
 export { applyLabFirewall, checkFirewall, firewallRuleset } from './firewall.js';

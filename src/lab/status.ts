@@ -4,15 +4,15 @@
 // of src and dst (firewall.ts) and any socket listening on a wildcard address (listeners.ts).
 import { z } from 'zod';
 import { describeError } from '../errors.js';
-import { NetnsHost } from '../host/local.js';
 import { FIREWALLED_ROLES, checkFirewall, describeFirewalls, firewallProblem, type FirewallStatus } from './firewall.js';
 import { nfsUrl } from './ganesha.js';
 import { describeListener, listListeners, type Listener } from './listeners.js';
 import { listNetns } from './handle.js';
+import { THIS_MACHINE } from './machine.js';
 import { isOwnedAlive } from './proc.js';
 import { DEFAULT_PREFIX, DEFAULT_STATE_ROOT, checkPrefix, labNames, labPaths, maxGuestIndex, roleIp, type HostRole, type LabSpec } from './spec.js';
 import { readLabState } from './state.js';
-import { runsInProgress } from './down.js';
+import { runsInProgress, type LabLocation } from './down.js';
 import { ProcessRegistry, describeRecorded } from './procs.js';
 import { SlotTable } from './slots.js';
 import { showArgv } from './tc.js';
@@ -93,19 +93,20 @@ export function parseIpAddrJson(text: string): LinkStatus[] {
   }));
 }
 
-export async function labStatus(prefix: string = DEFAULT_PREFIX, where: { stateRoot?: string } = {}): Promise<LabStatus> {
+export async function labStatus(prefix: string = DEFAULT_PREFIX, where: LabLocation = {}): Promise<LabStatus> {
   checkPrefix(prefix);
+  const machine = where.machine ?? THIS_MACHINE;
   const stateFile = labPaths({ prefix, stateRoot: where.stateRoot ?? DEFAULT_STATE_ROOT }).stateFile;
   const state = readLabState(stateFile);
   const problems: string[] = [];
   if (!state) {
-    const existing = new Set(await listNetns());
+    const existing = new Set(await listNetns(machine.host));
     const stray = [`${prefix}-sw`, `${prefix}-src`, `${prefix}-dst`, `${prefix}-cli`].filter((ns) => existing.has(ns));
     if (stray.length > 0) problems.push(`namespaces ${stray.join(', ')} exist but no miglab state records them`);
     return { prefix, stateFile, up: false, namespaces: [], shaping: {}, taps: {}, connectivity: [], firewall: [], listeners: [], runs: [], orphans: [], problems };
   }
   const names = labNames(prefix);
-  const existing = new Set(await listNetns());
+  const existing = new Set(await listNetns(machine.host));
   const namespaces: NamespaceStatus[] = [];
   for (const ns of state.netns) {
     if (!existing.has(ns)) {
@@ -113,7 +114,7 @@ export async function labStatus(prefix: string = DEFAULT_PREFIX, where: { stateR
       problems.push(`namespace ${ns} is missing`);
       continue;
     }
-    const r = await new NetnsHost(ns, ns).run(['ip', '-j', 'addr', 'show'], { timeoutMs: PROBE_TIMEOUT_MS, reject: false });
+    const r = await machine.netns(ns, ns).run(['ip', '-j', 'addr', 'show'], { timeoutMs: PROBE_TIMEOUT_MS, reject: false });
     const links = r.exitCode === 0 ? parseIpAddrJson(r.stdout) : [];
     namespaces.push({ name: ns, exists: true, links });
     // Only veths are checked: a bridge may report DOWN for a moment while it forwards fine, and a
@@ -121,7 +122,7 @@ export async function labStatus(prefix: string = DEFAULT_PREFIX, where: { stateR
     for (const l of links) if ((l.name === names.uplink || l.name.startsWith('sw-')) && l.state !== 'UP') problems.push(`${l.name} in ${ns} is ${l.state}`);
   }
   const nsOf = (role: HostRole) => names.ns[role];
-  const hostOf = (role: HostRole) => new NetnsHost(role, nsOf(role));
+  const hostOf = (role: HostRole) => machine.netns(role, nsOf(role));
   const alive = (role: HostRole) => existing.has(nsOf(role));
 
   const shaping: { recorded?: LabSpec['shaping'] } & Partial<Record<'src' | 'dst', string>> = state.shaping ? { recorded: state.shaping } : {};
@@ -175,7 +176,7 @@ export async function labStatus(prefix: string = DEFAULT_PREFIX, where: { stateR
       .filter((ns) => existing.has(ns))
       .map(async (ns): Promise<NamespaceListeners> => {
         try {
-          return { netns: ns, listeners: await listListeners(new NetnsHost(ns, ns), { timeoutMs: PROBE_TIMEOUT_MS }) };
+          return { netns: ns, listeners: await listListeners(machine.netns(ns, ns), { timeoutMs: PROBE_TIMEOUT_MS }) };
         } catch (err) {
           return { netns: ns, listeners: [], error: describeError(err) };
         }

@@ -9,7 +9,8 @@ import { chmod, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { isIP } from 'node:net';
 import { describeError, MiglabError, MissingDependencyError, UsageError } from '../errors.js';
-import { LocalHost } from '../host/local.js';
+import type { Host } from '../host/host.js';
+import { THIS_MACHINE } from './machine.js';
 import type { ArgGroup, ExplainedCommand } from '../util/explained-command.js';
 
 /** The file names QEMU's tls-creds-x509 looks for in its `dir` (docs/system/tls.rst). */
@@ -44,6 +45,8 @@ export interface TlsCredentialOptions {
   /** Deadline for making a set (openssl takes tens of milliseconds here). */
   readonly timeoutMs?: number;
   readonly signal?: AbortSignal;
+  /** Runs openssl; it must see `dir` where this process does (default: this machine). */
+  readonly host?: Host;
 }
 
 export interface TlsCredentialSet {
@@ -140,8 +143,8 @@ export async function ensureTlsCredentials(dir: string, opts: TlsCredentialOptio
   if (!(await stat(parent).then((s) => s.isDirectory(), () => false))) {
     throw new MiglabError('LAB_STATE', `cannot make TLS certificates in ${dir}: ${parent} does not exist; bring the lab up first (miglab lab up)`);
   }
-  const local = new LocalHost('local');
-  if (!(await local.which('openssl'))) throw new MissingDependencyError('openssl (to make the lab\'s TLS certificates)', 'apt-get install -y openssl');
+  const host = opts.host ?? THIS_MACHINE.host;
+  if (!(await host.which('openssl'))) throw new MissingDependencyError('openssl (to make the lab\'s TLS certificates)', 'apt-get install -y openssl');
 
   const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   // mkdtemp makes it 0700: the keys are never readable by others, not even before the chmod below.
@@ -152,7 +155,7 @@ export async function ensureTlsCredentials(dir: string, opts: TlsCredentialOptio
     for (const cmd of tlsCertificateCommands(tmp, spec)) {
       const timeoutMs = deadline - Date.now();
       if (timeoutMs <= 0) throw new MiglabError('TIMEOUT', `making the TLS certificates in ${dir} took longer than ${opts.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`);
-      await local.run(cmd.argv, { timeoutMs, signal: opts.signal }).catch((err: unknown) => {
+      await host.run(cmd.argv, { timeoutMs, signal: opts.signal }).catch((err: unknown) => {
         throw new MiglabError('COMMAND_FAILED', `could not make the TLS certificates for ${dir}: ${describeError(err)}`, { cause: err });
       });
     }

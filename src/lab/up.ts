@@ -7,18 +7,16 @@ import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync, rmSync } from 
 import { relative } from 'node:path';
 import { AbortedError, MiglabError, TimeoutError, describeError } from '../errors.js';
 import type { Host, RunResult } from '../host/host.js';
-import { LocalHost, NetnsHost } from '../host/local.js';
 import type { WaitOptions } from '../util/deadline.js';
 import { Teardown } from '../util/teardown.js';
 import { checkLabDependencies, checkRoot } from './deps.js';
 import { LabImpl, listNetns, STEP_TIMEOUT_MS, type Lab } from './handle.js';
 import { applyLabFirewall } from './firewall.js';
+import { THIS_MACHINE, type LabMachine } from './machine.js';
 import { startNfsServer, waitNfsReady } from './nfs.js';
 import { selfProcess, stopOwnedGroup } from './proc.js';
 import { HOST_ROLES, isEmptyShaping, labNames, labNamespaces, labPaths, parseLabSpec, type LabSpec, type LabSpecInput } from './spec.js';
 import { writeLabState, type LabState } from './state.js';
-
-const local = new LocalHost('local');
 
 /** A locally administered, fixed MAC for the lab's bridge number `n` (0 = the switch). */
 export function bridgeMac(n: number): string {
@@ -31,9 +29,11 @@ export interface LabUpOptions extends WaitOptions {
    * elsewhere refuses while this process lives, so it cannot pull the lab from under the run.
    */
   readonly ephemeral?: boolean;
+  /** The machine to build it on (default this one). */
+  readonly machine?: LabMachine;
 }
 
-async function refuseIfUp(spec: LabSpec): Promise<void> {
+async function refuseIfUp(spec: LabSpec, machine: LabMachine): Promise<void> {
   const paths = labPaths(spec);
   if (existsSync(paths.stateFile)) {
     throw new MiglabError(
@@ -42,7 +42,7 @@ async function refuseIfUp(spec: LabSpec): Promise<void> {
       { context: { prefix: spec.prefix } },
     );
   }
-  const existing = new Set(await listNetns());
+  const existing = new Set(await listNetns(machine.host));
   const taken = labNamespaces(spec.prefix).filter((ns) => existing.has(ns));
   if (taken.length > 0) {
     throw new MiglabError(
@@ -66,8 +66,10 @@ export function isInside(dir: string, path: string): boolean {
 export async function labUp(specInput: LabSpecInput, opts: LabUpOptions): Promise<Lab> {
   const spec = parseLabSpec(specInput);
   checkRoot();
-  await checkLabDependencies(local);
-  await refuseIfUp(spec);
+  const machine = opts.machine ?? THIS_MACHINE;
+  const rootNs = machine.host;
+  await checkLabDependencies(rootNs);
+  await refuseIfUp(spec, machine);
 
   const started = Date.now();
   const left = () => {
@@ -116,11 +118,11 @@ export async function labUp(specInput: LabSpecInput, opts: LabUpOptions): Promis
 
     // Namespaces, each with lo up.
     for (const ns of state.netns) {
-      await run(local, ['ip', 'netns', 'add', ns]);
-      td.defer(`delete namespace ${ns}`, async () => void (await local.run(['ip', 'netns', 'del', ns], undoOpts)));
-      await run(local, ['ip', '-n', ns, 'link', 'set', 'dev', 'lo', 'up']);
+      await run(rootNs, ['ip', 'netns', 'add', ns]);
+      td.defer(`delete namespace ${ns}`, async () => void (await rootNs.run(['ip', 'netns', 'del', ns], undoOpts)));
+      await run(rootNs, ['ip', '-n', ns, 'link', 'set', 'dev', 'lo', 'up']);
     }
-    const sw = new NetnsHost('switch', names.switchNs);
+    const sw = machine.netns('switch', names.switchNs);
     // Each bridge gets a fixed address. A bridge left to itself takes the lowest address of its
     // ports and changes it whenever a QEMU's tap (random address) joins or leaves: the host's IP
     // then moves to a new MAC, the other hosts' ARP caches point at the old one, and their packets
@@ -131,12 +133,12 @@ export async function labUp(specInput: LabSpecInput, opts: LabUpOptions): Promis
     await bridge(sw, names.switchBridge, bridgeMac(0));
     await run(sw, ['ip', 'link', 'set', 'dev', names.switchBridge, 'up']);
 
-    const lab = new LabImpl(spec, paths.exportDir);
+    const lab = new LabImpl(spec, paths.exportDir, machine);
     for (const role of HOST_ROLES) {
       const h = lab.hosts[role];
       const port = names.switchPort[role];
       // Both ends are created inside their namespaces, so nothing appears in the root namespace.
-      await run(local, ['ip', 'link', 'add', 'name', names.uplink, 'netns', names.ns[role], 'type', 'veth', 'peer', 'name', port, 'netns', names.switchNs]);
+      await run(rootNs, ['ip', 'link', 'add', 'name', names.uplink, 'netns', names.ns[role], 'type', 'veth', 'peer', 'name', port, 'netns', names.switchNs]);
       await run(sw, ['ip', 'link', 'set', 'dev', port, 'master', names.switchBridge, 'up']);
       const cidr = `${h.ip}/${lab.prefixLength}`;
       if (role === 'client') {

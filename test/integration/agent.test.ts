@@ -5,23 +5,22 @@
 import { join } from 'node:path';
 import { AgentClient } from '../../src/guest/agent-client.js';
 import { startProbe } from '../../src/guest/probe.js';
-import { useTestLab } from '../support/lab-fixture.js';
+import { takeSlot, useSharedLab } from '../support/shared-lab.js';
 import { startSingleGuest } from '../../src/machine/lab-guest.js';
 import { parseMachineSpec, type DiskInterface } from '../../src/machine/spec.js';
 import type { Vm } from '../../src/machine/vm.js';
 import { sleep } from '../../src/util/deadline.js';
 import { Teardown } from '../../src/util/teardown.js';
 
-const PREFIX = 'mlag';
 const BOOT_MS = 60_000;
-const fx = useTestLab(PREFIX);
+const fx = useSharedLab('agent');
 
-async function bootGuest(td: Teardown, index: number, diskInterface: DiskInterface): Promise<{ vm: Vm; agent: AgentClient; ip: string }> {
-  const l = fx.lab;
+async function bootGuest(td: Teardown, diskInterface: DiskInterface): Promise<{ vm: Vm; agent: AgentClient; ip: string }> {
+  const { index, lab: l } = await takeSlot(fx.lab, td, diskInterface);
   const name = `ag${index}`;
   const ip = l.guestIp(index);
   const spec = parseMachineSpec({ name, accel: 'tcg', memoryMiB: 256, nicModel: 'virtio-net-pci', diskInterface, mac: l.guestMac(index), ip: `${ip}/${l.prefixLength}` });
-  const vm = await startSingleGuest({ lab: l, media: fx.image, spec, accel: 'tcg', runDir: fx.runDir, teardown: td, diskFile: `${PREFIX}-${name}.qcow2`, diskSizeMiB: 64, timeoutMs: BOOT_MS });
+  const vm = await startSingleGuest({ lab: l, media: fx.image, spec, accel: 'tcg', runDir: fx.runDir, teardown: td, diskFile: `agent-${name}.qcow2`, diskSizeMiB: 64, timeoutMs: BOOT_MS });
   const agent = new AgentClient({ host: l.hosts.client.host, guestIp: ip, toolPath: fx.toolPath });
   await agent.waitReachable({ timeoutMs: 20_000 });
   return { vm, agent, ip };
@@ -31,7 +30,7 @@ describe('the guest agent, from the client namespace', () => {
   it('answers info and the benches, and the probe sees a 300 ms pause', async () => {
     const td = new Teardown();
     try {
-      const { vm, agent, ip } = await bootGuest(td, 0, 'virtio');
+      const { vm, agent, ip } = await bootGuest(td, 'virtio');
 
       const info = await agent.info();
       expect(info.ip).toBe(ip);
@@ -90,7 +89,7 @@ describe('the guest agent, from the client namespace', () => {
   it('finds the data disk as /dev/sda on IDE', async () => {
     const td = new Teardown();
     try {
-      const { agent } = await bootGuest(td, 1, 'ide');
+      const { agent } = await bootGuest(td, 'ide');
       const disk = await agent.benchDisk(8);
       console.log(`disk ide: write ${disk.writeMiBps} read ${disk.readMiBps} MiB/s`);
       expect(disk).toMatchObject({ device: 'sda', bytes: 8 * 1024 * 1024, badSectors: 0 });

@@ -1,4 +1,4 @@
-// `runBatch` end to end on a real lab (prefix mlbt): a small parallel batch of idle 128 MiB
+// `runBatch` end to end on the suite's shared lab: a small parallel batch of idle 128 MiB
 // guests migrates and writes its report; the memory guard refuses a batch that cannot fit before
 // any QEMU starts; and a batch stopped from outside mid-step leaves nothing behind.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -6,12 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { runBatch } from '../../src/batch/index.js';
-import { attachLab } from '../../src/lab/index.js';
+import { sharedLabChoice, sharedLabLeftovers } from '../support/shared-lab.js';
 
 const results = mkdtempSync(join(tmpdir(), 'miglab-it-batch-'));
 afterAll(() => rmSync(results, { recursive: true, force: true }));
 
-const LAB = { prefix: 'mlbt' };
+// The suite's shared lab: each run attaches to it by prefix and takes a guest slot, as users' runs do.
+const LAB = sharedLabChoice();
 
 async function guestQemus(): Promise<string[]> {
   // Only this lab's QEMUs (its NFS export path names the prefix): other work may share the machine.
@@ -75,13 +76,13 @@ describe('runBatch', () => {
     expect(readFileSync(r.markdownPath, 'utf8')).toContain('Why the batch stopped');
     const attempts = r.record.steps.flatMap((s) => s.attempts).length;
     expect(readFileSync(join(r.dir, 'migrations.csv'), 'utf8').split('\n').filter(Boolean)).toHaveLength(1 + attempts);
-    expect(await attachLab(LAB.prefix)).toBeUndefined();
+    expect(await sharedLabLeftovers()).toEqual([]);
     expect(await guestQemus()).toEqual([]);
   }, 170000);
 
   it('refuses a batch that would not fit in memory before starting anything', async () => {
     await expect(runBatch({ guests: { memoryMiB: 65536 }, mode: 'parallel', steps: [2], lab: LAB }, { resultsRoot: results })).rejects.toThrow(/refused: .*does not fit/);
-    expect(await attachLab(LAB.prefix)).toBeUndefined();
+    expect(await sharedLabLeftovers()).toEqual([]);
     expect(await guestQemus()).toEqual([]);
   });
 
@@ -102,7 +103,7 @@ describe('runBatch', () => {
     expect(r.record.steps).toHaveLength(1);
     expect(r.record.steps[0]!.attempts.every((a) => a.outcome === 'aborted')).toBe(true);
     expect(existsSync(r.markdownPath)).toBe(true);
-    expect(await attachLab(LAB.prefix)).toBeUndefined();
+    expect(await sharedLabLeftovers()).toEqual([]);
     expect(await guestQemus()).toEqual([]);
     const links = (await execa('ip', ['-o', 'link', 'show'])).stdout;
     expect(links).not.toMatch(/tap-g\d/);

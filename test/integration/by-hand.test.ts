@@ -9,6 +9,8 @@ import { join, resolve } from 'node:path';
 import { labDown } from '../../src/lab/index.js';
 import type { RunReport } from '../../src/migrate/report.js';
 
+// Its own prefix: `guests up` brings up a lab for itself and must leave nothing of it; then on a
+// lab brought up with `lab up`, Ctrl-C must leave that lab up.
 const PREFIX = 'mlbh';
 const MIGLAB = resolve('bin/miglab.js');
 const results = mkdtempSync(join(tmpdir(), 'miglab-it-byhand-'));

@@ -7,12 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { migrate } from '../../src/api.js';
 import { compareResults } from '../../src/compare/compare.js';
-import { attachLab } from '../../src/lab/index.js';
+import { sharedLabChoice, sharedLabLeftovers } from '../support/shared-lab.js';
 
 const results = mkdtempSync(join(tmpdir(), 'miglab-it-compare-'));
 afterAll(() => rmSync(results, { recursive: true, force: true }));
 
-const LAB = { prefix: 'mlcmp' };
+// The suite's shared lab: each run attaches to it by prefix and takes a guest slot, as users' runs do.
+const LAB = sharedLabChoice();
 
 it('compares a capped migration with an unthrottled one', async () => {
   const guest = { memoryMiB: 128, accel: 'tcg' as const, diskSizeMiB: 16 };
@@ -29,5 +30,5 @@ it('compares a capped migration with an unthrottled one', async () => {
   expect(total.delta!).toBeGreaterThan(0);
   expect(readFileSync(r.markdownPath, 'utf8')).toContain(`| Total migration time | ${Math.round(fast.report.outputs.totalTimeMs!).toLocaleString('en-US')} ms |`);
   for (const p of [r.csvPath, r.htmlPath, ...r.pngPaths]) expect(existsSync(p)).toBe(true);
-  expect(await attachLab(LAB.prefix)).toBeUndefined();
+  expect(await sharedLabLeftovers()).toEqual([]);
 }, 180000);

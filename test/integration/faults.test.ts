@@ -18,6 +18,9 @@ import type { RunReport } from '../../src/migrate/report.js';
 import { parseScenario, type ScenarioInput } from '../../src/migrate/scenario.js';
 import { useTestLab } from '../support/lab-fixture.js';
 
+// Its own lab, not the suite's shared one: its faults kill the lab's NFS server and unplug its
+// links (each run restores them, checked after it), and a restore that failed must not break
+// every file after this one.
 const PREFIX = 'mlft';
 const fx = useTestLab(PREFIX);
 

@@ -13,6 +13,7 @@ import { labDown, labStatus, labUp, listNetns, type Lab, type LabStatus } from '
 import { describeListener } from '../../src/lab/listeners.js';
 import { pollUntil } from '../../src/util/deadline.js';
 
+// Its own lab: it removes and alters the lab's firewall and adds a guest namespace to the bridge.
 const PREFIX = 'mfw';
 const STATE_ROOT = '/run/miglab';
 const GUEST_NS = 'mfw-g';

@@ -13,10 +13,9 @@ import { startSingleGuest } from '../../src/machine/lab-guest.js';
 import { parseMachineSpec } from '../../src/machine/spec.js';
 import { pollUntil } from '../../src/util/deadline.js';
 import { Teardown } from '../../src/util/teardown.js';
-import { useTestLab } from '../support/lab-fixture.js';
+import { takeSlot, useSharedLab } from '../support/shared-lab.js';
 
-const PREFIX = 'hga';
-const fx = useTestLab(PREFIX);
+const fx = useSharedLab('guest-faults');
 /** A port nothing in the lab listens on (discard): a connect to a live host is refused. */
 const CLOSED_PORT = 9;
 
@@ -31,10 +30,10 @@ describe('guest faults', () => {
   it('binds to the lab address, tells refused from open, and dies by the OOM killer on `oom`', async () => {
     const td = new Teardown();
     try {
-      const l = fx.lab;
-      const ip = l.guestIp(0);
-      const spec = parseMachineSpec({ name: 'gf0', accel: 'tcg', memoryMiB: 128, mac: l.guestMac(0), ip: `${ip}/${l.prefixLength}`, iperfServer: true });
-      const vm = await startSingleGuest({ lab: l, media: fx.image, spec, accel: 'tcg', runDir: fx.runDir, teardown: td, diskFile: `${PREFIX}-gf0.qcow2`, diskSizeMiB: 16, timeoutMs: 60_000 });
+      const { index, lab: l } = await takeSlot(fx.lab, td, 'gf');
+      const ip = l.guestIp(index);
+      const spec = parseMachineSpec({ name: `gf${index}`, accel: 'tcg', memoryMiB: 128, mac: l.guestMac(index), ip: `${ip}/${l.prefixLength}`, iperfServer: true });
+      const vm = await startSingleGuest({ lab: l, media: fx.image, spec, accel: 'tcg', runDir: fx.runDir, teardown: td, diskFile: `guest-faults-gf${index}.qcow2`, diskSizeMiB: 16, timeoutMs: 60_000 });
       const agent = new AgentClient({ host: l.hosts.client.host, guestIp: ip, toolPath: fx.toolPath });
       await agent.waitReachable({ timeoutMs: 20_000 });
 

@@ -15,6 +15,8 @@ import { parseScenario } from '../../src/migrate/scenario.js';
 import { pollUntil } from '../../src/util/deadline.js';
 import { useTestLab } from '../support/lab-fixture.js';
 
+// Its own lab, not the suite's shared one: it takes its lab down (`lab down`, forced mid-run)
+// and brings it up again.
 const PREFIX = 'mlhn';
 const fx = useTestLab(PREFIX);
 const MIGLAB = resolve(REPO_ROOT, 'bin', 'miglab.js');

@@ -1,19 +1,19 @@
 // The reduced homework end to end (what `make demo` runs, with short durations): every section
-// present in the report and backed by measured numbers, the plots and CSVs written, and the lab
-// it brought up gone again.
+// present in the report and backed by measured numbers, the plots and CSVs written, and the
+// suite's shared lab left as the homework found it.
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { attachLab } from '../../src/lab/index.js';
 import { runHomework } from '../../src/homework/run.js';
 import { QUICK_HOMEWORK } from '../../src/homework/spec.js';
+import { sharedLabChoice, sharedLabLeftovers } from '../support/shared-lab.js';
 
 const results = mkdtempSync(join(tmpdir(), 'miglab-it-homework-'));
 afterAll(() => rmSync(results, { recursive: true, force: true }));
 
 describe('miglab homework (quick)', () => {
   it('measures every section and writes the report', async () => {
-    const out = await runHomework({ spec: QUICK_HOMEWORK, lab: { prefix: 'mlhw' }, resultsRoot: results });
+    const out = await runHomework({ spec: QUICK_HOMEWORK, lab: sharedLabChoice(), resultsRoot: results });
     const r = out.results;
 
     // 1. KVM vs TCG: TCG measured; KVM either measured or marked unusable with a reason.
@@ -63,6 +63,6 @@ describe('miglab homework (quick)', () => {
       expect(statSync(join(out.dir, f)).size).toBeGreaterThan(100);
     }
     expect(md).toMatch(/virtio-net carried \d+(\.\d)?x the TCP throughput of e1000/);
-    expect(await attachLab('mlhw')).toBeUndefined();
+    expect(await sharedLabLeftovers()).toEqual([]);
   }, 600000);
 });

@@ -17,6 +17,7 @@ import { hostProcesses } from '../../src/lab/ssh-hosts.js';
 import { useSshHosts } from '../support/ssh-hosts.js';
 
 const MIGLAB = resolve('bin/miglab.js');
+// Its own lab: SSH test hosts (sshd in the lab's namespaces) with a different export directory.
 const fx = useSshHosts('mlhost');
 const results = mkdtempSync(join(tmpdir(), 'miglab-it-hosts-'));
 afterAll(() => rmSync(results, { recursive: true, force: true }));

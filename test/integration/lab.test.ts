@@ -16,6 +16,7 @@ import { labPaths } from '../../src/lab/spec.js';
 import { readLabState } from '../../src/lab/state.js';
 import { pollUntil } from '../../src/util/deadline.js';
 
+// Its own lab (own state root): bringing a lab up and down is what it tests.
 const PREFIX = 'mlt';
 const STATE_ROOT = '/run/miglab';
 const NAMESPACES = ['mlt-sw', 'mlt-src', 'mlt-dst', 'mlt-cli'];

@@ -6,14 +6,15 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { migrate } from '../../src/api.js';
-import { attachLab } from '../../src/lab/index.js';
 import { replot } from '../../src/replot.js';
 import { fmtMs } from '../../src/report/markdown.js';
+import { sharedLabChoice, sharedLabLeftovers } from '../support/shared-lab.js';
 
 const results = mkdtempSync(join(tmpdir(), 'miglab-it-migrate-'));
 afterAll(() => rmSync(results, { recursive: true, force: true }));
 
-const LAB = { prefix: 'mlit' };
+// The suite's shared lab: each run attaches to it by prefix and takes a guest slot, as users' runs do.
+const LAB = sharedLabChoice();
 
 describe.each(['qmp', 'hmp'] as const)('migrate over %s', (monitor) => {
   it('migrates a 256 MiB guest and records what happened', async () => {
@@ -78,8 +79,8 @@ describe.each(['qmp', 'hmp'] as const)('migrate over %s', (monitor) => {
     expect(again.kind).toBe('run');
     expect(readFileSync(again.markdownPath, 'utf8')).toBe(md);
 
-    // The ephemeral lab is gone again.
-    expect(await attachLab(LAB.prefix)).toBeUndefined();
+    // The shared lab is left as the run found it.
+    expect(await sharedLabLeftovers()).toEqual([]);
   }, 180000);
 });
 
@@ -127,7 +128,7 @@ describe('migrate refuses bad input before starting anything', () => {
   it('names the problem', async () => {
     await expect(migrate({ scenario: { guest: { memoryMiB: 10 } }, lab: LAB, resultsRoot: results })).rejects.toThrow(/memoryMiB/);
     await expect(migrate({ scenario: { port: 80 }, lab: LAB, resultsRoot: results })).rejects.toThrow(/port/);
-    expect(await attachLab(LAB.prefix)).toBeUndefined();
+    expect(await sharedLabLeftovers()).toEqual([]);
   });
 });
 

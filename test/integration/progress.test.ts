@@ -1,19 +1,18 @@
 // Progress as a user sees it through the `miglab` command with stderr not a terminal (a log, a
 // pipe): plain timestamped lines while the migration runs, a few rather than one per sample;
-// `--json` puts the run report alone on stdout; `--quiet` prints no progress at all. One lab for
-// the file, one guest pair per run.
+// `--json` puts the run report alone on stdout; `--quiet` prints no progress at all. The suite's
+// shared lab, one guest pair per run.
 import { describe, expect, it } from '@jest/globals';
 import { execa } from 'execa';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { REPO_ROOT } from '../../src/api.js';
 import type { RunReport } from '../../src/migrate/report.js';
-import { useTestLab } from '../support/lab-fixture.js';
+import { sharedLabPrefix, useSharedLab } from '../support/shared-lab.js';
 
-const PREFIX = 'mlpr';
-const fx = useTestLab(PREFIX);
+const fx = useSharedLab('progress');
 const MIGLAB = resolve(REPO_ROOT, 'bin', 'miglab.js');
-const GUEST = ['--prefix', PREFIX, '--memory', '128M', '--accel', 'tcg', '--disk-size', '16M'];
+const GUEST = ['--prefix', sharedLabPrefix(), '--memory', '128M', '--accel', 'tcg', '--disk-size', '16M'];
 /** A line of progress: a time stamp, a phase, what happened. */
 const STAMPED = /^\d\d:\d\d:\d\d\.\d{3} /;
 

@@ -14,6 +14,7 @@ import { pollUntil, withDeadline } from '../../src/util/deadline.js';
 import { connectThroughProxy, hiddenFromHosts, hostProcesses, type ProxiedSsh } from '../../src/lab/ssh-hosts.js';
 import { useSshHosts } from '../support/ssh-hosts.js';
 
+// Its own lab: SSH test hosts (sshd in the lab's namespaces) with a different export directory.
 const PREFIX = 'mlssh';
 const fx = useSshHosts(PREFIX);
 const conns = new Map<HostRole, ProxiedSsh>();

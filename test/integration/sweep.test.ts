@@ -1,19 +1,20 @@
-// `miglab sweep` end to end on a tiny grid: one lab for the whole sweep, two real migrations
+// `miglab sweep` end to end on a tiny grid: on the suite's shared lab, two real migrations
 // (128 and 256 MiB, idle), summary.csv with their downtimes; then the same sweep again, which must
 // resume: both runs are complete, so nothing is started (no lab, no QEMU) and it returns at once.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { attachLab } from '../../src/lab/index.js';
 import { replot } from '../../src/replot.js';
 import { plotResults } from '../../src/sweep/plots.js';
 import { runSweep } from '../../src/sweep/run.js';
 import type { SweepSpecInput } from '../../src/sweep/spec.js';
+import { sharedLabChoice, sharedLabLeftovers } from '../support/shared-lab.js';
 
 const results = mkdtempSync(join(tmpdir(), 'miglab-it-sweep-'));
 afterAll(() => rmSync(results, { recursive: true, force: true }));
 
-const LAB = { prefix: 'mlsw' };
+// The suite's shared lab: each run attaches to it by prefix and takes a guest slot, as users' runs do.
+const LAB = sharedLabChoice();
 const SPEC: SweepSpecInput = {
   name: 'tiny',
   repetitions: 1,
@@ -40,8 +41,8 @@ describe('a tiny real sweep', () => {
     for (const d of downtime) expect(d).toBeGreaterThanOrEqual(0);
     expect(rows.map((r) => r.split(',')[cols.indexOf('memoryMiB')])).toEqual(['128', '256']);
     expect(rows.map((r) => r.split(',')[cols.indexOf('converged')])).toEqual(['1', '1']);
-    // The lab was brought up for the sweep and taken down after it.
-    expect(await attachLab(LAB.prefix)).toBeUndefined();
+    // The sweep left the lab as it found it.
+    expect(await sharedLabLeftovers()).toEqual([]);
 
     const started = Date.now();
     const second = await runSweep({ spec: SPEC, resultsRoot: results, lab: LAB });

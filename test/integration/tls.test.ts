@@ -15,17 +15,16 @@ import { fromQueryMigrate, isFinalMigrationStatus, type MigrationInfo } from '..
 import { QmpMigrationDriver, tlsParameters } from '../../src/migrate/monitor.js';
 import { pollUntil } from '../../src/util/deadline.js';
 import { Teardown } from '../../src/util/teardown.js';
-import { useTestLab } from '../support/lab-fixture.js';
+import { takeSlot, useSharedLab } from '../support/shared-lab.js';
 
-const PREFIX = 'htl';
 const BOOT_MS = 60_000;
 const MIGRATE_MS = 30_000;
 const CALL = { timeoutMs: 10_000 };
-const fx = useTestLab(PREFIX);
+const fx = useSharedLab('tls');
 
 let creds: TlsCredentialSet;
 beforeAll(async () => {
-  creds = await ensureTlsCredentials(join(fx.lab.paths.labDir, 'tls'), { serverAddress: fx.lab.hosts.dst.ip, label: PREFIX, timeoutMs: 20_000 });
+  creds = await ensureTlsCredentials(join(fx.lab.paths.labDir, 'tls'), { serverAddress: fx.lab.hosts.dst.ip, label: fx.lab.spec.prefix, timeoutMs: 20_000 });
 }, 30_000);
 
 interface Pair {
@@ -35,13 +34,13 @@ interface Pair {
 }
 
 /** A 256 MiB guest on `src` and its destination on `dst`, both with the lab's TLS credentials. */
-async function bootPair(td: Teardown, index: number, port: number): Promise<Pair> {
-  const lab = fx.lab;
+async function bootPair(td: Teardown, port: number): Promise<Pair> {
+  const { index, lab } = await takeSlot(fx.lab, td, `tls${port}`);
   const name = `tls${index}`;
   const runDir = join(fx.runDir, name);
   mkdirSync(runDir, { recursive: true });
   const spec = parseMachineSpec({ name, accel: 'tcg', memoryMiB: 256, mac: lab.guestMac(index), ip: `${lab.guestIp(index)}/${lab.prefixLength}` });
-  const diskFile = `${PREFIX}-${name}.qcow2`;
+  const diskFile = `tls-${name}.qcow2`;
   await createDataDisk(lab.nfs.host, lab.nfs.path(diskFile), 16, { overwrite: true });
   td.defer(`remove data disk ${diskFile}`, () => lab.nfs.host.remove(lab.nfs.path(diskFile)));
   const uri = `tcp:${lab.hosts.dst.ip}:${port}`;
@@ -78,7 +77,7 @@ describe('a TLS migration stream', () => {
   it('migrates a guest over TLS, both sides verified, and the guest carries on at the destination', async () => {
     const td = new Teardown();
     try {
-      const { src, dst, uri } = await bootPair(td, 0, 4444);
+      const { src, dst, uri } = await bootPair(td, 4444);
       const dstIp = fx.lab.hosts.dst.ip;
       expect(src.command.argv).toContain(`tls-creds-x509,id=miglab-tls,dir=${creds.dir},endpoint=client,verify-peer=on`);
       expect(dst.command.argv).toContain(`tls-creds-x509,id=miglab-tls,dir=${creds.dir},endpoint=server,verify-peer=on`);
@@ -116,7 +115,7 @@ describe('a TLS migration stream', () => {
   it('refuses a source without tls-creds, and the destination still takes a TLS one afterwards', async () => {
     const td = new Teardown();
     try {
-      const { src, dst, uri } = await bootPair(td, 1, 4446);
+      const { src, dst, uri } = await bootPair(td, 4446);
       const dstIp = fx.lab.hosts.dst.ip;
       await new QmpMigrationDriver(dst.qmp).setTls(tlsParameters('destination', dstIp));
       const out = new QmpMigrationDriver(src.qmp);
@@ -146,7 +145,7 @@ describe('a TLS migration stream', () => {
   it('fails on the source when the destination\'s certificate is not for the expected name', async () => {
     const td = new Teardown();
     try {
-      const { src, dst, uri } = await bootPair(td, 2, 4448);
+      const { src, dst, uri } = await bootPair(td, 4448);
       const dstIp = fx.lab.hosts.dst.ip;
       await new QmpMigrationDriver(dst.qmp).setTls(tlsParameters('destination', dstIp));
       const out = new QmpMigrationDriver(src.qmp);

@@ -4,7 +4,7 @@
 // (or fails a clean one), and a data disk image that QEMU left inconsistent.
 import { join } from 'node:path';
 import { AgentClient } from '../../src/guest/agent-client.js';
-import { useTestLab } from '../support/lab-fixture.js';
+import { takeSlot, useSharedLab } from '../support/shared-lab.js';
 import { startSingleGuest } from '../../src/machine/lab-guest.js';
 import { parseMachineSpec } from '../../src/machine/spec.js';
 import { sleep } from '../../src/util/deadline.js';
@@ -12,25 +12,24 @@ import { Teardown } from '../../src/util/teardown.js';
 import { qemuImgCheck, startWorkload, stopWorkload, verifyIntegrity, workloadStatus } from '../../src/workload/run.js';
 import { parseWorkload } from '../../src/workload/spec.js';
 
-const PREFIX = 'mlwl';
 const BOOT_MS = 60_000;
-const fx = useTestLab(PREFIX);
+const fx = useSharedLab('workload');
 
 describe('guest workloads', () => {
   it('reach their rates, verify clean, catch deliberate corruption, and leave a clean qcow2', async () => {
     const td = new Teardown();
-    const l = fx.lab;
     const figures: string[] = [];
     try {
-      const disk = `${PREFIX}-wl0.qcow2`;
-      const ip = l.guestIp(0);
+      const { index, lab: l } = await takeSlot(fx.lab, td, 'wl');
+      const disk = `workload-wl${index}.qcow2`;
+      const ip = l.guestIp(index);
       const spec = parseMachineSpec({
-        name: 'wl0',
+        name: `wl${index}`,
         accel: 'tcg',
         memoryMiB: 256,
         nicModel: 'virtio-net-pci',
         diskInterface: 'virtio',
-        mac: l.guestMac(0),
+        mac: l.guestMac(index),
         ip: `${ip}/${l.prefixLength}`,
         iperfServer: true,
       });

@@ -5,6 +5,7 @@ import { PassThrough, type Duplex } from 'node:stream';
 import type { LineSession } from '../../src/host/line-session.js';
 import type { ExitInfo, Host, HostProcess, RunOptions, RunResult } from '../../src/host/host.js';
 import { CommandError, LocalHost } from '../../src/host/local.js';
+import type { LabMachine } from '../../src/lab/machine.js';
 import { connectUnixSocket } from '../../src/util/unix-socket.js';
 
 /** A long-lived process that is only what the test makes it: it prints what it is told and exits when told. */
@@ -158,5 +159,30 @@ export function runOnlyHost(name: string, run: Host['run'], which: Host['which']
     readText: unused('readText'),
     putFile: unused('putFile'),
     converse: unused('converse'),
+  };
+}
+
+/**
+ * A lab machine (src/lab/machine.ts) on `host`: its namespaces run their commands through it as
+ * `ip netns exec NS ...`, as this machine's do, so `host.ran` holds every command in order.
+ */
+export function fakeMachine(host: FakeHost): LabMachine {
+  return {
+    host,
+    netns: (name, netns): Host => {
+      const wrap = (argv: readonly string[]) => ['ip', 'netns', 'exec', netns, ...argv];
+      return {
+        name,
+        run: (argv, opts) => host.run(wrap(argv), opts),
+        spawn: (argv) => host.spawn(wrap(argv)),
+        converse: (argv) => host.converse(wrap(argv)),
+        which: (program) => host.which(program),
+        connectUnix: (path) => host.connectUnix(path),
+        makeTempDir: (parent, prefix) => host.makeTempDir(parent, prefix),
+        remove: (path) => host.remove(path),
+        readText: (path) => host.readText(path),
+        putFile: () => host.putFile(),
+      };
+    },
   };
 }

@@ -6,6 +6,10 @@ import { describe, expect, it } from '@jest/globals';
 import {
   FIREWALL_PURPOSE,
   NFS_SERVER_PORTS,
+  NFT_APPLY_ARGV,
+  NFT_LIST_ARGV,
+  applyLabFirewall,
+  checkFirewall,
   describeFirewalls,
   firewallProblem,
   firewallRuleset,
@@ -16,6 +20,7 @@ import {
 } from '../../../src/lab/firewall.js';
 import { ganeshaConfig } from '../../../src/lab/ganesha.js';
 import { parseLabSpec } from '../../../src/lab/spec.js';
+import { FakeHost } from '../../support/fake-host.js';
 
 const spec = parseLabSpec({});
 
@@ -168,5 +173,40 @@ describe('describeFirewalls and firewallProblem', () => {
     expect(firewallProblem({ role: 'dst', state: 'missing' }, 'mlab-dst', 'mlab')).toMatch(/^the firewall of mlab-dst is missing .*miglab lab down --prefix mlab; miglab lab up --prefix mlab/);
     expect(firewallProblem({ role: 'src', state: 'altered' }, 'mlab-src', 'mlab')).toMatch(/^the firewall of mlab-src was changed .*NFS server for src and dst only/);
     expect(firewallProblem({ role: 'src', state: 'unknown', detail: 'nft: not found' }, 'mlab-src', 'mlab')).toBe('could not read the firewall of mlab-src: nft: not found');
+  });
+});
+
+describe('applyLabFirewall and checkFirewall on a host', () => {
+  it('loads each host\'s ruleset with nft on that host, src first', async () => {
+    const src = new FakeHost('src');
+    const dst = new FakeHost('dst');
+    const inputs: string[] = [];
+    const record = (h: FakeHost) => {
+      const run = h.run.bind(h);
+      h.run = async (argv, opts) => {
+        if (opts?.input !== undefined) inputs.push(`${h.name}: ${String(opts.input)}`);
+        return run(argv, opts);
+      };
+    };
+    record(src);
+    record(dst);
+    await applyLabFirewall({ spec, hosts: { src: { host: src }, dst: { host: dst } } }, { timeoutMs: 1000 });
+    expect(src.ran).toEqual([NFT_APPLY_ARGV]);
+    expect(dst.ran).toEqual([NFT_APPLY_ARGV]);
+    expect(inputs).toEqual([`src: ${SRC_RULESET}`, `dst: ${DST_RULESET}`]);
+  });
+
+  it('compares the live table with the policy as the same host\'s nft prints it', async () => {
+    const dst = new FakeHost('dst', { run: (argv) => ({ stdout: argv[0] === 'unshare' ? DST_ECHO : DST_LIVE }) });
+    expect(await checkFirewall(dst, spec, 'dst', { timeoutMs: 1000 })).toEqual({ role: 'dst', state: 'in-force', refusedPackets: 1 });
+    expect(dst.ran).toEqual([NFT_LIST_ARGV, nftCanonicalArgv(DST_RULESET)]);
+  });
+
+  it('reports a missing table without asking for the policy, and a failing nft as unknown', async () => {
+    const missing = new FakeHost('dst', { run: () => ({ exitCode: 1, stderr: 'Error: No such file or directory; did you mean table \'miglab\' in family inet?' }) });
+    expect(await checkFirewall(missing, spec, 'dst', { timeoutMs: 1000 })).toEqual({ role: 'dst', state: 'missing' });
+    expect(missing.ran).toEqual([NFT_LIST_ARGV]);
+    const broken = new FakeHost('src', { run: () => ({ exitCode: 127, stderr: 'nft: command not found' }) });
+    expect(await checkFirewall(broken, spec, 'src', { timeoutMs: 1000 })).toMatchObject({ role: 'src', state: 'unknown', detail: expect.stringMatching(/exited 127: nft: command not found/) });
   });
 });
