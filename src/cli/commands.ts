@@ -241,7 +241,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
   {
     command: 'batch',
     describe: 'migrate many guests (sequential, parallel, waves, or the scheduler) stepping N up until the host stalls; explains why',
-    builder: (y) => y.options(BATCH_OPTIONS),
+    builder: (y) => y.options(BATCH_OPTIONS).option('hosts', { ...HOSTS_OPTION, describe: `${HOSTS_OPTION.describe}; the source host is the one sampled and judged (stall, memory guard)` }),
     run: (a, io) => batchCommand(a, io),
     json: 'the batch record, its diagnosis per step and the report paths',
     values: { mode: [...BATCH_MODES, 'waves:2'] },

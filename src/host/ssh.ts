@@ -5,7 +5,7 @@
 // SSH session ends: nothing miglab starts outlives a dropped connection or a killed miglab.
 import { spawn as spawnLocal, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { Duplex, PassThrough, type Readable } from 'node:stream';
 import ssh2 from 'ssh2';
@@ -81,6 +81,28 @@ const CHANNEL_CLOSE_MS = 5_000;
 /** OpenSSH's SSH2_OPEN_CONNECT_FAILED: the server could not connect where the channel was to go. */
 const OPEN_CONNECT_FAILED = 2;
 
+/**
+ * MIGLAB_DEBUG_SSH=FILE (or 1: stderr) logs every channel's life, one timestamped line per event
+ * (open asked, opened, exit, eof, close), to find a command whose end is not seen: which
+ * command, on which host and channel, got which of its events.
+ */
+const DEBUG_SSH = process.env.MIGLAB_DEBUG_SSH;
+let channelSeq = 0;
+function debugSsh(line: string): void {
+  if (!DEBUG_SSH) return;
+  const text = `${new Date().toISOString()} ${process.pid} ${line}\n`;
+  if (DEBUG_SSH === '1') process.stderr.write(text);
+  else appendFileSync(DEBUG_SSH, text);
+}
+
+/** Log a channel's events under its number (nothing unless MIGLAB_DEBUG_SSH is set). */
+function traceChannel(ch: ClientChannel, id: string): void {
+  if (!DEBUG_SSH) return;
+  ch.on('exit', (code: unknown, signal?: unknown) => debugSsh(`${id} exit ${String(code)}${signal ? ` ${String(signal)}` : ''}`));
+  ch.on('end', () => debugSsh(`${id} eof`));
+  ch.on('close', () => debugSsh(`${id} close`));
+}
+
 export class SshHost implements Host {
   readonly name: string;
   private closedByUs = false;
@@ -93,6 +115,7 @@ export class SshHost implements Host {
     // A connection that ends without close() was lost: the host is out of reach from now on,
     // which a run's watcher and every later command say in those words.
     client.once('close', () => {
+      debugSsh(`${this.name} connection closed${this.closedByUs ? '' : ' (lost)'}`);
       if (!this.closedByUs) this.lostAt = new Date();
     });
   }
@@ -154,8 +177,17 @@ export class SshHost implements Host {
   private exec(command: string): Promise<ClientChannel> {
     const what = `\`${command.slice(0, 80)}\``;
     this.checkConnected(`run ${what}`);
+    const id = `${this.name} ch${++channelSeq}`;
+    debugSsh(`${id} open ${command.slice(0, 160).replace(/\s+/g, ' ')}`);
     const opened = new Promise<ClientChannel>((resolve, reject) =>
-      this.client.exec(command, (err, ch) => (err ? reject(this.connectionLost() ? new MiglabError('HOST_LOST', `${this.connectionLost()}: cannot run ${what}`, { cause: err }) : err) : resolve(ch))),
+      this.client.exec(command, (err, ch) => {
+        debugSsh(`${id} ${err ? `open failed: ${err.message}` : 'opened'}`);
+        if (err) reject(this.connectionLost() ? new MiglabError('HOST_LOST', `${this.connectionLost()}: cannot run ${what}`, { cause: err }) : err);
+        else {
+          traceChannel(ch, id);
+          resolve(ch);
+        }
+      }),
     );
     // A connection that went quiet without closing (a proxy stalled) answers no channel request:
     // never wait for one without a bound.
@@ -207,7 +239,18 @@ export class SshHost implements Host {
   async connectUnix(path: string): Promise<Duplex> {
     this.checkConnected(`reach unix socket ${path}`);
     try {
-      return await new Promise<ClientChannel>((resolve, reject) => this.client.openssh_forwardOutStreamLocal(path, (err, ch) => (err ? reject(err) : resolve(ch))));
+      const id = `${this.name} ch${++channelSeq}`;
+      debugSsh(`${id} open unix ${path}`);
+      return await new Promise<ClientChannel>((resolve, reject) =>
+        this.client.openssh_forwardOutStreamLocal(path, (err, ch) => {
+          debugSsh(`${id} ${err ? `open failed: ${err.message}` : 'opened'}`);
+          if (err) reject(err);
+          else {
+            traceChannel(ch, id);
+            resolve(ch);
+          }
+        }),
+      );
     } catch (err) {
       // sshd says only that it could not connect; whether the socket is there yet tells ENOENT
       // (QEMU has not made it) from ECONNREFUSED (nobody listens), as a local connect would.
