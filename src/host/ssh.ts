@@ -174,18 +174,26 @@ export class SshHost implements Host {
     this.client.end();
   }
 
-  private exec(command: string): Promise<ClientChannel> {
+  /**
+   * Open an exec channel and hand it to `attach` AT ONCE, inside ssh2's callback. A quick command's
+   * whole answer (the exec's success, its output, exit status, EOF and close) can arrive in one
+   * read from the socket, which ssh2 parses in one go: a listener added after an `await` (a
+   * microtask later) misses the exit and the close, and the command looks as if it never ended
+   * (seen: a /proc read over SSH whose exit came 1 ms after the channel opened, waited on until
+   * its deadline). So every listener is added by `attach`, before ssh2 parses on.
+   */
+  private exec<T>(command: string, attach: (ch: ClientChannel) => T): Promise<T> {
     const what = `\`${command.slice(0, 80)}\``;
     this.checkConnected(`run ${what}`);
     const id = `${this.name} ch${++channelSeq}`;
     debugSsh(`${id} open ${command.slice(0, 160).replace(/\s+/g, ' ')}`);
-    const opened = new Promise<ClientChannel>((resolve, reject) =>
+    const opened = new Promise<T>((resolve, reject) =>
       this.client.exec(command, (err, ch) => {
         debugSsh(`${id} ${err ? `open failed: ${err.message}` : 'opened'}`);
         if (err) reject(this.connectionLost() ? new MiglabError('HOST_LOST', `${this.connectionLost()}: cannot run ${what}`, { cause: err }) : err);
         else {
           traceChannel(ch, id);
-          resolve(ch);
+          resolve(attach(ch));
         }
       }),
     );
@@ -197,15 +205,19 @@ export class SshHost implements Host {
   /** Run `argv` to completion; stdout and stderr exactly as printed. */
   private async execute(argv: readonly string[], opts: RunOptions): Promise<RunResult> {
     const started = Date.now();
-    const ch = await this.exec(shellCommand(argv));
     let stdout = '';
     let stderr = '';
-    ch.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    ch.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    const { ch, exit, closed } = await this.exec(shellCommand(argv), (ch) => {
+      ch.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+      ch.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+      return {
+        ch,
+        exit: new Promise<number>((resolve) => ch.on('exit', (code: number | null) => resolve(code ?? 128))),
+        closed: new Promise<void>((resolve) => ch.on('close', () => resolve())),
+      };
+    });
     if (opts.input !== undefined) ch.end(opts.input);
     else ch.end();
-    const exit = new Promise<number>((resolve) => ch.on('exit', (code: number | null) => resolve(code ?? 128)));
-    const closed = new Promise<void>((resolve) => ch.on('close', () => resolve()));
     let exitCode: number;
     try {
       exitCode = await withDeadline(`\`${argv.join(' ')}\` on ${this.name}`, exit, { timeoutMs: opts.timeoutMs ?? 600000, signal: opts.signal });
@@ -228,7 +240,7 @@ export class SshHost implements Host {
   }
 
   spawn(argv: readonly string[], opts: SpawnOptions = {}): HostProcess {
-    return new SshProcess(this, argv, this.exec(shellCommand(sessionBoundArgv(argv))), opts);
+    return new SshProcess(this, argv, (wire) => this.exec(shellCommand(sessionBoundArgv(argv)), wire), opts);
   }
 
   async which(program: string): Promise<string | undefined> {
@@ -266,8 +278,7 @@ export class SshHost implements Host {
 
   /** Over an exec channel of its own: the program ends with the channel's input, or with the connection. */
   async converse(argv: readonly string[]): Promise<LineSession> {
-    const ch = await this.exec(shellCommand(argv));
-    const ended = new Promise<void>((resolve) => ch.on('close', () => resolve()));
+    const { ch, ended } = await this.exec(shellCommand(argv), (ch) => ({ ch, ended: new Promise<void>((resolve) => ch.on('close', () => resolve())) }));
     return lineSession(`\`${argv.join(' ')}\` on ${this.name}`, ch, ch, ended);
   }
 
@@ -364,7 +375,8 @@ class SshProcess implements HostProcess {
   constructor(
     private readonly host: SshHost,
     readonly argv: readonly string[],
-    channel: Promise<ClientChannel>,
+    /** Opens the process's channel, wiring it (inside ssh2's callback) with the function given. */
+    open: (wire: (ch: ClientChannel) => Promise<ExitInfo>) => Promise<Promise<ExitInfo>>,
     opts: SpawnOptions,
   ) {
     this.output = new ProcessOutput(opts);
@@ -386,7 +398,8 @@ class SshProcess implements HostProcess {
       if (!this.pid) failed(new MiglabError('COMMAND_FAILED', `\`${argv.join(' ')}\` did not start on ${host.name}: ${this.output.tail(3) || 'no output'}`));
       return info;
     };
-    this.exited = channel.then(
+    // open() settles once the wired promise has (a promise resolved with a promise adopts it).
+    this.exited = open(
       (ch) =>
         new Promise<ExitInfo>((resolve) => {
           // The channel's stdin stays open: its EOF is what tells the wrapper the session ended.
@@ -418,6 +431,8 @@ class SshProcess implements HostProcess {
           // the connection dropped (and the wrapper ended the program).
           ch.on('close', () => resolve(done(exit ?? { exitCode: null, signal: null })));
         }),
+    ).then(
+      (exited) => exited,
       (e: unknown) => {
         this.output.keep(Buffer.from(`cannot start on ${host.name}: ${(e as Error).message}\n`));
         return done({ exitCode: null, signal: null });
