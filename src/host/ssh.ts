@@ -375,8 +375,12 @@ class SshProcess implements HostProcess {
   constructor(
     private readonly host: SshHost,
     readonly argv: readonly string[],
-    /** Opens the process's channel, wiring it (inside ssh2's callback) with the function given. */
-    open: (wire: (ch: ClientChannel) => Promise<ExitInfo>) => Promise<Promise<ExitInfo>>,
+    /**
+     * Opens the process's channel, wiring it (inside ssh2's callback) with the function given.
+     * Its promise is wrapped in an object: exec resolves when the channel opens, not when the
+     * process exits (a promise resolved with a promise would wait for it).
+     */
+    open: (wire: (ch: ClientChannel) => { exited: Promise<ExitInfo> }) => Promise<{ exited: Promise<ExitInfo> }>,
     opts: SpawnOptions,
   ) {
     this.output = new ProcessOutput(opts);
@@ -398,41 +402,39 @@ class SshProcess implements HostProcess {
       if (!this.pid) failed(new MiglabError('COMMAND_FAILED', `\`${argv.join(' ')}\` did not start on ${host.name}: ${this.output.tail(3) || 'no output'}`));
       return info;
     };
-    // open() settles once the wired promise has (a promise resolved with a promise adopts it).
-    this.exited = open(
-      (ch) =>
-        new Promise<ExitInfo>((resolve) => {
-          // The channel's stdin stays open: its EOF is what tells the wrapper the session ended.
-          let head = '';
-          ch.on('data', (d: Buffer) => {
-            out.write(d);
-            this.output.keep(d);
-          });
-          ch.stderr.on('data', (d: Buffer) => {
-            if (!this.pid) {
-              // The wrapper's first line is the pid; it may arrive in pieces.
-              head += d.toString('utf8');
-              const m = PID_LINE.exec(head);
-              if (!m) return;
-              this.pid = Number(m[1]);
-              started(this.pid);
-              d = Buffer.from(head.slice(m[0].length));
-              if (d.length === 0) return;
-            }
-            err.write(d);
-            this.output.keep(d);
-          });
-          let exit: ExitInfo | undefined;
-          ch.on('exit', (code: number | null, signal?: string) => {
-            exit = { exitCode: code ?? null, signal: signal ?? null };
-            ch.end(); // the wrapper's watcher is left reading stdin: let it go
-          });
-          // Exit status and output both arrive before the channel closes; without an exit status
-          // the connection dropped (and the wrapper ended the program).
-          ch.on('close', () => resolve(done(exit ?? { exitCode: null, signal: null })));
-        }),
-    ).then(
-      (exited) => exited,
+    this.exited = open((ch) => ({
+      exited: new Promise<ExitInfo>((resolve) => {
+        // The channel's stdin stays open: its EOF is what tells the wrapper the session ended.
+        let head = '';
+        ch.on('data', (d: Buffer) => {
+          out.write(d);
+          this.output.keep(d);
+        });
+        ch.stderr.on('data', (d: Buffer) => {
+          if (!this.pid) {
+            // The wrapper's first line is the pid; it may arrive in pieces.
+            head += d.toString('utf8');
+            const m = PID_LINE.exec(head);
+            if (!m) return;
+            this.pid = Number(m[1]);
+            started(this.pid);
+            d = Buffer.from(head.slice(m[0].length));
+            if (d.length === 0) return;
+          }
+          err.write(d);
+          this.output.keep(d);
+        });
+        let exit: ExitInfo | undefined;
+        ch.on('exit', (code: number | null, signal?: string) => {
+          exit = { exitCode: code ?? null, signal: signal ?? null };
+          ch.end(); // the wrapper's watcher is left reading stdin: let it go
+        });
+        // Exit status and output both arrive before the channel closes; without an exit status
+        // the connection dropped (and the wrapper ended the program).
+        ch.on('close', () => resolve(done(exit ?? { exitCode: null, signal: null })));
+      }),
+    })).then(
+      ({ exited }) => exited,
       (e: unknown) => {
         this.output.keep(Buffer.from(`cannot start on ${host.name}: ${(e as Error).message}\n`));
         return done({ exitCode: null, signal: null });
