@@ -8,28 +8,17 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { hostsLabPrefix } from '../../src/hosts/lab.js';
-import { hostProcesses } from '../../src/lab/ssh-hosts.js';
 import { BatchFileSchema } from '../../src/results/batch.js';
 import { RunReportSchema } from '../../src/results/run.js';
-import { useSshHosts } from '../support/ssh-hosts.js';
+import { endIfRunning, waitPrinted } from '../support/printed.js';
+import { qemusOnHost, useSshHosts } from '../support/ssh-hosts.js';
 
 const MIGLAB = resolve('bin/miglab.js');
 const fx = useSshHosts('mlhb');
 const results = mkdtempSync(join(tmpdir(), 'miglab-it-hosts-batch-'));
 afterAll(() => rmSync(results, { recursive: true, force: true }));
 
-/** QEMUs running on a host (its sessions' descendants). */
-function qemusOn(role: 'src' | 'dst'): number[] {
-  return hostProcesses(fx.ssh.hosts[role])
-    .filter((p) => {
-      try {
-        return readFileSync(`/proc/${p.pid}/comm`, 'utf8').trim().startsWith('qemu-system');
-      } catch {
-        return false;
-      }
-    })
-    .map((p) => p.pid);
-}
+const qemusOn = (role: 'src' | 'dst') => qemusOnHost(fx.ssh.hosts[role]);
 
 async function cli(args: string[], timeout = 150_000) {
   return execa('node', [MIGLAB, ...args], { reject: false, all: true, timeout, env: { ...process.env, NO_COLOR: '1' } });
@@ -116,23 +105,11 @@ describe('guests up|down --hosts', () => {
   let up: ResultPromise<{ reject: false; all: true; buffer: true }> | undefined;
   let out = '';
   afterAll(async () => {
-    // Only if a step failed before `guests down`: end the session this test started, by its pid.
-    if (up?.pid && up.exitCode === null) {
-      process.kill(up.pid, 'SIGTERM');
-      await up;
-    }
+    // Only if a step failed before `guests down`: end the session this test started.
+    await endIfRunning(up);
   }, 120_000);
 
-  async function waitOutput(re: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const m = re.exec(out);
-      if (m) return m;
-      if (up?.exitCode !== null && up?.exitCode !== undefined) throw new Error(`guests up ended (${up.exitCode}) before printing ${re}:\n${out}`);
-      if (Date.now() > end) throw new Error(`guests up did not print ${re} within ${timeoutMs} ms:\n${out}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+  const waitOutput = (re: RegExp, timeoutMs: number) => waitPrinted('guests up', () => out, () => up, re, timeoutMs);
 
   /** A printed line run as a person pastes it into a shell; the test's ssh trusts the test host's key. */
   function paste(line: string, input?: string) {
