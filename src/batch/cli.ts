@@ -144,7 +144,12 @@ export function formatBatchSummary(r: BatchResult): string {
 export async function batchCommand(args: Raw, io: CommandIo): Promise<number> {
   // Loaded here, not at the top: it draws the report, and the plotting stack is slow to load for every other command.
   const { runBatch } = await import('./run.js');
-  const result = await runBatch(batchSpecFromArgsChecked(args), { resultsRoot: String(args.results ?? 'results'), progress: io.progress, signal: io.signal });
+  const result = await runBatch(batchSpecFromArgsChecked(args), {
+    resultsRoot: String(args.results ?? 'results'),
+    hosts: args.hosts === undefined ? undefined : String(args.hosts),
+    progress: io.progress,
+    signal: io.signal,
+  });
   io.out(formatBatchSummary(result));
   io.json?.(result);
   return BATCH_STOP_EXIT[result.record.stop.kind];

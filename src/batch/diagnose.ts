@@ -46,14 +46,19 @@ const DST_PORT = SWITCH_PORTS.dst;
  * What src sent and dst received over the migration link in a sample, Mbit/s. Read on the
  * switch (sampler.ts): src's port receives what src sends, dst's port sends what dst receives,
  * both from one read. Records from before that read src's and dst's uplinks in two commands, at
- * two moments; for them the smaller of the two is taken, since the larger may count bytes of a
- * longer interval than the one it is divided by.
+ * two moments, and batches on hosts from a hosts file (each end read on its own host); for them
+ * the smaller of the two is taken, since the larger may count bytes of a longer interval than
+ * the one it is divided by.
  */
 export function linkRatesMbps(s: BatchSample): { srcTxMbps?: number; dstRxMbps?: number } {
   const mbps = (v: number | undefined) => (v === undefined ? undefined : v / 1e6);
   const srcPort = s.links.find((l) => l.dev === SRC_PORT);
   const dstPort = s.links.find((l) => l.dev === DST_PORT);
   if (srcPort || dstPort) return { srcTxMbps: mbps(srcPort?.rxBitsPerSecond), dstRxMbps: mbps(dstPort?.txBitsPerSecond) };
+  // Hosts from a hosts file: each end on its own host, read apart.
+  const srcEnd = s.links.find((l) => l.role === 'src');
+  const dstEnd = s.links.find((l) => l.role === 'dst');
+  if (srcEnd || dstEnd) return { srcTxMbps: mbps(srcEnd?.txBitsPerSecond), dstRxMbps: mbps(dstEnd?.rxBitsPerSecond) };
   return {
     srcTxMbps: mbps(s.links.find((l) => l.netns?.endsWith('-src'))?.txBitsPerSecond),
     dstRxMbps: mbps(s.links.find((l) => l.netns?.endsWith('-dst'))?.rxBitsPerSecond),

@@ -7,6 +7,7 @@ export * from './diagnose.js';
 export * from './scheduler.js';
 export { runBatch, checkBatch, type BatchOptions, type BatchResult } from './run.js';
 export { batchFile, writeBatchReport, renderBatchReport, sampleRows, stepRows, batchMarkers } from './report.js';
-export { startBatchSampler, findGuestQemus, qemuGuestLabel, portRates, type PortsRead, type SwitchPorts } from './sampler.js';
+export { startBatchSampler, linkRates } from './sampler.js';
+export { findGuestQemus, qemuGuestLabel, samplingFor, type BatchSampling, type LinkRead, type SampledHost } from './sampling.js';
 export { BATCH_OPTIONS, batchCommand, batchSpecFromArgs, formatBatchSummary, parseModeArg, parseStepsArg } from './cli.js';
 export { runBatchBench, BENCH_MAX_N } from './bench.js';

@@ -5,9 +5,8 @@
 // record it returns (and writes as results/batch-<id>/) is all the diagnosis and report read.
 import { setMaxListeners } from 'node:events';
 import { readFile } from 'node:fs/promises';
-import { cpus as osCpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { migrateOnLab, newRunId, preflight, REPO_ROOT, useLab } from '../api.js';
+import { migrateOnLab, newRunId, preflightFor, REPO_ROOT, useLab, type LabChoice } from '../api.js';
 import { describeError, UsageError } from '../errors.js';
 import type { ImageInfo } from '../image/build.js';
 import type { Lab } from '../lab/index.js';
@@ -22,6 +21,7 @@ import { attemptFromReport, BATCH_SCHEMA, type BatchRecord, type BatchSample, ty
 import { writeBatchReport } from './report.js';
 import { checkResultsDir } from '../report/results-dir.js';
 import { startBatchSampler } from './sampler.js';
+import { samplingFor } from './sampling.js';
 import { estimateResourceUse, planRetries, planSchedule, RETRIED, type SchedulePlan } from './scheduler.js';
 import {
   assumedDirtyRateMiBps,
@@ -45,8 +45,13 @@ export interface BatchOptions {
   readonly progress?: Progress;
   /** An outer abort (tests, the CLI); Ctrl-C is always handled. */
   readonly signal?: AbortSignal;
-  /** MemAvailable now, MiB; tests stand a fake in. Default: /proc/meminfo. */
+  /** MemAvailable now, MiB; tests stand a fake in. Default: the sampled host's /proc/meminfo. */
   readonly memAvailableMiB?: () => Promise<number>;
+  /**
+   * A hosts file: the batch runs on those machines over SSH instead of the embedded lab; the
+   * source host is the one sampled and judged (stall, memory guard).
+   */
+  readonly hosts?: string;
 }
 
 export interface BatchResult {
@@ -57,12 +62,9 @@ export interface BatchResult {
   readonly htmlPath: string;
 }
 
-async function readMeminfo() {
-  return parseMeminfo(await readFile('/proc/meminfo', 'utf8'));
-}
-
-async function procMemAvailableMiB(): Promise<number> {
-  return (await readMeminfo()).memAvailableKiB / 1024;
+/** This machine's MemAvailable, MiB: the embedded lab's guard before the lab is up. */
+async function localMemAvailableMiB(): Promise<number> {
+  return parseMeminfo(await readFile('/proc/meminfo', 'utf8')).memAvailableKiB / 1024;
 }
 
 /** Guest pairs the memory guard must plan for in a step of N. */
@@ -72,29 +74,42 @@ function guardPairs(spec: BatchSpec, n: number): number {
   return peakPairs(spec.mode, n);
 }
 
-function checkGuard(spec: BatchSpec, n: number, memAvailableMiB: number): MemoryGuardVerdict {
-  return memoryGuard({ pairs: guardPairs(spec, n), memoryMiB: maxGuestMemoryMiB(spec), memAvailableMiB, reserveMiB: spec.memoryReserveMiB });
+function checkGuard(spec: BatchSpec, n: number, memAvailableMiB: number, qemusPerPair: 1 | 2 = 2): MemoryGuardVerdict {
+  return memoryGuard({ pairs: guardPairs(spec, n), memoryMiB: maxGuestMemoryMiB(spec), memAvailableMiB, reserveMiB: spec.memoryReserveMiB, qemusPerPair });
+}
+
+/** The first step's guard, as a one-line refusal. */
+function refuseFirstStep(spec: BatchSpec, memAvailableMiB: number, qemusPerPair: 1 | 2): void {
+  const n = expandSteps(spec.steps)[0]!;
+  const g = checkGuard(spec, n, memAvailableMiB, qemusPerPair);
+  if (!g.ok) throw new UsageError(`batch step N=${n}: ${g.message}`, 'use smaller guests, fewer at once, or a smaller memory reserve');
 }
 
 /**
- * Validate the batch and refuse its first step if it cannot fit in memory: nothing is started
- * (no lab, no QEMU) when this throws.
+ * Validate the batch and, given the host's memory, refuse its first step if it cannot fit:
+ * nothing is started (no lab, no QEMU) when this throws.
  */
-export async function checkBatch(input: BatchSpecInput, memAvailableMiB: () => Promise<number> = procMemAvailableMiB): Promise<BatchSpec> {
+export async function checkBatch(input: BatchSpecInput, memAvailableMiB?: () => Promise<number>): Promise<BatchSpec> {
   const spec = parseBatchSpec(input);
   const ns = expandSteps(spec.steps);
   // Each guest's scenario is valid (ports, workload support) before anything starts.
   for (let i = 0; i < Math.max(...ns); i++) parseScenario(guestScenario(spec, i));
-  const g = checkGuard(spec, ns[0]!, await memAvailableMiB());
-  if (!g.ok) throw new UsageError(`batch step N=${ns[0]}: ${g.message}`, 'use smaller guests, fewer at once, or a smaller memory reserve');
+  if (memAvailableMiB) refuseFirstStep(spec, await memAvailableMiB(), 2);
   return spec;
 }
 
 export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): Promise<BatchResult> {
-  const memNow = opts.memAvailableMiB ?? procMemAvailableMiB;
-  const spec = await checkBatch(input, memNow);
+  const onHosts = opts.hosts !== undefined;
+  // The embedded lab's guard reads this machine now, before the lab is up; on hosts it reads the
+  // source host once connected, still before any QEMU starts.
+  const spec = await checkBatch(input, onHosts ? undefined : (opts.memAvailableMiB ?? localMemAvailableMiB));
   const root = await checkResultsDir(opts.resultsRoot ?? join(REPO_ROOT, 'results'));
-  const image = await preflight();
+  const scenarios = Array.from({ length: Math.max(...expandSteps(spec.steps)) }, (_, i) => parseScenario(guestScenario(spec, i)));
+  const where: LabChoice = { lab: spec.lab, hosts: opts.hosts, shaping: spec.shaping, cpuModels: new Set(scenarios.map((s) => s.guest.cpuModel)) };
+  const image = await preflightFor(
+    where,
+    scenarios.flatMap((s) => s.faults),
+  );
   const progress = opts.progress ?? (() => undefined);
   const batchId = newRunId(modeName(spec.mode));
   const dir = join(root, `batch-${batchId}`);
@@ -105,23 +120,27 @@ export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): 
     const timer = setTimeout(() => deadline.abort(new Error(`the batch deadline of ${spec.deadlineMs} ms passed`)), spec.deadlineMs);
     td.defer('clear the batch deadline', () => clearTimeout(timer));
 
-    const lab = await useLab(td, { lab: spec.lab, shaping: spec.shaping }, signal);
+    const lab = await useLab(td, where, signal);
     const linkBandwidthMbit = (spec.shaping ?? lab.shaping)?.bandwidthMbit;
-    const mem0 = await readMeminfo();
+    // The host the batch is sampled on and judged by: this machine, or the source host.
+    const sampling = samplingFor(lab);
+    const host0 = await sampling.host(signal);
+    const qemusPerPair = onHosts ? 1 : 2;
+    const memNow = opts.memAvailableMiB ?? (async () => (await sampling.host(signal)).memAvailableMiB);
+    if (onHosts) refuseFirstStep(spec, await memNow(), qemusPerPair);
     const hostCtx = {
-      cpus: osCpus().length,
+      cpus: host0.cpus,
       memoryReserveMiB: spec.memoryReserveMiB,
-      swapUsedAtStartMiB: (mem0.swapTotalKiB - mem0.swapFreeKiB) / 1024,
+      swapUsedAtStartMiB: host0.swapUsedMiB,
     };
 
     // The host stall check runs on every sample, against the samples of the step in progress.
     let watch: { startMs: number; onStall: (s: Stall) => void } | undefined;
     const sampler = startBatchSampler({
       intervalMs: spec.sampleIntervalMs,
-      ports: { netns: lab.names.switchNs, srcPort: lab.names.switchPort.src, dstPort: lab.names.switchPort.dst },
+      sampling,
       sinceMs: started,
-      // The link sampler reads the embedded lab's namespaces (and its switch): namespace-only.
-      netns: [lab.names.ns.src, lab.names.ns.dst],
+      onMissed: (why) => progress('batch', `a host sample was missed (${why}); sampling goes on`),
       onSample: () => {
         if (!watch) return;
         const w = watch;
@@ -137,7 +156,7 @@ export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): 
     const steps: StepRecord[] = [];
     let stop: StopReason | undefined;
     for (const n of expandSteps(spec.steps)) {
-      const g = checkGuard(spec, n, await memNow());
+      const g = checkGuard(spec, n, await memNow(), qemusPerPair);
       if (!g.ok) {
         progress('batch', `N=${n}: ${g.message}`);
         stop = { kind: 'refused', n, detail: `N=${n}: ${g.message}` };
@@ -168,7 +187,7 @@ export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): 
       startedAt: new Date(started).toISOString(),
       wallMs: Date.now() - started,
       spec,
-      host: { cpus: hostCtx.cpus, memTotalMiB: Math.round(totalmem() / 1024 / 1024), linkBandwidthMbit, kernel: release() },
+      host: { where: host0.where, cpus: host0.cpus, memTotalMiB: host0.memTotalMiB, linkBandwidthMbit, kernel: host0.kernel },
       steps,
       stop,
       samples,

@@ -1,74 +1,18 @@
 // Host sampling for a batch. The batch does not know QEMU's pids before each guest boots (the
 // engine starts them inside migrateOnLab), so instead of startHostSampler's fixed pid list this
-// loop calls sampleHost each tick with the QEMU processes that exist now: those whose `-name`
-// says `guest=g<i>-<role>`, that run in the lab's src or dst namespace (other labs on the same
-// machine are not ours) and that started after the batch began.
+// loop asks the lab's sampling (sampling.ts) each tick for the batch's QEMU processes that exist
+// now and the migration link's counters, and calls sampleHost on what that one read brought.
 //
-// The migration link is read on the lab's switch, where the src and dst uplinks' peers both sit:
-// one `ip -s -j link show` there reads both counters at one instant. Reading src and dst in two
-// commands, each at its own moment, could show the link above its shaped rate (a
-// user saw 190 %, reported in issue 9; the record was not kept).
-import { performance } from 'node:perf_hooks';
-import { readFile, readdir, readlink, stat } from 'node:fs/promises';
-import type { Host } from '../host/host.js';
-import { THIS_MACHINE } from '../lab/machine.js';
-import { parseProcStat } from '../lab/proc.js';
-import { ipLinkStatsArgv, parseIpLinkStats, sampleHost, type HostSnapshot, type LinkCounters, type LinkSample } from '../measure/host-sampler.js';
+// On the embedded lab the link is read on the lab's switch, where the src and dst uplinks' peers
+// both sit: one `ip -s -j link show` there reads both counters at one instant. Reading src and
+// dst in two commands, each at its own moment, could show the link above its shaped rate (a user
+// saw 190 %, reported in issue 9; the record was not kept). On hosts from a hosts file the two
+// ends are two machines and are read apart; each end's rate is divided by its own read's span.
+import { describeError } from '../errors.js';
+import { hostSnapshot, sampleHost, type HostSnapshot, type LinkSample } from '../measure/host-sampler.js';
 import { startPeriodic } from '../util/periodic.js';
 import type { BatchSample } from './record.js';
-
-const USER_HZ = 100;
-
-/** `g3-source` from a QEMU argv, or undefined when it is not a lab guest's QEMU. */
-export function qemuGuestLabel(argv: readonly string[]): string | undefined {
-  if (!/qemu-system-/.test(argv[0] ?? '')) return undefined;
-  const i = argv.indexOf('-name');
-  const m = i >= 0 ? /(?:^|,)guest=(g\d+-(?:source|destination))(?:,|$)/.exec(argv[i + 1] ?? '') : null;
-  return m?.[1];
-}
-
-/** Boot time of this machine (epoch ms), from /proc/stat's btime. */
-async function bootTimeMs(): Promise<number> {
-  const m = /^btime\s+(\d+)/m.exec(await readFile('/proc/stat', 'utf8'));
-  return m ? Number(m[1]) * 1000 : 0;
-}
-
-/** Inode numbers of named network namespaces (/run/netns/NAME), to match /proc/PID/ns/net. */
-export async function netnsInodes(names: readonly string[]): Promise<Set<number>> {
-  const out = new Set<number>();
-  for (const n of names) out.add((await stat(`/run/netns/${n}`)).ino);
-  return out;
-}
-
-/**
- * Lab guests' QEMU processes started at or after `sinceMs` (epoch), in one of the namespaces
- * `inNetns` (inode numbers; all namespaces when undefined): pid -> label.
- */
-export async function findGuestQemus(sinceMs: number, opts: { bootMs?: number; inNetns?: ReadonlySet<number> } = {}): Promise<Map<number, string>> {
-  const boot = opts.bootMs ?? (await bootTimeMs());
-  const out = new Map<number, string>();
-  const entries = await readdir('/proc');
-  await Promise.all(
-    entries
-      .filter((e) => /^\d+$/.test(e))
-      .map(async (e) => {
-        // A process may exit between the listing and the read: skip it, it is not sampled.
-        const cmdline = await readFile(`/proc/${e}/cmdline`, 'utf8').catch(() => '');
-        const label = qemuGuestLabel(cmdline.split('\0'));
-        if (!label) return;
-        if (opts.inNetns) {
-          const ns = await readlink(`/proc/${e}/ns/net`).catch(() => '');
-          if (!opts.inNetns.has(Number(/\[(\d+)\]/.exec(ns)?.[1]))) return;
-        }
-        const stat = await readFile(`/proc/${e}/stat`, 'utf8').catch(() => '');
-        const startTicks = parseProcStat(stat)?.startTime ?? NaN;
-        const startMs = boot + (startTicks / USER_HZ) * 1000;
-        // One second of slack: btime is whole seconds.
-        if (Number.isFinite(startMs) && startMs >= sinceMs - 1000) out.set(Number(e), label);
-      }),
-  );
-  return out;
-}
+import type { BatchSampling, LinkRead } from './sampling.js';
 
 export interface BatchSampler {
   readonly samples: readonly BatchSample[];
@@ -76,77 +20,65 @@ export interface BatchSampler {
   stop(): Promise<BatchSample[]>;
 }
 
-/** The switch ports that carry the migration: src's uplink peer and dst's, in the switch namespace. */
-export interface SwitchPorts {
-  readonly netns: string;
-  /** Receives what src sends (its rx is src's uplink tx). */
-  readonly srcPort: string;
-  /** Sends what dst receives (its tx is dst's uplink rx). */
-  readonly dstPort: string;
-}
-
-/** Counters of every link in one namespace, from one read, with when the read began and ended. */
-export interface PortsRead {
-  readonly startMono: number;
-  readonly endMono: number;
-  readonly counters: ReadonlyMap<string, LinkCounters>;
-}
-
 /**
- * Bits per second of the two ports between two reads. The counters were read at some moment
+ * Bits per second of each link end between two reads. The counters were read at some moment
  * inside each read's [start, end]: dividing by the longest the interval can have been (end of the
- * later read minus start of the earlier) gives a rate the link certainly reached, so a slow `ip`
- * (a busy host) can never show the link above what it carried.
+ * later read minus start of the earlier) gives a rate the link certainly reached, so a slow read
+ * (a busy host, an SSH round trip) can never show the link above what it carried.
  */
-export function portRates(prev: PortsRead, now: PortsRead, ports: SwitchPorts): LinkSample[] {
-  const spanS = (now.endMono - prev.startMono) / 1000;
-  return [ports.srcPort, ports.dstPort].map((dev) => {
-    const ref = { netns: ports.netns, dev };
-    const a = prev.counters.get(dev);
-    const b = now.counters.get(dev);
-    if (!b) return { ...ref, error: `${ports.netns}/${dev} is gone` };
-    if (!a || spanS <= 0 || b.rxBytes < a.rxBytes || b.txBytes < a.txBytes) return { ...ref, counters: b };
-    return { ...ref, counters: b, rxBitsPerSecond: (8 * (b.rxBytes - a.rxBytes)) / spanS, txBitsPerSecond: (8 * (b.txBytes - a.txBytes)) / spanS };
+export function linkRates(prev: readonly LinkRead[], now: readonly LinkRead[]): LinkSample[] {
+  return now.map((b, i) => {
+    const ref = { ...(b.netns !== undefined ? { netns: b.netns } : {}), dev: b.dev, ...(b.role ? { role: b.role } : {}) };
+    if (!b.counters) return { ...ref, error: b.error ?? `${b.dev} was not read` };
+    const a = prev[i];
+    const c = b.counters;
+    const spanS = a ? (b.endMono - a.startMono) / 1000 : 0;
+    if (!a?.counters || a.dev !== b.dev || spanS <= 0 || c.rxBytes < a.counters.rxBytes || c.txBytes < a.counters.txBytes) return { ...ref, counters: c };
+    return { ...ref, counters: c, rxBitsPerSecond: (8 * (c.rxBytes - a.counters.rxBytes)) / spanS, txBitsPerSecond: (8 * (c.txBytes - a.counters.txBytes)) / spanS };
   });
-}
-
-async function readPorts(host: Host, ports: SwitchPorts, signal?: AbortSignal): Promise<PortsRead> {
-  const startMono = performance.now();
-  const r = await host.run(ipLinkStatsArgv(ports.netns), { timeoutMs: 5000, signal });
-  return { startMono, endMono: performance.now(), counters: parseIpLinkStats(r.stdout) };
 }
 
 export interface BatchSamplerOptions {
   readonly intervalMs: number;
-  readonly ports: SwitchPorts;
+  /** Where and what to read (the lab's). */
+  readonly sampling: BatchSampling;
   /** Epoch ms the batch began: older QEMUs are not its guests. */
   readonly sinceMs: number;
-  /** Namespaces the guests' QEMUs run in. */
-  readonly netns: readonly string[];
-  /** The machine the lab is on: the switch's ports are read there (default this one, as the embedded lab's). */
-  readonly host?: Host;
   readonly onSample?: (s: BatchSample) => void;
+  /** Told of a tick that read nothing (the sample is missing, the loop goes on). */
+  readonly onMissed?: (why: string) => void;
 }
+
+/** Ticks in a row that may fail before the sampler gives up (then stop() rethrows the last error). */
+const MAX_MISSED_IN_A_ROW = 3;
 
 export function startBatchSampler(opts: BatchSamplerOptions): BatchSampler {
   return startPeriodic<BatchSample>({
     what: 'batch sampler',
     intervalMs: opts.intervalMs,
     onSample: opts.onSample,
-    start: async () => {
-      const boot = await bootTimeMs();
-      const inNetns = await netnsInodes(opts.netns);
-      const host = opts.host ?? THIS_MACHINE.host;
-      let previous: HostSnapshot | undefined;
-      let previousPorts = await readPorts(host, opts.ports);
-      return async (signal) => {
-        // The guests change as they boot and stop: look for their QEMUs at every tick.
-        const qemus = await findGuestQemus(opts.sinceMs, { bootMs: boot, inNetns });
-        const [r, ports] = await Promise.all([sampleHost({ pids: [...qemus.keys()], previous, windowMs: opts.intervalMs, signal }), readPorts(host, opts.ports, signal)]);
-        previous = r.snapshot;
-        const links = portRates(previousPorts, ports, opts.ports);
-        previousPorts = ports;
-        return { ...r.sample, links, qemuLabels: Object.fromEntries([...qemus].map(([pid, l]) => [String(pid), l])) };
+    start: async (signal) => {
+      const first = await opts.sampling.read(opts.sinceMs, signal);
+      let previous: HostSnapshot = await hostSnapshot({ pids: [...first.qemus.keys()], reader: first.reader, signal });
+      let previousLinks = first.links;
+      let missed = 0;
+      return async (tickSignal) => {
+        try {
+          // The guests change as they boot and stop: look for their QEMUs at every tick.
+          const t = await opts.sampling.read(opts.sinceMs, tickSignal);
+          const r = await sampleHost({ pids: [...t.qemus.keys()], previous, reader: t.reader, signal: tickSignal });
+          previous = r.snapshot;
+          const links = linkRates(previousLinks, t.links);
+          previousLinks = t.links;
+          missed = 0;
+          return { ...r.sample, links, qemuLabels: Object.fromEntries([...t.qemus].map(([pid, l]) => [String(pid), l])) };
+        } catch (err) {
+          // One slow or failed read (a busy host, an SSH round trip that timed out) is a gap in
+          // the series, not the end of it; several in a row are.
+          if (tickSignal.aborted || ++missed >= MAX_MISSED_IN_A_ROW) throw err;
+          opts.onMissed?.(describeError(err));
+          return undefined;
+        }
       };
     },
   });

@@ -201,6 +201,11 @@ export interface MemoryGuardInput {
   readonly memAvailableMiB: number;
   readonly reserveMiB: number;
   readonly overheadMiB?: number;
+  /**
+   * QEMUs of a pair on the host whose memory is checked: 2 when source and destination share it
+   * (the embedded lab), 1 on hosts from a hosts file (the source host; destinations run on dst).
+   */
+  readonly qemusPerPair?: 1 | 2;
 }
 
 export interface MemoryGuardVerdict {
@@ -217,10 +222,11 @@ export interface MemoryGuardVerdict {
  */
 export function memoryGuard(g: MemoryGuardInput): MemoryGuardVerdict {
   const per = g.memoryMiB + (g.overheadMiB ?? QEMU_OVERHEAD_MIB);
-  const needMiB = g.pairs * 2 * per;
+  const qemus = g.qemusPerPair ?? 2;
+  const needMiB = g.pairs * qemus * per;
   const usableMiB = Math.floor(g.memAvailableMiB - g.reserveMiB);
   const ok = needMiB <= usableMiB;
-  const sum = `${g.pairs} pair(s) x 2 QEMUs x (${g.memoryMiB} MiB + ${g.overheadMiB ?? QEMU_OVERHEAD_MIB} MiB overhead) = ${needMiB} MiB`;
+  const sum = `${g.pairs} pair(s) x ${qemus === 2 ? '2 QEMUs' : '1 QEMU (the source)'} x (${g.memoryMiB} MiB + ${g.overheadMiB ?? QEMU_OVERHEAD_MIB} MiB overhead) = ${needMiB} MiB`;
   const message = ok
     ? `${sum} fits in ${usableMiB} MiB (MemAvailable ${Math.round(g.memAvailableMiB)} MiB minus reserve ${g.reserveMiB} MiB)`
     : `refused: ${sum} does not fit in ${usableMiB} MiB (MemAvailable ${Math.round(g.memAvailableMiB)} MiB minus reserve ${g.reserveMiB} MiB); starting it could push the host into swap`;

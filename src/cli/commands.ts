@@ -154,11 +154,19 @@ export const COMMANDS: readonly MiglabCommand[] = [
         .options(GUESTS_UP_OPTIONS)
         .option('hmp-port', { type: 'string', default: String(DEFAULT_HMP_PORT), describe: "the source's HMP on telnet 127.0.0.1:PORT inside the src namespace" })
         .option('hold', { type: 'string', default: `${DEFAULT_HOLD_MS / 60_000}m`, describe: 'with up: how long to wait for your migrate command, and to keep the guests after the migration ended' })
-        .option('prefix', PREFIX_OPTION),
+        .option('prefix', PREFIX_OPTION)
+        .option('hosts', { ...HOSTS_OPTION, describe: `${HOSTS_OPTION.describe}; up prints the ssh lines that reach the source's monitors there, down ends the guests up of that file` }),
     run: async (a, io) => {
       if (a.action === 'down') {
-        checkRoot();
-        const r = await guestsDown({ prefix: String(a.prefix) });
+        let lab: { prefix: string; hostsFile?: string };
+        if (a.hosts === undefined) {
+          checkRoot();
+          lab = { prefix: String(a.prefix) };
+        } else {
+          // The holder's record is in the hosts file's lab state here; yaml loads only on this path.
+          lab = await (await import('../hosts/use.js')).hostsLabOf(String(a.hosts));
+        }
+        const r = await guestsDown(lab);
         for (const line of r.lines) io.out(line);
         return r.killed > 0 ? 1 : 0;
       }
@@ -169,6 +177,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
         scenario: scenarioFromArgsChecked({ ...a, monitor: 'qmp', fault: [] }),
         shaping: shapingFromArgs(a),
         lab: { prefix: String(a.prefix) },
+        hosts: a.hosts === undefined ? undefined : String(a.hosts),
         resultsRoot: String(a.results),
         holdMs,
         out: io.out,
@@ -241,7 +250,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
   {
     command: 'batch',
     describe: 'migrate many guests (sequential, parallel, waves, or the scheduler) stepping N up until the host stalls; explains why',
-    builder: (y) => y.options(BATCH_OPTIONS),
+    builder: (y) => y.options(BATCH_OPTIONS).option('hosts', { ...HOSTS_OPTION, describe: `${HOSTS_OPTION.describe}; the source host is the one sampled and judged (stall, memory guard)` }),
     run: (a, io) => batchCommand(a, io),
     json: 'the batch record, its diagnosis per step and the report paths',
     values: { mode: [...BATCH_MODES, 'waves:2'] },

@@ -1,22 +1,32 @@
 // What a person types to migrate a held guest pair by hand (`miglab guests up`): the shell line
 // that opens the source's monitor, then the monitor commands, one per line, each pasteable as it
-// is. Pure: built from where the guests are (the source's namespace, its monitors, the
-// destination's URI), so the text printed, the README and the homework report cannot drift from
-// what works. The shell lines are rendered from argv arrays; they are shown, never run by miglab.
+// is. Pure: built from where the guests are (how to run a program at the source host, its
+// monitors, the destination's URI), so the text printed, the README and the homework report
+// cannot drift from what works. The shell lines are rendered from argv arrays; they are shown,
+// never run by miglab.
 import { shellCommand } from '../host/shell-quote.js';
 
 /** Where a held pair is: enough to reach the source's monitors and name the destination. */
 export interface ByHandPlace {
-  /** The source host's network namespace (mlab-src). */
-  readonly srcNetns: string;
-  /** The source's HMP on telnet 127.0.0.1:PORT inside srcNetns. */
+  /**
+   * The argv that runs a program on the source host, where its monitors listen: `ip netns exec
+   * mlab-src` (the embedded lab's namespace), or `ssh -t root@SRC` (a host of a hosts file).
+   */
+  readonly atSource: readonly string[];
+  /**
+   * Whether the source host is this machine (the embedded lab's namespace): then the person's QMP
+   * socket is a file here, which socat reaches from any namespace, and the terminal must be
+   * root's. Else the socket is on the source host and reached through `atSource`.
+   */
+  readonly onThisMachine: boolean;
+  /** The source's HMP on telnet 127.0.0.1:PORT on the source host. */
   readonly hmpPort: number;
   /** The destination QEMU's -incoming address, e.g. tcp:10.77.0.2:4444. */
   readonly uri: string;
   /** The source's QMP socket for a person; absent: QMP by hand is not offered. */
   readonly personQmpSocket?: string;
-  /** The lab's prefix, for the `guests down` line. */
-  readonly prefix: string;
+  /** What names the lab to `guests down`: ['--prefix', PREFIX] or ['--hosts', FILE]. */
+  readonly lab: readonly string[];
 }
 
 /** One way to drive the migration: a shell command that opens a monitor, then what to type in it. */
@@ -36,11 +46,16 @@ export interface ByHandSteps {
 
 export function byHandSteps(p: ByHandPlace): ByHandSteps {
   return {
-    hmp: { open: ['ip', 'netns', 'exec', p.srcNetns, 'telnet', '127.0.0.1', String(p.hmpPort)], type: hmpMigrateLines(p.uri) },
-    // A unix socket is a file: socat reaches it from any namespace, so no `ip netns exec` is needed.
-    qmp: p.personQmpSocket ? { open: ['socat', '-', `UNIX-CONNECT:${p.personQmpSocket}`], type: qmpMigrateLines(p.uri) } : undefined,
-    end: ['miglab', 'guests', 'down', '--prefix', p.prefix],
+    hmp: { open: [...p.atSource, 'telnet', '127.0.0.1', String(p.hmpPort)], type: hmpMigrateLines(p.uri) },
+    // A unix socket is a file: on this machine socat reaches it from any namespace.
+    qmp: p.personQmpSocket ? { open: [...(p.onThisMachine ? [] : p.atSource), 'socat', '-', `UNIX-CONNECT:${p.personQmpSocket}`], type: qmpMigrateLines(p.uri) } : undefined,
+    end: ['miglab', 'guests', 'down', ...p.lab],
   };
+}
+
+/** The embedded lab's place: the source is the namespace `srcNetns` of this machine. */
+export function embeddedPlace(srcNetns: string, prefix: string): Pick<ByHandPlace, 'atSource' | 'onThisMachine' | 'lab'> {
+  return { atSource: ['ip', 'netns', 'exec', srcNetns], onThisMachine: true, lab: ['--prefix', prefix] };
 }
 
 /** The homework's two HMP commands: start the migration in the background, then look at it. */
@@ -61,7 +76,7 @@ export function formatByHand(p: ByHandPlace, holdMs: number): string {
   const s = byHandSteps(p);
   const lines = [
     `The guests are ready: the source runs, the destination waits on ${p.uri}. Migrate it yourself.`,
-    "In another root terminal, open the source's human monitor (HMP):",
+    p.onThisMachine ? "In another root terminal, open the source's human monitor (HMP):" : "In another terminal, open the source's human monitor (HMP) on the source host, over SSH as the hosts file logs in:",
     '',
     shellCommand(s.hmp.open),
     '',

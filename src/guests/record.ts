@@ -3,7 +3,7 @@
 // so `guests down`, run later from another terminal, signals exactly that process and never one
 // that reused its pid. The holder removes its file when it ends; a file whose holder is gone
 // (killed with SIGKILL) names nobody alive and is removed by the next `guests down`.
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { selfProcess } from '../lab/proc.js';
@@ -28,7 +28,17 @@ export function recordHolder(labDir: string, prefix: string): { remove: () => vo
   const file = join(dir, `${me.pid}.json`);
   const record: HolderRecord = { ...me, prefix, since: new Date().toISOString() };
   writeFileSync(file, `${JSON.stringify(record)}\n`, { mode: 0o600 });
-  return { remove: () => rmSync(file, { force: true }) };
+  return {
+    remove: () => {
+      rmSync(file, { force: true });
+      // The directory too once no holder is left: a hosts file's lab keeps no state here after a run.
+      try {
+        rmdirSync(dir);
+      } catch {
+        // Another guests up still holds guests on this lab (or it is gone already).
+      }
+    },
+  };
 }
 
 /** Every holder recorded on the lab (alive or not), and the files that are not records. */

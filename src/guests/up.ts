@@ -5,10 +5,13 @@
 // run: sampled over miglab's own QMP, deadlines, the three downtimes, heartbeat, integrity. When
 // the migration has ended, the record is written and summarised, and the guests are kept
 // (hook `afterConclude`) so `info migrate` shows QEMU's final figures, until `guests down`,
-// Ctrl-C or the hold limit; then everything is stopped and the record completed.
+// Ctrl-C or the hold limit; then everything is stopped and the record completed. On hosts from a
+// hosts file the guests run there and the lines printed log in to the source host over SSH.
 import { UsageError } from '../errors.js';
 import { checkHandTools } from '../lab/deps.js';
-import { migrateOnLab, preflight, REPO_ROOT, useLab, type MigrateResult } from '../api.js';
+import { migrateOnLab, preflightFor, REPO_ROOT, useLab, type LabChoice, type MigrateResult } from '../api.js';
+import { LocalHost } from '../host/local.js';
+import { shellCommand } from '../host/shell-quote.js';
 import type { LabSpecInput, ShapingInput } from '../lab/index.js';
 import type { MigrationHooks } from '../migrate/engine.js';
 import { formatDuration } from '../progress/format.js';
@@ -20,7 +23,7 @@ import { formatSummary } from '../report/summary.js';
 import { withDeadline } from '../util/deadline.js';
 import { Teardown } from '../util/teardown.js';
 import { awaitMigrationStart } from './await-start.js';
-import { formatByHand } from './instructions.js';
+import { embeddedPlace, formatByHand, type ByHandPlace } from './instructions.js';
 import { recordHolder } from './record.js';
 import { join } from 'node:path';
 
@@ -33,6 +36,8 @@ export interface GuestsUpRequest {
   readonly scenario: ScenarioInput;
   readonly shaping?: ShapingInput;
   readonly lab?: LabSpecInput;
+  /** A hosts file: the guests run on those machines over SSH instead of the embedded lab. */
+  readonly hosts?: string;
   readonly resultsRoot?: string;
   /** How long to wait for the person's migration, and to keep the guests after it ended. */
   readonly holdMs?: number;
@@ -58,8 +63,11 @@ export async function guestsUp(req: GuestsUpRequest): Promise<GuestsUpResult> {
   const holdMs = req.holdMs ?? DEFAULT_HOLD_MS;
   if (!Number.isInteger(holdMs) || holdMs < MIN_HOLD_MS) throw new UsageError(`invalid hold time ${holdMs} ms`, 'give 10 s or more');
   const dir = await checkResultsDir(req.resultsRoot ?? join(REPO_ROOT, 'results'));
-  const image = await preflight([scenario.guest.cpuModel]);
-  await checkHandTools();
+  const where: LabChoice = { lab: req.lab, hosts: req.hosts, shaping: req.shaping, cpuModels: [scenario.guest.cpuModel] };
+  const image = await preflightFor(where, scenario.faults);
+  // The person's telnet and socat run where the monitors are: here, or on the source host (checked once connected).
+  if (req.hosts === undefined) await checkHandTools();
+  else if (!(await new LocalHost().which('ssh'))) throw new UsageError('ssh is not installed here (the lines printed log in to the source host with it)', 'install it: apt-get install openssh-client');
 
   // Ctrl-C and SIGTERM (which `guests down` sends) interrupt the run while the person has not
   // finished migrating; once the migration has ended and the guests are only kept, they end
@@ -74,7 +82,13 @@ export async function guestsUp(req: GuestsUpRequest): Promise<GuestsUpResult> {
   req.signal?.addEventListener('abort', onOuter, { once: true });
   const td = new Teardown();
   try {
-    const lab = await useLab(td, { lab: req.lab, shaping: req.shaping }, runAc.signal);
+    const lab = await useLab(td, where, runAc.signal);
+    let place: Pick<ByHandPlace, 'atSource' | 'onThisMachine' | 'lab'>;
+    if (req.hosts === undefined) place = embeddedPlace(lab.names.ns.src, lab.spec.prefix);
+    else {
+      await checkHandTools(lab.hosts.src.host);
+      place = await hostsPlace(req.hosts);
+    }
     const holder = recordHolder(lab.paths.labDir, lab.spec.prefix);
     td.defer('forget the guests up record', () => holder.remove());
     let held = false;
@@ -83,7 +97,7 @@ export async function guestsUp(req: GuestsUpRequest): Promise<GuestsUpResult> {
       byHand: {
         waitMs: holdMs,
         awaitMigrate: async ({ src, uri, signal, began }) => {
-          req.out(formatByHand({ srcNetns: lab.names.ns.src, hmpPort: src.plan.hmpTelnetPort!, uri, personQmpSocket: src.plan.personQmpSocket, prefix: lab.spec.prefix }, holdMs));
+          req.out(formatByHand({ ...place, hmpPort: src.plan.hmpTelnetPort!, uri, personQmpSocket: src.plan.personQmpSocket }, holdMs));
           const status = await awaitMigrationStart(src.qmp, { timeoutMs: holdMs, signal, began });
           req.progress?.('migrate', `a migration was started by hand (QEMU: ${status}); miglab samples it over its own QMP`);
           // miglab cannot see what was typed (HMP or QMP), only that a migration to the waiting destination began.
@@ -97,7 +111,7 @@ export async function guestsUp(req: GuestsUpRequest): Promise<GuestsUpResult> {
         held = true;
         holding = true;
         req.out(
-          `\nThe guests are kept so that \`info migrate\` shows QEMU's final figures. End with \`miglab guests down --prefix ${lab.spec.prefix}\` or Ctrl-C (at most ${formatDuration(holdMs)}).`,
+          `\nThe guests are kept so that \`info migrate\` shows QEMU's final figures. End with \`${shellCommand(['miglab', 'guests', 'down', ...place.lab])}\` or Ctrl-C (at most ${formatDuration(holdMs)}).`,
         );
         endedBy = await holdUntilEnded(holdMs, [holdAc.signal, signal]);
         holding = false;
@@ -112,6 +126,14 @@ export async function guestsUp(req: GuestsUpRequest): Promise<GuestsUpResult> {
     process.off('SIGTERM', onSignal);
     req.signal?.removeEventListener('abort', onOuter);
   }
+}
+
+/** On hosts from a hosts file: the person logs in to the source host as the file says. */
+async function hostsPlace(hostsFile: string): Promise<Pick<ByHandPlace, 'atSource' | 'onThisMachine' | 'lab'>> {
+  // ssh2 and yaml load only for commands on hosts.
+  const { parseHostsFile, sshLoginArgv } = await import('../hosts/file.js');
+  const spec = await parseHostsFile(hostsFile);
+  return { atSource: sshLoginArgv(spec.hosts.src), onThisMachine: false, lab: ['--hosts', hostsFile] };
 }
 
 /** Wait until one of the signals fires or the limit passes; say which. Never throws. */

@@ -8,7 +8,7 @@ import type { Lab } from '../lab/index.js';
 import { nfsServerCommand } from '../lab/nfs.js';
 import type { ExplainedCommand } from '../util/explained-command.js';
 import type { RunReport } from '../migrate/report.js';
-import { byHandSteps } from '../guests/instructions.js';
+import { byHandSteps, embeddedPlace } from '../guests/instructions.js';
 import type { CommandExplanation } from '../results/homework.js';
 
 // The shapes homework.json records (src/results/homework.ts).
@@ -66,7 +66,7 @@ export async function explainCommands(report: RunReport, lab: Lab): Promise<{ co
   // By hand is `miglab guests up`, offered on the embedded lab (a person enters its namespace).
   if (telnetPort && lab.hosts.src.netns !== undefined) {
     // This run's QEMUs are gone; `miglab guests up` holds a new pair that a person migrates.
-    const steps = byHandSteps({ srcNetns: lab.names.ns.src, hmpPort: telnetPort, uri: i.migrationUri, prefix: lab.spec.prefix });
+    const steps = byHandSteps({ ...embeddedPlace(lab.names.ns.src, lab.spec.prefix), hmpPort: telnetPort, uri: i.migrationUri });
     const argv = steps.hmp.open;
     commands.push({
       title: "Reaching the source's monitor by hand",

@@ -5,11 +5,10 @@
 // SSH session ends: nothing miglab starts outlives a dropped connection or a killed miglab.
 import { spawn as spawnLocal, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { Duplex, PassThrough, type Readable } from 'node:stream';
-import { debuglog } from 'node:util';
 import ssh2 from 'ssh2';
 import { lineSession, type LineSession } from './line-session.js';
 import { shellCommand } from './shell-quote.js';
@@ -84,12 +83,30 @@ const FILE_STEP_MS = 300_000;
 /** How long a channel may take to close once its command has exited. */
 const CHANNEL_CLOSE_MS = 5_000;
 
-/** `NODE_DEBUG=miglab-ssh` traces each channel: opened, exit status, EOF, close (finds a stalled command). */
-const trace = debuglog('miglab-ssh');
-let channelCount = 0;
-
 /** OpenSSH's SSH2_OPEN_CONNECT_FAILED: the server could not connect where the channel was to go. */
 const OPEN_CONNECT_FAILED = 2;
+
+/**
+ * MIGLAB_DEBUG_SSH=FILE (or 1: stderr) logs every channel's life, one timestamped line per event
+ * (open asked, opened, exit, eof, close), to find a command whose end is not seen: which
+ * command, on which host and channel, got which of its events.
+ */
+const DEBUG_SSH = process.env.MIGLAB_DEBUG_SSH;
+let channelSeq = 0;
+function debugSsh(line: string): void {
+  if (!DEBUG_SSH) return;
+  const text = `${new Date().toISOString()} ${process.pid} ${line}\n`;
+  if (DEBUG_SSH === '1') process.stderr.write(text);
+  else appendFileSync(DEBUG_SSH, text);
+}
+
+/** Log a channel's events under its number (nothing unless MIGLAB_DEBUG_SSH is set). */
+function traceChannel(ch: ClientChannel, id: string): void {
+  if (!DEBUG_SSH) return;
+  ch.on('exit', (code: unknown, signal?: unknown) => debugSsh(`${id} exit ${String(code)}${signal ? ` ${String(signal)}` : ''}`));
+  ch.on('end', () => debugSsh(`${id} eof`));
+  ch.on('close', () => debugSsh(`${id} close`));
+}
 
 export class SshHost implements Host {
   readonly name: string;
@@ -103,6 +120,7 @@ export class SshHost implements Host {
     // A connection that ends without close() was lost: the host is out of reach from now on,
     // which a run's watcher and every later command say in those words.
     client.once('close', () => {
+      debugSsh(`${this.name} connection closed${this.closedByUs ? '' : ' (lost)'}`);
       if (!this.closedByUs) this.lostAt = new Date();
     });
   }
@@ -161,23 +179,27 @@ export class SshHost implements Host {
     this.client.end();
   }
 
-  private exec(command: string): Promise<ClientChannel> {
+  /**
+   * Open an exec channel and hand it to `attach` AT ONCE, inside ssh2's callback. A quick command's
+   * whole answer (the exec's success, its output, exit status, EOF and close) can arrive in one
+   * read from the socket, which ssh2 parses in one go: a listener added after an `await` (a
+   * microtask later) misses the exit and the close, and the command looks as if it never ended
+   * (seen: a /proc read over SSH whose exit came 1 ms after the channel opened, waited on until
+   * its deadline). So every listener is added by `attach`, before ssh2 parses on.
+   */
+  private exec<T>(command: string, attach: (ch: ClientChannel) => T): Promise<T> {
     const what = `\`${command.slice(0, 80)}\``;
     this.checkConnected(`run ${what}`);
-    const asked = Date.now();
-    const opened = new Promise<ClientChannel>((resolve, reject) =>
+    const id = `${this.name} ch${++channelSeq}`;
+    debugSsh(`${id} open ${command.slice(0, 160).replace(/\s+/g, ' ')}`);
+    const opened = new Promise<T>((resolve, reject) =>
       this.client.exec(command, (err, ch) => {
-        if (err) {
-          trace('%s open failed after %d ms: %s: %s', this.name, Date.now() - asked, what, err.message);
-          reject(this.connectionLost() ? new MiglabError('HOST_LOST', `${this.connectionLost()}: cannot run ${what}`, { cause: err }) : err);
-          return;
+        debugSsh(`${id} ${err ? `open failed: ${err.message}` : 'opened'}`);
+        if (err) reject(this.connectionLost() ? new MiglabError('HOST_LOST', `${this.connectionLost()}: cannot run ${what}`, { cause: err }) : err);
+        else {
+          traceChannel(ch, id);
+          resolve(attach(ch));
         }
-        const id = `${this.name}#${++channelCount}`;
-        trace('%s opened in %d ms: %s', id, Date.now() - asked, what);
-        ch.on('exit', (code: unknown, signal: unknown) => trace('%s exit %s %s after %d ms', id, code, signal ?? '', Date.now() - asked));
-        ch.on('end', () => trace('%s eof after %d ms', id, Date.now() - asked));
-        ch.on('close', () => trace('%s closed after %d ms', id, Date.now() - asked));
-        resolve(ch);
       }),
     );
     // A connection that went quiet without closing (a proxy stalled) answers no channel request:
@@ -194,7 +216,7 @@ export class SshHost implements Host {
   private async execute(argv: readonly string[], opts: RunOptions): Promise<RunResult> {
     if (opts.input !== undefined) return this.executeWithInput(argv, opts.input, opts);
     const started = Date.now();
-    const proc = new SshProcess(this, argv, this.exec(shellCommand(sessionBoundArgv(argv))), {});
+    const proc = this.startBound(argv, {});
     let stdout = '';
     let stderr = '';
     proc.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
@@ -235,14 +257,18 @@ export class SshHost implements Host {
   /** A command fed `input` on its stdin, over a plain exec channel (the wrapper needs stdin). */
   private async executeWithInput(argv: readonly string[], input: string | Buffer, opts: RunOptions): Promise<RunResult> {
     const started = Date.now();
-    const ch = await this.exec(shellCommand(argv));
     let stdout = '';
     let stderr = '';
-    ch.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    ch.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    const { ch, exit, closed } = await this.exec(shellCommand(argv), (ch) => {
+      ch.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+      ch.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+      return {
+        ch,
+        exit: new Promise<number>((resolve) => ch.on('exit', (code: number | null) => resolve(code ?? 128))),
+        closed: new Promise<void>((resolve) => ch.on('close', () => resolve())),
+      };
+    });
     ch.end(input);
-    const exit = new Promise<number>((resolve) => ch.on('exit', (code: number | null) => resolve(code ?? 128)));
-    const closed = new Promise<void>((resolve) => ch.on('close', () => resolve()));
     let exitCode: number;
     try {
       exitCode = await withDeadline(`\`${argv.join(' ')}\` on ${this.name}`, exit, { timeoutMs: opts.timeoutMs ?? 600000, signal: opts.signal });
@@ -265,7 +291,12 @@ export class SshHost implements Host {
   }
 
   spawn(argv: readonly string[], opts: SpawnOptions = {}): HostProcess {
-    return new SshProcess(this, argv, this.exec(shellCommand(sessionBoundArgv(argv))), opts);
+    return this.startBound(argv, opts);
+  }
+
+  /** `argv` under the session-bound wrapper, on a channel of its own: long-lived or not. */
+  private startBound(argv: readonly string[], opts: SpawnOptions): SshProcess {
+    return new SshProcess(this, argv, (wire) => this.exec(shellCommand(sessionBoundArgv(argv)), wire), opts);
   }
 
   async which(program: string): Promise<string | undefined> {
@@ -276,7 +307,18 @@ export class SshHost implements Host {
   async connectUnix(path: string): Promise<Duplex> {
     this.checkConnected(`reach unix socket ${path}`);
     try {
-      return await new Promise<ClientChannel>((resolve, reject) => this.client.openssh_forwardOutStreamLocal(path, (err, ch) => (err ? reject(err) : resolve(ch))));
+      const id = `${this.name} ch${++channelSeq}`;
+      debugSsh(`${id} open unix ${path}`);
+      return await new Promise<ClientChannel>((resolve, reject) =>
+        this.client.openssh_forwardOutStreamLocal(path, (err, ch) => {
+          debugSsh(`${id} ${err ? `open failed: ${err.message}` : 'opened'}`);
+          if (err) reject(err);
+          else {
+            traceChannel(ch, id);
+            resolve(ch);
+          }
+        }),
+      );
     } catch (err) {
       // sshd says only that it could not connect; whether the socket is there yet tells ENOENT
       // (QEMU has not made it) from ECONNREFUSED (nobody listens), as a local connect would.
@@ -292,8 +334,7 @@ export class SshHost implements Host {
 
   /** Over an exec channel of its own: the program ends with the channel's input, or with the connection. */
   async converse(argv: readonly string[]): Promise<LineSession> {
-    const ch = await this.exec(shellCommand(argv));
-    const ended = new Promise<void>((resolve) => ch.on('close', () => resolve()));
+    const { ch, ended } = await this.exec(shellCommand(argv), (ch) => ({ ch, ended: new Promise<void>((resolve) => ch.on('close', () => resolve())) }));
     return lineSession(`\`${argv.join(' ')}\` on ${this.name}`, ch, ch, ended);
   }
 
@@ -390,7 +431,12 @@ class SshProcess implements HostProcess {
   constructor(
     private readonly host: SshHost,
     readonly argv: readonly string[],
-    channel: Promise<ClientChannel>,
+    /**
+     * Opens the process's channel, wiring it (inside ssh2's callback) with the function given.
+     * Its promise is wrapped in an object: exec resolves when the channel opens, not when the
+     * process exits (a promise resolved with a promise would wait for it).
+     */
+    open: (wire: (ch: ClientChannel) => { exited: Promise<ExitInfo> }) => Promise<{ exited: Promise<ExitInfo> }>,
     opts: SpawnOptions,
   ) {
     this.output = new ProcessOutput(opts);
@@ -412,38 +458,39 @@ class SshProcess implements HostProcess {
       if (!this.pid) failed(new MiglabError('COMMAND_FAILED', `\`${argv.join(' ')}\` did not start on ${host.name}: ${this.output.tail(3) || 'no output'}`));
       return info;
     };
-    this.exited = channel.then(
-      (ch) =>
-        new Promise<ExitInfo>((resolve) => {
-          // The channel's stdin stays open: its EOF is what tells the wrapper the session ended.
-          let head = '';
-          ch.on('data', (d: Buffer) => {
-            out.write(d);
-            this.output.keep(d);
-          });
-          ch.stderr.on('data', (d: Buffer) => {
-            if (!this.pid) {
-              // The wrapper's first line is the pid; it may arrive in pieces.
-              head += d.toString('utf8');
-              const m = PID_LINE.exec(head);
-              if (!m) return;
-              this.pid = Number(m[1]);
-              started(this.pid);
-              d = Buffer.from(head.slice(m[0].length));
-              if (d.length === 0) return;
-            }
-            err.write(d);
-            this.output.keep(d);
-          });
-          let exit: ExitInfo | undefined;
-          ch.on('exit', (code: number | null, signal?: string) => {
-            exit = { exitCode: code ?? null, signal: signal ?? null };
-            ch.end(); // the wrapper's watcher is left reading stdin: let it go
-          });
-          // Exit status and output both arrive before the channel closes; without an exit status
-          // the connection dropped (and the wrapper ended the program).
-          ch.on('close', () => resolve(done(exit ?? { exitCode: null, signal: null })));
-        }),
+    this.exited = open((ch) => ({
+      exited: new Promise<ExitInfo>((resolve) => {
+        // The channel's stdin stays open: its EOF is what tells the wrapper the session ended.
+        let head = '';
+        ch.on('data', (d: Buffer) => {
+          out.write(d);
+          this.output.keep(d);
+        });
+        ch.stderr.on('data', (d: Buffer) => {
+          if (!this.pid) {
+            // The wrapper's first line is the pid; it may arrive in pieces.
+            head += d.toString('utf8');
+            const m = PID_LINE.exec(head);
+            if (!m) return;
+            this.pid = Number(m[1]);
+            started(this.pid);
+            d = Buffer.from(head.slice(m[0].length));
+            if (d.length === 0) return;
+          }
+          err.write(d);
+          this.output.keep(d);
+        });
+        let exit: ExitInfo | undefined;
+        ch.on('exit', (code: number | null, signal?: string) => {
+          exit = { exitCode: code ?? null, signal: signal ?? null };
+          ch.end(); // the wrapper's watcher is left reading stdin: let it go
+        });
+        // Exit status and output both arrive before the channel closes; without an exit status
+        // the connection dropped (and the wrapper ended the program).
+        ch.on('close', () => resolve(done(exit ?? { exitCode: null, signal: null })));
+      }),
+    })).then(
+      ({ exited }) => exited,
       (e: unknown) => {
         this.output.keep(Buffer.from(`cannot start on ${host.name}: ${(e as Error).message}\n`));
         return done({ exitCode: null, signal: null });

@@ -8,6 +8,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, normalize } from 'node:path';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
+import { shellCommand } from '../host/shell-quote.js';
 import { SshHost, type SshTarget } from '../host/ssh.js';
 import { HOST_ROLES, ipToNumber, numberToIp, type HostRole } from '../lab/spec.js';
 import type { WaitOptions } from '../util/deadline.js';
@@ -265,6 +266,23 @@ export async function parseHostsFile(path: string, context: HostsContext = here(
 /** How SshHost reaches one host of the file. */
 export function sshTarget(h: HostSpec): SshTarget {
   return { host: h.address, port: h.port, username: h.user, privateKeyPath: h.key, agent: h.agent, hostKeySha256: h.hostKeySha256, proxy: h.proxy };
+}
+
+/**
+ * The OpenSSH command that logs a person in to one host as the file says (port, key, proxy), to
+ * run a program there with a terminal: `ssh -t [-p PORT] [-i KEY] [-o ProxyCommand=...] USER@ADDRESS`.
+ * It is printed for the person, never run by miglab. OpenSSH expands `%` tokens in ProxyCommand,
+ * so a `%` of the proxy's argv is doubled.
+ */
+export function sshLoginArgv(h: HostSpec): string[] {
+  return [
+    'ssh',
+    '-t',
+    ...(h.port !== DEFAULT_SSH_PORT ? ['-p', String(h.port)] : []),
+    ...(h.key ? ['-i', h.key] : []),
+    ...(h.proxy ? ['-o', `ProxyCommand=${shellCommand(h.proxy).replace(/%/g, '%%')}`] : []),
+    `${h.user}@${h.address}`,
+  ];
 }
 
 /** The machines of the spec, each with the roles it plays: roles that name the same login on the same machine share one. */

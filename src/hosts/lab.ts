@@ -20,6 +20,7 @@ import { ensureTlsCredentials, TLS_FILES } from '../lab/tls.js';
 import type { RecordedProcess } from '../lab/procs.js';
 import { measureClockOffset } from './clock.js';
 import type { HostsSpec } from './file.js';
+import { selfExcludingPattern } from '../util/regex.js';
 
 /** Round trips per clock measurement: the best of them (the shortest) bounds the offset tightest. */
 const CLOCK_ROUND_TRIPS = 5;
@@ -317,15 +318,4 @@ function uniqueRoles(hosts: Lab['hosts']): HostRole[] {
   });
 }
 
-function escapeRegex(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
 
-/**
- * A pgrep pattern for `text` that its own command line does not match: the first character in
- * brackets. pgrep leaves itself out, but not the shells that run it (SSH's wrapper names the
- * pattern in its argv too).
- */
-export function selfExcludingPattern(text: string): string {
-  return `[${escapeRegex(text[0]!)}]${escapeRegex(text.slice(1))}`;
-}

@@ -10,7 +10,7 @@ import { checkCpuModels } from '../machine/cpu-models.js';
 import { checkQemu } from '../preflight.js';
 import type { Teardown } from '../util/teardown.js';
 import { connectHosts, parseHostsFile } from './file.js';
-import { HostsLab } from './lab.js';
+import { hostsLabPrefix, HostsLab } from './lab.js';
 
 /** Faults that act on the embedded lab's own switch, links or NFS server. */
 const EMBEDDED_LAB_FAULTS: ReadonlySet<FaultKind> = new Set<FaultKind>(['link-down', 'link-loss', 'nfs-down', 'nfs-freeze']);
@@ -26,6 +26,16 @@ export function checkRunOnHosts(run: { readonly shaping?: unknown; readonly faul
   if (fault) {
     throw new UsageError(`the fault ${fault.kind} acts on the embedded lab's own links or NFS server`, 'with --hosts use kill-src, kill-dst, freeze-src, freeze-dst or guest-oom');
   }
+}
+
+/**
+ * Which lab a hosts file makes on this machine (its prefix, named by the file's absolute path),
+ * without connecting: for commands that act on miglab's state here only (`guests down`). The file
+ * is read and checked, so a wrong path is one line.
+ */
+export async function hostsLabOf(hostsFile: string): Promise<{ prefix: string; hostsFile: string }> {
+  await parseHostsFile(resolve(hostsFile));
+  return { prefix: hostsLabPrefix(resolve(hostsFile)), hostsFile };
 }
 
 export interface UseHostsLabOptions {

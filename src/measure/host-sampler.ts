@@ -311,6 +311,8 @@ export interface ProcessSample {
 }
 
 export interface LinkSample extends LinkRef {
+  /** The migration's end it is on, where src and dst are different machines (read on each). */
+  readonly role?: 'src' | 'dst';
   readonly counters?: LinkCounters;
   readonly rxBitsPerSecond?: number;
   readonly txBitsPerSecond?: number;
@@ -396,6 +398,11 @@ async function snapshot(opts: SampleHostOptions, reader: ProcReader, host: Host)
     else links.set(k, v);
   }
   return { snap: { monoMs, cpuTimes: parseProcStat(statText), pids, links }, linkErrors };
+}
+
+/** The raw counters of one read (the `previous` of the first sample), without rates. */
+export async function hostSnapshot(opts: SampleHostOptions = {}): Promise<HostSnapshot> {
+  return (await snapshot(opts, opts.reader ?? localProcReader, opts.host ?? new LocalHost())).snap;
 }
 
 /**

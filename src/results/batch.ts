@@ -158,6 +158,7 @@ export const BatchSampleSchema = z
       z.object({
         netns: text('Namespace (absent: the host\'s)').optional(),
         dev: text('Device'),
+        role: z.enum(['src', 'dst']).optional().describe('On hosts from a hosts file, the host it is on: src sends the migration stream, dst receives it (absent: the embedded lab\'s switch)'),
         counters: LinkCountersSchema.optional().describe('The raw counters read'),
         rxBitsPerSecond: bitsPerS('Receive rate').optional(),
         txBitsPerSecond: bitsPerS('Send rate').optional(),
@@ -218,7 +219,13 @@ export const BatchRecordSchema = z
     wallMs: ms('The whole batch'),
     spec: BatchSpecSchema.describe('The batch spec as validated (guests, mode, steps, deadlines, stall thresholds, memory reserve)'),
     host: z
-      .object({ cpus: count('Host CPUs'), memTotalMiB: mib('Host RAM'), linkBandwidthMbit: mbps('Shaped migration link (absent: unshaped)').optional(), kernel: text('Host kernel') })
+      .object({
+        where: text('The host sampled and judged: this machine (the embedded lab), or the source host of a hosts file (absent in batches recorded before --hosts)').optional(),
+        cpus: count('Host CPUs'),
+        memTotalMiB: mib('Host RAM'),
+        linkBandwidthMbit: mbps('Shaped migration link (absent: unshaped)').optional(),
+        kernel: text('Host kernel'),
+      })
       .describe('The host'),
     steps: arr(StepSchema).describe('Every step, in order'),
     stop: StopSchema,

@@ -9,8 +9,11 @@ export interface Periodic<T> {
 
 export interface PeriodicOptions<T> {
   readonly intervalMs: number;
-  /** Prepares the loop (e.g. a first snapshot) and returns the tick; both get the stop signal. */
-  readonly start: (signal: AbortSignal) => Promise<(signal: AbortSignal) => Promise<T>>;
+  /**
+   * Prepares the loop (e.g. a first snapshot) and returns the tick; both get the stop signal. A
+   * tick that returns undefined took no sample (a read it may miss; the series shows the gap).
+   */
+  readonly start: (signal: AbortSignal) => Promise<(signal: AbortSignal) => Promise<T | undefined>>;
   readonly onSample?: (sample: T) => void;
   /** Names the loop in the error that stop() rethrows. */
   readonly what: string;
@@ -35,6 +38,7 @@ export function startPeriodic<T>(opts: PeriodicOptions<T>): Periodic<T> {
         if (ac.signal.aborted) break;
         const sample = await tick(ac.signal);
         if (ac.signal.aborted) break;
+        if (sample === undefined) continue;
         samples.push(sample);
         opts.onSample?.(sample);
       }

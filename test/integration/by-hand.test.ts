@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { labDown } from '../../src/lab/index.js';
 import type { RunReport } from '../../src/migrate/report.js';
+import { endIfRunning, waitPrinted } from '../support/printed.js';
 
 // Its own prefix: `guests up` brings up a lab for itself and must leave nothing of it; then on a
 // lab brought up with `lab up`, Ctrl-C must leave that lab up.
@@ -18,26 +19,14 @@ let up: ResultPromise<{ reject: false; all: true; buffer: true }> | undefined;
 let out = '';
 
 afterAll(async () => {
-  // Only if a step failed before `guests down`: end the session this test started, by its pid.
-  if (up?.pid && up.exitCode === null) {
-    process.kill(up.pid, 'SIGTERM');
-    await up;
-  }
+  // Only if a step failed before `guests down`: end the session this test started.
+  await endIfRunning(up);
   await labDown(PREFIX, { timeoutMs: 20_000 });
   rmSync(results, { recursive: true, force: true });
 }, 120_000);
 
 /** Wait until the guests up output matches `re` (it prints as it goes). */
-async function waitOutput(re: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const m = re.exec(out);
-    if (m) return m;
-    if (up?.exitCode !== null && up?.exitCode !== undefined) throw new Error(`guests up ended (${up.exitCode}) before printing ${re}:\n${out}`);
-    if (Date.now() > end) throw new Error(`guests up did not print ${re} within ${timeoutMs} ms:\n${out}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const waitOutput = (re: RegExp, timeoutMs: number) => waitPrinted('guests up', () => out, () => up, re, timeoutMs);
 
 /** The printed text as blocks separated by blank lines: prose and commands alternate. */
 function blocks(text: string): string[][] {

@@ -13,8 +13,7 @@ import { parseHostsText } from '../../src/hosts/file.js';
 import { isOwnedAlive } from '../../src/lab/proc.js';
 import { RunReportSchema } from '../../src/results/run.js';
 import { pollUntil } from '../../src/util/deadline.js';
-import { hostProcesses } from '../../src/lab/ssh-hosts.js';
-import { useSshHosts } from '../support/ssh-hosts.js';
+import { qemusOnHost, useSshHosts } from '../support/ssh-hosts.js';
 
 const MIGLAB = resolve('bin/miglab.js');
 // Its own lab: SSH test hosts (sshd in the lab's namespaces) with a different export directory.
@@ -22,19 +21,7 @@ const fx = useSshHosts('mlhost');
 const results = mkdtempSync(join(tmpdir(), 'miglab-it-hosts-'));
 afterAll(() => rmSync(results, { recursive: true, force: true }));
 
-/** What runs on a host besides its sshd and the sessions of the test's own checks. */
-function qemusOn(role: 'src' | 'dst'): number[] {
-  const host = fx.ssh.hosts[role];
-  return hostProcesses(host)
-    .filter((p) => {
-      try {
-        return readFileSync(`/proc/${p.pid}/comm`, 'utf8').trim().startsWith('qemu-system');
-      } catch {
-        return false;
-      }
-    })
-    .map((p) => p.pid);
-}
+const qemusOn = (role: 'src' | 'dst') => qemusOnHost(fx.ssh.hosts[role]);
 
 /** A miglab command, as a user runs it; one that leaks a handle (bin/miglab.js names it) fails. */
 async function cli(...args: string[]) {

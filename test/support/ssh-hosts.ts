@@ -1,8 +1,8 @@
 // The lab's SSH hosts (src/lab/ssh-hosts.ts) for one integration test file: an embedded lab
 // with sshd in its namespaces, up before the file's tests and stopped after them.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { SSH_HOSTS_PARENT, startSshHosts, type LabSshHosts } from '../../src/lab/ssh-hosts.js';
+import { hostProcesses, SSH_HOSTS_PARENT, startSshHosts, type LabSshHost, type LabSshHosts } from '../../src/lab/ssh-hosts.js';
 import { useTestLab, type LabFixture } from './lab-fixture.js';
 
 export interface SshHostsFixture extends LabFixture {
@@ -47,4 +47,17 @@ export function useSshHosts(prefix: string): SshHostsFixture {
       return get();
     },
   };
+}
+
+/** The QEMUs running on one of these hosts (its sessions' descendants), by pid. */
+export function qemusOnHost(host: Pick<LabSshHost, 'mountNs'>): number[] {
+  return hostProcesses(host)
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p.pid}/comm`, 'utf8').trim().startsWith('qemu-system');
+      } catch {
+        return false;
+      }
+    })
+    .map((p) => p.pid);
 }

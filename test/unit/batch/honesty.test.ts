@@ -4,7 +4,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { batchFile, diagnoseBatch, linkRatesMbps, migrationLinkMbps, portRates, renderBatchReport, stallStopDetail, stepRows, writeBatchReport, type BatchFile, type BatchRecord, type BatchSample, type PortsRead } from '../../../src/batch/index.js';
+import { batchFile, diagnoseBatch, linkRatesMbps, linkRates, migrationLinkMbps, renderBatchReport, stallStopDetail, stepRows, writeBatchReport, type BatchFile, type BatchRecord, type BatchSample, type LinkRead } from '../../../src/batch/index.js';
 import type { LinkCounters } from '../../../src/measure/host-sampler.js';
 
 /** The cells of one CSV line (a quoted cell may hold commas). */
@@ -81,17 +81,40 @@ describe('a step that began on a busy host (recorded: another lab kept PSI cpu a
 });
 
 const counters = (dev: string, rxBytes: number, txBytes: number): LinkCounters => ({ dev, operstate: 'UP', rxBytes, txBytes, rxPackets: 0, txPackets: 0, rxDropped: 0, txDropped: 0, rxErrors: 0, txErrors: 0 });
-const ports = { netns: 'mlab-sw', srcPort: 'sw-src', dstPort: 'sw-dst' };
 
 describe('migration link rates', () => {
   it('divides by the longest interval a read allows, so a slow `ip` never shows more than was carried', () => {
     // 12.5 MB in one second is 100 Mbit/s; the second read took 400 ms (a busy host).
-    const prev: PortsRead = { startMono: 0, endMono: 5, counters: new Map([['sw-src', counters('sw-src', 0, 0)], ['sw-dst', counters('sw-dst', 0, 0)]]) };
-    const now: PortsRead = { startMono: 1000, endMono: 1400, counters: new Map([['sw-src', counters('sw-src', 12_500_000, 0)], ['sw-dst', counters('sw-dst', 0, 12_500_000)]]) };
-    const [src, dst] = portRates(prev, now, ports);
+    const read = (dev: string, startMono: number, endMono: number, rx: number, tx: number): LinkRead => ({ netns: 'mlab-sw', dev, startMono, endMono, counters: counters(dev, rx, tx) });
+    const prev = [read('sw-src', 0, 5, 0, 0), read('sw-dst', 0, 5, 0, 0)];
+    const now = [read('sw-src', 1000, 1400, 12_500_000, 0), read('sw-dst', 1000, 1400, 0, 12_500_000)];
+    const [src, dst] = linkRates(prev, now);
     expect(src!.rxBitsPerSecond! / 1e6).toBeCloseTo(100 / 1.4, 3);
     expect(dst!.txBitsPerSecond! / 1e6).toBeCloseTo(100 / 1.4, 3);
     expect(src!.rxBitsPerSecond!).toBeLessThanOrEqual(100e6);
+  });
+
+  it('on hosts, rates each end by its own read and takes the smaller: what src sent and dst received', () => {
+    // src's read took 100 ms, dst's 600 ms (a slower SSH round trip): each divided by its own span.
+    const prev: LinkRead[] = [
+      { dev: 'eth0', role: 'src', startMono: 0, endMono: 100, counters: counters('eth0', 0, 0) },
+      { dev: 'eth1', role: 'dst', startMono: 0, endMono: 100, counters: counters('eth1', 0, 0) },
+    ];
+    const now: LinkRead[] = [
+      { dev: 'eth0', role: 'src', startMono: 1000, endMono: 1100, counters: counters('eth0', 0, 12_500_000) },
+      { dev: 'eth1', role: 'dst', startMono: 1000, endMono: 1600, counters: counters('eth1', 12_500_000, 0) },
+    ];
+    const links = linkRates(prev, now);
+    expect(links.map((l) => l.role)).toEqual(['src', 'dst']);
+    const s = { links } as unknown as BatchSample;
+    expect(linkRatesMbps(s).srcTxMbps).toBeCloseTo(100 / 1.1, 3);
+    expect(linkRatesMbps(s).dstRxMbps).toBeCloseTo(100 / 1.6, 3);
+    expect(migrationLinkMbps(s)).toBeCloseTo(100 / 1.6, 3);
+  });
+
+  it('says why an end could not be read, with no figure', () => {
+    const [l] = linkRates([], [{ dev: 'eth0', role: 'src', startMono: 0, endMono: 1, error: 'eth0 on root@h: Device does not exist' }]);
+    expect(l).toEqual({ dev: 'eth0', role: 'src', error: 'eth0 on root@h: Device does not exist' });
   });
 
   it('reads an older record (uplinks read apart) by the smaller figure, not the 190 % one', () => {

@@ -2,7 +2,7 @@
 // QEMUs are gone), then the telnet line and the monitor commands one per line, the very lines
 // `guests up` prints; the commands that ran are listed one per line too, never as one shell line.
 import { describe, expect, it } from '@jest/globals';
-import { byHandSteps } from '../../../src/guests/instructions.js';
+import { byHandSteps, embeddedPlace } from '../../../src/guests/instructions.js';
 import { explainCommands } from '../../../src/homework/commands.js';
 import type { Lab } from '../../../src/lab/index.js';
 import type { RunReport } from '../../../src/migrate/report.js';
@@ -40,7 +40,7 @@ describe("the homework report's commands by hand", () => {
     const { commands } = await explainCommands(report, lab);
     const reach = commands.find((c) => c.title === "Reaching the source's monitor by hand")!;
     expect(reach.note).toMatch(/miglab guests up --hmp-port 4445 --prefix mlab/);
-    const steps = byHandSteps({ srcNetns: 'mlab-src', hmpPort: 4445, uri: 'tcp:10.77.0.2:4444', prefix: 'mlab' });
+    const steps = byHandSteps({ ...embeddedPlace('mlab-src', 'mlab'), hmpPort: 4445, uri: 'tcp:10.77.0.2:4444' });
     expect(reach.command.argv).toEqual(steps.hmp.open);
     expect(reach.perLine).toBeFalsy();
     const prompt = commands.find((c) => c.title.startsWith('At the (qemu) prompt'))!;

@@ -2,7 +2,7 @@
 // shells that run pgrep over SSH carry the pattern too, and must not be counted.
 import { describe, expect, it } from '@jest/globals';
 import { execa } from 'execa';
-import { selfExcludingPattern } from '../../../src/hosts/lab.js';
+import { selfExcludingPattern } from '../../../src/util/regex.js';
 
 describe('selfExcludingPattern', () => {
   const dir = '/run/miglab-remote/h1a2b3c4/';
