@@ -8,6 +8,6 @@ export * from './scheduler.js';
 export { runBatch, checkBatch, type BatchOptions, type BatchResult } from './run.js';
 export { batchFile, writeBatchReport, renderBatchReport, sampleRows, stepRows, batchMarkers } from './report.js';
 export { startBatchSampler, linkRates } from './sampler.js';
-export { findGuestQemus, qemuGuestLabel, samplingFor, type BatchSampling, type LinkRead, type SampledHost } from './sampling.js';
+export { findGuestQemus, qemuGuestLabel, type BatchSampling, type LinkRead, type SampledHost } from './sampling.js';
 export { BATCH_OPTIONS, batchCommand, batchSpecFromArgs, formatBatchSummary, parseModeArg, parseStepsArg } from './cli.js';
 export { runBatchBench, BENCH_MAX_N } from './bench.js';

@@ -21,7 +21,6 @@ import { attemptFromReport, BATCH_SCHEMA, type BatchRecord, type BatchSample, ty
 import { writeBatchReport } from './report.js';
 import { checkResultsDir } from '../report/results-dir.js';
 import { startBatchSampler } from './sampler.js';
-import { samplingFor } from './sampling.js';
 import { estimateResourceUse, planRetries, planSchedule, RETRIED, type SchedulePlan } from './scheduler.js';
 import {
   assumedDirtyRateMiBps,
@@ -123,7 +122,7 @@ export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): 
     const lab = await useLab(td, where, signal);
     const linkBandwidthMbit = (spec.shaping ?? lab.shaping)?.bandwidthMbit;
     // The host the batch is sampled on and judged by: this machine, or the source host.
-    const sampling = samplingFor(lab);
+    const sampling = lab.batchSampling();
     const host0 = await sampling.host(signal);
     const qemusPerPair = onHosts ? 1 : 2;
     const memNow = opts.memAvailableMiB ?? (async () => (await sampling.host(signal)).memAvailableMiB);

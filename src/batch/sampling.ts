@@ -231,8 +231,3 @@ export function hostsSampling(lab: Lab): BatchSampling {
     },
   };
 }
-
-/** The sampling of a lab: the embedded lab's hosts are namespaces of this machine; others are not. */
-export function samplingFor(lab: Lab): BatchSampling {
-  return lab.hosts.src.netns !== undefined ? embeddedSampling(lab) : hostsSampling(lab);
-}

@@ -247,6 +247,7 @@ export class SshHost implements Host {
   private async stateOf(pid: number): Promise<string> {
     if (!pid) return 'it never reported its pid: the SSH channel stalled before it started';
     try {
+      // Asked over a plain channel: one wrapper fewer, when this connection may be the trouble.
       const alive = (await this.executeWithInput(['kill', '-0', String(pid)], '', { timeoutMs: 5000 })).exitCode === 0;
       return alive ? `still running there as pid ${pid}: the program hung; stopped now` : `its process ${pid} is gone there, but SSH brought no exit status`;
     } catch (err) {

@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import { rm, rmdir } from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
+import { hostsSampling, type BatchSampling } from '../batch/sampling.js';
 import { MiglabError } from '../errors.js';
 import type { Host } from '../host/host.js';
 import { sha256File } from '../host/local.js';
@@ -205,6 +206,11 @@ export class HostsLab implements Lab {
       for (const name of Object.values(TLS_FILES)) await this.hosts[role].host.putFile(join(set.dir, name), posix.join(remoteDir, name));
     }
     return remoteDir;
+  }
+
+  /** The source host's /proc over SSH, one command a tick; the link at both ends. */
+  batchSampling(): BatchSampling {
+    return hostsSampling(this);
   }
 
   /** Each host has a clock of its own: its offset from miglab's, measured over SSH now. */

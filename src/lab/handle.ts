@@ -6,6 +6,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { embeddedSampling, type BatchSampling } from '../batch/sampling.js';
 import { MiglabError } from '../errors.js';
 import type { Host } from '../host/host.js';
 import { CommandError } from '../host/local.js';
@@ -144,6 +145,8 @@ export interface Lab {
   placeFile(role: HostRole, localPath: string): Promise<string>;
   /** The host's clock against miglab's: STOP and RESUME are stamped by the src and dst hosts' clocks. */
   clockOffset(role: HostRole, opts?: StepOptions): Promise<ClockOffset>;
+  /** How a batch samples and judges this lab's source host and its migration link (batch/sampling.ts). */
+  batchSampling(): BatchSampling;
 }
 
 function stepOpts(opts: StepOptions = {}): { timeoutMs: number; signal?: AbortSignal } {
@@ -388,5 +391,10 @@ export class LabImpl implements Lab {
   /** The lab's hosts are namespaces of this machine: one kernel, one clock. */
   async clockOffset(): Promise<ClockOffset> {
     return { offsetMs: 0, uncertaintyMs: 0, method: 'one-clock' };
+  }
+
+  /** This machine's /proc, the lab's QEMUs by namespace, the link on the lab's switch. */
+  batchSampling(): BatchSampling {
+    return embeddedSampling(this, this.machine);
   }
 }
