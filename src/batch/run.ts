@@ -124,7 +124,7 @@ export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): 
     // The host the batch is sampled on and judged by: this machine, or the source host.
     const sampling = lab.batchSampling();
     const host0 = await sampling.host(signal);
-    const qemusPerPair = onHosts ? 1 : 2;
+    const { qemusPerPair } = sampling;
     const memNow = opts.memAvailableMiB ?? (async () => (await sampling.host(signal)).memAvailableMiB);
     if (onHosts) refuseFirstStep(spec, await memNow(), qemusPerPair);
     const hostCtx = {

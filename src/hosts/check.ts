@@ -6,7 +6,7 @@
 // the doctor's shape (src/doctor/checks.ts) with the command that fixes it; everything made to
 // try something (a tap, a probe disk, a listener) is removed before the check returns.
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { checkNfsDriver, checkQemu, fail, ok, runChecks, warn, type CheckResult, type DoctorReport, type NamedCheck } from '../doctor/checks.js';
 import { describeError } from '../errors.js';
 import type { Host, RunResult } from '../host/host.js';
@@ -17,6 +17,8 @@ import { qemuRelease } from '../machine/quirks.js';
 import { listeningPorts, NFS_BLOCK_DRIVER_PATHS } from '../preflight.js';
 import { pollUntil, type WaitOptions } from '../util/deadline.js';
 import { measureClockOffset, offsetBetween, SYSTEM_CLOCK, type ControllerClock } from './clock.js';
+import { bridgeMembers, tryBridgeMember } from './bridge.js';
+import { hostsLabPrefix } from './lab.js';
 import { distinctHosts, sshTarget, type HostSpec, type HostsSpec } from './file.js';
 
 /** A host the check can end its connection to. */
@@ -289,6 +291,28 @@ async function checkClocks(src: Host, dst: Host, opts: HostsCheckOptions): Promi
   return ok('clock', found);
 }
 
+/**
+ * For a bridge miglab makes: on each host that takes part (the client too), that the names are
+ * free (or miglab's), the tunnel's endpoint is the host's, and a bridge, a tap on it and a VXLAN
+ * device can be made (tried and removed).
+ */
+function madeBridgeChecks(spec: HostsSpec, hosts: Partial<Record<HostRole, Host>>, signal?: AbortSignal): NamedCheck[] {
+  const made = spec.bridgeMade;
+  const { src, dst, client } = hosts;
+  if (!made || !src || !dst || !client) return [];
+  const lab = { prefix: hostsLabPrefix(resolve(spec.source)), spec, made, hosts: { src, dst, client }, runDir: '' };
+  return bridgeMembers(spec, made, lab.hosts).map((m) => {
+    const name = `${m.roles.join('+')} bridge`;
+    return {
+      name,
+      run: async () => {
+        const f = await tryBridgeMember(lab, m, `mlchk${randomBytes(3).toString('hex')}`, signal);
+        return f.ok ? ok(name, f.detail) : fail(name, f.detail, f.fix ?? '', 'LAB_STATE');
+      },
+    };
+  });
+}
+
 /** Every check on hosts already connected (a role whose host did not answer is left out). */
 export function hostChecks(spec: HostsSpec, hosts: Partial<Record<HostRole, Host>>, opts: HostsCheckOptions): NamedCheck[] {
   const { signal } = opts;
@@ -310,9 +334,10 @@ export function hostChecks(spec: HostsSpec, hosts: Partial<Record<HostRole, Host
           return k.result;
         },
       },
-      { name: `${role} bridge`, run: () => checkBridge(role, host, spec.bridge, signal) },
     );
+    if (!spec.bridgeMade) checks.push({ name: `${role} bridge`, run: () => checkBridge(role, host, spec.bridge, signal) });
   }
+  checks.push(...madeBridgeChecks(spec, hosts, signal));
   const { src, dst } = hosts;
   if (src && dst) {
     checks.push({ name: 'qemu src/dst', run: () => compareQemu(src, dst, signal) }, { name: 'cpu flags', run: () => compareCpuFlags(src, dst, kvm, signal) });

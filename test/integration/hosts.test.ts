@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { checkHosts } from '../../src/hosts/check.js';
 import { parseHostsText } from '../../src/hosts/file.js';
 import { isOwnedAlive } from '../../src/lab/proc.js';
@@ -191,4 +192,72 @@ describe('migrate --hosts', () => {
     expect(ls.stdout.trim()).toBe('');
     expect(existsSync(join(results, 'nothing'))).toBe(false);
   }, 60_000);
+});
+
+describe('a bridge miglab makes on the hosts (bridge.create)', () => {
+  /** The fixture's hosts file with miglab's own bridge on a network of its own (10.213.0.0/24). */
+  function madeBridgeFile(name: string, bridge: string): string {
+    const doc = parseYaml(readFileSync(fx.ssh.hostsFile, 'utf8')) as Record<string, unknown>;
+    const path = join(results, name);
+    writeFileSync(path, stringifyYaml({ ...doc, bridge: { create: bridge }, guests: { addresses: '10.213.0.10-10.213.0.14', prefixLength: 24 } }), { mode: 0o600 });
+    return path;
+  }
+  const roles = ['src', 'dst', 'client'] as const;
+  const linksIn = async (role: (typeof roles)[number]) => JSON.parse((await inNs(fx.ssh.hosts[role].netns, ['ip', '-j', 'link', 'show'])).stdout) as Array<{ ifname: string; ifalias?: string }>;
+
+  it('refuses a bridge name the user already has, in hosts check and in lab up, and leaves it alone', async () => {
+    const dstNs = fx.ssh.hosts.dst.netns;
+    expect((await inNs(dstNs, ['ip', 'link', 'add', 'mluser', 'type', 'bridge'])).exitCode).toBe(0);
+    try {
+      const file = madeBridgeFile('user-bridge.yaml', 'mluser');
+      const check = await cli('hosts', 'check', '--hosts', file, '--port', String(PORT));
+      expect(check.exitCode).not.toBe(0);
+      expect(check.all).toMatch(/dst bridge .*mluser exists on root@[\d.]+ and is not miglab's \(alias: none\)/);
+      const up = await cli('lab', 'up', '--hosts', file);
+      expect(up.exitCode).not.toBe(0);
+      expect(up.all).toMatch(/cannot make the bridge on root@[\d.]+: mluser exists and is not this lab's/);
+      expect((await linksIn('dst')).some((l) => l.ifname === 'mluser')).toBe(true);
+      // lab up made it on the hosts where the name was free: lab down takes those away, and keeps the user's.
+      const down = await cli('lab', 'down', '--hosts', file);
+      expect(down.exitCode).toBe(0);
+      expect(down.all).toMatch(/kept mluser: not this lab's/);
+      for (const role of roles) expect((await linksIn(role)).filter((l) => l.ifalias?.startsWith('miglab:')).map((l) => l.ifname)).toEqual([]);
+      expect((await linksIn('dst')).some((l) => l.ifname === 'mluser')).toBe(true);
+      expect(await checkLeftovers()).toEqual([]);
+    } finally {
+      await inNs(dstNs, ['ip', 'link', 'del', 'mluser']);
+    }
+  }, 120_000);
+
+  it('makes it on the three hosts, joined by VXLAN, migrates a guest across it, and takes it away', async () => {
+    const file = madeBridgeFile('made-bridge.yaml', 'mlbrt');
+    const check = await cli('hosts', 'check', '--hosts', file, '--port', String(PORT));
+    expect(check.all).toMatch(/src bridge .*mlbrt and vx-h[0-9a-f]{7} can be made/);
+    expect(check.all).toMatch(/client bridge .*this host takes 10\.213\.0\.14\/24 on it/);
+    expect(await checkLeftovers()).toEqual([]);
+
+    const up = await cli('lab', 'up', '--hosts', file);
+    expect(up.exitCode).toBe(0);
+    expect(up.all.match(/: made bridge mlbrt$/gm)).toHaveLength(3);
+    expect(up.all).toMatch(/^ {2}client \(root@[\d.]+\): gave mlbrt the address 10\.213\.0\.14\/24$/m);
+    for (const role of roles) {
+      const ours = (await linksIn(role)).filter((l) => l.ifalias?.startsWith('miglab:h'));
+      expect(ours.map((l) => l.ifname).sort()).toEqual(['mlbrt', expect.stringMatching(/^vx-h[0-9a-f]{7}$/)]);
+    }
+
+    // The client probes the guest across the tunnel (its downtime needs replies before and after).
+    const r = await cli('migrate', '--hosts', file, '--memory', '128M', '--accel', 'tcg', '--disk-size', '16M', '--timeout', '60s', '--results', results);
+    expect(r.exitCode).toBe(0);
+    const dir = /^ {2}results {9}(.+)$/m.exec(r.all ?? '')![1]!;
+    const saved = RunReportSchema.parse(JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')));
+    expect(saved.outputs.clientDowntimeMs).toBeGreaterThan(0);
+
+    const status = await cli('lab', 'status', '--hosts', file);
+    expect(status.all).toMatch(/dst \(root@[\d.]+\): bridge mlbrt \(\w+\), tunnel vx-h[0-9a-f]{7} \(\w+\) to 2 peers/);
+
+    const down = await cli('lab', 'down', '--hosts', file);
+    expect(down.exitCode).toBe(0);
+    expect(down.all.match(/^ {2}removed mlbrt on root@/gm)).toHaveLength(3);
+    for (const role of roles) expect((await linksIn(role)).filter((l) => l.ifalias?.startsWith('miglab:')).map((l) => l.ifname)).toEqual([]);
+  }, 240_000);
 });
