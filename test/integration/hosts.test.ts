@@ -168,6 +168,9 @@ describe('migrate --hosts', () => {
     expect(md).toMatch(new RegExp(`Runs in: root@${fx.ssh.hosts.src.address.replace(/\\./g, '\\\\.')} \\(source host\\)`));
     // The NFS server is the user's on hosts: the report neither shows miglab's server nor its config.
     expect(md).not.toMatch(/The NFS server's configuration/);
+    // By hand: guests up names the hosts file, and the telnet line logs in to the source host first.
+    expect(md).toContain(`miglab guests up --hmp-port 4445 --hosts ${resolve(fx.ssh.hostsFile)}`);
+    expect(md).toMatch(new RegExp(`ssh -t .*root@${fx.ssh.hosts.src.address.replace(/\\./g, '\\\\.')} telnet 127\\.0\\.0\\.1 4445`));
   }, 240_000);
 
   it('runs a sweep on the hosts', async () => {
