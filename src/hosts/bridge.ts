@@ -167,9 +167,13 @@ export async function removeBridge(lab: BridgeLab, signal?: AbortSignal): Promis
 /** The bridge's links on one member now, for `lab status`: "bridge NAME up, tunnel vx-P to 2 peers", or that it is not there. */
 export async function bridgeStatus(lab: BridgeLab, m: BridgeMember, signal?: AbortSignal): Promise<string> {
   const vx = tunnelName(lab.prefix);
-  const r = await m.host.run(['sh', '-c', 'for l in "$1" "$2"; do if [ -e "/sys/class/net/$l" ]; then echo "$l $(cat /sys/class/net/$l/operstate)"; fi; done; bridge fdb show dev "$2" 2>/dev/null | grep -c "^00:00:00:00:00:00 dst" || true', 'miglab-bridge', lab.made.name, vx], { reject: false, timeoutMs: STEP_TIMEOUT_MS, signal });
+  const r = await m.host.run(['sh', '-c', 'for l in "$1" "$2"; do if [ -e "/sys/class/net/$l" ]; then echo "$l $(cat /sys/class/net/$l/flags)"; fi; done; bridge fdb show dev "$2" 2>/dev/null | grep -c "^00:00:00:00:00:00 dst" || true', 'miglab-bridge', lab.made.name, vx], { reject: false, timeoutMs: STEP_TIMEOUT_MS, signal });
   const lines = r.stdout.trim().split('\n');
-  const state = (name: string) => lines.find((l) => l.startsWith(`${name} `))?.split(' ')[1];
+  // The link's flags (IFF_UP is bit 0): a VXLAN device's operstate stays "unknown" even when it carries traffic.
+  const state = (name: string) => {
+    const flags = lines.find((l) => l.startsWith(`${name} `))?.split(' ')[1];
+    return flags === undefined ? undefined : (Number(flags) & 1) === 1 ? 'up' : 'down';
+  };
   if (!state(lab.made.name)) return `bridge ${lab.made.name}: not there (the next run makes it)`;
   const peers = Number(lines.at(-1));
   return `bridge ${lab.made.name} (${state(lab.made.name)}), tunnel ${vx} ${state(vx) ? `(${state(vx)}) to ${peers} peer${peers === 1 ? '' : 's'}` : 'missing (the next run adds it)'}`;

@@ -412,7 +412,7 @@ describe('a bridge miglab makes on the hosts (bridge.create)', () => {
     expect(saved.outputs.clientDowntimeMs).toBeGreaterThan(0);
 
     const status = await cli('lab', 'status', '--hosts', file);
-    expect(status.all).toMatch(/dst \(root@[\d.]+\): bridge mlbrt \(\w+\), tunnel vx-h[0-9a-f]{7} \(\w+\) to 2 peers/);
+    expect(status.all).toMatch(/dst \(root@[\d.]+\): bridge mlbrt \(up\), tunnel vx-h[0-9a-f]{7} \(up\) to 2 peers/);
 
     const down = await cli('lab', 'down', '--hosts', file);
     expect(down.exitCode).toBe(0);
