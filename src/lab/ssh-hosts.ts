@@ -280,6 +280,16 @@ function logTail(file: string): string {
 /** A started sshd: enough to stop it and everything its sessions started. */
 type Running = Pick<LabSshHost, 'sshd' | 'mountNs'>;
 
+/** The processes whose parent is `pid` (each of its threads' children file in /proc, which the kernel keeps). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) => readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+  } catch {
+    // Gone already: the caller's next check says why.
+    return [];
+  }
+}
+
 function exePath(pid: number): string | undefined {
   try {
     return readlinkSync(`/proc/${pid}/exe`);
@@ -301,7 +311,10 @@ async function startHost(lab: Lab, role: HostRole, dir: string, client: { keyPat
   const log = openSync(logFile, 'a');
   let child: ChildProcess;
   try {
-    child = spawn('ip', ['netns', 'exec', netns, 'unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', HOST_SCRIPT, 'sh', config, ...hiddenFromHosts()], {
+    // A PID namespace of its own too (sshd is its init, with a /proc of its own): a host sees only
+    // its own processes, as a real machine does, so `pgrep` there (lab status, lab down) finds
+    // what runs on that host and not on its neighbours; and when sshd ends, so does everything in it.
+    child = spawn('ip', ['netns', 'exec', netns, 'unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--mount-proc', '--', 'sh', '-c', HOST_SCRIPT, 'sh', config, ...hiddenFromHosts()], {
       stdio: ['ignore', log, log],
     });
   } finally {
@@ -310,20 +323,22 @@ async function startHost(lab: Lab, role: HostRole, dir: string, client: { keyPat
   started.children.push(child);
   const pid = child.pid;
   if (pid === undefined) throw new Error(`cannot start sshd in ${netns}: ${logTail(logFile)}`);
-  const sshd = { pid, startTime: procStartTime(pid) ?? 0 };
   const exitedEarly = () => {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`sshd in ${netns} exited (${child.exitCode ?? child.signalCode}): ${logTail(logFile)}`);
   };
-  // The pid is `ip`'s, then unshare's, then the script's, and last sshd's (each execs the next):
-  // only then is it in the host's mount namespace.
-  const mountNs = await pollUntil(
+  // The pid is `ip`'s, then unshare's (each execs the next), which forks the new PID namespace's
+  // first process: the script, which execs sshd. Only then is sshd up in the host's namespaces.
+  const sshdPid = await pollUntil(
     `sshd in ${netns} to start`,
     () => {
       exitedEarly();
-      return exePath(pid) === '/usr/sbin/sshd' ? mountNsOf(pid) : undefined;
+      return childrenOf(pid).find((c) => exePath(c) === '/usr/sbin/sshd');
     },
     { ...opts, intervalMs: 20 },
   );
+  const sshd = { pid: sshdPid, startTime: procStartTime(sshdPid) ?? 0 };
+  const mountNs = mountNsOf(sshdPid);
+  if (!mountNs) throw new Error(`sshd in ${netns} exited while starting: ${logTail(logFile)}`);
   started.running.push({ sshd, mountNs });
   const host: LabSshHost = {
     role,

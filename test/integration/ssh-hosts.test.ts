@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { ClientChannel } from 'ssh2';
 import { parse } from 'yaml';
 import { shellCommand } from '../../src/host/shell-quote.js';
-import { isOwnedAlive, procStartTime } from '../../src/lab/proc.js';
+import { isOwnedAlive } from '../../src/lab/proc.js';
 import { HOST_ROLES, type HostRole } from '../../src/lab/spec.js';
 import { pollUntil, withDeadline } from '../../src/util/deadline.js';
 import { connectThroughProxy, hiddenFromHosts, hostProcesses, type ProxiedSsh } from '../../src/lab/ssh-hosts.js';
@@ -122,11 +122,20 @@ describe('SSH test hosts', () => {
 
   it('stop with every process they ran', async () => {
     // A command still running on dst when the hosts stop, as QEMU would be.
-    const running = await exec('dst', ['sh', '-c', 'echo $$; exec sleep 600']);
-    const pid = Number(await new Promise<string>((resolve) => running.once('data', (d: Buffer) => resolve(d.toString()))));
+    // Each host has a PID namespace of its own: the sleeper is found here by its command line, among the host's processes.
+    await exec('dst', ['sh', '-c', 'exec sleep 600.5']);
+    const isSleeper = (pid: number) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8') === 'sleep\u0000600.5\u0000';
+      } catch {
+        return false;
+      }
+    };
+    const sleeper = await pollUntil('the sleeper on dst', async () => hostProcesses(fx.ssh.hosts.dst).find((p) => isSleeper(p.pid)), { ...WAIT, intervalMs: 50 });
     const hosts = Object.values(fx.ssh.hosts);
-    const sleeper = { pid, startTime: procStartTime(pid) ?? 0 };
-    expect(hostProcesses(fx.ssh.hosts.dst)).toContainEqual(sleeper);
+    // Not seen from another host: src's /proc is its own.
+    expect(await sh('src', ['pgrep', '-f', '^sleep 600.5$'])).toEqual({ code: 1, stdout: '' });
+    expect((await sh('dst', ['pgrep', '-f', '^sleep 600.5$'])).code).toBe(0);
     await fx.ssh.stop({ timeoutMs: 15_000 });
     for (const h of hosts) {
       expect(hostProcesses(h)).toEqual([]);
