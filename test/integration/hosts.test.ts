@@ -10,7 +10,9 @@ import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { checkHosts } from '../../src/hosts/check.js';
 import { parseHostsText } from '../../src/hosts/file.js';
+import { hostsLabPrefix } from '../../src/hosts/lab.js';
 import { isOwnedAlive } from '../../src/lab/proc.js';
+import { hostsFileText } from '../../src/lab/ssh-hosts.js';
 import { RunReportSchema } from '../../src/results/run.js';
 import { pollUntil } from '../../src/util/deadline.js';
 import { qemusOnHost, useSshHosts } from '../support/ssh-hosts.js';
@@ -191,4 +193,71 @@ describe('migrate --hosts', () => {
     expect(ls.stdout.trim()).toBe('');
     expect(existsSync(join(results, 'nothing'))).toBe(false);
   }, 60_000);
+});
+
+describe('storage miglab serves: nfs-ganesha on dst', () => {
+  // The embedded lab's own ganesha runs in src's namespace on 2049: this one is served from dst.
+  const served = () => {
+    const dir = join(fx.ssh.dir, 'served');
+    const file = join(fx.ssh.dir, 'served-hosts.yaml');
+    if (!existsSync(file)) writeFileSync(file, hostsFileText(fx.lab, fx.ssh.hosts, undefined, { serve: 'ganesha', server: 'dst', dir }), { mode: 0o600 });
+    return { dir, file, prefix: hostsLabPrefix(file), dst: fx.ssh.hosts.dst, src: fx.ssh.hosts.src };
+  };
+  /** Processes of this served export anywhere on the machine: detached, they are no host's session's any more. */
+  const serverProcesses = async () => {
+    const { prefix, dst } = served();
+    const r = await execa('pgrep', ['-a', '-f', '--', `/${prefix}/nfs/|/check-[0-9a-f]{8}/nfs/|^rpcbind -f -h ${dst.address.replace(/\./g, '\\.')}$`], { reject: false });
+    return r.stdout.split('\n').filter(Boolean);
+  };
+  /** What listens in dst's namespace on the NFS ports. */
+  const nfsListeners = async () => (await inNs(served().dst.netns, ['ss', '-Htuln'])).stdout.split('\n').filter((l) => /:(2049|20048|111)\s/.test(l));
+  // A failed test must not leave the server running past the hosts (it is no session's process).
+  afterAll(async () => {
+    if ((await serverProcesses()).length) await cli('lab', 'down', '--hosts', served().file);
+  }, 60_000);
+
+  it('hosts check serves it for the check only, and leaves no server and no directory', async () => {
+    const { file, dir } = served();
+    const report = await checkHosts(parseHostsText(readFileSync(file, 'utf8'), file), { port: PORT, timeoutMs: 15_000 });
+    const line = (name: string) => report.checks.find((c) => c.name === name);
+    expect(report.checks.filter((c) => c.status === 'fail')).toEqual([]);
+    expect(line('dst nfs serve')!.found).toMatch(/^serving .*\/served at nfs:\/\/[\d.]+\/.*\/served with nfs-ganesha \(pid \d+\) to [\d.]+, [\d.]+ \(.*made by miglab\): started for the check, stopped after it$/);
+    expect(line('src storage')!.status).toBe('ok');
+    expect(line('dst storage')!.status).toBe('ok');
+    expect(await serverProcesses()).toEqual([]);
+    expect(await nfsListeners()).toEqual([]);
+    expect(existsSync(dir)).toBe(false);
+  }, 120_000);
+
+  it('lab up serves it, a migration uses it, status shows it, lab down leaves nothing', async () => {
+    const { file, dir, dst, src } = served();
+    const up = await cli('lab', 'up', '--hosts', file);
+    expect(up.all).toMatch(new RegExp(`dst: serving ${dir} at nfs://${dst.address.replace(/\./g, '\\.')}${dir} with nfs-ganesha \\(pid (\\d+)\\) to ${src.address.replace(/\./g, '\\.')}, ${dst.address.replace(/\./g, '\\.')} \\(${dir} made by miglab\\)`));
+    expect(up.exitCode).toBe(0);
+    const pid = /with nfs-ganesha \(pid (\d+)\)/.exec(up.all ?? '')![1]!;
+    // Bound to dst's address only: nothing on a wildcard address.
+    const listeners = await nfsListeners();
+    expect(listeners.length).toBeGreaterThanOrEqual(3);
+    // (ganesha's UDP socket is IPv6 bound to dst's address as v4-mapped: [::ffff:ADDRESS].)
+    for (const l of listeners) expect(l).toMatch(new RegExp(`(${dst.address.replace(/\./g, '\\.')}|\\[::ffff:${dst.address.replace(/\./g, '\\.')}\\]|127\\.0\\.0\\.1|\\[::1\\]):(2049|20048|111)\\s`));
+
+    const r = await cli('migrate', '--hosts', file, '--memory', '128M', '--accel', 'tcg', '--disk-size', '16M', '--timeout', '60s', '--results', results);
+    expect(r.all).toMatch(/^migration completed/m);
+    expect(r.exitCode).toBe(0);
+
+    // The run used the server lab up started: the same one serves still.
+    const status = await cli('lab', 'status', '--hosts', file);
+    expect(status.exitCode).toBe(0);
+    expect(status.all).toContain(`dst: serving ${dir} at nfs://${dst.address}${dir} with nfs-ganesha (pid ${pid})`);
+
+    const down = await cli('lab', 'down', '--hosts', file);
+    expect(down.exitCode).toBe(0);
+    expect(down.all).toContain(`dst: stopped the NFS server (nfs-ganesha and rpcbind, pid ${pid})`);
+    expect(down.all).toContain(`dst: removed ${dir} (made by miglab, now empty)`);
+    expect(await serverProcesses()).toEqual([]);
+    expect(await nfsListeners()).toEqual([]);
+    expect(existsSync(dir)).toBe(false);
+    const ls = await execa('nsenter', ['--mount', `--target=${dst.sshd.pid}`, 'ls', '/run/miglab-remote'], { reject: false });
+    expect(ls.stdout.split('\n')).not.toContain(served().prefix);
+  }, 240_000);
 });
