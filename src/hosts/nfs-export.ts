@@ -17,7 +17,7 @@ import { MiglabError } from '../errors.js';
 import type { Host, HostProcess } from '../host/host.js';
 import { ganeshaConfig, nfsUrl } from '../lab/ganesha.js';
 import { FSAL_VFS_PATHS, firstExisting, installLine, missingPrograms, type Missing } from '../lab/deps.js';
-import { nfsServerScript } from '../lab/nfs.js';
+import { nfsServerScript, serverLogTail } from '../lab/nfs.js';
 import { parseProcStat } from '../lab/proc.js';
 import type { HostRole } from '../lab/spec.js';
 import { pollUntil, type WaitOptions } from '../util/deadline.js';
@@ -334,10 +334,8 @@ async function exportKernel(x: ServedExport, files: ServerFiles, base: ServedRec
 
 /** The last lines of the served server's logs on its host, for errors (ganesha's harmless noise left out). */
 async function serverLog(x: ServedExport, files: ServerFiles): Promise<string> {
-  const read = async (path: string) => ((await x.host.readText(path).catch(() => undefined)) ?? '').split('\n');
-  const noise = /dbus|krb|kerberos|gssapi|GSS/i;
-  const lines = [...(await read(files.logFile)), ...(await read(files.ganeshaLogFile)).filter((l) => /CRIT|FATAL|MAJ|EVENT.*(Cannot|fail)/i.test(l))].filter((l) => l.trim() && !noise.test(l));
-  return lines.slice(-6).join(' | ') || '(no log output)';
+  const read = async (path: string) => (await x.host.readText(path).catch(() => undefined)) ?? '';
+  return serverLogTail(await read(files.logFile), await read(files.ganeshaLogFile));
 }
 
 /** Until `nfs-ls` of the export answers on each reader (src, dst); at once an error if the server died. */

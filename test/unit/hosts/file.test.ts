@@ -101,6 +101,11 @@ describe('a good hosts file', () => {
     expect(spec.storage.server).toBe('src');
     expect(spec.storage.serverAddress).toBe(spec.hosts.src.address);
   });
+
+  it('reads the example file shipped for an export miglab serves', async () => {
+    const spec = await parseHostsFile(join(import.meta.dirname, '../../../examples/hosts/served-nfs.yaml'), withAgent);
+    expect(spec.storage).toEqual({ nfs: `nfs://${spec.hosts.dst.address}/var/lib/miglab-export`, serverAddress: spec.hosts.dst.address, server: 'dst', dir: '/var/lib/miglab-export', serve: 'ganesha' });
+  });
 });
 
 describe('a bad hosts file is refused in one line naming the field and the fix', () => {
