@@ -2,8 +2,9 @@
 // namespaces (src/lab/ssh-hosts.ts), each with a /tmp and /run of its own, reached only
 // through their proxies. The same migration as on the embedded lab runs there: QEMU started over
 // SSH, its monitors forwarded, the image and probe tool put on the hosts, the hosts' clocks
-// measured; a dropped SSH connection mid-migration fails the run and leaves nothing running; and
-// `lab down --hosts` leaves nothing on the hosts.
+// measured; a dropped SSH connection mid-migration fails the run and leaves nothing running;
+// `lab down --hosts` leaves nothing on the hosts; and an NFS export miglab serves itself (from dst)
+// lives from the first run that needs it until `lab down --hosts`, which leaves no server behind.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -229,34 +230,43 @@ describe('storage miglab serves: nfs-ganesha on dst', () => {
     expect(existsSync(dir)).toBe(false);
   }, 120_000);
 
-  it('lab up serves it, a migration uses it, status shows it, lab down leaves nothing', async () => {
+  it('the first run serves it, later commands reuse it, lab down stops it and keeps a file of the user\'s', async () => {
     const { file, dir, dst, src } = served();
-    const up = await cli('lab', 'up', '--hosts', file);
-    expect(up.all).toMatch(new RegExp(`dst: serving ${dir} at nfs://${dst.address.replace(/\./g, '\\.')}${dir} with nfs-ganesha \\(pid (\\d+)\\) to ${src.address.replace(/\./g, '\\.')}, ${dst.address.replace(/\./g, '\\.')} \\(${dir} made by miglab\\)`));
-    expect(up.exitCode).toBe(0);
-    const pid = /with nfs-ganesha \(pid (\d+)\)/.exec(up.all ?? '')![1]!;
-    // Bound to dst's address only: nothing on a wildcard address.
-    const listeners = await nfsListeners();
-    expect(listeners.length).toBeGreaterThanOrEqual(3);
-    // (ganesha's UDP socket is IPv6 bound to dst's address as v4-mapped: [::ffff:ADDRESS].)
-    for (const l of listeners) expect(l).toMatch(new RegExp(`(${dst.address.replace(/\./g, '\\.')}|\\[::ffff:${dst.address.replace(/\./g, '\\.')}\\]|127\\.0\\.0\\.1|\\[::1\\]):(2049|20048|111)\\s`));
-
+    const at = (a: string) => a.replace(/\./g, '\\.');
+    // No lab up: the run needs the export and starts it; it outlives the run.
     const r = await cli('migrate', '--hosts', file, '--memory', '128M', '--accel', 'tcg', '--disk-size', '16M', '--timeout', '60s', '--results', results);
     expect(r.all).toMatch(/^migration completed/m);
     expect(r.exitCode).toBe(0);
 
-    // The run used the server lab up started: the same one serves still.
     const status = await cli('lab', 'status', '--hosts', file);
+    expect(status.all).toMatch(new RegExp(`dst: serving ${dir} at nfs://${at(dst.address)}${dir} with nfs-ganesha \\(pid \\d+\\) to ${at(src.address)}, ${at(dst.address)} \\(${dir} made by miglab\\)`));
     expect(status.exitCode).toBe(0);
-    expect(status.all).toContain(`dst: serving ${dir} at nfs://${dst.address}${dir} with nfs-ganesha (pid ${pid})`);
+    const pid = /with nfs-ganesha \(pid (\d+)\)/.exec(status.all ?? '')![1]!;
+    // Bound to dst's address only: nothing on a wildcard address.
+    // (ganesha's UDP socket is IPv6 bound to dst's address as v4-mapped: [::ffff:ADDRESS].)
+    const listeners = await nfsListeners();
+    expect(listeners.length).toBeGreaterThanOrEqual(3);
+    for (const l of listeners) expect(l).toMatch(new RegExp(`(${at(dst.address)}|\\[::ffff:${at(dst.address)}\\]|127\\.0\\.0\\.1|\\[::1\\]):(2049|20048|111)\\s`));
 
+    // lab up and hosts check find the live server and use it as it is.
+    const up = await cli('lab', 'up', '--hosts', file);
+    expect(up.exitCode).toBe(0);
+    expect(up.all).toContain(`dst: serving ${dir} at nfs://${dst.address}${dir} with nfs-ganesha (pid ${pid})`);
+    const report = await checkHosts(parseHostsText(readFileSync(file, 'utf8'), file), { port: PORT, timeoutMs: 15_000 });
+    expect(report.checks.find((c) => c.name === 'dst nfs serve')!.found).toBe(`this lab serves ${dir} already (ganesha, pid ${pid}): the check opens the probe disk through it`);
+    expect(report.checks.filter((c) => c.name.endsWith(' storage')).map((c) => c.status)).toEqual(['ok', 'ok']);
+    expect(report.canRun).toBe(true);
+
+    // A file of the user's in the directory miglab made: the directory is kept, with it.
+    writeFileSync(join(dir, 'mine.txt'), 'not miglab\'s\n');
     const down = await cli('lab', 'down', '--hosts', file);
     expect(down.exitCode).toBe(0);
     expect(down.all).toContain(`dst: stopped the NFS server (nfs-ganesha and rpcbind, pid ${pid})`);
-    expect(down.all).toContain(`dst: removed ${dir} (made by miglab, now empty)`);
+    expect(down.all).toContain(`dst: left ${dir}: it holds files that are not miglab's`);
+    expect(readdirSync(dir)).toEqual(['mine.txt']);
+    rmSync(dir, { recursive: true });
     expect(await serverProcesses()).toEqual([]);
     expect(await nfsListeners()).toEqual([]);
-    expect(existsSync(dir)).toBe(false);
     const ls = await execa('nsenter', ['--mount', `--target=${dst.sshd.pid}`, 'ls', '/run/miglab-remote'], { reject: false });
     expect(ls.stdout.split('\n')).not.toContain(served().prefix);
   }, 240_000);
