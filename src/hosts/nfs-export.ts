@@ -271,7 +271,7 @@ export async function ensureServedExport(x: ServedExport, opts: WaitOptions): Pr
     const old = await readRecord(x, files);
     if (old && (old.kind === 'kernel' || (await recordedAlive(x.host, old)))) return { started: false, line: describeServing(x, old) };
     if (old && (old.kind !== x.kind || old.dir !== x.dir || old.address !== x.address)) {
-      throw new MiglabError('LAB_STATE', `${x.role} has ${old.dir} served (${old.kind}, at ${old.address}) from an earlier hosts file, not ${x.dir} (${x.kind}, at ${x.address}) as it says now; take the old one away first: miglab lab down --hosts FILE with the file as it was`);
+      throw new MiglabError('LAB_STATE', `${x.role} has ${old.dir} served (${old.kind}, at ${old.address}) from an earlier hosts file, not ${x.dir} (${x.kind}, at ${x.address}) as it says now; take it away first: miglab lab down --hosts FILE (it stops what the record names)`);
     }
     const problem = await serveProblem(x);
     if (problem) throw new MiglabError('MISSING_DEPENDENCY', `${problem.problem}; ${problem.fix}`);

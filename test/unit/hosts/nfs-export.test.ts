@@ -14,6 +14,7 @@ import {
   serverFiles,
   servedGaneshaConfig,
 } from '../../../src/hosts/nfs-export.js';
+import { procStartTime } from '../../../src/lab/proc.js';
 import { FakeHost, type FakeProcess } from '../../support/fake-host.js';
 
 const text = (storage: string) => `
@@ -128,5 +129,28 @@ describe('a kernel NFS server the host does not have', () => {
     const x = servedExportOf(kernelSpec, { src: new FakeHost('s'), dst, client: new FakeHost('c') }, '/run/miglab-remote/h1')!;
     await expect(ensureServedExport(x, { timeoutMs: 5000 })).rejects.toThrow('/srv/served is exported on dst already (exportfs -v lists it): give it as storage: { nfs: nfs://10.0.0.2/srv/served, server: dst } instead of serve: kernel');
     expect(dst.ran.filter((a) => a[0] === 'exportfs' && a[1] === '-o')).toEqual([]);
+  });
+});
+
+describe('a served export recorded already', () => {
+  const ganeshaSpec = spec('{ serve: ganesha, server: dst, dir: /srv/served }');
+  const record = (pid: number, startTime: number) => JSON.stringify({ kind: 'ganesha', address: '10.0.0.2', dir: '/srv/served', clients: ['10.0.0.1', '10.0.0.2'], madeDir: true, pid, startTime });
+
+  it('is used as it is while its pid runs with the recorded start time: nothing is started again', async () => {
+    const dst = new LockingHost('d');
+    const x = servedExportOf(ganeshaSpec, { src: new FakeHost('s'), dst, client: new FakeHost('c') }, '/run/miglab-remote/h1')!;
+    // A live process whose /proc this machine answers for: the test's own.
+    dst.files.set(serverFiles(x.runDir).record, record(process.pid, procStartTime(process.pid)!));
+    const r = await ensureServedExport(x, { timeoutMs: 5000 });
+    expect(r).toEqual({ started: false, line: `dst: serving /srv/served at nfs://10.0.0.2/srv/served with nfs-ganesha (pid ${process.pid}) to 10.0.0.1, 10.0.0.2 (/srv/served made by miglab)` });
+    expect(dst.ran.filter((a) => a[0] !== 'mkdir')).toEqual([]);
+  });
+
+  it('refuses to start another where the file now asks for a different export, naming the way out', async () => {
+    const dst = new LockingHost('d');
+    const x = servedExportOf(spec('{ serve: ganesha, server: dst, dir: /srv/other }'), { src: new FakeHost('s'), dst, client: new FakeHost('c') }, '/run/miglab-remote/h1')!;
+    // The recorded pid's start time does not match: that server is gone (its pid reused).
+    dst.files.set(serverFiles(x.runDir).record, record(process.pid, 1));
+    await expect(ensureServedExport(x, { timeoutMs: 5000 })).rejects.toThrow('dst has /srv/served served (ganesha, at 10.0.0.2) from an earlier hosts file, not /srv/other (ganesha, at 10.0.0.2) as it says now; take it away first: miglab lab down --hosts FILE (it stops what the record names)');
   });
 });
