@@ -267,38 +267,63 @@ function describeServing(x: ServedExport, rec: ServedRecord): string {
  */
 export async function ensureServedExport(x: ServedExport, opts: WaitOptions): Promise<EnsureResult> {
   const files = serverFiles(x.runDir);
-  return withRemoteLock(x.host, files.lock, opts, async () => {
-    const old = await readRecord(x, files);
-    if (old && (old.kind === 'kernel' || (await recordedAlive(x.host, old)))) return { started: false, line: describeServing(x, old) };
-    if (old && (old.kind !== x.kind || old.dir !== x.dir || old.address !== x.address)) {
-      throw new MiglabError('LAB_STATE', `${x.role} has ${old.dir} served (${old.kind}, at ${old.address}) from an earlier hosts file, not ${x.dir} (${x.kind}, at ${x.address}) as it says now; take it away first: miglab lab down --hosts FILE (it stops what the record names)`);
+  // Without the lock first: with a live server (every command after the first) this is all.
+  const live = await reusable(x, await readRecord(x, files));
+  if (live) return live;
+  // What serving needs, before anything is made on the host.
+  const problem = await serveProblem(x);
+  if (problem) throw new MiglabError('MISSING_DEPENDENCY', `${problem.problem}; ${problem.fix}`);
+  for (const { role, host } of x.readers) {
+    const missing = await missingPrograms(host, READER_PROGRAMS);
+    if (missing.length) throw new MiglabError('MISSING_DEPENDENCY', `nfs-ls is missing on ${role} (miglab waits with it until the export it serves answers there); install with: ${installLine(missing)}`);
+  }
+  try {
+    return await withRemoteLock(x.host, files.lock, opts, async () => {
+      const old = await readRecord(x, files);
+      // Another miglab command may have started it while this one waited for the lock.
+      const started = await reusable(x, old);
+      if (started) return started;
+      if (x.kind === 'ganesha') {
+        const held = await ganeshaPortHolders(x, opts);
+        if (held.length) throw new MiglabError('LAB_STATE', `cannot serve the export on ${x.role} at ${x.address}: ${held.join('; ')} already; stop that server (its NFS/rpcbind), or use serve: kernel`);
+      }
+      // A directory of an earlier server that died keeps its `madeDir`: still miglab's to remove.
+      const made = await x.host.run(['sh', '-c', '[ -d "$1" ] && exit 0; mkdir -p -- "$1" && echo made', 'miglab-mkdir', x.dir], { timeoutMs: STEP_MS, signal: opts.signal });
+      const madeDir = made.stdout.trim() === 'made' || (old?.madeDir ?? false);
+      const base = { kind: x.kind, address: x.address, dir: x.dir, clients: [...x.clients], madeDir };
+      let rec: ServedRecord;
+      try {
+        rec = x.kind === 'ganesha' ? await startGanesha(x, files, base, opts) : await exportKernel(x, files, base, opts);
+        await waitServed(x, files, rec, opts);
+      } catch (err) {
+        await stopServing(x, await readRecord(x, files)).catch(() => undefined);
+        if (madeDir) await x.host.run(['rmdir', '--', x.dir], { reject: false, timeoutMs: STEP_MS });
+        await x.host.remove(files.stateDir).catch(() => undefined);
+        throw err;
+      }
+      return { started: true, line: describeServing(x, rec) };
+    });
+  } catch (err) {
+    // Nothing serves: the lock's file goes, and the lab's runDir when nothing else is in it.
+    if (!(await readRecord(x, files).catch(() => undefined))) {
+      await x.host.remove(files.lock).catch(() => undefined);
+      await x.host.run(['rmdir', '--', x.runDir], { reject: false, timeoutMs: STEP_MS }).catch(() => undefined);
     }
-    const problem = await serveProblem(x);
-    if (problem) throw new MiglabError('MISSING_DEPENDENCY', `${problem.problem}; ${problem.fix}`);
-    for (const { role, host } of x.readers) {
-      const missing = await missingPrograms(host, READER_PROGRAMS);
-      if (missing.length) throw new MiglabError('MISSING_DEPENDENCY', `nfs-ls is missing on ${role} (miglab waits with it until the export it serves answers there); install with: ${installLine(missing)}`);
-    }
-    if (x.kind === 'ganesha') {
-      const held = await ganeshaPortHolders(x, opts);
-      if (held.length) throw new MiglabError('LAB_STATE', `cannot serve the export on ${x.role} at ${x.address}: ${held.join('; ')} already; stop that server (its NFS/rpcbind), or use serve: kernel`);
-    }
-    // A directory of an earlier server that died keeps its `madeDir`: still miglab's to remove.
-    const made = await x.host.run(['sh', '-c', '[ -d "$1" ] && exit 0; mkdir -p -- "$1" && echo made', 'miglab-mkdir', x.dir], { timeoutMs: STEP_MS, signal: opts.signal });
-    const madeDir = made.stdout.trim() === 'made' || (old?.madeDir ?? false);
-    const base = { kind: x.kind, address: x.address, dir: x.dir, clients: [...x.clients], madeDir };
-    let rec: ServedRecord;
-    try {
-      rec = x.kind === 'ganesha' ? await startGanesha(x, files, base, opts) : await exportKernel(x, files, base, opts);
-      await waitServed(x, files, rec, opts);
-    } catch (err) {
-      await stopServing(x, await readRecord(x, files)).catch(() => undefined);
-      if (madeDir && !old?.madeDir) await x.host.run(['rmdir', '--', x.dir], { reject: false, timeoutMs: STEP_MS });
-      await x.host.remove(files.stateDir).catch(() => undefined);
-      throw err;
-    }
-    return { started: true, line: describeServing(x, rec) };
-  });
+    throw err;
+  }
+}
+
+/**
+ * What a record on the host says of serving now: a live server of the export the file asks for
+ * (used as it is), none (undefined), or one of another export, refused: a record names what
+ * `lab down` stops, and only one export is recorded per lab.
+ */
+async function reusable(x: ServedExport, rec: ServedRecord | undefined): Promise<EnsureResult | undefined> {
+  if (!rec) return undefined;
+  if (rec.kind !== x.kind || rec.dir !== x.dir || rec.address !== x.address) {
+    throw new MiglabError('LAB_STATE', `${x.role} has ${rec.dir} served (${rec.kind}, at ${rec.address}) as the hosts file said before, not ${x.dir} (${x.kind}, at ${x.address}) as it says now; take it away first: miglab lab down --hosts FILE (it stops what the record names)`);
+  }
+  return rec.kind === 'kernel' || (await recordedAlive(x.host, rec)) ? { started: false, line: describeServing(x, rec) } : undefined;
 }
 
 async function startGanesha(x: ServedExport, files: ServerFiles, base: ServedRecord, opts: WaitOptions): Promise<ServedRecord> {

@@ -230,6 +230,20 @@ describe('storage miglab serves: nfs-ganesha on dst', () => {
     expect(existsSync(dir)).toBe(false);
   }, 120_000);
 
+  it('a run asked to use a kernel NFS server dst does not have says so plainly and makes nothing', async () => {
+    const dir = join(fx.ssh.dir, 'kernel-served');
+    const file = join(fx.ssh.dir, 'kernel-hosts.yaml');
+    writeFileSync(file, hostsFileText(fx.lab, fx.ssh.hosts, undefined, { serve: 'kernel', server: 'dst', dir }), { mode: 0o600 });
+    const r = await cli('migrate', '--hosts', file, '--memory', '128M', '--accel', 'tcg', '--disk-size', '16M', '--timeout', '60s', '--results', results);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.all).toContain('no kernel NFS server on dst: exportfs is missing; use serve: ganesha (miglab starts its own), or install and start the kernel NFS server there');
+    expect(existsSync(dir)).toBe(false);
+    expect(qemusOn('src')).toEqual([]);
+    // Refused before anything was put on dst: no runDir of that lab there.
+    const ls = await execa('nsenter', ['--mount', `--target=${fx.ssh.hosts.dst.sshd.pid}`, 'ls', '/run/miglab-remote'], { reject: false });
+    expect(ls.stdout.split('\n')).not.toContain(hostsLabPrefix(file));
+  }, 60_000);
+
   it('the first run serves it, later commands reuse it, lab down stops it and keeps a file of the user\'s', async () => {
     const { file, dir, dst, src } = served();
     const at = (a: string) => a.replace(/\./g, '\\.');
