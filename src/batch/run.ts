@@ -113,7 +113,10 @@ export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): 
   const batchId = newRunId(modeName(spec.mode));
   const dir = join(root, `batch-${batchId}`);
   return withTeardown(async (td, ctrlC) => {
-    const signal = opts.signal ? AbortSignal.any([opts.signal, ctrlC]) : ctrlC;
+    // A batch judged by samples it no longer gets would run on blind: losing the sampler stops it
+    // at once (its migrations too), and the batch fails with the sampler's error.
+    const samplingLost = new AbortController();
+    const signal = AbortSignal.any([...(opts.signal ? [opts.signal] : []), ctrlC, samplingLost.signal]);
     const started = Date.now();
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(new Error(`the batch deadline of ${spec.deadlineMs} ms passed`)), spec.deadlineMs);
@@ -124,7 +127,7 @@ export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): 
     // The host the batch is sampled on and judged by: this machine, or the source host.
     const sampling = lab.batchSampling();
     const host0 = await sampling.host(signal);
-    const qemusPerPair = onHosts ? 1 : 2;
+    const { qemusPerPair } = sampling;
     const memNow = opts.memAvailableMiB ?? (async () => (await sampling.host(signal)).memAvailableMiB);
     if (onHosts) refuseFirstStep(spec, await memNow(), qemusPerPair);
     const hostCtx = {
@@ -140,6 +143,10 @@ export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): 
       sampling,
       sinceMs: started,
       onMissed: (why) => progress('batch', `a host sample was missed (${why}); sampling goes on`),
+      onFailure: (err) => {
+        progress('batch', `sampling the host failed (${describeError(err)}); the batch stops`);
+        samplingLost.abort(err);
+      },
       onSample: () => {
         if (!watch) return;
         const w = watch;
@@ -155,6 +162,7 @@ export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): 
     const steps: StepRecord[] = [];
     let stop: StopReason | undefined;
     for (const n of expandSteps(spec.steps)) {
+      if (samplingLost.signal.aborted) break;
       const g = checkGuard(spec, n, await memNow(), qemusPerPair);
       if (!g.ok) {
         progress('batch', `N=${n}: ${g.message}`);
@@ -172,6 +180,8 @@ export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): 
         last = { ...(await runStep(ctx, n, variant, mode, g, hint && previous ? { resource: hint.saturation.resource, concurrency: previous.plan?.concurrency ?? previous.n } : undefined)), settleMs, before };
         steps.push(last);
       }
+      // Without samples: sampler.stop() below rethrows why.
+      if (samplingLost.signal.aborted) break;
       if (signal.aborted) stop = { kind: 'aborted', n, detail: `stopped from outside during N=${n}: ${describeError(signal.reason)}` };
       else if (deadline.signal.aborted) stop = { kind: 'deadline', n, detail: `N=${n}: ${describeError(deadline.signal.reason)}` };
       else if (last?.stall) stop = { kind: 'stall', n, stall: last.stall, detail: stallStopDetail(n, last.stall, last.before) };

@@ -47,6 +47,8 @@ export interface BatchSamplerOptions {
   readonly onSample?: (s: BatchSample) => void;
   /** Told of a tick that read nothing (the sample is missing, the loop goes on). */
   readonly onMissed?: (why: string) => void;
+  /** Told when sampling has ended on an error (too many ticks missed in a row); stop() rethrows it. */
+  readonly onFailure?: (err: unknown) => void;
 }
 
 /** Ticks in a row that may fail before the sampler gives up (then stop() rethrows the last error). */
@@ -57,6 +59,7 @@ export function startBatchSampler(opts: BatchSamplerOptions): BatchSampler {
     what: 'batch sampler',
     intervalMs: opts.intervalMs,
     onSample: opts.onSample,
+    onFailure: opts.onFailure,
     start: async (signal) => {
       const first = await opts.sampling.read(opts.sinceMs, signal);
       let previous: HostSnapshot = await hostSnapshot({ pids: [...first.qemus.keys()], reader: first.reader, signal });

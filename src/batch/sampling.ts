@@ -55,6 +55,8 @@ export interface TickRead {
 }
 
 export interface BatchSampling {
+  /** QEMUs of one migrating pair on the judged host: 2 when source and destination share it, else 1 (the memory guard counts them). */
+  readonly qemusPerPair: 1 | 2;
   /** The host the batch is judged by: its CPUs, memory and kernel now. */
   host(signal?: AbortSignal): Promise<SampledHost>;
   /** One tick: the batch's QEMUs started at or after `sinceMs` (epoch), their files, the link. */
@@ -139,6 +141,8 @@ export function embeddedSampling(lab: Lab, machine: LabMachine = THIS_MACHINE): 
   const switchHost = machine.host;
   let ctx: Promise<{ bootMs: number; inNetns: Set<number> }> | undefined;
   return {
+    // Both ends of every pair run on this machine.
+    qemusPerPair: 2,
     async host() {
       const meminfo = await readFile('/proc/meminfo', 'utf8');
       const m = parseMeminfo(meminfo);
@@ -202,6 +206,8 @@ export function hostsSampling(lab: Lab): BatchSampling {
     return { src: s, dst: d ?? (await routeDev(dst.host, src.ip)) };
   };
   return {
+    // The destinations run on dst, unless the hosts file makes it the same machine.
+    qemusPerPair: src.host === dst.host ? 2 : 1,
     async host(signal) {
       const r = await readProcRound(src.host, { files: ['/proc/stat', '/proc/meminfo', '/proc/sys/kernel/osrelease'] }, { timeoutMs: READ_TIMEOUT_MS, signal });
       const [st, mem, kernel] = ['/proc/stat', '/proc/meminfo', '/proc/sys/kernel/osrelease'].map((f) => r.files.get(f));

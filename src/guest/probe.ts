@@ -49,7 +49,22 @@ export interface ProbeResult {
   /** Epoch ms of the first and last probe sent. */
   readonly firstSentMs: number | null;
   readonly lastSentMs: number | null;
+  /**
+   * From the last reply to the last probe sent, when the probes sent in that time went unanswered:
+   * the client had not heard the guest again when probing stopped, so its silence has no end
+   * (null: the replies went on to the end, within a few probes still in flight).
+   */
+  readonly silentAtEndMs: number | null;
+  /** Probes sent after the last reply, none answered. */
+  readonly unansweredAtEnd: number;
 }
+
+/**
+ * Probes in flight when probing stops may go unanswered (the tool drains replies for 100 ms): a
+ * silence at the end counts only past this many intervals and this many ms.
+ */
+const OPEN_SILENCE_MIN_PROBES = 20;
+const OPEN_SILENCE_MIN_MS = 20;
 
 export interface AnalyzeOptions {
   /**
@@ -158,6 +173,13 @@ export function analyzeProbe(rows: readonly ProbeRow[], opts: AnalyzeOptions = {
 
   const rtts = replies.map((r) => Number(r.recvNs - r.sentNs) / 1e6).sort((a, b) => a - b);
 
+  // A silence that had not ended when probing stopped: every probe sent after the last reply arrived went unanswered.
+  const lastReply = replies.at(-1);
+  const lastSent = bySent.at(-1);
+  const unansweredAtEnd = lastReply ? rows.filter((r) => r.recvNs === undefined && r.sentNs > lastReply.recvNs).length : rows.length;
+  const openNs = lastReply && lastSent && lastSent.sentNs > lastReply.recvNs ? lastSent.sentNs - lastReply.recvNs : 0n;
+  const silentAtEndMs = lastReply && unansweredAtEnd >= OPEN_SILENCE_MIN_PROBES && Number(openNs) / 1e6 >= Math.max(OPEN_SILENCE_MIN_MS, OPEN_SILENCE_MIN_PROBES * intervalMs) ? Number(openNs) / 1e6 : null;
+
   const guest = rows
     .map((r) => r.guestMonoNs)
     .filter((g): g is bigint => g !== undefined && r0(g))
@@ -184,6 +206,8 @@ export function analyzeProbe(rows: readonly ProbeRow[], opts: AnalyzeOptions = {
     guestGapMs: guestGapNs === undefined ? null : Number(guestGapNs) / 1e6,
     firstSentMs: bySent.length ? nsToMs(bySent[0]!.sentNs) : null,
     lastSentMs: bySent.length ? nsToMs(bySent[bySent.length - 1]!.sentNs) : null,
+    silentAtEndMs,
+    unansweredAtEnd,
   };
 }
 

@@ -29,6 +29,9 @@ export interface ByHandPlace {
   readonly lab: readonly string[];
 }
 
+/** What a lab says of where its source host is (Lab.byHandPlace). */
+export type HandPlace = Pick<ByHandPlace, 'atSource' | 'onThisMachine' | 'lab'>;
+
 /** One way to drive the migration: a shell command that opens a monitor, then what to type in it. */
 export interface MonitorSteps {
   /** The command that opens the monitor, as an argv (run as root on this machine). */
@@ -54,7 +57,7 @@ export function byHandSteps(p: ByHandPlace): ByHandSteps {
 }
 
 /** The embedded lab's place: the source is the namespace `srcNetns` of this machine. */
-export function embeddedPlace(srcNetns: string, prefix: string): Pick<ByHandPlace, 'atSource' | 'onThisMachine' | 'lab'> {
+export function embeddedPlace(srcNetns: string, prefix: string): HandPlace {
   return { atSource: ['ip', 'netns', 'exec', srcNetns], onThisMachine: true, lab: ['--prefix', prefix] };
 }
 

@@ -10,7 +10,7 @@
 import { UsageError } from '../errors.js';
 import { checkHandTools } from '../lab/deps.js';
 import { migrateOnLab, preflightFor, REPO_ROOT, useLab, type LabChoice, type MigrateResult } from '../api.js';
-import { LocalHost } from '../host/local.js';
+import { THIS_MACHINE } from '../lab/machine.js';
 import { shellCommand } from '../host/shell-quote.js';
 import type { LabSpecInput, ShapingInput } from '../lab/index.js';
 import type { MigrationHooks } from '../migrate/engine.js';
@@ -23,7 +23,7 @@ import { formatSummary } from '../report/summary.js';
 import { withDeadline } from '../util/deadline.js';
 import { Teardown } from '../util/teardown.js';
 import { awaitMigrationStart } from './await-start.js';
-import { embeddedPlace, formatByHand, type ByHandPlace } from './instructions.js';
+import { formatByHand } from './instructions.js';
 import { recordHolder } from './record.js';
 import { join } from 'node:path';
 
@@ -67,7 +67,7 @@ export async function guestsUp(req: GuestsUpRequest): Promise<GuestsUpResult> {
   const image = await preflightFor(where, scenario.faults);
   // The person's telnet and socat run where the monitors are: here, or on the source host (checked once connected).
   if (req.hosts === undefined) await checkHandTools();
-  else if (!(await new LocalHost().which('ssh'))) throw new UsageError('ssh is not installed here (the lines printed log in to the source host with it)', 'install it: apt-get install openssh-client');
+  else if (!(await THIS_MACHINE.host.which('ssh'))) throw new UsageError('ssh is not installed here (the lines printed log in to the source host with it)', 'install it: apt-get install openssh-client');
 
   // Ctrl-C and SIGTERM (which `guests down` sends) interrupt the run while the person has not
   // finished migrating; once the migration has ended and the guests are only kept, they end
@@ -83,12 +83,9 @@ export async function guestsUp(req: GuestsUpRequest): Promise<GuestsUpResult> {
   const td = new Teardown();
   try {
     const lab = await useLab(td, where, runAc.signal);
-    let place: Pick<ByHandPlace, 'atSource' | 'onThisMachine' | 'lab'>;
-    if (req.hosts === undefined) place = embeddedPlace(lab.names.ns.src, lab.spec.prefix);
-    else {
-      await checkHandTools(lab.hosts.src.host);
-      place = await hostsPlace(req.hosts);
-    }
+    // The person's tools on the source host (on the embedded lab they were checked here, above).
+    if (req.hosts !== undefined) await checkHandTools(lab.hosts.src.host);
+    const place = lab.byHandPlace();
     const holder = recordHolder(lab.paths.labDir, lab.spec.prefix);
     td.defer('forget the guests up record', () => holder.remove());
     let held = false;
@@ -126,14 +123,6 @@ export async function guestsUp(req: GuestsUpRequest): Promise<GuestsUpResult> {
     process.off('SIGTERM', onSignal);
     req.signal?.removeEventListener('abort', onOuter);
   }
-}
-
-/** On hosts from a hosts file: the person logs in to the source host as the file says. */
-async function hostsPlace(hostsFile: string): Promise<Pick<ByHandPlace, 'atSource' | 'onThisMachine' | 'lab'>> {
-  // ssh2 and yaml load only for commands on hosts.
-  const { parseHostsFile, sshLoginArgv } = await import('../hosts/file.js');
-  const spec = await parseHostsFile(hostsFile);
-  return { atSource: sshLoginArgv(spec.hosts.src), onThisMachine: false, lab: ['--hosts', hostsFile] };
 }
 
 /** Wait until one of the signals fires or the limit passes; say which. Never throws. */

@@ -8,7 +8,7 @@ import type { Lab } from '../lab/index.js';
 import { nfsServerCommand } from '../lab/nfs.js';
 import type { ExplainedCommand } from '../util/explained-command.js';
 import type { RunReport } from '../migrate/report.js';
-import { byHandSteps, embeddedPlace } from '../guests/instructions.js';
+import { byHandSteps } from '../guests/instructions.js';
 import type { CommandExplanation } from '../results/homework.js';
 
 // The shapes homework.json records (src/results/homework.ts).
@@ -63,23 +63,25 @@ export async function explainCommands(report: RunReport, lab: Lab): Promise<{ co
     { title: 'Source QEMU', where: `${lab.hosts.src.where} (source host)`, command: i.commands.source },
     { title: 'Destination QEMU (waits for the migration)', where: `${lab.hosts.dst.where} (destination host)`, command: i.commands.destination },
   ];
-  // By hand is `miglab guests up`, offered on the embedded lab (a person enters its namespace).
-  if (telnetPort && lab.hosts.src.netns !== undefined) {
+  // By hand is `miglab guests up`, on either lab: the lab says how a person reaches its source host.
+  if (telnetPort) {
     // This run's QEMUs are gone; `miglab guests up` holds a new pair that a person migrates.
-    const steps = byHandSteps({ ...embeddedPlace(lab.names.ns.src, lab.spec.prefix), hmpPort: telnetPort, uri: i.migrationUri });
+    const place = lab.byHandPlace();
+    const steps = byHandSteps({ ...place, hmpPort: telnetPort, uri: i.migrationUri });
     const argv = steps.hmp.open;
+    const reach = place.atSource.length;
     commands.push({
       title: "Reaching the source's monitor by hand",
-      where: 'a root shell on this machine, while `miglab guests up` holds a guest pair',
+      where: place.onThisMachine ? 'a root shell on this machine, while `miglab guests up` holds a guest pair' : 'a shell on this machine (ssh logs in to the source host), while `miglab guests up` holds a guest pair',
       note:
-        `The QEMUs of this run stopped when it ended. To type the homework's commands yourself, first run \`miglab guests up --hmp-port ${telnetPort} --prefix ${lab.spec.prefix}\` ` +
+        `The QEMUs of this run stopped when it ended. To type the homework's commands yourself, first run \`miglab guests up --hmp-port ${telnetPort} ${place.lab.join(' ')}\` ` +
         'in one terminal: it boots the source and the waiting destination, prints the exact lines for its pair (with the defaults, the ones below), ' +
         'records the migration you drive like any run, and `miglab guests down` ends it. Then, in another terminal:',
       command: {
         argv,
         explained: [
-          { args: argv.slice(0, 4), why: 'enter the source host, where the monitor listens' },
-          { args: argv.slice(4), why: `telnet to the human monitor on 127.0.0.1:${telnetPort} (bound to loopback inside the namespace, never a wildcard)` },
+          { args: argv.slice(0, reach), why: place.onThisMachine ? 'enter the source host, where the monitor listens' : 'log in to the source host as the hosts file says (its port, key and proxy), with a terminal for telnet' },
+          { args: argv.slice(reach), why: `telnet to the human monitor on 127.0.0.1:${telnetPort} (bound to loopback ${place.onThisMachine ? 'inside the namespace' : 'on the source host'}, never a wildcard)` },
         ],
       },
     });

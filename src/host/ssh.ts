@@ -108,6 +108,18 @@ function traceChannel(ch: ClientChannel, id: string): void {
   ch.on('close', () => debugSsh(`${id} close`));
 }
 
+/**
+ * One exit status for every path, as a shell reports it: the program's code, 128 + N for one
+ * killed by signal N, 255 (ssh's own failure) when SSH brought neither.
+ */
+export function shellExitCode(code: number | null, signal: string | null): number {
+  if (code !== null) return code;
+  if (!signal) return 255;
+  // ssh2 names it SIGKILL (the protocol's KILL with SIG added); either is taken.
+  const name = (signal.startsWith('SIG') ? signal : `SIG${signal}`) as NodeJS.Signals;
+  return 128 + (osConstants.signals[name] ?? 0);
+}
+
 export class SshHost implements Host {
   readonly name: string;
   private closedByUs = false;
@@ -235,8 +247,8 @@ export class SshHost implements Host {
       throw new TimeoutError(`${what} (${state})`, err.limitMs, { host: this.name, argv });
     }
     if (!proc.pid) throw new MiglabError('COMMAND_FAILED', `${what} did not start: ${proc.tail(3) || 'no output'}`);
-    // As a shell reports a program killed by a signal; no exit status at all is the connection lost.
-    const exitCode = exit.exitCode ?? (exit.signal ? 128 + (osConstants.signals[exit.signal as NodeJS.Signals] ?? 0) : 255);
+    // No exit status at all is the connection lost.
+    const exitCode = shellExitCode(exit.exitCode, exit.signal);
     if (exit.exitCode === null && exit.signal === null) this.checkConnected(`finish ${what}`);
     const result: RunResult = { argv, exitCode, stdout, stderr, durationMs: Date.now() - started };
     if (exitCode !== 0 && opts.reject !== false) throw new CommandError(this.name, result);
@@ -265,7 +277,7 @@ export class SshHost implements Host {
       ch.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
       return {
         ch,
-        exit: new Promise<number>((resolve) => ch.on('exit', (code: number | null) => resolve(code ?? 128))),
+        exit: new Promise<number>((resolve) => ch.on('exit', (code: number | null, signal?: string | null) => resolve(shellExitCode(code, signal ?? null)))),
         closed: new Promise<void>((resolve) => ch.on('close', () => resolve())),
       };
     });

@@ -17,8 +17,9 @@ import { qemuRelease } from '../machine/quirks.js';
 import { listeningPorts, NFS_BLOCK_DRIVER_PATHS } from '../preflight.js';
 import { pollUntil, type WaitOptions } from '../util/deadline.js';
 import { measureClockOffset, offsetBetween, SYSTEM_CLOCK, type ControllerClock } from './clock.js';
-import { distinctHosts, sshTarget, type HostSpec, type HostsSpec } from './file.js';
+import { bridgeMembers, tryBridgeMember } from './bridge.js';
 import { hostsLabPrefix } from './lab.js';
+import { distinctHosts, sshTarget, type HostSpec, type HostsSpec } from './file.js';
 import { ensureServedExport, ganeshaPortHolders, GANESHA_PORTS, liveServer, READER_PROGRAMS, removeMadeDir, serveProblem, servedExportOf, takeDownServedExport, type ServedExport } from './nfs-export.js';
 
 /** A host the check can end its connection to. */
@@ -340,6 +341,28 @@ async function checkClocks(src: Host, dst: Host, opts: HostsCheckOptions): Promi
   return ok('clock', found);
 }
 
+/**
+ * For a bridge miglab makes: on each host that takes part (the client too), that the names are
+ * free (or miglab's), the tunnel's endpoint is the host's, and a bridge, a tap on it and a VXLAN
+ * device can be made (tried and removed).
+ */
+function madeBridgeChecks(spec: HostsSpec, hosts: Partial<Record<HostRole, Host>>, signal?: AbortSignal): NamedCheck[] {
+  const made = spec.bridgeMade;
+  const { src, dst, client } = hosts;
+  if (!made || !src || !dst || !client) return [];
+  const lab = { prefix: hostsLabPrefix(resolve(spec.source)), spec, made, hosts: { src, dst, client }, runDir: '' };
+  return bridgeMembers(spec, made, lab.hosts).map((m) => {
+    const name = `${m.roles.join('+')} bridge`;
+    return {
+      name,
+      run: async () => {
+        const f = await tryBridgeMember(lab, m, `mlchk${randomBytes(3).toString('hex')}`, signal);
+        return f.ok ? ok(name, f.detail) : fail(name, f.detail, f.fix ?? '', 'LAB_STATE');
+      },
+    };
+  });
+}
+
 /** Every check on hosts already connected (a role whose host did not answer is left out). */
 export function hostChecks(spec: HostsSpec, hosts: Partial<Record<HostRole, Host>>, opts: HostsCheckOptions): NamedCheck[] {
   const { signal } = opts;
@@ -361,9 +384,10 @@ export function hostChecks(spec: HostsSpec, hosts: Partial<Record<HostRole, Host
           return k.result;
         },
       },
-      { name: `${role} bridge`, run: () => checkBridge(role, host, spec.bridge, signal) },
     );
+    if (!spec.bridgeMade) checks.push({ name: `${role} bridge`, run: () => checkBridge(role, host, spec.bridge, signal) });
   }
+  checks.push(...madeBridgeChecks(spec, hosts, signal));
   const { src, dst } = hosts;
   if (src && dst) {
     checks.push({ name: 'qemu src/dst', run: () => compareQemu(src, dst, signal) }, { name: 'cpu flags', run: () => compareCpuFlags(src, dst, kvm, signal) });

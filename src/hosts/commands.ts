@@ -19,7 +19,7 @@ export async function hostsLabUp(hostsFile: string): Promise<HostsLabReport> {
   const image = await requireImage();
   return withTeardown(async (td, signal) => {
     const lab = await useHostsLab(td, hostsFile, { signal });
-    const lines: string[] = [];
+    const lines: string[] = [...(await lab.ensureBridge(signal))];
     const serving = await lab.ensureStorage({ signal });
     if (serving) lines.push(serving);
     const put = async (role: HostRole, file: string) => lines.push(`${role} (${lab.hosts[role].where}): ${await lab.placeFile(role, file)}`);
@@ -43,6 +43,7 @@ export async function hostsLabStatus(hostsFile: string): Promise<HostsLabReport>
       const procs = await lab.processesOn(role);
       lines.push(`${role} (${lab.hosts[role].where}): ${procs.length === 0 ? 'no miglab process' : procs.map((p) => `pid ${p.pid} ${p.command.split(' ')[0]}`).join(', ')}`);
     }
+    lines.push(...(await lab.bridgeStatus()));
     for (const h of lab.heldSlots()) lines.push(`slot g${h.index}: run ${h.holder.runId} (${h.alive ? 'running' : 'its miglab is gone: the next run or `lab down --hosts` cleans it'})`);
     return { hostsFile, prefix: lab.spec.prefix, lines };
   });

@@ -20,6 +20,8 @@ export const DEFAULT_RUN_DIR = '/run/miglab-remote';
 export const DEFAULT_BRIDGE = 'br0';
 export const DEFAULT_SSH_PORT = 22;
 export const DEFAULT_GUEST_PREFIX_LENGTH = 24;
+/** VXLAN's IANA port (RFC 7348). */
+export const DEFAULT_VXLAN_PORT = 4789;
 /** The keys OpenSSH tries when none is given, in its order. */
 const DEFAULT_KEYS = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
 
@@ -62,6 +64,19 @@ export interface StorageSpec {
   readonly serve?: ServeKind;
 }
 
+/** A bridge miglab makes on the hosts and joins by VXLAN (src/hosts/bridge.ts). */
+export interface BridgeMade {
+  readonly name: string;
+  /** The VXLAN network identifier; unset: one derived from the lab's name (two labs never share one). */
+  readonly vni?: number;
+  /** The UDP port the tunnel uses on every host. */
+  readonly port: number;
+  /** Each role's tunnel endpoint: an IPv4 address of that host the others reach. */
+  readonly endpoints: Readonly<Record<HostRole, string>>;
+  /** The client host's address on the bridge: the last of the guests' range, kept from guests. */
+  readonly clientAddress: string;
+}
+
 export interface HostsSpec {
   /** The file it was read from, for messages. */
   readonly source: string;
@@ -69,8 +84,11 @@ export interface HostsSpec {
   readonly hosts: Readonly<Record<HostRole, HostSpec>>;
   /** Whether the file named a client host of its own. */
   readonly clientGiven: boolean;
-  /** The existing bridge on src and dst that guests' taps join. */
+  /** The bridge on src and dst that guests' taps join: the user's own, or one miglab makes (`made`). */
   readonly bridge: string;
+  /** Set when miglab makes the bridge (and removes it at `lab down --hosts`). */
+  readonly bridgeMade?: BridgeMade;
+  /** The addresses guests take (with a made bridge, less the client's). */
   readonly guests: GuestAddresses;
   /** Where the destination listens for the migration stream (default: dst's address). */
   readonly migration: { readonly address: string };
@@ -185,8 +203,14 @@ function guestRange(text: string, prefixLength: number): GuestAddresses | string
   return { first: numberToIp(first), last: numberToIp(last), count: last - first + 1, prefixLength };
 }
 
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+/** A Linux interface name (what `ip link` takes). */
+function linkName(fix: string) {
+  return z.string({ error: missing(fix) }).regex(/^[^\s/:]{1,15}$/, `not a Linux interface name (1-15 characters, no spaces, / or :); ${fix}`);
+}
+
 const NFS_URL = /^nfs:\/\/([^/?#\s]+)(\/[^?#\s]*[^/?#\s][^?#\s]*)$/;
-const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 /** A served directory goes into nfs-ganesha's config and the NFS URL as it is: plain characters only. */
 const SERVED_DIR = /^\/[A-Za-z0-9._/-]+$/;
 
@@ -205,8 +229,20 @@ function hostsFileSchema(c: HostsContext) {
         )
         .strict(),
       bridge: z
-        .string({ error: missing('give the bridge on src and dst that guests join, e.g. br0') })
-        .regex(/^[^\s/:]{1,15}$/, 'not a Linux interface name (1-15 characters, no spaces, / or :); give the bridge on src and dst that guests join, e.g. br0')
+        .union([
+          linkName('give the bridge on src and dst that guests join, e.g. br0'),
+          z
+            .object(
+              {
+                create: linkName('give the name of the bridge miglab makes on the hosts, e.g. mlbr0'),
+                vni: z.number({ error: 'not a number; give a VXLAN id 1-16777215, or leave it out' }).int('not a whole number; give a VXLAN id 1-16777215').min(1, 'give 1-16777215').max(16_777_215, 'give 1-16777215').optional(),
+                port: z.number({ error: 'not a port number; give the UDP port of the tunnel, e.g. 4789' }).int('not a whole number; give e.g. 4789').min(1, 'give a port 1-65535').max(65535, 'give a port 1-65535').default(DEFAULT_VXLAN_PORT),
+                endpoints: z.partialRecord(z.enum(HOST_ROLES), z.string().regex(IPV4, 'not an IPv4 address; give the address of this host the others reach it at')).default({}),
+              },
+              { error: 'give a bridge name (one on src and dst already), or { create: NAME } for one miglab makes' },
+            )
+            .strict(),
+        ], { error: 'give a bridge name (one on src and dst already), or { create: NAME } for one miglab makes' })
         .default(DEFAULT_BRIDGE),
       guests: z
         .object(
@@ -269,12 +305,12 @@ type StorageInput = z.output<ReturnType<typeof hostsFileSchema>>['storage'];
  * nfs://ADDRESS/DIR, ADDRESS being the server host's own (or `address:`), which nfs-ganesha binds
  * to and so must be an IPv4 address, not a name.
  */
-function storageOf(st: StorageInput, hosts: { readonly src: HostSpec; readonly dst: HostSpec; readonly client?: HostSpec }, source: string): StorageSpec {
+function storageOf(st: StorageInput, hosts: Readonly<Record<HostRole, HostSpec>>, source: string): StorageSpec {
   if (st.serve === undefined) {
     const url = NFS_URL.exec(st.nfs!)!;
     return { nfs: st.nfs!, serverAddress: url[1]!, server: st.server, dir: st.dir ?? normalize(decodeURIComponent(url[2]!)) };
   }
-  const address = st.address ?? (hosts[st.server] ?? hosts.src).address;
+  const address = st.address ?? hosts[st.server].address;
   if (!IPV4.test(address)) {
     throw new UsageError(`${source}: storage.address: missing; the ${st.server} host's address "${address}" is a name, and the export is served at an IPv4 address: give storage.address: the ${st.server} host's address on the network src and dst share`);
   }
@@ -286,16 +322,41 @@ export function parseHostsText(text: string, source: string, context: HostsConte
   const r = hostsFileSchema(context).safeParse(parseYaml(text, source) ?? {});
   if (!r.success) throw new UsageError(`${source}: ${describeHostsIssue(r.error.issues[0]!)}`);
   const f = r.data;
+  const hosts = { src: f.hosts.src, dst: f.hosts.dst, client: f.hosts.client ?? f.hosts.src };
+  const made = typeof f.bridge === 'string' ? undefined : madeBridge(f.bridge, hosts, f.hosts.client !== undefined, f.guests, source);
   return {
     source,
-    hosts: { src: f.hosts.src, dst: f.hosts.dst, client: f.hosts.client ?? f.hosts.src },
+    hosts,
     clientGiven: f.hosts.client !== undefined,
-    bridge: f.bridge,
-    guests: f.guests,
+    bridge: typeof f.bridge === 'string' ? f.bridge : f.bridge.create,
+    bridgeMade: made,
+    guests: made ? withoutLast(f.guests) : f.guests,
     migration: { address: f.migration.address ?? f.hosts.dst.address },
-    storage: storageOf(f.storage, f.hosts, source),
+    storage: storageOf(f.storage, hosts, source),
     runDir: f.runDir,
   };
+}
+
+/**
+ * A made bridge's tunnel endpoints (given, or each host's address when it is an IPv4 address) and
+ * the client's address on it (the last of the guests').
+ */
+function madeBridge(b: { create: string; vni?: number; port: number; endpoints: Partial<Record<HostRole, string>> }, hosts: Record<HostRole, HostSpec>, clientGiven: boolean, guests: GuestAddresses, source: string): BridgeMade {
+  if (guests.count < 2) throw new UsageError(`${source}: guests.addresses: one address, but a bridge miglab makes takes the last for the client host; give at least two`);
+  const endpoint = (role: HostRole): string => {
+    // Without a client host of its own, the client is the source host: one endpoint.
+    const given = role === 'client' && !clientGiven ? b.endpoints.src : b.endpoints[role];
+    if (given) return given;
+    const { address } = hosts[role];
+    if (IPV4.test(address)) return address;
+    throw new UsageError(`${source}: bridge.endpoints.${role}: missing, and hosts.${role}.address "${address}" is not an IPv4 address; give the address the other hosts reach ${role} at (the tunnel of bridge.create runs between such addresses)`);
+  };
+  return { name: b.create, vni: b.vni, port: b.port, endpoints: { src: endpoint('src'), dst: endpoint('dst'), client: endpoint('client') }, clientAddress: guests.last };
+}
+
+/** The range less its last address. */
+function withoutLast(g: GuestAddresses): GuestAddresses {
+  return { ...g, last: numberToIp(ipToNumber(g.last) - 1), count: g.count - 1 };
 }
 
 /** Read and validate a hosts file. */

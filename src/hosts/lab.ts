@@ -19,8 +19,10 @@ import { DEFAULT_STATE_ROOT, ipToNumber, isEmptyShaping, labNames, labPaths, num
 import { addTapOn, removeTapOn, tapExistsOn } from '../lab/taps.js';
 import { ensureTlsCredentials, TLS_FILES } from '../lab/tls.js';
 import type { RecordedProcess } from '../lab/procs.js';
+import { bridgeMembers, bridgeStatus, ensureBridge, removeBridge, type BridgeLab } from './bridge.js';
 import { measureClockOffset } from './clock.js';
-import type { HostsSpec } from './file.js';
+import { sshLoginArgv, type HostsSpec } from './file.js';
+import type { HandPlace } from '../guests/instructions.js';
 import { ensureServedExport, removeMadeDir, servedExportOf, servedExportStatus, takeDownServedExport, type ServedExport } from './nfs-export.js';
 import { selfExcludingPattern } from '../util/regex.js';
 
@@ -67,6 +69,7 @@ export class HostsLab implements Lab {
   readonly shaping = undefined;
   private readonly slots: SlotTable;
   private readonly placed = new Map<string, Promise<string>>();
+  private bridgeMade?: Promise<string[]>;
   /** The export miglab serves itself (storage: serve:), or undefined when it is the user's. */
   readonly served: ServedExport | undefined;
   private serving: Promise<string> | undefined;
@@ -130,8 +133,37 @@ export class HostsLab implements Lab {
     return `52:54:00:78:${hex((n >>> 8) & 255)}:${hex(n & 255)}`;
   }
 
-  addTap(role: GuestHostRole, name: string, opts?: StepOptions): Promise<void> {
+  async addTap(role: GuestHostRole, name: string, opts?: StepOptions): Promise<void> {
+    await this.ensureBridge(opts?.signal);
     return addTapOn(this.hosts[role], this.parts.spec.bridge, name, opts);
+  }
+
+  /** The bridge miglab makes (bridge.create), when the file asks for one. */
+  private bridgeLab(): BridgeLab | undefined {
+    const made = this.parts.spec.bridgeMade;
+    return made && { prefix: this.spec.prefix, spec: this.parts.spec, made, hosts: this.parts.hosts, runDir: this.hosts.src.runDir };
+  }
+
+  /**
+   * Make the bridge of bridge.create on the hosts, once per command (it stays until `lab down
+   * --hosts`); what was made, one line each (nothing when it was there). A no-op for the user's bridge.
+   */
+  ensureBridge(signal?: AbortSignal): Promise<string[]> {
+    const lab = this.bridgeLab();
+    if (!lab) return Promise.resolve([]);
+    if (!this.bridgeMade) {
+      this.bridgeMade = ensureBridge(lab, signal);
+      this.bridgeMade.catch(() => (this.bridgeMade = undefined));
+    }
+    return this.bridgeMade;
+  }
+
+  /** The made bridge on each host that has it, one line each; nothing for the user's bridge. */
+  async bridgeStatus(): Promise<string[]> {
+    const lab = this.bridgeLab();
+    if (!lab) return [];
+    const members = bridgeMembers(lab.spec, lab.made, lab.hosts);
+    return Promise.all(members.map(async (m) => `${m.roles.join('+')} (${m.host.name}): ${await bridgeStatus(lab, m)}`));
   }
 
   removeTap(role: GuestHostRole, name: string, opts?: StepOptions): Promise<void> {
@@ -234,6 +266,11 @@ export class HostsLab implements Lab {
     return hostsSampling(this);
   }
 
+  /** The person logs in to the source host as the hosts file says; the lab is named by the file. */
+  byHandPlace(): HandPlace {
+    return { atSource: sshLoginArgv(this.parts.spec.hosts.src), onThisMachine: false, lab: ['--hosts', this.parts.file] };
+  }
+
   /** Each host has a clock of its own: its offset from miglab's, measured over SSH now. */
   async clockOffset(role: HostRole): Promise<ClockOffset> {
     const m = await measureClockOffset(this.hosts[role].host, CLOCK_ROUND_TRIPS);
@@ -334,6 +371,9 @@ export class HostsLab implements Lab {
         done.push(`removed ${tap} on ${role}`);
       }
     }
+    // After its taps: the bridge miglab made (its own links only; the user's bridge is kept).
+    const bridge = this.bridgeLab();
+    if (bridge) done.push(...(await removeBridge(bridge)));
     await rm(this.paths.labDir, { recursive: true, force: true });
     return done;
   }

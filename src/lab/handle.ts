@@ -6,6 +6,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { embeddedPlace, type HandPlace } from '../guests/instructions.js';
 import { embeddedSampling, type BatchSampling } from '../batch/sampling.js';
 import { MiglabError } from '../errors.js';
 import type { Host } from '../host/host.js';
@@ -147,6 +148,8 @@ export interface Lab {
   clockOffset(role: HostRole, opts?: StepOptions): Promise<ClockOffset>;
   /** How a batch samples and judges this lab's source host and its migration link (batch/sampling.ts). */
   batchSampling(): BatchSampling;
+  /** How a person reaches the source host's monitors by hand, and names this lab to `guests down`. */
+  byHandPlace(): HandPlace;
 }
 
 function stepOpts(opts: StepOptions = {}): { timeoutMs: number; signal?: AbortSignal } {
@@ -396,5 +399,10 @@ export class LabImpl implements Lab {
   /** This machine's /proc, the lab's QEMUs by namespace, the link on the lab's switch. */
   batchSampling(): BatchSampling {
     return embeddedSampling(this, this.machine);
+  }
+
+  /** A root shell on this machine enters the source's namespace. */
+  byHandPlace(): HandPlace {
+    return embeddedPlace(this.names.ns.src, this.spec.prefix);
   }
 }

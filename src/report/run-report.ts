@@ -136,7 +136,9 @@ function downtimeRows(r: RunReport): Row[] {
       what: "client probe's longest gap",
       value: fmtMs(o.clientDowntimeMs),
       source: probe
-        ? `UDP probe from the client host every ${fmtMs(probe.intervalMs)} (resolution ${fmtMs(probe.resolutionMs)}), ${probe.lostAroundGap} lost around the gap, from the STOP to 2 s after the RESUME`
+        ? o.clientDowntimeMs === undefined && typeof probe.silentAtEndMs === 'number'
+          ? `none: the client never heard the guest again after the switchover (its last ${probe.unansweredAtEnd ?? 0} probes, ${fmtMs(probe.silentAtEndMs)}, went unanswered until probing stopped; the guest ran on at the destination by its heartbeat): the network between the client and the destination host did not carry the guest's replies`
+          : `UDP probe from the client host every ${fmtMs(probe.intervalMs)} (resolution ${fmtMs(probe.resolutionMs)}), ${probe.lostAroundGap} lost around the gap, from the STOP to 2 s after the RESUME`
         : r.inputs.scenario.clientProbe === false
           ? 'none: the probe was off (clientProbe: false)'
           : (notSwitched ?? 'none: the probe gave no figure'),

@@ -64,7 +64,7 @@ export function formatSummary(r: RunReport, dir: string): string {
     lines.push(
       `  downtime        ${chalk.bold(fmt(o.downtimeMs, 'ms'))} (QEMU)${source(o.figureSources?.downtimeMs)}` +
         (o.eventDowntimeMs !== undefined ? `   ${fmt(o.eventDowntimeMs, 'ms', 1)} STOP->RESUME events${clockNote(o)}` : '') +
-        (o.clientProbe ? `   ${chalk.bold(fmt(o.clientDowntimeMs, 'ms', 1))} as a client saw it (UDP probe every ${o.clientProbe.resolutionMs} ms, ${o.clientProbe.lostAroundGap} lost)` : ''),
+        (o.clientProbe ? `   ${clientLost(o.clientProbe, o.clientDowntimeMs) ?? `${chalk.bold(fmt(o.clientDowntimeMs, 'ms', 1))} as a client saw it (UDP probe every ${o.clientProbe.resolutionMs} ms, ${o.clientProbe.lostAroundGap} lost)`}` : ''),
     );
   }
   // QEMU's last record of a migration that failed or was cancelled has no RAM figures: the last
@@ -96,4 +96,10 @@ export function formatSummary(r: RunReport, dir: string): string {
   // The report is what a person opens next: say where it is (scripts read the results line above).
   if (r.files['report.html']) lines.push(chalk.dim(`  report          ${join(dir, 'report.html')}`));
   return lines.join('\n');
+}
+
+/** What to say when the client had not heard the guest again when probing stopped (no downtime figure). */
+export function clientLost(probe: { silentAtEndMs?: number | null; unansweredAtEnd?: number }, clientDowntimeMs: number | undefined): string | undefined {
+  if (clientDowntimeMs !== undefined || probe.silentAtEndMs === null || probe.silentAtEndMs === undefined) return undefined;
+  return `${chalk.bold('no client downtime')}: the client never heard the guest again (its last ${probe.unansweredAtEnd ?? 0} probes, ${fmt(probe.silentAtEndMs, 'ms', 0)}, unanswered until probing stopped)`;
 }

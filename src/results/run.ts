@@ -132,6 +132,8 @@ const ProbeSchema = z
     guestGapMs: nullableMs("Largest gap in the guest's monotonic clock between consecutive replies (its view of the stall)"),
     firstSentMs: epochMs('First probe sent').nullable(),
     lastSentMs: epochMs('Last probe sent').nullable(),
+    silentAtEndMs: nullableMs('From the last reply to the last probe sent, when every probe in that time went unanswered: the client had not heard the guest again when probing stopped (null: it had)').optional(),
+    unansweredAtEnd: count('Probes sent after the last reply, none answered').optional(),
   })
   .describe("The client-side UDP probe's figures (probe.csv has every probe)");
 

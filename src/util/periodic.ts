@@ -17,6 +17,8 @@ export interface PeriodicOptions<T> {
   readonly onSample?: (sample: T) => void;
   /** Names the loop in the error that stop() rethrows. */
   readonly what: string;
+  /** Told at once when an error ends the loop (stop() still rethrows it), so a user can stop relying on it. */
+  readonly onFailure?: (err: unknown) => void;
 }
 
 export function startPeriodic<T>(opts: PeriodicOptions<T>): Periodic<T> {
@@ -43,7 +45,10 @@ export function startPeriodic<T>(opts: PeriodicOptions<T>): Periodic<T> {
         opts.onSample?.(sample);
       }
     } catch (err) {
-      if (!ac.signal.aborted) failure = err;
+      if (!ac.signal.aborted) {
+        failure = err;
+        opts.onFailure?.(err);
+      }
     }
   })();
   let stopping: Promise<T[]> | undefined;

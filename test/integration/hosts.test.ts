@@ -2,20 +2,27 @@
 // namespaces (src/lab/ssh-hosts.ts), each with a /tmp and /run of its own, reached only
 // through their proxies. The same migration as on the embedded lab runs there: QEMU started over
 // SSH, its monitors forwarded, the image and probe tool put on the hosts, the hosts' clocks
-// measured; a dropped SSH connection mid-migration fails the run and leaves nothing running;
-// `lab down --hosts` leaves nothing on the hosts; and an NFS export miglab serves itself (from dst)
-// lives from the first run that needs it until `lab down --hosts`, which leaves no server behind.
+// measured; a dropped SSH connection mid-migration fails the run and leaves nothing running; a
+// batch samples the source host over SSH while its guests migrate; the by-hand guests are migrated
+// through the ssh line `guests up` prints; a bridge miglab makes joins the hosts; an NFS export
+// miglab serves itself (from dst) lives from the first run that needs it until `lab down --hosts`;
+// and `lab down --hosts` leaves nothing on the hosts. Everything runs through the command, as a
+// user runs it (in-process runs on SSH hosts were seen to stall under jest). One lab and one set
+// of hosts for all of it: each bring-up costs most of a minute.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { execa } from 'execa';
+import { execa, type ResultPromise } from 'execa';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { checkHosts } from '../../src/hosts/check.js';
-import { parseHostsText } from '../../src/hosts/file.js';
 import { hostsLabPrefix } from '../../src/hosts/lab.js';
+import { BatchFileSchema } from '../../src/results/batch.js';
+import { parseHostsText } from '../../src/hosts/file.js';
 import { isOwnedAlive } from '../../src/lab/proc.js';
 import { hostsFileText } from '../../src/lab/ssh-hosts.js';
 import { RunReportSchema } from '../../src/results/run.js';
 import { pollUntil } from '../../src/util/deadline.js';
+import { endIfRunning, waitPrinted } from '../support/printed.js';
 import { qemusOnHost, useSshHosts } from '../support/ssh-hosts.js';
 
 const MIGLAB = resolve('bin/miglab.js');
@@ -27,11 +34,12 @@ afterAll(() => rmSync(results, { recursive: true, force: true }));
 const qemusOn = (role: 'src' | 'dst') => qemusOnHost(fx.ssh.hosts[role]);
 
 /** A miglab command, as a user runs it; one that leaks a handle (bin/miglab.js names it) fails. */
-async function cli(...args: string[]) {
-  const r = await execa('node', [MIGLAB, ...args], { reject: false, all: true, timeout: 150_000, env: { ...process.env, NO_COLOR: '1' } });
+async function cliWithin(timeoutMs: number, args: string[]) {
+  const r = await execa('node', [MIGLAB, ...args], { reject: false, all: true, timeout: timeoutMs, env: { ...process.env, NO_COLOR: '1' } });
   expect(r.all).not.toMatch(/still open after the command ended/);
   return r;
 }
+const cli = (...args: string[]) => cliWithin(150_000, args);
 
 const PORT = 4444;
 const inNs = (ns: string, argv: string[]) => execa('ip', ['netns', 'exec', ns, ...argv], { reject: false });
@@ -170,6 +178,9 @@ describe('migrate --hosts', () => {
     expect(md).toMatch(new RegExp(`Runs in: root@${fx.ssh.hosts.src.address.replace(/\\./g, '\\\\.')} \\(source host\\)`));
     // The NFS server is the user's on hosts: the report neither shows miglab's server nor its config.
     expect(md).not.toMatch(/The NFS server's configuration/);
+    // By hand: guests up names the hosts file, and the telnet line logs in to the source host first.
+    expect(md).toContain(`miglab guests up --hmp-port 4445 --hosts ${resolve(fx.ssh.hostsFile)}`);
+    expect(md).toMatch(new RegExp(`ssh -t .*root@${fx.ssh.hosts.src.address.replace(/\\./g, '\\\\.')} telnet 127\\.0\\.0\\.1 4445`));
   }, 240_000);
 
   it('runs a sweep on the hosts', async () => {
@@ -283,5 +294,221 @@ describe('storage miglab serves: nfs-ganesha on dst', () => {
     expect(await nfsListeners()).toEqual([]);
     const ls = await execa('nsenter', ['--mount', `--target=${dst.sshd.pid}`, 'ls', '/run/miglab-remote'], { reject: false });
     expect(ls.stdout.split('\n')).not.toContain(served().prefix);
+  }, 240_000);
+});
+
+/** `lab status --hosts`: miglab's processes on each host, as a user asks. */
+async function nothingOnHosts(): Promise<void> {
+  const status = await cliWithin(60_000, ['lab', 'status', '--hosts', fx.ssh.hostsFile]);
+  expect(status.exitCode).toBe(0);
+  for (const role of ['src', 'dst', 'client']) expect(status.all).toMatch(new RegExp(`${role} \\(root@[\\d.]+\\): no miglab process`));
+  expect(status.all).not.toMatch(/slot g\d+/);
+  expect(qemusOn('src')).toEqual([]);
+  expect(qemusOn('dst')).toEqual([]);
+  // Nor any state of this hosts file's lab on this machine.
+  expect(existsSync(join('/run/miglab', hostsLabPrefix(resolve(fx.ssh.hostsFile))))).toBe(false);
+}
+
+describe('batch --hosts', () => {
+  it('migrates 2 guests at once between the SSH hosts, sampling the source host over SSH all along', async () => {
+    const r = await cliWithin(
+      300_000,
+      [
+        'batch', '--hosts', fx.ssh.hostsFile, '--steps', '2', '--mode', 'parallel', '--memory', '128M',
+        // Slow enough that the migrations span several samples: 128 MiB at 8 MiB/s.
+        '--max-bandwidth', '8M/s', '--timeout', '90s', '--deadline', '4m', '--reserve', '256M',
+        // This 2-core machine is meant to be busy here: only a real stall may stop this batch.
+        '--psi-cpu', '98', '--load-per-cpu', '10', '--results', results,
+      ],
+    );
+    const text = `exit ${r.exitCode}: ${r.all}`;
+    expect(text).toMatch(/^batch finished/m);
+    expect(r.exitCode).toBe(0);
+    const report = /^ {2}report {2}(.+)$/m.exec(r.all ?? '')![1]!;
+    const dir = join(report, '..');
+    const batch = BatchFileSchema.parse(JSON.parse(readFileSync(join(dir, 'batch.json'), 'utf8')));
+    // The host judged is the source host, read over SSH.
+    expect(batch.host.where).toBe(`the source host root@${fx.ssh.hosts.src.address}`);
+    expect(batch.host.cpus).toBeGreaterThan(0);
+    expect(batch.host.memTotalMiB).toBeGreaterThan(0);
+    const [step] = batch.steps;
+    expect(step!.attempts.map((a) => a.outcome)).toEqual(['completed', 'completed']);
+    for (const a of step!.attempts) {
+      expect(a.totalTimeMs).toBeGreaterThan(0);
+      expect(a.downtimeMs).toBeGreaterThanOrEqual(0);
+      expect(a.transferredMiB).toBeGreaterThan(1);
+    }
+    expect(batch.diagnoses[0]).toMatchObject({ n: 2, attempted: 2, migrated: 2 });
+
+    // Samples taken while the migrations ran (between the first migrate sent and the last end),
+    // naming both sources' QEMUs, their CPU, and the link at both ends.
+    const sent = Math.min(...step!.attempts.map((a) => a.migrateSentAtMs!));
+    const ended = Math.max(...step!.attempts.flatMap((a) => a.events.filter((e) => e.event === 'migration-end').map((e) => e.atMs)));
+    const during = batch.samples.filter((s) => s.atMs >= sent && s.atMs <= ended);
+    expect(during.length).toBeGreaterThanOrEqual(2);
+    const labels = new Set(during.flatMap((s) => Object.values(s.qemuLabels)));
+    expect([...labels]).toEqual(expect.arrayContaining(['g0-source', 'g1-source']));
+    for (const s of during) {
+      const sources = s.processes.filter((p) => /-source$/.test(s.qemuLabels[String(p.pid)] ?? ''));
+      expect(sources.every((p) => p.alive && p.vmRssKiB! > 0)).toBe(true);
+      expect(s.links.map((l) => l.role)).toEqual(['src', 'dst']);
+      expect(s.links.every((l) => l.error === undefined)).toBe(true);
+    }
+    // The stream left src and reached dst while they migrated, at a rate the link can carry.
+    const srcTx = during.map((s) => s.links[0]!.txBitsPerSecond ?? 0);
+    const dstRx = during.map((s) => s.links[1]!.rxBitsPerSecond ?? 0);
+    expect(Math.max(...srcTx)).toBeGreaterThan(1e6);
+    expect(Math.max(...dstRx)).toBeGreaterThan(1e6);
+    expect(Math.max(...srcTx)).toBeLessThan(100e9);
+    // The sampler did not fall silent: no gap between samples anywhere near a minute.
+    const gaps = batch.samples.slice(1).map((s, i) => s.atMs - batch.samples[i]!.atMs);
+    expect(Math.max(...gaps)).toBeLessThan(10_000);
+    // The tables a person opens: the samples with the link's rate, the migrations.
+    const csv = readFileSync(join(dir, 'samples.csv'), 'utf8').trim().split('\n');
+    const header = csv[0]!.split(',');
+    const col = header.indexOf('migrationLinkMbps');
+    expect(col).toBeGreaterThanOrEqual(0);
+    expect(csv.slice(1).some((row) => Number(row.split(',')[col]) > 1)).toBe(true);
+    expect(readFileSync(join(dir, 'migrations.csv'), 'utf8').trim().split('\n')).toHaveLength(3);
+    await nothingOnHosts();
+  }, 360_000);
+});
+
+describe('guests up|down --hosts', () => {
+  let up: ResultPromise<{ reject: false; all: true; buffer: true }> | undefined;
+  let out = '';
+  afterAll(async () => {
+    // Only if a step failed before `guests down`: end the session this test started.
+    await endIfRunning(up);
+  }, 120_000);
+
+  const waitOutput = (re: RegExp, timeoutMs: number) => waitPrinted('guests up', () => out, () => up, re, timeoutMs);
+
+  /** A printed line run as a person pastes it into a shell; the test's ssh trusts the test host's key. */
+  function paste(line: string, input?: string) {
+    const trusting = line.replace(/^ssh /, 'ssh -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR ');
+    return execa('sh', ['-c', trusting], { reject: false, all: true, buffer: true, ...(input !== undefined ? { input } : {}) });
+  }
+
+  it('prints the ssh lines to the source host; a person migrates through them; guests down leaves nothing', async () => {
+    const file = fx.ssh.hostsFile;
+    up = execa('node', [MIGLAB, 'guests', 'up', '--hosts', file, '--memory', '128M', '--accel', 'tcg', '--disk-size', '16M', '--results', results, '--hold', '3m'], {
+      reject: false,
+      all: true,
+      buffer: true,
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+    up.stdout!.on('data', (c: Buffer) => (out += c.toString('utf8')));
+    await waitOutput(/^miglab guests down --hosts \S+$/m, 150_000);
+    const lines = out.split('\n');
+    const src = fx.ssh.hosts.src;
+    // Logged in as the hosts file says: its key, its proxy, its user and address.
+    const telnetLine = lines.find((l) => /^ssh -t .* telnet 127\.0\.0\.1 \d+$/.test(l))!;
+    expect(telnetLine).toBe(`ssh -t -i ${src.keyPath} -o 'ProxyCommand=${src.proxy.join(' ')}' root@${src.address} telnet 127.0.0.1 4445`);
+    const socatLine = lines.find((l) => /^ssh -t .* socat - UNIX-CONNECT:\S+\.qmp$/.test(l))!;
+    expect(socatLine).toBeDefined();
+    const migrateLine = lines.find((l) => /^migrate -d tcp:[\d.]+:\d+$/.test(l))!;
+
+    // The person: the printed telnet line, the printed migrate line, then info migrate until completed.
+    const telnet = paste(telnetLine);
+    let seen = '';
+    telnet.all!.on('data', (c: Buffer) => (seen += c.toString('utf8')));
+    const type = (line: string) => telnet.stdin!.write(`${line}\n`);
+    const until = Date.now() + 120_000;
+    while (!/\(qemu\)/.test(seen) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    type(migrateLine);
+    while (!/Migration status: completed/.test(seen) && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 1000));
+      type('info migrate');
+    }
+    expect(seen).toMatch(/Migration status: completed/);
+    await waitOutput(/The guests are kept/, 120_000);
+    telnet.stdin!.end();
+    await telnet;
+
+    // The person's QMP on the source host, through the printed line.
+    const qmp = await paste(socatLine, `${JSON.stringify({ execute: 'qmp_capabilities' })}\n${JSON.stringify({ execute: 'query-migrate' })}\n`);
+    expect(qmp.all).toMatch(/"status":\s*"completed"/);
+
+    const dir = (await waitOutput(/^ {2}results\s+(\S+)$/m, 5_000))[1]!;
+    const run = RunReportSchema.parse(JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')));
+    expect(run.verdict).toBe('completed');
+    expect(run.inputs.startedBy).toBe('hand');
+
+    const down = await cliWithin(120_000, ['guests', 'down', '--hosts', file]);
+    expect(down.all).toMatch(new RegExp(`ended miglab guests up \\(pid \\d+\\) on the hosts of ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    expect(down.exitCode).toBe(0);
+    const done = await up;
+    expect(done.exitCode).toBe(0);
+    expect(out).toMatch(/left behind +nothing/);
+    await nothingOnHosts();
+  }, 360_000);
+});
+
+describe('a bridge miglab makes on the hosts (bridge.create)', () => {
+  /** The fixture's hosts file with miglab's own bridge on a network of its own (10.213.0.0/24). */
+  function madeBridgeFile(name: string, bridge: string): string {
+    const doc = parseYaml(readFileSync(fx.ssh.hostsFile, 'utf8')) as Record<string, unknown>;
+    const path = join(results, name);
+    writeFileSync(path, stringifyYaml({ ...doc, bridge: { create: bridge }, guests: { addresses: '10.213.0.10-10.213.0.14', prefixLength: 24 } }), { mode: 0o600 });
+    return path;
+  }
+  const roles = ['src', 'dst', 'client'] as const;
+  const linksIn = async (role: (typeof roles)[number]) => JSON.parse((await inNs(fx.ssh.hosts[role].netns, ['ip', '-j', 'link', 'show'])).stdout) as Array<{ ifname: string; ifalias?: string }>;
+
+  it('refuses a bridge name the user already has, in hosts check and in lab up, and leaves it alone', async () => {
+    const dstNs = fx.ssh.hosts.dst.netns;
+    expect((await inNs(dstNs, ['ip', 'link', 'add', 'mluser', 'type', 'bridge'])).exitCode).toBe(0);
+    try {
+      const file = madeBridgeFile('user-bridge.yaml', 'mluser');
+      const check = await cli('hosts', 'check', '--hosts', file, '--port', String(PORT));
+      expect(check.exitCode).not.toBe(0);
+      expect(check.all).toMatch(/dst bridge .*mluser exists on root@[\d.]+ and is not miglab's \(alias: none\)/);
+      const up = await cli('lab', 'up', '--hosts', file);
+      expect(up.exitCode).not.toBe(0);
+      expect(up.all).toMatch(/cannot make the bridge on root@[\d.]+: mluser exists and is not this lab's/);
+      expect((await linksIn('dst')).some((l) => l.ifname === 'mluser')).toBe(true);
+      // lab up made it on the hosts where the name was free: lab down takes those away, and keeps the user's.
+      const down = await cli('lab', 'down', '--hosts', file);
+      expect(down.exitCode).toBe(0);
+      expect(down.all).toMatch(/kept mluser: not this lab's/);
+      for (const role of roles) expect((await linksIn(role)).filter((l) => l.ifalias?.startsWith('miglab:')).map((l) => l.ifname)).toEqual([]);
+      expect((await linksIn('dst')).some((l) => l.ifname === 'mluser')).toBe(true);
+      expect(await checkLeftovers()).toEqual([]);
+    } finally {
+      await inNs(dstNs, ['ip', 'link', 'del', 'mluser']);
+    }
+  }, 120_000);
+
+  it('makes it on the three hosts, joined by VXLAN, migrates a guest across it, and takes it away', async () => {
+    const file = madeBridgeFile('made-bridge.yaml', 'mlbrt');
+    const check = await cli('hosts', 'check', '--hosts', file, '--port', String(PORT));
+    expect(check.all).toMatch(/src bridge .*mlbrt and vx-h[0-9a-f]{7} can be made/);
+    expect(check.all).toMatch(/client bridge .*this host takes 10\.213\.0\.14\/24 on it/);
+    expect(await checkLeftovers()).toEqual([]);
+
+    const up = await cli('lab', 'up', '--hosts', file);
+    expect(up.exitCode).toBe(0);
+    expect(up.all.match(/: made bridge mlbrt$/gm)).toHaveLength(3);
+    expect(up.all).toMatch(/^ {2}client \(root@[\d.]+\): gave mlbrt the address 10\.213\.0\.14\/24$/m);
+    for (const role of roles) {
+      const ours = (await linksIn(role)).filter((l) => l.ifalias?.startsWith('miglab:h'));
+      expect(ours.map((l) => l.ifname).sort()).toEqual(['mlbrt', expect.stringMatching(/^vx-h[0-9a-f]{7}$/)]);
+    }
+
+    // The client probes the guest across the tunnel (its downtime needs replies before and after).
+    const r = await cli('migrate', '--hosts', file, '--memory', '128M', '--accel', 'tcg', '--disk-size', '16M', '--timeout', '60s', '--results', results);
+    expect(r.exitCode).toBe(0);
+    const dir = /^ {2}results {9}(.+)$/m.exec(r.all ?? '')![1]!;
+    const saved = RunReportSchema.parse(JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')));
+    expect(saved.outputs.clientDowntimeMs).toBeGreaterThan(0);
+
+    const status = await cli('lab', 'status', '--hosts', file);
+    expect(status.all).toMatch(/dst \(root@[\d.]+\): bridge mlbrt \(up\), tunnel vx-h[0-9a-f]{7} \(up\) to 2 peers/);
+
+    const down = await cli('lab', 'down', '--hosts', file);
+    expect(down.exitCode).toBe(0);
+    expect(down.all.match(/^ {2}removed mlbrt on root@/gm)).toHaveLength(3);
+    for (const role of roles) expect((await linksIn(role)).filter((l) => l.ifalias?.startsWith('miglab:')).map((l) => l.ifname)).toEqual([]);
   }, 240_000);
 });

@@ -120,7 +120,10 @@ async function verifyDestination(run: VerifyRun, { src, dst, slot }: Booted, { a
     const probeRun = await probe.stop({ within, timeoutMs: 15000, signal: guard.signal });
     const { rows: _rows, meta: _meta, ...figures } = probeRun;
     run.out.clientProbe = figures;
-    run.out.clientDowntimeMs = figures.longestGapMs ?? undefined;
+    // A silence still going on when probing stopped has no length to give: the client lost the
+    // guest (summary and report say so); its longest closed gap would understate it.
+    const lost = figures.silentAtEndMs !== null && figures.silentAtEndMs > (figures.longestGapMs ?? 0);
+    run.out.clientDowntimeMs = lost ? undefined : (figures.longestGapMs ?? undefined);
   }
   if (scenario.workload.kind !== 'idle') {
     // The workload ran on across the switchover: its state moved with the guest's memory.

@@ -60,6 +60,21 @@ describe('analyzeProbe', () => {
     expect(analyzeProbe(rows(1000, (s) => (s >= 100 && s < 400) || (s >= 700 && s < 720))).longestGapMs).toBeCloseTo(301, 9);
   });
 
+  it('says when the client never heard the guest again: a silence still going on when probing stopped', () => {
+    // The guest answered until probe 299, then never again through probe 999: 700 ms unanswered.
+    const r = analyzeProbe(rows(1000, (s) => s >= 300), { intervalUs: 1000 });
+    expect(r.unansweredAtEnd).toBe(700);
+    expect(r.silentAtEndMs).toBeCloseTo(999 - 299.3, 6);
+    // The closed gaps before it are tiny: the longest gap alone would have read 1 ms.
+    expect(r.longestGapMs).toBeCloseTo(1, 9);
+    // A few probes in flight when the tool stopped are no silence.
+    const inFlight = analyzeProbe(rows(1000, (s) => s >= 995), { intervalUs: 1000 });
+    expect(inFlight.unansweredAtEnd).toBe(5);
+    expect(inFlight.silentAtEndMs).toBeNull();
+    // Nor is a silence that ended: replies resumed before probing stopped.
+    expect(analyzeProbe(rows(1000, (s) => s >= 300 && s < 550), { intervalUs: 1000 }).silentAtEndMs).toBeNull();
+  });
+
   it('derives the interval from the send times when not told, and copes with no replies', () => {
     const r = analyzeProbe(rows(10, () => true));
     expect(r).toMatchObject({ sent: 10, received: 0, lost: 10, intervalMs: 1, longestGapMs: null, rttP50Ms: null, guestGapMs: null, lostAroundGap: 0 });

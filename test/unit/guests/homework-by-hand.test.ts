@@ -14,6 +14,7 @@ const lab = {
   nfs: { serverIp: '10.77.0.1', exportDir: '/run/miglab/mlab/export', path: (f: string) => `/run/miglab/mlab/export/${f}`, host: { name: 'local' } },
   paths: { labDir: '/run/miglab/mlab', nfsDir: '/nonexistent/miglab-test-nfs' },
   nfsServerState: () => ({ state: 'running', pid: 1 }),
+  byHandPlace: () => embeddedPlace('mlab-src', 'mlab'),
 } as unknown as Lab;
 
 /** The same lab's shape for hosts from a hosts file: no namespaces, the user's own NFS server. */
@@ -22,6 +23,7 @@ const hostsLab = {
   hosts: { src: { where: 'root@192.168.122.11' }, dst: { where: 'root@192.168.122.12' } },
   nfs: { ...lab.nfs, exportDir: '/srv/miglab', path: (f: string) => `/srv/miglab/${f}`, host: { name: 'root@192.168.122.11' } },
   nfsServerState: () => ({ state: 'none' }),
+  byHandPlace: () => ({ atSource: ['ssh', '-t', '-i', '/root/.ssh/id_ed25519', 'root@192.168.122.11'], onThisMachine: false, lab: ['--hosts', '/home/me/hosts.yaml'] }),
 } as unknown as Lab;
 
 const report = {
@@ -55,14 +57,20 @@ describe("the homework report's commands by hand", () => {
     expect(ran.command.argv).toEqual([...report.inputs.monitorCommands, 'info migrate']);
   });
 
-  it('on hosts from a hosts file: each command where it ran, no NFS server of miglab, no guests up', async () => {
+  it('on hosts from a hosts file: each command where it ran, no NFS server of miglab, guests up over ssh', async () => {
     const { commands, ganeshaConfig } = await explainCommands(report, hostsLab);
     expect(commands.map((c) => c.where).slice(0, 3)).toEqual([
       'the NFS export directory (/srv/miglab on root@192.168.122.11)',
       'root@192.168.122.11 (source host)',
       'root@192.168.122.12 (destination host)',
     ]);
-    expect(commands.some((c) => /NFS server/.test(c.title) || /by hand/.test(c.title))).toBe(false);
+    expect(commands.some((c) => /NFS server/.test(c.title))).toBe(false);
     expect(ganeshaConfig).toBeUndefined();
+    // By hand: guests up names the hosts file, and the person logs in to the source host to reach its monitor.
+    const reach = commands.find((c) => c.title === "Reaching the source's monitor by hand")!;
+    expect(reach.note).toMatch(/miglab guests up --hmp-port 4445 --hosts \/home\/me\/hosts\.yaml/);
+    expect(reach.command.argv).toEqual(['ssh', '-t', '-i', '/root/.ssh/id_ed25519', 'root@192.168.122.11', 'telnet', '127.0.0.1', '4445']);
+    expect(reach.command.explained.map((e) => e.args)).toEqual([['ssh', '-t', '-i', '/root/.ssh/id_ed25519', 'root@192.168.122.11'], ['telnet', '127.0.0.1', '4445']]);
+    expect(commands.find((c) => c.title.startsWith('At the (qemu) prompt'))!.command.argv).toEqual(['migrate -d tcp:10.77.0.2:4444', 'info migrate']);
   });
 });

@@ -3,7 +3,7 @@
 import { pidRuns } from '../../../src/lab/proc.js';
 import { describe, expect, it } from '@jest/globals';
 import { execa } from 'execa';
-import { sessionBoundArgv } from '../../../src/host/ssh.js';
+import { sessionBoundArgv, shellExitCode } from '../../../src/host/ssh.js';
 import { pollUntil } from '../../../src/util/deadline.js';
 
 const alive = pidRuns;
@@ -25,6 +25,13 @@ describe('the session-bound wrapper', () => {
   it('dies of the signal that killed the program, so the channel reports a signal', async () => {
     const r = await wrapped(['sh', '-c', 'kill -KILL $$']);
     expect(r.signal).toBe('SIGKILL');
+  });
+
+  it('gives one exit status for both channel kinds, as a shell does: the code, 128+N for signal N, 255 for neither', () => {
+    expect(shellExitCode(7, null)).toBe(7);
+    expect(shellExitCode(null, 'SIGKILL')).toBe(128 + 9);
+    expect(shellExitCode(null, 'TERM')).toBe(128 + 15); // the protocol's own name
+    expect(shellExitCode(null, null)).toBe(255);
   });
 
   it('ends the program when its stdin (the session) reaches EOF', async () => {
