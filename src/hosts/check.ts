@@ -6,12 +6,12 @@
 // the doctor's shape (src/doctor/checks.ts) with the command that fixes it; everything made to
 // try something (a tap, a probe disk, a listener) is removed before the check returns.
 import { randomBytes } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { join, posix, resolve } from 'node:path';
 import { checkNfsDriver, checkQemu, fail, ok, runChecks, warn, type CheckResult, type DoctorReport, type NamedCheck } from '../doctor/checks.js';
 import { describeError } from '../errors.js';
 import type { Host, RunResult } from '../host/host.js';
 import { SshHost, type SshTarget } from '../host/ssh.js';
-import { firstExisting } from '../lab/deps.js';
+import { firstExisting, installLine, missingPrograms } from '../lab/deps.js';
 import type { HostRole } from '../lab/spec.js';
 import { qemuRelease } from '../machine/quirks.js';
 import { listeningPorts, NFS_BLOCK_DRIVER_PATHS } from '../preflight.js';
@@ -20,6 +20,7 @@ import { measureClockOffset, offsetBetween, SYSTEM_CLOCK, type ControllerClock }
 import { bridgeMembers, tryBridgeMember } from './bridge.js';
 import { hostsLabPrefix } from './lab.js';
 import { distinctHosts, sshTarget, type HostSpec, type HostsSpec } from './file.js';
+import { ensureServedExport, ganeshaPortHolders, GANESHA_PORTS, liveServer, READER_PROGRAMS, removeMadeDir, serveProblem, servedExportOf, takeDownServedExport, type ServedExport } from './nfs-export.js';
 
 /** A host the check can end its connection to. */
 export type ClosableHost = Host & { close(): void };
@@ -239,9 +240,11 @@ async function checkStorage(spec: HostsSpec, hosts: Partial<Record<HostRole, Hos
         continue;
       }
       const driver = await firstExisting(host, NFS_BLOCK_DRIVER_PATHS);
-      const fix = driver
-        ? `on ${storage.server} (${storage.serverAddress}): export ${storage.dir} to ${role}'s address with rw,no_root_squash,insecure (/etc/exports, then exportfs -ra) and let NFS (2049, 111) through its firewall`
-        : 'apt-get install -y qemu-block-extra';
+      const fix = !driver
+        ? 'apt-get install -y qemu-block-extra'
+        : storage.serve
+          ? `let NFS (TCP ${GANESHA_PORTS.join(', ')}) from ${role} in through the firewall of ${storage.server} (${storage.serverAddress})`
+          : `on ${storage.server} (${storage.serverAddress}): export ${storage.dir} to ${role}'s address with rw,no_root_squash,insecure (/etc/exports, then exportfs -ra) and let NFS (2049, 111) through its firewall`;
       results.push(fail(`${role} storage`, `qemu-img cannot open ${url}: ${firstLine(info.stderr)}`, fix, 'LAB_STATE'));
     }
   } finally {
@@ -249,6 +252,53 @@ async function checkStorage(spec: HostsSpec, hosts: Partial<Record<HostRole, Hos
     if (rm.exitCode !== 0) results.push(fail(`${storage.server} storage`, `the probe disk ${path} could not be removed: ${firstLine(rm.stderr)}`, `rm -f ${path} on ${server.name}`, 'LAB_STATE'));
   }
   return results;
+}
+
+/** How long serving the export for the check may take to start and answer. */
+const SERVE_LIMIT_MS = 60_000;
+
+/**
+ * An export miglab serves: what serving needs on the server host (its programs, or a kernel NFS
+ * server; ganesha's ports free on the address), then the probe disk opened through it from src
+ * and dst. Through the lab's own server when one serves already (`lab up`); else through one
+ * started for the check in a runDir of its own, stopped and removed (with the directory, when it
+ * made it) before the check returns: the check leaves no server running.
+ */
+async function checkServedStorage(spec: HostsSpec, hosts: Partial<Record<HostRole, Host>>, signal?: AbortSignal): Promise<CheckResult[]> {
+  const { storage } = spec;
+  const { src, dst } = hosts;
+  const server = hosts[storage.server];
+  if (!server || !src || !dst) return [];
+  const name = `${storage.server} nfs serve`;
+  const x = servedExportOf(spec, { src, dst, client: hosts.client ?? server, [storage.server]: server }, posix.join(spec.runDir, hostsLabPrefix(resolve(spec.source))))!;
+  const problem = await serveProblem(x);
+  if (problem) return [fail(name, problem.problem, problem.fix, 'MISSING_DEPENDENCY')];
+  const results: CheckResult[] = [];
+  for (const { role, host } of x.readers) {
+    const missing = await missingPrograms(host, READER_PROGRAMS);
+    if (missing.length) results.push(fail(`${role} nfs-ls`, 'nfs-ls is missing: miglab waits with it until the export it serves answers here', installLine(missing), 'MISSING_DEPENDENCY'));
+  }
+  if (results.length) return results;
+  const live = await liveServer(x);
+  if (live) return [ok(name, `this lab serves ${live.dir} already (${live.kind}${live.pid ? `, pid ${live.pid}` : ''}): the check opens the probe disk through it`), ...(await checkStorage(spec, hosts, signal))];
+  if (x.kind === 'ganesha') {
+    const held = await ganeshaPortHolders(x, { timeoutMs: STEP_TIMEOUT_MS, signal });
+    if (held.length) return [fail(name, `the NFS ports on ${x.address} are taken: ${held.join('; ')}`, `stop what holds them on ${storage.server} (a system rpcbind: systemctl stop rpcbind.socket rpcbind), or use serve: kernel if it is the kernel's NFS server`, 'LAB_STATE')];
+  }
+  const trial: ServedExport = { ...x, runDir: posix.join(spec.runDir, `check-${randomBytes(4).toString('hex')}`) };
+  try {
+    try {
+      const started = await ensureServedExport(trial, { timeoutMs: SERVE_LIMIT_MS, signal });
+      results.push(ok(name, `${started.line.replace(/^\w+: /, '')}: started for the check, stopped after it`));
+    } catch (err) {
+      return [fail(name, `cannot serve ${storage.dir} from ${storage.server}: ${describeError(err)}`, `fix what it says on ${server.name}`, 'LAB_STATE')];
+    }
+    return [...results, ...(await checkStorage(spec, hosts, signal))];
+  } finally {
+    const down = await takeDownServedExport(trial);
+    if (down.madeDir) await removeMadeDir(trial, down.dir);
+    await server.remove(trial.runDir);
+  }
 }
 
 /** Bash connects to /dev/tcp/HOST/PORT itself: no program beyond bash and coreutils' timeout is needed on src. */
@@ -342,7 +392,7 @@ export function hostChecks(spec: HostsSpec, hosts: Partial<Record<HostRole, Host
   if (src && dst) {
     checks.push({ name: 'qemu src/dst', run: () => compareQemu(src, dst, signal) }, { name: 'cpu flags', run: () => compareCpuFlags(src, dst, kvm, signal) });
   }
-  checks.push({ name: 'storage', run: () => checkStorage(spec, hosts, signal) });
+  checks.push({ name: 'storage', run: () => (spec.storage.serve ? checkServedStorage(spec, hosts, signal) : checkStorage(spec, hosts, signal)) });
   if (src && dst) checks.push({ name: 'migration port', run: () => checkMigrationPort(spec, src, dst, opts.port, signal) }, { name: 'clock', run: () => checkClocks(src, dst, opts) });
   return checks;
 }

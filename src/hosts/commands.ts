@@ -20,6 +20,8 @@ export async function hostsLabUp(hostsFile: string): Promise<HostsLabReport> {
   return withTeardown(async (td, signal) => {
     const lab = await useHostsLab(td, hostsFile, { signal });
     const lines: string[] = [...(await lab.ensureBridge(signal))];
+    const serving = await lab.ensureStorage({ signal });
+    if (serving) lines.push(serving);
     const put = async (role: HostRole, file: string) => lines.push(`${role} (${lab.hosts[role].where}): ${await lab.placeFile(role, file)}`);
     for (const role of ['src', 'dst'] as const) {
       await put(role, image.kernelPath);
@@ -33,8 +35,10 @@ export async function hostsLabUp(hostsFile: string): Promise<HostsLabReport> {
 /** What miglab has on the hosts now: its processes, the runs holding guest slots. */
 export async function hostsLabStatus(hostsFile: string): Promise<HostsLabReport> {
   return withTeardown(async (td, signal) => {
-    const lab = await useHostsLab(td, hostsFile, { signal });
+    const lab = await useHostsLab(td, hostsFile, { signal, serveStorage: false });
     const lines: string[] = [];
+    const serving = await lab.storageStatus();
+    if (serving) lines.push(serving);
     for (const role of ['src', 'dst', 'client'] as const) {
       const procs = await lab.processesOn(role);
       lines.push(`${role} (${lab.hosts[role].where}): ${procs.length === 0 ? 'no miglab process' : procs.map((p) => `pid ${p.pid} ${p.command.split(' ')[0]}`).join(', ')}`);
@@ -48,7 +52,7 @@ export async function hostsLabStatus(hostsFile: string): Promise<HostsLabReport>
 /** Take away everything miglab left on the hosts and its state for them here. */
 export async function hostsLabDown(hostsFile: string, force: boolean): Promise<HostsLabReport> {
   return withTeardown(async (td, signal) => {
-    const lab = await useHostsLab(td, hostsFile, { signal });
+    const lab = await useHostsLab(td, hostsFile, { signal, serveStorage: false });
     return { hostsFile, prefix: lab.spec.prefix, lines: await lab.takeDown(force) };
   });
 }

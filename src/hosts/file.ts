@@ -47,8 +47,12 @@ export interface GuestAddresses {
   readonly prefixLength: number;
 }
 
+/** Who serves the export when miglab does: nfs-ganesha started by miglab, or the host's kernel NFS server. */
+export const SERVE_KINDS = ['ganesha', 'kernel'] as const;
+export type ServeKind = (typeof SERVE_KINDS)[number];
+
 export interface StorageSpec {
-  /** What QEMU opens (libnfs): nfs://SERVER/PATH. */
+  /** What QEMU opens (libnfs): nfs://SERVER/PATH (derived from the server's address and `dir` when miglab serves it). */
   readonly nfs: string;
   /** The URL's server part. */
   readonly serverAddress: string;
@@ -56,6 +60,8 @@ export interface StorageSpec {
   readonly server: HostRole;
   /** The export's path on that host (default: the URL's path). */
   readonly dir: string;
+  /** Set when miglab serves the export itself (src/hosts/nfs-export.ts); unset: the export is the user's. */
+  readonly serve?: ServeKind;
 }
 
 /** A bridge miglab makes on the hosts and joins by VXLAN (src/hosts/bridge.ts). */
@@ -205,6 +211,8 @@ function linkName(fix: string) {
 }
 
 const NFS_URL = /^nfs:\/\/([^/?#\s]+)(\/[^?#\s]*[^/?#\s][^?#\s]*)$/;
+/** A served directory goes into nfs-ganesha's config and the NFS URL as it is: plain characters only. */
+const SERVED_DIR = /^\/[A-Za-z0-9._/-]+$/;
 
 function hostsFileSchema(c: HostsContext) {
   const roles = HOST_ROLES.join(', ');
@@ -257,13 +265,26 @@ function hostsFileSchema(c: HostsContext) {
       storage: z
         .object(
           {
-            nfs: z.string({ error: missing('give the export QEMU opens, e.g. nfs://192.168.122.11/srv/miglab') }).regex(NFS_URL, 'not an NFS URL; give nfs://HOST/PATH, e.g. nfs://192.168.122.11/srv/miglab'),
+            nfs: z.string({ error: missing('give the export QEMU opens, e.g. nfs://192.168.122.11/srv/miglab') }).regex(NFS_URL, 'not an NFS URL; give nfs://HOST/PATH, e.g. nfs://192.168.122.11/srv/miglab').optional(),
             server: z.enum(HOST_ROLES, { error: (iss) => (iss.input === undefined ? `missing; give the role (${roles}) on which the export is a directory` : `"${String(iss.input)}" is not a role of hosts; give ${roles} (the host on which the export is a directory)`) }),
             dir: absolutePath("give the export's directory on the server host").optional(),
+            serve: z.enum(SERVE_KINDS, { error: `give ganesha (miglab starts nfs-ganesha on the server host) or kernel (the host's own NFS server exports dir), or leave it out and give nfs: (an export you have)` }).optional(),
+            address: z.string().regex(IPV4, 'not an IPv4 address; give the address of the server host the export is served at, e.g. 192.168.122.12').optional(),
           },
-          { error: missing('give storage: { nfs: nfs://HOST/PATH, server: src } (the shared disk\'s NFS export)') },
+          { error: missing('give storage: { nfs: nfs://HOST/PATH, server: src } (the shared disk\'s NFS export), or storage: { serve: ganesha, server: dst, dir: /var/lib/miglab-export } to have miglab serve one') },
         )
-        .strict(),
+        .strict()
+        .superRefine((st, ctx) => {
+          const issue = (field: string, message: string) => ctx.addIssue({ code: 'custom', path: [field], message });
+          if (st.serve === undefined) {
+            if (st.nfs === undefined) issue('nfs', 'missing; give the export QEMU opens, e.g. nfs://192.168.122.11/srv/miglab (or serve: ganesha with dir: PATH to have miglab serve one)');
+            else if (st.address !== undefined) issue('address', 'given without serve; the address of an export you have is in its nfs: URL');
+            return;
+          }
+          if (st.nfs !== undefined) issue('nfs', `given with serve: ${st.serve}; give one of them: nfs: (an export you have) or serve: (miglab serves dir from the server host, at nfs://ITS_ADDRESS/DIR)`);
+          else if (st.dir === undefined) issue('dir', `missing; give the directory serve: ${st.serve} exports on the ${st.server} host, e.g. /var/lib/miglab-export (made if missing)`);
+          else if (!SERVED_DIR.test(st.dir) || st.dir === '/') issue('dir', `"${st.dir}" cannot be served; give a directory of its own, its path of letters, digits and . _ - / only, e.g. /var/lib/miglab-export`);
+        }),
       runDir: absolutePath('give where miglab keeps sockets and tools on each host, e.g. /run/miglab-remote').default(DEFAULT_RUN_DIR),
     })
     .strict();
@@ -277,12 +298,30 @@ function describeHostsIssue(issue: z.core.$ZodIssue): string {
   return describeIssue(issue);
 }
 
+type StorageInput = z.output<ReturnType<typeof hostsFileSchema>>['storage'];
+
+/**
+ * The storage as runs use it. An export of the user's: its URL as given. One miglab serves: at
+ * nfs://ADDRESS/DIR, ADDRESS being the server host's own (or `address:`), which nfs-ganesha binds
+ * to and so must be an IPv4 address, not a name.
+ */
+function storageOf(st: StorageInput, hosts: Readonly<Record<HostRole, HostSpec>>, source: string): StorageSpec {
+  if (st.serve === undefined) {
+    const url = NFS_URL.exec(st.nfs!)!;
+    return { nfs: st.nfs!, serverAddress: url[1]!, server: st.server, dir: st.dir ?? normalize(decodeURIComponent(url[2]!)) };
+  }
+  const address = st.address ?? hosts[st.server].address;
+  if (!IPV4.test(address)) {
+    throw new UsageError(`${source}: storage.address: missing; the ${st.server} host's address "${address}" is a name, and the export is served at an IPv4 address: give storage.address: the ${st.server} host's address on the network src and dst share`);
+  }
+  return { nfs: `nfs://${address}${st.dir!}`, serverAddress: address, server: st.server, dir: st.dir!, serve: st.serve };
+}
+
 /** Validate a hosts file's text; `source` names it in errors. */
 export function parseHostsText(text: string, source: string, context: HostsContext = here()): HostsSpec {
   const r = hostsFileSchema(context).safeParse(parseYaml(text, source) ?? {});
   if (!r.success) throw new UsageError(`${source}: ${describeHostsIssue(r.error.issues[0]!)}`);
   const f = r.data;
-  const url = NFS_URL.exec(f.storage.nfs)!;
   const hosts = { src: f.hosts.src, dst: f.hosts.dst, client: f.hosts.client ?? f.hosts.src };
   const made = typeof f.bridge === 'string' ? undefined : madeBridge(f.bridge, hosts, f.hosts.client !== undefined, f.guests, source);
   return {
@@ -293,7 +332,7 @@ export function parseHostsText(text: string, source: string, context: HostsConte
     bridgeMade: made,
     guests: made ? withoutLast(f.guests) : f.guests,
     migration: { address: f.migration.address ?? f.hosts.dst.address },
-    storage: { nfs: f.storage.nfs, serverAddress: url[1]!, server: f.storage.server, dir: f.storage.dir ?? normalize(decodeURIComponent(url[2]!)) },
+    storage: storageOf(f.storage, hosts, source),
     runDir: f.runDir,
   };
 }

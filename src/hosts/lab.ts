@@ -23,6 +23,7 @@ import { bridgeMembers, bridgeStatus, ensureBridge, removeBridge, type BridgeLab
 import { measureClockOffset } from './clock.js';
 import { sshLoginArgv, type HostsSpec } from './file.js';
 import type { HandPlace } from '../guests/instructions.js';
+import { ensureServedExport, removeMadeDir, servedExportOf, servedExportStatus, takeDownServedExport, type ServedExport } from './nfs-export.js';
 import { selfExcludingPattern } from '../util/regex.js';
 
 /** Round trips per clock measurement: the best of them (the shortest) bounds the offset tightest. */
@@ -69,6 +70,9 @@ export class HostsLab implements Lab {
   private readonly slots: SlotTable;
   private readonly placed = new Map<string, Promise<string>>();
   private bridgeMade?: Promise<string[]>;
+  /** The export miglab serves itself (storage: serve:), or undefined when it is the user's. */
+  readonly served: ServedExport | undefined;
+  private serving: Promise<string> | undefined;
 
   constructor(private readonly parts: HostsLabParts) {
     const { spec } = parts;
@@ -95,6 +99,23 @@ export class HostsLab implements Lab {
       url: (fileName) => `${spec.storage.nfs.replace(/\/+$/, '')}/${fileName}`,
       path: (fileName) => posix.join(spec.storage.dir, fileName),
     };
+    this.served = servedExportOf(spec, parts.hosts, server.runDir);
+  }
+
+  /**
+   * The export served, when miglab serves it: started by the first command that needs it (a live
+   * one recorded on the server host is used as it is), once per lab object. Returns what serves it.
+   */
+  ensureStorage(opts: StepOptions = {}): Promise<string | undefined> {
+    if (!this.served) return Promise.resolve(undefined);
+    this.serving ??= ensureServedExport(this.served, { timeoutMs: opts.timeoutMs ?? 60_000, signal: opts.signal }).then((r) => r.line);
+    this.serving.catch(() => (this.serving = undefined));
+    return this.serving;
+  }
+
+  /** What serves the export now, when miglab serves it (for `lab status`). */
+  storageStatus(): Promise<string | undefined> {
+    return this.served ? servedExportStatus(this.served) : Promise.resolve(undefined);
   }
 
   guestIp(index: number): string {
@@ -323,6 +344,9 @@ export class HostsLab implements Lab {
       throw new MiglabError('LAB_STATE', `runs are in progress on these hosts (${live.map((h) => `slot g${h.index}: run ${h.holder.runId}`).join('; ')}); wait for them, or use --force`);
     }
     const done: string[] = [];
+    // The served export first: its server's command line names the runDir removed below.
+    const served = this.served ? await takeDownServedExport(this.served) : undefined;
+    if (served) done.push(...served.lines);
     for (const role of uniqueRoles(this.hosts)) {
       const { host, runDir } = this.hosts[role];
       for (const p of await this.processesOn(role)) {
@@ -339,6 +363,8 @@ export class HostsLab implements Lab {
       await this.nfs.host.remove(path);
       done.push(`removed data disk ${basename(path)}`);
     }
+    // Once its disks are gone: the export's directory, when miglab made it and nothing else is in it.
+    if (this.served && served?.madeDir) done.push(await removeMadeDir(this.served, served.dir));
     for (const role of ['src', 'dst'] as const) {
       for (const tap of await this.guestTapsOn(role)) {
         await this.removeTap(role, tap);

@@ -42,6 +42,8 @@ export interface UseHostsLabOptions {
   readonly signal?: AbortSignal;
   /** CPU models the run's guests use, checked against QEMU on src and dst. */
   readonly cpuModels?: Iterable<string>;
+  /** Start the export miglab serves (storage: serve:) unless it runs; default true (false: status, down). */
+  readonly serveStorage?: boolean;
 }
 
 export async function useHostsLab(td: Teardown, hostsFile: string, o: UseHostsLabOptions = {}): Promise<HostsLab> {
@@ -65,5 +67,7 @@ export async function useHostsLab(td: Teardown, hostsFile: string, o: UseHostsLa
   };
   const lab = new HostsLab({ file, spec, hosts: byRole, connectionLost });
   td.defer("remove the hosts lab's empty state on this machine", () => lab.tidyState());
+  // Not stopped with this command: the export lives until `lab down --hosts`, as the embedded lab's does.
+  if (o.serveStorage !== false) await lab.ensureStorage({ signal: o.signal });
   return lab;
 }

@@ -97,14 +97,19 @@ export async function startNfsServer(srcNetns: string, p: NfsServerParams): Prom
 export function logTail(files: Pick<NfsServerFiles, 'logFile' | 'ganeshaLogFile'>, lines = 6): string {
   const read = (f: string) => {
     try {
-      return readFileSync(f, 'utf8').split('\n');
+      return readFileSync(f, 'utf8');
     } catch {
       // Not written yet: nothing to show from it.
-      return [];
+      return '';
     }
   };
+  return serverLogTail(read(files.logFile), read(files.ganeshaLogFile), lines);
+}
+
+/** From the texts of nfs-server.sh's log and ganesha's: its last telling lines, joined with " | ". */
+export function serverLogTail(serverLog: string, ganeshaLog: string, lines = 6): string {
   const noise = /dbus|krb|kerberos|gssapi|GSS/i;
-  const all = [...read(files.logFile), ...read(files.ganeshaLogFile).filter((l) => /CRIT|FATAL|MAJ|EVENT.*(Cannot|fail)/i.test(l))]
+  const all = [...serverLog.split('\n'), ...ganeshaLog.split('\n').filter((l) => /CRIT|FATAL|MAJ|EVENT.*(Cannot|fail)/i.test(l))]
     .filter((l) => l.trim() && !noise.test(l));
   return all.slice(-lines).join(' | ') || '(no log output)';
 }

@@ -372,8 +372,18 @@ export interface GuestSlotRange {
   readonly last: number;
 }
 
-/** The hosts file for `hosts` (the `--hosts` format of src/hosts/file.ts); its guests take `slots`' addresses. */
-export function hostsFileText(lab: Lab, hosts: Readonly<Record<HostRole, LabSshHost>>, slots: GuestSlotRange = { first: 0, last: maxGuestIndex(lab.spec) }): string {
+/** An export miglab serves from one of the hosts (`storage: { serve, server, dir }`), instead of the lab's. */
+export interface ServedStorage {
+  readonly serve: 'ganesha' | 'kernel';
+  readonly server: HostRole;
+  readonly dir: string;
+}
+
+/**
+ * The hosts file for `hosts` (the `--hosts` format of src/hosts/file.ts); its guests take `slots`'
+ * addresses. Its storage is the embedded lab's export on src, or one miglab serves (`served`).
+ */
+export function hostsFileText(lab: Lab, hosts: Readonly<Record<HostRole, LabSshHost>>, slots: GuestSlotRange = { first: 0, last: maxGuestIndex(lab.spec) }, served?: ServedStorage): string {
   const exportDir = lab.nfs.exportDir;
   const doc = {
     hosts: Object.fromEntries(
@@ -384,7 +394,7 @@ export function hostsFileText(lab: Lab, hosts: Readonly<Record<HostRole, LabSshH
     ),
     bridge: lab.names.hostBridge,
     guests: { addresses: `${lab.guestIp(slots.first)}-${lab.guestIp(slots.last)}`, prefixLength: lab.prefixLength },
-    storage: { nfs: `nfs://${lab.nfs.serverIp}${exportDir}`, server: 'src', dir: exportDir },
+    storage: served ? { ...served } : { nfs: `nfs://${lab.nfs.serverIp}${exportDir}`, server: 'src', dir: exportDir },
   };
   const yaml = new Document(doc);
   // Each proxy argv on one line, as a person would write it.

@@ -4,10 +4,11 @@
 // SSH, its monitors forwarded, the image and probe tool put on the hosts, the hosts' clocks
 // measured; a dropped SSH connection mid-migration fails the run and leaves nothing running; a
 // batch samples the source host over SSH while its guests migrate; the by-hand guests are migrated
-// through the ssh line `guests up` prints; a bridge miglab makes joins the hosts; and `lab down
-// --hosts` leaves nothing on the hosts. Everything runs through the command, as a user runs it
-// (in-process runs on SSH hosts were seen to stall under jest). One lab and one set of hosts for
-// all of it: each bring-up costs most of a minute.
+// through the ssh line `guests up` prints; a bridge miglab makes joins the hosts; an NFS export
+// miglab serves itself (from dst) lives from the first run that needs it until `lab down --hosts`;
+// and `lab down --hosts` leaves nothing on the hosts. Everything runs through the command, as a
+// user runs it (in-process runs on SSH hosts were seen to stall under jest). One lab and one set
+// of hosts for all of it: each bring-up costs most of a minute.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -18,6 +19,7 @@ import { hostsLabPrefix } from '../../src/hosts/lab.js';
 import { BatchFileSchema } from '../../src/results/batch.js';
 import { parseHostsText } from '../../src/hosts/file.js';
 import { isOwnedAlive } from '../../src/lab/proc.js';
+import { hostsFileText } from '../../src/lab/ssh-hosts.js';
 import { RunReportSchema } from '../../src/results/run.js';
 import { pollUntil } from '../../src/util/deadline.js';
 import { endIfRunning, waitPrinted } from '../support/printed.js';
@@ -203,6 +205,96 @@ describe('migrate --hosts', () => {
     expect(ls.stdout.trim()).toBe('');
     expect(existsSync(join(results, 'nothing'))).toBe(false);
   }, 60_000);
+});
+
+describe('storage miglab serves: nfs-ganesha on dst', () => {
+  // The embedded lab's own ganesha runs in src's namespace on 2049: this one is served from dst.
+  const served = () => {
+    const dir = join(fx.ssh.dir, 'served');
+    const file = join(fx.ssh.dir, 'served-hosts.yaml');
+    if (!existsSync(file)) writeFileSync(file, hostsFileText(fx.lab, fx.ssh.hosts, undefined, { serve: 'ganesha', server: 'dst', dir }), { mode: 0o600 });
+    return { dir, file, prefix: hostsLabPrefix(file), dst: fx.ssh.hosts.dst, src: fx.ssh.hosts.src };
+  };
+  /** Processes of this served export anywhere on the machine: detached, they are no host's session's any more. */
+  const serverProcesses = async () => {
+    const { prefix, dst } = served();
+    const r = await execa('pgrep', ['-a', '-f', '--', `/${prefix}/nfs/|/check-[0-9a-f]{8}/nfs/|^rpcbind -f -h ${dst.address.replace(/\./g, '\\.')}$`], { reject: false });
+    return r.stdout.split('\n').filter(Boolean);
+  };
+  /** What listens in dst's namespace on the NFS ports. */
+  const nfsListeners = async () => (await inNs(served().dst.netns, ['ss', '-Htuln'])).stdout.split('\n').filter((l) => /:(2049|20048|111)\s/.test(l));
+  // A failed test must not leave the server running past the hosts (it is no session's process).
+  afterAll(async () => {
+    if ((await serverProcesses()).length) await cli('lab', 'down', '--hosts', served().file);
+  }, 60_000);
+
+  it('hosts check serves it for the check only, and leaves no server and no directory', async () => {
+    const { file, dir } = served();
+    const report = await checkHosts(parseHostsText(readFileSync(file, 'utf8'), file), { port: PORT, timeoutMs: 15_000 });
+    const line = (name: string) => report.checks.find((c) => c.name === name);
+    expect(report.checks.filter((c) => c.status === 'fail')).toEqual([]);
+    expect(line('dst nfs serve')!.found).toMatch(/^serving .*\/served at nfs:\/\/[\d.]+\/.*\/served with nfs-ganesha \(pid \d+\) to [\d.]+, [\d.]+ \(.*made by miglab\): started for the check, stopped after it$/);
+    expect(line('src storage')!.status).toBe('ok');
+    expect(line('dst storage')!.status).toBe('ok');
+    expect(await serverProcesses()).toEqual([]);
+    expect(await nfsListeners()).toEqual([]);
+    expect(existsSync(dir)).toBe(false);
+  }, 120_000);
+
+  it('a run asked to use a kernel NFS server dst does not have says so plainly and makes nothing', async () => {
+    const dir = join(fx.ssh.dir, 'kernel-served');
+    const file = join(fx.ssh.dir, 'kernel-hosts.yaml');
+    writeFileSync(file, hostsFileText(fx.lab, fx.ssh.hosts, undefined, { serve: 'kernel', server: 'dst', dir }), { mode: 0o600 });
+    const r = await cli('migrate', '--hosts', file, '--memory', '128M', '--accel', 'tcg', '--disk-size', '16M', '--timeout', '60s', '--results', results);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.all).toContain('no kernel NFS server on dst: exportfs is missing; use serve: ganesha (miglab starts its own), or install and start the kernel NFS server there');
+    expect(existsSync(dir)).toBe(false);
+    expect(qemusOn('src')).toEqual([]);
+    // Refused before anything was put on dst: no runDir of that lab there.
+    const ls = await execa('nsenter', ['--mount', `--target=${fx.ssh.hosts.dst.sshd.pid}`, 'ls', '/run/miglab-remote'], { reject: false });
+    expect(ls.stdout.split('\n')).not.toContain(hostsLabPrefix(file));
+  }, 60_000);
+
+  it('the first run serves it, later commands reuse it, lab down stops it and keeps a file of the user\'s', async () => {
+    const { file, dir, dst, src } = served();
+    const at = (a: string) => a.replace(/\./g, '\\.');
+    // No lab up: the run needs the export and starts it; it outlives the run.
+    const r = await cli('migrate', '--hosts', file, '--memory', '128M', '--accel', 'tcg', '--disk-size', '16M', '--timeout', '60s', '--results', results);
+    expect(r.all).toMatch(/^migration completed/m);
+    expect(r.exitCode).toBe(0);
+
+    const status = await cli('lab', 'status', '--hosts', file);
+    expect(status.all).toMatch(new RegExp(`dst: serving ${dir} at nfs://${at(dst.address)}${dir} with nfs-ganesha \\(pid \\d+\\) to ${at(src.address)}, ${at(dst.address)} \\(${dir} made by miglab\\)`));
+    expect(status.exitCode).toBe(0);
+    const pid = /with nfs-ganesha \(pid (\d+)\)/.exec(status.all ?? '')![1]!;
+    // Bound to dst's address only: nothing on a wildcard address.
+    // (ganesha's UDP socket is IPv6 bound to dst's address as v4-mapped: [::ffff:ADDRESS].)
+    const listeners = await nfsListeners();
+    expect(listeners.length).toBeGreaterThanOrEqual(3);
+    for (const l of listeners) expect(l).toMatch(new RegExp(`(${at(dst.address)}|\\[::ffff:${at(dst.address)}\\]|127\\.0\\.0\\.1|\\[::1\\]):(2049|20048|111)\\s`));
+
+    // lab up and hosts check find the live server and use it as it is.
+    const up = await cli('lab', 'up', '--hosts', file);
+    expect(up.exitCode).toBe(0);
+    expect(up.all).toContain(`dst: serving ${dir} at nfs://${dst.address}${dir} with nfs-ganesha (pid ${pid})`);
+    const report = await checkHosts(parseHostsText(readFileSync(file, 'utf8'), file), { port: PORT, timeoutMs: 15_000 });
+    expect(report.checks.find((c) => c.name === 'dst nfs serve')!.found).toBe(`this lab serves ${dir} already (ganesha, pid ${pid}): the check opens the probe disk through it`);
+    expect(report.checks.filter((c) => c.name.endsWith(' storage')).map((c) => c.status)).toEqual(['ok', 'ok']);
+    expect(report.canRun).toBe(true);
+
+    // A file of the user's in the directory miglab made: the directory is kept, with it.
+    writeFileSync(join(dir, 'mine.txt'), 'not miglab\'s\n');
+    const down = await cli('lab', 'down', '--hosts', file);
+    expect(down.exitCode).toBe(0);
+    expect(down.all).toContain(`dst: stopped the NFS server (nfs-ganesha and rpcbind, pid ${pid})`);
+    expect(down.all).toContain(`dst: left ${dir}: it holds files that are not miglab's`);
+    expect(readdirSync(dir)).toEqual(['mine.txt']);
+    rmSync(dir, { recursive: true });
+    expect(await serverProcesses()).toEqual([]);
+    expect(await nfsListeners()).toEqual([]);
+    const ls = await execa('nsenter', ['--mount', `--target=${dst.sshd.pid}`, 'ls', '/run/miglab-remote'], { reject: false });
+    expect(ls.stdout.split('\n')).not.toContain(served().prefix);
+  }, 240_000);
 });
 
 /** `lab status --hosts`: miglab's processes on each host, as a user asks. */

@@ -141,6 +141,23 @@ describe('hosts check', () => {
     expect(s.host.ran.find((a) => a[0] === 'timeout')!.slice(-2)).toEqual(['10.0.0.2', String(PORT)]);
   });
 
+  it('says plainly that dst has no kernel NFS server to serve with, and exports nothing', async () => {
+    const served = parseHostsText(SPEC.replace(/^storage: .*$/m, 'storage: { serve: kernel, server: dst, dir: /srv/served }'), 'h.yaml', { env: { SSH_AUTH_SOCK: '/agent' }, homeDir: '/nonexistent' });
+    const [s, d] = [fakeMachine(good()), fakeMachine(good())];
+    d.host.which = async (p: string) => (p === 'exportfs' ? undefined : `/usr/bin/${p}`);
+    const connect = async (t: SshTarget) => Object.assign((t.host === '10.0.0.1' ? s : d).host, { close: () => undefined });
+    const report = await checkHosts(served, { port: PORT, timeoutMs: 1000, clockReadings: 2, connect });
+    expect(report.checks.find((c) => c.name === 'dst nfs serve')).toMatchObject({
+      status: 'fail',
+      found: 'no kernel NFS server on dst: exportfs is missing',
+      fix: expect.stringContaining('use serve: ganesha'),
+      code: 'MISSING_DEPENDENCY',
+    });
+    // Nothing was tried through an export that is not there.
+    expect(report.checks.find((c) => c.name.endsWith(' storage'))).toBeUndefined();
+    expect([...s.host.ran, ...d.host.ran].filter((a) => a[0] === 'exportfs' || a[0] === 'qemu-img' || a.includes('/srv/served'))).toEqual([]);
+  });
+
   it('names every problem with its fix, and exits as the doctor does', async () => {
     const { report, s, d, line } = await check(good({ uid: '1000', capEff: '0000000000000000' }), good({ pcIs: 'pc-i440fx-8.2', qemu: '8.2.2', bridges: [{ ifname: 'virbr0', flags: ['UP'] }], listening: [22, PORT], nfsOpens: false }));
     expect(report.canRun).toBe(false);

@@ -39,6 +39,14 @@ const refused = (text: string, ctx: HostsContext = noAgent) => {
 };
 
 describe('a good hosts file', () => {
+  it('takes storage miglab serves, its NFS URL made from the server host\'s address and the directory', () => {
+    const spec = parseHostsText(file({ storage: 'storage: { serve: ganesha, server: dst, dir: /var/lib/miglab-export/ }' }), 'h.yaml', noAgent);
+    expect(spec.storage).toEqual({ nfs: 'nfs://192.168.122.12/var/lib/miglab-export', serverAddress: '192.168.122.12', server: 'dst', dir: '/var/lib/miglab-export', serve: 'ganesha' });
+    // The client role played by src (none named) serves from src's address; an address given wins.
+    expect(parseHostsText(file({ storage: 'storage: { serve: kernel, server: client, dir: /srv/m }' }), 'h.yaml', noAgent).storage).toMatchObject({ nfs: 'nfs://192.168.122.11/srv/m', serve: 'kernel', server: 'client' });
+    expect(parseHostsText(file({ storage: 'storage: { serve: ganesha, server: dst, dir: /srv/m, address: 10.9.0.2 }' }), 'h.yaml', noAgent).storage).toMatchObject({ nfs: 'nfs://10.9.0.2/srv/m', serverAddress: '10.9.0.2' });
+  });
+
   it('fills every default and expands ~ in key paths', () => {
     const spec = parseHostsText(file({ bridge: '' }), 'h.yaml', noAgent);
     expect(spec.hosts.src).toEqual({ address: '192.168.122.11', port: DEFAULT_SSH_PORT, user: 'root', key: join(home, '.ssh/id_ed25519'), agent: undefined, hostKeySha256: undefined, proxy: undefined });
@@ -93,6 +101,11 @@ describe('a good hosts file', () => {
     expect(spec.storage.server).toBe('src');
     expect(spec.storage.serverAddress).toBe(spec.hosts.src.address);
   });
+
+  it('reads the example file shipped for an export miglab serves', async () => {
+    const spec = await parseHostsFile(join(import.meta.dirname, '../../../examples/hosts/served-nfs.yaml'), withAgent);
+    expect(spec.storage).toEqual({ nfs: `nfs://${spec.hosts.dst.address}/var/lib/miglab-export`, serverAddress: spec.hosts.dst.address, server: 'dst', dir: '/var/lib/miglab-export', serve: 'ganesha' });
+  });
 });
 
 describe('a bad hosts file is refused in one line naming the field and the fix', () => {
@@ -124,6 +137,14 @@ describe('a bad hosts file is refused in one line naming the field and the fix',
     ['an NFS URL without a path', file({ storage: 'storage: { nfs: "nfs://a/", server: src }' }), 'h.yaml: storage.nfs: not an NFS URL; give nfs://HOST/PATH, e.g. nfs://192.168.122.11/srv/miglab'],
     ['a path where the NFS URL goes', file({ storage: 'storage: { nfs: /srv/miglab, server: src }' }), /^h\.yaml: storage\.nfs: not an NFS URL/],
     ['a relative storage dir', file({ storage: 'storage: { nfs: "nfs://a/srv/m", server: src, dir: srv/m }' }), `h.yaml: storage.dir: "srv/m" is a relative path; give the export's directory on the server host as an absolute path`],
+    ['both an NFS URL and serve', file({ storage: 'storage: { nfs: "nfs://a/srv/m", serve: ganesha, server: dst, dir: /srv/m }' }), 'h.yaml: storage.nfs: given with serve: ganesha; give one of them: nfs: (an export you have) or serve: (miglab serves dir from the server host, at nfs://ITS_ADDRESS/DIR)'],
+    ['serve without a directory', file({ storage: 'storage: { serve: ganesha, server: dst }' }), 'h.yaml: storage.dir: missing; give the directory serve: ganesha exports on the dst host, e.g. /var/lib/miglab-export (made if missing)'],
+    ['a served directory with odd characters', file({ storage: 'storage: { serve: kernel, server: dst, dir: "/srv/my disks" }' }), /^h\.yaml: storage\.dir: "\/srv\/my disks" cannot be served; give a directory of its own, its path of letters, digits and \. _ - \/ only/],
+    ['the root directory served', file({ storage: 'storage: { serve: ganesha, server: dst, dir: / }' }), /^h\.yaml: storage\.dir: "\/" cannot be served/],
+    ['an unknown server kind', file({ storage: 'storage: { serve: knfsd, server: dst, dir: /srv/m }' }), /^h\.yaml: storage\.serve: give ganesha \(miglab starts nfs-ganesha on the server host\) or kernel/],
+    ['neither an NFS URL nor serve', file({ storage: 'storage: { server: src }' }), 'h.yaml: storage.nfs: missing; give the export QEMU opens, e.g. nfs://192.168.122.11/srv/miglab (or serve: ganesha with dir: PATH to have miglab serve one)'],
+    ['an address without serve', file({ storage: 'storage: { nfs: "nfs://a/srv/m", server: src, address: 10.0.0.1 }' }), 'h.yaml: storage.address: given without serve; the address of an export you have is in its nfs: URL'],
+    ['a served export on a host known by name', file({ hosts: 'hosts:\n  src: { address: a.example }\n  dst: { address: b.example }', storage: 'storage: { serve: ganesha, server: dst, dir: /srv/m }' }), 'h.yaml: storage.address: missing; the dst host\'s address "b.example" is a name, and the export is served at an IPv4 address: give storage.address: the dst host\'s address on the network src and dst share', withAgent],
     ['a relative runDir', file({ runDir: 'runDir: run/m' }), 'h.yaml: runDir: "run/m" is a relative path; give where miglab keeps sockets and tools on each host, e.g. /run/miglab-remote as an absolute path'],
     ['an unknown top-level key', file({ runDir: 'rundir: /run/m' }), 'h.yaml: unknown key rundir'],
     ['YAML that does not parse', 'hosts: [\n', /^h\.yaml:\d+:\d+: invalid YAML: /],
