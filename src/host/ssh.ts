@@ -15,8 +15,8 @@ import { shellCommand } from './shell-quote.js';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
 import { MiglabError, TimeoutError } from '../errors.js';
 import { withDeadline, type WaitOptions } from '../util/deadline.js';
-import type { ExitInfo, Host, HostProcess, RunOptions, RunResult, SpawnOptions } from './host.js';
-import { CommandError, sha256File } from './local.js';
+import type { ExitInfo, Host, HostProcess, RunOptions, RunResult, SeriesOptions, SpawnOptions } from './host.js';
+import { CommandError, seriesOutcome, sha256File } from './local.js';
 import { ProcessOutput } from './output.js';
 
 
@@ -73,6 +73,42 @@ const NOT_THERE = 3;
 
 /** `mkdir -p` the parent (0700 when made), then `mktemp -d` inside it. */
 const TEMP_DIR_SCRIPT = 'mkdir -p -m 0700 -- "$1" && mktemp -d "$1/$2XXXXXX"';
+
+/**
+ * One command of a series (SshHost.runSeries): run as an external program (env: never a shell
+ * builtin or function of the same name, as `run` would not), then a marker with its exit status
+ * on stdout and one on stderr, each after a newline of its own (removed again when split).
+ */
+const SERIES_STEP = `miglab_step() { env -- "$@"; c=$?; printf '\\n\\036miglab-step %d\\n' "$c"; printf '\\n\\036miglab-step\\n' >&2; return "$c"; }`;
+const SERIES_OUT = /\n\x1emiglab-step (\d+)\n/;
+const SERIES_ERR = '\n\x1emiglab-step\n';
+
+/** The one command that runs a series: a shell script of the commands, each quoted by shellCommand. */
+export function seriesArgv(argvs: readonly (readonly string[])[], keepGoing = false): string[] {
+  const steps = argvs.map((argv) => `miglab_step ${shellCommand(argv)}`).join(keepGoing ? '\n' : ' &&\n');
+  return ['sh', '-c', `${SERIES_STEP}\n${steps}`, 'series'];
+}
+
+/**
+ * The results of a series from its output: one per marker; a command the series ended in (the
+ * shell killed at its deadline, the connection lost) gets the series' own exit status.
+ */
+export function splitSeries(argvs: readonly (readonly string[])[], whole: RunResult, keepGoing = false): RunResult[] {
+  const outs = whole.stdout.split(SERIES_OUT);
+  const errs = whole.stderr.split(SERIES_ERR);
+  const trim = (t: string | undefined) => (t ?? '').replace(/\n$/, '');
+  const results: RunResult[] = [];
+  for (let i = 0; i < argvs.length && 2 * i + 1 < outs.length; i++) {
+    results.push({ argv: argvs[i]!, exitCode: Number(outs[2 * i + 1]), stdout: trim(outs[2 * i]), stderr: trim(errs[i]), durationMs: whole.durationMs });
+  }
+  const last = results[results.length - 1];
+  const cutShort = results.length < argvs.length && (keepGoing || last === undefined || last.exitCode === 0);
+  if (cutShort) {
+    const i = results.length;
+    results.push({ argv: argvs[i]!, exitCode: whole.exitCode || 255, stdout: trim(outs[2 * i]), stderr: trim(errs[i]), durationMs: whole.durationMs });
+  }
+  return results;
+}
 
 /** How long the server may take to open a channel (it answers in milliseconds when it is alive). */
 const CHANNEL_OPEN_MS = 15_000;
@@ -187,11 +223,11 @@ export class SshHost implements Host {
    * (seen: a /proc read over SSH whose exit came 1 ms after the channel opened, waited on until
    * its deadline). So every listener is added by `attach`, before ssh2 parses on.
    */
-  private exec<T>(command: string, attach: (ch: ClientChannel) => T): Promise<T> {
-    const what = `\`${command.slice(0, 80)}\``;
+  private exec<T>(command: string, attach: (ch: ClientChannel) => T, shown = command): Promise<T> {
+    const what = `\`${shown.slice(0, 80)}\``;
     this.checkConnected(`run ${what}`);
     const id = `${this.name} ch${++channelSeq}`;
-    debugSsh(`${id} open ${command.slice(0, 160).replace(/\s+/g, ' ')}`);
+    debugSsh(`${id} open ${shown.slice(0, 300).replace(/\s+/g, ' ')}`);
     const opened = new Promise<T>((resolve, reject) =>
       this.client.exec(command, (err, ch) => {
         debugSsh(`${id} ${err ? `open failed: ${err.message}` : 'opened'}`);
@@ -213,15 +249,15 @@ export class SshHost implements Host {
    * command that outlives its deadline is said to be still running (the program hung) or gone
    * (its exit status was lost on the way), and is ended, never left behind on the host.
    */
-  private async execute(argv: readonly string[], opts: RunOptions): Promise<RunResult> {
+  private async execute(argv: readonly string[], opts: RunOptions, shown = argv.join(' ')): Promise<RunResult> {
     if (opts.input !== undefined) return this.executeWithInput(argv, opts.input, opts);
     const started = Date.now();
-    const proc = this.startBound(argv, {});
+    const proc = this.startBound(argv, {}, shown);
     let stdout = '';
     let stderr = '';
     proc.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
     proc.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    const what = `\`${argv.join(' ')}\` on ${this.name}`;
+    const what = `\`${shown}\` on ${this.name}`;
     let exit: ExitInfo;
     try {
       exit = await withDeadline(what, proc.exited, { timeoutMs: opts.timeoutMs ?? 600000, signal: opts.signal });
@@ -291,13 +327,27 @@ export class SshHost implements Host {
     return result;
   }
 
+  /**
+   * One remote shell runs the commands in turn (each quoted by shellCommand), and after each one
+   * prints a marker with its exit status on stdout and a marker on stderr: the output between
+   * markers is that command's. One round trip for the whole series instead of one per command.
+   */
+  async runSeries(argvs: readonly (readonly string[])[], opts: SeriesOptions = {}): Promise<RunResult[]> {
+    if (argvs.length === 0) return [];
+    const shown = argvs.map((argv) => argv.join(' ')).join('; ');
+    const { keepGoing: _, ...runOpts } = opts;
+    const whole = await this.execute(seriesArgv(argvs, opts.keepGoing), { ...runOpts, reject: false }, shown);
+    return seriesOutcome(this.name, splitSeries(argvs, whole, opts.keepGoing), opts);
+  }
+
   spawn(argv: readonly string[], opts: SpawnOptions = {}): HostProcess {
     return this.startBound(argv, opts);
   }
 
   /** `argv` under the session-bound wrapper, on a channel of its own: long-lived or not. */
-  private startBound(argv: readonly string[], opts: SpawnOptions): SshProcess {
-    return new SshProcess(this, argv, (wire) => this.exec(shellCommand(sessionBoundArgv(argv)), wire), opts);
+  private startBound(argv: readonly string[], opts: SpawnOptions, shown = shellCommand(argv)): SshProcess {
+    // Logged and named by the program it runs, not by the wrapper every bound command shares.
+    return new SshProcess(this, argv, (wire) => this.exec(shellCommand(sessionBoundArgv(argv)), wire, `[bound] ${shown}`), opts);
   }
 
   async which(program: string): Promise<string | undefined> {
