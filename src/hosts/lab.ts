@@ -16,7 +16,7 @@ import { sha256File } from '../host/local.js';
 import type { ClockOffset, Lab, LabHost, LabNfs, NfsServerState, SlotLease, StepOptions } from '../lab/handle.js';
 import { SlotTable, type SlotHolder, type SlotRequest } from '../lab/slots.js';
 import { DEFAULT_STATE_ROOT, ipToNumber, isEmptyShaping, labNames, labPaths, numberToIp, parseShaping, type GuestHostRole, type HostRole, type LabSpec, type ShapingInput } from '../lab/spec.js';
-import { addTapOn, removeTapOn, tapExistsOn } from '../lab/taps.js';
+import { addTapOn, removeTapOn, tapExistsOn, tapsPresentOn } from '../lab/taps.js';
 import { ensureTlsCredentials, TLS_FILES } from '../lab/tls.js';
 import type { RecordedProcess } from '../lab/procs.js';
 import { measureClockOffset } from './clock.js';
@@ -134,15 +134,9 @@ export class HostsLab implements Lab {
     const held = await this.slots.acquire(req, (index, holder) => this.reclaimSlot(index, holder));
     // A run whose connection to a host was lost could not remove its taps there; the slot is free
     // on this machine, so taps of its name on the hosts are that run's: taken away first.
-    const stale: string[] = [];
+    let stale: string[];
     try {
-      for (const role of ['src', 'dst'] as const) {
-        for (const tap of [`tap-g${held.index}`, `tap-hw${held.index}`]) {
-          if (!(await this.tapExists(role, tap))) continue;
-          await this.removeTap(role, tap);
-          stale.push(`removed ${tap} on ${role}, left by a run that lost its connection to the host`);
-        }
-      }
+      stale = (await this.removeSlotTaps(held.index)).map((done) => `${done}, left by a run that lost its connection to the host`);
     } catch (err) {
       held.release();
       throw err;
@@ -155,14 +149,7 @@ export class HostsLab implements Lab {
    * what may remain are its taps and its data disk.
    */
   private async reclaimSlot(index: number, holder: SlotHolder | undefined): Promise<string[]> {
-    const done: string[] = [];
-    for (const tap of [`tap-g${index}`, `tap-hw${index}`]) {
-      for (const role of ['src', 'dst'] as const) {
-        if (!(await this.tapExists(role, tap))) continue;
-        await this.removeTap(role, tap);
-        done.push(`removed ${tap} on ${role}`);
-      }
-    }
+    const done = await this.removeSlotTaps(index);
     if (holder) {
       const r = await this.nfs.host.run(['find', this.nfs.exportDir, '-maxdepth', '1', '-type', 'f', '-name', `${holder.runId}*`], { reject: false, timeoutMs: 10_000 });
       for (const path of r.stdout.split('\n').filter(Boolean)) {
@@ -171,6 +158,22 @@ export class HostsLab implements Lab {
       }
     }
     return done;
+  }
+
+  /**
+   * The taps of a guest slot (tap-gN, tap-hwN) that are on src and dst, removed: each host asked
+   * in one step, both at once. Says what it removed.
+   */
+  private async removeSlotTaps(index: number): Promise<string[]> {
+    const taps = [`tap-g${index}`, `tap-hw${index}`];
+    const removed = await Promise.all(
+      (['src', 'dst'] as const).map(async (role) => {
+        const found = await tapsPresentOn(this.hosts[role], taps);
+        for (const tap of found) await this.removeTap(role, tap);
+        return found.map((tap) => `removed ${tap} on ${role}`);
+      }),
+    );
+    return removed.flat();
   }
 
   /** Remote processes end with the SSH session that started them, so none outlives its run. */

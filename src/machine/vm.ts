@@ -116,15 +116,18 @@ export class Vm {
     this.stopping ??= (async () => {
       const timeoutMs = opts.timeoutMs ?? 5000;
       // A QEMU frozen with SIGSTOP (a fault, or a user) answers nothing and holds SIGTERM pending:
-      // let it run again so that it can quit.
-      await this.process.sendSignal('SIGCONT');
+      // let it run again so that it can quit. Sent alongside `quit`, not before it: a frozen QEMU
+      // reads the quit once it runs again, and one that is not frozen need not wait for the signal.
+      const resumed = this.process.sendSignal('SIGCONT');
       if (!this.process.hasExited && this.qmpClient) {
         await this.qmpClient.quit({ timeoutMs: Math.min(2000, timeoutMs) }).catch(() => undefined);
       }
+      await resumed;
       let exit = await withDeadline(`QEMU ${this.label} exit`, this.process.exited, { timeoutMs }).catch(() => undefined);
       exit ??= await this.process.stop(1000);
       await this.qmpClient?.close();
-      for (const sock of [this.plan.qmpSocket, this.plan.hmpSocket, this.plan.personQmpSocket]) if (sock) await this.host.remove(sock);
+      // Each socket is removed by a command of its own, all at once.
+      await Promise.all([this.plan.qmpSocket, this.plan.hmpSocket, this.plan.personQmpSocket].filter((s): s is string => s !== undefined).map((s) => this.host.remove(s)));
       return exit;
     })();
     return this.stopping;

@@ -10,7 +10,8 @@ import { startLabGuest, type LabGuestOptions } from '../../machine/lab-guest.js'
 import { parseMachineSpec, type MachineSpec } from '../../machine/spec.js';
 import { VmLaunchError, type Vm } from '../../machine/vm.js';
 import { checkPortFree } from '../../preflight.js';
-import { qemuImgCheck } from '../../workload/run.js';
+import { Teardown } from '../../util/teardown.js';
+import { checkThenRemoveDisk } from '../../workload/run.js';
 import type { EngineContext } from '../engine.js';
 import { mark, switchedOver, type Run } from '../run-state.js';
 import { resultsWriteError, watchConsole, watchLab, watchQemuExit, type Side } from '../watch.js';
@@ -138,11 +139,10 @@ async function bootGuest(run: BootRun, slot: Slot, accel: AccelDecision, launch:
   const diskFile = `${ctx.runId}-${machine.name}.qcow2`;
   run.held.diskFile = diskFile;
   await createDataDisk(lab.nfs.host, lab.nfs.path(diskFile), scenario.guest.diskSizeMiB, { signal: guard.signal });
-  td.defer(`remove data disk ${diskFile}`, () => lab.nfs.host.remove(lab.nfs.path(diskFile)));
   // Runs after both QEMUs are stopped (teardown is last-in, first-out): the shared qcow2 must
-  // be consistent once nobody has it open.
-  td.defer(`qemu-img check ${diskFile}`, async () => {
-    const check = await qemuImgCheck(lab.nfs.host, lab.nfs.path(diskFile));
+  // be consistent once nobody has it open. Checked and removed in one step on its host.
+  td.defer(`qemu-img check ${diskFile}, then remove it`, async () => {
+    const check = await checkThenRemoveDisk(lab.nfs.host, lab.nfs.path(diskFile));
     run.out.qemuImgCheck = { ok: check.ok, exitCode: check.exitCode, meaning: check.meaning };
   });
   const watch = watchLab(lab, guard);
@@ -153,6 +153,10 @@ async function bootGuest(run: BootRun, slot: Slot, accel: AccelDecision, launch:
   stage(run, 'starting both QEMUs');
   const tlsDir = scenario.tls ? await lab.tlsCredentials({ signal: guard.signal }) : undefined;
   const onLogError = resultsWriteError(guard);
+  // Each side's guest (its QEMU, monitor sockets, tap) is taken away by a teardown of its own,
+  // both at once: the hosts need not wait for each other.
+  const sides = { source: new Teardown(), destination: new Teardown() };
+  td.deferTogether('stop and remove the source and destination guests', [sides.source, sides.destination]);
   const start = (side: Side) =>
     launch({
       side: side === 'source' ? 'src' : 'dst',
@@ -160,7 +164,7 @@ async function bootGuest(run: BootRun, slot: Slot, accel: AccelDecision, launch:
       accel: accel.used,
       media: { kernelPath: ctx.image.kernelPath, initrdPath: ctx.image.initrdPath, diskUrl: lab.nfs.url(diskFile) },
       runDir: ctx.runDir,
-      teardown: td,
+      teardown: sides[side],
       role: side,
       incomingUri: side === 'destination' ? slot.uri : undefined,
       hmpTelnetPort: side === 'source' ? slot.hmpTelnetPort : undefined,

@@ -5,16 +5,17 @@ import { describe, expect, it } from '@jest/globals';
 import { execa } from 'execa';
 import { constants } from 'node:os';
 import { LocalHost } from '../../../src/host/local.js';
-import { seriesArgv, splitSeries } from '../../../src/host/ssh.js';
+import { seriesArgv, seriesMarker, splitSeries } from '../../../src/host/ssh.js';
 import type { RunResult } from '../../../src/host/host.js';
 
 /** What SshHost.runSeries makes of a series, with a local shell standing in for the remote one. */
 async function overShell(argvs: string[][], keepGoing = false): Promise<RunResult[]> {
-  const argv = seriesArgv(argvs, keepGoing);
+  const marker = seriesMarker();
+  const argv = seriesArgv(argvs, marker, keepGoing);
   const r = await execa(argv[0]!, argv.slice(1), { reject: false, stripFinalNewline: false });
   // As SshHost reports a shell killed by a signal: 128 + its number.
   const exitCode = r.exitCode ?? 128 + (constants.signals[r.signal as NodeJS.Signals] ?? 127);
-  return splitSeries(argvs, { argv, exitCode, stdout: String(r.stdout), stderr: String(r.stderr), durationMs: 0 }, keepGoing);
+  return splitSeries(argvs, { argv, exitCode, stdout: String(r.stdout), stderr: String(r.stderr), durationMs: 0 }, marker, keepGoing);
 }
 
 const pick = (rs: RunResult[]) => rs.map((r) => ({ argv: r.argv, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr }));
