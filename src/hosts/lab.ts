@@ -12,6 +12,7 @@ import { basename, join, posix } from 'node:path';
 import { hostsSampling, type BatchSampling } from '../batch/sampling.js';
 import { MiglabError } from '../errors.js';
 import type { Host } from '../host/host.js';
+import type { LineSession } from '../host/line-session.js';
 import { sha256File } from '../host/local.js';
 import type { ClockOffset, Lab, LabHost, LabNfs, NfsServerState, SlotLease, StepOptions } from '../lab/handle.js';
 import { SlotTable, type SlotHolder, type SlotRequest } from '../lab/slots.js';
@@ -19,7 +20,7 @@ import { DEFAULT_STATE_ROOT, ipToNumber, isEmptyShaping, labNames, labPaths, num
 import { addTapOn, removeTapOn, tapExistsOn, tapsPresentOn } from '../lab/taps.js';
 import { ensureTlsCredentials, TLS_FILES } from '../lab/tls.js';
 import type { RecordedProcess } from '../lab/procs.js';
-import { measureClockOffset } from './clock.js';
+import { CLOCK_READER, readClockOffset } from './clock.js';
 import type { HostsSpec } from './file.js';
 import { selfExcludingPattern } from '../util/regex.js';
 
@@ -66,6 +67,8 @@ export class HostsLab implements Lab {
   readonly shaping = undefined;
   private readonly slots: SlotTable;
   private readonly placed = new Map<string, Promise<string>>();
+  /** A clock reader on each host, by host name (clockOffset). */
+  private readonly clockReaders = new Map<string, Promise<LineSession>>();
 
   constructor(private readonly parts: HostsLabParts) {
     const { spec } = parts;
@@ -216,10 +219,27 @@ export class HostsLab implements Lab {
     return hostsSampling(this);
   }
 
-  /** Each host has a clock of its own: its offset from miglab's, measured over SSH now. */
+  /**
+   * Each host has a clock of its own: its offset from miglab's, measured over SSH now, through a
+   * clock reader kept running on the host for the lab's life (it ends with the connection): a
+   * run measures before and after its migration, and starting the reader each time would cost a
+   * command's round trip. A reader that failed is dropped; the next measurement starts another.
+   */
   async clockOffset(role: HostRole): Promise<ClockOffset> {
-    const m = await measureClockOffset(this.hosts[role].host, CLOCK_ROUND_TRIPS);
-    return { ...m, method: 'ssh-round-trip' };
+    const { host } = this.hosts[role];
+    let session = this.clockReaders.get(host.name);
+    if (!session) {
+      session = host.converse(CLOCK_READER);
+      this.clockReaders.set(host.name, session);
+    }
+    try {
+      const m = await readClockOffset(await session, host, CLOCK_ROUND_TRIPS);
+      return { ...m, method: 'ssh-round-trip' };
+    } catch (err) {
+      if (this.clockReaders.get(host.name) === session) this.clockReaders.delete(host.name);
+      void session.then((s) => s.close()).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** A controller file on a host, put there once per content (under the lab's runDir/files/HASH/, kept until `lab down`). */

@@ -108,6 +108,8 @@ async function launchOnTap(o: LabGuestOptions, tap: string, sockDir: string, tim
     label: o.side,
     onLogError: o.onLogError,
     teardown: o.teardown,
+    // Removed with their directory, after QEMU (startLabGuest).
+    socketsRemovedByCaller: true,
     timeoutMs,
     signal: o.signal,
   });

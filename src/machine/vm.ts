@@ -1,6 +1,7 @@
 // A running QEMU that this object owns (after QEMU's machine.py): launch reports the exit code,
 // command line and log tail when QEMU dies early; shutdown asks politely with `quit`, waits with
-// a deadline, then kills; it may be called twice. The monitor sockets are removed afterwards.
+// a deadline, then kills; it may be called twice. The monitor sockets are removed afterwards
+// (unless their directory is the caller's to remove).
 // QEMU runs on a Host (this machine, one of its namespaces, or a machine over SSH); its monitors
 // are reached through that host, and its serial log and QMP transcript are written here.
 import { MiglabError } from '../errors.js';
@@ -44,6 +45,11 @@ export interface VmLaunchOptions extends WaitOptions {
   readonly teardown: Teardown;
   /** A file of this VM (serial log, QMP transcript) cannot be written: the caller fails its run. */
   readonly onLogError?: (file: string, err: Error) => void;
+  /**
+   * The monitor sockets' directory is the caller's, removed by it whole once QEMU has stopped:
+   * shutdown leaves the sockets to it (a relaunched QEMU binds over a stale one).
+   */
+  readonly socketsRemovedByCaller?: boolean;
 }
 
 export class Vm {
@@ -58,7 +64,7 @@ export class Vm {
   private qmpClient: QmpClient | undefined;
   private stopping: Promise<ExitInfo> | undefined;
 
-  private constructor(host: Host, label: string, spec: MachineSpec, plan: LaunchPlan, command: ExplainedCommand, proc: HostProcess) {
+  private constructor(host: Host, label: string, spec: MachineSpec, plan: LaunchPlan, command: ExplainedCommand, proc: HostProcess, private readonly keepSockets = false) {
     this.host = host;
     this.label = label;
     this.spec = spec;
@@ -77,7 +83,7 @@ export class Vm {
     const command = buildQemuCommand(opts.spec, opts.plan);
     const serialLog = `${opts.runDir}/${opts.label}.serial.log`;
     const proc = opts.host.spawn(command.argv, { logFile: serialLog, onLogError: (err) => opts.onLogError?.(serialLog, err) });
-    const vm = new Vm(opts.host, opts.label, opts.spec, opts.plan, command, proc);
+    const vm = new Vm(opts.host, opts.label, opts.spec, opts.plan, command, proc, opts.socketsRemovedByCaller);
     opts.teardown.defer(`stop QEMU ${opts.label} (pid ${proc.pid})`, () => vm.shutdown().then(() => undefined));
     const what = `${opts.spec.name} (${opts.label})`;
     const died = proc.exited.then((exit) => {
@@ -127,7 +133,7 @@ export class Vm {
       exit ??= await this.process.stop(1000);
       await this.qmpClient?.close();
       // Each socket is removed by a command of its own, all at once.
-      await Promise.all([this.plan.qmpSocket, this.plan.hmpSocket, this.plan.personQmpSocket].filter((s): s is string => s !== undefined).map((s) => this.host.remove(s)));
+      if (!this.keepSockets) await Promise.all([this.plan.qmpSocket, this.plan.hmpSocket, this.plan.personQmpSocket].filter((s): s is string => s !== undefined).map((s) => this.host.remove(s)));
       return exit;
     })();
     return this.stopping;
