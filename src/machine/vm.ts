@@ -128,7 +128,9 @@ export class Vm {
       if (!this.process.hasExited && this.qmpClient) {
         await this.qmpClient.quit({ timeoutMs: Math.min(2000, timeoutMs) }).catch(() => undefined);
       }
-      await resumed;
+      // Its answer is not waited for: what follows waits for QEMU's exit, which a frozen QEMU
+      // reaches only once the signal has landed anyway.
+      void resumed.catch(() => undefined);
       let exit = await withDeadline(`QEMU ${this.label} exit`, this.process.exited, { timeoutMs }).catch(() => undefined);
       exit ??= await this.process.stop(1000);
       await this.qmpClient?.close();
