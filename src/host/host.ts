@@ -14,6 +14,12 @@ export interface RunOptions {
   readonly env?: Readonly<Record<string, string>>;
 }
 
+/** How `runSeries` runs its commands. */
+export interface SeriesOptions extends Omit<RunOptions, 'input'> {
+  /** Run every command whatever the ones before it exited with (default: stop after the first that failed). */
+  readonly keepGoing?: boolean;
+}
+
 export interface RunResult {
   readonly argv: readonly string[];
   readonly exitCode: number;
@@ -62,6 +68,13 @@ export interface Host {
   /** A short name used in messages and file names: "local", "src", "dst", "user@server". */
   readonly name: string;
   run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
+  /**
+   * Run commands one after another as one step: over SSH one round trip for all of them, here
+   * each in turn. Stops after the first that exits non-zero unless `keepGoing`. Resolves with the
+   * results of those that ran, in order (`durationMs` is the whole series'); with `reject` (the
+   * default) a non-zero exit throws the CommandError `run` would have thrown for that command.
+   */
+  runSeries(argvs: readonly (readonly string[])[], opts?: SeriesOptions): Promise<RunResult[]>;
   spawn(argv: readonly string[], opts?: SpawnOptions): HostProcess;
   /** Whether `program` is on this host's PATH. */
   which(program: string): Promise<string | undefined>;

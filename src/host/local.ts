@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
 import { MiglabError } from '../errors.js';
-import type { ExitInfo, Host, HostProcess, RunOptions, RunResult, SpawnOptions } from './host.js';
+import type { ExitInfo, Host, HostProcess, RunOptions, RunResult, SeriesOptions, SpawnOptions } from './host.js';
 import { connectUnixSocket } from '../util/unix-socket.js';
 import { lineSession, type LineSession } from './line-session.js';
 import { ProcessOutput } from './output.js';
@@ -23,6 +23,31 @@ export class CommandError extends MiglabError {
     this.name = 'CommandError';
     this.result = result;
   }
+}
+
+/**
+ * A series' outcome as `runSeries` gives it: its results, or, with `reject` (the default), the
+ * CommandError of its first command that failed. Shared by every Host.
+ */
+export function seriesOutcome(host: string, results: RunResult[], opts: SeriesOptions): RunResult[] {
+  const failed = results.find((r) => r.exitCode !== 0);
+  if (failed && opts.reject !== false) throw new CommandError(host, failed);
+  return results;
+}
+
+/** A series run command by command through `host.run` (a process is cheap to start here). */
+export async function runEachInTurn(host: Pick<Host, 'name' | 'run'>, argvs: readonly (readonly string[])[], opts: SeriesOptions = {}): Promise<RunResult[]> {
+  const { keepGoing, ...each } = opts;
+  const deadline = opts.timeoutMs === undefined ? undefined : Date.now() + opts.timeoutMs;
+  const results: RunResult[] = [];
+  for (const argv of argvs) {
+    // The series' time limit is shared by its commands, as it is over SSH.
+    const timeoutMs = deadline === undefined ? undefined : Math.max(1, deadline - Date.now());
+    const r = await host.run(argv, { ...each, timeoutMs, reject: false });
+    results.push(r);
+    if (r.exitCode !== 0 && !keepGoing) break;
+  }
+  return seriesOutcome(host.name, results, opts);
 }
 
 export class LocalHost implements Host {
@@ -59,6 +84,10 @@ export class LocalHost implements Host {
     };
     if (result.exitCode !== 0 && opts.reject !== false) throw new CommandError(this.name, result, r.cause);
     return result;
+  }
+
+  runSeries(argvs: readonly (readonly string[])[], opts?: SeriesOptions): Promise<RunResult[]> {
+    return runEachInTurn(this, argvs, opts);
   }
 
   spawn(argv: readonly string[], opts: SpawnOptions = {}): HostProcess {

@@ -15,8 +15,8 @@ import { shellCommand } from './shell-quote.js';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
 import { MiglabError, TimeoutError } from '../errors.js';
 import { withDeadline, type WaitOptions } from '../util/deadline.js';
-import type { ExitInfo, Host, HostProcess, RunOptions, RunResult, SpawnOptions } from './host.js';
-import { CommandError, sha256File } from './local.js';
+import type { ExitInfo, Host, HostProcess, RunOptions, RunResult, SeriesOptions, SpawnOptions } from './host.js';
+import { CommandError, seriesOutcome, sha256File } from './local.js';
 import { ProcessOutput } from './output.js';
 
 
@@ -71,8 +71,61 @@ const PID_LINE = /^miglab-pid (\d+)\n/;
 const READ_SCRIPT = '[ -e "$1" ] || exit 3; exec cat -- "$1"';
 const NOT_THERE = 3;
 
+/**
+ * Reads files for readText over one long-lived conversation: a path a line in, a line out: `-`
+ * when nothing is there, `+` and the content in base64 (one line whatever the file holds), or
+ * `!` when it cannot be read (then readText asks by a command of its own, whose error says why).
+ * A file costs a round trip on an open channel instead of opening one for a command (/proc reads
+ * during a migration, the sampling of a batch). `-e` is also how connectUnix tells a socket that
+ * is not there yet from one nobody accepts on.
+ */
+const READER = ['sh', '-c', 'while IFS= read -r f; do if [ ! -e "$f" ]; then echo -; elif b=$(base64 -w0 -- "$f" 2>/dev/null); then echo "+$b"; else echo !; fi; done'];
+/** A file the reader has not answered in this long is read by a command instead (and the reader ended). */
+const READER_ANSWER_MS = 5_000;
+
 /** `mkdir -p` the parent (0700 when made), then `mktemp -d` inside it. */
 const TEMP_DIR_SCRIPT = 'mkdir -p -m 0700 -- "$1" && mktemp -d "$1/$2XXXXXX"';
+
+/**
+ * One command of a series (SshHost.runSeries): run as an external program (env: never a shell
+ * builtin or function of the same name, as `run` would not), then a marker ($m, the script's
+ * first argument) with its exit status on stdout and the marker on stderr, each after a newline
+ * of its own (removed again when split). The marker is new for each series, so no output can
+ * imitate it.
+ */
+const SERIES_STEP = `m=$1; miglab_step() { env -- "$@"; c=$?; printf '\\n%s %d\\n' "$m" "$c"; printf '\\n%s\\n' "$m" >&2; return "$c"; }`;
+
+/** The one command that runs a series: a shell script of the commands, each quoted by shellCommand. */
+export function seriesArgv(argvs: readonly (readonly string[])[], marker: string, keepGoing = false): string[] {
+  const steps = argvs.map((argv) => `miglab_step ${shellCommand(argv)}`).join(keepGoing ? '\n' : ' &&\n');
+  return ['sh', '-c', `${SERIES_STEP}\n${steps}`, 'series', marker];
+}
+
+/** A marker for one series: nothing a command prints can be it by chance. */
+export function seriesMarker(): string {
+  return `miglab-step-${randomBytes(8).toString('hex')}`;
+}
+
+/**
+ * The results of a series from its output: one per marker; a command the series ended in (the
+ * shell killed at its deadline, the connection lost) gets the series' own exit status.
+ */
+export function splitSeries(argvs: readonly (readonly string[])[], whole: RunResult, marker: string, keepGoing = false): RunResult[] {
+  const outs = whole.stdout.split(new RegExp(`\\n${marker} (\\d+)\\n`));
+  const errs = whole.stderr.split(`\n${marker}\n`);
+  const trim = (t: string | undefined) => (t ?? '').replace(/\n$/, '');
+  const results: RunResult[] = [];
+  for (let i = 0; i < argvs.length && 2 * i + 1 < outs.length; i++) {
+    results.push({ argv: argvs[i]!, exitCode: Number(outs[2 * i + 1]), stdout: trim(outs[2 * i]), stderr: trim(errs[i]), durationMs: whole.durationMs });
+  }
+  const last = results[results.length - 1];
+  const cutShort = results.length < argvs.length && (keepGoing || last === undefined || last.exitCode === 0);
+  if (cutShort) {
+    const i = results.length;
+    results.push({ argv: argvs[i]!, exitCode: whole.exitCode || 255, stdout: trim(outs[2 * i]), stderr: trim(errs[i]), durationMs: whole.durationMs });
+  }
+  return results;
+}
 
 /** How long the server may take to open a channel (it answers in milliseconds when it is alive). */
 const CHANNEL_OPEN_MS = 15_000;
@@ -186,6 +239,26 @@ export class SshHost implements Host {
     return new SshHost(client, target);
   }
 
+  private reader: Promise<LineSession> | undefined;
+
+  /**
+   * The reader's answer for `path` (see READER), or undefined when it cannot be asked (a path with
+   * a newline; the reader would not start, or did not answer in time: it is ended and the next
+   * question starts another).
+   */
+  private async askReader(path: string): Promise<string | undefined> {
+    if (path.includes('\n')) return undefined;
+    this.reader ??= this.converse(READER);
+    const reader = this.reader;
+    try {
+      return await (await reader).ask(path, { timeoutMs: READER_ANSWER_MS });
+    } catch {
+      if (this.reader === reader) this.reader = undefined;
+      void reader.then((r) => r.close()).catch(() => undefined);
+      return undefined;
+    }
+  }
+
   close(): void {
     this.closedByUs = true;
     this.client.end();
@@ -199,11 +272,11 @@ export class SshHost implements Host {
    * (seen: a /proc read over SSH whose exit came 1 ms after the channel opened, waited on until
    * its deadline). So every listener is added by `attach`, before ssh2 parses on.
    */
-  private exec<T>(command: string, attach: (ch: ClientChannel) => T): Promise<T> {
-    const what = `\`${command.slice(0, 80)}\``;
+  private exec<T>(command: string, attach: (ch: ClientChannel) => T, shown = command): Promise<T> {
+    const what = `\`${shown.slice(0, 80)}\``;
     this.checkConnected(`run ${what}`);
     const id = `${this.name} ch${++channelSeq}`;
-    debugSsh(`${id} open ${command.slice(0, 160).replace(/\s+/g, ' ')}`);
+    debugSsh(`${id} open ${shown.slice(0, 300).replace(/\s+/g, ' ')}`);
     const opened = new Promise<T>((resolve, reject) =>
       this.client.exec(command, (err, ch) => {
         debugSsh(`${id} ${err ? `open failed: ${err.message}` : 'opened'}`);
@@ -225,15 +298,15 @@ export class SshHost implements Host {
    * command that outlives its deadline is said to be still running (the program hung) or gone
    * (its exit status was lost on the way), and is ended, never left behind on the host.
    */
-  private async execute(argv: readonly string[], opts: RunOptions): Promise<RunResult> {
+  private async execute(argv: readonly string[], opts: RunOptions, shown = argv.join(' ')): Promise<RunResult> {
     if (opts.input !== undefined) return this.executeWithInput(argv, opts.input, opts);
     const started = Date.now();
-    const proc = this.startBound(argv, {});
+    const proc = this.startBound(argv, {}, shown);
     let stdout = '';
     let stderr = '';
     proc.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
     proc.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    const what = `\`${argv.join(' ')}\` on ${this.name}`;
+    const what = `\`${shown}\` on ${this.name}`;
     let exit: ExitInfo;
     try {
       exit = await withDeadline(what, proc.exited, { timeoutMs: opts.timeoutMs ?? 600000, signal: opts.signal });
@@ -303,13 +376,28 @@ export class SshHost implements Host {
     return result;
   }
 
+  /**
+   * One remote shell runs the commands in turn (each quoted by shellCommand), and after each one
+   * prints a marker with its exit status on stdout and the marker on stderr: the output between
+   * markers is that command's (SERIES_STEP). One round trip for the whole series instead of one per command.
+   */
+  async runSeries(argvs: readonly (readonly string[])[], opts: SeriesOptions = {}): Promise<RunResult[]> {
+    if (argvs.length === 0) return [];
+    const shown = argvs.map((argv) => argv.join(' ')).join('; ');
+    const { keepGoing: _, ...runOpts } = opts;
+    const marker = seriesMarker();
+    const whole = await this.execute(seriesArgv(argvs, marker, opts.keepGoing), { ...runOpts, reject: false }, shown);
+    return seriesOutcome(this.name, splitSeries(argvs, whole, marker, opts.keepGoing), opts);
+  }
+
   spawn(argv: readonly string[], opts: SpawnOptions = {}): HostProcess {
     return this.startBound(argv, opts);
   }
 
   /** `argv` under the session-bound wrapper, on a channel of its own: long-lived or not. */
-  private startBound(argv: readonly string[], opts: SpawnOptions): SshProcess {
-    return new SshProcess(this, argv, (wire) => this.exec(shellCommand(sessionBoundArgv(argv)), wire), opts);
+  private startBound(argv: readonly string[], opts: SpawnOptions, shown = shellCommand(argv)): SshProcess {
+    // Logged and named by the program it runs, not by the wrapper every bound command shares.
+    return new SshProcess(this, argv, (wire) => this.exec(shellCommand(sessionBoundArgv(argv)), wire, `[bound] ${shown}`), opts);
   }
 
   async which(program: string): Promise<string | undefined> {
@@ -338,7 +426,8 @@ export class SshHost implements Host {
       if ((err as { reason?: unknown }).reason !== OPEN_CONNECT_FAILED) {
         throw new MiglabError('COMMAND_FAILED', `cannot reach unix socket ${path} on ${this.name}: ${(err as Error).message} (sshd needs AllowStreamLocalForwarding yes)`, { cause: err });
       }
-      const there = (await this.run(['test', '-e', path], { reject: false })).exitCode === 0;
+      const answer = await this.askReader(path);
+      const there = answer === undefined ? (await this.run(['test', '-e', path], { reject: false })).exitCode === 0 : answer !== '-';
       throw Object.assign(new Error(`${there ? 'connection refused' : 'no such file'}: unix socket ${path} on ${this.name}`, { cause: err }), {
         code: there ? 'ECONNREFUSED' : 'ENOENT',
       });
@@ -359,7 +448,14 @@ export class SshHost implements Host {
     await this.run(['rm', '-rf', '--', path]);
   }
 
+  /**
+   * A file of this host over the reader (one round trip on an open channel, no command started
+   * for it), or by a command of its own when the reader cannot say: its answer then says why.
+   */
   async readText(path: string): Promise<string | undefined> {
+    const answer = await this.askReader(path);
+    if (answer?.startsWith('+')) return Buffer.from(answer.slice(1), 'base64').toString('utf8');
+    if (answer === '-') return undefined;
     const r = await this.execute(['sh', '-c', READ_SCRIPT, 'read', path], { reject: false });
     if (r.exitCode === NOT_THERE) return undefined;
     if (r.exitCode !== 0) throw new CommandError(this.name, r);

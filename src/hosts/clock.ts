@@ -4,6 +4,7 @@
 // smallest time bounds the offset best. `hosts check` reports it; runs measure it before and after
 // to set STOP on one host against RESUME on another.
 import type { Host } from '../host/host.js';
+import type { LineSession } from '../host/line-session.js';
 import { MiglabError } from '../errors.js';
 
 export interface ClockOffset {
@@ -25,7 +26,7 @@ export const SYSTEM_CLOCK: ControllerClock = { wallMs: () => Date.now(), monoton
 const WALL_STEP_MS = 1;
 
 /** The host's wall clock as `date` prints it (ns since the epoch), in ms. */
-function parseDateNs(stdout: string, host: Host): number {
+function parseDateNs(stdout: string, host: Pick<Host, 'name'>): number {
   const text = stdout.trim();
   if (!/^\d{10,}$/.test(text)) throw new MiglabError('COMMAND_FAILED', `cannot read the clock of ${host.name}: date +%s%N printed "${text.slice(0, 40)}" (GNU date prints nanoseconds)`);
   // Split before converting: ns since the epoch do not fit a double exactly.
@@ -41,27 +42,35 @@ export const CLOCK_READER = ['sh', '-c', 'while read -r _; do date +%s%N; done']
 
 /** The best of `n` readings of `host`'s clock against the controller's (after one to warm up). */
 export async function measureClockOffset(host: Host, n = 5, clock: ControllerClock = SYSTEM_CLOCK): Promise<ClockOffset> {
-  if (!Number.isInteger(n) || n < 1) throw new MiglabError('INTERNAL', `measureClockOffset needs at least one reading (got ${n})`);
   const session = await host.converse(CLOCK_READER);
   try {
-    // The first answer pays for starting `date` the first time (page cache, dynamic linking).
-    parseDateNs(await session.ask('t'), host);
-    let best: ClockOffset | undefined;
-    for (let i = 0; i < n; i++) {
-      const sentWallMs = clock.wallMs();
-      const sent = clock.monotonicMs();
-      const answer = await session.ask('t');
-      const roundTripMs = clock.monotonicMs() - sent;
-      const hostMs = parseDateNs(answer, host);
-      // The send time is known to a whole ms: take the middle of that ms and widen the bound by half of it.
-      const midpointMs = sentWallMs + WALL_STEP_MS / 2 + roundTripMs / 2;
-      const reading = { offsetMs: hostMs - midpointMs, uncertaintyMs: roundTripMs / 2 + WALL_STEP_MS / 2 };
-      if (!best || reading.uncertaintyMs < best.uncertaintyMs) best = reading;
-    }
-    return best!;
+    return await readClockOffset(session, host, n, clock);
   } finally {
     await session.close();
   }
+}
+
+/**
+ * The same over a clock reader already running on `host` (CLOCK_READER), which stays open: a
+ * measurement then costs its readings only, not a new SSH command to start the reader.
+ */
+export async function readClockOffset(session: LineSession, host: Pick<Host, 'name'>, n = 5, clock: ControllerClock = SYSTEM_CLOCK): Promise<ClockOffset> {
+  if (!Number.isInteger(n) || n < 1) throw new MiglabError('INTERNAL', `measureClockOffset needs at least one reading (got ${n})`);
+  // The first answer pays for starting `date` the first time (page cache, dynamic linking).
+  parseDateNs(await session.ask('t'), host);
+  let best: ClockOffset | undefined;
+  for (let i = 0; i < n; i++) {
+    const sentWallMs = clock.wallMs();
+    const sent = clock.monotonicMs();
+    const answer = await session.ask('t');
+    const roundTripMs = clock.monotonicMs() - sent;
+    const hostMs = parseDateNs(answer, host);
+    // The send time is known to a whole ms: take the middle of that ms and widen the bound by half of it.
+    const midpointMs = sentWallMs + WALL_STEP_MS / 2 + roundTripMs / 2;
+    const reading = { offsetMs: hostMs - midpointMs, uncertaintyMs: roundTripMs / 2 + WALL_STEP_MS / 2 };
+    if (!best || reading.uncertaintyMs < best.uncertaintyMs) best = reading;
+  }
+  return best!;
 }
 
 /** `b`'s clock minus `a`'s, from each one's offset to the controller; the uncertainties add. */

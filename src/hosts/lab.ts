@@ -12,15 +12,16 @@ import { basename, join, posix } from 'node:path';
 import { hostsSampling, type BatchSampling } from '../batch/sampling.js';
 import { MiglabError } from '../errors.js';
 import type { Host } from '../host/host.js';
+import type { LineSession } from '../host/line-session.js';
 import { sha256File } from '../host/local.js';
 import type { ClockOffset, Lab, LabHost, LabNfs, NfsServerState, SlotLease, StepOptions } from '../lab/handle.js';
 import { SlotTable, type SlotHolder, type SlotRequest } from '../lab/slots.js';
 import { DEFAULT_STATE_ROOT, ipToNumber, isEmptyShaping, labNames, labPaths, numberToIp, parseShaping, type GuestHostRole, type HostRole, type LabSpec, type ShapingInput } from '../lab/spec.js';
-import { addTapOn, removeTapOn, tapExistsOn } from '../lab/taps.js';
+import { addTapOn, removeTapOn, tapExistsOn, tapsPresentOn } from '../lab/taps.js';
 import { ensureTlsCredentials, TLS_FILES } from '../lab/tls.js';
 import type { RecordedProcess } from '../lab/procs.js';
 import { bridgeMembers, bridgeStatus, ensureBridge, removeBridge, type BridgeLab } from './bridge.js';
-import { measureClockOffset } from './clock.js';
+import { CLOCK_READER, readClockOffset } from './clock.js';
 import { sshLoginArgv, type HostsSpec } from './file.js';
 import type { HandPlace } from '../guests/instructions.js';
 import { ensureServedExport, removeMadeDir, servedExportOf, servedExportStatus, takeDownServedExport, type ServedExport } from './nfs-export.js';
@@ -73,6 +74,8 @@ export class HostsLab implements Lab {
   /** The export miglab serves itself (storage: serve:), or undefined when it is the user's. */
   readonly served: ServedExport | undefined;
   private serving: Promise<string> | undefined;
+  /** A clock reader on each host, by host name (clockOffset). */
+  private readonly clockReaders = new Map<string, Promise<LineSession>>();
 
   constructor(private readonly parts: HostsLabParts) {
     const { spec } = parts;
@@ -187,15 +190,9 @@ export class HostsLab implements Lab {
     const held = await this.slots.acquire(req, (index, holder) => this.reclaimSlot(index, holder));
     // A run whose connection to a host was lost could not remove its taps there; the slot is free
     // on this machine, so taps of its name on the hosts are that run's: taken away first.
-    const stale: string[] = [];
+    let stale: string[];
     try {
-      for (const role of ['src', 'dst'] as const) {
-        for (const tap of [`tap-g${held.index}`, `tap-hw${held.index}`]) {
-          if (!(await this.tapExists(role, tap))) continue;
-          await this.removeTap(role, tap);
-          stale.push(`removed ${tap} on ${role}, left by a run that lost its connection to the host`);
-        }
-      }
+      stale = (await this.removeSlotTaps(held.index)).map((done) => `${done}, left by a run that lost its connection to the host`);
     } catch (err) {
       held.release();
       throw err;
@@ -208,14 +205,7 @@ export class HostsLab implements Lab {
    * what may remain are its taps and its data disk.
    */
   private async reclaimSlot(index: number, holder: SlotHolder | undefined): Promise<string[]> {
-    const done: string[] = [];
-    for (const tap of [`tap-g${index}`, `tap-hw${index}`]) {
-      for (const role of ['src', 'dst'] as const) {
-        if (!(await this.tapExists(role, tap))) continue;
-        await this.removeTap(role, tap);
-        done.push(`removed ${tap} on ${role}`);
-      }
-    }
+    const done = await this.removeSlotTaps(index);
     if (holder) {
       const r = await this.nfs.host.run(['find', this.nfs.exportDir, '-maxdepth', '1', '-type', 'f', '-name', `${holder.runId}*`], { reject: false, timeoutMs: 10_000 });
       for (const path of r.stdout.split('\n').filter(Boolean)) {
@@ -224,6 +214,22 @@ export class HostsLab implements Lab {
       }
     }
     return done;
+  }
+
+  /**
+   * The taps of a guest slot (tap-gN, tap-hwN) that are on src and dst, removed: each host asked
+   * in one step, both at once. Says what it removed.
+   */
+  private async removeSlotTaps(index: number): Promise<string[]> {
+    const taps = [`tap-g${index}`, `tap-hw${index}`];
+    const removed = await Promise.all(
+      (['src', 'dst'] as const).map(async (role) => {
+        const found = await tapsPresentOn(this.hosts[role], taps);
+        for (const tap of found) await this.removeTap(role, tap);
+        return found.map((tap) => `removed ${tap} on ${role}`);
+      }),
+    );
+    return removed.flat();
   }
 
   /** Remote processes end with the SSH session that started them, so none outlives its run. */
@@ -271,10 +277,27 @@ export class HostsLab implements Lab {
     return { atSource: sshLoginArgv(this.parts.spec.hosts.src), onThisMachine: false, lab: ['--hosts', this.parts.file] };
   }
 
-  /** Each host has a clock of its own: its offset from miglab's, measured over SSH now. */
+  /**
+   * Each host has a clock of its own: its offset from miglab's, measured over SSH now, through a
+   * clock reader kept running on the host for the lab's life (it ends with the connection): a
+   * run measures before and after its migration, and starting the reader each time would cost a
+   * command's round trip. A reader that failed is dropped; the next measurement starts another.
+   */
   async clockOffset(role: HostRole): Promise<ClockOffset> {
-    const m = await measureClockOffset(this.hosts[role].host, CLOCK_ROUND_TRIPS);
-    return { ...m, method: 'ssh-round-trip' };
+    const { host } = this.hosts[role];
+    let session = this.clockReaders.get(host.name);
+    if (!session) {
+      session = host.converse(CLOCK_READER);
+      this.clockReaders.set(host.name, session);
+    }
+    try {
+      const m = await readClockOffset(await session, host, CLOCK_ROUND_TRIPS);
+      return { ...m, method: 'ssh-round-trip' };
+    } catch (err) {
+      if (this.clockReaders.get(host.name) === session) this.clockReaders.delete(host.name);
+      void session.then((s) => s.close()).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** A controller file on a host, put there once per content (under the lab's runDir/files/HASH/, kept until `lab down`). */

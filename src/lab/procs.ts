@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Duplex } from 'node:stream';
-import type { Host, HostProcess, RunOptions, RunResult, SpawnOptions } from '../host/host.js';
+import type { Host, HostProcess, RunOptions, RunResult, SeriesOptions, SpawnOptions } from '../host/host.js';
 import type { LineSession } from '../host/line-session.js';
 import { MiglabError, describeError } from '../errors.js';
 import { isOwnedAlive, procStartTime, selfProcess, type OwnedProcess } from './proc.js';
@@ -185,6 +185,9 @@ export class RecordingHost implements Host {
 
   run(argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
     return this.inner.run(argv, opts);
+  }
+  runSeries(argvs: readonly (readonly string[])[], opts?: SeriesOptions): Promise<RunResult[]> {
+    return this.inner.runSeries(argvs, opts);
   }
   which(program: string): Promise<string | undefined> {
     return this.inner.which(program);

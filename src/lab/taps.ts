@@ -27,17 +27,43 @@ export async function tapExistsOn(on: TapHost, name: string, opts?: TapStep): Pr
   return r.exitCode === 0;
 }
 
-/** Create a persistent tap `name` on `bridge`, up; a link of that name already there is an error (never taken over). */
+/**
+ * Which of the links `names` exist on the host, asked in one step (`ip link show` of each, one
+ * after another whatever each found).
+ */
+export async function tapsPresentOn(on: TapHost, names: readonly string[], opts?: TapStep): Promise<string[]> {
+  const rs = await on.host.runSeries(
+    names.map((n) => ['ip', 'link', 'show', 'dev', checkTapName(n)]),
+    { ...waits(opts), reject: false, keepGoing: true },
+  );
+  return names.filter((_, i) => rs[i]?.exitCode === 0);
+}
+
+/**
+ * `ip link show dev NAME` turned around: succeeds when no link of that name exists, so that a
+ * series creating the tap goes on only then.
+ */
+const LINK_ABSENT = ['sh', '-c', '! ip link show dev "$1" >/dev/null 2>&1', 'link-absent'];
+
+/**
+ * Create a persistent tap `name` on `bridge`, up; a link of that name already there is an error
+ * (never taken over). The check, the tap and its place on the bridge are one series on the host.
+ */
 export async function addTapOn(on: TapHost, bridge: string, name: string, opts?: TapStep): Promise<void> {
-  if (await tapExistsOn(on, name, opts)) {
+  const steps = [
+    [...LINK_ABSENT, checkTapName(name)],
+    ['ip', 'tuntap', 'add', 'dev', name, 'mode', 'tap'],
+    ['ip', 'link', 'set', 'dev', name, 'master', bridge, 'up'],
+  ];
+  const rs = await on.host.runSeries(steps, { ...waits(opts), reject: false });
+  const [absent, made, joined] = rs;
+  if (absent && absent.exitCode !== 0) {
     throw new MiglabError('LAB_STATE', `a link named ${name} already exists on ${on.role} (${on.where})`, { context: { host: on.role, tap: name } });
   }
-  await on.host.run(['ip', 'tuntap', 'add', 'dev', name, 'mode', 'tap'], waits(opts));
-  try {
-    await on.host.run(['ip', 'link', 'set', 'dev', name, 'master', bridge, 'up'], waits(opts));
-  } catch (err) {
+  if (made && made.exitCode !== 0) throw new CommandError(on.host.name, made);
+  if (joined && joined.exitCode !== 0) {
     await on.host.run(['ip', 'link', 'del', 'dev', name], { timeoutMs: TAP_STEP_MS, reject: false });
-    throw err;
+    throw new CommandError(on.host.name, joined);
   }
 }
 

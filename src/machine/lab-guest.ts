@@ -59,26 +59,31 @@ function monitorDir(lab: Lab, side: GuestHostRole, prefix: string): Promise<stri
 
 export async function startLabGuest(o: LabGuestOptions): Promise<Vm> {
   const tap = `tap-${o.spec.name}`;
-  await o.lab.addTap(o.side, tap);
-  o.teardown.defer(`remove tap ${tap} on ${o.side}`, () => o.lab.removeTap(o.side, tap));
+  const host = o.lab.hosts[o.side].host;
+  // The tap and the monitors' directory are made side by side, and taken away together (after
+  // QEMU has stopped: teardown is last-in, first-out), whichever of them was made.
+  const [tapMade, dirMade] = await Promise.allSettled([o.lab.addTap(o.side, tap), monitorDir(o.lab, o.side, `${o.spec.name}-${o.side}-`)]);
+  const sockDir = dirMade.status === 'fulfilled' ? dirMade.value : undefined;
+  o.teardown.defer(`remove ${[tapMade.status === 'fulfilled' ? `tap ${tap}` : undefined, sockDir ? 'the monitor sockets' : undefined].filter(Boolean).join(' and ')} on ${o.side}`, async () => {
+    await Promise.all([tapMade.status === 'fulfilled' ? o.lab.removeTap(o.side, tap) : undefined, sockDir ? host.remove(sockDir) : undefined]);
+  });
+  if (tapMade.status === 'rejected') throw tapMade.reason;
+  if (dirMade.status === 'rejected') throw dirMade.reason;
   const first = o.timeoutMs === undefined ? LAUNCH_HANG_MS : Math.min(o.timeoutMs, LAUNCH_HANG_MS);
   try {
-    return await launchOnTap(o, tap, first);
+    return await launchOnTap(o, tap, sockDir!, first);
   } catch (err) {
-    // One relaunch for a QEMU that hung while starting (it has been stopped); the hang and where
-    // it was stuck are reported to the caller, which records them with the run.
+    // One relaunch for a QEMU that hung while starting (it has been stopped, its sockets removed);
+    // the hang and where it was stuck are reported to the caller, which records them with the run.
     if (!(err instanceof VmLaunchError) || !err.hung || o.signal?.aborted) throw err;
     o.onRelaunch?.(err.message);
-    return launchOnTap(o, tap, o.timeoutMs ?? LAUNCH_HANG_MS);
+    return launchOnTap(o, tap, sockDir!, o.timeoutMs ?? LAUNCH_HANG_MS);
   }
 }
 
-async function launchOnTap(o: LabGuestOptions, tap: string, timeoutMs: number): Promise<Vm> {
-  // Unix socket paths are limited to 107 bytes, and run directories can be deep: the monitors
-  // live in a short private directory of their own (mode 0700, root only).
+/** QEMU on its tap, its monitors in `sockDir` (short and private: see monitorDir). */
+async function launchOnTap(o: LabGuestOptions, tap: string, sockDir: string, timeoutMs: number): Promise<Vm> {
   const host = o.lab.hosts[o.side].host;
-  const sockDir = await monitorDir(o.lab, o.side, `${o.spec.name}-${o.side}-`);
-  o.teardown.defer(`remove the monitor sockets of ${o.side}`, () => host.remove(sockDir));
   // The kernel and initrd as that host sees them (put there first when it is another machine).
   const media = { ...o.media, kernelPath: await o.lab.placeFile(o.side, o.media.kernelPath), initrdPath: await o.lab.placeFile(o.side, o.media.initrdPath) };
   // Both sides of a migration decide this the same way, so their RAM sizes match.
@@ -103,6 +108,8 @@ async function launchOnTap(o: LabGuestOptions, tap: string, timeoutMs: number): 
     label: o.side,
     onLogError: o.onLogError,
     teardown: o.teardown,
+    // Removed with their directory, after QEMU (startLabGuest).
+    socketsRemovedByCaller: true,
     timeoutMs,
     signal: o.signal,
   });

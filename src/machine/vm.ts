@@ -1,6 +1,7 @@
 // A running QEMU that this object owns (after QEMU's machine.py): launch reports the exit code,
 // command line and log tail when QEMU dies early; shutdown asks politely with `quit`, waits with
-// a deadline, then kills; it may be called twice. The monitor sockets are removed afterwards.
+// a deadline, then kills; it may be called twice. The monitor sockets are removed afterwards
+// (unless their directory is the caller's to remove).
 // QEMU runs on a Host (this machine, one of its namespaces, or a machine over SSH); its monitors
 // are reached through that host, and its serial log and QMP transcript are written here.
 import { MiglabError } from '../errors.js';
@@ -44,6 +45,11 @@ export interface VmLaunchOptions extends WaitOptions {
   readonly teardown: Teardown;
   /** A file of this VM (serial log, QMP transcript) cannot be written: the caller fails its run. */
   readonly onLogError?: (file: string, err: Error) => void;
+  /**
+   * The monitor sockets' directory is the caller's, removed by it whole once QEMU has stopped:
+   * shutdown leaves the sockets to it (a relaunched QEMU binds over a stale one).
+   */
+  readonly socketsRemovedByCaller?: boolean;
 }
 
 export class Vm {
@@ -58,7 +64,7 @@ export class Vm {
   private qmpClient: QmpClient | undefined;
   private stopping: Promise<ExitInfo> | undefined;
 
-  private constructor(host: Host, label: string, spec: MachineSpec, plan: LaunchPlan, command: ExplainedCommand, proc: HostProcess) {
+  private constructor(host: Host, label: string, spec: MachineSpec, plan: LaunchPlan, command: ExplainedCommand, proc: HostProcess, private readonly keepSockets = false) {
     this.host = host;
     this.label = label;
     this.spec = spec;
@@ -77,7 +83,7 @@ export class Vm {
     const command = buildQemuCommand(opts.spec, opts.plan);
     const serialLog = `${opts.runDir}/${opts.label}.serial.log`;
     const proc = opts.host.spawn(command.argv, { logFile: serialLog, onLogError: (err) => opts.onLogError?.(serialLog, err) });
-    const vm = new Vm(opts.host, opts.label, opts.spec, opts.plan, command, proc);
+    const vm = new Vm(opts.host, opts.label, opts.spec, opts.plan, command, proc, opts.socketsRemovedByCaller);
     opts.teardown.defer(`stop QEMU ${opts.label} (pid ${proc.pid})`, () => vm.shutdown().then(() => undefined));
     const what = `${opts.spec.name} (${opts.label})`;
     const died = proc.exited.then((exit) => {
@@ -116,15 +122,20 @@ export class Vm {
     this.stopping ??= (async () => {
       const timeoutMs = opts.timeoutMs ?? 5000;
       // A QEMU frozen with SIGSTOP (a fault, or a user) answers nothing and holds SIGTERM pending:
-      // let it run again so that it can quit.
-      await this.process.sendSignal('SIGCONT');
+      // let it run again so that it can quit. Sent alongside `quit`, not before it: a frozen QEMU
+      // reads the quit once it runs again, and one that is not frozen need not wait for the signal.
+      const resumed = this.process.sendSignal('SIGCONT');
       if (!this.process.hasExited && this.qmpClient) {
         await this.qmpClient.quit({ timeoutMs: Math.min(2000, timeoutMs) }).catch(() => undefined);
       }
+      // Its answer is not waited for: what follows waits for QEMU's exit, which a frozen QEMU
+      // reaches only once the signal has landed anyway.
+      void resumed.catch(() => undefined);
       let exit = await withDeadline(`QEMU ${this.label} exit`, this.process.exited, { timeoutMs }).catch(() => undefined);
       exit ??= await this.process.stop(1000);
       await this.qmpClient?.close();
-      for (const sock of [this.plan.qmpSocket, this.plan.hmpSocket, this.plan.personQmpSocket]) if (sock) await this.host.remove(sock);
+      // Each socket is removed by a command of its own, all at once.
+      if (!this.keepSockets) await Promise.all([this.plan.qmpSocket, this.plan.hmpSocket, this.plan.personQmpSocket].filter((s): s is string => s !== undefined).map((s) => this.host.remove(s)));
       return exit;
     })();
     return this.stopping;

@@ -61,21 +61,24 @@ export async function leftovers(run: Run): Promise<string[]> {
   if (run.held.probe && !run.held.probe.process.hasExited) found.push(`probe (pid ${run.held.probe.pid}) still running`);
   for (const p of run.lab.liveProcesses({ runId: run.ctx.runId })) found.push(`${p.what} (pid ${p.pid}) still running`);
   // A host that cannot be asked (its SSH connection was lost) is said to be unchecked, never clean.
-  const look = async (what: string, left: string, there: () => Promise<boolean>) => {
+  const look = async (what: string, left: string, there: () => Promise<boolean>): Promise<string | undefined> => {
     try {
-      if (await there()) found.push(left);
+      return (await there()) ? left : undefined;
     } catch (err) {
-      found.push(`${what}: could not be checked (${describeError(err)})`);
+      return `${what}: could not be checked (${describeError(err)})`;
     }
   };
+  // Each a command of its own, all at once (they are on different hosts, or independent); said in this order.
+  const looks: Promise<string | undefined>[] = [];
   const slot = run.held.slot;
   if (slot) {
     const tap = `tap-g${slot.index}`;
-    for (const role of ['src', 'dst'] as const) await look(`${tap} on ${role}`, `${tap} still on ${role}`, () => run.lab.tapExists(role, tap));
+    for (const role of ['src', 'dst'] as const) looks.push(look(`${tap} on ${role}`, `${tap} still on ${role}`, () => run.lab.tapExists(role, tap)));
   }
   if (run.held.diskFile) {
     const path = run.lab.nfs.path(run.held.diskFile);
-    await look(`data disk ${path}`, `data disk ${path} still there`, async () => (await run.lab.nfs.host.run(['test', '-e', path], { reject: false, timeoutMs: 10_000 })).exitCode === 0);
+    looks.push(look(`data disk ${path}`, `data disk ${path} still there`, async () => (await run.lab.nfs.host.run(['test', '-e', path], { reject: false, timeoutMs: 10_000 })).exitCode === 0));
   }
+  for (const left of await Promise.all(looks)) if (left) found.push(left);
   return [...new Set(found)];
 }

@@ -5,6 +5,13 @@ import { describeError } from '../errors.js';
 
 type Undo = { readonly what: string; readonly fn: () => Promise<void> | void };
 
+/** The problems of parts undone together (deferTogether), each kept as its own. */
+class PartsFailed extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('; '));
+  }
+}
+
 export class Teardown {
   private stack: Undo[] = [];
   private running: Promise<string[]> | undefined;
@@ -22,6 +29,21 @@ export class Teardown {
     };
   }
 
+  /**
+   * Register `parts` to be undone side by side, as one step of this teardown (each part newest
+   * first, as always): independent things, such as the guests on two hosts, need not wait for
+   * each other. Each part's problems are this teardown's, as they would be if undone here.
+   */
+  deferTogether(what: string, parts: readonly Teardown[]): void {
+    this.stack.push({
+      what,
+      fn: async () => {
+        const found = (await Promise.all(parts.map((p) => p.run()))).flat();
+        if (found.length > 0) throw new PartsFailed(found);
+      },
+    });
+  }
+
   get size(): number {
     return this.stack.length;
   }
@@ -35,7 +57,8 @@ export class Teardown {
         try {
           await entry.fn();
         } catch (err) {
-          found.push(`${entry.what}: ${describeError(err)}`);
+          if (err instanceof PartsFailed) found.push(...err.problems);
+          else found.push(`${entry.what}: ${describeError(err)}`);
         }
       }
       this.problems.push(...found);

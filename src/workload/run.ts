@@ -6,7 +6,8 @@
 // once QEMU has exited. The migration engine calls these around a run.
 import { MiglabError } from '../errors.js';
 import type { AgentClient, CallOptions } from '../guest/agent-client.js';
-import type { Host, HostProcess } from '../host/host.js';
+import type { Host, HostProcess, RunResult } from '../host/host.js';
+import { CommandError } from '../host/local.js';
 import { DEFAULT_IPERF_PORT, IperfError, iperfClientArgv, parseIperfJson, type IperfResult } from '../measure/iperf.js';
 import { sleep } from '../util/deadline.js';
 import type { WorkloadKind, WorkloadSpec } from './spec.js';
@@ -279,8 +280,26 @@ const QEMU_IMG_CHECK_EXIT: Record<number, string> = {
 
 /** `qemu-img check -f qcow2 PATH` on `host`. Run it once QEMU has exited (the image must not be open). */
 export async function qemuImgCheck(host: Host, pathOrUrl: string, opts: CallOptions = {}): Promise<QemuImgCheck> {
-  const argv = ['qemu-img', 'check', '-f', 'qcow2', pathOrUrl];
-  const r = await host.run(argv, { reject: false, timeoutMs: opts.timeoutMs ?? 60_000, signal: opts.signal });
+  const argv = qemuImgCheckArgv(pathOrUrl);
+  return checkOutcome(argv, await host.run(argv, { reject: false, timeoutMs: opts.timeoutMs ?? 60_000, signal: opts.signal }));
+}
+
+/**
+ * A data disk checked (as qemuImgCheck) and then removed, as one series on its host: whatever the
+ * check found, the disk goes; a removal that failed is thrown as the command's error.
+ */
+export async function checkThenRemoveDisk(host: Host, path: string, opts: CallOptions = {}): Promise<QemuImgCheck> {
+  const argv = qemuImgCheckArgv(path);
+  const [check, removal] = await host.runSeries([argv, ['rm', '-f', '--', path]], { keepGoing: true, reject: false, timeoutMs: (opts.timeoutMs ?? 60_000) + 10_000, signal: opts.signal });
+  if (removal && removal.exitCode !== 0) throw new CommandError(host.name, removal);
+  return checkOutcome(argv, check!);
+}
+
+function qemuImgCheckArgv(pathOrUrl: string): string[] {
+  return ['qemu-img', 'check', '-f', 'qcow2', pathOrUrl];
+}
+
+function checkOutcome(argv: string[], r: RunResult): QemuImgCheck {
   const output = [r.stdout.trim(), r.stderr.trim()].filter(Boolean).join('\n');
   return { ok: r.exitCode === 0, exitCode: r.exitCode, meaning: QEMU_IMG_CHECK_EXIT[r.exitCode] ?? `exit code ${r.exitCode}`, output, argv };
 }

@@ -82,7 +82,7 @@ export class FakePair {
       pid: () => process.pid,
       run: (argv) => {
         // No data disk yet; and qemu-img check says what the test wants of the disk afterwards.
-        if (argv[0] === 'test') return { exitCode: 1 };
+        if (argv[0] === 'test') return { exitCode: argv[1] === '!' ? 0 : 1 };
         if (argv[0] === 'qemu-img' && argv[1] === 'check') return { exitCode: o.qemuImgCheckExit ?? 0 };
         return undefined;
       },

@@ -3,8 +3,8 @@
 // fake processes whose console the test writes and whose exit it decides.
 import { PassThrough, type Duplex } from 'node:stream';
 import type { LineSession } from '../../src/host/line-session.js';
-import type { ExitInfo, Host, HostProcess, RunOptions, RunResult } from '../../src/host/host.js';
-import { CommandError, LocalHost } from '../../src/host/local.js';
+import type { ExitInfo, Host, HostProcess, RunOptions, RunResult, SeriesOptions } from '../../src/host/host.js';
+import { CommandError, LocalHost, runEachInTurn } from '../../src/host/local.js';
 import type { LabMachine } from '../../src/lab/machine.js';
 import { connectUnixSocket } from '../../src/util/unix-socket.js';
 
@@ -103,6 +103,11 @@ export class FakeHost implements Host {
     return r;
   }
 
+  /** Each command of a series is run() in turn, as a local host does. */
+  runSeries(argvs: readonly (readonly string[])[], opts?: SeriesOptions): Promise<RunResult[]> {
+    return runEachInTurn(this, argvs, opts);
+  }
+
   spawn(argv: readonly string[]): FakeProcess {
     const p = new FakeProcess(this.script.pid?.() ?? this.nextPid++, argv);
     this.spawned.push(p);
@@ -148,9 +153,10 @@ export function runOnlyHost(name: string, run: Host['run'], which: Host['which']
   const unused = (what: string) => () => {
     throw new Error(`${name}: ${what} is not used by this test`);
   };
-  return {
+  const host: Host = {
     name,
     run,
+    runSeries: (argvs, opts) => runEachInTurn(host, argvs, opts),
     which,
     spawn: unused('spawn'),
     connectUnix: unused('connectUnix'),
@@ -160,6 +166,7 @@ export function runOnlyHost(name: string, run: Host['run'], which: Host['which']
     putFile: unused('putFile'),
     converse: unused('converse'),
   };
+  return host;
 }
 
 /**
@@ -171,9 +178,10 @@ export function fakeMachine(host: FakeHost): LabMachine {
     host,
     netns: (name, netns): Host => {
       const wrap = (argv: readonly string[]) => ['ip', 'netns', 'exec', netns, ...argv];
-      return {
+      const inNs: Host = {
         name,
         run: (argv, opts) => host.run(wrap(argv), opts),
+        runSeries: (argvs, opts) => runEachInTurn(inNs, argvs, opts),
         spawn: (argv) => host.spawn(wrap(argv)),
         converse: (argv) => host.converse(wrap(argv)),
         which: (program) => host.which(program),
@@ -183,6 +191,7 @@ export function fakeMachine(host: FakeHost): LabMachine {
         readText: (path) => host.readText(path),
         putFile: () => host.putFile(),
       };
+      return inNs;
     },
   };
 }

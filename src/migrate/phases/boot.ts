@@ -10,7 +10,8 @@ import { startLabGuest, type LabGuestOptions } from '../../machine/lab-guest.js'
 import { parseMachineSpec, type MachineSpec } from '../../machine/spec.js';
 import { VmLaunchError, type Vm } from '../../machine/vm.js';
 import { checkPortFree } from '../../preflight.js';
-import { qemuImgCheck } from '../../workload/run.js';
+import { Teardown } from '../../util/teardown.js';
+import { checkThenRemoveDisk } from '../../workload/run.js';
 import type { EngineContext } from '../engine.js';
 import { mark, switchedOver, type Run } from '../run-state.js';
 import { resultsWriteError, watchConsole, watchLab, watchQemuExit, type Side } from '../watch.js';
@@ -134,19 +135,26 @@ async function bootGuest(run: BootRun, slot: Slot, accel: AccelDecision, launch:
   const { ctx, scenario, guard, td, lab } = run;
   const { machine } = slot;
 
+  const watch = watchLab(lab, guard);
+  td.defer('stop watching the lab', () => watch.stop());
+
   // The data disk lives in the NFS export; both QEMUs open it by nfs:// URL.
   const diskFile = `${ctx.runId}-${machine.name}.qcow2`;
   run.held.diskFile = diskFile;
   await createDataDisk(lab.nfs.host, lab.nfs.path(diskFile), scenario.guest.diskSizeMiB, { signal: guard.signal });
-  td.defer(`remove data disk ${diskFile}`, () => lab.nfs.host.remove(lab.nfs.path(diskFile)));
-  // Runs after both QEMUs are stopped (teardown is last-in, first-out): the shared qcow2 must
-  // be consistent once nobody has it open.
-  td.defer(`qemu-img check ${diskFile}`, async () => {
-    const check = await qemuImgCheck(lab.nfs.host, lab.nfs.path(diskFile));
+  // Each side's guest (its QEMU, monitor sockets, tap) is taken away by a teardown of its own, and
+  // the data disk by a third, all at once: the hosts need not wait for each other. The shared
+  // qcow2 must be consistent once nobody has it open: checked once every QEMU that started has
+  // stopped (their own parts stop them; waited for here; one whose launch failed is stopped
+  // already), then removed, in one step on its host.
+  const parts = { source: new Teardown(), destination: new Teardown(), disk: new Teardown() };
+  const launched: Vm[] = [];
+  parts.disk.defer(`qemu-img check ${diskFile}, then remove it`, async () => {
+    await Promise.all(launched.map((vm) => vm.shutdown()));
+    const check = await checkThenRemoveDisk(lab.nfs.host, lab.nfs.path(diskFile));
     run.out.qemuImgCheck = { ok: check.ok, exitCode: check.exitCode, meaning: check.meaning };
   });
-  const watch = watchLab(lab, guard);
-  td.defer('stop watching the lab', () => watch.stop());
+  td.deferTogether('stop and remove the source and destination guests and their data disk', [parts.source, parts.destination, parts.disk]);
 
   run.progress('boot', `source and destination QEMU (${machine.memoryMiB} MiB, ${machine.nicModel}, ${machine.diskInterface}, ${accel.used}, slot g${slot.index})`);
   const t = Date.now();
@@ -160,7 +168,7 @@ async function bootGuest(run: BootRun, slot: Slot, accel: AccelDecision, launch:
       accel: accel.used,
       media: { kernelPath: ctx.image.kernelPath, initrdPath: ctx.image.initrdPath, diskUrl: lab.nfs.url(diskFile) },
       runDir: ctx.runDir,
-      teardown: td,
+      teardown: parts[side],
       role: side,
       incomingUri: side === 'destination' ? slot.uri : undefined,
       hmpTelnetPort: side === 'source' ? slot.hmpTelnetPort : undefined,
@@ -178,10 +186,16 @@ async function bootGuest(run: BootRun, slot: Slot, accel: AccelDecision, launch:
     });
   // A QEMU that could not start keeps its command line in the report: it is what to look at first.
   const started = (side: Side) =>
-    start(side).catch((err: unknown) => {
-      if (err instanceof VmLaunchError) run.record.failedLaunch[side] = err.command;
-      throw err;
-    });
+    start(side).then(
+      (vm) => {
+        launched.push(vm);
+        return vm;
+      },
+      (err: unknown) => {
+        if (err instanceof VmLaunchError) run.record.failedLaunch[side] = err.command;
+        throw err;
+      },
+    );
   const [src, dst] = await Promise.all([started('source'), started('destination')]);
   run.held.src = src;
   run.held.dst = dst;

@@ -35,6 +35,8 @@ export async function instrument(run: Run, booted: Booted): Promise<Instrumented
     const logFile = join(ctx.runDir, 'workload.log');
     await startWorkload(agent, scenario.workload, { signal: guard.signal, logFile, onLogError: (err) => onLogError(logFile, err) });
     td.defer('stop the guest workload', async () => {
+      // Stopped already by the checks after the migration (their final status is the run's): not asked twice.
+      if (run.out.workloadAfter !== undefined) return;
       // Nobody left to ask (the guest's QEMU or agent is gone, or the lab): asking would only time out.
       if (guestAgentGone(run, booted)) return;
       await stopWorkload(agent, scenario.workload);
