@@ -2,11 +2,12 @@
 // the lab's namespaces, so every request runs `miglab-probe cmd ...` on a host there (normally
 // the lab's `client` host) and reads its one reply. One request, one datagram, no retries: bench
 // and dirty requests are slow and not idempotent, so only waitReachable() repeats (pings).
-import { AbortedError, MiglabError, TimeoutError } from '../errors.js';
+import { AbortedError, describeError, MiglabError, TimeoutError } from '../errors.js';
 import type { Host } from '../host/host.js';
 import { CommandError } from '../host/local.js';
+import type { LineSession } from '../host/line-session.js';
 import type { WaitOptions } from '../util/deadline.js';
-import { sleep } from '../util/deadline.js';
+import { sleep, withDeadline } from '../util/deadline.js';
 import {
   agentErrorReason,
   parseConnect,
@@ -89,6 +90,10 @@ export class AgentClient {
   readonly port: number;
   readonly toolPath: string;
   private pingToken = 0;
+  /** `miglab-probe serve` on the host, while keepOpen() holds it (see request). */
+  private session: Promise<LineSession> | undefined;
+  private sessionBusy = false;
+  private keeping = false;
 
   constructor(opts: AgentClientOptions) {
     this.host = opts.host;
@@ -101,6 +106,25 @@ export class AgentClient {
     return `${this.guestIp}:${this.port} (from ${this.host.name})`;
   }
 
+  /**
+   * Keep one `miglab-probe serve` running on the host for this client's requests until close():
+   * each request is then a line over an open channel (over SSH, no command started: a round trip
+   * saved per request, tens of ms), instead of a `miglab-probe cmd` started for it. A run does
+   * this for its guest; a request made while another is in flight, or when the session cannot
+   * serve, runs as its own command as before.
+   */
+  keepOpen(): void {
+    this.keeping = true;
+  }
+
+  /** End the serving session, if one was started. Safe to call twice. */
+  async close(): Promise<void> {
+    this.keeping = false;
+    const session = this.session;
+    this.session = undefined;
+    if (session) await session.then((s) => s.close()).catch(() => undefined);
+  }
+
   /** Send `text`, return the reply; `error ...` replies become an AgentError. */
   async request(text: string, opts: WaitOptions): Promise<string> {
     const words = text.trim().split(/\s+/).filter(Boolean);
@@ -109,15 +133,67 @@ export class AgentClient {
     const operation = `agent request "${req}" to ${this.where}`;
     if (opts.signal?.aborted) throw new AbortedError(operation, opts.signal.reason);
     const timeoutMs = Math.max(1, Math.ceil(opts.timeoutMs));
-    const argv = [this.toolPath, 'cmd', this.guestIp, String(this.port), String(timeoutMs), ...words];
-    const r = await this.host.run(argv, { reject: false, timeoutMs: timeoutMs + PROCESS_SLACK_MS, signal: opts.signal });
-    if (opts.signal?.aborted) throw new AbortedError(operation, opts.signal.reason);
-    if (r.exitCode === 2) throw new TimeoutError(operation, timeoutMs, { host: this.host.name, guestIp: this.guestIp, port: this.port });
-    if (r.exitCode !== 0) throw new CommandError(this.host.name, r);
-    const reply = r.stdout.trim();
+    const context = { host: this.host.name, guestIp: this.guestIp, port: this.port };
+    const served = await this.overSession(req, timeoutMs, opts.signal);
+    let reply: string;
+    if (served !== undefined) {
+      if (served.kind === 'timeout') throw new TimeoutError(operation, timeoutMs, context);
+      if (served.kind === 'error') throw new MiglabError('COMMAND_FAILED', `${operation} failed on ${this.host.name}: ${served.text}`, { context });
+      reply = served.text;
+    } else {
+      const argv = [this.toolPath, 'cmd', this.guestIp, String(this.port), String(timeoutMs), ...words];
+      const r = await this.host.run(argv, { reject: false, timeoutMs: timeoutMs + PROCESS_SLACK_MS, signal: opts.signal });
+      if (opts.signal?.aborted) throw new AbortedError(operation, opts.signal.reason);
+      if (r.exitCode === 2) throw new TimeoutError(operation, timeoutMs, context);
+      if (r.exitCode !== 0) throw new CommandError(this.host.name, r);
+      reply = r.stdout.trim();
+    }
     const reason = agentErrorReason(reply);
-    if (reason !== undefined) throw new AgentError(req, reason, { host: this.host.name, guestIp: this.guestIp, port: this.port });
+    if (reason !== undefined) throw new AgentError(req, reason, context);
     return reply;
+  }
+
+  /**
+   * The request over the serving session: its answer, or undefined when it must run as a command
+   * (no session kept, one in flight, or the session could not start). A session that fails once
+   * the request is written to it is ended (the next request starts another), and the request
+   * fails: it may have reached the guest, and agent requests are not all idempotent. An abort
+   * ends the session too (its answer would come to the next request).
+   */
+  private async overSession(req: string, timeoutMs: number, signal?: AbortSignal): Promise<{ kind: 'reply' | 'timeout' | 'error'; text: string } | undefined> {
+    if (!this.keeping || this.sessionBusy) return undefined;
+    this.sessionBusy = true;
+    const session = (this.session ??= this.host.converse([this.toolPath, 'serve', this.guestIp, String(this.port)]));
+    const drop = () => {
+      if (this.session === session) this.session = undefined;
+      void session.then((s) => s.close()).catch(() => undefined);
+    };
+    try {
+      let open: LineSession;
+      try {
+        open = await session;
+      } catch {
+        drop();
+        return undefined;
+      }
+      const operation = `agent request "${req}" to ${this.where}`;
+      let line: string;
+      try {
+        line = await withDeadline(`an answer from miglab-probe serve on ${this.host.name}`, open.ask(`${timeoutMs} ${req}`, { timeoutMs: timeoutMs + PROCESS_SLACK_MS }), { timeoutMs: timeoutMs + PROCESS_SLACK_MS, signal });
+      } catch (err) {
+        drop();
+        if (signal?.aborted) throw new AbortedError(operation, signal.reason);
+        throw new MiglabError('COMMAND_FAILED', `${operation}: miglab-probe serve on ${this.host.name} failed: ${describeError(err)}`, { cause: err });
+      }
+      const m = /^(reply|timeout|error) ?(.*)$/.exec(line);
+      if (!m) {
+        drop();
+        throw new MiglabError('INTERNAL', `${operation}: miglab-probe serve answered "${line.slice(0, 80)}"`);
+      }
+      return { kind: m[1] as 'reply' | 'timeout' | 'error', text: m[2]!.trim() };
+    } finally {
+      this.sessionBusy = false;
+    }
   }
 
   async ping(opts: WaitOptions): Promise<Pong> {

@@ -11,6 +11,10 @@
  *       on stdout, exit 0. No reply within TIMEOUT_MS: a message on stderr, exit 2. There are no
  *       retries: bench requests are slow and not idempotent, so retrying is the caller's choice.
  *
+ *   miglab-probe serve IP PORT
+ *       cmd for each line `TIMEOUT_MS TEXT` of stdin, answered by one line on stdout: `reply
+ *       TEXT`, `timeout MESSAGE` or `error MESSAGE`; ends at EOF. One process for a run's requests.
+ *
  *   miglab-probe ping IP PORT INTERVAL_US DURATION_MS
  *       The client-side downtime probe. Sends `ping <seq>` every INTERVAL_US (default 1000; "-"
  *       or 0 for the default) on an absolute CLOCK_MONOTONIC schedule, receives the agent's
@@ -101,6 +105,7 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 static int usage(void)
 {
 	fprintf(stderr, "usage: miglab-probe cmd IP PORT TIMEOUT_MS TEXT...\n"
+			"       miglab-probe serve IP PORT   (lines TIMEOUT_MS TEXT on stdin)\n"
 			"       miglab-probe ping IP PORT INTERVAL_US DURATION_MS\n"
 			"       miglab-probe connect IP PORT TIMEOUT_MS\n");
 	return 1;
@@ -172,13 +177,63 @@ static ssize_t recv_from_peer(int fd, char *buf, size_t cap, int flags, const st
 	}
 }
 
-/* ---- cmd ---------------------------------------------------------------------------------- */
+/* ---- cmd and serve ------------------------------------------------------------------------ */
+
+/*
+ * One request: TEXT in one datagram to IP:PORT from a socket of its own (so a late reply to an
+ * earlier request can never be taken for this one's), the first reply into `out`. Returns 0 with
+ * the reply, 2 when none came within `timeout_ms`, 1 on an error (its message in `out`).
+ */
+static int request(const char *ip, const char *port_s, uint64_t timeout_ms, const char *text, size_t len, char *out, size_t cap)
+{
+	struct sockaddr_in peer;
+	int fd = open_socket(ip, port_s, &peer);
+	if (fd < 0) {
+		snprintf(out, cap, "no socket for %s:%s", ip, port_s);
+		return 1;
+	}
+	if (sendto(fd, text, len, 0, (struct sockaddr *)&peer, sizeof peer) < 0) {
+		snprintf(out, cap, "send to %s:%s: %s", ip, port_s, strerror(errno));
+		close(fd);
+		return 1;
+	}
+	const uint64_t deadline = mono_ns() + timeout_ms * 1000000ull;
+	for (;;) {
+		uint64_t now = mono_ns();
+		if (now >= deadline)
+			break;
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int left_ms = (int)((deadline - now + 999999ull) / 1000000ull);
+		int r = poll(&p, 1, left_ms);
+		if (r < 0 && errno != EINTR) {
+			snprintf(out, cap, "poll: %s", strerror(errno));
+			close(fd);
+			return 1;
+		}
+		if (r <= 0)
+			continue;
+		ssize_t n = recv_from_peer(fd, out, cap, MSG_DONTWAIT, &peer);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNREFUSED)
+				continue;
+			snprintf(out, cap, "recv: %s", strerror(errno));
+			close(fd);
+			return 1;
+		}
+		while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+			out[--n] = '\0';
+		close(fd);
+		return 0;
+	}
+	close(fd);
+	snprintf(out, cap, "no reply from %s:%s to \"%s\" within %" PRIu64 " ms", ip, port_s, text, timeout_ms);
+	return 2;
+}
 
 static int run_cmd(int argc, char **argv)
 {
 	if (argc < 6)
 		return usage();
-	struct sockaddr_in peer;
 	uint64_t timeout_ms;
 	if (parse_u64(argv[4], 86400000ull, &timeout_ms) != 0) {
 		fprintf(stderr, "miglab-probe: bad TIMEOUT_MS %s\n", argv[4]);
@@ -194,42 +249,57 @@ static int run_cmd(int argc, char **argv)
 		}
 		len += (size_t)n;
 	}
-	int fd = open_socket(argv[2], argv[3], &peer);
-	if (fd < 0)
-		return 1;
-	if (sendto(fd, text, len, 0, (struct sockaddr *)&peer, sizeof peer) < 0) {
-		fprintf(stderr, "miglab-probe: send to %s:%s: %s\n", argv[2], argv[3], strerror(errno));
-		return 1;
-	}
-	const uint64_t deadline = mono_ns() + timeout_ms * 1000000ull;
 	char buf[2048];
-	for (;;) {
-		uint64_t now = mono_ns();
-		if (now >= deadline)
-			break;
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int left_ms = (int)((deadline - now + 999999ull) / 1000000ull);
-		int r = poll(&p, 1, left_ms);
-		if (r < 0 && errno != EINTR) {
-			fprintf(stderr, "miglab-probe: poll: %s\n", strerror(errno));
-			return 1;
-		}
-		if (r <= 0)
-			continue;
-		ssize_t n = recv_from_peer(fd, buf, sizeof buf, MSG_DONTWAIT, &peer);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNREFUSED)
-				continue;
-			fprintf(stderr, "miglab-probe: recv: %s\n", strerror(errno));
-			return 1;
-		}
-		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-			buf[--n] = '\0';
-		printf("%s\n", buf);
-		return fflush(stdout) == 0 ? 0 : 1;
+	int rc = request(argv[2], argv[3], timeout_ms, text, len, buf, sizeof buf);
+	if (rc != 0) {
+		fprintf(stderr, "miglab-probe: %s\n", buf);
+		return rc;
 	}
-	fprintf(stderr, "miglab-probe: no reply from %s:%s to \"%s\" within %" PRIu64 " ms\n", argv[2], argv[3], text, timeout_ms);
-	return 2;
+	printf("%s\n", buf);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/*
+ * serve IP PORT: cmd for one line of stdin at a time, `TIMEOUT_MS TEXT`, answered by one line on
+ * stdout: `reply TEXT`, `timeout MESSAGE` or `error MESSAGE`. miglab keeps one running for a run's
+ * agent requests, so each costs a line over an open channel instead of a program started (over
+ * SSH, a round trip). Ends at EOF.
+ */
+static int run_serve(int argc, char **argv)
+{
+	if (argc != 4)
+		return usage();
+	char line[1100];
+	while (fgets(line, sizeof line, stdin) != NULL) {
+		size_t len = strlen(line);
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		char buf[2048];
+		char *space = strchr(line, ' ');
+		uint64_t timeout_ms;
+		int rc;
+		if (space == NULL || space[1] == '\0') {
+			snprintf(buf, sizeof buf, "a line is TIMEOUT_MS TEXT, not \"%.64s\"", line);
+			rc = 1;
+		} else {
+			*space = '\0';
+			if (parse_u64(line, 86400000ull, &timeout_ms) != 0) {
+				snprintf(buf, sizeof buf, "bad TIMEOUT_MS %.32s", line);
+				rc = 1;
+			} else {
+				const char *text = space + 1;
+				rc = request(argv[2], argv[3], timeout_ms, text, strlen(text), buf, sizeof buf);
+			}
+		}
+		/* A reply is one line: the agent never sends a newline inside one (stripped above at its end). */
+		for (char *c = buf; *c; c++)
+			if (*c == '\n' || *c == '\r')
+				*c = ' ';
+		printf("%s %s\n", rc == 0 ? "reply" : rc == 2 ? "timeout" : "error", buf);
+		if (fflush(stdout) != 0)
+			return 1;
+	}
+	return 0;
 }
 
 /* ---- ping --------------------------------------------------------------------------------- */
@@ -479,6 +549,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (argc >= 2 && strcmp(argv[1], "cmd") == 0)
 		return run_cmd(argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "serve") == 0)
+		return run_serve(argc, argv);
 	if (argc >= 2 && strcmp(argv[1], "ping") == 0)
 		return run_ping(argc, argv);
 	if (argc >= 2 && strcmp(argv[1], "connect") == 0)

@@ -26,6 +26,10 @@ export async function instrument(run: Run, booted: Booted): Promise<Instrumented
   // The probe tool runs on the lab's client host: put there (a no-op on the embedded lab).
   const toolPath = await lab.placeFile('client', await ensureProbeTool({ cacheDir: ctx.cacheDir, signal: guard.signal }));
   const agent = new AgentClient({ host: lab.hosts.client.host, guestIp: slot.guestIp, toolPath });
+  // One serving probe for the run's requests (a line each, not a command each); ended after every
+  // later teardown step that still asks the agent (they run first).
+  agent.keepOpen();
+  td.defer('end the guest agent session', () => agent.close());
   const needsAgent = scenario.clientProbe || scenario.workload.kind !== 'idle' || scenario.faults.some((f) => f.kind === 'guest-oom');
   // The agent must answer before the probe starts, or its first silence is not the migration's.
   if (needsAgent) await agent.waitReachable({ timeoutMs: 30000, signal: guard.signal });
