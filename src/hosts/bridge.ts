@@ -14,7 +14,7 @@
 // `lab down --hosts`.
 import type { Host } from '../host/host.js';
 import { MiglabError } from '../errors.js';
-import type { HostRole } from '../lab/spec.js';
+import { ipToNumber, type HostRole } from '../lab/spec.js';
 import type { BridgeMade, HostsSpec } from './file.js';
 
 const STEP_TIMEOUT_MS = 15_000;
@@ -103,17 +103,84 @@ const ENSURE = [
   'if [ -n "$addr" ] && ! ip -o addr show dev "$br" | grep -q " inet $addr "; then ip addr add "$addr" dev "$br"; echo "gave $br the address $addr"; fi',
 ].join('\n');
 
-// Run as `sh -c REMOVE miglab-bridge BRIDGE TUNNEL MARKER`: each link removed if it is this lab's.
+// Run as `sh -c REMOVE miglab-bridge BRIDGE MARKER`: every link whose alias is MARKER removed,
+// tunnels first, then bridges (found by the alias, not by the name the file gives now: a file
+// edited since the bridge was made still takes it away); a link named BRIDGE that is not this
+// lab's is kept, and said.
 const REMOVE = [
   'set -u',
+  'name=$1 marker=$2 bridges=',
+  'for f in /sys/class/net/*/ifalias; do',
+  '  [ "$(cat "$f" 2>/dev/null)" = "$marker" ] || continue',
+  '  link=${f%/ifalias}; link=${link##*/}',
+  '  if [ -d "/sys/class/net/$link/bridge" ]; then bridges="$bridges $link"; else ip link del "$link" && echo "removed $link"; fi',
+  'done',
+  'for link in $bridges; do ip link del "$link" && echo "removed $link"; done',
+  'if [ -e "/sys/class/net/$name" ]; then a=$(cat "/sys/class/net/$name/ifalias" 2>/dev/null || true); echo "kept $name: not this lab\'s (alias: ${a:-none})"; fi',
+].join('\n');
+
+// Run as `sh -c NAMES miglab-bridge BRIDGE TUNNEL MARKER`, before anything is made on any host:
+// each of the two names taken by a link that is not this lab's, one line `taken LINK ALIAS`; then
+// the host's IPv4 addresses (`ip -o -4 addr show`), for the caller to check the guests' network against.
+const NAMES = [
+  'set -u',
   'marker=$3',
-  'for link in "$2" "$1"; do',
+  'for link in "$1" "$2"; do',
   '  [ -e "/sys/class/net/$link" ] || continue',
   '  a=$(cat "/sys/class/net/$link/ifalias" 2>/dev/null || true)',
-  '  if [ "$a" != "$marker" ]; then echo "kept $link: not this lab\'s (alias: ${a:-none})"; continue; fi',
-  '  ip link del "$link" && echo "removed $link"',
+  '  [ "$a" = "$marker" ] || echo "taken $link ${a:-none}"',
   'done',
+  'ip -o -4 addr show',
 ].join('\n');
+
+/** Why a link's name is not free for this lab, and what to do about it. */
+function takenWhy(link: string, alias: string, lab: Pick<BridgeLab, 'spec' | 'made'>): { why: string; fix: string } {
+  const other = /^miglab:(h[0-9a-f]{7})$/.exec(alias);
+  if (other) return { why: `${link} is another miglab lab's (${other[1]}: a hosts file at another path, or a copy)`, fix: `take that lab down with \`miglab lab down --hosts\` and its file, or give another name in bridge.create of ${lab.spec.source}` };
+  return { why: `${link} exists and is not miglab's (alias: ${alias})`, fix: `give another name in bridge.create of ${lab.spec.source}, or \`bridge: ${link}\` to use that bridge as it is` };
+}
+
+/** The guests' network as numbers: first address and prefix length. */
+function guestNetwork(spec: HostsSpec): { net: number; len: number } {
+  const len = spec.guests.prefixLength;
+  const mask = len === 0 ? 0 : (~0 << (32 - len)) >>> 0;
+  return { net: (ipToNumber(spec.guests.first) & mask) >>> 0, len };
+}
+
+/**
+ * An address of the host on the guests' network (other than the client's own on this lab's
+ * bridge): the guests' network must be one of their own, or the host would reach it two ways.
+ */
+export function overlappingAddress(addrLines: string, spec: HostsSpec, bridge: string): string | undefined {
+  const g = guestNetwork(spec);
+  for (const m of addrLines.matchAll(/^\d+:\s+(\S+)\s+inet\s+(\d+\.\d+\.\d+\.\d+)\/(\d+)/gm)) {
+    const [, dev, ip, plen] = m;
+    if (dev === bridge) continue;
+    const len = Math.min(g.len, Number(plen));
+    const mask = len === 0 ? 0 : (~0 << (32 - len)) >>> 0;
+    if (((ipToNumber(ip!) & mask) >>> 0) === ((g.net & mask) >>> 0)) return `${ip}/${plen} on ${dev}`;
+  }
+  return undefined;
+}
+
+/** Before anything is made: the names free (or this lab's) and the guests' network not the host's, on every member. */
+export async function checkBridgeNames(lab: BridgeLab, signal?: AbortSignal): Promise<void> {
+  const members = bridgeMembers(lab.spec, lab.made, lab.hosts);
+  await Promise.all(
+    members.map(async (m) => {
+      const r = await m.host.run(['sh', '-c', NAMES, 'miglab-bridge', lab.made.name, tunnelName(lab.prefix), bridgeMarker(lab.prefix)], { reject: false, timeoutMs: STEP_TIMEOUT_MS, signal });
+      const taken = /^taken (\S+) (.*)$/m.exec(r.stdout);
+      if (taken) {
+        const t = takenWhy(taken[1]!, taken[2]!, lab);
+        throw new MiglabError('LAB_STATE', `cannot make the bridge on ${m.host.name}: ${t.why}; ${t.fix}`);
+      }
+      const overlap = overlappingAddress(r.stdout, lab.spec, lab.made.name);
+      if (overlap) {
+        throw new MiglabError('BAD_INPUT', `guests.addresses of ${lab.spec.source} (${lab.spec.guests.first}-...) are on a network ${m.host.name} already has (${overlap}); with a bridge miglab makes, give the guests a network of their own, e.g. 10.213.0.10-10.213.0.30`);
+      }
+    }),
+  );
+}
 
 export interface BridgeLab {
   readonly prefix: string;
@@ -131,16 +198,19 @@ export function ensureArgv(lab: BridgeLab, m: BridgeMember): string[] {
 }
 
 export function removeArgv(lab: Pick<BridgeLab, 'prefix' | 'made'>): string[] {
-  return ['sh', '-c', REMOVE, 'miglab-bridge', lab.made.name, tunnelName(lab.prefix), bridgeMarker(lab.prefix)];
+  return ['sh', '-c', REMOVE, 'miglab-bridge', lab.made.name, bridgeMarker(lab.prefix)];
 }
 
 /** Make the bridge on every member (side by side: one command each); what was made, one line each. */
 export async function ensureBridge(lab: BridgeLab, signal?: AbortSignal): Promise<string[]> {
+  // Nothing is made on any host unless it can be made on all of them.
+  await checkBridgeNames(lab, signal);
   const members = bridgeMembers(lab.spec, lab.made, lab.hosts);
   const done = await Promise.all(
     members.map(async (m) => {
       const r = await m.host.run(ensureArgv(lab, m), { reject: false, timeoutMs: STEP_TIMEOUT_MS, signal });
       if (r.exitCode === 3) {
+        // Taken between the check and now (another command at the same moment).
         throw new MiglabError('LAB_STATE', `cannot make the bridge on ${m.host.name}: ${r.stderr.trim()}; give another name in bridge.create of ${lab.spec.source}, or \`bridge: ${lab.made.name}\` to use that bridge as it is`);
       }
       if (r.exitCode !== 0) {
@@ -199,6 +269,7 @@ const TRY = [
   '  ip link del "${trial}b"',
   'else echo "nobridge $err"; fi',
   'if err=$(ip link add "${trial}v" type vxlan id $(( $(od -An -N2 -tu2 /dev/urandom) + 1 )) dstport "$port" local "$local" 2>&1); then ip link del "${trial}v"; else echo "novxlan $err"; fi',
+  'ip -o -4 addr show',
 ].join('\n');
 
 export interface BridgeCheckFinding {
@@ -218,8 +289,11 @@ export async function tryBridgeMember(lab: BridgeLab, m: BridgeMember, trial: st
   const taken = lines.filter((l) => l.startsWith('taken '));
   if (taken.length > 0) {
     const [, link, alias] = taken[0]!.split(' ');
-    return { ok: false, detail: `${link} exists on ${m.host.name} and is not miglab's (alias: ${alias})`, fix: `give another name in bridge.create of ${spec.source}, or \`bridge: ${link}\` to use that bridge as it is` };
+    const t = takenWhy(link!, alias!, lab);
+    return { ok: false, detail: `on ${m.host.name}: ${t.why}`, fix: t.fix };
   }
+  const overlap = overlappingAddress(r.stdout, spec, made.name);
+  if (overlap) return { ok: false, detail: `guests.addresses (${spec.guests.first}-...) are on a network ${m.host.name} already has (${overlap})`, fix: `with a bridge miglab makes, give the guests a network of their own in ${spec.source}, e.g. 10.213.0.10-10.213.0.30` };
   if (said('noaddr') !== undefined) {
     return { ok: false, detail: `${m.endpoint} is not an address of ${m.host.name}, so the tunnel cannot start there`, fix: `give the address of ${m.roles[0]} the other hosts reach it at as bridge.endpoints.${m.roles[0]} in ${spec.source}` };
   }

@@ -10,6 +10,7 @@ import { join, posix, resolve } from 'node:path';
 import { checkNfsDriver, checkQemu, fail, ok, runChecks, warn, type CheckResult, type DoctorReport, type NamedCheck } from '../doctor/checks.js';
 import { describeError } from '../errors.js';
 import type { Host, RunResult } from '../host/host.js';
+import { shellCommand } from '../host/shell-quote.js';
 import { SshHost, type SshTarget } from '../host/ssh.js';
 import { firstExisting, installLine, missingPrograms } from '../lab/deps.js';
 import type { HostRole } from '../lab/spec.js';
@@ -80,6 +81,10 @@ function sshFix(h: HostSpec, why: string, source: string): string {
   const at = `${h.user}@${h.address}`;
   if (/authentication methods failed/i.test(why)) return h.key ? `put ${h.key}.pub in ~${h.user}/.ssh/authorized_keys on ${h.address} (ssh-copy-id -i ${h.key}.pub -p ${h.port} ${at})` : `add your key to the agent (ssh-add) and its public half to ~${h.user}/.ssh/authorized_keys on ${h.address}`;
   if (/verification failed|host denied/i.test(why)) return `the host key is not the one hostKey in ${source} names: compare with ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on ${h.address}`;
+  // Through a proxy, a connection that never got to SSH is the proxy's doing: point at it, and at the ssh line that uses it.
+  if (h.proxy && /ENOENT|EPIPE|before handshake|proxy said/i.test(why)) {
+    return `check the proxy command: it must carry the connection to sshd on its stdin/stdout; try it: ssh -o ProxyCommand=${shellCommand([shellCommand(h.proxy)])} -p ${h.port} ${at} true`;
+  }
   return `check the address and that sshd runs there and lets you in: ssh -p ${h.port} ${at} true`;
 }
 

@@ -210,6 +210,9 @@ function linkName(fix: string) {
   return z.string({ error: missing(fix) }).regex(/^[^\s/:]{1,15}$/, `not a Linux interface name (1-15 characters, no spaces, / or :); ${fix}`);
 }
 
+/** The system's own directories (and what is under them), or a top-level one: never served. */
+const SYSTEM_DIR = /^\/(?:(?:etc|usr|bin|sbin|lib|lib32|lib64|libx32|boot|dev|proc|sys|run|root)(?:\/.*)?|[^/]+)$/;
+
 const NFS_URL = /^nfs:\/\/([^/?#\s]+)(\/[^?#\s]*[^/?#\s][^?#\s]*)$/;
 /** A served directory goes into nfs-ganesha's config and the NFS URL as it is: plain characters only. */
 const SERVED_DIR = /^\/[A-Za-z0-9._/-]+$/;
@@ -284,6 +287,8 @@ function hostsFileSchema(c: HostsContext) {
           if (st.nfs !== undefined) issue('nfs', `given with serve: ${st.serve}; give one of them: nfs: (an export you have) or serve: (miglab serves dir from the server host, at nfs://ITS_ADDRESS/DIR)`);
           else if (st.dir === undefined) issue('dir', `missing; give the directory serve: ${st.serve} exports on the ${st.server} host, e.g. /var/lib/miglab-export (made if missing)`);
           else if (!SERVED_DIR.test(st.dir) || st.dir === '/') issue('dir', `"${st.dir}" cannot be served; give a directory of its own, its path of letters, digits and . _ - / only, e.g. /var/lib/miglab-export`);
+          // Served read-write, root as root, to two hosts: never the system's own files.
+          else if (SYSTEM_DIR.test(st.dir)) issue('dir', `"${st.dir}" is a system directory, and the export is read-write with root's rights; give a directory of its own, e.g. /var/lib/miglab-export`);
         }),
       runDir: absolutePath('give where miglab keeps sockets and tools on each host, e.g. /run/miglab-remote').default(DEFAULT_RUN_DIR),
     })

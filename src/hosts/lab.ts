@@ -8,7 +8,8 @@
 // initrd, probe tool, certificates, monitor sockets) is put under the hosts file's `runDir` there.
 import { createHash } from 'node:crypto';
 import { rm, rmdir } from 'node:fs/promises';
-import { basename, join, posix } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { basename, join, posix, resolve } from 'node:path';
 import { hostsSampling, type BatchSampling } from '../batch/sampling.js';
 import { MiglabError } from '../errors.js';
 import type { Host } from '../host/host.js';
@@ -37,11 +38,20 @@ function guestSubnet(spec: HostsSpec): string {
   return `${numberToIp((ipToNumber(spec.guests.first) & mask) >>> 0)}/${len}`;
 }
 
-/** A short, stable name for the lab of one hosts file: `h` + 7 hex digits of its path's hash. */
+/**
+ * A short, stable name for the lab of one hosts file: `h` + 7 hex digits of the hash of its real
+ * path, so `..`, a relative path or a symlink to the same file is the same lab (a copy is another
+ * file, and another lab: what that lab made on the hosts carries its own name).
+ */
 export function hostsLabPrefix(hostsFile: string): string {
-  return `h${createHash('sha256').update(hostsFile).digest('hex').slice(0, 7)}`;
+  let path = resolve(hostsFile);
+  try {
+    path = realpathSync(path);
+  } catch {
+    // Not there (any more): its path as given names it, as it did when it was there.
+  }
+  return `h${createHash('sha256').update(path).digest('hex').slice(0, 7)}`;
 }
-
 
 /** Why a fault or setting that needs the embedded lab cannot run here, in one line. */
 function notOnHosts(what: string, why: string): MiglabError {

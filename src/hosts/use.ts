@@ -68,6 +68,10 @@ export async function useHostsLab(td: Teardown, hostsFile: string, o: UseHostsLa
   const lab = new HostsLab({ file, spec, hosts: byRole, connectionLost });
   td.defer("remove the hosts lab's empty state on this machine", () => lab.tidyState());
   // Not stopped with this command: the export lives until `lab down --hosts`, as the embedded lab's does.
-  if (o.serveStorage !== false) await lab.ensureStorage({ signal: o.signal });
+  if (o.serveStorage !== false) {
+    // Before anything else is started there: a bridge name taken on a host is refused first.
+    await lab.ensureBridge(o.signal);
+    await lab.ensureStorage({ signal: o.signal });
+  }
   return lab;
 }

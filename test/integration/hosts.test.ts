@@ -9,7 +9,7 @@
 // and `lab down --hosts` leaves nothing on the hosts. Everything runs through the command, as a
 // user runs it (in-process runs on SSH hosts were seen to stall under jest). One lab and one set
 // of hosts for all of it: each bring-up costs most of a minute.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
@@ -30,6 +30,15 @@ const MIGLAB = resolve('bin/miglab.js');
 const fx = useSshHosts('mlhost');
 const results = mkdtempSync(join(tmpdir(), 'miglab-it-hosts-'));
 afterAll(() => rmSync(results, { recursive: true, force: true }));
+
+/** A process's PID namespace (`pid:[INODE]`), or undefined once it is gone. */
+function pidNsOf(pid: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/pid`);
+  } catch {
+    return undefined;
+  }
+}
 
 const qemusOn = (role: 'src' | 'dst') => qemusOnHost(fx.ssh.hosts[role]);
 
@@ -219,7 +228,10 @@ describe('storage miglab serves: nfs-ganesha on dst', () => {
   const serverProcesses = async () => {
     const { prefix, dst } = served();
     const r = await execa('pgrep', ['-a', '-f', '--', `/${prefix}/nfs/|/check-[0-9a-f]{8}/nfs/|^rpcbind -f -h ${dst.address.replace(/\./g, '\\.')}$`], { reject: false });
-    return r.stdout.split('\n').filter(Boolean);
+    // pgrep sees the whole machine: only dst's processes (its PID namespace) are this test's; another
+    // lab's hosts on the same addresses (a user's, another test's) are none of its business.
+    const dstPidNs = pidNsOf(dst.sshd.pid);
+    return r.stdout.split('\n').filter((l) => l && pidNsOf(Number(l.split(' ')[0])) === dstPidNs);
   };
   /** What listens in dst's namespace on the NFS ports. */
   const nfsListeners = async () => (await inNs(served().dst.netns, ['ss', '-Htuln'])).stdout.split('\n').filter((l) => /:(2049|20048|111)\s/.test(l));
@@ -463,12 +475,14 @@ describe('a bridge miglab makes on the hosts (bridge.create)', () => {
       const file = madeBridgeFile('user-bridge.yaml', 'mluser');
       const check = await cli('hosts', 'check', '--hosts', file, '--port', String(PORT));
       expect(check.exitCode).not.toBe(0);
-      expect(check.all).toMatch(/dst bridge .*mluser exists on root@[\d.]+ and is not miglab's \(alias: none\)/);
+      expect(check.all).toMatch(/dst bridge .*on root@[\d.]+: mluser exists and is not miglab's \(alias: none\)/);
       const up = await cli('lab', 'up', '--hosts', file);
       expect(up.exitCode).not.toBe(0);
-      expect(up.all).toMatch(/cannot make the bridge on root@[\d.]+: mluser exists and is not this lab's/);
+      expect(up.all).toMatch(/cannot make the bridge on root@[\d.]+: mluser exists and is not miglab's \(alias: none\)/);
       expect((await linksIn('dst')).some((l) => l.ifname === 'mluser')).toBe(true);
-      // lab up made it on the hosts where the name was free: lab down takes those away, and keeps the user's.
+      // Refused before anything was made on any host (the names are checked on all of them first).
+      for (const role of roles) expect((await linksIn(role)).filter((l) => l.ifalias?.startsWith('miglab:')).map((l) => l.ifname)).toEqual([]);
+      // lab down keeps the user's bridge, and says so.
       const down = await cli('lab', 'down', '--hosts', file);
       expect(down.exitCode).toBe(0);
       expect(down.all).toMatch(/kept mluser: not this lab's/);
@@ -506,9 +520,12 @@ describe('a bridge miglab makes on the hosts (bridge.create)', () => {
     const status = await cli('lab', 'status', '--hosts', file);
     expect(status.all).toMatch(/dst \(root@[\d.]+\): bridge mlbrt \(up\), tunnel vx-h[0-9a-f]{7} \(up\) to 2 peers/);
 
+    // The file edited since (another bridge name): lab down still finds what this lab made, by its alias.
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/mlbrt/g, 'mlbrx'), { mode: 0o600 });
     const down = await cli('lab', 'down', '--hosts', file);
     expect(down.exitCode).toBe(0);
     expect(down.all.match(/^ {2}removed mlbrt on root@/gm)).toHaveLength(3);
+    expect(down.all.match(/^ {2}removed vx-h[0-9a-f]{7} on root@/gm)).toHaveLength(3);
     for (const role of roles) expect((await linksIn(role)).filter((l) => l.ifalias?.startsWith('miglab:')).map((l) => l.ifname)).toEqual([]);
   }, 240_000);
 });

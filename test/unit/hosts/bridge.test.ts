@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bridgeMarker, bridgeMembers, defaultVni, ensureArgv, removeArgv, tunnelName } from '../../../src/hosts/bridge.js';
+import { bridgeMarker, bridgeMembers, defaultVni, ensureArgv, overlappingAddress, removeArgv, tunnelName } from '../../../src/hosts/bridge.js';
 import { parseHostsFile, parseHostsText, type HostsContext } from '../../../src/hosts/file.js';
 import { FakeHost } from '../../support/fake-host.js';
 
@@ -81,7 +81,17 @@ describe('the bridge on the hosts', () => {
     expect(argv.slice(0, 2)).toEqual(['sh', '-c']);
     expect(argv[2]).not.toContain('mlbr0');
     expect(argv.slice(3)).toEqual(['miglab-bridge', '/run/miglab-remote/h1a2b3c4/bridge.lock', 'mlbr0', 'vx-h1a2b3c4', String(defaultVni('h1a2b3c4')), '4789', '192.168.122.11', 'miglab:h1a2b3c4', '10.213.0.14/24', '192.168.122.12']);
-    expect(removeArgv(lab).slice(3)).toEqual(['miglab-bridge', 'mlbr0', tunnelName('h1a2b3c4'), bridgeMarker('h1a2b3c4')]);
+    expect(removeArgv(lab).slice(3)).toEqual(['miglab-bridge', 'mlbr0', bridgeMarker('h1a2b3c4')]);
+    expect(tunnelName('h1a2b3c4')).toBe('vx-h1a2b3c4');
+  });
+
+  it('finds a host address on the guests\' network (not the client\'s own on the bridge)', () => {
+    const spec = parseHostsText(text('{ create: mlbr0 }'), 'h.yaml', ctx);
+    const addrs = (lines: string[]) => lines.map((l, i) => `${i + 1}: ${l}`).join('\n');
+    expect(overlappingAddress(addrs(['lo    inet 127.0.0.1/8 scope host lo', 'eth0    inet 192.168.122.11/24 brd 192.168.122.255 scope global eth0', 'mlbr0    inet 10.213.0.14/24 scope global mlbr0']), spec, 'mlbr0')).toBeUndefined();
+    expect(overlappingAddress(addrs(['eth1    inet 10.213.0.2/24 scope global eth1']), spec, 'mlbr0')).toBe('10.213.0.2/24 on eth1');
+    // A wider network of the host that holds the guests' /24 overlaps too.
+    expect(overlappingAddress(addrs(['eth1    inet 10.0.0.5/8 scope global eth1']), spec, 'mlbr0')).toBe('10.0.0.5/8 on eth1');
   });
 
   it('derives a VXLAN id from the lab name, in range and different for different labs', () => {

@@ -203,6 +203,17 @@ describe('hosts check', () => {
     expect(line('clock')).toMatchObject({ status: 'warn', found: expect.stringMatching(/^dst's clock is 5\d{3}\.\d ms ahead of src's/), fix: expect.stringContaining('timedatectl set-ntp true') });
   });
 
+  it('points at the proxy when a connection through one never reached SSH', async () => {
+    const proxied = parseHostsText(SPEC.replace('dst: { address: 10.0.0.2, agent: true }', 'dst: { address: 10.0.0.2, agent: true, proxy: [ipx, netns, exec, d, socat, STDIO, "TCP:127.0.0.1:22"] }'), 'h.yaml', { env: { SSH_AUTH_SOCK: '/agent' }, homeDir: '/nonexistent' });
+    const s = fakeMachine(good());
+    const connect = async (t: SshTarget) => {
+      if (t.host === '10.0.0.2') throw new Error('spawn ipx ENOENT');
+      return Object.assign(s.host, { close: () => undefined });
+    };
+    const report = await checkHosts(proxied, { port: PORT, timeoutMs: 1000, clockReadings: 2, connect });
+    expect(report.checks.find((c) => c.name === 'dst ssh')!.fix).toBe("check the proxy command: it must carry the connection to sshd on its stdin/stdout; try it: ssh -o ProxyCommand='ipx netns exec d socat STDIO TCP:127.0.0.1:22' -p 22 root@10.0.0.2 true");
+  });
+
   it('reports a host that does not answer and checks the rest', async () => {
     const { report, line, closed } = await check(good(), new Error('connect ECONNREFUSED'));
     expect(line('dst ssh')).toMatchObject({ status: 'fail', found: 'cannot log in to root@10.0.0.2:22: connect ECONNREFUSED', fix: 'check the address and that sshd runs there and lets you in: ssh -p 22 root@10.0.0.2 true' });
