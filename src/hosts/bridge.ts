@@ -14,7 +14,7 @@
 // `lab down --hosts`.
 import type { Host } from '../host/host.js';
 import { MiglabError } from '../errors.js';
-import { ipToNumber, type HostRole } from '../lab/spec.js';
+import { ipToNumber, networkOf, type HostRole } from '../lab/spec.js';
 import type { BridgeMade, HostsSpec } from './file.js';
 
 const STEP_TIMEOUT_MS = 15_000;
@@ -140,25 +140,18 @@ function takenWhy(link: string, alias: string, lab: Pick<BridgeLab, 'spec' | 'ma
   return { why: `${link} exists and is not miglab's (alias: ${alias})`, fix: `give another name in bridge.create of ${lab.spec.source}, or \`bridge: ${link}\` to use that bridge as it is` };
 }
 
-/** The guests' network as numbers: first address and prefix length. */
-function guestNetwork(spec: HostsSpec): { net: number; len: number } {
-  const len = spec.guests.prefixLength;
-  const mask = len === 0 ? 0 : (~0 << (32 - len)) >>> 0;
-  return { net: (ipToNumber(spec.guests.first) & mask) >>> 0, len };
-}
-
 /**
  * An address of the host on the guests' network (other than the client's own on this lab's
  * bridge): the guests' network must be one of their own, or the host would reach it two ways.
  */
 export function overlappingAddress(addrLines: string, spec: HostsSpec, bridge: string): string | undefined {
-  const g = guestNetwork(spec);
+  const guest = ipToNumber(spec.guests.first);
   for (const m of addrLines.matchAll(/^\d+:\s+(\S+)\s+inet\s+(\d+\.\d+\.\d+\.\d+)\/(\d+)/gm)) {
     const [, dev, ip, plen] = m;
     if (dev === bridge) continue;
-    const len = Math.min(g.len, Number(plen));
-    const mask = len === 0 ? 0 : (~0 << (32 - len)) >>> 0;
-    if (((ipToNumber(ip!) & mask) >>> 0) === ((g.net & mask) >>> 0)) return `${ip}/${plen} on ${dev}`;
+    // The two networks overlap when they agree on the shorter of the two prefixes.
+    const len = Math.min(spec.guests.prefixLength, Number(plen));
+    if (networkOf(ipToNumber(ip!), len) === networkOf(guest, len)) return `${ip}/${plen} on ${dev}`;
   }
   return undefined;
 }

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { shellCommand } from '../host/shell-quote.js';
 import { SshHost, type SshTarget } from '../host/ssh.js';
-import { HOST_ROLES, ipToNumber, numberToIp, type HostRole } from '../lab/spec.js';
+import { HOST_ROLES, ipToNumber, networkOf, numberToIp, type HostRole } from '../lab/spec.js';
 import type { WaitOptions } from '../util/deadline.js';
 import { describeIssue } from '../util/validate.js';
 import { parseYaml, readInputFile } from '../util/yaml.js';
@@ -195,7 +195,7 @@ function guestRange(text: string, prefixLength: number): GuestAddresses | string
   }
   if (last < first) return `"${text}" is reversed; give the lower address first (${parts[1]}-${parts[0]})`;
   const hostBits = 32 - prefixLength;
-  const network = (n: number) => (hostBits === 32 ? 0 : (n >>> hostBits) << hostBits) >>> 0;
+  const network = (n: number) => networkOf(n, prefixLength);
   const net = network(first);
   const broadcast = (net + 2 ** hostBits - 1) >>> 0;
   if (network(last) !== net) return `"${text}" spans more than one /${prefixLength} network (${numberToIp(net)}/${prefixLength} and ${numberToIp(network(last))}/${prefixLength}); ${fix}, or a shorter prefixLength`;

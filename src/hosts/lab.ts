@@ -17,7 +17,7 @@ import type { LineSession } from '../host/line-session.js';
 import { sha256File } from '../host/local.js';
 import type { ClockOffset, Lab, LabHost, LabNfs, NfsServerState, SlotLease, StepOptions } from '../lab/handle.js';
 import { SlotTable, type SlotHolder, type SlotRequest } from '../lab/slots.js';
-import { DEFAULT_STATE_ROOT, ipToNumber, isEmptyShaping, labNames, labPaths, numberToIp, parseShaping, type GuestHostRole, type HostRole, type LabSpec, type ShapingInput } from '../lab/spec.js';
+import { DEFAULT_STATE_ROOT, ipToNumber, isEmptyShaping, labNames, labPaths, networkOf, numberToIp, parseShaping, type GuestHostRole, type HostRole, type LabSpec, type ShapingInput } from '../lab/spec.js';
 import { addTapOn, removeTapOn, tapExistsOn, tapsPresentOn } from '../lab/taps.js';
 import { ensureTlsCredentials, TLS_FILES } from '../lab/tls.js';
 import type { RecordedProcess } from '../lab/procs.js';
@@ -34,8 +34,7 @@ const CLOCK_ROUND_TRIPS = 5;
 /** The guests' network as a subnet (`a.b.c.d/len`), from their first address and prefix length. */
 function guestSubnet(spec: HostsSpec): string {
   const len = spec.guests.prefixLength;
-  const mask = len === 0 ? 0 : (~0 << (32 - len)) >>> 0;
-  return `${numberToIp((ipToNumber(spec.guests.first) & mask) >>> 0)}/${len}`;
+  return `${numberToIp(networkOf(ipToNumber(spec.guests.first), len))}/${len}`;
 }
 
 /**
@@ -146,8 +145,8 @@ export class HostsLab implements Lab {
     return `52:54:00:78:${hex((n >>> 8) & 255)}:${hex(n & 255)}`;
   }
 
+  /** On the bridge miglab made (useHostsLab made it before the run started) or on the user's. */
   async addTap(role: GuestHostRole, name: string, opts?: StepOptions): Promise<void> {
-    await this.ensureBridge(opts?.signal);
     return addTapOn(this.hosts[role], this.parts.spec.bridge, name, opts);
   }
 

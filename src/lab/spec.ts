@@ -114,6 +114,11 @@ export function ipToNumber(ip: string): number {
   return ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
 }
 
+/** The network part of address `n` under a /len prefix (len 0: the whole space). */
+export function networkOf(n: number, len: number): number {
+  return len === 0 ? 0 : (n & (~0 << (32 - len))) >>> 0;
+}
+
 export function numberToIp(n: number): string {
   return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 }

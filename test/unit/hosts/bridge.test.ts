@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { bridgeMarker, bridgeMembers, defaultVni, ensureArgv, overlappingAddress, removeArgv, tunnelName } from '../../../src/hosts/bridge.js';
 import { parseHostsFile, parseHostsText, type HostsContext } from '../../../src/hosts/file.js';
 import { FakeHost } from '../../support/fake-host.js';
+import { refusedHostsText } from '../../support/hosts-file.js';
 
 const home = mkdtempSync(join(tmpdir(), 'miglab-bridge-home-'));
 mkdirSync(join(home, '.ssh'));
@@ -16,14 +17,7 @@ const ctx: HostsContext = { env: {}, homeDir: home };
 
 const HOSTS = 'hosts:\n  src: { address: 192.168.122.11 }\n  dst: { address: 192.168.122.12 }';
 const text = (bridge: string, hosts = HOSTS) => `${hosts}\nbridge: ${bridge}\nguests: { addresses: 10.213.0.10-10.213.0.14 }\nstorage: { nfs: "nfs://192.168.122.11/srv/m", server: src }\n`;
-const refused = (t: string) => {
-  try {
-    parseHostsText(t, 'h.yaml', ctx);
-  } catch (err) {
-    return (err as Error).message;
-  }
-  throw new Error('the file was accepted');
-};
+const refused = (t: string) => refusedHostsText(t, ctx);
 
 describe('bridge: { create: NAME } in the hosts file', () => {
   it('keeps the last guest address for the client and takes the hosts\' addresses as tunnel endpoints', () => {

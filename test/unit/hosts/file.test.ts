@@ -6,6 +6,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_BRIDGE, DEFAULT_RUN_DIR, DEFAULT_SSH_PORT, parseHostsFile, parseHostsText, sshTarget, type HostsContext } from '../../../src/hosts/file.js';
+import { refusedHostsText } from '../../support/hosts-file.js';
 
 const home = mkdtempSync(join(tmpdir(), 'miglab-hosts-home-'));
 mkdirSync(join(home, '.ssh'));
@@ -29,14 +30,7 @@ function file(parts: Partial<Record<'hosts' | 'bridge' | 'guests' | 'migration' 
   return Object.values(base).filter(Boolean).join('\n') + '\n';
 }
 
-const refused = (text: string, ctx: HostsContext = noAgent) => {
-  try {
-    parseHostsText(text, 'h.yaml', ctx);
-  } catch (err) {
-    return (err as Error).message;
-  }
-  throw new Error('the file was accepted');
-};
+const refused = (text: string, ctx: HostsContext = noAgent) => refusedHostsText(text, ctx);
 
 describe('a good hosts file', () => {
   it('takes storage miglab serves, its NFS URL made from the server host\'s address and the directory', () => {
