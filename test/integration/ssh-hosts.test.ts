@@ -42,19 +42,28 @@ afterAll(async () => {
   for (const c of conns.values()) await c.close();
 });
 
-function exec(role: HostRole, argv: readonly string[]): Promise<ClientChannel> {
+function exec(role: HostRole, argv: readonly string[], attach: (ch: ClientChannel) => void = () => undefined): Promise<ClientChannel> {
   const { client } = conns.get(role)!;
-  return new Promise((resolve, reject) => client.exec(shellCommand(argv), (err, ch) => (err ? reject(err) : resolve(ch))));
+  return new Promise((resolve, reject) =>
+    client.exec(shellCommand(argv), (err, ch) => {
+      if (err) return reject(err);
+      // Inside ssh2's callback: a quick command's whole answer may be parsed in the same tick (the race SshHost.exec avoids).
+      attach(ch);
+      resolve(ch);
+    }),
+  );
 }
 
 async function sh(role: HostRole, argv: readonly string[]): Promise<{ code: number | null; stdout: string }> {
-  const ch = await exec(role, argv);
   let stdout = '';
-  ch.on('data', (d: Buffer) => (stdout += d.toString()));
-  ch.stderr.resume();
-  // 'exit' and 'close' may come in one tick: both are awaited from the start.
-  const exited = new Promise<number | null>((resolve) => ch.once('exit', (c: number | null) => resolve(c)));
-  const closed = new Promise((resolve) => ch.once('close', resolve));
+  let exited!: Promise<number | null>;
+  let closed!: Promise<unknown>;
+  await exec(role, argv, (ch) => {
+    ch.on('data', (d: Buffer) => (stdout += d.toString()));
+    ch.stderr.resume();
+    exited = new Promise<number | null>((resolve) => ch.once('exit', (c: number | null) => resolve(c)));
+    closed = new Promise((resolve) => ch.once('close', resolve));
+  });
   const code = await withDeadline(`${argv.join(' ')} on ${role}`, exited, WAIT);
   await withDeadline(`${argv.join(' ')} on ${role} to close`, closed, WAIT);
   return { code, stdout: stdout.trim() };
