@@ -18,6 +18,7 @@ import { LocalHost } from '../host/local.js';
 import { runDoctor, formatDoctor } from '../doctor/checks.js';
 import { localProbes } from '../doctor/local.js';
 import { buildImage, describeImage, formatImageReport, imageInfo } from '../image/build.js';
+import { IMAGE_VARIANTS, type ImageVariant } from '../image/inputs.js';
 import { checkLabDependencies, checkRoot, formatLabStatus, labDown, labStatus, labUp, parseLabSpec, parseShaping } from '../lab/index.js';
 import { formatSummary } from '../report/summary.js';
 import { parseDurationMs, parsePort, subject } from '../util/units.js';
@@ -59,15 +60,20 @@ export const COMMANDS: readonly MiglabCommand[] = [
   {
     command: 'image <action>',
     describe: 'build the guest image, or print what went into it',
-    builder: (y) => y.positional('action', { choices: ['build', 'info'] as const, demandOption: true }).option('force', { type: 'boolean', default: false, describe: 'rebuild even if cached' }),
+    builder: (y) =>
+      y
+        .positional('action', { choices: ['build', 'info'] as const, demandOption: true })
+        .option('force', { type: 'boolean', default: false, describe: 'rebuild even if cached' })
+        .option('variant', { choices: IMAGE_VARIANTS, default: 'base' as const, describe: 'base: the guest of VM runs; chost: a container host (CRIU and the container workload), for `miglab containers`' }),
     run: async (a, io) => {
+      const variant = a.variant as ImageVariant;
       if (a.action === 'build') {
-        const info = await buildImage({ cacheDir: api.IMAGE_CACHE_DIR, force: Boolean(a.force), log: (m: string) => io.progress?.('image', m) });
+        const info = await buildImage({ cacheDir: api.IMAGE_CACHE_DIR, force: Boolean(a.force), variant, log: (m: string) => io.progress?.('image', m) });
         io.out(describeImage(info));
         io.json?.(info);
         return 0;
       }
-      const report = await imageInfo({ cacheDir: api.IMAGE_CACHE_DIR });
+      const report = await imageInfo({ cacheDir: api.IMAGE_CACHE_DIR, variant });
       io.out(formatImageReport(report));
       io.json?.(report);
       // Not built or damaged: a run would refuse it, so the check fails too.
@@ -144,6 +150,55 @@ export const COMMANDS: readonly MiglabCommand[] = [
       return runExit(report);
     },
     json: 'the run report, as in run.json (its folder is RESULTS/<runId>)',
+  },
+  {
+    command: 'containers <action>',
+    describe: 'containers with CRIU between two container-host guests: `check` boots the pair and prints what CRIU says; `migrate` moves one container and checks it is intact',
+    builder: (y) =>
+      y
+        .positional('action', { choices: ['check', 'migrate'] as const, demandOption: true })
+        .option('workload', { type: 'string', default: 'counter', describe: 'what the container runs: counter (one value a second, as the reference report), natural, fibonacci, prime, or mem:WSS@RATE (e.g. mem:64M@16M/s)' })
+        .option('strategy', { choices: ['stop-and-copy', 'iterative'] as const, default: 'stop-and-copy' as const, describe: 'stop-and-copy: one dump, then restore; iterative: pre-dump rounds while it runs (P.Haul\'s stop rules), then a final dump' })
+        .option('max-rounds', { type: 'number', default: 8, describe: 'iterative: at most this many pre-dumps' })
+        .option('min-pages', { type: 'number', default: 64, describe: 'iterative: stop when a pre-dump wrote this many pages or fewer' })
+        .option('max-growth', { type: 'number', default: 10, describe: 'iterative: stop when a pre-dump wrote more than this many percent more pages than the one before' })
+        .option('period-ms', { type: 'number', describe: "the workload's period between values (default: counter 1000, generators 10)" })
+        .option('memory', { type: 'number', default: 512, describe: 'MiB of RAM of each container-host guest' })
+        .option('keep-images', { type: 'boolean', default: false, describe: "keep CRIU's images in the lab's checkpoint export after the run" })
+        .option('results', { type: 'string', default: 'results', describe: 'directory for results/<run-id>/' })
+        .option('prefix', PREFIX_OPTION),
+    run: async (a, io) => {
+      const { containersCheck, containersMigrate } = await import('../containers/run.js');
+      if (a.action === 'check') {
+        const r = await containersCheck({ lab: { prefix: String(a.prefix) }, memoryMiB: Number(a.memory), progress: io.progress });
+        io.out(r.lines.join('\n'));
+        io.json?.(r);
+        return r.ok ? 0 : 1;
+      }
+      const r = await containersMigrate({
+        workload: String(a.workload),
+        strategy: String(a.strategy),
+        rules: { maxRounds: Number(a['max-rounds']), minPages: Number(a['min-pages']), maxGrowthPct: Number(a['max-growth']) },
+        periodMs: a['period-ms'] === undefined ? undefined : Number(a['period-ms']),
+        memoryMiB: Number(a.memory),
+        keepImages: Boolean(a['keep-images']),
+        lab: { prefix: String(a.prefix) },
+        resultsRoot: String(a.results),
+        progress: io.progress,
+      });
+      const f = r.result.figures;
+      io.out(
+        [
+          `container ${r.runId}: ${r.verdict}`,
+          `  frozen (CRIU, final dump) ${f.criuFrozenMs?.toFixed(1) ?? 'n/a'} ms; client downtime ${f.clientDowntimeMs === null ? 'not measured (never heard again)' : `${f.clientDowntimeMs.toFixed(1)} ms`}; total ${f.totalMs} ms; ${f.preDumpRounds} pre-dump round(s)`,
+          ...r.result.verify.checks.filter((c) => !c.ok).map((c) => `  FAILED ${c.name}: ${c.detail}`),
+          `  results in ${r.dir}`,
+        ].join('\n'),
+      );
+      io.json?.({ runId: r.runId, dir: r.dir, verdict: r.verdict, figures: f, verify: r.result.verify });
+      return r.verdict === 'intact' ? 0 : 1;
+    },
+    json: 'check: what CRIU says on each host; migrate: the verdict, figures and checks (run.json has everything)',
   },
   {
     command: 'guests <action>',

@@ -5,7 +5,7 @@ import { MiglabError } from '../errors.js';
 import { readFile } from 'node:fs/promises';
 import { qemuImgCreateCommand } from '../image/disk.js';
 import type { Lab } from '../lab/index.js';
-import { nfsServerCommand } from '../lab/nfs.js';
+import { labNfsParams, nfsServerCommand } from '../lab/nfs.js';
 import type { ExplainedCommand } from '../util/explained-command.js';
 import type { RunReport } from '../migrate/report.js';
 import { byHandSteps } from '../guests/instructions.js';
@@ -48,7 +48,7 @@ export async function explainCommands(report: RunReport, lab: Lab): Promise<{ co
   // The machine is absent only from a run that failed before booting: there is nothing to explain.
   if (!i.machine) throw new MiglabError('MIGRATION_FAILED', `the homework's migration (${report.runId}) failed before its guest was made: ${report.failure ?? report.verdict}`);
   const diskPath = lab.nfs.path(`${report.runId}-${i.machine.name}.qcow2`);
-  const nfsParams = { serverIp: lab.nfs.serverIp, subnet: lab.spec.subnet, labDir: lab.paths.labDir, nfsDir: lab.paths.nfsDir, exportDir: lab.nfs.exportDir };
+  const nfsParams = labNfsParams(lab.spec, lab.paths, lab.nfs.serverIp, lab.nfs.exportDir);
   const monitor: ExplainedCommand = {
     argv: [...i.monitorCommands, 'info migrate'],
     explained: [...i.monitorCommands, 'info migrate'].map((l) => ({ args: [l], why: explainMonitorLine(l) })),

@@ -19,7 +19,7 @@ import { CommandError, LocalHost } from '../host/local.js';
 import { CpioArchive } from './cpio.js';
 import {
   AGENT_CFLAGS,
-  GUEST_MODULES,
+  CHOST_SOURCE_FILES,
   SOURCE_FILES,
   busyboxPath,
   defaultCacheDir,
@@ -29,6 +29,7 @@ import {
   imageInputs,
   sha256,
   type ImageInputs,
+  type ImageVariant,
   type KernelPackage,
 } from './inputs.js';
 import { loadOrder, readModinfo, type ModInfo } from './modinfo.js';
@@ -86,6 +87,8 @@ export interface BuildImageOptions {
   /** Default: the repository this module belongs to. */
   readonly repoDir?: string;
   readonly host?: Host;
+  /** Default: base (see IMAGE_VARIANTS). */
+  readonly variant?: ImageVariant;
 }
 
 const IMAGE_JSON = 'image.json';
@@ -93,6 +96,8 @@ const BZIMAGE_FILE = 'vmlinuz';
 const PVH_FILE = 'vmlinux';
 const INITRD_FILE = 'initrd.img';
 const AGENT_FILE = 'miglab-agent';
+/** Where the container host keeps the workload each container runs. */
+export const WORKLOAD_GUEST_PATH = '/bin/miglab-workload';
 const TOOLS: ReadonlyArray<readonly [string, string]> = [
   ['gcc', 'apt-get install -y gcc libc6-dev'],
   ['dpkg-deb', 'a Debian-based host (dpkg)'],
@@ -261,7 +266,7 @@ async function recordFile(path: string): Promise<ImageFile> {
 export async function findImage(opts: Omit<BuildImageOptions, 'force' | 'log'> = {}): Promise<ImageInfo | undefined> {
   const repoDir = opts.repoDir ?? findRepoDir();
   const cacheDir = opts.cacheDir ?? defaultCacheDir(repoDir);
-  const inputs = await imageInputs({ cacheDir, repoDir, signal: opts.signal, host: opts.host });
+  const inputs = await imageInputs({ cacheDir, repoDir, signal: opts.signal, host: opts.host, variant: opts.variant });
   return readImage(join(cacheDir, imageHash(inputs)));
 }
 
@@ -305,7 +310,7 @@ export interface ImageReport {
 export async function imageInfo(opts: Omit<BuildImageOptions, 'force' | 'log'> = {}): Promise<ImageReport> {
   const repoDir = opts.repoDir ?? findRepoDir();
   const cacheDir = opts.cacheDir ?? defaultCacheDir(repoDir);
-  const inputs = await imageInputs({ cacheDir, repoDir, signal: opts.signal, host: opts.host });
+  const inputs = await imageInputs({ cacheDir, repoDir, signal: opts.signal, host: opts.host, variant: opts.variant });
   const hash = imageHash(inputs);
   const image = await readImage(join(cacheDir, hash));
   return { hash, inputs, image, damage: image ? await verifyImage(image) : undefined, cached: await listImages(cacheDir) };
@@ -445,7 +450,8 @@ export async function buildImage(opts: BuildImageOptions = {}): Promise<ImageInf
   const repoDir = opts.repoDir ?? findRepoDir();
   const cacheDir = opts.cacheDir ?? defaultCacheDir(repoDir);
 
-  const inputs = await imageInputs({ cacheDir, repoDir, signal, host });
+  const variant = opts.variant ?? 'base';
+  const inputs = await imageInputs({ cacheDir, repoDir, signal, host, variant });
   const hash = imageHash(inputs);
   const finalDir = join(cacheDir, hash);
   if (!opts.force) {
@@ -465,7 +471,7 @@ export async function buildImage(opts: BuildImageOptions = {}): Promise<ImageInf
   const started = Date.now();
   const workDir = await mkdtemp(join(cacheDir, `.build-${hash}-${process.pid}-`));
   try {
-    log(`building image ${hash} in ${workDir}`);
+    log(`building ${variant === 'base' ? 'image' : `the ${variant} image`} ${hash} in ${workDir}`);
     const deb = await fetchKernelDeb(host, inputs.kernel, cacheDir, workDir, signal, log);
     throwIfAborted(signal, 'image build');
     log(`extracting ${basename(deb)}`);
@@ -484,12 +490,17 @@ export async function buildImage(opts: BuildImageOptions = {}): Promise<ImageInf
       }
       return infos.get(name);
     };
-    const order = loadOrder(GUEST_MODULES, lookup);
+    const order = loadOrder(inputs.modules, lookup);
     log(`modules in load order: ${order.order.join(' ')}`);
 
     const agentPath = join(workDir, AGENT_FILE);
     log('compiling the agent');
-    await host.run(['gcc', ...AGENT_CFLAGS, '-o', agentPath, join(repoDir, SOURCE_FILES.agent)], { signal });
+    await host.run(['gcc', ...AGENT_CFLAGS, '-o', agentPath, join(repoDir, SOURCE_FILES.agent), join(repoDir, SOURCE_FILES.control)], { signal });
+    const workloadPath = join(workDir, 'miglab-workload');
+    if (variant === 'chost') {
+      log('compiling the container workload');
+      await host.run(['gcc', ...AGENT_CFLAGS, '-o', workloadPath, join(repoDir, CHOST_SOURCE_FILES.workload)], { signal });
+    }
 
     const archive = new CpioArchive();
     for (const d of ['/proc', '/sys', '/dev', '/tmp', '/run', '/etc', '/root']) archive.addDir(d);
@@ -497,12 +508,13 @@ export async function buildImage(opts: BuildImageOptions = {}): Promise<ImageInf
     archive.addCharDevice('/dev/null', 1, 3, 0o666);
     archive.addFile('/init', await readFile(join(repoDir, SOURCE_FILES.init)), 0o755);
     archive.addFile('/bin/miglab-agent', await readFile(agentPath), 0o755);
+    if (variant === 'chost') archive.addFile(WORKLOAD_GUEST_PATH, await readFile(workloadPath), 0o755);
     const busybox = busyboxPath();
     const applets = (await host.run([busybox, '--list'], { signal })).stdout.split('\n').map((s) => s.trim());
     for (const applet of applets) {
       if (/^[\w.[\]-]+$/.test(applet) && applet !== 'busybox' && !archive.has(`/bin/${applet}`)) archive.addSymlink(`/bin/${applet}`, 'busybox');
     }
-    const copied = await hostFilesToCopy(host, signal);
+    const copied = await hostFilesToCopy(host, signal, variant);
     for (const file of copied) {
       const expected = inputs.hostFiles[file];
       const data = await readFile(file);

@@ -47,7 +47,46 @@ export const GUEST_MODULES = [
 export const AGENT_CFLAGS = ['-static', '-O2', '-Wall', '-Wextra', '-Werror', '-pthread'] as const;
 
 /** Repository files that go into the image (paths relative to the repository). */
-export const SOURCE_FILES = { agent: 'vm-images/agent/miglab-agent.c', init: 'vm-images/init' } as const;
+export const SOURCE_FILES = { agent: 'vm-images/agent/miglab-agent.c', control: 'vm-images/agent/control.c', init: 'vm-images/init' } as const;
+
+/**
+ * The images miglab builds: `base`, the migrating guest of every VM run, and `chost`, a container
+ * host (the base plus CRIU, the container workload and what they need in the kernel), booted as a
+ * pair for `miglab containers`. Both are cached side by side under their own hash.
+ */
+export const IMAGE_VARIANTS = ['base', 'chost'] as const;
+export type ImageVariant = (typeof IMAGE_VARIANTS)[number];
+
+/** The container host's own source files: the workload every container runs. */
+export const CHOST_SOURCE_FILES = { workload: 'vm-images/workload/miglab-workload.c' } as const;
+
+/**
+ * Kernel modules a container host adds (with their dependencies). CRIU opens a netfilter netlink
+ * socket at start-up and fails without nf_tables ("Unable to initialize Netlink socket"); the
+ * *_diag modules let it read the sockets of the tree it dumps (sock_diag); virtio_console gives
+ * the control port (vm-images/agent/control.c); nfsv4 mounts the checkpoint export. crc32c_generic
+ * comes first: libcrc32c (nf_tables needs it) only asks for "crc32c" by alias, a soft dependency
+ * the load order cannot resolve by name.
+ */
+export const CHOST_MODULES = [
+  'crc32c_generic',
+  'nfnetlink',
+  'nf_tables',
+  'inet_diag',
+  'tcp_diag',
+  'udp_diag',
+  'raw_diag',
+  'unix_diag',
+  'netlink_diag',
+  'af_packet_diag',
+  'tun',
+  'veth',
+  'virtio_console',
+  'nfsv4',
+] as const;
+
+/** The CRIU binary, installed on the build host (apt) and copied into the container host with its libraries; never run on the host, whose kernel it does not support. */
+export const CRIU_PATH = '/usr/sbin/criu';
 
 /**
  * Debian packages the image builder and createDataDisk need on the build host (apt, dpkg and
@@ -58,6 +97,8 @@ export const REQUIRED_PACKAGES = ['busybox-static', 'iperf3', 'gcc', 'libc6-dev'
 
 /** Packages whose versions are recorded as inputs (the ones whose files the image contains). */
 const VERSIONED_PACKAGES = ['busybox-static', 'iperf3', 'gcc', 'libc6-dev'] as const;
+/** What the container host adds to them. */
+const CHOST_VERSIONED_PACKAGES = ['criu'] as const;
 
 export const BUSYBOX_PATHS = ['/bin/busybox', '/usr/bin/busybox'] as const;
 export const IPERF3_PATH = '/usr/bin/iperf3';
@@ -79,9 +120,13 @@ export interface ImageInputs {
   readonly hostFiles: Readonly<Record<string, string>>;
   readonly modules: readonly string[];
   readonly agentCflags: readonly string[];
+  /** Absent for the base image (so its hash is what it was before variants existed); 'chost' for a container host. */
+  readonly variant?: Exclude<ImageVariant, 'base'>;
 }
 
 export interface InputsOptions {
+  /** Default: base. */
+  readonly variant?: ImageVariant;
   /** Default: <repo>/vm-images/cache. The kernel package resolution is remembered in it. */
   readonly cacheDir?: string;
   /** Default: the repository this module belongs to. */
@@ -120,10 +165,15 @@ export function imageHash(inputs: ImageInputs): string {
   return sha256(canonicalJson(inputs)).slice(0, 16);
 }
 
+/** The repository files that go into an image of this variant. */
+export function sourceFilesOf(variant: ImageVariant): string[] {
+  return [...Object.values(SOURCE_FILES), ...(variant === 'chost' ? Object.values(CHOST_SOURCE_FILES) : [])];
+}
+
 /** sha256 of the repository files that go into the image. */
-export async function hashSourceFiles(repoDir: string): Promise<Record<string, string>> {
+export async function hashSourceFiles(repoDir: string, variant: ImageVariant = 'base'): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const rel of Object.values(SOURCE_FILES)) {
+  for (const rel of sourceFilesOf(variant)) {
     const path = join(repoDir, rel);
     if (!existsSync(path)) throw new MiglabError('IMAGE_BUILD', `image source ${path} is missing`);
     out[rel] = sha256(await readFile(path));
@@ -173,14 +223,21 @@ export function busyboxPath(): string {
   return found;
 }
 
-/** Host files copied into the image: busybox, iperf3 and iperf3's libraries. */
-export async function hostFilesToCopy(host: Host, signal?: AbortSignal): Promise<string[]> {
-  if (!existsSync(IPERF3_PATH)) throw new MissingDependencyError('iperf3', 'apt-get install -y iperf3');
+/** A program and the libraries `ldd` lists for it (the dynamic loader among them). */
+async function withLibraries(host: Host, program: string, pkg: string, signal?: AbortSignal): Promise<string[]> {
+  if (!existsSync(program)) throw new MissingDependencyError(pkg, `apt-get install -y ${pkg}`);
   if (!(await host.which('ldd'))) throw new MissingDependencyError('ldd', 'apt-get install -y libc-bin');
-  const ldd = await host.run(['ldd', IPERF3_PATH], { signal });
+  const ldd = await host.run(['ldd', program], { signal });
   const libs = parseLdd(ldd.stdout);
-  if (!libs.some((l) => l.includes('ld-linux'))) throw new MiglabError('IMAGE_BUILD', `ldd ${IPERF3_PATH} lists no dynamic loader`);
-  return [busyboxPath(), IPERF3_PATH, ...libs];
+  if (!libs.some((l) => l.includes('ld-linux'))) throw new MiglabError('IMAGE_BUILD', `ldd ${program} lists no dynamic loader`);
+  return [program, ...libs];
+}
+
+/** Host files copied into the image: busybox, iperf3 and its libraries; for a container host also criu and its libraries. */
+export async function hostFilesToCopy(host: Host, signal?: AbortSignal, variant: ImageVariant = 'base'): Promise<string[]> {
+  const files = [busyboxPath(), ...(await withLibraries(host, IPERF3_PATH, 'iperf3', signal))];
+  if (variant === 'chost') files.push(...(await withLibraries(host, CRIU_PATH, 'criu', signal)));
+  return [...new Set(files)];
 }
 
 // ---- the kernel package -------------------------------------------------------------------
@@ -253,21 +310,29 @@ export async function imageInputs(opts: InputsOptions = {}): Promise<ImageInputs
   const host = opts.host ?? new LocalHost();
   const repoDir = opts.repoDir ?? findRepoDir();
   const cacheDir = opts.cacheDir ?? defaultCacheDir(repoDir);
+  const variant = opts.variant ?? 'base';
+  const packages = [...VERSIONED_PACKAGES, ...(variant === 'chost' ? CHOST_VERSIONED_PACKAGES : [])];
   const [kernel, versions, sources, files] = await Promise.all([
     resolveKernelPackage(host, cacheDir, opts.signal),
-    packageVersions(host, VERSIONED_PACKAGES, opts.signal),
-    hashSourceFiles(repoDir),
-    hostFilesToCopy(host, opts.signal),
+    packageVersions(host, packages, opts.signal),
+    hashSourceFiles(repoDir, variant),
+    hostFilesToCopy(host, opts.signal, variant),
   ]);
   const hostFiles: Record<string, string> = {};
   for (const f of files) hostFiles[f] = sha256(await readFile(f));
   return {
     recipeVersion: RECIPE_VERSION,
     kernel,
-    packages: Object.fromEntries(VERSIONED_PACKAGES.map((p) => [p, versions.get(p)!])),
+    packages: Object.fromEntries(packages.map((p) => [p, versions.get(p)!])),
     sources,
     hostFiles,
-    modules: [...GUEST_MODULES],
+    modules: [...GUEST_MODULES, ...(variant === 'chost' ? CHOST_MODULES : [])],
     agentCflags: [...AGENT_CFLAGS],
+    ...(variant === 'chost' ? { variant } : {}),
   };
+}
+
+/** The variant an image was built as. */
+export function variantOf(inputs: ImageInputs): ImageVariant {
+  return inputs.variant ?? 'base';
 }

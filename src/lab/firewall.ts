@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { MiglabError, describeError } from '../errors.js';
 import type { Host } from '../host/host.js';
 import type { WaitOptions } from '../util/deadline.js';
-import { roleIp, type LabSpec } from './spec.js';
+import { guestRange, roleIp, type LabSpec } from './spec.js';
 
 /** The lab's table; the `inet` family covers IPv4 and IPv6 in one. */
 export const FIREWALL_TABLE = 'miglab';
@@ -70,6 +70,7 @@ export function firewallRuleset(spec: LabSpec, role: FirewalledRole): string {
       : [
           `iifname "lo" accept comment "src itself (its QEMU opens nfs:// images too)"`,
           `ip saddr { ${ip.src}, ${ip.dst} } meta l4proto { tcp, udp } th dport ${ports} accept comment "the NFS server answers src and dst"`,
+          `ip saddr ${guestRange(spec)} tcp dport ${NFS_SERVER_PORTS.nfs} accept comment "guests mount the checkpoint export (NFSv4: port 2049 only; ganesha shows them no other export)"`,
           `meta l4proto tcp th dport ${ports} counter reject with tcp reset comment "nobody else reaches the NFS server"`,
           `meta l4proto udp th dport ${ports} counter reject with icmpx port-unreachable comment "nobody else reaches the NFS server"`,
         ];

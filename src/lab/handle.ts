@@ -13,7 +13,7 @@ import type { Host } from '../host/host.js';
 import { CommandError } from '../host/local.js';
 import { nfsUrl } from './ganesha.js';
 import { THIS_MACHINE, type LabMachine } from './machine.js';
-import { startNfsServer, waitNfsReady } from './nfs.js';
+import { labNfsParams, startNfsServer, waitNfsReady } from './nfs.js';
 import { ownedState, signalOwnedGroup, stopOwnedGroup } from './proc.js';
 import { ProcessRegistry, RecordingHost, type RecordedProcess, type SpawnOwner } from './procs.js';
 import { SlotTable, type SlotHolder, type SlotRequest } from './slots.js';
@@ -370,13 +370,7 @@ export class LabImpl implements Lab {
     // A frozen server holds its ports: let it run so it can stop, then stop what is left of it.
     signalOwnedGroup(state.nfs.server, 'SIGCONT');
     await stopOwnedGroup(state.nfs.server, waits);
-    const server = await startNfsServer(this.names.ns.src, {
-      serverIp: state.nfs.serverIp,
-      subnet: this.spec.subnet,
-      labDir: this.paths.labDir,
-      nfsDir: this.paths.nfsDir,
-      exportDir: this.nfs.exportDir,
-    });
+    const server = await startNfsServer(this.names.ns.src, labNfsParams(this.spec, this.paths, state.nfs.serverIp, this.nfs.exportDir));
     updateLabState(this.paths.stateFile, (st) => ({ ...st, nfs: { ...st.nfs!, server: { pid: server.pid, startTime: server.startTime } } }));
     await waitNfsReady(this.hosts.dst.host, server, state.nfs.serverIp, this.nfs.exportDir, waits);
   }

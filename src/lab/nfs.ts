@@ -10,6 +10,7 @@ import type { Host } from '../host/host.js';
 import type { ExplainedCommand } from '../util/explained-command.js';
 import { pollUntil, type WaitOptions } from '../util/deadline.js';
 import { ganeshaConfig, nfsUrl } from './ganesha.js';
+import { roleIp, type LabPaths, type LabSpec } from './spec.js';
 import { isOwnedAlive, procStartTime, type OwnedProcess } from './proc.js';
 
 const SCRIPT_NAME = 'nfs-server.sh';
@@ -29,6 +30,23 @@ export interface NfsServerParams {
   readonly labDir: string;
   readonly nfsDir: string;
   readonly exportDir: string;
+  /** The checkpoint export's directory (guests mount it; see ganesha.ts). */
+  readonly ckptDir: string;
+  /** The addresses of the hosts whose QEMUs open the disks (src and dst). */
+  readonly diskClients: readonly string[];
+}
+
+/** The embedded lab's NFS server parameters, from its spec and paths (one place: up, restart, the homework's commands). */
+export function labNfsParams(spec: LabSpec, paths: LabPaths, serverIp: string, exportDir = paths.exportDir): NfsServerParams {
+  return {
+    serverIp,
+    subnet: spec.subnet,
+    labDir: paths.labDir,
+    nfsDir: paths.nfsDir,
+    exportDir,
+    ckptDir: paths.ckptDir,
+    diskClients: [roleIp(spec, 'src'), roleIp(spec, 'dst')],
+  };
 }
 
 export interface NfsServerFiles {
@@ -51,7 +69,7 @@ export function nfsServerCommand(srcNetns: string, p: NfsServerParams): Explaine
       why: "miglab's NFS wrapper: mounts a private /run (so rpcbind never meets the machine's own), starts rpcbind -f -h SERVER_IP with its TCP sockets bound by socket-activate.pl (rpcbind alone would listen on 0.0.0.0:111 and [::]:111), then ganesha.nfsd -F -f CONF, and stops both on TERM",
     },
     { args: [p.serverIp], why: 'the address rpcbind and ganesha bind to: the source host on the lab bridge (nothing listens on a wildcard address)' },
-    { args: [files.configFile], why: "ganesha's config: NFSv3+v4 over TCP, fixed ports (2049, mountd 20048), one export with the VFS backend, read-write for the lab subnet only" },
+    { args: [files.configFile], why: "ganesha's config: NFSv3+v4 over TCP, fixed ports (2049, mountd 20048), the disks' export read-write for src and dst only, and the checkpoint export (NFSv4 only) for the lab subnet" },
     { args: [files.ganeshaLogFile], why: "ganesha's log file" },
     { args: [p.labDir], why: "the lab's state directory, kept visible under the private /run" },
     { args: [p.exportDir], why: 'the exported directory holding the guests\' qcow2 disks; QEMU opens them as nfs://SERVER_IP/EXPORT/FILE' },
@@ -64,7 +82,10 @@ export async function startNfsServer(srcNetns: string, p: NfsServerParams): Prom
   const files = nfsServerFiles(p.nfsDir);
   const recoveryRoot = join(p.nfsDir, 'recov');
   mkdirSync(recoveryRoot, { recursive: true });
-  writeFileSync(files.configFile, ganeshaConfig({ serverIp: p.serverIp, clients: p.subnet, exportDir: p.exportDir, recoveryRoot }));
+  writeFileSync(
+    files.configFile,
+    ganeshaConfig({ serverIp: p.serverIp, clients: p.diskClients.join(', '), exportDir: p.exportDir, recoveryRoot, checkpoints: { dir: p.ckptDir, clients: p.subnet } }),
+  );
   const argv = nfsServerCommand(srcNetns, p).argv;
   const log = openSync(files.logFile, 'a');
   try {

@@ -161,6 +161,11 @@ function checkGuestIndex(spec: LabSpec, index: number): void {
   if (!Number.isInteger(index) || index < 0 || index > max) throw new UsageError(`guest index ${index} is out of range`, `use 0 to ${max}`);
 }
 
+/** The addresses guests may have, as an nft range (first guest - last guest). */
+export function guestRange(spec: LabSpec): string {
+  return `${guestIp(spec, 0)}-${guestIp(spec, maxGuestIndex(spec))}`;
+}
+
 /** The IPv4 address of guest `index` (0 -> .100). */
 export function guestIp(spec: LabSpec, index: number): string {
   checkGuestIndex(spec, index);
@@ -214,6 +219,8 @@ export interface LabPaths {
   readonly stateFile: string;
   readonly exportDir: string;
   readonly nfsDir: string;
+  /** The checkpoint export: container hosts (guests) share CRIU's images here. */
+  readonly ckptDir: string;
   /** One file per process miglab started in the lab (procs.ts). */
   readonly procsDir: string;
   /** One file per guest slot in use (slots.ts). */
@@ -229,6 +236,7 @@ export function labPaths(spec: Pick<LabSpec, 'prefix' | 'stateRoot' | 'exportDir
     stateFile: join(labDir, 'lab.json'),
     exportDir: spec.exportDir ?? join(labDir, 'export'),
     nfsDir: join(labDir, 'nfs'),
+    ckptDir: join(labDir, 'ckpt'),
     procsDir: join(labDir, 'procs'),
     slotsDir: join(labDir, 'slots'),
     tlsDir: join(labDir, 'tls'),

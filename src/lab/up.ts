@@ -13,7 +13,7 @@ import { checkLabDependencies, checkRoot } from './deps.js';
 import { LabImpl, listNetns, STEP_TIMEOUT_MS, type Lab } from './handle.js';
 import { applyLabFirewall } from './firewall.js';
 import { THIS_MACHINE, type LabMachine } from './machine.js';
-import { startNfsServer, waitNfsReady } from './nfs.js';
+import { labNfsParams, startNfsServer, waitNfsReady } from './nfs.js';
 import { selfProcess, stopOwnedGroup } from './proc.js';
 import { HOST_ROLES, isEmptyShaping, labNames, labNamespaces, labPaths, parseLabSpec, type LabSpec, type LabSpecInput } from './spec.js';
 import { writeLabState, type LabState } from './state.js';
@@ -167,13 +167,8 @@ export async function labUp(specInput: LabSpecInput, opts: LabUpOptions): Promis
       if (!isInside(paths.labDir, paths.exportDir)) td.defer(`remove ${paths.exportDir}`, () => removeDirIfEmpty(paths.exportDir));
     }
     mkdirSync(paths.nfsDir, { recursive: true });
-    const server = await startNfsServer(names.ns.src, {
-      serverIp: lab.nfs.serverIp,
-      subnet: spec.subnet,
-      labDir: paths.labDir,
-      nfsDir: paths.nfsDir,
-      exportDir: paths.exportDir,
-    });
+    mkdirSync(paths.ckptDir, { recursive: true, mode: 0o700 });
+    const server = await startNfsServer(names.ns.src, labNfsParams(spec, paths, lab.nfs.serverIp));
     td.defer('stop the NFS server', async () => void (await stopOwnedGroup(server, undoOpts)));
     state.nfs = {
       server: { pid: server.pid, startTime: server.startTime },

@@ -35,6 +35,8 @@ export interface LaunchPlan {
   readonly ramPadKiB?: number;
   /** Load TLS credentials, so the migration stream can be encrypted (migration parameter tls-creds). */
   readonly tls?: TlsPlan;
+  /** The guest agent's control port (a container host's), on this unix socket. */
+  readonly controlSocket?: string;
 }
 
 /** A value inside a QEMU option list: a comma would end it, and QEMU reads ",," as one comma. */
@@ -45,6 +47,7 @@ export function qemuOptValue(value: string): string {
 export function kernelAppend(spec: MachineSpec): string {
   const parts = ['console=ttyS0', 'quiet', 'panic=-1', `miglab.ip=${spec.ip}`, `miglab.hb_ms=${spec.heartbeatMs}`];
   if (spec.iperfServer) parts.push('miglab.iperf=1');
+  parts.push(...(spec.kernelArgs ?? []));
   return parts.join(' ');
 }
 
@@ -127,6 +130,15 @@ export function buildQemuCommand(spec: MachineSpec, plan: LaunchPlan): Explained
       '-object',
       `tls-creds-x509,id=${TLS_CREDS_ID},dir=${qemuOptValue(plan.tls.dir)},endpoint=${plan.tls.endpoint},verify-peer=on`,
     );
+  }
+  if (plan.controlSocket) {
+    add('a virtio-serial bus for the control port', '-device', 'virtio-serial-pci,id=ctlbus');
+    add(
+      'the control port\'s host side: a unix socket only this host\'s root can open, where miglab sends the guest agent commands to run (CRIU); never on the network',
+      '-chardev',
+      `socket,id=ctl,path=${qemuOptValue(plan.controlSocket)},server=on,wait=off`,
+    );
+    add('the control port in the guest, found by its name (org.miglab.ctl) by the agent', '-device', 'virtserialport,bus=ctlbus.0,chardev=ctl,name=org.miglab.ctl');
   }
   if (plan.incomingUri) add('start paused, waiting for the migration stream on this address (the destination side)', '-incoming', plan.incomingUri);
 

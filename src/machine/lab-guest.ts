@@ -26,6 +26,8 @@ export interface LabGuestOptions extends WaitOptions {
   readonly personQmp?: boolean;
   /** TLS credentials for the migration stream (server on the destination, client on the source). */
   readonly tls?: LaunchPlan['tls'];
+  /** Give the guest a control port (a container host: see vm-images/agent/control.c); its socket is `Vm.controlSocket`. */
+  readonly controlPort?: boolean;
   /** Told when QEMU hung while starting and is launched once more (the message says where it hung). */
   readonly onRelaunch?: (why: string) => void;
   /** A file of this guest (serial log, QMP transcript) cannot be written. */
@@ -103,6 +105,7 @@ async function launchOnTap(o: LabGuestOptions, tap: string, sockDir: string, tim
       tls: o.tls,
       media,
       ramPadKiB,
+      controlSocket: o.controlPort ? join(sockDir, `${o.side}.ctl`) : undefined,
     },
     runDir: o.runDir,
     label: o.side,

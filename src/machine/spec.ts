@@ -30,6 +30,8 @@ export const MachineSpecSchema = z
     heartbeatMs: z.number().int().min(10).max(10000).default(100),
     /** Start an iperf3 server inside the guest. */
     iperfServer: z.boolean().default(false),
+    /** More `miglab.KEY=VALUE` settings for the guest's init and agent (a container host's miglab.ctl=1). */
+    kernelArgs: z.array(z.string().regex(/^miglab\.[a-z_]+=[A-Za-z0-9_.:/,-]*$/, 'a guest setting of the form miglab.key=value')).optional(),
   })
   .readonly();
 

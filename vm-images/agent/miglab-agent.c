@@ -47,6 +47,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* control.c: commands on the host's request over a virtio-serial port. */
+void control_start(void (*say)(const char *fmt, ...));
+
 #define DEFAULT_PORT 7777
 #define DEFAULT_HB_MS 100
 #define PAGE_SIZE_BYTES 4096u
@@ -1398,6 +1401,8 @@ int main(void)
 		if (!read_back_ip(ip_text, sizeof ip_text))
 			snprintf(ip_text, sizeof ip_text, "none");
 	}
+	/* The control port (control.c): only when the kernel command line asks (a container host). */
+	control_start(say);
 	say("MIGLAB-READY ip=%s boot=%s", ip_text, boot_id);
 
 	char buf[1024];
