@@ -147,6 +147,18 @@ function groups(): { add: (why: string, ...args: string[]) => void; done: () => 
   };
 }
 
+/** --address A --port P, as dump, page-server and lazy-pages all spell an endpoint. */
+function endpointArgs(e: CriuEndpoint): string[] {
+  return ['--address', e.address, '--port', String(e.port)];
+}
+
+/** --daemon --pidfile: the command returns once `ready` holds, which is how the caller knows it may go on. */
+function addDaemon(add: (why: string, ...args: string[]) => void, daemon: { readonly pidFile: string } | undefined, ready: string, next: string): void {
+  if (!daemon) return;
+  checkText('the daemon\'s pid file', daemon.pidFile);
+  add(`fork into the background once ${ready}, write the daemon's pid, and exit: when this command returns, ${next}`, '--daemon', '--pidfile', daemon.pidFile);
+}
+
 /** -D, -W, -o, -v4: the part every image-handling command shares. */
 function imageArgs(add: (why: string, ...args: string[]) => void, o: CriuImages, imagesWhy: string): void {
   checkText('the images dir', o.imagesDir);
@@ -219,20 +231,14 @@ export function criuDump(o: CriuDumpOptions): ExplainedCommand {
     add(
       `send the pages to \`criu page-server\` on the destination at ${o.pageServer.address}:${o.pageServer.port} (this round's port) instead of the images dir; only the pages cross the network this way`,
       '--page-server',
-      '--address',
-      o.pageServer.address,
-      '--port',
-      String(o.pageServer.port),
+      ...endpointArgs(o.pageServer),
     );
   }
   if (o.lazyPages) {
     add(
       `lazy migration (plan 1.1): write no pages; after the dump this criu stays and serves them on ${o.lazyPages.address}:${o.lazyPages.port} to the destination's lazy-pages daemon until every page is fetched. If this guest dies before that, the container is lost`,
       '--lazy-pages',
-      '--address',
-      o.lazyPages.address,
-      '--port',
-      String(o.lazyPages.port),
+      ...endpointArgs(o.lazyPages),
     );
   }
   if (o.leaveRunning) add('leave the tree running after the dump (criu.txt calls it dangerous: the tree may change what the images point at); a checkpoint, not a migration', '--leave-running');
@@ -270,8 +276,7 @@ export function criuPageServer(o: CriuPageServerOptions): ExplainedCommand {
   add('criu 3.17.1 from Debian 12, in the container-host image', CRIU_BINARY);
   add('receive one dump\'s or pre-dump\'s pages and write them into this images dir; it exits when that dump disconnects, so each round gets its own (as criu\'s zdtm.py does)', 'page-server');
   imageArgs(add, o, 'this round\'s images dir on the destination: the pages land here');
-  add('listen on the destination\'s own lab address only, never a wildcard', '--address', o.address);
-  add('this round\'s port (one server per round)', '--port', String(o.port));
+  add('listen on the destination\'s own lab address only (never a wildcard), on this round\'s port (one server per round)', ...endpointArgs(o));
   if (o.prevImagesDir !== undefined) {
     add(
       'the previous round\'s dir, relative to this images dir: the page server needs its own `parent` link to tell which pages the dump skipped (criu/page-xfer.c open_parent)',
@@ -279,10 +284,7 @@ export function criuPageServer(o: CriuPageServerOptions): ExplainedCommand {
       o.prevImagesDir,
     );
   }
-  if (o.daemon) {
-    checkText('the page server pid file', o.daemon.pidFile);
-    add('fork into the background once the socket listens, write the server\'s pid, and exit: when this command returns, the dump may connect', '--daemon', '--pidfile', o.daemon.pidFile);
-  }
+  addDaemon(add, o.daemon, 'its socket listens', 'the dump may connect');
   return done();
 }
 
@@ -296,18 +298,8 @@ export function criuLazyPages(o: CriuLazyPagesOptions): ExplainedCommand {
     'lazy-pages',
   );
   imageArgs(add, o, 'the lazy dump\'s images dir (every image but the pages), as the restore reads it');
-  add(
-    `fetch the pages from the source's \`dump --lazy-pages\` at ${o.source.address}:${o.source.port}`,
-    '--page-server',
-    '--address',
-    o.source.address,
-    '--port',
-    String(o.source.port),
-  );
-  if (o.daemon) {
-    checkText('the lazy-pages pid file', o.daemon.pidFile);
-    add('fork into the background once lazy-pages.socket listens, write the daemon\'s pid, and exit: when this command returns, the restore may start', '--daemon', '--pidfile', o.daemon.pidFile);
-  }
+  add(`fetch the pages from the source's \`dump --lazy-pages\` at ${o.source.address}:${o.source.port}`, '--page-server', ...endpointArgs(o.source));
+  addDaemon(add, o.daemon, 'lazy-pages.socket listens', 'the restore may start');
   return done();
 }
 
