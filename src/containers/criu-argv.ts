@@ -22,7 +22,7 @@ export interface CriuEndpoint {
 }
 
 /** Options of every criu command that reads or writes images. */
-interface CriuImages {
+export interface CriuImages {
   /** -D: the images directory. */
   readonly imagesDir: string;
   /** -W: where criu chdirs and writes stats, logs and pidfiles; defaults to imagesDir. */
@@ -138,8 +138,10 @@ function checkPrev(prev: string | undefined): void {
   if (prev.startsWith('/')) bad(`criu's --prev-images-dir must be relative to the images dir, got ${prev}`, 'give the previous round as ../r1 (criu links `parent` to it, and an absolute link may not resolve on the destination)');
 }
 
+type Add = (why: string, ...args: string[]) => void;
+
 /** The group list and the `add(why, ...args)` that fills it, as machine/argv.ts does. */
-function groups(): { add: (why: string, ...args: string[]) => void; done: () => ExplainedCommand } {
+function groups(): { add: Add; done: () => ExplainedCommand } {
   const g: ArgGroup[] = [];
   return {
     add: (why, ...args) => g.push({ args, why }),
@@ -153,14 +155,14 @@ function endpointArgs(e: CriuEndpoint): string[] {
 }
 
 /** --daemon --pidfile: the command returns once `ready` holds, which is how the caller knows it may go on. */
-function addDaemon(add: (why: string, ...args: string[]) => void, daemon: { readonly pidFile: string } | undefined, ready: string, next: string): void {
+function addDaemon(add: Add, daemon: { readonly pidFile: string } | undefined, ready: string, next: string): void {
   if (!daemon) return;
   checkText('the daemon\'s pid file', daemon.pidFile);
   add(`fork into the background once ${ready}, write the daemon's pid, and exit: when this command returns, ${next}`, '--daemon', '--pidfile', daemon.pidFile);
 }
 
 /** -D, -W, -o, -v4: the part every image-handling command shares. */
-function imageArgs(add: (why: string, ...args: string[]) => void, o: CriuImages, imagesWhy: string): void {
+function imageArgs(add: Add, o: CriuImages, imagesWhy: string): void {
   checkText('the images dir', o.imagesDir);
   checkText('the log file', o.logFile);
   add(imagesWhy, '-D', o.imagesDir);
