@@ -122,7 +122,7 @@ export function criuCheckVerdict(check: CriuOutput, features: Readonly<Record<st
   const words = base.words;
   let summary: string;
   if (!base.ok) {
-    const why = firstReason(base.lines) ?? (check.exitCode === undefined ? 'no output' : `exit code ${check.exitCode}, no output`);
+    const why = firstReason(base.lines) ?? (check.exitCode === undefined ? 'no output' : `exit code ${check.exitCode} and no other line`);
     summary = words ? `criu check: "${words}" (${why})` : `criu check gave no verdict: ${why}`;
   } else if (missing.length > 0) {
     const first = missing[0]!;

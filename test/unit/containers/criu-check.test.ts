@@ -51,6 +51,7 @@ describe('parseCriuCheck', () => {
   it('is not ok without a sentence, or when "Looks good." comes with a failing exit code', () => {
     expect(parseCriuCheck({ text: 'Error (criu/util.c:780): You need to be root to run this command\n', exitCode: 1 })).toMatchObject({ sentence: 'none', words: '', ok: false });
     expect(parseCriuCheck({ text: 'Looks good.', exitCode: 139 }).ok).toBe(false);
+    expect(criuCheckVerdict({ text: 'Looks good.', exitCode: 139 }).summary).toBe('criu check: "Looks good." (exit code 139 and no other line)');
     expect(parseCriuCheck({ text: '' }).ok).toBe(false);
   });
 });
@@ -111,7 +112,7 @@ describe('criuCheckVerdict', () => {
     const v = criuCheckVerdict({ text: 'Warn  (criu/kerndat.c:1): something minor\nError (criu/util.c:780): You need to be root to run this command\n', exitCode: 1 });
     expect(v.ok).toBe(false);
     expect(v.summary).toBe('criu check gave no verdict: Error (criu/util.c:780): You need to be root to run this command');
-    expect(criuCheckVerdict({ text: '', exitCode: 127 }).summary).toBe('criu check gave no verdict: exit code 127, no output');
+    expect(criuCheckVerdict({ text: '', exitCode: 127 }).summary).toBe('criu check gave no verdict: exit code 127 and no other line');
   });
 
   it('says so when a missing feature printed nothing', () => {
