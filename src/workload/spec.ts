@@ -85,12 +85,19 @@ export function memoryForDirtyWssMiB(wssMiB: number): number {
 
 const FORMS = 'idle, cpu, dirty:<wss>@<rate>[,sequential|random] (e.g. dirty:512M@200M/s,random), disk:<rate> (e.g. disk:1M/s), net[:reverse][,<bitrate>]';
 
-/** Parse the compact form. Bare numbers take the field's unit: MiB, MiB/s (dirty), KiB/s (disk). */
-export function parseWorkload(text: string): WorkloadSpec {
+/**
+ * A compact workload form split at its first colon: `dirty:512M@200M/s` is kind `dirty` with
+ * arg `512M@200M/s`; `cpu` has no arg. `t` is the trimmed text, for messages.
+ */
+export function splitCompactForm(text: string): { t: string; kind: string; arg: string | undefined } {
   const t = text.trim();
   const colon = t.indexOf(':');
-  const kind = (colon < 0 ? t : t.slice(0, colon)).toLowerCase();
-  const arg = colon < 0 ? undefined : t.slice(colon + 1).trim();
+  return { t, kind: (colon < 0 ? t : t.slice(0, colon)).toLowerCase(), arg: colon < 0 ? undefined : t.slice(colon + 1).trim() };
+}
+
+/** Parse the compact form. Bare numbers take the field's unit: MiB, MiB/s (dirty), KiB/s (disk). */
+export function parseWorkload(text: string): WorkloadSpec {
+  const { t, kind, arg } = splitCompactForm(text);
   switch (kind) {
     case 'idle':
     case 'cpu':
@@ -111,14 +118,8 @@ function parseDirty(t: string, arg: string | undefined): WorkloadSpec {
   const hint = 'write dirty:<working set>@<rate>[,sequential|random], e.g. dirty:512M@200M/s,random (rate 0 = as fast as possible)';
   if (!arg) throw new UsageError(`workload "${t}" lacks its working set and rate`, hint);
   const [sizeRate = '', pattern, ...rest] = arg.split(',').map((s) => s.trim());
-  const at = sizeRate.indexOf('@');
-  if (at < 0 || rest.length > 0) throw new UsageError(`invalid workload "${t}"`, hint);
-  const sizeText = sizeRate.slice(0, at).trim();
-  const rateText = sizeRate.slice(at + 1).trim();
-  const wssMiB = /^\d+$/.test(sizeText) ? Number(sizeText) : wrapUnits(() => parseSizeBytes(sizeText, 'working set') / 1024 ** 2, t, hint);
-  if (!Number.isInteger(wssMiB) || wssMiB < 1) throw new UsageError(`workload "${t}": the working set must be a whole number of MiB, at least 1`, hint);
-  const rateMiBps = ZERO_RATE_RE.test(rateText) ? 0 : wrapUnits(() => parseRateMiBps(rateText, 'dirty rate'), t, hint);
-  if (!Number.isInteger(rateMiBps) || rateMiBps < 0) throw new UsageError(`workload "${t}": the dirty rate must be a whole number of MiB/s`, hint);
+  if (rest.length > 0) throw new UsageError(`invalid workload "${t}"`, hint);
+  const { wssMiB, rateMiBps } = parseWssAtRate(t, sizeRate, hint);
   let p: DirtyPatternName = 'sequential';
   if (pattern !== undefined) {
     const lower = pattern.toLowerCase();
@@ -127,6 +128,23 @@ function parseDirty(t: string, arg: string | undefined): WorkloadSpec {
     else throw new UsageError(`workload "${t}": unknown pattern "${pattern}"`, 'use sequential or random');
   }
   return checked(t, { kind: 'dirty', wssMiB, rateMiBps, pattern: p });
+}
+
+/**
+ * `<working set>@<rate>` of a memory-writing workload (the agent's `dirty:`, the container's
+ * `mem:`): whole MiB (at least 1) and whole MiB/s (0 allowed). Bare numbers are MiB and MiB/s.
+ * `t` is the whole workload text the errors quote; `hint` ends them.
+ */
+export function parseWssAtRate(t: string, sizeRate: string, hint: string): { wssMiB: number; rateMiBps: number } {
+  const at = sizeRate.indexOf('@');
+  if (at < 0) throw new UsageError(`invalid workload "${t}"`, hint);
+  const sizeText = sizeRate.slice(0, at).trim();
+  const rateText = sizeRate.slice(at + 1).trim();
+  const wssMiB = /^\d+$/.test(sizeText) ? Number(sizeText) : wrapUnits(() => parseSizeBytes(sizeText, 'working set') / 1024 ** 2, t, hint);
+  if (!Number.isInteger(wssMiB) || wssMiB < 1) throw new UsageError(`workload "${t}": the working set must be a whole number of MiB, at least 1`, hint);
+  const rateMiBps = ZERO_RATE_RE.test(rateText) ? 0 : wrapUnits(() => parseRateMiBps(rateText, 'write rate'), t, hint);
+  if (!Number.isInteger(rateMiBps) || rateMiBps < 0) throw new UsageError(`workload "${t}": the write rate must be a whole number of MiB/s`, hint);
+  return { wssMiB, rateMiBps };
 }
 
 function parseDisk(t: string, arg: string | undefined): WorkloadSpec {

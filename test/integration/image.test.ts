@@ -5,7 +5,6 @@
 // UDP replies too, so instead the guest gets no default route and no IPv6: it can reach only
 // slirp's own 10.0.2.0/24, where 10.0.2.2 is the host's loopback. The agent only ever replies.
 // QEMU is stopped by the pid this test started.
-import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +14,7 @@ import { LocalHost } from '../../src/host/local.js';
 import { buildImage, findImage, type ImageInfo } from '../../src/image/build.js';
 import { AGENT_UDP_PORT, IPERF3_PORT, bootArgv, guestAppend, parseGuestLine, type GuestLine } from '../../src/image/guest.js';
 import { pollUntil } from '../../src/util/deadline.js';
+import { askUdp as ask, freeUdpPort } from '../support/udp.js';
 
 jest.setTimeout(60_000);
 
@@ -39,32 +39,6 @@ function guestLines(file: string): GuestLine[] {
     .split(/\r?\n/)
     .map(parseGuestLine)
     .filter((l): l is GuestLine => l !== undefined);
-}
-
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
-  const { port } = s.address();
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
-/** One request to the agent, one reply (or a timeout). */
-async function ask(port: number, request: string, timeoutMs = 5000): Promise<string> {
-  const s = createSocket('udp4');
-  try {
-    return await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no reply to "${request}" within ${timeoutMs} ms`)), timeoutMs);
-      s.on('message', (msg) => {
-        clearTimeout(timer);
-        resolve(msg.toString());
-      });
-      s.on('error', reject);
-      s.send(request, port, '127.0.0.1');
-    });
-  } finally {
-    s.close();
-  }
 }
 
 beforeAll(async () => {
