@@ -6,11 +6,12 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-# System packages: QEMU (+ the nfs:// block driver), the userspace NFS server, the guest's parts,
-# and the host-side measurement tools. One list, used by deps and printed by `miglab doctor`.
+# System packages: QEMU (+ the nfs:// block driver), the userspace NFS server, the guest's parts
+# (criu is copied into the container-host image; this host's kernel cannot run it), and the
+# host-side measurement tools. One list, used by deps and printed by `miglab doctor`.
 APT_PACKAGES := qemu-system-x86 qemu-utils qemu-block-extra \
 	nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils \
-	busybox-static iperf3 gcc libc6-dev \
+	busybox-static iperf3 gcc libc6-dev criu \
 	iproute2 iputils-ping nftables linux-perf procps fonts-dejavu-core xz-utils \
 	openssh-client openssh-server openssl telnet socat
 
@@ -18,7 +19,7 @@ NODE_BIN := node_modules/.bin
 MIGLAB := node bin/miglab.js
 export NODE_OPTIONS_JEST := --experimental-vm-modules
 
-.PHONY: help deps apt npm build image demo test lint typecheck unit integration bench bench-batch bench-faults clean check-root results-readme
+.PHONY: help deps apt npm build image image-chost demo test lint typecheck unit integration bench bench-batch bench-faults clean check-root results-readme
 
 help:
 	@echo "make demo   install what is needed, build the guest, run the homework on the embedded lab"
@@ -50,6 +51,10 @@ build: npm
 image: deps build
 	@$(MIGLAB) image build
 
+# The container-host guest (`miglab containers`): the base image plus CRIU and the container workload.
+image-chost: deps build
+	@$(MIGLAB) image build --variant chost
+
 demo: image
 	$(MIGLAB) homework
 
@@ -67,7 +72,7 @@ results-readme: build
 unit: npm
 	NODE_OPTIONS=$(NODE_OPTIONS_JEST) $(NODE_BIN)/jest --selectProjects unit
 
-integration: image
+integration: image image-chost
 	NODE_OPTIONS=$(NODE_OPTIONS_JEST) $(NODE_BIN)/jest --selectProjects integration --runInBand
 
 test: deps lint typecheck unit integration

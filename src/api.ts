@@ -6,6 +6,7 @@ import { describeError, MiglabError, UsageError } from './errors.js';
 import { checkCpuModels } from './machine/cpu-models.js';
 import { LocalHost } from './host/local.js';
 import { assertImageIntact, findImage, type ImageInfo } from './image/build.js';
+import type { ImageVariant } from './image/inputs.js';
 import { attachLab, checkLabDependencies, checkRoot, labDown, labUp, parseLabSpec, parseShaping, type Lab, type LabSpecInput, type ShapingInput } from './lab/index.js';
 import type { FaultKind } from './fault/spec.js';
 import { runMigration, type MigrationHooks } from './migrate/engine.js';
@@ -48,20 +49,24 @@ export function newRunId(name: string, now = new Date()): string {
  * The built guest image, checked against the sizes and hashes recorded when it was built (a
  * truncated initrd boots into a kernel panic), or a one-line error saying how to build it.
  */
-export async function requireImage(): Promise<ImageInfo> {
-  const image = await findImage({ cacheDir: IMAGE_CACHE_DIR });
-  if (!image) throw new UsageError('the guest image is not built', 'build it with: miglab image build (or make image)');
+export async function requireImage(variant: ImageVariant = 'base'): Promise<ImageInfo> {
+  const image = await findImage({ cacheDir: IMAGE_CACHE_DIR, variant });
+  if (!image) {
+    throw variant === 'base'
+      ? new UsageError('the guest image is not built', 'build it with: miglab image build (or make image)')
+      : new UsageError(`the ${variant} image (a container host) is not built`, `build it with: miglab image build --variant ${variant} (or make image-${variant})`);
+  }
   return assertImageIntact(image);
 }
 
 /** Checks that need nothing started: root, programs, the guests' CPU models, the image. */
-export async function preflight(cpuModels: Iterable<string> = []): Promise<ImageInfo> {
+export async function preflight(cpuModels: Iterable<string> = [], variant: ImageVariant = 'base'): Promise<ImageInfo> {
   checkRoot();
   const local = new LocalHost();
   await checkQemu(local);
   await checkLabDependencies(local);
   await checkCpuModels(local, cpuModels);
-  return requireImage();
+  return requireImage(variant);
 }
 
 /** Where a command runs: the embedded lab (by prefix), or hosts from a hosts file over SSH. */

@@ -93,6 +93,7 @@ describe('addresses and names', () => {
       stateFile: '/run/miglab/mlab/lab.json',
       exportDir: '/run/miglab/mlab/export',
       nfsDir: '/run/miglab/mlab/nfs',
+      ckptDir: '/run/miglab/mlab/ckpt',
       procsDir: '/run/miglab/mlab/procs',
       slotsDir: '/run/miglab/mlab/slots',
       tlsDir: '/run/miglab/mlab/tls',

@@ -1,0 +1,188 @@
+// A container run's files: run.json (schema miglab.container-run/1), rounds.csv (one row per CRIU
+// command), report.md (each step explained, every figure from the run), and criu/ (CRIU's logs and
+// stats files, copied from the checkpoint export). probe.csv is written by the probe itself.
+import { stringify } from 'csv-stringify/sync';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ExplainedCommand } from '../util/explained-command.js';
+import type { ContainerRunResult, CriuStep, Strategy } from './migrate.js';
+import type { IterRules } from './stop-rules.js';
+import { formatWorkloadSpec, type ContainerWorkload } from './workload.js';
+
+export const CONTAINER_RUN_SCHEMA = 'miglab.container-run/1';
+
+export interface ContainerRunRequest {
+  readonly workload: ContainerWorkload;
+  readonly strategy: Strategy;
+  readonly rules: IterRules;
+  readonly memoryMiB: number;
+  readonly vcpus: number;
+  readonly cpuModel: string;
+}
+
+export interface ContainerRunHeader {
+  readonly runId: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly request: ContainerRunRequest;
+  readonly imageHash: string;
+  readonly lab: string;
+}
+
+/** The verdict: intact (moved, every check passed), broken (moved, a check failed) or failed (no move). */
+export type ContainerVerdict = 'intact' | 'broken' | 'failed';
+
+// bigint (Fibonacci values past 2^53) as decimal strings.
+const toJson = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x), 2);
+
+const f1 = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : x.toFixed(1));
+const mib = (b: number) => (b / 1024 / 1024).toFixed(2);
+
+export function roundsCsv(steps: readonly CriuStep[]): string {
+  return stringify(
+    steps.map((s) => ({
+      kind: s.kind,
+      index: s.index,
+      at_ms: s.atMs,
+      wall_ms: s.wallMs.toFixed(1),
+      criu_maxrss_kib: s.maxRssKiB,
+      freezing_ms: f1(s.dump && s.dump.freezingUs / 1000),
+      frozen_ms: f1(s.dump && s.dump.frozenUs / 1000),
+      memdump_ms: f1(s.dump && s.dump.memdumpUs / 1000),
+      memwrite_ms: f1(s.dump && s.dump.memwriteUs / 1000),
+      pages_scanned: s.dump?.pagesScanned ?? '',
+      pages_skipped_parent: s.dump?.pagesSkippedParent ?? '',
+      pages_written: s.dump?.pagesWritten ?? '',
+      restore_ms: f1(s.restore && s.restore.restoreUs / 1000),
+      pages_restored: s.restore?.pagesRestored ?? '',
+      image_bytes: s.imageBytes ?? '',
+      decision: s.decision ?? '',
+    })),
+    { header: true },
+  );
+}
+
+export function verdictOf(r: ContainerRunResult): ContainerVerdict {
+  return r.verify.ok ? 'intact' : 'broken';
+}
+
+export function runJson(h: ContainerRunHeader, r: ContainerRunResult | undefined, failure?: string): string {
+  return toJson({
+    schema: CONTAINER_RUN_SCHEMA,
+    ...h,
+    request: { ...h.request, workload: formatWorkloadSpec(h.request.workload) },
+    verdict: r ? verdictOf(r) : 'failed',
+    ...(failure ? { failure } : {}),
+    ...(r
+      ? {
+          criu: { version: r.hosts.criuVersion, check: { 'chost-src': r.hosts.src.criuCheck.words, 'chost-dst': r.hosts.dst.criuCheck.words } },
+          hosts: Object.fromEntries([r.hosts.src, r.hosts.dst].map((x) => [x.name, { side: x.side, ip: x.ip, bootMs: x.bootMs, slot: x.slot }])),
+          serviceIp: r.hosts.serviceIp,
+          figures: r.figures,
+          stopReason: r.stopReason,
+          steps: r.steps.map(({ command, ...s }) => ({ ...s, argv: command.argv })),
+          before: r.before,
+          after: r.after,
+          verify: r.verify,
+          probe: r.probe && (({ rows: _rows, ...rest }) => rest)(r.probe),
+          workloadArgv: r.workloadCommand.argv,
+        }
+      : {}),
+  });
+}
+
+function explained(c: ExplainedCommand): string[] {
+  return ['```', c.argv.join(' '), '```', ...c.explained.map((g) => `- \`${g.args.join(' ')}\`: ${g.why}`)];
+}
+
+export function reportMarkdown(h: ContainerRunHeader, r: ContainerRunResult): string {
+  const fig = r.figures;
+  const verdict = verdictOf(r);
+  const w = formatWorkloadSpec(h.request.workload);
+  const lines = [
+    `# Container migration ${h.runId}: ${verdict}`,
+    '',
+    `A \`${w}\` container moved from chost-src to chost-dst with CRIU ${r.hosts.criuVersion} (${h.request.strategy}), on lab ${h.lab}; ${h.startedAt} to ${h.finishedAt}.`,
+    '',
+    '## The two container hosts',
+    '',
+    `Two guests of the chost image ${h.imageHash} (${h.request.memoryMiB} MiB, ${h.request.vcpus} vCPU, CPU model ${h.request.cpuModel} on both: CRIU refuses to restore a dump taken on a CPU with features the other lacks), each mounting the lab's checkpoint export at /ckpt over NFSv4.1.`,
+    '',
+    '| host | lab host | address | control port answered after | criu check |',
+    '|---|---|---|---|---|',
+    ...[r.hosts.src, r.hosts.dst].map((x) => `| ${x.name} | ${x.side} | ${x.ip} | ${x.bootMs} ms | ${x.criuCheck.words} |`),
+    '',
+    `The container's service address ${r.hosts.serviceIp} moves with it: added on chost-src before it starts, removed there after the dump, added on chost-dst before the restore and announced by a gratuitous ARP after it.`,
+    '',
+    '## The container',
+    '',
+    'Started by the guest agent as PID 1 of a new PID namespace (so its PIDs never clash on the other guest), with its sequence log on the shared export:',
+    '',
+    ...explained(r.workloadCommand),
+    '',
+    '## What CRIU did',
+    '',
+    h.request.strategy === 'iterative'
+      ? `Pre-dump rounds while the container ran on (each writes only pages changed since the last, tracked by the kernel's soft-dirty bits), then a final dump of what changed since the last round. Rounds stopped: ${r.stopReason}.`
+      : 'One dump: the container was frozen, all of its memory and state written to the export, and killed; then restored on chost-dst.',
+    '',
+    '| step | at (ms) | wall (ms) | frozen (ms) | pages written | images (MiB) | restore (ms) | rules |',
+    '|---|---|---|---|---|---|---|---|',
+    ...r.steps.map(
+      (s) =>
+        `| ${s.kind} ${s.index} | ${s.atMs} | ${s.wallMs.toFixed(0)} | ${f1(s.dump && s.dump.frozenUs / 1000)} | ${s.dump?.pagesWritten ?? ''} | ${s.imageBytes === undefined ? '' : mib(s.imageBytes)} | ${f1(s.restore && s.restore.restoreUs / 1000)} | ${s.decision ?? ''} |`,
+    ),
+    '',
+    '## Downtime and time',
+    '',
+    '| figure | value | from |',
+    '|---|---|---|',
+    `| frozen time of the final dump | ${f1(fig.criuFrozenMs)} ms | CRIU's stats-dump (freeze to tree killed, page writing included; transfer and restore come on top) |`,
+    ...(fig.preDumpRounds > 0 ? [`| frozen time, all rounds | ${f1(fig.criuFrozenTotalMs)} ms | sum over stats-dump of every round (P.Haul's figure) |`] : []),
+    `| dump command | ${f1(fig.dumpWallMs)} ms | the agent's timing of \`criu dump\` |`,
+    `| hand-over | ${f1(fig.handoverMs)} ms | address moved, the source's NFS client flushed |`,
+    `| restore command | ${f1(fig.restoreWallMs)} ms | the agent's timing of \`criu restore\` (CRIU's own: ${f1(fig.criuRestoreMs)} ms) |`,
+    `| client downtime | ${fig.clientDowntimeMs === null ? 'not measured: the client never heard the container again' : `${f1(fig.clientDowntimeMs)} ms`} | longest silence of the 1 kHz UDP probe at the service address |`,
+    `| total | ${fig.totalMs} ms | first CRIU command to the first reply from chost-dst |`,
+    `| images | ${mib(fig.imageBytes)} MiB | bytes CRIU wrote to the export, all steps |`,
+    '',
+    '## Is it the same container?',
+    '',
+    `Last state on chost-src before the dump: n=${r.before.n}, v=${r.before.v}, h=${r.before.h}. First state on chost-dst: n=${r.after.n}, v=${r.after.v}, h=${r.after.h}.`,
+    '',
+    '| check | result | detail |',
+    '|---|---|---|',
+    ...r.verify.checks.map((c) => `| ${c.name} | ${c.ok ? 'pass' : 'FAIL'} | ${c.detail} |`),
+    '',
+    '## The commands, each argument explained',
+    '',
+    ...r.steps.flatMap((s) => [`### ${s.kind} ${s.index} (on ${s.kind === 'restore' ? 'chost-dst' : 'chost-src'})`, '', ...explained(s.command), '']),
+    'Files: run.json, rounds.csv (one row per CRIU command), probe.csv (every probe), criu/ (CRIU\'s logs and stats per step).',
+    '',
+  ];
+  return lines.join('\n');
+}
+
+/** CRIU's logs and stats files of every step, from the export into the run folder. */
+async function copyCriuFiles(imagesDir: string, runDir: string): Promise<void> {
+  if (!existsSync(imagesDir)) return;
+  for (const step of await readdir(imagesDir, { withFileTypes: true })) {
+    if (!step.isDirectory()) continue;
+    const to = join(runDir, 'criu', step.name);
+    for (const f of await readdir(join(imagesDir, step.name))) {
+      if (!/\.log$|^stats-/.test(f)) continue;
+      await mkdir(to, { recursive: true });
+      await copyFile(join(imagesDir, step.name, f), join(to, f));
+    }
+  }
+}
+
+export async function writeContainerRun(runDir: string, h: ContainerRunHeader, r: ContainerRunResult | undefined, failure?: string): Promise<void> {
+  await mkdir(runDir, { recursive: true });
+  await writeFile(join(runDir, 'run.json'), `${runJson(h, r, failure)}\n`);
+  if (!r) return;
+  await writeFile(join(runDir, 'rounds.csv'), roundsCsv(r.steps));
+  await writeFile(join(runDir, 'report.md'), reportMarkdown(h, r));
+  await copyCriuFiles(r.imagesDir, runDir);
+}
