@@ -158,10 +158,13 @@ export const COMMANDS: readonly MiglabCommand[] = [
       y
         .positional('action', { choices: ['check', 'migrate'] as const, demandOption: true })
         .option('workload', { type: 'string', default: 'counter', describe: 'what the container runs: counter (one value a second, as the reference report), natural, fibonacci, prime, or mem:WSS@RATE (e.g. mem:64M@16M/s)' })
-        .option('strategy', { choices: ['stop-and-copy', 'iterative'] as const, default: 'stop-and-copy' as const, describe: 'stop-and-copy: one dump, then restore; iterative: pre-dump rounds while it runs (P.Haul\'s stop rules), then a final dump' })
+        .option('strategy', { choices: ['stop-and-copy', 'iterative', 'mem-rounds'] as const, default: 'stop-and-copy' as const, describe: 'stop-and-copy: one dump, then restore; iterative: pre-dump rounds while it runs (P.Haul\'s stop rules), then a final dump; mem-rounds: the final dump triggered by rounds of memory change (soft-dirty pages polled after each pre-dump)' })
+        .option('transfer', { choices: ['nfs', 'page-server'] as const, default: 'nfs' as const, describe: "nfs: every image through the lab's checkpoint export; page-server: the pages straight into chost-dst's memory through `criu page-server`" })
         .option('max-rounds', { type: 'number', default: 8, describe: 'iterative: at most this many pre-dumps' })
         .option('min-pages', { type: 'number', default: 64, describe: 'iterative: stop when a pre-dump wrote this many pages or fewer' })
         .option('max-growth', { type: 'number', default: 10, describe: 'iterative: stop when a pre-dump wrote more than this many percent more pages than the one before' })
+        .option('budget-pages', { type: 'number', default: 1024, describe: 'mem-rounds: pages the final dump may carry' })
+        .option('plateau-pct', { type: 'number', default: 5, describe: "mem-rounds: a round closes when two soft-dirty counts differ by at most this many percent" })
         .option('period-ms', { type: 'number', describe: "the workload's period between values (default: counter 1000, generators 10)" })
         .option('memory', { type: 'number', default: 512, describe: 'MiB of RAM of each container-host guest' })
         .option('keep-images', { type: 'boolean', default: false, describe: "keep CRIU's images in the lab's checkpoint export after the run" })
@@ -178,7 +181,9 @@ export const COMMANDS: readonly MiglabCommand[] = [
       const r = await containersMigrate({
         workload: String(a.workload),
         strategy: String(a.strategy),
+        transfer: String(a.transfer),
         rules: { maxRounds: Number(a['max-rounds']), minPages: Number(a['min-pages']), maxGrowthPct: Number(a['max-growth']) },
+        memRounds: { budgetPages: Number(a['budget-pages']), plateauPct: Number(a['plateau-pct']) },
         periodMs: a['period-ms'] === undefined ? undefined : Number(a['period-ms']),
         memoryMiB: Number(a.memory),
         keepImages: Boolean(a['keep-images']),

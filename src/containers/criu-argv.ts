@@ -72,6 +72,8 @@ export interface CriuPageServerOptions extends CriuImages {
   readonly prevImagesDir?: string;
   /** Fork into the background once listening: the command returning means the dump may connect. */
   readonly daemon?: { readonly pidFile: string };
+  /** Punch the pages a round rewrites out of the earlier rounds' images, so the rounds together hold about one copy of the memory. */
+  readonly autoDedup?: boolean;
 }
 
 export interface CriuLazyPagesOptions extends CriuImages {
@@ -284,6 +286,12 @@ export function criuPageServer(o: CriuPageServerOptions): ExplainedCommand {
       'the previous round\'s dir, relative to this images dir: the page server needs its own `parent` link to tell which pages the dump skipped (criu/page-xfer.c open_parent)',
       '--prev-images-dir',
       o.prevImagesDir,
+    );
+  }
+  if (o.autoDedup) {
+    add(
+      'punch each page this round receives out of the earlier rounds\' images (criu/page-xfer.c write_pagemap_loc: dedup_one_iovec on the parent): the rounds, kept in the destination\'s memory, then hold about one copy of the tree\'s memory instead of one per round',
+      '--auto-dedup',
     );
   }
   addDaemon(add, o.daemon, 'its socket listens', 'the dump may connect');

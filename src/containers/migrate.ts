@@ -17,16 +17,24 @@ import type { Lab } from '../lab/index.js';
 import type { ExplainedCommand } from '../util/explained-command.js';
 import { pollUntil, sleep } from '../util/deadline.js';
 import type { Teardown } from '../util/teardown.js';
-import { criuDump, criuRestore } from './criu-argv.js';
+import { criuDump, criuPageServer, criuRestore, criuRoundPort } from './criu-argv.js';
 import { decodeCriuStats, type DumpStats, type RestoreStats } from './criu-stats.js';
 import { GUEST_CKPT_DIR, startContainerHosts, type ContainerHost, type ContainerHosts } from './hosts.js';
-import { PHAUL_RULES, shouldContinue, type IterRules } from './stop-rules.js';
+import { memRoundDecision, PHAUL_RULES, shouldContinue, type DirtyPoll, type IterRules } from './stop-rules.js';
 import { verifyContinuity, type ContinuityResult } from './verify.js';
 import { parseWorkloadState, workloadArgv, type ContainerWorkload, type WorkloadState } from './workload.js';
 import type { ImageInfo } from '../image/build.js';
 
-export const STRATEGIES = ['stop-and-copy', 'iterative'] as const;
+export const STRATEGIES = ['stop-and-copy', 'iterative', 'mem-rounds'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
+
+/**
+ * How the images get to chost-dst. nfs: every image on the checkpoint export, read back by the
+ * restore over NFS. page-server: the pages go straight to `criu page-server` in chost-dst, into its
+ * own memory (tmpfs); the other images (small) still cross on the export.
+ */
+export const TRANSFERS = ['nfs', 'page-server'] as const;
+export type TransferMode = (typeof TRANSFERS)[number];
 
 /** The container's UDP service port (the workload's ping/state). */
 export const SERVICE_PORT = 7700;
@@ -40,7 +48,10 @@ export interface ContainerMigrateOptions {
   readonly cacheDir: string;
   readonly workload: ContainerWorkload;
   readonly strategy: Strategy;
+  readonly transfer?: TransferMode;
   readonly rules?: IterRules;
+  /** mem-rounds: when a round of memory change closes, and what the final dump may carry. */
+  readonly memRounds?: MemRoundsRules;
   readonly memoryMiB: number;
   readonly vcpus: number;
   readonly cpuModel: string;
@@ -53,6 +64,89 @@ export interface ContainerMigrateOptions {
   readonly td: Teardown;
   readonly signal: AbortSignal;
   readonly progress: (phase: string, line: string) => void;
+}
+
+/** Port of the first round's page server in chost-dst; round k listens on the next (criuRoundPort). */
+const PAGE_SERVER_BASE_PORT = 27100;
+/** Where the page server keeps the pages in chost-dst: its own memory, not the export. */
+const DST_LOCAL_DIR = '/run/miglab-ck';
+
+interface DumpTarget {
+  readonly imagesDir: string;
+  readonly pageServer?: { readonly address: string; readonly port: number };
+}
+
+/** One dump step's outcome, whichever way the pages went. */
+interface Dumped {
+  readonly result: GuestExecResult;
+  readonly command: ExplainedCommand;
+  readonly stats: DumpStats | undefined;
+  readonly imageBytes: number;
+}
+
+/** The images' way to chost-dst (TransferMode), one dump step at a time. */
+class Transfer {
+  waitedMs = 0;
+  constructor(
+    readonly mode: TransferMode,
+    private readonly x: { src: ContainerHost; dst: ContainerHost; guestDir: string; hostDir: string; runId: string; signal: AbortSignal },
+  ) {}
+
+  private local(name: string): string {
+    return `${DST_LOCAL_DIR}/${this.x.runId}/${name}`;
+  }
+
+  /** Run one dump or pre-dump into step `name` (the export's <run>/<name>; with a page server, its pages into dst's own). */
+  async dump(name: string, index: number, build: (to: DumpTarget) => ExplainedCommand): Promise<Dumped> {
+    const { src, dst, guestDir, hostDir, signal } = this.x;
+    await mkdir(join(hostDir, name), { recursive: true });
+    const logOf = (f: string) => join(hostDir, name, f);
+    if (this.mode === 'nfs') {
+      const command = build({ imagesDir: `${guestDir}/${name}` });
+      const result = await runCriu(src, command, logOf(command.argv.includes('pre-dump') ? 'criu.log' : 'dump.log'), signal);
+      return { result, command, stats: (await readStats(logOf('stats-dump')))?.dump, imageBytes: await dirBytes(join(hostDir, name)) };
+    }
+    // One page server per step, as criu's own tests run it: it returns once listening (--daemon)
+    // and exits when the dump disconnects. Its log and pid file go to the export, where the host reads them.
+    const port = criuRoundPort(PAGE_SERVER_BASE_PORT, index);
+    const prev = index > 1 ? `../r${index - 1}` : undefined;
+    await dst.ctl.exec(['mkdir', '-p', this.local(name)], { signal });
+    const server = criuPageServer({ imagesDir: this.local(name), workDir: `${guestDir}/${name}`, logFile: 'page-server.log', address: dst.ip, port, prevImagesDir: prev, autoDedup: true, daemon: { pidFile: 'page-server.pid' } });
+    await runCriu(dst, server, logOf('page-server.log'), signal);
+    const command = build({ imagesDir: `${guestDir}/${name}`, pageServer: { address: dst.ip, port } });
+    const result = await runCriu(src, command, logOf(command.argv.includes('pre-dump') ? 'criu.log' : 'dump.log'), signal);
+    // The dump has sent its last page; the server has them written once it exits.
+    const waitStart = Date.now();
+    const pid = Number((await readFile(logOf('page-server.pid'), 'utf8')).trim());
+    await pollUntil(
+      `the page server of ${name} (pid ${pid} in ${dst.name}) to finish`,
+      async () => ((await dst.ctl.exec(['test', '-e', `/proc/${pid}`], { reject: false, signal })).exitCode !== 0 ? true : undefined),
+      { timeoutMs: 60_000, signal, intervalMs: 20 },
+    );
+    this.waitedMs += Date.now() - waitStart;
+    const du = await dst.ctl.exec(['du', '-sk', this.local(name)], { signal });
+    const kib = Number(du.stdout.trim().split(/\s+/)[0]);
+    return { result, command, stats: (await readStats(logOf('stats-dump')))?.dump, imageBytes: (Number.isFinite(kib) ? kib * 1024 : 0) + (await dirBytes(join(hostDir, name))) };
+  }
+
+  /** Page server: copy the final dump's other images from the export to the pages in dst (ms taken; 0 for nfs). */
+  async gatherFinal(): Promise<number> {
+    if (this.mode === 'nfs') return 0;
+    const { dst, guestDir, hostDir, signal } = this.x;
+    const started = Date.now();
+    const files = (await readdir(join(hostDir, 'final'), { withFileTypes: true }))
+      // The page server wrote the pagemap and pages itself; the rest was written by the dump on the export.
+      .filter((e) => e.isFile() && e.name.endsWith('.img') && !/^(pagemap|pages)-/.test(e.name))
+      .map((e) => `${guestDir}/final/${e.name}`);
+    await dst.ctl.exec(['cp', ...files, `${this.local('final')}/`], { signal, timeoutMs: 60_000 });
+    return Date.now() - started;
+  }
+
+  /** Where the restore reads the images, and where it writes its log and stats (always the export). */
+  restoreDirs(name: string): { imagesDir: string; workDir: string } {
+    const onExport = `${this.x.guestDir}/${name}`;
+    return { imagesDir: this.mode === 'nfs' ? onExport : this.local(name), workDir: onExport };
+  }
 }
 
 /** One CRIU command of the run: a pre-dump round, the final dump, or the restore. */
@@ -74,7 +168,21 @@ export interface CriuStep {
   readonly imageBytes?: number;
   /** For a pre-dump: whether the rules let another round follow, and why. */
   readonly decision?: string;
+  /** mem-rounds: the soft-dirty counts polled after this pre-dump, until the round closed. */
+  readonly dirtyPolls?: readonly DirtyPoll[];
 }
+
+export interface MemRoundsRules {
+  /** Two polls within this many percent: the round's change has stopped growing. */
+  readonly plateauPct: number;
+  /** Pages the final dump may carry. */
+  readonly budgetPages: number;
+  readonly maxRounds: number;
+  /** How often the soft-dirty count is polled. */
+  readonly pollMs: number;
+}
+
+export const MEM_ROUNDS_DEFAULTS: MemRoundsRules = { plateauPct: 5, budgetPages: 1024, maxRounds: 8, pollMs: 50 };
 
 export interface ContainerFigures {
   /** The final dump's frozen time from CRIU's stats (freeze end to tree killed, page writing included). */
@@ -93,6 +201,12 @@ export interface ContainerFigures {
   readonly totalMs: number;
   readonly imageBytes: number;
   readonly preDumpRounds: number;
+  /** How the images reached chost-dst. */
+  readonly transfer: TransferMode;
+  /** Page server: time from each dump's end until its page server had written everything and exited, summed. */
+  readonly pageServerWaitMs: number;
+  /** Page server: copying the final dump's other images from the export into dst's own directory (part of the hand-over). */
+  readonly metaCopyMs: number;
 }
 
 export interface ContainerRunResult {
@@ -107,6 +221,11 @@ export interface ContainerRunResult {
   /** Where the images were, on the lab host (removed after the run unless kept). */
   readonly imagesDir: string;
   readonly stopReason: string;
+}
+
+/** The run's directory on the lab's checkpoint export, as the lab host sees it. */
+export function checkpointDirOf(lab: Pick<Lab, 'paths'>, runId: string): string {
+  return join(lab.paths.ckptDir, runId);
 }
 
 async function dirBytes(dir: string): Promise<number> {
@@ -166,7 +285,7 @@ export async function migrateContainer(o: ContainerMigrateOptions): Promise<Cont
   const lab = hosts.lab;
 
   // The run's directory on the checkpoint export: /ckpt/<run> in the guests.
-  const hostDir = join(lab.paths.ckptDir, o.runId);
+  const hostDir = checkpointDirOf(lab, o.runId);
   const guestDir = `${GUEST_CKPT_DIR}/${o.runId}`;
   await mkdir(hostDir, { recursive: true });
   if (!o.keepImages) td.defer(`remove the checkpoint images ${hostDir}`, () => rm(hostDir, { recursive: true, force: true }));
@@ -191,21 +310,24 @@ export async function migrateContainer(o: ContainerMigrateOptions): Promise<Cont
 
   const t0 = Date.now();
   const steps: CriuStep[] = [];
+  const transfer = new Transfer(o.transfer ?? 'nfs', { src, dst, guestDir, hostDir, runId: o.runId, signal });
   let stopReason = 'stop-and-copy: one dump';
   // Pre-dump rounds (iterative): the tree runs on between them; each round writes only the pages
   // changed since the last (soft-dirty tracking), until the rules say the next would not help.
+  if (o.strategy === 'mem-rounds') {
+    stopReason = await memRounds(o, { transfer, rootPid, src, t0, steps, progress });
+  }
   if (o.strategy === 'iterative') {
     for (let k = 1; ; k++) {
-      const dir = `${guestDir}/r${k}`;
-      await mkdir(join(hostDir, `r${k}`), { recursive: true });
-      const cmd = criuDump({ pid: rootPid, imagesDir: dir, logFile: 'criu.log', preDump: true, trackMem: true, prevImagesDir: k > 1 ? `../r${k - 1}` : undefined });
+      const name = `r${k}`;
       const atMs = Date.now() - t0;
-      const r = await runCriu(src, cmd, join(hostDir, `r${k}`, 'criu.log'), signal);
-      const stats = await readStats(join(hostDir, `r${k}`, 'stats-dump'));
-      const rounds = [...steps.map((s) => ({ pagesWritten: s.dump?.pagesWritten ?? 0 })), { pagesWritten: stats?.dump?.pagesWritten ?? 0 }];
+      const { result: r, command: cmd, stats, imageBytes } = await transfer.dump(name, k, (to) =>
+        criuDump({ pid: rootPid, imagesDir: to.imagesDir, logFile: 'criu.log', preDump: true, trackMem: true, prevImagesDir: k > 1 ? `../r${k - 1}` : undefined, pageServer: to.pageServer }),
+      );
+      const rounds = [...steps.map((s) => ({ pagesWritten: s.dump?.pagesWritten ?? 0 })), { pagesWritten: stats?.pagesWritten ?? 0 }];
       const decision = shouldContinue(rounds, rules);
-      steps.push({ kind: 'pre-dump', index: k, dir, atMs, wallMs: r.wallUs / 1000, maxRssKiB: r.maxRssKiB, command: cmd, dump: stats?.dump, imageBytes: await dirBytes(join(hostDir, `r${k}`)), decision: decision.reason });
-      progress('rounds', `pre-dump ${k}: ${stats?.dump?.pagesWritten ?? '?'} pages written, frozen ${ms(stats?.dump?.frozenUs)?.toFixed(1) ?? '?'} ms; ${decision.continue ? 'another round' : 'final dump'}: ${decision.reason}`);
+      steps.push({ kind: 'pre-dump', index: k, dir: name, atMs, wallMs: r.wallUs / 1000, maxRssKiB: r.maxRssKiB, command: cmd, dump: stats, imageBytes, decision: decision.reason });
+      progress('rounds', `pre-dump ${k}: ${stats?.pagesWritten ?? '?'} pages written, frozen ${ms(stats?.frozenUs)?.toFixed(1) ?? '?'} ms; ${decision.continue ? 'another round' : 'final dump'}: ${decision.reason}`);
       if (!decision.continue) {
         stopReason = decision.reason;
         break;
@@ -215,15 +337,15 @@ export async function migrateContainer(o: ContainerMigrateOptions): Promise<Cont
 
   // The final dump: the tree is frozen, its remaining state written, and it is killed.
   const last = steps.length;
-  const finalDir = `${guestDir}/final`;
-  await mkdir(join(hostDir, 'final'), { recursive: true });
-  const dumpCmd = criuDump({ pid: rootPid, imagesDir: finalDir, logFile: 'dump.log', preDump: false, trackMem: last > 0, prevImagesDir: last > 0 ? `../r${last}` : undefined });
   first = (await agent.request('state', { timeoutMs: 2000, signal }).then(parseWorkloadState).catch(() => undefined)) ?? first;
   const before = first;
   const dumpAt = Date.now() - t0;
-  const dumped = await runCriu(src, dumpCmd, join(hostDir, 'final', 'dump.log'), signal);
-  const dumpStats = (await readStats(join(hostDir, 'final', 'stats-dump')))?.dump;
-  steps.push({ kind: 'dump', index: last + 1, dir: finalDir, atMs: dumpAt, wallMs: dumped.wallUs / 1000, maxRssKiB: dumped.maxRssKiB, command: dumpCmd, dump: dumpStats, imageBytes: await dirBytes(join(hostDir, 'final')) });
+  const final = await transfer.dump('final', last + 1, (to) =>
+    criuDump({ pid: rootPid, imagesDir: to.imagesDir, logFile: 'dump.log', preDump: false, trackMem: last > 0, prevImagesDir: last > 0 ? `../r${last}` : undefined, pageServer: to.pageServer }),
+  );
+  const dumped = final.result;
+  const dumpStats = final.stats;
+  steps.push({ kind: 'dump', index: last + 1, dir: 'final', atMs: dumpAt, wallMs: dumped.wallUs / 1000, maxRssKiB: dumped.maxRssKiB, command: final.command, dump: dumpStats, imageBytes: final.imageBytes });
   progress('dump', `final dump: frozen ${ms(dumpStats?.frozenUs)?.toFixed(1) ?? '?'} ms, ${dumpStats?.pagesWritten ?? '?'} pages written, ${(dumped.wallUs / 1000).toFixed(0)} ms in all`);
 
   // Hand-over: the address leaves chost-src, the source's NFS client writes back what it holds
@@ -231,13 +353,16 @@ export async function migrateContainer(o: ContainerMigrateOptions): Promise<Cont
   const handoverStart = Date.now();
   await Promise.all([src.ctl.exec(['ip', 'addr', 'del', svc, 'dev', src.iface], { signal }), src.ctl.exec(['sync'], { signal })]);
   await dst.ctl.exec(['ip', 'addr', 'add', svc, 'dev', dst.iface], { signal });
+  // Page server: the images other than the pages are on the export; they join the pages in dst's own directory.
+  const metaMs = await transfer.gatherFinal();
   const handoverMs = Date.now() - handoverStart;
 
-  const restoreCmd = criuRestore({ imagesDir: finalDir, logFile: 'restore.log', pidFile: `${finalDir}/restored.pid`, detach: true });
+  const restoreDirs = transfer.restoreDirs('final');
+  const restoreCmd = criuRestore({ imagesDir: restoreDirs.imagesDir, workDir: restoreDirs.workDir, logFile: 'restore.log', pidFile: 'restored.pid', detach: true });
   const restoreAt = Date.now() - t0;
   const restored = await runCriu(dst, restoreCmd, join(hostDir, 'final', 'restore.log'), signal);
   const restoreStats = (await readStats(join(hostDir, 'final', 'stats-restore')))?.restore;
-  steps.push({ kind: 'restore', index: last + 1, dir: finalDir, atMs: restoreAt, wallMs: restored.wallUs / 1000, maxRssKiB: restored.maxRssKiB, command: restoreCmd, restore: restoreStats });
+  steps.push({ kind: 'restore', index: last + 1, dir: 'final', atMs: restoreAt, wallMs: restored.wallUs / 1000, maxRssKiB: restored.maxRssKiB, command: restoreCmd, restore: restoreStats });
   // Tell the bridge and the client where the address is now (gratuitous ARP, as QEMU's announce).
   await dst.ctl.exec(['arping', '-U', '-c', '1', '-I', dst.iface, serviceIp], { reject: false, signal });
   progress('restore', `restored on chost-dst in ${(restored.wallUs / 1000).toFixed(0)} ms (CRIU: ${ms(restoreStats?.restoreUs)?.toFixed(1) ?? '?'} ms)`);
@@ -267,6 +392,41 @@ export async function migrateContainer(o: ContainerMigrateOptions): Promise<Cont
     totalMs,
     imageBytes: steps.reduce((a, s) => a + (s.imageBytes ?? 0), 0),
     preDumpRounds: steps.filter((s) => s.kind === 'pre-dump').length,
+    transfer: transfer.mode,
+    pageServerWaitMs: transfer.waitedMs,
+    metaCopyMs: metaMs,
   };
   return { hosts, steps, figures, before, after, verify, probe: probeRun, workloadCommand: launch, imagesDir: hostDir, stopReason };
+}
+
+/**
+ * mem-rounds: the final dump is triggered by rounds of memory change, not by a count of rounds.
+ * After each pre-dump (which clears the soft-dirty bits) the tree's soft-dirty page count is polled;
+ * a round closes when the count stops growing or reaches the budget (memRoundDecision), and the
+ * final dump follows when the round's change fits the budget; otherwise another pre-dump.
+ */
+async function memRounds(
+  o: ContainerMigrateOptions,
+  x: { transfer: Transfer; rootPid: number; src: ContainerHost; t0: number; steps: CriuStep[]; progress: (phase: string, line: string) => void },
+): Promise<string> {
+  const rules = o.memRounds ?? MEM_ROUNDS_DEFAULTS;
+  for (let k = 1; ; k++) {
+    const name = `r${k}`;
+    const atMs = Date.now() - x.t0;
+    const { result: r, command, stats, imageBytes } = await x.transfer.dump(name, k, (to) =>
+      criuDump({ pid: x.rootPid, imagesDir: to.imagesDir, logFile: 'criu.log', preDump: true, trackMem: true, prevImagesDir: k > 1 ? `../r${k - 1}` : undefined, pageServer: to.pageServer }),
+    );
+    const polls: DirtyPoll[] = [];
+    let decision: ReturnType<typeof memRoundDecision>;
+    for (;;) {
+      await sleep(rules.pollMs, o.signal);
+      const { pages } = await x.src.ctl.softDirty(x.rootPid, o.signal);
+      polls.push({ atMs: Date.now() - x.t0, dirtyPages: pages });
+      decision = memRoundDecision(polls, { plateauPct: rules.plateauPct, budgetPages: rules.budgetPages, maxRounds: rules.maxRounds, round: k });
+      if (decision.decision !== 'wait') break;
+    }
+    x.steps.push({ kind: 'pre-dump', index: k, dir: name, atMs, wallMs: r.wallUs / 1000, maxRssKiB: r.maxRssKiB, command, dump: stats, imageBytes, decision: decision.reason, dirtyPolls: polls });
+    x.progress('rounds', `pre-dump ${k}: ${stats?.pagesWritten ?? '?'} pages written; ${polls.length} soft-dirty polls: ${decision.reason}`);
+    if (decision.decision === 'final-dump') return decision.reason;
+  }
 }

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ExplainedCommand } from '../util/explained-command.js';
-import type { ContainerRunResult, CriuStep, Strategy } from './migrate.js';
+import type { ContainerRunResult, CriuStep, MemRoundsRules, Strategy, TransferMode } from './migrate.js';
 import type { IterRules } from './stop-rules.js';
 import { formatWorkloadSpec, type ContainerWorkload } from './workload.js';
 
@@ -15,7 +15,9 @@ export const CONTAINER_RUN_SCHEMA = 'miglab.container-run/1';
 export interface ContainerRunRequest {
   readonly workload: ContainerWorkload;
   readonly strategy: Strategy;
+  readonly transfer: TransferMode;
   readonly rules: IterRules;
+  readonly memRounds?: MemRoundsRules;
   readonly memoryMiB: number;
   readonly vcpus: number;
   readonly cpuModel: string;
@@ -57,6 +59,8 @@ export function roundsCsv(steps: readonly CriuStep[]): string {
       restore_ms: f1(s.restore && s.restore.restoreUs / 1000),
       pages_restored: s.restore?.pagesRestored ?? '',
       image_bytes: s.imageBytes ?? '',
+      soft_dirty_polls: s.dirtyPolls?.length ?? '',
+      soft_dirty_last: s.dirtyPolls?.at(-1)?.dirtyPages ?? '',
       decision: s.decision ?? '',
     })),
     { header: true },
@@ -103,7 +107,7 @@ export function reportMarkdown(h: ContainerRunHeader, r: ContainerRunResult): st
   const lines = [
     `# Container migration ${h.runId}: ${verdict}`,
     '',
-    `A \`${w}\` container moved from chost-src to chost-dst with CRIU ${r.hosts.criuVersion} (${h.request.strategy}), on lab ${h.lab}; ${h.startedAt} to ${h.finishedAt}.`,
+    `A \`${w}\` container moved from chost-src to chost-dst with CRIU ${r.hosts.criuVersion} (${h.request.strategy}, images by ${h.request.transfer === 'nfs' ? 'the NFS export' : 'page server'}), on lab ${h.lab}; ${h.startedAt} to ${h.finishedAt}.`,
     '',
     '## The two container hosts',
     '',
@@ -123,7 +127,9 @@ export function reportMarkdown(h: ContainerRunHeader, r: ContainerRunResult): st
     '',
     '## What CRIU did',
     '',
-    h.request.strategy === 'iterative'
+    h.request.strategy === 'mem-rounds'
+      ? `mem-rounds: after each pre-dump the container's soft-dirty pages were counted every ${h.request.memRounds?.pollMs ?? '?'} ms; a round closed when the count stopped growing (within ${h.request.memRounds?.plateauPct ?? '?'}%) or reached the budget of ${h.request.memRounds?.budgetPages ?? '?'} pages, and the final dump followed once a round's change fitted the budget. It ended: ${r.stopReason}.`
+      : h.request.strategy === 'iterative'
       ? `Pre-dump rounds while the container ran on (each writes only pages changed since the last, tracked by the kernel's soft-dirty bits), then a final dump of what changed since the last round. Rounds stopped: ${r.stopReason}.`
       : 'One dump: the container was frozen, all of its memory and state written to the export, and killed; then restored on chost-dst.',
     '',
@@ -141,7 +147,10 @@ export function reportMarkdown(h: ContainerRunHeader, r: ContainerRunResult): st
     `| frozen time of the final dump | ${f1(fig.criuFrozenMs)} ms | CRIU's stats-dump (freeze to tree killed, page writing included; transfer and restore come on top) |`,
     ...(fig.preDumpRounds > 0 ? [`| frozen time, all rounds | ${f1(fig.criuFrozenTotalMs)} ms | sum over stats-dump of every round (P.Haul's figure) |`] : []),
     `| dump command | ${f1(fig.dumpWallMs)} ms | the agent's timing of \`criu dump\` |`,
-    `| hand-over | ${f1(fig.handoverMs)} ms | address moved, the source's NFS client flushed |`,
+    ...(fig.transfer === 'page-server'
+      ? [`| page servers finishing | ${f1(fig.pageServerWaitMs)} ms | after each dump, until chost-dst's page server had written the pages and exited (summed) |`]
+      : []),
+    `| hand-over | ${f1(fig.handoverMs)} ms | address moved, the source's NFS client flushed${fig.transfer === 'page-server' ? `, the other images copied next to the pages (${f1(fig.metaCopyMs)} ms)` : ''} |`,
     `| restore command | ${f1(fig.restoreWallMs)} ms | the agent's timing of \`criu restore\` (CRIU's own: ${f1(fig.criuRestoreMs)} ms) |`,
     `| client downtime | ${fig.clientDowntimeMs === null ? 'not measured: the client never heard the container again' : `${f1(fig.clientDowntimeMs)} ms`} | longest silence of the 1 kHz UDP probe at the service address |`,
     `| total | ${fig.totalMs} ms | first CRIU command to the first reply from chost-dst |`,
@@ -178,11 +187,15 @@ async function copyCriuFiles(imagesDir: string, runDir: string): Promise<void> {
   }
 }
 
-export async function writeContainerRun(runDir: string, h: ContainerRunHeader, r: ContainerRunResult | undefined, failure?: string): Promise<void> {
+/**
+ * The run folder. `imagesDir` is the run's directory on the checkpoint export: CRIU's logs are
+ * copied from it, for a failed run too (they say why, in CRIU's words).
+ */
+export async function writeContainerRun(runDir: string, h: ContainerRunHeader, imagesDir: string, r: ContainerRunResult | undefined, failure?: string): Promise<void> {
   await mkdir(runDir, { recursive: true });
   await writeFile(join(runDir, 'run.json'), `${runJson(h, r, failure)}\n`);
+  await copyCriuFiles(imagesDir, runDir);
   if (!r) return;
   await writeFile(join(runDir, 'rounds.csv'), roundsCsv(r.steps));
   await writeFile(join(runDir, 'report.md'), reportMarkdown(h, r));
-  await copyCriuFiles(r.imagesDir, runDir);
 }

@@ -11,7 +11,7 @@ import type { Progress } from '../progress/progress.js';
 import { checkResultsDir } from '../report/results-dir.js';
 import { withTeardown } from '../util/teardown.js';
 import { startContainerHosts } from './hosts.js';
-import { migrateContainer, STRATEGIES, type ContainerRunResult, type Strategy } from './migrate.js';
+import { checkpointDirOf, MEM_ROUNDS_DEFAULTS, migrateContainer, STRATEGIES, TRANSFERS, type ContainerRunResult, type MemRoundsRules, type Strategy, type TransferMode } from './migrate.js';
 import { verdictOf, writeContainerRun, type ContainerRunHeader, type ContainerVerdict } from './record.js';
 import { PHAUL_RULES, type IterRules } from './stop-rules.js';
 import { formatWorkloadSpec, parseWorkloadSpec } from './workload.js';
@@ -20,7 +20,11 @@ export interface ContainerMigrateRequest {
   /** Compact form: counter, natural, fibonacci, prime, mem:64M@16M/s. */
   readonly workload: string;
   readonly strategy: string;
+  /** nfs (default) or page-server. */
+  readonly transfer?: string;
   readonly rules?: Partial<IterRules>;
+  /** mem-rounds: plateau, page budget, poll period (the rounds' limit is rules.maxRounds). */
+  readonly memRounds?: Partial<MemRoundsRules>;
   readonly memoryMiB?: number;
   readonly vcpus?: number;
   readonly cpuModel?: string;
@@ -44,6 +48,18 @@ function checkStrategy(s: string): Strategy {
   return s as Strategy;
 }
 
+function checkTransfer(t: string): TransferMode {
+  if (!(TRANSFERS as readonly string[]).includes(t)) throw new UsageError(`unknown transfer "${t}"`, `use one of ${TRANSFERS.join(', ')}`);
+  return t as TransferMode;
+}
+
+function checkMemRounds(m: MemRoundsRules): void {
+  if (!Number.isInteger(m.budgetPages) || m.budgetPages < 1) throw new UsageError(`page budget ${m.budgetPages} is not a whole number >= 1`, 'give the pages the final dump may carry, e.g. --budget-pages 1024 (4 MiB)');
+  if (!Number.isFinite(m.plateauPct) || m.plateauPct < 0 || m.plateauPct > 100) throw new UsageError(`plateau ${m.plateauPct}% is out of range`, 'use 0 to 100, e.g. --plateau-pct 5');
+  if (!Number.isInteger(m.pollMs) || m.pollMs < 5 || m.pollMs > 10_000) throw new UsageError(`soft-dirty poll period ${m.pollMs} ms is out of range`, 'use 5 to 10000 ms');
+  if (!Number.isInteger(m.maxRounds) || m.maxRounds < 1) throw new UsageError(`max rounds ${m.maxRounds} is not a whole number >= 1`, 'e.g. --max-rounds 8');
+}
+
 function checkMemory(memoryMiB: number): number {
   if (!Number.isInteger(memoryMiB) || memoryMiB < 256 || memoryMiB > 16384) throw new UsageError(`container-host memory ${memoryMiB} MiB is out of range`, 'use 256 to 16384 MiB');
   return memoryMiB;
@@ -53,11 +69,14 @@ export async function containersMigrate(req: ContainerMigrateRequest): Promise<C
   // Everything the user gave is checked before anything starts.
   const workload = parseWorkloadSpec(req.workload);
   const strategy = checkStrategy(req.strategy);
+  const transfer = checkTransfer(req.transfer ?? 'nfs');
   const rules: IterRules = { ...PHAUL_RULES, ...req.rules };
+  const memRounds: MemRoundsRules = { ...MEM_ROUNDS_DEFAULTS, maxRounds: rules.maxRounds, ...req.memRounds };
+  checkMemRounds(memRounds);
   const memoryMiB = checkMemory(req.memoryMiB ?? 512);
   const vcpus = req.vcpus ?? 1;
   const cpuModel = req.cpuModel ?? 'qemu64';
-  const name = `ctr-${workload.mode}-${strategy}`;
+  const name = `ctr-${workload.mode}-${strategy}${transfer === 'nfs' ? '' : `-${transfer}`}`;
   const runId = newRunId(name);
   const resultsRoot = await checkResultsDir(req.resultsRoot ?? join(REPO_ROOT, 'results'));
   const dir = join(resultsRoot, runId);
@@ -68,7 +87,7 @@ export async function containersMigrate(req: ContainerMigrateRequest): Promise<C
     runId,
     startedAt,
     finishedAt: new Date().toISOString(),
-    request: { workload, strategy, rules, memoryMiB, vcpus, cpuModel },
+    request: { workload, strategy, transfer, rules, ...(strategy === 'mem-rounds' ? { memRounds } : {}), memoryMiB, vcpus, cpuModel },
     imageHash: image.hash,
     lab: req.lab?.prefix ?? 'mlab',
   });
@@ -85,7 +104,9 @@ export async function containersMigrate(req: ContainerMigrateRequest): Promise<C
         cacheDir: IMAGE_CACHE_DIR,
         workload,
         strategy,
+        transfer,
         rules,
+        memRounds,
         memoryMiB,
         vcpus,
         cpuModel,
@@ -96,10 +117,10 @@ export async function containersMigrate(req: ContainerMigrateRequest): Promise<C
         progress: (phase, line) => progress(phase, line),
       });
     } catch (err) {
-      await writeContainerRun(dir, header(), undefined, describeError(err)).catch(() => undefined);
+      await writeContainerRun(dir, header(), checkpointDirOf(lab, runId), undefined, describeError(err)).catch(() => undefined);
       throw err;
     }
-    await writeContainerRun(dir, header(), result);
+    await writeContainerRun(dir, header(), result.imagesDir, result);
     progress('done', `${formatWorkloadSpec(workload)} ${strategy}: ${verdictOf(result)}; results in ${dir}`);
     return { runId, dir, verdict: verdictOf(result), result };
   });

@@ -266,6 +266,12 @@ export class GuestControl {
     }
   }
 
+  /** Pages written since CRIU last cleared the soft-dirty bits, over `pid` and the processes under it. */
+  async softDirty(pid: number, signal?: AbortSignal): Promise<{ pages: number; processes: number }> {
+    const f = await this.request(['softdirty', String(pid)], 10_000, signal);
+    return { pages: Number(f[2]), processes: Number(f[3]) };
+  }
+
   /** Signal a process of the guest, only if it is still the one started at `startTime`. */
   async kill(pid: number, startTime: number, signal: number): Promise<void> {
     await this.request(['kill', String(pid), String(startTime), String(signal)], 10_000);

@@ -63,4 +63,20 @@ describe('containers migrate (CRIU between two guests)', () => {
     expect(final.dump!.pagesWritten).toBeLessThan(rounds[0]!.dump!.pagesWritten);
     expect(r.result.stopReason).toMatch(/\w/);
   }, 240_000);
+
+  it('moves the natural numbers by mem-rounds with a page server: soft-dirty counts decide the rounds, the pages go to chost-dst\'s memory, the sequence intact', async () => {
+    const r = await containersMigrate({ workload: 'natural', strategy: 'mem-rounds', transfer: 'page-server', periodMs: 5, lab: { prefix: fx.lab.spec.prefix }, resultsRoot: results });
+    const failed = r.result.verify.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);
+    expect(failed).toEqual([]);
+    const rounds = r.result.steps.filter((s) => s.kind === 'pre-dump');
+    expect(rounds.length).toBeGreaterThanOrEqual(1);
+    // Each round was closed by what the soft-dirty counts showed, and says so.
+    for (const s of rounds) {
+      expect(s.dirtyPolls!.length).toBeGreaterThanOrEqual(1);
+      expect(s.decision).toMatch(/plateau|budget/);
+    }
+    expect(r.result.figures.transfer).toBe('page-server');
+    // The page server's own log is kept with the run.
+    expect(existsSync(join(r.dir, 'criu', 'final', 'page-server.log'))).toBe(true);
+  }, 240_000);
 });

@@ -13,13 +13,17 @@
  *   exec  ID TIMEOUT_MS ARGV...                -> done ID EXIT SIGNAL WALL_US UTIME_US STIME_US MAXRSS_KIB TIMED_OUT STDOUT STDERR
  *   spawn ID NEWPID LOG ARGV...                -> started ID PID STARTTIME   (later: exited ID PID EXIT SIGNAL MAXRSS_KIB)
  *   kill  ID PID STARTTIME SIGNAL              -> killed ID
+ *   softdirty ID PID                          -> dirty ID PAGES PROCESSES
  * and `error ID MESSAGE` when a request cannot be carried out. exec runs the program in its own
  * session, stdin /dev/null, and returns the first 64 KiB of stdout and of stderr; on the deadline
  * its process group is killed (TIMED_OUT=1). spawn starts a long-lived program with its output in
  * LOG (or /dev/null for `-`); NEWPID=1 starts it as PID 1 of a new PID namespace (a container's
  * init, so CRIU restores it without its PIDs clashing on another guest). kill signals a process
  * only if its start time (field 22 of /proc/PID/stat) is still STARTTIME, so a recycled PID is
- * never hit. Argv[0] is looked up in PATH.
+ * never hit. softdirty counts the pages whose soft-dirty bit (bit 55 of /proc/PID/pagemap) is set,
+ * over PID and every process under it: the pages written since CRIU last cleared the bits (a
+ * pre-dump with --track-mem does), which is what the mem-rounds strategy watches. Argv[0] is looked
+ * up in PATH.
  *
  * Processes: the agent becomes a child subreaper, so what a command leaves behind (a tree that
  * `criu restore -d` restored, a spawned container after its starter exited) is reparented to the
@@ -553,6 +557,118 @@ static void do_kill(struct request *r)
 	send_msg(&o);
 }
 
+/* Soft-dirty pages of one process: every mapping of /proc/PID/maps, one pagemap entry per page. */
+static long long softdirty_of(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+	FILE *maps = fopen(path, "re");
+	if (!maps)
+		return -1;
+	snprintf(path, sizeof path, "/proc/%d/pagemap", (int)pid);
+	int pm = open(path, O_RDONLY | O_CLOEXEC);
+	if (pm < 0) {
+		fclose(maps);
+		return -1;
+	}
+	long long dirty = 0;
+	char line[512];
+	uint64_t buf[512];
+	while (fgets(line, sizeof line, maps)) {
+		unsigned long start, end;
+		if (sscanf(line, "%lx-%lx", &start, &end) != 2 || strstr(line, "[vsyscall]"))
+			continue;
+		for (unsigned long page = start / 4096; page < end / 4096;) {
+			size_t want = end / 4096 - page;
+			if (want > 512)
+				want = 512;
+			ssize_t n = pread(pm, buf, want * 8, (off_t)(page * 8));
+			if (n <= 0)
+				break;
+			for (ssize_t k = 0; k < n / 8; k++)
+				if (buf[k] & (1ull << 55))
+					dirty++;
+			page += (unsigned long)(n / 8);
+		}
+	}
+	close(pm);
+	fclose(maps);
+	return dirty;
+}
+
+/* PID and every process under it (by the ppid field of /proc/N/stat), up to `max`. */
+static int tree_of(pid_t root, pid_t *out, int max)
+{
+	int n = 0;
+	out[n++] = root;
+	for (int added = 1; added && n < max;) {
+		added = 0;
+		DIR *d = opendir("/proc");
+		if (!d)
+			break;
+		for (struct dirent *e; (e = readdir(d)) && n < max;) {
+			pid_t p = (pid_t)atoi(e->d_name);
+			if (p <= 0)
+				continue;
+			int known = 0;
+			for (int i = 0; i < n && !known; i++)
+				known = out[i] == p;
+			if (known)
+				continue;
+			char path[64], buf[512];
+			snprintf(path, sizeof path, "/proc/%d/stat", (int)p);
+			int fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				continue;
+			ssize_t r = read(fd, buf, sizeof buf - 1);
+			close(fd);
+			if (r <= 0)
+				continue;
+			buf[r] = '\0';
+			char *q = strrchr(buf, ')');
+			int ppid = 0;
+			if (!q || sscanf(q + 1, " %*c %d", &ppid) != 1)
+				continue;
+			for (int i = 0; i < n; i++) {
+				if (out[i] == ppid) {
+					out[n++] = p;
+					added = 1;
+					break;
+				}
+			}
+		}
+		closedir(d);
+	}
+	return n;
+}
+
+static void do_softdirty(struct request *r)
+{
+	const char *id = r->argv[1];
+	pid_t root = (pid_t)strtol(r->argv[2], NULL, 10);
+	pid_t tree[256];
+	int n = tree_of(root, tree, 256);
+	long long total = 0;
+	int counted = 0;
+	for (int i = 0; i < n; i++) {
+		long long d = softdirty_of(tree[i]);
+		if (d >= 0) {
+			total += d;
+			counted++;
+		}
+	}
+	if (counted == 0) {
+		send_error(id, "no process %d (or its pagemap cannot be read)", (int)root);
+		return;
+	}
+	struct out o = { 0 };
+	field(&o, "dirty", 5);
+	field(&o, id, strlen(id));
+	fieldf(&o, "%lld", total);
+	fieldf(&o, "%d", counted);
+	send_msg(&o);
+}
+
 static void *detached_thread_start(void *(*fn)(void *), void *arg)
 {
 	pthread_t t;
@@ -614,6 +730,8 @@ static void handle(char *data, size_t len)
 		do_spawn(r);
 	} else if (strcmp(op, "kill") == 0 && r->argc == 5) {
 		do_kill(r);
+	} else if (strcmp(op, "softdirty") == 0 && r->argc == 3) {
+		do_softdirty(r);
 	} else {
 		send_error(id, "unknown request %s with %d fields", op, r->argc);
 	}
