@@ -19,7 +19,7 @@ NODE_BIN := node_modules/.bin
 MIGLAB := node bin/miglab.js
 export NODE_OPTIONS_JEST := --experimental-vm-modules
 
-.PHONY: help deps apt npm build image image-chost demo test lint typecheck unit integration bench bench-batch bench-faults clean check-root results-readme
+.PHONY: help deps apt npm build image image-chost demo test lint typecheck unit integration bench bench-batch bench-faults bench-containers clean check-root results-readme
 
 help:
 	@echo "make demo   install what is needed, build the guest, run the homework on the embedded lab"
@@ -85,6 +85,9 @@ bench-batch: image
 
 bench-faults: image
 	$(MIGLAB) bench --which faults --out results/bench
+
+bench-containers: image-chost
+	$(MIGLAB) bench --which containers --out results/bench
 
 clean:
 	rm -rf dist coverage

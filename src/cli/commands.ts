@@ -322,7 +322,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
       y
         .option('out', { type: 'string', default: 'results/bench', describe: 'where the figures go' })
         .option('repetitions', { type: 'number', default: 3, describe: 'repetitions of each case (downtime uses at least 5)' })
-        .option('which', { choices: ['all', 'foundation', 'downtime', 'batch', 'faults', 'hosts'] as const, default: 'all', describe: 'which benchmark (batch, faults and hosts are long and run only when named)' }),
+        .option('which', { choices: ['all', 'foundation', 'downtime', 'batch', 'faults', 'hosts', 'containers'] as const, default: 'all', describe: 'which benchmark (batch, faults, hosts and containers are long and run only when named)' }),
     run: async (a, io) => {
       const outDir = String(a.out);
       const which = String(a.which);
@@ -358,6 +358,13 @@ export const COMMANDS: readonly MiglabCommand[] = [
         const cases = Object.entries(result.cases).map(([name, c]) => `${name}: SSH adds ${c.sshCostMs.differenceMs?.toFixed(0) ?? '?'} ms a run (aim ${c.sshCostVerdict}), ${c.qemuFiguresMoved.length ? `QEMU figures beyond spread: ${c.qemuFiguresMoved.join(', ')}` : 'no QEMU figure beyond spread'}`);
         io.out(`hosts: ${cases.join('; ')} -> ${files.markdown}`);
         summary.hosts = { files, result };
+      }
+      if (which === 'containers') {
+        const { runContainersBench } = await import('../bench/containers.js');
+        const { files, cases } = await runContainersBench({ outDir, repetitions, progress });
+        const cuts = cases.filter((c) => c.frozenCutVsStopAndCopy !== undefined).map((c) => `${c.strategy}/${c.transfer} ${c.frozenCutVsStopAndCopy!.toFixed(1)}x (${c.meetsAim ? 'aim met' : 'aim NOT met'})`);
+        io.out(`containers: frozen time vs stop-and-copy: ${cuts.join(', ')} -> ${files.markdown}`);
+        summary.containers = { files, cases };
       }
       io.json?.(summary);
       return 0;

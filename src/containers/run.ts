@@ -53,6 +53,19 @@ function checkTransfer(t: string): TransferMode {
   return t as TransferMode;
 }
 
+function checkRules(r: IterRules): void {
+  if (!Number.isInteger(r.maxRounds) || r.maxRounds < 1 || r.maxRounds > 100) throw new UsageError(`max rounds ${r.maxRounds} is out of range`, 'use 1 to 100 pre-dumps, e.g. --max-rounds 8 (P.Haul\'s)');
+  if (!Number.isInteger(r.minPages) || r.minPages < 0) throw new UsageError(`min pages ${r.minPages} is not a whole number >= 0`, 'e.g. --min-pages 64 (P.Haul\'s)');
+  if (!Number.isFinite(r.maxGrowthPct) || r.maxGrowthPct < 0) throw new UsageError(`max growth ${r.maxGrowthPct}% is not a percentage >= 0`, 'e.g. --max-growth 10 (P.Haul\'s)');
+}
+
+function checkPeriod(periodMs: number | undefined): number | undefined {
+  if (periodMs !== undefined && (!Number.isInteger(periodMs) || periodMs < 1 || periodMs > 60_000)) {
+    throw new UsageError(`workload period ${periodMs} ms is out of range`, 'use 1 to 60000 ms, e.g. --period-ms 10');
+  }
+  return periodMs;
+}
+
 function checkMemRounds(m: MemRoundsRules): void {
   if (!Number.isInteger(m.budgetPages) || m.budgetPages < 1) throw new UsageError(`page budget ${m.budgetPages} is not a whole number >= 1`, 'give the pages the final dump may carry, e.g. --budget-pages 1024 (4 MiB)');
   if (!Number.isFinite(m.plateauPct) || m.plateauPct < 0 || m.plateauPct > 100) throw new UsageError(`plateau ${m.plateauPct}% is out of range`, 'use 0 to 100, e.g. --plateau-pct 5');
@@ -71,6 +84,8 @@ export async function containersMigrate(req: ContainerMigrateRequest): Promise<C
   const strategy = checkStrategy(req.strategy);
   const transfer = checkTransfer(req.transfer ?? 'nfs');
   const rules: IterRules = { ...PHAUL_RULES, ...req.rules };
+  checkRules(rules);
+  const periodMs = checkPeriod(req.periodMs);
   const memRounds: MemRoundsRules = { ...MEM_ROUNDS_DEFAULTS, maxRounds: rules.maxRounds, ...req.memRounds };
   checkMemRounds(memRounds);
   const memoryMiB = checkMemory(req.memoryMiB ?? 512);
@@ -110,7 +125,7 @@ export async function containersMigrate(req: ContainerMigrateRequest): Promise<C
         memoryMiB,
         vcpus,
         cpuModel,
-        periodMs: req.periodMs,
+        periodMs,
         keepImages: req.keepImages,
         td,
         signal,

@@ -1,0 +1,25 @@
+// `containers migrate` refuses bad input in one line that names the problem and the fix, before
+// it checks the machine or starts anything (these calls would otherwise need root, QEMU and a lab).
+import { UsageError } from '../../../src/errors.js';
+import { containersMigrate } from '../../../src/containers/run.js';
+
+const ok = { workload: 'counter', strategy: 'stop-and-copy' } as const;
+
+describe('containers migrate input', () => {
+  it.each([
+    [{ ...ok, workload: 'fib' }, /unknown container workload "fib"/],
+    [{ ...ok, workload: 'mem:0M@8M/s' }, /mem:0M@8M\/s/],
+    [{ ...ok, strategy: 'precopy' }, /unknown strategy "precopy"/],
+    [{ ...ok, transfer: 'scp' }, /unknown transfer "scp"/],
+    [{ ...ok, periodMs: 0 }, /workload period 0 ms is out of range/],
+    [{ ...ok, rules: { maxRounds: -1 } }, /max rounds -1 is out of range/],
+    [{ ...ok, rules: { minPages: 1.5 } }, /min pages 1.5/],
+    [{ ...ok, memRounds: { budgetPages: 0 } }, /page budget 0/],
+    [{ ...ok, memRounds: { plateauPct: 150 } }, /plateau 150%/],
+    [{ ...ok, memoryMiB: 10 }, /memory 10 MiB is out of range/],
+  ])('refuses %j', async (req, message) => {
+    const err = await containersMigrate(req).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as Error).message).toMatch(message);
+  });
+});
