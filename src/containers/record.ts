@@ -154,7 +154,7 @@ export function reportMarkdown(h: ContainerRunHeader, r: ContainerRunResult): st
     `| restore command | ${f1(fig.restoreWallMs)} ms | the agent's timing of \`criu restore\` (CRIU's own: ${f1(fig.criuRestoreMs)} ms) |`,
     `| client downtime | ${fig.clientDowntimeMs === null ? 'not measured: the client never heard the container again' : `${f1(fig.clientDowntimeMs)} ms`} | longest silence of the 1 kHz UDP probe at the service address |`,
     `| total | ${fig.totalMs} ms | first CRIU command to the first reply from chost-dst |`,
-    `| images | ${mib(fig.imageBytes)} MiB | bytes CRIU wrote to the export, all steps |`,
+    `| images | ${mib(fig.imageBytes)} MiB | bytes CRIU wrote, all steps (${fig.transfer === 'nfs' ? 'on the export' : "the pages in chost-dst's memory, the rest on the export"}) |`,
     '',
     '## Is it the same container?',
     '',
