@@ -153,10 +153,10 @@ export const COMMANDS: readonly MiglabCommand[] = [
   },
   {
     command: 'containers <action>',
-    describe: 'containers with CRIU between two container-host guests: `check` boots the pair and prints what CRIU says; `migrate` moves one container and checks it is intact',
+    describe: 'containers with CRIU between two container-host guests: `check` boots the pair and prints what CRIU says; `migrate` moves one container and checks it is intact; `sweep` plots downtime against working set and write rate, per strategy',
     builder: (y) =>
       y
-        .positional('action', { choices: ['check', 'migrate'] as const, demandOption: true })
+        .positional('action', { choices: ['check', 'migrate', 'sweep'] as const, demandOption: true })
         .option('workload', { type: 'string', default: 'counter', describe: 'what the container runs: counter (one value a second, as the reference report), natural, fibonacci, prime, or mem:WSS@RATE (e.g. mem:64M@16M/s)' })
         .option('strategy', { choices: ['stop-and-copy', 'iterative', 'mem-rounds'] as const, default: 'stop-and-copy' as const, describe: 'stop-and-copy: one dump, then restore; iterative: pre-dump rounds while it runs (P.Haul\'s stop rules), then a final dump; mem-rounds: the final dump triggered by rounds of memory change (soft-dirty pages polled after each pre-dump)' })
         .option('transfer', { choices: ['nfs', 'page-server'] as const, default: 'nfs' as const, describe: "nfs: every image through the lab's checkpoint export; page-server: the pages straight into chost-dst's memory through `criu page-server`" })
@@ -167,11 +167,39 @@ export const COMMANDS: readonly MiglabCommand[] = [
         .option('plateau-pct', { type: 'number', default: 5, describe: "mem-rounds: a round closes when two soft-dirty counts differ by at most this many percent" })
         .option('period-ms', { type: 'number', describe: "the workload's period between values (default: counter 1000, generators 10)" })
         .option('memory', { type: 'number', default: 512, describe: 'MiB of RAM of each container-host guest' })
+        .option('wss', { type: 'string', default: '16,32,64', describe: 'sweep: working sets in MiB, each at --at-rate' })
+        .option('at-rate', { type: 'number', default: 16, describe: 'sweep: the write rate (MiB/s) of the working-set points' })
+        .option('rates', { type: 'string', default: '0,8,16,32', describe: 'sweep: write rates in MiB/s, each at --at-wss' })
+        .option('at-wss', { type: 'number', default: 64, describe: 'sweep: the working set (MiB) of the write-rate points' })
+        .option('strategies', { type: 'string', default: 'stop-and-copy,iterative,mem-rounds', describe: 'sweep: the strategies to compare' })
+        .option('repeat', { type: 'number', default: 2, describe: 'sweep: runs per point and strategy' })
         .option('keep-images', { type: 'boolean', default: false, describe: "keep CRIU's images in the lab's checkpoint export after the run" })
         .option('results', { type: 'string', default: 'results', describe: 'directory for results/<run-id>/' })
         .option('prefix', PREFIX_OPTION),
     run: async (a, io) => {
       const { containersCheck, containersMigrate } = await import('../containers/run.js');
+      if (a.action === 'sweep') {
+        const { containersSweep } = await import('../containers/sweep.js');
+        const list = (v: unknown) => String(v).split(',').map((x) => x.trim()).filter(Boolean);
+        const nums = (v: unknown) => list(v).map(Number);
+        const r = await containersSweep({
+          wssMiB: nums(a.wss),
+          atRateMiBps: Number(a['at-rate']),
+          ratesMiBps: nums(a.rates),
+          atWssMiB: Number(a['at-wss']),
+          strategies: list(a.strategies),
+          transfer: String(a.transfer),
+          repeat: Number(a.repeat),
+          memoryMiB: Number(a.memory),
+          lab: { prefix: String(a.prefix) },
+          resultsRoot: String(a.results),
+          progress: io.progress,
+        });
+        const failed = r.runs.filter((x) => x.verdict !== 'intact').length;
+        io.out(`container sweep: ${r.runs.length} runs, ${failed} not intact; results in ${r.dir} (summary.md, plots/)`);
+        io.json?.({ dir: r.dir, rows: r.rows });
+        return failed === 0 ? 0 : 1;
+      }
       if (a.action === 'check') {
         const r = await containersCheck({ lab: { prefix: String(a.prefix) }, memoryMiB: Number(a.memory), progress: io.progress });
         io.out(r.lines.join('\n'));
