@@ -223,7 +223,8 @@ export const COMMANDS: readonly MiglabCommand[] = [
       io.out(
         [
           `container ${r.runId}: ${r.verdict}`,
-          `  frozen (CRIU, final dump) ${f.criuFrozenMs?.toFixed(1) ?? 'n/a'} ms; client downtime ${f.clientDowntimeMs === null ? 'not measured (never heard again)' : `${f.clientDowntimeMs.toFixed(1)} ms`}; total ${f.totalMs} ms; ${f.preDumpRounds} pre-dump round(s)`,
+          `  client downtime ${f.clientDowntimeMs === null ? 'not measured (the client never heard the container again)' : `${f.clientDowntimeMs.toFixed(1)} ms`}: dump ${f.dumpWallMs.toFixed(0)} ms (CRIU frozen ${f.criuFrozenMs?.toFixed(1) ?? 'n/a'} ms), hand-over ${f.handoverMs.toFixed(0)} ms, restore ${f.restoreWallMs.toFixed(0)} ms`,
+          `  total ${f.totalMs} ms; ${f.preDumpRounds} pre-dump round(s); images by ${f.transfer}`,
           ...r.result.verify.checks.filter((c) => !c.ok).map((c) => `  FAILED ${c.name}: ${c.detail}`),
           `  results in ${r.dir}`,
         ].join('\n'),

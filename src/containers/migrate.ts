@@ -64,6 +64,14 @@ export interface ContainerMigrateOptions {
   readonly td: Teardown;
   readonly signal: AbortSignal;
   readonly progress: (phase: string, line: string) => void;
+  /** Filled as the run goes: a failed run's record says where it stopped and what was done. */
+  readonly trace?: RunTrace;
+}
+
+/** Where a run is, and the CRIU steps it has done: what a failed run's record keeps. */
+export interface RunTrace {
+  phase: string;
+  readonly steps: CriuStep[];
 }
 
 /** Port of the first round's page server in chost-dst; round k listens on the next (criuRoundPort). */
@@ -267,6 +275,9 @@ async function waitState(agent: AgentClient, minN: number, timeoutMs: number, si
 
 export async function migrateContainer(o: ContainerMigrateOptions): Promise<ContainerRunResult> {
   const { signal, progress, td } = o;
+  const trace: RunTrace = o.trace ?? { phase: '', steps: [] };
+  const at = (phase: string) => void (trace.phase = phase);
+  at('booting the container hosts');
   const rules = o.rules ?? PHAUL_RULES;
   const toolPath = ensureProbeTool({ cacheDir: o.cacheDir, signal });
   const hosts = await startContainerHosts({
@@ -292,6 +303,7 @@ export async function migrateContainer(o: ContainerMigrateOptions): Promise<Cont
   const svc = `${serviceIp}/${hosts.prefixLength}`;
 
   // The container: PID 1 of its own PID namespace on chost-src, its service address added there.
+  at('starting the container');
   const launch = workloadArgv({ workload: o.workload, port: SERVICE_PORT, bind: serviceIp, logPath: `${guestDir}/seq.log`, periodMs: o.periodMs });
   await src.ctl.exec(['ip', 'addr', 'add', svc, 'dev', src.iface], { signal });
   // Its init's pid as chost-src sees it (inside, it is PID 1): what CRIU is pointed at.
@@ -309,17 +321,18 @@ export async function migrateContainer(o: ContainerMigrateOptions): Promise<Cont
   await sleep(300, signal);
 
   const t0 = Date.now();
-  const steps: CriuStep[] = [];
+  const steps = trace.steps;
   const transfer = new Transfer(o.transfer ?? 'nfs', { src, dst, guestDir, hostDir, runId: o.runId, signal });
   let stopReason = 'stop-and-copy: one dump';
   // Pre-dump rounds (iterative): the tree runs on between them; each round writes only the pages
   // changed since the last (soft-dirty tracking), until the rules say the next would not help.
   if (o.strategy === 'mem-rounds') {
-    stopReason = await memRounds(o, { transfer, rootPid, src, t0, steps, progress });
+    stopReason = await memRounds(o, { transfer, rootPid, src, t0, steps, progress, at });
   }
   if (o.strategy === 'iterative') {
     for (let k = 1; ; k++) {
       const name = `r${k}`;
+      at(`pre-dump ${k}`);
       const atMs = Date.now() - t0;
       const { result: r, command: cmd, stats, imageBytes } = await transfer.dump(name, k, (to) =>
         criuDump({ pid: rootPid, imagesDir: to.imagesDir, logFile: 'criu.log', preDump: true, trackMem: true, prevImagesDir: k > 1 ? `../r${k - 1}` : undefined, pageServer: to.pageServer }),
@@ -337,6 +350,7 @@ export async function migrateContainer(o: ContainerMigrateOptions): Promise<Cont
 
   // The final dump: the tree is frozen, its remaining state written, and it is killed.
   const last = steps.length;
+  at('the final dump');
   first = (await agent.request('state', { timeoutMs: 2000, signal }).then(parseWorkloadState).catch(() => undefined)) ?? first;
   const before = first;
   const dumpAt = Date.now() - t0;
@@ -350,6 +364,7 @@ export async function migrateContainer(o: ContainerMigrateOptions): Promise<Cont
 
   // Hand-over: the address leaves chost-src, the source's NFS client writes back what it holds
   // (the log's last lines: CRIU checks the file's size on restore), the address comes up on dst.
+  at('the hand-over (address, NFS flush)');
   const handoverStart = Date.now();
   await Promise.all([src.ctl.exec(['ip', 'addr', 'del', svc, 'dev', src.iface], { signal }), src.ctl.exec(['sync'], { signal })]);
   await dst.ctl.exec(['ip', 'addr', 'add', svc, 'dev', dst.iface], { signal });
@@ -357,6 +372,7 @@ export async function migrateContainer(o: ContainerMigrateOptions): Promise<Cont
   const metaMs = await transfer.gatherFinal();
   const handoverMs = Date.now() - handoverStart;
 
+  at('the restore on chost-dst');
   const restoreDirs = transfer.restoreDirs('final');
   const restoreCmd = criuRestore({ imagesDir: restoreDirs.imagesDir, workDir: restoreDirs.workDir, logFile: 'restore.log', pidFile: 'restored.pid', detach: true });
   const restoreAt = Date.now() - t0;
@@ -367,11 +383,13 @@ export async function migrateContainer(o: ContainerMigrateOptions): Promise<Cont
   await dst.ctl.exec(['arping', '-U', '-c', '1', '-I', dst.iface, serviceIp], { reject: false, signal });
   progress('restore', `restored on chost-dst in ${(restored.wallUs / 1000).toFixed(0)} ms (CRIU: ${ms(restoreStats?.restoreUs)?.toFixed(1) ?? '?'} ms)`);
 
+  at('waiting for the restored container to answer');
   const after = await waitState(agent, 0, 30_000, signal);
   const totalMs = Date.now() - t0;
   await sleep(500, signal);
   probeRun = await probe.stop({ within: { fromMs: t0 + dumpAt - 50, toMs: Date.now() } });
 
+  at('checking the container');
   // The destination's NFS client holds the log's newest lines until it writes them back: flushed
   // first, so the file on the export has at least the values `after` counted.
   await dst.ctl.exec(['sync'], { signal });
@@ -407,11 +425,12 @@ export async function migrateContainer(o: ContainerMigrateOptions): Promise<Cont
  */
 async function memRounds(
   o: ContainerMigrateOptions,
-  x: { transfer: Transfer; rootPid: number; src: ContainerHost; t0: number; steps: CriuStep[]; progress: (phase: string, line: string) => void },
+  x: { transfer: Transfer; rootPid: number; src: ContainerHost; t0: number; steps: CriuStep[]; progress: (phase: string, line: string) => void; at: (phase: string) => void },
 ): Promise<string> {
   const rules = o.memRounds ?? MEM_ROUNDS_DEFAULTS;
   for (let k = 1; ; k++) {
     const name = `r${k}`;
+    x.at(`pre-dump ${k}`);
     const atMs = Date.now() - x.t0;
     const { result: r, command, stats, imageBytes } = await x.transfer.dump(name, k, (to) =>
       criuDump({ pid: x.rootPid, imagesDir: to.imagesDir, logFile: 'criu.log', preDump: true, trackMem: true, prevImagesDir: k > 1 ? `../r${k - 1}` : undefined, pageServer: to.pageServer }),

@@ -12,6 +12,9 @@ import { formatWorkloadSpec, type ContainerWorkload } from './workload.js';
 
 export const CONTAINER_RUN_SCHEMA = 'miglab.container-run/1';
 
+/** The container's files on the export, kept with the run: its sequence log and what it printed (a failure to start). */
+const CONTAINER_FILES = ['seq.log', 'workload.out'];
+
 export interface ContainerRunRequest {
   readonly workload: ContainerWorkload;
   readonly strategy: Strategy;
@@ -39,6 +42,8 @@ export type ContainerVerdict = 'intact' | 'broken' | 'failed';
 const toJson = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x), 2);
 
 const f1 = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : x.toFixed(1));
+/** A CSV cell: empty when there is no figure (never "n/a" in a number column). */
+const c1 = (x: number | null | undefined) => (x === null || x === undefined ? '' : x.toFixed(1));
 const mib = (b: number) => (b / 1024 / 1024).toFixed(2);
 
 export function roundsCsv(steps: readonly CriuStep[]): string {
@@ -49,14 +54,14 @@ export function roundsCsv(steps: readonly CriuStep[]): string {
       at_ms: s.atMs,
       wall_ms: s.wallMs.toFixed(1),
       criu_maxrss_kib: s.maxRssKiB,
-      freezing_ms: f1(s.dump && s.dump.freezingUs / 1000),
-      frozen_ms: f1(s.dump && s.dump.frozenUs / 1000),
-      memdump_ms: f1(s.dump && s.dump.memdumpUs / 1000),
-      memwrite_ms: f1(s.dump && s.dump.memwriteUs / 1000),
+      freezing_ms: c1(s.dump && s.dump.freezingUs / 1000),
+      frozen_ms: c1(s.dump && s.dump.frozenUs / 1000),
+      memdump_ms: c1(s.dump && s.dump.memdumpUs / 1000),
+      memwrite_ms: c1(s.dump && s.dump.memwriteUs / 1000),
       pages_scanned: s.dump?.pagesScanned ?? '',
       pages_skipped_parent: s.dump?.pagesSkippedParent ?? '',
       pages_written: s.dump?.pagesWritten ?? '',
-      restore_ms: f1(s.restore && s.restore.restoreUs / 1000),
+      restore_ms: c1(s.restore && s.restore.restoreUs / 1000),
       pages_restored: s.restore?.pagesRestored ?? '',
       image_bytes: s.imageBytes ?? '',
       soft_dirty_polls: s.dirtyPolls?.length ?? '',
@@ -71,13 +76,19 @@ export function verdictOf(r: ContainerRunResult): ContainerVerdict {
   return r.verify.ok ? 'intact' : 'broken';
 }
 
-export function runJson(h: ContainerRunHeader, r: ContainerRunResult | undefined, failure?: string): string {
+/** What a failed run leaves: why (with the phase it was in) and the CRIU steps it had done. */
+export interface ContainerRunFailure {
+  readonly failure: string;
+  readonly steps: readonly CriuStep[];
+}
+
+export function runJson(h: ContainerRunHeader, r: ContainerRunResult | undefined, failed?: ContainerRunFailure): string {
   return toJson({
     schema: CONTAINER_RUN_SCHEMA,
     ...h,
     request: { ...h.request, workload: formatWorkloadSpec(h.request.workload) },
     verdict: r ? verdictOf(r) : 'failed',
-    ...(failure ? { failure } : {}),
+    ...(failed ? { failure: failed.failure, steps: failed.steps.map(({ command, ...s }) => ({ ...s, argv: command.argv })) } : {}),
     ...(r
       ? {
           criu: { version: r.hosts.criuVersion, check: { 'chost-src': r.hosts.src.criuCheck.words, 'chost-dst': r.hosts.dst.criuCheck.words } },
@@ -94,6 +105,19 @@ export function runJson(h: ContainerRunHeader, r: ContainerRunResult | undefined
         }
       : {}),
   });
+}
+
+/** What the client's silence was made of, from this run's figures: CRIU's frozen time is only its first part. */
+export function downtimeSentence(r: ContainerRunResult): string {
+  const f = r.figures;
+  if (f.clientDowntimeMs === null) return 'The client never heard the container again, so this run has no client downtime.';
+  const parts = [`the dump ${f1(f.dumpWallMs)} ms (CRIU's frozen time ${f1(f.criuFrozenMs)} ms of it)`, `the hand-over ${f1(f.handoverMs)} ms`, `the restore ${f1(f.restoreWallMs)} ms`];
+  const largest = [
+    ['the dump', f.dumpWallMs],
+    ['the hand-over', f.handoverMs],
+    ['the restore', f.restoreWallMs],
+  ].sort((a, b) => (b[1] as number) - (a[1] as number))[0]![0];
+  return `The client heard nothing for ${f1(f.clientDowntimeMs)} ms: ${parts.join(', ')}, then the first reply from chost-dst. The largest part was ${largest}${f.preDumpRounds > 0 ? `; pre-dump rounds shorten the dump but leave the restore ${f.preDumpRounds + 1} image layers to read` : ''}.`;
 }
 
 function explained(c: ExplainedCommand): string[] {
@@ -137,7 +161,7 @@ export function reportMarkdown(h: ContainerRunHeader, r: ContainerRunResult): st
     '|---|---|---|---|---|---|---|---|',
     ...r.steps.map(
       (s) =>
-        `| ${s.kind} ${s.index} | ${s.atMs} | ${s.wallMs.toFixed(0)} | ${f1(s.dump && s.dump.frozenUs / 1000)} | ${s.dump?.pagesWritten ?? ''} | ${s.imageBytes === undefined ? '' : mib(s.imageBytes)} | ${f1(s.restore && s.restore.restoreUs / 1000)} | ${s.decision ?? ''} |`,
+        `| ${s.kind === 'restore' ? 'restore' : `${s.kind} ${s.index}`} | ${s.atMs} | ${s.wallMs.toFixed(0)} | ${f1(s.dump && s.dump.frozenUs / 1000)} | ${s.dump?.pagesWritten ?? ''} | ${s.imageBytes === undefined ? '' : mib(s.imageBytes)} | ${f1(s.restore && s.restore.restoreUs / 1000)} | ${s.decision ?? ''} |`,
     ),
     '',
     '## Downtime and time',
@@ -156,6 +180,8 @@ export function reportMarkdown(h: ContainerRunHeader, r: ContainerRunResult): st
     `| total | ${fig.totalMs} ms | first CRIU command to the first reply from chost-dst |`,
     `| images | ${mib(fig.imageBytes)} MiB | bytes CRIU wrote, all steps (${fig.transfer === 'nfs' ? 'on the export' : "the pages in chost-dst's memory, the rest on the export"}) |`,
     '',
+    downtimeSentence(r),
+    '',
     '## Is it the same container?',
     '',
     `Last state on chost-src before the dump: n=${r.before.n}, v=${r.before.v}, h=${r.before.h}. First state on chost-dst: n=${r.after.n}, v=${r.after.v}, h=${r.after.h}.`,
@@ -173,10 +199,11 @@ export function reportMarkdown(h: ContainerRunHeader, r: ContainerRunResult): st
   return lines.join('\n');
 }
 
-/** CRIU's logs and stats files of every step, from the export into the run folder. */
+/** The container's own files (its sequence log, its output) and CRIU's logs and stats of every step, from the export into the run folder. */
 async function copyCriuFiles(imagesDir: string, runDir: string): Promise<void> {
   if (!existsSync(imagesDir)) return;
   for (const step of await readdir(imagesDir, { withFileTypes: true })) {
+    if (step.isFile() && CONTAINER_FILES.includes(step.name)) await copyFile(join(imagesDir, step.name), join(runDir, step.name));
     if (!step.isDirectory()) continue;
     const to = join(runDir, 'criu', step.name);
     for (const f of await readdir(join(imagesDir, step.name))) {
@@ -191,9 +218,9 @@ async function copyCriuFiles(imagesDir: string, runDir: string): Promise<void> {
  * The run folder. `imagesDir` is the run's directory on the checkpoint export: CRIU's logs are
  * copied from it, for a failed run too (they say why, in CRIU's words).
  */
-export async function writeContainerRun(runDir: string, h: ContainerRunHeader, imagesDir: string, r: ContainerRunResult | undefined, failure?: string): Promise<void> {
+export async function writeContainerRun(runDir: string, h: ContainerRunHeader, imagesDir: string, r: ContainerRunResult | undefined, failed?: ContainerRunFailure): Promise<void> {
   await mkdir(runDir, { recursive: true });
-  await writeFile(join(runDir, 'run.json'), `${runJson(h, r, failure)}\n`);
+  await writeFile(join(runDir, 'run.json'), `${runJson(h, r, failed)}\n`);
   await copyCriuFiles(imagesDir, runDir);
   if (!r) return;
   await writeFile(join(runDir, 'rounds.csv'), roundsCsv(r.steps));

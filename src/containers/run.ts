@@ -1,20 +1,20 @@
 // `miglab containers migrate` and `miglab containers check`: the checks that need nothing started,
 // then the lab, the container hosts and the run, each torn down on failure or Ctrl-C; the run
 // folder is written whatever happened (a failed run says why in run.json).
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IMAGE_CACHE_DIR, REPO_ROOT, newRunId, preflight, useLab } from '../api.js';
-import { UsageError, describeError } from '../errors.js';
+import { MiglabError, UsageError, describeError } from '../errors.js';
 import type { LabSpecInput } from '../lab/spec.js';
 import type { Progress } from '../progress/progress.js';
 import { checkResultsDir } from '../report/results-dir.js';
 import { withTeardown } from '../util/teardown.js';
 import { startContainerHosts } from './hosts.js';
-import { checkpointDirOf, MEM_ROUNDS_DEFAULTS, migrateContainer, STRATEGIES, TRANSFERS, type ContainerRunResult, type MemRoundsRules, type Strategy, type TransferMode } from './migrate.js';
+import { checkpointDirOf, MEM_ROUNDS_DEFAULTS, type RunTrace, migrateContainer, STRATEGIES, TRANSFERS, type ContainerRunResult, type MemRoundsRules, type Strategy, type TransferMode } from './migrate.js';
 import { verdictOf, writeContainerRun, type ContainerRunHeader, type ContainerVerdict } from './record.js';
 import { PHAUL_RULES, type IterRules } from './stop-rules.js';
-import { formatWorkloadSpec, parseWorkloadSpec } from './workload.js';
+import { formatWorkloadSpec, parseWorkloadSpec, type ContainerWorkload } from './workload.js';
 
 export interface ContainerMigrateRequest {
   /** Compact form: counter, natural, fibonacci, prime, mem:64M@16M/s. */
@@ -73,6 +73,23 @@ function checkMemRounds(m: MemRoundsRules): void {
   if (!Number.isInteger(m.maxRounds) || m.maxRounds < 1) throw new UsageError(`max rounds ${m.maxRounds} is not a whole number >= 1`, 'e.g. --max-rounds 8');
 }
 
+/**
+ * Room in each container host: the guest's own ~160 MiB (kernel, initramfs, CRIU), the container's
+ * working set, and on the destination the images in its memory with a page server (one more copy).
+ */
+export const GUEST_OWN_MIB = 160;
+
+function checkFits(w: ContainerWorkload, memoryMiB: number, transfer: TransferMode): void {
+  if (w.mode !== 'mem') return;
+  const need = GUEST_OWN_MIB + w.wssMiB * (transfer === 'page-server' ? 2 : 1);
+  if (need > memoryMiB) {
+    throw new UsageError(
+      `a ${w.wssMiB} MiB working set does not fit in ${memoryMiB} MiB container hosts${transfer === 'page-server' ? ' (with a page server the destination holds the images too)' : ''}`,
+      `give them at least ${need} MiB (--memory ${Math.ceil(need / 64) * 64}) or a smaller working set`,
+    );
+  }
+}
+
 function checkMemory(memoryMiB: number): number {
   if (!Number.isInteger(memoryMiB) || memoryMiB < 256 || memoryMiB > 16384) throw new UsageError(`container-host memory ${memoryMiB} MiB is out of range`, 'use 256 to 16384 MiB');
   return memoryMiB;
@@ -89,6 +106,7 @@ export async function containersMigrate(req: ContainerMigrateRequest): Promise<C
   const memRounds: MemRoundsRules = { ...MEM_ROUNDS_DEFAULTS, maxRounds: rules.maxRounds, ...req.memRounds };
   checkMemRounds(memRounds);
   const memoryMiB = checkMemory(req.memoryMiB ?? 512);
+  checkFits(workload, memoryMiB, transfer);
   const vcpus = req.vcpus ?? 1;
   const cpuModel = req.cpuModel ?? 'qemu64';
   const name = `ctr-${workload.mode}-${strategy}${transfer === 'nfs' ? '' : `-${transfer}`}`;
@@ -110,6 +128,9 @@ export async function containersMigrate(req: ContainerMigrateRequest): Promise<C
     const signal = req.signal ? AbortSignal.any([req.signal, ctrlC]) : ctrlC;
     const lab = await useLab(td, { lab: req.lab, cpuModels: [cpuModel] }, signal);
     let result: ContainerRunResult;
+    const trace: RunTrace = { phase: 'starting', steps: [] };
+    // The run folder first: the probe and the guests' consoles write into it as the run goes.
+    await mkdir(dir, { recursive: true });
     try {
       result = await migrateContainer({
         runId,
@@ -130,10 +151,12 @@ export async function containersMigrate(req: ContainerMigrateRequest): Promise<C
         td,
         signal,
         progress: (phase, line) => progress(phase, line),
+        trace,
       });
     } catch (err) {
-      await writeContainerRun(dir, header(), checkpointDirOf(lab, runId), undefined, describeError(err)).catch(() => undefined);
-      throw err;
+      const failure = `during ${trace.phase}: ${describeError(err)}`;
+      await writeContainerRun(dir, header(), checkpointDirOf(lab, runId), undefined, { failure, steps: trace.steps }).catch(() => undefined);
+      throw err instanceof MiglabError && !(err instanceof UsageError) && !signal.aborted ? new MiglabError(err.code, `${runId} failed during ${trace.phase}: ${err.message}`, { cause: err, context: err.context }) : err;
     }
     await writeContainerRun(dir, header(), result.imagesDir, result);
     progress('done', `${formatWorkloadSpec(workload)} ${strategy}: ${verdictOf(result)}; results in ${dir}`);

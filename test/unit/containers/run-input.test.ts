@@ -17,6 +17,8 @@ describe('containers migrate input', () => {
     [{ ...ok, memRounds: { budgetPages: 0 } }, /page budget 0/],
     [{ ...ok, memRounds: { plateauPct: 150 } }, /plateau 150%/],
     [{ ...ok, memoryMiB: 10 }, /memory 10 MiB is out of range/],
+    [{ ...ok, workload: 'mem:400M@1M/s', memoryMiB: 256 }, /a 400 MiB working set does not fit in 256 MiB container hosts/],
+    [{ ...ok, workload: 'mem:200M@1M/s', transfer: 'page-server', memoryMiB: 512 }, /the destination holds the images too/],
   ])('refuses %j', async (req, message) => {
     const err = await containersMigrate(req).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UsageError);
