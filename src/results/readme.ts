@@ -363,7 +363,10 @@ export const CONTAINER_RUN_FOLDER_FILES: readonly { readonly names: readonly str
   { names: ['run.json'], what: 'every input and figure of the run; schema `miglab.container-run/1` (below). A run that failed writes it too, with `failure`' },
   { names: ['report.md'], what: 'the report: the two container hosts, the container, what CRIU did step by step, downtime and time with the source of each figure, the continuity checks, every command with each argument explained' },
   { names: ['rounds.csv'], what: 'one row per CRIU command (below)' },
-  { names: ['probe.csv'], what: "the client's 1 kHz UDP probe at the container's service address, one row per probe (columns as a VM run's probe.csv, above)" },
+  {
+    names: ['probe.csv'],
+    what: "meant for the client's 1 kHz UDP probe at the container's service address, one row per probe (columns as a VM run's probe.csv, above); not there yet: the folder is made when the run ends, and the probe (like the guests' serial logs) has nowhere to write before. run.json's `probe` has its figures",
+  },
   { names: ['criu/STEP/'], what: "CRIU's own files of each step (r1, r2, ..., final), copied from the checkpoint export: `criu.log` (a pre-dump), `dump.log`, `restore.log`, `page-server.log`, `stats-dump`, `stats-restore`; the images themselves stay out (removed from the export after the run unless `--keep-images`)" },
 ];
 
