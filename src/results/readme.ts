@@ -448,6 +448,19 @@ export function renderResultsReadme(): string {
   h(3, 'rounds.csv');
   p(csvTable(CONTAINER_ROUNDS_COLUMNS));
 
+  h(2, 'A container sweep: `results/<UTC date>-<time>-ctr-sweep-<suffix>/`');
+  p(
+    [
+      '| file | what |',
+      '|---|---|',
+      '| `<run-id>/` | the folder of each container run (above) |',
+      '| `sweep.json` | the axes, the points, every run\'s figures or failure and the summary rows; schema `miglab.container-sweep/1` |',
+      '| `sweep.csv` | one row per run: strategy, working set, write rate, repetition, verdict, CRIU\'s frozen time, client downtime, restore, total, pre-dumps, run id, failure |',
+      '| `summary.md` | per strategy and point: intact runs, median (min-max) frozen time and client downtime |',
+      '| `plots/` | frozen time and client downtime against the working set and against the write rate, per strategy, median with min-max whiskers; PNG and SVG |',
+    ].join('\n'),
+  );
+
   h(2, 'A sweep: `results/sweep-NAME/`');
   p(
     [
