@@ -1,8 +1,10 @@
 // results/README.md, generated: every results folder, file, JSON field and CSV column with its
 // meaning and unit, read from the schemas (src/results/*.ts) and from the column lists the CSV
 // writers use. It sits on top of the writers (it imports their column lists) and nothing imports
-// it but `make results-readme` and the drift test (test/unit/results/readme.test.ts). Edit the
-// schemas or the columns, then run `make results-readme`; never edit results/README.md by hand.
+// it but `make results-readme` and the drift tests (test/unit/results/readme.test.ts,
+// container-readme.test.ts). A container run's files have no schema module yet: they are described
+// here (ContainerRunDocSchema), from what src/containers/record.ts writes. Edit the schemas or the
+// columns, then run `make results-readme`; never edit results/README.md by hand.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -24,7 +26,7 @@ import { COMPARE_CSV_COLUMNS, COMPARE_RUN_FIGURES } from '../compare/compare.js'
 import { HomeworkResultsSchema } from './homework.js';
 import { PassSchema, RUN_FOLDER_FILES, RunReportSchema, SampleSchema } from './run.js';
 import { SweepFileSchema } from './sweep.js';
-import { unitRegistry } from './fields.js';
+import { arr, bytes, count, kib, mib, ms, pages, pct, text, unitRegistry, us } from './fields.js';
 import { unitOfName } from './units.js';
 
 /** Input specs and nested results: documented by what they come from, not field by field here. */
@@ -167,6 +169,10 @@ function fieldTable(fields: readonly FieldDoc[]): string {
   return ['| field | type | unit | meaning |', '|---|---|---|---|', ...fields.map((f) => `| \`${f.path}\` | ${f.type} | ${esc(f.unit) || '–'} | ${esc(f.meaning)} |`)].join('\n');
 }
 
+function fileTable(files: readonly { readonly names: readonly string[]; readonly what: string }[]): string {
+  return ['| file | what |', '|---|---|', ...files.map((f) => `| ${f.names.map((n) => `\`${n}\``).join(', ')} | ${esc(f.what)} |`)].join('\n');
+}
+
 function csvTable(cols: readonly CsvDoc[]): string {
   return ['| column | unit | meaning |', '|---|---|---|', ...cols.map((c) => `| \`${c.key}\` | ${esc(c.unit) || '–'} | ${esc(c.meaning)} |`)].join('\n');
 }
@@ -189,6 +195,202 @@ function summaryColumns(): CsvDoc[] {
 }
 
 const PROBE_DOCS: CsvDoc[] = PROBE_CSV_COLUMNS.map((c) => ({ key: c.key, unit: c.unit, meaning: c.about }));
+
+// ---- a container run (`miglab containers migrate`) ------------------------------------------------
+// src/containers/record.ts writes run.json without a schema of its own yet; this one describes what
+// it writes, field by field, and the drift test (test/unit/results/container-readme.test.ts) parses
+// record.ts's output with it, strictly, so a field added there without a line here fails a test.
+
+const nullMs = (d: string) => ms(d).nullable();
+
+const DumpStatsDoc = z
+  .strictObject({
+    freezingUs: us('Freezing the tree (cgroup freezer or ptrace seize)'),
+    frozenUs: us('From the end of freezing until the tree was released (pre-dump) or killed (dump): for a dump, page writing included; for a pre-dump it ends once the pages sit in pipes, before they are written'),
+    memdumpUs: us('Collecting the memory pages'),
+    memwriteUs: us('Writing them (to the images directory or the page server)'),
+    pagesScanned: pages('Pages looked at'),
+    pagesSkippedParent: pages('Pages not written because the previous round has them unchanged (soft-dirty tracking)'),
+    pagesWritten: pages('Pages written by this step'),
+    irmapResolveUs: us('Resolving inotify/fanotify watches').optional(),
+    pagesLazy: pages('Pages left for lazy restore (0: lazy is not used)'),
+    pagePipes: count('Pipes CRIU used to move the pages').optional(),
+    pagePipeBufs: count('Pipe buffers over those pipes').optional(),
+    shpagesScanned: pages('Shared memory pages looked at').optional(),
+    shpagesSkippedParent: pages('Shared memory pages unchanged since the previous round').optional(),
+    shpagesWritten: pages('Shared memory pages written').optional(),
+  })
+  .describe("CRIU's stats-dump of this step (images/stats.proto dump_stats_entry), decoded by miglab (src/containers/criu-stats.ts)");
+
+const RestoreStatsDoc = z
+  .strictObject({
+    pagesCompared: pages('Pages compared with the parent images'),
+    pagesSkippedCow: pages('Pages shared copy-on-write instead of restored'),
+    forkingUs: us('Forking the tree again'),
+    restoreUs: us("CRIU's restore time: from start to the tree running (CRIU's figure, inside the restore command's wall time)"),
+    pagesRestored: pages('Pages read back into memory').optional(),
+  })
+  .describe("CRIU's stats-restore (images/stats.proto restore_stats_entry)");
+
+const WorkloadStateDoc = (side: string) =>
+  z
+    .strictObject({
+      mode: z.enum(['counter', 'natural', 'fibonacci', 'prime', 'mem']).describe('The workload'),
+      n: count('Values emitted so far'),
+      i: count('The last index, n-1 (-1 before the first value)'),
+      v: text('The last value as a decimal string (Fibonacci mod 2^64 passes 2^53, which a JSON number cannot hold)'),
+      h: text('The chain hash after value i (FNV-1a 64 over each (i, v_i), 16 hex digits): the whole history in one figure'),
+      pid: count('Its pid inside its PID namespace (1: the container\'s init)'),
+      ppid: count('Its parent inside the namespace (0: outside it)'),
+      child: count("Its child's pid inside the namespace"),
+      childAlive: z.boolean().describe('A beat came from the child over their pipe in the last 2 s'),
+      logBytes: bytes('The sequence log\'s file offset (-1 without a log)'),
+      rssKiB: kib('Its resident memory (VmRSS; -1 if /proc did not say)'),
+      gen: count("mem: the working set's pass (0 in other modes)"),
+      written: pages('mem: pages written since start (0 in other modes)'),
+    })
+    .describe(`The container's \`state\` reply ${side}`);
+
+/** run.json of a container run, as record.ts writes it (`miglab.container-run/1`). */
+export const ContainerRunDocSchema = z
+  .strictObject({
+    schema: z.literal('miglab.container-run/1').describe("Version of this file's format"),
+    runId: text('`<UTC date>-<time>-ctr-<workload>-<strategy>[-page-server]-<suffix>`: the run folder\'s name'),
+    startedAt: text('ISO 8601, UTC'),
+    finishedAt: text('ISO 8601, UTC'),
+    request: z
+      .strictObject({
+        workload: text('The workload in its compact form: counter, natural, fibonacci, prime or mem:WSSM@RATEM/s'),
+        strategy: z.enum(['stop-and-copy', 'iterative', 'mem-rounds']).describe('How the container was checkpointed'),
+        transfer: z.enum(['nfs', 'page-server']).describe("How the images reached chost-dst: all through the lab's checkpoint export, or the pages through `criu page-server` into chost-dst's memory"),
+        rules: z
+          .strictObject({
+            minPages: pages('iterative: stop when a pre-dump wrote this many pages or fewer ("small dump")'),
+            maxGrowthPct: pct('iterative: stop when a pre-dump wrote more than this many percent more pages than the one before ("iteration grows")'),
+            maxRounds: count('At most this many pre-dumps ("too many iterations")'),
+          })
+          .describe("The pre-dump stop rules (P.Haul's by default: 64 pages, 10 %, 8 rounds)"),
+        memRounds: z
+          .strictObject({
+            plateauPct: pct('A round closes when two soft-dirty counts differ by at most this many percent'),
+            budgetPages: pages('A round closes when the count reaches this; the final dump follows once a round fits in it'),
+            maxRounds: count('At most this many pre-dumps'),
+            pollMs: ms('How often the soft-dirty count was read'),
+          })
+          .optional()
+          .describe('mem-rounds: when a round of memory change closes (only for that strategy)'),
+        memoryMiB: mib('RAM of each container-host guest'),
+        vcpus: count('vCPUs of each container-host guest'),
+        cpuModel: text('QEMU CPU model of both guests (CRIU refuses to restore on a CPU with fewer features)'),
+      })
+      .describe('What was asked'),
+    imageHash: text('The chost image both guests booted'),
+    lab: text("The lab's prefix"),
+    verdict: z.enum(['intact', 'broken', 'failed']).describe('intact: moved and every continuity check passed; broken: moved, a check failed; failed: it did not move (see failure)'),
+    failure: text('Why the run failed, CRIU\'s own log lines included when a CRIU command failed').optional(),
+    criu: z
+      .strictObject({
+        version: text('criu --version in chost-src'),
+        check: z.record(z.string(), z.string()).describe('`criu check` on each guest, in its own words ("Looks good.")'),
+      })
+      .optional()
+      .describe('CRIU in the guests'),
+    hosts: z
+      .record(z.string(), z.strictObject({ side: z.enum(['src', 'dst']), ip: z.string(), bootMs: z.number(), slot: z.number() }))
+      .optional()
+      .describe("chost-src and chost-dst: the lab host each ran on (side), its address, bootMs (QEMU's start to the control port answering) and its guest slot"),
+    serviceIp: text("The container's own address, moved with it from chost-src to chost-dst").optional(),
+    figures: z
+      .strictObject({
+        criuFrozenMs: nullMs("The final dump's frozen time from CRIU's stats-dump (freeze to tree killed, page writing included). Not the client's downtime: the hand-over and the restore come on top"),
+        criuFrozenTotalMs: nullMs('Frozen time summed over every pre-dump and the final dump (P.Haul\'s "frozen time")'),
+        dumpWallMs: ms('The final `criu dump` command, as the guest agent timed it (fork to reap)'),
+        handoverMs: ms("From the dump's end to the restore's start: the address moved, the source's NFS client flushed (page server: the other images copied next to the pages)"),
+        restoreWallMs: ms('The `criu restore` command, as the agent timed it'),
+        criuRestoreMs: nullMs("CRIU's own restore time (stats-restore)"),
+        clientDowntimeMs: nullMs("The longest silence the client's 1 kHz UDP probe saw at the service address: the downtime a user of the container feels (null: the client never heard it again)"),
+        totalMs: ms('First CRIU command to the first reply from chost-dst'),
+        imageBytes: bytes('Bytes of images written, all steps (page server: counted in chost-dst)'),
+        preDumpRounds: count('Pre-dumps before the final dump'),
+        transfer: z.enum(['nfs', 'page-server']).describe('How the images reached chost-dst'),
+        pageServerWaitMs: ms("Page server: after each dump, until chost-dst's page server had written the pages and exited, summed (0 for nfs)"),
+        metaCopyMs: ms("Page server: copying the final dump's other images from the export next to the pages, part of the hand-over (0 for nfs)"),
+      })
+      .optional()
+      .describe('The run\'s figures'),
+    stopReason: text('Why the rounds ended (the rule that fired), or "stop-and-copy: one dump"').optional(),
+    steps: arr(
+      z.strictObject({
+        kind: z.enum(['pre-dump', 'dump', 'restore']).describe('The CRIU command'),
+        index: count('Its round (1-based); the final dump and the restore carry the last'),
+        dir: text('Its images directory under the run\'s directory on the export (r1, r2, ..., final)'),
+        atMs: ms("From the run's first CRIU command"),
+        wallMs: ms('The command, as the agent timed it'),
+        maxRssKiB: kib("CRIU's peak resident memory (wait4's rusage)"),
+        dump: DumpStatsDoc.optional(),
+        restore: RestoreStatsDoc.optional(),
+        imageBytes: bytes("Bytes of this step's images").optional(),
+        decision: text('Pre-dump: what the rules said after it, and why').optional(),
+        dirtyPolls: arr(z.strictObject({ atMs: ms("From the run's first CRIU command"), dirtyPages: pages('Soft-dirty pages over the tree') }))
+          .optional()
+          .describe('mem-rounds: the soft-dirty counts read after this pre-dump until the round closed'),
+        argv: arr(z.string()).describe('The command line as run in the guest (report.md explains each argument)'),
+      }),
+    )
+      .optional()
+      .describe('Every CRIU command, in order (also rounds.csv)'),
+    before: WorkloadStateDoc('on chost-src just before the final dump').optional(),
+    after: WorkloadStateDoc('on chost-dst, the first after the restore').optional(),
+    verify: z
+      .strictObject({
+        ok: z.boolean().describe('Every check passed'),
+        checks: arr(z.strictObject({ name: text('sequence, log, process tree, log offset'), ok: z.boolean().describe('Passed'), detail: text('What was found, with the figures') })).describe(
+          'The continuity checks (src/containers/verify.ts)',
+        ),
+      })
+      .optional()
+      .describe('Whether it is the same container, carrying on where it stopped'),
+    probe: z
+      .looseObject({})
+      .optional()
+      .describe("The client probe's figures: the fields of a VM run's `outputs.clientProbe` (above), and `meta`, the probe tool's settings line"),
+    workloadArgv: arr(z.string()).optional().describe("The container's command line (report.md explains each argument)"),
+  })
+  .describe('run.json: one container migration');
+
+/** The files of a container run folder. */
+export const CONTAINER_RUN_FOLDER_FILES: readonly { readonly names: readonly string[]; readonly what: string }[] = [
+  { names: ['run.json'], what: 'every input and figure of the run; schema `miglab.container-run/1` (below). A run that failed writes it too, with `failure`' },
+  { names: ['report.md'], what: 'the report: the two container hosts, the container, what CRIU did step by step, downtime and time with the source of each figure, the continuity checks, every command with each argument explained' },
+  { names: ['rounds.csv'], what: 'one row per CRIU command (below)' },
+  {
+    names: ['probe.csv'],
+    what: "meant for the client's 1 kHz UDP probe at the container's service address, one row per probe (columns as a VM run's probe.csv, above); not there yet: the folder is made when the run ends, and the probe (like the guests' serial logs) has nowhere to write before. run.json's `probe` has its figures",
+  },
+  { names: ['criu/STEP/'], what: "CRIU's own files of each step (r1, r2, ..., final), copied from the checkpoint export: `criu.log` (a pre-dump), `dump.log`, `restore.log`, `page-server.log`, `stats-dump`, `stats-restore`; the images themselves stay out (removed from the export after the run unless `--keep-images`)" },
+];
+
+/** rounds.csv's columns (record.ts roundsCsv): the drift test holds this list to its header. */
+export const CONTAINER_ROUNDS_COLUMNS: readonly CsvDoc[] = [
+  { key: 'kind', unit: '', meaning: 'pre-dump, dump or restore' },
+  { key: 'index', unit: '', meaning: 'The round (1-based); the final dump and the restore carry the last' },
+  { key: 'at_ms', unit: 'ms', meaning: "From the run's first CRIU command" },
+  { key: 'wall_ms', unit: 'ms', meaning: 'The command, as the guest agent timed it' },
+  { key: 'criu_maxrss_kib', unit: 'KiB', meaning: "CRIU's peak resident memory" },
+  { key: 'freezing_ms', unit: 'ms', meaning: 'CRIU: freezing the tree (n/a for the restore)' },
+  { key: 'frozen_ms', unit: 'ms', meaning: 'CRIU: the tree frozen (for a pre-dump, until the pages sit in pipes; for the dump, page writing included)' },
+  { key: 'memdump_ms', unit: 'ms', meaning: 'CRIU: collecting the pages' },
+  { key: 'memwrite_ms', unit: 'ms', meaning: 'CRIU: writing them' },
+  { key: 'pages_scanned', unit: 'pages', meaning: 'CRIU: pages looked at' },
+  { key: 'pages_skipped_parent', unit: 'pages', meaning: 'CRIU: pages the previous round has unchanged' },
+  { key: 'pages_written', unit: 'pages', meaning: 'CRIU: pages written' },
+  { key: 'restore_ms', unit: 'ms', meaning: "CRIU's own restore time (n/a for a dump)" },
+  { key: 'pages_restored', unit: 'pages', meaning: 'CRIU: pages read back' },
+  { key: 'image_bytes', unit: 'bytes', meaning: "This step's images" },
+  { key: 'soft_dirty_polls', unit: '', meaning: 'mem-rounds: soft-dirty counts read after this pre-dump' },
+  { key: 'soft_dirty_last', unit: 'pages', meaning: 'mem-rounds: the last of them' },
+  { key: 'decision', unit: '', meaning: 'Pre-dump: what the stop rules said, and why' },
+];
 
 const INTRO = `# results/
 
@@ -223,7 +425,7 @@ export function renderResultsReadme(): string {
   p(
     'Written by `miglab migrate` (and by every run of a sweep, a batch and the homework). The run id is `<UTC date>-<time>-<name derived from the scenario>-<suffix>`.',
   );
-  p(['| file | what |', '|---|---|', ...RUN_FOLDER_FILES.map((f) => `| ${f.names.map((n) => `\`${n}\``).join(', ')} | ${esc(f.what)} |`)].join('\n'));
+  p(fileTable(RUN_FOLDER_FILES));
   h(3, 'run.json');
   p(fieldTable(fieldDocs(RunReportSchema)));
   h(3, 'timeline.csv');
@@ -235,6 +437,29 @@ export function renderResultsReadme(): string {
     'Written by the probe tool (vm-images/tools/miglab-probe.c). A first `#` line holds its settings and totals (`target`, `interval_us`, `realtime_minus_monotonic_ns`, `sent`, `received`, ...); then the header and one row per probe.',
   );
   p(csvTable(PROBE_DOCS));
+
+  h(2, 'A container run: `results/<run-id>/` (`miglab containers migrate`)');
+  p(
+    "One container moved with CRIU from the container-host guest chost-src to chost-dst (README, Containers). The run id is `<UTC date>-<time>-ctr-<workload>-<strategy>[-page-server]-<suffix>`. miglab does not read these folders back yet: `miglab plot` and `miglab compare` take VM runs only.",
+  );
+  p(fileTable(CONTAINER_RUN_FOLDER_FILES));
+  h(3, 'run.json (container)');
+  p(fieldTable(fieldDocs(ContainerRunDocSchema)));
+  h(3, 'rounds.csv');
+  p(csvTable(CONTAINER_ROUNDS_COLUMNS));
+
+  h(2, 'A container sweep: `results/<UTC date>-<time>-ctr-sweep-<suffix>/`');
+  p(
+    [
+      '| file | what |',
+      '|---|---|',
+      '| `<run-id>/` | the folder of each container run (above) |',
+      '| `sweep.json` | the axes, the points, every run\'s figures or failure and the summary rows; schema `miglab.container-sweep/1` |',
+      '| `sweep.csv` | one row per run: strategy, working set, write rate, repetition, verdict, CRIU\'s frozen time, client downtime, restore, total, pre-dumps, run id, failure |',
+      '| `summary.md` | per strategy and point: intact runs, median (min-max) frozen time and client downtime |',
+      '| `plots/` | frozen time and client downtime against the working set and against the write rate, per strategy, median with min-max whiskers; PNG and SVG |',
+    ].join('\n'),
+  );
 
   h(2, 'A sweep: `results/sweep-NAME/`');
   p(
