@@ -365,8 +365,10 @@ export const CONTAINER_RUN_FOLDER_FILES: readonly { readonly names: readonly str
   { names: ['rounds.csv'], what: 'one row per CRIU command (below)' },
   {
     names: ['probe.csv'],
-    what: "meant for the client's 1 kHz UDP probe at the container's service address, one row per probe (columns as a VM run's probe.csv, above); not there yet: the folder is made when the run ends, and the probe (like the guests' serial logs) has nowhere to write before. run.json's `probe` has its figures",
+    what: "the client's 1 kHz UDP probe at the container's service address, one row per probe (columns as a VM run's probe.csv, above); run.json's `probe` has its figures",
   },
+  { names: ['src.serial.log', 'dst.serial.log', 'src.qmp.jsonl', 'dst.qmp.jsonl'], what: "the two container hosts' consoles (the agent's MIGLAB-* lines) and QMP transcripts, as a VM run's" },
+  { names: ['seq.log', 'workload.out'], what: "the container's own files from the export: its sequence log (one line `i v` per value; what the log check read) and what it printed (why it did not start, if it did not)" },
   { names: ['criu/STEP/'], what: "CRIU's own files of each step (r1, r2, ..., final), copied from the checkpoint export: `criu.log` (a pre-dump), `dump.log`, `restore.log`, `page-server.log`, `stats-dump`, `stats-restore`; the images themselves stay out (removed from the export after the run unless `--keep-images`)" },
 ];
 
@@ -377,7 +379,7 @@ export const CONTAINER_ROUNDS_COLUMNS: readonly CsvDoc[] = [
   { key: 'at_ms', unit: 'ms', meaning: "From the run's first CRIU command" },
   { key: 'wall_ms', unit: 'ms', meaning: 'The command, as the guest agent timed it' },
   { key: 'criu_maxrss_kib', unit: 'KiB', meaning: "CRIU's peak resident memory" },
-  { key: 'freezing_ms', unit: 'ms', meaning: 'CRIU: freezing the tree (n/a for the restore)' },
+  { key: 'freezing_ms', unit: 'ms', meaning: 'CRIU: freezing the tree (empty for the restore)' },
   { key: 'frozen_ms', unit: 'ms', meaning: 'CRIU: the tree frozen (for a pre-dump, until the pages sit in pipes; for the dump, page writing included)' },
   { key: 'memdump_ms', unit: 'ms', meaning: 'CRIU: collecting the pages' },
   { key: 'memwrite_ms', unit: 'ms', meaning: 'CRIU: writing them' },

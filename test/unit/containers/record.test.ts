@@ -46,8 +46,8 @@ describe('roundsCsv', () => {
   });
 
   it('leaves a figure a step does not have empty or n/a, never 0', () => {
-    expect(row(2)).toMatchObject({ pages_written: '', frozen_ms: 'n/a', image_bytes: '' });
-    expect(row(0)).toMatchObject({ restore_ms: 'n/a', pages_restored: '', soft_dirty_polls: '' });
+    expect(row(2)).toMatchObject({ pages_written: '', frozen_ms: '', image_bytes: '' });
+    expect(row(0)).toMatchObject({ restore_ms: '', pages_restored: '', soft_dirty_polls: '' });
   });
 
   it('keeps the rules\' decision whole, commas and all, and a mem-rounds step\'s soft-dirty polls', () => {
@@ -107,12 +107,14 @@ describe('runJson', () => {
   });
 
   it('writes a failed run as failed, with the failure and nothing it did not measure', () => {
-    const failed = JSON.parse(runJson(header, undefined, 'CRIU cannot run in chost-dst: Does not look good.')) as Record<string, unknown>;
+    const failed = JSON.parse(runJson(header, undefined, { failure: 'CRIU cannot run in chost-dst: Does not look good.', steps: [] })) as Record<string, unknown>;
     expect(failed.verdict).toBe('failed');
     expect(failed.failure).toBe('CRIU cannot run in chost-dst: Does not look good.');
     expect(failed.schema).toBe(CONTAINER_RUN_SCHEMA);
     expect(failed.runId).toBe(header.runId);
-    for (const key of ['figures', 'steps', 'verify', 'before', 'after', 'criu', 'hosts']) expect(failed).not.toHaveProperty(key);
+    for (const key of ['figures', 'verify', 'before', 'after', 'criu', 'hosts']) expect(failed).not.toHaveProperty(key);
+    // The CRIU steps it had done before it failed (none here) are kept, with their figures.
+    expect(failed.steps).toEqual([]);
   });
 });
 
@@ -121,11 +123,11 @@ describe('reportMarkdown', () => {
 
   it('has a row for each CRIU step with its figures', () => {
     expect(md).toContain('# Container migration 20261203-030000-ctr-fibonacci-iterative-ab12: intact');
-    const rows = md.split('\n').filter((l) => /^\| (pre-dump|dump|restore) \d/.test(l));
+    const rows = md.split('\n').filter((l) => /^\| (pre-dump \d|dump \d|restore \|)/.test(l));
     expect(rows).toEqual([
       `| pre-dump 1 | 0 | 812 | 120.4 | 29 | 0.19 | n/a | ${preDecision.reason} |`,
       '| dump 2 | 900 | 1204 | 412.8 | 11 | 0.33 | n/a |  |',
-      '| restore 2 | 2300 | 554 | n/a |  |  | 283.0 |  |',
+      '| restore | 2300 | 554 | n/a |  |  | 283.0 |  |',
     ]);
   });
 
@@ -201,7 +203,7 @@ describe('writeContainerRun', () => {
 
   it('writes a failed run\'s run.json and CRIU\'s logs, which say why, and nothing else', async () => {
     const runDir = join(dir, 'results', 'failed-run');
-    await writeContainerRun(runDir, header, await exportDir(), undefined, 'criu dump on chost-src exited 1: Error (criu/cr-dump.c:1): x');
+    await writeContainerRun(runDir, header, await exportDir(), undefined, { failure: 'criu dump on chost-src exited 1: Error (criu/cr-dump.c:1): x', steps: [] });
     expect(JSON.parse(readFileSync(join(runDir, 'run.json'), 'utf8'))).toMatchObject({ verdict: 'failed', failure: 'criu dump on chost-src exited 1: Error (criu/cr-dump.c:1): x' });
     expect(existsSync(join(runDir, 'criu', 'final', 'dump.log'))).toBe(true);
     expect(existsSync(join(runDir, 'rounds.csv'))).toBe(false);
@@ -210,7 +212,7 @@ describe('writeContainerRun', () => {
 
   it('writes run.json even when the export has no directory for the run (it failed before the first dump)', async () => {
     const runDir = join(dir, 'results', 'early');
-    await writeContainerRun(runDir, header, join(dir, 'no-such-export'), undefined, 'the control port of chost-src closed');
+    await writeContainerRun(runDir, header, join(dir, 'no-such-export'), undefined, { failure: 'the control port of chost-src closed', steps: [] });
     expect(JSON.parse(readFileSync(join(runDir, 'run.json'), 'utf8')).failure).toBe('the control port of chost-src closed');
     expect(existsSync(join(runDir, 'criu'))).toBe(false);
   });
