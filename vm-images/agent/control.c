@@ -257,19 +257,27 @@ static void *reaper(void *arg)
 	return NULL;
 }
 
+/* A small text file (/proc) into buf, NUL-terminated: its length, or -1. */
+static ssize_t read_text(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return n;
+}
+
 /* Field 22 of /proc/PID/stat (clock ticks since boot), or 0 when the process is gone. */
 static unsigned long long start_time(pid_t pid)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (read_text(path, buf, sizeof buf) < 0)
 		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
 	char *p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
 	if (!p)
 		return 0;
@@ -617,14 +625,8 @@ static int tree_of(pid_t root, pid_t *out, int max)
 				continue;
 			char path[64], buf[512];
 			snprintf(path, sizeof path, "/proc/%d/stat", (int)p);
-			int fd = open(path, O_RDONLY | O_CLOEXEC);
-			if (fd < 0)
+			if (read_text(path, buf, sizeof buf) < 0)
 				continue;
-			ssize_t r = read(fd, buf, sizeof buf - 1);
-			close(fd);
-			if (r <= 0)
-				continue;
-			buf[r] = '\0';
 			char *q = strrchr(buf, ')');
 			int ppid = 0;
 			if (!q || sscanf(q + 1, " %*c %d", &ppid) != 1)
@@ -839,14 +841,8 @@ static void *serve(void *arg)
 static int ctl_wanted(void)
 {
 	char buf[4096];
-	int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (read_text("/proc/cmdline", buf, sizeof buf) < 0)
 		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
 	for (char *tok = strtok(buf, " \n"); tok; tok = strtok(NULL, " \n"))
 		if (strcmp(tok, "miglab.ctl=1") == 0)
 			return 1;
