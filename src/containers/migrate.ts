@@ -5,36 +5,25 @@
 // restored on chost-dst, its service address moved with it, and checked: the sequence it emits
 // goes on with no gap and no repeat, its process tree and log intact. Every figure comes from
 // CRIU's own stats files, the agent's timing of each command, or the client's probe.
-import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readFile, rm, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MiglabError, describeError } from '../errors.js';
 import { AgentClient } from '../guest/agent-client.js';
-import type { GuestExecResult } from '../guest/control-client.js';
 import { startProbe, type ProbeHandle, type ProbeRun } from '../guest/probe.js';
 import { ensureProbeTool } from '../guest/probe-tool.js';
+import type { ImageInfo } from '../image/build.js';
 import type { Lab } from '../lab/index.js';
 import type { ExplainedCommand } from '../util/explained-command.js';
 import { pollUntil, sleep } from '../util/deadline.js';
 import type { Teardown } from '../util/teardown.js';
-import { criuDump, criuPageServer, criuRestore, criuRoundPort } from './criu-argv.js';
-import { decodeCriuStats, type DumpStats, type RestoreStats } from './criu-stats.js';
-import { GUEST_CKPT_DIR, startContainerHosts, type ContainerHost, type ContainerHosts } from './hosts.js';
-import { memRoundDecision, PHAUL_RULES, shouldContinue, type DirtyPoll, type IterRules } from './stop-rules.js';
+import { criuDump, criuRestore } from './criu-argv.js';
+import type { DumpStats, RestoreStats } from './criu-stats.js';
+import { GUEST_CKPT_DIR, startContainerHosts, type ContainerHosts } from './hosts.js';
+import { PHAUL_RULES, type DirtyPoll, type IterRules } from './stop-rules.js';
+import { iterativeRounds, MEM_ROUNDS_DEFAULTS, memRounds, type MemRoundsRules, type Strategy } from './strategies.js';
+import { checkpointDirOf, readStats, runCriu, Transfer, type TransferMode } from './transfer.js';
 import { verifyContinuity, type ContinuityResult } from './verify.js';
-import { parseWorkloadState, workloadArgv, type ContainerWorkload, type WorkloadState } from './workload.js';
-import type { ImageInfo } from '../image/build.js';
-
-export const STRATEGIES = ['stop-and-copy', 'iterative', 'mem-rounds'] as const;
-export type Strategy = (typeof STRATEGIES)[number];
-
-/**
- * How the images get to chost-dst. nfs: every image on the checkpoint export, read back by the
- * restore over NFS. page-server: the pages go straight to `criu page-server` in chost-dst, into its
- * own memory (tmpfs); the other images (small) still cross on the export.
- */
-export const TRANSFERS = ['nfs', 'page-server'] as const;
-export type TransferMode = (typeof TRANSFERS)[number];
+import { DEFAULT_PERIOD_MS, parseWorkloadState, workloadArgv, type ContainerWorkload, type WorkloadState } from './workload.js';
 
 /** The container's UDP service port (the workload's ping/state). */
 export const SERVICE_PORT = 7700;
@@ -74,89 +63,6 @@ export interface RunTrace {
   readonly steps: CriuStep[];
 }
 
-/** Port of the first round's page server in chost-dst; round k listens on the next (criuRoundPort). */
-const PAGE_SERVER_BASE_PORT = 27100;
-/** Where the page server keeps the pages in chost-dst: its own memory, not the export. */
-const DST_LOCAL_DIR = '/run/miglab-ck';
-
-interface DumpTarget {
-  readonly imagesDir: string;
-  readonly pageServer?: { readonly address: string; readonly port: number };
-}
-
-/** One dump step's outcome, whichever way the pages went. */
-interface Dumped {
-  readonly result: GuestExecResult;
-  readonly command: ExplainedCommand;
-  readonly stats: DumpStats | undefined;
-  readonly imageBytes: number;
-}
-
-/** The images' way to chost-dst (TransferMode), one dump step at a time. */
-class Transfer {
-  waitedMs = 0;
-  constructor(
-    readonly mode: TransferMode,
-    private readonly x: { src: ContainerHost; dst: ContainerHost; guestDir: string; hostDir: string; runId: string; signal: AbortSignal },
-  ) {}
-
-  private local(name: string): string {
-    return `${DST_LOCAL_DIR}/${this.x.runId}/${name}`;
-  }
-
-  /** Run one dump or pre-dump into step `name` (the export's <run>/<name>; with a page server, its pages into dst's own). */
-  async dump(name: string, index: number, build: (to: DumpTarget) => ExplainedCommand): Promise<Dumped> {
-    const { src, dst, guestDir, hostDir, signal } = this.x;
-    await mkdir(join(hostDir, name), { recursive: true });
-    const logOf = (f: string) => join(hostDir, name, f);
-    if (this.mode === 'nfs') {
-      const command = build({ imagesDir: `${guestDir}/${name}` });
-      const result = await runCriu(src, command, logOf(command.argv.includes('pre-dump') ? 'criu.log' : 'dump.log'), signal);
-      return { result, command, stats: (await readStats(logOf('stats-dump')))?.dump, imageBytes: await dirBytes(join(hostDir, name)) };
-    }
-    // One page server per step, as criu's own tests run it: it returns once listening (--daemon)
-    // and exits when the dump disconnects. Its log and pid file go to the export, where the host reads them.
-    const port = criuRoundPort(PAGE_SERVER_BASE_PORT, index);
-    const prev = index > 1 ? `../r${index - 1}` : undefined;
-    await dst.ctl.exec(['mkdir', '-p', this.local(name)], { signal });
-    const server = criuPageServer({ imagesDir: this.local(name), workDir: `${guestDir}/${name}`, logFile: 'page-server.log', address: dst.ip, port, prevImagesDir: prev, autoDedup: true, daemon: { pidFile: 'page-server.pid' } });
-    await runCriu(dst, server, logOf('page-server.log'), signal);
-    const command = build({ imagesDir: `${guestDir}/${name}`, pageServer: { address: dst.ip, port } });
-    const result = await runCriu(src, command, logOf(command.argv.includes('pre-dump') ? 'criu.log' : 'dump.log'), signal);
-    // The dump has sent its last page; the server has them written once it exits.
-    const waitStart = Date.now();
-    const pid = Number((await readFile(logOf('page-server.pid'), 'utf8')).trim());
-    await pollUntil(
-      `the page server of ${name} (pid ${pid} in ${dst.name}) to finish`,
-      async () => ((await dst.ctl.exec(['test', '-e', `/proc/${pid}`], { reject: false, signal })).exitCode !== 0 ? true : undefined),
-      { timeoutMs: 60_000, signal, intervalMs: 20 },
-    );
-    this.waitedMs += Date.now() - waitStart;
-    const du = await dst.ctl.exec(['du', '-sk', this.local(name)], { signal });
-    const kib = Number(du.stdout.trim().split(/\s+/)[0]);
-    return { result, command, stats: (await readStats(logOf('stats-dump')))?.dump, imageBytes: (Number.isFinite(kib) ? kib * 1024 : 0) + (await dirBytes(join(hostDir, name))) };
-  }
-
-  /** Page server: copy the final dump's other images from the export to the pages in dst (ms taken; 0 for nfs). */
-  async gatherFinal(): Promise<number> {
-    if (this.mode === 'nfs') return 0;
-    const { dst, guestDir, hostDir, signal } = this.x;
-    const started = Date.now();
-    const files = (await readdir(join(hostDir, 'final'), { withFileTypes: true }))
-      // The page server wrote the pagemap and pages itself; the rest was written by the dump on the export.
-      .filter((e) => e.isFile() && e.name.endsWith('.img') && !/^(pagemap|pages)-/.test(e.name))
-      .map((e) => `${guestDir}/final/${e.name}`);
-    await dst.ctl.exec(['cp', ...files, `${this.local('final')}/`], { signal, timeoutMs: 60_000 });
-    return Date.now() - started;
-  }
-
-  /** Where the restore reads the images, and where it writes its log and stats (always the export). */
-  restoreDirs(name: string): { imagesDir: string; workDir: string } {
-    const onExport = `${this.x.guestDir}/${name}`;
-    return { imagesDir: this.mode === 'nfs' ? onExport : this.local(name), workDir: onExport };
-  }
-}
-
 /** One CRIU command of the run: a pre-dump round, the final dump, or the restore. */
 export interface CriuStep {
   readonly kind: 'pre-dump' | 'dump' | 'restore';
@@ -179,18 +85,6 @@ export interface CriuStep {
   /** mem-rounds: the soft-dirty counts polled after this pre-dump, until the round closed. */
   readonly dirtyPolls?: readonly DirtyPoll[];
 }
-
-export interface MemRoundsRules {
-  /** Two polls within this many percent: the round's change has stopped growing. */
-  readonly plateauPct: number;
-  /** Pages the final dump may carry. */
-  readonly budgetPages: number;
-  readonly maxRounds: number;
-  /** How often the soft-dirty count is polled. */
-  readonly pollMs: number;
-}
-
-export const MEM_ROUNDS_DEFAULTS: MemRoundsRules = { plateauPct: 5, budgetPages: 1024, maxRounds: 8, pollMs: 50 };
 
 export interface ContainerFigures {
   /** The final dump's frozen time from CRIU's stats (freeze end to tree killed, page writing included). */
@@ -231,34 +125,7 @@ export interface ContainerRunResult {
   readonly stopReason: string;
 }
 
-/** The run's directory on the lab's checkpoint export, as the lab host sees it. */
-export function checkpointDirOf(lab: Pick<Lab, 'paths'>, runId: string): string {
-  return join(lab.paths.ckptDir, runId);
-}
-
-async function dirBytes(dir: string): Promise<number> {
-  if (!existsSync(dir)) return 0;
-  let total = 0;
-  for (const e of await readdir(dir, { withFileTypes: true })) if (e.isFile()) total += (await stat(join(dir, e.name))).size;
-  return total;
-}
-
-async function readStats(file: string): Promise<ReturnType<typeof decodeCriuStats> | undefined> {
-  return existsSync(file) ? decodeCriuStats(await readFile(file), file) : undefined;
-}
-
 const ms = (us: number | undefined) => (us === undefined ? null : us / 1000);
-
-/** Run a CRIU command in a guest; on failure, the tail of its log (CRIU's own words) is the error. */
-async function runCriu(h: ContainerHost, cmd: ExplainedCommand, logOnHost: string, signal: AbortSignal): Promise<GuestExecResult> {
-  const r = await h.ctl.exec(cmd.argv, { reject: false, timeoutMs: 120_000, signal });
-  if (r.exitCode === 0) return r;
-  const log = existsSync(logOnHost) ? await readFile(logOnHost, 'utf8') : '';
-  const errors = log.split('\n').filter((l) => /Error|FAILED/.test(l)).slice(-3).map((l) => l.replace(/^\(\s*[\d.]+\)\s*/, ''));
-  throw new MiglabError('COMMAND_FAILED', `${cmd.argv.slice(0, 2).join(' ')} on ${h.name} exited ${r.exitCode}: ${errors.join(' | ') || r.stderr.trim() || 'no error in its log'}`, {
-    context: { argv: cmd.argv, log: logOnHost },
-  });
-}
 
 /** The workload's state over UDP from the client host, once it answers with at least `minN` values. */
 async function waitState(agent: AgentClient, minN: number, timeoutMs: number, signal: AbortSignal): Promise<WorkloadState> {
@@ -307,12 +174,25 @@ export async function migrateContainer(o: ContainerMigrateOptions): Promise<Cont
   const launch = workloadArgv({ workload: o.workload, port: SERVICE_PORT, bind: serviceIp, logPath: `${guestDir}/seq.log`, periodMs: o.periodMs });
   await src.ctl.exec(['ip', 'addr', 'add', svc, 'dev', src.iface], { signal });
   // Its init's pid as chost-src sees it (inside, it is PID 1): what CRIU is pointed at.
-  const { pid: rootPid } = await src.ctl.spawn(launch.argv, { newPid: true, log: `${guestDir}/workload.out`, signal });
+  const container = await src.ctl.spawn(launch.argv, { newPid: true, log: `${guestDir}/workload.out`, signal });
+  const rootPid = container.pid;
   const client = lab.hosts.client.host;
   const agent = new AgentClient({ host: client, guestIp: serviceIp, port: SERVICE_PORT, toolPath: await lab.placeFile('client', await toolPath) });
   const warm = o.warmValues ?? 3;
   progress('start', `container started on chost-src (${launch.argv.slice(1).join(' ')}); waiting for ${warm} values`);
-  let first = await waitState(agent, warm, 60_000, signal);
+  // Its first values, or its end if it stops at once (its own words are in workload.out): the wait
+  // allows for the period, so a slow counter is not taken for a dead one.
+  const periodMs = o.periodMs ?? DEFAULT_PERIOD_MS[o.workload.mode];
+  const warming = new AbortController();
+  const warmed = waitState(agent, warm, 60_000 + (warm + 1) * periodMs, AbortSignal.any([signal, warming.signal]));
+  const started = await Promise.race([warmed.then((s) => ({ s })), container.exited.then((e) => ({ e }))]);
+  if ('e' in started) {
+    warming.abort();
+    await warmed.catch(() => undefined);
+    const out = (await readFile(join(hostDir, 'workload.out'), 'utf8').catch(() => '')).trim().split('\n').slice(-2).join(' | ');
+    throw new MiglabError('COMMAND_FAILED', `the container exited as it started (${started.e.signal ? `signal ${started.e.signal}` : `exit ${started.e.exitCode}`})${out ? `: ${out}` : ''}`);
+  }
+  let first = started.s;
 
   // The client's probe: 1 kHz pings at the service address, through the whole move.
   const probe: ProbeHandle = startProbe({ host: client, guestIp: serviceIp, port: SERVICE_PORT, maxDurationMs: 600_000, toolPath: await lab.placeFile('client', await toolPath), logFile: join(o.runDir, 'probe.csv') });
@@ -324,29 +204,10 @@ export async function migrateContainer(o: ContainerMigrateOptions): Promise<Cont
   const steps = trace.steps;
   const transfer = new Transfer(o.transfer ?? 'nfs', { src, dst, guestDir, hostDir, runId: o.runId, signal });
   let stopReason = 'stop-and-copy: one dump';
-  // Pre-dump rounds (iterative): the tree runs on between them; each round writes only the pages
-  // changed since the last (soft-dirty tracking), until the rules say the next would not help.
-  if (o.strategy === 'mem-rounds') {
-    stopReason = await memRounds(o, { transfer, rootPid, src, t0, steps, progress, at });
-  }
-  if (o.strategy === 'iterative') {
-    for (let k = 1; ; k++) {
-      const name = `r${k}`;
-      at(`pre-dump ${k}`);
-      const atMs = Date.now() - t0;
-      const { result: r, command: cmd, stats, imageBytes } = await transfer.dump(name, k, (to) =>
-        criuDump({ pid: rootPid, imagesDir: to.imagesDir, logFile: 'criu.log', preDump: true, trackMem: true, prevImagesDir: k > 1 ? `../r${k - 1}` : undefined, pageServer: to.pageServer }),
-      );
-      const rounds = [...steps.map((s) => ({ pagesWritten: s.dump?.pagesWritten ?? 0 })), { pagesWritten: stats?.pagesWritten ?? 0 }];
-      const decision = shouldContinue(rounds, rules);
-      steps.push({ kind: 'pre-dump', index: k, dir: name, atMs, wallMs: r.wallUs / 1000, maxRssKiB: r.maxRssKiB, command: cmd, dump: stats, imageBytes, decision: decision.reason });
-      progress('rounds', `pre-dump ${k}: ${stats?.pagesWritten ?? '?'} pages written, frozen ${ms(stats?.frozenUs)?.toFixed(1) ?? '?'} ms; ${decision.continue ? 'another round' : 'final dump'}: ${decision.reason}`);
-      if (!decision.continue) {
-        stopReason = decision.reason;
-        break;
-      }
-    }
-  }
+  // Pre-dump rounds while the tree runs on (strategies.ts); stop-and-copy has none.
+  const rounds = { transfer, rootPid, src, t0, steps, signal, progress, at };
+  if (o.strategy === 'iterative') stopReason = await iterativeRounds(rounds, rules);
+  if (o.strategy === 'mem-rounds') stopReason = await memRounds(rounds, o.memRounds ?? MEM_ROUNDS_DEFAULTS);
 
   // The final dump: the tree is frozen, its remaining state written, and it is killed.
   const last = steps.length;
@@ -415,37 +276,4 @@ export async function migrateContainer(o: ContainerMigrateOptions): Promise<Cont
     metaCopyMs: metaMs,
   };
   return { hosts, steps, figures, before, after, verify, probe: probeRun, workloadCommand: launch, imagesDir: hostDir, stopReason };
-}
-
-/**
- * mem-rounds: the final dump is triggered by rounds of memory change, not by a count of rounds.
- * After each pre-dump (which clears the soft-dirty bits) the tree's soft-dirty page count is polled;
- * a round closes when the count stops growing or reaches the budget (memRoundDecision), and the
- * final dump follows when the round's change fits the budget; otherwise another pre-dump.
- */
-async function memRounds(
-  o: ContainerMigrateOptions,
-  x: { transfer: Transfer; rootPid: number; src: ContainerHost; t0: number; steps: CriuStep[]; progress: (phase: string, line: string) => void; at: (phase: string) => void },
-): Promise<string> {
-  const rules = o.memRounds ?? MEM_ROUNDS_DEFAULTS;
-  for (let k = 1; ; k++) {
-    const name = `r${k}`;
-    x.at(`pre-dump ${k}`);
-    const atMs = Date.now() - x.t0;
-    const { result: r, command, stats, imageBytes } = await x.transfer.dump(name, k, (to) =>
-      criuDump({ pid: x.rootPid, imagesDir: to.imagesDir, logFile: 'criu.log', preDump: true, trackMem: true, prevImagesDir: k > 1 ? `../r${k - 1}` : undefined, pageServer: to.pageServer }),
-    );
-    const polls: DirtyPoll[] = [];
-    let decision: ReturnType<typeof memRoundDecision>;
-    for (;;) {
-      await sleep(rules.pollMs, o.signal);
-      const { pages } = await x.src.ctl.softDirty(x.rootPid, o.signal);
-      polls.push({ atMs: Date.now() - x.t0, dirtyPages: pages });
-      decision = memRoundDecision(polls, { plateauPct: rules.plateauPct, budgetPages: rules.budgetPages, maxRounds: rules.maxRounds, round: k });
-      if (decision.decision !== 'wait') break;
-    }
-    x.steps.push({ kind: 'pre-dump', index: k, dir: name, atMs, wallMs: r.wallUs / 1000, maxRssKiB: r.maxRssKiB, command, dump: stats, imageBytes, decision: decision.reason, dirtyPolls: polls });
-    x.progress('rounds', `pre-dump ${k}: ${stats?.pagesWritten ?? '?'} pages written; ${polls.length} soft-dirty polls: ${decision.reason}`);
-    if (decision.decision === 'final-dump') return decision.reason;
-  }
 }

@@ -11,7 +11,9 @@ import type { Progress } from '../progress/progress.js';
 import { checkResultsDir } from '../report/results-dir.js';
 import { withTeardown } from '../util/teardown.js';
 import { startContainerHosts } from './hosts.js';
-import { checkpointDirOf, MEM_ROUNDS_DEFAULTS, type RunTrace, migrateContainer, STRATEGIES, TRANSFERS, type ContainerRunResult, type MemRoundsRules, type Strategy, type TransferMode } from './migrate.js';
+import { migrateContainer, type ContainerRunResult, type RunTrace } from './migrate.js';
+import { MEM_ROUNDS_DEFAULTS, STRATEGIES, type MemRoundsRules, type Strategy } from './strategies.js';
+import { checkpointDirOf, TRANSFERS, type TransferMode } from './transfer.js';
 import { verdictOf, writeContainerRun, type ContainerRunHeader, type ContainerVerdict } from './record.js';
 import { PHAUL_RULES, type IterRules } from './stop-rules.js';
 import { formatWorkloadSpec, parseWorkloadSpec, type ContainerWorkload } from './workload.js';
@@ -184,7 +186,7 @@ export async function containersCheck(req: { lab?: LabSpecInput; memoryMiB?: num
           return `${f} ${r.exitCode === 0 ? 'supported' : 'NOT supported'}`;
         }),
       );
-      lines.push(`${h.name} (${h.ip} on ${h.side}): criu check: ${h.criuCheck.words}; ${features.join(', ')}; control port after ${h.bootMs} ms; /ckpt mounted`);
+      lines.push(`${h.name} (${h.ip} on ${h.side}): criu check says "${h.criuCheck.words}"; ${features.join(', ')}; control port after ${h.bootMs} ms; /ckpt mounted`);
     }
     return { lines, ok: hosts.src.criuCheck.ok && hosts.dst.criuCheck.ok };
   });

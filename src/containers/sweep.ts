@@ -14,7 +14,9 @@ import type { Progress } from '../progress/progress.js';
 import { checkResultsDir } from '../report/results-dir.js';
 import { summarize } from '../stats/index.js';
 import { withTeardown } from '../util/teardown.js';
-import { STRATEGIES, TRANSFERS, type ContainerFigures, type Strategy, type TransferMode } from './migrate.js';
+import type { ContainerFigures } from './migrate.js';
+import { STRATEGIES, type Strategy } from './strategies.js';
+import { TRANSFERS, type TransferMode } from './transfer.js';
 import { containersMigrate } from './run.js';
 
 export interface SweepAxes {

@@ -54,7 +54,7 @@ export function parseWorkloadSpec(text: string): ContainerWorkload {
     if (!arg) throw new UsageError(`workload "${t}" lacks its working set and write rate`, hint);
     const { wssMiB, rateMiBps } = parseWssAtRate(t, arg, hint);
     const r = MemSchema.safeParse({ mode, wssMiB, rateMiBps });
-    if (!r.success) throw new UsageError(`workload "${t}": ${r.error.issues[0]?.path.join('.')} ${r.error.issues[0]?.message}`, hint);
+    if (!r.success) throw new UsageError(`workload "${t}": the ${r.error.issues[0]?.path[0] === 'wssMiB' ? 'working set' : 'write rate'} must be at most ${MAX_MIB} MiB${r.error.issues[0]?.path[0] === 'wssMiB' ? '' : '/s'}`, hint);
     return r.data;
   }
   const seq = SequenceSchema.safeParse({ mode });

@@ -368,6 +368,7 @@ export const CONTAINER_RUN_FOLDER_FILES: readonly { readonly names: readonly str
     what: "the client's 1 kHz UDP probe at the container's service address, one row per probe (columns as a VM run's probe.csv, above); run.json's `probe` has its figures",
   },
   { names: ['src.serial.log', 'dst.serial.log', 'src.qmp.jsonl', 'dst.qmp.jsonl'], what: "the two container hosts' consoles (the agent's MIGLAB-* lines) and QMP transcripts, as a VM run's" },
+  { names: ['plots/downtime-parts.png', 'plots/pages-per-step.png'], what: "bars (with .svg): the client's downtime beside CRIU's frozen time, the dump, the hand-over and the restore; and the pages each pre-dump and the final dump wrote" },
   { names: ['seq.log', 'workload.out'], what: "the container's own files from the export: its sequence log (one line `i v` per value; what the log check read) and what it printed (why it did not start, if it did not)" },
   { names: ['criu/STEP/'], what: "CRIU's own files of each step (r1, r2, ..., final), copied from the checkpoint export: `criu.log` (a pre-dump), `dump.log`, `restore.log`, `page-server.log`, `stats-dump`, `stats-restore`; the images themselves stay out (removed from the export after the run unless `--keep-images`)" },
 ];

@@ -137,7 +137,7 @@ function parseDirty(t: string, arg: string | undefined): WorkloadSpec {
  */
 export function parseWssAtRate(t: string, sizeRate: string, hint: string): { wssMiB: number; rateMiBps: number } {
   const at = sizeRate.indexOf('@');
-  if (at < 0) throw new UsageError(`invalid workload "${t}"`, hint);
+  if (at < 0) throw new UsageError(`workload "${t}" lacks its write rate (after @)`, hint);
   const sizeText = sizeRate.slice(0, at).trim();
   const rateText = sizeRate.slice(at + 1).trim();
   const wssMiB = /^\d+$/.test(sizeText) ? Number(sizeText) : wrapUnits(() => parseSizeBytes(sizeText, 'working set') / 1024 ** 2, t, hint);

@@ -8,7 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CriuStep } from '../../../src/containers/migrate.js';
-import { CONTAINER_RUN_SCHEMA, reportMarkdown, roundsCsv, runJson, verdictOf, writeContainerRun } from '../../../src/containers/record.js';
+import { CONTAINER_RUN_SCHEMA, downtimeParts, reportMarkdown, roundsCsv, runJson, verdictOf, writeContainerRun } from '../../../src/containers/record.js';
 import { memRoundDecision, PHAUL_RULES } from '../../../src/containers/stop-rules.js';
 import { chainHash } from '../../../src/containers/verify.js';
 import { after, before, BEFORE_N, figures, header, intact, logOf, MODE, preDecision, result, stateAt, steps } from '../../support/container-run.js';
@@ -199,6 +199,17 @@ describe('writeContainerRun', () => {
     expect(readFileSync(join(runDir, 'criu', 'final', 'restore.log'), 'utf8')).toBe('final/restore.log\n');
     for (const f of ['r1/criu.log', 'r1/stats-dump', 'final/dump.log', 'final/stats-dump', 'final/stats-restore']) expect(existsSync(join(runDir, 'criu', f))).toBe(true);
     for (const f of ['r1/pages-1.img', 'r1/pagemap-311.img', 'final/core-311.img', 'seq.log']) expect(existsSync(join(runDir, 'criu', f))).toBe(false);
+    // The two figures, as PNG and SVG.
+    for (const f of ['downtime-parts', 'pages-per-step']) {
+      expect(readFileSync(join(runDir, 'plots', `${f}.png`)).subarray(1, 4).toString()).toBe('PNG');
+      expect(readFileSync(join(runDir, 'plots', `${f}.svg`), 'utf8')).toContain('<svg');
+    }
+  }, 30_000);
+
+  it('draws the downtime beside each of its parts, leaving out a figure the run does not have', () => {
+    expect(downtimeParts(intact).map((p) => p.part)).toEqual(["CRIU's frozen time", 'dump command', 'hand-over', 'restore command', 'client downtime']);
+    const silent = { ...intact, figures: { ...intact.figures, clientDowntimeMs: null } };
+    expect(downtimeParts(silent).map((p) => p.part)).not.toContain('client downtime');
   });
 
   it('writes a failed run\'s run.json and CRIU\'s logs, which say why, and nothing else', async () => {

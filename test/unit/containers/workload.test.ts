@@ -110,7 +110,7 @@ describe('the compact form and the command line', () => {
       'unknown container workload "walk"; use one of counter, natural, fibonacci, prime or mem:<working set>@<write rate> (e.g. mem:64M@16M/s)',
     );
     expect(() => parseWorkloadSpec('mem')).toThrow(/^workload "mem" lacks its working set and write rate; write mem:<working set>@<write rate>, e.g. mem:64M@16M\/s/);
-    expect(() => parseWorkloadSpec('mem:64M')).toThrow(/^invalid workload "mem:64M"; write mem:/);
+    expect(() => parseWorkloadSpec('mem:64M')).toThrow(/^workload "mem:64M" lacks its write rate \(after @\); write mem:/);
     expect(() => parseWorkloadSpec('natural:5')).toThrow('workload "natural:5": natural takes no options; write just "natural"');
     expect(() => parseWorkloadSpec('mem:0@1M/s')).toThrow(/the working set must be a whole number of MiB, at least 1/);
     expect(() => parseInput(ContainerWorkloadSchema, 'mem:64M@fast', 'workload')).toThrow(/invalid workload "mem:64M@fast"/);

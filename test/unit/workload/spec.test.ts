@@ -28,7 +28,7 @@ describe('parseWorkload (the compact CLI form)', () => {
     ['stress', /unknown workload "stress"; use one of/],
     ['cpu:4', /cpu takes no options; write just "cpu"/],
     ['dirty', /lacks its working set and rate; write dirty:<working set>@<rate>/],
-    ['dirty:512M', /invalid workload "dirty:512M"; write dirty:/],
+    ['dirty:512M', /workload "dirty:512M" lacks its write rate \(after @\); write dirty:/],
     ['dirty:lots@200M/s', /invalid workload "dirty:lots@200M\/s"; write dirty:/],
     ['dirty:512M@fast', /invalid workload/],
     ['dirty:512M@200M/s,zigzag', /unknown pattern "zigzag"; use sequential or random/],
