@@ -158,7 +158,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
       y
         .positional('action', { choices: ['check', 'migrate', 'sweep'] as const, demandOption: true })
         .option('workload', { type: 'string', default: 'counter', describe: 'what the container runs: counter (one value a second, as the reference report), natural, fibonacci, prime, or mem:WSS@RATE (e.g. mem:64M@16M/s)' })
-        .option('strategy', { choices: ['stop-and-copy', 'iterative', 'mem-rounds'] as const, default: 'stop-and-copy' as const, describe: 'stop-and-copy: one dump, then restore; iterative: pre-dump rounds while it runs (P.Haul\'s stop rules), then a final dump; mem-rounds: the final dump triggered by rounds of memory change (soft-dirty pages polled after each pre-dump)' })
+        .option('strategy', { choices: ['stop-and-copy', 'iterative', 'mem-rounds', 'lazy'] as const, default: 'stop-and-copy' as const, describe: 'stop-and-copy: one dump, then restore; iterative: pre-dump rounds while it runs (P.Haul\'s stop rules), then a final dump; mem-rounds: the final dump triggered by rounds of memory change (soft-dirty pages polled after each pre-dump); lazy: restored without its memory, pages fetched from the source on demand (post-copy)' })
         .option('transfer', { choices: ['nfs', 'page-server'] as const, default: 'nfs' as const, describe: "nfs: every image through the lab's checkpoint export; page-server: the pages straight into chost-dst's memory through `criu page-server`" })
         .option('max-rounds', { type: 'number', default: 8, describe: 'iterative: at most this many pre-dumps' })
         .option('min-pages', { type: 'number', default: 64, describe: 'iterative: stop when a pre-dump wrote this many pages or fewer' })

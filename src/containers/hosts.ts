@@ -85,7 +85,8 @@ export async function startContainerHosts(o: StartContainerHostsOptions): Promis
   checkLabHasCheckpointExport(o.lab);
   const timeoutMs = o.timeoutMs ?? 120_000;
   const lease = async (preferred: number, what: string) => {
-    const l = await o.lab.acquireSlot({ preferred, runId: `${o.runId}-${what}`, signal: o.signal });
+    // One run id for the three slots: the lab counts them as one run in progress (lab down, lab status).
+    const l = await o.lab.acquireSlot({ preferred, runId: o.runId, signal: o.signal });
     o.td.defer(`release guest slot g${l.index} (${what})`, () => l.release());
     return l;
   };

@@ -21,7 +21,8 @@ import type { DumpStats, RestoreStats } from './criu-stats.js';
 import { GUEST_CKPT_DIR, startContainerHosts, type ContainerHosts } from './hosts.js';
 import { PHAUL_RULES, type DirtyPoll, type IterRules } from './stop-rules.js';
 import { iterativeRounds, MEM_ROUNDS_DEFAULTS, memRounds, type MemRoundsRules, type Strategy } from './strategies.js';
-import { checkpointDirOf, readStats, runCriu, Transfer, type TransferMode } from './transfer.js';
+import { checkpointDirOf, dirBytes, readStats, runCriu, Transfer, type TransferMode } from './transfer.js';
+import { lazyRestore, lazyTransferDone, startLazyDump } from './lazy.js';
 import { verifyContinuity, type ContinuityResult } from './verify.js';
 import { DEFAULT_PERIOD_MS, parseWorkloadState, workloadArgv, type ContainerWorkload, type WorkloadState } from './workload.js';
 
@@ -109,6 +110,8 @@ export interface ContainerFigures {
   readonly pageServerWaitMs: number;
   /** Page server: copying the final dump's other images from the export into dst's own directory (part of the hand-over). */
   readonly metaCopyMs: number;
+  /** lazy: from the restore's start until chost-src had sent its last page (the container needed chost-src until then); null otherwise. */
+  readonly lazyTransferMs: number | null;
 }
 
 export interface ContainerRunResult {
@@ -169,6 +172,11 @@ export async function migrateContainer(o: ContainerMigrateOptions): Promise<Cont
   if (!o.keepImages) td.defer(`remove the checkpoint images ${hostDir}`, () => rm(hostDir, { recursive: true, force: true }));
   const svc = `${serviceIp}/${hosts.prefixLength}`;
 
+  if (o.strategy === 'lazy') {
+    // userfaultfd for another process's memory: without it the lazy restore cannot start.
+    const f = await dst.ctl.exec(['criu', 'check', '--feature', 'uffd-noncoop'], { reject: false, signal });
+    if (f.exitCode !== 0) throw new MiglabError('COMMAND_FAILED', `the lazy strategy needs uffd-noncoop, and criu on ${dst.name} says: ${`${f.stdout}${f.stderr}`.trim().split('\n').slice(-2).join(' | ')}`);
+  }
   // The container: PID 1 of its own PID namespace on chost-src, its service address added there.
   at('starting the container');
   const launch = workloadArgv({ workload: o.workload, port: SERVICE_PORT, bind: serviceIp, logPath: `${guestDir}/seq.log`, periodMs: o.periodMs });
@@ -215,13 +223,23 @@ export async function migrateContainer(o: ContainerMigrateOptions): Promise<Cont
   first = (await agent.request('state', { timeoutMs: 2000, signal }).then(parseWorkloadState).catch(() => undefined)) ?? first;
   const before = first;
   const dumpAt = Date.now() - t0;
-  const final = await transfer.dump('final', last + 1, (to) =>
-    criuDump({ pid: rootPid, imagesDir: to.imagesDir, logFile: 'dump.log', preDump: false, trackMem: last > 0, prevImagesDir: last > 0 ? `../r${last}` : undefined, pageServer: to.pageServer }),
-  );
-  const dumped = final.result;
-  const dumpStats = final.stats;
-  steps.push({ kind: 'dump', index: last + 1, dir: 'final', atMs: dumpAt, wallMs: dumped.wallUs / 1000, maxRssKiB: dumped.maxRssKiB, command: final.command, dump: dumpStats, imageBytes: final.imageBytes });
-  progress('dump', `final dump: frozen ${ms(dumpStats?.frozenUs)?.toFixed(1) ?? '?'} ms, ${dumpStats?.pagesWritten ?? '?'} pages written, ${(dumped.wallUs / 1000).toFixed(0)} ms in all`);
+  // lazy: the dump writes everything but the memory and then serves the pages (lazy.ts); its step is
+  // recorded once it has sent the last of them.
+  const lazyCtx = { src, dst, runId: o.runId, guestDir, hostDir, signal };
+  const lazy = o.strategy === 'lazy' ? await startLazyDump(lazyCtx, rootPid) : undefined;
+  const final = lazy
+    ? undefined
+    : await transfer.dump('final', last + 1, (to) =>
+        criuDump({ pid: rootPid, imagesDir: to.imagesDir, logFile: 'dump.log', preDump: false, trackMem: last > 0, prevImagesDir: last > 0 ? `../r${last}` : undefined, pageServer: to.pageServer }),
+      );
+  const dumpWallMs = final ? final.result.wallUs / 1000 : lazy!.readyMs;
+  let dumpStats = final?.stats;
+  if (final) {
+    steps.push({ kind: 'dump', index: last + 1, dir: 'final', atMs: dumpAt, wallMs: dumpWallMs, maxRssKiB: final.result.maxRssKiB, command: final.command, dump: dumpStats, imageBytes: final.imageBytes });
+    progress('dump', `final dump: frozen ${ms(dumpStats?.frozenUs)?.toFixed(1) ?? '?'} ms, ${dumpStats?.pagesWritten ?? '?'} pages written, ${dumpWallMs.toFixed(0)} ms in all`);
+  } else {
+    progress('dump', `lazy dump: everything but the memory written in ${dumpWallMs.toFixed(0)} ms; serving the pages`);
+  }
 
   // Hand-over: the address leaves chost-src, the source's NFS client writes back what it holds
   // (the log's last lines: CRIU checks the file's size on restore), the address comes up on dst.
@@ -235,9 +253,10 @@ export async function migrateContainer(o: ContainerMigrateOptions): Promise<Cont
 
   at('the restore on chost-dst');
   const restoreDirs = transfer.restoreDirs('final');
-  const restoreCmd = criuRestore({ imagesDir: restoreDirs.imagesDir, workDir: restoreDirs.workDir, logFile: 'restore.log', pidFile: 'restored.pid', detach: true });
   const restoreAt = Date.now() - t0;
-  const restored = await runCriu(dst, restoreCmd, join(hostDir, 'final', 'restore.log'), signal);
+  const lazyRestored = lazy ? await lazyRestore(lazyCtx) : undefined;
+  const restoreCmd = lazyRestored?.restore ?? criuRestore({ imagesDir: restoreDirs.imagesDir, workDir: restoreDirs.workDir, logFile: 'restore.log', pidFile: 'restored.pid', detach: true });
+  const restored = lazyRestored?.result ?? (await runCriu(dst, restoreCmd, join(hostDir, 'final', 'restore.log'), signal));
   const restoreStats = (await readStats(join(hostDir, 'final', 'stats-restore')))?.restore;
   steps.push({ kind: 'restore', index: last + 1, dir: 'final', atMs: restoreAt, wallMs: restored.wallUs / 1000, maxRssKiB: restored.maxRssKiB, command: restoreCmd, restore: restoreStats });
   // Tell the bridge and the client where the address is now (gratuitous ARP, as QEMU's announce).
@@ -249,6 +268,17 @@ export async function migrateContainer(o: ContainerMigrateOptions): Promise<Cont
   const totalMs = Date.now() - t0;
   await sleep(500, signal);
   probeRun = await probe.stop({ within: { fromMs: t0 + dumpAt - 50, toMs: Date.now() } });
+
+  // lazy: the container runs on chost-dst; its memory keeps coming from chost-src until the dump ends.
+  let lazyTransferMs: number | null = null;
+  if (lazy) {
+    at('the lazy page transfer');
+    const exit = await lazyTransferDone(lazyCtx, lazy);
+    lazyTransferMs = Date.now() - (t0 + restoreAt);
+    dumpStats = (await readStats(join(hostDir, 'final', 'stats-dump')))?.dump;
+    steps.splice(steps.length - 1, 0, { kind: 'dump', index: last + 1, dir: 'final', atMs: dumpAt, wallMs: dumpWallMs, maxRssKiB: exit.maxRssKiB, command: lazy.command, dump: dumpStats, imageBytes: await dirBytes(join(hostDir, 'final')) });
+    progress('dump', `lazy dump ended: ${dumpStats?.pagesLazy ?? '?'} pages sent on demand, ${lazyTransferMs} ms after the restore began`);
+  }
 
   at('checking the container');
   // The destination's NFS client holds the log's newest lines until it writes them back: flushed
@@ -263,7 +293,7 @@ export async function migrateContainer(o: ContainerMigrateOptions): Promise<Cont
   const figures: ContainerFigures = {
     criuFrozenMs: ms(dumpStats?.frozenUs),
     criuFrozenTotalMs: frozen.length === steps.filter((s) => s.kind !== 'restore').length ? frozen.reduce((a, b) => a + b, 0) / 1000 : null,
-    dumpWallMs: dumped.wallUs / 1000,
+    dumpWallMs,
     handoverMs,
     restoreWallMs: restored.wallUs / 1000,
     criuRestoreMs: ms(restoreStats?.restoreUs),
@@ -274,6 +304,7 @@ export async function migrateContainer(o: ContainerMigrateOptions): Promise<Cont
     transfer: transfer.mode,
     pageServerWaitMs: transfer.waitedMs,
     metaCopyMs: metaMs,
+    lazyTransferMs,
   };
   return { hosts, steps, figures, before, after, verify, probe: probeRun, workloadCommand: launch, imagesDir: hostDir, stopReason };
 }

@@ -153,7 +153,9 @@ export function reportMarkdown(h: ContainerRunHeader, r: ContainerRunResult): st
     '',
     '## What CRIU did',
     '',
-    h.request.strategy === 'mem-rounds'
+    h.request.strategy === 'lazy'
+      ? `lazy: \`criu dump --lazy-pages\` wrote every image but the memory and then served the pages from chost-src; on chost-dst \`criu lazy-pages\` (a userfaultfd daemon) and \`criu restore --lazy-pages\` brought the tree back without its memory, each page fetched when first touched and the rest in the background. The container ran on chost-dst while its memory was still arriving (${f1(r.figures.lazyTransferMs)} ms after the restore began, the last page had gone); CRIU's frozen time on the source covers that whole transfer, so it is not the container's pause.`
+      : h.request.strategy === 'mem-rounds'
       ? `mem-rounds: after each pre-dump the container's soft-dirty pages were counted every ${h.request.memRounds?.pollMs ?? '?'} ms; a round closed when the count stopped growing (within ${h.request.memRounds?.plateauPct ?? '?'}%) or reached the budget of ${h.request.memRounds?.budgetPages ?? '?'} pages, and the final dump followed once a round's change fitted the budget. It ended: ${r.stopReason}.`
       : h.request.strategy === 'iterative'
       ? `Pre-dump rounds while the container ran on (each writes only pages changed since the last, tracked by the kernel's soft-dirty bits), then a final dump of what changed since the last round. Rounds stopped: ${r.stopReason}.`
@@ -179,6 +181,7 @@ export function reportMarkdown(h: ContainerRunHeader, r: ContainerRunResult): st
     `| hand-over | ${f1(fig.handoverMs)} ms | address moved, the source's NFS client flushed${fig.transfer === 'page-server' ? `, the other images copied next to the pages (${f1(fig.metaCopyMs)} ms)` : ''} |`,
     `| restore command | ${f1(fig.restoreWallMs)} ms | the agent's timing of \`criu restore\` (CRIU's own: ${f1(fig.criuRestoreMs)} ms) |`,
     `| client downtime | ${fig.clientDowntimeMs === null ? 'not measured: the client never heard the container again' : `${f1(fig.clientDowntimeMs)} ms`} | longest silence of the 1 kHz UDP probe at the service address |`,
+    ...(fig.lazyTransferMs !== null ? [`| lazy page transfer | ${f1(fig.lazyTransferMs)} ms | from the restore's start until chost-src had sent its last page (the container needed chost-src until then) |`] : []),
     `| total | ${fig.totalMs} ms | first CRIU command to the first reply from chost-dst |`,
     `| images | ${mib(fig.imageBytes)} MiB | bytes CRIU wrote, all steps (${fig.transfer === 'nfs' ? 'on the export' : "the pages in chost-dst's memory, the rest on the export"}) |`,
     '',

@@ -50,6 +50,13 @@ function checkStrategy(s: string): Strategy {
   return s as Strategy;
 }
 
+/** lazy serves the pages from the source itself: there is no transfer to choose. */
+export function checkCombination(strategy: Strategy, transfer: TransferMode): void {
+  if (strategy === 'lazy' && transfer !== 'nfs') {
+    throw new UsageError('the lazy strategy takes no --transfer page-server', 'its pages come from the source\'s own dump on demand; drop --transfer');
+  }
+}
+
 function checkTransfer(t: string): TransferMode {
   if (!(TRANSFERS as readonly string[]).includes(t)) throw new UsageError(`unknown transfer "${t}"`, `use one of ${TRANSFERS.join(', ')}`);
   return t as TransferMode;
@@ -102,6 +109,7 @@ export async function containersMigrate(req: ContainerMigrateRequest): Promise<C
   const workload = parseWorkloadSpec(req.workload);
   const strategy = checkStrategy(req.strategy);
   const transfer = checkTransfer(req.transfer ?? 'nfs');
+  checkCombination(strategy, transfer);
   const rules: IterRules = { ...PHAUL_RULES, ...req.rules };
   checkRules(rules);
   const periodMs = checkPeriod(req.periodMs);

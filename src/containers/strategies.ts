@@ -8,7 +8,7 @@ import type { CriuStep } from './migrate.js';
 import { memRoundDecision, shouldContinue, type DirtyPoll, type IterRules } from './stop-rules.js';
 import type { Transfer } from './transfer.js';
 
-export const STRATEGIES = ['stop-and-copy', 'iterative', 'mem-rounds'] as const;
+export const STRATEGIES = ['stop-and-copy', 'iterative', 'mem-rounds', 'lazy'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 
 export interface MemRoundsRules {

@@ -17,7 +17,7 @@ import { withTeardown } from '../util/teardown.js';
 import type { ContainerFigures } from './migrate.js';
 import { STRATEGIES, type Strategy } from './strategies.js';
 import { TRANSFERS, type TransferMode } from './transfer.js';
-import { containersMigrate } from './run.js';
+import { checkCombination, containersMigrate } from './run.js';
 
 export interface SweepAxes {
   /** Working sets (MiB) swept at `atRateMiBps`. */
@@ -138,6 +138,7 @@ export async function containersSweep(req: ContainerSweepRequest): Promise<{ dir
   if (unknown !== undefined) throw new UsageError(`unknown strategy "${unknown}"`, `use some of ${STRATEGIES.join(', ')}`);
   const transfer = (req.transfer ?? 'nfs') as TransferMode;
   if (!(TRANSFERS as readonly string[]).includes(transfer)) throw new UsageError(`unknown transfer "${transfer}"`, `use one of ${TRANSFERS.join(', ')}`);
+  for (const s of strategies) checkCombination(s as Strategy, transfer);
   const repeat = req.repeat ?? 2;
   if (!Number.isInteger(repeat) || repeat < 1 || repeat > 50) throw new UsageError(`repeat ${repeat} is out of range`, 'use 1 to 50');
   const points = sweepPoints(axes);

@@ -261,7 +261,7 @@ export const ContainerRunDocSchema = z
     request: z
       .strictObject({
         workload: text('The workload in its compact form: counter, natural, fibonacci, prime or mem:WSSM@RATEM/s'),
-        strategy: z.enum(['stop-and-copy', 'iterative', 'mem-rounds']).describe('How the container was checkpointed'),
+        strategy: z.enum(['stop-and-copy', 'iterative', 'mem-rounds', 'lazy']).describe('How the container was checkpointed (lazy: restored without its memory, the pages fetched from the source on demand)'),
         transfer: z.enum(['nfs', 'page-server']).describe("How the images reached chost-dst: all through the lab's checkpoint export, or the pages through `criu page-server` into chost-dst's memory"),
         rules: z
           .strictObject({
@@ -315,6 +315,7 @@ export const ContainerRunDocSchema = z
         transfer: z.enum(['nfs', 'page-server']).describe('How the images reached chost-dst'),
         pageServerWaitMs: ms("Page server: after each dump, until chost-dst's page server had written the pages and exited, summed (0 for nfs)"),
         metaCopyMs: ms("Page server: copying the final dump's other images from the export next to the pages, part of the hand-over (0 for nfs)"),
+        lazyTransferMs: ms("lazy: from the restore's start until the source had sent its last page (the container needed the source until then); null for the other strategies").nullable(),
       })
       .optional()
       .describe('The run\'s figures'),

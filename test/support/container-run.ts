@@ -114,6 +114,7 @@ export const figures: ContainerFigures = {
   transfer: 'nfs',
   pageServerWaitMs: 0,
   metaCopyMs: 0,
+  lazyTransferMs: null,
 };
 
 export const probe = {

@@ -19,6 +19,7 @@ function figures(frozen: number, downtime: number): ContainerFigures {
     transfer: 'nfs',
     pageServerWaitMs: 0,
     metaCopyMs: 0,
+  lazyTransferMs: null,
   };
 }
 

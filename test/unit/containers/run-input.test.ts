@@ -11,6 +11,7 @@ describe('containers migrate input', () => {
     [{ ...ok, workload: 'mem:0M@8M/s' }, /mem:0M@8M\/s/],
     [{ ...ok, strategy: 'precopy' }, /unknown strategy "precopy"/],
     [{ ...ok, transfer: 'scp' }, /unknown transfer "scp"/],
+    [{ ...ok, strategy: 'lazy', transfer: 'page-server' }, /the lazy strategy takes no --transfer page-server/],
     [{ ...ok, periodMs: 0 }, /workload period 0 ms is out of range/],
     [{ ...ok, rules: { maxRounds: -1 } }, /max rounds -1 is out of range/],
     [{ ...ok, rules: { minPages: 1.5 } }, /min pages 1.5/],

@@ -18,6 +18,7 @@ const fig = (frozen: number, downtime: number | null): ContainerFigures => ({
   transfer: 'nfs',
   pageServerWaitMs: 0,
   metaCopyMs: 0,
+  lazyTransferMs: null,
 });
 
 describe('sweepPoints', () => {
