@@ -223,7 +223,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
       io.out(
         [
           `container ${r.runId}: ${r.verdict}`,
-          `  client downtime ${f.clientDowntimeMs === null ? 'not measured (the client never heard the container again)' : `${f.clientDowntimeMs.toFixed(1)} ms`}: dump ${f.dumpWallMs.toFixed(0)} ms (CRIU frozen ${f.criuFrozenMs?.toFixed(1) ?? 'n/a'} ms), hand-over ${f.handoverMs.toFixed(0)} ms, restore ${f.restoreWallMs.toFixed(0)} ms`,
+          `  client downtime ${f.clientDowntimeMs === null ? 'not measured (the client never heard the container again)' : `${f.clientDowntimeMs.toFixed(1)} ms`}: dump ${f.dumpWallMs.toFixed(0)} ms (CRIU frozen ${f.criuFrozenMs !== null ? `${f.criuFrozenMs.toFixed(1)} ms` : f.criuFrozenRejected ? 'not measured: CRIU\'s figure was longer than the dump ran' : 'n/a'}), hand-over ${f.handoverMs.toFixed(0)} ms, restore ${f.restoreWallMs.toFixed(0)} ms`,
           `  total ${f.totalMs} ms; ${f.preDumpRounds} pre-dump round(s); images by ${f.transfer}`,
           ...r.result.verify.checks.filter((c) => !c.ok).map((c) => `  FAILED ${c.name}: ${c.detail}`),
           `  results in ${r.dir}`,

@@ -74,6 +74,13 @@ function exitText(e: GuestExit): string {
   return e.signal ? `on signal ${e.signal}` : String(e.exitCode);
 }
 
+/** The pages `criu lazy-pages` moved, from its log's last "UFFD transferred pages: (N/M)" line. */
+export function lazyPagesTransferred(log: string): number | null {
+  const all = [...log.matchAll(/UFFD transferred pages: \((\d+)\/(\d+)\)/g)];
+  const last = all.at(-1);
+  return last ? Number(last[1]) : null;
+}
+
 /** The destination's work dir: lazy-pages and the restore meet on lazy-pages.socket there (its own memory, not NFS). */
 function localWorkDir(x: LazyContext): string {
   return `/run/miglab-ck/${x.runId}/lazy`;

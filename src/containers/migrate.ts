@@ -22,9 +22,19 @@ import { GUEST_CKPT_DIR, startContainerHosts, type ContainerHosts } from './host
 import { PHAUL_RULES, type DirtyPoll, type IterRules } from './stop-rules.js';
 import { iterativeRounds, MEM_ROUNDS_DEFAULTS, memRounds, type MemRoundsRules, type Strategy } from './strategies.js';
 import { checkpointDirOf, dirBytes, readStats, runCriu, Transfer, type TransferMode } from './transfer.js';
-import { lazyRestore, lazyTransferDone, startLazyDump } from './lazy.js';
+import { lazyPagesTransferred, lazyRestore, lazyTransferDone, startLazyDump } from './lazy.js';
 import { verifyContinuity, type ContinuityResult } from './verify.js';
 import { DEFAULT_PERIOD_MS, parseWorkloadState, workloadArgv, type ContainerWorkload, type WorkloadState } from './workload.js';
+
+/**
+ * CRIU's frozen time, unless it is longer than the dump's process ran (plus 50 ms of timing
+ * slack): then it is no measurement (CRIU 3.17.1's lazy dump reported 3358 s for a 2 s dump), and
+ * the run records why instead of the figure.
+ */
+export function checkFrozen(frozenMs: number | null, dumpLifetimeMs: number): { ms: number | null; rejected?: string } {
+  if (frozenMs === null || frozenMs <= dumpLifetimeMs + 50) return { ms: frozenMs };
+  return { ms: null, rejected: `CRIU's stats-dump gave ${frozenMs.toFixed(1)} ms of frozen time for a dump that ran ${dumpLifetimeMs.toFixed(0)} ms: not a measurement, left out` };
+}
 
 /** The container's UDP service port (the workload's ping/state). */
 export const SERVICE_PORT = 7700;
@@ -88,8 +98,10 @@ export interface CriuStep {
 }
 
 export interface ContainerFigures {
-  /** The final dump's frozen time from CRIU's stats (freeze end to tree killed, page writing included). */
+  /** The final dump's frozen time from CRIU's stats (freeze end to tree killed, page writing included); null when it said none, or one it cannot have measured. */
   readonly criuFrozenMs: number | null;
+  /** Why CRIU's figure was not taken: it was longer than its dump ran (seen with --lazy-pages). */
+  readonly criuFrozenRejected?: string;
   /** Sum of frozen time over every round and the final dump (P.Haul's "frozen time"). */
   readonly criuFrozenTotalMs: number | null;
   readonly dumpWallMs: number;
@@ -112,6 +124,8 @@ export interface ContainerFigures {
   readonly metaCopyMs: number;
   /** lazy: from the restore's start until chost-src had sent its last page (the container needed chost-src until then); null otherwise. */
   readonly lazyTransferMs: number | null;
+  /** lazy: pages the lazy-pages daemon took from chost-src (its "UFFD transferred pages" line); null otherwise. */
+  readonly lazyPages: number | null;
 }
 
 export interface ContainerRunResult {
@@ -233,7 +247,7 @@ export async function migrateContainer(o: ContainerMigrateOptions): Promise<Cont
         criuDump({ pid: rootPid, imagesDir: to.imagesDir, logFile: 'dump.log', preDump: false, trackMem: last > 0, prevImagesDir: last > 0 ? `../r${last}` : undefined, pageServer: to.pageServer }),
       );
   const dumpWallMs = final ? final.result.wallUs / 1000 : lazy!.readyMs;
-  let dumpStats = final?.stats;
+  const dumpStats = final?.stats;
   if (final) {
     steps.push({ kind: 'dump', index: last + 1, dir: 'final', atMs: dumpAt, wallMs: dumpWallMs, maxRssKiB: final.result.maxRssKiB, command: final.command, dump: dumpStats, imageBytes: final.imageBytes });
     progress('dump', `final dump: frozen ${ms(dumpStats?.frozenUs)?.toFixed(1) ?? '?'} ms, ${dumpStats?.pagesWritten ?? '?'} pages written, ${dumpWallMs.toFixed(0)} ms in all`);
@@ -271,13 +285,21 @@ export async function migrateContainer(o: ContainerMigrateOptions): Promise<Cont
 
   // lazy: the container runs on chost-dst; its memory keeps coming from chost-src until the dump ends.
   let lazyTransferMs: number | null = null;
+  let lazyPages: number | null = null;
+  // How long the final dump's process ran: CRIU's frozen time cannot be longer.
+  let dumpLifetimeMs = dumpWallMs;
   if (lazy) {
     at('the lazy page transfer');
     const exit = await lazyTransferDone(lazyCtx, lazy);
     lazyTransferMs = Date.now() - (t0 + restoreAt);
-    dumpStats = (await readStats(join(hostDir, 'final', 'stats-dump')))?.dump;
-    steps.splice(steps.length - 1, 0, { kind: 'dump', index: last + 1, dir: 'final', atMs: dumpAt, wallMs: dumpWallMs, maxRssKiB: exit.maxRssKiB, command: lazy.command, dump: dumpStats, imageBytes: await dirBytes(join(hostDir, 'final')) });
-    progress('dump', `lazy dump ended: ${dumpStats?.pagesLazy ?? '?'} pages sent on demand, ${lazyTransferMs} ms after the restore began`);
+    dumpLifetimeMs = Date.now() - (t0 + dumpAt);
+    // CRIU 3.17.1 writes a lazy dump's stats-dump with zeros and a frozen time it cannot have
+    // measured (3358 s for a 2 s dump, seen here), so none of it is taken; the pages moved come
+    // from the lazy-pages daemon's own log on chost-dst (flushed to the export first).
+    await dst.ctl.exec(['sync'], { signal });
+    lazyPages = lazyPagesTransferred(await readFile(join(hostDir, 'final', 'lazy-pages.log'), 'utf8').catch(() => ''));
+    steps.splice(steps.length - 1, 0, { kind: 'dump', index: last + 1, dir: 'final', atMs: dumpAt, wallMs: dumpWallMs, maxRssKiB: exit.maxRssKiB, command: lazy.command, imageBytes: await dirBytes(join(hostDir, 'final')) });
+    progress('dump', `lazy dump ended ${lazyTransferMs} ms after the restore began: ${lazyPages === null ? 'the lazy-pages log does not say how many pages moved' : `${lazyPages} pages moved to chost-dst`}`);
   }
 
   at('checking the container');
@@ -290,9 +312,11 @@ export async function migrateContainer(o: ContainerMigrateOptions): Promise<Cont
   });
   const verify = verifyContinuity({ mode: o.workload.mode, before, after, log });
   const frozen = steps.map((s) => s.dump?.frozenUs).filter((x): x is number => x !== undefined);
+  const frozenCheck = checkFrozen(ms(dumpStats?.frozenUs), dumpLifetimeMs);
   const figures: ContainerFigures = {
-    criuFrozenMs: ms(dumpStats?.frozenUs),
-    criuFrozenTotalMs: frozen.length === steps.filter((s) => s.kind !== 'restore').length ? frozen.reduce((a, b) => a + b, 0) / 1000 : null,
+    criuFrozenMs: frozenCheck.ms,
+    ...(frozenCheck.rejected ? { criuFrozenRejected: frozenCheck.rejected } : {}),
+    criuFrozenTotalMs: frozenCheck.ms !== null && frozen.length === steps.filter((s) => s.kind !== 'restore').length ? frozen.reduce((a, b) => a + b, 0) / 1000 : null,
     dumpWallMs,
     handoverMs,
     restoreWallMs: restored.wallUs / 1000,
@@ -305,6 +329,7 @@ export async function migrateContainer(o: ContainerMigrateOptions): Promise<Cont
     pageServerWaitMs: transfer.waitedMs,
     metaCopyMs: metaMs,
     lazyTransferMs,
+    lazyPages,
   };
   return { hosts, steps, figures, before, after, verify, probe: probeRun, workloadCommand: launch, imagesDir: hostDir, stopReason };
 }

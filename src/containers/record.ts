@@ -172,7 +172,11 @@ export function reportMarkdown(h: ContainerRunHeader, r: ContainerRunResult): st
     '',
     '| figure | value | from |',
     '|---|---|---|',
-    `| frozen time of the final dump | ${f1(fig.criuFrozenMs)} ms | CRIU's stats-dump (freeze to tree killed, page writing included; transfer and restore come on top) |`,
+    h.request.strategy === 'lazy'
+      ? "| frozen time of the final dump | not measured | CRIU 3.17.1 writes a lazy dump's stats-dump with zeros and a frozen time longer than the run, so none of it is taken; the source's tree stays frozen until its last page has gone (the lazy page transfer below) |"
+      : fig.criuFrozenRejected
+      ? `| frozen time of the final dump | not measured | ${fig.criuFrozenRejected} |`
+      : `| frozen time of the final dump | ${f1(fig.criuFrozenMs)} ms | CRIU's stats-dump (freeze to tree killed, page writing included; transfer and restore come on top) |`,
     ...(fig.preDumpRounds > 0 ? [`| frozen time, all rounds | ${f1(fig.criuFrozenTotalMs)} ms | sum over stats-dump of every round (P.Haul's figure) |`] : []),
     `| dump command | ${f1(fig.dumpWallMs)} ms | the agent's timing of \`criu dump\` |`,
     ...(fig.transfer === 'page-server'
@@ -181,7 +185,9 @@ export function reportMarkdown(h: ContainerRunHeader, r: ContainerRunResult): st
     `| hand-over | ${f1(fig.handoverMs)} ms | address moved, the source's NFS client flushed${fig.transfer === 'page-server' ? `, the other images copied next to the pages (${f1(fig.metaCopyMs)} ms)` : ''} |`,
     `| restore command | ${f1(fig.restoreWallMs)} ms | the agent's timing of \`criu restore\` (CRIU's own: ${f1(fig.criuRestoreMs)} ms) |`,
     `| client downtime | ${fig.clientDowntimeMs === null ? 'not measured: the client never heard the container again' : `${f1(fig.clientDowntimeMs)} ms`} | longest silence of the 1 kHz UDP probe at the service address |`,
-    ...(fig.lazyTransferMs !== null ? [`| lazy page transfer | ${f1(fig.lazyTransferMs)} ms | from the restore's start until chost-src had sent its last page (the container needed chost-src until then) |`] : []),
+    ...(fig.lazyTransferMs !== null
+      ? [`| lazy page transfer | ${f1(fig.lazyTransferMs)} ms${fig.lazyPages === null ? '' : `, ${fig.lazyPages} pages`} | from the restore's start until chost-src had sent its last page (the container needed chost-src until then); pages from the lazy-pages log on chost-dst |`]
+      : []),
     `| total | ${fig.totalMs} ms | first CRIU command to the first reply from chost-dst |`,
     `| images | ${mib(fig.imageBytes)} MiB | bytes CRIU wrote, all steps (${fig.transfer === 'nfs' ? 'on the export' : "the pages in chost-dst's memory, the rest on the export"}) |`,
     '',

@@ -303,6 +303,7 @@ export const ContainerRunDocSchema = z
     figures: z
       .strictObject({
         criuFrozenMs: nullMs("The final dump's frozen time from CRIU's stats-dump (freeze to tree killed, page writing included). Not the client's downtime: the hand-over and the restore come on top"),
+        criuFrozenRejected: text("Why CRIU's frozen time was left out: it was longer than its dump ran (seen with --lazy-pages); then criuFrozenMs is null").optional(),
         criuFrozenTotalMs: nullMs('Frozen time summed over every pre-dump and the final dump (P.Haul\'s "frozen time")'),
         dumpWallMs: ms('The final `criu dump` command, as the guest agent timed it (fork to reap)'),
         handoverMs: ms("From the dump's end to the restore's start: the address moved, the source's NFS client flushed (page server: the other images copied next to the pages)"),
@@ -315,6 +316,7 @@ export const ContainerRunDocSchema = z
         transfer: z.enum(['nfs', 'page-server']).describe('How the images reached chost-dst'),
         pageServerWaitMs: ms("Page server: after each dump, until chost-dst's page server had written the pages and exited, summed (0 for nfs)"),
         metaCopyMs: ms("Page server: copying the final dump's other images from the export next to the pages, part of the hand-over (0 for nfs)"),
+        lazyPages: count('lazy: pages the lazy-pages daemon took from the source (its log\'s "UFFD transferred pages"); null for the other strategies').nullable(),
         lazyTransferMs: ms("lazy: from the restore's start until the source had sent its last page (the container needed the source until then); null for the other strategies").nullable(),
       })
       .optional()

@@ -79,4 +79,17 @@ describe('containers migrate (CRIU between two guests)', () => {
     // The page server's own log is kept with the run.
     expect(existsSync(join(r.dir, 'criu', 'final', 'page-server.log'))).toBe(true);
   }, 240_000);
+
+  it('moves a prime generator lazily: restored without its memory, the pages fetched from chost-src, the sequence intact', async () => {
+    const r = await containersMigrate({ workload: 'prime', strategy: 'lazy', periodMs: 5, lab: { prefix: fx.lab.spec.prefix }, resultsRoot: results });
+    const failed = r.result.verify.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);
+    expect(failed).toEqual([]);
+    // The source's dump ran on after the restore, until its last page had gone.
+    expect(r.result.figures.lazyTransferMs).toBeGreaterThan(0);
+    expect(r.result.steps.map((s) => s.kind)).toEqual(['dump', 'restore']);
+    expect(existsSync(join(r.dir, 'criu', 'final', 'lazy-pages.log'))).toBe(true);
+    // The pages moved come from the lazy-pages daemon's log; CRIU's stats of a lazy dump are not taken (zeros, and a frozen time longer than the run).
+    expect(r.result.figures.lazyPages).toBeGreaterThan(0);
+    expect(r.result.figures.criuFrozenMs).toBeNull();
+  }, 240_000);
 });

@@ -115,6 +115,7 @@ export const figures: ContainerFigures = {
   pageServerWaitMs: 0,
   metaCopyMs: 0,
   lazyTransferMs: null,
+  lazyPages: null,
 };
 
 export const probe = {

@@ -20,6 +20,7 @@ function figures(frozen: number, downtime: number): ContainerFigures {
     pageServerWaitMs: 0,
     metaCopyMs: 0,
   lazyTransferMs: null,
+  lazyPages: null,
   };
 }
 

@@ -1,6 +1,8 @@
 // `containers migrate` refuses bad input in one line that names the problem and the fix, before
 // it checks the machine or starts anything (these calls would otherwise need root, QEMU and a lab).
 import { UsageError } from '../../../src/errors.js';
+import { lazyPagesTransferred } from '../../../src/containers/lazy.js';
+import { checkFrozen } from '../../../src/containers/migrate.js';
 import { containersMigrate } from '../../../src/containers/run.js';
 
 const ok = { workload: 'counter', strategy: 'stop-and-copy' } as const;
@@ -24,5 +26,25 @@ describe('containers migrate input', () => {
     const err = await containersMigrate(req).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UsageError);
     expect((err as Error).message).toMatch(message);
+  });
+});
+
+describe('CRIU\'s frozen time', () => {
+  it('is taken when it fits in the time the dump ran', () => {
+    expect(checkFrozen(412.8, 774)).toEqual({ ms: 412.8 });
+    expect(checkFrozen(null, 774)).toEqual({ ms: null });
+  });
+
+  it('is left out, with the reason, when it is longer than the dump ran (CRIU 3.17.1 with --lazy-pages)', () => {
+    const r = checkFrozen(3358018.7, 2177);
+    expect(r.ms).toBeNull();
+    expect(r.rejected).toBe("CRIU's stats-dump gave 3358018.7 ms of frozen time for a dump that ran 2177 ms: not a measurement, left out");
+  });
+});
+
+describe('the lazy-pages log', () => {
+  it('gives the pages moved from its last "UFFD transferred pages" line, or none', () => {
+    expect(lazyPagesTransferred('(12.7) uffd: 1-9: UFFD transferred pages: (100/16392)\n(12.76) uffd: 1-9: UFFD transferred pages: (16392/16392)\n')).toBe(16392);
+    expect(lazyPagesTransferred('(0.1) Error (criu/uffd.c:1): cannot connect\n')).toBeNull();
   });
 });

@@ -19,6 +19,7 @@ const fig = (frozen: number, downtime: number | null): ContainerFigures => ({
   pageServerWaitMs: 0,
   metaCopyMs: 0,
   lazyTransferMs: null,
+  lazyPages: null,
 });
 
 describe('sweepPoints', () => {
