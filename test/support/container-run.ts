@@ -118,6 +118,11 @@ export const figures: ContainerFigures = {
   lazyPages: null,
 };
 
+/** The figures with CRIU's frozen time and the client's downtime set (bench and sweep summaries). */
+export function figuresWith(frozenMs: number, clientDowntimeMs: number | null): ContainerFigures {
+  return { ...figures, criuFrozenMs: frozenMs, criuFrozenTotalMs: frozenMs, preDumpRounds: 0, clientDowntimeMs };
+}
+
 export const probe = {
   sent: 5000,
   received: 3870,

@@ -2,34 +2,14 @@
 // against stop-and-copy measured in the same bench and with the same transfer, and the aim (2x,
 // every run intact) judged from those, never assumed.
 import { containersBenchMarkdown, summarizeContainersBench, type ContainersBenchRun } from '../../../src/bench/containers.js';
-import type { ContainerFigures } from '../../../src/containers/migrate.js';
-
-function figures(frozen: number, downtime: number): ContainerFigures {
-  return {
-    criuFrozenMs: frozen,
-    criuFrozenTotalMs: frozen,
-    dumpWallMs: frozen + 300,
-    handoverMs: 50,
-    restoreWallMs: 3000,
-    criuRestoreMs: 2800,
-    clientDowntimeMs: downtime,
-    totalMs: 9000,
-    imageBytes: 64 << 20,
-    preDumpRounds: 0,
-    transfer: 'nfs',
-    pageServerWaitMs: 0,
-    metaCopyMs: 0,
-  lazyTransferMs: null,
-  lazyPages: null,
-  };
-}
+import { figuresWith } from '../../support/container-run.js';
 
 const run = (strategy: ContainersBenchRun['strategy'], frozen: number, verdict: ContainersBenchRun['verdict'] = 'intact', repetition = 1): ContainersBenchRun => ({
   strategy,
   transfer: 'nfs',
   repetition,
   verdict,
-  ...(verdict === 'failed' ? { failure: 'criu dump exited 1' } : { figures: figures(frozen, frozen + 3000) }),
+  ...(verdict === 'failed' ? { failure: 'criu dump exited 1' } : { figures: figuresWith(frozen, frozen + 3000) }),
 });
 
 describe('summarizeContainersBench', () => {

@@ -2,25 +2,9 @@
 // are refused before anything starts, and each point's median and spread come from its intact runs.
 import { UsageError } from '../../../src/errors.js';
 import { checkSweepAxes, summarizeSweep, sweepPoints, type SweepRun } from '../../../src/containers/sweep.js';
-import type { ContainerFigures } from '../../../src/containers/migrate.js';
+import { figuresWith } from '../../support/container-run.js';
 
-const fig = (frozen: number, downtime: number | null): ContainerFigures => ({
-  criuFrozenMs: frozen,
-  criuFrozenTotalMs: frozen,
-  dumpWallMs: frozen + 200,
-  handoverMs: 40,
-  restoreWallMs: 1000,
-  criuRestoreMs: 900,
-  clientDowntimeMs: downtime,
-  totalMs: 5000,
-  imageBytes: 1 << 20,
-  preDumpRounds: 0,
-  transfer: 'nfs',
-  pageServerWaitMs: 0,
-  metaCopyMs: 0,
-  lazyTransferMs: null,
-  lazyPages: null,
-});
+const fig = figuresWith;
 
 describe('sweepPoints', () => {
   it('runs the point both axes share once, marked as on both', () => {
