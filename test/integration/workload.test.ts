@@ -100,8 +100,9 @@ describe('guest workloads', () => {
       expect(ns.netBps!).toBeGreaterThan(1e6);
       figures.push(`net: ${Math.round(ns.netBps! / 1e6)} Mbit/s`);
 
-      // The pings stayed fast throughout (the main thread never waited on a workload).
-      const pong = await agent.ping({ timeoutMs: 1000 });
+      // The agent still answers after the workloads (its main thread never waits on one). The
+      // deadline allows for a TCG guest on a loaded machine just after iperf3: 1 s once timed out in CI.
+      const pong = await agent.ping({ timeoutMs: 5000 });
       expect(pong.hbSeq).toBeGreaterThan(0);
 
       await vm.shutdown();
