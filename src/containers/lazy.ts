@@ -4,15 +4,15 @@
 // fetched from the source when first touched, the rest in the background. The container runs on
 // the destination long before its memory has arrived; the source's dump ends (and the tree there
 // is killed) once every page has been sent. If chost-src dies before that, the container is lost.
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MiglabError } from '../errors.js';
 import type { GuestExit, GuestProcess } from '../guest/control-client.js';
-import { pollUntil } from '../util/deadline.js';
+import { pollUntil, withDeadline } from '../util/deadline.js';
 import type { ExplainedCommand } from '../util/explained-command.js';
 import { criuDump, criuLazyPages, criuRestore } from './criu-argv.js';
 import type { ContainerHost } from './hosts.js';
-import { runCriu } from './transfer.js';
+import { criuLogErrors, runCriu } from './transfer.js';
 
 /** The port the source's lazy dump serves its pages on. */
 export const LAZY_PORT = 27090;
@@ -37,17 +37,6 @@ export interface LazyDump {
   readonly process: GuestProcess;
 }
 
-/** The error lines of a CRIU log on the export, for a message in CRIU's own words. */
-async function criuErrors(logOnHost: string): Promise<string> {
-  const log = await readFile(logOnHost, 'utf8').catch(() => '');
-  return log
-    .split('\n')
-    .filter((l) => /Error|FAILED/.test(l))
-    .slice(-3)
-    .map((l) => l.replace(/^\(\s*[\d.]+\)\s*/, ''))
-    .join(' | ');
-}
-
 /** Start the lazy dump and wait until it serves the pages. */
 export async function startLazyDump(x: LazyContext, rootPid: number): Promise<LazyDump> {
   await mkdir(join(x.hostDir, 'final'), { recursive: true });
@@ -65,7 +54,7 @@ export async function startLazyDump(x: LazyContext, rootPid: number): Promise<La
   if (first !== undefined) {
     waiting.abort();
     await serving.catch(() => undefined);
-    throw new MiglabError('COMMAND_FAILED', `criu dump --lazy-pages on ${x.src.name} exited ${exitText(first)}: ${(await criuErrors(join(x.hostDir, 'final', 'dump.log'))) || 'no error in its log'}`);
+    throw new MiglabError('COMMAND_FAILED', `criu dump --lazy-pages on ${x.src.name} exited ${exitText(first)}: ${(await criuLogErrors(join(x.hostDir, 'final', 'dump.log'))) || 'no error in its log'}`);
   }
   return { command, readyMs: Date.now() - started, process: proc };
 }
@@ -102,13 +91,9 @@ export async function lazyRestore(x: LazyContext): Promise<{ daemon: ExplainedCo
 
 /** Until the source has sent its last page and its dump ended: how long the container depended on chost-src. */
 export async function lazyTransferDone(x: LazyContext, dump: LazyDump, timeoutMs = 300_000): Promise<GuestExit> {
-  let timer: NodeJS.Timeout | undefined;
-  const exit = await Promise.race([
-    dump.process.exited,
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new MiglabError('TIMEOUT', `the lazy dump on ${x.src.name} was still sending pages after ${timeoutMs} ms`)), timeoutMs))),
-  ]).finally(() => clearTimeout(timer));
+  const exit = await withDeadline(`the lazy dump on ${x.src.name} sending its last page`, dump.process.exited, { timeoutMs, signal: x.signal });
   if (exit.exitCode !== 0) {
-    throw new MiglabError('COMMAND_FAILED', `criu dump --lazy-pages on ${x.src.name} ended ${exitText(exit)} before every page was sent: ${(await criuErrors(join(x.hostDir, 'final', 'dump.log'))) || 'no error in its log'}`);
+    throw new MiglabError('COMMAND_FAILED', `criu dump --lazy-pages on ${x.src.name} ended ${exitText(exit)} before every page was sent: ${(await criuLogErrors(join(x.hostDir, 'final', 'dump.log'))) || 'no error in its log'}`);
   }
   return exit;
 }

@@ -21,7 +21,7 @@ import type { DumpStats, RestoreStats } from './criu-stats.js';
 import { GUEST_CKPT_DIR, startContainerHosts, type ContainerHosts } from './hosts.js';
 import { PHAUL_RULES, type DirtyPoll, type IterRules } from './stop-rules.js';
 import { iterativeRounds, MEM_ROUNDS_DEFAULTS, memRounds, type MemRoundsRules, type Strategy } from './strategies.js';
-import { checkpointDirOf, dirBytes, readStats, runCriu, Transfer, type TransferMode } from './transfer.js';
+import { checkpointDirOf, dirBytes, ms, readStats, runCriu, Transfer, type TransferMode } from './transfer.js';
 import { lazyPagesTransferred, lazyRestore, lazyTransferDone, startLazyDump } from './lazy.js';
 import { verifyContinuity, type ContinuityResult } from './verify.js';
 import { DEFAULT_PERIOD_MS, parseWorkloadState, workloadArgv, type ContainerWorkload, type WorkloadState } from './workload.js';
@@ -141,8 +141,6 @@ export interface ContainerRunResult {
   readonly imagesDir: string;
   readonly stopReason: string;
 }
-
-const ms = (us: number | undefined) => (us === undefined ? null : us / 1000);
 
 /** The workload's state over UDP from the client host, once it answers with at least `minN` values. */
 async function waitState(agent: AgentClient, minN: number, timeoutMs: number, signal: AbortSignal): Promise<WorkloadState> {

@@ -6,7 +6,7 @@ import { criuDump } from './criu-argv.js';
 import type { ContainerHost } from './hosts.js';
 import type { CriuStep } from './migrate.js';
 import { memRoundDecision, shouldContinue, type DirtyPoll, type IterRules } from './stop-rules.js';
-import type { Transfer } from './transfer.js';
+import { ms, type Transfer } from './transfer.js';
 
 export const STRATEGIES = ['stop-and-copy', 'iterative', 'mem-rounds', 'lazy'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
@@ -34,8 +34,6 @@ export interface RoundsContext {
   readonly progress: (phase: string, line: string) => void;
   readonly at: (phase: string) => void;
 }
-
-const ms = (us: number | undefined) => (us === undefined ? null : us / 1000);
 
 /** One pre-dump round k into r<k>, its parent the round before. */
 function preDump(x: RoundsContext, k: number) {

@@ -121,13 +121,26 @@ export async function readStats(file: string): Promise<ReturnType<typeof decodeC
   return existsSync(file) ? decodeCriuStats(await readFile(file), file) : undefined;
 }
 
+/** Microseconds (CRIU's stats) as milliseconds; null when CRIU gave none. */
+export const ms = (us: number | undefined): number | null => (us === undefined ? null : us / 1000);
+
+/** The last error lines of a CRIU log on the export, timestamps cut: a failure in CRIU's own words ('' if none). */
+export async function criuLogErrors(logOnHost: string): Promise<string> {
+  const log = existsSync(logOnHost) ? await readFile(logOnHost, 'utf8') : '';
+  return log
+    .split('\n')
+    .filter((l) => /Error|FAILED/.test(l))
+    .slice(-3)
+    .map((l) => l.replace(/^\(\s*[\d.]+\)\s*/, ''))
+    .join(' | ');
+}
+
 /** Run a CRIU command in a guest; on failure, the tail of its log (CRIU's own words) is the error. */
 export async function runCriu(h: ContainerHost, cmd: ExplainedCommand, logOnHost: string, signal: AbortSignal): Promise<GuestExecResult> {
   const r = await h.ctl.exec(cmd.argv, { reject: false, timeoutMs: 120_000, signal });
   if (r.exitCode === 0) return r;
-  const log = existsSync(logOnHost) ? await readFile(logOnHost, 'utf8') : '';
-  const errors = log.split('\n').filter((l) => /Error|FAILED/.test(l)).slice(-3).map((l) => l.replace(/^\(\s*[\d.]+\)\s*/, ''));
-  throw new MiglabError('COMMAND_FAILED', `${cmd.argv.slice(0, 2).join(' ')} on ${h.name} exited ${r.exitCode}: ${errors.join(' | ') || r.stderr.trim() || 'no error in its log'}`, {
+  const errors = await criuLogErrors(logOnHost);
+  throw new MiglabError('COMMAND_FAILED', `${cmd.argv.slice(0, 2).join(' ')} on ${h.name} exited ${r.exitCode}: ${errors || r.stderr.trim() || 'no error in its log'}`, {
     context: { argv: cmd.argv, log: logOnHost },
   });
 }
