@@ -19,7 +19,7 @@ NODE_BIN := node_modules/.bin
 MIGLAB := node bin/miglab.js
 export NODE_OPTIONS_JEST := --experimental-vm-modules
 
-.PHONY: help deps apt npm build image image-chost demo test lint typecheck unit integration bench bench-batch bench-faults bench-containers clean check-root results-readme
+.PHONY: help deps apt npm build image image-chost demo test lint typecheck unit integration bench bench-batch bench-faults bench-containers bench-containers-batch clean check-root results-readme
 
 help:
 	@echo "make demo   install what is needed, build the guest, run the homework on the embedded lab"
@@ -88,6 +88,9 @@ bench-faults: image
 
 bench-containers: image-chost
 	$(MIGLAB) bench --which containers --out results/bench
+
+bench-containers-batch: image-chost
+	$(MIGLAB) bench --which containers-batch --out results/bench
 
 clean:
 	rm -rf dist coverage

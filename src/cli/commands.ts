@@ -153,10 +153,10 @@ export const COMMANDS: readonly MiglabCommand[] = [
   },
   {
     command: 'containers <action>',
-    describe: 'containers with CRIU between two container-host guests: `check` boots the pair and prints what CRIU says; `migrate` moves one container and checks it is intact; `sweep` plots downtime against working set and write rate, per strategy',
+    describe: 'containers with CRIU between two container-host guests: `check` boots the pair and prints what CRIU says; `migrate` moves one container and checks it is intact; `sweep` plots downtime against working set and write rate, per strategy; `batch` moves 1, 10, 100 ... counters until a guest halts, and says when, how and why',
     builder: (y) =>
       y
-        .positional('action', { choices: ['check', 'migrate', 'sweep'] as const, demandOption: true })
+        .positional('action', { choices: ['check', 'migrate', 'sweep', 'batch'] as const, demandOption: true })
         .option('workload', { type: 'string', default: 'counter', describe: 'what the container runs: counter (one value a second, as the reference report), natural, fibonacci, prime, or mem:WSS@RATE (e.g. mem:64M@16M/s)' })
         .option('strategy', { choices: ['stop-and-copy', 'iterative', 'mem-rounds', 'lazy'] as const, default: 'stop-and-copy' as const, describe: 'stop-and-copy: one dump, then restore; iterative: pre-dump rounds while it runs (P.Haul\'s stop rules), then a final dump; mem-rounds: the final dump triggered by rounds of memory change (soft-dirty pages polled after each pre-dump); lazy: restored without its memory, pages fetched from the source on demand (post-copy)' })
         .option('transfer', { choices: ['nfs', 'page-server'] as const, default: 'nfs' as const, describe: "nfs: every image through the lab's checkpoint export; page-server: the pages straight into chost-dst's memory through `criu page-server`" })
@@ -166,7 +166,11 @@ export const COMMANDS: readonly MiglabCommand[] = [
         .option('budget-pages', { type: 'number', default: 1024, describe: 'mem-rounds: pages the final dump may carry' })
         .option('plateau-pct', { type: 'number', default: 5, describe: "mem-rounds: a round closes when two soft-dirty counts differ by at most this many percent" })
         .option('period-ms', { type: 'number', describe: "the workload's period between values (default: counter 1000, generators 10)" })
-        .option('memory', { type: 'number', default: 512, describe: 'MiB of RAM of each container-host guest' })
+        .option('memory', { type: 'number', describe: 'MiB of RAM of each container-host guest (default 512; batch: 2048, as the reference report\'s VMs)' })
+        .option('counts', { type: 'string', default: '1,10,100,400', describe: 'batch: the ladder of container counts, one step each, until a guest halts' })
+        .option('mode', { choices: ['one-by-one', 'all-at-once', 'waves', 'scheduled'] as const, default: 'one-by-one' as const, describe: 'batch: one-by-one (dump, restore, next), all-at-once (every dump, then every restore), waves (--wave-size at once), scheduled (the fix: dumps and restores pipelined, as many at once as the guests\' vCPUs and memory allow, gated on memory pressure)' })
+        .option('wave-size', { type: 'number', describe: 'batch --mode waves: containers per wave (default 10)' })
+        .option('rss-mib', { type: 'number', default: 0, describe: "batch: resident memory each counter holds, MiB (0: the counter's own; 12: about a Go program's)" })
         .option('wss', { type: 'string', default: '16,32,64', describe: 'sweep: working sets in MiB, each at --at-rate' })
         .option('at-rate', { type: 'number', default: 16, describe: 'sweep: the write rate (MiB/s) of the working-set points' })
         .option('rates', { type: 'string', default: '0,8,16,32', describe: 'sweep: write rates in MiB/s, each at --at-wss' })
@@ -190,7 +194,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
           strategies: list(a.strategies),
           transfer: String(a.transfer),
           repeat: Number(a.repeat),
-          memoryMiB: Number(a.memory),
+          memoryMiB: a.memory === undefined ? undefined : Number(a.memory),
           lab: { prefix: String(a.prefix) },
           resultsRoot: String(a.results),
           progress: io.progress,
@@ -200,8 +204,27 @@ export const COMMANDS: readonly MiglabCommand[] = [
         io.json?.({ dir: r.dir, rows: r.rows });
         return failed === 0 ? 0 : 1;
       }
+      if (a.action === 'batch') {
+        const { containersBatch } = await import('../containers/batch/run.js');
+        const r = await containersBatch({
+          counts: String(a.counts),
+          mode: String(a.mode),
+          waveSize: a['wave-size'] === undefined ? undefined : Number(a['wave-size']),
+          memoryMiB: a.memory === undefined ? undefined : Number(a.memory),
+          rssMiB: Number(a['rss-mib']),
+          periodMs: a['period-ms'] === undefined ? undefined : Number(a['period-ms']),
+          keepImages: Boolean(a['keep-images']),
+          lab: { prefix: String(a.prefix) },
+          resultsRoot: String(a.results),
+          progress: io.progress,
+        });
+        const v = r.record.verdict;
+        io.out([`container batch ${r.batchId}:`, ...r.record.steps.map((s) => `  N=${s.count}: ${s.migrated} migrated, ${s.intact} intact, ${s.dumpFailures} dump / ${s.restoreFailures} restore failure(s), ${(s.durationMs / 1000).toFixed(1)} s${s.halt ? `; ${s.halt.guest} HALTED (${s.halt.how})` : ''}`), `  ${v.when}`, ...(v.haltedAt !== undefined ? [`  how: ${v.how}`, `  why: ${v.why}`] : []), `  results in ${r.dir} (report.md, batch.json, moves.csv, samples.csv, plots/)`].join('\n'));
+        io.json?.({ batchId: r.batchId, dir: r.dir, steps: r.record.steps.map(({ moves: _m, ...s }) => s), verdict: v });
+        return 0;
+      }
       if (a.action === 'check') {
-        const r = await containersCheck({ lab: { prefix: String(a.prefix) }, memoryMiB: Number(a.memory), progress: io.progress });
+        const r = await containersCheck({ lab: { prefix: String(a.prefix) }, memoryMiB: a.memory === undefined ? undefined : Number(a.memory), progress: io.progress });
         io.out(r.lines.join('\n'));
         io.json?.(r);
         return r.ok ? 0 : 1;
@@ -213,7 +236,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
         rules: { maxRounds: Number(a['max-rounds']), minPages: Number(a['min-pages']), maxGrowthPct: Number(a['max-growth']) },
         memRounds: { budgetPages: Number(a['budget-pages']), plateauPct: Number(a['plateau-pct']) },
         periodMs: a['period-ms'] === undefined ? undefined : Number(a['period-ms']),
-        memoryMiB: Number(a.memory),
+        memoryMiB: a.memory === undefined ? undefined : Number(a.memory),
         keepImages: Boolean(a['keep-images']),
         lab: { prefix: String(a.prefix) },
         resultsRoot: String(a.results),
@@ -351,7 +374,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
       y
         .option('out', { type: 'string', default: 'results/bench', describe: 'where the figures go' })
         .option('repetitions', { type: 'number', default: 3, describe: 'repetitions of each case (downtime uses at least 5)' })
-        .option('which', { choices: ['all', 'foundation', 'downtime', 'batch', 'faults', 'hosts', 'containers'] as const, default: 'all', describe: 'which benchmark (batch, faults, hosts and containers are long and run only when named)' }),
+        .option('which', { choices: ['all', 'foundation', 'downtime', 'batch', 'faults', 'hosts', 'containers', 'containers-batch'] as const, default: 'all', describe: 'which benchmark (batch, faults, hosts, containers and containers-batch are long and run only when named)' }),
     run: async (a, io) => {
       const outDir = String(a.out);
       const which = String(a.which);
@@ -394,6 +417,12 @@ export const COMMANDS: readonly MiglabCommand[] = [
         const cuts = cases.filter((c) => c.frozenCutVsStopAndCopy !== undefined).map((c) => `${c.strategy}/${c.transfer} ${c.frozenCutVsStopAndCopy!.toFixed(1)}x (${c.meetsAim ? 'aim met' : 'aim NOT met'})`);
         io.out(`containers: frozen time vs stop-and-copy: ${cuts.join(', ')} -> ${files.markdown}`);
         summary.containers = { files, cases };
+      }
+      if (which === 'containers-batch') {
+        const { runContainersBatchBench } = await import('../bench/containers-batch.js');
+        const { files, cases } = await runContainersBatchBench({ outDir, progress });
+        io.out(`container batch: ${cases.map((c) => `${c.mode} ${c.failure ? `failed: ${c.failure}` : `${c.verdict?.bestIntact ?? 0} intact, ${c.verdict?.haltedAt !== undefined ? `halted at N=${c.verdict.haltedAt}` : 'no halt'}`}`).join('; ')} -> ${files.markdown}`);
+        summary.containersBatch = { files, cases };
       }
       io.json?.(summary);
       return 0;

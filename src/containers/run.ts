@@ -99,7 +99,7 @@ function checkFits(w: ContainerWorkload, memoryMiB: number, transfer: TransferMo
   }
 }
 
-function checkMemory(memoryMiB: number): number {
+export function checkMemory(memoryMiB: number): number {
   if (!Number.isInteger(memoryMiB) || memoryMiB < 256 || memoryMiB > 16384) throw new UsageError(`container-host memory ${memoryMiB} MiB is out of range`, 'use 256 to 16384 MiB');
   return memoryMiB;
 }

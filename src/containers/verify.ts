@@ -211,7 +211,7 @@ function sequenceCheck({ mode, before, after }: ContinuityInput): ContinuityChec
   return pass(name, `the source stopped at n=${before.n}, the destination went on to n=${after.n}; both values and chain hashes match ${mode} recomputed on the host.`);
 }
 
-interface LogScan {
+export interface LogScan {
   /** Whole, right lines from index 0. */
   readonly lines: number;
   /** Byte offset after each whole line k (ends[k]). */
@@ -220,7 +220,7 @@ interface LogScan {
 }
 
 /** Reads the log from the start; stops at the first line that is not `k v_k` for its position k. */
-function scanLog(mode: WorkloadMode, text: string): LogScan {
+export function scanLog(mode: WorkloadMode, text: string): LogScan {
   const ends: number[] = [];
   let offset = 0;
   for (let k = 0; offset < text.length; k++) {

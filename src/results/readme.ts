@@ -2,13 +2,18 @@
 // meaning and unit, read from the schemas (src/results/*.ts) and from the column lists the CSV
 // writers use. It sits on top of the writers (it imports their column lists) and nothing imports
 // it but `make results-readme` and the drift tests (test/unit/results/readme.test.ts,
-// container-readme.test.ts). A container run's files have no schema module yet: they are described
-// here (ContainerRunDocSchema), from what src/containers/record.ts writes. Edit the schemas or the
-// columns, then run `make results-readme`; never edit results/README.md by hand.
+// container-readme.test.ts, container-batch-readme.test.ts). A container run's files and a
+// container batch's have no schema module yet: they are described here (ContainerRunDocSchema,
+// from what src/containers/record.ts writes; ContainerBatchDocSchema, from
+// src/containers/batch/types.ts and record.ts). Edit the schemas or the columns, then run
+// `make results-readme`; never edit results/README.md by hand.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { COMPARISON_COLUMNS, EVENT_COLUMNS, MIGRATION_COLUMNS, SAMPLE_COLUMNS, STEP_COLUMNS } from '../batch/report.js';
+import { MOVES_CSV_COLUMNS, SAMPLES_CSV_COLUMNS } from '../containers/batch/report.js';
+import { HALT_SILENCE_MS, READ_TIMEOUT_MS, SAMPLE_MS } from '../containers/batch/signals.js';
+import { BATCH_MODES } from '../containers/batch/types.js';
 import { BatchSpecSchema } from '../batch/spec.js';
 import { FAULT_COLUMNS } from '../fault/table.js';
 import { FaultObjectSchema } from '../fault/spec.js';
@@ -398,6 +403,226 @@ export const CONTAINER_ROUNDS_COLUMNS: readonly CsvDoc[] = [
   { key: 'decision', unit: '', meaning: 'Pre-dump: what the stop rules said, and why' },
 ];
 
+// ---- a container batch (`miglab containers batch`) ------------------------------------------------
+// src/containers/batch/record.ts writes batch.json (the ContainerBatchRecord of
+// src/containers/batch/types.ts) without a schema of its own; this one describes it field by field,
+// and the drift test (test/unit/results/container-batch-readme.test.ts) parses a record with it,
+// strictly. moves.csv's and samples.csv's columns are the lists report.ts writes them by: each
+// column's line below is keyed by its name, so a column added there without its line here is a type
+// error.
+
+const GuestDoc = (d: string) => z.enum(['chost-src', 'chost-dst']).describe(d);
+
+const CriuCommandDoc = (what: string) =>
+  z
+    .strictObject({
+      startMs: ms("From the step's start"),
+      wallMs: nullMs("The command, as the guest agent timed it (fork to reap); null when it never returned (the guest halted or the step was stopped)"),
+      exitCode: z.number().nullable().describe('Its exit status (0: it succeeded); null when a signal ended it or it never returned'),
+      signal: z.number().nullable().describe('The signal that ended it (9: the OOM killer, or the agent at its deadline); null when it exited or never returned'),
+      maxRssKiB: kib("CRIU's peak resident memory (wait4's ru_maxrss); null when it never returned").nullable(),
+      error: text("On failure: the last three error lines of CRIU's log, time stamps dropped, joined by \" | \"; or why there are none (killed by a signal, no reply, never started), or the tail of its stderr").optional(),
+    })
+    .describe(what);
+
+const ConsoleEventDoc = z.strictObject({
+  guest: GuestDoc('Whose console'),
+  atMs: ms("From the batch's start, when the line reached the host"),
+  kind: z
+    .enum(['oom', 'panic', 'crash', 'agent-exit', 'initramfs'])
+    .describe("oom: the OOM killer killed a process; panic: a kernel panic; crash: an oops, BUG or general protection fault; agent-exit: the miglab agent (the guest's control port) exited; initramfs: the initramfs could not be unpacked"),
+  line: text('The console line, cleaned of terminal escapes and the kernel time stamp'),
+});
+
+const GuestHaltDoc = (d: string) =>
+  z
+    .strictObject({
+      guest: GuestDoc('The guest that halted'),
+      atMs: ms("From the batch's start, when the halt was declared"),
+      how: z
+        .enum(['qemu-exited', 'no-answer', 'kernel-panic', 'agent-killed'])
+        .describe(`qemu-exited: its QEMU process exited; no-answer: its control port did not answer for ${HALT_SILENCE_MS / 1000} s; kernel-panic: a panic line on its console; agent-killed: its console said the agent exited`),
+      detail: text('What showed it, in words (the exit status, the silence, the console line)'),
+    })
+    .describe(d);
+
+const BATCH_MODE_DOC =
+  'one-by-one: dump one container, restore it, then the next; all-at-once: every dump at once, then every restore at once; waves: `waveSize` dumps at once, then their restores, wave after wave; scheduled: the scheduler\'s plan (`plan`)';
+
+const ContainerMoveDoc = z.strictObject({
+  index: z.number().describe("The container, 0-based within its step: c<index> (its directory on the export, and criu/n<N>/c<index>/ when its move failed)"),
+  attempt: z.number().describe("1, or 2 for the scheduler's second try of a dump that failed in contention (CRIU's error, not a kill), alone at the end of the step"),
+  outcome: z
+    .enum(['migrated', 'dump-failed', 'restore-failed', 'not-attempted'])
+    .describe(
+      'migrated: dumped on chost-src and restored on chost-dst; dump-failed: the dump failed (CRIU leaves the tree running on chost-src unless it was killed); restore-failed: dumped (the tree is gone from chost-src) but not restored: the container is lost; not-attempted: the step stopped first (a guest halted, or the scheduler found no room), or its dump was cut short by the stop',
+    ),
+  dump: CriuCommandDoc('`criu dump` on chost-src').optional(),
+  frozenMs: nullMs("CRIU's frozen time for this dump (its stats-dump); null when the dump wrote none").optional(),
+  restore: CriuCommandDoc('`criu restore -d` on chost-dst (a restore that never started, because a guest halted, has wallMs null and says so in error)').optional(),
+  check: z
+    .strictObject({ ok: z.boolean().describe('It passed'), detail: text('What was found') })
+    .optional()
+    .describe('A migrated container checked afterwards: running on chost-dst, its log whole (no number missing or repeated across the move) and still growing'),
+});
+
+const GuestSampleDoc = z.strictObject({
+  atMs: ms("From the batch's start, when the read was sent"),
+  guest: GuestDoc('The guest read'),
+  rttMs: nullMs(
+    `Round trip of the read through the guest's control port (one program reading /proc; one read every ${SAMPLE_MS / 1000} s); null when the read failed or took longer than ${READ_TIMEOUT_MS / 1000} s, and then the sample has no other figure`,
+  ),
+  memAvailableMiB: mib('/proc/meminfo MemAvailable').optional(),
+  memTotalMiB: mib('/proc/meminfo MemTotal').optional(),
+  swapTotalMiB: mib('/proc/meminfo SwapTotal').optional(),
+  swapFreeMiB: mib('/proc/meminfo SwapFree').optional(),
+  psiMemSome10: pct('PSI memory some avg10: the share of the last 10 s some task waited for memory').optional(),
+  psiMemFull10: pct('PSI memory full avg10: the share of the last 10 s every non-idle task waited for memory at once').optional(),
+  psiCpuSome10: pct('PSI cpu some avg10: the share of the last 10 s some task waited for a CPU').optional(),
+  psiIoSome10: pct('PSI io some avg10: the share of the last 10 s some task waited for I/O').optional(),
+  load1: z.number().optional().describe('The 1-minute load average (/proc/loadavg)'),
+  tasks: count("Threads in the guest: the total of /proc/loadavg's running/total field").optional(),
+});
+
+const HostSignalsDoc = z.strictObject({
+  atMs: ms("From the batch's start"),
+  cpuBusyPct: pct("Busy share of all the host's CPUs since the previous sample (iowait counts as idle); null on the first").nullable(),
+  memAvailableMiB: mib("The host's MemAvailable").nullable(),
+  psiMemSome10: pct("The host's PSI memory some avg10; null without PSI").nullable(),
+  psiCpuSome10: pct("The host's PSI cpu some avg10; null without PSI").nullable(),
+  load1: z.number().nullable().describe("The host's 1-minute load average"),
+});
+
+const BatchStepDoc = z.strictObject({
+  count: count('N: the containers started on chost-src for this step'),
+  mode: z.enum(BATCH_MODES).describe(`How the step moved them (as the request's mode): ${BATCH_MODE_DOC}`),
+  startMs: ms("From the batch's start"),
+  durationMs: ms('The whole step: starting the containers, moving and checking them, and ending them'),
+  startContainersMs: ms('Starting the N containers: from the step\'s start until every one was writing its log (0 when the step stopped before)'),
+  moves: arr(ContainerMoveDoc).describe('One per container and attempt, by index then attempt (also moves.csv)'),
+  plan: z
+    .strictObject({
+      atOnce: count('Containers moved at once: their dumps together on chost-src, then their restores together on chost-dst'),
+      admit: count("Containers chost-dst has room for, the first (moved alone to measure CRIU's memory) included; the rest stay on chost-src, said so in stoppedEarly"),
+      reasons: arr(z.string()).describe('Each figure the plan rests on and the rule it fed, one sentence each; the first is what the first container, moved alone, measured'),
+    })
+    .optional()
+    .describe("scheduled: the scheduler's plan for this step (src/containers/batch/schedule.ts)"),
+  migrated: count('Containers whose last attempt migrated'),
+  dumpFailures: count("Failed dumps, counted per attempt (a container the scheduler retried counts its first try even when the second migrated)"),
+  restoreFailures: count('Failed restores: containers dumped and lost'),
+  intact: count('Containers whose last attempt migrated and passed its check'),
+  console: arr(ConsoleEventDoc).describe("The lines of the guests' consoles that said one was in trouble, from the step's start on"),
+  halt: GuestHaltDoc('The guest that halted during this step, how and when (the ladder stops here)').optional(),
+  stoppedEarly: text('Why the step ended before every container was moved (a guest halted, Ctrl-C, the scheduler found no room or its gate stopped admitting)').optional(),
+});
+
+/** batch.json of a container batch, as record.ts writes it (`miglab.container-batch/1`). */
+export const ContainerBatchDocSchema = z
+  .strictObject({
+    schema: z.literal('miglab.container-batch/1').describe("Version of this file's format"),
+    batchId: text("`<UTC date>-<time>-ctr-batch-<mode>-<suffix>`: the batch folder's name"),
+    startedAt: text('ISO 8601, UTC'),
+    finishedAt: text('ISO 8601, UTC'),
+    request: z
+      .strictObject({
+        counts: arr(z.number()).describe('The ladder: N containers at each step, rising (a step after the one where a guest halted does not run)'),
+        mode: z.enum(BATCH_MODES).describe(BATCH_MODE_DOC),
+        waveSize: count('waves: dumps at once (only for that mode)').optional(),
+        memoryMiB: mib('RAM of each container-host guest'),
+        vcpus: count('vCPUs of each container-host guest'),
+        rssMiB: mib("Resident memory each container holds on top of the counter's own (the workload's --rss-mib; 0: none)"),
+        periodMs: ms('Each counter writes the next number of its sequence to its log this often'),
+      })
+      .describe('What was asked (both guests run the QEMU CPU model qemu64)'),
+    imageHash: text('The chost image both guests booted'),
+    criuVersion: text('CRIU\'s version in chost-src (`criu --version`); empty when the guests did not come up'),
+    lab: text("The lab's prefix"),
+    steps: arr(BatchStepDoc).describe('Each step of the ladder that ran, in order'),
+    guestSamples: arr(GuestSampleDoc).describe(`Both guests read through their control ports every ${SAMPLE_MS / 1000} s, by time (also samples.csv)`),
+    hostSamples: arr(HostSignalsDoc).describe(`The machine the guests run on, every ${SAMPLE_MS / 1000} s (also samples.csv, source host)`),
+    verdict: z
+      .strictObject({
+        haltedAt: count('N of the step where a guest halted; absent when none did').optional(),
+        halt: GuestHaltDoc('The halt (as that step\'s halt)').optional(),
+        bestIntact: count('Containers migrated and checked intact in the largest step that ended without a halt'),
+        when: text('When it failed (or that no guest halted), one paragraph, every figure from the record'),
+        how: text('How, one paragraph: what failed and in what way (the guest\'s halt, the CRIU commands that failed)'),
+        why: text('Why, one paragraph: the figures that explain it (memory, pressure, CRIU\'s own memory, commands at once)'),
+        evidence: arr(z.string()).describe('The samples and console lines the explanation rests on, one per entry'),
+      })
+      .describe("The diagnosis (src/containers/batch/diagnose.ts), report.md's last section"),
+    failure: text('Set when the batch itself failed (not a guest halting: that is a result): what went wrong').optional(),
+  })
+  .describe('batch.json: one container batch');
+
+/** The files of a container batch folder. */
+export const CONTAINER_BATCH_FOLDER_FILES: readonly { readonly names: readonly string[]; readonly what: string }[] = [
+  { names: ['batch.json'], what: 'the whole record: the request, every step with every move and CRIU\'s outcome in its own words, every sample, the verdict; schema `miglab.container-batch/1` (below). A batch that failed writes it too, with `failure`' },
+  { names: ['report.md'], what: "the report: what was done, a table of the steps, the scheduler's plan (scheduled mode), when, how and why a guest halted with the evidence, the plots" },
+  { names: ['moves.csv'], what: 'one row per container move (below)' },
+  { names: ['samples.csv'], what: 'one row per sample of a guest or of the host, by time (below)' },
+  {
+    names: ['plots/memory.png', 'plots/pressure.png', 'plots/migrated-per-step.png'],
+    what: "(with .svg) each guest's MemAvailable, and its PSI memory some and cpu some, over the batch with the steps' starts and the halt marked; the containers migrated, intact and failed at each step. A plot is drawn only when the record has its data",
+  },
+  { names: ['src.serial.log', 'dst.serial.log', 'src.qmp.jsonl', 'dst.qmp.jsonl'], what: "the two container hosts' consoles (the OOM killer's lines, panics, the agent's MIGLAB-* lines) and QMP transcripts, as a VM run's" },
+  {
+    names: ['criu/n<N>/c<i>/'],
+    what: "CRIU's own files of container i's failed move at step N (`dump.log`, `restore.log`, `stats-dump`, ...), copied from the checkpoint export without the images (*.img); at most 50 a step, the lowest indexes. The images stay out of the results (removed from the export after each step unless `--keep-images`)",
+  },
+];
+
+type MovesCsvColumn = (typeof MOVES_CSV_COLUMNS)[number];
+type SamplesCsvColumn = (typeof SAMPLES_CSV_COLUMNS)[number];
+type ColumnDoc = Omit<CsvDoc, 'key'>;
+
+const commandColumns = <P extends 'dump' | 'restore'>(p: P, what: string) =>
+  ({
+    [`${p}_start_ms`]: { unit: 'ms', meaning: `${what}: from the step's start` },
+    [`${p}_wall_ms`]: { unit: 'ms', meaning: `${what}: as the guest agent timed it (empty: it never returned)` },
+    [`${p}_exit`]: { unit: '', meaning: `${what}: its exit status (empty: a signal ended it, or it never returned)` },
+    [`${p}_signal`]: { unit: '', meaning: `${what}: the signal that ended it (9: the OOM killer or a deadline)` },
+    [`${p}_maxrss_kib`]: { unit: 'KiB', meaning: `${what}: CRIU's peak resident memory` },
+  }) as Record<`${P}_${'start_ms' | 'wall_ms' | 'exit' | 'signal' | 'maxrss_kib'}`, ColumnDoc>;
+
+// Keyed by report.ts's column lists: TypeScript wants a line for every column and no other.
+const MOVES_COLUMN_DOCS: Readonly<Record<MovesCsvColumn, ColumnDoc>> = {
+  step_count: { unit: '', meaning: 'N of the step' },
+  index: { unit: '', meaning: 'The container, 0-based within its step' },
+  attempt: { unit: '', meaning: "1, or 2 for the scheduler's second try alone" },
+  outcome: { unit: '', meaning: 'migrated, dump-failed, restore-failed or not-attempted (batch.json, above)' },
+  ...commandColumns('dump', '`criu dump` on chost-src'),
+  frozen_ms: { unit: 'ms', meaning: "CRIU's frozen time for the dump (stats-dump)" },
+  ...commandColumns('restore', '`criu restore` on chost-dst'),
+  check_ok: { unit: '', meaning: 'true or false: the migrated container ran on chost-dst, its log whole and growing (empty: not checked)' },
+  check_detail: { unit: '', meaning: 'What the check found' },
+  error: { unit: '', meaning: "CRIU's error lines, `dump: ...; restore: ...`" },
+};
+
+const GUESTS_ONLY = ' (guests only)';
+const SAMPLES_COLUMN_DOCS: Readonly<Record<SamplesCsvColumn, ColumnDoc>> = {
+  source: { unit: '', meaning: 'chost-src, chost-dst or host' },
+  at_ms: { unit: 'ms', meaning: "From the batch's start" },
+  rtt_ms: { unit: 'ms', meaning: `The read's round trip through the guest's control port (empty: it did not answer, and the row has no other figure)${GUESTS_ONLY}` },
+  mem_available_mib: { unit: 'MiB', meaning: 'MemAvailable' },
+  mem_total_mib: { unit: 'MiB', meaning: `MemTotal${GUESTS_ONLY}` },
+  swap_total_mib: { unit: 'MiB', meaning: `SwapTotal${GUESTS_ONLY}` },
+  swap_free_mib: { unit: 'MiB', meaning: `SwapFree${GUESTS_ONLY}` },
+  psi_mem_some10: { unit: '%', meaning: 'PSI memory some avg10' },
+  psi_mem_full10: { unit: '%', meaning: `PSI memory full avg10${GUESTS_ONLY}` },
+  psi_cpu_some10: { unit: '%', meaning: 'PSI cpu some avg10' },
+  psi_io_some10: { unit: '%', meaning: `PSI io some avg10${GUESTS_ONLY}` },
+  load1: { unit: '', meaning: 'The 1-minute load average' },
+  tasks: { unit: 'count', meaning: `Threads (/proc/loadavg's total)${GUESTS_ONLY}` },
+  cpu_busy_pct: { unit: '%', meaning: "Busy share of all the host's CPUs since the previous sample (host only)" },
+};
+
+/** moves.csv's columns, in report.ts's order. */
+export const CONTAINER_BATCH_MOVES_COLUMNS: readonly CsvDoc[] = MOVES_CSV_COLUMNS.map((key) => ({ key, ...MOVES_COLUMN_DOCS[key] }));
+/** samples.csv's columns, in report.ts's order. */
+export const CONTAINER_BATCH_SAMPLES_COLUMNS: readonly CsvDoc[] = SAMPLES_CSV_COLUMNS.map((key) => ({ key, ...SAMPLES_COLUMN_DOCS[key] }));
+
 const INTRO = `# results/
 
 <!-- Generated by src/results/readme.ts from the result schemas and the CSV column lists: do
@@ -453,6 +678,20 @@ export function renderResultsReadme(): string {
   p(fieldTable(fieldDocs(ContainerRunDocSchema)));
   h(3, 'rounds.csv');
   p(csvTable(CONTAINER_ROUNDS_COLUMNS));
+
+  h(2, 'A container batch (`miglab containers batch`)');
+  p(
+    "Written to `results/<batch-id>/`, the batch id `<UTC date>-<time>-ctr-batch-<mode>-<suffix>`. A ladder of steps (N = 1, 10, 100, ... containers) on the same two container-host guests: each step starts N counter containers on chost-src, moves them to chost-dst with CRIU in the chosen mode, checks them and ends them, while both guests and the host are sampled; the ladder stops at the first step where a guest halts, or that moves none of its containers (README, Containers). miglab does not read these folders back.",
+  );
+  p(fileTable(CONTAINER_BATCH_FOLDER_FILES));
+  h(3, 'batch.json (container batch)');
+  p(fieldTable(fieldDocs(ContainerBatchDocSchema)));
+  h(3, 'moves.csv');
+  p('One row per container move, as batch.json\'s `steps[].moves[]`; an empty cell where the move has no figure.');
+  p(csvTable(CONTAINER_BATCH_MOVES_COLUMNS));
+  h(3, 'samples.csv (container batch)');
+  p("One row per sample, batch.json's `guestSamples` and `hostSamples` by time; a host row leaves the guests' columns empty and a guest row `cpu_busy_pct`.");
+  p(csvTable(CONTAINER_BATCH_SAMPLES_COLUMNS));
 
   h(2, 'A container sweep: `results/<UTC date>-<time>-ctr-sweep-<suffix>/`');
   p(

@@ -306,9 +306,30 @@ static void free_request(struct request *r)
 	free(r);
 }
 
+/* The open-file limit the agent started with: restored in what it runs. */
+static struct rlimit child_nofile = { 1024, 4096 };
+
+/*
+ * Each exec in flight holds three pipes (stdout, stderr, the exec error): a batch of 400 CRIU dumps
+ * at once needs 2,400 descriptors, and at the default 1,024 the agent's own pipe() failed with
+ * "Too many open files" for 178 of them (a limit of the harness, not of CRIU or the guest).
+ */
+static void raise_nofile(void)
+{
+	struct rlimit now;
+	if (getrlimit(RLIMIT_NOFILE, &now) != 0)
+		return;
+	child_nofile = now;
+	struct rlimit want = { 65536, 65536 };
+	if (setrlimit(RLIMIT_NOFILE, &want) != 0)
+		say("MIGLAB-CTL warning=nofile errno=%d", errno);
+}
+
 /* In a forked child: redirect stdio and exec argv, or report the errno on `errfd` and exit 127. */
 static void exec_child(char **argv, int out, int err, int errfd)
 {
+	/* What we run gets the limit the guest gives any program, not the one the agent raised. */
+	setrlimit(RLIMIT_NOFILE, &child_nofile);
 	int null = open("/dev/null", O_RDWR);
 	if (null >= 0)
 		dup2(null, 0);
@@ -858,6 +879,7 @@ void control_start(void (*say_fn)(const char *fmt, ...))
 		return;
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
 		say("MIGLAB-CTL warning=subreaper errno=%d", errno);
+	raise_nofile();
 	pthread_t t;
 	if (pthread_create(&t, NULL, reaper, NULL) != 0 || pthread_detach(t) != 0) {
 		say("MIGLAB-CTL error=reaper-thread");

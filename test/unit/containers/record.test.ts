@@ -12,17 +12,8 @@ import { CONTAINER_RUN_SCHEMA, downtimeParts, reportMarkdown, roundsCsv, runJson
 import { memRoundDecision, PHAUL_RULES } from '../../../src/containers/stop-rules.js';
 import { chainHash } from '../../../src/containers/verify.js';
 import { after, before, BEFORE_N, figures, header, intact, logOf, MODE, preDecision, result, stateAt, steps } from '../../support/container-run.js';
+import { csvCells as cells } from '../../support/csv.js';
 
-/** A CSV line's cells (csv-stringify quotes a cell that holds a comma or a quote). */
-function cells(line: string): string[] {
-  const out: string[] = [];
-  const re = /(?:^|,)("(?:[^"]|"")*"|[^,]*)/g;
-  for (let m = re.exec(line); m && m.index < line.length; m = re.exec(line)) {
-    out.push(m[1]!.startsWith('"') ? m[1]!.slice(1, -1).replace(/""/g, '"') : m[1]!);
-    if (re.lastIndex === m.index) re.lastIndex++;
-  }
-  return out;
-}
 
 describe('roundsCsv', () => {
   const lines = roundsCsv(steps).trim().split('\n');
