@@ -12,7 +12,7 @@ import { criuDump, criuRestore } from '../criu-argv.js';
 import type { ContainerHost } from '../hosts.js';
 import { criuLogErrors, ms, readStats } from '../transfer.js';
 import type { BatchContainer } from './fleet.js';
-import { PSI_MEMORY_LIMIT, RESERVE_MIB } from './schedule.js';
+import { PSI_IO_LIMIT, PSI_MEMORY_LIMIT, RESERVE_MIB } from './schedule.js';
 import type { BatchMode, ContainerMove, ContainerSchedulePlan, CriuCommandOutcome, GuestName, GuestSample } from './types.js';
 
 /**
@@ -127,6 +127,7 @@ export async function moveNaive(ctx: MoveContext, mode: Exclude<BatchMode, 'sche
 export function gateReason(s: GuestSample | undefined, guest: GuestName, reserveMiB = RESERVE_MIB): string | undefined {
   if (!s) return undefined;
   if (s.psiMemSome10 !== undefined && s.psiMemSome10 > PSI_MEMORY_LIMIT) return `${guest}'s memory pressure is ${s.psiMemSome10} % (PSI some avg10 > ${PSI_MEMORY_LIMIT})`;
+  if (s.psiIoSome10 !== undefined && s.psiIoSome10 > PSI_IO_LIMIT) return `${guest}'s I/O pressure is ${s.psiIoSome10} % (PSI some avg10 > ${PSI_IO_LIMIT}): the shared export is saturated`;
   if (s.memAvailableMiB !== undefined && s.memAvailableMiB < reserveMiB) return `${guest} has ${s.memAvailableMiB} MiB available (< ${reserveMiB} reserve)`;
   return undefined;
 }

@@ -21,6 +21,12 @@ import type { ContainerSchedulePlan } from './types.js';
 export const RESERVE_MIB = 128;
 /** The gate before each dump: past this memory pressure (PSI some avg10, %) the next one waits. */
 export const PSI_MEMORY_LIMIT = 10;
+/**
+ * Past this I/O pressure the next one waits too: a scheduled ladder here stalled with both guests'
+ * PSI io at 95-100 % (the shared NFS export saturated), and each dump or restore let in then only
+ * queued behind it (one restore failed after 151 s with an I/O error).
+ */
+export const PSI_IO_LIMIT = 50;
 
 export interface ScheduleInput {
   readonly count: number;
@@ -60,6 +66,6 @@ export function planContainerSchedule(i: ScheduleInput): ContainerSchedulePlan {
       ? `room on chost-dst: (${Math.round(i.dstAvailableMiB)} - ${reserve} - ${atOnce} x ${i.restoreRssMiB.toFixed(1)}) / ${per.toFixed(2)} MiB per container = ${fits}: ${admit} of ${i.count} are moved, the other ${i.count - admit} stay on chost-src rather than halt chost-dst`
       : `room on chost-dst for ${fits} containers at ${per.toFixed(2)} MiB each: all ${i.count} fit`,
   );
-  reasons.push(`each group waits while either guest's memory pressure (PSI some avg10) is above ${PSI_MEMORY_LIMIT} % or its MemAvailable is below ${reserve} MiB`);
+  reasons.push(`each group waits while either guest's memory pressure (PSI some avg10) is above ${PSI_MEMORY_LIMIT} %, its I/O pressure above ${PSI_IO_LIMIT} % or its MemAvailable below ${reserve} MiB`);
   return { atOnce, admit, reasons };
 }

@@ -1,6 +1,6 @@
 // The container batch's scheduler and its gate: how many dumps and restores at once, how many
 // containers chost-dst has room for, and when the next dump must wait.
-import { planContainerSchedule, PSI_MEMORY_LIMIT, RESERVE_MIB } from '../../../../src/containers/batch/schedule.js';
+import { planContainerSchedule, PSI_IO_LIMIT, PSI_MEMORY_LIMIT, RESERVE_MIB } from '../../../../src/containers/batch/schedule.js';
 import { gateReason } from '../../../../src/containers/batch/moves.js';
 
 const base = { count: 399, srcVcpus: 1, dstVcpus: 1, srcAvailableMiB: 1800, dstAvailableMiB: 1800, dumpRssMiB: 6.7, restoreRssMiB: 6.5, perContainerMiB: 0.5 };
@@ -49,5 +49,7 @@ describe('gateReason', () => {
   it('holds it back on memory pressure or on memory below the reserve, naming the figure', () => {
     expect(gateReason({ ...s, psiMemSome10: PSI_MEMORY_LIMIT + 2.5 }, 'chost-dst')).toBe(`chost-dst's memory pressure is ${PSI_MEMORY_LIMIT + 2.5} % (PSI some avg10 > ${PSI_MEMORY_LIMIT})`);
     expect(gateReason({ ...s, memAvailableMiB: RESERVE_MIB - 1 }, 'chost-src')).toContain(`${RESERVE_MIB - 1} MiB available`);
+    expect(gateReason({ ...s, psiIoSome10: 99.5 }, 'chost-src')).toBe(`chost-src's I/O pressure is 99.5 % (PSI some avg10 > ${PSI_IO_LIMIT}): the shared export is saturated`);
+    expect(gateReason({ ...s, psiIoSome10: PSI_IO_LIMIT }, 'chost-src')).toBeUndefined();
   });
 });
