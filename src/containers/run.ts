@@ -18,7 +18,22 @@ import { verdictOf, writeContainerRun, type ContainerRunHeader, type ContainerVe
 import { PHAUL_RULES, type IterRules } from './stop-rules.js';
 import { formatWorkloadSpec, parseWorkloadSpec, type ContainerWorkload } from './workload.js';
 
-export interface ContainerMigrateRequest {
+/** What every container command takes besides its own choices: the guests' size, the lab, where results go. */
+export interface ContainerCommandInput {
+  /** RAM of each container-host guest, MiB. */
+  readonly memoryMiB?: number;
+  readonly vcpus?: number;
+  /** The workload's period between values (default the mode's own). */
+  readonly periodMs?: number;
+  /** Keep CRIU's images in the lab's checkpoint export afterwards. */
+  readonly keepImages?: boolean;
+  readonly lab?: LabSpecInput;
+  readonly resultsRoot?: string;
+  readonly progress?: Progress;
+  readonly signal?: AbortSignal;
+}
+
+export interface ContainerMigrateRequest extends ContainerCommandInput {
   /** Compact form: counter, natural, fibonacci, prime, mem:64M@16M/s. */
   readonly workload: string;
   readonly strategy: string;
@@ -27,15 +42,7 @@ export interface ContainerMigrateRequest {
   readonly rules?: Partial<IterRules>;
   /** mem-rounds: plateau, page budget, poll period (the rounds' limit is rules.maxRounds). */
   readonly memRounds?: Partial<MemRoundsRules>;
-  readonly memoryMiB?: number;
-  readonly vcpus?: number;
   readonly cpuModel?: string;
-  readonly periodMs?: number;
-  readonly keepImages?: boolean;
-  readonly lab?: LabSpecInput;
-  readonly resultsRoot?: string;
-  readonly progress?: Progress;
-  readonly signal?: AbortSignal;
 }
 
 export interface ContainerMigrateOutcome {

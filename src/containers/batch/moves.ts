@@ -87,25 +87,30 @@ export async function restoreContainer(ctx: MoveContext, c: BatchContainer): Pro
   return runCriuStep(ctx, ctx.dst, cmd.argv, `${c.hostDir}/img/restore.log`);
 }
 
-/** Dump then restore one container: one move. */
-export async function moveOne(ctx: MoveContext, c: BatchContainer, attempt = 1): Promise<ContainerMove> {
-  const d = await dumpContainer(ctx, c);
-  if (!d.ok) return { index: c.index, attempt, outcome: ctx.signal.aborted && d.dump.wallMs === null ? 'not-attempted' : 'dump-failed', dump: d.dump, frozenMs: d.frozenMs };
-  const r = await restoreContainer(ctx, c);
-  return { index: c.index, attempt, outcome: r.ok ? 'migrated' : 'restore-failed', dump: d.dump, frozenMs: d.frozenMs, restore: r.outcome };
-}
+/** A restore that never ran: the step stopped after the dump (the container was dumped and is lost). */
+const neverRestored = (ctx: MoveContext): CriuCommandOutcome => ({ startMs: Date.now() - ctx.stepT0, wallMs: null, exitCode: null, signal: null, maxRssKiB: null, error: 'never started: a guest halted (the container was dumped and is lost)' });
 
-/** Every container's dump at once, then every restore of those dumped at once: one wave. */
-async function wave(ctx: MoveContext, cs: readonly BatchContainer[]): Promise<ContainerMove[]> {
+/**
+ * Every container's dump at once, then every restore of those dumped at once: one wave (of one,
+ * for one-by-one and the scheduler's retries).
+ */
+async function wave(ctx: MoveContext, cs: readonly BatchContainer[], attempt = 1): Promise<ContainerMove[]> {
   const dumped = await Promise.all(cs.map(async (c) => ({ c, d: await dumpContainer(ctx, c) })));
   return Promise.all(
     dumped.map(async ({ c, d }): Promise<ContainerMove> => {
-      if (!d.ok) return { index: c.index, attempt: 1, outcome: 'dump-failed', dump: d.dump, frozenMs: d.frozenMs };
-      if (ctx.signal.aborted) return { index: c.index, attempt: 1, outcome: 'restore-failed', dump: d.dump, frozenMs: d.frozenMs, restore: { startMs: Date.now() - ctx.stepT0, wallMs: null, exitCode: null, signal: null, maxRssKiB: null, error: 'never started: a guest halted (the container was dumped and is lost)' } };
+      const base = { index: c.index, attempt, dump: d.dump, frozenMs: d.frozenMs };
+      // A dump the stop cut short never ran to an outcome of its own.
+      if (!d.ok) return { ...base, outcome: ctx.signal.aborted && d.dump.wallMs === null ? 'not-attempted' : 'dump-failed' };
+      if (ctx.signal.aborted) return { ...base, outcome: 'restore-failed', restore: neverRestored(ctx) };
       const r = await restoreContainer(ctx, c);
-      return { index: c.index, attempt: 1, outcome: r.ok ? 'migrated' : 'restore-failed', dump: d.dump, frozenMs: d.frozenMs, restore: r.outcome };
+      return { ...base, outcome: r.ok ? 'migrated' : 'restore-failed', restore: r.outcome };
     }),
   );
+}
+
+/** Dump then restore one container: one move. */
+export async function moveOne(ctx: MoveContext, c: BatchContainer, attempt = 1): Promise<ContainerMove> {
+  return (await wave(ctx, [c], attempt))[0]!;
 }
 
 const notAttempted = (c: BatchContainer): ContainerMove => ({ index: c.index, attempt: 1, outcome: 'not-attempted' });
@@ -118,7 +123,7 @@ export async function moveNaive(ctx: MoveContext, mode: Exclude<BatchMode, 'sche
   for (let i = 0; i < cs.length; i += size) {
     const group = cs.slice(i, i + size);
     if (ctx.signal.aborted) moves.push(...group.map(notAttempted));
-    else moves.push(...(size === 1 ? [await moveOne(ctx, group[0]!)] : await wave(ctx, group)));
+    else moves.push(...(await wave(ctx, group)));
   }
   return moves;
 }

@@ -8,12 +8,11 @@ import { cp, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO_ROOT, newRunId, preflight, useLab } from '../../api.js';
 import { MiglabError, UsageError, describeError } from '../../errors.js';
-import type { LabSpecInput } from '../../lab/spec.js';
 import type { Progress } from '../../progress/progress.js';
 import { checkResultsDir } from '../../report/results-dir.js';
 import { withTeardown } from '../../util/teardown.js';
 import { GUEST_CKPT_DIR, startContainerHosts, type ContainerHost } from '../hosts.js';
-import { checkMemory } from '../run.js';
+import { checkMemory, type ContainerCommandInput } from '../run.js';
 import { checkpointDirOf } from '../transfer.js';
 import { diagnoseBatch } from './diagnose.js';
 import { checkMigrated, endFleet, MAX_BATCH_COUNT, startFleet, waitFleetWriting, type BatchContainer } from './fleet.js';
@@ -23,20 +22,13 @@ import { planContainerSchedule } from './schedule.js';
 import { guestSignalsArgv, parseGuestSignals, startBatchWatch, type BatchWatch } from './signals.js';
 import { BATCH_MODES, type BatchMode, type BatchStep, type ContainerBatchRecord, type ContainerBatchRequest, type ContainerMove, type ContainerSchedulePlan, type GuestName } from './types.js';
 
-export interface ContainerBatchInput {
+export interface ContainerBatchInput extends ContainerCommandInput {
   /** The ladder: "1,10,100,400" or the numbers. */
   readonly counts: string | readonly number[];
   readonly mode: string;
   readonly waveSize?: number;
-  readonly memoryMiB?: number;
-  readonly vcpus?: number;
+  /** Resident memory each counter holds, MiB (the workload's --rss-mib; 0: the counter's own). */
   readonly rssMiB?: number;
-  readonly periodMs?: number;
-  readonly keepImages?: boolean;
-  readonly lab?: LabSpecInput;
-  readonly resultsRoot?: string;
-  readonly progress?: Progress;
-  readonly signal?: AbortSignal;
 }
 
 export interface ContainerBatchOutcome {
@@ -97,7 +89,7 @@ interface StepContext {
 /** MemAvailable of a guest now (a fresh read, not the sampler's last). */
 async function availableMiB(h: ContainerHost, signal: AbortSignal): Promise<number> {
   const asked = Date.now();
-  const r = await h.ctl.exec(guestSignalsArgv(), { signal, timeoutMs: 30_000 });
+  const r = await h.ctl.exec(guestSignalsArgv(), { reject: false, signal, timeoutMs: 30_000 });
   const s = parseGuestSignals(r.stdout, { atMs: 0, guest: h.name as GuestName, rttMs: Date.now() - asked });
   if (s.memAvailableMiB === undefined) throw new MiglabError('COMMAND_FAILED', `${h.name}'s /proc/meminfo has no MemAvailable`);
   return s.memAvailableMiB;

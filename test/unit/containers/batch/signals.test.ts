@@ -18,15 +18,14 @@ describe('guest signals', () => {
   });
 
   it('takes each figure from its own file and leaves out what a file lacks', () => {
-    const sep = '@@miglab@@\n';
+    const file = (name: string, body: string) => body.split('\n').filter(Boolean).map((l) => `${name}:${l}`).join('\n');
     const text = [
-      '',
-      'MemTotal:        2014000 kB\nMemFree: 10 kB\nMemAvailable:     102400 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n',
-      'some avg10=42.50 avg60=10.00 avg300=1.00 total=100\nfull avg10=30.25 avg60=1.00 avg300=0.00 total=50\n',
-      'some avg10=88.00 avg60=1.00 avg300=0.00 total=9\n',
-      'cat: /proc/pressure/io: No such file or directory\n',
-      '7.50 2.00 1.00 3/812 999\n',
-    ].join(sep);
+      file('/proc/meminfo', 'MemTotal:        2014000 kB\nMemFree: 10 kB\nMemAvailable:     102400 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n'),
+      file('/proc/pressure/memory', 'some avg10=42.50 avg60=10.00 avg300=1.00 total=100\nfull avg10=30.25 avg60=1.00 avg300=0.00 total=50\n'),
+      file('/proc/pressure/cpu', 'some avg10=88.00 avg60=1.00 avg300=0.00 total=9\n'),
+      // grep's complaint about a missing file goes to stderr: /proc/pressure/io has no lines.
+      file('/proc/loadavg', '7.50 2.00 1.00 3/812 999\n'),
+    ].join('\n');
     const s = parseGuestSignals(text, at);
     expect(s).toEqual({ ...at, memAvailableMiB: 100, memTotalMiB: 1966.8, swapTotalMiB: 0, swapFreeMiB: 0, psiMemSome10: 42.5, psiMemFull10: 30.25, psiCpuSome10: 88, load1: 7.5, tasks: 812 });
     expect(s.psiIoSome10).toBeUndefined();
