@@ -65,8 +65,7 @@ export class FaultRunner {
     this.sentAt = sentAtMs;
     for (const e of this.entries) {
       if (e.spec.when.kind !== 'time') continue;
-      const delay = Math.max(0, sentAtMs + e.spec.when.afterMs - Date.now());
-      e.timer = setTimeout(() => this.fire(e, { tMs: Date.now() - sentAtMs }), delay);
+      e.timer = timerAt(sentAtMs + e.spec.when.afterMs, (t) => (e.timer = t), () => this.fire(e, { tMs: Date.now() - sentAtMs }));
     }
   }
 
@@ -81,7 +80,8 @@ export class FaultRunner {
     clearTimeout(e.timer);
     const sentAt = this.sentAt;
     e.rec.fired = true;
-    e.rec.firedAtMs = Date.now() - sentAt;
+    const firedAt = Date.now();
+    e.rec.firedAtMs = firedAt - sentAt;
     e.rec.trigger = describeTrigger(e.spec.when, { ...o, tMs: e.rec.firedAtMs });
     const job = (async () => {
       let injected: Injected;
@@ -111,9 +111,9 @@ export class FaultRunner {
       };
       const early = this.opts.teardown.defer(`undo fault ${e.rec.fault}: ${undo.what}`, runUndo);
       if (e.spec.durationMs !== undefined) {
-        e.timer = setTimeout(() => {
+        e.timer = timerAt(firedAt + e.spec.durationMs, (t) => (e.timer = t), () => {
           early().catch((err: unknown) => this.opts.onError({ ...e.rec }, err));
-        }, e.spec.durationMs);
+        });
       }
     })();
     this.inFlight.add(job);
@@ -143,4 +143,19 @@ export class FaultRunner {
     this.finished = true;
     for (const e of this.entries) clearTimeout(e.timer);
   }
+}
+
+/**
+ * Run `fn` once the wall clock reaches `deadline` (epoch ms). Node's timers can wake a
+ * millisecond before Date.now() reaches the deadline (CI saw a fault due at 30 ms recorded as
+ * fired at 29 ms), so an early wake re-arms for the remainder: a record never says a fault fired
+ * before it was due. `track` receives every timer set so the caller can clear the current one.
+ */
+function timerAt(deadline: number, track: (t: NodeJS.Timeout) => void, fn: () => void): NodeJS.Timeout {
+  const wake = (): void => {
+    const left = deadline - Date.now();
+    if (left > 0) track(setTimeout(wake, left));
+    else fn();
+  };
+  return setTimeout(wake, Math.max(0, deadline - Date.now()));
 }
