@@ -168,7 +168,8 @@ export const COMMANDS: readonly MiglabCommand[] = [
         .option('period-ms', { type: 'number', describe: "the workload's period between values (default: counter 1000, generators 10)" })
         .option('memory', { type: 'number', describe: 'MiB of RAM of each container-host guest (default 512; batch: 2048, as the reference report\'s VMs)' })
         .option('counts', { type: 'string', default: '1,10,100,400', describe: 'batch: the ladder of container counts, one step each, until a guest halts' })
-        .option('mode', { choices: ['one-by-one', 'all-at-once', 'waves', 'scheduled'] as const, default: 'one-by-one' as const, describe: 'batch: one-by-one (dump, restore, next), all-at-once (every dump, then every restore), waves (--wave-size at once), scheduled (the fix: dumps and restores pipelined, as many at once as the guests\' vCPUs and memory allow, gated on memory pressure)' })
+        .option('mode', { choices: ['one-by-one', 'all-at-once', 'waves', 'scheduled'] as const, default: 'one-by-one' as const, describe: 'batch: one-by-one (dump, restore, next), all-at-once (every dump, then every restore), waves (--wave-size at once), scheduled (the fix: dumps then restores in turns, as many at once as the guests\' vCPUs and memory allow, gated on memory and I/O pressure)' })
+        .option('files', { choices: ['guest', 'export'] as const, default: 'guest' as const, describe: "batch: where each container's log and output live: guest (in the guest's memory, copied with its images when it moves) or export (on the shared NFS export, written over NFS while it runs: the bottleneck the first batches hit)" })
         .option('wave-size', { type: 'number', describe: 'batch --mode waves: containers per wave (default 10)' })
         .option('rss-mib', { type: 'number', default: 0, describe: "batch: resident memory each counter holds, MiB (0: the counter's own; 12: about a Go program's)" })
         .option('wss', { type: 'string', default: '16,32,64', describe: 'sweep: working sets in MiB, each at --at-rate' })
@@ -179,7 +180,13 @@ export const COMMANDS: readonly MiglabCommand[] = [
         .option('repeat', { type: 'number', default: 2, describe: 'sweep: runs per point and strategy' })
         .option('keep-images', { type: 'boolean', default: false, describe: "keep CRIU's images in the lab's checkpoint export after the run" })
         .option('results', { type: 'string', default: 'results', describe: 'directory for results/<run-id>/' })
-        .option('prefix', PREFIX_OPTION),
+        .option('prefix', PREFIX_OPTION)
+        // One option table for four actions: --help says which action reads which option.
+        .group(['workload', 'strategy', 'max-rounds', 'min-pages', 'max-growth', 'budget-pages', 'plateau-pct'], 'migrate:')
+        .group(['transfer'], 'migrate and sweep:')
+        .group(['period-ms', 'keep-images'], 'migrate and batch:')
+        .group(['wss', 'at-rate', 'rates', 'at-wss', 'strategies', 'repeat'], 'sweep:')
+        .group(['counts', 'mode', 'files', 'wave-size', 'rss-mib'], 'batch:'),
     run: async (a, io) => {
       const { containersCheck, containersMigrate } = await import('../containers/run.js');
       if (a.action === 'sweep') {
@@ -212,6 +219,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
           waveSize: a['wave-size'] === undefined ? undefined : Number(a['wave-size']),
           memoryMiB: a.memory === undefined ? undefined : Number(a.memory),
           rssMiB: Number(a['rss-mib']),
+          files: String(a.files),
           periodMs: a['period-ms'] === undefined ? undefined : Number(a['period-ms']),
           keepImages: Boolean(a['keep-images']),
           lab: { prefix: String(a.prefix) },

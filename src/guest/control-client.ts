@@ -251,14 +251,15 @@ export class GuestControl {
   /**
    * Start a long-lived program in the guest, its output appended to `log` (a guest path; default
    * /dev/null). With `newPid` it is PID 1 of a new PID namespace (a container's init).
+   * `timeoutMs` (default 10 s) bounds the agent's answer, not the program.
    */
-  async spawn(argv: readonly string[], opts: { newPid?: boolean; log?: string; signal?: AbortSignal } = {}): Promise<GuestProcess> {
+  async spawn(argv: readonly string[], opts: { newPid?: boolean; log?: string; signal?: AbortSignal; timeoutMs?: number } = {}): Promise<GuestProcess> {
     const id = String(this.nextId); // request() takes this id next
     let settle: (e: GuestExit) => void = () => undefined;
     const exited = new Promise<GuestExit>((resolve) => (settle = resolve));
     this.exits.set(id, settle);
     try {
-      const f = await this.request(['spawn', opts.newPid ? '1' : '0', opts.log ?? '-', ...argv], 10_000, opts.signal);
+      const f = await this.request(['spawn', opts.newPid ? '1' : '0', opts.log ?? '-', ...argv], opts.timeoutMs ?? 10_000, opts.signal);
       return { pid: Number(f[2]), startTime: Number(f[3]), exited };
     } catch (err) {
       this.exits.delete(id);

@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { COMPARISON_COLUMNS, EVENT_COLUMNS, MIGRATION_COLUMNS, SAMPLE_COLUMNS, STEP_COLUMNS } from '../batch/report.js';
 import { MOVES_CSV_COLUMNS, SAMPLES_CSV_COLUMNS } from '../containers/batch/report.js';
 import { HALT_SILENCE_MS, READ_TIMEOUT_MS, SAMPLE_MS } from '../containers/batch/signals.js';
-import { BATCH_MODES } from '../containers/batch/types.js';
+import { BATCH_MODES, CONTAINER_FILES } from '../containers/batch/types.js';
 import { BatchSpecSchema } from '../batch/spec.js';
 import { FAULT_COLUMNS } from '../fault/table.js';
 import { FaultObjectSchema } from '../fault/spec.js';
@@ -453,9 +453,9 @@ const ContainerMoveDoc = z.strictObject({
   index: z.number().describe("The container, 0-based within its step: c<index> (its directory on the export, and criu/n<N>/c<index>/ when its move failed)"),
   attempt: z.number().describe("1, or 2 for the scheduler's second try of a dump that failed in contention (CRIU's error, not a kill), alone at the end of the step"),
   outcome: z
-    .enum(['migrated', 'dump-failed', 'restore-failed', 'not-attempted'])
+    .enum(['migrated', 'dump-failed', 'restore-failed', 'cut-short', 'not-attempted'])
     .describe(
-      'migrated: dumped on chost-src and restored on chost-dst; dump-failed: the dump failed (CRIU leaves the tree running on chost-src unless it was killed); restore-failed: dumped (the tree is gone from chost-src) but not restored: the container is lost; not-attempted: the step stopped first (a guest halted, or the scheduler found no room), or its dump was cut short by the stop',
+      'migrated: dumped on chost-src and restored on chost-dst; dump-failed: the dump failed (CRIU leaves the tree running on chost-src unless it was killed); restore-failed: dumped (the tree is gone from chost-src) but not restored: the container is lost; cut-short: its dump or restore was still running when the step stopped (a guest halted, or Ctrl-C), so it neither failed nor succeeded; not-attempted: the step stopped first (a guest halted, or the scheduler found no room)',
     ),
   dump: CriuCommandDoc('`criu dump` on chost-src').optional(),
   frozenMs: nullMs("CRIU's frozen time for this dump (its stats-dump); null when the dump wrote none").optional(),
@@ -533,6 +533,7 @@ export const ContainerBatchDocSchema = z
         vcpus: count('vCPUs of each container-host guest'),
         rssMiB: mib("Resident memory each container holds on top of the counter's own (the workload's --rss-mib; 0: none)"),
         periodMs: ms('Each counter writes the next number of its sequence to its log this often'),
+        files: z.enum(CONTAINER_FILES).describe("Where each container's log and output live while it runs: guest (the guest's own memory; a move copies them through the export beside the images) or export (on the shared NFS export, written over NFS from both guests)"),
       })
       .describe('What was asked (both guests run the QEMU CPU model qemu64)'),
     imageHash: text('The chost image both guests booted'),
@@ -564,7 +565,7 @@ export const CONTAINER_BATCH_FOLDER_FILES: readonly { readonly names: readonly s
   { names: ['samples.csv'], what: 'one row per sample of a guest or of the host, by time (below)' },
   {
     names: ['plots/memory.png', 'plots/pressure.png', 'plots/migrated-per-step.png'],
-    what: "(with .svg) each guest's MemAvailable, and its PSI memory some and cpu some, over the batch with the steps' starts and the halt marked; the containers migrated, intact and failed at each step. A plot is drawn only when the record has its data",
+    what: "(with .svg) each guest's MemAvailable, and its PSI memory, cpu and io some, over the batch with the steps' starts and the halt marked; the containers migrated, intact and failed at each step. A plot is drawn only when the record has its data",
   },
   { names: ['src.serial.log', 'dst.serial.log', 'src.qmp.jsonl', 'dst.qmp.jsonl'], what: "the two container hosts' consoles (the OOM killer's lines, panics, the agent's MIGLAB-* lines) and QMP transcripts, as a VM run's" },
   {
@@ -591,7 +592,7 @@ const MOVES_COLUMN_DOCS: Readonly<Record<MovesCsvColumn, ColumnDoc>> = {
   step_count: { unit: '', meaning: 'N of the step' },
   index: { unit: '', meaning: 'The container, 0-based within its step' },
   attempt: { unit: '', meaning: "1, or 2 for the scheduler's second try alone" },
-  outcome: { unit: '', meaning: 'migrated, dump-failed, restore-failed or not-attempted (batch.json, above)' },
+  outcome: { unit: '', meaning: 'migrated, dump-failed, restore-failed, cut-short or not-attempted (batch.json, above)' },
   ...commandColumns('dump', '`criu dump` on chost-src'),
   frozen_ms: { unit: 'ms', meaning: "CRIU's frozen time for the dump (stats-dump)" },
   ...commandColumns('restore', '`criu restore` on chost-dst'),

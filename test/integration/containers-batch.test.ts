@@ -1,7 +1,7 @@
 // `miglab containers batch` on the shared lab, through the function the CLI calls: two ladders of
-// counters between the two container hosts. The scheduled one moves every container and checks it
-// (running on chost-dst, its log whole and growing); the all-at-once one has chost-dst's QEMU
-// killed mid-step, and must say a guest halted, how, and when, keep what it measured, and leave
+// counters between the two container hosts. The scheduled one (files in the guests' memory) moves
+// every container and checks it (running on chost-dst, its log whole and growing); the one in
+// waves (files on the shared export) has chost-dst's QEMU killed mid-step, and must say a guest halted, how, and when, keep what it measured, and leave
 // nothing behind. What a user would notice if it broke: a container left behind or lost unsaid,
 // a halt not seen, a record missing after the fault.
 import { execFileSync } from 'node:child_process';
@@ -55,6 +55,8 @@ describe('containers batch', () => {
     expect(plan.reasons[0]).toMatch(/criu dump \d+\.\d MiB/);
     expect(r.record.verdict.haltedAt).toBeUndefined();
     expect(r.record.verdict.bestIntact).toBe(3);
+    // Their logs lived in the guests' memory: intact means each was carried by the move and read back.
+    expect(r.record.request.files).toBe('guest');
     // Both guests answered their samples, with their memory and pressure.
     for (const g of ['chost-src', 'chost-dst']) {
       const answered = r.record.guestSamples.filter((s) => s.guest === g && s.rttMs !== null);
@@ -71,11 +73,15 @@ describe('containers batch', () => {
     expect(readdirSync(fx.lab.paths.ckptDir).filter((d) => d.includes(r.batchId))).toEqual([]);
   }, 300_000);
 
-  it('sees chost-dst halt when its QEMU is killed during an all-at-once step, stops the ladder there, and says how and when', async () => {
+  it('sees chost-dst halt when its QEMU is killed during a wave of 12 dumps, stops the ladder there, and says how and when', async () => {
     let killed: number | undefined;
     const r = await containersBatch({
       counts: '2,12,40',
-      mode: 'all-at-once',
+      // Waves of 12: N=2 is one wave of two, N=12 one of twelve (all at once, by the waves' loop).
+      mode: 'waves',
+      waveSize: 12,
+      // The other place for the containers' files: on the shared export, written over NFS.
+      files: 'export',
       memoryMiB: 512,
       periodMs: 200,
       lab: { prefix: fx.lab.spec.prefix },
@@ -93,6 +99,7 @@ describe('containers batch', () => {
     // The ladder stopped at the step where the guest halted: N=40 never started.
     expect(steps.map((s) => s.count)).toEqual([2, 12]);
     expect(steps[0]!.intact).toBe(2);
+    expect(r.record.request.files).toBe('export');
     expect(steps[1]!.halt).toMatchObject({ guest: 'chost-dst', how: 'qemu-exited' });
     expect(steps[1]!.migrated).toBe(0);
     expect(steps[1]!.moves).toHaveLength(12);

@@ -78,6 +78,11 @@ export function notAttempted(step: BatchStep): number {
   return step.moves.filter((m) => m.outcome === 'not-attempted').length;
 }
 
+/** Moves whose dump or restore was still running when the step stopped. */
+export function cutShortMoves(step: BatchStep): number {
+  return step.moves.filter((m) => m.outcome === 'cut-short').length;
+}
+
 /** Samples of `guest` taken while the step ran. */
 export function stepSamples(step: BatchStep, samples: readonly GuestSample[], guest: GuestName): GuestSample[] {
   return samples.filter((s) => s.guest === guest && s.atMs >= step.startMs && s.atMs <= stepEndMs(step));
@@ -309,6 +314,7 @@ function stepFailures(step: BatchStep): string[] {
     step.dumpFailures > 0 ? `${step.dumpFailures} dump failures` : undefined,
     step.restoreFailures > 0 ? `${step.restoreFailures} restore failures` : undefined,
     oomKillCount(step) > 0 ? `${oomKillCount(step)} OOM kills` : undefined,
+    cutShortMoves(step) > 0 ? `${cutShortMoves(step)} cut short (their dump or restore still running when the step stopped)` : undefined,
     notAttempted(step) > 0 ? `${notAttempted(step)} not attempted` : undefined,
     step.migrated > step.intact ? `${step.migrated - step.intact} migrated but not intact` : undefined,
   ].filter((p) => p !== undefined);
@@ -464,6 +470,29 @@ function dumpWallGrowth(steps: readonly BatchStep[], step: BatchStep, vcpus: num
   return `The median dump wall time went from ${baseText} to ${ms(focusMedian)} at N=${step.count} (${atOnce} at once), ${ratio.toFixed(1)} times as long${shared}.`;
 }
 
+/** A step's moves in the order they ran, split in fifths: how the first fifth and the last compare. */
+const TREND_MIN_MOVES = 20;
+
+/**
+ * How the moves' pace changed within a step, as its containers went from chost-src to chost-dst:
+ * the median dump, restore and interval between moves in the first fifth against the last fifth.
+ * A scheduled N=400 with no failure slowed from one move every 3.6 s to one every 7.9 s: its
+ * restores went from 0.6 s to 6.0 s while chost-dst's CPU pressure rose to 99.5 %.
+ */
+function paceWithinStep(step: BatchStep): string | undefined {
+  const moved = step.moves.filter((m) => m.dump?.wallMs != null && m.restore?.wallMs != null).sort((a, b) => a.dump!.startMs - b.dump!.startMs);
+  if (moved.length < TREND_MIN_MOVES) return undefined;
+  const fifth = Math.floor(moved.length / 5);
+  const part = (xs: typeof moved) => {
+    const starts = xs.map((m) => m.dump!.startMs);
+    return { dump: median(xs.map((m) => m.dump!.wallMs!))!, restore: median(xs.map((m) => m.restore!.wallMs!))!, every: median(starts.slice(1).map((t, i) => t - starts[i]!))! };
+  };
+  const first = part(moved.slice(0, fifth));
+  const last = part(moved.slice(-fifth));
+  const text = (p: typeof first) => `a median dump of ${ms(p.dump)}, restore of ${ms(p.restore)}, one move every ${ms(p.every)}`;
+  return `Within N=${step.count}, in the order they ran: the first ${fifth} moves took ${text(first)}; the last ${fifth}, ${text(last)} (by then chost-dst ran the ${moved.length - fifth} moved before them).`;
+}
+
 function hostText(step: BatchStep, samples: readonly HostSignals[]): string {
   const inStep = stepHostSamples(step, samples);
   if (inStep.length === 0) return `The host was not sampled during N=${step.count}.`;
@@ -492,6 +521,7 @@ function whyText(steps: readonly BatchStep[], focus: BatchStep | undefined, gues
     containersRssText(focus, request),
     ...SIDES.map((side) => concurrencyCost(steps, focus, guestSamples, side)),
     dumpWallGrowth(steps, focus, request.vcpus),
+    paceWithinStep(focus),
     hostText(focus, hostSamples),
   ]
     .filter((p) => p !== undefined)

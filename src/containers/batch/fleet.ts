@@ -1,10 +1,14 @@
 // A step's containers: N counters started on chost-src, each PID 1 of its own PID namespace with
-// its own directory on the checkpoint export (its log, its images), checked after the moves (the
-// migrated ones running on chost-dst, every log whole and still growing), and ended at the step's
-// end in whichever guest holds them, so the next step starts from empty guests.
+// its own directory on the checkpoint export (its images) and its own files (log, output) in the
+// guest's memory or on the export (types.ts ContainerFiles), checked after the moves (the migrated
+// ones running on chost-dst, every log whole and still growing), and ended at the step's end in
+// whichever guest holds them, so the next step starts from empty guests.
+//
+// Every look at the containers' files goes through the guest that holds them, a few hundred paths
+// per exec (the agent takes at most 512 arguments and returns at most 64 KiB of output).
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MiglabError } from '../../errors.js';
+import { describeError } from '../../errors.js';
 import { sleep } from '../../util/deadline.js';
 import type { ContainerHost } from '../hosts.js';
 import { scanLog } from '../verify.js';
@@ -21,9 +25,25 @@ export interface BatchContainer {
   /** Its init's pid on chost-src, and the start time that names it. */
   readonly pid: number;
   readonly startTime: number;
-  /** Its directory as the guests see it, and as the lab host does. */
+  /** Its directory on the export as the guests see it, and as the lab host does. */
   readonly guestDir: string;
   readonly hostDir: string;
+  /** Where its log (seq.log) and output (workload.out) are, in the guest that runs it. */
+  readonly filesDir: string;
+  /** Its files are in the guest's memory: a move copies them along (through guestDir/files). */
+  readonly filesInGuest: boolean;
+}
+
+/** The files a container's tree holds open: a move carries them, CRIU checks each one's size. */
+export const CONTAINER_FILE_NAMES = ['seq.log', 'workload.out'] as const;
+
+/** The agent's argument limit is 512: paths go a few hundred at a time. */
+const PATHS_PER_EXEC = 200;
+
+function chunks<T>(xs: readonly T[], size = PATHS_PER_EXEC): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
+  return out;
 }
 
 export interface FleetOptions {
@@ -32,6 +52,8 @@ export interface FleetOptions {
   /** The step's directory on the export: in the guests and on the lab host. */
   readonly guestDir: string;
   readonly hostDir: string;
+  /** The step's directory in the guests' memory for the containers' files; undefined: on the export. */
+  readonly localDir: string | undefined;
   readonly rssMiB: number;
   readonly periodMs: number;
   readonly signal: AbortSignal;
@@ -39,44 +61,121 @@ export interface FleetOptions {
 
 const COUNTER: ContainerWorkload = { mode: 'counter' };
 
-/** Start the step's N containers, one spawn each (the agent makes each its own PID namespace). */
-export async function startFleet(o: FleetOptions): Promise<BatchContainer[]> {
-  const out: BatchContainer[] = [];
-  for (let index = 0; index < o.count; index++) {
-    const guestDir = `${o.guestDir}/c${index}`;
-    const hostDir = join(o.hostDir, `c${index}`);
-    await mkdir(join(hostDir, 'img'), { recursive: true });
-    const launch = workloadArgv({ workload: COUNTER, port: BATCH_BASE_PORT + index, bind: '127.0.0.1', logPath: `${guestDir}/seq.log`, periodMs: o.periodMs, rssMiB: o.rssMiB });
-    const p = await o.src.ctl.spawn(launch.argv, { newPid: true, log: `${guestDir}/workload.out`, signal: o.signal });
-    out.push({ index, pid: p.pid, startTime: p.startTime, guestDir, hostDir });
+/** Make these directories in a guest (its own memory, for the containers' files). */
+async function mkdirsIn(h: ContainerHost, dirs: readonly string[], signal: AbortSignal): Promise<void> {
+  for (const part of chunks(dirs)) await h.ctl.exec(['mkdir', '-p', '--', ...part], { signal, timeoutMs: 60_000 });
+}
+
+/**
+ * How long one spawn may wait for the agent's answer. Starting the 400th counter, chost-src (one
+ * TCG vCPU) was busy starting the ones before: PSI cpu 99 %, load 46-110, its control port silent
+ * for 30 s, and a spawn's answer took longer than the agent's usual 10 s. A guest that stops
+ * answering altogether is the watch's halt (60 s), which aborts the step first.
+ */
+export const SPAWN_TIMEOUT_MS = 120_000;
+
+export interface Fleet {
+  /** Those started, in order: all N, or the ones before the start failed. */
+  readonly containers: BatchContainer[];
+  /** Why the rest were not started (the guest's answer, or its silence). */
+  readonly failure?: string;
+}
+
+/**
+ * Start the step's N containers, one spawn each (the agent makes each its own PID namespace). A
+ * guest that cannot start them all is a result of the step, not an error of the batch: the ones
+ * started are returned with the reason.
+ */
+export async function startFleet(o: FleetOptions): Promise<Fleet> {
+  const local = o.localDir;
+  const dirs = Array.from({ length: o.count }, (_, index) => ({
+    index,
+    guestDir: `${o.guestDir}/c${index}`,
+    hostDir: join(o.hostDir, `c${index}`),
+    filesDir: local === undefined ? `${o.guestDir}/c${index}` : `${local}/c${index}`,
+    filesInGuest: local !== undefined,
+  }));
+  // img/ for CRIU's images; files/ for the copies a move carries when the files are in the guest.
+  for (const d of dirs) {
+    await mkdir(join(d.hostDir, 'img'), { recursive: true });
+    if (d.filesInGuest) await mkdir(join(d.hostDir, 'files'), { recursive: true });
   }
-  return out;
+  if (local !== undefined) await mkdirsIn(o.src, dirs.map((d) => d.filesDir), o.signal);
+  const out: BatchContainer[] = [];
+  for (const d of dirs) {
+    const launch = workloadArgv({ workload: COUNTER, port: BATCH_BASE_PORT + d.index, bind: '127.0.0.1', logPath: `${d.filesDir}/seq.log`, periodMs: o.periodMs, rssMiB: o.rssMiB });
+    try {
+      const p = await o.src.ctl.spawn(launch.argv, { newPid: true, log: `${d.filesDir}/workload.out`, signal: o.signal, timeoutMs: SPAWN_TIMEOUT_MS });
+      out.push({ ...d, pid: p.pid, startTime: p.startTime });
+    } catch (err) {
+      if (o.signal.aborted) throw err;
+      return { containers: out, failure: `starting c${d.index}: ${describeError(err)}` };
+    }
+  }
+  return { containers: out };
 }
 
-/** Lines in each container's log on the export (after the writer's guest has synced). */
-async function logLines(cs: readonly BatchContainer[]): Promise<Map<number, { text: string | undefined }>> {
-  const out = new Map<number, { text: string | undefined }>();
-  await Promise.all(cs.map(async (c) => out.set(c.index, { text: await readFile(join(c.hostDir, 'seq.log'), 'utf8').catch(() => undefined) })));
-  return out;
+/** Which of these containers' logs are still empty in the guest that writes them. */
+async function emptyLogs(h: ContainerHost, cs: readonly BatchContainer[], signal: AbortSignal): Promise<BatchContainer[]> {
+  const empty = new Set<string>();
+  for (const part of chunks(cs)) {
+    // The paths are positional arguments ("$@"), never text in the script.
+    const r = await h.ctl.exec(['sh', '-c', 'for f; do [ -s "$f" ] || echo "$f"; done; true', 'sh', ...part.map((c) => `${c.filesDir}/seq.log`)], { signal, timeoutMs: 60_000 });
+    for (const l of r.stdout.split('\n')) if (l) empty.add(l);
+  }
+  return cs.filter((c) => empty.has(`${c.filesDir}/seq.log`));
 }
 
-const lineCount = (t: string | undefined) => (t === undefined ? 0 : t.split('\n').length - 1);
-
-/** Wait until every container has written a first value: all are running before the moves begin. */
-export async function waitFleetWriting(src: ContainerHost, cs: readonly BatchContainer[], periodMs: number, signal: AbortSignal): Promise<void> {
+/**
+ * Wait until every container has written a first value: all are running before the moves begin.
+ * Returns why not, when some stayed silent (a result of the step, as a failed start is).
+ */
+export async function waitFleetWriting(src: ContainerHost, cs: readonly BatchContainer[], periodMs: number, signal: AbortSignal): Promise<string | undefined> {
   const deadline = Date.now() + 60_000 + 2 * periodMs;
   let silent: BatchContainer[] = [...cs];
   while (silent.length > 0) {
     if (Date.now() > deadline) {
       const c = silent[0]!;
-      const out = (await readFile(join(c.hostDir, 'workload.out'), 'utf8').catch(() => '')).trim().split('\n').slice(-1)[0];
-      throw new MiglabError('COMMAND_FAILED', `${silent.length} of ${cs.length} containers wrote no value within ${Math.round((60_000 + 2 * periodMs) / 1000)} s (c${c.index}${out ? `: ${out}` : ''})`);
+      const tail = await src.ctl.exec(['tail', '-n', '1', '--', `${c.filesDir}/workload.out`], { reject: false, signal, timeoutMs: 30_000 });
+      const out = tail.stdout.trim();
+      return `${silent.length} of ${cs.length} containers wrote no value within ${Math.round((60_000 + 2 * periodMs) / 1000)} s (c${c.index}${out ? `: ${out}` : ''})`;
     }
     await sleep(Math.min(periodMs, 1000), signal);
-    await src.ctl.exec(['sync'], { signal, timeoutMs: 60_000 });
-    const lines = await logLines(silent);
-    silent = silent.filter((c) => lineCount(lines.get(c.index)?.text) === 0);
+    silent = await emptyLogs(src, silent, signal);
   }
+  return undefined;
+}
+
+/** Lines in each container's log, counted in the guest that writes it (`wc -l`). */
+async function lineCounts(h: ContainerHost, cs: readonly BatchContainer[], signal: AbortSignal): Promise<Map<number, number>> {
+  const byPath = new Map(cs.map((c) => [`${c.filesDir}/seq.log`, c.index]));
+  const out = new Map<number, number>();
+  for (const part of chunks(cs)) {
+    const r = await h.ctl.exec(['wc', '-l', '--', ...part.map((c) => `${c.filesDir}/seq.log`)], { reject: false, signal, timeoutMs: 60_000 });
+    for (const l of r.stdout.split('\n')) {
+      const m = /^\s*(\d+) (.+)$/.exec(l);
+      const index = m ? byPath.get(m[2]!) : undefined;
+      if (index !== undefined) out.set(index, Number(m![1]));
+    }
+  }
+  return out;
+}
+
+/**
+ * Put each container's log where the lab host reads it (hostDir/seq.log): copied out of the
+ * guest's memory, or flushed by the guest's NFS client when it is on the export already.
+ */
+async function publishLogs(h: ContainerHost, cs: readonly BatchContainer[], signal: AbortSignal): Promise<Map<number, string | undefined>> {
+  const inGuest = cs.filter((c) => c.filesInGuest);
+  // Pairs of (from, to), two positional arguments each.
+  for (const part of chunks(inGuest, PATHS_PER_EXEC / 2)) {
+    const pairs = part.flatMap((c) => [`${c.filesDir}/seq.log`, `${c.guestDir}/seq.log`]);
+    await h.ctl.exec(['sh', '-c', 'while [ $# -gt 1 ]; do cp -- "$1" "$2"; shift 2; done; true', 'sh', ...pairs], { reject: false, signal, timeoutMs: 120_000 });
+  }
+  await h.ctl.exec(['sync'], { signal, timeoutMs: 120_000 });
+  const out = new Map<number, string | undefined>();
+  await Promise.all(cs.map(async (c) => out.set(c.index, await readFile(join(c.hostDir, 'seq.log'), 'utf8').catch(() => undefined))));
+  return out;
 }
 
 /** The restored init's pid on chost-dst (criu's pid file, next to the images). */
@@ -104,17 +203,15 @@ export async function checkMigrated(dst: ContainerHost, cs: readonly BatchContai
   if (migrated.length === 0) return [...moves];
   const pids = new Map<number, number | undefined>();
   await Promise.all(migrated.map(async (c) => pids.set(c.index, await restoredPid(c))));
-  await dst.ctl.exec(['sync'], { signal, timeoutMs: 120_000 });
-  const first = await logLines(migrated);
+  const first = await lineCounts(dst, migrated, signal);
   await sleep(periodMs + 500, signal);
-  await dst.ctl.exec(['sync'], { signal, timeoutMs: 120_000 });
-  const second = await logLines(migrated);
+  const second = await publishLogs(dst, migrated, signal);
   const alive = await alivePids(dst, [...pids.values()].filter((p): p is number => p !== undefined), signal);
   const checks = new Map<number, { ok: boolean; detail: string }>();
   for (const c of migrated) {
     const pid = pids.get(c.index);
-    const text = second.get(c.index)?.text;
-    const before = lineCount(first.get(c.index)?.text);
+    const text = second.get(c.index);
+    const before = first.get(c.index) ?? 0;
     const scan = text === undefined ? undefined : scanLog('counter', text);
     const problem =
       pid === undefined
@@ -136,18 +233,15 @@ export async function checkMigrated(dst: ContainerHost, cs: readonly BatchContai
 /**
  * End every container of the step where it runs: the restored ones on chost-dst (their inits by
  * pid file; the namespace goes with its init), the ones whose dump failed on chost-src (by pid and
- * start time, so a reused pid is never hit). A guest that halted is left to the teardown.
+ * start time, so a reused pid is never hit), and their files in the guests' memory. Called only
+ * while both guests run: a guest that halted is left to the teardown.
  */
-export async function endFleet(o: { src: ContainerHost; dst: ContainerHost; cs: readonly BatchContainer[]; moves: readonly ContainerMove[]; skip: ReadonlySet<string>; signal: AbortSignal }): Promise<void> {
+export async function endFleet(o: { src: ContainerHost; dst: ContainerHost; cs: readonly BatchContainer[]; moves: readonly ContainerMove[]; localDir: string | undefined; signal: AbortSignal }): Promise<void> {
   const onDst = o.cs.filter((c) => o.moves.some((m) => m.index === c.index && m.outcome === 'migrated'));
   const onSrc = o.cs.filter((c) => !o.moves.some((m) => m.index === c.index && (m.outcome === 'migrated' || m.outcome === 'restore-failed')));
-  if (!o.skip.has(o.dst.name)) {
-    const pids = (await Promise.all(onDst.map(restoredPid))).filter((p): p is number => p !== undefined);
-    for (let i = 0; i < pids.length; i += 200) {
-      await o.dst.ctl.exec(['kill', '-9', ...pids.slice(i, i + 200).map(String)], { reject: false, signal: o.signal, timeoutMs: 60_000 });
-    }
-  }
-  if (!o.skip.has(o.src.name)) {
-    for (const c of onSrc) await o.src.ctl.kill(c.pid, c.startTime, 9).catch(() => undefined);
-  }
+  const pids = (await Promise.all(onDst.map(restoredPid))).filter((p): p is number => p !== undefined);
+  for (const part of chunks(pids)) await o.dst.ctl.exec(['kill', '-9', ...part.map(String)], { reject: false, signal: o.signal, timeoutMs: 60_000 });
+  for (const c of onSrc) await o.src.ctl.kill(c.pid, c.startTime, 9).catch(() => undefined);
+  // Their files in the guests' memory go with them.
+  if (o.localDir !== undefined) for (const h of [o.src, o.dst]) await h.ctl.exec(['rm', '-rf', '--', o.localDir], { reject: false, signal: o.signal, timeoutMs: 60_000 });
 }

@@ -1,9 +1,9 @@
 // Moving a step's containers from chost-src to chost-dst, one container at a time or many: each
-// move is a `criu dump` on chost-src into the container's directory on the shared export, the
-// source's NFS client flushed, then a `criu restore -d` of those images on chost-dst. The naive
-// modes run them as the homework does (one by one, all at once, in waves); `scheduled` runs the
-// plan of schedule.ts: a pool of dumps and a pool of restores, pipelined, each dump gated on the
-// guests' latest samples. A guest's halt aborts the step's signal: what was in flight is recorded
+// move is a `criu dump` on chost-src into the container's directory on the shared export, its
+// files carried along (copied through the export, or flushed there), then a `criu restore -d` of
+// those images on chost-dst. The naive modes run them as the homework does (one by one, all at
+// once, in waves); `scheduled` runs the plan of schedule.ts: groups that take turns (dumps, then
+// their restores), each group gated on the guests' latest samples. A guest's halt aborts the step's signal: what was in flight is recorded
 // as it stood.
 import { describeError } from '../../errors.js';
 import type { GuestExecResult } from '../../guest/control-client.js';
@@ -11,7 +11,7 @@ import { sleep } from '../../util/deadline.js';
 import { criuDump, criuRestore } from '../criu-argv.js';
 import type { ContainerHost } from '../hosts.js';
 import { criuLogErrors, ms, readStats } from '../transfer.js';
-import type { BatchContainer } from './fleet.js';
+import { CONTAINER_FILE_NAMES, type BatchContainer } from './fleet.js';
 import { PSI_IO_LIMIT, PSI_MEMORY_LIMIT, RESERVE_MIB } from './schedule.js';
 import type { BatchMode, ContainerMove, ContainerSchedulePlan, CriuCommandOutcome, GuestName, GuestSample } from './types.js';
 
@@ -73,22 +73,40 @@ export interface Dumped {
 export async function dumpContainer(ctx: MoveContext, c: BatchContainer): Promise<Dumped> {
   const cmd = criuDump({ pid: c.pid, imagesDir: `${c.guestDir}/img`, logFile: 'dump.log', preDump: false, trackMem: false });
   const ran = await runCriuStep(ctx, ctx.src, cmd.argv, `${c.hostDir}/img/dump.log`);
-  // The tree's log was closed as CRIU killed it; chost-src's NFS client writes back what it still
-  // holds of it, so the restore finds the file as long as the dump saw it (CRIU checks its size).
-  // That one file only: a plain `sync` also flushed the other N-1 containers' logs, and took ~4.5 s
-  // a container with 100 running (6 s a move against 1.3 s of CRIU).
-  if (ran.ok) await ctx.src.ctl.exec(['sync', `${c.guestDir}/seq.log`], { reject: false, signal: ctx.signal }).catch(() => undefined);
+  if (ran.ok) await carryFiles(ctx, c);
   const stats = ran.ok ? await readStats(`${c.hostDir}/img/stats-dump`) : undefined;
   return { dump: ran.outcome, frozenMs: ms(stats?.dump?.frozenUs), ok: ran.ok };
 }
 
+/**
+ * After the dump (the tree is gone, its files stand still): the files go where chost-dst will find
+ * them, flushed by chost-src's NFS client, since CRIU's restore checks each one's size. In the
+ * guest's memory: copied to files/ on the export, as a migration copies a rootfs. On the export:
+ * only the log is flushed (a plain `sync` also flushed the other N-1 containers' logs, ~4.5 s a
+ * container with 100 running). A failed copy shows as the restore's failure, in CRIU's words.
+ */
+async function carryFiles(ctx: MoveContext, c: BatchContainer): Promise<void> {
+  const argv = c.filesInGuest
+    ? ['sh', '-c', 'from=$1 to=$2; shift 2; for f; do cp -p -- "$from/$f" "$to/" || exit; done; cd "$to" && sync -- "$@"', 'sh', c.filesDir, `${c.guestDir}/files`, ...CONTAINER_FILE_NAMES]
+    : ['sync', `${c.filesDir}/seq.log`];
+  await ctx.src.ctl.exec(argv, { reject: false, signal: ctx.signal, timeoutMs: 120_000 }).catch(() => undefined);
+}
+
 export async function restoreContainer(ctx: MoveContext, c: BatchContainer): Promise<Ran> {
+  if (c.filesInGuest) {
+    // Its files into chost-dst's memory, at the paths its tree had them open.
+    const argv = ['sh', '-c', 'from=$1 to=$2; shift 2; mkdir -p -- "$to" && for f; do cp -p -- "$from/$f" "$to/" || exit; done', 'sh', `${c.guestDir}/files`, c.filesDir, ...CONTAINER_FILE_NAMES];
+    await ctx.dst.ctl.exec(argv, { reject: false, signal: ctx.signal, timeoutMs: 120_000 }).catch(() => undefined);
+  }
   const cmd = criuRestore({ imagesDir: `${c.guestDir}/img`, logFile: 'restore.log', pidFile: 'restored.pid', detach: true });
   return runCriuStep(ctx, ctx.dst, cmd.argv, `${c.hostDir}/img/restore.log`);
 }
 
 /** A restore that never ran: the step stopped after the dump (the container was dumped and is lost). */
 const neverRestored = (ctx: MoveContext): CriuCommandOutcome => ({ startMs: Date.now() - ctx.stepT0, wallMs: null, exitCode: null, signal: null, maxRssKiB: null, error: 'never started: a guest halted (the container was dumped and is lost)' });
+
+/** A command still running when the step stopped: it never returned, so it neither failed nor succeeded. */
+const cutShort = (ctx: MoveContext, o: CriuCommandOutcome): boolean => ctx.signal.aborted && o.wallMs === null;
 
 /**
  * Every container's dump at once, then every restore of those dumped at once: one wave (of one,
@@ -99,11 +117,11 @@ async function wave(ctx: MoveContext, cs: readonly BatchContainer[], attempt = 1
   return Promise.all(
     dumped.map(async ({ c, d }): Promise<ContainerMove> => {
       const base = { index: c.index, attempt, dump: d.dump, frozenMs: d.frozenMs };
-      // A dump the stop cut short never ran to an outcome of its own.
-      if (!d.ok) return { ...base, outcome: ctx.signal.aborted && d.dump.wallMs === null ? 'not-attempted' : 'dump-failed' };
+      // A command the stop cut short never ran to an outcome of its own.
+      if (!d.ok) return { ...base, outcome: cutShort(ctx, d.dump) ? 'cut-short' : 'dump-failed' };
       if (ctx.signal.aborted) return { ...base, outcome: 'restore-failed', restore: neverRestored(ctx) };
       const r = await restoreContainer(ctx, c);
-      return { ...base, outcome: r.ok ? 'migrated' : 'restore-failed', restore: r.outcome };
+      return { ...base, outcome: r.ok ? 'migrated' : cutShort(ctx, r.outcome) ? 'cut-short' : 'restore-failed', restore: r.outcome };
     }),
   );
 }
@@ -113,6 +131,20 @@ export async function moveOne(ctx: MoveContext, c: BatchContainer, attempt = 1):
   return (await wave(ctx, [c], attempt))[0]!;
 }
 
+/** How often a long step says how far it got (a scheduled N=400 runs for a quarter of an hour). */
+const PROGRESS_EVERY_MS = 15_000;
+
+/** A progress line at most every PROGRESS_EVERY_MS: containers tried so far, and what became of them. */
+function tally(ctx: MoveContext, total: number): (moves: readonly ContainerMove[]) => void {
+  let last = Date.now();
+  return (moves) => {
+    if (Date.now() - last < PROGRESS_EVERY_MS) return;
+    last = Date.now();
+    const migrated = moves.filter((m) => m.outcome === 'migrated').length;
+    ctx.progress(`${moves.length} of ${total} tried after ${((Date.now() - ctx.stepT0) / 1000).toFixed(0)} s: ${migrated} migrated, ${moves.length - migrated} not`);
+  };
+}
+
 const notAttempted = (c: BatchContainer): ContainerMove => ({ index: c.index, attempt: 1, outcome: 'not-attempted' });
 
 /** The naive modes: as the homework does them, with no regard for the guests. */
@@ -120,10 +152,12 @@ export async function moveNaive(ctx: MoveContext, mode: Exclude<BatchMode, 'sche
   if (mode === 'all-at-once') return wave(ctx, cs);
   const size = mode === 'one-by-one' ? 1 : waveSize;
   const moves: ContainerMove[] = [];
+  const report = tally(ctx, cs.length);
   for (let i = 0; i < cs.length; i += size) {
     const group = cs.slice(i, i + size);
     if (ctx.signal.aborted) moves.push(...group.map(notAttempted));
     else moves.push(...(await wave(ctx, group)));
+    report(moves);
   }
   return moves;
 }
@@ -156,6 +190,7 @@ export async function moveScheduled(ctx: MoveContext, plan: ContainerSchedulePla
     }
   };
   let next = 0;
+  const report = tally(ctx, cs.length);
   while (next < admitted.length && !ctx.signal.aborted) {
     const held = await gate().catch(() => undefined);
     if (held) {
@@ -165,6 +200,7 @@ export async function moveScheduled(ctx: MoveContext, plan: ContainerSchedulePla
     const group = admitted.slice(next, next + plan.atOnce);
     next += group.length;
     moves.push(...(await wave(ctx, group)));
+    report(moves);
   }
   for (const c of admitted.slice(next)) moves.push(notAttempted(c));
   // The second tries, alone: a dump that failed in contention (not killed) gets the guest to itself.

@@ -40,7 +40,7 @@ async function drawBatchPlots(dir: string, r: ContainerBatchRecord): Promise<voi
       }),
     pressure: () =>
       lineChart({
-        title: 'PSI memory some and cpu some of each guest (avg10)',
+        title: 'PSI memory, cpu and io some of each guest (avg10)',
         data: pressureRows(r),
         x: TIME_AXIS,
         y: { field: 'psiPct', title: 'share of time some task waited', unit: '%' },
@@ -49,7 +49,7 @@ async function drawBatchPlots(dir: string, r: ContainerBatchRecord): Promise<voi
       }),
     'migrated-per-step': () =>
       barChart({
-        title: 'Containers migrated, intact and failed at each step',
+        title: 'What became of the containers at each step',
         data: stepBars(r),
         category: { field: 'step', title: 'step' },
         group: { field: 'what', title: '' },

@@ -5,7 +5,7 @@ import { stringify } from 'csv-stringify/sync';
 import type { Marker } from '../../plot/charts.js';
 import { markdown, type Column, type MarkdownDoc } from '../../report/markdown.js';
 import { max, median } from '../../stats/index.js';
-import { dumpsAtOnce, dumpsOf, memoryLow, mib, ms, notAttempted, oomKillCount, pressurePeak, restoresAtOnce, secs, stepSamples, wallsOf } from './diagnose.js';
+import { cutShortMoves, dumpsAtOnce, dumpsOf, memoryLow, mib, ms, notAttempted, oomKillCount, pressurePeak, restoresAtOnce, secs, stepSamples, wallsOf } from './diagnose.js';
 import type { BatchStep, ContainerBatchRecord, ContainerBatchRequest, ContainerMove, CriuCommandOutcome, GuestName } from './types.js';
 
 const MISSING = '–';
@@ -44,9 +44,9 @@ function whatWasDone(md: MarkdownDoc, r: ContainerBatchRecord): void {
     .paragraph('Each step:')
     .list(
       [
-        `N counter containers are started on chost-src, each by the guest agent as PID 1 of its own PID namespace (so its PIDs never clash on chost-dst), its log on the shared NFS export /ckpt that both guests mount.`,
-        `Each container is dumped on chost-src with \`criu dump\`, its images written to /ckpt; the dump kills the tree on chost-src. How many dump at once is the mode's: ${modeText(q)}.`,
-        'Each dumped container is restored on chost-dst with `criu restore -d` from the same images (-d: CRIU returns once the tree runs on its own).',
+        `N counter containers are started on chost-src, each by the guest agent as PID 1 of its own PID namespace (so its PIDs never clash on chost-dst), ${q.files === 'guest' ? "its log and output in chost-src's own memory" : 'its log and output on the shared NFS export /ckpt that both guests mount (--files export: every running counter writes over NFS)'}.`,
+        `Each container is dumped on chost-src with \`criu dump\`, its images written to the shared NFS export /ckpt; the dump kills the tree on chost-src${q.files === 'guest' ? ', and its log and output are copied to /ckpt beside the images, as a migration copies a rootfs' : ''}. How many dump at once is the mode's: ${modeText(q)}.`,
+        `Each dumped container is restored on chost-dst with \`criu restore -d\` from the same images (-d: CRIU returns once the tree runs on its own)${q.files === 'guest' ? ", after its log and output are copied from /ckpt into chost-dst's memory at the paths it had them open (CRIU checks each file's size)" : ''}.`,
         `Each restored container is checked: running on chost-dst, its log whole (no number missing, none repeated across the move) and still growing after the restore.`,
       ],
       { ordered: true },
@@ -65,6 +65,7 @@ export interface StepRow {
   intact: number;
   dumpFailures: number;
   restoreFailures: number;
+  cutShort: number;
   notAttempted: number;
   oomKills: number;
   halted: string;
@@ -97,6 +98,7 @@ export function stepRows(r: ContainerBatchRecord): StepRow[] {
       intact: s.intact,
       dumpFailures: s.dumpFailures,
       restoreFailures: s.restoreFailures,
+      cutShort: cutShortMoves(s),
       notAttempted: notAttempted(s),
       oomKills: oomKillCount(s),
       halted: s.halt ? `${s.halt.guest}: ${s.halt.how} at ${secs(s.halt.atMs - s.startMs)}` : 'no',
@@ -121,6 +123,7 @@ export const STEP_COLUMNS: Column<StepRow>[] = [
   { key: 'intact', title: 'intact' },
   { key: 'dumpFailures', title: 'dump failures' },
   { key: 'restoreFailures', title: 'restore failures' },
+  { key: 'cutShort', title: 'cut short' },
   { key: 'notAttempted', title: 'not attempted' },
   { key: 'oomKills', title: 'OOM kills' },
   { key: 'halted', title: 'halted? (into the step)' },
@@ -178,7 +181,7 @@ export type BatchPlot = 'memory' | 'pressure' | 'migrated-per-step';
 
 const PLOT_ALT: Readonly<Record<BatchPlot, string>> = {
   memory: 'MemAvailable of each guest over the batch',
-  pressure: 'PSI memory some and cpu some of each guest over the batch',
+  pressure: 'PSI memory, cpu and io some of each guest over the batch',
   'migrated-per-step': 'Containers migrated, intact and failed at each step',
 };
 
@@ -335,11 +338,13 @@ export function memoryRows(r: ContainerBatchRecord): { tS: number; guest: GuestN
   return r.guestSamples.flatMap((s) => (s.memAvailableMiB === undefined ? [] : [{ tS: s.atMs / 1000, guest: s.guest, memAvailableMiB: s.memAvailableMiB }]));
 }
 
-/** PSI memory some and cpu some of each guest, one series per guest and resource. */
+/** PSI memory, cpu and io some of each guest, one series per guest and resource. */
 export function pressureRows(r: ContainerBatchRecord): { tS: number; series: string; psiPct: number }[] {
   return r.guestSamples.flatMap((s) => [
     ...(s.psiMemSome10 === undefined ? [] : [{ tS: s.atMs / 1000, series: `${s.guest} memory some`, psiPct: s.psiMemSome10 }]),
     ...(s.psiCpuSome10 === undefined ? [] : [{ tS: s.atMs / 1000, series: `${s.guest} cpu some`, psiPct: s.psiCpuSome10 }]),
+    // I/O: how a saturated shared export showed (--files export stalled with it at 95-100 %).
+    ...(s.psiIoSome10 === undefined ? [] : [{ tS: s.atMs / 1000, series: `${s.guest} io some`, psiPct: s.psiIoSome10 }]),
   ]);
 }
 
@@ -352,6 +357,9 @@ export function stepBars(r: ContainerBatchRecord): { step: string; what: string;
         ['intact', s.intact],
         ['dump failed', s.dumpFailures],
         ['restore failed', s.restoreFailures],
+        // A step a halt stopped: what it never finished shows, not an empty chart.
+        ['cut short', cutShortMoves(s)],
+        ['not attempted', notAttempted(s)],
       ] as const
     ).map(([what, containers]) => ({ step: `N=${s.count}`, what, containers })),
   );

@@ -20,7 +20,7 @@ import { moveNaive, moveOne, moveScheduled, type MoveContext } from './moves.js'
 import { writeBatchRecord, CONTAINER_BATCH_SCHEMA } from './record.js';
 import { planContainerSchedule } from './schedule.js';
 import { guestSignalsArgv, parseGuestSignals, startBatchWatch, type BatchWatch } from './signals.js';
-import { BATCH_MODES, type BatchMode, type BatchStep, type ContainerBatchRecord, type ContainerBatchRequest, type ContainerMove, type ContainerSchedulePlan, type GuestName } from './types.js';
+import { BATCH_MODES, CONTAINER_FILES, type BatchMode, type ContainerFiles, type BatchStep, type ContainerBatchRecord, type ContainerBatchRequest, type ContainerMove, type ContainerSchedulePlan, type GuestName } from './types.js';
 
 export interface ContainerBatchInput extends ContainerCommandInput {
   /** The ladder: "1,10,100,400" or the numbers. */
@@ -29,6 +29,8 @@ export interface ContainerBatchInput extends ContainerCommandInput {
   readonly waveSize?: number;
   /** Resident memory each counter holds, MiB (the workload's --rss-mib; 0: the counter's own). */
   readonly rssMiB?: number;
+  /** guest (default) or export: where the containers' own files live (types.ts CONTAINER_FILES). */
+  readonly files?: string;
 }
 
 export interface ContainerBatchOutcome {
@@ -36,6 +38,9 @@ export interface ContainerBatchOutcome {
   readonly dir: string;
   readonly record: ContainerBatchRecord;
 }
+
+/** Where the containers' files live in each guest's own memory (--files guest). */
+export const GUEST_FILES_DIR = '/run/miglab-batch';
 
 /** CRIU's peak RSS assumed when the calibration's own dump or restore failed (measured: 6.4-6.9 MiB). */
 export const FALLBACK_CRIU_RSS_MIB = 8;
@@ -69,7 +74,9 @@ export function checkBatchRequest(i: ContainerBatchInput): ContainerBatchRequest
   if (!Number.isInteger(rssMiB) || rssMiB < 0 || rssMiB > 1024) throw new UsageError(`per-container memory ${rssMiB} MiB is out of range`, 'use 0 (the counter\'s own) to 1024 MiB, e.g. --rss-mib 12 for a Go program\'s');
   const periodMs = i.periodMs ?? 1000;
   if (!Number.isInteger(periodMs) || periodMs < 100 || periodMs > 60_000) throw new UsageError(`counter period ${periodMs} ms is out of range`, 'use 100 to 60000 ms (the report\'s counter: 1000)');
-  return { counts, mode, ...(waveSize !== undefined && { waveSize }), memoryMiB, vcpus, rssMiB, periodMs };
+  const files = i.files ?? 'guest';
+  if (!(CONTAINER_FILES as readonly string[]).includes(files)) throw new UsageError(`unknown place for the containers' files "${files}"`, `use one of ${CONTAINER_FILES.join(', ')}`);
+  return { counts, mode, ...(waveSize !== undefined && { waveSize }), memoryMiB, vcpus, rssMiB, periodMs, files: files as ContainerFiles };
 }
 
 interface StepContext {
@@ -129,12 +136,17 @@ async function keepFailedLogs(c: StepContext, n: number, cs: readonly BatchConta
   }
 }
 
+/** The step could not go on, and that is its result (the ladder stops), not the batch's failure. */
+class StepBrokeDown extends Error {}
+
 async function runStep(c: StepContext, n: number): Promise<BatchStep> {
   const { src, dst, req, signal } = c;
   const stepT0 = Date.now();
   const startMs = stepT0 - c.t0;
   const guestDir = `${GUEST_CKPT_DIR}/${c.batchId}/n${n}`;
   const hostDir = join(c.hostRoot, `n${n}`);
+  // The containers' own files in the guests' memory (tmpfs-backed rootfs), unless asked on the export.
+  const localDir = req.files === 'guest' ? `${GUEST_FILES_DIR}/${c.batchId}/n${n}` : undefined;
   let cs: BatchContainer[] = [];
   let moves: ContainerMove[] = [];
   let plan: ContainerSchedulePlan | undefined;
@@ -143,8 +155,11 @@ async function runStep(c: StepContext, n: number): Promise<BatchStep> {
   try {
     c.progress('step', `N=${n}: starting ${n} counter container(s) on chost-src`);
     const before = await availableMiB(src, signal);
-    cs = await startFleet({ src, count: n, guestDir, hostDir, rssMiB: req.rssMiB, periodMs: req.periodMs, signal });
-    await waitFleetWriting(src, cs, req.periodMs, signal);
+    const fleet = await startFleet({ src, count: n, guestDir, hostDir, localDir, rssMiB: req.rssMiB, periodMs: req.periodMs, signal });
+    cs = fleet.containers;
+    if (fleet.failure !== undefined) throw new StepBrokeDown(`chost-src could not start ${n} containers (${cs.length} started): ${fleet.failure}`);
+    const silent = await waitFleetWriting(src, cs, req.periodMs, signal);
+    if (silent !== undefined) throw new StepBrokeDown(`chost-src started ${n} containers but ${silent}`);
     startContainersMs = Date.now() - stepT0;
     const perContainerMiB = Math.max(0, (before - (await availableMiB(src, signal))) / n);
     c.progress('step', `N=${n}: all writing after ${startContainersMs} ms; moving them (${req.mode}${req.waveSize ? `, waves of ${req.waveSize}` : ''})`);
@@ -153,8 +168,9 @@ async function runStep(c: StepContext, n: number): Promise<BatchStep> {
     else moves = await moveNaive(ctx, req.mode, cs, req.waveSize ?? 1);
     if (!signal.aborted) moves = await checkMigrated(dst, cs, moves, req.periodMs, signal);
   } catch (err) {
-    if (!signal.aborted) throw err;
-    stoppedEarly = `stopped ${c.watch.halt() ? `because ${c.watch.halt()!.guest} halted` : 'by Ctrl-C'} while ${cs.length < n ? 'starting the containers' : moves.length === 0 ? 'moving them' : 'checking them'}: ${describeError(err)}`;
+    if (err instanceof StepBrokeDown) stoppedEarly = err.message;
+    else if (!signal.aborted) throw err;
+    else stoppedEarly = `stopped ${c.watch.halt() ? `because ${c.watch.halt()!.guest} halted` : 'by Ctrl-C'} while ${cs.length < n ? 'starting the containers' : moves.length === 0 ? 'moving them' : 'checking them'}: ${describeError(err)}`;
   }
   // Stopped with its moves unfinished or unchecked: said, so an unchecked container is not read as a broken one.
   if (signal.aborted && !stoppedEarly) stoppedEarly = `stopped ${c.watch.halt() ? `because ${c.watch.halt()!.guest} halted` : 'by Ctrl-C'} before the migrated containers were checked`;
@@ -165,7 +181,7 @@ async function runStep(c: StepContext, n: number): Promise<BatchStep> {
   await keepFailedLogs(c, n, cs, moves);
   const halt = c.watch.halt();
   if (!signal.aborted) {
-    await endFleet({ src, dst, cs, moves, skip: new Set(), signal });
+    await endFleet({ src, dst, cs, moves, localDir, signal });
     if (!c.keepImages) await rm(hostDir, { recursive: true, force: true });
   }
   const final = (i: number) => moves.filter((m) => m.index === i).at(-1)!;

@@ -12,6 +12,16 @@
 export const BATCH_MODES = ['one-by-one', 'all-at-once', 'waves', 'scheduled'] as const;
 export type BatchMode = (typeof BATCH_MODES)[number];
 
+/**
+ * Where each container's own files (its log, its output) live. guest: in the memory of the guest
+ * that runs it, copied with its images when it moves, as a real migration copies a container's
+ * rootfs (the default). export: on the shared checkpoint export, written by the running counters
+ * over NFS from both guests: how the first batches ran, kept to show the bottleneck (a scheduled
+ * N=100 stalled twice with both guests' PSI io at 95-100 %).
+ */
+export const CONTAINER_FILES = ['guest', 'export'] as const;
+export type ContainerFiles = (typeof CONTAINER_FILES)[number];
+
 export type GuestName = 'chost-src' | 'chost-dst';
 
 /** What became of one container of a step. */
@@ -22,6 +32,8 @@ export type MoveOutcome =
   | 'dump-failed'
   /** Dumped (the tree is gone from chost-src) but the restore failed: the container is lost. */
   | 'restore-failed'
+  /** Its dump or restore was running when the step stopped (a guest halted, or Ctrl-C): its fate is unknown. */
+  | 'cut-short'
   /** Never tried: the step stopped first (a guest halted, or the scheduler found no room). */
   | 'not-attempted';
 
@@ -143,6 +155,7 @@ export interface ContainerBatchRequest {
   /** Resident memory each container holds (the workload's --rss-mib; 0: the counter's own). */
   readonly rssMiB: number;
   readonly periodMs: number;
+  readonly files: ContainerFiles;
 }
 
 export interface BatchVerdict {

@@ -211,3 +211,34 @@ describe('bestIntactOf', () => {
     expect(diagnoseBatch([N100], GUEST_SAMPLES, HOST_SAMPLES, REQUEST).when).toContain('it was the first step, so no container had moved before it');
   });
 });
+
+describe('the pace within a step', () => {
+  it('compares the first fifth of the moves with the last when no guest halted (the scheduler at N=400 slowed as chost-dst filled)', () => {
+    // 25 moves one after another: dumps getting quicker, restores slower, the interval longer.
+    let t = 0;
+    const moves = Array.from({ length: 25 }, (_, i) => {
+      const dump = cmd({ startMs: t, wallMs: 2000 - 50 * i });
+      const restore = cmd({ startMs: t + 2000, wallMs: 500 + 200 * i });
+      t += 3000 + 200 * i;
+      return { index: i, attempt: 1, outcome: 'migrated' as const, dump, frozenMs: 500, restore, check: { ok: true, detail: 'ok' } };
+    });
+    const step: BatchStep = { count: 25, mode: 'scheduled', startMs: 0, durationMs: t, startContainersMs: 100, moves, migrated: 25, dumpFailures: 0, restoreFailures: 0, intact: 25, console: [] };
+    const v = diagnoseBatch([step], [], [], { ...REQUEST, mode: 'scheduled' });
+    // First five: dumps 2000..1800 (median 1900), restores 500..1300 (900), intervals 3000..3600 (3300).
+    expect(v.why).toContain('Within N=25, in the order they ran: the first 5 moves took a median dump of 1,900 ms, restore of 900 ms, one move every 3,300 ms;');
+    // Last five (20..24): dumps 1000..800 (900), restores 4500..5300 (4900), intervals 7000..7600 (7300).
+    expect(v.why).toContain('the last 5, a median dump of 900 ms, restore of 4,900 ms, one move every 7,300 ms (by then chost-dst ran the 20 moved before them).');
+  });
+
+  it('says nothing of the pace for a step of few moves', () => {
+    expect(diagnoseBatch([N10], [], [], REQUEST).why).not.toContain('in the order they ran');
+  });
+});
+
+describe('moves cut short', () => {
+  it('counts a step whose dumps were still running at the halt as cut short, not as failed or never tried', () => {
+    const running = (i: number) => ({ index: i, attempt: 1, outcome: 'cut-short' as const, dump: cmd({ startMs: 10, wallMs: null, exitCode: null, error: 'not finished: the step was stopped (a guest halted, or Ctrl-C)' }) });
+    const step: BatchStep = { count: 3, mode: 'all-at-once', startMs: 0, durationMs: 72_000, startContainersMs: 100, moves: [0, 1, 2].map(running), migrated: 0, dumpFailures: 0, restoreFailures: 0, intact: 0, console: [], halt: { ...HALT, atMs: 72_000 } };
+    expect(diagnoseBatch([step], [], [], REQUEST).how).toContain('N=3: 3 cut short (their dump or restore still running when the step stopped)');
+  });
+});

@@ -6,7 +6,7 @@
 import type { BatchStep, ConsoleEvent, ContainerBatchRecord, ContainerBatchRequest, ContainerMove, CriuCommandOutcome, GuestSample, HostSignals } from '../../../../src/containers/batch/types.js';
 import { csvCells as cells } from '../../../support/csv.js';
 
-export const REQUEST: ContainerBatchRequest = { counts: [1, 10, 100, 400], mode: 'all-at-once', memoryMiB: 2048, vcpus: 1, rssMiB: 8, periodMs: 100 };
+export const REQUEST: ContainerBatchRequest = { counts: [1, 10, 100, 400], mode: 'all-at-once', memoryMiB: 2048, vcpus: 1, rssMiB: 8, periodMs: 100, files: 'guest' };
 
 export function cmd(o: Partial<CriuCommandOutcome> & { startMs: number }): CriuCommandOutcome {
   return { wallMs: 1000, exitCode: 0, signal: null, maxRssKiB: null, ...o };

@@ -52,16 +52,18 @@ describe('batchReportMarkdown', () => {
     expect(md).toContain('N = 1, 10, 100, 400 containers, in mode all-at-once: every dump at once, then every restore at once');
     expect(md).toContain('each with 2,048 MiB of memory and 1 vCPU, CRIU 3.17.1');
     expect(md).toContain('every 100 ms and holds 8 MiB of resident memory');
-    expect(md).toContain('dumped on chost-src with `criu dump`, its images written to /ckpt');
+    expect(md).toContain('dumped on chost-src with `criu dump`, its images written to the shared NFS export /ckpt');
+    expect(md).toContain("its log and output in chost-src's own memory");
+    expect(md).toContain('copied from /ckpt into chost-dst\'s memory at the paths it had them open');
     expect(md).toContain('shared NFS export /ckpt');
     expect(md).toContain('restored on chost-dst with `criu restore -d`');
     expect(md).toContain('running on chost-dst, its log whole (no number missing, none repeated across the move) and still growing');
   });
 
   it('has a table row per step with its figures, ms and MiB to 0 decimals', () => {
-    expect(tableRow(md, 1)).toEqual(['1', 'all-at-once', '1', '1', '0', '0', '0', '0', 'no', '5,000 ms', '1', '1', '820 ms', '820 ms', '500 ms', '1,800 MiB', '1,850 MiB', '0.0 %', '0.0 %']);
+    expect(tableRow(md, 1)).toEqual(['1', 'all-at-once', '1', '1', '0', '0', '0', '0', '0', 'no', '5,000 ms', '1', '1', '820 ms', '820 ms', '500 ms', '1,800 MiB', '1,850 MiB', '0.0 %', '0.0 %']);
     expect(tableRow(md, 100)).toEqual([
-      '100', 'all-at-once', '12', '12', '85', '3', '0', '37', 'chost-src: no-answer at 33.0 s', '40,000 ms', '100', '15',
+      '100', 'all-at-once', '12', '12', '85', '3', '0', '0', '37', 'chost-src: no-answer at 33.0 s', '40,000 ms', '100', '15',
       '15,000 ms', '21,400 ms', '18,000 ms', '60 MiB', '1,400 MiB', '78.4 %', '2.1 %',
     ]);
     expect(md).toContain('N=100 stopped early: chost-src halted.');
@@ -173,7 +175,10 @@ describe('the rows of the plots', () => {
       { step: 'N=100', what: 'intact', containers: 12 },
       { step: 'N=100', what: 'dump failed', containers: 85 },
       { step: 'N=100', what: 'restore failed', containers: 3 },
+      { step: 'N=100', what: 'cut short', containers: 0 },
+      { step: 'N=100', what: 'not attempted', containers: 0 },
     ]);
     expect(pressureRows(r).find((p) => p.series === 'chost-src memory some' && p.tS === 45)?.psiPct).toBe(78.4);
+    expect(pressureRows(r).find((p) => p.series === 'chost-src io some' && p.tS === 45)?.psiPct).toBe(0);
   });
 });

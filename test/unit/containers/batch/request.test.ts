@@ -20,8 +20,9 @@ describe('containers batch input', () => {
     expect(() => parseCounts(counts)).toThrow(msg);
   });
 
-  it('fills the defaults: 2 GiB guests (the reference report\'s), 1 vCPU, the counter\'s own memory, one value a second', () => {
-    expect(checkBatchRequest({ counts: '1,10', mode: 'one-by-one' })).toEqual({ counts: [1, 10], mode: 'one-by-one', memoryMiB: 2048, vcpus: 1, rssMiB: 0, periodMs: 1000 });
+  it('fills the defaults: 2 GiB guests (the reference report\'s), 1 vCPU, the counter\'s own memory, one value a second, its files in the guest', () => {
+    expect(checkBatchRequest({ counts: '1,10', mode: 'one-by-one' })).toEqual({ counts: [1, 10], mode: 'one-by-one', memoryMiB: 2048, vcpus: 1, rssMiB: 0, periodMs: 1000, files: 'guest' });
+    expect(checkBatchRequest({ counts: '1', mode: 'scheduled', files: 'export' }).files).toBe('export');
     expect(checkBatchRequest({ counts: '3', mode: 'waves' }).waveSize).toBe(10);
   });
 
@@ -33,6 +34,7 @@ describe('containers batch input', () => {
     [{ mode: 'scheduled', rssMiB: -1 }, /per-container memory -1 MiB/],
     [{ mode: 'scheduled', periodMs: 10 }, /period 10 ms is out of range/],
     [{ mode: 'scheduled', vcpus: 0 }, /0 vCPUs/],
+    [{ mode: 'scheduled', files: 'disk' }, /unknown place for the containers' files "disk"/],
   ])('refuses %o', (extra, msg) => {
     expect(() => checkBatchRequest({ counts: '1', ...extra } as never)).toThrow(msg);
   });
