@@ -52,6 +52,48 @@ export interface MiglabCommand {
   readonly values?: Readonly<Record<string, readonly string[]>>;
   /** Its positional words are files or folders: completion offers nothing there, so the shell completes paths. */
   readonly paths?: true;
+  /**
+   * For a command with an `<action>` positional whose actions read different options: option ->
+   * the actions that read it. An option given to another action is refused (src/cli/parser.ts),
+   * not silently ignored; options not listed are read by every action.
+   */
+  readonly actionOptions?: Readonly<Record<string, readonly string[]>>;
+}
+
+/** Which `containers` action reads which option (the rest, --memory, --results, --prefix, every one). */
+const CONTAINER_ACTION_OPTIONS: Readonly<Record<string, readonly string[]>> = {
+  workload: ['migrate'],
+  strategy: ['migrate'],
+  'max-rounds': ['migrate'],
+  'min-pages': ['migrate'],
+  'max-growth': ['migrate'],
+  'budget-pages': ['migrate'],
+  'plateau-pct': ['migrate'],
+  transfer: ['migrate', 'sweep'],
+  'period-ms': ['migrate', 'batch'],
+  'keep-images': ['migrate', 'batch'],
+  wss: ['sweep'],
+  'at-rate': ['sweep'],
+  rates: ['sweep'],
+  'at-wss': ['sweep'],
+  strategies: ['sweep'],
+  repeat: ['sweep'],
+  counts: ['batch'],
+  mode: ['batch'],
+  files: ['batch'],
+  'wave-size': ['batch'],
+  'rss-mib': ['batch'],
+};
+
+/** --help's groups from an option -> actions table: "migrate:", "migrate and sweep:", ... */
+function groupByActions(y: Argv, table: Readonly<Record<string, readonly string[]>>): Argv {
+  const groups = new Map<string, string[]>();
+  for (const [option, actions] of Object.entries(table)) {
+    const title = `${actions.join(' and ')}:`;
+    groups.set(title, [...(groups.get(title) ?? []), option]);
+  }
+  for (const [title, options] of groups) y = y.group(options, title);
+  return y;
 }
 
 const PREFIX_OPTION = { type: 'string', default: 'mlab', describe: 'lab to use: the one up with this prefix, or one brought up for the run' } as const;
@@ -155,6 +197,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
     command: 'containers <action>',
     describe: 'containers with CRIU between two container-host guests: `check` boots the pair and prints what CRIU says; `migrate` moves one container and checks it is intact; `sweep` plots downtime against working set and write rate, per strategy; `batch` moves 1, 10, 100 ... counters until a guest halts, and says when, how and why',
     builder: (y) =>
+      groupByActions(
       y
         .positional('action', { choices: ['check', 'migrate', 'sweep', 'batch'] as const, demandOption: true })
         .option('workload', { type: 'string', default: 'counter', describe: 'what the container runs: counter (one value a second, as the reference report), natural, fibonacci, prime, or mem:WSS@RATE (e.g. mem:64M@16M/s)' })
@@ -180,13 +223,11 @@ export const COMMANDS: readonly MiglabCommand[] = [
         .option('repeat', { type: 'number', default: 2, describe: 'sweep: runs per point and strategy' })
         .option('keep-images', { type: 'boolean', default: false, describe: "keep CRIU's images in the lab's checkpoint export after the run" })
         .option('results', { type: 'string', default: 'results', describe: 'directory for results/<run-id>/' })
-        .option('prefix', PREFIX_OPTION)
+        .option('prefix', PREFIX_OPTION),
         // One option table for four actions: --help says which action reads which option.
-        .group(['workload', 'strategy', 'max-rounds', 'min-pages', 'max-growth', 'budget-pages', 'plateau-pct'], 'migrate:')
-        .group(['transfer'], 'migrate and sweep:')
-        .group(['period-ms', 'keep-images'], 'migrate and batch:')
-        .group(['wss', 'at-rate', 'rates', 'at-wss', 'strategies', 'repeat'], 'sweep:')
-        .group(['counts', 'mode', 'files', 'wave-size', 'rss-mib'], 'batch:'),
+        CONTAINER_ACTION_OPTIONS,
+      ),
+    actionOptions: CONTAINER_ACTION_OPTIONS,
     run: async (a, io) => {
       const { containersCheck, containersMigrate } = await import('../containers/run.js');
       if (a.action === 'sweep') {

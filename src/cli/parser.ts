@@ -5,7 +5,7 @@
 import yargs, { type Argv, type FallbackCompletionFunction } from 'yargs';
 import { MiglabError, UsageError } from '../errors.js';
 import { subject } from '../util/units.js';
-import { COMMANDS, commandName, commandNames } from './commands.js';
+import { COMMANDS, commandName, commandNames, type MiglabCommand } from './commands.js';
 import { exitEpilogue } from './exit.js';
 import { prefixFromArgs } from './options.js';
 
@@ -154,6 +154,26 @@ function valuesGiven(y: Argv, argv: readonly string[]): Argv {
   });
 }
 
+/**
+ * For a command whose actions read different options (MiglabCommand.actionOptions): an option the
+ * user typed that the chosen action does not read is refused, rather than silently ignored.
+ */
+function optionsOfTheAction(y: Argv, c: MiglabCommand, argv: readonly string[]): Argv {
+  const table = c.actionOptions;
+  if (!table) return y;
+  return y.middleware((a: Record<string, unknown>) => {
+    const action = String(a.action);
+    for (const w of argv) {
+      const name = /^--([a-z][a-z0-9-]*)/.exec(w)?.[1];
+      const readers = name === undefined ? undefined : table[name];
+      if (readers && !readers.includes(action)) {
+        const cmd = commandName(c);
+        throw new UsageError(`--${name} is for miglab ${cmd} ${readers.join(' or ')}, not ${cmd} ${action}`, `drop it (miglab ${cmd} --help lists which action reads which option)`);
+      }
+    }
+  });
+}
+
 /** Options every command takes: how much it says, and in what form (src/cli/output.ts). */
 const OUTPUT_OPTIONS = {
   quiet: { alias: 'q', type: 'boolean', default: false, global: true, describe: 'no progress on stderr: only the result lines and errors' },
@@ -167,7 +187,7 @@ export function buildParser(argv: readonly string[]): Argv {
   let parser = yargs(words)
     .scriptName('miglab')
     .usage('$0 <command> [options]\n\nQEMU live migration on a two-host lab: real QEMU, real networks, real numbers.');
-  for (const c of COMMANDS) parser = parser.command(c.command, c.describe, (y) => valuesGiven(c.builder(y), words));
+  for (const c of COMMANDS) parser = parser.command(c.command, c.describe, (y) => optionsOfTheAction(valuesGiven(c.builder(y), words), c, words));
   return parser
     .completion(COMPLETION_COMMAND, 'print a bash completion script (miglab completion >> ~/.bashrc)', offerCompletions(words))
     // yargs' own --version knows only a fixed string; main() answers it with QEMU's version too.

@@ -148,6 +148,14 @@ describe('the messages the issue quoted', () => {
     expect((await refusal(['bench', '--repetitions', 'abc'], () => undefined)).message).toBe('--repetitions abc: not a number; give a number, e.g. 2');
   });
 
+  it('refuse an option the chosen containers action does not read, instead of ignoring it', async () => {
+    expect((await refusal(['containers', 'migrate', '--counts', '5'], () => undefined)).message).toBe('--counts is for miglab containers batch, not containers migrate; drop it (miglab containers --help lists which action reads which option)');
+    expect((await refusal(['containers', 'check', '--transfer=nfs'], () => undefined)).message).toMatch(/^--transfer is for miglab containers migrate or sweep, not containers check; /);
+    // Options every action reads, and an action's own, pass.
+    const a = (await buildParser(['containers', 'batch', '--counts', '1,3', '--files', 'export', '--memory', '512', '--period-ms', '200']).parseAsync()) as Args;
+    expect([a.counts, a.files, a.memory, a['period-ms']]).toEqual(['1,3', 'export', 512, 200]);
+  });
+
   it('accept what is well written', async () => {
     const a = (await buildParser(['migrate', '--memory', '512M', '--timeout', '90s', '--max-bandwidth', '1G/s', '--bandwidth', '200mbit']).parseAsync()) as Args;
     expect(scenarioFromArgsChecked(a)).toMatchObject({ guest: { memoryMiB: 512 }, timeoutMs: 90000, parameters: { maxBandwidthMiBps: 1024 } });
