@@ -78,6 +78,11 @@ export function notAttempted(step: BatchStep): number {
   return step.moves.filter((m) => m.outcome === 'not-attempted').length;
 }
 
+/** The last move of each migrated container: checked and broken, or never checked. */
+const finalMigrated = (step: BatchStep) => step.moves.filter((m) => m.outcome === 'migrated');
+export const brokenMoves = (step: BatchStep): number => finalMigrated(step).filter((m) => m.check && !m.check.ok).length;
+export const uncheckedMoves = (step: BatchStep): number => finalMigrated(step).filter((m) => !m.check).length;
+
 /** Moves whose dump or restore was still running when the step stopped. */
 export function cutShortMoves(step: BatchStep): number {
   return step.moves.filter((m) => m.outcome === 'cut-short').length;
@@ -316,7 +321,9 @@ function stepFailures(step: BatchStep): string[] {
     oomKillCount(step) > 0 ? `${oomKillCount(step)} OOM kills` : undefined,
     cutShortMoves(step) > 0 ? `${cutShortMoves(step)} cut short (their dump or restore still running when the step stopped)` : undefined,
     notAttempted(step) > 0 ? `${notAttempted(step)} not attempted` : undefined,
-    step.migrated > step.intact ? `${step.migrated - step.intact} migrated but not intact` : undefined,
+    // Checked and found broken, apart from never checked (the step stopped first).
+    brokenMoves(step) > 0 ? `${brokenMoves(step)} migrated but not intact` : undefined,
+    uncheckedMoves(step) > 0 ? `${uncheckedMoves(step)} migrated but never checked (the step stopped first)` : undefined,
   ].filter((p) => p !== undefined);
 }
 

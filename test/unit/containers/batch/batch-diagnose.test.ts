@@ -148,7 +148,7 @@ describe('diagnoseBatch: chost-src halts at N=100', () => {
 
 describe('diagnoseBatch: no guest halts', () => {
   it('says so, with the largest N, and still counts failures per step', () => {
-    const n10: BatchStep = { ...N10, migrated: 8, intact: 7, dumpFailures: 2, moves: N10.moves.map((m, i) => (i < 2 ? { ...m, outcome: 'dump-failed', restore: undefined, dump: { ...m.dump!, exitCode: 1, error: 'Error (criu/cr-dump.c:1787): Dumping FAILED.' } } : m)) };
+    const n10: BatchStep = { ...N10, migrated: 8, intact: 7, dumpFailures: 2, moves: N10.moves.map((m, i) => (i < 2 ? { ...m, outcome: 'dump-failed', restore: undefined, dump: { ...m.dump!, exitCode: 1, error: 'Error (criu/cr-dump.c:1787): Dumping FAILED.' } } : i === 2 ? { ...m, check: { ok: false, detail: 'its log: a gap' } } : m)) };
     const v = diagnoseBatch([N1, n10], GUEST_SAMPLES, HOST_SAMPLES, REQUEST);
     expect(v.haltedAt).toBeUndefined();
     expect(v.halt).toBeUndefined();
@@ -240,5 +240,14 @@ describe('moves cut short', () => {
     const running = (i: number) => ({ index: i, attempt: 1, outcome: 'cut-short' as const, dump: cmd({ startMs: 10, wallMs: null, exitCode: null, error: 'not finished: the step was stopped (a guest halted, or Ctrl-C)' }) });
     const step: BatchStep = { count: 3, mode: 'all-at-once', startMs: 0, durationMs: 72_000, startContainersMs: 100, moves: [0, 1, 2].map(running), migrated: 0, dumpFailures: 0, restoreFailures: 0, intact: 0, console: [], halt: { ...HALT, atMs: 72_000 } };
     expect(diagnoseBatch([step], [], [], REQUEST).how).toContain('N=3: 3 cut short (their dump or restore still running when the step stopped)');
+  });
+});
+
+describe('migrated but unchecked', () => {
+  it('says a migrated container the step never checked (Ctrl-C first) is unchecked, not broken', () => {
+    const moved = (i: number, check?: { ok: boolean; detail: string }) => ({ index: i, attempt: 1, outcome: 'migrated' as const, dump: cmd({ startMs: 10 * i }), frozenMs: 400, restore: cmd({ startMs: 10 * i + 5 }), ...(check && { check }) });
+    const step: BatchStep = { count: 3, mode: 'scheduled', startMs: 0, durationMs: 9_000, startContainersMs: 100, moves: [moved(0, { ok: false, detail: 'its log: a gap' }), moved(1), moved(2)], migrated: 3, dumpFailures: 0, restoreFailures: 0, intact: 0, console: [], stoppedEarly: 'stopped by Ctrl-C before the migrated containers were checked' };
+    // No halt: the failures per step are in `when`.
+    expect(diagnoseBatch([step], [], [], REQUEST).when).toContain('N=3: 1 migrated but not intact, 2 migrated but never checked (the step stopped first)');
   });
 });
