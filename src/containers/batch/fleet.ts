@@ -40,9 +40,21 @@ export const CONTAINER_FILE_NAMES = ['seq.log', 'workload.out'] as const;
 /** The agent's argument limit is 512: paths go a few hundred at a time. */
 const PATHS_PER_EXEC = 200;
 
-function chunks<T>(xs: readonly T[], size = PATHS_PER_EXEC): T[][] {
+export function chunks<T>(xs: readonly T[], size = PATHS_PER_EXEC): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
+  return out;
+}
+
+/**
+ * Run `argv` followed by a few hundred of `args` at a time in a guest (positional arguments, never
+ * text in a script), and return the stdout of every run, joined. `args` of pairs stay paired: the
+ * chunk size is even. A command that exits non-zero (a file missing, a pid gone) still gives its
+ * output, unless `reject`.
+ */
+async function execOver(h: ContainerHost, argv: readonly string[], args: readonly string[], signal: AbortSignal, o: { timeoutMs?: number; reject?: boolean } = {}): Promise<string> {
+  let out = '';
+  for (const part of chunks(args)) out += (await h.ctl.exec([...argv, ...part], { reject: o.reject ?? false, signal, timeoutMs: o.timeoutMs ?? 60_000 })).stdout;
   return out;
 }
 
@@ -60,11 +72,6 @@ export interface FleetOptions {
 }
 
 const COUNTER: ContainerWorkload = { mode: 'counter' };
-
-/** Make these directories in a guest (its own memory, for the containers' files). */
-async function mkdirsIn(h: ContainerHost, dirs: readonly string[], signal: AbortSignal): Promise<void> {
-  for (const part of chunks(dirs)) await h.ctl.exec(['mkdir', '-p', '--', ...part], { signal, timeoutMs: 60_000 });
-}
 
 /**
  * How long one spawn may wait for the agent's answer. Starting the 400th counter, chost-src (one
@@ -100,7 +107,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     await mkdir(join(d.hostDir, 'img'), { recursive: true });
     if (d.filesInGuest) await mkdir(join(d.hostDir, 'files'), { recursive: true });
   }
-  if (local !== undefined) await mkdirsIn(o.src, dirs.map((d) => d.filesDir), o.signal);
+  if (local !== undefined) await execOver(o.src, ['mkdir', '-p', '--'], dirs.map((d) => d.filesDir), o.signal, { reject: true });
   const out: BatchContainer[] = [];
   for (const d of dirs) {
     const launch = workloadArgv({ workload: COUNTER, port: BATCH_BASE_PORT + d.index, bind: '127.0.0.1', logPath: `${d.filesDir}/seq.log`, periodMs: o.periodMs, rssMiB: o.rssMiB });
@@ -117,12 +124,8 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
 
 /** Which of these containers' logs are still empty in the guest that writes them. */
 async function emptyLogs(h: ContainerHost, cs: readonly BatchContainer[], signal: AbortSignal): Promise<BatchContainer[]> {
-  const empty = new Set<string>();
-  for (const part of chunks(cs)) {
-    // The paths are positional arguments ("$@"), never text in the script.
-    const r = await h.ctl.exec(['sh', '-c', 'for f; do [ -s "$f" ] || echo "$f"; done; true', 'sh', ...part.map((c) => `${c.filesDir}/seq.log`)], { signal, timeoutMs: 60_000 });
-    for (const l of r.stdout.split('\n')) if (l) empty.add(l);
-  }
+  const out = await execOver(h, ['sh', '-c', 'for f; do [ -s "$f" ] || echo "$f"; done; true', 'sh'], cs.map((c) => `${c.filesDir}/seq.log`), signal);
+  const empty = new Set(out.split('\n'));
   return cs.filter((c) => empty.has(`${c.filesDir}/seq.log`));
 }
 
@@ -150,13 +153,10 @@ export async function waitFleetWriting(src: ContainerHost, cs: readonly BatchCon
 async function lineCounts(h: ContainerHost, cs: readonly BatchContainer[], signal: AbortSignal): Promise<Map<number, number>> {
   const byPath = new Map(cs.map((c) => [`${c.filesDir}/seq.log`, c.index]));
   const out = new Map<number, number>();
-  for (const part of chunks(cs)) {
-    const r = await h.ctl.exec(['wc', '-l', '--', ...part.map((c) => `${c.filesDir}/seq.log`)], { reject: false, signal, timeoutMs: 60_000 });
-    for (const l of r.stdout.split('\n')) {
-      const m = /^\s*(\d+) (.+)$/.exec(l);
-      const index = m ? byPath.get(m[2]!) : undefined;
-      if (index !== undefined) out.set(index, Number(m![1]));
-    }
+  for (const l of (await execOver(h, ['wc', '-l', '--'], [...byPath.keys()], signal)).split('\n')) {
+    const m = /^\s*(\d+) (.+)$/.exec(l);
+    const index = m ? byPath.get(m[2]!) : undefined;
+    if (index !== undefined) out.set(index, Number(m![1]));
   }
   return out;
 }
@@ -166,12 +166,9 @@ async function lineCounts(h: ContainerHost, cs: readonly BatchContainer[], signa
  * guest's memory, or flushed by the guest's NFS client when it is on the export already.
  */
 async function publishLogs(h: ContainerHost, cs: readonly BatchContainer[], signal: AbortSignal): Promise<Map<number, string | undefined>> {
-  const inGuest = cs.filter((c) => c.filesInGuest);
   // Pairs of (from, to), two positional arguments each.
-  for (const part of chunks(inGuest, PATHS_PER_EXEC / 2)) {
-    const pairs = part.flatMap((c) => [`${c.filesDir}/seq.log`, `${c.guestDir}/seq.log`]);
-    await h.ctl.exec(['sh', '-c', 'while [ $# -gt 1 ]; do cp -- "$1" "$2"; shift 2; done; true', 'sh', ...pairs], { reject: false, signal, timeoutMs: 120_000 });
-  }
+  const pairs = cs.filter((c) => c.filesInGuest).flatMap((c) => [`${c.filesDir}/seq.log`, `${c.guestDir}/seq.log`]);
+  await execOver(h, ['sh', '-c', 'while [ $# -gt 1 ]; do cp -- "$1" "$2"; shift 2; done; true', 'sh'], pairs, signal, { timeoutMs: 120_000 });
   await h.ctl.exec(['sync'], { signal, timeoutMs: 120_000 });
   const out = new Map<number, string | undefined>();
   await Promise.all(cs.map(async (c) => out.set(c.index, await readFile(join(c.hostDir, 'seq.log'), 'utf8').catch(() => undefined))));
@@ -187,10 +184,8 @@ async function restoredPid(c: BatchContainer): Promise<number | undefined> {
 
 /** Which of these pids exist in a guest: one program for all of them. */
 async function alivePids(h: ContainerHost, pids: readonly number[], signal: AbortSignal): Promise<Set<number>> {
-  if (pids.length === 0) return new Set();
-  // The pids are positional arguments ("$@"), never text in the script.
-  const r = await h.ctl.exec(['sh', '-c', 'for p in "$@"; do [ -e /proc/$p ] && echo $p; done; true', 'sh', ...pids.map(String)], { signal, timeoutMs: 60_000 });
-  return new Set(r.stdout.split('\n').filter(Boolean).map(Number));
+  const out = await execOver(h, ['sh', '-c', 'for p in "$@"; do [ -e /proc/$p ] && echo $p; done; true', 'sh'], pids.map(String), signal);
+  return new Set(out.split('\n').filter(Boolean).map(Number));
 }
 
 /**
@@ -240,7 +235,7 @@ export async function endFleet(o: { src: ContainerHost; dst: ContainerHost; cs: 
   const onDst = o.cs.filter((c) => o.moves.some((m) => m.index === c.index && m.outcome === 'migrated'));
   const onSrc = o.cs.filter((c) => !o.moves.some((m) => m.index === c.index && (m.outcome === 'migrated' || m.outcome === 'restore-failed')));
   const pids = (await Promise.all(onDst.map(restoredPid))).filter((p): p is number => p !== undefined);
-  for (const part of chunks(pids)) await o.dst.ctl.exec(['kill', '-9', ...part.map(String)], { reject: false, signal: o.signal, timeoutMs: 60_000 });
+  await execOver(o.dst, ['kill', '-9'], pids.map(String), o.signal);
   for (const c of onSrc) await o.src.ctl.kill(c.pid, c.startTime, 9).catch(() => undefined);
   // Their files in the guests' memory go with them.
   if (o.localDir !== undefined) for (const h of [o.src, o.dst]) await h.ctl.exec(['rm', '-rf', '--', o.localDir], { reject: false, signal: o.signal, timeoutMs: 60_000 });

@@ -11,7 +11,7 @@ import { sleep } from '../../util/deadline.js';
 import { criuDump, criuRestore } from '../criu-argv.js';
 import type { ContainerHost } from '../hosts.js';
 import { criuLogErrors, ms, readStats } from '../transfer.js';
-import { CONTAINER_FILE_NAMES, type BatchContainer } from './fleet.js';
+import { chunks, CONTAINER_FILE_NAMES, type BatchContainer } from './fleet.js';
 import { PSI_IO_LIMIT, PSI_MEMORY_LIMIT, RESERVE_MIB } from './schedule.js';
 import type { BatchMode, ContainerMove, ContainerSchedulePlan, CriuCommandOutcome, GuestName, GuestSample } from './types.js';
 
@@ -86,17 +86,23 @@ export async function dumpContainer(ctx: MoveContext, c: BatchContainer): Promis
  * container with 100 running). A failed copy shows as the restore's failure, in CRIU's words.
  */
 async function carryFiles(ctx: MoveContext, c: BatchContainer): Promise<void> {
-  const argv = c.filesInGuest
-    ? ['sh', '-c', 'from=$1 to=$2; shift 2; for f; do cp -p -- "$from/$f" "$to/" || exit; done; cd "$to" && sync -- "$@"', 'sh', c.filesDir, `${c.guestDir}/files`, ...CONTAINER_FILE_NAMES]
-    : ['sync', `${c.filesDir}/seq.log`];
+  const argv = c.filesInGuest ? copyFilesArgv(c.filesDir, `${c.guestDir}/files`) : ['sync', `${c.filesDir}/seq.log`];
   await ctx.src.ctl.exec(argv, { reject: false, signal: ctx.signal, timeoutMs: 120_000 }).catch(() => undefined);
+}
+
+/**
+ * A container's files from one directory to another, made if missing, flushed where they land (to
+ * the export: chost-src's NFS client writes them back; into a guest's memory it costs nothing).
+ * The directories and names are positional arguments, never text in the script.
+ */
+function copyFilesArgv(from: string, to: string): string[] {
+  return ['sh', '-c', 'from=$1 to=$2; shift 2; mkdir -p -- "$to" && for f; do cp -p -- "$from/$f" "$to/" || exit; done; cd "$to" && sync -- "$@"', 'sh', from, to, ...CONTAINER_FILE_NAMES];
 }
 
 export async function restoreContainer(ctx: MoveContext, c: BatchContainer): Promise<Ran> {
   if (c.filesInGuest) {
     // Its files into chost-dst's memory, at the paths its tree had them open.
-    const argv = ['sh', '-c', 'from=$1 to=$2; shift 2; mkdir -p -- "$to" && for f; do cp -p -- "$from/$f" "$to/" || exit; done', 'sh', `${c.guestDir}/files`, c.filesDir, ...CONTAINER_FILE_NAMES];
-    await ctx.dst.ctl.exec(argv, { reject: false, signal: ctx.signal, timeoutMs: 120_000 }).catch(() => undefined);
+    await ctx.dst.ctl.exec(copyFilesArgv(`${c.guestDir}/files`, c.filesDir), { reject: false, signal: ctx.signal, timeoutMs: 120_000 }).catch(() => undefined);
   }
   const cmd = criuRestore({ imagesDir: `${c.guestDir}/img`, logFile: 'restore.log', pidFile: 'restored.pid', detach: true });
   return runCriuStep(ctx, ctx.dst, cmd.argv, `${c.hostDir}/img/restore.log`);
@@ -153,8 +159,7 @@ export async function moveNaive(ctx: MoveContext, mode: Exclude<BatchMode, 'sche
   const size = mode === 'one-by-one' ? 1 : waveSize;
   const moves: ContainerMove[] = [];
   const report = tally(ctx, cs.length);
-  for (let i = 0; i < cs.length; i += size) {
-    const group = cs.slice(i, i + size);
+  for (const group of chunks(cs, size)) {
     if (ctx.signal.aborted) moves.push(...group.map(notAttempted));
     else moves.push(...(await wave(ctx, group)));
     report(moves);
