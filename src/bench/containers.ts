@@ -19,6 +19,8 @@ import { withTeardown } from '../util/teardown.js';
 export const CONTAINERS_BENCH_WORKLOAD = 'mem:64M@16M/s';
 /** Frozen time at least this many times less than stop-and-copy's (issue 11's aim). */
 export const FROZEN_CUT_AIM = 2;
+/** The strategies the aim is about: the two that pre-dump. lazy has no frozen time to cut (CRIU 3.17.1 gives none for a lazy dump). */
+const AIMED: readonly Strategy[] = ['iterative', 'mem-rounds'];
 
 export interface ContainersBenchRun {
   readonly strategy: Strategy;
@@ -69,7 +71,7 @@ export function summarizeContainersBench(runs: readonly ContainersBenchRun[]): C
         totalMs: pick((x) => x.totalMs),
         preDumpRounds: pick((x) => x.preDumpRounds),
         frozenCutVsStopAndCopy: cut,
-        meetsAim: strategy === 'stop-and-copy' ? undefined : cut !== undefined && cut >= FROZEN_CUT_AIM && ok.length === mine.length,
+        meetsAim: !AIMED.includes(strategy) ? undefined : cut !== undefined && cut >= FROZEN_CUT_AIM && ok.length === mine.length,
       });
     }
   }
@@ -91,6 +93,9 @@ export function containersBenchMarkdown(cases: readonly ContainersBenchCase[], r
         `| ${c.strategy} | ${c.transfer} | ${c.intact}/${c.runs} | ${fmt(c.frozenMs)} | ${c.frozenCutVsStopAndCopy === undefined ? '' : `${c.frozenCutVsStopAndCopy.toFixed(1)}x`} | ${fmt(c.clientDowntimeMs)} | ${fmt(c.restoreMs)} | ${fmt(c.totalMs)} | ${fmt(c.preDumpRounds)} | ${c.meetsAim === undefined ? '' : c.meetsAim ? 'met' : 'NOT met'} |`,
     ),
     '',
+    ...(cases.some((c) => c.strategy === 'lazy')
+      ? ["lazy (once per repetition, pages from chost-src on demand) has no frozen time: CRIU 3.17.1 writes a lazy dump's stats with zeros and a frozen time longer than the run, so none is taken; its client downtime is the figure to compare. The aim is about the two strategies that pre-dump.", '']
+      : []),
     ...runs.filter((r) => r.verdict !== 'intact').map((r) => `- ${r.strategy}/${r.transfer} #${r.repetition}: ${r.verdict}${r.failure ? `: ${r.failure}` : ''}`),
     '',
   ].join('\n');

@@ -93,7 +93,7 @@ export interface CriuStep {
   readonly imageBytes?: number;
   /** For a pre-dump: whether the rules let another round follow, and why. */
   readonly decision?: string;
-  /** mem-rounds: the soft-dirty counts polled after this pre-dump, until the round closed. */
+  /** mem-rounds: the soft-dirty count read right after this pre-dump (one; an array so older runs read the same). */
   readonly dirtyPolls?: readonly DirtyPoll[];
 }
 

@@ -66,8 +66,7 @@ export function roundsCsv(steps: readonly CriuStep[]): string {
       restore_ms: c1(s.restore && s.restore.restoreUs / 1000),
       pages_restored: s.restore?.pagesRestored ?? '',
       image_bytes: s.imageBytes ?? '',
-      soft_dirty_polls: s.dirtyPolls?.length ?? '',
-      soft_dirty_last: s.dirtyPolls?.at(-1)?.dirtyPages ?? '',
+      soft_dirty_after: s.dirtyPolls?.at(-1)?.dirtyPages ?? '',
       decision: s.decision ?? '',
     })),
     { header: true },
@@ -156,7 +155,7 @@ export function reportMarkdown(h: ContainerRunHeader, r: ContainerRunResult): st
     h.request.strategy === 'lazy'
       ? `lazy: \`criu dump --lazy-pages\` wrote every image but the memory and then served the pages from chost-src; on chost-dst \`criu lazy-pages\` (a userfaultfd daemon) and \`criu restore --lazy-pages\` brought the tree back without its memory, each page fetched when first touched and the rest in the background. The container ran on chost-dst while its memory was still arriving (${f1(r.figures.lazyTransferMs)} ms after the restore began, the last page had gone); CRIU's frozen time on the source covers that whole transfer, so it is not the container's pause.`
       : h.request.strategy === 'mem-rounds'
-      ? `mem-rounds: after each pre-dump the container's soft-dirty pages were counted every ${h.request.memRounds?.pollMs ?? '?'} ms; a round closed when the count stopped growing (within ${h.request.memRounds?.plateauPct ?? '?'}%) or reached the budget of ${h.request.memRounds?.budgetPages ?? '?'} pages, and the final dump followed once a round's change fitted the budget. It ended: ${r.stopReason}.`
+      ? `mem-rounds: right after each pre-dump the container's soft-dirty pages were counted once (the pages changed since, which a final dump then would carry; the count only grows until the next pre-dump clears it); the final dump followed when that change fitted the budget of ${h.request.memRounds?.budgetPages ?? '?'} pages, or stopped shrinking (fell by no more than ${h.request.memRounds?.plateauPct ?? '?'}% against the round before), or the rounds ran out. It ended: ${r.stopReason}.`
       : h.request.strategy === 'iterative'
       ? `Pre-dump rounds while the container ran on (each writes only pages changed since the last, tracked by the kernel's soft-dirty bits), then a final dump of what changed since the last round. Rounds stopped: ${r.stopReason}.`
       : 'One dump: the container was frozen, all of its memory and state written to the export, and killed; then restored on chost-dst.',

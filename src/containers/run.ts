@@ -40,7 +40,7 @@ export interface ContainerMigrateRequest extends ContainerCommandInput {
   /** nfs (default) or page-server. */
   readonly transfer?: string;
   readonly rules?: Partial<IterRules>;
-  /** mem-rounds: plateau, page budget, poll period (the rounds' limit is rules.maxRounds). */
+  /** mem-rounds: plateau and page budget (the rounds' limit is rules.maxRounds). */
   readonly memRounds?: Partial<MemRoundsRules>;
   readonly cpuModel?: string;
 }
@@ -84,8 +84,7 @@ function checkPeriod(periodMs: number | undefined): number | undefined {
 
 function checkMemRounds(m: MemRoundsRules): void {
   if (!Number.isInteger(m.budgetPages) || m.budgetPages < 1) throw new UsageError(`page budget ${m.budgetPages} is not a whole number >= 1`, 'give the pages the final dump may carry, e.g. --budget-pages 1024 (4 MiB)');
-  if (!Number.isFinite(m.plateauPct) || m.plateauPct < 0 || m.plateauPct > 100) throw new UsageError(`plateau ${m.plateauPct}% is out of range`, 'use 0 to 100, e.g. --plateau-pct 5');
-  if (!Number.isInteger(m.pollMs) || m.pollMs < 5 || m.pollMs > 10_000) throw new UsageError(`soft-dirty poll period ${m.pollMs} ms is out of range`, 'use 5 to 10000 ms');
+  if (!Number.isFinite(m.plateauPct) || m.plateauPct < 0 || m.plateauPct > 100) throw new UsageError(`plateau ${m.plateauPct}% is out of range`, 'use 0 to 100, e.g. --plateau-pct 10');
   if (!Number.isInteger(m.maxRounds) || m.maxRounds < 1) throw new UsageError(`max rounds ${m.maxRounds} is not a whole number >= 1`, 'e.g. --max-rounds 8');
 }
 

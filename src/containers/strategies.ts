@@ -1,7 +1,6 @@
 // The pre-dump rounds before the final dump, one control loop per strategy: iterative (P.Haul's
 // rules on the pages each round wrote) and mem-rounds (the final dump triggered by rounds of memory
 // change: the container's soft-dirty pages polled after each pre-dump). stop-and-copy has none.
-import { sleep } from '../util/deadline.js';
 import { criuDump } from './criu-argv.js';
 import type { ContainerHost } from './hosts.js';
 import type { CriuStep } from './migrate.js';
@@ -12,16 +11,16 @@ export const STRATEGIES = ['stop-and-copy', 'iterative', 'mem-rounds', 'lazy'] a
 export type Strategy = (typeof STRATEGIES)[number];
 
 export interface MemRoundsRules {
-  /** Two polls within this many percent: the round's change has stopped growing. */
+  /** A round's change that falls by no more than this many percent against the round before: final dump. */
   readonly plateauPct: number;
   /** Pages the final dump may carry. */
   readonly budgetPages: number;
   readonly maxRounds: number;
-  /** How often the soft-dirty count is polled. */
-  readonly pollMs: number;
 }
 
-export const MEM_ROUNDS_DEFAULTS: MemRoundsRules = { plateauPct: 5, budgetPages: 1024, maxRounds: 8, pollMs: 50 };
+// 10 %: another pre-dump is worth its freeze and its image layer only while it shrinks the change
+// by more than P.Haul's growth limit.
+export const MEM_ROUNDS_DEFAULTS: MemRoundsRules = { plateauPct: 10, budgetPages: 1024, maxRounds: 8 };
 
 /** What a strategy's loop works with. */
 export interface RoundsContext {
@@ -61,27 +60,22 @@ export async function iterativeRounds(x: RoundsContext, rules: IterRules): Promi
 
 /**
  * mem-rounds: the final dump is triggered by rounds of memory change, not by a count of rounds.
- * After each pre-dump (which clears the soft-dirty bits) the tree's soft-dirty page count is polled;
- * a round closes when the count stops growing or reaches the budget (memRoundDecision), and the
- * final dump follows when the round's change fits the budget; otherwise another pre-dump.
+ * Right after each pre-dump (which clears the soft-dirty bits) the tree's soft-dirty count is read
+ * once: the change a final dump now would carry; memRoundDecision says whether it goes now.
  */
 export async function memRounds(x: RoundsContext, rules: MemRoundsRules): Promise<string> {
+  let previous: number | undefined;
   for (let k = 1; ; k++) {
     const name = `r${k}`;
     x.at(`pre-dump ${k}`);
     const atMs = Date.now() - x.t0;
     const { result: r, command, stats, imageBytes } = await preDump(x, k);
-    const polls: DirtyPoll[] = [];
-    let decision: ReturnType<typeof memRoundDecision>;
-    for (;;) {
-      await sleep(rules.pollMs, x.signal);
-      const { pages } = await x.src.ctl.softDirty(x.rootPid, x.signal);
-      polls.push({ atMs: Date.now() - x.t0, dirtyPages: pages });
-      decision = memRoundDecision(polls, { plateauPct: rules.plateauPct, budgetPages: rules.budgetPages, maxRounds: rules.maxRounds, round: k });
-      if (decision.decision !== 'wait') break;
-    }
-    x.steps.push({ kind: 'pre-dump', index: k, dir: name, atMs, wallMs: r.wallUs / 1000, maxRssKiB: r.maxRssKiB, command, dump: stats, imageBytes, decision: decision.reason, dirtyPolls: polls });
-    x.progress('rounds', `pre-dump ${k}: ${stats?.pagesWritten ?? '?'} pages written; ${polls.length} soft-dirty polls: ${decision.reason}`);
+    const { pages } = await x.src.ctl.softDirty(x.rootPid, x.signal);
+    const poll: DirtyPoll = { atMs: Date.now() - x.t0, dirtyPages: pages };
+    const decision = memRoundDecision(pages, previous, { plateauPct: rules.plateauPct, budgetPages: rules.budgetPages, maxRounds: rules.maxRounds, round: k });
+    previous = pages;
+    x.steps.push({ kind: 'pre-dump', index: k, dir: name, atMs, wallMs: r.wallUs / 1000, maxRssKiB: r.maxRssKiB, command, dump: stats, imageBytes, decision: decision.reason, dirtyPolls: [poll] });
+    x.progress('rounds', `pre-dump ${k}: ${stats?.pagesWritten ?? '?'} pages written; ${decision.reason}`);
     if (decision.decision === 'final-dump') return decision.reason;
   }
 }

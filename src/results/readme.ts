@@ -277,10 +277,9 @@ export const ContainerRunDocSchema = z
           .describe("The pre-dump stop rules (P.Haul's by default: 64 pages, 10 %, 8 rounds)"),
         memRounds: z
           .strictObject({
-            plateauPct: pct('A round closes when two soft-dirty counts differ by at most this many percent'),
-            budgetPages: pages('A round closes when the count reaches this; the final dump follows once a round fits in it'),
+            plateauPct: pct("The final dump once a round's change falls by no more than this many percent against the round before"),
+            budgetPages: pages("The final dump once the change since a pre-dump fits in this many pages"),
             maxRounds: count('At most this many pre-dumps'),
-            pollMs: ms('How often the soft-dirty count was read'),
           })
           .optional()
           .describe('mem-rounds: when a round of memory change closes (only for that strategy)'),
@@ -398,8 +397,7 @@ export const CONTAINER_ROUNDS_COLUMNS: readonly CsvDoc[] = [
   { key: 'restore_ms', unit: 'ms', meaning: "CRIU's own restore time (n/a for a dump)" },
   { key: 'pages_restored', unit: 'pages', meaning: 'CRIU: pages read back' },
   { key: 'image_bytes', unit: 'bytes', meaning: "This step's images" },
-  { key: 'soft_dirty_polls', unit: '', meaning: 'mem-rounds: soft-dirty counts read after this pre-dump' },
-  { key: 'soft_dirty_last', unit: 'pages', meaning: 'mem-rounds: the last of them' },
+  { key: 'soft_dirty_after', unit: 'pages', meaning: 'mem-rounds: the soft-dirty count read right after this pre-dump (what a final dump then would carry)' },
   { key: 'decision', unit: '', meaning: 'Pre-dump: what the stop rules said, and why' },
 ];
 
@@ -422,6 +420,7 @@ const CriuCommandDoc = (what: string) =>
       signal: z.number().nullable().describe('The signal that ended it (9: the OOM killer, or the agent at its deadline); null when it exited or never returned'),
       maxRssKiB: kib("CRIU's peak resident memory (wait4's ru_maxrss); null when it never returned").nullable(),
       error: text("On failure: the last three error lines of CRIU's log, time stamps dropped, joined by \" | \"; or why there are none (killed by a signal, no reply, never started), or the tail of its stderr").optional(),
+      gaveUpAfterMs: ms('Scheduled mode: the deadline at which the scheduler stopped waiting for the command, still running (stuck), and stopped the step').optional(),
     })
     .describe(what);
 

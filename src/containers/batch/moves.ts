@@ -5,7 +5,7 @@
 // once, in waves); `scheduled` runs the plan of schedule.ts: groups that take turns (dumps, then
 // their restores), each group gated on the guests' latest samples. A guest's halt aborts the step's signal: what was in flight is recorded
 // as it stood.
-import { describeError } from '../../errors.js';
+import { describeError, TimeoutError } from '../../errors.js';
 import type { GuestExecResult } from '../../guest/control-client.js';
 import { sleep } from '../../util/deadline.js';
 import { criuDump, criuRestore } from '../criu-argv.js';
@@ -20,6 +20,14 @@ import type { BatchMode, ContainerMove, ContainerSchedulePlan, CriuCommandOutcom
  * (the naive batch must be allowed to fail its own way, not by our timer).
  */
 export const CRIU_TIMEOUT_MS = 900_000;
+/**
+ * The scheduler's deadline for one CRIU command. Its moves go a few at a time, so one that runs
+ * this long is stuck, not slow: at N=400 the slowest restore took 45 s (median 6 s at the end) on a
+ * chost-dst at 99 % CPU pressure, while a restore stuck on a saturated export hung for more than
+ * 4 minutes and the step with it. Past the deadline the scheduler gives the command up (the agent
+ * kills it) and stops admitting, so the step ends with the evidence instead of waiting 15 minutes.
+ */
+export const SCHEDULED_CRIU_TIMEOUT_MS = 180_000;
 /** How long the scheduler's gate waits for pressure to fall before it stops admitting. */
 export const GATE_PATIENCE_MS = 60_000;
 
@@ -32,6 +40,8 @@ export interface MoveContext {
   readonly signal: AbortSignal;
   readonly latest: (g: GuestName) => GuestSample | undefined;
   readonly progress: (line: string) => void;
+  /** Each CRIU command's deadline: CRIU_TIMEOUT_MS for the naive modes, SCHEDULED_CRIU_TIMEOUT_MS for the scheduler. */
+  readonly criuTimeoutMs: number;
 }
 
 interface Ran {
@@ -44,10 +54,16 @@ async function runCriuStep(ctx: MoveContext, h: ContainerHost, argv: readonly st
   const startMs = Date.now() - ctx.stepT0;
   let r: GuestExecResult | undefined;
   let failure: string | undefined;
+  let gaveUp = false;
   try {
-    r = await h.ctl.exec(argv, { reject: false, timeoutMs: CRIU_TIMEOUT_MS, signal: ctx.signal });
+    r = await h.ctl.exec(argv, { reject: false, timeoutMs: ctx.criuTimeoutMs, signal: ctx.signal });
   } catch (err) {
-    failure = ctx.signal.aborted ? 'not finished: the step was stopped (a guest halted, or Ctrl-C)' : describeError(err);
+    gaveUp = err instanceof TimeoutError && !ctx.signal.aborted;
+    failure = ctx.signal.aborted
+      ? 'not finished: the step was stopped (a guest halted, or Ctrl-C)'
+      : gaveUp
+        ? `still running after ${ctx.criuTimeoutMs / 1000} s: given up (stuck)`
+        : describeError(err);
   }
   const ok = r !== undefined && r.exitCode === 0;
   const error = ok ? undefined : (failure ?? ((await criuLogErrors(logOnHost)) || (r!.signal ? `killed by signal ${r!.signal}` : r!.stderr.trim().slice(-300) || 'no error in its log')));
@@ -60,6 +76,7 @@ async function runCriuStep(ctx: MoveContext, h: ContainerHost, argv: readonly st
       signal: r && r.signal !== 0 ? r.signal : null,
       maxRssKiB: r ? r.maxRssKiB : null,
       ...(error !== undefined && { error }),
+      ...(gaveUp && { gaveUpAfterMs: ctx.criuTimeoutMs }),
     },
   };
 }
@@ -151,7 +168,7 @@ function tally(ctx: MoveContext, total: number): (moves: readonly ContainerMove[
   };
 }
 
-const notAttempted = (c: BatchContainer): ContainerMove => ({ index: c.index, attempt: 1, outcome: 'not-attempted' });
+export const notAttempted = (c: BatchContainer): ContainerMove => ({ index: c.index, attempt: 1, outcome: 'not-attempted' });
 
 /** The naive modes: as the homework does them, with no regard for the guests. */
 export async function moveNaive(ctx: MoveContext, mode: Exclude<BatchMode, 'scheduled'>, cs: readonly BatchContainer[], waveSize: number): Promise<ContainerMove[]> {
@@ -165,6 +182,16 @@ export async function moveNaive(ctx: MoveContext, mode: Exclude<BatchMode, 'sche
     report(moves);
   }
   return moves;
+}
+
+/** The first command of these moves the scheduler gave up on, said in words; undefined when none. */
+export function stuckCommand(moves: readonly ContainerMove[]): string | undefined {
+  for (const m of moves) {
+    for (const [kind, o] of [['dump', m.dump], ['restore', m.restore]] as const) {
+      if (o?.gaveUpAfterMs !== undefined) return `c${m.index}'s ${kind} was still running after ${o.gaveUpAfterMs / 1000} s`;
+    }
+  }
+  return undefined;
 }
 
 /** Why the gate holds the next dump back, or undefined when it may go. */
@@ -204,8 +231,14 @@ export async function moveScheduled(ctx: MoveContext, plan: ContainerSchedulePla
     }
     const group = admitted.slice(next, next + plan.atOnce);
     next += group.length;
-    moves.push(...(await wave(ctx, group)));
+    const done = await wave(ctx, group);
+    moves.push(...done);
     report(moves);
+    const stuck = stuckCommand(done);
+    if (stuck) {
+      stops.push(`${stuck}: the scheduler gave it up and stopped admitting (a command stuck that long means a guest or the export stalled)`);
+      break;
+    }
   }
   for (const c of admitted.slice(next)) moves.push(notAttempted(c));
   // The second tries, alone: a dump that failed in contention (not killed) gets the guest to itself.

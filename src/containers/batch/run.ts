@@ -16,7 +16,7 @@ import { checkMemory, type ContainerCommandInput } from '../run.js';
 import { checkpointDirOf } from '../transfer.js';
 import { diagnoseBatch } from './diagnose.js';
 import { checkMigrated, endFleet, MAX_BATCH_COUNT, startFleet, waitFleetWriting, type BatchContainer } from './fleet.js';
-import { moveNaive, moveOne, moveScheduled, type MoveContext } from './moves.js';
+import { CRIU_TIMEOUT_MS, moveNaive, moveOne, moveScheduled, notAttempted, SCHEDULED_CRIU_TIMEOUT_MS, stuckCommand, type MoveContext } from './moves.js';
 import { writeBatchRecord, CONTAINER_BATCH_SCHEMA } from './record.js';
 import { planContainerSchedule } from './schedule.js';
 import { guestSignalsArgv, parseGuestSignals, startBatchWatch, type BatchWatch } from './signals.js';
@@ -107,6 +107,8 @@ const mibOf = (kib: number | null | undefined) => (kib === null || kib === undef
 /** The scheduled mode: the first container moved alone measures what the plan needs, the rest follow the plan. */
 async function moveStepScheduled(c: StepContext, ctx: MoveContext, cs: readonly BatchContainer[], perContainerMiB: number): Promise<{ moves: ContainerMove[]; plan?: ContainerSchedulePlan; stoppedEarly?: string }> {
   const first = await moveOne(ctx, cs[0]!);
+  const stuck = stuckCommand([first]);
+  if (stuck) return { moves: [first, ...cs.slice(1).map(notAttempted)], stoppedEarly: `${stuck}: the scheduler gave it up and admitted no more` };
   if (cs.length === 1 || ctx.signal.aborted) return { moves: [first] };
   const [srcAvail, dstAvail] = await Promise.all([availableMiB(c.src, ctx.signal), availableMiB(c.dst, ctx.signal)]);
   const dumpRss = mibOf(first.dump?.maxRssKiB);
@@ -163,7 +165,7 @@ async function runStep(c: StepContext, n: number): Promise<BatchStep> {
     startContainersMs = Date.now() - stepT0;
     const perContainerMiB = Math.max(0, (before - (await availableMiB(src, signal))) / n);
     c.progress('step', `N=${n}: all writing after ${startContainersMs} ms; moving them (${req.mode}${req.waveSize ? `, waves of ${req.waveSize}` : ''})`);
-    const ctx: MoveContext = { src, dst, stepT0, signal, latest: (g) => c.watch.latest(g), progress: (l) => c.progress('move', l) };
+    const ctx: MoveContext = { src, dst, stepT0, signal, latest: (g) => c.watch.latest(g), progress: (l) => c.progress('move', l), criuTimeoutMs: req.mode === 'scheduled' ? SCHEDULED_CRIU_TIMEOUT_MS : CRIU_TIMEOUT_MS };
     if (req.mode === 'scheduled') ({ moves, plan, stoppedEarly } = await moveStepScheduled(c, ctx, cs, perContainerMiB));
     else moves = await moveNaive(ctx, req.mode, cs, req.waveSize ?? 1);
     if (!signal.aborted) moves = await checkMigrated(dst, cs, moves, req.periodMs, signal);

@@ -49,6 +49,8 @@ export interface CriuCommandOutcome {
   readonly maxRssKiB: number | null;
   /** On failure: the last error lines of its log, or why there is no log. */
   readonly error?: string;
+  /** Set when the scheduler stopped waiting for it at its deadline (ms): it was still running, stuck. */
+  readonly gaveUpAfterMs?: number;
 }
 
 export interface ContainerMove {

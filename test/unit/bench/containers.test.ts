@@ -36,6 +36,17 @@ describe('summarizeContainersBench', () => {
     expect(md).toContain('iterative/nfs #2: failed: criu dump exited 1');
   });
 
+  it('judges no aim for lazy, which has no frozen time, and says why under the table', () => {
+    const lazy: ContainersBenchRun = { ...run('lazy', 0), figures: { ...figuresWith(0, 1500), criuFrozenMs: null } };
+    const cases = summarizeContainersBench([run('stop-and-copy', 2000), lazy]);
+    const c = cases.find((x) => x.strategy === 'lazy')!;
+    expect(c.frozenCutVsStopAndCopy).toBeUndefined();
+    expect(c.meetsAim).toBeUndefined();
+    const md = containersBenchMarkdown(cases, [], 'now');
+    expect(md).toMatch(/\| lazy \| nfs \| 1\/1 \| n\/a \|  \|.*\|  \|$/m);
+    expect(md).toContain('lazy (once per repetition, pages from chost-src on demand) has no frozen time');
+  });
+
   it('gives no cut without an intact stop-and-copy to compare with', () => {
     const cases = summarizeContainersBench([run('stop-and-copy', 0, 'failed'), run('iterative', 400)]);
     expect(cases.find((c) => c.strategy === 'iterative')!.frozenCutVsStopAndCopy).toBeUndefined();

@@ -25,7 +25,7 @@ describe('roundsCsv', () => {
     expect(head).toEqual([
       'kind', 'index', 'at_ms', 'wall_ms', 'criu_maxrss_kib', 'freezing_ms', 'frozen_ms', 'memdump_ms', 'memwrite_ms',
       'pages_scanned', 'pages_skipped_parent', 'pages_written', 'restore_ms', 'pages_restored', 'image_bytes',
-      'soft_dirty_polls', 'soft_dirty_last', 'decision',
+      'soft_dirty_after', 'decision',
     ]);
     expect([0, 1, 2].map((k) => `${row(k).kind} ${row(k).index}`)).toEqual(['pre-dump 1', 'dump 2', 'restore 2']);
   });
@@ -38,22 +38,18 @@ describe('roundsCsv', () => {
 
   it('leaves a figure a step does not have empty or n/a, never 0', () => {
     expect(row(2)).toMatchObject({ pages_written: '', frozen_ms: '', image_bytes: '' });
-    expect(row(0)).toMatchObject({ restore_ms: '', pages_restored: '', soft_dirty_polls: '' });
+    expect(row(0)).toMatchObject({ restore_ms: '', pages_restored: '', soft_dirty_after: '' });
   });
 
-  it('keeps the rules\' decision whole, commas and all, and a mem-rounds step\'s soft-dirty polls', () => {
+  it('keeps the rules\' decision whole, commas and all, and a mem-rounds step\'s soft-dirty count', () => {
     expect(row(0).decision).toBe(preDecision.reason);
     expect(row(1).decision).toBe('');
-    const polls = [
-      { atMs: 1000, dirtyPages: 500 },
-      { atMs: 1050, dirtyPages: 1500 },
-    ];
-    const decision = memRoundDecision(polls, { plateauPct: 5, budgetPages: 1024, maxRounds: 8, round: 8 });
+    const decision = memRoundDecision(1500, 3000, { plateauPct: 5, budgetPages: 1024, maxRounds: 8, round: 8 });
     expect(decision.reason).toContain(', but 8 pre-dumps >= 8');
-    const memStep: CriuStep = { ...steps[0]!, index: 8, decision: decision.reason, dirtyPolls: polls };
+    const memStep: CriuStep = { ...steps[0]!, index: 8, decision: decision.reason, dirtyPolls: [{ atMs: 1050, dirtyPages: 1500 }] };
     const memLines = roundsCsv([memStep]).trim().split('\n');
     const mem = Object.fromEntries(cells(memLines[1]!).map((v, i) => [head[i], v]));
-    expect(mem).toMatchObject({ index: '8', soft_dirty_polls: '2', soft_dirty_last: '1500', decision: decision.reason });
+    expect(mem).toMatchObject({ index: '8', soft_dirty_after: '1500', decision: decision.reason });
   });
 });
 

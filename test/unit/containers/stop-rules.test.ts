@@ -1,4 +1,4 @@
-import { memRoundDecision, PHAUL_RULES, shouldContinue, type DirtyPoll, type MemRoundOptions } from '../../../src/containers/stop-rules.js';
+import { memRoundDecision, PHAUL_RULES, shouldContinue, type MemRoundOptions } from '../../../src/containers/stop-rules.js';
 import { UsageError } from '../../../src/errors.js';
 
 const pages = (...n: number[]) => n.map((pagesWritten) => ({ pagesWritten }));
@@ -56,53 +56,52 @@ describe('shouldContinue (P.Haul\'s rule)', () => {
 });
 
 describe('memRoundDecision (plan 5.4)', () => {
-  const opts: MemRoundOptions = { plateauPct: 5, budgetPages: 4096, maxRounds: 4, round: 1 };
-  const polls = (...p: Array<[number, number]>): DirtyPoll[] => p.map(([atMs, dirtyPages]) => ({ atMs, dirtyPages }));
+  const opts: MemRoundOptions = { plateauPct: 10, budgetPages: 1024, maxRounds: 8, round: 1 };
 
-  it('waits while the count grows under the budget', () => {
-    expect(memRoundDecision([], opts)).toEqual({ decision: 'wait', reason: 'no soft-dirty count yet' });
-    expect(memRoundDecision(polls([0, 500]), opts)).toEqual({ decision: 'wait', reason: 'still growing: 500 pages, one poll, under the budget of 4096 after 0 ms' });
-    expect(memRoundDecision(polls([0, 500], [50, 1000]), opts)).toEqual({
-      decision: 'wait',
-      reason: 'still growing: 500 -> 1000 pages (+100%) > 5%, under the budget of 4096 after 50 ms',
-    });
+  it('takes the final dump at once when the change since the pre-dump fits the budget', () => {
+    expect(memRoundDecision(900, undefined, opts)).toEqual({ decision: 'final-dump', reason: '900 pages changed since pre-dump 1 <= budget 1024: final dump' });
+    // exactly the budget fits; an idle tree has nothing to carry
+    expect(memRoundDecision(1024, 5000, { ...opts, round: 3 }).decision).toBe('final-dump');
+    expect(memRoundDecision(0, undefined, opts).decision).toBe('final-dump');
   });
 
-  it('takes the final dump when the count plateaus under the budget', () => {
-    const r = memRoundDecision(polls([0, 500], [50, 2000], [100, 3000], [150, 3100]), opts);
-    expect(r).toEqual({ decision: 'final-dump', reason: 'plateau: 3000 -> 3100 pages (+3.3%) within 5% after 150 ms; 3100 <= budget 4096: final dump' });
-    // exactly plateauPct still counts as a plateau; just over it does not
-    expect(memRoundDecision(polls([0, 2000], [50, 2100]), opts).decision).toBe('final-dump');
-    expect(memRoundDecision(polls([0, 2000], [50, 2101]), opts).decision).toBe('wait');
-    // an idle tree: nothing dirty, nothing changing
-    expect(memRoundDecision(polls([0, 0], [50, 0]), opts).reason).toBe('plateau: 0 -> 0 pages (+0%) within 5% after 50 ms; 0 <= budget 4096: final dump');
-  });
-
-  it('pre-dumps again when the count reaches the budget (a plateau above it reaches it too)', () => {
-    expect(memRoundDecision(polls([0, 3000], [50, 5000]), opts)).toEqual({
+  it('pre-dumps again while the change over the budget keeps shrinking', () => {
+    // the counts of the session 9 bench's mem:64M@16M/s container
+    expect(memRoundDecision(9266, undefined, opts)).toEqual({
       decision: 'pre-dump-again',
-      reason: 'budget reached: 5000 pages >= 4096 after 50 ms; 5000 > budget 4096: pre-dump 2 of at most 4',
+      reason: '9266 pages changed since pre-dump 1 > budget 1024, the first round: pre-dump 2 of at most 8',
     });
-    // the budget closes a round at the first poll too
-    expect(memRoundDecision(polls([0, 9000]), opts).decision).toBe('pre-dump-again');
-    // exactly at the budget: the dump fits
-    expect(memRoundDecision(polls([0, 3000], [50, 4096]), opts)).toEqual({
+    expect(memRoundDecision(3860, 9266, { ...opts, round: 2 })).toEqual({
+      decision: 'pre-dump-again',
+      reason: '3860 pages changed since pre-dump 2 > budget 1024, 9266 -> 3860 (-58.3%): pre-dump 3 of at most 8',
+    });
+    expect(memRoundDecision(2099, 2386, { ...opts, round: 5 }).decision).toBe('pre-dump-again');
+  });
+
+  it('takes the final dump when the change stops shrinking: another round would carry as much again', () => {
+    expect(memRoundDecision(2467, 2099, { ...opts, round: 6 })).toEqual({
       decision: 'final-dump',
-      reason: 'budget reached: 4096 pages >= 4096 after 50 ms; 4096 <= budget 4096: final dump',
+      reason: '2467 pages changed since pre-dump 6 > budget 1024, stopped shrinking: 2099 -> 2467 (+17.5%), not below -10%: final dump',
     });
+    // a fall of exactly plateauPct has stopped; just past it has not
+    expect(memRoundDecision(1800, 2000, { ...opts, round: 2 }).decision).toBe('final-dump');
+    expect(memRoundDecision(1799, 2000, { ...opts, round: 2 }).decision).toBe('pre-dump-again');
+    // the percentage is written with the decimals that show which side of the limit it is on
+    expect(memRoundDecision(18001, 20000, { ...opts, budgetPages: 100, round: 2 }).reason).toContain('(-9.99%)');
   });
 
   it('takes the final dump anyway once maxRounds pre-dumps ran', () => {
-    expect(memRoundDecision(polls([0, 3000], [50, 5000]), { ...opts, round: 4 })).toEqual({
+    expect(memRoundDecision(3000, 5000, { ...opts, round: 8 })).toEqual({
       decision: 'final-dump',
-      reason: 'budget reached: 5000 pages >= 4096 after 50 ms; 5000 > budget 4096, but 4 pre-dumps >= 4: final dump',
+      reason: '3000 pages changed since pre-dump 8 > budget 1024, 5000 -> 3000 (-40%), but 8 pre-dumps >= 8: final dump',
     });
-    expect(memRoundDecision(polls([0, 3000], [50, 5000]), { ...opts, round: 3 }).decision).toBe('pre-dump-again');
+    expect(memRoundDecision(3000, 5000, { ...opts, round: 7 }).decision).toBe('pre-dump-again');
   });
 
   it('refuses options that make no sense', () => {
-    expect(() => memRoundDecision([], { ...opts, maxRounds: 0 })).toThrow(UsageError);
-    expect(() => memRoundDecision([], { ...opts, budgetPages: -5 })).toThrow(/page budget/);
-    expect(() => memRoundDecision([], { ...opts, plateauPct: -1 })).toThrow(/plateau/);
+    expect(() => memRoundDecision(0, undefined, { ...opts, maxRounds: 0 })).toThrow(UsageError);
+    expect(() => memRoundDecision(0, undefined, { ...opts, budgetPages: -5 })).toThrow(/page budget/);
+    expect(() => memRoundDecision(0, undefined, { ...opts, plateauPct: -1 })).toThrow(/plateau/);
+    expect(() => memRoundDecision(0, undefined, { ...opts, round: 0 })).toThrow(/round/);
   });
 });
