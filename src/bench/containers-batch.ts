@@ -53,7 +53,7 @@ export function batchBenchMarkdown(cases: readonly BatchBenchCase[], when: strin
   return [
     `# Container batch bench (${when})`,
     '',
-    `Counter containers (one value a second) between two ${BATCH_BENCH_MEMORY_MIB} MiB TCG container-host guests (1 vCPU each), ladder ${BATCH_BENCH_COUNTS.join(', ')}; the ladder stops at a guest's halt or a step that moved none. files: where each container's log lives while it runs (guest: the guest's memory, copied with its images; export: the shared NFS export). Aim: the scheduler (files in the guest) moves at least ${BATCH_AIM} intact with no halt, and more than the naive batch.`,
+    `Counter containers (one value a second) between two ${BATCH_BENCH_MEMORY_MIB} MiB TCG container-host guests (1 vCPU each), ladder ${BATCH_BENCH_COUNTS.join(', ')}; the ladder stops at a guest's halt, a step that moved none, or a step that stopped early. files: where each container's log lives while it runs (guest: the guest's memory, copied with its images; export: the shared NFS export). Aim: the scheduler (files in the guest) moves at least ${BATCH_AIM} intact with no halt, and more than the naive batch.`,
     '',
     '| mode | files | N | migrated | intact | dump failures | restore failures | seconds | halted |',
     '|---|---|---|---|---|---|---|---|---|',

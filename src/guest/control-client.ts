@@ -6,7 +6,7 @@
 import type { Duplex } from 'node:stream';
 import { AbortedError, MiglabError, TimeoutError } from '../errors.js';
 import type { Host, RunResult } from '../host/host.js';
-import { CommandError } from '../host/local.js';
+import { CommandError, commandText } from '../host/local.js';
 import { sleep } from '../util/deadline.js';
 
 // ---- framing (pure) ------------------------------------------------------------------------------
@@ -243,7 +243,7 @@ export class GuestControl {
       stderr: f[10] ?? '',
       durationMs: n(4) / 1000,
     };
-    if (result.timedOut) throw new TimeoutError(`\`${argv.join(' ')}\` on ${this.name}`, timeoutMs);
+    if (result.timedOut) throw new TimeoutError(`\`${commandText(argv)}\` on ${this.name}`, timeoutMs);
     if (result.exitCode !== 0 && opts.reject !== false) throw new CommandError(this.name, result);
     return result;
   }

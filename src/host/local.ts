@@ -12,11 +12,20 @@ import { connectUnixSocket } from '../util/unix-socket.js';
 import { lineSession, type LineSession } from './line-session.js';
 import { ProcessOutput } from './output.js';
 
+/**
+ * A command as a message shows it: whole up to `maxArgs` arguments, then how many more (a command
+ * over 200 paths made a one-line error 10 KB long; the error's context keeps the whole argv).
+ */
+export function commandText(argv: readonly string[], maxArgs = 8): string {
+  if (argv.length <= maxArgs) return argv.join(' ');
+  return `${argv.slice(0, maxArgs).join(' ')} ... (${argv.length - maxArgs} more arguments)`;
+}
+
 export class CommandError extends MiglabError {
   readonly result: RunResult;
   constructor(host: string, result: RunResult, cause?: unknown) {
     const detail = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ');
-    super('COMMAND_FAILED', `on ${host}: \`${result.argv.join(' ')}\` exited ${result.exitCode}${detail ? `: ${detail}` : ''}`, {
+    super('COMMAND_FAILED', `on ${host}: \`${commandText(result.argv)}\` exited ${result.exitCode}${detail ? `: ${detail}` : ''}`, {
       cause,
       context: { host, argv: result.argv, exitCode: result.exitCode },
     });

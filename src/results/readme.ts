@@ -681,7 +681,7 @@ export function renderResultsReadme(): string {
 
   h(2, 'A container batch (`miglab containers batch`)');
   p(
-    "Written to `results/<batch-id>/`, the batch id `<UTC date>-<time>-ctr-batch-<mode>-<suffix>`. A ladder of steps (N = 1, 10, 100, ... containers) on the same two container-host guests: each step starts N counter containers on chost-src, moves them to chost-dst with CRIU in the chosen mode, checks them and ends them, while both guests and the host are sampled; the ladder stops at the first step where a guest halts, or that moves none of its containers (README, Containers). miglab does not read these folders back.",
+    "Written to `results/<batch-id>/`, the batch id `<UTC date>-<time>-ctr-batch-<mode>-<suffix>`. A ladder of steps (N = 1, 10, 100, ... containers) on the same two container-host guests: each step starts N counter containers on chost-src, moves them to chost-dst with CRIU in the chosen mode, checks them and ends them, while both guests and the host are sampled; the ladder stops at the first step where a guest halts, that moves none of its containers, or that stops early (README, Containers). miglab does not read these folders back.",
   );
   p(fileTable(CONTAINER_BATCH_FOLDER_FILES));
   h(3, 'batch.json (container batch)');

@@ -8,7 +8,7 @@ import { consoleTrouble } from '../../machine/console-trouble.js';
 import { finite, max, median } from '../../stats/index.js';
 import type { BatchStep, BatchVerdict, ConsoleEvent, ContainerBatchRequest, ContainerMove, CriuCommandOutcome, GuestHalt, GuestName, GuestSample, HostSignals } from './types.js';
 
-export const GUESTS: readonly GuestName[] = ['chost-src', 'chost-dst'];
+const GUESTS: readonly GuestName[] = ['chost-src', 'chost-dst'];
 
 /** CRIU error lines quoted in the verdict, most frequent first. */
 const TOP_ERRORS = 3;
@@ -18,20 +18,20 @@ const CONSOLE_LINES = 5;
 // ---- formatting: one way of writing each unit in the verdict and the report ----
 
 /** A whole number with thousands separators: 12,345. */
-export function whole(v: number): string {
+function whole(v: number): string {
   return v.toLocaleString('en-US', { maximumFractionDigits: 0 });
 }
 export const ms = (v: number) => `${whole(v)} ms`;
 export const mib = (v: number) => `${whole(v)} MiB`;
 /** A time on the batch's clock (ms from its start), in seconds to 0.1. */
 export const secs = (atMs: number) => `${(atMs / 1000).toFixed(1)} s`;
-export const pct = (v: number) => `${v.toFixed(1)} %`;
+const pct = (v: number) => `${v.toFixed(1)} %`;
 /** A figure as the guest gave it (load 3.41), without float noise. */
 const plain = (v: number) => String(Number(v.toFixed(2)));
 
 // ---- what a step holds ----
 
-export function stepEndMs(step: BatchStep): number {
+function stepEndMs(step: BatchStep): number {
   return step.startMs + step.durationMs;
 }
 
@@ -44,7 +44,7 @@ export function dumpsOf(step: BatchStep): CriuCommandOutcome[] {
   return step.moves.flatMap((m) => (m.dump ? [m.dump] : []));
 }
 
-export function restoresOf(step: BatchStep): CriuCommandOutcome[] {
+function restoresOf(step: BatchStep): CriuCommandOutcome[] {
   return step.moves.flatMap((m) => (m.restore ? [m.restore] : []));
 }
 
@@ -80,8 +80,8 @@ export function notAttempted(step: BatchStep): number {
 
 /** The last move of each migrated container: checked and broken, or never checked. */
 const finalMigrated = (step: BatchStep) => step.moves.filter((m) => m.outcome === 'migrated');
-export const brokenMoves = (step: BatchStep): number => finalMigrated(step).filter((m) => m.check && !m.check.ok).length;
-export const uncheckedMoves = (step: BatchStep): number => finalMigrated(step).filter((m) => !m.check).length;
+const brokenMoves = (step: BatchStep): number => finalMigrated(step).filter((m) => m.check && !m.check.ok).length;
+const uncheckedMoves = (step: BatchStep): number => finalMigrated(step).filter((m) => !m.check).length;
 
 /** Moves whose dump or restore was still running when the step stopped. */
 export function cutShortMoves(step: BatchStep): number {
@@ -93,12 +93,12 @@ export function stepSamples(step: BatchStep, samples: readonly GuestSample[], gu
   return samples.filter((s) => s.guest === guest && s.atMs >= step.startMs && s.atMs <= stepEndMs(step));
 }
 
-export function stepHostSamples(step: BatchStep, samples: readonly HostSignals[]): HostSignals[] {
+function stepHostSamples(step: BatchStep, samples: readonly HostSignals[]): HostSignals[] {
   return samples.filter((s) => s.atMs >= step.startMs && s.atMs <= stepEndMs(step));
 }
 
 /** The sample where `f` is highest, and that value; undefined when no sample has it. */
-export function peakOf<T>(xs: readonly T[], f: (x: T) => number | null | undefined): { value: number; at: T } | undefined {
+function peakOf<T>(xs: readonly T[], f: (x: T) => number | null | undefined): { value: number; at: T } | undefined {
   let best: { value: number; at: T } | undefined;
   for (const x of xs) {
     const v = f(x);
@@ -119,7 +119,7 @@ export function pressurePeak(samples: readonly GuestSample[], field: 'psiMemSome
 }
 
 /** What `guest` had when the step began: its last reading at or before the start, else its first during the step. */
-export function memoryAtStart(step: BatchStep, samples: readonly GuestSample[], guest: GuestName): GuestSample | undefined {
+function memoryAtStart(step: BatchStep, samples: readonly GuestSample[], guest: GuestName): GuestSample | undefined {
   const read = samples.filter((s) => s.guest === guest && s.memAvailableMiB !== undefined);
   return read.filter((s) => s.atMs <= step.startMs).at(-1) ?? read.find((s) => s.atMs <= stepEndMs(step) && s.atMs > step.startMs);
 }
@@ -209,7 +209,7 @@ export function guestSampleLine(s: GuestSample): string {
   return `${s.guest} at ${secs(s.atMs)}: ${parts.filter((p) => p !== undefined).join(', ')}`;
 }
 
-export function hostSampleLine(s: HostSignals): string {
+function hostSampleLine(s: HostSignals): string {
   const parts = [
     s.cpuBusyPct === null ? undefined : `CPU busy ${pct(s.cpuBusyPct)}`,
     s.memAvailableMiB === null ? undefined : `MemAvailable ${mib(s.memAvailableMiB)}`,
@@ -399,12 +399,15 @@ function guestPressureText(step: BatchStep, samples: readonly GuestSample[], gue
   const mem = pressurePeak(inStep, 'psiMemSome10');
   const full = pressurePeak(inStep, 'psiMemFull10');
   const cpu = pressurePeak(inStep, 'psiCpuSome10');
+  const io = pressurePeak(inStep, 'psiIoSome10');
   const load = peakOf(inStep, (s) => s.load1);
   const tasks = peakOf(inStep, (s) => s.tasks);
   const parts = [
     mem ? `PSI memory some peaked at ${pct(mem.value)} at ${secs(mem.at.atMs)}` : undefined,
     full ? `memory full at ${pct(full.value)} at ${secs(full.at.atMs)}` : undefined,
     cpu ? `PSI cpu some at ${pct(cpu.value)} at ${secs(cpu.at.atMs)}` : undefined,
+    // io: how a stalled export shows (its tasks wait on NFS); left out while nothing waited.
+    io && io.value > 0 ? `PSI io some at ${pct(io.value)} at ${secs(io.at.atMs)}` : undefined,
     load ? `load1 at ${plain(load.value)} at ${secs(load.at.atMs)}` : undefined,
     tasks ? `${whole(tasks.value)} tasks at ${secs(tasks.at.atMs)}` : undefined,
   ].filter((p) => p !== undefined);
@@ -547,6 +550,7 @@ function guestEvidence(step: BatchStep, samples: readonly GuestSample[], guest: 
     memoryLow(inStep)?.at,
     pressurePeak(inStep, 'psiMemSome10')?.at,
     pressurePeak(inStep, 'psiCpuSome10')?.at,
+    pressurePeak(inStep, 'psiIoSome10')?.at,
     last,
     inStep.find((s) => s.rttMs === null && (!last || s.atMs > last.atMs)),
   ];

@@ -158,13 +158,14 @@ export async function moveOne(ctx: MoveContext, c: BatchContainer, attempt = 1):
 const PROGRESS_EVERY_MS = 15_000;
 
 /** A progress line at most every PROGRESS_EVERY_MS: containers tried so far, and what became of them. */
-function tally(ctx: MoveContext, total: number): (moves: readonly ContainerMove[]) => void {
+function tally(ctx: MoveContext, total: number, before: readonly ContainerMove[]): (moves: readonly ContainerMove[]) => void {
   let last = Date.now();
   return (moves) => {
     if (Date.now() - last < PROGRESS_EVERY_MS) return;
     last = Date.now();
-    const migrated = moves.filter((m) => m.outcome === 'migrated').length;
-    ctx.progress(`${moves.length} of ${total} tried after ${((Date.now() - ctx.stepT0) / 1000).toFixed(0)} s: ${migrated} migrated, ${moves.length - migrated} not`);
+    const all = [...before, ...moves];
+    const migrated = all.filter((m) => m.outcome === 'migrated').length;
+    ctx.progress(`${all.length} of ${total} tried after ${((Date.now() - ctx.stepT0) / 1000).toFixed(0)} s: ${migrated} migrated, ${all.length - migrated} not`);
   };
 }
 
@@ -175,7 +176,7 @@ export async function moveNaive(ctx: MoveContext, mode: Exclude<BatchMode, 'sche
   if (mode === 'all-at-once') return wave(ctx, cs);
   const size = mode === 'one-by-one' ? 1 : waveSize;
   const moves: ContainerMove[] = [];
-  const report = tally(ctx, cs.length);
+  const report = tally(ctx, cs.length, []);
   for (const group of chunks(cs, size)) {
     if (ctx.signal.aborted) moves.push(...group.map(notAttempted));
     else moves.push(...(await wave(ctx, group)));
@@ -207,9 +208,10 @@ export function gateReason(s: GuestSample | undefined, guest: GuestName, reserve
  * The scheduled mode: the first `plan.admit` containers in groups of `plan.atOnce` (dumps
  * together, then restores together: the two guests never compete for the NFS server), each group
  * after the gate has looked at both guests' latest samples. A dump that failed with the tree still
- * running (CRIU's error, not a kill) is retried once, alone, at the end.
+ * running (CRIU's error, not a kill) is retried once, alone, at the end. `before`: the step's moves
+ * made already (the first container, alone), counted in its progress lines.
  */
-export async function moveScheduled(ctx: MoveContext, plan: ContainerSchedulePlan, cs: readonly BatchContainer[]): Promise<{ moves: ContainerMove[]; stoppedEarly?: string }> {
+export async function moveScheduled(ctx: MoveContext, plan: ContainerSchedulePlan, cs: readonly BatchContainer[], before: readonly ContainerMove[] = []): Promise<{ moves: ContainerMove[]; stoppedEarly?: string }> {
   const moves: ContainerMove[] = [];
   const admitted = cs.slice(0, plan.admit);
   const stops: string[] = plan.admit < cs.length ? [`${cs.length - plan.admit} containers left on chost-src: chost-dst has no room for them (the plan)`] : [];
@@ -222,7 +224,8 @@ export async function moveScheduled(ctx: MoveContext, plan: ContainerSchedulePla
     }
   };
   let next = 0;
-  const report = tally(ctx, cs.length);
+  // The step's progress counts the moves made before this plan (the scheduler's first, alone) too.
+  const report = tally(ctx, before.length + cs.length, before);
   while (next < admitted.length && !ctx.signal.aborted) {
     const held = await gate().catch(() => undefined);
     if (held) {

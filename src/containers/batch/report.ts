@@ -39,7 +39,7 @@ function whatWasDone(md: MarkdownDoc, r: ContainerBatchRecord): void {
   const q = r.request;
   md.heading(2, 'What was done')
     .paragraph(
-      `A ladder of steps, N = ${q.counts.join(', ')} containers, in mode ${modeText(q)}. Two guests of the chost image ${r.imageHash}, chost-src and chost-dst, each with ${mib(q.memoryMiB)} of memory and ${q.vcpus} vCPU, CRIU ${r.criuVersion}. Each container is a counter that writes the next number of its sequence to its log every ${ms(q.periodMs)} and ${rssText(q)}. The ladder stops at the first step where a guest halts, or that moves none of its containers.`,
+      `A ladder of steps, N = ${q.counts.join(', ')} containers, in mode ${modeText(q)}. Two guests of the chost image ${r.imageHash}, chost-src and chost-dst, each with ${mib(q.memoryMiB)} of memory and ${q.vcpus} vCPU, CRIU ${r.criuVersion}. Each container is a counter that writes the next number of its sequence to its log every ${ms(q.periodMs)} and ${rssText(q)}. The ladder stops at the first step where a guest halts, that moves none of its containers, or that stops early (a command stuck, the gate closed, no room on chost-dst, the containers could not be checked).`,
     )
     .paragraph('Each step:')
     .list(

@@ -126,7 +126,7 @@ async function moveStepScheduled(c: StepContext, ctx: MoveContext, cs: readonly 
   const calibration = `measured on c0, moved alone: criu dump ${dumpRss === undefined ? `gave no RSS (${FALLBACK_CRIU_RSS_MIB} MiB assumed)` : `${dumpRss.toFixed(1)} MiB`}, criu restore ${restoreRss === undefined ? `gave no RSS (${FALLBACK_CRIU_RSS_MIB} MiB assumed)` : `${restoreRss.toFixed(1)} MiB`}; each container cost chost-src ${perContainerMiB.toFixed(2)} MiB (MemAvailable before and after starting them, / N)`;
   const withCalibration: ContainerSchedulePlan = { ...plan, reasons: [calibration, ...plan.reasons] };
   c.progress('schedule', `N=${cs.length}: ${plan.atOnce} at once, ${plan.admit + 1} admitted; ${withCalibration.reasons.join('; ')}`);
-  const rest = await moveScheduled(ctx, withCalibration, cs.slice(1));
+  const rest = await moveScheduled(ctx, withCalibration, cs.slice(1), [first]);
   return { moves: [first, ...rest.moves], plan: { ...withCalibration, admit: withCalibration.admit + 1 }, ...(rest.stoppedEarly && { stoppedEarly: rest.stoppedEarly }) };
 }
 
@@ -168,7 +168,14 @@ async function runStep(c: StepContext, n: number): Promise<BatchStep> {
     const ctx: MoveContext = { src, dst, stepT0, signal, latest: (g) => c.watch.latest(g), progress: (l) => c.progress('move', l), criuTimeoutMs: req.mode === 'scheduled' ? SCHEDULED_CRIU_TIMEOUT_MS : CRIU_TIMEOUT_MS };
     if (req.mode === 'scheduled') ({ moves, plan, stoppedEarly } = await moveStepScheduled(c, ctx, cs, perContainerMiB));
     else moves = await moveNaive(ctx, req.mode, cs, req.waveSize ?? 1);
-    if (!signal.aborted) moves = await checkMigrated(dst, cs, moves, req.periodMs, signal);
+    if (!signal.aborted) {
+      // A check that cannot read the logs (the export stalled) leaves the moves unchecked: the
+      // step's result, said so, not the batch's failure.
+      moves = await checkMigrated(dst, cs, moves, req.periodMs, signal).catch((err: unknown) => {
+        if (signal.aborted) throw err;
+        throw new StepBrokeDown(`${stoppedEarly ? `${stoppedEarly}; then ` : ''}the migrated containers could not be checked: ${describeError(err)}`);
+      });
+    }
   } catch (err) {
     if (err instanceof StepBrokeDown) stoppedEarly = err.message;
     else if (!signal.aborted) throw err;
@@ -266,6 +273,11 @@ export async function containersBatch(input: ContainerBatchInput): Promise<Conta
         // bigger one would only take longer to move none.
         if (step.migrated === 0 && n > 1) {
           progress('step', `N=${n} moved none of its containers: the ladder stops here`);
+          break;
+        }
+        // A step that could not finish (a command stuck, the gate closed, no room) would not finish bigger.
+        if (step.stoppedEarly !== undefined) {
+          progress('step', `N=${n} stopped early: the ladder stops here`);
           break;
         }
       }

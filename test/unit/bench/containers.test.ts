@@ -43,7 +43,9 @@ describe('summarizeContainersBench', () => {
     expect(c.frozenCutVsStopAndCopy).toBeUndefined();
     expect(c.meetsAim).toBeUndefined();
     const md = containersBenchMarkdown(cases, [], 'now');
-    expect(md).toMatch(/\| lazy \| nfs \| 1\/1 \| n\/a \|  \|.*\|  \|$/m);
+    const row = md.split('\n').find((l) => l.startsWith('| lazy |'))!.split('|').map((c) => c.trim());
+    // frozen n/a, no cut, no aim judged
+    expect([row[4], row[5], row.at(-2)]).toEqual(['n/a', '', '']);
     expect(md).toContain('lazy (once per repetition, pages from chost-src on demand) has no frozen time');
   });
 

@@ -4,7 +4,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { execa } from 'execa';
 import { constants } from 'node:os';
-import { LocalHost } from '../../../src/host/local.js';
+import { commandText, LocalHost } from '../../../src/host/local.js';
 import { seriesArgv, seriesMarker, splitSeries } from '../../../src/host/ssh.js';
 import type { RunResult } from '../../../src/host/host.js';
 
@@ -59,5 +59,13 @@ describe('a series of commands in one shell', () => {
 
   it('throws the failed command as Host.run would, naming it and the host', async () => {
     await expect(new LocalHost('here').runSeries([['true'], ['sh', '-c', 'echo gone >&2; exit 2']])).rejects.toThrow("on here: `sh -c echo gone >&2; exit 2` exited 2: gone");
+  });
+});
+
+describe('commandText', () => {
+  it('shows a long command by its first arguments and how many more, a short one whole', () => {
+    expect(commandText(['wc', '-l', '--', 'a'])).toBe('wc -l -- a');
+    const paths = Array.from({ length: 200 }, (_, i) => `/ckpt/b/n100/c${i}/seq.log`);
+    expect(commandText(['wc', '-l', '--', ...paths])).toBe('wc -l -- /ckpt/b/n100/c0/seq.log /ckpt/b/n100/c1/seq.log /ckpt/b/n100/c2/seq.log /ckpt/b/n100/c3/seq.log /ckpt/b/n100/c4/seq.log ... (195 more arguments)');
   });
 });

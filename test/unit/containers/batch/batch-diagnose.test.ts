@@ -122,6 +122,15 @@ describe('diagnoseBatch: chost-src halts at N=100', () => {
     expect(v.why.indexOf('chost-src')).toBeLessThan(v.why.indexOf('chost-dst'));
   });
 
+  it('says why: I/O pressure when tasks waited on it (a stalled export), and quotes that sample', () => {
+    const stalled = GUEST_SAMPLES.map((s) => (s.guest === 'chost-dst' && s.atMs === 35000 ? { ...s, psiIoSome10: 99 } : s));
+    const w = diagnoseBatch(STEPS, stalled, HOST_SAMPLES, REQUEST);
+    expect(w.why).toContain('PSI cpu some at 40.0 % at 35.0 s, PSI io some at 99.0 % at 35.0 s, load1');
+    expect(w.evidence.some((e) => e.startsWith('chost-dst at 35.0 s') && e.includes('PSI io some 99.0 %'))).toBe(true);
+    // Nothing waited on I/O in the fixture: then io is not mentioned.
+    expect(v.why).not.toContain('PSI io');
+  });
+
   it("says why: CRIU's peak RSS times how many ran at once, against what the guest had", () => {
     expect(v.why).toContain("One criu dump peaked at 50 MiB RSS (at N=100); 100 ran at once on chost-src at N=100: 100 x 50 MiB = 5,000 MiB against chost-src's MemAvailable of 1,800 MiB at the step's start (278 % of it).");
     expect(v.why).toContain('15 ran at once on chost-dst at N=100: 15 x 30 MiB = 450 MiB');

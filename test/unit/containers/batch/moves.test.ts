@@ -6,7 +6,7 @@ import type { ContainerHost } from '../../../../src/containers/hosts.js';
 import type { BatchContainer } from '../../../../src/containers/batch/fleet.js';
 import { moveScheduled, stuckCommand, type MoveContext } from '../../../../src/containers/batch/moves.js';
 
-const ok = (): GuestExecResult => ({ stdout: '', stderr: '', exitCode: 0, signal: 0, wallUs: 1000, utimeUs: 0, stimeUs: 0, maxRssKiB: 6800, timedOut: false });
+const ok = (): GuestExecResult => ({ argv: [], durationMs: 1, stdout: '', stderr: '', exitCode: 0, signal: 0, wallUs: 1000, utimeUs: 0, stimeUs: 0, maxRssKiB: 6800, timedOut: false });
 
 /** A guest whose `criu restore` of one container never returns: the agent's deadline fires. */
 function host(name: 'chost-src' | 'chost-dst', calls: string[][], stuckDir?: string): ContainerHost {
