@@ -58,7 +58,18 @@ export interface MiglabCommand {
    * not silently ignored; options not listed are read by every action.
    */
   readonly actionOptions?: Readonly<Record<string, readonly string[]>>;
+  /** Options read only for some values of one choice (option -> values of `choice`): typed with another, refused. */
+  readonly choiceOptions?: { readonly choice: string; readonly table: Readonly<Record<string, readonly string[]>> };
 }
+
+/** Which `containers migrate --strategy` reads which stop rule: stop-and-copy and lazy read none. */
+const CONTAINER_STRATEGY_OPTIONS: Readonly<Record<string, readonly string[]>> = {
+  'max-rounds': ['iterative', 'mem-rounds'],
+  'min-pages': ['iterative'],
+  'max-growth': ['iterative'],
+  'budget-pages': ['mem-rounds'],
+  'plateau-pct': ['mem-rounds'],
+};
 
 /** Which `containers` action reads which option (the rest, --memory, --results, --prefix, every one). */
 const CONTAINER_ACTION_OPTIONS: Readonly<Record<string, readonly string[]>> = {
@@ -201,9 +212,9 @@ export const COMMANDS: readonly MiglabCommand[] = [
       y
         .positional('action', { choices: ['check', 'migrate', 'sweep', 'batch'] as const, demandOption: true })
         .option('workload', { type: 'string', default: 'counter', describe: 'what the container runs: counter (one value a second, as the reference report), natural, fibonacci, prime, or mem:WSS@RATE (e.g. mem:64M@16M/s)' })
-        .option('strategy', { choices: ['stop-and-copy', 'iterative', 'mem-rounds', 'lazy'] as const, default: 'stop-and-copy' as const, describe: 'stop-and-copy: one dump, then restore; iterative: pre-dump rounds while it runs (P.Haul\'s stop rules), then a final dump; mem-rounds: the final dump triggered by rounds of memory change (soft-dirty pages polled after each pre-dump); lazy: restored without its memory, pages fetched from the source on demand (post-copy)' })
+        .option('strategy', { choices: ['stop-and-copy', 'iterative', 'mem-rounds', 'lazy'] as const, default: 'stop-and-copy' as const, describe: 'stop-and-copy: one dump, then restore; iterative: pre-dump rounds while it runs (P.Haul\'s stop rules), then a final dump; mem-rounds: the final dump triggered by rounds of memory change (the soft-dirty count read after each pre-dump); lazy: restored without its memory, pages fetched from the source on demand (post-copy)' })
         .option('transfer', { choices: ['nfs', 'page-server'] as const, default: 'nfs' as const, describe: "nfs: every image through the lab's checkpoint export; page-server: the pages straight into chost-dst's memory through `criu page-server`" })
-        .option('max-rounds', { type: 'number', default: 8, describe: 'iterative: at most this many pre-dumps' })
+        .option('max-rounds', { type: 'number', default: 8, describe: 'iterative and mem-rounds: at most this many pre-dumps' })
         .option('min-pages', { type: 'number', default: 64, describe: 'iterative: stop when a pre-dump wrote this many pages or fewer' })
         .option('max-growth', { type: 'number', default: 10, describe: 'iterative: stop when a pre-dump wrote more than this many percent more pages than the one before' })
         .option('budget-pages', { type: 'number', default: 1024, describe: 'mem-rounds: the final dump once the change after a pre-dump fits in this many pages' })
@@ -228,6 +239,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
         CONTAINER_ACTION_OPTIONS,
       ),
     actionOptions: CONTAINER_ACTION_OPTIONS,
+    choiceOptions: { choice: 'strategy', table: CONTAINER_STRATEGY_OPTIONS },
     run: async (a, io) => {
       const { containersCheck, containersMigrate } = await import('../containers/run.js');
       if (a.action === 'sweep') {

@@ -154,21 +154,33 @@ function valuesGiven(y: Argv, argv: readonly string[]): Argv {
   });
 }
 
+/** The long options the user typed, by name, in order. */
+const typedOptions = (argv: readonly string[]): string[] => argv.map((w) => /^--([a-z][a-z0-9-]*)/.exec(w)?.[1]).filter((n): n is string => n !== undefined);
+
 /**
- * For a command whose actions read different options (MiglabCommand.actionOptions): an option the
- * user typed that the chosen action does not read is refused, rather than silently ignored.
+ * For a command whose actions read different options (MiglabCommand.actionOptions), or whose
+ * options serve only some values of one choice (choiceOptions: --strategy's stop rules): an option
+ * the user typed that the chosen action or value does not read is refused, rather than silently
+ * ignored. The action first: its message names the action that does read it.
  */
 function optionsOfTheAction(y: Argv, c: MiglabCommand, argv: readonly string[]): Argv {
-  const table = c.actionOptions;
-  if (!table) return y;
+  const { actionOptions: table, choiceOptions: by } = c;
+  if (!table && !by) return y;
+  const cmd = commandName(c);
   return y.middleware((a: Record<string, unknown>) => {
     const action = String(a.action);
-    for (const w of argv) {
-      const name = /^--([a-z][a-z0-9-]*)/.exec(w)?.[1];
-      const readers = name === undefined ? undefined : table[name];
+    for (const name of typedOptions(argv)) {
+      const readers = table?.[name];
       if (readers && !readers.includes(action)) {
-        const cmd = commandName(c);
         throw new UsageError(`--${name} is for miglab ${cmd} ${readers.join(' or ')}, not ${cmd} ${action}`, `drop it (miglab ${cmd} --help lists which action reads which option)`);
+      }
+    }
+    if (!by) return;
+    const chosen = String(a[by.choice]);
+    for (const name of typedOptions(argv)) {
+      const readers = by.table[name];
+      if (readers && !readers.includes(chosen)) {
+        throw new UsageError(`--${name} is for --${by.choice} ${readers.join(' or ')}, not --${by.choice} ${chosen}`, `drop it, or choose --${by.choice} ${readers[0]}`);
       }
     }
   });

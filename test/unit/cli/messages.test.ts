@@ -156,6 +156,16 @@ describe('the messages the issue quoted', () => {
     expect([a.counts, a.files, a.memory, a['period-ms']]).toEqual(['1,3', 'export', 512, 200]);
   });
 
+  it("refuse a strategy's stop rule given with another strategy, instead of ignoring it", async () => {
+    expect((await refusal(['containers', 'migrate', '--strategy', 'iterative', '--plateau-pct', '5'], () => undefined)).message).toBe('--plateau-pct is for --strategy mem-rounds, not --strategy iterative; drop it, or choose --strategy mem-rounds');
+    // the default strategy is stop-and-copy, which reads no stop rule
+    expect((await refusal(['containers', 'migrate', '--max-rounds=4'], () => undefined)).message).toBe('--max-rounds is for --strategy iterative or mem-rounds, not --strategy stop-and-copy; drop it, or choose --strategy iterative');
+    // the action is checked first: these are migrate's options
+    expect((await refusal(['containers', 'sweep', '--min-pages', '3'], () => undefined)).message).toMatch(/^--min-pages is for miglab containers migrate, not containers sweep; /);
+    const a = (await buildParser(['containers', 'migrate', '--strategy', 'mem-rounds', '--max-rounds', '4', '--budget-pages', '512', '--plateau-pct', '20']).parseAsync()) as Args;
+    expect([a['max-rounds'], a['budget-pages'], a['plateau-pct']]).toEqual([4, 512, 20]);
+  });
+
   it('accept what is well written', async () => {
     const a = (await buildParser(['migrate', '--memory', '512M', '--timeout', '90s', '--max-bandwidth', '1G/s', '--bandwidth', '200mbit']).parseAsync()) as Args;
     expect(scenarioFromArgsChecked(a)).toMatchObject({ guest: { memoryMiB: 512 }, timeoutMs: 90000, parameters: { maxBandwidthMiBps: 1024 } });
