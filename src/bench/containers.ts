@@ -90,7 +90,7 @@ export function containersBenchMarkdown(cases: readonly ContainersBenchCase[], r
     '|---|---|---|---|---|---|---|---|---|---|',
     ...cases.map(
       (c) =>
-        `| ${c.strategy} | ${c.transfer} | ${c.intact}/${c.runs} | ${fmt(c.frozenMs)} | ${c.frozenCutVsStopAndCopy === undefined ? '' : `${c.frozenCutVsStopAndCopy.toFixed(1)}x`} | ${fmt(c.clientDowntimeMs)} | ${fmt(c.restoreMs)} | ${fmt(c.totalMs)} | ${fmt(c.preDumpRounds)} | ${c.meetsAim === undefined ? '' : c.meetsAim ? 'met' : 'NOT met'} |`,
+        `| ${c.strategy} | ${c.transfer} | ${c.intact}/${c.runs} | ${fmt(c.frozenMs)} | ${c.frozenCutVsStopAndCopy === undefined ? '' : `${c.frozenCutVsStopAndCopy.toFixed(2)}x`} | ${fmt(c.clientDowntimeMs)} | ${fmt(c.restoreMs)} | ${fmt(c.totalMs)} | ${fmt(c.preDumpRounds)} | ${c.meetsAim === undefined ? '' : c.meetsAim ? 'met' : 'NOT met'} |`,
     ),
     '',
     ...(cases.some((c) => c.strategy === 'lazy')

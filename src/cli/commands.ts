@@ -475,7 +475,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
       if (which === 'containers') {
         const { runContainersBench } = await import('../bench/containers.js');
         const { files, cases } = await runContainersBench({ outDir, repetitions, progress });
-        const cuts = cases.filter((c) => c.frozenCutVsStopAndCopy !== undefined).map((c) => `${c.strategy}/${c.transfer} ${c.frozenCutVsStopAndCopy!.toFixed(1)}x (${c.meetsAim ? 'aim met' : 'aim NOT met'})`);
+        const cuts = cases.filter((c) => c.frozenCutVsStopAndCopy !== undefined).map((c) => `${c.strategy}/${c.transfer} ${c.frozenCutVsStopAndCopy!.toFixed(2)}x (${c.meetsAim ? 'aim met' : 'aim NOT met'})`);
         io.out(`containers: frozen time vs stop-and-copy: ${cuts.join(', ')} -> ${files.markdown}`);
         summary.containers = { files, cases };
       }

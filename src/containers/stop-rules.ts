@@ -111,7 +111,7 @@ export interface DirtyPoll {
 export interface MemRoundOptions {
   /** The final dump once a round's change falls by no more than this many percent against the round before. */
   readonly plateauPct: number;
-  /** Pages a final dump may carry: at or under it, the final dump goes. */
+  /** At or under this many changed pages the final dump goes (not a cap: the other rules may dump more). */
   readonly budgetPages: number;
   /** At most this many pre-dumps. */
   readonly maxRounds: number;

@@ -1,6 +1,6 @@
 // The pre-dump rounds before the final dump, one control loop per strategy: iterative (P.Haul's
 // rules on the pages each round wrote) and mem-rounds (the final dump triggered by rounds of memory
-// change: the container's soft-dirty pages polled after each pre-dump). stop-and-copy has none.
+// change: the container's soft-dirty count read after each pre-dump). stop-and-copy has none.
 import { criuDump } from './criu-argv.js';
 import type { ContainerHost } from './hosts.js';
 import type { CriuStep } from './migrate.js';
@@ -13,7 +13,7 @@ export type Strategy = (typeof STRATEGIES)[number];
 export interface MemRoundsRules {
   /** A round's change that falls by no more than this many percent against the round before: final dump. */
   readonly plateauPct: number;
-  /** Pages the final dump may carry. */
+  /** The final dump once the change after a pre-dump fits in this many pages (not a cap: the other rules may dump more). */
   readonly budgetPages: number;
   readonly maxRounds: number;
 }

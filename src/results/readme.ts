@@ -282,7 +282,7 @@ export const ContainerRunDocSchema = z
             maxRounds: count('At most this many pre-dumps'),
           })
           .optional()
-          .describe('mem-rounds: when a round of memory change closes (only for that strategy)'),
+          .describe('mem-rounds: when the final dump follows a pre-dump (only for that strategy)'),
         memoryMiB: mib('RAM of each container-host guest'),
         vcpus: count('vCPUs of each container-host guest'),
         cpuModel: text('QEMU CPU model of both guests (CRIU refuses to restore on a CPU with fewer features)'),
@@ -340,7 +340,7 @@ export const ContainerRunDocSchema = z
         decision: text('Pre-dump: what the rules said after it, and why').optional(),
         dirtyPolls: arr(z.strictObject({ atMs: ms("From the run's first CRIU command"), dirtyPages: pages('Soft-dirty pages over the tree') }))
           .optional()
-          .describe('mem-rounds: the soft-dirty counts read after this pre-dump until the round closed'),
+          .describe('mem-rounds: the soft-dirty count read right after this pre-dump (one; a list, as older runs had several)'),
         argv: arr(z.string()).describe('The command line as run in the guest (report.md explains each argument)'),
       }),
     )
@@ -420,7 +420,7 @@ const CriuCommandDoc = (what: string) =>
       signal: z.number().nullable().describe('The signal that ended it (9: the OOM killer, or the agent at its deadline); null when it exited or never returned'),
       maxRssKiB: kib("CRIU's peak resident memory (wait4's ru_maxrss); null when it never returned").nullable(),
       error: text("On failure: the last three error lines of CRIU's log, time stamps dropped, joined by \" | \"; or why there are none (killed by a signal, no reply, never started), or the tail of its stderr").optional(),
-      gaveUpAfterMs: ms('Scheduled mode: the deadline at which the scheduler stopped waiting for the command, still running (stuck), and stopped the step').optional(),
+      gaveUpAfterMs: ms('The deadline at which miglab stopped waiting for the command, still running (stuck): 180 s in scheduled mode, which then stops the step; 900 s in the naive modes').optional(),
     })
     .describe(what);
 
@@ -545,7 +545,7 @@ export const ContainerBatchDocSchema = z
       .strictObject({
         haltedAt: count('N of the step where a guest halted; absent when none did').optional(),
         halt: GuestHaltDoc('The halt (as that step\'s halt)').optional(),
-        bestIntact: count('Containers migrated and checked intact in the largest step that ended without a halt'),
+        bestIntact: count('The most containers migrated and checked intact in one step that ended without a halt'),
         when: text('When it failed (or that no guest halted), one paragraph, every figure from the record'),
         how: text('How, one paragraph: what failed and in what way (the guest\'s halt, the CRIU commands that failed)'),
         why: text('Why, one paragraph: the figures that explain it (memory, pressure, CRIU\'s own memory, commands at once)'),

@@ -239,7 +239,8 @@ function largest(steps: readonly BatchStep[]): BatchStep | undefined {
 
 /** `intact` of the largest step that ended without a halt; 0 when every step halted or none ran. */
 export function bestIntactOf(steps: readonly BatchStep[]): number {
-  return largest(steps.filter((s) => !s.halt))?.intact ?? 0;
+  // The most, not the largest step's: a larger step that stopped early may have checked none.
+  return Math.max(0, ...steps.filter((s) => !s.halt).map((s) => s.intact));
 }
 
 /** What the halt step had done before the halt: dumps returned and containers restored. */
@@ -321,9 +322,9 @@ function stepFailures(step: BatchStep): string[] {
     oomKillCount(step) > 0 ? `${oomKillCount(step)} OOM kills` : undefined,
     cutShortMoves(step) > 0 ? `${cutShortMoves(step)} cut short (their dump or restore still running when the step stopped)` : undefined,
     notAttempted(step) > 0 ? `${notAttempted(step)} not attempted` : undefined,
-    // Checked and found broken, apart from never checked (the step stopped first).
+    // Checked and found broken, apart from never checked (the step stopped first, or its check could not run).
     brokenMoves(step) > 0 ? `${brokenMoves(step)} migrated but not intact` : undefined,
-    uncheckedMoves(step) > 0 ? `${uncheckedMoves(step)} migrated but never checked (the step stopped first)` : undefined,
+    uncheckedMoves(step) > 0 ? `${uncheckedMoves(step)} migrated but never checked (the step stopped before the check, or the check could not run)` : undefined,
   ].filter((p) => p !== undefined);
 }
 

@@ -244,12 +244,19 @@ export async function moveScheduled(ctx: MoveContext, plan: ContainerSchedulePla
     }
   }
   for (const c of admitted.slice(next)) moves.push(notAttempted(c));
-  // The second tries, alone: a dump that failed in contention (not killed) gets the guest to itself.
-  const retry = moves.filter((m) => m.outcome === 'dump-failed' && m.dump?.signal === null && m.dump.exitCode !== null);
+  // The second tries, alone: a dump that failed in contention (not killed) gets the guest to itself;
+  // none once a command stuck (each would wait out its deadline on the same stalled guest or export).
+  const retry = stuckCommand(moves) ? [] : moves.filter((m) => m.outcome === 'dump-failed' && m.dump?.signal === null && m.dump.exitCode !== null);
   for (const m of retry) {
     if (ctx.signal.aborted) break;
     ctx.progress(`c${m.index}: retrying its dump alone`);
-    moves.push(await moveOne(ctx, cs.find((c) => c.index === m.index)!, 2));
+    const again = await moveOne(ctx, cs.find((c) => c.index === m.index)!, 2);
+    moves.push(again);
+    const stuck = stuckCommand([again]);
+    if (stuck) {
+      stops.push(`${stuck} (its second try): the scheduler gave it up and tried no more`);
+      break;
+    }
   }
   for (const c of cs.slice(plan.admit)) moves.push(notAttempted(c));
   return { moves: moves.sort((a, b) => a.index - b.index || a.attempt - b.attempt), ...(stops.length > 0 && { stoppedEarly: stops.join('; ') }) };

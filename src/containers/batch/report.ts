@@ -173,7 +173,7 @@ function verdictSection(md: MarkdownDoc, r: ContainerBatchRecord): void {
     .paragraph(`**When.** ${v.when}`)
     .paragraph(`**How.** ${v.how}`)
     .paragraph(`**Why.** ${v.why}`)
-    .paragraph(`Containers migrated intact in the largest step without a halt: ${v.bestIntact}.`);
+    .paragraph(`Most containers migrated intact in one step without a halt: ${v.bestIntact}.`);
   if (v.evidence.length > 0) md.paragraph('The evidence:').list(v.evidence.map((e) => `\`${e.replace(/`/g, "'")}\``));
 }
 

@@ -7,7 +7,8 @@ import { setMaxListeners } from 'node:events';
 import { cp, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO_ROOT, newRunId, preflight, useLab } from '../../api.js';
-import { MiglabError, UsageError, describeError } from '../../errors.js';
+import { MiglabError, TimeoutError, UsageError, describeError } from '../../errors.js';
+import { CommandError } from '../../host/local.js';
 import type { Progress } from '../../progress/progress.js';
 import { checkResultsDir } from '../../report/results-dir.js';
 import { withTeardown } from '../../util/teardown.js';
@@ -172,7 +173,7 @@ async function runStep(c: StepContext, n: number): Promise<BatchStep> {
       // A check that cannot read the logs (the export stalled) leaves the moves unchecked: the
       // step's result, said so, not the batch's failure.
       moves = await checkMigrated(dst, cs, moves, req.periodMs, signal).catch((err: unknown) => {
-        if (signal.aborted) throw err;
+        if (signal.aborted || !(err instanceof TimeoutError || err instanceof CommandError)) throw err;
         throw new StepBrokeDown(`${stoppedEarly ? `${stoppedEarly}; then ` : ''}the migrated containers could not be checked: ${describeError(err)}`);
       });
     }
@@ -190,7 +191,11 @@ async function runStep(c: StepContext, n: number): Promise<BatchStep> {
   await keepFailedLogs(c, n, cs, moves);
   const halt = c.watch.halt();
   if (!signal.aborted) {
-    await endFleet({ src, dst, cs, moves, localDir, signal });
+    // On a stalled guest ending the fleet can time out too: said, and the step kept.
+    await endFleet({ src, dst, cs, moves, localDir, signal }).catch((err: unknown) => {
+      if (signal.aborted || !(err instanceof TimeoutError || err instanceof CommandError)) throw err;
+      stoppedEarly = `${stoppedEarly ? `${stoppedEarly}; ` : ''}its containers could not all be ended: ${describeError(err)}`;
+    });
     if (!c.keepImages) await rm(hostDir, { recursive: true, force: true });
   }
   const final = (i: number) => moves.filter((m) => m.index === i).at(-1)!;

@@ -49,7 +49,7 @@ export interface CriuCommandOutcome {
   readonly maxRssKiB: number | null;
   /** On failure: the last error lines of its log, or why there is no log. */
   readonly error?: string;
-  /** Set when the scheduler stopped waiting for it at its deadline (ms): it was still running, stuck. */
+  /** Set when miglab stopped waiting for it at its deadline (ms; the scheduler's 180 s, the naive modes' 900 s): still running, stuck. */
   readonly gaveUpAfterMs?: number;
 }
 

@@ -215,6 +215,11 @@ describe('diagnoseBatch: what the record lacks', () => {
 });
 
 describe('bestIntactOf', () => {
+  it('is the most intact in one step without a halt, not the largest step\'s', () => {
+    const unchecked: BatchStep = { ...N100, halt: undefined, intact: 0, stoppedEarly: 'the migrated containers could not be checked' };
+    expect(bestIntactOf([N1, N10, unchecked])).toBe(N10.intact);
+  });
+
   it('is 0 when the first step halted', () => {
     expect(bestIntactOf([N100])).toBe(0);
     expect(diagnoseBatch([N100], GUEST_SAMPLES, HOST_SAMPLES, REQUEST).when).toContain('it was the first step, so no container had moved before it');
@@ -257,6 +262,6 @@ describe('migrated but unchecked', () => {
     const moved = (i: number, check?: { ok: boolean; detail: string }) => ({ index: i, attempt: 1, outcome: 'migrated' as const, dump: cmd({ startMs: 10 * i }), frozenMs: 400, restore: cmd({ startMs: 10 * i + 5 }), ...(check && { check }) });
     const step: BatchStep = { count: 3, mode: 'scheduled', startMs: 0, durationMs: 9_000, startContainersMs: 100, moves: [moved(0, { ok: false, detail: 'its log: a gap' }), moved(1), moved(2)], migrated: 3, dumpFailures: 0, restoreFailures: 0, intact: 0, console: [], stoppedEarly: 'stopped by Ctrl-C before the migrated containers were checked' };
     // No halt: the failures per step are in `when`.
-    expect(diagnoseBatch([step], [], [], REQUEST).when).toContain('N=3: 1 migrated but not intact, 2 migrated but never checked (the step stopped first)');
+    expect(diagnoseBatch([step], [], [], REQUEST).when).toContain('N=3: 1 migrated but not intact, 2 migrated but never checked (the step stopped before the check, or the check could not run)');
   });
 });

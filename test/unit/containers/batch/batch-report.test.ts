@@ -74,7 +74,7 @@ describe('batchReportMarkdown', () => {
     expect(md).toContain(`**When.** ${r.verdict.when}`);
     expect(md).toContain(`**How.** ${r.verdict.how}`);
     expect(md).toContain(`**Why.** ${r.verdict.why}`);
-    expect(md).toContain('Containers migrated intact in the largest step without a halt: 10.');
+    expect(md).toContain('Most containers migrated intact in one step without a halt: 10.');
     expect(md).toContain('- `chost-src at 50.0 s: no answer on the control port`');
     expect(md).toContain('- `criu dump (x37): killed by signal 9 before it wrote an error`');
   });
