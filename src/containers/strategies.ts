@@ -18,8 +18,8 @@ export interface MemRoundsRules {
   readonly maxRounds: number;
 }
 
-// 10 %: another pre-dump is worth its freeze and its image layer only while it shrinks the change
-// by more than P.Haul's growth limit.
+// 10 %, P.Haul's growth limit, by choice (not tuned): another pre-dump costs a freeze and an image
+// layer for the restore to read, so it goes only while it shrinks the change by more than that.
 export const MEM_ROUNDS_DEFAULTS: MemRoundsRules = { plateauPct: 10, budgetPages: 1024, maxRounds: 8 };
 
 /** What a strategy's loop works with. */

@@ -199,7 +199,7 @@ class LocalProcess implements HostProcess {
       detached: true,
       cleanup: true,
     });
-    if (this.child.pid === undefined) throw new MiglabError('COMMAND_FAILED', `could not start \`${argv.join(' ')}\``);
+    if (this.child.pid === undefined) throw new MiglabError('COMMAND_FAILED', `could not start \`${commandText(argv)}\``);
     this.pid = this.child.pid;
     this.running = Promise.resolve(this.pid);
     this.output = new ProcessOutput(opts);

@@ -16,7 +16,7 @@ import type { ClientChannel, ConnectConfig } from 'ssh2';
 import { MiglabError, TimeoutError } from '../errors.js';
 import { withDeadline, type WaitOptions } from '../util/deadline.js';
 import type { ExitInfo, Host, HostProcess, RunOptions, RunResult, SeriesOptions, SpawnOptions } from './host.js';
-import { CommandError, seriesOutcome, sha256File } from './local.js';
+import { CommandError, commandText, seriesOutcome, sha256File } from './local.js';
 import { ProcessOutput } from './output.js';
 
 
@@ -357,9 +357,9 @@ export class SshHost implements Host {
     ch.end(input);
     let exitCode: number;
     try {
-      exitCode = await withDeadline(`\`${argv.join(' ')}\` on ${this.name}`, exit, { timeoutMs: opts.timeoutMs ?? 600000, signal: opts.signal });
+      exitCode = await withDeadline(`\`${commandText(argv)}\` on ${this.name}`, exit, { timeoutMs: opts.timeoutMs ?? 600000, signal: opts.signal });
       // Output may still be on its way after the exit status: wait for the close, within a bound.
-      await withDeadline(`the channel of \`${argv.join(' ')}\` on ${this.name} to close`, closed, { timeoutMs: CHANNEL_CLOSE_MS });
+      await withDeadline(`the channel of \`${commandText(argv)}\` on ${this.name} to close`, closed, { timeoutMs: CHANNEL_CLOSE_MS });
     } catch (err) {
       ch.close();
       throw err;
@@ -437,7 +437,7 @@ export class SshHost implements Host {
   /** Over an exec channel of its own: the program ends with the channel's input, or with the connection. */
   async converse(argv: readonly string[]): Promise<LineSession> {
     const { ch, ended } = await this.exec(shellCommand(argv), (ch) => ({ ch, ended: new Promise<void>((resolve) => ch.on('close', () => resolve())) }));
-    return lineSession(`\`${argv.join(' ')}\` on ${this.name}`, ch, ch, ended);
+    return lineSession(`\`${commandText(argv)}\` on ${this.name}`, ch, ch, ended);
   }
 
   async makeTempDir(parent: string, prefix: string): Promise<string> {
@@ -564,7 +564,7 @@ class SshProcess implements HostProcess {
       out.end();
       err.end();
       this.output.end();
-      if (!this.pid) failed(new MiglabError('COMMAND_FAILED', `\`${argv.join(' ')}\` did not start on ${host.name}: ${this.output.tail(3) || 'no output'}`));
+      if (!this.pid) failed(new MiglabError('COMMAND_FAILED', `\`${commandText(argv)}\` did not start on ${host.name}: ${this.output.tail(3) || 'no output'}`));
       return info;
     };
     this.exited = open((ch) => ({

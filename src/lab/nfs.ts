@@ -12,6 +12,7 @@ import { pollUntil, type WaitOptions } from '../util/deadline.js';
 import { ganeshaConfig, nfsUrl } from './ganesha.js';
 import { roleIp, type LabPaths, type LabSpec } from './spec.js';
 import { isOwnedAlive, procStartTime, type OwnedProcess } from './proc.js';
+import { commandText } from '../host/local.js';
 
 const SCRIPT_NAME = 'nfs-server.sh';
 
@@ -98,7 +99,7 @@ export async function startNfsServer(srcNetns: string, p: NfsServerParams): Prom
         child.once('error', reject);
       });
     } catch (err) {
-      throw new MiglabError('COMMAND_FAILED', `could not start the NFS server (\`${argv.join(' ')}\`)`, { cause: err });
+      throw new MiglabError('COMMAND_FAILED', `could not start the NFS server (\`${commandText(argv)}\`)`, { cause: err });
     }
     // Later errors (a failed kill) are handled where the server is stopped, by pid.
     child.on('error', () => undefined);

@@ -24,6 +24,7 @@ import { isOwnedAlive, procParentPid, procStartTime, type OwnedProcess } from '.
 import { isInside } from './up.js';
 import { HOST_ROLES, maxGuestIndex, type HostRole } from './spec.js';
 import { pollUntil, withDeadline, type WaitOptions } from '../util/deadline.js';
+import { commandText } from '../host/local.js';
 
 /** Where the fixture keeps keys, configs and the lab's export: a directory the hosts share with
  *  the controller (not /tmp or /run, which each host has of its own). */
@@ -266,7 +267,7 @@ async function run(argv: readonly string[]): Promise<void> {
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const [code] = (await once(child, 'close')) as [number | null];
-  if (code !== 0) throw new Error(`${argv.join(' ')} failed (exit ${code}): ${stderr.trim()}`);
+  if (code !== 0) throw new Error(`${commandText(argv)} failed (exit ${code}): ${stderr.trim()}`);
 }
 
 function logTail(file: string): string {

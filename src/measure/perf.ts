@@ -10,6 +10,7 @@ import { UsageError } from '../errors.js';
 import type { ExitInfo, Host, HostProcess } from '../host/host.js';
 import { withDeadline, type WaitOptions } from '../util/deadline.js';
 import { MeasureError, excerpt } from './errors.js';
+import { commandText } from '../host/local.js';
 
 /** Software counters work everywhere; cycles/instructions need hardware counters. */
 export const DEFAULT_PERF_EVENTS = ['task-clock', 'context-switches', 'cpu-migrations', 'page-faults', 'cycles', 'instructions'] as const;
@@ -212,7 +213,7 @@ async function perfFailure(host: Host, argv: readonly string[], pid: number, exi
     return new MeasureError('perf', `perf is not installed on ${host.name}; install it with: apt-get install linux-perf`, { cause });
   }
   const why = /Problems finding threads|No such process/i.test(stderr) ? `no process with pid ${pid} on ${host.name}` : `exited ${exitCode}`;
-  return new MeasureError('perf', `\`${argv.join(' ')}\` failed: ${why}${stderr.trim() ? `: ${excerpt(stderr)}` : ''}`, {
+  return new MeasureError('perf', `\`${commandText(argv)}\` failed: ${why}${stderr.trim() ? `: ${excerpt(stderr)}` : ''}`, {
     cause,
     context: { host: host.name, argv, pid, exitCode },
   });

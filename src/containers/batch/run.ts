@@ -142,6 +142,9 @@ async function keepFailedLogs(c: StepContext, n: number, cs: readonly BatchConta
 /** The step could not go on, and that is its result (the ladder stops), not the batch's failure. */
 class StepBrokeDown extends Error {}
 
+/** A guest that did not answer in time, or a command that failed in it: the step's trouble, kept as its result; anything else is a bug and throws. */
+const guestTrouble = (err: unknown): boolean => err instanceof TimeoutError || err instanceof CommandError;
+
 async function runStep(c: StepContext, n: number): Promise<BatchStep> {
   const { src, dst, req, signal } = c;
   const stepT0 = Date.now();
@@ -173,7 +176,7 @@ async function runStep(c: StepContext, n: number): Promise<BatchStep> {
       // A check that cannot read the logs (the export stalled) leaves the moves unchecked: the
       // step's result, said so, not the batch's failure.
       moves = await checkMigrated(dst, cs, moves, req.periodMs, signal).catch((err: unknown) => {
-        if (signal.aborted || !(err instanceof TimeoutError || err instanceof CommandError)) throw err;
+        if (signal.aborted || !guestTrouble(err)) throw err;
         throw new StepBrokeDown(`${stoppedEarly ? `${stoppedEarly}; then ` : ''}the migrated containers could not be checked: ${describeError(err)}`);
       });
     }
@@ -193,7 +196,7 @@ async function runStep(c: StepContext, n: number): Promise<BatchStep> {
   if (!signal.aborted) {
     // On a stalled guest ending the fleet can time out too: said, and the step kept.
     await endFleet({ src, dst, cs, moves, localDir, signal }).catch((err: unknown) => {
-      if (signal.aborted || !(err instanceof TimeoutError || err instanceof CommandError)) throw err;
+      if (signal.aborted || !guestTrouble(err)) throw err;
       stoppedEarly = `${stoppedEarly ? `${stoppedEarly}; ` : ''}its containers could not all be ended: ${describeError(err)}`;
     });
     if (!c.keepImages) await rm(hostDir, { recursive: true, force: true });
