@@ -19,7 +19,7 @@ NODE_BIN := node_modules/.bin
 MIGLAB := node bin/miglab.js
 export NODE_OPTIONS_JEST := --experimental-vm-modules
 
-.PHONY: help deps apt npm build image image-chost demo test lint typecheck unit integration bench bench-batch bench-faults bench-containers bench-containers-batch clean check-root results-readme
+.PHONY: help deps apt npm build image image-chost qemu-builds demo test lint typecheck unit integration bench bench-batch bench-faults bench-containers bench-containers-batch clean check-root results-readme
 
 help:
 	@echo "make demo   install what is needed, build the guest, run the homework on the embedded lab"
@@ -55,6 +55,12 @@ image: deps build
 image-chost: deps build
 	@$(MIGLAB) image build --variant chost
 
+# A newer QEMU beside the system's, for cross-version runs (--qemu 10.0; the integration suite
+# migrates 7.2 -> 10.0): Debian's bookworm-backports packages, unpacked into vm-images/cache/qemu.
+QEMU_SERIES := 10.0
+qemu-builds: deps build
+	@$(MIGLAB) qemu fetch $(QEMU_SERIES) --quiet >/dev/null
+
 demo: image
 	$(MIGLAB) homework
 
@@ -72,7 +78,7 @@ results-readme: build
 unit: npm
 	NODE_OPTIONS=$(NODE_OPTIONS_JEST) $(NODE_BIN)/jest --selectProjects unit
 
-integration: image image-chost
+integration: image image-chost qemu-builds
 	NODE_OPTIONS=$(NODE_OPTIONS_JEST) $(NODE_BIN)/jest --selectProjects integration --runInBand
 
 test: deps lint typecheck unit integration

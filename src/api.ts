@@ -1,6 +1,7 @@
 // The programmatic API: what the CLI calls and what the tests call. Each function validates its
 // input before starting anything, owns everything it starts, and stops it on success, failure
 // and Ctrl-C.
+import { rmdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { describeError, MiglabError, UsageError } from './errors.js';
 import { checkCpuModels } from './machine/cpu-models.js';
@@ -168,7 +169,12 @@ export async function migrateOnLab(r: MigrateOnLabRequest): Promise<MigrateResul
   const report = await runMigration(
     { lab: r.lab, image: r.image, runDir: dir, runId, cacheDir: IMAGE_CACHE_DIR, signal: r.signal, progress: r.progress, guestIndex: r.guestIndex, hooks: r.hooks },
     r.scenario,
-  );
+  ).catch(async (err: unknown) => {
+    // Refused before it started (a build without the capability, a port taken): no run, so no
+    // folder. rmdir removes only an empty one: whatever the run did write stays.
+    await rmdir(dir).catch(() => undefined);
+    throw err;
+  });
   try {
     return { report: await writeRunFiles(report, dir, { figures: r.figures }), dir };
   } catch (err) {

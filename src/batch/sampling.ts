@@ -6,6 +6,7 @@
 // QEMUs are those whose command line names the lab's runDir there, and the link is the source's
 // interface on its route to the migration address plus the destination's interface holding that
 // address, each read on its own host. The memory guard and the stall verdict read the same host.
+import { programArgv } from '../util/explained-command.js';
 import { readFile, readdir, readlink, stat } from 'node:fs/promises';
 import { cpus as osCpus, release } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -64,7 +65,8 @@ export interface BatchSampling {
 }
 
 /** `g3-source` from a QEMU argv, or undefined when it is not a lab guest's QEMU. */
-export function qemuGuestLabel(argv: readonly string[]): string | undefined {
+export function qemuGuestLabel(command: readonly string[]): string | undefined {
+  const argv = programArgv(command);
   if (!/qemu-system-/.test(argv[0] ?? '')) return undefined;
   const i = argv.indexOf('-name');
   const m = i >= 0 ? /(?:^|,)guest=(g\d+-(?:source|destination))(?:,|$)/.exec(argv[i + 1] ?? '') : null;

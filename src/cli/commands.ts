@@ -25,6 +25,8 @@ import { parseDurationMs, parsePort, subject } from '../util/units.js';
 import { UsageError } from '../errors.js';
 import { PLOT_COMMAND, PLOT_OPTIONS, PLOT_POSITIONALS, SWEEP_COMMAND, SWEEP_OPTIONS, SWEEP_POSITIONALS, plotCommand, sweepCommand } from '../sweep/cli.js';
 import { withTeardown } from '../util/teardown.js';
+import { QEMU_COMMAND, qemuBuilder, qemuCommand } from '../qemu/cli.js';
+import { qemuCacheDir } from '../qemu/fetch.js';
 import { describeSides } from '../migrate/report.js';
 import { DEFAULT_HMP_PORT, DEFAULT_MIGRATION_PORT } from '../migrate/scenario.js';
 import { FAULT_KINDS } from '../fault/spec.js';
@@ -133,6 +135,13 @@ export const COMMANDS: readonly MiglabCommand[] = [
       return !report.image || report.damage ? 1 : 0;
     },
     json: 'the image (build) or what went into it (info)',
+  },
+  {
+    command: QEMU_COMMAND,
+    describe: 'list the QEMU builds a run can use (--qemu), or fetch a newer one from Debian',
+    builder: qemuBuilder,
+    run: (a, io) => qemuCommand(a, io, qemuCacheDir(api.IMAGE_CACHE_DIR)),
+    json: 'the builds (list) or the one fetched (fetch)',
   },
   {
     command: 'lab <action>',

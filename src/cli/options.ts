@@ -11,6 +11,7 @@ import { explainIssue } from '../util/validate.js';
 import { parseWorkload } from '../workload/spec.js';
 import { FAULT_FORMS, parseFault } from '../fault/spec.js';
 import { checkPrefix } from '../lab/spec.js';
+import { choiceText, parseQemuChoice, SYSTEM_QEMU } from '../qemu/build.js';
 import { parseBitRateMbps, parseDurationMs, parsePort, parseRateMiBps, parseSizeMiB, subject, UNIT_HINT, type UnitKind } from '../util/units.js';
 
 export const SHAPING_OPTIONS = {
@@ -34,6 +35,9 @@ export const HOSTS_OPTION = { type: 'string', describe: 'run on your own machine
 
 export const MIGRATE_OPTIONS = {
   ...GUEST_OPTIONS,
+  qemu: { type: 'string', default: SYSTEM_QEMU, describe: "the QEMU build both sides run: system (this host's), a series of Debian's backports such as 10.0 (fetched once into vm-images/cache/qemu; miglab qemu list), or the path of a qemu-system-x86_64" },
+  'qemu-dst': { type: 'string', describe: 'the destination runs this build instead, for a migration from one QEMU to another (same forms as --qemu)' },
+  'machine-type': { type: 'string', default: 'auto', describe: "QEMU machine type on both sides: auto (pc; with two builds, the older one's pc-i440fx-X.Y, which both know), pc (each build's own newest: two builds then fail), or a versioned type" },
   workload: { type: 'string', default: 'idle', describe: 'what the guest does meanwhile: idle, cpu, dirty:512M@200M/s,random, disk:1M/s, net' },
   monitor: { choices: MONITORS, default: 'qmp', describe: 'drive the migration through QMP (migrate/query-migrate) or HMP (migrate -d/info migrate)' },
   port: { type: 'string', default: String(DEFAULT_MIGRATION_PORT), describe: 'TCP port the destination listens on (-incoming tcp:DST:PORT)' },
@@ -116,7 +120,9 @@ export function scenarioFromArgs(a: Raw): ScenarioInput {
       nicModel: a.nic as NicModel,
       diskInterface: a.disk as DiskInterface,
       diskSizeMiB: parseSizeMiB(String(a['disk-size']), '--disk-size'),
+      machineType: String(a['machine-type'] ?? 'auto'),
     },
+    qemu: qemuFromArgs(a),
     workload: asOption('--workload', workload, () => parseWorkload(workload)),
     monitor: a.monitor as MonitorKind,
     port: parsePort(String(a.port), '--port'),
@@ -130,6 +136,15 @@ export function scenarioFromArgs(a: Raw): ScenarioInput {
     stallAfterMs: parseDurationMs(String(a['stall-after'] ?? '15s'), '--stall-after'),
     faults: ((a.fault as string[] | undefined) ?? []).map((f) => asOption('--fault', f, () => parseFault(f))),
   };
+}
+
+/** --qemu and --qemu-dst, each checked (a path made absolute: the run may read it from elsewhere). */
+function qemuFromArgs(a: Raw): ScenarioInput['qemu'] {
+  const one = (flag: string) => {
+    const v = str(a[flag]);
+    return v === undefined ? undefined : asOption(`--${flag}`, v, () => choiceText(parseQemuChoice(v)));
+  };
+  return { source: one('qemu') ?? SYSTEM_QEMU, destination: one('qemu-dst') };
 }
 
 export interface ShapingArgs {
@@ -187,6 +202,7 @@ const SCENARIO_OPTION_OF: Readonly<Record<string, OptionRange>> = {
   'guest.memoryMiB': { flag: 'memory', kind: 'size', range: 'from 64M to 64G' },
   'guest.vcpus': { flag: 'vcpus', range: 'a whole number from 1 to 64' },
   'guest.diskSizeMiB': { flag: 'disk-size', kind: 'size', range: 'from 1M to 1T' },
+  'guest.machineType': { flag: 'machine-type', range: 'auto, pc, or a versioned type such as pc-i440fx-7.2' },
   'parameters.maxBandwidthMiBps': { flag: 'max-bandwidth', kind: 'rate', range: 'more than 0' },
   'parameters.downtimeLimitMs': { flag: 'downtime-limit', kind: 'duration', range: 'from 1ms to 2000s' },
   'parameters.multifdChannels': { flag: 'multifd-channels', range: 'a whole number from 1 to 255' },

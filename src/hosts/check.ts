@@ -15,6 +15,7 @@ import { SshHost, type SshTarget } from '../host/ssh.js';
 import { firstExisting, installLine, missingPrograms } from '../lab/deps.js';
 import type { HostRole } from '../lab/spec.js';
 import { qemuRelease } from '../machine/quirks.js';
+import { parseMachineTypes } from '../qemu/machine-types.js';
 import { listeningPorts, NFS_BLOCK_DRIVER_PATHS } from '../preflight.js';
 import { pollUntil, type WaitOptions } from '../util/deadline.js';
 import { measureClockOffset, offsetBetween, SYSTEM_CLOCK, type ControllerClock } from './clock.js';
@@ -153,26 +154,6 @@ async function checkBridge(role: HostRole, host: Host, bridge: string, signal?: 
   if (joined.exitCode !== 0) return fail(name, `a tap cannot join ${bridge}: ${firstLine(joined.stderr)}`, `check ${bridge} on ${host.name}: ip -d link show ${bridge}`, 'LAB_STATE');
   if (!link.flags?.includes('UP')) return warn(name, `${bridge} exists but is down; a tap joined it and was removed`, `ip link set ${bridge} up`);
   return ok(name, `${bridge} is up; a tap joined it and was removed`);
-}
-
-interface Machines {
-  readonly names: readonly string[];
-  /** The machine type each name is an alias of (`pc` -> `pc-i440fx-7.2`). */
-  readonly aliases: ReadonlyMap<string, string>;
-}
-
-/** `-machine help`: a header line, then NAME DESCRIPTION, an alias saying "(alias of TARGET)". */
-export function parseMachineTypes(help: string): Machines {
-  const names: string[] = [];
-  const aliases = new Map<string, string>();
-  for (const line of help.split('\n').slice(1)) {
-    const m = /^(\S+)\s+(.*)$/.exec(line.trim());
-    if (!m) continue;
-    names.push(m[1]!);
-    const alias = /\(alias of (\S+)\)/.exec(m[2]!);
-    if (alias) aliases.set(m[1]!, alias[1]!);
-  }
-  return { names, aliases };
 }
 
 /** Runs give QEMU `-machine pc` (src/machine/argv.ts): its meaning must be the same on both sides. */

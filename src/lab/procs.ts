@@ -5,6 +5,7 @@
 // `lab down` stops exactly them (by pid and start time, never a process that reused the pid)
 // before it deletes the namespaces they would otherwise keep alive. One file per process, written
 // atomically, so concurrent runs on one lab never rewrite each other's records.
+import { programArgv } from '../util/explained-command.js';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -52,7 +53,7 @@ export class ProcessRegistry implements ProcessRecorder {
     const owned = { pid: proc.pid, startTime };
     this.record({
       ...owned,
-      what: `${argv[0]!.split('/').pop()} in ${label}`,
+      what: `${programArgv(argv)[0]!.split('/').pop()} in ${label}`,
       argv: argv.map((a) => (a.length > 120 ? `${a.slice(0, 117)}...` : a)),
       netns: label,
       owner: selfProcess(),

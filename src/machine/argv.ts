@@ -2,6 +2,7 @@
 // carries the reason it is there, so the report can explain the exact command that ran.
 import type { ArgGroup, ExplainedCommand } from '../util/explained-command.js';
 import type { MachineMedia, MachineSpec } from './spec.js';
+import { launchGroups, type QemuBuild } from '../qemu/build.js';
 
 export type ResolvedAccel = 'kvm' | 'tcg';
 
@@ -30,7 +31,8 @@ export interface LaunchPlan {
   /** e.g. tcp:10.77.0.2:4444 for the destination. */
   readonly incomingUri?: string;
   readonly media: MachineMedia;
-  readonly qemuBinary?: string;
+  /** The QEMU build to run (src/qemu/build.ts); none: the host's own. */
+  readonly qemu?: QemuBuild;
   /** KiB added to the guest's RAM to steer QEMU < 9.0 off its buggy TCG dirty-sync path (quirks.ts). */
   readonly ramPadKiB?: number;
   /** Load TLS credentials, so the migration stream can be encrypted (migration parameter tls-creds). */
@@ -61,10 +63,16 @@ export function buildQemuCommand(spec: MachineSpec, plan: LaunchPlan): Explained
   const g: ArgGroup[] = [];
   const add = (why: string, ...args: string[]) => g.push({ args, why });
 
-  add('the QEMU system emulator for x86-64 guests', plan.qemuBinary ?? 'qemu-system-x86_64');
+  g.push(...launchGroups(plan.qemu));
   add('names the guest in logs and ps, and names QEMU threads after their role (vCPU, migration)', '-name', `guest=${spec.name}-${plan.role},debug-threads=on`);
   add('no default devices and no user config files: the guest has exactly the devices listed here, identically on both sides of a migration', '-nodefaults', '-no-user-config');
-  add('the i440fx PC machine type (it has the PIIX IDE controller that the ide disk interface needs)', '-machine', 'pc');
+  add(
+    spec.machineType === 'pc'
+      ? 'the i440fx PC machine type (it has the PIIX IDE controller that the ide disk interface needs)'
+      : `the machine type pinned to one version, the same on both sides: a QEMU's plain pc is its own newest type, and a destination refuses a type other than its own`,
+    '-machine',
+    spec.machineType,
+  );
   add(
     plan.accel === 'kvm'
       ? 'hardware virtualisation through /dev/kvm: guest code runs natively on the host CPU'

@@ -8,7 +8,8 @@ import type { WaitOptions } from '../util/deadline.js';
 import type { Teardown } from '../util/teardown.js';
 import type { LaunchPlan, ResolvedAccel } from './argv.js';
 import type { MachineMedia, MachineSpec } from './spec.js';
-import { qemuRelease, TCG_RAM_PAD_KIB, tcgLosesPrecopyWrites } from './quirks.js';
+import { TCG_RAM_PAD_KIB, tcgLosesPrecopyWrites } from './quirks.js';
+import { systemBuild, type QemuBuild } from '../qemu/build.js';
 import { Vm, VmLaunchError } from './vm.js';
 
 export interface LabGuestOptions extends WaitOptions {
@@ -28,6 +29,11 @@ export interface LabGuestOptions extends WaitOptions {
   readonly tls?: LaunchPlan['tls'];
   /** Give the guest a control port (a container host: see vm-images/agent/control.c); its socket is `Vm.controlSocket`. */
   readonly controlPort?: boolean;
+  /**
+   * The QEMU build this side runs, and the other side's (their guests' RAM sizes must agree, and
+   * the TCG work-around below changes it); none: the host's own on both.
+   */
+  readonly qemu?: { readonly build: QemuBuild; readonly peer: QemuBuild };
   /** Told when QEMU hung while starting and is launched once more (the message says where it hung). */
   readonly onRelaunch?: (why: string) => void;
   /** A file of this guest (serial log, QMP transcript) cannot be written. */
@@ -88,8 +94,9 @@ async function launchOnTap(o: LabGuestOptions, tap: string, sockDir: string, tim
   const host = o.lab.hosts[o.side].host;
   // The kernel and initrd as that host sees them (put there first when it is another machine).
   const media = { ...o.media, kernelPath: await o.lab.placeFile(o.side, o.media.kernelPath), initrdPath: await o.lab.placeFile(o.side, o.media.initrdPath) };
-  // Both sides of a migration decide this the same way, so their RAM sizes match.
-  const ramPadKiB = o.accel === 'tcg' && tcgLosesPrecopyWrites(await qemuRelease(host)) ? TCG_RAM_PAD_KIB : undefined;
+  // Both sides of a migration decide this the same way (from both builds), so their RAM sizes match.
+  const builds = o.qemu ? [o.qemu.build, o.qemu.peer] : [await systemBuild(host)];
+  const ramPadKiB = o.accel === 'tcg' && builds.some((b) => tcgLosesPrecopyWrites(b.release)) ? TCG_RAM_PAD_KIB : undefined;
   return Vm.launch({
     host,
     spec: o.spec,
@@ -105,6 +112,7 @@ async function launchOnTap(o: LabGuestOptions, tap: string, sockDir: string, tim
       tls: o.tls,
       media,
       ramPadKiB,
+      qemu: o.qemu?.build,
       controlSocket: o.controlPort ? join(sockDir, `${o.side}.ctl`) : undefined,
     },
     runDir: o.runDir,

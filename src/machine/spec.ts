@@ -20,6 +20,8 @@ export const MachineSpecSchema = z
     accel: z.enum(ACCELS).default('auto'),
     /** CPU model; both sides of a migration must use the same one. */
     cpuModel: z.string().regex(/^[A-Za-z0-9_.,=+-]+$/, 'a CPU model name such as qemu64 or host').default('qemu64'),
+    /** QEMU's -machine, the same on both sides (pc, or a versioned type pinned for two QEMU builds: src/qemu/pair.ts). */
+    machineType: z.string().regex(/^[a-z][a-z0-9.-]{0,40}$/, 'a machine type such as pc or pc-i440fx-7.2').default('pc'),
     memoryMiB: z.number().int().min(64, 'at least 64 MiB').max(65536, 'at most 64 GiB'),
     vcpus: z.number().int().min(1).max(64).default(1),
     nicModel: z.enum(NIC_MODELS).default('virtio-net-pci'),

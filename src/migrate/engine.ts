@@ -24,7 +24,7 @@ import type { Progress } from '../progress/progress.js';
 import { leftovers, observeAfter } from './aftermath.js';
 import { lastActiveSample } from './figures.js';
 import { RunGuard, trippedError } from './guard.js';
-import { boot, chooseAccel, claimSlot, labGuests, type Slot } from './phases/boot.js';
+import { boot, chooseAccel, chooseQemu, claimSlot, labGuests, type Slot } from './phases/boot.js';
 import { configure } from './phases/configure.js';
 import { instrument } from './phases/instrument.js';
 import { migrate } from './phases/migrate.js';
@@ -102,6 +102,7 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
   // Read at the start: at the end the source host may be out of reach (a lost connection).
   let facts: Promise<HostFacts> | undefined;
   try {
+    await chooseQemu(run);
     slot = await claimSlot(run);
     facts = hostFacts(run.lab.hosts.src.host);
     accel = await chooseAccel(run);

@@ -21,6 +21,7 @@ import type { EngineContext } from './engine.js';
 import type { RunGuard } from './guard.js';
 import type { EventRecord, RunOutputs, Sample, StartedBy, Verdict } from './report.js';
 import type { Scenario } from './scenario.js';
+import type { QemuPair, QemuRecord } from '../qemu/pair.js';
 
 /** Monitor calls outside the migration loop. */
 export const CALL = { timeoutMs: 10000 };
@@ -40,7 +41,7 @@ export interface RunRecord {
   accel?: AccelDecision;
   /** tcp:DST:PORT, the port shifted with the slot. */
   uri: string;
-  qemu: { version: string; package?: string };
+  qemu: QemuRecord;
   parametersInForce: Record<string, unknown>;
   capabilitiesInForce: Record<string, boolean>;
   migrateCommand: string;
@@ -65,6 +66,8 @@ export interface Run {
   readonly faults: FaultRunner;
   readonly held: Held;
   readonly record: RunRecord;
+  /** The QEMU builds of both sides and their machine type, decided before the slot (src/qemu/pair.ts). */
+  qemu?: QemuPair;
   /** The lab as this run sees it: processes it starts are recorded with its run id and slot. */
   lab: Lab;
   /** The phase a failure is recorded in (run.json's failedIn.phase): setup, boot, prepare, migrate, conclude, cleanup. */

@@ -7,12 +7,17 @@ import { parseInput } from '../util/validate.js';
 import { ACCELS, DISK_INTERFACES, NIC_MODELS } from '../machine/spec.js';
 import { maxDirtyWssMiB, memoryForDirtyWssMiB, WorkloadSpecSchema, workloadName } from '../workload/spec.js';
 import { FaultSpecSchema, faultName, formatFault } from '../fault/spec.js';
+import { parseQemuChoice, SYSTEM_QEMU } from '../qemu/build.js';
 
 export const MONITORS = ['qmp', 'hmp'] as const;
 export type MonitorKind = (typeof MONITORS)[number];
 
-/** Capabilities miglab knows how to set, by their QEMU names. */
-export const CAPABILITIES = ['xbzrle', 'auto-converge', 'multifd', 'postcopy-ram'] as const;
+/**
+ * Capabilities miglab knows how to set, by their QEMU names. Whether a QEMU build has one is asked
+ * from that build before a run (src/qemu/offers.ts): compress is gone from 9.1 on; dirty-limit and
+ * switchover-ack came in 8.1 (dirty-limit needs KVM's dirty ring, and QEMU says so under TCG).
+ */
+export const CAPABILITIES = ['xbzrle', 'auto-converge', 'multifd', 'postcopy-ram', 'postcopy-preempt', 'postcopy-blocktime', 'dirty-limit', 'switchover-ack', 'compress'] as const;
 export type CapabilityName = (typeof CAPABILITIES)[number];
 
 export const MigrationParametersSchema = z
@@ -35,6 +40,11 @@ export const GuestShapeSchema = z
     nicModel: z.enum(NIC_MODELS).default('virtio-net-pci'),
     diskInterface: z.enum(DISK_INTERFACES).default('virtio'),
     diskSizeMiB: z.number().int().min(1).max(1048576).default(256),
+    /**
+     * QEMU's machine type on both sides: auto (pc; with two different QEMU builds, the type the
+     * older one's pc stands for, which both know), pc (each build's own newest), or a versioned type.
+     */
+    machineType: z.string().regex(/^[a-z][a-z0-9.-]{0,40}$/, 'not a machine type name (lower case, as qemu-system-x86_64 -machine help lists them)').default('auto'),
     /** Start an iperf3 server in the guest (for traffic through its NIC during the run). */
     iperfServer: z.boolean().default(false),
   })
@@ -47,9 +57,20 @@ export const DEFAULT_MIGRATION_PORT = 4444;
 /** The source's HMP telnet port of the homework by hand (`guests up`), on the source host. */
 export const DEFAULT_HMP_PORT = 4445;
 
+/** Which QEMU build each side runs (src/qemu/build.ts): system, a series of Debian's backports such as 10.0, or a path. */
+export const QemuChoiceSchema = z
+  .object({
+    source: z.string().min(1).default(SYSTEM_QEMU),
+    /** Absent: the source's build (a migration between two builds names it). */
+    destination: z.string().min(1).optional(),
+  })
+  .strict()
+  .readonly();
+
 export const ScenarioSchema = z
   .object({
     guest: GuestShapeSchema.default(GuestShapeSchema.parse({})),
+    qemu: QemuChoiceSchema.default({ source: SYSTEM_QEMU }),
     /** What the guest does while it migrates (compact form or object): idle, dirty, cpu, disk, net. */
     workload: WorkloadSpecSchema.default({ kind: 'idle' }),
     monitor: z.enum(MONITORS).default('qmp'),
@@ -85,6 +106,8 @@ export type ScenarioInput = z.input<typeof ScenarioSchema>;
 
 export function parseScenario(input: ScenarioInput): Scenario {
   const s = parseInput(ScenarioSchema, input, 'migration scenario');
+  parseQemuChoice(s.qemu.source);
+  if (s.qemu.destination !== undefined) parseQemuChoice(s.qemu.destination);
   if (s.postcopyAfterMs !== undefined && !s.capabilities['postcopy-ram']) {
     throw new UsageError('postcopyAfterMs needs the postcopy-ram capability', 'add --capability postcopy-ram');
   }
@@ -112,10 +135,21 @@ export function parseScenario(input: ScenarioInput): Scenario {
 /** A run's name, derived from the values that distinguish it. */
 export function scenarioName(s: Scenario): string {
   const parts = [`${s.guest.memoryMiB}m`, workloadName(s.workload), s.guest.nicModel.replace('-net-pci', ''), s.guest.diskInterface, s.monitor];
+  const q = qemuName(s.qemu);
+  if (q) parts.push(q);
+  if (s.guest.machineType !== 'auto') parts.push(s.guest.machineType);
   if (s.parameters.maxBandwidthMiBps !== undefined) parts.push(`bw${s.parameters.maxBandwidthMiBps}`);
   if (s.parameters.downtimeLimitMs !== undefined) parts.push(`dl${s.parameters.downtimeLimitMs}`);
   for (const [cap, on] of Object.entries(s.capabilities)) if (on) parts.push(cap);
   if (s.tls) parts.push('tls');
   for (const f of s.faults) parts.push(faultName(f));
   return parts.join('-');
+}
+
+/** "qemu10.0", "qemu7.2-to-10.0" (a path shows as "path"); nothing for the system's on both sides. */
+function qemuName(q: Scenario['qemu']): string | undefined {
+  const label = (c: string) => (c.includes('/') ? 'path' : c);
+  const dst = q.destination ?? q.source;
+  if (q.source === SYSTEM_QEMU && dst === SYSTEM_QEMU) return undefined;
+  return q.source === dst ? `qemu${label(q.source)}` : `qemu${label(q.source)}-to-${label(dst)}`;
 }

@@ -22,14 +22,30 @@ export interface QemuWatchOptions {
   readonly cause?: () => string | undefined;
 }
 
+/**
+ * What a QEMU said last before exiting on its own: its own error lines ("qemu-system-x86_64: ...")
+ * when it printed some, the last two (a failed incoming migration says why on the line before
+ * "load of migration failed", e.g. "Machine type received is 'pc-i440fx-10.0' and local is
+ * 'pc-i440fx-7.2'"); else its last line. Heartbeats are not words.
+ */
+export function lastWords(tail: string): string | undefined {
+  const lines = tail
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.includes('MIGLAB-HB'));
+  const own = lines.filter((l) => /^qemu-system-[\w-]+: /.test(l));
+  const words = own.length > 0 ? own.slice(-2) : lines.slice(-1);
+  return words.length > 0 ? words.join(' / ') : undefined;
+}
+
 /** A QEMU exiting while miglab has not asked it to. */
 export function watchQemuExit(vm: Vm, side: Side, guard: RunGuard, o: QemuWatchOptions): void {
   void vm.process.exited.then((exit) => {
     if (vm.stopRequested) return;
     const cause = o.cause?.();
     // QEMU says why it exits on its own (an error); a killed one says nothing worth quoting.
-    const last = exit.signal ? undefined : vm.process.tail(3).split('\n').filter((l) => !l.includes('MIGLAB-HB')).slice(-1)[0];
-    const msg = `the ${side} QEMU (${vm.label}, pid ${vm.process.pid}) ${how(exit)}${cause ? ` (${cause})` : ''}${last ? `; its last words: ${last.trim()}` : ''}`;
+    const last = exit.signal ? undefined : lastWords(vm.process.tail(6));
+    const msg = `the ${side} QEMU (${vm.label}, pid ${vm.process.pid}) ${how(exit)}${cause ? ` (${cause})` : ''}${last ? `; its last words: ${last}` : ''}`;
     if (o.fatal()) guard.trip('qemu-exit', trippedError('qemu-exit', msg, { side, exit }));
     else guard.note('qemu-exit', msg);
   });

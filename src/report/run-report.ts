@@ -255,6 +255,18 @@ function commands(doc: MarkdownDoc, r: RunReport): void {
   }
 }
 
+/** One QEMU row, or with builds chosen (--qemu), one per side and the machine type with its reason. */
+function qemuRows(q: RunReport['inputs']['qemu']): Row[] {
+  const one = (v: string, pkg?: string) => `${v}${pkg ? ` (${pkg})` : ''}`;
+  if (!q.builds) return [{ what: 'QEMU', value: one(q.version, q.package) }];
+  const dst = q.destination ?? { version: q.version, package: q.package };
+  return [
+    { what: 'QEMU, source', value: `${one(q.version, q.package)}: ${q.builds.source.choice}, ${q.builds.source.origin}` },
+    { what: 'QEMU, destination', value: `${one(dst.version, dst.package)}: ${q.builds.destination.choice}, ${q.builds.destination.origin}` },
+    ...(q.machineTypeWhy ? [{ what: 'machine type', value: q.machineTypeWhy }] : []),
+  ];
+}
+
 function environment(doc: MarkdownDoc, r: RunReport): void {
   const i = r.inputs;
   doc.heading(2, 'Environment').table<Row>(
@@ -263,7 +275,7 @@ function environment(doc: MarkdownDoc, r: RunReport): void {
       { key: 'value', title: 'in this run' },
     ],
     [
-    { what: 'QEMU', value: `${i.qemu.version}${i.qemu.package ? ` (${i.qemu.package})` : ''}` },
+    ...qemuRows(i.qemu),
     { what: 'accelerator', value: `${i.accel.used}: ${i.accel.reason}` },
     { what: 'host', value: `${i.host.cpuModel}, ${i.host.cpus} CPUs, ${i.host.memTotalMiB} MiB, kernel ${i.host.kernel}` },
     { what: 'guest image', value: `${i.image.hash}, kernel ${i.image.kernelVersion}` },

@@ -1,6 +1,7 @@
 // The short coloured summary `miglab migrate` prints. It reads only the report. A figure the
 // report does not have is printed as `?` (never 0), with where each headline figure came from
 // when it was not QEMU's own query-migrate.
+import { describeQemu } from '../qemu/pair.js';
 import { join } from 'node:path';
 import chalk from 'chalk';
 import { dirtyRateText } from '../migrate/figures.js';
@@ -54,7 +55,7 @@ export function formatSummary(r: RunReport, dir: string): string {
   const lines = [
     `${head}  ${chalk.dim(r.name)}`,
     `  accelerator     ${r.inputs.accel.used}${r.inputs.accel.used !== r.inputs.accel.requested ? chalk.dim(` (${r.inputs.accel.reason})`) : ''}`,
-    `  QEMU            ${r.inputs.qemu.version}, ${startedHow(r)}`,
+    `  QEMU            ${describeQemu(r.inputs.qemu)}, ${startedHow(r)}`,
     o.final
       ? `  total time      ${fmt(o.totalTimeMs, 'ms')}${source(o.figureSources?.totalTimeMs)}${o.setupTimeMs !== undefined ? `   setup ${fmt(o.setupTimeMs, 'ms')}` : ''}`
       : `  total time      ${chalk.dim('none: the run ended before the migration did')}`,

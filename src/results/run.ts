@@ -340,6 +340,14 @@ export const RunOutputsSchema = z
   .describe('What the run measured');
 
 const ArgGroupSchema = z.object({ args: arr(z.string()).describe('Arguments'), why: text('Why they are there') });
+const QemuBuildRecordSchema = z.object({
+  choice: text('As asked for: system, a series of Debian\'s backports (10.0), or a path'),
+  binary: text('The program run'),
+  versionLine: text('Its --version line'),
+  origin: text('Where it came from'),
+  debianVersion: text('The Debian package version it was fetched as (a named series)').optional(),
+});
+
 export const ExplainedCommandSchema = z
   .object({ argv: arr(z.string()).describe('The command line as run'), explained: arr(ArgGroupSchema).describe('Each group of arguments with the reason it is there') })
   .describe('A command with each argument explained');
@@ -395,7 +403,22 @@ export const RunInputsSchema = z
     image: z
       .object({ hash: text("The guest image's hash"), kernelVersion: text('Guest kernel version'), inputs: ImageInputsSchema })
       .describe('The guest image'),
-    qemu: z.object({ version: text("QEMU's version (query-version)"), package: text('The Debian package version').optional() }).describe('QEMU'),
+    qemu: z
+      .object({
+        version: text("The source QEMU's version (query-version)"),
+        package: text('Its Debian package version').optional(),
+        destination: z
+          .object({ version: text("The destination QEMU's version (query-version)"), package: text('Its Debian package version').optional() })
+          .optional()
+          .describe('The destination QEMU as it reported itself (different from the source in a cross-version migration); absent from records made before it was kept'),
+        builds: z
+          .object({ source: QemuBuildRecordSchema.describe("The source's build"), destination: QemuBuildRecordSchema.describe("The destination's build") })
+          .optional()
+          .describe('Which QEMU build each side ran (--qemu, --qemu-dst); absent from records made before builds could be chosen'),
+        machineType: text('The -machine both QEMUs got').optional(),
+        machineTypeWhy: text('Why that machine type (auto: pc for one build, else the type both know)').optional(),
+      })
+      .describe('QEMU'),
     host: HostFactsSchema,
     accel: AccelDecisionSchema,
     parametersInForce: z.record(z.string(), z.unknown()).describe('query-migrate-parameters on the source after set-up, as QEMU spelled it'),

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { ShapingSchema } from '../lab/spec.js';
 import { CAPABILITIES, MONITORS } from '../migrate/scenario.js';
+import { DISK_INTERFACES, NIC_MODELS } from '../machine/spec.js';
 import { GRID_DIMENSIONS, SweepSpecSchema, type PointScenarioInput } from '../sweep/spec.js';
 import type { ResultContract } from './contract.js';
 import { arr, count, mbps, mib, mibps, ms } from './fields.js';
@@ -23,6 +24,10 @@ export const PointValuesSchema = z
     monitor: z.enum(MONITORS).optional().describe('Monitor that drives the migration'),
     faults: z.union([z.string(), arr(z.string())]).optional().describe('Faults injected (none, one, or a list fired in the same run)'),
     tls: z.boolean().optional().describe('The migration stream over TLS'),
+    qemu: z.string().optional().describe('The QEMU build of both sides, or SOURCE->DESTINATION (system->10.0)'),
+    machineType: z.string().optional().describe('The machine type asked for (auto, pc, or a versioned type)'),
+    nicModel: z.enum(NIC_MODELS).optional().describe("The guest's NIC model"),
+    diskInterface: z.enum(DISK_INTERFACES).optional().describe("The guest's disk interface"),
   })
   .describe('The grid values of one point (only the dimensions the grid names)');
 

@@ -9,6 +9,7 @@ import { barChart, renderChart, scatterWithSpread, type Marker, type PlannedChar
 import { writeReport, type WrittenReport } from '../report/html.js';
 import { fmtMs, markdown, writeTableCsv, type Column } from '../report/markdown.js';
 import { FAULT_COLUMNS, FAULT_REPORT_COLUMNS, faultRows } from '../fault/table.js';
+import { MATRIX_COLUMNS, qemuMatrix } from './qemu-matrix.js';
 import { loadResults, type LoadedResults, type RunEntry } from './results.js';
 import { workloadKind } from './spec.js';
 import { PARAMETER_COLUMNS, summarizePoints, workloadOf, writeSummaryCsv, type MetricKey, type ParameterColumn, type PointSummary } from './summary.js';
@@ -251,6 +252,17 @@ function reportMarkdown(results: LoadedResults, summary: readonly PointSummary[]
     { key: 'transferredMiB', title: 'transferred, mean', format: (v) => (typeof v === 'number' ? `${v.toFixed(1)} MiB` : '–'), align: 'right' },
   ];
   doc.heading(2, 'Summary').table(columns, rows);
+  const matrix = qemuMatrix(summary);
+  if (matrix) {
+    const works = matrix.filter((m) => m.outcome === 'works').length;
+    doc
+      .heading(2, 'QEMU version matrix')
+      .paragraph(
+        `${works} of ${matrix.length} combinations worked: the migration completed and the guest went on at the destination with the same boot. ` +
+          "A QEMU's plain `pc` is its own newest machine type, and a destination refuses any type but its own, so `pc` across two builds fails in both directions; `auto` pins the older build's, which both know. Where a combination failed, the reason is the run's, with what QEMU said. `matrix.csv` has these rows.",
+      )
+      .table(MATRIX_COLUMNS, matrix);
+  }
   const faults = faultRows(results.entries);
   if (faults.length > 0) {
     const met = faults.filter((f) => f.asExpected === 'yes').length;
@@ -283,6 +295,8 @@ export async function plotResults(dir: string): Promise<PlotResult> {
   await writeSummaryCsv(summaryCsv, summary);
   const faults = faultRows(results.entries);
   if (faults.length > 0) await writeTableCsv(join(dir, 'faults.csv'), FAULT_COLUMNS, faults);
+  const matrix = qemuMatrix(summary);
+  if (matrix) await writeTableCsv(join(dir, 'matrix.csv'), MATRIX_COLUMNS, matrix);
   const report = await writeReport(dir, reportMarkdown(results, summary, planned), results.sweep ? `miglab sweep ${results.sweep.name}` : 'miglab results');
   return { dir, charts, summary, report, summaryCsv };
 }

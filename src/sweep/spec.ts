@@ -9,6 +9,7 @@ import { parseYaml, readInputFile } from '../util/yaml.js';
 import { parseShaping, type Shaping } from '../lab/index.js';
 import { faultName, parseFault } from '../fault/spec.js';
 import { parseWorkload, workloadName } from '../workload/spec.js';
+import { DISK_INTERFACES, NIC_MODELS, type DiskInterface, type NicModel } from '../machine/spec.js';
 import { CAPABILITIES, MONITORS, parseScenario, type CapabilityName, type MonitorKind, type Scenario, type ScenarioInput } from '../migrate/scenario.js';
 
 const nonEmpty = <T extends z.ZodType>(item: T) => z.array(item).min(1, 'give at least one value').optional();
@@ -34,13 +35,21 @@ export const SweepGridSchema = z
     faults: nonEmpty(z.union([z.string().min(1), z.array(z.string().min(1))])),
     /** The migration stream over TLS or plain TCP (its cost, side by side). */
     tls: nonEmpty(z.boolean()),
+    /** The QEMU builds: one for both sides (system, 10.0, a path) or SOURCE->DESTINATION (system->10.0). */
+    qemu: nonEmpty(z.string().min(1)),
+    /** The machine type: auto, pc, or a versioned type (pc-i440fx-7.2). */
+    machineType: nonEmpty(z.string().min(1)),
+    /** The guest's NIC model (virtio-net-pci against the emulated e1000 or rtl8139). */
+    nicModel: nonEmpty(z.enum(NIC_MODELS)),
+    /** The guest's disk interface (virtio against the emulated IDE). */
+    diskInterface: nonEmpty(z.enum(DISK_INTERFACES)),
   })
   .strict()
   .readonly();
 export type SweepGrid = z.infer<typeof SweepGridSchema>;
 
 /** The grid's dimensions in the order they nest (the first varies slowest) and appear in names. */
-export const GRID_DIMENSIONS = ['memoryMiB', 'workload', 'maxBandwidthMiBps', 'downtimeLimitMs', 'linkBandwidthMbit', 'capabilities', 'monitor', 'faults', 'tls'] as const;
+export const GRID_DIMENSIONS = ['qemu', 'machineType', 'nicModel', 'diskInterface', 'memoryMiB', 'workload', 'maxBandwidthMiBps', 'downtimeLimitMs', 'linkBandwidthMbit', 'capabilities', 'monitor', 'faults', 'tls'] as const;
 export type GridDimension = (typeof GRID_DIMENSIONS)[number];
 
 // The base is checked only for shape here; every point is validated whole by parseScenario.
@@ -83,6 +92,19 @@ export interface PointValues {
   readonly monitor?: MonitorKind;
   readonly faults?: string | readonly string[];
   readonly tls?: boolean;
+  readonly qemu?: string;
+  readonly machineType?: string;
+  readonly nicModel?: NicModel;
+  readonly diskInterface?: DiskInterface;
+}
+
+/** SOURCE->DESTINATION, as a grid names a migration from one QEMU build to another. */
+export const QEMU_PAIR_SEPARATOR = '->';
+
+/** A grid's qemu value as the scenario's qemu field: "system->10.0" is { source: system, destination: 10.0 }. */
+export function qemuOfGridValue(v: string): { source: string; destination?: string } {
+  const [source, destination] = v.split(QEMU_PAIR_SEPARATOR).map((x) => x.trim());
+  return destination === undefined || destination === source ? { source: source! } : { source: source!, destination };
 }
 
 /** A point's faults as a list (`none` is no fault). */
@@ -201,6 +223,17 @@ function dimensionToken(d: Exclude<GridDimension, 'workload'>, v: PointValues): 
     }
     case 'tls':
       return v.tls ? 'tls' : 'plain';
+    case 'qemu': {
+      const q = qemuOfGridValue(v.qemu!);
+      const label = (c: string) => safe(c.replace(/^\//, ''));
+      return `qemu-${label(q.source)}${q.destination ? `-to-${label(q.destination)}` : ''}`;
+    }
+    case 'machineType':
+      return `mt-${v.machineType}`;
+    case 'nicModel':
+      return `nic-${v.nicModel!.replace('-net-pci', '')}`;
+    case 'diskInterface':
+      return `disk-${v.diskInterface}`;
   }
 }
 
@@ -231,6 +264,10 @@ function buildScenario(spec: SweepSpec, v: PointValues): PointScenarioInput {
   if (v.monitor !== undefined) s.monitor = v.monitor;
   if (v.faults !== undefined) s.faults = pointFaults(v.faults);
   if (v.tls !== undefined) s.tls = v.tls;
+  if (v.qemu !== undefined) s.qemu = qemuOfGridValue(v.qemu);
+  if (v.machineType !== undefined) s.guest = { ...asRecord(s.guest), machineType: v.machineType };
+  if (v.nicModel !== undefined) s.guest = { ...asRecord(s.guest), nicModel: v.nicModel };
+  if (v.diskInterface !== undefined) s.guest = { ...asRecord(s.guest), diskInterface: v.diskInterface };
   if (spec.timeoutMs !== undefined) s.timeoutMs = spec.timeoutMs;
   return s as PointScenarioInput;
 }

@@ -8,7 +8,8 @@ export { SUMMARY_FIELDS };
 import { MiB } from '../util/units.js';
 import { formatFault } from '../fault/spec.js';
 import type { RunEntry } from './results.js';
-import { labelWorkloads, type WorkloadValue } from './spec.js';
+import { labelWorkloads, QEMU_PAIR_SEPARATOR, type WorkloadValue } from './spec.js';
+import { SYSTEM_QEMU } from '../qemu/build.js';
 
 export interface Metric {
   readonly key: string;
@@ -33,7 +34,7 @@ export const SUMMARY_METRICS = [
 export type MetricKey = (typeof SUMMARY_METRICS)[number]['key'];
 
 /** Parameters a point can differ in, as they appear in tables (values derived from the reports). */
-export const PARAMETER_COLUMNS = ['memoryMiB', 'workload', 'maxBandwidthMiBps', 'downtimeLimitMs', 'linkBandwidthMbit', 'capabilities', 'monitor', 'faults', 'tls'] as const;
+export const PARAMETER_COLUMNS = ['qemu', 'machineType', 'nicModel', 'diskInterface', 'memoryMiB', 'workload', 'maxBandwidthMiBps', 'downtimeLimitMs', 'linkBandwidthMbit', 'capabilities', 'monitor', 'faults', 'tls'] as const;
 export type ParameterColumn = (typeof PARAMETER_COLUMNS)[number];
 export type ParameterValues = Partial<Record<ParameterColumn, string | number>>;
 
@@ -63,7 +64,13 @@ function rawParameters(e: RunEntry): Record<ParameterColumn, unknown> {
   const caps = Object.entries(s.capabilities ?? {})
     .filter(([, on]) => on)
     .map(([c]) => c);
+  const q = s.qemu ?? { source: SYSTEM_QEMU };
+  const dst = q.destination ?? q.source;
   return {
+    qemu: dst === q.source ? q.source : `${q.source}${QEMU_PAIR_SEPARATOR}${dst}`,
+    machineType: s.guest?.machineType ?? 'auto',
+    nicModel: s.guest?.nicModel,
+    diskInterface: s.guest?.diskInterface,
     memoryMiB: s.guest?.memoryMiB,
     workload: workloadOf(e),
     maxBandwidthMiBps: s.parameters?.maxBandwidthMiBps,

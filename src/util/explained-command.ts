@@ -13,3 +13,14 @@ export interface ExplainedCommand {
   readonly argv: readonly string[];
   readonly explained: readonly ArgGroup[];
 }
+
+/**
+ * The program's own argv when a command starts with `env NAME=VALUE ...` (a QEMU build that needs
+ * QEMU_MODULE_DIR): what runs once env has exec'd, as /proc and messages should name it.
+ */
+export function programArgv(argv: readonly string[]): readonly string[] {
+  if (argv[0] !== 'env') return argv;
+  let i = 1;
+  while (i < argv.length && /^[A-Za-z_][A-Za-z0-9_]*=/.test(argv[i]!)) i++;
+  return argv.slice(i);
+}

@@ -10,6 +10,12 @@ import { startLabGuest, type LabGuestOptions } from '../../machine/lab-guest.js'
 import { parseMachineSpec, type MachineSpec } from '../../machine/spec.js';
 import { VmLaunchError, type Vm } from '../../machine/vm.js';
 import { checkPortFree } from '../../preflight.js';
+import { versionOf } from '../../qemu/build.js';
+import { qemuCacheDir } from '../../qemu/fetch.js';
+import { pairRecord, resolveQemuPair, type QemuPair } from '../../qemu/pair.js';
+import { migrationOffers, missingOffers } from '../../qemu/offers.js';
+import { UsageError } from '../../errors.js';
+import { qmpParameters } from '../monitor.js';
 import { Teardown } from '../../util/teardown.js';
 import { checkThenRemoveDisk } from '../../workload/run.js';
 import type { EngineContext } from '../engine.js';
@@ -55,7 +61,7 @@ export interface BootLab extends Pick<Lab, 'nfs' | 'stillUp' | 'nfsServerState' 
 }
 
 /** What the boot uses of the run. */
-export type BootRun = Pick<Run, 'scenario' | 'guard' | 'td' | 'progress' | 'out' | 'phases' | 'held' | 'final' | 'sourceCompletedAtMs'> & {
+export type BootRun = Pick<Run, 'scenario' | 'qemu' | 'guard' | 'td' | 'progress' | 'out' | 'phases' | 'held' | 'final' | 'sourceCompletedAtMs'> & {
   readonly ctx: Pick<EngineContext, 'runId' | 'runDir' | 'hooks'> & { readonly image: Pick<ImageInfo, 'kernelPath' | 'initrdPath'> };
   readonly lab: BootLab;
   readonly faults: Pick<FaultRunner, 'records'>;
@@ -94,6 +100,7 @@ export async function claimSlot(run: Run): Promise<Slot> {
     vcpus: scenario.guest.vcpus,
     nicModel: scenario.guest.nicModel,
     diskInterface: scenario.guest.diskInterface,
+    machineType: run.qemu?.machineType ?? 'pc',
     mac: lab.guestMac(idx),
     ip: `${lab.guestIp(idx)}/${lab.prefixLength}`,
     // The net workload needs the guest's iperf3 server.
@@ -101,6 +108,46 @@ export async function claimSlot(run: Run): Promise<Slot> {
   });
   run.record.machine = machine;
   return { index: idx, guestIp: lab.guestIp(idx), dstAddress, uri, hmpTelnetPort, machine };
+}
+
+/**
+ * The QEMU builds of both sides (a named one fetched the first time) and the machine type they
+ * share: the user's to fix when it cannot be had, so decided before anything starts.
+ */
+export async function chooseQemu(run: Run): Promise<QemuPair> {
+  const { scenario, ctx, guard } = run;
+  const req = { source: scenario.qemu.source, destination: scenario.qemu.destination ?? scenario.qemu.source, machineType: scenario.guest.machineType };
+  const pair = await resolveQemuPair(run.lab.hosts, req, { cacheDir: qemuCacheDir(ctx.cacheDir), signal: guard.signal, log: (line) => run.progress('qemu', line) });
+  run.qemu = pair;
+  run.record.qemu = { ...run.record.qemu, ...pairRecord(pair) };
+  await refuseUnoffered(run, pair);
+  if (req.source !== 'system' || req.destination !== 'system') {
+    run.progress('qemu', `source QEMU ${versionOf(pair.source)} (${pair.source.choice}), destination QEMU ${versionOf(pair.destination)} (${pair.destination.choice}); machine type ${pair.machineTypeWhy}`);
+  }
+  return pair;
+}
+
+/**
+ * A capability or parameter the run sets must be one both QEMUs know (asked from each, never
+ * decided by version): refused in one line, before anything starts, naming the side that lacks it.
+ */
+async function refuseUnoffered(run: Run, pair: QemuPair): Promise<void> {
+  const { scenario } = run;
+  const want = {
+    capabilities: Object.entries(scenario.capabilities).filter(([, on]) => on).map(([c]) => c),
+    parameters: Object.keys(qmpParameters(scenario.parameters)),
+  };
+  if (want.capabilities.length === 0 && want.parameters.length === 0) return;
+  for (const [side, build, host] of [['source', pair.source, run.lab.hosts.src.host], ['destination', pair.destination, run.lab.hosts.dst.host]] as const) {
+    const missing = missingOffers(await migrationOffers(host, build), want);
+    const what = [...missing.capabilities.map((c) => `capability ${c}`), ...missing.parameters.map((p) => `parameter ${p}`)];
+    if (what.length > 0) {
+      throw new UsageError(
+        `the ${side}'s QEMU ${versionOf(build)} (${build.choice}) does not offer migration ${what.join(', ')}`,
+        `drop it, or give the ${side} a QEMU build that has it (${side === 'destination' ? '--qemu-dst' : '--qemu'}; miglab qemu list shows the builds)`,
+      );
+    }
+  }
 }
 
 /** The accelerator the scenario asked for, or what this host can do instead (and why). */
@@ -171,6 +218,7 @@ async function bootGuest(run: BootRun, slot: Slot, accel: AccelDecision, launch:
       teardown: parts[side],
       role: side,
       incomingUri: side === 'destination' ? slot.uri : undefined,
+      qemu: run.qemu ? (side === 'source' ? { build: run.qemu.source, peer: run.qemu.destination } : { build: run.qemu.destination, peer: run.qemu.source }) : undefined,
       hmpTelnetPort: side === 'source' ? slot.hmpTelnetPort : undefined,
       // A person who migrates by hand may prefer QMP: a socket of their own (miglab holds the first).
       personQmp: side === 'source' && ctx.hooks?.byHand !== undefined,

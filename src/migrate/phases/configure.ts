@@ -27,9 +27,10 @@ export type ConfigureRun = Pick<Run, 'scenario' | 'guard' | 'td' | 'events' | 'f
 export async function configure(run: ConfigureRun, booted: Booted): Promise<Configured> {
   const { scenario, guard, td } = run;
   const { src, dst } = booted;
-  const v = await src.qmp.queryVersion({ ...CALL, signal: guard.signal });
+  // Both sides say what they are: with two builds (a cross-version migration) they differ.
+  const [v, dv] = await Promise.all([src.qmp.queryVersion({ ...CALL, signal: guard.signal }), dst.qmp.queryVersion({ ...CALL, signal: guard.signal })]);
   const qemu = { version: `${v.major}.${v.minor}.${v.micro}`, package: v.package || undefined };
-  run.record.qemu = qemu;
+  run.record.qemu = { ...run.record.qemu, ...qemu, destination: { version: `${dv.major}.${dv.minor}.${dv.micro}`, package: dv.package || undefined } };
   // Before any event: their times are corrected with the hosts' clock offsets.
   const clocks = await measureOffsets(run.lab, guard.signal);
   run.out.clocks = { method: clocks.method, before: clocks.offsets };

@@ -54,6 +54,9 @@ const BAD_MIGRATE: Record<string, string> = {
   delay: '2h',
   loss: '101',
   prefix: 'BAD',
+  qemu: 'newest',
+  'qemu-dst': '10',
+  'machine-type': 'PC',
 };
 
 const BAD_BATCH: Record<string, string> = {
@@ -177,7 +180,7 @@ describe("yargs' complaints", () => {
   const failure = async (argv: string[]) => refusal(argv, () => undefined);
 
   it('name an unknown command as one, with the closest', async () => {
-    expect((await failure(['foo'])).message).toMatch(/^unknown command "foo"; the commands are image, lab, migrate, .*doctor.*completion \(miglab --help\)$/);
+    expect((await failure(['foo'])).message).toMatch(/^unknown command "foo"; the commands are image, qemu, lab, migrate, .*doctor.*completion \(miglab --help\)$/);
     expect((await failure(['migrat'])).message).toMatch(/^unknown command "migrat"; did you mean migrate\? /);
     expect(closestCommand('doctr')).toBe('doctor');
     expect(closestCommand('zzzzzz')).toBeUndefined();
@@ -189,7 +192,7 @@ describe("yargs' complaints", () => {
     expect((await failure(['lab'])).message).toBe('miglab lab needs <action>; miglab lab --help shows what to give');
     expect((await failure(['lab', 'upp'])).message).toBe('miglab lab upp: not a known action; give one of up, down, status');
     expect((await failure(['migrate', '--nic', 'foo'])).message).toBe('--nic foo: not a choice; give one of virtio-net-pci, e1000, rtl8139');
-    expect((await failure([])).message).toMatch(/^name a command: image, lab, /);
+    expect((await failure([])).message).toMatch(/^name a command: image, qemu, lab, /);
   });
 
   it('fall back to the message itself, on one line, with where to look', () => {

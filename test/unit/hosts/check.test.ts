@@ -5,7 +5,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { doctorExit, EXIT } from '../../../src/cli/exit.js';
 import { formatDoctor } from '../../../src/doctor/checks.js';
-import { checkHosts, parseMachineTypes, type HostsCheckOptions } from '../../../src/hosts/check.js';
+import { checkHosts, type HostsCheckOptions } from '../../../src/hosts/check.js';
+import { parseMachineTypes } from '../../../src/qemu/machine-types.js';
 import { parseHostsText, type HostsSpec } from '../../../src/hosts/file.js';
 import type { SshTarget } from '../../../src/host/ssh.js';
 import { FakeHost, type RunAnswer } from '../../support/fake-host.js';

@@ -1,0 +1,118 @@
+// A QEMU build: which qemu-system-x86_64 a guest runs on, and what that program needs to find its
+// firmware and block modules. "system" is the host's own QEMU (Debian's package); a named series
+// ("10.0") is Debian's build fetched into miglab's cache (src/qemu/fetch.ts); a path is any build
+// the user has. Several builds run side by side: a migration may go from one to another.
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { UsageError } from '../errors.js';
+import type { Host } from '../host/host.js';
+import { parseQemuVersion, qemuRelease, type QemuRelease } from '../machine/quirks.js';
+import type { ArgGroup } from '../util/explained-command.js';
+
+export const SYSTEM_QEMU = 'system';
+/** The program every build provides; a path names this file (or a build tree's usr/bin/ one). */
+export const QEMU_PROGRAM = 'qemu-system-x86_64';
+
+/** How a person names a build: --qemu system | 10.0 | /path/to/qemu-system-x86_64. */
+export type QemuChoice = { readonly kind: 'system' } | { readonly kind: 'series'; readonly series: string } | { readonly kind: 'path'; readonly path: string };
+
+export interface QemuBuild {
+  /** As the user named it: "system", "10.0", or the program's absolute path. */
+  readonly choice: string;
+  /** The program to run: on PATH (the system's) or an absolute path. */
+  readonly binary: string;
+  /** Firmware directories searched before QEMU's compiled-in ones (`-L`, in this order). */
+  readonly dataDirs: readonly string[];
+  /** Where its loadable modules are (block-nfs for nfs:// disks): QEMU reads QEMU_MODULE_DIR. */
+  readonly moduleDir?: string;
+  readonly release: QemuRelease;
+  /** Where it came from, in words, for the report. */
+  readonly origin: string;
+  /** The Debian package version it was fetched as (a named series). */
+  readonly debianVersion?: string;
+}
+
+/** A series names a release line, major.minor: 10.0, 9.2. */
+const SERIES_RE = /^\d{1,2}\.\d{1,2}$/;
+
+/** Read --qemu's value (or a spec's qemu field): one line about what it takes when it is none of them. */
+export function parseQemuChoice(text: string, cwd = process.cwd()): QemuChoice {
+  const t = text.trim();
+  if (t === SYSTEM_QEMU) return { kind: 'system' };
+  if (SERIES_RE.test(t)) return { kind: 'series', series: t };
+  if (t.includes('/')) return { kind: 'path', path: isAbsolute(t) ? t : resolve(cwd, t) };
+  throw new UsageError(`QEMU build "${text}" is none of system, a release series or a path`, `give system, a series of Debian's backports such as 10.0 (miglab qemu list), or the path of a ${QEMU_PROGRAM}`);
+}
+
+/** The choice as it is recorded and shown: "system", "10.0", or the absolute path. */
+export function choiceText(c: QemuChoice): string {
+  return c.kind === 'system' ? SYSTEM_QEMU : c.kind === 'series' ? c.series : c.path;
+}
+
+/**
+ * The launch of a build, as explained argument groups: the module directory through `env` (QEMU
+ * reads it only from its environment, and a line in the report should be one a person can retype),
+ * the program, and its firmware directories.
+ */
+export function launchGroups(build: QemuBuild | undefined): ArgGroup[] {
+  if (!build || build.choice === SYSTEM_QEMU) return [{ args: [QEMU_PROGRAM], why: 'the QEMU system emulator for x86-64 guests (this host\'s own)' }];
+  const g: ArgGroup[] = [];
+  if (build.moduleDir) {
+    g.push({ args: ['env', `QEMU_MODULE_DIR=${build.moduleDir}`], why: `QEMU ${versionOf(build)} loads its block drivers (nfs:// needs block-nfs) from its own module directory, not the system QEMU's` });
+  }
+  g.push({ args: [build.binary], why: `the QEMU system emulator for x86-64 guests: ${build.origin}` });
+  for (const dir of build.dataDirs) g.push({ args: ['-L', dir], why: `firmware of QEMU ${versionOf(build)} (BIOS, option ROMs) looked up here first, before the system QEMU's directories` });
+  return g;
+}
+
+/** "10.0.2" */
+export function versionOf(build: Pick<QemuBuild, 'release'>): string {
+  return `${build.release.major}.${build.release.minor}.${build.release.micro}`;
+}
+
+/** The argv prefix that runs this build (env, program, -L ...), for its own queries (--version, -machine help). */
+export function buildArgv(build: QemuBuild | undefined, ...args: string[]): string[] {
+  return [...launchGroups(build).flatMap((g) => g.args), ...args];
+}
+
+/** Names a build on a host, for what is asked of it once (its machine types, what it offers). */
+export function buildKey(host: Pick<Host, 'name'>, build: Pick<QemuBuild, 'binary' | 'release'>): string {
+  return `${host.name}|${build.binary}|${build.release.line}`;
+}
+
+/** The host's own QEMU. */
+export async function systemBuild(host: Host): Promise<QemuBuild> {
+  return { choice: SYSTEM_QEMU, binary: QEMU_PROGRAM, dataDirs: [], release: await qemuRelease(host), origin: `this host's own (${QEMU_PROGRAM} on PATH)` };
+}
+
+/**
+ * A build unpacked from Debian's packages lies at ROOT/usr/bin/qemu-system-x86_64 and looks for its
+ * firmware and modules under /usr, where the system QEMU's are: point it at its own tree. A build
+ * installed with its own prefix finds them relative to itself, and gets nothing added.
+ */
+export function treeOf(binary: string): { root: string; dataDirs: string[]; moduleDir: string } | undefined {
+  const bin = dirname(binary);
+  if (!bin.endsWith('/usr/bin')) return undefined;
+  const root = dirname(dirname(bin));
+  if (root === '/') return undefined;
+  return {
+    root,
+    dataDirs: [join(root, 'usr/share/qemu'), join(root, 'usr/share/seabios')],
+    moduleDir: join(root, 'usr/lib/x86_64-linux-gnu/qemu'),
+  };
+}
+
+/** A build given by its path on `host`: it must run and say its version. */
+export async function pathBuild(host: Host, path: string, origin?: string, debianVersion?: string): Promise<QemuBuild> {
+  const tree = treeOf(path);
+  const exists = async (p: string) => (await host.run(['test', '-e', p], { reject: false })).exitCode === 0;
+  const dataDirs = tree ? (await Promise.all(tree.dataDirs.map(async (d) => ((await exists(d)) ? d : undefined)))).filter((d): d is string => d !== undefined) : [];
+  const moduleDir = tree && (await exists(tree.moduleDir)) ? tree.moduleDir : undefined;
+  const draft = { choice: path, binary: path, dataDirs, moduleDir, origin: origin ?? `${path} on ${host.name}`, debianVersion };
+  const r = await host.run(buildArgv({ ...draft, release: { major: 0, minor: 0, micro: 0, line: '' } }, '--version'), { reject: false, timeoutMs: 20000 });
+  const release = r.exitCode === 0 ? parseQemuVersion(r.stdout) : undefined;
+  if (!release) {
+    const why = (r.stderr.trim().split('\n').at(-1) ?? '') || `exit ${r.exitCode}`;
+    throw new UsageError(`QEMU build ${path} on ${host.name} does not run: ${why}`, `give the path of a working ${QEMU_PROGRAM}, or --qemu system`);
+  }
+  return { ...draft, release };
+}

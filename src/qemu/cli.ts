@@ -1,0 +1,60 @@
+// `miglab qemu list | fetch SERIES`: the QEMU builds a run can name with --qemu.
+import type { Argv } from 'yargs';
+import { checkRoot } from '../lab/index.js';
+import { LocalHost } from '../host/local.js';
+import { describeError, UsageError } from '../errors.js';
+import { parseQemuChoice, SYSTEM_QEMU, systemBuild } from './build.js';
+import { BACKPORTS, cachedBuilds, fetchSeries, type CachedBuild } from './fetch.js';
+import { asOption } from '../cli/options.js';
+import type { CommandIo } from '../cli/io.js';
+
+export const QEMU_COMMAND = 'qemu <action> [series]';
+
+export function qemuBuilder(y: Argv): Argv {
+  return y
+    .positional('action', { choices: ['list', 'fetch'] as const, demandOption: true, describe: "list: the builds --qemu can name; fetch: download a series from Debian's backports into the cache" })
+    .positional('series', { type: 'string', describe: 'fetch: a release series such as 10.0' });
+}
+
+/** One build as `qemu list` shows and --json gives it. */
+export interface BuildRow {
+  /** What --qemu takes for it. */
+  readonly name: string;
+  readonly version: string;
+  readonly binary: string;
+  readonly origin: string;
+  readonly unpackedMiB?: number;
+}
+
+function rowOf(b: CachedBuild): BuildRow {
+  return { name: b.series, version: b.versionLine, binary: b.binary, origin: `Debian ${b.suite} ${b.debianVersion}, fetched ${b.fetchedAt.slice(0, 10)}`, unpackedMiB: Math.round(b.bytes / 1048576) };
+}
+
+export async function qemuCommand(a: Record<string, unknown>, io: CommandIo, cacheDir: string): Promise<number> {
+  const host = new LocalHost();
+  if (a.action === 'fetch') {
+    const series = String(a.series ?? '');
+    if (!series) throw new UsageError('miglab qemu fetch: which series?', `say one, e.g. miglab qemu fetch 10.0 (Debian's ${BACKPORTS.suite} has the newer QEMU)`);
+    const c = asOption('series', series, () => parseQemuChoice(series));
+    if (c.kind !== 'series') throw new UsageError(`miglab qemu fetch ${series}: not a release series`, 'give one such as 10.0 (system and paths need no fetching)');
+    checkRoot();
+    const b = await fetchSeries(host, c.series, { cacheDir, signal: io.signal, log: (line) => io.progress?.('qemu', line) });
+    const row = rowOf(b);
+    io.out(`${row.name}: ${row.version}\n  ${row.binary}\n  ${row.origin}; ${row.unpackedMiB} MiB unpacked`);
+    io.json?.(row);
+    return 0;
+  }
+  const rows: BuildRow[] = [];
+  try {
+    const sys = await systemBuild(host);
+    rows.push({ name: SYSTEM_QEMU, version: sys.release.line, binary: sys.binary, origin: sys.origin });
+  } catch (err) {
+    io.out(`system: no QEMU on this host (${describeError(err)}); apt-get install qemu-system-x86`);
+  }
+  rows.push(...(await cachedBuilds(cacheDir)).map(rowOf));
+  for (const r of rows) io.out(`${r.name.padEnd(8)} ${r.version}\n         ${r.binary}\n         ${r.origin}${r.unpackedMiB !== undefined ? `; ${r.unpackedMiB} MiB unpacked` : ''}`);
+  if (rows.length <= 1) io.out(`no other build cached in ${cacheDir}: miglab qemu fetch 10.0 (or --qemu 10.0 on a run) fetches one`);
+  io.json?.(rows);
+  return 0;
+}
+

@@ -1,0 +1,49 @@
+// What a QEMU build offers for migration, asked from QEMU itself with no guest at all (-machine
+// none, QMP on stdin): the capabilities (query-migrate-capabilities) and parameters
+// (query-migrate-parameters) it knows. Never decided from the version number: Debian patches,
+// and capabilities come and go (compress was removed in 9.1, mapped-ram came in 9.0).
+import { MiglabError } from '../errors.js';
+import type { Host } from '../host/host.js';
+import { oncePerKey } from '../host/once-per-host.js';
+import { buildArgv, buildKey, versionOf, type QemuBuild } from './build.js';
+
+export interface MigrationOffers {
+  readonly capabilities: readonly string[];
+  readonly parameters: readonly string[];
+}
+
+const ASK = ['{"execute":"qmp_capabilities"}', '{"execute":"query-migrate-capabilities","id":"caps"}', '{"execute":"query-migrate-parameters","id":"params"}', '{"execute":"quit"}', ''].join('\n');
+
+/** QMP's replies on stdout, one JSON object a line: the answers by id. */
+export function parseOffers(stdout: string): MigrationOffers | undefined {
+  let capabilities: string[] | undefined;
+  let parameters: string[] | undefined;
+  for (const line of stdout.split('\n')) {
+    if (!line.trim().startsWith('{')) continue;
+    let msg: { id?: string; return?: unknown };
+    try {
+      msg = JSON.parse(line) as typeof msg;
+    } catch {
+      continue;
+    }
+    if (msg.id === 'caps' && Array.isArray(msg.return)) capabilities = (msg.return as { capability: string }[]).map((c) => c.capability);
+    if (msg.id === 'params' && msg.return && typeof msg.return === 'object') parameters = Object.keys(msg.return);
+  }
+  return capabilities && parameters ? { capabilities, parameters } : undefined;
+}
+
+/** The build's offers on `host`, asked once per build and process (about 0.1 s: QEMU starts with no machine and quits). */
+export const migrationOffers = oncePerKey(
+  (host: Host, build: QemuBuild) => buildKey(host, build),
+  async (host: Host, build: QemuBuild): Promise<MigrationOffers> => {
+    const r = await host.run(buildArgv(build, '-machine', 'none', '-nodefaults', '-display', 'none', '-S', '-qmp', 'stdio'), { input: ASK, timeoutMs: 20000, reject: false });
+    const offers = parseOffers(r.stdout);
+    if (!offers) throw new MiglabError('MISSING_DEPENDENCY', `QEMU ${versionOf(build)} (${build.binary}) did not say what it offers for migration: ${r.stderr.trim().split('\n').at(-1) || `exit ${r.exitCode}`}`);
+    return offers;
+  },
+);
+
+/** What a run asks for that a build does not offer (QEMU's names). */
+export function missingOffers(offers: MigrationOffers, want: { readonly capabilities: readonly string[]; readonly parameters: readonly string[] }): { capabilities: string[]; parameters: string[] } {
+  return { capabilities: want.capabilities.filter((c) => !offers.capabilities.includes(c)), parameters: want.parameters.filter((p) => !offers.parameters.includes(p)) };
+}
