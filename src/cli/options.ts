@@ -12,6 +12,7 @@ import { parseWorkload } from '../workload/spec.js';
 import { FAULT_FORMS, parseFault } from '../fault/spec.js';
 import { checkPrefix } from '../lab/spec.js';
 import { choiceText, parseQemuChoice, SYSTEM_QEMU } from '../qemu/build.js';
+import { formatPolicy, parsePolicy, POLICY_FORMS } from '../switchover/spec.js';
 import { parseBitRateMbps, parseDurationMs, parsePort, parseRateMiBps, parseSizeMiB, subject, UNIT_HINT, type UnitKind } from '../util/units.js';
 
 export const SHAPING_OPTIONS = {
@@ -48,6 +49,7 @@ export const MIGRATE_OPTIONS = {
   capability: { type: 'array', string: true, choices: CAPABILITIES, default: [] as string[], describe: 'enable a migration capability (repeatable)' },
   tls: { type: 'boolean', default: false, describe: "encrypt the migration stream with TLS (QEMU's tls-creds-x509, certificates made per lab, both sides verified)" },
   'postcopy-after': { type: 'string', describe: 'with postcopy-ram: switch to post-copy after this long, a duration like 2s' },
+  switchover: { type: 'string', default: 'qemu-default', describe: `when QEMU may stop the guest and switch over, a policy fed the pass figures: ${POLICY_FORMS}` },
   'sample-interval': { type: 'string', default: '100ms', describe: 'how often to sample query-migrate: a duration, e.g. 100ms' },
   timeout: { type: 'string', default: '120s', describe: 'cancel the migration if it has not converged by then, a duration like 90s or 2m (the source keeps running)' },
   // No yargs default: the check below must tell a --stall-after the user gave from the default.
@@ -131,6 +133,7 @@ export function scenarioFromArgs(a: Raw): ScenarioInput {
     capabilities: Object.fromEntries(caps.map((c) => [c, true])),
     tls: a.tls === true,
     postcopyAfterMs: postcopyAfter === undefined ? undefined : parseDurationMs(postcopyAfter, '--postcopy-after'),
+    switchover: asOption('--switchover', String(a.switchover ?? 'qemu-default'), () => formatPolicy(parsePolicy(String(a.switchover ?? 'qemu-default')))),
     sampleIntervalMs: parseDurationMs(String(a['sample-interval']), '--sample-interval'),
     timeoutMs: parseDurationMs(String(a.timeout), '--timeout'),
     stallAfterMs: parseDurationMs(String(a['stall-after'] ?? '15s'), '--stall-after'),

@@ -13,6 +13,7 @@ import type { RunGuard } from './guard.js';
 import type { MigrationDriver } from './monitor.js';
 import { sampleOf, type Sample } from './report.js';
 import type { Scenario } from './scenario.js';
+import type { PolicyRun, SwitchoverDecision } from '../switchover/policies.js';
 
 /** A monitor call that hangs this long names the hang (QEMU's main loop is blocked). */
 export const CALL_MS = 12000;
@@ -44,6 +45,9 @@ export interface DriveOptions {
   readonly sentAt: number;
   /** The source's MIGRATION event already said completed (its monitor may be gone since). */
   readonly completedByEvent: () => boolean;
+  /** The switchover policy: fed every sample; what it decides is done here and recorded through onDecision. */
+  readonly policy?: PolicyRun;
+  readonly onDecision?: (d: SwitchoverDecision) => void;
 }
 
 function query(o: DriveOptions, what = 'query-migrate'): Promise<MigrationInfo> {
@@ -115,10 +119,19 @@ async function drive(o: DriveOptions): Promise<DriveResult> {
     o.faults.observe({ tMs, status: info.status, pass: info.ram?.dirtySyncCount, totalBytes: info.ram?.totalBytes, remainingBytes: info.ram?.remainingBytes });
     if (isFinalMigrationStatus(info.status)) return { final: info, end: 'final', postcopyAtMs };
 
-    if (scenario.postcopyAfterMs !== undefined && postcopyAtMs === undefined && tMs >= scenario.postcopyAfterMs && info.status === 'active') {
+    const decision = o.policy?.observe(sample);
+    if (decision) {
+      o.onDecision?.(decision);
+      if (decision.action === 'set-downtime-limit') {
+        await withDeadline('setting downtime-limit', o.driver.setParameters({ downtimeLimitMs: decision.downtimeLimitMs }), { timeoutMs: CALL_MS, signal: guard.signal });
+        o.progress('switchover', `downtime-limit ${decision.downtimeLimitMs} ms: ${decision.why}`);
+      }
+    }
+    const postcopyNow = decision?.action === 'start-postcopy' || (scenario.postcopyAfterMs !== undefined && tMs >= scenario.postcopyAfterMs);
+    if (postcopyNow && postcopyAtMs === undefined && info.status === 'active') {
       await withDeadline('migrate-start-postcopy', o.driver.startPostcopy(), { timeoutMs: CALL_MS, signal: guard.signal });
       postcopyAtMs = tMs;
-      o.progress('migrate', `switched to post-copy after ${tMs} ms`);
+      o.progress('migrate', `switched to post-copy after ${tMs} ms${decision?.action === 'start-postcopy' ? `: ${decision.why}` : ''}`);
     }
     const stall = detectStall(o.timeline, scenario.stallAfterMs);
     if (stall) {

@@ -8,6 +8,7 @@ import { ACCELS, DISK_INTERFACES, NIC_MODELS } from '../machine/spec.js';
 import { maxDirtyWssMiB, memoryForDirtyWssMiB, WorkloadSpecSchema, workloadName } from '../workload/spec.js';
 import { FaultSpecSchema, faultName, formatFault } from '../fault/spec.js';
 import { parseQemuChoice, SYSTEM_QEMU } from '../qemu/build.js';
+import { parsePolicy, policyCapabilities, policyName } from '../switchover/spec.js';
 
 export const MONITORS = ['qmp', 'hmp'] as const;
 export type MonitorKind = (typeof MONITORS)[number];
@@ -95,6 +96,8 @@ export const ScenarioSchema = z
     timeoutMs: z.number().int().min(1000).default(120000),
     /** No byte moved for this long: the migration is stalled (cancelled, reported apart from did-not-converge). */
     stallAfterMs: z.number().int().min(1000).default(15000),
+    /** The switchover policy in its compact form (src/switchover/spec.ts): qemu-default, local-minimum:max=1s, ... */
+    switchover: z.string().min(1).default('qemu-default'),
     /** Faults to inject during the migration (`kill-dst@2s`, `link-down:5s@pass:2`...). */
     faults: z.array(FaultSpecSchema).default([]),
   })
@@ -106,6 +109,10 @@ export type ScenarioInput = z.input<typeof ScenarioSchema>;
 
 export function parseScenario(input: ScenarioInput): Scenario {
   const s = parseInput(ScenarioSchema, input, 'migration scenario');
+  const policy = parsePolicy(s.switchover);
+  if (policy.kind === 'postcopy-after' && s.postcopyAfterMs !== undefined) throw new UsageError('postcopyAfterMs and the postcopy-after policy both say when to start post-copy', 'keep one: --postcopy-after (a time) or --switchover postcopy-after:N (a number of passes)');
+  if (policy.kind === 'downtime-steps' && s.parameters.downtimeLimitMs !== undefined) throw new UsageError('the downtime-steps policy sets downtime-limit itself, step by step', 'drop --downtime-limit, or give downtime-steps its max (downtime-steps:max=500ms)');
+  if (policy.kind === 'auto-converge' && s.capabilities['auto-converge'] === false) throw new UsageError('the auto-converge policy needs the auto-converge capability', 'drop the capability setting');
   parseQemuChoice(s.qemu.source);
   if (s.qemu.destination !== undefined) parseQemuChoice(s.qemu.destination);
   if (s.postcopyAfterMs !== undefined && !s.capabilities['postcopy-ram']) {
@@ -122,7 +129,7 @@ export function parseScenario(input: ScenarioInput): Scenario {
   }
   for (const f of s.faults) {
     const text = formatFault(f);
-    if (f.when.kind === 'status' && f.when.status.startsWith('postcopy') && !s.capabilities['postcopy-ram']) {
+    if (f.when.kind === 'status' && f.when.status.startsWith('postcopy') && !scenarioCapabilities(s)['postcopy-ram']) {
       throw new UsageError(`fault ${text} waits for post-copy, which this run never enters`, 'add --capability postcopy-ram and --postcopy-after');
     }
     if (f.when.kind === 'time' && f.when.afterMs >= s.timeoutMs) {
@@ -130,6 +137,11 @@ export function parseScenario(input: ScenarioInput): Scenario {
     }
   }
   return s;
+}
+
+/** The capabilities a run sets: those asked for, and those its switchover policy needs. */
+export function scenarioCapabilities(s: Pick<Scenario, 'capabilities' | 'switchover'>): Partial<Record<CapabilityName, boolean>> {
+  return { ...s.capabilities, ...Object.fromEntries(policyCapabilities(parsePolicy(s.switchover)).map((c) => [c, true])) };
 }
 
 /** A run's name, derived from the values that distinguish it. */
@@ -142,6 +154,7 @@ export function scenarioName(s: Scenario): string {
   if (s.parameters.downtimeLimitMs !== undefined) parts.push(`dl${s.parameters.downtimeLimitMs}`);
   for (const [cap, on] of Object.entries(s.capabilities)) if (on) parts.push(cap);
   if (s.tls) parts.push('tls');
+  if (s.switchover !== 'qemu-default') parts.push(`sw-${policyName(s.switchover)}`);
   for (const f of s.faults) parts.push(faultName(f));
   return parts.join('-');
 }

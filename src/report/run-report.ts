@@ -284,6 +284,26 @@ function environment(doc: MarkdownDoc, r: RunReport): void {
   );
 }
 
+type DecisionRow = NonNullable<RunReport['outputs']['switchover']>['decisions'][number];
+const DECISION_COLUMNS: Column<DecisionRow>[] = [
+  { key: 'tMs', title: 't', format: (v) => fmtMs(v as number), align: 'right' },
+  { key: 'pass', title: 'pass', align: 'right' },
+  { key: 'remainingBytes', title: 'left', format: (v) => (typeof v === 'number' ? `${(v / 1048576).toFixed(1)} MiB` : '–'), align: 'right' },
+  { key: 'action', title: 'action' },
+  { key: 'downtimeLimitMs', title: 'downtime-limit', format: (v) => fmtMs(v as number | undefined), align: 'right' },
+  { key: 'why', title: 'why' },
+];
+
+/** The switchover policy's decisions, each with the figures behind it. */
+function switchover(doc: MarkdownDoc, r: RunReport): void {
+  const sw = r.outputs.switchover;
+  if (!sw) return;
+  doc.heading(2, 'Switchover decisions').paragraph(
+    `Policy \`${sw.policy}\` (--switchover): ${sw.decisions.length} decision${sw.decisions.length === 1 ? '' : 's'}, one as each pre-copy pass began${sw.policy.startsWith('downtime-steps') ? ' and one at each step' : ''}; run.json keeps the send and dirty rates behind each.`,
+  );
+  if (sw.decisions.length > 0) doc.table(DECISION_COLUMNS, sw.decisions);
+}
+
 /** report.md for run `r`; `figures` are those drawn, or undefined when they were left for `miglab plot`. */
 export function runReportMarkdown(r: RunReport, figures: readonly PlannedChart[] | undefined, figureProblem?: string): string {
   const doc = markdown().heading(1, `Run ${r.runId}`);
@@ -298,6 +318,7 @@ export function runReportMarkdown(r: RunReport, figures: readonly PlannedChart[]
     .heading(2, 'Pre-copy passes');
   if (r.passes.length === 0) doc.paragraph('No pass was seen: the run ended before the migration sent its first.');
   else doc.paragraph(`One row per pass (also \`passes.csv\`); times since ${timeZero(r)}, figures from the nearest sample at or after the pass began.`).table(PASS_REPORT_COLUMNS, r.passes);
+  switchover(doc, r);
   doc.heading(2, 'Figures');
   if (figureProblem !== undefined) {
     doc.paragraph(`Not drawn: ${figureProblem}. \`miglab plot\` on this folder draws them once that is mended.`);

@@ -75,6 +75,8 @@ export function formatSummary(r: RunReport, dir: string): string {
   }
   const syncs = o.dirtySyncCount ?? o.lastActive?.dirtySyncCount;
   lines.push(`  passes          ${syncs ?? '?'} dirty sync${syncs === 1 ? '' : 's'}, ${r.timeline.length} sample${r.timeline.length === 1 ? '' : 's'}`);
+  const sw = switchoverLine(o.switchover);
+  if (sw) lines.push(sw);
   if (o.lastActive && o.status !== 'completed') {
     lines.push(
       `  last active     at ${o.lastActive.tMs} ms: ${fmtMiB(o.lastActive.transferredBytes)} sent, ${fmtMiB(o.lastActive.remainingBytes)} remaining, ${dirtyRateText(o.lastActive.dirtyPagesRate)}`,
@@ -97,6 +99,17 @@ export function formatSummary(r: RunReport, dir: string): string {
   // The report is what a person opens next: say where it is (scripts read the results line above).
   if (r.files['report.html']) lines.push(chalk.dim(`  report          ${join(dir, 'report.html')}`));
   return lines.join('\n');
+}
+
+/** The policy and what it did (its first acting decision, or that it never acted), unless QEMU decided alone. */
+export function switchoverLine(sw: RunReport['outputs']['switchover']): string | undefined {
+  if (!sw || sw.policy === 'qemu-default') return undefined;
+  const acted = sw.decisions.filter((d) => d.action !== 'keep');
+  const last = acted[acted.length - 1];
+  const what = last
+    ? `${acted.length} action${acted.length === 1 ? '' : 's'}; last at ${last.tMs} ms, pass ${last.pass ?? '?'}: ${last.action === 'set-downtime-limit' ? `downtime-limit ${last.downtimeLimitMs} ms` : 'post-copy'} (${last.why})`
+    : `no action over ${sw.decisions.length} decision${sw.decisions.length === 1 ? '' : 's'}${sw.decisions.length ? `; last: ${sw.decisions[sw.decisions.length - 1]!.why}` : ''}`;
+  return `  switchover      ${sw.policy}: ${what}`;
 }
 
 /** What to say when the client had not heard the guest again when probing stopped (no downtime figure). */

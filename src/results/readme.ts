@@ -17,6 +17,7 @@ import { BATCH_MODES, CONTAINER_FILES } from '../containers/batch/types.js';
 import { BatchSpecSchema } from '../batch/spec.js';
 import { FAULT_COLUMNS } from '../fault/table.js';
 import { MATRIX_COLUMNS } from '../sweep/qemu-matrix.js';
+import { POLICY_COLUMNS } from '../sweep/policy-table.js';
 import { FaultObjectSchema } from '../fault/spec.js';
 import { PROBE_CSV_COLUMNS } from '../guest/probe.js';
 import { ACCEL_CSV_COLUMNS, DEVICES_CSV_COLUMNS, DURING_COLUMNS } from '../homework/report.js';
@@ -717,6 +718,7 @@ export function renderResultsReadme(): string {
       '| `summary.csv` | count, mean, median, stdev, min and max of each figure per point |',
       '| `faults.csv` | the fault x outcome table, when points inject faults |',
       '| `matrix.csv` | the QEMU version matrix, when points differ in their QEMU builds (grid.qemu) |',
+      '| `policies.csv` | the switchover policies side by side, when points differ in their policy (grid.switchover) |',
       '| `report.md`, `report.html` | tables and figures (`miglab plot` draws them again from the saved runs) |',
       '| `plots/` | the figures, PNG and SVG |',
     ].join('\n'),
@@ -729,6 +731,8 @@ export function renderResultsReadme(): string {
   p(csvTable(fromColumns(FAULT_COLUMNS)));
   h(3, 'matrix.csv');
   p(csvTable(fromColumns(MATRIX_COLUMNS)));
+  h(3, 'policies.csv');
+  p(csvTable(fromColumns(POLICY_COLUMNS)));
 
   h(2, 'A batch: `results/batch-ID/`');
   p(

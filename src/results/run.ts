@@ -276,6 +276,19 @@ const ClocksSchema = z
   })
   .describe("The hosts' clocks against miglab's, which the events' times and STOP->RESUME depend on");
 
+const SwitchoverDecisionSchema = z.object({
+  tMs: ms('When, since the migrate command'),
+  pass: count("QEMU's dirty-sync-count then (pass k begins with sync k)").optional(),
+  action: z.enum(['keep', 'set-downtime-limit', 'start-postcopy']).describe('What the policy did: keep going, set downtime-limit, or start post-copy'),
+  downtimeLimitMs: ms('The downtime-limit set').optional(),
+  why: text('Why, with the figures in words'),
+  remainingBytes: bytes('RAM left to send then').optional(),
+  sendBytesPerS: z.number().optional().describe("QEMU's send rate over its last iteration, bytes per second"),
+  dirtyBytesPerS: z.number().optional().describe("QEMU's measured dirty rate, bytes per second"),
+  expectedDowntimeMs: ms("QEMU's expected downtime then").optional(),
+  cpuThrottlePercent: z.number().optional().describe("auto-converge's vCPU throttle then, percent"),
+});
+
 export const RunOutputsSchema = z
   .object({
     final: MigrationInfoSchema.optional().describe("QEMU's last migration record"),
@@ -336,6 +349,13 @@ export const RunOutputsSchema = z
       .describe('CPU time each QEMU used from the migrate command to the migration\'s end'),
     reclaimed: arr(z.string()).optional().describe('What a killed miglab had left in the run\'s guest slot, cleaned before this run took it'),
     slot: count("The lab's guest slot the run used (its tap, IP, MAC and port offset)").optional(),
+    switchover: z
+      .object({
+        policy: text('The switchover policy, every parameter spelt out (--switchover)'),
+        decisions: arr(SwitchoverDecisionSchema).describe('Every decision the policy took, in order: one at the start of each pre-copy pass, and at each of its own steps'),
+      })
+      .optional()
+      .describe('How the switchover was decided (src/switchover/); absent from records made before policies existed'),
   })
   .describe('What the run measured');
 

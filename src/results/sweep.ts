@@ -28,6 +28,7 @@ export const PointValuesSchema = z
     machineType: z.string().optional().describe('The machine type asked for (auto, pc, or a versioned type)'),
     nicModel: z.enum(NIC_MODELS).optional().describe("The guest's NIC model"),
     diskInterface: z.enum(DISK_INTERFACES).optional().describe("The guest's disk interface"),
+    switchover: z.string().optional().describe('The switchover policy'),
   })
   .describe('The grid values of one point (only the dimensions the grid names)');
 

@@ -10,6 +10,7 @@ import { writeReport, type WrittenReport } from '../report/html.js';
 import { fmtMs, markdown, writeTableCsv, type Column } from '../report/markdown.js';
 import { FAULT_COLUMNS, FAULT_REPORT_COLUMNS, faultRows } from '../fault/table.js';
 import { MATRIX_COLUMNS, qemuMatrix } from './qemu-matrix.js';
+import { comparePolicies, POLICY_COLUMNS } from './policy-table.js';
 import { loadResults, type LoadedResults, type RunEntry } from './results.js';
 import { workloadKind } from './spec.js';
 import { PARAMETER_COLUMNS, summarizePoints, workloadOf, writeSummaryCsv, type MetricKey, type ParameterColumn, type PointSummary } from './summary.js';
@@ -263,6 +264,18 @@ function reportMarkdown(results: LoadedResults, summary: readonly PointSummary[]
       )
       .table(MATRIX_COLUMNS, matrix);
   }
+  const policies = comparePolicies(summary);
+  if (policies) {
+    const aim = !policies.autoRan
+      ? '`auto` was not among them.'
+      : policies.autoMissed.length === 0
+        ? '`auto` converged wherever any policy did.'
+        : `\`auto\` did not converge at ${policies.autoMissed.join('; ')}, where another policy did.`;
+    doc
+      .heading(2, 'Switchover policies')
+      .paragraph(`Each policy at each set of the other values: how many runs converged, QEMU's downtime and the total time (medians over those that did). ${aim} Each run's report lists its policy's decisions with the figures behind them. \`policies.csv\` has these rows.`)
+      .table(POLICY_COLUMNS, policies.rows);
+  }
   const faults = faultRows(results.entries);
   if (faults.length > 0) {
     const met = faults.filter((f) => f.asExpected === 'yes').length;
@@ -297,6 +310,8 @@ export async function plotResults(dir: string): Promise<PlotResult> {
   if (faults.length > 0) await writeTableCsv(join(dir, 'faults.csv'), FAULT_COLUMNS, faults);
   const matrix = qemuMatrix(summary);
   if (matrix) await writeTableCsv(join(dir, 'matrix.csv'), MATRIX_COLUMNS, matrix);
+  const policies = comparePolicies(summary);
+  if (policies) await writeTableCsv(join(dir, 'policies.csv'), POLICY_COLUMNS, policies.rows);
   const report = await writeReport(dir, reportMarkdown(results, summary, planned), results.sweep ? `miglab sweep ${results.sweep.name}` : 'miglab results');
   return { dir, charts, summary, report, summaryCsv };
 }

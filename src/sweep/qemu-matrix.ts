@@ -5,7 +5,7 @@
 import type { Column } from '../report/markdown.js';
 import { fmtMs } from '../report/markdown.js';
 import { describeQemu } from '../qemu/pair.js';
-import type { PointSummary } from './summary.js';
+import { otherValues, type PointSummary } from './summary.js';
 
 export interface MatrixRow {
   readonly point: string;
@@ -34,12 +34,11 @@ export function qemuMatrix(summary: readonly PointSummary[]): MatrixRow[] | unde
     const first = p.entries[0]?.report;
     const worked = p.entries.filter((e) => e.report.ok).length;
     const failed = p.entries.find((e) => !e.report.ok)?.report;
-    const others = Object.entries(p.parameters).filter(([k]) => k !== 'qemu');
     return {
       point: p.point,
       builds: String(p.parameters.qemu ?? ''),
       versions: first ? describeQemu({ version: first.inputs.qemu.version, destination: first.inputs.qemu.destination }) : '',
-      with: others.map(([k, v]) => `${k}=${v}`).join(', '),
+      with: otherValues(p, 'qemu'),
       machineType: first?.inputs.qemu.machineType ?? first?.inputs.machine?.machineType ?? '',
       runs: p.runs,
       worked,

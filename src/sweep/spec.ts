@@ -43,13 +43,15 @@ export const SweepGridSchema = z
     nicModel: nonEmpty(z.enum(NIC_MODELS)),
     /** The guest's disk interface (virtio against the emulated IDE). */
     diskInterface: nonEmpty(z.enum(DISK_INTERFACES)),
+    /** The switchover policy (qemu-default, local-minimum:max=1s, postcopy-after:2, ...). */
+    switchover: nonEmpty(z.string().min(1)),
   })
   .strict()
   .readonly();
 export type SweepGrid = z.infer<typeof SweepGridSchema>;
 
 /** The grid's dimensions in the order they nest (the first varies slowest) and appear in names. */
-export const GRID_DIMENSIONS = ['qemu', 'machineType', 'nicModel', 'diskInterface', 'memoryMiB', 'workload', 'maxBandwidthMiBps', 'downtimeLimitMs', 'linkBandwidthMbit', 'capabilities', 'monitor', 'faults', 'tls'] as const;
+export const GRID_DIMENSIONS = ['qemu', 'machineType', 'nicModel', 'diskInterface', 'memoryMiB', 'workload', 'maxBandwidthMiBps', 'downtimeLimitMs', 'linkBandwidthMbit', 'capabilities', 'monitor', 'switchover', 'faults', 'tls'] as const;
 export type GridDimension = (typeof GRID_DIMENSIONS)[number];
 
 // The base is checked only for shape here; every point is validated whole by parseScenario.
@@ -96,6 +98,7 @@ export interface PointValues {
   readonly machineType?: string;
   readonly nicModel?: NicModel;
   readonly diskInterface?: DiskInterface;
+  readonly switchover?: string;
 }
 
 /** SOURCE->DESTINATION, as a grid names a migration from one QEMU build to another. */
@@ -234,6 +237,8 @@ function dimensionToken(d: Exclude<GridDimension, 'workload'>, v: PointValues): 
       return `nic-${v.nicModel!.replace('-net-pci', '')}`;
     case 'diskInterface':
       return `disk-${v.diskInterface}`;
+    case 'switchover':
+      return `sw-${safe(v.switchover!.replace(/[:=,%]+/g, '-'))}`;
   }
 }
 
@@ -268,6 +273,7 @@ function buildScenario(spec: SweepSpec, v: PointValues): PointScenarioInput {
   if (v.machineType !== undefined) s.guest = { ...asRecord(s.guest), machineType: v.machineType };
   if (v.nicModel !== undefined) s.guest = { ...asRecord(s.guest), nicModel: v.nicModel };
   if (v.diskInterface !== undefined) s.guest = { ...asRecord(s.guest), diskInterface: v.diskInterface };
+  if (v.switchover !== undefined) s.switchover = v.switchover;
   if (spec.timeoutMs !== undefined) s.timeoutMs = spec.timeoutMs;
   return s as PointScenarioInput;
 }

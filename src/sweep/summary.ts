@@ -34,7 +34,7 @@ export const SUMMARY_METRICS = [
 export type MetricKey = (typeof SUMMARY_METRICS)[number]['key'];
 
 /** Parameters a point can differ in, as they appear in tables (values derived from the reports). */
-export const PARAMETER_COLUMNS = ['qemu', 'machineType', 'nicModel', 'diskInterface', 'memoryMiB', 'workload', 'maxBandwidthMiBps', 'downtimeLimitMs', 'linkBandwidthMbit', 'capabilities', 'monitor', 'faults', 'tls'] as const;
+export const PARAMETER_COLUMNS = ['qemu', 'machineType', 'nicModel', 'diskInterface', 'memoryMiB', 'workload', 'maxBandwidthMiBps', 'downtimeLimitMs', 'linkBandwidthMbit', 'capabilities', 'monitor', 'switchover', 'faults', 'tls'] as const;
 export type ParameterColumn = (typeof PARAMETER_COLUMNS)[number];
 export type ParameterValues = Partial<Record<ParameterColumn, string | number>>;
 
@@ -78,9 +78,18 @@ function rawParameters(e: RunEntry): Record<ParameterColumn, unknown> {
     linkBandwidthMbit: e.shaping === undefined ? undefined : e.shaping === null ? 'unshaped' : e.shaping.bandwidthMbit,
     capabilities: caps.length === 0 ? 'none' : caps.join('+'),
     monitor: s.monitor,
+    switchover: s.switchover ?? 'qemu-default',
     faults: (s.faults ?? []).length === 0 ? 'none' : s.faults.map(formatFault).join(' + '),
     tls: s.tls ? 'tls' : 'plain',
   };
+}
+
+/** A point's varying values except `except`, as "name=value, ...": what sets a row apart in a table about `except`. */
+export function otherValues(p: Pick<PointSummary, 'parameters'>, except: ParameterColumn): string {
+  return Object.entries(p.parameters)
+    .filter(([k]) => k !== except)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ');
 }
 
 export interface SummarizeOptions {

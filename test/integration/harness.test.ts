@@ -123,9 +123,14 @@ describe('lab down after a miglab was killed with SIGKILL', () => {
   it('stops what it left, by pid and start time, before deleting the namespaces', async () => {
     const orphans = await killedMidMigration('sigkill-down');
     expect(orphans.length).toBe(3);
+    // A process of the killed run may end by itself meanwhile (seen once in CI: lab down stopped 2
+    // of the 3); lab down stops those still there, and afterwards none is left.
+    const alive = orphans.filter((p) => isOwnedAlive(p)).length;
     const down = await execa('node', [MIGLAB, 'lab', 'down', '--prefix', PREFIX], { reject: false });
     expect(down.exitCode).toBe(0);
-    expect(down.stdout).toMatch(/is down \(\d+ things removed, 3 of them processes of runs\)/);
+    const stopped = Number(/is down \(\d+ things removed, (\d+) of them processes of runs\)/.exec(down.stdout)?.[1]);
+    expect(stopped).toBeGreaterThanOrEqual(1);
+    expect(stopped).toBeLessThanOrEqual(alive);
     for (const p of orphans) expect(isOwnedAlive(p)).toBe(false);
     expect((await listNetns()).filter((n) => n.startsWith(`${PREFIX}-`))).toEqual([]);
     await labUp({ prefix: PREFIX }, { timeoutMs: 30000 });

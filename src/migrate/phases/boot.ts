@@ -16,6 +16,7 @@ import { pairRecord, resolveQemuPair, type QemuPair } from '../../qemu/pair.js';
 import { migrationOffers, missingOffers } from '../../qemu/offers.js';
 import { UsageError } from '../../errors.js';
 import { qmpParameters } from '../monitor.js';
+import { scenarioCapabilities } from '../scenario.js';
 import { Teardown } from '../../util/teardown.js';
 import { checkThenRemoveDisk } from '../../workload/run.js';
 import type { EngineContext } from '../engine.js';
@@ -134,7 +135,7 @@ export async function chooseQemu(run: Run): Promise<QemuPair> {
 async function refuseUnoffered(run: Run, pair: QemuPair): Promise<void> {
   const { scenario } = run;
   const want = {
-    capabilities: Object.entries(scenario.capabilities).filter(([, on]) => on).map(([c]) => c),
+    capabilities: Object.entries(scenarioCapabilities(scenario)).filter(([, on]) => on).map(([c]) => c),
     parameters: Object.keys(qmpParameters(scenario.parameters)),
   };
   if (want.capabilities.length === 0 && want.parameters.length === 0) return;

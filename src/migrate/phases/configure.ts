@@ -10,12 +10,17 @@ import { measureOffsets, sideOffsetMs } from '../clocks.js';
 import { HmpMigrationDriver, QmpMigrationDriver, tlsParameters, type MigrationDriver } from '../monitor.js';
 import { CALL, type Run } from '../run-state.js';
 import type { Booted } from './boot.js';
+import { scenarioCapabilities } from '../scenario.js';
+import { startPolicy, type PolicyRun } from '../../switchover/policies.js';
+import { formatPolicy, parsePolicy } from '../../switchover/spec.js';
 
 /** Both sides are set up for the migration. */
 export interface Configured {
   /** The source's driver over the scenario's monitor: it starts, samples and cancels the migration. */
   readonly driver: MigrationDriver;
   readonly qemu: { readonly version: string; readonly package?: string };
+  /** The switchover policy, started: the migration loop feeds it every sample. */
+  readonly policy: PolicyRun;
   /** query-migrate-parameters on the source after set-up. */
   readonly parametersInForce: Record<string, unknown>;
   /** query-migrate-capabilities on the source after set-up. */
@@ -40,7 +45,7 @@ export async function configure(run: ConfigureRun, booted: Booted): Promise<Conf
   const dstDriver = new QmpMigrationDriver(dst.qmp);
   // `events` makes QEMU send MIGRATION and MIGRATION_PASS; capabilities such as multifd and
   // postcopy-ram must be set on both sides.
-  const caps = { events: true, ...scenario.capabilities };
+  const caps = { events: true, ...scenarioCapabilities(scenario) };
   await driver.setCapabilities(caps);
   await dstDriver.setCapabilities(caps);
   await driver.setParameters(scenario.parameters);
@@ -49,9 +54,16 @@ export async function configure(run: ConfigureRun, booted: Booted): Promise<Conf
     await driver.setTls(tlsParameters('source', booted.slot.dstAddress));
     await dstDriver.setTls(tlsParameters('destination', booted.slot.dstAddress));
   }
+  const policySpec = parsePolicy(scenario.switchover);
+  const first = startPolicy(policySpec, { memoryMiB: scenario.guest.memoryMiB, downtimeLimitMs: 0 }).initialDowntimeLimitMs;
+  if (first !== undefined) await driver.setParameters({ downtimeLimitMs: first });
   run.record.monitorCommands = driver.sent;
   const inForce = await readInForce(run, src);
-  return { driver, qemu, ...inForce };
+  // The policy starts from the downtime-limit QEMU says is in force (its 300 ms unless set).
+  const limit = inForce.parametersInForce['downtime-limit'];
+  const policy = startPolicy(policySpec, { memoryMiB: scenario.guest.memoryMiB, downtimeLimitMs: typeof limit === 'number' ? limit : 300 });
+  run.out.switchover = { policy: formatPolicy(policySpec), decisions: [] };
+  return { driver, qemu, policy, ...inForce };
 }
 
 /** What the source says is in force now (recorded as the run's): parameters and capabilities. */

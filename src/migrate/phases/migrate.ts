@@ -56,6 +56,11 @@ export async function migrate(run: MigrateRun, booted: Booted, configured: Confi
     progress: run.progress,
     sentAt: guard.migrateSentAt,
     completedByEvent: () => run.sourceCompletedAtMs !== undefined,
+    policy: configured.policy,
+    onDecision: (d) => {
+      const sw = run.out.switchover;
+      if (sw) run.out.switchover = { ...sw, decisions: [...sw.decisions, d] };
+    },
   });
   run.final = drive.final;
   const cpuAfter = await cpuNow();

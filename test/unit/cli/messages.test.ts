@@ -57,6 +57,7 @@ const BAD_MIGRATE: Record<string, string> = {
   qemu: 'newest',
   'qemu-dst': '10',
   'machine-type': 'PC',
+  switchover: 'fastest',
 };
 
 const BAD_BATCH: Record<string, string> = {

@@ -1,0 +1,46 @@
+// Naming a switchover policy: the compact forms, their defaults spelt out, and a bad one refused in
+// one line that lists the forms.
+import { describe, expect, it } from '@jest/globals';
+import { formatPolicy, NOVA_DEFAULTS, parsePolicy, policyCapabilities, policyName } from '../../../src/switchover/spec.js';
+import { parseScenario, scenarioCapabilities, scenarioName } from '../../../src/migrate/scenario.js';
+
+describe('parsePolicy', () => {
+  it("reads each policy, with Nova's and miglab's defaults", () => {
+    expect(parsePolicy('qemu-default')).toEqual({ kind: 'qemu-default' });
+    expect(parsePolicy('downtime-steps')).toEqual({ kind: 'downtime-steps', ...NOVA_DEFAULTS });
+    expect(parsePolicy('downtime-steps:max=2s,steps=4,delay-per-gib=8s')).toEqual({ kind: 'downtime-steps', maxMs: 2000, steps: 4, delayPerGiBMs: 8000 });
+    expect(parsePolicy('local-minimum:max=1500ms,tolerance=2%')).toEqual({ kind: 'local-minimum', maxMs: 1500, tolerancePct: 2 });
+    expect(parsePolicy('postcopy-after')).toEqual({ kind: 'postcopy-after', passes: 2 });
+    expect(parsePolicy('postcopy-after:5')).toEqual({ kind: 'postcopy-after', passes: 5 });
+  });
+
+  it('spells every parameter out, and reads its own output back', () => {
+    for (const t of ['qemu-default', 'downtime-steps', 'local-minimum', 'postcopy-after:3', 'auto-converge', 'dirty-limit', 'auto:max=2s']) {
+      const p = parsePolicy(t);
+      expect(parsePolicy(formatPolicy(p))).toEqual(p);
+    }
+    expect(formatPolicy(parsePolicy('local-minimum'))).toBe('local-minimum:max=1s,tolerance=5%');
+  });
+
+  it('refuses what is no policy, an unknown option and a bad value, naming it', () => {
+    expect(() => parsePolicy('fastest')).toThrow(/^switchover policy "fastest": "fastest" is not a policy; give one of qemu-default, downtime-steps/);
+    expect(() => parsePolicy('local-minimum:steps=3')).toThrow(/"steps" is not an option of this policy \(it takes max, tolerance\)/);
+    expect(() => parsePolicy('downtime-steps:max=0s')).toThrow(/max=0s is not a duration above 0/);
+    expect(() => parsePolicy('postcopy-after:0')).toThrow(/passes=0 is not a whole number from 1/);
+    expect(() => parsePolicy('auto-converge:fast')).toThrow(/auto-converge takes no options/);
+  });
+
+  it('names the capabilities a policy needs, which the run then sets', () => {
+    expect(policyCapabilities(parsePolicy('postcopy-after:2'))).toEqual(['postcopy-ram']);
+    expect(policyCapabilities(parsePolicy('local-minimum'))).toEqual([]);
+    const s = parseScenario({ switchover: 'postcopy-after:2', faults: ['kill-src@postcopy-active'] });
+    expect(scenarioCapabilities(s)).toEqual({ 'postcopy-ram': true });
+    expect(scenarioName(s)).toMatch(/-sw-postcopy-after2-/);
+    expect(policyName('downtime-steps:max=1s')).toBe('downtime-steps');
+  });
+
+  it('refuses a policy that contradicts the scenario', () => {
+    expect(() => parseScenario({ switchover: 'downtime-steps', parameters: { downtimeLimitMs: 300 } })).toThrow(/downtime-steps policy sets downtime-limit itself/);
+    expect(() => parseScenario({ switchover: 'postcopy-after:2', capabilities: { 'postcopy-ram': true }, postcopyAfterMs: 1000 })).toThrow(/both say when to start post-copy/);
+  });
+});
