@@ -444,7 +444,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
       y
         .option('out', { type: 'string', default: 'results/bench', describe: 'where the figures go' })
         .option('repetitions', { type: 'number', default: 3, describe: 'repetitions of each case (downtime uses at least 5)' })
-        .option('which', { choices: ['all', 'foundation', 'downtime', 'batch', 'faults', 'hosts', 'containers', 'containers-batch'] as const, default: 'all', describe: 'which benchmark (batch, faults, hosts, containers and containers-batch are long and run only when named)' }),
+        .option('which', { choices: ['all', 'foundation', 'downtime', 'batch', 'faults', 'hosts', 'containers', 'containers-batch', 'qemu'] as const, default: 'all', describe: 'which benchmark (batch, faults, hosts, containers, containers-batch and qemu are long and run only when named)' }),
     run: async (a, io) => {
       const outDir = String(a.out);
       const which = String(a.which);
@@ -487,6 +487,14 @@ export const COMMANDS: readonly MiglabCommand[] = [
         const cuts = cases.filter((c) => c.frozenCutVsStopAndCopy !== undefined).map((c) => `${c.strategy}/${c.transfer} ${c.frozenCutVsStopAndCopy!.toFixed(2)}x (${c.meetsAim ? 'aim met' : 'aim NOT met'})`);
         io.out(`containers: frozen time vs stop-and-copy: ${cuts.join(', ')} -> ${files.markdown}`);
         summary.containers = { files, cases };
+      }
+      if (which === 'qemu') {
+        const { runQemuBench } = await import('../bench/qemu.js');
+        const { files, result } = await runQemuBench({ outDir, repetitions, progress, signal: io.signal });
+        const bound = result.bound.cases.map((c) => `${c.qemu} ${c.workload} ${c.ratioToBound.median?.toFixed(2) ?? '?'}x the bound (${c.meetsAim ? 'aim met' : 'aim NOT met'})`);
+        const auto = result.policies.autoMissed.length === 0 ? 'auto converged wherever any policy did' : `auto missed ${result.policies.autoMissed.join('; ')}`;
+        io.out(`qemu: ${bound.join('; ')}; ${auto} -> ${files.markdown}`);
+        summary.qemu = { files, result };
       }
       if (which === 'containers-batch') {
         const { runContainersBatchBench } = await import('../bench/containers-batch.js');

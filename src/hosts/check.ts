@@ -156,7 +156,7 @@ async function checkBridge(role: HostRole, host: Host, bridge: string, signal?: 
   return ok(name, `${bridge} is up; a tap joined it and was removed`);
 }
 
-/** Runs give QEMU `-machine pc` (src/machine/argv.ts): its meaning must be the same on both sides. */
+/** Runs give QEMU `-machine pc` when both sides run the same QEMU, else the older one's versioned type (src/qemu/pair.ts). */
 const RUN_MACHINE = 'pc';
 
 function listSome(items: readonly string[], max = 6): string {
@@ -178,7 +178,11 @@ async function compareQemu(src: Host, dst: Host, signal?: AbortSignal): Promise<
   const [pcSrc, pcDst] = [a.aliases.get(RUN_MACHINE) ?? RUN_MACHINE, b.aliases.get(RUN_MACHINE) ?? RUN_MACHINE];
   const sameRelease = versions[0] === versions[1];
   const fix = `install the same QEMU release on both (src: ${versions[0]}; dst: ${versions[1]})`;
-  if (pcSrc !== pcDst) return fail(name, `runs use -machine ${RUN_MACHINE}, which is ${pcSrc} on src and ${pcDst} on dst: the destination would refuse the source's state`, fix, 'MISSING_DEPENDENCY');
+  if (pcSrc !== pcDst) {
+    const both = [pcSrc, pcDst].filter((t) => a.names.includes(t) && b.names.includes(t));
+    if (both.length === 0) return fail(name, `-machine ${RUN_MACHINE} is ${pcSrc} on src and ${pcDst} on dst, and neither QEMU knows the other's: no machine type both can run`, fix, 'MISSING_DEPENDENCY');
+    return warn(name, `different releases (src: ${versions[0]}; dst: ${versions[1]}): -machine ${RUN_MACHINE} is ${pcSrc} on src and ${pcDst} on dst, so runs pin the older one's (--machine-type auto: ${both.join(' or ')}, which both know)`, fix);
+  }
   const onlySrc = a.names.filter((n) => !b.names.includes(n));
   const onlyDst = b.names.filter((n) => !a.names.includes(n));
   const differ = [onlySrc.length ? `only src has ${listSome(onlySrc)}` : '', onlyDst.length ? `only dst has ${listSome(onlyDst)}` : ''].filter(Boolean).join('; ');

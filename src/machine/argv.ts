@@ -31,6 +31,8 @@ export interface LaunchPlan {
   /** e.g. tcp:10.77.0.2:4444 for the destination. */
   readonly incomingUri?: string;
   readonly media: MachineMedia;
+  /** Under KVM: give it a dirty ring of this many entries per vCPU (QEMU's dirty-limit needs one). */
+  readonly kvmDirtyRingSize?: number;
   /** The QEMU build to run (src/qemu/build.ts); none: the host's own. */
   readonly qemu?: QemuBuild;
   /** KiB added to the guest's RAM to steer QEMU < 9.0 off its buggy TCG dirty-sync path (quirks.ts). */
@@ -75,10 +77,10 @@ export function buildQemuCommand(spec: MachineSpec, plan: LaunchPlan): Explained
   );
   add(
     plan.accel === 'kvm'
-      ? 'hardware virtualisation through /dev/kvm: guest code runs natively on the host CPU'
+      ? `hardware virtualisation through /dev/kvm: guest code runs natively on the host CPU${plan.kvmDirtyRingSize ? `; with a dirty ring of ${plan.kvmDirtyRingSize} entries per vCPU, which the dirty-limit capability needs` : ''}`
       : 'TCG, QEMU\'s dynamic binary translator: guest code is translated in software (no KVM)',
     '-accel',
-    plan.accel,
+    plan.accel === 'kvm' && plan.kvmDirtyRingSize ? `kvm,dirty-ring-size=${plan.kvmDirtyRingSize}` : plan.accel,
   );
   add('the CPU model the guest sees; source and destination must match for a migration', '-cpu', spec.cpuModel);
   if (plan.ramPadKiB) {

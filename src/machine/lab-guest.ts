@@ -34,6 +34,8 @@ export interface LabGuestOptions extends WaitOptions {
    * the TCG work-around below changes it); none: the host's own on both.
    */
   readonly qemu?: { readonly build: QemuBuild; readonly peer: QemuBuild };
+  /** Under KVM, a dirty ring of this size (the dirty-limit capability needs one). */
+  readonly kvmDirtyRingSize?: number;
   /** Told when QEMU hung while starting and is launched once more (the message says where it hung). */
   readonly onRelaunch?: (why: string) => void;
   /** A file of this guest (serial log, QMP transcript) cannot be written. */
@@ -113,6 +115,7 @@ async function launchOnTap(o: LabGuestOptions, tap: string, sockDir: string, tim
       media,
       ramPadKiB,
       qemu: o.qemu?.build,
+      kvmDirtyRingSize: o.kvmDirtyRingSize,
       controlSocket: o.controlPort ? join(sockDir, `${o.side}.ctl`) : undefined,
     },
     runDir: o.runDir,

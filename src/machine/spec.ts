@@ -12,6 +12,8 @@ export type NicModel = (typeof NIC_MODELS)[number];
 export type DiskInterface = (typeof DISK_INTERFACES)[number];
 
 const MAC_RE = /^52:54:00(:[0-9a-f]{2}){3}$/i;
+/** A machine type's name as QEMU lists them (pc, pc-i440fx-7.2, q35), or miglab's auto. */
+export const MACHINE_TYPE_RE = /^[a-z][a-z0-9.-]{0,40}$/;
 const NAME_RE = /^[a-z][a-z0-9-]{0,11}$/;
 
 export const MachineSpecSchema = z
@@ -21,7 +23,7 @@ export const MachineSpecSchema = z
     /** CPU model; both sides of a migration must use the same one. */
     cpuModel: z.string().regex(/^[A-Za-z0-9_.,=+-]+$/, 'a CPU model name such as qemu64 or host').default('qemu64'),
     /** QEMU's -machine, the same on both sides (pc, or a versioned type pinned for two QEMU builds: src/qemu/pair.ts). */
-    machineType: z.string().regex(/^[a-z][a-z0-9.-]{0,40}$/, 'a machine type such as pc or pc-i440fx-7.2').default('pc'),
+    machineType: z.string().regex(MACHINE_TYPE_RE, 'not a machine type name (lower case, as qemu-system-x86_64 -machine help lists them)').default('pc'),
     memoryMiB: z.number().int().min(64, 'at least 64 MiB').max(65536, 'at most 64 GiB'),
     vcpus: z.number().int().min(1).max(64).default(1),
     nicModel: z.enum(NIC_MODELS).default('virtio-net-pci'),

@@ -48,6 +48,8 @@ export interface DriveOptions {
   /** The switchover policy: fed every sample; what it decides is done here and recorded through onDecision. */
   readonly policy?: PolicyRun;
   readonly onDecision?: (d: SwitchoverDecision) => void;
+  /** When pass `pass` began (the source's MIGRATION_PASS event, ms since the migrate command), if its event has come. */
+  readonly passStartedAt?: (pass: number) => number | undefined;
 }
 
 function query(o: DriveOptions, what = 'query-migrate'): Promise<MigrationInfo> {
@@ -119,7 +121,7 @@ async function drive(o: DriveOptions): Promise<DriveResult> {
     o.faults.observe({ tMs, status: info.status, pass: info.ram?.dirtySyncCount, totalBytes: info.ram?.totalBytes, remainingBytes: info.ram?.remainingBytes });
     if (isFinalMigrationStatus(info.status)) return { final: info, end: 'final', postcopyAtMs };
 
-    const decision = o.policy?.observe(sample);
+    const decision = o.policy?.observe(sample, sample.dirtySyncCount === undefined ? undefined : o.passStartedAt?.(sample.dirtySyncCount));
     if (decision) {
       o.onDecision?.(decision);
       if (decision.action === 'set-downtime-limit') {

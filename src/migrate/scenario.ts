@@ -4,11 +4,11 @@
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { parseInput } from '../util/validate.js';
-import { ACCELS, DISK_INTERFACES, NIC_MODELS } from '../machine/spec.js';
+import { ACCELS, DISK_INTERFACES, MACHINE_TYPE_RE, NIC_MODELS } from '../machine/spec.js';
 import { maxDirtyWssMiB, memoryForDirtyWssMiB, WorkloadSpecSchema, workloadName } from '../workload/spec.js';
 import { FaultSpecSchema, faultName, formatFault } from '../fault/spec.js';
 import { parseQemuChoice, SYSTEM_QEMU } from '../qemu/build.js';
-import { parsePolicy, policyCapabilities, policyName } from '../switchover/spec.js';
+import { formatPolicy, parsePolicy, policyCapabilities, policyName, rampEndMs, type PolicySpec } from '../switchover/spec.js';
 
 export const MONITORS = ['qmp', 'hmp'] as const;
 export type MonitorKind = (typeof MONITORS)[number];
@@ -16,7 +16,7 @@ export type MonitorKind = (typeof MONITORS)[number];
 /**
  * Capabilities miglab knows how to set, by their QEMU names. Whether a QEMU build has one is asked
  * from that build before a run (src/qemu/offers.ts): compress is gone from 9.1 on; dirty-limit and
- * switchover-ack came in 8.1 (dirty-limit needs KVM's dirty ring, and QEMU says so under TCG).
+ * switchover-ack came in 8.1 (dirty-limit needs KVM's dirty ring: refused under TCG before a run boots).
  */
 export const CAPABILITIES = ['xbzrle', 'auto-converge', 'multifd', 'postcopy-ram', 'postcopy-preempt', 'postcopy-blocktime', 'dirty-limit', 'switchover-ack', 'compress'] as const;
 export type CapabilityName = (typeof CAPABILITIES)[number];
@@ -45,7 +45,7 @@ export const GuestShapeSchema = z
      * QEMU's machine type on both sides: auto (pc; with two different QEMU builds, the type the
      * older one's pc stands for, which both know), pc (each build's own newest), or a versioned type.
      */
-    machineType: z.string().regex(/^[a-z][a-z0-9.-]{0,40}$/, 'not a machine type name (lower case, as qemu-system-x86_64 -machine help lists them)').default('auto'),
+    machineType: z.string().regex(MACHINE_TYPE_RE, 'not a machine type name (lower case, as qemu-system-x86_64 -machine help lists them)').default('auto'),
     /** Start an iperf3 server in the guest (for traffic through its NIC during the run). */
     iperfServer: z.boolean().default(false),
   })
@@ -109,12 +109,38 @@ export type ScenarioInput = z.input<typeof ScenarioSchema>;
 
 export function parseScenario(input: ScenarioInput): Scenario {
   const s = parseInput(ScenarioSchema, input, 'migration scenario');
+  // The policy spelt out once (every parameter), so two spellings of one policy are one policy.
   const policy = parsePolicy(s.switchover);
-  if (policy.kind === 'postcopy-after' && s.postcopyAfterMs !== undefined) throw new UsageError('postcopyAfterMs and the postcopy-after policy both say when to start post-copy', 'keep one: --postcopy-after (a time) or --switchover postcopy-after:N (a number of passes)');
-  if (policy.kind === 'downtime-steps' && s.parameters.downtimeLimitMs !== undefined) throw new UsageError('the downtime-steps policy sets downtime-limit itself, step by step', 'drop --downtime-limit, or give downtime-steps its max (downtime-steps:max=500ms)');
-  if (policy.kind === 'auto-converge' && s.capabilities['auto-converge'] === false) throw new UsageError('the auto-converge policy needs the auto-converge capability', 'drop the capability setting');
+  const s2: Scenario = { ...s, switchover: formatPolicy(policy) };
+  checkPolicy(s2, policy);
   parseQemuChoice(s.qemu.source);
   if (s.qemu.destination !== undefined) parseQemuChoice(s.qemu.destination);
+  return checkRest(s2);
+}
+
+/** What a switchover policy cannot be combined with, refused in the scenario's terms. */
+function checkPolicy(s: Scenario, policy: PolicySpec): void {
+  const text = `--switchover ${s.switchover}`;
+  const postcopy = policy.kind === 'postcopy-after' || policy.kind === 'auto';
+  if (postcopy && s.postcopyAfterMs !== undefined) throw new UsageError(`${text} and --postcopy-after both say when to start post-copy`, 'keep one of them');
+  for (const c of policyCapabilities(policy)) {
+    if (s.capabilities[c] === false) throw new UsageError(`${text} needs the ${c} capability, which the scenario turns off`, 'drop that capability setting');
+  }
+  if (policy.kind === 'downtime-steps' && s.parameters.downtimeLimitMs !== undefined) throw new UsageError(`${text} sets downtime-limit itself, step by step`, 'drop --downtime-limit, or give downtime-steps its max (downtime-steps:max=500ms)');
+  const caps = scenarioCapabilities(s);
+  if (caps['dirty-limit'] && caps['auto-converge']) throw new UsageError('dirty-limit and auto-converge together: QEMU refuses the pair', 'keep one of them');
+  if (policy.kind === 'downtime-steps') {
+    const end = rampEndMs(policy, s.guest.memoryMiB);
+    if (end > s.timeoutMs) {
+      throw new UsageError(
+        `${text} reaches its max ${end / 1000} s after the migrate command (${policy.steps} steps of ${policy.delayPerGiBMs / 1000} s per GiB of a ${s.guest.memoryMiB} MiB guest), after the ${s.timeoutMs / 1000} s deadline`,
+        'give a shorter delay-per-gib, fewer steps, or a longer --timeout',
+      );
+    }
+  }
+}
+
+function checkRest(s: Scenario): Scenario {
   if (s.postcopyAfterMs !== undefined && !s.capabilities['postcopy-ram']) {
     throw new UsageError('postcopyAfterMs needs the postcopy-ram capability', 'add --capability postcopy-ram');
   }

@@ -7,6 +7,7 @@
 import { UsageError } from '../errors.js';
 import type { Host } from '../host/host.js';
 import type { LabHost } from '../lab/handle.js';
+import { LocalHost } from '../host/local.js';
 import { oncePerKey } from '../host/once-per-host.js';
 import { buildArgv, buildKey, parseQemuChoice, pathBuild, systemBuild, versionOf, type QemuBuild } from './build.js';
 import { cachedBuildOf, fetchSeries } from './fetch.js';
@@ -46,7 +47,9 @@ export async function resolveBuild(on: Pick<LabHost, 'host' | 'netns' | 'where'>
   if (on.netns === undefined) {
     throw new UsageError(`--qemu ${c.series}: a named build is fetched on this machine, and ${on.where} does not share its files`, `give the path of a ${c.series} build on that host (--qemu /path/to/qemu-system-x86_64), or system`);
   }
-  const cached = await fetchSeries(on.host, c.series, o);
+  // Fetched by this machine itself: a lab host's namespace has no route to Debian's archive (nor
+  // should it), and it sees this machine's files, so the build is then run from there.
+  const cached = await fetchSeries(new LocalHost(), c.series, o);
   return cachedBuildOf(on.host, cached);
 }
 

@@ -101,7 +101,7 @@ export function formatSummary(r: RunReport, dir: string): string {
   return lines.join('\n');
 }
 
-/** The policy and what it did (its first acting decision, or that it never acted), unless QEMU decided alone. */
+/** The policy and what it did (how many actions and the last, or that it never acted), unless QEMU decided alone. */
 export function switchoverLine(sw: RunReport['outputs']['switchover']): string | undefined {
   if (!sw || sw.policy === 'qemu-default') return undefined;
   const acted = sw.decisions.filter((d) => d.action !== 'keep');

@@ -25,6 +25,7 @@ export const kibps = (d: string) => measured(d, 'KiB/s');
 export const mibps = (d: string) => measured(d, 'MiB/s');
 export const mbps = (d: string) => measured(d, 'Mbit/s');
 export const bitsPerS = (d: string) => measured(d, 'bit/s');
+export const bytesPerS = (d: string) => measured(d, 'bytes/s');
 export const perS = (d: string) => measured(d, '/s');
 export const pagesPerS = (d: string) => measured(d, 'pages/s');
 export const pct = (d: string) => measured(d, '%');

@@ -8,7 +8,7 @@ import { LabSpecSchema, ShapingSchema } from '../lab/spec.js';
 import { ACCELS, MachineSpecSchema } from '../machine/spec.js';
 import { ScenarioSchema } from '../migrate/scenario.js';
 import type { ResultContract } from './contract.js';
-import { arr, bitsPerS, bytes, count, epochMs, kibps, mbps, mib, mibps, ms, pages, pagesPerS, pct, seconds, text } from './fields.js';
+import { arr, bitsPerS, bytes, bytesPerS, count, epochMs, kibps, mbps, mib, mibps, ms, pages, pagesPerS, pct, seconds, text } from './fields.js';
 
 /** Version 2: verdicts stalled and interrupted; figures QEMU did not give are absent, never 0. */
 export const RUN_SCHEMA = 'miglab.run/2';
@@ -282,11 +282,11 @@ const SwitchoverDecisionSchema = z.object({
   action: z.enum(['keep', 'set-downtime-limit', 'start-postcopy']).describe('What the policy did: keep going, set downtime-limit, or start post-copy'),
   downtimeLimitMs: ms('The downtime-limit set').optional(),
   why: text('Why, with the figures in words'),
-  remainingBytes: bytes('RAM left to send then').optional(),
-  sendBytesPerS: z.number().optional().describe("QEMU's send rate over its last iteration, bytes per second"),
-  dirtyBytesPerS: z.number().optional().describe("QEMU's measured dirty rate, bytes per second"),
+  remainingBytes: bytes("RAM left to send as the pass began: the sample's figure plus what was sent since the pass's MIGRATION_PASS event (the sample's own figure when the event had not come)").optional(),
+  sendBytesPerS: bytesPerS("QEMU's send rate over its last iteration (its mbps)").optional(),
+  dirtyBytesPerS: bytesPerS("QEMU's measured dirty rate (its pages per second times the 4 KiB page)").optional(),
   expectedDowntimeMs: ms("QEMU's expected downtime then").optional(),
-  cpuThrottlePercent: z.number().optional().describe("auto-converge's vCPU throttle then, percent"),
+  cpuThrottlePercent: pct("auto-converge's vCPU throttle then").optional(),
 });
 
 export const RunOutputsSchema = z

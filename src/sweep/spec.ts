@@ -36,7 +36,7 @@ export const SweepGridSchema = z
     /** The migration stream over TLS or plain TCP (its cost, side by side). */
     tls: nonEmpty(z.boolean()),
     /** The QEMU builds: one for both sides (system, 10.0, a path) or SOURCE->DESTINATION (system->10.0). */
-    qemu: nonEmpty(z.string().min(1)),
+    qemu: nonEmpty(z.string().regex(/^[^>]+(->[^>]+)?$/, 'one QEMU build, or SOURCE->DESTINATION (system->10.0)')),
     /** The machine type: auto, pc, or a versioned type (pc-i440fx-7.2). */
     machineType: nonEmpty(z.string().min(1)),
     /** The guest's NIC model (virtio-net-pci against the emulated e1000 or rtl8139). */

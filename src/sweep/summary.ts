@@ -8,7 +8,7 @@ export { SUMMARY_FIELDS };
 import { MiB } from '../util/units.js';
 import { formatFault } from '../fault/spec.js';
 import type { RunEntry } from './results.js';
-import { labelWorkloads, QEMU_PAIR_SEPARATOR, type WorkloadValue } from './spec.js';
+import { GRID_DIMENSIONS, labelWorkloads, QEMU_PAIR_SEPARATOR, type WorkloadValue } from './spec.js';
 import { SYSTEM_QEMU } from '../qemu/build.js';
 
 export interface Metric {
@@ -34,7 +34,7 @@ export const SUMMARY_METRICS = [
 export type MetricKey = (typeof SUMMARY_METRICS)[number]['key'];
 
 /** Parameters a point can differ in, as they appear in tables (values derived from the reports). */
-export const PARAMETER_COLUMNS = ['qemu', 'machineType', 'nicModel', 'diskInterface', 'memoryMiB', 'workload', 'maxBandwidthMiBps', 'downtimeLimitMs', 'linkBandwidthMbit', 'capabilities', 'monitor', 'switchover', 'faults', 'tls'] as const;
+export const PARAMETER_COLUMNS = GRID_DIMENSIONS;
 export type ParameterColumn = (typeof PARAMETER_COLUMNS)[number];
 export type ParameterValues = Partial<Record<ParameterColumn, string | number>>;
 

@@ -45,18 +45,27 @@ export interface PolicyContext {
 export interface PolicyRun {
   /** Capabilities the policy needs on both sides, set before the migration starts. */
   readonly capabilities: readonly CapabilityName[];
-  /** A downtime-limit to set before the migration starts (downtime-steps' first step). */
-  readonly initialDowntimeLimitMs?: number;
-  /** The next sample, in order: a decision, or undefined when this sample is not a moment to decide. */
-  observe(s: Sample): SwitchoverDecision | undefined;
+  /**
+   * The next sample, in order: a decision, or undefined when this sample is not a moment to decide.
+   * `passStartedAtMs`: when the sample's pass began (QEMU's MIGRATION_PASS event), if known.
+   */
+  observe(s: Sample, passStartedAtMs?: number): SwitchoverDecision | undefined;
 }
 
-function figures(s: Sample): DecisionFigures {
+/**
+ * The figures of a sample. A sample comes 0-100 ms after the sync that began its pass, and QEMU
+ * has sent meanwhile (at 113 MiB/s up to 11 MiB of 200: more than a 5 % tolerance), so when the
+ * pass's MIGRATION_PASS event says when the sync was, what was sent since is added back: the bytes
+ * left as the pass began, comparable from pass to pass.
+ */
+function figures(s: Sample, passStartedAtMs?: number): DecisionFigures {
+  const sendBytesPerS = s.mbps === undefined ? undefined : (s.mbps * 1e6) / 8;
+  const since = passStartedAtMs !== undefined && passStartedAtMs <= s.tMs ? s.tMs - passStartedAtMs : undefined;
   return {
     tMs: s.tMs,
     pass: s.dirtySyncCount,
-    remainingBytes: s.remainingBytes,
-    sendBytesPerS: s.mbps === undefined ? undefined : (s.mbps * 1e6) / 8,
+    remainingBytes: s.remainingBytes !== undefined && since !== undefined && sendBytesPerS !== undefined ? Math.round(s.remainingBytes + (sendBytesPerS * since) / 1000) : s.remainingBytes,
+    sendBytesPerS,
     dirtyBytesPerS: s.dirtyPagesRate === undefined ? undefined : s.dirtyPagesRate * PAGE_BYTES,
     expectedDowntimeMs: s.expectedDowntimeMs,
     cpuThrottlePercent: s.cpuThrottlePercent,
@@ -67,12 +76,14 @@ const mib = (b: number | undefined) => (b === undefined ? '?' : `${(b / MiB).toF
 const rate = (b: number | undefined) => (b === undefined ? '?' : `${(b / MiB).toFixed(0)} MiB/s`);
 
 /** Calls `onPass` once for each new pass an active migration begins. */
-function perPass(onPass: (s: Sample, f: DecisionFigures) => SwitchoverDecision | undefined): (s: Sample) => SwitchoverDecision | undefined {
+function perPass(onPass: (s: Sample, f: DecisionFigures) => SwitchoverDecision | undefined): (s: Sample, passStartedAtMs?: number) => SwitchoverDecision | undefined {
   let lastPass = 0;
-  return (s) => {
+  return (s, passStartedAtMs) => {
     if (s.status !== 'active' || s.dirtySyncCount === undefined || s.dirtySyncCount <= lastPass) return undefined;
     lastPass = s.dirtySyncCount;
-    return onPass(s, figures(s));
+    // The last sync, as QEMU completes: nothing left to decide about.
+    if (s.remainingBytes === 0) return undefined;
+    return onPass(s, figures(s, passStartedAtMs));
   };
 }
 
@@ -134,17 +145,17 @@ function downtimeSteps(spec: Extract<PolicySpec, { kind: 'downtime-steps' }>, ct
   let limit = steps[0]!.downtimeLimitMs;
   const pass = perPass((_s, f) => ({ ...f, action: 'keep', why: `downtime-limit ${limit} ms (step ${next - 1} of ${spec.steps}); the next step at ${steps[next]?.atMs ?? '-'} ms` }));
   return {
-    initialDowntimeLimitMs: limit,
-    observe: (s) => {
+    observe: (s, passStartedAtMs) => {
       const step = steps[next];
       if (s.status === 'active' && step && s.tMs >= step.atMs) {
         next++;
         limit = step.downtimeLimitMs;
-        // The pass bookkeeping still sees this sample, so a pass that begins now is not lost.
-        pass(s);
-        return { ...figures(s), action: 'set-downtime-limit', downtimeLimitMs: limit, why: `step ${next - 1} of ${spec.steps} at ${step.atMs} ms (every ${steps[1]?.atMs ?? 0} ms: ${spec.delayPerGiBMs} ms per GiB of RAM)` };
+        // The pass bookkeeping still sees this sample; a pass that begins on it is recorded by the
+        // step's decision, which carries the same figures.
+        pass(s, passStartedAtMs);
+        return { ...figures(s, passStartedAtMs), action: 'set-downtime-limit', downtimeLimitMs: limit, why: `step ${next - 1} of ${spec.steps} at ${step.atMs} ms (every ${steps[1]?.atMs ?? 0} ms: ${spec.delayPerGiBMs} ms per GiB of RAM)` };
       }
-      return pass(s);
+      return pass(s, passStartedAtMs);
     },
   };
 }

@@ -27,7 +27,7 @@ export type PolicySpec =
   | { readonly kind: 'postcopy-after'; readonly passes: number }
   /** QEMU's auto-converge: it throttles the guest's vCPUs more at each pass that does not converge. */
   | { readonly kind: 'auto-converge' }
-  /** QEMU's dirty-limit (8.1+): caps each vCPU's dirty rate; needs KVM's dirty ring, and QEMU says so otherwise. */
+  /** QEMU's dirty-limit (8.1+): caps each vCPU's dirty rate; needs KVM with a dirty ring (a run under TCG is refused before it boots). */
   | { readonly kind: 'dirty-limit' }
   /**
    * Chosen from the measured figures: pre-copy while the bytes left fall; once they stop, switch
@@ -55,22 +55,26 @@ function options(text: string, rest: string, keys: readonly string[]): Map<strin
   if (!rest) return m;
   for (const part of rest.split(',')) {
     const [k, v, ...more] = part.split('=');
-    if (v === undefined || more.length > 0 || !k) throw bad(text, `"${part}" is not key=value`);
+    if (v === undefined || v === '' || more.length > 0 || !k) throw bad(text, `"${part}" is not key=value`);
     if (!keys.includes(k)) throw bad(text, `"${k}" is not an option of this policy (it takes ${keys.join(', ')})`);
+    if (m.has(k)) throw bad(text, `${k} is given twice`);
     m.set(k, v);
   }
   return m;
 }
 
-function duration(text: string, key: string, v: string | undefined, fallback: number): number {
+/** QEMU's downtime-limit is at most 2000 s (MAX_MIGRATE_DOWNTIME_SECONDS). */
+const MAX_DOWNTIME_MS = 2_000_000;
+
+function duration(text: string, key: string, v: string | undefined, fallback: number, max = MAX_DOWNTIME_MS): number {
   if (v === undefined) return fallback;
   try {
     const ms = parseDurationMs(v, key);
-    if (ms > 0) return ms;
+    if (ms >= 1 && ms <= max) return ms;
   } catch {
     // said below, in the policy's terms
   }
-  throw bad(text, `${key}=${v} is not a duration above 0 such as 500ms or 2s`);
+  throw bad(text, `${key}=${v} is not a duration from 1ms to ${max / 1000}s such as 500ms or 2s`);
 }
 
 function whole(text: string, key: string, v: string | undefined, fallback: number, max: number): number {
@@ -93,22 +97,26 @@ export function parsePolicy(text: string): PolicySpec {
       return { kind: name };
     case 'downtime-steps': {
       const o = options(text, rest, ['max', 'steps', 'delay-per-gib']);
-      return {
+      const p = {
         kind: name,
         maxMs: duration(text, 'max', o.get('max'), NOVA_DEFAULTS.maxMs),
         steps: whole(text, 'steps', o.get('steps'), NOVA_DEFAULTS.steps, 100),
-        delayPerGiBMs: duration(text, 'delay-per-gib', o.get('delay-per-gib'), NOVA_DEFAULTS.delayPerGiBMs),
-      };
+        delayPerGiBMs: duration(text, 'delay-per-gib', o.get('delay-per-gib'), NOVA_DEFAULTS.delayPerGiBMs, 3_600_000),
+      } as const;
+      // The first step is max/steps: below 1 ms QEMU would be asked for a downtime-limit of 0.
+      if (p.maxMs / p.steps < 1) throw bad(text, `its first step, max/steps = ${(p.maxMs / p.steps).toFixed(2)} ms, is under 1 ms`);
+      return p;
     }
     case 'local-minimum':
     case 'auto': {
       const o = options(text, rest, ['max', 'tolerance']);
       const tol = o.get('tolerance');
-      const tolerancePct = tol === undefined ? LOCAL_MINIMUM_DEFAULTS.tolerancePct : Number(tol.replace(/%$/, ''));
+      const tolerancePct = tol === undefined ? LOCAL_MINIMUM_DEFAULTS.tolerancePct : /^\d+(\.\d+)?%?$/.test(tol) ? Number(tol.replace(/%$/, '')) : NaN;
       if (!(tolerancePct >= 0 && tolerancePct < 100)) throw bad(text, `tolerance=${tol} is not a percentage from 0 to below 100`);
       return { kind: name, maxMs: duration(text, 'max', o.get('max'), LOCAL_MINIMUM_DEFAULTS.maxMs), tolerancePct };
     }
     case 'postcopy-after':
+      if (colon >= 0 && !rest) throw bad(text, 'say how many passes after the colon, e.g. postcopy-after:2 (or leave the colon out for 2)');
       return { kind: name, passes: rest ? whole(text, 'passes', rest, POSTCOPY_AFTER_DEFAULT, 1000) : POSTCOPY_AFTER_DEFAULT };
     default:
       throw bad(text, `"${name}" is not a policy`);
@@ -130,6 +138,16 @@ export function formatPolicy(p: PolicySpec): string {
     default:
       return p.kind;
   }
+}
+
+/** The downtime-limit a policy sets before the migration starts (downtime-steps' first step), if any. */
+export function initialDowntimeLimitMs(p: PolicySpec): number | undefined {
+  return p.kind === 'downtime-steps' ? Math.round(p.maxMs / p.steps) : undefined;
+}
+
+/** When downtime-steps reaches its max, since the migrate command (Nova: steps x delay-per-GiB x the RAM in GiB). */
+export function rampEndMs(p: Extract<PolicySpec, { kind: 'downtime-steps' }>, memoryMiB: number): number {
+  return Math.round((p.delayPerGiBMs * memoryMiB) / 1024) * p.steps;
 }
 
 /** Capabilities a policy needs on both sides, set before the migration starts. */

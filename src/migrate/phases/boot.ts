@@ -24,6 +24,8 @@ import { mark, switchedOver, type Run } from '../run-state.js';
 import { resultsWriteError, watchConsole, watchLab, watchQemuExit, type Side } from '../watch.js';
 
 const BOOT_TIMEOUT_MS = 60000;
+/** Dirty-ring entries per vCPU when dirty-limit is on (QEMU's documented example; a power of two from 1024 to 65536). */
+const KVM_DIRTY_RING_SIZE = 4096;
 
 /** The guest slot a run holds and what follows from it. */
 export interface Slot {
@@ -160,6 +162,10 @@ export async function chooseAccel(run: Run): Promise<AccelDecision> {
   run.record.accel = accel;
   mark(run, 'accelDecisionMs', t);
   run.progress('accel', `${accel.used}: ${accel.reason}`);
+  // QEMU refuses dirty-limit without KVM's dirty ring: said now, before anything boots.
+  if (scenarioCapabilities(scenario)['dirty-limit'] && accel.used !== 'kvm') {
+    throw new UsageError(`dirty-limit needs KVM with its dirty ring, and this run uses ${accel.used} (${accel.reason})`, 'drop it (--switchover, --capability), or run where KVM works');
+  }
   return accel;
 }
 
@@ -219,6 +225,7 @@ async function bootGuest(run: BootRun, slot: Slot, accel: AccelDecision, launch:
       teardown: parts[side],
       role: side,
       incomingUri: side === 'destination' ? slot.uri : undefined,
+      kvmDirtyRingSize: scenarioCapabilities(scenario)['dirty-limit'] ? KVM_DIRTY_RING_SIZE : undefined,
       qemu: run.qemu ? (side === 'source' ? { build: run.qemu.source, peer: run.qemu.destination } : { build: run.qemu.destination, peer: run.qemu.source }) : undefined,
       hmpTelnetPort: side === 'source' ? slot.hmpTelnetPort : undefined,
       // A person who migrates by hand may prefer QMP: a socket of their own (miglab holds the first).

@@ -12,7 +12,7 @@ import { CALL, type Run } from '../run-state.js';
 import type { Booted } from './boot.js';
 import { scenarioCapabilities } from '../scenario.js';
 import { startPolicy, type PolicyRun } from '../../switchover/policies.js';
-import { formatPolicy, parsePolicy } from '../../switchover/spec.js';
+import { formatPolicy, initialDowntimeLimitMs, parsePolicy } from '../../switchover/spec.js';
 
 /** Both sides are set up for the migration. */
 export interface Configured {
@@ -55,7 +55,7 @@ export async function configure(run: ConfigureRun, booted: Booted): Promise<Conf
     await dstDriver.setTls(tlsParameters('destination', booted.slot.dstAddress));
   }
   const policySpec = parsePolicy(scenario.switchover);
-  const first = startPolicy(policySpec, { memoryMiB: scenario.guest.memoryMiB, downtimeLimitMs: 0 }).initialDowntimeLimitMs;
+  const first = initialDowntimeLimitMs(policySpec);
   if (first !== undefined) await driver.setParameters({ downtimeLimitMs: first });
   run.record.monitorCommands = driver.sent;
   const inForce = await readInForce(run, src);

@@ -20,7 +20,7 @@ export interface Migrated {
   readonly inForce?: Pick<Configured, 'parametersInForce' | 'capabilitiesInForce'>;
 }
 
-export type MigrateRun = Pick<Run, 'scenario' | 'guard' | 'faults' | 'timeline' | 'progress' | 'record' | 'out' | 'final' | 'sourceCompletedAtMs'> & {
+export type MigrateRun = Pick<Run, 'scenario' | 'guard' | 'faults' | 'timeline' | 'events' | 'progress' | 'record' | 'out' | 'final' | 'sourceCompletedAtMs'> & {
   readonly ctx: Pick<EngineContext, 'hooks'>;
 };
 
@@ -57,6 +57,7 @@ export async function migrate(run: MigrateRun, booted: Booted, configured: Confi
     sentAt: guard.migrateSentAt,
     completedByEvent: () => run.sourceCompletedAtMs !== undefined,
     policy: configured.policy,
+    passStartedAt: (pass) => run.events.find((e) => e.side === 'source' && e.event === 'MIGRATION_PASS' && (e.data as { pass?: unknown } | undefined)?.pass === pass)?.tMs,
     onDecision: (d) => {
       const sw = run.out.switchover;
       if (sw) run.out.switchover = { ...sw, decisions: [...sw.decisions, d] };

@@ -165,7 +165,7 @@ describe('hosts check', () => {
     // The first failure decides, as in the doctor: not root.
     expect(doctorExit(report)).toBe(EXIT.notRoot);
     expect(line('src root')).toMatchObject({ status: 'fail', found: 'logged in as alice (uid 1000): not root and without CAP_NET_ADMIN, so no tap can join the bridge and QEMU cannot open one', fix: expect.stringContaining('user: root for src') });
-    expect(line('qemu src/dst')).toMatchObject({ status: 'fail', found: 'runs use -machine pc, which is pc-i440fx-7.2 on src and pc-i440fx-8.2 on dst: the destination would refuse the source\'s state' });
+    expect(line('qemu src/dst')).toMatchObject({ status: 'fail', found: "-machine pc is pc-i440fx-7.2 on src and pc-i440fx-8.2 on dst, and neither QEMU knows the other's: no machine type both can run" });
     expect(line('qemu src/dst')!.fix).toContain('install the same QEMU release on both');
     expect(line('dst bridge')).toMatchObject({ status: 'fail', found: 'no bridge br0 (bridges here: virbr0)', fix: expect.stringContaining('ip link add br0 type bridge') });
     expect(line('dst storage')).toMatchObject({ status: 'fail', fix: expect.stringContaining('export /srv/m to dst') });

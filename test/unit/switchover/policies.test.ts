@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import type { Sample } from '../../../src/migrate/report.js';
 import { novaSteps, startPolicy, type SwitchoverDecision } from '../../../src/switchover/policies.js';
-import { parsePolicy } from '../../../src/switchover/spec.js';
+import { initialDowntimeLimitMs, parsePolicy } from '../../../src/switchover/spec.js';
 
 const MiB = 1024 * 1024;
 /** A sample every 250 ms; pass k's remaining bytes given per sample. */
@@ -54,7 +54,7 @@ describe('downtime-steps', () => {
     expect(novaSteps(parsePolicy('downtime-steps') as never, 512).map((s) => [s.atMs, s.downtimeLimitMs])).toEqual([
       [0, 50], [37500, 95], [75000, 140], [112500, 185], [150000, 230], [187500, 275], [225000, 320], [262500, 365], [300000, 410], [337500, 455], [375000, 500],
     ]);
-    expect(startPolicy(parsePolicy('downtime-steps:max=1s,steps=4,delay-per-gib=1s'), { memoryMiB: 1024, downtimeLimitMs: 0 }).initialDowntimeLimitMs).toBe(250);
+    expect(initialDowntimeLimitMs(parsePolicy('downtime-steps:max=1s,steps=4,delay-per-gib=1s'))).toBe(250);
   });
 
   it('sets each step as its time comes, and keeps the per-pass record', () => {

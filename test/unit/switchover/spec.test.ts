@@ -25,7 +25,7 @@ describe('parsePolicy', () => {
   it('refuses what is no policy, an unknown option and a bad value, naming it', () => {
     expect(() => parsePolicy('fastest')).toThrow(/^switchover policy "fastest": "fastest" is not a policy; give one of qemu-default, downtime-steps/);
     expect(() => parsePolicy('local-minimum:steps=3')).toThrow(/"steps" is not an option of this policy \(it takes max, tolerance\)/);
-    expect(() => parsePolicy('downtime-steps:max=0s')).toThrow(/max=0s is not a duration above 0/);
+    expect(() => parsePolicy('downtime-steps:max=0s')).toThrow(/max=0s is not a duration from 1ms to 2000s/);
     expect(() => parsePolicy('postcopy-after:0')).toThrow(/passes=0 is not a whole number from 1/);
     expect(() => parsePolicy('auto-converge:fast')).toThrow(/auto-converge takes no options/);
   });
@@ -40,7 +40,31 @@ describe('parsePolicy', () => {
   });
 
   it('refuses a policy that contradicts the scenario', () => {
-    expect(() => parseScenario({ switchover: 'downtime-steps', parameters: { downtimeLimitMs: 300 } })).toThrow(/downtime-steps policy sets downtime-limit itself/);
+    expect(() => parseScenario({ switchover: 'downtime-steps:delay-per-gib=1s', parameters: { downtimeLimitMs: 300 } })).toThrow(/sets downtime-limit itself, step by step/);
     expect(() => parseScenario({ switchover: 'postcopy-after:2', capabilities: { 'postcopy-ram': true }, postcopyAfterMs: 1000 })).toThrow(/both say when to start post-copy/);
+  });
+});
+
+describe('what a policy is not given', () => {
+  it('refuses values QEMU would refuse mid-run, empty values, and a key given twice', () => {
+    expect(() => parsePolicy('local-minimum:max=3000s')).toThrow(/max=3000s is not a duration from 1ms to 2000s/);
+    expect(() => parsePolicy('downtime-steps:max=4ms')).toThrow(/its first step, max\/steps = 0\.40 ms, is under 1 ms/);
+    expect(() => parsePolicy('local-minimum:tolerance=')).toThrow(/"tolerance=" is not key=value/);
+    expect(() => parsePolicy('local-minimum:tolerance=abc')).toThrow(/tolerance=abc is not a percentage/);
+    expect(() => parsePolicy('postcopy-after:')).toThrow(/say how many passes after the colon/);
+    expect(() => parsePolicy('local-minimum:max=1s,max=2s')).toThrow(/max is given twice/);
+  });
+
+  it('is spelt out once in the scenario, so two spellings are one policy', () => {
+    expect(parseScenario({ switchover: 'local-minimum:max=2s' }).switchover).toBe('local-minimum:max=2s,tolerance=5%');
+  });
+
+  it('refuses what contradicts it, before anything starts', () => {
+    expect(() => parseScenario({ switchover: 'auto', capabilities: { 'postcopy-ram': true }, postcopyAfterMs: 1000 })).toThrow(/and --postcopy-after both say when to start post-copy/);
+    expect(() => parseScenario({ switchover: 'auto', capabilities: { 'postcopy-ram': false } })).toThrow(/needs the postcopy-ram capability, which the scenario turns off/);
+    expect(() => parseScenario({ switchover: 'dirty-limit', capabilities: { 'auto-converge': true } })).toThrow(/^dirty-limit and auto-converge together: QEMU refuses the pair/);
+    // Nova's defaults on a 512 MiB guest: 10 steps of 37.5 s, the max reached at 375 s.
+    expect(() => parseScenario({ switchover: 'downtime-steps', guest: { memoryMiB: 512 } })).toThrow(/reaches its max 375 s after the migrate command .* after the 120 s deadline; give a shorter delay-per-gib/);
+    expect(parseScenario({ switchover: 'downtime-steps', guest: { memoryMiB: 512 }, timeoutMs: 400000 }).switchover).toBe('downtime-steps:max=500ms,steps=10,delay-per-gib=75s');
   });
 });
