@@ -30,6 +30,8 @@ interface Machine {
   nfsOpens: boolean;
   /** Whether a connection from here to dst's migration port gets through (the answer of the trial connect). */
   connect: 'ok' | 'refused' | 'dropped';
+  /** Older versioned machine types this QEMU also lists. */
+  olderTypes?: string[];
 }
 
 const good = (over: Partial<Machine> = {}): Machine => ({
@@ -61,7 +63,10 @@ function fakeMachine(m: Machine) {
       if (cmd === 'id -un') return { stdout: 'alice' };
       if (cmd === 'cat /proc/self/status') return { stdout: `Name:\tcat\nCapEff:\t${m.capEff}\n` };
       if (cmd === 'qemu-system-x86_64 --version') return { stdout: `QEMU emulator version ${m.qemu} (Debian)\nCopyright` };
-      if (cmd === 'qemu-system-x86_64 -machine help') return { stdout: `Supported machines are:\npc                   Standard PC (alias of ${m.pcIs})\n${m.pcIs}        Standard PC (default)\nisapc                ISA-only PC\nnone                 empty machine` };
+      if (cmd === 'qemu-system-x86_64 -machine help') {
+        const older = (m.olderTypes ?? []).map((t) => `${t}        Standard PC\n`).join('');
+        return { stdout: `Supported machines are:\npc                   Standard PC (alias of ${m.pcIs})\n${m.pcIs}        Standard PC (default)\n${older}isapc                ISA-only PC\nnone                 empty machine` };
+      }
       if (cmd === 'sh -c exec 3<>/dev/kvm') return m.kvm ? {} : { exitCode: 2, stderr: 'sh: 1: cannot open /dev/kvm: No such file' };
       if (argv[0] === 'qemu-system-x86_64' && argv[2] === 'kvm') return m.kvmWorks ? {} : { exitCode: 1, stderr: 'kvm version too old\nqemu-system-x86_64: -accel kvm: failed to initialize kvm: Inappropriate ioctl for device' };
       if (cmd === 'cat /proc/cpuinfo') return { stdout: `processor\t: 0\nflags\t\t: ${m.cpuFlags}\n` };
@@ -157,6 +162,11 @@ describe('hosts check', () => {
     // Nothing was tried through an export that is not there.
     expect(report.checks.find((c) => c.name.endsWith(' storage'))).toBeUndefined();
     expect([...s.host.ran, ...d.host.ran].filter((a) => a[0] === 'exportfs' || a[0] === 'qemu-img' || a.includes('/srv/served'))).toEqual([]);
+  });
+
+  it("warns, not fails, when the releases differ but the newer knows the older's pc: runs pin that type", async () => {
+    const { line } = await check(good(), good({ pcIs: 'pc-i440fx-8.2', qemu: '8.2.2', olderTypes: ['pc-i440fx-7.2'] }));
+    expect(line('qemu src/dst')).toMatchObject({ status: 'warn', found: expect.stringMatching(/pc-i440fx-7\.2 on src and pc-i440fx-8\.2 on dst, so runs pin the older one's \(--machine-type auto: pc-i440fx-7\.2, which both know\)$/) });
   });
 
   it('names every problem with its fix, and exits as the doctor does', async () => {
