@@ -98,7 +98,7 @@ bench-containers: image-chost
 bench-containers-batch: image-chost
 	$(MIGLAB) bench --which containers-batch --out results/bench
 
-# QEMU 7.2 and 10.0 against the link bound, and the switchover policies from 0 to twice the link (about 15 min).
+# QEMU 7.2 and 10.0 against the link bound, and the switchover policies from 0 to twice the link (9 min here).
 bench-qemu: image qemu-builds
 	$(MIGLAB) bench --which qemu --out results/bench
 

@@ -171,6 +171,7 @@ async function compareQemu(src: Host, dst: Host, signal?: AbortSignal): Promise<
   } catch (err) {
     return warn(name, `not compared: ${describeError(err)}`, 'install QEMU on both first (the lines above)');
   }
+  // Asked here rather than through machineTypesOf (src/qemu/pair.ts), so that Ctrl-C stops the check.
   const [a, b] = [
     parseMachineTypes((await src.run(['qemu-system-x86_64', '-machine', 'help'], runOpts(signal))).stdout),
     parseMachineTypes((await dst.run(['qemu-system-x86_64', '-machine', 'help'], runOpts(signal))).stdout),

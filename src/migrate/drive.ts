@@ -103,6 +103,7 @@ export async function driveMigration(o: DriveOptions): Promise<DriveResult> {
 async function drive(o: DriveOptions): Promise<DriveResult> {
   const { scenario, guard } = o;
   let postcopyAtMs: number | undefined;
+  let lastSync: number | undefined;
   const deadlineAt = o.sentAt + scenario.timeoutMs;
   for (;;) {
     let info: MigrationInfo;
@@ -121,7 +122,11 @@ async function drive(o: DriveOptions): Promise<DriveResult> {
     o.faults.observe({ tMs, status: info.status, pass: info.ram?.dirtySyncCount, totalBytes: info.ram?.totalBytes, remainingBytes: info.ram?.remainingBytes });
     if (isFinalMigrationStatus(info.status)) return { final: info, end: 'final', postcopyAtMs };
 
-    const decision = o.policy?.observe(sample, sample.dirtySyncCount === undefined ? undefined : o.passStartedAt?.(sample.dirtySyncCount));
+    // When the sample's pass began matters only on the first sample of a pass (the events are not
+    // searched on every sample).
+    const newPass = sample.dirtySyncCount !== undefined && sample.dirtySyncCount !== lastSync;
+    lastSync = sample.dirtySyncCount;
+    const decision = o.policy?.observe(sample, newPass ? o.passStartedAt?.(sample.dirtySyncCount!) : undefined);
     if (decision) {
       o.onDecision?.(decision);
       if (decision.action === 'set-downtime-limit') {

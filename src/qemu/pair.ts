@@ -39,19 +39,26 @@ export interface ResolveOptions {
   readonly log?: (line: string) => void;
 }
 
-/** The build `choice` names, as `on` runs it: a named series is fetched here and runs only where this machine's files are (the embedded lab). */
-export async function resolveBuild(on: Pick<LabHost, 'host' | 'netns' | 'where'>, choice: string, o: ResolveOptions): Promise<QemuBuild> {
-  const c = parseQemuChoice(choice);
-  if (c.kind === 'system') return systemBuild(on.host);
-  if (c.kind === 'path') return pathBuild(on.host, c.path);
-  if (on.netns === undefined) {
-    throw new UsageError(`--qemu ${c.series}: a named build is fetched on this machine, and ${on.where} does not share its files`, `give the path of a ${c.series} build on that host (--qemu /path/to/qemu-system-x86_64), or system`);
-  }
-  // Fetched by this machine itself: a lab host's namespace has no route to Debian's archive (nor
-  // should it), and it sees this machine's files, so the build is then run from there.
-  const cached = await fetchSeries(new LocalHost(), c.series, o);
-  return cachedBuildOf(on.host, cached);
-}
+/**
+ * The build `choice` names, as `on` runs it: a named series is fetched here and runs only where
+ * this machine's files are (the embedded lab). Once per host and choice in a process: a sweep's
+ * runs do not ask the build its version, or read the cache, again.
+ */
+export const resolveBuild = oncePerKey(
+  (on: Pick<LabHost, 'host' | 'netns' | 'where'>, choice: string, _o: ResolveOptions) => `${on.host.name}|${choice}`,
+  async (on: Pick<LabHost, 'host' | 'netns' | 'where'>, choice: string, o: ResolveOptions): Promise<QemuBuild> => {
+    const c = parseQemuChoice(choice);
+    if (c.kind === 'system') return systemBuild(on.host);
+    if (c.kind === 'path') return pathBuild(on.host, c.path);
+    if (on.netns === undefined) {
+      throw new UsageError(`--qemu ${c.series}: a named build is fetched on this machine, and ${on.where} does not share its files`, `give the path of a ${c.series} build on that host (--qemu /path/to/qemu-system-x86_64), or system`);
+    }
+    // Fetched by this machine itself: a lab host's namespace has no route to Debian's archive (nor
+    // should it), and it sees this machine's files, so the build is then run from there.
+    const cached = await fetchSeries(new LocalHost(), c.series, o);
+    return cachedBuildOf(on.host, cached);
+  },
+);
 
 /** Whether two builds are one and the same program. */
 function sameBuild(a: QemuBuild, b: QemuBuild): boolean {
@@ -98,7 +105,10 @@ export function chooseMachineType(request: string, src: { build: QemuBuild; type
 /** Both sides' builds (fetched if needed) and the machine type, decided before anything boots. */
 export async function resolveQemuPair(hosts: { readonly src: Pick<LabHost, 'host' | 'netns' | 'where'>; readonly dst: Pick<LabHost, 'host' | 'netns' | 'where'> }, req: QemuRequest, o: ResolveOptions): Promise<QemuPair> {
   const source = await resolveBuild(hosts.src, req.source, o);
-  const destination = req.destination === req.source && hosts.dst.host.name === hosts.src.host.name ? source : await resolveBuild(hosts.dst, req.destination, o);
+  const destination = await resolveBuild(hosts.dst, req.destination, o);
+  // One build on both sides under auto is plain pc, whatever it stands for: no `-machine help`
+  // (two QEMU starts, about 0.1 s) on every run's way to its boot.
+  if (req.machineType === AUTO_MACHINE && sameBuild(source, destination)) return { source, destination, machineType: 'pc', machineTypeWhy: 'pc: both sides run the same QEMU' };
   const [srcTypes, dstTypes] = await Promise.all([machineTypesOf(hosts.src.host, source), machineTypesOf(hosts.dst.host, destination)]);
   const { machineType, why } = chooseMachineType(req.machineType, { build: source, types: srcTypes }, { build: destination, types: dstTypes });
   return { source, destination, machineType, machineTypeWhy: why };

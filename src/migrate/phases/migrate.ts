@@ -7,6 +7,7 @@ import type { EngineContext } from '../engine.js';
 import { driveMigration, type DriveResult } from '../drive.js';
 import { CALL, type Run } from '../run-state.js';
 import type { Booted } from './boot.js';
+import type { SwitchoverDecision } from '../../switchover/policies.js';
 import { readInForce, type Configured } from './configure.js';
 
 /** The migration has ended (any final status). */
@@ -47,6 +48,9 @@ export async function migrate(run: MigrateRun, booted: Booted, configured: Confi
     run.record.migrateCommand = await withDeadline('the migrate command', driver.start(slot.uri), { timeoutMs: CALL.timeoutMs, signal: guard.signal });
   }
   run.faults.arm(guard.migrateSentAt);
+  // The record's list, filled in place as the loop decides (a run that ends early keeps what it decided).
+  const decisions: SwitchoverDecision[] = [];
+  if (run.out.switchover) run.out.switchover = { ...run.out.switchover, decisions };
   const drive = await driveMigration({
     driver,
     scenario,
@@ -58,10 +62,7 @@ export async function migrate(run: MigrateRun, booted: Booted, configured: Confi
     completedByEvent: () => run.sourceCompletedAtMs !== undefined,
     policy: configured.policy,
     passStartedAt: (pass) => run.events.find((e) => e.side === 'source' && e.event === 'MIGRATION_PASS' && (e.data as { pass?: unknown } | undefined)?.pass === pass)?.tMs,
-    onDecision: (d) => {
-      const sw = run.out.switchover;
-      if (sw) run.out.switchover = { ...sw, decisions: [...sw.decisions, d] };
-    },
+    onDecision: (d) => decisions.push(d),
   });
   run.final = drive.final;
   const cpuAfter = await cpuNow();
