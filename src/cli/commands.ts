@@ -35,7 +35,7 @@ import type { CommandIo } from './io.js';
 import { HOSTS_OPTION, MIGRATE_OPTIONS, SHAPING_OPTIONS, scenarioFromArgsChecked, shapingFromArgs, wholeNumberFromArgs } from './options.js';
 
 /** migrate's options that mean something when a person sends the migrate command. */
-const { monitor: _monitor, fault: _fault, 'postcopy-after': _postcopyAfter, switchover: _switchover, ...GUESTS_UP_OPTIONS } = MIGRATE_OPTIONS;
+const { monitor: _monitor, fault: _fault, 'postcopy-after': _postcopyAfter, 'postcopy-stall': _postcopyStall, 'postcopy-recover-within': _postcopyRecoverWithin, switchover: _switchover, ...GUESTS_UP_OPTIONS } = MIGRATE_OPTIONS;
 
 export type Args = Record<string, unknown>;
 

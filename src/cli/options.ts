@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import { MiglabError, UsageError } from '../errors.js';
 import type { Accel, DiskInterface, NicModel } from '../machine/spec.js';
 import { ACCELS, DISK_INTERFACES, NIC_MODELS } from '../machine/spec.js';
-import { CAPABILITIES, DEFAULT_MIGRATION_PORT, MONITORS, parseScenario, ScenarioSchema, type MonitorKind, type Scenario, type ScenarioInput } from '../migrate/scenario.js';
+import { CAPABILITIES, DEFAULT_MIGRATION_PORT, MONITORS, parseScenario, scenarioCapabilities, ScenarioSchema, type MonitorKind, type Scenario, type ScenarioInput } from '../migrate/scenario.js';
 import { explainIssue } from '../util/validate.js';
 import { parseWorkload } from '../workload/spec.js';
 import { FAULT_FORMS, parseFault } from '../fault/spec.js';
@@ -44,11 +44,14 @@ export const MIGRATE_OPTIONS = {
   port: { type: 'string', default: String(DEFAULT_MIGRATION_PORT), describe: 'TCP port the destination listens on (-incoming tcp:DST:PORT)' },
   'hmp-port': { type: 'string', describe: "also open the source's HMP on telnet 127.0.0.1:PORT inside the src namespace" },
   'max-bandwidth': { type: 'string', describe: 'migration max-bandwidth: a rate in bytes per second, e.g. 1G/s (binary: M/s, MB/s and MiB/s are all MiB/s; QEMU default 128M/s; a link rate like 100mbit is --bandwidth)' },
+  'max-postcopy-bandwidth': { type: 'string', describe: "post-copy's own cap (max-postcopy-bandwidth), a rate like --max-bandwidth's (QEMU default: none)" },
   'downtime-limit': { type: 'string', describe: 'migration downtime-limit: a duration, e.g. 300ms (QEMU default 300ms)' },
   'multifd-channels': { type: 'number', describe: 'parallel channels with the multifd capability' },
   capability: { type: 'array', string: true, choices: CAPABILITIES, default: [] as string[], describe: 'enable a migration capability (repeatable)' },
   tls: { type: 'boolean', default: false, describe: "encrypt the migration stream with TLS (QEMU's tls-creds-x509, certificates made per lab, both sides verified)" },
   'postcopy-after': { type: 'string', describe: 'with postcopy-ram: switch to post-copy after this long, a duration like 2s' },
+  'postcopy-stall': { type: 'string', describe: 'in post-copy, no byte moving this long pauses the migration and recovers it (migrate-pause, migrate-recover, migrate resume), a duration (default 2s)' },
+  'postcopy-recover-within': { type: 'string', describe: 'give a broken post-copy up (the guest is lost) when it is not running again this long after it stalled (default 60s)' },
   switchover: { type: 'string', default: 'qemu-default', describe: `when QEMU may stop the guest and switch over, a policy fed the pass figures: ${POLICY_FORMS}` },
   'sample-interval': { type: 'string', default: '100ms', describe: 'how often to sample query-migrate: a duration, e.g. 100ms' },
   timeout: { type: 'string', default: '120s', describe: 'cancel the migration if it has not converged by then, a duration like 90s or 2m (the source keeps running)' },
@@ -106,6 +109,8 @@ export function scenarioFromArgs(a: Raw): ScenarioInput {
   const parameters: Record<string, number> = {};
   const maxBw = str(a['max-bandwidth']);
   if (maxBw !== undefined) parameters.maxBandwidthMiBps = parseRateMiBps(maxBw, '--max-bandwidth');
+  const maxPcBw = str(a['max-postcopy-bandwidth']);
+  if (maxPcBw !== undefined) parameters.maxPostcopyBandwidthMiBps = parseRateMiBps(maxPcBw, '--max-postcopy-bandwidth');
   const dl = str(a['downtime-limit']);
   if (dl !== undefined) parameters.downtimeLimitMs = parseDurationMs(dl, '--downtime-limit');
   if (a['multifd-channels'] !== undefined) parameters.multifdChannels = Number(a['multifd-channels']);
@@ -137,6 +142,8 @@ export function scenarioFromArgs(a: Raw): ScenarioInput {
     sampleIntervalMs: parseDurationMs(String(a['sample-interval']), '--sample-interval'),
     timeoutMs: parseDurationMs(String(a.timeout), '--timeout'),
     stallAfterMs: parseDurationMs(String(a['stall-after'] ?? '15s'), '--stall-after'),
+    postcopyStallMs: parseDurationMs(String(a['postcopy-stall'] ?? '2s'), '--postcopy-stall'),
+    postcopyRecoverWithinMs: parseDurationMs(String(a['postcopy-recover-within'] ?? '60s'), '--postcopy-recover-within'),
     faults: ((a.fault as string[] | undefined) ?? []).map((f) => asOption('--fault', f, () => parseFault(f))),
   };
 }
@@ -207,6 +214,7 @@ const SCENARIO_OPTION_OF: Readonly<Record<string, OptionRange>> = {
   'guest.diskSizeMiB': { flag: 'disk-size', kind: 'size', range: 'from 1M to 1T' },
   'guest.machineType': { flag: 'machine-type', range: 'auto, pc, or a versioned type such as pc-i440fx-7.2' },
   'parameters.maxBandwidthMiBps': { flag: 'max-bandwidth', kind: 'rate', range: 'more than 0' },
+  'parameters.maxPostcopyBandwidthMiBps': { flag: 'max-postcopy-bandwidth', kind: 'rate', range: 'more than 0' },
   'parameters.downtimeLimitMs': { flag: 'downtime-limit', kind: 'duration', range: 'from 1ms to 2000s' },
   'parameters.multifdChannels': { flag: 'multifd-channels', range: 'a whole number from 1 to 255' },
   port: { flag: 'port', range: 'a port from 1024 to 65535' },
@@ -215,6 +223,8 @@ const SCENARIO_OPTION_OF: Readonly<Record<string, OptionRange>> = {
   sampleIntervalMs: { flag: 'sample-interval', kind: 'duration', range: 'from 10ms to 60s' },
   timeoutMs: { flag: 'timeout', kind: 'duration', range: 'at least 1s' },
   stallAfterMs: { flag: 'stall-after', kind: 'duration', range: 'at least 1s' },
+  postcopyStallMs: { flag: 'postcopy-stall', kind: 'duration', range: 'at least 200ms' },
+  postcopyRecoverWithinMs: { flag: 'postcopy-recover-within', kind: 'duration', range: 'at least 1s' },
 };
 
 /**
@@ -231,6 +241,10 @@ export function scenarioFromArgsChecked(a: Raw): Scenario {
   }
   const caps = (a.capability as string[] | undefined) ?? [];
   if (a['postcopy-after'] !== undefined && !caps.includes('postcopy-ram')) throw new UsageError(`${subject('--postcopy-after', String(a['postcopy-after']))}: post-copy is not enabled`, 'add --capability postcopy-ram');
+  const postcopy = scenarioCapabilities({ capabilities: Object.fromEntries(caps.map((c) => [c, true])), switchover: input.switchover ?? 'qemu-default' })['postcopy-ram'];
+  for (const flag of ['postcopy-stall', 'postcopy-recover-within', 'max-postcopy-bandwidth']) {
+    if (a[flag] !== undefined && !postcopy) throw new UsageError(`${subject(`--${flag}`, String(a[flag]))}: post-copy is not enabled`, 'add --capability postcopy-ram');
+  }
   if (a['multifd-channels'] !== undefined && !caps.includes('multifd')) throw new UsageError(`${subject('--multifd-channels', String(a['multifd-channels']))}: multifd is not enabled`, 'add --capability multifd');
   // A stall window as long as the deadline never fires: the deadline cancels first, and a stalled
   // migration would be reported as one that did not converge in time. Only a window the user gave

@@ -6,7 +6,9 @@
 // - the source killed: failed, and the destination stops (QEMU ends an incoming migration whose
 //   stream broke);
 // - a short freeze or outage: the migration completes, the guest intact on the destination;
-// - the NFS server gone, the guest out of memory: failed, the failure naming the cause.
+// - the NFS server gone, the guest out of memory: failed, the failure naming the cause;
+// - once post-copy has begun nobody can fall back to the source: a short outage or freeze is
+//   paused and recovered (completed), a lost QEMU or a link that stays down loses the guest.
 // Pure: reads a fault, the scenario's limits and a run report.
 import { CALL_MS } from '../migrate/drive.js';
 import type { RunReport, Verdict } from '../migrate/report.js';
@@ -30,7 +32,7 @@ export interface FaultExpectation {
   readonly text: string;
 }
 
-type Limits = Pick<Scenario, 'stallAfterMs'>;
+type Limits = Pick<Scenario, 'stallAfterMs' | 'postcopyStallMs' | 'postcopyRecoverWithinMs'>;
 
 function outcome(f: FaultSpec, verdicts: Verdict[], more: Partial<Omit<FaultExpectation, 'fault' | 'verdicts' | 'text'>> = {}): FaultExpectation {
   const sourceRunsOn = more.sourceRunsOn ?? !verdicts.includes('completed');
@@ -42,8 +44,12 @@ function outcome(f: FaultSpec, verdicts: Verdict[], more: Partial<Omit<FaultExpe
   return { fault: formatFault(f), verdicts, sourceRunsOn, destinationStops: more.destinationStops ?? false, ...(more.names ? { names: more.names } : {}), text: parts.join('; ') };
 }
 
-/** What a run with this fault must end as. */
-export function expectedOutcome(f: FaultSpec, limits: Limits): FaultExpectation {
+/**
+ * What a run with this fault must end as. `inPostcopy`: it fired once post-copy had begun (a fault
+ * timed by seconds or progress may land there; one waiting for a post-copy status always does).
+ */
+export function expectedOutcome(f: FaultSpec, limits: Limits, inPostcopy = false): FaultExpectation {
+  if (inPostcopy || (f.when.kind === 'status' && f.when.status.startsWith('postcopy'))) return postcopyOutcome(f, limits);
   const d = f.durationMs;
   switch (f.kind) {
     case 'kill-dst':
@@ -83,6 +89,42 @@ export function expectedOutcome(f: FaultSpec, limits: Limits): FaultExpectation 
   }
 }
 
+/**
+ * A fault once post-copy has begun. The recovery (src/migrate/postcopy-recovery.ts) pauses after
+ * postcopyStallMs and its resume's connect retries the SYN with a doubling wait, so after an
+ * outage of d it may connect up to about d later: an outage shorter than (window - stall - 5 s) / 2
+ * must be recovered.
+ */
+function postcopyOutcome(f: FaultSpec, limits: Limits): FaultExpectation {
+  const d = f.durationMs;
+  const recoverable = d !== undefined && 2 * d + limits.postcopyStallMs + 5000 < limits.postcopyRecoverWithinMs;
+  const lost = { sourceRunsOn: false, names: 'lost' } as const;
+  switch (f.kind) {
+    case 'kill-dst':
+      return outcome(f, ['failed'], lost);
+    case 'kill-src':
+      return outcome(f, ['failed'], { sourceRunsOn: false });
+    case 'freeze-src':
+      // Its monitor does not answer while it is frozen.
+      if (d !== undefined && d < MONITOR_PATIENCE_MS) return outcome(f, ['completed']);
+      return outcome(f, ['failed'], { sourceRunsOn: false });
+    case 'freeze-dst':
+    case 'link-down':
+    case 'nfs-freeze':
+      if (recoverable) return outcome(f, ['completed']);
+      if (d === undefined) return outcome(f, ['failed'], f.kind === 'nfs-freeze' ? { sourceRunsOn: false } : lost);
+      return outcome(f, ['completed', 'failed'], { sourceRunsOn: false });
+    case 'link-loss':
+      if ((f.lossPercent ?? 100) <= 50) return outcome(f, ['completed']);
+      return outcome(f, ['completed', 'failed'], { sourceRunsOn: false });
+    case 'nfs-down':
+      // The disk was handed to the destination at post-copy's start: only its I/O fails.
+      return outcome(f, ['completed', 'failed'], { sourceRunsOn: false });
+    case 'guest-oom':
+      return outcome(f, ['failed'], { sourceRunsOn: false, names: 'OOM' });
+  }
+}
+
 export interface FaultJudgement {
   readonly fault: string;
   readonly expected: string;
@@ -99,7 +141,8 @@ export interface FaultJudgement {
 export function judgeFaults(report: RunReport): FaultJudgement[] {
   const o = report.outputs;
   return (o.faults ?? []).map((rec) => {
-    const e = expectedOutcome(rec.spec, report.inputs.scenario);
+    const started = o.postcopy?.startedAtMs;
+    const e = expectedOutcome(rec.spec, report.inputs.scenario, started !== undefined && rec.firedAtMs !== undefined && rec.firedAtMs >= started);
     const misses: string[] = [];
     if (!rec.fired) misses.push(`it never fired (${rec.notFired ?? 'unknown'})`);
     if (rec.error) misses.push(rec.error);

@@ -30,7 +30,14 @@ export interface LaunchPlan {
   readonly tap?: string;
   /** e.g. tcp:10.77.0.2:4444 for the destination. */
   readonly incomingUri?: string;
+  /** Start with `-incoming defer`: miglab opens incomingUri with migrate-incoming once the capabilities are set. */
+  readonly incomingDeferred?: boolean;
   readonly media: MachineMedia;
+  /**
+   * QEMU 8.2 on: write the vmstate_downtime_* trace points here, stamped with the wall clock
+   * (src/qemu/downtime-trace.ts reads them: where the switchover's downtime went).
+   */
+  readonly downtimeTraceFile?: string;
   /** Under KVM: give it a dirty ring of this many entries per vCPU (QEMU's dirty-limit needs one). */
   readonly kvmDirtyRingSize?: number;
   /** The QEMU build to run (src/qemu/build.ts); none: the host's own. */
@@ -98,6 +105,17 @@ export function buildQemuCommand(spec: MachineSpec, plan: LaunchPlan): Explained
   add('the initramfs holding busybox, iperf3, the NIC/disk modules and the miglab guest agent', '-initrd', plan.media.initrdPath);
   add('kernel command line: serial console, no reboot on panic, and the guest\'s network settings for the agent', '-append', kernelAppend(spec));
   add('the guest\'s serial console goes to QEMU\'s stdout, where miglab reads the agent\'s heartbeat', '-serial', 'stdio');
+  if (plan.downtimeTraceFile) {
+    add(
+      "QEMU's downtime trace points (8.2 on): each device's save or load time in the switchover and the moments it passes, written to a file of their own, each line stamped with the wall clock (which also stamps QEMU's error lines)",
+      '-trace',
+      'vmstate_downtime_*',
+      '-D',
+      plan.downtimeTraceFile,
+      '-msg',
+      'timestamp=on',
+    );
+  }
   add('exit instead of rebooting, so a guest crash ends the run visibly', '-no-reboot');
   if (plan.media.diskUrl) {
     add(
@@ -150,7 +168,15 @@ export function buildQemuCommand(spec: MachineSpec, plan: LaunchPlan): Explained
     );
     add('the control port in the guest, found by its name (org.miglab.ctl) by the agent', '-device', 'virtserialport,bus=ctlbus.0,chardev=ctl,name=org.miglab.ctl');
   }
-  if (plan.incomingUri) add('start paused, waiting for the migration stream on this address (the destination side)', '-incoming', plan.incomingUri);
+  if (plan.incomingUri && plan.incomingDeferred) {
+    add(
+      `start paused, not listening yet: capabilities such as multifd and postcopy-preempt must be set before the destination listens, then migrate-incoming ${plan.incomingUri} opens the address`,
+      '-incoming',
+      'defer',
+    );
+  } else if (plan.incomingUri) {
+    add('start paused, waiting for the migration stream on this address (the destination side)', '-incoming', plan.incomingUri);
+  }
 
   return { argv: g.flatMap((x) => x.args), explained: g };
 }

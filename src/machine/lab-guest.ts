@@ -22,12 +22,16 @@ export interface LabGuestOptions extends WaitOptions {
   readonly teardown: Teardown;
   readonly role: LaunchPlan['role'];
   readonly incomingUri?: string;
+  /** Start the destination not listening yet (`-incoming defer`; see LaunchPlan). */
+  readonly incomingDeferred?: boolean;
   readonly hmpTelnetPort?: number;
   /** Also open a QMP socket for a person (LaunchPlan.personQmpSocket). */
   readonly personQmp?: boolean;
   /** TLS credentials for the migration stream (server on the destination, client on the source). */
   readonly tls?: LaunchPlan['tls'];
   /** Give the guest a control port (a container host: see vm-images/agent/control.c); its socket is `Vm.controlSocket`. */
+  /** Trace the switchover's downtime (a build with the vmstate_downtime_* trace points). */
+  readonly downtimeTrace?: boolean;
   readonly controlPort?: boolean;
   /**
    * The QEMU build this side runs, and the other side's (their guests' RAM sizes must agree, and
@@ -111,12 +115,14 @@ async function launchOnTap(o: LabGuestOptions, tap: string, sockDir: string, tim
       personQmpSocket: o.personQmp ? join(sockDir, PERSON_QMP) : undefined,
       tap,
       incomingUri: o.incomingUri,
+      incomingDeferred: o.incomingDeferred,
       tls: o.tls,
       media,
       ramPadKiB,
       qemu: o.qemu?.build,
       kvmDirtyRingSize: o.kvmDirtyRingSize,
       controlSocket: o.controlPort ? join(sockDir, `${o.side}.ctl`) : undefined,
+      downtimeTraceFile: o.downtimeTrace ? join(sockDir, `${o.side}.trace`) : undefined,
     },
     runDir: o.runDir,
     label: o.side,

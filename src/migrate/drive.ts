@@ -14,6 +14,7 @@ import type { MigrationDriver } from './monitor.js';
 import { sampleOf, type Sample } from './report.js';
 import type { Scenario } from './scenario.js';
 import type { PolicyRun, SwitchoverDecision } from '../switchover/policies.js';
+import { recoverPostcopy, type PostcopyRecovery, type RecoveryParts } from './postcopy-recovery.js';
 
 /** A monitor call that hangs this long names the hang (QEMU's main loop is blocked). */
 export const CALL_MS = 12000;
@@ -22,7 +23,13 @@ const CANCEL_MS = 30000;
 /** The send rate shown live is taken over about this much of the newest samples. */
 const RATE_WINDOW_MS = 1000;
 
-export type DriveEnd = 'final' | 'deadline' | 'stall';
+/** A run recovers a broken post-copy at most this often (a link that keeps failing is not waited out for ever). */
+const MAX_RECOVERIES = 5;
+/** Statuses of a migration in post-copy: it can no longer be cancelled, only paused and recovered. */
+const POSTCOPY: ReadonlySet<string> = new Set(['postcopy-active', 'postcopy-paused', 'postcopy-recover', 'postcopy-recover-setup']);
+
+/** final: QEMU ended it; deadline, stall: miglab cancelled it; postcopy-lost: a broken post-copy was not recovered (the guest is split between the hosts). */
+export type DriveEnd = 'final' | 'deadline' | 'stall' | 'postcopy-lost';
 
 export interface DriveResult {
   /** QEMU's last record: completed, failed or cancelled. */
@@ -31,6 +38,8 @@ export interface DriveResult {
   readonly end: DriveEnd;
   readonly stall?: StallEvidence;
   readonly postcopyAtMs?: number;
+  /** Each time a broken post-copy was paused and recovered (or not). */
+  readonly recoveries?: readonly PostcopyRecovery[];
 }
 
 export interface DriveOptions {
@@ -50,6 +59,15 @@ export interface DriveOptions {
   readonly onDecision?: (d: SwitchoverDecision) => void;
   /** When pass `pass` began (the source's MIGRATION_PASS event, ms since the migrate command), if its event has come. */
   readonly passStartedAt?: (pass: number) => number | undefined;
+  /** What recovering a broken post-copy needs beyond the source's driver. */
+  readonly recovery?: Pick<RecoveryParts, 'destination' | 'uri' | 'gone'> & {
+    /** The destination has started the guest (its RESUME event): only then can QEMU recover. */
+    readonly destinationRuns: () => boolean;
+  };
+  /** Post-copy was started (ms since the migrate command). */
+  readonly onPostcopy?: (atMs: number) => void;
+  /** Each recovery as it ends (the run's record keeps it). */
+  readonly onRecovery?: (r: PostcopyRecovery) => void;
 }
 
 function query(o: DriveOptions, what = 'query-migrate'): Promise<MigrationInfo> {
@@ -104,6 +122,10 @@ async function drive(o: DriveOptions): Promise<DriveResult> {
   const { scenario, guard } = o;
   let postcopyAtMs: number | undefined;
   let lastSync: number | undefined;
+  const recoveries: PostcopyRecovery[] = [];
+  // Stalls are looked for from here on: after a recovery, not in the pause it ended.
+  let stallFromMs = 0;
+  let waitedFor: string | undefined;
   const deadlineAt = o.sentAt + scenario.timeoutMs;
   for (;;) {
     let info: MigrationInfo;
@@ -112,7 +134,7 @@ async function drive(o: DriveOptions): Promise<DriveResult> {
     } catch (err) {
       // The source QEMU went away after telling, by its own event, that it had completed: the
       // guest runs on the destination. QEMU's figures are gone with it; the events remain.
-      if (o.completedByEvent() && err instanceof MiglabError && err.code === 'QMP_DISCONNECTED') return { final: { status: 'completed' }, end: 'final', postcopyAtMs };
+      if (o.completedByEvent() && err instanceof MiglabError && err.code === 'QMP_DISCONNECTED') return { final: { status: 'completed' }, end: 'final', postcopyAtMs, recoveries };
       throw err;
     }
     const tMs = Date.now() - o.sentAt;
@@ -120,7 +142,57 @@ async function drive(o: DriveOptions): Promise<DriveResult> {
     o.timeline.push(sample);
     o.progress.live?.({ topic: 'run', status: migrationLive(o.timeline, info, deadlineAt) });
     o.faults.observe({ tMs, status: info.status, pass: info.ram?.dirtySyncCount, totalBytes: info.ram?.totalBytes, remainingBytes: info.ram?.remainingBytes });
-    if (isFinalMigrationStatus(info.status)) return { final: info, end: 'final', postcopyAtMs };
+    if (isFinalMigrationStatus(info.status)) return { final: info, end: 'final', postcopyAtMs, recoveries };
+    if (POSTCOPY.has(info.status)) {
+      // Past the point of no return: a stall or QEMU's own pause is recovered, never cancelled,
+      // and the deadline no longer applies (post-copy moves every page once, then ends).
+      const stall = detectStall(o.timeline, scenario.postcopyStallMs, stallFromMs);
+      const trigger =
+        info.status === 'postcopy-paused'
+          ? `QEMU paused post-copy${info.errorDesc ? `: ${info.errorDesc}` : ''}`
+          : stall && info.status === 'postcopy-active'
+            ? `no byte moved for ${stall.forMs} ms in post-copy`
+            : undefined;
+      const notYet = trigger && info.status === 'postcopy-active' ? notRecoverable(info, o.recovery) : undefined;
+      if (trigger && notYet) {
+        // QEMU cannot be paused here without losing the guest; the stream may come back by
+        // itself (TCP retries), so it is waited for, up to the window.
+        if (waitedFor !== notYet) {
+          guard.note('migration', `${trigger}, ${notYet}: waiting for the stream`);
+          o.progress('migrate', `${trigger}, ${notYet}: waiting for the stream`);
+          waitedFor = notYet;
+        }
+        if (stall && stall.forMs >= scenario.postcopyRecoverWithinMs) {
+          const rec: PostcopyRecovery = { trigger, atMs: stall.sinceMs, attempts: [], ok: false, detail: `the stream did not come back within ${scenario.postcopyRecoverWithinMs} ms (${notYet})` };
+          recoveries.push(rec);
+          o.onRecovery?.(rec);
+          return { final: await query(o).catch(() => info), end: 'postcopy-lost', postcopyAtMs, recoveries };
+        }
+      } else if (trigger) {
+        guard.note('migration', trigger);
+        o.progress('migrate', `${trigger}: pausing and recovering it`);
+        const rec =
+          o.recovery && recoveries.length < MAX_RECOVERIES
+            ? await recoverPostcopy(trigger, {
+                ...o.recovery,
+                source: o.driver,
+                withinMs: scenario.postcopyRecoverWithinMs,
+                now: () => Date.now() - o.sentAt,
+                onSample: (i) => o.timeline.push(sampleOf(Date.now() - o.sentAt, i)),
+                progress: (line) => o.progress('migrate', line),
+                signal: guard.signal,
+              })
+            : { trigger, atMs: tMs, attempts: [], ok: false, detail: o.recovery ? `already recovered ${recoveries.length} times` : 'no recovery possible here' };
+        recoveries.push(rec);
+        o.onRecovery?.(rec);
+        guard.note('migration', `post-copy ${rec.ok ? 'recovered' : 'not recovered'}: ${rec.detail}`);
+        o.progress('migrate', `post-copy ${rec.ok ? 'recovered' : 'not recovered'}: ${rec.detail}`);
+        if (!rec.ok) return { final: await query(o).catch(() => info), end: 'postcopy-lost', postcopyAtMs, recoveries };
+        stallFromMs = Date.now() - o.sentAt;
+      }
+      await sleep(scenario.sampleIntervalMs, guard.signal);
+      continue;
+    }
 
     // When the sample's pass began matters only on the first sample of a pass (the events are not
     // searched on every sample).
@@ -138,6 +210,7 @@ async function drive(o: DriveOptions): Promise<DriveResult> {
     if (postcopyNow && postcopyAtMs === undefined && info.status === 'active') {
       await withDeadline('migrate-start-postcopy', o.driver.startPostcopy(), { timeoutMs: CALL_MS, signal: guard.signal });
       postcopyAtMs = tMs;
+      o.onPostcopy?.(tMs);
       o.progress('migrate', `switched to post-copy after ${tMs} ms${decision?.action === 'start-postcopy' ? `: ${decision.why}` : ''}`);
     }
     const stall = detectStall(o.timeline, scenario.stallAfterMs);
@@ -145,15 +218,28 @@ async function drive(o: DriveOptions): Promise<DriveResult> {
       const why = `no byte moved for ${stall.forMs} ms (transferred stuck at ${mib(stall.transferredBytes)}, status ${stall.status})`;
       guard.note('stall', why);
       o.progress('migrate', `stalled: ${why}; cancelling, the source keeps running`);
-      return { final: await cancel(o), end: 'stall', stall, postcopyAtMs };
+      return { final: await cancel(o), end: 'stall', stall, postcopyAtMs, recoveries };
     }
     if (tMs > scenario.timeoutMs) {
       guard.note('migration', `not converged within ${scenario.timeoutMs} ms`);
       o.progress('migrate', `no convergence within ${scenario.timeoutMs} ms: cancelling, the source keeps running`);
-      return { final: await cancel(o), end: 'deadline', postcopyAtMs };
+      return { final: await cancel(o), end: 'deadline', postcopyAtMs, recoveries };
     }
     await sleep(scenario.sampleIntervalMs, guard.signal);
   }
+}
+
+/**
+ * Why a stalled post-copy must not be paused now, if it must not. Measured: a pause before the
+ * destination has started the guest fails the destination (its device state was still in flight:
+ * 7.2 exits "loadvm failed: -5"); a pause once the source has sent its last page hangs 7.2's
+ * source in postcopy-active, and fails 10.0's migration with the guest left running on both sides.
+ */
+function notRecoverable(info: MigrationInfo, recovery: DriveOptions['recovery']): string | undefined {
+  if (!recovery) return 'no recovery possible here';
+  if (!recovery.destinationRuns()) return 'before the destination started the guest (QEMU cannot recover that)';
+  if (info.ram?.remainingBytes === 0) return 'after the source sent its last page (QEMU cannot recover its completion)';
+  return undefined;
 }
 
 /** Cancel, then sample until QEMU reports a final state (the samples go on the timeline). */

@@ -123,17 +123,18 @@ const MOVING = new Set(['setup', 'active', 'postcopy-active', 'postcopy-paused',
 
 /**
  * Whether the newest samples show a migration that has not moved a byte for at least
- * `stallAfterMs`, distinct from one that moves but never converges. Pure.
+ * `stallAfterMs`, distinct from one that moves but never converges; only samples from `fromMs` on
+ * count (after a post-copy recovery, its pause is no stall). Pure.
  */
-export function detectStall(timeline: readonly Sample[], stallAfterMs: number): StallEvidence | undefined {
+export function detectStall(timeline: readonly Sample[], stallAfterMs: number, fromMs = 0): StallEvidence | undefined {
   const last = timeline[timeline.length - 1];
-  if (!last || !MOVING.has(last.status)) return undefined;
+  if (!last || !MOVING.has(last.status) || last.tMs - fromMs < stallAfterMs) return undefined;
   const bytes = last.transferredBytes ?? 0;
   let since = last.tMs;
   let n = 0;
   for (let i = timeline.length - 1; i >= 0; i--) {
     const s = timeline[i]!;
-    if (!MOVING.has(s.status) || (s.transferredBytes ?? 0) !== bytes) break;
+    if (!MOVING.has(s.status) || (s.transferredBytes ?? 0) !== bytes || s.tMs < fromMs) break;
     since = s.tMs;
     n++;
   }

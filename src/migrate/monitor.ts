@@ -23,12 +23,17 @@ export interface MigrationDriver {
   info(): Promise<MigrationInfo>;
   cancel(): Promise<void>;
   startPostcopy(): Promise<void>;
+  /** Post-copy only: shut the migration's sockets so QEMU pauses it (QEMU: migrate-pause). */
+  pause(): Promise<void>;
+  /** Resume a paused post-copy over a new connection to `uri` (QEMU: migrate with resume); returns the command sent. */
+  resume(uri: string): Promise<string>;
 }
 
 /** QEMU's parameter names and values for miglab's unit-named parameters. */
 export function qmpParameters(p: MigrationParameters): Record<string, number> {
   const out: Record<string, number> = {};
   if (p.maxBandwidthMiBps !== undefined) out['max-bandwidth'] = Math.round(p.maxBandwidthMiBps * MiB);
+  if (p.maxPostcopyBandwidthMiBps !== undefined) out['max-postcopy-bandwidth'] = Math.round(p.maxPostcopyBandwidthMiBps * MiB);
   if (p.downtimeLimitMs !== undefined) out['downtime-limit'] = p.downtimeLimitMs;
   if (p.multifdChannels !== undefined) out['multifd-channels'] = p.multifdChannels;
   if (p.xbzrleCacheMiB !== undefined) out['xbzrle-cache-size'] = p.xbzrleCacheMiB * MiB;
@@ -96,12 +101,28 @@ export class QmpMigrationDriver implements MigrationDriver {
   async startPostcopy(): Promise<void> {
     await this.send('migrate-start-postcopy');
   }
+  async pause(): Promise<void> {
+    await this.send('migrate-pause');
+  }
+  async resume(uri: string): Promise<string> {
+    await this.send('migrate', { uri, resume: true });
+    return this.sent[this.sent.length - 1]!;
+  }
+  /** Destination only, started with `-incoming defer`: listen on `uri` now (QEMU: migrate-incoming). */
+  async listen(uri: string): Promise<void> {
+    await this.send('migrate-incoming', { uri });
+  }
+  /** Destination only: listen on `uri` for the source's resumed post-copy (QEMU: migrate-recover). */
+  async recover(uri: string): Promise<void> {
+    await this.send('migrate-recover', { uri });
+  }
 }
 
 /** HMP takes sizes with a unit suffix; plain numbers for the rest. */
 export function hmpParameterCommands(p: MigrationParameters): string[] {
   const cmds: string[] = [];
   if (p.maxBandwidthMiBps !== undefined) cmds.push(`migrate_set_parameter max-bandwidth ${Math.round(p.maxBandwidthMiBps * 1024)}K`);
+  if (p.maxPostcopyBandwidthMiBps !== undefined) cmds.push(`migrate_set_parameter max-postcopy-bandwidth ${Math.round(p.maxPostcopyBandwidthMiBps * 1024)}K`);
   if (p.downtimeLimitMs !== undefined) cmds.push(`migrate_set_parameter downtime-limit ${p.downtimeLimitMs}`);
   if (p.multifdChannels !== undefined) cmds.push(`migrate_set_parameter multifd-channels ${p.multifdChannels}`);
   if (p.xbzrleCacheMiB !== undefined) cmds.push(`migrate_set_parameter xbzrle-cache-size ${p.xbzrleCacheMiB}M`);
@@ -146,5 +167,13 @@ export class HmpMigrationDriver implements MigrationDriver {
   }
   async startPostcopy(): Promise<void> {
     await this.send('migrate_start_postcopy');
+  }
+  async pause(): Promise<void> {
+    await this.send('migrate_pause');
+  }
+  async resume(uri: string): Promise<string> {
+    const line = `migrate -d -r ${uri}`;
+    await this.send(line);
+    return line;
   }
 }

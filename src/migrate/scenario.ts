@@ -24,6 +24,8 @@ export type CapabilityName = (typeof CAPABILITIES)[number];
 export const MigrationParametersSchema = z
   .object({
     maxBandwidthMiBps: z.number().positive().optional(),
+    /** Post-copy's own cap (QEMU: max-postcopy-bandwidth; 0 there means none). */
+    maxPostcopyBandwidthMiBps: z.number().positive().optional(),
     downtimeLimitMs: z.number().int().min(1).max(2000000).optional(),
     multifdChannels: z.number().int().min(1).max(255).optional(),
     xbzrleCacheMiB: z.number().int().min(1).optional(),
@@ -87,6 +89,13 @@ export const ScenarioSchema = z
     capabilities: z.partialRecord(z.enum(CAPABILITIES), z.boolean()).default({}),
     /** With postcopy-ram: switch to post-copy after this long in pre-copy. */
     postcopyAfterMs: z.number().int().min(0).optional(),
+    /**
+     * In post-copy, no byte moving this long pauses the migration and recovers it (migrate-pause,
+     * migrate-recover, migrate resume): it can no longer be cancelled.
+     */
+    postcopyStallMs: z.number().int().min(200).default(2000),
+    /** A broken post-copy not running again this long after it stalled is given up: the guest is lost. */
+    postcopyRecoverWithinMs: z.number().int().min(1000).default(60000),
     /** Encrypt the migration stream with TLS (tls-creds-x509, the lab's certificates, both sides verified). */
     tls: z.boolean().default(false),
     sampleIntervalMs: z.number().int().min(10).max(60000).default(100),
@@ -141,6 +150,9 @@ function checkPolicy(s: Scenario, policy: PolicySpec): void {
 }
 
 function checkRest(s: Scenario): Scenario {
+  if (s.parameters.maxPostcopyBandwidthMiBps !== undefined && !scenarioCapabilities(s)['postcopy-ram']) {
+    throw new UsageError('max-postcopy-bandwidth caps post-copy, which this run never enters', 'add --capability postcopy-ram');
+  }
   if (s.postcopyAfterMs !== undefined && !s.capabilities['postcopy-ram']) {
     throw new UsageError('postcopyAfterMs needs the postcopy-ram capability', 'add --capability postcopy-ram');
   }
@@ -165,9 +177,27 @@ function checkRest(s: Scenario): Scenario {
   return s;
 }
 
-/** The capabilities a run sets: those asked for, and those its switchover policy needs. */
+/**
+ * The capabilities a run sets: those asked for, and those its switchover policy needs. A run that
+ * may enter post-copy also measures how long the destination's vCPUs wait for pages
+ * (postcopy-blocktime), unless the scenario turns that off.
+ */
 export function scenarioCapabilities(s: Pick<Scenario, 'capabilities' | 'switchover'>): Partial<Record<CapabilityName, boolean>> {
-  return { ...s.capabilities, ...Object.fromEntries(policyCapabilities(parsePolicy(s.switchover)).map((c) => [c, true])) };
+  const caps: Partial<Record<CapabilityName, boolean>> = { ...s.capabilities, ...Object.fromEntries(policyCapabilities(parsePolicy(s.switchover)).map((c) => [c, true])) };
+  if (caps['postcopy-ram'] && caps['postcopy-blocktime'] === undefined) caps['postcopy-blocktime'] = true;
+  return caps;
+}
+
+/**
+ * Capabilities QEMU wants on the destination before it listens (10.0 refuses them after: "Multifd
+ * must be set before incoming starts"): a run with one starts the destination with
+ * `-incoming defer` and has it listen (migrate-incoming) once they are set.
+ */
+export const BEFORE_INCOMING: readonly CapabilityName[] = ['multifd', 'postcopy-preempt'];
+
+export function deferIncoming(s: Pick<Scenario, 'capabilities' | 'switchover'>): boolean {
+  const caps = scenarioCapabilities(s);
+  return BEFORE_INCOMING.some((c) => caps[c]);
 }
 
 /** A run's name, derived from the values that distinguish it. */
@@ -177,6 +207,7 @@ export function scenarioName(s: Scenario): string {
   if (q) parts.push(q);
   if (s.guest.machineType !== 'auto') parts.push(s.guest.machineType);
   if (s.parameters.maxBandwidthMiBps !== undefined) parts.push(`bw${s.parameters.maxBandwidthMiBps}`);
+  if (s.parameters.maxPostcopyBandwidthMiBps !== undefined) parts.push(`pcbw${s.parameters.maxPostcopyBandwidthMiBps}`);
   if (s.parameters.downtimeLimitMs !== undefined) parts.push(`dl${s.parameters.downtimeLimitMs}`);
   for (const [cap, on] of Object.entries(s.capabilities)) if (on) parts.push(cap);
   if (s.tls) parts.push('tls');

@@ -31,7 +31,8 @@ export interface QemuWatchOptions {
 export function lastWords(tail: string): string | undefined {
   const lines = tail
     .split('\n')
-    .map((l) => l.trim())
+    // -msg timestamp=on (a run tracing its downtime) puts the time before each of QEMU's lines.
+    .map((l) => l.trim().replace(/^\d{4}-\d\d-\d\dT[\d:.]+Z /, ''))
     .filter((l) => l && !l.includes('MIGLAB-HB'));
   const own = lines.filter((l) => /^qemu-system-[\w-]+: /.test(l));
   const words = own.length > 0 ? own.slice(-2) : lines.slice(-1);

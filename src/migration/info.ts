@@ -82,6 +82,10 @@ export interface MigrationInfo {
   blockedReasons?: string[];
   /** QEMU's description of a failure. */
   errorDesc?: string;
+  /** Destination, with postcopy-blocktime: time all vCPUs waited for pages at once, ms. */
+  postcopyBlocktimeMs?: number;
+  /** Destination, with postcopy-blocktime: each vCPU's time waiting for pages, ms. */
+  postcopyVcpuBlocktimeMs?: number[];
 }
 
 const num = z.number().nonnegative().optional();
@@ -127,6 +131,8 @@ export const queryMigrateSchema = z.looseObject({
   'cpu-throttle-percentage': num,
   'blocked-reasons': z.array(z.string()).optional(),
   'error-desc': z.string().optional(),
+  'postcopy-blocktime': num,
+  'postcopy-vcpu-blocktime': z.array(z.number()).optional(),
 });
 
 export class MigrationInfoError extends MiglabError {
@@ -155,6 +161,8 @@ export function fromQueryMigrate(reply: unknown): MigrationInfo {
     cpuThrottlePercent: r['cpu-throttle-percentage'],
     blockedReasons: r['blocked-reasons'],
     errorDesc: r['error-desc'],
+    postcopyBlocktimeMs: r['postcopy-blocktime'],
+    postcopyVcpuBlocktimeMs: r['postcopy-vcpu-blocktime'],
   });
   if (r.ram) {
     const m = r.ram;

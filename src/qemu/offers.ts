@@ -10,14 +10,27 @@ import { buildArgv, buildKey, versionOf, type QemuBuild } from './build.js';
 export interface MigrationOffers {
   readonly capabilities: readonly string[];
   readonly parameters: readonly string[];
+  /** The build's vmstate_downtime_* trace points it can enable (QEMU 8.2 on; none on 7.2). */
+  readonly downtimeTracePoints: readonly string[];
 }
 
-const ASK = ['{"execute":"qmp_capabilities"}', '{"execute":"query-migrate-capabilities","id":"caps"}', '{"execute":"query-migrate-parameters","id":"params"}', '{"execute":"quit"}', ''].join('\n');
+/** The trace point every downtime breakdown needs (src/qemu/downtime-trace.ts). */
+export const DOWNTIME_CHECKPOINT = 'vmstate_downtime_checkpoint';
+
+const ASK = [
+  '{"execute":"qmp_capabilities"}',
+  '{"execute":"query-migrate-capabilities","id":"caps"}',
+  '{"execute":"query-migrate-parameters","id":"params"}',
+  '{"execute":"trace-event-get-state","arguments":{"name":"vmstate_downtime_*"},"id":"trace"}',
+  '{"execute":"quit"}',
+  '',
+].join('\n');
 
 /** QMP's replies on stdout, one JSON object a line: the answers by id. */
 export function parseOffers(stdout: string): MigrationOffers | undefined {
   let capabilities: string[] | undefined;
   let parameters: string[] | undefined;
+  let downtimeTracePoints: string[] = [];
   for (const line of stdout.split('\n')) {
     if (!line.trim().startsWith('{')) continue;
     let msg: { id?: string; return?: unknown };
@@ -28,8 +41,10 @@ export function parseOffers(stdout: string): MigrationOffers | undefined {
     }
     if (msg.id === 'caps' && Array.isArray(msg.return)) capabilities = (msg.return as { capability: string }[]).map((c) => c.capability);
     if (msg.id === 'params' && msg.return && typeof msg.return === 'object') parameters = Object.keys(msg.return);
+    // A build whose trace backend is nop lists its points as unavailable: they cannot be enabled.
+    if (msg.id === 'trace' && Array.isArray(msg.return)) downtimeTracePoints = (msg.return as { name: string; state: string }[]).filter((e) => e.state !== 'unavailable').map((e) => e.name);
   }
-  return capabilities && parameters ? { capabilities, parameters } : undefined;
+  return capabilities && parameters ? { capabilities, parameters, downtimeTracePoints } : undefined;
 }
 
 /** The build's offers on `host`, asked once per build and process (about 0.1 s: QEMU starts with no machine and quits). */

@@ -12,6 +12,8 @@ import { MiB } from '../util/units.js';
 import { writeReport, type WrittenReport } from './html.js';
 import { fmtMbps, fmtMiB, fmtMs, markdown, type Column, type MarkdownDoc } from './markdown.js';
 import { markersOf, migrationMarks } from './migration-marks.js';
+import { postcopySection } from './postcopy.js';
+import { breakdownLines } from '../qemu/downtime-trace.js';
 
 export interface RunReportWritten extends WrittenReport {
   /** PNG files of the figures drawn (each has an SVG beside it); none when figures were left for `miglab plot`. */
@@ -143,6 +145,9 @@ function downtimeRows(r: RunReport): Row[] {
           ? 'none: the probe was off (clientProbe: false)'
           : (notSwitched ?? 'none: the probe gave no figure'),
     },
+    ...(o.downtimeTrace?.totalMs === undefined
+      ? []
+      : [{ what: 'trace points', value: fmtMs(o.downtimeTrace.totalMs), source: "QEMU's vmstate_downtime_checkpoint trace points, from the source stopping the guest to the destination starting it (8.2 on; broken down below)" }]),
   ];
 }
 
@@ -312,13 +317,21 @@ export function runReportMarkdown(r: RunReport, figures: readonly PlannedChart[]
   doc
     .heading(2, 'Downtime, three ways')
     .paragraph("QEMU's own figure, the span between its STOP and RESUME events, and the longest silence a client of the guest saw: the last is what a user feels.")
-    .table(ROW_COLUMNS, downtimeRows(r))
+    .table(ROW_COLUMNS, downtimeRows(r));
+  if (r.outputs.downtimeTrace) {
+    doc
+      .heading(3, 'Where the downtime went')
+      .paragraph("From both QEMUs' vmstate_downtime_* trace points: the switchover checkpoint to checkpoint, and the device sections that took longest to save and to load (run.json keeps every one).")
+      .raw(breakdownLines(r.outputs.downtimeTrace).join('\n'));
+  }
+  doc
     .heading(2, 'Time, RAM and throughput')
     .table(ROW_COLUMNS, figureRows(r))
     .heading(2, 'Pre-copy passes');
   if (r.passes.length === 0) doc.paragraph('No pass was seen: the run ended before the migration sent its first.');
   else doc.paragraph(`One row per pass (also \`passes.csv\`); times since ${timeZero(r)}, figures from the nearest sample at or after the pass began.`).table(PASS_REPORT_COLUMNS, r.passes);
   switchover(doc, r);
+  postcopySection(doc, r);
   doc.heading(2, 'Figures');
   if (figureProblem !== undefined) {
     doc.paragraph(`Not drawn: ${figureProblem}. \`miglab plot\` on this folder draws them once that is mended.`);

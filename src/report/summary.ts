@@ -1,6 +1,7 @@
 // The short coloured summary `miglab migrate` prints. It reads only the report. A figure the
 // report does not have is printed as `?` (never 0), with where each headline figure came from
 // when it was not QEMU's own query-migrate.
+import { postcopyLine } from './postcopy.js';
 import { describeQemu } from '../qemu/pair.js';
 import { join } from 'node:path';
 import chalk from 'chalk';
@@ -67,6 +68,8 @@ export function formatSummary(r: RunReport, dir: string): string {
         (o.eventDowntimeMs !== undefined ? `   ${fmt(o.eventDowntimeMs, 'ms', 1)} STOP->RESUME events${clockNote(o)}` : '') +
         (o.clientProbe ? `   ${clientLost(o.clientProbe, o.clientDowntimeMs) ?? `${chalk.bold(fmt(o.clientDowntimeMs, 'ms', 1))} as a client saw it (UDP probe every ${o.clientProbe.resolutionMs} ms, ${o.clientProbe.lostAroundGap} lost)`}` : ''),
     );
+    const trace = downtimeTraceLine(o.downtimeTrace);
+    if (trace) lines.push(trace);
   }
   // QEMU's last record of a migration that failed or was cancelled has no RAM figures: the last
   // active sample below says what there was.
@@ -77,6 +80,8 @@ export function formatSummary(r: RunReport, dir: string): string {
   lines.push(`  passes          ${syncs ?? '?'} dirty sync${syncs === 1 ? '' : 's'}, ${r.timeline.length} sample${r.timeline.length === 1 ? '' : 's'}`);
   const sw = switchoverLine(o.switchover);
   if (sw) lines.push(sw);
+  const pc = postcopyLine(o.postcopy);
+  if (pc) lines.push(pc);
   if (o.lastActive && o.status !== 'completed') {
     lines.push(
       `  last active     at ${o.lastActive.tMs} ms: ${fmtMiB(o.lastActive.transferredBytes)} sent, ${fmtMiB(o.lastActive.remainingBytes)} remaining, ${dirtyRateText(o.lastActive.dirtyPagesRate)}`,
@@ -99,6 +104,15 @@ export function formatSummary(r: RunReport, dir: string): string {
   // The report is what a person opens next: say where it is (scripts read the results line above).
   if (r.files['report.html']) lines.push(chalk.dim(`  report          ${join(dir, 'report.html')}`));
   return lines.join('\n');
+}
+
+/** The trace points' downtime and where most of it went: the longest phase and the slowest section on each side. */
+export function downtimeTraceLine(t: RunReport['outputs']['downtimeTrace']): string | undefined {
+  if (!t || t.totalMs === undefined) return undefined;
+  const longest = [...t.phases].sort((a, b) => b.ms - a.ms)[0];
+  const slow = (side: string, d: (typeof t.sourceDevices)[number] | undefined) => (d ? `${side} ${d.device} ${d.ms.toFixed(1)} ms` : undefined);
+  const parts = [longest ? `longest: ${longest.what} ${longest.ms.toFixed(1)} ms` : undefined, slow('slowest save', t.sourceDevices[0]), slow('load', t.destinationDevices[0])].filter(Boolean);
+  return `  downtime trace  ${fmt(t.totalMs, 'ms', 1)} from the source's stop to the destination's start (QEMU's trace points): ${parts.join('; ')}`;
 }
 
 /** The policy and what it did (how many actions and the last, or that it never acted), unless QEMU decided alone. */

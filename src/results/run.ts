@@ -276,6 +276,53 @@ const ClocksSchema = z
   })
   .describe("The hosts' clocks against miglab's, which the events' times and STOP->RESUME depend on");
 
+const DeviceShareSchema = z.object({
+  device: text("QEMU's section id (idstr), with #instance when there are several"),
+  type: z.enum(['iterable', 'non-iterable']).describe('iterable: RAM and other state sent in passes; non-iterable: device state sent only at the switchover'),
+  ms: ms('Time to save it (source) or load it (destination) during the switchover'),
+});
+
+const DowntimeTraceSchema = z
+  .object({
+    phases: arr(
+      z.object({
+        from: text('The checkpoint it starts at (QEMU\'s name)'),
+        to: text('The checkpoint it ends at'),
+        side: z.enum(['source', 'destination', 'both']).describe('Which QEMU it happens on (both: from one host\'s checkpoint to the other\'s)'),
+        ms: ms('Its length'),
+        what: text('What QEMU does in it, in words'),
+      }),
+    ).describe('The switchover, checkpoint to checkpoint, from the source stopping the guest to the destination starting it'),
+    totalMs: ms('From src-downtime-start to the destination\'s vm-started: the downtime as the trace points see it').optional(),
+    sourceDevices: arr(DeviceShareSchema).describe('Each section the source saved in the switchover, slowest first'),
+    destinationDevices: arr(DeviceShareSchema).describe('Each section the destination loaded, slowest first'),
+    sourceSaveMs: ms('All the source\'s saves together'),
+    destinationLoadMs: ms('All the destination\'s loads together'),
+  })
+  .describe("Where the switchover's downtime went, from QEMU's vmstate_downtime_* trace points (QEMU 8.2 on, both sides; the hosts' clock offset removed)");
+
+const PostcopyRecoverySchema = z.object({
+  trigger: text('Why it was needed: no byte moving in post-copy, or QEMU pausing it itself (with its error)'),
+  atMs: ms('When (since the migrate command)'),
+  pausedAtMs: ms('When both sides were postcopy-paused').optional(),
+  attempts: arr(z.object({ atMs: ms('When the resume was sent'), outcome: text('What came of it') })).describe('Each migrate resume sent to the source'),
+  recoveredAtMs: ms('When the source was back in postcopy-active (or completed)').optional(),
+  ok: z.boolean().describe('Post-copy ran again'),
+  detail: text('How it went, or why it did not'),
+});
+
+const PostcopySchema = z
+  .object({
+    startedAtMs: ms('When miglab switched to post-copy (migrate-start-postcopy; since the migrate command)').optional(),
+    preempt: z.boolean().describe('postcopy-preempt was on: pages the destination faults on go on a channel of their own, ahead of the background stream'),
+    requests: count('Pages the destination asked the source for: its vCPUs faulted on them (postcopy-requests)').optional(),
+    bytes: bytes('Sent in post-copy (postcopy-bytes)').optional(),
+    blocktimeMs: ms("Time every vCPU of the destination waited for a page at once (QEMU's postcopy-blocktime)").optional(),
+    vcpuBlocktimeMs: arr(z.number()).optional().describe("Each vCPU's total time waiting for pages, ms (postcopy-vcpu-blocktime)"),
+    recoveries: arr(PostcopyRecoverySchema).describe('Each time a broken post-copy was paused and recovered (or given up: the guest lost)'),
+  })
+  .describe('Post-copy, when the run entered it: the faults the source served, the time vCPUs waited, and recoveries');
+
 const SwitchoverDecisionSchema = z.object({
   tMs: ms('When, since the migrate command'),
   pass: count("QEMU's dirty-sync-count then (pass k begins with sync k)").optional(),
@@ -349,6 +396,8 @@ export const RunOutputsSchema = z
       .describe('CPU time each QEMU used from the migrate command to the migration\'s end'),
     reclaimed: arr(z.string()).optional().describe('What a killed miglab had left in the run\'s guest slot, cleaned before this run took it'),
     slot: count("The lab's guest slot the run used (its tap, IP, MAC and port offset)").optional(),
+    postcopy: PostcopySchema.optional(),
+    downtimeTrace: DowntimeTraceSchema.optional(),
     switchover: z
       .object({
         policy: text('The switchover policy, every parameter spelt out (--switchover)'),

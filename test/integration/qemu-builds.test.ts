@@ -44,6 +44,37 @@ describe('a migration from one QEMU build to another', () => {
     expect(dst[dst.indexOf('-machine') + 1]).toBe('pc-i440fx-7.2');
     // Both sides pad the RAM alike: 7.2's TCG work-around decides the size for both.
     expect(report.inputs.commands.source.argv[report.inputs.commands.source.argv.indexOf('-m') + 1]).toBe(dst[dst.indexOf('-m') + 1]);
+    // 7.2 has no downtime trace points: only the 10.0 side traces, and no breakdown is made up from one side.
+    expect(report.inputs.commands.source.argv).not.toContain('-trace');
+    expect(dst).toContain('-trace');
+    expect(report.outputs.downtimeTrace).toBeUndefined();
+    expect(await sharedLabLeftovers()).toEqual([]);
+  }, 180_000);
+
+  it("on 10.0 both sides, with multifd, says where the downtime went: the switchover checkpoint to checkpoint and each device's share", async () => {
+    const { report } = await migrate({
+      scenario: { guest: { memoryMiB: 128, accel: 'tcg', diskSizeMiB: 16 }, qemu: { source: '10.0' }, capabilities: { multifd: true }, parameters: { multifdChannels: 2 }, port: 4462, timeoutMs: 60000 },
+      lab: LAB,
+      resultsRoot: results,
+    });
+    expect(report.failure).toBeUndefined();
+    // 10.0 takes multifd only before it listens: started with -incoming defer, opened by migrate-incoming.
+    const dst = report.inputs.commands.destination.argv;
+    expect(dst[dst.indexOf('-incoming') + 1]).toBe('defer');
+    expect(report.outputs.final?.ram?.multifdBytes).toBeGreaterThan(0);
+    const t = report.outputs.downtimeTrace!;
+    expect(t.phases[0]!.from).toBe('src-downtime-start');
+    expect(t.phases.at(-1)!.to).toBe('dst-precopy-bh-vm-started');
+    expect(t.phases.map((p) => p.to)).toEqual(expect.arrayContaining(['src-vm-stopped', 'src-iterable-saved', 'src-non-iterable-saved', 'dst-precopy-loadvm-completed']));
+    // The same span as QEMU's STOP and RESUME events, seen through other stamps (both on this machine's clock).
+    const events = report.outputs.eventDowntimeMs!;
+    expect(Math.abs(t.totalMs! - events)).toBeLessThan(Math.max(10, events / 2));
+    // The guest's own devices are among the sections each side saved and loaded.
+    for (const devices of [t.sourceDevices, t.destinationDevices]) {
+      expect(devices.map((d) => d.device)).toEqual(expect.arrayContaining(['ram', expect.stringMatching(/virtio-net$/), expect.stringMatching(/virtio-blk$/)]));
+    }
+    expect(t.sourceSaveMs).toBeGreaterThan(0);
+    expect(t.destinationLoadMs).toBeGreaterThan(0);
     expect(await sharedLabLeftovers()).toEqual([]);
   }, 180_000);
 

@@ -13,10 +13,11 @@ import { checkPortFree } from '../../preflight.js';
 import { versionOf } from '../../qemu/build.js';
 import { qemuCacheDir } from '../../qemu/fetch.js';
 import { pairRecord, resolveQemuPair, type QemuPair } from '../../qemu/pair.js';
-import { migrationOffers, missingOffers } from '../../qemu/offers.js';
+import { DOWNTIME_CHECKPOINT, migrationOffers, missingOffers } from '../../qemu/offers.js';
+import type { Host } from '../../host/host.js';
 import { UsageError } from '../../errors.js';
 import { qmpParameters } from '../monitor.js';
-import { scenarioCapabilities } from '../scenario.js';
+import { deferIncoming, scenarioCapabilities } from '../scenario.js';
 import { Teardown } from '../../util/teardown.js';
 import { checkThenRemoveDisk } from '../../workload/run.js';
 import type { EngineContext } from '../engine.js';
@@ -64,7 +65,7 @@ export interface BootLab extends Pick<Lab, 'nfs' | 'stillUp' | 'nfsServerState' 
 }
 
 /** What the boot uses of the run. */
-export type BootRun = Pick<Run, 'scenario' | 'qemu' | 'guard' | 'td' | 'progress' | 'out' | 'phases' | 'held' | 'final' | 'sourceCompletedAtMs'> & {
+export type BootRun = Pick<Run, 'scenario' | 'qemu' | 'downtimeTrace' | 'guard' | 'td' | 'progress' | 'out' | 'phases' | 'held' | 'final' | 'sourceCompletedAtMs'> & {
   readonly ctx: Pick<EngineContext, 'runId' | 'runDir' | 'hooks'> & { readonly image: Pick<ImageInfo, 'kernelPath' | 'initrdPath'> };
   readonly lab: BootLab;
   readonly faults: Pick<FaultRunner, 'records'>;
@@ -124,6 +125,8 @@ export async function chooseQemu(run: Run): Promise<QemuPair> {
   run.qemu = pair;
   run.record.qemu = { ...run.record.qemu, ...pairRecord(pair) };
   await refuseUnoffered(run, pair);
+  const traces = async (build: QemuPair['source'], host: Host) => (await migrationOffers(host, build)).downtimeTracePoints.includes(DOWNTIME_CHECKPOINT);
+  run.downtimeTrace = { source: await traces(pair.source, run.lab.hosts.src.host), destination: await traces(pair.destination, run.lab.hosts.dst.host) };
   if (req.source !== 'system' || req.destination !== 'system') {
     run.progress('qemu', `source QEMU ${versionOf(pair.source)} (${pair.source.choice}), destination QEMU ${versionOf(pair.destination)} (${pair.destination.choice}); machine type ${pair.machineTypeWhy}`);
   }
@@ -225,9 +228,11 @@ async function bootGuest(run: BootRun, slot: Slot, accel: AccelDecision, launch:
       teardown: parts[side],
       role: side,
       incomingUri: side === 'destination' ? slot.uri : undefined,
+      incomingDeferred: side === 'destination' && deferIncoming(scenario),
       kvmDirtyRingSize: scenarioCapabilities(scenario)['dirty-limit'] ? KVM_DIRTY_RING_SIZE : undefined,
       qemu: run.qemu ? (side === 'source' ? { build: run.qemu.source, peer: run.qemu.destination } : { build: run.qemu.destination, peer: run.qemu.source }) : undefined,
       hmpTelnetPort: side === 'source' ? slot.hmpTelnetPort : undefined,
+      downtimeTrace: run.downtimeTrace?.[side],
       // A person who migrates by hand may prefer QMP: a socket of their own (miglab holds the first).
       personQmp: side === 'source' && ctx.hooks?.byHand !== undefined,
       tls: tlsDir ? { dir: tlsDir, endpoint: side === 'source' ? 'client' : 'server' } : undefined,

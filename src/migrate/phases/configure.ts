@@ -54,6 +54,8 @@ export async function configure(run: ConfigureRun, booted: Booted): Promise<Conf
     await driver.setTls(tlsParameters('source', booted.slot.dstAddress));
     await dstDriver.setTls(tlsParameters('destination', booted.slot.dstAddress));
   }
+  // A destination started with -incoming defer listens only now, its capabilities set.
+  if (dst.plan.incomingDeferred) await dstDriver.listen(booted.slot.uri);
   const policySpec = parsePolicy(scenario.switchover);
   const first = initialDowntimeLimitMs(policySpec);
   if (first !== undefined) await driver.setParameters({ downtimeLimitMs: first });

@@ -9,6 +9,9 @@ import { CALL, type Run } from '../run-state.js';
 import type { Booted } from './boot.js';
 import type { SwitchoverDecision } from '../../switchover/policies.js';
 import { readInForce, type Configured } from './configure.js';
+import { QmpMigrationDriver } from '../monitor.js';
+import { scenarioCapabilities } from '../scenario.js';
+import type { PostcopyRecovery } from '../postcopy-recovery.js';
 
 /** The migration has ended (any final status). */
 export interface Migrated {
@@ -51,6 +54,9 @@ export async function migrate(run: MigrateRun, booted: Booted, configured: Confi
   // The record's list, filled in place as the loop decides (a run that ends early keeps what it decided).
   const decisions: SwitchoverDecision[] = [];
   if (run.out.switchover) run.out.switchover = { ...run.out.switchover, decisions };
+  // Post-copy's record, its recoveries filled in place like the decisions.
+  const recoveries: PostcopyRecovery[] = [];
+  const preempt = scenarioCapabilities(scenario)['postcopy-preempt'] === true;
   const drive = await driveMigration({
     driver,
     scenario,
@@ -63,6 +69,20 @@ export async function migrate(run: MigrateRun, booted: Booted, configured: Confi
     policy: configured.policy,
     passStartedAt: (pass) => run.events.find((e) => e.side === 'source' && e.event === 'MIGRATION_PASS' && (e.data as { pass?: unknown } | undefined)?.pass === pass)?.tMs,
     onDecision: (d) => decisions.push(d),
+    onPostcopy: (atMs) => {
+      run.out.postcopy = { startedAtMs: atMs, preempt, recoveries };
+    },
+    recovery: {
+      destination: new QmpMigrationDriver(dst.qmp),
+      uri: slot.uri,
+      destinationRuns: () => run.events.some((e) => e.side === 'destination' && e.event === 'RESUME'),
+      gone: () => [src, dst].filter((vm) => vm.process.hasExited).map((vm) => `QEMU ${vm.label} has exited: the guest's memory is lost with it`)[0],
+    },
+    onRecovery: (r) => {
+      // A post-copy a person started by hand has no start of miglab's.
+      run.out.postcopy ??= { preempt, recoveries };
+      recoveries.push(r);
+    },
   });
   run.final = drive.final;
   const cpuAfter = await cpuNow();

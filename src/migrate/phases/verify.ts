@@ -7,7 +7,8 @@ import { heartbeatContinuity } from '../../machine/heartbeat.js';
 import type { MigrationInfo } from '../../migration/info.js';
 import { pollUntil, sleep, withDeadline } from '../../util/deadline.js';
 import { stopWorkload, verifyIntegrity } from '../../workload/run.js';
-import { measureOffsets, uncorrectedSwitchoverMs } from '../clocks.js';
+import { measureOffsets, sideOffsetMs, uncorrectedSwitchoverMs } from '../clocks.js';
+import { downtimeBreakdown, parseDowntimeTrace } from '../../qemu/downtime-trace.js';
 import { clientDowntimeWindow, switchoverMs } from '../downtimes.js';
 import { dirtyRateText, lastActiveSample, settleCompleted } from '../figures.js';
 import { QmpMigrationDriver } from '../monitor.js';
@@ -59,11 +60,23 @@ async function conclude(run: VerifyRun, booted: Booted, instrumented: Instrument
       run.out.figureRequeries = settled.requeries;
     }
     run.final = final;
+    await readPostcopy(run, booted);
     await verifyDestination(run, booted, instrumented);
+    await readDowntimeTrace(run, booted);
     run.verdict = run.failure ? 'failed' : 'completed';
     return;
   }
   run.out.lastActive = lastActiveSample(run.timeline);
+  if (run.out.postcopy) {
+    // Past post-copy's start the guest was the destination's, its memory partly still on the
+    // source: no side holds it whole, so there is no source to fall back to.
+    await readPostcopy(run, booted);
+    run.verdict = 'failed';
+    const last = run.out.postcopy.recoveries.at(-1);
+    const why = drive.end === 'postcopy-lost' && last ? `post-copy broke (${last.trigger}) and was not recovered: ${last.detail}` : `QEMU reports the post-copy migration ${final.status}${final.errorDesc ? `: ${final.errorDesc}` : ''}`;
+    failRun(run, 'POSTCOPY_LOST', `${why}; the guest is lost: its memory is split between the source and the destination`);
+    return;
+  }
   if (drive.end === 'stall') {
     run.verdict = 'stalled';
     run.out.stall = drive.stall;
@@ -79,6 +92,34 @@ async function conclude(run: VerifyRun, booted: Booted, instrumented: Instrument
     failRun(run, 'QEMU_FAILED', `QEMU reports the migration ${final.status}${final.errorDesc ? `: ${final.errorDesc}` : ''}${exits.length ? `; ${exits.join('; ')}` : ''}`);
   }
   await verifySource(run, booted, instrumented);
+}
+
+/**
+ * Post-copy's figures: the pages the destination faulted on and the bytes sent after the switch
+ * (the source's record), and how long its vCPUs waited for them (the destination's, with
+ * postcopy-blocktime). A destination that is gone gives none of its own.
+ */
+async function readPostcopy(run: VerifyRun, { dst }: Booted): Promise<void> {
+  const ram = run.final?.ram;
+  if (!run.out.postcopy && !(ram?.postcopyBytes ?? 0)) return;
+  const pc = (run.out.postcopy ??= { preempt: false, recoveries: [] });
+  const d = dst.process.hasExited ? undefined : await dst.qmp.migrationInfo({ ...CALL, signal: run.guard.signal }).catch(() => undefined);
+  run.out.postcopy = { ...pc, requests: ram?.postcopyRequests, bytes: ram?.postcopyBytes, blocktimeMs: d?.postcopyBlocktimeMs, vcpuBlocktimeMs: d?.postcopyVcpuBlocktimeMs };
+}
+
+/**
+ * Where the switchover's downtime went, from both QEMUs' trace files (builds with the trace
+ * points): read once the destination runs the guest, so it has written its last checkpoint.
+ */
+async function readDowntimeTrace(run: VerifyRun, { src, dst }: Booted): Promise<void> {
+  const files = [src, dst].map((vm) => vm.plan.downtimeTraceFile);
+  if (!files[0] || !files[1]) return;
+  const [s, d] = await Promise.all([src.host.readText(files[0]), dst.host.readText(files[1])]);
+  if (s === undefined || d === undefined) return;
+  // The two files are stamped by two hosts' clocks: the destination's offset from the source's is removed.
+  const offset = sideOffsetMs(run.out.clocks?.before, 'destination') - sideOffsetMs(run.out.clocks?.before, 'source');
+  const b = downtimeBreakdown(parseDowntimeTrace(s), parseDowntimeTrace(d), offset);
+  if (b) run.out.downtimeTrace = b;
 }
 
 /** After a switchover: the destination runs, the guest's heartbeat goes on, its workload is intact. */

@@ -46,6 +46,9 @@ const BAD_MIGRATE: Record<string, string> = {
   'multifd-channels': '0',
   capability: 'fast',
   'postcopy-after': 'soon',
+  'postcopy-stall': '100ms',
+  'postcopy-recover-within': 'soon',
+  'max-postcopy-bandwidth': '10mbit',
   'sample-interval': '5ms',
   timeout: '5',
   'stall-after': '500ms',
@@ -126,6 +129,11 @@ describe('the messages the issue quoted', () => {
   it('refuse options that cannot work together, naming both and the fix', async () => {
     expect((await refusal(['migrate', '--postcopy-after', '2s'], scenarioFromArgsChecked)).message).toBe('--postcopy-after 2s: post-copy is not enabled; add --capability postcopy-ram');
     expect((await refusal(['migrate', '--multifd-channels', '4'], scenarioFromArgsChecked)).message).toBe('--multifd-channels 4: multifd is not enabled; add --capability multifd');
+    expect((await refusal(['migrate', '--postcopy-stall', '5s'], scenarioFromArgsChecked)).message).toBe('--postcopy-stall 5s: post-copy is not enabled; add --capability postcopy-ram');
+    expect((await refusal(['migrate', '--capability', 'postcopy-ram', '--postcopy-stall', '100ms'], scenarioFromArgsChecked)).message).toMatch(/^--postcopy-stall 100ms: .*; give at least 200ms/);
+    // A policy that may start post-copy enables it as well as the capability does.
+    const pc = (await buildParser(['migrate', '--switchover', 'postcopy-after:2', '--postcopy-stall', '5s', '--max-postcopy-bandwidth', '32M/s']).parseAsync()) as Args;
+    expect(scenarioFromArgsChecked(pc)).toMatchObject({ postcopyStallMs: 5000, postcopyRecoverWithinMs: 60000, parameters: { maxPostcopyBandwidthMiBps: 32 } });
     expect((await refusal(['migrate', '--timeout', '2s', '--stall-after', '15s'], scenarioFromArgsChecked)).message).toBe(
       '--stall-after 15s: not shorter than --timeout 2s, so a stall could never be caught; give a --stall-after shorter than --timeout, or a longer --timeout',
     );

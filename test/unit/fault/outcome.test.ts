@@ -5,7 +5,7 @@ import { faultRows } from '../../../src/fault/table.js';
 import type { RunReport } from '../../../src/migrate/report.js';
 import { parseScenario } from '../../../src/migrate/scenario.js';
 
-const limits = { stallAfterMs: 15000 };
+const limits = { stallAfterMs: 15000, postcopyStallMs: 2000, postcopyRecoverWithinMs: 60000 };
 const exp = (t: string) => expectedOutcome(parseFault(t), limits);
 
 describe('the outcome each fault must have', () => {
@@ -24,6 +24,19 @@ describe('the outcome each fault must have', () => {
     expect(exp('guest-oom@2s')).toMatchObject({ verdicts: ['failed'], names: 'OOM' });
     expect(exp('kill-dst@2s').text).toBe('failed; the source runs on');
     expect(exp('link-down:5s@2s').text).toBe('completed; the guest intact on the destination');
+  });
+
+  it('once post-copy has begun, is recovered or loses the guest: the source can never take it back', () => {
+    // (60 s window - 2 s stall - 5 s) / 2: outages up to 26.5 s must be recovered.
+    expect(exp('link-down:5s@postcopy-active')).toMatchObject({ verdicts: ['completed'], sourceRunsOn: false });
+    expect(exp('link-down:26s@postcopy-active').verdicts).toEqual(['completed']);
+    expect(exp('link-down:27s@postcopy-active')).toMatchObject({ verdicts: ['completed', 'failed'], sourceRunsOn: false });
+    expect(exp('link-down@postcopy-active')).toMatchObject({ verdicts: ['failed'], sourceRunsOn: false, names: 'lost' });
+    expect(exp('freeze-dst:3s@postcopy-active').verdicts).toEqual(['completed']);
+    expect(exp('kill-dst@postcopy-active')).toMatchObject({ verdicts: ['failed'], sourceRunsOn: false, names: 'lost' });
+    expect(exp('kill-src@postcopy-active')).toMatchObject({ verdicts: ['failed'], sourceRunsOn: false, destinationStops: false });
+    // Before post-copy the same cut is a pre-copy stall the source survives.
+    expect(exp('link-down@2s').sourceRunsOn).toBe(true);
   });
 });
 

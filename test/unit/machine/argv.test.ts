@@ -34,6 +34,21 @@ describe('buildQemuCommand', () => {
     expect(explained.find((g) => g.args[0] === '-m')!.why).toMatch(/before 9\.0 under TCG/);
   });
 
+  it('starts a destination that must be configured first with -incoming defer, saying where it will listen', () => {
+    const { argv, explained } = buildQemuCommand(spec, { ...plan, incomingDeferred: true });
+    expect(valueOf(argv, '-incoming')).toEqual(['defer']);
+    expect(explained.find((g) => g.args[0] === '-incoming')!.why).toMatch(/multifd and postcopy-preempt must be set before .* migrate-incoming tcp:10\.77\.0\.2:4444/);
+  });
+
+  it("traces the switchover's downtime to its own file, stamped, only when asked (a build with the trace points)", () => {
+    expect(buildQemuCommand(spec, plan).argv).not.toContain('-trace');
+    const { argv, explained } = buildQemuCommand(spec, { ...plan, downtimeTraceFile: '/run/x/dst.trace' });
+    expect(valueOf(argv, '-trace')).toEqual(['vmstate_downtime_*']);
+    expect(valueOf(argv, '-D')).toEqual(['/run/x/dst.trace']);
+    expect(valueOf(argv, '-msg')).toEqual(['timestamp=on']);
+    expect(explained.find((g) => g.args[0] === '-trace')!.why).toMatch(/8\.2 on/);
+  });
+
   it('puts monitors on unix sockets, and telnet only on 127.0.0.1', () => {
     const { argv } = buildQemuCommand(spec, { ...plan, hmpTelnetPort: 4445 });
     expect(valueOf(argv, '-qmp')).toEqual(['unix:/run/x/dst.qmp,server=on,wait=off']);

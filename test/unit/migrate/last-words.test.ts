@@ -9,6 +9,11 @@ describe('lastWords', () => {
     expect(lastWords(tail)).toBe("qemu-system-x86_64: Machine type received is 'pc-i440fx-10.0' and local is 'pc-i440fx-7.2' / qemu-system-x86_64: load of migration failed: Invalid argument");
   });
 
+  it('reads past the time stamps -msg timestamp=on puts before each line (a run tracing its downtime)', () => {
+    const tail = '2026-12-03T17:40:43.709528Z qemu-system-x86_64: error while loading state section id 2(ram)\n2026-12-03T17:40:43.709600Z qemu-system-x86_64: load of migration failed: Input/output error\n';
+    expect(lastWords(tail)).toBe('qemu-system-x86_64: error while loading state section id 2(ram) / qemu-system-x86_64: load of migration failed: Input/output error');
+  });
+
   it('falls back to the last line that is not a heartbeat, and to nothing', () => {
     expect(lastWords('booting\nKernel panic - not syncing\nMIGLAB-HB seq=9\n')).toBe('Kernel panic - not syncing');
     expect(lastWords('MIGLAB-HB seq=1\n\n')).toBeUndefined();

@@ -2,7 +2,7 @@
 // one line that lists the forms.
 import { describe, expect, it } from '@jest/globals';
 import { formatPolicy, NOVA_DEFAULTS, parsePolicy, policyCapabilities, policyName } from '../../../src/switchover/spec.js';
-import { parseScenario, scenarioCapabilities, scenarioName } from '../../../src/migrate/scenario.js';
+import { deferIncoming, parseScenario, scenarioCapabilities, scenarioName } from '../../../src/migrate/scenario.js';
 
 describe('parsePolicy', () => {
   it("reads each policy, with Nova's and miglab's defaults", () => {
@@ -34,8 +34,14 @@ describe('parsePolicy', () => {
     expect(policyCapabilities(parsePolicy('postcopy-after:2'))).toEqual(['postcopy-ram']);
     expect(policyCapabilities(parsePolicy('local-minimum'))).toEqual([]);
     const s = parseScenario({ switchover: 'postcopy-after:2', faults: ['kill-src@postcopy-active'] });
-    expect(scenarioCapabilities(s)).toEqual({ 'postcopy-ram': true });
+    // A run that may enter post-copy also measures its vCPUs' waits, unless told not to.
+    expect(scenarioCapabilities(s)).toEqual({ 'postcopy-ram': true, 'postcopy-blocktime': true });
+    expect(scenarioCapabilities({ ...s, capabilities: { 'postcopy-blocktime': false } })).toEqual({ 'postcopy-ram': true, 'postcopy-blocktime': false });
     expect(scenarioName(s)).toMatch(/-sw-postcopy-after2-/);
+    // QEMU 10.0 takes multifd and postcopy-preempt only before the destination listens.
+    expect(deferIncoming(s)).toBe(false);
+    expect(deferIncoming({ ...s, capabilities: { 'postcopy-preempt': true } })).toBe(true);
+    expect(deferIncoming({ ...s, capabilities: { multifd: true } })).toBe(true);
     expect(policyName('downtime-steps:max=1s')).toBe('downtime-steps');
   });
 
