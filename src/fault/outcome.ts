@@ -141,8 +141,9 @@ export interface FaultJudgement {
 export function judgeFaults(report: RunReport): FaultJudgement[] {
   const o = report.outputs;
   return (o.faults ?? []).map((rec) => {
-    const started = o.postcopy?.startedAtMs;
-    const e = expectedOutcome(rec.spec, report.inputs.scenario, started !== undefined && rec.firedAtMs !== undefined && rec.firedAtMs >= started);
+    // In post-copy from when QEMU was seen there, not from when miglab asked (a cut link can keep it from switching).
+    const entered = o.postcopy?.enteredAtMs;
+    const e = expectedOutcome(rec.spec, report.inputs.scenario, entered !== undefined && rec.firedAtMs !== undefined && rec.firedAtMs >= entered);
     const misses: string[] = [];
     if (!rec.fired) misses.push(`it never fired (${rec.notFired ?? 'unknown'})`);
     if (rec.error) misses.push(rec.error);

@@ -20,6 +20,9 @@ const HMP_EXPLAIN: ReadonlyArray<[RegExp, (m: RegExpExecArray) => string]> = [
   [/^migrate_set_parameter downtime-limit (\S+)$/, (m) => `the longest pause (${m[1]} ms) QEMU may take for the final stop-and-copy; pre-copy continues until the rest fits in it`],
   [/^migrate_set_parameter (\S+) (\S+)$/, (m) => `set the migration parameter ${m[1]} to ${m[2]}`],
   [/^migrate -d (tcp:([^:]+):(\d+))$/, (m) => `start the live migration to the destination QEMU listening on ${m[2]} port ${m[3]} (its -incoming ${m[1]}); -d detaches, so the monitor returns at once while pre-copy runs`],
+  [/^migrate_start_postcopy$/, () => 'switch to post-copy: the guest runs on the destination at once, which fetches the pages it still lacks from the source'],
+  [/^migrate_pause$/, () => 'pause a post-copy migration (its connection shut): both sides wait in postcopy-paused until it is resumed'],
+  [/^migrate -d -r (tcp:([^:]+):(\d+))$/, (m) => `resume a paused post-copy over a new connection to ${m[2]} port ${m[3]}, where the destination listens again (migrate-recover ${m[1]})`],
   [/^info migrate$/, () => 'show the migration status and statistics: total time, downtime, transferred and remaining RAM, throughput, dirty pages rate'],
   [/^migrate_cancel$/, () => 'stop the migration; the source keeps running'],
 ];
@@ -28,12 +31,18 @@ const QMP_EXPLAIN: Record<string, string> = {
   'migrate-set-capabilities': 'turn migration capabilities on or off (events: report MIGRATION and MIGRATION_PASS)',
   'migrate-set-parameters': 'set migration parameters (max-bandwidth in bytes/s, downtime-limit in ms, ...)',
   migrate: 'start the live migration to the destination URI',
+  'migrate-start-postcopy': 'switch to post-copy: the guest runs on the destination at once, which fetches the pages it still lacks from the source',
+  'migrate-pause': 'pause a post-copy migration (its connection shut): the side waits in postcopy-paused until it is resumed',
+  'migrate-recover': 'on the destination: listen again at this URI for the source resuming a paused post-copy',
+  'migrate-incoming': 'on a destination started with -incoming defer: start listening at this URI, its capabilities set',
+  migrate_cancel: 'stop the migration; the source keeps running',
   'query-migrate': 'status and statistics of the migration',
 };
 
 export function explainMonitorLine(line: string): string {
   if (line.startsWith('{')) {
-    const cmd = (JSON.parse(line) as { execute: string }).execute;
+    const { execute: cmd, arguments: args } = JSON.parse(line) as { execute: string; arguments?: { resume?: boolean } };
+    if (cmd === 'migrate' && args?.resume) return 'resume a paused post-copy over a new connection to the URI, where the destination listens again (migrate-recover)';
     return QMP_EXPLAIN[cmd] ?? `QMP command ${cmd}`;
   }
   for (const [re, explain] of HMP_EXPLAIN) {
@@ -62,6 +71,15 @@ export async function explainCommands(report: RunReport, lab: Lab): Promise<{ co
     { title: 'The qcow2 data disk', where: `the NFS export directory (${lab.nfs.exportDir} on ${lab.nfs.host.name})`, command: qemuImgCreateCommand(diskPath, i.scenario.guest.diskSizeMiB) },
     { title: 'Source QEMU', where: `${lab.hosts.src.where} (source host)`, command: i.commands.source },
     { title: 'Destination QEMU (waits for the migration)', where: `${lab.hosts.dst.where} (destination host)`, command: i.commands.destination },
+    ...(i.destinationMonitorCommands?.length
+      ? [
+          {
+            title: "The destination's QMP monitor",
+            where: `${lab.hosts.dst.where} (destination host)`,
+            command: { argv: [...i.destinationMonitorCommands], explained: i.destinationMonitorCommands.map((l) => ({ args: [l], why: explainMonitorLine(l) })) },
+          },
+        ]
+      : []),
   ];
   // By hand is `miglab guests up`, on either lab: the lab says how a person reaches its source host.
   if (telnetPort) {

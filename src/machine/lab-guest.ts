@@ -30,9 +30,9 @@ export interface LabGuestOptions extends WaitOptions {
   /** TLS credentials for the migration stream (server on the destination, client on the source). */
   readonly tls?: LaunchPlan['tls'];
   /** Give the guest a control port (a container host: see vm-images/agent/control.c); its socket is `Vm.controlSocket`. */
+  readonly controlPort?: boolean;
   /** Trace the switchover's downtime (a build with the vmstate_downtime_* trace points). */
   readonly downtimeTrace?: boolean;
-  readonly controlPort?: boolean;
   /**
    * The QEMU build this side runs, and the other side's (their guests' RAM sizes must agree, and
    * the TCG work-around below changes it); none: the host's own on both.

@@ -16,6 +16,11 @@ import { HeartbeatLog } from './heartbeat.js';
 import type { MachineSpec } from './spec.js';
 import { whereStuck } from './stuck.js';
 
+/** A line of QEMU's stderr without the time -msg timestamp=on puts before it (a run tracing its downtime). */
+export function withoutTimestamp(line: string): string {
+  return line.replace(/^\d{4}-\d\d-\d\dT[\d:.]+Z /, '');
+}
+
 export class VmLaunchError extends MiglabError {
   /** QEMU was still running without answering on its monitor (stopped since), not dead. */
   readonly hung: boolean;
@@ -23,7 +28,7 @@ export class VmLaunchError extends MiglabError {
   readonly command: ExplainedCommand;
   constructor(what: string, command: ExplainedCommand, exit: ExitInfo | undefined, logTail: string, cause?: unknown) {
     const how = exit ? (exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`) : 'did not start';
-    const lastLine = logTail.trim().split('\n').filter(Boolean).slice(-1)[0];
+    const lastLine = logTail.trim().split('\n').filter(Boolean).slice(-1).map(withoutTimestamp)[0];
     super('VM_LAUNCH', `QEMU for ${what} ${how}${lastLine ? `: ${lastLine}` : ''}`, {
       cause,
       context: { argv: command.argv, exit, logTail },

@@ -1,8 +1,10 @@
 // The migration phase of a run: sample the migration through the chosen monitor until it ends,
 // show each sample as the run's live figure, feed every sample to the run's faults, switch to
-// post-copy when asked, and end it when it will not: no byte moving for the stall limit
-// (stalled) or not converged by the deadline (did-not-converge). Either way miglab cancels it and the source keeps running. Every wait uses
-// the run's guard, so a watcher's alarm ends this loop at once.
+// post-copy when asked, and end it when it will not. In pre-copy: no byte moving for the stall
+// limit (stalled) or not converged by the deadline (did-not-converge), and miglab cancels it: the
+// source keeps running. In post-copy nothing can be cancelled: a stall is paused and recovered
+// (postcopy-recovery.ts), or the guest is lost (postcopy-lost). Every wait uses the run's guard,
+// so a watcher's alarm ends this loop at once.
 import { MiglabError } from '../errors.js';
 import type { FaultRunner } from '../fault/runner.js';
 import { isFinalMigrationStatus, type MigrationInfo } from '../migration/info.js';
@@ -26,7 +28,7 @@ const RATE_WINDOW_MS = 1000;
 /** A run recovers a broken post-copy at most this often (a link that keeps failing is not waited out for ever). */
 const MAX_RECOVERIES = 5;
 /** Statuses of a migration in post-copy: it can no longer be cancelled, only paused and recovered. */
-const POSTCOPY: ReadonlySet<string> = new Set(['postcopy-active', 'postcopy-paused', 'postcopy-recover', 'postcopy-recover-setup']);
+const POSTCOPY: ReadonlySet<string> = new Set(['postcopy-device', 'postcopy-active', 'postcopy-paused', 'postcopy-recover', 'postcopy-recover-setup']);
 
 /** final: QEMU ended it; deadline, stall: miglab cancelled it; postcopy-lost: a broken post-copy was not recovered (the guest is split between the hosts). */
 export type DriveEnd = 'final' | 'deadline' | 'stall' | 'postcopy-lost';
@@ -64,8 +66,10 @@ export interface DriveOptions {
     /** The destination has started the guest (its RESUME event): only then can QEMU recover. */
     readonly destinationRuns: () => boolean;
   };
-  /** Post-copy was started (ms since the migrate command). */
+  /** miglab asked for post-copy (migrate-start-postcopy; ms since the migrate command). */
   readonly onPostcopy?: (atMs: number) => void;
+  /** QEMU was first seen in post-copy (a sample's status). */
+  readonly onPostcopyEntered?: (atMs: number) => void;
   /** Each recovery as it ends (the run's record keeps it). */
   readonly onRecovery?: (r: PostcopyRecovery) => void;
 }
@@ -126,7 +130,64 @@ async function drive(o: DriveOptions): Promise<DriveResult> {
   // Stalls are looked for from here on: after a recovery, not in the pause it ended.
   let stallFromMs = 0;
   let waitedFor: string | undefined;
+  let enteredAtMs: number | undefined;
   const deadlineAt = o.sentAt + scenario.timeoutMs;
+  const lost = async (info: MigrationInfo, rec: PostcopyRecovery): Promise<DriveResult> => {
+    recoveries.push(rec);
+    o.onRecovery?.(rec);
+    guard.note('migration', `post-copy not recovered: ${rec.detail}`);
+    o.progress('migrate', `post-copy not recovered: ${rec.detail}`);
+    return { final: await query(o).catch(() => info), end: 'postcopy-lost', postcopyAtMs, recoveries };
+  };
+
+  /**
+   * One sample in post-copy, past the point of no return: a stall or QEMU's own pause is
+   * recovered, never cancelled. Where QEMU cannot recover it is waited for, up to the window; and
+   * post-copy as a whole gets --timeout from its start. A result ends the loop.
+   */
+  const postcopyStep = async (info: MigrationInfo, tMs: number, since: number): Promise<DriveResult | undefined> => {
+    if (tMs - since > scenario.timeoutMs) {
+      return lost(info, { trigger: `post-copy not done ${scenario.timeoutMs} ms after it began`, atMs: tMs, attempts: [], ok: false, detail: `still ${info.status} at the deadline (--timeout counts post-copy from its start)` });
+    }
+    const paused = info.status === 'postcopy-paused';
+    const stall = paused ? undefined : detectStall(o.timeline, scenario.postcopyStallMs, stallFromMs);
+    if (!paused && !stall) return undefined;
+    const trigger = paused ? `QEMU paused post-copy${info.errorDesc ? `: ${info.errorDesc}` : ''}` : `no byte moved for ${stall!.forMs} ms in post-copy (${info.status})`;
+    const stalledAtMs = stall?.sinceMs ?? tMs;
+    const gone = o.recovery?.gone?.();
+    if (gone) return lost(info, { trigger, atMs: stalledAtMs, attempts: [], ok: false, detail: gone });
+    const notYet = notRecoverable(info, o.recovery, recoveries.length);
+    if (notYet) {
+      // QEMU cannot be paused here without losing the guest; the stream may come back by itself
+      // (TCP retries), so it is waited for, up to the window.
+      if (waitedFor !== notYet) {
+        guard.note('migration', `${trigger}, ${notYet}: waiting for the stream`);
+        o.progress('migrate', `${trigger}, ${notYet}: waiting for the stream`);
+        waitedFor = notYet;
+      }
+      if (tMs - stalledAtMs < scenario.postcopyRecoverWithinMs) return undefined;
+      return lost(info, { trigger, atMs: stalledAtMs, attempts: [], ok: false, detail: `the stream did not come back within ${scenario.postcopyRecoverWithinMs} ms (${notYet})` });
+    }
+    guard.note('migration', trigger);
+    o.progress('migrate', `${trigger}: pausing and recovering it`);
+    const rec = await recoverPostcopy(trigger, stalledAtMs, {
+      ...o.recovery!,
+      source: o.driver,
+      withinMs: scenario.postcopyRecoverWithinMs,
+      now: () => Date.now() - o.sentAt,
+      onSample: (i) => o.timeline.push(sampleOf(Date.now() - o.sentAt, i)),
+      progress: (line) => o.progress('migrate', line),
+      signal: guard.signal,
+    });
+    if (!rec.ok) return lost(info, rec);
+    recoveries.push(rec);
+    o.onRecovery?.(rec);
+    guard.note('migration', `post-copy recovered: ${rec.detail}`);
+    o.progress('migrate', `post-copy recovered: ${rec.detail}`);
+    stallFromMs = Date.now() - o.sentAt;
+    return undefined;
+  };
+
   for (;;) {
     let info: MigrationInfo;
     try {
@@ -144,52 +205,10 @@ async function drive(o: DriveOptions): Promise<DriveResult> {
     o.faults.observe({ tMs, status: info.status, pass: info.ram?.dirtySyncCount, totalBytes: info.ram?.totalBytes, remainingBytes: info.ram?.remainingBytes });
     if (isFinalMigrationStatus(info.status)) return { final: info, end: 'final', postcopyAtMs, recoveries };
     if (POSTCOPY.has(info.status)) {
-      // Past the point of no return: a stall or QEMU's own pause is recovered, never cancelled,
-      // and the deadline no longer applies (post-copy moves every page once, then ends).
-      const stall = detectStall(o.timeline, scenario.postcopyStallMs, stallFromMs);
-      const trigger =
-        info.status === 'postcopy-paused'
-          ? `QEMU paused post-copy${info.errorDesc ? `: ${info.errorDesc}` : ''}`
-          : stall && info.status === 'postcopy-active'
-            ? `no byte moved for ${stall.forMs} ms in post-copy`
-            : undefined;
-      const notYet = trigger && info.status === 'postcopy-active' ? notRecoverable(info, o.recovery) : undefined;
-      if (trigger && notYet) {
-        // QEMU cannot be paused here without losing the guest; the stream may come back by
-        // itself (TCP retries), so it is waited for, up to the window.
-        if (waitedFor !== notYet) {
-          guard.note('migration', `${trigger}, ${notYet}: waiting for the stream`);
-          o.progress('migrate', `${trigger}, ${notYet}: waiting for the stream`);
-          waitedFor = notYet;
-        }
-        if (stall && stall.forMs >= scenario.postcopyRecoverWithinMs) {
-          const rec: PostcopyRecovery = { trigger, atMs: stall.sinceMs, attempts: [], ok: false, detail: `the stream did not come back within ${scenario.postcopyRecoverWithinMs} ms (${notYet})` };
-          recoveries.push(rec);
-          o.onRecovery?.(rec);
-          return { final: await query(o).catch(() => info), end: 'postcopy-lost', postcopyAtMs, recoveries };
-        }
-      } else if (trigger) {
-        guard.note('migration', trigger);
-        o.progress('migrate', `${trigger}: pausing and recovering it`);
-        const rec =
-          o.recovery && recoveries.length < MAX_RECOVERIES
-            ? await recoverPostcopy(trigger, {
-                ...o.recovery,
-                source: o.driver,
-                withinMs: scenario.postcopyRecoverWithinMs,
-                now: () => Date.now() - o.sentAt,
-                onSample: (i) => o.timeline.push(sampleOf(Date.now() - o.sentAt, i)),
-                progress: (line) => o.progress('migrate', line),
-                signal: guard.signal,
-              })
-            : { trigger, atMs: tMs, attempts: [], ok: false, detail: o.recovery ? `already recovered ${recoveries.length} times` : 'no recovery possible here' };
-        recoveries.push(rec);
-        o.onRecovery?.(rec);
-        guard.note('migration', `post-copy ${rec.ok ? 'recovered' : 'not recovered'}: ${rec.detail}`);
-        o.progress('migrate', `post-copy ${rec.ok ? 'recovered' : 'not recovered'}: ${rec.detail}`);
-        if (!rec.ok) return { final: await query(o).catch(() => info), end: 'postcopy-lost', postcopyAtMs, recoveries };
-        stallFromMs = Date.now() - o.sentAt;
-      }
+      enteredAtMs ??= tMs;
+      if (enteredAtMs === tMs) o.onPostcopyEntered?.(tMs);
+      const step = await postcopyStep(info, tMs, enteredAtMs);
+      if (step) return step;
       await sleep(scenario.sampleIntervalMs, guard.signal);
       continue;
     }
@@ -235,8 +254,12 @@ async function drive(o: DriveOptions): Promise<DriveResult> {
  * 7.2 exits "loadvm failed: -5"); a pause once the source has sent its last page hangs 7.2's
  * source in postcopy-active, and fails 10.0's migration with the guest left running on both sides.
  */
-function notRecoverable(info: MigrationInfo, recovery: DriveOptions['recovery']): string | undefined {
+function notRecoverable(info: MigrationInfo, recovery: DriveOptions['recovery'], recovered: number): string | undefined {
   if (!recovery) return 'no recovery possible here';
+  if (recovered >= MAX_RECOVERIES) return `recovered ${recovered} times already`;
+  // QEMU's own pause is what recovery starts from; the rest is about pausing it ourselves.
+  if (info.status === 'postcopy-paused') return undefined;
+  if (info.status !== 'postcopy-active') return `QEMU is in ${info.status}, where it cannot be paused`;
   if (!recovery.destinationRuns()) return 'before the destination started the guest (QEMU cannot recover that)';
   if (info.ram?.remainingBytes === 0) return 'after the source sent its last page (QEMU cannot recover its completion)';
   return undefined;

@@ -162,7 +162,7 @@ async function fail(run: Run, err: unknown): Promise<void> {
   // follows within moments, and is the reason to give.
   if (!guard.tripped && err instanceof MiglabError && err.code === 'QMP_DISCONNECTED') {
     const exits = [run.held.src, run.held.dst].filter((vm): vm is Vm => vm !== undefined).map((vm) => vm.process.exited);
-    await withDeadline('a QEMU to exit', Promise.race(exits), { timeoutMs: 2000 }).catch(() => undefined);
+    await withDeadline('a QEMU to exit', Promise.race(exits), { timeoutMs: 5000 }).catch(() => undefined);
   }
   // `lab down --force` marks the lab going down before it stops the run's QEMUs; the lab watcher
   // polls, so the broken monitor may surface first. The lab going is then the reason to give.

@@ -8,8 +8,8 @@
 //   2. `migrate-recover URI` on the destination: it listens again;
 //   3. `migrate` with `resume: true` on the source (HMP `migrate -d -r URI`): it reconnects, the
 //      two compare which pages the destination already has, and post-copy goes on.
-// The source's connect waits out an outage by itself (TCP retries the SYN), so one resume usually
-// suffices; it is sent again only when QEMU says the last one failed.
+// A resume sent while the link is still down fails (or waits out the outage, when the peer's
+// address is still known); one that has not got through after a while is sent again.
 import { describeError } from '../errors.js';
 import type { MigrationInfo, MigrationStatus } from '../migration/info.js';
 import { sleep, withDeadline } from '../util/deadline.js';
@@ -21,11 +21,21 @@ const CALL_MS = 5000;
 const POLL_MS = 100;
 /** The destination gets this long to notice the source's closed stream before it is paused too. */
 const NOTICE_MS = 1000;
+/** A side that has not paused is asked again after this long. */
+const PAUSE_AGAIN_MS = 1000;
+/**
+ * A resume still paused this long after it was sent has failed (a cut link fails the connect in
+ * about 3 s, neighbour resolution giving up; a connect that got through is back in about 0.1 s).
+ */
+const ATTEMPT_MS = 10_000;
+/** Between a failed resume and the next. */
+const RETRY_MS = 1000;
 
 /** One post-copy recovery, as the record keeps it (times in ms since the migrate command). */
 export interface PostcopyRecovery {
   /** Why it was needed. */
   readonly trigger: string;
+  /** When post-copy stopped moving (or QEMU paused it): the recovery window counts from here. */
   readonly atMs: number;
   /** Both sides were postcopy-paused. */
   pausedAtMs?: number;
@@ -53,6 +63,8 @@ export interface RecoveryParts {
   readonly onSample?: (info: MigrationInfo) => void;
   readonly progress?: (line: string) => void;
   readonly signal?: AbortSignal;
+  /** A resume still paused this long after it was sent is sent again (default ATTEMPT_MS; tests shorten it). */
+  readonly attemptMs?: number;
   /** Says so when a side's QEMU has exited: nothing can be recovered then. */
   readonly gone?: () => string | undefined;
 }
@@ -63,11 +75,12 @@ const BACK: ReadonlySet<MigrationStatus> = new Set(['postcopy-active', 'complete
 
 /**
  * Pause (where QEMU has not already), then recover and resume until the source is back in
- * post-copy or `withinMs` has passed. Never throws for QEMU's refusals: they go in the record.
+ * post-copy or `withinMs` from `stalledAtMs` has passed. Never throws for QEMU's refusals: they go
+ * in the record.
  */
-export async function recoverPostcopy(trigger: string, p: RecoveryParts): Promise<PostcopyRecovery> {
-  const rec: PostcopyRecovery = { trigger, atMs: p.now(), attempts: [], ok: false, detail: '' };
-  const deadline = rec.atMs + p.withinMs;
+export async function recoverPostcopy(trigger: string, stalledAtMs: number, p: RecoveryParts): Promise<PostcopyRecovery> {
+  const rec: PostcopyRecovery = { trigger, atMs: stalledAtMs, attempts: [], ok: false, detail: '' };
+  const deadline = stalledAtMs + p.withinMs;
   const left = () => deadline - p.now();
   const call = async <T>(what: string, run: () => Promise<T>): Promise<T | Error> => {
     try {
@@ -86,46 +99,48 @@ export async function recoverPostcopy(trigger: string, p: RecoveryParts): Promis
     const info = await call("the destination's query-migrate", () => p.destination.info());
     return info instanceof Error ? undefined : info.status;
   };
+  // A side still in postcopy-active is asked to pause at most once a second: a frozen monitor or a
+  // close the cut link hides must not be asked every poll.
+  const asked = { source: -Infinity, destination: -Infinity };
+  const pause = async (side: 'source' | 'destination') => {
+    if (p.now() - asked[side] < PAUSE_AGAIN_MS) return;
+    asked[side] = p.now();
+    const r = await call(`migrate-pause on the ${side}`, () => (side === 'source' ? p.source.pause() : p.destination.pause()));
+    // Refused when QEMU paused it itself a moment before: what counts is the state read next.
+    if (r instanceof Error) p.progress?.(`migrate-pause on the ${side}: ${r.message}`);
+  };
 
-  // 1. Both sides paused.
-  const first = await srcInfo();
-  if (!(first instanceof Error) && first.status === 'postcopy-active') {
-    const r = await call('migrate-pause on the source', () => p.source.pause());
-    // Refused when QEMU paused it itself a moment before: what counts is the state below.
-    if (r instanceof Error) p.progress?.(`migrate-pause on the source: ${r.message}`);
-  }
-  const pauseAsked = p.now();
-  let dstPaused = false;
+  // 1. Both sides paused. The destination first gets a moment to notice the source's close.
   let srcPaused = false;
+  let dstPaused = false;
+  const began = p.now();
   while (!(srcPaused && dstPaused)) {
-    if (left() <= 0) return finish(rec, false, `not paused on both sides within ${p.withinMs} ms (source ${srcPaused ? 'paused' : 'not paused'}, destination ${dstPaused ? 'paused' : 'not paused'})`);
-    const s = await srcInfo();
     const gone = p.gone?.();
     if (gone) return finish(rec, false, gone);
-    if (!(s instanceof Error) && s.status === 'completed') return finish(rec, true, 'the migration completed before it could be paused');
-    if (!(s instanceof Error) && (s.status === 'failed' || s.status === 'cancelled')) return finish(rec, false, `QEMU ended the migration ${s.status}${s.errorDesc ? `: ${s.errorDesc}` : ''}`);
-    srcPaused = !(s instanceof Error) && s.status === PAUSED;
+    if (left() <= 0) return finish(rec, false, `not paused on both sides within ${p.withinMs} ms of the stall (source ${srcPaused ? 'paused' : 'not paused'}, destination ${dstPaused ? 'paused' : 'not paused'})`);
+    const s = await srcInfo();
+    if (!(s instanceof Error)) {
+      if (s.status === 'completed') return finish(rec, true, 'the migration completed before it could be paused');
+      if (s.status === 'failed' || s.status === 'cancelled') return finish(rec, false, `QEMU ended the migration ${s.status}${s.errorDesc ? `: ${s.errorDesc}` : ''}`);
+      if (s.status === 'postcopy-active') await pause('source');
+      srcPaused = s.status === PAUSED;
+    }
     const d = await dstStatus();
     dstPaused = d === PAUSED;
-    // A cut link hides the source's close from the destination: pause it from its own monitor.
-    if (d === 'postcopy-active' && p.now() - pauseAsked > NOTICE_MS) await call('migrate-pause on the destination', () => p.destination.pause());
+    if (d === 'postcopy-active' && p.now() - began > NOTICE_MS) await pause('destination');
     if (!(srcPaused && dstPaused)) await sleep(POLL_MS, p.signal);
   }
   rec.pausedAtMs = p.now();
-  p.progress?.(`post-copy paused on both sides after ${rec.pausedAtMs - rec.atMs} ms; recovering over ${p.uri}`);
+  p.progress?.(`post-copy paused on both sides ${rec.pausedAtMs - rec.atMs} ms after it stalled; recovering over ${p.uri}`);
 
-  // 2. The destination listens again (once: asking twice is refused while it listens).
+  // 2. and 3., until the source is back: the destination listens (again, if a resume that got
+  // through broke once more: it paused again), then the source resumes. A resume counts as failed
+  // when it is still paused ATTEMPT_MS later (7.2 leaves a failed connect in postcopy-paused, its
+  // error text the same each time) or when QEMU says so sooner.
   for (;;) {
-    const r = await call('migrate-recover on the destination', () => p.destination.recover(p.uri));
-    if (!(r instanceof Error)) break;
-    const gone = p.gone?.();
-    if (gone) return finish(rec, false, gone);
-    if (left() <= 0) return finish(rec, false, `the destination refused migrate-recover: ${r.message}`);
-    await sleep(1000, p.signal);
-  }
-
-  // 3. Resume the source; again only when QEMU says the last try failed.
-  for (;;) {
+    const listening = await call('migrate-recover on the destination', () => p.destination.recover(p.uri));
+    // Refused with "triggered already" while it still listens from the last try: that is fine.
+    if (listening instanceof Error && !/already/i.test(listening.message)) p.progress?.(`migrate-recover on the destination: ${listening.message}`);
     const before = await srcInfo();
     const errorBefore = before instanceof Error ? undefined : before.errorDesc;
     const sent = await call('migrate resume on the source', () => p.source.resume(p.uri));
@@ -133,27 +148,27 @@ export async function recoverPostcopy(trigger: string, p: RecoveryParts): Promis
     rec.attempts.push(attempt);
     let leftPaused = false;
     for (;;) {
-      if (left() <= 0) return finish(rec, false, `post-copy did not resume within ${p.withinMs} ms of the stall (${rec.attempts.length} resume${rec.attempts.length === 1 ? '' : 's'} sent)`);
-      await sleep(POLL_MS, p.signal);
       const gone = p.gone?.();
       if (gone) return finish(rec, false, gone);
+      if (left() <= 0) return finish(rec, false, `post-copy did not resume within ${p.withinMs} ms of the stall (${rec.attempts.length} resume${rec.attempts.length === 1 ? '' : 's'} sent; the last: ${attempt.outcome})`);
+      await sleep(POLL_MS, p.signal);
       const s = await srcInfo();
       if (s instanceof Error) continue;
       if (BACK.has(s.status)) {
         attempt.outcome = `resumed (${s.status})`;
         rec.recoveredAtMs = p.now();
-        return finish(rec, true, `paused ${rec.pausedAtMs - rec.atMs} ms after the trigger, back in ${s.status} ${rec.recoveredAtMs - rec.pausedAtMs} ms later`);
+        return finish(rec, true, `paused ${rec.pausedAtMs - rec.atMs} ms after it stalled, running again ${rec.recoveredAtMs - rec.pausedAtMs} ms later`);
       }
       if (s.status === 'failed' || s.status === 'cancelled') return finish(rec, false, `QEMU ended the migration ${s.status} while recovering${s.errorDesc ? `: ${s.errorDesc}` : ''}`);
       if (s.status !== PAUSED) leftPaused = true;
-      // Back in paused after trying, or a new error on the record: this resume failed.
-      const failed = sent instanceof Error || (s.status === PAUSED && (leftPaused || (s.errorDesc !== undefined && s.errorDesc !== errorBefore)));
+      const said = s.errorDesc !== undefined && s.errorDesc !== errorBefore;
+      const failed = sent instanceof Error || (s.status === PAUSED && (leftPaused || said || p.now() - attempt.atMs >= (p.attemptMs ?? ATTEMPT_MS)));
       if (failed) {
-        if (!(sent instanceof Error)) attempt.outcome = `failed${s.errorDesc ? `: ${s.errorDesc}` : ''}`;
+        if (!(sent instanceof Error)) attempt.outcome = `failed${s.errorDesc ? `: ${s.errorDesc}` : ' (still paused)'}`;
         break;
       }
     }
-    await sleep(1000, p.signal);
+    await sleep(RETRY_MS, p.signal);
   }
 }
 

@@ -46,6 +46,7 @@ export interface RunRecord {
   capabilitiesInForce: Record<string, boolean>;
   migrateCommand: string;
   monitorCommands: string[];
+  destinationMonitorCommands?: string[];
   startedBy: StartedBy;
   /** The command line of a QEMU that failed to start (a started one is its Vm's): the report keeps it. */
   failedLaunch: { source?: ExplainedCommand; destination?: ExplainedCommand };

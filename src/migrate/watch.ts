@@ -5,7 +5,7 @@
 // them such runs surfaced as a timeout a minute later, naming the wrong thing.
 import { describeError } from '../errors.js';
 import type { Lab } from '../lab/index.js';
-import type { Vm } from '../machine/vm.js';
+import { withoutTimestamp, type Vm } from '../machine/vm.js';
 import { trippedError, type RunGuard } from './guard.js';
 import type { GuestTrouble } from './report.js';
 
@@ -31,8 +31,7 @@ export interface QemuWatchOptions {
 export function lastWords(tail: string): string | undefined {
   const lines = tail
     .split('\n')
-    // -msg timestamp=on (a run tracing its downtime) puts the time before each of QEMU's lines.
-    .map((l) => l.trim().replace(/^\d{4}-\d\d-\d\dT[\d:.]+Z /, ''))
+    .map((l) => withoutTimestamp(l.trim()))
     .filter((l) => l && !l.includes('MIGLAB-HB'));
   const own = lines.filter((l) => /^qemu-system-[\w-]+: /.test(l));
   const words = own.length > 0 ? own.slice(-2) : lines.slice(-1);

@@ -2,7 +2,7 @@
 // it: vmstate_downtime_checkpoint marks each step of the switchover on either side (the source
 // stops the vCPUs, saves the last state, ...; the destination loads it and resumes), and
 // vmstate_downtime_save / vmstate_downtime_load time each device's state section (downtime= in
-// µs). miglab starts each QEMU with `-trace vmstate_downtime* -D <file> -msg timestamp=on`, and the
+// µs). miglab starts each QEMU with `-trace vmstate_downtime_* -D <file> -msg timestamp=on`, and the
 // "log" trace backend then writes `<thread id>@<seconds>.<µs>:<event> <arguments>` lines. The
 // timestamps are the point: a checkpoint has no duration of its own, so only the gaps between
 // checkpoints, on one side and across the two, say where the time went. Without timestamp=on the
@@ -182,7 +182,8 @@ export function downtimeBreakdown(source: SideTrace, destination: SideTrace, des
   const dst = destinationSwitchover(destination);
   const startMs = src.checkpoints[0]!.atMs;
   const dstCheckpoints = dst.checkpoints.map((c): Placed => ({ name: c.name, atMs: c.atMs - destinationOffsetMs, side: 'destination' }));
-  const started = dstCheckpoints[lastIndexWhere(dstCheckpoints, (c) => VM_STARTED.test(c.name))];
+  // A start before the source stopped belongs to no switchover of the source's (an older attempt, or clocks far apart).
+  const started = dstCheckpoints[lastIndexWhere(dstCheckpoints, (c) => VM_STARTED.test(c.name) && c.atMs >= startMs)];
   const endMs = started?.atMs ?? Infinity;
   // Stable: on equal times the source's checkpoint comes first.
   const line = [...src.checkpoints.map((c): Placed => ({ ...c, side: 'source' })), ...dstCheckpoints].filter((c) => c.atMs >= startMs && c.atMs <= endMs).sort((a, b) => a.atMs - b.atMs);

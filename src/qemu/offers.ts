@@ -41,7 +41,8 @@ export function parseOffers(stdout: string): MigrationOffers | undefined {
     }
     if (msg.id === 'caps' && Array.isArray(msg.return)) capabilities = (msg.return as { capability: string }[]).map((c) => c.capability);
     if (msg.id === 'params' && msg.return && typeof msg.return === 'object') parameters = Object.keys(msg.return);
-    // A build whose trace backend is nop lists its points as unavailable: they cannot be enabled.
+    // "unavailable": compiled out (statically disabled), cannot be enabled. A build with only a nop
+    // or dtrace backend still says "disabled" and writes nothing to -D: its run has no breakdown.
     if (msg.id === 'trace' && Array.isArray(msg.return)) downtimeTracePoints = (msg.return as { name: string; state: string }[]).filter((e) => e.state !== 'unavailable').map((e) => e.name);
   }
   return capabilities && parameters ? { capabilities, parameters, downtimeTracePoints } : undefined;

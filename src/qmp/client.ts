@@ -355,11 +355,6 @@ export class QmpClient {
     await this.execute('migrate', { uri }, opts);
   }
 
-  /** Listen for an incoming migration (destination started with `-incoming defer`). */
-  async migrateIncoming(uri: string, opts?: ExecuteOptions): Promise<void> {
-    await this.execute('migrate-incoming', { uri }, opts);
-  }
-
   async migrateCancel(opts?: ExecuteOptions): Promise<void> {
     await this.execute('migrate_cancel', undefined, opts);
   }

@@ -247,8 +247,9 @@ function commands(doc: MarkdownDoc, r: RunReport): void {
         : 'Nobody started the migration at the monitor before the run ended.',
     );
   } else {
-    doc.heading(3, 'Migration').paragraph(`Sent to the source's ${monitor} monitor, in order (the last one started the migration to \`${i.migrationUri}\`):`).code(sent, 'text');
+    doc.heading(3, 'Migration').paragraph(`Sent to the source's ${monitor} monitor, in order (the first \`migrate\` started the migration to \`${i.migrationUri}\`):`).code(sent, 'text');
   }
+  if (i.destinationMonitorCommands?.length) doc.paragraph("Sent to the destination's QMP monitor, in order:").code(i.destinationMonitorCommands.join('\n'), 'text');
   for (const [side, cmd] of [
     ['Source QEMU', i.commands.source],
     ['Destination QEMU', i.commands.destination],

@@ -303,7 +303,7 @@ const DowntimeTraceSchema = z
 
 const PostcopyRecoverySchema = z.object({
   trigger: text('Why it was needed: no byte moving in post-copy, or QEMU pausing it itself (with its error)'),
-  atMs: ms('When (since the migrate command)'),
+  atMs: ms('When post-copy stopped moving, or QEMU paused it (since the migrate command): the recovery window counts from here'),
   pausedAtMs: ms('When both sides were postcopy-paused').optional(),
   attempts: arr(z.object({ atMs: ms('When the resume was sent'), outcome: text('What came of it') })).describe('Each migrate resume sent to the source'),
   recoveredAtMs: ms('When the source was back in postcopy-active (or completed)').optional(),
@@ -313,15 +313,16 @@ const PostcopyRecoverySchema = z.object({
 
 const PostcopySchema = z
   .object({
-    startedAtMs: ms('When miglab switched to post-copy (migrate-start-postcopy; since the migrate command)').optional(),
+    startedAtMs: ms('When miglab asked for post-copy (migrate-start-postcopy; since the migrate command)').optional(),
+    enteredAtMs: ms("When QEMU was first seen in post-copy (a sample's status): from here the guest is the destination's").optional(),
     preempt: z.boolean().describe('postcopy-preempt was on: pages the destination faults on go on a channel of their own, ahead of the background stream'),
     requests: count('Pages the destination asked the source for: its vCPUs faulted on them (postcopy-requests)').optional(),
     bytes: bytes('Sent in post-copy (postcopy-bytes)').optional(),
     blocktimeMs: ms("Time every vCPU of the destination waited for a page at once (QEMU's postcopy-blocktime)").optional(),
-    vcpuBlocktimeMs: arr(z.number()).optional().describe("Each vCPU's total time waiting for pages, ms (postcopy-vcpu-blocktime)"),
+    vcpuBlocktimeMs: arr(ms("A vCPU's total time waiting for pages")).optional().describe('Each vCPU\'s (postcopy-vcpu-blocktime)'),
     recoveries: arr(PostcopyRecoverySchema).describe('Each time a broken post-copy was paused and recovered (or given up: the guest lost)'),
   })
-  .describe('Post-copy, when the run entered it: the faults the source served, the time vCPUs waited, and recoveries');
+  .describe('Post-copy, when miglab asked for it or QEMU entered it: the faults the source served, the time vCPUs waited, and recoveries');
 
 const SwitchoverDecisionSchema = z.object({
   tMs: ms('When, since the migrate command'),
@@ -495,7 +496,10 @@ export const RunInputsSchema = z
     commands: z.object({ source: ExplainedCommandSchema, destination: ExplainedCommandSchema }).describe('The exact QEMU command lines'),
     migrateCommand: text('The literal command that started the migration (HMP line or QMP JSON); by hand, what miglab saw of it'),
     startedBy: StartedBySchema.optional(),
-    monitorCommands: arr(z.string()).describe("Every command sent to the source's monitor to set up and start the migration, in order"),
+    monitorCommands: arr(z.string()).describe("Every command sent to the source's monitor to set up, start and (in post-copy) pause and resume the migration, in order"),
+    destinationMonitorCommands: arr(z.string())
+      .optional()
+      .describe("Every command sent to the destination's QMP monitor (capabilities; migrate-incoming for a destination started with -incoming defer; migrate-pause and migrate-recover in a post-copy's recovery), in order"),
     migrationUri: text('Where the source sent the migration stream (tcp:ADDRESS:PORT)'),
   })
   .describe('Every input of the run');

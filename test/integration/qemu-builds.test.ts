@@ -44,9 +44,9 @@ describe('a migration from one QEMU build to another', () => {
     expect(dst[dst.indexOf('-machine') + 1]).toBe('pc-i440fx-7.2');
     // Both sides pad the RAM alike: 7.2's TCG work-around decides the size for both.
     expect(report.inputs.commands.source.argv[report.inputs.commands.source.argv.indexOf('-m') + 1]).toBe(dst[dst.indexOf('-m') + 1]);
-    // 7.2 has no downtime trace points: only the 10.0 side traces, and no breakdown is made up from one side.
+    // 7.2 has no downtime trace points, and a breakdown needs both sides: neither traces.
     expect(report.inputs.commands.source.argv).not.toContain('-trace');
-    expect(dst).toContain('-trace');
+    expect(dst).not.toContain('-trace');
     expect(report.outputs.downtimeTrace).toBeUndefined();
     expect(await sharedLabLeftovers()).toEqual([]);
   }, 180_000);

@@ -125,8 +125,14 @@ export async function chooseQemu(run: Run): Promise<QemuPair> {
   run.qemu = pair;
   run.record.qemu = { ...run.record.qemu, ...pairRecord(pair) };
   await refuseUnoffered(run, pair);
-  const traces = async (build: QemuPair['source'], host: Host) => (await migrationOffers(host, build)).downtimeTracePoints.includes(DOWNTIME_CHECKPOINT);
-  run.downtimeTrace = { source: await traces(pair.source, run.lab.hosts.src.host), destination: await traces(pair.destination, run.lab.hosts.dst.host) };
+  // The breakdown needs both sides' trace points; a build that cannot say has none (an extra figure never fails a run).
+  const traces = (build: QemuPair['source'], host: Host) =>
+    migrationOffers(host, build).then(
+      (o) => o.downtimeTracePoints.includes(DOWNTIME_CHECKPOINT),
+      () => false,
+    );
+  const both = (await traces(pair.source, run.lab.hosts.src.host)) && (await traces(pair.destination, run.lab.hosts.dst.host));
+  run.downtimeTrace = { source: both, destination: both };
   if (req.source !== 'system' || req.destination !== 'system') {
     run.progress('qemu', `source QEMU ${versionOf(pair.source)} (${pair.source.choice}), destination QEMU ${versionOf(pair.destination)} (${pair.destination.choice}); machine type ${pair.machineTypeWhy}`);
   }

@@ -18,6 +18,8 @@ import { formatPolicy, initialDowntimeLimitMs, parsePolicy } from '../../switcho
 export interface Configured {
   /** The source's driver over the scenario's monitor: it starts, samples and cancels the migration. */
   readonly driver: MigrationDriver;
+  /** The destination's, over QMP (capabilities, migrate-incoming, a post-copy's recovery); its commands are recorded too. */
+  readonly dstDriver: QmpMigrationDriver;
   readonly qemu: { readonly version: string; readonly package?: string };
   /** The switchover policy, started: the migration loop feeds it every sample. */
   readonly policy: PolicyRun;
@@ -60,12 +62,13 @@ export async function configure(run: ConfigureRun, booted: Booted): Promise<Conf
   const first = initialDowntimeLimitMs(policySpec);
   if (first !== undefined) await driver.setParameters({ downtimeLimitMs: first });
   run.record.monitorCommands = driver.sent;
+  run.record.destinationMonitorCommands = dstDriver.sent;
   const inForce = await readInForce(run, src);
   // The policy starts from the downtime-limit QEMU says is in force (its 300 ms unless set).
   const limit = inForce.parametersInForce['downtime-limit'];
   const policy = startPolicy(policySpec, { memoryMiB: scenario.guest.memoryMiB, downtimeLimitMs: typeof limit === 'number' ? limit : 300 });
   run.out.switchover = { policy: formatPolicy(policySpec), decisions: [] };
-  return { driver, qemu, policy, ...inForce };
+  return { driver, dstDriver, qemu, policy, ...inForce };
 }
 
 /** What the source says is in force now (recorded as the run's): parameters and capabilities. */

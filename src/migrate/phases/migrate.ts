@@ -9,9 +9,8 @@ import { CALL, type Run } from '../run-state.js';
 import type { Booted } from './boot.js';
 import type { SwitchoverDecision } from '../../switchover/policies.js';
 import { readInForce, type Configured } from './configure.js';
-import { QmpMigrationDriver } from '../monitor.js';
-import { scenarioCapabilities } from '../scenario.js';
 import type { PostcopyRecovery } from '../postcopy-recovery.js';
+import type { RunOutputs } from '../report.js';
 
 /** The migration has ended (any final status). */
 export interface Migrated {
@@ -56,7 +55,10 @@ export async function migrate(run: MigrateRun, booted: Booted, configured: Confi
   if (run.out.switchover) run.out.switchover = { ...run.out.switchover, decisions };
   // Post-copy's record, its recoveries filled in place like the decisions.
   const recoveries: PostcopyRecovery[] = [];
-  const preempt = scenarioCapabilities(scenario)['postcopy-preempt'] === true;
+  // What QEMU says is in force (a person may have set it at the monitor), not what was asked.
+  const caps = inForce?.capabilitiesInForce ?? configured.capabilitiesInForce;
+  const preempt = caps['postcopy-preempt'] === true;
+  const postcopy = (): NonNullable<RunOutputs['postcopy']> => (run.out.postcopy ??= { preempt, recoveries });
   const drive = await driveMigration({
     driver,
     scenario,
@@ -70,17 +72,19 @@ export async function migrate(run: MigrateRun, booted: Booted, configured: Confi
     passStartedAt: (pass) => run.events.find((e) => e.side === 'source' && e.event === 'MIGRATION_PASS' && (e.data as { pass?: unknown } | undefined)?.pass === pass)?.tMs,
     onDecision: (d) => decisions.push(d),
     onPostcopy: (atMs) => {
-      run.out.postcopy = { startedAtMs: atMs, preempt, recoveries };
+      run.out.postcopy = { ...postcopy(), startedAtMs: atMs };
+    },
+    onPostcopyEntered: (atMs) => {
+      run.out.postcopy = { ...postcopy(), enteredAtMs: atMs };
     },
     recovery: {
-      destination: new QmpMigrationDriver(dst.qmp),
+      destination: configured.dstDriver,
       uri: slot.uri,
       destinationRuns: () => run.events.some((e) => e.side === 'destination' && e.event === 'RESUME'),
       gone: () => [src, dst].filter((vm) => vm.process.hasExited).map((vm) => `QEMU ${vm.label} has exited: the guest's memory is lost with it`)[0],
     },
     onRecovery: (r) => {
-      // A post-copy a person started by hand has no start of miglab's.
-      run.out.postcopy ??= { preempt, recoveries };
+      postcopy();
       recoveries.push(r);
     },
   });

@@ -108,6 +108,7 @@ export function buildReport(run: RecordRun, { accel, host, finishedAtMs }: Recor
       migrateCommand: record.migrateCommand,
       startedBy: record.startedBy,
       monitorCommands: record.monitorCommands,
+      destinationMonitorCommands: record.destinationMonitorCommands,
       migrationUri: record.uri,
     },
     outputs,

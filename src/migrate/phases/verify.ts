@@ -32,7 +32,7 @@ export interface Verified {
   readonly checkedOn: 'destination' | 'source';
 }
 
-export type VerifyRun = Pick<Run, 'scenario' | 'guard' | 'out' | 'timeline' | 'events' | 'phase' | 'verdict' | 'failure' | 'failedIn' | 'final'> & { readonly lab: Pick<Run['lab'], 'clockOffset'> };
+export type VerifyRun = Pick<Run, 'scenario' | 'guard' | 'record' | 'out' | 'timeline' | 'events' | 'phase' | 'verdict' | 'failure' | 'failedIn' | 'final'> & { readonly lab: Pick<Run['lab'], 'clockOffset'> };
 
 /** QEMU's final figures, then the guest: on the destination after a switchover, else on the source. */
 export async function verify(run: VerifyRun, booted: Booted, instrumented: Instrumented, migrated: Migrated): Promise<Verified> {
@@ -67,7 +67,7 @@ async function conclude(run: VerifyRun, booted: Booted, instrumented: Instrument
     return;
   }
   run.out.lastActive = lastActiveSample(run.timeline);
-  if (run.out.postcopy) {
+  if (run.out.postcopy?.enteredAtMs !== undefined) {
     // Past post-copy's start the guest was the destination's, its memory partly still on the
     // source: no side holds it whole, so there is no source to fall back to.
     await readPostcopy(run, booted);
@@ -102,7 +102,7 @@ async function conclude(run: VerifyRun, booted: Booted, instrumented: Instrument
 async function readPostcopy(run: VerifyRun, { dst }: Booted): Promise<void> {
   const ram = run.final?.ram;
   if (!run.out.postcopy && !(ram?.postcopyBytes ?? 0)) return;
-  const pc = (run.out.postcopy ??= { preempt: false, recoveries: [] });
+  const pc = (run.out.postcopy ??= { preempt: run.record.capabilitiesInForce?.['postcopy-preempt'] === true, recoveries: [] });
   const d = dst.process.hasExited ? undefined : await dst.qmp.migrationInfo({ ...CALL, signal: run.guard.signal }).catch(() => undefined);
   run.out.postcopy = { ...pc, requests: ram?.postcopyRequests, bytes: ram?.postcopyBytes, blocktimeMs: d?.postcopyBlocktimeMs, vcpuBlocktimeMs: d?.postcopyVcpuBlocktimeMs };
 }
@@ -114,7 +114,14 @@ async function readPostcopy(run: VerifyRun, { dst }: Booted): Promise<void> {
 async function readDowntimeTrace(run: VerifyRun, { src, dst }: Booted): Promise<void> {
   const files = [src, dst].map((vm) => vm.plan.downtimeTraceFile);
   if (!files[0] || !files[1]) return;
-  const [s, d] = await Promise.all([src.host.readText(files[0]), dst.host.readText(files[1])]);
+  // A figure on top of the run's own: a host that cannot give its file leaves it out (noted), never fails the run.
+  const read = withDeadline('reading the downtime trace files', Promise.all([src.host.readText(files[0]), dst.host.readText(files[1])]), { ...CALL, signal: run.guard.signal });
+  const texts = await read.catch((err: unknown) => {
+    if (run.guard.signal.aborted) throw err;
+    run.guard.note('migration', `the downtime trace was not read: ${describeError(err)}`);
+    return undefined;
+  });
+  const [s, d] = texts ?? [];
   if (s === undefined || d === undefined) return;
   // The two files are stamped by two hosts' clocks: the destination's offset from the source's is removed.
   const offset = sideOffsetMs(run.out.clocks?.before, 'destination') - sideOffsetMs(run.out.clocks?.before, 'source');

@@ -25,14 +25,15 @@ const MiB = 1024 * 1024;
 let n = 0;
 
 /** A source and a destination in post-copy, the stream stuck at `stuckAt` bytes until a resume succeeds. */
-async function pair(o: { refuseResumes?: number; remaining?: number } = {}) {
+async function pair(o: { refuseResumes?: number; remaining?: number; sameError?: boolean; trickle?: boolean } = {}) {
   const s = { status: 'postcopy-active', transferred: 100 * MiB, error: undefined as string | undefined, dstListening: false, dstStatus: 'postcopy-active', refusals: o.refuseResumes ?? 0 };
   const ram = () => ({ transferred: s.transferred, remaining: o.remaining ?? 50 * MiB, total: 256 * MiB, 'dirty-sync-count': 2 });
   const source = await FakeQmpServer.start(join(dir, `src${++n}.sock`), {
     handlers: {
       'query-migrate': () => {
         // Once back in post-copy the stream moves and soon ends.
-        if (s.status === 'postcopy-active' && s.dstListening) {
+        if (o.trickle) s.transferred += 4096;
+        else if (s.status === 'postcopy-active' && s.dstListening) {
           s.transferred += 10 * MiB;
           if (s.transferred > 160 * MiB) s.status = 'completed';
         }
@@ -47,7 +48,8 @@ async function pair(o: { refuseResumes?: number; remaining?: number } = {}) {
         if (!(req.arguments as { resume?: boolean }).resume) return { error: { class: 'GenericError', desc: 'not a resume' } };
         if (s.refusals > 0 || !s.dstListening) {
           s.refusals--;
-          s.error = `Failed to connect to '10.77.0.2:4444': Connection refused (${s.refusals})`;
+          // 7.2 writes the same words for each failed connect; the count tells the fake's apart.
+          s.error = o.sameError ? "Failed to connect to '10.77.0.2:4444': No route to host" : `Failed to connect to '10.77.0.2:4444': Connection refused (${s.refusals})`;
           return { return: {} };
         }
         s.status = 'postcopy-active';
@@ -77,18 +79,33 @@ async function pair(o: { refuseResumes?: number; remaining?: number } = {}) {
 }
 
 describe('recovering a broken post-copy', () => {
-  it('pauses, has the destination listen again once, and resumes the source until QEMU says it connected', async () => {
+  it('pauses, has the destination listen, and resumes the source until QEMU says it connected', async () => {
     const p = await pair({ refuseResumes: 1 });
     try {
       const t0 = Date.now();
-      const rec = await recoverPostcopy('no byte moved for 2000 ms in post-copy', { source: p.src, destination: p.dst, uri: 'tcp:10.77.0.2:4444', withinMs: 20_000, now: () => Date.now() - t0 });
+      const rec = await recoverPostcopy('no byte moved for 2000 ms in post-copy', 0, { source: p.src, destination: p.dst, uri: 'tcp:10.77.0.2:4444', withinMs: 20_000, now: () => Date.now() - t0 });
       expect(rec).toMatchObject({ ok: true, trigger: 'no byte moved for 2000 ms in post-copy' });
       expect(p.sent(p.source)).toEqual(['migrate-pause', 'migrate', 'migrate']);
-      // The destination was paused by the source's close: only migrate-recover, and only once.
-      expect(p.sent(p.destination)).toEqual(['migrate-recover']);
+      // The destination was paused by the source's close: never paused by miglab. Before each resume it
+      // is asked to listen; the second time it still listens from the first ("triggered already").
+      expect(p.sent(p.destination)).toEqual(['migrate-recover', 'migrate-recover']);
       expect(rec.attempts.map((a) => a.outcome)).toEqual(['failed: Failed to connect to \'10.77.0.2:4444\': Connection refused (0)', 'resumed (postcopy-active)']);
       expect(rec.pausedAtMs).toBeGreaterThanOrEqual(rec.atMs);
       expect(rec.recoveredAtMs).toBeGreaterThan(rec.pausedAtMs!);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('sends a resume again when it is still paused a while later, though QEMU words each failure the same', async () => {
+    const p = await pair({ refuseResumes: 2, sameError: true });
+    try {
+      const t0 = Date.now();
+      const rec = await recoverPostcopy('stall', 0, { source: p.src, destination: p.dst, uri: 'tcp:10.77.0.2:4444', withinMs: 20_000, attemptMs: 300, now: () => Date.now() - t0 });
+      expect(rec.ok).toBe(true);
+      // The first failure is news (the error appears); the second says the same, caught by the wait.
+      expect(rec.attempts.map((a) => a.outcome)).toEqual(["failed: Failed to connect to '10.77.0.2:4444': No route to host", "failed: Failed to connect to '10.77.0.2:4444': No route to host", 'resumed (postcopy-active)']);
+      expect(p.sent(p.source).filter((c) => c === 'migrate')).toHaveLength(3);
     } finally {
       await p.close();
     }
@@ -98,13 +115,13 @@ describe('recovering a broken post-copy', () => {
     const p = await pair();
     try {
       const t0 = Date.now();
-      const gone = await recoverPostcopy('QEMU paused post-copy', { source: p.src, destination: p.dst, uri: 'tcp:x:1', withinMs: 20_000, now: () => Date.now() - t0, gone: () => 'QEMU dst has exited' });
+      const gone = await recoverPostcopy('QEMU paused post-copy', 0, { source: p.src, destination: p.dst, uri: 'tcp:x:1', withinMs: 20_000, now: () => Date.now() - t0, gone: () => 'QEMU dst has exited' });
       expect(gone).toMatchObject({ ok: false, detail: 'QEMU dst has exited', attempts: [] });
       p.s.status = 'postcopy-active';
       p.s.dstStatus = 'postcopy-active';
       // A destination that never pauses (its monitor refuses) keeps the recovery from going on.
       p.s.dstStatus = 'postcopy-active';
-      const late = await recoverPostcopy('stall', { source: { ...p.src, pause: () => Promise.resolve(), info: () => p.src.info(), resume: (u) => p.src.resume(u) }, destination: p.dst, uri: 'tcp:x:1', withinMs: 1500, now: () => Date.now() - t0 - 10 });
+      const late = await recoverPostcopy('stall', 0, { source: { pause: () => Promise.resolve(), info: () => p.src.info(), resume: (u: string) => p.src.resume(u) }, destination: p.dst, uri: 'tcp:x:1', withinMs: 1500, now: () => Date.now() - t0 - 10 });
       expect(late.ok).toBe(false);
       expect(late.detail).toMatch(/^not paused on both sides within 1500 ms/);
     } finally {
@@ -115,11 +132,11 @@ describe('recovering a broken post-copy', () => {
 
 describe('the drive loop in post-copy', () => {
   const progress: Progress = Object.assign(() => undefined, {});
-  const drive = async (p: Awaited<ReturnType<typeof pair>>, destinationRuns: boolean, within = 20_000) => {
+  const drive = async (p: Awaited<ReturnType<typeof pair>>, destinationRuns: boolean, within = 20_000, timeoutMs = 5000) => {
     const td = new Teardown();
     const timeline: Sample[] = [];
     const faults = new FaultRunner([], { inject: () => Promise.reject(new Error('no faults here')), teardown: td, onError: () => undefined });
-    const scenario = parseScenario({ sampleIntervalMs: 20, timeoutMs: 5000, capabilities: { 'postcopy-ram': true }, postcopyStallMs: 300, postcopyRecoverWithinMs: within });
+    const scenario = parseScenario({ sampleIntervalMs: 20, timeoutMs, capabilities: { 'postcopy-ram': true }, postcopyStallMs: 300, postcopyRecoverWithinMs: within });
     const guard = new RunGuard();
     try {
       const r = await driveMigration({
@@ -146,7 +163,7 @@ describe('the drive loop in post-copy', () => {
       expect(r.end).toBe('final');
       expect(r.final.status).toBe('completed');
       expect(r.recoveries).toHaveLength(1);
-      expect(r.recoveries![0]).toMatchObject({ ok: true, trigger: expect.stringMatching(/^no byte moved for \d+ ms in post-copy$/) });
+      expect(r.recoveries![0]).toMatchObject({ ok: true, trigger: expect.stringMatching(/^no byte moved for \d+ ms in post-copy \(postcopy-active\)$/) });
       expect(p.sent(p.source)).toEqual(['migrate-pause', 'migrate']);
       expect(p.sent(p.source)).not.toContain('migrate_cancel');
       expect(notes.some((w) => w.startsWith('post-copy recovered'))).toBe(true);
@@ -171,6 +188,18 @@ describe('the drive loop in post-copy', () => {
       } finally {
         await p.close();
       }
+    }
+  });
+
+  it('gives a post-copy that never ends --timeout from its start, then the guest up: it cannot be cancelled', async () => {
+    const p = await pair({ trickle: true });
+    try {
+      const { r } = await drive(p, true, 20_000, 1000);
+      expect(r.end).toBe('postcopy-lost');
+      expect(r.recoveries![0]).toMatchObject({ ok: false, trigger: 'post-copy not done 1000 ms after it began' });
+      expect(p.sent(p.source)).toEqual([]);
+    } finally {
+      await p.close();
     }
   });
 });

@@ -11,6 +11,8 @@ import { markersOf, migrationMarks } from '../../../src/report/migration-marks.j
 import { writeRunFiles } from '../../../src/report/run-files.js';
 import { planRunFigures, renderRunReport } from '../../../src/report/run-report.js';
 import { replot } from '../../../src/replot.js';
+import { formatSummary } from '../../../src/report/summary.js';
+import { fmtMs } from '../../../src/report/markdown.js';
 import { fixtureRunDir, RESULT_FIXTURES } from '../../support/result-fixtures.js';
 
 // Rendering a report's figures takes a second or two, more on a machine busy with other work.
@@ -83,6 +85,28 @@ describe('the report of a run that did not converge', () => {
       ['remaining-ram', 'RAM still to send'],
       ['throughput', 'Migration throughput'],
     ]);
+  });
+});
+
+describe('the report of a post-copy run on QEMU 10.0 that was cut off and recovered (a real run.json)', () => {
+  it("gives a fourth downtime from the trace points, where it went, and post-copy's figures and recovery", async () => {
+    const { r, md } = await rendered('run-postcopy.json', false);
+    const t = r.outputs.downtimeTrace!;
+    expect(md).toContain(`| trace points | ${fmtMs(t.totalMs)} |`);
+    const where = md.split('### Where the downtime went')[1]!.split('## ')[0]!;
+    // Every phase, in order, from the source stopping to the destination starting the vCPUs.
+    for (const p of t.phases) expect(where).toContain(`\`${p.from}\` → \`${p.to}\``);
+    expect(where).toMatch(/slowest to load \(.* ms in all, \d+ sections\): /);
+    const pc = md.split('## Post-copy')[1]!.split('## Figures')[0]!;
+    expect(pc).toContain(`faulted on ${r.outputs.postcopy!.requests} pages`);
+    expect(pc).toContain(`waited for pages at once for ${fmtMs(r.outputs.postcopy!.blocktimeMs)} in all`);
+    expect(pc).toContain('with postcopy-preempt');
+    const rec = r.outputs.postcopy!.recoveries[0]!;
+    expect(pc).toContain(`| ${rec.trigger} |`);
+    expect(pc).toContain('resumed (postcopy-active)');
+    const summary = formatSummary(r, '/r');
+    expect(summary).toMatch(/^ {2}downtime trace {2}\d+(\.\d)? ms from the source's stop to the destination's start \(QEMU's trace points\): longest: /m);
+    expect(summary).toMatch(new RegExp(`^  post-copy       started at ${r.outputs.postcopy!.startedAtMs} ms \\(preempt\\); ${r.outputs.postcopy!.requests} page requests .*; recovered from "${rec.trigger}"`, 'm'));
   });
 });
 

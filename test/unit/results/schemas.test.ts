@@ -23,6 +23,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 describe.each([
   ['run-idle.json', RUN_CONTRACT],
   ['run-dirty.json', RUN_CONTRACT],
+  ['run-postcopy.json', RUN_CONTRACT],
   ['sweep-cmp-a/sweep.json', SWEEP_CONTRACT],
   ['sweep-cmp-a/mem256/rep2/run.json', RUN_CONTRACT],
   ['batch.json', BATCH_CONTRACT],

@@ -125,7 +125,7 @@ describe('example sweeps', () => {
   const scenarioKnowsWorkloads = 'workload' in ScenarioSchema.unwrap().shape;
 
   it('are all there', () => {
-    expect(files.sort()).toEqual(['bandwidth-vs-total-time.yaml', 'capabilities-compared.yaml', 'dirty-rate-vs-downtime.yaml', 'faults.yaml', 'memory-vs-downtime.yaml', 'qemu-versions.yaml', 'switchover-policies.yaml']);
+    expect(files.sort()).toEqual(['bandwidth-vs-total-time.yaml', 'capabilities-compared.yaml', 'dirty-rate-vs-downtime.yaml', 'faults.yaml', 'memory-vs-downtime.yaml', 'postcopy.yaml', 'qemu-versions.yaml', 'switchover-policies.yaml']);
   });
 
   it.each(files)('%s parses and expands into valid points', async (f) => {
