@@ -1,7 +1,8 @@
 // `miglab bench --which qemu`: issue 12's benchmark, as two sweeps on the embedded lab with the
 // uplinks shaped to 1 Gbit/s and 512 MiB guests. (a)+(c): an idle and a convergent busy guest on
-// QEMU 7.2 (system) and 10.0, each run's total time against its lower bound (the bytes it sent at
-// the link's rate; aim within 1.15x). (b): dirty rates from 0 to twice the link under every
+// QEMU 7.2 (system) and 10.0, each with and without multifd (10.0 looks for zero pages in the
+// multifd threads, 7.2 in the migration thread), each run's total time against its lower bound
+// (the bytes it sent at the link's rate; aim within 1.15x). (b): dirty rates from 0 to twice the link under every
 // switchover policy: which converge, at what downtime and total time; aim: `auto` converges at
 // every rate where any policy does, within its downtime limit. Figures go to results/bench/qemu.json
 // and qemu.md beside the sweeps' own folders and reports; nothing here asserts a speed.
@@ -34,7 +35,13 @@ const busy = (rateMiBps: number) => ({ kind: 'dirty', wssMiB: 256, rateMiBps, pa
 const BASE = { guest: { memoryMiB: 512, diskSizeMiB: 64 }, parameters: { maxBandwidthMiBps: 1024 } };
 
 function boundSweep(repetitions: number): SweepSpecInput {
-  return { name: 'qemu-bench-bound', repetitions, base: BASE, grid: { qemu: ['system', '10.0'], linkBandwidthMbit: [LINK_MBIT], workload: ['idle', busy(32)] }, timeoutMs: 60000 };
+  return {
+    name: 'qemu-bench-bound',
+    repetitions,
+    base: BASE,
+    grid: { qemu: ['system', '10.0'], capabilities: [[], ['multifd']], linkBandwidthMbit: [LINK_MBIT], workload: ['idle', busy(32)] },
+    timeoutMs: 60000,
+  };
 }
 
 export const BENCH_POLICIES = ['qemu-default', 'downtime-steps:max=2s,steps=4,delay-per-gib=8s', 'local-minimum:max=2s', 'postcopy-after:2', 'auto-converge', 'auto:max=2s'] as const;
@@ -78,7 +85,7 @@ export async function runQemuBench(opts: QemuBenchOptions): Promise<{ files: { j
   // A benchmark measures anew: a previous bench's runs are not resumed.
   for (const spec of specs) await rm(sweepDir(opts.outDir, spec.name), { recursive: true, force: true });
 
-  progress('bench', 'qemu: 7.2 and 10.0, idle and busy, against the link bound');
+  progress('bench', 'qemu: 7.2 and 10.0, with and without multifd, idle and busy, against the link bound');
   const bound = await runSweep({ spec: specs[0], resultsRoot: opts.outDir, progress, signal: opts.signal });
   const boundPlot = await plotResults(bound.dir);
   progress('bench', `qemu: ${BENCH_POLICIES.length} switchover policies at 4 dirty rates`);
@@ -88,21 +95,24 @@ export async function runQemuBench(opts: QemuBenchOptions): Promise<{ files: { j
   const boundEntries = (await loadResults(bound.dir)).entries;
   const cases: BoundCase[] = [];
   for (const qemu of ['system', '10.0']) {
-    for (const workload of ['idle', 'dirty']) {
-      const es = boundEntries.filter((e) => (e.report.inputs.scenario.qemu?.source ?? 'system') === qemu && e.report.inputs.scenario.workload.kind === workload);
-      const ok = es.filter((e) => e.report.ok).map((e) => e.report.outputs);
-      const ratio = summarize(es.map((e) => boundRatio(e)));
-      cases.push({
-        qemu: qemu === 'system' ? `system (${es[0]?.report.inputs.qemu.version ?? '?'})` : `${qemu} (${es[0]?.report.inputs.qemu.version ?? '?'})`,
-        workload,
-        runs: es.length,
-        totalTimeMs: summarize(ok.map((o) => o.totalTimeMs)),
-        downtimeMs: summarize(ok.map((o) => o.downtimeMs)),
-        transferredMiB: summarize(ok.map((o) => (o.transferredBytes === undefined ? undefined : o.transferredBytes / 1048576))),
-        ratioToBound: ratio,
-        meetsAim: ratio.count === es.length && es.length > 0 && (ratio.max ?? Infinity) <= BOUND_AIM,
-      });
-    }
+    for (const multifd of [false, true])
+      for (const workload of ['idle', 'dirty']) {
+        const es = boundEntries.filter(
+          (e) => (e.report.inputs.scenario.qemu?.source ?? 'system') === qemu && (e.report.inputs.scenario.capabilities.multifd === true) === multifd && e.report.inputs.scenario.workload.kind === workload,
+        );
+        const ok = es.filter((e) => e.report.ok).map((e) => e.report.outputs);
+        const ratio = summarize(es.map((e) => boundRatio(e)));
+        cases.push({
+          qemu: `${qemu} (${es[0]?.report.inputs.qemu.version ?? '?'})${multifd ? ' + multifd' : ''}`,
+          workload,
+          runs: es.length,
+          totalTimeMs: summarize(ok.map((o) => o.totalTimeMs)),
+          downtimeMs: summarize(ok.map((o) => o.downtimeMs)),
+          transferredMiB: summarize(ok.map((o) => (o.transferredBytes === undefined ? undefined : o.transferredBytes / 1048576))),
+          ratioToBound: ratio,
+          meetsAim: ratio.count === es.length && es.length > 0 && (ratio.max ?? Infinity) <= BOUND_AIM,
+        });
+      }
   }
 
   const policyEntries = (await loadResults(policies.dir)).entries;
@@ -133,7 +143,7 @@ const f0 = (v: number | undefined, unit = '') => (v === undefined ? '–' : `${v
 function benchMarkdown(r: QemuBenchResult): string {
   const doc = markdown().heading(1, 'Benchmark: QEMU builds and switchover policies');
   doc.paragraph(`Measured ${r.measuredAt} on ${r.link}. Each figure is from the sweeps' own runs (their reports: ${r.bound.report}, ${r.policies.report}).`);
-  doc.heading(2, 'Total time against the link bound (7.2 and 10.0)').paragraph(`The bound is the bytes a run sent at the link's rate; the aim is within ${BOUND_AIM}x.`);
+  doc.heading(2, 'Total time against the link bound (7.2 and 10.0, with and without multifd)').paragraph(`The bound is the bytes a run sent at the link's rate; the aim is within ${BOUND_AIM}x.`);
   doc.table(
     [
       { key: 'qemu', title: 'QEMU' },

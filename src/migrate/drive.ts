@@ -34,7 +34,7 @@ const POSTCOPY: ReadonlySet<string> = new Set(['postcopy-device', 'postcopy-acti
 export type DriveEnd = 'final' | 'deadline' | 'stall' | 'postcopy-lost';
 
 export interface DriveResult {
-  /** QEMU's last record: completed, failed or cancelled. */
+  /** QEMU's last record: completed, failed or cancelled; after postcopy-lost, the post-copy status it was left in. */
   readonly final: MigrationInfo;
   /** Why the loop ended: QEMU reached a final status by itself, or miglab cancelled it. */
   readonly end: DriveEnd;

@@ -340,7 +340,7 @@ const SwitchoverDecisionSchema = z.object({
 export const RunOutputsSchema = z
   .object({
     final: MigrationInfoSchema.optional().describe("QEMU's last migration record"),
-    status: text("QEMU's final migration status").optional(),
+    status: text("QEMU's migration status at the end: completed, failed or cancelled; a post-copy given up (the guest lost) ends in a postcopy-* status").optional(),
     totalTimeMs: ms('Total migration time (figureSources says from where)').optional(),
     downtimeMs: ms("QEMU's downtime (figureSources says from where)").optional(),
     setupTimeMs: ms('Setup time').optional(),
