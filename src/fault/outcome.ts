@@ -141,9 +141,11 @@ export interface FaultJudgement {
 export function judgeFaults(report: RunReport): FaultJudgement[] {
   const o = report.outputs;
   return (o.faults ?? []).map((rec) => {
-    // In post-copy from when QEMU was seen there, not from when miglab asked (a cut link can keep it from switching).
-    const entered = o.postcopy?.enteredAtMs;
-    const e = expectedOutcome(rec.spec, report.inputs.scenario, entered !== undefined && rec.firedAtMs !== undefined && rec.firedAtMs >= entered);
+    // In post-copy from when QEMU was seen there (records before enteredAtMs: when miglab asked),
+    // and only where the destination then ran the guest: before that, all of it is still the source's.
+    const entered = o.postcopy?.enteredAtMs ?? o.postcopy?.startedAtMs;
+    const moved = report.events.some((ev) => ev.side === 'destination' && ev.event === 'RESUME');
+    const e = expectedOutcome(rec.spec, report.inputs.scenario, entered !== undefined && moved && rec.firedAtMs !== undefined && rec.firedAtMs >= entered);
     const misses: string[] = [];
     if (!rec.fired) misses.push(`it never fired (${rec.notFired ?? 'unknown'})`);
     if (rec.error) misses.push(rec.error);

@@ -62,7 +62,7 @@ export interface DriveOptions {
   /** When pass `pass` began (the source's MIGRATION_PASS event, ms since the migrate command), if its event has come. */
   readonly passStartedAt?: (pass: number) => number | undefined;
   /** What recovering a broken post-copy needs beyond the source's driver. */
-  readonly recovery?: Pick<RecoveryParts, 'destination' | 'uri' | 'gone'> & {
+  readonly recovery?: Pick<RecoveryParts, 'destination' | 'uri' | 'gone' | 'connectPending'> & {
     /** The destination has started the guest (its RESUME event): only then can QEMU recover. */
     readonly destinationRuns: () => boolean;
   };
@@ -131,6 +131,8 @@ async function drive(o: DriveOptions): Promise<DriveResult> {
   let stallFromMs = 0;
   let waitedFor: string | undefined;
   let enteredAtMs: number | undefined;
+  // When the current trouble in post-copy began (a stall, or QEMU's pause); cleared when bytes move.
+  let troubleSinceMs: number | undefined;
   const deadlineAt = o.sentAt + scenario.timeoutMs;
   const lost = async (info: MigrationInfo, rec: PostcopyRecovery): Promise<DriveResult> => {
     recoveries.push(rec);
@@ -151,12 +153,20 @@ async function drive(o: DriveOptions): Promise<DriveResult> {
     }
     const paused = info.status === 'postcopy-paused';
     const stall = paused ? undefined : detectStall(o.timeline, scenario.postcopyStallMs, stallFromMs);
-    if (!paused && !stall) return undefined;
+    if (!paused && !stall) {
+      troubleSinceMs = undefined;
+      return undefined;
+    }
     const trigger = paused ? `QEMU paused post-copy${info.errorDesc ? `: ${info.errorDesc}` : ''}` : `no byte moved for ${stall!.forMs} ms in post-copy (${info.status})`;
-    const stalledAtMs = stall?.sinceMs ?? tMs;
+    // The window counts from the first sign of trouble (a stall that became QEMU's pause is one).
+    troubleSinceMs ??= stall?.sinceMs ?? tMs;
+    const stalledAtMs = troubleSinceMs;
     const gone = o.recovery?.gone?.();
     if (gone) return lost(info, { trigger, atMs: stalledAtMs, attempts: [], ok: false, detail: gone });
-    const notYet = notRecoverable(info, o.recovery, recoveries.length);
+    // Out of recoveries, a paused post-copy stays paused (lost now); a stalled one may still move by itself (waited for).
+    const exhausted = !o.recovery ? 'no recovery possible here' : recoveries.length >= MAX_RECOVERIES ? `recovered ${recoveries.length} times already` : undefined;
+    if (exhausted && paused) return lost(info, { trigger, atMs: stalledAtMs, attempts: [], ok: false, detail: exhausted });
+    const notYet = exhausted ?? notRecoverable(info, o.recovery!);
     if (notYet) {
       // QEMU cannot be paused here without losing the guest; the stream may come back by itself
       // (TCP retries), so it is waited for, up to the window.
@@ -185,6 +195,7 @@ async function drive(o: DriveOptions): Promise<DriveResult> {
     guard.note('migration', `post-copy recovered: ${rec.detail}`);
     o.progress('migrate', `post-copy recovered: ${rec.detail}`);
     stallFromMs = Date.now() - o.sentAt;
+    troubleSinceMs = undefined;
     return undefined;
   };
 
@@ -205,8 +216,12 @@ async function drive(o: DriveOptions): Promise<DriveResult> {
     o.faults.observe({ tMs, status: info.status, pass: info.ram?.dirtySyncCount, totalBytes: info.ram?.totalBytes, remainingBytes: info.ram?.remainingBytes });
     if (isFinalMigrationStatus(info.status)) return { final: info, end: 'final', postcopyAtMs, recoveries };
     if (POSTCOPY.has(info.status)) {
-      enteredAtMs ??= tMs;
-      if (enteredAtMs === tMs) o.onPostcopyEntered?.(tMs);
+      if (enteredAtMs === undefined) {
+        enteredAtMs = tMs;
+        // Pre-copy's flat samples are no post-copy stall.
+        stallFromMs = Math.max(stallFromMs, tMs);
+        o.onPostcopyEntered?.(tMs);
+      }
       const step = await postcopyStep(info, tMs, enteredAtMs);
       if (step) return step;
       await sleep(scenario.sampleIntervalMs, guard.signal);
@@ -254,9 +269,7 @@ async function drive(o: DriveOptions): Promise<DriveResult> {
  * 7.2 exits "loadvm failed: -5"); a pause once the source has sent its last page hangs 7.2's
  * source in postcopy-active, and fails 10.0's migration with the guest left running on both sides.
  */
-function notRecoverable(info: MigrationInfo, recovery: DriveOptions['recovery'], recovered: number): string | undefined {
-  if (!recovery) return 'no recovery possible here';
-  if (recovered >= MAX_RECOVERIES) return `recovered ${recovered} times already`;
+function notRecoverable(info: MigrationInfo, recovery: NonNullable<DriveOptions['recovery']>): string | undefined {
   // QEMU's own pause is what recovery starts from; the rest is about pausing it ourselves.
   if (info.status === 'postcopy-paused') return undefined;
   if (info.status !== 'postcopy-active') return `QEMU is in ${info.status}, where it cannot be paused`;

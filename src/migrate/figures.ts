@@ -119,7 +119,7 @@ export interface StallEvidence {
 }
 
 /** Statuses in which bytes are expected to move (a migration in setup counts: it may never connect). */
-const MOVING = new Set(['setup', 'active', 'postcopy-active', 'postcopy-paused', 'postcopy-recover', 'device', 'pre-switchover']);
+const MOVING = new Set(['setup', 'active', 'postcopy-device', 'postcopy-active', 'postcopy-paused', 'postcopy-recover-setup', 'postcopy-recover', 'device', 'pre-switchover']);
 
 /**
  * Whether the newest samples show a migration that has not moved a byte for at least

@@ -24,8 +24,11 @@ const NOTICE_MS = 1000;
 /** A side that has not paused is asked again after this long. */
 const PAUSE_AGAIN_MS = 1000;
 /**
- * A resume still paused this long after it was sent has failed (a cut link fails the connect in
- * about 3 s, neighbour resolution giving up; a connect that got through is back in about 0.1 s).
+ * A resume still paused this long after it was sent, with no connect of the source's still
+ * pending, has failed (a cut link fails the connect in about 3 s, neighbour resolution giving up;
+ * one that got through is back in about 0.1 s). While a connect is pending (7.2 stays in
+ * postcopy-paused then; 9.1 on says postcopy-recover-setup) nothing is sent again: a second
+ * resume beside a pending one aborts 7.2's source when both complete.
  */
 const ATTEMPT_MS = 10_000;
 /** Between a failed resume and the next. */
@@ -65,6 +68,10 @@ export interface RecoveryParts {
   readonly signal?: AbortSignal;
   /** A resume still paused this long after it was sent is sent again (default ATTEMPT_MS; tests shorten it). */
   readonly attemptMs?: number;
+  /** Whether the source still has a connect to the destination pending (a SYN-SENT socket): then its resume has not failed yet. */
+  readonly connectPending?: () => Promise<boolean>;
+  /** The destination runs the guest: only then may it be paused (before, a pause fails it). */
+  readonly destinationRuns?: () => boolean;
   /** Says so when a side's QEMU has exited: nothing can be recovered then. */
   readonly gone?: () => string | undefined;
 }
@@ -110,6 +117,12 @@ export async function recoverPostcopy(trigger: string, stalledAtMs: number, p: R
     if (r instanceof Error) p.progress?.(`migrate-pause on the ${side}: ${r.message}`);
   };
 
+  const pending = async () => {
+    const r = p.connectPending ? await call("the source's pending connects", p.connectPending) : false;
+    // Not known: taken as pending (a resume beside a pending one is the worse mistake).
+    return r instanceof Error ? true : r;
+  };
+
   // 1. Both sides paused. The destination first gets a moment to notice the source's close.
   let srcPaused = false;
   let dstPaused = false;
@@ -127,7 +140,7 @@ export async function recoverPostcopy(trigger: string, stalledAtMs: number, p: R
     }
     const d = await dstStatus();
     dstPaused = d === PAUSED;
-    if (d === 'postcopy-active' && p.now() - began > NOTICE_MS) await pause('destination');
+    if (d === 'postcopy-active' && p.now() - began > NOTICE_MS && p.destinationRuns?.() !== false) await pause('destination');
     if (!(srcPaused && dstPaused)) await sleep(POLL_MS, p.signal);
   }
   rec.pausedAtMs = p.now();
@@ -162,7 +175,8 @@ export async function recoverPostcopy(trigger: string, stalledAtMs: number, p: R
       if (s.status === 'failed' || s.status === 'cancelled') return finish(rec, false, `QEMU ended the migration ${s.status} while recovering${s.errorDesc ? `: ${s.errorDesc}` : ''}`);
       if (s.status !== PAUSED) leftPaused = true;
       const said = s.errorDesc !== undefined && s.errorDesc !== errorBefore;
-      const failed = sent instanceof Error || (s.status === PAUSED && (leftPaused || said || p.now() - attempt.atMs >= (p.attemptMs ?? ATTEMPT_MS)));
+      const waitedOut = p.now() - attempt.atMs >= (p.attemptMs ?? ATTEMPT_MS) && !(await pending());
+      const failed = sent instanceof Error || (s.status === PAUSED && (leftPaused || said || waitedOut));
       if (failed) {
         if (!(sent instanceof Error)) attempt.outcome = `failed${s.errorDesc ? `: ${s.errorDesc}` : ' (still paused)'}`;
         break;

@@ -36,6 +36,10 @@ const RECOVERY_COLUMNS: Column<Recovery>[] = [
 export function postcopySection(doc: MarkdownDoc, r: RunReport): void {
   const pc = r.outputs.postcopy;
   if (!pc) return;
+  if (pc.startedAtMs !== undefined && pc.enteredAtMs === undefined && !pc.bytes) {
+    doc.heading(2, 'Post-copy').paragraph(`miglab asked for post-copy ${fmtMs(pc.startedAtMs)} after the migrate command, but QEMU never entered it: the migration ended first.`);
+    return;
+  }
   const vcpus = pc.vcpuBlocktimeMs?.length ? ` (per vCPU: ${pc.vcpuBlocktimeMs.map((v) => `${v} ms`).join(', ')})` : '';
   doc.heading(2, 'Post-copy').paragraph(
     [

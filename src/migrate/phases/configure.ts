@@ -45,6 +45,9 @@ export async function configure(run: ConfigureRun, booted: Booted): Promise<Conf
 
   const driver: MigrationDriver = scenario.monitor === 'qmp' ? new QmpMigrationDriver(src.qmp) : new HmpMigrationDriver(await connectHmp(src, td, guard.signal));
   const dstDriver = new QmpMigrationDriver(dst.qmp);
+  // Live lists: a set-up step QEMU refuses still leaves what was sent before it in the record.
+  run.record.monitorCommands = driver.sent;
+  run.record.destinationMonitorCommands = dstDriver.sent;
   // `events` makes QEMU send MIGRATION and MIGRATION_PASS; capabilities such as multifd and
   // postcopy-ram must be set on both sides.
   const caps = { events: true, ...scenarioCapabilities(scenario) };
@@ -61,8 +64,6 @@ export async function configure(run: ConfigureRun, booted: Booted): Promise<Conf
   const policySpec = parsePolicy(scenario.switchover);
   const first = initialDowntimeLimitMs(policySpec);
   if (first !== undefined) await driver.setParameters({ downtimeLimitMs: first });
-  run.record.monitorCommands = driver.sent;
-  run.record.destinationMonitorCommands = dstDriver.sent;
   const inForce = await readInForce(run, src);
   // The policy starts from the downtime-limit QEMU says is in force (its 300 ms unless set).
   const limit = inForce.parametersInForce['downtime-limit'];

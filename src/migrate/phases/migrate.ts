@@ -27,6 +27,11 @@ export type MigrateRun = Pick<Run, 'scenario' | 'guard' | 'faults' | 'timeline' 
   readonly ctx: Pick<EngineContext, 'hooks'>;
 };
 
+/** The port of a tcp:ADDRESS:PORT migration URI. */
+function portOf(uri: string): string {
+  return uri.slice(uri.lastIndexOf(':') + 1);
+}
+
 /** Send the migrate command (or wait for the person's), arm the faults, and drive the migration to its end. */
 export async function migrate(run: MigrateRun, booted: Booted, configured: Configured): Promise<Migrated> {
   const { scenario, guard } = run;
@@ -81,6 +86,11 @@ export async function migrate(run: MigrateRun, booted: Booted, configured: Confi
       destination: configured.dstDriver,
       uri: slot.uri,
       destinationRuns: () => run.events.some((e) => e.side === 'destination' && e.event === 'RESUME'),
+      // A resume's connect still waiting for the destination's SYN-ACK (7.2 shows none of it in its status).
+      connectPending: async () => {
+        const r = await src.host.run(['ss', '-Htn', 'state', 'syn-sent', 'dst', `${slot.dstAddress}:${portOf(slot.uri)}`], { timeoutMs: 5000 });
+        return r.stdout.trim() !== '';
+      },
       gone: () => [src, dst].filter((vm) => vm.process.hasExited).map((vm) => `QEMU ${vm.label} has exited: the guest's memory is lost with it`)[0],
     },
     onRecovery: (r) => {

@@ -67,12 +67,12 @@ async function conclude(run: VerifyRun, booted: Booted, instrumented: Instrument
     return;
   }
   run.out.lastActive = lastActiveSample(run.timeline);
-  if (run.out.postcopy?.enteredAtMs !== undefined) {
+  if (drive.end === 'postcopy-lost' || guestWasMoved(run)) {
     // Past post-copy's start the guest was the destination's, its memory partly still on the
     // source: no side holds it whole, so there is no source to fall back to.
     await readPostcopy(run, booted);
     run.verdict = 'failed';
-    const last = run.out.postcopy.recoveries.at(-1);
+    const last = run.out.postcopy?.recoveries.at(-1);
     const why = drive.end === 'postcopy-lost' && last ? `post-copy broke (${last.trigger}) and was not recovered: ${last.detail}` : `QEMU reports the post-copy migration ${final.status}${final.errorDesc ? `: ${final.errorDesc}` : ''}`;
     failRun(run, 'POSTCOPY_LOST', `${why}; the guest is lost: its memory is split between the source and the destination`);
     return;
@@ -92,6 +92,15 @@ async function conclude(run: VerifyRun, booted: Booted, instrumented: Instrument
     failRun(run, 'QEMU_FAILED', `QEMU reports the migration ${final.status}${final.errorDesc ? `: ${final.errorDesc}` : ''}${exits.length ? `; ${exits.join('; ')}` : ''}`);
   }
   await verifySource(run, booted, instrumented);
+}
+
+/**
+ * Whether the guest had become the destination's: QEMU was in post-copy and the destination had
+ * started it (its RESUME). QEMU says postcopy-active before it stops the source and sends the
+ * device state; a failure before the destination runs leaves the whole guest on the source.
+ */
+function guestWasMoved(run: Pick<VerifyRun, 'out' | 'events'>): boolean {
+  return run.out.postcopy?.enteredAtMs !== undefined && run.events.some((e) => e.side === 'destination' && e.event === 'RESUME');
 }
 
 /**

@@ -40,12 +40,13 @@ describe('the outcome each fault must have', () => {
   });
 });
 
-function report(faults: string[], o: Partial<RunReport['outputs']>, verdict: RunReport['verdict'], failure?: string): RunReport {
+function report(faults: string[], o: Partial<RunReport['outputs']>, verdict: RunReport['verdict'], failure?: string, events: RunReport['events'] = []): RunReport {
   const scenario = parseScenario({ faults });
   const specs = scenario.faults;
   return {
     verdict,
     failure,
+    events,
     inputs: { scenario },
     outputs: {
       faults: specs.map((spec, i) => ({ fault: faults[i]!, spec, fired: true, firedAtMs: 2000, detail: 'done' })),
@@ -66,6 +67,17 @@ describe('judging a run against its faults', () => {
     expect(j).toMatchObject({ fault: 'kill-dst@2s', met: true, misses: [], detectMs: 12, detectedAs: 'qemu-exit: the destination QEMU was killed by SIGKILL' });
     const [row] = faultRows([{ point: 'fault-kill-dst-2s', rep: 1, report: r }]);
     expect(row).toMatchObject({ verdict: 'failed', source: 'running, beating', destination: 'killed (SIGKILL)', asExpected: 'yes', detectMs: 12, leftovers: 0 });
+  });
+
+  it("judges a fault in post-copy by post-copy's rules only once the destination ran the guest", () => {
+    const after = { source: { process: 'running', status: 'postmigrate', heartbeat: 'silent' }, destination: { process: 'exited', exit: { exitCode: null, signal: 'SIGKILL' } } } as const;
+    const postcopy = { enteredAtMs: 1500, preempt: false, recoveries: [] };
+    const lost = "post-copy broke (QEMU paused post-copy) and was not recovered: QEMU dst has exited; the guest is lost: its memory is split between the source and the destination";
+    const moved = report(['kill-dst@2s'], { status: 'postcopy-paused', after, postcopy }, 'failed', lost, [{ tMs: 1600, side: 'destination', event: 'RESUME' }]);
+    expect(judgeFaults(moved)[0]).toMatchObject({ met: true, expected: 'failed; the failure names lost' });
+    // QEMU said postcopy-active, but the destination never started the guest: the source holds all of it, and must run on.
+    const notMoved = report(['kill-dst@2s'], { status: 'failed', after, postcopy }, 'failed', 'QEMU reports the migration failed');
+    expect(judgeFaults(notMoved)[0]).toMatchObject({ met: false, expected: 'failed; the source runs on' });
   });
 
   it('names every way a run missed', () => {

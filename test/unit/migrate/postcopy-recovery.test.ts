@@ -111,6 +111,21 @@ describe('recovering a broken post-copy', () => {
     }
   });
 
+  it('never sends a resume again while the source still has a connect pending (7.2 shows none in its status)', async () => {
+    const p = await pair({ refuseResumes: 2, sameError: true });
+    try {
+      const t0 = Date.now();
+      const connectPending = () => Promise.resolve(Date.now() - t0 < 2500);
+      const rec = await recoverPostcopy('stall', 0, { source: p.src, destination: p.dst, uri: 'tcp:10.77.0.2:4444', withinMs: 20_000, attemptMs: 300, connectPending, now: () => Date.now() - t0 });
+      expect(rec.ok).toBe(true);
+      expect(rec.attempts).toHaveLength(3);
+      // The second failure reads as the first: only once no connect was pending was it sent again.
+      expect(rec.attempts[2]!.atMs).toBeGreaterThanOrEqual(2500);
+    } finally {
+      await p.close();
+    }
+  });
+
   it('stops at once when a QEMU has gone, and gives up when the window passes', async () => {
     const p = await pair();
     try {

@@ -7,8 +7,8 @@ import { describe, expect, it } from '@jest/globals';
 import { breakdownLines, downtimeBreakdown, parseDowntimeTrace } from '../../../src/qemu/downtime-trace.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../../fixtures/downtime-trace/${name}`, import.meta.url), 'utf8');
-const SOURCE = fixture('source.log');
-const DESTINATION = fixture('destination.log');
+const SOURCE = fixture('source.trace');
+const DESTINATION = fixture('destination.trace');
 
 /** The text with every timestamp moved by whole seconds, as another host's clock or an earlier attempt would have it. */
 const shifted = (text: string, seconds: number) => text.replace(/@(\d+)\./g, (_m, s: string) => `@${Number(s) + seconds}.`);
