@@ -11,6 +11,7 @@
 //   paused and recovered (completed), a lost QEMU or a link that stays down loses the guest.
 // Pure: reads a fault, the scenario's limits and a run report.
 import { CALL_MS } from '../migrate/drive.js';
+import { destinationResumed } from '../migrate/downtimes.js';
 import type { RunReport, Verdict } from '../migrate/report.js';
 import type { Scenario } from '../migrate/scenario.js';
 import { formatFault, type FaultSpec } from './spec.js';
@@ -144,8 +145,7 @@ export function judgeFaults(report: RunReport): FaultJudgement[] {
     // In post-copy from when QEMU was seen there (records before enteredAtMs: when miglab asked),
     // and only where the destination then ran the guest: before that, all of it is still the source's.
     const entered = o.postcopy?.enteredAtMs ?? o.postcopy?.startedAtMs;
-    const moved = report.events.some((ev) => ev.side === 'destination' && ev.event === 'RESUME');
-    const e = expectedOutcome(rec.spec, report.inputs.scenario, entered !== undefined && moved && rec.firedAtMs !== undefined && rec.firedAtMs >= entered);
+    const e = expectedOutcome(rec.spec, report.inputs.scenario, entered !== undefined && destinationResumed(report.events) && rec.firedAtMs !== undefined && rec.firedAtMs >= entered);
     const misses: string[] = [];
     if (!rec.fired) misses.push(`it never fired (${rec.notFired ?? 'unknown'})`);
     if (rec.error) misses.push(rec.error);

@@ -13,9 +13,18 @@ const WINDOW_BEFORE_STOP_MS = 50;
 /** After the destination's RESUME: the guest's first packets after the switchover (ARP, the switch relearning). */
 const WINDOW_AFTER_RESUME_MS = 2000;
 
+function resumeOf(events: readonly EventRecord[]): EventRecord | undefined {
+  return events.find((e) => e.side === 'destination' && e.event === 'RESUME');
+}
+
+/** The destination has started the guest (its RESUME): from then on the guest is the destination's. */
+export function destinationResumed(events: readonly EventRecord[]): boolean {
+  return resumeOf(events) !== undefined;
+}
+
 function stopAndResume(events: readonly EventRecord[]): { stop: EventRecord; resume: EventRecord } | undefined {
   const stop = events.find((e) => e.side === 'source' && e.event === 'STOP');
-  const resume = events.find((e) => e.side === 'destination' && e.event === 'RESUME');
+  const resume = resumeOf(events);
   return stop && resume && resume.tMs >= stop.tMs ? { stop, resume } : undefined;
 }
 

@@ -69,8 +69,8 @@ export interface Run {
   readonly record: RunRecord;
   /** The QEMU builds of both sides and their machine type, decided before the slot (src/qemu/pair.ts). */
   qemu?: QemuPair;
-  /** Which sides trace where the switchover's downtime goes: their builds have the trace points (8.2 on). */
-  downtimeTrace?: { readonly source: boolean; readonly destination: boolean };
+  /** Both sides trace where the switchover's downtime goes: both builds have the trace points (8.2 on). */
+  traceDowntime?: boolean;
   /** The lab as this run sees it: processes it starts are recorded with its run id and slot. */
   lab: Lab;
   /** The phase a failure is recorded in (run.json's failedIn.phase): setup, boot, prepare, migrate, conclude, cleanup. */

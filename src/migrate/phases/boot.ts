@@ -65,7 +65,7 @@ export interface BootLab extends Pick<Lab, 'nfs' | 'stillUp' | 'nfsServerState' 
 }
 
 /** What the boot uses of the run. */
-export type BootRun = Pick<Run, 'scenario' | 'qemu' | 'downtimeTrace' | 'guard' | 'td' | 'progress' | 'out' | 'phases' | 'held' | 'final' | 'sourceCompletedAtMs'> & {
+export type BootRun = Pick<Run, 'scenario' | 'qemu' | 'traceDowntime' | 'guard' | 'td' | 'progress' | 'out' | 'phases' | 'held' | 'final' | 'sourceCompletedAtMs'> & {
   readonly ctx: Pick<EngineContext, 'runId' | 'runDir' | 'hooks'> & { readonly image: Pick<ImageInfo, 'kernelPath' | 'initrdPath'> };
   readonly lab: BootLab;
   readonly faults: Pick<FaultRunner, 'records'>;
@@ -131,8 +131,7 @@ export async function chooseQemu(run: Run): Promise<QemuPair> {
       (o) => o.downtimeTracePoints.includes(DOWNTIME_CHECKPOINT),
       () => false,
     );
-  const both = (await traces(pair.source, run.lab.hosts.src.host)) && (await traces(pair.destination, run.lab.hosts.dst.host));
-  run.downtimeTrace = { source: both, destination: both };
+  run.traceDowntime = (await traces(pair.source, run.lab.hosts.src.host)) && (await traces(pair.destination, run.lab.hosts.dst.host));
   if (req.source !== 'system' || req.destination !== 'system') {
     run.progress('qemu', `source QEMU ${versionOf(pair.source)} (${pair.source.choice}), destination QEMU ${versionOf(pair.destination)} (${pair.destination.choice}); machine type ${pair.machineTypeWhy}`);
   }
@@ -238,7 +237,7 @@ async function bootGuest(run: BootRun, slot: Slot, accel: AccelDecision, launch:
       kvmDirtyRingSize: scenarioCapabilities(scenario)['dirty-limit'] ? KVM_DIRTY_RING_SIZE : undefined,
       qemu: run.qemu ? (side === 'source' ? { build: run.qemu.source, peer: run.qemu.destination } : { build: run.qemu.destination, peer: run.qemu.source }) : undefined,
       hmpTelnetPort: side === 'source' ? slot.hmpTelnetPort : undefined,
-      downtimeTrace: run.downtimeTrace?.[side],
+      downtimeTrace: run.traceDowntime,
       // A person who migrates by hand may prefer QMP: a socket of their own (miglab holds the first).
       personQmp: side === 'source' && ctx.hooks?.byHand !== undefined,
       tls: tlsDir ? { dir: tlsDir, endpoint: side === 'source' ? 'client' : 'server' } : undefined,

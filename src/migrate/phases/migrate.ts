@@ -11,6 +11,7 @@ import type { SwitchoverDecision } from '../../switchover/policies.js';
 import { readInForce, type Configured } from './configure.js';
 import type { PostcopyRecovery } from '../postcopy-recovery.js';
 import type { RunOutputs } from '../report.js';
+import { destinationResumed } from '../downtimes.js';
 
 /** The migration has ended (any final status). */
 export interface Migrated {
@@ -85,7 +86,7 @@ export async function migrate(run: MigrateRun, booted: Booted, configured: Confi
     recovery: {
       destination: configured.dstDriver,
       uri: slot.uri,
-      destinationRuns: () => run.events.some((e) => e.side === 'destination' && e.event === 'RESUME'),
+      destinationRuns: () => destinationResumed(run.events),
       // A resume's connect still waiting for the destination's SYN-ACK (7.2 shows none of it in its status).
       connectPending: async () => {
         const r = await src.host.run(['ss', '-Htn', 'state', 'syn-sent', 'dst', `${slot.dstAddress}:${portOf(slot.uri)}`], { timeoutMs: 5000 });

@@ -9,7 +9,7 @@ import { pollUntil, sleep, withDeadline } from '../../util/deadline.js';
 import { stopWorkload, verifyIntegrity } from '../../workload/run.js';
 import { measureOffsets, sideOffsetMs, uncorrectedSwitchoverMs } from '../clocks.js';
 import { downtimeBreakdown, parseDowntimeTrace } from '../../qemu/downtime-trace.js';
-import { clientDowntimeWindow, switchoverMs } from '../downtimes.js';
+import { clientDowntimeWindow, destinationResumed, switchoverMs } from '../downtimes.js';
 import { dirtyRateText, lastActiveSample, settleCompleted } from '../figures.js';
 import { QmpMigrationDriver } from '../monitor.js';
 import type { Verdict } from '../report.js';
@@ -100,7 +100,7 @@ async function conclude(run: VerifyRun, booted: Booted, instrumented: Instrument
  * device state; a failure before the destination runs leaves the whole guest on the source.
  */
 function guestWasMoved(run: Pick<VerifyRun, 'out' | 'events'>): boolean {
-  return run.out.postcopy?.enteredAtMs !== undefined && run.events.some((e) => e.side === 'destination' && e.event === 'RESUME');
+  return run.out.postcopy?.enteredAtMs !== undefined && destinationResumed(run.events);
 }
 
 /**

@@ -11,7 +11,7 @@ import { FaultRunner } from '../../../src/fault/runner.js';
 import { driveMigration } from '../../../src/migrate/drive.js';
 import { RunGuard } from '../../../src/migrate/guard.js';
 import { QmpMigrationDriver } from '../../../src/migrate/monitor.js';
-import { recoverPostcopy } from '../../../src/migrate/postcopy-recovery.js';
+import { recoverPostcopy, type RecoveryParts } from '../../../src/migrate/postcopy-recovery.js';
 import type { Sample } from '../../../src/migrate/report.js';
 import { parseScenario } from '../../../src/migrate/scenario.js';
 import type { Progress } from '../../../src/progress/progress.js';
@@ -78,12 +78,29 @@ async function pair(o: { refuseResumes?: number; remaining?: number; sameError?:
   return { s, source, destination, src: new QmpMigrationDriver(srcQmp), dst: new QmpMigrationDriver(dstQmp), close, sent };
 }
 
+type Pair = Awaited<ReturnType<typeof pair>>;
+
+/** `fn` on a fresh pair of fake QEMUs, closed afterwards. */
+async function withPair<T>(o: Parameters<typeof pair>[0], fn: (p: Pair) => Promise<T>): Promise<T> {
+  const p = await pair(o);
+  try {
+    return await fn(p);
+  } finally {
+    await p.close();
+  }
+}
+
+/** recoverPostcopy on the pair, stalled at 0 on a clock started now; `extra` may read that clock. */
+function recover(p: Pair, trigger: string, extra: (now: () => number) => Partial<RecoveryParts> = () => ({})) {
+  const t0 = Date.now();
+  const now = () => Date.now() - t0;
+  return recoverPostcopy(trigger, 0, { source: p.src, destination: p.dst, uri: 'tcp:10.77.0.2:4444', withinMs: 20_000, now, ...extra(now) });
+}
+
 describe('recovering a broken post-copy', () => {
-  it('pauses, has the destination listen, and resumes the source until QEMU says it connected', async () => {
-    const p = await pair({ refuseResumes: 1 });
-    try {
-      const t0 = Date.now();
-      const rec = await recoverPostcopy('no byte moved for 2000 ms in post-copy', 0, { source: p.src, destination: p.dst, uri: 'tcp:10.77.0.2:4444', withinMs: 20_000, now: () => Date.now() - t0 });
+  it('pauses, has the destination listen, and resumes the source until QEMU says it connected', () =>
+    withPair({ refuseResumes: 1 }, async (p) => {
+      const rec = await recover(p, 'no byte moved for 2000 ms in post-copy');
       expect(rec).toMatchObject({ ok: true, trigger: 'no byte moved for 2000 ms in post-copy' });
       expect(p.sent(p.source)).toEqual(['migrate-pause', 'migrate', 'migrate']);
       // The destination was paused by the source's close: never paused by miglab. Before each resume it
@@ -92,39 +109,25 @@ describe('recovering a broken post-copy', () => {
       expect(rec.attempts.map((a) => a.outcome)).toEqual(['failed: Failed to connect to \'10.77.0.2:4444\': Connection refused (0)', 'resumed (postcopy-active)']);
       expect(rec.pausedAtMs).toBeGreaterThanOrEqual(rec.atMs);
       expect(rec.recoveredAtMs).toBeGreaterThan(rec.pausedAtMs!);
-    } finally {
-      await p.close();
-    }
-  });
+    }));
 
-  it('sends a resume again when it is still paused a while later, though QEMU words each failure the same', async () => {
-    const p = await pair({ refuseResumes: 2, sameError: true });
-    try {
-      const t0 = Date.now();
-      const rec = await recoverPostcopy('stall', 0, { source: p.src, destination: p.dst, uri: 'tcp:10.77.0.2:4444', withinMs: 20_000, attemptMs: 300, now: () => Date.now() - t0 });
+  it('sends a resume again when it is still paused a while later, though QEMU words each failure the same', () =>
+    withPair({ refuseResumes: 2, sameError: true }, async (p) => {
+      const rec = await recover(p, 'stall', () => ({ attemptMs: 300 }));
       expect(rec.ok).toBe(true);
       // The first failure is news (the error appears); the second says the same, caught by the wait.
       expect(rec.attempts.map((a) => a.outcome)).toEqual(["failed: Failed to connect to '10.77.0.2:4444': No route to host", "failed: Failed to connect to '10.77.0.2:4444': No route to host", 'resumed (postcopy-active)']);
       expect(p.sent(p.source).filter((c) => c === 'migrate')).toHaveLength(3);
-    } finally {
-      await p.close();
-    }
-  });
+    }));
 
-  it('never sends a resume again while the source still has a connect pending (7.2 shows none in its status)', async () => {
-    const p = await pair({ refuseResumes: 2, sameError: true });
-    try {
-      const t0 = Date.now();
-      const connectPending = () => Promise.resolve(Date.now() - t0 < 2500);
-      const rec = await recoverPostcopy('stall', 0, { source: p.src, destination: p.dst, uri: 'tcp:10.77.0.2:4444', withinMs: 20_000, attemptMs: 300, connectPending, now: () => Date.now() - t0 });
+  it('never sends a resume again while the source still has a connect pending (7.2 shows none in its status)', () =>
+    withPair({ refuseResumes: 2, sameError: true }, async (p) => {
+      const rec = await recover(p, 'stall', (now) => ({ attemptMs: 300, connectPending: () => Promise.resolve(now() < 2500) }));
       expect(rec.ok).toBe(true);
       expect(rec.attempts).toHaveLength(3);
       // The second failure reads as the first: only once no connect was pending was it sent again.
       expect(rec.attempts[2]!.atMs).toBeGreaterThanOrEqual(2500);
-    } finally {
-      await p.close();
-    }
-  });
+    }));
 
   it('stops at once when a QEMU has gone, and gives up when the window passes', async () => {
     const p = await pair();
