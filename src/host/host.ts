@@ -67,6 +67,8 @@ export interface HostProcess {
 export interface Host {
   /** A short name used in messages and file names: "local", "src", "dst", "user@server". */
   readonly name: string;
+  /** This machine or one of its namespaces: its files are this machine's (read here directly). */
+  readonly sharesLocalFiles?: boolean;
   run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
   /**
    * Run commands one after another as one step: over SSH one round trip for all of them, here

@@ -22,6 +22,37 @@ export interface GuestBootOptions {
   readonly extra?: readonly string[];
 }
 
+/**
+ * Kernel arguments that shorten a TCG boot (measured on Debian 12's 6.1 kernel, 2-core machine,
+ * 512 MiB: first heartbeat 2.9 s -> 2.2 s guest time with all of them; none changes what a
+ * migration moves or how the agent behaves). Each is kept only for what it saves:
+ */
+export const FAST_BOOT_ARGS: readonly { readonly arg: string; readonly why: string }[] = [
+  { arg: 'cryptomgr.notests', why: "skip the crypto self-tests at boot (the guest's kernel crypto is not what is measured)" },
+  { arg: 'init_on_alloc=0', why: "Debian zeroes every page it hands out; TCG pays for each store" },
+  { arg: 'mitigations=off', why: 'no Spectre/Meltdown work-arounds inside the guest (they protect nothing in a lab guest, and cost TCG translation time)' },
+  { arg: 'apparmor=0', why: 'no LSM policy set-up: the guest runs one agent as root' },
+  { arg: 'security=none', why: 'the same: no security module at all' },
+  { arg: 'ima_appraise=off', why: 'no file integrity measurement' },
+  { arg: 'audit=0', why: 'no audit subsystem' },
+  { arg: 'rodata=off', why: 'no W+X page-table walk at the end of boot (0.2 s under TCG)' },
+  { arg: '8250.nr_uarts=1', why: 'probe one serial port, the console, not four' },
+  { arg: 'no_timer_check', why: 'skip the IO-APIC timer check, slow and needless under QEMU' },
+  { arg: 'tsc=reliable', why: "trust QEMU's TSC: no clocksource watchdog" },
+  { arg: 'pci=noacpi', why: "route PCI interrupts from the BIOS table, not ACPI's link objects (0.3-0.4 s of AML interpretation under TCG)" },
+];
+
+/** The guest drivers each NIC model and disk interface needs (miglab.modules=; vm-images/init). */
+export const DEVICE_MODULES: Readonly<Record<string, readonly string[]>> = {
+  // virtio_pci is the transport: no virtio driver depends on it, yet none finds its device without it.
+  'virtio-net-pci': ['virtio_pci', 'virtio_net'],
+  e1000: ['e1000'],
+  // QEMU's RTL8139 is revision 0x20, which both 8139too and 8139cp claim: load both, as before.
+  rtl8139: ['8139too', '8139cp'],
+  virtio: ['virtio_pci', 'virtio_blk'],
+  ide: ['ata_piix', 'sd_mod'],
+};
+
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 
 /**
@@ -30,7 +61,7 @@ const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
  * the MIGLAB-* lines.
  */
 export function guestAppend(opts: GuestBootOptions = {}): string {
-  const args = ['console=ttyS0', 'quiet', 'panic=-1'];
+  const args = ['console=ttyS0', 'quiet', 'panic=-1', ...FAST_BOOT_ARGS.map((a) => a.arg)];
   if (opts.ip !== undefined) {
     const [addr, prefix, more] = opts.ip.split('/');
     if (!addr || !IPV4.test(addr) || more !== undefined || (prefix !== undefined && !/^([0-9]|[12]\d|3[0-2])$/.test(prefix))) {

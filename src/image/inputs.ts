@@ -13,8 +13,10 @@ import { LocalHost } from '../host/local.js';
 /**
  * Bump when the builder changes what it produces in a way the other inputs do not capture.
  * 3: image.json records each file's size and sha256 (build.ts verifyImage).
+ * 4: the initramfs is not compressed, and holds each driver's module closure (`closures`) and the
+ *    variant's own modules (`always`), so init loads only the drivers a run's devices need.
  */
-export const RECIPE_VERSION = 3;
+export const RECIPE_VERSION = 4;
 
 /** The Debian meta package whose dependency names the kernel package. */
 export const KERNEL_META_PACKAGE = 'linux-image-amd64';

@@ -130,3 +130,12 @@ export function loadOrder(wanted: readonly string[], lookup: (name: string) => M
   for (const w of wanted) visit(w, []);
   return { order, unresolvedSoftdeps: [...unresolved].sort() };
 }
+
+/**
+ * One line per module of `wanted`: `name: closure...`, the closure in load order ending with the
+ * module itself. The guest's init reads it to load only the drivers of the devices a run has
+ * (kernel argument miglab.modules=), each after what it needs.
+ */
+export function moduleClosures(wanted: readonly string[], lookup: (name: string) => ModInfo | undefined): string {
+  return wanted.map((m) => `${normaliseModuleName(m)}: ${loadOrder([m], lookup).order.join(' ')}\n`).join('');
+}

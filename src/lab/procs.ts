@@ -166,6 +166,10 @@ export class RecordingHost implements Host {
     return this.inner.name;
   }
 
+  get sharesLocalFiles(): boolean | undefined {
+    return this.inner.sharesLocalFiles;
+  }
+
   /** The same host, recording its spawns as `owner`'s. */
   ownedBy(owner: SpawnOwner): RecordingHost {
     return new RecordingHost(this.inner, this.label, this.recorder, owner);

@@ -3,8 +3,12 @@
 import type { ArgGroup, ExplainedCommand } from '../util/explained-command.js';
 import type { MachineMedia, MachineSpec } from './spec.js';
 import { launchGroups, type QemuBuild } from '../qemu/build.js';
+import { DEVICE_MODULES, FAST_BOOT_ARGS } from '../image/guest.js';
 
 export type ResolvedAccel = 'kvm' | 'tcg';
+
+/** The firmware: QEMU ships it (qemu-system-data), looked up in the build's data directories. */
+export const QBOOT_ROM = 'qboot.rom';
 
 /** The id of the tls-creds-x509 object; the migration parameter `tls-creds` names it. */
 export const TLS_CREDS_ID = 'miglab-tls';
@@ -56,7 +60,18 @@ export function qemuOptValue(value: string): string {
 }
 
 export function kernelAppend(spec: MachineSpec): string {
-  const parts = ['console=ttyS0', 'quiet', 'panic=-1', `miglab.ip=${spec.ip}`, `miglab.hb_ms=${spec.heartbeatMs}`];
+  const modules = [...new Set([...DEVICE_MODULES[spec.nicModel]!, ...DEVICE_MODULES[spec.diskInterface]!])];
+  const parts = [
+    'console=ttyS0',
+    'quiet',
+    'panic=-1',
+    ...FAST_BOOT_ARGS.map((a) => a.arg),
+    `miglab.modules=${modules.join(',')}`,
+    // One vCPU: no SMP bring-up or SMP alternatives patching (0.2 s of a TCG boot, measured).
+    ...(spec.vcpus === 1 ? ['nosmp'] : []),
+    `miglab.ip=${spec.ip}`,
+    `miglab.hb_ms=${spec.heartbeatMs}`,
+  ];
   if (spec.iperfServer) parts.push('miglab.iperf=1');
   parts.push(...(spec.kernelArgs ?? []));
   return parts.join(' ');
@@ -83,6 +98,11 @@ export function buildQemuCommand(spec: MachineSpec, plan: LaunchPlan): Explained
     spec.machineType,
   );
   add(
+    "qboot, QEMU's minimal firmware, instead of SeaBIOS: it only hands over to the kernel given with -kernel (0.2-0.3 s less of every TCG boot, measured); both sides load the same 64 KiB ROM, so the migration's RAM blocks match",
+    '-bios',
+    QBOOT_ROM,
+  );
+  add(
     plan.accel === 'kvm'
       ? `hardware virtualisation through /dev/kvm: guest code runs natively on the host CPU${plan.kvmDirtyRingSize ? `; with a dirty ring of ${plan.kvmDirtyRingSize} entries per vCPU, which the dirty-limit capability needs` : ''}`
       : 'TCG, QEMU\'s dynamic binary translator: guest code is translated in software (no KVM)',
@@ -103,7 +123,11 @@ export function buildQemuCommand(spec: MachineSpec, plan: LaunchPlan): Explained
   add('no graphical display: the guest talks on its serial port', '-display', 'none', '-vga', 'none');
   add('the Debian kernel booted directly, without a bootloader', '-kernel', plan.media.kernelPath);
   add('the initramfs holding busybox, iperf3, the NIC/disk modules and the miglab guest agent', '-initrd', plan.media.initrdPath);
-  add('kernel command line: serial console, no reboot on panic, and the guest\'s network settings for the agent', '-append', kernelAppend(spec));
+  add(
+    `kernel command line: serial console, no reboot on panic, the drivers of this machine's devices only (miglab.modules), the guest's network settings for the agent, and what shortens a TCG boot (${FAST_BOOT_ARGS.map((a) => `${a.arg}: ${a.why}`).join('; ')})`,
+    '-append',
+    kernelAppend(spec),
+  );
   add('the guest\'s serial console goes to QEMU\'s stdout, where miglab reads the agent\'s heartbeat', '-serial', 'stdio');
   if (plan.downtimeTraceFile) {
     add(

@@ -3,14 +3,17 @@
 import { UsageError } from '../errors.js';
 import type { Host } from '../host/host.js';
 import { oncePerHost } from '../host/once-per-host.js';
+import { rememberedFact } from '../host/program-facts.js';
 
 /** The model names in `-cpu help` output: lines `x86 NAME   description`. */
 export function parseCpuModels(help: string): Set<string> {
   return new Set([...help.matchAll(/^x86\s+(\S+)/gm)].map((m) => m[1]!));
 }
 
-/** The models QEMU on `host` knows (one `-cpu help` per host and process). */
-const cpuModels = oncePerHost(async (host) => parseCpuModels((await host.run(['qemu-system-x86_64', '-cpu', 'help'])).stdout));
+/** The models QEMU on `host` knows (one `-cpu help` per program file on this machine, per process on others). */
+const cpuModels = oncePerHost(
+  async (host) => new Set(await rememberedFact('qemu-cpu-models', host, 'qemu-system-x86_64', async () => [...parseCpuModels((await host.run(['qemu-system-x86_64', '-cpu', 'help'])).stdout)])),
+);
 
 /** Refuse a CPU model this QEMU does not know, naming a few it does (those sharing a prefix first). */
 export async function checkCpuModels(host: Host, wanted: Iterable<string>, option = '--cpu'): Promise<void> {

@@ -1,6 +1,7 @@
 // Known bugs of the QEMU that runs here, each with the release that fixed it and what miglab
-// does about it. Decided from `qemu-system-x86_64 --version`, read once per process.
+// does about it. Decided from `qemu-system-x86_64 --version`, read once per program file (program-facts.ts).
 import { oncePerHost } from '../host/once-per-host.js';
+import { rememberedFact } from '../host/program-facts.js';
 
 export interface QemuRelease {
   readonly major: number;
@@ -17,12 +18,14 @@ export function parseQemuVersion(output: string): QemuRelease | undefined {
 }
 
 /** The QEMU release on `host` (one `--version` per host and process). */
-export const qemuRelease = oncePerHost(async (host): Promise<QemuRelease> => {
-  const r = await host.run(['qemu-system-x86_64', '--version']);
-  const parsed = parseQemuVersion(r.stdout);
-  if (!parsed) throw new Error(`cannot read QEMU's version from "${r.stdout.split('\n')[0]}"`);
-  return parsed;
-});
+export const qemuRelease = oncePerHost((host) =>
+  rememberedFact('qemu-release', host, 'qemu-system-x86_64', async (): Promise<QemuRelease> => {
+    const r = await host.run(['qemu-system-x86_64', '--version']);
+    const parsed = parseQemuVersion(r.stdout);
+    if (!parsed) throw new Error(`cannot read QEMU's version from "${r.stdout.split('\n')[0]}"`);
+    return parsed;
+  }),
+);
 
 /**
  * QEMU before 9.0 loses guest writes during pre-copy under TCG. The fast path of the dirty-bitmap

@@ -31,7 +31,7 @@ import { migrate } from './phases/migrate.js';
 import { buildReport, hostFacts } from './phases/record.js';
 import { verify } from './phases/verify.js';
 import type { HostFacts, RunReport } from './report.js';
-import { failRun, mark, newRun, switchedOver, type Run } from './run-state.js';
+import { failRun, mark, newRun, switchedOver, timed, type Run } from './run-state.js';
 import type { Scenario } from './scenario.js';
 
 /**
@@ -102,10 +102,10 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
   // Read at the start: at the end the source host may be out of reach (a lost connection).
   let facts: Promise<HostFacts> | undefined;
   try {
-    await chooseQemu(run);
-    slot = await claimSlot(run);
+    await timed(run, 'qemuBuilds', () => chooseQemu(run));
+    slot = await timed(run, 'slot', () => claimSlot(run));
     facts = hostFacts(run.lab.hosts.src.host);
-    accel = await chooseAccel(run);
+    accel = await timed(run, 'accel', () => chooseAccel(run));
   } catch (err) {
     await td.run();
     throw err;
@@ -117,8 +117,8 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
     const booted = await boot(run, slot, accel, labGuests(run.lab));
     // Configure and instrument are recorded as one phase, `prepare` (run.json's failedIn.phase).
     run.phase = 'prepare';
-    const configured = await configure(run, booted);
-    const instrumented = await instrument(run, booted);
+    const configured = await timed(run, 'configure', () => configure(run, booted));
+    const instrumented = await timed(run, 'instrument', () => instrument(run, booted));
     targets = { lab: run.lab, src: booted.src, dst: booted.dst, agent: instrumented.agent };
     run.phase = 'migrate';
     t = Date.now();
@@ -130,7 +130,7 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
     await verify(run, booted, instrumented, migrated);
     mark(run, 'verifyMs', t);
     const hook = ctx.hooks?.afterConclude;
-    if (hook) await hook({ report: async () => buildReport(run, { accel, host: await facts!, finishedAtMs: Date.now() }), runDir: ctx.runDir, signal: guard.signal });
+    if (hook) await timed(run, 'afterConclude', () => hook({ report: async () => buildReport(run, { accel, host: await facts!, finishedAtMs: Date.now() }), runDir: ctx.runDir, signal: guard.signal }));
   } catch (err) {
     await fail(run, err);
   } finally {
@@ -146,9 +146,9 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
     const t = Date.now();
     run.phase = 'cleanup';
     run.progress('cleanup', 'stopping QEMU, removing taps and the data disk');
-    const problems = await td.run();
+    const problems = await timed(run, 'teardown', () => td.run());
     if (problems.length > 0) run.out.teardownProblems = problems;
-    run.out.leftovers = await leftovers(run);
+    run.out.leftovers = await timed(run, 'leftovers', () => leftovers(run));
     mark(run, 'cleanupMs', t);
   }
   return buildReport(run, { accel, host: await facts!, finishedAtMs: Date.now() });

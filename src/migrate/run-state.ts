@@ -62,6 +62,10 @@ export interface Run {
   readonly started: number;
   readonly out: Mutable<RunOutputs>;
   readonly phases: Record<string, number>;
+  /** Each timed step in the order it ended (run.json's steps: where the wall time went). */
+  readonly steps: RunStep[];
+  /** How long this process had been running when the run started (run.json's processMsAtStart). */
+  readonly processMsAtStart: number;
   readonly timeline: Sample[];
   readonly events: EventRecord[];
   readonly faults: FaultRunner;
@@ -105,6 +109,8 @@ export function newRun(ctx: EngineContext, scenario: Scenario, guard: RunGuard, 
     started: Date.now(),
     out: {},
     phases: {},
+    steps: [],
+    processMsAtStart: Math.round(performance.now()),
     timeline: [],
     events: [],
     faults: new FaultRunner(scenario.faults, {
@@ -151,8 +157,31 @@ export function failRun(run: Pick<Run, 'phase' | 'failure' | 'failedIn'>, code: 
   run.failedIn ??= watcher ? { phase: run.phase, code, watcher } : { phase: run.phase, code };
 }
 
-export function mark(run: Pick<Run, 'phases'>, name: string, since: number): void {
+export function mark(run: Pick<Run, 'phases' | 'steps' | 'started'>, name: string, since: number): void {
   run.phases[name] = Date.now() - since;
+  step(run, name.replace(/Ms$/, ''), since);
+}
+
+/** One timed step of a run: its name, when it started (ms from the run's start) and how long it took. */
+export interface RunStep {
+  readonly step: string;
+  readonly startMs: number;
+  readonly ms: number;
+}
+
+/** Records a step that began at `since` (epoch ms) and ends now; not one of run.json's phases. */
+export function step(run: Pick<Run, 'steps' | 'started'>, name: string, since: number): void {
+  run.steps.push({ step: name, startMs: since - run.started, ms: Date.now() - since });
+}
+
+/** Runs `fn` as a timed step. */
+export async function timed<T>(run: Pick<Run, 'steps' | 'started'>, name: string, fn: () => Promise<T>): Promise<T> {
+  const since = Date.now();
+  try {
+    return await fn();
+  } finally {
+    step(run, name, since);
+  }
 }
 
 /** Whether the migration has completed, by QEMU's final record or by the source's own event. */

@@ -5,6 +5,7 @@
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { Host } from '../host/host.js';
+import { rememberedFact } from '../host/program-facts.js';
 import { parseQemuVersion, qemuRelease, type QemuRelease } from '../machine/quirks.js';
 import type { ArgGroup } from '../util/explained-command.js';
 
@@ -108,11 +109,14 @@ export async function pathBuild(host: Host, path: string, origin?: string, debia
   const dataDirs = tree ? (await Promise.all(tree.dataDirs.map(async (d) => ((await exists(d)) ? d : undefined)))).filter((d): d is string => d !== undefined) : [];
   const moduleDir = tree && (await exists(tree.moduleDir)) ? tree.moduleDir : undefined;
   const draft = { choice: path, binary: path, dataDirs, moduleDir, origin: origin ?? `${path} on ${host.name}`, debianVersion };
-  const r = await host.run(buildArgv({ ...draft, release: { major: 0, minor: 0, micro: 0, line: '' } }, '--version'), { reject: false, timeoutMs: 20000 });
-  const release = r.exitCode === 0 ? parseQemuVersion(r.stdout) : undefined;
-  if (!release) {
-    const why = (r.stderr.trim().split('\n').at(-1) ?? '') || `exit ${r.exitCode}`;
-    throw new UsageError(`QEMU build ${path} on ${host.name} does not run: ${why}`, `give the path of a working ${QEMU_PROGRAM}, or --qemu system`);
-  }
+  const release = await rememberedFact('qemu-release', host, path, async () => {
+    const r = await host.run(buildArgv({ ...draft, release: { major: 0, minor: 0, micro: 0, line: '' } }, '--version'), { reject: false, timeoutMs: 20000 });
+    const parsed = r.exitCode === 0 ? parseQemuVersion(r.stdout) : undefined;
+    if (!parsed) {
+      const why = (r.stderr.trim().split('\n').at(-1) ?? '') || `exit ${r.exitCode}`;
+      throw new UsageError(`QEMU build ${path} on ${host.name} does not run: ${why}`, `give the path of a working ${QEMU_PROGRAM}, or --qemu system`);
+    }
+    return parsed;
+  });
   return { ...draft, release };
 }

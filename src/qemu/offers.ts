@@ -5,6 +5,7 @@
 import { MiglabError } from '../errors.js';
 import type { Host } from '../host/host.js';
 import { oncePerKey } from '../host/once-per-host.js';
+import { rememberedFact } from '../host/program-facts.js';
 import { buildArgv, buildKey, versionOf, type QemuBuild } from './build.js';
 
 export interface MigrationOffers {
@@ -48,15 +49,17 @@ export function parseOffers(stdout: string): MigrationOffers | undefined {
   return capabilities && parameters ? { capabilities, parameters, downtimeTracePoints } : undefined;
 }
 
-/** The build's offers on `host`, asked once per build and process (about 0.1 s: QEMU starts with no machine and quits). */
+/** The build's offers on `host`, asked once per program file on this machine, per build and process elsewhere (about 0.2 s: QEMU starts with no machine and quits). */
 export const migrationOffers = oncePerKey(
   (host: Host, build: QemuBuild) => buildKey(host, build),
-  async (host: Host, build: QemuBuild): Promise<MigrationOffers> => {
-    const r = await host.run(buildArgv(build, '-machine', 'none', '-nodefaults', '-display', 'none', '-S', '-qmp', 'stdio'), { input: ASK, timeoutMs: 20000, reject: false });
-    const offers = parseOffers(r.stdout);
-    if (!offers) throw new MiglabError('MISSING_DEPENDENCY', `QEMU ${versionOf(build)} (${build.binary}) did not say what it offers for migration: ${r.stderr.trim().split('\n').at(-1) || `exit ${r.exitCode}`}`);
-    return offers;
-  },
+  (host: Host, build: QemuBuild): Promise<MigrationOffers> =>
+    // Named for what is asked (ASK): a change of the questions must not read older answers.
+    rememberedFact('qemu-migration-offers-v2', host, build.binary, async () => {
+      const r = await host.run(buildArgv(build, '-machine', 'none', '-nodefaults', '-display', 'none', '-S', '-qmp', 'stdio'), { input: ASK, timeoutMs: 20000, reject: false });
+      const offers = parseOffers(r.stdout);
+      if (!offers) throw new MiglabError('MISSING_DEPENDENCY', `QEMU ${versionOf(build)} (${build.binary}) did not say what it offers for migration: ${r.stderr.trim().split('\n').at(-1) || `exit ${r.exitCode}`}`);
+      return offers;
+    }),
 );
 
 /** What a run asks for that a build does not offer (QEMU's names). */

@@ -528,6 +528,18 @@ export const RunReportSchema = z
     inputs: RunInputsSchema,
     outputs: RunOutputsSchema,
     phases: z.record(z.string(), ms('Duration')).describe('How long each phase took (accelerator decision, QEMU start, boot to heartbeat, migration, verification, cleanup)'),
+    steps: arr(
+      z.object({
+        step: text('What it was: a phase (qemuStart, bootToHeartbeat, migration, verify, cleanup) or a step within or between them (slot, accel, configure, agentReachable, workload, probe, teardown, leftovers...)'),
+        startMs: ms('When it started, from the run\'s start'),
+        ms: ms('How long it took'),
+      }),
+    )
+      .optional()
+      .describe("Where the run's wall time went, step by step in the order they started; a step may lie inside another (qemuStart within bootToHeartbeat)"),
+    processMsAtStart: ms(
+      'How long the miglab process had run when this run started: loading miglab, the checks made before anything starts, the lab (for the first run of a command, the cost outside the run)',
+    ).optional(),
     timeline: arr(SampleSchema).describe('Every sample (also timeline.csv)'),
     passes: arr(PassSchema).describe('Every pre-copy pass (also passes.csv)'),
     events: arr(EventRecordSchema).describe('QEMU events from both sides'),

@@ -65,7 +65,7 @@ export interface BootLab extends Pick<Lab, 'nfs' | 'stillUp' | 'nfsServerState' 
 }
 
 /** What the boot uses of the run. */
-export type BootRun = Pick<Run, 'scenario' | 'qemu' | 'traceDowntime' | 'guard' | 'td' | 'progress' | 'out' | 'phases' | 'held' | 'final' | 'sourceCompletedAtMs'> & {
+export type BootRun = Pick<Run, 'scenario' | 'qemu' | 'traceDowntime' | 'guard' | 'td' | 'progress' | 'out' | 'phases' | 'steps' | 'started' | 'held' | 'final' | 'sourceCompletedAtMs'> & {
   readonly ctx: Pick<EngineContext, 'runId' | 'runDir' | 'hooks'> & { readonly image: Pick<ImageInfo, 'kernelPath' | 'initrdPath'> };
   readonly lab: BootLab;
   readonly faults: Pick<FaultRunner, 'records'>;

@@ -8,7 +8,7 @@ import { ensureProbeTool } from '../../guest/probe-tool.js';
 import { sleep } from '../../util/deadline.js';
 import { formatWorkload } from '../../workload/spec.js';
 import { startWorkload, stopWorkload, workloadStatus } from '../../workload/run.js';
-import { switchedOver, type Run } from '../run-state.js';
+import { switchedOver, timed, type Run } from '../run-state.js';
 import { resultsWriteError } from '../watch.js';
 import type { Booted } from './boot.js';
 
@@ -32,7 +32,7 @@ export async function instrument(run: Run, booted: Booted): Promise<Instrumented
   td.defer('end the guest agent session', () => agent.close());
   const needsAgent = scenario.clientProbe || scenario.workload.kind !== 'idle' || scenario.faults.some((f) => f.kind === 'guest-oom');
   // The agent must answer before the probe starts, or its first silence is not the migration's.
-  if (needsAgent) await agent.waitReachable({ timeoutMs: 30000, signal: guard.signal });
+  if (needsAgent) await timed(run, 'agentReachable', () => agent.waitReachable({ timeoutMs: 30000, signal: guard.signal }));
   const onLogError = resultsWriteError(guard);
   if (scenario.workload.kind !== 'idle') {
     run.progress('workload', `starting ${formatWorkload(scenario.workload)} in the guest`);

@@ -34,7 +34,7 @@ export async function hostFacts(host: Host): Promise<HostFacts> {
 }
 
 /** What the report reads of a run (narrow, so that a report can be built from plain data). */
-export type RecordRun = Pick<Run, 'scenario' | 'started' | 'out' | 'phases' | 'timeline' | 'events' | 'record' | 'final' | 'verdict' | 'failure' | 'failedIn'> & {
+export type RecordRun = Pick<Run, 'scenario' | 'started' | 'out' | 'phases' | 'steps' | 'processMsAtStart' | 'timeline' | 'events' | 'record' | 'final' | 'verdict' | 'failure' | 'failedIn'> & {
   readonly ctx: Pick<Run['ctx'], 'runId'> & { readonly image: Pick<ImageInfo, 'hash' | 'kernelVersion' | 'inputs'> };
   readonly lab: Pick<Run['lab'], 'spec' | 'shaping'>;
   readonly held: Pick<Run['held'], 'src' | 'dst'>;
@@ -113,6 +113,8 @@ export function buildReport(run: RecordRun, { accel, host, finishedAtMs }: Recor
     },
     outputs,
     phases: run.phases,
+    steps: [...run.steps].sort((a, b) => a.startMs - b.startMs),
+    processMsAtStart: run.processMsAtStart,
     timeline: run.timeline,
     passes: derivePasses(run.timeline, run.events),
     events: run.events,

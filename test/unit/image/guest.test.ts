@@ -1,16 +1,16 @@
 // The kernel command line and the console lines are the contract between miglab and its guest;
 // the machine and migration code depend on both.
 import { UsageError } from '../../../src/errors.js';
-import { bootArgv, guestAppend, parseGuestLine } from '../../../src/image/guest.js';
+import { FAST_BOOT_ARGS, bootArgv, guestAppend, parseGuestLine } from '../../../src/image/guest.js';
 
 describe('guestAppend', () => {
   it('starts with the serial console, quiet and panic=-1', () => {
-    expect(guestAppend()).toBe('console=ttyS0 quiet panic=-1');
+    expect(guestAppend()).toBe(`console=ttyS0 quiet panic=-1 ${FAST_BOOT_ARGS.map((a) => a.arg).join(' ')}`);
   });
 
   it('adds the miglab.* keys the init script and the agent read', () => {
     expect(guestAppend({ ip: '10.77.0.100/24', gateway: '10.77.0.1', iface: 'eth0', heartbeatMs: 50, iperf: true })).toBe(
-      'console=ttyS0 quiet panic=-1 miglab.ip=10.77.0.100/24 miglab.gw=10.77.0.1 miglab.iface=eth0 miglab.hb_ms=50 miglab.iperf=1',
+      `${guestAppend()} miglab.ip=10.77.0.100/24 miglab.gw=10.77.0.1 miglab.iface=eth0 miglab.hb_ms=50 miglab.iperf=1`,
     );
     expect(guestAppend({ ip: '10.77.0.100' })).toContain('miglab.ip=10.77.0.100/24');
   });

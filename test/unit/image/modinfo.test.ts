@@ -1,6 +1,6 @@
 // The .modinfo reader and the load order are what make the guest's NIC and disk drivers load:
 // a wrong order means `insmod: unknown symbol` and a guest without network.
-import { elfSection, loadOrder, parseModinfoStrings, readModinfo, type ModInfo } from '../../../src/image/modinfo.js';
+import { elfSection, loadOrder, moduleClosures, parseModinfoStrings, readModinfo, type ModInfo } from '../../../src/image/modinfo.js';
 
 /** A minimal little-endian ELF64 file with the given sections (plus the null section and .shstrtab). */
 function fakeElf(sections: Record<string, Buffer>): Buffer {
@@ -94,6 +94,14 @@ describe('load order', () => {
     expect(order).toEqual(expect.arrayContaining(['failover', 'scsi_common', 'crc64', 't10_pi']));
     expect(new Set(order).size).toBe(order.length);
     expect(unresolvedSoftdeps).toEqual(['crc_t10dif:crct10dif']);
+  });
+
+  it('gives each driver its own closure, for init to load only the ones a machine has', () => {
+    expect(moduleClosures(['virtio_net', 'sd_mod'], lookup).split('\n')).toEqual([
+      'virtio_net: virtio_ring virtio failover net_failover virtio_net',
+      'sd_mod: scsi_common scsi_mod crc_t10dif crc64 crc64_rocksoft t10_pi sd_mod',
+      '',
+    ]);
   });
 
   it('is stable: the order given decides ties', () => {

@@ -1,6 +1,9 @@
 import { UsageError } from '../../../src/errors.js';
 import { buildQemuCommand, kernelAppend, type LaunchPlan } from '../../../src/machine/argv.js';
 import { parseMachineSpec } from '../../../src/machine/spec.js';
+import { FAST_BOOT_ARGS } from '../../../src/image/guest.js';
+
+const FAST = FAST_BOOT_ARGS.map((a) => a.arg).join(' ');
 
 const spec = parseMachineSpec({ name: 'g0', memoryMiB: 256, mac: '52:54:00:77:00:00', ip: '10.77.0.100/24' });
 const plan: LaunchPlan = {
@@ -79,7 +82,27 @@ describe('buildQemuCommand', () => {
   });
 
   it('passes the guest network settings on the kernel command line', () => {
-    expect(kernelAppend(spec)).toBe('console=ttyS0 quiet panic=-1 miglab.ip=10.77.0.100/24 miglab.hb_ms=100');
+    expect(kernelAppend(spec)).toBe(`console=ttyS0 quiet panic=-1 ${FAST} miglab.modules=virtio_pci,virtio_net,virtio_blk nosmp miglab.ip=10.77.0.100/24 miglab.hb_ms=100`);
+  });
+
+  // Only the drivers of the machine's devices are loaded (vm-images/init reads miglab.modules).
+  it.each([
+    ['virtio-net-pci', 'virtio', 'virtio_pci,virtio_net,virtio_blk'],
+    ['e1000', 'ide', 'e1000,ata_piix,sd_mod'],
+    ['rtl8139', 'virtio', '8139too,8139cp,virtio_pci,virtio_blk'],
+  ] as const)('names the drivers of a %s NIC and a %s disk', (nicModel, diskInterface, modules) => {
+    expect(kernelAppend(parseMachineSpec({ ...spec, nicModel, diskInterface }))).toContain(` miglab.modules=${modules} `);
+  });
+
+  it('skips SMP bring-up only for a one-vCPU guest', () => {
+    expect(kernelAppend(parseMachineSpec({ ...spec, vcpus: 1 })).split(' ')).toContain('nosmp');
+    expect(kernelAppend(parseMachineSpec({ ...spec, vcpus: 2 })).split(' ')).not.toContain('nosmp');
+  });
+
+  it('boots with qboot, the same ROM on both sides', () => {
+    const cmd = buildQemuCommand(spec, plan);
+    expect(valueOf(cmd.argv, '-bios')).toEqual(['qboot.rom']);
+    expect(cmd.explained.find((g) => g.args.includes('-bios'))!.why).toMatch(/both sides load the same/);
   });
 });
 
@@ -118,7 +141,7 @@ describe('the control port on the QEMU command line', () => {
 
   it('appends the guest settings to the kernel command line', () => {
     expect(valueOf(cmd.argv, '-append')).toEqual([kernelAppend(ctlSpec)]);
-    expect(kernelAppend(ctlSpec)).toBe('console=ttyS0 quiet panic=-1 miglab.ip=10.77.0.100/24 miglab.hb_ms=100 miglab.ctl=1');
+    expect(kernelAppend(ctlSpec)).toBe(`console=ttyS0 quiet panic=-1 ${FAST} miglab.modules=virtio_pci,virtio_net,virtio_blk nosmp miglab.ip=10.77.0.100/24 miglab.hb_ms=100 miglab.ctl=1`);
     const two = parseMachineSpec({ ...spec, iperfServer: true, kernelArgs: ['miglab.ctl=1', 'miglab.chost=1'] });
     expect(kernelAppend(two).endsWith(' miglab.iperf=1 miglab.ctl=1 miglab.chost=1')).toBe(true);
   });
@@ -127,7 +150,8 @@ describe('the control port on the QEMU command line', () => {
     const vm = buildQemuCommand(spec, plan).argv;
     expect(vm).not.toContain('-chardev');
     expect(vm.join(' ')).not.toMatch(/virtio-serial|virtserialport|org\.miglab\.ctl/);
-    expect(valueOf(vm, '-append')[0]).toBe('console=ttyS0 quiet panic=-1 miglab.ip=10.77.0.100/24 miglab.hb_ms=100');
+    expect(valueOf(vm, '-append')[0]).toBe(kernelAppend(spec));
+    expect(valueOf(vm, '-append')[0]).not.toMatch(/miglab\.ctl/);
   });
 });
 

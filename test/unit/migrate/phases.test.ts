@@ -87,6 +87,8 @@ function fakeRun(input: ScenarioInput = {}, hooks?: MigrationHooks): PhaseRun {
     started: Date.now(),
     out: {},
     phases: {},
+    steps: [],
+    processMsAtStart: 0,
     timeline: [],
     events: [],
     faults: new FaultRunner([], { inject: () => Promise.reject(new Error('no faults in these tests')), teardown: td, onError: () => undefined }),
