@@ -19,7 +19,7 @@ NODE_BIN := node_modules/.bin
 MIGLAB := node bin/miglab.js
 export NODE_OPTIONS_JEST := --experimental-vm-modules
 
-.PHONY: help deps apt npm build image image-chost qemu-builds demo test lint typecheck unit integration bench bench-batch bench-faults bench-containers bench-containers-batch bench-qemu clean check-root results-readme
+.PHONY: help deps apt npm build image image-chost qemu-builds demo test lint typecheck unit integration bench bench-batch bench-faults bench-containers bench-containers-batch bench-qemu bench-runs clean check-root results-readme
 
 help:
 	@echo "make demo   install what is needed, build the guest, run the homework on the embedded lab"
@@ -101,6 +101,10 @@ bench-containers-batch: image-chost
 # QEMU 7.2 and 10.0 against the link bound, and the switchover policies from 0 to twice the link (9 min here).
 bench-qemu: image qemu-builds
 	$(MIGLAB) bench --which qemu --out results/bench
+
+# Issue 13: what one `miglab migrate` costs beyond the migration (boot, overhead, warm vs cold).
+bench-runs: image
+	$(MIGLAB) bench --which runs --out results/bench
 
 clean:
 	rm -rf dist coverage

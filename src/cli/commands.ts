@@ -444,7 +444,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
       y
         .option('out', { type: 'string', default: 'results/bench', describe: 'where the figures go' })
         .option('repetitions', { type: 'number', default: 3, describe: 'repetitions of each case (downtime uses at least 5)' })
-        .option('which', { choices: ['all', 'foundation', 'downtime', 'batch', 'faults', 'hosts', 'containers', 'containers-batch', 'qemu'] as const, default: 'all', describe: 'which benchmark (batch, faults, hosts, containers, containers-batch and qemu are long and run only when named)' }),
+        .option('which', { choices: ['all', 'foundation', 'downtime', 'batch', 'faults', 'hosts', 'containers', 'containers-batch', 'qemu', 'runs'] as const, default: 'all', describe: 'which benchmark (batch, faults, hosts, containers, containers-batch, qemu and runs are long and run only when named)' }),
     run: async (a, io) => {
       const outDir = String(a.out);
       const which = String(a.which);
@@ -495,6 +495,14 @@ export const COMMANDS: readonly MiglabCommand[] = [
         const auto = result.policies.autoMissed.length === 0 ? 'auto converged wherever any policy did' : `auto missed ${result.policies.autoMissed.join('; ')}`;
         io.out(`qemu: ${bound.join('; ')}; ${auto} -> ${files.markdown}`);
         summary.qemu = { files, result };
+      }
+      if (which === 'runs') {
+        const { runRunsBench } = await import('../bench/runs.js');
+        const { files, result } = await runRunsBench({ outDir, repetitions, progress, signal: io.signal });
+        const cases = result.cases.map((c) => `${c.workload} ${c.start}: boot ${c.bootMs.median?.toFixed(0) ?? '?'} ms, overhead ${c.overheadMs.median?.toFixed(0) ?? '?'} ms`);
+        const disagree = result.warmAgrees.filter((a) => !a.agrees).map((a) => `${a.workload} ${a.figure}`);
+        io.out(`runs: ${cases.join('; ')}; warm and cold ${disagree.length ? `disagree on ${disagree.join(', ')}` : 'agree'} -> ${files.markdown}`);
+        summary.runs = { files, result };
       }
       if (which === 'containers-batch') {
         const { runContainersBatchBench } = await import('../bench/containers-batch.js');

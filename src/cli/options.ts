@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import { MiglabError, UsageError } from '../errors.js';
 import type { Accel, DiskInterface, NicModel } from '../machine/spec.js';
 import { ACCELS, DISK_INTERFACES, NIC_MODELS } from '../machine/spec.js';
+import { GUEST_STARTS, type GuestStart } from '../machine/warm-start.js';
 import { CAPABILITIES, DEFAULT_MIGRATION_PORT, MONITORS, parseScenario, scenarioCapabilities, ScenarioSchema, type MonitorKind, type Scenario, type ScenarioInput } from '../migrate/scenario.js';
 import { explainIssue } from '../util/validate.js';
 import { parseWorkload } from '../workload/spec.js';
@@ -29,6 +30,11 @@ export const GUEST_OPTIONS = {
   nic: { choices: NIC_MODELS, default: 'virtio-net-pci', describe: 'guest NIC model' },
   disk: { choices: DISK_INTERFACES, default: 'virtio', describe: 'guest disk interface' },
   'disk-size': { type: 'string', default: '256M', describe: 'size of the qcow2 data disk on NFS: a size, e.g. 256M' },
+  start: {
+    choices: GUEST_STARTS,
+    default: 'cold',
+    describe: "how the source's guest starts: cold boots its kernel; warm loads the saved state of the same guest booted before (the first warm run makes it; this machine's lab only)",
+  },
 } as const satisfies Record<string, Options>;
 
 /** --hosts on every command that runs guests: the user's own machines instead of the embedded lab. */
@@ -127,6 +133,7 @@ export function scenarioFromArgs(a: Raw): ScenarioInput {
       nicModel: a.nic as NicModel,
       diskInterface: a.disk as DiskInterface,
       diskSizeMiB: parseSizeMiB(String(a['disk-size']), '--disk-size'),
+      start: (a.start ?? 'cold') as GuestStart,
       machineType: String(a['machine-type'] ?? 'auto'),
     },
     qemu: qemuFromArgs(a),

@@ -39,7 +39,6 @@ export const FAST_BOOT_ARGS: readonly { readonly arg: string; readonly why: stri
   { arg: '8250.nr_uarts=1', why: 'probe one serial port, the console, not four' },
   { arg: 'no_timer_check', why: 'skip the IO-APIC timer check, slow and needless under QEMU' },
   { arg: 'tsc=reliable', why: "trust QEMU's TSC: no clocksource watchdog" },
-  { arg: 'pci=noacpi', why: "route PCI interrupts from the BIOS table, not ACPI's link objects (0.3-0.4 s of AML interpretation under TCG)" },
 ];
 
 /** The guest drivers each NIC model and disk interface needs (miglab.modules=; vm-images/init). */

@@ -36,6 +36,8 @@ export interface LaunchPlan {
   readonly incomingUri?: string;
   /** Start with `-incoming defer`: miglab opens incomingUri with migrate-incoming once the capabilities are set. */
   readonly incomingDeferred?: boolean;
+  /** A warm start: `-incoming defer`, then miglab streams the saved state of a booted guest in (warm-start.ts). */
+  readonly restoring?: boolean;
   readonly media: MachineMedia;
   /**
    * QEMU 8.2 on: write the vmstate_downtime_* trace points here, stamped with the wall clock
@@ -69,6 +71,10 @@ export function kernelAppend(spec: MachineSpec): string {
     `miglab.modules=${modules.join(',')}`,
     // One vCPU: no SMP bring-up or SMP alternatives patching (0.2 s of a TCG boot, measured).
     ...(spec.vcpus === 1 ? ['nosmp'] : []),
+    // Only virtio devices (MSI-X, no legacy interrupt lines): PCI routing from the BIOS table
+    // instead of ACPI's link objects, 0.3-0.4 s of AML interpretation under TCG. qboot gives no
+    // such table, so e1000, rtl8139 and IDE (INTx) would get no interrupt: they keep ACPI's.
+    ...(spec.nicModel === 'virtio-net-pci' && spec.diskInterface === 'virtio' ? ['pci=noacpi'] : []),
     `miglab.ip=${spec.ip}`,
     `miglab.hb_ms=${spec.heartbeatMs}`,
   ];
@@ -124,7 +130,7 @@ export function buildQemuCommand(spec: MachineSpec, plan: LaunchPlan): Explained
   add('the Debian kernel booted directly, without a bootloader', '-kernel', plan.media.kernelPath);
   add('the initramfs holding busybox, iperf3, the NIC/disk modules and the miglab guest agent', '-initrd', plan.media.initrdPath);
   add(
-    `kernel command line: serial console, no reboot on panic, the drivers of this machine's devices only (miglab.modules), the guest's network settings for the agent, and what shortens a TCG boot (${FAST_BOOT_ARGS.map((a) => `${a.arg}: ${a.why}`).join('; ')})`,
+    `kernel command line: serial console, no reboot on panic, the drivers of this machine's devices only (miglab.modules), the guest's network settings for the agent, and what shortens a TCG boot (${FAST_BOOT_ARGS.map((a) => `${a.arg}: ${a.why}`).join('; ')}; nosmp with one vCPU: no SMP bring-up; pci=noacpi with only virtio devices: PCI interrupts routed without ACPI's link objects, 0.3-0.4 s)`,
     '-append',
     kernelAppend(spec),
   );
@@ -192,7 +198,13 @@ export function buildQemuCommand(spec: MachineSpec, plan: LaunchPlan): Explained
     );
     add('the control port in the guest, found by its name (org.miglab.ctl) by the agent', '-device', 'virtserialport,bus=ctlbus.0,chardev=ctl,name=org.miglab.ctl');
   }
-  if (plan.incomingUri && plan.incomingDeferred) {
+  if (plan.restoring) {
+    add(
+      'a warm start: start paused and load the saved state of an already booted guest instead of booting its kernel (migrate-incoming on a unix socket in this QEMU\'s monitor folder, which miglab streams the state into)',
+      '-incoming',
+      'defer',
+    );
+  } else if (plan.incomingUri && plan.incomingDeferred) {
     add(
       `start paused, not listening yet: capabilities such as multifd and postcopy-preempt must be set before the destination listens, then migrate-incoming ${plan.incomingUri} opens the address`,
       '-incoming',

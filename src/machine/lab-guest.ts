@@ -8,7 +8,7 @@ import type { WaitOptions } from '../util/deadline.js';
 import type { Teardown } from '../util/teardown.js';
 import type { LaunchPlan, ResolvedAccel } from './argv.js';
 import type { MachineMedia, MachineSpec } from './spec.js';
-import { TCG_RAM_PAD_KIB, tcgLosesPrecopyWrites } from './quirks.js';
+import { ramPadFor } from './quirks.js';
 import { systemBuild, type QemuBuild } from '../qemu/build.js';
 import { Vm, VmLaunchError } from './vm.js';
 
@@ -24,6 +24,8 @@ export interface LabGuestOptions extends WaitOptions {
   readonly incomingUri?: string;
   /** Start the destination not listening yet (`-incoming defer`; see LaunchPlan). */
   readonly incomingDeferred?: boolean;
+  /** A warm start: `-incoming defer`, the saved state loaded by the caller (warm-start.ts). */
+  readonly restoring?: boolean;
   readonly hmpTelnetPort?: number;
   /** Also open a QMP socket for a person (LaunchPlan.personQmpSocket). */
   readonly personQmp?: boolean;
@@ -102,7 +104,7 @@ async function launchOnTap(o: LabGuestOptions, tap: string, sockDir: string, tim
   const media = { ...o.media, kernelPath: await o.lab.placeFile(o.side, o.media.kernelPath), initrdPath: await o.lab.placeFile(o.side, o.media.initrdPath) };
   // Both sides of a migration decide this the same way (from both builds), so their RAM sizes match.
   const builds = o.qemu ? [o.qemu.build, o.qemu.peer] : [await systemBuild(host)];
-  const ramPadKiB = o.accel === 'tcg' && builds.some((b) => tcgLosesPrecopyWrites(b.release)) ? TCG_RAM_PAD_KIB : undefined;
+  const ramPadKiB = ramPadFor(o.accel, builds.map((b) => b.release));
   return Vm.launch({
     host,
     spec: o.spec,
@@ -116,6 +118,7 @@ async function launchOnTap(o: LabGuestOptions, tap: string, sockDir: string, tim
       tap,
       incomingUri: o.incomingUri,
       incomingDeferred: o.incomingDeferred,
+      restoring: o.restoring,
       tls: o.tls,
       media,
       ramPadKiB,

@@ -42,3 +42,8 @@ export const TCG_RAM_PAD_KIB = 8;
 export function tcgLosesPrecopyWrites(v: QemuRelease): boolean {
   return v.major < 9;
 }
+
+/** The RAM pad a guest gets (both sides decide it the same way, from both builds, so their RAM sizes match). */
+export function ramPadFor(accel: 'kvm' | 'tcg', releases: readonly QemuRelease[]): number | undefined {
+  return accel === 'tcg' && releases.some(tcgLosesPrecopyWrites) ? TCG_RAM_PAD_KIB : undefined;
+}

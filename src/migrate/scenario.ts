@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { parseInput } from '../util/validate.js';
 import { ACCELS, DISK_INTERFACES, MACHINE_TYPE_RE, NIC_MODELS } from '../machine/spec.js';
+import { GUEST_STARTS } from '../machine/warm-start.js';
 import { maxDirtyWssMiB, memoryForDirtyWssMiB, WorkloadSpecSchema, workloadName } from '../workload/spec.js';
 import { FaultSpecSchema, faultName, formatFault } from '../fault/spec.js';
 import { parseQemuChoice, SYSTEM_QEMU } from '../qemu/build.js';
@@ -50,6 +51,11 @@ export const GuestShapeSchema = z
     machineType: z.string().regex(MACHINE_TYPE_RE, 'not a machine type name (lower case, as qemu-system-x86_64 -machine help lists them)').default('auto'),
     /** Start an iperf3 server in the guest (for traffic through its NIC during the run). */
     iperfServer: z.boolean().default(false),
+    /**
+     * How the source's guest starts: cold (boot the kernel) or warm (load the saved state of the
+     * same guest booted before: src/machine/warm-start.ts; made by the first warm run).
+     */
+    start: z.enum(GUEST_STARTS).default('cold'),
   })
   .strict()
   .readonly();

@@ -368,6 +368,17 @@ export const RunOutputsSchema = z
       .object({ ok: z.boolean().describe('Clean'), exitCode: z.number().describe("qemu-img's exit code"), meaning: text('What that exit code means') })
       .optional()
       .describe('qemu-img check of the shared qcow2 after both QEMUs exited'),
+    start: z
+      .object({
+        kind: z.enum(['cold', 'warm']).describe('cold: the source booted its kernel; warm: it loaded the saved state of an already booted guest'),
+        key: text('Warm: the saved state\'s key (vm-images/cache/warm/KEY.state: one per guest configuration)').optional(),
+        madeNow: z.boolean().optional().describe('Warm: the state did not exist yet and was made by this run (a cold boot, then saved) before the source loaded it'),
+        saveMs: ms('Warm, made now: saving the booted guest').optional(),
+        loadMs: ms('Warm: loading the state until QEMU ran the guest').optional(),
+        stateBytes: bytes('Warm: the saved state\'s size').optional(),
+      })
+      .optional()
+      .describe("How the source's guest started (guest.start)"),
     relaunched: arr(z.object({ side: side.describe('Which QEMU'), where: text('Where it hung (from /proc and gdb)') }))
       .optional()
       .describe('QEMUs that hung while starting and were launched once more'),

@@ -6,7 +6,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { migrate } from '../../src/api.js';
+import { IMAGE_CACHE_DIR, migrate } from '../../src/api.js';
 import { replot } from '../../src/replot.js';
 import { fmtMs } from '../../src/report/markdown.js';
 import { sharedLabChoice, sharedLabLeftovers } from '../support/shared-lab.js';
@@ -132,13 +132,25 @@ describe('migrate refuses bad input before starting anything', () => {
 describe('integrity across a migration', () => {
   // Regression: without metadata preallocation, a qcow2 that grew during pre-copy over QEMU's
   // nfs:// driver read back corrupted on the destination (207 of 275 records bad, leaked clusters).
-  it('keeps the disk records the source wrote, and the dirtied memory, intact on the destination', async () => {
-    for (const workload of ['disk:512K/s', 'dirty:64M@16M/s,random']) {
+  // Both runs start warm (the source loads a saved booted guest): the first makes the state when
+  // the cache has none, the second loads it; a guest brought back that way must write its disk and
+  // memory and carry them over as a booted one does.
+  const made: string[] = [];
+  afterAll(() => {
+    for (const key of made) for (const f of [`${key}.state`, `${key}.state.json`]) rmSync(join(IMAGE_CACHE_DIR, 'warm', f), { force: true });
+  });
+  it('keeps the disk records the source wrote, and the dirtied memory, intact on the destination (warm starts)', async () => {
+    for (const [i, workload] of ['disk:512K/s', 'dirty:64M@16M/s,random'].entries()) {
       const { report } = await migrate({
-        scenario: { guest: { memoryMiB: 256, accel: 'tcg', diskSizeMiB: 64 }, workload, timeoutMs: 60000 },
+        scenario: { guest: { memoryMiB: 256, accel: 'tcg', diskSizeMiB: 64, start: 'warm' }, workload, timeoutMs: 60000 },
         lab: LAB,
         resultsRoot: results,
       });
+      const start = report.outputs.start!;
+      if (start.madeNow) made.push(start.key!);
+      expect(start).toMatchObject({ kind: 'warm', key: expect.stringMatching(/^[0-9a-f]{16}$/), loadMs: expect.any(Number) });
+      if (i === 1) expect(start.madeNow).toBe(false);
+      expect(report.outputs.heartbeat).toMatchObject({ continuous: true, sameBoot: true });
       expect(report.failure).toBeUndefined();
       expect(report.outputs.integrity).toMatchObject({ ok: true });
       expect(report.outputs.integrity!.checked).toBe(workload.startsWith('disk') ? 'disk' : 'memory');

@@ -22,6 +22,7 @@ import { Teardown } from '../../util/teardown.js';
 import { checkThenRemoveDisk } from '../../workload/run.js';
 import type { EngineContext } from '../engine.js';
 import { mark, switchedOver, type Run } from '../run-state.js';
+import { checkWarmStart, startFromState, warmConfig, warmState } from './warm.js';
 import { resultsWriteError, watchConsole, watchLab, watchQemuExit, type Side } from '../watch.js';
 
 const BOOT_TIMEOUT_MS = 60000;
@@ -66,7 +67,7 @@ export interface BootLab extends Pick<Lab, 'nfs' | 'stillUp' | 'nfsServerState' 
 
 /** What the boot uses of the run. */
 export type BootRun = Pick<Run, 'scenario' | 'qemu' | 'traceDowntime' | 'guard' | 'td' | 'progress' | 'out' | 'phases' | 'steps' | 'started' | 'held' | 'final' | 'sourceCompletedAtMs'> & {
-  readonly ctx: Pick<EngineContext, 'runId' | 'runDir' | 'hooks'> & { readonly image: Pick<ImageInfo, 'kernelPath' | 'initrdPath'> };
+  readonly ctx: Pick<EngineContext, 'runId' | 'runDir' | 'hooks' | 'cacheDir'> & { readonly image: Pick<ImageInfo, 'kernelPath' | 'initrdPath' | 'hash'> };
   readonly lab: BootLab;
   readonly faults: Pick<FaultRunner, 'records'>;
   readonly record: Pick<Run['record'], 'failedLaunch'>;
@@ -197,6 +198,7 @@ async function bootGuest(run: BootRun, slot: Slot, accel: AccelDecision, launch:
   const { ctx, scenario, guard, td, lab } = run;
   const { machine } = slot;
 
+  checkWarmStart(run);
   const watch = watchLab(lab, guard);
   td.defer('stop watching the lab', () => watch.stop());
 
@@ -223,18 +225,21 @@ async function bootGuest(run: BootRun, slot: Slot, accel: AccelDecision, launch:
   stage(run, 'starting both QEMUs');
   const tlsDir = scenario.tls ? await lab.tlsCredentials({ signal: guard.signal }) : undefined;
   const onLogError = resultsWriteError(guard);
-  const start = (side: Side) =>
+  const kvmDirtyRingSize = scenarioCapabilities(scenario)['dirty-limit'] ? KVM_DIRTY_RING_SIZE : undefined;
+  // A warm start's own guest (booted once to be saved) takes the source's place for a moment: its own disk and teardown.
+  const start = (side: Side, own?: { teardown: Teardown; diskFile: string; restoring?: boolean }) =>
     launch({
       side: side === 'source' ? 'src' : 'dst',
       spec: machine,
       accel: accel.used,
-      media: { kernelPath: ctx.image.kernelPath, initrdPath: ctx.image.initrdPath, diskUrl: lab.nfs.url(diskFile) },
+      media: { kernelPath: ctx.image.kernelPath, initrdPath: ctx.image.initrdPath, diskUrl: lab.nfs.url(own?.diskFile ?? diskFile) },
       runDir: ctx.runDir,
-      teardown: parts[side],
+      teardown: own?.teardown ?? parts[side],
       role: side,
+      restoring: own?.restoring,
       incomingUri: side === 'destination' ? slot.uri : undefined,
       incomingDeferred: side === 'destination' && deferIncoming(scenario),
-      kvmDirtyRingSize: scenarioCapabilities(scenario)['dirty-limit'] ? KVM_DIRTY_RING_SIZE : undefined,
+      kvmDirtyRingSize,
       qemu: run.qemu ? (side === 'source' ? { build: run.qemu.source, peer: run.qemu.destination } : { build: run.qemu.destination, peer: run.qemu.source }) : undefined,
       hmpTelnetPort: side === 'source' ? slot.hmpTelnetPort : undefined,
       downtimeTrace: run.traceDowntime,
@@ -250,9 +255,33 @@ async function bootGuest(run: BootRun, slot: Slot, accel: AccelDecision, launch:
         run.out.relaunched = [...(run.out.relaunched ?? []), { side, where }];
       },
     });
+  const warm =
+    scenario.guest.start === 'warm'
+      ? await warmState(
+          run,
+          warmConfig(run, machine, accel.used, kvmDirtyRingSize),
+          async () => {
+            const own = { teardown: new Teardown(), diskFile: `${ctx.runId}-${machine.name}-warm.qcow2` };
+            await createDataDisk(lab.nfs.host, lab.nfs.path(own.diskFile), scenario.guest.diskSizeMiB, { signal: guard.signal });
+            own.teardown.defer(`remove ${own.diskFile}`, () => lab.nfs.host.remove(lab.nfs.path(own.diskFile)));
+            const stop = async () => {
+              const problems = await own.teardown.run();
+              if (problems.length > 0) run.out.teardownProblems = [...(run.out.teardownProblems ?? []), ...problems];
+            };
+            try {
+              return { vm: await start('source', own), stop };
+            } catch (err) {
+              await stop();
+              throw err;
+            }
+          },
+          BOOT_TIMEOUT_MS,
+        )
+      : undefined;
+  if (!warm) run.out.start = { kind: 'cold' };
   // A QEMU that could not start keeps its command line in the report: it is what to look at first.
   const started = (side: Side) =>
-    start(side).then(
+    start(side, side === 'source' && warm ? { teardown: parts.source, diskFile, restoring: true } : undefined).then(
       (vm) => {
         launched.push(vm);
         return vm;
@@ -283,13 +312,18 @@ async function bootGuest(run: BootRun, slot: Slot, accel: AccelDecision, launch:
     const telnet = `telnet 127.0.0.1 ${slot.hmpTelnetPort}`;
     run.progress('monitor', `source's HMP: ${netns ? `ip netns exec ${netns} ${telnet}` : `${telnet} on ${where}`}   (then: info migrate)`);
   }
-  stage(run, "the guest's kernel and agent");
-  const ready = await src.console.waitReady({ timeoutMs: BOOT_TIMEOUT_MS, signal: guard.signal });
-  stage(run, "the guest's first heartbeat");
-  await src.console.waitBeat((hb) => hb.bootId === ready.bootId, { timeoutMs: BOOT_TIMEOUT_MS, signal: guard.signal });
+  if (warm) {
+    stage(run, 'loading the saved guest');
+    await startFromState(run, src, warm, BOOT_TIMEOUT_MS);
+  } else {
+    stage(run, "the guest's kernel and agent");
+    const ready = await src.console.waitReady({ timeoutMs: BOOT_TIMEOUT_MS, signal: guard.signal });
+    stage(run, "the guest's first heartbeat");
+    await src.console.waitBeat((hb) => hb.bootId === ready.bootId, { timeoutMs: BOOT_TIMEOUT_MS, signal: guard.signal });
+  }
   mark(run, 'bootToHeartbeatMs', t);
   run.progress.live?.({ topic: 'run' });
-  run.progress('boot', `guest up at ${ready.ip} after ${run.phases.bootToHeartbeatMs} ms`);
+  run.progress('boot', `guest up at ${slot.guestIp} after ${run.phases.bootToHeartbeatMs} ms (${warm ? `warm: loaded in ${run.out.start?.loadMs} ms` : 'cold boot'})`);
   return { slot, accel, src, dst, diskFile };
 }
 

@@ -36,6 +36,7 @@ const BAD_MIGRATE: Record<string, string> = {
   accel: 'kvm2',
   nic: 'virtio',
   disk: 'scsi',
+  start: 'hot',
   'disk-size': '1G/s',
   workload: 'spin',
   monitor: 'telnet',

@@ -82,7 +82,7 @@ describe('buildQemuCommand', () => {
   });
 
   it('passes the guest network settings on the kernel command line', () => {
-    expect(kernelAppend(spec)).toBe(`console=ttyS0 quiet panic=-1 ${FAST} miglab.modules=virtio_pci,virtio_net,virtio_blk nosmp miglab.ip=10.77.0.100/24 miglab.hb_ms=100`);
+    expect(kernelAppend(spec)).toBe(`console=ttyS0 quiet panic=-1 ${FAST} miglab.modules=virtio_pci,virtio_net,virtio_blk nosmp pci=noacpi miglab.ip=10.77.0.100/24 miglab.hb_ms=100`);
   });
 
   // Only the drivers of the machine's devices are loaded (vm-images/init reads miglab.modules).
@@ -94,9 +94,21 @@ describe('buildQemuCommand', () => {
     expect(kernelAppend(parseMachineSpec({ ...spec, nicModel, diskInterface }))).toContain(` miglab.modules=${modules} `);
   });
 
+  it('routes PCI interrupts without ACPI only when every device is virtio (qboot has no table for INTx devices)', () => {
+    expect(kernelAppend(spec).split(' ')).toContain('pci=noacpi');
+    expect(kernelAppend(parseMachineSpec({ ...spec, nicModel: 'e1000' })).split(' ')).not.toContain('pci=noacpi');
+    expect(kernelAppend(parseMachineSpec({ ...spec, diskInterface: 'ide' })).split(' ')).not.toContain('pci=noacpi');
+  });
+
   it('skips SMP bring-up only for a one-vCPU guest', () => {
     expect(kernelAppend(parseMachineSpec({ ...spec, vcpus: 1 })).split(' ')).toContain('nosmp');
     expect(kernelAppend(parseMachineSpec({ ...spec, vcpus: 2 })).split(' ')).not.toContain('nosmp');
+  });
+
+  it('starts a warm source paused for its saved state, and says why', () => {
+    const cmd = buildQemuCommand(spec, { ...plan, restoring: true });
+    expect(valueOf(cmd.argv, '-incoming')).toEqual(['defer']);
+    expect(cmd.explained.find((g) => g.args.includes('-incoming'))!.why).toMatch(/warm start.*saved state of an already booted guest/);
   });
 
   it('boots with qboot, the same ROM on both sides', () => {
@@ -141,7 +153,7 @@ describe('the control port on the QEMU command line', () => {
 
   it('appends the guest settings to the kernel command line', () => {
     expect(valueOf(cmd.argv, '-append')).toEqual([kernelAppend(ctlSpec)]);
-    expect(kernelAppend(ctlSpec)).toBe(`console=ttyS0 quiet panic=-1 ${FAST} miglab.modules=virtio_pci,virtio_net,virtio_blk nosmp miglab.ip=10.77.0.100/24 miglab.hb_ms=100 miglab.ctl=1`);
+    expect(kernelAppend(ctlSpec)).toBe(`console=ttyS0 quiet panic=-1 ${FAST} miglab.modules=virtio_pci,virtio_net,virtio_blk nosmp pci=noacpi miglab.ip=10.77.0.100/24 miglab.hb_ms=100 miglab.ctl=1`);
     const two = parseMachineSpec({ ...spec, iperfServer: true, kernelArgs: ['miglab.ctl=1', 'miglab.chost=1'] });
     expect(kernelAppend(two).endsWith(' miglab.iperf=1 miglab.ctl=1 miglab.chost=1')).toBe(true);
   });

@@ -68,7 +68,7 @@ function fakeRun(input: ScenarioInput = {}, hooks?: MigrationHooks): PhaseRun {
   const lines: string[] = [];
   const guard = new RunGuard();
   return {
-    ctx: { runId: 'unit-run', runDir: dir, hooks, image: { kernelPath: '/fake/vmlinux', initrdPath: '/fake/initrd.img', hash: 'f00d', kernelVersion: '6.1.0-57-amd64', inputs: INPUTS } },
+    ctx: { runId: 'unit-run', runDir: dir, cacheDir: dir, hooks, image: { kernelPath: '/fake/vmlinux', initrdPath: '/fake/initrd.img', hash: 'f00d', kernelVersion: '6.1.0-57-amd64', inputs: INPUTS } },
     lab: {
       hosts: { src: { netns: 'mlut-src', where: 'namespace mlut-src', host: pair.host } },
       nfs: { serverIp: '10.77.0.1', exportDir: dir, url: (f) => `nfs://10.77.0.1${dir}/${f}`, host: pair.host, path: (f) => join(dir, f) },

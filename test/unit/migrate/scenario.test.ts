@@ -17,6 +17,13 @@ describe('scenario', () => {
     expect(scenarioName(parseScenario(scenarioFromArgs({ ...args, workload: 'dirty:256M@64M/s,random' })))).toMatch(/^512m-dirty256m-64mbps-random-e1000/);
   });
 
+  it('starts the guest cold unless a warm start is asked for', () => {
+    expect(parseScenario(scenarioFromArgs(args)).guest.start).toBe('cold');
+    expect(parseScenario(scenarioFromArgs({ ...args, start: 'warm' })).guest.start).toBe('warm');
+    expect(parseScenario({}).guest.start).toBe('cold');
+    expect(() => parseScenario({ guest: { start: 'hot' as never } })).toThrow(/start/);
+  });
+
   it('rejects contradictions before anything starts', () => {
     expect(() => parseScenario({ postcopyAfterMs: 1000 })).toThrow(/postcopy-ram/);
     expect(() => parseScenario({ port: 4444, hmpTelnetPort: 4444 })).toThrow(/both 4444/);

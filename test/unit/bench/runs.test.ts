@@ -1,0 +1,51 @@
+// The runs benchmark's arithmetic: when warm and cold starts agree, and the report it writes.
+import { agreement, runsMarkdown, type RunsBenchResult, type RunsCase } from '../../../src/bench/runs.js';
+import { summarize } from '../../../src/stats/index.js';
+
+describe('warm against cold', () => {
+  it('agrees when the medians differ by no more than twice the larger standard deviation', () => {
+    expect(agreement(summarize([100, 110, 120]), summarize([105, 115, 125]))).toMatchObject({ cold: 110, warm: 115, allowed: 20, agrees: true });
+    expect(agreement(summarize([100, 101, 102]), summarize([150, 151, 152]))).toMatchObject({ agrees: false });
+    expect(agreement(summarize([]), summarize([1, 2]))).toEqual({ agrees: false });
+  });
+});
+
+describe('runs.md', () => {
+  const c = (workload: string, start: string, boot: number[], overhead: number[]): RunsCase => ({
+    workload,
+    start,
+    runs: boot.length,
+    bootMs: summarize(boot),
+    wallMs: summarize([6000]),
+    overheadMs: summarize(overhead),
+    totalTimeMs: summarize([2000, 2100]),
+    downtimeMs: summarize([50, 60]),
+    clientDowntimeMs: summarize([90]),
+    transferredMiB: summarize([84]),
+    processMsAtStart: summarize([870]),
+    afterRunMs: summarize([650]),
+    stepMedians: { bootToHeartbeat: boot[0]!, verify: 500 },
+  });
+  const result: RunsBenchResult = {
+    benchmark: 'per-run cost',
+    measuredAt: '2026-12-03T23:00:00.000Z',
+    link: '1000 Mbit/s',
+    memoryMiB: 512,
+    repetitions: 2,
+    aims: { coldBootMs: 2000, overheadMs: 3000, spreadCv: 0.1 },
+    cases: [c('idle', 'cold', [2100, 2200], [4700, 4800]), c('idle', 'warm', [1300, 1350], [3900, 4000])],
+    warmAgrees: [{ workload: 'idle', figure: 'totalTimeMs', cold: 2050, warm: 2060, allowed: 141, agrees: true }],
+    rows: [],
+    previous: { measuredAt: '2026-12-01T00:00:00.000Z', cases: [c('idle', 'cold', [3700], [6800])] },
+  };
+
+  it('shows each case beside the previous file\'s figures, where the overhead went, and warm against cold', () => {
+    const md = runsMarkdown(result);
+    expect(md).toMatch(/^\| idle \| cold \| 2 \| 2,150 ms \(2,100 ms-2,200 ms\) \| 3,700 ms \| 4,750 ms \(4,700 ms-4,800 ms\) \| 6,800 ms \|/m);
+    // No previous figures for a case the last file did not have.
+    expect(md).toMatch(/^\| idle \| warm \| 2 \| 1,325 ms \(1,300 ms-1,350 ms\) \| - \| 3,950 ms \(3,900 ms-4,000 ms\) \| - \|/m);
+    expect(md).toMatch(/^\| before the run \| 870 ms \| 870 ms \|$/m);
+    expect(md).toMatch(/^\| bootToHeartbeat \| 2,100 ms \| 1,300 ms \|$/m);
+    expect(md).toMatch(/^\| idle \| totalTimeMs \| 2050.0 \| 2060.0 \| 141.0 \| yes \|$/m);
+  });
+});

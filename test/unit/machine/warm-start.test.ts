@@ -1,0 +1,153 @@
+// Warm starts keep QEMU's own migration stream of a booted guest in the cache and stream it back
+// into a QEMU started with -incoming defer. The QEMU side is a fake here, on real unix sockets:
+// what QEMU would send is written through the socket miglab listens on, and what miglab streams
+// back is read from the socket "QEMU" listens on, byte for byte.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalHost } from '../../../src/host/local.js';
+import { pruneImages } from '../../../src/image/build.js';
+import type { Vm } from '../../../src/machine/vm.js';
+import { findWarmState, loadWarmState, saveWarmState, warmKey, warmStatesOf } from '../../../src/machine/warm-start.js';
+import { checkWarmStart, type WarmRun } from '../../../src/migrate/phases/warm.js';
+
+let cache: string;
+beforeEach(() => {
+  cache = mkdtempSync(join(tmpdir(), 'miglab-warm-'));
+});
+afterEach(() => rmSync(cache, { recursive: true, force: true }));
+
+const STATE = randomBytes(256 * 1024 + 17);
+
+/** A source QEMU as saveWarmState uses it: `migrate unix:PATH` connects there and sends STATE. */
+function savingVm(status: 'completed' | 'failed' = 'completed'): Vm {
+  let sent: Promise<void> | undefined;
+  return {
+    console: { last: { seq: 7, bootId: 'b00t', monoNs: 1, hostMs: 1 } },
+    qmp: {
+      migrate: async (uri: string) => {
+        const path = uri.replace(/^unix:/, '');
+        sent = new Promise<void>((resolve, reject) => {
+          const s = connect(path, () => s.end(STATE, () => resolve()));
+          s.on('error', reject);
+        });
+      },
+      migrationInfo: async () => {
+        await sent;
+        return { status, errorDesc: status === 'failed' ? 'Unable to write to socket' : undefined };
+      },
+    },
+  } as unknown as Vm;
+}
+
+describe('saving and finding a warm state', () => {
+  it('keys a configuration by its content, not the order of its fields', () => {
+    expect(warmKey({ a: 1, b: [2] })).toBe(warmKey({ b: [2], a: 1 }));
+    expect(warmKey({ a: 1, b: [2] })).not.toBe(warmKey({ a: 1, b: [3] }));
+    expect(warmKey({ a: 1 })).toMatch(/^[0-9a-f]{16}$/);
+  });
+
+  it('keeps what QEMU sent, with the guest it holds, and finds it by its key', async () => {
+    const state = await saveWarmState(savingVm(), { cacheDir: cache, key: 'k1', config: { image: 'img1' }, timeoutMs: 5000 });
+    expect(readFileSync(state.path).equals(STATE)).toBe(true);
+    expect(state.meta).toMatchObject({ key: 'k1', bytes: STATE.length, bootId: 'b00t', seq: 7, config: { image: 'img1' } });
+    expect(await findWarmState(cache, 'k1')).toEqual(state);
+    expect(await findWarmState(cache, 'k2')).toBeUndefined();
+    // Nothing else is left in the cache: no socket folder, no partial file.
+    expect(readdirNames(join(cache, 'warm'))).toEqual(['k1.state', 'k1.state.json']);
+  });
+
+  it('keeps nothing when QEMU says the save failed', async () => {
+    await expect(saveWarmState(savingVm('failed'), { cacheDir: cache, key: 'k1', config: {}, timeoutMs: 5000 })).rejects.toThrow(/QEMU says failed \(Unable to write to socket\)/);
+    expect(readdirNames(join(cache, 'warm'))).toEqual([]);
+    expect(await findWarmState(cache, 'k1')).toBeUndefined();
+  });
+
+  it('does not use a state whose file is not the size recorded, or whose record is unreadable', async () => {
+    const state = await saveWarmState(savingVm(), { cacheDir: cache, key: 'k1', config: {}, timeoutMs: 5000 });
+    writeFileSync(state.path, STATE.subarray(0, 1000));
+    expect(await findWarmState(cache, 'k1')).toBeUndefined();
+    writeFileSync(`${state.path}.json`, '{');
+    expect(await findWarmState(cache, 'k1')).toBeUndefined();
+  });
+
+  it('is pruned with the image it was saved from', async () => {
+    await saveWarmState(savingVm(), { cacheDir: cache, key: 'old', config: { image: '00000000000000aa' }, timeoutMs: 5000 });
+    await saveWarmState(savingVm(), { cacheDir: cache, key: 'new', config: { image: '00000000000000bb' }, timeoutMs: 5000 });
+    mkdirSync(join(cache, '00000000000000aa'));
+    expect((await warmStatesOf(cache)).map((s) => s.image).sort()).toEqual(['00000000000000aa', '00000000000000bb']);
+    expect(await pruneImages('00000000000000bb', cache)).toEqual(['00000000000000aa', 'warm/old.state']);
+    expect(existsSync(join(cache, 'warm', 'new.state'))).toBe(true);
+    expect(existsSync(join(cache, 'warm', 'old.state.json'))).toBe(false);
+  });
+});
+
+describe('loading a warm state', () => {
+  it('streams the whole file into the socket QEMU listens on, and waits for the guest to run', async () => {
+    const state = await saveWarmState(savingVm(), { cacheDir: cache, key: 'k1', config: {}, timeoutMs: 5000 });
+    const monitorDir = join(cache, 'mon');
+    mkdirSync(monitorDir);
+    let received = Buffer.alloc(0);
+    let status = 'inmigrate';
+    const asked: unknown[] = [];
+    const vm = {
+      host: new LocalHost(),
+      plan: { qmpSocket: join(monitorDir, 'src.qmp') },
+      qmp: {
+        execute: async (command: string, args: { uri: string }) => {
+          asked.push([command, args]);
+          const server = createServer((conn) => {
+            server.close();
+            conn.on('data', (d: Buffer) => (received = Buffer.concat([received, d])));
+            conn.on('end', () => (status = 'running'));
+          });
+          // QEMU opens the socket a moment after the command returns.
+          setTimeout(() => server.listen(args.uri.replace(/^unix:/, '')), 30);
+        },
+        queryStatus: async () => ({ status, running: status === 'running' }),
+      },
+    } as unknown as Vm;
+    const ms = await loadWarmState(vm, state, { timeoutMs: 5000 });
+    expect(asked).toEqual([['migrate-incoming', { uri: `unix:${join(monitorDir, 'warm.sock')}` }]]);
+    expect(received.equals(STATE)).toBe(true);
+    expect(ms).toBeGreaterThanOrEqual(0);
+  });
+
+  it('says so when the QEMU does not run the guest afterwards', async () => {
+    const state = await saveWarmState(savingVm(), { cacheDir: cache, key: 'k1', config: {}, timeoutMs: 5000 });
+    const monitorDir = join(cache, 'mon');
+    mkdirSync(monitorDir);
+    let status = 'inmigrate';
+    const vm = {
+      host: new LocalHost(),
+      plan: { qmpSocket: join(monitorDir, 'src.qmp') },
+      qmp: {
+        execute: async (_c: string, args: { uri: string }) => {
+          const server = createServer((conn) => {
+            server.close();
+            conn.resume();
+            conn.on('end', () => (status = 'paused'));
+          });
+          server.listen(args.uri.replace(/^unix:/, ''));
+        },
+        queryStatus: async () => ({ status, running: false }),
+      },
+    } as unknown as Vm;
+    await expect(loadWarmState(vm, state, { timeoutMs: 5000 })).rejects.toThrow(/is paused, not running, after loading the warm state/);
+  });
+});
+
+function readdirNames(dir: string): string[] {
+  return existsSync(dir) ? readdirSync(dir).sort() : [];
+}
+
+describe('a warm start on hosts over SSH', () => {
+  it('is refused before anything starts: the state is kept on this machine', () => {
+    const run = (sharesLocalFiles: boolean | undefined) =>
+      ({ scenario: { guest: { start: 'warm' } }, lab: { hosts: { src: { where: 'root@10.0.0.1', host: { sharesLocalFiles } } } } }) as unknown as WarmRun;
+    expect(() => checkWarmStart(run(undefined))).toThrow('--start warm needs the source on this machine\'s lab (its saved state is kept here), and the source is root@10.0.0.1');
+    expect(() => checkWarmStart(run(true))).not.toThrow();
+  });
+});
