@@ -33,7 +33,6 @@ import {
 } from './inputs.js';
 import { loadOrder, moduleClosures, readModinfo, type ModInfo } from './modinfo.js';
 import { pvhKernel } from './pvh.js';
-import { warmStatesOf } from '../machine/warm-start.js';
 
 // Callers import the data disk from here too (it belongs with the image the guest boots).
 export { createDataDisk, type DataDiskOptions } from './disk.js';
@@ -304,10 +303,7 @@ export async function listImages(cacheDir = defaultCacheDir()): Promise<ImageInf
   return found.sort((a, b) => b.builtAt.localeCompare(a.builtAt));
 }
 
-/**
- * Remove every cached image except `keepHash` (and the download cache), and the warm starts'
- * saved guests of other images (src/machine/warm-start.ts). Returns what was removed.
- */
+/** Remove every cached image except `keepHash` (and the download cache). Returns what was removed. */
 export async function pruneImages(keepHash: string, cacheDir = defaultCacheDir()): Promise<string[]> {
   const removed: string[] = [];
   if (!existsSync(cacheDir)) return removed;
@@ -315,11 +311,6 @@ export async function pruneImages(keepHash: string, cacheDir = defaultCacheDir()
     if (!/^[0-9a-f]{16}$/.test(name) || name === keepHash) continue;
     await rm(join(cacheDir, name), { recursive: true, force: true });
     removed.push(name);
-  }
-  for (const state of await warmStatesOf(cacheDir)) {
-    if (state.image === keepHash) continue;
-    await Promise.all([rm(state.path, { force: true }), rm(`${state.path}.json`, { force: true })]);
-    removed.push(`warm/${basename(state.path)}`);
   }
   return removed;
 }

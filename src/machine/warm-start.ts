@@ -10,7 +10,7 @@
 // The guest in it has booted, printed its first heartbeat and talked to nobody yet.
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -50,23 +50,6 @@ export function warmDir(cacheDir: string): string {
 export function warmKey(config: Readonly<Record<string, unknown>>): string {
   const canonical = JSON.stringify(Object.keys(config).sort().map((k) => [k, config[k]]));
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
-}
-
-/** Every saved state in the cache with the image it was saved from (its record's config.image). */
-export async function warmStatesOf(cacheDir: string): Promise<{ path: string; image: unknown }[]> {
-  const dir = warmDir(cacheDir);
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return [];
-  }
-  const found: { path: string; image: unknown }[] = [];
-  for (const name of names.filter((n) => n.endsWith('.state'))) {
-    const path = join(dir, name);
-    found.push({ path, image: (await readMeta(path))?.config.image });
-  }
-  return found;
 }
 
 /** A state's record (PATH.json), or undefined when it is missing or unreadable. */

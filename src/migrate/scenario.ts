@@ -212,6 +212,8 @@ export function scenarioName(s: Scenario): string {
   const q = qemuName(s.qemu);
   if (q) parts.push(q);
   if (s.guest.machineType !== 'auto') parts.push(s.guest.machineType);
+  // A warm start changes QEMU's figures (bench --which runs): its runs are never mistaken for cold ones.
+  if (s.guest.start === 'warm') parts.push('warm');
   if (s.parameters.maxBandwidthMiBps !== undefined) parts.push(`bw${s.parameters.maxBandwidthMiBps}`);
   if (s.parameters.maxPostcopyBandwidthMiBps !== undefined) parts.push(`pcbw${s.parameters.maxPostcopyBandwidthMiBps}`);
   if (s.parameters.downtimeLimitMs !== undefined) parts.push(`dl${s.parameters.downtimeLimitMs}`);

@@ -8,9 +8,8 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalHost } from '../../../src/host/local.js';
-import { pruneImages } from '../../../src/image/build.js';
 import type { Vm } from '../../../src/machine/vm.js';
-import { findWarmState, loadWarmState, saveWarmState, warmKey, warmStatesOf } from '../../../src/machine/warm-start.js';
+import { findWarmState, loadWarmState, saveWarmState, warmKey } from '../../../src/machine/warm-start.js';
 import { checkWarmStart, type WarmRun } from '../../../src/migrate/phases/warm.js';
 
 let cache: string;
@@ -71,16 +70,6 @@ describe('saving and finding a warm state', () => {
     expect(await findWarmState(cache, 'k1')).toBeUndefined();
     writeFileSync(`${state.path}.json`, '{');
     expect(await findWarmState(cache, 'k1')).toBeUndefined();
-  });
-
-  it('is pruned with the image it was saved from', async () => {
-    await saveWarmState(savingVm(), { cacheDir: cache, key: 'old', config: { image: '00000000000000aa' }, timeoutMs: 5000 });
-    await saveWarmState(savingVm(), { cacheDir: cache, key: 'new', config: { image: '00000000000000bb' }, timeoutMs: 5000 });
-    mkdirSync(join(cache, '00000000000000aa'));
-    expect((await warmStatesOf(cache)).map((s) => s.image).sort()).toEqual(['00000000000000aa', '00000000000000bb']);
-    expect(await pruneImages('00000000000000bb', cache)).toEqual(['00000000000000aa', 'warm/old.state']);
-    expect(existsSync(join(cache, 'warm', 'new.state'))).toBe(true);
-    expect(existsSync(join(cache, 'warm', 'old.state.json'))).toBe(false);
   });
 });
 

@@ -20,6 +20,8 @@ describe('scenario', () => {
   it('starts the guest cold unless a warm start is asked for', () => {
     expect(parseScenario(scenarioFromArgs(args)).guest.start).toBe('cold');
     expect(parseScenario(scenarioFromArgs({ ...args, start: 'warm' })).guest.start).toBe('warm');
+    // Named apart: a warm start changes QEMU's figures.
+    expect(scenarioName(parseScenario(scenarioFromArgs({ ...args, start: 'warm' })))).toBe('512m-idle-e1000-ide-hmp-warm-bw1024-dl50-xbzrle');
     expect(parseScenario({}).guest.start).toBe('cold');
     expect(() => parseScenario({ guest: { start: 'hot' as never } })).toThrow(/start/);
   });
