@@ -99,7 +99,7 @@ export async function preflightFor(where: LabChoice, faults: readonly { readonly
  * it was found, shaping restored). Hosts from a hosts file: connected over SSH for the duration
  * of `td`, QEMU and the CPU models checked there.
  */
-export async function useLab(td: Teardown, where: LabChoice, signal: AbortSignal): Promise<Lab> {
+export async function useLab(td: Teardown, where: LabChoice, signal: AbortSignal, opts: { readonly sharedWithOtherProcesses?: boolean } = {}): Promise<Lab> {
   if (where.hosts !== undefined) {
     // ssh2 and yaml take ~0.15 s to load (measured 94-118 + 58-68 ms): only commands on hosts load them.
     const { useHostsLab } = await import('./hosts/use.js');
@@ -116,7 +116,9 @@ export async function useLab(td: Teardown, where: LabChoice, signal: AbortSignal
     }
     return existing;
   }
-  const lab = await labUp({ ...parsed, shaping: shaping ? parseShaping(shaping) : parsed.shaping }, { timeoutMs: LAB_TIMEOUT_MS, signal, ephemeral: true });
+  // Other miglab processes may run on a lab brought up for them (a benchmark's commands); one
+  // brought up for this process's own runs refuses them.
+  const lab = await labUp({ ...parsed, shaping: shaping ? parseShaping(shaping) : parsed.shaping }, { timeoutMs: LAB_TIMEOUT_MS, signal, ephemeral: !opts.sharedWithOtherProcesses });
   td.defer(`take lab ${parsed.prefix} down`, () => labDown(parsed.prefix, { stateRoot: parsed.stateRoot, timeoutMs: LAB_TIMEOUT_MS }).then(() => undefined));
   return lab;
 }

@@ -48,6 +48,8 @@ interface RunRow {
   /** A warm run that had to make its state first: not counted among the warm runs. */
   readonly madeState?: boolean;
   readonly runDir?: string;
+  /** A run with no run.json: the command's last line on stderr. */
+  readonly error?: string;
 }
 
 export interface RunsCase {
@@ -86,11 +88,13 @@ async function runOnce(workload: keyof typeof WORKLOADS, start: (typeof STARTS)[
   await makePrivateDir(results);
   const argv = [join(REPO_ROOT, 'bin', 'miglab.js'), 'migrate', '--memory', '512M', '--disk-size', '64M', '--accel', 'tcg', '--start', start, '--workload', WORKLOADS[workload], '--results', results, '--quiet'];
   const t = Date.now();
-  const r = await execa(process.execPath, argv, { reject: false, cancelSignal: signal, cwd: REPO_ROOT });
+  // Ctrl-C reaches the run as SIGTERM; it then stops its QEMUs and taps (seconds), not killed before.
+  const r = await execa(process.execPath, argv, { reject: false, cancelSignal: signal, forceKillAfterDelay: 30_000, cwd: REPO_ROOT });
   const wallMs = Date.now() - t;
   const runDir = (await readdir(results).catch(() => [] as string[]))[0];
-  const report = runDir ? (JSON.parse(await readFile(join(results, runDir, 'run.json'), 'utf8')) as RunReport) : undefined;
-  if (!report) return { workload, start, repetition, ok: false, wallMs, steps: {}, runDir: r.stderr.split('\n').at(-1) };
+  // A run that left no readable run.json is a failed row (its last words kept), not the end of the bench.
+  const report = runDir ? await readFile(join(results, runDir, 'run.json'), 'utf8').then((text) => JSON.parse(text) as RunReport, () => undefined) : undefined;
+  if (!report) return { workload, start, repetition, ok: false, wallMs, steps: {}, error: r.stderr.trim().split('\n').at(-1) ?? `exit ${r.exitCode}` };
   const o = report.outputs;
   const steps: Record<string, number> = {};
   for (const s of report.steps ?? []) steps[s.step] = (steps[s.step] ?? 0) + s.ms;
@@ -152,7 +156,7 @@ export async function runRunsBench(opts: RunsBenchOptions): Promise<{ files: { j
   await withTeardown(async (td, ctrlC) => {
     const signal = opts.signal ? AbortSignal.any([opts.signal, ctrlC]) : ctrlC;
     // The lab stays up for every run (each command attaches to it, as a user's runs on a lab they brought up).
-    await useLab(td, { shaping: { bandwidthMbit: LINK_MBIT } }, signal);
+    await useLab(td, { shaping: { bandwidthMbit: LINK_MBIT } }, signal, { sharedWithOtherProcesses: true });
     for (let i = 1; i <= repetitions; i++) {
       for (const workload of Object.keys(WORKLOADS) as (keyof typeof WORKLOADS)[]) {
         // Which start goes first alternates, so neither always follows the other.

@@ -34,8 +34,12 @@ import { doctorExit, ERROR_EXIT, runExit } from './exit.js';
 import type { CommandIo } from './io.js';
 import { HOSTS_OPTION, MIGRATE_OPTIONS, SHAPING_OPTIONS, scenarioFromArgsChecked, shapingFromArgs, wholeNumberFromArgs } from './options.js';
 
-/** migrate's options that mean something when a person sends the migrate command. */
-const { monitor: _monitor, fault: _fault, 'postcopy-after': _postcopyAfter, 'postcopy-stall': _postcopyStall, 'postcopy-recover-within': _postcopyRecoverWithin, switchover: _switchover, ...GUESTS_UP_OPTIONS } = MIGRATE_OPTIONS;
+/**
+ * migrate's options that mean something when a person sends the migrate command. Not --start: a
+ * warm source has just completed an incoming migration, and query-migrate says completed until
+ * the person's migrate begins, so the run would see a migration that never happened.
+ */
+const { monitor: _monitor, fault: _fault, 'postcopy-after': _postcopyAfter, 'postcopy-stall': _postcopyStall, 'postcopy-recover-within': _postcopyRecoverWithin, switchover: _switchover, start: _start, ...GUESTS_UP_OPTIONS } = MIGRATE_OPTIONS;
 
 export type Args = Record<string, unknown>;
 

@@ -5,7 +5,7 @@
 // of the program asks again. Only for this machine and its namespaces, which share its files;
 // a host over SSH is asked once per process, as before.
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { defaultCacheDir } from '../image/inputs.js';
 import type { Host } from './host.js';
@@ -16,7 +16,7 @@ export function programFactsFile(): string {
 }
 
 /** The program file's identity, or undefined when it cannot be kept (a remote host, no such file). */
-async function identity(host: Host, program: string): Promise<string | undefined> {
+export async function programIdentity(host: Host, program: string): Promise<string | undefined> {
   if (!host.sharesLocalFiles) return undefined;
   const path = isAbsolute(program) ? program : await host.which(program);
   if (!path) return undefined;
@@ -43,7 +43,7 @@ async function readFacts(file: string): Promise<Record<string, unknown>> {
  * cannot be read or written only costs the ask.
  */
 export async function rememberedFact<T>(question: string, host: Host, program: string, ask: () => Promise<T>, file = programFactsFile()): Promise<T> {
-  const id = await identity(host, program);
+  const id = await programIdentity(host, program);
   if (id === undefined) return ask();
   const key = `${question}|${id}`;
   const known = (await readFacts(file))[key];
@@ -51,13 +51,14 @@ export async function rememberedFact<T>(question: string, host: Host, program: s
   const answer = await ask();
   // Read again just before writing: another process may have added its own answers meanwhile.
   // Written whole to a temporary file and renamed, so a reader never sees half a file.
+  const tmp = `${file}.${randomUUID()}`;
   try {
     await mkdir(dirname(file), { recursive: true });
-    const tmp = `${file}.${randomUUID()}`;
     await writeFile(tmp, JSON.stringify({ ...(await readFacts(file)), [key]: answer }), { mode: 0o600 });
     await rename(tmp, file);
   } catch {
-    // A read-only cache: asked again next time.
+    // A read-only cache, or no room: asked again next time (and no partial file left).
+    await rm(tmp, { force: true }).catch(() => undefined);
   }
   return answer;
 }

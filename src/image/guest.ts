@@ -2,6 +2,7 @@
 // and the `MIGLAB-*` lines the guest prints on its serial console (see vm-images/README.md).
 // Pure functions; machine and migration code use them to boot the guest and read its console.
 import { UsageError } from '../errors.js';
+import type { DiskInterface, NicModel } from '../machine/spec.js';
 
 /** The agent's UDP port inside the guest. */
 export const AGENT_UDP_PORT = 7777;
@@ -42,7 +43,7 @@ export const FAST_BOOT_ARGS: readonly { readonly arg: string; readonly why: stri
 ];
 
 /** The guest drivers each NIC model and disk interface needs (miglab.modules=; vm-images/init). */
-export const DEVICE_MODULES: Readonly<Record<string, readonly string[]>> = {
+export const DEVICE_MODULES: Readonly<Record<NicModel | DiskInterface, readonly string[]>> = {
   // virtio_pci is the transport: no virtio driver depends on it, yet none finds its device without it.
   'virtio-net-pci': ['virtio_pci', 'virtio_net'],
   e1000: ['e1000'],

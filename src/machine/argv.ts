@@ -62,15 +62,13 @@ export function qemuOptValue(value: string): string {
 }
 
 export function kernelAppend(spec: MachineSpec): string {
-  const modules = [...new Set([...DEVICE_MODULES[spec.nicModel]!, ...DEVICE_MODULES[spec.diskInterface]!])];
+  const modules = [...new Set([...DEVICE_MODULES[spec.nicModel], ...DEVICE_MODULES[spec.diskInterface]])];
   const parts = [
     'console=ttyS0',
     'quiet',
     'panic=-1',
     ...FAST_BOOT_ARGS.map((a) => a.arg),
     `miglab.modules=${modules.join(',')}`,
-    // One vCPU: no SMP bring-up or SMP alternatives patching (0.2 s of a TCG boot, measured).
-    ...(spec.vcpus === 1 ? ['nosmp'] : []),
     // Only virtio devices (MSI-X, no legacy interrupt lines): PCI routing from the BIOS table
     // instead of ACPI's link objects, 0.3-0.4 s of AML interpretation under TCG. qboot gives no
     // such table, so e1000, rtl8139 and IDE (INTx) would get no interrupt: they keep ACPI's.
@@ -130,7 +128,7 @@ export function buildQemuCommand(spec: MachineSpec, plan: LaunchPlan): Explained
   add('the Debian kernel booted directly, without a bootloader', '-kernel', plan.media.kernelPath);
   add('the initramfs holding busybox, iperf3, the NIC/disk modules and the miglab guest agent', '-initrd', plan.media.initrdPath);
   add(
-    `kernel command line: serial console, no reboot on panic, the drivers of this machine's devices only (miglab.modules), the guest's network settings for the agent, and what shortens a TCG boot (${FAST_BOOT_ARGS.map((a) => `${a.arg}: ${a.why}`).join('; ')}; nosmp with one vCPU: no SMP bring-up; pci=noacpi with only virtio devices: PCI interrupts routed without ACPI's link objects, 0.3-0.4 s)`,
+    `kernel command line: serial console, no reboot on panic, the drivers of this machine's devices only (miglab.modules), the guest's network settings for the agent, and what shortens a TCG boot (${FAST_BOOT_ARGS.map((a) => `${a.arg}: ${a.why}`).join('; ')}; pci=noacpi with only virtio devices: PCI interrupts routed without ACPI's link objects, 0.3-0.4 s)`,
     '-append',
     kernelAppend(spec),
   );

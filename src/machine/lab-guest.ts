@@ -9,6 +9,7 @@ import type { Teardown } from '../util/teardown.js';
 import type { LaunchPlan, ResolvedAccel } from './argv.js';
 import type { MachineMedia, MachineSpec } from './spec.js';
 import { ramPadFor } from './quirks.js';
+import { WARM_SOCKET } from './warm-start.js';
 import { systemBuild, type QemuBuild } from '../qemu/build.js';
 import { Vm, VmLaunchError } from './vm.js';
 
@@ -60,7 +61,7 @@ export const LAUNCH_HANG_MS = 20000;
 /** The person's QMP socket in a monitor directory (the longest name there). */
 const PERSON_QMP = 'hand.qmp';
 /** Unix socket paths are limited to 107 bytes; the longest name put in a monitor directory. */
-const SOCKET_PATH_MAX = 107 - PERSON_QMP.length - 1;
+const SOCKET_PATH_MAX = 107 - Math.max(PERSON_QMP.length, WARM_SOCKET.length) - 1;
 
 /**
  * A private directory for a guest's monitor sockets (mode 0700) on the host that runs it: inside

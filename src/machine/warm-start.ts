@@ -8,23 +8,28 @@
 // A state fits only the QEMU configuration it was saved from: the key covers what shapes the
 // guest's devices and RAM (machine spec, image, both QEMU builds, accelerator, RAM pad, disk size).
 // The guest in it has booted, printed its first heartbeat and talked to nobody yet.
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { describeError, MiglabError } from '../errors.js';
 import { pollUntil, withDeadline, type WaitOptions } from '../util/deadline.js';
-import { makePrivateDir } from '../util/private.js';
+import { canonicalJson, sha256 } from '../image/inputs.js';
 import type { Vm } from './vm.js';
 
 export const GUEST_STARTS = ['cold', 'warm'] as const;
+/** The socket a restoring QEMU listens on for its state, in its monitor folder. */
+export const WARM_SOCKET = 'warm.sock';
 export type GuestStart = (typeof GUEST_STARTS)[number];
 
 const WarmMetaSchema = z.object({
   key: z.string(),
+  /** The state's file in the folder: a name of its own per save, so two saves of one key never mix. */
+  file: z.string().regex(/^[0-9A-Za-z_-]+\.[0-9a-f]{8}\.state$/),
   createdAt: z.string(),
   bytes: z.number().int(),
   saveMs: z.number(),
@@ -46,28 +51,31 @@ export function warmDir(cacheDir: string): string {
   return join(cacheDir, 'warm');
 }
 
-/** The key of a configuration: 16 hex digits of the sha256 of its canonical JSON. */
+/** The key of a configuration: 16 hex digits of the sha256 of its canonical JSON (as an image's hash). */
 export function warmKey(config: Readonly<Record<string, unknown>>): string {
-  const canonical = JSON.stringify(Object.keys(config).sort().map((k) => [k, config[k]]));
-  return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
+  return sha256(canonicalJson(config)).slice(0, 16);
 }
 
-/** A state's record (PATH.json), or undefined when it is missing or unreadable. */
-async function readMeta(path: string): Promise<WarmMeta | undefined> {
+/** The saved state for `key`, if the cache has a complete one (its record, and its file of the size recorded). */
+export async function findWarmState(cacheDir: string, key: string): Promise<WarmState | undefined> {
+  const dir = warmDir(cacheDir);
+  let meta: WarmMeta;
   try {
-    return WarmMetaSchema.parse(JSON.parse(await readFile(`${path}.json`, 'utf8')));
+    meta = WarmMetaSchema.parse(JSON.parse(await readFile(join(dir, `${key}.json`), 'utf8')));
   } catch {
     return undefined;
   }
+  if (meta.key !== key) return undefined;
+  const path = join(dir, meta.file);
+  const size = await stat(path).then((st) => st.size, () => undefined);
+  return size === meta.bytes ? { path, meta } : undefined;
 }
 
-/** The saved state for `key`, if the cache has a complete one (its size as recorded). */
-export async function findWarmState(cacheDir: string, key: string): Promise<WarmState | undefined> {
-  const path = join(warmDir(cacheDir), `${key}.state`);
-  const meta = await readMeta(path);
-  if (!meta || meta.key !== key) return undefined;
-  const size = await stat(path).then((s) => s.size, () => undefined);
-  return size === meta.bytes ? { path, meta } : undefined;
+/** Forget the state of `key` (one that QEMU could not load): the next warm run makes it again. */
+export async function forgetWarmState(cacheDir: string, key: string): Promise<void> {
+  const dir = warmDir(cacheDir);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  await Promise.all(names.filter((n) => n.startsWith(`${key}.`)).map((n) => rm(join(dir, n), { force: true })));
 }
 
 /**
@@ -79,10 +87,12 @@ export async function findWarmState(cacheDir: string, key: string): Promise<Warm
 export async function saveWarmState(vm: Vm, o: { cacheDir: string; key: string; config: Record<string, unknown> } & WaitOptions): Promise<WarmState> {
   const dir = warmDir(o.cacheDir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const sockDir = join(dir, `.save-${randomUUID().slice(0, 8)}`);
-  await makePrivateDir(sockDir);
+  // The socket in a private folder of its own under /tmp: the cache may lie too deep for the
+  // 107 bytes of a socket path.
+  const sockDir = await mkdtemp(join(tmpdir(), 'miglab-save-'));
   const socket = join(sockDir, 's');
-  const tmp = join(dir, `.${o.key}.${randomUUID().slice(0, 8)}.part`);
+  const file = `${o.key}.${randomUUID().slice(0, 8)}.state`;
+  const tmp = join(dir, `.${file}.part`);
   const started = Date.now();
   let server: Server | undefined;
   try {
@@ -94,6 +104,9 @@ export async function saveWarmState(vm: Vm, o: { cacheDir: string; key: string; 
       server.on('error', reject);
       server.listen(socket);
     });
+    // Awaited once QEMU says completed; a failure before that (no room for the file) must not
+    // go unhandled meanwhile: it is seen there, or QEMU reports the save failed.
+    received.catch(() => undefined);
     await new Promise<void>((resolve, reject) => {
       server!.once('listening', resolve);
       server!.once('error', reject);
@@ -112,10 +125,18 @@ export async function saveWarmState(vm: Vm, o: { cacheDir: string; key: string; 
     if (info.status !== 'completed') throw new MiglabError('MIGRATION_FAILED', `saving the booted guest for warm starts: QEMU says ${info.status}${info.errorDesc ? ` (${info.errorDesc})` : ''}`);
     await withDeadline('the saved state to be written', received, { timeoutMs: o.timeoutMs, signal: o.signal });
     const bytes = (await stat(tmp)).size;
-    const path = join(dir, `${o.key}.state`);
-    const meta: WarmMeta = { key: o.key, createdAt: new Date().toISOString(), bytes, saveMs: Date.now() - started, bootId: last.bootId, seq: last.seq, config: o.config };
+    const path = join(dir, file);
+    const meta: WarmMeta = { key: o.key, file, createdAt: new Date().toISOString(), bytes, saveMs: Date.now() - started, bootId: last.bootId, seq: last.seq, config: o.config };
     await rename(tmp, path);
-    await writeFile(`${path}.json`, `${JSON.stringify(meta, null, 2)}\n`, { mode: 0o600 });
+    // The record names its own file and is renamed into place whole: two processes saving the
+    // same key at once leave one consistent pair (the last record and the file it names).
+    const record = join(dir, `.${file}.json.part`);
+    await writeFile(record, `${JSON.stringify(meta, null, 2)}\n`, { mode: 0o600 });
+    await rename(record, join(dir, `${o.key}.json`));
+    // Older states of this key (remade after a failed load, or saved beside this one) are no
+    // longer named by any record. A run loading one at this moment keeps reading its open file.
+    const others = (await readdir(dir)).filter((n) => n.startsWith(`${o.key}.`) && n.endsWith('.state') && n !== file);
+    await Promise.all(others.map((n) => rm(join(dir, n), { force: true })));
     return { path, meta };
   } catch (err) {
     await rm(tmp, { force: true });
@@ -133,7 +154,7 @@ export async function saveWarmState(vm: Vm, o: { cacheDir: string; key: string; 
  */
 export async function loadWarmState(vm: Vm, state: WarmState, o: WaitOptions): Promise<number> {
   const started = Date.now();
-  const socket = join(vm.plan.qmpSocket, '..', 'warm.sock');
+  const socket = join(vm.plan.qmpSocket, '..', WARM_SOCKET);
   await vm.qmp.execute('migrate-incoming', { uri: `unix:${socket}` }, { timeoutMs: 10_000, signal: o.signal });
   const conn = await pollUntil(
     'the source QEMU to listen for the saved state',

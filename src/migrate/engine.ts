@@ -26,6 +26,7 @@ import { lastActiveSample } from './figures.js';
 import { RunGuard, trippedError } from './guard.js';
 import { boot, chooseAccel, chooseQemu, claimSlot, labGuests, type Slot } from './phases/boot.js';
 import { configure } from './phases/configure.js';
+import { checkWarmStart } from './phases/warm.js';
 import { instrument } from './phases/instrument.js';
 import { migrate } from './phases/migrate.js';
 import { buildReport, hostFacts } from './phases/record.js';
@@ -102,6 +103,7 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
   // Read at the start: at the end the source host may be out of reach (a lost connection).
   let facts: Promise<HostFacts> | undefined;
   try {
+    checkWarmStart(run);
     await timed(run, 'qemuBuilds', () => chooseQemu(run));
     slot = await timed(run, 'slot', () => claimSlot(run));
     facts = hostFacts(run.lab.hosts.src.host);
@@ -147,7 +149,8 @@ export async function runMigration(ctx: EngineContext, scenario: Scenario): Prom
     run.phase = 'cleanup';
     run.progress('cleanup', 'stopping QEMU, removing taps and the data disk');
     const problems = await timed(run, 'teardown', () => td.run());
-    if (problems.length > 0) run.out.teardownProblems = problems;
+    // Added to what a warm start's saving guest may have left (phases/warm.ts).
+    if (problems.length > 0) run.out.teardownProblems = [...(run.out.teardownProblems ?? []), ...problems];
     run.out.leftovers = await timed(run, 'leftovers', () => leftovers(run));
     mark(run, 'cleanupMs', t);
   }

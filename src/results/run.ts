@@ -588,6 +588,7 @@ export const RUN_FOLDER_FILES: readonly { readonly names: readonly string[]; rea
   { names: ['*.serial.log'], what: "the guest's serial console on each side (`src`, `dst`: agent heartbeat, kernel messages) and QEMU's own messages" },
   { names: ['*.qmp.jsonl'], what: 'the QMP conversation with each QEMU (`src`, `dst`), both directions, timestamped, one JSON message a line' },
   { names: ['workload.log'], what: "the net workload's iperf3 output, when there is one" },
+  { names: ['warm-save'], what: 'a warm start that made its saved state: the console and QMP conversation of the guest booted to be saved (`src.serial.log`, `src.qmp.jsonl`)' },
 ];
 
 /** What the run folder's file `name` holds ('' for a file not in RUN_FOLDER_FILES). */

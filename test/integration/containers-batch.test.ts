@@ -98,6 +98,8 @@ describe('containers batch', () => {
     const steps = r.record.steps;
     // The ladder stopped at the step where the guest halted: N=40 never started.
     expect(steps.map((s) => s.count)).toEqual([2, 12]);
+    // Each container's check, so that a failure says which and why.
+    expect(steps[0]!.moves.map((m) => (m.check?.ok ? 'intact' : `${m.outcome}: ${m.check?.detail ?? 'no check'}`))).toEqual(['intact', 'intact']);
     expect(steps[0]!.intact).toBe(2);
     expect(r.record.request.files).toBe('export');
     expect(steps[1]!.halt).toMatchObject({ guest: 'chost-dst', how: 'qemu-exited' });

@@ -188,6 +188,9 @@ async function alivePids(h: ContainerHost, pids: readonly number[], signal: Abor
   return new Set(out.split('\n').filter(Boolean).map(Number));
 }
 
+/** The longest a migrated container's log is given to grow on chost-dst. */
+const GROWTH_WAIT_MS = 5000;
+
 /**
  * Check each migrated container: its restored init runs on chost-dst, and its log is whole from
  * index 0 (no gap, no repeat, no torn line, every value right) and grew over one more period on
@@ -199,8 +202,20 @@ export async function checkMigrated(dst: ContainerHost, cs: readonly BatchContai
   const pids = new Map<number, number | undefined>();
   await Promise.all(migrated.map(async (c) => pids.set(c.index, await restoredPid(c))));
   const first = await lineCounts(dst, migrated, signal);
-  await sleep(periodMs + 500, signal);
-  const second = await publishLogs(dst, migrated, signal);
+  // One more period (and some) for each log to grow; a guest slowed down (TCG, a loaded machine,
+  // restores just done) is given up to GROWTH_WAIT_MS in all, asked again each period.
+  const waitedFrom = Date.now();
+  let second: Map<number, string | undefined>;
+  for (;;) {
+    await sleep(periodMs + 500, signal);
+    second = await publishLogs(dst, migrated, signal);
+    const grown = migrated.every((c) => {
+      const text = second.get(c.index);
+      return text === undefined || scanLog('counter', text).lines > (first.get(c.index) ?? 0);
+    });
+    if (grown || Date.now() - waitedFrom >= GROWTH_WAIT_MS) break;
+  }
+  const waitedMs = Date.now() - waitedFrom;
   const alive = await alivePids(dst, [...pids.values()].filter((p): p is number => p !== undefined), signal);
   const checks = new Map<number, { ok: boolean; detail: string }>();
   for (const c of migrated) {
@@ -218,7 +233,7 @@ export async function checkMigrated(dst: ContainerHost, cs: readonly BatchContai
             : scan.problem
               ? `its log: ${scan.problem}`
               : scan.lines <= before
-                ? `its log did not grow on chost-dst (${scan.lines} lines before and after ${periodMs + 500} ms)`
+                ? `its log did not grow on chost-dst (${scan.lines} lines before and after ${waitedMs} ms)`
                 : undefined;
     checks.set(c.index, problem ? { ok: false, detail: problem } : { ok: true, detail: `runs on chost-dst as pid ${pid}; ${scan!.lines} lines, 0..${scan!.lines - 1} once each and in order, ${scan!.lines - before} written during the check` });
   }

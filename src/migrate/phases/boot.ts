@@ -22,7 +22,9 @@ import { Teardown } from '../../util/teardown.js';
 import { checkThenRemoveDisk } from '../../workload/run.js';
 import type { EngineContext } from '../engine.js';
 import { mark, switchedOver, type Run } from '../run-state.js';
-import { checkWarmStart, startFromState, warmConfig, warmState } from './warm.js';
+import { startFromState, warmConfig, warmState } from './warm.js';
+import { makePrivateDir } from '../../util/private.js';
+import { join } from 'node:path';
 import { resultsWriteError, watchConsole, watchLab, watchQemuExit, type Side } from '../watch.js';
 
 const BOOT_TIMEOUT_MS = 60000;
@@ -198,7 +200,6 @@ async function bootGuest(run: BootRun, slot: Slot, accel: AccelDecision, launch:
   const { ctx, scenario, guard, td, lab } = run;
   const { machine } = slot;
 
-  checkWarmStart(run);
   const watch = watchLab(lab, guard);
   td.defer('stop watching the lab', () => watch.stop());
 
@@ -226,14 +227,15 @@ async function bootGuest(run: BootRun, slot: Slot, accel: AccelDecision, launch:
   const tlsDir = scenario.tls ? await lab.tlsCredentials({ signal: guard.signal }) : undefined;
   const onLogError = resultsWriteError(guard);
   const kvmDirtyRingSize = scenarioCapabilities(scenario)['dirty-limit'] ? KVM_DIRTY_RING_SIZE : undefined;
-  // A warm start's own guest (booted once to be saved) takes the source's place for a moment: its own disk and teardown.
-  const start = (side: Side, own?: { teardown: Teardown; diskFile: string; restoring?: boolean }) =>
+  // A warm start's own guest (booted once to be saved) takes the source's place for a moment: its
+  // own disk, teardown and folder for its logs.
+  const start = (side: Side, own?: { teardown: Teardown; diskFile: string; restoring?: boolean; runDir?: string }) =>
     launch({
       side: side === 'source' ? 'src' : 'dst',
       spec: machine,
       accel: accel.used,
       media: { kernelPath: ctx.image.kernelPath, initrdPath: ctx.image.initrdPath, diskUrl: lab.nfs.url(own?.diskFile ?? diskFile) },
-      runDir: ctx.runDir,
+      runDir: own?.runDir ?? ctx.runDir,
       teardown: own?.teardown ?? parts[side],
       role: side,
       restoring: own?.restoring,
@@ -259,16 +261,18 @@ async function bootGuest(run: BootRun, slot: Slot, accel: AccelDecision, launch:
     scenario.guest.start === 'warm'
       ? await warmState(
           run,
-          warmConfig(run, machine, accel.used, kvmDirtyRingSize),
+          await warmConfig(run, machine, accel.used, kvmDirtyRingSize),
           async () => {
-            const own = { teardown: new Teardown(), diskFile: `${ctx.runId}-${machine.name}-warm.qcow2` };
-            await createDataDisk(lab.nfs.host, lab.nfs.path(own.diskFile), scenario.guest.diskSizeMiB, { signal: guard.signal });
-            own.teardown.defer(`remove ${own.diskFile}`, () => lab.nfs.host.remove(lab.nfs.path(own.diskFile)));
+            const own = { teardown: new Teardown(), diskFile: `${ctx.runId}-${machine.name}-warm.qcow2`, runDir: join(ctx.runDir, 'warm-save') };
             const stop = async () => {
               const problems = await own.teardown.run();
               if (problems.length > 0) run.out.teardownProblems = [...(run.out.teardownProblems ?? []), ...problems];
             };
+            // Its removal first: an interrupted creation leaves nothing either.
+            own.teardown.defer(`remove ${own.diskFile}`, () => lab.nfs.host.remove(lab.nfs.path(own.diskFile)));
             try {
+              await makePrivateDir(own.runDir);
+              await createDataDisk(lab.nfs.host, lab.nfs.path(own.diskFile), scenario.guest.diskSizeMiB, { signal: guard.signal });
               return { vm: await start('source', own), stop };
             } catch (err) {
               await stop();

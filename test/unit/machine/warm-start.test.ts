@@ -9,8 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalHost } from '../../../src/host/local.js';
 import type { Vm } from '../../../src/machine/vm.js';
-import { findWarmState, loadWarmState, saveWarmState, warmKey } from '../../../src/machine/warm-start.js';
-import { checkWarmStart, type WarmRun } from '../../../src/migrate/phases/warm.js';
+import { findWarmState, forgetWarmState, loadWarmState, saveWarmState, warmKey } from '../../../src/machine/warm-start.js';
+import { checkWarmStart, warmConfig, type WarmRun } from '../../../src/migrate/phases/warm.js';
+import { parseMachineSpec } from '../../../src/machine/spec.js';
 
 let cache: string;
 beforeEach(() => {
@@ -55,7 +56,8 @@ describe('saving and finding a warm state', () => {
     expect(await findWarmState(cache, 'k1')).toEqual(state);
     expect(await findWarmState(cache, 'k2')).toBeUndefined();
     // Nothing else is left in the cache: no socket folder, no partial file.
-    expect(readdirNames(join(cache, 'warm'))).toEqual(['k1.state', 'k1.state.json']);
+    expect(readdirNames(join(cache, 'warm'))).toEqual([state.meta.file, 'k1.json'].sort());
+    expect(state.meta.file).toMatch(/^k1\.[0-9a-f]{8}\.state$/);
   });
 
   it('keeps nothing when QEMU says the save failed', async () => {
@@ -68,8 +70,21 @@ describe('saving and finding a warm state', () => {
     const state = await saveWarmState(savingVm(), { cacheDir: cache, key: 'k1', config: {}, timeoutMs: 5000 });
     writeFileSync(state.path, STATE.subarray(0, 1000));
     expect(await findWarmState(cache, 'k1')).toBeUndefined();
-    writeFileSync(`${state.path}.json`, '{');
+    writeFileSync(join(cache, 'warm', 'k1.json'), '{');
     expect(await findWarmState(cache, 'k1')).toBeUndefined();
+  });
+
+  it('keeps one consistent state per key when saved again, and forgets it on request', async () => {
+    const first = await saveWarmState(savingVm(), { cacheDir: cache, key: 'k1', config: {}, timeoutMs: 5000 });
+    const second = await saveWarmState(savingVm(), { cacheDir: cache, key: 'k1', config: {}, timeoutMs: 5000 });
+    expect(second.meta.file).not.toBe(first.meta.file);
+    // The record names the newer file; the older one is gone.
+    expect(await findWarmState(cache, 'k1')).toEqual(second);
+    expect(readdirNames(join(cache, 'warm'))).toEqual([second.meta.file, 'k1.json'].sort());
+    await saveWarmState(savingVm(), { cacheDir: cache, key: 'k2', config: {}, timeoutMs: 5000 });
+    await forgetWarmState(cache, 'k1');
+    expect(await findWarmState(cache, 'k1')).toBeUndefined();
+    expect(await findWarmState(cache, 'k2')).toBeDefined();
   });
 });
 
@@ -98,10 +113,10 @@ describe('loading a warm state', () => {
         queryStatus: async () => ({ status, running: status === 'running' }),
       },
     } as unknown as Vm;
-    const ms = await loadWarmState(vm, state, { timeoutMs: 5000 });
+    await loadWarmState(vm, state, { timeoutMs: 5000 });
     expect(asked).toEqual([['migrate-incoming', { uri: `unix:${join(monitorDir, 'warm.sock')}` }]]);
     expect(received.equals(STATE)).toBe(true);
-    expect(ms).toBeGreaterThanOrEqual(0);
+    expect(status).toBe('running');
   });
 
   it('says so when the QEMU does not run the guest afterwards', async () => {
@@ -132,11 +147,37 @@ function readdirNames(dir: string): string[] {
   return existsSync(dir) ? readdirSync(dir).sort() : [];
 }
 
-describe('a warm start on hosts over SSH', () => {
-  it('is refused before anything starts: the state is kept on this machine', () => {
-    const run = (sharesLocalFiles: boolean | undefined) =>
-      ({ scenario: { guest: { start: 'warm' } }, lab: { hosts: { src: { where: 'root@10.0.0.1', host: { sharesLocalFiles } } } } }) as unknown as WarmRun;
+describe('a warm start where it cannot work', () => {
+  const run = (sharesLocalFiles: boolean | undefined, byHand = false) =>
+    ({ scenario: { guest: { start: 'warm' } }, ctx: { hooks: byHand ? { byHand: {} } : undefined }, lab: { hosts: { src: { where: 'root@10.0.0.1', host: { sharesLocalFiles } } } } }) as unknown as WarmRun;
+
+  it('is refused on hosts over SSH: the state is kept on this machine', () => {
     expect(() => checkWarmStart(run(undefined))).toThrow('--start warm needs the source on this machine\'s lab (its saved state is kept here), and the source is root@10.0.0.1');
     expect(() => checkWarmStart(run(true))).not.toThrow();
+  });
+
+  it('is refused by hand: QEMU reports the load as a completed migration until the next begins', () => {
+    expect(() => checkWarmStart(run(true, true))).toThrow(/cannot be migrated by hand/);
+  });
+});
+
+describe('the key of a saved state', () => {
+  const base = parseMachineSpec({ name: 'g0', memoryMiB: 256, mac: '52:54:00:77:00:00', ip: '10.77.0.100/24' });
+  const run = (diskSizeMiB = 64) =>
+    ({
+      scenario: { guest: { diskSizeMiB } },
+      ctx: { image: { kernelPath: '/img/vmlinux', initrdPath: '/img/initrd.img', hash: 'ab'.repeat(8) } },
+      lab: { hosts: { src: { host: new LocalHost() } } },
+    }) as unknown as WarmRun;
+  const key = async (spec = base, r = run(), accel: 'tcg' | 'kvm' = 'tcg') => warmKey(await warmConfig(r, spec, accel, undefined));
+
+  it('is the same for the same guest, and another for anything the saved guest holds', async () => {
+    expect(await key()).toBe(await key());
+    // Another slot (name, MAC, address), another size, another device, another disk, KVM.
+    expect(await key(parseMachineSpec({ ...base, name: 'g1', mac: '52:54:00:77:00:01', ip: '10.77.0.101/24' }))).not.toBe(await key());
+    expect(await key(parseMachineSpec({ ...base, memoryMiB: 512 }))).not.toBe(await key());
+    expect(await key(parseMachineSpec({ ...base, nicModel: 'e1000' }))).not.toBe(await key());
+    expect(await key(base, run(128))).not.toBe(await key());
+    expect(await key(base, run(), 'kvm')).not.toBe(await key());
   });
 });
