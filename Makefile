@@ -12,7 +12,7 @@ SHELL := /bin/bash
 APT_PACKAGES := qemu-system-x86 qemu-utils qemu-block-extra \
 	nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils \
 	busybox-static iperf3 gcc libc6-dev criu \
-	iproute2 iputils-ping nftables linux-perf procps fonts-dejavu-core xz-utils \
+	iproute2 iputils-ping nftables tcpdump linux-perf procps fonts-dejavu-core xz-utils \
 	openssh-client openssh-server openssl telnet socat
 
 NODE_BIN := node_modules/.bin

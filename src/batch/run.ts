@@ -126,6 +126,7 @@ export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): 
     const linkBandwidthMbit = (spec.shaping ?? lab.shaping)?.bandwidthMbit;
     // The host the batch is sampled on and judged by: this machine, or the source host.
     const sampling = lab.batchSampling();
+    td.defer('end the batch sampling', () => sampling.close());
     const host0 = await sampling.host(signal);
     const { qemusPerPair } = sampling;
     const memNow = opts.memAvailableMiB ?? (async () => (await sampling.host(signal)).memAvailableMiB);

@@ -16,7 +16,9 @@ import type { Lab } from '../lab/index.js';
 import { THIS_MACHINE, type LabMachine } from '../lab/machine.js';
 import { parseProcStat as parseLabProcStat } from '../lab/proc.js';
 import { MeasureError } from '../measure/errors.js';
-import { ipLinkStatsArgv, localProcReader, parseIpLinkStats, parseMeminfo, parseProcStat, type LinkCounters, type ProcReader } from '../measure/host-sampler.js';
+import { openLinkReader, type LinkReader } from '../measure/link-reader.js';
+import { withDeadline } from '../util/deadline.js';
+import { localProcReader, parseMeminfo, parseProcStat, type LinkCounters, type ProcReader } from '../measure/host-sampler.js';
 import { readProcRound, roundReader } from '../measure/proc-round.js';
 import { escapeRegex } from '../util/regex.js';
 
@@ -62,6 +64,8 @@ export interface BatchSampling {
   host(signal?: AbortSignal): Promise<SampledHost>;
   /** One tick: the batch's QEMUs started at or after `sinceMs` (epoch), their files, the link. */
   read(sinceMs: number, signal?: AbortSignal): Promise<TickRead>;
+  /** End what the reads keep open (idempotent). */
+  close(): Promise<void>;
 }
 
 /** `g3-source` from a QEMU argv, or undefined when it is not a lab guest's QEMU. */
@@ -139,8 +143,8 @@ const READ_TIMEOUT_MS = 5000;
 /** The embedded lab: this machine's /proc, QEMUs by namespace, the link on the lab's switch. */
 export function embeddedSampling(lab: Lab, machine: LabMachine = THIS_MACHINE): BatchSampling {
   const sw = { netns: lab.names.switchNs, ports: [lab.names.switchPort.src, lab.names.switchPort.dst] };
-  // `ip -n` names the switch's namespace itself: the machine's root host runs it.
-  const switchHost = machine.host;
+  // One reader in the switch's namespace for the whole batch: a line a tick, not a command (link-reader.ts).
+  let reader: Promise<LinkReader> | undefined;
   let ctx: Promise<{ bootMs: number; inNetns: Set<number> }> | undefined;
   return {
     // Both ends of every pair run on this machine.
@@ -156,17 +160,24 @@ export function embeddedSampling(lab: Lab, machine: LabMachine = THIS_MACHINE): 
       const [qemus, ports] = await Promise.all([
         findGuestQemus(sinceMs, { bootMs, inNetns }),
         (async () => {
-          // Both ports in one `ip` call: src's and dst's counters from the same instant.
+          // Both ports in one answer: src's and dst's counters from the same instant.
+          reader ??= openLinkReader(machine.netns('switch', sw.netns), sw.ports);
+          const r = await reader;
           const startMono = performance.now();
-          const r = await switchHost.run(ipLinkStatsArgv(sw.netns), { timeoutMs: READ_TIMEOUT_MS, signal });
-          return { startMono, endMono: performance.now(), counters: parseIpLinkStats(r.stdout) };
+          const counters = await withDeadline(`reading the switch's ports in ${sw.netns}`, r.read({ timeoutMs: READ_TIMEOUT_MS }), { timeoutMs: READ_TIMEOUT_MS, signal });
+          return { startMono, endMono: performance.now(), counters };
         })(),
       ]);
       const links = sw.ports.map((dev): LinkRead => {
-        const counters = ports.counters.get(dev);
-        return { netns: sw.netns, dev, startMono: ports.startMono, endMono: ports.endMono, ...(counters ? { counters } : { error: `${sw.netns}/${dev} is gone` }) };
+        const c = ports.counters.get(dev);
+        return { netns: sw.netns, dev, startMono: ports.startMono, endMono: ports.endMono, ...(c && typeof c !== 'string' ? { counters: c } : { error: `${sw.netns}/${dev}: ${c ?? 'not read'}` }) };
       });
       return { reader: localProcReader, qemus, links };
+    },
+    async close() {
+      const r = reader;
+      reader = undefined;
+      if (r) await (await r).close();
     },
   };
 }
@@ -208,6 +219,8 @@ export function hostsSampling(lab: Lab): BatchSampling {
     return { src: s, dst: d ?? (await routeDev(dst.host, src.ip)) };
   };
   return {
+    // Each tick is one command over the connection miglab keeps: nothing of its own to end.
+    async close() {},
     // The destinations run on dst, unless the hosts file makes it the same machine.
     qemusPerPair: src.host === dst.host ? 2 : 1,
     async host(signal) {

@@ -16,6 +16,10 @@ import type { Progress } from '../progress/progress.js';
 import { fmtMs, markdown } from '../report/markdown.js';
 import { summarize, type Summary } from '../stats/index.js';
 import { makePrivateDir } from '../util/private.js';
+import { SILENCE_SEGMENTS, type ClientSilence, type SilenceSegmentKey } from '../migrate/client-silence.js';
+import { renderChart } from '../plot/render.js';
+import { measureSamplingCost, type SamplingCost } from './sampling-cost.js';
+import { silenceChart } from '../report/client-silence.js';
 import { withTeardown } from '../util/teardown.js';
 
 export interface RunsBenchOptions {
@@ -26,7 +30,7 @@ export interface RunsBenchOptions {
 }
 
 const LINK_MBIT = 1000;
-const AIMS = { coldBootMs: 2000, overheadMs: 3000, spreadCv: 0.1 } as const;
+const AIMS = { coldBootMs: 2000, overheadMs: 3000, spreadCv: 0.1, silenceExcessMs: 10 } as const;
 const WORKLOADS = { idle: 'idle', busy: 'dirty:128M@32M/s,random' } as const;
 const STARTS = ['cold', 'warm'] as const;
 
@@ -39,6 +43,9 @@ interface RunRow {
   readonly totalTimeMs?: number;
   readonly downtimeMs?: number;
   readonly clientDowntimeMs?: number;
+  /** QEMU's STOP->RESUME: the client's silence beyond it is the network's and the guest's. */
+  readonly eventDowntimeMs?: number;
+  readonly silence?: ClientSilence;
   readonly transferredMiB?: number;
   readonly bootMs?: number;
   readonly processMsAtStart?: number;
@@ -62,6 +69,10 @@ export interface RunsCase {
   readonly totalTimeMs: Summary;
   readonly downtimeMs: Summary;
   readonly clientDowntimeMs: Summary;
+  /** The client's silence beyond QEMU's STOP->RESUME (aim: under 10 ms). */
+  readonly silenceExcessMs: Summary;
+  /** Each stretch of the client's silence, its median (client-silence.ts). */
+  readonly silenceMedians: Readonly<Partial<Record<SilenceSegmentKey, number>>>;
   readonly transferredMiB: Summary;
   readonly processMsAtStart: Summary;
   readonly afterRunMs: Summary;
@@ -79,8 +90,10 @@ export interface RunsBenchResult {
   readonly cases: readonly RunsCase[];
   /** Per workload: do warm and cold agree on QEMU's figures (medians within twice the larger stdev)? */
   readonly warmAgrees: readonly { readonly workload: string; readonly figure: string; readonly cold?: number; readonly warm?: number; readonly allowed?: number; readonly agrees: boolean }[];
+  /** What sampling every 10 ms costs the host (sampling-cost.ts). */
+  readonly samplingCost?: SamplingCost;
   readonly rows: readonly RunRow[];
-  readonly previous?: { readonly measuredAt: string; readonly cases: readonly RunsCase[] };
+  readonly previous?: { readonly measuredAt: string; readonly cases: readonly RunsCase[]; readonly samplingCost?: SamplingCost };
 }
 
 async function runOnce(workload: keyof typeof WORKLOADS, start: (typeof STARTS)[number], repetition: number, resultsRoot: string, signal?: AbortSignal): Promise<RunRow> {
@@ -107,6 +120,8 @@ async function runOnce(workload: keyof typeof WORKLOADS, start: (typeof STARTS)[
     totalTimeMs: o.totalTimeMs,
     downtimeMs: o.downtimeMs,
     clientDowntimeMs: o.clientDowntimeMs,
+    eventDowntimeMs: o.eventDowntimeMs,
+    silence: o.clientSilence,
     transferredMiB: o.transferredBytes !== undefined ? o.transferredBytes / 1048576 : undefined,
     bootMs: report.phases.bootToHeartbeatMs,
     processMsAtStart: report.processMsAtStart,
@@ -131,6 +146,13 @@ function caseOf(rows: readonly RunRow[], workload: string, start: string): RunsC
     totalTimeMs: col((r) => r.totalTimeMs),
     downtimeMs: col((r) => r.downtimeMs),
     clientDowntimeMs: col((r) => r.clientDowntimeMs),
+    silenceExcessMs: col((r) => (r.clientDowntimeMs !== undefined && r.eventDowntimeMs !== undefined ? r.clientDowntimeMs - r.eventDowntimeMs : undefined)),
+    silenceMedians: Object.fromEntries(
+      SILENCE_SEGMENTS.flatMap((seg) => {
+        const m = summarize(ok.map((r) => r.silence?.segments.find((g) => g.key === seg.key)?.ms)).median;
+        return m === undefined ? [] : [[seg.key, m]];
+      }),
+    ),
     transferredMiB: col((r) => r.transferredMiB),
     processMsAtStart: col((r) => r.processMsAtStart),
     afterRunMs: col((r) => r.afterRunMs),
@@ -145,7 +167,7 @@ export function agreement(cold: Summary, warm: Summary): { cold?: number; warm?:
   return { cold: cold.median, warm: warm.median, allowed, agrees: Math.abs(warm.median - cold.median) <= allowed };
 }
 
-export async function runRunsBench(opts: RunsBenchOptions): Promise<{ files: { json: string; markdown: string }; result: RunsBenchResult }> {
+export async function runRunsBench(opts: RunsBenchOptions): Promise<{ files: { json: string; markdown: string; figure?: string }; result: RunsBenchResult }> {
   const repetitions = opts.repetitions ?? 3;
   await makePrivateDir(opts.outDir);
   const json = join(opts.outDir, 'runs.json');
@@ -153,10 +175,11 @@ export async function runRunsBench(opts: RunsBenchOptions): Promise<{ files: { j
   const runsRoot = join(opts.outDir, 'runs-runs');
   await rm(runsRoot, { recursive: true, force: true });
   const rows: RunRow[] = [];
+  let samplingCost: SamplingCost | undefined;
   await withTeardown(async (td, ctrlC) => {
     const signal = opts.signal ? AbortSignal.any([opts.signal, ctrlC]) : ctrlC;
     // The lab stays up for every run (each command attaches to it, as a user's runs on a lab they brought up).
-    await useLab(td, { shaping: { bandwidthMbit: LINK_MBIT } }, signal, { sharedWithOtherProcesses: true });
+    const lab = await useLab(td, { shaping: { bandwidthMbit: LINK_MBIT } }, signal, { sharedWithOtherProcesses: true });
     for (let i = 1; i <= repetitions; i++) {
       for (const workload of Object.keys(WORKLOADS) as (keyof typeof WORKLOADS)[]) {
         // Which start goes first alternates, so neither always follows the other.
@@ -169,6 +192,9 @@ export async function runRunsBench(opts: RunsBenchOptions): Promise<{ files: { j
         }
       }
     }
+    // With no run going: what each sampler costs at 10 ms (a link's counters read on the lab's switch).
+    opts.progress?.('bench', 'runs: the cost of sampling every 10 ms');
+    samplingCost = await measureSamplingCost({ linkNetns: lab.names.switchNs, linkDev: lab.names.switchPort.dst });
   });
   const cases = (Object.keys(WORKLOADS) as string[]).flatMap((w) => STARTS.map((s) => caseOf(rows, w, s)));
   const warmAgrees = (Object.keys(WORKLOADS) as string[]).flatMap((workload) => {
@@ -185,13 +211,17 @@ export async function runRunsBench(opts: RunsBenchOptions): Promise<{ files: { j
     aims: AIMS,
     cases,
     warmAgrees,
+    ...(samplingCost ? { samplingCost } : {}),
     rows,
-    ...(previous ? { previous: { measuredAt: previous.measuredAt, cases: previous.cases } } : {}),
+    ...(previous ? { previous: { measuredAt: previous.measuredAt, cases: previous.cases, ...(previous.samplingCost ? { samplingCost: previous.samplingCost } : {}) } } : {}),
   };
   await writeFile(json, `${JSON.stringify(result, null, 2)}\n`);
   const md = join(opts.outDir, 'runs.md');
   await writeFile(md, runsMarkdown(result));
-  return { files: { json, markdown: md }, result };
+  // A stacked bar per run: where each client's silence went.
+  const chart = silenceChart(rows.flatMap((row) => (row.silence ? [{ label: `${row.workload} ${row.start} ${row.repetition}`, silence: row.silence }] : [])), 'runs-client-silence');
+  const figure = chart ? (await renderChart(chart.spec, join(opts.outDir, chart.name))).pngPath : undefined;
+  return { files: { json, markdown: md, ...(figure ? { figure } : {}) }, result };
 }
 
 const pct = (v: number | undefined) => (v === undefined ? '-' : `${(v * 100).toFixed(1)} %`);
@@ -218,6 +248,7 @@ export function runsMarkdown(r: RunsBenchResult): string {
       { key: 'totalTimeMs', title: 'total time', format: (s) => `${fmtMs(s.median)} (CV ${pct(s.cv)})` },
       { key: 'downtimeMs', title: 'downtime', format: (s) => `${fmtMs(s.median)} (CV ${pct(s.cv)})` },
       { key: 'clientDowntimeMs', title: 'client downtime', format: (s) => fmtMs(s.median) },
+      { key: 'silenceExcessMs', title: 'client beyond STOP->RESUME', format: (s) => `${fmtMs(s.median)} (${fmtMs(s.min)}-${fmtMs(s.max)})` },
     ],
     r.cases.map((c) => ({ ...c, prevBoot: prev(c, (p) => p.bootMs.median), prevOverhead: prev(c, (p) => p.overheadMs.median) })),
   );
@@ -233,6 +264,35 @@ export function runsMarkdown(r: RunsBenchResult): string {
       { step: 'after the run', ...Object.fromEntries(r.cases.map((c) => [`${c.workload}-${c.start}`, fmtMs(c.afterRunMs.median)])) },
     ],
   );
+  doc
+    .heading(2, "Where the client's silence went (medians)")
+    .paragraph(
+      `Each run's probe gap cut at QEMU's STOP and RESUME, QEMU's first self-announce at the lab switch's port to the destination, the guest's first frame of its own from there, and the probe's first answer (run.json's clientSilence; one bar per run in runs-client-silence.png). Aim: the client's silence within STOP->RESUME plus ${fmtMs(r.aims.silenceExcessMs)}.`,
+    )
+    .table<{ stretch: string } & Record<string, string>>(
+      [{ key: 'stretch', title: 'stretch' }, ...r.cases.map((c) => ({ key: `${c.workload}-${c.start}`, title: `${c.workload} ${c.start}` }))],
+      SILENCE_SEGMENTS.map((seg) => ({ stretch: seg.label, ...Object.fromEntries(r.cases.map((c) => [`${c.workload}-${c.start}`, fmtMs(c.silenceMedians?.[seg.key])])) })),
+    );
+  const sc = r.samplingCost;
+  if (sc) {
+    const before = (x: SamplingCost['samplers'][number]) => r.previous?.samplingCost?.samplers.find((p) => p.sampler === x.sampler && p.intervalMs === x.intervalMs)?.pctOfCpu;
+    doc
+      .heading(2, 'What sampling costs')
+      .paragraph(
+        `Each sampler alone for ${fmtMs(sc.windowMs)}, with no run going, against the same window with nothing sampled: the CPU of every process it takes (miglab's, the commands it runs, QEMU's, the probe's), as % of one CPU. query-migrate, host counters, a link's counters and the probe at its 1 ms default together: ${sc.totalPct.toFixed(2)} % (aim: under ${sc.aimPct} %${sc.totalPct < sc.aimPct ? ', met' : ', NOT met'}).`,
+      )
+      .table<SamplingCost['samplers'][number] & { previous: string }>(
+        [
+          { key: 'sampler', title: 'sampler' },
+          { key: 'intervalMs', title: 'every', format: (v) => fmtMs(v as number) },
+          { key: 'samples', title: 'samples' },
+          { key: 'cpuMs', title: 'CPU beyond idle', format: (v) => Object.entries(v as Record<string, number>).map(([k, ms]) => `${k} ${fmtMs(ms)}`).join(', ') },
+          { key: 'pctOfCpu', title: '% of a CPU', format: (v) => `${(v as number).toFixed(2)} %` },
+          { key: 'previous', title: 'previous' },
+        ],
+        sc.samplers.map((x) => ({ ...x, previous: before(x) === undefined ? '-' : `${before(x)!.toFixed(2)} %` })),
+      );
+  }
   doc.heading(2, 'Warm against cold').table<RunsBenchResult['warmAgrees'][number]>(
     [
       { key: 'workload', title: 'workload' },

@@ -503,7 +503,9 @@ export const COMMANDS: readonly MiglabCommand[] = [
       if (which === 'runs') {
         const { runRunsBench } = await import('../bench/runs.js');
         const { files, result } = await runRunsBench({ outDir, repetitions, progress, signal: io.signal });
-        const cases = result.cases.map((c) => `${c.workload} ${c.start}: boot ${c.bootMs.median?.toFixed(0) ?? '?'} ms, overhead ${c.overheadMs.median?.toFixed(0) ?? '?'} ms`);
+        const cases = result.cases.map(
+          (c) => `${c.workload} ${c.start}: boot ${c.bootMs.median?.toFixed(0) ?? '?'} ms, overhead ${c.overheadMs.median?.toFixed(0) ?? '?'} ms, client beyond STOP->RESUME ${c.silenceExcessMs.median?.toFixed(0) ?? '?'} ms`,
+        );
         const disagree = result.warmAgrees.filter((a) => !a.agrees).map((a) => `${a.workload} ${a.figure}`);
         io.out(`runs: ${cases.join('; ')}; warm and cold ${disagree.length ? `disagree on ${disagree.join(', ')}` : 'agree'} -> ${files.markdown}`);
         summary.runs = { files, result };

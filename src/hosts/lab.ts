@@ -254,6 +254,10 @@ export class HostsLab implements Lab {
     throw notOnHosts('cutting a host\'s link', "on a real host it could cut miglab's own SSH connection");
   }
 
+  switchPort(): { none: string } {
+    return { none: "the hosts' network is not one miglab made: it has no switch port of miglab's to watch" };
+  }
+
   nfsServerState(): NfsServerState {
     return { state: 'none' };
   }

@@ -15,6 +15,7 @@ export const REQUIRED_PACKAGES = [
   'libnfs-utils', // nfs-ls: readiness probe of the export
   'iperf3', // throughput probes between lab hosts
   'nftables', // nft: the lab's firewall in src and dst (firewall.ts)
+  'tcpdump', // a capture on the switch's port to the destination: where the client's silence went
 ] as const;
 
 /** Programs the lab runs, and the package each comes from. */
@@ -27,6 +28,7 @@ export const REQUIRED_PROGRAMS: ReadonlyArray<readonly [program: string, pkg: st
   ['nfs-ls', 'libnfs-utils'],
   ['mount', 'mount'],
   ['nft', 'nftables'],
+  ['tcpdump', 'tcpdump'],
   ['ss', 'iproute2'], // lists each namespace's listening sockets (status)
   // Essential in Debian, listed so a trimmed machine says what is missing: `unshare` gives nft an
   // empty namespace to print the expected firewall in (status); perl runs socket-activate.pl,

@@ -131,6 +131,11 @@ export interface Lab {
   stillUp(): string | undefined;
   /** A host's cable to the switch: unplugged (down) or plugged in (up). For faults. */
   setUplink(role: HostRole, up: boolean, opts?: StepOptions): Promise<void>;
+  /**
+   * The switch's port toward a host, where a capture sees a guest arrive after a switchover (the
+   * client's silence, src/migrate/client-silence.ts); or why there is none to watch.
+   */
+  switchPort(role: HostRole): { readonly host: Host; readonly iface: string } | { readonly none: string };
   nfsServerState(): NfsServerState;
   /** Send a signal to the NFS server's process group (faults); returns its pid. */
   signalNfsServer(signal: NodeJS.Signals): Promise<number>;
@@ -178,6 +183,8 @@ export class LabImpl implements Lab {
   readonly nfs: LabNfs;
   private readonly registry: ProcessRegistry;
   private readonly slots: SlotTable;
+  /** The switch's namespace, its processes recorded like the hosts' (a capture on a port). */
+  private readonly switchHost: Host;
 
   constructor(
     readonly spec: LabSpec,
@@ -198,6 +205,7 @@ export class LabImpl implements Lab {
       return { role, netns, where: `namespace ${netns}`, ip: roleIp(spec, role), host, runDir };
     };
     this.hosts = { src: mk('src'), dst: mk('dst'), client: mk('client') };
+    this.switchHost = new RecordingHost(machine.netns('switch', this.names.switchNs), this.names.switchNs, this.registry, owner);
     const serverIp = this.hosts.src.ip;
     this.nfs = {
       serverIp,
@@ -347,6 +355,10 @@ export class LabImpl implements Lab {
   async setUplink(role: HostRole, up: boolean, opts?: StepOptions): Promise<void> {
     const sw = this.machine.netns('switch', this.names.switchNs);
     await sw.run(['ip', 'link', 'set', 'dev', this.names.switchPort[role], up ? 'up' : 'down'], stepOpts(opts));
+  }
+
+  switchPort(role: HostRole): { host: Host; iface: string } {
+    return { host: this.switchHost, iface: this.names.switchPort[role] };
   }
 
   nfsServerState(): NfsServerState {

@@ -412,3 +412,37 @@ export function stepAreaChart<T>(o: StepAreaChartOptions<T>): VegaLiteSpec {
     ],
   });
 }
+
+export interface StackedBarChartOptions<T> {
+  readonly title: string;
+  readonly data: Rows<T>;
+  /** One horizontal bar per category (a run), in the order of the data. */
+  readonly category: CategoryChannel<T>;
+  /** The stretches each bar is made of, stacked left to right in the order of `order`. */
+  readonly segment: CategoryChannel<T>;
+  /** The segments' names in stacking (and legend) order: every bar uses the same colours. */
+  readonly order: readonly string[];
+  readonly value: QuantAxis<T>;
+  readonly size?: ChartSize;
+}
+
+/** Horizontal stacked bars: what a whole (a silence, a run's time) is made of, one bar per category. */
+export function stackedBarChart<T>(o: StackedBarChartOptions<T>): VegaLiteSpec {
+  const categories = [...new Set(o.data.map((r) => String((r as Record<string, unknown>)[o.category.field])))];
+  const rank = new Map(o.order.map((k, i) => [k, i]));
+  // vega-lite stacks by the `order` channel: a field holding each segment's place.
+  const rows = o.data.map((r) => ({ ...(r as object), stackOrder: rank.get(String((r as Record<string, unknown>)[o.segment.field])) ?? o.order.length }));
+  const height = o.size?.height ?? Math.max(80, 34 * categories.length);
+  return finish({
+    ...frame(o.title, { width: o.size?.width, height }),
+    data: { values: rows },
+    mark: { type: 'bar', stroke: 'white', strokeWidth: 0.5 },
+    encoding: {
+      y: { field: o.category.field, type: 'nominal', title: o.category.title, sort: null, scale: { domain: categories, paddingInner: 0.25 } },
+      x: quant(o.value, { stack: 'zero' }),
+      color: { field: o.segment.field, type: 'nominal', title: o.segment.title, sort: [...o.order], scale: { domain: [...o.order], scheme: 'tableau10' } },
+      order: { field: 'stackOrder', type: 'quantitative' },
+      tooltip: [{ field: o.segment.field }, quant(o.value)],
+    },
+  });
+}

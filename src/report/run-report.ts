@@ -14,6 +14,7 @@ import { fmtMbps, fmtMiB, fmtMs, markdown, type Column, type MarkdownDoc } from 
 import { markersOf, migrationMarks } from './migration-marks.js';
 import { postcopySection } from './postcopy.js';
 import { breakdownLines } from '../qemu/downtime-trace.js';
+import { silenceChart, silenceSection } from './client-silence.js';
 
 export interface RunReportWritten extends WrittenReport {
   /** PNG files of the figures drawn (each has an SVG beside it); none when figures were left for `miglab plot`. */
@@ -81,6 +82,8 @@ export function planRunFigures(r: RunReport): PlannedChart[] {
       spec: lineChart({ title, data: [...throughput, ...dirty], x: axisT(r), y: { field: 'mbps', title: 'Rate', unit: 'Mbit/s' }, series: { field: 'series', title: '' }, markers }),
     });
   }
+  const silence = r.outputs.clientSilence ? silenceChart([{ label: 'this run', silence: r.outputs.clientSilence }]) : undefined;
+  if (silence) charts.push(silence);
   return charts;
 }
 
@@ -325,6 +328,7 @@ export function runReportMarkdown(r: RunReport, figures: readonly PlannedChart[]
       .paragraph("From both QEMUs' vmstate_downtime_* trace points: the switchover checkpoint to checkpoint, and the device sections that took longest to save and to load (run.json keeps every one).")
       .raw(breakdownLines(r.outputs.downtimeTrace).join('\n'));
   }
+  silenceSection(doc, r.outputs.clientSilence, r.inputs.accel.used);
   doc
     .heading(2, 'Time, RAM and throughput')
     .table(ROW_COLUMNS, figureRows(r))

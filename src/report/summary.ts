@@ -1,6 +1,7 @@
 // The short coloured summary `miglab migrate` prints. It reads only the report. A figure the
 // report does not have is printed as `?` (never 0), with where each headline figure came from
 // when it was not QEMU's own query-migrate.
+import { silenceLine } from '../migrate/client-silence.js';
 import { postcopyLine } from './postcopy.js';
 import { describeQemu } from '../qemu/pair.js';
 import { join } from 'node:path';
@@ -70,6 +71,7 @@ export function formatSummary(r: RunReport, dir: string): string {
     );
     const trace = downtimeTraceLine(o.downtimeTrace);
     if (trace) lines.push(trace);
+    if (o.clientSilence) lines.push(`  client silence  ${silenceLine(o.clientSilence)}`);
   }
   // QEMU's last record of a migration that failed or was cancelled has no RAM figures: the last
   // active sample below says what there was.

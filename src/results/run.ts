@@ -301,6 +301,33 @@ const DowntimeTraceSchema = z
   })
   .describe("Where the switchover's downtime went, from QEMU's vmstate_downtime_* trace points (QEMU 8.2 on, both sides; the hosts' clock offset removed)");
 
+const ClientSilenceSchema = z
+  .object({
+    totalMs: ms("The probe's longest gap (clientDowntimeMs), which the segments add up to"),
+    segments: arr(
+      z.object({
+        key: z.enum(['beforeStop', 'paused', 'announce', 'guestFirst', 'reply']).describe('Which stretch'),
+        label: text('It in words'),
+        ms: ms('Its length'),
+      }),
+    ).describe("The silence cut at the moments inside it, in order: the probe's last answer to the source's STOP, QEMU's pause (STOP to RESUME), RESUME to QEMU's first announce at the switch, to the guest's first frame of its own from the destination, to the probe's first answer. A moment not seen leaves its stretch to the next one"),
+    moments: z
+      .object({
+        lastReplyMs: ms("The probe's last answer before the gap (negative: before STOP)"),
+        resumeMs: ms("The destination's RESUME"),
+        announceMs: ms("QEMU's first RARP (self-announce) seen at the switch's port to the destination: the switch learns the guest's new port from it").optional(),
+        announces: count('RARPs seen in the second after RESUME (QEMU\'s announce rounds)'),
+        forwardedMs: ms('The first frame the switch forwarded to the guest through its new port').optional(),
+        guestFirstMs: ms("The guest's first frame of its own (not QEMU's RARP) from the destination").optional(),
+        firstReplyMs: ms("The probe's first answer after the gap"),
+      })
+      .describe("Each moment in ms from the source's STOP"),
+    capture: z
+      .union([z.object({ port: text("The switch's port the frames were captured on (switch-dst.pcap)") }), z.object({ none: text('Why no frames were captured') })])
+      .describe('Where the frames came from'),
+  })
+  .describe("Where the client's silence went (src/migrate/client-silence.ts): on the embedded lab from a capture on the switch's port to the destination, QEMU's events and the probe, all on one clock");
+
 const PostcopyRecoverySchema = z.object({
   trigger: text('Why it was needed: no byte moving in post-copy, or QEMU pausing it itself (with its error)'),
   atMs: ms('When post-copy stopped moving, or QEMU paused it (since the migrate command): the recovery window counts from here'),
@@ -361,6 +388,7 @@ export const RunOutputsSchema = z
     clocks: ClocksSchema.optional(),
     clientDowntimeMs: ms("Downtime as a client of the guest feels it: the longest silence of the UDP probe from the source's STOP to 2 s after the destination's RESUME").optional(),
     clientProbe: ProbeSchema.optional(),
+    clientSilence: ClientSilenceSchema.optional(),
     workloadBefore: WorkloadStatusSchema.optional().describe("The workload's figures just before the migration"),
     workloadAfter: WorkloadStatusSchema.optional().describe("The workload's figures at its end"),
     integrity: IntegritySchema.optional(),
@@ -580,11 +608,12 @@ export const RUN_FOLDER_FILES: readonly { readonly names: readonly string[]; rea
   { names: ['report.md', 'report.html'], what: "the run's report: verdict and failure, the three downtimes with their sources, times, RAM, throughput, the passes, what was in force, the commands (`miglab plot RUN_DIR` draws it again)" },
   {
     names: ['plots/'],
-    what: "the report's figures, `remaining-ram` and `throughput` (against the guest's dirty rate) over time with the passes and the switchover marked, each as PNG and SVG. `miglab migrate` draws them; a run of a sweep, a batch or the homework leaves them to `miglab plot RUN_DIR`",
+    what: "the report's figures, `remaining-ram` and `throughput` (against the guest's dirty rate) over time with the passes and the switchover marked, and `client-silence` (where the client's silence went, a stacked bar), each as PNG and SVG. `miglab migrate` draws them; a run of a sweep, a batch or the homework leaves them to `miglab plot RUN_DIR`",
   },
   { names: ['timeline.csv'], what: 'one row per `query-migrate` / `info migrate` sample' },
   { names: ['passes.csv'], what: 'one row per pre-copy pass' },
   { names: ['probe.csv'], what: 'the client-side UDP probe: one row per probe (absent when the scenario turns the probe off: `clientProbe: false`)' },
+  { names: ['switch-dst.pcap'], what: "the guest's frames on the lab switch's port to the destination host (tcpdump; the first 20,000): QEMU's self-announce, the guest's first frames and the probe's from the switchover on (embedded lab, with the probe on)" },
   { names: ['*.serial.log'], what: "the guest's serial console on each side (`src`, `dst`: agent heartbeat, kernel messages) and QEMU's own messages" },
   { names: ['*.qmp.jsonl'], what: 'the QMP conversation with each QEMU (`src`, `dst`), both directions, timestamped, one JSON message a line' },
   { names: ['workload.log'], what: "the net workload's iperf3 output, when there is one" },

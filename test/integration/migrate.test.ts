@@ -54,6 +54,18 @@ describe.each(['qmp', 'hmp'] as const)('migrate over %s', (monitor) => {
     expect(probe.received).toBeGreaterThan(10);
     expect(o.clientDowntimeMs).toBeGreaterThanOrEqual(o.downtimeMs! - probe.resolutionMs);
     expect(existsSync(join(dir, 'probe.csv'))).toBe(true);
+    // Where that silence went, from the capture on the lab switch's port to the destination: the
+    // stretches add up to it, QEMU's pause is one of them, and QEMU's self-announce reached the
+    // switch after RESUME and before the guest's first answer.
+    const silence = o.clientSilence!;
+    expect(silence.capture).toEqual({ port: 'sw-dst' });
+    expect(silence.totalMs).toBeCloseTo(o.clientDowntimeMs!, 1);
+    expect(silence.segments.reduce((a, g) => a + g.ms, 0)).toBeCloseTo(silence.totalMs, 1);
+    expect(silence.segments.find((g) => g.key === 'paused')!.ms).toBeCloseTo(o.eventDowntimeMs!, 0);
+    expect(silence.moments.announces).toBeGreaterThanOrEqual(1);
+    expect(silence.moments.announceMs).toBeGreaterThanOrEqual(silence.moments.resumeMs - 0.1);
+    expect(silence.moments.announceMs).toBeLessThanOrEqual(silence.moments.firstReplyMs);
+    expect(existsSync(join(dir, 'switch-dst.pcap'))).toBe(true);
 
     // Inputs recorded, and the command that started the migration is the monitor's own.
     expect(report.inputs.qemu.version).toMatch(/^\d+\.\d+\.\d+$/);
@@ -71,7 +83,7 @@ describe.each(['qmp', 'hmp'] as const)('migrate over %s', (monitor) => {
 
     // The run's own report, figures included, written at the end of the run and listed in run.json;
     // `miglab plot` on the folder draws the very same report again.
-    for (const f of ['report.md', 'report.html', 'plots/remaining-ram.png', 'plots/throughput.png']) expect(existsSync(join(dir, f))).toBe(true);
+    for (const f of ['report.md', 'report.html', 'plots/remaining-ram.png', 'plots/throughput.png', 'plots/client-silence.png']) expect(existsSync(join(dir, f))).toBe(true);
     expect(Object.keys(saved.files)).toEqual(expect.arrayContaining(['report.md', 'report.html', 'plots/']));
     const md = readFileSync(join(dir, 'report.md'), 'utf8');
     expect(md).toContain(`| QEMU's downtime | ${fmtMs(o.downtimeMs)} |`);

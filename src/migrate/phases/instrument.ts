@@ -11,12 +11,15 @@ import { startWorkload, stopWorkload, workloadStatus } from '../../workload/run.
 import { switchedOver, timed, type Run } from '../run-state.js';
 import { resultsWriteError } from '../watch.js';
 import type { Booted } from './boot.js';
+import { startSilenceCapture, type Capture } from './silence.js';
 
 /** The guest is measured: its agent reached, its workload running, the probe listening. */
 export interface Instrumented {
   readonly agent: AgentClient;
   /** The client's UDP probe, when the scenario asked for it. */
   readonly probe?: ProbeHandle;
+  /** With the probe: the switch's view of the guest arriving at the destination, or why none. */
+  readonly capture?: Capture;
 }
 
 export async function instrument(run: Run, booted: Booted): Promise<Instrumented> {
@@ -50,6 +53,8 @@ export async function instrument(run: Run, booted: Booted): Promise<Instrumented
     run.out.workloadBefore = await workloadStatus(agent, scenario.workload, { signal: guard.signal });
   }
   if (!scenario.clientProbe) return { agent };
+  // Listening before the probe starts, so its first frames on the destination's port are seen.
+  const capture = await startSilenceCapture(run, slot.machine.mac);
   const logFile = join(ctx.runDir, 'probe.csv');
   const probe = startProbe({
     host: lab.hosts.client.host,
@@ -64,7 +69,7 @@ export async function instrument(run: Run, booted: Booted): Promise<Instrumented
   run.held.probe = probe;
   td.defer(`stop the downtime probe (pid ${probe.pid})`, () => probe.stop().then(() => undefined));
   run.progress('probe', `UDP probe every ${scenario.probeIntervalUs / 1000} ms from ${lab.hosts.client.netns ?? lab.hosts.client.where}`);
-  return { agent, probe };
+  return { agent, probe, capture };
 }
 
 /** The guest's agent cannot answer any more: its QEMU, its kernel, itself or the lab is gone. */

@@ -9,6 +9,7 @@ import { pollUntil, sleep, withDeadline } from '../../util/deadline.js';
 import { stopWorkload, verifyIntegrity } from '../../workload/run.js';
 import { measureOffsets, sideOffsetMs, uncorrectedSwitchoverMs } from '../clocks.js';
 import { downtimeBreakdown, parseDowntimeTrace } from '../../qemu/downtime-trace.js';
+import { readClientSilence } from './silence.js';
 import { clientDowntimeWindow, destinationResumed, switchoverMs } from '../downtimes.js';
 import { dirtyRateText, lastActiveSample, settleCompleted } from '../figures.js';
 import { QmpMigrationDriver } from '../monitor.js';
@@ -139,7 +140,7 @@ async function readDowntimeTrace(run: VerifyRun, { src, dst }: Booted): Promise<
 }
 
 /** After a switchover: the destination runs, the guest's heartbeat goes on, its workload is intact. */
-async function verifyDestination(run: VerifyRun, { src, dst, slot }: Booted, { agent, probe }: Instrumented): Promise<void> {
+async function verifyDestination(run: VerifyRun, { src, dst, slot }: Booted, { agent, probe, capture }: Instrumented): Promise<void> {
   const { scenario, guard } = run;
   // The source reports completed once it has sent everything; the destination may still be
   // loading device state (status inmigrate). Wait for it to run, under a deadline.
@@ -173,7 +174,8 @@ async function verifyDestination(run: VerifyRun, { src, dst, slot }: Booted, { a
   if (probe) {
     // The silence of the switchover, not any other hiccup of a busy host (downtimes.ts); the
     // probe's times are the client host's clock.
-    const within = clientDowntimeWindow(run.events, guard.migrateSentAt + (clocks?.before.clientOffsetMs ?? 0));
+    const clientBase = guard.migrateSentAt + (clocks?.before.clientOffsetMs ?? 0);
+    const within = clientDowntimeWindow(run.events, clientBase);
     const probeRun = await probe.stop({ within, timeoutMs: 15000, signal: guard.signal });
     const { rows: _rows, meta: _meta, ...figures } = probeRun;
     run.out.clientProbe = figures;
@@ -181,6 +183,7 @@ async function verifyDestination(run: VerifyRun, { src, dst, slot }: Booted, { a
     // guest (summary and report say so); its longest closed gap would understate it.
     const lost = figures.silentAtEndMs !== null && figures.silentAtEndMs > (figures.longestGapMs ?? 0);
     run.out.clientDowntimeMs = lost ? undefined : (figures.longestGapMs ?? undefined);
+    if (!lost && capture) run.out.clientSilence = await readClientSilence(run, capture, figures, clientBase);
   }
   if (scenario.workload.kind !== 'idle') {
     // The workload ran on across the switchover: its state moved with the guest's memory.

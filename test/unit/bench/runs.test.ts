@@ -21,6 +21,8 @@ describe('runs.md', () => {
     totalTimeMs: summarize([2000, 2100]),
     downtimeMs: summarize([50, 60]),
     clientDowntimeMs: summarize([90]),
+    silenceExcessMs: summarize([60, 70]),
+    silenceMedians: { beforeStop: 1, paused: 30, announce: 0.1, guestFirst: 35, reply: 25 },
     transferredMiB: summarize([84]),
     processMsAtStart: summarize([870]),
     afterRunMs: summarize([650]),
@@ -32,9 +34,18 @@ describe('runs.md', () => {
     link: '1000 Mbit/s',
     memoryMiB: 512,
     repetitions: 2,
-    aims: { coldBootMs: 2000, overheadMs: 3000, spreadCv: 0.1 },
+    aims: { coldBootMs: 2000, overheadMs: 3000, spreadCv: 0.1, silenceExcessMs: 10 },
     cases: [c('idle', 'cold', [2100, 2200], [4700, 4800]), c('idle', 'warm', [1300, 1350], [3900, 4000])],
     warmAgrees: [{ workload: 'idle', figure: 'totalTimeMs', cold: 2050, warm: 2060, allowed: 141, agrees: true }],
+    samplingCost: {
+      windowMs: 5000,
+      aimPct: 2,
+      totalPct: 3.5,
+      samplers: [
+        { sampler: 'query-migrate (QMP)', intervalMs: 10, samples: 450, cpuMs: { miglab: 50, commands: 0, qemu: 25 }, pctOfCpu: 1.5 },
+        { sampler: 'client probe (miglab-probe ping)', intervalMs: 1, samples: 5000, cpuMs: { probe: 100 }, pctOfCpu: 2 },
+      ],
+    },
     rows: [],
     previous: { measuredAt: '2026-12-01T00:00:00.000Z', cases: [c('idle', 'cold', [3700], [6800])] },
   };
@@ -46,6 +57,12 @@ describe('runs.md', () => {
     expect(md).toMatch(/^\| idle \| warm \| 2 \| 1,325 ms \(1,300 ms-1,350 ms\) \| - \| 3,950 ms \(3,900 ms-4,000 ms\) \| - \|/m);
     expect(md).toMatch(/^\| before the run \| 870 ms \| 870 ms \|$/m);
     expect(md).toMatch(/^\| bootToHeartbeat \| 2,100 ms \| 1,300 ms \|$/m);
+    // Where the client's silence went, a stretch a row, a case a column.
+    expect(md).toMatch(/^\| RESUME to QEMU's first announce at the switch \| 0\.10 ms \| 0\.10 ms \|$/m);
+    expect(md).toMatch(/^\| to the guest's first frame from the destination \| 35 ms \| 35 ms \|$/m);
+    // What sampling costs: each sampler, who spent the CPU, and the aim judged on the total.
+    expect(md).toContain('together: 3.50 % (aim: under 2 %, NOT met)');
+    expect(md).toMatch(/^\| query-migrate \(QMP\) \| 10 ms \| 450 \| miglab 50 ms, commands 0.00 ms, qemu 25 ms \| 1.50 % \| - \|$/m);
     expect(md).toMatch(/^\| idle \| totalTimeMs \| 2050.0 \| 2060.0 \| 141.0 \| yes \|$/m);
   });
 });

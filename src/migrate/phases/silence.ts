@@ -1,0 +1,56 @@
+// The client's silence in a switchover, cut into its parts (src/migrate/client-silence.ts): a
+// capture on the lab switch's port to the destination runs beside the probe, and once the probe
+// has stopped its longest gap is cut at QEMU's STOP and RESUME and at the frames the port saw. A
+// figure on top of the run's own: a capture that cannot start or be read is noted, never fails the run.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describeError } from '../../errors.js';
+import type { ProbeResult } from '../../guest/probe.js';
+import { startSwitchCapture, type SwitchCapture } from '../../measure/switch-capture.js';
+import { clientSilence, type ClientSilence } from '../client-silence.js';
+import type { Run } from '../run-state.js';
+
+export type Capture = { readonly capture: SwitchCapture; readonly port: string } | { readonly none: string };
+
+const CAPTURE_FILE = 'switch-dst.pcap';
+
+/** Start the capture on the switch's port to the destination, stopped at teardown; or say why there is none. */
+export async function startSilenceCapture(run: Run, guestMac: string): Promise<Capture> {
+  const where = run.lab.switchPort('dst');
+  if ('none' in where) return { none: where.none };
+  try {
+    // The run's files are its owner's only: made so before tcpdump opens it (it keeps the mode).
+    const file = join(run.ctx.runDir, CAPTURE_FILE);
+    await writeFile(file, '', { mode: 0o600 });
+    const capture = await startSwitchCapture({ host: where.host, iface: where.iface, guestMac, file, timeoutMs: 10_000, signal: run.guard.signal });
+    run.td.defer(`stop the capture on the switch's port ${where.iface} (pid ${capture.pid})`, () => capture.stop().then(() => undefined));
+    return { capture, port: where.iface };
+  } catch (err) {
+    if (run.guard.signal.aborted) throw err;
+    const why = `the capture on the switch's port ${where.iface} did not start: ${describeError(err)}`;
+    run.guard.note('probe', why);
+    return { none: why };
+  }
+}
+
+/**
+ * The probe's longest gap cut into its parts; `base` turns QEMU's event times (ms from the
+ * migrate command) into the probe's clock (epoch ms).
+ */
+export async function readClientSilence(run: Pick<Run, 'guard' | 'events'>, c: Capture, probe: ProbeResult, base: number): Promise<ClientSilence | undefined> {
+  const stop = run.events.find((e) => e.side === 'source' && e.event === 'STOP');
+  const resume = run.events.find((e) => e.side === 'destination' && e.event === 'RESUME');
+  if (!stop || !resume || probe.longestGapStartMs === null || probe.longestGapEndMs === null) return undefined;
+  let frames;
+  let capture: ClientSilence['capture'];
+  if ('none' in c) capture = c;
+  else {
+    frames = await c.capture.stop({ timeoutMs: 15_000, signal: run.guard.signal }).catch((err: unknown) => {
+      if (run.guard.signal.aborted) throw err;
+      run.guard.note('probe', `the capture on the switch's port was not read: ${describeError(err)}`);
+      return undefined;
+    });
+    capture = frames ? { port: c.port } : { none: "the capture on the switch's port could not be read (the run's incidents say why)" };
+  }
+  return clientSilence({ gapStartMs: probe.longestGapStartMs, gapEndMs: probe.longestGapEndMs, stopMs: base + stop.tMs, resumeMs: base + resume.tMs, frames, capture });
+}

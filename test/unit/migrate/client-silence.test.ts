@@ -1,0 +1,50 @@
+// The client's silence cut into stretches (pure): the moments found among the frames, the stretches
+// adding up to the gap, and a moment not seen leaving its stretch to the next.
+import { clientSilence, silenceLine } from '../../../src/migrate/client-silence.js';
+import type { SwitchFrame } from '../../../src/measure/switch-capture.js';
+
+const T0 = 1_796_357_000_000;
+const at = (ms: number, direction: SwitchFrame['direction'], kind: SwitchFrame['kind']): SwitchFrame => ({ tMs: T0 + ms, direction, kind });
+const base = { gapStartMs: T0 - 2, gapEndMs: T0 + 95, stopMs: T0, resumeMs: T0 + 30, capture: { port: 'sw-dst' } };
+
+describe('clientSilence', () => {
+  test('the gap cut at STOP, RESUME, the announce, the guest\'s first frame and the first answer', () => {
+    const frames = [
+      at(-300, 'from-guest', 'ipv4'), // the source's guest, before the move: not the destination's
+      at(30.1, 'from-guest', 'rarp'),
+      at(30.6, 'to-guest', 'ipv4'),
+      at(80.1, 'from-guest', 'rarp'),
+      at(70, 'from-guest', 'arp'),
+      at(95, 'from-guest', 'ipv4'),
+      at(1500, 'from-guest', 'rarp'), // past the announce window
+    ];
+    const s = clientSilence({ ...base, frames })!;
+    expect(s.segments.map((g) => [g.key, g.ms])).toEqual([
+      ['beforeStop', 2],
+      ['paused', 30],
+      ['announce', 0.1],
+      ['guestFirst', 39.9],
+      ['reply', 25],
+    ]);
+    expect(s.segments.reduce((a, g) => a + g.ms, 0)).toBeCloseTo(s.totalMs, 6);
+    expect(s.moments).toMatchObject({ lastReplyMs: -2, resumeMs: 30, announceMs: 30.1, announces: 2, forwardedMs: 30.6, guestFirstMs: 70, firstReplyMs: 95 });
+    expect(silenceLine(s)).toBe("97.0 ms = 2.0 before STOP + 30.0 paused (STOP->RESUME) + 0.1 to QEMU's announce + 39.9 to the guest's first frame + 25.0 to the first answer");
+  });
+
+  test('without a capture the time after RESUME is one stretch, and the capture says why', () => {
+    const s = clientSilence({ ...base, capture: { none: 'no switch' } })!;
+    expect(s.segments.map((g) => g.key)).toEqual(['beforeStop', 'paused', 'reply']);
+    expect(s.segments[2]!.ms).toBe(65);
+    expect(s.capture).toEqual({ none: 'no switch' });
+  });
+
+  test('a reply already on its way at STOP (gap starting after it) gives the stretch before STOP nothing', () => {
+    const s = clientSilence({ ...base, gapStartMs: T0 + 0.5 })!;
+    expect(s.segments[0]).toMatchObject({ key: 'beforeStop', ms: 0 });
+    expect(s.segments[1]).toMatchObject({ key: 'paused', ms: 29.5 });
+  });
+
+  test('a gap that ends before RESUME is not the switchover\'s', () => {
+    expect(clientSilence({ ...base, gapEndMs: T0 + 10 })).toBeUndefined();
+  });
+});
