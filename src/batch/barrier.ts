@@ -1,13 +1,15 @@
-// Gates that hold a booted guest before its migration starts. Each guest of a step takes its own
-// `GuestGate`: `booted` waits until it may migrate, `migrated` says its migration has ended, and
+// Gates that hold a guest, booted and ready (workload running; its probe starts at its turn), before its
+// migrate command. Each guest of a step takes its own `GuestGate`: `ready` waits until it may
+// migrate, `migrated` says its migration has ended, and
 // `done` (always called, last) gives back whatever it still holds, so a guest that failed or was
 // aborted never holds up the others.
 //  - BootBarrier: `parallel` and waves mean "boot all, then migrate all at once".
 //  - MigrationSlots: the scheduler's pipeline: at most K migrations on the link, while the next
-//    guests boot and wait their turn, so the link never idles during a boot.
+//    guests boot, get ready and wait their turn, so the link idles neither during a boot nor
+//    while the next guest's workload and probe start.
 
 export interface GuestGate {
-  booted(): Promise<void>;
+  ready(): Promise<void>;
   migrated(): void;
   done(): void;
 }
@@ -23,7 +25,7 @@ export class BootBarrier {
     if (count <= 0) this.release();
   }
 
-  /** This guest has booted: wait for the rest. */
+  /** This guest is ready to migrate: wait for the rest. */
   arrive(): Promise<void> {
     this.count();
     return this.opened;
@@ -37,7 +39,7 @@ export class BootBarrier {
   gate(): GuestGate {
     let arrived = false;
     return {
-      booted: () => {
+      ready: () => {
         arrived = true;
         return this.arrive();
       },
@@ -88,7 +90,7 @@ export class MigrationSlots {
       held = false;
     };
     return {
-      booted: async () => {
+      ready: async () => {
         await this.acquire();
         held = true;
       },

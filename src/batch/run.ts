@@ -66,15 +66,15 @@ async function localMemAvailableMiB(): Promise<number> {
   return parseMeminfo(await readFile('/proc/meminfo', 'utf8')).memAvailableKiB / 1024;
 }
 
-/** Guest pairs the memory guard must plan for in a step of N. */
-function guardPairs(spec: BatchSpec, n: number): number {
+/** Guest pairs the memory guard must plan for in a step of N (`naive`: the naive comparison still runs). */
+function guardPairs(spec: BatchSpec, n: number, naive = true): number {
   // The scheduler keeps its own concurrency within memory; the naive comparison run does not.
-  if (spec.mode === 'scheduled') return spec.compare ? n : 1;
+  if (spec.mode === 'scheduled') return spec.compare && naive ? n : 1;
   return peakPairs(spec.mode, n);
 }
 
-function checkGuard(spec: BatchSpec, n: number, memAvailableMiB: number, qemusPerPair: 1 | 2 = 2): MemoryGuardVerdict {
-  return memoryGuard({ pairs: guardPairs(spec, n), memoryMiB: maxGuestMemoryMiB(spec), memAvailableMiB, reserveMiB: spec.memoryReserveMiB, qemusPerPair });
+function checkGuard(spec: BatchSpec, n: number, memAvailableMiB: number, qemusPerPair: 1 | 2 = 2, naive = true): MemoryGuardVerdict {
+  return memoryGuard({ pairs: guardPairs(spec, n, naive), memoryMiB: maxGuestMemoryMiB(spec), memAvailableMiB, reserveMiB: spec.memoryReserveMiB, qemusPerPair });
 }
 
 /** The first step's guard, as a one-line refusal. */
@@ -162,15 +162,21 @@ export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): 
     const ctx: StepContext = { spec, lab, image, dir, signal, deadline: deadline.signal, progress, linkBandwidthMbit, sampler, setWatch: (w) => (watch = w), hostCtx };
     const steps: StepRecord[] = [];
     let stop: StopReason | undefined;
+    // Naive parallel, compared beside the scheduler, runs until its first stall: past it, its
+    // failure is established and a larger N would only spend minutes of timeouts on it again.
+    let naiveStalledAt: number | undefined;
     for (const n of expandSteps(spec.steps)) {
       if (samplingLost.signal.aborted) break;
-      const g = checkGuard(spec, n, await memNow(), qemusPerPair);
+      const g = checkGuard(spec, n, await memNow(), qemusPerPair, naiveStalledAt === undefined);
       if (!g.ok) {
         progress('batch', `N=${n}: ${g.message}`);
         stop = { kind: 'refused', n, detail: `N=${n}: ${g.message}` };
         break;
       }
-      const variants: [StepVariant, BatchMode][] = spec.mode === 'scheduled' && spec.compare ? [['naive-parallel', 'parallel'], ['as-specified', 'scheduled']] : [['as-specified', spec.mode]];
+      const compare = spec.mode === 'scheduled' && spec.compare;
+      if (compare && naiveStalledAt !== undefined) progress('batch', `N=${n}: naive parallel not run again (it stalled at N=${naiveStalledAt})`);
+      const variants: [StepVariant, BatchMode][] =
+        compare && naiveStalledAt === undefined ? [['naive-parallel', 'parallel'], ['as-specified', 'scheduled']] : [['as-specified', spec.mode]];
       let last: StepRecord | undefined;
       for (const [variant, mode] of variants) {
         if (signal.aborted || deadline.signal.aborted) break;
@@ -180,6 +186,7 @@ export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): 
         const before = hostBefore(sampler.samples, Date.now(), spec.stall, hostCtx);
         last = { ...(await runStep(ctx, n, variant, mode, g, hint && previous ? { resource: hint.saturation.resource, concurrency: previous.plan?.concurrency ?? previous.n } : undefined)), settleMs, before };
         steps.push(last);
+        if (variant === 'naive-parallel' && last.stall) naiveStalledAt ??= n;
       }
       // Without samples: sampler.stop() below rethrows why.
       if (samplingLost.signal.aborted) break;
@@ -257,6 +264,23 @@ async function settle(
   return waited;
 }
 
+/** The gate, and a promise of its guest's migration having ended (its `migrated`). */
+function watchMigrated(g: GuestGate): { gate: GuestGate; migrated: Promise<void> } {
+  let ended!: () => void;
+  const migrated = new Promise<void>((resolve) => (ended = resolve));
+  return {
+    gate: {
+      ready: () => g.ready(),
+      migrated: () => {
+        g.migrated();
+        ended();
+      },
+      done: () => g.done(),
+    },
+    migrated,
+  };
+}
+
 async function runStep(
   c: StepContext,
   n: number,
@@ -285,19 +309,17 @@ async function runStep(
 
   const attempts: MigrationAttempt[] = [];
   const scheduled = mode === 'scheduled';
-  const launch = async (i: number, attempt: number, o: ScenarioOverrides, gate?: GuestGate): Promise<void> => {
+  const launch = async (i: number, attempt: number, o: ScenarioOverrides, gate?: GuestGate, waitBooted = false): Promise<void> => {
     if (signal.aborted) {
       gate?.done();
       return;
     }
-    // With a gate, the booted guest waits for its turn to migrate (the whole group booted, or a
-    // free migration slot) and says when its migration has ended.
-    const hooks = gate
-      ? {
-          afterBoot: () => withDeadline(`g${i} waiting for its turn to migrate in N=${n}`, gate.booted(), { timeoutMs: spec.deadlineMs, signal }),
-          afterMigrate: async () => gate.migrated(),
-        }
-      : undefined;
+    // With a gate, the guest waits for its turn to migrate (the whole group, or a free migration
+    // slot) and says when its migration has ended. It waits ready (its workload at its rate: its
+    // hand-over is then the probe's start and its migrate command), or, when the scheduler
+    // says the CPU cannot hold its workload running meanwhile, booted.
+    const turn = () => withDeadline(`g${i} waiting for its turn to migrate in N=${n}`, gate!.ready(), { timeoutMs: spec.deadlineMs, signal });
+    const hooks = gate ? { ...(waitBooted ? { afterBoot: turn } : { beforeMigrate: turn }), afterMigrate: async () => gate.migrated() } : undefined;
     const scenario = parseScenario(guestScenario(spec, i, o));
     const base = {
       guestIndex: i,
@@ -352,7 +374,10 @@ async function runStep(
       }
     } else {
       plan = planSchedule({
-        guests: all.map((i) => ({ guestIndex: i, memoryMiB: guestShape(spec, i).memoryMiB, dirtyRateMiBps: assumedDirtyRateMiBps(guestShape(spec, i)) })),
+        guests: all.map((i) => {
+          const g = guestShape(spec, i);
+          return { guestIndex: i, memoryMiB: g.memoryMiB, dirtyRateMiBps: assumedDirtyRateMiBps(g), busy: parseScenario(guestScenario(spec, i)).workload.kind !== 'idle' };
+        }),
         use: estimateResourceUse(c.sampler.samples, c.hostCtx.cpus),
         linkBandwidthMbit: c.linkBandwidthMbit,
         memAvailableMiB: guard.usableMiB + spec.memoryReserveMiB,
@@ -365,11 +390,19 @@ async function runStep(
       const p = plan;
       // inFlight guests are booting or migrating at once; of those, at most `concurrency` migrate.
       const slots = new MigrationSlots(plan.concurrency);
+      const runs: Promise<void>[] = [];
       await Promise.allSettled(
         Array.from({ length: plan.inFlight }, async () => {
-          for (let i = queue.shift(); i !== undefined && !signal.aborted; i = queue.shift()) await launch(i, 1, { maxBandwidthMiBps: p.maxBandwidthMiBps }, slots.gate());
+          for (let i = queue.shift(); i !== undefined && !signal.aborted; i = queue.shift()) {
+            const { gate, migrated } = watchMigrated(slots.gate());
+            const run = launch(i, 1, { maxBandwidthMiBps: p.maxBandwidthMiBps }, gate, p.readyAhead === false);
+            runs.push(run);
+            // With the overlap, the next guest boots as soon as this one's migration has ended.
+            await (p.overlapsChecks ? Promise.race([run, migrated]) : run);
+          }
         }),
       );
+      await Promise.allSettled(runs);
       for (const r of planRetries(attempts, plan, c.linkBandwidthMbit)) {
         c.progress('schedule', r.reason);
         await launch(r.guestIndex, 2, r);

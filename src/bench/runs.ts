@@ -8,6 +8,7 @@
 // differ by no more than twice the larger standard deviation. Figures go to results/bench/runs.json
 // and runs.md, beside the previous file's figures when there was one; nothing here asserts a speed.
 import { execa } from 'execa';
+import { describeError } from '../errors.js';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO_ROOT, useLab } from '../api.js';
@@ -92,6 +93,8 @@ export interface RunsBenchResult {
   readonly warmAgrees: readonly { readonly workload: string; readonly figure: string; readonly cold?: number; readonly warm?: number; readonly allowed?: number; readonly agrees: boolean }[];
   /** What sampling every 10 ms costs the host (sampling-cost.ts). */
   readonly samplingCost?: SamplingCost;
+  /** Why it was not measured. */
+  readonly samplingCostError?: string;
   readonly rows: readonly RunRow[];
   readonly previous?: { readonly measuredAt: string; readonly cases: readonly RunsCase[]; readonly samplingCost?: SamplingCost };
 }
@@ -176,6 +179,7 @@ export async function runRunsBench(opts: RunsBenchOptions): Promise<{ files: { j
   await rm(runsRoot, { recursive: true, force: true });
   const rows: RunRow[] = [];
   let samplingCost: SamplingCost | undefined;
+  let samplingCostError: string | undefined;
   await withTeardown(async (td, ctrlC) => {
     const signal = opts.signal ? AbortSignal.any([opts.signal, ctrlC]) : ctrlC;
     // The lab stays up for every run (each command attaches to it, as a user's runs on a lab they brought up).
@@ -194,7 +198,12 @@ export async function runRunsBench(opts: RunsBenchOptions): Promise<{ files: { j
     }
     // With no run going: what each sampler costs at 10 ms (a link's counters read on the lab's switch).
     opts.progress?.('bench', 'runs: the cost of sampling every 10 ms');
-    samplingCost = await measureSamplingCost({ linkNetns: lab.names.switchNs, linkDev: lab.names.switchPort.dst });
+    // A figure beside the runs': one that cannot be had is said, and the runs' figures still written.
+    samplingCost = await measureSamplingCost({ linkNetns: lab.names.switchNs, linkDev: lab.names.switchPort.dst, signal }).catch((err: unknown) => {
+      if (signal.aborted) throw err;
+      samplingCostError = describeError(err);
+      return undefined;
+    });
   });
   const cases = (Object.keys(WORKLOADS) as string[]).flatMap((w) => STARTS.map((s) => caseOf(rows, w, s)));
   const warmAgrees = (Object.keys(WORKLOADS) as string[]).flatMap((workload) => {
@@ -212,6 +221,7 @@ export async function runRunsBench(opts: RunsBenchOptions): Promise<{ files: { j
     cases,
     warmAgrees,
     ...(samplingCost ? { samplingCost } : {}),
+    ...(samplingCostError ? { samplingCostError } : {}),
     rows,
     ...(previous ? { previous: { measuredAt: previous.measuredAt, cases: previous.cases, ...(previous.samplingCost ? { samplingCost: previous.samplingCost } : {}) } } : {}),
   };
@@ -274,12 +284,13 @@ export function runsMarkdown(r: RunsBenchResult): string {
       SILENCE_SEGMENTS.map((seg) => ({ stretch: seg.label, ...Object.fromEntries(r.cases.map((c) => [`${c.workload}-${c.start}`, fmtMs(c.silenceMedians?.[seg.key])])) })),
     );
   const sc = r.samplingCost;
+  if (r.samplingCostError) doc.heading(2, 'What sampling costs').paragraph(`Not measured: ${r.samplingCostError}.`);
   if (sc) {
     const before = (x: SamplingCost['samplers'][number]) => r.previous?.samplingCost?.samplers.find((p) => p.sampler === x.sampler && p.intervalMs === x.intervalMs)?.pctOfCpu;
     doc
       .heading(2, 'What sampling costs')
       .paragraph(
-        `Each sampler alone for ${fmtMs(sc.windowMs)}, with no run going, against the same window with nothing sampled: the CPU of every process it takes (miglab's, the commands it runs, QEMU's, the probe's), as % of one CPU. query-migrate, host counters, a link's counters and the probe at its 1 ms default together: ${sc.totalPct.toFixed(2)} % (aim: under ${sc.aimPct} %${sc.totalPct < sc.aimPct ? ', met' : ', NOT met'}).`,
+        `Each sampler alone for ${fmtMs(sc.windowMs)}, with no run going, against the same window with nothing sampled: the CPU of every process it takes (miglab's, the commands it runs, QEMU's, the probe's), as % of one CPU. query-migrate goes to a QEMU with no guest (\`-machine none\`: its answer is \`{}\`, shorter than a migration's); rows marked "before" are how miglab read them until this version, for the comparison. query-migrate, host counters, a link's counters and the probe at its 1 ms default together, as miglab samples now: ${sc.totalPct.toFixed(2)} % (aim: under ${sc.aimPct} %${sc.totalPct < sc.aimPct ? ', met' : ', NOT met'}).`,
       )
       .table<SamplingCost['samplers'][number] & { previous: string }>(
         [

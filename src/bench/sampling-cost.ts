@@ -4,7 +4,8 @@
 //   would drown the figure; QEMU answers query-migrate the same way with or without one): this
 //   process's CPU (the request, the JSON) and QEMU's (the answer);
 // - the host counters every 10 ms as a batch reads them (sampleHost: /proc/stat, loadavg,
-//   meminfo, PSI, the QEMU's stat, status and fds), and a link's byte counters as the batch reads
+//   meminfo, PSI, the QEMU's stat, status and fds; and read through fs/promises, as before, for
+//   the comparison), and a link's byte counters as the batch reads
 //   them (link-reader.ts: a line to a reader in the namespace; and `ip -s link`, a command a
 //   read, as it read them before);
 // - the client probe at its 1 ms default and at 10 ms: the probe tool's own CPU (the answering
@@ -13,11 +14,12 @@
 // CPU used in the window less the same processes' CPU in the idle window, as % of one CPU.
 import { execa, type ResultPromise } from 'execa';
 import { createSocket } from 'node:dgram';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureProbeTool } from '../guest/probe-tool.js';
-import { parsePidStat, sampleHost, type HostSnapshot } from '../measure/host-sampler.js';
+import { parseProbeCsv } from '../guest/probe.js';
+import { localProcReader, parsePidStat, sampleHost, type HostSnapshot, type ProcReader } from '../measure/host-sampler.js';
 import { QEMU_PROGRAM } from '../qemu/build.js';
 import { QmpClient } from '../qmp/client.js';
 import { LocalHost, NetnsHost } from '../host/local.js';
@@ -86,43 +88,77 @@ async function costOf(
 }
 
 /** Every `intervalMs` until `until`, as the run's own loops do (sleep between the end of one and the next). */
-async function every(intervalMs: number, until: number, f: () => Promise<unknown>): Promise<number> {
+async function every(intervalMs: number, until: number, f: () => Promise<unknown>, signal?: AbortSignal): Promise<number> {
   let n = 0;
   while (Date.now() < until) {
     await f();
     n++;
-    await sleep(intervalMs);
+    await sleep(intervalMs, signal);
   }
   return n;
 }
 
-export async function measureSamplingCost(opts: { windowMs?: number; cacheDir?: string; linkNetns?: string; linkDev?: string } = {}): Promise<SamplingCost> {
+export interface SamplingCostOptions {
+  readonly windowMs?: number;
+  readonly cacheDir?: string;
+  /** The namespace and link whose counters are read (default: this namespace's lo). */
+  readonly linkNetns?: string;
+  readonly linkDev?: string;
+  readonly signal?: AbortSignal;
+}
+
+/** The reads of /proc as they were before (fs/promises: open, fstat, read, close through the thread pool), for the comparison. */
+const asyncProcReader: ProcReader = {
+  async readText(path) {
+    return readFile(path, 'utf8').catch(() => undefined);
+  },
+  async countEntries(path) {
+    return readdir(path).then(
+      (e) => e.length,
+      () => undefined,
+    );
+  },
+};
+
+export async function measureSamplingCost(opts: SamplingCostOptions = {}): Promise<SamplingCost> {
   const windowMs = opts.windowMs ?? 10_000;
+  const signal = opts.signal;
+  const wait = (ms: number) => sleep(ms, signal);
+  const tick = (intervalMs: number, until: number, f: () => Promise<unknown>) => every(intervalMs, until, f, signal);
   const dir = await mkdtemp(join(tmpdir(), 'miglab-sampling-'));
+  // Its own children, each in a process group of its own (a Ctrl-C at the terminal reaches miglab,
+  // which ends them), ended by their pid below.
   const started: ResultPromise[] = [];
   try {
     const sock = join(dir, 'qmp.sock');
-    const qemu = execa(QEMU_PROGRAM, ['-machine', 'none', '-nodefaults', '-display', 'none', '-S', '-qmp', `unix:${sock},server=on,wait=off`], { reject: false });
+    // -machine none: no guest whose CPU would drown the figure. Its query-migrate answer is `{}`
+    // (no migration), shorter than a running migration's: the figure is QMP's own cost.
+    const qemu = execa(QEMU_PROGRAM, ['-machine', 'none', '-nodefaults', '-display', 'none', '-S', '-qmp', `unix:${sock},server=on,wait=off`], { reject: false, detached: true });
     started.push(qemu);
-    const qmp = await QmpClient.connect(sock, { timeoutMs: 20_000, name: 'sampling-cost' });
+    const qmp = await QmpClient.connect(sock, { timeoutMs: 20_000, name: 'sampling-cost', signal });
     try {
       // The idle window: what this process and QEMU use with nothing sampled.
       const idle0 = await selfCpuMs();
       const q0 = await pidCpuMs(qemu.pid!);
       const t0 = Date.now();
-      await sleep(windowMs);
+      await wait(windowMs);
       const idleMs = Date.now() - t0;
       const idlePerMs = { miglab: ((await selfCpuMs()).self - idle0.self) / idleMs, qemu: ((await pidCpuMs(qemu.pid!)) - q0) / idleMs };
       const samplers: SamplerCost[] = [];
-      samplers.push(await costOf('query-migrate (QMP)', 10, windowMs, { qemu: qemu.pid! }, idlePerMs, (until) => every(10, until, () => qmp.migrationInfo())));
-      let previous: HostSnapshot | undefined;
-      samplers.push(
-        await costOf('host counters (/proc, a QEMU)', 10, windowMs, {}, idlePerMs, (until) =>
-          every(10, until, async () => {
-            previous = (await sampleHost({ pids: [qemu.pid!], previous, windowMs: 0 })).snapshot;
-          }),
-        ),
-      );
+      samplers.push(await costOf('query-migrate (QMP)', 10, windowMs, { qemu: qemu.pid! }, idlePerMs, (until) => tick(10, until, () => qmp.migrationInfo())));
+      for (const [name, reader] of [
+        ['host counters (/proc, a QEMU)', localProcReader],
+        ['host counters (/proc through fs/promises, before)', asyncProcReader],
+      ] as const) {
+        let previous: HostSnapshot | undefined;
+        samplers.push(
+          await costOf(name, 10, windowMs, {}, idlePerMs, (until) =>
+            tick(10, until, async () => {
+              previous = (await sampleHost({ pids: [qemu.pid!], previous, windowMs: 0, reader })).snapshot;
+            }),
+          ),
+        );
+      }
       // A link's counters as the batch reads them (one reader in the namespace, a line a read),
       // and as it read them before (a command a read), for the comparison.
       const dev = opts.linkDev ?? 'lo';
@@ -132,36 +168,49 @@ export async function measureSamplingCost(opts: { windowMs?: number; cacheDir?: 
         await costOf('link counters (link-reader)', 10, windowMs, {}, idlePerMs, async (until) => {
           const reader = await openLinkReader(linkHost, [dev]);
           try {
-            return await every(10, until, () => reader.read());
+            return await tick(10, until, () => reader.read());
           } finally {
             await reader.close();
           }
         }),
       );
       const linkArgv = ['ip', ...(opts.linkNetns ? ['-n', opts.linkNetns] : []), '-s', 'link', 'show', 'dev', dev];
-      samplers.push(await costOf('link counters (ip -s link, before)', 10, windowMs, {}, idlePerMs, (until) => every(10, until, () => execa(linkArgv[0]!, linkArgv.slice(1)))));
+      samplers.push(await costOf('link counters (ip -s link, before)', 10, windowMs, {}, idlePerMs, (until) => tick(10, until, () => execa(linkArgv[0]!, linkArgv.slice(1)))));
       // The probe against a small answering process (the guest's agent in a run).
-      const tool = await ensureProbeTool({ cacheDir: opts.cacheDir });
+      const tool = await ensureProbeTool({ cacheDir: opts.cacheDir, signal });
       for (const intervalUs of [1000, 10_000]) {
         const { port, stop } = await startAnswerer();
         try {
-          const probe = execa(tool, ['ping', '127.0.0.1', String(port), String(intervalUs), String(windowMs + 5000)], { reject: false, stdout: 'ignore' });
+          const probe = execa(tool, ['ping', '127.0.0.1', String(port), String(intervalUs), String(windowMs + 5000)], { reject: false, detached: true });
           started.push(probe);
-          await sleep(200);
-          samplers.push(
-            await costOf(`client probe (miglab-probe ping)`, intervalUs / 1000, windowMs, { probe: probe.pid! }, idlePerMs, async (until) => {
-              await sleep(until - Date.now());
-              return Math.round(windowMs / (intervalUs / 1000));
-            }, false),
+          await wait(200);
+          let from = 0;
+          const cost = await costOf(
+            'client probe (miglab-probe ping)',
+            intervalUs / 1000,
+            windowMs,
+            { probe: probe.pid! },
+            idlePerMs,
+            async (until) => {
+              from = Date.now();
+              await wait(until - Date.now());
+              return 0;
+            },
+            false,
           );
           probe.kill('SIGINT');
-          await probe;
+          const out = await probe;
+          // The probes it sent in the window, from its own rows.
+          const rows = parseProbeCsv(String(out.stdout ?? '')).rows;
+          const lo = BigInt(from) * 1_000_000n;
+          const hi = BigInt(from + windowMs) * 1_000_000n;
+          samplers.push({ ...cost, samples: rows.filter((r) => r.sentNs >= lo && r.sentNs < hi).length });
         } finally {
           stop();
         }
       }
-      const at = (name: string, ms: number) => samplers.find((s) => s.sampler.startsWith(name) && s.intervalMs === ms)?.pctOfCpu ?? 0;
-      const totalPct = at('query-migrate', 10) + at('host counters', 10) + at('link counters (link-reader)', 10) + at('client probe', 1);
+      const at = (name: string, ms: number) => samplers.find((x) => x.sampler.startsWith(name) && x.intervalMs === ms)?.pctOfCpu ?? 0;
+      const totalPct = at('query-migrate', 10) + at('host counters (/proc, a QEMU)', 10) + at('link counters (link-reader)', 10) + at('client probe', 1);
       return { windowMs, aimPct: 2, samplers, totalPct };
     } finally {
       await qmp.close().catch(() => undefined);

@@ -468,7 +468,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
       if (which === 'batch') {
         const { runBatchBench } = await import('../batch/bench.js');
         const batch = await runBatchBench(outDir, { progress });
-        io.out(`batch: -> ${batch.file}`);
+        io.out(`batch: ${batch.cases.map((c) => `${c.name}: naive up to N=${c.largestNaiveN ?? 'none'}, scheduler ${c.schedulerLimit ?? '?'}`).join('; ')} -> ${batch.markdown}`);
         summary.batch = batch;
       }
       if (which === 'faults') {

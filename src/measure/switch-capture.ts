@@ -40,7 +40,12 @@ export function captureArgv(iface: string, guestMac: string, file: string): stri
 const LINE_RE = /^(\d+)\.(\d{6}) ([0-9a-f:]{17}) > ([0-9a-f:]{17}), ethertype [^(]*\(0x([0-9a-f]{4})\)/;
 const KINDS: Readonly<Record<string, SwitchFrame['kind']>> = { '8035': 'rarp', '0806': 'arp', '0800': 'ipv4' };
 
-/** Parse `tcpdump -r FILE -tt -n -e` lines into frames of the guest (others are skipped). Pure. */
+/**
+ * Parse `tcpdump -r FILE -tt -n -e` lines into frames of the guest (others are skipped). Pure.
+ * The direction is read from the MACs: a frame the switch floods out of this port from another
+ * host's guest with the same MAC would read as from-guest; the caller only looks at frames after
+ * the source stopped the guest (client-silence.ts).
+ */
 export function parseCapturedFrames(text: string, guestMac: string): SwitchFrame[] {
   const mac = guestMac.toLowerCase();
   const frames: SwitchFrame[] = [];
@@ -58,7 +63,9 @@ export function parseCapturedFrames(text: string, guestMac: string): SwitchFrame
 export interface SwitchCapture {
   readonly pid: number;
   readonly file: string;
-  /** Stop tcpdump (SIGINT: it closes the file) and read the frames back. Safe to call twice. */
+  /** End tcpdump (SIGINT: it closes the file), without reading it: teardown's part. Safe to call twice. */
+  end(opts?: Partial<WaitOptions>): Promise<void>;
+  /** End tcpdump and read the frames back. Safe to call twice. */
   stop(opts?: Partial<WaitOptions>): Promise<SwitchFrame[]>;
 }
 
@@ -87,20 +94,26 @@ export async function startSwitchCapture(o: StartCaptureOptions): Promise<Switch
     await proc.stop(500);
     throw err;
   });
-  let stopping: Promise<SwitchFrame[]> | undefined;
-  const stop = (opts: Partial<WaitOptions> = {}): Promise<SwitchFrame[]> => {
-    stopping ??= (async () => {
-      const timeoutMs = opts.timeoutMs ?? 10_000;
+  let ending: Promise<void> | undefined;
+  const end = (opts: Partial<WaitOptions> = {}): Promise<void> => {
+    ending ??= (async () => {
       // Through the host, as for any process there; it may have ended by itself (its -c frames seen).
       if (!proc.hasExited) await o.host.run(['kill', '-INT', String(proc.pid)], { reject: false, timeoutMs: 5000 });
-      await withDeadline(`waiting for tcpdump (pid ${proc.pid}) to close its file`, proc.exited, { timeoutMs, signal: opts.signal }).catch(async (err: unknown) => {
+      await withDeadline(`waiting for tcpdump (pid ${proc.pid}) to close its file`, proc.exited, { timeoutMs: opts.timeoutMs ?? 10_000, signal: opts.signal }).catch(async (err: unknown) => {
         await proc.stop(500);
         throw err;
       });
-      const r = await o.host.run(['tcpdump', '-r', o.file, '-tt', '-n', '-e'], { timeoutMs, signal: opts.signal });
+    })();
+    return ending;
+  };
+  let stopping: Promise<SwitchFrame[]> | undefined;
+  const stop = (opts: Partial<WaitOptions> = {}): Promise<SwitchFrame[]> => {
+    stopping ??= (async () => {
+      await end(opts);
+      const r = await o.host.run(['tcpdump', '-r', o.file, '-tt', '-n', '-e'], { timeoutMs: opts.timeoutMs ?? 10_000, signal: opts.signal });
       return parseCapturedFrames(r.stdout, o.guestMac);
     })();
     return stopping;
   };
-  return { pid: proc.pid, file: o.file, stop };
+  return { pid: proc.pid, file: o.file, end, stop };
 }

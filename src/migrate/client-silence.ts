@@ -28,12 +28,19 @@ export interface SilenceSegment {
 
 /** The moments, in ms from the source's STOP (negative: before it). */
 export interface SilenceMoments {
+  /**
+   * The probe's last answer before the gap. It may come after STOP (up to about 10 ms seen on a
+   * busy host): the probe stamps an answer when it reads it, and one sent before the pause may be
+   * read late; the pause stretch then starts at it, and is that much shorter than STOP->RESUME.
+   */
   readonly lastReplyMs: number;
   readonly resumeMs: number;
   /** QEMU's first RARP at the switch's port; undefined: none seen. */
   readonly announceMs?: number;
-  /** How many RARPs QEMU sent in the first second after RESUME (its announce rounds). */
+  /** How many RARPs the capture saw from RESUME to its end (QEMU's announce rounds, as far as seen). */
   readonly announces: number;
+  /** How long after RESUME the capture went on (its last frame): the window `announces` counts in. */
+  readonly capturedAfterResumeMs?: number;
   /** The first request the switch forwarded to the destination's port after RESUME: it had learned. */
   readonly forwardedMs?: number;
   /** The guest's first frame of its own (not QEMU's RARP) from the destination. */
@@ -61,12 +68,12 @@ export interface SilenceInput {
   readonly capture: ClientSilence['capture'];
 }
 
-/** QEMU's announce rounds go on for a while after RESUME (default 5 rounds, 50 ms apart, growing). */
-const ANNOUNCE_WINDOW_MS = 1000;
-
-/** Cut the probe's silence at the moments inside it; undefined when the gap is not the switchover's. */
+/** Cut the probe's silence at the moments inside it; undefined when the gap is not the switchover's (it must hold RESUME). */
 export function clientSilence(i: SilenceInput): ClientSilence | undefined {
-  if (!(i.gapEndMs > i.gapStartMs) || i.resumeMs < i.stopMs || i.gapEndMs < i.resumeMs) return undefined;
+  if (!(i.gapEndMs > i.gapStartMs) || i.resumeMs < i.stopMs || i.gapEndMs < i.resumeMs || i.gapStartMs > i.resumeMs) return undefined;
+  // The direction comes from the MACs (the guest's as source: from it). The source's guest is
+  // stopped from STOP on, so a frame with its MAC after RESUME is the destination's, never one the
+  // switch flooded from the source's port: only frames after RESUME are looked at.
   const after = (f: SwitchFrame) => f.tMs >= i.resumeMs && f.tMs <= i.gapEndMs;
   const frames = i.frames ?? [];
   const rarps = frames.filter((f) => f.direction === 'from-guest' && f.kind === 'rarp' && f.tMs >= i.resumeMs);
@@ -98,7 +105,8 @@ export function clientSilence(i: SilenceInput): ClientSilence | undefined {
       lastReplyMs: rel(i.gapStartMs)!,
       resumeMs: rel(i.resumeMs)!,
       announceMs: rel(announce?.tMs),
-      announces: rarps.filter((f) => f.tMs <= i.resumeMs + ANNOUNCE_WINDOW_MS).length,
+      announces: rarps.length,
+      capturedAfterResumeMs: frames.length > 0 ? round3(Math.max(...frames.map((f) => f.tMs)) - i.resumeMs) : undefined,
       forwardedMs: rel(forwarded?.tMs),
       guestFirstMs: rel(guestFirst?.tMs),
       firstReplyMs: rel(i.gapEndMs)!,
@@ -120,5 +128,7 @@ export function silenceLine(s: ClientSilence): string {
     guestFirst: "to the guest's first frame",
     reply: 'to the first answer',
   };
-  return `${s.totalMs.toFixed(1)} ms = ${s.segments.map((g) => `${g.ms.toFixed(1)} ${short[g.key]}`).join(' + ')}`;
+  // The probe read its last answer after STOP: the pause stretch is from it, not from STOP.
+  if (s.moments.lastReplyMs > 0) short.paused = `paused (the last answer, ${s.moments.lastReplyMs.toFixed(1)} after STOP, to RESUME)`;
+  return `${s.totalMs.toFixed(1)} ms = ${s.segments.filter((g) => !(g.key === 'beforeStop' && s.moments.lastReplyMs > 0)).map((g) => `${g.ms.toFixed(1)} ${short[g.key]}`).join(' + ')}`;
 }

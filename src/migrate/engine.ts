@@ -42,6 +42,13 @@ import type { Scenario } from './scenario.js';
 export interface MigrationHooks {
   /** Both QEMUs are up and the guest's agent is ready on the source (at `guestIp`, its slot's address). */
   afterBoot?(p: { src: Vm; dst: Vm; machine: MachineSpec; lab: Lab; guestIp: string }): Promise<void>;
+  /**
+   * The guest is ready to migrate (both QEMUs configured, its agent reached, its workload at its
+   * rate); the probe starts and the migrate command goes out as this resolves. A batch waits here
+   * for its turn on the link, so a hand-over costs the next guest only the probe's start and its
+   * migrate command.
+   */
+  beforeMigrate?(): Promise<void>;
   /** The migration has ended (any final status), before the destination is checked. */
   afterMigrate?(final: MigrationInfo): Promise<void>;
   /** A person sends the migrate command, not miglab (`miglab guests up`). */

@@ -328,7 +328,7 @@ export function runReportMarkdown(r: RunReport, figures: readonly PlannedChart[]
       .paragraph("From both QEMUs' vmstate_downtime_* trace points: the switchover checkpoint to checkpoint, and the device sections that took longest to save and to load (run.json keeps every one).")
       .raw(breakdownLines(r.outputs.downtimeTrace).join('\n'));
   }
-  silenceSection(doc, r.outputs.clientSilence, r.inputs.accel.used);
+  silenceSection(doc, r.outputs.clientSilence, r.inputs.accel.used, r.outputs.postcopy?.enteredAtMs !== undefined);
   doc
     .heading(2, 'Time, RAM and throughput')
     .table(ROW_COLUMNS, figureRows(r))

@@ -59,6 +59,14 @@ const PlanSchema = z
   .object({
     concurrency: count('Migrations on the link at once'),
     inFlight: count('Guests booting or migrating at once'),
+    readyAhead: z
+      .boolean()
+      .optional()
+      .describe('The next guest waits for its turn ready (workload running; its probe starts at its turn), not only booted'),
+    overlapsChecks: z
+      .boolean()
+      .optional()
+      .describe("A guest's place in flight is given to the next guest once its migration ends, its checks and cleanup going on beside (memory holds those pairs too)"),
     limitedBy: z.enum(['cpu', 'network', 'memory', 'saturation', 'guests']).describe('What set the concurrency'),
     limits: z
       .object({ cpu: count('Allowed by CPU'), network: count('Allowed by the link'), memory: count('Allowed by memory'), saturation: count('Allowed by an earlier saturation') })

@@ -313,10 +313,11 @@ const ClientSilenceSchema = z
     ).describe("The silence cut at the moments inside it, in order: the probe's last answer to the source's STOP, QEMU's pause (STOP to RESUME), RESUME to QEMU's first announce at the switch, to the guest's first frame of its own from the destination, to the probe's first answer. A moment not seen leaves its stretch to the next one"),
     moments: z
       .object({
-        lastReplyMs: ms("The probe's last answer before the gap (negative: before STOP)"),
+        lastReplyMs: ms("The probe's last answer before the gap (negative: before STOP; after it when the probe read an answer late: the pause stretch then starts there)"),
         resumeMs: ms("The destination's RESUME"),
         announceMs: ms("QEMU's first RARP (self-announce) seen at the switch's port to the destination: the switch learns the guest's new port from it").optional(),
-        announces: count('RARPs seen in the second after RESUME (QEMU\'s announce rounds)'),
+        announces: count('RARPs the capture saw from RESUME to its end (QEMU\'s announce rounds, as far as seen)'),
+        capturedAfterResumeMs: ms('How long after RESUME the capture went on (its last frame)').optional(),
         forwardedMs: ms('The first frame the switch forwarded to the guest through its new port').optional(),
         guestFirstMs: ms("The guest's first frame of its own (not QEMU's RARP) from the destination").optional(),
         firstReplyMs: ms("The probe's first answer after the gap"),
@@ -569,7 +570,7 @@ export const RunReportSchema = z
     phases: z.record(z.string(), ms('Duration')).describe('How long each phase took (accelerator decision, QEMU start, boot to heartbeat, migration, verification, cleanup)'),
     steps: arr(
       z.object({
-        step: text('What it was: a phase (qemuStart, bootToHeartbeat, migration, verify, cleanup) or a step within or between them (slot, accel, configure, agentReachable, workload, probe, teardown, leftovers...)'),
+        step: text('What it was: a phase (qemuStart, bootToHeartbeat, migration, verify, cleanup) or a step within or between them (slot, accel, configure, agentReachable, workload, probe, waitForTurn: a batch guest, ready, waiting for its turn on the link; teardown, leftovers...)'),
         startMs: ms('When it started, from the run\'s start'),
         ms: ms('How long it took'),
       }),

@@ -58,6 +58,12 @@ describe('runBatch', () => {
       expect(a.migrationMs).toBeGreaterThan(0);
       expect(a.events.map((e) => e.event)).toEqual(expect.arrayContaining(['migrate-sent', 'migration-end']));
     }
+    // Parallel means at once: every guest of a step waits, ready (workload, probe), for the
+    // others, so their migrate commands leave together, not each after its own preparations.
+    for (const st of r.record.steps) {
+      const sent = st.attempts.filter((a) => a.outcome === 'completed').map((a) => a.migrateSentAtMs!);
+      if (sent.length > 1) expect(Math.max(...sent) - Math.min(...sent)).toBeLessThan(250);
+    }
     // Each guest of a step had its own slot and port.
     for (const st of r.record.steps) expect(new Set(st.attempts.map((a) => a.guestIndex)).size).toBe(st.attempts.length);
     // Host samples cover the batch, saw the guests' QEMUs and the uplinks.

@@ -52,9 +52,16 @@ export async function instrument(run: Run, booted: Booted): Promise<Instrumented
     await sleep(1000, guard.signal);
     run.out.workloadBefore = await workloadStatus(agent, scenario.workload, { signal: guard.signal });
   }
+  // Listening before the probe starts, so its first frames on the destination's port are seen;
+  // before the turn below too (it costs nothing while the guest is elsewhere, and tcpdump takes
+  // 0.1-0.3 s to listen: a hand-over would wait for it).
+  const capture = scenario.clientProbe ? await startSilenceCapture(run, slot.machine.mac) : undefined;
+  // The caller's turn to migrate (a batch's slot on the link): the guest waits with its workload
+  // at its rate, the probe not yet started (1000 answers a second cost a TCG guest CPU that a
+  // migration in progress beside it needs).
+  const turn = ctx.hooks?.beforeMigrate;
+  if (turn) await timed(run, 'waitForTurn', () => turn());
   if (!scenario.clientProbe) return { agent };
-  // Listening before the probe starts, so its first frames on the destination's port are seen.
-  const capture = await startSilenceCapture(run, slot.machine.mac);
   const logFile = join(ctx.runDir, 'probe.csv');
   const probe = startProbe({
     host: lab.hosts.client.host,

@@ -2,7 +2,7 @@
 // capture on the lab switch's port to the destination runs beside the probe, and once the probe
 // has stopped its longest gap is cut at QEMU's STOP and RESUME and at the frames the port saw. A
 // figure on top of the run's own: a capture that cannot start or be read is noted, never fails the run.
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeError } from '../../errors.js';
 import type { ProbeResult } from '../../guest/probe.js';
@@ -22,8 +22,12 @@ export async function startSilenceCapture(run: Run, guestMac: string): Promise<C
     // The run's files are its owner's only: made so before tcpdump opens it (it keeps the mode).
     const file = join(run.ctx.runDir, CAPTURE_FILE);
     await writeFile(file, '', { mode: 0o600 });
-    const capture = await startSwitchCapture({ host: where.host, iface: where.iface, guestMac, file, timeoutMs: 10_000, signal: run.guard.signal });
-    run.td.defer(`stop the capture on the switch's port ${where.iface} (pid ${capture.pid})`, () => capture.stop().then(() => undefined));
+    const capture = await startSwitchCapture({ host: where.host, iface: where.iface, guestMac, file, timeoutMs: 10_000, signal: run.guard.signal }).catch(async (err: unknown) => {
+      // No capture, no file: an empty one is not a pcap, and run.json would list it.
+      await rm(file, { force: true });
+      throw err;
+    });
+    run.td.defer(`stop the capture on the switch's port ${where.iface} (pid ${capture.pid})`, () => capture.end());
     return { capture, port: where.iface };
   } catch (err) {
     if (run.guard.signal.aborted) throw err;

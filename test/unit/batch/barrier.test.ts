@@ -25,7 +25,7 @@ describe('BootBarrier.gate', () => {
     const b = new BootBarrier(2);
     const g0 = b.gate();
     const g1 = b.gate();
-    const waiting = g0.booted();
+    const waiting = g0.ready();
     g0.done(); // booted already: done must not count it twice
     let opened = false;
     void b.opened.then(() => (opened = true));
@@ -42,9 +42,9 @@ describe('MigrationSlots', () => {
     const slots = new MigrationSlots(1);
     const order: string[] = [];
     const [a, b, c] = [slots.gate(), slots.gate(), slots.gate()];
-    await a.booted();
-    const bTurn = b.booted().then(() => order.push('b'));
-    const cTurn = c.booted().then(() => order.push('c'));
+    await a.ready();
+    const bTurn = b.ready().then(() => order.push('b'));
+    const cTurn = c.ready().then(() => order.push('c'));
     await Promise.resolve();
     expect(order).toEqual([]);
     expect(slots.inUse).toBe(1);
@@ -62,7 +62,7 @@ describe('MigrationSlots', () => {
     const slots = new MigrationSlots(2);
     slots.gate().done();
     expect(slots.inUse).toBe(0);
-    await slots.gate().booted();
+    await slots.gate().ready();
     expect(slots.inUse).toBe(1);
   });
 });

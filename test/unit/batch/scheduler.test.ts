@@ -43,6 +43,18 @@ describe('planSchedule', () => {
     // One migrates while the next boots: the link does not wait for a boot.
     expect(p.inFlight).toBe(2);
     expect(p.reasons.join(' ')).toMatch(/pipeline: 2 guests in flight/);
+    // Memory holds the migrated guest still being checked too: its place goes to the next at once.
+    expect(p.overlapsChecks).toBe(true);
+    expect(p.reasons.join(' ')).toMatch(/hand-over: .*\(memory holds 3 pairs\)/);
+    // Idle guests wait for their turn ready; busy ones only where the CPU holds them all running.
+    expect(p.readyAhead).toBe(true);
+    const busy = (pairCores: number) => planSchedule({ ...base, guests: guests(4, 5).map((g) => ({ ...g, busy: true })), linkBandwidthMbit: 200, use: { ...USE, pairCores } });
+    expect(busy(0.5)).toMatchObject({ inFlight: 2, readyAhead: true });
+    expect(busy(1.2)).toMatchObject({ inFlight: 2, readyAhead: false });
+    expect(busy(1.2).reasons.join(' ')).toMatch(/waits booted, its workload not started: the CPU \(1.60 cores\) does not hold 2 busy pairs running \(1.20 each\)/);
+    // Room for the two in flight only: a place is free once its guest is gone.
+    const tight = planSchedule({ ...base, guests: guests(4, 5, 4096), memAvailableMiB: 1024 + 2 * 2 * (4096 + 150) + 100, linkBandwidthMbit: 200, use: { ...USE, pairCores: 0.1 } });
+    expect(tight).toMatchObject({ concurrency: 1, inFlight: 2, overlapsChecks: false });
     const fast = planSchedule({ ...base, guests: guests(8, 10), linkBandwidthMbit: 1000, use: { ...USE, pairCores: 0.1 } });
     // 119.2 MiB/s over 20 MiB/s each
     expect(fast).toMatchObject({ concurrency: 5, limitedBy: 'network', maxBandwidthMiBps: 23 });

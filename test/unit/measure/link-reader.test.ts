@@ -1,6 +1,6 @@
 // The link reader: its answer line parsed, and the real reader (perl reading sysfs) asked for this
 // machine's loopback and for a link that does not exist, a line each over one process.
-import { LocalHost } from '../../../src/host/local.js';
+import { LocalHost, NetnsHost } from '../../../src/host/local.js';
 import { linkReaderArgv, openLinkReader, parseLinkReaderLine } from '../../../src/measure/link-reader.js';
 
 describe('parseLinkReaderLine', () => {
@@ -13,6 +13,7 @@ describe('parseLinkReaderLine', () => {
 
   test('a field that is not a number makes the link unreadable, not a zero', () => {
     expect(parseLinkReaderLine('a=up,1,2,x,4,5,6,7,8', ['a']).get('a')).toMatch(/unreadable counters/);
+    expect(parseLinkReaderLine('a=up,1,,3,4,5,6,7,8', ['a']).get('a')).toMatch(/unreadable counters/);
   });
 
   test('link names go into argv only as names', () => {
@@ -22,6 +23,18 @@ describe('parseLinkReaderLine', () => {
 });
 
 describe('openLinkReader', () => {
+  test('a reader that cannot start says so in one short line', async () => {
+    const reader = await openLinkReader(new NetnsHost('switch', 'miglab-no-such-ns'), ['lo']);
+    try {
+      const err = await reader.read({ timeoutMs: 5000 }).catch((e: unknown) => e as Error);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toMatch(/^the link reader for lo on switch did not answer \(.*\): is its namespace still there\?$/);
+      expect((err as Error).message.length).toBeLessThan(300);
+    } finally {
+      await reader.close();
+    }
+  });
+
   test('answers each read with the counters of now, over one process', async () => {
     const reader = await openLinkReader(new LocalHost('local'), ['lo', 'nosuchlink0']);
     try {

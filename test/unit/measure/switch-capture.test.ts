@@ -71,6 +71,20 @@ describe('startSwitchCapture', () => {
     expect(host.ran).toHaveLength(2);
   });
 
+  test('end() only ends tcpdump (teardown after a run with nothing to read): the file is not read', async () => {
+    const host = new FakeHost('switch');
+    const starting = startSwitchCapture({ host, iface: 'sw-dst', guestMac: MAC, file: '/r/x.pcap', timeoutMs: 2000 });
+    const proc = host.spawned[0]!;
+    proc.stderr.write('tcpdump: listening on sw-dst\n');
+    const capture = await starting;
+    const ending = capture.end({ timeoutMs: 2000 });
+    await new Promise((r) => setTimeout(r, 10));
+    proc.exit();
+    await ending;
+    await capture.end();
+    expect(host.ran).toEqual([['kill', '-INT', String(proc.pid)]]);
+  });
+
   test('a tcpdump that exits before listening is an error with its last words', async () => {
     const host = new FakeHost('switch');
     const starting = startSwitchCapture({ host, iface: 'sw-dst', guestMac: MAC, file: '/r/x.pcap', timeoutMs: 2000 });

@@ -16,7 +16,7 @@ describe('clientSilence', () => {
       at(80.1, 'from-guest', 'rarp'),
       at(70, 'from-guest', 'arp'),
       at(95, 'from-guest', 'ipv4'),
-      at(1500, 'from-guest', 'rarp'), // past the announce window
+      at(1500, 'from-guest', 'rarp'), // after the gap: counted among the announces, not a moment
     ];
     const s = clientSilence({ ...base, frames })!;
     expect(s.segments.map((g) => [g.key, g.ms])).toEqual([
@@ -27,7 +27,8 @@ describe('clientSilence', () => {
       ['reply', 25],
     ]);
     expect(s.segments.reduce((a, g) => a + g.ms, 0)).toBeCloseTo(s.totalMs, 6);
-    expect(s.moments).toMatchObject({ lastReplyMs: -2, resumeMs: 30, announceMs: 30.1, announces: 2, forwardedMs: 30.6, guestFirstMs: 70, firstReplyMs: 95 });
+    // Announces counted as far as the capture went (its last frame, 1470 ms after RESUME).
+    expect(s.moments).toMatchObject({ lastReplyMs: -2, resumeMs: 30, announceMs: 30.1, announces: 3, capturedAfterResumeMs: 1470, forwardedMs: 30.6, guestFirstMs: 70, firstReplyMs: 95 });
     expect(silenceLine(s)).toBe("97.0 ms = 2.0 before STOP + 30.0 paused (STOP->RESUME) + 0.1 to QEMU's announce + 39.9 to the guest's first frame + 25.0 to the first answer");
   });
 
@@ -38,13 +39,16 @@ describe('clientSilence', () => {
     expect(s.capture).toEqual({ none: 'no switch' });
   });
 
-  test('a reply already on its way at STOP (gap starting after it) gives the stretch before STOP nothing', () => {
-    const s = clientSilence({ ...base, gapStartMs: T0 + 0.5 })!;
+  test('an answer the probe read after STOP starts the gap: nothing before STOP, the pause stretch from it, and the line says so', () => {
+    const s = clientSilence({ ...base, gapStartMs: T0 + 2.5 })!;
     expect(s.segments[0]).toMatchObject({ key: 'beforeStop', ms: 0 });
-    expect(s.segments[1]).toMatchObject({ key: 'paused', ms: 29.5 });
+    expect(s.segments[1]).toMatchObject({ key: 'paused', ms: 27.5 });
+    expect(s.moments.lastReplyMs).toBe(2.5);
+    expect(silenceLine(s)).toMatch(/^92\.5 ms = 27\.5 paused \(the last answer, 2\.5 after STOP, to RESUME\) \+ 65\.0 to the first answer$/);
   });
 
-  test('a gap that ends before RESUME is not the switchover\'s', () => {
+  test('a gap that ends before RESUME, or starts after it, is not the switchover\'s', () => {
     expect(clientSilence({ ...base, gapEndMs: T0 + 10 })).toBeUndefined();
+    expect(clientSilence({ ...base, gapStartMs: T0 + 200, gapEndMs: T0 + 900 })).toBeUndefined();
   });
 });
