@@ -106,7 +106,8 @@ export function clientSilence(i: SilenceInput): ClientSilence | undefined {
       resumeMs: rel(i.resumeMs)!,
       announceMs: rel(announce?.tMs),
       announces: rarps.length,
-      capturedAfterResumeMs: frames.length > 0 ? round3(Math.max(...frames.map((f) => f.tMs)) - i.resumeMs) : undefined,
+      // A loop, not Math.max(...frames): up to 20,000 frames as arguments can overflow the stack.
+      capturedAfterResumeMs: frames.length > 0 ? round3(frames.reduce((m, f) => Math.max(m, f.tMs), -Infinity) - i.resumeMs) : undefined,
       forwardedMs: rel(forwarded?.tMs),
       guestFirstMs: rel(guestFirst?.tMs),
       firstReplyMs: rel(i.gapEndMs)!,
