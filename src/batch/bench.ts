@@ -12,6 +12,7 @@ import type { StepDiagnosis } from './diagnose.js';
 import { runBatch } from './run.js';
 import type { BatchSpecInput } from './spec.js';
 import { fmtMs, markdown } from '../report/markdown.js';
+import { spreadSection } from '../bench/spread.js';
 
 /** The values of N: one by one while naive parallel may still keep up, then growing. */
 export const BENCH_STEPS = [1, 2, 3, 4, 6, 8, 12, 16] as const;
@@ -140,5 +141,6 @@ export function batchBenchMarkdown(cases: readonly BatchBenchCase[]): string {
       );
     }
   }
-  return doc.render();
+  // Each N is one batch (the ladder alone takes about half an hour): its figures have no repetitions.
+  return spreadSection(doc, [], { note: 'Each N here runs once; the spread of single migrations is in the other benches (runs.md, downtime.md, qemu.md).' }).render();
 }

@@ -13,6 +13,8 @@ import type { BatchMode, BatchVerdict, ContainerFiles } from '../containers/batc
 import { describeError } from '../errors.js';
 import type { Progress } from '../progress/progress.js';
 import { withTeardown } from '../util/teardown.js';
+import { markdown } from '../report/markdown.js';
+import { spreadSection } from './spread.js';
 
 export const BATCH_BENCH_COUNTS = [1, 10, 100, 400] as const;
 export const BATCH_BENCH_MEMORY_MIB = 2048;
@@ -64,6 +66,7 @@ export function batchBenchMarkdown(cases: readonly BatchBenchCase[], when: strin
     `Aim (>= ${BATCH_AIM} by the scheduler, no halt): ${met ? `met (${best} intact)` : `NOT met (${best} intact${sched?.verdict?.haltedAt !== undefined ? `, halted at N=${sched.verdict.haltedAt}` : ''})`}.`,
     ...(naive ? [`Scheduler against the naive batch (most intact in one step without a halt): ${best} against ${bestOf(naive)}: ${best > bestOf(naive) ? 'the scheduler moved more' : 'the scheduler did NOT move more'}.`] : []),
     '',
+    spreadSection(markdown(), [], { figures: "the moves' total and frozen times", note: 'Each N here runs once; the spread of single moves is in containers.md.' }).render(),
   ].join('\n');
 }
 

@@ -15,6 +15,8 @@ import { containersMigrate } from '../containers/run.js';
 import { summarize, type Summary } from '../stats/index.js';
 import { useLab } from '../api.js';
 import { withTeardown } from '../util/teardown.js';
+import { markdown } from '../report/markdown.js';
+import { spreadCase, spreadSection, type SpreadCase } from './spread.js';
 
 export const CONTAINERS_BENCH_WORKLOAD = 'mem:64M@16M/s';
 /** Frozen time at least this many times less than stop-and-copy's (issue 11's aim). */
@@ -46,6 +48,8 @@ export interface ContainersBenchCase {
   readonly frozenCutVsStopAndCopy: number | undefined;
   /** Cut >= FROZEN_CUT_AIM with every run intact (stop-and-copy: undefined). */
   readonly meetsAim: boolean | undefined;
+  /** Total time and CRIU's frozen time (the container's downtime) over the repetitions. */
+  readonly spread: SpreadCase;
 }
 
 export function summarizeContainersBench(runs: readonly ContainersBenchRun[]): ContainersBenchCase[] {
@@ -72,6 +76,7 @@ export function summarizeContainersBench(runs: readonly ContainersBenchRun[]): C
         preDumpRounds: pick((x) => x.preDumpRounds),
         frozenCutVsStopAndCopy: cut,
         meetsAim: !AIMED.includes(strategy) ? undefined : cut !== undefined && cut >= FROZEN_CUT_AIM && ok.length === mine.length,
+        spread: spreadCase(`${strategy} by ${transfer}`, mine.map((r) => ({ ok: r.verdict === 'intact', totalTimeMs: r.figures?.totalMs ?? undefined, downtimeMs: r.figures?.criuFrozenMs ?? undefined })), strategy === 'lazy' ? 'CRIU gives a lazy dump no frozen time' : undefined),
       });
     }
   }
@@ -98,6 +103,11 @@ export function containersBenchMarkdown(cases: readonly ContainersBenchCase[], r
       : []),
     ...runs.filter((r) => r.verdict !== 'intact').map((r) => `- ${r.strategy}/${r.transfer} #${r.repetition}: ${r.verdict}${r.failure ? `: ${r.failure}` : ''}`),
     '',
+    spreadSection(
+      markdown(),
+      cases.map((c) => c.spread),
+      { figures: "the move's total time and CRIU's frozen time (the container's downtime)", note: 'A run counts when its sequence was intact.' },
+    ).render(),
   ].join('\n');
 }
 

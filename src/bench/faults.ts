@@ -14,6 +14,8 @@ import { runSweep, sweepDir } from '../sweep/run.js';
 import type { SweepSpecInput } from '../sweep/spec.js';
 import { makePrivateDir } from '../util/private.js';
 import { MiB } from '../util/units.js';
+import { fmtMs, markdown } from '../report/markdown.js';
+import { spreadCase, spreadSection, type SpreadCase } from './spread.js';
 
 export interface FaultsBenchOptions {
   readonly outDir: string;
@@ -101,7 +103,12 @@ export async function runFaultsBench(opts: FaultsBenchOptions) {
 
   const tlsEntries = (await loadResults(tls.dir)).entries;
   const tlsCases: Record<string, TlsCase> = {};
+  const spread: SpreadCase[] = [];
   for (const workload of ['idle', 'dirty']) {
+    for (const on of [false, true]) {
+      const es = tlsEntries.filter((e) => e.report.inputs.scenario.tls === on && e.report.inputs.scenario.workload.kind === workload);
+      spread.push(spreadCase(`${workload} ${on ? 'TLS' : 'plain TCP'}`, es.map((e) => ({ ok: e.report.ok, totalTimeMs: e.report.outputs.totalTimeMs, downtimeMs: e.report.outputs.downtimeMs }))));
+    }
     const pick = (on: boolean) => tlsEntries.filter((e) => e.report.inputs.scenario.tls === on && e.report.inputs.scenario.workload.kind === workload && e.report.ok);
     const figures = (on: boolean): Record<string, Summary> => {
       const es = pick(on);
@@ -126,9 +133,33 @@ export async function runFaultsBench(opts: FaultsBenchOptions) {
     measuredAt: new Date().toISOString(),
     aims: { leftovers: 0, asExpected: 'every fault', nfsDownNoticedWithinMs: 15000 },
     faults: { runs: rows.length, asExpected: rows.filter((r) => r.asExpected === 'yes').length, leftovers, byKind, rows, report: faultPlot.report.markdownPath },
-    tls: { cases: tlsCases, report: tlsPlot.report.markdownPath },
+    tls: { cases: tlsCases, spread, report: tlsPlot.report.markdownPath },
   };
   const file = join(opts.outDir, 'faults.json');
   await writeFile(file, JSON.stringify(result, null, 2) + '\n');
+  await writeFile(join(opts.outDir, 'faults.md'), faultsMarkdown(result));
   return { file, result };
+}
+
+type FaultsBenchResult = Awaited<ReturnType<typeof runFaultsBench>>['result'];
+
+/** The bench's summary: each fault kind, TLS against plain, and the spread of the repeated TLS cases. */
+function faultsMarkdown(r: Pick<FaultsBenchResult, 'measuredAt' | 'faults' | 'tls'>): string {
+  const doc = markdown()
+    .heading(1, 'Benchmark: faults, and TLS against plain TCP')
+    .paragraph(`Measured ${r.measuredAt}. ${r.faults.asExpected} of ${r.faults.runs} fault runs ended as they must, ${r.faults.leftovers} processes or files left behind; each run's row is in ${r.faults.report}, TLS's in ${r.tls.report}.`)
+    .table<{ kind: string; runs: number; asExpected: number; detect: string }>(
+      [
+        { key: 'kind', title: 'fault' },
+        { key: 'runs', title: 'runs' },
+        { key: 'asExpected', title: 'as they must' },
+        { key: 'detect', title: 'noticed after, median' },
+      ],
+      Object.entries(r.faults.byKind).map(([kind, k]) => ({ kind, runs: k.runs, asExpected: k.asExpected, detect: fmtMs(k.detectMs.median) })),
+    )
+    .table<{ workload: string } & Record<string, string>>(
+      [{ key: 'workload', title: 'TLS over plain (means)' }, ...TLS_FIGURES.map((f) => ({ key: f, title: f }))],
+      Object.entries(r.tls.cases).map(([workload, c]) => ({ workload, ...Object.fromEntries(TLS_FIGURES.map((f) => [f, c.ratio[f] === undefined ? '–' : `${c.ratio[f]!.toFixed(2)}x`])) })),
+    );
+  return spreadSection(doc, r.tls.spread, { note: 'The faults ran once each (a fault run is not an idle or convergent one): only the TLS cases are repeated.' }).render();
 }

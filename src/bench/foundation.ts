@@ -6,7 +6,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { migrate, type MigrateResult } from '../api.js';
 import type { Progress } from '../progress/progress.js';
+import { fmtMs, markdown } from '../report/markdown.js';
 import { median } from '../stats/index.js';
+import { spreadCase, spreadSection } from './spread.js';
 
 export interface FoundationBenchOptions {
   readonly outDir: string;
@@ -72,9 +74,25 @@ export async function runFoundationBench(opts: FoundationBenchOptions) {
       qemuDowntimeMs: median(rows.map((r) => r.qemuDowntimeMs ?? NaN)),
     },
     harnessPeakRssMiB: peakRssBytes / 1024 / 1024,
+    spread: [spreadCase('idle 256 MiB', rows.map((r) => ({ ok: r.ok, totalTimeMs: r.qemuTotalTimeMs, downtimeMs: r.qemuDowntimeMs })))],
     rows,
   };
   const file = join(opts.outDir, 'foundation.json');
   await writeFile(file, JSON.stringify(result, null, 2) + '\n');
+  await writeFile(join(opts.outDir, 'foundation.md'), foundationMarkdown(result));
   return { file, result };
+}
+
+function foundationMarkdown(r: { benchmark: string; measuredAt: string; medians: Record<string, number | undefined>; harnessPeakRssMiB: number; rows: readonly FoundationBenchRow[]; spread: Parameters<typeof spreadSection>[1] }): string {
+  const doc = markdown()
+    .heading(1, 'Benchmark: foundation')
+    .paragraph(`${r.benchmark}. Measured ${r.measuredAt}, ${r.rows.length} repetitions; harness peak RSS ${r.harnessPeakRssMiB.toFixed(0)} MiB.`)
+    .table<{ figure: string; median: number | undefined }>(
+      [
+        { key: 'figure', title: 'figure' },
+        { key: 'median', title: 'median', format: (v) => fmtMs(v) },
+      ],
+      Object.entries(r.medians).map(([figure, median]) => ({ figure, median })),
+    );
+  return spreadSection(doc, r.spread).render();
 }

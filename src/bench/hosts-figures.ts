@@ -6,6 +6,7 @@
 import { csvText, fmtMs, markdown } from '../report/markdown.js';
 import type { RunReport } from '../results/run.js';
 import { finite, mean, percentile, stdev, summarize, type Summary } from '../stats/index.js';
+import { spreadCase, spreadSection, type SpreadCase } from './spread.js';
 
 /** Where a run's QEMUs ran: the embedded lab's namespaces, or the same namespaces as SSH hosts. */
 export const BENCH_MODES = ['embedded', 'hosts'] as const;
@@ -207,10 +208,18 @@ export interface HostsBenchResult {
   /** One run a side first, not averaged: the hosts' first run puts the probe tool there. */
   readonly warmup: readonly HostsBenchRun[];
   readonly cases: Readonly<Record<string, HostsBenchCase>>;
+  /** Each scenario on each side: total time and downtime over its repetitions (warm-ups left out). */
+  readonly spread: readonly SpreadCase[];
   readonly runs: readonly HostsBenchRun[];
 }
 
 export const JUDGED_BY = `a QEMU figure changed beyond run-to-run spread when its mean on the hosts differs from its mean on the embedded lab by more than ${SPREAD_STANDARD_ERRORS} standard errors of that difference (Welch: sqrt(s_e^2/n_e + s_h^2/n_h), each side's own scatter); the SSH cost meets the ${SSH_COST_AIM_MS} ms aim when the overhead's difference plus ${SPREAD_STANDARD_ERRORS} standard errors is under it, misses when the difference minus them is not, and is unclear between`;
+
+/** The spread of each scenario on each side, in the order the runs came. */
+export function hostsSpread(runs: readonly HostsBenchRun[]): SpreadCase[] {
+  const keys = [...new Set(runs.map((r) => `${r.case} ${r.mode}`))];
+  return keys.map((key) => spreadCase(key, runs.filter((r) => `${r.case} ${r.mode}` === key)));
+}
 
 /** runs.csv: one row per run (warm-ups included, marked), each phase a column. */
 export function runsCsv(runs: readonly HostsBenchRun[], warmup: readonly HostsBenchRun[]): string {
@@ -258,6 +267,7 @@ export function hostsBenchMarkdown(r: HostsBenchResult): string {
       [...rows, ...phaseRows],
     );
   }
+  spreadSection(doc, r.spread);
   doc.heading(2, 'The raw cost of control');
   type ControlRow = { action: string; embedded: string; hosts: string; difference: string };
   doc.table<ControlRow>(

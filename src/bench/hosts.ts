@@ -20,7 +20,7 @@ import { QmpClient } from '../qmp/client.js';
 import { makePrivateDir, PRIVATE } from '../util/private.js';
 import { withDeadline } from '../util/deadline.js';
 import { withTeardown } from '../util/teardown.js';
-import { benchRun, caseFigures, controlCost, hostsBenchMarkdown, JUDGED_BY, runsCsv, SSH_COST_AIM_MS, type BenchMode, type ControlAction, type ControlCost, type HostsBenchResult, type HostsBenchRun } from './hosts-figures.js';
+import { benchRun, caseFigures, controlCost, hostsBenchMarkdown, hostsSpread, JUDGED_BY, runsCsv, SSH_COST_AIM_MS, type BenchMode, type ControlAction, type ControlCost, type HostsBenchResult, type HostsBenchRun } from './hosts-figures.js';
 
 /** The bench's own embedded lab, so it never takes over a lab a user has up. */
 export const HOSTS_BENCH_PREFIX = 'mlbhost';
@@ -165,6 +165,7 @@ export async function runHostsBench(opts: HostsBenchOptions): Promise<{ files: {
       control,
       warmup,
       cases,
+      spread: hostsSpread(runs),
       runs,
     };
     return bench;

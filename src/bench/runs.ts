@@ -22,6 +22,7 @@ import { renderChart } from '../plot/render.js';
 import { measureSamplingCost, type SamplingCost } from './sampling-cost.js';
 import { silenceChart } from '../report/client-silence.js';
 import { withTeardown } from '../util/teardown.js';
+import { fmtCv, SPREAD_AIM_CV, spreadCase, spreadSection, type SpreadCase } from './spread.js';
 
 export interface RunsBenchOptions {
   readonly outDir: string;
@@ -31,7 +32,7 @@ export interface RunsBenchOptions {
 }
 
 const LINK_MBIT = 1000;
-const AIMS = { coldBootMs: 2000, overheadMs: 3000, spreadCv: 0.1, silenceExcessMs: 10 } as const;
+const AIMS = { coldBootMs: 2000, overheadMs: 3000, spreadCv: SPREAD_AIM_CV, silenceExcessMs: 10 } as const;
 const WORKLOADS = { idle: 'idle', busy: 'dirty:128M@32M/s,random' } as const;
 const STARTS = ['cold', 'warm'] as const;
 
@@ -79,6 +80,7 @@ export interface RunsCase {
   readonly afterRunMs: Summary;
   /** Each step's median, ms (run.json's steps). */
   readonly stepMedians: Readonly<Record<string, number>>;
+  readonly spread: SpreadCase;
 }
 
 export interface RunsBenchResult {
@@ -136,7 +138,8 @@ async function runOnce(workload: keyof typeof WORKLOADS, start: (typeof STARTS)[
 }
 
 function caseOf(rows: readonly RunRow[], workload: string, start: string): RunsCase {
-  const ok = rows.filter((r) => r.ok && r.workload === workload && r.start === start && !r.madeState);
+  const mine = rows.filter((r) => r.workload === workload && r.start === start && !r.madeState);
+  const ok = mine.filter((r) => r.ok);
   const col = (f: (r: RunRow) => number | undefined) => summarize(ok.map(f));
   const names = [...new Set(ok.flatMap((r) => Object.keys(r.steps)))];
   return {
@@ -160,6 +163,7 @@ function caseOf(rows: readonly RunRow[], workload: string, start: string): RunsC
     processMsAtStart: col((r) => r.processMsAtStart),
     afterRunMs: col((r) => r.afterRunMs),
     stepMedians: Object.fromEntries(names.map((n) => [n, summarize(ok.map((r) => r.steps[n])).median ?? NaN])),
+    spread: spreadCase(`${workload} ${start}`, mine),
   };
 }
 
@@ -234,13 +238,11 @@ export async function runRunsBench(opts: RunsBenchOptions): Promise<{ files: { j
   return { files: { json, markdown: md, ...(figure ? { figure } : {}) }, result };
 }
 
-const pct = (v: number | undefined) => (v === undefined ? '-' : `${(v * 100).toFixed(1)} %`);
-
 export function runsMarkdown(r: RunsBenchResult): string {
   const doc = markdown()
     .heading(1, 'Per-run cost of `miglab migrate`')
     .paragraph(
-      `${r.benchmark}. Measured ${r.measuredAt}; ${r.memoryMiB} MiB guests, uplinks shaped to ${r.link}, ${r.repetitions} repetitions a case, each run a new \`miglab migrate\` process on a lab already up. Aims: cold boot to heartbeat under ${fmtMs(r.aims.coldBootMs)}, overhead (wall time minus QEMU's total time) under ${fmtMs(r.aims.overheadMs)}, spread (coefficient of variation) of total time and downtime under ${pct(r.aims.spreadCv)}.`,
+      `${r.benchmark}. Measured ${r.measuredAt}; ${r.memoryMiB} MiB guests, uplinks shaped to ${r.link}, ${r.repetitions} repetitions a case, each run a new \`miglab migrate\` process on a lab already up. Aims: cold boot to heartbeat under ${fmtMs(r.aims.coldBootMs)}, overhead (wall time minus QEMU's total time) under ${fmtMs(r.aims.overheadMs)}, spread (coefficient of variation) of total time and downtime under ${fmtCv(r.aims.spreadCv)}.`,
     );
   const prev = (c: RunsCase, f: (p: RunsCase) => number | undefined) => {
     const p = r.previous?.cases.find((x) => x.workload === c.workload && x.start === c.start);
@@ -255,13 +257,14 @@ export function runsMarkdown(r: RunsBenchResult): string {
       { key: 'prevBoot', title: 'previous' },
       { key: 'overheadMs', title: 'overhead, median', format: (s) => `${fmtMs(s.median)} (${fmtMs(s.min)}-${fmtMs(s.max)})` },
       { key: 'prevOverhead', title: 'previous' },
-      { key: 'totalTimeMs', title: 'total time', format: (s) => `${fmtMs(s.median)} (CV ${pct(s.cv)})` },
-      { key: 'downtimeMs', title: 'downtime', format: (s) => `${fmtMs(s.median)} (CV ${pct(s.cv)})` },
+      { key: 'totalTimeMs', title: 'total time', format: (s) => fmtMs(s.median) },
+      { key: 'downtimeMs', title: 'downtime', format: (s) => fmtMs(s.median) },
       { key: 'clientDowntimeMs', title: 'client downtime', format: (s) => fmtMs(s.median) },
       { key: 'silenceExcessMs', title: 'client beyond STOP->RESUME', format: (s) => `${fmtMs(s.median)} (${fmtMs(s.min)}-${fmtMs(s.max)})` },
     ],
     r.cases.map((c) => ({ ...c, prevBoot: prev(c, (p) => p.bootMs.median), prevOverhead: prev(c, (p) => p.overheadMs.median) })),
   );
+  spreadSection(doc, r.cases.map((c) => c.spread), { note: 'Warm and cold runs are separate cases (they do not agree, below).' });
   const stepNames = [...new Set(r.cases.flatMap((c) => Object.keys(c.stepMedians)))];
   doc.heading(2, 'Where the overhead goes (medians)').paragraph(
     '`before the run`: the process from its start to the run\'s (loading miglab, the checks before anything starts, the lab); `after the run`: writing the run\'s files, figures and report, and the exit. The steps are run.json\'s; a step may lie within another (qemuStart within bootToHeartbeat, agentReachable within instrument).',

@@ -5,8 +5,9 @@
 // probes lost in it, round-trip times, and the guest's own view of the stall.
 import { MiglabError } from '../errors.js';
 import type { Host, HostProcess } from '../host/host.js';
-import { withDeadline, type WaitOptions } from '../util/deadline.js';
+import type { WaitOptions } from '../util/deadline.js';
 import { AGENT_PORT } from './agent-client.js';
+import { interruptAndWait } from '../host/interrupt.js';
 
 /** One probe as the tool recorded it. Times are epoch ns (CLOCK_REALTIME-based). */
 export interface ProbeRow {
@@ -275,19 +276,10 @@ export function startProbe(o: StartProbeOptions): ProbeHandle {
 
   const stop = (opts: Partial<WaitOptions> & Pick<AnalyzeOptions, 'within'> = {}): Promise<ProbeRun> => {
     stopping ??= (async () => {
-      if (!proc.hasExited) {
-        // Through the host, as for any process there; SIGINT makes the tool print what it has.
-        const r = await o.host.run(['kill', '-INT', String(proc.pid)], { reject: false, timeoutMs: 5000 });
-        if (r.exitCode !== 0 && !proc.hasExited) throw new ProbeError(`could not signal the probe (pid ${proc.pid}): ${r.stderr.trim()}`, context);
-      }
-      // The tool drains replies for 100 ms, then writes up to a few MB of CSV.
-      const timeoutMs = opts.timeoutMs ?? 10_000;
-      const exit = await withDeadline(`waiting for the probe (pid ${proc.pid}) to write its results`, proc.exited, { timeoutMs, signal: opts.signal }).catch(
-        async (err: unknown) => {
-          await proc.stop(500);
-          throw err;
-        },
-      );
+      // SIGINT makes the tool print what it has: it drains replies for 100 ms, then writes up to a few MB of CSV.
+      const refused = await interruptAndWait(o.host, proc, 'the probe', opts);
+      if (refused !== undefined) throw new ProbeError(`could not signal the probe (pid ${proc.pid}): ${refused}`, context);
+      const exit = await proc.exited;
       // 'end' of stdout may come after 'exit': wait for the stream to close.
       if (!proc.stdout.readableEnded) await new Promise<void>((res) => (proc.stdout.readableEnded ? res() : proc.stdout.once('close', () => res())));
       const stderr = Buffer.concat(errChunks).toString('utf8').trim();

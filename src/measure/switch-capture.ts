@@ -11,6 +11,7 @@
 // long run cannot fill the disk; the port sees the guest's frames only once it has moved there.
 import { MiglabError } from '../errors.js';
 import type { Host, HostProcess } from '../host/host.js';
+import { interruptAndWait } from '../host/interrupt.js';
 import { withDeadline, type WaitOptions } from '../util/deadline.js';
 
 /** One frame on the port: to the guest (the switch forwarded it there) or from it. */
@@ -96,14 +97,10 @@ export async function startSwitchCapture(o: StartCaptureOptions): Promise<Switch
   });
   let ending: Promise<void> | undefined;
   const end = (opts: Partial<WaitOptions> = {}): Promise<void> => {
-    ending ??= (async () => {
-      // Through the host, as for any process there; it may have ended by itself (its -c frames seen).
-      if (!proc.hasExited) await o.host.run(['kill', '-INT', String(proc.pid)], { reject: false, timeoutMs: 5000 });
-      await withDeadline(`waiting for tcpdump (pid ${proc.pid}) to close its file`, proc.exited, { timeoutMs: opts.timeoutMs ?? 10_000, signal: opts.signal }).catch(async (err: unknown) => {
-        await proc.stop(500);
-        throw err;
-      });
-    })();
+    // It may have ended by itself (its -c frames seen): then there is nothing to signal.
+    ending ??= interruptAndWait(o.host, proc, 'tcpdump', opts).then((refused) => {
+      if (refused !== undefined && !proc.hasExited) throw new MiglabError('COMMAND_FAILED', `could not signal tcpdump (pid ${proc.pid}): ${refused}`);
+    });
     return ending;
   };
   let stopping: Promise<SwitchFrame[]> | undefined;

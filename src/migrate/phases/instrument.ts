@@ -33,6 +33,11 @@ export async function instrument(run: Run, booted: Booted): Promise<Instrumented
   // later teardown step that still asks the agent (they run first).
   agent.keepOpen();
   td.defer('end the guest agent session', () => agent.close());
+  // The capture on the switch starts meanwhile (tcpdump takes 0.1-0.3 s to listen): awaited
+  // before the turn and the probe below, so it listens before either (its own failures come back
+  // as "no capture", noted).
+  const capturing = scenario.clientProbe ? startSilenceCapture(run, slot.machine.mac) : undefined;
+  capturing?.catch(() => undefined); // an abort meanwhile is the run's; awaited below
   const needsAgent = scenario.clientProbe || scenario.workload.kind !== 'idle' || scenario.faults.some((f) => f.kind === 'guest-oom');
   // The agent must answer before the probe starts, or its first silence is not the migration's.
   if (needsAgent) await timed(run, 'agentReachable', () => agent.waitReachable({ timeoutMs: 30000, signal: guard.signal }));
@@ -52,10 +57,9 @@ export async function instrument(run: Run, booted: Booted): Promise<Instrumented
     await sleep(1000, guard.signal);
     run.out.workloadBefore = await workloadStatus(agent, scenario.workload, { signal: guard.signal });
   }
-  // Listening before the probe starts, so its first frames on the destination's port are seen;
-  // before the turn below too (it costs nothing while the guest is elsewhere, and tcpdump takes
-  // 0.1-0.3 s to listen: a hand-over would wait for it).
-  const capture = scenario.clientProbe ? await startSilenceCapture(run, slot.machine.mac) : undefined;
+  // Listening before the turn and the probe, so the probe's first frames on the destination's port
+  // are seen and a hand-over does not wait for tcpdump (it costs nothing while the guest is elsewhere).
+  const capture = await capturing;
   // The caller's turn to migrate (a batch's slot on the link): the guest waits with its workload
   // at its rate, the probe not yet started (1000 answers a second cost a TCG guest CPU that a
   // migration in progress beside it needs).

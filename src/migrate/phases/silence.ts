@@ -18,16 +18,21 @@ const CAPTURE_FILE = 'switch-dst.pcap';
 export async function startSilenceCapture(run: Run, guestMac: string): Promise<Capture> {
   const where = run.lab.switchPort('dst');
   if ('none' in where) return { none: where.none };
+  // Its teardown is registered before anything starts (the caller goes on meanwhile: a run that
+  // fails before awaiting this still ends the tcpdump it started).
+  let starting: Promise<SwitchCapture | undefined> = Promise.resolve(undefined);
+  run.td.defer(`stop the capture on the switch's port ${where.iface}`, async () => (await starting)?.end());
   try {
     // The run's files are its owner's only: made so before tcpdump opens it (it keeps the mode).
     const file = join(run.ctx.runDir, CAPTURE_FILE);
     await writeFile(file, '', { mode: 0o600 });
-    const capture = await startSwitchCapture({ host: where.host, iface: where.iface, guestMac, file, timeoutMs: 10_000, signal: run.guard.signal }).catch(async (err: unknown) => {
+    const start = startSwitchCapture({ host: where.host, iface: where.iface, guestMac, file, timeoutMs: 10_000, signal: run.guard.signal });
+    starting = start.catch(() => undefined);
+    const capture = await start.catch(async (err: unknown) => {
       // No capture, no file: an empty one is not a pcap, and run.json would list it.
       await rm(file, { force: true });
       throw err;
     });
-    run.td.defer(`stop the capture on the switch's port ${where.iface} (pid ${capture.pid})`, () => capture.end());
     return { capture, port: where.iface };
   } catch (err) {
     if (run.guard.signal.aborted) throw err;

@@ -22,6 +22,10 @@ describe('summarizeContainersBench', () => {
     expect(by.iterative!.meetsAim).toBe(true);
     // 2500 / 1450 = 1.7x: short of the aim.
     expect(by['mem-rounds']!.meetsAim).toBe(false);
+    // The spread of total and frozen time: iterative's frozen times 600 and 500 vary by 12.9 %.
+    expect(by.iterative!.spread).toMatchObject({ case: 'iterative by nfs', ok: 2, verdict: 'NOT met' });
+    expect(by.iterative!.spread.downtimeMs.cv).toBeCloseTo(70.71 / 550, 3);
+    expect(containersBenchMarkdown(cases, [], 'now')).toContain("## Spread over repetitions\n\nCoefficient of variation (stdev / mean) of the move's total time and CRIU's frozen time");
   });
 
   it('does not meet the aim when a run was not intact, and leaves failed runs out of the medians', () => {
@@ -46,6 +50,7 @@ describe('summarizeContainersBench', () => {
     const row = md.split('\n').find((l) => l.startsWith('| lazy |'))!.split('|').map((c) => c.trim());
     // frozen n/a, no cut, no aim judged
     expect([row[4], row[5], row.at(-2)]).toEqual(['n/a', '', '']);
+    expect(c.spread).toMatchObject({ verdict: 'not aimed', why: 'CRIU gives a lazy dump no frozen time' });
     expect(md).toContain('lazy (once per repetition, pages from chost-src on demand) has no frozen time');
   });
 

@@ -1,7 +1,7 @@
 // The hosts benchmark's arithmetic: what a run's overhead is, how two modes' figures are compared
 // (difference of means and its standard error), when SSH meets its 1 s aim and when a QEMU figure
 // moved beyond run-to-run spread, and what the CSV and the summary say about it.
-import { aimVerdict, benchRun, caseFigures, controlCost, hostsBenchMarkdown, JUDGED_BY, modeDifference, runsCsv, SSH_COST_AIM_MS, type BenchMode, type HostsBenchResult, type HostsBenchRun } from '../../../src/bench/hosts-figures.js';
+import { aimVerdict, benchRun, caseFigures, controlCost, hostsBenchMarkdown, hostsSpread, JUDGED_BY, modeDifference, runsCsv, SSH_COST_AIM_MS, type BenchMode, type HostsBenchResult, type HostsBenchRun } from '../../../src/bench/hosts-figures.js';
 import type { RunReport } from '../../../src/results/run.js';
 
 type Report = Pick<RunReport, 'ok' | 'verdict' | 'failure' | 'phases' | 'outputs'>;
@@ -126,6 +126,7 @@ describe('a scenario\'s figures', () => {
       control: { runTrue: controlCost([2, 3, 4], [20, 30, 40]), qmpQueryStatus: controlCost([0.2, 0.3], [1.5, 1.7]) },
       warmup: [],
       cases: { idle: c },
+      spread: hostsSpread(runs),
       runs,
     };
     const md = hostsBenchMarkdown(result);
@@ -133,6 +134,13 @@ describe('a scenario\'s figures', () => {
     expect(md).toMatch(/\| downtime \(QEMU\) \|.*\| \*\*beyond spread\*\* \|/);
     expect(md).toMatch(/\| total time \(QEMU\) \|.*\| within spread \|/);
     expect(md).toContain('| `true` run on the source host (Host.run) | 3.0 ms (3.8 ms), n=3 | 30 ms (38 ms), n=3 | 27 ms |');
+    // Each side's spread: the embedded runs all completed and vary by about 5 %; the hosts side had a failed run.
+    expect(result.spread.map((s) => [s.case, s.verdict])).toEqual([
+      ['idle embedded', 'met'],
+      ['idle hosts', 'not judged'],
+    ]);
+    expect(md).toMatch(/\| idle embedded \| 3 \| 2,100 ms \(CV 4\.8 %, sd 100 ms\) \| 41 ms \(CV 2\.4 %, sd 1\.0 ms\) \| met \|/);
+    expect(md).toContain('| idle hosts | 3 of 4 |');
   });
 });
 
