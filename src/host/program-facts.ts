@@ -37,6 +37,9 @@ async function readFacts(file: string): Promise<Record<string, unknown>> {
   }
 }
 
+/** The last write to a facts file in this process (writes go one at a time: rememberedFact). */
+let writing: Promise<void> = Promise.resolve();
+
 /**
  * `ask(host, ...)` whose answer about `program` is kept on disk under `question` (a name that
  * changes when what is asked or how it is parsed changes). A failed ask is not kept; a file that
@@ -49,16 +52,22 @@ export async function rememberedFact<T>(question: string, host: Host, program: s
   const known = (await readFacts(file))[key];
   if (known !== undefined) return known as T;
   const answer = await ask();
-  // Read again just before writing: another process may have added its own answers meanwhile.
-  // Written whole to a temporary file and renamed, so a reader never sees half a file.
-  const tmp = `${file}.${randomUUID()}`;
-  try {
-    await mkdir(dirname(file), { recursive: true });
-    await writeFile(tmp, JSON.stringify({ ...(await readFacts(file)), [key]: answer }), { mode: 0o600 });
-    await rename(tmp, file);
-  } catch {
-    // A read-only cache, or no room: asked again next time (and no partial file left).
-    await rm(tmp, { force: true }).catch(() => undefined);
-  }
+  // One write at a time in this process: two answers asked side by side would otherwise each
+  // rewrite the file from what it held before either, and one would be lost.
+  const write = writing.then(async () => {
+    // Read again just before writing: another process may have added its own answers meanwhile.
+    // Written whole to a temporary file and renamed, so a reader never sees half a file.
+    const tmp = `${file}.${randomUUID()}`;
+    try {
+      await mkdir(dirname(file), { recursive: true });
+      await writeFile(tmp, JSON.stringify({ ...(await readFacts(file)), [key]: answer }), { mode: 0o600 });
+      await rename(tmp, file);
+    } catch {
+      // A read-only cache, or no room: asked again next time (and no partial file left).
+      await rm(tmp, { force: true }).catch(() => undefined);
+    }
+  });
+  writing = write;
+  await write;
   return answer;
 }

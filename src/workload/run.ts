@@ -84,6 +84,16 @@ const netRuns = new WeakMap<AgentClient, NetRun>();
 const NET_SETTLE_MS = 700;
 const DEFAULT_NET_DURATION_S = 3600;
 
+/**
+ * How long a started workload runs before the migration starts. Every kind is at its rate when its
+ * start returns (dirty and disk writers are paced from their start in 10 ms slices, cpu spins at
+ * once, net's start waits until iperf3 has connected), so this waits only for a window over which
+ * the status recorded before the migration (run.json workloadBefore) measures the rate achieved:
+ * 20 of the writers' slices. It was 1 s: 0.8 s of every busy run, and of every busy guest's turn in
+ * a batch, spent waiting for nothing.
+ */
+export const WORKLOAD_SETTLE_MS = 200;
+
 export async function startWorkload(agent: AgentClient, spec: WorkloadSpec, opts: WorkloadOptions = {}): Promise<void> {
   const call = { timeoutMs: opts.timeoutMs, signal: opts.signal };
   switch (spec.kind) {

@@ -7,7 +7,7 @@ import { startProbe, type ProbeHandle } from '../../guest/probe.js';
 import { ensureProbeTool } from '../../guest/probe-tool.js';
 import { sleep } from '../../util/deadline.js';
 import { formatWorkload } from '../../workload/spec.js';
-import { startWorkload, stopWorkload, workloadStatus } from '../../workload/run.js';
+import { startWorkload, stopWorkload, WORKLOAD_SETTLE_MS, workloadStatus } from '../../workload/run.js';
 import { switchedOver, timed, type Run } from '../run-state.js';
 import { resultsWriteError } from '../watch.js';
 import type { Booted } from './boot.js';
@@ -53,8 +53,8 @@ export async function instrument(run: Run, booted: Booted): Promise<Instrumented
       if (guestAgentGone(run, booted)) return;
       await stopWorkload(agent, scenario.workload);
     });
-    // Let it reach its rate before the migration measures it.
-    await sleep(1000, guard.signal);
+    // A window to measure the rate it achieves before the migration (it is at its rate already).
+    await sleep(WORKLOAD_SETTLE_MS, guard.signal);
     run.out.workloadBefore = await workloadStatus(agent, scenario.workload, { signal: guard.signal });
   }
   // Listening before the turn and the probe, so the probe's first frames on the destination's port

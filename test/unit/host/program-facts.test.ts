@@ -51,6 +51,12 @@ describe('rememberedFact', () => {
     expect(await rememberedFact('q', host, program, async () => 'now', facts)).toBe('now');
   });
 
+  it('keeps every answer asked side by side (none written over by another)', async () => {
+    const answers = await Promise.all(['a', 'b', 'c', 'd'].map((q) => rememberedFact(q, host, program, async () => `answer ${q}`, facts)));
+    expect(answers).toEqual(['answer a', 'answer b', 'answer c', 'answer d']);
+    expect(Object.keys(JSON.parse(readFileSync(facts, 'utf8')) as object).map((k) => k.split('|')[0]).sort()).toEqual(['a', 'b', 'c', 'd']);
+  });
+
   it('asks when the program is not there, and survives an unreadable file', async () => {
     writeFileSync(facts, '{not json');
     expect(await rememberedFact('q', host, join(dir, 'absent'), async () => 'a', facts)).toBe('a');

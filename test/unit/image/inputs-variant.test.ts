@@ -127,6 +127,30 @@ describe('imageInputs per variant', () => {
   });
 });
 
+describe("imageInputs on this machine's own files", () => {
+  // As every run asks (findImage): a host that shares this machine's files keeps dpkg-query's and
+  // ldd's answers and each file's hash by the identity of the files behind them.
+  const sharing = (asked: string[][]) => Object.assign(scriptedHost(asked), { sharesLocalFiles: true });
+
+  it('asks dpkg-query and ldd once, hashes a file again only when it changed, and gives the same inputs', async () => {
+    const cacheDir = join(dir, 'remembered');
+    const first: string[][] = [];
+    const before = await imageInputs({ host: sharing(first), cacheDir });
+    expect(first.map((a) => a[0])).toEqual(expect.arrayContaining(['dpkg-query', 'ldd']));
+    const second: string[][] = [];
+    const again = await imageInputs({ host: sharing(second), cacheDir });
+    expect(second.filter((a) => a[0] === 'dpkg-query' || a[0] === 'ldd')).toEqual([]);
+    expect(again).toEqual(before);
+    // A library rewritten (its size and times change): its new hash, the others as they were.
+    writeFileSync(libs.iperf, 'the bytes of a newer libiperf.so.0\n');
+    const changed = await imageInputs({ host: sharing([]), cacheDir });
+    expect(changed.hostFiles[libs.iperf]).toBe(sha256(await readFile(libs.iperf)));
+    expect(changed.hostFiles[libs.iperf]).not.toBe(before.hostFiles[libs.iperf]);
+    expect(changed.hostFiles[libs.libc]).toBe(before.hostFiles[libs.libc]);
+    expect(imageHash(changed)).not.toBe(imageHash(before));
+  });
+});
+
 describe('a base image built before variants existed', () => {
   // The inputs recorded in image.json by a build of 2026-12-02 (before the chost variant), in the
   // cache directory named by their hash: today's hash of them must still be that name, or every

@@ -86,11 +86,11 @@ describe('rendering', () => {
     expect((await stat(out.pngPath)).size).toBeGreaterThan(30_000);
   });
 
-  it('draws text into the PNG (a chart without the font would be blank where labels are)', () => {
+  it('draws text into the PNG (a chart without the font would be blank where labels are)', async () => {
     const svg =
       '<svg xmlns="http://www.w3.org/2000/svg" width="200" height="40"><text x="4" y="30" font-family="DejaVu Sans" font-size="24">miglab</text></svg>';
-    const withText = svgToPng(svg, { scale: 1 }).png.length;
-    const blank = svgToPng(svg.replace('miglab', ''), { scale: 1 }).png.length;
+    const withText = (await svgToPng(svg, { scale: 1 })).png.length;
+    const blank = (await svgToPng(svg.replace('miglab', ''), { scale: 1 })).png.length;
     expect(withText).toBeGreaterThan(blank + 200);
   });
 });
