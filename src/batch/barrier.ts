@@ -83,11 +83,18 @@ export class MigrationSlots {
     else this.free += 1;
   }
 
-  gate(): GuestGate {
+  /**
+   * A guest's gate, and `released`: its place in flight given back (its migration ended, or the
+   * guest is done without one), which is when the scheduler may start the next guest's boot.
+   */
+  gate(): GuestGate & { readonly released: Promise<void> } {
     let held = false;
+    let released!: () => void;
+    const givenBack = new Promise<void>((resolve) => (released = resolve));
     const give = () => {
       if (held) this.release();
       held = false;
+      released();
     };
     return {
       ready: async () => {
@@ -96,6 +103,7 @@ export class MigrationSlots {
       },
       migrated: give,
       done: give,
+      released: givenBack,
     };
   }
 }

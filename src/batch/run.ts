@@ -12,7 +12,7 @@ import type { ImageInfo } from '../image/build.js';
 import type { Lab } from '../lab/index.js';
 import { parseMeminfo } from '../measure/host-sampler.js';
 import { scoped, type Progress } from '../progress/progress.js';
-import { parseScenario } from '../migrate/scenario.js';
+import { parseScenario, type Scenario } from '../migrate/scenario.js';
 import { sleep, withDeadline } from '../util/deadline.js';
 import { BootBarrier, MigrationSlots, type GuestGate } from './barrier.js';
 import { withTeardown } from '../util/teardown.js';
@@ -159,7 +159,7 @@ export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): 
     // An idle baseline for the scheduler and the plots: two samples before the first guest.
     while (sampler.samples.length < 2 && !signal.aborted) await sleep(100, signal).catch(() => undefined);
 
-    const ctx: StepContext = { spec, lab, image, dir, signal, deadline: deadline.signal, progress, linkBandwidthMbit, sampler, setWatch: (w) => (watch = w), hostCtx };
+    const ctx: StepContext = { spec, scenarios, lab, image, dir, signal, deadline: deadline.signal, progress, linkBandwidthMbit, sampler, setWatch: (w) => (watch = w), hostCtx };
     const steps: StepRecord[] = [];
     let stop: StopReason | undefined;
     // Naive parallel, compared beside the scheduler, runs until its first stall: past it, its
@@ -215,6 +215,8 @@ export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): 
 
 interface StepContext {
   readonly spec: BatchSpec;
+  /** Each guest's scenario as the batch gives it (before a retry's overrides), parsed once. */
+  readonly scenarios: readonly Scenario[];
   readonly lab: Lab;
   readonly image: ImageInfo;
   readonly dir: string;
@@ -262,23 +264,6 @@ async function settle(
   const waited = Date.now() - t0;
   progress('batch', now.length > 0 ? `host still busy after ${waited} ms (${now.join(', ')}); starting anyway` : `host settled after ${waited} ms`);
   return waited;
-}
-
-/** The gate, and a promise of its guest's migration having ended (its `migrated`). */
-function watchMigrated(g: GuestGate): { gate: GuestGate; migrated: Promise<void> } {
-  let ended!: () => void;
-  const migrated = new Promise<void>((resolve) => (ended = resolve));
-  return {
-    gate: {
-      ready: () => g.ready(),
-      migrated: () => {
-        g.migrated();
-        ended();
-      },
-      done: () => g.done(),
-    },
-    migrated,
-  };
 }
 
 async function runStep(
@@ -376,7 +361,7 @@ async function runStep(
       plan = planSchedule({
         guests: all.map((i) => {
           const g = guestShape(spec, i);
-          return { guestIndex: i, memoryMiB: g.memoryMiB, dirtyRateMiBps: assumedDirtyRateMiBps(g), busy: parseScenario(guestScenario(spec, i)).workload.kind !== 'idle' };
+          return { guestIndex: i, memoryMiB: g.memoryMiB, dirtyRateMiBps: assumedDirtyRateMiBps(g), busy: c.scenarios[i]!.workload.kind !== 'idle' };
         }),
         use: estimateResourceUse(c.sampler.samples, c.hostCtx.cpus),
         linkBandwidthMbit: c.linkBandwidthMbit,
@@ -394,11 +379,12 @@ async function runStep(
       await Promise.allSettled(
         Array.from({ length: plan.inFlight }, async () => {
           for (let i = queue.shift(); i !== undefined && !signal.aborted; i = queue.shift()) {
-            const { gate, migrated } = watchMigrated(slots.gate());
+            const gate = slots.gate();
             const run = launch(i, 1, { maxBandwidthMiBps: p.maxBandwidthMiBps }, gate, p.readyAhead === false);
             runs.push(run);
-            // With the overlap, the next guest boots as soon as this one's migration has ended.
-            await (p.overlapsChecks ? Promise.race([run, migrated]) : run);
+            // With the overlap, the next guest boots as soon as this one's migration has ended
+            // (its place given back), else once its checks and cleanup are done too.
+            await (p.overlapsChecks ? Promise.race([run, gate.released]) : run);
           }
         }),
       );

@@ -134,8 +134,8 @@ export function planSchedule(i: ScheduleInput): SchedulePlan {
   if (overlapsChecks) reasons.push(`hand-over: a guest's place in flight is free once its migration ends; its checks and cleanup go on beside the next boot (memory holds ${inFlight + concurrency} pairs)`);
   // The next guest waits for its turn ready (workload at its rate; the probe starts at its turn),
   // so its hand-over is the probe's start and its migrate command; a busy guest does so only where the CPU holds every
-  // pair in flight running, else it waits booted and starts its workload at its turn (about 1.2 s
-  // of hand-over: the workload gets 1 s to reach its rate).
+  // pair in flight running, else it waits booted and starts its workload at its turn (its start
+  // and WORKLOAD_SETTLE_MS are then part of the hand-over; 1.2 s when that settle was 1 s).
   const busy = i.guests.some((g) => g.busy === true);
   const readyAhead = inFlight > concurrency && (!busy || Math.floor(cpuRoom / u.pairCores) >= inFlight);
   if (inFlight > concurrency) {

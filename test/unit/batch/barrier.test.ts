@@ -58,6 +58,24 @@ describe('MigrationSlots', () => {
     expect(slots.inUse).toBe(0);
   });
 
+  it("says when a guest's place is given back: at its migration's end, or when it is done without one", async () => {
+    const slots = new MigrationSlots(1);
+    const a = slots.gate();
+    const b = slots.gate();
+    let aReleased = false;
+    void a.released.then(() => (aReleased = true));
+    await a.ready();
+    await Promise.resolve();
+    expect(aReleased).toBe(false);
+    a.migrated();
+    await a.released;
+    expect(aReleased).toBe(true);
+    // Never reached its turn (failed while booting): released all the same, so the scheduler moves on.
+    b.done();
+    await expect(b.released).resolves.toBeUndefined();
+    expect(slots.inUse).toBe(0);
+  });
+
   it('a guest that never booted gives nothing back', async () => {
     const slots = new MigrationSlots(2);
     slots.gate().done();
