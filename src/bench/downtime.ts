@@ -4,6 +4,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { migrate } from '../api.js';
+import { AbortedError } from '../errors.js';
+import { withTeardown } from '../util/teardown.js';
 import type { Progress } from '../progress/progress.js';
 import type { ScenarioInput } from '../migrate/scenario.js';
 import { fmtMs, markdown } from '../report/markdown.js';
@@ -14,6 +16,8 @@ export interface DowntimeBenchOptions {
   readonly outDir: string;
   readonly repetitions?: number;
   readonly progress?: Progress;
+  /** Ctrl-C: the run in progress stops and cleans up, and the bench ends. */
+  readonly signal?: AbortSignal;
 }
 
 interface Row {
@@ -38,36 +42,42 @@ export async function runDowntimeBench(opts: DowntimeBenchOptions) {
   await mkdir(opts.outDir, { recursive: true });
   const reps = opts.repetitions ?? 5;
   const cases: Record<string, DowntimeCase> = {};
-  for (const [name, scenario] of Object.entries(CASES)) {
-    const rows: Row[] = [];
-    for (let i = 1; i <= reps; i++) {
-      opts.progress?.('bench', `downtime ${name} ${i}/${reps}`);
-      const { report, dir } = await migrate({ scenario, resultsRoot: join(opts.outDir, 'runs'), progress: opts.progress });
-      const o = report.outputs;
-      rows.push({
-        repetition: i,
-        ok: report.ok,
-        qemuDowntimeMs: o.downtimeMs,
-        eventDowntimeMs: o.eventDowntimeMs,
-        clientDowntimeMs: o.clientDowntimeMs,
-        probeResolutionMs: o.clientProbe?.resolutionMs,
-        lostAroundGap: o.clientProbe?.lostAroundGap,
-        totalTimeMs: o.totalTimeMs,
-        runDir: dir,
-      });
+  // Ctrl-C ends the bench, not only the run in progress (each run stops and cleans up on it).
+  await withTeardown(async (_td, ctrlC) => {
+    const signal = opts.signal ? AbortSignal.any([opts.signal, ctrlC]) : ctrlC;
+    for (const [name, scenario] of Object.entries(CASES)) {
+      const rows: Row[] = [];
+      for (let i = 1; i <= reps; i++) {
+        opts.progress?.('bench', `downtime ${name} ${i}/${reps}`);
+        const { report, dir } = await migrate({ scenario, resultsRoot: join(opts.outDir, 'runs'), progress: opts.progress, signal });
+        // The run stopped and cleaned up on a Ctrl-C; the bench ends with it.
+        if (signal.aborted) throw new AbortedError('the downtime bench', signal.reason);
+        const o = report.outputs;
+        rows.push({
+          repetition: i,
+          ok: report.ok,
+          qemuDowntimeMs: o.downtimeMs,
+          eventDowntimeMs: o.eventDowntimeMs,
+          clientDowntimeMs: o.clientDowntimeMs,
+          probeResolutionMs: o.clientProbe?.resolutionMs,
+          lostAroundGap: o.clientProbe?.lostAroundGap,
+          totalTimeMs: o.totalTimeMs,
+          runDir: dir,
+        });
+      }
+      const ok = rows.filter((r) => r.ok);
+      const col = (k: 'qemuDowntimeMs' | 'eventDowntimeMs' | 'clientDowntimeMs' | 'totalTimeMs') => ok.map((r) => r[k]).filter((v): v is number => typeof v === 'number');
+      cases[name] = {
+        scenario,
+        rows,
+        qemuDowntimeMs: summarize(col('qemuDowntimeMs')),
+        eventDowntimeMs: summarize(col('eventDowntimeMs')),
+        clientDowntimeMs: summarize(col('clientDowntimeMs')),
+        totalTimeMs: summarize(col('totalTimeMs')),
+        spread: spreadCase(name, rows.map((r) => ({ ok: r.ok, totalTimeMs: r.totalTimeMs, downtimeMs: r.qemuDowntimeMs }))),
+      };
     }
-    const ok = rows.filter((r) => r.ok);
-    const col = (k: 'qemuDowntimeMs' | 'eventDowntimeMs' | 'clientDowntimeMs' | 'totalTimeMs') => ok.map((r) => r[k]).filter((v): v is number => typeof v === 'number');
-    cases[name] = {
-      scenario,
-      rows,
-      qemuDowntimeMs: summarize(col('qemuDowntimeMs')),
-      eventDowntimeMs: summarize(col('eventDowntimeMs')),
-      clientDowntimeMs: summarize(col('clientDowntimeMs')),
-      totalTimeMs: summarize(col('totalTimeMs')),
-      spread: spreadCase(name, rows.map((r) => ({ ok: r.ok, totalTimeMs: r.totalTimeMs, downtimeMs: r.qemuDowntimeMs }))),
-    };
-  }
+  });
   const measuredAt = new Date().toISOString();
   const file = join(opts.outDir, 'downtime.json');
   await writeFile(file, JSON.stringify({ benchmark: 'QEMU vs client-seen downtime', measuredAt, aims: { probeResolutionMs: 2 }, cases }, null, 2) + '\n');
@@ -86,7 +96,7 @@ interface DowntimeCase {
 }
 
 function downtimeMarkdown(cases: Record<string, DowntimeCase>, measuredAt: string): string {
-  const medianRange = (s: Summary) => `${fmtMs(s.median)} (${fmtMs(s.min)}-${fmtMs(s.max)})`;
+  const medianRange = (s: Summary) => (s.median === undefined ? '–' : `${fmtMs(s.median)} (${fmtMs(s.min)}-${fmtMs(s.max)})`);
   const doc = markdown()
     .heading(1, 'Benchmark: QEMU against client-seen downtime')
     .paragraph(`Measured ${measuredAt}; 256 MiB guests on the embedded lab. Medians (min-max) over the runs that completed.`)

@@ -6,7 +6,7 @@
 import { csvText, fmtMs, markdown } from '../report/markdown.js';
 import type { RunReport } from '../results/run.js';
 import { finite, mean, percentile, stdev, summarize, type Summary } from '../stats/index.js';
-import { spreadCase, spreadSection, type SpreadCase } from './spread.js';
+import { fmtCv, spreadCase, spreadSection, type SpreadCase } from './spread.js';
 
 /** Where a run's QEMUs ran: the embedded lab's namespaces, or the same namespaces as SSH hosts. */
 export const BENCH_MODES = ['embedded', 'hosts'] as const;
@@ -233,7 +233,7 @@ export function runsCsv(runs: readonly HostsBenchRun[], warmup: readonly HostsBe
 }
 
 const pm = (d: ModeDifference) => (d.differenceMs === undefined ? '–' : `${d.differenceMs >= 0 ? '+' : ''}${fmtMs(d.differenceMs)}${d.standardErrorMs === undefined ? '' : ` ± ${fmtMs(d.standardErrorMs)}`}`);
-const meanSd = (s: Summary) => (s.mean === undefined ? '–' : `${fmtMs(s.mean)}${s.stdev === undefined ? '' : ` ± ${fmtMs(s.stdev)}`}${s.cv === undefined ? '' : ` (CV ${s.cv.toFixed(2)})`}`);
+const meanSd = (s: Summary) => (s.mean === undefined ? '–' : `${fmtMs(s.mean)}${s.stdev === undefined ? '' : ` ± ${fmtMs(s.stdev)}`}${s.cv === undefined ? '' : ` (CV ${fmtCv(s.cv)})`}`);
 const spreadWord = (d: ModeDifference) => (d.withinSpread === undefined ? 'not judged' : d.withinSpread ? 'within spread' : '**beyond spread**');
 
 /** The Markdown summary: the verdicts first, then each case's table, the phases, the raw control costs. */

@@ -43,7 +43,7 @@ export function spreadCase(name: string, samples: readonly SpreadSample[], notAi
   const downtimeMs = summarize(ok.map((s) => s.downtimeMs));
   const base = { case: name, runs: samples.length, ok: ok.length, totalTimeMs, downtimeMs };
   if (notAimed !== undefined) return { ...base, verdict: 'not aimed', why: notAimed };
-  if (ok.length < samples.length) return { ...base, verdict: 'not judged', why: `${samples.length - ok.length} of ${samples.length} runs did not complete` };
+  if (ok.length < samples.length) return { ...base, verdict: 'not judged', why: `${samples.length - ok.length} of ${samples.length} runs did not end as expected` };
   if (totalTimeMs.cv === undefined || downtimeMs.cv === undefined) return { ...base, verdict: 'not judged', why: 'fewer than two figures' };
   return { ...base, verdict: totalTimeMs.cv < SPREAD_AIM_CV && downtimeMs.cv < SPREAD_AIM_CV ? 'met' : 'NOT met' };
 }
@@ -67,7 +67,7 @@ export function spreadSection(doc: MarkdownDoc, cases: readonly SpreadCase[], wo
   doc
     .heading(2, 'Spread over repetitions')
     .paragraph(
-      `Coefficient of variation (stdev / mean) of ${wording.figures ?? "QEMU's total time and downtime"} over each case's runs that ended as expected. Aim: both under ${fmtCv(SPREAD_AIM_CV)} for idle and convergent busy cases on an otherwise idle machine; a case where a run did not complete is not judged.${wording.note ? ` ${wording.note}` : ''}`,
+      `Coefficient of variation (stdev / mean) of ${wording.figures ?? "QEMU's total time and downtime"} over each case's runs that ended as expected (a migration completed, a container intact). Aim: both under ${fmtCv(SPREAD_AIM_CV)} for idle and convergent busy cases on an otherwise idle machine; a case where a run did not end so is not judged.${wording.note ? ` ${wording.note}` : ''}`,
     );
   if (cases.length === 0) return doc.paragraph('No case here was repeated.');
   return doc.table<SpreadCase>(

@@ -456,12 +456,12 @@ export const COMMANDS: readonly MiglabCommand[] = [
       const progress = io.progress;
       const summary: Record<string, unknown> = {};
       if (which === 'all' || which === 'foundation') {
-        const { file, result } = await runFoundationBench({ outDir, repetitions, progress });
+        const { file, result } = await runFoundationBench({ outDir, repetitions, progress, signal: io.signal });
         io.out(`foundation: ${JSON.stringify(result.medians)}; harness peak RSS ${result.harnessPeakRssMiB.toFixed(0)} MiB -> ${file}`);
         summary.foundation = { file, result };
       }
       if (which === 'all' || which === 'downtime') {
-        const downtime = await runDowntimeBench({ outDir, repetitions: Math.max(5, repetitions), progress });
+        const downtime = await runDowntimeBench({ outDir, repetitions: Math.max(5, repetitions), progress, signal: io.signal });
         io.out(`downtime: -> ${downtime.file}`);
         summary.downtime = downtime;
       }

@@ -67,7 +67,8 @@ export async function rememberedFact<T>(question: string, host: Host, program: s
       await rm(tmp, { force: true }).catch(() => undefined);
     }
   });
-  writing = write;
+  // A write never rejects today; were one to, the next would still go ahead.
+  writing = write.catch(() => undefined);
   await write;
   return answer;
 }

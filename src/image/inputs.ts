@@ -321,12 +321,14 @@ export async function imageInputs(opts: InputsOptions = {}): Promise<ImageInputs
   const packages = [...VERSIONED_PACKAGES, ...(variant === 'chost' ? CHOST_VERSIONED_PACKAGES : [])];
   // Every run asks which image fits (findImage): dpkg-query, ldd and hashing 10 MB of host files
   // took 0.13-0.15 s of each. Their answers change only with the files they read, so they are kept
-  // by those files' identities (program-facts.ts): the package database for the versions; the
-  // database and the dynamic linker's cache for ldd's list (a library upgrade or a new one found);
-  // each file for its hash.
+  // by those files' identities (program-facts.ts): the package database for the versions; for
+  // ldd's list the database, the dynamic linker's cache, the programs themselves (one replaced
+  // outside dpkg) and LD_LIBRARY_PATH; each file for its hash.
   const factsFile = join(cacheDir, 'program-facts.json');
   const packagesAsked = `image-package-versions|${packages.join(',')}`;
-  const librariesAsked = `image-host-files|${variant}|${await programIdentity(host, LD_SO_CACHE)}`;
+  const programs = [IPERF3_PATH, ...(variant === 'chost' ? [CRIU_PATH] : [])];
+  const identities = await Promise.all([LD_SO_CACHE, ...programs].map((f) => programIdentity(host, f)));
+  const librariesAsked = `image-host-files|${variant}|${identities.join('|')}|LD_LIBRARY_PATH=${process.env.LD_LIBRARY_PATH ?? ''}`;
   const [kernel, versions, sources, files] = await Promise.all([
     resolveKernelPackage(host, cacheDir, opts.signal),
     rememberedFact(packagesAsked, host, DPKG_STATUS, async () => Object.fromEntries(await packageVersions(host, packages, opts.signal)), factsFile),
@@ -334,7 +336,11 @@ export async function imageInputs(opts: InputsOptions = {}): Promise<ImageInputs
     rememberedFact(librariesAsked, host, DPKG_STATUS, () => hostFilesToCopy(host, opts.signal, variant), factsFile),
   ]);
   const hostFiles: Record<string, string> = {};
-  for (const f of files) hostFiles[f] = await rememberedFact('sha256', host, f, async () => sha256(await readFile(f)), factsFile);
+  for (const f of files) {
+    // A file the kept list names may have gone since (removed outside dpkg): said, not a bare ENOENT.
+    if (!existsSync(f)) throw new MiglabError('IMAGE_BUILD', `${f}, which the guest image copies from this machine, is gone; reinstall the package that held it (dpkg -S ${f})`);
+    hostFiles[f] = await rememberedFact('sha256', host, f, async () => sha256(await readFile(f)), factsFile);
+  }
   return {
     recipeVersion: RECIPE_VERSION,
     kernel,

@@ -797,7 +797,7 @@ export function renderResultsReadme(): string {
 
   h(2, 'Benchmarks: `results/bench/`');
   p(
-    'The benchmark figures (`foundation.json`, `downtime.json`, `batch-bench.json`, `faults.json` with the fault sweep `sweep-faults-bench/` and the TLS sweep `sweep-tls-bench/`); see README, Tests and benchmarks.',
+    'The benchmark figures, each a `.json` with a `.md` beside it (`foundation`, `downtime`, `batch-bench`, `faults` with the fault sweep `sweep-faults-bench/` and the TLS sweep `sweep-tls-bench/`, `hosts`, `containers`, `containers-batch`, `qemu`, `runs`); every `.md` ends with the spread of its repetitions (median and coefficient of variation of total time and downtime per case, `spread` in the `.json`); see README, Tests and benchmarks.',
   );
   return `${parts.join('\n\n')}\n`;
 }

@@ -18,16 +18,16 @@ const CAPTURE_FILE = 'switch-dst.pcap';
 export async function startSilenceCapture(run: Run, guestMac: string): Promise<Capture> {
   const where = run.lab.switchPort('dst');
   if ('none' in where) return { none: where.none };
-  // Its teardown is registered before anything starts (the caller goes on meanwhile: a run that
-  // fails before awaiting this still ends the tcpdump it started).
-  let starting: Promise<SwitchCapture | undefined> = Promise.resolve(undefined);
+  // The run's files are its owner's only: made so before tcpdump opens it (it keeps the mode).
+  const file = join(run.ctx.runDir, CAPTURE_FILE);
+  const start = writeFile(file, '', { mode: 0o600 }).then(() =>
+    startSwitchCapture({ host: where.host, iface: where.iface, guestMac, file, timeoutMs: 10_000, signal: run.guard.signal }),
+  );
+  // Its teardown is registered before anything is awaited (the caller goes on meanwhile: a run
+  // that fails before awaiting this still ends the tcpdump it starts).
+  const starting = start.catch(() => undefined);
   run.td.defer(`stop the capture on the switch's port ${where.iface}`, async () => (await starting)?.end());
   try {
-    // The run's files are its owner's only: made so before tcpdump opens it (it keeps the mode).
-    const file = join(run.ctx.runDir, CAPTURE_FILE);
-    await writeFile(file, '', { mode: 0o600 });
-    const start = startSwitchCapture({ host: where.host, iface: where.iface, guestMac, file, timeoutMs: 10_000, signal: run.guard.signal });
-    starting = start.catch(() => undefined);
     const capture = await start.catch(async (err: unknown) => {
       // No capture, no file: an empty one is not a pcap, and run.json would list it.
       await rm(file, { force: true });

@@ -23,7 +23,7 @@ describe("a case's spread over its repetitions", () => {
 
   it('is not judged when a run did not complete (the case did not converge every time), but summarizes the others', () => {
     const c = spreadCase('busy', [run(1000, 50), run(60000, 0, false), run(1000, 50)]);
-    expect(c).toMatchObject({ runs: 3, ok: 2, verdict: 'not judged', why: '1 of 3 runs did not complete' });
+    expect(c).toMatchObject({ runs: 3, ok: 2, verdict: 'not judged', why: '1 of 3 runs did not end as expected' });
     expect(c.totalTimeMs).toMatchObject({ count: 2, median: 1000, cv: 0 });
   });
 
@@ -44,7 +44,7 @@ describe("a bench file's spread section", () => {
     expect(md).toContain('Aim: both under 10.0 %');
     expect(md).toContain('Once a point elsewhere.');
     expect(md).toContain('| idle | 3 | 1,000 ms (CV 5.0 %, sd 50 ms) | 50 ms (CV 4.0 %, sd 2.0 ms) | met |');
-    expect(md).toContain('| busy | 1 of 2 | 1,000 ms (CV –) | 50 ms (CV –) | not judged: 1 of 2 runs did not complete |');
+    expect(md).toContain('| busy | 1 of 2 | 1,000 ms (CV –) | 50 ms (CV –) | not judged: 1 of 2 runs did not end as expected |');
   });
 
   it('says so when no case was repeated', () => {
