@@ -124,13 +124,29 @@ describe('post-copy cut off', () => {
     // Post-copy from 0.5 s (pre-copy held to 8 MiB/s, so it does not finish first), itself held to
     // 16 MiB/s so the cut at 1.5 s lands while pages remain on the source and the destination
     // already runs the guest: the case QEMU can recover.
-    const r = await run({
-      workload: 'dirty:16M@4M/s,random',
-      capabilities: { 'postcopy-ram': true },
-      postcopyAfterMs: 500,
-      parameters: { maxBandwidthMiBps: 8, maxPostcopyBandwidthMiBps: 16 },
-      faults: ['link-down:3s@1500ms'],
-    });
+    //
+    // Not every time: in about 1 run of 4 here QEMU 7.2's destination stops answering its monitor
+    // once the link is cut (its main thread waits for a page that cannot come; its MIGRATION
+    // events still arrive), so it cannot be paused and recovered: the run must then say the guest
+    // is lost, and the case is tried again (up to 3 runs, the wait for a recovery cut to 15 s).
+    // QMP's out-of-band commands (migrate-pause, migrate-recover) are QEMU's way around that main
+    // thread; miglab does not use them yet.
+    let r: RunReport | undefined;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      r = await run({
+        workload: 'dirty:16M@4M/s,random',
+        capabilities: { 'postcopy-ram': true },
+        postcopyAfterMs: 500,
+        postcopyRecoverWithinMs: 15000,
+        parameters: { maxBandwidthMiBps: 8, maxPostcopyBandwidthMiBps: 16 },
+        faults: ['link-down:3s@1500ms'],
+      });
+      if (r.ok) break;
+      expect(r.failedIn).toMatchObject({ code: 'POSTCOPY_LOST' });
+      expect(r.failure).toMatch(/not paused on both sides within 15000 ms of the stall \(source paused, destination not paused\); the guest is lost/);
+      expect(r.outputs.leftovers).toEqual([]);
+    }
+    r = r!;
     await expectAsRequired(r);
     expect(r.failure).toBeUndefined();
     expect(r.ok).toBe(true);
@@ -157,7 +173,7 @@ describe('post-copy cut off', () => {
     expect(sent).toMatch(/"migrate-pause"/);
     expect(sent).toMatch(/"resume":true/);
     expect(sent).not.toMatch(/migrate_cancel/);
-  }, 90000);
+  }, 240000);
 });
 
 describe('the lab and the guest in trouble', () => {
