@@ -130,12 +130,11 @@ export async function migrate(req: MigrateRequest): Promise<MigrateResult> {
   const where: LabChoice = { lab: req.lab, hosts: req.hosts, shaping: req.shaping, cpuModels: [scenario.guest.cpuModel] };
   const dir = await checkResultsDir(req.resultsRoot ?? join(REPO_ROOT, 'results'));
   const image = await preflightFor(where, scenario.faults);
-  return withTeardown(async (td, ctrlC) => {
-    const signal = req.signal ? AbortSignal.any([req.signal, ctrlC]) : ctrlC;
+  return withTeardown(async (td, signal) => {
     const lab = await useLab(td, where, signal);
     // One run alone: its figures cost well under a second (measured 0.3-0.6 s), so they are drawn now.
     return migrateOnLab({ lab, image, scenario, dir, signal, progress: req.progress, figures: true });
-  });
+  }, req.signal);
 }
 
 export interface MigrateOnLabRequest {

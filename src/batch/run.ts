@@ -112,11 +112,11 @@ export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): 
   const progress = opts.progress ?? (() => undefined);
   const batchId = newRunId(modeName(spec.mode));
   const dir = join(root, `batch-${batchId}`);
-  return withTeardown(async (td, ctrlC) => {
+  return withTeardown(async (td, interrupted) => {
     // A batch judged by samples it no longer gets would run on blind: losing the sampler stops it
     // at once (its migrations too), and the batch fails with the sampler's error.
     const samplingLost = new AbortController();
-    const signal = AbortSignal.any([...(opts.signal ? [opts.signal] : []), ctrlC, samplingLost.signal]);
+    const signal = AbortSignal.any([interrupted, samplingLost.signal]);
     const started = Date.now();
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(new Error(`the batch deadline of ${spec.deadlineMs} ms passed`)), spec.deadlineMs);
@@ -210,7 +210,7 @@ export async function runBatch(input: BatchSpecInput, opts: BatchOptions = {}): 
       samples,
     };
     return { dir, ...(await writeBatchReport(dir, record)) };
-  });
+  }, opts.signal);
 }
 
 interface StepContext {

@@ -43,8 +43,7 @@ export async function runDowntimeBench(opts: DowntimeBenchOptions) {
   const reps = opts.repetitions ?? 5;
   const cases: Record<string, DowntimeCase> = {};
   // Ctrl-C ends the bench, not only the run in progress (each run stops and cleans up on it).
-  await withTeardown(async (_td, ctrlC) => {
-    const signal = opts.signal ? AbortSignal.any([opts.signal, ctrlC]) : ctrlC;
+  await withTeardown(async (_td, signal) => {
     for (const [name, scenario] of Object.entries(CASES)) {
       const rows: Row[] = [];
       for (let i = 1; i <= reps; i++) {
@@ -77,7 +76,7 @@ export async function runDowntimeBench(opts: DowntimeBenchOptions) {
         spread: spreadCase(name, rows.map((r) => ({ ok: r.ok, totalTimeMs: r.totalTimeMs, downtimeMs: r.qemuDowntimeMs }))),
       };
     }
-  });
+  }, opts.signal);
   const measuredAt = new Date().toISOString();
   const file = join(opts.outDir, 'downtime.json');
   await writeFile(file, JSON.stringify({ benchmark: 'QEMU vs client-seen downtime', measuredAt, aims: { probeResolutionMs: 2 }, cases }, null, 2) + '\n');

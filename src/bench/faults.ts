@@ -15,7 +15,7 @@ import type { SweepSpecInput } from '../sweep/spec.js';
 import { makePrivateDir } from '../util/private.js';
 import { MiB } from '../util/units.js';
 import { fmtMs, markdown } from '../report/markdown.js';
-import { spreadCase, spreadSection, type SpreadCase } from './spread.js';
+import { spreadCase, spreadSampleOf, spreadSection, type SpreadCase } from './spread.js';
 
 export interface FaultsBenchOptions {
   readonly outDir: string;
@@ -105,11 +105,9 @@ export async function runFaultsBench(opts: FaultsBenchOptions) {
   const tlsCases: Record<string, TlsCase> = {};
   const spread: SpreadCase[] = [];
   for (const workload of ['idle', 'dirty']) {
-    for (const on of [false, true]) {
-      const es = tlsEntries.filter((e) => e.report.inputs.scenario.tls === on && e.report.inputs.scenario.workload.kind === workload);
-      spread.push(spreadCase(`${workload} ${on ? 'TLS' : 'plain TCP'}`, es.map((e) => ({ ok: e.report.ok, totalTimeMs: e.report.outputs.totalTimeMs, downtimeMs: e.report.outputs.downtimeMs }))));
-    }
-    const pick = (on: boolean) => tlsEntries.filter((e) => e.report.inputs.scenario.tls === on && e.report.inputs.scenario.workload.kind === workload && e.report.ok);
+    const runsOf = (on: boolean) => tlsEntries.filter((e) => e.report.inputs.scenario.tls === on && e.report.inputs.scenario.workload.kind === workload);
+    for (const on of [false, true]) spread.push(spreadCase(`${workload} ${on ? 'TLS' : 'plain TCP'}`, runsOf(on).map((e) => spreadSampleOf(e.report))));
+    const pick = (on: boolean) => runsOf(on).filter((e) => e.report.ok);
     const figures = (on: boolean): Record<string, Summary> => {
       const es = pick(on);
       const o = es.map((e) => e.report.outputs);

@@ -10,7 +10,7 @@ import { withTeardown } from '../util/teardown.js';
 import type { Progress } from '../progress/progress.js';
 import { fmtMs, markdown } from '../report/markdown.js';
 import { median } from '../stats/index.js';
-import { spreadCase, spreadSection } from './spread.js';
+import { spreadCase, spreadSection, type SpreadCase } from './spread.js';
 
 export interface FoundationBenchOptions {
   readonly outDir: string;
@@ -40,8 +40,7 @@ export async function runFoundationBench(opts: FoundationBenchOptions) {
   const rssTimer = setInterval(() => (peakRssBytes = Math.max(peakRssBytes, process.memoryUsage().rss)), 50);
   try {
     // Ctrl-C ends the bench, not only the run in progress (each run stops and cleans up on it).
-    await withTeardown(async (_td, ctrlC) => {
-      const signal = opts.signal ? AbortSignal.any([opts.signal, ctrlC]) : ctrlC;
+    await withTeardown(async (_td, signal) => {
       for (let i = 1; i <= (opts.repetitions ?? 3); i++) {
         const t0 = Date.now();
         let heartbeatAt = 0;
@@ -68,7 +67,7 @@ export async function runFoundationBench(opts: FoundationBenchOptions) {
           runDir: res.dir,
         });
       }
-    });
+    }, opts.signal);
   } finally {
     clearInterval(rssTimer);
   }
@@ -95,7 +94,7 @@ export async function runFoundationBench(opts: FoundationBenchOptions) {
   return { file, result };
 }
 
-function foundationMarkdown(r: { benchmark: string; measuredAt: string; medians: Record<string, number | undefined>; harnessPeakRssMiB: number; rows: readonly FoundationBenchRow[]; spread: Parameters<typeof spreadSection>[1] }): string {
+function foundationMarkdown(r: { benchmark: string; measuredAt: string; medians: Record<string, number | undefined>; harnessPeakRssMiB: number; rows: readonly FoundationBenchRow[]; spread: readonly SpreadCase[] }): string {
   const doc = markdown()
     .heading(1, 'Benchmark: foundation')
     .paragraph(`${r.benchmark}. Measured ${r.measuredAt}, ${r.rows.length} repetitions; harness peak RSS ${r.harnessPeakRssMiB.toFixed(0)} MiB.`)

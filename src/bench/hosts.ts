@@ -100,8 +100,7 @@ export async function runHostsBench(opts: HostsBenchOptions): Promise<{ files: {
   const image = await preflight(Object.values(scenarios).map((s) => s.guest.cpuModel));
   await makePrivateDir(opts.outDir);
   const progress = opts.progress ?? (() => undefined);
-  const result = await withTeardown(async (td, ctrlC) => {
-    const signal = opts.signal ? AbortSignal.any([opts.signal, ctrlC]) : ctrlC;
+  const result = await withTeardown(async (td, signal) => {
     // Keys, sshd configs and the lab's export live where the hosts see them (not /tmp or /run).
     const dir = await mkdtemp(join(SSH_HOSTS_PARENT, 'miglab-bench-hosts-'));
     td.defer(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));
@@ -169,7 +168,7 @@ export async function runHostsBench(opts: HostsBenchOptions): Promise<{ files: {
       runs,
     };
     return bench;
-  });
+  }, opts.signal);
   const files = { json: join(opts.outDir, 'hosts.json'), csv: join(opts.outDir, 'hosts.csv'), markdown: join(opts.outDir, 'hosts.md') };
   await writeFile(files.json, JSON.stringify(result, null, 2) + '\n', PRIVATE);
   await writeFile(files.csv, runsCsv(result.runs, result.warmup), PRIVATE);

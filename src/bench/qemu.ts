@@ -19,7 +19,7 @@ import type { SweepSpecInput } from '../sweep/spec.js';
 import { summarizePoints } from '../sweep/summary.js';
 import { parsePolicy } from '../switchover/spec.js';
 import { makePrivateDir } from '../util/private.js';
-import { spreadCase, spreadSection, type SpreadCase } from './spread.js';
+import { spreadCase, spreadSampleOf, spreadSection, type SpreadCase } from './spread.js';
 
 export interface QemuBenchOptions {
   readonly outDir: string;
@@ -115,7 +115,7 @@ export async function runQemuBench(opts: QemuBenchOptions): Promise<{ files: { j
           ratioToBound: ratio,
           meetsAim: ratio.count === es.length && es.length > 0 && (ratio.max ?? Infinity) <= BOUND_AIM,
           // Both workloads converge on this link (32 MiB/s against about 119): the aim is about both.
-          spread: spreadCase(`${name} ${workload}`, es.map((e) => ({ ok: e.report.ok, totalTimeMs: e.report.outputs.totalTimeMs, downtimeMs: e.report.outputs.downtimeMs }))),
+          spread: spreadCase(`${name} ${workload}`, es.map((e) => spreadSampleOf(e.report))),
         });
       }
   }

@@ -184,8 +184,7 @@ export async function runRunsBench(opts: RunsBenchOptions): Promise<{ files: { j
   const rows: RunRow[] = [];
   let samplingCost: SamplingCost | undefined;
   let samplingCostError: string | undefined;
-  await withTeardown(async (td, ctrlC) => {
-    const signal = opts.signal ? AbortSignal.any([opts.signal, ctrlC]) : ctrlC;
+  await withTeardown(async (td, signal) => {
     // The lab stays up for every run (each command attaches to it, as a user's runs on a lab they brought up).
     const lab = await useLab(td, { shaping: { bandwidthMbit: LINK_MBIT } }, signal, { sharedWithOtherProcesses: true });
     for (let i = 1; i <= repetitions; i++) {
@@ -208,7 +207,7 @@ export async function runRunsBench(opts: RunsBenchOptions): Promise<{ files: { j
       samplingCostError = describeError(err);
       return undefined;
     });
-  });
+  }, opts.signal);
   const cases = (Object.keys(WORKLOADS) as string[]).flatMap((w) => STARTS.map((s) => caseOf(rows, w, s)));
   const warmAgrees = (Object.keys(WORKLOADS) as string[]).flatMap((workload) => {
     const cold = cases.find((c) => c.workload === workload && c.start === 'cold')!;

@@ -3,7 +3,7 @@
 // aim, and written the same way in every benchmark's JSON and Markdown. A figure that varies by
 // more than the aim between repetitions cannot show a smaller difference between two cases, so a
 // reader of any bench file sees first how far its medians can be trusted.
-import { fmtMs, type MarkdownDoc } from '../report/markdown.js';
+import { fmtMs, fmtPct, type MarkdownDoc } from '../report/markdown.js';
 import { summarize, type Summary } from '../stats/index.js';
 
 /** Coefficient of variation of total time and downtime under this, for idle and convergent busy runs. */
@@ -48,8 +48,13 @@ export function spreadCase(name: string, samples: readonly SpreadSample[], notAi
   return { ...base, verdict: totalTimeMs.cv < SPREAD_AIM_CV && downtimeMs.cv < SPREAD_AIM_CV ? 'met' : 'NOT met' };
 }
 
-/** "12.3 %", or "–" when there is no spread to show. */
-export const fmtCv = (cv: number | undefined): string => (cv === undefined ? '–' : `${(cv * 100).toFixed(1)} %`);
+/** A coefficient of variation (a fraction) as the reports write percentages: "12.3%", or "–". */
+export const fmtCv = (cv: number | undefined): string => fmtPct(cv === undefined ? undefined : cv * 100);
+
+/** A run's report as a case's spread sees it (completed, QEMU's total time and downtime). */
+export function spreadSampleOf(r: { readonly ok: boolean; readonly outputs: { readonly totalTimeMs?: number; readonly downtimeMs?: number } }): SpreadSample {
+  return { ok: r.ok, totalTimeMs: r.outputs.totalTimeMs, downtimeMs: r.outputs.downtimeMs };
+}
 
 // The stdev beside the CV: a downtime of 15 ms that varies by 50 % is 7 ms of jitter, which a
 // reader judges differently from 50 % of a total time.

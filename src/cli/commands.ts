@@ -456,12 +456,12 @@ export const COMMANDS: readonly MiglabCommand[] = [
       const progress = io.progress;
       const summary: Record<string, unknown> = {};
       if (which === 'all' || which === 'foundation') {
-        const { file, result } = await runFoundationBench({ outDir, repetitions, progress, signal: io.signal });
+        const { file, result } = await runFoundationBench({ outDir, repetitions, progress });
         io.out(`foundation: ${JSON.stringify(result.medians)}; harness peak RSS ${result.harnessPeakRssMiB.toFixed(0)} MiB -> ${file}`);
         summary.foundation = { file, result };
       }
       if (which === 'all' || which === 'downtime') {
-        const downtime = await runDowntimeBench({ outDir, repetitions: Math.max(5, repetitions), progress, signal: io.signal });
+        const downtime = await runDowntimeBench({ outDir, repetitions: Math.max(5, repetitions), progress });
         io.out(`downtime: -> ${downtime.file}`);
         summary.downtime = downtime;
       }
@@ -494,7 +494,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
       }
       if (which === 'qemu') {
         const { runQemuBench } = await import('../bench/qemu.js');
-        const { files, result } = await runQemuBench({ outDir, repetitions, progress, signal: io.signal });
+        const { files, result } = await runQemuBench({ outDir, repetitions, progress });
         const bound = result.bound.cases.map((c) => `${c.qemu} ${c.workload} ${c.ratioToBound.median?.toFixed(2) ?? '?'}x the bound (${c.meetsAim ? 'aim met' : 'aim NOT met'})`);
         const auto = result.policies.autoMissed.length === 0 ? 'auto converged wherever any policy did' : `auto missed ${result.policies.autoMissed.join('; ')}`;
         io.out(`qemu: ${bound.join('; ')}; ${auto} -> ${files.markdown}`);
@@ -502,7 +502,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
       }
       if (which === 'runs') {
         const { runRunsBench } = await import('../bench/runs.js');
-        const { files, result } = await runRunsBench({ outDir, repetitions, progress, signal: io.signal });
+        const { files, result } = await runRunsBench({ outDir, repetitions, progress });
         const cases = result.cases.map(
           (c) => `${c.workload} ${c.start}: boot ${c.bootMs.median?.toFixed(0) ?? '?'} ms, overhead ${c.overheadMs.median?.toFixed(0) ?? '?'} ms, client beyond STOP->RESUME ${c.silenceExcessMs.median?.toFixed(0) ?? '?'} ms`,
         );

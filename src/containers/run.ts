@@ -140,8 +140,7 @@ export async function containersMigrate(req: ContainerMigrateRequest): Promise<C
     imageHash: image.hash,
     lab: req.lab?.prefix ?? 'mlab',
   });
-  return withTeardown(async (td, ctrlC) => {
-    const signal = req.signal ? AbortSignal.any([req.signal, ctrlC]) : ctrlC;
+  return withTeardown(async (td, signal) => {
     const lab = await useLab(td, { lab: req.lab, cpuModels: [cpuModel] }, signal);
     let result: ContainerRunResult;
     const trace: RunTrace = { phase: 'starting', steps: [] };
@@ -177,7 +176,7 @@ export async function containersMigrate(req: ContainerMigrateRequest): Promise<C
     await writeContainerRun(dir, header(), result.imagesDir, result);
     progress('done', `${formatWorkloadSpec(workload)} ${strategy}: ${verdictOf(result)}; results in ${dir}`);
     return { runId, dir, verdict: verdictOf(result), result };
-  });
+  }, req.signal);
 }
 
 /** `containers check`: boot the pair, report what CRIU says on each, take them down. */

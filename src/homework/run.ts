@@ -44,9 +44,8 @@ export async function runHomework(req: HomeworkRequest = {}): Promise<HomeworkOu
   const where = { lab: req.lab, hosts: req.hosts };
   const image = await preflightFor(where);
   const progress = req.progress ?? (() => undefined);
-  return withTeardown(async (td, ctrlC) => {
+  return withTeardown(async (td, signal) => {
     const started = Date.now();
-    const signal = req.signal ? AbortSignal.any([req.signal, ctrlC]) : ctrlC;
     const runId = newRunId('homework');
     const dir = join(root, runId);
     await makePrivateDir(dir);
@@ -103,5 +102,5 @@ export async function runHomework(req: HomeworkRequest = {}): Promise<HomeworkOu
     const final = { ...results, wallMs: Date.now() - started };
     const written = await writeHomeworkReport(dir, final);
     return { dir, results: final, ...written };
-  });
+  }, req.signal);
 }

@@ -97,10 +97,9 @@ export async function startSwitchCapture(o: StartCaptureOptions): Promise<Switch
   });
   let ending: Promise<void> | undefined;
   const end = (opts: Partial<WaitOptions> = {}): Promise<void> => {
-    // It may have ended by itself (its -c frames seen): then there is nothing to signal.
-    ending ??= interruptAndWait(o.host, proc, 'tcpdump', opts).then((refused) => {
-      if (refused !== undefined && !proc.hasExited) throw new MiglabError('COMMAND_FAILED', `could not signal tcpdump (pid ${proc.pid}): ${refused}`);
-    });
+    // It may have ended by itself (its -c frames seen): then there is nothing to signal. One that
+    // could not be interrupted was stopped instead (SIGTERM also makes tcpdump close its file).
+    ending ??= interruptAndWait(o.host, proc, 'tcpdump', opts).then(() => undefined);
     return ending;
   };
   let stopping: Promise<SwitchFrame[]> | undefined;

@@ -127,8 +127,7 @@ export async function runSweep(opts: RunSweepOptions): Promise<SweepResult> {
     } else {
       const where = { lab: opts.lab, hosts: opts.hosts, cpuModels: points.map((p) => p.parsed.guest.cpuModel) };
       const image = await preflightFor(where, points.flatMap((p) => p.parsed.faults));
-      await withTeardown(async (td, ctrlC) => {
-        const signal = opts.signal ? AbortSignal.any([opts.signal, ctrlC]) : ctrlC;
+      await withTeardown(async (td, signal) => {
         const lab = await useLab(td, where, signal);
         if (points.some((p) => p.shaping !== undefined)) {
           const before = lab.shaping;
@@ -146,7 +145,7 @@ export async function runSweep(opts: RunSweepOptions): Promise<SweepResult> {
           progress('sweep', `${p.name}: uplinks ${p.shaping === null ? 'unshaped' : `limited to ${p.shaping.bandwidthMbit} Mbit/s`}`);
           return () => lab.clearShaping({ timeoutMs: SHAPING_TIMEOUT_MS });
         });
-      });
+      }, opts.signal);
     }
   }
 

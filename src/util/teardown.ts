@@ -72,15 +72,16 @@ export class Teardown {
 /**
  * Run `body` with a fresh Teardown that is always run afterwards, and with an AbortSignal that
  * fires on SIGINT/SIGTERM so long waits stop at once. Ctrl-C thus stops and removes everything.
+ * A caller's own signal (`outer`: an API user's, a bench's) ends `body` too.
  */
-export async function withTeardown<T>(body: (td: Teardown, signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function withTeardown<T>(body: (td: Teardown, signal: AbortSignal) => Promise<T>, outer?: AbortSignal): Promise<T> {
   const td = new Teardown();
   const ac = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => ac.abort(new Error(`received ${sig}`));
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    return await body(td, ac.signal);
+    return await body(td, outer ? AbortSignal.any([outer, ac.signal]) : ac.signal);
   } finally {
     await td.run();
     process.off('SIGINT', onSignal);

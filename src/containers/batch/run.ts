@@ -230,8 +230,7 @@ export async function containersBatch(input: ContainerBatchInput): Promise<Conta
   const image = await preflight(['qemu64'], 'chost');
   const progress: Progress = input.progress ?? (() => undefined);
   const startedAt = new Date().toISOString();
-  return withTeardown(async (td, ctrlC) => {
-    const signal = input.signal ? AbortSignal.any([input.signal, ctrlC]) : ctrlC;
+  return withTeardown(async (td, signal) => {
     const lab = await useLab(td, { lab: input.lab, cpuModels: ['qemu64'] }, signal);
     await mkdir(dir, { recursive: true });
     const hostRoot = checkpointDirOf(lab, batchId);
@@ -299,5 +298,5 @@ export async function containersBatch(input: ContainerBatchInput): Promise<Conta
     await writeBatchRecord(dir, r);
     progress('done', `${r.verdict.when} Results in ${dir}`);
     return { batchId, dir, record: r };
-  });
+  }, input.signal);
 }

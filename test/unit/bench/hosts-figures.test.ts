@@ -139,7 +139,7 @@ describe('a scenario\'s figures', () => {
       ['idle embedded', 'met'],
       ['idle hosts', 'not judged'],
     ]);
-    expect(md).toMatch(/\| idle embedded \| 3 \| 2,100 ms \(CV 4\.8 %, sd 100 ms\) \| 41 ms \(CV 2\.4 %, sd 1\.0 ms\) \| met \|/);
+    expect(md).toMatch(/\| idle embedded \| 3 \| 2,100 ms \(CV 4\.8%, sd 100 ms\) \| 41 ms \(CV 2\.4%, sd 1\.0 ms\) \| met \|/);
     expect(md).toContain('| idle hosts | 3 of 4 |');
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { markdown } from '../../../src/report/markdown.js';
-import { fmtCv, spreadCase, spreadSection, SPREAD_AIM_CV } from '../../../src/bench/spread.js';
+import { fmtCv, spreadCase, spreadSampleOf, spreadSection, SPREAD_AIM_CV } from '../../../src/bench/spread.js';
 
 const run = (totalTimeMs: number, downtimeMs: number, ok = true) => ({ ok, totalTimeMs, downtimeMs });
 
@@ -27,6 +27,10 @@ describe("a case's spread over its repetitions", () => {
     expect(c.totalTimeMs).toMatchObject({ count: 2, median: 1000, cv: 0 });
   });
 
+  it("takes a run report's completion, QEMU total time and downtime", () => {
+    expect(spreadSampleOf({ ok: false, outputs: { totalTimeMs: 1200, downtimeMs: 30 } })).toEqual({ ok: false, totalTimeMs: 1200, downtimeMs: 30 });
+  });
+
   it('is not judged with fewer than two figures, nor where the aim is not about the case', () => {
     expect(spreadCase('one', [run(1000, 50)])).toMatchObject({ verdict: 'not judged', why: 'fewer than two figures' });
     expect(spreadCase('lazy', [run(1000, 50), run(1010, 51)], 'no frozen time')).toMatchObject({ verdict: 'not aimed', why: 'no frozen time' });
@@ -41,15 +45,15 @@ describe("a bench file's spread section", () => {
     }).render();
     expect(md).toContain('## Spread over repetitions');
     expect(md).toContain('Coefficient of variation (stdev / mean) of the total and the frozen time');
-    expect(md).toContain('Aim: both under 10.0 %');
+    expect(md).toContain('Aim: both under 10.0%');
     expect(md).toContain('Once a point elsewhere.');
-    expect(md).toContain('| idle | 3 | 1,000 ms (CV 5.0 %, sd 50 ms) | 50 ms (CV 4.0 %, sd 2.0 ms) | met |');
+    expect(md).toContain('| idle | 3 | 1,000 ms (CV 5.0%, sd 50 ms) | 50 ms (CV 4.0%, sd 2.0 ms) | met |');
     expect(md).toContain('| busy | 1 of 2 | 1,000 ms (CV –) | 50 ms (CV –) | not judged: 1 of 2 runs did not end as expected |');
   });
 
   it('says so when no case was repeated', () => {
     expect(spreadSection(markdown(), []).render()).toContain('No case here was repeated.');
     expect(fmtCv(undefined)).toBe('–');
-    expect(fmtCv(0.1234)).toBe('12.3 %');
+    expect(fmtCv(0.1234)).toBe('12.3%');
   });
 });
