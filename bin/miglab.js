@@ -1,6 +1,12 @@
 #!/usr/bin/env node
-// The miglab command. The CLI is compiled to dist/ by `make build` (tsc).
-import { dropWritesOnClosedPipe, exitDespiteOpenHandles, main } from '../dist/cli.js';
+// The miglab command. `make build` compiles the CLI to dist/ (tsc) and joins it into one bundle,
+// dist/bundle (esbuild), which starts ~0.2 s sooner than dist/'s ~420 modules one by one. A bundle
+// older than dist/cli.js was left by an earlier build (tsc run alone): then dist/ itself runs.
+import { statSync } from 'node:fs';
+
+const mtime = (rel) => statSync(new URL(rel, import.meta.url), { throwIfNoEntry: false })?.mtimeMs ?? -1;
+const entry = mtime('../dist/bundle/cli.js') >= mtime('../dist/cli.js') ? '../dist/bundle/cli.js' : '../dist/cli.js';
+const { dropWritesOnClosedPipe, exitDespiteOpenHandles, main } = await import(entry);
 
 // Everything miglab writes (results, logs, the lab's state) is its owner's only: a guest's
 // memory, disk and console can hold secrets.

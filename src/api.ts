@@ -2,7 +2,7 @@
 // input before starting anything, owns everything it starts, and stops it on success, failure
 // and Ctrl-C.
 import { rmdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describeError, MiglabError, UsageError } from './errors.js';
 import { checkCpuModels } from './machine/cpu-models.js';
 import { LocalHost } from './host/local.js';
@@ -18,10 +18,12 @@ import { checkQemu } from './preflight.js';
 import { checkResultsDir } from './report/results-dir.js';
 import { makePrivateDir } from './util/private.js';
 import { writeRunFiles } from './report/run-files.js';
-import { preloadFigures } from './report/run-report.js';
+import { FiguresAhead } from './report/figures-ahead.js';
 import { withTeardown, type Teardown } from './util/teardown.js';
+import { REPO_ROOT } from './util/repo.js';
 
-export const REPO_ROOT = resolve(new URL('..', import.meta.url).pathname);
+export { REPO_ROOT };
+
 export const IMAGE_CACHE_DIR = join(REPO_ROOT, 'vm-images', 'cache');
 
 export interface MigrateRequest extends Omit<LabChoice, 'cpuModels'> {
@@ -168,36 +170,29 @@ export async function migrateOnLab(r: MigrateOnLabRequest): Promise<MigrateResul
   const dir = join(r.dir, r.runDirName ?? runId);
   await checkResultsDir(r.dir);
   await makePrivateDir(dir);
-  // A run that draws its figures loads their modules once its migration has ended, while the
-  // checks and cleanup after it wait on the guest, not after everything. Not sooner: loaded as
-  // the run started, drawing at its end still took 0.76 of the time it took with no preloading,
-  // against 0.63 loaded once the migration ended (interleaved runs).
-  // A caller's own afterMigrate hook still runs, after the preloading starts.
-  const hooks: MigrationHooks | undefined = r.figures
-    ? {
-        ...r.hooks,
-        afterMigrate: async (final) => {
-          preloadFigures();
-          await r.hooks?.afterMigrate?.(final);
-        },
-      }
-    : r.hooks;
-  const report = await runMigration(
-    { lab: r.lab, image: r.image, runDir: dir, runId, cacheDir: IMAGE_CACHE_DIR, signal: r.signal, progress: r.progress, guestIndex: r.guestIndex, hooks },
-    r.scenario,
-  ).catch(async (err: unknown) => {
-    // Refused before it started (a build without the capability, a port taken): no run, so no
-    // folder. rmdir removes only an empty one: whatever the run did write stays.
-    await rmdir(dir).catch(() => undefined);
-    throw err;
-  });
+  // The figures are drawn in a thread while the run cleans up (figures-ahead.ts).
+  const ahead = r.figures ? new FiguresAhead(dir) : undefined;
+  const hooks = ahead ? ahead.hooks(r.hooks) : r.hooks;
   try {
-    return { report: await writeRunFiles(report, dir, { figures: r.figures }), dir };
-  } catch (err) {
-    const why = report.failure ? ` (${report.failure})` : '';
-    throw new MiglabError('RESULTS', `run ${runId} ended ${report.verdict}${why}, but its results could not be written to ${dir}: ${describeError(err)}; free space, or choose another folder with --results DIR`, {
-      cause: err,
-      context: { report },
+    const report = await runMigration(
+      { lab: r.lab, image: r.image, runDir: dir, runId, cacheDir: IMAGE_CACHE_DIR, signal: r.signal, progress: r.progress, guestIndex: r.guestIndex, hooks },
+      r.scenario,
+    ).catch(async (err: unknown) => {
+      // Refused before it started (a build without the capability, a port taken): no run, so no
+      // folder. rmdir removes only an empty one: whatever the run did write stays.
+      await rmdir(dir).catch(() => undefined);
+      throw err;
     });
+    try {
+      return { report: await writeRunFiles(report, dir, { figures: r.figures, earlyFigures: ahead?.early }), dir };
+    } catch (err) {
+      const why = report.failure ? ` (${report.failure})` : '';
+      throw new MiglabError('RESULTS', `run ${runId} ended ${report.verdict}${why}, but its results could not be written to ${dir}: ${describeError(err)}; free space, or choose another folder with --results DIR`, {
+        cause: err,
+        context: { report },
+      });
+    }
+  } finally {
+    await ahead?.close();
   }
 }

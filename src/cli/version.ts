@@ -1,11 +1,13 @@
 // `miglab --version`: miglab's own version (package.json), the Node.js that runs it, and the QEMU
 // it would drive, since results depend on QEMU's release as much as on miglab's.
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../util/repo.js';
 import type { Host } from '../host/host.js';
 import { qemuRelease } from '../machine/quirks.js';
 
 export async function versionText(host: Host): Promise<string> {
-  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
   let qemu: string;
   try {
     qemu = (await qemuRelease(host)).line;

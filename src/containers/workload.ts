@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
-import { findRepoDir } from '../image/inputs.js';
+import { findRepoDir } from '../util/repo.js';
 import { parseFields } from '../guest/replies.js';
 import type { ArgGroup, ExplainedCommand } from '../util/explained-command.js';
 import { objectOrCompact } from '../util/validate.js';

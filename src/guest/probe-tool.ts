@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { MiglabError, MissingDependencyError } from '../errors.js';
 import type { Host } from '../host/host.js';
 import { LocalHost } from '../host/local.js';
-import { defaultCacheDir, findRepoDir } from '../image/inputs.js';
+import { defaultCacheDir } from '../image/inputs.js';
+import { findRepoDir } from '../util/repo.js';
 
 export const PROBE_TOOL_NAME = 'miglab-probe';
 export const PROBE_TOOL_CFLAGS: readonly string[] = ['-O2', '-Wall', '-Wextra', '-Werror', '-pthread'];

@@ -22,7 +22,6 @@ import {
   SOURCE_FILES,
   busyboxPath,
   defaultCacheDir,
-  findRepoDir,
   hostFilesToCopy,
   imageHash,
   imageInputs,
@@ -31,6 +30,7 @@ import {
   type ImageVariant,
   type KernelPackage,
 } from './inputs.js';
+import { findRepoDir } from '../util/repo.js';
 import { loadOrder, moduleClosures, readModinfo, type ModInfo } from './modinfo.js';
 import { pvhKernel } from './pvh.js';
 

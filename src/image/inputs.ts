@@ -4,9 +4,9 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, stat, writeFile, mkdir } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { MiglabError, MissingDependencyError } from '../errors.js';
+import { findRepoDir } from '../util/repo.js';
 import type { Host } from '../host/host.js';
 import { LocalHost } from '../host/local.js';
 import { programIdentity, rememberedFact } from '../host/program-facts.js';
@@ -140,14 +140,6 @@ export interface InputsOptions {
   readonly repoDir?: string;
   readonly signal?: AbortSignal;
   readonly host?: Host;
-}
-
-/** The repository root: the nearest ancestor of this module with package.json and vm-images/. */
-export function findRepoDir(from = dirname(fileURLToPath(import.meta.url))): string {
-  for (let dir = resolve(from); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'vm-images'))) return dir;
-    if (dirname(dir) === dir) throw new MiglabError('INTERNAL', `cannot find the miglab repository above ${from}`);
-  }
 }
 
 export function defaultCacheDir(repoDir = findRepoDir()): string {

@@ -3,8 +3,7 @@
 // by pid + start time, and wait until the export answers from the dst namespace.
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { MiglabError } from '../errors.js';
 import type { Host } from '../host/host.js';
 import type { ExplainedCommand } from '../util/explained-command.js';
@@ -13,16 +12,15 @@ import { ganeshaConfig, nfsUrl } from './ganesha.js';
 import { roleIp, type LabPaths, type LabSpec } from './spec.js';
 import { isOwnedAlive, procStartTime, type OwnedProcess } from './proc.js';
 import { commandText } from '../host/local.js';
+import { REPO_ROOT } from '../util/repo.js';
 
 const SCRIPT_NAME = 'nfs-server.sh';
 
-/** nfs-server.sh next to this module (src/lab), or in src/lab when running from dist/. */
+/** src/lab/nfs-server.sh: a shell script, so tsc does not copy it to dist/; every build runs it from src/. */
 export function nfsServerScript(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [join(here, SCRIPT_NAME), join(here, '..', '..', 'src', 'lab', SCRIPT_NAME)];
-  const found = candidates.find((p) => existsSync(p));
-  if (!found) throw new MiglabError('INTERNAL', `${SCRIPT_NAME} is missing (looked in ${candidates.join(', ')})`);
-  return found;
+  const script = join(REPO_ROOT, 'src', 'lab', SCRIPT_NAME);
+  if (!existsSync(script)) throw new MiglabError('INTERNAL', `${SCRIPT_NAME} is missing (looked for ${script})`);
+  return script;
 }
 
 export interface NfsServerParams {

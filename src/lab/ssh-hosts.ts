@@ -18,7 +18,7 @@ import { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import { Document, type YAMLSeq } from 'yaml';
 import { TimeoutError } from '../errors.js';
-import { findRepoDir } from '../image/inputs.js';
+import { findRepoDir } from '../util/repo.js';
 import type { Lab } from './handle.js';
 import { isOwnedAlive, procParentPid, procStartTime, type OwnedProcess } from './proc.js';
 import { isInside } from './up.js';

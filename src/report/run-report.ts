@@ -6,6 +6,7 @@
 // interrupted run gets one too: what was measured, and what was not and why.
 import { join } from 'node:path';
 import { lineChart, type PlannedChart } from '../plot/charts.js';
+import type { DrawingThread } from '../plot/drawing-thread.js';
 import { describeSides, type RunReport } from '../migrate/report.js';
 import { dirtyRateText } from '../migrate/figures.js';
 import { MiB } from '../util/units.js';
@@ -30,6 +31,8 @@ export interface RunReportOptions {
   readonly figures: boolean;
   /** Why the figures could not be drawn, said in the report in their place. */
   readonly figureProblem?: string;
+  /** With `figures`: the figures drawn while the run cleaned up, kept if they are this record's. */
+  readonly early?: Promise<EarlyFigures>;
 }
 
 const TITLES: Record<RunReport['verdict'], string> = {
@@ -360,30 +363,58 @@ export function runReportMarkdown(r: RunReport, figures: readonly PlannedChart[]
 }
 
 /**
- * Starts loading the figures' modules (vega, vega-lite, resvg: about 0.4 s) without waiting: a
- * run that will draw its figures calls this once its migration has ended, so the loading overlaps
- * the checks and cleanup that wait on the guests instead of adding to the run's end (not during
- * the migration, whose figures it would disturb). A failure here is the later import's to report.
+ * Starts loading the figures' modules (vega, vega-lite, resvg: about 0.4 s) on this thread without
+ * waiting, where there is no drawing thread (miglab run from source): a run that will draw its
+ * figures calls this once its migration has ended, so the loading overlaps the checks and cleanup
+ * that wait on the guests instead of adding to the run's end (not during the migration, whose
+ * figures it would disturb). A failure here is the later import's to report.
  */
 export function preloadFigures(): void {
   import('../plot/render.js').catch(() => undefined);
 }
 
+/** A run's figures drawn before its record was final (drawRunFiguresEarly): their plan and PNGs. */
+export interface EarlyFigures {
+  readonly planned: readonly PlannedChart[];
+  readonly pngPaths: readonly string[];
+}
+
+/**
+ * Draws a run's figures into `dir`/plots from its record so far (as it will be saved), in the
+ * drawing thread, once the run has concluded: the figures are laid out on the other core while the
+ * run stops its QEMUs, instead of after. renderRunReport keeps them only when the final record plans
+ * the very same charts.
+ */
+export async function drawRunFiguresEarly(dir: string, r: RunReport, thread: DrawingThread): Promise<EarlyFigures> {
+  const planned = planRunFigures(r);
+  return { planned, pngPaths: await drawFigures(dir, planned, thread) };
+}
+
+/** Each chart in `thread`, or on this thread when there is none (figures drawn again, `miglab plot`). */
+async function drawFigures(dir: string, planned: readonly PlannedChart[], thread?: DrawingThread): Promise<string[]> {
+  if (planned.length === 0) return [];
+  // vega and resvg take ~0.4 s to load: only a run that draws its figures loads them.
+  const draw = thread ? thread.draw.bind(thread) : (await import('../plot/render.js')).renderChart;
+  // Side by side: each rasterises in the thread pool while the next is laid out (render.ts).
+  // All are awaited before a failure is thrown, so none is still writing when the report is
+  // written without figures.
+  const drawn = await Promise.allSettled(planned.map((c) => draw(c.spec, join(dir, 'plots', c.name))));
+  return drawn.map((d) => {
+    if (d.status === 'rejected') throw d.reason;
+    return d.value.pngPath;
+  });
+}
+
+const samePlan = (a: readonly PlannedChart[], b: readonly PlannedChart[]) => JSON.stringify(a) === JSON.stringify(b);
+
 /** report.md, report.html and (with `figures`) plots/ for the run `r` (as saved in run.json) in `dir`. */
 export async function renderRunReport(dir: string, r: RunReport, opts: RunReportOptions): Promise<RunReportWritten> {
   const planned = opts.figures ? planRunFigures(r) : undefined;
-  const figures: string[] = [];
-  if (planned && planned.length > 0) {
-    // vega and resvg take ~0.4 s to load: only a run that draws its figures loads them.
-    const { renderChart } = await import('../plot/render.js');
-    // Side by side: each rasterises in the thread pool while the next is laid out (render.ts).
-    // All are awaited before a failure is thrown, so none is still writing when the report is
-    // written without figures.
-    const drawn = await Promise.allSettled(planned.map((c) => renderChart(c.spec, join(dir, 'plots', c.name))));
-    for (const d of drawn) {
-      if (d.status === 'rejected') throw d.reason;
-      figures.push(d.value.pngPath);
-    }
+  let figures: readonly string[] = [];
+  if (planned) {
+    // Figures drawn early that failed, or whose record changed since, are drawn again from this one.
+    const early = await opts.early?.catch(() => undefined);
+    figures = early && samePlan(early.planned, planned) ? early.pngPaths : await drawFigures(dir, planned);
   }
   const written = await writeReport(dir, runReportMarkdown(r, planned, opts.figureProblem), `miglab run ${r.runId}`);
   return { ...written, figures };

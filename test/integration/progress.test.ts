@@ -4,7 +4,7 @@
 // shared lab, one guest pair per run.
 import { describe, expect, it } from '@jest/globals';
 import { execa } from 'execa';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { REPO_ROOT } from '../../src/api.js';
 import type { RunReport } from '../../src/migrate/report.js';
@@ -49,6 +49,9 @@ describe('miglab migrate with stderr not a terminal', () => {
     // The result lines for a person went to stderr, out of the JSON's way.
     expect(r.stderr).toMatch(/^migration completed/m);
     expect(r.stdout).not.toMatch(/migration completed/);
+    // The figures, drawn by the command's drawing thread while the run cleaned up.
+    const [runDir] = readdirSync(results('json'));
+    expect(readdirSync(join(results('json'), runDir!, 'plots')).sort()).toEqual(['client-silence.png', 'client-silence.svg', 'remaining-ram.png', 'remaining-ram.svg', 'throughput.png', 'throughput.svg']);
   }, 150_000);
 
   it('--quiet prints no progress, only the result lines', async () => {

@@ -17,13 +17,13 @@ import {
   IPERF3_PATH,
   SOURCE_FILES,
   canonicalJson,
-  findRepoDir,
   imageHash,
   imageInputs,
   sha256,
   variantOf,
   type ImageInputs,
 } from '../../../src/image/inputs.js';
+import { findRepoDir } from '../../../src/util/repo.js';
 import { runOnlyHost } from '../../support/fake-host.js';
 
 let dir: string;

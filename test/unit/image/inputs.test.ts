@@ -7,7 +7,6 @@ import {
   GUEST_MODULES,
   SOURCE_FILES,
   canonicalJson,
-  findRepoDir,
   hashSourceFiles,
   imageHash,
   parseAptCandidate,
@@ -16,6 +15,7 @@ import {
   parseLdd,
   type ImageInputs,
 } from '../../../src/image/inputs.js';
+import { findRepoDir } from '../../../src/util/repo.js';
 
 const base: ImageInputs = {
   recipeVersion: 1,

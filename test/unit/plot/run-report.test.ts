@@ -176,3 +176,32 @@ describe('marks of a run with many passes', () => {
     expect(markers.filter((m) => m.emphasis).map((m) => m.label)).toEqual(['switchover (source stops)', 'resumed on destination']);
   });
 });
+
+describe('figures drawn early (while the run cleaned up)', () => {
+  // The early figures here are a promise of file names that were never drawn: kept, the report
+  // lists them and draws nothing; not kept, it draws its own into plots/.
+  const early = (r: RunReport) => Promise.resolve({ planned: planRunFigures(r), pngPaths: ['/early/remaining-ram.png', '/early/throughput.png'] });
+
+  it('are kept when the final record plans the very same charts', async () => {
+    const dir = fixtureRunDir(root, 'run-dirty.json');
+    const r = fixture('run-dirty.json');
+    const out = await renderRunReport(dir, r, { figures: true, early: early(r) });
+    expect(out.figures).toEqual(['/early/remaining-ram.png', '/early/throughput.png']);
+    expect(existsSync(join(dir, 'plots'))).toBe(false);
+  }, RENDER_MS);
+
+  it('are drawn again when the record changed since (another pass), or when drawing them failed', async () => {
+    const r = fixture('run-dirty.json');
+    const before = { ...r, passes: r.passes.slice(0, -1) };
+    const changed = fixtureRunDir(root, 'run-dirty.json');
+    const out = await renderRunReport(changed, r, { figures: true, early: early(before) });
+    expect(out.figures.map((f) => f.slice(changed.length + 1))).toEqual(['plots/remaining-ram.png', 'plots/throughput.png']);
+    expect(readFileSync(join(changed, 'plots', 'remaining-ram.svg'), 'utf8')).toContain(`pass ${r.passes.at(-1)!.pass}`);
+
+    const failedDir = join(root, 'failed');
+    mkdirSync(failedDir);
+    const failed = await renderRunReport(failedDir, r, { figures: true, early: Promise.reject(new Error('the drawing thread ended')) });
+    expect(readdirSync(join(failedDir, 'plots')).sort()).toEqual(['remaining-ram.png', 'remaining-ram.svg', 'throughput.png', 'throughput.svg']);
+    expect(failed.figures).toHaveLength(2);
+  }, RENDER_MS);
+});
