@@ -184,7 +184,7 @@ export async function migrateOnLab(r: MigrateOnLabRequest): Promise<MigrateResul
       throw err;
     });
     try {
-      return { report: await writeRunFiles(report, dir, { figures: r.figures, earlyFigures: ahead?.early }), dir };
+      return { report: await writeRunFiles(report, dir, { figures: r.figures, ahead }), dir };
     } catch (err) {
       const why = report.failure ? ` (${report.failure})` : '';
       throw new MiglabError('RESULTS', `run ${runId} ended ${report.verdict}${why}, but its results could not be written to ${dir}: ${describeError(err)}; free space, or choose another folder with --results DIR`, {

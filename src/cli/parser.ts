@@ -211,6 +211,9 @@ export function buildParser(argv: readonly string[]): Argv {
   const columns = Math.min(110, process.stdout.columns || 100);
   let parser = yargs(words)
     .scriptName('miglab')
+    // miglab speaks English: yargs' own words too, whatever LANG says (and the bundle, which does
+    // not carry yargs' locale files, says what dist/ says).
+    .locale('en')
     .usage('$0 <command> [options]\n\nQEMU live migration on a two-host lab: real QEMU, real networks, real numbers.');
   for (const c of COMMANDS) parser = parser.command(c.command, c.describe, (y) => optionsOfTheAction(valuesGiven(c.builder(y), words), c, words));
   skipHelpAfterTheCommand(parser);

@@ -52,6 +52,11 @@ export class DrawingThread {
     return existsSync(file) ? new DrawingThread(new Worker(file)) : undefined;
   }
 
+  /** Until it ends (closed, or died: then every draw is refused with why). */
+  get alive(): boolean {
+    return this.failure === undefined;
+  }
+
   /** renderChart in the thread. */
   draw(spec: VegaLiteSpec, outBase: string): Promise<RenderedChart> {
     if (this.failure) return Promise.reject(this.failure);

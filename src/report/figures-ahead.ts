@@ -10,10 +10,11 @@ import type { MigrationHooks } from '../migrate/engine.js';
 import { DrawingThread } from '../plot/drawing-thread.js';
 import { asSaved } from '../results/contract.js';
 import { RUN_CONTRACT } from '../results/run.js';
-import { drawRunFiguresEarly, preloadFigures, type EarlyFigures } from './run-report.js';
+import { drawRunFiguresEarly, preloadFigures, type DrawnAhead, type EarlyFigures } from './run-report.js';
 
-export class FiguresAhead {
-  private thread: DrawingThread | undefined;
+export class FiguresAhead implements DrawnAhead {
+  /** Started once the migration has ended; it also draws any figure the final record changed. */
+  thread: DrawingThread | undefined;
   /** The figures drawn from the concluded run's record, for renderRunReport to keep or redraw. */
   early: Promise<EarlyFigures> | undefined;
 

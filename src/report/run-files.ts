@@ -9,7 +9,7 @@ import type { RunReport } from '../migrate/report.js';
 import { PRIVATE } from '../util/private.js';
 import { writeResult } from '../results/contract.js';
 import { describeRunFile, RUN_CONTRACT } from '../results/run.js';
-import { renderRunReport, type EarlyFigures } from './run-report.js';
+import { renderRunReport, type DrawnAhead } from './run-report.js';
 
 
 export const TIMELINE_COLUMNS = [
@@ -31,7 +31,7 @@ export interface RunFilesOptions {
   /** Draw the report's figures too (see RunReportOptions); default false. */
   readonly figures?: boolean;
   /** With `figures`: figures drawn while the run cleaned up (see RunReportOptions). */
-  readonly earlyFigures?: Promise<EarlyFigures>;
+  readonly ahead?: DrawnAhead;
 }
 
 /**
@@ -48,7 +48,7 @@ export async function writeRunFiles(report: RunReport, dir: string, opts: RunFil
   // The report as saved (figures rounded to their precision), so what is printed is what is kept.
   const saved = await writeResult(RUN_CONTRACT, join(dir, 'run.json'), { ...report, files });
   try {
-    await renderRunReport(dir, saved, { figures: opts.figures === true, early: opts.earlyFigures });
+    await renderRunReport(dir, saved, { figures: opts.figures === true, ahead: opts.ahead });
   } catch (err) {
     // A figure that cannot be drawn (a missing font) must not fail a run whose results are
     // written: the report says why its figures are missing instead.

@@ -4,6 +4,7 @@
 // the throughput, the pre-copy passes, what was in force and the commands; its figures show
 // remaining RAM and throughput over time with the passes and the switchover marked. A failed or
 // interrupted run gets one too: what was measured, and what was not and why.
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lineChart, type PlannedChart } from '../plot/charts.js';
 import type { DrawingThread } from '../plot/drawing-thread.js';
@@ -31,8 +32,17 @@ export interface RunReportOptions {
   readonly figures: boolean;
   /** Why the figures could not be drawn, said in the report in their place. */
   readonly figureProblem?: string;
-  /** With `figures`: the figures drawn while the run cleaned up, kept if they are this record's. */
+  /** With `figures`: what was drawn while the run cleaned up, and the thread that drew it. */
+  readonly ahead?: DrawnAhead;
+}
+
+/**
+ * Figures drawn ahead of the final record (figures-ahead.ts): kept if they are this record's; the
+ * thread, already warm, draws any others.
+ */
+export interface DrawnAhead {
   readonly early?: Promise<EarlyFigures>;
+  readonly thread?: DrawingThread;
 }
 
 const TITLES: Record<RunReport['verdict'], string> = {
@@ -390,11 +400,11 @@ export async function drawRunFiguresEarly(dir: string, r: RunReport, thread: Dra
   return { planned, pngPaths: await drawFigures(dir, planned, thread) };
 }
 
-/** Each chart in `thread`, or on this thread when there is none (figures drawn again, `miglab plot`). */
+/** Each chart in `thread`, or on this thread when there is none or it has ended (`miglab plot`, tests). */
 async function drawFigures(dir: string, planned: readonly PlannedChart[], thread?: DrawingThread): Promise<string[]> {
   if (planned.length === 0) return [];
   // vega and resvg take ~0.4 s to load: only a run that draws its figures loads them.
-  const draw = thread ? thread.draw.bind(thread) : (await import('../plot/render.js')).renderChart;
+  const draw = thread?.alive ? thread.draw.bind(thread) : (await import('../plot/render.js')).renderChart;
   // Side by side: each rasterises in the thread pool while the next is laid out (render.ts).
   // All are awaited before a failure is thrown, so none is still writing when the report is
   // written without figures.
@@ -412,9 +422,14 @@ export async function renderRunReport(dir: string, r: RunReport, opts: RunReport
   const planned = opts.figures ? planRunFigures(r) : undefined;
   let figures: readonly string[] = [];
   if (planned) {
-    // Figures drawn early that failed, or whose record changed since, are drawn again from this one.
-    const early = await opts.early?.catch(() => undefined);
-    figures = early && samePlan(early.planned, planned) ? early.pngPaths : await drawFigures(dir, planned);
+    const early = await opts.ahead?.early?.catch(() => undefined);
+    if (early && samePlan(early.planned, planned)) {
+      figures = early.pngPaths;
+    } else {
+      // Drawn early from a record that changed since: none of those is left beside this record's.
+      if (early) await Promise.all(early.pngPaths.flatMap((png) => [png, png.replace(/\.png$/, '.svg')]).map((f) => rm(f, { force: true })));
+      figures = await drawFigures(dir, planned, opts.ahead?.thread);
+    }
   }
   const written = await writeReport(dir, runReportMarkdown(r, planned, opts.figureProblem), `miglab run ${r.runId}`);
   return { ...written, figures };

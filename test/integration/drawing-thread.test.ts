@@ -15,7 +15,7 @@ describe('the drawing thread', () => {
   it('draws the charts it is sent side by side, names what it cannot draw, and is gone once closed', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'miglab-drawing-thread-'));
     const thread = DrawingThread.start(BUNDLED_WORKER);
-    expect(thread).toBeDefined();
+    expect(thread?.alive).toBe(true);
     try {
       const data = [0, 1, 2, 3].map((t) => ({ tS: t, mib: 100 - 30 * t }));
       const spec = lineChart({ title: 'RAM still to send', data, x: { field: 'tS', title: 'time', unit: 's' }, y: { field: 'mib', title: 'Remaining RAM', unit: 'MiB' }, markers: [{ x: 2, label: 'switchover (source stops)', emphasis: true }] });
@@ -32,6 +32,7 @@ describe('the drawing thread', () => {
       await thread!.close();
       rmSync(dir, { recursive: true, force: true });
     }
+    expect(thread!.alive).toBe(false);
     await expect(thread!.draw({} as never, join(dir, 'd'))).rejects.toThrow(/drawing thread ended/);
     expect(process.getActiveResourcesInfo()).not.toContain('Worker');
   }, 60_000);

@@ -2,7 +2,7 @@
 // reader of a run would notice: the three downtimes with their sources, the passes, the figures
 // with the passes and the switchover marked, a run that did not converge told as such with what
 // was measured, and `miglab plot` drawing the very same report again.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseResult } from '../../../src/results/contract.js';
@@ -185,7 +185,7 @@ describe('figures drawn early (while the run cleaned up)', () => {
   it('are kept when the final record plans the very same charts', async () => {
     const dir = fixtureRunDir(root, 'run-dirty.json');
     const r = fixture('run-dirty.json');
-    const out = await renderRunReport(dir, r, { figures: true, early: early(r) });
+    const out = await renderRunReport(dir, r, { figures: true, ahead: { early: early(r) } });
     expect(out.figures).toEqual(['/early/remaining-ram.png', '/early/throughput.png']);
     expect(existsSync(join(dir, 'plots'))).toBe(false);
   }, RENDER_MS);
@@ -194,13 +194,18 @@ describe('figures drawn early (while the run cleaned up)', () => {
     const r = fixture('run-dirty.json');
     const before = { ...r, passes: r.passes.slice(0, -1) };
     const changed = fixtureRunDir(root, 'run-dirty.json');
-    const out = await renderRunReport(changed, r, { figures: true, early: early(before) });
+    // One of the charts drawn early is not among the final record's: it does not stay behind.
+    mkdirSync(join(changed, 'plots'));
+    for (const f of ['gone.png', 'gone.svg']) writeFileSync(join(changed, 'plots', f), 'drawn early');
+    const drawnEarly = Promise.resolve({ planned: planRunFigures(before), pngPaths: [join(changed, 'plots', 'gone.png')] });
+    const out = await renderRunReport(changed, r, { figures: true, ahead: { early: drawnEarly } });
     expect(out.figures.map((f) => f.slice(changed.length + 1))).toEqual(['plots/remaining-ram.png', 'plots/throughput.png']);
+    expect(readdirSync(join(changed, 'plots')).sort()).toEqual(['remaining-ram.png', 'remaining-ram.svg', 'throughput.png', 'throughput.svg']);
     expect(readFileSync(join(changed, 'plots', 'remaining-ram.svg'), 'utf8')).toContain(`pass ${r.passes.at(-1)!.pass}`);
 
     const failedDir = join(root, 'failed');
     mkdirSync(failedDir);
-    const failed = await renderRunReport(failedDir, r, { figures: true, early: Promise.reject(new Error('the drawing thread ended')) });
+    const failed = await renderRunReport(failedDir, r, { figures: true, ahead: { early: Promise.reject(new Error('the drawing thread ended')) } });
     expect(readdirSync(join(failedDir, 'plots')).sort()).toEqual(['remaining-ram.png', 'remaining-ram.svg', 'throughput.png', 'throughput.svg']);
     expect(failed.figures).toHaveLength(2);
   }, RENDER_MS);
