@@ -176,20 +176,22 @@ export class ImageDamagedError extends MiglabError {
   }
 }
 
-// sha256 of files already hashed, by path, size, mtime, ctime and inode: a batch of runs checks
-// the image before each one, and rehashing ~80 MB each time would cost seconds. Kept in the
-// process and, once an image is found intact, in its directory (VERIFIED_FILE), so the next
-// command skips the 0.26 s of hashing too. A change of content keeps none of ctime, mtime and
-// size only by tampering below the filesystem (bit rot): that goes unseen until a rebuild.
+// sha256 of files already hashed, by the file's identity (device and inode), size, mtime and
+// ctime: a batch of runs checks the image before each one, and rehashing ~80 MB each time would
+// cost seconds. Kept in the process and, once an image is found intact, in its directory
+// (VERIFIED_FILE), so the next command skips the 0.26 s of hashing too. Not by path: a cache
+// reached by two paths (a checkout whose vm-images/cache links to another's) was hashed again at
+// every run by each. A change of content keeps none of ctime, mtime and size only by tampering
+// below the filesystem (bit rot): that goes unseen until a rebuild.
 const hashMemo = new Map<string, string>();
 const VERIFIED_FILE = '.verified';
 
-function statKey(path: string, st: Stats): string {
-  return `${path}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}\0${st.ino}`;
+function statKey(st: Stats): string {
+  return `${st.dev}\0${st.ino}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}`;
 }
 
 async function fileSha256(path: string, st: Stats): Promise<string> {
-  const key = statKey(path, st);
+  const key = statKey(st);
   const known = hashMemo.get(key);
   if (known) return known;
   const h = createHash('sha256');
@@ -254,7 +256,7 @@ export async function verifyImage(info: ImageInfo): Promise<ImageDamage | undefi
   const saved: Record<string, string> = {};
   for (const { name, path, st, want } of checked) {
     const got = await fileSha256(path, st);
-    saved[statKey(path, st)] = got;
+    saved[statKey(st)] = got;
     if (got !== want.sha256) {
       return damaged(info, {
         path,

@@ -1,4 +1,5 @@
 // `miglab qemu list | fetch SERIES`: the QEMU builds a run can name with --qemu.
+import { withTeardown } from '../util/teardown.js';
 import type { Argv } from 'yargs';
 import { checkRoot } from '../lab/index.js';
 import { LocalHost } from '../host/local.js';
@@ -38,7 +39,8 @@ export async function qemuCommand(a: Record<string, unknown>, io: CommandIo, cac
     const c = asOption('series', series, () => parseQemuChoice(series));
     if (c.kind !== 'series') throw new UsageError(`miglab qemu fetch ${series}: not a release series`, 'give one such as 10.0 (system and paths need no fetching)');
     checkRoot();
-    const b = await fetchSeries(host, c.series, { cacheDir, signal: io.signal, log: (line) => io.progress?.('qemu', line) });
+    // Ctrl-C stops apt and dpkg-deb, and the half-fetched folder is removed (fetchSeries), not left in the cache.
+    const b = await withTeardown((_td, signal) => fetchSeries(host, c.series, { cacheDir, signal, log: (line) => io.progress?.('qemu', line) }), io.signal);
     const row = rowOf(b);
     io.out(`${row.name}: ${row.version}\n  ${row.binary}\n  ${row.origin}; ${row.unpackedMiB} MiB unpacked`);
     io.json?.(row);

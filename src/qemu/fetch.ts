@@ -4,7 +4,7 @@
 // own apt directories (a private sources list, lists and package cache), and nothing is installed.
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describeError, MiglabError, UsageError } from '../errors.js';
+import { AbortedError, describeError, MiglabError, UsageError } from '../errors.js';
 import type { Host } from '../host/host.js';
 import { pathBuild, QEMU_PROGRAM, type QemuBuild } from './build.js';
 
@@ -118,6 +118,8 @@ export async function fetchSeries(host: Host, series: string, o: FetchOptions): 
   const apt = aptOptions(aptDir);
   const run = (argv: string[], cwd?: string) =>
     host.run(cwd ? ['sh', '-c', 'cd "$1" && shift && exec "$@"', 'sh', cwd, ...argv] : argv, { signal: o.signal, timeoutMs: 300000 }).catch((err: unknown) => {
+      // Ctrl-C is the user's, not a missing dependency: the command ends as interrupted (exit 130).
+      if (o.signal?.aborted) throw new AbortedError(`fetching QEMU ${series}`, o.signal.reason);
       throw new MiglabError('MISSING_DEPENDENCY', `cannot fetch QEMU ${series} from Debian's ${BACKPORTS.suite}: ${describeError(err)}`, { cause: err });
     });
   o.log?.(`reading Debian's ${BACKPORTS.suite} index`);

@@ -4,7 +4,7 @@
 // only "MIGLAB-READY ip=none": the damage has to be caught here.) The images are small fakes in a
 // temporary cache, in the layout the builder writes.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, truncateSync, unlinkSync, utimesSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, unlinkSync, utimesSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -112,9 +112,16 @@ describe('verifyImage', () => {
     expect(Object.keys(saved)).toHaveLength(4);
     expect(Object.values(saved)).toEqual(expect.arrayContaining([info.files!['initrd.img']!.sha256]));
     // A later process reads them instead of hashing: what the file says is what it goes by.
-    const key = Object.keys(saved).find((k) => k.startsWith(`${info.initrdPath}\0`))!;
+    const st = statSync(info.initrdPath);
+    const key = Object.keys(saved).find((k) => k.startsWith(`${st.dev}\0${st.ino}\0`))!;
     writeFileSync(join(info.dir, '.verified'), JSON.stringify({ ...saved, [key]: '0'.repeat(64) }));
     expect(await verifyImage(info)).toMatchObject({ problem: 'sha256', path: info.initrdPath });
+    // The same files reached by another path (a cache linked from a second checkout) go by the
+    // same saved hashes, not hashed again.
+    const link = `${info.dir}-link`;
+    symlinkSync(info.dir, link);
+    const via = JSON.parse(JSON.stringify(info).replaceAll(JSON.stringify(info.dir).slice(1, -1), link)) as typeof info;
+    expect(await verifyImage(via)).toMatchObject({ problem: 'sha256', path: join(link, 'initrd.img') });
   });
 
   it('finds a missing agent, and an image.json that recorded nothing', async () => {

@@ -1,11 +1,12 @@
 // Named builds from Debian's backports: which version a series is, where it is cached, what the
 // cache holds. (The fetch itself runs apt-get against Debian's archive: the integration suite's
 // set-up does it, `make qemu-builds`.)
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { cacheDirName, cachedBuilds, parseMadison, seriesOfDebianVersion } from '../../../src/qemu/fetch.js';
+import { cacheDirName, cachedBuilds, fetchSeries, parseMadison, seriesOfDebianVersion } from '../../../src/qemu/fetch.js';
+import { FakeHost } from '../../support/fake-host.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'miglab-qemu-cache-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -38,5 +39,22 @@ describe('cachedBuilds', () => {
     expect(builds.map((b) => b.series)).toEqual(['10.0', '9.2']);
     expect(builds[0]!.binary).toBe(join(tmp, '1_10.0.2+ds-2+deb13u1_bpo12+1', 'root/usr/bin/qemu-system-x86_64'));
     expect(await cachedBuilds(join(tmp, 'none'))).toEqual([]);
+  });
+});
+
+describe('fetchSeries', () => {
+  it('interrupted (Ctrl-C) mid-download: says so, not "cannot fetch", and leaves no half-fetched folder in the cache', async () => {
+    const cache = join(tmp, 'interrupted');
+    const ctrlC = new AbortController();
+    const host = new FakeHost('local', {
+      run: (argv) => {
+        if (argv.includes('madison')) return { stdout: ' qemu-system-x86 | 1:10.0.2+ds-2+deb13u1~bpo12+1 | http://deb.debian.org/debian bookworm-backports/main amd64 Packages\n' };
+        if (!argv.includes('download')) return undefined;
+        ctrlC.abort(new Error('received SIGINT'));
+        return { exitCode: 130 };
+      },
+    });
+    await expect(fetchSeries(host, '10.0', { cacheDir: cache, signal: ctrlC.signal })).rejects.toMatchObject({ code: 'ABORTED', message: 'fetching QEMU 10.0 was interrupted' });
+    expect(readdirSync(cache)).toEqual(['apt']);
   });
 });
