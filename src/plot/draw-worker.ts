@@ -11,8 +11,9 @@ const port = parentPort;
 if (!port) throw new Error('draw-worker.js is a worker thread: start it with DrawingThread.start()');
 
 // In a new thread vega's layout code runs about 1.5x slower the first time (compiled lazily, not
-// yet optimised): a run's three figures took 410-580 ms, 275-295 ms after one such drawing
-// (measured, same figures). The thread starts while the run checks its guest, and has time for it.
+// yet optimised): a run's three figures took 410-580 ms, 308-326 ms after this one chart (275-295
+// after drawing those very figures once). The thread starts while the run checks its guest, and
+// has time for it.
 async function warmUp(): Promise<void> {
   const data = Array.from({ length: 40 }, (_, i) => ({ tS: i / 10, series: i % 2 ? 'a' : 'b', v: (i * 37) % 11 }));
   const markers = [{ x: 1, label: 'pass 2' }, { x: 3, label: 'STOP', emphasis: true }];

@@ -25,7 +25,7 @@ export class FiguresAhead implements DrawnAhead {
     return {
       ...own,
       afterMigrate: async (final) => {
-        this.thread = DrawingThread.start();
+        this.thread ??= DrawingThread.start();
         // Run from source (the tests) there is no compiled thread: the modules load here instead.
         if (!this.thread) preloadFigures();
         await own?.afterMigrate?.(final);
