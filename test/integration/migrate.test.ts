@@ -57,6 +57,8 @@ describe.each(['qmp', 'hmp'] as const)('migrate over %s', (monitor) => {
     // Where that silence went, from the capture on the lab switch's port to the destination: the
     // stretches add up to it, QEMU's pause is one of them, and QEMU's self-announce reached the
     // switch after RESUME and before the guest's first answer.
+    // (On failure, the run's incidents say why there is no breakdown.)
+    expect({ breakdown: o.clientSilence !== undefined, incidents: report.outputs.incidents }).toMatchObject({ breakdown: true });
     const silence = o.clientSilence!;
     expect(silence.capture).toEqual({ port: 'sw-dst' });
     expect(silence.totalMs).toBeCloseTo(o.clientDowntimeMs!, 1);

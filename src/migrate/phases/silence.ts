@@ -49,7 +49,11 @@ export async function startSilenceCapture(run: Run, guestMac: string): Promise<C
 export async function readClientSilence(run: Pick<Run, 'guard' | 'events'>, c: Capture, probe: ProbeResult, base: number): Promise<ClientSilence | undefined> {
   const stop = run.events.find((e) => e.side === 'source' && e.event === 'STOP');
   const resume = run.events.find((e) => e.side === 'destination' && e.event === 'RESUME');
-  if (!stop || !resume || probe.longestGapStartMs === null || probe.longestGapEndMs === null) return undefined;
+  if (!stop || !resume || probe.longestGapStartMs === null || probe.longestGapEndMs === null) {
+    // Said in the run's incidents, so that a run without the breakdown tells why.
+    run.guard.note('probe', `the client's silence was not broken down: ${!stop ? "no STOP event from the source" : !resume ? 'no RESUME event from the destination' : 'the probe had no gap around the switchover'}`);
+    return undefined;
+  }
   let frames;
   let capture: ClientSilence['capture'];
   if ('none' in c) capture = c;
@@ -61,5 +65,11 @@ export async function readClientSilence(run: Pick<Run, 'guard' | 'events'>, c: C
     });
     capture = frames ? { port: c.port } : { none: "the capture on the switch's port could not be read (the run's incidents say why)" };
   }
-  return clientSilence({ gapStartMs: probe.longestGapStartMs, gapEndMs: probe.longestGapEndMs, stopMs: base + stop.tMs, resumeMs: base + resume.tMs, frames, capture });
+  const input = { gapStartMs: probe.longestGapStartMs, gapEndMs: probe.longestGapEndMs, stopMs: base + stop.tMs, resumeMs: base + resume.tMs, frames, capture };
+  const silence = clientSilence(input);
+  if (!silence) {
+    const at = (ms: number) => `${(ms - base).toFixed(1)} ms`;
+    run.guard.note('probe', `the client's silence was not broken down: the probe's longest gap (${at(input.gapStartMs)} to ${at(input.gapEndMs)} after the migrate command) does not hold QEMU's RESUME (${at(input.resumeMs)}; STOP ${at(input.stopMs)})`);
+  }
+  return silence;
 }
