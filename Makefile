@@ -67,11 +67,14 @@ image: deps build
 image-chost: deps build
 	@$(MIGLAB) image build --variant chost
 
-# A newer QEMU beside the system's, for cross-version runs (--qemu 10.0; the integration suite
-# migrates 7.2 -> 10.0): Debian's bookworm-backports packages, unpacked into vm-images/cache/qemu.
-QEMU_SERIES := 10.0
+# Newer QEMU builds beside the system's, unpacked into vm-images/cache/qemu (miglab qemu list).
+# 10.0: Debian's bookworm-backports, for cross-version runs (--qemu 10.0; the integration suite
+# migrates 7.2 -> 10.0). 11.1: Debian trixie-backports, run with its own loader and libraries (it
+# needs glibc 2.38): COLO (issue 14) needs it, as 10.0.2's COLO is broken (it never enters COLO;
+# trixie's 10.0.13 deadlocks after the first checkpoint, docs/colo-trixie.md).
+QEMU_SERIES := 10.0 11.1
 qemu-builds: deps build
-	@$(MIGLAB) qemu fetch $(QEMU_SERIES) --quiet >/dev/null
+	@for s in $(QEMU_SERIES); do $(MIGLAB) qemu fetch $$s --quiet >/dev/null || exit 1; done
 
 demo: image
 	$(MIGLAB) homework

@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'VM_LAUNCH'
   | 'LAB_STATE' // the lab is up when it should be down or the other way round
   | 'MIGRATION_FAILED'
+  | 'COLO' // a COLO pair did not reach lock-step, or did not fail over
   | 'IMAGE_BUILD'
   | 'RESULTS' // the run's results could not be written (disk full, read-only)
   | 'INTERNAL';

@@ -203,14 +203,23 @@ async function addressDev(host: Host, address: string): Promise<string | undefin
 
 
 /**
+ * The batch's QEMUs on a host, as a pgrep -f pattern (an extended regex of the command line):
+ * QEMU's argv (a path or a bare name) naming the lab's runDir, where its monitor sockets are. A
+ * build with its own libraries shows its loader first (ld-linux-x86-64.so.2 --library-path DIR
+ * --argv0 WRAPPER PROGRAM ...: its wrapper exec'd that).
+ */
+export function qemuProcessPattern(runDir: string): string {
+  return `^([^ ]*/ld-linux[^ ]* (--[^ ]+ [^ ]+ )*)?([^ ]*/)?qemu-system-[^ ]* .*${escapeRegex(`${runDir}/`)}`;
+}
+
+/**
  * Hosts from a hosts file: the source host's /proc in one SSH command a tick, the batch's QEMUs
  * by the lab's runDir in their command line, the link at both ends (each end's own host).
  */
 export function hostsSampling(lab: Lab): BatchSampling {
   const { src, dst } = lab.hosts;
   const where = `the source host ${src.where}`;
-  // QEMU's argv (a path or a bare name) naming the lab's runDir: its monitor sockets are there.
-  const processes = `^([^ ]*/)?qemu-system-[^ ]* .*${escapeRegex(`${src.runDir}/`)}`;
+  const processes = qemuProcessPattern(src.runDir);
   let devs: Promise<{ src: string; dst: string }> | undefined;
   const findDevs = async () => {
     // The migration goes to dst's migration address: src's interface on the route there, and

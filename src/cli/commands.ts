@@ -26,6 +26,7 @@ import { UsageError } from '../errors.js';
 import { PLOT_COMMAND, PLOT_OPTIONS, PLOT_POSITIONALS, SWEEP_COMMAND, SWEEP_OPTIONS, SWEEP_POSITIONALS, plotCommand, sweepCommand } from '../sweep/cli.js';
 import { withTeardown } from '../util/teardown.js';
 import { QEMU_COMMAND, qemuBuilder, qemuCommand } from '../qemu/cli.js';
+import { coloBuilder } from '../colo/options.js';
 import { qemuCacheDir } from '../qemu/fetch.js';
 import { describeSides } from '../migrate/report.js';
 import { DEFAULT_HMP_PORT, DEFAULT_MIGRATION_PORT } from '../migrate/scenario.js';
@@ -398,6 +399,13 @@ export const COMMANDS: readonly MiglabCommand[] = [
       return 0;
     },
     json: 'the homework results (as in homework.json) with the report paths',
+  },
+  {
+    command: 'colo',
+    describe: 'fault tolerance with COLO: the guest in lock-step on src (primary) and dst (secondary), the primary killed, failover on the secondary, checked and measured; writes results/<run-id>/report.md',
+    builder: coloBuilder,
+    run: async (a, io) => (await import('../colo/cli.js')).coloCommand(a, io),
+    json: 'the COLO run (as in colo.json)',
   },
   {
     ...SWEEP_COMMAND,

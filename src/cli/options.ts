@@ -42,7 +42,7 @@ export const HOSTS_OPTION = { type: 'string', describe: 'run on your own machine
 
 export const MIGRATE_OPTIONS = {
   ...GUEST_OPTIONS,
-  qemu: { type: 'string', default: SYSTEM_QEMU, describe: "the QEMU build both sides run: system (this host's), a series of Debian's backports such as 10.0 (fetched once into vm-images/cache/qemu; miglab qemu list), or the path of a qemu-system-x86_64" },
+  qemu: { type: 'string', default: SYSTEM_QEMU, describe: "the QEMU build both sides run: system (this host's), a series of Debian's newer QEMU such as 10.0 (bookworm-backports) or 11.1 (trixie-backports, run with its own libraries), fetched once into vm-images/cache/qemu (miglab qemu list), or the path of a qemu-system-x86_64" },
   'qemu-dst': { type: 'string', describe: 'the destination runs this build instead, for a migration from one QEMU to another (same forms as --qemu)' },
   'machine-type': { type: 'string', default: 'auto', describe: "QEMU machine type on both sides: auto (pc; with two builds, the older one's pc-i440fx-X.Y, which both know), pc (each build's own newest: two builds then fail), or a versioned type" },
   workload: { type: 'string', default: 'idle', describe: 'what the guest does meanwhile: idle, cpu, dirty:512M@200M/s,random, disk:1M/s, net' },

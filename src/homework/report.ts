@@ -10,6 +10,7 @@ import type { AccelRow } from './accel-compare.js';
 import type { NicRow } from './device-compare.js';
 import type { DuringRow } from './during-migration.js';
 import { accelObservations, deviceObservations, duringObservations } from './observe.js';
+import { faultToleranceAnswer, liveMigrationAnswer } from './questions.js';
 import { HOMEWORK_CONTRACT, type HomeworkResults } from '../results/homework.js';
 import { writeResult } from '../results/contract.js';
 
@@ -258,6 +259,11 @@ export async function renderHomeworkReport(dir: string, r: HomeworkResults): Pro
     md.paragraph(`Runs in: ${c.where}`).explainedCommand(c.command, { perLine: c.perLine });
   }
   if (r.ganeshaConfig !== undefined) md.heading(3, "The NFS server's configuration").code(r.ganeshaConfig, 'text');
+  md.heading(2, '5. Live migration and fault tolerance (questions E and F)').heading(3, 'E. What live migration is, and why one needs it');
+  for (const p of liveMigrationAnswer(r)) md.paragraph(p);
+  md.heading(3, 'F. Fault tolerance, and how COLO relates to live migration');
+  for (const p of faultToleranceAnswer(r.colo, r)) md.paragraph(p);
+  if (r.colo?.ran) md.paragraph('The COLO run itself (checkpoints, traces, every command sent and why): [colo/report.md](colo/report.md)');
   md.heading(2, 'Wall time per section').table<{ section: string; seconds: number }>(
     [
       { key: 'section', title: 'section' },

@@ -1,7 +1,7 @@
 // `miglab homework`: the live-migration homework in one command. It validates its input, brings
 // up (or reuses) the lab, decides the accelerator, then runs the sections in turn (KVM vs TCG,
-// virtio vs emulated, perf and iperf during a migration, the commands explained) and writes the
-// report. Everything it starts is stopped on success, failure and Ctrl-C.
+// virtio vs emulated, perf and iperf during a migration, the commands explained, fault tolerance
+// with COLO) and writes the report. Everything it starts is stopped on success, failure and Ctrl-C.
 import { join } from 'node:path';
 import { IMAGE_CACHE_DIR, newRunId, preflightFor, REPO_ROOT, useLab } from '../api.js';
 import { ensureProbeTool } from '../guest/probe-tool.js';
@@ -17,6 +17,7 @@ import { explainCommands } from './commands.js';
 import { timed, type HomeworkContext } from './context.js';
 import { compareDevices } from './device-compare.js';
 import { measureDuringMigration } from './during-migration.js';
+import { measureFaultTolerance } from './fault-tolerance.js';
 import { writeHomeworkReport, type HomeworkResults } from './report.js';
 import { HOMEWORK_SCHEMA } from '../results/homework.js';
 import { parseHomeworkSpec, type HomeworkSpecInput } from './spec.js';
@@ -71,6 +72,9 @@ export async function runHomework(req: HomeworkRequest = {}): Promise<HomeworkOu
     const m = await timed(() => measureDuringMigration(ctx));
     sectionsMs['3. during migration'] = m.wallMs;
     const c = await timed(() => explainCommands(m.result.report, lab));
+    sectionsMs['4. commands explained'] = c.wallMs;
+    const ft = await timed(() => measureFaultTolerance(ctx));
+    sectionsMs['5. fault tolerance (COLO)'] = ft.wallMs;
     const host = await hostFacts(lab.hosts.src.host);
     const results: HomeworkResults = {
       schema: HOMEWORK_SCHEMA,
@@ -94,9 +98,9 @@ export async function runHomework(req: HomeworkRequest = {}): Promise<HomeworkOu
       devices: d.result,
       during: m.result,
       commands: c.result.commands,
+      colo: ft.result,
       ganeshaConfig: c.result.ganeshaConfig,
     };
-    sectionsMs['4. commands explained'] = c.wallMs;
     progress('report', 'writing tables, plots and report');
     // The report states the wall time up to here; writing it (plots) is not part of any section.
     const final = { ...results, wallMs: Date.now() - started };

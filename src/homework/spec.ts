@@ -33,6 +33,14 @@ export const HomeworkSpecSchema = z
       })
       .strict()
       .default({ memoryMiB: 512, iperfSeconds: 20, leadInS: 3, maxBandwidthMiBps: 48, perfIntervalMs: 200, dirtyWssMiB: 128, dirtyRateMiBps: 16 }),
+    /** Section 5, COLO: how long the pair runs in lock-step before the primary is killed, and its checkpoint period. */
+    colo: z
+      .object({
+        lockStepS: z.number().int().min(1).max(600).default(8),
+        checkpointMs: z.number().int().min(10).max(60000).default(1000),
+      })
+      .strict()
+      .default({ lockStepS: 8, checkpointMs: 1000 }),
   })
   .strict()
   .readonly();
@@ -48,6 +56,7 @@ export const QUICK_HOMEWORK: HomeworkSpecInput = {
   udpBitrate: '50M',
   nics: ['virtio-net-pci', 'e1000'],
   migration: { memoryMiB: 256, iperfSeconds: 8, leadInS: 1.5, maxBandwidthMiBps: 48, perfIntervalMs: 200, dirtyWssMiB: 64, dirtyRateMiBps: 8 },
+  colo: { lockStepS: 4, checkpointMs: 1000 },
 };
 
 export function parseHomeworkSpec(input: HomeworkSpecInput): HomeworkSpec {

@@ -18,7 +18,7 @@ import { sha256File } from '../host/local.js';
 import type { ClockOffset, Lab, LabHost, LabNfs, NfsServerState, SlotLease, StepOptions } from '../lab/handle.js';
 import { SlotTable, type SlotHolder, type SlotRequest } from '../lab/slots.js';
 import { DEFAULT_STATE_ROOT, ipToNumber, isEmptyShaping, labNames, labPaths, networkOf, numberToIp, parseShaping, type GuestHostRole, type HostRole, type LabSpec, type ShapingInput } from '../lab/spec.js';
-import { addTapOn, removeTapOn, tapExistsOn, tapsPresentOn } from '../lab/taps.js';
+import { addTapOn, bridgeTapOn, removeTapOn, tapExistsOn, tapsPresentOn } from '../lab/taps.js';
 import { ensureTlsCredentials, TLS_FILES } from '../lab/tls.js';
 import type { RecordedProcess } from '../lab/procs.js';
 import { bridgeMembers, bridgeStatus, ensureBridge, removeBridge, type BridgeLab } from './bridge.js';
@@ -180,6 +180,10 @@ export class HostsLab implements Lab {
 
   removeTap(role: GuestHostRole, name: string, opts?: StepOptions): Promise<void> {
     return removeTapOn(this.hosts[role], name, opts);
+  }
+
+  bridgeTap(role: GuestHostRole, name: string, bridged: boolean, opts?: StepOptions): Promise<void> {
+    return bridgeTapOn(this.hosts[role], bridged ? this.parts.spec.bridge : undefined, name, opts);
   }
 
   tapExists(role: GuestHostRole, name: string, opts?: StepOptions): Promise<boolean> {

@@ -40,6 +40,7 @@ import {
 import { readLabState, updateLabState } from './state.js';
 import { clearArgv, isNoQdiscError, isUnknownQdiscError, shapingArgv } from './tc.js';
 import { ensureTlsCredentials } from './tls.js';
+import { bridgeTapOn } from './taps.js';
 
 /** Time allowed to small lab commands when the caller gives none. */
 export const STEP_TIMEOUT_MS = 10_000;
@@ -119,6 +120,8 @@ export interface Lab {
   addTap(host: GuestHostRole, name: string, opts?: StepOptions): Promise<void>;
   /** Remove the tap; nothing to do if it is gone already. */
   removeTap(host: GuestHostRole, name: string, opts?: StepOptions): Promise<void>;
+  /** Put the tap on the host's bridge (true) or take it off (false): a COLO secondary's, until failover. */
+  bridgeTap(host: GuestHostRole, name: string, bridged: boolean, opts?: StepOptions): Promise<void>;
   tapExists(host: GuestHostRole, name: string, opts?: StepOptions): Promise<boolean>;
   /** Shape the src and dst uplinks (the migration path); an empty shaping clears it. */
   shapeLinks(shaping: ShapingInput, opts?: StepOptions): Promise<void>;
@@ -249,6 +252,10 @@ export class LabImpl implements Lab {
     const { host } = this.guestHost(role);
     const r = await host.run(['ip', 'link', 'del', 'dev', name], { ...stepOpts(opts), reject: false });
     if (r.exitCode !== 0 && (await linkExists(host, name, opts ?? {}))) throw new CommandError(host.name, r);
+  }
+
+  bridgeTap(role: GuestHostRole, name: string, bridged: boolean, opts?: StepOptions): Promise<void> {
+    return bridgeTapOn(this.guestHost(role), bridged ? this.names.hostBridge : undefined, name, opts);
   }
 
   tapExists(role: GuestHostRole, name: string, opts?: StepOptions): Promise<boolean> {

@@ -67,6 +67,14 @@ export async function addTapOn(on: TapHost, bridge: string, name: string, opts?:
   }
 }
 
+/**
+ * Put a tap on `bridge`, or take it off any bridge (undefined): a COLO secondary's tap stays off
+ * the network while the primary lives, and joins it at failover.
+ */
+export async function bridgeTapOn(on: TapHost, bridge: string | undefined, name: string, opts?: TapStep): Promise<void> {
+  await on.host.run(['ip', 'link', 'set', 'dev', checkTapName(name), ...(bridge ? ['master', bridge] : ['nomaster'])], waits(opts));
+}
+
 /** Remove the tap; nothing to do if it is gone already. */
 export async function removeTapOn(on: TapHost, name: string, opts?: TapStep): Promise<void> {
   const r = await on.host.run(['ip', 'link', 'del', 'dev', checkTapName(name)], { ...waits(opts), reject: false });

@@ -4,6 +4,7 @@ import type { ArgGroup, ExplainedCommand } from '../util/explained-command.js';
 import type { MachineMedia, MachineSpec } from './spec.js';
 import { launchGroups, type QemuBuild } from '../qemu/build.js';
 import { DEVICE_MODULES, FAST_BOOT_ARGS } from '../image/guest.js';
+import { coloGroups, type ColoPlan } from '../colo/argv.js';
 
 export type ResolvedAccel = 'kvm' | 'tcg';
 
@@ -54,6 +55,8 @@ export interface LaunchPlan {
   readonly tls?: TlsPlan;
   /** The guest agent's control port (a container host's), on this unix socket. */
   readonly controlSocket?: string;
+  /** One half of a COLO pair: its disk and NIC are COLO's (src/colo/argv.ts) instead of the plain ones. */
+  readonly colo?: ColoPlan;
 }
 
 /** A value inside a QEMU option list: a comma would end it, and QEMU reads ",," as one comma. */
@@ -145,21 +148,26 @@ export function buildQemuCommand(spec: MachineSpec, plan: LaunchPlan): Explained
     );
   }
   add('exit instead of rebooting, so a guest crash ends the run visibly', '-no-reboot');
-  if (plan.media.diskUrl) {
-    add(
-      'the qcow2 data disk, opened by both QEMUs from shared storage (NFS), so only RAM and device state migrate',
-      '-drive',
-      `file=${plan.media.diskUrl},format=qcow2,if=none,id=disk0`,
-    );
-    add(`the disk's guest-visible controller (${spec.diskInterface})`, '-device', DISK_DEVICE[spec.diskInterface]('disk0'));
-  }
-  if (plan.tap) {
-    add(
-      'the NIC\'s host side: a tap device already on this host\'s bridge; no helper scripts are run',
-      '-netdev',
-      `tap,id=net0,ifname=${plan.tap},script=no,downscript=no`,
-    );
-    add(`the guest NIC (${spec.nicModel}) with a fixed MAC, the same on both sides so the guest keeps its identity`, '-device', `${spec.nicModel},netdev=net0,mac=${spec.mac}`);
+  if (plan.colo) {
+    if (!plan.tap) throw new Error('a COLO guest needs a tap');
+    g.push(...coloGroups(plan.colo, { tap: plan.tap, nicModel: spec.nicModel, mac: spec.mac, diskInterface: spec.diskInterface }));
+  } else {
+    if (plan.media.diskUrl) {
+      add(
+        'the qcow2 data disk, opened by both QEMUs from shared storage (NFS), so only RAM and device state migrate',
+        '-drive',
+        `file=${plan.media.diskUrl},format=qcow2,if=none,id=disk0`,
+      );
+      add(`the disk's guest-visible controller (${spec.diskInterface})`, '-device', DISK_DEVICE[spec.diskInterface]('disk0'));
+    }
+    if (plan.tap) {
+      add(
+        'the NIC\'s host side: a tap device already on this host\'s bridge; no helper scripts are run',
+        '-netdev',
+        `tap,id=net0,ifname=${plan.tap},script=no,downscript=no`,
+      );
+      add(`the guest NIC (${spec.nicModel}) with a fixed MAC, the same on both sides so the guest keeps its identity`, '-device', `${spec.nicModel},netdev=net0,mac=${spec.mac}`);
+    }
   }
   add('QMP, the JSON machine protocol, on a unix socket only this host\'s root can open', '-qmp', `unix:${plan.qmpSocket},server=on,wait=off`);
   if (plan.personQmpSocket) {

@@ -15,7 +15,9 @@ export interface Heartbeat {
   readonly hostMs: number;
 }
 
-const HB_RE = /MIGLAB-HB seq=(\d+) mono_ns=(\d+) boot=([0-9a-zA-Z]+)/;
+// A boot id ends where a next console line begins on the same line: a COLO secondary's console
+// tears a line when a checkpoint rolls its guest back mid-line, and the next heartbeat follows.
+const HB_RE = /MIGLAB-HB seq=(\d+) mono_ns=(\d+) boot=([0-9a-zA-Z]+?)(?=MIGLAB-|[^0-9a-zA-Z]|$)/;
 const READY_RE = /MIGLAB-READY ip=(\S+) boot=([0-9a-zA-Z]+)/;
 /** Console lines kept to quote around trouble. */
 const CONTEXT_LINES = 8;

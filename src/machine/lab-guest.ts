@@ -12,6 +12,7 @@ import { ramPadFor } from './quirks.js';
 import { WARM_SOCKET } from './warm-start.js';
 import { systemBuild, type QemuBuild } from '../qemu/build.js';
 import { Vm, VmLaunchError } from './vm.js';
+import type { ColoPlan, ColoPrimaryPlan, ColoSecondaryPlan } from '../colo/argv.js';
 
 export interface LabGuestOptions extends WaitOptions {
   readonly lab: Lab;
@@ -47,6 +48,12 @@ export interface LabGuestOptions extends WaitOptions {
   readonly onRelaunch?: (why: string) => void;
   /** A file of this guest (serial log, QMP transcript) cannot be written. */
   readonly onLogError?: (file: string, err: Error) => void;
+  /**
+   * One half of a COLO pair (src/colo): its disk and NIC are COLO's. The primary's socket loops
+   * and both sides' trace files go in the monitors' folder; the secondary's tap is kept off the
+   * bridge (it sees only what the primary mirrors) until failover puts it there.
+   */
+  readonly colo?: Omit<ColoPrimaryPlan, 'loopDir' | 'traceFile'> | Omit<ColoSecondaryPlan, 'traceFile'>;
 }
 
 /**
@@ -86,6 +93,7 @@ export async function startLabGuest(o: LabGuestOptions): Promise<Vm> {
   });
   if (tapMade.status === 'rejected') throw tapMade.reason;
   if (dirMade.status === 'rejected') throw dirMade.reason;
+  if (o.colo?.role === 'secondary') await o.lab.bridgeTap(o.side, tap, false, { signal: o.signal });
   const first = o.timeoutMs === undefined ? LAUNCH_HANG_MS : Math.min(o.timeoutMs, LAUNCH_HANG_MS);
   try {
     return await launchOnTap(o, tap, sockDir!, first);
@@ -127,6 +135,7 @@ async function launchOnTap(o: LabGuestOptions, tap: string, sockDir: string, tim
       kvmDirtyRingSize: o.kvmDirtyRingSize,
       controlSocket: o.controlPort ? join(sockDir, `${o.side}.ctl`) : undefined,
       downtimeTraceFile: o.downtimeTrace ? join(sockDir, `${o.side}.trace`) : undefined,
+      colo: coloPlanIn(o.colo, sockDir, o.side),
     },
     runDir: o.runDir,
     label: o.side,
@@ -174,4 +183,11 @@ export async function startSingleGuest(o: SingleGuestOptions): Promise<Vm> {
   });
   await vm.console.waitReady({ timeoutMs: o.timeoutMs, signal: o.signal });
   return vm;
+}
+
+/** The COLO half's plan with its files in the monitors' folder (short paths: the loops are unix sockets). */
+function coloPlanIn(colo: LabGuestOptions['colo'], sockDir: string, side: GuestHostRole): ColoPlan | undefined {
+  if (!colo) return undefined;
+  const traceFile = join(sockDir, `${side}.colo.trace`);
+  return colo.role === 'primary' ? { ...colo, loopDir: sockDir, traceFile } : { ...colo, traceFile };
 }

@@ -66,7 +66,7 @@ export const DEFAULT_MIGRATION_PORT = 4444;
 /** The source's HMP telnet port of the homework by hand (`guests up`), on the source host. */
 export const DEFAULT_HMP_PORT = 4445;
 
-/** Which QEMU build each side runs (src/qemu/build.ts): system, a series of Debian's backports such as 10.0, or a path. */
+/** Which QEMU build each side runs (src/qemu/build.ts): system, a series of Debian's newer QEMU such as 10.0 or 11.1, or a path. */
 export const QemuChoiceSchema = z
   .object({
     source: z.string().min(1).default(SYSTEM_QEMU),

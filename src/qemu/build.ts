@@ -1,8 +1,11 @@
 // A QEMU build: which qemu-system-x86_64 a guest runs on, and what that program needs to find its
 // firmware and block modules. "system" is the host's own QEMU (Debian's package); a named series
-// ("10.0") is Debian's build fetched into miglab's cache (src/qemu/fetch.ts); a path is any build
-// the user has. Several builds run side by side: a migration may go from one to another.
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+// ("10.0", "11.1") is Debian's build fetched into miglab's cache (src/qemu/fetch.ts); a path is any
+// build the user has. Several builds run side by side: a migration may go from one to another.
+// A build from Debian trixie needs a newer glibc than this Debian 12 host's: its usr/bin/
+// qemu-system-x86_64 is then a wrapper that runs the real program through trixie's own loader
+// and libraries, unpacked beside it (one process: the wrapper execs).
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { Host } from '../host/host.js';
 import { rememberedFact } from '../host/program-facts.js';
@@ -30,7 +33,29 @@ export interface QemuBuild {
   readonly origin: string;
   /** The Debian package version it was fetched as (a named series). */
   readonly debianVersion?: string;
+  /** Set when `binary` is a wrapper that runs the real program with its own loader and libraries. */
+  readonly ownLoader?: OwnLoader;
 }
+
+/** What a wrapped build's wrapper execs: the real program, through its own dynamic loader and libraries. */
+export interface OwnLoader {
+  /** The build's root: ROOT/usr/bin/qemu-system-x86_64 is the wrapper. */
+  readonly root: string;
+  /** The build's own dynamic loader (ld-linux-x86-64.so.2), run as a program. */
+  readonly loader: string;
+  /** Its libraries' directory, given to the loader as --library-path (this host's are not used). */
+  readonly libraryDir: string;
+  /** The real qemu-system-x86_64 beside the wrapper. */
+  readonly program: string;
+  /** Why it cannot use this host's libraries, when known: "it needs glibc 2.38 (GLIBC_2.38), this host has 2.36". */
+  readonly why?: string;
+}
+
+/** Where, under a build's root, a wrapped build keeps its loader and libraries (Debian trixie is merged-/usr: no ROOT/lib64). */
+export const OWN_LOADER = 'usr/lib64/ld-linux-x86-64.so.2';
+export const OWN_LIBRARY_DIR = 'usr/lib/x86_64-linux-gnu';
+/** The real program beside its wrapper: usr/bin/qemu-system-x86_64.real. */
+export const REAL_PROGRAM_SUFFIX = '.real';
 
 /** A series names a release line, major.minor: 10.0, 9.2. */
 const SERIES_RE = /^\d{1,2}\.\d{1,2}$/;
@@ -41,7 +66,7 @@ export function parseQemuChoice(text: string, cwd = process.cwd()): QemuChoice {
   if (t === SYSTEM_QEMU) return { kind: 'system' };
   if (SERIES_RE.test(t)) return { kind: 'series', series: t };
   if (t.includes('/')) return { kind: 'path', path: isAbsolute(t) ? t : resolve(cwd, t) };
-  throw new UsageError(`QEMU build "${text}" is none of system, a release series or a path`, `give system, a series of Debian's backports such as 10.0 (miglab qemu list), or the path of a ${QEMU_PROGRAM}`);
+  throw new UsageError(`QEMU build "${text}" is none of system, a release series or a path`, `give system, a series of Debian's newer QEMU such as 10.0 or 11.1 (miglab qemu list), or the path of a ${QEMU_PROGRAM}`);
 }
 
 /** The choice as it is recorded and shown: "system", "10.0", or the absolute path. */
@@ -60,9 +85,18 @@ export function launchGroups(build: QemuBuild | undefined): ArgGroup[] {
   if (build.moduleDir) {
     g.push({ args: ['env', `QEMU_MODULE_DIR=${build.moduleDir}`], why: `QEMU ${versionOf(build)} loads its block drivers (nfs:// needs block-nfs) from its own module directory, not the system QEMU's` });
   }
-  g.push({ args: [build.binary], why: `the QEMU system emulator for x86-64 guests: ${build.origin}` });
+  g.push({ args: [build.binary], why: build.ownLoader ? ownLoaderWhy(build, build.ownLoader) : `the QEMU system emulator for x86-64 guests: ${build.origin}` });
   for (const dir of build.dataDirs) g.push({ args: ['-L', dir], why: `firmware of QEMU ${versionOf(build)} (BIOS, option ROMs) looked up here first, before the system QEMU's directories` });
   return g;
+}
+
+/** The wrapped build's program line in words: what it runs, with what, and why not with this host's libraries. */
+function ownLoaderWhy(build: QemuBuild, o: OwnLoader): string {
+  const under = (p: string) => relative(o.root, p);
+  return (
+    `the QEMU system emulator for x86-64 guests: ${build.origin}. It runs with its own loader and libraries, not this host's, because ${o.why ?? 'it was built for a newer glibc than this host has'}: ` +
+    `this file is a wrapper (sh) that execs ${under(o.loader)} --library-path ${under(o.libraryDir)} ${under(o.program)} (all under ${o.root}), so QEMU keeps the pid miglab started`
+  );
 }
 
 /** "10.0.2" */
@@ -90,7 +124,7 @@ export async function systemBuild(host: Host): Promise<QemuBuild> {
  * firmware and modules under /usr, where the system QEMU's are: point it at its own tree. A build
  * installed with its own prefix finds them relative to itself, and gets nothing added.
  */
-export function treeOf(binary: string): { root: string; dataDirs: string[]; moduleDir: string } | undefined {
+export function treeOf(binary: string): { root: string; dataDirs: string[]; moduleDir: string; wrapped: Omit<OwnLoader, 'why'> } | undefined {
   const bin = dirname(binary);
   if (!bin.endsWith('/usr/bin')) return undefined;
   const root = dirname(dirname(bin));
@@ -99,16 +133,23 @@ export function treeOf(binary: string): { root: string; dataDirs: string[]; modu
     root,
     dataDirs: [join(root, 'usr/share/qemu'), join(root, 'usr/share/seabios')],
     moduleDir: join(root, 'usr/lib/x86_64-linux-gnu/qemu'),
+    // Only when both files are there is `binary` a wrapper (a build from Debian trixie).
+    wrapped: { root, loader: join(root, OWN_LOADER), libraryDir: join(root, OWN_LIBRARY_DIR), program: `${binary}${REAL_PROGRAM_SUFFIX}` },
   };
 }
 
-/** A build given by its path on `host`: it must run and say its version. */
-export async function pathBuild(host: Host, path: string, origin?: string, debianVersion?: string): Promise<QemuBuild> {
+/**
+ * A build given by its path on `host`: it must run and say its version. `loaderWhy` says why a
+ * wrapped build cannot use this host's libraries (a fetched build knows; a path does not).
+ */
+export async function pathBuild(host: Host, path: string, origin?: string, debianVersion?: string, loaderWhy?: string): Promise<QemuBuild> {
   const tree = treeOf(path);
   const exists = async (p: string) => (await host.run(['test', '-e', p], { reject: false })).exitCode === 0;
   const dataDirs = tree ? (await Promise.all(tree.dataDirs.map(async (d) => ((await exists(d)) ? d : undefined)))).filter((d): d is string => d !== undefined) : [];
   const moduleDir = tree && (await exists(tree.moduleDir)) ? tree.moduleDir : undefined;
-  const draft = { choice: path, binary: path, dataDirs, moduleDir, origin: origin ?? `${path} on ${host.name}`, debianVersion };
+  const wrapped = tree && (await exists(tree.wrapped.program)) && (await exists(tree.wrapped.loader)) ? tree.wrapped : undefined;
+  const ownLoader = wrapped ? { ...wrapped, ...(loaderWhy ? { why: loaderWhy } : {}) } : undefined;
+  const draft = { choice: path, binary: path, dataDirs, moduleDir, origin: origin ?? `${path} on ${host.name}`, debianVersion, ...(ownLoader ? { ownLoader } : {}) };
   const release = await rememberedFact('qemu-release', host, path, async () => {
     const r = await host.run(buildArgv({ ...draft, release: { major: 0, minor: 0, micro: 0, line: '' } }, '--version'), { reject: false, timeoutMs: 20000 });
     const parsed = r.exitCode === 0 ? parseQemuVersion(r.stdout) : undefined;

@@ -3,10 +3,9 @@
 // stops the vCPUs, saves the last state, ...; the destination loads it and resumes), and
 // vmstate_downtime_save / vmstate_downtime_load time each device's state section (downtime= in
 // µs). miglab starts each QEMU with `-trace vmstate_downtime_* -D <file> -msg timestamp=on`, and the
-// "log" trace backend then writes `<thread id>@<seconds>.<µs>:<event> <arguments>` lines. The
+// "log" trace backend then writes stamped lines (trace-log.ts reads both forms QEMU uses). The
 // timestamps are the point: a checkpoint has no duration of its own, so only the gaps between
-// checkpoints, on one side and across the two, say where the time went. Without timestamp=on the
-// backend leaves the prefix out, and such lines are of no use here. The times are the host's wall
+// checkpoints, on one side and across the two, say where the time went. The times are the host's wall
 // clock (gettimeofday), hence an offset between the two hosts' clocks.
 //
 // Which switchover a file's lines belong to, when a file holds more than one attempt:
@@ -16,6 +15,8 @@
 //   dst-precopy-loadvm-completed even when the load fails), so a load after a checkpoint begins
 //   the next attempt; the kept one is the last that has a checkpoint. Loads after it (post-copy's
 //   last RAM section, logged once the vCPUs already run) belong to no switchover.
+
+import { parseTraceLog } from './trace-log.js';
 
 /** QEMU's two kinds of state section: iterable ones (RAM) are sent as the guest runs, and their
  * last part in the switchover; non-iterable ones (devices) only in the switchover. */
@@ -77,8 +78,6 @@ export interface DowntimeBreakdown {
 const SWITCHOVER_START = 'src-downtime-start';
 const VM_STARTED = /-vm-started$/;
 
-/** The log backend's line, with `-msg timestamp=on`. */
-const TRACE_LINE = /^\d+@(\d+)\.(\d{1,6}):vmstate_downtime_(checkpoint|save|load) (.+)$/;
 const CHECKPOINT_ARGS = /^(\S+)$/;
 const SECTION_ARGS = /^type=(iterable|non-iterable) idstr=(.+) instance_id=(\d+) downtime=(-?\d+)$/;
 
@@ -105,26 +104,19 @@ const LEADS_UP_TO: Readonly<Record<string, string>> = {
 
 const round3 = (ms: number) => Math.round(ms * 1000) / 1000;
 
-/** `%zu.%06zu` as epoch ms; a double holds today's epoch in ms to well under a µs. */
-function epochMs(seconds: string, micros: string): number {
-  return Number(seconds) * 1000 + Number(micros.padEnd(6, '0')) / 1000;
-}
-
 /** Reads a trace file; lines that are not a downtime trace event with its timestamp are skipped. */
 export function parseDowntimeTrace(text: string): SideTrace {
   const checkpoints: Checkpoint[] = [];
   const devices: SectionTime[] = [];
-  for (const line of text.split(/\r?\n/)) {
-    const m = TRACE_LINE.exec(line.trimEnd());
-    if (!m) continue;
-    const atMs = epochMs(m[1]!, m[2]!);
-    if (m[3] === 'checkpoint') {
-      const c = CHECKPOINT_ARGS.exec(m[4]!);
+  for (const { atMs, event, args } of parseTraceLog(text, ['vmstate_downtime_'])) {
+    const kind = event.slice('vmstate_downtime_'.length);
+    if (kind === 'checkpoint') {
+      const c = CHECKPOINT_ARGS.exec(args);
       if (c) checkpoints.push({ name: c[1]!, atMs });
       continue;
     }
-    const s = SECTION_ARGS.exec(m[4]!);
-    if (s) devices.push({ op: m[3] === 'save' ? 'save' : 'load', idstr: s[2]!, instanceId: Number(s[3]), type: s[1] === 'iterable' ? 'iterable' : 'non-iterable', us: Number(s[4]), atMs });
+    const s = kind === 'save' || kind === 'load' ? SECTION_ARGS.exec(args) : null;
+    if (s) devices.push({ op: kind === 'save' ? 'save' : 'load', idstr: s[2]!, instanceId: Number(s[3]), type: s[1] === 'iterable' ? 'iterable' : 'non-iterable', us: Number(s[4]), atMs });
   }
   return { checkpoints, devices };
 }

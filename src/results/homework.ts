@@ -91,6 +91,37 @@ export const DuringMigrationSchema = z
   })
   .describe('Section 3: a migration with iperf3 and perf running');
 
+export const FaultToleranceSchema = z
+  .object({
+    ran: z.boolean().describe('false: COLO could not be tried here (why says why)'),
+    verdict: z.enum(['failed-over', 'failed', 'interrupted']).optional().describe('failed-over: the secondary carried the guest on after the primary was killed'),
+    why: text("Why it did not run, or why it failed, in QEMU's or the check's words").optional(),
+    qemuVersion: text('The QEMU build of both sides').optional(),
+    checkpointMs: ms('x-checkpoint-delay: the longest time between two checkpoints').optional(),
+    lockStepS: seconds('Time in lock-step before the primary was killed').optional(),
+    firstCopyMs: ms('From migrate to query-migrate saying "colo": the first full copy').optional(),
+    lockStepMs: ms('Measured: from the first copy done (checkpoint-ready) to the primary\'s kill').optional(),
+    checkpoints: count('Checkpoints in lock-step (QEMU\'s COLO trace)').optional(),
+    forcedCheckpoints: count('Checkpoints a miscompare forced before the period').optional(),
+    miscompares: count("Packets colo-compare found different between the two guests' output").optional(),
+    pauseMedianMs: ms("The primary's guest paused per checkpoint, median").optional(),
+    pauseP90Ms: ms('The same, 90th percentile').optional(),
+    pausedShare: ratio("Share of lock-step's wall time the primary's guest was paused").optional(),
+    dirtyPagesMedian: count('Pages the secondary flushed per checkpoint, median').optional(),
+    rttLockStepMs: ms('Client probe round trip through colo-compare, median').optional(),
+    rttWithoutColoMs: ms('The same guest without COLO (on the secondary after the failover), median').optional(),
+    clientSilenceMs: ms("The client's silence: last answer from the primary to the first from the secondary").optional(),
+    serviceBackAfterKillMs: ms("From the primary's kill to the first answer from the secondary").optional(),
+    failoverPauseMs: ms("The secondary's guest paused around the failover (QEMU's STOP and RESUME)").optional(),
+    sameBoot: z.boolean().optional().describe('The guest after the failover is the one before it (boot id, heartbeat going on)'),
+    diskRecords: count("Disk workload records checked on the secondary's disk after the failover").optional(),
+    diskBad: count('Of those, damaged').optional(),
+    diskGaps: count('Records missing in the sequence').optional(),
+  })
+  .describe('Section 5: fault tolerance with COLO (the primary killed, failover on the secondary); absent in files from before it');
+
+export type FaultTolerance = z.output<typeof FaultToleranceSchema>;
+
 export const HomeworkResultsSchema = z
   .object({
     schema: z.literal(HOMEWORK_SCHEMA).describe("Version of this file's format"),
@@ -126,6 +157,7 @@ export const HomeworkResultsSchema = z
     ).describe(
       'Section 4: every command the run used, argument by argument',
     ),
+    colo: FaultToleranceSchema.optional(),
     ganeshaConfig: text("The NFS server's configuration file as used (absent on hosts from a hosts file: their NFS server is the user's, not miglab's)").optional(),
   })
   .describe('homework.json: the homework\'s figures');

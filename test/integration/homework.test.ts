@@ -53,15 +53,27 @@ describe('miglab homework (quick)', () => {
     expect(qemu.command.explained.flatMap((g) => g.args)).toEqual(qemu.command.argv);
     expect(r.commands.some((c) => c.command.argv.includes('migrate -d tcp:10.77.0.2:4444'))).toBe(true);
 
+    // 5. Fault tolerance: COLO ran on QEMU 11.1 and failed over, the guest the same; the answers
+    // to questions E and F quote this run's figures.
+    const ft = r.colo!;
+    expect({ ran: ft.ran, verdict: ft.verdict, why: ft.why }).toEqual({ ran: true, verdict: 'failed-over', why: undefined });
+    expect(ft.qemuVersion).toMatch(/^11\.1\./);
+    expect(ft.checkpoints).toBeGreaterThan(0);
+    expect(ft.sameBoot).toBe(true);
+    expect({ bad: ft.diskBad, gaps: ft.diskGaps }).toEqual({ bad: 0, gaps: 0 });
+    expect(existsSync(join(out.dir, 'colo', 'colo.json'))).toBe(true);
+
     // The report: every section, every plot and CSV present.
     const md = readFileSync(out.markdownPath, 'utf8');
-    for (const heading of ['## Environment', '## 1. Performance with and without KVM', '## 2. Network and disk', '## 3. perf and iperf during a live migration', '## 4. The commands', '## Wall time per section']) {
+    for (const heading of ['## Environment', '## 1. Performance with and without KVM', '## 2. Network and disk', '## 3. perf and iperf during a live migration', '## 4. The commands', '## 5. Live migration and fault tolerance', '## Wall time per section']) {
       expect(md).toContain(heading);
     }
     for (const f of ['plots/accel.png', 'plots/nic-throughput.png', 'plots/disk.png', 'plots/during-migration.png', 'plots/cpu-during-migration.png', 'accel.csv', 'devices.csv', 'during-migration.csv', 'homework.json', 'report.html']) {
       expect(existsSync(join(out.dir, f))).toBe(true);
       expect(statSync(join(out.dir, f)).size).toBeGreaterThan(100);
     }
+    expect(md).toContain(`${ft.checkpoints} checkpoints in`);
+    expect(md).toContain(`paying ${Math.round(r.during.report.outputs.downtimeMs!)} ms of downtime in this run`);
     expect(md).toMatch(/virtio-net carried \d+(\.\d)?x the TCP throughput of e1000/);
     expect(await sharedLabLeftovers()).toEqual([]);
   }, 600000);

@@ -190,7 +190,7 @@ describe("yargs' complaints", () => {
   const failure = async (argv: string[]) => refusal(argv, () => undefined);
 
   it('name an unknown command as one, with the closest', async () => {
-    expect((await failure(['foo'])).message).toMatch(/^unknown command "foo"; the commands are image, qemu, lab, migrate, .*doctor.*completion \(miglab --help\)$/);
+    expect((await failure(['zzzz'])).message).toMatch(/^unknown command "zzzz"; the commands are image, qemu, lab, migrate, .*doctor.*completion \(miglab --help\)$/);
     expect((await failure(['migrat'])).message).toMatch(/^unknown command "migrat"; did you mean migrate\? /);
     expect(closestCommand('doctr')).toBe('doctor');
     expect(closestCommand('zzzzzz')).toBeUndefined();

@@ -1,10 +1,11 @@
 // Naming a QEMU build (--qemu), and how a build unpacked from Debian's packages is launched: its
-// modules through env (so the report's line can be retyped), its firmware through -L.
+// modules through env (so the report's line can be retyped), its firmware through -L; a trixie
+// build through its wrapper, which the report explains and /proc shows as its own loader.
 import { describe, expect, it } from '@jest/globals';
 import { buildArgv, choiceText, launchGroups, parseQemuChoice, pathBuild, treeOf, type QemuBuild } from '../../../src/qemu/build.js';
 import { FakeHost } from '../../support/fake-host.js';
 import { programArgv } from '../../../src/util/explained-command.js';
-import { qemuGuestLabel } from '../../../src/batch/sampling.js';
+import { qemuGuestLabel, qemuProcessPattern } from '../../../src/batch/sampling.js';
 
 const V10 = { major: 10, minor: 0, micro: 2, line: 'QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)' };
 const ROOT = '/c/qemu/1_10.0.2/root';
@@ -15,6 +16,23 @@ const fetched: QemuBuild = {
   moduleDir: `${ROOT}/usr/lib/x86_64-linux-gnu/qemu`,
   release: V10,
   origin: "Debian's bookworm-backports package",
+};
+const ROOT11 = '/c/qemu/1_11.1.3+ds-2_bpo13+1/root';
+const V11 = { major: 11, minor: 1, micro: 3, line: 'QEMU emulator version 11.1.3 (Debian 1:11.1.3+ds-2~bpo13+1)' };
+const wrapped: QemuBuild = {
+  choice: '11.1',
+  binary: `${ROOT11}/usr/bin/qemu-system-x86_64`,
+  dataDirs: [`${ROOT11}/usr/share/qemu`, `${ROOT11}/usr/share/seabios`],
+  moduleDir: `${ROOT11}/usr/lib/x86_64-linux-gnu/qemu`,
+  release: V11,
+  origin: "Debian's trixie-backports package 1:11.1.3+ds-2~bpo13+1",
+  ownLoader: {
+    root: ROOT11,
+    loader: `${ROOT11}/usr/lib64/ld-linux-x86-64.so.2`,
+    libraryDir: `${ROOT11}/usr/lib/x86_64-linux-gnu`,
+    program: `${ROOT11}/usr/bin/qemu-system-x86_64.real`,
+    why: 'it needs glibc 2.38 (GLIBC_2.38), this host has 2.36',
+  },
 };
 
 describe('parseQemuChoice', () => {
@@ -34,7 +52,13 @@ describe('parseQemuChoice', () => {
 
 describe('treeOf', () => {
   it("points a build unpacked from Debian's packages at its own firmware and modules", () => {
-    expect(treeOf(`${ROOT}/usr/bin/qemu-system-x86_64`)).toEqual({ root: ROOT, dataDirs: fetched.dataDirs, moduleDir: fetched.moduleDir });
+    expect(treeOf(`${ROOT}/usr/bin/qemu-system-x86_64`)).toEqual({
+      root: ROOT,
+      dataDirs: fetched.dataDirs,
+      moduleDir: fetched.moduleDir,
+      // Where a wrapped build's parts would be (pathBuild checks they are there).
+      wrapped: { root: ROOT, loader: `${ROOT}/usr/lib64/ld-linux-x86-64.so.2`, libraryDir: `${ROOT}/usr/lib/x86_64-linux-gnu`, program: `${ROOT}/usr/bin/qemu-system-x86_64.real` },
+    });
   });
 
   it('leaves the system QEMU and a build with its own prefix alone', () => {
@@ -53,17 +77,38 @@ describe('launchGroups', () => {
     expect(g.flatMap((x) => x.args)).toEqual(['env', `QEMU_MODULE_DIR=${fetched.moduleDir}`, fetched.binary, '-L', fetched.dataDirs[0], '-L', fetched.dataDirs[1]]);
     expect(g[0]!.why).toMatch(/block drivers \(nfs:\/\/ needs block-nfs\)/);
     expect(g[2]!.why).toMatch(/firmware of QEMU 10\.0\.2/);
+    expect(g[1]!.why).not.toMatch(/loader/);
+  });
+
+  it("runs a trixie build's wrapper like any unpacked build, and says plainly it runs with its own loader and libraries, and why", () => {
+    const g = launchGroups(wrapped);
+    expect(g.flatMap((x) => x.args)).toEqual(['env', `QEMU_MODULE_DIR=${wrapped.moduleDir}`, wrapped.binary, '-L', wrapped.dataDirs[0], '-L', wrapped.dataDirs[1]]);
+    expect(g[1]!.why).toBe(
+      "the QEMU system emulator for x86-64 guests: Debian's trixie-backports package 1:11.1.3+ds-2~bpo13+1. It runs with its own loader and libraries, not this host's, because it needs glibc 2.38 (GLIBC_2.38), this host has 2.36: " +
+        `this file is a wrapper (sh) that execs usr/lib64/ld-linux-x86-64.so.2 --library-path usr/lib/x86_64-linux-gnu usr/bin/qemu-system-x86_64.real (all under ${ROOT11}), so QEMU keeps the pid miglab started`,
+    );
   });
 });
 
 describe('pathBuild', () => {
   it('asks the build its version, with its own tree in force', async () => {
-    const host = new FakeHost('q', { run: (argv) => (argv.includes('--version') ? { stdout: `${V10.line}\nCopyright\n` } : undefined) });
+    const host = new FakeHost('q', { run: (argv) => (argv.includes('--version') ? { stdout: `${V10.line}\nCopyright\n` } : argv[0] === 'test' && argv[2]!.endsWith('.real') ? { exitCode: 1 } : undefined) });
     const b = await pathBuild(host, fetched.binary);
     expect(b.release).toEqual(V10);
     expect(b.dataDirs).toEqual(fetched.dataDirs);
+    expect(b.ownLoader).toBeUndefined();
     const asked = host.ran.find((a) => a.includes('--version'))!;
     expect(asked.slice(0, 3)).toEqual(['env', `QEMU_MODULE_DIR=${fetched.moduleDir}`, fetched.binary]);
+  });
+
+  it('knows a wrapped build by the program and loader beside its wrapper, given by path too', async () => {
+    const host = new FakeHost('q', { run: (argv) => (argv.includes('--version') ? { stdout: `${V11.line}\n` } : undefined) });
+    const b = await pathBuild(host, wrapped.binary);
+    expect(b.ownLoader).toEqual({ root: ROOT11, loader: wrapped.ownLoader!.loader, libraryDir: wrapped.ownLoader!.libraryDir, program: wrapped.ownLoader!.program });
+    // Without the reason a fetch measured, the report still says why in general terms.
+    expect(launchGroups(b)[1]!.why).toMatch(/own loader and libraries, not this host's, because it was built for a newer glibc than this host has/);
+    const fetchedOne = await pathBuild(host, wrapped.binary, wrapped.origin, '1:11.1.3+ds-2~bpo13+1', wrapped.ownLoader!.why);
+    expect(fetchedOne.ownLoader).toEqual(wrapped.ownLoader);
   });
 
   it('refuses a path that does not run, saying why', async () => {
@@ -78,5 +123,18 @@ describe('programArgv', () => {
     expect(programArgv(argv)[0]).toBe(fetched.binary);
     expect(programArgv(['qemu-system-x86_64', '-m', '1'])).toEqual(['qemu-system-x86_64', '-m', '1']);
     expect(qemuGuestLabel(argv)).toBe('g3-source');
+  });
+
+  it("names the real program of a wrapped build from its /proc cmdline (the loader's, after the wrapper's exec), so the batch sampler still sees a guest's QEMU", () => {
+    const o = wrapped.ownLoader!;
+    const cmdline = [o.loader, '--library-path', o.libraryDir, '--argv0', wrapped.binary, o.program, '-L', wrapped.dataDirs[0]!, '-name', 'guest=g0-destination,debug-threads=on', '-qmp', 'unix:/run/miglab/mlab/sock/g0-dst-x/dst.qmp,server=on,wait=off'];
+    expect(programArgv(cmdline)[0]).toBe(o.program);
+    expect(programArgv(['/lib64/ld-linux-x86-64.so.2', '--inhibit-cache', '/usr/bin/true'])).toEqual(['/usr/bin/true']);
+    expect(qemuGuestLabel(cmdline)).toBe('g0-destination');
+    // The same process as pgrep -f sees it on a host from a hosts file.
+    const pattern = new RegExp(qemuProcessPattern('/run/miglab/mlab/sock'));
+    expect(pattern.test(cmdline.join(' '))).toBe(true);
+    expect(pattern.test('qemu-system-x86_64 -name guest=g0-source -qmp unix:/run/miglab/mlab/sock/g0/src.qmp')).toBe(true);
+    expect(pattern.test(`${o.loader} --library-path ${o.libraryDir} /usr/bin/sleep /run/miglab/mlab/sock/x`)).toBe(false);
   });
 });

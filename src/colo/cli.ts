@@ -1,0 +1,52 @@
+// `miglab colo`: a guest in COLO lock-step on the lab's two hosts, the primary killed, failover on
+// the secondary, and what it cost (src/colo/run.ts). Options are checked before anything starts.
+import { join } from 'node:path';
+import chalk from 'chalk';
+import * as api from '../api.js';
+import { checkResultsDir } from '../report/results-dir.js';
+import { resolveBuild } from '../qemu/pair.js';
+import { qemuCacheDir } from '../qemu/fetch.js';
+import { parseQemuChoice } from '../qemu/build.js';
+import { asOption, prefixFromArgs } from '../cli/options.js';
+import { EXIT } from '../cli/exit.js';
+import type { CommandIo } from '../cli/io.js';
+import { makePrivateDir } from '../util/private.js';
+import { withTeardown } from '../util/teardown.js';
+import { runColo } from './run.js';
+import { coloSettingsFromArgs } from './options.js';
+import type { ColoRecord } from './record.js';
+
+export async function coloCommand(a: Record<string, unknown>, io: CommandIo): Promise<number> {
+  const settings = coloSettingsFromArgs(a);
+  const qemu = String(a.qemu);
+  asOption('--qemu', qemu, () => parseQemuChoice(qemu));
+  const prefix = prefixFromArgs(a);
+  const where: api.LabChoice = { lab: { prefix }, hosts: a.hosts === undefined ? undefined : String(a.hosts) };
+  const root = await checkResultsDir(String(a.results));
+  const image = await api.preflightFor(where);
+  const rec: ColoRecord = await withTeardown(async (td, signal) => {
+    const lab = await api.useLab(td, where, signal);
+    const build = await resolveBuild(lab.hosts.src, qemu, { cacheDir: qemuCacheDir(api.IMAGE_CACHE_DIR), signal, log: (line) => io.progress?.('qemu', line) });
+    const runId = api.newRunId('colo');
+    const runDir = join(root, runId);
+    await makePrivateDir(runDir);
+    io.progress?.('colo', `run ${runId} -> ${runDir}`);
+    return runColo({ lab, image, build, runId, runDir, cacheDir: api.IMAGE_CACHE_DIR, td, signal, progress: io.progress }, settings);
+  }, io.signal);
+  io.out(summary(rec, join(root, rec.runId)));
+  io.json?.(rec);
+  return rec.verdict === 'failed-over' ? EXIT.done : rec.verdict === 'interrupted' ? EXIT.sigint : EXIT.failed;
+}
+
+function summary(r: ColoRecord, dir: string): string {
+  const o = r.outputs;
+  const c = o.checkpoints;
+  const head = r.verdict === 'failed-over' ? chalk.green.bold('failed over') : chalk.red.bold(r.verdict);
+  const lines = [`${head}${r.failure ? `: ${r.failure}` : ''}`];
+  if (c) lines.push(`  lock-step   ${c.count} checkpoints in ${(c.lockStepMs / 1000).toFixed(1)} s (${c.forced} forced by miscompares), guest paused ${c.pauseMs.median ?? 'n/a'} ms median per checkpoint`);
+  if (o.probeInLockStep && o.probeAfter) lines.push(`  round trip  ${o.probeInLockStep.rttMs.median ?? 'n/a'} ms through colo-compare, ${o.probeAfter.rttMs.median ?? 'n/a'} ms without COLO (median)`);
+  if (o.serviceBackAfterKillMs !== undefined) lines.push(`  failover    client silent ${o.clientSilenceMs ?? 'n/a'} ms, answered ${o.serviceBackAfterKillMs} ms after the kill; secondary paused ${o.failover?.pausedMs ?? "n/a"} ms (stream lost -> failover resumed it)`);
+  if (o.guestAfter) lines.push(`  guest       ${o.sameBoot ? 'same boot' : 'NOT the same boot'} (${o.guestAfter.bootId}); disk ${o.disk ? `${o.disk.records} records, ${o.disk.bad} bad, ${o.disk.gaps} gaps` : 'not checked'}`);
+  lines.push(`  report      ${join(dir, 'report.md')}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,55 @@
+// What the client's probe saw of a COLO run, and the command's options checked before anything starts.
+import { describe, expect, it } from '@jest/globals';
+import { clientFigures } from '../../../src/colo/run.js';
+import { coloSettingsFromArgs, COLO_DEFAULTS } from '../../../src/colo/options.js';
+import type { ProbeRow } from '../../../src/guest/probe.js';
+
+const T0 = 1_800_000_000_000;
+/** A probe every 100 ms from T0; `rtt(i)` gives the round trip of probe i in ms, or undefined for lost. */
+function rows(n: number, rtt: (i: number) => number | undefined): ProbeRow[] {
+  return Array.from({ length: n }, (_, i) => {
+    const sent = BigInt(T0 + i * 100) * 1_000_000n;
+    const r = rtt(i);
+    return { seq: i, sentNs: sent, recvNs: r === undefined ? undefined : sent + BigInt(Math.round(r * 1e6)), guestMonoNs: 1n };
+  });
+}
+
+describe('clientFigures', () => {
+  // Lock-step from 0.5 s (its first 0.5 s left out), to the kill at 3 s (each answer held ~60 ms by a
+  // checkpoint); probes 30-32 lost, then the secondary answers in 2 ms.
+  const r = rows(60, (i) => (i < 30 ? 60 : i < 33 ? undefined : 2));
+  const f = clientFigures(r, T0 + 500, T0 + 3000);
+
+  it('takes the round trips through colo-compare and those without COLO from their own windows', () => {
+    expect(f.probeInLockStep).toMatchObject({ sent: 20, received: 20, rttMs: { median: 60 } });
+    expect(f.probeAfter).toMatchObject({ received: f.probeAfter!.sent, rttMs: { median: 2 } });
+  });
+
+  it('measures the silence from the last answer before the kill to the first after it, and the probes lost in it', () => {
+    // Last answer: probe 29 (sent 2.9 s, back 2.96 s); first after: probe 33 (sent 3.3 s, back 3.302 s).
+    expect(f.clientSilenceMs).toBe(342);
+    expect(f.probesLost).toBe(3);
+    expect(f.serviceBackAfterKillMs).toBe(302);
+  });
+
+  it('says nothing of a service that never came back', () => {
+    const none = clientFigures(rows(40, (i) => (i < 30 ? 60 : undefined)), T0 + 500, T0 + 3000);
+    expect(none.serviceBackAfterKillMs).toBeUndefined();
+    expect(none.clientSilenceMs).toBeUndefined();
+    expect(none.probeInLockStep?.received).toBe(20);
+  });
+});
+
+describe('coloSettingsFromArgs', () => {
+  const defaults = { interval: 1000, lockstep: 10, memory: 128, 'disk-rate': 64, 'probe-ms': 100, port: 4700 };
+
+  it('turns the defaults into the default settings', () => {
+    expect(coloSettingsFromArgs(defaults)).toEqual(COLO_DEFAULTS);
+  });
+
+  it('refuses bad values in one line naming the option and what it takes', () => {
+    expect(() => coloSettingsFromArgs({ ...defaults, interval: 5 })).toThrow(/--interval.*too small.*from 10 to 600000/);
+    expect(() => coloSettingsFromArgs({ ...defaults, lockstep: 'x' })).toThrow(/--lockstep.*not a whole number/);
+    expect(() => coloSettingsFromArgs({ ...defaults, port: 70000 })).toThrow(/--port.*too large/);
+  });
+});
