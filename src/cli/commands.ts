@@ -456,7 +456,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
       y
         .option('out', { type: 'string', default: 'results/bench', describe: 'where the figures go' })
         .option('repetitions', { type: 'number', default: 3, describe: 'repetitions of each case (downtime uses at least 5)' })
-        .option('which', { choices: ['all', 'foundation', 'downtime', 'batch', 'faults', 'hosts', 'containers', 'containers-batch', 'qemu', 'runs'] as const, default: 'all', describe: 'which benchmark (batch, faults, hosts, containers, containers-batch, qemu and runs are long and run only when named)' }),
+        .option('which', { choices: ['all', 'foundation', 'downtime', 'batch', 'faults', 'hosts', 'containers', 'containers-batch', 'qemu', 'runs', 'colo'] as const, default: 'all', describe: 'which benchmark (batch, faults, hosts, containers, containers-batch, qemu, runs and colo are long and run only when named)' }),
     run: async (a, io) => {
       const outDir = String(a.out);
       const which = String(a.which);
@@ -517,6 +517,12 @@ export const COMMANDS: readonly MiglabCommand[] = [
         const disagree = result.warmAgrees.filter((a) => !a.agrees).map((a) => `${a.workload} ${a.figure}`);
         io.out(`runs: ${cases.join('; ')}; warm and cold ${disagree.length ? `disagree on ${disagree.join(', ')}` : 'agree'} -> ${files.markdown}`);
         summary.runs = { files, result };
+      }
+      if (which === 'colo') {
+        const { runColoBench } = await import('../bench/colo.js');
+        const series = await runColoBench({ outDir, repetitions: Math.max(5, repetitions), progress, signal: io.signal });
+        io.out(`colo: ${series.rows.map((r) => `${r.checkpointMs} ms: ${r.failedOver}/${r.runs} failed over, iperf3 ${r.iperfColoMbps ?? '?'} Mbit/s (without ${r.iperfWithoutMbps ?? '?'}), client silent ${r.clientSilenceMs ?? '?'} ms`).join('; ')} -> ${series.markdownPath}`);
+        summary.colo = series.rows;
       }
       if (which === 'containers-batch') {
         const { runContainersBatchBench } = await import('../bench/containers-batch.js');

@@ -3,6 +3,7 @@
 // or the client's probe; one that could not be read is absent, never estimated.
 import { max, mean, median, percentile } from '../stats/index.js';
 import type { ExplainedCommand } from '../util/explained-command.js';
+import type { ColoSettings } from './options.js';
 import type { ColoStep, Failover } from './steps.js';
 import type { PrimaryTrace, SecondaryTrace } from './trace.js';
 
@@ -60,19 +61,22 @@ export interface ProbeWindow {
   readonly rttMs: Spread;
 }
 
+export interface IperfFigures {
+  /** What arrived in the guest, Mbit/s. */
+  readonly mbps: number;
+  readonly retransmits?: number;
+  readonly seconds: number;
+}
+
 export interface ColoRecord {
   readonly kind: 'colo';
   readonly runId: string;
   readonly verdict: 'failed-over' | 'failed' | 'interrupted';
   readonly failure?: string;
   readonly startedAt: string;
-  readonly inputs: {
+  /** The run's settings (its ports aside), and what it ran. */
+  readonly inputs: Omit<ColoSettings, 'basePort'> & {
     readonly qemu: { readonly choice: string; readonly version: string; readonly origin: string };
-    readonly memoryMiB: number;
-    readonly checkpointMs: number;
-    readonly lockStepS: number;
-    readonly diskRateKiBps: number;
-    readonly probeIntervalMs: number;
     readonly failure: 'kill-primary';
     readonly capabilities?: { readonly primary: readonly string[]; readonly secondary: readonly string[] };
     readonly commands: { readonly primary?: ExplainedCommand; readonly secondary?: ExplainedCommand };
@@ -85,6 +89,9 @@ export interface ColoRecord {
     /** The client's probe through colo-compare while in lock-step, and on the secondary alone after the failover (the same guest without COLO). */
     readonly probeInLockStep?: ProbeWindow;
     readonly probeAfter?: ProbeWindow;
+    /** iperf3 TCP from the client into the guest: through colo-compare at the end of lock-step, and after the failover without COLO. */
+    readonly iperfInLockStep?: IperfFigures;
+    readonly iperfWithoutColo?: IperfFigures;
     /** The primary's QEMU was killed at (epoch ms); the secondary saw its stream end (last COLO message received). */
     readonly primaryKilledAtMs?: number;
     readonly failover?: Failover & { readonly pausedMs?: number };
@@ -137,6 +144,8 @@ export function coloMarkdown(r: ColoRecord): string {
   }
   if (o.probeInLockStep) lines.push(`| probe round trip through colo-compare, median / p90 | ${f(o.probeInLockStep.rttMs.median, ' ms')} / ${f(o.probeInLockStep.rttMs.p90, ' ms')} (${o.probeInLockStep.received}/${o.probeInLockStep.sent} answered) |`);
   if (o.probeAfter) lines.push(`| the same guest without COLO (after the failover), median / p90 | ${f(o.probeAfter.rttMs.median, ' ms')} / ${f(o.probeAfter.rttMs.p90, ' ms')} (${o.probeAfter.received}/${o.probeAfter.sent}) |`);
+  if (o.iperfInLockStep) lines.push(`| iperf3 TCP into the guest through colo-compare | ${o.iperfInLockStep.mbps} Mbit/s (${f(o.iperfInLockStep.retransmits)} retransmits) |`);
+  if (o.iperfWithoutColo) lines.push(`| the same without COLO (after the failover) | ${o.iperfWithoutColo.mbps} Mbit/s (${f(o.iperfWithoutColo.retransmits)} retransmits) |`);
   lines.push('', '## Failover', '', '| figure | value |', '|---|---|');
   if (o.failover) {
     lines.push(`| the secondary's guest paused around the failover (its last STOP -> the RESUME on x-colo-lost-heartbeat, QEMU's events) | ${f(o.failover.pausedMs, ' ms')} |`);

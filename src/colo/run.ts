@@ -24,7 +24,9 @@ import { PRIVATE } from '../util/private.js';
 import type { Teardown } from '../util/teardown.js';
 import { reconnectOption } from './argv.js';
 import type { ColoSettings } from './options.js';
-import { checkpointFigures, coloMarkdown, spread, type ColoRecord, type ProbeWindow } from './record.js';
+import { checkpointFigures, coloMarkdown, spread, type ColoRecord, type IperfFigures, type ProbeWindow } from './record.js';
+import { runIperf } from '../measure/iperf.js';
+import type { Host } from '../host/host.js';
 import { announce, awaitLockStep, failOver, prepareSecondary, StepLog, startPrimary, watchRunState, type ColoAddresses } from './steps.js';
 import { readPrimaryTrace, readSecondaryTrace } from './trace.js';
 
@@ -63,13 +65,10 @@ export async function runColo(ctx: ColoContext, s: ColoSettings): Promise<ColoRe
     }
   };
   const progress = (phase: string, detail: string) => ctx.progress?.(phase, detail);
+  const { basePort: _ports, ...asked } = s;
   const inputs: ColoRecord['inputs'] = {
+    ...asked,
     qemu: { choice: ctx.build.choice, version: versionOf(ctx.build), origin: ctx.build.origin },
-    memoryMiB: s.memoryMiB,
-    checkpointMs: s.checkpointMs,
-    lockStepS: s.lockStepS,
-    diskRateKiBps: s.diskRateKiBps,
-    probeIntervalMs: s.probeIntervalMs,
     failure: 'kill-primary',
     commands: {},
   };
@@ -78,6 +77,7 @@ export async function runColo(ctx: ColoContext, s: ColoSettings): Promise<ColoRe
   let secondary: Vm | undefined;
   let probe: ProbeHandle | undefined;
   let capabilities: ColoRecord['inputs']['capabilities'];
+  const marks: { lockStepEndMs?: number; afterEndMs?: number } = {};
   const record = (verdict: ColoRecord['verdict'], failure?: string): ColoRecord => ({
     kind: 'colo',
     runId: ctx.runId,
@@ -117,7 +117,7 @@ export async function runColo(ctx: ColoContext, s: ColoSettings): Promise<ColoRe
 
     const idx = lease.index;
     const guestIp = lab.guestIp(idx);
-    const spec = parseMachineSpec({ name: `g${idx}`, accel: 'tcg', memoryMiB: s.memoryMiB, mac: lab.guestMac(idx), ip: `${guestIp}/${lab.prefixLength}` });
+    const spec = parseMachineSpec({ name: `g${idx}`, accel: 'tcg', memoryMiB: s.memoryMiB, mac: lab.guestMac(idx), ip: `${guestIp}/${lab.prefixLength}`, iperfServer: s.iperfS > 0 });
     const qemu = { build: ctx.build, peer: ctx.build };
     const common = { lab, spec, accel: 'tcg' as const, media: { kernelPath: ctx.image.kernelPath, initrdPath: ctx.image.initrdPath }, runDir: ctx.runDir, teardown: ctx.td, qemu, signal: ctx.signal, timeoutMs: 30000 };
     progress('boot', `primary on src, secondary on dst (QEMU ${versionOf(ctx.build)})`);
@@ -156,12 +156,19 @@ export async function runColo(ctx: ColoContext, s: ColoSettings): Promise<ColoRe
     const before = await agent.info({ signal: ctx.signal });
     out.guestBefore = { bootId: before.bootId, seq: before.hbSeq };
     if (s.diskRateKiBps > 0) await agent.diskStart({ rateKiBps: s.diskRateKiBps }, { signal: ctx.signal });
-    probe = startProbe({ host: client.host, guestIp, intervalUs: s.probeIntervalMs * 1000, maxDurationMs: (s.lockStepS + 120) * 1000, toolPath, logFile: join(ctx.runDir, 'probe.csv') });
+    probe = startProbe({ host: client.host, guestIp, intervalUs: s.probeIntervalMs * 1000, maxDurationMs: (s.lockStepS + 2 * s.iperfS + 120) * 1000, toolPath, logFile: join(ctx.runDir, 'probe.csv') });
     const running = probe;
     ctx.td.defer('stop the client probe', () => running.stop().then(() => undefined, () => undefined));
 
     progress('colo', `in lock-step; the primary is killed in ${s.lockStepS} s`);
     await timed('inLockStep', () => holdLockStep(pvm, s.lockStepS * 1000, ctx.signal));
+    // TCP from the client into the guest through colo-compare (the guest's ACKs are compared), then
+    // the same after the failover: the same guest without COLO. The probe's windows leave these out.
+    if (s.iperfS > 0) {
+      marks.lockStepEndMs = Date.now();
+      progress('colo', `iperf3 into the guest for ${s.iperfS} s, through colo-compare`);
+      out.iperfInLockStep = await timed('iperfInLockStep', () => iperfInto(client.host, guestIp, s.iperfS, ctx.signal));
+    }
 
     // The failure: the primary's QEMU killed, as a host would die.
     const runState = watchRunState(svm.qmp);
@@ -187,8 +194,12 @@ export async function runColo(ctx: ColoContext, s: ColoSettings): Promise<ColoRe
       secondaryFirst: nextBeat ? { seq: nextBeat.seq, bootId: nextBeat.bootId } : undefined,
     };
     await sleep(AFTER_MS, ctx.signal);
+    if (s.iperfS > 0) {
+      marks.afterEndMs = Date.now();
+      out.iperfWithoutColo = await timed('iperfWithoutColo', () => iperfInto(client.host, guestIp, s.iperfS, ctx.signal));
+    }
     const rows = (await probe.stop()).rows;
-    Object.assign(out, clientFigures(rows, lockStep.atMs, out.primaryKilledAtMs));
+    Object.assign(out, clientFigures(rows, { ...marks, lockStepAtMs: lockStep.atMs, killedAtMs: out.primaryKilledAtMs }));
     if (s.diskRateKiBps > 0) {
       await agent.diskStop({ signal: ctx.signal });
       const v = await agent.diskVerify({ signal: ctx.signal });
@@ -200,7 +211,7 @@ export async function runColo(ctx: ColoContext, s: ColoSettings): Promise<ColoRe
     // A step that timed out in lock-step is often the primary's deadlock seen from outside: say so.
     const hung = !ctx.signal.aborted && out.lockStepAfterMs !== undefined && out.primaryKilledAtMs === undefined && primary ? await primaryHung(primary) : undefined;
     const why = hung ? `${hung} (the step that noticed: ${describeError(err)})` : describeError(err);
-    if (probe) await probe.stop().then((p) => Object.assign(out, clientFigures(p.rows, undefined, out.primaryKilledAtMs)), () => undefined);
+    if (probe) await probe.stop().then((p) => Object.assign(out, clientFigures(p.rows, { ...marks, killedAtMs: out.primaryKilledAtMs })), () => undefined);
     const interrupted = ctx.signal.aborted || err instanceof AbortedError;
     return finish(ctx, secondary, primary, out, record(interrupted ? 'interrupted' : 'failed', interrupted ? 'interrupted by the user (Ctrl-C)' : why));
   }
@@ -225,6 +236,12 @@ async function holdLockStep(pvm: Vm, ms: number, signal: AbortSignal): Promise<v
   }
 }
 
+/** iperf3 from the client into the guest: what arrived, in Mbit/s, and TCP's retransmits. */
+async function iperfInto(client: Host, guestIp: string, seconds: number, signal: AbortSignal): Promise<IperfFigures> {
+  const r = await runIperf(client, { server: guestIp, durationS: seconds }, { timeoutMs: (seconds + 20) * 1000, signal });
+  return { mbps: Math.round(r.summary.receivedBps / 1e5) / 10, retransmits: r.summary.retransmits, seconds };
+}
+
 const HUNG_MS = 5000;
 const HUNG = 'the primary QEMU stopped answering its monitor in lock-step; QEMU 7.2 and 10.0.13 deadlock this way under TCG after a checkpoint (docs/colo-spike.md): use --qemu 11.1';
 
@@ -239,8 +256,19 @@ async function primaryHung(pvm: Vm): Promise<string | undefined> {
   }
 }
 
+/** When things happened, as the probe's windows need them (epoch ms). */
+export interface ProbeMarks {
+  readonly lockStepAtMs?: number;
+  /** iperf3 began in lock-step: the lock-step window ends here (else at the kill). */
+  readonly lockStepEndMs?: number;
+  readonly killedAtMs?: number;
+  /** iperf3 began after the failover: the window without COLO ends here. */
+  readonly afterEndMs?: number;
+}
+
 /** What the client's probe saw: round trips in lock-step and after, the silence around the kill. */
-export function clientFigures(rows: readonly ProbeRow[], lockStepAtMs: number | undefined, killedAtMs: number | undefined): Partial<ColoRecord['outputs']> {
+export function clientFigures(rows: readonly ProbeRow[], m: ProbeMarks): Partial<ColoRecord['outputs']> {
+  const { lockStepAtMs, killedAtMs } = m;
   const ms = (ns: bigint) => Number(ns / 1000n) / 1000;
   const window = (from: number, to: number): ProbeWindow => {
     const w = rows.filter((r) => ms(r.sentNs) >= from && ms(r.sentNs) < to);
@@ -248,14 +276,14 @@ export function clientFigures(rows: readonly ProbeRow[], lockStepAtMs: number | 
     return { sent: w.length, received: rtts.length, rttMs: spread(rtts) };
   };
   const o: { -readonly [K in keyof ColoRecord['outputs']]: ColoRecord['outputs'][K] } = {};
-  if (lockStepAtMs !== undefined && killedAtMs !== undefined) o.probeInLockStep = window(lockStepAtMs + SETTLE_MS, killedAtMs);
+  if (lockStepAtMs !== undefined && killedAtMs !== undefined) o.probeInLockStep = window(lockStepAtMs + SETTLE_MS, m.lockStepEndMs ?? killedAtMs);
   if (killedAtMs === undefined) return o;
   const answered = rows.filter((r) => r.recvNs !== undefined);
   const lastBefore = answered.filter((r) => ms(r.recvNs!) <= killedAtMs).at(-1);
   const firstAfter = answered.find((r) => ms(r.recvNs!) > killedAtMs);
   if (firstAfter) {
     o.serviceBackAfterKillMs = Math.round(ms(firstAfter.recvNs!) - killedAtMs);
-    o.probeAfter = window(ms(firstAfter.recvNs!) + SETTLE_MS, Number.POSITIVE_INFINITY);
+    o.probeAfter = window(ms(firstAfter.recvNs!) + SETTLE_MS, m.afterEndMs ?? Number.POSITIVE_INFINITY);
   }
   if (lastBefore && firstAfter) {
     o.clientSilenceMs = Math.round(ms(firstAfter.recvNs!) - ms(lastBefore.recvNs!));

@@ -33,7 +33,7 @@ export async function measureFaultTolerance(ctx: HomeworkContext): Promise<Fault
     await makePrivateDir(runDir);
     const rec = await runColo(
       { lab: ctx.lab, image: ctx.image, build, runId: `${ctx.runId}-colo`, runDir, cacheDir: ctx.cacheDir, td, signal: ctx.signal, progress: ctx.progress },
-      { ...COLO_DEFAULTS, checkpointMs: c.checkpointMs, lockStepS: c.lockStepS },
+      { ...COLO_DEFAULTS, checkpointMs: c.checkpointMs, lockStepS: c.lockStepS, iperfS: c.iperfS },
     );
     if (rec.verdict === 'interrupted') throw new Error('interrupted');
     return summarize(rec);
@@ -63,6 +63,8 @@ function summarize(r: ColoRecord): FaultTolerance {
     dirtyPagesMedian: c?.dirtyPages.median,
     rttLockStepMs: o.probeInLockStep?.rttMs.median,
     rttWithoutColoMs: o.probeAfter?.rttMs.median,
+    iperfLockStepMbps: o.iperfInLockStep?.mbps,
+    iperfWithoutColoMbps: o.iperfWithoutColo?.mbps,
     clientSilenceMs: o.clientSilenceMs,
     serviceBackAfterKillMs: o.serviceBackAfterKillMs,
     failoverPauseMs: o.failover?.pausedMs,

@@ -38,9 +38,11 @@ export const HomeworkSpecSchema = z
       .object({
         lockStepS: z.number().int().min(1).max(600).default(8),
         checkpointMs: z.number().int().min(10).max(60000).default(1000),
+        /** iperf3 into the guest through colo-compare, and again without COLO after the failover. */
+        iperfS: z.number().int().min(0).max(120).default(3),
       })
       .strict()
-      .default({ lockStepS: 8, checkpointMs: 1000 }),
+      .default({ lockStepS: 8, checkpointMs: 1000, iperfS: 3 }),
   })
   .strict()
   .readonly();
@@ -56,7 +58,7 @@ export const QUICK_HOMEWORK: HomeworkSpecInput = {
   udpBitrate: '50M',
   nics: ['virtio-net-pci', 'e1000'],
   migration: { memoryMiB: 256, iperfSeconds: 8, leadInS: 1.5, maxBandwidthMiBps: 48, perfIntervalMs: 200, dirtyWssMiB: 64, dirtyRateMiBps: 8 },
-  colo: { lockStepS: 4, checkpointMs: 1000 },
+  colo: { lockStepS: 4, checkpointMs: 1000, iperfS: 2 },
 };
 
 export function parseHomeworkSpec(input: HomeworkSpecInput): HomeworkSpec {

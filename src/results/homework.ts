@@ -110,6 +110,8 @@ export const FaultToleranceSchema = z
     dirtyPagesMedian: count('Pages the secondary flushed per checkpoint, median').optional(),
     rttLockStepMs: ms('Client probe round trip through colo-compare, median').optional(),
     rttWithoutColoMs: ms('The same guest without COLO (on the secondary after the failover), median').optional(),
+    iperfLockStepMbps: mbps('iperf3 TCP into the guest through colo-compare').optional(),
+    iperfWithoutColoMbps: mbps('The same guest without COLO (after the failover)').optional(),
     clientSilenceMs: ms("The client's silence: last answer from the primary to the first from the secondary").optional(),
     serviceBackAfterKillMs: ms("From the primary's kill to the first answer from the secondary").optional(),
     failoverPauseMs: ms("The secondary's guest paused around the failover (QEMU's STOP and RESUME)").optional(),

@@ -33,7 +33,7 @@ beforeAll(async () => {
 
 describe('miglab colo', () => {
   it('keeps the guest in lock-step, fails over when the primary is killed, and the guest carries on on the secondary', async () => {
-    const r = await colo('failover', '--lockstep', '6', '--interval', '1000', '--disk-rate', '64');
+    const r = await colo('failover', '--lockstep', '6', '--interval', '1000', '--disk-rate', '64', '--iperf', '2');
     const rec = r.record!;
     expect({ exit: r.exitCode, verdict: rec.verdict, failure: rec.failure }).toEqual({ exit: 0, verdict: 'failed-over', failure: undefined });
     const o = rec.outputs;
@@ -59,6 +59,9 @@ describe('miglab colo', () => {
     expect(o.clientSilenceMs).toBeGreaterThan(0);
     expect(o.probeAfter!.received).toBeGreaterThan(0);
     expect(o.probeAfter!.rttMs.median!).toBeLessThan(o.probeInLockStep!.rttMs.median!);
+    // TCP into the guest moves through colo-compare, and faster on the same guest without COLO.
+    expect(o.iperfInLockStep!.mbps).toBeGreaterThan(0);
+    expect(o.iperfWithoutColo!.mbps).toBeGreaterThan(o.iperfInLockStep!.mbps);
     // Every record the guest wrote, through the primary's replication, is on the secondary's disk.
     expect(o.disk!.records).toBeGreaterThan(0);
     expect({ bad: o.disk!.bad, gaps: o.disk!.gaps }).toEqual({ bad: 0, gaps: 0 });
