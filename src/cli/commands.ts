@@ -378,7 +378,7 @@ export const COMMANDS: readonly MiglabCommand[] = [
   },
   {
     command: 'homework',
-    describe: 'the live-migration homework in one run: perf with/without KVM, iperf with/without virtio, both during a migration, the commands explained; writes results/<run-id>/report.md',
+    describe: 'the live-migration homework in one run: perf with/without KVM, iperf with/without virtio, both during a migration, the commands explained, fault tolerance with COLO (QEMU 11.1, fetched on first use); writes results/<run-id>/report.md',
     builder: (y) =>
       y
         .option('quick', { type: 'boolean', default: false, describe: 'short durations (a smoke run of every section)' })

@@ -5,7 +5,8 @@ import chalk from 'chalk';
 import * as api from '../api.js';
 import { checkResultsDir } from '../report/results-dir.js';
 import { resolveBuild } from '../qemu/pair.js';
-import { qemuCacheDir } from '../qemu/fetch.js';
+import { fetchSeries, qemuCacheDir } from '../qemu/fetch.js';
+import { LocalHost } from '../host/local.js';
 import { parseQemuChoice } from '../qemu/build.js';
 import { asOption, prefixFromArgs, wholeNumberFromArgs } from '../cli/options.js';
 import { EXIT } from '../cli/exit.js';
@@ -22,11 +23,14 @@ export async function coloCommand(a: Record<string, unknown>, io: CommandIo): Pr
   const intervals = intervalsFromArgs(a);
   const repeat = wholeNumberFromArgs(a, 'repeat', 1, 100);
   const qemu = String(a.qemu);
-  asOption('--qemu', qemu, () => parseQemuChoice(qemu));
+  const choice = asOption('--qemu', qemu, () => parseQemuChoice(qemu));
   const prefix = prefixFromArgs(a);
   const where: api.LabChoice = { lab: { prefix }, hosts: a.hosts === undefined ? undefined : String(a.hosts) };
   const root = await checkResultsDir(String(a.results));
   const image = await api.preflightFor(where);
+  // A named build is fetched (or found in the cache) before anything starts: one the archives do
+  // not have is refused in one line, no lab brought up for nothing.
+  if (choice.kind === 'series' && where.hosts === undefined) await fetchSeries(new LocalHost(), choice.series, { cacheDir: qemuCacheDir(api.IMAGE_CACHE_DIR), signal: io.signal, log: (line) => io.progress?.('qemu', line) });
   if (intervals.length > 1 || repeat > 1) {
     const dir = join(root, api.newRunId('colo-series'));
     const series = await withTeardown(async (td, signal) => {
@@ -64,7 +68,7 @@ function summary(r: ColoRecord, dir: string): string {
   if (c) lines.push(`  lock-step   ${c.count} checkpoints in ${(c.lockStepMs / 1000).toFixed(1)} s (${c.forced} forced by miscompares), guest paused ${c.pauseMs.median ?? 'n/a'} ms median per checkpoint`);
   if (o.probeInLockStep && o.probeAfter) lines.push(`  round trip  ${o.probeInLockStep.rttMs.median ?? 'n/a'} ms through colo-compare, ${o.probeAfter.rttMs.median ?? 'n/a'} ms without COLO (median)`);
   if (o.iperfInLockStep && o.iperfWithoutColo) lines.push(`  iperf3      ${o.iperfInLockStep.mbps} Mbit/s into the guest through colo-compare, ${o.iperfWithoutColo.mbps} Mbit/s without COLO`);
-  if (o.serviceBackAfterKillMs !== undefined) lines.push(`  failover    client silent ${o.clientSilenceMs ?? 'n/a'} ms, answered ${o.serviceBackAfterKillMs} ms after the kill; secondary paused ${o.failover?.pausedMs ?? "n/a"} ms (stream lost -> failover resumed it)`);
+  if (o.serviceBackAfterKillMs !== undefined) lines.push(`  failover    client silent ${o.clientSilenceMs ?? 'n/a'} ms, answered ${o.serviceBackAfterKillMs} ms after the primary was lost; the secondary paused ${o.failover?.pausedMs ?? "n/a"} ms around the failover (QEMU STOP -> RESUME)`);
   if (o.guestAfter) lines.push(`  guest       ${o.sameBoot ? 'same boot' : 'NOT the same boot'} (${o.guestAfter.bootId}); disk ${o.disk ? `${o.disk.records} records, ${o.disk.bad} bad, ${o.disk.gaps} gaps` : 'not checked'}`);
   lines.push(`  report      ${join(dir, 'report.md')}`);
   return lines.join('\n');

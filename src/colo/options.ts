@@ -4,6 +4,9 @@ import type { Argv } from 'yargs';
 import { HOSTS_OPTION, wholeNumberFromArgs } from '../cli/options.js';
 import { UsageError } from '../errors.js';
 
+export const COLO_FAILURES = ['kill', 'link'] as const;
+export type ColoFailure = (typeof COLO_FAILURES)[number];
+
 export interface ColoSettings {
   readonly memoryMiB: number;
   /** x-checkpoint-delay: the longest time between two checkpoints. */
@@ -16,11 +19,24 @@ export interface ColoSettings {
   readonly probeIntervalMs: number;
   /** Seconds of iperf3 into the guest at the end of lock-step, and again without COLO after the failover (0: none). */
   readonly iperfS: number;
+  /** How the primary is lost: its QEMU killed, or its host's link cut (its QEMU runs on, fenced once the secondary serves). */
+  readonly failure: ColoFailure;
   /** Ports from here on: +0 incoming migration and +1 NBD on dst, +2 mirror and +3 comparator on src. */
   readonly basePort: number;
 }
 
-export const COLO_DEFAULTS: ColoSettings = { memoryMiB: 128, checkpointMs: 1000, lockStepS: 10, diskRateKiBps: 64, probeIntervalMs: 100, iperfS: 3, basePort: 4700 };
+export const COLO_DEFAULTS: ColoSettings = { memoryMiB: 128, checkpointMs: 1000, lockStepS: 10, diskRateKiBps: 64, probeIntervalMs: 100, iperfS: 3, failure: 'kill', basePort: 4700 };
+
+/** The most disk a run may make per image (four images, in the hosts' run directory: RAM on the embedded lab). */
+export const MAX_DISK_MIB = 1024;
+
+/** The data disk's size: room for the disk workload's records over the whole run (64 MiB at least). */
+export function diskMiB(s: Pick<ColoSettings, 'diskRateKiBps' | 'lockStepS' | 'iperfS'>): number {
+  // The workload writes from lock-step to the check after the failover: lock-step, both iperf3
+  // runs, and a minute for the rest (start, failover, the window without COLO).
+  const seconds = s.lockStepS + 2 * s.iperfS + 60;
+  return Math.max(64, Math.ceil((s.diskRateKiBps * seconds) / 1024));
+}
 
 /** The build COLO works with here: 7.2 and 10.0.13 deadlock, 10.0.2 never enters COLO (docs/colo-trixie.md). */
 export const COLO_QEMU = '11.1';
@@ -34,6 +50,7 @@ export function coloBuilder(y: Argv): Argv {
     .option('disk-rate', { type: 'number', default: COLO_DEFAULTS.diskRateKiBps, describe: 'KiB/s of records the guest writes to its replicated disk, checked after the failover (0: none)' })
     .option('probe-ms', { type: 'number', default: COLO_DEFAULTS.probeIntervalMs, describe: "ms between the client's UDP probes (each answer goes through colo-compare and, differing between the two guests, forces a checkpoint)" })
     .option('iperf', { type: 'number', default: COLO_DEFAULTS.iperfS, describe: 's of iperf3 TCP into the guest through colo-compare at the end of lock-step, and again without COLO after the failover (0: none)' })
+    .option('failure', { choices: COLO_FAILURES, default: COLO_DEFAULTS.failure, describe: "how the primary is lost: kill (its QEMU, SIGKILL) or link (its host cut off the network; its QEMU, still running, is stopped once the secondary serves)" })
     .option('port', { type: 'number', default: COLO_DEFAULTS.basePort, describe: 'first of the four ports COLO uses (+0 migration and +1 NBD on dst, +2 mirror and +3 comparator on src)' })
     .option('qemu', { type: 'string', default: COLO_QEMU, describe: `the QEMU build of both sides (${COLO_QEMU}: Debian trixie-backports', fetched on first use; 7.2 and 10.0 deadlock or never enter COLO here)` })
     .option('results', { type: 'string', default: 'results', describe: 'directory for results/<run-id>/' })
@@ -52,6 +69,14 @@ export function intervalsFromArgs(a: Record<string, unknown>): number[] {
 
 /** The options as settings (the first interval), each checked with a one-line error before anything starts. */
 export function coloSettingsFromArgs(a: Record<string, unknown>): ColoSettings {
+  const s = settingsOf(a);
+  if (diskMiB(s) > MAX_DISK_MIB) {
+    throw new UsageError(`--disk-rate ${s.diskRateKiBps} KiB/s over the run's length needs ${diskMiB(s)} MiB of disk per image, more than ${MAX_DISK_MIB}`, 'lower --disk-rate, --lockstep or --iperf');
+  }
+  return s;
+}
+
+function settingsOf(a: Record<string, unknown>): ColoSettings {
   return {
     checkpointMs: intervalsFromArgs(a)[0]!,
     lockStepS: wholeNumberFromArgs(a, 'lockstep', 1, 3600),
@@ -59,6 +84,7 @@ export function coloSettingsFromArgs(a: Record<string, unknown>): ColoSettings {
     diskRateKiBps: wholeNumberFromArgs(a, 'disk-rate', 0, 65536),
     probeIntervalMs: wholeNumberFromArgs(a, 'probe-ms', 1, 10_000),
     iperfS: wholeNumberFromArgs(a, 'iperf', 0, 600),
+    failure: COLO_FAILURES.find((f) => f === a.failure) ?? COLO_DEFAULTS.failure,
     basePort: wholeNumberFromArgs(a, 'port', 1024, 65532),
   };
 }

@@ -6,7 +6,7 @@
 // stops, on success, failure and Ctrl-C.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AbortedError, describeError, MiglabError } from '../errors.js';
+import { AbortedError, describeError, MiglabError, UsageError } from '../errors.js';
 import { AgentClient } from '../guest/agent-client.js';
 import { startProbe, type ProbeHandle, type ProbeRow } from '../guest/probe.js';
 import { ensureProbeTool } from '../guest/probe-tool.js';
@@ -23,18 +23,19 @@ import { sleep, withDeadline } from '../util/deadline.js';
 import { PRIVATE } from '../util/private.js';
 import type { Teardown } from '../util/teardown.js';
 import { reconnectOption } from './argv.js';
-import type { ColoSettings } from './options.js';
+import { diskMiB, type ColoSettings } from './options.js';
 import { checkpointFigures, coloMarkdown, spread, type ColoRecord, type IperfFigures, type ProbeWindow } from './record.js';
 import { runIperf } from '../measure/iperf.js';
 import type { Host } from '../host/host.js';
-import { announce, awaitLockStep, failOver, prepareSecondary, StepLog, startPrimary, watchRunState, type ColoAddresses } from './steps.js';
+import { announce, awaitLockStep, failOver, prepareSecondary, StepLog, startPrimary, type ColoAddresses } from './steps.js';
+import { PairWatch, type PairLoss } from './watch.js';
+import { COLO_CONTRACT, COLO_SCHEMA } from '../results/colo.js';
+import { writeResult } from '../results/contract.js';
 import { readPrimaryTrace, readSecondaryTrace } from './trace.js';
 
 
-/** The data disk's size: room for the disk workload's records over the run. */
-const DISK_MIB = 64;
-/** How long the probe goes on after the guest answered from the secondary: the same guest without COLO. */
-const AFTER_MS = 3000;
+/** How long the probe goes on after the guest answered from the secondary (the same guest without COLO): at least 5 probes. */
+const afterMs = (s: Pick<ColoSettings, 'probeIntervalMs'>) => Math.max(3000, 5 * s.probeIntervalMs);
 /** Probe answers this long after a change (lock-step reached, service back) are left out of its window. */
 const SETTLE_MS = 500;
 
@@ -69,7 +70,6 @@ export async function runColo(ctx: ColoContext, s: ColoSettings): Promise<ColoRe
   const inputs: ColoRecord['inputs'] = {
     ...asked,
     qemu: { choice: ctx.build.choice, version: versionOf(ctx.build), origin: ctx.build.origin },
-    failure: 'kill-primary',
     commands: {},
   };
   const out: { -readonly [K in keyof ColoRecord['outputs']]: ColoRecord['outputs'][K] } = {};
@@ -79,6 +79,7 @@ export async function runColo(ctx: ColoContext, s: ColoSettings): Promise<ColoRe
   let capabilities: ColoRecord['inputs']['capabilities'];
   const marks: { lockStepEndMs?: number; afterEndMs?: number } = {};
   const record = (verdict: ColoRecord['verdict'], failure?: string): ColoRecord => ({
+    schema: COLO_SCHEMA,
     kind: 'colo',
     runId: ctx.runId,
     verdict,
@@ -96,6 +97,7 @@ export async function runColo(ctx: ColoContext, s: ColoSettings): Promise<ColoRe
     const lab = lease.lab;
     const { src, dst, client } = lab.hosts;
     const base = s.basePort + 4 * lease.index;
+    if (base + 3 > 65535) throw new UsageError(`--port ${s.basePort}: guest slot g${lease.index} would use ports ${base}-${base + 3}, past 65535`, 'give a lower --port');
     const addr: ColoAddresses = { secondaryIp: dst.ip, migrationPort: base, nbdPort: base + 1 };
     const net = { primaryIp: src.ip, mirrorPort: base + 2, comparePort: base + 3 };
     await Promise.all([
@@ -112,7 +114,7 @@ export async function runColo(ctx: ColoContext, s: ColoSettings): Promise<ColoRe
     });
     const disks = { image: join(srcDir, 'primary.qcow2'), parent: join(dstDir, 'parent.qcow2'), active: join(dstDir, 'active.qcow2'), hidden: join(dstDir, 'hidden.qcow2') };
     await timed('disks', () =>
-      Promise.all([createDataDisk(src.host, disks.image, DISK_MIB, { signal: ctx.signal }), ...[disks.parent, disks.active, disks.hidden].map((p) => createDataDisk(dst.host, p, DISK_MIB, { signal: ctx.signal }))]),
+      Promise.all([createDataDisk(src.host, disks.image, diskMiB(s), { signal: ctx.signal }), ...[disks.parent, disks.active, disks.hidden].map((p) => createDataDisk(dst.host, p, diskMiB(s), { signal: ctx.signal }))]),
     );
 
     const idx = lease.index;
@@ -145,14 +147,15 @@ export async function runColo(ctx: ColoContext, s: ColoSettings): Promise<ColoRe
     });
     const lockStep = await timed('lockStep', () => awaitLockStep(pvm.qmp, sentAt, { timeoutMs: 60000, signal: ctx.signal, what: `QEMU ${versionOf(ctx.build)}` }));
     out.lockStepAfterMs = lockStep.afterMs;
+    const pair = new PairWatch(pvm, svm);
+    ctx.td.defer('stop watching the pair', () => pair.close());
 
     // The client: the agent (through colo-compare: each answer differs between the guests, so each forces a checkpoint).
     const toolPath = await lab.placeFile('client', await ensureProbeTool({ cacheDir: ctx.cacheDir, signal: ctx.signal }));
     const agent = new AgentClient({ host: client.host, guestIp, toolPath });
     agent.keepOpen();
     ctx.td.defer('end the guest agent session', () => agent.close());
-    const reach = await timed('agentReachable', () => agent.waitReachable({ timeoutMs: 30000, signal: ctx.signal }));
-    void reach;
+    await timed('agentReachable', () => agent.waitReachable({ timeoutMs: 30000, signal: ctx.signal }));
     const before = await agent.info({ signal: ctx.signal });
     out.guestBefore = { bootId: before.bootId, seq: before.hbSeq };
     if (s.diskRateKiBps > 0) await agent.diskStart({ rateKiBps: s.diskRateKiBps }, { signal: ctx.signal });
@@ -160,25 +163,46 @@ export async function runColo(ctx: ColoContext, s: ColoSettings): Promise<ColoRe
     const running = probe;
     ctx.td.defer('stop the client probe', () => running.stop().then(() => undefined, () => undefined));
 
-    progress('colo', `in lock-step; the primary is killed in ${s.lockStepS} s`);
-    await timed('inLockStep', () => holdLockStep(pvm, s.lockStepS * 1000, ctx.signal));
-    // TCP from the client into the guest through colo-compare (the guest's ACKs are compared), then
-    // the same after the failover: the same guest without COLO. The probe's windows leave these out.
-    if (s.iperfS > 0) {
-      marks.lockStepEndMs = Date.now();
-      progress('colo', `iperf3 into the guest for ${s.iperfS} s, through colo-compare`);
-      out.iperfInLockStep = await timed('iperfInLockStep', () => iperfInto(client.host, guestIp, s.iperfS, ctx.signal));
+    progress('colo', `in lock-step; the primary is ${s.failure === 'kill' ? 'killed' : 'cut off'} in ${s.lockStepS} s`);
+    // The lock-step runs against the pair's own fate: a secondary lost ends the run; a primary lost
+    // before the planned failure is the failure, and the failover follows at once.
+    const early = await raceLockStep(pair, ctx.signal, async (signal) => {
+      await timed('inLockStep', () => holdLockStep(pvm, s.lockStepS * 1000, signal));
+      // TCP from the client into the guest through colo-compare (the guest's ACKs are compared), then
+      // the same after the failover: the same guest without COLO. The probe's windows leave these out.
+      if (s.iperfS > 0) {
+        marks.lockStepEndMs = Date.now();
+        progress('colo', `iperf3 into the guest for ${s.iperfS} s, through colo-compare`);
+        out.iperfInLockStep = await timed('iperfInLockStep', () => iperfInto(client.host, guestIp, s.iperfS, signal));
+      }
+    });
+    if (early?.lost === 'secondary') {
+      await pair.primaryColoExit(3000);
+      out.coloExits = pair.coloExits;
+      throw new MiglabError('COLO', pair.secondaryLost(early.how));
     }
 
-    // The failure: the primary's QEMU killed, as a host would die.
-    const runState = watchRunState(svm.qmp);
-    ctx.td.defer('stop watching the secondary', () => runState.stop());
-    out.primaryKilledAtMs = Date.now();
-    progress('failover', `killing the primary's QEMU (pid ${pvm.process.pid})`);
-    await pvm.process.sendSignal('SIGKILL');
-    await withDeadline('the primary QEMU to exit', pvm.process.exited, { timeoutMs: 10000, signal: ctx.signal });
-    const lastBeat = pvm.console.last;
-    const fo = await timed('failover', () => failOver(log, svm.qmp, runState, STEP(ctx.signal)));
+    if (early) {
+      out.primaryLostAtMs = early.atMs;
+      out.primaryLostUnplanned = early.how;
+      progress('failover', `${early.how} before the planned failure: failing over`);
+    } else {
+      // The failure: the primary's QEMU killed, as a host would die; or the primary's host cut off
+      // the network (its QEMU runs on, unreachable: the secondary must be told, it cannot tell).
+      out.primaryLostAtMs = Date.now();
+      if (s.failure === 'kill') {
+        progress('failover', `killing the primary's QEMU (pid ${pvm.process.pid})`);
+        await pvm.process.sendSignal('SIGKILL');
+        await withDeadline('the primary QEMU to exit', pvm.process.exited, { timeoutMs: 10000, signal: ctx.signal });
+      } else {
+        progress('failover', "cutting the primary's host (src) off the network");
+        ctx.td.defer("plug src's link back in", () => lab.setUplink('src', true));
+        await lab.setUplink('src', false, { signal: ctx.signal });
+      }
+    }
+    const lastBeat = pvm.console.beats.filter((b) => b.hostMs <= out.primaryLostAtMs!).at(-1);
+    const fo = await timed('failover', () => failOver(log, svm.qmp, pair, STEP(ctx.signal)));
+    out.coloExits = pair.coloExits;
     out.failover = { ...fo, pausedMs: fo.stopAtMs !== undefined && fo.resumeAtMs !== undefined ? Math.round((fo.resumeAtMs - fo.stopAtMs) * 10) / 10 : undefined };
     await lab.bridgeTap('dst', `tap-${spec.name}`, true, { signal: ctx.signal });
     await announce(log, svm.qmp, STEP(ctx.signal));
@@ -186,20 +210,26 @@ export async function runColo(ctx: ColoContext, s: ColoSettings): Promise<ColoRe
     const after = await agent.info({ signal: ctx.signal });
     out.guestAfter = { bootId: after.bootId, seq: after.hbSeq };
     out.sameBoot = after.bootId === before.bootId && after.hbSeq >= before.hbSeq;
+    // Cut off, the primary still runs its copy of the guest (split brain, which a cluster prevents
+    // by fencing the lost host): stopped now that the secondary serves.
+    if (!pvm.process.hasExited) await pvm.shutdown({ timeoutMs: 3000 });
     // The secondary's console: its first heartbeat after the failover goes on from the primary's last
-    // (at most one checkpoint period back: the secondary resumes from the last checkpoint).
-    const nextBeat = svm.console.beats.find((b) => b.hostMs > fo.commandAtMs);
+    // (at most one checkpoint period back: the secondary resumes from the last checkpoint). A
+    // checkpoint can roll the secondary's guest back in the middle of a line, and the line then
+    // ends with other output (QEMU's own message on the same console): such a torn line's boot id
+    // is not the guest's, and it is not taken.
+    const nextBeat = svm.console.beats.find((b) => b.hostMs > fo.commandAtMs && b.bootId === lastBeat?.bootId);
     out.heartbeat = {
       primaryLast: lastBeat ? { seq: lastBeat.seq, bootId: lastBeat.bootId } : undefined,
       secondaryFirst: nextBeat ? { seq: nextBeat.seq, bootId: nextBeat.bootId } : undefined,
     };
-    await sleep(AFTER_MS, ctx.signal);
+    await sleep(afterMs(s), ctx.signal);
     if (s.iperfS > 0) {
       marks.afterEndMs = Date.now();
       out.iperfWithoutColo = await timed('iperfWithoutColo', () => iperfInto(client.host, guestIp, s.iperfS, ctx.signal));
     }
     const rows = (await probe.stop()).rows;
-    Object.assign(out, clientFigures(rows, { ...marks, lockStepAtMs: lockStep.atMs, killedAtMs: out.primaryKilledAtMs }));
+    Object.assign(out, clientFigures(rows, { ...marks, lockStepAtMs: lockStep.atMs, killedAtMs: out.primaryLostAtMs, takeoverAtMs: fo.commandAtMs }));
     if (s.diskRateKiBps > 0) {
       await agent.diskStop({ signal: ctx.signal });
       const v = await agent.diskVerify({ signal: ctx.signal });
@@ -209,9 +239,11 @@ export async function runColo(ctx: ColoContext, s: ColoSettings): Promise<ColoRe
     return finish(ctx, svm, pvm, out, record(problems.length === 0 ? 'failed-over' : 'failed', problems.join('; ') || undefined));
   } catch (err) {
     // A step that timed out in lock-step is often the primary's deadlock seen from outside: say so.
-    const hung = !ctx.signal.aborted && out.lockStepAfterMs !== undefined && out.primaryKilledAtMs === undefined && primary ? await primaryHung(primary) : undefined;
-    const why = hung ? `${hung} (the step that noticed: ${describeError(err)})` : describeError(err);
-    if (probe) await probe.stop().then((p) => Object.assign(out, clientFigures(p.rows, { ...marks, killedAtMs: out.primaryKilledAtMs })), () => undefined);
+    const hung = !ctx.signal.aborted && out.lockStepAfterMs !== undefined && out.primaryLostAtMs === undefined && primary ? await primaryHung(primary) : undefined;
+    const said = describeError(err);
+    const why = hung && !said.includes(hung) ? `${hung} (the step that noticed: ${said})` : said;
+    out.failedAtMs = Date.now();
+    if (probe) await probe.stop().then((p) => Object.assign(out, clientFigures(p.rows, { ...marks, killedAtMs: out.primaryLostAtMs })), () => undefined);
     const interrupted = ctx.signal.aborted || err instanceof AbortedError;
     return finish(ctx, secondary, primary, out, record(interrupted ? 'interrupted' : 'failed', interrupted ? 'interrupted by the user (Ctrl-C)' : why));
   }
@@ -230,9 +262,34 @@ async function holdLockStep(pvm: Vm, ms: number, signal: AbortSignal): Promise<v
       status = String((await pvm.qmp.queryMigrate({ timeoutMs: HUNG_MS, signal })).status ?? '');
     } catch (err) {
       if (signal.aborted) throw err;
+      // A primary that exited is the pair watch's to report (raceLockStep): not a deadlock.
+      if (await withDeadline('the primary to exit', pvm.process.exited, { timeoutMs: 1000 }).then(() => true, () => false)) return;
       throw new MiglabError('COLO', `${HUNG} (${describeError(err)})`);
     }
     if (status !== 'colo') throw new MiglabError('COLO', `the primary left lock-step: query-migrate says "${status}"`);
+  }
+}
+
+/**
+ * Run the lock-step `body` unless the pair breaks first: then the body is stopped and the loss is
+ * returned (undefined: the body ran its course with both QEMUs alive).
+ */
+async function raceLockStep(pair: PairWatch, outer: AbortSignal, body: (signal: AbortSignal) => Promise<void>): Promise<PairLoss | undefined> {
+  const stop = new AbortController();
+  const onOuter = () => stop.abort(outer.reason);
+  outer.addEventListener('abort', onOuter, { once: true });
+  try {
+    const ran = body(AbortSignal.any([outer, stop.signal])).then(() => undefined);
+    const lost = await Promise.race([ran, pair.loss]);
+    if (lost) {
+      stop.abort(new Error(lost.how));
+      await ran.catch(() => undefined);
+      return lost;
+    }
+    // The body may have ended because a QEMU exited (holdLockStep returns then): that loss counts.
+    return pair.primaryExited ? await pair.loss : undefined;
+  } finally {
+    outer.removeEventListener('abort', onOuter);
   }
 }
 
@@ -262,6 +319,8 @@ export interface ProbeMarks {
   /** iperf3 began in lock-step: the lock-step window ends here (else at the kill). */
   readonly lockStepEndMs?: number;
   readonly killedAtMs?: number;
+  /** The secondary was told to take over (x-colo-lost-heartbeat): an answer after this is the secondary's. */
+  readonly takeoverAtMs?: number;
   /** iperf3 began after the failover: the window without COLO ends here. */
   readonly afterEndMs?: number;
 }
@@ -278,9 +337,13 @@ export function clientFigures(rows: readonly ProbeRow[], m: ProbeMarks): Partial
   const o: { -readonly [K in keyof ColoRecord['outputs']]: ColoRecord['outputs'][K] } = {};
   if (lockStepAtMs !== undefined && killedAtMs !== undefined) o.probeInLockStep = window(lockStepAtMs + SETTLE_MS, m.lockStepEndMs ?? killedAtMs);
   if (killedAtMs === undefined) return o;
-  const answered = rows.filter((r) => r.recvNs !== undefined);
-  const lastBefore = answered.filter((r) => ms(r.recvNs!) <= killedAtMs).at(-1);
-  const firstAfter = answered.find((r) => ms(r.recvNs!) > killedAtMs);
+  // In receive order. Answers the primary sent just before it was lost may arrive after: only an
+  // answer after the takeover is the secondary's.
+  const answered = rows.filter((r) => r.recvNs !== undefined).sort((a, b) => (a.recvNs! < b.recvNs! ? -1 : a.recvNs! > b.recvNs! ? 1 : 0));
+  const from = m.takeoverAtMs ?? killedAtMs;
+  const at = answered.findIndex((r) => ms(r.recvNs!) > from);
+  const firstAfter = at >= 0 ? answered[at] : undefined;
+  const lastBefore = at > 0 ? answered[at - 1] : undefined;
   if (firstAfter) {
     o.serviceBackAfterKillMs = Math.round(ms(firstAfter.recvNs!) - killedAtMs);
     o.probeAfter = window(ms(firstAfter.recvNs!) + SETTLE_MS, m.afterEndMs ?? Number.POSITIVE_INFINITY);
@@ -308,10 +371,11 @@ async function finish(ctx: ColoContext, svm: Vm | undefined, pvm: Vm | undefined
     pt ? writeFile(join(ctx.runDir, 'primary.colo.trace'), pt, PRIVATE) : undefined,
     st ? writeFile(join(ctx.runDir, 'secondary.colo.trace'), st, PRIVATE) : undefined,
   ]);
-  const figures = pt ? checkpointFigures(readPrimaryTrace(pt), readSecondaryTrace(st), out.primaryKilledAtMs ?? Date.now()) : undefined;
+  const figures = pt ? checkpointFigures(readPrimaryTrace(pt), readSecondaryTrace(st), out.primaryLostAtMs ?? out.failedAtMs ?? Date.now()) : undefined;
   if (figures) out.checkpoints = figures;
   const final: ColoRecord = { ...rec, outputs: { ...out } };
-  await writeFile(join(ctx.runDir, 'colo.json'), `${JSON.stringify(final, null, 2)}\n`, PRIVATE);
-  await writeFile(join(ctx.runDir, 'report.md'), coloMarkdown(final), PRIVATE);
-  return final;
+  // Written through its schema (src/results/colo.ts): the record returned is the file's, as read back.
+  const saved = await writeResult(COLO_CONTRACT, join(ctx.runDir, COLO_CONTRACT.file), final);
+  await writeFile(join(ctx.runDir, 'report.md'), coloMarkdown(saved), PRIVATE);
+  return saved;
 }

@@ -3,7 +3,6 @@
 // what was sent, how long QEMU took to answer and why it is there, as the homework's commands are.
 import { MiglabError } from '../errors.js';
 import type { QmpClient } from '../qmp/client.js';
-import { eventTimeMs, type QmpEvent } from '../qmp/types.js';
 import { sleep, type WaitOptions } from '../util/deadline.js';
 import { COLO_IDS } from './argv.js';
 
@@ -107,7 +106,7 @@ export async function awaitLockStep(qmp: QmpClient, sentAtMs: number, opts: Wait
 }
 
 export interface Failover {
-  /** x-colo-lost-heartbeat sent; the secondary's guest stopped (when the stream broke) and resumed (on the command), as QEMU's events stamped it. */
+  /** x-colo-lost-heartbeat sent; the secondary's guest stopped (its last STOP) and resumed (on the command), as QEMU's events stamped it. */
   readonly commandAtMs: number;
   readonly stopAtMs?: number;
   readonly resumeAtMs?: number;
@@ -115,29 +114,21 @@ export interface Failover {
   readonly status?: Record<string, unknown>;
 }
 
-/** STOP and RESUME events of a QEMU from now on, until stopped. */
-export function watchRunState(qmp: QmpClient): { readonly events: QmpEvent[]; stop(): void } {
-  const events: QmpEvent[] = [];
-  const stop = qmp.onEvent((e) => {
-    if (e.event === 'STOP' || e.event === 'RESUME') events.push(e);
-  });
-  return { events, stop };
-}
-
 /**
  * The secondary takes over: the NBD export stopped (nobody writes through it now), COLO's failover
- * (its guest, in the last checkpoint's state, runs on alone), the filters and their connections to
- * the dead primary removed. `runState` has watched the secondary since before the primary was lost:
- * its guest stops when the stream breaks, and runs again on x-colo-lost-heartbeat.
+ * (its guest goes on alone from where it is: the last checkpoint's state and what it ran since),
+ * the filters and their connections to the lost primary removed. `runState` gives the secondary's
+ * STOP and RESUME times since lock-step began: the pause is from its last STOP (a checkpoint the
+ * loss cut short, or the failover command's own) to the RESUME after x-colo-lost-heartbeat.
  */
-export async function failOver(log: StepLog, qmp: QmpClient, runState: { readonly events: readonly QmpEvent[] }, opts: WaitOptions): Promise<Failover> {
+export async function failOver(log: StepLog, qmp: QmpClient, runState: { runStateTimes(): readonly { event: string; atMs: number }[] }, opts: WaitOptions): Promise<Failover> {
   await log.run('secondary', qmp, 'nbd-server-stop', undefined, 'the primary that wrote through the NBD export is gone: stop serving it before the disk is taken over', opts);
   const commandAtMs = Date.now();
-  await log.run('secondary', qmp, 'x-colo-lost-heartbeat', undefined, "failover: the secondary leaves COLO and its guest runs on alone from the last checkpoint (block replication's active and hidden disks are merged into the image)", opts);
+  await log.run('secondary', qmp, 'x-colo-lost-heartbeat', undefined, "failover: the secondary leaves COLO and its guest goes on alone (block replication's active and hidden disks are merged into the image)", opts);
   for (const id of COLO_IDS.secondaryFilters) await log.run('secondary', qmp, 'object-del', { id }, `removes filter ${id}: it joined this guest's NIC to the primary`, opts);
   for (const id of COLO_IDS.secondaryChardevs) await log.run('secondary', qmp, 'chardev-remove', { id }, `removes the connection ${id} to the primary`, opts);
   const status = await log.run<Record<string, unknown>>('secondary', qmp, 'query-colo-status', undefined, 'what COLO says of itself after the failover (mode none, last-mode secondary, reason request)', opts).catch(() => undefined);
-  const times = runState.events.map((e) => ({ event: e.event, atMs: eventTimeMs(e) }));
+  const times = runState.runStateTimes();
   const resume = times.find((e) => e.event === 'RESUME' && e.atMs >= commandAtMs - 1);
   const stop = resume ? times.filter((e) => e.event === 'STOP' && e.atMs <= resume.atMs).at(-1) : undefined;
   return { commandAtMs, stopAtMs: stop?.atMs, resumeAtMs: resume?.atMs, status };

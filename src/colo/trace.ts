@@ -10,6 +10,7 @@
 // - colo_flush_ram_cache_begin (secondary): "dirty_pages N", the pages the checkpoint brought;
 // - colo_compare_*: the comparator; "packet different" and *_miscompare lines are miscompares,
 //   each of which asks for a checkpoint at once instead of at the next period.
+//   ("packet different" is said once per miscompare.)
 import { parseTraceLog, type TraceLogLine } from '../qemu/trace-log.js';
 
 /** The COLO lines of one trace file, in file order. */
@@ -41,8 +42,9 @@ export interface PrimaryTrace {
 /** A miscompare this close before a checkpoint request is taken as its cause. */
 export const MISCOMPARE_WINDOW_MS = 20;
 
+/** colo-compare says "packet different" once per miscompare, whatever the protocol (its *_miscompare lines are per packet side). */
 function isMiscompare(l: TraceLogLine): boolean {
-  return l.event.startsWith('colo_compare') && (/miscompare/.test(l.event) || /packet different/.test(l.args));
+  return l.event === 'colo_compare_main' && /packet different/.test(l.args);
 }
 
 export function readPrimaryTrace(text: string): PrimaryTrace {
@@ -52,8 +54,7 @@ export function readPrimaryTrace(text: string): PrimaryTrace {
   const raw: { atMs: number; stopAtMs?: number; runAtMs?: number }[] = [];
   for (const l of lines) {
     if (isMiscompare(l)) {
-      // One miscompare may be reported by several lines (the protocol's, then "packet different"): count it once.
-      if (miscompares.length === 0 || l.atMs - miscompares[miscompares.length - 1]! > 1) miscompares.push(l.atMs);
+      miscompares.push(l.atMs);
       continue;
     }
     const msg = MESSAGE.exec(l.args);

@@ -208,6 +208,7 @@ export async function renderHomeworkReport(dir: string, r: HomeworkResults): Pro
       ],
       [
         { what: 'QEMU', value: e.qemuVersion },
+        ...(r.colo?.qemuVersion ? [{ what: 'QEMU for COLO (section 5)', value: r.colo.qemuVersion }] : []),
         { what: 'host kernel', value: e.kernel },
         { what: 'host CPU', value: `${e.cpuModel} (${e.cpus} CPUs, ${e.memTotalMiB} MiB RAM)` },
         { what: 'guest', value: `Debian kernel ${e.guestKernel}, image ${e.imageHash}` },

@@ -31,6 +31,8 @@ import { SweepSpecSchema } from '../sweep/spec.js';
 import { BatchFileSchema } from './batch.js';
 import { COMPARE_CSV_COLUMNS, COMPARE_RUN_FIGURES } from '../compare/compare.js';
 import { HomeworkResultsSchema } from './homework.js';
+import { ColoRecordSchema } from './colo.js';
+import { SERIES_COLUMNS } from '../colo/series.js';
 import { PassSchema, RUN_FOLDER_FILES, RunReportSchema, SampleSchema } from './run.js';
 import { SweepFileSchema } from './sweep.js';
 import { arr, bytes, count, kib, mib, ms, pages, pct, text, unitRegistry, us } from './fields.js';
@@ -786,6 +788,25 @@ export function renderResultsReadme(): string {
   h(3, 'perf-src.csv, perf-dst.csv');
   p('`perf stat -x, -I` on each QEMU process during the migration, parsed from its output: one row per event and interval.');
   p(csvTable(fromColumns(PERF_COLUMNS as readonly Column<never>[])));
+
+  h(2, 'A COLO run: `results/<UTC date>-<time>-colo-<suffix>/`');
+  p(
+    [
+      '| file | what |',
+      '|---|---|',
+      "| `colo.json` | the run: what was asked, every monitor command, what was measured; schema `miglab.colo/1` (below) |",
+      '| `report.md` | the run in words and tables |',
+      "| `primary.colo.trace`, `secondary.colo.trace` | each QEMU's COLO trace points (`-trace colo_*`), as QEMU wrote them: the checkpoints and pauses are read from these |",
+      "| `probe.csv` | the client's UDP probe, one row per probe (as for a migration run, above) |",
+      "| `src.serial.log`, `dst.serial.log`, `src.qmp.jsonl`, `dst.qmp.jsonl` | each QEMU's console and QMP transcript (src: the primary, dst: the secondary) |",
+    ].join('\n'),
+  );
+  h(3, 'colo.json');
+  p(fieldTable(fieldDocs(ColoRecordSchema)));
+  h(2, 'A COLO series: `results/<UTC date>-<time>-colo-series-<suffix>/`');
+  p('Written by `miglab colo --interval A,B,... --repeat N` and `miglab bench --which colo`: one COLO run folder (above) per interval and repetition, `series.json` (the settings, the rows below, the runs\' ids), `series.md` with two figures (`plots/`), and:');
+  h(3, 'series.csv');
+  p(csvTable(fromColumns(SERIES_COLUMNS as readonly Column<never>[])));
 
   h(2, 'A comparison: `results/compare-ID/`');
   p(

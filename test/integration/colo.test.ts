@@ -74,6 +74,22 @@ describe('miglab colo', () => {
     expect(await sharedLabLeftovers()).toEqual([]);
   }, 180_000);
 
+  it("fails over when the primary's host is cut off the network, its QEMU still running, and stops that QEMU once the secondary serves", async () => {
+    const r = await colo('link', '--failure', 'link', '--lockstep', '3', '--iperf', '0');
+    const rec = r.record!;
+    expect({ exit: r.exitCode, verdict: rec.verdict, failure: rec.failure }).toEqual({ exit: 0, verdict: 'failed-over', failure: undefined });
+    expect(rec.inputs.failure).toBe('link');
+    const o = rec.outputs;
+    expect(o.sameBoot).toBe(true);
+    expect({ bad: o.disk!.bad, gaps: o.disk!.gaps }).toEqual({ bad: 0, gaps: 0 });
+    expect(o.serviceBackAfterKillMs).toBeGreaterThan(0);
+    // The secondary left COLO on the failover command, as QEMU says.
+    expect(o.coloExits).toContainEqual(expect.objectContaining({ side: 'secondary', mode: 'secondary', reason: 'request' }));
+    // The lab's link is plugged back in, and nothing is left behind.
+    expect((await execa('ip', ['-n', `${sharedLabPrefix()}-sw`, 'link', 'show', 'sw-src'])).stdout).not.toMatch(/state DOWN/);
+    expect(await sharedLabLeftovers()).toEqual([]);
+  }, 180_000);
+
   it("says why a build cannot do COLO, from what QEMU did: 10.0.2 ends the first copy as a plain migration", async () => {
     const r = await colo('qemu-10', '--qemu', '10.0', '--lockstep', '3');
     expect(r.exitCode).toBe(1);

@@ -69,6 +69,6 @@ describe('--json on a command without a JSON summary', () => {
     const r = await execa('node', [MIGLAB, 'plot', fx.runDir, '--json'], { reject: false, env: { FORCE_COLOR: '0' } });
     expect(r.exitCode).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toBe('miglab: miglab plot has no JSON summary; drop --json (it is for image, qemu, lab, migrate, containers, homework, sweep, batch, bench)');
+    expect(r.stderr).toBe('miglab: miglab plot has no JSON summary; drop --json (it is for image, qemu, lab, migrate, containers, homework, colo, sweep, batch, bench)');
   });
 });

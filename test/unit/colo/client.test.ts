@@ -1,7 +1,7 @@
 // What the client's probe saw of a COLO run, and the command's options checked before anything starts.
 import { describe, expect, it } from '@jest/globals';
 import { clientFigures } from '../../../src/colo/run.js';
-import { coloSettingsFromArgs, COLO_DEFAULTS, intervalsFromArgs } from '../../../src/colo/options.js';
+import { coloSettingsFromArgs, COLO_DEFAULTS, diskMiB, intervalsFromArgs } from '../../../src/colo/options.js';
 import type { ProbeRow } from '../../../src/guest/probe.js';
 
 const T0 = 1_800_000_000_000;
@@ -30,6 +30,15 @@ describe('clientFigures', () => {
     expect(f.clientSilenceMs).toBe(342);
     expect(f.probesLost).toBe(3);
     expect(f.serviceBackAfterKillMs).toBe(302);
+  });
+
+  it("counts the primary's answers still in flight at the kill as the primary's, not as service back", () => {
+    // Killed at 2.93 s: probe 29's answer (sent 2.9 s) arrives at 2.96 s, after the kill; the
+    // secondary is told to take over at 3.05 s.
+    const g = clientFigures(r, { lockStepAtMs: T0 + 500, killedAtMs: T0 + 2930, takeoverAtMs: T0 + 3050 });
+    expect(g.serviceBackAfterKillMs).toBe(372);
+    expect(g.clientSilenceMs).toBe(342);
+    expect(g.probesLost).toBe(3);
   });
 
   it('leaves the iperf3 runs out of the probe windows', () => {
@@ -65,9 +74,18 @@ describe('coloSettingsFromArgs', () => {
     expect(coloSettingsFromArgs(defaults)).toEqual(COLO_DEFAULTS);
   });
 
+  it('takes how the primary is lost', () => {
+    expect(coloSettingsFromArgs({ ...defaults, failure: 'link' }).failure).toBe('link');
+    expect(coloSettingsFromArgs(defaults).failure).toBe('kill');
+  });
+
   it('refuses bad values in one line naming the option and what it takes', () => {
     expect(() => coloSettingsFromArgs({ ...defaults, interval: '5' })).toThrow(/--interval.*too small.*from 10 to 600000/);
     expect(() => coloSettingsFromArgs({ ...defaults, lockstep: 'x' })).toThrow(/--lockstep.*not a whole number/);
     expect(() => coloSettingsFromArgs({ ...defaults, port: 70000 })).toThrow(/--port.*too large/);
+    // The disk must hold what the workload writes over the run: 64 MiB at least, 1 GiB at most.
+    expect(diskMiB({ diskRateKiBps: 64, lockStepS: 10, iperfS: 3 })).toBe(64);
+    expect(diskMiB({ diskRateKiBps: 8192, lockStepS: 10, iperfS: 3 })).toBe(608);
+    expect(() => coloSettingsFromArgs({ ...defaults, 'disk-rate': 65536 })).toThrow(/^--disk-rate 65536 KiB\/s over the run's length needs 4864 MiB of disk per image, more than 1024; lower --disk-rate/);
   });
 });

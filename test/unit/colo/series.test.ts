@@ -6,12 +6,13 @@ import { spread, type ColoRecord } from '../../../src/colo/record.js';
 
 function run(o: Partial<ColoRecord['outputs']>, verdict: ColoRecord['verdict'] = 'failed-over', failure?: string): ColoRecord {
   return {
+    schema: 'miglab.colo/1',
     kind: 'colo',
     runId: 'r',
     verdict,
     failure,
     startedAt: '2026-12-04T00:00:00Z',
-    inputs: { qemu: { choice: '11.1', version: '11.1.3', origin: 'o' }, memoryMiB: 128, checkpointMs: 1000, lockStepS: 10, diskRateKiBps: 64, probeIntervalMs: 100, iperfS: 3, failure: 'kill-primary', commands: {} },
+    inputs: { qemu: { choice: '11.1', version: '11.1.3', origin: 'o' }, memoryMiB: 128, checkpointMs: 1000, lockStepS: 10, diskRateKiBps: 64, probeIntervalMs: 100, iperfS: 3, failure: 'kill', commands: {} },
     steps: [],
     outputs: o,
     phasesMs: {},

@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QmpClient } from '../../../src/qmp/client.js';
-import { awaitLockStep, failOver, prepareSecondary, setColoCapabilities, startPrimary, StepLog, watchRunState } from '../../../src/colo/steps.js';
+import { awaitLockStep, failOver, prepareSecondary, setColoCapabilities, startPrimary, StepLog } from '../../../src/colo/steps.js';
+import { eventTimeMs, type QmpEvent } from '../../../src/qmp/types.js';
 import { FakeQmpServer, type Handler, type QmpRequest } from '../../support/fake-qmp.js';
 
 let dir: string;
@@ -117,9 +118,10 @@ describe('failOver', () => {
       },
       'query-colo-status': () => ({ return: { mode: 'none', 'last-mode': 'secondary', reason: 'request' } }),
     });
-    const watch = watchRunState(client!);
-    const fo = await failOver(new StepLog(), client!, watch, W);
-    watch.stop();
+    const events: QmpEvent[] = [];
+    const off = client!.onEvent((e) => void events.push(e));
+    const fo = await failOver(new StepLog(), client!, { runStateTimes: () => events.map((e) => ({ event: e.event, atMs: eventTimeMs(e) })) }, W);
+    off();
     expect(sent.map((r) => [r.execute, r.arguments?.id]).filter(([c]) => c !== 'qmp_capabilities')).toEqual([
       ['nbd-server-stop', undefined],
       ['x-colo-lost-heartbeat', undefined],

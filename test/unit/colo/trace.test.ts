@@ -46,7 +46,7 @@ describe('readPrimaryTrace', () => {
     const t = readPrimaryTrace(PRIMARY_11);
     expect(t.readyAtMs).toBeCloseTo(ms('2026-12-04T17:28:06.278Z') + 0.519, 3);
     expect(t.checkpoints).toHaveLength(3);
-    // The UDP miscompare is reported by three lines within µs: one miscompare.
+    // The UDP miscompare: two per-side lines, one "packet different": one miscompare.
     expect(t.miscompares).toHaveLength(1);
     expect(t.checkpoints.map((c) => c.forced)).toEqual([true, false, false]);
     expect(t.checkpoints[0]!.pauseMs).toBeCloseTo(62.013, 3);
