@@ -1,5 +1,6 @@
 // `miglab colo`: a guest in COLO lock-step on the lab's two hosts, the primary killed, failover on
 // the secondary, and what it cost (src/colo/run.ts). Options are checked before anything starts.
+import { rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import chalk from 'chalk';
 import * as api from '../api.js';
@@ -53,7 +54,11 @@ export async function coloCommand(a: Record<string, unknown>, io: CommandIo): Pr
     const runDir = join(root, runId);
     await makePrivateDir(runDir);
     io.progress?.('colo', `run ${runId} -> ${runDir}`);
-    return runColo({ lab, image, build, runId, runDir, cacheDir: api.IMAGE_CACHE_DIR, td, signal, progress: io.progress }, settings);
+    // Refused before it started: no run, so no folder (rmdir removes only an empty one).
+    return runColo({ lab, image, build, runId, runDir, cacheDir: api.IMAGE_CACHE_DIR, td, signal, progress: io.progress }, settings).catch(async (err: unknown) => {
+      await rmdir(runDir).catch(() => undefined);
+      throw err;
+    });
   }, io.signal);
   io.out(summary(rec, join(root, rec.runId)));
   io.json?.(rec);

@@ -238,6 +238,8 @@ export async function runColo(ctx: ColoContext, s: ColoSettings): Promise<ColoRe
     const problems = verdictProblems(out);
     return finish(ctx, svm, pvm, out, record(problems.length === 0 ? 'failed-over' : 'failed', problems.join('; ') || undefined));
   } catch (err) {
+    // Refused before any QEMU started (a port in use, past 65535): bad input, not a failed run.
+    if (err instanceof UsageError && !primary && !secondary) throw err;
     // A step that timed out in lock-step is often the primary's deadlock seen from outside: say so.
     const hung = !ctx.signal.aborted && out.lockStepAfterMs !== undefined && out.primaryLostAtMs === undefined && primary ? await primaryHung(primary) : undefined;
     const said = describeError(err);

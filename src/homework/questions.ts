@@ -36,3 +36,24 @@ export function faultToleranceAnswer(ft: FaultTolerance | undefined, r: Pick<Hom
   ];
   return lines;
 }
+
+/** One figure of section 5's table, as the report shows it. */
+export interface ColoFigureRow {
+  readonly figure: string;
+  readonly withColo: string;
+  readonly withoutColo: string;
+}
+
+/** Section 5's table: COLO's figures beside the same guest's without it, where the run has both. */
+export function faultToleranceRows(ft: FaultTolerance): ColoFigureRow[] {
+  const n = (x: number | undefined, unit: string) => (x === undefined ? 'n/a' : `${x} ${unit}`);
+  return [
+    { figure: 'first full copy (migrate -> lock-step)', withColo: ms(ft.firstCopyMs), withoutColo: '–' },
+    { figure: 'checkpoints (forced by a miscompare)', withColo: ft.checkpoints === undefined ? 'n/a' : `${ft.checkpoints} (${ft.forcedCheckpoints ?? 'n/a'})`, withoutColo: '–' },
+    { figure: "guest paused per checkpoint, median / 90th percentile", withColo: `${ms(ft.pauseMedianMs)} / ${ms(ft.pauseP90Ms)}`, withoutColo: '–' },
+    { figure: 'share of the time paused', withColo: ft.pausedShare === undefined ? 'n/a' : `${(ft.pausedShare * 100).toFixed(0)} %`, withoutColo: '–' },
+    { figure: "client's round trip, median", withColo: n(ft.rttLockStepMs, 'ms'), withoutColo: n(ft.rttWithoutColoMs, 'ms') },
+    { figure: 'iperf3 TCP into the guest', withColo: n(ft.iperfLockStepMbps, 'Mbit/s'), withoutColo: n(ft.iperfWithoutColoMbps, 'Mbit/s') },
+    { figure: 'failover: client silent / answered after the loss', withColo: `${ms(ft.clientSilenceMs)} / ${ms(ft.serviceBackAfterKillMs)}`, withoutColo: '–' },
+  ];
+}

@@ -10,7 +10,7 @@ import type { AccelRow } from './accel-compare.js';
 import type { NicRow } from './device-compare.js';
 import type { DuringRow } from './during-migration.js';
 import { accelObservations, deviceObservations, duringObservations } from './observe.js';
-import { faultToleranceAnswer, liveMigrationAnswer } from './questions.js';
+import { faultToleranceAnswer, faultToleranceRows, liveMigrationAnswer, type ColoFigureRow } from './questions.js';
 import { HOMEWORK_CONTRACT, type HomeworkResults } from '../results/homework.js';
 import { writeResult } from '../results/contract.js';
 
@@ -264,6 +264,16 @@ export async function renderHomeworkReport(dir: string, r: HomeworkResults): Pro
   for (const p of liveMigrationAnswer(r)) md.paragraph(p);
   md.heading(3, 'F. Fault tolerance, and how COLO relates to live migration');
   for (const p of faultToleranceAnswer(r.colo, r)) md.paragraph(p);
+  if (r.colo?.ran) {
+    md.table<ColoFigureRow>(
+      [
+        { key: 'figure', title: 'figure' },
+        { key: 'withColo', title: 'with COLO' },
+        { key: 'withoutColo', title: 'the same guest without COLO' },
+      ],
+      faultToleranceRows(r.colo),
+    );
+  }
   if (r.colo?.ran) md.paragraph('The COLO run itself (checkpoints, traces, every command sent and why): [colo/report.md](colo/report.md)');
   md.heading(2, 'Wall time per section').table<{ section: string; seconds: number }>(
     [

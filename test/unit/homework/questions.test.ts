@@ -2,7 +2,7 @@
 // recorded quick homework in test/fixtures/results/homework.json) and a COLO run's summary (the
 // figures of a real quick run here, 11.1.3 under TCG). Nothing is said that the run did not measure.
 import { describe, expect, it } from '@jest/globals';
-import { faultToleranceAnswer, liveMigrationAnswer } from '../../../src/homework/questions.js';
+import { faultToleranceAnswer, faultToleranceRows, liveMigrationAnswer } from '../../../src/homework/questions.js';
 import { readResult } from '../../../src/results/contract.js';
 import { HOMEWORK_CONTRACT, type FaultTolerance, type HomeworkResults } from '../../../src/results/homework.js';
 
@@ -66,5 +66,14 @@ describe('question F', () => {
     expect(faultToleranceAnswer(undefined, r).at(-1)).toMatch(/predates section 5/);
     // Figures the run lacks are said to be missing, not filled in.
     expect(faultToleranceAnswer({ ran: true, verdict: 'failed-over', checkpointMs: 1000 }, r).join('\n')).toContain('n/a checkpoints in n/a s of lock-step');
+  });
+});
+
+describe("section 5's table", () => {
+  it('puts COLO beside the same guest without it, n/a where the run has no figure', () => {
+    const rows = faultToleranceRows(COLO);
+    expect(rows.find((r) => r.figure.startsWith('iperf3'))).toEqual({ figure: 'iperf3 TCP into the guest', withColo: '10.3 Mbit/s', withoutColo: '645.1 Mbit/s' });
+    expect(rows.find((r) => r.figure.startsWith("client's round trip"))!.withoutColo).toBe('1.1 ms');
+    expect(faultToleranceRows({ ran: true }).find((r) => r.figure.startsWith('checkpoints'))!.withColo).toBe('n/a');
   });
 });

@@ -46,6 +46,15 @@ describe('folderKind', () => {
     // Nothing was written into the refused folder.
     expect(readdirSync(root).sort()).toEqual(['both', 'file.txt']);
   });
+
+  it('names a COLO run or series for what it is', () => {
+    mkdirSync(join(root, 'colo'));
+    writeFileSync(join(root, 'colo', 'colo.json'), '{}');
+    mkdirSync(join(root, 'series'));
+    writeFileSync(join(root, 'series', 'series.json'), '{}');
+    expect(refusal(join(root, 'colo'))).toBe(`${join(root, 'colo')} is a COLO run (colo.json): its report.md was written with it; plot and compare take the folder of a migration run, sweep, homework or batch`);
+    expect(refusal(join(root, 'series'))).toMatch(/is a COLO series \(series\.json\)/);
+  });
 });
 
 describe('replot', () => {
