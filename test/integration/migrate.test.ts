@@ -58,7 +58,7 @@ describe.each(['qmp', 'hmp'] as const)('migrate over %s', (monitor) => {
     // stretches add up to it, QEMU's pause is one of them, and QEMU's self-announce reached the
     // switch after RESUME and before the guest's first answer.
     // (On failure, the run's incidents say why there is no breakdown.)
-    expect({ breakdown: o.clientSilence !== undefined, incidents: report.outputs.incidents }).toMatchObject({ breakdown: true });
+    expect({ breakdown: o.clientSilence !== undefined, incidents: report.outputs.incidents }).toEqual({ breakdown: true, incidents: report.outputs.incidents });
     const silence = o.clientSilence!;
     expect(silence.capture).toEqual({ port: 'sw-dst' });
     expect(silence.totalMs).toBeCloseTo(o.clientDowntimeMs!, 1);

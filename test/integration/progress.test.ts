@@ -51,7 +51,7 @@ describe('miglab migrate with stderr not a terminal', () => {
     expect(r.stdout).not.toMatch(/migration completed/);
     // The figures, drawn by the command's drawing thread while the run cleaned up (the client's
     // silence among them: on failure, the run's incidents say why there is none).
-    expect({ breakdown: report.outputs.clientSilence !== undefined, incidents: report.outputs.incidents }).toMatchObject({ breakdown: true });
+    expect({ breakdown: report.outputs.clientSilence !== undefined, incidents: report.outputs.incidents }).toEqual({ breakdown: true, incidents: report.outputs.incidents });
     const [runDir] = readdirSync(results('json'));
     expect(readdirSync(join(results('json'), runDir!, 'plots')).sort()).toEqual(['client-silence.png', 'client-silence.svg', 'remaining-ram.png', 'remaining-ram.svg', 'throughput.png', 'throughput.svg']);
   }, 150_000);
