@@ -61,8 +61,9 @@ export function loopSockets(loopDir: string): { toCompare: string; fromCompare: 
 }
 
 /**
- * A reconnecting client socket: QEMU 9.2 added `reconnect-ms` and 10.0 dropped `reconnect`
- * (seconds), so the option follows the build.
+ * A reconnecting client socket: QEMU 9.2 added `reconnect-ms` and deprecated `reconnect` (seconds;
+ * QEMU's docs/about/deprecated.rst), and 10.0.2 refuses `reconnect` here (docs/colo-spike.md), so
+ * the option follows the build.
  */
 export function reconnectOption(release: Pick<QemuRelease, 'major' | 'minor'>): string {
   return release.major > 9 || (release.major === 9 && release.minor >= 2) ? 'reconnect-ms=1000' : 'reconnect=1';

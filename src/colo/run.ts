@@ -33,7 +33,6 @@ import { COLO_CONTRACT, COLO_SCHEMA } from '../results/colo.js';
 import { writeResult } from '../results/contract.js';
 import { readPrimaryTrace, readSecondaryTrace } from './trace.js';
 
-
 /** How long the probe goes on after the guest answered from the secondary (the same guest without COLO): at least 5 probes. */
 const afterMs = (s: Pick<ColoSettings, 'probeIntervalMs'>) => Math.max(3000, 5 * s.probeIntervalMs);
 /** Probe answers this long after a change (lock-step reached, service back) are left out of its window. */
@@ -278,21 +277,15 @@ async function holdLockStep(pvm: Vm, ms: number, signal: AbortSignal): Promise<v
  */
 async function raceLockStep(pair: PairWatch, outer: AbortSignal, body: (signal: AbortSignal) => Promise<void>): Promise<PairLoss | undefined> {
   const stop = new AbortController();
-  const onOuter = () => stop.abort(outer.reason);
-  outer.addEventListener('abort', onOuter, { once: true });
-  try {
-    const ran = body(AbortSignal.any([outer, stop.signal])).then(() => undefined);
-    const lost = await Promise.race([ran, pair.loss]);
-    if (lost) {
-      stop.abort(new Error(lost.how));
-      await ran.catch(() => undefined);
-      return lost;
-    }
-    // The body may have ended because a QEMU exited (holdLockStep returns then): that loss counts.
-    return pair.primaryExited ? await pair.loss : undefined;
-  } finally {
-    outer.removeEventListener('abort', onOuter);
+  const ran = body(AbortSignal.any([outer, stop.signal])).then(() => undefined);
+  const lost = await Promise.race([ran, pair.loss]);
+  if (lost) {
+    stop.abort(new Error(lost.how));
+    await ran.catch(() => undefined);
+    return lost;
   }
+  // The body may have ended because a QEMU exited (holdLockStep returns then): that loss counts.
+  return pair.primaryExited ? await pair.loss : undefined;
 }
 
 /** iperf3 from the client into the guest: what arrived, in Mbit/s, and TCP's retransmits. */

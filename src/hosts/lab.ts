@@ -15,7 +15,7 @@ import { MiglabError } from '../errors.js';
 import type { Host } from '../host/host.js';
 import type { LineSession } from '../host/line-session.js';
 import { sha256File } from '../host/local.js';
-import type { ClockOffset, Lab, LabHost, LabNfs, NfsServerState, SlotLease, StepOptions } from '../lab/handle.js';
+import type { ClockOffset, Lab, LabHost, LabNfs, NfsServerState, SlotLease, StepOptions, TapOptions } from '../lab/handle.js';
 import { SlotTable, type SlotHolder, type SlotRequest } from '../lab/slots.js';
 import { DEFAULT_STATE_ROOT, ipToNumber, isEmptyShaping, labNames, labPaths, networkOf, numberToIp, parseShaping, type GuestHostRole, type HostRole, type LabSpec, type ShapingInput } from '../lab/spec.js';
 import { addTapOn, bridgeTapOn, removeTapOn, tapExistsOn, tapsPresentOn } from '../lab/taps.js';
@@ -146,8 +146,8 @@ export class HostsLab implements Lab {
   }
 
   /** On the bridge miglab made (useHostsLab made it before the run started) or on the user's. */
-  async addTap(role: GuestHostRole, name: string, opts?: StepOptions): Promise<void> {
-    return addTapOn(this.hosts[role], this.parts.spec.bridge, name, opts);
+  async addTap(role: GuestHostRole, name: string, opts?: TapOptions): Promise<void> {
+    return addTapOn(this.hosts[role], opts?.bridged === false ? undefined : this.parts.spec.bridge, name, opts);
   }
 
   /** The bridge miglab makes (bridge.create), when the file asks for one. */

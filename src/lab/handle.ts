@@ -84,6 +84,11 @@ export interface StepOptions {
   readonly signal?: AbortSignal;
 }
 
+export interface TapOptions extends StepOptions {
+  /** false: the tap is made on no bridge (a COLO secondary's, until failover); default true. */
+  readonly bridged?: boolean;
+}
+
 /** The lab's NFS server as it is now. */
 export interface NfsServerState {
   /** running; stopped (SIGSTOP, frozen); gone (died or was killed); none (the lab has no server). */
@@ -116,8 +121,8 @@ export interface Lab {
   guestIp(index: number): string;
   /** MAC of guest `index`: 52:54:00:77:00:XX. */
   guestMac(index: number): string;
-  /** Create a persistent tap `name` on br0 of `host`, up. QEMU opens it by name in that namespace. */
-  addTap(host: GuestHostRole, name: string, opts?: StepOptions): Promise<void>;
+  /** Create a persistent tap `name` on br0 of `host` (off any bridge with `bridged: false`), up. QEMU opens it by name in that namespace. */
+  addTap(host: GuestHostRole, name: string, opts?: TapOptions): Promise<void>;
   /** Remove the tap; nothing to do if it is gone already. */
   removeTap(host: GuestHostRole, name: string, opts?: StepOptions): Promise<void>;
   /** Put the tap on the host's bridge (true) or take it off (false): a COLO secondary's, until failover. */
@@ -232,7 +237,7 @@ export class LabImpl implements Lab {
     return guestMac(this.spec, index);
   }
 
-  async addTap(role: GuestHostRole, name: string, opts?: StepOptions): Promise<void> {
+  async addTap(role: GuestHostRole, name: string, opts?: TapOptions): Promise<void> {
     checkTapName(name);
     const { host, where } = this.guestHost(role);
     if (await linkExists(host, name, opts ?? {})) {
@@ -240,7 +245,7 @@ export class LabImpl implements Lab {
     }
     await host.run(['ip', 'tuntap', 'add', 'dev', name, 'mode', 'tap'], stepOpts(opts));
     try {
-      await host.run(['ip', 'link', 'set', 'dev', name, 'master', this.names.hostBridge, 'up'], stepOpts(opts));
+      await host.run(['ip', 'link', 'set', 'dev', name, ...(opts?.bridged === false ? [] : ['master', this.names.hostBridge]), 'up'], stepOpts(opts));
     } catch (err) {
       await host.run(['ip', 'link', 'del', 'dev', name], { timeoutMs: STEP_TIMEOUT_MS, reject: false });
       throw err;

@@ -48,12 +48,13 @@ const LINK_ABSENT = ['sh', '-c', '! ip link show dev "$1" >/dev/null 2>&1', 'lin
 /**
  * Create a persistent tap `name` on `bridge`, up; a link of that name already there is an error
  * (never taken over). The check, the tap and its place on the bridge are one series on the host.
+ * `bridge` undefined: the tap is made up but on no bridge (a COLO secondary's, until failover).
  */
-export async function addTapOn(on: TapHost, bridge: string, name: string, opts?: TapStep): Promise<void> {
+export async function addTapOn(on: TapHost, bridge: string | undefined, name: string, opts?: TapStep): Promise<void> {
   const steps = [
     [...LINK_ABSENT, checkTapName(name)],
     ['ip', 'tuntap', 'add', 'dev', name, 'mode', 'tap'],
-    ['ip', 'link', 'set', 'dev', name, 'master', bridge, 'up'],
+    ['ip', 'link', 'set', 'dev', name, ...(bridge ? ['master', bridge] : []), 'up'],
   ];
   const rs = await on.host.runSeries(steps, { ...waits(opts), reject: false });
   const [absent, made, joined] = rs;

@@ -86,14 +86,13 @@ export async function startLabGuest(o: LabGuestOptions): Promise<Vm> {
   const host = o.lab.hosts[o.side].host;
   // The tap and the monitors' directory are made side by side, and taken away together (after
   // QEMU has stopped: teardown is last-in, first-out), whichever of them was made.
-  const [tapMade, dirMade] = await Promise.allSettled([o.lab.addTap(o.side, tap), monitorDir(o.lab, o.side, `${o.spec.name}-${o.side}-`)]);
+  const [tapMade, dirMade] = await Promise.allSettled([o.lab.addTap(o.side, tap, { bridged: o.colo?.role !== 'secondary' }), monitorDir(o.lab, o.side, `${o.spec.name}-${o.side}-`)]);
   const sockDir = dirMade.status === 'fulfilled' ? dirMade.value : undefined;
   o.teardown.defer(`remove ${[tapMade.status === 'fulfilled' ? `tap ${tap}` : undefined, sockDir ? 'the monitor sockets' : undefined].filter(Boolean).join(' and ')} on ${o.side}`, async () => {
     await Promise.all([tapMade.status === 'fulfilled' ? o.lab.removeTap(o.side, tap) : undefined, sockDir ? host.remove(sockDir) : undefined]);
   });
   if (tapMade.status === 'rejected') throw tapMade.reason;
   if (dirMade.status === 'rejected') throw dirMade.reason;
-  if (o.colo?.role === 'secondary') await o.lab.bridgeTap(o.side, tap, false, { signal: o.signal });
   const first = o.timeoutMs === undefined ? LAUNCH_HANG_MS : Math.min(o.timeoutMs, LAUNCH_HANG_MS);
   try {
     return await launchOnTap(o, tap, sockDir!, first);

@@ -145,9 +145,12 @@ export function treeOf(binary: string): { root: string; dataDirs: string[]; modu
 export async function pathBuild(host: Host, path: string, origin?: string, debianVersion?: string, loaderWhy?: string): Promise<QemuBuild> {
   const tree = treeOf(path);
   const exists = async (p: string) => (await host.run(['test', '-e', p], { reject: false })).exitCode === 0;
-  const dataDirs = tree ? (await Promise.all(tree.dataDirs.map(async (d) => ((await exists(d)) ? d : undefined)))).filter((d): d is string => d !== undefined) : [];
-  const moduleDir = tree && (await exists(tree.moduleDir)) ? tree.moduleDir : undefined;
-  const wrapped = tree && (await exists(tree.wrapped.program)) && (await exists(tree.wrapped.loader)) ? tree.wrapped : undefined;
+  // Every file a build's tree may have, asked at once (each is a command on the host: over SSH, a round trip).
+  const there = tree ? await Promise.all([...tree.dataDirs, tree.moduleDir, tree.wrapped.program, tree.wrapped.loader].map(exists)) : [];
+  const dataDirs = tree ? tree.dataDirs.filter((_, i) => there[i]) : [];
+  const [hasModules, hasProgram, hasLoader] = there.slice(tree?.dataDirs.length ?? 0);
+  const moduleDir = tree && hasModules ? tree.moduleDir : undefined;
+  const wrapped = tree && hasProgram && hasLoader ? tree.wrapped : undefined;
   const ownLoader = wrapped ? { ...wrapped, ...(loaderWhy ? { why: loaderWhy } : {}) } : undefined;
   const draft = { choice: path, binary: path, dataDirs, moduleDir, origin: origin ?? `${path} on ${host.name}`, debianVersion, ...(ownLoader ? { ownLoader } : {}) };
   const release = await rememberedFact('qemu-release', host, path, async () => {

@@ -127,10 +127,6 @@ export function parseMadisonRows(out: string): MadisonRow[] {
     .map((f) => ({ pkg: f[0]!, version: f[1]!, suite: (f[2]!.split(/\s+/)[1] ?? '').split('/')[0]! }));
 }
 
-/** `apt-cache madison PKG` lines -> the versions offered, newest first (as apt lists them). */
-export function parseMadison(out: string): string[] {
-  return parseMadisonRows(out).map((r) => r.version);
-}
 
 /** A package apt would install (`apt-get -s install`): "Inst libc6 (2.41-12+deb13u5 Debian:13.8/stable [amd64]) []". */
 export interface SimulatedInstall {

@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { cacheDirName, cachedBuilds, fetchSeries, glibcMissing, parseMadison, parseMadisonRows, parseSimulatedInstall, seriesOfDebianVersion, wrapperScript } from '../../../src/qemu/fetch.js';
+import { cacheDirName, cachedBuilds, fetchSeries, glibcMissing, parseMadisonRows, parseSimulatedInstall, seriesOfDebianVersion, wrapperScript } from '../../../src/qemu/fetch.js';
 import { FakeHost, type RunAnswer } from '../../support/fake-host.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'miglab-qemu-cache-'));
@@ -16,7 +16,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 describe('versions', () => {
   it("reads apt-cache madison's lines and a package version's series", () => {
     const out = ' qemu-system-x86 | 1:10.0.2+ds-2+deb13u1~bpo12+1 | http://deb.debian.org/debian bookworm-backports/main amd64 Packages\n';
-    expect(parseMadison(out)).toEqual(['1:10.0.2+ds-2+deb13u1~bpo12+1']);
+    expect(parseMadisonRows(out).map((r) => r.version)).toEqual(['1:10.0.2+ds-2+deb13u1~bpo12+1']);
     expect(seriesOfDebianVersion('1:10.0.2+ds-2+deb13u1~bpo12+1')).toBe('10.0');
     expect(seriesOfDebianVersion('1.16.3-2~bpo12+1')).toBe('1.16');
     expect(seriesOfDebianVersion('garbage')).toBeUndefined();
