@@ -39,6 +39,7 @@ export function checkpointFigures(p: PrimaryTrace, s: SecondaryTrace, lostAtMs: 
 
 
 
+const mibOf = (b: number) => (b >= 1024 * 1024 ? `${(b / 1024 / 1024).toFixed(2)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
 const f = (x: number | undefined, unit = '') => (x === undefined ? 'n/a' : `${x}${unit}`);
 
 /** The run in words: what happened, then the figures, then how each was measured. */
@@ -70,6 +71,15 @@ export function coloMarkdown(r: ColoRecord): string {
       `| share of wall time paused | ${c.pausedShare === undefined ? 'n/a' : `${(c.pausedShare * 100).toFixed(1)} %`} |`,
     );
   }
+  const w = o.streams;
+  if (w) {
+    const secs = ((w.toMs - w.fromMs) / 1000).toFixed(1);
+    if (w.checkpointMeanBytes !== undefined) lines.push(`| checkpoint size, mean (the migration connection's bytes in ${secs} s over the ${w.checkpoints} checkpoints in them) | ${mibOf(w.checkpointMeanBytes)} |`);
+    // Small streams (the probe's packets) in kbit/s: 0.0 Mbit/s would say nothing.
+    const rate = (x: { bytesToSecondary: number; mbpsToSecondary: number } | undefined) =>
+      x === undefined ? 'n/a' : x.mbpsToSecondary >= 1 ? `${x.mbpsToSecondary} Mbit/s` : `${((x.bytesToSecondary * 8) / ((w.toMs - w.fromMs) / 1000) / 1000).toFixed(1)} kbit/s`;
+    lines.push(`| to the secondary in those ${secs} s: checkpoints / disk writes (NBD) / the client's packets (mirror) | ${rate(w.migration)} / ${rate(w.nbd)} / ${rate(w.mirror)} |`);
+  }
   if (o.probeInLockStep) lines.push(`| probe round trip through colo-compare, median / p90 | ${f(o.probeInLockStep.rttMs.median, ' ms')} / ${f(o.probeInLockStep.rttMs.p90, ' ms')} (${o.probeInLockStep.received}/${o.probeInLockStep.sent} answered) |`);
   if (o.probeAfter) lines.push(`| the same guest without COLO (after the failover), median / p90 | ${f(o.probeAfter.rttMs.median, ' ms')} / ${f(o.probeAfter.rttMs.p90, ' ms')} (${o.probeAfter.received}/${o.probeAfter.sent}) |`);
   if (o.iperfInLockStep) lines.push(`| iperf3 TCP into the guest through colo-compare | ${o.iperfInLockStep.mbps} Mbit/s (${f(o.iperfInLockStep.retransmits)} retransmits) |`);
@@ -92,7 +102,7 @@ export function coloMarkdown(r: ColoRecord): string {
     '|---|---|---|---|',
     ...r.steps.map((s) => `| ${s.side} | \`${s.command.replaceAll('|', '\\|')}\` | ${s.ms}${s.error ? ` (refused: ${s.error})` : ''} | ${s.why} |`),
     '',
-    'Checkpoints, pauses and miscompares are read from QEMU\'s COLO trace points (primary.colo.trace, secondary.colo.trace); the client figures from the UDP probe (probe.csv); the failover pause from the secondary\'s STOP and RESUME events.',
+    'Checkpoints, pauses and miscompares are read from QEMU\'s COLO trace points (primary.colo.trace, secondary.colo.trace); what the connections carried from the kernel\'s TCP counters on the primary\'s host (ss -ti), QEMU giving no checkpoint size; the client figures from the UDP probe (probe.csv); the failover pause from the secondary\'s STOP and RESUME events.',
     '',
   );
   return lines.join('\n');

@@ -31,7 +31,8 @@ import { announce, awaitLockStep, failOver, prepareSecondary, StepLog, startPrim
 import { PairWatch, type PairLoss } from './watch.js';
 import { COLO_CONTRACT, COLO_SCHEMA } from '../results/colo.js';
 import { writeResult } from '../results/contract.js';
-import { readPrimaryTrace, readSecondaryTrace } from './trace.js';
+import { readPrimaryTrace, readSecondaryTrace, type PrimaryTrace } from './trace.js';
+import { sampleStreams, streamTraffic, type StreamPorts, type StreamSample } from './streams.js';
 
 /** How long the probe goes on after the guest answered from the secondary (the same guest without COLO): at least 5 probes. */
 const afterMs = (s: Pick<ColoSettings, 'probeIntervalMs'>) => Math.max(3000, 5 * s.probeIntervalMs);
@@ -146,6 +147,16 @@ export async function runColo(ctx: ColoContext, s: ColoSettings): Promise<ColoRe
     });
     const lockStep = await timed('lockStep', () => awaitLockStep(pvm.qmp, sentAt, { timeoutMs: 60000, signal: ctx.signal, what: `QEMU ${versionOf(ctx.build)}` }));
     out.lockStepAfterMs = lockStep.afterMs;
+    // The kernel's counters of the four connections, now and when the lock-step has held: what
+    // each carried (a checkpoint's size among it: streams.ts). Unreadable (no ss): left out.
+    const streamPorts: StreamPorts = {
+      migration: { port: addr.migrationPort, primaryIs: 'client' },
+      nbd: { port: addr.nbdPort, primaryIs: 'client' },
+      mirror: { port: net.mirrorPort, primaryIs: 'server' },
+      compare: { port: net.comparePort, primaryIs: 'server' },
+    };
+    const sample = () => sampleStreams(src.host, streamPorts, { signal: ctx.signal }).catch(() => undefined);
+    const streamsFrom = await sample();
     const pair = new PairWatch(pvm, svm);
     ctx.td.defer('stop watching the pair', () => pair.close());
 
@@ -167,6 +178,8 @@ export async function runColo(ctx: ColoContext, s: ColoSettings): Promise<ColoRe
     // before the planned failure is the failure, and the failover follows at once.
     const early = await raceLockStep(pair, ctx.signal, async (signal) => {
       await timed('inLockStep', () => holdLockStep(pvm, s.lockStepS * 1000, signal));
+      const streamsTo = await sample();
+      if (streamsFrom && streamsTo) out.streams = streamWindow(streamsFrom, streamsTo);
       // TCP from the client into the guest through colo-compare (the guest's ACKs are compared), then
       // the same after the failover: the same guest without COLO. The probe's windows leave these out.
       if (s.iperfS > 0) {
@@ -358,6 +371,19 @@ function verdictProblems(o: ColoRecord['outputs']): string[] {
   return p;
 }
 
+type Streams = NonNullable<ColoRecord['outputs']['streams']>;
+
+/** What the streams carried between two samples of their counters. */
+function streamWindow(from: StreamSample, to: StreamSample): Streams {
+  return { fromMs: from.atMs, toMs: to.atMs, ...streamTraffic(from, to) };
+}
+
+/** The checkpoints the trace counted in the streams' window, and the migration stream's bytes over them. */
+export function withCheckpointSize(w: Streams, trace: PrimaryTrace): Streams {
+  const n = trace.checkpoints.filter((c) => c.atMs >= w.fromMs && c.atMs <= w.toMs).length;
+  return { ...w, checkpoints: n, checkpointMeanBytes: n > 0 && w.migration ? Math.round(w.migration.bytesToSecondary / n) : undefined };
+}
+
 /** The traces read (before teardown removes the monitors' folders), the figures from them, the files written. */
 async function finish(ctx: ColoContext, svm: Vm | undefined, pvm: Vm | undefined, out: { -readonly [K in keyof ColoRecord['outputs']]: ColoRecord['outputs'][K] }, rec: ColoRecord): Promise<ColoRecord> {
   const read = async (vm: Vm | undefined) => (vm?.plan.colo ? ((await vm.host.readText(vm.plan.colo.traceFile).catch(() => undefined)) ?? '') : '');
@@ -366,8 +392,9 @@ async function finish(ctx: ColoContext, svm: Vm | undefined, pvm: Vm | undefined
     pt ? writeFile(join(ctx.runDir, 'primary.colo.trace'), pt, PRIVATE) : undefined,
     st ? writeFile(join(ctx.runDir, 'secondary.colo.trace'), st, PRIVATE) : undefined,
   ]);
-  const figures = pt ? checkpointFigures(readPrimaryTrace(pt), readSecondaryTrace(st), out.primaryLostAtMs ?? out.failedAtMs ?? Date.now()) : undefined;
-  if (figures) out.checkpoints = figures;
+  const primaryTrace = pt ? readPrimaryTrace(pt) : undefined;
+  if (primaryTrace) out.checkpoints = checkpointFigures(primaryTrace, readSecondaryTrace(st), out.primaryLostAtMs ?? out.failedAtMs ?? Date.now());
+  if (out.streams && primaryTrace) out.streams = withCheckpointSize(out.streams, primaryTrace);
   const final: ColoRecord = { ...rec, outputs: { ...out } };
   // Written through its schema (src/results/colo.ts): the record returned is the file's, as read back.
   const saved = await writeResult(COLO_CONTRACT, join(ctx.runDir, COLO_CONTRACT.file), final);

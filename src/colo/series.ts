@@ -24,6 +24,8 @@ export interface SeriesRow {
   readonly checkpointsPerS?: number;
   readonly pauseMedianMs?: number;
   readonly pausedSharePct?: number;
+  readonly checkpointKiB?: number;
+  readonly checkpointStreamMbps?: number;
   readonly rttColoMs?: number;
   readonly rttWithoutMs?: number;
   readonly iperfColoMbps?: number;
@@ -47,6 +49,8 @@ export function seriesRow(checkpointMs: number, runs: readonly ColoRecord[]): Se
     checkpointsPerS: med(o.map((x) => (x.checkpoints && x.checkpoints.lockStepMs > 0 ? (x.checkpoints.count / x.checkpoints.lockStepMs) * 1000 : undefined))),
     pauseMedianMs: med(o.map((x) => x.checkpoints?.pauseMs.median)),
     pausedSharePct: med(o.map((x) => (x.checkpoints?.pausedShare === undefined ? undefined : x.checkpoints.pausedShare * 100))),
+    checkpointKiB: med(o.map((x) => (x.streams?.checkpointMeanBytes === undefined ? undefined : x.streams.checkpointMeanBytes / 1024))),
+    checkpointStreamMbps: med(o.map((x) => x.streams?.migration?.mbpsToSecondary)),
     rttColoMs: med(o.map((x) => x.probeInLockStep?.rttMs.median)),
     rttWithoutMs: med(o.map((x) => x.probeAfter?.rttMs.median)),
     iperfColoMbps: med(o.map((x) => x.iperfInLockStep?.mbps)),
@@ -65,6 +69,8 @@ export const SERIES_COLUMNS: readonly Column<SeriesRow>[] = [
   { key: 'checkpointsPerS', title: 'checkpoints/s' },
   { key: 'pauseMedianMs', title: 'pause per checkpoint (ms)' },
   { key: 'pausedSharePct', title: 'time paused (%)' },
+  { key: 'checkpointKiB', title: 'checkpoint size, mean (KiB)' },
+  { key: 'checkpointStreamMbps', title: 'checkpoint stream (Mbit/s)' },
   { key: 'rttColoMs', title: 'probe RTT with COLO (ms)' },
   { key: 'rttWithoutMs', title: 'probe RTT without (ms)' },
   { key: 'iperfColoMbps', title: 'iperf3 with COLO (Mbit/s)' },
@@ -130,7 +136,7 @@ async function seriesMarkdown(dir: string, base: ColoSettings, rows: readonly Se
   const md = markdown()
     .heading(1, 'COLO by checkpoint interval')
     .paragraph(
-      `Each interval run ${repetitions} time(s): a ${base.memoryMiB} MiB guest in lock-step for ${base.lockStepS} s with a disk workload of ${base.diskRateKiBps} KiB/s and a UDP probe every ${base.probeIntervalMs} ms, ${base.iperfS > 0 ? `then ${base.iperfS} s of iperf3 into it, ` : ''}then the primary killed and the secondary failing over; "without COLO" is the same guest on the secondary after the failover. Medians over the runs; each run's own report is in its folder.`,
+      `Each interval run ${repetitions} time(s): a ${base.memoryMiB} MiB guest in lock-step for ${base.lockStepS} s with a disk workload of ${base.diskRateKiBps} KiB/s and a UDP probe every ${base.probeIntervalMs} ms, ${base.iperfS > 0 ? `then ${base.iperfS} s of iperf3 into it, ` : ''}then the primary killed and the secondary failing over; "without COLO" is the same guest on the secondary after the failover. Medians over the runs; each run's own report is in its folder. A checkpoint's size is the migration connection's bytes in lock-step over its checkpoints, from the kernel's TCP counters on the primary's host (QEMU gives none).`,
     )
     .table(SERIES_COLUMNS, rows);
   for (const name of drawn) md.image(name, `plots/${name}.png`);

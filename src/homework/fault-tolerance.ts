@@ -61,6 +61,8 @@ function summarize(r: ColoRecord): FaultTolerance {
     pauseP90Ms: c?.pauseMs.p90,
     pausedShare: c?.pausedShare,
     dirtyPagesMedian: c?.dirtyPages.median,
+    checkpointMeanBytes: o.streams?.checkpointMeanBytes,
+    checkpointStreamMbps: o.streams?.migration?.mbpsToSecondary,
     rttLockStepMs: o.probeInLockStep?.rttMs.median,
     rttWithoutColoMs: o.probeAfter?.rttMs.median,
     iperfLockStepMbps: o.iperfInLockStep?.mbps,

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import type { ResultContract } from './contract.js';
 import { ExplainedCommandSchema } from './run.js';
-import { arr, count, epochMs, kibps, mbps, mib, ms, ratio, seconds, text } from './fields.js';
+import { arr, bytes, count, epochMs, kibps, mbps, mib, ms, ratio, seconds, text } from './fields.js';
 
 export const COLO_SCHEMA = 'miglab.colo/1';
 
@@ -35,6 +35,16 @@ const IperfSchema = (what: string) =>
       retransmits: count("TCP's retransmits").optional(),
       seconds: seconds('How long iperf3 ran'),
     })
+    .describe(what);
+
+const StreamSchema = (what: string) =>
+  z
+    .object({
+      bytesToSecondary: bytes('Bytes the primary sent that the secondary acknowledged'),
+      bytesFromSecondary: bytes('Bytes the primary received'),
+      mbpsToSecondary: mbps('The first over the window'),
+    })
+    .optional()
     .describe(what);
 
 const GuestMarkSchema = z.object({ bootId: text("The guest's boot id"), seq: count('Its heartbeat sequence number') });
@@ -87,6 +97,19 @@ export const ColoRecordSchema = z
           })
           .optional()
           .describe("Lock-step, from QEMU's COLO trace (query-migrate says only \"colo\")"),
+        streams: z
+          .object({
+            fromMs: epochMs('The window began: lock-step reached'),
+            toMs: epochMs('It ended: the lock-step held, before iperf3 and the failure'),
+            checkpoints: count("Checkpoints the primary's trace counted in the window").optional(),
+            checkpointMeanBytes: bytes("The migration stream's bytes in the window over those checkpoints: a checkpoint's mean size on the wire (RAM and device state)").optional(),
+            migration: StreamSchema('The migration connection: checkpoints to the secondary, its replies back'),
+            nbd: StreamSchema("Block replication: the primary's writes into the secondary's NBD export"),
+            mirror: StreamSchema("filter-mirror: the client's packets, copied to the secondary"),
+            compare: StreamSchema("The secondary's guest's output, sent to the primary's colo-compare (bytesFromSecondary)"),
+          })
+          .optional()
+          .describe("What COLO's connections carried in lock-step, from the kernel's TCP counters on the primary's host (ss -ti: bytes_acked, bytes_received); QEMU gives no checkpoint size"),
         probeInLockStep: ProbeWindowSchema('The client\'s probe through colo-compare, in lock-step (iperf3\'s time left out)').optional(),
         probeAfter: ProbeWindowSchema('The same guest without COLO, on the secondary after the failover').optional(),
         iperfInLockStep: IperfSchema('iperf3 TCP into the guest through colo-compare').optional(),
@@ -95,7 +118,7 @@ export const ColoRecordSchema = z
         failedAtMs: epochMs('When the run failed').optional(),
         primaryLostUnplanned: text('The primary was lost before the planned failure, this way; the failover followed at once').optional(),
         coloExits: arr(
-          z.object({ side: z.enum(['primary', 'secondary']).describe('Which QEMU'), atMs: epochMs("QEMU's event time"), mode: text('The COLO mode it left'), reason: text("QEMU's reason: request (a failover command) or error") }),
+          z.object({ side: z.enum(['primary', 'secondary']).describe('Which QEMU'), atMs: epochMs("QEMU's event time"), mode: text('The COLO mode it left'), reason: text("QEMU's reason, request or error. A secondary's is error when the primary's stream broke first (a kill), and can be error after x-colo-lost-heartbeat too: QEMU shuts the stream before it marks the failover complete. query-colo-status after the failover says request reliably") }),
         )
           .optional()
           .describe('COLO_EXIT events of both QEMUs'),

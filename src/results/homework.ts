@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { DISK_INTERFACES, NIC_MODELS } from '../machine/spec.js';
 import type { ResultContract } from './contract.js';
 import { ExplainedCommandSchema, RunReportSchema } from './run.js';
-import { arr, count, mbps, mib, mibps, ms, pct, perS, ratio, seconds, text } from './fields.js';
+import { arr, bytes, count, mbps, mib, mibps, ms, pct, perS, ratio, seconds, text } from './fields.js';
 
 export const HOMEWORK_SCHEMA = 'miglab.homework/1';
 
@@ -108,6 +108,8 @@ export const FaultToleranceSchema = z
     pauseP90Ms: ms('The same, 90th percentile').optional(),
     pausedShare: ratio("Share of lock-step's wall time the primary's guest was paused").optional(),
     dirtyPagesMedian: count('Pages the secondary flushed per checkpoint, median').optional(),
+    checkpointMeanBytes: bytes("A checkpoint's mean size on the wire: the migration connection's bytes in lock-step over its checkpoints (kernel TCP counters)").optional(),
+    checkpointStreamMbps: mbps('What the migration connection carried to the secondary in lock-step').optional(),
     rttLockStepMs: ms('Client probe round trip through colo-compare, median').optional(),
     rttWithoutColoMs: ms('The same guest without COLO (on the secondary after the failover), median').optional(),
     iperfLockStepMbps: mbps('iperf3 TCP into the guest through colo-compare').optional(),

@@ -73,6 +73,8 @@ describe('miglab homework (quick)', () => {
       expect(statSync(join(out.dir, f)).size).toBeGreaterThan(100);
     }
     expect(md).toContain(`${ft.checkpoints} checkpoints in`);
+    expect(ft.checkpointMeanBytes).toBeGreaterThan(0);
+    expect(md).toContain(`carried ${Math.round(ft.checkpointMeanBytes! / 1024)} KiB on average over the migration connection`);
     expect(md).toContain(`paying ${Math.round(r.during.report.outputs.downtimeMs!)} ms of downtime in this run`);
     expect(md).toMatch(/virtio-net carried \d+(\.\d)?x the TCP throughput of e1000/);
     expect(await sharedLabLeftovers()).toEqual([]);
