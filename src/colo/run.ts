@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AbortedError, describeError, MiglabError, UsageError } from '../errors.js';
 import { AgentClient } from '../guest/agent-client.js';
-import { startProbe, type ProbeHandle, type ProbeRow } from '../guest/probe.js';
+import { nsToMs, repliesAround, startProbe, type ProbeHandle, type ProbeRow } from '../guest/probe.js';
 import { ensureProbeTool } from '../guest/probe-tool.js';
 import type { ImageInfo } from '../image/build.js';
 import { createDataDisk } from '../image/disk.js';
@@ -336,7 +336,7 @@ export interface ProbeMarks {
 /** What the client's probe saw: round trips in lock-step and after, the silence around the kill. */
 export function clientFigures(rows: readonly ProbeRow[], m: ProbeMarks): Partial<ColoRecord['outputs']> {
   const { lockStepAtMs, killedAtMs } = m;
-  const ms = (ns: bigint) => Number(ns / 1000n) / 1000;
+  const ms = nsToMs;
   const window = (from: number, to: number): ProbeWindow => {
     const w = rows.filter((r) => ms(r.sentNs) >= from && ms(r.sentNs) < to);
     const rtts = w.filter((r) => r.recvNs !== undefined).map((r) => ms(r.recvNs! - r.sentNs));
@@ -345,19 +345,15 @@ export function clientFigures(rows: readonly ProbeRow[], m: ProbeMarks): Partial
   const o: { -readonly [K in keyof ColoRecord['outputs']]: ColoRecord['outputs'][K] } = {};
   if (lockStepAtMs !== undefined && killedAtMs !== undefined) o.probeInLockStep = window(lockStepAtMs + SETTLE_MS, m.lockStepEndMs ?? killedAtMs);
   if (killedAtMs === undefined) return o;
-  // In receive order. Answers the primary sent just before it was lost may arrive after: only an
-  // answer after the takeover is the secondary's.
-  const answered = rows.filter((r) => r.recvNs !== undefined).sort((a, b) => (a.recvNs! < b.recvNs! ? -1 : a.recvNs! > b.recvNs! ? 1 : 0));
-  const from = m.takeoverAtMs ?? killedAtMs;
-  const at = answered.findIndex((r) => ms(r.recvNs!) > from);
-  const firstAfter = at >= 0 ? answered[at] : undefined;
-  const lastBefore = at > 0 ? answered[at - 1] : undefined;
+  // Answers the primary sent just before it was lost may arrive after: only an answer after the
+  // takeover is the secondary's.
+  const { before: lastBefore, after: firstAfter } = repliesAround(rows, m.takeoverAtMs ?? killedAtMs);
   if (firstAfter) {
-    o.serviceBackAfterKillMs = Math.round(ms(firstAfter.recvNs!) - killedAtMs);
-    o.probeAfter = window(ms(firstAfter.recvNs!) + SETTLE_MS, m.afterEndMs ?? Number.POSITIVE_INFINITY);
+    o.serviceBackAfterKillMs = Math.round(ms(firstAfter.recvNs) - killedAtMs);
+    o.probeAfter = window(ms(firstAfter.recvNs) + SETTLE_MS, m.afterEndMs ?? Number.POSITIVE_INFINITY);
   }
   if (lastBefore && firstAfter) {
-    o.clientSilenceMs = Math.round(ms(firstAfter.recvNs!) - ms(lastBefore.recvNs!));
+    o.clientSilenceMs = Math.round(ms(firstAfter.recvNs) - ms(lastBefore.recvNs));
     o.probesLost = rows.filter((r) => r.recvNs === undefined && r.sentNs > lastBefore.sentNs && r.sentNs < firstAfter.sentNs).length;
   }
   return o;

@@ -119,7 +119,7 @@ export function parseProbeCsv(text: string): ProbeCsv {
 }
 
 /** Epoch ns to epoch ms, to the microsecond (a double holds that exactly enough). */
-function nsToMs(ns: bigint): number {
+export function nsToMs(ns: bigint): number {
   return Number(ns / 1000n) / 1000;
 }
 
@@ -134,6 +134,26 @@ function median(values: number[]): number | undefined {
   if (values.length === 0) return undefined;
   const s = [...values].sort((a, b) => a - b);
   return s[Math.floor((s.length - 1) / 2)]!;
+}
+
+/**
+ * The replies either side of a moment (epoch ms, the client's clock): the last received at or
+ * before it and the first after, in receive order. Between them is the silence that holds the
+ * moment, which need not be the longest one (a busy host's hiccup nearby can be longer). Either
+ * is undefined when no reply came on that side.
+ */
+export function repliesAround(rows: readonly ProbeRow[], atMs: number): { before?: ProbeRow & { recvNs: bigint }; after?: ProbeRow & { recvNs: bigint } } {
+  const atNs = BigInt(Math.round(atMs * 1e6));
+  let before: (ProbeRow & { recvNs: bigint }) | undefined;
+  let after: (ProbeRow & { recvNs: bigint }) | undefined;
+  for (const r of rows) {
+    if (r.recvNs === undefined) continue;
+    const reply = r as ProbeRow & { recvNs: bigint };
+    if (reply.recvNs <= atNs) {
+      if (!before || reply.recvNs > before.recvNs) before = reply;
+    } else if (!after || reply.recvNs < after.recvNs) after = reply;
+  }
+  return { before, after };
 }
 
 /** Reduce probe rows to the figures of a ProbeResult. Pure. */

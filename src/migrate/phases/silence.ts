@@ -5,7 +5,7 @@
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeError } from '../../errors.js';
-import type { ProbeResult } from '../../guest/probe.js';
+import { nsToMs, repliesAround, type ProbeRun } from '../../guest/probe.js';
 import { startSwitchCapture, type SwitchCapture } from '../../measure/switch-capture.js';
 import { clientSilence, type ClientSilence } from '../client-silence.js';
 import type { Run } from '../run-state.js';
@@ -43,16 +43,26 @@ export async function startSilenceCapture(run: Run, guestMac: string): Promise<C
 }
 
 /**
- * The probe's longest gap cut into its parts; `base` turns QEMU's event times (ms from the
- * migrate command) into the probe's clock (epoch ms).
+ * The client's silence that holds QEMU's RESUME, cut into its parts; `base` turns QEMU's event
+ * times (ms from the migrate command) into the probe's clock (epoch ms). That silence is the
+ * switchover's; it is most often also the probe's longest gap in the switchover's window (the run's
+ * clientDowntimeMs), but on a busy host a later hiccup inside the window can be longer, and then
+ * the run's incidents say so.
  */
-export async function readClientSilence(run: Pick<Run, 'guard' | 'events'>, c: Capture, probe: ProbeResult, base: number): Promise<ClientSilence | undefined> {
+export async function readClientSilence(run: Pick<Run, 'guard' | 'events'>, c: Capture, probe: Pick<ProbeRun, 'rows' | 'longestGapStartMs' | 'longestGapMs'>, base: number): Promise<ClientSilence | undefined> {
   const stop = run.events.find((e) => e.side === 'source' && e.event === 'STOP');
   const resume = run.events.find((e) => e.side === 'destination' && e.event === 'RESUME');
-  if (!stop || !resume || probe.longestGapStartMs === null || probe.longestGapEndMs === null) {
+  const around = resume ? repliesAround(probe.rows, base + resume.tMs) : {};
+  if (!stop || !resume || !around.before || !around.after) {
     // Said in the run's incidents, so that a run without the breakdown tells why.
-    run.guard.note('probe', `the client's silence was not broken down: ${!stop ? "no STOP event from the source" : !resume ? 'no RESUME event from the destination' : 'the probe had no gap around the switchover'}`);
+    run.guard.note('probe', `the client's silence was not broken down: ${!stop ? 'no STOP event from the source' : !resume ? 'no RESUME event from the destination' : `the probe had no reply ${around.before ? 'after' : 'before'} QEMU's RESUME`}`);
     return undefined;
+  }
+  const gapStartMs = nsToMs(around.before.recvNs);
+  const gapEndMs = nsToMs(around.after.recvNs);
+  const at = (ms: number) => `${(ms - base).toFixed(1)} ms`;
+  if (probe.longestGapStartMs !== null && probe.longestGapMs !== null && probe.longestGapStartMs !== gapStartMs) {
+    run.guard.note('probe', `the probe's longest silence in the switchover's window (${probe.longestGapMs.toFixed(1)} ms from ${at(probe.longestGapStartMs)} after the migrate command) is not the one that holds QEMU's RESUME (${(gapEndMs - gapStartMs).toFixed(1)} ms from ${at(gapStartMs)}): the breakdown is of the second`);
   }
   let frames;
   let capture: ClientSilence['capture'];
@@ -65,11 +75,8 @@ export async function readClientSilence(run: Pick<Run, 'guard' | 'events'>, c: C
     });
     capture = frames ? { port: c.port } : { none: "the capture on the switch's port could not be read (the run's incidents say why)" };
   }
-  const input = { gapStartMs: probe.longestGapStartMs, gapEndMs: probe.longestGapEndMs, stopMs: base + stop.tMs, resumeMs: base + resume.tMs, frames, capture };
+  const input = { gapStartMs, gapEndMs, stopMs: base + stop.tMs, resumeMs: base + resume.tMs, frames, capture };
   const silence = clientSilence(input);
-  if (!silence) {
-    const at = (ms: number) => `${(ms - base).toFixed(1)} ms`;
-    run.guard.note('probe', `the client's silence was not broken down: the probe's longest gap (${at(input.gapStartMs)} to ${at(input.gapEndMs)} after the migrate command) does not hold QEMU's RESUME (${at(input.resumeMs)}; STOP ${at(input.stopMs)})`);
-  }
+  if (!silence) run.guard.note('probe', `the client's silence was not broken down: QEMU's RESUME (${at(input.resumeMs)}) came before its STOP (${at(input.stopMs)})`);
   return silence;
 }

@@ -183,7 +183,7 @@ async function verifyDestination(run: VerifyRun, { src, dst, slot }: Booted, { a
     // guest (summary and report say so); its longest closed gap would understate it.
     const lost = figures.silentAtEndMs !== null && figures.silentAtEndMs > (figures.longestGapMs ?? 0);
     run.out.clientDowntimeMs = lost ? undefined : (figures.longestGapMs ?? undefined);
-    if (!lost && capture) run.out.clientSilence = await readClientSilence(run, capture, figures, clientBase);
+    if (!lost && capture) run.out.clientSilence = await readClientSilence(run, capture, probeRun, clientBase);
   }
   if (scenario.workload.kind !== 'idle') {
     // The workload ran on across the switchover: its state moved with the guest's memory.
