@@ -303,7 +303,7 @@ const DowntimeTraceSchema = z
 
 const ClientSilenceSchema = z
   .object({
-    totalMs: ms("The probe's longest gap (clientDowntimeMs), which the segments add up to"),
+    totalMs: ms("The probe's silence that holds the destination's RESUME (the last reply before it to the first after), which the segments add up to; most often clientDowntimeMs, and when a longer hiccup came later in its window the run's incidents say so"),
     segments: arr(
       z.object({
         key: z.enum(['beforeStop', 'paused', 'announce', 'guestFirst', 'reply']).describe('Which stretch'),
