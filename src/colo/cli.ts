@@ -13,6 +13,7 @@ import { asOption, prefixFromArgs, wholeNumberFromArgs } from '../cli/options.js
 import { EXIT } from '../cli/exit.js';
 import type { CommandIo } from '../cli/io.js';
 import { makePrivateDir } from '../util/private.js';
+import { UsageError } from '../errors.js';
 import { withTeardown } from '../util/teardown.js';
 import { runColo } from './run.js';
 import { coloSettingsFromArgs, intervalsFromArgs } from './options.js';
@@ -27,6 +28,10 @@ export async function coloCommand(a: Record<string, unknown>, io: CommandIo): Pr
   const choice = asOption('--qemu', qemu, () => parseQemuChoice(qemu));
   const prefix = prefixFromArgs(a);
   const where: api.LabChoice = { lab: { prefix }, hosts: a.hosts === undefined ? undefined : String(a.hosts) };
+  // The link is cut on the embedded lab's switch; a real host's link could be miglab's own SSH.
+  if (settings.failure === 'link' && where.hosts !== undefined) {
+    throw new UsageError("--failure link cuts a host's link on the embedded lab's switch, and is not available with --hosts (on a real host it could cut miglab's own SSH connection)", 'use --failure kill, or run on the embedded lab (without --hosts)');
+  }
   const root = await checkResultsDir(String(a.results));
   const image = await api.preflightFor(where);
   // A named build is fetched (or found in the cache) before anything starts: one the archives do

@@ -201,7 +201,9 @@ export async function runColo(ctx: ColoContext, s: ColoSettings): Promise<ColoRe
     } else {
       // The failure: the primary's QEMU killed, as a host would die; or the primary's host cut off
       // the network (its QEMU runs on, unreachable: the secondary must be told, it cannot tell).
-      out.primaryLostAtMs = Date.now();
+      // The moment of the loss is taken before the kill or the cut, and kept only once it is done:
+      // a cut that was refused lost nothing, and no client figure is measured from it.
+      const lostAtMs = Date.now();
       if (s.failure === 'kill') {
         progress('failover', `killing the primary's QEMU (pid ${pvm.process.pid})`);
         await pvm.process.sendSignal('SIGKILL');
@@ -211,6 +213,7 @@ export async function runColo(ctx: ColoContext, s: ColoSettings): Promise<ColoRe
         ctx.td.defer("plug src's link back in", () => lab.setUplink('src', true));
         await lab.setUplink('src', false, { signal: ctx.signal });
       }
+      out.primaryLostAtMs = lostAtMs;
     }
     const lastBeat = pvm.console.beats.filter((b) => b.hostMs <= out.primaryLostAtMs!).at(-1);
     const fo = await timed('failover', () => failOver(log, svm.qmp, pair, STEP(ctx.signal)));

@@ -51,7 +51,7 @@ export const resolveBuild = oncePerKey(
     if (c.kind === 'system') return systemBuild(on.host);
     if (c.kind === 'path') return pathBuild(on.host, c.path);
     if (on.netns === undefined) {
-      throw new UsageError(`--qemu ${c.series}: a named build is fetched on this machine, and ${on.where} does not share its files`, `give the path of a ${c.series} build on that host (--qemu /path/to/qemu-system-x86_64), or system`);
+      throw new UsageError(`--qemu ${c.series}: a named build is fetched on this machine, and ${on.where} does not share its files`, `give the path of a QEMU ${c.series} build on that host (--qemu /path/to/qemu-system-x86_64), or system`);
     }
     // Fetched by this machine itself: a lab host's namespace has no route to Debian's archive (nor
     // should it), and it sees this machine's files, so the build is then run from there.

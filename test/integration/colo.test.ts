@@ -115,5 +115,9 @@ describe('miglab colo', () => {
     expect(r.exitCode).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/--interval.*too small/);
+    // A link is cut only on the embedded lab's switch: refused with --hosts before any host is asked.
+    const link = await execa('node', [MIGLAB, 'colo', '--hosts', join(fx.runDir, 'hosts.yaml'), '--failure', 'link'], { reject: false, env: { FORCE_COLOR: '0' } });
+    expect({ exit: link.exitCode, lines: link.stderr.trim().split('\n').length }).toEqual({ exit: 2, lines: 1 });
+    expect(link.stderr).toMatch(/--failure link .* not available with --hosts.*use --failure kill/);
   });
 });
