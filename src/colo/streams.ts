@@ -59,8 +59,10 @@ export function parseStreamCounters(text: string, ports: StreamPorts): Partial<R
 /** The counters of the primary's COLO connections now. */
 export async function sampleStreams(host: Host, ports: StreamPorts, opts: { signal?: AbortSignal } = {}): Promise<StreamSample> {
   const filter = Object.values(ports).flatMap((p, i) => [...(i > 0 ? ['or'] : []), p.primaryIs === 'client' ? 'dport' : 'sport', '=', `:${p.port}`]);
+  const asked = Date.now();
   const r = await host.run(['ss', '-tinH', 'state', 'established', '(', ...filter, ')'], { timeoutMs: 5000, signal: opts.signal });
-  return { atMs: Date.now(), ...parseStreamCounters(r.stdout, ports) };
+  // Read somewhere between asking and the answer (over SSH, a round trip apart): taken as halfway.
+  return { atMs: Math.round((asked + Date.now()) / 2), ...parseStreamCounters(r.stdout, ports) };
 }
 
 export interface StreamTraffic {

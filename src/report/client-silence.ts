@@ -33,7 +33,7 @@ export function silenceSection(doc: MarkdownDoc, s: ClientSilence | undefined, a
       : `No frames were captured (${s.capture.none}): QEMU's STOP and RESUME events and the probe's replies only, each host's clock offset removed.`;
   doc
     .heading(3, "Where the client's silence went")
-    .paragraph(`The probe's longest gap (${fmtMs(s.totalMs)}) cut at the moments inside it. ${seen}${late}${accel === 'tcg' && !postcopy ? ` ${TCG_NOTE}` : ''}`)
+    .paragraph(`The probe's silence that holds RESUME (${fmtMs(s.totalMs)}, from its last answer before to its first after) cut at the moments inside it. ${seen}${late}${accel === 'tcg' && !postcopy ? ` ${TCG_NOTE}` : ''}`)
     .table(
       SEGMENT_COLUMNS,
       s.segments.map((g) => ({ stretch: g.label, ms: g.ms })),
