@@ -61,8 +61,13 @@ describe.each(['qmp', 'hmp'] as const)('migrate over %s', (monitor) => {
     expect({ breakdown: o.clientSilence !== undefined, incidents: report.outputs.incidents }).toEqual({ breakdown: true, incidents: report.outputs.incidents });
     const silence = o.clientSilence!;
     expect(silence.capture).toEqual({ port: 'sw-dst' });
-    expect(silence.totalMs).toBeCloseTo(o.clientDowntimeMs!, 1);
-    // (each figure is rounded as run.json keeps it: 0.1 ms from 1 ms on, µs below)
+    // The silence broken down is the one that holds RESUME: the probe's longest in the window
+    // (clientDowntimeMs), unless a longer hiccup came later in it, which the incidents then say.
+    // Each figure is rounded as run.json keeps it (0.1 ms from 1 ms on, µs below), the two from
+    // endpoints of different precision: one rounding step apart at most.
+    const saidNotLongest = (report.outputs.incidents ?? []).some((i) => /not the one that holds QEMU's RESUME/.test(i.what));
+    expect(silence.totalMs).toBeLessThanOrEqual(o.clientDowntimeMs! + 0.11);
+    expect({ sameSilence: saidNotLongest || silence.totalMs >= o.clientDowntimeMs! - 0.11, totalMs: silence.totalMs, clientDowntimeMs: o.clientDowntimeMs }).toEqual({ sameSilence: true, totalMs: silence.totalMs, clientDowntimeMs: o.clientDowntimeMs });
     expect(silence.segments.reduce((a, g) => a + g.ms, 0)).toBeCloseTo(silence.totalMs, 0);
     // The pause stretch is STOP->RESUME, or less when the probe read its last answer after STOP.
     const paused = silence.segments.find((g) => g.key === 'paused')!.ms;
