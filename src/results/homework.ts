@@ -109,7 +109,7 @@ export const FaultToleranceSchema = z
     pausedShare: ratio("Share of lock-step's wall time the primary's guest was paused").optional(),
     dirtyPagesMedian: count('Pages the secondary flushed per checkpoint, median').optional(),
     checkpointMeanBytes: bytes("A checkpoint's mean size on the wire: the migration connection's bytes in lock-step over its checkpoints (kernel TCP counters)").optional(),
-    checkpointStreamMbps: mbps('What the migration connection carried to the secondary in lock-step').optional(),
+    checkpointStreamMbps: mbps('What the migration connection carried to the secondary in lock-step, before iperf3').optional(),
     rttLockStepMs: ms('Client probe round trip through colo-compare, median').optional(),
     rttWithoutColoMs: ms('The same guest without COLO (on the secondary after the failover), median').optional(),
     iperfLockStepMbps: mbps('iperf3 TCP into the guest through colo-compare').optional(),

@@ -56,7 +56,7 @@ describe('question F', () => {
     const text = faultToleranceAnswer(COLO, r).join('\n');
     expect(text).toContain('the first full copy of the guest took 689 ms');
     expect(text).toContain('39 checkpoints in 4.0 s of lock-step, 38 of them forced by 38 miscompares');
-    expect(text).toContain('paused the primary\'s guest 46 ms (median; 50 ms at the 90th percentile), 35 % of the time, and carried 631 KiB on average over the migration connection (48.9 Mbit/s for as long as the pair ran');
+    expect(text).toContain('paused the primary\'s guest 46 ms (median; 50 ms at the 90th percentile), 35 % of the time, and carried 631 KiB on average over the migration connection (48.9 Mbit/s of them in lock-step before iperf3');
     expect(text).toContain('took 123 ms through the comparator, against 1 ms for the same guest without COLO; iperf3 pushed 10.3 Mbit/s into it, against 645.1 Mbit/s without COLO');
     expect(text).toContain('the client was silent 110 ms and answered 93 ms after the kill, the guest was the same boot');
     expect(text).toContain(`paying ${Math.round(r.during.report.outputs.downtimeMs!)} ms of downtime in this run`);
