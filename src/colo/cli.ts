@@ -14,6 +14,7 @@ import { EXIT } from '../cli/exit.js';
 import type { CommandIo } from '../cli/io.js';
 import { makePrivateDir } from '../util/private.js';
 import { UsageError } from '../errors.js';
+import { fmtKiB } from '../report/markdown.js';
 import { withTeardown } from '../util/teardown.js';
 import { runColo } from './run.js';
 import { coloSettingsFromArgs, intervalsFromArgs } from './options.js';
@@ -75,7 +76,7 @@ function summary(r: ColoRecord, dir: string): string {
   const c = o.checkpoints;
   const head = r.verdict === 'failed-over' ? chalk.green.bold('failed over') : chalk.red.bold(r.verdict);
   const lines = [`${head}${r.failure ? `: ${r.failure}` : ''}`];
-  if (c) lines.push(`  lock-step   ${c.count} checkpoints in ${(c.lockStepMs / 1000).toFixed(1)} s (${c.forced} forced by miscompares), guest paused ${c.pauseMs.median ?? 'n/a'} ms median per checkpoint${o.streams?.checkpointMeanBytes === undefined ? "" : `, ${Math.round(o.streams.checkpointMeanBytes / 1024)} KiB each on the wire (mean)`}`);
+  if (c) lines.push(`  lock-step   ${c.count} checkpoints in ${(c.lockStepMs / 1000).toFixed(1)} s (${c.forced} forced by miscompares), guest paused ${c.pauseMs.median ?? 'n/a'} ms median per checkpoint${o.streams?.checkpointMeanBytes === undefined ? "" : `, ${fmtKiB(o.streams.checkpointMeanBytes, 0)} each on the wire (mean)`}`);
   if (o.probeInLockStep && o.probeAfter) lines.push(`  round trip  ${o.probeInLockStep.rttMs.median ?? 'n/a'} ms through colo-compare, ${o.probeAfter.rttMs.median ?? 'n/a'} ms without COLO (median)`);
   if (o.iperfInLockStep && o.iperfWithoutColo) lines.push(`  iperf3      ${o.iperfInLockStep.mbps} Mbit/s into the guest through colo-compare, ${o.iperfWithoutColo.mbps} Mbit/s without COLO`);
   if (o.serviceBackAfterKillMs !== undefined) lines.push(`  failover    client silent ${o.clientSilenceMs ?? 'n/a'} ms, answered ${o.serviceBackAfterKillMs} ms after the primary was lost; the secondary paused ${o.failover?.pausedMs ?? "n/a"} ms around the failover (QEMU STOP -> RESUME)`);

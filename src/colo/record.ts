@@ -3,6 +3,7 @@
 // or the client's probe; one that could not be read is absent, never estimated.
 import { max, mean, median, percentile } from '../stats/index.js';
 import type { ColoRecordFile } from '../results/colo.js';
+import { fmtKiB, fmtMbps } from '../report/markdown.js';
 import type { PrimaryTrace, SecondaryTrace } from './trace.js';
 
 /** A COLO run as colo.json holds it (its schema: src/results/colo.ts). */
@@ -36,10 +37,6 @@ export function checkpointFigures(p: PrimaryTrace, s: SecondaryTrace, lostAtMs: 
   };
 }
 
-
-
-
-const mibOf = (b: number) => (b >= 1024 * 1024 ? `${(b / 1024 / 1024).toFixed(2)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
 const f = (x: number | undefined, unit = '') => (x === undefined ? 'n/a' : `${x}${unit}`);
 
 /** The run in words: what happened, then the figures, then how each was measured. */
@@ -74,10 +71,13 @@ export function coloMarkdown(r: ColoRecord): string {
   const w = o.streams;
   if (w) {
     const secs = ((w.toMs - w.fromMs) / 1000).toFixed(1);
-    if (w.checkpointMeanBytes !== undefined) lines.push(`| checkpoint size, mean (the migration connection's bytes in ${secs} s over the ${w.checkpoints} checkpoints in them) | ${mibOf(w.checkpointMeanBytes)} |`);
+    if (w.checkpointMeanBytes !== undefined) lines.push(`| checkpoint size, mean (the migration connection's bytes in ${secs} s over the ${w.checkpoints} checkpoints in them) | ${fmtKiB(w.checkpointMeanBytes)} |`);
     // Small streams (the probe's packets) in kbit/s: 0.0 Mbit/s would say nothing.
-    const rate = (x: { bytesToSecondary: number; mbpsToSecondary: number } | undefined) =>
-      x === undefined ? 'n/a' : x.mbpsToSecondary >= 1 ? `${x.mbpsToSecondary} Mbit/s` : `${((x.bytesToSecondary * 8) / ((w.toMs - w.fromMs) / 1000) / 1000).toFixed(1)} kbit/s`;
+    const rate = (x: { bytesToSecondary: number } | undefined) => {
+      if (x === undefined) return 'n/a';
+      const bitsPerS = (x.bytesToSecondary * 8) / ((w.toMs - w.fromMs) / 1000);
+      return bitsPerS >= 1e6 ? fmtMbps(bitsPerS / 1e6) : `${(bitsPerS / 1000).toFixed(1)} kbit/s`;
+    };
     lines.push(`| to the secondary in those ${secs} s: checkpoints / disk writes (NBD) / the client's packets (mirror) | ${rate(w.migration)} / ${rate(w.nbd)} / ${rate(w.mirror)} |`);
   }
   if (o.probeInLockStep) lines.push(`| probe round trip through colo-compare, median / p90 | ${f(o.probeInLockStep.rttMs.median, ' ms')} / ${f(o.probeInLockStep.rttMs.p90, ' ms')} (${o.probeInLockStep.received}/${o.probeInLockStep.sent} answered) |`);

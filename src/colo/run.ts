@@ -31,8 +31,8 @@ import { announce, awaitLockStep, failOver, prepareSecondary, StepLog, startPrim
 import { PairWatch, type PairLoss } from './watch.js';
 import { COLO_CONTRACT, COLO_SCHEMA } from '../results/colo.js';
 import { writeResult } from '../results/contract.js';
-import { readPrimaryTrace, readSecondaryTrace, type PrimaryTrace } from './trace.js';
-import { sampleStreams, streamTraffic, type StreamPorts, type StreamSample } from './streams.js';
+import { readPrimaryTrace, readSecondaryTrace } from './trace.js';
+import { sampleStreams, streamWindow, withCheckpointSize, type StreamPorts } from './streams.js';
 
 /** How long the probe goes on after the guest answered from the secondary (the same guest without COLO): at least 5 probes. */
 const afterMs = (s: Pick<ColoSettings, 'probeIntervalMs'>) => Math.max(3000, 5 * s.probeIntervalMs);
@@ -368,19 +368,6 @@ function verdictProblems(o: ColoRecord['outputs']): string[] {
   if (!o.sameBoot) p.push(`the guest after the failover is not the one before (before ${JSON.stringify(o.guestBefore)}, after ${JSON.stringify(o.guestAfter)})`);
   if (o.disk && (o.disk.bad > 0 || o.disk.gaps > 0)) p.push(`the disk records on the secondary are damaged: ${o.disk.bad} bad, ${o.disk.gaps} gaps of ${o.disk.records}`);
   return p;
-}
-
-type Streams = NonNullable<ColoRecord['outputs']['streams']>;
-
-/** What the streams carried between two samples of their counters. */
-function streamWindow(from: StreamSample, to: StreamSample): Streams {
-  return { fromMs: from.atMs, toMs: to.atMs, ...streamTraffic(from, to) };
-}
-
-/** The checkpoints the trace counted in the streams' window, and the migration stream's bytes over them. */
-export function withCheckpointSize(w: Streams, trace: PrimaryTrace): Streams {
-  const n = trace.checkpoints.filter((c) => c.atMs >= w.fromMs && c.atMs <= w.toMs).length;
-  return { ...w, checkpoints: n, checkpointMeanBytes: n > 0 && w.migration ? Math.round(w.migration.bytesToSecondary / n) : undefined };
 }
 
 /** The traces read (before teardown removes the monitors' folders), the figures from them, the files written. */

@@ -12,6 +12,8 @@
 // - mirror: the primary listens, the secondary connects; acked = the client's packets copied;
 // - compare: the primary listens; received = the secondary's guest's output, to be compared.
 import type { Host } from '../host/host.js';
+import type { ColoRecordFile } from '../results/colo.js';
+import type { PrimaryTrace } from './trace.js';
 
 export type StreamName = 'migration' | 'nbd' | 'mirror' | 'compare';
 
@@ -84,4 +86,18 @@ export function streamTraffic(from: StreamSample, to: StreamSample): Partial<Rec
     out[n] = { bytesToSecondary: sent, bytesFromSecondary: b.received - a.received, mbpsToSecondary: Math.round((sent * 8) / seconds / 1e5) / 10 };
   }
   return out;
+}
+
+/** The window as colo.json holds it. */
+export type Streams = NonNullable<ColoRecordFile['outputs']['streams']>;
+
+/** What the streams carried between two samples of their counters. */
+export function streamWindow(from: StreamSample, to: StreamSample): Streams {
+  return { fromMs: from.atMs, toMs: to.atMs, ...streamTraffic(from, to) };
+}
+
+/** The checkpoints the trace counted in the streams' window, and the migration stream's bytes over them. */
+export function withCheckpointSize(w: Streams, trace: PrimaryTrace): Streams {
+  const n = trace.checkpoints.filter((c) => c.atMs >= w.fromMs && c.atMs <= w.toMs).length;
+  return { ...w, checkpoints: n, checkpointMeanBytes: n > 0 && w.migration ? Math.round(w.migration.bytesToSecondary / n) : undefined };
 }

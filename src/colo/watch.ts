@@ -27,15 +27,22 @@ export class PairWatch {
   readonly loss: Promise<PairLoss>;
   private readonly offs: (() => void)[] = [];
   private closed = false;
+  /** Settles with the primary's COLO_EXIT. */
+  private readonly primaryExit: Promise<void>;
 
   constructor(
     private readonly primary: Vm,
     secondary: Vm,
   ) {
+    let primaryExited!: () => void;
+    this.primaryExit = new Promise((resolve) => (primaryExited = resolve));
     for (const [side, vm] of [['primary', primary], ['secondary', secondary]] as const) {
       this.offs.push(
         vm.qmp.onEvent((e) => {
-          if (e.event === 'COLO_EXIT') this.coloExits.push({ side, atMs: eventTimeMs(e), mode: String(e.data.mode ?? ''), reason: String(e.data.reason ?? '') });
+          if (e.event === 'COLO_EXIT') {
+            this.coloExits.push({ side, atMs: eventTimeMs(e), mode: String(e.data.mode ?? ''), reason: String(e.data.reason ?? '') });
+            if (side === 'primary') primaryExited();
+          }
           if (side === 'secondary' && (e.event === 'STOP' || e.event === 'RESUME')) this.runState.push(e);
         }),
       );
@@ -58,8 +65,9 @@ export class PairWatch {
 
   /** Wait up to `ms` for the primary's COLO_EXIT (it follows the secondary's loss by a moment). */
   async primaryColoExit(ms: number): Promise<void> {
-    const until = Date.now() + ms;
-    while (!this.coloExits.some((x) => x.side === 'primary') && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.primaryExit, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+    clearTimeout(timer);
   }
 
   /** The secondary died: why, in one line, with what COLO on the primary said of it. */

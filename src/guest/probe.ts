@@ -217,7 +217,9 @@ export function analyzeProbe(rows: readonly ProbeRow[], opts: AnalyzeOptions = {
     lost: rows.length - replies.length,
     intervalMs,
     resolutionMs: intervalMs,
-    longestGapMs: gapIdx > 0 ? Number(gapNs) / 1e6 : null,
+    // From the two replies' times as given below (to the µs), so that a figure cut from the same
+    // two replies (the client-silence breakdown) comes out the same, not a rounding step apart.
+    longestGapMs: gapStart !== undefined && gapEnd !== undefined ? nsToMs(gapEnd) - nsToMs(gapStart) : null,
     longestGapStartMs: gapStart === undefined ? null : nsToMs(gapStart),
     longestGapEndMs: gapEnd === undefined ? null : nsToMs(gapEnd),
     lostAroundGap,

@@ -2,10 +2,11 @@
 // needs it) and F (what fault tolerance is, and how COLO relates to live migration), answered in
 // words built only from this run's figures: the migration of section 3 and the COLO run of
 // section 5. A figure the run did not give is said to be missing, never filled in.
+import { fmtKiB } from '../report/markdown.js';
 import type { FaultTolerance, HomeworkResults } from '../results/homework.js';
 
 const ms = (x: number | undefined) => (x === undefined ? 'n/a' : `${Math.round(x)} ms`);
-const kib = (b: number | undefined) => (b === undefined ? 'n/a' : `${Math.round(b / 1024)} KiB`);
+const kib = (b: number | undefined) => (b === undefined ? 'n/a' : fmtKiB(b, 0));
 const mib = (b: number | undefined) => (b === undefined ? 'n/a' : `${(b / 1048576).toFixed(0)} MiB`);
 
 /** Question E, from section 3's migration. */

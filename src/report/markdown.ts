@@ -168,6 +168,11 @@ export function fmtMiB(bytes: Num, digits = 1): string {
   return ok(bytes) ? `${fixed(bytes / 1024 ** 2, digits)} MiB` : MISSING;
 }
 
+/** Bytes shown in KiB: "631 KiB" (digits 0), "632.6 KiB". */
+export function fmtKiB(bytes: Num, digits = 1): string {
+  return ok(bytes) ? `${fixed(bytes / 1024, digits)} KiB` : MISSING;
+}
+
 /** Megabits per second: "941 Mbit/s", "12.5 Mbit/s". */
 export function fmtMbps(mbps: Num): string {
   if (!ok(mbps)) return MISSING;

@@ -5,8 +5,7 @@ import { describe, expect, it } from '@jest/globals';
 import { createServer, connect, Socket, type Server } from 'node:net';
 import { once } from 'node:events';
 import { LocalHost } from '../../../src/host/local.js';
-import { parseStreamCounters, sampleStreams, streamTraffic, type StreamPorts } from '../../../src/colo/streams.js';
-import { withCheckpointSize } from '../../../src/colo/run.js';
+import { parseStreamCounters, sampleStreams, streamTraffic, withCheckpointSize, type StreamPorts } from '../../../src/colo/streams.js';
 import type { PrimaryTrace } from '../../../src/colo/trace.js';
 
 // `ss -tinH state established '( dport = :4700 or sport = :4702 )'` on a primary's host, as iproute2 6.1 prints it.
