@@ -50,7 +50,7 @@ export function coloBuilder(y: Argv): Argv {
     .option('disk-rate', { type: 'number', default: COLO_DEFAULTS.diskRateKiBps, describe: 'KiB/s of records the guest writes to its replicated disk, checked after the failover (0: none)' })
     .option('probe-ms', { type: 'number', default: COLO_DEFAULTS.probeIntervalMs, describe: "ms between the client's UDP probes (each answer goes through colo-compare and, differing between the two guests, forces a checkpoint)" })
     .option('iperf', { type: 'number', default: COLO_DEFAULTS.iperfS, describe: 's of iperf3 TCP into the guest through colo-compare at the end of lock-step, and again without COLO after the failover (0: none)' })
-    .option('failure', { choices: COLO_FAILURES, default: COLO_DEFAULTS.failure, describe: "how the primary is lost: kill (its QEMU, SIGKILL) or link (its host cut off the network; its QEMU, still running, is stopped once the secondary serves)" })
+    .option('failure', { choices: COLO_FAILURES, default: COLO_DEFAULTS.failure, describe: "how the primary is lost: kill (its QEMU, SIGKILL) or link (its host cut off the network; its QEMU, still running, is stopped once the secondary serves; the embedded lab only, refused with --hosts)" })
     .option('port', { type: 'number', default: COLO_DEFAULTS.basePort, describe: 'first of the four ports COLO uses (+0 migration and +1 NBD on dst, +2 mirror and +3 comparator on src)' })
     .option('qemu', { type: 'string', default: COLO_QEMU, describe: `the QEMU build of both sides (${COLO_QEMU}: Debian trixie-backports', fetched on first use; 7.2 and 10.0 deadlock or never enter COLO here)` })
     .option('results', { type: 'string', default: 'results', describe: 'directory for results/<run-id>/' })
